@@ -1,0 +1,232 @@
+// Path filters for push, pull and plan.
+//
+// A path is always a relative path with '/' separators, relative to the sync root: the same string
+// for a local file and for a remote key with the prefix stripped.
+//
+// Precedence, evaluated for every file:
+//
+//   0. Internal names (`INTERNAL_NAMES`, i.e. the `.s3sync/` manifest folder) at the root are always
+//      excluded, whatever the rules below say.
+//   1. `.s3syncignore` (in the source root, gitignore syntax: `#` comments, negation `!keep.log`,
+//      directory patterns `build/`, anchored patterns `/foo`, `**`) is applied first. A path it
+//      ignores is excluded, and no --include can bring it back. As in git, a file cannot be
+//      re-included with `!` when one of its parent directories is ignored. Matching is
+//      case-sensitive.
+//   2. Then the command-line globs:
+//      - a path matching any --exclude / --exclude-from glob is excluded, UNLESS it also matches
+//        an --include glob (include overrides exclude, so the `aws s3 sync` idiom
+//        `--exclude '*' --include '*.txt'` selects only .txt files);
+//      - if only --include globs are given (no excludes at all), ONLY paths matching an include
+//        are selected;
+//      - a path matching no glob is included.
+//
+// Glob syntax is picomatch's with `dot: true` (so `*` also matches `.env`), case-sensitive:
+//   - a glob without '/' matches the file's basename at any depth: `*.log` matches `a/b/c.log`.
+//     It does NOT match directory names: to exclude a directory anywhere use `**/node_modules/**`;
+//   - a glob with '/' matches the whole relative path: `logs/*.txt` matches `logs/a.txt`, not
+//     `x/logs/a.txt` nor `logs/sub/a.txt`;
+//   - `dir/**` matches everything below `dir`; a trailing '/' is short for that (`dir/` = `dir/**`);
+//   - a leading './' is ignored; a leading '/' anchors the glob at the sync root, so `/foo` matches
+//     only `foo`, not `a/foo`.
+//
+// --exclude-from files hold one glob per line; blank lines and lines starting with '#' are ignored,
+// and surrounding whitespace is trimmed.
+import { readFile } from 'node:fs/promises';
+import ignore from 'ignore';
+import picomatch from 'picomatch';
+import { errorMessage, usageError } from '../errors.js';
+
+/** Names the filter always excludes at the root of the sync (the manifest folder). */
+export const INTERNAL_NAMES: readonly string[] = ['.s3sync'];
+
+export interface FilterOptions {
+  /** --include GLOB (repeatable). */
+  include?: string[];
+  /** --exclude GLOB (repeatable). */
+  exclude?: string[];
+  /** --exclude-from FILE: file paths, one glob per line, '#' comments, blank lines ignored. */
+  excludeFrom?: string[];
+  /** Contents of `.s3syncignore` in the source root (gitignore syntax), if any. */
+  ignoreFileText?: string;
+}
+
+export interface PathFilter {
+  /** relPath uses '/' separators, relative to the sync root (same string for local files and remote keys minus the prefix). */
+  includes(relPath: string): boolean;
+  /**
+   * True when a whole directory can be skipped during the walk (dirRel without trailing slash).
+   * Conservative: only true if NO file under it could be included.
+   */
+  excludesDir(dirRel: string): boolean;
+  /**
+   * False when there are no user filters at all (fast path). `includes` and `excludesDir` still
+   * exclude INTERNAL_NAMES at the root when inactive, so callers that skip the filter on this
+   * fast path must leave out `.s3sync/` themselves.
+   */
+  readonly active: boolean;
+}
+
+/** Reads the --exclude-from files, then builds the filter. A missing file is a usage error. */
+export async function createFilter(opts: FilterOptions): Promise<PathFilter> {
+  const excludeFromTexts: string[] = [];
+  for (const file of opts.excludeFrom ?? []) {
+    try {
+      excludeFromTexts.push(await readFile(file, 'utf8'));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw usageError(`--exclude-from file not found: ${file}`, err);
+      throw usageError(`cannot read --exclude-from file ${file}: ${oneLine(code ?? errorMessage(err))}`, err);
+    }
+  }
+  return createFilterSync({ ...opts, excludeFrom: undefined, excludeFromTexts });
+}
+
+/**
+ * Pure version: `excludeFromTexts` are the contents of --exclude-from files (the `excludeFrom`
+ * paths themselves are not read here and are ignored).
+ */
+export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: string[] }): PathFilter {
+  const includeGlobs = (opts.include ?? []).map((g) => normalizeGlob(g, '--include'));
+  const excludeGlobs = [
+    ...(opts.exclude ?? []).map((g) => normalizeGlob(g, '--exclude')),
+    ...(opts.excludeFromTexts ?? []).flatMap(parseGlobList).map((g) => normalizeGlob(g, '--exclude-from')),
+  ];
+  const ignoreText = opts.ignoreFileText ?? '';
+  const hasIgnoreRules = parseGlobList(ignoreText).length > 0;
+  const ig: ignore.Ignore | undefined = hasIgnoreRules
+    ? ignore({ ignorecase: false }).add(ignoreText)
+    : undefined;
+
+  const includeMatcher = compileGlobs(includeGlobs);
+  const excludeMatcher = compileGlobs(excludeGlobs);
+  const onlyIncludes = includeGlobs.length > 0 && excludeGlobs.length === 0;
+  const active = hasIgnoreRules || includeGlobs.length > 0 || excludeGlobs.length > 0;
+
+  // Exclude globs that match every path below some directory, for excludesDir.
+  const dirExcluders = excludeGlobs.map(dirExcluder).filter((f): f is DirTest => f !== undefined);
+
+  const includes = (relPath: string): boolean => {
+    if (isInternal(relPath)) return false;
+    if (!active) return true;
+    if (ig && ignore.isPathValid(relPath) && ig.ignores(relPath)) return false;
+    if (onlyIncludes) return includeMatcher(relPath);
+    if (excludeMatcher(relPath)) return includeMatcher(relPath);
+    return true;
+  };
+
+  const excludesDir = (dirRel: string): boolean => {
+    const dir = dirRel.replace(/\/+$/, '');
+    if (dir === '') return false;
+    if (isInternal(dir)) return true;
+    if (!active) return false;
+    if (ig && ignore.isPathValid(`${dir}/`) && ig.ignores(`${dir}/`)) return true;
+    if (includeGlobs.some((g) => includeMightMatchBelow(g, dir))) return false;
+    if (onlyIncludes) return true;
+    return dirExcluders.some((test) => test(dir));
+  };
+
+  return { includes, excludesDir, active };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface Glob {
+  /** The glob as picomatch sees it (normalised). */
+  pattern: string;
+  /** No '/' in the pattern: matched against the basename. */
+  basename: boolean;
+}
+
+type DirTest = (dir: string) => boolean;
+
+const PM_OPTIONS: picomatch.PicomatchOptions = { dot: true, windows: false };
+
+function isInternal(rel: string): boolean {
+  return INTERNAL_NAMES.some((n) => rel === n || rel.startsWith(`${n}/`));
+}
+
+/** Lines of an --exclude-from file or ignore file that hold a rule. */
+function parseGlobList(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+function normalizeGlob(raw: string, flag: string): Glob {
+  let pattern = raw.trim();
+  let anchored = false;
+  while (pattern.startsWith('./')) pattern = pattern.slice(2);
+  if (pattern.startsWith('/')) {
+    anchored = true;
+    pattern = pattern.replace(/^\/+/, '');
+  }
+  if (pattern.endsWith('/')) pattern = `${pattern.replace(/\/+$/, '')}/**`;
+  if (pattern === '' || pattern === '/**') throw usageError(`empty glob in ${flag}: '${oneLine(raw)}'`);
+  // An anchored slash-less glob (`/foo`) matches the root path only, not basenames.
+  const basename = !anchored && !pattern.includes('/');
+  try {
+    picomatch(pattern, PM_OPTIONS);
+  } catch (err) {
+    throw usageError(`invalid glob in ${flag}: '${oneLine(raw)}' (${oneLine(errorMessage(err))})`, err);
+  }
+  return { pattern, basename };
+}
+
+function compileGlobs(globs: Glob[]): (rel: string) => boolean {
+  const base = globs.filter((g) => g.basename).map((g) => g.pattern);
+  const full = globs.filter((g) => !g.basename).map((g) => g.pattern);
+  const matchBase = base.length > 0 ? picomatch(base, PM_OPTIONS) : undefined;
+  const matchFull = full.length > 0 ? picomatch(full, PM_OPTIONS) : undefined;
+  return (rel) => {
+    if (matchFull?.(rel)) return true;
+    if (matchBase) return matchBase(rel.slice(rel.lastIndexOf('/') + 1));
+    return false;
+  };
+}
+
+/** Ancestors of a directory path, itself included: 'a/b/c' -> ['a', 'a/b', 'a/b/c']. */
+function selfAndAncestors(dir: string): string[] {
+  const out: string[] = [];
+  let i = dir.indexOf('/');
+  while (i !== -1) {
+    out.push(dir.slice(0, i));
+    i = dir.indexOf('/', i + 1);
+  }
+  out.push(dir);
+  return out;
+}
+
+/**
+ * For an exclude glob that provably matches every path below some directories, a test for those
+ * directories; undefined when we cannot tell (then it never lets a directory be skipped).
+ */
+function dirExcluder(g: Glob): DirTest | undefined {
+  const p = g.pattern;
+  if (p.startsWith('!')) return undefined; // negated globs: no shortcut
+  if (g.basename) return p === '*' || p === '**' ? () => true : undefined;
+  if (p === '**' || p === '**/*') return () => true;
+  if (!p.endsWith('/**')) return undefined;
+  const prefix = p.slice(0, -3);
+  if (prefix === '' || prefix.endsWith('/')) return undefined;
+  const matchPrefix = picomatch(prefix, PM_OPTIONS);
+  const matchWhole = picomatch(p, PM_OPTIONS);
+  return (dir) =>
+    // `prefix/**` matches everything below a directory that `prefix` matches; the second check
+    // is a cheap sanity test against picomatch constructs where that would not hold.
+    selfAndAncestors(dir).some((a) => matchPrefix(a)) && matchWhole(`${dir}/x`) && matchWhole(`${dir}/.x/y`);
+}
+
+/** Conservative: false only when the include glob provably matches nothing below `dir`. */
+function includeMightMatchBelow(g: Glob, dir: string): boolean {
+  if (g.basename) return true;
+  const scan = picomatch.scan(g.pattern);
+  if (scan.negated || g.pattern.startsWith('!')) return true;
+  const base = scan.base;
+  if (base === '' || base.includes('\\')) return true;
+  return base === dir || base.startsWith(`${dir}/`) || dir.startsWith(`${base}/`);
+}
+
+function oneLine(s: string): string {
+  return s.replace(/[\r\n]+/g, ' ');
+}

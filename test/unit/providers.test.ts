@@ -1,0 +1,188 @@
+import { describe, expect, it } from 'vitest';
+import { S3SyncError } from '../../src/errors.js';
+import {
+  getProvider,
+  PROVIDER_NAMES,
+  PROVIDERS,
+  type ProviderQuirks,
+  providerEndpoint,
+} from '../../src/s3/providers.js';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+const FIELDS: (keyof ProviderQuirks)[] = [
+  'name',
+  'title',
+  'defaultRegion',
+  'pathStyle',
+  'sdkChecksums',
+  'contentMd5OnDeleteObjects',
+  'multipartEtagIsMd5OfParts',
+  'headAfterMultipart',
+  'honoursIfNoneMatch',
+  'maxParts',
+  'minPartSize',
+  'maxPartSize',
+  'requiresEndpoint',
+];
+
+function thrown(fn: () => unknown): S3SyncError {
+  let err: unknown;
+  try {
+    fn();
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(S3SyncError);
+  const e = err as S3SyncError;
+  expect(e.exitCode).toBe(2);
+  expect(e.message).not.toContain('\n');
+  return e;
+}
+
+describe('PROVIDERS table', () => {
+  it('lists the expected providers', () => {
+    expect(PROVIDER_NAMES.sort()).toEqual(
+      ['aws', 'b2', 'ceph', 'digitalocean', 'gcs', 'minio', 'other', 'r2', 'wasabi'].sort(),
+    );
+  });
+
+  it.each(Object.entries(PROVIDERS))('%s has every field with a sane value', (key, p) => {
+    for (const f of FIELDS) expect(p[f], `${key}.${f}`).toBeDefined();
+    expect(p.name).toBe(key);
+    expect(p.name).toBe(p.name.toLowerCase());
+    expect(p.title.length).toBeGreaterThan(0);
+    expect(p.defaultRegion.length).toBeGreaterThan(0);
+    for (const f of [
+      'pathStyle',
+      'contentMd5OnDeleteObjects',
+      'multipartEtagIsMd5OfParts',
+      'headAfterMultipart',
+      'honoursIfNoneMatch',
+      'requiresEndpoint',
+    ] as const) {
+      expect(typeof p[f], `${key}.${f}`).toBe('boolean');
+    }
+    expect(['when_supported', 'when_required']).toContain(p.sdkChecksums);
+    expect(Number.isInteger(p.maxParts) && p.maxParts > 0).toBe(true);
+    expect(p.maxParts).toBeLessThanOrEqual(10_000);
+    expect(p.minPartSize).toBeGreaterThanOrEqual(5 * MiB);
+    expect(p.maxPartSize).toBeLessThanOrEqual(5 * GiB);
+    expect(p.minPartSize).toBeLessThan(p.maxPartSize);
+    if (p.endpointTemplate !== undefined) {
+      expect(p.endpointTemplate).toMatch(/^https:\/\//);
+      expect(p.endpointTemplate.replace(/\{(region|account)\}/g, '')).not.toMatch(/[{}]/);
+    }
+  });
+
+  it('aws uses when_supported checksums and virtual-host style, and needs no endpoint', () => {
+    const aws = PROVIDERS.aws!;
+    expect(aws.sdkChecksums).toBe('when_supported');
+    expect(aws.pathStyle).toBe(false);
+    expect(aws.requiresEndpoint).toBe(false);
+    expect(aws.endpointTemplate).toBeUndefined();
+    expect(aws.defaultRegion).toBe('us-east-1');
+    expect(aws.honoursIfNoneMatch).toBe(true);
+  });
+
+  it.each(PROVIDER_NAMES.filter((n) => n !== 'aws'))('%s uses when_required checksums', (name) => {
+    expect(PROVIDERS[name]!.sdkChecksums).toBe('when_required');
+  });
+
+  it('every non-AWS provider needs an endpoint (or a template filling one)', () => {
+    for (const n of PROVIDER_NAMES.filter((x) => x !== 'aws')) {
+      expect(PROVIDERS[n]!.requiresEndpoint, n).toBe(true);
+    }
+  });
+
+  it('ceph is conservative about empty multipart ETags and If-None-Match', () => {
+    const ceph = PROVIDERS.ceph!;
+    expect(ceph.headAfterMultipart).toBe(true);
+    expect(ceph.honoursIfNoneMatch).toBe(false);
+    expect(ceph.contentMd5OnDeleteObjects).toBe(true);
+    expect(ceph.pathStyle).toBe(true);
+  });
+
+  it("'other' uses the conservative defaults", () => {
+    const o = PROVIDERS.other!;
+    expect(o.pathStyle).toBe(true);
+    expect(o.headAfterMultipart).toBe(true);
+    expect(o.honoursIfNoneMatch).toBe(false);
+    expect(o.contentMd5OnDeleteObjects).toBe(true);
+    expect(o.endpointTemplate).toBeUndefined();
+  });
+
+  it('r2 and b2 do not claim md5-of-parts multipart ETags', () => {
+    expect(PROVIDERS.r2!.multipartEtagIsMd5OfParts).toBe(false);
+    expect(PROVIDERS.b2!.multipartEtagIsMd5OfParts).toBe(false);
+    expect(PROVIDERS.r2!.defaultRegion).toBe('auto');
+  });
+});
+
+describe('getProvider', () => {
+  it('defaults to aws without a custom endpoint, other with one', () => {
+    expect(getProvider(undefined, false).name).toBe('aws');
+    expect(getProvider(undefined, true).name).toBe('other');
+  });
+
+  it('an explicit name wins over the endpoint default', () => {
+    expect(getProvider('minio', true).name).toBe('minio');
+    expect(getProvider('aws', true).name).toBe('aws');
+    expect(getProvider('ceph', false).name).toBe('ceph');
+  });
+
+  it('is case-insensitive', () => {
+    expect(getProvider('MinIO', true)).toBe(PROVIDERS.minio);
+    expect(getProvider('R2', true)).toBe(PROVIDERS.r2);
+  });
+
+  it.each(['nope', '', 'aws ', 'toString', '__proto__', 'constructor', 'hasOwnProperty'])(
+    'throws a one-line usage error for unknown %j',
+    (name) => {
+      const e = thrown(() => getProvider(name, true));
+      expect(e.message).toContain('unknown provider');
+      for (const n of PROVIDER_NAMES) expect(e.message).toContain(n);
+    },
+  );
+});
+
+describe('providerEndpoint', () => {
+  it('returns undefined when there is no template', () => {
+    expect(providerEndpoint(PROVIDERS.aws!, 'eu-west-1')).toBeUndefined();
+    expect(providerEndpoint(PROVIDERS.minio!, 'us-east-1')).toBeUndefined();
+    expect(providerEndpoint(PROVIDERS.other!, 'us-east-1', 'acct')).toBeUndefined();
+  });
+
+  it('fills {region}', () => {
+    expect(providerEndpoint(PROVIDERS.b2!, 'eu-central-003')).toBe(
+      'https://s3.eu-central-003.backblazeb2.com',
+    );
+    expect(providerEndpoint(PROVIDERS.wasabi!, 'eu-west-1')).toBe('https://s3.eu-west-1.wasabisys.com');
+    expect(providerEndpoint(PROVIDERS.digitalocean!, 'ams3')).toBe('https://ams3.digitaloceanspaces.com');
+  });
+
+  it('fills the default region the same way', () => {
+    const b2 = PROVIDERS.b2!;
+    expect(providerEndpoint(b2, b2.defaultRegion)).toBe('https://s3.us-west-004.backblazeb2.com');
+  });
+
+  it('returns a fixed endpoint unchanged', () => {
+    expect(providerEndpoint(PROVIDERS.gcs!, 'auto')).toBe('https://storage.googleapis.com');
+  });
+
+  it('fills {account} for r2', () => {
+    expect(providerEndpoint(PROVIDERS.r2!, 'auto', 'abc123')).toBe('https://abc123.r2.cloudflarestorage.com');
+  });
+
+  it('throws a one-line usage error for r2 without an account id', () => {
+    for (const account of [undefined, '']) {
+      const e = thrown(() => providerEndpoint(PROVIDERS.r2!, 'auto', account));
+      expect(e.message).toContain('r2');
+    }
+  });
+
+  it('does not need an account for region-only templates', () => {
+    expect(() => providerEndpoint(PROVIDERS.wasabi!, 'us-east-1')).not.toThrow();
+  });
+});

@@ -1,0 +1,160 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { S3SyncError } from '../../src/errors.js';
+import { DIRECTORY_MARKER, fileDirConflicts, safeJoin, unsafeKeyReason } from '../../src/local/safe-path.js';
+
+describe('unsafeKeyReason', () => {
+  it.each([
+    'a',
+    'a/b/c.txt',
+    'dir with space/file name.txt',
+    'ünïcödé/日本語/файл.txt',
+    'emoji/😀.png',
+    'a+b%20c&d=e.txt',
+    '~/notes.txt',
+    '~user',
+    '.env',
+    'config/.hidden/.gitignore',
+    '...',
+    '..foo',
+    'foo..',
+    'a/.b',
+    'ab:c',
+    'time 12:00.txt',
+    'dir/c:',
+    'x'.repeat(255),
+    'é'.repeat(127), // 254 bytes
+    `${'x'.repeat(255)}/${'y'.repeat(255)}`,
+  ])('allows %j', (rel) => {
+    expect(unsafeKeyReason(rel)).toBeNull();
+  });
+
+  it.each([
+    ['', 'empty'],
+    ['/abs', 'absolute'],
+    ['/', 'absolute'],
+    ['..', "'..'"],
+    ['../x', "'..'"],
+    ['a/../../x', "'..'"],
+    ['a/..', "'..'"],
+    ['.', "'.'"],
+    ['./a', "'.'"],
+    ['a/./b', "'.'"],
+    ['a\\b', 'backslash'],
+    ['..\\..\\x', 'backslash'],
+    ['a\0b', 'control'],
+    ['a\nb', 'control'],
+    ['a\tb', 'control'],
+    ['a\rb', 'control'],
+    ['\x1f', 'control'],
+    ['a//b', 'empty path segment'],
+    ['C:', 'drive'],
+    ['C:/Windows/x', 'drive'],
+    ['c:foo', 'drive'],
+    ['a:b', 'drive'],
+    ['x'.repeat(256), '255 bytes'],
+    ['é'.repeat(128), '255 bytes'], // 256 bytes, 128 chars
+    ['😀'.repeat(64), '255 bytes'], // 256 bytes
+    [`ok/${'x'.repeat(300)}/ok`, '255 bytes'],
+  ])('rejects %j (%s)', (rel, fragment) => {
+    const reason = unsafeKeyReason(rel);
+    expect(reason).not.toBeNull();
+    expect(reason).toContain(fragment);
+    expect(reason).not.toBe(DIRECTORY_MARKER);
+    expect(reason).not.toContain('\n');
+  });
+
+  it.each(['dir/', 'a/b/', 'a//'])('reports %j as a directory marker', (rel) => {
+    expect(unsafeKeyReason(rel)).toBe(DIRECTORY_MARKER);
+  });
+
+  it('DIRECTORY_MARKER is a distinct constant', () => {
+    expect(DIRECTORY_MARKER).toBe('directory marker');
+  });
+
+  it('allows ASCII punctuation', () => {
+    expect(unsafeKeyReason("a b!@#$^()[]{};',`.txt")).toBeNull();
+  });
+});
+
+describe('fileDirConflicts', () => {
+  it('is empty when there are no conflicts', () => {
+    expect(fileDirConflicts([]).size).toBe(0);
+    expect(fileDirConflicts(['a', 'b/c', 'b/d', 'ab/c', 'a.txt', 'a-b/c']).size).toBe(0);
+  });
+
+  it('reports both sides of a file/directory clash', () => {
+    const c = fileDirConflicts(['a', 'a/b', 'x']);
+    expect([...c.keys()].sort()).toEqual(['a', 'a/b']);
+    expect(c.get('a')).toContain('a/b');
+    expect(c.get('a/b')).toContain("'a'");
+  });
+
+  it('finds deep and multiple clashes, independent of input order', () => {
+    const keys = ['a/b/c/d', 'a/b', 'q/r', 'q', 'a/b/x', 'z/1', 'z/1/2/3'];
+    const expected = ['a/b', 'a/b/c/d', 'a/b/x', 'q', 'q/r', 'z/1', 'z/1/2/3'];
+    expect([...fileDirConflicts(keys).keys()].sort()).toEqual(expected);
+    expect([...fileDirConflicts([...keys].reverse()).keys()].sort()).toEqual(expected);
+  });
+
+  it('handles a key that is below two other files', () => {
+    const c = fileDirConflicts(['a', 'a/b', 'a/b/c']);
+    expect([...c.keys()].sort()).toEqual(['a', 'a/b', 'a/b/c']);
+  });
+
+  it('ignores duplicates and accepts any iterable', () => {
+    const c = fileDirConflicts(new Set(['a', 'a', 'b']));
+    expect(c.size).toBe(0);
+    function* gen() {
+      yield 'p';
+      yield 'p/q';
+    }
+    expect([...fileDirConflicts(gen()).keys()].sort()).toEqual(['p', 'p/q']);
+  });
+
+  it('does not treat a name prefix as a directory', () => {
+    expect(fileDirConflicts(['ab', 'a/b', 'abc/d']).size).toBe(0);
+  });
+
+  it('is fast for 100k keys', () => {
+    const keys: string[] = [];
+    for (let i = 0; i < 100_000; i++) keys.push(`d${i % 100}/e${i % 1000}/f${i}.bin`);
+    keys.push('d7/e7');
+    const t0 = performance.now();
+    const c = fileDirConflicts(keys);
+    const ms = performance.now() - t0;
+    expect(c.has('d7/e7')).toBe(true);
+    expect(c.size).toBe(1 + 100);
+    expect(ms).toBeLessThan(2000);
+  });
+});
+
+describe('safeJoin', () => {
+  const root = path.resolve('/tmp/s3sync-root');
+
+  it('joins a safe key below root', () => {
+    expect(safeJoin(root, 'a/b.txt')).toBe(path.join(root, 'a', 'b.txt'));
+    expect(safeJoin(root, '.env')).toBe(path.join(root, '.env'));
+    expect(safeJoin(root, '..foo')).toBe(path.join(root, '..foo'));
+    expect(safeJoin(`${root}/`, 'x')).toBe(path.join(root, 'x'));
+  });
+
+  it('resolves a relative root', () => {
+    expect(safeJoin('rel/dir', 'x')).toBe(path.resolve('rel/dir', 'x'));
+  });
+
+  it.each(['../x', 'a/../../x', '/etc/passwd', '', '.', 'a/', 'a\\..\\..\\x', 'C:/x', 'a\0b'])(
+    'throws for %j',
+    (rel) => {
+      let err: unknown;
+      try {
+        safeJoin(root, rel);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(S3SyncError);
+      expect((err as Error).message).not.toContain('\n');
+      expect((err as Error).message).not.toContain('\0');
+    },
+  );
+});
