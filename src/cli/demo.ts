@@ -1,0 +1,51 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startEmbeddedServer } from '../embedded/s3rver.js';
+import { summaryLines } from './output.js';
+
+/**
+ * Shows s3sync working with no cloud account: the embedded S3 server, a sample directory, a first push
+ * that uploads everything and a second that uploads nothing and makes no request at all.
+ */
+export async function runDemo(opts: { keep?: boolean } = {}): Promise<number> {
+  const server = await startEmbeddedServer();
+  const dir = mkdtempSync(path.join(tmpdir(), 's3sync-demo-'));
+  try {
+    for (let d = 0; d < 4; d++) {
+      mkdirSync(path.join(dir, `dump-${d}`), { recursive: true });
+      for (let f = 0; f < 25; f++) {
+        writeFileSync(
+          path.join(dir, `dump-${d}`, `table-${f}.sql`),
+          `-- table ${d}/${f}\n`.repeat(50 + f * 20),
+        );
+      }
+    }
+    process.stdout.write(`embedded S3 server: ${server.endpoint}\nsample directory: ${dir} (100 files)\n`);
+    const conn = {
+      endpointUrl: server.endpoint,
+      region: 'us-east-1',
+      client: undefined,
+    };
+    process.env.AWS_ACCESS_KEY_ID = server.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = server.secretAccessKey;
+    const { S3Transport } = await import('../s3/transport.js');
+    await (await S3Transport.connect(conn, 'demo-bucket')).createBucket();
+    const { push } = await import('../sync/push.js');
+    for (const run of ['first', 'second']) {
+      const r = await push({ ...conn, source: dir, destination: 's3://demo-bucket/backups/db' });
+      process.stdout.write(`\n${run} push:\n  ${summaryLines(r).join('\n  ')}\n`);
+      if (r.exitCode !== 0) return r.exitCode;
+    }
+    process.stdout.write(
+      '\nThe second push decided from stat() alone: nothing uploaded, no S3 request.\n' +
+        `Try it yourself: edit a file in ${dir} and run\n` +
+        `  AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER npx s3sync push ${dir} s3://demo-bucket/backups/db --endpoint-url ${server.endpoint}\n` +
+        '(the server stops when the demo ends; use --keep to keep the directory)\n',
+    );
+    return 0;
+  } finally {
+    await server.stop();
+    if (!opts.keep) rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,116 @@
+import type { SyncEvent, SyncResult } from '../sync/events.js';
+
+export type OutputMode = 'human' | 'quiet' | 'json';
+
+const fmtBytes = (n: number) => {
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < u.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${u[i]}`;
+};
+
+export const fmtRequests = (r: Record<string, number>) =>
+  Object.entries(r)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ') || 'none';
+
+export function summaryLines(r: SyncResult): string[] {
+  const secs = (r.elapsedMs / 1000).toFixed(2);
+  const moved =
+    r.command === 'pull'
+      ? `${r.downloaded} downloaded`
+      : r.command === 'push'
+        ? `${r.uploaded} uploaded`
+        : `${r.uploaded} uploaded, ${r.downloaded} downloaded`;
+  const verb = r.dryRun ? 'would be ' : '';
+  return [
+    `${r.dryRun ? '[dry run] ' : ''}${r.scanned} files: ${r.unchanged} unchanged, ${verb}${moved}, ` +
+      `${r.recorded} recorded, ${verb}${r.deleted} deleted, ${r.failed} failed`,
+    `${fmtBytes(r.bytesTransferred)} transferred, ${r.requestsTotal} S3 requests (${fmtRequests(r.requests)}), ${secs} s`,
+  ];
+}
+
+/** Renders events: a progress bar on a TTY, NDJSON with --json, errors only with --quiet. */
+export class Output {
+  private bar?: import('cli-progress').SingleBar;
+  private files = 0;
+  private totalFiles = 0;
+  private bytes = 0;
+
+  constructor(
+    readonly mode: OutputMode,
+    private readonly out: NodeJS.WriteStream = process.stdout,
+    private readonly err: NodeJS.WriteStream = process.stderr,
+  ) {}
+
+  private line(stream: NodeJS.WriteStream, text: string) {
+    if (this.bar) this.bar.stop();
+    stream.write(`${text}\n`);
+    if (this.bar) this.bar.start(this.bar.getTotal(), this.files, this.payload());
+  }
+
+  private payload() {
+    return { files: `${this.files}/${this.totalFiles}`, mib: fmtBytes(this.bytes) };
+  }
+
+  async event(e: SyncEvent): Promise<void> {
+    if (this.mode === 'json') {
+      if (e.type !== 'bytes' && e.type !== 'start') this.out.write(`${JSON.stringify(e)}\n`);
+      return;
+    }
+    switch (e.type) {
+      case 'error':
+        this.line(this.err, `error: ${e.message}`);
+        break;
+      case 'warning':
+        if (this.mode !== 'quiet') this.line(this.err, `warning: ${e.message}`);
+        break;
+      case 'notice':
+        if (this.mode !== 'quiet') this.line(this.err, `notice: ${e.message}`);
+        break;
+      case 'action':
+        if (this.mode !== 'quiet') this.line(this.out, `(dry run) ${e.action} ${e.rel} [${e.reason}]`);
+        break;
+      case 'plan':
+        this.totalFiles = e.transfers;
+        if (this.mode === 'human' && this.err.isTTY && e.transfers > 0) {
+          const { default: cliProgress } = await import('cli-progress');
+          this.bar = new cliProgress.SingleBar(
+            {
+              format: ' {bar} {percentage}% | {files} files | {mib} | {eta_formatted} left',
+              stream: this.err,
+              hideCursor: true,
+              etaBuffer: 50,
+            },
+            cliProgress.Presets.shades_classic,
+          );
+          this.bar.start(e.bytes || 1, 0, this.payload());
+        }
+        break;
+      case 'bytes':
+        this.bytes += e.bytes;
+        this.bar?.update(this.bytes, this.payload());
+        break;
+      case 'done':
+        if (e.action === 'upload' || e.action === 'download') this.files++;
+        this.bar?.update(this.bytes, this.payload());
+        break;
+      case 'summary':
+        this.bar?.stop();
+        this.bar = undefined;
+        if (this.mode !== 'quiet') for (const l of summaryLines(e)) this.out.write(`${l}\n`);
+        break;
+      default:
+        break;
+    }
+  }
+
+  stop() {
+    this.bar?.stop();
+  }
+}

@@ -1,0 +1,182 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { S3SyncError } from '../errors.js';
+import { PROVIDER_NAMES } from '../s3/providers.js';
+import type { SyncResult } from '../sync/events.js';
+import { loadConfig } from './config.js';
+import { Output, type OutputMode } from './output.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+const sizeArg = (v: string): number => {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?$/i.exec(v.trim());
+  if (!m) throw new S3SyncError(`invalid size '${v}' (e.g. 16MiB, 64M, 1048576)`);
+  const unit = (m[2] ?? 'b').toLowerCase()[0]!;
+  const mult = { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[unit] ?? 1;
+  return Math.round(Number(m[1]) * mult);
+};
+
+const intArg = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new S3SyncError(`${name} must be a whole number, got '${v}'`);
+  return n;
+};
+
+/** Flags every command that talks to S3 accepts. */
+function connectionFlags(cmd: Command): Command {
+  return cmd
+    .option('--endpoint-url <url>', 'S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)')
+    .option('--region <region>', 'region to sign requests for')
+    .option('--profile <name>', 'AWS profile from ~/.aws/config and ~/.aws/credentials')
+    .option('--path-style', 'path-style addressing (bucket in the URL path)')
+    .option('--no-path-style', 'virtual-host addressing')
+    .addOption(new Option('--provider <name>', 'S3 provider preset').choices(PROVIDER_NAMES))
+    .addOption(
+      new Option('--checksums <mode>', 'SDK request checksums (default: when_required off AWS)').choices([
+        'when_supported',
+        'when_required',
+      ]),
+    )
+    .option('--workers <n>', 'concurrent transfers (default 16)', intArg('--workers'))
+    .option('--retries <n>', 'retries per request (default 4)', intArg('--retries'))
+    .option('--manifest <path>', 'manifest file (default DIR/.s3sync/manifest-<bucket>-<id>.json)')
+    .option('--wait-lock', 'wait for another run on the same destination instead of failing')
+    .option('--json', 'NDJSON events and a final summary object on stdout')
+    .option('-q, --quiet', 'print nothing but errors')
+    .option('--debug', 'show stack traces and retries (never secrets)');
+}
+
+function filterFlags(cmd: Command): Command {
+  return cmd
+    .option('--include <glob>', 'include matching paths, overrides --exclude (repeatable)', collect)
+    .option('--exclude <glob>', 'exclude matching paths (repeatable)', collect)
+    .option('--exclude-from <file>', 'read exclude globs from a file (repeatable)', collect)
+    .option('--follow-symlinks', 'follow symbolic links (loops are detected)');
+}
+
+function deleteFlags(cmd: Command): Command {
+  return cmd
+    .option('--delete', 'delete destination files that have no source file (after all transfers)')
+    .option('--delete-excluded', 'with --delete, also delete destination files excluded by filters')
+    .option(
+      '--max-delete <n|p%>',
+      'refuse to delete more than N files or P% of the destination (default 50%)',
+    )
+    .option('--force', 'override the --max-delete guard and the empty-source refusal')
+    .option('-n, --dry-run', 'show what would happen, with reasons, and change nothing');
+}
+
+function pushFlags(cmd: Command): Command {
+  return cmd
+    .option('--incremental', 'upload only what changed (default)')
+    .option('--no-incremental', 'upload every file')
+    .option('--verify', 'also list the remote and re-upload objects missing or changed there')
+    .option('--multipart-threshold <size>', 'files from this size go multipart (default 64MiB)', sizeArg)
+    .option('--part-size <size>', 'multipart part size (default 16MiB, raised to fit 10,000 parts)', sizeArg)
+    .option('--storage-class <class>', 'storage class of uploaded objects, e.g. STANDARD_IA')
+    .option('--sse <algorithm>', 'server-side encryption: AES256 or aws:kms')
+    .option('--sse-kms-key-id <id>', 'KMS key for --sse aws:kms')
+    .option('--cache-control <value>', 'Cache-Control of uploaded objects')
+    .option('--acl <acl>', 'canned ACL of uploaded objects, e.g. private');
+}
+
+type Flags = Record<string, unknown>;
+
+/** Commander flags → library options: the same names, so the CLI adds nothing of its own. */
+function toOptions(flags: Flags, output: Output) {
+  const { json, quiet, ...rest } = flags;
+  void json;
+  void quiet;
+  return { ...rest, onEvent: (e: Parameters<Output['event']>[0]) => void output.event(e) };
+}
+
+function outputFor(flags: Flags): Output {
+  const mode: OutputMode = flags.json ? 'json' : flags.quiet ? 'quiet' : 'human';
+  return new Output(mode);
+}
+
+export function buildProgram(run: (r: Promise<SyncResult | number>) => void): Command {
+  const program = new Command('s3sync')
+    .description('Incremental sync between a local directory and an S3 prefix, driven by a local manifest.')
+    .version(pkg.version, '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  const withConfig = (command: string, flags: Flags) => ({ ...loadConfig().defaults, ...flags, command });
+
+  pushFlags(
+    deleteFlags(
+      filterFlags(
+        connectionFlags(
+          program
+            .command('push')
+            .description('upload what changed in DIR to s3://bucket/prefix')
+            .argument('<source>', 'local directory')
+            .argument('<destination>', 's3://bucket/prefix'),
+        ),
+      ),
+    ),
+  )
+    .addHelpText('after', '\nExample:\n  s3sync push ./database s3://my-bucket/backups/db --delete')
+    .action((source: string, destination: string, flags: Flags) => {
+      const output = outputFor(flags);
+      run(
+        import('../sync/push.js').then(({ push }) =>
+          push({ ...(toOptions(withConfig('push', flags), output) as object), source, destination }),
+        ),
+      );
+    });
+
+  program
+    .command('demo')
+    .description('start the embedded local S3 server and push a sample directory twice')
+    .option('--keep', 'keep the sample directory and print its path')
+    .addHelpText('after', '\nExample:\n  npx s3sync demo')
+    .action((flags: Flags) => {
+      run(import('./demo.js').then(({ runDemo }) => runDemo({ keep: !!flags.keep })));
+    });
+
+  return program;
+}
+
+/** Runs the CLI; returns the exit code: 0 in sync, 1 some files failed, 2 usage or configuration error. */
+export async function runCli(argv: string[]): Promise<number> {
+  const debug = argv.includes('--debug');
+  let pending: Promise<SyncResult | number> | undefined;
+  const program = buildProgram((p) => {
+    pending = p;
+  });
+  try {
+    const args = argv.slice(2);
+    if (args.length === 0) {
+      const { runConfiguredJobs } = await import('./config.js');
+      pending = runConfiguredJobs(program);
+    } else {
+      await program.parseAsync(argv);
+    }
+    if (!pending) return 0;
+    const r = await pending;
+    return typeof r === 'number' ? r : r.exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof S3SyncError) {
+      process.stderr.write(`s3sync: ${err.message}\n`);
+      if (debug && err.cause) process.stderr.write(`${(err.cause as Error).stack ?? String(err.cause)}\n`);
+      return err.exitCode;
+    }
+    const e = err as Error;
+    if (e?.name === 'AbortError') {
+      process.stderr.write('s3sync: cancelled\n');
+      return 1;
+    }
+    process.stderr.write(`s3sync: unexpected error: ${e?.message?.split('\n')[0] ?? String(err)}\n`);
+    if (debug) process.stderr.write(`${e?.stack}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,12 @@
+/**
+ * s3sync's public API: the CLI is a thin layer over exactly these functions.
+ *
+ *   import { push, pull, check, plan, apply } from 's3sync';
+ */
+export { S3SyncError } from './errors.js';
+export type { ManifestData, ManifestEntry } from './manifest/schema.js';
+export type { ConnectionOptions } from './s3/client-options.js';
+export { PROVIDERS, type ProviderQuirks } from './s3/providers.js';
+export type { FileError, SyncEvent, SyncResult } from './sync/events.js';
+export type { CheckOptions, CommonOptions, FilterFlags, PullOptions, PushOptions } from './sync/options.js';
+export { push } from './sync/push.js';

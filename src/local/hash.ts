@@ -1,0 +1,88 @@
+import { createHash, type Hash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { sameStat, statFields } from './scan.js';
+
+export interface HashResult {
+  /** Hex MD5 of the whole file. */
+  md5: string;
+  size: number;
+  /** S3 multipart ETags (`md5(part md5s)-N`, no quotes) for each requested part size. */
+  multipart: Record<number, string>;
+  /** Binary MD5 of each part, for the part sizes requested (Content-MD5 of UploadPart). */
+  partMd5s: Record<number, Buffer[]>;
+  /** fstat of the open file after reading, as scan fields. */
+  stat: { size: number; mtimeNs: string; ctimeNs: string; ino: string };
+  /** The stat data did not change while the file was read: the hash belongs to `stat`. */
+  stable: boolean;
+}
+
+const CHUNK = 1024 * 1024;
+
+/** Incremental multipart ETag for one part size, fed the file's bytes in order. */
+class PartHasher {
+  readonly digests: Buffer[] = [];
+  private h: Hash = createHash('md5');
+  private inPart = 0;
+
+  constructor(readonly partSize: number) {}
+
+  update(buf: Buffer): void {
+    let off = 0;
+    while (off < buf.length) {
+      const take = Math.min(this.partSize - this.inPart, buf.length - off);
+      this.h.update(buf.subarray(off, off + take));
+      this.inPart += take;
+      off += take;
+      if (this.inPart === this.partSize) this.flush();
+    }
+  }
+
+  private flush(): void {
+    this.digests.push(this.h.digest());
+    this.h = createHash('md5');
+    this.inPart = 0;
+  }
+
+  finish(): string {
+    if (this.inPart > 0 || this.digests.length === 0) this.flush();
+    return `${createHash('md5').update(Buffer.concat(this.digests)).digest('hex')}-${this.digests.length}`;
+  }
+}
+
+/**
+ * Reads the file once, in large chunks, computing its MD5 and the multipart ETags for the given part
+ * sizes in the same pass. `expectSize` guards against a file that changed since it was stat'ed.
+ */
+export async function hashFile(abs: string, partSizes: number[] = []): Promise<HashResult> {
+  const fh = await open(abs, 'r');
+  try {
+    const before = statFields(await fh.stat({ bigint: true }));
+    const whole = createHash('md5');
+    const parts = [...new Set(partSizes)].map((ps) => new PartHasher(ps));
+    const buf = Buffer.allocUnsafe(CHUNK);
+    let size = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
+      if (bytesRead === 0) break;
+      const chunk = buf.subarray(0, bytesRead);
+      whole.update(chunk);
+      for (const p of parts) p.update(chunk);
+      size += bytesRead;
+    }
+    const multipart: Record<number, string> = {};
+    const partMd5s: Record<number, Buffer[]> = {};
+    for (const p of parts) {
+      multipart[p.partSize] = p.finish();
+      partMd5s[p.partSize] = p.digests;
+    }
+    const after = statFields(await fh.stat({ bigint: true }));
+    const stable = sameStat(before, after) && after.size === size;
+    return { md5: whole.digest('hex'), size, multipart, partMd5s, stat: after, stable };
+  } finally {
+    await fh.close();
+  }
+}
+
+export const md5Hex = (buf: Buffer) => createHash('md5').update(buf).digest('hex');
+
+export const hexToBase64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');

@@ -1,0 +1,149 @@
+import { type BigIntStats, type Dirent, lstatSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { errorMessage } from '../errors.js';
+
+/** A regular file found by the scan. Times and inode are decimal strings: nanoseconds overflow doubles. */
+export interface LocalFile {
+  /** Path relative to the root, '/'-separated: the object key minus the prefix. */
+  rel: string;
+  size: number;
+  mtimeNs: string;
+  ctimeNs: string;
+  ino: string;
+}
+
+export interface ScanIssue {
+  rel: string;
+  message: string;
+}
+
+export interface ScanOptions {
+  followSymlinks?: boolean;
+  /** Directory (rel, no trailing slash) that can be skipped whole. */
+  skipDir?: (rel: string) => boolean;
+  /** File filter (rel). */
+  includeFile?: (rel: string) => boolean;
+  /** Prefix prepended to rel to form the key, for the 1,024-byte key limit. */
+  keyPrefix?: string;
+}
+
+export interface ScanResult {
+  files: LocalFile[];
+  /** Problems that make the run incomplete (exit code 1): unreadable entries, invalid names. */
+  errors: ScanIssue[];
+  /** Things skipped on purpose (symlinks not followed, special files). */
+  notices: ScanIssue[];
+}
+
+export const statFields = (st: BigIntStats) => ({
+  size: Number(st.size),
+  mtimeNs: st.mtimeNs.toString(),
+  ctimeNs: st.ctimeNs.toString(),
+  ino: st.ino.toString(),
+});
+
+type StatData = Pick<LocalFile, 'size' | 'mtimeNs' | 'ctimeNs' | 'ino'>;
+
+export const sameStat = (a: StatData, b: StatData) =>
+  a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
+
+const MAX_KEY_BYTES = 1024;
+
+/**
+ * Walks the tree synchronously: readdir(withFileTypes) + lstat per file, no promises. On a cached tree
+ * this is the floor the no-change push is measured against, so it must stay lean.
+ */
+export function scanDirectory(root: string, opts: ScanOptions = {}): ScanResult {
+  const files: LocalFile[] = [];
+  const errors: ScanIssue[] = [];
+  const notices: ScanIssue[] = [];
+  const keyPrefixBytes = Buffer.byteLength(opts.keyPrefix ?? '');
+  // dev:ino of the directories on the current path, to refuse symlink cycles when following links.
+  const ancestors = new Set<string>();
+
+  const walk = (absDir: string, relDir: string) => {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(absDir, { withFileTypes: true });
+    } catch (err) {
+      errors.push({ rel: relDir || '.', message: `cannot read directory: ${errorMessage(err)}` });
+      return;
+    }
+    for (const ent of entries) {
+      const name = ent.name;
+      const rel = relDir ? `${relDir}/${name}` : name;
+      const abs = `${absDir}/${name}`;
+      if (name.includes('\uFFFD')) {
+        errors.push({ rel, message: 'file name is not valid UTF-8: skipped' });
+        continue;
+      }
+      let isDir = ent.isDirectory();
+      let isFile = ent.isFile();
+      let st: BigIntStats | undefined;
+      if (ent.isSymbolicLink()) {
+        if (!opts.followSymlinks) {
+          notices.push({ rel, message: 'symbolic link skipped (use --follow-symlinks to follow)' });
+          continue;
+        }
+        try {
+          st = statSync(abs, { bigint: true });
+        } catch (err) {
+          errors.push({ rel, message: `broken symbolic link: ${errorMessage(err)}` });
+          continue;
+        }
+        isDir = st.isDirectory();
+        isFile = st.isFile();
+      }
+      if (isDir) {
+        if (opts.skipDir?.(rel)) continue;
+        if (opts.followSymlinks) {
+          let dst: BigIntStats;
+          try {
+            dst = st ?? statSync(abs, { bigint: true });
+          } catch (err) {
+            errors.push({ rel, message: `cannot stat directory: ${errorMessage(err)}` });
+            continue;
+          }
+          const id = `${dst.dev}:${dst.ino}`;
+          if (ancestors.has(id)) {
+            errors.push({ rel, message: 'symbolic link loop: skipped' });
+            continue;
+          }
+          ancestors.add(id);
+          walk(abs, rel);
+          ancestors.delete(id);
+        } else {
+          walk(abs, rel);
+        }
+        continue;
+      }
+      if (!isFile) {
+        notices.push({ rel, message: 'not a regular file (FIFO, socket or device): skipped' });
+        continue;
+      }
+      if (opts.includeFile && !opts.includeFile(rel)) continue;
+      if (keyPrefixBytes + Buffer.byteLength(rel) > MAX_KEY_BYTES) {
+        errors.push({ rel, message: `key longer than S3's ${MAX_KEY_BYTES}-byte limit: skipped` });
+        continue;
+      }
+      try {
+        st ??= lstatSync(abs, { bigint: true });
+      } catch (err) {
+        // Deleted between readdir and lstat: not an error worth failing the run for.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        errors.push({ rel, message: `cannot stat: ${errorMessage(err)}` });
+        continue;
+      }
+      files.push({ rel, ...statFields(st) });
+    }
+  };
+
+  if (opts.followSymlinks) {
+    const rs = statSync(root, { bigint: true });
+    ancestors.add(`${rs.dev}:${rs.ino}`);
+  }
+  walk(root.replace(/\/+$/, '') || '/', '');
+  return { files, errors, notices };
+}
+
+export const absPath = (root: string, rel: string) => path.join(root, ...rel.split('/'));

@@ -1,0 +1,103 @@
+import { createHash } from 'node:crypto';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import path from 'node:path';
+import { errorMessage, runError } from '../errors.js';
+import { type Destination, emptyManifest, type ManifestData, manifestProblem } from './schema.js';
+
+/** Folder inside the synced directory that holds manifests and locks; never synced itself. */
+export const STATE_DIR = '.s3sync';
+
+export function defaultManifestPath(localRoot: string, dest: Destination): string {
+  const id = createHash('sha256').update(`${dest.endpoint}\n${dest.bucket}\n${dest.prefix}`).digest('hex');
+  const safeBucket = dest.bucket.replace(/[^a-zA-Z0-9.-]/g, '_');
+  return path.join(localRoot, STATE_DIR, `manifest-${safeBucket}-${id.slice(0, 12)}.json`);
+}
+
+export interface LoadedManifest {
+  data: ManifestData;
+  /** Set when a manifest existed but could not be trusted: say it in one line, then rebuild. */
+  warning?: string;
+  /** Raw JSON of a file that is not ours (the Python script's manifest): offered for adoption. */
+  foreign?: unknown;
+  /** Entries with mtime >= this (ns) may have changed in the same tick as the write: hash them. */
+  racyThresholdNs: bigint;
+}
+
+export function loadManifest(file: string, dest: Destination): LoadedManifest {
+  let text: string;
+  let mtimeNs = 0n;
+  try {
+    text = readFileSync(file, 'utf8');
+    mtimeNs = statSync(file, { bigint: true }).mtimeNs;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      return { data: emptyManifest(dest), racyThresholdNs: 0n };
+    }
+    return {
+      data: emptyManifest(dest),
+      warning: `manifest ${file} is unreadable (${errorMessage(err)}): rebuilding it from the remote listing`,
+      racyThresholdNs: 0n,
+    };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return {
+      data: emptyManifest(dest),
+      warning: `manifest ${file} is corrupt (invalid JSON): rebuilding it from the remote listing`,
+      racyThresholdNs: 0n,
+    };
+  }
+  const problem = manifestProblem(parsed, dest);
+  if (problem) {
+    const ours = (parsed as { schema?: unknown } | null)?.schema !== undefined;
+    return {
+      data: emptyManifest(dest),
+      warning: `manifest ${file} cannot be trusted (${problem}): rebuilding it from the remote listing`,
+      foreign: ours ? undefined : parsed,
+      racyThresholdNs: 0n,
+    };
+  }
+  const data = parsed as ManifestData;
+  data.pending ??= {};
+  // The later of the recorded wall clock and the file's own mtime (the filesystem's clock, as git
+  // uses the index file's mtime): the later threshold treats more files as racy, never fewer.
+  const written = BigInt(data.writtenAtNs);
+  return { data, racyThresholdNs: written > mtimeNs ? written : mtimeNs };
+}
+
+/** Atomic replace: temp file, fsync, rename, fsync the directory. A crash leaves the old or the new. */
+export function saveManifest(file: string, data: ManifestData): void {
+  const dir = path.dirname(file);
+  try {
+    mkdirSync(dir, { recursive: true });
+    data.writtenAtNs = (BigInt(Date.now()) * 1_000_000n).toString();
+    const tmp = `${file}.tmp-${process.pid}`;
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, JSON.stringify(data, null, 1));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+    const dfd = openSync(dir, 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  } catch (err) {
+    throw runError(`cannot write manifest ${file}: ${errorMessage(err)}`, err);
+  }
+}

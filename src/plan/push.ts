@@ -1,0 +1,131 @@
+import type { LocalFile } from '../local/scan.js';
+import type { ManifestEntry } from '../manifest/schema.js';
+import { normalizeEtag } from '../s3/etag.js';
+import { compareContent, isRacy, remoteMatchesEntry, statMatches } from './compare.js';
+import type { Facts, Need, RemoteObject, UploadReason } from './types.js';
+
+export type PushAction =
+  /** Nothing to do, not even a manifest update. */
+  | { kind: 'skip'; rel: string }
+  /** Content already at the destination: only the manifest changes (new stat data, adopted object). */
+  | {
+      kind: 'record';
+      rel: string;
+      reason: 'stat-changed' | 'already-remote';
+      md5: string;
+      etag: string;
+      partSize: number;
+    }
+  | { kind: 'upload'; rel: string; reason: UploadReason; size: number }
+  | { kind: 'delete'; rel: string; key: string; reason: 'no-local-file'; size: number };
+
+export interface PushPlanInput {
+  files: LocalFile[];
+  manifest: Record<string, ManifestEntry>;
+  racyThresholdNs: bigint;
+  facts: Facts;
+  options: {
+    /** Upload everything (--no-incremental). */
+    force?: boolean;
+    /** Compare with the remote even where the manifest vouches for a file (--verify). */
+    verify?: boolean;
+    /** Remove remote objects that have no local file (--delete). */
+    delete?: boolean;
+    /** Whether a remote rel is within the filters (excluded objects are kept unless --delete-excluded). */
+    remoteSelected?: (rel: string) => boolean;
+  };
+}
+
+export interface PushPlan {
+  actions: PushAction[];
+  /** Facts to gather before the plan is final; empty when it is. */
+  needs: Need[];
+}
+
+/**
+ * Decides one file, cheapest evidence first: manifest stat match (no I/O), then the file's hash against
+ * the manifest, then the remote listing, then hashes against ETags. Returns a Need when the evidence at
+ * hand does not settle it.
+ */
+export function decidePushFile(
+  f: LocalFile,
+  e: ManifestEntry | undefined,
+  racyThresholdNs: bigint,
+  facts: Facts,
+  opts: PushPlanInput['options'],
+): PushAction | Need {
+  const upload = (reason: UploadReason): PushAction => ({ kind: 'upload', rel: f.rel, reason, size: f.size });
+  if (opts.force) return upload('forced');
+  const remote = facts.remote;
+  const hash = facts.hashes.get(f.rel);
+
+  if (e) {
+    const drift = (): PushAction | Need | undefined => {
+      if (!opts.verify) return undefined;
+      if (!remote) return { kind: 'listing' };
+      return remoteMatchesEntry(remote.get(f.rel), e) ? undefined : upload('remote-drift');
+    };
+    if (statMatches(f, e) && !isRacy(f, racyThresholdNs)) return drift() ?? { kind: 'skip', rel: f.rel };
+    if (f.size !== e.size) return upload('size-changed');
+    if (!hash) return { kind: 'hash', rel: f.rel, partSizes: [] };
+    if (hash.md5 !== e.md5) return upload('content-changed');
+    return (
+      drift() ?? {
+        kind: 'record',
+        rel: f.rel,
+        reason: 'stat-changed',
+        md5: e.md5,
+        etag: e.etag,
+        partSize: e.partSize,
+      }
+    );
+  }
+
+  // The manifest cannot vouch for this file: the listing decides.
+  if (!remote) return { kind: 'listing' };
+  const r = remote.get(f.rel);
+  if (!r) return upload('new');
+  if (r.size !== f.size) return upload('size-changed');
+  const verdict = compareContent(f.size, r, hash, facts.heads.get(f.rel));
+  if (verdict === 'same') {
+    const etag = normalizeEtag(r.etag);
+    const partSize = Object.entries(hash!.multipart).find(([, v]) => v === etag)?.[0];
+    return {
+      kind: 'record',
+      rel: f.rel,
+      reason: 'already-remote',
+      md5: hash!.md5,
+      etag,
+      partSize: partSize ? Number(partSize) : 0,
+    };
+  }
+  if (verdict === 'different') return upload('content-changed');
+  if (verdict.need === 'hash') return { kind: 'hash', rel: f.rel, partSizes: verdict.partSizes };
+  return { kind: 'head', rel: f.rel };
+}
+
+/** Plans a push. Pure: the caller gathers the `needs` and calls again until there are none. */
+export function planPush(input: PushPlanInput): PushPlan {
+  const { files, manifest, racyThresholdNs, facts, options } = input;
+  const actions: PushAction[] = [];
+  const needs: Need[] = [];
+  let needListing = (options.verify || options.delete) && !facts.remote;
+  for (const f of files) {
+    const d = decidePushFile(f, manifest[f.rel], racyThresholdNs, facts, options);
+    if (d.kind === 'listing') needListing = true;
+    else if (d.kind === 'hash' || d.kind === 'head') needs.push(d);
+    else actions.push(d);
+  }
+  if (needListing) return { actions: [], needs: [{ kind: 'listing' }] };
+  if (options.delete && facts.remote) {
+    const local = new Set(files.map((f) => f.rel));
+    for (const r of facts.remote.values()) {
+      if (local.has(r.rel)) continue;
+      if (options.remoteSelected && !options.remoteSelected(r.rel)) continue;
+      actions.push({ kind: 'delete', rel: r.rel, key: r.key, reason: 'no-local-file', size: r.size });
+    }
+  }
+  return { actions, needs };
+}
+
+export type { RemoteObject };

@@ -1,0 +1,79 @@
+import http from 'node:http';
+import https from 'node:https';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { fromIni, fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { loadSharedConfigFiles } from '@smithy/shared-ini-file-loader';
+import { usageError } from '../errors.js';
+import { type ConnectionOptions, validateEndpoint } from './client-options.js';
+import { getProvider, type ProviderQuirks, providerEndpoint } from './providers.js';
+import { RequestCounter } from './request-counter.js';
+
+export interface ResolvedClient {
+  client: S3Client;
+  provider: ProviderQuirks;
+  /** Identity of the store, used to key manifests: the endpoint URL or 'aws'. */
+  endpointId: string;
+  counter: RequestCounter;
+}
+
+async function profileSection(profile: string): Promise<Record<string, string | undefined> | undefined> {
+  const { configFile, credentialsFile } = await loadSharedConfigFiles();
+  return configFile[profile] ?? credentialsFile[profile];
+}
+
+/**
+ * Builds the S3Client from the standard AWS chain (env, profiles, shared config), with flags on top.
+ * Settings that would only fail later inside a request (unknown profile, bad endpoint) fail here, in
+ * one line.
+ */
+export async function createS3Client(opts: ConnectionOptions = {}): Promise<ResolvedClient> {
+  const env = process.env;
+  const profile = opts.profile ?? env.AWS_PROFILE;
+  let profileConf: Record<string, string | undefined> | undefined;
+  if (profile) {
+    profileConf = await profileSection(profile);
+    const envCreds = env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY;
+    if (!profileConf && (opts.profile || !envCreds)) {
+      throw usageError(`unknown AWS profile '${profile}' (not in ~/.aws/config or ~/.aws/credentials)`);
+    }
+  }
+  const rawEndpoint =
+    opts.endpointUrl ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL ?? profileConf?.endpoint_url;
+  const provider = getProvider(opts.provider, rawEndpoint !== undefined);
+  const region =
+    opts.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? profileConf?.region ?? provider.defaultRegion;
+  const endpoint = rawEndpoint
+    ? validateEndpoint(rawEndpoint)
+    : providerEndpoint(provider, region, env.S3SYNC_ACCOUNT_ID);
+  if (!endpoint && provider.requiresEndpoint) {
+    throw usageError(`provider '${provider.name}' needs --endpoint-url (or AWS_ENDPOINT_URL_S3)`);
+  }
+  const custom = endpoint !== undefined;
+  const checksums = opts.checksums ?? (custom ? provider.sdkChecksums : 'when_supported');
+  const workers = Math.max(1, opts.workers ?? 16);
+  const agentOpts = { keepAlive: true, maxSockets: workers * 2, keepAliveMsecs: 1000 };
+  const counter = new RequestCounter();
+
+  const config: S3ClientConfig = {
+    region,
+    endpoint,
+    forcePathStyle: opts.pathStyle ?? (custom ? provider.pathStyle : false),
+    requestChecksumCalculation: checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
+    responseChecksumValidation: checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
+    // s3sync retries itself (src/s3/retry.ts): a streamed body must be reopened for each attempt, which
+    // the SDK cannot do, and one policy (full jitter, adaptive concurrency) then covers every request.
+    maxAttempts: 1,
+    credentials:
+      opts.credentials ?? (opts.profile ? fromIni({ profile: opts.profile }) : fromNodeProviderChain()),
+    requestHandler: new NodeHttpHandler({
+      httpAgent: new http.Agent(agentOpts),
+      httpsAgent: new https.Agent(agentOpts),
+      connectionTimeout: opts.connectTimeoutMs ?? 10_000,
+      socketTimeout: opts.stallTimeoutMs ?? 60_000,
+    }),
+  };
+  const client = new S3Client(config);
+  counter.attach(client, provider);
+  return { client, provider, endpointId: endpoint ?? 'aws', counter };
+}

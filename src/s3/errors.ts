@@ -1,0 +1,117 @@
+import { S3SyncError, usageError } from '../errors.js';
+
+interface SdkError {
+  name?: string;
+  code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+  $fault?: string;
+}
+
+const asSdk = (err: unknown) => (typeof err === 'object' && err !== null ? (err as SdkError) : {});
+
+export const httpStatus = (err: unknown) => asSdk(err).$metadata?.httpStatusCode;
+/** The S3 error code (NoSuchBucket …), or the system error code (ECONNREFUSED …) of a network failure. */
+export const errorCode = (err: unknown) => {
+  const e = asSdk(err);
+  if (e.code && /^E[A-Z]+$/.test(e.code)) return e.code;
+  return e.name && e.name !== 'Error' ? e.name : (e.code ?? '');
+};
+
+const THROTTLE = new Set([
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'TooManyRequests',
+  'RequestLimitExceeded',
+]);
+const NETWORK = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ECONNABORTED',
+  'EAI_AGAIN',
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeTooSkewed',
+  'NetworkingError',
+]);
+
+export const isThrottle = (err: unknown) =>
+  THROTTLE.has(errorCode(err)) || httpStatus(err) === 429 || httpStatus(err) === 503;
+
+export function isRetryable(err: unknown): boolean {
+  const code = errorCode(err);
+  const status = httpStatus(err);
+  if (isThrottle(err) || NETWORK.has(code)) return true;
+  if (status !== undefined && status >= 500) return true;
+  if (code === 'BadDigest' || code === 'InvalidDigest') return false;
+  const msg = asSdk(err).message ?? '';
+  // Connection-level failures surface from the HTTP handler with no status at all.
+  return (
+    status === undefined &&
+    /socket hang up|ECONNRESET|EPIPE|premature close|aborted|timed? ?out|Deserialization error|char '.*' is not expected|Unexpected end/i.test(
+      msg,
+    )
+  );
+}
+
+/**
+ * Turns an S3/SDK failure into one line that names the fix. Returns usage-class errors (exit 2) for
+ * configuration problems: the whole run cannot succeed, so it should not continue.
+ */
+export function describeS3Error(err: unknown, ctx: { bucket?: string; endpoint?: string }): S3SyncError {
+  if (err instanceof S3SyncError) return err;
+  const code = errorCode(err);
+  const status = httpStatus(err);
+  const msg = asSdk(err).message ?? String(err);
+  const where = ctx.bucket ? `s3://${ctx.bucket}` : 'the bucket';
+  if (code === 'NoSuchBucket' || (code === 'NotFound' && !ctx.bucket)) {
+    return usageError(`bucket '${ctx.bucket}' does not exist at ${ctx.endpoint ?? 'AWS'} (create it first)`);
+  }
+  if (
+    code === 'InvalidAccessKeyId' ||
+    code === 'SignatureDoesNotMatch' ||
+    code === 'InvalidToken' ||
+    code === 'ExpiredToken'
+  ) {
+    return usageError(
+      `the S3 credentials were rejected (${code}): check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or --profile`,
+    );
+  }
+  if (code === 'AccessDenied' || status === 403) {
+    return usageError(`access denied to ${where} (${code || 403}): check the credentials' permissions`);
+  }
+  if (
+    code === 'CredentialsProviderError' ||
+    /Could not load credentials|Could not resolve credentials/.test(msg)
+  ) {
+    return usageError(
+      'no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use --profile',
+    );
+  }
+  if (
+    code === 'ECONNREFUSED' ||
+    code === 'ENOTFOUND' ||
+    code === 'EAI_AGAIN' ||
+    /ECONNREFUSED|ENOTFOUND|getaddrinfo/.test(msg)
+  ) {
+    return usageError(
+      `cannot reach the S3 endpoint ${ctx.endpoint ?? ''} (${code || msg.split('\n')[0]}): check --endpoint-url`.replace(
+        '  ',
+        ' ',
+      ),
+    );
+  }
+  if (code === 'InvalidBucketName') return usageError(`invalid bucket name '${ctx.bucket}'`);
+  const first = msg.split('\n')[0];
+  return new S3SyncError(
+    `S3 error${code ? ` ${code}` : ''}${status ? ` (HTTP ${status})` : ''}: ${first}`,
+    1,
+    { cause: err },
+  );
+}
+
+/** Errors that doom every request of the run: stop instead of failing file by file. */
+export const isFatal = (e: S3SyncError) => e.exitCode === 2;

@@ -1,0 +1,133 @@
+import { usageError } from '../errors.js';
+
+/**
+ * Per-provider defaults, in the spirit of rclone's backend/s3/provider/*.yaml: everything that differs
+ * between S3 implementations lives in this one table, so the transport has no provider `if`s.
+ */
+export interface ProviderQuirks {
+  name: string;
+  title: string;
+  /** Endpoint built from region / account id when the user gives none. `{region}`, `{account}`. */
+  endpointTemplate?: string;
+  /** Region to sign with when none is configured. */
+  defaultRegion: string;
+  pathStyle: boolean;
+  /** 'when_required' turns off the SDK's default CRC32 trailers (aws-chunked), which many stores reject. */
+  sdkChecksums: 'when_supported' | 'when_required';
+  /** DeleteObjects must carry Content-MD5 (MinIO, ECS, RGW reject the SDK's CRC32 alone). */
+  contentMd5OnDeleteObjects: boolean;
+  /** Multipart ETags are `md5(part md5s)-N` and can be verified locally. */
+  multipartEtagIsMd5OfParts: boolean;
+  /** CompleteMultipartUpload may answer with an empty ETag: HEAD the object instead. */
+  headAfterMultipart: boolean;
+  /** `If-None-Match: *` on PutObject is enforced (conditional create). */
+  honoursIfNoneMatch: boolean;
+  maxParts: number;
+  minPartSize: number;
+  maxPartSize: number;
+  /** Needs an endpoint (or the template's inputs) from the user. */
+  requiresEndpoint: boolean;
+}
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+const base: Omit<ProviderQuirks, 'name' | 'title'> = {
+  defaultRegion: 'us-east-1',
+  pathStyle: true,
+  sdkChecksums: 'when_required',
+  contentMd5OnDeleteObjects: true,
+  multipartEtagIsMd5OfParts: true,
+  headAfterMultipart: true,
+  honoursIfNoneMatch: false,
+  maxParts: 10_000,
+  minPartSize: 5 * MiB,
+  maxPartSize: 5 * GiB,
+  requiresEndpoint: true,
+};
+
+export const PROVIDERS: Record<string, ProviderQuirks> = {
+  aws: {
+    ...base,
+    name: 'aws',
+    title: 'Amazon S3',
+    pathStyle: false,
+    sdkChecksums: 'when_supported',
+    contentMd5OnDeleteObjects: false,
+    headAfterMultipart: false,
+    honoursIfNoneMatch: true,
+    requiresEndpoint: false,
+  },
+  r2: {
+    ...base,
+    name: 'r2',
+    title: 'Cloudflare R2',
+    endpointTemplate: 'https://{account}.r2.cloudflarestorage.com',
+    defaultRegion: 'auto',
+    // R2 answers 501 to x-amz-checksum-crc32; its multipart ETags are not md5-of-md5s.
+    multipartEtagIsMd5OfParts: false,
+    honoursIfNoneMatch: true,
+  },
+  b2: {
+    ...base,
+    name: 'b2',
+    title: 'Backblaze B2',
+    endpointTemplate: 'https://s3.{region}.backblazeb2.com',
+    defaultRegion: 'us-west-004',
+    // B2 rejects x-amz-sdk-checksum-algorithm; large-file ETags are opaque.
+    multipartEtagIsMd5OfParts: false,
+  },
+  minio: { ...base, name: 'minio', title: 'MinIO', honoursIfNoneMatch: true },
+  ceph: {
+    ...base,
+    name: 'ceph',
+    title: 'Ceph RADOS Gateway',
+    // RGW 16 answers 411 to aws-chunked streamed uploads, returns an empty ETag from
+    // CompleteMultipartUpload and ignores If-None-Match: * on PUT.
+  },
+  wasabi: {
+    ...base,
+    name: 'wasabi',
+    title: 'Wasabi',
+    endpointTemplate: 'https://s3.{region}.wasabisys.com',
+    pathStyle: false,
+  },
+  gcs: {
+    ...base,
+    name: 'gcs',
+    title: 'Google Cloud Storage (XML API)',
+    endpointTemplate: 'https://storage.googleapis.com',
+    defaultRegion: 'auto',
+    multipartEtagIsMd5OfParts: false,
+    maxParts: 10_000,
+  },
+  digitalocean: {
+    ...base,
+    name: 'digitalocean',
+    title: 'DigitalOcean Spaces',
+    endpointTemplate: 'https://{region}.digitaloceanspaces.com',
+    defaultRegion: 'nyc3',
+    pathStyle: false,
+  },
+  other: { ...base, name: 'other', title: 'Any other S3-compatible store (conservative defaults)' },
+};
+
+export const PROVIDER_NAMES = Object.keys(PROVIDERS);
+
+export function getProvider(name: string | undefined, customEndpoint: boolean): ProviderQuirks {
+  if (name === undefined) return customEndpoint ? PROVIDERS.other! : PROVIDERS.aws!;
+  const key = name.toLowerCase();
+  // Own properties only: '__proto__' or 'constructor' must not resolve to Object.prototype members.
+  const p = Object.hasOwn(PROVIDERS, key) ? PROVIDERS[key] : undefined;
+  if (!p) throw usageError(`unknown provider '${name}' (one of: ${PROVIDER_NAMES.join(', ')})`);
+  return p;
+}
+
+/** Fills a provider's endpoint template; undefined when it has none. */
+export function providerEndpoint(p: ProviderQuirks, region: string, account?: string): string | undefined {
+  if (!p.endpointTemplate) return undefined;
+  if (p.endpointTemplate.includes('{account}') && !account) {
+    throw usageError(`provider '${p.name}' needs --endpoint-url or an account id (S3SYNC_ACCOUNT_ID)`);
+  }
+  return p.endpointTemplate.replace('{region}', region).replace('{account}', account ?? '');
+}

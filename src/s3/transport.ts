@@ -1,0 +1,395 @@
+import type { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
+  type ObjectCannedACL,
+  PutObjectCommand,
+  type S3Client,
+  type ServerSideEncryption,
+  type StorageClass,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import type { RemoteObject } from '../plan/types.js';
+import { createS3Client, type ResolvedClient } from './client.js';
+import type { ConnectionOptions } from './client-options.js';
+import { describeS3Error, httpStatus } from './errors.js';
+import { normalizeEtag } from './etag.js';
+import type { ProviderQuirks } from './providers.js';
+import { AdaptiveLimiter, type RetryPolicy, withRetries } from './retry.js';
+
+/** Object settings passed through on upload (--storage-class, --sse, …). */
+export interface UploadSettings {
+  storageClass?: string;
+  sse?: string;
+  sseKmsKeyId?: string;
+  cacheControl?: string;
+  acl?: string;
+}
+
+export interface PutInput {
+  key: string;
+  /** Called once per attempt: a fresh body each time. */
+  body: () => Buffer | Readable;
+  size: number;
+  md5Base64: string;
+  contentType: string;
+  metadata: Record<string, string>;
+}
+
+export interface MultipartUploadInfo {
+  uploadId: string;
+  key: string;
+  initiated: Date;
+}
+
+/**
+ * Every S3 call s3sync makes, bound to one bucket, with retries, adaptive concurrency and one-line
+ * errors. Loaded lazily (it pulls in the AWS SDK), so runs that need no request never pay for it.
+ */
+export class S3Transport {
+  readonly client: S3Client;
+  readonly provider: ProviderQuirks;
+  readonly endpointId: string;
+  readonly limiter: AdaptiveLimiter;
+  private readonly policy: RetryPolicy;
+
+  constructor(
+    resolved: ResolvedClient,
+    readonly bucket: string,
+    opts: { retries?: number; workers?: number; signal?: AbortSignal; onRetry?: RetryPolicy['onRetry'] } = {},
+    readonly settings: UploadSettings = {},
+  ) {
+    this.client = resolved.client;
+    this.provider = resolved.provider;
+    this.endpointId = resolved.endpointId;
+    this.counter = resolved.counter;
+    this.limiter = new AdaptiveLimiter(Math.max(1, opts.workers ?? 16));
+    this.policy = {
+      retries: opts.retries ?? 4,
+      baseDelayMs: 100,
+      maxDelayMs: 20_000,
+      limiter: this.limiter,
+      signal: opts.signal,
+      onRetry: opts.onRetry,
+    };
+  }
+
+  readonly counter: ResolvedClient['counter'];
+
+  static async connect(
+    conn: ConnectionOptions,
+    bucket: string,
+    opts: ConstructorParameters<typeof S3Transport>[2] = {},
+    settings: UploadSettings = {},
+    client?: S3Client,
+  ): Promise<S3Transport> {
+    const resolved = await createS3Client({ ...conn, workers: opts.workers ?? conn.workers });
+    if (client) {
+      resolved.client = client;
+      resolved.counter.attach(client, resolved.provider);
+    }
+    return new S3Transport(resolved, bucket, { retries: conn.retries, ...opts }, settings);
+  }
+
+  fail(err: unknown) {
+    return describeS3Error(err, { bucket: this.bucket, endpoint: this.endpointId });
+  }
+
+  /** A request under the concurrency limit, retried. Errors are mapped to one line. */
+  private async call<T>(fn: () => Promise<T>, limited = true): Promise<T> {
+    try {
+      return await withRetries(async () => {
+        if (!limited) return fn();
+        await this.limiter.acquire(this.policy.signal);
+        try {
+          return await fn();
+        } finally {
+          this.limiter.release();
+        }
+      }, this.policy);
+    } catch (err) {
+      throw this.fail(err);
+    }
+  }
+
+  private send<T>(cmd: object): Promise<T> {
+    // The SDK's per-command overloads do not unify; every call site states the output shape it reads.
+    const send = this.client.send.bind(this.client) as (c: object, o: object) => Promise<unknown>;
+    return send(cmd, { abortSignal: this.policy.signal }) as Promise<T>;
+  }
+
+  async createBucket(): Promise<void> {
+    await this.call(async () => {
+      try {
+        await this.send(new CreateBucketCommand({ Bucket: this.bucket }));
+      } catch (err) {
+        const name = (err as { name?: string }).name;
+        if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
+      }
+    });
+  }
+
+  /** One paginated ListObjectsV2 of the prefix; rel is the key minus the prefix. */
+  async list(prefix: string, onPage?: (n: number) => void): Promise<Map<string, RemoteObject>> {
+    const out = new Map<string, RemoteObject>();
+    let token: string | undefined;
+    do {
+      const page = await this.call(() =>
+        this.send<{
+          Contents?: { Key?: string; Size?: number; ETag?: string; LastModified?: Date }[];
+          IsTruncated?: boolean;
+          NextContinuationToken?: string;
+        }>(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token })),
+      );
+      for (const o of page.Contents ?? []) {
+        if (!o.Key) continue;
+        const rel = o.Key.slice(prefix.length);
+        out.set(rel, {
+          rel,
+          key: o.Key,
+          size: o.Size ?? 0,
+          etag: normalizeEtag(o.ETag),
+          lastModified: o.LastModified?.getTime() ?? 0,
+        });
+      }
+      onPage?.(out.size);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  async head(key: string): Promise<{ size: number; etag: string; metadata: Record<string, string> } | null> {
+    return this.call(async () => {
+      try {
+        const h = await this.send<{
+          ContentLength?: number;
+          ETag?: string;
+          Metadata?: Record<string, string>;
+        }>(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+        return { size: h.ContentLength ?? 0, etag: normalizeEtag(h.ETag), metadata: h.Metadata ?? {} };
+      } catch (err) {
+        if (httpStatus(err) === 404) return null;
+        throw err;
+      }
+    });
+  }
+
+  private objectParams(contentType: string, metadata: Record<string, string>) {
+    const s = this.settings;
+    return {
+      ContentType: contentType,
+      Metadata: metadata,
+      StorageClass: s.storageClass as StorageClass | undefined,
+      ServerSideEncryption: s.sse as ServerSideEncryption | undefined,
+      SSEKMSKeyId: s.sseKmsKeyId,
+      CacheControl: s.cacheControl,
+      ACL: s.acl as ObjectCannedACL | undefined,
+    };
+  }
+
+  /** PutObject with Content-MD5: the server rejects the body if it is not what was hashed. */
+  async put(p: PutInput): Promise<string> {
+    const r = await this.call(() =>
+      this.send<{ ETag?: string }>(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: p.key,
+          Body: p.body(),
+          ContentLength: p.size,
+          ContentMD5: p.md5Base64,
+          ...this.objectParams(p.contentType, p.metadata),
+        }),
+      ),
+    );
+    return normalizeEtag(r.ETag);
+  }
+
+  async createMultipart(key: string, contentType: string, metadata: Record<string, string>): Promise<string> {
+    const r = await this.call(() =>
+      this.send<{ UploadId?: string }>(
+        new CreateMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: key,
+          ...this.objectParams(contentType, metadata),
+        }),
+      ),
+    );
+    if (!r.UploadId) throw this.fail(new Error('CreateMultipartUpload returned no UploadId'));
+    return r.UploadId;
+  }
+
+  async uploadPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: () => Buffer | Readable,
+    size: number,
+    md5Base64: string,
+  ): Promise<string> {
+    const r = await this.call(() =>
+      this.send<{ ETag?: string }>(
+        new UploadPartCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          Body: body(),
+          ContentLength: size,
+          ContentMD5: md5Base64,
+        }),
+      ),
+    );
+    return normalizeEtag(r.ETag);
+  }
+
+  async completeMultipart(
+    key: string,
+    uploadId: string,
+    parts: { n: number; etag: string }[],
+  ): Promise<string> {
+    const r = await this.call(() =>
+      this.send<{ ETag?: string }>(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.n, ETag: `"${p.etag}"` })) },
+        }),
+      ),
+    );
+    return normalizeEtag(r.ETag);
+  }
+
+  /** Best effort: some servers (s3rver) answer 405; a failed abort must not hide the original error. */
+  async abortMultipart(key: string, uploadId: string): Promise<boolean> {
+    try {
+      // Not tied to the run's AbortSignal: this is the cleanup a cancelled run must still do.
+      const cmd = new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId });
+      await withRetries(() => this.client.send(cmd), { ...this.policy, signal: undefined, retries: 2 });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Parts already uploaded, or null where the server has no ListParts (or forgot the upload). */
+  async listParts(
+    key: string,
+    uploadId: string,
+  ): Promise<Map<number, { etag: string; size: number }> | null> {
+    try {
+      const out = new Map<number, { etag: string; size: number }>();
+      let marker: string | undefined;
+      do {
+        const r = await this.call(() =>
+          this.send<{
+            Parts?: { PartNumber?: number; ETag?: string; Size?: number }[];
+            IsTruncated?: boolean;
+            NextPartNumberMarker?: string;
+          }>(
+            new ListPartsCommand({
+              Bucket: this.bucket,
+              Key: key,
+              UploadId: uploadId,
+              PartNumberMarker: marker,
+            }),
+          ),
+        );
+        for (const p of r.Parts ?? []) {
+          if (p.PartNumber) out.set(p.PartNumber, { etag: normalizeEtag(p.ETag), size: p.Size ?? 0 });
+        }
+        marker = r.IsTruncated ? r.NextPartNumberMarker : undefined;
+      } while (marker);
+      return out;
+    } catch {
+      return null;
+    }
+  }
+
+  async listMultipartUploads(prefix: string): Promise<MultipartUploadInfo[]> {
+    const out: MultipartUploadInfo[] = [];
+    let keyMarker: string | undefined;
+    let idMarker: string | undefined;
+    do {
+      const r = await this.call(() =>
+        this.send<{
+          Uploads?: { Key?: string; UploadId?: string; Initiated?: Date }[];
+          IsTruncated?: boolean;
+          NextKeyMarker?: string;
+          NextUploadIdMarker?: string;
+        }>(
+          new ListMultipartUploadsCommand({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            KeyMarker: keyMarker,
+            UploadIdMarker: idMarker,
+          }),
+        ),
+      );
+      for (const u of r.Uploads ?? []) {
+        if (u.Key && u.UploadId)
+          out.push({ key: u.Key, uploadId: u.UploadId, initiated: u.Initiated ?? new Date(0) });
+      }
+      keyMarker = r.IsTruncated ? r.NextKeyMarker : undefined;
+      idMarker = r.IsTruncated ? r.NextUploadIdMarker : undefined;
+    } while (keyMarker);
+    return out;
+  }
+
+  /** GetObject (optionally a byte range); the body is handed to `consume` within the retry loop. */
+  async get<T>(
+    key: string,
+    consume: (
+      body: Readable,
+      info: { size: number; etag: string; metadata: Record<string, string> },
+    ) => Promise<T>,
+    range?: { start: number; end: number },
+  ): Promise<T> {
+    return this.call(async () => {
+      const r = await this.send<{
+        Body?: Readable;
+        ContentLength?: number;
+        ETag?: string;
+        Metadata?: Record<string, string>;
+      }>(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Range: range ? `bytes=${range.start}-${range.end}` : undefined,
+        }),
+      );
+      if (!r.Body) throw new Error('GetObject returned no body');
+      return consume(r.Body, {
+        size: r.ContentLength ?? 0,
+        etag: normalizeEtag(r.ETag),
+        metadata: r.Metadata ?? {},
+      });
+    });
+  }
+
+  /** DeleteObjects in batches of 1,000; returns the keys that failed with their error codes. */
+  async deleteKeys(keys: string[]): Promise<Map<string, string>> {
+    const failed = new Map<string, string>();
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      const r = await this.call(() =>
+        this.send<{ Errors?: { Key?: string; Code?: string }[] }>(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+          }),
+        ),
+      );
+      for (const e of r.Errors ?? []) if (e.Key) failed.set(e.Key, e.Code ?? 'unknown error');
+    }
+    return failed;
+  }
+}

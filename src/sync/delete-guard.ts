@@ -1,0 +1,41 @@
+import { runError, usageError } from '../errors.js';
+import type { Session } from './session.js';
+
+/** Parses --max-delete: '100' (files) or '25%' (of the destination's files). */
+export function maxDeleteLimit(spec: number | string | undefined, destinationFiles: number): number {
+  const raw = String(spec ?? '50%').trim();
+  const pct = /^(\d+(?:\.\d+)?)%$/.exec(raw);
+  if (pct) return Math.floor((Number(pct[1]) / 100) * destinationFiles);
+  if (/^\d+$/.test(raw)) return Number(raw);
+  throw usageError(`invalid --max-delete '${raw}' (a count like 100 or a share like 25%)`);
+}
+
+/**
+ * Deletions are the one irreversible step, so they run last and only after a clean run, never for an
+ * empty source (a failed mount looks exactly like that: aws-cli #1564), and within --max-delete.
+ */
+export function enforceDeleteGuards(
+  s: Session,
+  deletes: number,
+  destinationFiles: number,
+  sourceFiles: number,
+): void {
+  if (s.result.errors.length > 0) {
+    throw runError(
+      `not deleting ${deletes} file(s): ${s.result.errors.length} error(s) happened in this run`,
+    );
+  }
+  const force = s.opts.force === true;
+  if (sourceFiles === 0 && !force) {
+    throw usageError(
+      `refusing to delete all ${deletes} file(s): the source is empty (use --force if you mean it)`,
+    );
+  }
+  const limit = maxDeleteLimit(s.opts.maxDelete, destinationFiles);
+  if (!force && deletes > limit) {
+    throw usageError(
+      `refusing to delete ${deletes} of ${destinationFiles} file(s): over --max-delete ${s.opts.maxDelete ?? '50%'} ` +
+        `(${limit}); raise it or use --force`,
+    );
+  }
+}

@@ -1,0 +1,63 @@
+import type { RequestCounts } from '../s3/request-counter.js';
+
+export type ActionKind = 'upload' | 'download' | 'record' | 'delete' | 'skip';
+
+/** One line of --json output, and what library callers receive through onEvent. */
+export type SyncEvent =
+  | { type: 'notice'; message: string; rel?: string }
+  | { type: 'warning'; message: string; rel?: string }
+  | { type: 'error'; message: string; rel?: string }
+  | { type: 'plan'; total: number; transfers: number; bytes: number; deletes: number }
+  | { type: 'action'; action: ActionKind; rel: string; reason: string; size: number; dryRun: boolean }
+  | { type: 'start'; action: ActionKind; rel: string; size: number }
+  | { type: 'bytes'; bytes: number }
+  | { type: 'done'; action: ActionKind; rel: string; size: number; reason: string }
+  | ({ type: 'summary' } & SyncResult);
+
+export interface FileError {
+  rel: string;
+  message: string;
+}
+
+export interface SyncResult {
+  command: 'push' | 'pull' | 'apply';
+  dryRun: boolean;
+  /** Files considered (after filters). */
+  scanned: number;
+  /** Left alone: nothing changed. */
+  unchanged: number;
+  uploaded: number;
+  downloaded: number;
+  /** Manifest updated without a transfer (stat-only change, content found already in place). */
+  recorded: number;
+  deleted: number;
+  failed: number;
+  bytesTransferred: number;
+  /** S3 requests by API name, every attempt counted. */
+  requests: RequestCounts;
+  requestsTotal: number;
+  elapsedMs: number;
+  errors: FileError[];
+  /** 0 all in sync; 1 some files failed or were skipped with an error. */
+  exitCode: 0 | 1;
+}
+
+export function emptyResult(command: SyncResult['command'], dryRun: boolean): SyncResult {
+  return {
+    command,
+    dryRun,
+    scanned: 0,
+    unchanged: 0,
+    uploaded: 0,
+    downloaded: 0,
+    recorded: 0,
+    deleted: 0,
+    failed: 0,
+    bytesTransferred: 0,
+    requests: {},
+    requestsTotal: 0,
+    elapsedMs: 0,
+    errors: [],
+    exitCode: 0,
+  };
+}

@@ -1,0 +1,76 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { ConnectionOptions } from '../s3/client-options.js';
+import type { UploadSettings } from '../s3/transport.js';
+import type { SyncEvent } from './events.js';
+
+export interface FilterFlags {
+  /** --include GLOB (repeatable): include overrides exclude. */
+  include?: string[];
+  /** --exclude GLOB (repeatable). */
+  exclude?: string[];
+  /** --exclude-from FILE: one glob per line. */
+  excludeFrom?: string[];
+}
+
+export interface CommonOptions extends ConnectionOptions, FilterFlags {
+  /** Manifest file (default: DIR/.s3sync/manifest-<bucket>-<id>.json). */
+  manifest?: string;
+  /** Wait for another run on the same destination instead of failing. */
+  waitLock?: boolean;
+  /** Print what would happen, change nothing. */
+  dryRun?: boolean;
+  followSymlinks?: boolean;
+  /** Delete destination files that have no source file (after all transfers succeeded). */
+  delete?: boolean;
+  /** Also delete destination files excluded by the filters. */
+  deleteExcluded?: boolean;
+  /** Refuse to delete more than this: a count (10) or a share of the destination ('25%'). Default 50%. */
+  maxDelete?: number | string;
+  /** Override the --max-delete guard. */
+  force?: boolean;
+  /** Progress and per-file events. */
+  onEvent?: (e: SyncEvent) => void;
+  /** Cancels the run: transfers stop, multipart uploads are aborted, the manifest is saved. */
+  signal?: AbortSignal;
+  /** Use this client instead of building one from the connection options. */
+  client?: S3Client;
+}
+
+export interface PushOptions extends CommonOptions, UploadSettings {
+  /** Local directory to upload. */
+  source: string;
+  /** s3://bucket/prefix */
+  destination: string;
+  /** false = upload every file (--no-incremental). Default true. */
+  incremental?: boolean;
+  /** Also list the remote and re-upload objects that are missing or differ (remote drift). */
+  verify?: boolean;
+  /** Files at or above this size go multipart. Default 64 MiB. */
+  multipartThreshold?: number;
+  /** Multipart part size. Default 16 MiB, raised to keep within 10,000 parts. */
+  partSize?: number;
+}
+
+export interface PullOptions extends CommonOptions {
+  /** s3://bucket/prefix */
+  source: string;
+  /** Local directory to write into (created if missing). */
+  destination: string;
+  /** Objects at or above this size are fetched as parallel ranges. Default 64 MiB. */
+  multipartThreshold?: number;
+  partSize?: number;
+}
+
+export interface CheckOptions extends CommonOptions {
+  /** Local directory. */
+  local: string;
+  /** s3://bucket/prefix */
+  remote: string;
+  /** Re-hash every local file instead of trusting unchanged stat data. */
+  full?: boolean;
+}
+
+export const MiB = 1024 * 1024;
+export const DEFAULT_WORKERS = 16;
+export const DEFAULT_MULTIPART_THRESHOLD = 64 * MiB;
+export const DEFAULT_PART_SIZE = 16 * MiB;

@@ -1,0 +1,187 @@
+import { existsSync, mkdirSync, readFileSync, type Stats, statSync } from 'node:fs';
+import path from 'node:path';
+import { usageError } from '../errors.js';
+import { createFilter, type PathFilter } from '../local/filters.js';
+import { acquireLock } from '../manifest/lock.js';
+import type { Destination, ManifestData } from '../manifest/schema.js';
+import {
+  defaultManifestPath,
+  type LoadedManifest,
+  loadManifest,
+  STATE_DIR,
+  saveManifest,
+} from '../manifest/store.js';
+import { configuredEndpoint } from '../s3/client-options.js';
+import type { S3Transport, UploadSettings } from '../s3/transport.js';
+import { parseS3Url, type S3Location } from '../s3/url.js';
+import { emptyResult, type SyncEvent, type SyncResult } from './events.js';
+import { type CommonOptions, DEFAULT_WORKERS } from './options.js';
+
+const CHECKPOINT_MS = 2000;
+
+/**
+ * What every command needs around its plan: the resolved local root and remote location, filters,
+ * the locked manifest with periodic checkpoints, a transport created on first use, events and the
+ * result counters.
+ */
+export class Session {
+  readonly started = Date.now();
+  readonly result: SyncResult;
+  readonly location: S3Location;
+  readonly destination: Destination;
+  readonly manifestPath: string;
+  filter!: PathFilter;
+  loaded!: LoadedManifest;
+  private transport?: Promise<S3Transport>;
+  private releaseLock?: () => void;
+  private timer?: NodeJS.Timeout;
+  private dirty = false;
+
+  constructor(
+    readonly localRoot: string,
+    remoteUrl: string,
+    readonly opts: CommonOptions,
+    command: SyncResult['command'],
+    readonly settings: UploadSettings = {},
+  ) {
+    this.result = emptyResult(command, !!opts.dryRun);
+    this.location = parseS3Url(remoteUrl);
+    this.destination = {
+      endpoint: configuredEndpoint(opts) ?? 'aws',
+      bucket: this.location.bucket,
+      prefix: this.location.prefix,
+    };
+    this.manifestPath = path.resolve(opts.manifest ?? defaultManifestPath(localRoot, this.destination));
+  }
+
+  get manifest(): ManifestData {
+    return this.loaded.data;
+  }
+
+  emit(e: SyncEvent): void {
+    this.opts.onEvent?.(e);
+  }
+
+  notice(message: string, rel?: string) {
+    this.emit({ type: 'notice', message, rel });
+  }
+
+  warn(message: string, rel?: string) {
+    this.emit({ type: 'warning', message, rel });
+  }
+
+  /** A per-file failure: reported, counted, and the run goes on (exit code 1). */
+  fileError(rel: string, message: string) {
+    this.result.errors.push({ rel, message });
+    this.result.failed++;
+    this.emit({ type: 'error', rel, message: `${rel}: ${message}` });
+  }
+
+  /** Rel path of the manifest if it lives inside the local root (it must never be synced). */
+  get manifestRel(): string | undefined {
+    const rel = path.relative(this.localRoot, this.manifestPath);
+    return rel.startsWith('..') || path.isAbsolute(rel) ? undefined : rel.split(path.sep).join('/');
+  }
+
+  async loadFilter(): Promise<void> {
+    const ignoreFile = path.join(this.localRoot, '.s3syncignore');
+    this.filter = await createFilter({
+      include: this.opts.include,
+      exclude: this.opts.exclude,
+      excludeFrom: this.opts.excludeFrom,
+      ignoreFileText: existsSync(ignoreFile) ? readFileSync(ignoreFile, 'utf8') : undefined,
+    });
+  }
+
+  /** Filters for a rel path, shared by scan and remote listings, plus our own state files. */
+  selected = (rel: string): boolean => {
+    if (rel === STATE_DIR || rel.startsWith(`${STATE_DIR}/`) || rel === this.manifestRel) return false;
+    return this.filter.includes(rel);
+  };
+
+  async openManifest(): Promise<void> {
+    if (!this.opts.dryRun) {
+      mkdirSync(path.dirname(this.manifestPath), { recursive: true });
+      this.releaseLock = await acquireLock(`${this.manifestPath}.lock`, {
+        wait: this.opts.waitLock,
+        notice: (m) => this.notice(m),
+      });
+    }
+    this.loaded = loadManifest(this.manifestPath, this.destination);
+    if (this.loaded.warning) this.warn(this.loaded.warning);
+  }
+
+  transportOrNull(): Promise<S3Transport> | undefined {
+    return this.transport;
+  }
+
+  /** The S3 transport, created (and the AWS SDK loaded) on first use only. */
+  s3(): Promise<S3Transport> {
+    this.transport ??= (async () => {
+      const { S3Transport } = await import('../s3/transport.js');
+      return S3Transport.connect(
+        this.opts,
+        this.location.bucket,
+        {
+          workers: this.opts.workers ?? DEFAULT_WORKERS,
+          signal: this.opts.signal,
+          onRetry: this.opts.debug
+            ? (err, attempt, delay) =>
+                this.notice(
+                  `retry ${attempt} in ${Math.round(delay)} ms after ${(err as Error).name ?? 'error'}`,
+                )
+            : undefined,
+        },
+        this.settings,
+        this.opts.client,
+      );
+    })();
+    return this.transport;
+  }
+
+  markDirty(): void {
+    this.dirty = true;
+    if (!this.timer && !this.opts.dryRun) {
+      this.timer = setInterval(() => this.checkpoint(), CHECKPOINT_MS);
+      this.timer.unref();
+    }
+  }
+
+  checkpoint(): void {
+    if (!this.dirty || this.opts.dryRun) return;
+    this.dirty = false;
+    saveManifest(this.manifestPath, this.manifest);
+  }
+
+  /** Saves the manifest if anything changed, releases the lock, fills in request counts and time. */
+  async close(completed: boolean): Promise<SyncResult> {
+    if (this.timer) clearInterval(this.timer);
+    if (completed && this.dirty) this.manifest.lastSync = new Date().toISOString();
+    try {
+      this.checkpoint();
+    } finally {
+      this.releaseLock?.();
+    }
+    const t = this.transport ? await this.transport.catch(() => undefined) : undefined;
+    const r = this.result;
+    if (t) {
+      r.requests = { ...t.counter.counts };
+      r.requestsTotal = t.counter.total;
+    }
+    r.elapsedMs = Date.now() - this.started;
+    r.exitCode = r.failed > 0 || r.errors.length > 0 ? 1 : 0;
+    return r;
+  }
+}
+
+export function requireDirectory(dir: string, what: string): string {
+  const abs = path.resolve(dir);
+  let st: Stats;
+  try {
+    st = statSync(abs);
+  } catch {
+    throw usageError(`${what} '${dir}' does not exist`);
+  }
+  if (!st.isDirectory()) throw usageError(`${what} '${dir}' is not a directory`);
+  return abs;
+}

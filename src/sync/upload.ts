@@ -1,0 +1,237 @@
+import { createReadStream } from 'node:fs';
+import { lstat, open } from 'node:fs/promises';
+import mime from 'mime-types';
+import { errorMessage, runError, S3SyncError } from '../errors.js';
+import { type HashResult, hashFile, md5Hex } from '../local/hash.js';
+import { absPath, type LocalFile, sameStat, statFields } from '../local/scan.js';
+import type { ManifestEntry } from '../manifest/schema.js';
+import { choosePartSize, etagForm } from '../s3/etag.js';
+import type { S3Transport } from '../s3/transport.js';
+import type { Session } from './session.js';
+
+/** Below this a file is read into memory once: hashed and sent from the same buffer. */
+const BUFFER_LIMIT = 8 * 1024 * 1024;
+
+/** The file changed while it was read or uploaded: not recorded, retried at the end of the run. */
+export class FileChangedError extends Error {
+  constructor() {
+    super('file changed while it was being uploaded');
+  }
+}
+
+export interface UploadConfig {
+  multipartThreshold: number;
+  partSize: number;
+}
+
+/** `x-amz-meta-mtime` in rclone's format: seconds with a nanosecond fraction. */
+export const mtimeMeta = (mtimeNs: string) => {
+  const ns = BigInt(mtimeNs);
+  return `${ns / 1_000_000_000n}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}`;
+};
+
+const contentType = (rel: string) => mime.lookup(rel) || 'application/octet-stream';
+
+/** The server's ETag must be what the bytes we hashed produce; opaque ETags (SSE-KMS, R2) cannot be checked. */
+function checkEtag(etag: string, expected: string[], rel: string): void {
+  if (etagForm(etag).kind === 'opaque' || expected.includes(etag)) return;
+  throw runError(
+    `${rel}: the stored object's ETag ${etag} does not match the local content (${expected[0]})`,
+  );
+}
+
+async function readStable(abs: string): Promise<{ buf: Buffer; stat: ReturnType<typeof statFields> }> {
+  const fh = await open(abs, 'r');
+  try {
+    const before = statFields(await fh.stat({ bigint: true }));
+    const buf = await fh.readFile();
+    const after = statFields(await fh.stat({ bigint: true }));
+    if (!sameStat(before, after) || buf.length !== after.size) throw new FileChangedError();
+    return { buf, stat: after };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** After the upload the file must still be what was hashed; otherwise the object may mix versions. */
+async function assertUnchanged(abs: string, stat: ReturnType<typeof statFields>): Promise<void> {
+  const now = statFields(await lstat(abs, { bigint: true }));
+  if (!sameStat(now, stat)) throw new FileChangedError();
+}
+
+/**
+ * Uploads one file and returns the manifest entry that now describes it. Content-MD5 goes with every
+ * PUT and part, so a body that differs from what was hashed is rejected by the server itself.
+ */
+export async function uploadFile(
+  s: Session,
+  t: S3Transport,
+  f: LocalFile,
+  cfg: UploadConfig,
+  known?: HashResult,
+): Promise<ManifestEntry> {
+  const abs = absPath(s.localRoot, f.rel);
+  const key = s.location.prefix + f.rel;
+  const type = contentType(f.rel);
+  const entry = (
+    stat: ReturnType<typeof statFields>,
+    md5: string,
+    etag: string,
+    partSize: number,
+  ): ManifestEntry => ({
+    ...stat,
+    md5,
+    etag,
+    partSize,
+    syncedAt: new Date().toISOString(),
+  });
+
+  try {
+    if (f.size < Math.min(BUFFER_LIMIT, cfg.multipartThreshold)) {
+      const { buf, stat } = await readStable(abs);
+      const md5 = md5Hex(buf);
+      const etag = await t.put({
+        key,
+        body: () => buf,
+        size: buf.length,
+        md5Base64: Buffer.from(md5, 'hex').toString('base64'),
+        contentType: type,
+        metadata: { md5, mtime: mtimeMeta(stat.mtimeNs) },
+      });
+      s.emit({ type: 'bytes', bytes: buf.length });
+      checkEtag(etag, [md5], f.rel);
+      await assertUnchanged(abs, stat);
+      return entry(stat, md5, etag, 0);
+    }
+
+    if (f.size < cfg.multipartThreshold) {
+      const h = known?.stable && sameStat(known.stat, f) ? known : await hashFile(abs);
+      if (!h.stable) throw new FileChangedError();
+      const etag = await t.put({
+        key,
+        body: () => createReadStream(abs),
+        size: h.size,
+        md5Base64: Buffer.from(h.md5, 'hex').toString('base64'),
+        contentType: type,
+        metadata: { md5: h.md5, mtime: mtimeMeta(h.stat.mtimeNs) },
+      });
+      s.emit({ type: 'bytes', bytes: h.size });
+      checkEtag(etag, [h.md5], f.rel);
+      await assertUnchanged(abs, h.stat);
+      return entry(h.stat, h.md5, etag, 0);
+    }
+
+    return await uploadMultipart(s, t, f, abs, key, type, cfg, entry);
+  } catch (err) {
+    if (err instanceof FileChangedError || err instanceof S3SyncError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    // BadDigest: the bytes sent were not the bytes hashed, i.e. the file changed in between.
+    if ((err as { name?: string }).name === 'BadDigest') throw new FileChangedError();
+    if (code === 'ENOENT') throw runError('file disappeared before it could be uploaded');
+    if (code === 'EACCES' || code === 'EPERM') throw runError(`cannot read file: permission denied`);
+    throw runError(errorMessage(err), err);
+  }
+}
+
+async function uploadMultipart(
+  s: Session,
+  t: S3Transport,
+  f: LocalFile,
+  abs: string,
+  key: string,
+  type: string,
+  cfg: UploadConfig,
+  entry: (stat: ReturnType<typeof statFields>, md5: string, etag: string, partSize: number) => ManifestEntry,
+): Promise<ManifestEntry> {
+  const ps = choosePartSize(f.size, cfg.partSize, t.provider.maxParts, t.provider.minPartSize);
+  const h = await hashFile(abs, [ps]);
+  if (!h.stable) throw new FileChangedError();
+  const partMd5s = h.partMd5s[ps]!;
+  const nParts = partMd5s.length;
+
+  // Resume an upload an earlier run left pending, if it was for exactly this content.
+  const pending = s.manifest.pending[f.rel];
+  let uploadId: string | undefined;
+  const done = new Map<number, string>();
+  if (
+    pending &&
+    pending.md5 === h.md5 &&
+    pending.size === h.size &&
+    pending.partSize === ps &&
+    pending.key === key
+  ) {
+    const listed = await t.listParts(key, pending.uploadId);
+    if (listed) {
+      uploadId = pending.uploadId;
+      for (const [n, p] of listed) {
+        const md5 = partMd5s[n - 1];
+        if (md5 && p.etag === md5.toString('hex')) done.set(n, p.etag);
+      }
+    } else if (Object.keys(pending.parts).length > 0 && !t.provider.multipartEtagIsMd5OfParts) {
+      // No ListParts and no way to trust recorded parts: start over.
+    } else if (Object.keys(pending.parts).length > 0) {
+      // No ListParts here: the parts recorded in the manifest are the evidence; Complete verifies them.
+      uploadId = pending.uploadId;
+      for (const [n, etag] of Object.entries(pending.parts)) done.set(Number(n), etag);
+    }
+    if (uploadId) s.notice(`resuming multipart upload: ${done.size}/${nParts} parts already uploaded`, f.rel);
+    else await t.abortMultipart(key, pending.uploadId);
+  }
+  if (!uploadId) {
+    uploadId = await t.createMultipart(key, type, { md5: h.md5, mtime: mtimeMeta(h.stat.mtimeNs) });
+    s.manifest.pending[f.rel] = {
+      uploadId,
+      key,
+      size: h.size,
+      mtimeNs: h.stat.mtimeNs,
+      md5: h.md5,
+      partSize: ps,
+      parts: {},
+      startedAt: new Date().toISOString(),
+    };
+    s.markDirty();
+  }
+  const record = s.manifest.pending[f.rel]!;
+  const id = uploadId;
+
+  const upload = async (n: number) => {
+    const start = (n - 1) * ps;
+    const end = Math.min(h.size, start + ps) - 1;
+    const etag = await t.uploadPart(
+      key,
+      id,
+      n,
+      () => createReadStream(abs, { start, end }),
+      end - start + 1,
+      partMd5s[n - 1]!.toString('base64'),
+    );
+    done.set(n, etag);
+    record.parts[n] = etag;
+    s.markDirty();
+    s.emit({ type: 'bytes', bytes: end - start + 1 });
+  };
+  try {
+    // Parts share the transport's concurrency budget with every other transfer.
+    const todo = Array.from({ length: nParts }, (_, i) => i + 1).filter((n) => !done.has(n));
+    await Promise.all(todo.map(upload));
+    await assertUnchanged(abs, h.stat);
+    let etag = await t.completeMultipart(
+      key,
+      id,
+      [...done].sort((a, b) => a[0] - b[0]).map(([n, e]) => ({ n, etag: e })),
+    );
+    // RGW answers CompleteMultipartUpload with an empty ETag: the object's HEAD has the real one.
+    if (!etag) etag = (await t.head(key))?.etag ?? '';
+    checkEtag(etag, [h.multipart[ps]!, h.md5], f.rel);
+    delete s.manifest.pending[f.rel];
+    s.markDirty();
+    return entry(h.stat, h.md5, etag, ps);
+  } catch (err) {
+    // A run that is alive to see the failure (or a cancellation) aborts, so no orphaned parts are left
+    // to be billed; only a killed run leaves the upload pending, for the next run to resume.
+    await t.abortMultipart(key, id);
+    delete s.manifest.pending[f.rel];
+    s.markDirty();
+    throw err;
+  }
+}

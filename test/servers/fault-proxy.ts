@@ -1,0 +1,356 @@
+import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+export type FaultKind =
+  | 'reset-request'
+  | 'reset-response'
+  | 'status-500'
+  | 'status-503-slowdown'
+  | 'delay'
+  | 'truncate-body';
+
+export const ALL_FAULT_KINDS: readonly FaultKind[] = [
+  'reset-request',
+  'reset-response',
+  'status-500',
+  'status-503-slowdown',
+  'delay',
+  'truncate-body',
+];
+
+export interface FaultOptions {
+  /** Upstream base URL, e.g. http://127.0.0.1:4568 (an S3 server). */
+  target: string;
+  /** Same seed + same request sequence => same faults. */
+  seed: number;
+  /** 0..1 probability that a given (filtered-in) request gets a fault. */
+  rate: number;
+  /** Which faults to draw from; default all. */
+  kinds?: FaultKind[];
+  /** For 'delay'; default 200. */
+  delayMs?: number;
+  /** Only inject into requests for which this returns true (e.g. skip CreateBucket in setup). */
+  filter?: (req: { method: string; url: string }) => boolean;
+}
+
+export interface FaultLogEntry {
+  method: string;
+  url: string;
+  /** null: forwarded untouched (no fault drawn, or excluded by the filter). */
+  fault: FaultKind | null;
+}
+
+export interface FaultProxy {
+  /** http://127.0.0.1:PORT */
+  endpoint: string;
+  stats: { requests: number; faults: Record<FaultKind, number> };
+  /** Every request in arrival order with the fault it got, for asserting determinism and debugging. */
+  log: FaultLogEntry[];
+  setRate(rate: number): void;
+  close(): Promise<void>;
+}
+
+/** mulberry32: tiny, fast, good enough to spread faults; not for anything cryptographic. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+function endToEndHeaders(headers: IncomingHttpHeaders): http.OutgoingHttpHeaders {
+  const out: http.OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+  }
+  return out;
+}
+
+const s3Error = (code: string, message: string) =>
+  `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`;
+
+const noop = () => {};
+
+/** A TCP RST rather than a FIN, so the client sees ECONNRESET like a real dropped connection. */
+function reset(socket: Socket | null): void {
+  if (!socket || socket.destroyed) return;
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
+}
+
+/** Flush what was written, FIN, then close: the client gets the partial bytes for sure, then EOF. */
+function cutAfterFlush(socket: Socket | null): void {
+  if (!socket || socket.destroyed) return;
+  socket.end(() => socket.destroy());
+}
+
+function validateRate(rate: number): void {
+  if (!(rate >= 0 && rate <= 1)) throw new RangeError(`fault rate must be within 0..1, got ${rate}`);
+}
+
+/**
+ * An HTTP proxy in front of an S3 server that injects seeded, reproducible faults. The client must use
+ * the proxy's endpoint as its S3 endpoint (path-style); the Host header is forwarded unchanged, because
+ * SigV4 signs it with the proxy's host:port and the upstream checks the signature against what it receives.
+ */
+export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
+  const upstream = new URL(opts.target);
+  const kinds = opts.kinds ?? [...ALL_FAULT_KINDS];
+  if (kinds.length === 0) throw new RangeError('fault kinds must not be empty');
+  validateRate(opts.rate);
+  let rate = opts.rate;
+  const delayMs = opts.delayMs ?? 200;
+  const rand = mulberry32(opts.seed);
+
+  const stats: FaultProxy['stats'] = {
+    requests: 0,
+    faults: Object.fromEntries(ALL_FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
+  };
+  const log: FaultLogEntry[] = [];
+  const agent = new http.Agent({ keepAlive: true });
+  const sockets = new Set<Socket>();
+  const upstreamRequests = new Set<http.ClientRequest>();
+  const timers = new Set<NodeJS.Timeout>();
+  let closed = false;
+
+  function decide(req: IncomingMessage): FaultKind | null {
+    stats.requests++;
+    const method = req.method ?? 'GET';
+    const url = req.url ?? '/';
+    let fault: FaultKind | null = null;
+    if (!opts.filter || opts.filter({ method, url })) {
+      // Always two draws per eligible request, so request N's kind does not depend on the rate in force
+      // for earlier requests: a lower rate with the same seed faults a subset of the same requests.
+      const roll = rand();
+      const pick = rand();
+      if (roll < rate) fault = kinds[Math.floor(pick * kinds.length)]!;
+    }
+    if (fault) stats.faults[fault]++;
+    log.push({ method, url, fault });
+    return fault;
+  }
+
+  function sendError(
+    req: IncomingMessage,
+    res: ServerResponse,
+    status: number,
+    body: string,
+    expect: boolean,
+  ) {
+    const respond = () => {
+      if (res.headersSent || res.destroyed) return;
+      res.writeHead(status, {
+        'content-type': 'application/xml',
+        'content-length': Buffer.byteLength(body),
+        // Under Expect: 100-continue the client never sent the body; the connection is in no state to reuse.
+        ...(expect ? { connection: 'close' } : {}),
+      });
+      res.end(body);
+    };
+    if (expect) {
+      respond();
+    } else {
+      // Answer after the whole body is in, as S3 does, so the client reads a 5xx rather than an EPIPE.
+      req.resume();
+      req.once('end', respond);
+    }
+  }
+
+  function relay(req: IncomingMessage, res: ServerResponse, upRes: IncomingMessage, fault: FaultKind | null) {
+    const status = upRes.statusCode ?? 502;
+    const headers = endToEndHeaders(upRes.headers);
+    const socket = req.socket;
+    const hasBody =
+      req.method !== 'HEAD' && status !== 204 && status !== 304 && upRes.headers['content-length'] !== '0';
+
+    if (fault === null) {
+      res.writeHead(status, upRes.statusMessage, headers);
+      upRes.pipe(res);
+      return;
+    }
+
+    if (fault === 'reset-response') {
+      if (!hasBody) {
+        // Nothing the client could notice after the headers: reset before them, once upstream has acted.
+        upRes.resume();
+        upRes.once('end', () => reset(socket));
+        return;
+      }
+      res.writeHead(status, upRes.statusMessage, headers);
+      upRes.once('data', (chunk: Buffer) => {
+        upRes.pause();
+        res.write(chunk.subarray(0, Math.floor(chunk.length / 2)), () => reset(socket));
+      });
+      upRes.once('end', () => reset(socket));
+      return;
+    }
+
+    // truncate-body
+    if (!hasBody) {
+      upRes.resume();
+      upRes.once('end', () => reset(socket));
+      return;
+    }
+    const declared = upRes.headers['content-length'];
+    if (declared !== undefined) {
+      const limit = Math.floor(Number(declared) / 2);
+      res.writeHead(status, upRes.statusMessage, headers);
+      let sent = 0;
+      let finished = false;
+      const finish = () => {
+        if (finished) return;
+        finished = true;
+        upRes.removeAllListeners('data');
+        upRes.pause();
+        res.flushHeaders();
+        cutAfterFlush(socket);
+      };
+      if (limit === 0) return finish();
+      upRes.on('data', (chunk: Buffer) => {
+        const part = chunk.subarray(0, limit - sent);
+        sent += part.length;
+        res.write(part);
+        if (sent >= limit) finish();
+      });
+      upRes.once('end', finish);
+      return;
+    }
+    // Chunked upstream: the length is only known at the end, so buffer, then send half and no last-chunk.
+    const chunks: Buffer[] = [];
+    upRes.on('data', (c: Buffer) => chunks.push(c));
+    upRes.once('end', () => {
+      const all = Buffer.concat(chunks);
+      if (all.length === 0) return reset(socket);
+      res.writeHead(status, upRes.statusMessage, headers);
+      res.write(all.subarray(0, Math.floor(all.length / 2)));
+      cutAfterFlush(socket);
+    });
+  }
+
+  function forward(req: IncomingMessage, res: ServerResponse, fault: FaultKind | null, expect: boolean) {
+    if (closed || req.socket.destroyed) return;
+    const upReq = http.request({
+      host: upstream.hostname,
+      port: upstream.port || 80,
+      method: req.method,
+      path: req.url,
+      // Host (and Expect) pass through as sent: see the doc comment on startFaultProxy.
+      headers: endToEndHeaders(req.headers),
+      agent,
+    });
+    upstreamRequests.add(upReq);
+    upReq.on('close', () => upstreamRequests.delete(upReq));
+    upReq.on('error', () => {
+      if (!res.headersSent && !res.destroyed) {
+        const body = s3Error('BadGateway', 'fault proxy could not reach upstream');
+        res.writeHead(502, {
+          'content-type': 'application/xml',
+          'content-length': Buffer.byteLength(body),
+          connection: 'close',
+        });
+        res.end(body);
+      } else {
+        reset(req.socket);
+      }
+    });
+    if (expect) upReq.on('continue', () => res.writeContinue());
+    upReq.on('response', (upRes) => {
+      upRes.on('error', () => reset(req.socket));
+      relay(req, res, upRes, fault);
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) upReq.destroy();
+    });
+    req.pipe(upReq);
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse, expect: boolean) {
+    req.on('error', noop);
+    res.on('error', noop);
+    const fault = decide(req);
+    switch (fault) {
+      case 'reset-request': {
+        // Take at most the first chunk of the body so the client is mid-upload, then drop the connection.
+        if (expect) res.writeContinue();
+        const drop = () => reset(req.socket);
+        req.once('data', drop);
+        req.once('end', drop);
+        return;
+      }
+      case 'status-500':
+        return sendError(req, res, 500, s3Error('InternalError', 'injected'), expect);
+      case 'status-503-slowdown':
+        return sendError(req, res, 503, s3Error('SlowDown', 'Please reduce your request rate.'), expect);
+      case 'delay': {
+        const timer = setTimeout(() => {
+          timers.delete(timer);
+          forward(req, res, null, expect);
+        }, delayMs);
+        timers.add(timer);
+        return;
+      }
+      default:
+        return forward(req, res, fault, expect);
+    }
+  }
+
+  const server = http.createServer((req, res) => handle(req, res, false));
+  // Handling checkContinue ourselves means the 100 comes from upstream, or never for a refused request.
+  server.on('checkContinue', (req, res) => handle(req, res, true));
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('error', noop);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.on('clientError', (_err, socket) => socket.destroy());
+  server.on('error', noop);
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as { port: number };
+
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    stats,
+    log,
+    setRate(next: number) {
+      validateRate(next);
+      rate = next;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      for (const r of upstreamRequests) r.destroy();
+      const done = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      agent.destroy();
+      await done;
+    },
+  };
+}
