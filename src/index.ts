@@ -5,8 +5,11 @@
  */
 export { S3SyncError } from './errors.js';
 export type { ManifestData, ManifestEntry } from './manifest/schema.js';
+export type { CheckDifference } from './plan/check.js';
 export type { ConnectionOptions } from './s3/client-options.js';
 export { PROVIDERS, type ProviderQuirks } from './s3/providers.js';
+export { type CheckEvent, type CheckResult, check } from './sync/check.js';
 export type { FileError, SyncEvent, SyncResult } from './sync/events.js';
 export type { CheckOptions, CommonOptions, FilterFlags, PullOptions, PushOptions } from './sync/options.js';
+export { pull } from './sync/pull.js';
 export { push } from './sync/push.js';

@@ -2,7 +2,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { usageError } from '../errors.js';
-import type { SyncResult } from '../sync/events.js';
 import { Output } from './output.js';
 
 /**
@@ -37,8 +36,8 @@ export function loadConfig(): ConfigFile {
   const jobs = parsed.jobs ?? [];
   if (!Array.isArray(jobs)) throw usageError(`config file ${file}: "jobs" must be an array`);
   for (const [i, j] of jobs.entries()) {
-    if (!['push'].includes(String(j?.command))) {
-      throw usageError(`config file ${file}: job ${i + 1} needs "command": "push"`);
+    if (!['push', 'pull', 'check'].includes(String(j?.command))) {
+      throw usageError(`config file ${file}: job ${i + 1} needs "command": "push", "pull" or "check"`);
     }
     if (typeof j.source !== 'string' || typeof j.destination !== 'string') {
       throw usageError(`config file ${file}: job ${i + 1} needs "source" and "destination"`);
@@ -61,14 +60,16 @@ export async function runConfiguredJobs(program: Command): Promise<number> {
   for (const job of cfg.jobs) {
     const opts = { ...cfg.defaults, ...job } as Record<string, unknown>;
     const output = new Output(opts.json ? 'json' : opts.quiet ? 'quiet' : 'human');
-    const onEvent = (e: Parameters<Output['event']>[0]) => void output.event(e);
+    const onEvent = (e: object) => void output.event(e as Parameters<Output['event']>[0]);
     const { command, source, destination, ...rest } = opts as {
       command: string;
       source: string;
       destination: string;
     };
-    void command;
-    const r: SyncResult = await lib.push({ ...rest, source, destination, onEvent });
+    let r: { exitCode: number };
+    if (command === 'push') r = await lib.push({ ...rest, source, destination, onEvent });
+    else if (command === 'pull') r = await lib.pull({ ...rest, source, destination, onEvent });
+    else r = await lib.check({ ...rest, local: source, remote: destination, onEvent });
     worst = Math.max(worst, r.exitCode);
   }
   return worst;

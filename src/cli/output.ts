@@ -1,4 +1,5 @@
-import type { SyncEvent, SyncResult } from '../sync/events.js';
+import type { CheckEvent, CheckResult } from '../sync/check.js';
+import type { SyncResult } from '../sync/events.js';
 
 export type OutputMode = 'human' | 'quiet' | 'json';
 
@@ -58,7 +59,28 @@ export class Output {
     return { files: `${this.files}/${this.totalFiles}`, mib: fmtBytes(this.bytes) };
   }
 
-  async event(e: SyncEvent): Promise<void> {
+  private checkLines(r: CheckResult): string[] {
+    const out: string[] = [];
+    const groups: [string, CheckResult['differences']][] = [
+      ['only local', r.differences.filter((d) => d.status === 'only-local')],
+      ['only remote', r.differences.filter((d) => d.status === 'only-remote')],
+      ['differ', r.differences.filter((d) => d.status === 'differ')],
+    ];
+    for (const [title, ds] of groups) {
+      if (ds.length === 0) continue;
+      out.push(`${title} (${ds.length}):`);
+      for (const d of ds) out.push(`  ${d.rel}  (${d.detail})`);
+    }
+    const n = r.differences.length;
+    out.push(
+      `${n === 0 ? 'identical' : `${n} difference(s)`}: ${r.same} same, ${r.onlyLocal.length} only local, ` +
+        `${r.onlyRemote.length} only remote, ${r.differ.length} differ; ${r.requestsTotal} S3 requests, ` +
+        `${(r.elapsedMs / 1000).toFixed(2)} s`,
+    );
+    return out;
+  }
+
+  async event(e: CheckEvent): Promise<void> {
     if (this.mode === 'json') {
       if (e.type !== 'bytes' && e.type !== 'start') this.out.write(`${JSON.stringify(e)}\n`);
       return;
@@ -99,6 +121,10 @@ export class Output {
       case 'done':
         if (e.action === 'upload' || e.action === 'download') this.files++;
         this.bar?.update(this.bytes, this.payload());
+        break;
+      case 'check-summary':
+        if (this.mode !== 'quiet' || e.exitCode !== 0)
+          for (const l of this.checkLines(e)) this.out.write(`${l}\n`);
         break;
       case 'summary':
         this.bar?.stop();

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { S3SyncError } from '../errors.js';
 import { PROVIDER_NAMES } from '../s3/providers.js';
-import type { SyncResult } from '../sync/events.js';
 import { loadConfig } from './config.js';
 import { Output, type OutputMode } from './output.js';
 
@@ -91,7 +90,7 @@ function toOptions(flags: Flags, output: Output) {
   const { json, quiet, ...rest } = flags;
   void json;
   void quiet;
-  return { ...rest, onEvent: (e: Parameters<Output['event']>[0]) => void output.event(e) };
+  return { ...rest, onEvent: (e: object) => void output.event(e as Parameters<Output['event']>[0]) };
 }
 
 function outputFor(flags: Flags): Output {
@@ -99,7 +98,7 @@ function outputFor(flags: Flags): Output {
   return new Output(mode);
 }
 
-export function buildProgram(run: (r: Promise<SyncResult | number>) => void): Command {
+export function buildProgram(run: (r: Promise<{ exitCode: number } | number>) => void): Command {
   const program = new Command('s3sync')
     .description('Incremental sync between a local directory and an S3 prefix, driven by a local manifest.')
     .version(pkg.version, '-V, --version')
@@ -131,6 +130,55 @@ export function buildProgram(run: (r: Promise<SyncResult | number>) => void): Co
       );
     });
 
+  connectionFlags(
+    filterFlags(
+      deleteFlags(
+        program
+          .command('pull')
+          .description('download what changed under s3://bucket/prefix into DIR')
+          .argument('<source>', 's3://bucket/prefix')
+          .argument('<destination>', 'local directory (created if missing)'),
+      ),
+    ),
+  )
+    .option('--incremental', 'download only what changed (default)')
+    .option('--no-incremental', 'download every object')
+    .option(
+      '--multipart-threshold <size>',
+      'objects from this size are fetched as parallel ranges (default 64MiB)',
+      sizeArg,
+    )
+    .option('--part-size <size>', 'range size for large objects (default 16MiB)', sizeArg)
+    .addHelpText('after', '\nExample:\n  s3sync pull s3://my-bucket/backups/db ./restore')
+    .action((source: string, destination: string, flags: Flags) => {
+      const output = outputFor(flags);
+      run(
+        import('../sync/pull.js').then(({ pull }) =>
+          pull({ ...(toOptions(withConfig('pull', flags), output) as object), source, destination }),
+        ),
+      );
+    });
+
+  connectionFlags(
+    filterFlags(
+      program
+        .command('check')
+        .description('compare DIR with s3://bucket/prefix by size and content; exit 1 on any difference')
+        .argument('<local>', 'local directory')
+        .argument('<remote>', 's3://bucket/prefix'),
+    ),
+  )
+    .option('--full', 're-hash every local file instead of trusting unchanged stat data')
+    .addHelpText('after', '\nExample:\n  s3sync check ./database s3://my-bucket/backups/db')
+    .action((local: string, remote: string, flags: Flags) => {
+      const output = outputFor(flags);
+      run(
+        import('../sync/check.js').then(({ check }) =>
+          check({ ...(toOptions(withConfig('check', flags), output) as object), local, remote }),
+        ),
+      );
+    });
+
   program
     .command('demo')
     .description('start the embedded local S3 server and push a sample directory twice')
@@ -146,7 +194,7 @@ export function buildProgram(run: (r: Promise<SyncResult | number>) => void): Co
 /** Runs the CLI; returns the exit code: 0 in sync, 1 some files failed, 2 usage or configuration error. */
 export async function runCli(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
-  let pending: Promise<SyncResult | number> | undefined;
+  let pending: Promise<{ exitCode: number } | number> | undefined;
   const program = buildProgram((p) => {
     pending = p;
   });

@@ -19,7 +19,7 @@ export interface HashResult {
 const CHUNK = 1024 * 1024;
 
 /** Incremental multipart ETag for one part size, fed the file's bytes in order. */
-class PartHasher {
+export class PartHasher {
   readonly digests: Buffer[] = [];
   private h: Hash = createHash('md5');
   private inPart = 0;

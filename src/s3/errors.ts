@@ -36,6 +36,7 @@ const NETWORK = new Set([
   'RequestTimeout',
   'RequestTimeTooSkewed',
   'NetworkingError',
+  'IncompleteBody',
 ]);
 
 export const isThrottle = (err: unknown) =>

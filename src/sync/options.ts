@@ -56,6 +56,8 @@ export interface PullOptions extends CommonOptions {
   source: string;
   /** Local directory to write into (created if missing). */
   destination: string;
+  /** false = download every object (--no-incremental). Default true. */
+  incremental?: boolean;
   /** Objects at or above this size are fetched as parallel ranges. Default 64 MiB. */
   multipartThreshold?: number;
   partSize?: number;

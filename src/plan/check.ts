@@ -1,0 +1,79 @@
+import type { LocalFile } from '../local/scan.js';
+import type { ManifestEntry } from '../manifest/schema.js';
+import { compareContent, isRacy, statMatches } from './compare.js';
+import type { Facts, Need, RemoteObject } from './types.js';
+
+export type CheckStatus = 'same' | 'only-local' | 'only-remote' | 'differ';
+
+export interface CheckDifference {
+  rel: string;
+  status: Exclude<CheckStatus, 'same'>;
+  detail: string;
+}
+
+export interface CheckPlan {
+  same: number;
+  differences: CheckDifference[];
+  needs: Need[];
+}
+
+/**
+ * Compares a local tree with a remote listing like `rclone check`: by size, then by content. The
+ * manifest stands in for a hash only where the stat data proves the file unchanged and the object
+ * still has the ETag recorded with it; `full` re-hashes everything.
+ */
+export function planCheck(input: {
+  local: Map<string, LocalFile>;
+  remote: Map<string, RemoteObject>;
+  manifest: Record<string, ManifestEntry>;
+  racyThresholdNs: bigint;
+  facts: Facts;
+  full?: boolean;
+}): CheckPlan {
+  const { local, remote, manifest, facts } = input;
+  const differences: CheckDifference[] = [];
+  const needs: Need[] = [];
+  let same = 0;
+  for (const f of local.values()) {
+    const r = remote.get(f.rel);
+    if (!r) {
+      differences.push({ rel: f.rel, status: 'only-local', detail: `${f.size} bytes` });
+      continue;
+    }
+    if (r.size !== f.size) {
+      differences.push({
+        rel: f.rel,
+        status: 'differ',
+        detail: `size ${f.size} locally, ${r.size} remotely`,
+      });
+      continue;
+    }
+    const e = manifest[f.rel];
+    if (
+      !input.full &&
+      e &&
+      statMatches(f, e) &&
+      !isRacy(f, input.racyThresholdNs) &&
+      e.etag !== '' &&
+      e.etag === r.etag
+    ) {
+      same++;
+      continue;
+    }
+    const v = compareContent(f.size, r, facts.hashes.get(f.rel), facts.heads.get(f.rel), e?.partSize);
+    if (v === 'same') same++;
+    else if (v === 'different')
+      differences.push({ rel: f.rel, status: 'differ', detail: 'same size, different content' });
+    else if (v.need === 'hash') needs.push({ kind: 'hash', rel: f.rel, partSizes: v.partSizes });
+    else needs.push({ kind: 'head', rel: f.rel });
+  }
+  for (const r of remote.values()) {
+    if (!local.has(r.rel) && r.rel !== '' && !r.rel.endsWith('/')) {
+      differences.push({ rel: r.rel, status: 'only-remote', detail: `${r.size} bytes` });
+    }
+  }
+  differences.sort((a, b) =>
+    a.status === b.status ? (a.rel < b.rel ? -1 : 1) : a.status < b.status ? -1 : 1,
+  );
+  return { same, differences, needs };
+}

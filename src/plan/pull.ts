@@ -1,0 +1,114 @@
+import { DIRECTORY_MARKER, fileDirConflicts, unsafeKeyReason } from '../local/safe-path.js';
+import type { LocalFile } from '../local/scan.js';
+import type { ManifestEntry } from '../manifest/schema.js';
+import { compareContent, isRacy, statMatches } from './compare.js';
+import type { DownloadReason, Facts, Need, RemoteObject } from './types.js';
+
+export type PullAction =
+  | { kind: 'skip'; rel: string }
+  /** The local file already holds the object's content: only the manifest changes. */
+  | {
+      kind: 'record';
+      rel: string;
+      reason: 'stat-changed' | 'already-local';
+      md5: string;
+      etag: string;
+      partSize: number;
+    }
+  | {
+      kind: 'download';
+      rel: string;
+      key: string;
+      reason: DownloadReason;
+      size: number;
+      etag: string;
+      lastModified: number;
+    }
+  | { kind: 'delete'; rel: string; reason: 'no-remote-object'; size: number }
+  /** A key that must never be written locally (`../x`, `/abs`, `a` and `a/b` …). */
+  | { kind: 'reject'; rel: string; key: string; reason: string };
+
+export interface PullPlanInput {
+  remote: Map<string, RemoteObject>;
+  local: Map<string, LocalFile>;
+  manifest: Record<string, ManifestEntry>;
+  racyThresholdNs: bigint;
+  facts: Facts;
+  options: { force?: boolean; delete?: boolean; localSelected?: (rel: string) => boolean };
+}
+
+export interface PullPlan {
+  actions: PullAction[];
+  needs: Need[];
+}
+
+export function decidePullObject(
+  r: RemoteObject,
+  f: LocalFile | undefined,
+  e: ManifestEntry | undefined,
+  racyThresholdNs: bigint,
+  facts: Facts,
+  force: boolean | undefined,
+): PullAction | Need {
+  const download = (reason: DownloadReason): PullAction => ({
+    kind: 'download',
+    rel: r.rel,
+    key: r.key,
+    reason,
+    size: r.size,
+    etag: r.etag,
+    lastModified: r.lastModified,
+  });
+  if (!f) return download('new');
+  if (force) return download('forced');
+  if (e && statMatches(f, e) && !isRacy(f, racyThresholdNs)) {
+    // The local file is exactly what the last sync left: the object alone says whether anything changed.
+    return r.size === e.size && r.etag === e.etag ? { kind: 'skip', rel: r.rel } : download('remote-changed');
+  }
+  if (f.size !== r.size) return download('size-changed');
+  // Changed locally (or never synced): compare content before overwriting anything.
+  const hash = facts.hashes.get(r.rel);
+  const verdict = compareContent(f.size, r, hash, facts.heads.get(r.rel), e?.partSize);
+  if (verdict === 'same') {
+    const partSize = Object.entries(hash!.multipart).find(([, v]) => v === r.etag)?.[0];
+    return {
+      kind: 'record',
+      rel: r.rel,
+      reason: e ? 'stat-changed' : 'already-local',
+      md5: hash!.md5,
+      etag: r.etag,
+      partSize: partSize ? Number(partSize) : 0,
+    };
+  }
+  if (verdict === 'different') return download('content-changed');
+  if (verdict.need === 'hash') return { kind: 'hash', rel: r.rel, partSizes: verdict.partSizes };
+  return { kind: 'head', rel: r.rel };
+}
+
+/** Plans a pull: pure, like planPush; hostile keys become 'reject' actions and are never written. */
+export function planPull(input: PullPlanInput): PullPlan {
+  const { remote, local, manifest, racyThresholdNs, facts, options } = input;
+  const actions: PullAction[] = [];
+  const needs: Need[] = [];
+  const conflicts = fileDirConflicts(remote.keys());
+  for (const r of remote.values()) {
+    const unsafe = unsafeKeyReason(r.rel);
+    if (unsafe === DIRECTORY_MARKER || r.rel === '') continue;
+    const reason = unsafe ?? conflicts.get(r.rel);
+    if (reason) {
+      actions.push({ kind: 'reject', rel: r.rel, key: r.key, reason });
+      continue;
+    }
+    const d = decidePullObject(r, local.get(r.rel), manifest[r.rel], racyThresholdNs, facts, options.force);
+    if (d.kind === 'hash' || d.kind === 'head') needs.push(d);
+    else if (d.kind !== 'listing') actions.push(d);
+  }
+  if (options.delete) {
+    for (const f of local.values()) {
+      if (remote.has(f.rel)) continue;
+      if (options.localSelected && !options.localSelected(f.rel)) continue;
+      actions.push({ kind: 'delete', rel: f.rel, reason: 'no-remote-object', size: f.size });
+    }
+  }
+  return { actions, needs };
+}

@@ -1,0 +1,96 @@
+import { S3SyncError } from '../errors.js';
+import { scanDirectory } from '../local/scan.js';
+import { loadManifest, STATE_DIR } from '../manifest/store.js';
+import { type CheckDifference, planCheck } from '../plan/check.js';
+import { emptyFacts } from '../plan/types.js';
+import type { RequestCounts } from '../s3/request-counter.js';
+import type { FileError, SyncEvent } from './events.js';
+import { gatherFacts } from './facts.js';
+import type { CheckOptions } from './options.js';
+import { requireDirectory, Session } from './session.js';
+
+export interface CheckResult {
+  command: 'check';
+  same: number;
+  onlyLocal: string[];
+  onlyRemote: string[];
+  differ: string[];
+  differences: CheckDifference[];
+  errors: FileError[];
+  requests: RequestCounts;
+  requestsTotal: number;
+  elapsedMs: number;
+  /** 0 identical, 1 any difference or error. */
+  exitCode: 0 | 1;
+}
+
+export type CheckEvent =
+  | SyncEvent
+  | ({ type: 'difference' } & CheckDifference)
+  | ({ type: 'check-summary' } & CheckResult);
+
+/**
+ * Verifies that a directory and a prefix hold the same files and content, like `rclone check`.
+ * Read-only: it takes no lock and writes no manifest.
+ */
+export async function check(opts: CheckOptions): Promise<CheckResult> {
+  const root = requireDirectory(opts.local, 'local directory');
+  const s = new Session(root, opts.remote, { ...opts, dryRun: true }, 'push');
+  await s.loadFilter();
+  s.loaded = loadManifest(s.manifestPath, s.destination);
+  const emit = (e: CheckEvent) => opts.onEvent?.(e as SyncEvent);
+  try {
+    const t = await s.s3();
+    const listing = await t.list(s.location.prefix);
+    const remote = new Map(
+      [...listing].filter(([rel]) => s.selected(rel) && rel !== '' && !rel.endsWith('/')),
+    );
+    const scan = scanDirectory(root, {
+      followSymlinks: opts.followSymlinks,
+      skipDir: (rel) => rel === STATE_DIR || s.filter.excludesDir(rel),
+      includeFile: s.selected,
+    });
+    for (const e of scan.errors) s.fileError(e.rel, e.message);
+    const local = new Map(scan.files.map((f) => [f.rel, f]));
+    const facts = emptyFacts();
+    facts.remote = remote;
+    const unreadable = new Set<string>();
+    const input = () => ({
+      local,
+      remote,
+      manifest: s.manifest.files,
+      racyThresholdNs: s.loaded.racyThresholdNs,
+      facts,
+      full: opts.full,
+    });
+    let plan = planCheck(input());
+    for (let round = 0; plan.needs.length > 0 && round < 5; round++) {
+      await gatherFacts(s, plan.needs, facts, unreadable);
+      for (const rel of unreadable) local.delete(rel);
+      plan = planCheck(input());
+    }
+    if (plan.needs.length > 0) throw new S3SyncError('internal error: the check did not settle', 1);
+    for (const d of plan.differences) emit({ type: 'difference', ...d });
+    const base = await s.close(true);
+    const of = (status: CheckDifference['status']) =>
+      plan.differences.filter((d) => d.status === status).map((d) => d.rel);
+    const result: CheckResult = {
+      command: 'check',
+      same: plan.same,
+      onlyLocal: of('only-local'),
+      onlyRemote: of('only-remote'),
+      differ: of('differ'),
+      differences: plan.differences,
+      errors: base.errors,
+      requests: base.requests,
+      requestsTotal: base.requestsTotal,
+      elapsedMs: base.elapsedMs,
+      exitCode: plan.differences.length > 0 || base.errors.length > 0 ? 1 : 0,
+    };
+    emit({ type: 'check-summary', ...result });
+    return result;
+  } catch (err) {
+    await s.close(false);
+    throw err;
+  }
+}

@@ -1,0 +1,190 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { lstat, open, rename, rm, utimes } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { errorMessage, runError, S3SyncError } from '../errors.js';
+import { hashFile, PartHasher } from '../local/hash.js';
+import { safeJoin } from '../local/safe-path.js';
+import { statFields } from '../local/scan.js';
+import type { ManifestEntry } from '../manifest/schema.js';
+import { STATE_DIR } from '../manifest/store.js';
+import { candidatePartSizes, etagForm } from '../s3/etag.js';
+import type { S3Transport } from '../s3/transport.js';
+import type { Session } from './session.js';
+
+/** Transient: the body ended early or did not hash to its ETag; the retry loop fetches it again. */
+class IncompleteBody extends Error {
+  override name = 'IncompleteBody';
+}
+
+/** The disk is full: every further write would fail the same way, so the run stops. */
+export class DiskFullError extends S3SyncError {}
+
+export const tmpDir = (root: string) => path.join(root, STATE_DIR, 'tmp');
+
+/** `x-amz-meta-mtime` (seconds with a fraction) → seconds for utimes; else the object's LastModified. */
+const mtimeSeconds = (meta: string | undefined, lastModified: number) => {
+  const n = meta !== undefined ? Number(meta) : Number.NaN;
+  return Number.isFinite(n) && n > 0 ? n : lastModified / 1000;
+};
+
+/** Which content hash the object's ETag or metadata vouch for; undefined when neither can be checked. */
+function verifyContent(
+  etag: string,
+  md5: string,
+  parts: PartHasher[],
+  metaMd5?: string,
+): boolean | undefined {
+  const form = etagForm(etag);
+  if (form.kind === 'md5') return etag === md5 || metaMd5 === md5;
+  if (form.kind === 'multipart') {
+    const results = parts.map((p) => p.finish());
+    if (results.includes(etag) || metaMd5 === md5) return true;
+    return metaMd5 !== undefined ? false : undefined;
+  }
+  return metaMd5 === undefined ? undefined : metaMd5 === md5;
+}
+
+interface Target {
+  rel: string;
+  key: string;
+  size: number;
+  etag: string;
+  lastModified: number;
+}
+
+/**
+ * Downloads one object to a temp file beside the manifest, fsyncs it, sets its mtime and renames it
+ * into place: a crash or a full disk never leaves a partial file under the real name. Returns the
+ * manifest entry for the file as written.
+ */
+export async function downloadObject(
+  s: Session,
+  t: S3Transport,
+  o: Target,
+  cfg: { multipartThreshold: number; partSize: number },
+): Promise<ManifestEntry> {
+  const dest = safeJoin(s.localRoot, o.rel);
+  const tmp = path.join(tmpDir(s.localRoot), `${randomBytes(8).toString('hex')}.part`);
+  mkdirSync(path.dirname(tmp), { recursive: true });
+  try {
+    try {
+      mkdirSync(path.dirname(dest), { recursive: true });
+    } catch (err) {
+      throw runError(
+        `cannot create the directory for it: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`,
+      );
+    }
+    const existing = await lstat(dest).catch(() => undefined);
+    if (existing && !existing.isFile())
+      throw runError('a directory or special file is in the way: not overwritten');
+
+    const form = etagForm(o.etag);
+    const partSizes = form.kind === 'multipart' ? candidatePartSizes(o.size, form.parts) : [];
+    let md5: string;
+    let meta: Record<string, string> = {};
+    let verified: boolean | undefined;
+    if (o.size < cfg.multipartThreshold) {
+      ({ md5, meta, verified } = await t.get(o.key, async (body, info) => {
+        const r = await writeStream(body, tmp, o.size, partSizes);
+        const ok = verifyContent(o.etag, r.md5, r.parts, info.metadata.md5);
+        if (ok === false) throw new IncompleteBody('downloaded bytes do not match the object ETag');
+        return { md5: r.md5, meta: info.metadata, verified: ok };
+      }));
+    } else {
+      meta = await downloadRanges(s, t, o, tmp, cfg.partSize);
+      const h = await hashFile(tmp, partSizes);
+      md5 = h.md5;
+      verified =
+        etagForm(o.etag).kind === 'md5'
+          ? o.etag === md5 || meta.md5 === md5
+          : Object.values(h.multipart).includes(o.etag) ||
+            (meta.md5 !== undefined ? meta.md5 === md5 : undefined);
+      if (verified === false) throw runError('downloaded bytes do not match the object ETag');
+    }
+    if (verified === undefined && s.opts.debug)
+      s.notice(`${o.rel}: ETag is opaque; content not verified`, o.rel);
+    const secs = mtimeSeconds(meta.mtime, o.lastModified);
+    await utimes(tmp, secs, secs);
+    await rename(tmp, dest);
+    const st = statFields(await lstat(dest, { bigint: true }));
+    const partSize = form.kind === 'multipart' ? (partSizes[0] ?? 0) : 0;
+    return { ...st, md5, etag: o.etag, partSize, syncedAt: new Date().toISOString() };
+  } catch (err) {
+    await rm(tmp, { force: true });
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      throw new DiskFullError(
+        `disk full while writing ${o.rel} (${code}): stopped; no partial file was left`,
+        1,
+      );
+    }
+    throw err;
+  }
+}
+
+async function writeStream(body: Readable, tmp: string, size: number, partSizes: number[]) {
+  const fh = await open(tmp, 'w');
+  const md5 = createHash('md5');
+  const parts = partSizes.map((ps) => new PartHasher(ps));
+  let written = 0;
+  try {
+    for await (const chunk of body) {
+      const buf = chunk as Buffer;
+      md5.update(buf);
+      for (const p of parts) p.update(buf);
+      await fh.write(buf, 0, buf.length, written);
+      written += buf.length;
+    }
+    if (written !== size) throw new IncompleteBody(`response body ended after ${written} of ${size} bytes`);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return { md5: md5.digest('hex'), parts };
+}
+
+/** Large objects: byte ranges fetched in parallel, each written at its offset. */
+async function downloadRanges(
+  s: Session,
+  t: S3Transport,
+  o: Target,
+  tmp: string,
+  partSize: number,
+): Promise<Record<string, string>> {
+  const fh = await open(tmp, 'w');
+  let meta: Record<string, string> = {};
+  try {
+    await fh.truncate(o.size);
+    const n = Math.ceil(o.size / partSize);
+    await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        const start = i * partSize;
+        const end = Math.min(o.size, start + partSize) - 1;
+        await t.get(
+          o.key,
+          async (body, info) => {
+            if (info.etag && info.etag !== o.etag)
+              throw runError('the object changed while it was downloaded');
+            meta = info.metadata;
+            let pos = start;
+            for await (const chunk of body) {
+              const buf = chunk as Buffer;
+              await fh.write(buf, 0, buf.length, pos);
+              pos += buf.length;
+            }
+            if (pos !== end + 1)
+              throw new IncompleteBody(`range ended after ${pos - start} of ${end - start + 1} bytes`);
+            s.emit({ type: 'bytes', bytes: end - start + 1 });
+          },
+          { start, end },
+        );
+      }),
+    );
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return meta;
+}

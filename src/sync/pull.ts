@@ -1,0 +1,185 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { S3SyncError } from '../errors.js';
+import { safeJoin } from '../local/safe-path.js';
+import { type LocalFile, scanDirectory } from '../local/scan.js';
+import { STATE_DIR } from '../manifest/store.js';
+import { type PullAction, planPull } from '../plan/pull.js';
+import { emptyFacts, type Facts, type RemoteObject } from '../plan/types.js';
+import { isFatal } from '../s3/errors.js';
+import { enforceDeleteGuards } from './delete-guard.js';
+import { DiskFullError, downloadObject, tmpDir } from './download.js';
+import type { SyncResult } from './events.js';
+import { gatherFacts } from './facts.js';
+import {
+  DEFAULT_MULTIPART_THRESHOLD,
+  DEFAULT_PART_SIZE,
+  DEFAULT_WORKERS,
+  type PullOptions,
+} from './options.js';
+import { forEachLimit } from './pool.js';
+import { Session } from './session.js';
+
+export interface PreparedPull {
+  actions: PullAction[];
+  remote: Map<string, RemoteObject>;
+  local: Map<string, LocalFile>;
+  facts: Facts;
+}
+
+/** Download what changed under s3://bucket/prefix into a directory (created if missing). */
+export async function pull(opts: PullOptions): Promise<SyncResult> {
+  const root = path.resolve(opts.destination);
+  if (!opts.dryRun) mkdirSync(root, { recursive: true });
+  const s = new Session(root, opts.source, opts, 'pull');
+  await s.loadFilter();
+  await s.openManifest();
+  let completed = false;
+  try {
+    const prepared = await preparePull(s, opts);
+    if (opts.dryRun) reportDryRun(s, prepared.actions);
+    else await executePull(s, prepared, opts);
+    completed = true;
+  } finally {
+    await s.close(completed);
+  }
+  s.emit({ type: 'summary', ...s.result });
+  return s.result;
+}
+
+/** Lists, scans and plans; settles every file with the least hashing. */
+export async function preparePull(s: Session, opts: PullOptions): Promise<PreparedPull> {
+  const t = await s.s3();
+  const listing = await t.list(s.location.prefix);
+  const remote = new Map([...listing].filter(([rel]) => s.selected(rel)));
+  const scan = scanDirectory(s.localRoot, {
+    skipDir: (rel) => rel === STATE_DIR || s.filter.excludesDir(rel),
+    includeFile: s.selected,
+  });
+  for (const e of scan.errors) s.fileError(e.rel, e.message);
+  const local = new Map(scan.files.map((f) => [f.rel, f]));
+  s.result.scanned = remote.size;
+  const facts = emptyFacts();
+  facts.remote = remote;
+  const unreadable = new Set<string>();
+  const input = () => ({
+    remote,
+    local,
+    manifest: s.manifest.files,
+    racyThresholdNs: s.loaded.racyThresholdNs,
+    facts,
+    options: {
+      force: opts.incremental === false,
+      delete: opts.delete,
+      localSelected: opts.deleteExcluded ? undefined : s.selected,
+    },
+  });
+  let plan = planPull(input());
+  for (let round = 0; plan.needs.length > 0 && round < 5; round++) {
+    await gatherFacts(s, plan.needs, facts, unreadable);
+    for (const rel of unreadable) local.delete(rel);
+    plan = planPull(input());
+  }
+  if (plan.needs.length > 0) throw new S3SyncError('internal error: the pull plan did not settle', 1);
+  for (const a of plan.actions) {
+    if (a.kind === 'reject') s.fileError(a.key, `unsafe object key, not written: ${a.reason}`);
+  }
+  return { actions: plan.actions.filter((a) => a.kind !== 'reject'), remote, local, facts };
+}
+
+function reportDryRun(s: Session, actions: PullAction[]): void {
+  for (const a of actions) {
+    if (a.kind === 'skip') s.result.unchanged++;
+    else if (a.kind === 'record') s.result.recorded++;
+    else if (a.kind === 'download' || a.kind === 'delete') {
+      s.emit({ type: 'action', action: a.kind, rel: a.rel, reason: a.reason, size: a.size, dryRun: true });
+      if (a.kind === 'download') s.result.downloaded++;
+      else s.result.deleted++;
+    }
+  }
+}
+
+export async function executePull(s: Session, prepared: PreparedPull, opts: PullOptions): Promise<void> {
+  const r = s.result;
+  const { actions } = prepared;
+  const downloads = actions.filter((a) => a.kind === 'download');
+  const deletes = actions.filter((a) => a.kind === 'delete');
+  s.emit({
+    type: 'plan',
+    total: actions.length,
+    transfers: downloads.length,
+    bytes: downloads.reduce((n, a) => n + a.size, 0),
+    deletes: deletes.length,
+  });
+  for (const a of actions) {
+    if (a.kind === 'skip') r.unchanged++;
+    if (a.kind !== 'record') continue;
+    const h = prepared.facts.hashes.get(a.rel);
+    // The hash belongs to the stat seen while reading: record that, and only if it held still.
+    if (!h?.stable) continue;
+    s.manifest.files[a.rel] = {
+      ...h.stat,
+      md5: a.md5,
+      etag: a.etag,
+      partSize: a.partSize,
+      syncedAt: new Date().toISOString(),
+    };
+    r.recorded++;
+    s.markDirty();
+  }
+
+  const t = downloads.length > 0 ? await s.s3() : undefined;
+  const cfg = {
+    multipartThreshold: opts.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD,
+    partSize: opts.partSize ?? DEFAULT_PART_SIZE,
+  };
+  let diskFull: DiskFullError | undefined;
+  const controller = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
+  try {
+    await forEachLimit(
+      downloads,
+      opts.workers ?? DEFAULT_WORKERS,
+      async (a) => {
+        s.emit({ type: 'start', action: 'download', rel: a.rel, size: a.size });
+        try {
+          s.manifest.files[a.rel] = await downloadObject(s, t!, a, cfg);
+          s.markDirty();
+          r.downloaded++;
+          r.bytesTransferred += a.size;
+          if (a.size < cfg.multipartThreshold) s.emit({ type: 'bytes', bytes: a.size });
+          s.emit({ type: 'done', action: 'download', rel: a.rel, size: a.size, reason: a.reason });
+        } catch (err) {
+          if (err instanceof DiskFullError) {
+            diskFull ??= err;
+            controller.abort();
+          } else if (err instanceof S3SyncError && isFatal(err)) throw err;
+          else s.fileError(a.rel, (err as Error).message);
+        }
+      },
+      signal,
+    );
+  } catch (err) {
+    if (!diskFull) throw err;
+  } finally {
+    rmSync(tmpDir(s.localRoot), { recursive: true, force: true });
+  }
+  if (diskFull) throw diskFull;
+
+  if (deletes.length > 0) {
+    // For a pull the destination is the local tree and the source the listing.
+    enforceDeleteGuards(s, deletes.length, prepared.local.size, prepared.remote.size);
+    for (const d of deletes) {
+      try {
+        await unlink(safeJoin(s.localRoot, d.rel));
+        delete s.manifest.files[d.rel];
+        s.markDirty();
+        r.deleted++;
+        s.emit({ type: 'done', action: 'delete', rel: d.rel, size: d.size, reason: d.reason });
+      } catch (err) {
+        s.fileError(d.rel, `delete failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+    }
+  }
+}
