@@ -98,6 +98,12 @@ export class Output {
       case 'action':
         if (this.mode !== 'quiet') this.line(this.out, `(dry run) ${e.action} ${e.rel} [${e.reason}]`);
         break;
+      case 'done':
+        if (e.action === 'upload' || e.action === 'download') this.files++;
+        if (e.action === 'delete' && this.mode !== 'quiet' && !this.bar)
+          this.line(this.out, `deleted ${e.rel}`);
+        this.bar?.update(this.bytes, this.payload());
+        break;
       case 'plan':
         this.totalFiles = e.transfers;
         if (this.mode === 'human' && this.err.isTTY && e.transfers > 0) {
@@ -116,10 +122,6 @@ export class Output {
         break;
       case 'bytes':
         this.bytes += e.bytes;
-        this.bar?.update(this.bytes, this.payload());
-        break;
-      case 'done':
-        if (e.action === 'upload' || e.action === 'download') this.files++;
         this.bar?.update(this.bytes, this.payload());
         break;
       case 'check-summary':

@@ -179,6 +179,90 @@ export function buildProgram(run: (r: Promise<{ exitCode: number } | number>) =>
       );
     });
 
+  pushFlags(
+    deleteFlags(
+      filterFlags(
+        connectionFlags(
+          program
+            .command('plan')
+            .description(
+              'write a reviewable plan of a push or pull (with the reason for each action); change nothing',
+            )
+            .argument('<direction>', 'push or pull')
+            .argument('<source>', 'local directory (push) or s3://bucket/prefix (pull)')
+            .argument('<destination>', 's3://bucket/prefix (push) or local directory (pull)')
+            .requiredOption('--out <file>', 'where to write the plan (JSON)'),
+        ),
+      ),
+    ),
+  )
+    .addHelpText('after', '\nExample:\n  s3sync plan push ./site s3://bucket/www --delete --out plan.json')
+    .action((direction: string, source: string, destination: string, flags: Flags) => {
+      if (direction !== 'push' && direction !== 'pull')
+        throw new S3SyncError(`plan: direction must be push or pull, not '${direction}'`);
+      const output = outputFor(flags);
+      run(
+        import('../sync/plan-file.js').then(async ({ plan }) => {
+          const doc = await plan({
+            ...(toOptions(withConfig(direction, flags), output) as object),
+            direction,
+            source,
+            destination,
+          } as Parameters<typeof plan>[0]);
+          if (!flags.quiet && !flags.json)
+            process.stdout.write(`plan: ${doc.actions.length} action(s) written to ${String(flags.out)}\n`);
+          return 0;
+        }),
+      );
+    });
+
+  connectionFlags(
+    program
+      .command('apply')
+      .description('execute exactly the actions of a plan, refusing any whose file or object changed since')
+      .argument('<plan>', 'plan file written by s3sync plan'),
+  )
+    .option('--multipart-threshold <size>', 'multipart threshold (default 64MiB)', sizeArg)
+    .option('--part-size <size>', 'part size (default 16MiB)', sizeArg)
+    .addHelpText('after', '\nExample:\n  s3sync apply plan.json')
+    .action((planFile: string, flags: Flags) => {
+      const output = outputFor(flags);
+      run(
+        import('../sync/plan-file.js').then(({ apply }) =>
+          apply({ ...(toOptions(withConfig('apply', flags), output) as object), plan: planFile }),
+        ),
+      );
+    });
+
+  connectionFlags(
+    program
+      .command('cleanup')
+      .description('abort stale multipart uploads under s3://bucket/prefix (their parts are billed)')
+      .argument('<target>', 's3://bucket/prefix'),
+  )
+    .option('--older-than <duration>', 'only uploads started longer ago than this (default 24h)')
+    .option('-n, --dry-run', 'list them, abort nothing')
+    .addHelpText('after', '\nExample:\n  s3sync cleanup s3://my-bucket/backups --older-than 2d --dry-run')
+    .action((target: string, flags: Flags) => {
+      const output = outputFor(flags);
+      run(
+        import('../sync/cleanup.js').then(async ({ cleanup, parseDuration }) => {
+          const r = await cleanup({
+            ...(toOptions(withConfig('cleanup', flags), output) as object),
+            target,
+            olderThanMs: flags.olderThan ? parseDuration(String(flags.olderThan)) : undefined,
+          });
+          if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'summary', ...r })}\n`);
+          else if (!flags.quiet) {
+            process.stdout.write(
+              `${r.found.length} stale multipart upload(s)${r.dryRun ? ' (dry run: none aborted)' : `, ${r.aborted} aborted, ${r.failed} failed`}\n`,
+            );
+          }
+          return r.exitCode;
+        }),
+      );
+    });
+
   program
     .command('demo')
     .description('start the embedded local S3 server and push a sample directory twice')

@@ -1,4 +1,4 @@
-import { runError, usageError } from '../errors.js';
+import { usageError } from '../errors.js';
 import type { Session } from './session.js';
 
 /** Parses --max-delete: '100' (files) or '25%' (of the destination's files). */
@@ -19,11 +19,13 @@ export function enforceDeleteGuards(
   deletes: number,
   destinationFiles: number,
   sourceFiles: number,
-): void {
+): boolean {
   if (s.result.errors.length > 0) {
-    throw runError(
-      `not deleting ${deletes} file(s): ${s.result.errors.length} error(s) happened in this run`,
-    );
+    s.emit({
+      type: 'error',
+      message: `not deleting ${deletes} file(s): ${s.result.errors.length} error(s) happened in this run`,
+    });
+    return false;
   }
   const force = s.opts.force === true;
   if (sourceFiles === 0 && !force) {
@@ -38,4 +40,5 @@ export function enforceDeleteGuards(
         `(${limit}); raise it or use --force`,
     );
   }
+  return true;
 }

@@ -167,9 +167,11 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
   }
   if (diskFull) throw diskFull;
 
-  if (deletes.length > 0) {
-    // For a pull the destination is the local tree and the source the listing.
-    enforceDeleteGuards(s, deletes.length, prepared.local.size, prepared.remote.size);
+  // For a pull the destination is the local tree and the source the listing.
+  if (
+    deletes.length > 0 &&
+    enforceDeleteGuards(s, deletes.length, prepared.local.size, prepared.remote.size)
+  ) {
     for (const d of deletes) {
       try {
         await unlink(safeJoin(s.localRoot, d.rel));

@@ -1,5 +1,5 @@
 import { S3SyncError } from '../errors.js';
-import { scanDirectory } from '../local/scan.js';
+import { type LocalFile, scanDirectory } from '../local/scan.js';
 import { STATE_DIR } from '../manifest/store.js';
 import { type PushAction, planPush } from '../plan/push.js';
 import { emptyFacts, type Facts } from '../plan/types.js';
@@ -17,6 +17,17 @@ import { forEachLimit } from './pool.js';
 import { requireDirectory, Session } from './session.js';
 import { FileChangedError, uploadFile } from './upload.js';
 
+type Upload = Extract<PushAction, { kind: 'upload' }>;
+type Delete = Extract<PushAction, { kind: 'delete' }>;
+
+export interface PreparedPush {
+  actions: PushAction[];
+  files: Map<string, LocalFile>;
+  facts: Facts;
+  /** Files in the source, for the empty-source delete guard. */
+  sourceFiles: number;
+}
+
 /** Upload a directory to s3://bucket/prefix, transferring only what changed. */
 export async function push(opts: PushOptions): Promise<SyncResult> {
   const root = requireDirectory(opts.source, 'source directory');
@@ -25,7 +36,10 @@ export async function push(opts: PushOptions): Promise<SyncResult> {
   await s.openManifest();
   let completed = false;
   try {
-    await runPush(s, opts);
+    const prepared = await preparePush(s, opts);
+    applyRecords(s, prepared);
+    if (opts.dryRun) reportDryRun(s, prepared.actions);
+    else await executePush(s, prepared, opts);
     completed = true;
   } finally {
     await s.close(completed);
@@ -34,8 +48,8 @@ export async function push(opts: PushOptions): Promise<SyncResult> {
   return s.result;
 }
 
-async function runPush(s: Session, opts: PushOptions): Promise<void> {
-  const r = s.result;
+/** Scans and plans: the planner asks for the cheapest missing facts until every file is settled. */
+export async function preparePush(s: Session, opts: PushOptions): Promise<PreparedPush> {
   const scan = scanDirectory(s.localRoot, {
     followSymlinks: opts.followSymlinks,
     skipDir: (rel) => rel === STATE_DIR || s.filter.excludesDir(rel),
@@ -44,27 +58,24 @@ async function runPush(s: Session, opts: PushOptions): Promise<void> {
   });
   for (const n of scan.notices) s.notice(`${n.rel}: ${n.message}`, n.rel);
   for (const e of scan.errors) s.fileError(e.rel, e.message);
-  r.scanned = scan.files.length;
+  s.result.scanned = scan.files.length;
 
-  // Decide: the planner asks for the cheapest missing facts until every file is settled.
   const facts = emptyFacts();
   const unreadable = new Set<string>();
   let files = scan.files;
+  const input = () => ({
+    files,
+    manifest: s.manifest.files,
+    racyThresholdNs: s.loaded.racyThresholdNs,
+    facts,
+    options: {
+      force: opts.incremental === false,
+      verify: opts.verify,
+      delete: opts.delete,
+      remoteSelected: opts.deleteExcluded ? undefined : s.selected,
+    },
+  });
   let plan = planPush(input());
-  function input() {
-    return {
-      files,
-      manifest: s.manifest.files,
-      racyThresholdNs: s.loaded.racyThresholdNs,
-      facts,
-      options: {
-        force: opts.incremental === false,
-        verify: opts.verify,
-        delete: opts.delete,
-        remoteSelected: opts.deleteExcluded ? undefined : s.selected,
-      },
-    };
-  }
   for (let round = 0; plan.needs.length > 0 && round < 5; round++) {
     await gatherFacts(s, plan.needs, facts, unreadable);
     if (unreadable.size > 0) files = files.filter((f) => !unreadable.has(f.rel));
@@ -73,16 +84,6 @@ async function runPush(s: Session, opts: PushOptions): Promise<void> {
   if (plan.needs.length > 0) throw new S3SyncError('internal error: the push plan did not settle', 1);
 
   const byRel = new Map(files.map((f) => [f.rel, f]));
-  const uploads = plan.actions.filter((a) => a.kind === 'upload');
-  const deletes = plan.actions.filter((a) => a.kind === 'delete');
-  s.emit({
-    type: 'plan',
-    total: files.length,
-    transfers: uploads.length,
-    bytes: uploads.reduce((n, a) => n + a.size, 0),
-    deletes: deletes.length,
-  });
-
   // Manifest hygiene: entries for files that are gone (or now filtered out) describe nothing.
   for (const rel of Object.keys(s.manifest.files)) {
     if (!byRel.has(rel) && !unreadable.has(rel)) {
@@ -90,31 +91,62 @@ async function runPush(s: Session, opts: PushOptions): Promise<void> {
       s.markDirty();
     }
   }
+  return { actions: plan.actions, files: byRel, facts, sourceFiles: scan.files.length };
+}
 
-  for (const a of plan.actions) {
-    if (a.kind === 'skip') r.unchanged++;
-    else if (a.kind === 'record') recordAction(s, a, facts);
+/** Skips are counted; records (stat-only changes, content already remote) go to the manifest. */
+function applyRecords(s: Session, p: PreparedPush): void {
+  for (const a of p.actions) {
+    if (a.kind === 'skip') s.result.unchanged++;
+    if (a.kind !== 'record') continue;
+    const h = p.facts.hashes.get(a.rel);
+    // The hash belongs to the stat seen while reading: record that, and only if it held still.
+    if (!h?.stable) continue;
+    s.manifest.files[a.rel] = {
+      ...h.stat,
+      md5: a.md5,
+      etag: a.etag,
+      partSize: a.partSize,
+      syncedAt: new Date().toISOString(),
+    };
+    s.markDirty();
+    s.result.recorded++;
+    s.emit({ type: 'done', action: 'record', rel: a.rel, size: h.size, reason: a.reason });
   }
-  if (s.opts.dryRun) {
-    for (const a of [...uploads, ...deletes]) {
-      s.emit({ type: 'action', action: a.kind, rel: a.rel, reason: a.reason, size: a.size, dryRun: true });
-    }
-    r.uploaded = uploads.length;
-    r.deleted = deletes.length;
-    return;
-  }
+}
 
+function reportDryRun(s: Session, actions: PushAction[]): void {
+  for (const a of actions) {
+    if (a.kind !== 'upload' && a.kind !== 'delete') continue;
+    s.emit({ type: 'action', action: a.kind, rel: a.rel, reason: a.reason, size: a.size, dryRun: true });
+    if (a.kind === 'upload') s.result.uploaded++;
+    else s.result.deleted++;
+  }
+}
+
+/** Uploads, then (only after a clean run, within the guards) deletes. */
+export async function executePush(s: Session, p: PreparedPush, opts: PushOptions): Promise<void> {
+  const r = s.result;
+  const uploads = p.actions.filter((a): a is Upload => a.kind === 'upload');
+  const deletes = p.actions.filter((a): a is Delete => a.kind === 'delete');
+  s.emit({
+    type: 'plan',
+    total: p.files.size,
+    transfers: uploads.length,
+    bytes: uploads.reduce((n, a) => n + a.size, 0),
+    deletes: deletes.length,
+  });
   const cfg = {
     multipartThreshold: opts.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD,
     partSize: opts.partSize ?? DEFAULT_PART_SIZE,
   };
-  const changed: PushAction[] = [];
-  const runUpload = async (a: Extract<PushAction, { kind: 'upload' }>, lastTry: boolean) => {
-    const f = byRel.get(a.rel)!;
+  const changed: Upload[] = [];
+  const runUpload = async (a: Upload, lastTry: boolean) => {
+    const f = p.files.get(a.rel)!;
     const t = await s.s3();
     s.emit({ type: 'start', action: 'upload', rel: a.rel, size: f.size });
     try {
-      s.manifest.files[a.rel] = await uploadFile(s, t, f, cfg, facts.hashes.get(a.rel));
+      s.manifest.files[a.rel] = await uploadFile(s, t, f, cfg, p.facts.hashes.get(a.rel));
       s.markDirty();
       r.uploaded++;
       r.bytesTransferred += f.size;
@@ -127,37 +159,25 @@ async function runPush(s: Session, opts: PushOptions): Promise<void> {
   };
   const workers = opts.workers ?? DEFAULT_WORKERS;
   await forEachLimit(uploads, workers, (a) => runUpload(a, false), opts.signal);
-  // Files that changed mid-upload get one more try, once everything else is done.
-  if (changed.length > 0) {
-    const retry = changed.splice(0) as Extract<PushAction, { kind: 'upload' }>[];
-    for (const a of retry) {
-      const fresh = scanDirectory(s.localRoot, {
-        includeFile: (rel) => rel === a.rel,
-        skipDir: (d) => !a.rel.startsWith(`${d}/`),
-      });
-      const f = fresh.files[0];
-      if (!f) {
-        s.warn(`${a.rel}: disappeared during the run`, a.rel);
-        continue;
-      }
-      byRel.set(a.rel, f);
-    }
-    await forEachLimit(
-      retry.filter((a) => byRel.has(a.rel)),
-      workers,
-      (a) => runUpload(a, true),
-      opts.signal,
-    );
-  }
+  // Files that changed mid-upload get one more try, with fresh stat data, once everything else is done.
+  const retry = changed.splice(0).filter((a) => {
+    const dir = a.rel.includes('/') ? a.rel.slice(0, a.rel.lastIndexOf('/')) : '';
+    const fresh = scanDirectory(s.localRoot, {
+      includeFile: (rel) => rel === a.rel,
+      skipDir: (d) => !(dir === d || dir.startsWith(`${d}/`)),
+    }).files[0];
+    if (!fresh) s.warn(`${a.rel}: disappeared during the run`, a.rel);
+    else p.files.set(a.rel, fresh);
+    return fresh !== undefined;
+  });
+  await forEachLimit(retry, workers, (a) => runUpload(a, true), opts.signal);
 
-  if (deletes.length > 0) {
-    const destination = [...(facts.remote?.keys() ?? [])].filter(s.selected).length;
-    enforceDeleteGuards(s, deletes.length, destination, scan.files.length);
+  const destination = p.facts.remote ? [...p.facts.remote.keys()].filter(s.selected).length : deletes.length;
+  if (deletes.length > 0 && enforceDeleteGuards(s, deletes.length, destination, p.sourceFiles)) {
     const t = await s.s3();
-    const failed = await t.deleteKeys(deletes.map((d) => (d as { key: string }).key));
+    const failed = await t.deleteKeys(deletes.map((d) => d.key));
     for (const d of deletes) {
-      const key = (d as { key: string }).key;
-      const code = failed.get(key);
+      const code = failed.get(d.key);
       if (code) s.fileError(d.rel, `delete failed: ${code}`);
       else {
         r.deleted++;
@@ -165,20 +185,4 @@ async function runPush(s: Session, opts: PushOptions): Promise<void> {
       }
     }
   }
-}
-
-function recordAction(s: Session, a: Extract<PushAction, { kind: 'record' }>, facts: Facts): void {
-  const h = facts.hashes.get(a.rel);
-  // The hash belongs to the stat seen while reading: record that, and only if it held still.
-  if (!h?.stable) return;
-  s.manifest.files[a.rel] = {
-    ...h.stat,
-    md5: a.md5,
-    etag: a.etag,
-    partSize: a.partSize,
-    syncedAt: new Date().toISOString(),
-  };
-  s.markDirty();
-  s.result.recorded++;
-  s.emit({ type: 'done', action: 'record', rel: a.rel, size: h.size, reason: a.reason });
 }

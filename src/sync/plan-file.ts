@@ -1,0 +1,221 @@
+import { lstatSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { errorMessage, usageError } from '../errors.js';
+import { safeJoin } from '../local/safe-path.js';
+import { sameStat, statFields } from '../local/scan.js';
+import type { PullAction } from '../plan/pull.js';
+import type { PushAction } from '../plan/push.js';
+import { emptyFacts } from '../plan/types.js';
+import { formatS3Url } from '../s3/url.js';
+import { enforceDeleteGuards } from './delete-guard.js';
+import type { SyncResult } from './events.js';
+import type { CommonOptions, PullOptions, PushOptions } from './options.js';
+import { executePull, preparePull } from './pull.js';
+import { executePush, preparePush } from './push.js';
+import { requireDirectory, Session } from './session.js';
+
+type Stat = { size: number; mtimeNs: string; ctimeNs: string; ino: string };
+
+/** One reviewable step, with what must still be true when it is applied. */
+export interface PlannedAction {
+  kind: 'upload' | 'download' | 'delete-remote' | 'delete-local';
+  rel: string;
+  reason: string;
+  size: number;
+  /** Local stat data at planning time; null: the file must not exist. */
+  local: Stat | null;
+  /** The object's ETag and size at planning time; null: it must not exist. */
+  remote: { etag: string; size: number } | null;
+}
+
+export interface PlanDocument {
+  s3syncPlan: 1;
+  direction: 'push' | 'pull';
+  createdAt: string;
+  /** Absolute local directory. */
+  local: string;
+  /** s3://bucket/prefix */
+  remote: string;
+  actions: PlannedAction[];
+}
+
+export type PlanOptions = (PushOptions & { direction: 'push' }) | (PullOptions & { direction: 'pull' });
+
+const localStat = (root: string, rel: string): Stat | null => {
+  try {
+    const st = lstatSync(safeJoin(root, rel), { bigint: true });
+    return st.isFile() ? statFields(st) : null;
+  } catch {
+    return null;
+  }
+};
+
+/**
+ * Plans a push or pull without changing anything and returns the plan (written to `out` if given):
+ * `s3sync plan push ./dir s3://b/p --out plan.json`, reviewed, then `s3sync apply plan.json`.
+ */
+export async function plan(opts: PlanOptions & { out?: string }): Promise<PlanDocument> {
+  const push = opts.direction === 'push';
+  const localDir = push ? requireDirectory(opts.source, 'source directory') : path.resolve(opts.destination);
+  const remoteUrl = push ? opts.destination : opts.source;
+  const s = new Session(
+    localDir,
+    remoteUrl,
+    { ...opts, dryRun: true },
+    push ? 'push' : 'pull',
+    opts as PushOptions,
+  );
+  await s.loadFilter();
+  await s.openManifest();
+  const actions: PlannedAction[] = [];
+  try {
+    if (push) {
+      const p = await preparePush(s, opts as PushOptions);
+      const remote = p.facts.remote ?? (await (await s.s3()).list(s.location.prefix));
+      for (const a of p.actions) {
+        if (a.kind !== 'upload' && a.kind !== 'delete') continue;
+        const r = remote.get(a.rel);
+        actions.push({
+          kind: a.kind === 'upload' ? 'upload' : 'delete-remote',
+          rel: a.rel,
+          reason: a.reason,
+          size: a.size,
+          local: a.kind === 'upload' ? statOf(p.files.get(a.rel)!) : null,
+          remote: r ? { etag: r.etag, size: r.size } : null,
+        });
+      }
+      const deletes = actions.filter((a) => a.kind === 'delete-remote').length;
+      if (deletes > 0)
+        enforceDeleteGuards(s, deletes, [...remote.keys()].filter(s.selected).length, p.sourceFiles);
+    } else {
+      const p = await preparePull(s, opts as PullOptions);
+      for (const a of p.actions) {
+        if (a.kind !== 'download' && a.kind !== 'delete') continue;
+        const r = p.remote.get(a.rel);
+        const f = p.local.get(a.rel);
+        actions.push({
+          kind: a.kind === 'download' ? 'download' : 'delete-local',
+          rel: a.rel,
+          reason: a.reason,
+          size: a.size,
+          local: f ? statOf(f) : null,
+          remote: r ? { etag: r.etag, size: r.size } : null,
+        });
+      }
+      const deletes = actions.filter((a) => a.kind === 'delete-local').length;
+      if (deletes > 0) enforceDeleteGuards(s, deletes, p.local.size, p.remote.size);
+    }
+  } finally {
+    await s.close(false);
+  }
+  for (const a of actions) {
+    s.emit({
+      type: 'action',
+      action: a.kind.startsWith('delete') ? 'delete' : (a.kind as 'upload'),
+      rel: a.rel,
+      reason: a.reason,
+      size: a.size,
+      dryRun: true,
+    });
+  }
+  const doc: PlanDocument = {
+    s3syncPlan: 1,
+    direction: opts.direction,
+    createdAt: new Date().toISOString(),
+    local: localDir,
+    remote: formatS3Url(s.location),
+    actions,
+  };
+  if (opts.out) writeFileSync(opts.out, `${JSON.stringify(doc, null, 2)}\n`);
+  return doc;
+}
+
+const statOf = (f: Stat): Stat => ({ size: f.size, mtimeNs: f.mtimeNs, ctimeNs: f.ctimeNs, ino: f.ino });
+
+export function readPlan(file: string): PlanDocument {
+  let doc: PlanDocument;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8')) as PlanDocument;
+  } catch (err) {
+    throw usageError(`cannot read plan ${file}: ${errorMessage(err)}`);
+  }
+  if (doc?.s3syncPlan !== 1 || !Array.isArray(doc.actions) || !['push', 'pull'].includes(doc.direction)) {
+    throw usageError(`${file} is not an s3sync plan (made by 's3sync plan … --out FILE')`);
+  }
+  return doc;
+}
+
+/**
+ * Executes exactly the actions of a plan. Each action runs only if what it was planned against still
+ * holds (local stat data, remote ETag); otherwise it is refused and reported, and the rest go on.
+ */
+export async function apply(
+  opts: CommonOptions & { plan: PlanDocument | string } & Partial<PushOptions>,
+): Promise<SyncResult> {
+  const doc = typeof opts.plan === 'string' ? readPlan(opts.plan) : opts.plan;
+  const push = doc.direction === 'push';
+  const localDir = push ? requireDirectory(doc.local, 'source directory') : doc.local;
+  // The delete guards ran when the plan was made; applying it is the reviewed decision.
+  const s = new Session(localDir, doc.remote, { ...opts, force: true }, 'apply', opts);
+  s.filter = { includes: () => true, excludesDir: () => false, active: false };
+  await s.openManifest();
+  let completed = false;
+  try {
+    const remote = await (await s.s3()).list(s.location.prefix);
+    const valid = doc.actions.filter((a) => {
+      const now = localStat(localDir, a.rel);
+      const localOk =
+        a.local === null ? now === null || a.kind === 'download' : now !== null && sameStat(now, a.local);
+      const r = remote.get(a.rel);
+      const remoteOk =
+        a.remote === null
+          ? r === undefined
+          : r !== undefined && r.etag === a.remote.etag && r.size === a.remote.size;
+      if (localOk && remoteOk) return true;
+      s.fileError(
+        a.rel,
+        `refused: the ${localOk ? 'remote object' : 'local file'} changed since the plan was made`,
+      );
+      return false;
+    });
+    s.result.scanned = doc.actions.length;
+    const facts = emptyFacts();
+    facts.remote = remote;
+    const applyOpts = opts as PushOptions & PullOptions;
+    if (push) {
+      const files = new Map(valid.filter((a) => a.local).map((a) => [a.rel, { rel: a.rel, ...a.local! }]));
+      const actions: PushAction[] = valid.map((a) =>
+        a.kind === 'upload'
+          ? { kind: 'upload', rel: a.rel, reason: a.reason as 'new', size: a.size }
+          : {
+              kind: 'delete',
+              rel: a.rel,
+              key: s.location.prefix + a.rel,
+              reason: 'no-local-file',
+              size: a.size,
+            },
+      );
+      await executePush(s, { actions, files, facts, sourceFiles: Number.POSITIVE_INFINITY }, applyOpts);
+    } else {
+      const actions: PullAction[] = valid.map((a) =>
+        a.kind === 'download'
+          ? {
+              kind: 'download',
+              rel: a.rel,
+              key: s.location.prefix + a.rel,
+              reason: a.reason as 'new',
+              size: a.size,
+              etag: a.remote!.etag,
+              lastModified: remote.get(a.rel)?.lastModified ?? 0,
+            }
+          : { kind: 'delete', rel: a.rel, reason: 'no-remote-object', size: a.size },
+      );
+      await executePull(s, { actions, remote, local: new Map(), facts }, applyOpts);
+    }
+    completed = true;
+  } finally {
+    await s.close(completed);
+  }
+  s.emit({ type: 'summary', ...s.result });
+  return s.result;
+}
