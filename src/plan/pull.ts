@@ -61,7 +61,8 @@ export function decidePullObject(
   });
   if (!f) return download('new');
   if (force) return download('forced');
-  if (e && statMatches(f, e) && !isRacy(f, racyThresholdNs)) {
+  // An entry with no ETag (adopted from the Python script's manifest) cannot vouch for the object.
+  if (e && e.etag !== '' && statMatches(f, e) && !isRacy(f, racyThresholdNs)) {
     // The local file is exactly what the last sync left: the object alone says whether anything changed.
     return r.size === e.size && r.etag === e.etag ? { kind: 'skip', rel: r.rel } : download('remote-changed');
   }

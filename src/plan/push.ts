@@ -11,7 +11,7 @@ export type PushAction =
   | {
       kind: 'record';
       rel: string;
-      reason: 'stat-changed' | 'already-remote';
+      reason: 'stat-changed' | 'already-remote' | 'adopted';
       md5: string;
       etag: string;
       partSize: number;
@@ -33,6 +33,8 @@ export interface PushPlanInput {
     delete?: boolean;
     /** Whether a remote rel is within the filters (excluded objects are kept unless --delete-excluded). */
     remoteSelected?: (rel: string) => boolean;
+    /** Size and MD5 from the Python script's manifest, for files s3sync's own manifest lacks. */
+    adopted?: Map<string, { size: number; md5: string }>;
   };
 }
 
@@ -79,6 +81,15 @@ export function decidePushFile(
         partSize: e.partSize,
       }
     );
+  }
+
+  // The Python script recorded size and MD5 but no mtime: one hash confirms its entry.
+  const old = opts.adopted?.get(f.rel);
+  if (old && old.size === f.size && !remote) {
+    if (!hash) return { kind: 'hash', rel: f.rel, partSizes: [] };
+    if (hash.md5 === old.md5) {
+      return { kind: 'record', rel: f.rel, reason: 'adopted', md5: hash.md5, etag: '', partSize: 0 };
+    }
   }
 
   // The manifest cannot vouch for this file: the listing decides.

@@ -73,6 +73,7 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
       verify: opts.verify,
       delete: opts.delete,
       remoteSelected: opts.deleteExcluded ? undefined : s.selected,
+      adopted: s.adopted,
     },
   });
   let plan = planPush(input());

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, type Stats, statSync } from 'node:
 import path from 'node:path';
 import { usageError } from '../errors.js';
 import { createFilter, type PathFilter } from '../local/filters.js';
+import { isLegacyManifest, parseLegacyManifest } from '../manifest/legacy.js';
 import { acquireLock } from '../manifest/lock.js';
 import type { Destination, ManifestData } from '../manifest/schema.js';
 import {
@@ -29,7 +30,9 @@ export class Session {
   readonly result: SyncResult;
   readonly location: S3Location;
   readonly destination: Destination;
-  readonly manifestPath: string;
+  manifestPath: string;
+  /** Entries adopted from the original Python script's manifest: rel → size and MD5, trusted once hashed. */
+  adopted = new Map<string, { size: number; md5: string }>();
   filter!: PathFilter;
   loaded!: LoadedManifest;
   private transport?: Promise<S3Transport>;
@@ -52,6 +55,8 @@ export class Session {
       prefix: this.location.prefix,
     };
     this.manifestPath = path.resolve(opts.manifest ?? defaultManifestPath(localRoot, this.destination));
+    this.protect(this.manifestPath);
+    this.protect(`${this.manifestPath}.lock`);
   }
 
   get manifest(): ManifestData {
@@ -77,10 +82,15 @@ export class Session {
     this.emit({ type: 'error', rel, message: `${rel}: ${message}` });
   }
 
-  /** Rel path of the manifest if it lives inside the local root (it must never be synced). */
-  get manifestRel(): string | undefined {
-    const rel = path.relative(this.localRoot, this.manifestPath);
-    return rel.startsWith('..') || path.isAbsolute(rel) ? undefined : rel.split(path.sep).join('/');
+  /**
+   * Rel paths of state files inside the local root: ours, and the original Python script's manifest
+   * (`.s3_sync_manifest.json`), which is state, not data, whether or not it is being adopted.
+   */
+  private ownFiles = new Set<string>(['.s3_sync_manifest.json']);
+
+  private protect(file: string): void {
+    const rel = path.relative(this.localRoot, file);
+    if (!rel.startsWith('..') && !path.isAbsolute(rel)) this.ownFiles.add(rel.split(path.sep).join('/'));
   }
 
   async loadFilter(): Promise<void> {
@@ -95,7 +105,7 @@ export class Session {
 
   /** Filters for a rel path, shared by scan and remote listings, plus our own state files. */
   selected = (rel: string): boolean => {
-    if (rel === STATE_DIR || rel.startsWith(`${STATE_DIR}/`) || rel === this.manifestRel) return false;
+    if (rel === STATE_DIR || rel.startsWith(`${STATE_DIR}/`) || this.ownFiles.has(rel)) return false;
     return this.filter.includes(rel);
   };
 
@@ -108,7 +118,36 @@ export class Session {
       });
     }
     this.loaded = loadManifest(this.manifestPath, this.destination);
-    if (this.loaded.warning) this.warn(this.loaded.warning);
+    if (this.loaded.foreign !== undefined && isLegacyManifest(this.loaded.foreign)) {
+      await this.adoptLegacy(this.loaded.foreign);
+    } else if (this.loaded.warning) {
+      this.warn(this.loaded.warning);
+    }
+  }
+
+  /**
+   * The Python script's manifest is read, never overwritten: its entries become candidates that are
+   * trusted once the file hashes to the same MD5 (it recorded no mtime), and s3sync's own manifest goes
+   * to its default place.
+   */
+  private async adoptLegacy(json: unknown): Promise<void> {
+    const legacy = parseLegacyManifest(json);
+    for (const e of legacy.entries) {
+      if (e.key.startsWith(this.location.prefix))
+        this.adopted.set(e.key.slice(this.location.prefix.length), e);
+    }
+    const from = this.manifestPath;
+    this.releaseLock?.();
+    this.manifestPath = defaultManifestPath(this.localRoot, this.destination);
+    if (!this.opts.dryRun) {
+      mkdirSync(path.dirname(this.manifestPath), { recursive: true });
+      this.releaseLock = await acquireLock(`${this.manifestPath}.lock`, { wait: this.opts.waitLock });
+    }
+    this.loaded = loadManifest(this.manifestPath, this.destination);
+    this.notice(
+      `adopting the Python script's manifest ${from}: ${this.adopted.size} entr${this.adopted.size === 1 ? 'y' : 'ies'} ` +
+        `under this prefix, trusted once their MD5 is confirmed; s3sync's manifest is ${this.manifestPath}`,
+    );
   }
 
   transportOrNull(): Promise<S3Transport> | undefined {

@@ -1,0 +1,61 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cleanup, newBucket, runCli, servers, tempDir, writeTree } from '../helpers.js';
+
+const md5 = (b: string | Buffer) => createHash('md5').update(b).digest('hex');
+
+describe.each(servers())('migration from the Python script on $name', (server) => {
+  it('adopts a Python-format manifest: unchanged files upload nothing, changed ones upload', async () => {
+    const { bucket, transport } = await newBucket(server, 'mig');
+    const dir = tempDir('mig');
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 12; i++) files[`dump/t${i}.sql`] = `-- table ${i}\n`.repeat(20 + i);
+    writeTree(dir, files);
+    // What the Python script left behind: the objects, and its manifest keyed by S3 key.
+    const legacy = { version: '1.0', last_sync: '2024-05-01T12:00:00', files: {} as Record<string, unknown> };
+    for (const [rel, content] of Object.entries(files)) {
+      const key = `backups/db/${rel}`;
+      await transport.put({
+        key,
+        body: () => Buffer.from(content),
+        size: Buffer.byteLength(content),
+        md5Base64: Buffer.from(md5(content), 'hex').toString('base64'),
+        contentType: 'text/plain',
+        metadata: {},
+      });
+      legacy.files[key] = {
+        local_path: `database/${rel}`,
+        size: Buffer.byteLength(content),
+        md5: md5(content),
+        uploaded_at: '2024-05-01T12:00:00',
+      };
+    }
+    const legacyPath = path.join(dir, '.s3_sync_manifest.json');
+    const legacyText = JSON.stringify(legacy);
+    writeFileSync(legacyPath, legacyText);
+    // One file changed since the script's last run (same size, different content).
+    writeFileSync(path.join(dir, 'dump/t3.sql'), `-- TABLE 3\n`.repeat(23));
+
+    const url = `s3://${bucket}/backups/db`;
+    const first = await runCli(['push', dir, url, '--manifest', legacyPath, '--json'], server);
+    expect(first.code, first.stderr).toBe(0);
+    expect(
+      first.events.some(
+        (e) => e.type === 'notice' && /adopting the Python script's manifest/.test(e.message),
+      ),
+    ).toBe(true);
+    expect(first.summary).toMatchObject({ uploaded: 1, recorded: 11, failed: 0 });
+    expect(first.summary?.requests.PutObject).toBe(1);
+    // The legacy file is read, never rewritten, and never uploaded.
+    expect(readFileSync(legacyPath, 'utf8')).toBe(legacyText);
+    expect((await transport.list('backups/db/')).has('.s3_sync_manifest.json')).toBe(false);
+    expect(existsSync(path.join(dir, '.s3sync'))).toBe(true);
+
+    const second = await runCli(['push', dir, url, '--json'], server);
+    expect(second.summary).toMatchObject({ uploaded: 0, recorded: 0, unchanged: 12 });
+    expect(second.summary?.requestsTotal).toBe(0);
+    cleanup(dir);
+  });
+});
