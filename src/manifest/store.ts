@@ -11,7 +11,13 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { errorMessage, runError } from '../errors.js';
-import { type Destination, emptyManifest, type ManifestData, manifestProblem } from './schema.js';
+import {
+  type Destination,
+  decodeManifest,
+  emptyManifest,
+  encodeManifest,
+  type ManifestData,
+} from './schema.js';
 
 /** Folder inside the synced directory that holds manifests and locks; never synced itself. */
 export const STATE_DIR = '.s3sync';
@@ -48,28 +54,25 @@ export function loadManifest(file: string, dest: Destination): LoadedManifest {
       racyThresholdNs: 0n,
     };
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
+  const decoded = decodeManifest(text, dest);
+  if (typeof decoded === 'string') {
+    // Not ours at all: maybe another tool's manifest (the Python script's), offered for adoption.
+    let foreign: unknown;
+    if (!text.startsWith('{"schema":')) {
+      try {
+        foreign = JSON.parse(text);
+      } catch {
+        // neither ours nor JSON: corrupt
+      }
+    }
     return {
       data: emptyManifest(dest),
-      warning: `manifest ${file} is corrupt (invalid JSON): rebuilding it from the remote listing`,
+      warning: `manifest ${file} cannot be trusted (${decoded}): rebuilding it from the remote listing`,
+      foreign,
       racyThresholdNs: 0n,
     };
   }
-  const problem = manifestProblem(parsed, dest);
-  if (problem) {
-    const ours = (parsed as { schema?: unknown } | null)?.schema !== undefined;
-    return {
-      data: emptyManifest(dest),
-      warning: `manifest ${file} cannot be trusted (${problem}): rebuilding it from the remote listing`,
-      foreign: ours ? undefined : parsed,
-      racyThresholdNs: 0n,
-    };
-  }
-  const data = parsed as ManifestData;
-  data.pending ??= {};
+  const data = decoded;
   // The later of the recorded wall clock and the file's own mtime (the filesystem's clock, as git
   // uses the index file's mtime): the later threshold treats more files as racy, never fewer.
   const written = BigInt(data.writtenAtNs);
@@ -85,7 +88,7 @@ export function saveManifest(file: string, data: ManifestData): void {
     const tmp = `${file}.tmp-${process.pid}`;
     const fd = openSync(tmp, 'w');
     try {
-      writeSync(fd, JSON.stringify(data, null, 1));
+      writeSync(fd, encodeManifest(data));
       fsyncSync(fd);
     } finally {
       closeSync(fd);
