@@ -59,8 +59,8 @@ describe('manifest encoding', () => {
     ['a future schema version', (t: string) => t.replace('"version":1', '"version":99')],
   ])('rejects a manifest %s', (_name, damage) => {
     const m = emptyManifest(dest);
-    m.files['a'] = entry(7);
-    m.files['b'] = entry(8);
+    m.files.a = entry(7);
+    m.files.b = entry(8);
     expect(typeof decodeManifest(damage(encodeManifest(m)), dest)).toBe('string');
   });
 
@@ -75,7 +75,7 @@ describe('manifest store', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 's3sync-manifest-'));
     const file = path.join(dir, '.s3sync', 'm.json');
     const m = emptyManifest(dest);
-    m.files['x'] = entry(1);
+    m.files.x = entry(1);
     saveManifest(file, m);
     const loaded = loadManifest(file, dest);
     expect(loaded.warning).toBeUndefined();
