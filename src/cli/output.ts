@@ -55,8 +55,15 @@ export class Output {
     if (this.bar) this.bar.start(this.bar.getTotal(), this.files, this.payload());
   }
 
+  private readonly started = Date.now();
+
   private payload() {
-    return { files: `${this.files}/${this.totalFiles}`, mib: fmtBytes(this.bytes) };
+    const secs = Math.max(0.001, (Date.now() - this.started) / 1000);
+    return {
+      files: `${this.files}/${this.totalFiles}`,
+      mib: fmtBytes(this.bytes),
+      rate: `${fmtBytes(this.bytes / secs)}/s`,
+    };
   }
 
   private checkLines(r: CheckResult): string[] {
@@ -110,7 +117,7 @@ export class Output {
           const { default: cliProgress } = await import('cli-progress');
           this.bar = new cliProgress.SingleBar(
             {
-              format: ' {bar} {percentage}% | {files} files | {mib} | {eta_formatted} left',
+              format: ' {bar} {percentage}% | {files} files | {mib} | {rate} | {eta_formatted} left',
               stream: this.err,
               hideCursor: true,
               etaBuffer: 50,

@@ -65,9 +65,11 @@ function deleteFlags(cmd: Command): Command {
       '--max-delete <n|p%>',
       'refuse to delete more than N files or P% of the destination (default 50%)',
     )
-    .option('--force', 'override the --max-delete guard and the empty-source refusal')
-    .option('-n, --dry-run', 'show what would happen, with reasons, and change nothing');
+    .option('--force', 'override the --max-delete guard and the empty-source refusal');
 }
+
+const dryRunFlag = (cmd: Command) =>
+  cmd.option('-n, --dry-run', 'show what would happen, with reasons, and change nothing');
 
 function pushFlags(cmd: Command): Command {
   return cmd
@@ -108,14 +110,16 @@ export function buildProgram(run: (r: Promise<{ exitCode: number } | number>) =>
   const withConfig = (command: string, flags: Flags) => ({ ...loadConfig().defaults, ...flags, command });
 
   pushFlags(
-    deleteFlags(
-      filterFlags(
-        connectionFlags(
-          program
-            .command('push')
-            .description('upload what changed in DIR to s3://bucket/prefix')
-            .argument('<source>', 'local directory')
-            .argument('<destination>', 's3://bucket/prefix'),
+    dryRunFlag(
+      deleteFlags(
+        filterFlags(
+          connectionFlags(
+            program
+              .command('push')
+              .description('upload what changed in DIR to s3://bucket/prefix')
+              .argument('<source>', 'local directory')
+              .argument('<destination>', 's3://bucket/prefix'),
+          ),
         ),
       ),
     ),
@@ -132,12 +136,14 @@ export function buildProgram(run: (r: Promise<{ exitCode: number } | number>) =>
 
   connectionFlags(
     filterFlags(
-      deleteFlags(
-        program
-          .command('pull')
-          .description('download what changed under s3://bucket/prefix into DIR')
-          .argument('<source>', 's3://bucket/prefix')
-          .argument('<destination>', 'local directory (created if missing)'),
+      dryRunFlag(
+        deleteFlags(
+          program
+            .command('pull')
+            .description('download what changed under s3://bucket/prefix into DIR')
+            .argument('<source>', 's3://bucket/prefix')
+            .argument('<destination>', 'local directory (created if missing)'),
+        ),
       ),
     ),
   )
