@@ -1,6 +1,5 @@
 import { createReadStream } from 'node:fs';
 import { lstat, open } from 'node:fs/promises';
-import mime from 'mime-types';
 import { errorMessage, runError, S3SyncError } from '../errors.js';
 import { type HashResult, hashFile, md5Hex } from '../local/hash.js';
 import { absPath, type LocalFile, sameStat, statFields } from '../local/scan.js';
@@ -30,7 +29,12 @@ export const mtimeMeta = (mtimeNs: string) => {
   return `${ns / 1_000_000_000n}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}`;
 };
 
-const contentType = (rel: string) => mime.lookup(rel) || 'application/octet-stream';
+// mime-types parses a large database on import: loaded only by runs that upload.
+let mimeLookup: ((rel: string) => string | false) | undefined;
+async function contentType(rel: string): Promise<string> {
+  mimeLookup ??= (await import('mime-types')).default.lookup;
+  return mimeLookup(rel) || 'application/octet-stream';
+}
 
 /** The server's ETag must be what the bytes we hashed produce; opaque ETags (SSE-KMS, R2) cannot be checked. */
 function checkEtag(etag: string, expected: string[], rel: string): void {
@@ -72,7 +76,7 @@ export async function uploadFile(
 ): Promise<ManifestEntry> {
   const abs = absPath(s.localRoot, f.rel);
   const key = s.location.prefix + f.rel;
-  const type = contentType(f.rel);
+  const type = await contentType(f.rel);
   const entry = (
     stat: ReturnType<typeof statFields>,
     md5: string,
