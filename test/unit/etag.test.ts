@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { candidatePartSizes, choosePartSize, etagForm, normalizeEtag } from '../../src/s3/etag.js';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const HEX = '0123456789abcdef0123456789abcdef';
+
+describe('etagForm / normalizeEtag', () => {
+  it('recognises a plain MD5, quoted or not, any case', () => {
+    expect(etagForm(HEX)).toEqual({ kind: 'md5' });
+    expect(etagForm(`"${HEX.toUpperCase()}"`)).toEqual({ kind: 'md5' });
+    expect(normalizeEtag(`"${HEX.toUpperCase()}"`)).toBe(HEX);
+    expect(normalizeEtag(undefined)).toBe('');
+  });
+
+  it('recognises the multipart form and its part count', () => {
+    expect(etagForm(`${HEX}-7`)).toEqual({ kind: 'multipart', parts: 7 });
+    expect(etagForm(`"${HEX}-10000"`)).toEqual({ kind: 'multipart', parts: 10000 });
+  });
+
+  it('calls everything else opaque', () => {
+    for (const e of ['', 'abc', `${HEX}0`, `${HEX}-`, `${HEX}-x`, 'zz23456789abcdef0123456789abcdef']) {
+      expect(etagForm(e)).toEqual({ kind: 'opaque' });
+    }
+  });
+});
+
+describe('candidatePartSizes', () => {
+  it('returns only sizes that give exactly that many parts, the recorded one first', () => {
+    const size = 100 * MiB;
+    const c = candidatePartSizes(size, 7, 16 * MiB);
+    expect(c[0]).toBe(16 * MiB);
+    expect(c.length).toBeGreaterThan(0);
+    expect(c.length).toBeLessThanOrEqual(4);
+    for (const ps of c) expect(Math.ceil(size / ps)).toBe(7);
+    expect(new Set(c).size).toBe(c.length);
+  });
+
+  it('drops a recorded size that does not fit', () => {
+    const c = candidatePartSizes(100 * MiB, 7, 8 * MiB);
+    expect(c).not.toContain(8 * MiB);
+    expect(c).toContain(16 * MiB);
+  });
+
+  it('includes the common tool defaults that fit (aws cli 8 MiB, rclone 5 MiB)', () => {
+    expect(candidatePartSizes(12 * MiB, 3)).toContain(5 * MiB);
+    expect(candidatePartSizes(20 * MiB, 3)).toContain(8 * MiB);
+  });
+
+  it('falls back to an even split, rounded to a MiB and to a byte', () => {
+    // 3 GiB in 1000 parts: no common size fits (3.07 MiB each), the even split does.
+    const size = 3 * GiB;
+    const c = candidatePartSizes(size, 1000);
+    expect(c.length).toBeGreaterThan(0);
+    expect(c).toContain(Math.ceil(size / 1000));
+    for (const ps of c) expect(Math.ceil(size / ps)).toBe(1000);
+  });
+
+  it('is empty when nothing can produce that part count', () => {
+    expect(candidatePartSizes(10, 20)).toEqual([]);
+  });
+});
+
+describe('choosePartSize', () => {
+  it('keeps the requested size when it fits in 10,000 parts', () => {
+    expect(choosePartSize(100 * MiB, 16 * MiB)).toBe(16 * MiB);
+    expect(choosePartSize(10_000 * 16 * MiB, 16 * MiB)).toBe(16 * MiB);
+  });
+
+  it('raises the size (doubling) until the object needs at most 10,000 parts', () => {
+    const size = 10_000 * 16 * MiB + 1;
+    const ps = choosePartSize(size, 16 * MiB);
+    expect(ps).toBe(32 * MiB);
+    expect(Math.ceil(size / ps)).toBeLessThanOrEqual(10_000);
+    const huge = 5 * 1024 * GiB;
+    const p2 = choosePartSize(huge, 16 * MiB);
+    expect(Math.ceil(huge / p2)).toBeLessThanOrEqual(10_000);
+    expect(Math.ceil(huge / (p2 / 2))).toBeGreaterThan(10_000);
+  });
+
+  it('honours the provider max parts and the minimum part size', () => {
+    expect(choosePartSize(100 * MiB, 1 * MiB)).toBe(5 * MiB);
+    expect(choosePartSize(100 * MiB, 1 * MiB, 10_000, 8 * MiB)).toBe(8 * MiB);
+    const ps = choosePartSize(100 * MiB, 5 * MiB, 10);
+    expect(ps).toBe(10 * MiB);
+    expect(Math.ceil((100 * MiB) / ps)).toBeLessThanOrEqual(10);
+  });
+});
