@@ -42,6 +42,12 @@ function connectionFlags(cmd: Command): Command {
     )
     .option('--workers <n>', 'concurrent transfers (default 16)', intArg('--workers'))
     .option('--retries <n>', 'retries per request (default 4)', intArg('--retries'))
+    .option('--connect-timeout <duration>', 'give up connecting after this long (default 10s)', durationArg)
+    .option(
+      '--stall-timeout <duration>',
+      'retry a transfer that receives or sends nothing for this long (default 60s)',
+      durationArg,
+    )
     .option('--manifest <path>', 'manifest file (default DIR/.s3sync/manifest-<bucket>-<id>.json)')
     .option('--wait-lock', 'wait for another run on the same destination instead of failing')
     .option('--json', 'NDJSON events and a final summary object on stdout')
@@ -87,12 +93,23 @@ function pushFlags(cmd: Command): Command {
 
 type Flags = Record<string, unknown>;
 
+const durationArg = (v: string): number => {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) throw new S3SyncError(`invalid duration '${v}' (e.g. 30s, 500ms, 2m)`);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's']!;
+};
+
 /** Commander flags → library options: the same names, so the CLI adds nothing of its own. */
 function toOptions(flags: Flags, output: Output) {
-  const { json, quiet, ...rest } = flags;
+  const { json, quiet, connectTimeout, stallTimeout, ...rest } = flags;
   void json;
   void quiet;
-  return { ...rest, onEvent: (e: object) => void output.event(e as Parameters<Output['event']>[0]) };
+  return {
+    ...rest,
+    connectTimeoutMs: connectTimeout,
+    stallTimeoutMs: stallTimeout,
+    onEvent: (e: object) => void output.event(e as Parameters<Output['event']>[0]),
+  };
 }
 
 function outputFor(flags: Flags): Output {
