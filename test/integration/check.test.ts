@@ -1,0 +1,142 @@
+import { createHash } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { check } from '../../src/index.js';
+import type { S3Transport } from '../../src/s3/transport.js';
+import type { CheckEvent } from '../../src/sync/check.js';
+import { connFor, newBucket, runCli, servers, tempDir, writeTree } from '../helpers.js';
+
+async function seed(t: S3Transport, key: string, content: string): Promise<void> {
+  const body = Buffer.from(content);
+  await t.put({
+    key,
+    body: () => Readable.from([body]),
+    size: body.length,
+    md5Base64: createHash('md5').update(body).digest('base64'),
+    contentType: 'text/plain',
+    metadata: {},
+  });
+}
+
+const ofType = <T extends CheckEvent['type']>(events: unknown[], type: T) =>
+  events.filter((e) => (e as CheckEvent).type === type) as Extract<CheckEvent, { type: T }>[];
+
+/** A local directory and a remote prefix with exactly three planted differences. */
+async function planted(server: Parameters<typeof newBucket>[0]) {
+  const { bucket, transport } = await newBucket(server, 'check');
+  const dir = tempDir('check');
+  writeTree(dir, {
+    'same.txt': 'identical\n',
+    'sub/same2.txt': 'also identical\n',
+    'only-local.txt': 'nobody uploaded me\n',
+    'differ.txt': 'local version\n',
+  });
+  await seed(transport, 'p/same.txt', 'identical\n');
+  await seed(transport, 'p/sub/same2.txt', 'also identical\n');
+  await seed(transport, 'p/differ.txt', 'LOCAL VERSION\n'); // same size, other bytes
+  await seed(transport, 'p/only-remote.txt', 'never pulled\n');
+  return { bucket, transport, dir, url: `s3://${bucket}/p` };
+}
+
+describe.each(servers())('check on $name', (server) => {
+  it('reports exactly the planted differences, grouped, and exits 1', async () => {
+    const { dir, url } = await planted(server);
+    const r = await runCli(['check', dir, url], server);
+    expect(r.code).toBe(1);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines.slice(0, 6)).toEqual([
+      'only local (1):',
+      `  only-local.txt  (${'nobody uploaded me\n'.length} bytes)`,
+      'only remote (1):',
+      `  only-remote.txt  (${'never pulled\n'.length} bytes)`,
+      'differ (1):',
+      '  differ.txt  (same size, different content)',
+    ]);
+    expect(lines[6]).toMatch(/^3 difference\(s\): 2 same, 1 only local, 1 only remote, 1 differ; /);
+    expect(lines).toHaveLength(7);
+  });
+
+  it('--json gives difference events and a check-summary', async () => {
+    const { dir, url } = await planted(server);
+    const r = await runCli(['check', dir, url, '--json'], server);
+    expect(r.code).toBe(1);
+    const diffs = ofType(r.events, 'difference').map(({ rel, status }) => ({ rel, status }));
+    expect(diffs).toEqual([
+      { rel: 'differ.txt', status: 'differ' },
+      { rel: 'only-local.txt', status: 'only-local' },
+      { rel: 'only-remote.txt', status: 'only-remote' },
+    ]);
+    const [summary] = ofType(r.events, 'check-summary');
+    expect(summary).toMatchObject({
+      command: 'check',
+      same: 2,
+      onlyLocal: ['only-local.txt'],
+      onlyRemote: ['only-remote.txt'],
+      differ: ['differ.txt'],
+      exitCode: 1,
+    });
+    // One listing; the ETags are plain MD5s, so no HEAD and no GET is needed.
+    expect(summary?.requests).toEqual({ ListObjectsV2: 1 });
+  });
+
+  it('reports a size difference without hashing', async () => {
+    const { transport, dir, url } = await planted(server);
+    await seed(transport, 'p/differ.txt', 'a longer remote version\n');
+    const r = await check({ ...connFor(server), local: dir, remote: url });
+    expect(r.differ).toEqual(['differ.txt']);
+    expect(r.differences.find((d) => d.rel === 'differ.txt')?.detail).toBe(
+      `size ${'local version\n'.length} locally, ${'a longer remote version\n'.length} remotely`,
+    );
+  });
+
+  it('exits 0 after push --delete, with and without --full', async () => {
+    const { dir, url } = await planted(server);
+    const pushed = await runCli(['push', dir, url, '--delete', '--json'], server);
+    expect(pushed.code).toBe(0);
+    expect(pushed.summary).toMatchObject({ uploaded: 2, deleted: 1 });
+
+    const r = await runCli(['check', dir, url], server);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^identical: 4 same, 0 only local, 0 only remote, 0 differ; /);
+
+    const j = await runCli(['check', dir, url, '--json'], server);
+    expect(j.code).toBe(0);
+    expect(ofType(j.events, 'difference')).toEqual([]);
+    const [summary] = ofType(j.events, 'check-summary');
+    expect(summary).toMatchObject({ same: 4, exitCode: 0, onlyLocal: [], onlyRemote: [], differ: [] });
+    expect(summary?.requests).toEqual({ ListObjectsV2: 1 });
+
+    const full = await runCli(['check', dir, url, '--full'], server);
+    expect(full.code).toBe(0);
+    expect(full.stdout).toMatch(/^identical: 4 same/);
+  });
+
+  it('exits 0 after a push and removing the only-remote object; a same-size edit shows with and without --full', async () => {
+    const { transport, dir, url } = await planted(server);
+    expect((await runCli(['push', dir, url], server)).code).toBe(0);
+    await transport.deleteKeys(['p/only-remote.txt']);
+    const r = await check({ ...connFor(server), local: dir, remote: url });
+    expect(r).toMatchObject({ exitCode: 0, same: 4, differences: [] });
+
+    // A same-size local edit changes the stat data: caught with and without --full.
+    writeFileSync(path.join(dir, 'same.txt'), 'IDENTICAL\n');
+    const quick = await check({ ...connFor(server), local: dir, remote: url });
+    expect(quick.differ).toEqual(['same.txt']);
+    const full = await check({ ...connFor(server), local: dir, remote: url, full: true });
+    expect(full).toMatchObject({ exitCode: 1, differ: ['same.txt'], onlyLocal: [], onlyRemote: [] });
+  });
+
+  it('is read-only: no manifest, no lock, no request but the listing', async () => {
+    const { dir, url } = await planted(server);
+    const r = await check({ ...connFor(server), local: dir, remote: url });
+    expect(r.exitCode).toBe(1);
+    expect(r.requests).toEqual({ ListObjectsV2: 1 });
+    expect(existsSync(path.join(dir, '.s3sync'))).toBe(false);
+    const missing = await runCli(['check', path.join(dir, 'nope'), url], server);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/does not exist/);
+  });
+});

@@ -1,0 +1,418 @@
+import { createHash } from 'node:crypto';
+import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { apply, type PlanDocument, plan } from '../../src/index.js';
+import type { S3Transport } from '../../src/s3/transport.js';
+import type { SyncEvent } from '../../src/sync/events.js';
+import { connFor, newBucket, runCli, servers, tempDir, treeHashes, writeTree } from '../helpers.js';
+
+type TestServer = Parameters<typeof newBucket>[0];
+
+async function seed(t: S3Transport, key: string, content: string): Promise<void> {
+  const body = Buffer.from(content);
+  await t.put({
+    key,
+    body: () => Readable.from([body]),
+    size: body.length,
+    md5Base64: createHash('md5').update(body).digest('base64'),
+    contentType: 'text/plain',
+    metadata: {},
+  });
+}
+
+const keys = async (t: S3Transport, prefix = 'p/') => [...(await t.list(prefix)).keys()].sort();
+
+async function readObject(t: S3Transport, key: string): Promise<string> {
+  return t.get(key, async (body) => {
+    const chunks: Buffer[] = [];
+    for await (const c of body) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  });
+}
+
+const doneEvents = (events: SyncEvent[]) =>
+  events.filter((e): e is Extract<SyncEvent, { type: 'done' }> => e.type === 'done');
+
+/** n files f0.txt … f{n-1}.txt, pushed to s3://bucket/p; returns the directory and URL. */
+async function pushedTree(server: TestServer, n: number, label: string) {
+  const { bucket, transport } = await newBucket(server, label);
+  const dir = tempDir(label);
+  writeTree(dir, Object.fromEntries(Array.from({ length: n }, (_, i) => [`f${i}.txt`, `file ${i}\n`])));
+  const url = `s3://${bucket}/p`;
+  const r = await runCli(['push', dir, url], server);
+  expect(r.code).toBe(0);
+  expect(await keys(transport)).toHaveLength(n);
+  return { bucket, transport, dir, url };
+}
+
+const removeLocal = (dir: string, ...rels: string[]) => {
+  for (const rel of rels) rmSync(path.join(dir, rel));
+};
+
+describe.each(servers())('push --delete on $name', (server) => {
+  it('removes exactly the stale objects, in one DeleteObjects after the uploads', async () => {
+    const { transport, dir, url } = await pushedTree(server, 4, 'del');
+    removeLocal(dir, 'f2.txt', 'f3.txt');
+    writeTree(dir, { 'new.txt': 'new\n', 'f0.txt': 'f0 changed\n' });
+    const r = await runCli(['push', dir, url, '--delete', '--json'], server);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: 2, deleted: 2, failed: 0 });
+    expect(r.summary?.requests.DeleteObjects).toBe(1);
+    expect(r.summary?.requests.PutObject).toBe(2);
+    expect(await keys(transport)).toEqual(['f0.txt', 'f1.txt', 'new.txt']);
+    expect(await readObject(transport, 'p/f0.txt')).toBe('f0 changed\n');
+    // Every upload finished before the first deletion.
+    const done = doneEvents(r.events);
+    const lastUpload = done.map((e) => e.action).lastIndexOf('upload');
+    const firstDelete = done.map((e) => e.action).indexOf('delete');
+    expect(lastUpload).toBeGreaterThanOrEqual(0);
+    expect(firstDelete).toBeGreaterThan(lastUpload);
+    expect(
+      done
+        .filter((e) => e.action === 'delete')
+        .map((e) => [e.rel, e.reason])
+        .sort(),
+    ).toEqual([
+      ['f2.txt', 'no-local-file'],
+      ['f3.txt', 'no-local-file'],
+    ]);
+  });
+
+  it('refuses an empty source directory (exit 2, nothing deleted)', async () => {
+    const { transport, url } = await pushedTree(server, 3, 'empty');
+    const empty = tempDir('empty-src');
+    const r = await runCli(['push', empty, url, '--delete'], server);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/source is empty/);
+    expect(await keys(transport)).toEqual(['f0.txt', 'f1.txt', 'f2.txt']);
+  });
+
+  it('refuses a missing source directory (exit 2, nothing deleted)', async () => {
+    const { transport, url } = await pushedTree(server, 3, 'missing');
+    const gone = path.join(tempDir('missing-parent'), 'not-mounted');
+    const r = await runCli(['push', gone, url, '--delete', '--force'], server);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/does not exist/);
+    expect(existsSync(gone)).toBe(false);
+    expect(await keys(transport)).toEqual(['f0.txt', 'f1.txt', 'f2.txt']);
+  });
+
+  it('--max-delete 1 stops a deletion of 3; --max-delete 100% allows it', async () => {
+    const { transport, dir, url } = await pushedTree(server, 6, 'max');
+    removeLocal(dir, 'f0.txt', 'f1.txt', 'f2.txt');
+    const r = await runCli(['push', dir, url, '--delete', '--max-delete', '1'], server);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/refusing to delete 3 of 6/);
+    expect(await keys(transport)).toHaveLength(6);
+
+    const ok = await runCli(['push', dir, url, '--delete', '--max-delete', '100%', '--json'], server);
+    expect(ok.code).toBe(0);
+    expect(ok.summary).toMatchObject({ deleted: 3 });
+    expect(await keys(transport)).toEqual(['f3.txt', 'f4.txt', 'f5.txt']);
+  });
+
+  it('--force overrides --max-delete', async () => {
+    const { transport, dir, url } = await pushedTree(server, 6, 'force');
+    removeLocal(dir, 'f0.txt', 'f1.txt', 'f2.txt');
+    const r = await runCli(['push', dir, url, '--delete', '--max-delete', '1', '--force', '--json'], server);
+    expect(r.code).toBe(0);
+    expect(r.summary).toMatchObject({ deleted: 3 });
+    expect(await keys(transport)).toEqual(['f3.txt', 'f4.txt', 'f5.txt']);
+  });
+
+  it('by default refuses to delete more than 50%: 6 of 10 refused, 5 of 10 allowed', async () => {
+    const { transport, dir, url } = await pushedTree(server, 10, 'half');
+    removeLocal(dir, 'f0.txt', 'f1.txt', 'f2.txt', 'f3.txt', 'f4.txt', 'f5.txt');
+    const r = await runCli(['push', dir, url, '--delete'], server);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/refusing to delete 6 of 10/);
+    expect(await keys(transport)).toHaveLength(10);
+
+    writeTree(dir, { 'f5.txt': 'file 5\n' });
+    const ok = await runCli(['push', dir, url, '--delete', '--json'], server);
+    expect(ok.code).toBe(0);
+    expect(ok.summary).toMatchObject({ deleted: 5, uploaded: 0 });
+    expect(await keys(transport)).toEqual(['f5.txt', 'f6.txt', 'f7.txt', 'f8.txt', 'f9.txt']);
+  });
+
+  it('keeps excluded objects unless --delete-excluded', async () => {
+    const { transport, dir, url } = await pushedTree(server, 2, 'excl');
+    await seed(transport, 'p/old.log', 'log\n');
+    await seed(transport, 'p/stale.txt', 'stale\n');
+    const r = await runCli(['push', dir, url, '--delete', '--exclude', '*.log', '--json'], server);
+    expect(r.code).toBe(0);
+    expect(r.summary).toMatchObject({ deleted: 1 });
+    expect(await keys(transport)).toEqual(['f0.txt', 'f1.txt', 'old.log']);
+    const all = await runCli(
+      ['push', dir, url, '--delete', '--delete-excluded', '--exclude', '*.log', '--json'],
+      server,
+    );
+    expect(all.code).toBe(0);
+    expect(all.summary).toMatchObject({ deleted: 1 });
+    expect(await keys(transport)).toEqual(['f0.txt', 'f1.txt']);
+  });
+});
+
+describe.each(servers())('pull --delete on $name', (server) => {
+  it('removes local files with no remote object, but not excluded ones', async () => {
+    const { url, dir: src } = await pushedTree(server, 4, 'pdel');
+    const dst = tempDir('pdel-dst');
+    expect((await runCli(['pull', url, dst], server)).code).toBe(0);
+    writeTree(dst, { 'stray.txt': 'stray\n', 'notes.log': 'local notes\n' });
+
+    const r = await runCli(['pull', url, dst, '--delete', '--exclude', '*.log', '--json'], server);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.summary).toMatchObject({ deleted: 1, downloaded: 0 });
+    expect(
+      doneEvents(r.events)
+        .filter((e) => e.action === 'delete')
+        .map((e) => [e.rel, e.reason]),
+    ).toEqual([['stray.txt', 'no-remote-object']]);
+    expect(existsSync(path.join(dst, 'stray.txt'))).toBe(false);
+    expect(readFileSync(path.join(dst, 'notes.log'), 'utf8')).toBe('local notes\n');
+    expect(treeHashes(dst, ['.s3sync', 'notes.log'])).toEqual(treeHashes(src));
+  });
+
+  it('--delete-excluded also removes local files the filters exclude', async () => {
+    const { url, dir: src } = await pushedTree(server, 4, 'pdelx');
+    const dst = tempDir('pdelx-dst');
+    expect((await runCli(['pull', url, dst], server)).code).toBe(0);
+    writeTree(dst, { 'notes.log': 'local notes\n' });
+
+    const all = await runCli(
+      ['pull', url, dst, '--delete', '--delete-excluded', '--exclude', '*.log', '--json'],
+      server,
+    );
+    expect(all.code).toBe(0);
+    expect(all.summary).toMatchObject({ deleted: 1 });
+    expect(existsSync(path.join(dst, 'notes.log'))).toBe(false);
+    expect(treeHashes(dst)).toEqual(treeHashes(src));
+  });
+
+  it('is guarded like push: over --max-delete is refused and deletes nothing', async () => {
+    const { url } = await pushedTree(server, 2, 'pguard');
+    const dst = tempDir('pguard-dst');
+    expect((await runCli(['pull', url, dst], server)).code).toBe(0);
+    writeTree(dst, { 'x1.txt': '1', 'x2.txt': '2', 'x3.txt': '3' });
+    const r = await runCli(['pull', url, dst, '--delete', '--max-delete', '2'], server);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/refusing to delete 3 of 5/);
+    expect(Object.keys(treeHashes(dst)).sort()).toEqual(['f0.txt', 'f1.txt', 'x1.txt', 'x2.txt', 'x3.txt']);
+  });
+});
+
+describe.each(servers())('plan and apply on $name', (server) => {
+  it('apply executes a push plan: uploads and deletes as listed', async () => {
+    const { transport, dir, url } = await pushedTree(server, 3, 'plan');
+    writeTree(dir, { 'f0.txt': 'f0 is longer now\n', 'new.txt': 'new\n' });
+    removeLocal(dir, 'f2.txt');
+    const planFile = path.join(tempDir('plan-out'), 'plan.json');
+    const p = await runCli(['plan', 'push', dir, url, '--delete', '--out', planFile], server);
+    expect(p.stderr).toBe('');
+    expect(p.code).toBe(0);
+    expect(p.stdout).toContain(`plan: 3 action(s) written to ${planFile}`);
+    expect(await keys(transport)).toEqual(['f0.txt', 'f1.txt', 'f2.txt']); // planning changed nothing
+    const doc = JSON.parse(readFileSync(planFile, 'utf8')) as PlanDocument;
+    expect(doc).toMatchObject({ s3syncPlan: 1, direction: 'push', local: dir, remote: `${url}/` });
+    expect(doc.actions.map((a) => [a.kind, a.rel, a.reason]).sort()).toEqual([
+      ['delete-remote', 'f2.txt', 'no-local-file'],
+      ['upload', 'f0.txt', 'size-changed'],
+      ['upload', 'new.txt', 'new'],
+    ]);
+
+    const r = await runCli(['apply', planFile, '--json'], server);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.summary).toMatchObject({ command: 'apply', uploaded: 2, deleted: 1, failed: 0 });
+    expect(r.summary?.requests).toMatchObject({ PutObject: 2, DeleteObjects: 1 });
+    expect(await keys(transport)).toEqual(['f0.txt', 'f1.txt', 'new.txt']);
+    expect(await readObject(transport, 'p/f0.txt')).toBe('f0 is longer now\n');
+
+    // The manifest knows what apply uploaded: the next push has nothing to do.
+    const again = await runCli(['push', dir, url, '--json'], server);
+    expect(again.summary).toMatchObject({ uploaded: 0, requestsTotal: 0 });
+  });
+
+  it('apply refuses an upload whose file changed since the plan, and runs the others', async () => {
+    const { transport, dir, url } = await pushedTree(server, 2, 'planchg');
+    writeTree(dir, { 'a.txt': 'a\n', 'b.txt': 'b\n', 'f1.txt': 'file 1 changed\n' });
+    const planFile = path.join(tempDir('planchg-out'), 'plan.json');
+    expect((await runCli(['plan', 'push', dir, url, '--out', planFile], server)).code).toBe(0);
+    appendFileSync(path.join(dir, 'b.txt'), 'edited after planning\n');
+
+    const r = await runCli(['apply', planFile], server);
+    expect(r.code).toBe(1);
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('error: '));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/b\.txt: refused: the local file changed since the plan was made/);
+    expect(await keys(transport)).toEqual(['a.txt', 'f0.txt', 'f1.txt']);
+    expect(await readObject(transport, 'p/f1.txt')).toBe('file 1 changed\n');
+  });
+
+  it('apply refuses a push action whose remote object changed since the plan', async () => {
+    const { transport, dir, url } = await pushedTree(server, 2, 'planrem');
+    writeTree(dir, { 'f0.txt': 'f0 changed locally\n', 'new.txt': 'new\n' });
+    const planFile = path.join(tempDir('planrem-out'), 'plan.json');
+    expect((await runCli(['plan', 'push', dir, url, '--out', planFile], server)).code).toBe(0);
+    await seed(transport, 'p/f0.txt', 'someone else wrote this\n');
+
+    const r = await runCli(['apply', planFile, '--json'], server);
+    expect(r.code).toBe(1);
+    const errors = r.events.filter((e) => e.type === 'error');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ rel: 'f0.txt' });
+    expect(errors[0]?.message).toMatch(/refused: the remote object changed since the plan was made/);
+    expect(r.summary).toMatchObject({ uploaded: 1, failed: 1 });
+    expect(await readObject(transport, 'p/f0.txt')).toBe('someone else wrote this\n');
+    expect(await readObject(transport, 'p/new.txt')).toBe('new\n');
+  });
+
+  it('apply executes a pull plan: downloads and local deletes as listed', async () => {
+    const { transport, url } = await pushedTree(server, 3, 'pplan');
+    const dst = tempDir('pplan-dst');
+    expect((await runCli(['pull', url, dst], server)).code).toBe(0);
+    await seed(transport, 'p/f1.txt', 'f1 changed remotely\n');
+    await seed(transport, 'p/sub/new.txt', 'new remote\n');
+    writeTree(dst, { 'stray.txt': 'only here\n' });
+    const before = treeHashes(dst);
+
+    const planFile = path.join(tempDir('pplan-out'), 'plan.json');
+    const p = await runCli(['plan', 'pull', url, dst, '--delete', '--out', planFile], server);
+    expect(p.stderr).toBe('');
+    expect(p.code).toBe(0);
+    expect(treeHashes(dst)).toEqual(before); // planning changed nothing
+    const doc = JSON.parse(readFileSync(planFile, 'utf8')) as PlanDocument;
+    expect(doc).toMatchObject({ direction: 'pull', local: dst, remote: `${url}/` });
+    expect(doc.actions.map((a) => [a.kind, a.rel, a.reason]).sort()).toEqual([
+      ['delete-local', 'stray.txt', 'no-remote-object'],
+      ['download', 'f1.txt', 'remote-changed'],
+      ['download', 'sub/new.txt', 'new'],
+    ]);
+
+    const r = await runCli(['apply', planFile, '--json'], server);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.summary).toMatchObject({ downloaded: 2, deleted: 1, failed: 0 });
+    expect(r.summary?.requests.GetObject).toBe(2);
+    expect(readFileSync(path.join(dst, 'f1.txt'), 'utf8')).toBe('f1 changed remotely\n');
+    expect(readFileSync(path.join(dst, 'sub/new.txt'), 'utf8')).toBe('new remote\n');
+    expect(existsSync(path.join(dst, 'stray.txt'))).toBe(false);
+
+    const again = await runCli(['pull', url, dst, '--json'], server);
+    expect(again.summary).toMatchObject({ downloaded: 0 });
+    expect(again.summary?.requests).toEqual({ ListObjectsV2: 1 });
+  });
+
+  it('apply refuses pull actions whose local file or remote object changed, and runs the others', async () => {
+    const { transport, url } = await pushedTree(server, 3, 'pchg');
+    const dst = tempDir('pchg-dst');
+    expect((await runCli(['pull', url, dst], server)).code).toBe(0);
+    await seed(transport, 'p/f0.txt', 'f0 changed remotely\n');
+    await seed(transport, 'p/f1.txt', 'f1 changed remotely\n');
+    await seed(transport, 'p/f2.txt', 'f2 changed remotely\n');
+    const planFile = path.join(tempDir('pchg-out'), 'plan.json');
+    expect((await runCli(['plan', 'pull', url, dst, '--out', planFile], server)).code).toBe(0);
+
+    writeFileSync(path.join(dst, 'f0.txt'), 'edited locally after planning\n');
+    await seed(transport, 'p/f1.txt', 'f1 changed again after planning\n');
+
+    const r = await runCli(['apply', planFile, '--json'], server);
+    expect(r.code).toBe(1);
+    const errors = r.events
+      .filter((e) => e.type === 'error')
+      .map((e) => e.message)
+      .sort();
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toMatch(/^f0\.txt: refused: the local file changed since the plan was made/);
+    expect(errors[1]).toMatch(/^f1\.txt: refused: the remote object changed since the plan was made/);
+    expect(r.summary).toMatchObject({ downloaded: 1, failed: 2 });
+    expect(readFileSync(path.join(dst, 'f0.txt'), 'utf8')).toBe('edited locally after planning\n');
+    expect(readFileSync(path.join(dst, 'f1.txt'), 'utf8')).toBe('file 1\n');
+    expect(readFileSync(path.join(dst, 'f2.txt'), 'utf8')).toBe('f2 changed remotely\n');
+  });
+
+  it('the library plan() and apply() work on a plan document in memory', async () => {
+    const { transport, dir, url } = await pushedTree(server, 2, 'planlib');
+    writeTree(dir, { 'lib.txt': 'from the library\n' });
+    const doc = await plan({ ...connFor(server), direction: 'push', source: dir, destination: url });
+    expect(doc.actions.map((a) => [a.kind, a.rel])).toEqual([['upload', 'lib.txt']]);
+    const r = await apply({ ...connFor(server), plan: doc });
+    expect(r).toMatchObject({ uploaded: 1, exitCode: 0 });
+    expect(await keys(transport)).toEqual(['f0.txt', 'f1.txt', 'lib.txt']);
+  });
+});
+
+describe.each(servers())('--dry-run on $name', (server) => {
+  it('push --dry-run changes nothing and prints each action with its reason', async () => {
+    const { transport, dir, url } = await pushedTree(server, 3, 'dry');
+    writeTree(dir, { 'new.txt': 'new\n', 'f0.txt': 'f0 is longer now\n' });
+    removeLocal(dir, 'f2.txt');
+    const before = await transport.list('p/');
+    const r = await runCli(['push', dir, url, '--delete', '--dry-run'], server);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n').filter((l) => l.startsWith('(dry run)'));
+    expect(lines.sort()).toEqual([
+      '(dry run) delete f2.txt [no-local-file]',
+      '(dry run) upload f0.txt [size-changed]',
+      '(dry run) upload new.txt [new]',
+    ]);
+    expect(r.stdout).toMatch(/\[dry run\] .*would be 2 uploaded.*would be 1 deleted/);
+    expect(await transport.list('p/')).toEqual(before);
+
+    const j = await runCli(['push', dir, url, '--delete', '--dry-run', '--json'], server);
+    expect(j.summary).toMatchObject({ dryRun: true, uploaded: 2, deleted: 1 });
+    expect(j.summary?.requests).toEqual({ ListObjectsV2: 1 });
+    expect(await transport.list('p/')).toEqual(before);
+  });
+
+  it('pull --dry-run writes nothing and prints each action with its reason', async () => {
+    const { transport, url } = await pushedTree(server, 3, 'pdry');
+    const dst = tempDir('pdry-dst');
+    expect((await runCli(['pull', url, dst], server)).code).toBe(0);
+    await seed(transport, 'p/f1.txt', 'f1 changed remotely\n');
+    await seed(transport, 'p/new.txt', 'new\n');
+    writeTree(dst, { 'stray.txt': 'stray\n' });
+    const before = treeHashes(dst, []);
+
+    const r = await runCli(['pull', url, dst, '--delete', '--dry-run'], server);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n').filter((l) => l.startsWith('(dry run)'));
+    expect(lines.sort()).toEqual([
+      '(dry run) delete stray.txt [no-remote-object]',
+      '(dry run) download f1.txt [remote-changed]',
+      '(dry run) download new.txt [new]',
+    ]);
+    expect(treeHashes(dst, [])).toEqual(before); // manifest included
+  });
+
+  it('pull --dry-run and plan pull into a directory that does not exist yet create nothing', async () => {
+    const { transport, url } = await pushedTree(server, 3, 'pdryn');
+    await seed(transport, 'p/new.txt', 'new\n');
+    const fresh = path.join(tempDir('pdry-parent'), 'fresh');
+    const f = await runCli(['pull', url, fresh, '--dry-run', '--json'], server);
+    expect(f.stderr).toBe('');
+    expect(f.code).toBe(0);
+    expect(f.summary).toMatchObject({ dryRun: true, downloaded: 4, failed: 0 });
+    expect(existsSync(fresh)).toBe(false);
+
+    // The same for a pull plan into a directory that does not exist yet.
+    const planFile = path.join(tempDir('pdry-plan'), 'plan.json');
+    const p = await runCli(['plan', 'pull', url, fresh, '--out', planFile], server);
+    expect(p.stderr).toBe('');
+    expect(p.code).toBe(0);
+    const doc = JSON.parse(readFileSync(planFile, 'utf8')) as PlanDocument;
+    expect(doc.actions.map((a) => [a.kind, a.rel, a.reason]).sort()).toEqual([
+      ['download', 'f0.txt', 'new'],
+      ['download', 'f1.txt', 'new'],
+      ['download', 'f2.txt', 'new'],
+      ['download', 'new.txt', 'new'],
+    ]);
+    expect(existsSync(fresh)).toBe(false);
+  });
+});

@@ -1,0 +1,139 @@
+import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { check, pull, push } from '../../src/index.js';
+import type { S3Transport } from '../../src/s3/transport.js';
+import { connFor, newBucket, runCli, servers, tempDir, treeHashes, writeTree } from '../helpers.js';
+
+async function seed(t: S3Transport, key: string, content: string): Promise<void> {
+  const body = Buffer.from(content);
+  await t.put({
+    key,
+    body: () => Readable.from([body]),
+    size: body.length,
+    md5Base64: createHash('md5').update(body).digest('base64'),
+    contentType: 'text/plain',
+    metadata: {},
+  });
+}
+
+const TREE = {
+  'a.txt': 'a\n',
+  'b.log': 'b log\n',
+  'logs/x.txt': 'x\n',
+  'build/out.bin': 'binary output\n',
+  'keep.log': 'keep me\n',
+};
+const SELECTED = ['a.txt', 'keep.log', 'logs/x.txt'];
+const FLAGS = ['--exclude', '*.log', '--include', 'keep.log'];
+const IGNORE = { '.s3syncignore': '# build output\nbuild/\n' };
+
+const remoteKeys = async (t: S3Transport, prefix: string) => [...(await t.list(prefix)).keys()].sort();
+
+/** Files in a directory, apart from s3sync's state folder and the ignore file itself. */
+const userFiles = (dir: string) => Object.keys(treeHashes(dir, ['.s3sync', '.s3syncignore'])).sort();
+
+describe.each(servers())('filters on $name', (server) => {
+  it('push uploads exactly the selected files (flags + .s3syncignore)', async () => {
+    const { bucket, transport } = await newBucket(server, 'fpush');
+    const src = tempDir('fpush');
+    writeTree(src, { ...TREE, ...IGNORE });
+    const r = await runCli(['push', src, `s3://${bucket}/p`, ...FLAGS, '--json'], server);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: 3, scanned: 3 });
+    expect(await remoteKeys(transport, 'p/')).toEqual(SELECTED);
+
+    // A second run with the same filters is a no-op; --delete leaves the excluded objects alone.
+    const again = await runCli(['push', src, `s3://${bucket}/p`, ...FLAGS, '--delete', '--json'], server);
+    expect(again.code).toBe(0);
+    expect(again.summary).toMatchObject({ uploaded: 0, deleted: 0 });
+  });
+
+  it('pull writes exactly the selected objects from a bucket holding all of them', async () => {
+    const { bucket, transport } = await newBucket(server, 'fpull');
+    for (const [rel, body] of Object.entries(TREE)) await seed(transport, `p/${rel}`, body);
+    const dst = tempDir('fpull');
+    writeTree(dst, IGNORE);
+    const r = await runCli(['pull', `s3://${bucket}/p`, dst, ...FLAGS, '--json'], server);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.summary).toMatchObject({ downloaded: 3, scanned: 3 });
+    expect(r.summary?.requests).toEqual({ ListObjectsV2: 1, GetObject: 3 });
+    expect(userFiles(dst)).toEqual(SELECTED);
+    expect(readdirSync(dst).sort()).toEqual(['.s3sync', '.s3syncignore', 'a.txt', 'keep.log', 'logs']);
+  });
+
+  it('check with the same filters sees only the selected files', async () => {
+    const { bucket, transport } = await newBucket(server, 'fcheck');
+    for (const [rel, body] of Object.entries(TREE)) await seed(transport, `p/${rel}`, body);
+    const dir = tempDir('fcheck');
+    writeTree(dir, {
+      ...IGNORE,
+      ...Object.fromEntries(SELECTED.map((rel) => [rel, TREE[rel as keyof typeof TREE]])),
+    });
+    const r = await runCli(['check', dir, `s3://${bucket}/p`, ...FLAGS], server);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^identical: 3 same, 0 only local, 0 only remote, 0 differ; /);
+    expect(r.code).toBe(0);
+
+    // Without the flags (.s3syncignore still applies) the object they excluded shows up as only-remote.
+    const flagless = await check({ ...connFor(server), local: dir, remote: `s3://${bucket}/p` });
+    expect(flagless).toMatchObject({ exitCode: 1, onlyRemote: ['b.log'], onlyLocal: [], differ: [] });
+  });
+
+  it('the library functions select the same files as the CLI', async () => {
+    const { bucket, transport } = await newBucket(server, 'flib');
+    const src = tempDir('flib-src');
+    writeTree(src, { ...TREE, ...IGNORE });
+    const filters = { exclude: ['*.log'], include: ['keep.log'] };
+    const url = `s3://${bucket}/p`;
+    const pushed = await push({ ...connFor(server), ...filters, source: src, destination: url });
+    expect(pushed).toMatchObject({ uploaded: 3, exitCode: 0 });
+    expect(await remoteKeys(transport, 'p/')).toEqual(SELECTED);
+    // The excluded objects arrive from elsewhere; the filtered pull and check ignore them.
+    await seed(transport, 'p/b.log', TREE['b.log']);
+    await seed(transport, 'p/build/out.bin', TREE['build/out.bin']);
+
+    const dst = tempDir('flib-dst');
+    writeTree(dst, IGNORE);
+    const pulled = await pull({ ...connFor(server), ...filters, source: url, destination: dst });
+    expect(pulled).toMatchObject({ downloaded: 3, exitCode: 0 });
+    expect(userFiles(dst)).toEqual(SELECTED);
+
+    const checked = await check({ ...connFor(server), ...filters, local: dst, remote: url });
+    expect(checked).toMatchObject({ exitCode: 0, same: 3, differences: [] });
+    const checkedSrc = await check({ ...connFor(server), ...filters, local: src, remote: url });
+    expect(checkedSrc).toMatchObject({ exitCode: 0, same: 3, differences: [] });
+  });
+
+  it('an --exclude-from file and a directory glob work the same way on push and pull', async () => {
+    const { bucket, transport } = await newBucket(server, 'ffrom');
+    const src = tempDir('ffrom-src');
+    writeTree(src, {
+      'keep/a.txt': 'a',
+      'node_modules/x/index.js': 'x',
+      'deep/node_modules/y.js': 'y',
+      'notes.tmp': 't',
+      'z.txt': 'z',
+    });
+    const listFile = `${tempDir('ffrom-list')}/globs.txt`;
+    writeTree('/', { [listFile.slice(1)]: '# generated\n\n**/node_modules/**\n  *.tmp  \n' });
+    const url = `s3://${bucket}/p`;
+    const r = await runCli(['push', src, url, '--exclude-from', listFile, '--json'], server);
+    expect(r.code).toBe(0);
+    expect(await remoteKeys(transport, 'p/')).toEqual(['keep/a.txt', 'z.txt']);
+
+    const all = await runCli(['push', src, `s3://${bucket}/all`], server);
+    expect(all.code).toBe(0);
+    const dst = tempDir('ffrom-dst');
+    const p = await runCli(['pull', `s3://${bucket}/all`, dst, '--exclude-from', listFile, '--json'], server);
+    expect(p.code).toBe(0);
+    expect(userFiles(dst)).toEqual(['keep/a.txt', 'z.txt']);
+
+    const missing = await runCli(['push', src, url, '--exclude-from', `${listFile}.nope`], server);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--exclude-from file not found/);
+  });
+});

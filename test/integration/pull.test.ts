@@ -1,0 +1,273 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import type { S3Transport } from '../../src/s3/transport.js';
+import type { SyncEvent } from '../../src/sync/events.js';
+import { newBucket, runCli, servers, tempDir, treeHashes, writeTree } from '../helpers.js';
+
+const MiB = 1024 * 1024;
+
+/** Puts an object directly, bypassing s3sync (keys and contents it would never write itself). */
+async function seed(t: S3Transport, key: string, content: string | Buffer): Promise<string> {
+  const body = Buffer.isBuffer(content) ? content : Buffer.from(content);
+  const md5 = createHash('md5').update(body).digest();
+  return t.put({
+    key,
+    body: () => Readable.from([body]),
+    size: body.length,
+    md5Base64: md5.toString('base64'),
+    contentType: 'application/octet-stream',
+    metadata: {},
+  });
+}
+
+/** Every path (files and directories) below dir, relative, '/'-separated. */
+function allPaths(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (abs: string, rel: string) => {
+    for (const e of readdirSync(abs, { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      out.push(r);
+      if (e.isDirectory()) walk(path.join(abs, e.name), r);
+    }
+  };
+  walk(dir, '');
+  return out.sort();
+}
+
+/** A pull never leaves temp files under real names, nor leftovers in its temp folder. */
+function expectNoTempFiles(dir: string): void {
+  const stray = allPaths(dir).filter((p) => !p.startsWith('.s3sync/') && p.endsWith('.part'));
+  expect(stray).toEqual([]);
+  const tmp = path.join(dir, '.s3sync', 'tmp');
+  if (existsSync(tmp)) expect(readdirSync(tmp)).toEqual([]);
+}
+
+const dones = (events: SyncEvent[], action: string) =>
+  events
+    .filter((e): e is Extract<SyncEvent, { type: 'done' }> => e.type === 'done' && e.action === action)
+    .map((e) => ({ rel: e.rel, reason: e.reason }))
+    .sort((a, b) => (a.rel < b.rel ? -1 : 1));
+
+/** Keys s3sync must carry through push and pull unchanged. */
+const ODD_NAMES = {
+  'with space.txt': 'spaces in the name\n',
+  'ünïcødé/日本語 ファイル.txt': 'unicode names\n',
+  'plus+percent%amp&eq=.txt': 'reserved URL characters\n',
+  'dir with space/a+b=c&d%20e.txt': 'nested reserved characters\n',
+};
+
+describe.each(servers())('pull on $name', (server) => {
+  it('reproduces a pushed tree byte for byte, then a second pull and a push make no transfers', async () => {
+    const { bucket } = await newBucket(server, 'pull');
+    const src = tempDir('pull-src');
+    writeTree(src, {
+      'a.txt': 'alpha\n',
+      'empty.txt': '',
+      'dir/sub/b.bin': 100_000,
+      'big.bin': 12 * MiB + 12345,
+      ...ODD_NAMES,
+    });
+    const url = `s3://${bucket}/data`;
+    const pushed = await runCli(
+      ['push', src, url, '--multipart-threshold', '5MiB', '--part-size', '5MiB', '--json'],
+      server,
+    );
+    expect(pushed.stderr).toBe('');
+    expect(pushed.code).toBe(0);
+    expect(pushed.summary?.uploaded).toBe(8);
+    expect(pushed.summary?.requests.CreateMultipartUpload).toBe(1);
+    expect(pushed.summary?.requests.UploadPart).toBe(3);
+
+    const dst = path.join(tempDir('pull-dst'), 'restore'); // created by pull
+    const pulled = await runCli(['pull', url, dst, '--json'], server);
+    expect(pulled.stderr).toBe('');
+    expect(pulled.code).toBe(0);
+    expect(pulled.summary).toMatchObject({ downloaded: 8, failed: 0, deleted: 0 });
+    expect(pulled.summary?.requests).toEqual({ ListObjectsV2: 1, GetObject: 8 });
+    expect(treeHashes(dst)).toEqual(treeHashes(src));
+    expect(dones(pulled.events, 'download').every((d) => d.reason === 'new')).toBe(true);
+    expectNoTempFiles(dst);
+    // The mtime travels in x-amz-meta-mtime and is restored.
+    for (const rel of ['a.txt', 'big.bin', 'ünïcødé/日本語 ファイル.txt']) {
+      expect(
+        Math.abs(statSync(path.join(dst, rel)).mtimeMs - statSync(path.join(src, rel)).mtimeMs),
+      ).toBeLessThan(1);
+    }
+
+    const again = await runCli(['pull', url, dst, '--json'], server);
+    expect(again.code).toBe(0);
+    expect(again.summary).toMatchObject({ downloaded: 0, recorded: 0, unchanged: 8, failed: 0 });
+    expect(again.summary?.requests).toEqual({ ListObjectsV2: 1 });
+    expectNoTempFiles(dst);
+
+    // The manifest the pull wrote vouches for every file: pushing the same tree back costs nothing.
+    const back = await runCli(['push', dst, url, '--json'], server);
+    expect(back.code).toBe(0);
+    expect(back.summary).toMatchObject({ uploaded: 0, recorded: 0, unchanged: 8, requestsTotal: 0 });
+    expect(back.summary?.requests).toEqual({});
+  });
+
+  it('fetches a large object as parallel ranges', async () => {
+    const { bucket } = await newBucket(server, 'ranges');
+    const src = tempDir('ranges-src');
+    writeTree(src, { 'big.bin': 12 * MiB + 7, 'small.txt': 'small\n' });
+    const url = `s3://${bucket}/r`;
+    const pushed = await runCli(
+      ['push', src, url, '--multipart-threshold', '5MiB', '--part-size', '5MiB', '--json'],
+      server,
+    );
+    expect(pushed.code).toBe(0);
+
+    const dst = tempDir('ranges-dst');
+    const pulled = await runCli(
+      ['pull', url, dst, '--multipart-threshold', '5MiB', '--part-size', '5MiB', '--json'],
+      server,
+    );
+    expect(pulled.stderr).toBe('');
+    expect(pulled.code).toBe(0);
+    expect(pulled.summary?.downloaded).toBe(2);
+    // 3 ranges of at most 5 MiB for big.bin, one GET for small.txt.
+    expect(pulled.summary?.requests).toEqual({ ListObjectsV2: 1, GetObject: 4 });
+    expect(treeHashes(dst)).toEqual(treeHashes(src));
+    expectNoTempFiles(dst);
+    expect(statSync(path.join(dst, 'big.bin')).mtimeMs).toBeCloseTo(
+      statSync(path.join(src, 'big.bin')).mtimeMs,
+      0,
+    );
+  });
+
+  it('downloads exactly the object that changed remotely', async () => {
+    const { bucket, transport } = await newBucket(server, 'changed');
+    const src = tempDir('changed-src');
+    writeTree(src, { 'a.txt': 'aaaa', 'b.txt': 'bbbb', 'c/c.txt': 'cccc', 'd.txt': 'dddd' });
+    const url = `s3://${bucket}/p`;
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    const dst = tempDir('changed-dst');
+    expect((await runCli(['pull', url, dst], server)).code).toBe(0);
+
+    // Re-uploaded from another directory with different content (and size).
+    const other = tempDir('changed-other');
+    writeTree(other, { 'b.txt': 'a longer b\n' });
+    expect((await runCli(['push', other, url], server)).code).toBe(0);
+    let r = await runCli(['pull', url, dst, '--json'], server);
+    expect(r.code).toBe(0);
+    expect(dones(r.events, 'download')).toEqual([{ rel: 'b.txt', reason: 'remote-changed' }]);
+    expect(r.summary?.requests).toEqual({ ListObjectsV2: 1, GetObject: 1 });
+    expect(readFileSync(path.join(dst, 'b.txt'), 'utf8')).toBe('a longer b\n');
+
+    // Overwritten behind s3sync's back with the same size: the ETag gives it away.
+    await seed(transport, 'p/c/c.txt', 'CCCC');
+    r = await runCli(['pull', url, dst, '--json'], server);
+    expect(r.code).toBe(0);
+    expect(dones(r.events, 'download')).toEqual([{ rel: 'c/c.txt', reason: 'remote-changed' }]);
+    expect(r.summary?.requests).toEqual({ ListObjectsV2: 1, GetObject: 1 });
+    expect(readFileSync(path.join(dst, 'c/c.txt'), 'utf8')).toBe('CCCC');
+    expect(readFileSync(path.join(dst, 'a.txt'), 'utf8')).toBe('aaaa');
+    expectNoTempFiles(dst);
+  });
+
+  it('overwrites a same-size local edit (content-changed) but only records a touched file', async () => {
+    const { bucket } = await newBucket(server, 'local');
+    const src = tempDir('local-src');
+    writeTree(src, { 'edit.txt': 'original', 'touch.txt': 'touched', 'keep.txt': 'keep' });
+    const url = `s3://${bucket}/p`;
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    const dst = tempDir('local-dst');
+    expect((await runCli(['pull', url, dst], server)).code).toBe(0);
+
+    writeFileSync(path.join(dst, 'edit.txt'), 'ORIGINAL'); // same size, other bytes
+    const past = new Date('2001-02-03T04:05:06Z');
+    utimesSync(path.join(dst, 'touch.txt'), past, past); // stat changes, content does not
+
+    const r = await runCli(['pull', url, dst, '--json'], server);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(dones(r.events, 'download')).toEqual([{ rel: 'edit.txt', reason: 'content-changed' }]);
+    expect(r.summary).toMatchObject({ downloaded: 1, recorded: 1, unchanged: 1, failed: 0 });
+    expect(r.summary?.requests).toEqual({ ListObjectsV2: 1, GetObject: 1 });
+    expect(treeHashes(dst)).toEqual(treeHashes(src));
+    // The touched file keeps its local mtime: nothing was written to it.
+    expect(statSync(path.join(dst, 'touch.txt')).mtimeMs).toBe(past.getTime());
+
+    // What was recorded is now trusted from stat data alone.
+    const again = await runCli(['pull', url, dst, '--json'], server);
+    expect(again.summary).toMatchObject({ downloaded: 0, recorded: 0, unchanged: 3 });
+    expect(again.summary?.requests).toEqual({ ListObjectsV2: 1 });
+    expectNoTempFiles(dst);
+  });
+
+  it('writes nothing outside the target for hostile keys, reports each one and exits 1', async () => {
+    const { bucket, transport } = await newBucket(server, 'hostile');
+    const all = [
+      'p/../escape', // rel '../escape'
+      'p//abs', // rel '/abs'
+      'p/a/../../b',
+      'p/./dot',
+      'p/a', // 'a' and 'a/b': a file that is also a directory
+      'p/a/b',
+      'p/back\\slash',
+      'p/x/..',
+      'p/..',
+    ];
+    // Server deviation: s3rver resolves dot segments in the request path before storing ('p/../escape'
+    // is stored as 'escape') and answers 404 for '//'; only Ceph RGW keeps those keys verbatim.
+    const hostile = server.name === 'embedded' ? all.filter((k) => !/\/\.{1,2}\/|\/\//.test(k)) : all;
+    for (const key of hostile) await seed(transport, key, `evil ${key}\n`);
+    await seed(transport, 'p/good.txt', 'good\n');
+    await seed(transport, 'p/dir/ok.txt', 'ok\n');
+    const listed = [...(await transport.list('p/')).values()].map((o) => o.key).sort();
+    // The server stored every hostile key verbatim (else this test would prove nothing).
+    expect(listed).toEqual([...hostile, 'p/good.txt', 'p/dir/ok.txt'].sort());
+
+    const parent = tempDir('hostile-parent');
+    const target = path.join(parent, 'target');
+    const r = await runCli(['pull', `s3://${bucket}/p`, target], server);
+    expect(r.code).toBe(1);
+    // Nothing outside the target; inside it only the good keys (and s3sync's state folder).
+    expect(readdirSync(parent)).toEqual(['target']);
+    expect(allPaths(target).filter((p) => p !== '.s3sync' && !p.startsWith('.s3sync/'))).toEqual([
+      'dir',
+      'dir/ok.txt',
+      'good.txt',
+    ]);
+    expect(readFileSync(path.join(target, 'good.txt'), 'utf8')).toBe('good\n');
+    expect(readFileSync(path.join(target, 'dir/ok.txt'), 'utf8')).toBe('ok\n');
+    const errorLines = r.stderr.split('\n').filter((l) => l.startsWith('error: '));
+    for (const key of hostile) {
+      expect(
+        errorLines.some((l) => l.includes(key)),
+        `no error line names ${key}`,
+      ).toBe(true);
+    }
+    expect(errorLines).toHaveLength(hostile.length);
+    expectNoTempFiles(target);
+
+    // --json: one error event per hostile key, the good keys downloaded.
+    const target2 = path.join(parent, 'target2');
+    const j = await runCli(['pull', `s3://${bucket}/p`, target2, '--json'], server);
+    expect(j.code).toBe(1);
+    const errors = j.events.filter((e) => e.type === 'error');
+    expect(errors).toHaveLength(hostile.length);
+    for (const key of hostile) expect(errors.some((e) => e.message.includes(key))).toBe(true);
+    expect(j.summary).toMatchObject({ downloaded: 2, failed: hostile.length });
+    expect(readdirSync(parent).sort()).toEqual(['target', 'target2']);
+  });
+
+  it('leaves no temp files after a pull that fails part-way', async () => {
+    const { bucket, transport } = await newBucket(server, 'tmp');
+    await seed(transport, 'p/ok.txt', 'ok\n');
+    await seed(transport, 'p/blocked/file.txt', randomBytes(1000));
+    const dst = tempDir('tmp-dst');
+    // A file where a directory must go: that download fails, the other one succeeds.
+    writeFileSync(path.join(dst, 'blocked'), 'in the way');
+    const r = await runCli(['pull', `s3://${bucket}/p`, dst, '--json'], server);
+    expect(r.code).toBe(1);
+    expect(r.summary).toMatchObject({ downloaded: 1, failed: 1 });
+    expect(r.events.some((e) => e.type === 'error' && e.rel === 'blocked/file.txt')).toBe(true);
+    expect(readFileSync(path.join(dst, 'blocked'), 'utf8')).toBe('in the way');
+    expectNoTempFiles(dst);
+  });
+});

@@ -1,0 +1,126 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { HashResult } from '../../src/local/hash.js';
+import type { LocalFile } from '../../src/local/scan.js';
+import type { ManifestEntry } from '../../src/manifest/schema.js';
+import { planCheck } from '../../src/plan/check.js';
+import { emptyFacts, type Facts, type RemoteObject } from '../../src/plan/types.js';
+
+const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+const WRITTEN = 2_000_000_000_000n;
+const OLD = '1000000000000';
+
+const file = (rel: string, over: Partial<LocalFile> = {}): LocalFile => ({
+  rel,
+  size: 10,
+  mtimeNs: OLD,
+  ctimeNs: OLD,
+  ino: '7',
+  ...over,
+});
+
+const obj = (rel: string, over: Partial<RemoteObject> = {}): RemoteObject => ({
+  rel,
+  key: `p/${rel}`,
+  size: 10,
+  etag: md5(rel),
+  lastModified: 0,
+  ...over,
+});
+
+const entry = (f: LocalFile, etag: string): ManifestEntry => ({
+  size: f.size,
+  mtimeNs: f.mtimeNs,
+  ctimeNs: f.ctimeNs,
+  ino: f.ino,
+  md5: etag,
+  etag,
+  partSize: 0,
+  syncedAt: '2024-01-01T00:00:00.000Z',
+});
+
+const hashOf = (f: LocalFile, hex: string): HashResult => ({
+  md5: hex,
+  size: f.size,
+  multipart: {},
+  partMd5s: {},
+  stat: { size: f.size, mtimeNs: f.mtimeNs, ctimeNs: f.ctimeNs, ino: f.ino },
+  stable: true,
+});
+
+const byRel = <T extends { rel: string }>(...xs: T[]) => new Map(xs.map((x) => [x.rel, x]));
+
+const run = (
+  local: LocalFile[],
+  remote: RemoteObject[],
+  manifest: Record<string, ManifestEntry> = {},
+  facts: Facts = emptyFacts(),
+  full = false,
+) =>
+  planCheck({
+    local: byRel(...local),
+    remote: byRel(...remote),
+    manifest,
+    racyThresholdNs: WRITTEN,
+    facts,
+    full,
+  });
+
+describe('planCheck', () => {
+  it('classifies only-local, only-remote and size differences without any fact', () => {
+    const plan = run(
+      [file('only-local.txt', { size: 3 }), file('size.txt', { size: 11 })],
+      [obj('only-remote.txt', { size: 4 }), obj('size.txt'), obj('dir/')],
+    );
+    expect(plan.needs).toEqual([]);
+    expect(plan.same).toBe(0);
+    expect(plan.differences).toEqual([
+      { rel: 'size.txt', status: 'differ', detail: 'size 11 locally, 10 remotely' },
+      { rel: 'only-local.txt', status: 'only-local', detail: '3 bytes' },
+      { rel: 'only-remote.txt', status: 'only-remote', detail: '4 bytes' },
+    ]);
+  });
+
+  it('trusts the manifest where stat data and ETag both match, else asks for a hash', () => {
+    const f = file('a.txt');
+    const r = obj('a.txt');
+    expect(run([f], [r], { 'a.txt': entry(f, r.etag) })).toEqual({ same: 1, differences: [], needs: [] });
+    // The object changed since the manifest entry: content must be compared.
+    expect(run([f], [r], { 'a.txt': entry(f, md5('older')) }).needs).toEqual([
+      { kind: 'hash', rel: 'a.txt', partSizes: [] },
+    ]);
+    // --full never trusts the manifest.
+    expect(run([f], [r], { 'a.txt': entry(f, r.etag) }, emptyFacts(), true).needs).toEqual([
+      { kind: 'hash', rel: 'a.txt', partSizes: [] },
+    ]);
+    // A racily clean file is not trusted either.
+    const racy = file('a.txt', { mtimeNs: WRITTEN.toString() });
+    expect(run([racy], [r], { 'a.txt': entry(racy, r.etag) }).needs).toHaveLength(1);
+  });
+
+  it('decides same or different from the hash', () => {
+    const f = file('a.txt');
+    const g = file('b.txt');
+    const facts = emptyFacts();
+    facts.hashes.set('a.txt', hashOf(f, md5('a.txt')));
+    facts.hashes.set('b.txt', hashOf(g, md5('something else')));
+    const plan = run([f, g], [obj('a.txt'), obj('b.txt')], {}, facts);
+    expect(plan.needs).toEqual([]);
+    expect(plan.same).toBe(1);
+    expect(plan.differences).toEqual([
+      { rel: 'b.txt', status: 'differ', detail: 'same size, different content' },
+    ]);
+  });
+
+  it('asks for a HEAD when an opaque ETag cannot be compared, then uses x-amz-meta-md5', () => {
+    const f = file('a.txt');
+    const r = obj('a.txt', { etag: 'opaque-etag-from-kms' });
+    const facts = emptyFacts();
+    facts.hashes.set('a.txt', hashOf(f, md5('content')));
+    expect(run([f], [r], {}, facts).needs).toEqual([{ kind: 'head', rel: 'a.txt' }]);
+    facts.heads.set('a.txt', { metaMd5: md5('content') });
+    expect(run([f], [r], {}, facts)).toEqual({ same: 1, differences: [], needs: [] });
+    facts.heads.set('a.txt', { metaMd5: md5('other') });
+    expect(run([f], [r], {}, facts).differences).toHaveLength(1);
+  });
+});
