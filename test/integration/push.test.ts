@@ -523,6 +523,52 @@ describe.each(servers())('push on $name', (server) => {
     expect(again.summary).toMatchObject({ uploaded: 0, requestsTotal: 0 });
   });
 
+  it('streams a file between 8 MiB and the multipart threshold in one PUT, and re-sends it when it changes', async () => {
+    const dir = newDir('mid');
+    const abs = path.join(dir, 'mid.bin');
+    writePatternFile(abs, 20 * MiB + 123, 2);
+    ageTree(dir);
+    const { bucket, transport } = await newBucket(server, 'mid');
+    const dest = `s3://${bucket}/mid`;
+    const r = await pushCli(dir, dest);
+    expect(r.code).toBe(0);
+    expect(r.summary!.requests).toEqual({ ListObjectsV2: 1, PutObject: 1 });
+    expect((await transport.list('mid/')).get('mid.bin')).toMatchObject({
+      size: 20 * MiB + 123,
+      etag: md5(readFileSync(abs)),
+    });
+
+    // Same size, one byte different in the middle: hashed (stat changed), then uploaded again.
+    const fd = openSync(abs, 'r+');
+    writeSync(fd, Buffer.from([0xee]), 0, 1, 10 * MiB + 7);
+    closeSync(fd);
+    const r2 = await pushCli(dir, dest);
+    expect(r2.code).toBe(0);
+    expect(r2.summary).toMatchObject({ uploaded: 1 });
+    expect(r2.summary!.requests).toEqual({ PutObject: 1 });
+    const now = md5(readFileSync(abs));
+    expect((await transport.list('mid/')).get('mid.bin')?.etag).toBe(now);
+    expect((await transport.head('mid/mid.bin'))?.metadata.md5).toBe(now);
+    expect(readManifest(dir, dest).files['mid.bin']).toMatchObject({ md5: now, etag: now, partSize: 0 });
+  });
+
+  it('a --manifest inside the tree is never uploaded, nor is its lock file', async () => {
+    const dir = newDir('ownmanifest');
+    writeTree(dir, { 'data/a.txt': 'a\n', 'data/b.txt': 'b\n' });
+    ageTree(dir);
+    const { bucket, transport } = await newBucket(server, 'ownmanifest');
+    const dest = `s3://${bucket}/o`;
+    const mf = path.join(dir, 'sync-state.json');
+    const r = await pushCli(dir, dest, '--manifest', mf);
+    expect(r.code).toBe(0);
+    expect(doneRels(r, 'upload')).toEqual(['data/a.txt', 'data/b.txt']);
+    expect([...(await transport.list('o/')).keys()].sort()).toEqual(['data/a.txt', 'data/b.txt']);
+    expect(existsSync(mf)).toBe(true);
+    // The second run makes no request: nothing of s3sync's own is mistaken for a new file.
+    const r2 = await pushCli(dir, dest, '--manifest', mf);
+    expect(r2.summary).toMatchObject({ scanned: 2, uploaded: 0, requestsTotal: 0 });
+  });
+
   it('a second push while one runs fails in one line (exit 2); with --wait-lock it waits', async () => {
     const dir = newDir('lock');
     const files: Record<string, number> = {};
@@ -706,6 +752,47 @@ describe.each(servers())('push on $name', (server) => {
       md5: md5('line 1\nline 2\n'),
       size: 14,
     });
+  });
+
+  it('a multipart file rewritten between its hash and a later part is retried, not failed', async () => {
+    const dir = newDir('mpchange');
+    const abs = path.join(dir, 'grow.bin');
+    writePatternFile(abs, 12 * MiB, 9);
+    const { bucket, transport } = await newBucket(server, 'mpchange');
+    const dest = `s3://${bucket}/g`;
+    let parts = 0;
+    const result = await push({
+      ...connFor(server),
+      source: dir,
+      destination: dest,
+      multipartThreshold: 5 * MiB,
+      partSize: 5 * MiB,
+      // One request at a time: part 3's body is opened only after part 1 has been sent.
+      workers: 1,
+      onEvent: (e) => {
+        if (e.type !== 'bytes' || ++parts !== 1) return;
+        // After part 1: change a byte inside part 3 (its Content-MD5, computed from the hash, no longer
+        // matches what will be sent: servers that check it answer BadDigest) and grow the file.
+        const fd = openSync(abs, 'r+');
+        writeSync(fd, Buffer.from([0x5a]), 0, 1, 11 * MiB);
+        closeSync(fd);
+        appendFileSync(abs, 'tail');
+      },
+    });
+    expect(result.errors).toEqual([]);
+    expect(result).toMatchObject({ uploaded: 1, failed: 0, exitCode: 0 });
+    // The first attempt was abandoned, the second (after the run's other work) completed.
+    expect(result.requests.CreateMultipartUpload).toBe(2);
+    expect(result.requests.CompleteMultipartUpload).toBe(1);
+    const h = await hashFile(abs, [5 * MiB]);
+    const expected = server.quirks.multipartEtagIsWholeMd5 ? h.md5 : h.multipart[5 * MiB]!;
+    expect((await transport.list('g/')).get('grow.bin')).toMatchObject({
+      size: 12 * MiB + 4,
+      etag: expected,
+    });
+    const m = readManifest(dir, dest);
+    expect(m.files['grow.bin']).toMatchObject({ md5: h.md5, size: 12 * MiB + 4 });
+    expect(m.pending).toEqual({});
   });
 
   it('an unreadable file is reported, the others uploaded, exit code 1', async () => {
