@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { S3SyncError } from '../errors.js';
@@ -53,10 +53,14 @@ export async function preparePull(s: Session, opts: PullOptions): Promise<Prepar
   const t = await s.s3();
   const listing = await t.list(s.location.prefix);
   const remote = new Map([...listing].filter(([rel]) => s.selected(rel)));
-  const scan = scanDirectory(s.localRoot, {
-    skipDir: (rel) => rel === STATE_DIR || s.filter.excludesDir(rel),
-    includeFile: s.selected,
-  });
+  // With --delete-excluded the local side is scanned whole: excluded files are candidates for deletion.
+  const wholeTree = opts.delete && opts.deleteExcluded;
+  const scan = existsSync(s.localRoot)
+    ? scanDirectory(s.localRoot, {
+        skipDir: (rel) => rel === STATE_DIR || (!wholeTree && s.filter.excludesDir(rel)),
+        includeFile: wholeTree ? (rel) => !s.isOwn(rel) : s.selected,
+      })
+    : { files: [], errors: [], notices: [] };
   for (const e of scan.errors) s.fileError(e.rel, e.message);
   const local = new Map(scan.files.map((f) => [f.rel, f]));
   s.result.scanned = remote.size;

@@ -83,10 +83,11 @@ export class Session {
   }
 
   /**
-   * Rel paths of state files inside the local root: ours, and the original Python script's manifest
-   * (`.s3_sync_manifest.json`), which is state, not data, whether or not it is being adopted.
+   * Rel paths of state files inside the local root: ours, the filter file `.s3syncignore` (it configures
+   * s3sync for this directory), and the original Python script's manifest (`.s3_sync_manifest.json`),
+   * which is state, not data, whether or not it is being adopted.
    */
-  private ownFiles = new Set<string>(['.s3_sync_manifest.json']);
+  private ownFiles = new Set<string>(['.s3_sync_manifest.json', '.s3syncignore']);
 
   private protect(file: string): void {
     const rel = path.relative(this.localRoot, file);
@@ -103,11 +104,11 @@ export class Session {
     });
   }
 
+  /** s3sync's own files, which are never synced whatever the filters say. */
+  isOwn = (rel: string): boolean => rel === STATE_DIR || rel.startsWith(`${STATE_DIR}/`) || this.ownFiles.has(rel);
+
   /** Filters for a rel path, shared by scan and remote listings, plus our own state files. */
-  selected = (rel: string): boolean => {
-    if (rel === STATE_DIR || rel.startsWith(`${STATE_DIR}/`) || this.ownFiles.has(rel)) return false;
-    return this.filter.includes(rel);
-  };
+  selected = (rel: string): boolean => !this.isOwn(rel) && this.filter.includes(rel);
 
   async openManifest(): Promise<void> {
     if (!this.opts.dryRun) {
