@@ -795,6 +795,53 @@ describe.each(servers())('push on $name', (server) => {
     expect(m.pending).toEqual({});
   });
 
+  // Between the planner's hash and the PUT: the bytes to send are no longer the bytes hashed.
+  it.each([
+    ['rewritten in place', 'poke'],
+    ['grown', 'append'],
+  ] as const)(
+    'a streamed (8 MiB+) file %s after its hash, before its PUT, is retried, not failed',
+    async (_, how) => {
+      const dir = newDir('midchange');
+      const abs = path.join(dir, 'mid.bin');
+      writePatternFile(abs, 10 * MiB, 4);
+      ageTree(dir);
+      const { bucket, transport } = await newBucket(server, 'midchange');
+      const dest = `s3://${bucket}/mc`;
+      const opts = { ...connFor(server), source: dir, destination: dest };
+      expect(await push(opts)).toMatchObject({ uploaded: 1, exitCode: 0 });
+
+      // Same size, new bytes: the planner hashes it (stat changed) and the upload reuses that hash.
+      const poke = (offset: number, byte: number, mtime: number) => {
+        const fd = openSync(abs, 'r+');
+        writeSync(fd, Buffer.from([byte]), 0, 1, offset);
+        closeSync(fd);
+        utimesSync(abs, mtime, mtime);
+      };
+      poke(1 * MiB, 0x11, Date.now() / 1000 - 1800);
+      let poked = false;
+      const result = await push({
+        ...opts,
+        onEvent: (e) => {
+          if (e.type === 'start' && e.rel === 'mid.bin' && !poked) {
+            poked = true;
+            if (how === 'poke') poke(9 * MiB, 0x22, Date.now() / 1000 - 900);
+            else appendFileSync(abs, 'grown');
+          }
+        },
+      });
+      expect(poked).toBe(true);
+      expect(result.errors).toEqual([]);
+      expect(result).toMatchObject({ uploaded: 1, failed: 0, exitCode: 0 });
+      const now = md5(readFileSync(abs));
+      expect((await transport.list('mc/')).get('mid.bin')).toMatchObject({
+        etag: now,
+        size: statSync(abs).size,
+      });
+      expect(readManifest(dir, dest).files['mid.bin']).toMatchObject({ md5: now, size: statSync(abs).size });
+    },
+  );
+
   it('an unreadable file is reported, the others uploaded, exit code 1', async () => {
     const dir = newDir('unreadable');
     const files = { 'ok1.txt': 'one', 'sub/ok2.txt': 'two', 'secret.txt': 'no peeking' };
