@@ -12,7 +12,7 @@ export interface EmbeddedServer {
   stop(): Promise<void>;
 }
 
-/** s3rver's built-in credentials (it checks signatures against them). */
+/** s3rver's built-in credentials. It checks that the access key id exists, not SigV4 signatures. */
 const KEY = 'S3RVER';
 
 /**

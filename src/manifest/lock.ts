@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { usageError } from '../errors.js';
@@ -29,10 +29,17 @@ export async function acquireLock(
   const deadline = Date.now() + (opts.waitTimeoutMs ?? 3_600_000);
   for (;;) {
     try {
-      const fd = openSync(lockPath, 'wx');
+      // Written whole to a temp file, then linked into place: the lock never exists half-written.
       const info: LockInfo = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
+      const tmp = `${lockPath}.${process.pid}.tmp`;
+      const fd = openSync(tmp, 'w');
       writeSync(fd, JSON.stringify(info));
       closeSync(fd);
+      try {
+        linkSync(tmp, lockPath);
+      } finally {
+        unlinkSync(tmp);
+      }
       let released = false;
       const release = () => {
         if (released) return;
@@ -66,15 +73,12 @@ export async function acquireLock(
       continue;
     }
     if (!holder) {
-      // Give a writer a moment to finish, then treat an unparsable lock as stale.
-      await sleep(200);
+      // Locks are linked into place whole, so an unparsable one is damage, not a writer mid-write.
+      opts.notice?.('removing an unreadable lock file');
       try {
-        JSON.parse(readFileSync(lockPath, 'utf8'));
+        unlinkSync(lockPath);
       } catch {
-        opts.notice?.('removing an unreadable lock file');
-        try {
-          unlinkSync(lockPath);
-        } catch {}
+        // gone already
       }
       continue;
     }

@@ -91,7 +91,10 @@ export class Session {
 
   private protect(file: string): void {
     const rel = path.relative(this.localRoot, file);
-    if (!rel.startsWith('..') && !path.isAbsolute(rel)) this.ownFiles.add(rel.split(path.sep).join('/'));
+    if (rel.startsWith('..') || path.isAbsolute(rel)) return;
+    const posix = rel.split(path.sep).join('/');
+    this.ownFiles.add(posix);
+    this.ownPrefixes.push(`${posix}.`);
   }
 
   async loadFilter(): Promise<void> {
@@ -105,7 +108,14 @@ export class Session {
   }
 
   /** s3sync's own files, which are never synced whatever the filters say. */
-  isOwn = (rel: string): boolean => rel === STATE_DIR || rel.startsWith(`${STATE_DIR}/`) || this.ownFiles.has(rel);
+  isOwn = (rel: string): boolean =>
+    rel === STATE_DIR ||
+    rel.startsWith(`${STATE_DIR}/`) ||
+    this.ownFiles.has(rel) ||
+    // temp files of the manifest and lock (`<manifest>.tmp-<pid>`, `<manifest>.lock.<pid>.tmp`)
+    this.ownPrefixes.some((p) => rel.startsWith(p));
+
+  private ownPrefixes: string[] = [];
 
   /** Filters for a rel path, shared by scan and remote listings, plus our own state files. */
   selected = (rel: string): boolean => !this.isOwn(rel) && this.filter.includes(rel);

@@ -4,6 +4,7 @@ import { errorMessage, runError, S3SyncError } from '../errors.js';
 import { type HashResult, hashFile, md5Hex } from '../local/hash.js';
 import { absPath, type LocalFile, sameStat, statFields } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
+import { errorCode } from '../s3/errors.js';
 import { choosePartSize, etagForm } from '../s3/etag.js';
 import type { S3Transport } from '../s3/transport.js';
 import type { Session } from './session.js';
@@ -113,24 +114,26 @@ export async function uploadFile(
       if (!h.stable) throw new FileChangedError();
       const etag = await t.put({
         key,
-        body: () => createReadStream(abs),
+        // Bounded: a file that grew since it was hashed must not send more than Content-Length.
+        body: () => createReadStream(abs, { start: 0, end: h.size - 1 }),
         size: h.size,
         md5Base64: Buffer.from(h.md5, 'hex').toString('base64'),
         contentType: type,
         metadata: { md5: h.md5, mtime: mtimeMeta(h.stat.mtimeNs) },
       });
       s.emit({ type: 'bytes', bytes: h.size });
-      checkEtag(etag, [h.md5], f.rel);
+      // A changed file explains a wrong ETag (on servers that ignore Content-MD5): check it first.
       await assertUnchanged(abs, h.stat);
+      checkEtag(etag, [h.md5], f.rel);
       return entry(h.stat, h.md5, etag, 0);
     }
 
     return await uploadMultipart(s, t, f, abs, key, type, cfg, entry);
   } catch (err) {
+    // BadDigest: the bytes sent were not the bytes hashed, i.e. the file changed in between.
+    if (errorCode(err instanceof S3SyncError ? err.cause : err) === 'BadDigest') throw new FileChangedError();
     if (err instanceof FileChangedError || err instanceof S3SyncError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    // BadDigest: the bytes sent were not the bytes hashed, i.e. the file changed in between.
-    if ((err as { name?: string }).name === 'BadDigest') throw new FileChangedError();
     if (code === 'ENOENT') throw runError('file disappeared before it could be uploaded');
     if (code === 'EACCES' || code === 'EPERM') throw runError(`cannot read file: permission denied`);
     throw runError(errorMessage(err), err);
@@ -217,7 +220,10 @@ async function uploadMultipart(
   try {
     // Parts share the transport's concurrency budget with every other transfer.
     const todo = Array.from({ length: nParts }, (_, i) => i + 1).filter((n) => !done.has(n));
-    await Promise.all(todo.map(upload));
+    // allSettled: on a failure, let the other parts finish before the abort rather than race it.
+    const settled = await Promise.allSettled(todo.map(upload));
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     await assertUnchanged(abs, h.stat);
     let etag = await t.completeMultipart(
       key,
