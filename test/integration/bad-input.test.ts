@@ -1,0 +1,532 @@
+/**
+ * Hostile input: files that change or vanish under the tool, entries that are not files or cannot be
+ * keys, broken manifests and locks, a disk that fills up, and secrets that must never be printed.
+ * Each problem gets one line; the rest of the run proceeds.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import net from 'node:net';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cleanup, newBucket, runCli, servers, tempDir, treeHashes, writeTree } from '../helpers.js';
+import {
+  bigFile,
+  deadPid,
+  doneOf,
+  MiB,
+  manifestPaths,
+  objectMd5,
+  plainLines,
+  readManifest,
+  runLive,
+  seededTree,
+} from '../reliability/harness.js';
+import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
+
+const dirs: string[] = [];
+const proxies: FaultProxy[] = [];
+const mounts: string[] = [];
+afterAll(async () => {
+  for (const m of mounts) spawnSync('umount', ['-l', m]);
+  for (const p of proxies) await p.close();
+  if (!process.env.S3SYNC_KEEP) cleanup(...dirs);
+});
+const dir = (label: string) => {
+  const d = tempDir(label);
+  dirs.push(d);
+  return d;
+};
+const isRoot = process.getuid?.() === 0;
+
+type Ev = { type: string; rel?: string; message?: string };
+const reports = (events: Ev[]) =>
+  events.filter((e) => e.type === 'error' || e.type === 'warning' || e.type === 'notice');
+const oneLine = (e: Ev) => !String(e.message).includes('\n');
+
+describe.each(servers())('bad input on $name', (server) => {
+  describe('files changing under the tool', () => {
+    it('a file rewritten continuously while it is pushed is never recorded with a wrong hash', async () => {
+      const { bucket, transport } = await newBucket(server, 'hot');
+      const src = dir('hot-src');
+      const calm = seededTree(src, 40, 11);
+      // Three upload paths: buffered PUT (small), streamed PUT (9 MiB), multipart (12 MiB).
+      const hot = { 'hot/small.bin': 64 * 1024, 'hot/stream.bin': 9 * MiB, 'hot/multi.bin': 12 * MiB };
+      for (const [rel, size] of Object.entries(hot)) bigFile(path.join(src, rel), size);
+      const script = `
+        const fs = require('fs'), crypto = require('crypto');
+        const files = ${JSON.stringify(Object.entries(hot).map(([rel, size]) => [path.join(src, rel), size]))};
+        const pause = new Int32Array(new SharedArrayBuffer(4));
+        for (;;) {
+          for (const [p, n] of files) fs.writeFileSync(p, crypto.randomBytes(n));
+          Atomics.wait(pause, 0, 0, 2); // a breath for the two cores, not a quiet window
+        }
+      `;
+      const writer = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
+      let run: Awaited<ReturnType<typeof runLive>>;
+      try {
+        run = await runLive(
+          [
+            'push',
+            src,
+            `s3://${bucket}/hot`,
+            '--json',
+            '--multipart-threshold',
+            '10MiB',
+            '--part-size',
+            '5MiB',
+          ],
+          server,
+        );
+      } finally {
+        writer.kill('SIGKILL');
+      }
+      expect([0, 1]).toContain(run.code);
+      const uploaded = doneOf(run.events, 'upload');
+      // The calm files are unaffected.
+      for (const rel of calm) expect(uploaded).toContain(rel);
+      const m = readManifest(src)!;
+      const errors = run.events.filter((e) => e.type === 'error') as Ev[];
+      for (const e of errors) expect(Object.keys(hot)).toContain(e.rel);
+      for (const rel of Object.keys(hot)) {
+        const entry = m.files[rel];
+        const err = errors.find((e) => e.rel === rel);
+        if (entry) {
+          // Recorded: the hash is the object's content, whichever version of the file that was.
+          expect(err, rel).toBeUndefined();
+          expect(await objectMd5(transport, `hot/${rel}`), rel).toBe(entry.md5);
+          expect((await transport.list('hot/')).get(rel)?.etag, rel).toBe(entry.etag);
+        } else {
+          expect(err?.message, rel).toMatch(/changed while/);
+          expect(oneLine(err!)).toBe(true);
+        }
+      }
+      expect(run.code).toBe(errors.length > 0 ? 1 : 0);
+      expect(m.pending).toEqual({});
+      // Once the file holds still, the next run settles it.
+      const again = await runCli(
+        ['push', src, `s3://${bucket}/hot`, '--multipart-threshold', '10MiB'],
+        server,
+      );
+      expect(again.code).toBe(0);
+      expect((await runCli(['check', src, `s3://${bucket}/hot`], server)).code).toBe(0);
+    });
+
+    it('a file deleted between scan and upload is reported, and the run goes on', async () => {
+      const { bucket, transport } = await newBucket(server, 'gone');
+      const src = dir('gone-src');
+      const rels = seededTree(src, 30, 12);
+      const victim = rels[17]!;
+      let deleted = false;
+      // The listing comes after the scan (the files are new, so the plan asks for it) and before any
+      // upload: the victim goes then.
+      const proxy = await startFaultProxy({
+        target: server.endpoint,
+        seed: 3,
+        rate: 0,
+        filter: ({ method, url }) => {
+          if (!deleted && method === 'GET' && url.includes('list-type=2')) {
+            unlinkSync(path.join(src, victim));
+            deleted = true;
+          }
+          return false;
+        },
+      });
+      proxies.push(proxy);
+      const url = `s3://${bucket}/gone`;
+      const run = await runLive(
+        ['push', src, url, '--endpoint-url', proxy.endpoint, '--json', '--workers', '1'],
+        server,
+      );
+      expect(deleted).toBe(true);
+      expect([0, 1]).toContain(run.code);
+      expect(run.stderr()).toBe('');
+      const about = reports(run.events as Ev[]).filter((e) => e.rel === victim);
+      expect(about).toHaveLength(1);
+      expect(about[0]!.message).toMatch(/disappeared|vanished|no longer exists/);
+      expect(oneLine(about[0]!)).toBe(true);
+      expect(run.code).toBe(about[0]!.type === 'error' ? 1 : 0);
+      const others = rels.filter((r) => r !== victim);
+      expect(doneOf(run.events, 'upload').sort()).toEqual(others.sort());
+      expect([...(await transport.list('gone/')).keys()].sort()).toEqual(others.sort());
+      expect(Object.keys(readManifest(src)!.files).sort()).toEqual(others.sort());
+      expect((await runCli(['check', src, url], server)).code).toBe(0);
+    });
+  });
+
+  describe('bad local input: one line each, the rest is uploaded', () => {
+    interface BadCase {
+      name: string;
+      make: (root: string) => Promise<(() => Promise<void>) | undefined> | undefined;
+      /** rel paths of the bad entries as s3sync reports them. */
+      bad: string[];
+      kind: 'notice' | 'error';
+      message: RegExp;
+      args?: string[];
+    }
+    const long = Array.from({ length: 6 }, (_, i) => String.fromCharCode(97 + i).repeat(200)).join('/');
+    const cases: BadCase[] = [
+      {
+        name: 'a FIFO',
+        make: (root) => {
+          expect(spawnSync('mkfifo', [path.join(root, 'pipe')]).status).toBe(0);
+          return undefined;
+        },
+        bad: ['pipe'],
+        kind: 'notice',
+        message: /not a regular file/,
+      },
+      {
+        name: 'a unix socket',
+        make: async (root) => {
+          const srv = net.createServer();
+          await new Promise<void>((r) => srv.listen(path.join(root, 'sock'), r));
+          return () => new Promise<void>((r) => srv.close(() => r()));
+        },
+        bad: ['sock'],
+        kind: 'notice',
+        message: /not a regular file/,
+      },
+      {
+        name: 'a file name that is not valid UTF-8',
+        make: (root) => {
+          writeFileSync(Buffer.concat([Buffer.from(`${root}/`), Buffer.from([0xff, 0xfe, 0x41])]), 'x');
+          return undefined;
+        },
+        bad: ['\uFFFD\uFFFDA'],
+        kind: 'error',
+        message: /UTF-8/,
+      },
+      {
+        name: "a path longer than S3's 1,024-byte key limit",
+        make: (root) => {
+          writeTree(root, { [`${long}/file.txt`]: 'deep' });
+          return undefined;
+        },
+        bad: [`${long}/file.txt`],
+        kind: 'error',
+        message: /1,?024/,
+      },
+      {
+        name: 'a symlink loop with --follow-symlinks',
+        make: (root) => {
+          mkdirSync(path.join(root, 'sub'));
+          symlinkSync('..', path.join(root, 'sub/up'));
+          symlinkSync('self', path.join(root, 'self'));
+          return undefined;
+        },
+        bad: ['sub/up', 'self'],
+        kind: 'error',
+        message: /loop|ELOOP/,
+        args: ['--follow-symlinks'],
+      },
+    ];
+
+    it.each(cases)('$name', async (c) => {
+      const { bucket, transport } = await newBucket(server, 'bad');
+      const src = dir('bad-src');
+      const good = { 'a.txt': 'a', 'nested/b.txt': 'b', 'nested/deeper/c.bin': 3000 };
+      writeTree(src, good);
+      const undo = await c.make(src);
+      const url = `s3://${bucket}/bad`;
+      let run: Awaited<ReturnType<typeof runLive>>;
+      try {
+        run = await runLive(['push', src, url, '--json', ...(c.args ?? [])], server);
+      } finally {
+        await undo?.();
+      }
+      expect(run.stderr()).toBe('');
+      const rs = reports(run.events as Ev[]);
+      for (const rel of c.bad) {
+        const about = rs.filter((e) => e.rel === rel);
+        expect(about, `${rel}: ${JSON.stringify(rs)}`).toHaveLength(1);
+        expect(about[0]!.type).toBe(c.kind);
+        expect(about[0]!.message).toMatch(c.message);
+        expect(oneLine(about[0]!)).toBe(true);
+      }
+      expect(rs.filter((e) => !c.bad.includes(e.rel ?? ''))).toEqual([]);
+      expect(run.code).toBe(c.kind === 'error' ? 1 : 0);
+      expect(doneOf(run.events, 'upload').sort()).toEqual(Object.keys(good).sort());
+      expect([...(await transport.list('bad/')).keys()].sort()).toEqual(Object.keys(good).sort());
+      if (c.kind === 'notice') expect((await runCli(['check', src, url], server)).code).toBe(0);
+    });
+
+    it('an unreadable file', async () => {
+      const { bucket, transport } = await newBucket(server, 'perm');
+      const src = dir('perm-src');
+      writeTree(src, { 'a.txt': 'a', 'b/c.txt': 'c', 'secret.txt': 'no' });
+      chmodSync(path.join(src, 'secret.txt'), 0o000);
+      // root reads any file: the run is made as an unprivileged user instead (the tree is its own, but
+      // for the one file), or the case is skipped with a notice where that is impossible.
+      let as: { uid: number; gid: number } | undefined;
+      const home = dir('perm-home');
+      if (isRoot) {
+        const nobody = { uid: 65534, gid: 65534 };
+        const probe = spawnSync('true', [], nobody);
+        if (probe.error || probe.status !== 0) {
+          console.warn(
+            `[bad-input] NOTICE: running as root and cannot switch to nobody: unreadable-file case skipped`,
+          );
+          return;
+        }
+        for (const p of [src, path.join(src, 'a.txt'), path.join(src, 'b'), path.join(src, 'b/c.txt'), home])
+          chownSync(p, nobody.uid, nobody.gid);
+        as = nobody;
+      }
+      const run = await runLive(['push', src, `s3://${bucket}/perm`, '--json'], server, {
+        ...as,
+        env: { HOME: home },
+      });
+      expect(run.stderr()).toBe('');
+      const rs = reports(run.events as Ev[]);
+      expect(rs).toHaveLength(1);
+      expect(rs[0]).toMatchObject({ type: 'error', rel: 'secret.txt' });
+      expect(rs[0]!.message).toMatch(/permission denied|EACCES/i);
+      expect(oneLine(rs[0]!)).toBe(true);
+      expect(run.code).toBe(1);
+      expect(doneOf(run.events, 'upload').sort()).toEqual(['a.txt', 'b/c.txt']);
+      expect([...(await transport.list('perm/')).keys()].sort()).toEqual(['a.txt', 'b/c.txt']);
+    });
+  });
+
+  describe('bad state', () => {
+    const M = 40;
+    /** One pushed tree shared by the cases below (each leaves its manifest valid again). */
+    async function setup() {
+      const { bucket, transport } = await newBucket(server, 'state');
+      const src = dir('state-src');
+      seededTree(src, M, 21);
+      const url = `s3://${bucket}/state`;
+      const first = await runCli(['push', src, url, '--json'], server);
+      expect(first.code).toBe(0);
+      expect(first.summary?.uploaded).toBe(M);
+      const [file] = manifestPaths(src);
+      return { bucket, transport, src, url, file: file! };
+    }
+    let shared: ReturnType<typeof setup> | undefined;
+    const pushed = () => {
+      shared ??= setup();
+      return shared;
+    };
+
+    /** After a broken manifest: one warning, rebuilt from the listing, nothing uploaded. */
+    async function expectRebuilt(src: string, url: string, file: string, reason: RegExp) {
+      const run = await runCli(['push', src, url, '--json'], server);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stderr).toBe('');
+      const rs = reports(run.events as Ev[]);
+      expect(rs).toHaveLength(1);
+      expect(rs[0]!.type).toBe('warning');
+      expect(rs[0]!.message).toMatch(/manifest/);
+      expect(rs[0]!.message).toMatch(reason);
+      expect(oneLine(rs[0]!)).toBe(true);
+      expect(run.summary).toMatchObject({ uploaded: 0, recorded: M, failed: 0 });
+      expect(run.summary!.requests.PutObject ?? 0).toBe(0);
+      expect(run.summary!.requests.ListObjectsV2).toBeGreaterThanOrEqual(1);
+      // Rebuilt: valid again, and the next run needs no request at all.
+      expect(Object.keys(readManifestAt(file).files)).toHaveLength(M);
+      const next = await runCli(['push', src, url, '--json'], server);
+      expect(next.summary).toMatchObject({ uploaded: 0, unchanged: M, requestsTotal: 0 });
+      expect(reports(next.events as Ev[])).toEqual([]);
+    }
+    const readManifestAt = (file: string) => readManifest(path.dirname(path.dirname(file)))!;
+
+    it('a truncated manifest', async () => {
+      const { src, url, file } = await pushed();
+      const text = readFileSync(file);
+      writeFileSync(file, text.subarray(0, Math.floor(text.length / 2)));
+      await expectRebuilt(src, url, file, /truncated|malformed|end line/);
+    });
+
+    it('a manifest full of garbage bytes', async () => {
+      const { src, url, file } = await pushed();
+      const garbage = Buffer.alloc(4096);
+      for (let i = 0; i < garbage.length; i++) garbage[i] = (i * 131 + 7) % 256;
+      writeFileSync(file, garbage);
+      await expectRebuilt(src, url, file, /JSON|corrupt|not an s3sync manifest/);
+    });
+
+    it('a manifest with "version": 99', async () => {
+      const { src, url, file } = await pushed();
+      const text = readFileSync(file, 'utf8');
+      expect(text).toContain('"version":1');
+      writeFileSync(file, text.replace('"version":1', '"version":99'));
+      await expectRebuilt(src, url, file, /version 99/);
+    });
+
+    it("another destination's manifest copied onto this one's path", async () => {
+      const { bucket, src, url, file } = await pushed();
+      const other = await runCli(['push', src, `s3://${bucket}/other`, '--json'], server);
+      expect(other.code).toBe(0);
+      const otherFile = manifestPaths(src).find((p) => p !== file)!;
+      copyFileSync(otherFile, file);
+      rmSync(otherFile);
+      await expectRebuilt(src, url, file, /another destination/);
+    });
+
+    it('a lock left by a dead process is taken over with a notice; a live one is refused', async () => {
+      const { src, url, file } = await pushed();
+      const lock = `${file}.lock`;
+      const pid = deadPid();
+      writeFileSync(lock, JSON.stringify({ pid, host: hostname(), startedAt: new Date().toISOString() }));
+      const run = await runCli(['push', src, url, '--json'], server);
+      expect(run.code).toBe(0);
+      const rs = reports(run.events as Ev[]);
+      expect(rs).toHaveLength(1);
+      expect(rs[0]!.type).toBe('notice');
+      expect(rs[0]!.message).toMatch(new RegExp(`stale lock.*${pid}`));
+      expect(run.summary).toMatchObject({ uploaded: 0, unchanged: M, requestsTotal: 0 });
+      expect(existsSync(lock)).toBe(false);
+
+      // This test process is alive: its lock stands, and the run stops with one line, exit 2.
+      writeFileSync(
+        lock,
+        JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString() }),
+      );
+      const refused = await runCli(['push', src, url], server);
+      expect(refused.code).toBe(2);
+      const lines = plainLines(refused.stderr);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`another s3sync run \\(pid ${process.pid}`));
+      expect(existsSync(lock)).toBe(true);
+      unlinkSync(lock);
+    });
+  });
+
+  it('a full disk on pull: a clear error, and no partial file under a real name', async () => {
+    if (!isRoot) {
+      console.warn('[bad-input] NOTICE: not root: cannot mount a small tmpfs; disk-full case skipped');
+      return;
+    }
+    const { bucket } = await newBucket(server, 'full');
+    const src = dir('full-src');
+    const files: Record<string, number> = { 'big/ranged.bin': 2 * MiB };
+    for (let i = 0; i < 6; i++) files[`f${i}.bin`] = 512 * 1024;
+    writeTree(src, files);
+    const url = `s3://${bucket}/full`;
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    const dst = dir('full-dst');
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dst], { encoding: 'utf8' });
+    if (mounted.status !== 0) {
+      console.warn(
+        `[bad-input] NOTICE: cannot mount a tmpfs (${mounted.stderr.trim()}): disk-full case skipped`,
+      );
+      return;
+    }
+    mounts.push(dst);
+    try {
+      const pull = await runCli(
+        ['pull', url, dst, '--multipart-threshold', '1MiB', '--part-size', '1MiB', '--workers', '4'],
+        server,
+      );
+      expect(pull.code).not.toBe(0);
+      const want = treeHashes(src);
+      const got = treeHashes(dst);
+      expect(Object.keys(got).length).toBeLessThan(Object.keys(want).length);
+      for (const [rel, md5] of Object.entries(got)) {
+        expect(want[rel], rel).toBe(md5);
+        expect(statSync(path.join(dst, rel)).size).toBe(files[rel]);
+      }
+      // No temp files left behind either.
+      const tmp = path.join(dst, '.s3sync', 'tmp');
+      expect(existsSync(tmp) ? readdirSync(tmp) : []).toEqual([]);
+      // Whatever the manifest records is on disk as recorded.
+      const m = readManifest(dst);
+      for (const [rel, e] of Object.entries(m?.files ?? {})) expect(got[rel], rel).toBe(e.md5);
+      // The run stops at the first ENOSPC with one line that says so (not an error per remaining file).
+      const lines = plainLines(pull.stderr);
+      expect(lines, pull.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(/^s3sync: disk full/);
+    } finally {
+      spawnSync('umount', [dst]);
+      mounts.splice(mounts.indexOf(dst), 1);
+    }
+  });
+
+  it('secrets never appear in output, with --debug, on success and on error paths', async () => {
+    const { bucket } = await newBucket(server, 'sec');
+    const src = dir('sec-src');
+    seededTree(src, 20, 31);
+    bigFile(path.join(src, 'big.bin'), 6 * MiB);
+    const proxy = await startFaultProxy({ target: server.endpoint, seed: 5, rate: 0.3 });
+    proxies.push(proxy);
+    // A port nothing listens on.
+    const closed = await new Promise<number>((resolve) => {
+      const s = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as net.AddressInfo;
+        s.close(() => resolve(port));
+      });
+    });
+    const wrongSecret = 'wR0ngS3cretKeyValue/abcdefghijklmnopqrstu';
+    const url = `s3://${bucket}/sec`;
+    const mp = ['--multipart-threshold', '5MiB', '--part-size', '5MiB'];
+    const human = ['--debug'];
+    const json = ['--debug', '--json'];
+    // s3rver does not verify signatures: there a wrong secret key is accepted, which is not the point.
+    const verifiesSignatures = server.name !== 'embedded';
+    const noBucket = `s3://no-such-bucket-${process.pid}/x`;
+    const runs: {
+      what: string;
+      args: string[];
+      env?: Record<string, string>;
+      outcome?: 'ok' | 'fail' | 'any';
+      modes: string[][];
+    }[] = [
+      {
+        what: 'push through faults',
+        args: ['push', src, url, '--endpoint-url', proxy.endpoint, ...mp],
+        outcome: 'ok',
+        modes: [human],
+      },
+      {
+        what: 'pull through faults',
+        args: ['pull', url, dir('sec-dst'), '--endpoint-url', proxy.endpoint, ...mp],
+        outcome: 'ok',
+        modes: [json],
+      },
+      { what: 'check', args: ['check', src, url], outcome: 'ok', modes: [human] },
+      { what: 'wrong bucket', args: ['push', src, noBucket], modes: [human, json] },
+      {
+        what: 'wrong endpoint',
+        args: ['push', src, url, '--endpoint-url', `http://127.0.0.1:${closed}`],
+        modes: [human],
+      },
+      { what: 'pull from wrong bucket', args: ['pull', noBucket, dir('sec-dst2')], modes: [human] },
+      { what: 'cleanup on wrong bucket', args: ['cleanup', noBucket], modes: [human] },
+      {
+        what: 'wrong secret',
+        args: ['push', src, `${url}2`],
+        env: { AWS_SECRET_ACCESS_KEY: wrongSecret },
+        outcome: verifiesSignatures ? 'fail' : 'any',
+        modes: [human, json],
+      },
+    ];
+    for (const r of runs) {
+      for (const mode of r.modes) {
+        // runLive, not runCli: the env given here must win over the server's credentials.
+        const out = await runLive([...r.args, ...mode], server, { env: r.env ?? {} });
+        const all = out.stdout() + out.stderr();
+        const outcome = r.outcome ?? 'fail';
+        if (outcome === 'ok') expect(out.code, `${r.what}: ${out.stderr()}`).toBe(0);
+        if (outcome === 'fail') expect(out.code, `${r.what}: ${all}`).not.toBe(0);
+        expect(all.includes(server.secretAccessKey), `${r.what}: secret key printed`).toBe(false);
+        expect(all.includes(wrongSecret), `${r.what}: secret key printed`).toBe(false);
+        expect(all, r.what).not.toMatch(/Signature=|X-Amz-Signature/i);
+      }
+    }
+    expect(Object.values(proxy.stats.faults).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,274 @@
+/**
+ * s3sync behind a seeded fault-injection proxy: transient faults are retried to a correct result, and a
+ * store that fails every request ends the run with one-line errors and a manifest that records only what
+ * truly reached the server.
+ */
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cleanup, newBucket, runCli, servers, tempDir, treeHashes } from '../helpers.js';
+import {
+  bigFile,
+  doneOf,
+  FULL,
+  MiB,
+  objectMd5,
+  plainLines,
+  readManifest,
+  seededTree,
+  spawnCli,
+  summaryOf,
+} from '../reliability/harness.js';
+import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
+
+const N = FULL ? 2000 : 300;
+const MULTIPART = ['--multipart-threshold', '5MiB', '--part-size', '5MiB'];
+
+const dirs: string[] = [];
+const proxies: FaultProxy[] = [];
+afterAll(async () => {
+  for (const p of proxies) await p.close();
+  if (!process.env.S3SYNC_KEEP) cleanup(...dirs);
+});
+const dir = (label: string) => {
+  const d = tempDir(label);
+  dirs.push(d);
+  return d;
+};
+const proxyTo = async (target: string, opts: Omit<Parameters<typeof startFaultProxy>[0], 'target'>) => {
+  const p = await startFaultProxy({ target, ...opts });
+  proxies.push(p);
+  return p;
+};
+
+/** UploadPart and CompleteMultipartUpload carry uploadId in the query; PutObject does not. */
+const isPlainPut = (e: { method: string; url: string }) => e.method === 'PUT' && !e.url.includes('uploadId=');
+
+describe.each(servers())('faults on $name', (server) => {
+  it(`push and pull of ${N} files + 2 multipart files under 5% faults of every kind end identical`, async () => {
+    const { bucket } = await newBucket(server, 'flt');
+    const src = dir('flt-src');
+    const rels = seededTree(src, N, 1001);
+    bigFile(path.join(src, 'big/a.bin'), 12 * MiB + 12_345);
+    bigFile(path.join(src, 'big/b.bin'), 12 * MiB);
+    const total = N + 2;
+    const proxy = await proxyTo(server.endpoint, { seed: 20240601, rate: 0.05 });
+    const url = `s3://${bucket}/data`;
+
+    const push = await runCli(
+      ['push', src, url, '--endpoint-url', proxy.endpoint, '--json', '--workers', '8', ...MULTIPART],
+      server,
+    );
+    expect(push.code, push.stdout.slice(-3000)).toBe(0);
+    const ps = push.summary!;
+    expect(ps).toMatchObject({ uploaded: total, failed: 0, errors: [] });
+    expect(doneOf(push.events, 'upload').sort()).toEqual([...rels, 'big/a.bin', 'big/b.bin'].sort());
+    // Every attempt the tool made went through the proxy and is counted on both sides (give or take an
+    // attempt on a kept-alive connection the proxy had just dropped, which never reached it).
+    const pushRequests = proxy.stats.requests;
+    expect(ps.requestsTotal).toBeGreaterThanOrEqual(pushRequests);
+    expect(ps.requestsTotal).toBeLessThanOrEqual(pushRequests + 5);
+    const faults = Object.values(proxy.stats.faults).reduce((a, b) => a + b, 0);
+    expect(faults).toBeGreaterThan(0);
+    // N single PUTs (plus retries of faulted ones), 3 parts per multipart file.
+    const puts = proxy.log.filter(isPlainPut);
+    expect(ps.requests.PutObject).toBeGreaterThanOrEqual(puts.length);
+    expect(ps.requests.PutObject).toBeLessThanOrEqual(puts.length + 5);
+    expect(puts.length).toBeGreaterThanOrEqual(N);
+    expect(puts.length).toBeLessThanOrEqual(N + faults);
+    expect(ps.requests.UploadPart).toBeGreaterThanOrEqual(6);
+    expect(ps.requests.UploadPart).toBeLessThanOrEqual(6 + faults);
+    expect(ps.requests.CompleteMultipartUpload).toBeGreaterThanOrEqual(2);
+
+    // The manifest the faulty run wrote vouches for everything: a second push makes no request at all.
+    const again = await runCli(['push', src, url, '--endpoint-url', proxy.endpoint, '--json'], server);
+    expect(again.code).toBe(0);
+    expect(again.summary).toMatchObject({ uploaded: 0, unchanged: total, requestsTotal: 0 });
+
+    // Straight to the server, no proxy: the remote holds exactly the source.
+    const check = await runCli(['check', src, url, '--json'], server);
+    expect(check.code, check.stdout.slice(-2000)).toBe(0);
+
+    const before = proxy.stats.requests;
+    const dst = dir('flt-dst');
+    const pull = await runCli(
+      ['pull', url, dst, '--endpoint-url', proxy.endpoint, '--json', '--workers', '8', ...MULTIPART],
+      server,
+    );
+    expect(pull.code, pull.stdout.slice(-3000)).toBe(0);
+    expect(pull.summary).toMatchObject({ downloaded: total, failed: 0 });
+    expect(pull.summary!.requestsTotal).toBeGreaterThanOrEqual(proxy.stats.requests - before);
+    expect(pull.summary!.requestsTotal).toBeLessThanOrEqual(proxy.stats.requests - before + 5);
+    // 12 MiB objects come as three 5 MiB ranges each.
+    expect(pull.summary!.requests.GetObject).toBeGreaterThanOrEqual(N + 6);
+    expect(treeHashes(dst)).toEqual(treeHashes(src));
+    // Retries are s3sync's own business: nothing on stderr (see the streaming-retry test below).
+    expect(push.stderr).toBe('');
+    expect(pull.stderr).toBe('');
+  });
+
+  it('a CompleteMultipartUpload whose answer is lost after the server completed it is not a failure', async () => {
+    const { bucket, transport } = await newBucket(server, 'cmp');
+    const src = dir('cmp-src');
+    bigFile(path.join(src, 'big.bin'), 11 * MiB);
+    let faulted = false;
+    // Exactly one fault: the connection of the first CompleteMultipartUpload is reset once the server
+    // has completed the upload, so the tool's retry finds the upload gone and the object in place.
+    const proxy = await proxyTo(server.endpoint, {
+      seed: 7,
+      rate: 1,
+      kinds: ['reset-response'],
+      filter: ({ method, url }) => {
+        if (faulted || method !== 'POST' || !url.includes('uploadId=')) return false;
+        faulted = true;
+        return true;
+      },
+    });
+    const url = `s3://${bucket}/cmp`;
+    const push = await runCli(
+      ['push', src, url, '--endpoint-url', proxy.endpoint, '--json', ...MULTIPART],
+      server,
+    );
+    expect(faulted).toBe(true);
+    expect(proxy.stats.faults['reset-response']).toBe(1);
+    expect(push.stdout.split('\n').filter((l) => l.includes('"type":"error"'))).toEqual([]);
+    expect(push.code).toBe(0);
+    expect(push.summary).toMatchObject({ uploaded: 1, failed: 0 });
+    const m = readManifest(src)!;
+    const listed = await transport.list('cmp/');
+    expect(m.files['big.bin']?.etag).toBe(listed.get('big.bin')?.etag);
+    expect(await objectMd5(transport, 'cmp/big.bin')).toBe(m.files['big.bin']?.md5);
+    expect((await runCli(['check', src, url], server)).code).toBe(0);
+  });
+
+  it("a retried streaming request leaves nothing on stderr (the retry is s3sync's, not the SDK's)", async () => {
+    const { bucket } = await newBucket(server, 'warn');
+    const src = dir('warn-src');
+    bigFile(path.join(src, 'big.bin'), 6 * MiB);
+    let faulted = false;
+    // One fault: the first UploadPart (a streamed body) is answered 500; s3sync retries it.
+    const proxy = await proxyTo(server.endpoint, {
+      seed: 8,
+      rate: 1,
+      kinds: ['status-500'],
+      filter: ({ method, url }) => {
+        if (faulted || method !== 'PUT' || !url.includes('partNumber=')) return false;
+        faulted = true;
+        return true;
+      },
+    });
+    const url = `s3://${bucket}/warn`;
+    const push = await runCli(
+      ['push', src, url, '--endpoint-url', proxy.endpoint, '--json', ...MULTIPART],
+      server,
+    );
+    expect(proxy.stats.faults['status-500']).toBe(1);
+    expect(push.code).toBe(0);
+    expect(push.summary).toMatchObject({ uploaded: 1, failed: 0 });
+    expect(push.summary!.requests.UploadPart).toBe(3);
+    expect(push.stderr).toBe('');
+  });
+
+  it('when every request fails from the start: exit 1 with one line, no manifest entries', async () => {
+    const { bucket, transport } = await newBucket(server, 'all');
+    const src = dir('all-src');
+    seededTree(src, 20, 3);
+    const proxy = await proxyTo(server.endpoint, {
+      seed: 99,
+      rate: 1,
+      kinds: ['status-503-slowdown', 'reset-request'],
+    });
+    const url = `s3://${bucket}/all`;
+    const push = await runCli(['push', src, url, '--endpoint-url', proxy.endpoint, '--retries', '1'], server);
+    // Exit 1, not 2: the configuration is right (2 is for usage and configuration errors, which no retry
+    // fixes); the store failed transiently more often than --retries allows, so running again may succeed.
+    expect(push.code).toBe(1);
+    const lines = plainLines(push.stderr);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^s3sync: S3 error (SlowDown|ECONNRESET|.*socket hang up)/);
+    expect(push.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    // The first request (the listing) was tried exactly twice: once plus one retry.
+    expect(proxy.stats.requests).toBe(2);
+    const m = readManifest(src);
+    expect(m === undefined || Object.keys(m.files).length === 0).toBe(true);
+    expect((await transport.list('all/')).size).toBe(0);
+
+    const pull = await runCli(
+      ['pull', url, dir('all-dst'), '--endpoint-url', proxy.endpoint, '--retries', '1'],
+      server,
+    );
+    expect(pull.code).toBe(1);
+    expect(plainLines(pull.stderr)).toHaveLength(1);
+  });
+
+  it('when the store starts failing mid-run: per-file one-line errors, the manifest holds only what reached the server', async () => {
+    const { bucket, transport } = await newBucket(server, 'mid');
+    const src = dir('mid-src');
+    const n = FULL ? 400 : 150;
+    const rels = seededTree(src, n, 5);
+    bigFile(path.join(src, 'big/m.bin'), 11 * MiB);
+    const proxy = await proxyTo(server.endpoint, {
+      seed: 1234,
+      rate: 0,
+      kinds: ['status-503-slowdown', 'reset-request'],
+    });
+    const url = `s3://${bucket}/mid`;
+    const run = spawnCli(
+      [
+        'push',
+        src,
+        url,
+        '--endpoint-url',
+        proxy.endpoint,
+        '--json',
+        '--retries',
+        '1',
+        '--workers',
+        '4',
+        ...MULTIPART,
+      ],
+      server,
+    );
+    const k = Math.floor((n * 2) / 3);
+    await run.until((_e, all) => doneOf(all, 'upload').length >= k);
+    proxy.setRate(1);
+    const { code } = await run.exited;
+    expect(code).toBe(1);
+    expect(run.stderr()).toBe('');
+    const events = run.events;
+    const uploaded = doneOf(events, 'upload');
+    const errors = events.filter((e) => e.type === 'error') as { message: string; rel?: string }[];
+    expect(uploaded.length).toBeGreaterThanOrEqual(k);
+    expect(uploaded.length).toBeLessThan(n + 1);
+    // Every file either made it or has exactly one error, of one line.
+    expect(new Set([...uploaded, ...errors.map((e) => e.rel)])).toEqual(new Set([...rels, 'big/m.bin']));
+    expect(uploaded.length + errors.length).toBe(n + 1);
+    for (const e of errors) {
+      expect(e.message).not.toContain('\n');
+      expect(e.message).toMatch(/SlowDown|ECONNRESET|socket hang up|503/);
+    }
+    const summary = summaryOf(events)!;
+    expect(summary).toMatchObject({ uploaded: uploaded.length, failed: errors.length, exitCode: 1 });
+
+    const m = readManifest(src)!;
+    const listed = await transport.list('mid/');
+    expect(Object.keys(m.files).sort()).toEqual([...uploaded].sort());
+    for (const [rel, e] of Object.entries(m.files)) {
+      expect(listed.get(rel)?.etag, rel).toBe(e.etag);
+      expect(listed.get(rel)?.size, rel).toBe(e.size);
+    }
+    // Requests failed before reaching the server (reset on arrival, or a 503 from the proxy): nothing
+    // the tool did not record is there either.
+    expect([...listed.keys()].sort()).toEqual(Object.keys(m.files).sort());
+    expect(m.pending).toEqual({});
+
+    // Once the store recovers, the next run uploads exactly what is missing.
+    proxy.setRate(0);
+    const rerun = await runCli(
+      ['push', src, url, '--endpoint-url', proxy.endpoint, '--json', ...MULTIPART],
+      server,
+    );
+    expect(rerun.code).toBe(0);
+    expect(rerun.summary).toMatchObject({ uploaded: errors.length, unchanged: uploaded.length });
+    expect((await runCli(['check', src, url], server)).code).toBe(0);
+  });
+});
