@@ -29,6 +29,7 @@ import {
   doneOf,
   MiB,
   manifestPaths,
+  md5Hex,
   objectMd5,
   plainLines,
   readManifest,
@@ -163,6 +164,40 @@ describe.each(servers())('bad input on $name', (server) => {
       expect(doneOf(run.events, 'upload').sort()).toEqual(others.sort());
       expect([...(await transport.list('gone/')).keys()].sort()).toEqual(others.sort());
       expect(Object.keys(readManifest(src)!.files).sort()).toEqual(others.sort());
+      expect((await runCli(['check', src, url], server)).code).toBe(0);
+    });
+
+    it('a big file emptied between scan and upload is uploaded as it now is', async () => {
+      const { bucket, transport } = await newBucket(server, 'trunc');
+      const src = dir('trunc-src');
+      writeTree(src, { 'a.txt': 'a' });
+      bigFile(path.join(src, 'big.bin'), 12 * MiB);
+      let emptied = false;
+      // As above: at the listing the scan (which saw 12 MiB, so multipart) is done and no upload started.
+      const proxy = await startFaultProxy({
+        target: server.endpoint,
+        seed: 4,
+        rate: 0,
+        filter: ({ method, url }) => {
+          if (!emptied && method === 'GET' && url.includes('list-type=2')) {
+            writeFileSync(path.join(src, 'big.bin'), '');
+            emptied = true;
+          }
+          return false;
+        },
+      });
+      proxies.push(proxy);
+      const url = `s3://${bucket}/trunc`;
+      const run = await runLive(
+        ['push', src, url, '--endpoint-url', proxy.endpoint, '--json', '--multipart-threshold', '5MiB'],
+        server,
+      );
+      expect(emptied).toBe(true);
+      expect(reports(run.events as Ev[]).filter((e) => e.type === 'error')).toEqual([]);
+      expect(run.code).toBe(0);
+      expect(doneOf(run.events, 'upload').sort()).toEqual(['a.txt', 'big.bin']);
+      expect((await transport.list('trunc/')).get('big.bin')?.size).toBe(0);
+      expect(readManifest(src)!.files['big.bin']).toMatchObject({ size: 0, md5: md5Hex('') });
       expect((await runCli(['check', src, url], server)).code).toBe(0);
     });
   });
