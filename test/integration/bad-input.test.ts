@@ -3,7 +3,7 @@
  * keys, broken manifests and locks, a disk that fills up, and secrets that must never be printed.
  * Each problem gets one line; the rest of the run proceeds.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
@@ -15,6 +15,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  truncateSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -35,13 +36,16 @@ import {
   readManifest,
   runLive,
   seededTree,
+  spawnCli,
 } from '../reliability/harness.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 
 const dirs: string[] = [];
 const proxies: FaultProxy[] = [];
 const mounts: string[] = [];
+const writers: ChildProcess[] = [];
 afterAll(async () => {
+  for (const w of writers) w.kill('SIGKILL');
   for (const m of mounts) spawnSync('umount', ['-l', m]);
   for (const p of proxies) await p.close();
   if (!process.env.S3SYNC_KEEP) cleanup(...dirs);
@@ -77,24 +81,35 @@ describe.each(servers())('bad input on $name', (server) => {
         }
       `;
       const writer = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
-      let run: Awaited<ReturnType<typeof runLive>>;
-      try {
-        run = await runLive(
-          [
-            'push',
-            src,
-            `s3://${bucket}/hot`,
-            '--json',
-            '--multipart-threshold',
-            '10MiB',
-            '--part-size',
-            '5MiB',
-          ],
-          server,
-        );
-      } finally {
-        writer.kill('SIGKILL');
-      }
+      writers.push(writer);
+      // The writer stops after a while, whatever happens: from then on the files hold still, and the
+      // run must finish promptly (a request left waiting for body bytes that never come would not).
+      const stopWriter = setTimeout(() => writer.kill('SIGKILL'), 8000);
+      const started = Date.now();
+      const live = spawnCli(
+        [
+          'push',
+          src,
+          `s3://${bucket}/hot`,
+          '--json',
+          '--debug',
+          '--multipart-threshold',
+          '10MiB',
+          '--part-size',
+          '5MiB',
+        ],
+        server,
+      );
+      const watchdog = setTimeout(() => live.child.kill('SIGKILL'), 40_000);
+      const { code } = await live.exited;
+      clearTimeout(watchdog);
+      clearTimeout(stopWriter);
+      writer.kill('SIGKILL');
+      const run = { ...live, code };
+      expect(
+        code,
+        `push hung for ${Date.now() - started} ms and was killed: ${live.stdout().slice(-2000)}`,
+      ).not.toBe(null);
       expect([0, 1]).toContain(run.code);
       const uploaded = doneOf(run.events, 'upload');
       // The calm files are unaffected.
@@ -198,6 +213,42 @@ describe.each(servers())('bad input on $name', (server) => {
       expect(doneOf(run.events, 'upload').sort()).toEqual(['a.txt', 'big.bin']);
       expect((await transport.list('trunc/')).get('big.bin')?.size).toBe(0);
       expect(readManifest(src)!.files['big.bin']).toMatchObject({ size: 0, md5: md5Hex('') });
+      expect((await runCli(['check', src, url], server)).code).toBe(0);
+    });
+    it('a file that shrinks while its body is being sent fails fast and is retried, no stalled request', async () => {
+      const { bucket, transport } = await newBucket(server, 'shrink');
+      const src = dir('shrink-src');
+      // 40 MiB: a streamed single PUT (under the default 64 MiB threshold), far more than socket buffers.
+      bigFile(path.join(src, 'big.bin'), 40 * MiB);
+      let shrunk = false;
+      // When the PUT's headers reach the proxy its body is still being read from the file: cut it to 1 MiB.
+      const proxy = await startFaultProxy({
+        target: server.endpoint,
+        seed: 6,
+        rate: 0,
+        filter: ({ method, url }) => {
+          if (!shrunk && method === 'PUT' && url.includes('big.bin')) {
+            truncateSync(path.join(src, 'big.bin'), MiB);
+            shrunk = true;
+          }
+          return false;
+        },
+      });
+      proxies.push(proxy);
+      const url = `s3://${bucket}/shrink`;
+      const started = Date.now();
+      const live = spawnCli(['push', src, url, '--endpoint-url', proxy.endpoint, '--json'], server);
+      // The SDK's socket timeout is 60 s: a request whose body came up short must not wait for it.
+      const watchdog = setTimeout(() => live.child.kill('SIGKILL'), 25_000);
+      const { code } = await live.exited;
+      clearTimeout(watchdog);
+      const elapsed = Date.now() - started;
+      expect(shrunk).toBe(true);
+      expect(code, `killed after ${elapsed} ms: ${live.stdout().slice(-1500)}`).not.toBe(null);
+      expect(elapsed).toBeLessThan(20_000);
+      expect(code, live.stdout().slice(-1500)).toBe(0);
+      expect(doneOf(live.events, 'upload')).toEqual(['big.bin']);
+      expect((await transport.list('shrink/')).get('big.bin')?.size).toBe(MiB);
       expect((await runCli(['check', src, url], server)).code).toBe(0);
     });
   });
