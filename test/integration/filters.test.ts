@@ -47,7 +47,7 @@ describe.each(servers())('filters on $name', (server) => {
 
     // A second run with the same filters is a no-op; --delete leaves the excluded objects alone.
     const again = await runCli(['push', src, `s3://${bucket}/p`, ...FLAGS, '--delete', '--json'], server);
-    expect(again.code).toBe(0);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
     expect(again.summary).toMatchObject({ uploaded: 0, deleted: 0 });
   });
 
