@@ -156,7 +156,10 @@ describe.each(servers())('crash and resume on $name', (server) => {
     expect((await runCli(['check', src, url], server)).code).toBe(0);
   });
 
-  /** Starts a multipart push through a slow proxy; kills it once a checkpoint records completed parts. */
+  /**
+   * Starts a multipart push (12 parts of 5 MiB, 2 at a time, each request slowed by 0.8 s) and kills it
+   * as soon as a checkpoint records a completed part: the 2 s checkpoints land well inside the ~5 s upload.
+   */
   async function killMidMultipart(label: string, size: number) {
     const { bucket, transport } = await newBucket(server, label);
     const src = dir(`${label}-src`);
@@ -169,7 +172,7 @@ describe.each(servers())('crash and resume on $name', (server) => {
       seed: 2,
       rate: 1,
       kinds: ['delay'],
-      delayMs: 600,
+      delayMs: 800,
     });
     proxies.push(proxy);
     const url = `s3://${bucket}/${label}`;
@@ -188,12 +191,12 @@ describe.each(servers())('crash and resume on $name', (server) => {
     ];
     const run = spawnPush(args, server);
     const parts = () => Object.keys(readManifest(src)?.pending['big.bin']?.parts ?? {}).length;
-    expect(await waitFor(() => manifestPaths(src).length > 0 && parts() >= 2, run)).toBe(true);
+    expect(await waitFor(() => manifestPaths(src).length > 0 && parts() >= 1, run)).toBe(true);
     await kill9(run);
     const pending = readManifest(src)!.pending['big.bin']!;
     expect(pending).toBeDefined();
     const recordedParts = Object.keys(pending.parts).length;
-    expect(recordedParts).toBeGreaterThanOrEqual(2);
+    expect(recordedParts).toBeGreaterThanOrEqual(1);
     expect(recordedParts).toBeLessThan(size / (5 * MiB));
     proxy.setRate(0);
     return { bucket, transport, src, md5, url, args, pending, recordedParts, proxy };
@@ -236,7 +239,7 @@ describe.each(servers())('crash and resume on $name', (server) => {
   });
 
   it('cleanup lists and aborts the upload a kill left behind; the next push still completes', async () => {
-    const size = 30 * MiB;
+    const size = 60 * MiB;
     const { bucket, transport, src, md5, url, args, pending } = await killMidMultipart('mpc', size);
     const target = `s3://${bucket}/mpc`;
     const dry = await runCli(['cleanup', target, '--older-than', '0s', '--dry-run', '--json'], server);
