@@ -22,6 +22,24 @@ export const connFor = (s: TestServer) => ({
   credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey },
 });
 
+/** Puts an object directly (keys and contents s3sync itself would never write); returns its ETag. */
+export function seedObject(
+  t: S3Transport,
+  key: string,
+  content: string | Buffer,
+  metadata: Record<string, string> = {},
+): Promise<string> {
+  const body = Buffer.isBuffer(content) ? content : Buffer.from(content);
+  return t.put({
+    key,
+    body: () => body,
+    size: body.length,
+    md5Base64: createHash('md5').update(body).digest('base64'),
+    contentType: 'application/octet-stream',
+    metadata,
+  });
+}
+
 let bucketSeq = 0;
 /** A fresh, empty bucket on the server (names are unique per test process). */
 export async function newBucket(

@@ -1,11 +1,10 @@
-import { S3SyncError } from '../errors.js';
 import { scanDirectory } from '../local/scan.js';
 import { loadManifest, STATE_DIR } from '../manifest/store.js';
 import { type CheckDifference, planCheck } from '../plan/check.js';
 import { emptyFacts } from '../plan/types.js';
 import type { RequestCounts } from '../s3/request-counter.js';
 import type { FileError, SyncEvent } from './events.js';
-import { gatherFacts } from './facts.js';
+import { settle } from './facts.js';
 import type { CheckOptions } from './options.js';
 import { requireDirectory, Session } from './session.js';
 
@@ -54,7 +53,6 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
     const local = new Map(scan.files.map((f) => [f.rel, f]));
     const facts = emptyFacts();
     facts.remote = remote;
-    const unreadable = new Set<string>();
     const input = () => ({
       local,
       remote,
@@ -63,13 +61,14 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
       facts,
       full: opts.full,
     });
-    let plan = planCheck(input());
-    for (let round = 0; plan.needs.length > 0 && round < 5; round++) {
-      await gatherFacts(s, plan.needs, facts, unreadable);
-      for (const rel of unreadable) local.delete(rel);
-      plan = planCheck(input());
-    }
-    if (plan.needs.length > 0) throw new S3SyncError('internal error: the check did not settle', 1);
+    const { plan } = await settle(
+      s,
+      facts,
+      () => planCheck(input()),
+      (bad) => {
+        for (const rel of bad) local.delete(rel);
+      },
+    );
     for (const d of plan.differences) emit({ type: 'difference', ...d });
     const base = await s.close(true);
     const of = (status: CheckDifference['status']) =>

@@ -1,3 +1,4 @@
+import { S3SyncError } from '../errors.js';
 import { hashFile } from '../local/hash.js';
 import { absPath } from '../local/scan.js';
 import type { Facts, Need } from '../plan/types.js';
@@ -47,4 +48,25 @@ export async function gatherFacts(
       facts.heads.set(n.rel, { metaMd5: h?.metadata.md5 });
     });
   }
+}
+
+/**
+ * Plans, gathers what the planner asked for, and plans again until every file is settled (a few
+ * rounds at most: listing, then hashes, then HEADs). `drop` removes files that turned out unreadable.
+ */
+export async function settle<P extends { needs: Need[] }>(
+  s: Session,
+  facts: Facts,
+  plan: () => P,
+  drop: (unreadable: Set<string>) => void,
+): Promise<{ plan: P; unreadable: Set<string> }> {
+  const unreadable = new Set<string>();
+  let p = plan();
+  for (let round = 0; p.needs.length > 0 && round < 5; round++) {
+    await gatherFacts(s, p.needs, facts, unreadable);
+    if (unreadable.size > 0) drop(unreadable);
+    p = plan();
+  }
+  if (p.needs.length > 0) throw new S3SyncError('internal error: the plan did not settle', 1);
+  return { plan: p, unreadable };
 }

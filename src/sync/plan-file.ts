@@ -158,9 +158,7 @@ export async function apply(
   // The delete guards ran when the plan was made; applying it is the reviewed decision.
   const s = new Session(localDir, doc.remote, { ...opts, force: true }, 'apply', opts);
   s.filter = { includes: () => true, excludesDir: () => false, active: false };
-  await s.openManifest();
-  let completed = false;
-  try {
+  return s.run(async () => {
     const remote = await (await s.s3()).list(s.location.prefix);
     const valid = doc.actions.filter((a) => {
       const now = localStat(localDir, a.rel);
@@ -212,10 +210,5 @@ export async function apply(
       );
       await executePull(s, { actions, remote, local: new Map(), facts }, applyOpts);
     }
-    completed = true;
-  } finally {
-    await s.close(completed);
-  }
-  s.emit({ type: 'summary', ...s.result });
-  return s.result;
+  });
 }

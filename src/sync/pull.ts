@@ -11,7 +11,7 @@ import { isFatal } from '../s3/errors.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import { DiskFullError, downloadObject, tmpDir } from './download.js';
 import type { SyncResult } from './events.js';
-import { gatherFacts } from './facts.js';
+import { settle } from './facts.js';
 import {
   DEFAULT_MULTIPART_THRESHOLD,
   DEFAULT_PART_SIZE,
@@ -34,18 +34,11 @@ export async function pull(opts: PullOptions): Promise<SyncResult> {
   if (!opts.dryRun) mkdirSync(root, { recursive: true });
   const s = new Session(root, opts.source, opts, 'pull');
   await s.loadFilter();
-  await s.openManifest();
-  let completed = false;
-  try {
+  return s.run(async () => {
     const prepared = await preparePull(s, opts);
     if (opts.dryRun) reportDryRun(s, prepared.actions);
     else await executePull(s, prepared, opts);
-    completed = true;
-  } finally {
-    await s.close(completed);
-  }
-  s.emit({ type: 'summary', ...s.result });
-  return s.result;
+  });
 }
 
 /** Lists, scans and plans; settles every file with the least hashing. */
@@ -66,7 +59,6 @@ export async function preparePull(s: Session, opts: PullOptions): Promise<Prepar
   s.result.scanned = remote.size;
   const facts = emptyFacts();
   facts.remote = remote;
-  const unreadable = new Set<string>();
   const input = () => ({
     remote,
     local,
@@ -79,13 +71,14 @@ export async function preparePull(s: Session, opts: PullOptions): Promise<Prepar
       localSelected: opts.deleteExcluded ? undefined : s.selected,
     },
   });
-  let plan = planPull(input());
-  for (let round = 0; plan.needs.length > 0 && round < 5; round++) {
-    await gatherFacts(s, plan.needs, facts, unreadable);
-    for (const rel of unreadable) local.delete(rel);
-    plan = planPull(input());
-  }
-  if (plan.needs.length > 0) throw new S3SyncError('internal error: the pull plan did not settle', 1);
+  const { plan } = await settle(
+    s,
+    facts,
+    () => planPull(input()),
+    (bad) => {
+      for (const rel of bad) local.delete(rel);
+    },
+  );
   for (const a of plan.actions) {
     if (a.kind === 'reject') s.fileError(a.key, `unsafe object key, not written: ${a.reason}`);
   }

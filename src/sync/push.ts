@@ -6,7 +6,7 @@ import { emptyFacts, type Facts } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import type { SyncResult } from './events.js';
-import { gatherFacts } from './facts.js';
+import { settle } from './facts.js';
 import {
   DEFAULT_MULTIPART_THRESHOLD,
   DEFAULT_PART_SIZE,
@@ -33,19 +33,12 @@ export async function push(opts: PushOptions): Promise<SyncResult> {
   const root = requireDirectory(opts.source, 'source directory');
   const s = new Session(root, opts.destination, opts, 'push', opts);
   await s.loadFilter();
-  await s.openManifest();
-  let completed = false;
-  try {
+  return s.run(async () => {
     const prepared = await preparePush(s, opts);
     applyRecords(s, prepared);
     if (opts.dryRun) reportDryRun(s, prepared.actions);
     else await executePush(s, prepared, opts);
-    completed = true;
-  } finally {
-    await s.close(completed);
-  }
-  s.emit({ type: 'summary', ...s.result });
-  return s.result;
+  });
 }
 
 /** Scans and plans: the planner asks for the cheapest missing facts until every file is settled. */
@@ -61,7 +54,6 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
   s.result.scanned = scan.files.length;
 
   const facts = emptyFacts();
-  const unreadable = new Set<string>();
   let files = scan.files;
   const input = () => ({
     files,
@@ -76,13 +68,14 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
       adopted: s.adopted,
     },
   });
-  let plan = planPush(input());
-  for (let round = 0; plan.needs.length > 0 && round < 5; round++) {
-    await gatherFacts(s, plan.needs, facts, unreadable);
-    if (unreadable.size > 0) files = files.filter((f) => !unreadable.has(f.rel));
-    plan = planPush(input());
-  }
-  if (plan.needs.length > 0) throw new S3SyncError('internal error: the push plan did not settle', 1);
+  const { plan, unreadable } = await settle(
+    s,
+    facts,
+    () => planPush(input()),
+    (bad) => {
+      files = files.filter((f) => !bad.has(f.rel));
+    },
+  );
 
   const byRel = new Map(files.map((f) => [f.rel, f]));
   // Manifest hygiene: entries for files that are gone (or now filtered out) describe nothing.

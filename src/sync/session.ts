@@ -203,6 +203,23 @@ export class Session {
     saveManifest(this.manifestPath, this.manifest);
   }
 
+  /**
+   * Runs a command's body around the locked manifest: a body that throws still leaves the manifest
+   * checkpointed and the lock released. Ends with the summary event.
+   */
+  async run(body: () => Promise<void>): Promise<SyncResult> {
+    await this.openManifest();
+    let completed = false;
+    try {
+      await body();
+      completed = true;
+    } finally {
+      await this.close(completed);
+    }
+    this.emit({ type: 'summary', ...this.result });
+    return this.result;
+  }
+
   /** Saves the manifest if anything changed, releases the lock, fills in request counts and time. */
   async close(completed: boolean): Promise<SyncResult> {
     if (this.timer) clearInterval(this.timer);

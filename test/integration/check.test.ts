@@ -1,24 +1,11 @@
-import { createHash } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { check } from '../../src/index.js';
-import type { S3Transport } from '../../src/s3/transport.js';
 import type { CheckEvent } from '../../src/sync/check.js';
-import { connFor, newBucket, runCli, servers, tempDir, writeTree } from '../helpers.js';
+import { connFor, newBucket, runCli, seedObject, servers, tempDir, writeTree } from '../helpers.js';
 
-async function seed(t: S3Transport, key: string, content: string): Promise<void> {
-  const body = Buffer.from(content);
-  await t.put({
-    key,
-    body: () => Readable.from([body]),
-    size: body.length,
-    md5Base64: createHash('md5').update(body).digest('base64'),
-    contentType: 'text/plain',
-    metadata: {},
-  });
-}
+const seed = seedObject;
 
 const ofType = <T extends CheckEvent['type']>(events: unknown[], type: T) =>
   events.filter((e) => (e as CheckEvent).type === type) as Extract<CheckEvent, { type: T }>[];

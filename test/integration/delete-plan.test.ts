@@ -1,26 +1,23 @@
-import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { apply, type PlanDocument, plan } from '../../src/index.js';
 import type { S3Transport } from '../../src/s3/transport.js';
 import type { SyncEvent } from '../../src/sync/events.js';
-import { connFor, newBucket, runCli, servers, tempDir, treeHashes, writeTree } from '../helpers.js';
+import {
+  connFor,
+  newBucket,
+  runCli,
+  seedObject,
+  servers,
+  tempDir,
+  treeHashes,
+  writeTree,
+} from '../helpers.js';
 
 type TestServer = Parameters<typeof newBucket>[0];
 
-async function seed(t: S3Transport, key: string, content: string): Promise<void> {
-  const body = Buffer.from(content);
-  await t.put({
-    key,
-    body: () => Readable.from([body]),
-    size: body.length,
-    md5Base64: createHash('md5').update(body).digest('base64'),
-    contentType: 'text/plain',
-    metadata: {},
-  });
-}
+const seed = seedObject;
 
 const keys = async (t: S3Transport, prefix = 'p/') => [...(await t.list(prefix)).keys()].sort();
 

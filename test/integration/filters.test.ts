@@ -1,22 +1,19 @@
-import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { check, pull, push } from '../../src/index.js';
 import type { S3Transport } from '../../src/s3/transport.js';
-import { connFor, newBucket, runCli, servers, tempDir, treeHashes, writeTree } from '../helpers.js';
+import {
+  connFor,
+  newBucket,
+  runCli,
+  seedObject,
+  servers,
+  tempDir,
+  treeHashes,
+  writeTree,
+} from '../helpers.js';
 
-async function seed(t: S3Transport, key: string, content: string): Promise<void> {
-  const body = Buffer.from(content);
-  await t.put({
-    key,
-    body: () => Readable.from([body]),
-    size: body.length,
-    md5Base64: createHash('md5').update(body).digest('base64'),
-    contentType: 'text/plain',
-    metadata: {},
-  });
-}
+const seed = seedObject;
 
 const TREE = {
   'a.txt': 'a\n',

@@ -1,27 +1,14 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { S3Transport } from '../../src/s3/transport.js';
 import type { SyncEvent } from '../../src/sync/events.js';
-import { newBucket, runCli, servers, tempDir, treeHashes, writeTree } from '../helpers.js';
+import { newBucket, runCli, seedObject, servers, tempDir, treeHashes, writeTree } from '../helpers.js';
 
 const MiB = 1024 * 1024;
 
 /** Puts an object directly, bypassing s3sync (keys and contents it would never write itself). */
-async function seed(t: S3Transport, key: string, content: string | Buffer): Promise<string> {
-  const body = Buffer.isBuffer(content) ? content : Buffer.from(content);
-  const md5 = createHash('md5').update(body).digest();
-  return t.put({
-    key,
-    body: () => Readable.from([body]),
-    size: body.length,
-    md5Base64: md5.toString('base64'),
-    contentType: 'application/octet-stream',
-    metadata: {},
-  });
-}
+const seed = seedObject;
 
 /** Every path (files and directories) below dir, relative, '/'-separated. */
 function allPaths(dir: string): string[] {
