@@ -587,7 +587,7 @@ describe.each(servers())('bad input on $name', (server) => {
       { what: 'wrong bucket', args: ['push', src, noBucket], modes: [human, json] },
       {
         what: 'wrong endpoint',
-        args: ['push', src, url, '--endpoint-url', `http://127.0.0.1:${closed}`],
+        args: ['push', src, url, '--endpoint-url', `http://127.0.0.1:${closed}`, '--retries', '1'],
         modes: [human],
       },
       { what: 'pull from wrong bucket', args: ['pull', noBucket, dir('sec-dst2')], modes: [human] },

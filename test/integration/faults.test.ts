@@ -203,7 +203,7 @@ describe.each(servers())('faults on $name', (server) => {
   it('when the store starts failing mid-run: per-file one-line errors, the manifest holds only what reached the server', async () => {
     const { bucket, transport } = await newBucket(server, 'mid');
     const src = dir('mid-src');
-    const n = FULL ? 400 : 150;
+    const n = FULL ? 300 : 150;
     const rels = seededTree(src, n, 5);
     bigFile(path.join(src, 'big/m.bin'), 11 * MiB);
     const proxy = await proxyTo(server.endpoint, {
