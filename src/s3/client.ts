@@ -73,6 +73,10 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
       socketTimeout: opts.stallTimeoutMs ?? 60_000,
     }),
   };
+  // The SDK logs "An error was encountered in a non-retryable streaming request" for failures that
+  // s3sync itself retries; its own errors and --debug notices say what matters.
+  const quiet = () => {};
+  config.logger = { trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet };
   const client = new S3Client(config);
   counter.attach(client, provider);
   return { client, provider, endpointId: endpoint ?? 'aws', counter };

@@ -43,6 +43,7 @@ export const isThrottle = (err: unknown) =>
   THROTTLE.has(errorCode(err)) || httpStatus(err) === 429 || httpStatus(err) === 503;
 
 export function isRetryable(err: unknown): boolean {
+  if (isLocalError(err)) return false;
   const code = errorCode(err);
   const status = httpStatus(err);
   if (isThrottle(err) || NETWORK.has(code)) return true;
@@ -116,3 +117,31 @@ export function describeS3Error(err: unknown, ctx: { bucket?: string; endpoint?:
 
 /** Errors that doom every request of the run: stop instead of failing file by file. */
 export const isFatal = (e: S3SyncError) => e.exitCode === 2;
+
+/**
+ * A failure of this machine, not of S3: a file system call (ENOSPC, EACCES …) or an error a body or
+ * consumer callback raised on purpose (`local: true`). Never retried as a request, never described as
+ * an S3 error.
+ */
+const LOCAL_CODES = new Set([
+  'ENOSPC',
+  'EDQUOT',
+  'EACCES',
+  'EPERM',
+  'ENOENT',
+  'EISDIR',
+  'ENOTDIR',
+  'EROFS',
+  'EIO',
+  'EMFILE',
+  'ENFILE',
+  'ENAMETOOLONG',
+  'EEXIST',
+  'EBADF',
+  'ERR_OUT_OF_RANGE',
+]);
+
+export function isLocalError(err: unknown): boolean {
+  const e = err as { code?: unknown; local?: unknown } | null;
+  return typeof e === 'object' && e !== null && (e.local === true || LOCAL_CODES.has(String(e.code)));
+}

@@ -17,10 +17,11 @@ import {
   type StorageClass,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { S3SyncError } from '../errors.js';
 import type { RemoteObject } from '../plan/types.js';
 import { createS3Client, type ResolvedClient } from './client.js';
 import type { ConnectionOptions } from './client-options.js';
-import { describeS3Error, httpStatus } from './errors.js';
+import { describeS3Error, errorCode, httpStatus, isLocalError } from './errors.js';
 import { normalizeEtag } from './etag.js';
 import type { ProviderQuirks } from './providers.js';
 import { AdaptiveLimiter, type RetryPolicy, withRetries } from './retry.js';
@@ -38,6 +39,8 @@ export interface PutInput {
   key: string;
   /** Called once per attempt: a fresh body each time. */
   body: () => Buffer | Readable;
+  /** Aborted by the body when the file changes under it: the request stops at once, is not retried. */
+  transfer?: AbortSignal;
   size: number;
   md5Base64: string;
   contentType: string;
@@ -104,26 +107,41 @@ export class S3Transport {
   }
 
   /** A request under the concurrency limit, retried. Errors are mapped to one line. */
-  private async call<T>(fn: () => Promise<T>, limited = true): Promise<T> {
+  /**
+   * A request under the concurrency limit, retried; S3 errors are mapped to one line. Local errors
+   * (a file system call that failed, a body that aborted its own transfer through `transfer`) pass
+   * through unchanged: they are the caller's to interpret.
+   */
+  private async call<T>(fn: () => Promise<T>, transfer?: AbortSignal): Promise<T> {
+    const policy = transfer
+      ? {
+          ...this.policy,
+          signal: AbortSignal.any([transfer, ...(this.policy.signal ? [this.policy.signal] : [])]),
+        }
+      : this.policy;
     try {
       return await withRetries(async () => {
-        if (!limited) return fn();
-        await this.limiter.acquire(this.policy.signal);
+        await this.limiter.acquire(policy.signal);
         try {
           return await fn();
         } finally {
           this.limiter.release();
         }
-      }, this.policy);
+      }, policy);
     } catch (err) {
+      if (transfer?.aborted) throw transfer.reason;
+      if (isLocalError(err)) throw err;
       throw this.fail(err);
     }
   }
 
-  private send<T>(cmd: object): Promise<T> {
+  private send<T>(cmd: object, transfer?: AbortSignal): Promise<T> {
     // The SDK's per-command overloads do not unify; every call site states the output shape it reads.
     const send = this.client.send.bind(this.client) as (c: object, o: object) => Promise<unknown>;
-    return send(cmd, { abortSignal: this.policy.signal }) as Promise<T>;
+    const signals = [transfer, this.policy.signal].filter((x): x is AbortSignal => x !== undefined);
+    return send(cmd, {
+      abortSignal: signals.length > 1 ? AbortSignal.any(signals) : signals[0],
+    }) as Promise<T>;
   }
 
   async createBucket(): Promise<void> {
@@ -197,17 +215,20 @@ export class S3Transport {
 
   /** PutObject with Content-MD5: the server rejects the body if it is not what was hashed. */
   async put(p: PutInput): Promise<string> {
-    const r = await this.call(() =>
-      this.send<{ ETag?: string }>(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: p.key,
-          Body: p.body(),
-          ContentLength: p.size,
-          ContentMD5: p.md5Base64,
-          ...this.objectParams(p.contentType, p.metadata),
-        }),
-      ),
+    const r = await this.call(
+      () =>
+        this.send<{ ETag?: string }>(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: p.key,
+            Body: p.body(),
+            ContentLength: p.size,
+            ContentMD5: p.md5Base64,
+            ...this.objectParams(p.contentType, p.metadata),
+          }),
+          p.transfer,
+        ),
+      p.transfer,
     );
     return normalizeEtag(r.ETag);
   }
@@ -233,19 +254,23 @@ export class S3Transport {
     body: () => Buffer | Readable,
     size: number,
     md5Base64: string,
+    transfer?: AbortSignal,
   ): Promise<string> {
-    const r = await this.call(() =>
-      this.send<{ ETag?: string }>(
-        new UploadPartCommand({
-          Bucket: this.bucket,
-          Key: key,
-          UploadId: uploadId,
-          PartNumber: partNumber,
-          Body: body(),
-          ContentLength: size,
-          ContentMD5: md5Base64,
-        }),
-      ),
+    const r = await this.call(
+      () =>
+        this.send<{ ETag?: string }>(
+          new UploadPartCommand({
+            Bucket: this.bucket,
+            Key: key,
+            UploadId: uploadId,
+            PartNumber: partNumber,
+            Body: body(),
+            ContentLength: size,
+            ContentMD5: md5Base64,
+          }),
+          transfer,
+        ),
+      transfer,
     );
     return normalizeEtag(r.ETag);
   }
@@ -280,11 +305,14 @@ export class S3Transport {
     }
   }
 
-  /** Parts already uploaded, or null where the server has no ListParts (or forgot the upload). */
+  /**
+   * Parts already uploaded; 'gone' when the server no longer knows the upload (aborted by cleanup,
+   * expired); 'unsupported' where the server has no ListParts (s3rver).
+   */
   async listParts(
     key: string,
     uploadId: string,
-  ): Promise<Map<number, { etag: string; size: number }> | null> {
+  ): Promise<Map<number, { etag: string; size: number }> | 'gone' | 'unsupported'> {
     try {
       const out = new Map<number, { etag: string; size: number }>();
       let marker: string | undefined;
@@ -309,8 +337,10 @@ export class S3Transport {
         marker = r.IsTruncated ? r.NextPartNumberMarker : undefined;
       } while (marker);
       return out;
-    } catch {
-      return null;
+    } catch (err) {
+      const cause = err instanceof S3SyncError ? err.cause : err;
+      const gone = errorCode(cause) === 'NoSuchUpload' || httpStatus(cause) === 404;
+      return gone ? ('gone' as const) : ('unsupported' as const);
     }
   }
 

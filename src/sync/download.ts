@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { lstat, open, rename, rm, utimes } from 'node:fs/promises';
+import { type FileHandle, lstat, open, rename, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { errorMessage, runError, S3SyncError } from '../errors.js';
@@ -113,7 +113,8 @@ export async function downloadObject(
     return { ...st, md5, etag: o.etag, partSize, syncedAt: new Date().toISOString() };
   } catch (err) {
     await rm(tmp, { force: true });
-    const code = (err as NodeJS.ErrnoException).code;
+    const code =
+      (err as NodeJS.ErrnoException).code ?? (err as { cause?: NodeJS.ErrnoException }).cause?.code;
     if (code === 'ENOSPC' || code === 'EDQUOT') {
       throw new DiskFullError(
         `disk full while writing ${o.rel} (${code}): stopped; no partial file was left`,
@@ -121,6 +122,18 @@ export async function downloadObject(
       );
     }
     throw err;
+  }
+}
+
+/**
+ * write(2) may write less than asked near a full disk, with no error: loop until every byte is down,
+ * and call a write that makes no progress what it is, a full disk.
+ */
+async function writeFully(fh: FileHandle, buf: Buffer, pos: number): Promise<void> {
+  for (let off = 0; off < buf.length; ) {
+    const { bytesWritten } = await fh.write(buf, off, buf.length - off, pos + off);
+    if (bytesWritten === 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    off += bytesWritten;
   }
 }
 
@@ -134,7 +147,7 @@ async function writeStream(body: Readable, tmp: string, size: number, partSizes:
       const buf = chunk as Buffer;
       md5.update(buf);
       for (const p of parts) p.update(buf);
-      await fh.write(buf, 0, buf.length, written);
+      await writeFully(fh, buf, written);
       written += buf.length;
     }
     if (written !== size) throw new IncompleteBody(`response body ended after ${written} of ${size} bytes`);
@@ -171,7 +184,7 @@ async function downloadRanges(
             let pos = start;
             for await (const chunk of body) {
               const buf = chunk as Buffer;
-              await fh.write(buf, 0, buf.length, pos);
+              await writeFully(fh, buf, pos);
               pos += buf.length;
             }
             if (pos !== end + 1)

@@ -13,6 +13,7 @@ import {
   saveManifest,
 } from '../manifest/store.js';
 import { configuredEndpoint } from '../s3/client-options.js';
+import { errorCode } from '../s3/errors.js';
 import type { S3Transport, UploadSettings } from '../s3/transport.js';
 import { parseS3Url, type S3Location } from '../s3/url.js';
 import { emptyResult, type SyncEvent, type SyncResult } from './events.js';

@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { lstat, open } from 'node:fs/promises';
+import { type Readable, Transform } from 'node:stream';
 import { errorMessage, runError, S3SyncError } from '../errors.js';
 import { type HashResult, hashFile, md5Hex } from '../local/hash.js';
 import { absPath, type LocalFile, sameStat, statFields } from '../local/scan.js';
@@ -14,9 +15,39 @@ const BUFFER_LIMIT = 8 * 1024 * 1024;
 
 /** The file changed while it was read or uploaded: not recorded, retried at the end of the run. */
 export class FileChangedError extends Error {
+  /** Raised by this machine, not by S3: the transport passes it through (see isLocalError). */
+  readonly local = true;
   constructor() {
     super('file changed while it was being uploaded');
   }
+}
+
+/**
+ * A read stream of exactly [start, end] that aborts its own request when the file ends early: a body
+ * shorter than Content-Length would otherwise wait for the stall timeout on every attempt.
+ */
+function exactRange(abs: string, start: number, end: number, transfer: AbortController): Readable {
+  let n = 0;
+  const expected = end - start + 1;
+  // Failures travel through the transfer's AbortSignal, which stops the request and is what the
+  // transport reports; an 'error' event here could outlive the request's listeners and go unhandled.
+  const fail = (reason: Error) => {
+    transfer.abort(reason);
+    guard.destroy();
+  };
+  const guard = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      n += chunk.length;
+      cb(null, chunk);
+    },
+    flush(cb) {
+      if (n !== expected) fail(new FileChangedError());
+      cb();
+    },
+  });
+  const src = createReadStream(abs, { start, end });
+  src.on('error', (err: NodeJS.ErrnoException) => fail(err.code === 'ENOENT' ? new FileChangedError() : err));
+  return src.pipe(guard);
 }
 
 export interface UploadConfig {
@@ -111,11 +142,14 @@ export async function uploadFile(
 
     if (f.size < cfg.multipartThreshold) {
       const h = known?.stable && sameStat(known.stat, f) ? known : await hashFile(abs);
-      if (!h.stable) throw new FileChangedError();
+      // A size other than the scan's would need another upload path: rescan at the end instead.
+      if (!h.stable || h.size !== f.size) throw new FileChangedError();
+      const transfer = new AbortController();
       const etag = await t.put({
         key,
-        // Bounded: a file that grew since it was hashed must not send more than Content-Length.
-        body: () => createReadStream(abs, { start: 0, end: h.size - 1 }),
+        // Exactly the hashed length: a file that grew must not send more than Content-Length.
+        body: () => exactRange(abs, 0, h.size - 1, transfer),
+        transfer: transfer.signal,
         size: h.size,
         md5Base64: Buffer.from(h.md5, 'hex').toString('base64'),
         contentType: type,
@@ -132,13 +166,24 @@ export async function uploadFile(
   } catch (err) {
     // BadDigest: the bytes sent were not the bytes hashed, i.e. the file changed in between.
     if (errorCode(err instanceof S3SyncError ? err.cause : err) === 'BadDigest') throw new FileChangedError();
-    if (err instanceof FileChangedError || err instanceof S3SyncError) throw err;
+    if (err instanceof FileChangedError) throw err;
+    // Whatever went wrong, a file that changed meanwhile is the explanation to act on: retry it later.
+    const now = await lstat(abs, { bigint: true }).catch(() => undefined);
+    if (now && !sameStat(statFields(now), f)) throw new FileChangedError();
+    if (err instanceof S3SyncError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw runError('file disappeared before it could be uploaded');
     if (code === 'EACCES' || code === 'EPERM') throw runError(`cannot read file: permission denied`);
     throw runError(errorMessage(err), err);
   }
 }
+
+type EntryOf = (
+  stat: ReturnType<typeof statFields>,
+  md5: string,
+  etag: string,
+  partSize: number,
+) => ManifestEntry;
 
 async function uploadMultipart(
   s: Session,
@@ -148,46 +193,76 @@ async function uploadMultipart(
   key: string,
   type: string,
   cfg: UploadConfig,
-  entry: (stat: ReturnType<typeof statFields>, md5: string, etag: string, partSize: number) => ManifestEntry,
+  entry: EntryOf,
 ): Promise<ManifestEntry> {
   const ps = choosePartSize(f.size, cfg.partSize, t.provider.maxParts, t.provider.minPartSize);
   const h = await hashFile(abs, [ps]);
-  if (!h.stable) throw new FileChangedError();
-  const partMd5s = h.partMd5s[ps]!;
-  const nParts = partMd5s.length;
-
-  // Resume an upload an earlier run left pending, if it was for exactly this content.
-  const pending = s.manifest.pending[f.rel];
-  let uploadId: string | undefined;
-  const done = new Map<number, string>();
-  if (
-    pending &&
-    pending.md5 === h.md5 &&
-    pending.size === h.size &&
-    pending.partSize === ps &&
-    pending.key === key
-  ) {
-    const listed = await t.listParts(key, pending.uploadId);
-    if (listed) {
-      uploadId = pending.uploadId;
-      for (const [n, p] of listed) {
-        const md5 = partMd5s[n - 1];
-        if (md5 && p.etag === md5.toString('hex')) done.set(n, p.etag);
-      }
-    } else if (Object.keys(pending.parts).length > 0 && !t.provider.multipartEtagIsMd5OfParts) {
-      // No ListParts and no way to trust recorded parts: start over.
-    } else if (Object.keys(pending.parts).length > 0) {
-      // No ListParts here: the parts recorded in the manifest are the evidence; Complete verifies them.
-      uploadId = pending.uploadId;
-      for (const [n, etag] of Object.entries(pending.parts)) done.set(Number(n), etag);
-    }
-    if (uploadId) s.notice(`resuming multipart upload: ${done.size}/${nParts} parts already uploaded`, f.rel);
-    else await t.abortMultipart(key, pending.uploadId);
+  if (!h.stable || h.size !== f.size) throw new FileChangedError();
+  const resumed = await resumablePending(s, t, f.rel, key, h, ps);
+  try {
+    return await sendParts(s, t, f.rel, abs, key, type, h, ps, resumed, entry);
+  } catch (err) {
+    // The resumed upload vanished under us (aborted by cleanup, expired): start over, once.
+    if (!resumed || errorCode(err instanceof S3SyncError ? err.cause : err) !== 'NoSuchUpload') throw err;
+    s.notice('the interrupted multipart upload is gone on the server: starting it again', f.rel);
+    return await sendParts(s, t, f.rel, abs, key, type, h, ps, undefined, entry);
   }
-  if (!uploadId) {
-    uploadId = await t.createMultipart(key, type, { md5: h.md5, mtime: mtimeMeta(h.stat.mtimeNs) });
-    s.manifest.pending[f.rel] = {
-      uploadId,
+}
+
+/** The pending upload an earlier run left for exactly this content, with the parts known to be done. */
+async function resumablePending(
+  s: Session,
+  t: S3Transport,
+  rel: string,
+  key: string,
+  h: HashResult,
+  ps: number,
+): Promise<{ uploadId: string; done: Map<number, string> } | undefined> {
+  const pending = s.manifest.pending[rel];
+  if (!pending) return undefined;
+  const same =
+    pending.md5 === h.md5 && pending.size === h.size && pending.partSize === ps && pending.key === key;
+  const listed = same ? await t.listParts(key, pending.uploadId) : 'gone';
+  const partMd5s = h.partMd5s[ps]!;
+  const done = new Map<number, string>();
+  if (listed instanceof Map) {
+    // Only parts whose ETag is the MD5 of the bytes we have now.
+    for (const [n, p] of listed) if (p.etag === partMd5s[n - 1]?.toString('hex')) done.set(n, p.etag);
+  } else if (listed === 'unsupported') {
+    // No ListParts here: the parts recorded in the manifest are the evidence; Complete verifies them.
+    for (const [n, etag] of Object.entries(pending.parts)) done.set(Number(n), etag);
+  }
+  if (listed === 'gone') {
+    if (same) s.notice('the interrupted multipart upload is gone on the server: starting it again', rel);
+    else await t.abortMultipart(key, pending.uploadId);
+    delete s.manifest.pending[rel];
+    s.markDirty();
+    return undefined;
+  }
+  s.notice(`resuming multipart upload: ${done.size}/${partMd5s.length} parts already uploaded`, rel);
+  return { uploadId: pending.uploadId, done };
+}
+
+async function sendParts(
+  s: Session,
+  t: S3Transport,
+  rel: string,
+  abs: string,
+  key: string,
+  type: string,
+  h: HashResult,
+  ps: number,
+  resumed: { uploadId: string; done: Map<number, string> } | undefined,
+  entry: EntryOf,
+): Promise<ManifestEntry> {
+  const partMd5s = h.partMd5s[ps]!;
+  const done = new Map(resumed?.done);
+  const id =
+    resumed?.uploadId ??
+    (await t.createMultipart(key, type, { md5: h.md5, mtime: mtimeMeta(h.stat.mtimeNs) }));
+  if (!resumed) {
+    s.manifest.pending[rel] = {
+      uploadId: id,
       key,
       size: h.size,
       mtimeNs: h.stat.mtimeNs,
@@ -198,9 +273,8 @@ async function uploadMultipart(
     };
     s.markDirty();
   }
-  const record = s.manifest.pending[f.rel]!;
-  const id = uploadId;
-
+  const record = s.manifest.pending[rel]!;
+  const transfer = new AbortController();
   const upload = async (n: number) => {
     const start = (n - 1) * ps;
     const end = Math.min(h.size, start + ps) - 1;
@@ -208,39 +282,47 @@ async function uploadMultipart(
       key,
       id,
       n,
-      () => createReadStream(abs, { start, end }),
+      () => exactRange(abs, start, end, transfer),
       end - start + 1,
       partMd5s[n - 1]!.toString('base64'),
+      transfer.signal,
     );
     done.set(n, etag);
     record.parts[n] = etag;
     s.markDirty();
     s.emit({ type: 'bytes', bytes: end - start + 1 });
   };
+  const expected = [h.multipart[ps]!, h.md5];
   try {
-    // Parts share the transport's concurrency budget with every other transfer.
-    const todo = Array.from({ length: nParts }, (_, i) => i + 1).filter((n) => !done.has(n));
-    // allSettled: on a failure, let the other parts finish before the abort rather than race it.
-    const settled = await Promise.allSettled(todo.map(upload));
-    const failed = settled.find((r) => r.status === 'rejected');
+    // Parts share the transport's concurrency budget with every other transfer. allSettled: on a
+    // failure, the other parts finish before the abort rather than race it.
+    const todo = partMd5s.map((_, i) => i + 1).filter((n) => !done.has(n));
+    const failed = (await Promise.allSettled(todo.map(upload))).find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
     await assertUnchanged(abs, h.stat);
-    let etag = await t.completeMultipart(
-      key,
-      id,
-      [...done].sort((a, b) => a[0] - b[0]).map(([n, e]) => ({ n, etag: e })),
-    );
+    const parts = [...done].sort((a, b) => a[0] - b[0]).map(([n, e]) => ({ n, etag: e }));
+    let etag: string;
+    try {
+      etag = await t.completeMultipart(key, id, parts);
+    } catch (err) {
+      // The server may have completed it and the answer been lost: then the retry says NoSuchUpload
+      // (or 500). The object itself tells.
+      const head = await t.head(key);
+      if (!head || head.size !== h.size || !(head.metadata.md5 === h.md5 || expected.includes(head.etag)))
+        throw err;
+      etag = head.etag;
+    }
     // RGW answers CompleteMultipartUpload with an empty ETag: the object's HEAD has the real one.
     if (!etag) etag = (await t.head(key))?.etag ?? '';
-    checkEtag(etag, [h.multipart[ps]!, h.md5], f.rel);
-    delete s.manifest.pending[f.rel];
+    checkEtag(etag, expected, rel);
+    delete s.manifest.pending[rel];
     s.markDirty();
     return entry(h.stat, h.md5, etag, ps);
   } catch (err) {
     // A run that is alive to see the failure (or a cancellation) aborts, so no orphaned parts are left
     // to be billed; only a killed run leaves the upload pending, for the next run to resume.
     await t.abortMultipart(key, id);
-    delete s.manifest.pending[f.rel];
+    delete s.manifest.pending[rel];
     s.markDirty();
     throw err;
   }
