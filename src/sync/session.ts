@@ -162,10 +162,6 @@ export class Session {
     );
   }
 
-  transportOrNull(): Promise<S3Transport> | undefined {
-    return this.transport;
-  }
-
   /** The S3 transport, created (and the AWS SDK loaded) on first use only. */
   s3(): Promise<S3Transport> {
     this.transport ??= (async () => {
@@ -178,9 +174,7 @@ export class Session {
           signal: this.opts.signal,
           onRetry: this.opts.debug
             ? (err, attempt, delay) =>
-                this.notice(
-                  `retry ${attempt} in ${Math.round(delay)} ms after ${(err as Error).name ?? 'error'}`,
-                )
+                this.notice(`retry ${attempt} in ${Math.round(delay)} ms after ${errorCode(err) || 'error'}`)
             : undefined,
         },
         this.settings,
