@@ -59,10 +59,11 @@ export async function hashFile(abs: string, partSizes: number[] = []): Promise<H
     const before = statFields(await fh.stat({ bigint: true }));
     const whole = createHash('md5');
     const parts = [...new Set(partSizes)].map((ps) => new PartHasher(ps));
-    const buf = Buffer.allocUnsafe(CHUNK);
+    // Sized to the file: a 1 MiB buffer for each of 10k small files is mostly garbage collection.
+    const buf = Buffer.allocUnsafe(Math.min(CHUNK, before.size + 1));
     let size = 0;
     for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
       if (bytesRead === 0) break;
       const chunk = buf.subarray(0, bytesRead);
       whole.update(chunk);
