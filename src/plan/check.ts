@@ -64,7 +64,8 @@ export function planCheck(input: {
     if (v === 'same') same++;
     else if (v === 'different')
       differences.push({ rel: f.rel, status: 'differ', detail: 'same size, different content' });
-    else if (v.need === 'hash') needs.push({ kind: 'hash', rel: f.rel, partSizes: v.partSizes });
+    else if (v.need === 'hash')
+      needs.push({ kind: 'hash', rel: f.rel, size: f.size, partSizes: v.partSizes });
     else needs.push({ kind: 'head', rel: f.rel });
   }
   for (const r of remote.values()) {

@@ -82,7 +82,8 @@ export function decidePullObject(
     };
   }
   if (verdict === 'different') return download('content-changed');
-  if (verdict.need === 'hash') return { kind: 'hash', rel: r.rel, partSizes: verdict.partSizes };
+  if (verdict.need === 'hash')
+    return { kind: 'hash', rel: r.rel, size: f.size, partSizes: verdict.partSizes };
   return { kind: 'head', rel: r.rel };
 }
 

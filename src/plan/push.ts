@@ -69,7 +69,7 @@ export function decidePushFile(
     };
     if (statMatches(f, e) && !isRacy(f, racyThresholdNs)) return drift() ?? { kind: 'skip', rel: f.rel };
     if (f.size !== e.size) return upload('size-changed');
-    if (!hash) return { kind: 'hash', rel: f.rel, partSizes: [] };
+    if (!hash) return { kind: 'hash', rel: f.rel, size: f.size, partSizes: [] };
     if (hash.md5 !== e.md5) return upload('content-changed');
     return (
       drift() ?? {
@@ -86,7 +86,7 @@ export function decidePushFile(
   // The Python script recorded size and MD5 but no mtime: one hash confirms its entry.
   const old = opts.adopted?.get(f.rel);
   if (old && old.size === f.size && !remote) {
-    if (!hash) return { kind: 'hash', rel: f.rel, partSizes: [] };
+    if (!hash) return { kind: 'hash', rel: f.rel, size: f.size, partSizes: [] };
     if (hash.md5 === old.md5) {
       return { kind: 'record', rel: f.rel, reason: 'adopted', md5: hash.md5, etag: '', partSize: 0 };
     }
@@ -111,7 +111,8 @@ export function decidePushFile(
     };
   }
   if (verdict === 'different') return upload('content-changed');
-  if (verdict.need === 'hash') return { kind: 'hash', rel: f.rel, partSizes: verdict.partSizes };
+  if (verdict.need === 'hash')
+    return { kind: 'hash', rel: f.rel, size: f.size, partSizes: verdict.partSizes };
   return { kind: 'head', rel: f.rel };
 }
 

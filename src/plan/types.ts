@@ -18,7 +18,7 @@ export type DownloadReason = 'new' | 'size-changed' | 'content-changed' | 'remot
 /** What the planner may ask for before it can decide a file: facts cost I/O, so it asks for the least. */
 export type Need =
   | { kind: 'listing' }
-  | { kind: 'hash'; rel: string; partSizes: number[] }
+  | { kind: 'hash'; rel: string; size: number; partSizes: number[] }
   | { kind: 'head'; rel: string };
 
 /** Facts gathered so far, handed back to the planner. */

@@ -1,5 +1,5 @@
 import { S3SyncError } from '../errors.js';
-import { hashFile } from '../local/hash.js';
+import { hashFileAsync } from '../local/hash-pool.js';
 import { absPath } from '../local/scan.js';
 import type { Facts, Need } from '../plan/types.js';
 import { forEachLimit } from './pool.js';
@@ -30,7 +30,7 @@ export async function gatherFacts(
       const prev = facts.hashes.get(n.rel);
       const sizes = [...new Set([...Object.keys(prev?.multipart ?? {}).map(Number), ...n.partSizes])];
       try {
-        facts.hashes.set(n.rel, await hashFile(absPath(s.localRoot, n.rel), sizes));
+        facts.hashes.set(n.rel, await hashFileAsync(absPath(s.localRoot, n.rel), n.size, sizes));
       } catch (err) {
         unreadable.add(n.rel);
         const code = (err as NodeJS.ErrnoException).code;

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { S3SyncError } from '../errors.js';
 import { type LocalFile, scanDirectory } from '../local/scan.js';
 import { STATE_DIR } from '../manifest/store.js';
@@ -16,6 +17,8 @@ import {
 import { forEachLimit } from './pool.js';
 import { requireDirectory, Session } from './session.js';
 import { FileChangedError, uploadFile } from './upload.js';
+
+const CHANGED_FILE_SETTLE_MS = 1000;
 
 type Upload = Extract<PushAction, { kind: 'upload' }>;
 type Delete = Extract<PushAction, { kind: 'delete' }>;
@@ -153,7 +156,10 @@ export async function executePush(s: Session, p: PreparedPush, opts: PushOptions
   };
   const workers = opts.workers ?? DEFAULT_WORKERS;
   await forEachLimit(uploads, workers, (a) => runUpload(a, false), opts.signal);
-  // Files that changed mid-upload get one more try, with fresh stat data, once everything else is done.
+  // Files that changed mid-upload get one more try, with fresh stat data, once everything else is done
+  // and after a pause: a file caught changing is usually still being written, and the server may still
+  // be winding down the aborted request for the same key.
+  if (changed.length > 0) await sleep(CHANGED_FILE_SETTLE_MS, undefined, { signal: opts.signal });
   const retry = changed.splice(0).filter((a) => {
     const dir = a.rel.includes('/') ? a.rel.slice(0, a.rel.lastIndexOf('/')) : '';
     const fresh = scanDirectory(s.localRoot, {

@@ -2,7 +2,8 @@ import { createReadStream } from 'node:fs';
 import { lstat, open } from 'node:fs/promises';
 import { type Readable, Transform } from 'node:stream';
 import { errorMessage, runError, S3SyncError } from '../errors.js';
-import { type HashResult, hashFile, md5Hex } from '../local/hash.js';
+import { type HashResult, md5Hex } from '../local/hash.js';
+import { hashFileAsync } from '../local/hash-pool.js';
 import { absPath, type LocalFile, sameStat, statFields } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { errorCode } from '../s3/errors.js';
@@ -141,7 +142,7 @@ export async function uploadFile(
     }
 
     if (f.size < cfg.multipartThreshold) {
-      const h = known?.stable && sameStat(known.stat, f) ? known : await hashFile(abs);
+      const h = known?.stable && sameStat(known.stat, f) ? known : await hashFileAsync(abs, f.size);
       // A size other than the scan's would need another upload path: rescan at the end instead.
       if (!h.stable || h.size !== f.size) throw new FileChangedError();
       const transfer = new AbortController();
@@ -196,7 +197,7 @@ async function uploadMultipart(
   entry: EntryOf,
 ): Promise<ManifestEntry> {
   const ps = choosePartSize(f.size, cfg.partSize, t.provider.maxParts, t.provider.minPartSize);
-  const h = await hashFile(abs, [ps]);
+  const h = await hashFileAsync(abs, f.size, [ps]);
   if (!h.stable || h.size !== f.size) throw new FileChangedError();
   const resumed = await resumablePending(s, t, f.rel, key, h, ps);
   try {

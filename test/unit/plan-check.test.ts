@@ -87,11 +87,11 @@ describe('planCheck', () => {
     expect(run([f], [r], { 'a.txt': entry(f, r.etag) })).toEqual({ same: 1, differences: [], needs: [] });
     // The object changed since the manifest entry: content must be compared.
     expect(run([f], [r], { 'a.txt': entry(f, md5('older')) }).needs).toEqual([
-      { kind: 'hash', rel: 'a.txt', partSizes: [] },
+      expect.objectContaining({ kind: 'hash', rel: 'a.txt', partSizes: [] }),
     ]);
     // --full never trusts the manifest.
     expect(run([f], [r], { 'a.txt': entry(f, r.etag) }, emptyFacts(), true).needs).toEqual([
-      { kind: 'hash', rel: 'a.txt', partSizes: [] },
+      expect.objectContaining({ kind: 'hash', rel: 'a.txt', partSizes: [] }),
     ]);
     // A racily clean file is not trusted either.
     const racy = file('a.txt', { mtimeNs: WRITTEN.toString() });

@@ -114,13 +114,17 @@ describe('decidePullObject', () => {
   it('a racily clean file is not trusted: its content is compared', () => {
     const r = obj('a.txt');
     const f = file('a.txt', { mtimeNs: WRITTEN.toString() });
-    expect(decide(r, f, entryFor(f, r))).toEqual({ kind: 'hash', rel: 'a.txt', partSizes: [] });
+    expect(decide(r, f, entryFor(f, r))).toEqual(
+      expect.objectContaining({ kind: 'hash', rel: 'a.txt', partSizes: [] }),
+    );
   });
 
   it('an entry without an ETag (adopted legacy manifest) does not vouch for the object', () => {
     const r = obj('a.txt');
     const f = file('a.txt');
-    expect(decide(r, f, entryFor(f, r, { etag: '' }))).toEqual({ kind: 'hash', rel: 'a.txt', partSizes: [] });
+    expect(decide(r, f, entryFor(f, r, { etag: '' }))).toEqual(
+      expect.objectContaining({ kind: 'hash', rel: 'a.txt', partSizes: [] }),
+    );
   });
 
   it('a local file of another size is overwritten without hashing', () => {
@@ -132,7 +136,7 @@ describe('decidePullObject', () => {
     const r = obj('a.txt');
     const f = file('a.txt');
     const e = entryFor(f, r, { mtimeNs: '999' });
-    expect(decide(r, f, e)).toEqual({ kind: 'hash', rel: 'a.txt', partSizes: [] });
+    expect(decide(r, f, e)).toEqual(expect.objectContaining({ kind: 'hash', rel: 'a.txt', partSizes: [] }));
     const facts = emptyFacts();
     facts.hashes.set('a.txt', hashOf(f, md5('local edit')));
     expect(decide(r, f, e, facts)).toMatchObject({ kind: 'download', reason: 'content-changed' });
@@ -224,8 +228,8 @@ describe('planPull', () => {
     const facts = emptyFacts();
     const inp = input({ remote: byRel(r1, r2), local: byRel(f1, f2), facts });
     expect(planPull(inp).needs).toEqual([
-      { kind: 'hash', rel: 'one.txt', partSizes: [] },
-      { kind: 'hash', rel: 'two.txt', partSizes: [] },
+      expect.objectContaining({ kind: 'hash', rel: 'one.txt', partSizes: [] }),
+      expect.objectContaining({ kind: 'hash', rel: 'two.txt', partSizes: [] }),
     ]);
     facts.hashes.set('one.txt', hashOf(f1, r1.etag));
     facts.hashes.set('two.txt', hashOf(f2, md5('different')));
