@@ -44,6 +44,7 @@ export async function acquireLock(
       const release = () => {
         if (released) return;
         released = true;
+        process.removeListener('exit', release);
         try {
           unlinkSync(lockPath);
         } catch {
