@@ -39,9 +39,9 @@ export async function runDemo(opts: { keep?: boolean } = {}): Promise<number> {
     }
     process.stdout.write(
       '\nThe second push decided from stat() alone: nothing uploaded, no S3 request.\n' +
-        `Try it yourself: edit a file in ${dir} and run\n` +
-        `  AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER npx s3sync push ${dir} s3://demo-bucket/backups/db --endpoint-url ${server.endpoint}\n` +
-        '(the server stops when the demo ends; use --keep to keep the directory)\n',
+        (opts.keep
+          ? `The sample directory stays at ${dir}; push it to your own store with: s3sync push ${dir} s3://bucket/prefix\n`
+          : ''),
     );
     return 0;
   } finally {
