@@ -2,7 +2,10 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { type HashResult, hashFile } from './hash.js';
+import { type HashResult, hashFile, hashSmallFileSync } from './hash.js';
+
+/** Below this a file is read and hashed synchronously: fewer round trips, a negligible block. */
+const SYNC_MAX = 1024 * 1024;
 
 /** From this size a file is hashed on a worker thread: below it, the hand-off costs more than it saves. */
 const OFF_THREAD_MIN = 8 * 1024 * 1024;
@@ -56,7 +59,12 @@ function revive(r: HashResult): HashResult {
  * hashFile, on a worker thread for large files: MD5 is synchronous CPU work, and on the main thread it
  * would stall every transfer in flight while a 64 MiB file is read.
  */
-export function hashFileAsync(abs: string, size: number, partSizes: number[] = []): Promise<HashResult> {
+export async function hashFileAsync(
+  abs: string,
+  size: number,
+  partSizes: number[] = [],
+): Promise<HashResult> {
+  if (size < SYNC_MAX) return hashSmallFileSync(abs, partSizes);
   if (size < OFF_THREAD_MIN || !workerBuilt()) return hashFile(abs, partSizes);
   const ws = pool();
   const id = ++seq;
