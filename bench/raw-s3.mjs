@@ -1,0 +1,127 @@
+// The server's own ceilings, measured with the same AWS SDK s3sync uses and no s3sync code at all:
+//   put:    PutObject of every file under ROOT, 16 at a time (files < 8 MiB sent from a buffer, larger
+//           ones streamed with ContentLength)
+//   get:    one full ListObjectsV2 listing of the prefix (timed on its own), then GetObject of every
+//           object into DEST, 16 at a time
+//   list:   the listing alone
+//   bucket: CreateBucket
+// Usage: node bench/raw-s3.mjs '{"mode":"put","endpoint":…,"bucket":…,"prefix":…,"root":…}'
+// Prints one JSON line: {"files":N,"bytes":B,"ms":T[,"listMs":L,"listRequests":P]}.
+import { createReadStream, createWriteStream, mkdirSync, readdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+
+const cfg = JSON.parse(process.argv[2]);
+const concurrency = cfg.concurrency ?? 16;
+const client = new S3Client({
+  region: cfg.region ?? 'us-east-1',
+  endpoint: cfg.endpoint,
+  forcePathStyle: true,
+  requestChecksumCalculation: 'WHEN_REQUIRED',
+  responseChecksumValidation: 'WHEN_REQUIRED',
+  credentials: { accessKeyId: cfg.accessKeyId, secretAccessKey: cfg.secretAccessKey },
+  requestHandler: new NodeHttpHandler({
+    httpAgent: new http.Agent({ keepAlive: true, maxSockets: concurrency * 2 }),
+  }),
+});
+
+async function forEachLimit(items, limit, fn) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+function listLocal(root) {
+  const out = [];
+  const walk = (dir, rel) => {
+    for (const ent of readdirSync(dir, { withFileTypes: true })) {
+      if (ent.name === '.s3sync') continue;
+      const r = rel ? `${rel}/${ent.name}` : ent.name;
+      if (ent.isDirectory()) walk(`${dir}/${ent.name}`, r);
+      else if (ent.isFile()) out.push(r);
+    }
+  };
+  walk(root, '');
+  return out;
+}
+
+const SMALL = 8 * 1024 * 1024;
+
+async function put() {
+  const { statSync } = await import('node:fs');
+  const files = listLocal(cfg.root).map((rel) => {
+    const abs = path.join(cfg.root, rel);
+    return { rel, abs, size: statSync(abs).size };
+  });
+  let bytes = 0;
+  const t0 = performance.now();
+  await forEachLimit(files, concurrency, async (f) => {
+    const Body = f.size < SMALL ? await readFile(f.abs) : createReadStream(f.abs);
+    await client.send(
+      new PutObjectCommand({ Bucket: cfg.bucket, Key: cfg.prefix + f.rel, Body, ContentLength: f.size }),
+    );
+    bytes += f.size;
+  });
+  return { files: files.length, bytes, ms: performance.now() - t0 };
+}
+
+async function listRemote() {
+  const t0 = performance.now();
+  const objects = [];
+  let token;
+  let listRequests = 0;
+  do {
+    const page = await client.send(
+      new ListObjectsV2Command({ Bucket: cfg.bucket, Prefix: cfg.prefix, ContinuationToken: token }),
+    );
+    listRequests++;
+    for (const o of page.Contents ?? []) objects.push({ key: o.Key, size: o.Size });
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return { objects, listMs: performance.now() - t0, listRequests };
+}
+
+async function list() {
+  const { objects, listMs, listRequests } = await listRemote();
+  return { files: objects.length, listMs, listRequests };
+}
+
+async function get() {
+  const { objects, listMs, listRequests } = await listRemote();
+  const dirs = new Set();
+  let bytes = 0;
+  const t1 = performance.now();
+  await forEachLimit(objects, concurrency, async (o) => {
+    const abs = path.join(cfg.dest, o.key.slice(cfg.prefix.length));
+    const dir = path.dirname(abs);
+    if (!dirs.has(dir)) {
+      mkdirSync(dir, { recursive: true });
+      dirs.add(dir);
+    }
+    const res = await client.send(new GetObjectCommand({ Bucket: cfg.bucket, Key: o.key }));
+    await pipeline(res.Body, createWriteStream(abs));
+    bytes += o.size;
+  });
+  return { files: objects.length, bytes, ms: performance.now() - t1, listMs, listRequests };
+}
+
+async function bucket() {
+  await client.send(new CreateBucketCommand({ Bucket: cfg.bucket }));
+  return { ok: true };
+}
+
+const result = await { put, get, list, bucket }[cfg.mode]();
+process.stdout.write(`${JSON.stringify(result)}\n`);
+client.destroy();
