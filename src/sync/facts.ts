@@ -1,6 +1,8 @@
 import { S3SyncError } from '../errors.js';
 import { hashFileAsync } from '../local/hash-pool.js';
 import { absPath } from '../local/scan.js';
+import type { PullAction } from '../plan/pull.js';
+import type { PushAction } from '../plan/push.js';
 import type { Facts, Need } from '../plan/types.js';
 import { forEachLimit } from './pool.js';
 import type { Session } from './session.js';
@@ -69,4 +71,31 @@ export async function settle<P extends { needs: Need[] }>(
   }
   if (p.needs.length > 0) throw new S3SyncError('internal error: the plan did not settle', 1);
   return { plan: p, unreadable };
+}
+
+/**
+ * Counts skips and writes 'record' actions (content already in place on the other side) to the
+ * manifest, with the stat data the hash was taken from, and only if the file held still while read.
+ */
+export function applyRecords(
+  s: Session,
+  actions: ReadonlyArray<PushAction | PullAction>,
+  facts: Facts,
+): void {
+  for (const rec of actions) {
+    if (rec.kind === 'skip') s.result.unchanged++;
+    if (rec.kind !== 'record') continue;
+    const h = facts.hashes.get(rec.rel);
+    if (!h?.stable) continue;
+    s.manifest.files[rec.rel] = {
+      ...h.stat,
+      md5: rec.md5,
+      etag: rec.etag,
+      partSize: rec.partSize,
+      syncedAt: new Date().toISOString(),
+    };
+    s.markDirty();
+    s.result.recorded++;
+    s.emit({ type: 'done', action: 'record', rel: rec.rel, size: h.size, reason: rec.reason });
+  }
 }

@@ -11,7 +11,7 @@ import { isFatal } from '../s3/errors.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import { DiskFullError, downloadObject, tmpDir } from './download.js';
 import type { SyncResult } from './events.js';
-import { settle } from './facts.js';
+import { applyRecords, settle } from './facts.js';
 import {
   DEFAULT_MULTIPART_THRESHOLD,
   DEFAULT_PART_SIZE,
@@ -109,22 +109,7 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
     bytes: downloads.reduce((n, a) => n + a.size, 0),
     deletes: deletes.length,
   });
-  for (const a of actions) {
-    if (a.kind === 'skip') r.unchanged++;
-    if (a.kind !== 'record') continue;
-    const h = prepared.facts.hashes.get(a.rel);
-    // The hash belongs to the stat seen while reading: record that, and only if it held still.
-    if (!h?.stable) continue;
-    s.manifest.files[a.rel] = {
-      ...h.stat,
-      md5: a.md5,
-      etag: a.etag,
-      partSize: a.partSize,
-      syncedAt: new Date().toISOString(),
-    };
-    r.recorded++;
-    s.markDirty();
-  }
+  applyRecords(s, actions, prepared.facts);
 
   const t = downloads.length > 0 ? await s.s3() : undefined;
   const cfg = {

@@ -7,7 +7,7 @@ import { emptyFacts, type Facts } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import type { SyncResult } from './events.js';
-import { settle } from './facts.js';
+import { applyRecords, settle } from './facts.js';
 import {
   DEFAULT_MULTIPART_THRESHOLD,
   DEFAULT_PART_SIZE,
@@ -38,7 +38,7 @@ export async function push(opts: PushOptions): Promise<SyncResult> {
   await s.loadFilter();
   return s.run(async () => {
     const prepared = await preparePush(s, opts);
-    applyRecords(s, prepared);
+    applyRecords(s, prepared.actions, prepared.facts);
     if (opts.dryRun) reportDryRun(s, prepared.actions);
     else await executePush(s, prepared, opts);
   });
@@ -89,27 +89,6 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
     }
   }
   return { actions: plan.actions, files: byRel, facts, sourceFiles: scan.files.length };
-}
-
-/** Skips are counted; records (stat-only changes, content already remote) go to the manifest. */
-function applyRecords(s: Session, p: PreparedPush): void {
-  for (const a of p.actions) {
-    if (a.kind === 'skip') s.result.unchanged++;
-    if (a.kind !== 'record') continue;
-    const h = p.facts.hashes.get(a.rel);
-    // The hash belongs to the stat seen while reading: record that, and only if it held still.
-    if (!h?.stable) continue;
-    s.manifest.files[a.rel] = {
-      ...h.stat,
-      md5: a.md5,
-      etag: a.etag,
-      partSize: a.partSize,
-      syncedAt: new Date().toISOString(),
-    };
-    s.markDirty();
-    s.result.recorded++;
-    s.emit({ type: 'done', action: 'record', rel: a.rel, size: h.size, reason: a.reason });
-  }
 }
 
 function reportDryRun(s: Session, actions: PushAction[]): void {
