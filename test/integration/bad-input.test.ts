@@ -23,7 +23,7 @@ import net from 'node:net';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cleanup, newBucket, runCli, servers, tempDir, treeHashes, writeTree } from '../helpers.js';
+import { newBucket, runCli, servers, treeHashes, writeTree } from '../helpers.js';
 import {
   bigFile,
   deadPid,
@@ -37,10 +37,11 @@ import {
   runLive,
   seededTree,
   spawnCli,
+  trackedDirs,
 } from '../reliability/harness.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 
-const dirs: string[] = [];
+const { dir, removeAll } = trackedDirs();
 const proxies: FaultProxy[] = [];
 const mounts: string[] = [];
 const writers: ChildProcess[] = [];
@@ -48,13 +49,8 @@ afterAll(async () => {
   for (const w of writers) w.kill('SIGKILL');
   for (const m of mounts) spawnSync('umount', ['-l', m]);
   for (const p of proxies) await p.close();
-  if (!process.env.S3SYNC_KEEP) cleanup(...dirs);
+  removeAll();
 });
-const dir = (label: string) => {
-  const d = tempDir(label);
-  dirs.push(d);
-  return d;
-};
 const isRoot = process.getuid?.() === 0;
 
 type Ev = { type: string; rel?: string; message?: string };

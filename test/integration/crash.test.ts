@@ -9,7 +9,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ManifestData } from '../../src/manifest/schema.js';
-import { cleanup, newBucket, runCli, servers, tempDir } from '../helpers.js';
+import { newBucket, runCli, servers } from '../helpers.js';
 import {
   bigFile,
   doneOf,
@@ -23,26 +23,22 @@ import {
   seededTree,
   spawnCli,
   summaryOf,
+  trackedDirs,
 } from '../reliability/harness.js';
 import { type FaultProxy, mulberry32, startFaultProxy } from '../servers/fault-proxy.js';
 
 const N = FULL ? 2000 : 300;
 const WORKERS = 4;
 
-const dirs: string[] = [];
+const { dir, removeAll } = trackedDirs();
 const proxies: FaultProxy[] = [];
 const children: LiveRun[] = [];
 afterAll(async () => {
   for (const r of children)
     if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
   for (const p of proxies) await p.close();
-  if (!process.env.S3SYNC_KEEP) cleanup(...dirs);
+  removeAll();
 });
-const dir = (label: string) => {
-  const d = tempDir(label);
-  dirs.push(d);
-  return d;
-};
 const spawnPush = (args: string[], server: Parameters<typeof spawnCli>[1]) => {
   const r = spawnCli(['push', ...args], server);
   children.push(r);

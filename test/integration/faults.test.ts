@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cleanup, newBucket, runCli, servers, tempDir, treeHashes } from '../helpers.js';
+import { newBucket, runCli, servers, treeHashes } from '../helpers.js';
 import {
   bigFile,
   doneOf,
@@ -17,23 +17,19 @@ import {
   seededTree,
   spawnCli,
   summaryOf,
+  trackedDirs,
 } from '../reliability/harness.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 
 const N = FULL ? 2000 : 300;
 const MULTIPART = ['--multipart-threshold', '5MiB', '--part-size', '5MiB'];
 
-const dirs: string[] = [];
+const { dir, removeAll } = trackedDirs();
 const proxies: FaultProxy[] = [];
 afterAll(async () => {
   for (const p of proxies) await p.close();
-  if (!process.env.S3SYNC_KEEP) cleanup(...dirs);
+  removeAll();
 });
-const dir = (label: string) => {
-  const d = tempDir(label);
-  dirs.push(d);
-  return d;
-};
 const proxyTo = async (target: string, opts: Omit<Parameters<typeof startFaultProxy>[0], 'target'>) => {
   const p = await startFaultProxy({ target, ...opts });
   proxies.push(p);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { type Destination, decodeManifest, type ManifestData } from '../../src/manifest/schema.js';
 import type { S3Transport } from '../../src/s3/transport.js';
 import type { SyncEvent } from '../../src/sync/events.js';
-import { cliPath } from '../helpers.js';
+import { cleanup, cliPath, tempDir } from '../helpers.js';
 import { mulberry32 } from '../servers/fault-proxy.js';
 import type { TestServer } from '../servers/servers.js';
 
@@ -207,3 +207,21 @@ export function deadPid(): number {
 /** Lines of text that are neither empty nor NDJSON events. */
 export const plainLines = (text: string) =>
   text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('{'));
+
+/**
+ * Temp directories a test file creates, removed together after the file's tests (kept with
+ * S3SYNC_KEEP=1 for post-mortems).
+ */
+export function trackedDirs(): { dir: (label: string) => string; removeAll: () => void } {
+  const dirs: string[] = [];
+  return {
+    dir: (label) => {
+      const d = tempDir(label);
+      dirs.push(d);
+      return d;
+    },
+    removeAll: () => {
+      if (!process.env.S3SYNC_KEEP) cleanup(...dirs);
+    },
+  };
+}

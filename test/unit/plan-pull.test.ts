@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { HashResult } from '../../src/local/hash.js';
 import type { LocalFile } from '../../src/local/scan.js';
 import type { ManifestEntry } from '../../src/manifest/schema.js';
 import { decidePullObject, type PullPlanInput, planPull } from '../../src/plan/pull.js';
 import { emptyFacts, type Facts, type RemoteObject } from '../../src/plan/types.js';
+import { hashOf } from './plan-fixtures.js';
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 
@@ -40,15 +40,6 @@ const entryFor = (f: LocalFile, r: RemoteObject, over: Partial<ManifestEntry> = 
   partSize: 0,
   syncedAt: '2024-01-01T00:00:00.000Z',
   ...over,
-});
-
-const hashOf = (f: LocalFile, hex: string, multipart: Record<number, string> = {}): HashResult => ({
-  md5: hex,
-  size: f.size,
-  multipart,
-  partMd5s: {},
-  stat: { size: f.size, mtimeNs: f.mtimeNs, ctimeNs: f.ctimeNs, ino: f.ino },
-  stable: true,
 });
 
 const decide = (

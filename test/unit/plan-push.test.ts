@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { type HashResult, PartHasher } from '../../src/local/hash.js';
+import { PartHasher } from '../../src/local/hash.js';
 import type { LocalFile } from '../../src/local/scan.js';
 import type { ManifestEntry } from '../../src/manifest/schema.js';
 import { decidePushFile, type PushPlanInput, planPush } from '../../src/plan/push.js';
 import { emptyFacts, type Facts, type RemoteObject } from '../../src/plan/types.js';
+import { hashOf } from './plan-fixtures.js';
 
 const MiB = 1024 * 1024;
 const md5 = (s: string | Buffer) => createHash('md5').update(s).digest('hex');
@@ -32,15 +33,6 @@ const entryFor = (f: LocalFile, over: Partial<ManifestEntry> = {}): ManifestEntr
   partSize: 0,
   syncedAt: '2024-01-01T00:00:00.000Z',
   ...over,
-});
-
-const hashOf = (f: LocalFile, hex: string, multipart: Record<number, string> = {}): HashResult => ({
-  md5: hex,
-  size: f.size,
-  multipart,
-  partMd5s: {},
-  stat: { size: f.size, mtimeNs: f.mtimeNs, ctimeNs: f.ctimeNs, ino: f.ino },
-  stable: true,
 });
 
 const remoteOf = (f: LocalFile, etag: string, over: Partial<RemoteObject> = {}): RemoteObject => ({
