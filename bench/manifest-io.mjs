@@ -34,7 +34,7 @@ if (mode === 'setup') {
     const dirs = [1000, 100, 10, 1].map((k) => `d${Math.floor(d / k) % 10}`).join('/');
     const md5 = hex(32);
     const ns = (base + BigInt(i) * 1_000_003n).toString();
-    data.files[`${dirs}/f${String(i).padStart(7, '0')}.dat`] = {
+    data.files.set(`${dirs}/f${String(i).padStart(7, '0')}.dat`, {
       size: 1024 + Math.floor(rnd() * 64512),
       mtimeNs: ns,
       ctimeNs: ns,
@@ -43,7 +43,7 @@ if (mode === 'setup') {
       etag: md5,
       partSize: 0,
       syncedAt: new Date(1_750_000_000_000 + i).toISOString(),
-    };
+    });
   }
   data.lastSync = new Date().toISOString();
   saveManifest(file, data);
@@ -52,7 +52,7 @@ if (mode === 'setup') {
   let t = performance.now();
   const loaded = loadManifest(file, dest);
   const load = performance.now() - t;
-  const entries = Object.keys(loaded.data.files).length;
+  const entries = loaded.data.files.size;
   if (loaded.warning || entries === 0) throw new Error(`the manifest did not load: ${loaded.warning}`);
   t = performance.now();
   saveManifest(file, loaded.data);

@@ -25,7 +25,7 @@ const walk = (dir, rel) => {
     else if (ent.isFile()) {
       const st = lstatSync(abs, { bigint: true });
       const md5 = createHash('md5').update(readFileSync(abs)).digest('hex');
-      data.files[r] = {
+      data.files.set(r, {
         size: Number(st.size),
         mtimeNs: st.mtimeNs.toString(),
         ctimeNs: st.ctimeNs.toString(),
@@ -34,7 +34,7 @@ const walk = (dir, rel) => {
         etag: md5,
         partSize: 0,
         syncedAt,
-      };
+      });
     }
   }
 };
@@ -42,4 +42,4 @@ const absRoot = path.resolve(root);
 walk(absRoot, '');
 data.lastSync = syncedAt;
 saveManifest(defaultManifestPath(absRoot, dest), data);
-process.stdout.write(`${JSON.stringify({ entries: Object.keys(data.files).length })}\n`);
+process.stdout.write(`${JSON.stringify({ entries: data.files.size })}\n`);

@@ -15,7 +15,7 @@ import {
   type Destination,
   decodeManifest,
   emptyManifest,
-  encodeManifest,
+  encodeManifestTo,
   type ManifestData,
 } from './schema.js';
 
@@ -79,6 +79,12 @@ export function loadManifest(file: string, dest: Destination): LoadedManifest {
   return { data, racyThresholdNs: written > mtimeNs ? written : mtimeNs };
 }
 
+/** writeSync of a string may write less than all of it (a full disk says so with an error, not here). */
+function writeAll(fd: number, chunk: string): void {
+  let buf = Buffer.from(chunk, 'utf8');
+  while (buf.length > 0) buf = buf.subarray(writeSync(fd, buf));
+}
+
 /** Atomic replace: temp file, fsync, rename, fsync the directory. A crash leaves the old or the new. */
 export function saveManifest(file: string, data: ManifestData): void {
   const dir = path.dirname(file);
@@ -88,7 +94,7 @@ export function saveManifest(file: string, data: ManifestData): void {
     const tmp = `${file}.tmp-${process.pid}`;
     const fd = openSync(tmp, 'w');
     try {
-      writeSync(fd, encodeManifest(data));
+      encodeManifestTo(data, (chunk) => writeAll(fd, chunk));
       fsyncSync(fd);
     } finally {
       closeSync(fd);

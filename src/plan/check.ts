@@ -25,7 +25,7 @@ export interface CheckPlan {
 export function planCheck(input: {
   local: Map<string, LocalFile>;
   remote: Map<string, RemoteObject>;
-  manifest: Record<string, ManifestEntry>;
+  manifest: ReadonlyMap<string, ManifestEntry>;
   racyThresholdNs: bigint;
   facts: Facts;
   full?: boolean;
@@ -48,7 +48,7 @@ export function planCheck(input: {
       });
       continue;
     }
-    const e = manifest[f.rel];
+    const e = manifest.get(f.rel);
     if (
       !input.full &&
       e &&

@@ -31,7 +31,7 @@ export type PullAction =
 export interface PullPlanInput {
   remote: Map<string, RemoteObject>;
   local: Map<string, LocalFile>;
-  manifest: Record<string, ManifestEntry>;
+  manifest: ReadonlyMap<string, ManifestEntry>;
   racyThresholdNs: bigint;
   facts: Facts;
   options: { force?: boolean; delete?: boolean; localSelected?: (rel: string) => boolean };
@@ -101,7 +101,14 @@ export function planPull(input: PullPlanInput): PullPlan {
       actions.push({ kind: 'reject', rel: r.rel, key: r.key, reason });
       continue;
     }
-    const d = decidePullObject(r, local.get(r.rel), manifest[r.rel], racyThresholdNs, facts, options.force);
+    const d = decidePullObject(
+      r,
+      local.get(r.rel),
+      manifest.get(r.rel),
+      racyThresholdNs,
+      facts,
+      options.force,
+    );
     if (d.kind === 'hash' || d.kind === 'head') needs.push(d);
     else if (d.kind !== 'listing') actions.push(d);
   }

@@ -21,7 +21,7 @@ export type PushAction =
 
 export interface PushPlanInput {
   files: LocalFile[];
-  manifest: Record<string, ManifestEntry>;
+  manifest: ReadonlyMap<string, ManifestEntry>;
   racyThresholdNs: bigint;
   facts: Facts;
   options: {
@@ -123,7 +123,7 @@ export function planPush(input: PushPlanInput): PushPlan {
   const needs: Need[] = [];
   let needListing = (options.verify || options.delete) && !facts.remote;
   for (const f of files) {
-    const d = decidePushFile(f, manifest[f.rel], racyThresholdNs, facts, options);
+    const d = decidePushFile(f, manifest.get(f.rel), racyThresholdNs, facts, options);
     if (d.kind === 'listing') needListing = true;
     else if (d.kind === 'hash' || d.kind === 'head') needs.push(d);
     else actions.push(d);

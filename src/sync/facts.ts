@@ -87,13 +87,13 @@ export function applyRecords(
     if (rec.kind !== 'record') continue;
     const h = facts.hashes.get(rec.rel);
     if (!h?.stable) continue;
-    s.manifest.files[rec.rel] = {
+    s.manifest.files.set(rec.rel, {
       ...h.stat,
       md5: rec.md5,
       etag: rec.etag,
       partSize: rec.partSize,
       syncedAt: new Date().toISOString(),
-    };
+    });
     s.markDirty();
     s.result.recorded++;
     s.emit({ type: 'done', action: 'record', rel: rec.rel, size: h.size, reason: rec.reason });

@@ -126,7 +126,7 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
       async (a) => {
         s.emit({ type: 'start', action: 'download', rel: a.rel, size: a.size });
         try {
-          s.manifest.files[a.rel] = await downloadObject(s, t!, a, cfg);
+          s.manifest.files.set(a.rel, await downloadObject(s, t!, a, cfg));
           s.markDirty();
           r.downloaded++;
           r.bytesTransferred += a.size;
@@ -157,7 +157,7 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
     for (const d of deletes) {
       try {
         await unlink(safeJoin(s.localRoot, d.rel));
-        delete s.manifest.files[d.rel];
+        s.manifest.files.delete(d.rel);
         s.markDirty();
         r.deleted++;
         s.emit({ type: 'done', action: 'delete', rel: d.rel, size: d.size, reason: d.reason });

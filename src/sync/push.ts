@@ -82,9 +82,9 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
 
   const byRel = new Map(files.map((f) => [f.rel, f]));
   // Manifest hygiene: entries for files that are gone (or now filtered out) describe nothing.
-  for (const rel of Object.keys(s.manifest.files)) {
+  for (const rel of s.manifest.files.keys()) {
     if (!byRel.has(rel) && !unreadable.has(rel)) {
-      delete s.manifest.files[rel];
+      s.manifest.files.delete(rel);
       s.markDirty();
     }
   }
@@ -122,7 +122,7 @@ export async function executePush(s: Session, p: PreparedPush, opts: PushOptions
     const t = await s.s3();
     s.emit({ type: 'start', action: 'upload', rel: a.rel, size: f.size });
     try {
-      s.manifest.files[a.rel] = await uploadFile(s, t, f, cfg, p.facts.hashes.get(a.rel));
+      s.manifest.files.set(a.rel, await uploadFile(s, t, f, cfg, p.facts.hashes.get(a.rel)));
       s.markDirty();
       r.uploaded++;
       r.bytesTransferred += f.size;

@@ -114,7 +114,7 @@ describe.each(servers())('bad input on $name', (server) => {
       const errors = run.events.filter((e) => e.type === 'error') as Ev[];
       for (const e of errors) expect(Object.keys(hot)).toContain(e.rel);
       for (const rel of Object.keys(hot)) {
-        const entry = m.files[rel];
+        const entry = m.files.get(rel);
         const err = errors.find((e) => e.rel === rel);
         if (entry) {
           // Recorded: the hash is the object's content, whichever version of the file that was.
@@ -174,7 +174,7 @@ describe.each(servers())('bad input on $name', (server) => {
       const others = rels.filter((r) => r !== victim);
       expect(doneOf(run.events, 'upload').sort()).toEqual(others.sort());
       expect([...(await transport.list('gone/')).keys()].sort()).toEqual(others.sort());
-      expect(Object.keys(readManifest(src)!.files).sort()).toEqual(others.sort());
+      expect([...readManifest(src)!.files.keys()].sort()).toEqual(others.sort());
       expect((await runCli(['check', src, url], server)).code).toBe(0);
     });
 
@@ -208,7 +208,7 @@ describe.each(servers())('bad input on $name', (server) => {
       expect(run.code).toBe(0);
       expect(doneOf(run.events, 'upload').sort()).toEqual(['a.txt', 'big.bin']);
       expect((await transport.list('trunc/')).get('big.bin')?.size).toBe(0);
-      expect(readManifest(src)!.files['big.bin']).toMatchObject({ size: 0, md5: md5Hex('') });
+      expect(readManifest(src)!.files.get('big.bin')).toMatchObject({ size: 0, md5: md5Hex('') });
       expect((await runCli(['check', src, url], server)).code).toBe(0);
     });
     it('a file that shrinks while its body is being sent fails fast and is retried, no stalled request', async () => {
@@ -419,7 +419,7 @@ describe.each(servers())('bad input on $name', (server) => {
       expect(run.summary!.requests.PutObject ?? 0).toBe(0);
       expect(run.summary!.requests.ListObjectsV2).toBeGreaterThanOrEqual(1);
       // Rebuilt: valid again, and the next run needs no request at all.
-      expect(Object.keys(readManifestAt(file).files)).toHaveLength(M);
+      expect([...readManifestAt(file).files.keys()]).toHaveLength(M);
       const next = await runCli(['push', src, url, '--json'], server);
       expect(next.summary).toMatchObject({ uploaded: 0, unchanged: M, requestsTotal: 0 });
       expect(reports(next.events as Ev[])).toEqual([]);
@@ -527,7 +527,7 @@ describe.each(servers())('bad input on $name', (server) => {
       expect(existsSync(tmp) ? readdirSync(tmp) : []).toEqual([]);
       // Whatever the manifest records is on disk as recorded.
       const m = readManifest(dst);
-      for (const [rel, e] of Object.entries(m?.files ?? {})) expect(got[rel], rel).toBe(e.md5);
+      for (const [rel, e] of m?.files ?? new Map<string, { md5: string }>()) expect(got[rel], rel).toBe(e.md5);
       // The run stops at the first ENOSPC with one line that says so (not an error per remaining file).
       const lines = plainLines(pull.stderr);
       expect(lines, pull.stderr).toHaveLength(1);

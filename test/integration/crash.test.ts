@@ -62,7 +62,7 @@ async function kill9(run: LiveRun): Promise<void> {
   expect(signal).toBe('SIGKILL');
 }
 
-const manifestOrEmpty = (d: string): ManifestData['files'] => readManifest(d)?.files ?? {};
+const manifestOrEmpty = (d: string): ManifestData['files'] => readManifest(d)?.files ?? new Map();
 const isPlainPut = (e: { method: string; url: string }) => e.method === 'PUT' && !e.url.includes('uploadId=');
 const staleLockNotice = (r: LiveRun) =>
   r.events.some((e) => e.type === 'notice' && /stale lock/.test(String((e as { message?: string }).message)));
@@ -100,12 +100,12 @@ describe.each(servers())('crash and resume on $name', (server) => {
       // The first kill may land before any checkpoint; the later ones wait for a checkpoint first.
       const reached = await waitFor(() => {
         if (doneOf(run.events, 'upload').length < k) return false;
-        return i === 0 || Object.keys(manifestOrEmpty(src)).length > (killed.at(-1)?.checkpointed.size ?? 0);
+        return i === 0 || manifestOrEmpty(src).size > (killed.at(-1)?.checkpointed.size ?? 0);
       }, run);
       expect(reached, `run ${i + 1} ended before its kill point: ${run.stderr()}`).toBe(true);
       await kill9(run);
       // Atomic checkpoints: whatever the moment of the kill, the manifest decodes.
-      const checkpointed = new Set(Object.keys(manifestOrEmpty(src)));
+      const checkpointed = new Set(manifestOrEmpty(src).keys());
       killed.push({
         uploaded: doneOf(run.events, 'upload'),
         recorded: doneOf(run.events, 'record'),
@@ -145,10 +145,10 @@ describe.each(servers())('crash and resume on $name', (server) => {
     expect(summary.uploaded + summary.recorded + summary.unchanged).toBe(N);
     expect(summary.requests.PutObject ?? 0).toBe(summary.uploaded);
     const m = readManifest(src)!;
-    expect(Object.keys(m.files).sort()).toEqual([...rels].sort());
+    expect([...m.files.keys()].sort()).toEqual([...rels].sort());
     expect(m.pending).toEqual({});
     const listed = await transport.list('crash/');
-    for (const rel of rels) expect(listed.get(rel)?.etag, rel).toBe(m.files[rel]!.etag);
+    for (const rel of rels) expect(listed.get(rel)?.etag, rel).toBe(m.files.get(rel)!.etag);
     expect((await runCli(['check', src, url], server)).code).toBe(0);
   });
 
@@ -228,9 +228,9 @@ describe.each(servers())('crash and resume on $name', (server) => {
     }
     const m = readManifest(src)!;
     expect(m.pending).toEqual({});
-    expect(m.files['big.bin']?.md5).toBe(md5);
+    expect(m.files.get('big.bin')?.md5).toBe(md5);
     expect(await objectMd5(transport, pending.key)).toBe(md5);
-    expect((await transport.list('mpk/')).get('big.bin')?.etag).toBe(m.files['big.bin']?.etag);
+    expect((await transport.list('mpk/')).get('big.bin')?.etag).toBe(m.files.get('big.bin')?.etag);
     expect((await runCli(['check', src, url], server)).code).toBe(0);
   });
 

@@ -275,9 +275,9 @@ describe.each(servers())('push on $name', (server) => {
     const after = readManifest(dir, dest);
     expect(BigInt(after.writtenAtNs)).toBeGreaterThan(BigInt(before.writtenAtNs));
     for (const rel of touched) {
-      expect(after.files[rel]!.mtimeNs).not.toBe(before.files[rel]!.mtimeNs);
-      expect(after.files[rel]!.mtimeNs).toBe(mtimeNsOf(path.join(dir, rel)).toString());
-      expect(after.files[rel]!.md5).toBe(before.files[rel]!.md5);
+      expect(after.files.get(rel)!.mtimeNs).not.toBe(before.files.get(rel)!.mtimeNs);
+      expect(after.files.get(rel)!.mtimeNs).toBe(mtimeNsOf(path.join(dir, rel)).toString());
+      expect(after.files.get(rel)!.md5).toBe(before.files.get(rel)!.md5);
     }
     // And the next push trusts the new stat data: nothing to do at all.
     const r3 = await pushCli(dir, dest);
@@ -359,12 +359,12 @@ describe.each(servers())('push on $name', (server) => {
     expect(r2.summary!.requests.UploadPart).toBeUndefined();
     expect(r2.summary!.requests.CreateMultipartUpload).toBeUndefined();
     const rebuilt = readManifest(dir, dest);
-    expect(Object.keys(rebuilt.files).sort()).toEqual(Object.keys(original.files).sort());
-    for (const [rel, e] of Object.entries(original.files)) {
-      expect(rebuilt.files[rel]).toMatchObject({ md5: e.md5, etag: e.etag, size: e.size });
+    expect([...rebuilt.files.keys()].sort()).toEqual([...original.files.keys()].sort());
+    for (const [rel, e] of [...original.files]) {
+      expect(rebuilt.files.get(rel)).toMatchObject({ md5: e.md5, etag: e.etag, size: e.size });
     }
     // The part size is recovered from the multipart ETag (s3rver's whole-file MD5 ETag has none).
-    expect(rebuilt.files['big.bin']!.partSize).toBe(server.quirks.multipartEtagIsWholeMd5 ? 0 : 5 * MiB);
+    expect(rebuilt.files.get('big.bin')!.partSize).toBe(server.quirks.multipartEtagIsWholeMd5 ? 0 : 5 * MiB);
 
     // The rebuilt manifest vouches for everything: no request at all.
     const r3 = await pushCli(dir, dest, ...mp);
@@ -381,7 +381,7 @@ describe.each(servers())('push on $name', (server) => {
     expect(r4.summary).toMatchObject({ uploaded: 0, recorded: n, failed: 0 });
     expect(r4.summary!.requests.PutObject).toBeUndefined();
     expect(r4.summary!.requests.UploadPart).toBeUndefined();
-    expect(readManifest(dir, dest).files['big.bin']!.md5).toBe(original.files['big.bin']!.md5);
+    expect(readManifest(dir, dest).files.get('big.bin')!.md5).toBe(original.files.get('big.bin')!.md5);
   });
 
   it('--no-incremental uploads everything; --verify re-uploads only an object deleted behind its back', async () => {
@@ -425,7 +425,7 @@ describe.each(servers())('push on $name', (server) => {
 
     // Immediately (same second): same size, different bytes, and the recorded mtime put back exactly.
     const abs = path.join(dir, 'a.txt');
-    const recorded = readManifest(dir, dest).files['a.txt']!;
+    const recorded = readManifest(dir, dest).files.get('a.txt')!;
     writeFileSync(abs, 'AAAA version two\n');
     setMtimeNs(abs, BigInt(recorded.mtimeNs));
     expect(mtimeNsOf(abs).toString()).toBe(recorded.mtimeNs);
@@ -467,7 +467,7 @@ describe.each(servers())('push on $name', (server) => {
       ['old.txt', old],
     ] as const) {
       const st = statSync(abs, { bigint: true });
-      Object.assign(m.files[rel]!, {
+      Object.assign(m.files.get(rel)!, {
         size: Number(st.size),
         mtimeNs: st.mtimeNs.toString(),
         ctimeNs: st.ctimeNs.toString(),
@@ -513,7 +513,7 @@ describe.each(servers())('push on $name', (server) => {
     expect(h.multipart[16 * MiB]).toMatch(/-7$/);
     const listed = (await transport.list('b/')).get('dump.bin');
     expect(listed).toMatchObject({ size: 100 * MiB, etag: expected });
-    const entry = readManifest(dir, dest).files['dump.bin']!;
+    const entry = readManifest(dir, dest).files.get('dump.bin')!;
     expect(entry).toMatchObject({ md5: h.md5, etag: expected, partSize: 16 * MiB });
     expect(readManifest(dir, dest).pending).toEqual({});
     const head = await transport.head('b/dump.bin');
@@ -549,7 +549,7 @@ describe.each(servers())('push on $name', (server) => {
     const now = md5(readFileSync(abs));
     expect((await transport.list('mid/')).get('mid.bin')?.etag).toBe(now);
     expect((await transport.head('mid/mid.bin'))?.metadata.md5).toBe(now);
-    expect(readManifest(dir, dest).files['mid.bin']).toMatchObject({ md5: now, etag: now, partSize: 0 });
+    expect(readManifest(dir, dest).files.get('mid.bin')).toMatchObject({ md5: now, etag: now, partSize: 0 });
   });
 
   it('a --manifest inside the tree is never uploaded, nor is its lock file', async () => {
@@ -595,7 +595,7 @@ describe.each(servers())('push on $name', (server) => {
     expect(a.code).toBe(0);
     expect(a.summary).toMatchObject({ uploaded: 300, failed: 0 });
     expect(existsSync(lock)).toBe(false);
-    expect(Object.keys(readManifest(dir, dest).files)).toHaveLength(300);
+    expect([...readManifest(dir, dest).files.keys()]).toHaveLength(300);
 
     // Again, with --wait-lock: the second run waits, then finds the first run's work done.
     const changed = Object.keys(files).slice(0, 30);
@@ -621,7 +621,7 @@ describe.each(servers())('push on $name', (server) => {
     expect(d.summary!.requests.PutObject).toBeUndefined();
 
     const m = readManifest(dir, dest);
-    expect(Object.keys(m.files)).toHaveLength(300);
+    expect([...m.files.keys()]).toHaveLength(300);
     expect(readdirSync(stateDir(dir)).filter((n) => n !== path.basename(manifestPath(dir, dest)))).toEqual(
       [],
     );
@@ -653,7 +653,7 @@ describe.each(servers())('push on $name', (server) => {
       else expect(r.summary).toMatchObject({ failed: 0 });
     }
     expect(runs.reduce((sum, r) => sum + (r.summary?.uploaded ?? 0), 0)).toBe(300);
-    expect(Object.keys(readManifest(dir, dest).files)).toHaveLength(300);
+    expect([...readManifest(dir, dest).files.keys()]).toHaveLength(300);
     expect((await transport.list('z/')).size).toBe(300);
   });
 
@@ -727,7 +727,7 @@ describe.each(servers())('push on $name', (server) => {
     expect(result.requests.PutObject).toBe(3);
     const remote = await transport.list('c/');
     expect(remote.get('log.txt')?.etag).toBe(md5('line 1\nline 2\n'));
-    expect(readManifest(dir, dest).files['log.txt']).toMatchObject({
+    expect(readManifest(dir, dest).files.get('log.txt')).toMatchObject({
       md5: md5('line 1\nline 2\n'),
       size: 14,
     });
@@ -748,7 +748,7 @@ describe.each(servers())('push on $name', (server) => {
     expect(result2.errors).toEqual([{ rel: 'log.txt', message: expect.stringMatching(/changed/) }]);
     expect(result2.requests.PutObject).toBe(2);
     // The entry still describes what the first run uploaded: the next run sees the size change again.
-    expect(readManifest(dir, dest).files['log.txt']).toMatchObject({
+    expect(readManifest(dir, dest).files.get('log.txt')).toMatchObject({
       md5: md5('line 1\nline 2\n'),
       size: 14,
     });
@@ -791,7 +791,7 @@ describe.each(servers())('push on $name', (server) => {
       etag: expected,
     });
     const m = readManifest(dir, dest);
-    expect(m.files['grow.bin']).toMatchObject({ md5: h.md5, size: 12 * MiB + 4 });
+    expect(m.files.get('grow.bin')).toMatchObject({ md5: h.md5, size: 12 * MiB + 4 });
     expect(m.pending).toEqual({});
   });
 
@@ -838,7 +838,10 @@ describe.each(servers())('push on $name', (server) => {
         etag: now,
         size: statSync(abs).size,
       });
-      expect(readManifest(dir, dest).files['mid.bin']).toMatchObject({ md5: now, size: statSync(abs).size });
+      expect(readManifest(dir, dest).files.get('mid.bin')).toMatchObject({
+        md5: now,
+        size: statSync(abs).size,
+      });
     },
   );
 
@@ -867,7 +870,7 @@ describe.each(servers())('push on $name', (server) => {
       'secret.txt',
     ]);
     expect([...(await transport.list('u/')).keys()].sort()).toEqual(['ok1.txt', 'sub/ok2.txt']);
-    expect(readManifest(dir, dest).files['secret.txt']).toBeUndefined();
+    expect(readManifest(dir, dest).files.get('secret.txt')).toBeUndefined();
   });
 
   it('stores x-amz-meta-md5 and x-amz-meta-mtime on single and multipart uploads', async () => {

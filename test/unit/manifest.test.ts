@@ -26,7 +26,7 @@ describe('manifest encoding', () => {
   it('round-trips entries, including paths with tabs, newlines, quotes and Unicode', () => {
     const m = emptyManifest(dest);
     for (const rel of ['a.txt', 'dir/ü +%&=.bin', 'tab\there', 'new\nline', '"quoted', 'back\\slash']) {
-      m.files[rel] = entry(rel.length);
+      m.files.set(rel, entry(rel.length));
     }
     m.pending['big.bin'] = {
       uploadId: 'u1',
@@ -45,7 +45,7 @@ describe('manifest encoding', () => {
 
   it('is one readable line per file', () => {
     const m = emptyManifest(dest);
-    m.files['dir/x.sql'] = entry(7);
+    m.files.set('dir/x.sql', entry(7));
     const lines = encodeManifest(m).trim().split('\n');
     expect(lines).toHaveLength(3);
     expect(lines[1]!.split('\t').slice(0, 2)).toEqual(['dir/x.sql', '7']);
@@ -56,11 +56,14 @@ describe('manifest encoding', () => {
     ['cut at a line boundary', (t: string) => t.slice(0, t.lastIndexOf('#end'))],
     ['cut mid-line', (t: string) => t.slice(0, t.length / 2)],
     ['garbage bytes', (t: string) => t.replace('\t7\t', '\t\u0000x\t')],
+    ['missing a column', (t: string) => t.replace('\t7\t', '\t')],
+    ['missing a column on its last line', (t: string) => t.replace('\t8\t', '\t')],
+    ['with an extra column', (t: string) => t.replace('\t8\t', '\t8\t8\t')],
     ['a future schema version', (t: string) => t.replace('"version":1', '"version":99')],
   ])('rejects a manifest %s', (_name, damage) => {
     const m = emptyManifest(dest);
-    m.files.a = entry(7);
-    m.files.b = entry(8);
+    m.files.set('a', entry(7));
+    m.files.set('b', entry(8));
     expect(typeof decodeManifest(damage(encodeManifest(m)), dest)).toBe('string');
   });
 
@@ -75,17 +78,17 @@ describe('manifest store', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 's3sync-manifest-'));
     const file = path.join(dir, '.s3sync', 'm.json');
     const m = emptyManifest(dest);
-    m.files.x = entry(1);
+    m.files.set('x', entry(1));
     saveManifest(file, m);
     const loaded = loadManifest(file, dest);
     expect(loaded.warning).toBeUndefined();
-    expect(loaded.data.files.x).toEqual(entry(1));
+    expect(loaded.data.files.get('x')).toEqual(entry(1));
     // The racy threshold is never earlier than the write itself.
     expect(loaded.racyThresholdNs).toBeGreaterThanOrEqual(BigInt(loaded.data.writtenAtNs));
     truncateSync(file, Math.floor(readFileSync(file).length / 2));
     const broken = loadManifest(file, dest);
     expect(broken.warning).toMatch(/cannot be trusted/);
-    expect(broken.data.files).toEqual({});
+    expect(broken.data.files.size).toBe(0);
     writeFileSync(file, '\u0000\u0001garbage');
     expect(loadManifest(file, dest).warning).toMatch(/manifest/);
   });

@@ -60,7 +60,7 @@ const run = (
   planCheck({
     local: byRel(...local),
     remote: byRel(...remote),
-    manifest,
+    manifest: new Map(Object.entries(manifest)),
     racyThresholdNs: WRITTEN,
     facts,
     full,

@@ -53,7 +53,7 @@ const decide = (
 const input = (over: Partial<PullPlanInput>): PullPlanInput => ({
   remote: new Map(),
   local: new Map(),
-  manifest: {},
+  manifest: new Map(),
   racyThresholdNs: WRITTEN,
   facts: emptyFacts(),
   options: {},
@@ -195,7 +195,7 @@ describe('planPull', () => {
     const base = {
       remote: byRel(r),
       local,
-      manifest: { 'keep.txt': entryFor(kept, r) },
+      manifest: new Map(Object.entries({ 'keep.txt': entryFor(kept, r) })),
     };
     expect(planPull(input({ ...base })).actions).toEqual([{ kind: 'skip', rel: 'keep.txt' }]);
     const selected = (rel: string) => !rel.endsWith('.log');

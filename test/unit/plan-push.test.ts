@@ -66,7 +66,7 @@ describe('decidePushFile with a manifest entry', () => {
     expect(decide(f, entryFor(f))).toEqual({ kind: 'skip', rel: 'a.txt' });
     const plan = planPush({
       files: [f],
-      manifest: { 'a.txt': entryFor(f) },
+      manifest: new Map(Object.entries({ 'a.txt': entryFor(f) })),
       racyThresholdNs: WRITTEN,
       facts: emptyFacts(),
       options: {},
@@ -149,7 +149,7 @@ describe('decidePushFile without a manifest entry', () => {
     expect(decide(a, undefined)).toEqual({ kind: 'listing' });
     const plan = planPush({
       files: [a, b],
-      manifest: {},
+      manifest: new Map(),
       racyThresholdNs: WRITTEN,
       facts: emptyFacts(),
       options: {},
@@ -241,7 +241,7 @@ describe('decidePushFile without a manifest entry', () => {
 describe('planPush options', () => {
   const a = file('a.txt');
   const b = file('dir/b.txt', { size: 5 });
-  const manifest = { 'a.txt': entryFor(a), 'dir/b.txt': entryFor(b) };
+  const manifest = new Map(Object.entries({ 'a.txt': entryFor(a), 'dir/b.txt': entryFor(b) }));
 
   it('force uploads every file, without a listing or hashes', () => {
     const plan = planPush({
@@ -271,7 +271,7 @@ describe('planPush options', () => {
 
   it('verify re-uploads an object missing (or changed) remotely and skips the ones in place', () => {
     const facts = emptyFacts();
-    facts.remote = listing(remoteOf(a, manifest['a.txt'].etag));
+    facts.remote = listing(remoteOf(a, manifest.get('a.txt')!.etag));
     const plan = planPush({
       files: [a, b],
       manifest,
@@ -285,7 +285,7 @@ describe('planPush options', () => {
       { kind: 'upload', rel: 'dir/b.txt', reason: 'remote-drift', size: 5 },
     ]);
     // Same size but another ETag: replaced behind the tool's back.
-    facts.remote = listing(remoteOf(a, md5('replaced')), remoteOf(b, manifest['dir/b.txt'].etag));
+    facts.remote = listing(remoteOf(a, md5('replaced')), remoteOf(b, manifest.get('dir/b.txt')!.etag));
     const drift = planPush({
       files: [a, b],
       manifest,
@@ -302,14 +302,14 @@ describe('planPush options', () => {
   it('delete needs the listing, then deletes remote-only objects within the filters', () => {
     const input: PushPlanInput = {
       files: [a],
-      manifest: { 'a.txt': entryFor(a) },
+      manifest: new Map(Object.entries({ 'a.txt': entryFor(a) })),
       racyThresholdNs: WRITTEN,
       facts: emptyFacts(),
       options: { delete: true, remoteSelected: (rel) => !rel.endsWith('.keep') },
     };
     expect(planPush(input).needs).toEqual([{ kind: 'listing' }]);
     input.facts.remote = listing(
-      remoteOf(a, manifest['a.txt'].etag),
+      remoteOf(a, manifest.get('a.txt')!.etag),
       remoteOf(file('gone.txt', { size: 3 }), md5('g')),
       remoteOf(file('excluded.keep'), md5('k')),
     );
@@ -331,11 +331,13 @@ describe('planPush options', () => {
     const c = file('c.txt');
     const plan = planPush({
       files: [a, b, c],
-      manifest: {
-        'a.txt': entryFor(a, { mtimeNs: '1' }),
-        'dir/b.txt': entryFor(b),
-        'c.txt': entryFor(c, { ctimeNs: '1' }),
-      },
+      manifest: new Map(
+        Object.entries({
+          'a.txt': entryFor(a, { mtimeNs: '1' }),
+          'dir/b.txt': entryFor(b),
+          'c.txt': entryFor(c, { ctimeNs: '1' }),
+        }),
+      ),
       racyThresholdNs: WRITTEN,
       facts: emptyFacts(),
       options: {},
