@@ -527,7 +527,8 @@ describe.each(servers())('bad input on $name', (server) => {
       expect(existsSync(tmp) ? readdirSync(tmp) : []).toEqual([]);
       // Whatever the manifest records is on disk as recorded.
       const m = readManifest(dst);
-      for (const [rel, e] of m?.files ?? new Map<string, { md5: string }>()) expect(got[rel], rel).toBe(e.md5);
+      for (const [rel, e] of m?.files ?? new Map<string, { md5: string }>())
+        expect(got[rel], rel).toBe(e.md5);
       // The run stops at the first ENOSPC with one line that says so (not an error per remaining file).
       const lines = plainLines(pull.stderr);
       expect(lines, pull.stderr).toHaveLength(1);
