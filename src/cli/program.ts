@@ -82,7 +82,7 @@ function pushFlags(cmd: Command): Command {
     .option('--incremental', 'upload only what changed (default)')
     .option('--no-incremental', 'upload every file')
     .option('--verify', 'also list the remote and re-upload objects missing or changed there')
-    .option('--multipart-threshold <size>', 'files from this size go multipart (default 64MiB)', sizeArg)
+    .option('--multipart-threshold <size>', 'files from this size go multipart (default 128MiB)', sizeArg)
     .option('--part-size <size>', 'multipart part size (default 16MiB, raised to fit 10,000 parts)', sizeArg)
     .option('--storage-class <class>', 'storage class of uploaded objects, e.g. STANDARD_IA')
     .option('--sse <algorithm>', 'server-side encryption: AES256 or aws:kms')
@@ -168,7 +168,7 @@ export function buildProgram(run: (r: Promise<{ exitCode: number } | number>) =>
     .option('--no-incremental', 'download every object')
     .option(
       '--multipart-threshold <size>',
-      'objects from this size are fetched as parallel ranges (default 64MiB)',
+      'objects from this size are fetched as parallel ranges (default 128MiB)',
       sizeArg,
     )
     .option('--part-size <size>', 'range size for large objects (default 16MiB)', sizeArg)
@@ -245,7 +245,7 @@ export function buildProgram(run: (r: Promise<{ exitCode: number } | number>) =>
       .description('execute exactly the actions of a plan, refusing any whose file or object changed since')
       .argument('<plan>', 'plan file written by s3sync plan'),
   )
-    .option('--multipart-threshold <size>', 'multipart threshold (default 64MiB)', sizeArg)
+    .option('--multipart-threshold <size>', 'multipart threshold (default 128MiB)', sizeArg)
     .option('--part-size <size>', 'part size (default 16MiB)', sizeArg)
     .addHelpText('after', '\nExample:\n  s3sync apply plan.json')
     .action((planFile: string, flags: Flags) => {

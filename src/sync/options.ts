@@ -45,7 +45,7 @@ export interface PushOptions extends CommonOptions, UploadSettings {
   incremental?: boolean;
   /** Also list the remote and re-upload objects that are missing or differ (remote drift). */
   verify?: boolean;
-  /** Files at or above this size go multipart. Default 64 MiB. */
+  /** Files at or above this size go multipart. Default 128 MiB. */
   multipartThreshold?: number;
   /** Multipart part size. Default 16 MiB, raised to keep within 10,000 parts. */
   partSize?: number;
@@ -58,7 +58,7 @@ export interface PullOptions extends CommonOptions {
   destination: string;
   /** false = download every object (--no-incremental). Default true. */
   incremental?: boolean;
-  /** Objects at or above this size are fetched as parallel ranges. Default 64 MiB. */
+  /** Objects at or above this size are fetched as parallel ranges. Default 128 MiB. */
   multipartThreshold?: number;
   partSize?: number;
 }
@@ -74,5 +74,7 @@ export interface CheckOptions extends CommonOptions {
 
 export const MiB = 1024 * 1024;
 export const DEFAULT_WORKERS = 16;
-export const DEFAULT_MULTIPART_THRESHOLD = 64 * MiB;
+// rclone's cutoff is 200 MiB: a single PUT is one request, the server assembles nothing, and the ETag is
+// the MD5 anyone can check. Measured on the embedded server, 64 MiB files multipart take twice as long.
+export const DEFAULT_MULTIPART_THRESHOLD = 128 * MiB;
 export const DEFAULT_PART_SIZE = 16 * MiB;

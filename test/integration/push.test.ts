@@ -497,7 +497,8 @@ describe.each(servers())('push on $name', (server) => {
     const { bucket, transport } = await newBucket(server, 'big');
     const dest = `s3://${bucket}/b`;
 
-    const r = await pushCli(dir, dest);
+    // Below the default threshold (128 MiB) it would be one PUT.
+    const r = await pushCli(dir, dest, '--multipart-threshold', '64MiB');
     expect(r.code).toBe(0);
     expect(r.summary).toMatchObject({ uploaded: 1, bytesTransferred: 100 * MiB });
     expect(r.summary!.requests).toMatchObject({
