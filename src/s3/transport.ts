@@ -156,7 +156,8 @@ export class S3Transport {
   }
 
   /** One paginated ListObjectsV2 of the prefix; rel is the key minus the prefix. */
-  async list(prefix: string, onPage?: (n: number) => void): Promise<Map<string, RemoteObject>> {
+  /** The whole listing; `onPage` sees each page's objects as they arrive (to start work early). */
+  async list(prefix: string, onPage?: (page: RemoteObject[]) => void): Promise<Map<string, RemoteObject>> {
     const out = new Map<string, RemoteObject>();
     let token: string | undefined;
     do {
@@ -167,18 +168,21 @@ export class S3Transport {
           NextContinuationToken?: string;
         }>(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token })),
       );
+      const objects: RemoteObject[] = [];
       for (const o of page.Contents ?? []) {
         if (!o.Key) continue;
         const rel = o.Key.slice(prefix.length);
-        out.set(rel, {
+        const obj = {
           rel,
           key: o.Key,
           size: o.Size ?? 0,
           etag: normalizeEtag(o.ETag),
           lastModified: o.LastModified?.getTime() ?? 0,
-        });
+        };
+        out.set(rel, obj);
+        objects.push(obj);
       }
-      onPage?.(out.size);
+      onPage?.(objects);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
     return out;

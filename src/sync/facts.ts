@@ -1,9 +1,7 @@
 import { S3SyncError } from '../errors.js';
-import { hashFileAsync } from '../local/hash-pool.js';
-import { absPath } from '../local/scan.js';
 import type { PullAction } from '../plan/pull.js';
 import type { PushAction } from '../plan/push.js';
-import type { Facts, Need } from '../plan/types.js';
+import type { Facts, Need, RemoteObject } from '../plan/types.js';
 import { forEachLimit } from './pool.js';
 import type { Session } from './session.js';
 
@@ -12,17 +10,19 @@ const HASH_CONCURRENCY = 4;
 
 /**
  * Gathers what the planner asked for: one listing, the hashes, the HEADs. Files that cannot be read are
- * reported and dropped from the plan through `unreadable`.
+ * reported and dropped from the plan through `unreadable`. `onListed` sees each listing page as it
+ * arrives, to start hashing before the listing is complete.
  */
 export async function gatherFacts(
   s: Session,
   needs: Need[],
   facts: Facts,
   unreadable: Set<string>,
+  onListed?: (page: RemoteObject[]) => void,
 ): Promise<void> {
   if (needs.some((n) => n.kind === 'listing')) {
     const t = await s.s3();
-    facts.remote = await t.list(s.location.prefix);
+    facts.remote = await t.list(s.location.prefix, onListed);
   }
   const hashes = needs.filter((n) => n.kind === 'hash');
   await forEachLimit(
@@ -32,7 +32,7 @@ export async function gatherFacts(
       const prev = facts.hashes.get(n.rel);
       const sizes = [...new Set([...Object.keys(prev?.multipart ?? {}).map(Number), ...n.partSizes])];
       try {
-        facts.hashes.set(n.rel, await hashFileAsync(absPath(s.localRoot, n.rel), n.size, sizes));
+        facts.hashes.set(n.rel, await s.hashes.get(n.rel, n.size, sizes));
       } catch (err) {
         unreadable.add(n.rel);
         const code = (err as NodeJS.ErrnoException).code;
@@ -61,11 +61,12 @@ export async function settle<P extends { needs: Need[] }>(
   facts: Facts,
   plan: () => P,
   drop: (unreadable: Set<string>) => void,
+  onListed?: (page: RemoteObject[]) => void,
 ): Promise<{ plan: P; unreadable: Set<string> }> {
   const unreadable = new Set<string>();
   let p = plan();
   for (let round = 0; p.needs.length > 0 && round < 5; round++) {
-    await gatherFacts(s, p.needs, facts, unreadable);
+    await gatherFacts(s, p.needs, facts, unreadable, onListed);
     if (unreadable.size > 0) drop(unreadable);
     p = plan();
   }

@@ -2,8 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { S3SyncError } from '../errors.js';
 import { type LocalFile, scanDirectory } from '../local/scan.js';
 import { STATE_DIR } from '../manifest/store.js';
-import { type PushAction, planPush } from '../plan/push.js';
-import { emptyFacts, type Facts } from '../plan/types.js';
+import { decidePushFile, type PushAction, type PushPlanInput, planPush } from '../plan/push.js';
+import { emptyFacts, type Facts, type RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import type { SyncResult } from './events.js';
@@ -16,7 +16,7 @@ import {
 } from './options.js';
 import { forEachLimit } from './pool.js';
 import { requireDirectory, Session } from './session.js';
-import { FileChangedError, uploadFile } from './upload.js';
+import { FileChangedError, STREAMED_UPLOAD_MIN, uploadFile } from './upload.js';
 
 const CHANGED_FILE_SETTLE_MS = 1000;
 
@@ -71,6 +71,7 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
       adopted: s.adopted,
     },
   });
+  if (!opts.dryRun) prefetchHashes(s, input(), opts);
   const { plan, unreadable } = await settle(
     s,
     facts,
@@ -78,6 +79,7 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
     (bad) => {
       files = files.filter((f) => !bad.has(f.rel));
     },
+    hashWhileListing(s, input()),
   );
 
   const byRel = new Map(files.map((f) => [f.rel, f]));
@@ -89,6 +91,39 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
     }
   }
   return { actions: plan.actions, files: byRel, facts, sourceFiles: scan.files.length };
+}
+
+/**
+ * Hashes that will be asked for whatever the listing says start now, while the SDK loads and the
+ * listing runs: files whose stat data changed since the manifest entry, and files too large to be read
+ * into memory at upload that the manifest cannot vouch for (compared with the object, or hashed for
+ * the upload's Content-MD5).
+ */
+function prefetchHashes(s: Session, input: PushPlanInput, opts: PushOptions): void {
+  const threshold = opts.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD;
+  for (const f of input.files) {
+    const d = decidePushFile(f, input.manifest.get(f.rel), input.racyThresholdNs, input.facts, input.options);
+    if (d.kind === 'hash') s.hashes.prefetch(f.rel, f.size, d.partSizes);
+    else if (d.kind === 'listing' && f.size >= STREAMED_UPLOAD_MIN && f.size < threshold)
+      s.hashes.prefetch(f.rel, f.size);
+  }
+}
+
+/**
+ * As each listing page arrives, starts hashing the files it shows the planner will ask about (same
+ * size as their object, no manifest entry to vouch for them): a rebuild hashes while it lists.
+ */
+function hashWhileListing(s: Session, input: PushPlanInput): (page: RemoteObject[]) => void {
+  const byRel = new Map(input.files.map((f) => [f.rel, f]));
+  return (page) => {
+    const facts = { ...input.facts, remote: new Map(page.map((o) => [o.rel, o])) };
+    for (const o of page) {
+      const f = byRel.get(o.rel);
+      if (!f) continue;
+      const d = decidePushFile(f, input.manifest.get(f.rel), input.racyThresholdNs, facts, input.options);
+      if (d.kind === 'hash') s.hashes.prefetch(f.rel, f.size, d.partSizes);
+    }
+  };
 }
 
 function reportDryRun(s: Session, actions: PushAction[]): void {
@@ -122,7 +157,7 @@ export async function executePush(s: Session, p: PreparedPush, opts: PushOptions
     const t = await s.s3();
     s.emit({ type: 'start', action: 'upload', rel: a.rel, size: f.size });
     try {
-      s.manifest.files.set(a.rel, await uploadFile(s, t, f, cfg, p.facts.hashes.get(a.rel)));
+      s.manifest.files.set(a.rel, await uploadFile(s, t, f, cfg));
       s.markDirty();
       r.uploaded++;
       r.bytesTransferred += f.size;

@@ -17,6 +17,7 @@ import { errorCode } from '../s3/errors.js';
 import type { S3Transport, UploadSettings } from '../s3/transport.js';
 import { parseS3Url, type S3Location } from '../s3/url.js';
 import { emptyResult, type SyncEvent, type SyncResult } from './events.js';
+import { HashCache } from './hash-cache.js';
 import { type CommonOptions, DEFAULT_WORKERS } from './options.js';
 
 const CHECKPOINT_MS = 2000;
@@ -36,6 +37,8 @@ export class Session {
   adopted = new Map<string, { size: number; md5: string }>();
   filter!: PathFilter;
   loaded!: LoadedManifest;
+  /** Local hashes of this run, each file read at most once. */
+  readonly hashes: HashCache;
   private transport?: Promise<S3Transport>;
   private releaseLock?: () => void;
   private timer?: NodeJS.Timeout;
@@ -49,6 +52,7 @@ export class Session {
     readonly settings: UploadSettings = {},
   ) {
     this.result = emptyResult(command, !!opts.dryRun);
+    this.hashes = new HashCache(localRoot);
     this.location = parseS3Url(remoteUrl);
     this.destination = {
       endpoint: configuredEndpoint(opts) ?? 'aws',

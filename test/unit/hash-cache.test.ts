@@ -1,0 +1,49 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { hashFile } from '../../src/local/hash.js';
+import { HashCache } from '../../src/sync/hash-cache.js';
+
+const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
+
+describe('HashCache', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 's3sync-hashcache-'));
+  const data = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
+  writeFileSync(path.join(root, 'a.bin'), data);
+  writeFileSync(path.join(root, 'b.bin'), 'bbb');
+
+  it('hands out the prefetched hash instead of reading the file again', async () => {
+    const c = new HashCache(root);
+    c.prefetch('a.bin', data.length);
+    c.prefetch('b.bin', 3);
+    const first = await c.get('a.bin', data.length);
+    expect(first.md5).toBe(md5(data));
+    expect(await c.get('a.bin', data.length)).toBe(first);
+    expect((await c.get('b.bin', 3)).md5).toBe(md5(Buffer.from('bbb')));
+  });
+
+  it('hashes again when asked for a part size it does not have, keeping the ones it had', async () => {
+    const c = new HashCache(root);
+    const MiB = 1024 * 1024;
+    c.prefetch('a.bin', data.length, [MiB]);
+    const prefetched = await c.get('a.bin', data.length, [MiB]);
+    const wider = await c.get('a.bin', data.length, [2 * MiB]);
+    expect(wider).not.toBe(prefetched);
+    const want = await hashFile(path.join(root, 'a.bin'), [MiB, 2 * MiB]);
+    expect(wider.multipart).toEqual(want.multipart);
+    expect(await c.get('a.bin', data.length, [MiB, 2 * MiB])).toBe(wider);
+  });
+
+  it('reads the file again after forget, and reports a missing file from get', async () => {
+    const c = new HashCache(root);
+    const before = await c.get('b.bin', 3);
+    writeFileSync(path.join(root, 'b.bin'), 'ccc');
+    expect(await c.get('b.bin', 3)).toBe(before);
+    c.forget('b.bin');
+    expect((await c.get('b.bin', 3)).md5).toBe(md5(Buffer.from('ccc')));
+    c.prefetch('gone.bin', 10);
+    await expect(c.get('gone.bin', 10)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
