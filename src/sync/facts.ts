@@ -61,12 +61,17 @@ export async function settle<P extends { needs: Need[] }>(
   facts: Facts,
   plan: () => P,
   drop: (unreadable: Set<string>) => void,
-  onListed?: (page: RemoteObject[]) => void,
+  early: {
+    /** Called once, when the first plan is not final: a no-change run never pays for it. */
+    beforeGathering?: () => void;
+    onListed?: (page: RemoteObject[]) => void;
+  } = {},
 ): Promise<{ plan: P; unreadable: Set<string> }> {
   const unreadable = new Set<string>();
   let p = plan();
+  if (p.needs.length > 0) early.beforeGathering?.();
   for (let round = 0; p.needs.length > 0 && round < 5; round++) {
-    await gatherFacts(s, p.needs, facts, unreadable, onListed);
+    await gatherFacts(s, p.needs, facts, unreadable, early.onListed);
     if (unreadable.size > 0) drop(unreadable);
     p = plan();
   }

@@ -71,7 +71,6 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
       adopted: s.adopted,
     },
   });
-  if (!opts.dryRun) prefetchHashes(s, input(), opts);
   const { plan, unreadable } = await settle(
     s,
     facts,
@@ -79,15 +78,24 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
     (bad) => {
       files = files.filter((f) => !bad.has(f.rel));
     },
-    hashWhileListing(s, input()),
+    {
+      beforeGathering: () => prefetchHashes(s, input(), opts),
+      onListed: hashWhileListing(s, input()),
+    },
   );
 
   const byRel = new Map(files.map((f) => [f.rel, f]));
-  // Manifest hygiene: entries for files that are gone (or now filtered out) describe nothing.
-  for (const rel of s.manifest.files.keys()) {
-    if (!byRel.has(rel) && !unreadable.has(rel)) {
-      s.manifest.files.delete(rel);
-      s.markDirty();
+  // Manifest hygiene: entries for files that are gone (or now filtered out) describe nothing. When
+  // every entry has its file (the usual case), there is nothing to look for.
+  const manifest = s.manifest.files;
+  let withEntry = 0;
+  for (const f of files) if (manifest.has(f.rel)) withEntry++;
+  if (withEntry !== manifest.size) {
+    for (const rel of manifest.keys()) {
+      if (!byRel.has(rel) && !unreadable.has(rel)) {
+        manifest.delete(rel);
+        s.markDirty();
+      }
     }
   }
   return { actions: plan.actions, files: byRel, facts, sourceFiles: scan.files.length };
@@ -100,6 +108,7 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
  * the upload's Content-MD5).
  */
 function prefetchHashes(s: Session, input: PushPlanInput, opts: PushOptions): void {
+  if (opts.dryRun) return;
   const threshold = opts.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD;
   for (const f of input.files) {
     const d = decidePushFile(f, input.manifest.get(f.rel), input.racyThresholdNs, input.facts, input.options);
@@ -114,8 +123,9 @@ function prefetchHashes(s: Session, input: PushPlanInput, opts: PushOptions): vo
  * size as their object, no manifest entry to vouch for them): a rebuild hashes while it lists.
  */
 function hashWhileListing(s: Session, input: PushPlanInput): (page: RemoteObject[]) => void {
-  const byRel = new Map(input.files.map((f) => [f.rel, f]));
+  let byRel: Map<string, LocalFile> | undefined;
   return (page) => {
+    byRel ??= new Map(input.files.map((f) => [f.rel, f]));
     const facts = { ...input.facts, remote: new Map(page.map((o) => [o.rel, o])) };
     for (const o of page) {
       const f = byRel.get(o.rel);
