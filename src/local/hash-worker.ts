@@ -1,12 +1,47 @@
 import { parentPort } from 'node:worker_threads';
-import { hashFile } from './hash.js';
+import { hashFile, StreamHasher } from './hash.js';
 
-/** Hashes files for the main thread, so large reads and MD5 do not hold up transfers. */
-parentPort!.on('message', async (msg: { id: number; abs: string; partSizes: number[] }) => {
+export type WorkerRequest =
+  | { op: 'file'; id: number; abs: string; partSizes: number[] }
+  | { op: 'start'; id: number; partSizes: number[] }
+  | { op: 'data'; id: number; buf: Uint8Array }
+  | { op: 'end'; id: number }
+  | { op: 'abort'; id: number };
+
+const streams = new Map<number, StreamHasher>();
+
+/** Hashes files and streamed downloads for the main thread, so MD5 does not hold up transfers. */
+parentPort!.on('message', async (msg: WorkerRequest) => {
   try {
-    const result = await hashFile(msg.abs, msg.partSizes);
-    parentPort!.postMessage({ id: msg.id, result });
+    switch (msg.op) {
+      case 'file': {
+        const result = await hashFile(msg.abs, msg.partSizes);
+        parentPort!.postMessage({ id: msg.id, result });
+        return;
+      }
+      case 'start':
+        streams.set(msg.id, new StreamHasher(msg.partSizes));
+        return;
+      case 'data': {
+        const h = streams.get(msg.id);
+        if (!h) return; // aborted
+        h.update(Buffer.from(msg.buf.buffer, msg.buf.byteOffset, msg.buf.byteLength));
+        parentPort!.postMessage({ id: msg.id, ack: true });
+        return;
+      }
+      case 'end': {
+        const h = streams.get(msg.id);
+        if (!h) return;
+        streams.delete(msg.id);
+        parentPort!.postMessage({ id: msg.id, digest: h.digest() });
+        return;
+      }
+      case 'abort':
+        streams.delete(msg.id);
+        return;
+    }
   } catch (err) {
+    streams.delete(msg.id);
     const e = err as NodeJS.ErrnoException;
     parentPort!.postMessage({ id: msg.id, error: { message: e.message, code: e.code } });
   }

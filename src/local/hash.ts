@@ -50,6 +50,34 @@ export class PartHasher {
   }
 }
 
+/** MD5 and multipart ETags of a byte stream fed in order: what hashFile computes, without the file. */
+export class StreamHasher {
+  private whole = createHash('md5');
+  private parts: PartHasher[];
+
+  constructor(partSizes: number[]) {
+    this.parts = [...new Set(partSizes)].map((ps) => new PartHasher(ps));
+  }
+
+  update(buf: Buffer): void {
+    this.whole.update(buf);
+    for (const p of this.parts) p.update(buf);
+  }
+
+  digest(): StreamDigest {
+    const multipart: Record<number, string> = {};
+    for (const p of this.parts) multipart[p.partSize] = p.finish();
+    return { md5: this.whole.digest('hex'), multipart };
+  }
+}
+
+export interface StreamDigest {
+  /** Hex MD5 of all bytes. */
+  md5: string;
+  /** Multipart ETag (no quotes) for each requested part size. */
+  multipart: Record<number, string>;
+}
+
 /**
  * Reads the file once, in large chunks, computing its MD5 and the multipart ETags for the given part
  * sizes in the same pass. `expectSize` guards against a file that changed since it was stat'ed.

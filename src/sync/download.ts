@@ -1,11 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { type FileHandle, lstat, open, rename, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { errorMessage, runError, S3SyncError } from '../errors.js';
-import { PartHasher } from '../local/hash.js';
-import { hashFileAsync } from '../local/hash-pool.js';
+import type { StreamDigest } from '../local/hash.js';
+import { hashFileAsync, startStreamHash } from '../local/hash-pool.js';
 import { safeJoin } from '../local/safe-path.js';
 import { statFields } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
@@ -34,14 +34,13 @@ const mtimeSeconds = (meta: string | undefined, lastModified: number) => {
 function verifyContent(
   etag: string,
   md5: string,
-  parts: PartHasher[],
+  multipart: Record<number, string>,
   metaMd5?: string,
 ): boolean | undefined {
   const form = etagForm(etag);
   if (form.kind === 'md5') return etag === md5 || metaMd5 === md5;
   if (form.kind === 'multipart') {
-    const results = parts.map((p) => p.finish());
-    if (results.includes(etag) || metaMd5 === md5) return true;
+    if (Object.values(multipart).includes(etag) || metaMd5 === md5) return true;
     return metaMd5 !== undefined ? false : undefined;
   }
   return metaMd5 === undefined ? undefined : metaMd5 === md5;
@@ -89,7 +88,7 @@ export async function downloadObject(
     if (o.size < cfg.multipartThreshold) {
       ({ md5, meta, verified } = await t.get(o.key, async (body, info) => {
         const r = await writeStream(body, tmp, o.size, partSizes);
-        const ok = verifyContent(o.etag, r.md5, r.parts, info.metadata.md5);
+        const ok = verifyContent(o.etag, r.md5, r.multipart, info.metadata.md5);
         if (ok === false) throw new IncompleteBody('downloaded bytes do not match the object ETag');
         return { md5: r.md5, meta: info.metadata, verified: ok };
       }));
@@ -97,11 +96,7 @@ export async function downloadObject(
       meta = await downloadRanges(s, t, o, tmp, cfg.partSize);
       const h = await hashFileAsync(tmp, o.size, partSizes);
       md5 = h.md5;
-      verified =
-        etagForm(o.etag).kind === 'md5'
-          ? o.etag === md5 || meta.md5 === md5
-          : Object.values(h.multipart).includes(o.etag) ||
-            (meta.md5 !== undefined ? meta.md5 === md5 : undefined);
+      verified = verifyContent(o.etag, md5, h.multipart, meta.md5);
       if (verified === false) throw runError('downloaded bytes do not match the object ETag');
     }
     if (verified === undefined && s.opts.debug)
@@ -138,41 +133,55 @@ async function writeFully(fh: FileHandle, buf: Buffer, pos: number): Promise<voi
   }
 }
 
-/** Network chunks (~16-64 KiB) gathered into 1 MiB writes: far fewer thread-pool round trips. */
-async function* coalesce(body: Readable): AsyncGenerator<Buffer> {
+/**
+ * Network chunks (~16-64 KiB) gathered into 1 MiB writes: far fewer thread-pool round trips. `owned`:
+ * the buffer is a fresh concatenation nothing else holds, so it may be handed to a worker without a copy.
+ */
+async function* coalesce(body: Readable): AsyncGenerator<{ buf: Buffer; owned: boolean }> {
   const WRITE_SIZE = 1024 * 1024;
   let pending: Buffer[] = [];
   let bytes = 0;
+  const take = () => {
+    const out =
+      pending.length === 1
+        ? { buf: pending[0]!, owned: false }
+        : { buf: Buffer.concat(pending, bytes), owned: true };
+    pending = [];
+    bytes = 0;
+    return out;
+  };
   for await (const chunk of body) {
     pending.push(chunk as Buffer);
     bytes += (chunk as Buffer).length;
-    if (bytes >= WRITE_SIZE) {
-      yield pending.length === 1 ? pending[0]! : Buffer.concat(pending, bytes);
-      pending = [];
-      bytes = 0;
-    }
+    if (bytes >= WRITE_SIZE) yield take();
   }
-  if (bytes > 0) yield pending.length === 1 ? pending[0]! : Buffer.concat(pending, bytes);
+  if (bytes > 0) yield take();
 }
 
-async function writeStream(body: Readable, tmp: string, size: number, partSizes: number[]) {
+/** Writes the body while it is hashed, off the main thread for large bodies. */
+async function writeStream(
+  body: Readable,
+  tmp: string,
+  size: number,
+  partSizes: number[],
+): Promise<StreamDigest> {
   const fh = await open(tmp, 'w');
-  const md5 = createHash('md5');
-  const parts = partSizes.map((ps) => new PartHasher(ps));
+  const hash = startStreamHash(partSizes, size);
   let written = 0;
   try {
-    for await (const buf of coalesce(body)) {
-      md5.update(buf);
-      for (const p of parts) p.update(buf);
+    for await (const { buf, owned } of coalesce(body)) {
       await writeFully(fh, buf, written);
       written += buf.length;
+      // After the write: a transferred buffer is detached.
+      await hash.update(buf, owned);
     }
     if (written !== size) throw new IncompleteBody(`response body ended after ${written} of ${size} bytes`);
-    await fh.sync();
+    const [, digest] = await Promise.all([fh.sync(), hash.digest()]);
+    return digest;
   } finally {
+    hash.abort();
     await fh.close();
   }
-  return { md5: md5.digest('hex'), parts };
 }
 
 /** Large objects: byte ranges fetched in parallel, each written at its offset. */
@@ -199,7 +208,7 @@ async function downloadRanges(
               throw runError('the object changed while it was downloaded');
             meta = info.metadata;
             let pos = start;
-            for await (const buf of coalesce(body)) {
+            for await (const { buf } of coalesce(body)) {
               await writeFully(fh, buf, pos);
               pos += buf.length;
             }
