@@ -5,6 +5,8 @@ import { STATE_DIR } from '../manifest/store.js';
 import { decidePushFile, type PushAction, type PushPlanInput, planPush } from '../plan/push.js';
 import { emptyFacts, type Facts, type RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
+import { choosePartSize } from '../s3/etag.js';
+import { getProvider } from '../s3/providers.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import type { SyncResult } from './events.js';
 import { applyRecords, settle } from './facts.js';
@@ -105,16 +107,27 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
  * Hashes that will be asked for whatever the listing says start now, while the SDK loads and the
  * listing runs: files whose stat data changed since the manifest entry, and files too large to be read
  * into memory at upload that the manifest cannot vouch for (compared with the object, or hashed for
- * the upload's Content-MD5).
+ * the upload's Content-MD5 and, multipart, its parts').
  */
 function prefetchHashes(s: Session, input: PushPlanInput, opts: PushOptions): void {
   if (opts.dryRun) return;
   const threshold = opts.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD;
+  // The transport's provider may differ (an endpoint from a profile): then the upload hashes again.
+  const provider = getProvider(opts.provider, s.destination.endpoint !== 'aws');
   for (const f of input.files) {
     const d = decidePushFile(f, input.manifest.get(f.rel), input.racyThresholdNs, input.facts, input.options);
     if (d.kind === 'hash') s.hashes.prefetch(f.rel, f.size, d.partSizes);
-    else if (d.kind === 'listing' && f.size >= STREAMED_UPLOAD_MIN && f.size < threshold)
-      s.hashes.prefetch(f.rel, f.size);
+    else if (d.kind !== 'listing' || f.size < STREAMED_UPLOAD_MIN) continue;
+    else if (f.size < threshold) s.hashes.prefetch(f.rel, f.size);
+    else {
+      const ps = choosePartSize(
+        f.size,
+        opts.partSize ?? DEFAULT_PART_SIZE,
+        provider.maxParts,
+        provider.minPartSize,
+      );
+      s.hashes.prefetch(f.rel, f.size, [ps]);
+    }
   }
 }
 
