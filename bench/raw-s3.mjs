@@ -1,6 +1,7 @@
 // The server's own ceilings, measured with the same AWS SDK s3sync uses and no s3sync code at all:
 //   put:    PutObject of every file under ROOT, 16 at a time (files < 8 MiB sent from a buffer, larger
 //           ones streamed with ContentLength)
+//   mpput:  every file under ROOT as a multipart upload of partSize parts, 16 parts in flight
 //   get:    one full ListObjectsV2 listing of the prefix (timed on its own), then GetObject of every
 //           object into DEST, 16 at a time
 //   list:   the listing alone
@@ -13,11 +14,14 @@ import http from 'node:http';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import {
+  CompleteMultipartUploadCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
@@ -77,6 +81,58 @@ async function put() {
   return { files: files.length, bytes, ms: performance.now() - t0 };
 }
 
+async function mpput() {
+  const { statSync } = await import('node:fs');
+  const ps = cfg.partSize;
+  const files = listLocal(cfg.root).map((rel) => ({ rel, abs: path.join(cfg.root, rel) }));
+  let bytes = 0;
+  const t0 = performance.now();
+  const uploads = await Promise.all(
+    files.map(async (f) => {
+      const size = statSync(f.abs).size;
+      const Key = cfg.prefix + f.rel;
+      const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: cfg.bucket, Key }));
+      const parts = Array.from({ length: Math.max(1, Math.ceil(size / ps)) }, (_, i) => ({
+        n: i + 1,
+        start: i * ps,
+        end: Math.min(size, (i + 1) * ps) - 1,
+      }));
+      bytes += size;
+      return { Key, UploadId, parts, etags: [] };
+    }),
+  );
+  const jobs = uploads.flatMap((u) => u.parts.map((p) => ({ u, p })));
+  await forEachLimit(jobs, concurrency, async ({ u, p }) => {
+    const r = await client.send(
+      new UploadPartCommand({
+        Bucket: cfg.bucket,
+        Key: u.Key,
+        UploadId: u.UploadId,
+        PartNumber: p.n,
+        ContentLength: p.end - p.start + 1,
+        Body: createReadStream(path.join(cfg.root, u.Key.slice(cfg.prefix.length)), {
+          start: p.start,
+          end: p.end,
+        }),
+      }),
+    );
+    u.etags[p.n - 1] = { PartNumber: p.n, ETag: r.ETag };
+  });
+  await Promise.all(
+    uploads.map((u) =>
+      client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: cfg.bucket,
+          Key: u.Key,
+          UploadId: u.UploadId,
+          MultipartUpload: { Parts: u.etags },
+        }),
+      ),
+    ),
+  );
+  return { files: files.length, bytes, ms: performance.now() - t0 };
+}
+
 async function listRemote() {
   const t0 = performance.now();
   const objects = [];
@@ -122,6 +178,6 @@ async function bucket() {
   return { ok: true };
 }
 
-const result = await { put, get, list, bucket }[cfg.mode]();
+const result = await { put, mpput, get, list, bucket }[cfg.mode]();
 process.stdout.write(`${JSON.stringify(result)}\n`);
 client.destroy();
