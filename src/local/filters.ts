@@ -32,9 +32,18 @@
 // --exclude-from files hold one glob per line; blank lines and lines starting with '#' are ignored,
 // and surrounding whitespace is trimmed.
 import { readFile } from 'node:fs/promises';
-import ignore from 'ignore';
-import picomatch from 'picomatch';
+import { createRequire } from 'node:module';
+import type Ignore from 'ignore';
+import type Picomatch from 'picomatch';
 import { errorMessage, usageError } from '../errors.js';
+
+// Both matchers are loaded on first use: a run without filters (the everyday no-change push) skips
+// the 20 ms their modules take to load.
+const require = createRequire(import.meta.url);
+let pmLib: typeof Picomatch | undefined;
+let igLib: typeof Ignore | undefined;
+const picomatch = (): typeof Picomatch => (pmLib ??= require('picomatch') as typeof Picomatch);
+const ignore = (): typeof Ignore => (igLib ??= require('ignore') as typeof Ignore);
 
 /** Names the filter always excludes at the root of the sync (the manifest folder). */
 export const INTERNAL_NAMES: readonly string[] = ['.s3sync'];
@@ -93,8 +102,8 @@ export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: stri
   ];
   const ignoreText = opts.ignoreFileText ?? '';
   const hasIgnoreRules = parseGlobList(ignoreText).length > 0;
-  const ig: ignore.Ignore | undefined = hasIgnoreRules
-    ? ignore({ ignorecase: false }).add(ignoreText)
+  const ig: Ignore.Ignore | undefined = hasIgnoreRules
+    ? ignore()({ ignorecase: false }).add(ignoreText)
     : undefined;
 
   const includeMatcher = compileGlobs(includeGlobs);
@@ -108,7 +117,7 @@ export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: stri
   const includes = (relPath: string): boolean => {
     if (isInternal(relPath)) return false;
     if (!active) return true;
-    if (ig && ignore.isPathValid(relPath) && ig.ignores(relPath)) return false;
+    if (ig && ignore().isPathValid(relPath) && ig.ignores(relPath)) return false;
     if (onlyIncludes) return includeMatcher(relPath);
     if (excludeMatcher(relPath)) return includeMatcher(relPath);
     return true;
@@ -119,7 +128,7 @@ export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: stri
     if (dir === '') return false;
     if (isInternal(dir)) return true;
     if (!active) return false;
-    if (ig && ignore.isPathValid(`${dir}/`) && ig.ignores(`${dir}/`)) return true;
+    if (ig && ignore().isPathValid(`${dir}/`) && ig.ignores(`${dir}/`)) return true;
     if (includeGlobs.some((g) => includeMightMatchBelow(g, dir))) return false;
     if (onlyIncludes) return true;
     return dirExcluders.some((test) => test(dir));
@@ -139,7 +148,7 @@ interface Glob {
 
 type DirTest = (dir: string) => boolean;
 
-const PM_OPTIONS: picomatch.PicomatchOptions = { dot: true, windows: false };
+const PM_OPTIONS: Picomatch.PicomatchOptions = { dot: true, windows: false };
 
 function isInternal(rel: string): boolean {
   return INTERNAL_NAMES.some((n) => rel === n || rel.startsWith(`${n}/`));
@@ -166,7 +175,7 @@ function normalizeGlob(raw: string, flag: string): Glob {
   // An anchored slash-less glob (`/foo`) matches the root path only, not basenames.
   const basename = !anchored && !pattern.includes('/');
   try {
-    picomatch(pattern, PM_OPTIONS);
+    picomatch()(pattern, PM_OPTIONS);
   } catch (err) {
     throw usageError(`invalid glob in ${flag}: '${oneLine(raw)}' (${oneLine(errorMessage(err))})`, err);
   }
@@ -176,8 +185,8 @@ function normalizeGlob(raw: string, flag: string): Glob {
 function compileGlobs(globs: Glob[]): (rel: string) => boolean {
   const base = globs.filter((g) => g.basename).map((g) => g.pattern);
   const full = globs.filter((g) => !g.basename).map((g) => g.pattern);
-  const matchBase = base.length > 0 ? picomatch(base, PM_OPTIONS) : undefined;
-  const matchFull = full.length > 0 ? picomatch(full, PM_OPTIONS) : undefined;
+  const matchBase = base.length > 0 ? picomatch()(base, PM_OPTIONS) : undefined;
+  const matchFull = full.length > 0 ? picomatch()(full, PM_OPTIONS) : undefined;
   return (rel) => {
     if (matchFull?.(rel)) return true;
     if (matchBase) return matchBase(rel.slice(rel.lastIndexOf('/') + 1));
@@ -209,8 +218,8 @@ function dirExcluder(g: Glob): DirTest | undefined {
   if (!p.endsWith('/**')) return undefined;
   const prefix = p.slice(0, -3);
   if (prefix === '' || prefix.endsWith('/')) return undefined;
-  const matchPrefix = picomatch(prefix, PM_OPTIONS);
-  const matchWhole = picomatch(p, PM_OPTIONS);
+  const matchPrefix = picomatch()(prefix, PM_OPTIONS);
+  const matchWhole = picomatch()(p, PM_OPTIONS);
   return (dir) =>
     // `prefix/**` matches everything below a directory that `prefix` matches; the second check
     // is a cheap sanity test against picomatch constructs where that would not hold.
@@ -220,7 +229,7 @@ function dirExcluder(g: Glob): DirTest | undefined {
 /** Conservative: false only when the include glob provably matches nothing below `dir`. */
 function includeMightMatchBelow(g: Glob, dir: string): boolean {
   if (g.basename) return true;
-  const scan = picomatch.scan(g.pattern);
+  const scan = picomatch().scan(g.pattern);
   if (scan.negated || g.pattern.startsWith('!')) return true;
   const base = scan.base;
   if (base === '' || base.includes('\\')) return true;

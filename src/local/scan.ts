@@ -122,19 +122,30 @@ export function scanDirectory(root: string, opts: ScanOptions = {}): ScanResult 
         continue;
       }
       if (opts.includeFile && !opts.includeFile(rel)) continue;
-      if (keyPrefixBytes + Buffer.byteLength(rel) > MAX_KEY_BYTES) {
+      // A UTF-16 unit is at most 3 UTF-8 bytes: most names need no byte count at all.
+      if (
+        keyPrefixBytes + rel.length * 3 > MAX_KEY_BYTES &&
+        keyPrefixBytes + Buffer.byteLength(rel) > MAX_KEY_BYTES
+      ) {
         errors.push({ rel, message: `key longer than S3's ${MAX_KEY_BYTES}-byte limit: skipped` });
         continue;
       }
       try {
-        st ??= lstatSync(abs, { bigint: true });
+        st ??= lstatSync(abs, { bigint: true, throwIfNoEntry: false });
       } catch (err) {
-        // Deleted between readdir and lstat: not an error worth failing the run for.
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
         errors.push({ rel, message: `cannot stat: ${errorMessage(err)}` });
         continue;
       }
-      files.push({ rel, ...statFields(st) });
+      // Deleted between readdir and lstat: not an error worth failing the run for.
+      if (!st) continue;
+      // One object per file, built whole (no spread of statFields): this loop runs 100k times.
+      files.push({
+        rel,
+        size: Number(st.size),
+        mtimeNs: st.mtimeNs.toString(),
+        ctimeNs: st.ctimeNs.toString(),
+        ino: st.ino.toString(),
+      });
     }
   };
 
