@@ -8,6 +8,14 @@ import type { Session } from './session.js';
 /** Local hashing runs a few files at a time: MD5 is CPU-bound and there are few cores. */
 const HASH_CONCURRENCY = 4;
 
+/** Work a command starts before the plan asks for it (see hash-ahead.ts). */
+export interface EarlyWork {
+  /** Called once, when the first plan is not final: a no-change run never pays for it. */
+  beforeGathering?: () => void;
+  /** Each listing page as it arrives. */
+  onListed?: (page: RemoteObject[]) => void;
+}
+
 /**
  * Gathers what the planner asked for: one listing, the hashes, the HEADs. Files that cannot be read are
  * reported and dropped from the plan through `unreadable`. `onListed` sees each listing page as it
@@ -18,11 +26,11 @@ export async function gatherFacts(
   needs: Need[],
   facts: Facts,
   unreadable: Set<string>,
-  onListed?: (page: RemoteObject[]) => void,
+  early: EarlyWork = {},
 ): Promise<void> {
   if (needs.some((n) => n.kind === 'listing')) {
     const t = await s.s3();
-    facts.remote = await t.list(s.location.prefix, onListed);
+    facts.remote = await t.list(s.location.prefix, early.onListed);
   }
   const hashes = needs.filter((n) => n.kind === 'hash');
   await forEachLimit(
@@ -61,17 +69,13 @@ export async function settle<P extends { needs: Need[] }>(
   facts: Facts,
   plan: () => P,
   drop: (unreadable: Set<string>) => void,
-  early: {
-    /** Called once, when the first plan is not final: a no-change run never pays for it. */
-    beforeGathering?: () => void;
-    onListed?: (page: RemoteObject[]) => void;
-  } = {},
+  early: EarlyWork = {},
 ): Promise<{ plan: P; unreadable: Set<string> }> {
   const unreadable = new Set<string>();
   let p = plan();
   if (p.needs.length > 0) early.beforeGathering?.();
   for (let round = 0; p.needs.length > 0 && round < 5; round++) {
-    await gatherFacts(s, p.needs, facts, unreadable, early.onListed);
+    await gatherFacts(s, p.needs, facts, unreadable, early);
     if (unreadable.size > 0) drop(unreadable);
     p = plan();
   }
@@ -88,6 +92,7 @@ export function applyRecords(
   actions: ReadonlyArray<PushAction | PullAction>,
   facts: Facts,
 ): void {
+  const syncedAt = new Date().toISOString();
   for (const rec of actions) {
     if (rec.kind === 'skip') s.result.unchanged++;
     if (rec.kind !== 'record') continue;
@@ -98,7 +103,7 @@ export function applyRecords(
       md5: rec.md5,
       etag: rec.etag,
       partSize: rec.partSize,
-      syncedAt: new Date().toISOString(),
+      syncedAt,
     });
     s.markDirty();
     s.result.recorded++;

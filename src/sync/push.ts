@@ -2,14 +2,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { S3SyncError } from '../errors.js';
 import { type LocalFile, scanDirectory } from '../local/scan.js';
 import { STATE_DIR } from '../manifest/store.js';
-import { decidePushFile, type PushAction, type PushPlanInput, planPush } from '../plan/push.js';
-import { emptyFacts, type Facts, type RemoteObject } from '../plan/types.js';
+import { type PushAction, planPush } from '../plan/push.js';
+import { emptyFacts, type Facts } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
-import { choosePartSize } from '../s3/etag.js';
-import { getProvider } from '../s3/providers.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import type { SyncResult } from './events.js';
 import { applyRecords, settle } from './facts.js';
+import { hashAhead } from './hash-ahead.js';
 import {
   DEFAULT_MULTIPART_THRESHOLD,
   DEFAULT_PART_SIZE,
@@ -18,7 +17,7 @@ import {
 } from './options.js';
 import { forEachLimit } from './pool.js';
 import { requireDirectory, Session } from './session.js';
-import { FileChangedError, STREAMED_UPLOAD_MIN, uploadFile } from './upload.js';
+import { FileChangedError, uploadFile } from './upload.js';
 
 const CHANGED_FILE_SETTLE_MS = 1000;
 
@@ -80,10 +79,7 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
     (bad) => {
       files = files.filter((f) => !bad.has(f.rel));
     },
-    {
-      beforeGathering: () => prefetchHashes(s, input(), opts),
-      onListed: hashWhileListing(s, input()),
-    },
+    hashAhead(s, input(), opts),
   );
 
   const byRel = new Map(files.map((f) => [f.rel, f]));
@@ -101,52 +97,6 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
     }
   }
   return { actions: plan.actions, files: byRel, facts, sourceFiles: scan.files.length };
-}
-
-/**
- * Hashes that will be asked for whatever the listing says start now, while the SDK loads and the
- * listing runs: files whose stat data changed since the manifest entry, and files too large to be read
- * into memory at upload that the manifest cannot vouch for (compared with the object, or hashed for
- * the upload's Content-MD5 and, multipart, its parts').
- */
-function prefetchHashes(s: Session, input: PushPlanInput, opts: PushOptions): void {
-  if (opts.dryRun) return;
-  const threshold = opts.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD;
-  // The transport's provider may differ (an endpoint from a profile): then the upload hashes again.
-  const provider = getProvider(opts.provider, s.destination.endpoint !== 'aws');
-  for (const f of input.files) {
-    const d = decidePushFile(f, input.manifest.get(f.rel), input.racyThresholdNs, input.facts, input.options);
-    if (d.kind === 'hash') s.hashes.prefetch(f.rel, f.size, d.partSizes);
-    else if (d.kind !== 'listing' || f.size < STREAMED_UPLOAD_MIN) continue;
-    else if (f.size < threshold) s.hashes.prefetch(f.rel, f.size);
-    else {
-      const ps = choosePartSize(
-        f.size,
-        opts.partSize ?? DEFAULT_PART_SIZE,
-        provider.maxParts,
-        provider.minPartSize,
-      );
-      s.hashes.prefetch(f.rel, f.size, [ps]);
-    }
-  }
-}
-
-/**
- * As each listing page arrives, starts hashing the files it shows the planner will ask about (same
- * size as their object, no manifest entry to vouch for them): a rebuild hashes while it lists.
- */
-function hashWhileListing(s: Session, input: PushPlanInput): (page: RemoteObject[]) => void {
-  let byRel: Map<string, LocalFile> | undefined;
-  return (page) => {
-    byRel ??= new Map(input.files.map((f) => [f.rel, f]));
-    const facts = { ...input.facts, remote: new Map(page.map((o) => [o.rel, o])) };
-    for (const o of page) {
-      const f = byRel.get(o.rel);
-      if (!f) continue;
-      const d = decidePushFile(f, input.manifest.get(f.rel), input.racyThresholdNs, facts, input.options);
-      if (d.kind === 'hash') s.hashes.prefetch(f.rel, f.size, d.partSizes);
-    }
-  };
 }
 
 function reportDryRun(s: Session, actions: PushAction[]): void {
