@@ -390,7 +390,7 @@ async function runDataset(sec, server, set, cliEnv, pullOk) {
     log('  writing a synthetic manifest for the 1M tree');
     await node(path.join(HERE, 'synth-manifest.mjs'), [root, server.endpoint, bucket, 'main']);
     const runs = await repeat(Math.min(RUNS, 3), (i) => push('main', `nochange${i}`));
-    addWorkload(sec, {
+    ds.noChange = addWorkload(sec, {
       id: 'push-nochange',
       label: 'push, no change (synthetic manifest)',
       set,
@@ -624,6 +624,18 @@ function evaluate(sec, md5Floor) {
       `${fmtMs(w.stats.median)}, ${rssMB.toFixed(0)} MB peak RSS, ${reqs} requests`,
     );
   } else add('no-change push 100k: ≤ 1.0 s and ≤ 200 MB RSS', null, 'dataset 100k not run (BENCH_LARGE=1)');
+
+  const d1m = ds('1m');
+  if (d1m?.noChange) {
+    const w = d1m.noChange;
+    const reqs = Math.max(...w.runs.map((r) => r.requestsTotal ?? Number.POSITIVE_INFINITY));
+    const rssMB = (w.rssKiB * 1024) / 1e6;
+    add(
+      'no-change push 1M: ≤ 10 s and ≤ 1 GB RSS',
+      w.stats.median <= 10_000 && rssMB <= 1000,
+      `${fmtMs(w.stats.median)}, ${rssMB.toFixed(0)} MB peak RSS, ${reqs} requests`,
+    );
+  } else add('no-change push 1M: ≤ 10 s and ≤ 1 GB RSS', null, 'dataset 1m not run (BENCH_1M=1)');
 
   const d1 = ds('1k');
   if (d1?.mutated) {

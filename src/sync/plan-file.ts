@@ -193,7 +193,11 @@ export async function apply(
               size: a.size,
             },
       );
-      await executePush(s, { actions, files, facts, sourceFiles: Number.POSITIVE_INFINITY }, applyOpts);
+      await executePush(
+        s,
+        { actions, files, fileCount: files.size, facts, sourceFiles: Number.POSITIVE_INFINITY },
+        applyOpts,
+      );
     } else {
       const actions: PullAction[] = valid.map((a) =>
         a.kind === 'download'

@@ -26,7 +26,10 @@ type Delete = Extract<PushAction, { kind: 'delete' }>;
 
 export interface PreparedPush {
   actions: PushAction[];
+  /** The files to upload, by rel (not every file: a million-entry Map costs a no-change run 0.4 s). */
   files: Map<string, LocalFile>;
+  /** Files in the plan. */
+  fileCount: number;
   facts: Facts;
   /** Files in the source, for the empty-source delete guard. */
   sourceFiles: number;
@@ -82,21 +85,30 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
     hashAhead(s, input(), opts),
   );
 
-  const byRel = new Map(files.map((f) => [f.rel, f]));
   // Manifest hygiene: entries for files that are gone (or now filtered out) describe nothing. When
   // every entry has its file (the usual case), there is nothing to look for.
   const manifest = s.manifest.files;
   let withEntry = 0;
   for (const f of files) if (manifest.has(f.rel)) withEntry++;
   if (withEntry !== manifest.size) {
+    const present = new Set(files.map((f) => f.rel));
     for (const rel of manifest.keys()) {
-      if (!byRel.has(rel) && !unreadable.has(rel)) {
+      if (!present.has(rel) && !unreadable.has(rel)) {
         manifest.delete(rel);
         s.markDirty();
       }
     }
   }
-  return { actions: plan.actions, files: byRel, facts, sourceFiles: scan.files.length };
+  const uploads = new Set(plan.actions.filter((a) => a.kind === 'upload').map((a) => a.rel));
+  const toUpload = new Map<string, LocalFile>();
+  if (uploads.size > 0) for (const f of files) if (uploads.has(f.rel)) toUpload.set(f.rel, f);
+  return {
+    actions: plan.actions,
+    files: toUpload,
+    fileCount: files.length,
+    facts,
+    sourceFiles: scan.files.length,
+  };
 }
 
 function reportDryRun(s: Session, actions: PushAction[]): void {
@@ -115,7 +127,7 @@ export async function executePush(s: Session, p: PreparedPush, opts: PushOptions
   const deletes = p.actions.filter((a): a is Delete => a.kind === 'delete');
   s.emit({
     type: 'plan',
-    total: p.files.size,
+    total: p.fileCount,
     transfers: uploads.length,
     bytes: uploads.reduce((n, a) => n + a.size, 0),
     deletes: deletes.length,
