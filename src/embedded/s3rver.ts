@@ -15,6 +15,86 @@ export interface EmbeddedServer {
 /** s3rver's built-in credentials. It checks that the access key id exists, not SigV4 signatures. */
 const KEY = 'S3RVER';
 
+type Body = NodeJS.ReadableStream & { headers?: Record<string, string | string[] | undefined> };
+interface Written {
+  size: number;
+  md5: string;
+}
+/** The parts of s3rver 3.7.1's FilesystemStore that commitBodiesWhole replaces or calls. */
+interface FilesystemStore {
+  getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+  putMetadata(bucket: string, key: string, metadata: Record<string, unknown>, md5: string): Promise<void>;
+  putObject(object: {
+    bucket: string;
+    key: string;
+    content: unknown;
+    metadata: Record<string, unknown>;
+  }): Promise<Written>;
+  putPart(bucket: string, uploadId: string, partNumber: string, content: Body): Promise<Written>;
+}
+interface StoreDeps {
+  fs: typeof import('node:fs');
+  path: typeof import('node:path');
+  crypto: typeof import('node:crypto');
+  Transform: typeof import('node:stream').Transform;
+  pipeline: typeof import('node:stream/promises').pipeline;
+}
+
+/**
+ * Runs in the server's process, serialised with toString(): it may use only its parameters.
+ *
+ * s3rver writes a PUT or UploadPart body straight into the object's (or part's) file and keeps what
+ * arrived even when the request was cut short. S3 stores a body only whole, and the difference shows
+ * when a client is killed mid-upload: the dead request's truncated body replaced the part a resumed run
+ * had just sent. Here each body goes to a temporary file that is renamed into place only when all of
+ * Content-Length arrived; anything less is discarded.
+ */
+function commitBodiesWhole(store: FilesystemStore, deps: StoreDeps): void {
+  const { fs, path, crypto, Transform, pipeline } = deps;
+  let seq = 0;
+  async function writeWhole(content: Body, final: string): Promise<Written> {
+    const h = crypto.createHash('md5');
+    let size = 0;
+    const declared = content.headers?.['x-amz-decoded-content-length'] ?? content.headers?.['content-length'];
+    // Beside the final file (same filesystem, so the rename is atomic); listings skip the name.
+    const tmp = `${final}.incoming-${process.pid}-${++seq}`;
+    await fs.promises.mkdir(path.dirname(final), { recursive: true });
+    try {
+      const count = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          h.update(chunk);
+          size += chunk.length;
+          cb(null, chunk);
+        },
+      });
+      await pipeline(content, count, fs.createWriteStream(tmp));
+      if (declared !== undefined && Number(declared) !== size) throw new Error('IncompleteBody');
+      await fs.promises.rename(tmp, final);
+    } catch (err) {
+      await fs.promises.rm(tmp, { force: true });
+      throw err;
+    }
+    return { size, md5: h.digest('hex') };
+  }
+  const putObject = store.putObject;
+  store.putObject = async function (this: FilesystemStore, object) {
+    // Buffers (copies) are whole by construction.
+    if (Buffer.isBuffer(object.content)) return putObject.call(this, object);
+    const written = await writeWhole(
+      object.content as Body,
+      this.getResourcePath(object.bucket, object.key, 'object'),
+    );
+    await this.putMetadata(object.bucket, object.key, object.metadata, written.md5);
+    return written;
+  };
+  store.putPart = async function (this: FilesystemStore, bucket, uploadId, partNumber, content) {
+    const final = path.join(this.getResourcePath(bucket, undefined, 'uploads'), uploadId, String(partNumber));
+    const written = await writeWhole(content, final);
+    await fs.promises.writeFile(`${final}.md5`, written.md5);
+    return written;
+  };
+}
+
 /**
  * Starts the embedded S3 server (the npm package s3rver) as a child process on 127.0.0.1 and a free
  * port. A child process, not in-process, because s3rver's continuation tokens need DES, which Node >= 17
@@ -31,8 +111,13 @@ export async function startEmbeddedServer(dataDir?: string): Promise<EmbeddedSer
   }
   const ownDir = dataDir === undefined;
   const dir = dataDir ?? mkdtempSync(path.join(tmpdir(), 's3sync-s3rver-'));
+  const storePath = path.join(path.dirname(modulePath), 'stores', 'filesystem.js');
   const script = `
     const S3rver = require(${JSON.stringify(modulePath)});
+    (${commitBodiesWhole.toString()})(require(${JSON.stringify(storePath)}).prototype, {
+      fs: require('node:fs'), path: require('node:path'), crypto: require('node:crypto'),
+      Transform: require('node:stream').Transform, pipeline: require('node:stream/promises').pipeline,
+    });
     const s = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: ${JSON.stringify(dir)} });
     s.run().then((a) => process.stdout.write(JSON.stringify(a) + '\\n'), (e) => { console.error(e.message); process.exit(1); });
     process.on('SIGTERM', () => s.close().finally(() => process.exit(0)));

@@ -267,12 +267,16 @@ async function resumablePending(
   const listed = same ? await t.listParts(key, pending.uploadId) : 'gone';
   const partMd5s = h.partMd5s[ps]!;
   const done = new Map<number, string>();
+  // Only parts whose ETag is the MD5 of the bytes we have now.
+  const keep = (n: number, etag: string) => {
+    if (etag === partMd5s[n - 1]?.toString('hex')) done.set(n, etag);
+  };
   if (listed instanceof Map) {
-    // Only parts whose ETag is the MD5 of the bytes we have now.
-    for (const [n, p] of listed) if (p.etag === partMd5s[n - 1]?.toString('hex')) done.set(n, p.etag);
+    for (const [n, p] of listed) keep(n, p.etag);
   } else if (listed === 'unsupported') {
-    // No ListParts here: the parts recorded in the manifest are the evidence; Complete verifies them.
-    for (const [n, etag] of Object.entries(pending.parts)) done.set(Number(n), etag);
+    // No ListParts here: the parts recorded in the manifest are the evidence; the ETag check after
+    // Complete catches a server that lost one.
+    for (const [n, etag] of Object.entries(pending.parts)) keep(Number(n), etag);
   }
   if (listed === 'gone') {
     if (same) s.notice('the interrupted multipart upload is gone on the server: starting it again', rel);

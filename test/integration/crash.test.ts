@@ -204,7 +204,7 @@ describe.each(servers())('crash and resume on $name', (server) => {
     const { transport, src, md5, url, args, pending, recordedParts } = await killMidMultipart('mpk', size);
     const rerun = spawnPush(args, server);
     const { code } = await rerun.exited;
-    expect(code, rerun.stderr()).toBe(0);
+    expect(code, rerun.stderr() + rerun.stdout()).toBe(0);
     const summary = summaryOf(rerun.events)!;
     expect(summary).toMatchObject({ uploaded: 1, failed: 0 });
     const resumed = rerun.events.find(
