@@ -10,8 +10,9 @@
 //   BENCH_SETS=1k,10k,big      datasets (also 100k, 1m); BENCH_LARGE=1 adds 100k, BENCH_1M=1 adds 1m
 //   BENCH_SERVERS=embedded,ceph  servers (ceph only when radosgw is installed)
 //   BENCH_RUNS=5               runs of the cheap workloads (no-change push/pull, --version, floors)
-//   BENCH_HEAVY_RUNS=N         runs of first push/pull, rebuild and the raw loops (default: 3 for 1k,
-//                              2 for big, 1 for 10k and 100k; the raw loops at most 2)
+//   BENCH_HEAVY_RUNS=N         runs of first push/pull and the raw loops, each raw run beside an s3sync
+//                              run (default: 3 for 1k, 2 for 10k, 5 for big, 1 for 100k); rebuilds
+//                              run at least 3 times
 //   BENCH_PROFILE=1            run every s3sync process with --cpu-prof (bench/results/profiles/)
 //   BENCH_KEEP=1               keep the datasets (they are deleted as each is done)
 //   BENCH_TMPDIR=DIR           where datasets go (default: a new directory under os.tmpdir())
@@ -48,7 +49,7 @@ const listEnv = (name, dflt) =>
     .filter(Boolean);
 
 const RUNS = intEnv('BENCH_RUNS', 5);
-const HEAVY_DEFAULT = { '1k': 3, '10k': 1, '100k': 1, big: 2, '1m': 1 };
+const HEAVY_DEFAULT = { '1k': 3, '10k': 2, '100k': 1, big: 5, '1m': 1 };
 const heavyRuns = (set) => intEnv('BENCH_HEAVY_RUNS', HEAVY_DEFAULT[set]);
 const SET_ORDER = ['1k', '10k', '100k', 'big', '1m'];
 const wantedSets = new Set(listEnv('BENCH_SETS', '1k,10k,big'));
@@ -411,11 +412,16 @@ async function runDataset(sec, server, set, cliEnv, pullOk) {
     );
   }
 
-  // Floor: raw PutObject ×16 with the SDK.
-  const rawRuns = Math.min(2, heavyRuns(set));
-  const puts = await repeat(rawRuns, (i) =>
-    raw(server, { mode: 'put', bucket, prefix: `raw-put-${i}/`, root }),
-  );
+  // Floor: raw PutObject ×16 with the SDK, run in turn with the first push (raw, push, raw, push …):
+  // on a machine whose speed drifts, pairs measured side by side keep the ratio honest.
+  const puts = [];
+  const first = [];
+  for (let i = 0; i < heavyRuns(set); i++) {
+    puts.push(await raw(server, { mode: 'put', bucket, prefix: `raw-put-${i}/`, root }));
+    // A fresh prefix and no manifest each time.
+    rm(path.join(root, '.s3sync'));
+    first.push(await push(`push-${i}`, `first${i}`));
+  }
   // Two bases: the loop alone, and its whole process (spawn to exit, as every s3sync run is timed:
   // Node start-up and the SDK import included). The targets compare like with like, the second.
   ds.rawPutLoop = addFloor(sec, {
@@ -433,11 +439,6 @@ async function runDataset(sec, server, set, cliEnv, pullOk) {
     rate: rateOf(set, gen, median(puts.map((p) => p.wallMs))),
   });
 
-  // First push: a fresh prefix and no manifest each time.
-  const first = await repeat(heavyRuns(set), (i) => {
-    rm(path.join(root, '.s3sync'));
-    return push(`push-${i}`, `first${i}`);
-  });
   const main = `push-${first.length - 1}`;
   ds.firstPush = addWorkload(sec, {
     id: 'push-first',
@@ -477,7 +478,8 @@ async function runDataset(sec, server, set, cliEnv, pullOk) {
     ds.bytes = totalBytes(files);
   }
 
-  const rebuild = await repeat(heavyRuns(set), (i) => {
+  // A rebuild costs seconds, not minutes: at least 3 runs, so one noisy run does not decide.
+  const rebuild = await repeat(Math.max(3, heavyRuns(set)), (i) => {
     rm(path.join(root, '.s3sync'));
     return push(main, `rebuild${i}`);
   });
@@ -502,11 +504,17 @@ async function runDataset(sec, server, set, cliEnv, pullOk) {
 
   if (pullOk) {
     const rawDest = path.join(WORK, `${server.name}-${set}-rawget`);
-    const gets = await repeat(Math.min(2, heavyRuns(set)), () => {
+    const dest = path.join(WORK, `${server.name}-${set}-pull`);
+    // Raw GET loop and first pull in turn, as for push.
+    const gets = [];
+    const pulls = [];
+    for (let i = 0; i < heavyRuns(set); i++) {
       rm(rawDest);
-      return raw(server, { mode: 'get', bucket, prefix: `${main}/`, dest: rawDest });
-    });
-    rm(rawDest);
+      gets.push(await raw(server, { mode: 'get', bucket, prefix: `${main}/`, dest: rawDest }));
+      rm(rawDest);
+      rm(dest);
+      pulls.push(await pull(main, dest, `pullfirst${i}`));
+    }
     const got = { files: gets[0].files, bytes: gets[0].bytes };
     ds.rawGetLoop = addFloor(sec, {
       id: 'raw-get-loop',
@@ -521,11 +529,6 @@ async function runDataset(sec, server, set, cliEnv, pullOk) {
       set,
       stats: stats(gets.map((g) => g.wallMs)),
       rate: rateOf(set, got, median(gets.map((g) => g.wallMs))),
-    });
-    const dest = path.join(WORK, `${server.name}-${set}-pull`);
-    const pulls = await repeat(heavyRuns(set), (i) => {
-      rm(dest);
-      return pull(main, dest, `pullfirst${i}`);
     });
     ds.firstPull = addWorkload(sec, {
       id: 'pull-first',
@@ -542,24 +545,34 @@ async function runDataset(sec, server, set, cliEnv, pullOk) {
   if (set === 'big') {
     // The multipart path, measured on its own (informational: no target): the same files forced
     // multipart with 16 MiB parts, against a raw multipart loop of the same parts.
-    const mpRuns = Math.min(2, heavyRuns(set));
-    const mps = await repeat(mpRuns, (i) =>
-      raw(server, { mode: 'mpput', bucket, prefix: `raw-mp-${i}/`, root, partSize: 16 * 1024 * 1024 }),
-    );
+    // Each s3sync run a new destination, so a manifest of its own: nothing of the other workloads is
+    // touched. Raw and s3sync in turn.
+    const mps = [];
+    const mp = [];
+    for (let i = 0; i < heavyRuns(set); i++) {
+      mps.push(
+        await raw(server, {
+          mode: 'mpput',
+          bucket,
+          prefix: `raw-mp-${i}/`,
+          root,
+          partSize: 16 * 1024 * 1024,
+        }),
+      );
+      mp.push(
+        await s3sync(
+          ['push', root, url(`push-mp-${i}`), ...common, '--multipart-threshold', '16MiB'],
+          cliEnv,
+          `${server.name}-${set}-multipart${i}`,
+        ),
+      );
+    }
     ds.rawMultipart = addFloor(sec, {
       id: 'raw-multipart',
       label: 'raw multipart loop, 16 MiB parts, 16 in flight (whole process)',
       set,
       stats: stats(mps.map((p) => p.wallMs)),
       rate: rateOf(set, gen, median(mps.map((p) => p.wallMs))),
-    });
-    // Each run a new destination, so a manifest of its own: nothing of the other workloads is touched.
-    const mp = await repeat(mpRuns, (i) => {
-      return s3sync(
-        ['push', root, url(`push-mp-${i}`), ...common, '--multipart-threshold', '16MiB'],
-        cliEnv,
-        `${server.name}-${set}-multipart${i}`,
-      );
     });
     ds.multipartPush = addWorkload(sec, {
       id: 'push-multipart',

@@ -36,6 +36,32 @@ describe('HashCache', () => {
     expect(await c.get('a.bin', data.length, [MiB, 2 * MiB])).toBe(wider);
   });
 
+  it('hashes large files one at a time in the order asked, small ones beside them', async () => {
+    const MiB = 1024 * 1024;
+    const big = [0, 1, 2].map((i) => Buffer.alloc(9 * MiB, i + 1));
+    for (const [i, b] of big.entries()) writeFileSync(path.join(root, `big${i}.bin`), b);
+    const c = new HashCache(root, 1);
+    const done: string[] = [];
+    const ask = (rel: string, size: number) => {
+      c.prefetch(rel, size);
+      return c.get(rel, size).then((h) => {
+        done.push(rel);
+        return h.md5;
+      });
+    };
+    const got = await Promise.all([
+      ask('big0.bin', big[0]!.length),
+      ask('big1.bin', big[1]!.length),
+      ask('b.bin', 3),
+      ask('big2.bin', big[2]!.length),
+    ]);
+    expect(got).toEqual([md5(big[0]!), md5(big[1]!), md5(Buffer.from('bbb')), md5(big[2]!)]);
+    // The first large file's MD5 arrives first: its upload need not wait for the others.
+    expect(done.filter((r) => r.startsWith('big'))).toEqual(['big0.bin', 'big1.bin', 'big2.bin']);
+    // The small file did not queue behind them.
+    expect(done.indexOf('b.bin')).toBeLessThan(done.indexOf('big2.bin'));
+  });
+
   it('reads the file again after forget, and reports a missing file from get', async () => {
     const c = new HashCache(root);
     const before = await c.get('b.bin', 3);
