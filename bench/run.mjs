@@ -288,6 +288,26 @@ async function repeat(n, fn, { warmup = false } = {}) {
   return out;
 }
 
+/**
+ * Runs a floor and the s3sync workload compared with it in turn, A B B A A B …: on a shared machine
+ * whose speed drifts, and on a server that slows as the bucket fills (Ceph's bucket index), neither
+ * side always runs second.
+ */
+async function inTurn(n, a, b) {
+  const as = [];
+  const bs = [];
+  for (let i = 0; i < n; i++) {
+    if (i % 2 === 0) {
+      as.push(await a(i));
+      bs.push(await b(i));
+    } else {
+      bs.push(await b(i));
+      as.push(await a(i));
+    }
+  }
+  return [as, bs];
+}
+
 async function floorsCommon(sec, cliEnv) {
   const start = await repeat(RUNS, () => timed(process.execPath, ['-e', '']), { warmup: true });
   sec.nodeStart = addFloor(sec, {
@@ -412,16 +432,16 @@ async function runDataset(sec, server, set, cliEnv, pullOk) {
     );
   }
 
-  // Floor: raw PutObject ×16 with the SDK, run in turn with the first push (raw, push, raw, push …):
-  // on a machine whose speed drifts, pairs measured side by side keep the ratio honest.
-  const puts = [];
-  const first = [];
-  for (let i = 0; i < heavyRuns(set); i++) {
-    puts.push(await raw(server, { mode: 'put', bucket, prefix: `raw-put-${i}/`, root }));
-    // A fresh prefix and no manifest each time.
-    rm(path.join(root, '.s3sync'));
-    first.push(await push(`push-${i}`, `first${i}`));
-  }
+  // Floor: raw PutObject ×16 with the SDK, run in turn with the first push (see inTurn).
+  const [puts, first] = await inTurn(
+    heavyRuns(set),
+    (i) => raw(server, { mode: 'put', bucket, prefix: `raw-put-${i}/`, root }),
+    (i) => {
+      // A fresh prefix and no manifest each time.
+      rm(path.join(root, '.s3sync'));
+      return push(`push-${i}`, `first${i}`);
+    },
+  );
   // Two bases: the loop alone, and its whole process (spawn to exit, as every s3sync run is timed:
   // Node start-up and the SDK import included). The targets compare like with like, the second.
   ds.rawPutLoop = addFloor(sec, {
@@ -505,16 +525,19 @@ async function runDataset(sec, server, set, cliEnv, pullOk) {
   if (pullOk) {
     const rawDest = path.join(WORK, `${server.name}-${set}-rawget`);
     const dest = path.join(WORK, `${server.name}-${set}-pull`);
-    // Raw GET loop and first pull in turn, as for push.
-    const gets = [];
-    const pulls = [];
-    for (let i = 0; i < heavyRuns(set); i++) {
-      rm(rawDest);
-      gets.push(await raw(server, { mode: 'get', bucket, prefix: `${main}/`, dest: rawDest }));
-      rm(rawDest);
-      rm(dest);
-      pulls.push(await pull(main, dest, `pullfirst${i}`));
-    }
+    const [gets, pulls] = await inTurn(
+      heavyRuns(set),
+      () => {
+        rm(rawDest);
+        return raw(server, { mode: 'get', bucket, prefix: `${main}/`, dest: rawDest });
+      },
+      (i) => {
+        rm(rawDest);
+        rm(dest);
+        return pull(main, dest, `pullfirst${i}`);
+      },
+    );
+    rm(rawDest);
     const got = { files: gets[0].files, bytes: gets[0].bytes };
     ds.rawGetLoop = addFloor(sec, {
       id: 'raw-get-loop',
@@ -546,27 +569,17 @@ async function runDataset(sec, server, set, cliEnv, pullOk) {
     // The multipart path, measured on its own (informational: no target): the same files forced
     // multipart with 16 MiB parts, against a raw multipart loop of the same parts.
     // Each s3sync run a new destination, so a manifest of its own: nothing of the other workloads is
-    // touched. Raw and s3sync in turn.
-    const mps = [];
-    const mp = [];
-    for (let i = 0; i < heavyRuns(set); i++) {
-      mps.push(
-        await raw(server, {
-          mode: 'mpput',
-          bucket,
-          prefix: `raw-mp-${i}/`,
-          root,
-          partSize: 16 * 1024 * 1024,
-        }),
-      );
-      mp.push(
-        await s3sync(
+    // touched.
+    const [mps, mp] = await inTurn(
+      heavyRuns(set),
+      (i) => raw(server, { mode: 'mpput', bucket, prefix: `raw-mp-${i}/`, root, partSize: 16 * 1024 * 1024 }),
+      (i) =>
+        s3sync(
           ['push', root, url(`push-mp-${i}`), ...common, '--multipart-threshold', '16MiB'],
           cliEnv,
           `${server.name}-${set}-multipart${i}`,
         ),
-      );
-    }
+    );
     ds.rawMultipart = addFloor(sec, {
       id: 'raw-multipart',
       label: 'raw multipart loop, 16 MiB parts, 16 in flight (whole process)',

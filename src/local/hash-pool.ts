@@ -6,7 +6,7 @@ import { type HashResult, hashFile, hashSmallFileSync, type StreamDigest, Stream
 import type { WorkerRequest } from './hash-worker.js';
 
 /** Below this a file is read and hashed synchronously: fewer round trips, a negligible block. */
-const SYNC_MAX = 1024 * 1024;
+export const SYNC_MAX = 1024 * 1024;
 
 /** From this size a file is hashed on a worker thread: below it, the hand-off costs more than it saves. */
 export const OFF_THREAD_MIN = 8 * 1024 * 1024;
@@ -17,6 +17,7 @@ const MAX_IN_FLIGHT = 8;
 interface Reply {
   id: number;
   result?: HashResult;
+  results?: Array<{ result?: HashResult; error?: { message: string; code?: string } }>;
   ack?: true;
   digest?: StreamDigest;
   error?: { message: string; code?: string };
@@ -119,6 +120,37 @@ export async function hashFileAsync(
     });
     owe(slot);
     post(slot, { op: 'file', id, abs, partSizes });
+  });
+}
+
+/** Whether hashing can go to a worker thread: not when run from the TypeScript sources (tests). */
+export const offThreadAvailable = () => workerBuilt();
+
+/**
+ * Small files (below SYNC_MAX) hashed synchronously on a worker thread, as one message: the calling
+ * thread hashes others meanwhile.
+ */
+export function hashSmallFilesOffThread(
+  files: Array<{ abs: string; partSizes: number[] }>,
+): Promise<Array<HashResult | Error>> {
+  const slot = pickSlot();
+  const id = ++seq;
+  return new Promise((resolve, reject) => {
+    handlers.set(id, {
+      slot,
+      onReply(m) {
+        handlers.delete(id);
+        settle(slot);
+        if (m.error) reject(replyError(m.error));
+        else resolve(m.results!.map((r) => (r.error ? replyError(r.error) : revive(r.result!))));
+      },
+      onFail(err) {
+        handlers.delete(id);
+        reject(err);
+      },
+    });
+    owe(slot);
+    post(slot, { op: 'files', id, files });
   });
 }
 

@@ -1,8 +1,9 @@
 import { parentPort } from 'node:worker_threads';
-import { hashFile, StreamHasher } from './hash.js';
+import { hashFile, hashSmallFileSync, StreamHasher } from './hash.js';
 
 export type WorkerRequest =
   | { op: 'file'; id: number; abs: string; partSizes: number[] }
+  | { op: 'files'; id: number; files: Array<{ abs: string; partSizes: number[] }> }
   | { op: 'start'; id: number; partSizes: number[] }
   | { op: 'data'; id: number; buf: Uint8Array }
   | { op: 'end'; id: number }
@@ -17,6 +18,19 @@ parentPort!.on('message', async (msg: WorkerRequest) => {
       case 'file': {
         const result = await hashFile(msg.abs, msg.partSizes);
         parentPort!.postMessage({ id: msg.id, result });
+        return;
+      }
+      case 'files': {
+        // Small files, many to a message: one round trip each would cost more than the hash.
+        const results = msg.files.map((f) => {
+          try {
+            return { result: hashSmallFileSync(f.abs, f.partSizes) };
+          } catch (err) {
+            const e = err as NodeJS.ErrnoException;
+            return { error: { message: e.message, code: e.code } };
+          }
+        });
+        parentPort!.postMessage({ id: msg.id, results });
         return;
       }
       case 'start':

@@ -1,9 +1,15 @@
 import { availableParallelism } from 'node:os';
-import type { HashResult } from '../local/hash.js';
-import { hashFileAsync, OFF_THREAD_MIN } from '../local/hash-pool.js';
+import { type HashResult, hashSmallFileSync } from '../local/hash.js';
+import {
+  hashFileAsync,
+  hashSmallFilesOffThread,
+  OFF_THREAD_MIN,
+  offThreadAvailable,
+  SYNC_MAX,
+} from '../local/hash-pool.js';
 import { absPath } from '../local/scan.js';
 
-/** Small and mid-size files hashed in the background at a time (on this thread: MD5 is CPU-bound). */
+/** Mid-size files hashed in the background at a time (on this thread: MD5 is CPU-bound). */
 const LIGHT_CONCURRENCY = 2;
 
 /**
@@ -13,6 +19,19 @@ const LIGHT_CONCURRENCY = 2;
  * starts at 0.2 s instead of 0.35 s).
  */
 const HEAVY_CONCURRENCY = Math.max(1, Math.min(2, availableParallelism() - 1));
+
+/** Time given to small-file hashing per turn of the event loop. */
+const SMALL_SLICE_MS = 4;
+
+/** The worker takes half this many small files at a time, from a queue at least this long. */
+const SMALL_BATCH = 256;
+
+interface SmallJob {
+  abs: string;
+  partSizes: number[];
+  resolve(r: HashResult): void;
+  reject(err: unknown): void;
+}
 
 interface Job {
   sizes: ReadonlySet<number>;
@@ -37,9 +56,24 @@ export class HashCache {
     this.heavy = { queue: [], running: 0, limit: heavyConcurrency };
   }
 
+  /** Small files waiting: this thread takes from the front, a worker batches from the back. */
+  private small: SmallJob[] = [];
+  private smallScheduled = false;
+  private batchInFlight = false;
+
   /** Queues a background hash; a no-op when one was already started. */
   prefetch(rel: string, size: number, partSizes: number[] = []): void {
     if (this.jobs.has(rel)) return;
+    if (size < SYNC_MAX) {
+      const promise = new Promise<HashResult>((resolve, reject) => {
+        this.small.push({ abs: absPath(this.root, rel), partSizes, resolve, reject });
+      });
+      promise.catch(() => {});
+      this.jobs.set(rel, { sizes: new Set(partSizes), promise });
+      this.feedWorker();
+      this.scheduleSmall();
+      return;
+    }
     const lane = size >= OFF_THREAD_MIN ? this.heavy : this.light;
     const promise = new Promise<HashResult>((resolve, reject) => {
       lane.queue.push(() => {
@@ -74,6 +108,59 @@ export class HashCache {
   /** Forgets a file's hash: it changed, and the next `get` must read it again. */
   forget(rel: string): void {
     this.jobs.delete(rel);
+  }
+
+  private scheduleSmall(): void {
+    if (this.smallScheduled) return;
+    this.smallScheduled = true;
+    setImmediate(() => this.pumpSmall());
+  }
+
+  /**
+   * A few milliseconds of small-file hashing per turn of the event loop: the turns cost little, and a
+   * listing page's response is still read, and the next page asked for, without waiting on the hashing.
+   */
+  private pumpSmall(): void {
+    this.smallScheduled = false;
+    const until = performance.now() + SMALL_SLICE_MS;
+    let i = 0;
+    while (i < this.small.length && performance.now() < until) {
+      const job = this.small[i++]!;
+      try {
+        job.resolve(hashSmallFileSync(job.abs, job.partSizes));
+      } catch (err) {
+        job.reject(err);
+      }
+    }
+    this.small.splice(0, i);
+    if (this.small.length > 0) this.scheduleSmall();
+  }
+
+  /**
+   * A rebuild hashes thousands of small files: a worker takes batches from the back of the queue while
+   * this thread works from the front, so two cores hash. One batch at a time, and only while the queue
+   * is long: a short queue is done here sooner than a round trip.
+   */
+  private feedWorker(): void {
+    if (this.batchInFlight || this.small.length < SMALL_BATCH || !offThreadAvailable()) return;
+    const batch = this.small.splice(this.small.length - SMALL_BATCH / 2, SMALL_BATCH / 2);
+    this.batchInFlight = true;
+    hashSmallFilesOffThread(batch.map((j) => ({ abs: j.abs, partSizes: j.partSizes })))
+      .then(
+        (results) => {
+          results.forEach((r, i) => {
+            if (r instanceof Error) batch[i]!.reject(r);
+            else batch[i]!.resolve(r);
+          });
+        },
+        (err: unknown) => {
+          for (const j of batch) j.reject(err);
+        },
+      )
+      .finally(() => {
+        this.batchInFlight = false;
+        this.feedWorker();
+      });
   }
 
   private pump(): void {
