@@ -84,6 +84,29 @@ function pickSlot(): Slot {
 
 const replyError = (e: NonNullable<Reply['error']>) => Object.assign(new Error(e.message), { code: e.code });
 
+/** One request to a worker and its one reply (or the worker's failure). */
+function ask<T>(request: (id: number) => WorkerRequest, take: (m: Reply) => T): Promise<T> {
+  const slot = pickSlot();
+  const id = ++seq;
+  return new Promise<T>((resolve, reject) => {
+    handlers.set(id, {
+      slot,
+      onReply(m) {
+        handlers.delete(id);
+        settle(slot);
+        if (m.error) reject(replyError(m.error));
+        else resolve(take(m));
+      },
+      onFail(err) {
+        handlers.delete(id);
+        reject(err);
+      },
+    });
+    owe(slot);
+    post(slot, request(id));
+  });
+}
+
 /** Structured clone turns Buffers into Uint8Arrays. */
 function revive(r: HashResult): HashResult {
   const partMd5s: Record<number, Buffer[]> = {};
@@ -102,25 +125,10 @@ export async function hashFileAsync(
 ): Promise<HashResult> {
   if (size < SYNC_MAX) return hashSmallFileSync(abs, partSizes);
   if (size < OFF_THREAD_MIN || !workerBuilt()) return hashFile(abs, partSizes);
-  const slot = pickSlot();
-  const id = ++seq;
-  return new Promise<HashResult>((resolve, reject) => {
-    handlers.set(id, {
-      slot,
-      onReply(m) {
-        handlers.delete(id);
-        settle(slot);
-        if (m.error) reject(replyError(m.error));
-        else resolve(revive(m.result!));
-      },
-      onFail(err) {
-        handlers.delete(id);
-        reject(err);
-      },
-    });
-    owe(slot);
-    post(slot, { op: 'file', id, abs, partSizes });
-  });
+  return ask(
+    (id) => ({ op: 'file', id, abs, partSizes }),
+    (m) => revive(m.result!),
+  );
 }
 
 /** Whether hashing can go to a worker thread: not when run from the TypeScript sources (tests). */
@@ -133,25 +141,10 @@ export const offThreadAvailable = () => workerBuilt();
 export function hashSmallFilesOffThread(
   files: Array<{ abs: string; partSizes: number[] }>,
 ): Promise<Array<HashResult | Error>> {
-  const slot = pickSlot();
-  const id = ++seq;
-  return new Promise((resolve, reject) => {
-    handlers.set(id, {
-      slot,
-      onReply(m) {
-        handlers.delete(id);
-        settle(slot);
-        if (m.error) reject(replyError(m.error));
-        else resolve(m.results!.map((r) => (r.error ? replyError(r.error) : revive(r.result!))));
-      },
-      onFail(err) {
-        handlers.delete(id);
-        reject(err);
-      },
-    });
-    owe(slot);
-    post(slot, { op: 'files', id, files });
-  });
+  return ask(
+    (id) => ({ op: 'files', id, files }),
+    (m) => m.results!.map((r) => (r.error ? replyError(r.error) : revive(r.result!))),
+  );
 }
 
 /** MD5 and multipart ETags of bytes fed in order; see startStreamHash. */
