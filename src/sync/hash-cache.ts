@@ -48,6 +48,10 @@ export class HashCache {
   private jobs = new Map<string, Job>();
   private light = { queue: [] as Array<() => void>, running: 0, limit: LIGHT_CONCURRENCY };
   private heavy: { queue: Array<() => void>; running: number; limit: number };
+  /** Small files waiting: this thread takes from the front, a worker batches from the back. */
+  private small: SmallJob[] = [];
+  private smallScheduled = false;
+  private batchInFlight = false;
 
   constructor(
     private readonly root: string,
@@ -56,42 +60,35 @@ export class HashCache {
     this.heavy = { queue: [], running: 0, limit: heavyConcurrency };
   }
 
-  /** Small files waiting: this thread takes from the front, a worker batches from the back. */
-  private small: SmallJob[] = [];
-  private smallScheduled = false;
-  private batchInFlight = false;
-
   /** Queues a background hash; a no-op when one was already started. */
   prefetch(rel: string, size: number, partSizes: number[] = []): void {
     if (this.jobs.has(rel)) return;
-    if (size < SYNC_MAX) {
-      const promise = new Promise<HashResult>((resolve, reject) => {
-        this.small.push({ abs: absPath(this.root, rel), partSizes, resolve, reject });
-      });
-      promise.catch(() => {});
-      this.jobs.set(rel, { sizes: new Set(partSizes), promise });
-      this.feedWorker();
-      this.scheduleSmall();
-      return;
-    }
-    const lane = size >= OFF_THREAD_MIN ? this.heavy : this.light;
+    const abs = absPath(this.root, rel);
     const promise = new Promise<HashResult>((resolve, reject) => {
+      if (size < SYNC_MAX) {
+        this.small.push({ abs, partSizes, resolve, reject });
+        return;
+      }
+      const lane = size >= OFF_THREAD_MIN ? this.heavy : this.light;
       lane.queue.push(() => {
         lane.running++;
-        hashFileAsync(absPath(this.root, rel), size, partSizes)
+        hashFileAsync(abs, size, partSizes)
           .then(resolve, reject)
           .finally(() => {
             lane.running--;
-            // Small files hash synchronously: a chain of them in microtasks would hold back the
-            // listing's next request until the whole page is hashed. Let I/O in between.
-            setImmediate(() => this.pump());
+            this.pump();
           });
       });
     });
     // Nobody may ask for it (the listing can make it moot): its failure is reported only by `get`.
     promise.catch(() => {});
     this.jobs.set(rel, { sizes: new Set(partSizes), promise });
-    this.pump();
+    if (size < SYNC_MAX) {
+      this.feedWorker();
+      this.scheduleSmall();
+    } else {
+      this.pump();
+    }
   }
 
   /** The file's hash with multipart ETags for `partSizes`: the prefetched one if it has them. */

@@ -3,6 +3,7 @@ import { lstat, open } from 'node:fs/promises';
 import { type Readable, Transform } from 'node:stream';
 import { errorMessage, runError, S3SyncError } from '../errors.js';
 import { type HashResult, md5Hex } from '../local/hash.js';
+import { SYNC_MAX } from '../local/hash-pool.js';
 import { absPath, type LocalFile, sameStat, statFields } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { errorCode } from '../s3/errors.js';
@@ -85,11 +86,9 @@ function checkEtag(etag: string, expected: string[], rel: string): void {
 }
 
 /**
- * Files below this are read with synchronous calls: five thread-pool round trips (open, fstat, read,
+ * For files below SYNC_MAX, as the synchronous hashes: five thread-pool round trips (open, fstat, read,
  * fstat, close) cost a small file more than the read itself, and 10k of them compete with the uploads.
  */
-const SYNC_READ_MAX = 1024 * 1024;
-
 function readStableSync(abs: string, size: number): { buf: Buffer; stat: ReturnType<typeof statFields> } {
   const fd = openSync(abs, 'r');
   try {
@@ -110,7 +109,7 @@ async function readStable(
   abs: string,
   size: number,
 ): Promise<{ buf: Buffer; stat: ReturnType<typeof statFields> }> {
-  if (size < SYNC_READ_MAX) return readStableSync(abs, size);
+  if (size < SYNC_MAX) return readStableSync(abs, size);
   const fh = await open(abs, 'r');
   try {
     const before = statFields(await fh.stat({ bigint: true }));
