@@ -42,7 +42,8 @@ export interface PutInput {
   /** Aborted by the body when the file changes under it: the request stops at once, is not retried. */
   transfer?: AbortSignal;
   size: number;
-  md5Base64: string;
+  /** Absent only for a new object hashed as it is sent (see upload.ts): its ETag is checked instead. */
+  md5Base64?: string;
   contentType: string;
   metadata: Record<string, string>;
 }
@@ -217,7 +218,7 @@ export class S3Transport {
     };
   }
 
-  /** PutObject with Content-MD5: the server rejects the body if it is not what was hashed. */
+  /** PutObject, with Content-MD5 when known: the server rejects the body if it is not what was hashed. */
   async put(p: PutInput): Promise<string> {
     const r = await this.call(
       () =>

@@ -82,7 +82,7 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
     (bad) => {
       files = files.filter((f) => !bad.has(f.rel));
     },
-    hashAhead(s, input(), opts),
+    hashAhead(s, input()),
   );
 
   // Manifest hygiene: entries for files that are gone (or now filtered out) describe nothing. When
@@ -142,7 +142,7 @@ export async function executePush(s: Session, p: PreparedPush, opts: PushOptions
     const t = await s.s3();
     s.emit({ type: 'start', action: 'upload', rel: a.rel, size: f.size });
     try {
-      s.manifest.files.set(a.rel, await uploadFile(s, t, f, cfg));
+      s.manifest.files.set(a.rel, await uploadFile(s, t, f, cfg, a.reason === 'new'));
       s.markDirty();
       r.uploaded++;
       r.bytesTransferred += f.size;

@@ -1,3 +1,4 @@
+import { createHash, type Hash } from 'node:crypto';
 import { closeSync, createReadStream, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
 import { lstat, open } from 'node:fs/promises';
 import { type Readable, Transform } from 'node:stream';
@@ -29,13 +30,30 @@ export class FileChangedError extends Error {
   }
 }
 
+interface RangeChecks {
+  /** Sees every chunk before it is sent. */
+  tap?: (chunk: Buffer) => void;
+  /**
+   * Asked once the whole range has been read: false holds back the last chunk and aborts the request,
+   * so the server, which stores a body only when all of Content-Length arrives, never commits it.
+   */
+  stillSame?: () => boolean;
+}
+
 /**
  * A read stream of exactly [start, end] that aborts its own request when the file ends early: a body
  * shorter than Content-Length would otherwise wait for the stall timeout on every attempt.
  */
-function exactRange(abs: string, start: number, end: number, transfer: AbortController): Readable {
+function exactRange(
+  abs: string,
+  start: number,
+  end: number,
+  transfer: AbortController,
+  checks: RangeChecks = {},
+): Readable {
   let n = 0;
   const expected = end - start + 1;
+  let held: Buffer | undefined;
   // Failures travel through the transfer's AbortSignal, which stops the request and is what the
   // transport reports; an 'error' event here could outlive the request's listeners and go unhandled.
   const fail = (reason: Error) => {
@@ -47,11 +65,18 @@ function exactRange(abs: string, start: number, end: number, transfer: AbortCont
     writableHighWaterMark: READ_CHUNK,
     transform(chunk: Buffer, _enc, cb) {
       n += chunk.length;
-      cb(null, chunk);
+      checks.tap?.(chunk);
+      if (!checks.stillSame) return cb(null, chunk);
+      const out = held;
+      held = chunk;
+      cb(null, out);
     },
     flush(cb) {
-      if (n !== expected) fail(new FileChangedError());
-      cb();
+      if (n !== expected || (checks.stillSame && !checks.stillSame())) {
+        fail(new FileChangedError());
+        return cb();
+      }
+      cb(null, held);
     },
   });
   const src = createReadStream(abs, { start, end, highWaterMark: READ_CHUNK });
@@ -139,13 +164,16 @@ async function assertUnchanged(abs: string, stat: ReturnType<typeof statFields>)
 
 /**
  * Uploads one file and returns the manifest entry that now describes it. Content-MD5 goes with every
- * PUT and part, so a body that differs from what was hashed is rejected by the server itself.
+ * PUT and part, so a body that differs from what was hashed is rejected by the server itself; the one
+ * exception is a new object sent in one pass (see putNewInOnePass). `isNew`: this run's listing shows
+ * no object at the key.
  */
 export async function uploadFile(
   s: Session,
   t: S3Transport,
   f: LocalFile,
   cfg: UploadConfig,
+  isNew = false,
 ): Promise<ManifestEntry> {
   const abs = absPath(s.localRoot, f.rel);
   const key = s.location.prefix + f.rel;
@@ -182,6 +210,7 @@ export async function uploadFile(
     }
 
     if (f.size < cfg.multipartThreshold) {
+      if (isNew && onePassAllowed(t)) return await putNewInOnePass(t, f, abs, key, type, entry);
       const h = await hashOf(s, f, []);
       // A size other than the scan's would need another upload path: rescan at the end instead.
       if (!h.stable || h.size !== f.size) throw new FileChangedError();
@@ -217,6 +246,65 @@ export async function uploadFile(
     if (code === 'EACCES' || code === 'EPERM') throw runError(`cannot read file: permission denied`);
     throw runError(errorMessage(err), err);
   }
+}
+
+/**
+ * SSE-KMS and SSE-C objects have ETags that are not their MD5: an object sent without Content-MD5 could
+ * not be checked, nor later matched without x-amz-meta-md5.
+ */
+const onePassAllowed = (t: S3Transport) => t.settings.sse === undefined || t.settings.sse === 'AES256';
+
+/**
+ * A new object, streamed from disk, is hashed as it is sent instead of before (which Content-MD5 and
+ * x-amz-meta-md5 need): one read instead of two, and the first byte leaves at once. Measured on 2 cores,
+ * 4 x 64 MiB: hash-first started the last PUT 0.5 s late, as the hashes queued one behind the other;
+ * in one pass the run took 1.15 s instead of 1.3 s.
+ *
+ * The guarantees come from elsewhere, and only because no object is there to lose:
+ * - a file that changes while it is read: the last chunk is held back until the file's stat data is
+ *   checked again, and a change aborts the request, so the server commits nothing (it stores a body
+ *   only when all of Content-Length arrives);
+ * - damage on the way: the ETag must be the MD5 of what was sent, or the object is deleted and the file
+ *   reported (AWS's CRC32 checksum, sent by the SDK there, covers it as the body travels).
+ * An object that exists gets the hash-first path: a bad body is then refused before it replaces it.
+ */
+async function putNewInOnePass(
+  t: S3Transport,
+  f: LocalFile,
+  abs: string,
+  key: string,
+  type: string,
+  entry: EntryOf,
+): Promise<ManifestEntry> {
+  const before = statFields(lstatSync(abs, { bigint: true }));
+  if (before.size !== f.size) throw new FileChangedError();
+  const transfer = new AbortController();
+  let hash: Hash | undefined;
+  const etag = await t.put({
+    key,
+    // Each attempt hashes its own body: the digest taken is the one of the attempt that succeeded. On
+    // this thread: a worker's round trip per chunk held the streams back (measured 86% against 93% of
+    // the raw PUT loop's rate).
+    body: () => {
+      const h = createHash('md5');
+      hash = h;
+      return exactRange(abs, 0, f.size - 1, transfer, {
+        tap: (chunk) => h.update(chunk),
+        stillSame: () => sameStat(statFields(lstatSync(abs, { bigint: true })), before),
+      });
+    },
+    transfer: transfer.signal,
+    size: f.size,
+    contentType: type,
+    metadata: { mtime: mtimeMeta(before.mtimeNs) },
+  });
+  const md5 = hash!.digest('hex');
+  await assertUnchanged(abs, before);
+  if (etagForm(etag).kind !== 'opaque' && etag !== md5) {
+    await t.deleteKeys([key]);
+    throw runError(`the stored object's ETag ${etag} is not the MD5 of the bytes sent (${md5}): deleted`);
+  }
+  return entry(before, md5, etag, 0);
 }
 
 type EntryOf = (

@@ -7,17 +7,22 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
+  closeSync,
   copyFileSync,
   existsSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
+  readSync,
   rmSync,
   statSync,
   symlinkSync,
   truncateSync,
   unlinkSync,
+  utimesSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import net from 'node:net';
 import { hostname } from 'node:os';
@@ -135,6 +140,47 @@ describe.each(servers())('bad input on $name', (server) => {
       );
       expect(again.code).toBe(0);
       expect((await runCli(['check', src, `s3://${bucket}/hot`], server)).code).toBe(0);
+    });
+
+    it('a new large file that changes while it is sent in one pass leaves no torn object', async () => {
+      const { bucket, transport } = await newBucket(server, 'onepass');
+      const src = dir('onepass-src');
+      const abs = path.join(src, 'dump.bin');
+      bigFile(abs, 20 * MiB);
+      const hourAgo = new Date(Date.now() - 3_600_000);
+      utimesSync(abs, hourAgo, hourAgo);
+      let puts = 0;
+      let between: Promise<unknown> | undefined;
+      const proxy = await startFaultProxy({
+        target: server.endpoint,
+        seed: 5,
+        rate: 0,
+        filter: ({ method, url }) => {
+          if (method !== 'PUT' || !url.includes('dump.bin')) return false;
+          if (++puts === 1) {
+            // The body is on its way: flip its first byte, which has been read or is about to be.
+            const fd = openSync(abs, 'r+');
+            const b = Buffer.alloc(1);
+            readSync(fd, b, 0, 1, 0);
+            writeSync(fd, Buffer.from([b[0]! ^ 0xff]), 0, 1, 0);
+            closeSync(fd);
+          } else if (puts === 2) {
+            // The retry: the first attempt must have left nothing behind.
+            between = transport.head('op/dump.bin');
+          }
+          return false;
+        },
+      });
+      proxies.push(proxy);
+      const url = `s3://${bucket}/op`;
+      const run = await runLive(['push', src, url, '--endpoint-url', proxy.endpoint, '--json'], server);
+      expect(run.code, run.stdout().slice(-2000)).toBe(0);
+      expect(puts).toBe(2);
+      expect(await between).toBeNull();
+      const now = md5Hex(readFileSync(abs));
+      expect(await objectMd5(transport, 'op/dump.bin')).toBe(now);
+      expect(readManifest(src)!.files.get('dump.bin')?.md5).toBe(now);
+      expect((await runCli(['check', src, url], server)).code).toBe(0);
     });
 
     it('a file deleted between scan and upload is reported, and the run goes on', async () => {

@@ -525,7 +525,7 @@ describe.each(servers())('push on $name', (server) => {
     expect(again.summary).toMatchObject({ uploaded: 0, requestsTotal: 0 });
   });
 
-  it('streams a file between 8 MiB and the multipart threshold in one PUT, and re-sends it when it changes', async () => {
+  it('streams a file between 8 MiB and the multipart threshold in one PUT (a new one in one pass), and re-sends it when it changes', async () => {
     const dir = newDir('mid');
     const abs = path.join(dir, 'mid.bin');
     writePatternFile(abs, 20 * MiB + 123, 2);
@@ -537,6 +537,15 @@ describe.each(servers())('push on $name', (server) => {
     expect(r.summary!.requests).toEqual({ ListObjectsV2: 1, PutObject: 1 });
     expect((await transport.list('mid/')).get('mid.bin')).toMatchObject({
       size: 20 * MiB + 123,
+      etag: md5(readFileSync(abs)),
+    });
+    // New, so sent in one pass, hashed as it went: no Content-MD5, hence no x-amz-meta-md5 either (the
+    // ETag is the MD5), and the manifest has the hash of what was sent.
+    const first = await transport.head('mid/mid.bin');
+    expect(first?.metadata.md5).toBeUndefined();
+    expect(first?.metadata.mtime).toMatch(/^\d+\.\d{9}$/);
+    expect(readManifest(dir, dest).files.get('mid.bin')).toMatchObject({
+      md5: md5(readFileSync(abs)),
       etag: md5(readFileSync(abs)),
     });
 
