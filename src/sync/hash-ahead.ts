@@ -1,28 +1,45 @@
 import { decidePushFile, type PushPlanInput } from '../plan/push.js';
+import { choosePartSize } from '../s3/etag.js';
+import { getProvider } from '../s3/providers.js';
 import type { EarlyWork } from './facts.js';
+import { DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PART_SIZE, type PushOptions } from './options.js';
 import type { Session } from './session.js';
 
 /**
  * Push starts hashing before the plan asks, so the hashing hides behind the SDK's start-up and the
  * listing:
  *
- * - before the listing, files whose stat data changed since their manifest entry: they need their MD5
- *   whatever the listing says;
+ * - before the listing, files whose stat data changed since their manifest entry, and files from the
+ *   multipart threshold up that the manifest cannot vouch for: they need their MD5 whatever the listing
+ *   says (to compare, or for the upload's x-amz-meta-md5 and parts' Content-MD5);
  * - as each listing page arrives, the files it shows have an object of their size (a rebuild).
  *
- * Not speculatively, before the listing, for files the manifest knows nothing of. Measured on a 2-core
- * machine: for small files that hashing took the CPU the server needed for the listing; for large ones
- * it delayed a first push's uploads by 60-80 ms (a new object is hashed as it is sent, see upload.ts)
- * and gained a rebuild nothing, as the first listing page arrives before the first 64 MiB hash is done.
+ * Not speculatively, before the listing, for other files the manifest knows nothing of. Measured on a
+ * 2-core machine: for small files that hashing took the CPU the server needed for the listing; for
+ * files up to the multipart threshold it delayed a first push's uploads by 60-80 ms (a new object is
+ * hashed as it is sent, see upload.ts) and gained a rebuild nothing, as the first listing page arrives
+ * before the first 64 MiB hash is done.
  */
-export function hashAhead(s: Session, input: PushPlanInput): EarlyWork {
+export function hashAhead(s: Session, input: PushPlanInput, opts: PushOptions): EarlyWork {
   const decide = (f: PushPlanInput['files'][number], facts = input.facts) =>
     decidePushFile(f, input.manifest.get(f.rel), input.racyThresholdNs, facts, input.options);
 
   const beforeGathering = () => {
+    const threshold = opts.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD;
+    // The transport's provider may differ (an endpoint from a profile): then the upload hashes again.
+    const provider = getProvider(opts.provider, s.destination.endpoint !== 'aws');
     for (const f of input.files) {
       const d = decide(f);
       if (d.kind === 'hash') s.hashes.prefetch(f.rel, f.size, d.partSizes);
+      else if (d.kind === 'listing' && f.size >= threshold && !opts.dryRun) {
+        const ps = choosePartSize(
+          f.size,
+          opts.partSize ?? DEFAULT_PART_SIZE,
+          provider.maxParts,
+          provider.minPartSize,
+        );
+        s.hashes.prefetch(f.rel, f.size, [ps]);
+      }
     }
   };
 

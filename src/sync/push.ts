@@ -82,7 +82,7 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
     (bad) => {
       files = files.filter((f) => !bad.has(f.rel));
     },
-    hashAhead(s, input()),
+    hashAhead(s, input(), opts),
   );
 
   // Manifest hygiene: entries for files that are gone (or now filtered out) describe nothing. When
