@@ -210,7 +210,7 @@ export async function uploadFile(
     }
 
     if (f.size < cfg.multipartThreshold) {
-      if (isNew && onePassAllowed(t)) return await putNewInOnePass(t, f, abs, key, type, entry);
+      if (isNew && onePassAllowed(t)) return await putNewInOnePass(s, t, f, abs, key, type, entry);
       const h = await hashOf(s, f, []);
       // A size other than the scan's would need another upload path: rescan at the end instead.
       if (!h.stable || h.size !== f.size) throw new FileChangedError();
@@ -269,6 +269,7 @@ const onePassAllowed = (t: S3Transport) => t.settings.sse === undefined || t.set
  * An object that exists gets the hash-first path: a bad body is then refused before it replaces it.
  */
 async function putNewInOnePass(
+  s: Session,
   t: S3Transport,
   f: LocalFile,
   abs: string,
@@ -290,7 +291,14 @@ async function putNewInOnePass(
       hash = h;
       return exactRange(abs, 0, f.size - 1, transfer, {
         tap: (chunk) => h.update(chunk),
-        stillSame: () => sameStat(statFields(lstatSync(abs, { bigint: true })), before),
+        // A file gone or unreadable now is a file changed: abort, never an 'error' event on the stream.
+        stillSame: () => {
+          try {
+            return sameStat(statFields(lstatSync(abs, { bigint: true })), before);
+          } catch {
+            return false;
+          }
+        },
       });
     },
     transfer: transfer.signal,
@@ -298,6 +306,7 @@ async function putNewInOnePass(
     contentType: type,
     metadata: { mtime: mtimeMeta(before.mtimeNs) },
   });
+  s.emit({ type: 'bytes', bytes: f.size });
   const md5 = hash!.digest('hex');
   await assertUnchanged(abs, before);
   if (etagForm(etag).kind !== 'opaque' && etag !== md5) {
