@@ -563,6 +563,34 @@ describe.each(servers())('push on $name', (server) => {
     expect(readManifest(dir, dest).files.get('mid.bin')).toMatchObject({ md5: now, etag: now, partSize: 0 });
   });
 
+  it('progress counts every byte of every upload path, the one-pass PUT of a new object included', async () => {
+    const dir = newDir('progress');
+    writeTree(dir, { 'small.txt': 'a few bytes\n' });
+    writePatternFile(path.join(dir, 'mid.bin'), 9 * MiB + 5, 6);
+    writePatternFile(path.join(dir, 'multi.bin'), 12 * MiB, 7);
+    const { bucket } = await newBucket(server, 'progress');
+    const bytes = new Map<string, number>();
+    let current = '';
+    const result = await push({
+      ...connFor(server),
+      source: dir,
+      destination: `s3://${bucket}/p`,
+      multipartThreshold: 10 * MiB,
+      partSize: 5 * MiB,
+      workers: 1,
+      onEvent: (e) => {
+        if (e.type === 'start') current = e.rel;
+        if (e.type === 'bytes') bytes.set(current, (bytes.get(current) ?? 0) + e.bytes);
+      },
+    });
+    expect(result).toMatchObject({ uploaded: 3, exitCode: 0 });
+    expect(Object.fromEntries(bytes)).toEqual({
+      'small.txt': 12,
+      'mid.bin': 9 * MiB + 5,
+      'multi.bin': 12 * MiB,
+    });
+  });
+
   it('a --manifest inside the tree is never uploaded, nor is its lock file', async () => {
     const dir = newDir('ownmanifest');
     writeTree(dir, { 'data/a.txt': 'a\n', 'data/b.txt': 'b\n' });
