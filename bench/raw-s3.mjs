@@ -11,9 +11,14 @@
 import { createReadStream, createWriteStream, mkdirSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import {
+
+// require(), as s3sync loads it (src/s3/sdk.ts): imported from ESM, the SDK loads ~50 ms slower, and a
+// floor must not be slower than it needs to be.
+const require = createRequire(import.meta.url);
+const {
   CompleteMultipartUploadCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
@@ -22,8 +27,8 @@ import {
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
-} from '@aws-sdk/client-s3';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+} = require('@aws-sdk/client-s3');
+const { NodeHttpHandler } = require('@smithy/node-http-handler');
 
 const cfg = JSON.parse(process.argv[2]);
 const concurrency = cfg.concurrency ?? 16;

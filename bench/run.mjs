@@ -318,14 +318,14 @@ async function floorsCommon(sec, cliEnv) {
   const sdk = await repeat(
     RUNS,
     () =>
-      timed(process.execPath, ['--input-type=module', '-e', "await import('@aws-sdk/client-s3')"], {
+      timed(process.execPath, ['-e', "require('@aws-sdk/client-s3')"], {
         cwd: REPO,
       }),
     { warmup: true },
   );
   sec.sdkStart = addFloor(sec, {
     id: 'sdk-start',
-    label: "Node start-up + `import('@aws-sdk/client-s3')`",
+    label: "Node start-up + `require('@aws-sdk/client-s3')`",
     stats: stats(sdk.map((r) => r.ms)),
   });
   const ver = await repeat(RUNS, () => timed(process.execPath, [CLI, '--version'], { env: cliEnv }), {

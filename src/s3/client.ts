@@ -1,13 +1,16 @@
 import http from 'node:http';
 import https from 'node:https';
-import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { fromIni, fromNodeProviderChain } from '@aws-sdk/credential-providers';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { loadSharedConfigFiles } from '@smithy/shared-ini-file-loader';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { usageError } from '../errors.js';
 import { type ConnectionOptions, validateEndpoint } from './client-options.js';
 import { getProvider, type ProviderQuirks, providerEndpoint } from './providers.js';
 import { RequestCounter } from './request-counter.js';
+import { clientS3, credentialProviders, httpHandler, iniLoader } from './sdk.js';
+
+const { S3Client: Client } = clientS3;
+const { fromIni, fromNodeProviderChain } = credentialProviders;
+const { NodeHttpHandler } = httpHandler;
+const { loadSharedConfigFiles } = iniLoader;
 
 export interface ResolvedClient {
   client: S3Client;
@@ -77,7 +80,7 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
   // s3sync itself retries; its own errors and --debug notices say what matters.
   const quiet = () => {};
   config.logger = { trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet };
-  const client = new S3Client(config);
+  const client = new Client(config);
   counter.attach(client, provider);
   return { client, provider, endpointId: endpoint ?? 'aws', counter };
 }

@@ -1,5 +1,16 @@
 import type { Readable } from 'node:stream';
-import {
+import type { ObjectCannedACL, S3Client, ServerSideEncryption, StorageClass } from '@aws-sdk/client-s3';
+import { S3SyncError } from '../errors.js';
+import type { RemoteObject } from '../plan/types.js';
+import { createS3Client, type ResolvedClient } from './client.js';
+import type { ConnectionOptions } from './client-options.js';
+import { describeS3Error, errorCode, httpStatus, isLocalError } from './errors.js';
+import { normalizeEtag } from './etag.js';
+import type { ProviderQuirks } from './providers.js';
+import { AdaptiveLimiter, type RetryPolicy, withRetries } from './retry.js';
+import { clientS3 } from './sdk.js';
+
+const {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateBucketCommand,
@@ -10,21 +21,9 @@ import {
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   ListPartsCommand,
-  type ObjectCannedACL,
   PutObjectCommand,
-  type S3Client,
-  type ServerSideEncryption,
-  type StorageClass,
   UploadPartCommand,
-} from '@aws-sdk/client-s3';
-import { S3SyncError } from '../errors.js';
-import type { RemoteObject } from '../plan/types.js';
-import { createS3Client, type ResolvedClient } from './client.js';
-import type { ConnectionOptions } from './client-options.js';
-import { describeS3Error, errorCode, httpStatus, isLocalError } from './errors.js';
-import { normalizeEtag } from './etag.js';
-import type { ProviderQuirks } from './providers.js';
-import { AdaptiveLimiter, type RetryPolicy, withRetries } from './retry.js';
+} = clientS3;
 
 /** Object settings passed through on upload (--storage-class, --sse, …). */
 export interface UploadSettings {

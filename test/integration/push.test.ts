@@ -65,6 +65,34 @@ function fortyFiles(): Record<string, string | number> {
   return files;
 }
 
+/**
+ * Environment for a CLI run that records every AWS SDK package the process loads, by require() or by
+ * import, in the returned log file: a run that makes no request must not load the SDK at all.
+ */
+function sdkLoadLog(): { env: Record<string, string>; loaded: () => string[] } {
+  const dir = newDir('sdk-hook');
+  const log = path.join(dir, 'loaded.txt');
+  writeFileSync(log, '');
+  const record = `(spec) => { if (spec.startsWith('@aws-sdk/')) appendFileSync(${JSON.stringify(log)}, spec + '\\n'); }`;
+  writeFileSync(
+    path.join(dir, 'resolve.mjs'),
+    `import { appendFileSync } from 'node:fs';
+const record = ${record};
+export async function resolve(spec, ctx, next) { record(spec); return next(spec, ctx); }`,
+  );
+  writeFileSync(
+    path.join(dir, 'hook.mjs'),
+    `import { appendFileSync } from 'node:fs';
+import Module, { register } from 'node:module';
+const record = ${record};
+register('./resolve.mjs', import.meta.url);
+const load = Module._load;
+Module._load = function (spec, ...rest) { record(spec); return load.call(this, spec, ...rest); };`,
+  );
+  const loaded = () => readFileSync(log, 'utf8').split('\n').filter(Boolean);
+  return { env: { NODE_OPTIONS: `--import ${path.join(dir, 'hook.mjs')}` }, loaded };
+}
+
 /** Sets every file's mtime well in the past, so nothing is "racily clean" in tests that expect 'unchanged'. */
 function ageTree(root: string, secondsAgo = 3600): void {
   const t = Date.now() / 1000 - secondsAgo;
@@ -223,7 +251,10 @@ describe.each(servers())('push on $name', (server) => {
     const { bucket, transport } = await newBucket(server, 'first');
     const dest = `s3://${bucket}/backups/db`;
 
-    const r1 = await pushCli(dir, dest);
+    const sdk1 = sdkLoadLog();
+    const r1 = await runCli(['push', dir, dest, '--json'], server, { env: sdk1.env });
+    // The hook sees the SDK when it is loaded: its silence on the second run means something.
+    expect(sdk1.loaded()).toContain('@aws-sdk/client-s3');
     expect(r1.stderr).toBe('');
     expect(r1.code).toBe(0);
     expect(r1.summary).toMatchObject({ scanned: n, uploaded: n, failed: 0, recorded: 0 });
@@ -238,12 +269,15 @@ describe.each(servers())('push on $name', (server) => {
     // The state folder is never synced.
     expect([...remote.keys()].some((k) => k.startsWith('.s3sync'))).toBe(false);
 
-    const r2 = await pushCli(dir, dest);
+    const sdk2 = sdkLoadLog();
+    const r2 = await runCli(['push', dir, dest, '--json'], server, { env: sdk2.env });
     expect(r2.code).toBe(0);
     expect(r2.summary).toMatchObject({ scanned: n, uploaded: 0, failed: 0, bytesTransferred: 0 });
     expect(r2.summary!.unchanged + r2.summary!.recorded).toBe(n);
     expect(r2.summary!.requestsTotal).toBe(0);
     expect(r2.summary!.requests).toEqual({});
+    // No request, so no AWS SDK loaded.
+    expect(sdk2.loaded()).toEqual([]);
   });
 
   it('touched files (new mtime, same content) are recorded, not uploaded', async () => {
