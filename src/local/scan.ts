@@ -1,4 +1,4 @@
-import { type BigIntStats, type Dirent, lstatSync, readdirSync, statSync } from 'node:fs';
+import { type BigIntStats, type Dirent, lstatSync, opendirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { errorMessage } from '../errors.js';
 
@@ -54,6 +54,31 @@ const MAX_KEY_BYTES = 1024;
  * this is the floor the no-change push is measured against, so it must stay lean.
  */
 export function scanDirectory(root: string, opts: ScanOptions = {}): ScanResult {
+  const w = walker(root, opts);
+  while (!w.steps.next().done);
+  return w.result;
+}
+
+/** Time the yielding scan reads the tree before it gives the event loop a turn. */
+const SCAN_SLICE_MS = 4;
+
+/**
+ * The same walk, giving the event loop a turn every few milliseconds: for a run with a listing under
+ * way, whose requests go out and whose pages are read while the tree is.
+ */
+export async function scanDirectoryYielding(root: string, opts: ScanOptions = {}): Promise<ScanResult> {
+  const w = walker(root, opts);
+  let until = performance.now() + SCAN_SLICE_MS;
+  while (!w.steps.next().done) {
+    if (performance.now() < until) continue;
+    await new Promise((resolve) => setImmediate(resolve));
+    until = performance.now() + SCAN_SLICE_MS;
+  }
+  return w.result;
+}
+
+/** The walk, one step per directory: `result` is complete once `steps` is done. */
+function walker(root: string, opts: ScanOptions): { steps: Generator<void>; result: ScanResult } {
   const files: LocalFile[] = [];
   const errors: ScanIssue[] = [];
   const notices: ScanIssue[] = [];
@@ -61,7 +86,7 @@ export function scanDirectory(root: string, opts: ScanOptions = {}): ScanResult 
   // dev:ino of the directories on the current path, to refuse symlink cycles when following links.
   const ancestors = new Set<string>();
 
-  const walk = (absDir: string, relDir: string) => {
+  const walk = function* (absDir: string, relDir: string): Generator<void> {
     let entries: Dirent[];
     try {
       entries = readdirSync(absDir, { withFileTypes: true });
@@ -110,10 +135,10 @@ export function scanDirectory(root: string, opts: ScanOptions = {}): ScanResult 
             continue;
           }
           ancestors.add(id);
-          walk(abs, rel);
+          yield* walk(abs, rel);
           ancestors.delete(id);
         } else {
-          walk(abs, rel);
+          yield* walk(abs, rel);
         }
         continue;
       }
@@ -147,14 +172,29 @@ export function scanDirectory(root: string, opts: ScanOptions = {}): ScanResult 
         ino: st.ino.toString(),
       });
     }
+    yield;
   };
 
   if (opts.followSymlinks) {
     const rs = statSync(root, { bigint: true });
     ancestors.add(`${rs.dev}:${rs.ino}`);
   }
-  walk(root.replace(/\/+$/, '') || '/', '');
-  return { files, errors, notices };
+  return { steps: walk(root.replace(/\/+$/, '') || '/', ''), result: { files, errors, notices } };
+}
+
+/** Whether a directory holds anything besides `ignore` (s3sync's state folder); false if unreadable. */
+export function holdsAnything(dir: string, ignore: string): boolean {
+  try {
+    const d = opendirSync(dir);
+    try {
+      for (let e = d.readSync(); e; e = d.readSync()) if (e.name !== ignore) return true;
+      return false;
+    } finally {
+      d.closeSync();
+    }
+  } catch {
+    return false;
+  }
 }
 
 export const absPath = (root: string, rel: string) => path.join(root, ...rel.split('/'));

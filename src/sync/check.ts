@@ -1,10 +1,10 @@
-import { scanDirectory } from '../local/scan.js';
+import { scanDirectoryYielding } from '../local/scan.js';
 import { loadManifest, STATE_DIR } from '../manifest/store.js';
 import { type CheckDifference, planCheck } from '../plan/check.js';
 import { emptyFacts } from '../plan/types.js';
 import type { RequestCounts } from '../s3/request-counter.js';
 import type { FileError, SyncEvent } from './events.js';
-import { settle } from './facts.js';
+import { EarlyListing, settle } from './facts.js';
 import type { CheckOptions } from './options.js';
 import { requireDirectory, Session } from './session.js';
 
@@ -39,16 +39,16 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
   s.loaded = loadManifest(s.manifestPath, s.destination);
   const emit = (e: CheckEvent) => opts.onEvent?.(e as SyncEvent);
   try {
-    const t = await s.s3();
-    const listing = await t.list(s.location.prefix);
-    const remote = new Map(
-      [...listing].filter(([rel]) => s.selected(rel) && rel !== '' && !rel.endsWith('/')),
-    );
-    const scan = scanDirectory(root, {
+    // The listing goes out first; the tree is read while the server answers.
+    const listing = new EarlyListing(s);
+    const scan = await scanDirectoryYielding(root, {
       followSymlinks: opts.followSymlinks,
       skipDir: (rel) => rel === STATE_DIR || s.filter.excludesDir(rel),
       includeFile: s.selected,
     });
+    const remote = new Map(
+      [...(await listing.follow())].filter(([rel]) => s.selected(rel) && rel !== '' && !rel.endsWith('/')),
+    );
     for (const e of scan.errors) s.fileError(e.rel, e.message);
     const local = new Map(scan.files.map((f) => [f.rel, f]));
     const facts = emptyFacts();

@@ -14,6 +14,36 @@ export interface EarlyWork {
   beforeGathering?: () => void;
   /** Each listing page as it arrives. */
   onListed?: (page: RemoteObject[]) => void;
+  /** The listing, if it was started before the plan asked for it. */
+  listing?: EarlyListing;
+}
+
+/**
+ * A listing of the destination started before the local tree is read, for a run that will need it
+ * whatever the tree holds: the server answers while the tree is read. Pages wait until someone follows.
+ */
+export class EarlyListing {
+  private readonly pages: RemoteObject[][] = [];
+  private onPage: ((page: RemoteObject[]) => void) | undefined;
+  private readonly done: Promise<Map<string, RemoteObject>>;
+
+  constructor(s: Session) {
+    this.done = s
+      .s3()
+      .then((t) =>
+        t.list(s.location.prefix, (page) => (this.onPage ? this.onPage(page) : this.pages.push(page))),
+      );
+    // A failure is raised where the listing is awaited; if the plan never asks for it, nowhere.
+    this.done.catch(() => {});
+  }
+
+  /** The whole listing; `onPage` first sees the pages already in, then each one as it arrives. */
+  follow(onPage?: (page: RemoteObject[]) => void): Promise<Map<string, RemoteObject>> {
+    const pages = this.pages.splice(0);
+    if (onPage) for (const page of pages) onPage(page);
+    this.onPage = onPage ?? (() => {});
+    return this.done;
+  }
 }
 
 /**
@@ -29,8 +59,8 @@ export async function gatherFacts(
   early: EarlyWork = {},
 ): Promise<void> {
   if (needs.some((n) => n.kind === 'listing')) {
-    const t = await s.s3();
-    facts.remote = await t.list(s.location.prefix, early.onListed);
+    if (early.listing) facts.remote = await early.listing.follow(early.onListed);
+    else facts.remote = await (await s.s3()).list(s.location.prefix, early.onListed);
   }
   const hashes = needs.filter((n) => n.kind === 'hash');
   await forEachLimit(

@@ -3,7 +3,7 @@ import { unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { S3SyncError } from '../errors.js';
 import { safeJoin } from '../local/safe-path.js';
-import { type LocalFile, scanDirectory } from '../local/scan.js';
+import { type LocalFile, scanDirectoryYielding } from '../local/scan.js';
 import { STATE_DIR } from '../manifest/store.js';
 import { type PullAction, planPull } from '../plan/pull.js';
 import { emptyFacts, type Facts, type RemoteObject } from '../plan/types.js';
@@ -11,7 +11,7 @@ import { isFatal } from '../s3/errors.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import { DiskFullError, downloadObject, tmpDir } from './download.js';
 import type { SyncResult } from './events.js';
-import { applyRecords, settle } from './facts.js';
+import { applyRecords, EarlyListing, settle } from './facts.js';
 import {
   DEFAULT_MULTIPART_THRESHOLD,
   DEFAULT_PART_SIZE,
@@ -43,17 +43,17 @@ export async function pull(opts: PullOptions): Promise<SyncResult> {
 
 /** Lists, scans and plans; settles every file with the least hashing. */
 export async function preparePull(s: Session, opts: PullOptions): Promise<PreparedPull> {
-  const t = await s.s3();
-  const listing = await t.list(s.location.prefix);
-  const remote = new Map([...listing].filter(([rel]) => s.selected(rel)));
+  // The listing goes out first; the destination is read while the server answers.
+  const listing = new EarlyListing(s);
   // With --delete-excluded the local side is scanned whole: excluded files are candidates for deletion.
   const wholeTree = opts.delete && opts.deleteExcluded;
   const scan = existsSync(s.localRoot)
-    ? scanDirectory(s.localRoot, {
+    ? await scanDirectoryYielding(s.localRoot, {
         skipDir: (rel) => rel === STATE_DIR || (!wholeTree && s.filter.excludesDir(rel)),
         includeFile: wholeTree ? (rel) => !s.isOwn(rel) : s.selected,
       })
     : { files: [], errors: [], notices: [] };
+  const remote = new Map([...(await listing.follow())].filter(([rel]) => s.selected(rel)));
   for (const e of scan.errors) s.fileError(e.rel, e.message);
   const local = new Map(scan.files.map((f) => [f.rel, f]));
   s.result.scanned = remote.size;

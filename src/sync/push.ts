@@ -1,13 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { S3SyncError } from '../errors.js';
-import { type LocalFile, scanDirectory } from '../local/scan.js';
+import { holdsAnything, type LocalFile, scanDirectory, scanDirectoryYielding } from '../local/scan.js';
 import { STATE_DIR } from '../manifest/store.js';
 import { type PushAction, planPush } from '../plan/push.js';
 import { emptyFacts, type Facts } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import type { SyncResult } from './events.js';
-import { applyRecords, settle } from './facts.js';
+import { applyRecords, EarlyListing, settle } from './facts.js';
 import { hashAhead } from './hash-ahead.js';
 import {
   DEFAULT_MULTIPART_THRESHOLD,
@@ -50,12 +50,21 @@ export async function push(opts: PushOptions): Promise<SyncResult> {
 
 /** Scans and plans: the planner asks for the cheapest missing facts until every file is settled. */
 export async function preparePush(s: Session, opts: PushOptions): Promise<PreparedPush> {
-  const scan = scanDirectory(s.localRoot, {
+  // With no manifest (a first push, a rebuild) every file needs the listing: it is asked for first,
+  // and the tree is read while the server answers. Never on a run that may need no request at all.
+  const listing =
+    s.manifest.files.size === 0 && s.adopted.size === 0 && holdsAnything(s.localRoot, STATE_DIR)
+      ? new EarlyListing(s)
+      : undefined;
+  const scanOpts = {
     followSymlinks: opts.followSymlinks,
-    skipDir: (rel) => rel === STATE_DIR || s.filter.excludesDir(rel),
+    skipDir: (rel: string) => rel === STATE_DIR || s.filter.excludesDir(rel),
     includeFile: s.selected,
     keyPrefix: s.location.prefix,
-  });
+  };
+  const scan = listing
+    ? await scanDirectoryYielding(s.localRoot, scanOpts)
+    : scanDirectory(s.localRoot, scanOpts);
   for (const n of scan.notices) s.notice(`${n.rel}: ${n.message}`, n.rel);
   for (const e of scan.errors) s.fileError(e.rel, e.message);
   s.result.scanned = scan.files.length;
@@ -82,7 +91,7 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
     (bad) => {
       files = files.filter((f) => !bad.has(f.rel));
     },
-    hashAhead(s, input(), opts),
+    { ...hashAhead(s, input(), opts), listing },
   );
 
   // Manifest hygiene: entries for files that are gone (or now filtered out) describe nothing. When

@@ -280,6 +280,14 @@ describe.each(servers())('push on $name', (server) => {
     expect(sdk2.loaded()).toEqual([]);
   });
 
+  it('an empty source with no manifest makes no request (the early listing is for trees with files)', async () => {
+    const dir = newDir('empty-src');
+    const { bucket } = await newBucket(server, 'empty-src');
+    const r = await pushCli(dir, `s3://${bucket}/e`);
+    expect(r.code).toBe(0);
+    expect(r.summary).toMatchObject({ scanned: 0, uploaded: 0, requestsTotal: 0 });
+  });
+
   it('touched files (new mtime, same content) are recorded, not uploaded', async () => {
     const dir = newDir('touch');
     const files = fortyFiles();
