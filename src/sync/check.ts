@@ -41,6 +41,7 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
   try {
     // The listing goes out first; the tree is read while the server answers.
     const listing = new EarlyListing(s);
+    await listing.requested;
     const scan = await scanDirectoryYielding(root, {
       followSymlinks: opts.followSymlinks,
       skipDir: (rel) => rel === STATE_DIR || s.filter.excludesDir(rel),

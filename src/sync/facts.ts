@@ -26,15 +26,25 @@ export class EarlyListing {
   private readonly pages: RemoteObject[][] = [];
   private onPage: ((page: RemoteObject[]) => void) | undefined;
   private readonly done: Promise<Map<string, RemoteObject>>;
+  /**
+   * Resolves once the first page has been asked for (or the listing failed). Reading the tree waits
+   * for it: the tree's walk, run in slices beside the loading of the SDK, held that loading back and
+   * sent the first request 50 ms later than loading the SDK first does.
+   */
+  readonly requested: Promise<void>;
 
   constructor(s: Session) {
-    this.done = s
-      .s3()
-      .then((t) =>
-        t.list(s.location.prefix, (page) => (this.onPage ? this.onPage(page) : this.pages.push(page))),
-      );
+    let requested = () => {};
+    this.requested = new Promise<void>((resolve) => {
+      requested = resolve;
+    });
+    this.done = s.s3().then((t) =>
+      t.list(s.location.prefix, (page) => (this.onPage ? this.onPage(page) : this.pages.push(page)), {
+        onRequested: requested,
+      }),
+    );
     // A failure is raised where the listing is awaited; if the plan never asks for it, nowhere.
-    this.done.catch(() => {});
+    this.done.catch(() => {}).finally(requested);
   }
 
   /** The whole listing; `onPage` first sees the pages already in, then each one as it arrives. */

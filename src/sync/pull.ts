@@ -45,6 +45,7 @@ export async function pull(opts: PullOptions): Promise<SyncResult> {
 export async function preparePull(s: Session, opts: PullOptions): Promise<PreparedPull> {
   // The listing goes out first; the destination is read while the server answers.
   const listing = new EarlyListing(s);
+  await listing.requested;
   // With --delete-excluded the local side is scanned whole: excluded files are candidates for deletion.
   const wholeTree = opts.delete && opts.deleteExcluded;
   const scan = existsSync(s.localRoot)

@@ -62,6 +62,7 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
     includeFile: s.selected,
     keyPrefix: s.location.prefix,
   };
+  await listing?.requested;
   const scan = listing
     ? await scanDirectoryYielding(s.localRoot, scanOpts)
     : scanDirectory(s.localRoot, scanOpts);

@@ -5,7 +5,8 @@
  */
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { newBucket, runCli, servers, treeHashes } from '../helpers.js';
+import { S3Transport } from '../../src/s3/transport.js';
+import { connFor, newBucket, runCli, seedObject, servers, treeHashes } from '../helpers.js';
 import {
   bigFile,
   doneOf,
@@ -134,6 +135,28 @@ describe.each(servers())('faults on $name', (server) => {
     expect(m.files.get('big.bin')?.etag).toBe(listed.get('big.bin')?.etag);
     expect(await objectMd5(transport, 'cmp/big.bin')).toBe(m.files.get('big.bin')?.md5);
     expect((await runCli(['check', src, url], server)).code).toBe(0);
+  });
+
+  it('a listing whose pages are cut short, reset or refused is retried page by page to the same result', async () => {
+    const { bucket, transport } = await newBucket(server, 'lst');
+    const keys = Array.from({ length: 9 }, (_, i) => `lst/k${i} &<${'x'.repeat(i * 20)}>`);
+    for (const key of keys) await seedObject(transport, key, key);
+    const proxy = await proxyTo(server.endpoint, {
+      seed: 4242,
+      rate: 0.5,
+      kinds: ['truncate-body', 'reset-response', 'status-500'],
+      filter: ({ method, url }) => method === 'GET' && url.includes('list-type=2'),
+    });
+    const viaProxy = await S3Transport.connect(
+      { ...connFor(server), endpointUrl: proxy.endpoint, retries: 10 },
+      bucket,
+    );
+    const listed = await viaProxy.list('lst/', undefined, { maxKeys: 2 });
+    const faults = Object.values(proxy.stats.faults).reduce((a, b) => a + b, 0);
+    expect(faults).toBeGreaterThan(0);
+    expect(proxy.stats.requests).toBe(5 + faults);
+    expect([...listed.entries()]).toEqual([...(await transport.list('lst/')).entries()]);
+    expect(viaProxy.listingPages.fast).toBe(5);
   });
 
   it("a retried streaming request leaves nothing on stderr (the retry is s3sync's, not the SDK's)", async () => {
