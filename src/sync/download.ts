@@ -8,7 +8,7 @@ import type { StreamDigest } from '../local/hash.js';
 import { hashFileAsync, startStreamHash } from '../local/hash-pool.js';
 import { safeJoin } from '../local/safe-path.js';
 import { statFields } from '../local/scan.js';
-import type { ManifestEntry } from '../manifest/schema.js';
+import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
 import { STATE_DIR } from '../manifest/store.js';
 import { candidatePartSizes, etagForm } from '../s3/etag.js';
 import type { S3Transport } from '../s3/transport.js';
@@ -106,7 +106,7 @@ export async function downloadObject(
     await rename(tmp, dest);
     const st = statFields(await lstat(dest, { bigint: true }));
     const partSize = form.kind === 'multipart' ? (partSizes[0] ?? 0) : 0;
-    return { ...st, md5, etag: o.etag, partSize, syncedAt: new Date().toISOString() };
+    return manifestEntry(st, { md5, etag: o.etag, partSize });
   } catch (err) {
     await rm(tmp, { force: true });
     const code =

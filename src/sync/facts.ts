@@ -1,4 +1,5 @@
 import { S3SyncError } from '../errors.js';
+import { manifestEntry } from '../manifest/schema.js';
 import type { PullAction } from '../plan/pull.js';
 import type { PushAction } from '../plan/push.js';
 import type { Facts, Need, RemoteObject } from '../plan/types.js';
@@ -138,13 +139,7 @@ export function applyRecords(
     if (rec.kind !== 'record') continue;
     const h = facts.hashes.get(rec.rel);
     if (!h?.stable) continue;
-    s.manifest.files.set(rec.rel, {
-      ...h.stat,
-      md5: rec.md5,
-      etag: rec.etag,
-      partSize: rec.partSize,
-      syncedAt,
-    });
+    s.manifest.files.set(rec.rel, manifestEntry(h.stat, rec, syncedAt));
     s.markDirty();
     s.result.recorded++;
     s.emit({ type: 'done', action: 'record', rel: rec.rel, size: h.size, reason: rec.reason });

@@ -6,7 +6,7 @@ import { errorMessage, runError, S3SyncError } from '../errors.js';
 import { type HashResult, md5Hex } from '../local/hash.js';
 import { SYNC_MAX } from '../local/hash-pool.js';
 import { absPath, type LocalFile, sameStat, statFields } from '../local/scan.js';
-import type { ManifestEntry } from '../manifest/schema.js';
+import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
 import { errorCode } from '../s3/errors.js';
 import { choosePartSize, etagForm } from '../s3/etag.js';
 import type { S3Transport } from '../s3/transport.js';
@@ -183,13 +183,7 @@ export async function uploadFile(
     md5: string,
     etag: string,
     partSize: number,
-  ): ManifestEntry => ({
-    ...stat,
-    md5,
-    etag,
-    partSize,
-    syncedAt: new Date().toISOString(),
-  });
+  ): ManifestEntry => manifestEntry(stat, { md5, etag, partSize });
 
   try {
     if (f.size < Math.min(STREAMED_UPLOAD_MIN, cfg.multipartThreshold)) {
