@@ -15,6 +15,8 @@ export interface EarlyWork {
   beforeGathering?: () => void;
   /** Each listing page as it arrives. */
   onListed?: (page: RemoteObject[]) => void;
+  /** When the listing's first request has gone out: the main thread waits on the server. */
+  onListRequested?: () => void;
   /** The listing, if it was started before the plan asked for it. */
   listing?: EarlyListing;
 }
@@ -70,8 +72,14 @@ export async function gatherFacts(
   early: EarlyWork = {},
 ): Promise<void> {
   if (needs.some((n) => n.kind === 'listing')) {
-    if (early.listing) facts.remote = await early.listing.follow(early.onListed);
-    else facts.remote = await (await s.s3()).list(s.location.prefix, early.onListed);
+    if (early.listing) {
+      void early.listing.requested.then(early.onListRequested);
+      facts.remote = await early.listing.follow(early.onListed);
+    } else {
+      facts.remote = await (await s.s3()).list(s.location.prefix, early.onListed, {
+        onRequested: early.onListRequested,
+      });
+    }
   }
   const hashes = needs.filter((n) => n.kind === 'hash');
   await forEachLimit(

@@ -1,6 +1,7 @@
 import { decidePushFile, type PushPlanInput } from '../plan/push.js';
 import { choosePartSize } from '../s3/etag.js';
 import { getProvider } from '../s3/providers.js';
+import { loadContentTypes } from './content-type.js';
 import type { EarlyWork } from './facts.js';
 import { DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PART_SIZE, type PushOptions } from './options.js';
 import type { Session } from './session.js';
@@ -54,5 +55,9 @@ export function hashAhead(s: Session, input: PushPlanInput, opts: PushOptions): 
       if (d.kind === 'hash') s.hashes.prefetch(f.rel, f.size, d.partSizes);
     }
   };
-  return { beforeGathering, onListed };
+  // Uploads may follow whatever the listing says: the MIME table loads while the server answers.
+  const onListRequested = () => {
+    if (!opts.dryRun) void loadContentTypes();
+  };
+  return { beforeGathering, onListed, onListRequested };
 }

@@ -10,6 +10,7 @@ import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
 import { errorCode } from '../s3/errors.js';
 import { choosePartSize, etagForm } from '../s3/etag.js';
 import type { S3Transport } from '../s3/transport.js';
+import { contentType } from './content-type.js';
 import type { Session } from './session.js';
 
 /** Below this a file is read into memory once: hashed and sent from the same buffer. */
@@ -94,13 +95,6 @@ export const mtimeMeta = (mtimeNs: string) => {
   const ns = BigInt(mtimeNs);
   return `${ns / 1_000_000_000n}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}`;
 };
-
-// mime-types parses a large database on import: loaded only by runs that upload.
-let mimeLookup: ((rel: string) => string | false) | undefined;
-async function contentType(rel: string): Promise<string> {
-  mimeLookup ??= (await import('mime-types')).default.lookup;
-  return mimeLookup(rel) || 'application/octet-stream';
-}
 
 /** The server's ETag must be what the bytes we hashed produce; opaque ETags (SSE-KMS, R2) cannot be checked. */
 function checkEtag(etag: string, expected: string[], rel: string): void {

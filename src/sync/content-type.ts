@@ -1,0 +1,15 @@
+/**
+ * Content-Type of uploads, from the file name. mime-types parses a large database on import (10 ms
+ * here): loaded only by runs that may upload, and started while the listing is awaited (see
+ * hash-ahead.ts) so the first upload does not wait for it.
+ */
+let table: Promise<(rel: string) => string | false> | undefined;
+
+export function loadContentTypes(): Promise<(rel: string) => string | false> {
+  table ??= import('mime-types').then((m) => m.default.lookup);
+  return table;
+}
+
+export async function contentType(rel: string): Promise<string> {
+  return (await loadContentTypes())(rel) || 'application/octet-stream';
+}
