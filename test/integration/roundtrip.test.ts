@@ -28,6 +28,10 @@ describe.each(servers())('S3 round trip on $name', (server) => {
     expect(got.data.equals(body)).toBe(true);
     expect(got.info.metadata.md5).toBe(md5);
     expect(transport.counter.counts).toMatchObject({ PutObject: 1, ListObjectsV2: 1, GetObject: 1 });
+    // The SDK's logger middleware, whose only work here would be redacting inputs for a silent logger.
+    expect(
+      transport.client.middlewareStack.identify().filter((m) => m.startsWith('loggerMiddleware')),
+    ).toEqual([]);
   });
 });
 
