@@ -715,8 +715,10 @@ function evaluate(sec, md5Floor) {
   if (big?.firstPull && big.rawGet) {
     const s = big.firstPull.rate.value;
     const rw = big.rawGet.rate.value;
+    // The issue's 4 × 64 MiB target is the push's (its only raw loop is PutObject's); s3sync holds its
+    // pull to the same bar, against a raw loop that neither verifies nor fsyncs what it writes.
     add(
-      'pull 4 × 64 MiB ≥ 90% of raw GetObject throughput',
+      'pull 4 × 64 MiB ≥ 90% of raw GetObject throughput (own target: the issue sets none for pull)',
       s >= 0.9 * rw,
       `${s.toFixed(0)} vs ${rw.toFixed(0)} MB/s (${pct(s, rw)} of the raw process${vsLoop(s, big.rawGetLoop)})`,
     );
