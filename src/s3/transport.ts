@@ -43,7 +43,10 @@ const EMPTY_LISTING = new TextEncoder().encode(
 async function readBody(body: unknown): Promise<Buffer> {
   if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   const chunks: Buffer[] = [];
-  for await (const chunk of body as AsyncIterable<Uint8Array>) chunks.push(Buffer.from(chunk));
+  for await (const chunk of body as AsyncIterable<Uint8Array>)
+    chunks.push(
+      Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength),
+    );
   return Buffer.concat(chunks);
 }
 
