@@ -1,5 +1,6 @@
 import { type BigIntStats, type Dirent, lstatSync, opendirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { errorMessage } from '../errors.js';
 
 /** A regular file found by the scan. Times and inode are decimal strings: nanoseconds overflow doubles. */
@@ -71,7 +72,7 @@ export async function scanDirectoryYielding(root: string, opts: ScanOptions = {}
   let until = performance.now() + SCAN_SLICE_MS;
   while (!w.steps.next().done) {
     if (performance.now() < until) continue;
-    await new Promise((resolve) => setImmediate(resolve));
+    await nextTurn();
     until = performance.now() + SCAN_SLICE_MS;
   }
   return w.result;

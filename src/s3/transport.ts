@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type {
   ListObjectsV2CommandInput,
   ListObjectsV2CommandOutput,
@@ -212,7 +213,7 @@ export class S3Transport {
         next.catch(() => {});
         // One turn of the event loop lets the SDK's (promise-driven) send run to the socket before
         // this page's objects are handed on: 1,000 of them kept the next request back 10-20 ms.
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await nextTurn();
       }
       const objects: RemoteObject[] = [];
       for (const o of page.objects) {
