@@ -7,7 +7,7 @@
 //   list:   the listing alone
 //   bucket: CreateBucket
 // Usage: node bench/raw-s3.mjs '{"mode":"put","endpoint":…,"bucket":…,"prefix":…,"root":…}'
-// Prints one JSON line: {"files":N,"bytes":B,"ms":T[,"listMs":L,"listRequests":P]}.
+// Prints one JSON line: {"files":N,"bytes":B,"ms":T[,"listMs":L,"listRequests":P],"cpuMs":C}.
 import { createReadStream, createWriteStream, mkdirSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -184,5 +184,7 @@ async function bucket() {
 }
 
 const result = await { put, mpput, get, list, bucket }[cfg.mode]();
-process.stdout.write(`${JSON.stringify(result)}\n`);
 client.destroy();
+// The whole process's CPU time, start-up included (user + system, all threads), as s3sync's is counted.
+const cpu = process.cpuUsage();
+process.stdout.write(`${JSON.stringify({ ...result, cpuMs: (cpu.user + cpu.system) / 1000 })}\n`);

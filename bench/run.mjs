@@ -79,6 +79,11 @@ const median = (xs) => {
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
+/** The median of the values measured (a run that wrote no usage file has null). */
+const medianOf = (xs) => {
+  const known = xs.filter((x) => typeof x === 'number');
+  return known.length ? median(known) : null;
+};
 const stats = (xs) =>
   xs.length ? { median: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length } : null;
 
@@ -117,10 +122,10 @@ function timed(cmd, args, { env: e = cleanEnv(), cwd = WORK, keepStdout = true }
 }
 
 let profileSeq = 0;
-/** Runs the s3sync CLI through bench/launch.mjs: wall time, peak RSS, and the --json summary. */
+/** Runs the s3sync CLI through bench/launch.mjs: wall time, peak RSS, CPU time and the --json summary. */
 async function s3sync(args, cliEnv, profileName, { summary: wantSummary = true } = {}) {
-  const rssFile = path.join(WORK, `rss-${process.pid}`);
-  rmSync(rssFile, { force: true });
+  const usageFile = path.join(WORK, `usage-${process.pid}`);
+  rmSync(usageFile, { force: true });
   const nodeArgs = PROFILE
     ? [
         '--cpu-prof',
@@ -129,12 +134,12 @@ async function s3sync(args, cliEnv, profileName, { summary: wantSummary = true }
       ]
     : [];
   const r = await timed(process.execPath, [...nodeArgs, LAUNCH, ...args], {
-    env: { ...cliEnv, BENCH_RSS_FILE: rssFile },
+    env: { ...cliEnv, BENCH_USAGE_FILE: usageFile },
     keepStdout: false,
   });
-  let rssKiB = null;
+  let usage = { maxRssKiB: null, cpuMs: null };
   try {
-    rssKiB = Number(readFileSync(rssFile, 'utf8'));
+    usage = JSON.parse(readFileSync(usageFile, 'utf8'));
   } catch {}
   const last = r.stdout.trim().split('\n').at(-1) ?? '';
   let summary = null;
@@ -151,7 +156,8 @@ async function s3sync(args, cliEnv, profileName, { summary: wantSummary = true }
   return {
     ms: r.ms,
     exitCode: r.code,
-    rssKiB,
+    rssKiB: usage.maxRssKiB,
+    cpuMs: usage.cpuMs,
     requests: summary?.requests ?? null,
     requestsTotal: summary?.requestsTotal ?? null,
     uploaded: summary?.uploaded ?? null,
@@ -273,6 +279,7 @@ function addFloor(sec, f) {
 function addWorkload(sec, w) {
   w.stats = stats(w.runs.map((r) => r.ms));
   w.rssKiB = Math.max(0, ...w.runs.map((r) => r.rssKiB ?? 0)) || null;
+  w.cpuMs = medianOf(w.runs.map((r) => r.cpuMs));
   sec.workloads.push(w);
   const req = w.runs[0]?.requestsTotal;
   log(
@@ -456,6 +463,7 @@ async function runDataset(sec, server, set, cliEnv, pullOk) {
     label: 'raw PutObject loop, 16 concurrent (whole process)',
     set,
     stats: stats(puts.map((p) => p.wallMs)),
+    cpuMs: medianOf(puts.map((p) => p.cpuMs)),
     rate: rateOf(set, gen, median(puts.map((p) => p.wallMs))),
   });
 
@@ -551,6 +559,7 @@ async function runDataset(sec, server, set, cliEnv, pullOk) {
       label: 'raw listing + GetObject loop, 16 concurrent (whole process)',
       set,
       stats: stats(gets.map((g) => g.wallMs)),
+      cpuMs: medianOf(gets.map((g) => g.cpuMs)),
       rate: rateOf(set, got, median(gets.map((g) => g.wallMs))),
     });
     ds.firstPull = addWorkload(sec, {
@@ -585,6 +594,7 @@ async function runDataset(sec, server, set, cliEnv, pullOk) {
       label: 'raw multipart loop, 16 MiB parts, 16 in flight (whole process)',
       set,
       stats: stats(mps.map((p) => p.wallMs)),
+      cpuMs: medianOf(mps.map((p) => p.cpuMs)),
       rate: rateOf(set, gen, median(mps.map((p) => p.wallMs))),
     });
     ds.multipartPush = addWorkload(sec, {
@@ -698,7 +708,7 @@ function evaluate(sec, md5Floor) {
     add(
       'first push 10k ≥ 90% of raw PutObject rate',
       s >= 0.9 * rw,
-      `${s.toFixed(0)} vs ${rw.toFixed(0)} files/s (${pct(s, rw)} of the raw process${vsLoop(s, d10.rawPutLoop)})`,
+      `${s.toFixed(0)} vs ${rw.toFixed(0)} files/s (${pct(s, rw)} of the raw process${vsLoop(s, d10.rawPutLoop)}); ${cpuVs(d10.firstPush, d10.rawPut)}`,
     );
   }
 
@@ -709,7 +719,7 @@ function evaluate(sec, md5Floor) {
     add(
       'push 4 × 64 MiB ≥ 90% of raw PutObject throughput',
       s >= 0.9 * rw,
-      `${s.toFixed(0)} vs ${rw.toFixed(0)} MB/s (${pct(s, rw)} of the raw process${vsLoop(s, big.rawPutLoop)})`,
+      `${s.toFixed(0)} vs ${rw.toFixed(0)} MB/s (${pct(s, rw)} of the raw process${vsLoop(s, big.rawPutLoop)}); ${cpuVs(big.firstPush, big.rawPut)}`,
     );
   }
   if (big?.firstPull && big.rawGet) {
@@ -720,7 +730,7 @@ function evaluate(sec, md5Floor) {
     add(
       'pull 4 × 64 MiB ≥ 90% of raw GetObject throughput (own target: the issue sets none for pull)',
       s >= 0.9 * rw,
-      `${s.toFixed(0)} vs ${rw.toFixed(0)} MB/s (${pct(s, rw)} of the raw process${vsLoop(s, big.rawGetLoop)})`,
+      `${s.toFixed(0)} vs ${rw.toFixed(0)} MB/s (${pct(s, rw)} of the raw process${vsLoop(s, big.rawGetLoop)}); ${cpuVs(big.firstPull, big.rawGet)}`,
     );
   }
 
@@ -757,6 +767,12 @@ function fmtMs(ms) {
   if (ms < 1000) return `${ms.toFixed(0)} ms`;
   return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 }
+const fmtCpu = (ms) => (typeof ms === 'number' ? fmtMs(ms) : '–');
+/** Client CPU beside the wall-time ratio: on 2 cores shared with the server, CPU the client spends is the server's to lose. */
+const cpuVs = (w, floor) =>
+  typeof w.cpuMs === 'number' && typeof floor.cpuMs === 'number'
+    ? `client CPU ${fmtMs(w.cpuMs)} vs ${fmtMs(floor.cpuMs)}`
+    : 'client CPU not measured';
 const fmtRss = (kib) => (kib ? `${((kib * 1024) / 1e6).toFixed(0)} MB` : '–');
 const ratio = (a, b) => `${(a / b).toFixed(2)}×`;
 const pct = (a, b) => `${((100 * a) / b).toFixed(0)}%`;
@@ -830,7 +846,7 @@ function markdown(report) {
       .map(([k]) => `${heavyRuns(k)} for ${k}`)
       .join(
         ', ',
-      )} first transfers/rebuilds. Median (min–max) of wall time from spawn to exit; peak RSS is the largest over the runs.`,
+      )} first transfers/rebuilds. Median (min–max) of wall time from spawn to exit; CPU is the measured process's median user + system time (all its threads; not the server's); peak RSS is the largest over the runs.`,
   );
   for (const n of report.notices) L.push(`\n> ${n}`);
   if (report.manifestIo) {
@@ -859,8 +875,8 @@ function markdown(report) {
     L.push('');
     L.push('### Floors');
     L.push('');
-    L.push('| Floor | Set | Runs | Median | Min–Max | Rate |');
-    L.push('|---|---|---:|---:|---:|---:|');
+    L.push('| Floor | Set | Runs | Median | Min–Max | CPU | Rate |');
+    L.push('|---|---|---:|---:|---:|---:|---:|');
     for (const f of sec.floors) {
       const extra = f.requests
         ? ` (${f.requests} requests)`
@@ -868,20 +884,20 @@ function markdown(report) {
           ? ` (script wall ${fmtMs(f.wallStats.median)})`
           : '';
       L.push(
-        `| ${f.label} | ${f.set ?? '–'} | ${f.stats.n} | ${fmtMs(f.stats.median)} | ${fmtMs(f.stats.min)}–${fmtMs(f.stats.max)} | ${fmtRate(f.rate)}${extra} |`,
+        `| ${f.label} | ${f.set ?? '–'} | ${f.stats.n} | ${fmtMs(f.stats.median)} | ${fmtMs(f.stats.min)}–${fmtMs(f.stats.max)} | ${fmtCpu(f.cpuMs)} | ${fmtRate(f.rate)}${extra} |`,
       );
     }
     L.push('');
     L.push('### Workloads');
     L.push('');
     L.push(
-      '| Workload | Set | Runs | Median | Min–Max | Peak RSS | S3 requests (per run) | Rate | vs floor |',
+      '| Workload | Set | Runs | Median | Min–Max | CPU | Peak RSS | S3 requests (per run) | Rate | vs floor |',
     );
-    L.push('|---|---|---:|---:|---:|---:|---|---:|---|');
+    L.push('|---|---|---:|---:|---:|---:|---:|---|---:|---|');
     for (const w of sec.workloads) {
       const failed = w.runs.some((r) => r.exitCode !== 0) ? ' ⚠ exit≠0' : '';
       L.push(
-        `| ${w.label}${failed} | ${w.set} | ${w.stats.n} | ${fmtMs(w.stats.median)} | ${fmtMs(w.stats.min)}–${fmtMs(w.stats.max)} | ${fmtRss(w.rssKiB)} | ${requestsCell(w)} | ${fmtRate(w.rate)} | ${vsFloor(sec, w)} |`,
+        `| ${w.label}${failed} | ${w.set} | ${w.stats.n} | ${fmtMs(w.stats.median)} | ${fmtMs(w.stats.min)}–${fmtMs(w.stats.max)} | ${fmtCpu(w.cpuMs)} | ${fmtRss(w.rssKiB)} | ${requestsCell(w)} | ${fmtRate(w.rate)} | ${vsFloor(sec, w)} |`,
       );
     }
     L.push('');
