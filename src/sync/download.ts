@@ -45,6 +45,8 @@ const fsyncFd = promisify(fsync);
 
 /** Directories this run has made or found: each is created once, not once per file. */
 const madeDirs = new WeakMap<Session, Set<string>>();
+/** After the temp directory is removed: a later download in the same session makes it again. */
+export const forgetMadeDirs = (s: Session) => madeDirs.delete(s);
 function ensureDir(s: Session, dir: string): void {
   let made = madeDirs.get(s);
   if (!made) madeDirs.set(s, (made = new Set()));

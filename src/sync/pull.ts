@@ -9,7 +9,7 @@ import { type PullAction, planPull } from '../plan/pull.js';
 import { emptyFacts, type Facts, type RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
 import { enforceDeleteGuards } from './delete-guard.js';
-import { DiskFullError, downloadObject, tmpDir } from './download.js';
+import { DiskFullError, downloadObject, forgetMadeDirs, tmpDir } from './download.js';
 import type { SyncResult } from './events.js';
 import { applyRecords, EarlyListing, settle } from './facts.js';
 import {
@@ -147,6 +147,7 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
     if (!diskFull) throw err;
   } finally {
     rmSync(tmpDir(s.localRoot), { recursive: true, force: true });
+    forgetMadeDirs(s);
   }
   if (diskFull) throw diskFull;
 
