@@ -49,7 +49,10 @@ const madeDirs = new WeakMap<Session, Set<string>>();
 export const forgetMadeDirs = (s: Session) => madeDirs.delete(s);
 function ensureDir(s: Session, dir: string): void {
   let made = madeDirs.get(s);
-  if (!made) madeDirs.set(s, (made = new Set()));
+  if (!made) {
+    made = new Set();
+    madeDirs.set(s, made);
+  }
   if (made.has(dir)) return;
   mkdirSync(dir, { recursive: true });
   made.add(dir);
