@@ -108,6 +108,8 @@ export function describeS3Error(err: unknown, ctx: { bucket?: string; endpoint?:
   }
   if (code === 'InvalidBucketName') return usageError(`invalid bucket name '${ctx.bucket}'`);
   const first = msg.split('\n')[0];
+  // A body cut short or not matching its ETag, attempt after attempt: not an answer S3 gave.
+  if (code === 'IncompleteBody') return new S3SyncError(`${first} (on every attempt)`, 1, { cause: err });
   return new S3SyncError(
     `S3 error${code ? ` ${code}` : ''}${status ? ` (HTTP ${status})` : ''}: ${first}`,
     1,

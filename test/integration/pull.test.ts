@@ -1,11 +1,37 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { SyncEvent } from '../../src/sync/events.js';
 import { newBucket, runCli, seedObject, servers, tempDir, treeHashes, writeTree } from '../helpers.js';
+import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 
 const MiB = 1024 * 1024;
+
+const proxies: FaultProxy[] = [];
+afterAll(async () => {
+  for (const p of proxies) await p.close();
+});
+
+/** A proxy that inverts the first byte of GetObject bodies: `onlyFirst`, of each object's first GET. */
+async function flippingProxy(target: string, onlyFirst: boolean): Promise<FaultProxy> {
+  const seen = new Set<string>();
+  const p = await startFaultProxy({
+    target,
+    seed: 11,
+    rate: 1,
+    kinds: ['flip-body'],
+    filter: ({ method, url }) => {
+      if (method !== 'GET' || !url.includes('x-id=GetObject')) return false;
+      if (!onlyFirst) return true;
+      const first = !seen.has(url);
+      seen.add(url);
+      return first;
+    },
+  });
+  proxies.push(p);
+  return p;
+}
 
 /** Puts an object directly, bypassing s3sync (keys and contents it would never write itself). */
 const seed = seedObject;
@@ -153,6 +179,43 @@ describe.each(servers())('pull on $name', (server) => {
     expect(r.summary?.requests).toEqual({ ListObjectsV2: 1, GetObject: 1 });
     expect(readFileSync(path.join(dst, 'c/c.txt'), 'utf8')).toBe('CCCC');
     expect(readFileSync(path.join(dst, 'a.txt'), 'utf8')).toBe('aaaa');
+    expectNoTempFiles(dst);
+  });
+
+  it('writes no byte that does not match the ETag, and fetches a body damaged once again', async () => {
+    const { bucket } = await newBucket(server, 'flip');
+    const src = tempDir('flip-src');
+    // Below 1 MiB (checked in memory, then written) and above it (checked as it is written).
+    writeTree(src, { 'small.txt': 'small body\n', 'd/mid.bin': 2 * MiB });
+    const url = `s3://${bucket}/p`;
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+
+    // Every body damaged: each file fails after its retries, and nothing is left under a real name.
+    const always = await flippingProxy(server.endpoint, false);
+    const dst = tempDir('flip-dst');
+    const bad = await runCli(['pull', url, dst, '--endpoint-url', always.endpoint, '--json'], server);
+    expect(bad.code).toBe(1);
+    expect(bad.summary).toMatchObject({ downloaded: 0, failed: 2 });
+    const errors = bad.events
+      .filter((e): e is Extract<SyncEvent, { type: 'error' }> => e.type === 'error')
+      .map((e) => e.message)
+      .sort();
+    expect(errors).toEqual([
+      'd/mid.bin: downloaded bytes do not match the object ETag (on every attempt)',
+      'small.txt: downloaded bytes do not match the object ETag (on every attempt)',
+    ]);
+    expect(allPaths(dst).filter((p) => !p.startsWith('.s3sync'))).toEqual(['d']);
+    expectNoTempFiles(dst);
+    expect(always.stats.faults['flip-body']).toBeGreaterThan(2);
+
+    // Each object's first answer damaged: the retry gets the right bytes.
+    const once = await flippingProxy(server.endpoint, true);
+    const good = await runCli(['pull', url, dst, '--endpoint-url', once.endpoint, '--json'], server);
+    expect(good.stderr).toBe('');
+    expect(good.code).toBe(0);
+    expect(good.summary?.requests).toEqual({ ListObjectsV2: 1, GetObject: 4 });
+    expect(once.stats.faults['flip-body']).toBe(2);
+    expect(treeHashes(dst)).toEqual(treeHashes(src));
     expectNoTempFiles(dst);
   });
 

@@ -7,7 +7,8 @@ export type FaultKind =
   | 'status-500'
   | 'status-503-slowdown'
   | 'delay'
-  | 'truncate-body';
+  | 'truncate-body'
+  | 'flip-body';
 
 export const ALL_FAULT_KINDS: readonly FaultKind[] = [
   'reset-request',
@@ -17,6 +18,12 @@ export const ALL_FAULT_KINDS: readonly FaultKind[] = [
   'delay',
   'truncate-body',
 ];
+
+/**
+ * Faults drawn only when asked for by name (`kinds`): a flipped byte in a listing or an XML answer
+ * could change a key, which no client can detect over plain HTTP, so the seeded mixes leave it out.
+ */
+export const OPT_IN_FAULT_KINDS: readonly FaultKind[] = ['flip-body'];
 
 export interface FaultOptions {
   /** Upstream base URL, e.g. http://127.0.0.1:4568 (an S3 server). */
@@ -123,7 +130,10 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
 
   const stats: FaultProxy['stats'] = {
     requests: 0,
-    faults: Object.fromEntries(ALL_FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
+    faults: Object.fromEntries([...ALL_FAULT_KINDS, ...OPT_IN_FAULT_KINDS].map((k) => [k, 0])) as Record<
+      FaultKind,
+      number
+    >,
   };
   const log: FaultLogEntry[] = [];
   const agent = new http.Agent({ keepAlive: true });
@@ -201,6 +211,22 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
         res.write(chunk.subarray(0, Math.floor(chunk.length / 2)), () => reset(socket));
       });
       upRes.once('end', () => reset(socket));
+      return;
+    }
+
+    if (fault === 'flip-body') {
+      // Every byte arrives, and the length is right: only the content differs (its first byte inverted).
+      res.writeHead(status, upRes.statusMessage, headers);
+      let first = true;
+      upRes.on('data', (chunk: Buffer) => {
+        if (first && chunk.length > 0) {
+          first = false;
+          const copy = Buffer.from(chunk);
+          copy[0] = copy[0]! ^ 0xff;
+          res.write(copy);
+        } else res.write(chunk);
+      });
+      upRes.once('end', () => res.end());
       return;
     }
 
