@@ -134,12 +134,7 @@ export async function downloadObject(
         await writeSmall(tmp, buf, mtimeSeconds(info.metadata.mtime, o.lastModified));
         return { md5: r.md5, verified: ok };
       }));
-      if (verified === undefined && s.opts.debug)
-        s.notice(`${o.rel}: ETag is opaque; content not verified`, o.rel);
-      renameSync(tmp, dest);
-      return manifestEntry(statFields(lstatSync(dest, { bigint: true })), { md5, etag: o.etag, partSize });
-    }
-    if (o.size < cfg.multipartThreshold) {
+    } else if (o.size < cfg.multipartThreshold) {
       ({ md5, meta, verified } = await t.get(o.key, async (body, info) => {
         const r = await writeStream(body, tmp, o.size, partSizes);
         const ok = verifyContent(o.etag, r.md5, r.multipart, info.metadata.md5);
@@ -155,10 +150,15 @@ export async function downloadObject(
     }
     if (verified === undefined && s.opts.debug)
       s.notice(`${o.rel}: ETag is opaque; content not verified`, o.rel);
-    const secs = mtimeSeconds(meta.mtime, o.lastModified);
-    await utimes(tmp, secs, secs);
-    await rename(tmp, dest);
-    const st = statFields(await lstat(dest, { bigint: true }));
+    if (small) {
+      // writeSmall set the mtime before its fsync.
+      renameSync(tmp, dest);
+    } else {
+      const secs = mtimeSeconds(meta.mtime, o.lastModified);
+      await utimes(tmp, secs, secs);
+      await rename(tmp, dest);
+    }
+    const st = statFields(small ? lstatSync(dest, { bigint: true }) : await lstat(dest, { bigint: true }));
     return manifestEntry(st, { md5, etag: o.etag, partSize });
   } catch (err) {
     await rm(tmp, { force: true });
@@ -210,14 +210,14 @@ class Flusher {
   }
 }
 
-/**
- * write(2) may write less than asked near a full disk, with no error: loop until every byte is down,
- * and call a write that makes no progress what it is, a full disk.
- */
+/** A write that makes no progress: near a full disk write(2) may write less than asked, with no error. */
+const noProgress = () => Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+
+/** Loops until every byte is down: see noProgress. */
 async function writeFully(fh: FileHandle, buf: Buffer, pos: number): Promise<void> {
   for (let off = 0; off < buf.length; ) {
     const { bytesWritten } = await fh.write(buf, off, buf.length - off, pos + off);
-    if (bytesWritten === 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    if (bytesWritten === 0) throw noProgress();
     off += bytesWritten;
   }
 }
@@ -269,8 +269,7 @@ async function writeSmall(tmp: string, buf: Buffer, mtimeSecs: number): Promise<
   try {
     for (let off = 0; off < buf.length; ) {
       const n = writeSync(fd, buf, off, buf.length - off, off);
-      // See writeFully: a write that makes no progress is a full disk.
-      if (n === 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+      if (n === 0) throw noProgress();
       off += n;
     }
     futimesSync(fd, mtimeSecs, mtimeSecs);
