@@ -40,8 +40,7 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
   const emit = (e: CheckEvent) => opts.onEvent?.(e as SyncEvent);
   try {
     // The listing goes out first; the tree is read while the server answers.
-    const listing = new EarlyListing(s);
-    await listing.requested;
+    const listing = await EarlyListing.start(s);
     const scan = await scanDirectoryYielding(root, {
       followSymlinks: opts.followSymlinks,
       skipDir: (rel) => rel === STATE_DIR || s.filter.excludesDir(rel),

@@ -36,7 +36,17 @@ export class EarlyListing {
    */
   readonly requested: Promise<void>;
 
-  constructor(s: Session) {
+  /**
+   * Starts the listing and returns once its first request is out: the tree is read after that (see
+   * `requested`).
+   */
+  static async start(s: Session): Promise<EarlyListing> {
+    const listing = new EarlyListing(s);
+    await listing.requested;
+    return listing;
+  }
+
+  private constructor(s: Session) {
     let requested = () => {};
     this.requested = new Promise<void>((resolve) => {
       requested = resolve;

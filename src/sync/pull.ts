@@ -44,8 +44,7 @@ export async function pull(opts: PullOptions): Promise<SyncResult> {
 /** Lists, scans and plans; settles every file with the least hashing. */
 export async function preparePull(s: Session, opts: PullOptions): Promise<PreparedPull> {
   // The listing goes out first; the destination is read while the server answers.
-  const listing = new EarlyListing(s);
-  await listing.requested;
+  const listing = await EarlyListing.start(s);
   // With --delete-excluded the local side is scanned whole: excluded files are candidates for deletion.
   const wholeTree = opts.delete && opts.deleteExcluded;
   const scan = existsSync(s.localRoot)

@@ -54,7 +54,7 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
   // and the tree is read while the server answers. Never on a run that may need no request at all.
   const listing =
     s.manifest.files.size === 0 && s.adopted.size === 0 && holdsAnything(s.localRoot, STATE_DIR)
-      ? new EarlyListing(s)
+      ? await EarlyListing.start(s)
       : undefined;
   const scanOpts = {
     followSymlinks: opts.followSymlinks,
@@ -62,7 +62,6 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
     includeFile: s.selected,
     keyPrefix: s.location.prefix,
   };
-  await listing?.requested;
   const scan = listing
     ? await scanDirectoryYielding(s.localRoot, scanOpts)
     : scanDirectory(s.localRoot, scanOpts);
