@@ -1,3 +1,4 @@
+import { jsonText, printable } from '../escape.js';
 import type { CheckEvent, CheckResult } from '../sync/check.js';
 import type { SyncResult } from '../sync/events.js';
 
@@ -38,7 +39,11 @@ export function summaryLines(r: SyncResult): string[] {
 
 const JSON_BATCH_BYTES = 64 * 1024;
 
-/** Renders events: a progress bar on a TTY, NDJSON with --json, errors only with --quiet. */
+/**
+ * Renders events: a progress bar on a TTY, NDJSON with --json, errors only with --quiet. Every human
+ * line goes out through `printable` here, so no message composed elsewhere with a path or key in it can
+ * move the cursor or start a line of its own.
+ */
 export class Output {
   private bar?: import('cli-progress').SingleBar;
   private files = 0;
@@ -53,7 +58,7 @@ export class Output {
 
   private line(stream: NodeJS.WriteStream, text: string) {
     if (this.bar) this.bar.stop();
-    stream.write(`${text}\n`);
+    stream.write(`${printable(text)}\n`);
     if (this.bar) this.bar.start(this.bar.getTotal(), this.files, this.payload());
   }
 
@@ -135,12 +140,12 @@ export class Output {
         break;
       case 'check-summary':
         if (this.mode !== 'quiet' || e.exitCode !== 0)
-          for (const l of this.checkLines(e)) this.out.write(`${l}\n`);
+          for (const l of this.checkLines(e)) this.out.write(`${printable(l)}\n`);
         break;
       case 'summary':
         this.bar?.stop();
         this.bar = undefined;
-        if (this.mode !== 'quiet') for (const l of summaryLines(e)) this.out.write(`${l}\n`);
+        if (this.mode !== 'quiet') for (const l of summaryLines(e)) this.out.write(`${printable(l)}\n`);
         break;
       default:
         break;
@@ -163,7 +168,7 @@ export class Output {
    * first, so a reader still sees each event within a turn of the loop.
    */
   private json(e: CheckEvent): void {
-    const line = `${JSON.stringify(e)}\n`;
+    const line = `${jsonText(e)}\n`;
     this.jsonLines.push(line);
     this.jsonBytes += line.length;
     if (this.jsonBytes >= JSON_BATCH_BYTES || e.type === 'summary' || e.type === 'check-summary')

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { S3SyncError } from '../errors.js';
+import { jsonText, printable } from '../escape.js';
 import { PROVIDER_NAMES } from '../s3/providers.js';
 import { loadConfig } from './config.js';
 import { Output, type OutputMode } from './output.js';
@@ -93,6 +94,9 @@ function pushFlags(cmd: Command): Command {
 
 type Flags = Record<string, unknown>;
 
+/** Text of several lines (a stack trace, Commander's usage errors), each made printable. */
+const printableLines = (text: string) => text.split('\n').map(printable).join('\n');
+
 const durationArg = (v: string): number => {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
   if (!m) throw new S3SyncError(`invalid duration '${v}' (e.g. 30s, 500ms, 2m)`);
@@ -122,6 +126,8 @@ export function buildProgram(run: (r: Promise<{ exitCode: number } | number>) =>
     .description('Incremental sync between a local directory and an S3 prefix, driven by a local manifest.')
     .version(pkg.version, '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
+    // Commander's messages quote the arguments given, a path among them.
+    .configureOutput({ outputError: (text, write) => write(printableLines(text)) })
     .exitOverride();
 
   const withConfig = (command: string, flags: Flags) => ({ ...loadConfig().defaults, ...flags, command });
@@ -233,7 +239,9 @@ export function buildProgram(run: (r: Promise<{ exitCode: number } | number>) =>
             destination,
           } as Parameters<typeof plan>[0]);
           if (!flags.quiet && !flags.json)
-            process.stdout.write(`plan: ${doc.actions.length} action(s) written to ${String(flags.out)}\n`);
+            process.stdout.write(
+              `${printable(`plan: ${doc.actions.length} action(s) written to ${String(flags.out)}`)}\n`,
+            );
           return 0;
         }),
       );
@@ -275,7 +283,7 @@ export function buildProgram(run: (r: Promise<{ exitCode: number } | number>) =>
             target,
             olderThanMs: flags.olderThan ? parseDuration(String(flags.olderThan)) : undefined,
           });
-          if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'summary', ...r })}\n`);
+          if (flags.json) process.stdout.write(`${jsonText({ type: 'summary', ...r })}\n`);
           else if (!flags.quiet) {
             process.stdout.write(
               `${r.found.length} stale multipart upload(s)${r.dryRun ? ' (dry run: none aborted)' : `, ${r.aborted} aborted, ${r.failed} failed`}\n`,
@@ -321,8 +329,9 @@ export async function runCli(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? 0 : 2;
     }
     if (err instanceof S3SyncError) {
-      process.stderr.write(`s3sync: ${err.message}\n`);
-      if (debug && err.cause) process.stderr.write(`${(err.cause as Error).stack ?? String(err.cause)}\n`);
+      process.stderr.write(`s3sync: ${printable(err.message)}\n`);
+      if (debug && err.cause)
+        process.stderr.write(`${printableLines((err.cause as Error).stack ?? String(err.cause))}\n`);
       return err.exitCode;
     }
     const e = err as Error;
@@ -330,8 +339,10 @@ export async function runCli(argv: string[]): Promise<number> {
       process.stderr.write('s3sync: cancelled\n');
       return 1;
     }
-    process.stderr.write(`s3sync: unexpected error: ${e?.message?.split('\n')[0] ?? String(err)}\n`);
-    if (debug) process.stderr.write(`${e?.stack}\n`);
+    process.stderr.write(
+      `s3sync: unexpected error: ${printable(e?.message?.split('\n')[0] ?? String(err))}\n`,
+    );
+    if (debug) process.stderr.write(`${printableLines(String(e?.stack))}\n`);
     return 1;
   }
 }

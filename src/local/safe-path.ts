@@ -60,16 +60,13 @@ export function fileDirConflicts(rels: Iterable<string>): Map<string, string> {
  */
 export function safeJoin(root: string, rel: string): string {
   const reason = unsafeKeyReason(rel);
-  if (reason !== null) throw runError(`refusing to write '${printable(rel)}' under ${root}: ${reason}`);
+  // rel as it is: the CLI escapes what it prints, and --json and library callers get it exact.
+  if (reason !== null) throw runError(`refusing to write '${rel}' under ${root}: ${reason}`);
   const base = path.resolve(root);
   const full = path.resolve(base, ...rel.split('/'));
   const back = path.relative(base, full);
   if (back === '' || back === '..' || back.startsWith(`..${path.sep}`) || path.isAbsolute(back)) {
-    throw runError(`refusing to write '${printable(rel)}': it resolves outside ${root}`);
+    throw runError(`refusing to write '${rel}': it resolves outside ${root}`);
   }
   return full;
-}
-
-function printable(s: string): string {
-  return JSON.stringify(s).slice(1, -1);
 }
