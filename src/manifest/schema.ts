@@ -1,3 +1,5 @@
+import { DISPLAY_UNSAFE, jsonText } from '../escape.js';
+
 /**
  * The manifest records, per destination, what s3sync knows to be true of each file and its object:
  * the stat data that proves the local file unchanged, its MD5, and the object's ETag. The file format
@@ -98,8 +100,8 @@ const isStr = (v: unknown): v is string => typeof v === 'string';
  * On disk (see `encodeManifestTo`): one JSON header line, then one tab-separated line per file in the order `columns` names
  * (`rel size mtimeNs ctimeNs ino md5 etag partSize syncedAt`), then `#end <count>`. A person can read and
  * grep it, 100k entries split and parse in tens of milliseconds, and the end line exposes a file cut
- * short at a line boundary. A rel path holding a tab, newline, backslash or leading quote is written as
- * a JSON string.
+ * short at a line boundary. A rel path that would not read back as itself, or not show as itself, is
+ * written as a JSON string (see `needsQuoting`).
  */
 export const COLUMNS = [
   'rel',
@@ -113,9 +115,26 @@ export const COLUMNS = [
   'syncedAt',
 ] as const;
 
-/** Quoting is needed for a path with a tab, newline, backslash or leading quote. */
-const needsQuoting = (rel: string) => rel.charCodeAt(0) === 34 || QUOTE_CHARS.test(rel);
-const QUOTE_CHARS = /[\t\n\r\\]/;
+/**
+ * A path is quoted when it starts with `"` (the decoder's sign of a quoted path) or `#` (so no path
+ * line can pass for the end line), starts or ends with white space (which an editor or a reader would
+ * lose), or holds a tab, a line break, a backslash or anything else that does not display as itself
+ * (see DISPLAY_UNSAFE). Any other path is written as it is: one regular-expression test per file.
+ */
+function needsQuoting(rel: string): boolean {
+  const first = rel.charCodeAt(0);
+  return (
+    first === 34 ||
+    first === 35 ||
+    isSpace(first) ||
+    isSpace(rel.charCodeAt(rel.length - 1)) ||
+    DISPLAY_UNSAFE.test(rel)
+  );
+}
+
+/** White space as `\s` sees it, tested by code where it can be: this runs once per file on every save. */
+const isSpace = (c: number) => c <= 32 || (c > 126 && SPACE.test(String.fromCharCode(c)));
+const SPACE = /\s/;
 
 /** `=` stands for "same as": an ETag equal to the MD5 (single PUT), a ctime equal to the mtime. */
 const SAME = '=';
@@ -128,7 +147,7 @@ export function encodeManifestTo(data: ManifestData, write: (chunk: string) => v
   const { files, ...header } = data;
   let out = `${JSON.stringify({ ...header, columns: COLUMNS })}\n`;
   for (const [rel, e] of files) {
-    const r = needsQuoting(rel) ? JSON.stringify(rel) : rel;
+    const r = needsQuoting(rel) ? jsonText(rel) : rel;
     const ctime = e.ctimeNs === e.mtimeNs ? SAME : e.ctimeNs;
     const etag = e.etag === e.md5 ? SAME : e.etag;
     out += `${r}\t${e.size}\t${e.mtimeNs}\t${ctime}\t${e.ino}\t${e.md5}\t${etag}\t${e.partSize}\t${e.syncedAt}\n`;
@@ -145,6 +164,11 @@ export function encodeManifest(data: ManifestData): string {
   encodeManifestTo(data, (c) => chunks.push(c));
   return chunks.join('');
 }
+
+const hasTab = (text: string, from: number, to: number) => {
+  const t = text.indexOf('\t', from);
+  return t >= 0 && t < to;
+};
 
 /** The manifest, or why it cannot be trusted. */
 export function decodeManifest(text: string, destination: Destination): ManifestData | string {
@@ -177,7 +201,8 @@ export function decodeManifest(text: string, destination: Destination): Manifest
       continue;
     }
     if (ended) return 'data after its end line';
-    if (text.charCodeAt(pos) === 35 && text.startsWith('#end ', pos)) {
+    // A line with a tab is a file's: earlier versions wrote a path such as `#end 1` unquoted.
+    if (text.charCodeAt(pos) === 35 && text.startsWith('#end ', pos) && !hasTab(text, pos, end)) {
       if (Number(text.slice(pos + 5, end)) !== n) return 'its entry count does not match (truncated?)';
       ended = true;
       pos = end + 1;

@@ -9,6 +9,7 @@ import {
   type ManifestEntry,
 } from '../../src/manifest/schema.js';
 import { loadManifest, saveManifest } from '../../src/manifest/store.js';
+import { HOSTILE_NAMES, longNames } from './name-fixtures.js';
 
 const dest = { endpoint: 'http://127.0.0.1:1', bucket: 'b', prefix: 'p/' };
 const entry = (size: number): ManifestEntry => ({
@@ -70,6 +71,91 @@ describe('manifest encoding', () => {
   it('rejects a manifest of another destination', () => {
     const text = encodeManifest(emptyManifest(dest));
     expect(decodeManifest(text, { ...dest, prefix: 'other/' })).toMatch(/another destination/);
+  });
+});
+
+describe('manifest paths that a reader could misread', () => {
+  const names = [...HOSTILE_NAMES, ...longNames()];
+  /** The names among ordinary ones, each also as the last segment of a path and as a directory. */
+  const variants = (name: string) => [name, `dir/${name}`, `${name}/file.txt`];
+  const manifestOf = (rels: string[]) => {
+    const m = emptyManifest(dest);
+    m.writtenAtNs = '1';
+    for (const [i, rel] of rels.entries()) m.files.set(rel, entry(i));
+    return m;
+  };
+
+  it.each(names.map((n) => [n]))('%j round-trips first, last, alone and among others', (name) => {
+    for (const rels of [
+      variants(name),
+      ['a.txt', ...variants(name), 'z.txt'],
+      [name],
+      ['a.txt', name],
+      [name, 'z.txt'],
+    ]) {
+      const m = manifestOf(rels);
+      const text = encodeManifest(m);
+      expect(decodeManifest(text, dest)).toEqual(m);
+      // One line per file and one end line: no path splits its line or passes for the end.
+      const lines = text.split('\n');
+      expect(lines).toHaveLength(rels.length + 3);
+      expect(lines.filter((l) => l.startsWith('#'))).toEqual([`#end ${rels.length}`]);
+      // Nothing in the file acts on a terminal that shows it (tabs and newlines are its own).
+      expect(text).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e]/);
+    }
+  });
+
+  it('writes ordinary names as they are, and quotes each kind of misreadable one', () => {
+    const plain = ['a.txt', 'dir/ü +%&=.bin', 'x#y', 'q"x', 'mid  spaces', '😀', '{}', '=', '%2F'];
+    const quoted = [
+      '#end 1',
+      '#',
+      '"q',
+      ' lead',
+      'trail ',
+      '\u00a0nbsp',
+      'a\tb',
+      'a\\b',
+      'del\x7f',
+      'c1\u0085',
+    ];
+    const lines = encodeManifest(manifestOf([...plain, ...quoted]))
+      .split('\n')
+      .slice(1, -2);
+    expect(lines.map((l) => l.slice(0, l.indexOf('\t')))).toEqual([
+      ...plain,
+      ...quoted.map((q) =>
+        JSON.stringify(q).replace(
+          /[\x7f-\x9f]/g,
+          (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+        ),
+      ),
+    ]);
+  });
+
+  it.each([
+    ['#end 1', 1],
+    ['#end 1', 2],
+    ['#end 0', 3],
+    ['#end 2', 3],
+    ['#end 99', 2],
+  ])('reads a manifest from an earlier version that wrote %j unquoted (%i files)', (name, count) => {
+    const m = manifestOf([...Array.from({ length: count - 1 }, (_, i) => `f${i}`), name]);
+    const text = encodeManifest(m);
+    // As earlier versions wrote it: the path as it is.
+    const legacy = text.replace(`${JSON.stringify(name)}\t`, `${name}\t`);
+    expect(legacy).not.toBe(text);
+    expect(decodeManifest(legacy, dest)).toEqual(m);
+    // The end line still guards the count.
+    expect(typeof decodeManifest(legacy.replace(`#end ${count}\n`, `#end ${count + 1}\n`), dest)).toBe(
+      'string',
+    );
+    expect(typeof decodeManifest(legacy.slice(0, legacy.lastIndexOf('#end')), dest)).toBe('string');
+  });
+
+  it('rejects a quoted path that is not a JSON string', () => {
+    const text = encodeManifest(manifestOf(['"q'])).replace('"\\"q"', '"\\"q');
+    expect(decodeManifest(text, dest)).toMatch(/malformed path/);
   });
 });
 
