@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { type BigIntStats, type Dirent, lstatSync, opendirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -95,13 +96,17 @@ function walker(root: string, opts: ScanOptions): { steps: Generator<void>; resu
       errors.push({ rel: relDir || '.', message: `cannot read directory: ${errorMessage(err)}` });
       return;
     }
+    let validWithFffd: Map<string, number> | undefined;
     for (const ent of entries) {
       const name = ent.name;
       const rel = relDir ? `${relDir}/${name}` : name;
       const abs = `${absDir}/${name}`;
       if (name.includes('\uFFFD')) {
-        errors.push({ rel, message: 'file name is not valid UTF-8: skipped' });
-        continue;
+        validWithFffd ??= validNamesWithFffd(absDir);
+        if (!takeValid(validWithFffd, name)) {
+          errors.push({ rel, message: 'file name is not valid UTF-8: skipped' });
+          continue;
+        }
       }
       let isDir = ent.isDirectory();
       let isFile = ent.isFile();
@@ -181,6 +186,37 @@ function walker(root: string, opts: ScanOptions): { steps: Generator<void>; resu
     ancestors.add(`${rs.dev}:${rs.ino}`);
   }
   return { steps: walk(root.replace(/\/+$/, '') || '/', ''), result: { files, errors, notices } };
+}
+
+/**
+ * How many names in dir that hold U+FFFD are valid UTF-8, by name: readdir turns each invalid byte into
+ * U+FFFD, so only the bytes tell a name written with that character from a mangled one.
+ */
+function validNamesWithFffd(dir: string): Map<string, number> {
+  const valid = new Map<string, number>();
+  let raw: Buffer[];
+  try {
+    raw = readdirSync(dir, { encoding: 'buffer' });
+  } catch {
+    return valid;
+  }
+  for (const bytes of raw) {
+    if (!isUtf8(bytes)) continue;
+    const name = bytes.toString('utf8');
+    if (name.includes('\uFFFD')) valid.set(name, (valid.get(name) ?? 0) + 1);
+  }
+  return valid;
+}
+
+/**
+ * Whether this entry counts as one of the valid names: when a mangled name reads the same as a valid
+ * one, the two entries cannot be told apart, but the path (the valid name's bytes) opens the valid file,
+ * so the first is taken as it and the other reported.
+ */
+function takeValid(valid: Map<string, number>, name: string): boolean {
+  const n = valid.get(name) ?? 0;
+  if (n > 0) valid.set(name, n - 1);
+  return n > 0;
 }
 
 /** Whether a directory holds anything besides `ignore` (s3sync's state folder); false if unreadable. */

@@ -68,3 +68,71 @@ describe('holdsAnything', () => {
     expect(holdsAnything(path.join(root, 'missing'), '.s3sync')).toBe(false);
   });
 });
+
+describe('names that are not valid UTF-8', () => {
+  /** A file whose name is these bytes, in dir (a Buffer path: the name cannot be a string). */
+  const writeRaw = (dir: string, name: number[]) =>
+    writeFileSync(Buffer.concat([Buffer.from(`${dir}/`), Buffer.from(name)]), 'x');
+  const BAD: [string, number[]][] = [
+    ['a lone 0xff', [0x66, 0xff]],
+    ['a truncated sequence', [0x67, 0xc3]],
+    ['an overlong slash', [0x68, 0xc0, 0xaf]],
+    ['a lone continuation byte', [0x69, 0x80, 0x6a]],
+    ['an encoded surrogate', [0x6b, 0xed, 0xa0, 0x80]],
+  ];
+
+  it.each(BAD)('%s: one error, and no file under the mangled name', (_what, bytes) => {
+    const root = newRoot();
+    writeFileSync(path.join(root, 'ok.txt'), 'ok');
+    mkdirSync(path.join(root, 'sub'));
+    writeRaw(root, bytes);
+    writeRaw(path.join(root, 'sub'), bytes);
+    const scan = scanDirectory(root);
+    expect(scan.files.map((f) => f.rel)).toEqual(['ok.txt']);
+    expect(scan.errors).toHaveLength(2);
+    for (const e of scan.errors) {
+      expect(e.rel).toContain('\uFFFD');
+      expect(e.message).toMatch(/not valid UTF-8/);
+    }
+  });
+
+  it('a directory whose name is not valid UTF-8 is one error, not one per file in it', () => {
+    const root = newRoot();
+    const dir = Buffer.concat([Buffer.from(`${root}/`), Buffer.from([0x64, 0xfe])]);
+    mkdirSync(dir);
+    for (const f of ['a', 'b', 'c']) writeFileSync(Buffer.concat([dir, Buffer.from(`/${f}`)]), f);
+    const scan = scanDirectory(root);
+    expect(scan.files).toEqual([]);
+    expect(scan.errors).toEqual([{ rel: 'd\uFFFD', message: 'file name is not valid UTF-8: skipped' }]);
+  });
+
+  it('a valid name that holds U+FFFD itself is a file like any other', () => {
+    const root = newRoot();
+    for (const name of ['\uFFFD', 'a \uFFFD b', '\uFFFD\uFFFD.txt'])
+      writeFileSync(path.join(root, name), name);
+    mkdirSync(path.join(root, 'dir \uFFFD'));
+    writeFileSync(path.join(root, 'dir \uFFFD', 'f'), 'f');
+    const scan = scanDirectory(root);
+    expect(scan.errors).toEqual([]);
+    expect(scan.files.map((f) => f.rel).sort()).toEqual(
+      ['\uFFFD', 'a \uFFFD b', '\uFFFD\uFFFD.txt', 'dir \uFFFD/f'].sort(),
+    );
+  });
+
+  it('beside an invalid name that reads the same, the valid one is a file and the other an error', () => {
+    const root = newRoot();
+    writeFileSync(path.join(root, 'x\uFFFD'), 'valid');
+    writeRaw(root, [0x78, 0xff]);
+    writeRaw(root, [0x78, 0xfe]);
+    writeFileSync(path.join(root, 'y\uFFFD'), 'valid, alone');
+    const scan = scanDirectory(root);
+    expect(scan.files.map((f) => [f.rel, f.size]).sort()).toEqual([
+      ['x\uFFFD', 5],
+      ['y\uFFFD', 12],
+    ]);
+    expect(scan.errors).toEqual([
+      { rel: 'x\uFFFD', message: 'file name is not valid UTF-8: skipped' },
+      { rel: 'x\uFFFD', message: 'file name is not valid UTF-8: skipped' },
+    ]);
+  });
+});
