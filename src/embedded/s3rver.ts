@@ -112,7 +112,13 @@ export async function startEmbeddedServer(dataDir?: string): Promise<EmbeddedSer
   const ownDir = dataDir === undefined;
   const dir = dataDir ?? mkdtempSync(path.join(tmpdir(), 's3sync-s3rver-'));
   const storePath = path.join(path.dirname(modulePath), 'stores', 'filesystem.js');
+  // s3rver writes a CR in a key raw into its XML, and XML readers must turn a raw CR into LF: a key
+  // `a\rb` was listed as `a\nb`. Written as &#13;, as Ceph RGW does, it reads back as it was stored.
+  const hePath = createRequire(modulePath).resolve('he');
   const script = `
+    const he = require(${JSON.stringify(hePath)});
+    const escapeXml = he.escape;
+    he.escape = (s) => escapeXml(s).replace(/\\r/g, '&#13;');
     const S3rver = require(${JSON.stringify(modulePath)});
     (${commitBodiesWhole.toString()})(require(${JSON.stringify(storePath)}).prototype, {
       fs: require('node:fs'), path: require('node:path'), crypto: require('node:crypto'),
