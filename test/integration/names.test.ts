@@ -1,0 +1,298 @@
+/**
+ * File names and keys that try to break a line-based format or a terminal: each survives the manifest
+ * (a second push makes no request and says nothing), pull writes back every name it may, check calls
+ * the trees identical, and no name or key can erase, rewrite or forge a line of output.
+ */
+import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { printable } from '../../src/escape.js';
+import { loadManifest } from '../../src/manifest/store.js';
+import { parseS3Url } from '../../src/s3/url.js';
+import type { SyncEvent } from '../../src/sync/events.js';
+import { type CliRun, newBucket, runCli, seedObject, servers, treeHashes, writeTree } from '../helpers.js';
+import { manifestPaths, trackedDirs } from '../reliability/harness.js';
+import { CONTROL_NAMES, HOSTILE_NAMES, longNames } from '../unit/name-fixtures.js';
+
+const { dir, removeAll } = trackedDirs();
+afterAll(removeAll);
+
+/** Anything a terminal acts on, or that breaks or reorders a line; '\n' ends lines and is checked apart. */
+const RAW_CONTROL = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+type Report = Extract<SyncEvent, { type: 'error' | 'warning' | 'notice' }>;
+const reports = (r: CliRun) =>
+  r.events.filter((e): e is Report => e.type === 'error' || e.type === 'warning' || e.type === 'notice');
+const lines = (text: string) => text.split('\n').slice(0, -1);
+
+/** Every line of a human run: printable, and the text ends with a line break. */
+function expectPrintable(r: CliRun) {
+  for (const [name, text] of [
+    ['stdout', r.stdout],
+    ['stderr', r.stderr],
+  ] as const) {
+    if (text === '') continue;
+    expect(text.endsWith('\n'), name).toBe(true);
+    for (const l of lines(text)) expect(l, `${name}: ${JSON.stringify(l)}`).not.toMatch(RAW_CONTROL);
+  }
+}
+
+describe.each(servers())('file names on $name', (server) => {
+  // s3rver keeps an object in files named after the key's last segment with a suffix of its own
+  // (`._S3rver_object.incoming-<pid>-<n>` while a body arrives): its longest is shorter than Linux's.
+  const names = [...HOSTILE_NAMES, ...longNames(server.name === 'embedded' ? 200 : 255)];
+  const contentOf = (i: number) => `file ${i}\n`.repeat(i % 5);
+
+  it('every name survives: one upload each, then no request and no warning; check identical; pull writes back each name it may', async () => {
+    const { bucket, transport } = await newBucket(server, 'names');
+    const src = dir('names-src');
+    writeTree(src, Object.fromEntries(names.map((n, i) => [n, contentOf(i)])));
+    const url = `s3://${bucket}/n`;
+
+    const first = await runCli(['push', src, url, '--json'], server);
+    expect(first.stderr).toBe('');
+    expect(reports(first)).toEqual([]);
+    expect(first.code).toBe(0);
+    expect(first.summary).toMatchObject({ scanned: names.length, uploaded: names.length, failed: 0 });
+    expect([...(await transport.list('n/')).keys()].sort()).toEqual([...names].sort());
+
+    // The manifest reads back whole, every name in it as it is.
+    const [file] = manifestPaths(src);
+    const loaded = loadManifest(file!, { endpoint: server.endpoint, ...parseS3Url(url) });
+    expect(loaded.warning).toBeUndefined();
+    expect([...loaded.data.files.keys()].sort()).toEqual([...names].sort());
+
+    for (const mode of [['--json'], []]) {
+      const again = await runCli(['push', src, url, ...mode], server);
+      expect(again.code).toBe(0);
+      expect(again.stderr).toBe('');
+      if (mode.length > 0) {
+        expect(reports(again)).toEqual([]);
+        expect(again.summary).toMatchObject({ unchanged: names.length, uploaded: 0, requestsTotal: 0 });
+      } else {
+        expect(lines(again.stdout)).toHaveLength(2);
+        expect(again.stdout).toMatch(/ 0 S3 requests /);
+      }
+    }
+
+    const check = await runCli(['check', src, url], server);
+    expect(check.stderr).toBe('');
+    expect(check.stdout).toMatch(new RegExp(`^identical: ${names.length} same, `));
+    expect(check.code).toBe(0);
+
+    // Pull writes every name but those its key checks refuse (control characters, backslashes), and
+    // says so in one escaped line each.
+    const dst = dir('names-dst');
+    const pull = await runCli(['pull', url, dst], server);
+    expectPrintable(pull);
+    expect(pull.code).toBe(1);
+    const errors = lines(pull.stderr);
+    expect(errors).toHaveLength(CONTROL_NAMES.length);
+    for (const name of CONTROL_NAMES) {
+      const about = errors.filter((e) => e.startsWith(`error: ${printable(`n/${name}`)}: unsafe object key`));
+      expect(about, name).toHaveLength(1);
+    }
+    const written = Object.fromEntries(
+      Object.entries(treeHashes(src)).filter(([rel]) => !CONTROL_NAMES.includes(rel)),
+    );
+    expect(treeHashes(dst)).toEqual(written);
+    expect(Object.keys(written)).toHaveLength(names.length - CONTROL_NAMES.length);
+  });
+
+  it('names that are not valid UTF-8: one error line each, exit 1, nothing uploaded under any key of theirs', async () => {
+    const { bucket, transport } = await newBucket(server, 'utf8');
+    const src = dir('utf8-src');
+    const good = ['ok.txt', 'sub/ok.txt', 'valid \uFFFD.txt', 'sub/\uFFFD', 'x\uFFFD'];
+    writeTree(src, Object.fromEntries(good.map((n) => [n, n])));
+    const raw = (...parts: (string | number[])[]) =>
+      Buffer.concat([
+        Buffer.from(`${src}/`),
+        ...parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))),
+      ]);
+    const bad: [Buffer, string][] = [
+      [raw([0x66, 0xff]), 'f\uFFFD'],
+      [raw('sub/', [0x67, 0xc3, 0x28]), 'sub/g\uFFFD('],
+      [raw('sub/', [0x68, 0xc0, 0xaf, 0x2e, 0x74]), 'sub/h\uFFFD\uFFFD.t'],
+      [raw([0x6b, 0xed, 0xa0, 0x80]), 'k\uFFFD\uFFFD\uFFFD'],
+      // Reads the same as the valid 'x\uFFFD' beside it.
+      [raw([0x78, 0xfe]), 'x\uFFFD'],
+    ];
+    for (const [p] of bad) writeFileSync(p, 'bad');
+    // A directory whose name is not valid UTF-8: one error for it, none for the files inside.
+    const badDir = raw([0x64, 0xff, 0x0a, 0x1b, 0x5b, 0x32, 0x4b]);
+    mkdirSync(badDir);
+    for (const f of ['a', 'b']) writeFileSync(Buffer.concat([badDir, Buffer.from(`/${f}`)]), f);
+    const url = `s3://${bucket}/u`;
+
+    const human = await runCli(['push', src, url], server);
+    expectPrintable(human);
+    expect(human.code).toBe(1);
+    const expected = [...bad.map(([, rel]) => rel), 'd\uFFFD\n\x1b[2K'].map(
+      (rel) => `error: ${printable(rel)}: file name is not valid UTF-8: skipped`,
+    );
+    expect(lines(human.stderr).sort()).toEqual(expected.sort());
+    expect([...(await transport.list('u/')).keys()].sort()).toEqual([...good].sort());
+
+    const json = await runCli(['push', src, url, '--json'], server);
+    expect(json.code).toBe(1);
+    expect(json.stderr).toBe('');
+    expect(
+      reports(json)
+        .map((e) => [e.type, e.rel])
+        .sort(),
+    ).toEqual([...bad.map(([, rel]) => rel), 'd\uFFFD\n\x1b[2K'].map((rel) => ['error', rel]).sort());
+    expect(json.summary).toMatchObject({ uploaded: 0, unchanged: good.length, requestsTotal: 0 });
+    expect([...(await transport.list('u/')).keys()].sort()).toEqual([...good].sort());
+  });
+
+  describe('no name forges a line of output', () => {
+    /** Erases its own line and prints a reassuring one; starts a line that reads like s3sync's. */
+    const ERASER = 'x\r\x1b[2Kall files OK';
+    const FORGER = 'a\nerror: none, all in sync';
+    /** Allowed by pull (no C0 control): DEL, a C1 CSI, a bidi override. */
+    const C1 = 'c1 \u009b2K del\x7f \u202etxt.exe';
+    const HOSTILE = [ERASER, FORGER, C1];
+    /** Lines of a human run that mention name (escaped), after checking every line is printable. */
+    const about = (text: string, name: string) => lines(text).filter((l) => l.includes(printable(name)));
+
+    it('push: dry-run actions, notices, and --json exact', async () => {
+      const { bucket } = await newBucket(server, 'fx');
+      const src = dir('fx-src');
+      writeTree(src, Object.fromEntries(HOSTILE.map((n) => [n, n])));
+      symlinkSync('/nonexistent', path.join(src, `link ${ERASER}`));
+      symlinkSync('/nonexistent', path.join(src, `link ${FORGER}`));
+      const url = `s3://${bucket}/fx`;
+
+      const human = await runCli(['push', src, url, '--dry-run'], server);
+      expectPrintable(human);
+      expect(human.code).toBe(0);
+      for (const n of HOSTILE)
+        expect(about(human.stdout, n)).toEqual([`(dry run) upload ${printable(n)} [new]`]);
+      for (const n of [ERASER, FORGER])
+        expect(about(human.stderr, n)).toEqual([
+          `notice: ${printable(`link ${n}`)}: symbolic link skipped (use --follow-symlinks to follow)`,
+        ]);
+      expect(lines(human.stdout)).toHaveLength(HOSTILE.length + 2);
+      expect(lines(human.stderr)).toHaveLength(HOSTILE.length - 1);
+
+      const json = await runCli(['push', src, url, '--dry-run', '--json'], server);
+      expect(json.stdout).not.toMatch(RAW_CONTROL);
+      const actions = json.events.filter((e) => e.type === 'action').map((e) => e.rel);
+      expect(actions.sort()).toEqual([...HOSTILE].sort());
+      expect(
+        reports(json)
+          .map((e) => e.rel)
+          .sort(),
+      ).toEqual([`link ${ERASER}`, `link ${FORGER}`].sort());
+    });
+
+    it('pull: one escaped error per refused key, deletes named escaped; check groups escaped; --json exact', async () => {
+      const { bucket, transport } = await newBucket(server, 'fx');
+      const url = `s3://${bucket}/fx`;
+      for (const n of HOSTILE) await seedObject(transport, `fx/${n}`, `remote ${n}`);
+      await seedObject(transport, 'fx/plain.txt', 'plain');
+      const dst = dir('fx-dst');
+      const pull = await runCli(['pull', url, dst], server);
+      expectPrintable(pull);
+      expect(pull.code).toBe(1);
+      // ERASER and FORGER hold C0 controls: refused, one line each. C1 is written as it is.
+      for (const n of [ERASER, FORGER])
+        expect(about(pull.stderr, n)).toEqual([
+          `error: ${printable(`fx/${n}`)}: unsafe object key, not written: contains a control character`,
+        ]);
+      expect(lines(pull.stderr)).toHaveLength(2);
+      expect(lines(pull.stdout)).toHaveLength(2);
+      expect(
+        readdirSync(dst)
+          .filter((n) => n !== '.s3sync')
+          .sort(),
+      ).toEqual([C1, 'plain.txt'].sort());
+
+      // Local files with no object: deleted by pull --delete, each named in one line. (Pull leaves
+      // alone local names with C0 controls, as it refuses to write them.)
+      await seedObject(transport, 'other/plain.txt', 'plain');
+      const dst2 = dir('fx-dst2');
+      const doomed = [C1, 'line sep \u2028 csi \u009b31m red', 'del\x7f\x7f\x7f'];
+      writeTree(dst2, Object.fromEntries(doomed.map((n) => [n, 'l'])));
+      const del = await runCli(['pull', `s3://${bucket}/other`, dst2, '--delete', '--force'], server);
+      expectPrintable(del);
+      expect(del.code).toBe(0);
+      expect(del.stderr).toBe('');
+      for (const n of doomed) expect(about(del.stdout, n)).toEqual([`deleted ${printable(n)}`]);
+      expect(lines(del.stdout)).toHaveLength(doomed.length + 2);
+      expect(readdirSync(dst2).filter((n) => n !== '.s3sync')).toEqual(['plain.txt']);
+
+      // check: ERASER and FORGER only remote, a local-only name, and C1 differing.
+      writeFileSync(path.join(dst, C1), 'changed locally');
+      writeFileSync(path.join(dst, `only here ${C1}`), 'l');
+      const check = await runCli(['check', dst, url], server);
+      expectPrintable(check);
+      expect(check.code).toBe(1);
+      expect(check.stderr).toBe('');
+      expect(lines(check.stdout)).toEqual([
+        'only local (1):',
+        `  ${printable(`only here ${C1}`)}  (1 bytes)`,
+        'only remote (2):',
+        ...[ERASER, FORGER]
+          .sort()
+          .map((n) => `  ${printable(n)}  (${Buffer.byteLength(`remote ${n}`)} bytes)`),
+        'differ (1):',
+        expect.stringMatching(new RegExp(`^  ${printable(C1).replace(/[\\[\]()]/g, '\\$&')}  \\(`)),
+        expect.stringMatching(/^4 difference\(s\): 1 same, 1 only local, 2 only remote, 1 differ; /),
+      ]);
+
+      const json = await runCli(['check', dst, url, '--json'], server);
+      expect(json.stdout).not.toMatch(RAW_CONTROL);
+      const diffs = json.events.filter((e) => (e.type as string) === 'difference') as unknown as {
+        rel: string;
+        status: string;
+      }[];
+      expect(diffs.map((d) => [d.status, d.rel]).sort()).toEqual(
+        [
+          ['only-local', `only here ${C1}`],
+          ['only-remote', ERASER],
+          ['only-remote', FORGER],
+          ['differ', C1],
+        ].sort(),
+      );
+    });
+
+    it('errors outside a run: a source path, a manifest path, a bad flag', async () => {
+      const { bucket } = await newBucket(server, 'fx');
+      const url = `s3://${bucket}/fx`;
+      const missing = path.join(dir('fx-missing'), ERASER, FORGER);
+      const noSource = await runCli(['push', missing, url], server);
+      expectPrintable(noSource);
+      expect(noSource.code).toBe(2);
+      expect(lines(noSource.stderr)).toHaveLength(1);
+      expect(noSource.stderr).toContain(printable(missing));
+      expect(noSource.stdout).toBe('');
+
+      // A manifest that cannot be trusted, at a path with controls in it: one escaped warning.
+      const src = dir('fx-src2');
+      writeTree(src, { 'a.txt': 'a' });
+      const manifest = path.join(src, `.s3sync-m ${FORGER}`, `m ${ERASER}.json`);
+      mkdirSync(path.dirname(manifest), { recursive: true });
+      writeFileSync(manifest, 'garbage\n\x1b[2J');
+      const warned = await runCli(
+        ['push', src, url, '--manifest', manifest, '--exclude', '.s3sync-m*'],
+        server,
+      );
+      expectPrintable(warned);
+      expect(warned.code).toBe(0);
+      expect(lines(warned.stderr)).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^warning: manifest ${printable(manifest).replace(/[\\[\]()^$.*+?]/g, '\\$&')} cannot be trusted`,
+          ),
+        ),
+      ]);
+      expect(existsSync(manifest)).toBe(true);
+
+      const badFlag = await runCli(['push', src, url, `--${ERASER}`], server);
+      expect(badFlag.code).toBe(2);
+      expectPrintable(badFlag);
+      expect(badFlag.stderr).toContain(printable(`--${ERASER}`));
+    });
+  });
+});
