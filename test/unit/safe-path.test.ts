@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { S3SyncError } from '../../src/errors.js';
+import { printable } from '../../src/escape.js';
 import { DIRECTORY_MARKER, fileDirConflicts, safeJoin, unsafeKeyReason } from '../../src/local/safe-path.js';
 
 describe('unsafeKeyReason', () => {
@@ -153,8 +154,10 @@ describe('safeJoin', () => {
         err = e;
       }
       expect(err).toBeInstanceOf(S3SyncError);
-      expect((err as Error).message).not.toContain('\n');
-      expect((err as Error).message).not.toContain('\0');
+      // The key as it is (--json and library callers get it exact); the CLI prints it escaped.
+      const message = (err as Error).message;
+      expect(message).toContain(`'${rel}'`);
+      expect(printable(message)).not.toMatch(/[\n\0]/);
     },
   );
 });
