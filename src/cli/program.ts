@@ -28,7 +28,10 @@ const intArg = (name: string) => (v: string) => {
 /** Flags every command that talks to S3 accepts. */
 function connectionFlags(cmd: Command): Command {
   return cmd
-    .option('--endpoint-url <url>', 'S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)')
+    .option(
+      '--endpoint-url <url>',
+      "S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's endpoint_url, else AWS)",
+    )
     .option('--region <region>', 'region to sign requests for')
     .option('--profile <name>', 'AWS profile from ~/.aws/config and ~/.aws/credentials')
     .option('--path-style', 'path-style addressing (bucket in the URL path)')

@@ -7,7 +7,7 @@ export const MANIFEST_SCHEMA = 's3sync-manifest';
 export const MANIFEST_VERSION = 1;
 
 export interface Destination {
-  /** Endpoint URL, or 'aws'. */
+  /** The store's endpoint URL, normalised and without credentials (ResolvedEndpoint.id). */
   endpoint: string;
   bucket: string;
   prefix: string;

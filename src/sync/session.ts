@@ -12,7 +12,7 @@ import {
   STATE_DIR,
   saveManifest,
 } from '../manifest/store.js';
-import { configuredEndpoint } from '../s3/client-options.js';
+import { endpointFor, type ResolvedEndpoint } from '../s3/client-options.js';
 import { errorCode } from '../s3/errors.js';
 import type { S3Transport, UploadSettings } from '../s3/transport.js';
 import { parseS3Url, type S3Location } from '../s3/url.js';
@@ -32,6 +32,8 @@ export class Session {
   readonly result: SyncResult;
   readonly location: S3Location;
   readonly destination: Destination;
+  /** The store this run talks to; its id is the destination's endpoint. */
+  readonly endpoint: ResolvedEndpoint;
   manifestPath: string;
   /** Entries adopted from the original Python script's manifest: rel → size and MD5, trusted once hashed. */
   adopted = new Map<string, { size: number; md5: string }>();
@@ -54,11 +56,18 @@ export class Session {
     this.result = emptyResult(command, !!opts.dryRun);
     this.hashes = new HashCache(localRoot);
     this.location = parseS3Url(remoteUrl);
+    // The endpoint actually used, wherever it was configured: two stores never share a manifest.
+    this.endpoint = endpointFor(opts);
     this.destination = {
-      endpoint: configuredEndpoint(opts) ?? 'aws',
+      endpoint: this.endpoint.id,
       bucket: this.location.bucket,
       prefix: this.location.prefix,
     };
+    if (this.endpoint.hadUserinfo) {
+      this.notice(
+        `the user name and password in the endpoint URL (${this.endpoint.source}) are ignored: S3 requests are signed with the AWS credentials`,
+      );
+    }
     this.manifestPath = path.resolve(opts.manifest ?? defaultManifestPath(localRoot, this.destination));
     this.protect(this.manifestPath);
     this.protect(`${this.manifestPath}.lock`);
