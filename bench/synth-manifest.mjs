@@ -41,5 +41,7 @@ const walk = (dir, rel) => {
 const absRoot = path.resolve(root);
 walk(absRoot, '');
 data.lastSync = syncedAt;
+// As a completed first push leaves it: listed just now, so the no-change push is within --verify-interval.
+data.listedAt = syncedAt;
 saveManifest(defaultManifestPath(absRoot, dest), data);
 process.stdout.write(`${JSON.stringify({ entries: data.files.size })}\n`);

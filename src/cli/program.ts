@@ -85,6 +85,10 @@ function pushFlags(cmd: Command): Command {
     .option('--incremental', 'upload only what changed (default)')
     .option('--no-incremental', 'upload every file')
     .option('--verify', 'also list the remote and re-upload objects missing or changed there')
+    .option(
+      '--verify-interval <duration>',
+      'do as --verify when the last listing of the destination is older than this (default 24h; never)',
+    )
     .option('--multipart-threshold <size>', 'files from this size go multipart (default 128MiB)', sizeArg)
     .option('--part-size <size>', 'multipart part size (default 16MiB, raised to fit 10,000 parts)', sizeArg)
     .option('--storage-class <class>', 'storage class of uploaded objects, e.g. STANDARD_IA')

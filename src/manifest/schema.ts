@@ -70,6 +70,11 @@ export interface ManifestData {
   destination: Destination;
   /** Last time a run completed, ISO 8601. */
   lastSync: string | null;
+  /**
+   * When the last complete listing of the destination that this manifest was checked against began,
+   * ISO 8601; null if none was (a manifest from before this field lists once, see --verify-interval).
+   */
+  listedAt: string | null;
   /** Wall clock of this write, ns since epoch: files with mtime >= this are "racily clean". */
   writtenAtNs: string;
   /** rel path → entry. A Map: 100k insertions and lookups cost a third of a dictionary object's. */
@@ -86,6 +91,7 @@ export function emptyManifest(destination: Destination): ManifestData {
     version: MANIFEST_VERSION,
     destination,
     lastSync: null,
+    listedAt: null,
     writtenAtNs: '0',
     files: new Map(),
     pending: {},
@@ -237,6 +243,7 @@ export function decodeManifest(text: string, destination: Destination): Manifest
     version: MANIFEST_VERSION,
     destination: d.destination,
     lastSync: d.lastSync ?? null,
+    listedAt: isStr(d.listedAt) ? d.listedAt : null,
     writtenAtNs: d.writtenAtNs,
     files,
     pending: typeof d.pending === 'object' && d.pending !== null ? d.pending : {},

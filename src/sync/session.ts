@@ -12,6 +12,8 @@ import {
   STATE_DIR,
   saveManifest,
 } from '../manifest/store.js';
+import { entriesContradicted } from '../plan/compare.js';
+import type { RemoteObject } from '../plan/types.js';
 import { endpointFor, type ResolvedEndpoint } from '../s3/client-options.js';
 import { errorCode } from '../s3/errors.js';
 import type { S3Transport, UploadSettings } from '../s3/transport.js';
@@ -42,6 +44,8 @@ export class Session {
   /** Local hashes of this run, each file read at most once. */
   readonly hashes: HashCache;
   private transport?: Promise<S3Transport>;
+  /** The complete listing of the destination this run obtained, if any (see `listed`). */
+  private listing?: { startedAt: string; objects: ReadonlyMap<string, RemoteObject> };
   private releaseLock?: () => void;
   private timer?: NodeJS.Timeout;
   private dirty = false;
@@ -197,6 +201,24 @@ export class Session {
     return this.transport;
   }
 
+  /**
+   * Records a complete listing of the destination, started at `startedAt`. When the run completes, the
+   * entries it contradicts are forgotten and the manifest records its time (`listedAt`): from then on
+   * every entry either matched that listing or was written after it, which is what lets a push trust
+   * the manifest without a request until --verify-interval has passed.
+   */
+  listed(startedAt: Date, objects: ReadonlyMap<string, RemoteObject>): void {
+    this.listing = { startedAt: startedAt.toISOString(), objects };
+  }
+
+  private settleListing(listing: { startedAt: string; objects: ReadonlyMap<string, RemoteObject> }): void {
+    for (const rel of entriesContradicted(this.manifest.files, listing.objects, listing.startedAt)) {
+      this.manifest.files.delete(rel);
+    }
+    this.manifest.listedAt = listing.startedAt;
+    this.dirty = true;
+  }
+
   markDirty(): void {
     this.dirty = true;
     if (!this.timer && !this.opts.dryRun) {
@@ -231,6 +253,7 @@ export class Session {
   /** Saves the manifest if anything changed, releases the lock, fills in request counts and time. */
   async close(completed: boolean): Promise<SyncResult> {
     if (this.timer) clearInterval(this.timer);
+    if (completed && this.listing && !this.opts.dryRun) this.settleListing(this.listing);
     if (completed && this.dirty) this.manifest.lastSync = new Date().toISOString();
     try {
       this.checkpoint();
