@@ -8,12 +8,12 @@ import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { emptyManifest } from '../dist/manifest/schema.js';
 import { defaultManifestPath, saveManifest } from '../dist/manifest/store.js';
-import { configuredEndpoint } from '../dist/s3/client-options.js';
+import { endpointFor } from '../dist/s3/client-options.js';
 import { parseS3Url } from '../dist/s3/url.js';
 
 const [root, endpointUrl, bucket, prefix] = process.argv.slice(2);
 const loc = parseS3Url(`s3://${bucket}/${prefix}`);
-const dest = { endpoint: configuredEndpoint({ endpointUrl }), bucket: loc.bucket, prefix: loc.prefix };
+const dest = { endpoint: endpointFor({ endpointUrl }).id, bucket: loc.bucket, prefix: loc.prefix };
 const data = emptyManifest(dest);
 const syncedAt = new Date().toISOString();
 const walk = (dir, rel) => {
@@ -41,5 +41,7 @@ const walk = (dir, rel) => {
 const absRoot = path.resolve(root);
 walk(absRoot, '');
 data.lastSync = syncedAt;
+// As a completed first push leaves it: listed just now, so the no-change push is within --verify-interval.
+data.listedAt = syncedAt;
 saveManifest(defaultManifestPath(absRoot, dest), data);
 process.stdout.write(`${JSON.stringify({ entries: data.files.size })}\n`);

@@ -29,7 +29,10 @@ const intArg = (name: string) => (v: string) => {
 /** Flags every command that talks to S3 accepts. */
 function connectionFlags(cmd: Command): Command {
   return cmd
-    .option('--endpoint-url <url>', 'S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)')
+    .option(
+      '--endpoint-url <url>',
+      "S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's endpoint_url, else AWS)",
+    )
     .option('--region <region>', 'region to sign requests for')
     .option('--profile <name>', 'AWS profile from ~/.aws/config and ~/.aws/credentials')
     .option('--path-style', 'path-style addressing (bucket in the URL path)')
@@ -83,6 +86,10 @@ function pushFlags(cmd: Command): Command {
     .option('--incremental', 'upload only what changed (default)')
     .option('--no-incremental', 'upload every file')
     .option('--verify', 'also list the remote and re-upload objects missing or changed there')
+    .option(
+      '--verify-interval <duration>',
+      'do as --verify when the last listing of the destination is older than this (default 24h; never)',
+    )
     .option('--multipart-threshold <size>', 'files from this size go multipart (default 128MiB)', sizeArg)
     .option('--part-size <size>', 'multipart part size (default 16MiB, raised to fit 10,000 parts)', sizeArg)
     .option('--storage-class <class>', 'storage class of uploaded objects, e.g. STANDARD_IA')

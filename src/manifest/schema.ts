@@ -9,7 +9,7 @@ export const MANIFEST_SCHEMA = 's3sync-manifest';
 export const MANIFEST_VERSION = 1;
 
 export interface Destination {
-  /** Endpoint URL, or 'aws'. */
+  /** The store's endpoint URL, normalised and without credentials (ResolvedEndpoint.id). */
   endpoint: string;
   bucket: string;
   prefix: string;
@@ -72,6 +72,11 @@ export interface ManifestData {
   destination: Destination;
   /** Last time a run completed, ISO 8601. */
   lastSync: string | null;
+  /**
+   * When the last complete listing of the destination that this manifest was checked against began,
+   * ISO 8601; null if none was (a manifest from before this field lists once, see --verify-interval).
+   */
+  listedAt: string | null;
   /** Wall clock of this write, ns since epoch: files with mtime >= this are "racily clean". */
   writtenAtNs: string;
   /** rel path → entry. A Map: 100k insertions and lookups cost a third of a dictionary object's. */
@@ -88,6 +93,7 @@ export function emptyManifest(destination: Destination): ManifestData {
     version: MANIFEST_VERSION,
     destination,
     lastSync: null,
+    listedAt: null,
     writtenAtNs: '0',
     files: new Map(),
     pending: {},
@@ -262,6 +268,7 @@ export function decodeManifest(text: string, destination: Destination): Manifest
     version: MANIFEST_VERSION,
     destination: d.destination,
     lastSync: d.lastSync ?? null,
+    listedAt: isStr(d.listedAt) ? d.listedAt : null,
     writtenAtNs: d.writtenAtNs,
     files,
     pending: typeof d.pending === 'object' && d.pending !== null ? d.pending : {},

@@ -46,3 +46,21 @@ export function compareContent(
   if (head) return 'different';
   return { need: 'head' };
 }
+
+/**
+ * Entries a complete listing contradicts: recorded before the listing began (`listedAt`, ISO 8601, as
+ * `syncedAt`), and their object is missing or differs. They no longer describe a synced pair, so they are
+ * forgotten, and the next push compares the file with the remote afresh. Entries written after the
+ * listing began (this run's transfers) are newer than it and are kept.
+ */
+export function entriesContradicted(
+  manifest: ReadonlyMap<string, ManifestEntry>,
+  listing: ReadonlyMap<string, RemoteObject>,
+  listedAt: string,
+): string[] {
+  const out: string[] = [];
+  for (const [rel, e] of manifest) {
+    if (e.syncedAt < listedAt && !remoteMatchesEntry(listing.get(rel), e)) out.push(rel);
+  }
+  return out;
+}

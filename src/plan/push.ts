@@ -27,7 +27,10 @@ export interface PushPlanInput {
   options: {
     /** Upload everything (--no-incremental). */
     force?: boolean;
-    /** Compare with the remote even where the manifest vouches for a file (--verify). */
+    /**
+     * List the remote even where the manifest vouches for every file (--verify, or --verify-interval
+     * elapsed). Whenever a listing is at hand, objects missing or changed there are re-uploaded.
+     */
     verify?: boolean;
     /** Remove remote objects that have no local file (--delete). */
     delete?: boolean;
@@ -63,8 +66,8 @@ export function decidePushFile(
 
   if (e) {
     const drift = (): PushAction | Need | undefined => {
-      if (!opts.verify) return undefined;
-      if (!remote) return { kind: 'listing' };
+      // Only verifying asks for a listing; one at hand (new files needed it) is checked anyway, at no cost.
+      if (!remote) return opts.verify ? { kind: 'listing' } : undefined;
       return remoteMatchesEntry(remote.get(f.rel), e) ? undefined : upload('remote-drift');
     };
     if (statMatches(f, e) && !isRacy(f, racyThresholdNs)) return drift() ?? { kind: 'skip', rel: f.rel };
@@ -141,3 +144,35 @@ export function planPush(input: PushPlanInput): PushPlan {
 }
 
 export type { RemoteObject };
+
+/**
+ * Whether a push is due a listing of the destination (--verify-interval), and why: the manifest records
+ * none (from before listings were recorded), an unreadable or future time (the clock went back: its
+ * age is unknown), or one at least `intervalMs` old. Undefined: not due; never with an interval of
+ * Infinity, nor for a manifest with no entries (nothing to check: new files ask for the listing).
+ */
+export function listingDue(
+  listedAt: string | null,
+  entries: number,
+  intervalMs: number,
+  nowMs: number,
+): string | undefined {
+  if (intervalMs === Number.POSITIVE_INFINITY || entries === 0) return undefined;
+  if (listedAt === null) return 'the manifest records no complete listing of the destination';
+  const t = Date.parse(listedAt);
+  if (Number.isNaN(t)) return `the manifest's listing time '${listedAt}' is unreadable`;
+  if (t > nowMs) return `the manifest's listing time ${listedAt} is in the future`;
+  const age = nowMs - t;
+  return age >= intervalMs
+    ? `the last complete listing of the destination was ${formatAge(age)} ago`
+    : undefined;
+}
+
+/** 45 s, 12 min, 25 h, 3 d: the unit that gives a number from 2 up. */
+export function formatAge(ms: number): string {
+  const s = ms / 1000;
+  if (s < 120) return `${Math.floor(s)} s`;
+  if (s < 2 * 3600) return `${Math.floor(s / 60)} min`;
+  if (s < 2 * 86400) return `${Math.floor(s / 3600)} h`;
+  return `${Math.floor(s / 86400)} d`;
+}

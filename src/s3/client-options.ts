@@ -1,8 +1,13 @@
 import { usageError } from '../errors.js';
+import { type AwsProfile, readAwsProfile } from './aws-config.js';
+import { getProvider, type ProviderQuirks, providerEndpoint } from './providers.js';
 
 /** Connection settings shared by every command (CLI flags, config file and library options). */
 export interface ConnectionOptions {
-  /** Custom S3 endpoint, e.g. http://127.0.0.1:9000. Default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, else AWS. */
+  /**
+   * Custom S3 endpoint, e.g. http://127.0.0.1:9000. Default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the
+   * profile's endpoint_url (or its services section), a provider template, else AWS (see resolveEndpoint).
+   */
   endpointUrl?: string;
   region?: string;
   profile?: string;
@@ -29,24 +34,180 @@ export interface ConnectionOptions {
   debug?: boolean;
 }
 
-/**
- * The endpoint a run talks to, resolved without loading the AWS SDK (a no-change run must not pay for
- * it): flag, then AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL. Undefined means AWS (or a provider template).
- */
-export function configuredEndpoint(opts: ConnectionOptions): string | undefined {
-  const raw = opts.endpointUrl ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
-  return raw === undefined ? undefined : validateEndpoint(raw);
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Where the endpoint came from, in order of precedence (the AWS SDK's, for the configured ones). */
+export type EndpointSource =
+  | '--endpoint-url'
+  | 'AWS_ENDPOINT_URL_S3'
+  | 'AWS_ENDPOINT_URL'
+  | 'profile services section'
+  | 'profile endpoint_url'
+  | 'provider template'
+  | 'AWS regional endpoint';
+
+/** The store a run talks to: what keys its manifest, and what the SDK is given to reach it. */
+export interface ResolvedEndpoint {
+  /**
+   * The store's identity: the endpoint URL, normalised (lower-case scheme and host, no default port,
+   * no trailing slash) and without any user name or password. It keys manifests, plans and messages.
+   */
+  id: string;
+  /** What the SDK connects to: `id`, or undefined for AWS, reached through the SDK's own routing. */
+  url: string | undefined;
+  source: EndpointSource;
+  region: string;
+  provider: ProviderQuirks;
+  /** The profile named by --profile or AWS_PROFILE, if any. */
+  profile: string | undefined;
+  /** The URL given carried a user name or password: never sent (requests are signed), never shown. */
+  hadUserinfo: boolean;
 }
 
-export function validateEndpoint(raw: string): string {
+export interface EndpointInputs {
+  endpointUrl?: string;
+  region?: string;
+  provider?: string;
+  env: Env;
+  profile: AwsProfile;
+}
+
+/** The first of these settings that is set and not empty. */
+const firstSet = (...vs: (string | undefined)[]) => vs.find((v) => v !== undefined && v !== '');
+
+const isTrue = (v: string | undefined) => v?.trim().toLowerCase() === 'true';
+
+/** The AWS regional endpoint of a region, as the identity of AWS S3 there. */
+export const awsRegionalEndpoint = (region: string) => `https://s3.${region}.amazonaws.com`;
+
+/**
+ * The endpoint from the environment or the profile, in the AWS SDK's order: AWS_ENDPOINT_URL_S3,
+ * AWS_ENDPOINT_URL, the profile's services section (`s3 =` / `endpoint_url = …`), the profile's own
+ * endpoint_url. None of them when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS or the profile's
+ * ignore_configured_endpoint_urls is true.
+ */
+function configuredEndpoint(
+  env: Env,
+  profile: AwsProfile,
+): { raw: string; source: EndpointSource } | undefined {
+  const p = profile.settings;
+  if (isTrue(env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS) || isTrue(p.ignore_configured_endpoint_urls)) {
+    return undefined;
+  }
+  const s3 = firstSet(env.AWS_ENDPOINT_URL_S3);
+  if (s3 !== undefined) return { raw: s3, source: 'AWS_ENDPOINT_URL_S3' };
+  const any = firstSet(env.AWS_ENDPOINT_URL);
+  if (any !== undefined) return { raw: any, source: 'AWS_ENDPOINT_URL' };
+  if (p.services !== undefined) {
+    const section = Object.hasOwn(profile.services, p.services) ? profile.services[p.services] : undefined;
+    if (!section) {
+      throw usageError(
+        `AWS profile '${profile.name}' names services section '${p.services}', which is not in the AWS config file`,
+      );
+    }
+    const url = firstSet(section['s3.endpoint_url']);
+    if (url !== undefined) return { raw: url, source: 'profile services section' };
+  }
+  const url = firstSet(p.endpoint_url);
+  return url === undefined ? undefined : { raw: url, source: 'profile endpoint_url' };
+}
+
+/**
+ * The endpoint a run uses and records (pure): --endpoint-url, else the configured one (see
+ * `configuredEndpoint`), else the provider's template, else the AWS regional endpoint. The region:
+ * --region, AWS_REGION, AWS_DEFAULT_REGION, the profile's region, else the provider's default
+ * (us-east-1 for AWS).
+ */
+export function resolveEndpoint(src: EndpointInputs): ResolvedEndpoint {
+  const { env, profile } = src;
+  const given =
+    src.endpointUrl !== undefined
+      ? { raw: src.endpointUrl, source: '--endpoint-url' as const }
+      : configuredEndpoint(env, profile);
+  const provider = getProvider(src.provider, given !== undefined);
+  const region =
+    firstSet(src.region, env.AWS_REGION, env.AWS_DEFAULT_REGION, profile.settings.region) ??
+    provider.defaultRegion;
+  const common = { region, provider, profile: profile.named ? profile.name : undefined };
+  if (given) {
+    const { url, hadUserinfo } = parseEndpoint(given.raw);
+    // AWS's own regional endpoint named explicitly (a plan applied, a config file) is reached the way
+    // the default is, through the SDK's routing for AWS: the same store either way.
+    const aws = provider.name === 'aws' && url === awsRegionalEndpoint(region);
+    return { ...common, source: given.source, id: url, url: aws ? undefined : url, hadUserinfo };
+  }
+  const template = providerEndpoint(provider, region, env.S3SYNC_ACCOUNT_ID);
+  if (template !== undefined) {
+    const { url } = parseEndpoint(template);
+    return { ...common, source: 'provider template', id: url, url, hadUserinfo: false };
+  }
+  if (provider.requiresEndpoint) {
+    throw usageError(`provider '${provider.name}' needs --endpoint-url (or AWS_ENDPOINT_URL_S3)`);
+  }
+  return {
+    ...common,
+    source: 'AWS regional endpoint',
+    id: awsRegionalEndpoint(region),
+    url: undefined,
+    hadUserinfo: false,
+  };
+}
+
+/**
+ * The endpoint of a run from its options, the environment and the AWS config files, without loading
+ * the AWS SDK (a no-change run must not pay for it). An unknown profile is a usage error, unless it
+ * only came from AWS_PROFILE and the environment holds credentials.
+ */
+export function endpointFor(opts: ConnectionOptions, env: Env = process.env): ResolvedEndpoint {
+  const name = opts.profile ?? firstSet(env.AWS_PROFILE);
+  const profile = readAwsProfile(name, env);
+  const envCreds = !!(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY);
+  if (name !== undefined && !profile.found && (opts.profile !== undefined || !envCreds)) {
+    throw usageError(`unknown AWS profile '${name}' (not in ~/.aws/config or ~/.aws/credentials)`);
+  }
+  return resolveEndpoint({
+    endpointUrl: opts.endpointUrl,
+    region: opts.region,
+    provider: opts.provider,
+    env,
+    profile,
+  });
+}
+
+/**
+ * A URL as it may be shown: the user name and password of `scheme://user:password@host` (or of a
+ * string too malformed to parse that still has one) replaced by `***`.
+ */
+export function redactUrl(raw: string): string {
+  const at = raw.lastIndexOf('@');
+  if (at < 0) return raw;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(raw);
+  const start = scheme ? scheme[0].length : 0;
+  return at < start ? raw : `${raw.slice(0, start)}***${raw.slice(at)}`;
+}
+
+/**
+ * An endpoint URL checked and normalised: http(s) with a host, no query or fragment; lower-case scheme
+ * and host, no default port, no trailing slash, and no user name or password (S3 requests are signed
+ * with the AWS credentials, so those would never be sent, and they must never be shown or recorded).
+ */
+export function parseEndpoint(raw: string): { url: string; hadUserinfo: boolean } {
   let u: URL;
   try {
     u = new URL(raw);
   } catch {
-    throw usageError(`malformed endpoint URL '${raw}' (expected e.g. http://127.0.0.1:9000)`);
+    throw usageError(`malformed endpoint URL '${redactUrl(raw)}' (expected e.g. http://127.0.0.1:9000)`);
   }
   if ((u.protocol !== 'http:' && u.protocol !== 'https:') || !u.hostname) {
-    throw usageError(`malformed endpoint URL '${raw}' (must be http:// or https:// with a host)`);
+    throw usageError(`malformed endpoint URL '${redactUrl(raw)}' (must be http:// or https:// with a host)`);
   }
-  return u.toString().replace(/\/+$/, '');
+  if (u.search !== '' || u.hash !== '') {
+    throw usageError(`malformed endpoint URL '${redactUrl(raw)}' (must have no query or fragment)`);
+  }
+  return {
+    url: `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`,
+    hadUserinfo: u.username !== '' || u.password !== '',
+  };
 }
+
+export const validateEndpoint = (raw: string): string => parseEndpoint(raw).url;

@@ -12,5 +12,3 @@ export const clientS3 = require('@aws-sdk/client-s3') as typeof import('@aws-sdk
 export const credentialProviders =
   require('@aws-sdk/credential-providers') as typeof import('@aws-sdk/credential-providers');
 export const httpHandler = require('@smithy/node-http-handler') as typeof import('@smithy/node-http-handler');
-export const iniLoader =
-  require('@smithy/shared-ini-file-loader') as typeof import('@smithy/shared-ini-file-loader');

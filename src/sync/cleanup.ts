@@ -1,5 +1,5 @@
 import { usageError } from '../errors.js';
-import { configuredEndpoint } from '../s3/client-options.js';
+import { endpointFor } from '../s3/client-options.js';
 import { parseS3Url } from '../s3/url.js';
 import type { CommonOptions } from './options.js';
 
@@ -30,7 +30,7 @@ export function parseDuration(v: string): number {
 /** Aborts (or with dryRun lists) multipart uploads under the prefix that were started long ago. */
 export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
   const loc = parseS3Url(opts.target);
-  configuredEndpoint(opts);
+  endpointFor(opts);
   const { S3Transport } = await import('../s3/transport.js');
   const t = await S3Transport.connect(
     opts,

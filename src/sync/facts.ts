@@ -46,7 +46,10 @@ export class EarlyListing {
     return listing;
   }
 
-  private constructor(s: Session) {
+  /** Before the first request: objects changed after this may or may not be in the listing. */
+  private readonly startedAt = new Date();
+
+  private constructor(private readonly s: Session) {
     let requested = () => {};
     this.requested = new Promise<void>((resolve) => {
       requested = resolve;
@@ -65,7 +68,10 @@ export class EarlyListing {
     const pages = this.pages.splice(0);
     if (onPage) for (const page of pages) onPage(page);
     this.onPage = onPage ?? (() => {});
-    return this.done;
+    return this.done.then((objects) => {
+      this.s.listed(this.startedAt, objects);
+      return objects;
+    });
   }
 }
 
@@ -86,9 +92,11 @@ export async function gatherFacts(
       void early.listing.requested.then(early.onListRequested);
       facts.remote = await early.listing.follow(early.onListed);
     } else {
+      const startedAt = new Date();
       facts.remote = await (await s.s3()).list(s.location.prefix, early.onListed, {
         onRequested: early.onListRequested,
       });
+      s.listed(startedAt, facts.remote);
     }
   }
   const hashes = needs.filter((n) => n.kind === 'hash');

@@ -1,6 +1,5 @@
 import { decidePushFile, type PushPlanInput } from '../plan/push.js';
 import { choosePartSize } from '../s3/etag.js';
-import { getProvider } from '../s3/providers.js';
 import { loadContentTypes } from './content-type.js';
 import type { EarlyWork } from './facts.js';
 import { DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PART_SIZE, type PushOptions } from './options.js';
@@ -27,8 +26,7 @@ export function hashAhead(s: Session, input: PushPlanInput, opts: PushOptions): 
 
   const beforeGathering = () => {
     const threshold = opts.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD;
-    // The transport's provider may differ (an endpoint from a profile): then the upload hashes again.
-    const provider = getProvider(opts.provider, s.destination.endpoint !== 'aws');
+    const provider = s.endpoint.provider;
     for (const f of input.files) {
       const d = decide(f);
       if (d.kind === 'hash') s.hashes.prefetch(f.rel, f.size, d.partSizes);

@@ -45,6 +45,11 @@ export interface PushOptions extends CommonOptions, UploadSettings {
   incremental?: boolean;
   /** Also list the remote and re-upload objects that are missing or differ (remote drift). */
   verify?: boolean;
+  /**
+   * List the destination (and repair drift as `verify` does) when its last complete listing is older
+   * than this: a duration such as '24h', '30m', '1s', '2d', or 'never'. Default '24h'.
+   */
+  verifyInterval?: string;
   /** Files at or above this size go multipart. Default 128 MiB. */
   multipartThreshold?: number;
   /** Multipart part size. Default 16 MiB, raised to keep within 10,000 parts. */
@@ -78,3 +83,6 @@ export const DEFAULT_WORKERS = 16;
 // the MD5 anyone can check. Measured on the embedded server, 64 MiB files multipart take twice as long.
 export const DEFAULT_MULTIPART_THRESHOLD = 128 * MiB;
 export const DEFAULT_PART_SIZE = 16 * MiB;
+// One listing a day: drift behind s3sync's back is found within a day, and a no-change run within it
+// still makes no request (aws s3 sync lists on every run).
+export const DEFAULT_VERIFY_INTERVAL = '24h';

@@ -36,6 +36,14 @@ export interface PlanDocument {
   local: string;
   /** s3://bucket/prefix */
   remote: string;
+  /**
+   * The store the plan was made against (ResolvedEndpoint.id: never with credentials), with the provider,
+   * profile and region used: `apply` connects to it unless told otherwise. Absent in older plans.
+   */
+  endpoint?: string;
+  provider?: string;
+  profile?: string | null;
+  region?: string;
   actions: PlannedAction[];
 }
 
@@ -124,6 +132,10 @@ export async function plan(opts: PlanOptions & { out?: string }): Promise<PlanDo
     createdAt: new Date().toISOString(),
     local: localDir,
     remote: formatS3Url(s.location),
+    endpoint: s.endpoint.id,
+    provider: s.endpoint.provider.name,
+    profile: s.endpoint.profile ?? null,
+    region: s.endpoint.region,
     actions,
   };
   if (opts.out) writeFileSync(opts.out, `${JSON.stringify(doc, null, 2)}\n`);
@@ -142,7 +154,31 @@ export function readPlan(file: string): PlanDocument {
   if (doc?.s3syncPlan !== 1 || !Array.isArray(doc.actions) || !['push', 'pull'].includes(doc.direction)) {
     throw usageError(`${file} is not an s3sync plan (made by 's3sync plan … --out FILE')`);
   }
+  const text = (v: unknown) => v === undefined || typeof v === 'string';
+  if (
+    !text(doc.endpoint) ||
+    !text(doc.provider) ||
+    !text(doc.region) ||
+    !(text(doc.profile) || doc.profile === null)
+  ) {
+    throw usageError(`${file}: its endpoint, provider, profile or region is not a string`);
+  }
   return doc;
+}
+
+/**
+ * The store an apply talks to: the one the plan was made against (a reviewed plan is not applied to
+ * whatever AWS_ENDPOINT_URL or AWS_PROFILE say today), each setting overridden by its own option.
+ */
+function planConnection<T extends CommonOptions>(doc: PlanDocument, opts: T): T {
+  if (doc.endpoint === undefined) return opts;
+  return {
+    ...opts,
+    endpointUrl: opts.endpointUrl ?? doc.endpoint,
+    provider: opts.provider ?? doc.provider,
+    profile: opts.profile ?? doc.profile ?? undefined,
+    region: opts.region ?? doc.region,
+  };
 }
 
 /**
@@ -156,7 +192,12 @@ export async function apply(
   const push = doc.direction === 'push';
   const localDir = push ? requireDirectory(doc.local, 'source directory') : doc.local;
   // The delete guards ran when the plan was made; applying it is the reviewed decision.
-  const s = new Session(localDir, doc.remote, { ...opts, force: true }, 'apply', opts);
+  const s = new Session(localDir, doc.remote, { ...planConnection(doc, opts), force: true }, 'apply', opts);
+  if (doc.endpoint !== undefined && s.endpoint.id !== doc.endpoint) {
+    s.notice(
+      `applying the plan to ${s.endpoint.id} (${s.endpoint.source}), not to ${doc.endpoint} where it was made`,
+    );
+  }
   s.filter = { includes: () => true, excludesDir: () => false, active: false };
   return s.run(async () => {
     const remote = await (await s.s3()).list(s.location.prefix);

@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { S3SyncError } from '../errors.js';
+import { S3SyncError, usageError } from '../errors.js';
 import { holdsAnything, type LocalFile, scanDirectory, scanDirectoryYielding } from '../local/scan.js';
 import { STATE_DIR } from '../manifest/store.js';
-import { type PushAction, planPush } from '../plan/push.js';
+import { listingDue, type PushAction, planPush } from '../plan/push.js';
 import { emptyFacts, type Facts } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
+import { parseDuration } from './cleanup.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import type { SyncResult } from './events.js';
 import { applyRecords, EarlyListing, settle } from './facts.js';
@@ -12,6 +13,7 @@ import { hashAhead } from './hash-ahead.js';
 import {
   DEFAULT_MULTIPART_THRESHOLD,
   DEFAULT_PART_SIZE,
+  DEFAULT_VERIFY_INTERVAL,
   DEFAULT_WORKERS,
   type PushOptions,
 } from './options.js';
@@ -37,6 +39,7 @@ export interface PreparedPush {
 
 /** Upload a directory to s3://bucket/prefix, transferring only what changed. */
 export async function push(opts: PushOptions): Promise<SyncResult> {
+  parseVerifyInterval(opts.verifyInterval);
   const root = requireDirectory(opts.source, 'source directory');
   const s = new Session(root, opts.destination, opts, 'push', opts);
   await s.loadFilter();
@@ -48,8 +51,39 @@ export async function push(opts: PushOptions): Promise<SyncResult> {
   });
 }
 
+/** --verify-interval in milliseconds: a duration (24h, 30m, 1s, 2d) or 'never' (Infinity). */
+export function parseVerifyInterval(v: unknown = DEFAULT_VERIFY_INTERVAL): number {
+  const bad = () =>
+    usageError(`invalid --verify-interval ${JSON.stringify(v)} (a duration such as 24h, 30m, 2d, or never)`);
+  if (typeof v !== 'string') throw bad();
+  if (v.trim().toLowerCase() === 'never') return Number.POSITIVE_INFINITY;
+  try {
+    return parseDuration(v);
+  } catch {
+    throw bad();
+  }
+}
+
+/**
+ * Whether this push verifies the destination: --verify, or its last complete listing is older than
+ * --verify-interval (said in a notice).
+ */
+function verifies(s: Session, opts: PushOptions): boolean {
+  if (opts.verify) return true;
+  const interval = opts.verifyInterval ?? DEFAULT_VERIFY_INTERVAL;
+  const m = s.manifest;
+  const why = listingDue(m.listedAt, m.files.size, parseVerifyInterval(interval), Date.now());
+  if (why !== undefined) {
+    s.notice(
+      `listing the destination for objects changed or deleted behind s3sync's back: ${why} (--verify-interval ${interval})`,
+    );
+  }
+  return why !== undefined;
+}
+
 /** Scans and plans: the planner asks for the cheapest missing facts until every file is settled. */
 export async function preparePush(s: Session, opts: PushOptions): Promise<PreparedPush> {
+  const verify = verifies(s, opts);
   // With no manifest (a first push, a rebuild) every file needs the listing: it is asked for first,
   // and the tree is read while the server answers. Never on a run that may need no request at all.
   const listing =
@@ -78,7 +112,7 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
     facts,
     options: {
       force: opts.incremental === false,
-      verify: opts.verify,
+      verify,
       delete: opts.delete,
       remoteSelected: opts.deleteExcluded ? undefined : s.selected,
       adopted: s.adopted,

@@ -12,7 +12,9 @@ import {
   STATE_DIR,
   saveManifest,
 } from '../manifest/store.js';
-import { configuredEndpoint } from '../s3/client-options.js';
+import { entriesContradicted } from '../plan/compare.js';
+import type { RemoteObject } from '../plan/types.js';
+import { endpointFor, type ResolvedEndpoint } from '../s3/client-options.js';
 import { errorCode } from '../s3/errors.js';
 import type { S3Transport, UploadSettings } from '../s3/transport.js';
 import { parseS3Url, type S3Location } from '../s3/url.js';
@@ -32,6 +34,8 @@ export class Session {
   readonly result: SyncResult;
   readonly location: S3Location;
   readonly destination: Destination;
+  /** The store this run talks to; its id is the destination's endpoint. */
+  readonly endpoint: ResolvedEndpoint;
   manifestPath: string;
   /** Entries adopted from the original Python script's manifest: rel → size and MD5, trusted once hashed. */
   adopted = new Map<string, { size: number; md5: string }>();
@@ -40,6 +44,8 @@ export class Session {
   /** Local hashes of this run, each file read at most once. */
   readonly hashes: HashCache;
   private transport?: Promise<S3Transport>;
+  /** The complete listing of the destination this run obtained, if any (see `listed`). */
+  private listing?: { startedAt: string; objects: ReadonlyMap<string, RemoteObject> };
   private releaseLock?: () => void;
   private timer?: NodeJS.Timeout;
   private dirty = false;
@@ -54,11 +60,18 @@ export class Session {
     this.result = emptyResult(command, !!opts.dryRun);
     this.hashes = new HashCache(localRoot);
     this.location = parseS3Url(remoteUrl);
+    // The endpoint actually used, wherever it was configured: two stores never share a manifest.
+    this.endpoint = endpointFor(opts);
     this.destination = {
-      endpoint: configuredEndpoint(opts) ?? 'aws',
+      endpoint: this.endpoint.id,
       bucket: this.location.bucket,
       prefix: this.location.prefix,
     };
+    if (this.endpoint.hadUserinfo) {
+      this.notice(
+        `the user name and password in the endpoint URL (${this.endpoint.source}) are ignored: S3 requests are signed with the AWS credentials`,
+      );
+    }
     this.manifestPath = path.resolve(opts.manifest ?? defaultManifestPath(localRoot, this.destination));
     this.protect(this.manifestPath);
     this.protect(`${this.manifestPath}.lock`);
@@ -188,6 +201,24 @@ export class Session {
     return this.transport;
   }
 
+  /**
+   * Records a complete listing of the destination, started at `startedAt`. When the run completes, the
+   * entries it contradicts are forgotten and the manifest records its time (`listedAt`): from then on
+   * every entry either matched that listing or was written after it, which is what lets a push trust
+   * the manifest without a request until --verify-interval has passed.
+   */
+  listed(startedAt: Date, objects: ReadonlyMap<string, RemoteObject>): void {
+    this.listing = { startedAt: startedAt.toISOString(), objects };
+  }
+
+  private settleListing(listing: { startedAt: string; objects: ReadonlyMap<string, RemoteObject> }): void {
+    for (const rel of entriesContradicted(this.manifest.files, listing.objects, listing.startedAt)) {
+      this.manifest.files.delete(rel);
+    }
+    this.manifest.listedAt = listing.startedAt;
+    this.dirty = true;
+  }
+
   markDirty(): void {
     this.dirty = true;
     if (!this.timer && !this.opts.dryRun) {
@@ -222,6 +253,7 @@ export class Session {
   /** Saves the manifest if anything changed, releases the lock, fills in request counts and time. */
   async close(completed: boolean): Promise<SyncResult> {
     if (this.timer) clearInterval(this.timer);
+    if (completed && this.listing && !this.opts.dryRun) this.settleListing(this.listing);
     if (completed && this.dirty) this.manifest.lastSync = new Date().toISOString();
     try {
       this.checkpoint();

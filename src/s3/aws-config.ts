@@ -1,0 +1,117 @@
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { usageError } from '../errors.js';
+
+/**
+ * The AWS shared config and credentials files, read without the AWS SDK: a run that makes no request
+ * must not load it, and @smithy/shared-ini-file-loader costs 27 ms to import (it pulls in half of
+ * @smithy/core). The parsing follows @smithy/core's parseIni, so s3sync sees the sections the SDK sees.
+ */
+export type IniSections = Record<string, Record<string, string>>;
+
+/** `[profile NAME]`, `[services NAME]` and `[sso-session NAME]` are the config file's prefixed sections. */
+const PREFIXES = new Set(['profile', 'services', 'sso-session']);
+const PREFIXED = /^([\w-]+)\s(["'])?([\w\-@+.%:/]+)\2$/;
+
+/**
+ * Sections → keys → values. A key with an empty value opens a sub-section whose indented keys are
+ * stored as `sub.key` (`s3 =` then `  endpoint_url = …` gives `s3.endpoint_url`).
+ */
+export function parseIni(text: string): IniSections {
+  const map: IniSections = Object.create(null);
+  let section: string | undefined;
+  let sub: string | undefined;
+  for (const line of text.split(/\r?\n/)) {
+    const trimmed = line.split(/(^|\s)[;#]/)[0]!.trim();
+    if (trimmed.startsWith('[') && trimmed.endsWith(']')) {
+      section = undefined;
+      sub = undefined;
+      const name = trimmed.slice(1, -1);
+      const m = PREFIXED.exec(name);
+      if (m) section = PREFIXES.has(m[1]!) ? `${m[1]}.${m[3]}` : undefined;
+      else section = name;
+      continue;
+    }
+    if (section === undefined) continue;
+    const eq = trimmed.indexOf('=');
+    if (eq <= 0) continue;
+    const key = trimmed.slice(0, eq).trim();
+    const value = trimmed.slice(eq + 1).trim();
+    if (value === '') {
+      sub = key;
+      continue;
+    }
+    // An unindented key ends the sub-section.
+    if (sub !== undefined && line.trimStart() === line) sub = undefined;
+    map[section] ??= Object.create(null) as Record<string, string>;
+    map[section]![sub === undefined ? key : `${sub}.${key}`] = value;
+  }
+  return map;
+}
+
+export interface AwsProfile {
+  name: string;
+  /** Named by --profile or AWS_PROFILE, rather than the implicit 'default'. */
+  named: boolean;
+  /** Present in the config or the credentials file. */
+  found: boolean;
+  /** Its settings: the credentials file's, overridden by the config file's, as the SDK merges them. */
+  settings: Record<string, string>;
+  /** The config file's `[services NAME]` sections, by NAME. */
+  services: Record<string, Record<string, string>>;
+}
+
+/** A profile from the two files' text (pure): `[profile NAME]` or `[default]` in config, `[NAME]` in credentials. */
+export function profileFrom(
+  name: string | undefined,
+  configText: string | undefined,
+  credentialsText: string | undefined,
+): AwsProfile {
+  const profile = name ?? 'default';
+  const config = configText === undefined ? {} : parseIni(configText);
+  const credentials = credentialsText === undefined ? {} : parseIni(credentialsText);
+  // In the config file a profile is [profile NAME]; only 'default' may also stand alone.
+  const fromConfig = config[`profile.${profile}`] ?? (profile === 'default' ? config.default : undefined);
+  const fromCredentials = Object.hasOwn(credentials, profile) ? credentials[profile] : undefined;
+  const services: AwsProfile['services'] = {};
+  for (const [k, v] of Object.entries(config)) {
+    if (k.startsWith('services.')) services[k.slice('services.'.length)] = v;
+  }
+  return {
+    name: profile,
+    named: name !== undefined,
+    found: fromConfig !== undefined || fromCredentials !== undefined,
+    settings: { ...fromCredentials, ...fromConfig },
+    services,
+  };
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function filePath(env: Env, variable: string, file: string): string {
+  const p = env[variable] || path.join(homedir(), '.aws', file);
+  return p.startsWith('~/') ? path.join(homedir(), p.slice(2)) : p;
+}
+
+function readIfExists(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw usageError(`cannot read the AWS config file ${file}: ${code ?? (err as Error).message}`);
+  }
+}
+
+/**
+ * The profile a run uses (--profile, else AWS_PROFILE, else 'default') from AWS_CONFIG_FILE and
+ * AWS_SHARED_CREDENTIALS_FILE (default ~/.aws/config and ~/.aws/credentials).
+ */
+export function readAwsProfile(name: string | undefined, env: Env): AwsProfile {
+  return profileFrom(
+    name,
+    readIfExists(filePath(env, 'AWS_CONFIG_FILE', 'config')),
+    readIfExists(filePath(env, 'AWS_SHARED_CREDENTIALS_FILE', 'credentials')),
+  );
+}

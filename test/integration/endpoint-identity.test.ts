@@ -1,0 +1,460 @@
+/**
+ * Rule: two different stores never share a manifest. The manifest's identity is the endpoint actually
+ * used (flag, environment, profile endpoint_url or services section, provider template, AWS), s3sync
+ * connects to exactly that endpoint, plans record it for apply, and credentials inside an endpoint URL
+ * are never echoed anywhere.
+ */
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { ManifestData } from '../../src/manifest/schema.js';
+import { validateEndpoint } from '../../src/s3/client-options.js';
+import { S3Transport } from '../../src/s3/transport.js';
+import type { PlanDocument } from '../../src/sync/plan-file.js';
+import { cliPath, connFor, newBucket, servers } from '../helpers.js';
+import {
+  decodeManifestFile,
+  manifestPaths,
+  plainLines,
+  seededTree,
+  trackedDirs,
+} from '../reliability/harness.js';
+import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
+import type { TestServer } from '../servers/servers.js';
+
+const { dir, removeAll } = trackedDirs();
+const proxies: FaultProxy[] = [];
+afterAll(async () => {
+  for (const p of proxies) await p.close();
+  removeAll();
+});
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  events: { type: string; [k: string]: unknown }[];
+  summary?: { uploaded: number; unchanged: number; requestsTotal: number; requests: Record<string, number> };
+}
+
+/**
+ * The CLI with only the environment given here (and PATH, and a HOME with no ~/.aws): no AWS_* variable
+ * of the test process leaks into a test about where the endpoint comes from.
+ */
+function run(args: string[], env: Record<string, string> = {}, cwd?: string): Promise<Run> {
+  const full = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: emptyHome, ...env };
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [cliPath, ...args],
+      { env: full, cwd, maxBuffer: 1 << 26 },
+      (err, stdout, stderr) => {
+        const code = err ? ((err as { code?: number }).code ?? 1) : 0;
+        const events = stdout
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as Run['events'][number]);
+        const summary = events.find((e) => e.type === 'summary') as Run['summary'];
+        resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr, events, summary });
+      },
+    );
+  });
+}
+const emptyHome = dir('home');
+
+/** A port on 127.0.0.1 that nothing listens on. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const keysOf = (s: TestServer) => ({
+  AWS_ACCESS_KEY_ID: s.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: s.secretAccessKey,
+});
+
+/** The manifests under a tree, by the endpoint each records. */
+function manifestsByEndpoint(root: string): Map<string, ManifestData> {
+  return new Map(
+    manifestPaths(root).map((f) => [decodeManifestFile(f).destination.endpoint, decodeManifestFile(f)]),
+  );
+}
+
+/** AWS config and credentials files in a fresh directory; returns the env that points at them. */
+function awsFiles(config: string, credentials: string): Record<string, string> {
+  const d = dir('aws');
+  writeFileSync(path.join(d, 'config'), config);
+  writeFileSync(path.join(d, 'credentials'), credentials);
+  return {
+    AWS_CONFIG_FILE: path.join(d, 'config'),
+    AWS_SHARED_CREDENTIALS_FILE: path.join(d, 'credentials'),
+  };
+}
+
+const credentialsOf = (profiles: Record<string, TestServer>) =>
+  Object.entries(profiles)
+    .map(
+      ([name, s]) =>
+        `[${name}]\naws_access_key_id = ${s.accessKeyId}\naws_secret_access_key = ${s.secretAccessKey}\n`,
+    )
+    .join('');
+
+const embedded = servers().find((s) => s.name === 'embedded');
+const ceph = servers().find((s) => s.name === 'ceph');
+if (!embedded || !ceph) {
+  console.warn(
+    '\n[s3sync tests] NOTICE: the two-store profile test needs both the embedded server and Ceph RGW: SKIPPED.\n',
+  );
+}
+
+describe.skipIf(!embedded || !ceph)('two profiles, two stores (embedded and Ceph RGW at once)', () => {
+  const emb = embedded!;
+  const rgw = ceph!;
+
+  it('the second store gets every file, and each store keeps its own manifest', async () => {
+    const bucket = `two-${process.pid}-${Date.now().toString(36)}`;
+    for (const s of [emb, rgw]) await (await S3Transport.connect(connFor(s), bucket)).createBucket();
+    const src = dir('two-src');
+    const rels = seededTree(src, 30, 15);
+    const url = `s3://${bucket}/data`;
+    const files = awsFiles(
+      `[profile emb]\nendpoint_url = ${emb.endpoint}\nregion = us-east-1\n` +
+        `[profile rgw]\nendpoint_url = ${rgw.endpoint}\nregion = us-east-1\n`,
+      credentialsOf({ emb, rgw }),
+    );
+
+    const first = await run(['push', src, url, '--json', '--profile', 'emb'], files);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.summary).toMatchObject({ uploaded: 30 });
+
+    // Before: both recorded as 'aws', so this reported "30 unchanged, 0 requests" and uploaded nothing.
+    const second = await run(['push', src, url, '--json', '--profile', 'rgw'], files);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.summary).toMatchObject({ uploaded: 30, unchanged: 0 });
+    expect(second.summary!.requests.PutObject).toBe(30);
+
+    const manifests = manifestsByEndpoint(src);
+    expect([...manifests.keys()].sort()).toEqual(
+      [validateEndpoint(emb.endpoint), validateEndpoint(rgw.endpoint)].sort(),
+    );
+    for (const m of manifests.values()) expect(m.files.size).toBe(30);
+    for (const s of [emb, rgw]) {
+      const listed = await (await S3Transport.connect(connFor(s), bucket)).list('data/');
+      expect([...listed.keys()].sort(), s.name).toEqual([...rels].sort());
+    }
+
+    // Each store's manifest vouches for its own store: no request for either, whichever way the profile
+    // is named (--profile, AWS_PROFILE, the default profile).
+    const defaults = awsFiles(
+      `[default]\nendpoint_url = ${rgw.endpoint}\nregion = us-east-1\n` +
+        `[profile emb]\nendpoint_url = ${emb.endpoint}\nregion = us-east-1\n`,
+      credentialsOf({ default: rgw, emb }),
+    );
+    for (const [what, args, env] of [
+      ['--profile emb', ['--profile', 'emb'], files],
+      ['--profile rgw', ['--profile', 'rgw'], files],
+      ['AWS_PROFILE=emb', [], { ...files, AWS_PROFILE: 'emb' }],
+      ['default profile (rgw)', [], defaults],
+    ] as const) {
+      const again = await run(['push', src, url, '--json', ...args], env);
+      expect(again.code, `${what}: ${again.stderr}`).toBe(0);
+      expect(again.summary, what).toMatchObject({ uploaded: 0, unchanged: 30, requestsTotal: 0 });
+    }
+    expect(manifestPaths(src)).toHaveLength(2);
+  });
+
+  it('--profile decides the endpoint, not the default profile the SDK would read by itself', async () => {
+    const bucket = `prof-${process.pid}-${Date.now().toString(36)}`;
+    for (const s of [emb, rgw]) await (await S3Transport.connect(connFor(s), bucket)).createBucket();
+    const src = dir('prof-src');
+    const rels = seededTree(src, 8, 16);
+    // The default profile names the embedded server; --profile rgw must send everything to RGW.
+    const env = awsFiles(
+      `[default]\nendpoint_url = ${emb.endpoint}\nregion = us-east-1\n` +
+        `[profile rgw]\nendpoint_url = ${rgw.endpoint}\nregion = us-east-1\n`,
+      credentialsOf({ default: emb, rgw }),
+    );
+    const r = await run(['push', src, `s3://${bucket}/p`, '--json', '--profile', 'rgw'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: 8 });
+    const onRgw = await (await S3Transport.connect(connFor(rgw), bucket)).list('p/');
+    const onEmb = await (await S3Transport.connect(connFor(emb), bucket)).list('p/');
+    expect([...onRgw.keys()].sort()).toEqual([...rels].sort());
+    expect(onEmb.size).toBe(0);
+    expect([...manifestsByEndpoint(src).keys()]).toEqual([validateEndpoint(rgw.endpoint)]);
+  });
+});
+
+describe.each(servers())('endpoint identity on $name', (server) => {
+  const real = server.endpoint;
+
+  it('each source of the endpoint is used and recorded, in order of precedence', async () => {
+    const { bucket } = await newBucket(server, 'prec');
+    const closed = `http://127.0.0.1:${await closedPort()}`;
+    const keys = keysOf(server);
+    const profiles = awsFiles(
+      `[profile plain]\nendpoint_url = ${real}\n` +
+        `[profile deadplain]\nendpoint_url = ${closed}\n` +
+        `[profile svc]\nservices = here\nendpoint_url = ${closed}\n` +
+        `[services here]\ns3 =\n  endpoint_url = ${real}\n`,
+      credentialsOf({ plain: server, deadplain: server, svc: server }),
+    );
+    // Each case must connect (a first push to its own prefix) and succeed only through the real server.
+    const cases: [string, string[], Record<string, string>][] = [
+      [
+        '--endpoint-url over the environment and the profile',
+        ['--endpoint-url', real, '--profile', 'deadplain'],
+        { AWS_ENDPOINT_URL_S3: closed, AWS_ENDPOINT_URL: closed },
+      ],
+      [
+        'AWS_ENDPOINT_URL_S3 over AWS_ENDPOINT_URL and the profile',
+        ['--profile', 'deadplain'],
+        { AWS_ENDPOINT_URL_S3: real, AWS_ENDPOINT_URL: closed },
+      ],
+      ['AWS_ENDPOINT_URL over the profile', ['--profile', 'deadplain'], { AWS_ENDPOINT_URL: real }],
+      ['the services section over the profile endpoint_url', ['--profile', 'svc'], {}],
+      ['the profile endpoint_url', ['--profile', 'plain'], {}],
+      ['the profile named by AWS_PROFILE', [], { AWS_PROFILE: 'svc' }],
+    ];
+    for (const [i, [what, args, env]] of cases.entries()) {
+      const src = dir(`prec-${i}`);
+      seededTree(src, 5, 40 + i);
+      const url = `s3://${bucket}/case${i}`;
+      const r = await run(['push', src, url, '--json', ...args], { ...profiles, ...keys, ...env });
+      expect(r.code, `${what}: ${r.stderr}`).toBe(0);
+      expect(r.summary, what).toMatchObject({ uploaded: 5 });
+      expect([...manifestsByEndpoint(src).keys()], what).toEqual([validateEndpoint(real)]);
+      // The same store named by the flag: same identity, so the same manifest and no request.
+      const again = await run(['push', src, url, '--json', '--endpoint-url', real], keys);
+      expect(again.summary, what).toMatchObject({ uploaded: 0, requestsTotal: 0 });
+    }
+  });
+
+  it('the same store spelled differently is the same identity; another port is another store', async () => {
+    const { bucket } = await newBucket(server, 'spell');
+    const src = dir('spell-src');
+    seededTree(src, 6, 50);
+    const url = `s3://${bucket}/s`;
+    const keys = keysOf(server);
+    expect((await run(['push', src, url, '--endpoint-url', real], keys)).code).toBe(0);
+    const u = new URL(real);
+    for (const spelling of [
+      `${real}/`,
+      `${real}//`,
+      `HTTP://${u.host.toUpperCase()}/`,
+      `http://someone:pw@${u.host}`,
+    ]) {
+      const r = await run(['push', src, url, '--json', '--endpoint-url', spelling], keys);
+      expect(r.code, `${spelling}: ${r.stderr}`).toBe(0);
+      expect(r.summary, spelling).toMatchObject({ uploaded: 0, unchanged: 6, requestsTotal: 0 });
+    }
+    // A proxy in front of the same server has another address: s3sync cannot know it is the same
+    // store, so it keeps a second manifest, rebuilt from one listing, with nothing uploaded.
+    const proxy = await startFaultProxy({ target: real, seed: 1, rate: 0 });
+    proxies.push(proxy);
+    const viaProxy = await run(['push', src, url, '--json', '--endpoint-url', proxy.endpoint], keys);
+    expect(viaProxy.code, viaProxy.stderr).toBe(0);
+    expect(viaProxy.summary).toMatchObject({ uploaded: 0, requestsTotal: 1 });
+    expect(viaProxy.summary!.requests).toEqual({ ListObjectsV2: 1 });
+    expect(manifestPaths(src)).toHaveLength(2);
+  });
+
+  it('plan records the endpoint, provider, profile and region; apply uses them unless told otherwise', async () => {
+    const { bucket, transport } = await newBucket(server, 'plan');
+    const closed = `http://127.0.0.1:${await closedPort()}`;
+    const keys = keysOf(server);
+    const profiles = awsFiles(
+      `[profile here]\nendpoint_url = ${real}\nregion = us-east-1\n`,
+      credentialsOf({ here: server }),
+    );
+    const url = `s3://${bucket}/pl`;
+
+    // Planned through a profile (credentials only there), applied with no connection option while the
+    // environment names a dead endpoint: the plan's store and profile are used.
+    const src = dir('plan-src');
+    seededTree(src, 7, 60);
+    const planFile = path.join(dir('plan-out'), 'plan.json');
+    const planned = await run(['plan', 'push', src, url, '--out', planFile, '--profile', 'here'], profiles);
+    expect(planned.code, planned.stderr).toBe(0);
+    const doc = JSON.parse(readFileSync(planFile, 'utf8')) as PlanDocument;
+    expect(doc).toMatchObject({
+      endpoint: validateEndpoint(real),
+      provider: 'other',
+      profile: 'here',
+      region: 'us-east-1',
+    });
+    const applied = await run(['apply', planFile, '--json'], {
+      ...profiles,
+      AWS_ENDPOINT_URL_S3: closed,
+      AWS_ENDPOINT_URL: closed,
+    });
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.summary).toMatchObject({ uploaded: 7 });
+    expect((await transport.list('pl/')).size).toBe(7);
+    expect(applied.events.filter((e) => e.type === 'notice')).toEqual([]);
+
+    // --endpoint-url overrides the plan's endpoint, and says so: through a proxy to the same server.
+    const src2 = dir('plan-src2');
+    seededTree(src2, 4, 61);
+    const planFile2 = path.join(dir('plan-out2'), 'plan.json');
+    expect(
+      (await run(['plan', 'push', src2, `${url}2`, '--out', planFile2, '--endpoint-url', real], keys)).code,
+    ).toBe(0);
+    const proxy = await startFaultProxy({ target: real, seed: 2, rate: 0 });
+    proxies.push(proxy);
+    const over = await run(['apply', planFile2, '--json', '--endpoint-url', proxy.endpoint], keys);
+    expect(over.code, over.stderr).toBe(0);
+    expect(over.summary).toMatchObject({ uploaded: 4 });
+    expect(proxy.stats.requests).toBeGreaterThan(0);
+    const notices = over.events.filter((e) => e.type === 'notice').map((e) => String(e.message));
+    expect(notices).toEqual([
+      `applying the plan to ${validateEndpoint(proxy.endpoint)} (--endpoint-url), not to ${validateEndpoint(real)} where it was made`,
+    ]);
+    // Overridden to a dead endpoint, the apply fails there (one line, exit 2) rather than anywhere else.
+    const dead = await run(['apply', planFile2, '--endpoint-url', closed], keys);
+    expect(dead.code).toBe(2);
+    expect(plainLines(dead.stderr).at(-1)).toMatch(new RegExp(`cannot reach the S3 endpoint ${closed}`));
+
+    // A plan from before this change (no endpoint) resolves the endpoint as any run does.
+    const src3 = dir('plan-src3');
+    seededTree(src3, 3, 62);
+    const planFile3 = path.join(dir('plan-out3'), 'plan.json');
+    expect(
+      (
+        await run(['plan', 'push', src3, `${url}3`, '--out', planFile3], {
+          ...keys,
+          AWS_ENDPOINT_URL_S3: real,
+        })
+      ).code,
+    ).toBe(0);
+    const old = JSON.parse(readFileSync(planFile3, 'utf8')) as Record<string, unknown>;
+    for (const k of ['endpoint', 'provider', 'profile', 'region']) delete old[k];
+    writeFileSync(planFile3, JSON.stringify(old));
+    const legacy = await run(['apply', planFile3, '--json'], { ...keys, AWS_ENDPOINT_URL_S3: real });
+    expect(legacy.code, legacy.stderr).toBe(0);
+    expect(legacy.summary).toMatchObject({ uploaded: 3 });
+
+    // A plan whose connection fields are not strings is refused in one line.
+    writeFileSync(planFile3, JSON.stringify({ ...old, endpoint: 42 }));
+    const bad = await run(['apply', planFile3], keys);
+    expect(bad.code).toBe(2);
+    expect(plainLines(bad.stderr)).toHaveLength(1);
+  });
+
+  it('credentials inside the endpoint URL are never echoed: output modes, errors, manifest, plan', async () => {
+    const { bucket } = await newBucket(server, 'cred');
+    const USER = 'alice-user-7f3';
+    const PASS = 's3cr3t-pw-9d1';
+    const u = new URL(real);
+    const withCreds = `http://${USER}:${PASS}@${u.host}`;
+    const closed = `http://${USER}:${PASS}@127.0.0.1:${await closedPort()}`;
+    const keys = keysOf(server);
+    const src = dir('cred-src');
+    seededTree(src, 12, 70);
+    const url = `s3://${bucket}/c`;
+    const noBucket = `s3://no-such-bucket-${process.pid}-cred/x`;
+    const planFile = path.join(dir('cred-plan'), 'plan.json');
+    const configDir = dir('cred-config');
+    writeFileSync(
+      path.join(configDir, 's3sync.config.json'),
+      JSON.stringify({ defaults: { endpointUrl: withCreds } }),
+    );
+    const profiles = awsFiles(
+      `[profile withcreds]\nendpoint_url = ${withCreds}\n`,
+      credentialsOf({ withcreds: server }),
+    );
+
+    const flag = ['--endpoint-url', withCreds];
+    const modes = [[], ['--json'], ['--debug']];
+    const runs: {
+      what: string;
+      args: string[];
+      env?: Record<string, string>;
+      cwd?: string;
+      ok: boolean | 'any';
+    }[] = [
+      { what: 'first push', args: ['push', src, url, ...flag], ok: true },
+      { what: 'no-change push', args: ['push', src, url, ...flag], ok: true },
+      { what: 'verifying push', args: ['push', src, url, '--verify', ...flag], ok: true },
+      { what: 'pull', args: ['pull', url, dir('cred-dst'), ...flag], ok: true },
+      { what: 'check', args: ['check', src, url, ...flag], ok: true },
+      { what: 'plan', args: ['plan', 'push', src, url, '--out', planFile, ...flag], ok: true },
+      // s3rver has no ListMultipartUploads (501): only what cleanup prints matters here.
+      { what: 'cleanup', args: ['cleanup', url, '--dry-run', ...flag], ok: 'any' },
+      {
+        what: 'env AWS_ENDPOINT_URL_S3',
+        args: ['push', src, url],
+        env: { AWS_ENDPOINT_URL_S3: withCreds },
+        ok: true,
+      },
+      {
+        what: 'env AWS_ENDPOINT_URL',
+        args: ['push', src, url],
+        env: { AWS_ENDPOINT_URL: withCreds },
+        ok: true,
+      },
+      {
+        what: 'profile endpoint_url',
+        args: ['push', src, url, '--profile', 'withcreds'],
+        env: profiles,
+        ok: true,
+      },
+      { what: 'config file', args: ['push', src, url], cwd: configDir, ok: true },
+      { what: 'wrong bucket', args: ['push', src, noBucket, ...flag], ok: false },
+      { what: 'pull from wrong bucket', args: ['pull', noBucket, dir('cred-dst2'), ...flag], ok: false },
+      {
+        what: 'dead endpoint',
+        args: ['push', src, `${url}-dead`, '--endpoint-url', closed, '--retries', '0'],
+        ok: false,
+      },
+      {
+        what: 'malformed',
+        args: ['push', src, url, '--endpoint-url', `http://${USER}:${PASS}@[bad`],
+        ok: false,
+      },
+      {
+        what: 'not http',
+        args: ['push', src, url, '--endpoint-url', `ftp://${USER}:${PASS}@host`],
+        ok: false,
+      },
+    ];
+    for (const r of runs) {
+      for (const mode of r.ok === false ? [...modes, ['--debug', '--json']] : modes) {
+        const out = await run([...r.args, ...mode], { ...keys, ...r.env }, r.cwd);
+        const what = `${r.what} ${mode.join(' ')}`;
+        const all = out.stdout + out.stderr;
+        if (r.ok === true) expect(out.code, `${what}: ${out.stderr}`).toBe(0);
+        if (r.ok === false) expect(out.code, `${what}: ${all}`).not.toBe(0);
+        expect(all.includes(PASS), `${what}: password printed\n${all}`).toBe(false);
+        expect(all.includes(USER), `${what}: user name printed\n${all}`).toBe(false);
+        // --debug shows stack traces on purpose; without it there are none.
+        if (!mode.includes('--debug')) expect(all, what).not.toMatch(/^\s+at /m);
+      }
+    }
+    // The notice that says they are ignored, once per run, naming where they came from.
+    const noticed = await run(['push', src, url, '--json', ...flag], keys);
+    expect(noticed.events.filter((e) => e.type === 'notice').map((e) => e.message)).toEqual([
+      'the user name and password in the endpoint URL (--endpoint-url) are ignored: S3 requests are signed with the AWS credentials',
+    ]);
+    // Nothing on disk keeps them: the manifest records the bare endpoint, and so does the plan.
+    const manifests = manifestPaths(src);
+    expect(manifests).toHaveLength(1);
+    for (const f of [...manifests, planFile]) {
+      const text = readFileSync(f, 'utf8');
+      expect(text.includes(PASS) || text.includes(USER), f).toBe(false);
+    }
+    expect(decodeManifestFile(manifests[0]!).destination.endpoint).toBe(validateEndpoint(real));
+    expect((JSON.parse(readFileSync(planFile, 'utf8')) as PlanDocument).endpoint).toBe(
+      validateEndpoint(real),
+    );
+    for (const f of readdirSync(path.join(src, '.s3sync'))) {
+      expect(readFileSync(path.join(src, '.s3sync', f), 'utf8').includes(PASS), f).toBe(false);
+    }
+  });
+});
