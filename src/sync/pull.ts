@@ -18,6 +18,7 @@ import {
   DEFAULT_WORKERS,
   type PullOptions,
 } from './options.js';
+import { retireStalePending } from './pending.js';
 import { forEachLimit } from './pool.js';
 import { Session } from './session.js';
 
@@ -110,6 +111,8 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
     deletes: deletes.length,
   });
   applyRecords(s, actions, prepared.facts);
+  // A pull uploads nothing: multipart uploads an interrupted push left are aborted, not left billed.
+  await retireStalePending(s, () => false);
 
   const t = downloads.length > 0 ? await s.s3() : undefined;
   const cfg = {

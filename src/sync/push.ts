@@ -15,6 +15,7 @@ import {
   DEFAULT_WORKERS,
   type PushOptions,
 } from './options.js';
+import { retireStalePending } from './pending.js';
 import { forEachLimit } from './pool.js';
 import { requireDirectory, Session } from './session.js';
 import { FileChangedError, uploadFile } from './upload.js';
@@ -145,6 +146,12 @@ export async function executePush(s: Session, p: PreparedPush, opts: PushOptions
     multipartThreshold: opts.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD,
     partSize: opts.partSize ?? DEFAULT_PART_SIZE,
   };
+  // Uploads earlier runs left for files this run will not send as the same multipart upload (gone,
+  // excluded, smaller now) are aborted now; the others are resumed or aborted as each file's turn comes.
+  await retireStalePending(s, (rel, rec) => {
+    const f = p.files.get(rel);
+    return f !== undefined && f.size === rec.size && f.size >= cfg.multipartThreshold;
+  });
   const changed: Upload[] = [];
   const runUpload = async (a: Upload, lastTry: boolean) => {
     const f = p.files.get(a.rel)!;

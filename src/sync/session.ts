@@ -202,6 +202,12 @@ export class Session {
     saveManifest(this.manifestPath, this.manifest);
   }
 
+  /** Saves the manifest now, synchronously: for a record that must be on disk before a request goes out. */
+  saveNow(): void {
+    this.dirty = true;
+    this.checkpoint();
+  }
+
   /**
    * Runs a command's body around the locked manifest: a body that throws still leaves the manifest
    * checkpointed and the lock released. Ends with the summary event.
