@@ -1,6 +1,7 @@
 import type { RequestCounts } from '../s3/request-counter.js';
 
-export type ActionKind = 'upload' | 'download' | 'record' | 'delete' | 'skip';
+/** 'abort': a multipart upload aborted (cleanup), which deletes no object. */
+export type ActionKind = 'upload' | 'download' | 'record' | 'delete' | 'skip' | 'abort';
 
 /** One line of --json output, and what library callers receive through onEvent. */
 export type SyncEvent =

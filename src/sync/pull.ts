@@ -5,6 +5,7 @@ import { S3SyncError } from '../errors.js';
 import { safeJoin } from '../local/safe-path.js';
 import { type LocalFile, scanDirectoryYielding } from '../local/scan.js';
 import { STATE_DIR } from '../manifest/store.js';
+import { checkEnds, validateOptions } from '../options/validate.js';
 import { type PullAction, planPull } from '../plan/pull.js';
 import { emptyFacts, type Facts, type RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
@@ -31,6 +32,8 @@ export interface PreparedPull {
 
 /** Download what changed under s3://bucket/prefix into a directory (created if missing). */
 export async function pull(opts: PullOptions): Promise<SyncResult> {
+  validateOptions(opts);
+  checkEnds('pull', opts.destination, opts.source);
   const root = path.resolve(opts.destination);
   if (!opts.dryRun) mkdirSync(root, { recursive: true });
   const s = new Session(root, opts.source, opts, 'pull');

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { S3SyncError } from '../errors.js';
 import { holdsAnything, type LocalFile, scanDirectory, scanDirectoryYielding } from '../local/scan.js';
 import { STATE_DIR } from '../manifest/store.js';
+import { checkEnds, validateOptions } from '../options/validate.js';
 import { type PushAction, planPush } from '../plan/push.js';
 import { emptyFacts, type Facts } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
@@ -38,6 +39,8 @@ export interface PreparedPush {
 
 /** Upload a directory to s3://bucket/prefix, transferring only what changed. */
 export async function push(opts: PushOptions): Promise<SyncResult> {
+  validateOptions(opts);
+  checkEnds('push', opts.source, opts.destination);
   const root = requireDirectory(opts.source, 'source directory');
   const s = new Session(root, opts.destination, opts, 'push', opts);
   await s.loadFilter();
