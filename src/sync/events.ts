@@ -39,8 +39,11 @@ export interface SyncResult {
   requestsTotal: number;
   elapsedMs: number;
   errors: FileError[];
-  /** 0 all in sync; 1 some files failed or were skipped with an error. */
-  exitCode: 0 | 1;
+  /**
+   * 0 all in sync; 1 some files failed or were skipped with an error; 2 the run was stopped by a usage
+   * or configuration error, or refused to go on (a delete guard).
+   */
+  exitCode: 0 | 1 | 2;
 }
 
 export function emptyResult(command: SyncResult['command'], dryRun: boolean): SyncResult {
