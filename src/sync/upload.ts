@@ -493,7 +493,13 @@ async function createUpload(
     create: { sentAt: Date.now() },
   };
   s.manifest.pending[rel] = record;
-  s.saveNow();
+  try {
+    s.saveNow();
+  } catch (err) {
+    // Nothing was sent: nothing to look for later.
+    delete s.manifest.pending[rel];
+    throw err;
+  }
   let attempts = 0;
   try {
     record.uploadId = await t.createMultipart(
@@ -517,6 +523,13 @@ async function createUpload(
   // One attempt, one answer: no other upload can exist. More: the sweep in sendParts looks for them.
   if (attempts > 1) record.create!.endedAt = Date.now();
   else delete record.create;
-  s.saveNow();
+  try {
+    s.saveNow();
+  } catch (err) {
+    // Not on disk, so not sent a part: aborted while this run still knows its id.
+    if ((await t.abortMultipart(key, record.uploadId)) !== 'failed' && !record.create)
+      delete s.manifest.pending[rel];
+    throw err;
+  }
   return record.uploadId;
 }
