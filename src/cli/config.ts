@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { usageError } from '../errors.js';
+import { configValues } from '../options/validate.js';
 import { Output } from './output.js';
 
 /**
@@ -43,7 +44,18 @@ export function loadConfig(): ConfigFile {
       throw usageError(`config file ${file}: job ${i + 1} needs "source" and "destination"`);
     }
   }
-  cached = { defaults: parsed.defaults ?? {}, jobs, path: file };
+  const defaults = parsed.defaults ?? {};
+  if (typeof defaults !== 'object' || defaults === null || Array.isArray(defaults))
+    throw usageError(`config file ${file}: "defaults" must be an object`);
+  // Checked here, not only by the library, so the message names the file (and the job).
+  cached = {
+    defaults: configValues(defaults, `config file ${file}: defaults`),
+    jobs: jobs.map((j, i) => ({
+      ...configValues(j, `config file ${file}: job ${i + 1}`),
+      command: j.command,
+    })),
+    path: file,
+  };
   return cached;
 }
 

@@ -116,6 +116,8 @@ export class Output {
         if (e.action === 'upload' || e.action === 'download') this.files++;
         if (e.action === 'delete' && this.mode !== 'quiet' && !this.bar)
           this.line(this.out, `deleted ${e.rel}`);
+        // cleanup: an aborted upload deleted no object, and says so.
+        if (e.action === 'abort' && this.mode !== 'quiet') this.line(this.out, e.reason);
         this.bar?.update(this.bytes, this.payload());
         break;
       case 'plan':

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { S3SyncError } from '../errors.js';
 import { jsonText, printable } from '../escape.js';
+import { CANNED_ACLS, CHECKSUM_MODES, flagParser, SSE_ALGORITHMS } from '../options/validate.js';
 import { PROVIDER_NAMES } from '../s3/providers.js';
 import { loadConfig } from './config.js';
 import { Output, type OutputMode } from './output.js';
@@ -12,19 +13,8 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
-const sizeArg = (v: string): number => {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?$/i.exec(v.trim());
-  if (!m) throw new S3SyncError(`invalid size '${v}' (e.g. 16MiB, 64M, 1048576)`);
-  const unit = (m[2] ?? 'b').toLowerCase()[0]!;
-  const mult = { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[unit] ?? 1;
-  return Math.round(Number(m[1]) * mult);
-};
-
-const intArg = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new S3SyncError(`${name} must be a whole number, got '${v}'`);
-  return n;
-};
+/** A flag's value, parsed and checked by the option's rule (src/options/validate.ts). */
+const arg = flagParser;
 
 /** Flags every command that talks to S3 accepts. */
 function connectionFlags(cmd: Command): Command {
@@ -39,18 +29,21 @@ function connectionFlags(cmd: Command): Command {
     .option('--no-path-style', 'virtual-host addressing')
     .addOption(new Option('--provider <name>', 'S3 provider preset').choices(PROVIDER_NAMES))
     .addOption(
-      new Option('--checksums <mode>', 'SDK request checksums (default: when_required off AWS)').choices([
-        'when_supported',
-        'when_required',
-      ]),
+      new Option('--checksums <mode>', 'SDK request checksums (default: when_required off AWS)').choices(
+        CHECKSUM_MODES,
+      ),
     )
-    .option('--workers <n>', 'concurrent transfers (default 16)', intArg('--workers'))
-    .option('--retries <n>', 'retries per request (default 4)', intArg('--retries'))
-    .option('--connect-timeout <duration>', 'give up connecting after this long (default 10s)', durationArg)
+    .option('--workers <n>', 'concurrent transfers (default 16)', arg('workers'))
+    .option('--retries <n>', 'retries per request (default 4)', arg('retries'))
+    .option(
+      '--connect-timeout <duration>',
+      'give up connecting after this long (default 10s)',
+      arg('connectTimeoutMs'),
+    )
     .option(
       '--stall-timeout <duration>',
       'retry a transfer that receives or sends nothing for this long (default 60s)',
-      durationArg,
+      arg('stallTimeoutMs'),
     )
     .option('--manifest <path>', 'manifest file (default DIR/.s3sync/manifest-<bucket>-<id>.json)')
     .option('--wait-lock', 'wait for another run on the same destination instead of failing')
@@ -74,6 +67,7 @@ function deleteFlags(cmd: Command): Command {
     .option(
       '--max-delete <n|p%>',
       'refuse to delete more than N files or P% of the destination (default 50%)',
+      arg('maxDelete'),
     )
     .option('--force', 'override the --max-delete guard and the empty-source refusal');
 }
@@ -90,25 +84,27 @@ function pushFlags(cmd: Command): Command {
       '--verify-interval <duration>',
       'do as --verify when the last listing of the destination is older than this (default 24h; never)',
     )
-    .option('--multipart-threshold <size>', 'files from this size go multipart (default 128MiB)', sizeArg)
-    .option('--part-size <size>', 'multipart part size (default 16MiB, raised to fit 10,000 parts)', sizeArg)
+    .option(
+      '--multipart-threshold <size>',
+      'files from this size go multipart (default 128MiB)',
+      arg('multipartThreshold'),
+    )
+    .option(
+      '--part-size <size>',
+      'multipart part size (default 16MiB, raised to fit 10,000 parts)',
+      arg('partSize'),
+    )
     .option('--storage-class <class>', 'storage class of uploaded objects, e.g. STANDARD_IA')
-    .option('--sse <algorithm>', 'server-side encryption: AES256 or aws:kms')
+    .addOption(new Option('--sse <algorithm>', 'server-side encryption').choices(SSE_ALGORITHMS))
     .option('--sse-kms-key-id <id>', 'KMS key for --sse aws:kms')
     .option('--cache-control <value>', 'Cache-Control of uploaded objects')
-    .option('--acl <acl>', 'canned ACL of uploaded objects, e.g. private');
+    .addOption(new Option('--acl <acl>', 'canned ACL of uploaded objects').choices(CANNED_ACLS));
 }
 
 type Flags = Record<string, unknown>;
 
 /** Text of several lines (a stack trace, Commander's usage errors), each made printable. */
 const printableLines = (text: string) => text.split('\n').map(printable).join('\n');
-
-const durationArg = (v: string): number => {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
-  if (!m) throw new S3SyncError(`invalid duration '${v}' (e.g. 30s, 500ms, 2m)`);
-  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's']!;
-};
 
 /** Commander flags → library options: the same names, so the CLI adds nothing of its own. */
 function toOptions(flags: Flags, output: Output) {
@@ -182,9 +178,9 @@ export function buildProgram(run: (r: Promise<{ exitCode: number } | number>) =>
     .option(
       '--multipart-threshold <size>',
       'objects from this size are fetched as parallel ranges (default 128MiB)',
-      sizeArg,
+      arg('multipartThreshold'),
     )
-    .option('--part-size <size>', 'range size for large objects (default 16MiB)', sizeArg)
+    .option('--part-size <size>', 'range size for large objects (default 16MiB)', arg('partSize'))
     .addHelpText('after', '\nExample:\n  s3sync pull s3://my-bucket/backups/db ./restore')
     .action((source: string, destination: string, flags: Flags) => {
       const output = outputFor(flags);
@@ -260,8 +256,8 @@ export function buildProgram(run: (r: Promise<{ exitCode: number } | number>) =>
       .description('execute exactly the actions of a plan, refusing any whose file or object changed since')
       .argument('<plan>', 'plan file written by s3sync plan'),
   )
-    .option('--multipart-threshold <size>', 'multipart threshold (default 128MiB)', sizeArg)
-    .option('--part-size <size>', 'part size (default 16MiB)', sizeArg)
+    .option('--multipart-threshold <size>', 'multipart threshold (default 128MiB)', arg('multipartThreshold'))
+    .option('--part-size <size>', 'part size (default 16MiB)', arg('partSize'))
     .addHelpText('after', '\nExample:\n  s3sync apply plan.json')
     .action((planFile: string, flags: Flags) => {
       const output = outputFor(flags);
@@ -278,17 +274,21 @@ export function buildProgram(run: (r: Promise<{ exitCode: number } | number>) =>
       .description('abort stale multipart uploads under s3://bucket/prefix (their parts are billed)')
       .argument('<target>', 's3://bucket/prefix'),
   )
-    .option('--older-than <duration>', 'only uploads started longer ago than this (default 24h)')
+    .option(
+      '--older-than <duration>',
+      'only uploads started longer ago than this (default 24h)',
+      arg('olderThanMs'),
+    )
     .option('-n, --dry-run', 'list them, abort nothing')
     .addHelpText('after', '\nExample:\n  s3sync cleanup s3://my-bucket/backups --older-than 2d --dry-run')
     .action((target: string, flags: Flags) => {
       const output = outputFor(flags);
       run(
-        import('../sync/cleanup.js').then(async ({ cleanup, parseDuration }) => {
+        import('../sync/cleanup.js').then(async ({ cleanup }) => {
           const r = await cleanup({
             ...(toOptions(withConfig('cleanup', flags), output) as object),
             target,
-            olderThanMs: flags.olderThan ? parseDuration(String(flags.olderThan)) : undefined,
+            olderThanMs: flags.olderThan as number | undefined,
           });
           if (flags.json) process.stdout.write(`${jsonText({ type: 'summary', ...r })}\n`);
           else if (!flags.quiet) {

@@ -53,8 +53,13 @@ export function manifestEntry(
   };
 }
 
-/** A multipart upload in progress, kept so an interrupted run resumes from its completed parts. */
+/**
+ * A multipart upload in progress, kept so an interrupted run resumes from its completed parts, or
+ * aborts it: written to disk before CreateMultipartUpload is sent, and removed only once nothing it
+ * may name can remain on the server (see src/sync/pending.ts).
+ */
 export interface PendingUpload {
+  /** '' while CreateMultipartUpload's answer is not known (sent, or lost with a killed run). */
   uploadId: string;
   key: string;
   size: number;
@@ -64,6 +69,13 @@ export interface PendingUpload {
   /** ETags of the parts that completed, by part number. */
   parts: Record<number, string>;
   startedAt: string;
+  /**
+   * While uploads other than `uploadId` may exist at the key: an attempt of CreateMultipartUpload failed
+   * (its answer lost, or never seen because the run was killed), and the server may have created an
+   * upload nobody knows the id of. Times on this machine's clock, ms since epoch: the first request
+   * went out at `sentAt`, the last answer or failure came at `endedAt` (absent: never seen).
+   */
+  create?: { sentAt: number; endedAt?: number };
 }
 
 export interface ManifestData {

@@ -89,6 +89,39 @@ export interface MultipartUploadInfo {
 }
 
 /**
+ * What became of an AbortMultipartUpload: 'gone' the server no longer knows the upload (completed,
+ * aborted, expired); 'refused' the server or the credentials do not allow it (s3rver answers 405,
+ * a policy without s3:AbortMultipartUpload 403), so asking again is pointless; 'failed' anything else.
+ */
+export type AbortOutcome = 'aborted' | 'gone' | 'refused' | 'failed';
+
+/** The server or the credentials will never allow this request: asking again changes nothing. */
+const refused = (err: unknown) => {
+  const code = errorCode(err);
+  const status = httpStatus(err);
+  return (
+    code === 'NotImplemented' ||
+    code === 'MethodNotAllowed' ||
+    code === 'AccessDenied' ||
+    status === 501 ||
+    status === 405 ||
+    status === 403
+  );
+};
+
+/** Uploads in progress at one key, and bounds on (server clock - this machine's clock), in ms. */
+export interface UploadsAtKey {
+  uploads: MultipartUploadInfo[];
+  clockOffset: { min: number; max: number };
+}
+
+/**
+ * The bound on clock offset when the server sent no Date header: S3 refuses requests signed more than
+ * 15 minutes off its clock (RequestTimeTooSkewed), so a server that answered is no further off.
+ */
+const MAX_SKEW_MS = 15 * 60_000;
+
+/**
  * Every S3 call s3sync makes, bound to one bucket, with retries, adaptive concurrency and one-line
  * errors. Loaded lazily (it pulls in the AWS SDK), so runs that need no request never pay for it.
  */
@@ -354,16 +387,23 @@ export class S3Transport {
     return normalizeEtag(r.ETag);
   }
 
-  async createMultipart(key: string, contentType: string, metadata: Record<string, string>): Promise<string> {
-    const r = await this.call(() =>
-      this.send<{ UploadId?: string }>(
+  /** `onAttempt` is told of every request sent: each one may have created an upload, answered or not. */
+  async createMultipart(
+    key: string,
+    contentType: string,
+    metadata: Record<string, string>,
+    onAttempt?: () => void,
+  ): Promise<string> {
+    const r = await this.call(() => {
+      onAttempt?.();
+      return this.send<{ UploadId?: string }>(
         new CreateMultipartUploadCommand({
           Bucket: this.bucket,
           Key: key,
           ...this.objectParams(contentType, metadata),
         }),
-      ),
-    );
+      );
+    });
     if (!r.UploadId) throw this.fail(new Error('CreateMultipartUpload returned no UploadId'));
     return r.UploadId;
   }
@@ -414,15 +454,16 @@ export class S3Transport {
     return normalizeEtag(r.ETag);
   }
 
-  /** Best effort: some servers (s3rver) answer 405; a failed abort must not hide the original error. */
-  async abortMultipart(key: string, uploadId: string): Promise<boolean> {
+  /** Never throws: a failed abort must not hide the error that led to it. */
+  async abortMultipart(key: string, uploadId: string): Promise<AbortOutcome> {
     try {
       // Not tied to the run's AbortSignal: this is the cleanup a cancelled run must still do.
       const cmd = new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId });
       await withRetries(() => this.client.send(cmd), { ...this.policy, signal: undefined, retries: 2 });
-      return true;
-    } catch {
-      return false;
+      return 'aborted';
+    } catch (err) {
+      if (errorCode(err) === 'NoSuchUpload' || httpStatus(err) === 404) return 'gone';
+      return refused(err) ? 'refused' : 'failed';
     }
   }
 
@@ -465,26 +506,69 @@ export class S3Transport {
     }
   }
 
+  /**
+   * The uploads in progress at exactly `key`, with the server's clock offset as its Date header bounds
+   * it; 'refused' where the server has no ListMultipartUploads (s3rver) or the credentials may not use it.
+   */
+  async uploadsAt(key: string): Promise<UploadsAtKey | 'refused'> {
+    const clockOffset = { min: -MAX_SKEW_MS, max: MAX_SKEW_MS };
+    const onAnswer = (date: string | undefined, sentAt: number, answeredAt: number) => {
+      const server = date ? Date.parse(date) : Number.NaN;
+      if (Number.isNaN(server)) return;
+      // Date has whole seconds, and was stamped somewhere between sending and answering.
+      clockOffset.min = server - answeredAt;
+      clockOffset.max = server + 1000 - sentAt;
+    };
+    const all = await this.listUploads(key, onAnswer);
+    if (!Array.isArray(all)) return 'refused';
+    return { uploads: all.filter((u) => u.key === key), clockOffset };
+  }
+
   async listMultipartUploads(prefix: string): Promise<MultipartUploadInfo[]> {
+    const all = await this.listUploads(prefix);
+    if (!Array.isArray(all)) throw this.fail(all.refusedWith);
+    return all;
+  }
+
+  private async listUploads(
+    prefix: string,
+    onAnswer?: (date: string | undefined, sentAt: number, answeredAt: number) => void,
+  ): Promise<MultipartUploadInfo[] | { refusedWith: unknown }> {
     const out: MultipartUploadInfo[] = [];
     let keyMarker: string | undefined;
     let idMarker: string | undefined;
     do {
-      const r = await this.call(() =>
-        this.send<{
+      const r = await this.call(() => {
+        const cmd = new ListMultipartUploadsCommand({
+          Bucket: this.bucket,
+          Prefix: prefix,
+          KeyMarker: keyMarker,
+          UploadIdMarker: idMarker,
+        });
+        if (onAnswer) {
+          cmd.middlewareStack.add(
+            (next) => async (args) => {
+              const sentAt = Date.now();
+              const result = await next(args);
+              const headers = (result.response as { headers?: Record<string, string> }).headers;
+              onAnswer(headers?.date, sentAt, Date.now());
+              return result;
+            },
+            { step: 'deserialize', name: 's3syncServerDate' },
+          );
+        }
+        // A server without the API answers 501 or 405: returned, not thrown, so it is not retried.
+        return this.send<{
           Uploads?: { Key?: string; UploadId?: string; Initiated?: Date }[];
           IsTruncated?: boolean;
           NextKeyMarker?: string;
           NextUploadIdMarker?: string;
-        }>(
-          new ListMultipartUploadsCommand({
-            Bucket: this.bucket,
-            Prefix: prefix,
-            KeyMarker: keyMarker,
-            UploadIdMarker: idMarker,
-          }),
-        ),
-      );
+        }>(cmd).catch((err: unknown) => {
+          if (refused(err)) return { refusedWith: err };
+          throw err;
+        });
+      });
+      if ('refusedWith' in r) return r;
       for (const u of r.Uploads ?? []) {
         if (u.Key && u.UploadId)
           out.push({ key: u.Key, uploadId: u.UploadId, initiated: u.Initiated ?? new Date(0) });

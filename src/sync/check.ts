@@ -1,5 +1,6 @@
 import { scanDirectoryYielding } from '../local/scan.js';
 import { loadManifest, STATE_DIR } from '../manifest/store.js';
+import { checkEnds, validateOptions } from '../options/validate.js';
 import { type CheckDifference, planCheck } from '../plan/check.js';
 import { emptyFacts } from '../plan/types.js';
 import type { RequestCounts } from '../s3/request-counter.js';
@@ -33,11 +34,13 @@ export type CheckEvent =
  * Read-only: it takes no lock and writes no manifest.
  */
 export async function check(opts: CheckOptions): Promise<CheckResult> {
+  validateOptions(opts);
+  checkEnds('check', opts.local, opts.remote);
   const root = requireDirectory(opts.local, 'local directory');
   const s = new Session(root, opts.remote, { ...opts, dryRun: true }, 'push');
   await s.loadFilter();
   s.loaded = loadManifest(s.manifestPath, s.destination);
-  const emit = (e: CheckEvent) => opts.onEvent?.(e as SyncEvent);
+  const emit = (e: CheckEvent) => opts.onEvent?.(e);
   try {
     // The listing goes out first; the tree is read while the server answers.
     const listing = await EarlyListing.start(s);

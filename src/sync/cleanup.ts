@@ -1,4 +1,4 @@
-import { usageError } from '../errors.js';
+import { validateOptions } from '../options/validate.js';
 import { endpointFor } from '../s3/client-options.js';
 import { parseS3Url } from '../s3/url.js';
 import type { CommonOptions } from './options.js';
@@ -19,16 +19,9 @@ export interface CleanupResult {
   exitCode: 0 | 1;
 }
 
-/** Parses 24h, 90m, 2d, 3600s (or plain milliseconds). */
-export function parseDuration(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v.trim());
-  if (!m) throw usageError(`invalid duration '${v}' (e.g. 24h, 90m, 2d)`);
-  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? 'ms']!;
-  return Number(m[1]) * mult;
-}
-
 /** Aborts (or with dryRun lists) multipart uploads under the prefix that were started long ago. */
 export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
+  validateOptions(opts);
   const loc = parseS3Url(opts.target);
   endpointFor(opts);
   const { S3Transport } = await import('../s3/transport.js');
@@ -50,30 +43,38 @@ export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
     exitCode: 0,
   };
   for (const u of uploads) {
-    const what = `${u.key} (upload ${u.uploadId.slice(0, 12)}…, started ${u.initiated.toISOString()})`;
+    const upload = `upload ${u.uploadId.slice(0, 12)}…, started ${u.initiated.toISOString()}`;
+    const what = `${u.key} (${upload})`;
     if (opts.dryRun) {
       opts.onEvent?.({
         type: 'action',
-        action: 'delete',
+        action: 'abort',
         rel: u.key,
-        reason: 'stale multipart upload',
+        reason: `stale multipart ${upload}`,
         size: 0,
         dryRun: true,
       });
       continue;
     }
-    if (await t.abortMultipart(u.key, u.uploadId)) {
-      result.aborted++;
+    const outcome = await t.abortMultipart(u.key, u.uploadId);
+    if (outcome === 'aborted' || outcome === 'gone') {
+      // 'gone': finished or aborted by someone else meanwhile; either way nothing is left to bill.
+      if (outcome === 'aborted') result.aborted++;
       opts.onEvent?.({
         type: 'done',
-        action: 'delete',
+        action: 'abort',
         rel: u.key,
         size: 0,
-        reason: `aborted stale multipart upload ${what}`,
+        reason: `${outcome === 'aborted' ? 'aborted' : 'already gone:'} stale multipart upload ${what}`,
       });
     } else {
       result.failed++;
-      opts.onEvent?.({ type: 'error', rel: u.key, message: `could not abort multipart upload ${what}` });
+      const why = outcome === 'refused' ? ': the server or the credentials do not allow it' : '';
+      opts.onEvent?.({
+        type: 'error',
+        rel: u.key,
+        message: `could not abort multipart upload ${what}${why}`,
+      });
     }
   }
   result.exitCode = result.failed > 0 ? 1 : 0;

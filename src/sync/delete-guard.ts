@@ -1,13 +1,13 @@
 import { usageError } from '../errors.js';
+import { expected, OPTION_RULES, parseMaxDelete } from '../options/validate.js';
 import type { Session } from './session.js';
 
-/** Parses --max-delete: '100' (files) or '25%' (of the destination's files). */
+/** --max-delete as a number of files: '100' (files) or '25%' (of the destination's files). */
 export function maxDeleteLimit(spec: number | string | undefined, destinationFiles: number): number {
-  const raw = String(spec ?? '50%').trim();
-  const pct = /^(\d+(?:\.\d+)?)%$/.exec(raw);
-  if (pct) return Math.floor((Number(pct[1]) / 100) * destinationFiles);
-  if (/^\d+$/.test(raw)) return Number(raw);
-  throw usageError(`invalid --max-delete '${raw}' (a count like 100 or a share like 25%)`);
+  const limit = parseMaxDelete(spec ?? '50%');
+  // Validated when the run started; this is for a caller that skipped the entry points.
+  if (!limit) throw usageError(`--max-delete must be ${expected(OPTION_RULES.maxDelete!)}`);
+  return 'count' in limit ? limit.count : Math.floor(limit.share * destinationFiles);
 }
 
 /**

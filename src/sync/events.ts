@@ -1,6 +1,7 @@
 import type { RequestCounts } from '../s3/request-counter.js';
 
-export type ActionKind = 'upload' | 'download' | 'record' | 'delete' | 'skip';
+/** 'abort': a multipart upload aborted (cleanup), which deletes no object. */
+export type ActionKind = 'upload' | 'download' | 'record' | 'delete' | 'skip' | 'abort';
 
 /** One line of --json output, and what library callers receive through onEvent. */
 export type SyncEvent =
@@ -38,8 +39,11 @@ export interface SyncResult {
   requestsTotal: number;
   elapsedMs: number;
   errors: FileError[];
-  /** 0 all in sync; 1 some files failed or were skipped with an error. */
-  exitCode: 0 | 1;
+  /**
+   * 0 all in sync; 1 some files failed or were skipped with an error; 2 the run was stopped by a usage
+   * or configuration error, or refused to go on (a delete guard).
+   */
+  exitCode: 0 | 1 | 2;
 }
 
 export function emptyResult(command: SyncResult['command'], dryRun: boolean): SyncResult {

@@ -1,6 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ConnectionOptions } from '../s3/client-options.js';
 import type { UploadSettings } from '../s3/transport.js';
+import type { CheckEvent } from './check.js';
 import type { SyncEvent } from './events.js';
 
 export interface FilterFlags {
@@ -68,13 +69,15 @@ export interface PullOptions extends CommonOptions {
   partSize?: number;
 }
 
-export interface CheckOptions extends CommonOptions {
+export interface CheckOptions extends Omit<CommonOptions, 'onEvent'> {
   /** Local directory. */
   local: string;
   /** s3://bucket/prefix */
   remote: string;
   /** Re-hash every local file instead of trusting unchanged stat data. */
   full?: boolean;
+  /** Progress and per-file events, each difference found, and the final 'check-summary'. */
+  onEvent?: (e: CheckEvent) => void;
 }
 
 export const MiB = 1024 * 1024;

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { errorMessage, usageError } from '../errors.js';
 import { safeJoin } from '../local/safe-path.js';
 import { sameStat, statFields } from '../local/scan.js';
+import { checkEnds, validateOptions } from '../options/validate.js';
 import type { PullAction } from '../plan/pull.js';
 import type { PushAction } from '../plan/push.js';
 import { emptyFacts } from '../plan/types.js';
@@ -63,7 +64,14 @@ const localStat = (root: string, rel: string): Stat | null => {
  * `s3sync plan push ./dir s3://b/p --out plan.json`, reviewed, then `s3sync apply plan.json`.
  */
 export async function plan(opts: PlanOptions & { out?: string }): Promise<PlanDocument> {
+  validateOptions(opts);
+  if (opts.direction !== 'push' && opts.direction !== 'pull')
+    throw usageError(
+      `plan: direction must be push or pull, not ${JSON.stringify((opts as { direction?: unknown }).direction)}`,
+    );
   const push = opts.direction === 'push';
+  if (push) checkEnds('push', opts.source, opts.destination);
+  else checkEnds('pull', opts.destination, opts.source);
   const localDir = push ? requireDirectory(opts.source, 'source directory') : path.resolve(opts.destination);
   const remoteUrl = push ? opts.destination : opts.source;
   const s = new Session(
@@ -188,6 +196,7 @@ function planConnection<T extends CommonOptions>(doc: PlanDocument, opts: T): T 
 export async function apply(
   opts: CommonOptions & { plan: PlanDocument | string } & Partial<PushOptions>,
 ): Promise<SyncResult> {
+  validateOptions(opts);
   const doc = typeof opts.plan === 'string' ? readPlan(opts.plan) : opts.plan;
   const push = doc.direction === 'push';
   const localDir = push ? requireDirectory(doc.local, 'source directory') : doc.local;

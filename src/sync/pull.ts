@@ -5,6 +5,7 @@ import { S3SyncError } from '../errors.js';
 import { safeJoin } from '../local/safe-path.js';
 import { type LocalFile, scanDirectoryYielding } from '../local/scan.js';
 import { STATE_DIR } from '../manifest/store.js';
+import { checkEnds, validateOptions } from '../options/validate.js';
 import { type PullAction, planPull } from '../plan/pull.js';
 import { emptyFacts, type Facts, type RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
@@ -18,6 +19,7 @@ import {
   DEFAULT_WORKERS,
   type PullOptions,
 } from './options.js';
+import { retireStalePending } from './pending.js';
 import { forEachLimit } from './pool.js';
 import { Session } from './session.js';
 
@@ -30,6 +32,8 @@ export interface PreparedPull {
 
 /** Download what changed under s3://bucket/prefix into a directory (created if missing). */
 export async function pull(opts: PullOptions): Promise<SyncResult> {
+  validateOptions(opts);
+  checkEnds('pull', opts.destination, opts.source);
   const root = path.resolve(opts.destination);
   if (!opts.dryRun) mkdirSync(root, { recursive: true });
   const s = new Session(root, opts.source, opts, 'pull');
@@ -110,6 +114,8 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
     deletes: deletes.length,
   });
   applyRecords(s, actions, prepared.facts);
+  // A pull uploads nothing: multipart uploads an interrupted push left are aborted, not left billed.
+  await retireStalePending(s, () => false);
 
   const t = downloads.length > 0 ? await s.s3() : undefined;
   const cfg = {

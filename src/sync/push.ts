@@ -2,10 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { S3SyncError, usageError } from '../errors.js';
 import { holdsAnything, type LocalFile, scanDirectory, scanDirectoryYielding } from '../local/scan.js';
 import { STATE_DIR } from '../manifest/store.js';
+import { checkEnds, durationMs, validateOptions } from '../options/validate.js';
 import { listingDue, type PushAction, planPush } from '../plan/push.js';
 import { emptyFacts, type Facts } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
-import { parseDuration } from './cleanup.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import type { SyncResult } from './events.js';
 import { applyRecords, EarlyListing, settle } from './facts.js';
@@ -17,6 +17,7 @@ import {
   DEFAULT_WORKERS,
   type PushOptions,
 } from './options.js';
+import { retireStalePending } from './pending.js';
 import { forEachLimit } from './pool.js';
 import { requireDirectory, Session } from './session.js';
 import { FileChangedError, uploadFile } from './upload.js';
@@ -39,6 +40,8 @@ export interface PreparedPush {
 
 /** Upload a directory to s3://bucket/prefix, transferring only what changed. */
 export async function push(opts: PushOptions): Promise<SyncResult> {
+  validateOptions(opts);
+  checkEnds('push', opts.source, opts.destination);
   parseVerifyInterval(opts.verifyInterval);
   const root = requireDirectory(opts.source, 'source directory');
   const s = new Session(root, opts.destination, opts, 'push', opts);
@@ -57,11 +60,9 @@ export function parseVerifyInterval(v: unknown = DEFAULT_VERIFY_INTERVAL): numbe
     usageError(`invalid --verify-interval ${JSON.stringify(v)} (a duration such as 24h, 30m, 2d, or never)`);
   if (typeof v !== 'string') throw bad();
   if (v.trim().toLowerCase() === 'never') return Number.POSITIVE_INFINITY;
-  try {
-    return parseDuration(v);
-  } catch {
-    throw bad();
-  }
+  const ms = durationMs(v);
+  if (ms === undefined) throw bad();
+  return ms;
 }
 
 /**
@@ -179,6 +180,12 @@ export async function executePush(s: Session, p: PreparedPush, opts: PushOptions
     multipartThreshold: opts.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD,
     partSize: opts.partSize ?? DEFAULT_PART_SIZE,
   };
+  // Uploads earlier runs left for files this run will not send as the same multipart upload (gone,
+  // excluded, smaller now) are aborted now; the others are resumed or aborted as each file's turn comes.
+  await retireStalePending(s, (rel, rec) => {
+    const f = p.files.get(rel);
+    return f !== undefined && f.size === rec.size && f.size >= cfg.multipartThreshold;
+  });
   const changed: Upload[] = [];
   const runUpload = async (a: Upload, lastTry: boolean) => {
     const f = p.files.get(a.rel)!;

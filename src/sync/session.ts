@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, type Stats, statSync } from 'node:fs';
 import path from 'node:path';
-import { usageError } from '../errors.js';
+import { S3SyncError, usageError } from '../errors.js';
 import { createFilter, type PathFilter } from '../local/filters.js';
 import { isLegacyManifest, parseLegacyManifest } from '../manifest/legacy.js';
 import { acquireLock } from '../manifest/lock.js';
@@ -233,19 +233,32 @@ export class Session {
     saveManifest(this.manifestPath, this.manifest);
   }
 
+  /** Saves the manifest now, synchronously: for a record that must be on disk before a request goes out. */
+  saveNow(): void {
+    this.dirty = true;
+    this.checkpoint();
+  }
+
   /**
    * Runs a command's body around the locked manifest: a body that throws still leaves the manifest
-   * checkpointed and the lock released. Ends with the summary event.
+   * checkpointed and the lock released. Ends with the summary event, also when the body throws (a
+   * delete guard's refusal, a fatal S3 error): with --json the last line is always the summary, and
+   * its exit code is the error's, never a 0 that looks like success.
    */
   async run(body: () => Promise<void>): Promise<SyncResult> {
     await this.openManifest();
-    let completed = false;
     try {
       await body();
-      completed = true;
-    } finally {
-      await this.close(completed);
+    } catch (err) {
+      try {
+        await this.close(false);
+      } finally {
+        this.result.exitCode = err instanceof S3SyncError ? err.exitCode : 1;
+        this.emit({ type: 'summary', ...this.result });
+      }
+      throw err;
     }
+    await this.close(true);
     this.emit({ type: 'summary', ...this.result });
     return this.result;
   }

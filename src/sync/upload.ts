@@ -6,11 +6,12 @@ import { errorMessage, runError, S3SyncError } from '../errors.js';
 import { type HashResult, md5Hex } from '../local/hash.js';
 import { SYNC_MAX } from '../local/hash-pool.js';
 import { absPath, type LocalFile, sameStat, statFields } from '../local/scan.js';
-import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
-import { errorCode } from '../s3/errors.js';
+import { type ManifestEntry, manifestEntry, type PendingUpload } from '../manifest/schema.js';
+import { errorCode, isFatal } from '../s3/errors.js';
 import { choosePartSize, etagForm } from '../s3/etag.js';
 import type { S3Transport } from '../s3/transport.js';
 import { contentType } from './content-type.js';
+import { retirePending, sweepStrays } from './pending.js';
 import type { Session } from './session.js';
 
 /** Below this a file is read into memory once: hashed and sent from the same buffer. */
@@ -351,8 +352,18 @@ async function resumablePending(
   const pending = s.manifest.pending[rel];
   if (!pending) return undefined;
   const same =
-    pending.md5 === h.md5 && pending.size === h.size && pending.partSize === ps && pending.key === key;
-  const listed = same ? await t.listParts(key, pending.uploadId) : 'gone';
+    pending.uploadId !== '' &&
+    pending.md5 === h.md5 &&
+    pending.size === h.size &&
+    pending.partSize === ps &&
+    pending.key === key;
+  if (!same) {
+    // Another content, or an upload whose creation was never answered: aborted (with any strays) first.
+    await retirePending(s, t, rel);
+    return undefined;
+  }
+  if (!(await sweepStrays(s, t, rel, pending))) throw strayLookupFailed(key);
+  const listed = await t.listParts(key, pending.uploadId);
   const partMd5s = h.partMd5s[ps]!;
   const done = new Map<number, string>();
   // Only parts whose ETag is the MD5 of the bytes we have now.
@@ -367,8 +378,7 @@ async function resumablePending(
     for (const [n, etag] of Object.entries(pending.parts)) keep(Number(n), etag);
   }
   if (listed === 'gone') {
-    if (same) s.notice('the interrupted multipart upload is gone on the server: starting it again', rel);
-    else await t.abortMultipart(key, pending.uploadId);
+    s.notice('the interrupted multipart upload is gone on the server: starting it again', rel);
     delete s.manifest.pending[rel];
     s.markDirty();
     return undefined;
@@ -391,22 +401,7 @@ async function sendParts(
 ): Promise<ManifestEntry> {
   const partMd5s = h.partMd5s[ps]!;
   const done = new Map(resumed?.done);
-  const id =
-    resumed?.uploadId ??
-    (await t.createMultipart(key, type, { md5: h.md5, mtime: mtimeMeta(h.stat.mtimeNs) }));
-  if (!resumed) {
-    s.manifest.pending[rel] = {
-      uploadId: id,
-      key,
-      size: h.size,
-      mtimeNs: h.stat.mtimeNs,
-      md5: h.md5,
-      partSize: ps,
-      parts: {},
-      startedAt: new Date().toISOString(),
-    };
-    s.markDirty();
-  }
+  const id = resumed?.uploadId ?? (await createUpload(s, t, rel, key, type, h, ps));
   const record = s.manifest.pending[rel]!;
   const transfer = new AbortController();
   const upload = async (n: number) => {
@@ -428,6 +423,8 @@ async function sendParts(
   };
   const expected = [h.multipart[ps]!, h.md5];
   try {
+    // A retried CreateMultipartUpload may have left uploads beside this one: aborted before any part.
+    if (!(await sweepStrays(s, t, rel, record))) throw strayLookupFailed(key);
     // Parts share the transport's concurrency budget with every other transfer. allSettled: on a
     // failure, the other parts finish before the abort rather than race it.
     const todo = partMd5s.map((_, i) => i + 1).filter((n) => !done.has(n));
@@ -454,10 +451,85 @@ async function sendParts(
     return entry(h.stat, h.md5, etag, ps);
   } catch (err) {
     // A run that is alive to see the failure (or a cancellation) aborts, so no orphaned parts are left
-    // to be billed; only a killed run leaves the upload pending, for the next run to resume.
-    await t.abortMultipart(key, id);
-    delete s.manifest.pending[rel];
+    // to be billed; only a killed run leaves the upload pending, for the next run to resume. The record
+    // goes once nothing it names can remain: an abort that failed, or strays not yet looked for, are
+    // the next run's to settle.
+    if ((await t.abortMultipart(key, id)) !== 'failed') {
+      record.uploadId = '';
+      if (!record.create) delete s.manifest.pending[rel];
+    }
     s.markDirty();
     throw err;
   }
+}
+
+const strayLookupFailed = (key: string) =>
+  runError(
+    `could not look for multipart uploads a lost answer may have left at ${key}: tried again next run`,
+  );
+
+/**
+ * CreateMultipartUpload, recorded so that no upload it makes goes unaccounted for (see pending.ts): the
+ * record is on disk before the request goes out, and with the id before the first part is sent.
+ */
+async function createUpload(
+  s: Session,
+  t: S3Transport,
+  rel: string,
+  key: string,
+  type: string,
+  h: HashResult,
+  ps: number,
+): Promise<string> {
+  const record: PendingUpload = {
+    uploadId: '',
+    key,
+    size: h.size,
+    mtimeNs: h.stat.mtimeNs,
+    md5: h.md5,
+    partSize: ps,
+    parts: {},
+    startedAt: new Date().toISOString(),
+    create: { sentAt: Date.now() },
+  };
+  s.manifest.pending[rel] = record;
+  try {
+    s.saveNow();
+  } catch (err) {
+    // Nothing was sent: nothing to look for later.
+    delete s.manifest.pending[rel];
+    throw err;
+  }
+  let attempts = 0;
+  try {
+    record.uploadId = await t.createMultipart(
+      key,
+      type,
+      { md5: h.md5, mtime: mtimeMeta(h.stat.mtimeNs) },
+      () => {
+        attempts++;
+      },
+    );
+  } catch (err) {
+    record.create!.endedAt = Date.now();
+    // An attempt that failed may still have created an upload (its answer lost): looked for now, and
+    // by the next run if the server cannot be asked now. A refusal (exit 2) created nothing.
+    const fatal = err instanceof S3SyncError && isFatal(err);
+    if (attempts === 0 || fatal || (await sweepStrays(s, t, rel, record).catch(() => false)))
+      delete s.manifest.pending[rel];
+    s.markDirty();
+    throw err;
+  }
+  // One attempt, one answer: no other upload can exist. More: the sweep in sendParts looks for them.
+  if (attempts > 1) record.create!.endedAt = Date.now();
+  else delete record.create;
+  try {
+    s.saveNow();
+  } catch (err) {
+    // Not on disk, so not sent a part: aborted while this run still knows its id.
+    if ((await t.abortMultipart(key, record.uploadId)) !== 'failed' && !record.create)
+      delete s.manifest.pending[rel];
+    throw err;
+  }
+  return record.uploadId;
 }

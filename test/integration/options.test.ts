@@ -1,0 +1,401 @@
+/**
+ * A run that moved nothing never looks like success: an invalid option value, from a flag, the config
+ * file or a library call, is a usage error (exit 2, one line naming the option) raised before a single
+ * request; a delete guard's refusal still ends --json output with the summary; and the small edges of
+ * the command line (reversed arguments, cleanup's wording, enum flags, check's event type).
+ */
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
+import { S3SyncError } from '../../src/errors.js';
+import {
+  apply,
+  type CheckEvent,
+  type CheckOptions,
+  check,
+  cleanup,
+  type PlanDocument,
+  plan,
+  pull,
+  push,
+} from '../../src/index.js';
+import { PROVIDER_NAMES } from '../../src/s3/providers.js';
+import {
+  connFor,
+  newBucket,
+  type runCli as RunCli,
+  runCli,
+  seedObject,
+  servers,
+  writeTree,
+} from '../helpers.js';
+import { manifestPaths, plainLines, trackedDirs } from '../reliability/harness.js';
+import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
+
+const { dir, removeAll } = trackedDirs();
+const proxies: FaultProxy[] = [];
+afterAll(async () => {
+  for (const p of proxies) await p.close();
+  removeAll();
+});
+
+type Run = Awaited<ReturnType<typeof RunCli>>;
+
+/** Exit 2 with exactly one line on stderr, no stack trace, nothing on stdout. */
+function oneUsageLine(r: Run): string {
+  expect(r.code, r.stderr).toBe(2);
+  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+  expect(r.stdout).toBe('');
+  return lines[0]!;
+}
+
+describe.each(servers())('invalid option values on $name', (server) => {
+  let proxy: FaultProxy;
+  let url: string;
+  let src: string;
+  let conn: ReturnType<typeof connFor> & { endpointUrl: string };
+  /** Every run goes through this proxy (no faults): its request count proves nothing was sent. */
+  const requests = () => proxy.stats.requests;
+
+  beforeAll(async () => {
+    const { bucket } = await newBucket(server, 'opts');
+    proxy = await startFaultProxy({ target: server.endpoint, seed: 1, rate: 0 });
+    proxies.push(proxy);
+    url = `s3://${bucket}/p`;
+    src = dir('opts-src');
+    writeTree(src, { 'a.txt': 'alpha', 'sub/b.bin': 4096 });
+    conn = { ...connFor(server), endpointUrl: proxy.endpoint };
+  });
+
+  const flagCases: [string, string[]][] = [
+    ['--workers', ['--workers', '0']],
+    ['--workers', ['--workers=-1']],
+    ['--workers', ['--workers', '1.5']],
+    ['--workers', ['--workers', 'four']],
+    ['--workers', ['--workers', '1e9']],
+    ['--retries', ['--retries', '1.5']],
+    ['--retries', ['--retries', 'x']],
+    ['--part-size', ['--part-size', '0']],
+    ['--multipart-threshold', ['--multipart-threshold', '1KiB']],
+    ['--stall-timeout', ['--stall-timeout', '0']],
+    ['--connect-timeout', ['--connect-timeout', 'never']],
+    ['--max-delete', ['--delete', '--max-delete', 'abc']],
+    ['--max-delete', ['--delete', '--max-delete', '150%']],
+    ['--max-delete', ['--delete', '--max-delete=-1']],
+  ];
+
+  it.each(flagCases)('push with a bad %s value: exit 2, one line, no request (%j)', async (flag, args) => {
+    const before = requests();
+    const r = await runCli(['push', src, url, '--endpoint-url', proxy.endpoint, ...args], server);
+    expect(oneUsageLine(r)).toMatch(new RegExp(`^s3sync: ${flag} must be `));
+    expect(requests()).toBe(before);
+    expect(manifestPaths(src)).toEqual([]);
+  });
+
+  it.each([
+    ['pull', (d: string) => ['pull', url, d, '--workers', '0']],
+    ['check', (_d: string) => ['check', src, url, '--retries', '-5']],
+    ['plan', (d: string) => ['plan', 'pull', url, d, '--out', path.join(d, 'x.json'), '--part-size', 'huge']],
+    ['cleanup', (_d: string) => ['cleanup', url, '--older-than', 'soon']],
+  ] as const)('%s with a bad value: exit 2, one line, no request, nothing created', async (_cmd, make) => {
+    const dst = path.join(dir('opts-dst'), 'not-yet');
+    const before = requests();
+    const r = await runCli([...make(dst), '--endpoint-url', proxy.endpoint], server);
+    expect(oneUsageLine(r)).toMatch(/^s3sync: --[a-z-]+ must be /);
+    expect(requests()).toBe(before);
+    expect(existsSync(dst)).toBe(false);
+  });
+
+  /** A config file in its own directory, found through S3SYNC_CONFIG. */
+  function config(content: object): { env: Record<string, string>; file: string } {
+    const file = path.join(dir('opts-cfg'), 's3sync.config.json');
+    writeFileSync(file, JSON.stringify(content));
+    return { env: { S3SYNC_CONFIG: file }, file };
+  }
+
+  it.each([
+    ['workers', 0],
+    ['workers', 'four'],
+    ['workers', -1],
+    ['workers', 1.5],
+    ['retries', 'many'],
+    ['multipartThreshold', '1KiB'],
+    ['maxDelete', 'lots'],
+    ['delete', 'no'],
+    ['dryRun', 'yes'],
+    ['exclude', 5],
+    ['provider', 'nope'],
+  ] as const)(
+    'config defaults {"%s": %j}: exit 2, one line naming the file and key, no request',
+    async (key, value) => {
+      const { env, file } = config({ defaults: { [key]: value } });
+      const before = requests();
+      const r = await runCli(['push', src, url, '--endpoint-url', proxy.endpoint], server, { env });
+      const line = oneUsageLine(r);
+      expect(line).toContain(file);
+      expect(line).toContain(`"${key}" must be `);
+      expect(requests()).toBe(before);
+    },
+  );
+
+  it('a config job with "workers": 0 (bare s3sync): exit 2 before any job runs', async () => {
+    const { env, file } = config({
+      jobs: [
+        { command: 'push', source: src, destination: url, endpointUrl: proxy.endpoint },
+        { command: 'push', source: src, destination: url, endpointUrl: proxy.endpoint, workers: 0 },
+      ],
+    });
+    const before = requests();
+    const r = await runCli([], server, { env });
+    const line = oneUsageLine(r);
+    expect(line).toContain(`${file}: job 2: "workers" must be a whole number from 1 to 1024, got 0`);
+    expect(requests()).toBe(before);
+  });
+
+  it('config values written as the flags take them work: "workers": "2", "multipartThreshold": "64MiB"', async () => {
+    const { env } = config({ defaults: { workers: '2', multipartThreshold: '64MiB', exclude: 'sub/**' } });
+    const fresh = dir('opts-fresh');
+    writeTree(fresh, { 'a.txt': 'alpha', 'sub/b.bin': 4096 });
+    const r = await runCli(
+      ['push', fresh, url, '--endpoint-url', proxy.endpoint, '--json', '--dry-run'],
+      server,
+      {
+        env,
+      },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.events.filter((e) => e.type === 'action').map((e) => (e as { rel: string }).rel)).toEqual([
+      'a.txt',
+    ]);
+  });
+
+  /** The library throws an S3SyncError with exit code 2 naming the option, and sends nothing. */
+  async function rejects(p: Promise<unknown>, option: string) {
+    const before = requests();
+    const err = await p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(S3SyncError);
+    expect((err as S3SyncError).exitCode).toBe(2);
+    expect((err as Error).message).toMatch(new RegExp(`^option ${option} must be `));
+    expect(requests()).toBe(before);
+  }
+
+  it('library push, pull, check, plan, apply and cleanup refuse bad values before any request', async () => {
+    const dst = path.join(dir('opts-lib'), 'dst');
+    await rejects(push({ ...conn, source: src, destination: url, workers: 0 }), 'workers');
+    await rejects(push({ ...conn, source: src, destination: url, workers: 'four' as never }), 'workers');
+    await rejects(
+      push({ ...conn, source: src, destination: url, delete: true, maxDelete: '150%' }),
+      'maxDelete',
+    );
+    await rejects(push({ ...conn, source: src, destination: url, partSize: 0 }), 'partSize');
+    await rejects(pull({ ...conn, source: url, destination: dst, retries: -1 }), 'retries');
+    await rejects(pull({ ...conn, source: url, destination: dst, delete: 'false' as never }), 'delete');
+    await rejects(check({ ...conn, local: src, remote: url, stallTimeoutMs: 0 }), 'stallTimeoutMs');
+    await rejects(check({ ...conn, local: src, remote: url, provider: 'nope' }), 'provider');
+    await rejects(
+      plan({ ...conn, direction: 'push', source: src, destination: url, workers: 1e9 }),
+      'workers',
+    );
+    await rejects(
+      plan({ ...conn, direction: 'pull', source: url, destination: dst, multipartThreshold: -1 }),
+      'multipartThreshold',
+    );
+    const doc: PlanDocument = {
+      s3syncPlan: 1,
+      direction: 'push',
+      createdAt: new Date().toISOString(),
+      local: src,
+      remote: url,
+      actions: [],
+    };
+    await rejects(apply({ ...conn, plan: doc, workers: -3 }), 'workers');
+    await rejects(apply({ ...conn, plan: doc, connectTimeoutMs: Number.NaN }), 'connectTimeoutMs');
+    await rejects(cleanup({ ...conn, target: url, olderThanMs: -1 }), 'olderThanMs');
+    await rejects(cleanup({ ...conn, target: url, checksums: 'always' as never }), 'checksums');
+    expect(existsSync(dst)).toBe(false);
+    expect(manifestPaths(src)).toEqual([]);
+  });
+
+  it.each([
+    ['--provider', ['--provider', 'nope'], PROVIDER_NAMES],
+    ['--checksums', ['--checksums', 'always'], ['when_supported', 'when_required']],
+    ['--sse', ['--sse', 'aes256'], ['AES256', 'aws:kms', 'aws:kms:dsse']],
+    ['--acl', ['--acl', 'public'], ['private', 'public-read', 'bucket-owner-full-control']],
+  ] as const)('a bad %s value lists the valid ones (exit 2, no request)', async (_flag, args, valid) => {
+    const before = requests();
+    const r = await runCli(['push', src, url, '--endpoint-url', proxy.endpoint, ...args], server);
+    expect(r.code).toBe(2);
+    for (const v of valid) expect(r.stderr).toContain(v);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(requests()).toBe(before);
+  });
+});
+
+describe.each(servers())('a delete guard refusal on $name', (server) => {
+  /** The last line of stdout, parsed: with --json it must be the summary object. */
+  const lastJson = (stdout: string) =>
+    JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+
+  async function remoteWith(n: number, label: string) {
+    const { bucket, transport } = await newBucket(server, label);
+    for (let i = 0; i < n; i++) await seedObject(transport, `p/old${i}.txt`, `old ${i}`);
+    return `s3://${bucket}/p`;
+  }
+
+  it.each([
+    [
+      'over --max-delete 1',
+      ['--max-delete', '1'],
+      /refusing to delete 4 of 4 file\(s\): over --max-delete 1/,
+    ],
+    ['over --max-delete 50%', ['--max-delete', '50%'], /refusing to delete 4 of 4 file\(s\)/],
+    ['over the default 50%', [], /refusing to delete 4 of 4 file\(s\)/],
+  ] as const)(
+    'push --delete --json %s: exit 2, and the last line is the summary',
+    async (_name, flags, re) => {
+      const url = await remoteWith(4, 'guard');
+      const src = dir('guard-src');
+      writeTree(src, { 'new.txt': 'new' });
+      const r = await runCli(['push', src, url, '--delete', '--json', ...flags], server);
+      expect(r.code).toBe(2);
+      expect(plainLines(r.stderr)).toHaveLength(1);
+      expect(r.stderr).toMatch(re);
+      const last = lastJson(r.stdout);
+      expect(last).toMatchObject({ type: 'summary', command: 'push', uploaded: 1, deleted: 0, exitCode: 2 });
+    },
+  );
+
+  it('push --delete --json of an empty source: exit 2, and the last line is the summary', async () => {
+    const url = await remoteWith(2, 'guardempty');
+    const src = dir('guard-empty');
+    const r = await runCli(['push', src, url, '--delete', '--json'], server);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/refusing to delete all 2 file\(s\): the source is empty/);
+    expect(lastJson(r.stdout)).toMatchObject({ type: 'summary', uploaded: 0, deleted: 0, exitCode: 2 });
+  });
+
+  it('pull --delete --json over --max-delete: exit 2, the summary last, no local file deleted', async () => {
+    const url = await remoteWith(1, 'guardpull');
+    const dst = dir('guard-dst');
+    writeTree(dst, { 'x1.txt': '1', 'x2.txt': '2', 'x3.txt': '3' });
+    const r = await runCli(['pull', url, dst, '--delete', '--max-delete', '1', '--json'], server);
+    expect(r.code).toBe(2);
+    expect(lastJson(r.stdout)).toMatchObject({
+      type: 'summary',
+      command: 'pull',
+      downloaded: 1,
+      exitCode: 2,
+    });
+    expect(
+      readdirSync(dst)
+        .filter((n) => n !== '.s3sync')
+        .sort(),
+    ).toEqual(['old0.txt', 'x1.txt', 'x2.txt', 'x3.txt']);
+  });
+
+  it('without --json the summary is printed too, then the refusal on stderr', async () => {
+    const url = await remoteWith(3, 'guardhuman');
+    const src = dir('guard-human');
+    writeTree(src, { 'new.txt': 'new' });
+    const r = await runCli(['push', src, url, '--delete', '--max-delete', '0'], server);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toMatch(/1 uploaded, 0 recorded, 0 deleted, 0 failed/);
+    expect(plainLines(r.stderr)).toEqual([expect.stringMatching(/^s3sync: refusing to delete 3 of 3/)]);
+  });
+
+  it('the library: onEvent gets the summary (exit code 2), then the call throws', async () => {
+    const url = await remoteWith(2, 'guardlib');
+    const src = dir('guard-lib');
+    writeTree(src, { 'new.txt': 'new' });
+    const events: { type: string; exitCode?: number }[] = [];
+    const err = await push({
+      ...connFor(server),
+      source: src,
+      destination: url,
+      delete: true,
+      maxDelete: 1,
+      onEvent: (e) => events.push(e),
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(S3SyncError);
+    expect((err as S3SyncError).exitCode).toBe(2);
+    expect(events.at(-1)).toMatchObject({ type: 'summary', uploaded: 1, exitCode: 2 });
+  });
+});
+
+describe('arguments in the wrong order', () => {
+  it.each([
+    ['pull LOCAL s3://… (reversed)', (l: string) => ['pull', l, 's3://bucket/prefix'], /reversed/],
+    ['pull ./LOCAL s3://…', (l: string) => ['pull', `./${l}`, 's3://bucket/prefix/'], /reversed/],
+    ['pull s3://… s3://…', (_l: string) => ['pull', 's3://bucket/a', 's3://bucket/b'], /both .* are S3 URLs/],
+    [
+      'plan pull LOCAL s3://…',
+      (l: string) => ['plan', 'pull', l, 's3://bucket/p', '--out', 'p.json'],
+      /reversed/,
+    ],
+    ['push s3://… LOCAL', (l: string) => ['push', 's3://bucket/prefix', l], /reversed/],
+    ['check s3://… LOCAL', (l: string) => ['check', 's3://bucket/prefix', l], /reversed/],
+  ] as const)('%s: exit 2 in one line, and nothing is created', async (_name, make, re) => {
+    const cwd = dir('order');
+    mkdirSync(path.join(cwd, 'restore'));
+    const r = await runCli([...make('restore')], undefined, { cwd });
+    expect(oneUsageLine(r)).toMatch(re);
+    expect(readdirSync(cwd)).toEqual(['restore']);
+    expect(readdirSync(path.join(cwd, 'restore'))).toEqual([]);
+  });
+});
+
+describe.each(servers())('cleanup on $name', (server) => {
+  // s3rver cannot list multipart uploads (crash.test.ts checks its one-line error).
+  it.skipIf(!server.quirks.hasListParts)('says "aborted", never "deleted"', async () => {
+    const { bucket, transport } = await newBucket(server, 'wording');
+    const keys = ['w/a.bin', 'w/sub/b.bin'];
+    for (const k of keys) await transport.createMultipart(k, 'application/octet-stream', {});
+    const target = `s3://${bucket}/w`;
+    const dry = await runCli(['cleanup', target, '--older-than', '0s', '--dry-run'], server);
+    expect(dry.code, dry.stderr).toBe(0);
+    for (const k of keys)
+      expect(dry.stdout).toMatch(new RegExp(`^\\(dry run\\) abort ${k} \\[stale multipart upload`, 'm'));
+    expect(dry.stdout).not.toMatch(/delete/i);
+    const real = await runCli(['cleanup', target, '--older-than', '0s'], server);
+    expect(real.code, real.stderr).toBe(0);
+    for (const k of keys)
+      expect(real.stdout).toMatch(new RegExp(`^aborted stale multipart upload ${k} \\(upload `, 'm'));
+    expect(real.stdout).toMatch(/2 stale multipart upload\(s\), 2 aborted, 0 failed/);
+    expect(real.stdout).not.toMatch(/delete/i);
+    await transport.createMultipart('w/c.bin', 'application/octet-stream', {});
+    const json = await runCli(['cleanup', target, '--older-than', '0s', '--json'], server);
+    expect(json.events.filter((e) => e.type === 'done')).toEqual([
+      expect.objectContaining({ action: 'abort', rel: 'w/c.bin' }),
+    ]);
+  });
+});
+
+describe.each(servers())('check() events on $name', (server) => {
+  it("onEvent is typed with check's own events: differences and the check summary", async () => {
+    expectTypeOf<Parameters<NonNullable<CheckOptions['onEvent']>>[0]>().toEqualTypeOf<CheckEvent>();
+    const { bucket, transport } = await newBucket(server, 'chkev');
+    await seedObject(transport, 'p/remote-only.txt', 'r');
+    const local = dir('chkev');
+    writeTree(local, { 'local-only.txt': 'l' });
+    const statuses: string[] = [];
+    const summaries: number[] = [];
+    const r = await check({
+      ...connFor(server),
+      local,
+      remote: `s3://${bucket}/p`,
+      // No cast: 'difference' and 'check-summary' are members of the parameter's type.
+      onEvent: (e) => {
+        if (e.type === 'difference') statuses.push(e.status);
+        if (e.type === 'check-summary') summaries.push(e.exitCode);
+      },
+    });
+    expect(statuses.sort()).toEqual(['only-local', 'only-remote']);
+    expect(summaries).toEqual([1]);
+    expect(r.exitCode).toBe(1);
+  });
+});

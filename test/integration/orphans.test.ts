@@ -1,0 +1,303 @@
+/**
+ * No multipart upload is ever orphaned: kill -9 at each moment of a multipart push, then the next run
+ * resumes the upload (same content: completed parts are not sent again) or aborts it (content changed,
+ * file deleted, file now excluded); a CreateMultipartUpload whose answer is lost leaves no stray upload.
+ *
+ * s3rver has neither ListMultipartUploads, ListParts nor AbortMultipartUpload: there the tests check what
+ * s3sync asks of the server (through the proxy's log) and its manifest; on Ceph RGW they also check the
+ * server itself, where ListMultipartUploads under the prefix must be empty after every successful run.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { PendingUpload } from '../../src/manifest/schema.js';
+import type { S3Transport } from '../../src/s3/transport.js';
+import { newBucket, servers, writeTree } from '../helpers.js';
+import {
+  bigFile,
+  doneOf,
+  type LiveRun,
+  MiB,
+  objectMd5,
+  readManifest,
+  runLive,
+  spawnCli,
+  summaryOf,
+  trackedDirs,
+} from '../reliability/harness.js';
+import {
+  type FaultLogEntry,
+  type FaultOptions,
+  type FaultProxy,
+  startFaultProxy,
+} from '../servers/fault-proxy.js';
+
+const PARTS = 4;
+const SIZE = PARTS * 5 * MiB;
+const MULTIPART = ['--multipart-threshold', '5MiB', '--part-size', '5MiB'];
+
+const { dir, removeAll } = trackedDirs();
+const proxies: FaultProxy[] = [];
+const children: LiveRun[] = [];
+afterAll(async () => {
+  for (const r of children)
+    if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
+  for (const p of proxies) await p.close();
+  removeAll();
+});
+
+type Req = Pick<FaultLogEntry, 'method' | 'url'>;
+const isCreate = (e: Req) => e.method === 'POST' && /[?&]uploads(=|&|$)/.test(e.url);
+const isPart = (e: Req) => e.method === 'PUT' && e.url.includes('uploadId=');
+const isComplete = (e: Req) => e.method === 'POST' && e.url.includes('uploadId=');
+const isAbortOf = (id: string) => (e: Req) =>
+  e.method === 'DELETE' && e.url.includes(`uploadId=${encodeURIComponent(id)}`);
+
+const md5File = (p: string) => createHash('md5').update(readFileSync(p)).digest('hex');
+const pendingOf = (src: string): PendingUpload | undefined => readManifest(src)?.pending['big.bin'];
+const noticeMatching = (r: LiveRun, re: RegExp) =>
+  r.events.some((e) => e.type === 'notice' && re.test(String((e as { message?: string }).message)));
+
+/** Polls until cond() holds; false if the run ended (or the time ran out) first. */
+async function waitFor(cond: () => boolean, run: LiveRun, timeoutMs = 60_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (cond()) return true;
+    if (run.child.exitCode !== null || run.child.signalCode !== null) return false;
+    await sleep(10);
+  }
+  return false;
+}
+
+async function kill9(run: LiveRun): Promise<void> {
+  run.child.kill('SIGKILL');
+  const { signal } = await run.exited;
+  expect(signal).toBe('SIGKILL');
+}
+
+type Moment = 'after-create' | 'after-1-part' | 'after-2-parts' | 'during-complete';
+type Next = 'resume' | 'changed' | 'deleted' | 'excluded' | 'shrunk';
+
+/** Parts completed on the server when the kill lands. */
+const partsDone: Record<Moment, number> = {
+  'after-create': 0,
+  'after-1-part': 1,
+  'after-2-parts': 2,
+  'during-complete': PARTS,
+};
+
+/**
+ * Which requests the proxy holds back, and for how long, so the kill lands at the moment: a held
+ * request is never forwarded once its client is dead. One worker: parts go one at a time, so the
+ * arrival of part n+1 means part n was answered.
+ */
+const holds: Record<Moment, Pick<FaultOptions, 'filter' | 'delayMs'>> = {
+  'after-create': { filter: isPart, delayMs: 5000 },
+  'after-1-part': { filter: isPart, delayMs: 700 },
+  'after-2-parts': { filter: isPart, delayMs: 700 },
+  'during-complete': { filter: isComplete, delayMs: 5000 },
+};
+
+describe.each(servers())('no orphaned multipart upload on $name', (server) => {
+  // s3rver implements none of the three calls that look at uploads in progress.
+  const serverLists = server.quirks.hasListParts;
+  const uploadsUnder = async (t: S3Transport, prefix: string) =>
+    (await t.listMultipartUploads(prefix)).map((u) => u.uploadId);
+
+  async function setup(label: string, proxyOpts: Partial<FaultOptions>) {
+    const { bucket, transport } = await newBucket(server, label);
+    const src = dir(`${label}-src`);
+    bigFile(path.join(src, 'big.bin'), SIZE);
+    writeTree(src, { 'small.txt': 'keeps the source from being empty' });
+    const proxy = await startFaultProxy({ target: server.endpoint, seed: 3, rate: 1, ...proxyOpts });
+    proxies.push(proxy);
+    const prefix = `${label}/`;
+    const url = `s3://${bucket}/${label}`;
+    const args = (...extra: string[]) => [
+      'push',
+      src,
+      url,
+      '--endpoint-url',
+      proxy.endpoint,
+      '--json',
+      '--workers',
+      '1',
+      ...MULTIPART,
+      ...extra,
+    ];
+    return { bucket, transport, src, proxy, prefix, url, args };
+  }
+
+  const cases: [Moment, Next][] = [
+    ['after-create', 'resume'],
+    ['after-create', 'deleted'],
+    ['after-1-part', 'resume'],
+    ['after-1-part', 'changed'],
+    ['after-2-parts', 'resume'],
+    ['after-2-parts', 'excluded'],
+    ['after-2-parts', 'shrunk'],
+    ['during-complete', 'resume'],
+    ['during-complete', 'changed'],
+  ];
+
+  it.each(cases)('killed -9 %s, then the file is %s', async (moment, next) => {
+    const { transport, src, proxy, prefix, args } = await setup(
+      `k${moment.slice(0, 7)}-${next.slice(0, 3)}`,
+      {
+        kinds: ['delay'],
+        ...holds[moment],
+      },
+    );
+    const run = spawnCli(args(), server);
+    children.push(run);
+    const k = partsDone[moment];
+    const reached = await waitFor(() => {
+      // The first part on its way: CreateMultipartUpload was answered, well before any checkpoint.
+      if (moment === 'after-create') return proxy.log.some(isPart);
+      if (moment === 'during-complete') return proxy.log.some(isComplete);
+      return proxy.log.filter(isPart).length > k;
+    }, run);
+    expect(reached, `the run ended before its kill point: ${run.stderr()}`).toBe(true);
+    await kill9(run);
+
+    // The upload's id was on disk before its first part was sent, whatever the moment.
+    const pending = pendingOf(src);
+    expect(pending?.uploadId, 'pending record with the upload id').toBeTruthy();
+    const id = pending!.uploadId;
+    const recordedParts = Object.keys(pending!.parts).length;
+    expect(proxy.log.filter(isCreate)).toHaveLength(1);
+    for (const p of proxy.log.filter(isPart)) expect(p.url).toContain(`uploadId=${encodeURIComponent(id)}`);
+    if (serverLists) {
+      expect(await uploadsUnder(transport, prefix)).toEqual([id]);
+      const parts = await transport.listParts(`${prefix}big.bin`, id);
+      expect(parts instanceof Map ? parts.size : parts).toBe(k);
+    }
+
+    proxy.setRate(0);
+    const before = proxy.log.length;
+    let extra: string[] = [];
+    if (next === 'changed') bigFile(path.join(src, 'big.bin'), SIZE);
+    if (next === 'deleted') rmSync(path.join(src, 'big.bin'));
+    if (next === 'excluded') extra = ['--exclude', 'big.bin'];
+    // Below the multipart threshold now: sent in one PUT, and its multipart upload is of no use.
+    if (next === 'shrunk') bigFile(path.join(src, 'big.bin'), 2 * MiB);
+    const rerun = await runLive(args(...extra), server);
+    children.push(rerun);
+    expect(rerun.code, rerun.stderr() + rerun.stdout().slice(-2000)).toBe(0);
+    const summary = summaryOf(rerun.events)!;
+    const sent = proxy.log.slice(before);
+
+    if (next === 'resume') {
+      // Completed parts are not sent again: the server's list of them (Ceph), else the manifest's.
+      expect(summary.requests.CreateMultipartUpload ?? 0).toBe(0);
+      expect(summary.requests.UploadPart ?? 0).toBe(PARTS - (serverLists ? k : recordedParts));
+      expect(sent.filter(isAbortOf(id))).toEqual([]);
+      expect(noticeMatching(rerun, /resuming multipart upload/)).toBe(true);
+    } else {
+      // The upload the kill left is aborted by this run, whether or not the file is uploaded in it.
+      expect(sent.filter(isAbortOf(id))).toHaveLength(1);
+      expect(summary.requests.CreateMultipartUpload ?? 0).toBe(next === 'changed' ? 1 : 0);
+    }
+    const m = readManifest(src)!;
+    expect(m.pending).toEqual({});
+    if (next !== 'deleted' && next !== 'excluded') {
+      const md5 = md5File(path.join(src, 'big.bin'));
+      expect(m.files.get('big.bin')?.md5).toBe(md5);
+      expect(await objectMd5(transport, `${prefix}big.bin`)).toBe(md5);
+    } else {
+      expect(m.files.has('big.bin')).toBe(false);
+    }
+    if (serverLists) expect(await uploadsUnder(transport, prefix)).toEqual([]);
+    // Settled: the next run has nothing left to do about it.
+    const third = await runLive(args(...extra), server);
+    expect(third.code).toBe(0);
+    expect(summaryOf(third.events)!.requestsTotal).toBe(0);
+  });
+
+  /** Resets the answer of the first `lost` CreateMultipartUpload requests, after the server acted on them. */
+  const losing = (lost: number): Partial<FaultOptions> => {
+    let seen = 0;
+    return { kinds: ['reset-response'], filter: (e) => isCreate(e) && seen++ < lost };
+  };
+
+  it.each([1, 2])(
+    '%i lost CreateMultipartUpload answer(s): the run succeeds and leaves no stray',
+    async (lost) => {
+      const { transport, src, proxy, prefix, args } = await setup(`lost${lost}`, losing(lost));
+      const r = await runLive(args(), server);
+      expect(r.code, r.stderr() + r.stdout().slice(-2000)).toBe(0);
+      expect(proxy.log.filter(isCreate)).toHaveLength(lost + 1);
+      expect(proxy.stats.faults['reset-response']).toBe(lost);
+      expect(readManifest(src)!.pending).toEqual({});
+      expect(await objectMd5(transport, `${prefix}big.bin`)).toBe(md5File(path.join(src, 'big.bin')));
+      if (serverLists) {
+        expect(await uploadsUnder(transport, prefix)).toEqual([]);
+        expect(noticeMatching(r, /aborted multipart upload .* left at .*big\.bin/)).toBe(true);
+      } else {
+        expect(noticeMatching(r, /cannot list multipart uploads/)).toBe(true);
+      }
+    },
+  );
+
+  it('a lost answer with --retries 0: the file fails, and the stray is aborted by that same run', async () => {
+    const { transport, src, proxy, prefix, args } = await setup('lostnoretry', losing(1));
+    const r = await runLive(args('--retries', '0'), server);
+    expect(r.code).toBe(1);
+    expect(r.events.filter((e) => e.type === 'error').map((e) => (e as { rel?: string }).rel)).toEqual([
+      'big.bin',
+    ]);
+    expect(proxy.log.filter(isCreate)).toHaveLength(1);
+    expect(readManifest(src)!.pending).toEqual({});
+    if (serverLists) expect(await uploadsUnder(transport, prefix)).toEqual([]);
+    const again = await runLive(args(), server);
+    expect(again.code, again.stderr()).toBe(0);
+    expect(summaryOf(again.events)).toMatchObject({ uploaded: 1, failed: 0 });
+    if (serverLists) expect(await uploadsUnder(transport, prefix)).toEqual([]);
+  });
+
+  it('killed -9 while CreateMultipartUpload answers are being lost: the next run aborts the strays', async () => {
+    const { transport, src, proxy, prefix, args } = await setup('lostkill', {
+      kinds: ['reset-response'],
+      filter: isCreate,
+    });
+    const run = spawnCli(args('--retries', '10'), server);
+    children.push(run);
+    // Two requests sent, at least the first acted on by the server; no answer ever reached s3sync.
+    expect(await waitFor(() => proxy.log.filter(isCreate).length >= 2, run)).toBe(true);
+    await kill9(run);
+    const pending = pendingOf(src);
+    expect(pending).toMatchObject({ uploadId: '', key: `${prefix}big.bin` });
+    expect(pending!.create?.sentAt).toBeTypeOf('number');
+    if (serverLists) expect((await uploadsUnder(transport, prefix)).length).toBeGreaterThanOrEqual(1);
+
+    proxy.setRate(0);
+    const rerun = await runLive(args(), server);
+    expect(rerun.code, rerun.stderr() + rerun.stdout().slice(-2000)).toBe(0);
+    expect(doneOf(rerun.events, 'upload')).toContain('big.bin');
+    expect(summaryOf(rerun.events)!.failed).toBe(0);
+    expect(readManifest(src)!.pending).toEqual({});
+    expect(await objectMd5(transport, `${prefix}big.bin`)).toBe(md5File(path.join(src, 'big.bin')));
+    if (serverLists) expect(await uploadsUnder(transport, prefix)).toEqual([]);
+  });
+
+  it('a push of several multipart files through 15% faults of every kind leaves no upload behind', async () => {
+    const { bucket, transport } = await newBucket(server, 'mpfaults');
+    const src = dir('mpfaults-src');
+    for (let i = 0; i < 5; i++) bigFile(path.join(src, `big${i}.bin`), 10 * MiB + i * 1000);
+    const proxy = await startFaultProxy({ target: server.endpoint, seed: 15, rate: 0.15 });
+    proxies.push(proxy);
+    const url = `s3://${bucket}/f`;
+    const r = await runLive(
+      ['push', src, url, '--endpoint-url', proxy.endpoint, '--json', '--retries', '10', ...MULTIPART],
+      server,
+    );
+    expect(r.code, r.stderr() + r.stdout().slice(-2000)).toBe(0);
+    expect(Object.values(proxy.stats.faults).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    expect(readManifest(src)!.pending).toEqual({});
+    if (serverLists) expect(await uploadsUnder(transport, 'f/')).toEqual([]);
+    for (let i = 0; i < 5; i++)
+      expect(await objectMd5(transport, `f/big${i}.bin`)).toBe(md5File(path.join(src, `big${i}.bin`)));
+  });
+});
