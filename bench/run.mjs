@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// s3sync benchmark: `npm run bench` (builds first). See "## Benchmark" in README.md.
+// s3sync benchmark: `npm run bench` (builds first). See bench/README.md.
 //
 // For every server (embedded s3rver; Ceph RGW when radosgw is installed) and every dataset it measures
 // the s3sync CLI end to end (wall time, peak RSS, S3 requests by type) next to the floors measured in

@@ -16,7 +16,8 @@ function documented(section: string): Set<string> {
   const flags = new Set<string>();
   for (const line of body.split('\n')) {
     const m = /^\| `([^`]+)`/.exec(line);
-    if (m) flags.add(m[1]!);
+    // A `|` in a table cell is written `\|` (else it ends the cell), as in `--max-delete <n\|p%>`.
+    if (m) flags.add(m[1]!.replace(/\\\|/g, '|'));
   }
   return flags;
 }
