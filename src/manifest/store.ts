@@ -11,6 +11,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { errorMessage, runError } from '../errors.js';
+import { racyThreshold } from '../plan/compare.js';
 import {
   type Destination,
   decodeManifest,
@@ -34,7 +35,7 @@ export interface LoadedManifest {
   warning?: string;
   /** Raw JSON of a file that is not ours (the Python script's manifest): offered for adoption. */
   foreign?: unknown;
-  /** Entries with mtime >= this (ns) may have changed in the same tick as the write: hash them. */
+  /** Entries whose mtime tick was still open at this instant (ns) may hide a change: hash them. */
   racyThresholdNs: bigint;
 }
 
@@ -72,11 +73,10 @@ export function loadManifest(file: string, dest: Destination): LoadedManifest {
       racyThresholdNs: 0n,
     };
   }
-  const data = decoded;
-  // The later of the recorded wall clock and the file's own mtime (the filesystem's clock, as git
-  // uses the index file's mtime): the later threshold treats more files as racy, never fewer.
-  const written = BigInt(data.writtenAtNs);
-  return { data, racyThresholdNs: written > mtimeNs ? written : mtimeNs };
+  return {
+    data: decoded,
+    racyThresholdNs: racyThreshold(BigInt(decoded.writtenAtNs), mtimeNs),
+  };
 }
 
 /** writeSync of a string may write less than all of it (a full disk says so with an error, not here). */

@@ -4,7 +4,7 @@ import { usageError } from '../errors.js';
 import { createFilter, type PathFilter } from '../local/filters.js';
 import { isLegacyManifest, parseLegacyManifest } from '../manifest/legacy.js';
 import { acquireLock } from '../manifest/lock.js';
-import type { Destination, ManifestData } from '../manifest/schema.js';
+import type { Destination, ManifestData, ManifestEntry } from '../manifest/schema.js';
 import {
   defaultManifestPath,
   type LoadedManifest,
@@ -12,6 +12,7 @@ import {
   STATE_DIR,
   saveManifest,
 } from '../manifest/store.js';
+import { provenEntry } from '../plan/compare.js';
 import { configuredEndpoint } from '../s3/client-options.js';
 import { errorCode } from '../s3/errors.js';
 import type { S3Transport, UploadSettings } from '../s3/transport.js';
@@ -125,13 +126,23 @@ export class Session {
   /** Filters for a rel path, shared by scan and remote listings, plus our own state files. */
   selected = (rel: string): boolean => !this.isOwn(rel) && this.filter.includes(rel);
 
+  /**
+   * An instant at or before this run's first read of any file, on the filesystem's clock as far as
+   * it can be had: the lock file's mtime, stamped by the manifest's filesystem (git compares with the
+   * index file's own mtime), if earlier than this machine's clock at the start.
+   */
+  private readsFromNs = BigInt(this.started) * 1_000_000n;
+
   async openManifest(): Promise<void> {
     if (!this.opts.dryRun) {
       mkdirSync(path.dirname(this.manifestPath), { recursive: true });
-      this.releaseLock = await acquireLock(`${this.manifestPath}.lock`, {
+      const lockPath = `${this.manifestPath}.lock`;
+      this.releaseLock = await acquireLock(lockPath, {
         wait: this.opts.waitLock,
         notice: (m) => this.notice(m),
       });
+      const stamp = statSync(lockPath, { bigint: true }).mtimeNs;
+      if (stamp < this.readsFromNs) this.readsFromNs = stamp;
     }
     this.loaded = loadManifest(this.manifestPath, this.destination);
     if (this.loaded.foreign !== undefined && isLegacyManifest(this.loaded.foreign)) {
@@ -186,6 +197,12 @@ export class Session {
       );
     })();
     return this.transport;
+  }
+
+  /** Keeps what this run learned of a file: stat data taken within the file's timestamp tick is kept unproven. */
+  record(rel: string, entry: ManifestEntry): void {
+    this.manifest.files.set(rel, provenEntry(entry, this.readsFromNs));
+    this.markDirty();
   }
 
   markDirty(): void {
