@@ -31,10 +31,21 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 /** Version "1.0" and a `files` object whose values all have `local_path`, `size` and `md5`. */
 export function isLegacyManifest(json: unknown): boolean {
-  if (!isPlainObject(json) || json.version !== '1.0' || !isPlainObject(json.files)) return false;
-  return Object.values(json.files).every(
-    (e) => isPlainObject(e) && 'local_path' in e && 'size' in e && 'md5' in e,
-  );
+  return notLegacyReason(json) === undefined;
+}
+
+/** Why a JSON document is not a Python-script manifest s3sync can adopt; undefined when it is one. */
+export function notLegacyReason(json: unknown): string | undefined {
+  if (!isPlainObject(json)) return 'JSON, but not an object';
+  if (json.version !== '1.0' || !isPlainObject(json.files)) {
+    return 'JSON of another kind';
+  }
+  for (const [key, e] of Object.entries(json.files)) {
+    if (!(isPlainObject(e) && 'local_path' in e && 'size' in e && 'md5' in e)) {
+      return `the Python script's format, but its entry ${describe(key)} has no local_path, size and md5`;
+    }
+  }
+  return undefined;
 }
 
 /**

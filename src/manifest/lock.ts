@@ -1,13 +1,32 @@
 import { closeSync, linkSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { usageError } from '../errors.js';
+import { errorMessage, usageError } from '../errors.js';
+import { createFresh } from './store.js';
 
 interface LockInfo {
   pid: number;
   host: string;
   startedAt: string;
 }
+
+/** The lock a run wrote, or undefined for anything else. */
+function parseLock(text: string): LockInfo | undefined {
+  try {
+    const v = JSON.parse(text) as Partial<LockInfo> | null;
+    return typeof v === 'object' && v !== null && typeof v.pid === 'number' && typeof v.host === 'string'
+      ? (v as LockInfo)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Empty or zeros: a lock whose bytes never reached the disk before a crash, or one being created. */
+const blank = (text: string) => /^\0*$/.test(text);
+
+/** Far longer than the one write that fills a lock created in place. */
+const BLANK_LOCK_GRACE_MS = 200;
 
 const alive = (pid: number) => {
   try {
@@ -18,28 +37,55 @@ const alive = (pid: number) => {
   }
 };
 
+/** link(2) errors of filesystems without hard links (FAT, some network filesystems). */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/**
+ * Creates the lock, failing with EEXIST if there is one. Written whole to a temp file of a new name,
+ * then linked into place (link never replaces a file): the lock never exists half-written, and no file
+ * of the user's is truncated or removed. Without hard links it is created in place (O_EXCL) instead,
+ * and may be seen empty for the moment before its one write.
+ */
+function placeLock(lockPath: string, text: string): void {
+  const { file: tmp, fd } = createFresh(`${lockPath}.${process.pid}-`, '.tmp');
+  try {
+    try {
+      writeSync(fd, text);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      linkSync(tmp, lockPath);
+    } catch (err) {
+      if (!NO_HARD_LINKS.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+      const lfd = openSync(lockPath, 'wx');
+      try {
+        writeSync(lfd, text);
+      } finally {
+        closeSync(lfd);
+      }
+    }
+  } finally {
+    unlinkSync(tmp);
+  }
+}
+
 /**
  * An exclusive lock file beside the manifest (O_EXCL create). A lock left by a dead process on this host
- * is taken over with a notice; a live one fails the run, or is waited for with `wait`.
+ * is taken over with a notice; a live one fails the run, or is waited for with `wait`. With `strict`
+ * (a path the user chose) a file at the lock's path that is not an s3sync lock is never removed: the
+ * run stops instead.
  */
 export async function acquireLock(
   lockPath: string,
-  opts: { wait?: boolean; waitTimeoutMs?: number; notice?: (msg: string) => void } = {},
+  opts: { wait?: boolean; waitTimeoutMs?: number; notice?: (msg: string) => void; strict?: boolean } = {},
 ): Promise<() => void> {
   const deadline = Date.now() + (opts.waitTimeoutMs ?? 3_600_000);
+  let blankSince: number | undefined;
   for (;;) {
     try {
-      // Written whole to a temp file, then linked into place: the lock never exists half-written.
       const info: LockInfo = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
-      const tmp = `${lockPath}.${process.pid}.tmp`;
-      const fd = openSync(tmp, 'w');
-      writeSync(fd, JSON.stringify(info));
-      closeSync(fd);
-      try {
-        linkSync(tmp, lockPath);
-      } finally {
-        unlinkSync(tmp);
-      }
+      placeLock(lockPath, JSON.stringify(info));
       let released = false;
       const release = () => {
         if (released) return;
@@ -58,11 +104,18 @@ export async function acquireLock(
         throw usageError(`cannot create lock file ${lockPath}: ${(err as Error).message}`);
       }
     }
-    let holder: LockInfo | undefined;
+    let text: string;
     try {
-      holder = JSON.parse(readFileSync(lockPath, 'utf8')) as LockInfo;
-    } catch {
-      // Unreadable or half-written: written by a process that died mid-write, or being written now.
+      text = readFileSync(lockPath, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // released meanwhile
+      throw usageError(`cannot use lock file ${lockPath}: ${errorMessage(err)}`);
+    }
+    const holder = parseLock(text);
+    if (!holder && opts.strict && !blank(text)) {
+      throw usageError(
+        `${lockPath} exists and is not an s3sync lock file; it is left as it is: move it away or give another --manifest`,
+      );
     }
     if (holder && holder.host === hostname() && !alive(holder.pid)) {
       opts.notice?.(`taking over a stale lock left by process ${holder.pid} (no longer running)`);
@@ -74,7 +127,13 @@ export async function acquireLock(
       continue;
     }
     if (!holder) {
-      // Locks are linked into place whole, so an unparsable one is damage, not a writer mid-write.
+      // Empty, it may be one being created in place (no hard links): a moment later it is not.
+      if (blank(text) && blankSince === undefined) {
+        blankSince = Date.now();
+        await sleep(BLANK_LOCK_GRACE_MS);
+        continue;
+      }
+      // Locks are written whole, so an unparsable one is damage, not a writer mid-write.
       opts.notice?.('removing an unreadable lock file');
       try {
         unlinkSync(lockPath);

@@ -1,21 +1,28 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   closeSync,
   fsyncSync,
+  lstatSync,
   mkdirSync,
   openSync,
   readFileSync,
+  readlinkSync,
+  realpathSync,
   renameSync,
   statSync,
+  unlinkSync,
   writeSync,
 } from 'node:fs';
 import path from 'node:path';
-import { errorMessage, runError } from '../errors.js';
+import { errorMessage, runError, S3SyncError, usageError } from '../errors.js';
+import { racyThreshold } from '../plan/compare.js';
+import { notLegacyReason } from './legacy.js';
 import {
   type Destination,
   decodeManifest,
   emptyManifest,
   encodeManifestTo,
+  MANIFEST_SCHEMA,
   type ManifestData,
 } from './schema.js';
 
@@ -32,51 +39,139 @@ export interface LoadedManifest {
   data: ManifestData;
   /** Set when a manifest existed but could not be trusted: say it in one line, then rebuild. */
   warning?: string;
-  /** Raw JSON of a file that is not ours (the Python script's manifest): offered for adoption. */
+  /** Raw JSON of the Python script's manifest, which s3sync adopts (reads, never writes over). */
   foreign?: unknown;
-  /** Entries with mtime >= this (ns) may have changed in the same tick as the write: hash them. */
+  /** Entries whose mtime tick was still open at this instant (ns) may hide a change: hash them. */
   racyThresholdNs: bigint;
 }
 
-export function loadManifest(file: string, dest: Destination): LoadedManifest {
-  let text: string;
-  let mtimeNs = 0n;
+export interface ManifestPathOptions {
+  /**
+   * The user chose the path (`--manifest`): only an s3sync manifest there (or nothing, or an empty
+   * file) is s3sync's to write over. In s3sync's own folder anything at the path is a damaged manifest.
+   */
+  explicit?: boolean;
+  /** How messages name the path (the link the user gave, for one that was followed). */
+  shownAs?: string;
+}
+
+/** How every s3sync manifest begins (`encodeManifestTo` writes the schema first). */
+const HEADER_START = `{"schema":"${MANIFEST_SCHEMA}"`;
+
+/** The header is ours even if the rest is damaged: such a manifest is rebuilt, as s3sync's own. */
+function hasOurHeader(text: string): boolean {
+  if (text.startsWith(HEADER_START)) return true;
+  const nl = text.indexOf('\n');
   try {
-    text = readFileSync(file, 'utf8');
-    mtimeNs = statSync(file, { bigint: true }).mtimeNs;
+    const header = JSON.parse(nl < 0 ? text : text.slice(0, nl)) as { schema?: unknown } | null;
+    return typeof header === 'object' && header !== null && header.schema === MANIFEST_SCHEMA;
+  } catch {
+    return false;
+  }
+}
+
+const refusal = (file: string, what: string, explicit: boolean | undefined) =>
+  usageError(
+    explicit
+      ? `--manifest ${file} ${what}; it is left as it is: give a path that is new or holds an s3sync manifest`
+      : `manifest ${file} ${what}; it is left as it is: move it away`,
+  );
+
+/**
+ * The path to use for a manifest: a symbolic link is followed to its target, so that writing the
+ * manifest replaces the target, never the link; a link to nothing is refused.
+ */
+export function resolveManifestPath(file: string): string {
+  try {
+    if (!lstatSync(file).isSymbolicLink()) return file;
+  } catch {
+    return file; // nothing there (or unreachable: said when it is read)
+  }
+  try {
+    return realpathSync(file);
   } catch (err) {
+    let target = '?';
+    try {
+      target = readlinkSync(file);
+    } catch {
+      // gone meanwhile: the message names the link only
+    }
+    throw usageError(
+      `manifest ${file} is a symbolic link to ${target}, which cannot be used (${errorMessage(err)})`,
+    );
+  }
+}
+
+export function loadManifest(
+  file: string,
+  dest: Destination,
+  opts: ManifestPathOptions = {},
+): LoadedManifest {
+  const shown = opts.shownAs ?? file;
+  let text: string;
+  let mtimeNs: bigint;
+  try {
+    // Looked at before it is read: reading a FIFO would wait forever, a directory cannot be replaced.
+    const st = statSync(file, { bigint: true });
+    if (st.isDirectory()) throw refusal(shown, 'is a directory', opts.explicit);
+    if (!st.isFile()) throw refusal(shown, 'is not a regular file', opts.explicit);
+    text = readFileSync(file, 'utf8');
+    mtimeNs = st.mtimeNs;
+  } catch (err) {
+    if (err instanceof S3SyncError) throw err;
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       return { data: emptyManifest(dest), racyThresholdNs: 0n };
     }
+    // What cannot be read cannot be told from a user's file.
+    if (opts.explicit) throw refusal(shown, `cannot be read (${errorMessage(err)})`, true);
     return {
       data: emptyManifest(dest),
       warning: `manifest ${file} is unreadable (${errorMessage(err)}): rebuilding it from the remote listing`,
       racyThresholdNs: 0n,
     };
   }
+  // An empty file holds nothing to lose: a place made for the manifest (`mktemp`, `touch`).
+  if (text.length === 0) return { data: emptyManifest(dest), racyThresholdNs: 0n };
   const decoded = decodeManifest(text, dest);
   if (typeof decoded === 'string') {
-    // Not ours at all: maybe another tool's manifest (the Python script's), offered for adoption.
-    let foreign: unknown;
-    if (!text.startsWith('{"schema":')) {
-      try {
-        foreign = JSON.parse(text);
-      } catch {
-        // neither ours nor JSON: corrupt
-      }
-    }
-    return {
+    const rebuild = {
       data: emptyManifest(dest),
       warning: `manifest ${file} cannot be trusted (${decoded}): rebuilding it from the remote listing`,
-      foreign,
       racyThresholdNs: 0n,
     };
+    if (hasOurHeader(text)) return rebuild;
+    let json: unknown;
+    let why = 'not JSON';
+    try {
+      json = JSON.parse(text);
+      why = notLegacyReason(json) ?? '';
+    } catch {
+      // neither ours nor JSON
+    }
+    // The Python script's manifest: read for adoption, never written over.
+    if (why === '') return { ...rebuild, warning: undefined, foreign: json };
+    if (opts.explicit) throw refusal(shown, `is not an s3sync manifest (${why})`, true);
+    return rebuild;
   }
-  const data = decoded;
-  // The later of the recorded wall clock and the file's own mtime (the filesystem's clock, as git
-  // uses the index file's mtime): the later threshold treats more files as racy, never fewer.
-  const written = BigInt(data.writtenAtNs);
-  return { data, racyThresholdNs: written > mtimeNs ? written : mtimeNs };
+  return {
+    data: decoded,
+    racyThresholdNs: racyThreshold(BigInt(decoded.writtenAtNs), mtimeNs),
+  };
+}
+
+/**
+ * Creates `<base><random>` that did not exist (O_EXCL): a temp file never truncates or replaces a
+ * file that happens to have its name.
+ */
+export function createFresh(base: string, suffix = ''): { file: string; fd: number } {
+  for (;;) {
+    const file = `${base}${randomBytes(4).toString('hex')}${suffix}`;
+    try {
+      return { file, fd: openSync(file, 'wx') };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
 }
 
 /** writeSync of a string may write less than all of it (a full disk says so with an error, not here). */
@@ -91,15 +186,23 @@ export function saveManifest(file: string, data: ManifestData): void {
   try {
     mkdirSync(dir, { recursive: true });
     data.writtenAtNs = (BigInt(Date.now()) * 1_000_000n).toString();
-    const tmp = `${file}.tmp-${process.pid}`;
-    const fd = openSync(tmp, 'w');
+    const { file: tmp, fd } = createFresh(`${file}.tmp-${process.pid}-`);
     try {
-      encodeManifestTo(data, (chunk) => writeAll(fd, chunk));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      try {
+        encodeManifestTo(data, (chunk) => writeAll(fd, chunk));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, file);
+    } catch (err) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // renamed, or never written: nothing of ours left there
+      }
+      throw err;
     }
-    renameSync(tmp, file);
     const dfd = openSync(dir, 'r');
     try {
       fsyncSync(dfd);

@@ -8,11 +8,64 @@ import type { RemoteObject } from './types.js';
 export const statMatches = (f: LocalFile, e: ManifestEntry) =>
   f.size === e.size && f.mtimeNs === e.mtimeNs && f.ctimeNs === e.ctimeNs && f.ino === e.ino;
 
+/** FAT's 2 seconds: no filesystem stamps times more coarsely. */
+const MAX_TICK_NS = 2_000_000_000n;
+
 /**
- * "Racily clean" (git's index): a file whose mtime is not strictly older than the manifest's last write
- * may have been modified again in the same timestamp tick without any stat field changing.
+ * The granularity of the filesystem that stamped a time, inferred from the value alone and erring
+ * coarse: a whole even second may come from FAT (2 s), a whole second from ext3 or a network mount,
+ * a whole millisecond from a 1 ms filesystem, and so on down to 1 ns. A finer filesystem's round value
+ * (a file extracted by tar: whole seconds) only looks coarser, so more files are hashed, none missed.
  */
-export const isRacy = (f: LocalFile, racyThresholdNs: bigint) => BigInt(f.mtimeNs) >= racyThresholdNs;
+export function timestampTickNs(ns: bigint): bigint {
+  if (ns % MAX_TICK_NS === 0n) return MAX_TICK_NS;
+  let tick = 1n;
+  while (tick < 1_000_000_000n && ns % (tick * 10n) === 0n) tick *= 10n;
+  return tick;
+}
+
+/**
+ * Can a write at or after `instantNs` leave a file's mtime at `mtimeNs`? Yes while the mtime's tick,
+ * [mtime, mtime + tick), reaches past that instant: the write the mtime records may lie anywhere in
+ * it, and a same-size rewrite later in the tick changes no stat field. Both on the filesystem's clock.
+ */
+export function tickReaches(mtimeNs: string, instantNs: bigint): boolean {
+  const m = BigInt(mtimeNs);
+  // Most files are older than any tick: one comparison settles them.
+  if (m + MAX_TICK_NS <= instantNs) return false;
+  return m + timestampTickNs(m) > instantNs;
+}
+
+/**
+ * The instant from which the manifest's stat data may have missed writes: the earlier of its recorded
+ * write time (this machine's clock) and its file's mtime (the filesystem's clock, as git uses the
+ * index file's own mtime). A filesystem clock behind this one, or a coarse stamp rounded down, makes
+ * it earlier: more files count as racy, never fewer.
+ */
+export const racyThreshold = (writtenAtNs: bigint, manifestMtimeNs: bigint) =>
+  manifestMtimeNs < writtenAtNs ? manifestMtimeNs : writtenAtNs;
+
+/**
+ * "Racily clean" (git's index): a file whose mtime tick was still open at the racy threshold may have
+ * been rewritten within that tick after its stat data was recorded, without any stat field changing.
+ */
+export const isRacy = (f: LocalFile, racyThresholdNs: bigint) => tickReaches(f.mtimeNs, racyThresholdNs);
+
+/**
+ * The ctime of an entry whose stat data cannot prove its file unchanged: no file has it, so such an
+ * entry never matches and the file is hashed (git smudges an entry's size to 0 for the same reason).
+ */
+export const UNPROVEN_CTIME = '0';
+
+/**
+ * The entry a run may keep for a file it read (hashed, uploaded, downloaded) at or after
+ * `readsFromNs`, on the filesystem's clock. If the file's mtime tick was still open then, a rewrite
+ * later in that tick, even after the manifest is written in a later tick, leaves the recorded stat
+ * data as it is: the entry is kept, marked unproven, and the next run hashes the file once more.
+ */
+export function provenEntry(e: ManifestEntry, readsFromNs: bigint): ManifestEntry {
+  return tickReaches(e.mtimeNs, readsFromNs) ? { ...e, ctimeNs: UNPROVEN_CTIME } : e;
+}
 
 /** The object still is what the manifest recorded (for --verify: remote drift). */
 export const remoteMatchesEntry = (r: RemoteObject | undefined, e: ManifestEntry) =>

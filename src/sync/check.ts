@@ -1,5 +1,5 @@
 import { scanDirectoryYielding } from '../local/scan.js';
-import { loadManifest, STATE_DIR } from '../manifest/store.js';
+import { STATE_DIR } from '../manifest/store.js';
 import { checkEnds, validateOptions } from '../options/validate.js';
 import { type CheckDifference, planCheck } from '../plan/check.js';
 import { emptyFacts } from '../plan/types.js';
@@ -39,7 +39,7 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
   const root = requireDirectory(opts.local, 'local directory');
   const s = new Session(root, opts.remote, { ...opts, dryRun: true }, 'push');
   await s.loadFilter();
-  s.loaded = loadManifest(s.manifestPath, s.destination);
+  await s.openManifest();
   const emit = (e: CheckEvent) => opts.onEvent?.(e);
   try {
     // The listing goes out first; the tree is read while the server answers.

@@ -165,8 +165,7 @@ export function applyRecords(
     if (rec.kind !== 'record') continue;
     const h = facts.hashes.get(rec.rel);
     if (!h?.stable) continue;
-    s.manifest.files.set(rec.rel, manifestEntry(h.stat, rec, syncedAt));
-    s.markDirty();
+    s.record(rec.rel, manifestEntry(h.stat, rec, syncedAt));
     s.result.recorded++;
     s.emit({ type: 'done', action: 'record', rel: rec.rel, size: h.size, reason: rec.reason });
   }

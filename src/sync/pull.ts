@@ -132,8 +132,7 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
       async (a) => {
         s.emit({ type: 'start', action: 'download', rel: a.rel, size: a.size });
         try {
-          s.manifest.files.set(a.rel, await downloadObject(s, t!, a, cfg));
-          s.markDirty();
+          s.record(a.rel, await downloadObject(s, t!, a, cfg));
           r.downloaded++;
           r.bytesTransferred += a.size;
           if (a.size < cfg.multipartThreshold) s.emit({ type: 'bytes', bytes: a.size });

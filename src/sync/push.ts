@@ -192,8 +192,7 @@ export async function executePush(s: Session, p: PreparedPush, opts: PushOptions
     const t = await s.s3();
     s.emit({ type: 'start', action: 'upload', rel: a.rel, size: f.size });
     try {
-      s.manifest.files.set(a.rel, await uploadFile(s, t, f, cfg, a.reason === 'new'));
-      s.markDirty();
+      s.record(a.rel, await uploadFile(s, t, f, cfg, a.reason === 'new'));
       r.uploaded++;
       r.bytesTransferred += f.size;
       s.emit({ type: 'done', action: 'upload', rel: a.rel, size: f.size, reason: a.reason });

@@ -4,15 +4,16 @@ import { S3SyncError, usageError } from '../errors.js';
 import { createFilter, type PathFilter } from '../local/filters.js';
 import { isLegacyManifest, parseLegacyManifest } from '../manifest/legacy.js';
 import { acquireLock } from '../manifest/lock.js';
-import type { Destination, ManifestData } from '../manifest/schema.js';
+import type { Destination, ManifestData, ManifestEntry } from '../manifest/schema.js';
 import {
   defaultManifestPath,
   type LoadedManifest,
   loadManifest,
+  resolveManifestPath,
   STATE_DIR,
   saveManifest,
 } from '../manifest/store.js';
-import { entriesContradicted } from '../plan/compare.js';
+import { entriesContradicted, provenEntry } from '../plan/compare.js';
 import type { RemoteObject } from '../plan/types.js';
 import { endpointFor, type ResolvedEndpoint } from '../s3/client-options.js';
 import { errorCode } from '../s3/errors.js';
@@ -23,6 +24,13 @@ import { HashCache } from './hash-cache.js';
 import { type CommonOptions, DEFAULT_WORKERS } from './options.js';
 
 const CHECKPOINT_MS = 2000;
+
+/**
+ * What s3sync adds to the manifest's name for its lock and temp files (`.lock`,
+ * `.tmp-<pid>-<hex>`, `.lock.<pid>-<hex>.tmp`, and those of 0.1.0 without `-<hex>`): only these, so
+ * a user's `<manifest>.bak` is synced like any file.
+ */
+const OWN_SUFFIX = /^\.(?:lock|tmp-\d+(?:-[0-9a-f]{8})?|lock\.\d+(?:-[0-9a-f]{8})?\.tmp)$/;
 
 /**
  * What every command needs around its plan: the resolved local root and remote location, filters,
@@ -112,7 +120,7 @@ export class Session {
     if (rel.startsWith('..') || path.isAbsolute(rel)) return;
     const posix = rel.split(path.sep).join('/');
     this.ownFiles.add(posix);
-    this.ownPrefixes.push(`${posix}.`);
+    this.ownStems.push(posix);
   }
 
   async loadFilter(): Promise<void> {
@@ -130,23 +138,44 @@ export class Session {
     rel === STATE_DIR ||
     rel.startsWith(`${STATE_DIR}/`) ||
     this.ownFiles.has(rel) ||
-    // temp files of the manifest and lock (`<manifest>.tmp-<pid>`, `<manifest>.lock.<pid>.tmp`)
-    this.ownPrefixes.some((p) => rel.startsWith(p));
+    this.ownStems.some((p) => rel.startsWith(p) && OWN_SUFFIX.test(rel.slice(p.length)));
 
-  private ownPrefixes: string[] = [];
+  private ownStems: string[] = [];
 
   /** Filters for a rel path, shared by scan and remote listings, plus our own state files. */
   selected = (rel: string): boolean => !this.isOwn(rel) && this.filter.includes(rel);
 
+  /**
+   * An instant at or before this run's first read of any file, on the filesystem's clock as far as
+   * it can be had: the lock file's mtime, stamped by the manifest's filesystem (git compares with the
+   * index file's own mtime), if earlier than this machine's clock at the start.
+   */
+  private readsFromNs = BigInt(this.started) * 1_000_000n;
+
   async openManifest(): Promise<void> {
+    // A path the user chose holds their file unless it holds an s3sync manifest: never written over.
+    const explicit = this.opts.manifest !== undefined;
+    const given = this.manifestPath;
+    this.manifestPath = resolveManifestPath(given);
+    const shownAs = given === this.manifestPath ? given : `${given} (a link to ${this.manifestPath})`;
+    this.protect(this.manifestPath);
     if (!this.opts.dryRun) {
       mkdirSync(path.dirname(this.manifestPath), { recursive: true });
-      this.releaseLock = await acquireLock(`${this.manifestPath}.lock`, {
+      const lockPath = `${this.manifestPath}.lock`;
+      this.releaseLock = await acquireLock(lockPath, {
         wait: this.opts.waitLock,
+        strict: explicit,
         notice: (m) => this.notice(m),
       });
+      const stamp = statSync(lockPath, { bigint: true }).mtimeNs;
+      if (stamp < this.readsFromNs) this.readsFromNs = stamp;
     }
-    this.loaded = loadManifest(this.manifestPath, this.destination);
+    try {
+      this.loaded = loadManifest(this.manifestPath, this.destination, { explicit, shownAs });
+    } catch (err) {
+      this.releaseLock?.();
+      throw err;
+    }
     if (this.loaded.foreign !== undefined && isLegacyManifest(this.loaded.foreign)) {
       await this.adoptLegacy(this.loaded.foreign);
     } else if (this.loaded.warning) {
@@ -217,6 +246,12 @@ export class Session {
     }
     this.manifest.listedAt = listing.startedAt;
     this.dirty = true;
+  }
+
+  /** Keeps what this run learned of a file: stat data taken within the file's timestamp tick is kept unproven. */
+  record(rel: string, entry: ManifestEntry): void {
+    this.manifest.files.set(rel, provenEntry(entry, this.readsFromNs));
+    this.markDirty();
   }
 
   markDirty(): void {

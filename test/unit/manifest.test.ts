@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -169,8 +169,10 @@ describe('manifest store', () => {
     const loaded = loadManifest(file, dest);
     expect(loaded.warning).toBeUndefined();
     expect(loaded.data.files.get('x')).toEqual(entry(1));
-    // The racy threshold is never earlier than the write itself.
-    expect(loaded.racyThresholdNs).toBeGreaterThanOrEqual(BigInt(loaded.data.writtenAtNs));
+    // The racy threshold is never later than the write, by either clock: this machine's (recorded)
+    // or the filesystem's (the manifest's mtime, which lags a fine clock by up to a kernel tick).
+    expect(loaded.racyThresholdNs).toBeLessThanOrEqual(BigInt(loaded.data.writtenAtNs));
+    expect(loaded.racyThresholdNs).toBeLessThanOrEqual(statSync(file, { bigint: true }).mtimeNs);
     truncateSync(file, Math.floor(readFileSync(file).length / 2));
     const broken = loadManifest(file, dest);
     expect(broken.warning).toMatch(/cannot be trusted/);
