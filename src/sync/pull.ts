@@ -1,15 +1,14 @@
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { unlink } from 'node:fs/promises';
+import { existsSync, lstatSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { S3SyncError } from '../errors.js';
-import { safeJoin } from '../local/safe-path.js';
+import { S3SyncError, usageError } from '../errors.js';
+import { TargetTree } from '../local/confine.js';
 import { type LocalFile, scanDirectoryYielding } from '../local/scan.js';
 import { STATE_DIR } from '../manifest/store.js';
 import { type PullAction, planPull } from '../plan/pull.js';
 import { emptyFacts, type Facts, type RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
 import { enforceDeleteGuards } from './delete-guard.js';
-import { DiskFullError, downloadObject, forgetMadeDirs, tmpDir } from './download.js';
+import { DiskFullError, downloadObject } from './download.js';
 import type { SyncResult } from './events.js';
 import { applyRecords, EarlyListing, settle } from './facts.js';
 import {
@@ -31,7 +30,10 @@ export interface PreparedPull {
 /** Download what changed under s3://bucket/prefix into a directory (created if missing). */
 export async function pull(opts: PullOptions): Promise<SyncResult> {
   const root = path.resolve(opts.destination);
-  if (!opts.dryRun) mkdirSync(root, { recursive: true });
+  if (!opts.dryRun) {
+    mkdirSync(root, { recursive: true });
+    refuseLinkedStateDir(root);
+  }
   const s = new Session(root, opts.source, opts, 'pull');
   await s.loadFilter();
   return s.run(async () => {
@@ -41,16 +43,35 @@ export async function pull(opts: PullOptions): Promise<SyncResult> {
   });
 }
 
+/**
+ * The manifest, its lock and the temp files live in DIR/.s3sync: a link planted there would have them
+ * written wherever it points, so the run does not start.
+ */
+function refuseLinkedStateDir(root: string): void {
+  const dir = path.join(root, STATE_DIR);
+  if (lstatSync(dir, { throwIfNoEntry: false })?.isSymbolicLink())
+    throw usageError(`${dir} is a symbolic link: refusing to write s3sync's state through it (remove it)`);
+}
+
+/** Every path pull writes or deletes goes through this: see TargetTree. */
+const targetTree = (s: Session, opts: PullOptions) =>
+  new TargetTree(s.localRoot, { followSymlinks: opts.followSymlinks, isOwn: s.isOwn });
+
 /** Lists, scans and plans; settles every file with the least hashing. */
 export async function preparePull(s: Session, opts: PullOptions): Promise<PreparedPull> {
   // The listing goes out first; the destination is read while the server answers.
   const listing = await EarlyListing.start(s);
   // With --delete-excluded the local side is scanned whole: excluded files are candidates for deletion.
   const wholeTree = opts.delete && opts.deleteExcluded;
-  const scan = existsSync(s.localRoot)
+  const exists = existsSync(s.localRoot);
+  const tree = exists && opts.followSymlinks ? targetTree(s, opts) : undefined;
+  const scan = exists
     ? await scanDirectoryYielding(s.localRoot, {
         skipDir: (rel) => rel === STATE_DIR || (!wholeTree && s.filter.excludesDir(rel)),
         includeFile: wholeTree ? (rel) => !s.isOwn(rel) : s.selected,
+        // What pull would write through (see TargetTree) is what it reads: links inside the target only.
+        followSymlinks: opts.followSymlinks,
+        followLink: tree ? (abs, rel) => tree.linkReason(abs, rel) : undefined,
       })
     : { files: [], errors: [], notices: [] };
   const remote = new Map([...(await listing.follow())].filter(([rel]) => s.selected(rel)));
@@ -112,6 +133,7 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
   applyRecords(s, actions, prepared.facts);
 
   const t = downloads.length > 0 ? await s.s3() : undefined;
+  const tree = targetTree(s, opts);
   const cfg = {
     multipartThreshold: opts.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD,
     partSize: opts.partSize ?? DEFAULT_PART_SIZE,
@@ -126,7 +148,7 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
       async (a) => {
         s.emit({ type: 'start', action: 'download', rel: a.rel, size: a.size });
         try {
-          s.manifest.files.set(a.rel, await downloadObject(s, t!, a, cfg));
+          s.manifest.files.set(a.rel, await downloadObject(s, t!, a, cfg, tree));
           s.markDirty();
           r.downloaded++;
           r.bytesTransferred += a.size;
@@ -145,8 +167,7 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
   } catch (err) {
     if (!diskFull) throw err;
   } finally {
-    rmSync(tmpDir(s.localRoot), { recursive: true, force: true });
-    forgetMadeDirs(s);
+    tree.removeTmp();
   }
   if (diskFull) throw diskFull;
 
@@ -157,9 +178,11 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
   ) {
     for (const d of deletes) {
       try {
-        await unlink(safeJoin(s.localRoot, d.rel));
+        const removed = tree.remove(d.rel, prepared.local.get(d.rel)?.ino);
         s.manifest.files.delete(d.rel);
         s.markDirty();
+        // Already gone (another path to the same file through a followed link was deleted first).
+        if (!removed) continue;
         r.deleted++;
         s.emit({ type: 'done', action: 'delete', rel: d.rel, size: d.size, reason: d.reason });
       } catch (err) {
