@@ -120,11 +120,7 @@ export async function downloadObject(
         return { md5: r.md5, meta: info.metadata, verified: ok };
       }));
     } else {
-      meta = await downloadRanges(s, t, o, tmp, cfg.partSize);
-      const h = await hashFileAsync(tmp, o.size, partSizes);
-      md5 = h.md5;
-      verified = verifyContent(o.etag, md5, h.multipart, meta.md5);
-      if (verified === false) throw runError('downloaded bytes do not match the object ETag');
+      ({ md5, meta, verified } = await downloadVerifiedRanges(s, t, o, tmp, cfg.partSize, partSizes));
     }
     if (verified === undefined && s.opts.debug)
       s.notice(`${o.rel}: ETag is opaque; content not verified`, o.rel);
@@ -294,13 +290,41 @@ function removeTmpFile(tree: TargetTree, tmp: string): void {
   }
 }
 
-/** Large objects: byte ranges fetched in parallel, each written at its offset. */
+/**
+ * A large object's integrity can only be checked once all of its ranges are in (its ETag covers the
+ * whole object): a failed check fetches every range again, as many times as a request is tried.
+ */
+async function downloadVerifiedRanges(
+  s: Session,
+  t: S3Transport,
+  o: Target,
+  tmp: string,
+  partSize: number,
+  partSizes: number[],
+): Promise<{ md5: string; meta: Record<string, string>; verified: boolean | undefined }> {
+  for (let attempt = 1; ; attempt++) {
+    const meta = await downloadRanges(s, t, o, tmp, partSize, attempt === 1);
+    const h = await hashFileAsync(tmp, o.size, partSizes);
+    const verified = verifyContent(o.etag, h.md5, h.multipart, meta.md5);
+    if (verified !== false) return { md5: h.md5, meta, verified };
+    if (attempt > t.retries)
+      throw runError('downloaded bytes do not match the object ETag (on every attempt)');
+    if (s.opts.debug)
+      s.notice(`${o.rel}: downloaded bytes do not match the object ETag: fetching it again`, o.rel);
+  }
+}
+
+/**
+ * Large objects: byte ranges fetched in parallel, each written at its offset. `progress`: report the
+ * bytes (not again when the object is fetched again).
+ */
 async function downloadRanges(
   s: Session,
   t: S3Transport,
   o: Target,
   tmp: string,
   partSize: number,
+  progress: boolean,
 ): Promise<Record<string, string>> {
   const fh = await open(tmp, TMP_FLAGS);
   const flusher = new Flusher(fh);
@@ -326,7 +350,7 @@ async function downloadRanges(
             }
             if (pos !== end + 1)
               throw new IncompleteBody(`range ended after ${pos - start} of ${end - start + 1} bytes`);
-            s.emit({ type: 'bytes', bytes: end - start + 1 });
+            if (progress) s.emit({ type: 'bytes', bytes: end - start + 1 });
           },
           { start, end },
         );
