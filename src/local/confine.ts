@@ -151,14 +151,17 @@ export class TargetTree {
 
   /**
    * Deletes `rel` if it is still the file the scan found (inode `ino`, when known): see deleteDecision.
-   * Returns false if nothing is there any more.
+   * Through a followed link the file has another path, its real one: it is deleted only if `alsoGoes`
+   * says that path is to be deleted as well (an object kept under that name keeps the file).
    */
-  remove(rel: string, ino?: string): boolean {
+  remove(rel: string, ino: string | undefined, alsoGoes: (realRel: string) => boolean): Removal {
     return refused('not deleted', () => {
       const dir = this.parentDir(rel, false);
-      if (dir === undefined) return false;
+      if (dir === undefined) return 'gone';
       const abs = `${dir}/${baseName(rel)}`;
       this.notOwn(abs);
+      const realRel = relInside(this.real, abs)!;
+      if (realRel !== rel && !alsoGoes(realRel)) return 'kept';
       const st = look(abs, rel);
       const kind = kindOf(st);
       // What the scan saw: the file itself, or under --follow-symlinks the file a link leads to.
@@ -166,12 +169,15 @@ export class TargetTree {
       const same = seen !== undefined && (ino === undefined || seen.ino.toString() === ino);
       const d = deleteDecision(kind, this.follow, same);
       if (d.act === 'refuse') throw new PathRefused(d.reason);
-      if (d.act === 'gone') return false;
+      if (d.act === 'gone') return 'gone';
       unlinkSync(abs);
-      return true;
+      return 'deleted';
     });
   }
 }
+
+/** 'gone': nothing was there any more; 'kept': the file is also another path's, which stays. */
+export type Removal = 'deleted' | 'gone' | 'kept';
 
 const baseName = (rel: string) => rel.slice(rel.lastIndexOf('/') + 1);
 

@@ -10,7 +10,7 @@ import {
   rmSync,
   writeSync,
 } from 'node:fs';
-import { type FileHandle, open, utimes } from 'node:fs/promises';
+import { type FileHandle, lutimes, open } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -46,6 +46,9 @@ const fsyncFd = promisify(fsync);
  * written through), and truncated: a retried body starts again from the first byte.
  */
 const TMP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+
+/** A download's temp file: its path, the temp folder checked anew each time it is asked for. */
+type TempPath = () => string;
 
 /** `x-amz-meta-mtime` (seconds with a fraction) → seconds for utimes; else the object's LastModified. */
 const mtimeSeconds = (meta: string | undefined, lastModified: number) => {
@@ -90,7 +93,10 @@ export async function downloadObject(
   cfg: { multipartThreshold: number; partSize: number },
   tree: TargetTree,
 ): Promise<ManifestEntry> {
-  const tmp = path.join(tree.tmpDir(), `${randomBytes(8).toString('hex')}.part`);
+  const name = `${randomBytes(8).toString('hex')}.part`;
+  // The temp folder is in the target too: its path is checked again at each use.
+  const tmp: TempPath = () => path.join(tree.tmpDir(), name);
+  tmp();
   try {
     // Refused before a byte is fetched when the way is already blocked; checked again before the rename.
     tree.destination(o.rel);
@@ -127,15 +133,15 @@ export async function downloadObject(
     // writeSmall set the mtime before its fsync.
     if (!small) {
       const secs = mtimeSeconds(meta.mtime, o.lastModified);
-      await utimes(tmp, secs, secs);
+      await lutimes(tmp(), secs, secs);
     }
     // Checked again, and renamed in the same synchronous step: the tree may have changed meanwhile.
     const dest = tree.destination(o.rel);
-    renameSync(tmp, dest);
+    renameSync(tmp(), dest);
     const st = statFields(lstatSync(dest, { bigint: true }));
     return manifestEntry(st, { md5, etag: o.etag, partSize });
   } catch (err) {
-    removeTmpFile(tree, tmp);
+    removeTmpFile(tmp);
     const code =
       (err as NodeJS.ErrnoException).code ?? (err as { cause?: NodeJS.ErrnoException }).cause?.code;
     if (code === 'ENOSPC' || code === 'EDQUOT') {
@@ -238,8 +244,8 @@ async function gather(body: Readable, size: number): Promise<Buffer> {
 }
 
 /** Writes a small file with its mtime, then fsyncs it: data and mtime are on disk before the rename. */
-async function writeSmall(tmp: string, buf: Buffer, mtimeSecs: number): Promise<void> {
-  const fd = openSync(tmp, TMP_FLAGS);
+async function writeSmall(tmp: TempPath, buf: Buffer, mtimeSecs: number): Promise<void> {
+  const fd = openSync(tmp(), TMP_FLAGS);
   try {
     for (let off = 0; off < buf.length; ) {
       const n = writeSync(fd, buf, off, buf.length - off, off);
@@ -256,11 +262,11 @@ async function writeSmall(tmp: string, buf: Buffer, mtimeSecs: number): Promise<
 /** Writes the body while it is hashed, off the main thread for large bodies. */
 async function writeStream(
   body: Readable,
-  tmp: string,
+  tmp: TempPath,
   size: number,
   partSizes: number[],
 ): Promise<StreamDigest> {
-  const fh = await open(tmp, TMP_FLAGS);
+  const fh = await open(tmp(), TMP_FLAGS);
   const flusher = new Flusher(fh);
   const hash = startStreamHash(partSizes, size);
   let written = 0;
@@ -281,10 +287,10 @@ async function writeStream(
   }
 }
 
-/** A temp file is removed only from the temp folder as it is now, never through a link put there. */
-function removeTmpFile(tree: TargetTree, tmp: string): void {
+/** A temp file is removed only from a temp folder checked now, never through a link put there. */
+function removeTmpFile(tmp: TempPath): void {
   try {
-    rmSync(path.join(tree.tmpDir(), path.basename(tmp)), { force: true });
+    rmSync(tmp(), { force: true });
   } catch {
     // No safe temp folder any more: what is left there is left alone.
   }
@@ -298,13 +304,13 @@ async function downloadVerifiedRanges(
   s: Session,
   t: S3Transport,
   o: Target,
-  tmp: string,
+  tmp: TempPath,
   partSize: number,
   partSizes: number[],
 ): Promise<{ md5: string; meta: Record<string, string>; verified: boolean | undefined }> {
   for (let attempt = 1; ; attempt++) {
     const meta = await downloadRanges(s, t, o, tmp, partSize, attempt === 1);
-    const h = await hashFileAsync(tmp, o.size, partSizes);
+    const h = await hashFileAsync(tmp(), o.size, partSizes);
     const verified = verifyContent(o.etag, h.md5, h.multipart, meta.md5);
     if (verified !== false) return { md5: h.md5, meta, verified };
     if (attempt > t.retries)
@@ -322,11 +328,11 @@ async function downloadRanges(
   s: Session,
   t: S3Transport,
   o: Target,
-  tmp: string,
+  tmp: TempPath,
   partSize: number,
   progress: boolean,
 ): Promise<Record<string, string>> {
-  const fh = await open(tmp, TMP_FLAGS);
+  const fh = await open(tmp(), TMP_FLAGS);
   const flusher = new Flusher(fh);
   let meta: Record<string, string> = {};
   try {

@@ -1,7 +1,7 @@
 import { existsSync, lstatSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { S3SyncError, usageError } from '../errors.js';
-import { TargetTree } from '../local/confine.js';
+import { PathRefused, TargetTree } from '../local/confine.js';
 import { type LocalFile, scanDirectoryYielding } from '../local/scan.js';
 import { STATE_DIR } from '../manifest/store.js';
 import { type PullAction, planPull } from '../plan/pull.js';
@@ -176,17 +176,23 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
     deletes.length > 0 &&
     enforceDeleteGuards(s, deletes.length, prepared.local.size, prepared.remote.size)
   ) {
+    const going = new Set(deletes.map((d) => d.rel));
     for (const d of deletes) {
       try {
-        const removed = tree.remove(d.rel, prepared.local.get(d.rel)?.ino);
+        const removal = tree.remove(d.rel, prepared.local.get(d.rel)?.ino, (real) => going.has(real));
         s.manifest.files.delete(d.rel);
         s.markDirty();
-        // Already gone (another path to the same file through a followed link was deleted first).
-        if (!removed) continue;
+        // Reached through a followed link: already deleted under its other path, or kept for it.
+        if (removal !== 'deleted') continue;
         r.deleted++;
         s.emit({ type: 'done', action: 'delete', rel: d.rel, size: d.size, reason: d.reason });
       } catch (err) {
-        s.fileError(d.rel, `delete failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        if (err instanceof PathRefused) s.fileError(d.rel, err.message);
+        else
+          s.fileError(
+            d.rel,
+            `delete failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+          );
       }
     }
   }

@@ -203,24 +203,27 @@ describe('TargetTree with --follow-symlinks', () => {
   });
 });
 
-describe.each(modes)('TargetTree.remove $name', ({ followSymlinks }) => {
-  const ino = (p: string) => lstatSync(p, { bigint: true }).ino.toString();
+const ino = (p: string) => lstatSync(p, { bigint: true }).ino.toString();
+const all = () => true;
 
+describe.each(modes)('TargetTree.remove $name', ({ followSymlinks }) => {
   it('deletes the regular file the scan found, and says when it is already gone', () => {
     const { root } = setup();
     writeFileSync(path.join(root, 'old.txt'), 'old');
     const tree = new TargetTree(root, { followSymlinks });
-    expect(tree.remove('old.txt', ino(path.join(root, 'old.txt')))).toBe(true);
+    expect(tree.remove('old.txt', ino(path.join(root, 'old.txt')), all)).toBe('deleted');
     expect(existsSync(path.join(root, 'old.txt'))).toBe(false);
-    expect(tree.remove('old.txt')).toBe(false);
-    expect(tree.remove('no/such/dir/old.txt')).toBe(false);
+    expect(tree.remove('old.txt', undefined, all)).toBe('gone');
+    expect(tree.remove('no/such/dir/old.txt', undefined, all)).toBe('gone');
   });
 
   it('refuses a file that is not the one scanned', () => {
     const { root } = setup();
     writeFileSync(path.join(root, 'old.txt'), 'old');
     const tree = new TargetTree(root, { followSymlinks });
-    expect(refusal(() => tree.remove('old.txt', '1'))).toBe('not deleted: it changed since it was scanned');
+    expect(refusal(() => tree.remove('old.txt', '1', all))).toBe(
+      'not deleted: it changed since it was scanned',
+    );
     expect(existsSync(path.join(root, 'old.txt'))).toBe(true);
   });
 
@@ -233,7 +236,7 @@ describe.each(modes)('TargetTree.remove $name', ({ followSymlinks }) => {
     symlinkSync(outside, path.join(root, at));
     const tree = new TargetTree(root, { followSymlinks });
     // Even with the inode of the very file (as a scan that followed the link would have it).
-    expect(refusal(() => tree.remove(rel, ino(path.join(outside, 'victim.txt'))))).toMatch(
+    expect(refusal(() => tree.remove(rel, ino(path.join(outside, 'victim.txt')), all))).toMatch(
       /^not deleted: .*symbolic link/,
     );
     expect(readFileSync(path.join(outside, 'victim.txt'), 'utf8')).toBe('victim');
@@ -245,14 +248,32 @@ describe.each(modes)('TargetTree.remove $name', ({ followSymlinks }) => {
     symlinkSync(victim, path.join(root, 'link.txt'));
     const tree = new TargetTree(root, { followSymlinks });
     if (followSymlinks) {
-      expect(tree.remove('link.txt', ino(victim))).toBe(true);
+      expect(tree.remove('link.txt', ino(victim), all)).toBe('deleted');
       expect(existsSync(path.join(root, 'link.txt'))).toBe(false);
     } else {
-      expect(refusal(() => tree.remove('link.txt', ino(victim)))).toBe(
+      expect(refusal(() => tree.remove('link.txt', ino(victim), all))).toBe(
         'not deleted: it is a symbolic link now',
       );
     }
     expect(readFileSync(victim, 'utf8')).toBe('victim');
+  });
+});
+
+describe('TargetTree.remove with --follow-symlinks', () => {
+  it('through a link inside the target, deletes a file only if its real path goes too', () => {
+    const { root } = setup();
+    mkdirSync(path.join(root, 'real'));
+    writeFileSync(path.join(root, 'real/old.txt'), 'old');
+    writeFileSync(path.join(root, 'real/kept.txt'), 'kept');
+    symlinkSync('real', path.join(root, 'sibling'));
+    const tree = new TargetTree(root, { followSymlinks: true });
+    const going = new Set(['sibling/old.txt', 'real/old.txt', 'sibling/kept.txt']);
+    const alsoGoes = (real: string) => going.has(real);
+    expect(tree.remove('sibling/kept.txt', ino(path.join(root, 'real/kept.txt')), alsoGoes)).toBe('kept');
+    expect(readFileSync(path.join(root, 'real/kept.txt'), 'utf8')).toBe('kept');
+    expect(tree.remove('sibling/old.txt', ino(path.join(root, 'real/old.txt')), alsoGoes)).toBe('deleted');
+    expect(tree.remove('real/old.txt', undefined, alsoGoes)).toBe('gone');
+    expect(lstatSync(path.join(root, 'sibling')).isSymbolicLink()).toBe(true);
   });
 });
 
