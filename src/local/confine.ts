@@ -7,7 +7,6 @@ import {
   type LinkTarget,
   linkReason,
   parentReason,
-  relInside,
   replaceReason,
 } from './safe-path.js';
 
@@ -60,6 +59,12 @@ export class TargetTree {
   readonly real: string;
   private readonly follow: boolean;
   private readonly isOwn: (rel: string) => boolean;
+  /**
+   * Directories walked and found safe this run (rel → real path). Used again only while realpath still
+   * gives exactly that path, i.e. no component of it has become a link: one call instead of a walk.
+   */
+  private readonly safeDirs = new Map<string, string>();
+  private safeTmp: string | undefined;
 
   constructor(root: string, opts: { followSymlinks?: boolean; isOwn?: (rel: string) => boolean } = {}) {
     this.real = realpathSync(root);
@@ -112,15 +117,40 @@ export class TargetTree {
     return dir;
   }
 
+  /**
+   * `abs` relative to the real root: every path here is built from it, real paths and checked names
+   * (no '.' or '..'), so a prefix is enough.
+   */
+  private relOf(abs: string): string | null {
+    const prefix = this.real.endsWith('/') ? this.real : `${this.real}/`;
+    return abs.startsWith(prefix) && abs.length > prefix.length ? abs.slice(prefix.length) : null;
+  }
+
   /** `abs` (below the real root) must not be one of s3sync's files, reached through a link. */
   private notOwn(abs: string): void {
-    const rel = relInside(this.real, abs);
+    const rel = this.relOf(abs);
     if (rel === null || this.isOwn(rel)) throw new PathRefused(`it is s3sync's own file '${rel}'`);
+  }
+
+  /**
+   * The real directory that holds `rel` (parentDir, missing ones made). `recheck` false: one found safe
+   * before is taken as it is, for an early check that a later one repeats.
+   */
+  private dirFor(rel: string, recheck: boolean): string {
+    const relDir = rel.slice(0, Math.max(0, rel.lastIndexOf('/')));
+    if (relDir === '') return this.real;
+    const known = this.safeDirs.get(relDir);
+    if (known !== undefined && (!recheck || unchanged(known))) return known;
+    const dir = this.parentDir(rel, true)!;
+    this.safeDirs.set(relDir, dir);
+    return dir;
   }
 
   /** The temp folder DIR/.s3sync/tmp, made if missing, checked now. */
   tmpDir(): string {
-    return refused('not written: no safe temp folder', () => this.parentDir(`${TMP}/x`, true, true)!);
+    if (this.safeTmp !== undefined && unchanged(this.safeTmp)) return this.safeTmp;
+    this.safeTmp = refused('not written: no safe temp folder', () => this.parentDir(`${TMP}/x`, true, true)!);
+    return this.safeTmp;
   }
 
   /** Removes the temp folder, unless what is there now is not s3sync's own folder. */
@@ -132,15 +162,16 @@ export class TargetTree {
       return;
     }
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    this.safeTmp = undefined;
   }
 
   /**
    * Where the download of `rel` is renamed to, checked now: its parents (made if missing) and what is at
-   * its name (see replaceReason). Call it right before the rename.
+   * its name (see replaceReason). Call it right before the rename; `recheck` false for an early check.
    */
-  destination(rel: string): string {
+  destination(rel: string, recheck = true): string {
     return refused('not written', () => {
-      const dest = `${this.parentDir(rel, true)!}/${baseName(rel)}`;
+      const dest = `${this.dirFor(rel, recheck)}/${baseName(rel)}`;
       this.notOwn(dest);
       const kind = kindOf(look(dest, rel));
       const reason = replaceReason(kind, kind === 'link' ? linkTarget(dest)?.kind : undefined);
@@ -160,7 +191,7 @@ export class TargetTree {
       if (dir === undefined) return 'gone';
       const abs = `${dir}/${baseName(rel)}`;
       this.notOwn(abs);
-      const realRel = relInside(this.real, abs)!;
+      const realRel = this.relOf(abs)!;
       if (realRel !== rel && !alsoGoes(realRel)) return 'kept';
       const st = look(abs, rel);
       const kind = kindOf(st);
@@ -180,6 +211,15 @@ export class TargetTree {
 export type Removal = 'deleted' | 'gone' | 'kept';
 
 const baseName = (rel: string) => rel.slice(rel.lastIndexOf('/') + 1);
+
+/** `dir` (a real path) still is one: no component of it is a link now. */
+function unchanged(dir: string): boolean {
+  try {
+    return realpathSync.native(dir) === dir;
+  } catch {
+    return false;
+  }
+}
 
 /** stat (following links); undefined if it cannot be. */
 function followed(abs: string): BigIntStats | undefined {

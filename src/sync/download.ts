@@ -96,10 +96,9 @@ export async function downloadObject(
   const name = `${randomBytes(8).toString('hex')}.part`;
   // The temp folder is in the target too: its path is checked again at each use.
   const tmp: TempPath = () => path.join(tree.tmpDir(), name);
-  tmp();
   try {
     // Refused before a byte is fetched when the way is already blocked; checked again before the rename.
-    tree.destination(o.rel);
+    tree.destination(o.rel, false);
     const small = o.size < SMALL_OBJECT_MAX && o.size < cfg.multipartThreshold;
     const form = etagForm(o.etag);
     const partSizes = form.kind === 'multipart' ? candidatePartSizes(o.size, form.parts) : [];

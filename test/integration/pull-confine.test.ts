@@ -306,9 +306,13 @@ async function swappingProxy(target: string, trigger: string, swap: () => void):
   return p;
 }
 
-/** Moves `rel` out of the target (to base/moved-N) and puts a link to `to` in its place. */
+/**
+ * Moves `rel` out of the target (to base/moved-N) and puts a link to `to` in its place; if `rel` is not
+ * there yet (the temp folder is made when a small object's body is in), the link is put first.
+ */
 const swapFor = (base: string, target: string, rel: string, to: string) => () => {
-  renameSync(path.join(target, rel), path.join(base, `moved-${rel.replaceAll('/', '-')}`));
+  if (existsSync(path.join(target, rel)))
+    renameSync(path.join(target, rel), path.join(base, `moved-${rel.replaceAll('/', '-')}`));
   symlinkSync(to, path.join(target, rel));
 };
 
