@@ -10,6 +10,7 @@ import {
   readdirSync,
   readFileSync,
   realpathSync,
+  renameSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -134,6 +135,20 @@ describe.each(modes)('TargetTree.destination $name', ({ followSymlinks }) => {
     expect(refusal(() => tree.destination('todir'))).toBe(
       'not written: a symbolic link to a directory is in the way',
     );
+  });
+
+  it('a directory found safe once and swapped for a link since is refused', () => {
+    const { root, outside } = setup();
+    const tree = new TargetTree(root, { followSymlinks });
+    expect(tree.destination('d/e/a.txt')).toBe(path.join(root, 'd/e/a.txt'));
+    renameSync(path.join(root, 'd'), path.join(root, 'moved'));
+    symlinkSync(outside, path.join(root, 'd'));
+    expect(refusal(() => tree.destination('d/e/b.txt'))).toContain("'d' is a symbolic link");
+    // Put back: safe again.
+    rmSync(path.join(root, 'd'));
+    renameSync(path.join(root, 'moved'), path.join(root, 'd'));
+    expect(tree.destination('d/e/b.txt')).toBe(path.join(root, 'd/e/b.txt'));
+    expect(listing(outside)).toEqual(['victim.txt']);
   });
 
   it('never writes into its own folder through a link', () => {
@@ -285,6 +300,17 @@ describe('TargetTree temp folder', () => {
     writeFileSync(path.join(root, '.s3sync/tmp/x.part'), 'x');
     tree.removeTmp();
     expect(listing(path.join(root, '.s3sync'))).toEqual([]);
+  });
+
+  it('a temp folder used before and swapped for a link since is refused', () => {
+    const { root, outside } = setup();
+    const tree = new TargetTree(root);
+    tree.tmpDir();
+    renameSync(path.join(root, '.s3sync/tmp'), path.join(root, 'moved'));
+    symlinkSync(outside, path.join(root, '.s3sync/tmp'));
+    expect(refusal(() => tree.tmpDir())).toBe(
+      "not written: no safe temp folder: '.s3sync/tmp' is a symbolic link",
+    );
   });
 
   it.each([
