@@ -47,8 +47,9 @@ const TMP = `${STATE_DIR}/tmp`;
 
 /**
  * Pull's only way to create, replace and delete under its target, so that it never does any of these
- * outside it. Every path is walked from the target's real path one component at a time with lstat,
- * right before the operation, creating missing directories one mkdir at a time: a symbolic link or a
+ * outside it. Every path is checked right before the operation: walked from the target's real path one
+ * component at a time with lstat, creating missing directories one mkdir at a time (or, for a directory
+ * walked before in the run, one realpath that must give back exactly its path). A symbolic link or a
  * non-directory in the way is never followed by accident (what openat with O_NOFOLLOW gives; Node has
  * no openat). With --follow-symlinks a link to a directory strictly inside the target is gone through
  * (and the walk goes on from its real path); never one to anywhere else, nor into s3sync's own files.

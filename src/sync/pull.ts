@@ -133,6 +133,8 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
   applyRecords(s, actions, prepared.facts);
 
   const t = downloads.length > 0 ? await s.s3() : undefined;
+  // Made by pull() already; an applied plan may name a directory that is not there yet.
+  mkdirSync(s.localRoot, { recursive: true });
   const tree = targetTree(s, opts);
   const cfg = {
     multipartThreshold: opts.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD,
