@@ -64,9 +64,101 @@ export function safeJoin(root: string, rel: string): string {
   if (reason !== null) throw runError(`refusing to write '${rel}' under ${root}: ${reason}`);
   const base = path.resolve(root);
   const full = path.resolve(base, ...rel.split('/'));
-  const back = path.relative(base, full);
-  if (back === '' || back === '..' || back.startsWith(`..${path.sep}`) || path.isAbsolute(back)) {
+  if (relInside(base, full) === null) {
     throw runError(`refusing to write '${rel}': it resolves outside ${root}`);
   }
   return full;
+}
+
+/**
+ * `p` relative to `root` ('/'-separated) if `p` is strictly below `root`, else null (the root itself,
+ * a sibling, an ancestor). Lexical only: for what the file system resolves, pass real paths.
+ */
+export function relInside(root: string, p: string): string | null {
+  const back = path.relative(path.resolve(root), path.resolve(p));
+  if (back === '' || back === '..' || back.startsWith(`..${path.sep}`) || path.isAbsolute(back)) return null;
+  return back.split(path.sep).join('/');
+}
+
+/*
+ * Decisions pull makes about what it finds on disk on the way to a path it writes or deletes, so that
+ * nothing outside the target is ever created, replaced or deleted. The I/O is in confine.ts.
+ */
+
+/** What lstat found at a path ('link': a symbolic link, not followed). */
+export type EntryKind = 'missing' | 'dir' | 'file' | 'link' | 'other';
+
+/** Where a symbolic link leads: its real path and what is there (followed), or null when it is broken. */
+export type LinkTarget = { real: string; kind: EntryKind } | null;
+
+/**
+ * Whether a symbolic link `name` may be gone through: only to a path strictly inside the target
+ * (`realRoot`, a real path), never to the target itself (a loop) nor into s3sync's own files. Null if
+ * it may, else why not. Whether links are followed at all (--follow-symlinks) is the caller's to ask.
+ */
+export function linkReason(
+  name: string,
+  realRoot: string,
+  target: LinkTarget,
+  isOwn: (rel: string) => boolean,
+): string | null {
+  if (target === null) return `'${name}' is a broken symbolic link`;
+  if (path.resolve(target.real) === path.resolve(realRoot))
+    return `'${name}' is a symbolic link to the target directory itself`;
+  const rel = relInside(realRoot, target.real);
+  if (rel === null) return `'${name}' is a symbolic link to a path outside the target`;
+  if (isOwn(rel)) return `'${name}' is a symbolic link into s3sync's own files`;
+  return null;
+}
+
+/**
+ * Whether a directory on the way to a written or deleted path may be gone through: a real directory,
+ * or (`follow` 'yes') a symbolic link that linkReason allows to a directory; 'never' for s3sync's own
+ * folder. `link`: where the link leads, looked up by the caller only for one it may follow. Null if it
+ * may, else why not.
+ */
+export function parentReason(
+  name: string,
+  kind: EntryKind,
+  follow: 'yes' | 'no' | 'never',
+  link?: { realRoot: string; target: LinkTarget; isOwn: (rel: string) => boolean },
+): string | null {
+  if (kind === 'dir') return null;
+  if (kind === 'missing') return `'${name}' does not exist`;
+  if (kind === 'file') return `'${name}' is a file, not a directory`;
+  if (kind === 'other') return `'${name}' is a special file, not a directory`;
+  if (follow === 'never') return `'${name}' is a symbolic link`;
+  if (follow === 'no' || !link)
+    return `'${name}' is a symbolic link (followed only with --follow-symlinks, and only inside the target)`;
+  const reason = linkReason(name, link.realRoot, link.target, link.isOwn);
+  if (reason !== null) return reason;
+  return link.target?.kind === 'dir' ? null : `'${name}' is a symbolic link to a file, not to a directory`;
+}
+
+/**
+ * Whether a downloaded file may be renamed onto what is at its final name. rename(2) replaces a
+ * symbolic link itself and never writes where it points; a link to a directory is refused as the
+ * directory would be. Null if it may, else why not.
+ */
+export function replaceReason(kind: EntryKind, linkKind?: EntryKind): string | null {
+  if (kind === 'missing' || kind === 'file') return null;
+  if (kind === 'dir') return 'a directory is in the way';
+  if (kind === 'other') return 'a special file is in the way';
+  return linkKind === 'dir' ? 'a symbolic link to a directory is in the way' : null;
+}
+
+export type DeleteDecision = { act: 'unlink' } | { act: 'gone' } | { act: 'refuse'; reason: string };
+
+/**
+ * What pull --delete does with what is at a path it planned to delete: only the file it scanned there
+ * (`sameAsScanned`: same inode) is removed. A symbolic link is unlinked itself, never what it points
+ * to, and only under --follow-symlinks, where the scan went through it.
+ */
+export function deleteDecision(kind: EntryKind, follow: boolean, sameAsScanned: boolean): DeleteDecision {
+  if (kind === 'missing') return { act: 'gone' };
+  if (kind === 'dir') return { act: 'refuse', reason: 'it is a directory now' };
+  if (kind === 'other') return { act: 'refuse', reason: 'it is not a regular file' };
+  if (kind === 'link' && !follow) return { act: 'refuse', reason: 'it is a symbolic link now' };
+  if (!sameAsScanned) return { act: 'refuse', reason: 'it changed since it was scanned' };
+  return { act: 'unlink' };
 }

@@ -27,6 +27,8 @@ export interface ScanOptions {
   includeFile?: (rel: string) => boolean;
   /** Prefix prepended to rel to form the key, for the 1,024-byte key limit. */
   keyPrefix?: string;
+  /** With followSymlinks: null to follow the link at `abs`, else why it is skipped (a notice). */
+  followLink?: (abs: string, rel: string) => string | null;
 }
 
 export interface ScanResult {
@@ -114,6 +116,11 @@ function walker(root: string, opts: ScanOptions): { steps: Generator<void>; resu
       if (ent.isSymbolicLink()) {
         if (!opts.followSymlinks) {
           notices.push({ rel, message: 'symbolic link skipped (use --follow-symlinks to follow)' });
+          continue;
+        }
+        const refused = opts.followLink?.(abs, rel);
+        if (refused) {
+          notices.push({ rel, message: `${refused}: skipped` });
           continue;
         }
         try {

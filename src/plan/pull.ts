@@ -69,6 +69,9 @@ export function decidePullObject(
   if (f.size !== r.size) return download('size-changed');
   // Changed locally (or never synced): compare content before overwriting anything.
   const hash = facts.hashes.get(r.rel);
+  // The hash was taken of another file than the one scanned (its path changed in between, maybe through
+  // a link swapped in): it says nothing about this one.
+  if (hash && hash.stat.ino !== f.ino) return download('content-changed');
   const verdict = compareContent(f.size, r, hash, facts.heads.get(r.rel), e?.partSize);
   if (verdict === 'same') {
     const partSize = Object.entries(hash!.multipart).find(([, v]) => v === r.etag)?.[0];

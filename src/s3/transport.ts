@@ -155,6 +155,11 @@ export class S3Transport {
 
   readonly counter: ResolvedClient['counter'];
 
+  /** Retries per request (--retries): also how often a body that fails its check is fetched again. */
+  get retries(): number {
+    return this.policy.retries;
+  }
+
   /** Listing pages read by parseListObjectsV2, and by the SDK (a page that reader declined). */
   readonly listingPages = { fast: 0, sdk: 0 };
 

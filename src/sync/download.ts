@@ -1,25 +1,25 @@
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
+  constants,
   fsync,
   futimesSync,
   lstatSync,
-  mkdirSync,
   openSync,
   renameSync,
+  rmSync,
   writeSync,
 } from 'node:fs';
-import { type FileHandle, lstat, open, rename, rm, utimes } from 'node:fs/promises';
+import { type FileHandle, lutimes, open } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { errorMessage, runError, S3SyncError } from '../errors.js';
+import { runError, S3SyncError } from '../errors.js';
+import type { TargetTree } from '../local/confine.js';
 import { type StreamDigest, StreamHasher } from '../local/hash.js';
 import { hashFileAsync, SYNC_MAX, startStreamHash } from '../local/hash-pool.js';
-import { safeJoin } from '../local/safe-path.js';
 import { statFields } from '../local/scan.js';
 import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
-import { STATE_DIR } from '../manifest/store.js';
 import { candidatePartSizes, etagForm } from '../s3/etag.js';
 import type { S3Transport } from '../s3/transport.js';
 import type { Session } from './session.js';
@@ -32,8 +32,6 @@ class IncompleteBody extends Error {
 /** The disk is full: every further write would fail the same way, so the run stops. */
 export class DiskFullError extends S3SyncError {}
 
-export const tmpDir = (root: string) => path.join(root, STATE_DIR, 'tmp');
-
 /**
  * Below this an object is gathered in memory, hashed and checked before anything is written, and
  * written with synchronous calls: one thread-pool round trip (the fsync) instead of eight. A pull of
@@ -43,20 +41,14 @@ const SMALL_OBJECT_MAX = SYNC_MAX;
 
 const fsyncFd = promisify(fsync);
 
-/** Directories this run has made or found: each is created once, not once per file. */
-const madeDirs = new WeakMap<Session, Set<string>>();
-/** After the temp directory is removed: a later download in the same session makes it again. */
-export const forgetMadeDirs = (s: Session) => madeDirs.delete(s);
-function ensureDir(s: Session, dir: string): void {
-  let made = madeDirs.get(s);
-  if (!made) {
-    made = new Set();
-    madeDirs.set(s, made);
-  }
-  if (made.has(dir)) return;
-  mkdirSync(dir, { recursive: true });
-  made.add(dir);
-}
+/**
+ * Temp files are opened without following a link at their name (one planted there is refused, never
+ * written through), and truncated: a retried body starts again from the first byte.
+ */
+const TMP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+
+/** A download's temp file: its path, the temp folder checked anew each time it is asked for. */
+type TempPath = () => string;
 
 /** `x-amz-meta-mtime` (seconds with a fraction) → seconds for utimes; else the object's LastModified. */
 const mtimeSeconds = (meta: string | undefined, lastModified: number) => {
@@ -90,33 +82,24 @@ interface Target {
 
 /**
  * Downloads one object to a temp file beside the manifest, fsyncs it, sets its mtime and renames it
- * into place: a crash or a full disk never leaves a partial file under the real name. Returns the
- * manifest entry for the file as written.
+ * into place: a crash or a full disk never leaves a partial file under the real name. Every path is
+ * taken through `tree`, checked right before it is used: nothing outside the target is written. Returns
+ * the manifest entry for the file as written.
  */
 export async function downloadObject(
   s: Session,
   t: S3Transport,
   o: Target,
   cfg: { multipartThreshold: number; partSize: number },
+  tree: TargetTree,
 ): Promise<ManifestEntry> {
-  const dest = safeJoin(s.localRoot, o.rel);
-  const tmp = path.join(tmpDir(s.localRoot), `${randomBytes(8).toString('hex')}.part`);
-  ensureDir(s, path.dirname(tmp));
+  const name = `${randomBytes(8).toString('hex')}.part`;
+  // The temp folder is in the target too: its path is checked again at each use.
+  const tmp: TempPath = () => path.join(tree.tmpDir(), name);
   try {
-    try {
-      ensureDir(s, path.dirname(dest));
-    } catch (err) {
-      throw runError(
-        `cannot create the directory for it: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`,
-      );
-    }
+    // Refused before a byte is fetched when the way is already blocked; checked again before the rename.
+    tree.destination(o.rel, false);
     const small = o.size < SMALL_OBJECT_MAX && o.size < cfg.multipartThreshold;
-    const existing = small
-      ? lstatSync(dest, { throwIfNoEntry: false })
-      : await lstat(dest).catch(() => undefined);
-    if (existing && !existing.isFile())
-      throw runError('a directory or special file is in the way: not overwritten');
-
     const form = etagForm(o.etag);
     const partSizes = form.kind === 'multipart' ? candidatePartSizes(o.size, form.parts) : [];
     const partSize = form.kind === 'multipart' ? (partSizes[0] ?? 0) : 0;
@@ -142,26 +125,22 @@ export async function downloadObject(
         return { md5: r.md5, meta: info.metadata, verified: ok };
       }));
     } else {
-      meta = await downloadRanges(s, t, o, tmp, cfg.partSize);
-      const h = await hashFileAsync(tmp, o.size, partSizes);
-      md5 = h.md5;
-      verified = verifyContent(o.etag, md5, h.multipart, meta.md5);
-      if (verified === false) throw runError('downloaded bytes do not match the object ETag');
+      ({ md5, meta, verified } = await downloadVerifiedRanges(s, t, o, tmp, cfg.partSize, partSizes));
     }
     if (verified === undefined && s.opts.debug)
       s.notice(`${o.rel}: ETag is opaque; content not verified`, o.rel);
-    if (small) {
-      // writeSmall set the mtime before its fsync.
-      renameSync(tmp, dest);
-    } else {
+    // writeSmall set the mtime before its fsync.
+    if (!small) {
       const secs = mtimeSeconds(meta.mtime, o.lastModified);
-      await utimes(tmp, secs, secs);
-      await rename(tmp, dest);
+      await lutimes(tmp(), secs, secs);
     }
-    const st = statFields(small ? lstatSync(dest, { bigint: true }) : await lstat(dest, { bigint: true }));
+    // Checked again, and renamed in the same synchronous step: the tree may have changed meanwhile.
+    const dest = tree.destination(o.rel);
+    renameSync(tmp(), dest);
+    const st = statFields(lstatSync(dest, { bigint: true }));
     return manifestEntry(st, { md5, etag: o.etag, partSize });
   } catch (err) {
-    await rm(tmp, { force: true });
+    removeTmpFile(tmp);
     const code =
       (err as NodeJS.ErrnoException).code ?? (err as { cause?: NodeJS.ErrnoException }).cause?.code;
     if (code === 'ENOSPC' || code === 'EDQUOT') {
@@ -264,8 +243,8 @@ async function gather(body: Readable, size: number): Promise<Buffer> {
 }
 
 /** Writes a small file with its mtime, then fsyncs it: data and mtime are on disk before the rename. */
-async function writeSmall(tmp: string, buf: Buffer, mtimeSecs: number): Promise<void> {
-  const fd = openSync(tmp, 'w');
+async function writeSmall(tmp: TempPath, buf: Buffer, mtimeSecs: number): Promise<void> {
+  const fd = openSync(tmp(), TMP_FLAGS);
   try {
     for (let off = 0; off < buf.length; ) {
       const n = writeSync(fd, buf, off, buf.length - off, off);
@@ -282,11 +261,11 @@ async function writeSmall(tmp: string, buf: Buffer, mtimeSecs: number): Promise<
 /** Writes the body while it is hashed, off the main thread for large bodies. */
 async function writeStream(
   body: Readable,
-  tmp: string,
+  tmp: TempPath,
   size: number,
   partSizes: number[],
 ): Promise<StreamDigest> {
-  const fh = await open(tmp, 'w');
+  const fh = await open(tmp(), TMP_FLAGS);
   const flusher = new Flusher(fh);
   const hash = startStreamHash(partSizes, size);
   let written = 0;
@@ -307,15 +286,52 @@ async function writeStream(
   }
 }
 
-/** Large objects: byte ranges fetched in parallel, each written at its offset. */
+/** A temp file is removed only from a temp folder checked now, never through a link put there. */
+function removeTmpFile(tmp: TempPath): void {
+  try {
+    rmSync(tmp(), { force: true });
+  } catch {
+    // No safe temp folder any more: what is left there is left alone.
+  }
+}
+
+/**
+ * A large object's integrity can only be checked once all of its ranges are in (its ETag covers the
+ * whole object): a failed check fetches every range again, as many times as a request is tried.
+ */
+async function downloadVerifiedRanges(
+  s: Session,
+  t: S3Transport,
+  o: Target,
+  tmp: TempPath,
+  partSize: number,
+  partSizes: number[],
+): Promise<{ md5: string; meta: Record<string, string>; verified: boolean | undefined }> {
+  for (let attempt = 1; ; attempt++) {
+    const meta = await downloadRanges(s, t, o, tmp, partSize, attempt === 1);
+    const h = await hashFileAsync(tmp(), o.size, partSizes);
+    const verified = verifyContent(o.etag, h.md5, h.multipart, meta.md5);
+    if (verified !== false) return { md5: h.md5, meta, verified };
+    if (attempt > t.retries)
+      throw runError('downloaded bytes do not match the object ETag (on every attempt)');
+    if (s.opts.debug)
+      s.notice(`${o.rel}: downloaded bytes do not match the object ETag: fetching it again`, o.rel);
+  }
+}
+
+/**
+ * Large objects: byte ranges fetched in parallel, each written at its offset. `progress`: report the
+ * bytes (not again when the object is fetched again).
+ */
 async function downloadRanges(
   s: Session,
   t: S3Transport,
   o: Target,
-  tmp: string,
+  tmp: TempPath,
   partSize: number,
+  progress: boolean,
 ): Promise<Record<string, string>> {
-  const fh = await open(tmp, 'w');
+  const fh = await open(tmp(), TMP_FLAGS);
   const flusher = new Flusher(fh);
   let meta: Record<string, string> = {};
   try {
@@ -339,7 +355,7 @@ async function downloadRanges(
             }
             if (pos !== end + 1)
               throw new IncompleteBody(`range ended after ${pos - start} of ${end - start + 1} bytes`);
-            s.emit({ type: 'bytes', bytes: end - start + 1 });
+            if (progress) s.emit({ type: 'bytes', bytes: end - start + 1 });
           },
           { start, end },
         );

@@ -1,8 +1,7 @@
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { unlink } from 'node:fs/promises';
+import { existsSync, lstatSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { S3SyncError } from '../errors.js';
-import { safeJoin } from '../local/safe-path.js';
+import { S3SyncError, usageError } from '../errors.js';
+import { PathRefused, TargetTree } from '../local/confine.js';
 import { type LocalFile, scanDirectoryYielding } from '../local/scan.js';
 import { STATE_DIR } from '../manifest/store.js';
 import { checkEnds, validateOptions } from '../options/validate.js';
@@ -10,7 +9,7 @@ import { type PullAction, planPull } from '../plan/pull.js';
 import { emptyFacts, type Facts, type RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
 import { enforceDeleteGuards } from './delete-guard.js';
-import { DiskFullError, downloadObject, forgetMadeDirs, tmpDir } from './download.js';
+import { DiskFullError, downloadObject } from './download.js';
 import type { SyncResult } from './events.js';
 import { applyRecords, EarlyListing, settle } from './facts.js';
 import {
@@ -35,7 +34,10 @@ export async function pull(opts: PullOptions): Promise<SyncResult> {
   validateOptions(opts);
   checkEnds('pull', opts.destination, opts.source);
   const root = path.resolve(opts.destination);
-  if (!opts.dryRun) mkdirSync(root, { recursive: true });
+  if (!opts.dryRun) {
+    mkdirSync(root, { recursive: true });
+    refuseLinkedStateDir(root);
+  }
   const s = new Session(root, opts.source, opts, 'pull');
   await s.loadFilter();
   return s.run(async () => {
@@ -45,16 +47,35 @@ export async function pull(opts: PullOptions): Promise<SyncResult> {
   });
 }
 
+/**
+ * The manifest, its lock and the temp files live in DIR/.s3sync: a link planted there would have them
+ * written wherever it points, so the run does not start.
+ */
+function refuseLinkedStateDir(root: string): void {
+  const dir = path.join(root, STATE_DIR);
+  if (lstatSync(dir, { throwIfNoEntry: false })?.isSymbolicLink())
+    throw usageError(`${dir} is a symbolic link: refusing to write s3sync's state through it (remove it)`);
+}
+
+/** Every path pull writes or deletes goes through this: see TargetTree. */
+const targetTree = (s: Session, opts: PullOptions) =>
+  new TargetTree(s.localRoot, { followSymlinks: opts.followSymlinks, isOwn: s.isOwn });
+
 /** Lists, scans and plans; settles every file with the least hashing. */
 export async function preparePull(s: Session, opts: PullOptions): Promise<PreparedPull> {
   // The listing goes out first; the destination is read while the server answers.
   const listing = await EarlyListing.start(s);
   // With --delete-excluded the local side is scanned whole: excluded files are candidates for deletion.
   const wholeTree = opts.delete && opts.deleteExcluded;
-  const scan = existsSync(s.localRoot)
+  const exists = existsSync(s.localRoot);
+  const tree = exists && opts.followSymlinks ? targetTree(s, opts) : undefined;
+  const scan = exists
     ? await scanDirectoryYielding(s.localRoot, {
         skipDir: (rel) => rel === STATE_DIR || (!wholeTree && s.filter.excludesDir(rel)),
         includeFile: wholeTree ? (rel) => !s.isOwn(rel) : s.selected,
+        // What pull would write through (see TargetTree) is what it reads: links inside the target only.
+        followSymlinks: opts.followSymlinks,
+        followLink: tree ? (abs, rel) => tree.linkReason(abs, rel) : undefined,
       })
     : { files: [], errors: [], notices: [] };
   const remote = new Map([...(await listing.follow())].filter(([rel]) => s.selected(rel)));
@@ -118,6 +139,9 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
   await retireStalePending(s, () => false);
 
   const t = downloads.length > 0 ? await s.s3() : undefined;
+  // Made by pull() already; an applied plan may name a directory that is not there yet.
+  mkdirSync(s.localRoot, { recursive: true });
+  const tree = targetTree(s, opts);
   const cfg = {
     multipartThreshold: opts.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD,
     partSize: opts.partSize ?? DEFAULT_PART_SIZE,
@@ -132,7 +156,7 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
       async (a) => {
         s.emit({ type: 'start', action: 'download', rel: a.rel, size: a.size });
         try {
-          s.record(a.rel, await downloadObject(s, t!, a, cfg));
+          s.record(a.rel, await downloadObject(s, t!, a, cfg, tree));
           r.downloaded++;
           r.bytesTransferred += a.size;
           if (a.size < cfg.multipartThreshold) s.emit({ type: 'bytes', bytes: a.size });
@@ -150,8 +174,7 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
   } catch (err) {
     if (!diskFull) throw err;
   } finally {
-    rmSync(tmpDir(s.localRoot), { recursive: true, force: true });
-    forgetMadeDirs(s);
+    tree.removeTmp();
   }
   if (diskFull) throw diskFull;
 
@@ -160,15 +183,23 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
     deletes.length > 0 &&
     enforceDeleteGuards(s, deletes.length, prepared.local.size, prepared.remote.size)
   ) {
+    const going = new Set(deletes.map((d) => d.rel));
     for (const d of deletes) {
       try {
-        await unlink(safeJoin(s.localRoot, d.rel));
+        const removal = tree.remove(d.rel, prepared.local.get(d.rel)?.ino, (real) => going.has(real));
         s.manifest.files.delete(d.rel);
         s.markDirty();
+        // Reached through a followed link: already deleted under its other path, or kept for it.
+        if (removal !== 'deleted') continue;
         r.deleted++;
         s.emit({ type: 'done', action: 'delete', rel: d.rel, size: d.size, reason: d.reason });
       } catch (err) {
-        s.fileError(d.rel, `delete failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        if (err instanceof PathRefused) s.fileError(d.rel, err.message);
+        else
+          s.fileError(
+            d.rel,
+            `delete failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+          );
       }
     }
   }

@@ -150,6 +150,19 @@ describe('decidePullObject', () => {
     expect(decide(r, f, undefined, facts)).toMatchObject({ kind: 'record', reason: 'already-local' });
   });
 
+  it('does not trust a hash of another file than the one scanned (its path was swapped in between)', () => {
+    const r = obj('a.txt');
+    const f = file('a.txt');
+    for (const e of [undefined, entryFor(f, r, { mtimeNs: '999' })]) {
+      const facts = emptyFacts();
+      // Same content as the object, but read from inode 43 where the scan found 42.
+      facts.hashes.set('a.txt', { ...hashOf(f, r.etag), stat: { ...hashOf(f, r.etag).stat, ino: '43' } });
+      expect(decide(r, f, e, facts)).toMatchObject({ kind: 'download', reason: 'content-changed' });
+      facts.hashes.set('a.txt', hashOf(f, r.etag));
+      expect(decide(r, f, e, facts)).toMatchObject({ kind: 'record' });
+    }
+  });
+
   it('asks for the multipart part sizes a multipart ETag needs, and records the matching one', () => {
     const MiB = 1024 * 1024;
     const r = obj('big.bin', { size: 12 * MiB, etag: `${md5('parts')}-3` });

@@ -2,7 +2,19 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { S3SyncError } from '../../src/errors.js';
 import { printable } from '../../src/escape.js';
-import { DIRECTORY_MARKER, fileDirConflicts, safeJoin, unsafeKeyReason } from '../../src/local/safe-path.js';
+import {
+  DIRECTORY_MARKER,
+  deleteDecision,
+  type EntryKind,
+  fileDirConflicts,
+  type LinkTarget,
+  linkReason,
+  parentReason,
+  relInside,
+  replaceReason,
+  safeJoin,
+  unsafeKeyReason,
+} from '../../src/local/safe-path.js';
 
 describe('unsafeKeyReason', () => {
   it.each([
@@ -160,4 +172,144 @@ describe('safeJoin', () => {
       expect(printable(message)).not.toMatch(/[\n\0]/);
     },
   );
+});
+
+describe('relInside', () => {
+  const root = '/srv/target';
+
+  it.each([
+    ['/srv/target/a', 'a'],
+    ['/srv/target/a/b/c.txt', 'a/b/c.txt'],
+    ['/srv/target/..foo', '..foo'],
+    ['/srv/target/a/../b', 'b'],
+    ['/srv/target/./x/', 'x'],
+  ])('%s is inside as %j', (p, rel) => {
+    expect(relInside(root, p)).toBe(rel);
+    expect(relInside(`${root}/`, p)).toBe(rel);
+  });
+
+  it.each([
+    '/srv/target', // the root itself
+    '/srv/target/',
+    '/srv/target/a/..',
+    '/srv', // an ancestor
+    '/',
+    '/srv/target-other/a', // a sibling sharing the name as a prefix
+    '/srv/targe',
+    '/srv/target/../target2',
+    '/elsewhere/srv/target/a',
+  ])('%s is not strictly inside', (p) => {
+    expect(relInside(root, p)).toBeNull();
+  });
+
+  it('the root / contains everything but itself', () => {
+    expect(relInside('/', '/etc/passwd')).toBe('etc/passwd');
+    expect(relInside('/', '/')).toBeNull();
+  });
+});
+
+describe('linkReason', () => {
+  const root = '/srv/target';
+  const own = (rel: string) => rel === '.s3sync' || rel.startsWith('.s3sync/');
+  const to = (real: string, kind: EntryKind = 'dir'): LinkTarget => ({ real, kind });
+
+  it.each([
+    ['/srv/target/sub', 'dir'],
+    ['/srv/target/a/b/c', 'dir'],
+    ['/srv/target/file.txt', 'file'],
+  ] as const)('allows a link to %s (%s)', (real, kind) => {
+    expect(linkReason('link', root, to(real, kind), own)).toBeNull();
+  });
+
+  it.each([
+    [null, 'broken'],
+    [to('/elsewhere'), 'outside'],
+    [to('/'), 'outside'],
+    [to('/srv'), 'outside'],
+    [to('/srv/target-other/x'), 'outside'],
+    [to('/etc/passwd', 'file'), 'outside'],
+    [to('/srv/target'), 'itself'],
+    [to('/srv/target/.s3sync'), "s3sync's own"],
+    [to('/srv/target/.s3sync/tmp'), "s3sync's own"],
+  ])('refuses a link to %j (%s)', (target, fragment) => {
+    const reason = linkReason('a/link', root, target, own);
+    expect(reason).toContain(fragment);
+    expect(reason).toContain("'a/link'");
+  });
+});
+
+describe('parentReason', () => {
+  const root = '/srv/target';
+  const own = () => false;
+  const link = (real: string | null, kind: EntryKind = 'dir') => ({
+    realRoot: root,
+    target: real === null ? null : { real, kind },
+    isOwn: own,
+  });
+
+  it('goes through a real directory whatever the flag', () => {
+    for (const follow of ['yes', 'no', 'never'] as const) expect(parentReason('d', 'dir', follow)).toBeNull();
+  });
+
+  it.each([
+    ['missing', 'does not exist'],
+    ['file', 'is a file, not a directory'],
+    ['other', 'special file'],
+  ] as const)('refuses a %s component', (kind, fragment) => {
+    for (const follow of ['yes', 'no', 'never'] as const)
+      expect(parentReason('d', kind, follow)).toContain(fragment);
+  });
+
+  it('never goes through a link without --follow-symlinks, and never into its own folder', () => {
+    expect(parentReason('d', 'link', 'no', link('/srv/target/sub'))).toContain('--follow-symlinks');
+    expect(parentReason('.s3sync', 'link', 'never', link('/srv/target/sub'))).toBe(
+      "'.s3sync' is a symbolic link",
+    );
+  });
+
+  it('with --follow-symlinks goes through a link to a directory inside the target only', () => {
+    expect(parentReason('d', 'link', 'yes', link('/srv/target/sub'))).toBeNull();
+    expect(parentReason('d', 'link', 'yes', link('/srv/target/a/b/c'))).toBeNull();
+    expect(parentReason('d', 'link', 'yes', link('/srv/target/f.txt', 'file'))).toContain('to a file');
+    expect(parentReason('d', 'link', 'yes', link('/elsewhere'))).toContain('outside');
+    expect(parentReason('d', 'link', 'yes', link('/'))).toContain('outside');
+    expect(parentReason('d', 'link', 'yes', link('/srv/target'))).toContain('itself');
+    expect(parentReason('d', 'link', 'yes', link(null))).toContain('broken');
+    // No target looked up: refused, not followed blindly.
+    expect(parentReason('d', 'link', 'yes')).not.toBeNull();
+  });
+});
+
+describe('replaceReason', () => {
+  it('renames onto nothing, a regular file, or a link to a file or nowhere (the link itself)', () => {
+    expect(replaceReason('missing')).toBeNull();
+    expect(replaceReason('file')).toBeNull();
+    expect(replaceReason('link', 'file')).toBeNull();
+    expect(replaceReason('link', undefined)).toBeNull(); // dangling
+    expect(replaceReason('link', 'other')).toBeNull();
+  });
+
+  it('refuses a directory, a link to one, or a special file', () => {
+    expect(replaceReason('dir')).toContain('directory');
+    expect(replaceReason('link', 'dir')).toContain('symbolic link to a directory');
+    expect(replaceReason('other')).toContain('special file');
+  });
+});
+
+describe('deleteDecision', () => {
+  it('unlinks only the regular file the scan found', () => {
+    for (const follow of [false, true]) {
+      expect(deleteDecision('file', follow, true)).toEqual({ act: 'unlink' });
+      expect(deleteDecision('file', follow, false)).toMatchObject({ act: 'refuse', reason: /changed/ });
+      expect(deleteDecision('missing', follow, false)).toEqual({ act: 'gone' });
+      expect(deleteDecision('dir', follow, false)).toMatchObject({ act: 'refuse', reason: /directory/ });
+      expect(deleteDecision('other', follow, true)).toMatchObject({ act: 'refuse' });
+    }
+  });
+
+  it('a link is unlinked itself only under --follow-symlinks, where the scan went through it', () => {
+    expect(deleteDecision('link', false, true)).toMatchObject({ act: 'refuse', reason: /symbolic link/ });
+    expect(deleteDecision('link', true, true)).toEqual({ act: 'unlink' });
+    expect(deleteDecision('link', true, false)).toMatchObject({ act: 'refuse', reason: /changed/ });
+  });
 });

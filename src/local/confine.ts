@@ -1,0 +1,242 @@
+import { type BigIntStats, lstatSync, mkdirSync, realpathSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { S3SyncError } from '../errors.js';
+import { STATE_DIR } from '../manifest/store.js';
+import {
+  deleteDecision,
+  type EntryKind,
+  type LinkTarget,
+  linkReason,
+  parentReason,
+  replaceReason,
+} from './safe-path.js';
+
+/** A path pull will not write or delete: reported for that file (exit 1), and the run goes on. */
+export class PathRefused extends S3SyncError {
+  constructor(message: string) {
+    super(message, 1);
+  }
+}
+
+const kindOf = (st: BigIntStats | undefined): EntryKind => {
+  if (!st) return 'missing';
+  if (st.isDirectory()) return 'dir';
+  if (st.isFile()) return 'file';
+  return st.isSymbolicLink() ? 'link' : 'other';
+};
+
+/** lstat: what is at `abs` itself; a failure other than ENOENT is refused with its code. */
+function look(abs: string, shown: string): BigIntStats | undefined {
+  try {
+    return lstatSync(abs, { bigint: true, throwIfNoEntry: false });
+  } catch (err) {
+    throw new PathRefused(`cannot inspect '${shown}': ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+}
+
+/** Where a symbolic link leads, followed to the end; null when it is broken or unreadable. */
+function linkTarget(abs: string): LinkTarget {
+  try {
+    const real = realpathSync(abs);
+    return { real, kind: kindOf(lstatSync(real, { bigint: true })) };
+  } catch {
+    return null;
+  }
+}
+
+const TMP = `${STATE_DIR}/tmp`;
+
+/**
+ * Pull's only way to create, replace and delete under its target, so that it never does any of these
+ * outside it. Every path is checked right before the operation: walked from the target's real path one
+ * component at a time with lstat, creating missing directories one mkdir at a time (or, for a directory
+ * walked before in the run, one realpath that must give back exactly its path). A symbolic link or a
+ * non-directory in the way is never followed by accident (what openat with O_NOFOLLOW gives; Node has
+ * no openat). With --follow-symlinks a link to a directory strictly inside the target is gone through
+ * (and the walk goes on from its real path); never one to anywhere else, nor into s3sync's own files.
+ * What is left: in the few system calls between the check and the operation, someone who can write in
+ * the target can still swap a directory for a link.
+ */
+export class TargetTree {
+  readonly real: string;
+  private readonly follow: boolean;
+  private readonly isOwn: (rel: string) => boolean;
+  /**
+   * Directories walked and found safe this run (rel → real path). Used again only while realpath still
+   * gives exactly that path, i.e. no component of it has become a link: one call instead of a walk.
+   */
+  private readonly safeDirs = new Map<string, string>();
+  private safeTmp: string | undefined;
+
+  constructor(root: string, opts: { followSymlinks?: boolean; isOwn?: (rel: string) => boolean } = {}) {
+    this.real = realpathSync(root);
+    this.follow = opts.followSymlinks === true;
+    const own = opts.isOwn ?? (() => false);
+    this.isOwn = (rel) => rel === STATE_DIR || rel.startsWith(`${STATE_DIR}/`) || own(rel);
+  }
+
+  /** For the scan under --follow-symlinks: null if the link at `abs` may be followed, else why not. */
+  linkReason(abs: string, name: string): string | null {
+    return linkReason(name, this.real, linkTarget(abs), this.isOwn);
+  }
+
+  /**
+   * The real directory that holds `rel`, each parent checked; missing ones are made when `create`,
+   * else undefined is returned for one. `own`: s3sync's folder, never gone through a link.
+   */
+  private parentDir(rel: string, create: boolean, own = false): string | undefined {
+    const names = rel.split('/');
+    names.pop();
+    let dir = this.real;
+    let shown = '';
+    for (const name of names) {
+      shown = shown ? `${shown}/${name}` : name;
+      const abs = `${dir}/${name}`;
+      let st = look(abs, shown);
+      if (!st && create) {
+        try {
+          mkdirSync(abs);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code !== 'EEXIST')
+            throw new PathRefused(`cannot create the directory '${shown}': ${code ?? err}`);
+        }
+        st = look(abs, shown);
+      }
+      const kind = kindOf(st);
+      if (kind === 'dir') {
+        dir = abs;
+        continue;
+      }
+      if (kind === 'missing' && !create) return undefined;
+      const follow = own ? 'never' : this.follow ? 'yes' : 'no';
+      const target = kind === 'link' && follow === 'yes' ? linkTarget(abs) : undefined;
+      const link = target === undefined ? undefined : { realRoot: this.real, target, isOwn: this.isOwn };
+      const reason = parentReason(shown, kind, follow, link);
+      if (reason !== null) throw new PathRefused(reason);
+      dir = target!.real;
+    }
+    return dir;
+  }
+
+  /**
+   * `abs` relative to the real root: every path here is built from it, real paths and checked names
+   * (no '.' or '..'), so a prefix is enough.
+   */
+  private relOf(abs: string): string | null {
+    const prefix = this.real.endsWith('/') ? this.real : `${this.real}/`;
+    return abs.startsWith(prefix) && abs.length > prefix.length ? abs.slice(prefix.length) : null;
+  }
+
+  /** `abs` (below the real root) must not be one of s3sync's files, reached through a link. */
+  private notOwn(abs: string): void {
+    const rel = this.relOf(abs);
+    if (rel === null || this.isOwn(rel)) throw new PathRefused(`it is s3sync's own file '${rel}'`);
+  }
+
+  /**
+   * The real directory that holds `rel` (parentDir, missing ones made). `recheck` false: one found safe
+   * before is taken as it is, for an early check that a later one repeats.
+   */
+  private dirFor(rel: string, recheck: boolean): string {
+    const relDir = rel.slice(0, Math.max(0, rel.lastIndexOf('/')));
+    if (relDir === '') return this.real;
+    const known = this.safeDirs.get(relDir);
+    if (known !== undefined && (!recheck || unchanged(known))) return known;
+    const dir = this.parentDir(rel, true)!;
+    this.safeDirs.set(relDir, dir);
+    return dir;
+  }
+
+  /** The temp folder DIR/.s3sync/tmp, made if missing, checked now. */
+  tmpDir(): string {
+    if (this.safeTmp !== undefined && unchanged(this.safeTmp)) return this.safeTmp;
+    this.safeTmp = refused('not written: no safe temp folder', () => this.parentDir(`${TMP}/x`, true, true)!);
+    return this.safeTmp;
+  }
+
+  /** Removes the temp folder, unless what is there now is not s3sync's own folder. */
+  removeTmp(): void {
+    let dir: string | undefined;
+    try {
+      dir = this.parentDir(`${TMP}/x`, false, true);
+    } catch {
+      return;
+    }
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    this.safeTmp = undefined;
+  }
+
+  /**
+   * Where the download of `rel` is renamed to, checked now: its parents (made if missing) and what is at
+   * its name (see replaceReason). Call it right before the rename; `recheck` false for an early check.
+   */
+  destination(rel: string, recheck = true): string {
+    return refused('not written', () => {
+      const dest = `${this.dirFor(rel, recheck)}/${baseName(rel)}`;
+      this.notOwn(dest);
+      const kind = kindOf(look(dest, rel));
+      const reason = replaceReason(kind, kind === 'link' ? linkTarget(dest)?.kind : undefined);
+      if (reason !== null) throw new PathRefused(reason);
+      return dest;
+    });
+  }
+
+  /**
+   * Deletes `rel` if it is still the file the scan found (inode `ino`, when known): see deleteDecision.
+   * Through a followed link the file has another path, its real one: it is deleted only if `alsoGoes`
+   * says that path is to be deleted as well (an object kept under that name keeps the file).
+   */
+  remove(rel: string, ino: string | undefined, alsoGoes: (realRel: string) => boolean): Removal {
+    return refused('not deleted', () => {
+      const dir = this.parentDir(rel, false);
+      if (dir === undefined) return 'gone';
+      const abs = `${dir}/${baseName(rel)}`;
+      this.notOwn(abs);
+      const realRel = this.relOf(abs)!;
+      if (realRel !== rel && !alsoGoes(realRel)) return 'kept';
+      const st = look(abs, rel);
+      const kind = kindOf(st);
+      // What the scan saw: the file itself, or under --follow-symlinks the file a link leads to.
+      const seen = kind === 'link' ? followed(abs) : st;
+      const same = seen !== undefined && (ino === undefined || seen.ino.toString() === ino);
+      const d = deleteDecision(kind, this.follow, same);
+      if (d.act === 'refuse') throw new PathRefused(d.reason);
+      if (d.act === 'gone') return 'gone';
+      unlinkSync(abs);
+      return 'deleted';
+    });
+  }
+}
+
+/** 'gone': nothing was there any more; 'kept': the file is also another path's, which stays. */
+export type Removal = 'deleted' | 'gone' | 'kept';
+
+const baseName = (rel: string) => rel.slice(rel.lastIndexOf('/') + 1);
+
+/** `dir` (a real path) still is one: no component of it is a link now. */
+function unchanged(dir: string): boolean {
+  try {
+    return realpathSync.native(dir) === dir;
+  } catch {
+    return false;
+  }
+}
+
+/** stat (following links); undefined if it cannot be. */
+function followed(abs: string): BigIntStats | undefined {
+  try {
+    return statSync(abs, { bigint: true, throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs `fn`, prefixing a refusal's reason with `what` ('not written'). */
+function refused<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof PathRefused) throw new PathRefused(`${what}: ${err.message}`);
+    throw err;
+  }
+}

@@ -1,0 +1,441 @@
+/**
+ * Pull never creates, replaces or deletes anything outside the target directory: not through a
+ * symbolic link already in the target, at any depth, to anywhere; not through one swapped in while
+ * the pull runs; not with --delete; and with --follow-symlinks only through links to directories
+ * inside the target. Each refused path is one error line (exit 1) and the rest of the pull goes on.
+ */
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { S3Transport } from '../../src/s3/transport.js';
+import type { SyncEvent } from '../../src/sync/events.js';
+import { newBucket, runCli, seedObject, servers, tempDir } from '../helpers.js';
+import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
+
+const MiB = 1024 * 1024;
+
+const proxies: FaultProxy[] = [];
+afterAll(async () => {
+  for (const p of proxies) await p.close();
+});
+
+/** Every entry below dir, without following links: path → file content, 'dir', or '-> link target'. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (abs: string, rel: string) => {
+    for (const e of readdirSync(abs, { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      const p = path.join(abs, e.name);
+      if (e.isSymbolicLink()) out[r] = `-> ${readlinkSync(p)}`;
+      else if (e.isDirectory()) {
+        out[r] = 'dir';
+        walk(p, r);
+      } else out[r] = readFileSync(p, 'utf8');
+    }
+  };
+  walk(dir, '');
+  return out;
+}
+
+/** A target and, beside it, a directory it must never touch (with a file and a subdirectory). */
+function layout(label: string): { base: string; target: string; outside: string } {
+  const base = realpathSync(tempDir(label));
+  const target = path.join(base, 'target');
+  const outside = path.join(base, 'outside');
+  mkdirSync(target);
+  mkdirSync(path.join(outside, 'sub'), { recursive: true });
+  writeFileSync(path.join(outside, 'victim.txt'), 'victim');
+  writeFileSync(path.join(outside, 'sub/victim2.txt'), 'victim2');
+  return { base, target, outside };
+}
+
+const errorsOf = (events: SyncEvent[]) =>
+  events
+    .filter((e): e is Extract<SyncEvent, { type: 'error' }> => e.type === 'error')
+    .map((e) => e.message)
+    .sort();
+
+const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('error: '));
+
+async function seedAll(t: S3Transport, objects: Record<string, string | Buffer>): Promise<void> {
+  for (const [rel, body] of Object.entries(objects)) await seedObject(t, `p/${rel}`, body);
+}
+
+const isLink = (p: string) => lstatSync(p).isSymbolicLink();
+
+const MODES = [
+  { mode: 'without --follow-symlinks', flags: [] as string[] },
+  { mode: 'with --follow-symlinks', flags: ['--follow-symlinks'] },
+];
+
+describe.each(servers())('pull confined to its target on $name', (server) => {
+  it.each(MODES)('a directory link in the target never leads a write outside ($mode)', async ({ flags }) => {
+    const { base, target, outside } = layout('confine-dirlink');
+    mkdirSync(path.join(target, 'a/b'), { recursive: true });
+    symlinkSync(outside, path.join(target, 'link')); // depth 1
+    symlinkSync(outside, path.join(target, 'a/b/link')); // depth 3
+    symlinkSync('/', path.join(target, 'root')); // the file system root
+    symlinkSync('..', path.join(target, 'up')); // the target's parent, relative
+    symlinkSync(path.join(outside, 'nothing/here'), path.join(target, 'dangling'));
+    symlinkSync(path.join(outside, 'victim.txt'), path.join(target, 'tofile')); // a file where a dir is expected
+    const evil = [
+      'link/evil.txt',
+      'link/sub/victim2.txt', // an existing file outside, to be replaced
+      'link/new/deeper/evil.txt', // directories to be made outside
+      'a/b/link/evil.txt',
+      `root/${path.relative('/', outside)}/evil.txt`,
+      'up/outside/victim.txt',
+      'dangling/evil.txt',
+      'tofile/evil.txt',
+    ];
+    const { bucket, transport } = await newBucket(server, 'confine');
+    await seedAll(transport, {
+      ...Object.fromEntries(evil.map((k) => [k, `evil ${k}`])),
+      'good.txt': 'good',
+      'a/b/ok.txt': 'ok',
+    });
+    const before = snapshot(outside);
+    const url = `s3://${bucket}/p`;
+
+    // Twice: a refused path stays refused on every pull, and nothing is written outside either time.
+    for (const json of [false, true]) {
+      const r = await runCli(['pull', url, target, ...flags, ...(json ? ['--json'] : [])], server);
+      expect(r.code).toBe(1);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      if (json) {
+        expect(r.summary).toMatchObject({ failed: evil.length });
+        const errors = errorsOf(r.events);
+        expect(errors).toHaveLength(evil.length);
+        for (const key of evil) {
+          const link = key
+            .split('/')
+            .slice(0, key.startsWith('a/') ? 3 : 1)
+            .join('/');
+          expect(errors).toContainEqual(
+            expect.stringMatching(new RegExp(`^${key}: not written: '${link}' is a`)),
+          );
+        }
+      } else {
+        const lines = errorLines(r.stderr);
+        expect(lines).toHaveLength(evil.length);
+        for (const key of evil)
+          expect(lines.some((l) => l.startsWith(`error: ${key}: not written: `))).toBe(true);
+      }
+      expect(snapshot(outside)).toEqual(before);
+      expect(readdirSync(base).sort()).toEqual(['outside', 'target']);
+      expect(readFileSync(path.join(target, 'good.txt'), 'utf8')).toBe('good');
+      expect(readFileSync(path.join(target, 'a/b/ok.txt'), 'utf8')).toBe('ok');
+      for (const l of ['link', 'a/b/link', 'root', 'up', 'dangling', 'tofile'])
+        expect(isLink(path.join(target, l))).toBe(true);
+      expect(readdirSync(path.join(target, '.s3sync'))).not.toContain('tmp');
+    }
+  });
+
+  it('--follow-symlinks goes through links to directories inside the target, and only with it', async () => {
+    const { target, outside } = layout('confine-inside');
+    mkdirSync(path.join(target, 'real/deep'), { recursive: true });
+    mkdirSync(path.join(target, 'a'));
+    symlinkSync('real', path.join(target, 'sibling'));
+    symlinkSync('../real/deep', path.join(target, 'a/deep'));
+    const { bucket, transport } = await newBucket(server, 'confine-in');
+    await seedAll(transport, { 'sibling/x.txt': 'x', 'a/deep/y.txt': 'y', 'real/z.txt': 'z' });
+    const url = `s3://${bucket}/p`;
+    const before = snapshot(outside);
+
+    const plain = await runCli(['pull', url, target, '--json'], server);
+    expect(plain.code).toBe(1);
+    expect(errorsOf(plain.events)).toEqual([
+      "a/deep/y.txt: not written: 'a/deep' is a symbolic link (followed only with --follow-symlinks, and only inside the target)",
+      "sibling/x.txt: not written: 'sibling' is a symbolic link (followed only with --follow-symlinks, and only inside the target)",
+    ]);
+    expect(readdirSync(path.join(target, 'real')).sort()).toEqual(['deep', 'z.txt']);
+
+    const follow = await runCli(['pull', url, target, '--follow-symlinks', '--json'], server);
+    expect(follow.stderr).toBe('');
+    expect(follow.code).toBe(0);
+    expect(follow.summary).toMatchObject({ downloaded: 2, unchanged: 1, failed: 0 });
+    expect(readFileSync(path.join(target, 'real/x.txt'), 'utf8')).toBe('x');
+    expect(readFileSync(path.join(target, 'real/deep/y.txt'), 'utf8')).toBe('y');
+    expect(isLink(path.join(target, 'sibling'))).toBe(true);
+    expect(isLink(path.join(target, 'a/deep'))).toBe(true);
+
+    // The scan reads through the same links: the next pull has nothing to do.
+    const again = await runCli(['pull', url, target, '--follow-symlinks', '--json'], server);
+    expect(again.code).toBe(0);
+    expect(again.summary).toMatchObject({ downloaded: 0, unchanged: 3 });
+    expect(again.summary?.requests).toEqual({ ListObjectsV2: 1 });
+    expect(snapshot(outside)).toEqual(before);
+  });
+
+  it.each(MODES)('a link at the final name is replaced, never written through ($mode)', async ({ flags }) => {
+    const { target, outside } = layout('confine-final');
+    mkdirSync(path.join(target, 'd'));
+    writeFileSync(path.join(target, 'real.txt'), 'real');
+    symlinkSync(path.join(outside, 'victim.txt'), path.join(target, 'a.txt')); // to a file outside
+    symlinkSync(path.join(outside, 'none.txt'), path.join(target, 'b.txt')); // dangling
+    symlinkSync('../../outside/victim.txt', path.join(target, 'd/e.txt')); // deeper, relative
+    symlinkSync('real.txt', path.join(target, 'in.txt')); // to a file inside
+    symlinkSync(outside, path.join(target, 'c')); // to a directory: refused like a directory
+    const objects = {
+      'a.txt': 'object a',
+      'b.txt': 'object b',
+      'd/e.txt': 'object e',
+      'in.txt': 'object in',
+      c: 'object c',
+    };
+    const { bucket, transport } = await newBucket(server, 'confine-final');
+    await seedAll(transport, objects);
+    const before = snapshot(outside);
+
+    const r = await runCli(['pull', `s3://${bucket}/p`, target, ...flags, '--json'], server);
+    expect(r.code).toBe(1);
+    expect(errorsOf(r.events)).toEqual(['c: not written: a symbolic link to a directory is in the way']);
+    expect(r.summary).toMatchObject({ downloaded: 4, failed: 1 });
+    for (const rel of ['a.txt', 'b.txt', 'd/e.txt', 'in.txt']) {
+      expect(isLink(path.join(target, rel))).toBe(false);
+      expect(readFileSync(path.join(target, rel), 'utf8')).toBe(objects[rel as keyof typeof objects]);
+    }
+    expect(isLink(path.join(target, 'c'))).toBe(true);
+    expect(readFileSync(path.join(target, 'real.txt'), 'utf8')).toBe('real');
+    expect(snapshot(outside)).toEqual(before);
+    expect(existsSync(path.join(outside, 'none.txt'))).toBe(false);
+  });
+
+  it.each(MODES)('--delete never deletes through a link ($mode)', async ({ mode, flags }) => {
+    const { target, outside } = layout('confine-delete');
+    const follow = flags.length > 0;
+    mkdirSync(path.join(target, 'a'));
+    mkdirSync(path.join(target, 'real'));
+    writeFileSync(path.join(target, 'local-only.txt'), 'no object');
+    writeFileSync(path.join(target, 'real/old.txt'), 'no object either');
+    // Already there with their objects' content (recorded, not downloaded): the scan sees them.
+    writeFileSync(path.join(target, 'keep.txt'), 'keep');
+    writeFileSync(path.join(target, 'real/kept.txt'), 'kept');
+    symlinkSync(outside, path.join(target, 'link')); // outside, depth 1: victim.txt, sub/victim2.txt
+    symlinkSync(outside, path.join(target, 'a/link')); // outside, depth 2
+    symlinkSync('/', path.join(target, 'root'));
+    symlinkSync(path.join(outside, 'victim.txt'), path.join(target, 'flink.txt')); // final name, outside
+    symlinkSync('real', path.join(target, 'sibling')); // inside
+    symlinkSync('keep.txt', path.join(target, 'ilink.txt')); // final name, inside
+    const { bucket, transport } = await newBucket(server, 'confine-del');
+    // real/kept.txt has an object, sibling/kept.txt (the same file through the link) has none.
+    await seedAll(transport, { 'keep.txt': 'keep', 'real/kept.txt': 'kept' });
+    const before = snapshot(outside);
+
+    const r = await runCli(
+      ['pull', `s3://${bucket}/p`, target, '--delete', '--force', ...flags, '--json'],
+      server,
+    );
+    expect(r.stderr, mode).toBe('');
+    expect(r.code).toBe(0);
+    const deleted = r.events
+      .filter((e) => e.type === 'done' && e.action === 'delete')
+      .map((e) => (e as { rel: string }).rel)
+      .sort();
+    // Without the flag the scan goes through no link at all. With it, through 'sibling' and 'ilink.txt'
+    // only: real/old.txt goes once under one of its two paths, real/kept.txt stays for its object, and
+    // the link ilink.txt is unlinked itself while keep.txt stays.
+    if (follow) {
+      expect(deleted).toHaveLength(3);
+      expect(deleted).toContain('local-only.txt');
+      expect(deleted).toContain('ilink.txt');
+      expect(deleted.filter((d) => d.endsWith('old.txt'))).toHaveLength(1);
+      expect(existsSync(path.join(target, 'ilink.txt'))).toBe(false);
+    } else {
+      expect(deleted).toEqual(['local-only.txt', 'real/old.txt']);
+      expect(isLink(path.join(target, 'ilink.txt'))).toBe(true);
+    }
+    expect(existsSync(path.join(target, 'real/old.txt'))).toBe(false);
+    expect(readFileSync(path.join(target, 'keep.txt'), 'utf8')).toBe('keep');
+    expect(readFileSync(path.join(target, 'real/kept.txt'), 'utf8')).toBe('kept');
+    for (const l of ['link', 'a/link', 'root', 'flink.txt', 'sibling'])
+      expect(isLink(path.join(target, l))).toBe(true);
+    expect(snapshot(outside)).toEqual(before);
+  });
+
+  it('refuses to start when DIR/.s3sync is a link, and writes nothing through it', async () => {
+    const { target, outside } = layout('confine-state');
+    symlinkSync(outside, path.join(target, '.s3sync'));
+    const { bucket, transport } = await newBucket(server, 'confine-state');
+    await seedAll(transport, { 'a.txt': 'a' });
+    const before = snapshot(outside);
+    for (const flags of [[], ['--follow-symlinks']]) {
+      const r = await runCli(['pull', `s3://${bucket}/p`, target, ...flags], server);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n')).toEqual([
+        `s3sync: ${path.join(target, '.s3sync')} is a symbolic link: refusing to write s3sync's state through it (remove it)`,
+      ]);
+      expect(snapshot(outside)).toEqual(before);
+      expect(readdirSync(target)).toEqual(['.s3sync']);
+    }
+  });
+});
+
+/**
+ * A link swapped in while the pull runs: the proxy calls `swap` when the request for `trigger`'s
+ * object arrives, before it is answered: after the pull checked the way and before it writes or
+ * renames anything there.
+ */
+async function swappingProxy(target: string, trigger: string, swap: () => void): Promise<FaultProxy> {
+  let done = false;
+  const p = await startFaultProxy({
+    target,
+    seed: 3,
+    rate: 1,
+    kinds: ['delay'],
+    delayMs: 50,
+    filter: ({ method, url }) => {
+      if (done || method !== 'GET' || !url.includes('x-id=GetObject') || !url.includes(trigger)) return false;
+      done = true;
+      swap();
+      return true;
+    },
+  });
+  proxies.push(p);
+  return p;
+}
+
+/**
+ * Moves `rel` out of the target (to base/moved-N) and puts a link to `to` in its place; if `rel` is not
+ * there yet (the temp folder is made when a small object's body is in), the link is put first.
+ */
+const swapFor = (base: string, target: string, rel: string, to: string) => () => {
+  if (existsSync(path.join(target, rel)))
+    renameSync(path.join(target, rel), path.join(base, `moved-${rel.replaceAll('/', '-')}`));
+  symlinkSync(to, path.join(target, rel));
+};
+
+describe.each(servers())('pull with a link swapped in during the run on $name', (server) => {
+  const cases = [
+    { what: 'the parent directory', key: 'd/late.txt', at: 'd', size: 100 },
+    { what: 'a directory two levels up', key: 'd/e/late.txt', at: 'd', size: 100 },
+    { what: 'the parent of a streamed object', key: 'd/e/late.bin', at: 'd/e', size: 2 * MiB },
+    { what: 'the parent of a ranged object', key: 'd/late.bin', at: 'd', size: 6 * MiB },
+    { what: 'the temp folder', key: 'late.txt', at: '.s3sync/tmp', size: 100 },
+    { what: 'the temp folder of a ranged object', key: 'late.bin', at: '.s3sync/tmp', size: 6 * MiB },
+  ];
+
+  it.each(MODES.flatMap((m) => cases.map((c) => ({ ...m, ...c }))))(
+    '$what ($mode, $key)',
+    async ({ flags, key, at, size }) => {
+      const { base, target, outside } = layout('confine-swap');
+      const { bucket, transport } = await newBucket(server, 'confine-swap');
+      // Another object whose download the swap cannot reach, to show the rest of the pull goes on (none
+      // when the temp folder is swapped: its download may be under way then).
+      const other: Record<string, string> = at.startsWith('.s3sync') ? {} : { 'other.txt': 'other' };
+      await seedAll(transport, { [key]: Buffer.alloc(size, 7), ...other });
+      const before = snapshot(outside);
+      const proxy = await swappingProxy(
+        server.endpoint,
+        path.basename(key),
+        swapFor(base, target, at, outside),
+      );
+      const r = await runCli(
+        [
+          'pull',
+          `s3://${bucket}/p`,
+          target,
+          ...flags,
+          '--multipart-threshold',
+          '5MiB',
+          '--part-size',
+          '5MiB',
+          '--endpoint-url',
+          proxy.endpoint,
+          '--json',
+        ],
+        server,
+      );
+      expect(r.code).toBe(1);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      const errors = errorsOf(r.events);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(new RegExp(`^${key}: not written: .*'${at}' is a symbolic link`));
+      // Nothing was created, replaced or deleted outside: no late file, no temp file, no directory.
+      expect(snapshot(outside)).toEqual(before);
+      expect(isLink(path.join(target, at))).toBe(true);
+      expect(r.summary).toMatchObject({ downloaded: Object.keys(other).length, failed: 1 });
+    },
+  );
+
+  it.each(MODES)('a link put at the final name during the download ($mode)', async ({ flags }) => {
+    const { target, outside } = layout('confine-swap-final');
+    const { bucket, transport } = await newBucket(server, 'confine-swap-final');
+    await seedAll(transport, { 'late.txt': 'object', 'd/late.bin': Buffer.alloc(6 * MiB, 1), late2: 'x' });
+    mkdirSync(path.join(target, 'd'));
+    const before = snapshot(outside);
+    // To a file outside: replaced by the download. To a directory outside: refused, like a directory.
+    const proxy = await swappingProxy(server.endpoint, 'late', () => {
+      symlinkSync(path.join(outside, 'victim.txt'), path.join(target, 'late.txt'));
+      symlinkSync(path.join(outside, 'victim.txt'), path.join(target, 'd/late.bin'));
+      symlinkSync(outside, path.join(target, 'late2'));
+    });
+    const r = await runCli(
+      [
+        'pull',
+        `s3://${bucket}/p`,
+        target,
+        ...flags,
+        '--multipart-threshold',
+        '5MiB',
+        '--part-size',
+        '5MiB',
+        '--endpoint-url',
+        proxy.endpoint,
+        '--json',
+      ],
+      server,
+    );
+    expect(r.code).toBe(1);
+    expect(errorsOf(r.events)).toEqual(['late2: not written: a symbolic link to a directory is in the way']);
+    expect(readFileSync(path.join(target, 'late.txt'), 'utf8')).toBe('object');
+    expect(isLink(path.join(target, 'late.txt'))).toBe(false);
+    expect(isLink(path.join(target, 'd/late.bin'))).toBe(false);
+    expect(lstatSync(path.join(target, 'd/late.bin')).size).toBe(6 * MiB);
+    expect(snapshot(outside)).toEqual(before);
+  });
+
+  it.each(MODES)('a directory swapped for a link before the deletes ($mode)', async ({ flags }) => {
+    const { base, target, outside } = layout('confine-swap-del');
+    mkdirSync(path.join(target, 'old'));
+    writeFileSync(path.join(target, 'old/victim.txt'), 'no object');
+    writeFileSync(path.join(target, 'gone.txt'), 'no object');
+    const { bucket, transport } = await newBucket(server, 'confine-swap-del');
+    await seedAll(transport, { 'new.txt': 'new', 'keep/k.txt': 'k' });
+    const before = snapshot(outside);
+    // Swapped during the download of new.txt, after the scan found old/victim.txt and before any delete.
+    const proxy = await swappingProxy(server.endpoint, 'new.txt', swapFor(base, target, 'old', outside));
+    const r = await runCli(
+      [
+        'pull',
+        `s3://${bucket}/p`,
+        target,
+        '--delete',
+        '--force',
+        ...flags,
+        '--endpoint-url',
+        proxy.endpoint,
+        '--json',
+      ],
+      server,
+    );
+    expect(r.code).toBe(1);
+    expect(errorsOf(r.events)).toEqual([
+      expect.stringMatching(/^old\/victim\.txt: not deleted: 'old' is a symbolic link/),
+    ]);
+    expect(r.summary).toMatchObject({ downloaded: 2, deleted: 1 });
+    expect(existsSync(path.join(target, 'gone.txt'))).toBe(false);
+    expect(snapshot(outside)).toEqual(before);
+  });
+});

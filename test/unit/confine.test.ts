@@ -1,0 +1,336 @@
+/**
+ * TargetTree on a real file system: every path pull writes or deletes is checked component by
+ * component, and no link leads it outside the target.
+ */
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { PathRefused, TargetTree } from '../../src/local/confine.js';
+import { scanDirectory } from '../../src/local/scan.js';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A target and a directory outside it (with a file in it), side by side. */
+function setup(): { root: string; outside: string } {
+  const base = realpathSync(mkdtempSync(path.join(tmpdir(), 's3sync-confine-')));
+  dirs.push(base);
+  const root = path.join(base, 'target');
+  const outside = path.join(base, 'outside');
+  mkdirSync(root);
+  mkdirSync(outside);
+  writeFileSync(path.join(outside, 'victim.txt'), 'victim');
+  return { root, outside };
+}
+
+const listing = (dir: string) => readdirSync(dir).sort();
+
+function refusal(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(PathRefused);
+    return (err as Error).message;
+  }
+  throw new Error('expected a refusal');
+}
+
+const modes = [
+  { name: 'without --follow-symlinks', followSymlinks: false },
+  { name: 'with --follow-symlinks', followSymlinks: true },
+];
+
+describe.each(modes)('TargetTree.destination $name', ({ followSymlinks }) => {
+  it('makes missing parents one at a time and returns a path inside the target', () => {
+    const { root } = setup();
+    const tree = new TargetTree(root, { followSymlinks });
+    expect(tree.destination('a/b/c/file.txt')).toBe(path.join(root, 'a/b/c/file.txt'));
+    expect(statSync(path.join(root, 'a/b/c')).isDirectory()).toBe(true);
+    expect(tree.destination('top.txt')).toBe(path.join(root, 'top.txt'));
+  });
+
+  it.each([
+    ['a link at depth 1', 'link', 'link/evil.txt'],
+    ['a link at depth 2', 'a/link', 'a/link/evil.txt'],
+    ['a link at depth 3, deeper below it', 'a/b/link', 'a/b/link/x/y/evil.txt'],
+  ])('refuses %s to a directory outside, and creates nothing there', (_, at, rel) => {
+    const { root, outside } = setup();
+    mkdirSync(path.dirname(path.join(root, at)), { recursive: true });
+    symlinkSync(outside, path.join(root, at));
+    const tree = new TargetTree(root, { followSymlinks });
+    const msg = refusal(() => tree.destination(rel));
+    expect(msg).toMatch(/^not written: /);
+    expect(msg).toContain(`'${at}' is a symbolic link`);
+    expect(listing(outside)).toEqual(['victim.txt']);
+  });
+
+  it.each([
+    ['/', '/'],
+    ['an ancestor of the target', '..'],
+    ['the target itself', '.'],
+    ['a relative path out', '../outside'],
+  ])('refuses a link to %s', (_, to) => {
+    const { root, outside } = setup();
+    symlinkSync(to, path.join(root, 'link'));
+    const tree = new TargetTree(root, { followSymlinks });
+    const rel = `link/${path.relative('/', outside)}/evil.txt`;
+    expect(refusal(() => tree.destination(rel))).toContain("'link' is a symbolic link");
+    expect(listing(outside)).toEqual(['victim.txt']);
+  });
+
+  it('refuses a dangling link, and a link to a file where a directory is expected', () => {
+    const { root, outside } = setup();
+    symlinkSync(path.join(outside, 'nothing/here'), path.join(root, 'dangling'));
+    symlinkSync(path.join(outside, 'victim.txt'), path.join(root, 'tofile'));
+    writeFileSync(path.join(root, 'inside.txt'), 'x');
+    symlinkSync('inside.txt', path.join(root, 'toinside'));
+    const tree = new TargetTree(root, { followSymlinks });
+    const dangling = refusal(() => tree.destination('dangling/evil.txt'));
+    const tofile = refusal(() => tree.destination('tofile/evil.txt'));
+    const toinside = refusal(() => tree.destination('toinside/evil.txt'));
+    if (followSymlinks) {
+      expect(dangling).toContain('broken');
+      expect(tofile).toContain('outside');
+      expect(toinside).toContain('to a file, not to a directory');
+    }
+    expect(existsSync(path.join(outside, 'nothing'))).toBe(false);
+    expect(readFileSync(path.join(outside, 'victim.txt'), 'utf8')).toBe('victim');
+  });
+
+  it('refuses a file or a directory in the way', () => {
+    const { root } = setup();
+    writeFileSync(path.join(root, 'blocked'), 'x');
+    mkdirSync(path.join(root, 'dir'));
+    const tree = new TargetTree(root, { followSymlinks });
+    expect(refusal(() => tree.destination('blocked/file.txt'))).toBe(
+      "not written: 'blocked' is a file, not a directory",
+    );
+    expect(refusal(() => tree.destination('dir'))).toBe('not written: a directory is in the way');
+  });
+
+  it('a link at the final name is to be replaced (never written through), unless it leads to a directory', () => {
+    const { root, outside } = setup();
+    symlinkSync(path.join(outside, 'victim.txt'), path.join(root, 'tofile.txt'));
+    symlinkSync(path.join(outside, 'gone.txt'), path.join(root, 'dangling.txt'));
+    symlinkSync(outside, path.join(root, 'todir'));
+    const tree = new TargetTree(root, { followSymlinks });
+    expect(tree.destination('tofile.txt')).toBe(path.join(root, 'tofile.txt'));
+    expect(tree.destination('dangling.txt')).toBe(path.join(root, 'dangling.txt'));
+    expect(refusal(() => tree.destination('todir'))).toBe(
+      'not written: a symbolic link to a directory is in the way',
+    );
+  });
+
+  it('a directory found safe once and swapped for a link since is refused', () => {
+    const { root, outside } = setup();
+    const tree = new TargetTree(root, { followSymlinks });
+    expect(tree.destination('d/e/a.txt')).toBe(path.join(root, 'd/e/a.txt'));
+    renameSync(path.join(root, 'd'), path.join(root, 'moved'));
+    symlinkSync(outside, path.join(root, 'd'));
+    expect(refusal(() => tree.destination('d/e/b.txt'))).toContain("'d' is a symbolic link");
+    // Put back: safe again.
+    rmSync(path.join(root, 'd'));
+    renameSync(path.join(root, 'moved'), path.join(root, 'd'));
+    expect(tree.destination('d/e/b.txt')).toBe(path.join(root, 'd/e/b.txt'));
+    expect(listing(outside)).toEqual(['victim.txt']);
+  });
+
+  it('never writes into its own folder through a link', () => {
+    const { root } = setup();
+    mkdirSync(path.join(root, '.s3sync'));
+    symlinkSync('.s3sync', path.join(root, 'state'));
+    const tree = new TargetTree(root, { followSymlinks });
+    expect(refusal(() => tree.destination('state/manifest.json'))).toContain("'state' is a symbolic link");
+  });
+});
+
+describe('TargetTree with --follow-symlinks', () => {
+  it('goes through links to directories inside the target, at any depth, to their real path', () => {
+    const { root } = setup();
+    mkdirSync(path.join(root, 'real/deep'), { recursive: true });
+    symlinkSync('real', path.join(root, 'sibling'));
+    mkdirSync(path.join(root, 'a'));
+    symlinkSync('../real/deep', path.join(root, 'a/link'));
+    const tree = new TargetTree(root, { followSymlinks: true });
+    expect(tree.destination('sibling/x.txt')).toBe(path.join(root, 'real/x.txt'));
+    expect(tree.destination('a/link/new/y.txt')).toBe(path.join(root, 'real/deep/new/y.txt'));
+    // Without the flag, the same links are refused.
+    const plain = new TargetTree(root);
+    expect(refusal(() => plain.destination('sibling/x.txt'))).toContain('--follow-symlinks');
+  });
+
+  it('a link chain that ends outside is refused even if its first hop is inside', () => {
+    const { root, outside } = setup();
+    symlinkSync(outside, path.join(root, 'hop2'));
+    symlinkSync('hop2', path.join(root, 'hop1'));
+    const tree = new TargetTree(root, { followSymlinks: true });
+    expect(refusal(() => tree.destination('hop1/evil.txt'))).toContain('outside');
+    expect(listing(outside)).toEqual(['victim.txt']);
+  });
+
+  it("never goes into s3sync's own files, nor into a file the caller owns", () => {
+    const { root } = setup();
+    mkdirSync(path.join(root, '.s3sync/tmp'), { recursive: true });
+    mkdirSync(path.join(root, 'conf'));
+    symlinkSync('.s3sync/tmp', path.join(root, 'tmplink'));
+    symlinkSync('conf', path.join(root, 'conflink'));
+    const tree = new TargetTree(root, { followSymlinks: true, isOwn: (rel) => rel === 'conf/m.json' });
+    expect(refusal(() => tree.destination('tmplink/x'))).toContain("s3sync's own files");
+    expect(refusal(() => tree.destination('conflink/m.json'))).toContain("s3sync's own file 'conf/m.json'");
+    expect(tree.destination('conflink/other.json')).toBe(path.join(root, 'conf/other.json'));
+  });
+
+  it('the scan follows exactly the links the writes may go through', () => {
+    const { root, outside } = setup();
+    mkdirSync(path.join(root, 'real'));
+    writeFileSync(path.join(root, 'real/in.txt'), 'in');
+    symlinkSync('real', path.join(root, 'sibling'));
+    symlinkSync('real/in.txt', path.join(root, 'filelink'));
+    symlinkSync(outside, path.join(root, 'out'));
+    symlinkSync(path.join(outside, 'victim.txt'), path.join(root, 'outfile'));
+    symlinkSync('/', path.join(root, 'slash'));
+    symlinkSync('.', path.join(root, 'self'));
+    symlinkSync('nowhere', path.join(root, 'dangling'));
+    const tree = new TargetTree(root, { followSymlinks: true });
+    const scan = scanDirectory(root, {
+      followSymlinks: true,
+      followLink: (abs, rel) => tree.linkReason(abs, rel),
+    });
+    expect(scan.files.map((f) => f.rel).sort()).toEqual(['filelink', 'real/in.txt', 'sibling/in.txt']);
+    expect(scan.notices.map((n) => n.rel).sort()).toEqual(['dangling', 'out', 'outfile', 'self', 'slash']);
+    expect(scan.errors).toEqual([]);
+  });
+});
+
+const ino = (p: string) => lstatSync(p, { bigint: true }).ino.toString();
+const all = () => true;
+
+describe.each(modes)('TargetTree.remove $name', ({ followSymlinks }) => {
+  it('deletes the regular file the scan found, and says when it is already gone', () => {
+    const { root } = setup();
+    writeFileSync(path.join(root, 'old.txt'), 'old');
+    const tree = new TargetTree(root, { followSymlinks });
+    expect(tree.remove('old.txt', ino(path.join(root, 'old.txt')), all)).toBe('deleted');
+    expect(existsSync(path.join(root, 'old.txt'))).toBe(false);
+    expect(tree.remove('old.txt', undefined, all)).toBe('gone');
+    expect(tree.remove('no/such/dir/old.txt', undefined, all)).toBe('gone');
+  });
+
+  it('refuses a file that is not the one scanned', () => {
+    const { root } = setup();
+    writeFileSync(path.join(root, 'old.txt'), 'old');
+    const tree = new TargetTree(root, { followSymlinks });
+    expect(refusal(() => tree.remove('old.txt', '1', all))).toBe(
+      'not deleted: it changed since it was scanned',
+    );
+    expect(existsSync(path.join(root, 'old.txt'))).toBe(true);
+  });
+
+  it.each([
+    ['depth 1', 'link', 'link/victim.txt'],
+    ['depth 2', 'a/link', 'a/link/victim.txt'],
+  ])('never deletes through a link to a directory outside (%s)', (_, at, rel) => {
+    const { root, outside } = setup();
+    mkdirSync(path.dirname(path.join(root, at)), { recursive: true });
+    symlinkSync(outside, path.join(root, at));
+    const tree = new TargetTree(root, { followSymlinks });
+    // Even with the inode of the very file (as a scan that followed the link would have it).
+    expect(refusal(() => tree.remove(rel, ino(path.join(outside, 'victim.txt')), all))).toMatch(
+      /^not deleted: .*symbolic link/,
+    );
+    expect(readFileSync(path.join(outside, 'victim.txt'), 'utf8')).toBe('victim');
+  });
+
+  it('a link at the final name: unlinked itself only with the flag, never what it points to', () => {
+    const { root, outside } = setup();
+    const victim = path.join(outside, 'victim.txt');
+    symlinkSync(victim, path.join(root, 'link.txt'));
+    const tree = new TargetTree(root, { followSymlinks });
+    if (followSymlinks) {
+      expect(tree.remove('link.txt', ino(victim), all)).toBe('deleted');
+      expect(existsSync(path.join(root, 'link.txt'))).toBe(false);
+    } else {
+      expect(refusal(() => tree.remove('link.txt', ino(victim), all))).toBe(
+        'not deleted: it is a symbolic link now',
+      );
+    }
+    expect(readFileSync(victim, 'utf8')).toBe('victim');
+  });
+});
+
+describe('TargetTree.remove with --follow-symlinks', () => {
+  it('through a link inside the target, deletes a file only if its real path goes too', () => {
+    const { root } = setup();
+    mkdirSync(path.join(root, 'real'));
+    writeFileSync(path.join(root, 'real/old.txt'), 'old');
+    writeFileSync(path.join(root, 'real/kept.txt'), 'kept');
+    symlinkSync('real', path.join(root, 'sibling'));
+    const tree = new TargetTree(root, { followSymlinks: true });
+    const going = new Set(['sibling/old.txt', 'real/old.txt', 'sibling/kept.txt']);
+    const alsoGoes = (real: string) => going.has(real);
+    expect(tree.remove('sibling/kept.txt', ino(path.join(root, 'real/kept.txt')), alsoGoes)).toBe('kept');
+    expect(readFileSync(path.join(root, 'real/kept.txt'), 'utf8')).toBe('kept');
+    expect(tree.remove('sibling/old.txt', ino(path.join(root, 'real/old.txt')), alsoGoes)).toBe('deleted');
+    expect(tree.remove('real/old.txt', undefined, alsoGoes)).toBe('gone');
+    expect(lstatSync(path.join(root, 'sibling')).isSymbolicLink()).toBe(true);
+  });
+});
+
+describe('TargetTree temp folder', () => {
+  it('makes DIR/.s3sync/tmp, and removes it', () => {
+    const { root } = setup();
+    const tree = new TargetTree(root);
+    expect(tree.tmpDir()).toBe(path.join(root, '.s3sync/tmp'));
+    writeFileSync(path.join(root, '.s3sync/tmp/x.part'), 'x');
+    tree.removeTmp();
+    expect(listing(path.join(root, '.s3sync'))).toEqual([]);
+  });
+
+  it('a temp folder used before and swapped for a link since is refused', () => {
+    const { root, outside } = setup();
+    const tree = new TargetTree(root);
+    tree.tmpDir();
+    renameSync(path.join(root, '.s3sync/tmp'), path.join(root, 'moved'));
+    symlinkSync(outside, path.join(root, '.s3sync/tmp'));
+    expect(refusal(() => tree.tmpDir())).toBe(
+      "not written: no safe temp folder: '.s3sync/tmp' is a symbolic link",
+    );
+  });
+
+  it.each([
+    ['.s3sync', (root: string, outside: string) => symlinkSync(outside, path.join(root, '.s3sync'))],
+    [
+      '.s3sync/tmp',
+      (root: string, outside: string) => {
+        mkdirSync(path.join(root, '.s3sync'));
+        symlinkSync(outside, path.join(root, '.s3sync/tmp'));
+      },
+    ],
+  ])('refuses %s as a link, even with --follow-symlinks, and removes nothing through it', (at, plant) => {
+    const { root, outside } = setup();
+    mkdirSync(path.join(outside, 'tmp'));
+    writeFileSync(path.join(outside, 'tmp/keep.part'), 'keep');
+    plant(root, outside);
+    const tree = new TargetTree(root, { followSymlinks: true });
+    expect(refusal(() => tree.tmpDir())).toBe(`not written: no safe temp folder: '${at}' is a symbolic link`);
+    tree.removeTmp();
+    expect(listing(outside)).toEqual(['tmp', 'victim.txt']);
+    expect(listing(path.join(outside, 'tmp'))).toEqual(['keep.part']);
+  });
+});
