@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { sameStat, statFields } from './scan.js';
+import { type FileStat, sameStat, statFields } from './scan.js';
 
 export interface HashResult {
   /** Hex MD5 of the whole file. */
@@ -12,7 +12,7 @@ export interface HashResult {
   /** Binary MD5 of each part, for the part sizes requested (Content-MD5 of UploadPart). */
   partMd5s: Record<number, Buffer[]>;
   /** fstat of the open file after reading, as scan fields. */
-  stat: { size: number; mtimeNs: string; ctimeNs: string; ino: string };
+  stat: FileStat;
   /** The stat data did not change while the file was read: the hash belongs to `stat`. */
   stable: boolean;
 }
