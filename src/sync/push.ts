@@ -87,6 +87,7 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
   const { plan, unreadable } = await settle(
     s,
     facts,
+    () => files,
     () => planPush(input()),
     (bad) => {
       files = files.filter((f) => !bad.has(f.rel));

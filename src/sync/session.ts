@@ -39,6 +39,11 @@ export class Session {
   loaded!: LoadedManifest;
   /** Local hashes of this run, each file read at most once. */
   readonly hashes: HashCache;
+  /**
+   * --follow-symlinks: the scan follows links, and so do the reads, which still check that they opened
+   * the file the scan found.
+   */
+  readonly followsSymlinks: boolean;
   private transport?: Promise<S3Transport>;
   private releaseLock?: () => void;
   private timer?: NodeJS.Timeout;
@@ -52,7 +57,8 @@ export class Session {
     readonly settings: UploadSettings = {},
   ) {
     this.result = emptyResult(command, !!opts.dryRun);
-    this.hashes = new HashCache(localRoot);
+    this.followsSymlinks = !!opts.followSymlinks;
+    this.hashes = new HashCache(localRoot, { followSymlinks: this.followsSymlinks });
     this.location = parseS3Url(remoteUrl);
     this.destination = {
       endpoint: configuredEndpoint(opts) ?? 'aws',

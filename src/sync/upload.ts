@@ -147,10 +147,10 @@ async function readStable(
 
 /** The run's hash of the file (often taken during the listing), if it is of the file as scanned. */
 async function hashOf(s: Session, f: LocalFile, partSizes: number[]): Promise<HashResult> {
-  const h = await s.hashes.get(f.rel, f.size, partSizes);
+  const h = await s.hashes.get(f, partSizes);
   if (h.stable && sameStat(h.stat, f)) return h;
   s.hashes.forget(f.rel);
-  return s.hashes.get(f.rel, f.size, partSizes);
+  return s.hashes.get(f, partSizes);
 }
 
 /** After the upload the file must still be what was hashed; otherwise the object may mix versions. */
