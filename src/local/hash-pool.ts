@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { type HashResult, hashFile, hashSmallFileSync, type StreamDigest, StreamHasher } from './hash.js';
 import type { WorkerRequest } from './hash-worker.js';
+import { type ReadTarget, UNEXPECTED_FILE, UnexpectedFileError } from './open-file.js';
 
 /** Below this a file is read and hashed synchronously: fewer round trips, a negligible block. */
 export const SYNC_MAX = 1024 * 1024;
@@ -82,7 +83,11 @@ function pickSlot(): Slot {
   return slots[next++ % slots.length]!;
 }
 
-const replyError = (e: NonNullable<Reply['error']>) => Object.assign(new Error(e.message), { code: e.code });
+/** A worker's error as the caller would have seen it on this thread: the class is lost in the message. */
+const replyError = (e: NonNullable<Reply['error']>) =>
+  e.code === UNEXPECTED_FILE
+    ? new UnexpectedFileError(e.message)
+    : Object.assign(new Error(e.message), { code: e.code });
 
 /** One request to a worker and its one reply (or the worker's failure). */
 function ask<T>(request: (id: number) => WorkerRequest, take: (m: Reply) => T): Promise<T> {
@@ -119,14 +124,14 @@ function revive(r: HashResult): HashResult {
  * would stall every transfer in flight while a 64 MiB file is read.
  */
 export async function hashFileAsync(
-  abs: string,
+  src: ReadTarget,
   size: number,
   partSizes: number[] = [],
 ): Promise<HashResult> {
-  if (size < SYNC_MAX) return hashSmallFileSync(abs, partSizes);
-  if (size < OFF_THREAD_MIN || !workerBuilt()) return hashFile(abs, partSizes);
+  if (size < SYNC_MAX) return hashSmallFileSync(src, partSizes);
+  if (size < OFF_THREAD_MIN || !workerBuilt()) return hashFile(src, partSizes);
   return ask(
-    (id) => ({ op: 'file', id, abs, partSizes }),
+    (id) => ({ op: 'file', id, src, partSizes }),
     (m) => revive(m.result!),
   );
 }
@@ -139,7 +144,7 @@ export const offThreadAvailable = () => workerBuilt();
  * thread hashes others meanwhile.
  */
 export function hashSmallFilesOffThread(
-  files: Array<{ abs: string; partSizes: number[] }>,
+  files: Array<{ src: ReadTarget; partSizes: number[] }>,
 ): Promise<Array<HashResult | Error>> {
   return ask(
     (id) => ({ op: 'files', id, files }),

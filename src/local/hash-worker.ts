@@ -1,9 +1,10 @@
 import { parentPort } from 'node:worker_threads';
 import { hashFile, hashSmallFileSync, StreamHasher } from './hash.js';
+import type { ReadTarget } from './open-file.js';
 
 export type WorkerRequest =
-  | { op: 'file'; id: number; abs: string; partSizes: number[] }
-  | { op: 'files'; id: number; files: Array<{ abs: string; partSizes: number[] }> }
+  | { op: 'file'; id: number; src: ReadTarget; partSizes: number[] }
+  | { op: 'files'; id: number; files: Array<{ src: ReadTarget; partSizes: number[] }> }
   | { op: 'start'; id: number; partSizes: number[] }
   | { op: 'data'; id: number; buf: Uint8Array }
   | { op: 'end'; id: number }
@@ -16,7 +17,7 @@ parentPort!.on('message', async (msg: WorkerRequest) => {
   try {
     switch (msg.op) {
       case 'file': {
-        const result = await hashFile(msg.abs, msg.partSizes);
+        const result = await hashFile(msg.src, msg.partSizes);
         parentPort!.postMessage({ id: msg.id, result });
         return;
       }
@@ -24,7 +25,7 @@ parentPort!.on('message', async (msg: WorkerRequest) => {
         // Small files, many to a message: one round trip each would cost more than the hash.
         const results = msg.files.map((f) => {
           try {
-            return { result: hashSmallFileSync(f.abs, f.partSizes) };
+            return { result: hashSmallFileSync(f.src, f.partSizes) };
           } catch (err) {
             const e = err as NodeJS.ErrnoException;
             return { error: { message: e.message, code: e.code } };

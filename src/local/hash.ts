@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { sameStat, statFields } from './scan.js';
+import { closeSync, fstatSync, readSync } from 'node:fs';
+import { openScanned, openScannedSync, type ReadTarget, sizeLies } from './open-file.js';
+import { type FileStat, sameStat, statFields } from './scan.js';
 
 export interface HashResult {
   /** Hex MD5 of the whole file. */
@@ -12,7 +12,7 @@ export interface HashResult {
   /** Binary MD5 of each part, for the part sizes requested (Content-MD5 of UploadPart). */
   partMd5s: Record<number, Buffer[]>;
   /** fstat of the open file after reading, as scan fields. */
-  stat: { size: number; mtimeNs: string; ctimeNs: string; ino: string };
+  stat: FileStat;
   /** The stat data did not change while the file was read: the hash belongs to `stat`. */
   stable: boolean;
 }
@@ -80,17 +80,18 @@ export interface StreamDigest {
 
 /**
  * Reads the file once, in large chunks, computing its MD5 and the multipart ETags for the given part
- * sizes in the same pass. `expectSize` guards against a file that changed since it was stat'ed.
+ * sizes in the same pass. The file is opened as openScanned does: never through a link the scan did not
+ * follow, never blocking, and only if it is the scanned one; a file whose size lies is refused.
  */
-export async function hashFile(abs: string, partSizes: number[] = []): Promise<HashResult> {
-  const fh = await open(abs, 'r');
+export async function hashFile(target: ReadTarget, partSizes: number[] = []): Promise<HashResult> {
+  const { fh, stat: before } = await openScanned(target);
   try {
-    const before = statFields(await fh.stat({ bigint: true }));
     const whole = createHash('md5');
     const parts = [...new Set(partSizes)].map((ps) => new PartHasher(ps));
     // Sized to the file: a 1 MiB buffer for each of 10k small files is mostly garbage collection.
     const buf = Buffer.allocUnsafe(Math.min(CHUNK, before.size + 1));
     let size = 0;
+    let grew = false;
     for (;;) {
       const { bytesRead } = await fh.read(buf, 0, buf.length, null);
       if (bytesRead === 0) break;
@@ -98,6 +99,13 @@ export async function hashFile(abs: string, partSizes: number[] = []): Promise<H
       whole.update(chunk);
       for (const p of parts) p.update(chunk);
       size += bytesRead;
+      // Past its size: a file that grows is read on (it is unstable); one whose stat data held still is
+      // lying, and may never end.
+      if (size > before.size && !grew) {
+        if (sameStat(before, statFields(await fh.stat({ bigint: true }))))
+          throw sizeLies(before.size, 'more');
+        grew = true;
+      }
     }
     const multipart: Record<number, string> = {};
     const partMd5s: Record<number, Buffer[]> = {};
@@ -106,7 +114,8 @@ export async function hashFile(abs: string, partSizes: number[] = []): Promise<H
       partMd5s[p.partSize] = p.digests;
     }
     const after = statFields(await fh.stat({ bigint: true }));
-    const stable = sameStat(before, after) && after.size === size;
+    const stable = sameStat(before, after);
+    if (stable && after.size !== size) throw sizeLies(after.size, size);
     return { md5: whole.digest('hex'), size, multipart, partMd5s, stat: after, stable };
   } finally {
     await fh.close();
@@ -131,10 +140,9 @@ function scratchFor(n: number): Buffer {
  * hashFile for small files, synchronously: for a 30 KiB file the six thread-pool round trips of the
  * async path cost more than reading and hashing it. Only for sizes where blocking is negligible.
  */
-export function hashSmallFileSync(abs: string, partSizes: number[] = []): HashResult {
-  const fd = openSync(abs, 'r');
+export function hashSmallFileSync(target: ReadTarget, partSizes: number[] = []): HashResult {
+  const { fd, stat: before } = openScannedSync(target);
   try {
-    const before = statFields(fstatSync(fd, { bigint: true }));
     const buf = scratchFor(before.size + 1);
     let size = 0;
     for (;;) {
@@ -153,8 +161,9 @@ export function hashSmallFileSync(abs: string, partSizes: number[] = []): HashRe
       multipart[ps] = p.finish();
       partMd5s[ps] = p.digests;
     }
-    // A file that grew past the buffer while read is not stable, whatever fstat says.
-    const stable = sameStat(before, after) && after.size === size && size < buf.length;
+    const stable = sameStat(before, after);
+    // Held still, yet more (or fewer) bytes than its size: not a file to trust, whatever is retried.
+    if (stable && after.size !== size) throw sizeLies(after.size, size === buf.length ? 'more' : size);
     return { md5: md5Hex(data), size, multipart, partMd5s, stat: after, stable };
   } finally {
     closeSync(fd);

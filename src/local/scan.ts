@@ -4,7 +4,10 @@ import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { errorMessage } from '../errors.js';
 
-/** A regular file found by the scan. Times and inode are decimal strings: nanoseconds overflow doubles. */
+/**
+ * A regular file found by the scan. Times, inode and device are decimal strings: nanoseconds overflow
+ * doubles. Device and inode are what every later read checks it opened (never written to the manifest).
+ */
 export interface LocalFile {
   /** Path relative to the root, '/'-separated: the object key minus the prefix. */
   rel: string;
@@ -12,6 +15,7 @@ export interface LocalFile {
   mtimeNs: string;
   ctimeNs: string;
   ino: string;
+  dev: string;
 }
 
 export interface ScanIssue {
@@ -44,7 +48,11 @@ export const statFields = (st: BigIntStats) => ({
   mtimeNs: st.mtimeNs.toString(),
   ctimeNs: st.ctimeNs.toString(),
   ino: st.ino.toString(),
+  dev: st.dev.toString(),
 });
+
+/** A file's stat data as s3sync keeps it in memory. */
+export type FileStat = ReturnType<typeof statFields>;
 
 type StatData = Pick<LocalFile, 'size' | 'mtimeNs' | 'ctimeNs' | 'ino'>;
 
@@ -183,6 +191,7 @@ function walker(root: string, opts: ScanOptions): { steps: Generator<void>; resu
         mtimeNs: st.mtimeNs.toString(),
         ctimeNs: st.ctimeNs.toString(),
         ino: st.ino.toString(),
+        dev: st.dev.toString(),
       });
     }
     yield;

@@ -67,9 +67,14 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
     const { plan } = await settle(
       s,
       facts,
+      () => local.values(),
       () => planCheck(input()),
+      // A file that could not be read is reported as such, and compared neither way (not only-remote).
       (bad) => {
-        for (const rel of bad) local.delete(rel);
+        for (const rel of bad) {
+          local.delete(rel);
+          remote.delete(rel);
+        }
       },
     );
     for (const d of plan.differences) emit({ type: 'difference', ...d });

@@ -1,4 +1,6 @@
 import { S3SyncError } from '../errors.js';
+import { UnexpectedFileError } from '../local/open-file.js';
+import type { LocalFile } from '../local/scan.js';
 import { manifestEntry } from '../manifest/schema.js';
 import type { PullAction } from '../plan/pull.js';
 import type { PushAction } from '../plan/push.js';
@@ -78,12 +80,14 @@ export class EarlyListing {
 /**
  * Gathers what the planner asked for: one listing, the hashes, the HEADs. Files that cannot be read are
  * reported and dropped from the plan through `unreadable`. `onListed` sees each listing page as it
- * arrives, to start hashing before the listing is complete.
+ * arrives, to start hashing before the listing is complete. `files`: the scan's, whose device and inode
+ * every hash checks it read.
  */
 export async function gatherFacts(
   s: Session,
   needs: Need[],
   facts: Facts,
+  files: () => Iterable<LocalFile>,
   unreadable: Set<string>,
   early: EarlyWork = {},
 ): Promise<void> {
@@ -100,18 +104,25 @@ export async function gatherFacts(
     }
   }
   const hashes = needs.filter((n) => n.kind === 'hash');
+  // One pass over the scan for the files to hash: a Map of every file would cost a large tree more.
+  const wanted = new Set(hashes.map((n) => n.rel));
+  const scanned = new Map<string, LocalFile>();
+  if (wanted.size > 0) for (const f of files()) if (wanted.has(f.rel)) scanned.set(f.rel, f);
   await forEachLimit(
     hashes,
     HASH_CONCURRENCY,
     async (n) => {
       const prev = facts.hashes.get(n.rel);
       const sizes = [...new Set([...Object.keys(prev?.multipart ?? {}).map(Number), ...n.partSizes])];
+      const f = scanned.get(n.rel);
+      if (!f) throw new S3SyncError(`internal error: ${n.rel} is to be hashed but was not scanned`, 1);
       try {
-        facts.hashes.set(n.rel, await s.hashes.get(n.rel, n.size, sizes));
+        facts.hashes.set(n.rel, await s.hashes.get(f, sizes));
       } catch (err) {
         unreadable.add(n.rel);
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') s.warn(`${n.rel}: disappeared during the run`, n.rel);
+        if (err instanceof UnexpectedFileError) s.fileError(n.rel, `${err.message}: skipped`);
+        else if (code === 'ENOENT') s.warn(`${n.rel}: disappeared during the run`, n.rel);
         else s.fileError(n.rel, `cannot read file: ${code ?? (err as Error).message}`);
       }
     },
@@ -129,11 +140,13 @@ export async function gatherFacts(
 
 /**
  * Plans, gathers what the planner asked for, and plans again until every file is settled (a few
- * rounds at most: listing, then hashes, then HEADs). `drop` removes files that turned out unreadable.
+ * rounds at most: listing, then hashes, then HEADs). `files`: the scanned files the plan is about.
+ * `drop` removes files that turned out unreadable.
  */
 export async function settle<P extends { needs: Need[] }>(
   s: Session,
   facts: Facts,
+  files: () => Iterable<LocalFile>,
   plan: () => P,
   drop: (unreadable: Set<string>) => void,
   early: EarlyWork = {},
@@ -142,7 +155,7 @@ export async function settle<P extends { needs: Need[] }>(
   let p = plan();
   if (p.needs.length > 0) early.beforeGathering?.();
   for (let round = 0; p.needs.length > 0 && round < 5; round++) {
-    await gatherFacts(s, p.needs, facts, unreadable, early);
+    await gatherFacts(s, p.needs, facts, files, unreadable, early);
     if (unreadable.size > 0) drop(unreadable);
     p = plan();
   }

@@ -29,7 +29,7 @@ export function hashAhead(s: Session, input: PushPlanInput, opts: PushOptions): 
     const provider = s.endpoint.provider;
     for (const f of input.files) {
       const d = decide(f);
-      if (d.kind === 'hash') s.hashes.prefetch(f.rel, f.size, d.partSizes);
+      if (d.kind === 'hash') s.hashes.prefetch(f, d.partSizes);
       else if (d.kind === 'listing' && f.size >= threshold && !opts.dryRun) {
         const ps = choosePartSize(
           f.size,
@@ -37,7 +37,7 @@ export function hashAhead(s: Session, input: PushPlanInput, opts: PushOptions): 
           provider.maxParts,
           provider.minPartSize,
         );
-        s.hashes.prefetch(f.rel, f.size, [ps]);
+        s.hashes.prefetch(f, [ps]);
       }
     }
   };
@@ -50,7 +50,7 @@ export function hashAhead(s: Session, input: PushPlanInput, opts: PushOptions): 
       const f = byRel.get(o.rel);
       if (!f) continue;
       const d = decide(f, facts);
-      if (d.kind === 'hash') s.hashes.prefetch(f.rel, f.size, d.partSizes);
+      if (d.kind === 'hash') s.hashes.prefetch(f, d.partSizes);
     }
   };
   // Uploads may follow whatever the listing says: the MIME table loads while the server answers.

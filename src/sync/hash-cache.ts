@@ -7,7 +7,8 @@ import {
   offThreadAvailable,
   SYNC_MAX,
 } from '../local/hash-pool.js';
-import { absPath } from '../local/scan.js';
+import type { ReadSource } from '../local/open-file.js';
+import { absPath, type LocalFile } from '../local/scan.js';
 
 /** Mid-size files hashed in the background at a time (on this thread: MD5 is CPU-bound). */
 const LIGHT_CONCURRENCY = 2;
@@ -26,8 +27,11 @@ const SMALL_SLICE_MS = 4;
 /** The worker takes half this many small files at a time, from a queue at least this long. */
 const SMALL_BATCH = 256;
 
+/** The scan's file a hash is asked for: every read checks it opened this one. */
+export type ScannedFile = Pick<LocalFile, 'rel' | 'size' | 'dev' | 'ino'>;
+
 interface SmallJob {
-  abs: string;
+  src: ReadSource;
   partSizes: number[];
   resolve(r: HashResult): void;
   reject(err: unknown): void;
@@ -53,26 +57,35 @@ export class HashCache {
   private smallScheduled = false;
   private batchInFlight = false;
 
+  private readonly follow: boolean;
+
   constructor(
     private readonly root: string,
-    heavyConcurrency = HEAVY_CONCURRENCY,
+    opts: { heavyConcurrency?: number; followSymlinks?: boolean } = {},
   ) {
-    this.heavy = { queue: [], running: 0, limit: heavyConcurrency };
+    this.heavy = { queue: [], running: 0, limit: opts.heavyConcurrency ?? HEAVY_CONCURRENCY };
+    this.follow = opts.followSymlinks ?? false;
+  }
+
+  /** Where a file is read, and the scanned file the read must find there. */
+  private source(f: ScannedFile): ReadSource {
+    return { abs: absPath(this.root, f.rel), expect: { dev: f.dev, ino: f.ino }, follow: this.follow };
   }
 
   /** Queues a background hash; a no-op when one was already started. */
-  prefetch(rel: string, size: number, partSizes: number[] = []): void {
+  prefetch(f: ScannedFile, partSizes: number[] = []): void {
+    const { rel, size } = f;
     if (this.jobs.has(rel)) return;
-    const abs = absPath(this.root, rel);
+    const src = this.source(f);
     const promise = new Promise<HashResult>((resolve, reject) => {
       if (size < SYNC_MAX) {
-        this.small.push({ abs, partSizes, resolve, reject });
+        this.small.push({ src, partSizes, resolve, reject });
         return;
       }
       const lane = size >= OFF_THREAD_MIN ? this.heavy : this.light;
       lane.queue.push(() => {
         lane.running++;
-        hashFileAsync(abs, size, partSizes)
+        hashFileAsync(src, size, partSizes)
           .then(resolve, reject)
           .finally(() => {
             lane.running--;
@@ -92,13 +105,13 @@ export class HashCache {
   }
 
   /** The file's hash with multipart ETags for `partSizes`: the prefetched one if it has them. */
-  get(rel: string, size: number, partSizes: number[] = []): Promise<HashResult> {
-    const job = this.jobs.get(rel);
+  get(f: ScannedFile, partSizes: number[] = []): Promise<HashResult> {
+    const job = this.jobs.get(f.rel);
     if (job && partSizes.every((ps) => job.sizes.has(ps))) return job.promise;
     const sizes = [...new Set([...(job?.sizes ?? []), ...partSizes])];
-    const promise = hashFileAsync(absPath(this.root, rel), size, sizes);
+    const promise = hashFileAsync(this.source(f), f.size, sizes);
     promise.catch(() => {});
-    this.jobs.set(rel, { sizes: new Set(sizes), promise });
+    this.jobs.set(f.rel, { sizes: new Set(sizes), promise });
     return promise;
   }
 
@@ -124,7 +137,7 @@ export class HashCache {
     while (i < this.small.length && performance.now() < until) {
       const job = this.small[i++]!;
       try {
-        job.resolve(hashSmallFileSync(job.abs, job.partSizes));
+        job.resolve(hashSmallFileSync(job.src, job.partSizes));
       } catch (err) {
         job.reject(err);
       }
@@ -142,7 +155,7 @@ export class HashCache {
     if (this.batchInFlight || this.small.length < SMALL_BATCH || !offThreadAvailable()) return;
     const batch = this.small.splice(this.small.length - SMALL_BATCH / 2, SMALL_BATCH / 2);
     this.batchInFlight = true;
-    hashSmallFilesOffThread(batch.map((j) => ({ abs: j.abs, partSizes: j.partSizes })))
+    hashSmallFilesOffThread(batch.map((j) => ({ src: j.src, partSizes: j.partSizes })))
       .then(
         (results) => {
           results.forEach((r, i) => {

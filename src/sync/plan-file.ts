@@ -2,7 +2,7 @@ import { lstatSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { errorMessage, usageError } from '../errors.js';
 import { safeJoin } from '../local/safe-path.js';
-import { sameStat, statFields } from '../local/scan.js';
+import { type FileStat, sameStat, statFields } from '../local/scan.js';
 import { checkEnds, validateOptions } from '../options/validate.js';
 import type { PullAction } from '../plan/pull.js';
 import type { PushAction } from '../plan/push.js';
@@ -50,7 +50,7 @@ export interface PlanDocument {
 
 export type PlanOptions = (PushOptions & { direction: 'push' }) | (PullOptions & { direction: 'pull' });
 
-const localStat = (root: string, rel: string): Stat | null => {
+const localStat = (root: string, rel: string): FileStat | null => {
   try {
     const st = lstatSync(safeJoin(root, rel), { bigint: true });
     return st.isFile() ? statFields(st) : null;
@@ -210,8 +210,11 @@ export async function apply(
   s.filter = { includes: () => true, excludesDir: () => false, active: false };
   return s.run(async () => {
     const remote = await (await s.s3()).list(s.location.prefix);
+    // The files as found now (the plan's stat data, checked below, and the device every read checks).
+    const found = new Map<string, FileStat>();
     const valid = doc.actions.filter((a) => {
       const now = localStat(localDir, a.rel);
+      if (now) found.set(a.rel, now);
       const localOk =
         a.local === null ? now === null || a.kind === 'download' : now !== null && sameStat(now, a.local);
       const r = remote.get(a.rel);
@@ -231,7 +234,9 @@ export async function apply(
     facts.remote = remote;
     const applyOpts = opts as PushOptions & PullOptions;
     if (push) {
-      const files = new Map(valid.filter((a) => a.local).map((a) => [a.rel, { rel: a.rel, ...a.local! }]));
+      const files = new Map(
+        valid.filter((a) => a.local).map((a) => [a.rel, { rel: a.rel, ...found.get(a.rel)! }]),
+      );
       const actions: PushAction[] = valid.map((a) =>
         a.kind === 'upload'
           ? { kind: 'upload', rel: a.rel, reason: a.reason as 'new', size: a.size }

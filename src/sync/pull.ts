@@ -99,6 +99,7 @@ export async function preparePull(s: Session, opts: PullOptions): Promise<Prepar
   const { plan } = await settle(
     s,
     facts,
+    () => local.values(),
     () => planPull(input()),
     (bad) => {
       for (const rel of bad) local.delete(rel);

@@ -1,6 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { S3SyncError, usageError } from '../errors.js';
-import { holdsAnything, type LocalFile, scanDirectory, scanDirectoryYielding } from '../local/scan.js';
+import { describePath } from '../local/open-file.js';
+import {
+  absPath,
+  holdsAnything,
+  type LocalFile,
+  scanDirectory,
+  scanDirectoryYielding,
+} from '../local/scan.js';
 import { STATE_DIR } from '../manifest/store.js';
 import { checkEnds, durationMs, validateOptions } from '../options/validate.js';
 import { listingDue, type PushAction, planPush } from '../plan/push.js';
@@ -122,6 +129,7 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
   const { plan, unreadable } = await settle(
     s,
     facts,
+    () => files,
     () => planPush(input()),
     (bad) => {
       files = files.filter((f) => !bad.has(f.rel));
@@ -211,12 +219,24 @@ export async function executePush(s: Session, p: PreparedPush, opts: PushOptions
   const retry = changed.splice(0).filter((a) => {
     const dir = a.rel.includes('/') ? a.rel.slice(0, a.rel.lastIndexOf('/')) : '';
     const fresh = scanDirectory(s.localRoot, {
+      followSymlinks: s.followsSymlinks,
       includeFile: (rel) => rel === a.rel,
       skipDir: (d) => !(dir === d || dir.startsWith(`${d}/`)),
     }).files[0];
-    if (!fresh) s.warn(`${a.rel}: disappeared during the run`, a.rel);
-    else p.files.set(a.rel, fresh);
-    return fresh !== undefined;
+    const was = p.files.get(a.rel)!;
+    // Retried: the same file changed in place (it was being written). Another file at the path, or
+    // something the scan would now skip (a link, a FIFO), is not the file planned; gone is a warning.
+    if (fresh) {
+      const same = fresh.dev === was.dev && fresh.ino === was.ino;
+      if (same) p.files.set(a.rel, fresh);
+      else s.fileError(a.rel, 'was replaced by another file (another inode): not uploaded');
+      return same;
+    }
+    const now = describePath(absPath(s.localRoot, a.rel), s.followsSymlinks);
+    if (now === 'missing') s.warn(`${a.rel}: disappeared during the run`, a.rel);
+    else if (now !== 'file') s.fileError(a.rel, `is no longer a regular file (${now}): not uploaded`);
+    else s.fileError(a.rel, 'changed during the run and could not be scanned again: not uploaded');
+    return false;
   });
   await forEachLimit(retry, workers, (a) => runUpload(a, true), opts.signal);
 

@@ -51,6 +51,11 @@ export class Session {
   loaded!: LoadedManifest;
   /** Local hashes of this run, each file read at most once. */
   readonly hashes: HashCache;
+  /**
+   * --follow-symlinks: the scan follows links, and so do the reads, which still check that they opened
+   * the file the scan found.
+   */
+  readonly followsSymlinks: boolean;
   private transport?: Promise<S3Transport>;
   /** The complete listing of the destination this run obtained, if any (see `listed`). */
   private listing?: { startedAt: string; objects: ReadonlyMap<string, RemoteObject> };
@@ -66,7 +71,8 @@ export class Session {
     readonly settings: UploadSettings = {},
   ) {
     this.result = emptyResult(command, !!opts.dryRun);
-    this.hashes = new HashCache(localRoot);
+    this.followsSymlinks = !!opts.followSymlinks;
+    this.hashes = new HashCache(localRoot, { followSymlinks: this.followsSymlinks });
     this.location = parseS3Url(remoteUrl);
     // The endpoint actually used, wherever it was configured: two stores never share a manifest.
     this.endpoint = endpointFor(opts);

@@ -1,11 +1,18 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, createReadStream, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
-import { lstat, open } from 'node:fs/promises';
-import { type Readable, Transform } from 'node:stream';
+import { closeSync, fstatSync, read, readSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { errorMessage, runError, S3SyncError } from '../errors.js';
 import { type HashResult, md5Hex } from '../local/hash.js';
 import { SYNC_MAX } from '../local/hash-pool.js';
-import { absPath, type LocalFile, sameStat, statFields } from '../local/scan.js';
+import {
+  openScanned,
+  openScannedSync,
+  pathStat,
+  type ReadSource,
+  sizeLies,
+  UnexpectedFileError,
+} from '../local/open-file.js';
+import { absPath, type FileStat, type LocalFile, sameStat, statFields } from '../local/scan.js';
 import { type ManifestEntry, manifestEntry, type PendingUpload } from '../manifest/schema.js';
 import { errorCode, isFatal } from '../s3/errors.js';
 import { choosePartSize, etagForm } from '../s3/etag.js';
@@ -36,58 +43,82 @@ export class FileChangedError extends Error {
   }
 }
 
-interface RangeChecks {
-  /** Sees every chunk before it is sent. */
-  tap?: (chunk: Buffer) => void;
-  /**
-   * Asked once the whole range has been read: false holds back the last chunk and aborts the request,
-   * so the server, which stores a body only when all of Content-Length arrives, never commits it.
-   */
-  stillSame?: () => boolean;
-}
+/** A file read for an upload: its path, and the stat data the scan (or the hash) found there. */
+type Scanned = ReadSource & { expect: FileStat };
+
+const scannedAt = (s: Session, abs: string, expect: FileStat): Scanned => ({
+  abs,
+  expect,
+  follow: s.followsSymlinks,
+});
 
 /**
- * A read stream of exactly [start, end] that aborts its own request when the file ends early: a body
- * shorter than Content-Length would otherwise wait for the stall timeout on every attempt.
+ * A request body of exactly [start, end] of the scanned file. The file is opened here, before the
+ * request is made, and must be the scanned one with the scan's stat data (see openScannedSync); each
+ * attempt, and each part, opens and checks it again. The last chunk is held back until fstat of the
+ * descriptor shows the file as it was opened, so a server, which stores a body only when all of
+ * Content-Length arrives, never commits a changed one; a file that ends early aborts the request
+ * rather than leave it waiting for the stall timeout on every attempt. `tap` sees every chunk sent.
  */
 function exactRange(
-  abs: string,
+  src: Scanned,
   start: number,
   end: number,
   transfer: AbortController,
-  checks: RangeChecks = {},
+  tap?: (chunk: Buffer) => void,
 ): Readable {
-  let n = 0;
-  const expected = end - start + 1;
-  let held: Buffer | undefined;
+  const { fd, stat } = openScannedSync(src);
+  if (!sameStat(stat, src.expect)) {
+    closeSync(fd);
+    throw new FileChangedError();
+  }
+  let pos = start;
+  // A read in flight keeps the descriptor open until it returns, even past a destroy: a number closed
+  // under it could be reused by another open.
+  let reading = false;
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    closeSync(fd);
+  };
   // Failures travel through the transfer's AbortSignal, which stops the request and is what the
   // transport reports; an 'error' event here could outlive the request's listeners and go unhandled.
   const fail = (reason: Error) => {
     transfer.abort(reason);
-    guard.destroy();
+    body.destroy();
   };
-  const guard = new Transform({
-    readableHighWaterMark: READ_CHUNK,
-    writableHighWaterMark: READ_CHUNK,
-    transform(chunk: Buffer, _enc, cb) {
-      n += chunk.length;
-      checks.tap?.(chunk);
-      if (!checks.stillSame) return cb(null, chunk);
-      const out = held;
-      held = chunk;
-      cb(null, out);
+  // The end of the range: the descriptor must show the file as it was opened before the last bytes go.
+  const finish = (last?: Buffer) => {
+    if (!sameStat(statFields(fstatSync(fd, { bigint: true })), stat)) return fail(new FileChangedError());
+    if (last) body.push(last);
+    body.push(null);
+  };
+  const body = new Readable({
+    // Three chunks read ahead: the socket need not wait on the disk.
+    highWaterMark: 3 * READ_CHUNK,
+    read() {
+      if (pos > end) return finish();
+      const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, end + 1 - pos));
+      reading = true;
+      read(fd, buf, 0, buf.length, pos, (err, got) => {
+        reading = false;
+        if (body.destroyed) return close();
+        if (err) return fail(err);
+        if (got === 0) return fail(new FileChangedError());
+        const chunk = got === buf.length ? buf : buf.subarray(0, got);
+        pos += got;
+        tap?.(chunk);
+        if (pos <= end) return void body.push(chunk);
+        finish(chunk);
+      });
     },
-    flush(cb) {
-      if (n !== expected || (checks.stillSame && !checks.stillSame())) {
-        fail(new FileChangedError());
-        return cb();
-      }
-      cb(null, held);
+    destroy(err, cb) {
+      if (!reading) close();
+      cb(err);
     },
   });
-  const src = createReadStream(abs, { start, end, highWaterMark: READ_CHUNK });
-  src.on('error', (err: NodeJS.ErrnoException) => fail(err.code === 'ENOENT' ? new FileChangedError() : err));
-  return src.pipe(guard);
+  return body;
 }
 
 export interface UploadConfig {
@@ -110,37 +141,44 @@ function checkEtag(etag: string, expected: string[], rel: string): void {
 }
 
 /**
+ * What a whole read of the scanned file found: the bytes, if the file held still and they are as many
+ * as its size says. A change since the scan or during the read is retried at the end of the run; a
+ * size that lies (the same stat data before and after, and another number of bytes) is not.
+ */
+function readResult(before: FileStat, after: FileStat, buf: Buffer, n: number) {
+  if (!sameStat(before, after)) throw new FileChangedError();
+  if (n !== after.size) throw sizeLies(after.size, n === buf.length ? 'more' : n);
+  return { buf: buf.subarray(0, n), stat: after };
+}
+
+/**
  * For files below SYNC_MAX, as the synchronous hashes: five thread-pool round trips (open, fstat, read,
  * fstat, close) cost a small file more than the read itself, and 10k of them compete with the uploads.
  */
-function readStableSync(abs: string, size: number): { buf: Buffer; stat: ReturnType<typeof statFields> } {
-  const fd = openSync(abs, 'r');
+function readStableSync(src: Scanned): { buf: Buffer; stat: FileStat } {
+  const { fd, stat: before } = openScannedSync(src);
   try {
-    const before = statFields(fstatSync(fd, { bigint: true }));
-    // One byte more than expected: a file that grew shows itself as a longer read.
-    const buf = Buffer.allocUnsafe(Math.max(size, before.size) + 1);
+    if (!sameStat(before, src.expect)) throw new FileChangedError();
+    // One byte more than expected: a file that grew, or lies, shows itself as a longer read.
+    const buf = Buffer.allocUnsafe(before.size + 1);
     let n = 0;
     for (let r = 1; r > 0 && n < buf.length; n += r) r = readSync(fd, buf, n, buf.length - n, null);
-    const after = statFields(fstatSync(fd, { bigint: true }));
-    if (!sameStat(before, after) || n !== after.size) throw new FileChangedError();
-    return { buf: buf.subarray(0, n), stat: after };
+    return readResult(before, statFields(fstatSync(fd, { bigint: true })), buf, n);
   } finally {
     closeSync(fd);
   }
 }
 
-async function readStable(
-  abs: string,
-  size: number,
-): Promise<{ buf: Buffer; stat: ReturnType<typeof statFields> }> {
-  if (size < SYNC_MAX) return readStableSync(abs, size);
-  const fh = await open(abs, 'r');
+async function readStable(src: Scanned): Promise<{ buf: Buffer; stat: FileStat }> {
+  if (src.expect.size < SYNC_MAX) return readStableSync(src);
+  const { fh, stat: before } = await openScanned(src);
   try {
-    const before = statFields(await fh.stat({ bigint: true }));
-    const buf = await fh.readFile();
-    const after = statFields(await fh.stat({ bigint: true }));
-    if (!sameStat(before, after) || buf.length !== after.size) throw new FileChangedError();
-    return { buf, stat: after };
+    if (!sameStat(before, src.expect)) throw new FileChangedError();
+    const buf = Buffer.allocUnsafe(before.size + 1);
+    let n = 0;
+    for (let r = 1; r > 0 && n < buf.length; n += r)
+      r = (await fh.read(buf, n, buf.length - n, null)).bytesRead;
+    return readResult(before, statFields(await fh.stat({ bigint: true })), buf, n);
   } finally {
     await fh.close();
   }
@@ -148,18 +186,27 @@ async function readStable(
 
 /** The run's hash of the file (often taken during the listing), if it is of the file as scanned. */
 async function hashOf(s: Session, f: LocalFile, partSizes: number[]): Promise<HashResult> {
-  const h = await s.hashes.get(f.rel, f.size, partSizes);
+  const h = await s.hashes.get(f, partSizes);
   if (h.stable && sameStat(h.stat, f)) return h;
   s.hashes.forget(f.rel);
-  return s.hashes.get(f.rel, f.size, partSizes);
+  const again = await s.hashes.get(f, partSizes);
+  // The same file (the hash checked), changed in place since the scan: retried with fresh stat data.
+  if (!again.stable || !sameStat(again.stat, f)) throw new FileChangedError();
+  return again;
 }
 
-/** After the upload the file must still be what was hashed; otherwise the object may mix versions. */
-async function assertUnchanged(abs: string, stat: ReturnType<typeof statFields>): Promise<void> {
+/**
+ * After the upload the path must still name the file as read; otherwise the object may mix versions,
+ * or its entry describe another file.
+ */
+async function assertUnchanged(src: Scanned): Promise<void> {
   // One lstat: synchronous costs less than a thread-pool round trip.
-  const now = statFields(lstatSync(abs, { bigint: true }));
-  if (!sameStat(now, stat)) throw new FileChangedError();
+  if (!sameStat(pathStat(src), src.expect)) throw new FileChangedError();
 }
+
+/** The one line for a file that is not, or no longer, the scanned one. */
+const unexpected = (err: UnexpectedFileError, sent = err.sent) =>
+  runError(sent ? `${err.message} while it was uploaded: not recorded` : `${err.message}: not uploaded`);
 
 /**
  * Uploads one file and returns the manifest entry that now describes it. Content-MD5 goes with every
@@ -175,6 +222,7 @@ export async function uploadFile(
   isNew = false,
 ): Promise<ManifestEntry> {
   const abs = absPath(s.localRoot, f.rel);
+  const scanned = scannedAt(s, abs, f);
   const key = s.location.prefix + f.rel;
   const type = await contentType(f.rel);
   const entry = (
@@ -186,7 +234,7 @@ export async function uploadFile(
 
   try {
     if (f.size < Math.min(STREAMED_UPLOAD_MIN, cfg.multipartThreshold)) {
-      const { buf, stat } = await readStable(abs, f.size);
+      const { buf, stat } = await readStable(scanned);
       const md5 = md5Hex(buf);
       const etag = await t.put({
         key,
@@ -198,12 +246,12 @@ export async function uploadFile(
       });
       s.emit({ type: 'bytes', bytes: buf.length });
       checkEtag(etag, [md5], f.rel);
-      await assertUnchanged(abs, stat);
+      await assertUnchanged(scanned);
       return entry(stat, md5, etag, 0);
     }
 
     if (f.size < cfg.multipartThreshold) {
-      if (isNew && onePassAllowed(t)) return await putNewInOnePass(s, t, f, abs, key, type, entry);
+      if (isNew && onePassAllowed(t)) return await putNewInOnePass(s, t, f, scanned, key, type, entry);
       const h = await hashOf(s, f, []);
       // A size other than the scan's would need another upload path: rescan at the end instead.
       if (!h.stable || h.size !== f.size) throw new FileChangedError();
@@ -211,7 +259,7 @@ export async function uploadFile(
       const etag = await t.put({
         key,
         // Exactly the hashed length: a file that grew must not send more than Content-Length.
-        body: () => exactRange(abs, 0, h.size - 1, transfer),
+        body: () => exactRange(scannedAt(s, abs, h.stat), 0, h.size - 1, transfer),
         transfer: transfer.signal,
         size: h.size,
         md5Base64: Buffer.from(h.md5, 'hex').toString('base64'),
@@ -220,19 +268,26 @@ export async function uploadFile(
       });
       s.emit({ type: 'bytes', bytes: h.size });
       // A changed file explains a wrong ETag (on servers that ignore Content-MD5): check it first.
-      await assertUnchanged(abs, h.stat);
+      await assertUnchanged(scannedAt(s, abs, h.stat));
       checkEtag(etag, [h.md5], f.rel);
       return entry(h.stat, h.md5, etag, 0);
     }
 
     return await uploadMultipart(s, t, f, abs, key, type, cfg, entry);
   } catch (err) {
+    if (err instanceof UnexpectedFileError) throw unexpected(err);
     // BadDigest: the bytes sent were not the bytes hashed, i.e. the file changed in between.
     if (errorCode(err instanceof S3SyncError ? err.cause : err) === 'BadDigest') throw new FileChangedError();
     if (err instanceof FileChangedError) throw err;
-    // Whatever went wrong, a file that changed meanwhile is the explanation to act on: retry it later.
-    const now = await lstat(abs, { bigint: true }).catch(() => undefined);
-    if (now && !sameStat(statFields(now), f)) throw new FileChangedError();
+    // Whatever went wrong, a file that changed meanwhile is the explanation to act on: retry it later;
+    // another file at the path is reported as such.
+    let now: FileStat | undefined;
+    try {
+      now = pathStat(scanned);
+    } catch (e) {
+      if (e instanceof UnexpectedFileError) throw unexpected(e, false);
+    }
+    if (now && !sameStat(now, f)) throw new FileChangedError();
     if (err instanceof S3SyncError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw runError('file disappeared before it could be uploaded');
@@ -265,13 +320,11 @@ async function putNewInOnePass(
   s: Session,
   t: S3Transport,
   f: LocalFile,
-  abs: string,
+  src: Scanned,
   key: string,
   type: string,
   entry: EntryOf,
 ): Promise<ManifestEntry> {
-  const before = statFields(lstatSync(abs, { bigint: true }));
-  if (before.size !== f.size) throw new FileChangedError();
   const transfer = new AbortController();
   let hash: Hash | undefined;
   const etag = await t.put({
@@ -282,31 +335,21 @@ async function putNewInOnePass(
     body: () => {
       const h = createHash('md5');
       hash = h;
-      return exactRange(abs, 0, f.size - 1, transfer, {
-        tap: (chunk) => h.update(chunk),
-        // A file gone or unreadable now is a file changed: abort, never an 'error' event on the stream.
-        stillSame: () => {
-          try {
-            return sameStat(statFields(lstatSync(abs, { bigint: true })), before);
-          } catch {
-            return false;
-          }
-        },
-      });
+      return exactRange(src, 0, f.size - 1, transfer, (chunk) => h.update(chunk));
     },
     transfer: transfer.signal,
     size: f.size,
     contentType: type,
-    metadata: { mtime: mtimeMeta(before.mtimeNs) },
+    metadata: { mtime: mtimeMeta(f.mtimeNs) },
   });
   s.emit({ type: 'bytes', bytes: f.size });
   const md5 = hash!.digest('hex');
-  await assertUnchanged(abs, before);
+  await assertUnchanged(src);
   if (etagForm(etag).kind !== 'opaque' && etag !== md5) {
     await t.deleteKeys([key]);
     throw runError(`the stored object's ETag ${etag} is not the MD5 of the bytes sent (${md5}): deleted`);
   }
-  return entry(before, md5, etag, 0);
+  return entry(f, md5, etag, 0);
 }
 
 type EntryOf = (
@@ -411,7 +454,7 @@ async function sendParts(
       key,
       id,
       n,
-      () => exactRange(abs, start, end, transfer),
+      () => exactRange(scannedAt(s, abs, h.stat), start, end, transfer),
       end - start + 1,
       partMd5s[n - 1]!.toString('base64'),
       transfer.signal,
@@ -430,7 +473,7 @@ async function sendParts(
     const todo = partMd5s.map((_, i) => i + 1).filter((n) => !done.has(n));
     const failed = (await Promise.allSettled(todo.map(upload))).find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
-    await assertUnchanged(abs, h.stat);
+    await assertUnchanged(scannedAt(s, abs, h.stat));
     const parts = [...done].sort((a, b) => a[0] - b[0]).map(([n, e]) => ({ n, etag: e }));
     let etag: string;
     try {

@@ -38,6 +38,14 @@ export interface FaultOptions {
   delayMs?: number;
   /** Only inject into requests for which this returns true (e.g. skip CreateBucket in setup). */
   filter?: (req: { method: string; url: string }) => boolean;
+  /**
+   * Holds a request until the promise returned settles, then handles it as it would have been (for a
+   * test to act at a known moment of a run, e.g. change a file while the listing is held). Asked after
+   * `filter`, for every request.
+   */
+  hold?: (req: { method: string; url: string }) => Promise<unknown> | undefined;
+  /** Sees every chunk of every request body forwarded upstream (to assert what was, or was not, sent). */
+  observe?: (req: { method: string; url: string }, chunk: Buffer) => void;
 }
 
 export interface FaultLogEntry {
@@ -299,6 +307,11 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
       }
     });
     if (expect) upReq.on('continue', () => res.writeContinue());
+    const observe = opts.observe;
+    if (observe) {
+      const info = { method: req.method ?? 'GET', url: req.url ?? '/' };
+      req.on('data', (chunk: Buffer) => observe(info, chunk));
+    }
     upReq.on('response', (upRes) => {
       upRes.on('error', () => reset(req.socket));
       relay(req, res, upRes, fault);
@@ -313,6 +326,15 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
     req.on('error', noop);
     res.on('error', noop);
     const fault = decide(req);
+    const held = opts.hold?.({ method: req.method ?? 'GET', url: req.url ?? '/' });
+    if (!held) return act(req, res, fault, expect);
+    const go = () => {
+      if (!closed) act(req, res, fault, expect);
+    };
+    held.then(go, go);
+  }
+
+  function act(req: IncomingMessage, res: ServerResponse, fault: FaultKind | null, expect: boolean) {
     switch (fault) {
       case 'reset-request': {
         // Take at most the first chunk of the body so the client is mid-upload, then drop the connection.

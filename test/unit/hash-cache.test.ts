@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hashFile } from '../../src/local/hash.js';
-import { HashCache } from '../../src/sync/hash-cache.js';
+import { HashCache, type ScannedFile } from '../../src/sync/hash-cache.js';
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
@@ -13,38 +13,43 @@ describe('HashCache', () => {
   const data = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
   writeFileSync(path.join(root, 'a.bin'), data);
   writeFileSync(path.join(root, 'b.bin'), 'bbb');
+  /** The file as a scan finds it now (the cache checks every read against it). */
+  const at = (rel: string): ScannedFile => {
+    const st = lstatSync(path.join(root, rel), { bigint: true });
+    return { rel, size: Number(st.size), dev: st.dev.toString(), ino: st.ino.toString() };
+  };
 
   it('hands out the prefetched hash instead of reading the file again', async () => {
     const c = new HashCache(root);
-    c.prefetch('a.bin', data.length);
-    c.prefetch('b.bin', 3);
-    const first = await c.get('a.bin', data.length);
+    c.prefetch(at('a.bin'));
+    c.prefetch(at('b.bin'));
+    const first = await c.get(at('a.bin'));
     expect(first.md5).toBe(md5(data));
-    expect(await c.get('a.bin', data.length)).toBe(first);
-    expect((await c.get('b.bin', 3)).md5).toBe(md5(Buffer.from('bbb')));
+    expect(await c.get(at('a.bin'))).toBe(first);
+    expect((await c.get(at('b.bin'))).md5).toBe(md5(Buffer.from('bbb')));
   });
 
   it('hashes again when asked for a part size it does not have, keeping the ones it had', async () => {
     const c = new HashCache(root);
     const MiB = 1024 * 1024;
-    c.prefetch('a.bin', data.length, [MiB]);
-    const prefetched = await c.get('a.bin', data.length, [MiB]);
-    const wider = await c.get('a.bin', data.length, [2 * MiB]);
+    c.prefetch(at('a.bin'), [MiB]);
+    const prefetched = await c.get(at('a.bin'), [MiB]);
+    const wider = await c.get(at('a.bin'), [2 * MiB]);
     expect(wider).not.toBe(prefetched);
     const want = await hashFile(path.join(root, 'a.bin'), [MiB, 2 * MiB]);
     expect(wider.multipart).toEqual(want.multipart);
-    expect(await c.get('a.bin', data.length, [MiB, 2 * MiB])).toBe(wider);
+    expect(await c.get(at('a.bin'), [MiB, 2 * MiB])).toBe(wider);
   });
 
   it('hashes large files one at a time in the order asked, small ones beside them', async () => {
     const MiB = 1024 * 1024;
     const big = [0, 1, 2].map((i) => Buffer.alloc(9 * MiB, i + 1));
     for (const [i, b] of big.entries()) writeFileSync(path.join(root, `big${i}.bin`), b);
-    const c = new HashCache(root, 1);
+    const c = new HashCache(root, { heavyConcurrency: 1 });
     const done: string[] = [];
     const ask = (rel: string, size: number) => {
-      c.prefetch(rel, size);
-      return c.get(rel, size).then((h) => {
+      c.prefetch({ ...at(rel), size });
+      return c.get(at(rel)).then((h) => {
         done.push(rel);
         return h.md5;
       });
@@ -64,12 +69,13 @@ describe('HashCache', () => {
 
   it('reads the file again after forget, and reports a missing file from get', async () => {
     const c = new HashCache(root);
-    const before = await c.get('b.bin', 3);
+    const before = await c.get(at('b.bin'));
     writeFileSync(path.join(root, 'b.bin'), 'ccc');
-    expect(await c.get('b.bin', 3)).toBe(before);
+    expect(await c.get(at('b.bin'))).toBe(before);
     c.forget('b.bin');
-    expect((await c.get('b.bin', 3)).md5).toBe(md5(Buffer.from('ccc')));
-    c.prefetch('gone.bin', 10);
-    await expect(c.get('gone.bin', 10)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect((await c.get(at('b.bin'))).md5).toBe(md5(Buffer.from('ccc')));
+    const gone = { rel: 'gone.bin', size: 10, dev: '1', ino: '1' };
+    c.prefetch(gone);
+    await expect(c.get(gone)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });

@@ -16,6 +16,7 @@ const file = (rel: string, over: Partial<LocalFile> = {}): LocalFile => ({
   mtimeNs: OLD,
   ctimeNs: OLD,
   ino: '7',
+  dev: '2049',
   ...over,
 });
 
@@ -44,7 +45,7 @@ const hashOf = (f: LocalFile, hex: string): HashResult => ({
   size: f.size,
   multipart: {},
   partMd5s: {},
-  stat: { size: f.size, mtimeNs: f.mtimeNs, ctimeNs: f.ctimeNs, ino: f.ino },
+  stat: { size: f.size, mtimeNs: f.mtimeNs, ctimeNs: f.ctimeNs, ino: f.ino, dev: f.dev },
   stable: true,
 });
 

@@ -7,6 +7,6 @@ export const hashOf = (f: LocalFile, hex: string, multipart: Record<number, stri
   size: f.size,
   multipart,
   partMd5s: {},
-  stat: { size: f.size, mtimeNs: f.mtimeNs, ctimeNs: f.ctimeNs, ino: f.ino },
+  stat: { size: f.size, mtimeNs: f.mtimeNs, ctimeNs: f.ctimeNs, ino: f.ino, dev: f.dev },
   stable: true,
 });

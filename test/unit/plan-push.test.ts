@@ -20,6 +20,7 @@ const file = (rel: string, over: Partial<LocalFile> = {}): LocalFile => ({
   mtimeNs: OLD,
   ctimeNs: OLD,
   ino: '42',
+  dev: '2049',
   ...over,
 });
 

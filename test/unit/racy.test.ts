@@ -121,6 +121,7 @@ const file = (over: Partial<LocalFile> = {}): LocalFile => ({
   mtimeNs: sec('10').toString(),
   ctimeNs: sec('10').toString(),
   ino: '42',
+  dev: '1',
   ...over,
 });
 const entryOf = (f: LocalFile, md5 = 'a'.repeat(32)): ManifestEntry => ({

@@ -154,8 +154,8 @@ describe('the push planner uses a listing it has for drift, with or without --ve
   it('re-uploads an object missing remotely when a new file made the listing necessary', () => {
     const e = { ...entry(5, 'e243bb39c844b3543a7726576c869caf', ago(H)), mtimeNs: '10', ctimeNs: '10' };
     const files = [
-      { rel: 'old.txt', size: 5, mtimeNs: '10', ctimeNs: '10', ino: '1' },
-      { rel: 'new.txt', size: 3, mtimeNs: '10', ctimeNs: '10', ino: '2' },
+      { rel: 'old.txt', size: 5, mtimeNs: '10', ctimeNs: '10', ino: '1', dev: '1' },
+      { rel: 'new.txt', size: 3, mtimeNs: '10', ctimeNs: '10', ino: '2', dev: '1' },
     ];
     const input = {
       files,
