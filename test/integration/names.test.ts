@@ -3,7 +3,7 @@
  * (a second push makes no request and says nothing), pull writes back every name it may, check calls
  * the trees identical, and no name or key can erase, rewrite or forge a line of output.
  */
-import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { printable } from '../../src/escape.js';
@@ -273,7 +273,19 @@ describe.each(servers())('file names on $name', (server) => {
       writeTree(src, { 'a.txt': 'a' });
       const manifest = path.join(src, `.s3sync-m ${FORGER}`, `m ${ERASER}.json`);
       mkdirSync(path.dirname(manifest), { recursive: true });
+      // Not s3sync's at all: refused (exit 2) in one escaped line, and left as it was.
       writeFileSync(manifest, 'garbage\n\x1b[2J');
+      const refused = await runCli(
+        ['push', src, url, '--manifest', manifest, '--exclude', '.s3sync-m*'],
+        server,
+      );
+      expectPrintable(refused);
+      expect(refused.code).toBe(2);
+      expect(lines(refused.stderr)).toHaveLength(1);
+      expect(refused.stderr).toContain(printable(manifest));
+      expect(readFileSync(manifest, 'utf8')).toBe('garbage\n\x1b[2J');
+      // s3sync's own, damaged after its header: rebuilt, with one escaped warning.
+      writeFileSync(manifest, '{"schema":"s3sync-manifest"\x1b[2J garbage\n');
       const warned = await runCli(
         ['push', src, url, '--manifest', manifest, '--exclude', '.s3sync-m*'],
         server,
