@@ -1,6 +1,7 @@
 import { lstatSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { errorMessage, usageError } from '../errors.js';
+import { jsonText } from '../escape.js';
 import { safeJoin } from '../local/safe-path.js';
 import { type FileStat, sameStat, statFields } from '../local/scan.js';
 import { checkEnds, validateOptions } from '../options/validate.js';
@@ -146,7 +147,7 @@ export async function plan(opts: PlanOptions & { out?: string }): Promise<PlanDo
     region: s.endpoint.region,
     actions,
   };
-  if (opts.out) writeFileSync(opts.out, `${JSON.stringify(doc, null, 2)}\n`);
+  if (opts.out) writeFileSync(opts.out, `${jsonText(doc, 2)}\n`);
   return doc;
 }
 
