@@ -13,7 +13,7 @@ import { S3SyncError } from '../errors.js';
 import type { RemoteObject } from '../plan/types.js';
 import { createS3Client, type ResolvedClient } from './client.js';
 import type { ConnectionOptions } from './client-options.js';
-import { describeS3Error, errorCode, httpStatus, isLocalError } from './errors.js';
+import { describeS3Error, errorCode, httpStatus, isFatal, isLocalError } from './errors.js';
 import { normalizeEtag } from './etag.js';
 import { type ListPage, parseListObjectsV2 } from './list-xml.js';
 import type { ProviderQuirks } from './providers.js';
@@ -25,6 +25,7 @@ const {
   CompleteMultipartUploadCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -34,6 +35,9 @@ const {
   PutObjectCommand,
   UploadPartCommand,
 } = clientS3;
+
+/** Characters an XML 1.0 document cannot hold, even escaped. */
+const XML_UNSAFE = /[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/;
 
 /** What the SDK's deserializer is given for a page already read by parseListObjectsV2. */
 const EMPTY_LISTING = new TextEncoder().encode(
@@ -618,8 +622,19 @@ export class S3Transport {
   /** DeleteObjects in batches of 1,000; returns the keys that failed with their error codes. */
   async deleteKeys(keys: string[]): Promise<Map<string, string>> {
     const failed = new Map<string, string>();
-    for (let i = 0; i < keys.length; i += 1000) {
-      const batch = keys.slice(i, i + 1000);
+    // A key XML 1.0 cannot carry (most C0 controls) makes a server reject the whole DeleteObjects
+    // body: such keys go one by one, in the URL, where any byte can be written.
+    const inXml = keys.filter((k) => !XML_UNSAFE.test(k));
+    for (const key of keys.filter((k) => XML_UNSAFE.test(k))) {
+      try {
+        await this.call(() => this.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
+      } catch (err) {
+        if (err instanceof S3SyncError && isFatal(err)) throw err;
+        failed.set(key, errorCode(err instanceof S3SyncError ? err.cause : err) || 'unknown error');
+      }
+    }
+    for (let i = 0; i < inXml.length; i += 1000) {
+      const batch = inXml.slice(i, i + 1000);
       const r = await this.call(() =>
         this.send<{ Errors?: { Key?: string; Code?: string }[] }>(
           new DeleteObjectsCommand({

@@ -99,6 +99,19 @@ describe.each(servers())('file names on $name', (server) => {
     expect(Object.keys(written)).toHaveLength(names.length - CONTROL_NAMES.length);
   });
 
+  it('push --delete removes keys that XML cannot carry (controls) with the rest', async () => {
+    const { bucket, transport } = await newBucket(server, 'names-del');
+    const doomed = ['x/esc\x1b[2Kkey', 'x/soh\x01key', 'x/bell\x07', 'x/plain.txt', 'x/tab\tkey'];
+    for (const k of doomed) await seedObject(transport, k, 'gone');
+    const src = dir('names-del-src');
+    writeTree(src, { 'keep.txt': 'kept' });
+    const r = await runCli(['push', src, `s3://${bucket}/x`, '--delete', '--force', '--json'], server);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: 1, deleted: doomed.length, failed: 0 });
+    expect([...(await transport.list('x/')).keys()]).toEqual(['keep.txt']);
+  });
+
   it('names that are not valid UTF-8: one error line each, exit 1, nothing uploaded under any key of theirs', async () => {
     const { bucket, transport } = await newBucket(server, 'utf8');
     const src = dir('utf8-src');
