@@ -125,6 +125,9 @@ export async function startEmbeddedServer(dataDir?: string): Promise<EmbeddedSer
   `;
   const child: ChildProcess = spawn(process.execPath, ['--openssl-legacy-provider', '-e', script], {
     stdio: ['pipe', 'pipe', 'pipe'],
+    // Its own process group: Ctrl-C in a terminal reaches only s3sync, which stops the server after
+    // its cancelled push. Should s3sync die instead, the server sees its stdin close and exits.
+    detached: true,
   });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';

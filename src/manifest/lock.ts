@@ -24,7 +24,7 @@ const alive = (pid: number) => {
  */
 export async function acquireLock(
   lockPath: string,
-  opts: { wait?: boolean; waitTimeoutMs?: number; notice?: (msg: string) => void } = {},
+  opts: { wait?: boolean; waitTimeoutMs?: number; notice?: (msg: string) => void; signal?: AbortSignal } = {},
 ): Promise<() => void> {
   const deadline = Date.now() + (opts.waitTimeoutMs ?? 3_600_000);
   for (;;) {
@@ -90,6 +90,7 @@ export async function acquireLock(
       );
     }
     if (Date.now() > deadline) throw usageError('timed out waiting for the lock on this destination');
-    await sleep(250);
+    // A cancelled run stops waiting.
+    await sleep(250, undefined, { signal: opts.signal });
   }
 }

@@ -38,8 +38,16 @@ export interface SyncResult {
   requestsTotal: number;
   elapsedMs: number;
   errors: FileError[];
-  /** 0 all in sync; 1 some files failed or were skipped with an error. */
-  exitCode: 0 | 1;
+  /**
+   * The run was cancelled through its AbortSignal before it finished: what it did is counted, and the
+   * rest is left for the next run.
+   */
+  cancelled: boolean;
+  /**
+   * 0 all in sync; 1 some files failed or were skipped with an error; when cancelled, 130 or 143 for the
+   * CLI's SIGINT or SIGTERM, 1 for any other reason.
+   */
+  exitCode: number;
 }
 
 export function emptyResult(command: SyncResult['command'], dryRun: boolean): SyncResult {
@@ -58,6 +66,7 @@ export function emptyResult(command: SyncResult['command'], dryRun: boolean): Sy
     requestsTotal: 0,
     elapsedMs: 0,
     errors: [],
+    cancelled: false,
     exitCode: 0,
   };
 }

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, type Stats, statSync } from 'node:fs';
 import path from 'node:path';
-import { usageError } from '../errors.js';
+import { cancelledExitCode, usageError } from '../errors.js';
 import { createFilter, type PathFilter } from '../local/filters.js';
 import { isLegacyManifest, parseLegacyManifest } from '../manifest/legacy.js';
 import { acquireLock } from '../manifest/lock.js';
@@ -131,6 +131,7 @@ export class Session {
       this.releaseLock = await acquireLock(`${this.manifestPath}.lock`, {
         wait: this.opts.waitLock,
         notice: (m) => this.notice(m),
+        signal: this.opts.signal,
       });
     }
     this.loaded = loadManifest(this.manifestPath, this.destination);
@@ -157,7 +158,10 @@ export class Session {
     this.manifestPath = defaultManifestPath(this.localRoot, this.destination);
     if (!this.opts.dryRun) {
       mkdirSync(path.dirname(this.manifestPath), { recursive: true });
-      this.releaseLock = await acquireLock(`${this.manifestPath}.lock`, { wait: this.opts.waitLock });
+      this.releaseLock = await acquireLock(`${this.manifestPath}.lock`, {
+        wait: this.opts.waitLock,
+        signal: this.opts.signal,
+      });
     }
     this.loaded = loadManifest(this.manifestPath, this.destination);
     this.notice(
@@ -204,7 +208,8 @@ export class Session {
 
   /**
    * Runs a command's body around the locked manifest: a body that throws still leaves the manifest
-   * checkpointed and the lock released. Ends with the summary event.
+   * checkpointed and the lock released. Ends with the summary event, also when the run is cancelled
+   * (it then rejects with the signal's reason).
    */
   async run(body: () => Promise<void>): Promise<SyncResult> {
     await this.openManifest();
@@ -212,10 +217,14 @@ export class Session {
     try {
       await body();
       completed = true;
+    } catch (err) {
+      // Cancelled: whatever request or wait it interrupted, the run ends with its summary below.
+      if (!this.opts.signal?.aborted) throw err;
     } finally {
       await this.close(completed);
     }
     this.emit({ type: 'summary', ...this.result });
+    if (this.result.cancelled) throw this.opts.signal!.reason;
     return this.result;
   }
 
@@ -235,7 +244,12 @@ export class Session {
       r.requestsTotal = t.counter.total;
     }
     r.elapsedMs = Date.now() - this.started;
-    r.exitCode = r.failed > 0 || r.errors.length > 0 ? 1 : 0;
+    r.cancelled = !completed && this.opts.signal?.aborted === true;
+    r.exitCode = r.cancelled
+      ? cancelledExitCode(this.opts.signal!.reason)
+      : r.failed > 0 || r.errors.length > 0
+        ? 1
+        : 0;
     return r;
   }
 }

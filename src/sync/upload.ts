@@ -453,8 +453,11 @@ async function sendParts(
     s.markDirty();
     return entry(h.stat, h.md5, etag, ps);
   } catch (err) {
-    // A run that is alive to see the failure (or a cancellation) aborts, so no orphaned parts are left
-    // to be billed; only a killed run leaves the upload pending, for the next run to resume.
+    // Cancelled (Ctrl-C): the upload stays pending with its completed parts, saved with the manifest,
+    // for the next run to resume, as after a kill.
+    if (s.opts.signal?.aborted) throw err;
+    // A run that is alive to see the failure aborts, so no orphaned parts are left to be billed; only a
+    // killed or cancelled run leaves the upload pending, for the next run to resume.
     await t.abortMultipart(key, id);
     delete s.manifest.pending[rel];
     s.markDirty();
