@@ -48,6 +48,11 @@ function connectionFlags(cmd: Command): Command {
       'retry a transfer that receives or sends nothing for this long (default 60s)',
       durationArg,
     )
+    .option(
+      '--first-byte-timeout <duration>',
+      'until the endpoint first answers, give up after this long without a response (default 10s)',
+      durationArg,
+    )
     .option('--manifest <path>', 'manifest file (default DIR/.s3sync/manifest-<bucket>-<id>.json)')
     .option('--wait-lock', 'wait for another run on the same destination instead of failing')
     .option('--json', 'NDJSON events and a final summary object on stdout')
@@ -101,13 +106,14 @@ const durationArg = (v: string): number => {
 
 /** Commander flags → library options: the same names, so the CLI adds nothing of its own. */
 function toOptions(flags: Flags, output: Output) {
-  const { json, quiet, connectTimeout, stallTimeout, ...rest } = flags;
+  const { json, quiet, connectTimeout, stallTimeout, firstByteTimeout, ...rest } = flags;
   void json;
   void quiet;
   return {
     ...rest,
     connectTimeoutMs: connectTimeout,
     stallTimeoutMs: stallTimeout,
+    firstByteTimeoutMs: firstByteTimeout,
     onEvent: (e: object) => void output.event(e as Parameters<Output['event']>[0]),
   };
 }
