@@ -101,6 +101,8 @@ export async function gatherFacts(
       try {
         facts.hashes.set(n.rel, await s.hashes.get(n.rel, n.size, sizes));
       } catch (err) {
+        // Cancelled: not a file that could not be read.
+        if (s.opts.signal?.aborted) return;
         unreadable.add(n.rel);
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'ENOENT') s.warn(`${n.rel}: disappeared during the run`, n.rel);

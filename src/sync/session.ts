@@ -214,6 +214,9 @@ export class Session {
   async run(body: () => Promise<void>): Promise<SyncResult> {
     await this.openManifest();
     let completed = false;
+    // Cancelled, the run starts reading no more files for their hashes.
+    const stopHashing = () => this.hashes.cancel(this.opts.signal?.reason);
+    this.opts.signal?.addEventListener('abort', stopHashing, { once: true });
     try {
       await body();
       completed = true;
@@ -221,6 +224,7 @@ export class Session {
       // Cancelled: whatever request or wait it interrupted, the run ends with its summary below.
       if (!this.opts.signal?.aborted) throw err;
     } finally {
+      this.opts.signal?.removeEventListener('abort', stopHashing);
       await this.close(completed);
     }
     this.emit({ type: 'summary', ...this.result });
