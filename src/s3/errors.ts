@@ -1,6 +1,5 @@
 import { S3SyncError, usageError } from '../errors.js';
-import { NotS3Error } from './response-check.js';
-import { isRequestTimeout } from './timed-agent.js';
+import { isRequestTimeout, NotS3Error } from './endpoint-errors.js';
 
 interface SdkError {
   name?: string;

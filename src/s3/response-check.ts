@@ -1,4 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
+import { NotS3Error } from './endpoint-errors.js';
 
 /**
  * What an answer must look like to be S3's. A web server, a login portal or a proxy's error page answers
@@ -61,19 +62,6 @@ function printable(url: string): string {
   } catch {}
   shown = shown.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
   return shown.length > 120 ? `${shown.slice(0, 117)}...` : shown;
-}
-
-/** The error a non-S3 answer becomes: never retried, reported as a configuration problem (exit 2). */
-export class NotS3Error extends Error {
-  readonly $metadata: { httpStatusCode: number };
-  constructor(
-    readonly reason: string,
-    status: number,
-  ) {
-    super(reason);
-    this.name = 'NotS3Answer';
-    this.$metadata = { httpStatusCode: status };
-  }
 }
 
 async function readAll(body: unknown): Promise<Buffer> {

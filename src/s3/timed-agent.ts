@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
+import { timeoutError } from './endpoint-errors.js';
 
 export interface RequestTimeouts {
   /** Establishing the TCP connection (DNS lookup included). */
@@ -14,38 +15,7 @@ export interface RequestTimeouts {
   stallMs: number;
 }
 
-/** Which of the timeouts ran out. `silentEndpoint`: the endpoint had answered nothing yet in this run. */
-export interface RequestTimeoutError extends Error {
-  code: 'ETIMEDOUT';
-  timeout: 'connect' | 'first-byte' | 'stall';
-  silentEndpoint: boolean;
-  ms: number;
-}
-
-export const isRequestTimeout = (err: unknown): err is RequestTimeoutError =>
-  typeof err === 'object' && err !== null && 'timeout' in err && 'silentEndpoint' in err;
-
 type Phase = 'connecting' | 'handshake' | 'sending' | 'waiting' | 'receiving';
-
-const MESSAGES: Record<RequestTimeoutError['timeout'], (ms: number) => string> = {
-  connect: (ms) => `no connection within ${ms} ms`,
-  'first-byte': (ms) => `no response within ${ms} ms`,
-  stall: (ms) => `the request socket timed out after ${ms} ms of inactivity`,
-};
-
-function timeoutError(
-  kind: RequestTimeoutError['timeout'],
-  ms: number,
-  silent: boolean,
-): RequestTimeoutError {
-  // ETIMEDOUT: the HTTP handler names it a TimeoutError, as its own timeouts.
-  return Object.assign(new Error(MESSAGES[kind](ms)), {
-    code: 'ETIMEDOUT' as const,
-    timeout: kind,
-    silentEndpoint: silent,
-    ms,
-  });
-}
 
 /**
  * Times one request through its phases. While it waits on the server (the connection, the TLS
