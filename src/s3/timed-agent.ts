@@ -74,6 +74,8 @@ function watch(req: http.ClientRequest, t: RequestTimeouts, endpoint: { answered
     arm();
   });
   req.once('finish', () => {
+    // A server may answer before the body is all sent (an error): its answer is being received.
+    if (res) return;
     phase = 'waiting';
     arm();
   });
