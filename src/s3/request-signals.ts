@@ -14,7 +14,7 @@ const NONE: RequestSignal = { signal: undefined, release: () => {} };
  * retry token). Shared by the parts of one file, or by every request of a run, that signal had 11 of
  * them as soon as 11 requests were in flight, and Node printed MaxListenersExceededWarning. A signal
  * per request keeps each listener count at one or two; AbortSignal.any would do it too, but on Node 20
- * it leaves about 50 bytes behind on a long-lived source for every signal derived from it.
+ * a long-lived source keeps a trace of every signal derived from it.
  */
 export class RequestSignals {
   private readonly waiting = new WeakMap<AbortSignal, Set<AbortController>>();
