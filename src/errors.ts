@@ -24,3 +24,21 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/**
+ * The reason the CLI aborts a run with on SIGINT or SIGTERM. Its exit code is the shell's for a process
+ * ended by that signal (128 + its number: 130, 143), which the summary of the cancelled run carries too.
+ * Named AbortError, as every cancellation is.
+ */
+export class CancelledError extends Error {
+  readonly exitCode: number;
+  constructor(readonly signal: 'SIGINT' | 'SIGTERM') {
+    super(`cancelled by ${signal}`);
+    this.name = 'AbortError';
+    this.exitCode = signal === 'SIGINT' ? 130 : 143;
+  }
+}
+
+/** The exit code of a run cancelled with this reason: the signal's for CancelledError, else 1. */
+export const cancelledExitCode = (reason: unknown): number =>
+  reason instanceof CancelledError ? reason.exitCode : 1;

@@ -60,7 +60,7 @@ export function loadConfig(): ConfigFile {
 }
 
 /** A bare `s3sync`: run every job of the config file in order; the worst exit code wins. */
-export async function runConfiguredJobs(program: Command): Promise<number> {
+export async function runConfiguredJobs(program: Command, signal?: AbortSignal): Promise<number> {
   const cfg = loadConfig();
   if (cfg.jobs.length === 0) {
     program.outputHelp();
@@ -70,7 +70,7 @@ export async function runConfiguredJobs(program: Command): Promise<number> {
   const lib = await import('../index.js');
   let worst = 0;
   for (const job of cfg.jobs) {
-    const opts = { ...cfg.defaults, ...job } as Record<string, unknown>;
+    const opts = { ...cfg.defaults, ...job, signal } as Record<string, unknown>;
     const output = new Output(opts.json ? 'json' : opts.quiet ? 'quiet' : 'human');
     const onEvent = (e: object) => void output.event(e as Parameters<Output['event']>[0]);
     const { command, source, destination, ...rest } = opts as {

@@ -8,7 +8,7 @@ import { summaryLines } from './output.js';
  * Shows s3sync working with no cloud account: the embedded S3 server, a sample directory, a first push
  * that uploads everything and a second that uploads nothing and makes no request at all.
  */
-export async function runDemo(opts: { keep?: boolean } = {}): Promise<number> {
+export async function runDemo(opts: { keep?: boolean; signal?: AbortSignal } = {}): Promise<number> {
   const server = await startEmbeddedServer();
   const dir = mkdtempSync(path.join(tmpdir(), 's3sync-demo-'));
   try {
@@ -33,7 +33,12 @@ export async function runDemo(opts: { keep?: boolean } = {}): Promise<number> {
     await (await S3Transport.connect(conn, 'demo-bucket')).createBucket();
     const { push } = await import('../sync/push.js');
     for (const run of ['first', 'second']) {
-      const r = await push({ ...conn, source: dir, destination: 's3://demo-bucket/backups/db' });
+      const r = await push({
+        ...conn,
+        source: dir,
+        destination: 's3://demo-bucket/backups/db',
+        signal: opts.signal,
+      });
       process.stdout.write(`\n${run} push:\n  ${summaryLines(r).join('\n  ')}\n`);
       if (r.exitCode !== 0) return r.exitCode;
     }

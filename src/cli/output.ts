@@ -31,7 +31,7 @@ export function summaryLines(r: SyncResult): string[] {
         : `${r.uploaded} uploaded, ${r.downloaded} downloaded`;
   const verb = r.dryRun ? 'would be ' : '';
   return [
-    `${r.dryRun ? '[dry run] ' : ''}${r.scanned} files: ${r.unchanged} unchanged, ${verb}${moved}, ` +
+    `${r.cancelled ? '[cancelled] ' : ''}${r.dryRun ? '[dry run] ' : ''}${r.scanned} files: ${r.unchanged} unchanged, ${verb}${moved}, ` +
       `${r.recorded} recorded, ${verb}${r.deleted} deleted, ${r.failed} failed`,
     `${fmtBytes(r.bytesTransferred)} transferred, ${r.requestsTotal} S3 requests (${fmtRequests(r.requests)}), ${secs} s`,
   ];

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { S3SyncError } from '../errors.js';
+import { CancelledError, S3SyncError } from '../errors.js';
 import { jsonText, printable } from '../escape.js';
 import { CANNED_ACLS, CHECKSUM_MODES, flagParser, SSE_ALGORITHMS } from '../options/validate.js';
 import { PROVIDER_NAMES } from '../s3/providers.js';
@@ -44,6 +44,11 @@ function connectionFlags(cmd: Command): Command {
       '--stall-timeout <duration>',
       'retry a transfer that receives or sends nothing for this long (default 60s)',
       arg('stallTimeoutMs'),
+    )
+    .option(
+      '--first-byte-timeout <duration>',
+      'until the endpoint first answers, give up after this long without a response (default 10s)',
+      arg('firstByteTimeoutMs'),
     )
     .option('--manifest <path>', 'manifest file (default DIR/.s3sync/manifest-<bucket>-<id>.json)')
     .option('--wait-lock', 'wait for another run on the same destination instead of failing')
@@ -108,23 +113,38 @@ const printableLines = (text: string) => text.split('\n').map(printable).join('\
 
 /** Commander flags → library options: the same names, so the CLI adds nothing of its own. */
 function toOptions(flags: Flags, output: Output) {
-  const { json, quiet, connectTimeout, stallTimeout, ...rest } = flags;
+  const { json, quiet, connectTimeout, stallTimeout, firstByteTimeout, ...rest } = flags;
   void json;
   void quiet;
   return {
     ...rest,
     connectTimeoutMs: connectTimeout,
     stallTimeoutMs: stallTimeout,
+    firstByteTimeoutMs: firstByteTimeout,
     onEvent: (e: object) => void output.event(e as Parameters<Output['event']>[0]),
   };
 }
 
-function outputFor(flags: Flags): Output {
+function newOutput(flags: Flags): Output {
   const mode: OutputMode = flags.json ? 'json' : flags.quiet ? 'quiet' : 'human';
   return new Output(mode);
 }
 
-export function buildProgram(run: (r: Promise<{ exitCode: number } | number>) => void): Command {
+/** What runCli gives every command: the signal that cancels it, and a look at its output. */
+export interface RunContext {
+  signal?: AbortSignal;
+  onOutput?: (output: Output) => void;
+}
+
+export function buildProgram(
+  run: (r: Promise<{ exitCode: number } | number>) => void,
+  ctx: RunContext = {},
+): Command {
+  const outputFor = (flags: Flags) => {
+    const output = newOutput(flags);
+    ctx.onOutput?.(output);
+    return output;
+  };
   const program = new Command('s3sync')
     .description('Incremental sync between a local directory and an S3 prefix, driven by a local manifest.')
     .version(pkg.version, '-V, --version')
@@ -133,7 +153,12 @@ export function buildProgram(run: (r: Promise<{ exitCode: number } | number>) =>
     .configureOutput({ outputError: (text, write) => write(printableLines(text)) })
     .exitOverride();
 
-  const withConfig = (command: string, flags: Flags) => ({ ...loadConfig().defaults, ...flags, command });
+  const withConfig = (command: string, flags: Flags) => ({
+    ...loadConfig().defaults,
+    ...flags,
+    command,
+    signal: ctx.signal,
+  });
 
   pushFlags(
     dryRunFlag(
@@ -307,7 +332,7 @@ export function buildProgram(run: (r: Promise<{ exitCode: number } | number>) =>
     .option('--keep', 'keep the sample directory and print its path')
     .addHelpText('after', '\nExample:\n  npx s3sync demo')
     .action((flags: Flags) => {
-      run(import('./demo.js').then(({ runDemo }) => runDemo({ keep: !!flags.keep })));
+      run(import('./demo.js').then(({ runDemo }) => runDemo({ keep: !!flags.keep, signal: ctx.signal })));
     });
 
   return program;
@@ -317,14 +342,38 @@ export function buildProgram(run: (r: Promise<{ exitCode: number } | number>) =>
 export async function runCli(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
   let pending: Promise<{ exitCode: number } | number> | undefined;
-  const program = buildProgram((p) => {
-    pending = p;
-  });
+  const cancel = new AbortController();
+  const outputs: Output[] = [];
+  const program = buildProgram(
+    (p) => {
+      pending = p;
+    },
+    { signal: cancel.signal, onOutput: (o) => outputs.push(o) },
+  );
+  // Progress bars end (the cursor shows again) and NDJSON batches go out before any last line.
+  const stopOutputs = () => {
+    for (const o of outputs) o.stop();
+  };
+  // The first signal cancels through the library's AbortSignal: no new transfer starts, the manifest is
+  // saved, the summary printed. A second one exits at once, as a kill would.
+  const onSignal = (signal: NodeJS.Signals) => {
+    const reason = new CancelledError(signal === 'SIGTERM' ? 'SIGTERM' : 'SIGINT');
+    if (cancel.signal.aborted) {
+      if (process.stderr.isTTY) process.stderr.write('\x1b[?25h\n');
+      process.exit(reason.exitCode);
+    }
+    const message = `${signal}: stopping (the manifest is saved); ${signal === 'SIGINT' ? 'Ctrl-C' : signal} again exits at once`;
+    if (outputs.length === 0) process.stderr.write(`s3sync: ${message}\n`);
+    for (const o of outputs) void o.event({ type: 'notice', message });
+    cancel.abort(reason);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     const args = argv.slice(2);
     if (args.length === 0) {
       const { runConfiguredJobs } = await import('./config.js');
-      pending = runConfiguredJobs(program);
+      pending = runConfiguredJobs(program, cancel.signal);
     } else {
       await program.parseAsync(argv);
     }
@@ -332,6 +381,12 @@ export async function runCli(argv: string[]): Promise<number> {
     const r = await pending;
     return typeof r === 'number' ? r : r.exitCode;
   } catch (err) {
+    stopOutputs();
+    if (cancel.signal.aborted) {
+      const reason = cancel.signal.reason as CancelledError;
+      process.stderr.write(`s3sync: ${reason.message}; the next run continues where this one stopped\n`);
+      return reason.exitCode;
+    }
     if (err instanceof CommanderError) {
       return err.exitCode === 0 ? 0 : 2;
     }
@@ -351,5 +406,9 @@ export async function runCli(argv: string[]): Promise<number> {
     );
     if (debug) process.stderr.write(`${printableLines(String(e?.stack))}\n`);
     return 1;
+  } finally {
+    stopOutputs();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }

@@ -105,8 +105,10 @@ export async function startEmbeddedServer(dataDir?: string): Promise<EmbeddedSer
   try {
     modulePath = createRequire(import.meta.url).resolve('s3rver');
   } catch {
+    // Not one of s3sync's dependencies: 120 packages, for a demo, in every install of a sync tool.
     throw usageError(
-      'the embedded S3 server needs the dev dependency s3rver: run `npm ci` in the s3sync repo',
+      'the demo needs the local S3 server s3rver, which s3sync does not install: `npm install s3rver` ' +
+        'beside s3sync, or run `npx -p s3sync -p s3rver s3sync demo`',
     );
   }
   const ownDir = dataDir === undefined;
@@ -131,6 +133,9 @@ export async function startEmbeddedServer(dataDir?: string): Promise<EmbeddedSer
   `;
   const child: ChildProcess = spawn(process.execPath, ['--openssl-legacy-provider', '-e', script], {
     stdio: ['pipe', 'pipe', 'pipe'],
+    // Its own process group: Ctrl-C in a terminal reaches only s3sync, which stops the server after
+    // its cancelled push. Should s3sync die instead, the server sees its stdin close and exits.
+    detached: true,
   });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';

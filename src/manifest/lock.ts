@@ -78,7 +78,13 @@ function placeLock(lockPath: string, text: string): void {
  */
 export async function acquireLock(
   lockPath: string,
-  opts: { wait?: boolean; waitTimeoutMs?: number; notice?: (msg: string) => void; strict?: boolean } = {},
+  opts: {
+    wait?: boolean;
+    waitTimeoutMs?: number;
+    notice?: (msg: string) => void;
+    strict?: boolean;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<() => void> {
   const deadline = Date.now() + (opts.waitTimeoutMs ?? 3_600_000);
   let blankSince: number | undefined;
@@ -149,6 +155,7 @@ export async function acquireLock(
       );
     }
     if (Date.now() > deadline) throw usageError('timed out waiting for the lock on this destination');
-    await sleep(250);
+    // A cancelled run stops waiting.
+    await sleep(250, undefined, { signal: opts.signal });
   }
 }

@@ -61,6 +61,7 @@ export const OPTION_RULES: Record<string, OptionRule> = {
   partSize: { kind: 'size', flag: '--part-size', min: MiB, max: 5 * GiB },
   connectTimeoutMs: { kind: 'duration', flag: '--connect-timeout', min: 100, max: DAY, bare: 's' },
   stallTimeoutMs: { kind: 'duration', flag: '--stall-timeout', min: SECOND, max: DAY, bare: 's' },
+  firstByteTimeoutMs: { kind: 'duration', flag: '--first-byte-timeout', min: 100, max: DAY, bare: 's' },
   olderThanMs: { kind: 'duration', flag: '--older-than', min: 0, max: 3650 * DAY, bare: 'ms' },
   maxDelete: { kind: 'max-delete', flag: '--max-delete' },
   // Provider names were always matched without regard to case (getProvider).

@@ -26,6 +26,11 @@ export interface ConnectionOptions {
   connectTimeoutMs?: number;
   /** Milliseconds a socket may stay idle mid-transfer before the request is retried. */
   stallTimeoutMs?: number;
+  /**
+   * Until the endpoint has answered once: milliseconds to wait for its TLS handshake and its first
+   * response before giving up on it (exit code 2). Default 10 s.
+   */
+  firstByteTimeoutMs?: number;
   /** Concurrent transfers; sizes the keep-alive socket pool. */
   workers?: number;
   /** Static credentials; default: the AWS credential chain (env, profile, SSO, instance role …). */

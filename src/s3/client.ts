@@ -1,10 +1,16 @@
-import http from 'node:http';
-import https from 'node:https';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { type ConnectionOptions, endpointFor } from './client-options.js';
 import type { ProviderQuirks } from './providers.js';
 import { RequestCounter } from './request-counter.js';
+import { checkAnswers } from './response-check.js';
 import { clientS3, credentialProviders, httpHandler } from './sdk.js';
+import { timedAgents } from './timed-agent.js';
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+// Seconds: a server that accepts connections and never answers is no S3 endpoint, and an S3 endpoint
+// starts its answer within milliseconds. Only until the endpoint has answered once (see timed-agent.ts).
+const DEFAULT_FIRST_BYTE_TIMEOUT_MS = 10_000;
+const DEFAULT_STALL_TIMEOUT_MS = 60_000;
 
 const { S3Client: Client } = clientS3;
 const { fromIni, fromNodeProviderChain } = credentialProviders;
@@ -34,6 +40,12 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
   const workers = Math.max(1, opts.workers ?? 16);
   const agentOpts = { keepAlive: true, maxSockets: workers * 2, keepAliveMsecs: 1000 };
   const counter = new RequestCounter();
+  const timeouts = {
+    connectMs: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    firstByteMs: opts.firstByteTimeoutMs ?? DEFAULT_FIRST_BYTE_TIMEOUT_MS,
+    stallMs: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
+  };
+  const { httpAgent, httpsAgent, watched } = timedAgents(agentOpts, timeouts);
 
   const config: S3ClientConfig = {
     region,
@@ -48,10 +60,11 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
     credentials:
       opts.credentials ?? (opts.profile ? fromIni({ profile: opts.profile }) : fromNodeProviderChain()),
     requestHandler: new NodeHttpHandler({
-      httpAgent: new http.Agent(agentOpts),
-      httpsAgent: new https.Agent(agentOpts),
-      connectionTimeout: opts.connectTimeoutMs ?? 10_000,
-      socketTimeout: opts.stallTimeoutMs ?? 60_000,
+      httpAgent,
+      httpsAgent,
+      // The agents time every request (see timed-agent.ts); the handler's own timers only where they cannot.
+      connectionTimeout: watched ? 0 : timeouts.connectMs,
+      socketTimeout: watched ? 0 : timeouts.stallMs,
     }),
   };
   // The SDK logs "An error was encountered in a non-retryable streaming request" for failures that
@@ -63,5 +76,6 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
   // it calls the (silent) logger: about 100 µs of CPU per request, 13% of a small PutObject's.
   client.middlewareStack.remove('loggerMiddleware');
   counter.attach(client, provider);
+  checkAnswers(client);
   return { client, provider, endpointId: resolved.id, counter };
 }

@@ -1,4 +1,5 @@
 import { S3SyncError, usageError } from '../errors.js';
+import { isRequestTimeout, NotS3Error } from './endpoint-errors.js';
 
 interface SdkError {
   name?: string;
@@ -44,6 +45,8 @@ export const isThrottle = (err: unknown) =>
 
 export function isRetryable(err: unknown): boolean {
   if (isLocalError(err)) return false;
+  // Not S3 at the other end, or nothing at all: asking again gets the same.
+  if (err instanceof NotS3Error || (isRequestTimeout(err) && err.silentEndpoint)) return false;
   const code = errorCode(err);
   const status = httpStatus(err);
   if (isThrottle(err) || NETWORK.has(code)) return true;
@@ -69,6 +72,19 @@ export function describeS3Error(err: unknown, ctx: { bucket?: string; endpoint?:
   const status = httpStatus(err);
   const msg = asSdk(err).message ?? String(err);
   const where = ctx.bucket ? `s3://${ctx.bucket}` : 'the bucket';
+  const endpoint = ctx.endpoint ?? 'AWS';
+  if (err instanceof NotS3Error)
+    return usageError(`the endpoint ${endpoint} does not answer as S3 (${err.reason}): check --endpoint-url`);
+  if (isRequestTimeout(err) && err.silentEndpoint) {
+    const secs = `${err.ms / 1000} s`;
+    return err.timeout === 'connect'
+      ? usageError(
+          `cannot connect to the S3 endpoint ${endpoint} within ${secs}: check --endpoint-url and the network (or raise --connect-timeout)`,
+        )
+      : usageError(
+          `the S3 endpoint ${endpoint} accepted the connection but sent no response within ${secs}: check --endpoint-url (is it an S3 server?), or raise --first-byte-timeout`,
+        );
+  }
   if (code === 'NoSuchBucket' || (code === 'NotFound' && !ctx.bucket)) {
     return usageError(`bucket '${ctx.bucket}' does not exist at ${ctx.endpoint ?? 'AWS'} (create it first)`);
   }
@@ -93,17 +109,30 @@ export function describeS3Error(err: unknown, ctx: { bucket?: string; endpoint?:
       'no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use --profile',
     );
   }
-  if (
-    code === 'ECONNREFUSED' ||
-    code === 'ENOTFOUND' ||
-    code === 'EAI_AGAIN' ||
-    /ECONNREFUSED|ENOTFOUND|getaddrinfo/.test(msg)
-  ) {
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || /ENOTFOUND|getaddrinfo/.test(msg)) {
     return usageError(
-      `cannot reach the S3 endpoint ${ctx.endpoint ?? ''} (${code || msg.split('\n')[0]}): check --endpoint-url`.replace(
-        '  ',
-        ' ',
-      ),
+      `cannot resolve the host name of the S3 endpoint ${endpoint} (DNS: ${code || 'getaddrinfo failed'}): check --endpoint-url`,
+    );
+  }
+  if (code === 'ECONNREFUSED' || /ECONNREFUSED/.test(msg)) {
+    return usageError(
+      `nothing accepts connections at the S3 endpoint ${endpoint} (ECONNREFUSED): check --endpoint-url and that the server runs`,
+    );
+  }
+  // TLS spoken to a port that speaks plain HTTP: the "record" that came back is an HTTP answer.
+  if (/wrong version number|WRONG_VERSION_NUMBER|packet length too long/i.test(msg)) {
+    return usageError(
+      `the S3 endpoint ${endpoint} does not speak TLS on that port: use http:// instead of https://, or check --endpoint-url`,
+    );
+  }
+  if (TLS_TRUST.has(code)) {
+    return usageError(
+      `the TLS certificate of the S3 endpoint ${endpoint} is not trusted (${code}): if your own CA signed it, set NODE_EXTRA_CA_CERTS to that CA's certificate file`,
+    );
+  }
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return usageError(
+      `the TLS certificate of the S3 endpoint ${endpoint} is for another host name (${code}): use a host name it names in --endpoint-url`,
     );
   }
   if (code === 'InvalidBucketName') return usageError(`invalid bucket name '${ctx.bucket}'`);
@@ -116,6 +145,19 @@ export function describeS3Error(err: unknown, ctx: { bucket?: string; endpoint?:
     { cause: err },
   );
 }
+
+/** OpenSSL's verdicts on a certificate chain that does not lead to a trusted CA, or is not valid now. */
+const TLS_TRUST = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REVOKED',
+]);
 
 /** Errors that doom every request of the run: stop instead of failing file by file. */
 export const isFatal = (e: S3SyncError) => e.exitCode === 2;

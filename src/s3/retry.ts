@@ -20,6 +20,11 @@ export class AdaptiveLimiter {
       signal?.throwIfAborted();
       await new Promise<void>((r) => this.waiters.push(r));
     }
+    if (signal?.aborted) {
+      // Cancelled while waiting: no request goes out, and the slot this waiter was woken for passes on.
+      this.wake();
+      signal.throwIfAborted();
+    }
     this.active++;
   }
 

@@ -17,6 +17,7 @@ import { describeS3Error, errorCode, httpStatus, isFatal, isLocalError } from '.
 import { normalizeEtag } from './etag.js';
 import { type ListPage, parseListObjectsV2 } from './list-xml.js';
 import type { ProviderQuirks } from './providers.js';
+import { RequestSignals } from './request-signals.js';
 import { AdaptiveLimiter, type RetryPolicy, withRetries } from './retry.js';
 import { clientS3 } from './sdk.js';
 
@@ -186,48 +187,49 @@ export class S3Transport {
     return describeS3Error(err, { bucket: this.bucket, endpoint: this.endpointId });
   }
 
-  /** A request under the concurrency limit, retried. Errors are mapped to one line. */
   /**
    * A request under the concurrency limit, retried; S3 errors are mapped to one line. Local errors
    * (a file system call that failed, a body that aborted its own transfer through `transfer`) pass
-   * through unchanged: they are the caller's to interpret.
+   * through unchanged: they are the caller's to interpret, and so does the run's cancellation.
+   * `fn` gets the signal to send with (see RequestSignals).
    */
-  private async call<T>(fn: () => Promise<T>, transfer?: AbortSignal): Promise<T> {
-    const policy = transfer
-      ? {
-          ...this.policy,
-          signal: AbortSignal.any([transfer, ...(this.policy.signal ? [this.policy.signal] : [])]),
-        }
-      : this.policy;
+  private async call<T>(
+    fn: (signal: AbortSignal | undefined) => Promise<T>,
+    transfer?: AbortSignal,
+  ): Promise<T> {
+    const request = this.signals.open([transfer, this.policy.signal]);
+    const policy = request.signal ? { ...this.policy, signal: request.signal } : this.policy;
     try {
       return await withRetries(async () => {
         await this.limiter.acquire(policy.signal);
         try {
-          return await fn();
+          return await fn(policy.signal);
         } finally {
           this.limiter.release();
         }
       }, policy);
     } catch (err) {
+      if (this.policy.signal?.aborted) throw this.policy.signal.reason;
       if (transfer?.aborted) throw transfer.reason;
       if (isLocalError(err)) throw err;
       throw this.fail(err);
+    } finally {
+      request.release();
     }
   }
 
-  private send<T>(cmd: object, transfer?: AbortSignal): Promise<T> {
+  private readonly signals = new RequestSignals();
+
+  private send<T>(cmd: object, signal: AbortSignal | undefined): Promise<T> {
     // The SDK's per-command overloads do not unify; every call site states the output shape it reads.
     const send = this.client.send.bind(this.client) as (c: object, o: object) => Promise<unknown>;
-    const signals = [transfer, this.policy.signal].filter((x): x is AbortSignal => x !== undefined);
-    return send(cmd, {
-      abortSignal: signals.length > 1 ? AbortSignal.any(signals) : signals[0],
-    }) as Promise<T>;
+    return send(cmd, { abortSignal: signal }) as Promise<T>;
   }
 
   async createBucket(): Promise<void> {
-    await this.call(async () => {
+    await this.call(async (signal) => {
       try {
-        await this.send(new CreateBucketCommand({ Bucket: this.bucket }));
+        await this.send(new CreateBucketCommand({ Bucket: this.bucket }), signal);
       } catch (err) {
         const name = (err as { name?: string }).name;
         if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
@@ -282,7 +284,7 @@ export class S3Transport {
     opts: ListOptions,
     onRequested?: () => void,
   ): Promise<ListPage> {
-    return this.call(async () => {
+    return this.call(async (signal) => {
       const cmd = new ListObjectsV2Command({
         Bucket: this.bucket,
         Prefix: prefix,
@@ -322,7 +324,7 @@ export class S3Transport {
         Contents?: { Key?: string; Size?: number; ETag?: string; LastModified?: Date }[];
         IsTruncated?: boolean;
         NextContinuationToken?: string;
-      }>(cmd);
+      }>(cmd, signal);
       if (fast) {
         this.listingPages.fast++;
         return fast;
@@ -348,13 +350,13 @@ export class S3Transport {
   }
 
   async head(key: string): Promise<{ size: number; etag: string; metadata: Record<string, string> } | null> {
-    return this.call(async () => {
+    return this.call(async (signal) => {
       try {
         const h = await this.send<{
           ContentLength?: number;
           ETag?: string;
           Metadata?: Record<string, string>;
-        }>(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+        }>(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), signal);
         return { size: h.ContentLength ?? 0, etag: normalizeEtag(h.ETag), metadata: h.Metadata ?? {} };
       } catch (err) {
         if (httpStatus(err) === 404) return null;
@@ -379,7 +381,7 @@ export class S3Transport {
   /** PutObject, with Content-MD5 when known: the server rejects the body if it is not what was hashed. */
   async put(p: PutInput): Promise<string> {
     const r = await this.call(
-      () =>
+      (signal) =>
         this.send<{ ETag?: string }>(
           new PutObjectCommand({
             Bucket: this.bucket,
@@ -389,7 +391,7 @@ export class S3Transport {
             ContentMD5: p.md5Base64,
             ...this.objectParams(p.contentType, p.metadata),
           }),
-          p.transfer,
+          signal,
         ),
       p.transfer,
     );
@@ -403,7 +405,7 @@ export class S3Transport {
     metadata: Record<string, string>,
     onAttempt?: () => void,
   ): Promise<string> {
-    const r = await this.call(() => {
+    const r = await this.call((signal) => {
       onAttempt?.();
       return this.send<{ UploadId?: string }>(
         new CreateMultipartUploadCommand({
@@ -411,6 +413,7 @@ export class S3Transport {
           Key: key,
           ...this.objectParams(contentType, metadata),
         }),
+        signal,
       );
     });
     if (!r.UploadId) throw this.fail(new Error('CreateMultipartUpload returned no UploadId'));
@@ -427,7 +430,7 @@ export class S3Transport {
     transfer?: AbortSignal,
   ): Promise<string> {
     const r = await this.call(
-      () =>
+      (signal) =>
         this.send<{ ETag?: string }>(
           new UploadPartCommand({
             Bucket: this.bucket,
@@ -438,7 +441,7 @@ export class S3Transport {
             ContentLength: size,
             ContentMD5: md5Base64,
           }),
-          transfer,
+          signal,
         ),
       transfer,
     );
@@ -450,7 +453,7 @@ export class S3Transport {
     uploadId: string,
     parts: { n: number; etag: string }[],
   ): Promise<string> {
-    const r = await this.call(() =>
+    const r = await this.call((signal) =>
       this.send<{ ETag?: string }>(
         new CompleteMultipartUploadCommand({
           Bucket: this.bucket,
@@ -458,6 +461,7 @@ export class S3Transport {
           UploadId: uploadId,
           MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.n, ETag: `"${p.etag}"` })) },
         }),
+        signal,
       ),
     );
     return normalizeEtag(r.ETag);
@@ -488,7 +492,7 @@ export class S3Transport {
       const out = new Map<number, { etag: string; size: number }>();
       let marker: string | undefined;
       do {
-        const r = await this.call(() =>
+        const r = await this.call((signal) =>
           this.send<{
             Parts?: { PartNumber?: number; ETag?: string; Size?: number }[];
             IsTruncated?: boolean;
@@ -500,6 +504,7 @@ export class S3Transport {
               UploadId: uploadId,
               PartNumberMarker: marker,
             }),
+            signal,
           ),
         );
         for (const p of r.Parts ?? []) {
@@ -547,7 +552,7 @@ export class S3Transport {
     let keyMarker: string | undefined;
     let idMarker: string | undefined;
     do {
-      const r = await this.call(() => {
+      const r = await this.call((signal) => {
         const cmd = new ListMultipartUploadsCommand({
           Bucket: this.bucket,
           Prefix: prefix,
@@ -572,7 +577,7 @@ export class S3Transport {
           IsTruncated?: boolean;
           NextKeyMarker?: string;
           NextUploadIdMarker?: string;
-        }>(cmd).catch((err: unknown) => {
+        }>(cmd, signal).catch((err: unknown) => {
           if (refused(err)) return { refusedWith: err };
           throw err;
         });
@@ -597,7 +602,7 @@ export class S3Transport {
     ) => Promise<T>,
     range?: { start: number; end: number },
   ): Promise<T> {
-    return this.call(async () => {
+    return this.call(async (signal) => {
       const r = await this.send<{
         Body?: Readable;
         ContentLength?: number;
@@ -609,6 +614,7 @@ export class S3Transport {
           Key: key,
           Range: range ? `bytes=${range.start}-${range.end}` : undefined,
         }),
+        signal,
       );
       if (!r.Body) throw new Error('GetObject returned no body');
       return consume(r.Body, {
@@ -627,7 +633,9 @@ export class S3Transport {
     const inXml = keys.filter((k) => !XML_UNSAFE.test(k));
     for (const key of keys.filter((k) => XML_UNSAFE.test(k))) {
       try {
-        await this.call(() => this.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
+        await this.call((signal) =>
+          this.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), signal),
+        );
       } catch (err) {
         if (err instanceof S3SyncError && isFatal(err)) throw err;
         failed.set(key, errorCode(err instanceof S3SyncError ? err.cause : err) || 'unknown error');
@@ -635,12 +643,13 @@ export class S3Transport {
     }
     for (let i = 0; i < inXml.length; i += 1000) {
       const batch = inXml.slice(i, i + 1000);
-      const r = await this.call(() =>
+      const r = await this.call((signal) =>
         this.send<{ Errors?: { Key?: string; Code?: string }[] }>(
           new DeleteObjectsCommand({
             Bucket: this.bucket,
             Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
           }),
+          signal,
         ),
       );
       for (const e of r.Errors ?? []) if (e.Key) failed.set(e.Key, e.Code ?? 'unknown error');

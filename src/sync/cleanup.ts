@@ -43,6 +43,8 @@ export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
     exitCode: 0,
   };
   for (const u of uploads) {
+    // Cancelled: no further abort starts (each one is retried, and ignores the signal on purpose).
+    opts.signal?.throwIfAborted();
     const upload = `upload ${u.uploadId.slice(0, 12)}…, started ${u.initiated.toISOString()}`;
     const what = `${u.key} (${upload})`;
     if (opts.dryRun) {

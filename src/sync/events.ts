@@ -40,10 +40,16 @@ export interface SyncResult {
   elapsedMs: number;
   errors: FileError[];
   /**
-   * 0 all in sync; 1 some files failed or were skipped with an error; 2 the run was stopped by a usage
-   * or configuration error, or refused to go on (a delete guard).
+   * The run was cancelled through its AbortSignal before it finished: what it did is counted, and the
+   * rest is left for the next run.
    */
-  exitCode: 0 | 1 | 2;
+  cancelled: boolean;
+  /**
+   * 0 all in sync; 1 some files failed or were skipped with an error; 2 the run was stopped by a usage
+   * or configuration error, or refused to go on (a delete guard); when cancelled, 130 or 143 for the
+   * CLI's SIGINT or SIGTERM, 1 for any other reason.
+   */
+  exitCode: number;
 }
 
 export function emptyResult(command: SyncResult['command'], dryRun: boolean): SyncResult {
@@ -62,6 +68,7 @@ export function emptyResult(command: SyncResult['command'], dryRun: boolean): Sy
     requestsTotal: 0,
     elapsedMs: 0,
     errors: [],
+    cancelled: false,
     exitCode: 0,
   };
 }

@@ -119,6 +119,8 @@ export async function gatherFacts(
       try {
         facts.hashes.set(n.rel, await s.hashes.get(f, sizes));
       } catch (err) {
+        // Cancelled: not a file that could not be read.
+        if (s.opts.signal?.aborted) return;
         unreadable.add(n.rel);
         const code = (err as NodeJS.ErrnoException).code;
         if (err instanceof UnexpectedFileError) s.fileError(n.rel, `${err.message}: skipped`);

@@ -37,6 +37,12 @@ interface SmallJob {
   reject(err: unknown): void;
 }
 
+/** A background hash waiting for its lane. */
+interface Queued {
+  start(): void;
+  reject(err: unknown): void;
+}
+
 interface Job {
   sizes: ReadonlySet<number>;
   promise: Promise<HashResult>;
@@ -50,8 +56,8 @@ interface Job {
  */
 export class HashCache {
   private jobs = new Map<string, Job>();
-  private light = { queue: [] as Array<() => void>, running: 0, limit: LIGHT_CONCURRENCY };
-  private heavy: { queue: Array<() => void>; running: number; limit: number };
+  private light = { queue: [] as Queued[], running: 0, limit: LIGHT_CONCURRENCY };
+  private heavy: { queue: Queued[]; running: number; limit: number };
   /** Small files waiting: this thread takes from the front, a worker batches from the back. */
   private small: SmallJob[] = [];
   private smallScheduled = false;
@@ -83,14 +89,17 @@ export class HashCache {
         return;
       }
       const lane = size >= OFF_THREAD_MIN ? this.heavy : this.light;
-      lane.queue.push(() => {
-        lane.running++;
-        hashFileAsync(src, size, partSizes)
-          .then(resolve, reject)
-          .finally(() => {
-            lane.running--;
-            this.pump();
-          });
+      lane.queue.push({
+        start: () => {
+          lane.running++;
+          hashFileAsync(src, size, partSizes)
+            .then(resolve, reject)
+            .finally(() => {
+              lane.running--;
+              this.pump();
+            });
+        },
+        reject,
       });
     });
     // Nobody may ask for it (the listing can make it moot): its failure is reported only by `get`.
@@ -175,6 +184,15 @@ export class HashCache {
 
   private pump(): void {
     for (const lane of [this.heavy, this.light])
-      while (lane.running < lane.limit && lane.queue.length > 0) lane.queue.shift()!();
+      while (lane.running < lane.limit && lane.queue.length > 0) lane.queue.shift()!.start();
+  }
+
+  /**
+   * A cancelled run reads no more files: the hashes not started yet are dropped, their promises
+   * rejected with `reason`; the few running finish.
+   */
+  cancel(reason: unknown): void {
+    for (const job of this.small.splice(0)) job.reject(reason);
+    for (const lane of [this.heavy, this.light]) for (const job of lane.queue.splice(0)) job.reject(reason);
   }
 }

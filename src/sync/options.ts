@@ -31,7 +31,11 @@ export interface CommonOptions extends ConnectionOptions, FilterFlags {
   force?: boolean;
   /** Progress and per-file events. */
   onEvent?: (e: SyncEvent) => void;
-  /** Cancels the run: transfers stop, multipart uploads are aborted, the manifest is saved. */
+  /**
+   * Cancels the run: no new transfer starts, those in flight stop, a multipart upload in progress is
+   * kept (with its completed parts) for the next run to resume, the manifest is saved and the summary
+   * event emitted (`cancelled: true`); the call then rejects with the signal's reason.
+   */
   signal?: AbortSignal;
   /** Use this client instead of building one from the connection options. */
   client?: S3Client;

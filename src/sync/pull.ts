@@ -163,6 +163,8 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
           if (a.size < cfg.multipartThreshold) s.emit({ type: 'bytes', bytes: a.size });
           s.emit({ type: 'done', action: 'download', rel: a.rel, size: a.size, reason: a.reason });
         } catch (err) {
+          // Cancelled mid-download: neither downloaded nor failed; the next run fetches it.
+          if (opts.signal?.aborted) return;
           if (err instanceof DiskFullError) {
             diskFull ??= err;
             controller.abort();

@@ -205,6 +205,8 @@ export async function executePush(s: Session, p: PreparedPush, opts: PushOptions
       r.bytesTransferred += f.size;
       s.emit({ type: 'done', action: 'upload', rel: a.rel, size: f.size, reason: a.reason });
     } catch (err) {
+      // Cancelled mid-upload: neither uploaded nor failed; the next run sends it.
+      if (opts.signal?.aborted) return;
       if (err instanceof FileChangedError && !lastTry) changed.push(a);
       else if (err instanceof S3SyncError && isFatal(err)) throw err;
       else s.fileError(a.rel, (err as Error).message);

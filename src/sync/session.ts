@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, type Stats, statSync } from 'node:fs';
 import path from 'node:path';
-import { S3SyncError, usageError } from '../errors.js';
+import { cancelledExitCode, S3SyncError, usageError } from '../errors.js';
 import { createFilter, type PathFilter } from '../local/filters.js';
 import { isLegacyManifest, parseLegacyManifest } from '../manifest/legacy.js';
 import { acquireLock } from '../manifest/lock.js';
@@ -172,6 +172,7 @@ export class Session {
         wait: this.opts.waitLock,
         strict: explicit,
         notice: (m) => this.notice(m),
+        signal: this.opts.signal,
       });
       const stamp = statSync(lockPath, { bigint: true }).mtimeNs;
       if (stamp < this.readsFromNs) this.readsFromNs = stamp;
@@ -205,7 +206,10 @@ export class Session {
     this.manifestPath = defaultManifestPath(this.localRoot, this.destination);
     if (!this.opts.dryRun) {
       mkdirSync(path.dirname(this.manifestPath), { recursive: true });
-      this.releaseLock = await acquireLock(`${this.manifestPath}.lock`, { wait: this.opts.waitLock });
+      this.releaseLock = await acquireLock(`${this.manifestPath}.lock`, {
+        wait: this.opts.waitLock,
+        signal: this.opts.signal,
+      });
     }
     this.loaded = loadManifest(this.manifestPath, this.destination);
     this.notice(
@@ -284,20 +288,28 @@ export class Session {
    * Runs a command's body around the locked manifest: a body that throws still leaves the manifest
    * checkpointed and the lock released. Ends with the summary event, also when the body throws (a
    * delete guard's refusal, a fatal S3 error): with --json the last line is always the summary, and
-   * its exit code is the error's, never a 0 that looks like success.
+   * its exit code is the error's, never a 0 that looks like success. A cancelled run ends with its
+   * summary too, then rejects with the signal's reason.
    */
   async run(body: () => Promise<void>): Promise<SyncResult> {
     await this.openManifest();
+    // Cancelled, the run starts reading no more files for their hashes.
+    const stopHashing = () => this.hashes.cancel(this.opts.signal?.reason);
+    this.opts.signal?.addEventListener('abort', stopHashing, { once: true });
     try {
       await body();
     } catch (err) {
+      const cancelled = this.opts.signal?.aborted === true;
       try {
         await this.close(false);
       } finally {
-        this.result.exitCode = err instanceof S3SyncError ? err.exitCode : 1;
+        // Cancelled: whatever request or wait it interrupted, close() gave the signal's exit code.
+        if (!cancelled) this.result.exitCode = err instanceof S3SyncError ? err.exitCode : 1;
         this.emit({ type: 'summary', ...this.result });
       }
-      throw err;
+      throw cancelled ? this.opts.signal!.reason : err;
+    } finally {
+      this.opts.signal?.removeEventListener('abort', stopHashing);
     }
     await this.close(true);
     this.emit({ type: 'summary', ...this.result });
@@ -321,7 +333,12 @@ export class Session {
       r.requestsTotal = t.counter.total;
     }
     r.elapsedMs = Date.now() - this.started;
-    r.exitCode = r.failed > 0 || r.errors.length > 0 ? 1 : 0;
+    r.cancelled = !completed && this.opts.signal?.aborted === true;
+    r.exitCode = r.cancelled
+      ? cancelledExitCode(this.opts.signal!.reason)
+      : r.failed > 0 || r.errors.length > 0
+        ? 1
+        : 0;
     return r;
   }
 }

@@ -493,10 +493,13 @@ async function sendParts(
     s.markDirty();
     return entry(h.stat, h.md5, etag, ps);
   } catch (err) {
-    // A run that is alive to see the failure (or a cancellation) aborts, so no orphaned parts are left
-    // to be billed; only a killed run leaves the upload pending, for the next run to resume. The record
-    // goes once nothing it names can remain: an abort that failed, or strays not yet looked for, are
-    // the next run's to settle.
+    // Cancelled (Ctrl-C): the upload stays pending with its completed parts, saved with the manifest,
+    // for the next run to resume, as after a kill.
+    if (s.opts.signal?.aborted) throw err;
+    // A run that is alive to see the failure aborts, so no orphaned parts are left to be billed; only a
+    // killed or cancelled run leaves the upload pending, for the next run to resume. The record goes
+    // once nothing it names can remain: an abort that failed, or strays not yet looked for, are the
+    // next run's to settle.
     if ((await t.abortMultipart(key, id)) !== 'failed') {
       record.uploadId = '';
       if (!record.create) delete s.manifest.pending[rel];

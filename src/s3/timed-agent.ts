@@ -1,0 +1,124 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import { timeoutError } from './endpoint-errors.js';
+
+export interface RequestTimeouts {
+  /** Establishing the TCP connection (DNS lookup included). */
+  connectMs: number;
+  /**
+   * Until the endpoint has answered once: the wait for the TLS handshake and for a response once the
+   * request is sent. A server that accepts connections but never answers is found within this.
+   */
+  firstByteMs: number;
+  /** Any other silence, either way, while a request is sent or its response received. */
+  stallMs: number;
+}
+
+type Phase = 'connecting' | 'handshake' | 'sending' | 'waiting' | 'receiving';
+
+/**
+ * Times one request through its phases. While it waits on the server (the connection, the TLS
+ * handshake, the response once the request is sent), a plain timer: the socket's idle timer lets a
+ * pending write postpone it once, which doubled the wait. While bytes should flow either way, the
+ * socket's idle timer, which any byte sent or received resets: a slow upload is not a silent one.
+ * Waiting for the server gets the short first-byte timeout until the endpoint has answered once in
+ * this run; after that, a server slow to answer one request is a stall, retried like any other.
+ */
+function watch(req: http.ClientRequest, t: RequestTimeouts, endpoint: { answered: boolean }): void {
+  let phase: Phase = 'sending';
+  let socket: Socket | undefined;
+  let res: http.IncomingMessage | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let armed = 0;
+  const waitingForServer = () => phase === 'handshake' || phase === 'waiting';
+  const budget = () =>
+    phase === 'connecting'
+      ? t.connectMs
+      : waitingForServer() && !endpoint.answered
+        ? t.firstByteMs
+        : t.stallMs;
+  const arm = () => {
+    clearTimeout(timer);
+    armed = budget();
+    if (phase === 'connecting' || waitingForServer()) {
+      socket?.setTimeout(0);
+      timer = setTimeout(onTimeout, armed);
+    } else {
+      socket?.setTimeout(armed);
+    }
+  };
+  const onTimeout = () => {
+    // The endpoint answered another request meanwhile: this one may now wait as long as any stall.
+    if (armed !== budget()) return arm();
+    const kind = phase === 'connecting' ? 'connect' : waitingForServer() ? 'first-byte' : 'stall';
+    const err = timeoutError(kind, armed, !endpoint.answered && kind !== 'stall');
+    res?.destroy(err);
+    req.destroy(err);
+  };
+  req.once('socket', (s: Socket) => {
+    socket = s;
+    s.on('timeout', onTimeout);
+    if (s.connecting) {
+      phase = 'connecting';
+      s.once('connect', () => {
+        phase = 'encrypted' in s && s.encrypted ? 'handshake' : 'sending';
+        if (phase === 'handshake')
+          s.once('secureConnect', () => {
+            if (phase === 'handshake') phase = 'sending';
+            arm();
+          });
+        arm();
+      });
+    }
+    arm();
+  });
+  req.once('finish', () => {
+    // A server may answer before the body is all sent (an error): its answer is being received.
+    if (res) return;
+    phase = 'waiting';
+    arm();
+  });
+  req.once('response', (r: http.IncomingMessage) => {
+    res = r;
+    endpoint.answered = true;
+    phase = 'receiving';
+    arm();
+  });
+  req.once('close', () => {
+    clearTimeout(timer);
+    // The agent resets the idle timer of a socket it keeps for the next request.
+    socket?.off('timeout', onTimeout);
+  });
+}
+
+type AddRequest = (req: http.ClientRequest, options: unknown) => void;
+
+/**
+ * Keep-alive agents whose every request is timed by `watch`. The request is seen where the agent is
+ * given it (addRequest, which Node's ClientRequest calls and proxy agents override too); where that
+ * hook is missing, the agents are returned unwatched and `watched` is false.
+ */
+export function timedAgents(
+  options: http.AgentOptions,
+  timeouts: RequestTimeouts,
+): { httpAgent: http.Agent; httpsAgent: https.Agent; watched: boolean } {
+  // One per client: "answered" is about the endpoint this client talks to.
+  const endpoint = { answered: false };
+  const httpAgent = new http.Agent(options);
+  const httpsAgent = new https.Agent(options);
+  let watched = true;
+  for (const agent of [httpAgent, httpsAgent]) {
+    const hooked = agent as unknown as { addRequest?: AddRequest };
+    const add = hooked.addRequest;
+    if (typeof add !== 'function') {
+      watched = false;
+      continue;
+    }
+    hooked.addRequest = (req, opts) => {
+      watch(req, timeouts, endpoint);
+      add.call(agent, req, opts);
+    };
+  }
+  return { httpAgent, httpsAgent, watched };
+}

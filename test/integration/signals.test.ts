@@ -1,0 +1,243 @@
+/**
+ * Ctrl-C and SIGTERM, sent as real signals to the CLI while it pushes to a real server: the first one
+ * cancels (no new transfer, the manifest saved, the lock released, the summary printed, exit 130/143),
+ * a second one exits at once, and the next run picks up where the cancelled one stopped.
+ */
+import { existsSync, truncateSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import { newBucket, runCli, servers } from '../helpers.js';
+import {
+  bigFile,
+  doneOf,
+  type LiveRun,
+  MiB,
+  manifestPaths,
+  plainLines,
+  readManifest,
+  seededTree,
+  spawnCli,
+  summaryOf,
+  trackedDirs,
+} from '../reliability/harness.js';
+import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
+
+const { dir, removeAll } = trackedDirs();
+const proxies: FaultProxy[] = [];
+const runs: LiveRun[] = [];
+afterAll(async () => {
+  for (const r of runs) if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
+  for (const p of proxies) await p.close();
+  removeAll();
+});
+
+const EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+type Sig = keyof typeof EXIT;
+
+/** Polls until cond() holds; false if the run ended first. */
+async function waitFor(cond: () => boolean, run: LiveRun, timeoutMs = 60_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (cond()) return true;
+    if (run.child.exitCode !== null || run.child.signalCode !== null) return false;
+    await sleep(20);
+  }
+  return false;
+}
+
+const pendingParts = (src: string) => Object.keys(readManifest(src)?.pending['big.bin']?.parts ?? {}).length;
+const lockOf = (src: string) => `${manifestPaths(src)[0]}.lock`;
+const stdoutLines = (r: LiveRun) =>
+  r
+    .stdout()
+    .split('\n')
+    .filter((l) => l.trim() !== '');
+
+describe.each(servers())('signals on $name', (server) => {
+  const SMALL = 40;
+  const PART = 5 * MiB;
+  const PARTS = 8;
+
+  /**
+   * A push slowed by a proxy (every request held 0.8 s, two at a time) of 40 small files and one
+   * 8-part file, signalled once some files are done and a checkpoint shows a completed part.
+   */
+  async function cancelledPush(signal: Sig, json: boolean) {
+    const { bucket, transport } = await newBucket(server, `sig-${signal.toLowerCase()}`);
+    const src = dir('sig-src');
+    const small = seededTree(src, SMALL, signal === 'SIGINT' ? 61 : 62);
+    bigFile(path.join(src, 'big.bin'), PARTS * PART);
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 9,
+      rate: 1,
+      kinds: ['delay'],
+      delayMs: 800,
+    });
+    proxies.push(proxy);
+    const url = `s3://${bucket}/sig`;
+    const args = [
+      'push',
+      src,
+      url,
+      '--endpoint-url',
+      proxy.endpoint,
+      '--workers',
+      '2',
+      '--multipart-threshold',
+      `${PART}`,
+      '--part-size',
+      `${PART}`,
+      ...(json ? ['--json'] : []),
+    ];
+    const run = spawnCli(args, server);
+    runs.push(run);
+    const reached = await waitFor(() => pendingParts(src) >= 1, run);
+    expect(reached, `the run ended before a part was checkpointed: ${run.stderr()}`).toBe(true);
+    run.child.kill(signal);
+    const { code, signal: killedBy } = await run.exited;
+    return { bucket, transport, src, small, url, args, proxy, run, code, killedBy };
+  }
+
+  it.each<Sig>(['SIGINT', 'SIGTERM'])(
+    '%s with --json: cancelled, saved, summarised; the next run resumes without repeating anything',
+    async (signal) => {
+      const { transport, src, small, url, args, proxy, run, code, killedBy } = await cancelledPush(
+        signal,
+        true,
+      );
+      // An exit of its own, with the shell's code for the signal.
+      expect(killedBy).toBeNull();
+      expect(code, run.stderr()).toBe(EXIT[signal]);
+
+      // The summary is the last line of stdout, and says what happened.
+      const last = JSON.parse(stdoutLines(run).at(-1)!) as { type: string };
+      expect(last.type).toBe('summary');
+      const summary = summaryOf(run.events)!;
+      expect(summary).toMatchObject({ cancelled: true, exitCode: EXIT[signal], failed: 0, errors: [] });
+      const uploaded = doneOf(run.events, 'upload');
+      expect(summary.uploaded).toBe(uploaded.length);
+      expect(uploaded.length).toBeGreaterThan(0);
+      expect(uploaded.length).toBeLessThan(SMALL);
+      // Interrupted transfers are not failures.
+      expect(run.events.filter((e) => e.type === 'error')).toEqual([]);
+      const notices = run.events
+        .filter((e) => e.type === 'notice')
+        .map((e) => String((e as { message?: string }).message));
+      expect(notices.some((m) => m.startsWith(`${signal}: stopping`))).toBe(true);
+      // One line on stderr.
+      const lines = plainLines(run.stderr());
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^s3sync: cancelled by ${signal}; the next run continues`));
+
+      // The lock is released; the manifest is valid and records exactly what was uploaded, plus the
+      // multipart upload in progress with its completed parts, kept to be resumed.
+      expect(existsSync(lockOf(src))).toBe(false);
+      const m = readManifest(src)!;
+      expect([...m.files.keys()].sort()).toEqual([...uploaded].sort());
+      const pending = m.pending['big.bin']!;
+      expect(pending).toBeDefined();
+      const recorded = Object.keys(pending.parts).length;
+      expect(recorded).toBeGreaterThanOrEqual(1);
+      expect(recorded).toBeLessThan(PARTS);
+      if (server.quirks.hasListParts) {
+        const uploads = await transport.listMultipartUploads('sig/');
+        expect(uploads.map((u) => u.uploadId)).toEqual([pending.uploadId]);
+      }
+      const listed = await transport.list('sig/');
+      for (const rel of uploaded) expect(listed.get(rel)?.etag, rel).toBe(m.files.get(rel)!.etag);
+
+      // The next run uploads only what the cancelled one did not, and resumes the big file.
+      proxy.setRate(0);
+      const next = spawnCli(args, server);
+      runs.push(next);
+      const { code: nextCode } = await next.exited;
+      expect(nextCode, next.stderr()).toBe(0);
+      const again = doneOf(next.events, 'upload');
+      expect(again.filter((rel) => uploaded.includes(rel))).toEqual([]);
+      const rest = small.filter((rel) => !uploaded.includes(rel));
+      expect([...again].sort()).toEqual([...rest, 'big.bin'].sort());
+      const s2 = summaryOf(next.events)!;
+      expect(s2).toMatchObject({ uploaded: rest.length + 1, unchanged: uploaded.length, failed: 0 });
+      expect(s2.requests.PutObject ?? 0).toBe(rest.length);
+      expect(s2.requests.CreateMultipartUpload ?? 0).toBe(0);
+      const partsSent = s2.requests.UploadPart ?? 0;
+      // Parts the server has: those recorded, and where it lists them, any it finished meanwhile.
+      if (server.quirks.hasListParts) expect(partsSent).toBeLessThanOrEqual(PARTS - recorded);
+      else expect(partsSent).toBe(PARTS - recorded);
+      expect(readManifest(src)!.pending).toEqual({});
+      if (server.quirks.hasListParts) expect(await transport.listMultipartUploads('sig/')).toEqual([]);
+      expect((await runCli(['check', src, url], server)).code).toBe(0);
+    },
+  );
+
+  it('SIGTERM in human mode: the summary is printed, marked cancelled', async () => {
+    const { src, run, code } = await cancelledPush('SIGTERM', false);
+    expect(code).toBe(143);
+    const out = stdoutLines(run);
+    expect(out.at(-2)).toMatch(
+      /^\[cancelled\] \d+ files: \d+ unchanged, \d+ uploaded, 0 recorded, 0 deleted, 0 failed$/,
+    );
+    expect(out.at(-1)).toMatch(/S3 requests/);
+    const err = plainLines(run.stderr());
+    expect(err.filter((l) => !l.startsWith('notice: '))).toEqual([
+      expect.stringMatching(/^s3sync: cancelled by SIGTERM/),
+    ]);
+    expect(err.some((l) => l.startsWith('notice: SIGTERM: stopping'))).toBe(true);
+    expect(existsSync(lockOf(src))).toBe(false);
+    expect(readManifest(src)!.pending['big.bin']).toBeDefined();
+  });
+
+  it('a second signal exits at once, without waiting for the work the first one lets finish', async () => {
+    const { bucket } = await newBucket(server, 'sig2');
+    const src = dir('sig2-src');
+    seededTree(src, 5, 63);
+    // A sparse 4 GiB file: no disk, but seconds of MD5 on a worker thread, which a cancelled run lets
+    // finish before it saves and summarises. The second signal must not wait for it.
+    writeFileSync(path.join(src, 'huge.bin'), '');
+    truncateSync(path.join(src, 'huge.bin'), 4 * 1024 * MiB);
+    const run = spawnCli(['push', src, `s3://${bucket}/sig2`, '--json'], server);
+    runs.push(run);
+    expect(await run.until((e) => e.type === 'plan')).toBe(true);
+    run.child.kill('SIGINT');
+    expect(
+      await run.until(
+        (e) =>
+          e.type === 'notice' && String((e as { message?: string }).message).startsWith('SIGINT: stopping'),
+      ),
+    ).toBe(true);
+    run.child.kill('SIGTERM');
+    const { code, signal } = await run.exited;
+    expect(signal).toBeNull();
+    expect(code).toBe(143);
+    // The cancelled run never got to its summary: the process ended first.
+    expect(summaryOf(run.events)).toBeUndefined();
+    // Exiting still releases the lock; whatever manifest a checkpoint wrote is whole.
+    expect(existsSync(lockOf(src))).toBe(false);
+    readManifest(src);
+  });
+
+  it('a run waiting for the lock stops waiting when cancelled', async () => {
+    const { bucket } = await newBucket(server, 'sig3');
+    const src = dir('sig3-src');
+    seededTree(src, 3, 64);
+    const url = `s3://${bucket}/sig3`;
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    // This test process is alive: its lock stands, and --wait-lock waits for it.
+    const lock = lockOf(src);
+    const ours = JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString() });
+    writeFileSync(lock, ours);
+    const run = spawnCli(['push', src, url, '--wait-lock'], server);
+    runs.push(run);
+    await sleep(1000);
+    expect(run.child.exitCode).toBeNull();
+    run.child.kill('SIGINT');
+    const { code } = await run.exited;
+    expect(code).toBe(130);
+    expect(plainLines(run.stderr()).at(-1)).toMatch(/^s3sync: cancelled by SIGINT/);
+    // Not its lock to remove.
+    expect(existsSync(lock)).toBe(true);
+  });
+});

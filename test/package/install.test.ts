@@ -1,0 +1,186 @@
+/**
+ * The package as users get it: `npm pack`, installed into an empty project, then `npx s3sync --help`,
+ * `npx s3sync demo` and `import('s3sync')` there. The install is offline, from the npm cache that
+ * `npm ci` filled, at the versions of this repo's lockfile: the project is given a lockfile made of the
+ * lock's entries for s3sync's dependencies (npm cannot resolve version ranges offline).
+ *
+ * s3rver, the demo's server, is not a dependency of s3sync (120 packages, for a demo, in every install):
+ * the documented way is `npm install s3sync s3rver`; without it, demo says so in one line.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../helpers.js';
+import { plainLines, trackedDirs } from '../reliability/harness.js';
+
+const { dir, removeAll } = trackedDirs();
+afterAll(removeAll);
+
+interface LockEntry {
+  version?: string;
+  dev?: boolean;
+  dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+  [k: string]: unknown;
+}
+interface PackageJson {
+  name: string;
+  version: string;
+  dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+  [k: string]: unknown;
+}
+
+const repoPkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as PackageJson;
+const repoLock = JSON.parse(readFileSync(path.join(repoRoot, 'package-lock.json'), 'utf8')) as {
+  packages: Record<string, LockEntry>;
+};
+
+/** Lock paths of a package and everything it needs, as the repo's lock has them laid out. */
+function closure(from: string): Set<string> {
+  const pk = repoLock.packages;
+  const seen = new Set<string>();
+  const resolve = (at: string, name: string): string | undefined => {
+    for (let d = at; ; ) {
+      const key = `${d ? `${d}/` : ''}node_modules/${name}`;
+      if (pk[key]) return key;
+      if (!d) return undefined;
+      const i = d.lastIndexOf('/node_modules/');
+      d = i < 0 ? '' : d.slice(0, i);
+    }
+  };
+  const walk = (key: string) => {
+    if (seen.has(key)) return;
+    seen.add(key);
+    const e = pk[key]!;
+    for (const name of Object.keys({ ...e.dependencies, ...e.optionalDependencies })) {
+      const r = resolve(key, name);
+      if (r) walk(r);
+    }
+  };
+  walk(from);
+  return seen;
+}
+
+/** The environment without what `npm test` sets about this repo: nested npm runs see only their project. */
+const env = Object.fromEntries(
+  Object.entries(process.env).filter(
+    ([k]) => !/^(npm_package_|npm_lifecycle_|npm_config_local_prefix$)/i.test(k),
+  ),
+);
+
+function npm(args: string[], cwd: string): string {
+  return execFileSync('npm', args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+describe('the packed tarball, installed into an empty project', () => {
+  it('packs only what users need; installs offline; --help, demo and the library work', {
+    timeout: 240_000,
+  }, async () => {
+    expect(existsSync(path.join(repoRoot, 'dist/cli/main.js')), 'dist/ is built (npm test builds it)').toBe(
+      true,
+    );
+    const packDir = dir('pack');
+    const [packed] = JSON.parse(
+      npm(['pack', '--ignore-scripts', '--json', '--pack-destination', packDir], repoRoot),
+    ) as {
+      filename: string;
+      files: { path: string }[];
+    }[];
+    const files = packed!.files.map((f) => f.path);
+    for (const f of [
+      'package.json',
+      'README.md',
+      'dist/cli/main.js',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/local/hash-worker.js',
+    ])
+      expect(files, f).toContain(f);
+    expect(
+      files.filter((f) => !/^(dist\/|package\.json$|README\.md$|CHANGELOG\.md$|LICENSE)/.test(f)),
+    ).toEqual([]);
+    expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
+    expect(repoPkg).toMatchObject({
+      repository: expect.anything(),
+      homepage: expect.any(String),
+      keywords: expect.arrayContaining(['s3', 'sync']),
+      engines: { node: expect.any(String) },
+      bin: { s3sync: 'dist/cli/main.js' },
+    });
+
+    // The empty project, as after `npm install s3sync s3rver`.
+    const project = dir('project');
+    const tgz = path.join(packDir, packed!.filename);
+    const s3rverRange = repoPkg.peerDependencies!.s3rver!;
+    const dependencies = { s3sync: `file:${tgz}`, s3rver: s3rverRange };
+    const packages: Record<string, unknown> = {
+      '': { name: 'empty-project', version: '1.0.0', dependencies },
+      'node_modules/s3sync': {
+        version: repoPkg.version,
+        resolved: `file:${tgz}`,
+        integrity: `sha512-${createHash('sha512').update(readFileSync(tgz)).digest('base64')}`,
+        dependencies: repoPkg.dependencies,
+        peerDependencies: repoPkg.peerDependencies,
+        bin: repoPkg.bin,
+        engines: repoPkg.engines,
+      },
+    };
+    for (const [key, e] of Object.entries(repoLock.packages)) if (key !== '' && !e.dev) packages[key] = e;
+    for (const key of closure('node_modules/s3rver')) packages[key] = repoLock.packages[key];
+    writeFileSync(
+      path.join(project, 'package.json'),
+      JSON.stringify({ name: 'empty-project', version: '1.0.0', private: true, dependencies }, null, 2),
+    );
+    writeFileSync(
+      path.join(project, 'package-lock.json'),
+      JSON.stringify(
+        { name: 'empty-project', version: '1.0.0', lockfileVersion: 3, requires: true, packages },
+        null,
+        2,
+      ),
+    );
+    npm(['ci', '--offline', '--no-audit', '--no-fund'], project);
+    // Nothing of the build or the tests came along.
+    for (const dev of Object.keys(repoPkg.devDependencies).filter((d) => d !== 's3rver'))
+      expect(existsSync(path.join(project, 'node_modules', dev)), dev).toBe(false);
+
+    const npx = (...args: string[]) =>
+      spawnSync('npx', ['--offline', 's3sync', ...args], { cwd: project, env, encoding: 'utf8' });
+    const help = npx('--help');
+    expect(help.status, help.stderr).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: s3sync /);
+    expect(help.stdout).toMatch(/\bdemo\b/);
+    expect(npx('--version').stdout.trim()).toBe(repoPkg.version);
+
+    const demo = npx('demo');
+    expect(demo.status, demo.stderr + demo.stdout).toBe(0);
+    expect(demo.stderr).toBe('');
+    expect(demo.stdout).toMatch(/second push:\n {2}100 files: 100 unchanged, 0 uploaded.*\n.*0 S3 requests/);
+
+    const lib = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "const m = await import('s3sync'); console.log(Object.keys(m).sort().join(' '))",
+      ],
+      { cwd: project, env, encoding: 'utf8' },
+    );
+    expect(lib.stdout.trim().split(' ')).toEqual(
+      expect.arrayContaining(['push', 'pull', 'check', 'plan', 'apply', 'cleanup']),
+    );
+    expect(existsSync(path.join(project, 'node_modules/s3sync/dist/index.d.ts'))).toBe(true);
+
+    // s3sync alone: demo says what to install, in one line.
+    rmSync(path.join(project, 'node_modules/s3rver'), { recursive: true, force: true });
+    const alone = npx('demo');
+    expect(alone.status).toBe(2);
+    expect(plainLines(alone.stderr)).toEqual([
+      expect.stringMatching(/^s3sync: the demo needs the local S3 server s3rver.*`npm install s3rver`/),
+    ]);
+  });
+});

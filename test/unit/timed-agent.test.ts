@@ -1,0 +1,85 @@
+import http from 'node:http';
+import net from 'node:net';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isRequestTimeout } from '../../src/s3/endpoint-errors.js';
+import { timedAgents } from '../../src/s3/timed-agent.js';
+
+const closers: Array<() => void> = [];
+afterAll(() => {
+  for (const c of closers) c();
+});
+
+async function listen(server: net.Server): Promise<number> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  closers.push(() => {
+    (server as http.Server).closeAllConnections?.();
+    server.close();
+  });
+  return (server.address() as net.AddressInfo).port;
+}
+
+/** One request through the agent; resolves with the status, or the error it failed with. */
+function request(agent: http.Agent, port: number, path: string, body?: Buffer) {
+  return new Promise<{ status?: number; err?: unknown }>((resolve) => {
+    const req = http.request(
+      { host: '127.0.0.1', port, path, method: body ? 'PUT' : 'GET', agent },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode }));
+        res.on('error', (err) => resolve({ err }));
+      },
+    );
+    req.on('error', (err) => resolve({ err }));
+    req.end(body);
+  });
+}
+
+const agents = () =>
+  timedAgents({ keepAlive: true }, { connectMs: 2000, firstByteMs: 150, stallMs: 1500 }).httpAgent;
+
+describe('timedAgents: each request timed through its phases', () => {
+  it('an endpoint that accepts and never answers: a first-byte timeout, the endpoint silent', async () => {
+    const port = await listen(net.createServer((s) => s.on('error', () => {})));
+    const r = await request(agents(), port, '/');
+    expect(isRequestTimeout(r.err)).toBe(true);
+    expect(r.err).toMatchObject({ timeout: 'first-byte', silentEndpoint: true, ms: 150, code: 'ETIMEDOUT' });
+  });
+
+  it('once the endpoint has answered, a slow answer waits as long as a stall, and is not silence', async () => {
+    const port = await listen(
+      http.createServer((req, res) => {
+        if (req.url === '/slow') setTimeout(() => res.end('late'), 400);
+        else res.end('ok');
+      }),
+    );
+    const agent = agents();
+    expect(await request(agent, port, '/fast')).toEqual({ status: 200 });
+    // 400 ms: over the first-byte timeout, under the stall timeout.
+    expect(await request(agent, port, '/slow')).toEqual({ status: 200 });
+  });
+
+  it('a body the server reads slowly is not a silent server: the first-byte timeout starts once it is sent', async () => {
+    const port = await listen(
+      http.createServer((req, res) => {
+        // Nothing read for 500 ms: the client's 32 MiB wait, more than socket buffers hold.
+        req.pause();
+        setTimeout(() => {
+          req.resume();
+          req.on('end', () => res.end('stored'));
+        }, 500);
+      }),
+    );
+    expect(await request(agents(), port, '/put', Buffer.alloc(32 * 1024 * 1024))).toEqual({ status: 200 });
+  });
+
+  it('an answer that starts and then stops is a stall, once the stall timeout runs out', async () => {
+    const port = await listen(
+      http.createServer((_req, res) => {
+        res.writeHead(200, { 'content-length': '100' });
+        res.write('only part of it');
+      }),
+    );
+    const r = await request(agents(), port, '/');
+    expect(r.err).toMatchObject({ timeout: 'stall', silentEndpoint: false, ms: 1500 });
+  });
+});
