@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import { setting } from '../options/validate.js';
 import { type ConnectionOptions, endpointFor } from './client-options.js';
 import type { ProviderQuirks } from './providers.js';
 import { RequestCounter } from './request-counter.js';
@@ -31,7 +32,7 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
   const { provider, region, url: endpoint } = resolved;
   const custom = endpoint !== undefined;
   const checksums = opts.checksums ?? (custom ? provider.sdkChecksums : 'when_supported');
-  const workers = Math.max(1, opts.workers ?? 16);
+  const workers = setting(opts, 'workers');
   const agentOpts = { keepAlive: true, maxSockets: workers * 2, keepAliveMsecs: 1000 };
   const counter = new RequestCounter();
 
@@ -50,8 +51,8 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
     requestHandler: new NodeHttpHandler({
       httpAgent: new http.Agent(agentOpts),
       httpsAgent: new https.Agent(agentOpts),
-      connectionTimeout: opts.connectTimeoutMs ?? 10_000,
-      socketTimeout: opts.stallTimeoutMs ?? 60_000,
+      connectionTimeout: setting(opts, 'connectTimeout'),
+      socketTimeout: setting(opts, 'stallTimeout'),
     }),
   };
   // The SDK logs "An error was encountered in a non-retryable streaming request" for failures that
