@@ -64,10 +64,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigFile {
       const command = j.command as JobCommand;
       if (!JOB_COMMANDS.includes(command))
         throw usageError(`${at} needs "command": "push", "pull" or "check"`);
-      if (typeof j.source !== 'string' || typeof j.destination !== 'string')
-        throw usageError(`${at} needs "source" and "destination"`);
       const { command: _c, source, destination, ...options } = configValues(j, at, command);
-      return { command, source: source as string, destination: destination as string, options };
+      if (typeof source !== 'string' || typeof destination !== 'string')
+        throw usageError(`${at} needs "source" and "destination"`);
+      return { command, source, destination, options };
     }),
     path: file,
   };
