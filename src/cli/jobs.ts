@@ -22,6 +22,7 @@ async function runJob(
   job: ConfigJob,
   options: Flags,
   output: Output,
+  signal: AbortSignal | undefined,
 ): Promise<{ exitCode: number; text: string }> {
   const lib = await import('../index.js');
   // The job's line stands for its summary; --json keeps every event.
@@ -34,10 +35,10 @@ async function runJob(
   try {
     const r =
       job.command === 'push'
-        ? await lib.push({ ...options, source, destination, onEvent })
+        ? await lib.push({ ...options, source, destination, onEvent, signal })
         : job.command === 'pull'
-          ? await lib.pull({ ...options, source, destination, onEvent })
-          : await lib.check({ ...options, local: source, remote: destination, onEvent });
+          ? await lib.pull({ ...options, source, destination, onEvent, signal })
+          : await lib.check({ ...options, local: source, remote: destination, onEvent, signal });
     return { exitCode: r.exitCode, text: resultText(r) };
   } catch (err) {
     // Cancelled: no job after this one starts either.
@@ -57,9 +58,10 @@ async function runJob(
  * nightly run backs up what it can); each job prints one line with its result (on stderr when its exit
  * code is not 0; with --json also as a `job` object on stdout, after the job's events; with --quiet
  * only the failures), and the exit code is the worst. Global flags apply to every job they apply to:
- * `s3sync --dry-run` dry-runs the pushes and pulls (a check changes nothing anyway).
+ * `s3sync --dry-run` dry-runs the pushes and pulls (a check changes nothing anyway). `signal` cancels
+ * the job running, and no other starts.
  */
-export async function runJobs(globals: Flags, program: Command): Promise<number> {
+export async function runJobs(globals: Flags, program: Command, signal?: AbortSignal): Promise<number> {
   const cfg = loadConfig();
   if (cfg.jobs.length === 0) {
     program.outputHelp();
@@ -70,7 +72,8 @@ export async function runJobs(globals: Flags, program: Command): Promise<number>
   for (const [i, job] of cfg.jobs.entries()) {
     const { options, mode } = splitOptions(job.command, [cfg.defaults, job.options, globals]);
     const output = new Output(mode);
-    const r = await runJob(job, options, output);
+    if (signal?.aborted) break;
+    const r = await runJob(job, options, output, signal);
     const label = `job ${i + 1}/${cfg.jobs.length} ${job.command} ${job.source} -> ${job.destination}`;
     if (mode === 'json') {
       const { command, source, destination } = job;
