@@ -1,88 +1,74 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Command } from 'commander';
 import { usageError } from '../errors.js';
-import { configValues } from '../options/validate.js';
-import { Output } from './output.js';
+import { configValues, didYouMean, type JobCommand } from '../options/validate.js';
 
 /**
- * s3sync.config.json in the working directory (or $S3SYNC_CONFIG):
- *   { "defaults": { "endpointUrl": "...", "workers": 8 },
+ * s3sync.config.json in the working directory (or the file $S3SYNC_CONFIG names):
+ *   { "defaults": { "endpointUrl": "...", "workers": 8, "stallTimeout": "30s" },
  *     "jobs": [ { "command": "push", "source": "./database", "destination": "s3://bucket/db" } ] }
- * Option names are the library's (camelCase of the flags). Flags on the command line win over defaults.
+ * Keys are the library's option names, and take the values the flags take (or typed ones). Flags on
+ * the command line win over a job's values, which win over the defaults.
  */
+export interface ConfigJob {
+  command: JobCommand;
+  source: string;
+  destination: string;
+  /** The job's options, in the library's types. */
+  options: Record<string, unknown>;
+}
+
 export interface ConfigFile {
+  /** Options for every command, in the library's types. */
   defaults: Record<string, unknown>;
-  jobs: Array<Record<string, unknown> & { command: string }>;
+  jobs: ConfigJob[];
   path?: string;
 }
 
-let cached: ConfigFile | undefined;
+const JOB_COMMANDS: readonly JobCommand[] = ['push', 'pull', 'check'];
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
-export function loadConfig(): ConfigFile {
-  if (cached) return cached;
-  const file = path.resolve(process.env.S3SYNC_CONFIG ?? 's3sync.config.json');
-  if (!existsSync(file)) {
-    cached = { defaults: {}, jobs: [] };
-    return cached;
-  }
-  let parsed: Partial<ConfigFile>;
+/**
+ * Reads and checks the whole config file: a mistake anywhere in it (an unknown key, a bad value, a job
+ * without a destination) is a usage error naming the file, before any job or command runs.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigFile {
+  const file = path.resolve(env.S3SYNC_CONFIG ?? 's3sync.config.json');
+  if (!existsSync(file)) return { defaults: {}, jobs: [] };
+  let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<ConfigFile>;
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
     throw usageError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
   }
-  if (typeof parsed !== 'object' || parsed === null)
-    throw usageError(`config file ${file} must hold a JSON object`);
-  const jobs = parsed.jobs ?? [];
-  if (!Array.isArray(jobs)) throw usageError(`config file ${file}: "jobs" must be an array`);
-  for (const [i, j] of jobs.entries()) {
-    if (!['push', 'pull', 'check'].includes(String(j?.command))) {
-      throw usageError(`config file ${file}: job ${i + 1} needs "command": "push", "pull" or "check"`);
-    }
-    if (typeof j.source !== 'string' || typeof j.destination !== 'string') {
-      throw usageError(`config file ${file}: job ${i + 1} needs "source" and "destination"`);
-    }
+  const where = `config file ${file}`;
+  if (!isObject(parsed)) throw usageError(`${where} must hold a JSON object`);
+  for (const key of Object.keys(parsed)) {
+    if (key === 'defaults' || key === 'jobs') continue;
+    const guess = didYouMean(key, ['defaults', 'jobs']);
+    throw usageError(
+      `${where}: unknown key ${JSON.stringify(key)} (${guess ? `did you mean "${guess}"?` : 'it holds "defaults" and "jobs"'})`,
+    );
   }
   const defaults = parsed.defaults ?? {};
-  if (typeof defaults !== 'object' || defaults === null || Array.isArray(defaults))
-    throw usageError(`config file ${file}: "defaults" must be an object`);
-  // Checked here, not only by the library, so the message names the file (and the job).
-  cached = {
-    defaults: configValues(defaults, `config file ${file}: defaults`),
-    jobs: jobs.map((j, i) => ({
-      ...configValues(j, `config file ${file}: job ${i + 1}`),
-      command: j.command,
-    })),
+  if (!isObject(defaults)) throw usageError(`${where}: "defaults" must be an object`);
+  const jobs = parsed.jobs ?? [];
+  if (!Array.isArray(jobs)) throw usageError(`${where}: "jobs" must be an array`);
+  return {
+    // Checked here, not only by the library, so the message names the file (and the job).
+    defaults: configValues(defaults, `${where}: defaults`, 'defaults'),
+    jobs: jobs.map((j: unknown, i) => {
+      const at = `${where}: job ${i + 1}`;
+      if (!isObject(j)) throw usageError(`${at} must be an object`);
+      const command = j.command as JobCommand;
+      if (!JOB_COMMANDS.includes(command))
+        throw usageError(`${at} needs "command": "push", "pull" or "check"`);
+      const { command: _c, source, destination, ...options } = configValues(j, at, command);
+      if (typeof source !== 'string' || typeof destination !== 'string')
+        throw usageError(`${at} needs "source" and "destination"`);
+      return { command, source, destination, options };
+    }),
     path: file,
   };
-  return cached;
-}
-
-/** A bare `s3sync`: run every job of the config file in order; the worst exit code wins. */
-export async function runConfiguredJobs(program: Command, signal?: AbortSignal): Promise<number> {
-  const cfg = loadConfig();
-  if (cfg.jobs.length === 0) {
-    program.outputHelp();
-    process.stderr.write('\ns3sync: no command given and no jobs in s3sync.config.json\n');
-    return 2;
-  }
-  const lib = await import('../index.js');
-  let worst = 0;
-  for (const job of cfg.jobs) {
-    const opts = { ...cfg.defaults, ...job, signal } as Record<string, unknown>;
-    const output = new Output(opts.json ? 'json' : opts.quiet ? 'quiet' : 'human');
-    const onEvent = (e: object) => void output.event(e as Parameters<Output['event']>[0]);
-    const { command, source, destination, ...rest } = opts as {
-      command: string;
-      source: string;
-      destination: string;
-    };
-    let r: { exitCode: number };
-    if (command === 'push') r = await lib.push({ ...rest, source, destination, onEvent });
-    else if (command === 'pull') r = await lib.pull({ ...rest, source, destination, onEvent });
-    else r = await lib.check({ ...rest, local: source, remote: destination, onEvent });
-    worst = Math.max(worst, r.exitCode);
-  }
-  return worst;
 }

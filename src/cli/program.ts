@@ -1,9 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { CancelledError, S3SyncError } from '../errors.js';
+import { CancelledError, S3SyncError, usageError } from '../errors.js';
 import { jsonText, printable } from '../escape.js';
-import { CANNED_ACLS, CHECKSUM_MODES, flagParser, SSE_ALGORITHMS } from '../options/validate.js';
-import { PROVIDER_NAMES } from '../s3/providers.js';
+import {
+  appliesTo,
+  type CommandName,
+  type EntryPoint,
+  OPTION_SPECS,
+  type OptionName,
+  optionsFor,
+} from '../options/table.js';
+import { flagParser, helpText } from '../options/validate.js';
 import { loadConfig } from './config.js';
 import { Output, type OutputMode } from './output.js';
 
@@ -11,124 +18,68 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
   version: string;
 };
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
-
-/** A flag's value, parsed and checked by the option's rule (src/options/validate.ts). */
-const arg = flagParser;
-
-/** Flags every command that talks to S3 accepts. */
-function connectionFlags(cmd: Command): Command {
-  return cmd
-    .option(
-      '--endpoint-url <url>',
-      "S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's endpoint_url, else AWS)",
-    )
-    .option('--region <region>', 'region to sign requests for')
-    .option('--profile <name>', 'AWS profile from ~/.aws/config and ~/.aws/credentials')
-    .option('--path-style', 'path-style addressing (bucket in the URL path)')
-    .option('--no-path-style', 'virtual-host addressing')
-    .addOption(new Option('--provider <name>', 'S3 provider preset').choices(PROVIDER_NAMES))
-    .addOption(
-      new Option('--checksums <mode>', 'SDK request checksums (default: when_required off AWS)').choices(
-        CHECKSUM_MODES,
-      ),
-    )
-    .option('--workers <n>', 'concurrent transfers (default 16)', arg('workers'))
-    .option('--retries <n>', 'retries per request (default 4)', arg('retries'))
-    .option(
-      '--connect-timeout <duration>',
-      'give up connecting after this long (default 10s)',
-      arg('connectTimeoutMs'),
-    )
-    .option(
-      '--stall-timeout <duration>',
-      'retry a transfer that receives or sends nothing for this long (default 60s)',
-      arg('stallTimeoutMs'),
-    )
-    .option(
-      '--first-byte-timeout <duration>',
-      'until the endpoint first answers, give up after this long without a response (default 10s)',
-      arg('firstByteTimeoutMs'),
-    )
-    .option('--manifest <path>', 'manifest file (default DIR/.s3sync/manifest-<bucket>-<id>.json)')
-    .option('--wait-lock', 'wait for another run on the same destination instead of failing')
-    .option('--json', 'NDJSON events and a final summary object on stdout')
-    .option('-q, --quiet', 'print nothing but errors')
-    .option('--debug', 'show stack traces and retries (never secrets)');
+/** The table's flags of a command, in the table's order, each parsed and checked by the table. */
+function addFlags(cmd: Command, command: CommandName): Command {
+  for (const [name, spec] of optionsFor(command)) {
+    const flags = `${spec.short ? `${spec.short}, ` : ''}${spec.flag}${'arg' in spec ? ` ${spec.arg}` : ''}`;
+    const option = new Option(flags, helpText(name, command));
+    if (spec.kind !== 'boolean') option.argParser(flagParser(name));
+    cmd.addOption(option);
+    if (spec.kind === 'boolean' && spec.negation !== undefined)
+      cmd.addOption(new Option(`--no-${spec.flag.slice(2)}`, helpText(name, command, true)));
+  }
+  return cmd;
 }
 
-function filterFlags(cmd: Command): Command {
-  return cmd
-    .option('--include <glob>', 'include matching paths, overrides --exclude (repeatable)', collect)
-    .option('--exclude <glob>', 'exclude matching paths (repeatable)', collect)
-    .option('--exclude-from <file>', 'read exclude globs from a file (repeatable)', collect)
-    .option('--follow-symlinks', 'follow symbolic links (loops are detected)');
+export type Flags = Record<string, unknown>;
+
+/**
+ * A command's options from layers, later ones winning (the config file's defaults, a job's values,
+ * global flags, the command's own flags), each keeping the options that apply to the command; split
+ * into the library's options and the output mode (the CLI's own values).
+ */
+export function splitOptions(
+  command: CommandName | EntryPoint,
+  layers: Flags[],
+): { options: Flags; cli: Flags; mode: OutputMode } {
+  const options: Flags = {};
+  const cli: Flags = {};
+  for (const layer of layers) {
+    for (const [key, v] of Object.entries(layer)) {
+      const spec = Object.hasOwn(OPTION_SPECS, key) ? OPTION_SPECS[key as OptionName] : undefined;
+      if (v === undefined || spec === undefined || !appliesTo(spec, command)) continue;
+      (spec.cliOnly ? cli : options)[key] = v;
+    }
+  }
+  return { options, cli, mode: cli.json ? 'json' : cli.quiet ? 'quiet' : 'human' };
 }
 
-function deleteFlags(cmd: Command): Command {
-  return cmd
-    .option('--delete', 'delete destination files that have no source file (after all transfers)')
-    .option('--delete-excluded', 'with --delete, also delete destination files excluded by filters')
-    .option(
-      '--max-delete <n|p%>',
-      'refuse to delete more than N files or P% of the destination (default 50%)',
-      arg('maxDelete'),
-    )
-    .option('--force', 'override the --max-delete guard and the empty-source refusal');
+/**
+ * Flags given for a command they do not apply to: a global flag before it (`s3sync --dry-run check`),
+ * or a push flag to `plan pull`. An error, never a silent no-op.
+ */
+function refuseInapplicable(command: CommandName | EntryPoint, flags: Flags): void {
+  for (const [key, v] of Object.entries(flags)) {
+    const spec = Object.hasOwn(OPTION_SPECS, key) ? OPTION_SPECS[key as OptionName] : undefined;
+    if (v !== undefined && spec !== undefined && !appliesTo(spec, command))
+      throw usageError(`${spec.flag} does not apply to ${command}`);
+  }
 }
-
-const dryRunFlag = (cmd: Command) =>
-  cmd.option('-n, --dry-run', 'show what would happen, with reasons, and change nothing');
-
-function pushFlags(cmd: Command): Command {
-  return cmd
-    .option('--incremental', 'upload only what changed (default)')
-    .option('--no-incremental', 'upload every file')
-    .option('--verify', 'also list the remote and re-upload objects missing or changed there')
-    .option(
-      '--verify-interval <duration>',
-      'do as --verify when the last listing of the destination is older than this (default 24h; never)',
-    )
-    .option(
-      '--multipart-threshold <size>',
-      'files from this size go multipart (default 128MiB)',
-      arg('multipartThreshold'),
-    )
-    .option(
-      '--part-size <size>',
-      'multipart part size (default 16MiB, raised to fit 10,000 parts)',
-      arg('partSize'),
-    )
-    .option('--storage-class <class>', 'storage class of uploaded objects, e.g. STANDARD_IA')
-    .addOption(new Option('--sse <algorithm>', 'server-side encryption').choices(SSE_ALGORITHMS))
-    .option('--sse-kms-key-id <id>', 'KMS key for --sse aws:kms')
-    .option('--cache-control <value>', 'Cache-Control of uploaded objects')
-    .addOption(new Option('--acl <acl>', 'canned ACL of uploaded objects').choices(CANNED_ACLS));
-}
-
-type Flags = Record<string, unknown>;
 
 /** Text of several lines (a stack trace, Commander's usage errors), each made printable. */
 const printableLines = (text: string) => text.split('\n').map(printable).join('\n');
 
-/** Commander flags → library options: the same names, so the CLI adds nothing of its own. */
-function toOptions(flags: Flags, output: Output) {
-  const { json, quiet, connectTimeout, stallTimeout, firstByteTimeout, ...rest } = flags;
-  void json;
-  void quiet;
-  return {
-    ...rest,
-    connectTimeoutMs: connectTimeout,
-    stallTimeoutMs: stallTimeout,
-    firstByteTimeoutMs: firstByteTimeout,
-    onEvent: (e: object) => void output.event(e as Parameters<Output['event']>[0]),
-  };
-}
+const CONFIG_HELP = `
+Config-file mode: with no command, s3sync runs every job of s3sync.config.json (or the file
+$S3SYNC_CONFIG names) in order, goes on after a failing job, prints one line per job, and exits with
+the worst exit code. The flags above apply to every job they apply to. Keys are the library's option
+names and take the values the flags take; an unknown key is an error that suggests the right one.
+  { "defaults": { "endpointUrl": "http://127.0.0.1:9000", "workers": 8, "stallTimeout": "30s" },
+    "jobs": [ { "command": "push", "source": "./db", "destination": "s3://b/db", "delete": true },
+              { "command": "check", "source": "./db", "destination": "s3://b/db" } ] }
 
-function newOutput(flags: Flags): Output {
-  const mode: OutputMode = flags.json ? 'json' : flags.quiet ? 'quiet' : 'human';
-  return new Output(mode);
-}
+Example:
+  s3sync --dry-run`;
 
 /** What runCli gives every command: the signal that cancels it, and a look at its output. */
 export interface RunContext {
@@ -140,183 +91,141 @@ export function buildProgram(
   run: (r: Promise<{ exitCode: number } | number>) => void,
   ctx: RunContext = {},
 ): Command {
-  const outputFor = (flags: Flags) => {
-    const output = newOutput(flags);
-    ctx.onOutput?.(output);
-    return output;
-  };
   const program = new Command('s3sync')
     .description('Incremental sync between a local directory and an S3 prefix, driven by a local manifest.')
     .version(pkg.version, '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     // Commander's messages quote the arguments given, a path among them.
     .configureOutput({ outputError: (text, write) => write(printableLines(text)) })
+    // Flags before a command are the program's (global), after it the command's.
+    .enablePositionalOptions()
+    .helpCommand(true)
     .exitOverride();
 
-  const withConfig = (command: string, flags: Flags) => ({
-    ...loadConfig().defaults,
-    ...flags,
-    command,
-    signal: ctx.signal,
-  });
+  /** A command's options and output mode: config defaults, then global flags, then its own flags. */
+  const prepare = (command: CommandName | EntryPoint, cmd: Command) => {
+    const globals = program.opts();
+    refuseInapplicable(command, globals);
+    refuseInapplicable(command, cmd.opts());
+    const prepared = splitOptions(command, [loadConfig().defaults, globals, cmd.opts()]);
+    const output = new Output(prepared.mode);
+    ctx.onOutput?.(output);
+    const onEvent = (e: object) => void output.event(e as Parameters<Output['event']>[0]);
+    const options: Flags = { ...prepared.options, onEvent, signal: ctx.signal };
+    return { ...prepared, options };
+  };
 
-  pushFlags(
-    dryRunFlag(
-      deleteFlags(
-        filterFlags(
-          connectionFlags(
-            program
-              .command('push')
-              .description('upload what changed in DIR to s3://bucket/prefix')
-              .argument('<source>', 'local directory')
-              .argument('<destination>', 's3://bucket/prefix'),
-          ),
-        ),
-      ),
-    ),
+  addFlags(program, 'jobs')
+    .addHelpText('after', CONFIG_HELP)
+    .allowExcessArguments()
+    .action((_flags: Flags, cmd: Command) => {
+      // Commander's own error, with its suggestion: `s3sync pusj` is not a bare s3sync.
+      if (cmd.args.length > 0) (cmd as unknown as { unknownCommand(): never }).unknownCommand();
+      run(import('./jobs.js').then(({ runJobs }) => runJobs(program.opts(), program, ctx.signal)));
+    });
+
+  addFlags(
+    program
+      .command('push')
+      .description('upload what changed in DIR to s3://bucket/prefix')
+      .argument('<source>', 'local directory')
+      .argument('<destination>', 's3://bucket/prefix'),
+    'push',
   )
     .addHelpText('after', '\nExample:\n  s3sync push ./database s3://my-bucket/backups/db --delete')
-    .action((source: string, destination: string, flags: Flags) => {
-      const output = outputFor(flags);
-      run(
-        import('../sync/push.js').then(({ push }) =>
-          push({ ...(toOptions(withConfig('push', flags), output) as object), source, destination }),
-        ),
-      );
+    .action((source: string, destination: string, _flags: Flags, cmd: Command) => {
+      const { options } = prepare('push', cmd);
+      run(import('../sync/push.js').then(({ push }) => push({ ...options, source, destination })));
     });
 
-  connectionFlags(
-    filterFlags(
-      dryRunFlag(
-        deleteFlags(
-          program
-            .command('pull')
-            .description('download what changed under s3://bucket/prefix into DIR')
-            .argument('<source>', 's3://bucket/prefix')
-            .argument('<destination>', 'local directory (created if missing)'),
-        ),
-      ),
-    ),
+  addFlags(
+    program
+      .command('pull')
+      .description('download what changed under s3://bucket/prefix into DIR')
+      .argument('<source>', 's3://bucket/prefix')
+      .argument('<destination>', 'local directory (created if missing)'),
+    'pull',
   )
-    .option('--incremental', 'download only what changed (default)')
-    .option('--no-incremental', 'download every object')
-    .option(
-      '--multipart-threshold <size>',
-      'objects from this size are fetched as parallel ranges (default 128MiB)',
-      arg('multipartThreshold'),
-    )
-    .option('--part-size <size>', 'range size for large objects (default 16MiB)', arg('partSize'))
     .addHelpText('after', '\nExample:\n  s3sync pull s3://my-bucket/backups/db ./restore')
-    .action((source: string, destination: string, flags: Flags) => {
-      const output = outputFor(flags);
-      run(
-        import('../sync/pull.js').then(({ pull }) =>
-          pull({ ...(toOptions(withConfig('pull', flags), output) as object), source, destination }),
-        ),
-      );
+    .action((source: string, destination: string, _flags: Flags, cmd: Command) => {
+      const { options } = prepare('pull', cmd);
+      run(import('../sync/pull.js').then(({ pull }) => pull({ ...options, source, destination })));
     });
 
-  connectionFlags(
-    filterFlags(
-      program
-        .command('check')
-        .description('compare DIR with s3://bucket/prefix by size and content; exit 1 on any difference')
-        .argument('<local>', 'local directory')
-        .argument('<remote>', 's3://bucket/prefix'),
-    ),
+  addFlags(
+    program
+      .command('check')
+      .description('compare DIR with s3://bucket/prefix by size and content; exit 1 on any difference')
+      .argument('<local>', 'local directory')
+      .argument('<remote>', 's3://bucket/prefix'),
+    'check',
   )
-    .option('--full', 're-hash every local file instead of trusting unchanged stat data')
     .addHelpText('after', '\nExample:\n  s3sync check ./database s3://my-bucket/backups/db')
-    .action((local: string, remote: string, flags: Flags) => {
-      const output = outputFor(flags);
-      run(
-        import('../sync/check.js').then(({ check }) =>
-          check({ ...(toOptions(withConfig('check', flags), output) as object), local, remote }),
-        ),
-      );
+    .action((local: string, remote: string, _flags: Flags, cmd: Command) => {
+      const { options } = prepare('check', cmd);
+      run(import('../sync/check.js').then(({ check }) => check({ ...options, local, remote })));
     });
 
-  pushFlags(
-    deleteFlags(
-      filterFlags(
-        connectionFlags(
-          program
-            .command('plan')
-            .description(
-              'write a reviewable plan of a push or pull (with the reason for each action); change nothing',
-            )
-            .argument('<direction>', 'push or pull')
-            .argument('<source>', 'local directory (push) or s3://bucket/prefix (pull)')
-            .argument('<destination>', 's3://bucket/prefix (push) or local directory (pull)')
-            .requiredOption('--out <file>', 'where to write the plan (JSON)'),
-        ),
-      ),
-    ),
+  addFlags(
+    program
+      .command('plan')
+      .description(
+        'write a reviewable plan of a push or pull (with the reason for each action); change nothing',
+      )
+      .argument('<direction>', 'push or pull')
+      .argument('<source>', 'local directory (push) or s3://bucket/prefix (pull)')
+      .argument('<destination>', 's3://bucket/prefix (push) or local directory (pull)'),
+    'plan',
   )
     .addHelpText('after', '\nExample:\n  s3sync plan push ./site s3://bucket/www --delete --out plan.json')
-    .action((direction: string, source: string, destination: string, flags: Flags) => {
+    .action((direction: string, source: string, destination: string, _flags: Flags, cmd: Command) => {
       if (direction !== 'push' && direction !== 'pull')
         throw new S3SyncError(`plan: direction must be push or pull, not '${direction}'`);
-      const output = outputFor(flags);
+      const { options, mode } = prepare(`plan ${direction}`, cmd);
+      if (typeof options.out !== 'string')
+        throw usageError('plan needs --out <file>, where to write the plan');
       run(
         import('../sync/plan-file.js').then(async ({ plan }) => {
-          const doc = await plan({
-            ...(toOptions(withConfig(direction, flags), output) as object),
-            direction,
-            source,
-            destination,
-          } as Parameters<typeof plan>[0]);
-          if (!flags.quiet && !flags.json)
+          const doc = await plan({ ...options, direction, source, destination } as Parameters<
+            typeof plan
+          >[0]);
+          if (mode === 'human')
             process.stdout.write(
-              `${printable(`plan: ${doc.actions.length} action(s) written to ${String(flags.out)}`)}\n`,
+              `${printable(`plan: ${doc.actions.length} action(s) written to ${String(options.out)}`)}\n`,
             );
           return 0;
         }),
       );
     });
 
-  connectionFlags(
+  addFlags(
     program
       .command('apply')
       .description('execute exactly the actions of a plan, refusing any whose file or object changed since')
       .argument('<plan>', 'plan file written by s3sync plan'),
+    'apply',
   )
-    .option('--multipart-threshold <size>', 'multipart threshold (default 128MiB)', arg('multipartThreshold'))
-    .option('--part-size <size>', 'part size (default 16MiB)', arg('partSize'))
     .addHelpText('after', '\nExample:\n  s3sync apply plan.json')
-    .action((planFile: string, flags: Flags) => {
-      const output = outputFor(flags);
-      run(
-        import('../sync/plan-file.js').then(({ apply }) =>
-          apply({ ...(toOptions(withConfig('apply', flags), output) as object), plan: planFile }),
-        ),
-      );
+    .action((planFile: string, _flags: Flags, cmd: Command) => {
+      const { options } = prepare('apply', cmd);
+      run(import('../sync/plan-file.js').then(({ apply }) => apply({ ...options, plan: planFile })));
     });
 
-  connectionFlags(
+  addFlags(
     program
       .command('cleanup')
       .description('abort stale multipart uploads under s3://bucket/prefix (their parts are billed)')
       .argument('<target>', 's3://bucket/prefix'),
+    'cleanup',
   )
-    .option(
-      '--older-than <duration>',
-      'only uploads started longer ago than this (default 24h)',
-      arg('olderThanMs'),
-    )
-    .option('-n, --dry-run', 'list them, abort nothing')
     .addHelpText('after', '\nExample:\n  s3sync cleanup s3://my-bucket/backups --older-than 2d --dry-run')
-    .action((target: string, flags: Flags) => {
-      const output = outputFor(flags);
+    .action((target: string, _flags: Flags, cmd: Command) => {
+      const { options, mode } = prepare('cleanup', cmd);
       run(
         import('../sync/cleanup.js').then(async ({ cleanup }) => {
-          const r = await cleanup({
-            ...(toOptions(withConfig('cleanup', flags), output) as object),
-            target,
-            olderThanMs: flags.olderThan as number | undefined,
-          });
-          if (flags.json) process.stdout.write(`${jsonText({ type: 'summary', ...r })}\n`);
-          else if (!flags.quiet) {
+          const r = await cleanup({ ...options, target });
+          if (mode === 'json') process.stdout.write(`${jsonText({ type: 'summary', ...r })}\n`);
+          else if (mode === 'human') {
             process.stdout.write(
               `${r.found.length} stale multipart upload(s)${r.dryRun ? ' (dry run: none aborted)' : `, ${r.aborted} aborted, ${r.failed} failed`}\n`,
             );
@@ -326,12 +235,15 @@ export function buildProgram(
       );
     });
 
-  program
-    .command('demo')
-    .description('start the embedded local S3 server and push a sample directory twice')
-    .option('--keep', 'keep the sample directory and print its path')
+  addFlags(
+    program
+      .command('demo')
+      .description('start the embedded local S3 server and push a sample directory twice'),
+    'demo',
+  )
     .addHelpText('after', '\nExample:\n  npx s3sync demo')
     .action((flags: Flags) => {
+      refuseInapplicable('demo', program.opts());
       run(import('./demo.js').then(({ runDemo }) => runDemo({ keep: !!flags.keep, signal: ctx.signal })));
     });
 
@@ -370,13 +282,7 @@ export async function runCli(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const args = argv.slice(2);
-    if (args.length === 0) {
-      const { runConfiguredJobs } = await import('./config.js');
-      pending = runConfiguredJobs(program, cancel.signal);
-    } else {
-      await program.parseAsync(argv);
-    }
+    await program.parseAsync(argv);
     if (!pending) return 0;
     const r = await pending;
     return typeof r === 'number' ? r : r.exitCode;

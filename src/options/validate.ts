@@ -1,123 +1,80 @@
 /**
- * What each option may hold, and the one place its values are checked: flags (through commander's
- * argument parsers), the config file and every library entry point. A bad value is a usage error
- * (exit 2) in one line naming the option, raised before anything is transferred: a run that would
- * silently do nothing (`workers: 0`) or something else than asked (`"delete": "false"`) never starts.
+ * The options table (./table.ts) put to work: one parser per kind of value, and the one place values
+ * are checked, whether they come from a flag (through commander's argument parsers), the config file or
+ * a library call. A bad value is a usage error (exit 2) in one line naming the option, raised before
+ * anything is transferred: a run that would silently do nothing (`workers: 0`), or something else than
+ * asked (`"delete": "false"`, `"dryrun": true`), never starts.
  */
 import { usageError } from '../errors.js';
-import { PROVIDER_NAMES } from '../s3/providers.js';
 import { isS3Url, parseS3Url } from '../s3/url.js';
+import {
+  appliesTo,
+  type CommandName,
+  DAY,
+  ENTRY_ARGUMENTS,
+  type EntryPoint,
+  GiB,
+  HOUR,
+  KiB,
+  LIBRARY_ONLY,
+  MINUTE,
+  MiB,
+  OPTION_SPECS,
+  type OPTIONS,
+  type OptionName,
+  type OptionSpec,
+  SECOND,
+} from './table.js';
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
-const GiB = 1024 * MiB;
-const SECOND = 1000;
-const HOUR = 3600 * SECOND;
-const DAY = 24 * HOUR;
+/** Where a value comes from: each takes the flag's text, the library and config file typed values too. */
+type Source = 'flag' | 'config' | 'library';
 
-export type OptionRule =
-  | { kind: 'int'; flag: string; min: number; max: number }
-  /** Bytes; flags take binary suffixes (16MiB, 64M, 1G). */
-  | { kind: 'size'; flag: string; min: number; max: number }
-  /** Milliseconds; flags take a unit (500ms, 30s, 2m, 1h, 2d), `bare` is the unit of a plain number. */
-  | { kind: 'duration'; flag: string; min: number; max: number; bare: 'ms' | 's' }
-  | { kind: 'enum'; flag: string; values: readonly string[]; ignoreCase?: boolean }
-  /** A count of files (100) or a share of the destination (25%). */
-  | { kind: 'max-delete'; flag: string }
-  | { kind: 'boolean'; flag: string }
-  | { kind: 'string'; flag: string }
-  | { kind: 'list'; flag: string };
+type KindValue<S> = S extends { kind: 'int' | 'size' | 'duration' }
+  ? number
+  : S extends { kind: 'boolean' }
+    ? boolean
+    : S extends { kind: 'list' }
+      ? string[]
+      : S extends { kind: 'max-delete' }
+        ? number | string
+        : S extends { kind: 'enum'; values: readonly (infer V)[] }
+          ? V
+          : string;
 
-/** S3's canned ACLs for objects. */
-export const CANNED_ACLS = [
-  'private',
-  'public-read',
-  'public-read-write',
-  'authenticated-read',
-  'aws-exec-read',
-  'bucket-owner-read',
-  'bucket-owner-full-control',
-] as const;
+/** An option's value in the library's type: bytes, milliseconds, a list of strings... */
+export type OptionValue<N extends OptionName> = KindValue<(typeof OPTIONS)[N]>;
+/** What `setting` returns: the value given, else the default, else undefined. */
+export type Setting<N extends OptionName> = (typeof OPTIONS)[N] extends { default: unknown }
+  ? OptionValue<N>
+  : OptionValue<N> | undefined;
 
-/** S3's server-side encryption algorithms (x-amz-server-side-encryption). */
-export const SSE_ALGORITHMS = ['AES256', 'aws:kms', 'aws:kms:dsse'] as const;
-
-export const CHECKSUM_MODES = ['when_supported', 'when_required'] as const;
-
-const bool = (flag: string) => ({ kind: 'boolean', flag }) as const;
-const str = (flag: string) => ({ kind: 'string', flag }) as const;
-const list = (flag: string) => ({ kind: 'list', flag }) as const;
-
-/**
- * Library option name → rule. Bounds: at least one worker (0 would transfer nothing and report
- * success); sizes within S3's own limits (a part or a single PUT is at most 5 GiB) and no smaller than
- * 1 MiB (a range per few KiB would be a request storm); timeouts long enough to ever succeed (0 would
- * disable the socket timeout altogether, and a run could hang for ever).
- */
-export const OPTION_RULES: Record<string, OptionRule> = {
-  workers: { kind: 'int', flag: '--workers', min: 1, max: 1024 },
-  retries: { kind: 'int', flag: '--retries', min: 0, max: 100 },
-  multipartThreshold: { kind: 'size', flag: '--multipart-threshold', min: MiB, max: 5 * GiB },
-  partSize: { kind: 'size', flag: '--part-size', min: MiB, max: 5 * GiB },
-  connectTimeoutMs: { kind: 'duration', flag: '--connect-timeout', min: 100, max: DAY, bare: 's' },
-  stallTimeoutMs: { kind: 'duration', flag: '--stall-timeout', min: SECOND, max: DAY, bare: 's' },
-  firstByteTimeoutMs: { kind: 'duration', flag: '--first-byte-timeout', min: 100, max: DAY, bare: 's' },
-  olderThanMs: { kind: 'duration', flag: '--older-than', min: 0, max: 3650 * DAY, bare: 'ms' },
-  maxDelete: { kind: 'max-delete', flag: '--max-delete' },
-  // Provider names were always matched without regard to case (getProvider).
-  provider: { kind: 'enum', flag: '--provider', values: PROVIDER_NAMES, ignoreCase: true },
-  checksums: { kind: 'enum', flag: '--checksums', values: CHECKSUM_MODES },
-  sse: { kind: 'enum', flag: '--sse', values: SSE_ALGORITHMS },
-  acl: { kind: 'enum', flag: '--acl', values: CANNED_ACLS },
-  endpointUrl: str('--endpoint-url'),
-  region: str('--region'),
-  profile: str('--profile'),
-  manifest: str('--manifest'),
-  storageClass: str('--storage-class'),
-  sseKmsKeyId: str('--sse-kms-key-id'),
-  cacheControl: str('--cache-control'),
-  include: list('--include'),
-  exclude: list('--exclude'),
-  excludeFrom: list('--exclude-from'),
-  pathStyle: bool('--path-style'),
-  waitLock: bool('--wait-lock'),
-  dryRun: bool('--dry-run'),
-  followSymlinks: bool('--follow-symlinks'),
-  delete: bool('--delete'),
-  deleteExcluded: bool('--delete-excluded'),
-  force: bool('--force'),
-  incremental: bool('--incremental'),
-  verify: bool('--verify'),
-  full: bool('--full'),
-  debug: bool('--debug'),
-  json: bool('--json'),
-  quiet: bool('--quiet'),
-};
-
-const fmtSize = (n: number) =>
+export const fmtSize = (n: number): string =>
   n >= GiB && n % GiB === 0 ? `${n / GiB}GiB` : n >= MiB && n % MiB === 0 ? `${n / MiB}MiB` : `${n} bytes`;
-const fmtDuration = (ms: number) =>
-  ms === 0
-    ? '0'
-    : ms % DAY === 0
-      ? `${ms / DAY}d`
-      : ms % HOUR === 0
-        ? `${ms / HOUR}h`
-        : ms % SECOND === 0
-          ? `${ms / SECOND}s`
-          : `${ms}ms`;
+
+/** A duration as its shortest text in whole units (days from two on: 24h reads better than 1d). */
+export function fmtDuration(ms: number): string {
+  if (ms === 0) return '0';
+  if (ms === Number.POSITIVE_INFINITY) return 'never';
+  if (ms % DAY === 0 && ms >= 2 * DAY) return `${ms / DAY}d`;
+  if (ms % HOUR === 0) return `${ms / HOUR}h`;
+  if (ms % MINUTE === 0 && ms >= 2 * MINUTE) return `${ms / MINUTE}m`;
+  return ms % SECOND === 0 ? `${ms / SECOND}s` : `${ms}ms`;
+}
 
 /** What the option takes, as the error messages say it. */
-export function expected(rule: OptionRule): string {
-  switch (rule.kind) {
+export function expected(spec: OptionSpec): string {
+  switch (spec.kind) {
     case 'int':
-      return `a whole number from ${rule.min} to ${rule.max}`;
+      return `a whole number from ${spec.min} to ${spec.max}`;
     case 'size':
-      return `a size from ${fmtSize(rule.min)} to ${fmtSize(rule.max)} (e.g. 16MiB, 64M, 1G)`;
+      return `a size from ${fmtSize(spec.min)} to ${fmtSize(spec.max)} (e.g. 16MiB, 64M, 1G)`;
     case 'duration':
-      return `a duration from ${fmtDuration(rule.min)} to ${fmtDuration(rule.max)} (e.g. 500ms, 30s, 2m, 1h, 2d)`;
+      return (
+        `a duration from ${fmtDuration(spec.min)} to ${fmtDuration(spec.max)} (e.g. 500ms, 30s, 2m, 1h, 2d)` +
+        (spec.never ? ' or never' : '')
+      );
     case 'enum':
-      return `one of ${rule.values.join(', ')}`;
+      return `one of ${spec.values.join(', ')}`;
     case 'max-delete':
       return 'a count of files like 100 or a share of the destination like 25% (at most 100%)';
     case 'boolean':
@@ -141,38 +98,26 @@ function shown(v: unknown): string {
 }
 
 const SIZE_UNITS: Record<string, number> = { b: 1, k: KiB, m: MiB, g: GiB, t: 1024 * GiB };
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: SECOND, m: 60 * SECOND, h: HOUR, d: DAY };
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: SECOND, m: MINUTE, h: HOUR, d: DAY };
 
-/** A flag's string as its option's value, or undefined when it does not parse. */
-function parseText(rule: OptionRule, text: string): unknown {
-  const v = text.trim();
-  switch (rule.kind) {
-    case 'int':
-      return /^\d+$/.test(v) ? Number(v) : undefined;
-    case 'size': {
-      const m = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?$/i.exec(v);
-      if (!m) return undefined;
-      return Math.round(Number(m[1]) * SIZE_UNITS[(m[2] ?? 'b').toLowerCase()[0]!]!);
-    }
-    case 'duration': {
-      const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v);
-      if (!m) return undefined;
-      return Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? rule.bare]!);
-    }
-    case 'boolean':
-      return v === 'true' ? true : v === 'false' ? false : undefined;
-    case 'list':
-      return [text];
-    default:
-      return text;
-  }
+/** A size's text in bytes: 16MiB, 64M, 1.5G, 1048576 (bytes); undefined when it does not parse. */
+export function parseSize(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?$/i.exec(text.trim());
+  return m ? Math.round(Number(m[1]) * SIZE_UNITS[(m[2] ?? 'b').toLowerCase()[0]!]!) : undefined;
 }
 
-/** A duration's text (500ms, 30s, 2m, 1h, 2d; a plain number is milliseconds) in ms, or undefined. */
-export const durationMs = (text: string): number | undefined =>
-  parseText({ kind: 'duration', flag: '', min: 0, max: Number.POSITIVE_INFINITY, bare: 'ms' }, text) as
-    | number
-    | undefined;
+/**
+ * A duration's text in milliseconds: 500ms, 30s, 2m, 1.5h, 2d, 0, and `never` (Infinity) where allowed.
+ * A plain number other than 0 is 'needs-unit'; anything else undefined.
+ */
+export function parseDuration(text: string, never = false): number | 'needs-unit' | undefined {
+  const v = text.trim();
+  if (never && v.toLowerCase() === 'never') return Number.POSITIVE_INFINITY;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v);
+  if (!m) return undefined;
+  if (m[2] === undefined) return Number(m[1]) === 0 ? 0 : 'needs-unit';
+  return Math.round(Number(m[1]) * DURATION_UNITS[m[2]]!);
+}
 
 /** Parses a max-delete spec: a count, or a share of the destination's files. */
 export function parseMaxDelete(spec: number | string): { count: number } | { share: number } | undefined {
@@ -185,70 +130,241 @@ export function parseMaxDelete(spec: number | string): { count: number } | { sha
   return undefined;
 }
 
-/** Whether a value (already of its library type) is one the option accepts. */
-function accepts(rule: OptionRule, v: unknown): boolean {
-  switch (rule.kind) {
-    case 'int':
-    case 'size':
-      return typeof v === 'number' && Number.isSafeInteger(v) && v >= rule.min && v <= rule.max;
-    case 'duration':
-      return typeof v === 'number' && Number.isFinite(v) && v >= rule.min && v <= rule.max;
-    case 'enum':
-      return typeof v === 'string' && rule.values.includes(rule.ignoreCase ? v.toLowerCase() : v);
+type Parsed = { ok: true; value: unknown } | { ok: false; hint?: string };
+const bad = (hint?: string): Parsed => ({ ok: false, hint });
+const good = (value: unknown): Parsed => ({ ok: true, value });
+
+const inRange = (n: number | undefined, min: number, max: number): Parsed =>
+  n !== undefined && Number.isSafeInteger(n) && n >= min && n <= max ? good(n) : bad();
+
+/**
+ * A value as its option's library type. The same text means the same thing from every source; besides
+ * it, the library and the config file take typed values (numbers, booleans, lists), except that a
+ * duration in the config file needs its unit as a flag does (a number there would be ambiguous), and
+ * whole numbers and booleans as strings are for the config file only (a JS caller passing "false" for
+ * `delete` made a mistake, and is told).
+ */
+function parseValue(spec: OptionSpec, v: unknown, source: Source): Parsed {
+  const text = typeof v === 'string' ? v : undefined;
+  switch (spec.kind) {
+    case 'int': {
+      if (typeof v === 'number' && source !== 'flag') return inRange(v, spec.min, spec.max);
+      if (text === undefined || source === 'library' || !/^\d+$/.test(text.trim())) return bad();
+      return inRange(Number(text), spec.min, spec.max);
+    }
+    case 'size': {
+      const n =
+        typeof v === 'number' && source !== 'flag' ? v : text === undefined ? undefined : parseSize(text);
+      return inRange(n, spec.min, spec.max);
+    }
+    case 'duration': {
+      let ms: number | 'needs-unit' | undefined;
+      if (typeof v === 'number') ms = source === 'library' || v === 0 ? v : 'needs-unit';
+      else if (text !== undefined) ms = parseDuration(text, spec.never);
+      if (ms === 'needs-unit') return bad(`add a unit, e.g. "${String(v).trim()}s"`);
+      if (ms === Number.POSITIVE_INFINITY && spec.never) return good(ms);
+      return ms !== undefined && Number.isFinite(ms) && ms >= spec.min && ms <= spec.max ? good(ms) : bad();
+    }
+    case 'enum': {
+      if (text === undefined) return bad();
+      const found = spec.ignoreCase
+        ? spec.values.find((x) => x.toLowerCase() === text.toLowerCase())
+        : spec.values.find((x) => x === text);
+      return found === undefined ? bad() : good(found);
+    }
     case 'max-delete':
-      return parseMaxDelete(v as number | string) !== undefined;
+      return (typeof v === 'number' && source !== 'flag') || text !== undefined
+        ? parseMaxDelete(v as number | string) === undefined
+          ? bad()
+          : good(v)
+        : bad();
     case 'boolean':
-      return typeof v === 'boolean';
+      if (typeof v === 'boolean' && source !== 'flag') return good(v);
+      if (source === 'config' && (text === 'true' || text === 'false')) return good(text === 'true');
+      return bad();
     case 'string':
-      return typeof v === 'string';
+      return text === undefined ? bad() : good(text);
     case 'list':
-      return Array.isArray(v) && v.every((x) => typeof x === 'string');
+      if (Array.isArray(v) && source !== 'flag')
+        return v.every((x) => typeof x === 'string') ? good(v) : bad();
+      return text !== undefined && source !== 'library' ? good([text]) : bad();
   }
 }
 
 /** A usage error naming the option as its source spells it. */
-const invalid = (who: string, rule: OptionRule, v: unknown) =>
-  usageError(`${who} must be ${expected(rule)}, got ${shown(v)}`);
+const invalid = (who: string, spec: OptionSpec, v: unknown, hint?: string) =>
+  usageError(`${who} must be ${expected(spec)}, got ${shown(v)}${hint ? `: ${hint}` : ''}`);
 
-/** Commander argument parser for a flag: `--workers 0` fails here, before the command runs. */
-export function flagParser(name: keyof typeof OPTION_RULES): (text: string) => unknown {
-  const rule = OPTION_RULES[name]!;
-  return (text: string) => {
-    const v = parseText(rule, text);
-    if (v === undefined || !accepts(rule, v)) throw invalid(rule.flag, rule, text);
-    return v;
+/**
+ * Commander argument parser for a flag: `--workers 0` fails here, before the command runs. A list flag
+ * collects its repeats.
+ */
+export function flagParser(name: OptionName): (text: string, previous?: unknown) => unknown {
+  const spec = OPTION_SPECS[name];
+  return (text: string, previous?: unknown) => {
+    const r = parseValue(spec, text, 'flag');
+    if (!r.ok) throw invalid(spec.flag, spec, text, r.hint);
+    return spec.kind === 'list'
+      ? [...((previous as string[] | undefined) ?? []), ...(r.value as string[])]
+      : r.value;
   };
 }
 
+/** The option a former library name stands for (`stallTimeoutMs` → `stallTimeout`). */
+const FORMER_NAMES: Readonly<Record<string, OptionName>> = Object.fromEntries(
+  (Object.entries(OPTION_SPECS) as [OptionName, OptionSpec][]).flatMap(([name, spec]) =>
+    spec.formerly ? [[spec.formerly, name]] : [],
+  ),
+);
+
+/** The commands an option applies to, as messages list them. */
+const commandsOf = (spec: OptionSpec) =>
+  spec.commands.filter((c) => c !== 'jobs').join(', ') || 'no command but a bare s3sync';
+
+const normal = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
+
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
 /**
- * Checks a library call's options (unknown names are left alone; undefined means the default). Every
- * entry point calls this first, so a bad value fails before any file is read or request sent.
+ * The name a mistyped one most likely meant: the same but for case, dashes and underscores ("dryrun",
+ * "dry-run", "--dry-run" → dryRun), else the nearest within a typo or two.
  */
-export function validateOptions(opts: object): void {
-  for (const [name, v] of Object.entries(opts)) {
-    const rule = OPTION_RULES[name];
-    if (rule && v !== undefined && !accepts(rule, v)) throw invalid(`option ${name}`, rule, v);
+export function didYouMean(key: string, names: readonly string[]): string | undefined {
+  const k = normal(key);
+  const same = names.find((n) => normal(n) === k);
+  if (same !== undefined) return same;
+  let best: string | undefined;
+  let distance = k.length >= 6 ? 3 : 2;
+  for (const n of names) {
+    const d = editDistance(k, normal(n));
+    if (d < distance) [best, distance] = [n, d];
+  }
+  return best;
+}
+
+const ALL_OPTIONS = Object.keys(OPTION_SPECS) as OptionName[];
+
+/**
+ * Checks a library call's options, all of them: an unknown name (a typo such as `dryrun`, which would
+ * otherwise be ignored and the run be real) or an option of another command is an error too; undefined
+ * means the default. Every entry point calls this first, so a bad value fails before any file is read
+ * or request sent.
+ */
+export function validateOptions(opts: object, entry: EntryPoint): void {
+  const args: readonly string[] = ENTRY_ARGUMENTS[entry.startsWith('plan') ? 'plan' : (entry as 'push')];
+  const extra = new Set<string>([...args, ...LIBRARY_ONLY]);
+  const given = opts as Record<string, unknown>;
+  for (const [key, v] of Object.entries(given)) {
+    if (v === undefined || extra.has(key)) continue;
+    const name = (Object.hasOwn(OPTION_SPECS, key) ? key : FORMER_NAMES[key]) as OptionName | undefined;
+    if (name === undefined) {
+      const names = [...ALL_OPTIONS.filter((n) => !OPTION_SPECS[n].cliOnly), ...extra];
+      const guess = didYouMean(key, names);
+      throw usageError(`unknown option ${shown(key)}${guess ? ` (did you mean ${guess}?)` : ''}`);
+    }
+    const spec = OPTION_SPECS[name];
+    if (spec.cliOnly) throw usageError(`option ${key} is a CLI flag (${spec.flag}), not a library option`);
+    if (!appliesTo(spec, entry))
+      throw usageError(`option ${key} does not apply to ${entry} (only to ${commandsOf(spec)})`);
+    if (name !== key && given[name] !== undefined)
+      throw usageError(`give option ${name} or its former name ${key}, not both`);
+    // A former name took milliseconds, and only them.
+    const r = name !== key && typeof v !== 'number' ? bad() : parseValue(spec, v, 'library');
+    if (!r.ok) throw invalid(`option ${key}`, spec, v, r.hint);
   }
 }
 
 /**
- * A config file's values, in the library's types: numbers, sizes and durations may be written as the
- * flags take them ("workers": "8", "multipartThreshold": "64MiB"), a list as one string. Throws a usage
- * error naming the file and the key.
+ * An option's value for a run, in the library's type: the one given (by its name or its former one),
+ * else the table's default. Entry points have validated it; this throws for a caller that skipped them.
  */
-export function configValues(values: Record<string, unknown>, where: string): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...values };
-  for (const [name, v] of Object.entries(values)) {
-    const rule = OPTION_RULES[name];
-    if (!rule || v === undefined) continue;
-    const typed =
-      typeof v === 'string' && rule.kind !== 'string' && rule.kind !== 'enum' && rule.kind !== 'max-delete'
-        ? parseText(rule, v)
-        : v;
-    if (typed === undefined || !accepts(rule, typed)) throw invalid(`${where}: "${name}"`, rule, v);
-    out[name] = typed;
+export function setting<N extends OptionName>(opts: object, name: N): Setting<N> {
+  const spec: OptionSpec = OPTION_SPECS[name];
+  const given = opts as Record<string, unknown>;
+  const v = given[name] !== undefined || spec.formerly === undefined ? given[name] : given[spec.formerly];
+  if (v === undefined) return ('default' in spec ? spec.default : undefined) as Setting<N>;
+  const r = parseValue(spec, v, 'library');
+  if (!r.ok) throw invalid(`option ${name}`, spec, v, r.hint);
+  return r.value as Setting<N>;
+}
+
+/** The keys of a config-file job besides its options. */
+export const JOB_KEYS = ['command', 'source', 'destination'] as const;
+export type JobCommand = 'push' | 'pull' | 'check';
+
+/**
+ * A config file section's values, in the library's types: options may be written as the flags take
+ * them ("workers": "8", "multipartThreshold": "64MiB", "stallTimeout": "30s"), a list as one string.
+ * Keys are the library's option names: an unknown one is an error with a suggestion, a former name
+ * says what it became, and in a job an option of another command is an error. `where` names the file
+ * and section; a job's command, source and destination are the caller's to check.
+ */
+export function configValues(
+  values: Record<string, unknown>,
+  where: string,
+  section: 'defaults' | JobCommand,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const jobKeys: readonly string[] = section === 'defaults' ? [] : JOB_KEYS;
+  for (const [key, v] of Object.entries(values)) {
+    if (jobKeys.includes(key)) {
+      out[key] = v;
+      continue;
+    }
+    const spec = Object.hasOwn(OPTION_SPECS, key) ? OPTION_SPECS[key as OptionName] : undefined;
+    if (spec === undefined) throw usageError(`${where}: ${unknownKey(key, section)}`);
+    if (section !== 'defaults' && !appliesTo(spec, section))
+      throw usageError(`${where}: "${key}" does not apply to ${section} (only to ${commandsOf(spec)})`);
+    const r = parseValue(spec, v, 'config');
+    if (!r.ok) throw invalid(`${where}: "${key}"`, spec, v, r.hint);
+    out[key] = r.value;
   }
   return out;
+}
+
+function unknownKey(key: string, section: 'defaults' | JobCommand): string {
+  const former = FORMER_NAMES[key];
+  if (former !== undefined)
+    return `"${key}" is now "${former}", which takes a unit as the flag does (e.g. "${fmtDuration((OPTION_SPECS[former] as { default: number }).default)}")`;
+  if ((LIBRARY_ONLY as readonly string[]).includes(key))
+    return `"${key}" is for library calls only, not the config file`;
+  if (section === 'defaults' && (JOB_KEYS as readonly string[]).includes(key))
+    return `"${key}" belongs in a job, not in "defaults"`;
+  const guess = didYouMean(key, [...ALL_OPTIONS, ...(section === 'defaults' ? [] : JOB_KEYS)]);
+  return `unknown key ${shown(key)}${guess ? ` (did you mean "${guess}"?)` : ''}`;
+}
+
+/**
+ * An option's help, as --help and the README show it: what it does (for this command), its values,
+ * its default and one example. `negated`: the help of its --no- flag.
+ */
+export function helpText(name: OptionName, command: CommandName, negated = false): string {
+  const spec: OptionSpec = OPTION_SPECS[name];
+  if (negated && spec.kind === 'boolean') return spec.negationFor?.[command] ?? spec.negation ?? '';
+  const notes: string[] = [];
+  if (spec.kind === 'enum') notes.push(spec.values.join(', '));
+  if (spec.kind === 'list') notes.push('repeatable');
+  if (spec.kind === 'duration' && spec.never) notes.push('or never');
+  const d = 'default' in spec ? spec.default : undefined;
+  if (d === true) notes.push('default');
+  else if (typeof d === 'number')
+    notes.push(
+      `default ${spec.kind === 'size' ? fmtSize(d) : spec.kind === 'duration' ? fmtDuration(d) : d}`,
+    );
+  else if (typeof d === 'string') notes.push(`default ${d}`);
+  else if (spec.defaultText) notes.push(`default: ${spec.defaultText}`);
+  if (spec.example) notes.push(`e.g. ${spec.example}`);
+  const text = spec.helpFor?.[command] ?? spec.help;
+  return notes.length ? `${text} (${notes.join('; ')})` : text;
 }
 
 /**

@@ -22,15 +22,19 @@ export interface ConnectionOptions {
   checksums?: 'when_supported' | 'when_required';
   /** Total attempts per request = retries + 1. */
   retries?: number;
-  /** Milliseconds to establish a connection. */
+  /** How long to wait for a connection: '10s', or milliseconds. Default 10s. */
+  connectTimeout?: string | number;
+  /** @deprecated Use connectTimeout (milliseconds as a number, or a duration such as '10s'). */
   connectTimeoutMs?: number;
-  /** Milliseconds a socket may stay idle mid-transfer before the request is retried. */
+  /** How long a socket may stay idle mid-transfer before the request is retried: '60s', or ms. */
+  stallTimeout?: string | number;
+  /** @deprecated Use stallTimeout (milliseconds as a number, or a duration such as '60s'). */
   stallTimeoutMs?: number;
   /**
-   * Until the endpoint has answered once: milliseconds to wait for its TLS handshake and its first
-   * response before giving up on it (exit code 2). Default 10 s.
+   * Until the endpoint has answered once: how long to wait for its TLS handshake and its first
+   * response before giving up on it (exit code 2): '10s', or milliseconds. Default 10s.
    */
-  firstByteTimeoutMs?: number;
+  firstByteTimeout?: string | number;
   /** Concurrent transfers; sizes the keep-alive socket pool. */
   workers?: number;
   /** Static credentials; default: the AWS credential chain (env, profile, SSO, instance role …). */

@@ -1,16 +1,11 @@
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import { setting } from '../options/validate.js';
 import { type ConnectionOptions, endpointFor } from './client-options.js';
 import type { ProviderQuirks } from './providers.js';
 import { RequestCounter } from './request-counter.js';
 import { checkAnswers } from './response-check.js';
 import { clientS3, credentialProviders, httpHandler } from './sdk.js';
 import { timedAgents } from './timed-agent.js';
-
-const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-// Seconds: a server that accepts connections and never answers is no S3 endpoint, and an S3 endpoint
-// starts its answer within milliseconds. Only until the endpoint has answered once (see timed-agent.ts).
-const DEFAULT_FIRST_BYTE_TIMEOUT_MS = 10_000;
-const DEFAULT_STALL_TIMEOUT_MS = 60_000;
 
 const { S3Client: Client } = clientS3;
 const { fromIni, fromNodeProviderChain } = credentialProviders;
@@ -37,13 +32,13 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
   const { provider, region, url: endpoint } = resolved;
   const custom = endpoint !== undefined;
   const checksums = opts.checksums ?? (custom ? provider.sdkChecksums : 'when_supported');
-  const workers = Math.max(1, opts.workers ?? 16);
+  const workers = setting(opts, 'workers');
   const agentOpts = { keepAlive: true, maxSockets: workers * 2, keepAliveMsecs: 1000 };
   const counter = new RequestCounter();
   const timeouts = {
-    connectMs: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-    firstByteMs: opts.firstByteTimeoutMs ?? DEFAULT_FIRST_BYTE_TIMEOUT_MS,
-    stallMs: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
+    connectMs: setting(opts, 'connectTimeout'),
+    firstByteMs: setting(opts, 'firstByteTimeout'),
+    stallMs: setting(opts, 'stallTimeout'),
   };
   const { httpAgent, httpsAgent, watched } = timedAgents(agentOpts, timeouts);
 

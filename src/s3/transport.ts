@@ -10,6 +10,7 @@ import type {
 } from '@aws-sdk/client-s3';
 import type { DeserializeMiddleware } from '@smithy/types';
 import { S3SyncError } from '../errors.js';
+import { setting } from '../options/validate.js';
 import type { RemoteObject } from '../plan/types.js';
 import { createS3Client, type ResolvedClient } from './client.js';
 import type { ConnectionOptions } from './client-options.js';
@@ -147,9 +148,9 @@ export class S3Transport {
     this.provider = resolved.provider;
     this.endpointId = resolved.endpointId;
     this.counter = resolved.counter;
-    this.limiter = new AdaptiveLimiter(Math.max(1, opts.workers ?? 16));
+    this.limiter = new AdaptiveLimiter(setting(opts, 'workers'));
     this.policy = {
-      retries: opts.retries ?? 4,
+      retries: setting(opts, 'retries'),
       baseDelayMs: 100,
       maxDelayMs: 20_000,
       limiter: this.limiter,

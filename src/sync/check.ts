@@ -34,7 +34,7 @@ export type CheckEvent =
  * Read-only: it takes no lock and writes no manifest.
  */
 export async function check(opts: CheckOptions): Promise<CheckResult> {
-  validateOptions(opts);
+  validateOptions(opts, 'check');
   checkEnds('check', opts.local, opts.remote);
   const root = requireDirectory(opts.local, 'local directory');
   const s = new Session(root, opts.remote, { ...opts, dryRun: true }, 'push');

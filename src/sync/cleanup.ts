@@ -1,4 +1,4 @@
-import { validateOptions } from '../options/validate.js';
+import { setting, validateOptions } from '../options/validate.js';
 import { endpointFor } from '../s3/client-options.js';
 import { parseS3Url } from '../s3/url.js';
 import type { CommonOptions } from './options.js';
@@ -6,7 +6,9 @@ import type { CommonOptions } from './options.js';
 export interface CleanupOptions extends CommonOptions {
   /** s3://bucket/prefix */
   target: string;
-  /** Abort uploads initiated longer ago than this (ms). Default 24 h, as rclone cleanup. */
+  /** Abort uploads initiated longer ago than this: '2d', or milliseconds. Default 24h, as rclone cleanup. */
+  olderThan?: string | number;
+  /** @deprecated Use olderThan (milliseconds as a number, or a duration such as '24h'). */
   olderThanMs?: number;
 }
 
@@ -21,7 +23,7 @@ export interface CleanupResult {
 
 /** Aborts (or with dryRun lists) multipart uploads under the prefix that were started long ago. */
 export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
-  validateOptions(opts);
+  validateOptions(opts, 'cleanup');
   const loc = parseS3Url(opts.target);
   endpointFor(opts);
   const { S3Transport } = await import('../s3/transport.js');
@@ -32,7 +34,7 @@ export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
     {},
     opts.client,
   );
-  const cutoff = Date.now() - (opts.olderThanMs ?? 86_400_000);
+  const cutoff = Date.now() - setting(opts, 'olderThan');
   const uploads = (await t.listMultipartUploads(loc.prefix)).filter((u) => u.initiated.getTime() < cutoff);
   const result: CleanupResult = {
     command: 'cleanup',

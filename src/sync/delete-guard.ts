@@ -1,12 +1,11 @@
 import { usageError } from '../errors.js';
-import { expected, OPTION_RULES, parseMaxDelete } from '../options/validate.js';
+import { parseMaxDelete, setting } from '../options/validate.js';
 import type { Session } from './session.js';
 
 /** --max-delete as a number of files: '100' (files) or '25%' (of the destination's files). */
 export function maxDeleteLimit(spec: number | string | undefined, destinationFiles: number): number {
-  const limit = parseMaxDelete(spec ?? '50%');
-  // Validated when the run started; this is for a caller that skipped the entry points.
-  if (!limit) throw usageError(`--max-delete must be ${expected(OPTION_RULES.maxDelete!)}`);
+  // Validated when the run started; `setting` throws for a caller that skipped the entry points.
+  const limit = parseMaxDelete(setting({ maxDelete: spec }, 'maxDelete'))!;
   return 'count' in limit ? limit.count : Math.floor(limit.share * destinationFiles);
 }
 
@@ -36,7 +35,7 @@ export function enforceDeleteGuards(
   const limit = maxDeleteLimit(s.opts.maxDelete, destinationFiles);
   if (!force && deletes > limit) {
     throw usageError(
-      `refusing to delete ${deletes} of ${destinationFiles} file(s): over --max-delete ${s.opts.maxDelete ?? '50%'} ` +
+      `refusing to delete ${deletes} of ${destinationFiles} file(s): over --max-delete ${setting(s.opts, 'maxDelete')} ` +
         `(${limit}); raise it or use --force`,
     );
   }

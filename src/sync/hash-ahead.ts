@@ -1,8 +1,9 @@
+import { setting } from '../options/validate.js';
 import { decidePushFile, type PushPlanInput } from '../plan/push.js';
 import { choosePartSize } from '../s3/etag.js';
 import { loadContentTypes } from './content-type.js';
 import type { EarlyWork } from './facts.js';
-import { DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PART_SIZE, type PushOptions } from './options.js';
+import type { PushOptions } from './options.js';
 import type { Session } from './session.js';
 
 /**
@@ -25,18 +26,13 @@ export function hashAhead(s: Session, input: PushPlanInput, opts: PushOptions): 
     decidePushFile(f, input.manifest.get(f.rel), input.racyThresholdNs, facts, input.options);
 
   const beforeGathering = () => {
-    const threshold = opts.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD;
+    const threshold = setting(opts, 'multipartThreshold');
     const provider = s.endpoint.provider;
     for (const f of input.files) {
       const d = decide(f);
       if (d.kind === 'hash') s.hashes.prefetch(f, d.partSizes);
       else if (d.kind === 'listing' && f.size >= threshold && !opts.dryRun) {
-        const ps = choosePartSize(
-          f.size,
-          opts.partSize ?? DEFAULT_PART_SIZE,
-          provider.maxParts,
-          provider.minPartSize,
-        );
+        const ps = choosePartSize(f.size, setting(opts, 'partSize'), provider.maxParts, provider.minPartSize);
         s.hashes.prefetch(f, [ps]);
       }
     }

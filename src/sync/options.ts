@@ -25,7 +25,7 @@ export interface CommonOptions extends ConnectionOptions, FilterFlags {
   delete?: boolean;
   /** Also delete destination files excluded by the filters. */
   deleteExcluded?: boolean;
-  /** Refuse to delete more than this: a count (10) or a share of the destination ('25%'). Default 50%. */
+  /** Refuse to delete more than this: a count (10) or a share of the destination ('25%'). Default '50%'. */
   maxDelete?: number | string;
   /** Override the --max-delete guard. */
   force?: boolean;
@@ -52,13 +52,13 @@ export interface PushOptions extends CommonOptions, UploadSettings {
   verify?: boolean;
   /**
    * List the destination (and repair drift as `verify` does) when its last complete listing is older
-   * than this: a duration such as '24h', '30m', '1s', '2d', or 'never'. Default '24h'.
+   * than this: a duration such as '24h', '30m', '1s', '2d', 'never', or milliseconds. Default '24h'.
    */
-  verifyInterval?: string;
-  /** Files at or above this size go multipart. Default 128 MiB. */
-  multipartThreshold?: number;
-  /** Multipart part size. Default 16 MiB, raised to keep within 10,000 parts. */
-  partSize?: number;
+  verifyInterval?: string | number;
+  /** Files at or above this size go multipart: '64MiB', or bytes. Default 128 MiB. */
+  multipartThreshold?: number | string;
+  /** Multipart part size: '16MiB', or bytes. Default 16 MiB, raised to keep within 10,000 parts. */
+  partSize?: number | string;
 }
 
 export interface PullOptions extends CommonOptions {
@@ -68,9 +68,10 @@ export interface PullOptions extends CommonOptions {
   destination: string;
   /** false = download every object (--no-incremental). Default true. */
   incremental?: boolean;
-  /** Objects at or above this size are fetched as parallel ranges. Default 128 MiB. */
-  multipartThreshold?: number;
-  partSize?: number;
+  /** Objects at or above this size are fetched as parallel ranges: '64MiB', or bytes. Default 128 MiB. */
+  multipartThreshold?: number | string;
+  /** Range size for those objects: '16MiB', or bytes. Default 16 MiB. */
+  partSize?: number | string;
 }
 
 export interface CheckOptions extends Omit<CommonOptions, 'onEvent'> {
@@ -83,13 +84,3 @@ export interface CheckOptions extends Omit<CommonOptions, 'onEvent'> {
   /** Progress and per-file events, each difference found, and the final 'check-summary'. */
   onEvent?: (e: CheckEvent) => void;
 }
-
-export const MiB = 1024 * 1024;
-export const DEFAULT_WORKERS = 16;
-// rclone's cutoff is 200 MiB: a single PUT is one request, the server assembles nothing, and the ETag is
-// the MD5 anyone can check. Measured on the embedded server, 64 MiB files multipart take twice as long.
-export const DEFAULT_MULTIPART_THRESHOLD = 128 * MiB;
-export const DEFAULT_PART_SIZE = 16 * MiB;
-// One listing a day: drift behind s3sync's back is found within a day, and a no-change run within it
-// still makes no request (aws s3 sync lists on every run).
-export const DEFAULT_VERIFY_INTERVAL = '24h';

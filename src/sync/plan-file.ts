@@ -65,11 +65,11 @@ const localStat = (root: string, rel: string): FileStat | null => {
  * `s3sync plan push ./dir s3://b/p --out plan.json`, reviewed, then `s3sync apply plan.json`.
  */
 export async function plan(opts: PlanOptions & { out?: string }): Promise<PlanDocument> {
-  validateOptions(opts);
   if (opts.direction !== 'push' && opts.direction !== 'pull')
     throw usageError(
       `plan: direction must be push or pull, not ${JSON.stringify((opts as { direction?: unknown }).direction)}`,
     );
+  validateOptions(opts, `plan ${opts.direction}`);
   const push = opts.direction === 'push';
   if (push) checkEnds('push', opts.source, opts.destination);
   else checkEnds('pull', opts.destination, opts.source);
@@ -197,7 +197,7 @@ function planConnection<T extends CommonOptions>(doc: PlanDocument, opts: T): T 
 export async function apply(
   opts: CommonOptions & { plan: PlanDocument | string } & Partial<PushOptions>,
 ): Promise<SyncResult> {
-  validateOptions(opts);
+  validateOptions(opts, 'apply');
   const doc = typeof opts.plan === 'string' ? readPlan(opts.plan) : opts.plan;
   const push = doc.direction === 'push';
   const localDir = push ? requireDirectory(doc.local, 'source directory') : doc.local;

@@ -4,7 +4,7 @@ import { S3SyncError, usageError } from '../errors.js';
 import { PathRefused, TargetTree } from '../local/confine.js';
 import { type LocalFile, scanDirectoryYielding } from '../local/scan.js';
 import { STATE_DIR } from '../manifest/store.js';
-import { checkEnds, validateOptions } from '../options/validate.js';
+import { checkEnds, setting, validateOptions } from '../options/validate.js';
 import { type PullAction, planPull } from '../plan/pull.js';
 import { emptyFacts, type Facts, type RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
@@ -12,12 +12,7 @@ import { enforceDeleteGuards } from './delete-guard.js';
 import { DiskFullError, downloadObject } from './download.js';
 import type { SyncResult } from './events.js';
 import { applyRecords, EarlyListing, settle } from './facts.js';
-import {
-  DEFAULT_MULTIPART_THRESHOLD,
-  DEFAULT_PART_SIZE,
-  DEFAULT_WORKERS,
-  type PullOptions,
-} from './options.js';
+import type { PullOptions } from './options.js';
 import { retireStalePending } from './pending.js';
 import { forEachLimit } from './pool.js';
 import { Session } from './session.js';
@@ -31,7 +26,7 @@ export interface PreparedPull {
 
 /** Download what changed under s3://bucket/prefix into a directory (created if missing). */
 export async function pull(opts: PullOptions): Promise<SyncResult> {
-  validateOptions(opts);
+  validateOptions(opts, 'pull');
   checkEnds('pull', opts.destination, opts.source);
   const root = path.resolve(opts.destination);
   if (!opts.dryRun) {
@@ -144,8 +139,8 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
   mkdirSync(s.localRoot, { recursive: true });
   const tree = targetTree(s, opts);
   const cfg = {
-    multipartThreshold: opts.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD,
-    partSize: opts.partSize ?? DEFAULT_PART_SIZE,
+    multipartThreshold: setting(opts, 'multipartThreshold'),
+    partSize: setting(opts, 'partSize'),
   };
   let diskFull: DiskFullError | undefined;
   const controller = new AbortController();
@@ -153,7 +148,7 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
   try {
     await forEachLimit(
       downloads,
-      opts.workers ?? DEFAULT_WORKERS,
+      setting(opts, 'workers'),
       async (a) => {
         s.emit({ type: 'start', action: 'download', rel: a.rel, size: a.size });
         try {

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { S3SyncError, usageError } from '../errors.js';
+import { S3SyncError } from '../errors.js';
 import { describePath } from '../local/open-file.js';
 import {
   absPath,
@@ -9,7 +9,7 @@ import {
   scanDirectoryYielding,
 } from '../local/scan.js';
 import { STATE_DIR } from '../manifest/store.js';
-import { checkEnds, durationMs, validateOptions } from '../options/validate.js';
+import { checkEnds, fmtDuration, setting, validateOptions } from '../options/validate.js';
 import { listingDue, type PushAction, planPush } from '../plan/push.js';
 import { emptyFacts, type Facts } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
@@ -17,13 +17,7 @@ import { enforceDeleteGuards } from './delete-guard.js';
 import type { SyncResult } from './events.js';
 import { applyRecords, EarlyListing, settle } from './facts.js';
 import { hashAhead } from './hash-ahead.js';
-import {
-  DEFAULT_MULTIPART_THRESHOLD,
-  DEFAULT_PART_SIZE,
-  DEFAULT_VERIFY_INTERVAL,
-  DEFAULT_WORKERS,
-  type PushOptions,
-} from './options.js';
+import type { PushOptions } from './options.js';
 import { retireStalePending } from './pending.js';
 import { forEachLimit } from './pool.js';
 import { requireDirectory, Session } from './session.js';
@@ -47,9 +41,8 @@ export interface PreparedPush {
 
 /** Upload a directory to s3://bucket/prefix, transferring only what changed. */
 export async function push(opts: PushOptions): Promise<SyncResult> {
-  validateOptions(opts);
+  validateOptions(opts, 'push');
   checkEnds('push', opts.source, opts.destination);
-  parseVerifyInterval(opts.verifyInterval);
   const root = requireDirectory(opts.source, 'source directory');
   const s = new Session(root, opts.destination, opts, 'push', opts);
   await s.loadFilter();
@@ -61,29 +54,18 @@ export async function push(opts: PushOptions): Promise<SyncResult> {
   });
 }
 
-/** --verify-interval in milliseconds: a duration (24h, 30m, 1s, 2d) or 'never' (Infinity). */
-export function parseVerifyInterval(v: unknown = DEFAULT_VERIFY_INTERVAL): number {
-  const bad = () =>
-    usageError(`invalid --verify-interval ${JSON.stringify(v)} (a duration such as 24h, 30m, 2d, or never)`);
-  if (typeof v !== 'string') throw bad();
-  if (v.trim().toLowerCase() === 'never') return Number.POSITIVE_INFINITY;
-  const ms = durationMs(v);
-  if (ms === undefined) throw bad();
-  return ms;
-}
-
 /**
  * Whether this push verifies the destination: --verify, or its last complete listing is older than
  * --verify-interval (said in a notice).
  */
 function verifies(s: Session, opts: PushOptions): boolean {
   if (opts.verify) return true;
-  const interval = opts.verifyInterval ?? DEFAULT_VERIFY_INTERVAL;
+  const interval = setting(opts, 'verifyInterval');
   const m = s.manifest;
-  const why = listingDue(m.listedAt, m.files.size, parseVerifyInterval(interval), Date.now());
+  const why = listingDue(m.listedAt, m.files.size, interval, Date.now());
   if (why !== undefined) {
     s.notice(
-      `listing the destination for objects changed or deleted behind s3sync's back: ${why} (--verify-interval ${interval})`,
+      `listing the destination for objects changed or deleted behind s3sync's back: ${why} (--verify-interval ${fmtDuration(interval)})`,
     );
   }
   return why !== undefined;
@@ -185,8 +167,8 @@ export async function executePush(s: Session, p: PreparedPush, opts: PushOptions
     deletes: deletes.length,
   });
   const cfg = {
-    multipartThreshold: opts.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD,
-    partSize: opts.partSize ?? DEFAULT_PART_SIZE,
+    multipartThreshold: setting(opts, 'multipartThreshold'),
+    partSize: setting(opts, 'partSize'),
   };
   // Uploads earlier runs left for files this run will not send as the same multipart upload (gone,
   // excluded, smaller now) are aborted now; the others are resumed or aborted as each file's turn comes.
@@ -212,7 +194,7 @@ export async function executePush(s: Session, p: PreparedPush, opts: PushOptions
       else s.fileError(a.rel, (err as Error).message);
     }
   };
-  const workers = opts.workers ?? DEFAULT_WORKERS;
+  const workers = setting(opts, 'workers');
   await forEachLimit(uploads, workers, (a) => runUpload(a, false), opts.signal);
   // Files that changed mid-upload get one more try, with fresh stat data, once everything else is done
   // and after a pause: a file caught changing is usually still being written, and the server may still

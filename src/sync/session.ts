@@ -13,6 +13,7 @@ import {
   STATE_DIR,
   saveManifest,
 } from '../manifest/store.js';
+import { setting } from '../options/validate.js';
 import { entriesContradicted, provenEntry } from '../plan/compare.js';
 import type { RemoteObject } from '../plan/types.js';
 import { endpointFor, type ResolvedEndpoint } from '../s3/client-options.js';
@@ -21,7 +22,7 @@ import type { S3Transport, UploadSettings } from '../s3/transport.js';
 import { parseS3Url, type S3Location } from '../s3/url.js';
 import { emptyResult, type SyncEvent, type SyncResult } from './events.js';
 import { HashCache } from './hash-cache.js';
-import { type CommonOptions, DEFAULT_WORKERS } from './options.js';
+import type { CommonOptions } from './options.js';
 
 const CHECKPOINT_MS = 2000;
 
@@ -226,7 +227,7 @@ export class Session {
         this.opts,
         this.location.bucket,
         {
-          workers: this.opts.workers ?? DEFAULT_WORKERS,
+          workers: setting(this.opts, 'workers'),
           signal: this.opts.signal,
           onRetry: this.opts.debug
             ? (err, attempt, delay) =>

@@ -80,6 +80,9 @@ describe.each(servers())('invalid option values on $name', (server) => {
     ['--part-size', ['--part-size', '0']],
     ['--multipart-threshold', ['--multipart-threshold', '1KiB']],
     ['--stall-timeout', ['--stall-timeout', '0']],
+    ['--stall-timeout', ['--stall-timeout', '60']],
+    ['--connect-timeout', ['--connect-timeout=10']],
+    ['--verify-interval', ['--verify-interval', '3600']],
     ['--connect-timeout', ['--connect-timeout', 'never']],
     ['--max-delete', ['--delete', '--max-delete', 'abc']],
     ['--max-delete', ['--delete', '--max-delete', '150%']],
@@ -219,6 +222,59 @@ describe.each(servers())('invalid option values on $name', (server) => {
     await rejects(cleanup({ ...conn, target: url, checksums: 'always' as never }), 'checksums');
     expect(existsSync(dst)).toBe(false);
     expect(manifestPaths(src)).toEqual([]);
+  });
+
+  it('library calls refuse a mistyped or misplaced option, with a suggestion, before any request', async () => {
+    const cases: [Promise<unknown>, RegExp][] = [
+      [
+        push({ ...conn, source: src, destination: url, dryrun: true } as never),
+        /^unknown option "dryrun" \(did you mean dryRun\?\)$/,
+      ],
+      [
+        pull({ ...conn, source: url, destination: path.join(dir('opts-typo'), 'd'), delte: true } as never),
+        /^unknown option "delte" \(did you mean delete\?\)$/,
+      ],
+      [
+        check({ ...conn, local: src, remote: url, verify: true } as never),
+        /^option verify does not apply to check \(only to push\)$/,
+      ],
+      [
+        cleanup({ ...conn, target: url, olderThanMs: 1000, olderThan: '1s' }),
+        /^give option olderThan or its former name olderThanMs, not both$/,
+      ],
+      [
+        push({ ...conn, source: src, destination: url, json: true } as never),
+        /^option json is a CLI flag \(--json\)/,
+      ],
+    ];
+    for (const [p, re] of cases) {
+      const before = requests();
+      const err = await p.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(S3SyncError);
+      expect((err as S3SyncError).exitCode).toBe(2);
+      expect((err as Error).message).toMatch(re);
+      expect(requests()).toBe(before);
+    }
+    expect(manifestPaths(src)).toEqual([]);
+  });
+
+  it('library calls take sizes and durations as the flags write them', async () => {
+    const fresh = dir('opts-lib-text');
+    writeTree(fresh, { 'a.txt': 'alpha' });
+    const r = await push({
+      ...conn,
+      source: fresh,
+      destination: `${url}-text`,
+      partSize: '8MiB',
+      multipartThreshold: '64MiB',
+      stallTimeout: '30s',
+      connectTimeout: '5s',
+      verifyInterval: '1h',
+    });
+    expect(r).toMatchObject({ uploaded: 1, exitCode: 0 });
   });
 
   it.each([

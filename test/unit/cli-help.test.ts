@@ -1,70 +1,73 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { readmeFlagTables, sectionTables } from '../../src/cli/help-tables.js';
 import { buildProgram } from '../../src/cli/program.js';
+import { OPTION_SPECS, type OptionName } from '../../src/options/table.js';
 import { repoRoot } from '../helpers.js';
 
 const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
-
-/** Flags in the tables of a README section (`### name` up to the next heading of level 2 or 3). */
-function documented(section: string): Set<string> {
-  const start = readme.indexOf(`\n### ${section}\n`);
-  expect(start, `README has a '### ${section}' section`).toBeGreaterThan(-1);
-  const rest = readme.slice(start + section.length + 6);
-  const end = rest.search(/\n##+ /);
-  const body = end < 0 ? rest : rest.slice(0, end);
-  const flags = new Set<string>();
-  for (const line of body.split('\n')) {
-    const m = /^\| `([^`]+)`/.exec(line);
-    // A `|` in a table cell is written `\|` (else it ends the cell), as in `--max-delete <n\|p%>`.
-    if (m) flags.add(m[1]!.replace(/\\\|/g, '|'));
-  }
-  return flags;
-}
-
 const program = buildProgram(() => {});
-const parserFlags = (name: string) =>
-  new Set(
-    program.commands
-      .find((c) => c.name() === name)!
-      .options.map((o) => o.flags)
-      .filter((f) => !/--help|--version/.test(f)),
-  );
+const command = (name: string) => program.commands.find((c) => c.name() === name)!;
+const flagsOf = (name: string) => command(name).options.map((o) => o.flags);
 
-const union = (...sets: Set<string>[]) => new Set(sets.flatMap((s) => [...s]));
-const without = (set: Set<string>, flag: string) => new Set([...set].filter((f) => f !== flag));
-const onlyOut = (set: Set<string>) => new Set([...set].filter((f) => f.startsWith('--out')));
-
-describe('README documents exactly the flags the parser accepts', () => {
-  const common = documented('Common flags');
-  const expected: Record<string, Set<string>> = {
-    push: union(common, documented('push')),
-    pull: union(common, documented('pull')),
-    check: union(common, documented('check')),
-    // plan takes push's flags (it plans pushes and pulls), without --dry-run, plus its own --out.
-    plan: union(common, without(documented('push'), '-n, --dry-run'), onlyOut(documented('plan and apply'))),
-    cleanup: union(common, documented('cleanup')),
-    demo: documented('demo'),
-  };
-
-  it.each(Object.keys(expected))('%s', (name) => {
-    const docs = [...expected[name]!].sort();
-    const actual = [...parserFlags(name)].sort();
-    expect(actual).toEqual(docs);
+describe('README documents exactly the flags the parser accepts, with their help', () => {
+  // `npm run readme:flags` rewrites the tables when this fails.
+  it.each(Object.entries(readmeFlagTables(program)))('%s', (section, tables) => {
+    expect(sectionTables(readme, section).map((t) => t.rows)).toEqual(tables);
   });
 
-  it('apply', () => {
-    const docs = documented('plan and apply');
-    const actual = parserFlags('apply');
-    for (const f of actual) expect(common.has(f) || docs.has(f), `${f} documented`).toBe(true);
+  it('plan takes the flags of push but --dry-run, and its own --out', () => {
+    const push = flagsOf('push').filter((f) => f !== '-n, --dry-run');
+    expect(flagsOf('plan').sort()).toEqual([...push, '--out <file>'].sort());
   });
 
-  it('every command has a --help with an example', () => {
-    for (const c of program.commands) {
+  it('every command has a --help with an example, and so has a bare s3sync', () => {
+    for (const c of [program, ...program.commands.filter((c) => c.name() !== 'help')]) {
       let help = '';
       c.configureOutput({ writeOut: (s) => (help += s), writeErr: (s) => (help += s) });
       c.outputHelp();
-      expect(help, c.name()).toMatch(/Example:\n {2}(s3sync|npx s3sync) /);
+      expect(help, c.name()).toMatch(/Example:\n {2}(s3sync|npx s3sync)( |$)/m);
+    }
+  });
+});
+
+describe('the flags come from the options table', () => {
+  it("each flag's value lands under the option's library name", () => {
+    for (const c of [program, ...program.commands]) {
+      for (const o of c.options) {
+        if (o.long === '--help' || o.long === '--version') continue;
+        const name = o.attributeName() as OptionName;
+        expect(Object.hasOwn(OPTION_SPECS, name), `${c.name()} ${o.flags}`).toBe(true);
+        expect(o.long, name).toBe(
+          o.negate ? `--no-${OPTION_SPECS[name].flag.slice(2)}` : OPTION_SPECS[name].flag,
+        );
+      }
+    }
+  });
+
+  it('each option with a value has one example of its flag in its help', () => {
+    for (const [name, spec] of Object.entries(OPTION_SPECS)) {
+      if (spec.kind === 'boolean') continue;
+      expect(spec.example, name).toMatch(new RegExp(`^${spec.flag} \\S`));
+      const helps = program.commands.flatMap((c) => c.options.filter((o) => o.long === spec.flag));
+      expect(helps.length, name).toBeGreaterThan(0);
+      for (const o of helps)
+        expect(o.description.match(/e\.g\. /g), `${name}: ${o.description}`).toHaveLength(1);
+    }
+  });
+
+  it('each option applies to a command that has its flag, and to no other', () => {
+    for (const c of program.commands.filter((c) => c.name() !== 'help')) {
+      const longs = new Set(c.options.map((o) => o.long));
+      for (const [name, spec] of Object.entries(OPTION_SPECS)) {
+        const applies =
+          spec.commands.includes(c.name() as never) ||
+          (c.name() === 'plan' &&
+            spec.flag !== '--dry-run' &&
+            (spec.commands.includes('push') || spec.commands.includes('pull')));
+        expect(longs.has(spec.flag), `${c.name()} ${name}`).toBe(applies);
+      }
     }
   });
 });

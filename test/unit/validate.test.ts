@@ -1,11 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { S3SyncError } from '../../src/errors.js';
+import { OPTION_SPECS } from '../../src/options/table.js';
 import {
   checkEnds,
   configValues,
+  didYouMean,
   flagParser,
-  OPTION_RULES,
+  parseDuration,
   parseMaxDelete,
+  parseSize,
+  setting,
   validateOptions,
 } from '../../src/options/validate.js';
 import { PROVIDER_NAMES } from '../../src/s3/providers.js';
@@ -39,12 +43,15 @@ describe('flag values', () => {
     ['partSize', '1.5M', 1.5 * MiB],
     ['multipartThreshold', '5G', 5 * 1024 * MiB],
     ['multipartThreshold', '1048576', MiB],
-    ['stallTimeoutMs', '30', 30_000],
-    ['stallTimeoutMs', '1500ms', 1500],
-    ['connectTimeoutMs', '2m', 120_000],
-    ['olderThanMs', '0s', 0],
-    ['olderThanMs', '2d', 2 * 86_400_000],
-    ['olderThanMs', '3600', 3600],
+    ['stallTimeout', '30s', 30_000],
+    ['stallTimeout', '1500ms', 1500],
+    ['connectTimeout', '2m', 120_000],
+    ['olderThan', '0s', 0],
+    ['olderThan', '0', 0],
+    ['olderThan', '2d', 2 * 86_400_000],
+    ['olderThan', '3600s', 3_600_000],
+    ['verifyInterval', '1.5h', 5_400_000],
+    ['verifyInterval', 'Never', Number.POSITIVE_INFINITY],
     ['maxDelete', '0', '0'],
     ['maxDelete', '100%', '100%'],
     ['maxDelete', '12.5%', '12.5%'],
@@ -57,17 +64,37 @@ describe('flag values', () => {
     ['retries', ['-1', '1.5', 'x', '101', '1e2']],
     ['partSize', ['0', '1KiB', '-5M', 'big', '6G', '5 MiBs']],
     ['multipartThreshold', ['0', '100', '1e9', '5.1G']],
-    ['stallTimeoutMs', ['0', '0s', '999ms', '-1s', 'never', '2 s', '25h']],
-    ['connectTimeoutMs', ['0', '99ms', 'x']],
-    ['olderThanMs', ['-1', '1w', 'x', '3651d']],
+    ['stallTimeout', ['0', '0s', '999ms', '-1s', 'never', '2 s', '25h', '30', '30S']],
+    ['connectTimeout', ['0', '99ms', 'x', '10']],
+    ['olderThan', ['-1', '1w', 'x', '3651d', '3600', '1e3s']],
+    ['verifyInterval', ['soon', '', '-1h', '24 hours', 'h', 'nevermore', '60']],
     ['maxDelete', ['-1', '1.5', '101%', 'half', '%', '10 %', '']],
   ] as const)('%s rejects each bad value with one line naming the flag', (name, bad) => {
-    const flag = OPTION_RULES[name]!.flag;
+    const flag = OPTION_SPECS[name].flag;
     for (const text of bad) {
       const msg = usage(() => flagParser(name)(text));
       expect(msg.startsWith(`${flag} must be `), msg).toBe(true);
       expect(msg).toContain(JSON.stringify(text));
     }
+  });
+
+  it('a duration without its unit says to add one', () => {
+    for (const [name, text] of [
+      ['stallTimeout', '60'],
+      ['olderThan', '3600'],
+      ['verifyInterval', '86400'],
+      ['connectTimeout', ' 5 '],
+    ] as const) {
+      const msg = usage(() => flagParser(name)(text));
+      expect(msg).toMatch(
+        new RegExp(`^${OPTION_SPECS[name].flag} must be a duration .*: add a unit, e.g. "${text.trim()}s"$`),
+      );
+    }
+  });
+
+  it('a list flag collects its repeats', () => {
+    const parse = flagParser('exclude');
+    expect(parse('*.tmp', parse('a/**'))).toEqual(['a/**', '*.tmp']);
   });
 
   it('a value with control characters stays on one line, escaped', () => {
@@ -78,34 +105,109 @@ describe('flag values', () => {
 });
 
 describe('library options', () => {
-  it('accepts good values and leaves unknown names and undefined alone', () => {
-    validateOptions({
-      workers: 4,
-      retries: 0,
-      partSize: 5 * MiB,
-      multipartThreshold: 64 * MiB,
-      stallTimeoutMs: 30_000,
-      maxDelete: '25%',
-      provider: 'Ceph',
-      checksums: 'when_required',
-      sse: 'aws:kms',
-      acl: 'private',
-      dryRun: false,
-      exclude: ['*.tmp'],
-      onEvent: () => {},
-      somethingElse: 'ignored here',
-      region: undefined,
-    });
+  it('accepts good values, the entry point arguments, callbacks, and undefined (the default)', () => {
+    validateOptions(
+      {
+        source: './dir',
+        destination: 's3://b/p',
+        workers: 4,
+        retries: 0,
+        partSize: 5 * MiB,
+        multipartThreshold: '64MiB',
+        stallTimeout: '30s',
+        connectTimeoutMs: 5000,
+        verifyInterval: 'never',
+        maxDelete: '25%',
+        provider: 'Ceph',
+        checksums: 'when_required',
+        sse: 'aws:kms',
+        acl: 'private',
+        dryRun: false,
+        exclude: ['*.tmp'],
+        onEvent: () => {},
+        signal: new AbortController().signal,
+        credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+        region: undefined,
+        somethingElse: undefined,
+      },
+      'push',
+    );
+  });
+
+  it.each([
+    ['dryrun', 'push', 'dryRun'],
+    ['dry_run', 'pull', 'dryRun'],
+    ['DryRun', 'push', 'dryRun'],
+    ['worker', 'check', 'workers'],
+    ['exlude', 'push', 'exclude'],
+    ['multipartTreshold', 'apply', 'multipartThreshold'],
+    ['onevent', 'cleanup', 'onEvent'],
+    ['destinaton', 'push', 'destination'],
+  ] as const)('an unknown option %j (%s) is refused, with a suggestion: %s', (key, entry, meant) => {
+    expect(usage(() => validateOptions({ [key]: true }, entry))).toBe(
+      `unknown option ${JSON.stringify(key)} (did you mean ${meant}?)`,
+    );
+  });
+
+  it('an unknown option nothing resembles is refused without a suggestion', () => {
+    expect(usage(() => validateOptions({ frobnicate: 1 }, 'push'))).toBe('unknown option "frobnicate"');
+  });
+
+  it.each([
+    ['full', 'push', 'check'],
+    ['verify', 'pull', 'push'],
+    ['verifyInterval', 'plan pull', 'push'],
+    ['delete', 'check', 'push, pull'],
+    ['followSymlinks', 'cleanup', 'push, pull, check'],
+    ['waitLock', 'check', 'push, pull, apply'],
+    ['manifest', 'cleanup', 'push, pull, check, apply'],
+    ['dryRun', 'plan push', 'push, pull, cleanup'],
+    ['olderThan', 'push', 'cleanup'],
+    ['out', 'push', 'plan'],
+  ] as const)('option %s given to %s is refused: it applies to %s only', (name, entry, only) => {
+    const v =
+      OPTION_SPECS[name].kind === 'boolean'
+        ? true
+        : name === 'verifyInterval'
+          ? '1h'
+          : name === 'olderThan'
+            ? '1h'
+            : 'x';
+    expect(usage(() => validateOptions({ [name]: v }, entry))).toBe(
+      `option ${name} does not apply to ${entry} (only to ${only})`,
+    );
+  });
+
+  it('CLI-only values are refused by the library', () => {
+    expect(usage(() => validateOptions({ json: true }, 'push'))).toMatch(
+      /^option json is a CLI flag \(--json\)/,
+    );
+    expect(usage(() => validateOptions({ quiet: false }, 'pull'))).toMatch(/^option quiet is a CLI flag/);
+  });
+
+  it('the former *Ms names take milliseconds, and not together with the new name', () => {
+    validateOptions({ stallTimeoutMs: 30_000, connectTimeoutMs: 1000 }, 'check');
+    validateOptions({ olderThanMs: 0 }, 'cleanup');
+    expect(setting({ stallTimeoutMs: 30_000 }, 'stallTimeout')).toBe(30_000);
+    expect(setting({ olderThanMs: 5 }, 'olderThan')).toBe(5);
+    expect(usage(() => validateOptions({ stallTimeoutMs: '30s' }, 'push'))).toMatch(
+      /^option stallTimeoutMs must be /,
+    );
+    expect(usage(() => validateOptions({ stallTimeout: '30s', stallTimeoutMs: 30_000 }, 'push'))).toBe(
+      'give option stallTimeout or its former name stallTimeoutMs, not both',
+    );
   });
 
   it.each([
     ['workers', [0, -1, 1.5, 1e9, Number.NaN, 'four', '4', null, true]],
     ['retries', [-1, 0.5, '2', 101]],
-    ['partSize', [0, 100, '16MiB', 6 * 1024 * MiB]],
-    ['multipartThreshold', [0, -MiB, Number.POSITIVE_INFINITY]],
+    ['partSize', [0, 100, '16KiB', '6GiB', 6 * 1024 * MiB, 'big', null]],
+    ['multipartThreshold', [0, -MiB, Number.POSITIVE_INFINITY, '1.5']],
+    ['stallTimeout', [0, -1, Number.NaN, '30', '0.5s', Number.POSITIVE_INFINITY, 'never']],
     ['stallTimeoutMs', [0, -1, Number.NaN, '30s']],
-    ['connectTimeoutMs', [0, 50]],
-    ['olderThanMs', [-1, '24h']],
+    ['connectTimeout', [0, 50, '50ms', '2d']],
+    ['olderThan', [-1, '24 h', '1w', null]],
+    ['verifyInterval', [-1, 'soon', '60', true, {}, null]],
     ['maxDelete', [-1, 1.5, '150%', 'lots', null]],
     ['provider', ['nope', 7]],
     ['checksums', ['always']],
@@ -116,17 +218,20 @@ describe('library options', () => {
     ['exclude', ['*.tmp', [1], [['a']]]],
     ['endpointUrl', [42]],
   ] as const)('%s: each bad value is an S3SyncError (exit 2) naming the option', (name, bad) => {
+    const entry = name === 'olderThan' ? 'cleanup' : 'push';
     for (const v of bad) {
-      const msg = usage(() => validateOptions({ [name]: v }));
+      const msg = usage(() => validateOptions({ [name]: v }, entry));
       expect(msg.startsWith(`option ${name} must be `), msg).toBe(true);
     }
   });
 
   it('an enum error lists every valid value', () => {
-    expect(usage(() => validateOptions({ provider: 'nope' }))).toContain(PROVIDER_NAMES.join(', '));
-    expect(usage(() => validateOptions({ sse: 'x' }))).toContain('AES256, aws:kms, aws:kms:dsse');
-    expect(usage(() => validateOptions({ checksums: 'x' }))).toContain('when_supported, when_required');
-    expect(usage(() => validateOptions({ acl: 'x' }))).toContain('private, public-read,');
+    expect(usage(() => validateOptions({ provider: 'nope' }, 'check'))).toContain(PROVIDER_NAMES.join(', '));
+    expect(usage(() => validateOptions({ sse: 'x' }, 'push'))).toContain('AES256, aws:kms, aws:kms:dsse');
+    expect(usage(() => validateOptions({ checksums: 'x' }, 'pull'))).toContain(
+      'when_supported, when_required',
+    );
+    expect(usage(() => validateOptions({ acl: 'x' }, 'push'))).toContain('private, public-read,');
   });
 });
 
@@ -140,26 +245,74 @@ describe('config file values', () => {
           workers: '8',
           multipartThreshold: '64MiB',
           partSize: 16 * MiB,
-          stallTimeoutMs: '30s',
+          stallTimeout: '30s',
+          olderThan: 0,
+          verifyInterval: 'never',
           exclude: '*.tmp',
+          include: ['a', 'b'],
           dryRun: 'true',
           delete: false,
           maxDelete: 10,
-          source: './dir',
+          provider: 'CEPH',
         },
         where,
+        'defaults',
       ),
     ).toEqual({
       workers: 8,
       multipartThreshold: 64 * MiB,
       partSize: 16 * MiB,
-      stallTimeoutMs: 30_000,
+      stallTimeout: 30_000,
+      olderThan: 0,
+      verifyInterval: Number.POSITIVE_INFINITY,
       exclude: ['*.tmp'],
+      include: ['a', 'b'],
       dryRun: true,
       delete: false,
       maxDelete: 10,
-      source: './dir',
+      provider: 'ceph',
     });
+  });
+
+  it("a job's command, source and destination pass through for the caller to check", () => {
+    expect(
+      configValues({ command: 'push', source: './d', destination: 's3://b', workers: 2 }, where, 'push'),
+    ).toEqual({
+      command: 'push',
+      source: './d',
+      destination: 's3://b',
+      workers: 2,
+    });
+  });
+
+  it.each([
+    ['dryrun', 'defaults', 'unknown key "dryrun" (did you mean "dryRun"?)'],
+    ['dry-run', 'defaults', 'unknown key "dry-run" (did you mean "dryRun"?)'],
+    ['--dry-run', 'push', 'unknown key "--dry-run" (did you mean "dryRun"?)'],
+    ['Workers', 'defaults', 'unknown key "Workers" (did you mean "workers"?)'],
+    ['stall-timeout', 'defaults', 'unknown key "stall-timeout" (did you mean "stallTimeout"?)'],
+    ['excludes', 'pull', 'unknown key "excludes" (did you mean "exclude"?)'],
+    ['destinaton', 'push', 'unknown key "destinaton" (did you mean "destination"?)'],
+    ['bogus', 'defaults', 'unknown key "bogus"'],
+    [
+      'stallTimeoutMs',
+      'defaults',
+      '"stallTimeoutMs" is now "stallTimeout", which takes a unit as the flag does (e.g. "60s")',
+    ],
+    [
+      'olderThanMs',
+      'defaults',
+      '"olderThanMs" is now "olderThan", which takes a unit as the flag does (e.g. "24h")',
+    ],
+    ['credentials', 'defaults', '"credentials" is for library calls only, not the config file'],
+    ['onEvent', 'check', '"onEvent" is for library calls only, not the config file'],
+    ['source', 'defaults', '"source" belongs in a job, not in "defaults"'],
+    ['full', 'push', '"full" does not apply to push (only to check)'],
+    ['verifyInterval', 'pull', '"verifyInterval" does not apply to pull (only to push)'],
+    ['waitLock', 'check', '"waitLock" does not apply to check (only to push, pull, apply)'],
+    ['keep', 'pull', '"keep" does not apply to pull (only to demo)'],
+  ] as const)('key %j in %s is refused: %s', (key, section, message) => {
+    expect(usage(() => configValues({ [key]: true }, where, section))).toBe(`${where}: ${message}`);
   });
 
   it.each([
@@ -173,10 +326,28 @@ describe('config file values', () => {
     ['multipartThreshold', 0],
     ['maxDelete', '200%'],
     ['delete', 'no'],
+    ['delete', 1],
     ['provider', 'minio2'],
+    ['stallTimeout', 30],
+    ['stallTimeout', '30'],
+    ['stallTimeout', 30_000],
+    ['olderThan', '1w'],
+    ['verifyInterval', null],
+    ['exclude', 5],
+    ['exclude', ['a', 5]],
+    ['region', 7],
   ] as const)('"%s": %j is refused naming the file and the key', (name, v) => {
-    const msg = usage(() => configValues({ [name]: v }, where));
+    const msg = usage(() => configValues({ [name]: v }, where, 'defaults'));
     expect(msg.startsWith(`${where}: "${name}" must be `), msg).toBe(true);
+  });
+
+  it('a duration without its unit says to add one', () => {
+    expect(usage(() => configValues({ stallTimeout: 30 }, where, 'defaults'))).toMatch(
+      /got 30: add a unit, e.g. "30s"$/,
+    );
+    expect(usage(() => configValues({ olderThan: '48' }, where, 'defaults'))).toMatch(
+      /got "48": add a unit, e.g. "48s"$/,
+    );
   });
 });
 
@@ -211,5 +382,78 @@ describe('the ends of push, pull and check', () => {
     ['push', './a', 's3://', /not an S3 URL/],
   ] as const)('%s with local %j and remote %j is refused', (command, local, remote, re) => {
     expect(usage(() => checkEnds(command, local, remote))).toMatch(re);
+  });
+});
+
+describe('the one size parser and the one duration parser', () => {
+  it('sizes: binary suffixes, with or without i and B, any case; a plain number is bytes', () => {
+    for (const [text, n] of [
+      ['1048576', MiB],
+      ['1M', MiB],
+      ['1m', MiB],
+      ['1MiB', MiB],
+      ['1mib', MiB],
+      ['1MB', MiB],
+      ['1.5G', 1.5 * 1024 * MiB],
+      ['2K', 2048],
+      [' 16 MiB ', 16 * MiB],
+      ['1T', 1024 * 1024 * MiB],
+    ] as const)
+      expect(parseSize(text), text).toBe(n);
+    for (const text of ['', 'M', '-1M', '1e6', '1 MiBs', '1X', '0x10', '1,5M'])
+      expect(parseSize(text), text).toBeUndefined();
+  });
+
+  it('durations: a number and a unit (ms, s, m, h, d); 0 alone; never where allowed', () => {
+    for (const [text, ms] of [
+      ['500ms', 500],
+      ['30s', 30_000],
+      ['2m', 120_000],
+      ['1.5h', 5_400_000],
+      ['2d', 172_800_000],
+      ['0', 0],
+      [' 0s ', 0],
+    ] as const)
+      expect(parseDuration(text), text).toBe(ms);
+    for (const text of ['60', '1.5', '007']) expect(parseDuration(text), text).toBe('needs-unit');
+    for (const text of ['', 's', '-1s', '1w', '1 s', '1S', '1e3s', 'never', '1h30m'])
+      expect(parseDuration(text), text).toBeUndefined();
+    expect(parseDuration('never', true)).toBe(Number.POSITIVE_INFINITY);
+    expect(parseDuration('NEVER', true)).toBe(Number.POSITIVE_INFINITY);
+  });
+});
+
+describe('did you mean', () => {
+  const names = Object.keys(OPTION_SPECS);
+  it('finds the name whatever its case, dashes and underscores, or within a typo or two', () => {
+    expect(didYouMean('DRY_RUN', names)).toBe('dryRun');
+    expect(didYouMean('--max-delete', names)).toBe('maxDelete');
+    expect(didYouMean('partsize', names)).toBe('partSize');
+    expect(didYouMean('wrokers', names)).toBe('workers');
+    expect(didYouMean('stalTimeout', names)).toBe('stallTimeout');
+  });
+  it('suggests nothing for a name far from any', () => {
+    for (const k of ['x', 'speed', 'bucket', 'endpoint-urls-here'])
+      expect(didYouMean(k, names), k).toBeUndefined();
+  });
+});
+
+describe('setting: the value of a run, else the default from the table', () => {
+  it('parses what the library takes, and falls back on the defaults', () => {
+    expect(setting({}, 'workers')).toBe(16);
+    expect(setting({}, 'partSize')).toBe(16 * MiB);
+    expect(setting({}, 'multipartThreshold')).toBe(128 * MiB);
+    expect(setting({}, 'stallTimeout')).toBe(60_000);
+    expect(setting({}, 'verifyInterval')).toBe(86_400_000);
+    expect(setting({}, 'maxDelete')).toBe('50%');
+    expect(setting({}, 'region')).toBeUndefined();
+    expect(setting({ partSize: '32MiB' }, 'partSize')).toBe(32 * MiB);
+    expect(setting({ stallTimeout: '2m' }, 'stallTimeout')).toBe(120_000);
+    expect(setting({ verifyInterval: 'never' }, 'verifyInterval')).toBe(Number.POSITIVE_INFINITY);
+    expect(setting({ provider: 'MinIO' }, 'provider')).toBe('minio');
+  });
+  it('throws for a bad value, as an entry point would', () => {
+    usage(() => setting({ workers: 0 }, 'workers'));
+    usage(() => setting({ verifyInterval: null }, 'verifyInterval'));
   });
 });

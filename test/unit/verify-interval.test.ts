@@ -6,10 +6,10 @@ import {
   encodeManifest,
   type ManifestEntry,
 } from '../../src/manifest/schema.js';
+import { flagParser, setting } from '../../src/options/validate.js';
 import { entriesContradicted } from '../../src/plan/compare.js';
 import { formatAge, listingDue, planPush } from '../../src/plan/push.js';
 import { emptyFacts, type RemoteObject } from '../../src/plan/types.js';
-import { parseVerifyInterval } from '../../src/sync/push.js';
 
 const H = 3_600_000;
 const now = Date.parse('2026-12-01T12:00:00.000Z');
@@ -62,7 +62,7 @@ describe('listingDue: when a push lists the destination without --verify', () =>
   });
 });
 
-describe('parseVerifyInterval', () => {
+describe('--verify-interval values (the options table)', () => {
   it.each([
     ['24h', 24 * H],
     ['30m', 30 * 60_000],
@@ -73,23 +73,30 @@ describe('parseVerifyInterval', () => {
     ['0', 0],
     ['never', Number.POSITIVE_INFINITY],
     ['Never', Number.POSITIVE_INFINITY],
-    [undefined, 24 * H],
-  ])('%j → %d ms', (v, ms) => {
-    expect(parseVerifyInterval(v)).toBe(ms);
+  ])('%j → %d ms, from the flag and from a library call alike', (v, ms) => {
+    expect(flagParser('verifyInterval')(v)).toBe(ms);
+    expect(setting({ verifyInterval: v }, 'verifyInterval')).toBe(ms);
   });
 
-  it.each(['soon', '', '-1h', '24 hours', '1w', 'h', '1e3s', 'nevermore', 5, true, null, {}])(
+  it('is 24h when not given; a library number is milliseconds', () => {
+    expect(setting({}, 'verifyInterval')).toBe(24 * H);
+    expect(setting({ verifyInterval: 5 }, 'verifyInterval')).toBe(5);
+  });
+
+  it.each(['soon', '', '-1h', '24 hours', '1w', 'h', '1e3s', 'nevermore', '60', true, null, {}, -1])(
     'rejects %j in one line (exit 2)',
     (v) => {
       let err: unknown;
       try {
-        parseVerifyInterval(v);
+        setting({ verifyInterval: v }, 'verifyInterval');
       } catch (e) {
         err = e;
       }
       expect(err).toBeInstanceOf(S3SyncError);
       expect((err as S3SyncError).exitCode).toBe(2);
-      expect((err as S3SyncError).message).toMatch(/^invalid --verify-interval .*never\)$/);
+      expect((err as S3SyncError).message).toMatch(
+        /^option verifyInterval must be a duration .* or never, got /,
+      );
       expect((err as S3SyncError).message).not.toContain('\n');
     },
   );

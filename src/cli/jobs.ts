@@ -1,0 +1,89 @@
+import type { Command } from 'commander';
+import { S3SyncError } from '../errors.js';
+import { jsonText, printable } from '../escape.js';
+import type { CheckResult } from '../sync/check.js';
+import type { SyncResult } from '../sync/events.js';
+import { type ConfigJob, loadConfig } from './config.js';
+import { Output, summaryLines } from './output.js';
+import { type Flags, splitOptions } from './program.js';
+
+/** A job's result as its line says it. */
+function resultText(r: SyncResult | CheckResult): string {
+  if (!('differences' in r)) return summaryLines(r)[0]!;
+  const n = r.differences.length;
+  return (
+    `${n === 0 ? 'identical' : `${n} difference(s)`}: ${r.same} same, ${r.onlyLocal.length} only local, ` +
+    `${r.onlyRemote.length} only remote, ${r.differ.length} differ`
+  );
+}
+
+/** Runs one job; its exit code and result line. A job that throws fails alone. */
+async function runJob(
+  job: ConfigJob,
+  options: Flags,
+  output: Output,
+  signal: AbortSignal | undefined,
+): Promise<{ exitCode: number; text: string }> {
+  const lib = await import('../index.js');
+  // The job's line stands for its summary; --json keeps every event.
+  const onEvent = (e: object) => {
+    const type = (e as { type: string }).type;
+    if (output.mode === 'json' || (type !== 'summary' && type !== 'check-summary'))
+      void output.event(e as Parameters<Output['event']>[0]);
+  };
+  const { source, destination } = job;
+  try {
+    const r =
+      job.command === 'push'
+        ? await lib.push({ ...options, source, destination, onEvent, signal })
+        : job.command === 'pull'
+          ? await lib.pull({ ...options, source, destination, onEvent, signal })
+          : await lib.check({ ...options, local: source, remote: destination, onEvent, signal });
+    return { exitCode: r.exitCode, text: resultText(r) };
+  } catch (err) {
+    // Cancelled: no job after this one starts either.
+    if ((err as Error)?.name === 'AbortError') throw err;
+    const text =
+      err instanceof S3SyncError
+        ? err.message
+        : `unexpected error: ${(err as Error)?.message?.split('\n')[0] ?? String(err)}`;
+    return { exitCode: err instanceof S3SyncError ? err.exitCode : 1, text };
+  } finally {
+    output.stop();
+  }
+}
+
+/**
+ * A bare `s3sync`: every job of the config file, in order. A failing job does not stop the others (a
+ * nightly run backs up what it can); each job prints one line with its result (on stderr when its exit
+ * code is not 0; with --json also as a `job` object on stdout, after the job's events; with --quiet
+ * only the failures), and the exit code is the worst. Global flags apply to every job they apply to:
+ * `s3sync --dry-run` dry-runs the pushes and pulls (a check changes nothing anyway). `signal` cancels
+ * the job running, and no other starts.
+ */
+export async function runJobs(globals: Flags, program: Command, signal?: AbortSignal): Promise<number> {
+  const cfg = loadConfig();
+  if (cfg.jobs.length === 0) {
+    program.outputHelp();
+    process.stderr.write('\ns3sync: no command given and no jobs in s3sync.config.json\n');
+    return 2;
+  }
+  let worst = 0;
+  for (const [i, job] of cfg.jobs.entries()) {
+    const { options, mode } = splitOptions(job.command, [cfg.defaults, job.options, globals]);
+    const output = new Output(mode);
+    if (signal?.aborted) break;
+    const r = await runJob(job, options, output, signal);
+    const label = `job ${i + 1}/${cfg.jobs.length} ${job.command} ${job.source} -> ${job.destination}`;
+    if (mode === 'json') {
+      const { command, source, destination } = job;
+      const obj = { type: 'job', job: i + 1, jobs: cfg.jobs.length, command, source, destination };
+      process.stdout.write(`${jsonText({ ...obj, exitCode: r.exitCode, result: r.text })}\n`);
+    }
+    if (r.exitCode !== 0)
+      process.stderr.write(`${printable(`s3sync: ${label}: ${r.text} (exit ${r.exitCode})`)}\n`);
+    else if (mode === 'human') process.stdout.write(`${printable(`${label}: ${r.text}`)}\n`);
+    worst = Math.max(worst, r.exitCode);
+  }
+  return worst;
+}

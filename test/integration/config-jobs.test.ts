@@ -1,0 +1,388 @@
+/**
+ * The config file and a bare `s3sync`. Every job runs, in order, even after one fails; each prints one
+ * line; the exit code is the worst; global flags (--json, --quiet, --dry-run) apply to every job. A
+ * config file with an unknown key (with a suggestion) or a bad value stops everything before a single
+ * request, in one line, exit 2, whichever command reads it.
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { S3Transport } from '../../src/s3/transport.js';
+import { type CliRun, newBucket, runCli, seedObject, servers, writeTree } from '../helpers.js';
+import { manifestPaths, plainLines, trackedDirs } from '../reliability/harness.js';
+import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
+
+const { dir, removeAll } = trackedDirs();
+const proxies: FaultProxy[] = [];
+afterAll(async () => {
+  for (const p of proxies) await p.close();
+  removeAll();
+});
+
+/** A config file in its own directory, found through S3SYNC_CONFIG. */
+function config(content: object): { env: Record<string, string>; file: string } {
+  const file = path.join(dir('jobs-cfg'), 's3sync.config.json');
+  writeFileSync(file, JSON.stringify(content));
+  return { env: { S3SYNC_CONFIG: file }, file };
+}
+
+/** The NDJSON lines of stdout, parsed: every line of it must be one. */
+const ndjson = (stdout: string) =>
+  stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown> & { type: string });
+
+/** The job lines of a run: stdout's and stderr's, each in order. */
+function jobLines(r: CliRun) {
+  const re = /^(s3sync: )?job \d+\/\d+ /;
+  return {
+    out: plainLines(r.stdout).filter((l) => re.test(l)),
+    err: plainLines(r.stderr).filter((l) => re.test(l)),
+  };
+}
+
+describe.each(servers())('config jobs on $name', (server) => {
+  let bucket: string;
+  let t: S3Transport;
+  let n = 0;
+
+  beforeAll(async () => {
+    ({ bucket, transport: t } = await newBucket(server, 'jobs'));
+  });
+
+  const keys = async (prefix: string) => [...(await t.list(`${prefix}/`)).keys()].sort();
+
+  /** A push job of a fresh two-file directory to a fresh prefix. */
+  function pushJob(): { job: Record<string, unknown>; prefix: string } {
+    const prefix = `p${n++}`;
+    const src = dir('jobs-src');
+    writeTree(src, { 'a.txt': `alpha ${prefix}`, 'sub/b.txt': `beta ${prefix}` });
+    return { job: { command: 'push', source: src, destination: `s3://${bucket}/${prefix}` }, prefix };
+  }
+
+  /** Jobs made to fail, each with its exit code and what its line says. */
+  const failing: [string, () => Promise<Record<string, unknown>>, number, RegExp][] = [
+    [
+      'a missing source directory',
+      async () => ({
+        command: 'push',
+        source: path.join(dir('jobs-gone'), 'nope'),
+        destination: `s3://${bucket}/x`,
+      }),
+      2,
+      /source directory '.*nope' does not exist \(exit 2\)$/,
+    ],
+    [
+      'a check that finds a difference',
+      async () => {
+        const prefix = `c${n++}`;
+        await seedObject(t, `${prefix}/remote-only.txt`, 'r');
+        const local = dir('jobs-chk');
+        writeTree(local, { 'remote-only.txt': 'r', 'local-only.txt': 'l' });
+        return { command: 'check', source: local, destination: `s3://${bucket}/${prefix}` };
+      },
+      1,
+      /1 difference\(s\): 1 same, 1 only local, 0 only remote, 0 differ \(exit 1\)$/,
+    ],
+    [
+      'a delete the guard refuses',
+      async () => {
+        const prefix = `g${n++}`;
+        for (const k of ['o1', 'o2', 'o3']) await seedObject(t, `${prefix}/${k}`, k);
+        const src = dir('jobs-guard');
+        writeTree(src, { 'new.txt': 'new' });
+        return { command: 'push', source: src, destination: `s3://${bucket}/${prefix}`, delete: true };
+      },
+      2,
+      /refusing to delete 3 of 3 file\(s\): over --max-delete 50% \(1\); raise it or use --force \(exit 2\)$/,
+    ],
+    [
+      'an endpoint that refuses connections',
+      async () => ({
+        ...pushJob().job,
+        endpointUrl: 'http://127.0.0.1:1',
+        retries: 0,
+      }),
+      2,
+      /127\.0\.0\.1:1.*\(exit 2\)$/,
+    ],
+  ];
+
+  it.each(failing)(
+    'three jobs, the second failing (%s): all three run, one line each, exit = worst',
+    async (_name, makeSecond, code, line) => {
+      const first = pushJob();
+      const third = pushJob();
+      const { env } = config({ jobs: [first.job, await makeSecond(), third.job] });
+      const r = await runCli([], server, { env });
+      expect(r.code, r.stderr).toBe(code);
+      const { out, err } = jobLines(r);
+      expect(out).toEqual([
+        expect.stringMatching(
+          /^job 1\/3 push .* -> s3:\/\/.*: 2 files: 0 unchanged, 2 uploaded, 0 recorded, 0 deleted, 0 failed$/,
+        ),
+        expect.stringMatching(/^job 3\/3 push .* -> s3:\/\/.*: 2 files: 0 unchanged, 2 uploaded/),
+      ]);
+      expect(err).toEqual([expect.stringMatching(/^s3sync: job 2\/3 (push|pull|check) /)]);
+      expect(err[0]).toMatch(line);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      // The job after the failing one did run.
+      expect(await keys(first.prefix)).toEqual(['a.txt', 'sub/b.txt']);
+      expect(await keys(third.prefix)).toEqual(['a.txt', 'sub/b.txt']);
+    },
+  );
+
+  it('the worst code wins wherever it comes: 1, then 0, then 2 → 2; 1 and 0 → 1', async () => {
+    const [, makeDiff] = failing[1]!;
+    const [, makeMissing] = failing[0]!;
+    const r = await runCli([], server, {
+      env: config({ jobs: [await makeDiff(), pushJob().job, await makeMissing()] }).env,
+    });
+    expect(r.code).toBe(2);
+    expect(jobLines(r).err).toEqual([
+      expect.stringMatching(/^s3sync: job 1\/3 check .*\(exit 1\)$/),
+      expect.stringMatching(/^s3sync: job 3\/3 push .*\(exit 2\)$/),
+    ]);
+    const r2 = await runCli([], server, { env: config({ jobs: [pushJob().job, await makeDiff()] }).env });
+    expect(r2.code).toBe(1);
+    expect(jobLines(r2).out).toEqual([expect.stringMatching(/^job 1\/2 push /)]);
+    expect(jobLines(r2).err).toEqual([expect.stringMatching(/^s3sync: job 2\/2 check /)]);
+  });
+
+  it('--json: each job its events, then a job object; exit = worst; the failure on stderr too', async () => {
+    const [, makeMissing] = failing[0]!;
+    const jobs = [pushJob(), { job: await makeMissing() }, pushJob()];
+    const r = await runCli(['--json'], server, { env: config({ jobs: jobs.map((j) => j.job) }).env });
+    expect(r.code).toBe(2);
+    const lines = ndjson(r.stdout);
+    const jobObjects = lines.filter((e) => e.type === 'job');
+    expect(jobObjects).toEqual([
+      expect.objectContaining({
+        job: 1,
+        jobs: 3,
+        command: 'push',
+        exitCode: 0,
+        result: expect.stringMatching(/2 uploaded/),
+      }),
+      expect.objectContaining({
+        job: 2,
+        jobs: 3,
+        command: 'push',
+        exitCode: 2,
+        result: expect.stringMatching(/does not exist/),
+      }),
+      expect.objectContaining({ job: 3, jobs: 3, command: 'push', exitCode: 0 }),
+    ]);
+    // Each successful job's summary comes before its job object.
+    const types = lines.map((e) => e.type);
+    const summaries = types.flatMap((ty, i) => (ty === 'summary' ? [i] : []));
+    const jobsAt = types.flatMap((ty, i) => (ty === 'job' ? [i] : []));
+    expect(summaries).toHaveLength(2);
+    expect(summaries[0]).toBeLessThan(jobsAt[0]!);
+    expect(summaries[1]).toBeGreaterThan(jobsAt[1]!);
+    expect(summaries[1]).toBeLessThan(jobsAt[2]!);
+    expect(jobLines(r).err).toEqual([expect.stringMatching(/^s3sync: job 2\/3 push /)]);
+  });
+
+  it('--quiet: nothing on stdout, only the failing job on stderr; every job still runs', async () => {
+    const [, makeDiff] = failing[1]!;
+    const a = pushJob();
+    const b = pushJob();
+    const r = await runCli(['--quiet'], server, {
+      env: config({ jobs: [a.job, await makeDiff(), b.job] }).env,
+    });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(plainLines(r.stderr)).toEqual([expect.stringMatching(/^s3sync: job 2\/3 check .*\(exit 1\)$/)]);
+    expect(await keys(b.prefix)).toEqual(['a.txt', 'sub/b.txt']);
+  });
+
+  it('-q in config defaults does the same', async () => {
+    const a = pushJob();
+    const r = await runCli([], server, { env: config({ defaults: { quiet: true }, jobs: [a.job] }).env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('');
+  });
+
+  it.each([['--dry-run'], ['-n'], ['--dry-run', '--json']])(
+    '%s %s: every push and pull job is a dry run, a check runs as it is; nothing is written',
+    async (...flags) => {
+      const a = pushJob();
+      const b = pushJob();
+      const pullDst = path.join(dir('jobs-pull'), 'dst');
+      const seeded = `s${n++}`;
+      await seedObject(t, `${seeded}/y.txt`, 'y');
+      const pull = { command: 'pull', source: `s3://${bucket}/${seeded}`, destination: pullDst };
+      const check = { ...b.job, command: 'check' };
+      const r = await runCli(flags, server, { env: config({ jobs: [a.job, pull, b.job, check] }).env });
+      // The check compares a directory with a prefix the dry-run push left empty.
+      expect(r.code, r.stderr).toBe(1);
+      expect(await keys(a.prefix)).toEqual([]);
+      expect(await keys(b.prefix)).toEqual([]);
+      expect(existsSync(pullDst)).toBe(false);
+      expect(manifestPaths(a.job.source as string)).toEqual([]);
+      if (flags.includes('--json')) {
+        const events = ndjson(r.stdout);
+        expect(events.filter((e) => e.type === 'summary').map((e) => e.dryRun)).toEqual([true, true, true]);
+        expect(events.filter((e) => e.type === 'action').map((e) => e.action)).toEqual([
+          'upload',
+          'upload',
+          'download',
+          'upload',
+          'upload',
+        ]);
+      } else {
+        expect(jobLines(r).out).toEqual([
+          expect.stringMatching(/^job 1\/4 push .*: \[dry run\] 2 files: 0 unchanged, would be 2 uploaded/),
+          expect.stringMatching(/^job 2\/4 pull .*: \[dry run\] 1 files: 0 unchanged, would be 1 downloaded/),
+          expect.stringMatching(/^job 3\/4 push .*: \[dry run\] 2 files: /),
+        ]);
+        expect(jobLines(r).err).toEqual([
+          expect.stringMatching(/^s3sync: job 4\/4 check .*2 only local.*\(exit 1\)$/),
+        ]);
+        expect(plainLines(r.stdout).filter((l) => l.startsWith('(dry run) upload '))).toHaveLength(4);
+      }
+    },
+  );
+
+  it('global flags before a command apply to it, and one that does not apply is refused', async () => {
+    const a = pushJob();
+    const r = await runCli(['--json', 'push', a.job.source as string, a.job.destination as string], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ type: 'summary', uploaded: 2 });
+    for (const args of [
+      ['--dry-run', 'check', a.job.source as string, a.job.destination as string],
+      ['--wait-lock', 'cleanup', a.job.destination as string],
+      ['--json', 'demo'],
+    ]) {
+      const bad = await runCli(args, server);
+      expect(bad.code, args.join(' ')).toBe(2);
+      expect(plainLines(bad.stderr)).toEqual([`s3sync: ${args[0]} does not apply to ${args[1]}`]);
+    }
+  });
+
+  it('a bare s3sync with no jobs prints the help and fails (exit 2); a mistyped command is not a bare s3sync', async () => {
+    const r = await runCli([], server, { env: config({ defaults: { workers: 2 } }).env });
+    expect(r.code).toBe(2);
+    expect(r.stdout).toMatch(/Config-file mode: with no command/);
+    expect(plainLines(r.stderr)).toEqual(['s3sync: no command given and no jobs in s3sync.config.json']);
+    const typo = await runCli(['pusj'], server, { env: config({ jobs: [pushJob().job] }).env });
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/unknown command 'pusj'/);
+    expect(typo.stdout).toBe('');
+  });
+});
+
+describe.each(servers())('config file mistakes on $name', (server) => {
+  let proxy: FaultProxy;
+  let src: string;
+  let url: string;
+
+  beforeAll(async () => {
+    const { bucket } = await newBucket(server, 'cfgbad');
+    proxy = await startFaultProxy({ target: server.endpoint, seed: 1, rate: 0 });
+    proxies.push(proxy);
+    url = `s3://${bucket}/p`;
+    src = dir('cfgbad-src');
+    writeTree(src, { 'a.txt': 'alpha' });
+  });
+
+  const job = () => ({ command: 'push', source: src, destination: url });
+
+  /** [what, config, what its one line says] */
+  const mistakes: [string, () => object, RegExp][] = [
+    [
+      '"dryrun" in defaults',
+      () => ({ defaults: { dryrun: true } }),
+      /defaults: unknown key "dryrun" \(did you mean "dryRun"\?\)$/,
+    ],
+    [
+      '"dry-run" in defaults',
+      () => ({ defaults: { 'dry-run': true } }),
+      /unknown key "dry-run" \(did you mean "dryRun"\?\)$/,
+    ],
+    [
+      '"Delete" in a job',
+      () => ({ jobs: [{ ...job(), Delete: true }] }),
+      /job 1: unknown key "Delete" \(did you mean "delete"\?\)$/,
+    ],
+    [
+      '"worker" in a job',
+      () => ({ jobs: [{ ...job(), worker: 4 }] }),
+      /job 1: unknown key "worker" \(did you mean "workers"\?\)$/,
+    ],
+    [
+      '"destinaton" in a job',
+      () => ({ jobs: [{ command: 'push', source: src, destinaton: url }] }),
+      /job 1: unknown key "destinaton" \(did you mean "destination"\?\)$/,
+    ],
+    ['"job" at the top', () => ({ job: [job()] }), /unknown key "job" \(did you mean "jobs"\?\)$/],
+    ['a key like nothing', () => ({ defaults: { colour: 'blue' } }), /defaults: unknown key "colour"$/],
+    [
+      'the former "stallTimeoutMs"',
+      () => ({ defaults: { stallTimeoutMs: 30_000 } }),
+      /"stallTimeoutMs" is now "stallTimeout", which takes a unit as the flag does \(e\.g\. "60s"\)$/,
+    ],
+    [
+      '"stallTimeout": 30',
+      () => ({ defaults: { stallTimeout: 30 } }),
+      /"stallTimeout" must be a duration from 1s to 24h .*, got 30: add a unit, e\.g\. "30s"$/,
+    ],
+    [
+      '"stallTimeout": "30"',
+      () => ({ defaults: { stallTimeout: '30' } }),
+      /got "30": add a unit, e\.g\. "30s"$/,
+    ],
+    [
+      '"multipartThreshold": "64KiB"',
+      () => ({ defaults: { multipartThreshold: '64KiB' } }),
+      /"multipartThreshold" must be a size from 1MiB to 5GiB/,
+    ],
+    [
+      '"full" in a push job',
+      () => ({ jobs: [{ ...job(), full: true }] }),
+      /job 1: "full" does not apply to push \(only to check\)$/,
+    ],
+    [
+      '"credentials" in defaults',
+      () => ({ defaults: { credentials: { accessKeyId: 'AKIA', secretAccessKey: 'hush' } } }),
+      /"credentials" is for library calls only, not the config file$/,
+    ],
+    ['"exclude": 5', () => ({ defaults: { exclude: 5 } }), /"exclude" must be a list of strings, got 5$/],
+    [
+      'a job without a command',
+      () => ({ jobs: [{ source: src, destination: url }] }),
+      /job 1 needs "command": "push", "pull" or "check"$/,
+    ],
+  ];
+
+  it.each(mistakes)(
+    '%s: exit 2, one line naming the file, no request, for a bare s3sync and for push',
+    async (_name, content, re) => {
+      const { env, file } = config(content());
+      for (const args of [[], ['push', src, url]]) {
+        const before = proxy.stats.requests;
+        const r = await runCli(
+          [...args, ...(args.length ? ['--endpoint-url', proxy.endpoint] : [])],
+          server,
+          {
+            env: { ...env, AWS_ENDPOINT_URL_S3: proxy.endpoint },
+          },
+        );
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+        const lines = plainLines(r.stderr);
+        expect(lines, r.stderr).toHaveLength(1);
+        expect(lines[0]).toMatch(
+          new RegExp(`^s3sync: config file ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `),
+        );
+        expect(lines[0]).toMatch(re);
+        expect(r.stderr).not.toContain('hush');
+        expect(r.stdout).toBe('');
+        expect(proxy.stats.requests).toBe(before);
+        expect(manifestPaths(src)).toEqual([]);
+      }
+    },
+  );
+});

@@ -1,0 +1,271 @@
+/**
+ * One option, three ways in: a flag (through the CLI's own parser), a config-file value (through the
+ * file's loader) and a library call (through an entry point's check) give the same value, for every
+ * kind of option in the table. And each default is written in the table only.
+ */
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/cli/config.js';
+import { buildProgram, splitOptions } from '../../src/cli/program.js';
+import {
+  type EntryPoint,
+  MiB,
+  OPTION_SPECS,
+  type OptionName,
+  type OptionSpec,
+} from '../../src/options/table.js';
+import { fmtDuration, parseMaxDelete, setting, validateOptions } from '../../src/options/validate.js';
+import { cleanup, repoRoot, tempDir } from '../helpers.js';
+
+const dirs: string[] = [];
+afterAll(() => cleanup(...dirs));
+
+/** The library options the CLI would pass for `s3sync push SRC s3://b/p ARGS` (the run itself stubbed). */
+function fromFlags(args: string[], command = 'push'): Record<string, unknown> {
+  const program = buildProgram(() => {});
+  const cmd = program.commands.find((c) => c.name() === command) as Command;
+  cmd.action(() => {});
+  const ends = command === 'cleanup' ? ['s3://b/p'] : ['./src', 's3://b/p'];
+  program.parse(['node', 's3sync', command, ...ends, ...args]);
+  return splitOptions(command as EntryPoint, [program.opts(), cmd.opts()]).options;
+}
+
+/** The options a config file's defaults give the command, read as the CLI reads the file. */
+function fromConfig(
+  defaults: Record<string, unknown>,
+  command: EntryPoint = 'push',
+): Record<string, unknown> {
+  const d = tempDir('cfg');
+  dirs.push(d);
+  const file = path.join(d, 's3sync.config.json');
+  writeFileSync(file, JSON.stringify({ defaults }));
+  return splitOptions(command, [loadConfig({ S3SYNC_CONFIG: file }).defaults]).options;
+}
+
+/** The options a library call gives, once its entry point has checked them. */
+function fromLibrary(opts: Record<string, unknown>, entry: EntryPoint = 'push'): Record<string, unknown> {
+  validateOptions(opts, entry);
+  return opts;
+}
+
+type Case = {
+  kind: OptionSpec['kind'];
+  name: OptionName;
+  flags: string[];
+  config: unknown[];
+  library: unknown[];
+  value: unknown;
+  command?: EntryPoint;
+};
+
+const cases: Case[] = [
+  { kind: 'int', name: 'workers', flags: ['--workers', '8'], config: [8, '8'], library: [8], value: 8 },
+  {
+    kind: 'size',
+    name: 'partSize',
+    flags: ['--part-size', '64MiB'],
+    config: ['64MiB', '64M', 64 * MiB],
+    library: ['64MiB', '64m', 64 * MiB],
+    value: 64 * MiB,
+  },
+  {
+    kind: 'duration',
+    name: 'stallTimeout',
+    flags: ['--stall-timeout', '90s'],
+    config: ['90s', '1.5m'],
+    library: ['90s', 90_000, { stallTimeoutMs: 90_000 }],
+    value: 90_000,
+  },
+  {
+    kind: 'duration',
+    name: 'verifyInterval',
+    flags: ['--verify-interval', 'never'],
+    config: ['never', 'NEVER'],
+    library: ['never', Number.POSITIVE_INFINITY],
+    value: Number.POSITIVE_INFINITY,
+  },
+  {
+    kind: 'duration',
+    name: 'olderThan',
+    flags: ['--older-than', '2d'],
+    config: ['2d', '48h'],
+    library: ['2d', 172_800_000, { olderThanMs: 172_800_000 }],
+    value: 172_800_000,
+    command: 'cleanup',
+  },
+  {
+    kind: 'enum',
+    name: 'provider',
+    flags: ['--provider', 'Ceph'],
+    config: ['ceph', 'CEPH'],
+    library: ['ceph', 'Ceph'],
+    value: 'ceph',
+  },
+  {
+    kind: 'max-delete',
+    name: 'maxDelete',
+    flags: ['--max-delete', '25%'],
+    config: ['25%'],
+    library: ['25%'],
+    value: { share: 0.25 },
+  },
+  {
+    kind: 'max-delete',
+    name: 'maxDelete',
+    flags: ['--max-delete', '10'],
+    config: [10, '10'],
+    library: [10, '10'],
+    value: { count: 10 },
+  },
+  {
+    kind: 'boolean',
+    name: 'delete',
+    flags: ['--delete'],
+    config: [true, 'true'],
+    library: [true],
+    value: true,
+  },
+  {
+    kind: 'boolean',
+    name: 'incremental',
+    flags: ['--no-incremental'],
+    config: [false, 'false'],
+    library: [false],
+    value: false,
+  },
+  {
+    kind: 'string',
+    name: 'region',
+    flags: ['--region', 'eu-west-1'],
+    config: ['eu-west-1'],
+    library: ['eu-west-1'],
+    value: 'eu-west-1',
+  },
+  {
+    kind: 'list',
+    name: 'exclude',
+    flags: ['--exclude', '*.tmp', '--exclude', 'cache/**'],
+    config: [['*.tmp', 'cache/**']],
+    library: [['*.tmp', 'cache/**']],
+    value: ['*.tmp', 'cache/**'],
+  },
+  {
+    kind: 'list',
+    name: 'exclude',
+    flags: ['--exclude', '*.tmp'],
+    config: ['*.tmp', ['*.tmp']],
+    library: [['*.tmp']],
+    value: ['*.tmp'],
+  },
+];
+
+describe('every kind of option means the same from a flag, a config value and a library call', () => {
+  it('the cases cover every kind in the table', () => {
+    const kinds = new Set(Object.values(OPTION_SPECS).map((s) => s.kind));
+    expect(new Set(cases.map((c) => c.kind))).toEqual(kinds);
+  });
+
+  it.each(cases)('$kind: $name = $flags', (c) => {
+    const command = c.command ?? 'push';
+    const resolve = (opts: Record<string, unknown>) => {
+      const v = setting(opts, c.name);
+      return c.name === 'maxDelete' ? parseMaxDelete(v as string | number) : v;
+    };
+    expect(resolve(fromFlags(c.flags, command))).toEqual(c.value);
+    for (const v of c.config)
+      expect(resolve(fromConfig({ [c.name]: v }, command)), JSON.stringify(v)).toEqual(c.value);
+    for (const v of c.library) {
+      // An object stands for the option's former name and its value.
+      const opts = typeof v === 'object' && v !== null && !Array.isArray(v) ? v : { [c.name]: v };
+      expect(resolve(fromLibrary(opts as Record<string, unknown>, command)), JSON.stringify(v)).toEqual(
+        c.value,
+      );
+    }
+  });
+
+  it('a flag wins over a config default, which wins over the table default', () => {
+    expect(setting(fromConfig({}), 'workers')).toBe(16);
+    const program = buildProgram(() => {});
+    const cmd = program.commands.find((c) => c.name() === 'push')!;
+    cmd.action(() => {});
+    program.parse(['node', 's3sync', 'push', './src', 's3://b/p', '--workers', '3']);
+    const defaults = fromConfig({ workers: 7, partSize: '32MiB' });
+    const merged = splitOptions('push', [defaults, program.opts(), cmd.opts()]).options;
+    expect(setting(merged, 'workers')).toBe(3);
+    expect(setting(merged, 'partSize')).toBe(32 * MiB);
+  });
+
+  it("config defaults for other commands are left out of a command's options", () => {
+    const opts = fromConfig({ verifyInterval: '1h', full: true, olderThan: '2d', workers: 2 }, 'pull');
+    expect(opts).toEqual({ workers: 2 });
+  });
+});
+
+/** src/**.ts but the table, comments stripped: code only. */
+function sourcesButTable(): { file: string; code: string }[] {
+  const root = path.join(repoRoot, 'src');
+  const out: { file: string; code: string }[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.ts') && p !== path.join(root, 'options/table.ts')) {
+        const code = readFileSync(p, 'utf8')
+          .replace(/\/\*[\s\S]*?\*\//g, '')
+          .replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
+        out.push({ file: path.relative(repoRoot, p), code });
+      }
+    }
+  };
+  walk(root);
+  return out;
+}
+
+describe('each default is written in the options table, and nowhere else', () => {
+  const sources = sourcesButTable();
+  const grep = (re: RegExp) => sources.filter((s) => re.test(s.code)).map((s) => s.file);
+
+  it('no DEFAULT_* constant outside the table', () => {
+    expect(grep(/\bDEFAULT_[A-Z_]+\s*=/)).toEqual([]);
+  });
+
+  it.each(
+    Object.entries(OPTION_SPECS).filter(
+      ([, s]) => 'default' in s && s.default !== undefined && s.default !== true,
+    ),
+  )('%s: its default is not spelled out in src/ outside the table', (_name, spec) => {
+    const d = (spec as { default: number | string }).default;
+    const spellings: RegExp[] = [];
+    if (typeof d === 'string') spellings.push(new RegExp(`['"\`]${d}['"\`]`));
+    else {
+      // As a fallback (`?? 16`, `?? 60_000`), in units (`16 * MiB`, `24 * HOUR`), or as its text ('24h').
+      const digits = String(d).replace(/\B(?=(\d{3})+(?!\d))/g, '_?');
+      spellings.push(new RegExp(`\\?\\?\\s*${digits}\\b`));
+      if (spec.kind === 'size') spellings.push(new RegExp(`\\b${d / MiB}\\s*\\*\\s*MiB\\b`));
+      if (spec.kind === 'duration') {
+        spellings.push(new RegExp(`['"\`]${fmtDuration(d)}['"\`]`));
+        for (const [unit, ms] of [
+          ['SECOND', 1000],
+          ['MINUTE', 60_000],
+          ['HOUR', 3_600_000],
+        ] as const)
+          if (d % ms === 0) spellings.push(new RegExp(`\\b${d / ms}\\s*\\*\\s*${unit}\\b`));
+      }
+    }
+    for (const re of spellings) expect(grep(re), String(re)).toEqual([]);
+  });
+
+  it('the grep would find one: these spellings are in the table itself', () => {
+    const table = readFileSync(path.join(repoRoot, 'src/options/table.ts'), 'utf8');
+    for (const s of [
+      'default: 16,',
+      'default: 128 * MiB',
+      'default: 16 * MiB',
+      "default: '50%'",
+      'default: 24 * HOUR',
+    ])
+      expect(table).toContain(s);
+  });
+});
