@@ -319,7 +319,9 @@ describe.each(servers())('endpoint identity on $name', (server) => {
     // Overridden to a dead endpoint, the apply fails there (one line, exit 2) rather than anywhere else.
     const dead = await run(['apply', planFile2, '--endpoint-url', closed], keys);
     expect(dead.code).toBe(2);
-    expect(plainLines(dead.stderr).at(-1)).toMatch(new RegExp(`cannot reach the S3 endpoint ${closed}`));
+    expect(plainLines(dead.stderr).at(-1)).toMatch(
+      new RegExp(`nothing accepts connections at the S3 endpoint ${closed} \\(ECONNREFUSED\\)`),
+    );
 
     // A plan from before this change (no endpoint) resolves the endpoint as any run does.
     const src3 = dir('plan-src3');
