@@ -5,7 +5,7 @@ import type { Command } from 'commander';
  * (all but demo). "Sync flags": the other flags push and pull share, with the same help; their last
  * column names the other commands that take them. A command's own table: the rest of its flags.
  */
-export const S3_COMMANDS = ['push', 'pull', 'check', 'plan', 'apply', 'cleanup'] as const;
+const S3_COMMANDS = ['push', 'pull', 'check', 'plan', 'apply', 'cleanup'] as const;
 
 /** The commands the Sync flags table's last column may name, and how it names a bare s3sync. */
 export const SYNC_ALSO = ['check', 'apply', 'bare s3sync'] as const;
