@@ -33,11 +33,12 @@ const cell = (text: string) => text.replace(/\|/g, '\\|');
 const row = (f: FlagDoc, also?: string) =>
   `| \`${cell(f.flags)}\` | ${cell(f.help)} |${also === undefined ? '' : ` ${also} |`}`;
 
-/** A README table row read back (the inverse of `row`); `also` is empty where the column is. */
+/** A README table row read back (the inverse of `row`), with the names of its third cell if any. */
 export function parseRow(line: string): FlagDoc & { also?: string[] } {
+  // An escaped `|` follows a backslash, never a space: only ` | ` separates cells.
   const cells = line
     .slice(2, -2)
-    .split(/ (?<!\\)\| /)
+    .split(' | ')
     .map((c) => c.replace(/\\\|/g, '|'));
   const m = /^`(.+)`$/.exec(cells[0] ?? '');
   if (!m || cells.length < 2 || cells.length > 3) throw new Error(`not a flag table row: ${line}`);
@@ -62,9 +63,9 @@ export function readmeFlagTables(program: Command): Record<string, string[][]> {
     label,
     keys: keysOf(label === 'bare s3sync' ? program : command(label)),
   }));
-  const own = (cmd: Command, skip = shared) =>
+  const own = (cmd: Command) =>
     flagDocsOf(cmd)
-      .filter((f) => !skip.has(flagKey(f)))
+      .filter((f) => !shared.has(flagKey(f)))
       .map((f) => row(f));
   const pushFlags = new Set(command('push').options.map((o) => o.flags));
   return {
