@@ -1,40 +1,103 @@
 import type { Command } from 'commander';
 
-/** The S3 commands whose shared flags the README lists once, as its "Common flags". */
-const COMMON = ['push', 'pull', 'check', 'apply', 'cleanup'];
+/**
+ * The README documents each flag once. "Common flags": those every S3 command and a bare s3sync take
+ * (all but demo). "Sync flags": the other flags push and pull share, with the same help; their last
+ * column names the other commands that take them. A command's own table: the rest of its flags.
+ */
+const S3_COMMANDS = ['push', 'pull', 'check', 'plan', 'apply', 'cleanup'] as const;
 
-/** A README table row for a flag: a `|` in a cell is written `\|` (else it ends the cell). */
-const row = (flags: string, help: string) => `| \`${flags.replace(/\|/g, '\\|')}\` | ${help} |`;
+/** The commands the Sync flags table's last column may name, and how it names a bare s3sync. */
+export const SYNC_ALSO = ['check', 'apply', 'bare s3sync'] as const;
 
-const rowsOf = (cmd: Command, skip: Set<string>) =>
-  cmd.options.filter((o) => !skip.has(o.flags)).map((o) => row(o.flags, o.description));
+/** Flags of a bare s3sync that Commander adds and documents itself. */
+const STANDARD = new Set(['-V, --version', '-h, --help']);
+
+/** A flag as the README documents it: its flags and its help. */
+export interface FlagDoc {
+  flags: string;
+  help: string;
+}
+
+/** A flag's identity in the README: the same flags with the same help are one row. */
+export const flagKey = (f: FlagDoc) => `${f.flags}\t${f.help}`;
+
+/** The flags of a command (of a bare s3sync for the program), as its --help shows them. */
+export const flagDocsOf = (cmd: Command): FlagDoc[] =>
+  cmd.options.filter((o) => !STANDARD.has(o.flags)).map((o) => ({ flags: o.flags, help: o.description }));
+
+/** A `|` in a cell is written `\|` (else it ends the cell). */
+const cell = (text: string) => text.replace(/\|/g, '\\|');
+
+/** A README table row: flag, help, and for the Sync flags the other commands that take it. */
+const row = (f: FlagDoc, also?: string) =>
+  `| \`${cell(f.flags)}\` | ${cell(f.help)} |${also === undefined ? '' : ` ${also} |`}`;
+
+/** A README table row read back (the inverse of `row`), with the names of its third cell if any. */
+export function parseRow(line: string): FlagDoc & { also?: string[] } {
+  // An escaped `|` follows a backslash, never a space: only ` | ` separates cells.
+  const cells = line
+    .slice(2, -2)
+    .split(' | ')
+    .map((c) => c.replace(/\\\|/g, '|'));
+  const m = /^`(.+)`$/.exec(cells[0] ?? '');
+  if (!m || cells.length < 2 || cells.length > 3) throw new Error(`not a flag table row: ${line}`);
+  const doc = { flags: m[1]!, help: cells[1]! };
+  return cells.length === 3 ? { ...doc, also: cells[2]!.split(', ').filter((c) => c !== '') } : doc;
+}
 
 /**
  * The README's flag tables, by section heading, each section's tables in order, as the parser (built
- * from the options table) has them: a command's section lists its flags but the common ones, `plan and
- * apply` the flags plan adds to push's and then apply's, `Config file` those of a bare s3sync.
+ * from the options table) has them. `plan and apply` holds the flag plan adds to push's and then
+ * apply's own flags; `Config file` those of a bare s3sync.
  */
 export function readmeFlagTables(program: Command): Record<string, string[][]> {
   const command = (name: string) => program.commands.find((c) => c.name() === name)!;
-  const flagsOf = (cmd: Command) => new Set(cmd.options.map((o) => o.flags));
-  const [first, ...rest] = COMMON.map((name) => flagsOf(command(name)));
-  const common = new Set([...first!].filter((f) => rest.every((s) => s.has(f))));
-  const own = (name: string) => [rowsOf(command(name), common)];
-  const standard = new Set(['-V, --version', '-h, --help']);
+  const keysOf = (cmd: Command) => new Set(flagDocsOf(cmd).map(flagKey));
+  const [first, ...rest] = [...S3_COMMANDS.map(command), program].map(keysOf);
+  const common = new Set([...first!].filter((k) => rest.every((s) => s.has(k))));
+  const pull = keysOf(command('pull'));
+  const sync = flagDocsOf(command('push')).filter((f) => pull.has(flagKey(f)) && !common.has(flagKey(f)));
+  const shared = new Set([...common, ...sync.map(flagKey)]);
+  const also = SYNC_ALSO.map((label) => ({
+    label,
+    keys: keysOf(label === 'bare s3sync' ? program : command(label)),
+  }));
+  const own = (cmd: Command) =>
+    flagDocsOf(cmd)
+      .filter((f) => !shared.has(flagKey(f)))
+      .map((f) => row(f));
+  const pushFlags = new Set(command('push').options.map((o) => o.flags));
   return {
     'Common flags': [
-      rowsOf(command('push'), new Set([...flagsOf(command('push'))].filter((f) => !common.has(f)))),
+      flagDocsOf(program)
+        .filter((f) => common.has(flagKey(f)))
+        .map((f) => row(f)),
     ],
-    push: own('push'),
-    pull: own('pull'),
-    check: own('check'),
+    'Sync flags': [
+      sync.map((f) =>
+        row(
+          f,
+          also
+            .filter((a) => a.keys.has(flagKey(f)))
+            .map((a) => a.label)
+            .join(', '),
+        ),
+      ),
+    ],
+    push: [own(command('push'))],
+    pull: [own(command('pull'))],
+    check: [own(command('check'))],
+    // plan takes push's flags but --dry-run (the test checks), and adds its own.
     'plan and apply': [
-      rowsOf(command('plan'), new Set([...common, ...flagsOf(command('push'))])),
-      rowsOf(command('apply'), common),
+      flagDocsOf(command('plan'))
+        .filter((f) => !pushFlags.has(f.flags))
+        .map((f) => row(f)),
+      own(command('apply')),
     ],
-    cleanup: own('cleanup'),
-    demo: own('demo'),
-    'Config file': [rowsOf(program, new Set([...common, ...standard]))],
+    cleanup: [own(command('cleanup'))],
+    demo: [own(command('demo'))],
+    'Config file': [own(program)],
   };
 }
 
@@ -48,7 +111,8 @@ export function sectionTables(
   if (start < 0) throw new Error(`README.md has no section '${section}'`);
   const tables: { from: number; to: number; rows: string[] }[] = [];
   for (let i = start + 1; i < lines.length && !/^#{2,3} /.test(lines[i]!); i++) {
-    if (lines[i] !== '| flag | meaning |' || lines[i + 1] !== '| --- | --- |') continue;
+    if (!lines[i]!.startsWith('| flag | meaning |') || !/^\| --- \|( --- \|)+$/.test(lines[i + 1] ?? ''))
+      continue;
     let to = i + 2;
     while (lines[to]?.startsWith('| ')) to++;
     tables.push({ from: i + 2, to, rows: lines.slice(i + 2, to) });

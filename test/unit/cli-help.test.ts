@@ -1,7 +1,15 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readmeFlagTables, sectionTables } from '../../src/cli/help-tables.js';
+import {
+  type FlagDoc,
+  flagDocsOf,
+  flagKey,
+  parseRow,
+  readmeFlagTables,
+  SYNC_ALSO,
+  sectionTables,
+} from '../../src/cli/help-tables.js';
 import { buildProgram } from '../../src/cli/program.js';
 import { OPTION_SPECS, type OptionName } from '../../src/options/table.js';
 import { repoRoot } from '../helpers.js';
@@ -15,6 +23,50 @@ describe('README documents exactly the flags the parser accepts, with their help
   // `npm run readme:flags` rewrites the tables when this fails.
   it.each(Object.entries(readmeFlagTables(program)))('%s', (section, tables) => {
     expect(sectionTables(readme, section).map((t) => t.rows)).toEqual(tables);
+  });
+
+  // Read back from the README alone: a command's own table, the common flags (all but demo), and the
+  // sync flags (all of them for push and pull, else those whose last column names it).
+  const rowsIn = (section: string, table?: number) =>
+    sectionTables(readme, section)
+      .filter((_, i) => table === undefined || i === table)
+      .flatMap((t) => t.rows.map(parseRow));
+  const documented = (name: string): FlagDoc[] => {
+    const own =
+      name === 'bare s3sync'
+        ? rowsIn('Config file')
+        : name === 'apply'
+          ? rowsIn('plan and apply', 1)
+          : rowsIn(name);
+    const common = name === 'demo' ? [] : rowsIn('Common flags');
+    const sync = rowsIn('Sync flags').filter(
+      (r) => name === 'push' || name === 'pull' || r.also!.includes(name),
+    );
+    return [...common, ...sync, ...own].map(({ flags, help }) => ({ flags, help }));
+  };
+  const sorted = (docs: FlagDoc[]) => docs.map(flagKey).sort();
+
+  it.each(['bare s3sync', 'push', 'pull', 'check', 'apply', 'cleanup', 'demo'])(
+    "the README's tables for %s are exactly its flags, with their help",
+    (name) => {
+      const cmd = name === 'bare s3sync' ? program : command(name);
+      expect(sorted(documented(name))).toEqual(sorted(flagDocsOf(cmd)));
+    },
+  );
+
+  it('plan takes the common flags, and its --out is in its table', () => {
+    const plan = new Set(flagDocsOf(command('plan')).map(flagKey));
+    for (const f of [...rowsIn('Common flags'), ...rowsIn('plan and apply', 0)])
+      expect(plan.has(flagKey(f)), f.flags).toBe(true);
+  });
+
+  it('each flag is documented once; the sync flags name only commands that exist', () => {
+    const all = Object.keys(readmeFlagTables(program))
+      .flatMap((s) => rowsIn(s))
+      .map(flagKey);
+    expect(all.length).toBe(new Set(all).size);
+    for (const r of rowsIn('Sync flags'))
+      for (const a of r.also!) expect(SYNC_ALSO as readonly string[], r.flags).toContain(a);
   });
 
   it('plan takes the flags of push but --dry-run, and its own --out', () => {
