@@ -108,7 +108,8 @@ export type EtaUnit = 's' | 'm' | 'h';
  * a boundary keeps its unit instead of flapping between `59s` and `1m 01s`.
  */
 export function formatEta(seconds: number, previous?: EtaUnit): { text: string; unit: EtaUnit } {
-  const s = Math.max(0, Math.round(seconds));
+  // `0s` only once nothing is left.
+  const s = seconds > 0 ? Math.max(1, Math.round(seconds)) : 0;
   let unit: EtaUnit;
   if (previous === 'h') unit = s < 3600 ? (s < 60 ? 's' : 'm') : 'h';
   else if (previous === 'm') unit = s >= 5400 ? 'h' : s < 60 ? 's' : 'm';

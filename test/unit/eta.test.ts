@@ -130,6 +130,7 @@ describe('RateEstimator', () => {
 describe('formatEta and EtaDisplay', () => {
   it.each([
     [0, '0s'],
+    [0.3, '1s'],
     [42.4, '42s'],
     [89, '89s'],
     [90, '1m 30s'],
