@@ -1,19 +1,9 @@
 import { jsonText, printable } from '../escape.js';
 import type { CheckEvent, CheckResult } from '../sync/check.js';
 import type { SyncResult } from '../sync/events.js';
+import { fmtBytes, ProgressView } from './progress-view.js';
 
 export type OutputMode = 'human' | 'quiet' | 'json';
-
-const fmtBytes = (n: number) => {
-  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < u.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${u[i]}`;
-};
 
 export const fmtRequests = (r: Record<string, number>) =>
   Object.entries(r)
@@ -46,31 +36,57 @@ const JSON_BATCH_BYTES = 64 * 1024;
  */
 export class Output {
   private bar?: import('cli-progress').SingleBar;
-  private files = 0;
-  private totalFiles = 0;
-  private bytes = 0;
+  /** Set while cli-progress loads: events keep coming meanwhile, and one bar is started. */
+  private barLoading?: Promise<void>;
+  /** The run ended: a bar still loading is not started (its timer would keep the process alive). */
+  private ended = false;
+  /** What the bar shows: on a terminal only (human mode, TTY stderr). */
+  private readonly view?: ProgressView;
 
   constructor(
     readonly mode: OutputMode,
     private readonly out: NodeJS.WriteStream = process.stdout,
     private readonly err: NodeJS.WriteStream = process.stderr,
-  ) {}
+  ) {
+    if (mode === 'human' && err.isTTY) this.view = new ProgressView();
+  }
 
+  /** A line above the bar: the bar's line is cleared, not left behind, and drawn again below. */
   private line(stream: NodeJS.WriteStream, text: string) {
     if (this.bar) this.bar.stop();
     stream.write(`${printable(text)}\n`);
-    if (this.bar) this.bar.start(this.bar.getTotal(), this.files, this.payload());
+    if (this.bar) this.bar.start(1, 0);
   }
 
-  private readonly started = Date.now();
+  /**
+   * Starts the bar once there is something to show (transfers planned, or hashing under way): a run
+   * with nothing to transfer or hash never loads cli-progress. It renders the view on its own timer.
+   */
+  private async showBar(): Promise<void> {
+    const view = this.view;
+    if (!view?.active || this.bar) return;
+    this.barLoading ??= (async () => {
+      const { default: cliProgress } = await import('cli-progress');
+      if (this.ended) return;
+      this.bar = new cliProgress.SingleBar({
+        format: (_options, params) => view.render(Date.now(), params.maxWidth),
+        stream: this.err,
+        hideCursor: true,
+        clearOnComplete: true,
+      });
+      this.bar.start(1, 0);
+    })();
+    await this.barLoading;
+  }
 
-  private payload() {
-    const secs = Math.max(0.001, (Date.now() - this.started) / 1000);
-    return {
-      files: `${this.files}/${this.totalFiles}`,
-      mib: fmtBytes(this.bytes),
-      rate: `${fmtBytes(this.bytes / secs)}/s`,
-    };
+  /** Stops the bar and leaves its last state on screen, above what comes next. */
+  private endBar(): void {
+    this.ended = true;
+    if (!this.bar || !this.view) return;
+    const last = this.view.render(Date.now(), this.err.columns || 80);
+    this.bar.stop();
+    this.bar = undefined;
+    this.err.write(`${last}\n`);
   }
 
   private checkLines(r: CheckResult): string[] {
@@ -96,7 +112,8 @@ export class Output {
 
   async event(e: CheckEvent): Promise<void> {
     if (this.mode === 'json') {
-      if (e.type !== 'bytes' && e.type !== 'start') this.json(e);
+      // Progress is for the bar (and library callers): NDJSON says what happened, not how far along.
+      if (e.type !== 'bytes' && e.type !== 'start' && e.type !== 'hashing') this.json(e);
       return;
     }
     switch (e.type) {
@@ -113,40 +130,30 @@ export class Output {
         if (this.mode !== 'quiet') this.line(this.out, `(dry run) ${e.action} ${e.rel} [${e.reason}]`);
         break;
       case 'done':
-        if (e.action === 'upload' || e.action === 'download') this.files++;
+        if (e.action === 'upload' || e.action === 'download') this.view?.fileDone();
         if (e.action === 'delete' && this.mode !== 'quiet' && !this.bar)
           this.line(this.out, `deleted ${e.rel}`);
         // cleanup: an aborted upload deleted no object, and says so.
         if (e.action === 'abort' && this.mode !== 'quiet') this.line(this.out, e.reason);
-        this.bar?.update(this.bytes, this.payload());
         break;
       case 'plan':
-        this.totalFiles = e.transfers;
-        if (this.mode === 'human' && this.err.isTTY && e.transfers > 0) {
-          const { default: cliProgress } = await import('cli-progress');
-          this.bar = new cliProgress.SingleBar(
-            {
-              format: ' {bar} {percentage}% | {files} files | {mib} | {rate} | {eta_formatted} left',
-              stream: this.err,
-              hideCursor: true,
-              etaBuffer: 50,
-            },
-            cliProgress.Presets.shades_classic,
-          );
-          this.bar.start(e.bytes || 1, 0, this.payload());
-        }
+        this.view?.plan(e, Date.now());
+        await this.showBar();
+        break;
+      case 'hashing':
+        this.view?.hashed(e, Date.now());
+        await this.showBar();
         break;
       case 'bytes':
-        this.bytes += e.bytes;
-        this.bar?.update(this.bytes, this.payload());
+        this.view?.bytes(e);
         break;
       case 'check-summary':
+        this.endBar();
         if (this.mode !== 'quiet' || e.exitCode !== 0)
           for (const l of this.checkLines(e)) this.out.write(`${printable(l)}\n`);
         break;
       case 'summary':
-        this.bar?.stop();
-        this.bar = undefined;
+        this.endBar();
         if (this.mode !== 'quiet') for (const l of summaryLines(e)) this.out.write(`${printable(l)}\n`);
         break;
       default:
@@ -155,7 +162,7 @@ export class Output {
   }
 
   stop() {
-    this.bar?.stop();
+    this.endBar();
     this.flushJson();
   }
 

@@ -20,6 +20,8 @@ interface Reply {
   result?: HashResult;
   results?: Array<{ result?: HashResult; error?: { message: string; code?: string } }>;
   ack?: true;
+  /** Progress of a file's hash: bytes read since the last such message (not a reply). */
+  read?: number;
   digest?: StreamDigest;
   error?: { message: string; code?: string };
 }
@@ -89,14 +91,22 @@ const replyError = (e: NonNullable<Reply['error']>) =>
     ? new UnexpectedFileError(e.message)
     : Object.assign(new Error(e.message), { code: e.code });
 
-/** One request to a worker and its one reply (or the worker's failure). */
-function ask<T>(request: (id: number) => WorkerRequest, take: (m: Reply) => T): Promise<T> {
+/** One request to a worker and its one reply (or the worker's failure); `onRead` sees its progress. */
+function ask<T>(
+  request: (id: number) => WorkerRequest,
+  take: (m: Reply) => T,
+  onRead?: (bytes: number) => void,
+): Promise<T> {
   const slot = pickSlot();
   const id = ++seq;
   return new Promise<T>((resolve, reject) => {
     handlers.set(id, {
       slot,
       onReply(m) {
+        if (m.read !== undefined) {
+          onRead?.(m.read);
+          return;
+        }
         handlers.delete(id);
         settle(slot);
         if (m.error) reject(replyError(m.error));
@@ -121,18 +131,21 @@ function revive(r: HashResult): HashResult {
 
 /**
  * hashFile, on a worker thread for large files: MD5 is synchronous CPU work, and on the main thread it
- * would stall every transfer in flight while a 64 MiB file is read.
+ * would stall every transfer in flight while a 64 MiB file is read. `onRead` sees the progress of files
+ * from SYNC_MAX up (in steps of a few MiB from a worker); a smaller one is read in one go.
  */
 export async function hashFileAsync(
   src: ReadTarget,
   size: number,
   partSizes: number[] = [],
+  onRead?: (bytes: number) => void,
 ): Promise<HashResult> {
   if (size < SYNC_MAX) return hashSmallFileSync(src, partSizes);
-  if (size < OFF_THREAD_MIN || !workerBuilt()) return hashFile(src, partSizes);
+  if (size < OFF_THREAD_MIN || !workerBuilt()) return hashFile(src, partSizes, onRead);
   return ask(
     (id) => ({ op: 'file', id, src, partSizes }),
     (m) => revive(m.result!),
+    onRead,
   );
 }
 

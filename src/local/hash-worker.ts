@@ -12,12 +12,22 @@ export type WorkerRequest =
 
 const streams = new Map<number, StreamHasher>();
 
+/** A file's hash reports the bytes it has read in steps of this size: a message per chunk is noise. */
+const READ_REPORT_BYTES = 4 * 1024 * 1024;
+
 /** Hashes files and streamed downloads for the main thread, so MD5 does not hold up transfers. */
 parentPort!.on('message', async (msg: WorkerRequest) => {
   try {
     switch (msg.op) {
       case 'file': {
-        const result = await hashFile(msg.src, msg.partSizes);
+        let unreported = 0;
+        const result = await hashFile(msg.src, msg.partSizes, (n) => {
+          unreported += n;
+          if (unreported < READ_REPORT_BYTES) return;
+          parentPort!.postMessage({ id: msg.id, read: unreported });
+          unreported = 0;
+        });
+        if (unreported > 0) parentPort!.postMessage({ id: msg.id, read: unreported });
         parentPort!.postMessage({ id: msg.id, result });
         return;
       }

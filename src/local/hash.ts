@@ -82,8 +82,13 @@ export interface StreamDigest {
  * Reads the file once, in large chunks, computing its MD5 and the multipart ETags for the given part
  * sizes in the same pass. The file is opened as openScanned does: never through a link the scan did not
  * follow, never blocking, and only if it is the scanned one; a file whose size lies is refused.
+ * `onRead` sees the size of each chunk as it is hashed.
  */
-export async function hashFile(target: ReadTarget, partSizes: number[] = []): Promise<HashResult> {
+export async function hashFile(
+  target: ReadTarget,
+  partSizes: number[] = [],
+  onRead?: (bytes: number) => void,
+): Promise<HashResult> {
   const { fh, stat: before } = await openScanned(target);
   try {
     const whole = createHash('md5');
@@ -99,6 +104,7 @@ export async function hashFile(target: ReadTarget, partSizes: number[] = []): Pr
       whole.update(chunk);
       for (const p of parts) p.update(chunk);
       size += bytesRead;
+      onRead?.(bytesRead);
       // Past its size: a file that grows is read on (it is unstable); one whose stat data held still is
       // lying, and may never end.
       if (size > before.size && !grew) {

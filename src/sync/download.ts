@@ -22,6 +22,7 @@ import { statFields } from '../local/scan.js';
 import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
 import { candidatePartSizes, etagForm } from '../s3/etag.js';
 import type { S3Transport } from '../s3/transport.js';
+import { TransferProgress } from './progress.js';
 import type { Session } from './session.js';
 
 /** Transient: the body ended early or did not hash to its ETag; the retry loop fetches it again. */
@@ -84,7 +85,8 @@ interface Target {
  * Downloads one object to a temp file beside the manifest, fsyncs it, sets its mtime and renames it
  * into place: a crash or a full disk never leaves a partial file under the real name. Every path is
  * taken through `tree`, checked right before it is used: nothing outside the target is written. Returns
- * the manifest entry for the file as written.
+ * the manifest entry for the file as written. `progress` reports the bytes as they arrive; a failed
+ * download takes back what it reported, unless the run was cancelled.
  */
 export async function downloadObject(
   s: Session,
@@ -92,6 +94,7 @@ export async function downloadObject(
   o: Target,
   cfg: { multipartThreshold: number; partSize: number },
   tree: TargetTree,
+  progress = new TransferProgress(o.size, (e) => s.emit(e)),
 ): Promise<ManifestEntry> {
   const name = `${randomBytes(8).toString('hex')}.part`;
   // The temp folder is in the target too: its path is checked again at each use.
@@ -119,13 +122,21 @@ export async function downloadObject(
       }));
     } else if (o.size < cfg.multipartThreshold) {
       ({ md5, meta, verified } = await t.get(o.key, async (body, info) => {
-        const r = await writeStream(body, tmp, o.size, partSizes);
+        const r = await writeStream(body, tmp, o.size, partSizes, progress.attempt(0, o.size));
         const ok = verifyContent(o.etag, r.md5, r.multipart, info.metadata.md5);
         if (ok === false) throw new IncompleteBody('downloaded bytes do not match the object ETag');
         return { md5: r.md5, meta: info.metadata, verified: ok };
       }));
     } else {
-      ({ md5, meta, verified } = await downloadVerifiedRanges(s, t, o, tmp, cfg.partSize, partSizes));
+      ({ md5, meta, verified } = await downloadVerifiedRanges(
+        s,
+        t,
+        o,
+        tmp,
+        cfg.partSize,
+        partSizes,
+        progress,
+      ));
     }
     if (verified === undefined && s.opts.debug)
       s.notice(`${o.rel}: ETag is opaque; content not verified`, o.rel);
@@ -138,8 +149,10 @@ export async function downloadObject(
     const dest = tree.destination(o.rel);
     renameSync(tmp(), dest);
     const st = statFields(lstatSync(dest, { bigint: true }));
+    progress.finish();
     return manifestEntry(st, { md5, etag: o.etag, partSize });
   } catch (err) {
+    if (!s.opts.signal?.aborted) progress.fail();
     removeTmpFile(tmp);
     const code =
       (err as NodeJS.ErrnoException).code ?? (err as { cause?: NodeJS.ErrnoException }).cause?.code;
@@ -258,12 +271,13 @@ async function writeSmall(tmp: TempPath, buf: Buffer, mtimeSecs: number): Promis
   }
 }
 
-/** Writes the body while it is hashed, off the main thread for large bodies. */
+/** Writes the body while it is hashed, off the main thread for large bodies; `wrote` counts each write. */
 async function writeStream(
   body: Readable,
   tmp: TempPath,
   size: number,
   partSizes: number[],
+  wrote: (bytes: number) => void,
 ): Promise<StreamDigest> {
   const fh = await open(tmp(), TMP_FLAGS);
   const flusher = new Flusher(fh);
@@ -274,6 +288,7 @@ async function writeStream(
       await writeFully(fh, buf, written);
       written += buf.length;
       flusher.wrote(buf.length);
+      wrote(buf.length);
       // After the write: a transferred buffer is detached.
       await hash.update(buf, owned);
     }
@@ -297,7 +312,8 @@ function removeTmpFile(tmp: TempPath): void {
 
 /**
  * A large object's integrity can only be checked once all of its ranges are in (its ETag covers the
- * whole object): a failed check fetches every range again, as many times as a request is tried.
+ * whole object): a failed check fetches every range again, as many times as a request is tried. The
+ * bytes fetched again are not counted again.
  */
 async function downloadVerifiedRanges(
   s: Session,
@@ -306,10 +322,12 @@ async function downloadVerifiedRanges(
   tmp: TempPath,
   partSize: number,
   partSizes: number[],
+  progress: TransferProgress,
 ): Promise<{ md5: string; meta: Record<string, string>; verified: boolean | undefined }> {
   for (let attempt = 1; ; attempt++) {
-    const meta = await downloadRanges(s, t, o, tmp, partSize, attempt === 1);
-    const h = await hashFileAsync(tmp(), o.size, partSizes);
+    const meta = await downloadRanges(t, o, tmp, partSize, progress);
+    const job = s.hashes.track(o.size);
+    const h = await hashFileAsync(tmp(), o.size, partSizes, job?.read).finally(job?.end);
     const verified = verifyContent(o.etag, h.md5, h.multipart, meta.md5);
     if (verified !== false) return { md5: h.md5, meta, verified };
     if (attempt > t.retries)
@@ -319,17 +337,13 @@ async function downloadVerifiedRanges(
   }
 }
 
-/**
- * Large objects: byte ranges fetched in parallel, each written at its offset. `progress`: report the
- * bytes (not again when the object is fetched again).
- */
+/** Large objects: byte ranges fetched in parallel, each written at its offset and counted by `progress`. */
 async function downloadRanges(
-  s: Session,
   t: S3Transport,
   o: Target,
   tmp: TempPath,
   partSize: number,
-  progress: boolean,
+  progress: TransferProgress,
 ): Promise<Record<string, string>> {
   const fh = await open(tmp(), TMP_FLAGS);
   const flusher = new Flusher(fh);
@@ -347,15 +361,16 @@ async function downloadRanges(
             if (info.etag && info.etag !== o.etag)
               throw runError('the object changed while it was downloaded');
             meta = info.metadata;
+            const wrote = progress.attempt(i, end - start + 1);
             let pos = start;
             for await (const { buf } of coalesce(body)) {
               await writeFully(fh, buf, pos);
               flusher.wrote(buf.length);
+              wrote(buf.length);
               pos += buf.length;
             }
             if (pos !== end + 1)
               throw new IncompleteBody(`range ended after ${pos - start} of ${end - start + 1} bytes`);
-            if (progress) s.emit({ type: 'bytes', bytes: end - start + 1 });
           },
           { start, end },
         );

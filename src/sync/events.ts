@@ -11,7 +11,20 @@ export type SyncEvent =
   | { type: 'plan'; total: number; transfers: number; bytes: number; deletes: number }
   | { type: 'action'; action: ActionKind; rel: string; reason: string; size: number; dryRun: boolean }
   | { type: 'start'; action: ActionKind; rel: string; size: number }
-  | { type: 'bytes'; bytes: number }
+  /**
+   * Progress of transfers: bytes sent or received since the last event, each byte counted once
+   * however often a request is retried. `resumed`: bytes the other end already held (the parts of an
+   * interrupted multipart upload), done but not transferred. Negative when an upload that failed is
+   * taken back: the file is sent again from its first byte, or not at all. Their sum over a run is the
+   * `plan` event's `bytes` when every transfer succeeds (and no file changed size meanwhile).
+   */
+  | { type: 'bytes'; bytes: number; resumed?: boolean }
+  /**
+   * Progress of local hashing (a rebuild, a large changed file), as totals so far: bytes and files
+   * hashed out of those queued, a queue that grows as work is found. At most every 100 ms or 16 MiB,
+   * and nothing for hashing that takes less; the last event of a spell has `bytes` = `totalBytes`.
+   */
+  | { type: 'hashing'; bytes: number; totalBytes: number; files: number; totalFiles: number }
   | { type: 'done'; action: ActionKind; rel: string; size: number; reason: string }
   | ({ type: 'summary' } & SyncResult);
 

@@ -9,6 +9,8 @@ import {
 } from '../local/hash-pool.js';
 import type { ReadSource } from '../local/open-file.js';
 import { absPath, type LocalFile } from '../local/scan.js';
+import type { SyncEvent } from './events.js';
+import { type HashJob, HashProgress } from './progress.js';
 
 /** Mid-size files hashed in the background at a time (on this thread: MD5 is CPU-bound). */
 const LIGHT_CONCURRENCY = 2;
@@ -64,13 +66,25 @@ export class HashCache {
   private batchInFlight = false;
 
   private readonly follow: boolean;
+  private readonly progress?: HashProgress;
 
+  /** `onProgress`: the run's hashing so far, throttled (see HashProgress). */
   constructor(
     private readonly root: string,
-    opts: { heavyConcurrency?: number; followSymlinks?: boolean } = {},
+    opts: {
+      heavyConcurrency?: number;
+      followSymlinks?: boolean;
+      onProgress?: (e: Extract<SyncEvent, { type: 'hashing' }>) => void;
+    } = {},
   ) {
     this.heavy = { queue: [], running: 0, limit: opts.heavyConcurrency ?? HEAVY_CONCURRENCY };
     this.follow = opts.followSymlinks ?? false;
+    if (opts.onProgress) this.progress = new HashProgress(opts.onProgress);
+  }
+
+  /** A hash taken outside the cache (a download's check), reported with the run's hashing (see `get`). */
+  track(size: number): HashJob | undefined {
+    return this.progress?.job(size);
   }
 
   /** Where a file is read, and the scanned file the read must find there. */
@@ -83,6 +97,7 @@ export class HashCache {
     const { rel, size } = f;
     if (this.jobs.has(rel)) return;
     const src = this.source(f);
+    const tracked = this.progress?.job(size);
     const promise = new Promise<HashResult>((resolve, reject) => {
       if (size < SYNC_MAX) {
         this.small.push({ src, partSizes, resolve, reject });
@@ -92,7 +107,7 @@ export class HashCache {
       lane.queue.push({
         start: () => {
           lane.running++;
-          hashFileAsync(src, size, partSizes)
+          hashFileAsync(src, size, partSizes, tracked?.read)
             .then(resolve, reject)
             .finally(() => {
               lane.running--;
@@ -102,6 +117,7 @@ export class HashCache {
         reject,
       });
     });
+    if (tracked) promise.then(tracked.end, tracked.end);
     // Nobody may ask for it (the listing can make it moot): its failure is reported only by `get`.
     promise.catch(() => {});
     this.jobs.set(rel, { sizes: new Set(partSizes), promise });
@@ -118,7 +134,9 @@ export class HashCache {
     const job = this.jobs.get(f.rel);
     if (job && partSizes.every((ps) => job.sizes.has(ps))) return job.promise;
     const sizes = [...new Set([...(job?.sizes ?? []), ...partSizes])];
-    const promise = hashFileAsync(this.source(f), f.size, sizes);
+    const tracked = this.progress?.job(f.size);
+    const promise = hashFileAsync(this.source(f), f.size, sizes, tracked?.read);
+    if (tracked) promise.then(tracked.end, tracked.end);
     promise.catch(() => {});
     this.jobs.set(f.rel, { sizes: new Set(sizes), promise });
     return promise;

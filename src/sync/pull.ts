@@ -155,7 +155,6 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
           s.record(a.rel, await downloadObject(s, t!, a, cfg, tree));
           r.downloaded++;
           r.bytesTransferred += a.size;
-          if (a.size < cfg.multipartThreshold) s.emit({ type: 'bytes', bytes: a.size });
           s.emit({ type: 'done', action: 'download', rel: a.rel, size: a.size, reason: a.reason });
         } catch (err) {
           // Cancelled mid-download: neither downloaded nor failed; the next run fetches it.

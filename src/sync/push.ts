@@ -20,6 +20,7 @@ import { hashAhead } from './hash-ahead.js';
 import type { PushOptions } from './options.js';
 import { retireStalePending } from './pending.js';
 import { forEachLimit } from './pool.js';
+import { TransferProgress } from './progress.js';
 import { requireDirectory, Session } from './session.js';
 import { FileChangedError, uploadFile } from './upload.js';
 
@@ -181,10 +182,12 @@ export async function executePush(s: Session, p: PreparedPush, opts: PushOptions
     const f = p.files.get(a.rel)!;
     const t = await s.s3();
     s.emit({ type: 'start', action: 'upload', rel: a.rel, size: f.size });
+    const progress = new TransferProgress(f.size, (e) => s.emit(e));
     try {
-      s.record(a.rel, await uploadFile(s, t, f, cfg, a.reason === 'new'));
+      s.record(a.rel, await uploadFile(s, t, f, cfg, a.reason === 'new', progress));
       r.uploaded++;
-      r.bytesTransferred += f.size;
+      // Parts an interrupted run left on the server were not sent by this one.
+      r.bytesTransferred += f.size - progress.resumedTotal;
       s.emit({ type: 'done', action: 'upload', rel: a.rel, size: f.size, reason: a.reason });
     } catch (err) {
       // Cancelled mid-upload: neither uploaded nor failed; the next run sends it.

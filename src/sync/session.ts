@@ -73,7 +73,10 @@ export class Session {
   ) {
     this.result = emptyResult(command, !!opts.dryRun);
     this.followsSymlinks = !!opts.followSymlinks;
-    this.hashes = new HashCache(localRoot, { followSymlinks: this.followsSymlinks });
+    this.hashes = new HashCache(localRoot, {
+      followSymlinks: this.followsSymlinks,
+      onProgress: opts.onEvent ? (e) => this.emit(e) : undefined,
+    });
     this.location = parseS3Url(remoteUrl);
     // The endpoint actually used, wherever it was configured: two stores never share a manifest.
     this.endpoint = endpointFor(opts);

@@ -19,6 +19,7 @@ import { choosePartSize, etagForm } from '../s3/etag.js';
 import type { S3Transport } from '../s3/transport.js';
 import { contentType } from './content-type.js';
 import { retirePending, sweepStrays } from './pending.js';
+import { TransferProgress } from './progress.js';
 import type { Session } from './session.js';
 
 /** Below this a file is read into memory once: hashed and sent from the same buffer. */
@@ -58,7 +59,8 @@ const scannedAt = (s: Session, abs: string, expect: FileStat): Scanned => ({
  * attempt, and each part, opens and checks it again. The last chunk is held back until fstat of the
  * descriptor shows the file as it was opened, so a server, which stores a body only when all of
  * Content-Length arrives, never commits a changed one; a file that ends early aborts the request
- * rather than leave it waiting for the stall timeout on every attempt. `tap` sees every chunk sent.
+ * rather than leave it waiting for the stall timeout on every attempt. `tap` sees every chunk as it is
+ * handed on to be sent, the last one once the file is known to have held still.
  */
 function exactRange(
   src: Scanned,
@@ -91,7 +93,10 @@ function exactRange(
   // The end of the range: the descriptor must show the file as it was opened before the last bytes go.
   const finish = (last?: Buffer) => {
     if (!sameStat(statFields(fstatSync(fd, { bigint: true })), stat)) return fail(new FileChangedError());
-    if (last) body.push(last);
+    if (last) {
+      body.push(last);
+      tap?.(last);
+    }
     body.push(null);
   };
   const body = new Readable({
@@ -108,9 +113,9 @@ function exactRange(
         if (got === 0) return fail(new FileChangedError());
         const chunk = got === buf.length ? buf : buf.subarray(0, got);
         pos += got;
+        if (pos > end) return finish(chunk);
+        body.push(chunk);
         tap?.(chunk);
-        if (pos <= end) return void body.push(chunk);
-        finish(chunk);
       });
     },
     destroy(err, cb) {
@@ -212,7 +217,8 @@ const unexpected = (err: UnexpectedFileError, sent = err.sent) =>
  * Uploads one file and returns the manifest entry that now describes it. Content-MD5 goes with every
  * PUT and part, so a body that differs from what was hashed is rejected by the server itself; the one
  * exception is a new object sent in one pass (see putNewInOnePass). `isNew`: this run's listing shows
- * no object at the key.
+ * no object at the key. `progress` reports the bytes as they are sent; a failed upload takes back what
+ * it reported, unless the run was cancelled.
  */
 export async function uploadFile(
   s: Session,
@@ -220,6 +226,7 @@ export async function uploadFile(
   f: LocalFile,
   cfg: UploadConfig,
   isNew = false,
+  progress = new TransferProgress(f.size, (e) => s.emit(e)),
 ): Promise<ManifestEntry> {
   const abs = absPath(s.localRoot, f.rel);
   const scanned = scannedAt(s, abs, f);
@@ -244,14 +251,14 @@ export async function uploadFile(
         contentType: type,
         metadata: { md5, mtime: mtimeMeta(stat.mtimeNs) },
       });
-      s.emit({ type: 'bytes', bytes: buf.length });
+      progress.finish();
       checkEtag(etag, [md5], f.rel);
       await assertUnchanged(scanned);
       return entry(stat, md5, etag, 0);
     }
 
     if (f.size < cfg.multipartThreshold) {
-      if (isNew && onePassAllowed(t)) return await putNewInOnePass(s, t, f, scanned, key, type, entry);
+      if (isNew && onePassAllowed(t)) return await putNewInOnePass(t, f, scanned, key, type, entry, progress);
       const h = await hashOf(s, f, []);
       // A size other than the scan's would need another upload path: rescan at the end instead.
       if (!h.stable || h.size !== f.size) throw new FileChangedError();
@@ -259,22 +266,30 @@ export async function uploadFile(
       const etag = await t.put({
         key,
         // Exactly the hashed length: a file that grew must not send more than Content-Length.
-        body: () => exactRange(scannedAt(s, abs, h.stat), 0, h.size - 1, transfer),
+        body: () =>
+          exactRange(
+            scannedAt(s, abs, h.stat),
+            0,
+            h.size - 1,
+            transfer,
+            countChunks(progress.attempt(0, h.size)),
+          ),
         transfer: transfer.signal,
         size: h.size,
         md5Base64: Buffer.from(h.md5, 'hex').toString('base64'),
         contentType: type,
         metadata: { md5: h.md5, mtime: mtimeMeta(h.stat.mtimeNs) },
       });
-      s.emit({ type: 'bytes', bytes: h.size });
+      progress.finish();
       // A changed file explains a wrong ETag (on servers that ignore Content-MD5): check it first.
       await assertUnchanged(scannedAt(s, abs, h.stat));
       checkEtag(etag, [h.md5], f.rel);
       return entry(h.stat, h.md5, etag, 0);
     }
 
-    return await uploadMultipart(s, t, f, abs, key, type, cfg, entry);
+    return await uploadMultipart(s, t, f, abs, key, type, cfg, entry, progress);
   } catch (err) {
+    if (!s.opts.signal?.aborted) progress.fail();
     if (err instanceof UnexpectedFileError) throw unexpected(err);
     // BadDigest: the bytes sent were not the bytes hashed, i.e. the file changed in between.
     if (errorCode(err instanceof S3SyncError ? err.cause : err) === 'BadDigest') throw new FileChangedError();
@@ -317,13 +332,13 @@ const onePassAllowed = (t: S3Transport) => t.settings.sse === undefined || t.set
  * An object that exists gets the hash-first path: a bad body is then refused before it replaces it.
  */
 async function putNewInOnePass(
-  s: Session,
   t: S3Transport,
   f: LocalFile,
   src: Scanned,
   key: string,
   type: string,
   entry: EntryOf,
+  progress: TransferProgress,
 ): Promise<ManifestEntry> {
   const transfer = new AbortController();
   let hash: Hash | undefined;
@@ -335,14 +350,18 @@ async function putNewInOnePass(
     body: () => {
       const h = createHash('md5');
       hash = h;
-      return exactRange(src, 0, f.size - 1, transfer, (chunk) => h.update(chunk));
+      const sent = progress.attempt(0, f.size);
+      return exactRange(src, 0, f.size - 1, transfer, (chunk) => {
+        h.update(chunk);
+        sent(chunk.length);
+      });
     },
     transfer: transfer.signal,
     size: f.size,
     contentType: type,
     metadata: { mtime: mtimeMeta(f.mtimeNs) },
   });
-  s.emit({ type: 'bytes', bytes: f.size });
+  progress.finish();
   const md5 = hash!.digest('hex');
   await assertUnchanged(src);
   if (etagForm(etag).kind !== 'opaque' && etag !== md5) {
@@ -351,6 +370,12 @@ async function putNewInOnePass(
   }
   return entry(f, md5, etag, 0);
 }
+
+/** A tap (see exactRange) that counts the bytes of each chunk. */
+const countChunks =
+  (count: (bytes: number) => void) =>
+  (chunk: Buffer): void =>
+    count(chunk.length);
 
 type EntryOf = (
   stat: ReturnType<typeof statFields>,
@@ -368,18 +393,22 @@ async function uploadMultipart(
   type: string,
   cfg: UploadConfig,
   entry: EntryOf,
+  progress: TransferProgress,
 ): Promise<ManifestEntry> {
   const ps = choosePartSize(f.size, cfg.partSize, t.provider.maxParts, t.provider.minPartSize);
   const h = await hashOf(s, f, [ps]);
   if (!h.stable || h.size !== f.size) throw new FileChangedError();
   const resumed = await resumablePending(s, t, f.rel, key, h, ps);
+  const send = (from: typeof resumed) => sendParts(s, t, f.rel, abs, key, type, h, ps, from, entry, progress);
   try {
-    return await sendParts(s, t, f.rel, abs, key, type, h, ps, resumed, entry);
+    return await send(resumed);
   } catch (err) {
     // The resumed upload vanished under us (aborted by cleanup, expired): start over, once.
     if (!resumed || errorCode(err instanceof S3SyncError ? err.cause : err) !== 'NoSuchUpload') throw err;
     s.notice('the interrupted multipart upload is gone on the server: starting it again', f.rel);
-    return await sendParts(s, t, f.rel, abs, key, type, h, ps, undefined, entry);
+    // The parts counted as already there are not.
+    progress.fail();
+    return await send(undefined);
   }
 }
 
@@ -441,20 +470,30 @@ async function sendParts(
   ps: number,
   resumed: { uploadId: string; done: Map<number, string> } | undefined,
   entry: EntryOf,
+  progress: TransferProgress,
 ): Promise<ManifestEntry> {
   const partMd5s = h.partMd5s[ps]!;
   const done = new Map(resumed?.done);
+  const partBytes = (n: number) => Math.min(h.size, n * ps) - (n - 1) * ps;
+  progress.resumed([...done.keys()].reduce((sum, n) => sum + partBytes(n), 0));
   const id = resumed?.uploadId ?? (await createUpload(s, t, rel, key, type, h, ps));
   const record = s.manifest.pending[rel]!;
   const transfer = new AbortController();
   const upload = async (n: number) => {
     const start = (n - 1) * ps;
-    const end = Math.min(h.size, start + ps) - 1;
+    const end = start + partBytes(n) - 1;
     const etag = await t.uploadPart(
       key,
       id,
       n,
-      () => exactRange(scannedAt(s, abs, h.stat), start, end, transfer),
+      () =>
+        exactRange(
+          scannedAt(s, abs, h.stat),
+          start,
+          end,
+          transfer,
+          countChunks(progress.attempt(n, end - start + 1)),
+        ),
       end - start + 1,
       partMd5s[n - 1]!.toString('base64'),
       transfer.signal,
@@ -462,7 +501,6 @@ async function sendParts(
     done.set(n, etag);
     record.parts[n] = etag;
     s.markDirty();
-    s.emit({ type: 'bytes', bytes: end - start + 1 });
   };
   const expected = [h.multipart[ps]!, h.md5];
   try {
@@ -491,6 +529,7 @@ async function sendParts(
     checkEtag(etag, expected, rel);
     delete s.manifest.pending[rel];
     s.markDirty();
+    progress.finish();
     return entry(h.stat, h.md5, etag, ps);
   } catch (err) {
     // Cancelled (Ctrl-C): the upload stays pending with its completed parts, saved with the manifest,

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hashFile } from '../../src/local/hash.js';
+import type { SyncEvent } from '../../src/sync/events.js';
 import { HashCache, type ScannedFile } from '../../src/sync/hash-cache.js';
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
@@ -65,6 +66,45 @@ describe('HashCache', () => {
     expect(done.filter((r) => r.startsWith('big'))).toEqual(['big0.bin', 'big1.bin', 'big2.bin']);
     // The small file did not queue behind them.
     expect(done.indexOf('b.bin')).toBeLessThan(done.indexOf('big2.bin'));
+  });
+
+  it('reports its hashing as throttled totals, ending with everything queued hashed', async () => {
+    const MiB = 1024 * 1024;
+    const sizes = [40 * MiB, 9 * MiB, 2 * MiB, 100];
+    for (const [i, n] of sizes.entries()) writeFileSync(path.join(root, `p${i}.bin`), Buffer.alloc(n, i + 1));
+    const events: Extract<SyncEvent, { type: 'hashing' }>[] = [];
+    const c = new HashCache(root, { onProgress: (e) => events.push(e) });
+    sizes.forEach((_, i) => {
+      c.prefetch(at(`p${i}.bin`));
+    });
+    const missing = { rel: 'missing.bin', size: 5 * MiB, dev: '1', ino: '1' };
+    c.prefetch(missing);
+    await Promise.all(sizes.map((_, i) => c.get(at(`p${i}.bin`))));
+    await expect(c.get(missing)).rejects.toMatchObject({ code: 'ENOENT' });
+    await new Promise((r) => setImmediate(r));
+    const total = sizes.reduce((a, b) => a + b, 0) + 5 * MiB;
+    // 56 MiB: at least one event per 16 MiB on the way, none per chunk.
+    expect(events.length).toBeGreaterThanOrEqual(3);
+    expect(events.length).toBeLessThan(20);
+    expect(events.at(-1)).toEqual({
+      type: 'hashing',
+      bytes: total,
+      totalBytes: total,
+      files: 5,
+      totalFiles: 5,
+    });
+    const bytes = events.map((e) => e.bytes);
+    expect([...bytes].sort((a, b) => a - b)).toEqual(bytes);
+    expect(events.every((e) => e.bytes <= e.totalBytes && e.files <= e.totalFiles)).toBe(true);
+  });
+
+  it('reports nothing when there is nothing to report: a few small files', async () => {
+    const events: unknown[] = [];
+    const c = new HashCache(root, { onProgress: (e) => events.push(e) });
+    await c.get(at('b.bin'));
+    c.prefetch(at('a.bin'));
+    await c.get(at('a.bin'));
+    expect(events).toEqual([]);
   });
 
   it('reads the file again after forget, and reports a missing file from get', async () => {

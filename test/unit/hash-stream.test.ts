@@ -90,6 +90,26 @@ describe.each(pools)('startStreamHash: %s', (_name, pool) => {
   });
 });
 
+describe.each(pools)('hashFileAsync progress: %s', (_name, pool) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 's3sync-hash-progress-'));
+  // Below SYNC_MAX (read in one go), in-thread, and past OFF_THREAD_MIN (dist/: on the worker).
+  it.each([500 * 1024, 3 * MiB + 5, 12 * MiB + 17, 21 * MiB])('%i bytes', async (size) => {
+    const data = randomBytes(size);
+    const file = path.join(dir, `f${size}`);
+    writeFileSync(file, data);
+    const reads: number[] = [];
+    const h = await pool.hashFileAsync(file, size, [5 * MiB], (n) => reads.push(n));
+    expect(h).toMatchObject(expected(data, [5 * MiB]));
+    if (size < pool.SYNC_MAX) expect(reads).toEqual([]);
+    else {
+      // Every byte, once, in a few steps: never one per 64 KiB chunk.
+      expect(reads.reduce((a, b) => a + b, 0)).toBe(size);
+      expect(reads.length).toBeLessThanOrEqual(Math.ceil(size / MiB));
+      expect(reads.length).toBeGreaterThanOrEqual(Math.ceil(size / (4 * MiB)));
+    }
+  });
+});
+
 describe.runIf(distBuilt)('hash worker lifetime', () => {
   // An aborted or abandoned stream must not keep the process alive.
   it.each(['abort', 'abandon', 'digest'])('process exits after %s', (how) => {
