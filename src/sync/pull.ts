@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, mkdirSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { S3SyncError, usageError } from '../errors.js';
 import { PathRefused, TargetTree } from '../local/confine.js';
@@ -29,8 +29,16 @@ export async function pull(opts: PullOptions): Promise<SyncResult> {
   validateOptions(opts, 'pull');
   checkEnds('pull', opts.destination, opts.source);
   const root = path.resolve(opts.destination);
+  try {
+    if (statSync(root, { throwIfNoEntry: false })?.isDirectory() === false)
+      throw usageError(`destination '${opts.destination}' exists and is not a directory`);
+    if (!opts.dryRun) mkdirSync(root, { recursive: true });
+  } catch (err) {
+    if (err instanceof S3SyncError) throw err;
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw usageError(`cannot create destination directory '${opts.destination}' (${code})`);
+  }
   if (!opts.dryRun) {
-    mkdirSync(root, { recursive: true });
     refuseLinkedStateDir(root);
   }
   const s = new Session(root, opts.source, opts, 'pull');

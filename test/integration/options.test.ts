@@ -4,7 +4,7 @@
  * request; a delete guard's refusal still ends --json output with the summary; and the small edges of
  * the command line (reversed arguments, cleanup's wording, enum flags, check's event type).
  */
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { S3SyncError } from '../../src/errors.js';
@@ -402,6 +402,24 @@ describe('arguments in the wrong order', () => {
     expect(oneUsageLine(r)).toMatch(re);
     expect(readdirSync(cwd)).toEqual(['restore']);
     expect(readdirSync(path.join(cwd, 'restore'))).toEqual([]);
+  });
+});
+
+describe('a pull destination that cannot be a directory', () => {
+  it.each([
+    ['a regular file', 'file.txt', /destination 'file\.txt' exists and is not a directory/],
+    [
+      'below a regular file',
+      'file.txt/sub',
+      /cannot create destination directory 'file\.txt\/sub' \(ENOTDIR\)/,
+    ],
+  ] as const)('%s: exit 2 in one line, the file untouched', async (_name, dest, re) => {
+    const cwd = dir('pull-dest');
+    writeFileSync(path.join(cwd, 'file.txt'), 'mine');
+    const r = await runCli(['pull', 's3://bucket/prefix', dest], undefined, { cwd });
+    expect(oneUsageLine(r)).toMatch(re);
+    expect(readdirSync(cwd)).toEqual(['file.txt']);
+    expect(readFileSync(path.join(cwd, 'file.txt'), 'utf8')).toBe('mine');
   });
 });
 
