@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
-// require(), as s3sync loads it (src/s3/sdk.ts): imported from ESM, the SDK loads ~50 ms slower, and a
+// require(), as s3sync loads it (src/s3/sdk.ts): imported from ESM, the SDK loads slower, and a
 // floor must not be slower than it needs to be.
 const require = createRequire(import.meta.url);
 const {

@@ -171,10 +171,10 @@ export class Output {
   private jsonFlushQueued = false;
 
   /**
-   * NDJSON lines leave in batches: one write per event cost a 10k-file rebuild 45 ms of write(2)
-   * calls, and then 20 ms more waiting for the pipe to drain before exit. A batch goes out when it
-   * reaches JSON_BATCH_BYTES, at the next turn of the event loop, or with the summary, whichever comes
-   * first, so a reader still sees each event within a turn of the loop.
+   * NDJSON lines leave in batches: one write per event costs a large run a write(2) call per file,
+   * and then a wait for the pipe to drain before exit. A batch goes out when it reaches
+   * JSON_BATCH_BYTES, at the next turn of the event loop, or with the summary, whichever comes first,
+   * so a reader still sees each event within a turn of the loop.
    */
   private json(e: CheckEvent): void {
     const line = `${jsonText(e)}\n`;

@@ -38,7 +38,7 @@ import type Picomatch from 'picomatch';
 import { errorMessage, usageError } from '../errors.js';
 
 // Both matchers are loaded on first use: a run without filters (the everyday no-change push) skips
-// the 20 ms their modules take to load.
+// the time their modules take to load.
 const require = createRequire(import.meta.url);
 let pmLib: typeof Picomatch | undefined;
 let igLib: typeof Ignore | undefined;

@@ -5,7 +5,7 @@ import { usageError } from '../errors.js';
 
 /**
  * The AWS shared config and credentials files, read without the AWS SDK: a run that makes no request
- * must not load it, and @smithy/shared-ini-file-loader costs 27 ms to import (it pulls in half of
+ * must not load it, and @smithy/shared-ini-file-loader is slow to import (it pulls in half of
  * @smithy/core). The parsing follows @smithy/core's parseIni, so s3sync sees the sections the SDK sees.
  */
 export type IniSections = Record<string, Record<string, string>>;

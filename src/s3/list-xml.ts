@@ -1,8 +1,8 @@
 /**
  * A ListObjectsV2 response body read straight from its XML. The SDK's generic deserializer costs a
- * fresh process about 28 ms of CPU per 1,000 keys (its parser and schema code run cold in a CLI); this
- * reads the four fields a listing needs for about a tenth of that. On a 2-core machine where the server
- * shares the cores, that CPU came out of the server's listing.
+ * fresh process much CPU per page (its parser and schema code run cold in a CLI); this reads the four
+ * fields a listing needs for far less. On a 2-core machine where the server shares the cores, that CPU
+ * came out of the server's listing.
  *
  * Anything this reader is not sure of makes it answer undefined, and the SDK parses the page as
  * before: comments, CDATA, processing instructions, entities other than XML's own, url-encoded keys,

@@ -257,7 +257,7 @@ export class S3Transport {
         // Awaited on the next turn of the loop; never an unhandled rejection meanwhile.
         next.catch(() => {});
         // One turn of the event loop lets the SDK's (promise-driven) send run to the socket before
-        // this page's objects are handed on: 1,000 of them kept the next request back 10-20 ms.
+        // this page's objects are handed on, which would otherwise keep the next request back.
         await nextTurn();
       }
       const objects: RemoteObject[] = [];

@@ -1,7 +1,7 @@
 /**
- * Content-Type of uploads, from the file name. mime-types parses a large database on import (10 ms
- * here): loaded only by runs that may upload, and started while the listing is awaited (see
- * hash-ahead.ts) so the first upload does not wait for it.
+ * Content-Type of uploads, from the file name. mime-types parses a large database on import, which a
+ * no-change run must not pay: loaded only by runs that may upload, and started while the listing is
+ * awaited (see hash-ahead.ts) so the first upload does not wait for it.
  */
 let table: Promise<(rel: string) => string | false> | undefined;
 

@@ -34,7 +34,7 @@ export class EarlyListing {
   /**
    * Resolves once the first page has been asked for (or the listing failed). Reading the tree waits
    * for it: the tree's walk, run in slices beside the loading of the SDK, held that loading back and
-   * sent the first request 50 ms later than loading the SDK first does.
+   * sent the first request later than loading the SDK first does.
    */
   readonly requested: Promise<void>;
 

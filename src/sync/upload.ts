@@ -27,11 +27,9 @@ export const STREAMED_UPLOAD_MIN = 8 * 1024 * 1024;
 
 /**
  * Read size of upload bodies. The stream default (64 KiB) costs a 256 MiB upload 4,096 reads and as
- * many buffers to collect: twice the CPU of larger reads, on a machine the server shares. Larger is not
- * better either: with 1 MiB chunks the one-pass MD5 holds this thread 1.4 ms at a time. Four A/B runs of
- * 8-12 alternating rounds pushing 4 x 64 MiB to the embedded server put 256 KiB at 97% of the raw
- * PutObject process on average against 94% for 1 MiB (single runs: +2 to +7 points, and once equal);
- * on Ceph (bluestore), 86.5% against 83.5%. It costs about 0.05 s more CPU per 256 MiB.
+ * many buffers to collect, CPU taken from a machine the server shares. Larger is not better either:
+ * with 1 MiB chunks the one-pass MD5 holds this thread long enough at a time to slow the other streams,
+ * and 256 KiB measured faster against both servers for a little more CPU (see docs/performance.md).
  */
 const READ_CHUNK = 256 * 1024;
 
@@ -319,9 +317,8 @@ const onePassAllowed = (t: S3Transport) => t.settings.sse === undefined || t.set
 
 /**
  * A new object, streamed from disk, is hashed as it is sent instead of before (which Content-MD5 and
- * x-amz-meta-md5 need): one read instead of two, and the first byte leaves at once. Measured on 2 cores,
- * 4 x 64 MiB: hash-first started the last PUT 0.5 s late, as the hashes queued one behind the other;
- * in one pass the run took 1.15 s instead of 1.3 s.
+ * x-amz-meta-md5 need): one read instead of two, and the first byte leaves at once, where hash-first
+ * makes the later uploads of a batch wait while the hashes queue one behind the other on few cores.
  *
  * The guarantees come from elsewhere, and only because no object is there to lose:
  * - a file that changes while it is read: the last chunk is held back until the file's stat data is
@@ -345,8 +342,7 @@ async function putNewInOnePass(
   const etag = await t.put({
     key,
     // Each attempt hashes its own body: the digest taken is the one of the attempt that succeeded. On
-    // this thread: a worker's round trip per chunk held the streams back (measured 86% against 93% of
-    // the raw PUT loop's rate).
+    // this thread: a worker's round trip per chunk held the streams back.
     body: () => {
       const h = createHash('md5');
       hash = h;
