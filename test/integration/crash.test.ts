@@ -6,7 +6,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ManifestData } from '../../src/manifest/schema.js';
 import { newBucket, runCli, servers } from '../helpers.js';
@@ -14,6 +13,7 @@ import {
   bigFile,
   doneOf,
   FULL,
+  kill9,
   type LiveRun,
   MiB,
   manifestPaths,
@@ -24,6 +24,7 @@ import {
   spawnCli,
   summaryOf,
   trackedDirs,
+  waitFor,
 } from '../reliability/harness.js';
 import { type FaultProxy, mulberry32, startFaultProxy } from '../servers/fault-proxy.js';
 
@@ -44,23 +45,6 @@ const spawnPush = (args: string[], server: Parameters<typeof spawnCli>[1]) => {
   children.push(r);
   return r;
 };
-
-/** Polls until cond() holds; false if the run ended (or the time ran out) first. */
-async function waitFor(cond: () => boolean, run: LiveRun, timeoutMs = 60_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (cond()) return true;
-    if (run.child.exitCode !== null || run.child.signalCode !== null) return false;
-    await sleep(20);
-  }
-  return false;
-}
-
-async function kill9(run: LiveRun): Promise<void> {
-  run.child.kill('SIGKILL');
-  const { signal } = await run.exited;
-  expect(signal).toBe('SIGKILL');
-}
 
 const manifestOrEmpty = (d: string): ManifestData['files'] => readManifest(d)?.files ?? new Map();
 const isPlainPut = (e: { method: string; url: string }) => e.method === 'PUT' && !e.url.includes('uploadId=');
@@ -103,7 +87,7 @@ describe.each(servers())('crash and resume on $name', (server) => {
         return i === 0 || manifestOrEmpty(src).size > (killed.at(-1)?.checkpointed.size ?? 0);
       }, run);
       expect(reached, `run ${i + 1} ended before its kill point: ${run.stderr()}`).toBe(true);
-      await kill9(run);
+      expect(await kill9(run)).toBe('SIGKILL');
       // Atomic checkpoints: whatever the moment of the kill, the manifest decodes.
       const checkpointed = new Set(manifestOrEmpty(src).keys());
       killed.push({
@@ -188,7 +172,7 @@ describe.each(servers())('crash and resume on $name', (server) => {
     const run = spawnPush(args, server);
     const parts = () => Object.keys(readManifest(src)?.pending['big.bin']?.parts ?? {}).length;
     expect(await waitFor(() => manifestPaths(src).length > 0 && parts() >= 1, run)).toBe(true);
-    await kill9(run);
+    expect(await kill9(run)).toBe('SIGKILL');
     const pending = readManifest(src)!.pending['big.bin']!;
     expect(pending).toBeDefined();
     const recordedParts = Object.keys(pending.parts).length;

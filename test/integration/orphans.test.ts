@@ -10,7 +10,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { PendingUpload } from '../../src/manifest/schema.js';
 import type { S3Transport } from '../../src/s3/transport.js';
@@ -18,6 +17,7 @@ import { newBucket, servers, writeTree } from '../helpers.js';
 import {
   bigFile,
   doneOf,
+  kill9,
   type LiveRun,
   MiB,
   objectMd5,
@@ -26,6 +26,7 @@ import {
   spawnCli,
   summaryOf,
   trackedDirs,
+  waitFor,
 } from '../reliability/harness.js';
 import {
   type FaultLogEntry,
@@ -59,23 +60,6 @@ const md5File = (p: string) => createHash('md5').update(readFileSync(p)).digest(
 const pendingOf = (src: string): PendingUpload | undefined => readManifest(src)?.pending['big.bin'];
 const noticeMatching = (r: LiveRun, re: RegExp) =>
   r.events.some((e) => e.type === 'notice' && re.test(String((e as { message?: string }).message)));
-
-/** Polls until cond() holds; false if the run ended (or the time ran out) first. */
-async function waitFor(cond: () => boolean, run: LiveRun, timeoutMs = 60_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (cond()) return true;
-    if (run.child.exitCode !== null || run.child.signalCode !== null) return false;
-    await sleep(10);
-  }
-  return false;
-}
-
-async function kill9(run: LiveRun): Promise<void> {
-  run.child.kill('SIGKILL');
-  const { signal } = await run.exited;
-  expect(signal).toBe('SIGKILL');
-}
 
 type Moment = 'after-create' | 'after-1-part' | 'after-2-parts' | 'during-complete';
 type Next = 'resume' | 'changed' | 'deleted' | 'excluded' | 'shrunk';
@@ -160,7 +144,7 @@ describe.each(servers())('no orphaned multipart upload on $name', (server) => {
       return proxy.log.filter(isPart).length > k;
     }, run);
     expect(reached, `the run ended before its kill point: ${run.stderr()}`).toBe(true);
-    await kill9(run);
+    expect(await kill9(run)).toBe('SIGKILL');
 
     // The upload's id was on disk before its first part was sent, whatever the moment.
     const pending = pendingOf(src);
@@ -266,7 +250,7 @@ describe.each(servers())('no orphaned multipart upload on $name', (server) => {
     children.push(run);
     // Two requests sent, at least the first acted on by the server; no answer ever reached s3sync.
     expect(await waitFor(() => proxy.log.filter(isCreate).length >= 2, run)).toBe(true);
-    await kill9(run);
+    expect(await kill9(run)).toBe('SIGKILL');
     const pending = pendingOf(src);
     expect(pending).toMatchObject({ uploadId: '', key: `${prefix}big.bin` });
     expect(pending!.create?.sentAt).toBeTypeOf('number');

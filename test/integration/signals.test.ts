@@ -21,6 +21,7 @@ import {
   spawnCli,
   summaryOf,
   trackedDirs,
+  waitFor,
 } from '../reliability/harness.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 
@@ -35,17 +36,6 @@ afterAll(async () => {
 
 const EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
 type Sig = keyof typeof EXIT;
-
-/** Polls until cond() holds; false if the run ended first. */
-async function waitFor(cond: () => boolean, run: LiveRun, timeoutMs = 60_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (cond()) return true;
-    if (run.child.exitCode !== null || run.child.signalCode !== null) return false;
-    await sleep(20);
-  }
-  return false;
-}
 
 const pendingParts = (src: string) => Object.keys(readManifest(src)?.pending['big.bin']?.parts ?? {}).length;
 const lockOf = (src: string) => `${manifestPaths(src)[0]}.lock`;

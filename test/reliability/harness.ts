@@ -6,6 +6,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Destination, decodeManifest, type ManifestData } from '../../src/manifest/schema.js';
 import type { S3Transport } from '../../src/s3/transport.js';
 import type { SyncEvent } from '../../src/sync/events.js';
@@ -40,6 +41,25 @@ export interface LiveRun {
   until(pred: (e: AnyEvent, all: AnyEvent[]) => boolean): Promise<boolean>;
   /** Exit code (null when killed) and signal. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const ended = (run: LiveRun) => run.child.exitCode !== null || run.child.signalCode !== null;
+
+/** Polls until cond() holds; false if the run ended (or the time ran out) first. */
+export async function waitFor(cond: () => boolean, run: LiveRun, timeoutMs = 60_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (cond()) return true;
+    if (ended(run)) return false;
+    await sleep(10);
+  }
+  return false;
+}
+
+/** Kills the run as a crash would (SIGKILL) and waits until it is gone; the signal it died of. */
+export async function kill9(run: LiveRun): Promise<NodeJS.Signals | null> {
+  run.child.kill('SIGKILL');
+  return (await run.exited).signal;
 }
 
 export interface SpawnOptions {
