@@ -1,16 +1,8 @@
 import type { HashResult } from '../local/hash.js';
+import type { RemoteObject } from '../s3/remote-object.js';
 
-/** An object as one ListObjectsV2 page describes it; rel is the key minus the prefix. */
-export interface RemoteObject {
-  rel: string;
-  key: string;
-  size: number;
-  /** Without quotes. */
-  etag: string;
-  lastModified: number;
-  /** From a HEAD, when one was needed (x-amz-meta-md5 for opaque ETags). */
-  metaMd5?: string;
-}
+// The listing's shape is the transport's; the planner only reads it.
+export type { RemoteObject };
 
 export type UploadReason = 'new' | 'size-changed' | 'content-changed' | 'remote-drift' | 'forced';
 export type DownloadReason = 'new' | 'size-changed' | 'content-changed' | 'remote-changed' | 'forced';

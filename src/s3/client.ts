@@ -1,6 +1,7 @@
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { setting } from '../options/validate.js';
 import { type ConnectionOptions, endpointFor } from './client-options.js';
+import { contentMd5OnDeleteObjects } from './delete-objects-md5.js';
 import type { ProviderQuirks } from './providers.js';
 import { RequestCounter } from './request-counter.js';
 import { checkAnswers } from './response-check.js';
@@ -70,7 +71,15 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
   // The SDK's logger middleware builds a redacted copy of every request's input and output before
   // it calls the (silent) logger: CPU on every request, a large share of a small PutObject's.
   client.middlewareStack.remove('loggerMiddleware');
-  counter.attach(client, provider);
+  counter.attach(client);
+  contentMd5OnDeleteObjects(client, provider);
   checkAnswers(client);
   return { client, provider, endpointId: resolved.id, counter };
+}
+
+/** The caller's own S3Client in place of the one built: its requests counted, its DeleteObjects fixed. */
+export function adoptClient(resolved: ResolvedClient, client: S3Client): void {
+  resolved.client = client;
+  resolved.counter.attach(client);
+  contentMd5OnDeleteObjects(client, resolved.provider);
 }

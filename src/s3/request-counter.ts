@@ -1,6 +1,4 @@
-import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { ProviderQuirks } from './providers.js';
 
 /** S3 requests made, by API name, counting every HTTP attempt (retries included). */
 export type RequestCounts = Record<string, number>;
@@ -16,7 +14,7 @@ export class RequestCounter {
     this.counts[name] = (this.counts[name] ?? 0) + 1;
   }
 
-  attach(client: S3Client, provider: ProviderQuirks): void {
+  attach(client: S3Client): void {
     client.middlewareStack.add(
       (next, context) => async (args) => {
         this.add(String(context.commandName ?? 'Unknown').replace(/Command$/, ''));
@@ -25,17 +23,5 @@ export class RequestCounter {
       // After the retry middleware, so that every attempt is counted.
       { step: 'finalizeRequest', priority: 'low', name: 's3syncCountRequests' },
     );
-    if (provider.contentMd5OnDeleteObjects) {
-      client.middlewareStack.add(
-        (next, context) => async (args) => {
-          const req = args.request as { headers?: Record<string, string>; body?: unknown };
-          if (context.commandName === 'DeleteObjectsCommand' && req.headers && typeof req.body === 'string') {
-            req.headers['content-md5'] = createHash('md5').update(req.body).digest('base64');
-          }
-          return next(args);
-        },
-        { step: 'build', priority: 'low', name: 's3syncDeleteObjectsContentMd5' },
-      );
-    }
   }
 }

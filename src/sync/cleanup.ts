@@ -60,7 +60,7 @@ export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
       });
       continue;
     }
-    const outcome = await t.abortMultipart(u.key, u.uploadId);
+    const outcome = await t.abortMultipart(u);
     if (outcome === 'aborted' || outcome === 'gone') {
       // 'gone': finished or aborted by someone else meanwhile; either way nothing is left to bill.
       if (outcome === 'aborted') result.aborted++;

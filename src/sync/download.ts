@@ -110,7 +110,7 @@ export async function downloadObject(
     let meta: Record<string, string> = {};
     let verified: boolean | undefined;
     if (small) {
-      ({ md5, verified } = await t.get(o.key, async (body, info) => {
+      ({ md5, verified } = await t.get({ key: o.key }, async (body, info) => {
         const buf = await gather(body, o.size);
         const h = new StreamHasher(partSizes);
         h.update(buf);
@@ -121,7 +121,7 @@ export async function downloadObject(
         return { md5: r.md5, verified: ok };
       }));
     } else if (o.size < cfg.multipartThreshold) {
-      ({ md5, meta, verified } = await t.get(o.key, async (body, info) => {
+      ({ md5, meta, verified } = await t.get({ key: o.key }, async (body, info) => {
         const r = await writeStream(body, tmp, o.size, partSizes, progress.attempt(0, o.size));
         const ok = verifyContent(o.etag, r.md5, r.multipart, info.metadata.md5);
         if (ok === false) throw new IncompleteBody('downloaded bytes do not match the object ETag');
@@ -355,25 +355,20 @@ async function downloadRanges(
       Array.from({ length: n }, async (_, i) => {
         const start = i * partSize;
         const end = Math.min(o.size, start + partSize) - 1;
-        await t.get(
-          o.key,
-          async (body, info) => {
-            if (info.etag && info.etag !== o.etag)
-              throw runError('the object changed while it was downloaded');
-            meta = info.metadata;
-            const wrote = progress.attempt(i, end - start + 1);
-            let pos = start;
-            for await (const { buf } of coalesce(body)) {
-              await writeFully(fh, buf, pos);
-              flusher.wrote(buf.length);
-              wrote(buf.length);
-              pos += buf.length;
-            }
-            if (pos !== end + 1)
-              throw new IncompleteBody(`range ended after ${pos - start} of ${end - start + 1} bytes`);
-          },
-          { start, end },
-        );
+        await t.get({ key: o.key, range: { start, end } }, async (body, info) => {
+          if (info.etag && info.etag !== o.etag) throw runError('the object changed while it was downloaded');
+          meta = info.metadata;
+          const wrote = progress.attempt(i, end - start + 1);
+          let pos = start;
+          for await (const { buf } of coalesce(body)) {
+            await writeFully(fh, buf, pos);
+            flusher.wrote(buf.length);
+            wrote(buf.length);
+            pos += buf.length;
+          }
+          if (pos !== end + 1)
+            throw new IncompleteBody(`range ended after ${pos - start} of ${end - start + 1} bytes`);
+        });
       }),
     );
     await flusher.sync();

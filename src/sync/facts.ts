@@ -57,7 +57,8 @@ export class EarlyListing {
       requested = resolve;
     });
     this.done = s.s3().then((t) =>
-      t.list(s.location.prefix, (page) => (this.onPage ? this.onPage(page) : this.pages.push(page)), {
+      t.list(s.location.prefix, {
+        onPage: (page) => (this.onPage ? this.onPage(page) : this.pages.push(page)),
         onRequested: requested,
       }),
     );
@@ -97,7 +98,8 @@ export async function gatherFacts(
       facts.remote = await early.listing.follow(early.onListed);
     } else {
       const startedAt = new Date();
-      facts.remote = await (await s.s3()).list(s.location.prefix, early.onListed, {
+      facts.remote = await (await s.s3()).list(s.location.prefix, {
+        onPage: early.onListed,
         onRequested: early.onListRequested,
       });
       s.listed(startedAt, facts.remote);

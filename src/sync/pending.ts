@@ -64,7 +64,7 @@ export async function sweepStrays(
     for (const u of found.uploads) {
       const at = u.initiated.getTime();
       if (kept.has(u.uploadId) || at < from || at > to) continue;
-      const outcome = await t.abortMultipart(u.key, u.uploadId);
+      const outcome = await t.abortMultipart(u);
       if (outcome === 'failed') settled = false;
       else if (outcome === 'aborted')
         s.notice(
@@ -87,7 +87,7 @@ export async function retirePending(s: Session, t: S3Transport, rel: string): Pr
   const rec = s.manifest.pending[rel];
   if (!rec) return;
   if (rec.uploadId) {
-    const outcome = await t.abortMultipart(rec.key, rec.uploadId);
+    const outcome = await t.abortMultipart(rec);
     if (outcome === 'failed')
       throw runError(
         `could not abort the multipart upload ${short(rec.uploadId)} an earlier run left at ${rec.key}`,

@@ -395,7 +395,8 @@ async function uploadMultipart(
   const h = await hashOf(s, f, [ps]);
   if (!h.stable || h.size !== f.size) throw new FileChangedError();
   const resumed = await resumablePending(s, t, f.rel, key, h, ps);
-  const send = (from: typeof resumed) => sendParts(s, t, f.rel, abs, key, type, h, ps, from, entry, progress);
+  const send = (from: typeof resumed) =>
+    sendParts(s, t, { rel: f.rel, abs, key, type, h, ps, resumed: from, entry, progress });
   try {
     return await send(resumed);
   } catch (err) {
@@ -431,7 +432,7 @@ async function resumablePending(
     return undefined;
   }
   if (!(await sweepStrays(s, t, rel, pending))) throw strayLookupFailed(key);
-  const listed = await t.listParts(key, pending.uploadId);
+  const listed = await t.listParts({ key, uploadId: pending.uploadId });
   const partMd5s = h.partMd5s[ps]!;
   const done = new Map<number, string>();
   // Only parts whose ETag is the MD5 of the bytes we have now.
@@ -455,19 +456,21 @@ async function resumablePending(
   return { uploadId: pending.uploadId, done };
 }
 
-async function sendParts(
-  s: Session,
-  t: S3Transport,
-  rel: string,
-  abs: string,
-  key: string,
-  type: string,
-  h: HashResult,
-  ps: number,
-  resumed: { uploadId: string; done: Map<number, string> } | undefined,
-  entry: EntryOf,
-  progress: TransferProgress,
-): Promise<ManifestEntry> {
+/** One multipart upload to send: the file, its hashes at part size `ps`, and any parts already done. */
+interface PartsJob {
+  rel: string;
+  abs: string;
+  key: string;
+  type: string;
+  h: HashResult;
+  ps: number;
+  resumed: { uploadId: string; done: Map<number, string> } | undefined;
+  entry: EntryOf;
+  progress: TransferProgress;
+}
+
+async function sendParts(s: Session, t: S3Transport, job: PartsJob): Promise<ManifestEntry> {
+  const { rel, abs, key, type, h, ps, resumed, entry, progress } = job;
   const partMd5s = h.partMd5s[ps]!;
   const done = new Map(resumed?.done);
   const partBytes = (n: number) => Math.min(h.size, n * ps) - (n - 1) * ps;
@@ -478,11 +481,11 @@ async function sendParts(
   const upload = async (n: number) => {
     const start = (n - 1) * ps;
     const end = start + partBytes(n) - 1;
-    const etag = await t.uploadPart(
+    const etag = await t.uploadPart({
       key,
-      id,
-      n,
-      () =>
+      uploadId: id,
+      partNumber: n,
+      body: () =>
         exactRange(
           scannedAt(s, abs, h.stat),
           start,
@@ -490,10 +493,10 @@ async function sendParts(
           transfer,
           countChunks(progress.attempt(n, end - start + 1)),
         ),
-      end - start + 1,
-      partMd5s[n - 1]!.toString('base64'),
-      transfer.signal,
-    );
+      size: end - start + 1,
+      md5Base64: partMd5s[n - 1]!.toString('base64'),
+      transfer: transfer.signal,
+    });
     done.set(n, etag);
     record.parts[n] = etag;
     s.markDirty();
@@ -511,7 +514,7 @@ async function sendParts(
     const parts = [...done].sort((a, b) => a[0] - b[0]).map(([n, e]) => ({ n, etag: e }));
     let etag: string;
     try {
-      etag = await t.completeMultipart(key, id, parts);
+      etag = await t.completeMultipart({ key, uploadId: id, parts });
     } catch (err) {
       // The server may have completed it and the answer been lost: then the retry says NoSuchUpload
       // (or 500). The object itself tells.
@@ -535,7 +538,7 @@ async function sendParts(
     // killed or cancelled run leaves the upload pending, for the next run to resume. The record goes
     // once nothing it names can remain: an abort that failed, or strays not yet looked for, are the
     // next run's to settle.
-    if ((await t.abortMultipart(key, id)) !== 'failed') {
+    if ((await t.abortMultipart({ key, uploadId: id })) !== 'failed') {
       record.uploadId = '';
       if (!record.create) delete s.manifest.pending[rel];
     }
@@ -583,14 +586,14 @@ async function createUpload(
   }
   let attempts = 0;
   try {
-    record.uploadId = await t.createMultipart(
+    record.uploadId = await t.createMultipart({
       key,
-      type,
-      { md5: h.md5, mtime: mtimeMeta(h.stat.mtimeNs) },
-      () => {
+      contentType: type,
+      metadata: { md5: h.md5, mtime: mtimeMeta(h.stat.mtimeNs) },
+      onAttempt: () => {
         attempts++;
       },
-    );
+    });
   } catch (err) {
     record.create!.endedAt = Date.now();
     // An attempt that failed may still have created an upload (its answer lost): looked for now, and
@@ -608,7 +611,7 @@ async function createUpload(
     s.saveNow();
   } catch (err) {
     // Not on disk, so not sent a part: aborted while this run still knows its id.
-    if ((await t.abortMultipart(key, record.uploadId)) !== 'failed' && !record.create)
+    if ((await t.abortMultipart({ key, uploadId: record.uploadId })) !== 'failed' && !record.create)
       delete s.manifest.pending[rel];
     throw err;
   }

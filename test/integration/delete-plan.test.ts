@@ -22,7 +22,7 @@ const seed = seedObject;
 const keys = async (t: S3Transport, prefix = 'p/') => [...(await t.list(prefix)).keys()].sort();
 
 async function readObject(t: S3Transport, key: string): Promise<string> {
-  return t.get(key, async (body) => {
+  return t.get({ key }, async (body) => {
     const chunks: Buffer[] = [];
     for await (const c of body) chunks.push(c as Buffer);
     return Buffer.concat(chunks).toString('utf8');

@@ -428,7 +428,8 @@ describe.each(servers())('cleanup on $name', (server) => {
   it.skipIf(!server.quirks.hasListParts)('says "aborted", never "deleted"', async () => {
     const { bucket, transport } = await newBucket(server, 'wording');
     const keys = ['w/a.bin', 'w/sub/b.bin'];
-    for (const k of keys) await transport.createMultipart(k, 'application/octet-stream', {});
+    for (const key of keys)
+      await transport.createMultipart({ key, contentType: 'application/octet-stream', metadata: {} });
     const target = `s3://${bucket}/w`;
     const dry = await runCli(['cleanup', target, '--older-than', '0s', '--dry-run'], server);
     expect(dry.code, dry.stderr).toBe(0);
@@ -441,7 +442,11 @@ describe.each(servers())('cleanup on $name', (server) => {
       expect(real.stdout).toMatch(new RegExp(`^aborted stale multipart upload ${k} \\(upload `, 'm'));
     expect(real.stdout).toMatch(/2 stale multipart upload\(s\), 2 aborted, 0 failed/);
     expect(real.stdout).not.toMatch(/delete/i);
-    await transport.createMultipart('w/c.bin', 'application/octet-stream', {});
+    await transport.createMultipart({
+      key: 'w/c.bin',
+      contentType: 'application/octet-stream',
+      metadata: {},
+    });
     const json = await runCli(['cleanup', target, '--older-than', '0s', '--json'], server);
     expect(json.events.filter((e) => e.type === 'done')).toEqual([
       expect.objectContaining({ action: 'abort', rel: 'w/c.bin' }),

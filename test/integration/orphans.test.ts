@@ -155,7 +155,7 @@ describe.each(servers())('no orphaned multipart upload on $name', (server) => {
     for (const p of proxy.log.filter(isPart)) expect(p.url).toContain(`uploadId=${encodeURIComponent(id)}`);
     if (serverLists) {
       expect(await uploadsUnder(transport, prefix)).toEqual([id]);
-      const parts = await transport.listParts(`${prefix}big.bin`, id);
+      const parts = await transport.listParts({ key: `${prefix}big.bin`, uploadId: id });
       expect(parts instanceof Map ? parts.size : parts).toBe(k);
     }
 

@@ -170,7 +170,7 @@ async function assertNeverSent(bodies: Buffer[][], t: S3Transport, markers: Buff
     for (const m of markers) expect(all.includes(m), `a request body carried ${m}`).toBe(false);
   }
   for (const key of (await t.list('')).keys()) {
-    const body = await t.get(key, async (stream) => {
+    const body = await t.get({ key }, async (stream) => {
       const chunks: Buffer[] = [];
       for await (const c of stream) chunks.push(c as Buffer);
       return Buffer.concat(chunks);

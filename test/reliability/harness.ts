@@ -210,7 +210,7 @@ export function readManifest(dir: string): ManifestData | undefined {
 
 /** MD5 of an object's content as downloaded. */
 export async function objectMd5(t: S3Transport, key: string): Promise<string> {
-  return t.get(key, async (body) => {
+  return t.get({ key }, async (body) => {
     const h = createHash('md5');
     for await (const c of body) h.update(c as Buffer);
     return h.digest('hex');

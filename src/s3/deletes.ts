@@ -1,0 +1,39 @@
+import { S3SyncError } from '../errors.js';
+import { errorCode, isFatal } from './errors.js';
+import type { S3Requests } from './requests.js';
+import { clientS3 } from './sdk.js';
+
+const { DeleteObjectCommand, DeleteObjectsCommand } = clientS3;
+
+/** Characters an XML 1.0 document cannot hold, even escaped. */
+const XML_UNSAFE = /[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/;
+
+/** DeleteObjects in batches of 1,000; returns the keys that failed with their error codes. */
+export async function deleteKeys(t: S3Requests, keys: string[]): Promise<Map<string, string>> {
+  const failed = new Map<string, string>();
+  // A key XML 1.0 cannot carry (most C0 controls) makes a server reject the whole DeleteObjects
+  // body: such keys go one by one, in the URL, where any byte can be written.
+  const inXml = keys.filter((k) => !XML_UNSAFE.test(k));
+  for (const key of keys.filter((k) => XML_UNSAFE.test(k))) {
+    try {
+      await t.call((signal) => t.send(new DeleteObjectCommand({ Bucket: t.bucket, Key: key }), signal));
+    } catch (err) {
+      if (err instanceof S3SyncError && isFatal(err)) throw err;
+      failed.set(key, errorCode(err instanceof S3SyncError ? err.cause : err) || 'unknown error');
+    }
+  }
+  for (let i = 0; i < inXml.length; i += 1000) {
+    const batch = inXml.slice(i, i + 1000);
+    const r = await t.call((signal) =>
+      t.send(
+        new DeleteObjectsCommand({
+          Bucket: t.bucket,
+          Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+        }),
+        signal,
+      ),
+    );
+    for (const e of r.Errors ?? []) if (e.Key) failed.set(e.Key, e.Code ?? 'unknown error');
+  }
+  return failed;
+}

@@ -1,0 +1,251 @@
+import type { Readable } from 'node:stream';
+import { S3SyncError } from '../errors.js';
+import { errorCode, httpStatus } from './errors.js';
+import { normalizeEtag } from './etag.js';
+import { objectParams, type S3Requests } from './requests.js';
+import { clientS3 } from './sdk.js';
+
+const {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  ListMultipartUploadsCommand,
+  ListPartsCommand,
+  UploadPartCommand,
+} = clientS3;
+
+export interface MultipartUploadInfo {
+  uploadId: string;
+  key: string;
+  initiated: Date;
+}
+
+/** One multipart upload at one key. */
+export interface UploadRef {
+  key: string;
+  uploadId: string;
+}
+
+export interface CreateMultipartInput {
+  key: string;
+  contentType: string;
+  metadata: Record<string, string>;
+  /** Told of every request sent: each one may have created an upload, answered or not. */
+  onAttempt?: () => void;
+}
+
+export interface UploadPartInput extends UploadRef {
+  partNumber: number;
+  /** Called once per attempt: a fresh body each time. */
+  body: () => Buffer | Readable;
+  size: number;
+  md5Base64: string;
+  /** Aborted by the body when the file changes under it: the request stops at once, is not retried. */
+  transfer?: AbortSignal;
+}
+
+export interface CompleteMultipartInput extends UploadRef {
+  parts: { n: number; etag: string }[];
+}
+
+/**
+ * What became of an AbortMultipartUpload: 'gone' the server no longer knows the upload (completed,
+ * aborted, expired); 'refused' the server or the credentials do not allow it (s3rver answers 405,
+ * a policy without s3:AbortMultipartUpload 403), so asking again is pointless; 'failed' anything else.
+ */
+export type AbortOutcome = 'aborted' | 'gone' | 'refused' | 'failed';
+
+/** The server or the credentials will never allow this request: asking again changes nothing. */
+const refused = (err: unknown) => {
+  const code = errorCode(err);
+  const status = httpStatus(err);
+  return (
+    code === 'NotImplemented' ||
+    code === 'MethodNotAllowed' ||
+    code === 'AccessDenied' ||
+    status === 501 ||
+    status === 405 ||
+    status === 403
+  );
+};
+
+/** Uploads in progress at one key, and bounds on (server clock - this machine's clock), in ms. */
+export interface UploadsAtKey {
+  uploads: MultipartUploadInfo[];
+  clockOffset: { min: number; max: number };
+}
+
+/**
+ * The bound on clock offset when the server sent no Date header: S3 refuses requests signed more than
+ * 15 minutes off its clock (RequestTimeTooSkewed), so a server that answered is no further off.
+ */
+const MAX_SKEW_MS = 15 * 60_000;
+
+export async function createMultipart(t: S3Requests, p: CreateMultipartInput): Promise<string> {
+  const r = await t.call((signal) => {
+    p.onAttempt?.();
+    return t.send(
+      new CreateMultipartUploadCommand({
+        Bucket: t.bucket,
+        Key: p.key,
+        ...objectParams(t.settings, p.contentType, p.metadata),
+      }),
+      signal,
+    );
+  });
+  if (!r.UploadId) throw t.fail(new Error('CreateMultipartUpload returned no UploadId'));
+  return r.UploadId;
+}
+
+export async function uploadPart(t: S3Requests, p: UploadPartInput): Promise<string> {
+  const r = await t.call(
+    (signal) =>
+      t.send(
+        new UploadPartCommand({
+          Bucket: t.bucket,
+          Key: p.key,
+          UploadId: p.uploadId,
+          PartNumber: p.partNumber,
+          Body: p.body(),
+          ContentLength: p.size,
+          ContentMD5: p.md5Base64,
+        }),
+        signal,
+      ),
+    p.transfer,
+  );
+  return normalizeEtag(r.ETag);
+}
+
+export async function completeMultipart(t: S3Requests, p: CompleteMultipartInput): Promise<string> {
+  const r = await t.call((signal) =>
+    t.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: t.bucket,
+        Key: p.key,
+        UploadId: p.uploadId,
+        MultipartUpload: { Parts: p.parts.map((x) => ({ PartNumber: x.n, ETag: `"${x.etag}"` })) },
+      }),
+      signal,
+    ),
+  );
+  return normalizeEtag(r.ETag);
+}
+
+/** Never throws: a failed abort must not hide the error that led to it. */
+export async function abortMultipart(t: S3Requests, p: UploadRef): Promise<AbortOutcome> {
+  try {
+    // Not tied to the run's AbortSignal: this is the cleanup a cancelled run must still do.
+    const cmd = new AbortMultipartUploadCommand({ Bucket: t.bucket, Key: p.key, UploadId: p.uploadId });
+    await t.detached(() => t.send(cmd, undefined), 2);
+    return 'aborted';
+  } catch (err) {
+    if (errorCode(err) === 'NoSuchUpload' || httpStatus(err) === 404) return 'gone';
+    return refused(err) ? 'refused' : 'failed';
+  }
+}
+
+/**
+ * Parts already uploaded, by part number; 'gone' when the server no longer knows the upload (aborted
+ * by cleanup, expired); 'unsupported' where the server has no ListParts (s3rver).
+ */
+export type PartsListing = Map<number, { etag: string; size: number }> | 'gone' | 'unsupported';
+
+export async function listParts(t: S3Requests, p: UploadRef): Promise<PartsListing> {
+  try {
+    const out = new Map<number, { etag: string; size: number }>();
+    let marker: string | undefined;
+    do {
+      const r = await t.call((signal) =>
+        t.send(
+          new ListPartsCommand({
+            Bucket: t.bucket,
+            Key: p.key,
+            UploadId: p.uploadId,
+            PartNumberMarker: marker,
+          }),
+          signal,
+        ),
+      );
+      for (const part of r.Parts ?? []) {
+        if (part.PartNumber)
+          out.set(part.PartNumber, { etag: normalizeEtag(part.ETag), size: part.Size ?? 0 });
+      }
+      marker = r.IsTruncated ? r.NextPartNumberMarker : undefined;
+    } while (marker);
+    return out;
+  } catch (err) {
+    const cause = err instanceof S3SyncError ? err.cause : err;
+    const gone = errorCode(cause) === 'NoSuchUpload' || httpStatus(cause) === 404;
+    return gone ? ('gone' as const) : ('unsupported' as const);
+  }
+}
+
+/**
+ * The uploads in progress at exactly `key`, with the server's clock offset as its Date header bounds
+ * it; 'refused' where the server has no ListMultipartUploads (s3rver) or the credentials may not use it.
+ */
+export async function uploadsAt(t: S3Requests, key: string): Promise<UploadsAtKey | 'refused'> {
+  const clockOffset = { min: -MAX_SKEW_MS, max: MAX_SKEW_MS };
+  const onAnswer = (date: string | undefined, sentAt: number, answeredAt: number) => {
+    const server = date ? Date.parse(date) : Number.NaN;
+    if (Number.isNaN(server)) return;
+    // Date has whole seconds, and was stamped somewhere between sending and answering.
+    clockOffset.min = server - answeredAt;
+    clockOffset.max = server + 1000 - sentAt;
+  };
+  const all = await listUploads(t, key, onAnswer);
+  if (!Array.isArray(all)) return 'refused';
+  return { uploads: all.filter((u) => u.key === key), clockOffset };
+}
+
+export async function listMultipartUploads(t: S3Requests, prefix: string): Promise<MultipartUploadInfo[]> {
+  const all = await listUploads(t, prefix);
+  if (!Array.isArray(all)) throw t.fail(all.refusedWith);
+  return all;
+}
+
+async function listUploads(
+  t: S3Requests,
+  prefix: string,
+  onAnswer?: (date: string | undefined, sentAt: number, answeredAt: number) => void,
+): Promise<MultipartUploadInfo[] | { refusedWith: unknown }> {
+  const out: MultipartUploadInfo[] = [];
+  let keyMarker: string | undefined;
+  let idMarker: string | undefined;
+  do {
+    const r = await t.call((signal) => {
+      const cmd = new ListMultipartUploadsCommand({
+        Bucket: t.bucket,
+        Prefix: prefix,
+        KeyMarker: keyMarker,
+        UploadIdMarker: idMarker,
+      });
+      if (onAnswer) {
+        cmd.middlewareStack.add(
+          (next) => async (args) => {
+            const sentAt = Date.now();
+            const result = await next(args);
+            const headers = (result.response as { headers?: Record<string, string> }).headers;
+            onAnswer(headers?.date, sentAt, Date.now());
+            return result;
+          },
+          { step: 'deserialize', name: 's3syncServerDate' },
+        );
+      }
+      // A server without the API answers 501 or 405: returned, not thrown, so it is not retried.
+      return t.send(cmd, signal).catch((err: unknown) => {
+        if (refused(err)) return { refusedWith: err };
+        throw err;
+      });
+    });
+    if ('refusedWith' in r) return r;
+    for (const u of r.Uploads ?? []) {
+      if (u.Key && u.UploadId)
+        out.push({ key: u.Key, uploadId: u.UploadId, initiated: u.Initiated ?? new Date(0) });
+    }
+    keyMarker = r.IsTruncated ? r.NextKeyMarker : undefined;
+    idMarker = r.IsTruncated ? r.NextUploadIdMarker : undefined;
+  } while (keyMarker);
+  return out;
+}

@@ -1,0 +1,60 @@
+import type {
+  ObjectCannedACL,
+  S3Client,
+  ServerSideEncryption,
+  ServiceInputTypes,
+  ServiceOutputTypes,
+  StorageClass,
+} from '@aws-sdk/client-s3';
+import type { Command } from '@smithy/types';
+import type { S3SyncError } from '../errors.js';
+
+/** Any S3 command; its input and output types flow through `send` to the caller. */
+export type S3Command<I extends ServiceInputTypes, O extends ServiceOutputTypes> = Command<
+  ServiceInputTypes,
+  I,
+  ServiceOutputTypes,
+  O,
+  S3Client['config']
+>;
+
+/** Object settings passed through on upload (--storage-class, --sse, …). */
+export interface UploadSettings {
+  storageClass?: string;
+  sse?: string;
+  sseKmsKeyId?: string;
+  cacheControl?: string;
+  acl?: string;
+}
+
+/**
+ * What the operation modules (listing, multipart, deletes) need of the transport: requests bound to
+ * one bucket, limited, retried and described one way, whichever module builds them.
+ */
+export interface S3Requests {
+  readonly bucket: string;
+  readonly settings: UploadSettings;
+  /** A request under the concurrency limit, retried; see S3Transport.call. */
+  call<T>(fn: (signal: AbortSignal | undefined) => Promise<T>, transfer?: AbortSignal): Promise<T>;
+  /** One attempt of `cmd`, its output typed by the command. */
+  send<I extends ServiceInputTypes, O extends ServiceOutputTypes>(
+    cmd: S3Command<I, O>,
+    signal: AbortSignal | undefined,
+  ): Promise<O>;
+  /** Retried `retries` times, outside the concurrency limit and the run's cancellation. */
+  detached<T>(fn: () => Promise<T>, retries: number): Promise<T>;
+  fail(err: unknown): S3SyncError;
+}
+
+/** The headers an uploaded object carries: its type, metadata and the run's object settings. */
+export function objectParams(s: UploadSettings, contentType: string, metadata: Record<string, string>) {
+  return {
+    ContentType: contentType,
+    Metadata: metadata,
+    StorageClass: s.storageClass as StorageClass | undefined,
+    ServerSideEncryption: s.sse as ServerSideEncryption | undefined,
+    SSEKMSKeyId: s.sseKmsKeyId,
+    CacheControl: s.cacheControl,
+    ACL: s.acl as ObjectCannedACL | undefined,
+  };
+}
