@@ -391,7 +391,7 @@ async function uploadMultipart(
   entry: EntryOf,
   progress: TransferProgress,
 ): Promise<ManifestEntry> {
-  const ps = choosePartSize(f.size, cfg.partSize, t.provider.maxParts, t.provider.minPartSize);
+  const ps = choosePartSize(f.size, cfg.partSize, t.provider);
   const h = await hashOf(s, f, [ps]);
   if (!h.stable || h.size !== f.size) throw new FileChangedError();
   const resumed = await resumablePending(s, t, f.rel, key, h, ps);
