@@ -1,14 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { S3SyncError } from '../../src/errors.js';
+import { parseDuration, parseMaxDelete, parseSize } from '../../src/options/parse.js';
 import { OPTION_SPECS } from '../../src/options/table.js';
 import {
   checkEnds,
   configValues,
   didYouMean,
   flagParser,
-  parseDuration,
-  parseMaxDelete,
-  parseSize,
   setting,
   validateOptions,
 } from '../../src/options/validate.js';
