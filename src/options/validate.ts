@@ -1,33 +1,27 @@
 /**
- * The options table (./table.ts) put to work: one parser per kind of value, and the one place values
- * are checked, whether they come from a flag (through commander's argument parsers), the config file or
- * a library call. A bad value is a usage error (exit 2) in one line naming the option, raised before
+ * The options table (./table.ts) put to work: the one place values are checked (each parsed by its
+ * kind's parser, ./parse.ts), whether they come from a flag (through commander's argument parsers), the
+ * config file or a library call. A bad value is a usage error (exit 2) in one line naming the option, raised before
  * anything is transferred: a run that would silently do nothing (`workers: 0`), or something else than
  * asked (`"delete": "false"`, `"dryrun": true`), never starts.
  */
 import { usageError } from '../errors.js';
 import { isS3Url, parseS3Url } from '../s3/url.js';
+import { bad, expected, fmtDuration, fmtSize, parseValue, shown } from './parse.js';
 import {
   appliesTo,
   type CommandName,
-  DAY,
   ENTRY_ARGUMENTS,
   type EntryPoint,
-  GiB,
-  HOUR,
-  KiB,
   LIBRARY_ONLY,
-  MINUTE,
-  MiB,
   OPTION_SPECS,
   type OPTIONS,
   type OptionName,
   type OptionSpec,
-  SECOND,
 } from './table.js';
 
-/** Where a value comes from: each takes the flag's text, the library and config file typed values too. */
-type Source = 'flag' | 'config' | 'library';
+// Callers have always imported these from here.
+export { fmtDuration, parseMaxDelete } from './parse.js';
 
 type KindValue<S> = S extends { kind: 'int' | 'size' | 'duration' }
   ? number
@@ -47,149 +41,6 @@ export type OptionValue<N extends OptionName> = KindValue<(typeof OPTIONS)[N]>;
 export type Setting<N extends OptionName> = (typeof OPTIONS)[N] extends { default: unknown }
   ? OptionValue<N>
   : OptionValue<N> | undefined;
-
-export const fmtSize = (n: number): string =>
-  n >= GiB && n % GiB === 0 ? `${n / GiB}GiB` : n >= MiB && n % MiB === 0 ? `${n / MiB}MiB` : `${n} bytes`;
-
-/** A duration as its shortest text in whole units (days from two on: 24h reads better than 1d). */
-export function fmtDuration(ms: number): string {
-  if (ms === 0) return '0';
-  if (ms === Number.POSITIVE_INFINITY) return 'never';
-  if (ms % DAY === 0 && ms >= 2 * DAY) return `${ms / DAY}d`;
-  if (ms % HOUR === 0) return `${ms / HOUR}h`;
-  if (ms % MINUTE === 0 && ms >= 2 * MINUTE) return `${ms / MINUTE}m`;
-  return ms % SECOND === 0 ? `${ms / SECOND}s` : `${ms}ms`;
-}
-
-/** What the option takes, as the error messages say it. */
-export function expected(spec: OptionSpec): string {
-  switch (spec.kind) {
-    case 'int':
-      return `a whole number from ${spec.min} to ${spec.max}`;
-    case 'size':
-      return `a size from ${fmtSize(spec.min)} to ${fmtSize(spec.max)} (e.g. 16MiB, 64M, 1G)`;
-    case 'duration':
-      return (
-        `a duration from ${fmtDuration(spec.min)} to ${fmtDuration(spec.max)} (e.g. 500ms, 30s, 2m, 1h, 2d)` +
-        (spec.never ? ' or never' : '')
-      );
-    case 'enum':
-      return `one of ${spec.values.join(', ')}`;
-    case 'max-delete':
-      return 'a count of files like 100 or a share of the destination like 25% (at most 100%)';
-    case 'boolean':
-      return 'true or false';
-    case 'string':
-      return 'a string';
-    case 'list':
-      return 'a list of strings';
-  }
-}
-
-/** A value as it may appear in an error: JSON (so one line, control characters escaped), cut short. */
-function shown(v: unknown): string {
-  let s: string;
-  try {
-    s = JSON.stringify(v) ?? String(v);
-  } catch {
-    s = String(v);
-  }
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
-}
-
-const SIZE_UNITS: Record<string, number> = { b: 1, k: KiB, m: MiB, g: GiB, t: 1024 * GiB };
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: SECOND, m: MINUTE, h: HOUR, d: DAY };
-
-/** A size's text in bytes: 16MiB, 64M, 1.5G, 1048576 (bytes); undefined when it does not parse. */
-export function parseSize(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?$/i.exec(text.trim());
-  return m ? Math.round(Number(m[1]) * SIZE_UNITS[(m[2] ?? 'b').toLowerCase()[0]!]!) : undefined;
-}
-
-/**
- * A duration's text in milliseconds: 500ms, 30s, 2m, 1.5h, 2d, 0, and `never` (Infinity) where allowed.
- * A plain number other than 0 is 'needs-unit'; anything else undefined.
- */
-export function parseDuration(text: string, never = false): number | 'needs-unit' | undefined {
-  const v = text.trim();
-  if (never && v.toLowerCase() === 'never') return Number.POSITIVE_INFINITY;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v);
-  if (!m) return undefined;
-  if (m[2] === undefined) return Number(m[1]) === 0 ? 0 : 'needs-unit';
-  return Math.round(Number(m[1]) * DURATION_UNITS[m[2]]!);
-}
-
-/** Parses a max-delete spec: a count, or a share of the destination's files. */
-export function parseMaxDelete(spec: number | string): { count: number } | { share: number } | undefined {
-  if (typeof spec === 'number') return Number.isSafeInteger(spec) && spec >= 0 ? { count: spec } : undefined;
-  if (typeof spec !== 'string') return undefined;
-  const v = spec.trim();
-  if (/^\d+$/.test(v)) return { count: Number(v) };
-  const pct = /^(\d+(?:\.\d+)?)%$/.exec(v);
-  if (pct && Number(pct[1]) <= 100) return { share: Number(pct[1]) / 100 };
-  return undefined;
-}
-
-type Parsed = { ok: true; value: unknown } | { ok: false; hint?: string };
-const bad = (hint?: string): Parsed => ({ ok: false, hint });
-const good = (value: unknown): Parsed => ({ ok: true, value });
-
-const inRange = (n: number | undefined, min: number, max: number): Parsed =>
-  n !== undefined && Number.isSafeInteger(n) && n >= min && n <= max ? good(n) : bad();
-
-/**
- * A value as its option's library type. The same text means the same thing from every source; besides
- * it, the library and the config file take typed values (numbers, booleans, lists), except that a
- * duration in the config file needs its unit as a flag does (a number there would be ambiguous), and
- * whole numbers and booleans as strings are for the config file only (a JS caller passing "false" for
- * `delete` made a mistake, and is told).
- */
-function parseValue(spec: OptionSpec, v: unknown, source: Source): Parsed {
-  const text = typeof v === 'string' ? v : undefined;
-  switch (spec.kind) {
-    case 'int': {
-      if (typeof v === 'number' && source !== 'flag') return inRange(v, spec.min, spec.max);
-      if (text === undefined || source === 'library' || !/^\d+$/.test(text.trim())) return bad();
-      return inRange(Number(text), spec.min, spec.max);
-    }
-    case 'size': {
-      const n =
-        typeof v === 'number' && source !== 'flag' ? v : text === undefined ? undefined : parseSize(text);
-      return inRange(n, spec.min, spec.max);
-    }
-    case 'duration': {
-      let ms: number | 'needs-unit' | undefined;
-      if (typeof v === 'number') ms = source === 'library' || v === 0 ? v : 'needs-unit';
-      else if (text !== undefined) ms = parseDuration(text, spec.never);
-      if (ms === 'needs-unit') return bad(`add a unit, e.g. "${String(v).trim()}s"`);
-      if (ms === Number.POSITIVE_INFINITY && spec.never) return good(ms);
-      return ms !== undefined && Number.isFinite(ms) && ms >= spec.min && ms <= spec.max ? good(ms) : bad();
-    }
-    case 'enum': {
-      if (text === undefined) return bad();
-      const found = spec.ignoreCase
-        ? spec.values.find((x) => x.toLowerCase() === text.toLowerCase())
-        : spec.values.find((x) => x === text);
-      return found === undefined ? bad() : good(found);
-    }
-    case 'max-delete':
-      return (typeof v === 'number' && source !== 'flag') || text !== undefined
-        ? parseMaxDelete(v as number | string) === undefined
-          ? bad()
-          : good(v)
-        : bad();
-    case 'boolean':
-      if (typeof v === 'boolean' && source !== 'flag') return good(v);
-      if (source === 'config' && (text === 'true' || text === 'false')) return good(text === 'true');
-      return bad();
-    case 'string':
-      return text === undefined ? bad() : good(text);
-    case 'list':
-      if (Array.isArray(v) && source !== 'flag')
-        return v.every((x) => typeof x === 'string') ? good(v) : bad();
-      return text !== undefined && source !== 'library' ? good([text]) : bad();
-  }
-}
 
 /** A usage error naming the option as its source spells it. */
 const invalid = (who: string, spec: OptionSpec, v: unknown, hint?: string) =>
@@ -211,9 +62,11 @@ export function flagParser(name: OptionName): (text: string, previous?: unknown)
 }
 
 /** The option a former library name stands for (`stallTimeoutMs` → `stallTimeout`). */
-const FORMER_NAMES: Readonly<Record<string, OptionName>> = Object.fromEntries(
-  (Object.entries(OPTION_SPECS) as [OptionName, OptionSpec][]).flatMap(([name, spec]) =>
-    spec.formerly ? [[spec.formerly, name]] : [],
+const FORMER_NAMES: Readonly<Record<string, OptionName>> = Object.freeze(
+  Object.fromEntries(
+    (Object.entries(OPTION_SPECS) as [OptionName, OptionSpec][]).flatMap(([name, spec]) =>
+      spec.formerly ? [[spec.formerly, name]] : [],
+    ),
   ),
 );
 
@@ -251,7 +104,7 @@ export function didYouMean(key: string, names: readonly string[]): string | unde
   return best;
 }
 
-const ALL_OPTIONS = Object.keys(OPTION_SPECS) as OptionName[];
+const ALL_OPTIONS: readonly OptionName[] = Object.freeze(Object.keys(OPTION_SPECS) as OptionName[]);
 
 /**
  * Checks a library call's options, all of them: an unknown name (a typo such as `dryrun`, which would

@@ -5,28 +5,24 @@ import { usageError } from '../errors.js';
  * between S3 implementations lives in this one table, so the transport has no provider `if`s.
  */
 export interface ProviderQuirks {
-  name: string;
-  title: string;
+  readonly name: string;
+  readonly title: string;
   /** Endpoint built from region / account id when the user gives none. `{region}`, `{account}`. */
-  endpointTemplate?: string;
+  readonly endpointTemplate?: string;
   /** Region to sign with when none is configured. */
-  defaultRegion: string;
-  pathStyle: boolean;
+  readonly defaultRegion: string;
+  readonly pathStyle: boolean;
   /** 'when_required' turns off the SDK's default CRC32 trailers (aws-chunked), which many stores reject. */
-  sdkChecksums: 'when_supported' | 'when_required';
+  readonly sdkChecksums: 'when_supported' | 'when_required';
   /** DeleteObjects must carry Content-MD5 (MinIO, ECS, RGW reject the SDK's CRC32 alone). */
-  contentMd5OnDeleteObjects: boolean;
-  /** Multipart ETags are `md5(part md5s)-N` and can be verified locally. */
-  multipartEtagIsMd5OfParts: boolean;
-  /** CompleteMultipartUpload may answer with an empty ETag: HEAD the object instead. */
-  headAfterMultipart: boolean;
-  /** `If-None-Match: *` on PutObject is enforced (conditional create). */
-  honoursIfNoneMatch: boolean;
-  maxParts: number;
-  minPartSize: number;
-  maxPartSize: number;
+  readonly contentMd5OnDeleteObjects: boolean;
+  /** Multipart ETags are `md5(part md5s)-N`, so an upload's ETag can be checked against the local hash. */
+  readonly multipartEtagIsMd5OfParts: boolean;
+  readonly maxParts: number;
+  readonly minPartSize: number;
+  readonly maxPartSize: number;
   /** Needs an endpoint (or the template's inputs) from the user. */
-  requiresEndpoint: boolean;
+  readonly requiresEndpoint: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -38,15 +34,19 @@ const base: Omit<ProviderQuirks, 'name' | 'title'> = {
   sdkChecksums: 'when_required',
   contentMd5OnDeleteObjects: true,
   multipartEtagIsMd5OfParts: true,
-  headAfterMultipart: true,
-  honoursIfNoneMatch: false,
   maxParts: 10_000,
   minPartSize: 5 * MiB,
   maxPartSize: 5 * GiB,
   requiresEndpoint: true,
 };
 
-export const PROVIDERS: Record<string, ProviderQuirks> = {
+/** Each row frozen as well as the table: a caller of the library cannot change another run's provider. */
+const frozen = <T extends Record<string, ProviderQuirks>>(rows: T): Readonly<T> => {
+  for (const row of Object.values(rows)) Object.freeze(row);
+  return Object.freeze(rows);
+};
+
+export const PROVIDERS: Readonly<Record<string, ProviderQuirks>> = frozen({
   aws: {
     ...base,
     name: 'aws',
@@ -54,8 +54,6 @@ export const PROVIDERS: Record<string, ProviderQuirks> = {
     pathStyle: false,
     sdkChecksums: 'when_supported',
     contentMd5OnDeleteObjects: false,
-    headAfterMultipart: false,
-    honoursIfNoneMatch: true,
     requiresEndpoint: false,
   },
   r2: {
@@ -66,7 +64,6 @@ export const PROVIDERS: Record<string, ProviderQuirks> = {
     defaultRegion: 'auto',
     // R2 answers 501 to x-amz-checksum-crc32; its multipart ETags are not md5-of-md5s.
     multipartEtagIsMd5OfParts: false,
-    honoursIfNoneMatch: true,
   },
   b2: {
     ...base,
@@ -77,13 +74,12 @@ export const PROVIDERS: Record<string, ProviderQuirks> = {
     // B2 rejects x-amz-sdk-checksum-algorithm; large-file ETags are opaque.
     multipartEtagIsMd5OfParts: false,
   },
-  minio: { ...base, name: 'minio', title: 'MinIO', honoursIfNoneMatch: true },
+  minio: { ...base, name: 'minio', title: 'MinIO' },
   ceph: {
     ...base,
     name: 'ceph',
     title: 'Ceph RADOS Gateway',
-    // RGW 16 answers 411 to aws-chunked streamed uploads, returns an empty ETag from
-    // CompleteMultipartUpload and ignores If-None-Match: * on PUT.
+    // RGW 16 answers 411 to aws-chunked streamed uploads (so when_required checksums, from base).
   },
   wasabi: {
     ...base,
@@ -110,9 +106,9 @@ export const PROVIDERS: Record<string, ProviderQuirks> = {
     pathStyle: false,
   },
   other: { ...base, name: 'other', title: 'Any other S3-compatible store (conservative defaults)' },
-};
+});
 
-export const PROVIDER_NAMES = Object.keys(PROVIDERS);
+export const PROVIDER_NAMES: readonly string[] = Object.freeze(Object.keys(PROVIDERS));
 
 export function getProvider(name: string | undefined, customEndpoint: boolean): ProviderQuirks {
   if (name === undefined) return customEndpoint ? PROVIDERS.other! : PROVIDERS.aws!;

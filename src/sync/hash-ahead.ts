@@ -32,7 +32,7 @@ export function hashAhead(s: Session, input: PushPlanInput, opts: PushOptions): 
       const d = decide(f);
       if (d.kind === 'hash') s.hashes.prefetch(f, d.partSizes);
       else if (d.kind === 'listing' && f.size >= threshold && !opts.dryRun) {
-        const ps = choosePartSize(f.size, setting(opts, 'partSize'), provider.maxParts, provider.minPartSize);
+        const ps = choosePartSize(f.size, setting(opts, 'partSize'), provider);
         s.hashes.prefetch(f, [ps]);
       }
     }

@@ -391,7 +391,7 @@ async function uploadMultipart(
   entry: EntryOf,
   progress: TransferProgress,
 ): Promise<ManifestEntry> {
-  const ps = choosePartSize(f.size, cfg.partSize, t.provider.maxParts, t.provider.minPartSize);
+  const ps = choosePartSize(f.size, cfg.partSize, t.provider);
   const h = await hashOf(s, f, [ps]);
   if (!h.stable || h.size !== f.size) throw new FileChangedError();
   const resumed = await resumablePending(s, t, f.rel, key, h, ps);
@@ -525,7 +525,9 @@ async function sendParts(s: Session, t: S3Transport, job: PartsJob): Promise<Man
     }
     // RGW answers CompleteMultipartUpload with an empty ETag: the object's HEAD has the real one.
     if (!etag) etag = (await t.head(key))?.etag ?? '';
-    checkEtag(etag, expected, rel);
+    // Where the ETag is no MD5 of the part MD5s (R2, B2, GCS) it can never match: each part's
+    // Content-MD5 was checked by the server instead.
+    if (t.provider.multipartEtagIsMd5OfParts) checkEtag(etag, expected, rel);
     delete s.manifest.pending[rel];
     s.markDirty();
     progress.finish();

@@ -1,8 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { candidatePartSizes, choosePartSize, etagForm, normalizeEtag } from '../../src/s3/etag.js';
+import { PROVIDERS, type ProviderQuirks } from '../../src/s3/providers.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
+const TiB = 1024 * GiB;
+/** S3's own part limits. */
+const S3 = { maxParts: 10_000, minPartSize: 5 * MiB, maxPartSize: 5 * GiB };
 const HEX = '0123456789abcdef0123456789abcdef';
 
 describe('etagForm / normalizeEtag', () => {
@@ -80,9 +84,44 @@ describe('choosePartSize', () => {
 
   it('honours the provider max parts and the minimum part size', () => {
     expect(choosePartSize(100 * MiB, 1 * MiB)).toBe(5 * MiB);
-    expect(choosePartSize(100 * MiB, 1 * MiB, 10_000, 8 * MiB)).toBe(8 * MiB);
-    const ps = choosePartSize(100 * MiB, 5 * MiB, 10);
+    expect(choosePartSize(100 * MiB, 1 * MiB, { ...S3, minPartSize: 8 * MiB })).toBe(8 * MiB);
+    const ps = choosePartSize(100 * MiB, 5 * MiB, { ...S3, maxParts: 10 });
     expect(ps).toBe(10 * MiB);
     expect(Math.ceil((100 * MiB) / ps)).toBeLessThanOrEqual(10);
+  });
+
+  // Past S3's 5 GiB part limit a part is refused: the chooser stops there rather than doubling on.
+  it.each([
+    { size: 30 * TiB, requested: 16 * MiB, want: 4 * GiB },
+    { size: 45 * TiB, requested: 16 * MiB, want: 5 * GiB },
+    { size: 45 * TiB, requested: 3 * GiB, want: 5 * GiB },
+    { size: 100 * TiB, requested: 16 * MiB, want: 5 * GiB },
+    { size: 100 * MiB, requested: 8 * GiB, want: 5 * GiB },
+    { size: 100 * MiB, requested: 64 * MiB, limits: { ...S3, maxPartSize: 32 * MiB }, want: 32 * MiB },
+    {
+      size: 1 * GiB,
+      requested: 16 * MiB,
+      limits: { ...S3, maxParts: 10, maxPartSize: 64 * MiB },
+      want: 64 * MiB,
+    },
+  ])(
+    'never goes past maxPartSize: $size bytes at $requested → $want',
+    ({ size, requested, limits, want }) => {
+      expect(choosePartSize(size, requested, limits)).toBe(want);
+    },
+  );
+
+  // What the chooser did before it read maxPartSize: the same for every provider up to 25 TiB.
+  const unbounded = (size: number, requested: number, p: ProviderQuirks) => {
+    let ps = Math.max(requested, p.minPartSize);
+    while (Math.ceil(size / ps) > p.maxParts) ps *= 2;
+    return ps;
+  };
+  it.each(Object.values(PROVIDERS))('changes no part size of $name up to 25 TiB', (p) => {
+    for (const size of [0, 1, 5 * MiB, 100 * MiB, 160 * GiB, 161 * GiB, 1 * TiB, 5 * TiB, 25 * TiB])
+      for (const requested of [1 * MiB, 5 * MiB, 16 * MiB, 100 * MiB, 1 * GiB, 5 * GiB])
+        expect(choosePartSize(size, requested, p), `${size} at ${requested}`).toBe(
+          unbounded(size, requested, p),
+        );
   });
 });

@@ -19,8 +19,6 @@ const FIELDS: (keyof ProviderQuirks)[] = [
   'sdkChecksums',
   'contentMd5OnDeleteObjects',
   'multipartEtagIsMd5OfParts',
-  'headAfterMultipart',
-  'honoursIfNoneMatch',
   'maxParts',
   'minPartSize',
   'maxPartSize',
@@ -43,7 +41,7 @@ function thrown(fn: () => unknown): S3SyncError {
 
 describe('PROVIDERS table', () => {
   it('lists the expected providers', () => {
-    expect(PROVIDER_NAMES.sort()).toEqual(
+    expect([...PROVIDER_NAMES].sort()).toEqual(
       ['aws', 'b2', 'ceph', 'digitalocean', 'gcs', 'minio', 'other', 'r2', 'wasabi'].sort(),
     );
   });
@@ -58,8 +56,6 @@ describe('PROVIDERS table', () => {
       'pathStyle',
       'contentMd5OnDeleteObjects',
       'multipartEtagIsMd5OfParts',
-      'headAfterMultipart',
-      'honoursIfNoneMatch',
       'requiresEndpoint',
     ] as const) {
       expect(typeof p[f], `${key}.${f}`).toBe('boolean');
@@ -83,7 +79,6 @@ describe('PROVIDERS table', () => {
     expect(aws.requiresEndpoint).toBe(false);
     expect(aws.endpointTemplate).toBeUndefined();
     expect(aws.defaultRegion).toBe('us-east-1');
-    expect(aws.honoursIfNoneMatch).toBe(true);
   });
 
   it.each(PROVIDER_NAMES.filter((n) => n !== 'aws'))('%s uses when_required checksums', (name) => {
@@ -96,10 +91,8 @@ describe('PROVIDERS table', () => {
     }
   });
 
-  it('ceph is conservative about empty multipart ETags and If-None-Match', () => {
+  it('ceph gets Content-MD5 on DeleteObjects and path-style addressing', () => {
     const ceph = PROVIDERS.ceph!;
-    expect(ceph.headAfterMultipart).toBe(true);
-    expect(ceph.honoursIfNoneMatch).toBe(false);
     expect(ceph.contentMd5OnDeleteObjects).toBe(true);
     expect(ceph.pathStyle).toBe(true);
   });
@@ -107,9 +100,8 @@ describe('PROVIDERS table', () => {
   it("'other' uses the conservative defaults", () => {
     const o = PROVIDERS.other!;
     expect(o.pathStyle).toBe(true);
-    expect(o.headAfterMultipart).toBe(true);
-    expect(o.honoursIfNoneMatch).toBe(false);
     expect(o.contentMd5OnDeleteObjects).toBe(true);
+    expect(o.multipartEtagIsMd5OfParts).toBe(true);
     expect(o.endpointTemplate).toBeUndefined();
   });
 
@@ -117,6 +109,32 @@ describe('PROVIDERS table', () => {
     expect(PROVIDERS.r2!.multipartEtagIsMd5OfParts).toBe(false);
     expect(PROVIDERS.b2!.multipartEtagIsMd5OfParts).toBe(false);
     expect(PROVIDERS.r2!.defaultRegion).toBe('auto');
+  });
+});
+
+describe('PROVIDERS is immutable', () => {
+  // A library caller changing a row would change every later run in the process.
+  it.each([
+    ['a field of a row', () => Object.assign(PROVIDERS.aws!, { pathStyle: true })],
+    ['a row', () => Object.assign(PROVIDERS, { aws: PROVIDERS.minio })],
+    ['a new row', () => Object.assign(PROVIDERS, { mine: PROVIDERS.minio })],
+    ['a removed row', () => delete (PROVIDERS as Record<string, ProviderQuirks>).ceph],
+    ['the names', () => (PROVIDER_NAMES as string[]).push('mine')],
+    ['the order of the names', () => (PROVIDER_NAMES as string[]).sort()],
+  ])('refuses to change %s', (_, change) => {
+    expect(change).toThrow(TypeError);
+    expect(PROVIDERS.aws!.pathStyle).toBe(false);
+    expect(PROVIDERS.aws!.name).toBe('aws');
+    expect(Object.keys(PROVIDERS)).toEqual(PROVIDER_NAMES);
+    expect(PROVIDER_NAMES).toContain('ceph');
+    expect(PROVIDER_NAMES).not.toContain('mine');
+  });
+
+  it('every row is frozen, and getProvider hands out those rows', () => {
+    expect(Object.isFrozen(PROVIDERS)).toBe(true);
+    for (const n of PROVIDER_NAMES) expect(Object.isFrozen(PROVIDERS[n]), n).toBe(true);
+    expect(Object.isFrozen(getProvider(undefined, false))).toBe(true);
+    expect(Object.isFrozen(getProvider('CePh', true))).toBe(true);
   });
 });
 

@@ -1,14 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { S3SyncError } from '../../src/errors.js';
-import { OPTION_SPECS } from '../../src/options/table.js';
+import { expected, parseMaxDelete } from '../../src/options/parse.js';
+import { OPTION_SPECS, type OptionName, type OptionSpec } from '../../src/options/table.js';
 import {
   checkEnds,
   configValues,
   didYouMean,
   flagParser,
-  parseDuration,
-  parseMaxDelete,
-  parseSize,
   setting,
   validateOptions,
 } from '../../src/options/validate.js';
@@ -385,44 +383,6 @@ describe('the ends of push, pull and check', () => {
   });
 });
 
-describe('the one size parser and the one duration parser', () => {
-  it('sizes: binary suffixes, with or without i and B, any case; a plain number is bytes', () => {
-    for (const [text, n] of [
-      ['1048576', MiB],
-      ['1M', MiB],
-      ['1m', MiB],
-      ['1MiB', MiB],
-      ['1mib', MiB],
-      ['1MB', MiB],
-      ['1.5G', 1.5 * 1024 * MiB],
-      ['2K', 2048],
-      [' 16 MiB ', 16 * MiB],
-      ['1T', 1024 * 1024 * MiB],
-    ] as const)
-      expect(parseSize(text), text).toBe(n);
-    for (const text of ['', 'M', '-1M', '1e6', '1 MiBs', '1X', '0x10', '1,5M'])
-      expect(parseSize(text), text).toBeUndefined();
-  });
-
-  it('durations: a number and a unit (ms, s, m, h, d); 0 alone; never where allowed', () => {
-    for (const [text, ms] of [
-      ['500ms', 500],
-      ['30s', 30_000],
-      ['2m', 120_000],
-      ['1.5h', 5_400_000],
-      ['2d', 172_800_000],
-      ['0', 0],
-      [' 0s ', 0],
-    ] as const)
-      expect(parseDuration(text), text).toBe(ms);
-    for (const text of ['60', '1.5', '007']) expect(parseDuration(text), text).toBe('needs-unit');
-    for (const text of ['', 's', '-1s', '1w', '1 s', '1S', '1e3s', 'never', '1h30m'])
-      expect(parseDuration(text), text).toBeUndefined();
-    expect(parseDuration('never', true)).toBe(Number.POSITIVE_INFINITY);
-    expect(parseDuration('NEVER', true)).toBe(Number.POSITIVE_INFINITY);
-  });
-});
-
 describe('did you mean', () => {
   const names = Object.keys(OPTION_SPECS);
   it('finds the name whatever its case, dashes and underscores, or within a typo or two', () => {
@@ -455,5 +415,185 @@ describe('setting: the value of a run, else the default from the table', () => {
   it('throws for a bad value, as an entry point would', () => {
     usage(() => setting({ workers: 0 }, 'workers'));
     usage(() => setting({ verifyInterval: null }, 'verifyInterval'));
+  });
+});
+
+/** The options of a kind, from the table: a new option is covered as soon as it has a row. */
+const ofKind = (...kinds: OptionSpec['kind'][]) =>
+  (Object.entries(OPTION_SPECS) as [OptionName, OptionSpec][]).filter(([, spec]) =>
+    kinds.includes(spec.kind),
+  );
+
+/** How a value reaches an option: a flag's text, a config file's value, a library call's value. */
+const SOURCES = {
+  flag: (name: OptionName, v: unknown) => flagParser(name)(v as string),
+  config: (name: OptionName, v: unknown) => configValues({ [name]: v }, 'f.json', 'defaults')[name],
+  library: (name: OptionName, v: unknown) => setting({ [name]: v }, name),
+} as const;
+const PREFIX = {
+  flag: (name: OptionName) => `${OPTION_SPECS[name].flag} must be `,
+  config: (name: OptionName) => `f.json: "${name}" must be `,
+  library: (name: OptionName) => `option ${name} must be `,
+} as const;
+
+describe('bounds, from the table: each bound is in, one past it is out, from every source', () => {
+  type Bounded = OptionSpec & { kind: 'int' | 'size' | 'duration'; min: number; max: number };
+  /** A value as each source may write it: durations with a unit, sizes in bytes. */
+  const written = (spec: Bounded, n: number) => (spec.kind === 'duration' ? `${n}ms` : String(n));
+
+  it.each(ofKind('int', 'size', 'duration'))('%s', (name, s) => {
+    const spec = s as Bounded;
+    for (const n of [spec.min, spec.max]) {
+      expect(SOURCES.flag(name, written(spec, n)), `flag ${n}`).toBe(n);
+      expect(SOURCES.config(name, written(spec, n)), `config ${n}`).toBe(n);
+      expect(SOURCES.library(name, n), `library ${n}`).toBe(n);
+    }
+    const outside = [spec.max + 1, ...(spec.min > 0 ? [spec.min - 1] : [])];
+    for (const n of outside)
+      for (const [source, v] of [
+        ['flag', written(spec, n)],
+        ['config', written(spec, n)],
+        ['library', n],
+      ] as const) {
+        const msg = usage(() => SOURCES[source](name, v));
+        expect(msg, `${source} ${n}`).toBe(
+          `${PREFIX[source](name)}${expected(spec)}, got ${JSON.stringify(v)}`,
+        );
+      }
+  });
+
+  it.each([
+    ['int', OPTION_SPECS.workers, 'a whole number from 1 to 1024'],
+    ['size', OPTION_SPECS.partSize, 'a size from 1MiB to 5GiB (e.g. 16MiB, 64M, 1G)'],
+    ['duration', OPTION_SPECS.stallTimeout, 'a duration from 1s to 24h (e.g. 500ms, 30s, 2m, 1h, 2d)'],
+    ['duration', OPTION_SPECS.olderThan, 'a duration from 0 to 3650d (e.g. 500ms, 30s, 2m, 1h, 2d)'],
+    [
+      'never',
+      OPTION_SPECS.verifyInterval,
+      'a duration from 0 to 3650d (e.g. 500ms, 30s, 2m, 1h, 2d) or never',
+    ],
+  ] as const)('a %s states its bounds in the units the flag takes', (_, spec, text) => {
+    expect(expected(spec)).toBe(text);
+  });
+});
+
+describe('enums, from the table: every value in, any other out with the list of values', () => {
+  it.each(ofKind('enum'))('%s', (name, s) => {
+    const spec = s as OptionSpec & { kind: 'enum' };
+    for (const v of spec.values)
+      for (const source of ['flag', 'config', 'library'] as const) {
+        expect(SOURCES[source](name, v), `${source} ${v}`).toBe(v);
+        const other = v.toUpperCase() === v ? v.toLowerCase() : v.toUpperCase();
+        if (spec.ignoreCase) expect(SOURCES[source](name, other), `${source} ${other}`).toBe(v);
+        else if (other !== v)
+          expect(usage(() => SOURCES[source](name, other))).toContain(spec.values.join(', '));
+      }
+    for (const bad of ['', 'nope', `${spec.values[0]}x`, `x${spec.values[0]}`])
+      for (const source of ['flag', 'config', 'library'] as const) {
+        const msg = usage(() => SOURCES[source](name, bad));
+        expect(msg, `${source} ${bad}`).toBe(
+          `${PREFIX[source](name)}one of ${spec.values.join(', ')}, got ${JSON.stringify(bad)}`,
+        );
+      }
+  });
+});
+
+describe('every option, any value, every source: a value or one usage line', () => {
+  const TEXTS = [
+    '',
+    ' ',
+    '\n',
+    'a\nb',
+    '1\r\n',
+    '\u001b[2K\u001b[31mred',
+    '\u202e16',
+    'x'.repeat(500),
+    '-1',
+    '1.5',
+    'NaN',
+    'Infinity',
+    '1e309',
+    '0x10',
+    '１６',
+    '16 MiB',
+    'never',
+    'true',
+    '__proto__',
+    '50%',
+  ];
+  const TYPED = [
+    null,
+    0,
+    -1,
+    1.5,
+    Number.NaN,
+    Number.POSITIVE_INFINITY,
+    2 ** 53,
+    true,
+    false,
+    [],
+    ['a', 1],
+    {},
+  ];
+
+  it.each(Object.keys(OPTION_SPECS) as OptionName[])('%s', (name) => {
+    let refused = 0;
+    for (const source of ['flag', 'config', 'library'] as const)
+      for (const v of source === 'flag' ? TEXTS : [...TEXTS, ...TYPED]) {
+        let err: unknown;
+        try {
+          SOURCES[source](name, v);
+        } catch (e) {
+          err = e;
+        }
+        if (err === undefined) continue;
+        refused++;
+        const what = `${source} ${JSON.stringify(v)}`;
+        expect(err, what).toBeInstanceOf(S3SyncError);
+        expect((err as S3SyncError).exitCode, what).toBe(2);
+        const msg = (err as Error).message;
+        expect(msg.startsWith(PREFIX[source](name)), `${what}: ${msg}`).toBe(true);
+        // One line, no C0 control (the CLI escapes the rest as it prints), and the value cut short.
+        expect(msg, what).not.toMatch(/[\u0000-\u001f]/);
+        expect(msg.length, what).toBeLessThan(400);
+      }
+    expect(refused).toBeGreaterThan(10);
+  });
+});
+
+describe('did you mean, through the messages', () => {
+  it.each([
+    ['dryrun', 'dryRun'],
+    ['DRY_RUN', 'dryRun'],
+    ['--dry-run', 'dryRun'],
+    ['part-size', 'partSize'],
+    ['PartSize', 'partSize'],
+    ['wrokers', 'workers'],
+    ['mutlipartThreshold', 'multipartThreshold'],
+    ['exclud', 'exclude'],
+    ['endpointURL', 'endpointUrl'],
+    ['max_delete', 'maxDelete'],
+    ['stall-timeout-ms', 'stallTimeout'],
+  ] as const)('%j is an unknown option or key: did you mean %s', (key, meant) => {
+    expect(usage(() => validateOptions({ [key]: 1 }, 'push'))).toBe(
+      `unknown option ${JSON.stringify(key)} (did you mean ${meant}?)`,
+    );
+    expect(usage(() => configValues({ [key]: 1 }, 'f.json', 'push'))).toBe(
+      `f.json: unknown key ${JSON.stringify(key)} (did you mean "${meant}"?)`,
+    );
+  });
+
+  it.each([
+    ['sourc', 'source', 'source'],
+    ['onevent', 'onEvent', undefined],
+    ['comand', undefined, 'command'],
+    ['destinaton', 'destination', 'destination'],
+  ] as const)('%j: the library suggests %s, a config job %s', (key, library, config) => {
+    expect(usage(() => validateOptions({ [key]: 1 }, 'push'))).toBe(
+      `unknown option ${JSON.stringify(key)}${library ? ` (did you mean ${library}?)` : ''}`,
+    );
+    expect(usage(() => configValues({ [key]: 1 }, 'f.json', 'push'))).toBe(
+      `f.json: unknown key ${JSON.stringify(key)}${config ? ` (did you mean "${config}"?)` : ''}`,
+    );
   });
 });

@@ -1,0 +1,105 @@
+/**
+ * The rows of the options table (./table.ts) that choose what a run does: which paths, what it
+ * deletes and the guards on deletion, and how much it transfers or verifies.
+ */
+import { DAY, FILTERED, HOUR, type OptionSpec, PUSH_PULL } from './spec.js';
+
+/** Filters, deletion and its guards, what counts as changed, and verification. */
+export const SELECTION_OPTIONS = {
+  include: {
+    kind: 'list',
+    flag: '--include',
+    arg: '<glob>',
+    help: 'include matching paths, overrides --exclude',
+    example: "--include '*.txt'",
+    commands: FILTERED,
+  },
+  exclude: {
+    kind: 'list',
+    flag: '--exclude',
+    arg: '<glob>',
+    help: 'exclude matching paths',
+    example: "--exclude '*.tmp'",
+    commands: FILTERED,
+  },
+  excludeFrom: {
+    kind: 'list',
+    flag: '--exclude-from',
+    arg: '<file>',
+    help: 'read exclude globs from a file',
+    example: '--exclude-from ./excludes.txt',
+    commands: FILTERED,
+  },
+  // Not for pull: a pull writes through no symbolic link in its destination.
+  followSymlinks: {
+    kind: 'boolean',
+    flag: '--follow-symlinks',
+    help: 'follow symbolic links (loops are detected; pull goes only through links to directories inside the target)',
+    commands: ['push', 'pull', 'check'],
+  },
+  delete: {
+    kind: 'boolean',
+    flag: '--delete',
+    help: 'delete destination files that have no source file (after all transfers)',
+    commands: PUSH_PULL,
+  },
+  deleteExcluded: {
+    kind: 'boolean',
+    flag: '--delete-excluded',
+    help: 'with --delete, also delete destination files excluded by filters',
+    commands: PUSH_PULL,
+  },
+  maxDelete: {
+    kind: 'max-delete',
+    flag: '--max-delete',
+    arg: '<n|p%>',
+    default: '50%',
+    help: 'refuse to delete more than N files or P% of the destination',
+    example: '--max-delete 100',
+    commands: PUSH_PULL,
+  },
+  force: {
+    kind: 'boolean',
+    flag: '--force',
+    help: 'override the --max-delete guard and the empty-source refusal',
+    commands: PUSH_PULL,
+  },
+  dryRun: {
+    kind: 'boolean',
+    flag: '--dry-run',
+    short: '-n',
+    help: 'show what would happen, with reasons, and change nothing',
+    helpFor: { cleanup: 'list them, abort nothing', jobs: 'dry-run every push and pull job' },
+    commands: ['push', 'pull', 'cleanup', 'jobs'],
+  },
+  incremental: {
+    kind: 'boolean',
+    flag: '--incremental',
+    default: true,
+    help: 'transfer only what changed',
+    helpFor: { push: 'upload only what changed', pull: 'download only what changed' },
+    negation: 'transfer everything',
+    negationFor: { push: 'upload every file', pull: 'download every object' },
+    commands: PUSH_PULL,
+  },
+  verify: {
+    kind: 'boolean',
+    flag: '--verify',
+    help: 'also list the remote and re-upload objects missing or changed there',
+    commands: ['push'],
+  },
+  verifyInterval: {
+    kind: 'duration',
+    flag: '--verify-interval',
+    arg: '<duration>',
+    min: 0,
+    max: 3650 * DAY,
+    never: true,
+    // One listing a day: drift behind s3sync's back is found within a day, and a no-change run within
+    // it still makes no request (aws s3 sync lists on every run).
+    default: 24 * HOUR,
+    help: 'do as --verify when the last listing of the destination is older than this',
+    example: '--verify-interval 7d',
+    commands: ['push'],
+  },
+} as const satisfies Record<string, OptionSpec>;

@@ -1,0 +1,84 @@
+/**
+ * What a row of the options table (./table.ts) is: the kinds of value an option takes, the commands it
+ * applies to, and the units its bounds and defaults are written in.
+ */
+export const KiB = 1024;
+export const MiB = 1024 * KiB;
+export const GiB = 1024 * MiB;
+export const SECOND = 1000;
+export const MINUTE = 60 * SECOND;
+export const HOUR = 60 * MINUTE;
+export const DAY = 24 * HOUR;
+
+/**
+ * What an option can apply to: the CLI's commands, `plan` (it takes the options of the direction it
+ * plans, see `appliesTo`) and `jobs`, the global flags of a bare `s3sync`, which runs the config file's
+ * jobs.
+ */
+export type CommandName = 'push' | 'pull' | 'check' | 'plan' | 'apply' | 'cleanup' | 'demo' | 'jobs';
+
+/** S3's canned ACLs for objects. */
+export const CANNED_ACLS = [
+  'private',
+  'public-read',
+  'public-read-write',
+  'authenticated-read',
+  'aws-exec-read',
+  'bucket-owner-read',
+  'bucket-owner-full-control',
+] as const;
+
+/** S3's server-side encryption algorithms (x-amz-server-side-encryption). */
+export const SSE_ALGORITHMS = ['AES256', 'aws:kms', 'aws:kms:dsse'] as const;
+
+export const CHECKSUM_MODES = ['when_supported', 'when_required'] as const;
+
+interface Common {
+  flag: `--${string}`;
+  short?: `-${string}`;
+  /** What the option does, as --help and the README say it (per command where it differs). */
+  help: string;
+  helpFor?: Partial<Record<CommandName, string>>;
+  /** One example of its use. */
+  example?: string;
+  commands: readonly CommandName[];
+  /** Shown as the default where it depends on the run, and so is worked out where it is used. */
+  defaultText?: string;
+  /** A flag and config key of the CLI (output, demo), not an option of the library. */
+  cliOnly?: true;
+  /** The option's former library name, which took milliseconds: still accepted from library calls. */
+  formerly?: string;
+}
+
+/** The kinds of value, with the library type each one resolves to. */
+export type OptionSpec = Common &
+  (
+    | { kind: 'int'; arg: string; min: number; max: number; default?: number }
+    /** Bytes; as text with binary suffixes (16MiB, 64M, 1G), a plain number is bytes. */
+    | { kind: 'size'; arg: string; min: number; max: number; default?: number }
+    /**
+     * Milliseconds; as text with a required unit (500ms, 30s, 2m, 1h, 2d), a plain number being
+     * ambiguous (it meant seconds to one flag and milliseconds to another). `never`: 'never' is allowed,
+     * and is Infinity.
+     */
+    | { kind: 'duration'; arg: string; min: number; max: number; never?: true; default?: number }
+    | { kind: 'enum'; arg: string; values: readonly string[]; ignoreCase?: true; default?: string }
+    /** A count of files (100) or a share of the destination (25%). */
+    | { kind: 'max-delete'; arg: string; default?: string }
+    /** `negation`: help of the --no- flag, when there is one (the option is on by default or by provider). */
+    | {
+        kind: 'boolean';
+        default?: boolean;
+        negation?: string;
+        negationFor?: Partial<Record<CommandName, string>>;
+      }
+    | { kind: 'string'; arg: string }
+    /** Repeatable flag; in the config file one string or a list. */
+    | { kind: 'list'; arg: string }
+  );
+
+/** The commands that talk to S3 (plan takes the options of push or pull). */
+export const S3: readonly CommandName[] = ['push', 'pull', 'check', 'apply', 'cleanup', 'jobs'];
+export const PUSH_PULL: readonly CommandName[] = ['push', 'pull'];
+export const FILTERED: readonly CommandName[] = ['push', 'pull', 'check'];
+export const TRANSFER: readonly CommandName[] = ['push', 'pull', 'apply'];
