@@ -20,7 +20,7 @@ import type { S3Transport } from '../s3/transport.js';
 import { contentType } from './content-type.js';
 import { retirePending, sweepStrays } from './pending.js';
 import { TransferProgress } from './progress.js';
-import type { Session } from './session.js';
+import type { RunContext } from './run-context.js';
 
 /** Below this a file is read into memory once: hashed and sent from the same buffer. */
 export const STREAMED_UPLOAD_MIN = 8 * 1024 * 1024;
@@ -45,7 +45,7 @@ export class FileChangedError extends Error {
 /** A file read for an upload: its path, and the stat data the scan (or the hash) found there. */
 type Scanned = ReadSource & { expect: FileStat };
 
-const scannedAt = (s: Session, abs: string, expect: FileStat): Scanned => ({
+const scannedAt = (s: RunContext, abs: string, expect: FileStat): Scanned => ({
   abs,
   expect,
   follow: s.followsSymlinks,
@@ -188,7 +188,7 @@ async function readStable(src: Scanned): Promise<{ buf: Buffer; stat: FileStat }
 }
 
 /** The run's hash of the file (often taken during the listing), if it is of the file as scanned. */
-async function hashOf(s: Session, f: LocalFile, partSizes: number[]): Promise<HashResult> {
+async function hashOf(s: RunContext, f: LocalFile, partSizes: number[]): Promise<HashResult> {
   const h = await s.hashes.get(f, partSizes);
   if (h.stable && sameStat(h.stat, f)) return h;
   s.hashes.forget(f.rel);
@@ -219,7 +219,7 @@ const unexpected = (err: UnexpectedFileError, sent = err.sent) =>
  * it reported, unless the run was cancelled.
  */
 export async function uploadFile(
-  s: Session,
+  s: RunContext,
   t: S3Transport,
   f: LocalFile,
   cfg: UploadConfig,
@@ -381,7 +381,7 @@ type EntryOf = (
 ) => ManifestEntry;
 
 async function uploadMultipart(
-  s: Session,
+  s: RunContext,
   t: S3Transport,
   f: LocalFile,
   abs: string,
@@ -410,14 +410,14 @@ async function uploadMultipart(
 
 /** The pending upload an earlier run left for exactly this content, with the parts known to be done. */
 async function resumablePending(
-  s: Session,
+  s: RunContext,
   t: S3Transport,
   rel: string,
   key: string,
   h: HashResult,
   ps: number,
 ): Promise<{ uploadId: string; done: Map<number, string> } | undefined> {
-  const pending = s.manifest.pending[rel];
+  const pending = s.store.pending[rel];
   if (!pending) return undefined;
   const same =
     pending.uploadId !== '' &&
@@ -447,8 +447,7 @@ async function resumablePending(
   }
   if (listed === 'gone') {
     s.notice('the interrupted multipart upload is gone on the server: starting it again', rel);
-    delete s.manifest.pending[rel];
-    s.markDirty();
+    s.store.endUpload(rel);
     return undefined;
   }
   s.notice(`resuming multipart upload: ${done.size}/${partMd5s.length} parts already uploaded`, rel);
@@ -456,7 +455,7 @@ async function resumablePending(
 }
 
 async function sendParts(
-  s: Session,
+  s: RunContext,
   t: S3Transport,
   rel: string,
   abs: string,
@@ -473,7 +472,7 @@ async function sendParts(
   const partBytes = (n: number) => Math.min(h.size, n * ps) - (n - 1) * ps;
   progress.resumed([...done.keys()].reduce((sum, n) => sum + partBytes(n), 0));
   const id = resumed?.uploadId ?? (await createUpload(s, t, rel, key, type, h, ps));
-  const record = s.manifest.pending[rel]!;
+  const record = s.store.pending[rel]!;
   const transfer = new AbortController();
   const upload = async (n: number) => {
     const start = (n - 1) * ps;
@@ -495,8 +494,7 @@ async function sendParts(
       transfer.signal,
     );
     done.set(n, etag);
-    record.parts[n] = etag;
-    s.markDirty();
+    s.store.partDone(rel, n, etag);
   };
   const expected = [h.multipart[ps]!, h.md5];
   try {
@@ -523,8 +521,7 @@ async function sendParts(
     // RGW answers CompleteMultipartUpload with an empty ETag: the object's HEAD has the real one.
     if (!etag) etag = (await t.head(key))?.etag ?? '';
     checkEtag(etag, expected, rel);
-    delete s.manifest.pending[rel];
-    s.markDirty();
+    s.store.endUpload(rel);
     progress.finish();
     return entry(h.stat, h.md5, etag, ps);
   } catch (err) {
@@ -535,11 +532,7 @@ async function sendParts(
     // killed or cancelled run leaves the upload pending, for the next run to resume. The record goes
     // once nothing it names can remain: an abort that failed, or strays not yet looked for, are the
     // next run's to settle.
-    if ((await t.abortMultipart(key, id)) !== 'failed') {
-      record.uploadId = '';
-      if (!record.create) delete s.manifest.pending[rel];
-    }
-    s.markDirty();
+    s.store.abortTried(rel, (await t.abortMultipart(key, id)) !== 'failed');
     throw err;
   }
 }
@@ -554,7 +547,7 @@ const strayLookupFailed = (key: string) =>
  * record is on disk before the request goes out, and with the id before the first part is sent.
  */
 async function createUpload(
-  s: Session,
+  s: RunContext,
   t: S3Transport,
   rel: string,
   key: string,
@@ -573,44 +566,30 @@ async function createUpload(
     startedAt: new Date().toISOString(),
     create: { sentAt: Date.now() },
   };
-  s.manifest.pending[rel] = record;
-  try {
-    s.saveNow();
-  } catch (err) {
-    // Nothing was sent: nothing to look for later.
-    delete s.manifest.pending[rel];
-    throw err;
-  }
+  // Nothing is sent if this cannot be saved: nothing to look for later.
+  s.store.beginUpload(rel, record);
   let attempts = 0;
+  let uploadId: string;
   try {
-    record.uploadId = await t.createMultipart(
-      key,
-      type,
-      { md5: h.md5, mtime: mtimeMeta(h.stat.mtimeNs) },
-      () => {
-        attempts++;
-      },
-    );
+    uploadId = await t.createMultipart(key, type, { md5: h.md5, mtime: mtimeMeta(h.stat.mtimeNs) }, () => {
+      attempts++;
+    });
   } catch (err) {
-    record.create!.endedAt = Date.now();
+    s.store.createEnded(rel);
     // An attempt that failed may still have created an upload (its answer lost): looked for now, and
     // by the next run if the server cannot be asked now. A refusal (exit 2) created nothing.
     const fatal = err instanceof S3SyncError && isFatal(err);
     if (attempts === 0 || fatal || (await sweepStrays(s, t, rel, record).catch(() => false)))
-      delete s.manifest.pending[rel];
-    s.markDirty();
+      s.store.endUpload(rel);
     throw err;
   }
   // One attempt, one answer: no other upload can exist. More: the sweep in sendParts looks for them.
-  if (attempts > 1) record.create!.endedAt = Date.now();
-  else delete record.create;
   try {
-    s.saveNow();
+    s.store.uploadCreated(rel, uploadId, attempts > 1);
   } catch (err) {
     // Not on disk, so not sent a part: aborted while this run still knows its id.
-    if ((await t.abortMultipart(key, record.uploadId)) !== 'failed' && !record.create)
-      delete s.manifest.pending[rel];
+    if ((await t.abortMultipart(key, uploadId)) !== 'failed' && !record.create) s.store.endUpload(rel);
     throw err;
   }
-  return record.uploadId;
+  return uploadId;
 }
