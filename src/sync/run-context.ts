@@ -37,7 +37,7 @@ export interface RunSetup {
 }
 
 /** Selects every path: the filter of a run whose paths were chosen already. */
-const ALL: PathFilter = { includes: () => true, excludesDir: () => false, active: false };
+const ALL: PathFilter = Object.freeze({ includes: () => true, excludesDir: () => false, active: false });
 
 /**
  * What every command needs around its plan: the resolved local root and remote location, filters,
