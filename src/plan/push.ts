@@ -37,7 +37,7 @@ export interface PushPlanInput {
     /** Whether a remote rel is within the filters (excluded objects are kept unless --delete-excluded). */
     remoteSelected?: (rel: string) => boolean;
     /** Size and MD5 from the Python script's manifest, for files s3sync's own manifest lacks. */
-    adopted?: Map<string, { size: number; md5: string }>;
+    adopted?: ReadonlyMap<string, { size: number; md5: string }>;
   };
 }
 

@@ -2,12 +2,11 @@ import { scanDirectoryYielding } from '../local/scan.js';
 import { STATE_DIR } from '../manifest/store.js';
 import { checkEnds, validateOptions } from '../options/validate.js';
 import { type CheckDifference, planCheck } from '../plan/check.js';
-import { emptyFacts } from '../plan/types.js';
 import type { RequestCounts } from '../s3/request-counter.js';
 import type { FileError, SyncEvent } from './events.js';
-import { EarlyListing, settle } from './facts.js';
 import type { CheckOptions } from './options.js';
-import { requireDirectory, Session } from './session.js';
+import { prelude } from './prelude.js';
+import { RunContext, requireDirectory } from './run-context.js';
 
 export interface CheckResult {
   command: 'check';
@@ -37,46 +36,51 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
   validateOptions(opts, 'check');
   checkEnds('check', opts.local, opts.remote);
   const root = requireDirectory(opts.local, 'local directory');
-  const s = new Session(root, opts.remote, { ...opts, dryRun: true }, 'push');
-  await s.loadFilter();
-  await s.openManifest();
+  // The counters are those of a push (local → remote); check reports its own result below.
+  const s = await RunContext.create({
+    root,
+    remote: opts.remote,
+    opts,
+    command: 'push',
+    writeManifest: false,
+  });
+  await s.store.open();
   const emit = (e: CheckEvent) => opts.onEvent?.(e);
   try {
-    // The listing goes out first; the tree is read while the server answers.
-    const listing = await EarlyListing.start(s);
-    const scan = await scanDirectoryYielding(root, {
-      followSymlinks: opts.followSymlinks,
-      skipDir: (rel) => rel === STATE_DIR || s.filter.excludesDir(rel),
-      includeFile: s.selected,
-    });
-    const remote = new Map(
-      [...(await listing.follow())].filter(([rel]) => s.selected(rel) && rel !== '' && !rel.endsWith('/')),
-    );
-    for (const e of scan.errors) s.fileError(e.rel, e.message);
-    const local = new Map(scan.files.map((f) => [f.rel, f]));
-    const facts = emptyFacts();
-    facts.remote = remote;
-    const input = () => ({
-      local,
-      remote,
-      manifest: s.manifest.files,
-      racyThresholdNs: s.loaded.racyThresholdNs,
-      facts,
-      full: opts.full,
-    });
-    const { plan } = await settle(
-      s,
-      facts,
-      () => local.values(),
-      () => planCheck(input()),
-      // A file that could not be read is reported as such, and compared neither way (not only-remote).
-      (bad) => {
-        for (const rel of bad) {
-          local.delete(rel);
-          remote.delete(rel);
-        }
+    const { plan } = await prelude(s, {
+      // The listing goes out first; the tree is read while the server answers.
+      listing: { keep: (rel) => s.selected(rel) && rel !== '' && !rel.endsWith('/') },
+      scan: () =>
+        scanDirectoryYielding(root, {
+          followSymlinks: opts.followSymlinks,
+          skipDir: (rel) => rel === STATE_DIR || s.filter.excludesDir(rel),
+          includeFile: s.selected,
+        }),
+      notices: false,
+      planning: (found) => {
+        const remote = found.remote!;
+        const local = new Map(found.files.map((f) => [f.rel, f]));
+        const input = () => ({
+          local,
+          remote,
+          manifest: s.store.files,
+          racyThresholdNs: s.store.racyThresholdNs,
+          facts: found.facts,
+          full: opts.full,
+        });
+        return {
+          plan: () => planCheck(input()),
+          files: () => local.values(),
+          // A file that could not be read is reported as such, and compared neither way (not only-remote).
+          drop: (bad) => {
+            for (const rel of bad) {
+              local.delete(rel);
+              remote.delete(rel);
+            }
+          },
+        };
       },
-    );
+    });
     for (const d of plan.differences) emit({ type: 'difference', ...d });
     const base = await s.close(true);
     const of = (status: CheckDifference['status']) =>

@@ -1,6 +1,6 @@
 import { usageError } from '../errors.js';
 import { parseMaxDelete, setting } from '../options/validate.js';
-import type { Session } from './session.js';
+import type { RunContext } from './run-context.js';
 
 /** --max-delete as a number of files: '100' (files) or '25%' (of the destination's files). */
 export function maxDeleteLimit(spec: number | string | undefined, destinationFiles: number): number {
@@ -14,7 +14,7 @@ export function maxDeleteLimit(spec: number | string | undefined, destinationFil
  * empty source (a failed mount looks exactly like that: aws-cli #1564), and within --max-delete.
  */
 export function enforceDeleteGuards(
-  s: Session,
+  s: RunContext,
   deletes: number,
   destinationFiles: number,
   sourceFiles: number,

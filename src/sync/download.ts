@@ -23,7 +23,7 @@ import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
 import { candidatePartSizes, etagForm } from '../s3/etag.js';
 import type { S3Transport } from '../s3/transport.js';
 import { TransferProgress } from './progress.js';
-import type { Session } from './session.js';
+import type { RunContext } from './run-context.js';
 
 /** Transient: the body ended early or did not hash to its ETag; the retry loop fetches it again. */
 class IncompleteBody extends Error {
@@ -89,7 +89,7 @@ interface Target {
  * download takes back what it reported, unless the run was cancelled.
  */
 export async function downloadObject(
-  s: Session,
+  s: RunContext,
   t: S3Transport,
   o: Target,
   cfg: { multipartThreshold: number; partSize: number },
@@ -316,7 +316,7 @@ function removeTmpFile(tmp: TempPath): void {
  * bytes fetched again are not counted again.
  */
 async function downloadVerifiedRanges(
-  s: Session,
+  s: RunContext,
   t: S3Transport,
   o: Target,
   tmp: TempPath,

@@ -6,7 +6,7 @@ import type { PullAction } from '../plan/pull.js';
 import type { PushAction } from '../plan/push.js';
 import type { Facts, Need, RemoteObject } from '../plan/types.js';
 import { forEachLimit } from './pool.js';
-import type { Session } from './session.js';
+import type { RunContext } from './run-context.js';
 
 /** Local hashing runs a few files at a time: MD5 is CPU-bound and there are few cores. */
 const HASH_CONCURRENCY = 4;
@@ -42,7 +42,7 @@ export class EarlyListing {
    * Starts the listing and returns once its first request is out: the tree is read after that (see
    * `requested`).
    */
-  static async start(s: Session): Promise<EarlyListing> {
+  static async start(s: RunContext): Promise<EarlyListing> {
     const listing = new EarlyListing(s);
     await listing.requested;
     return listing;
@@ -51,7 +51,7 @@ export class EarlyListing {
   /** Before the first request: objects changed after this may or may not be in the listing. */
   private readonly startedAt = new Date();
 
-  private constructor(private readonly s: Session) {
+  private constructor(private readonly s: RunContext) {
     let requested = () => {};
     this.requested = new Promise<void>((resolve) => {
       requested = resolve;
@@ -72,7 +72,7 @@ export class EarlyListing {
     if (onPage) for (const page of pages) onPage(page);
     this.onPage = onPage ?? (() => {});
     return this.done.then((objects) => {
-      this.s.listed(this.startedAt, objects);
+      this.s.store.listed(this.startedAt, objects);
       return objects;
     });
   }
@@ -85,7 +85,7 @@ export class EarlyListing {
  * every hash checks it read.
  */
 export async function gatherFacts(
-  s: Session,
+  s: RunContext,
   needs: Need[],
   facts: Facts,
   files: () => Iterable<LocalFile>,
@@ -102,7 +102,7 @@ export async function gatherFacts(
         onPage: early.onListed,
         onRequested: early.onListRequested,
       });
-      s.listed(startedAt, facts.remote);
+      s.store.listed(startedAt, facts.remote);
     }
   }
   const hashes = needs.filter((n) => n.kind === 'hash');
@@ -148,7 +148,7 @@ export async function gatherFacts(
  * `drop` removes files that turned out unreadable.
  */
 export async function settle<P extends { needs: Need[] }>(
-  s: Session,
+  s: RunContext,
   facts: Facts,
   files: () => Iterable<LocalFile>,
   plan: () => P,
@@ -172,7 +172,7 @@ export async function settle<P extends { needs: Need[] }>(
  * manifest, with the stat data the hash was taken from, and only if the file held still while read.
  */
 export function applyRecords(
-  s: Session,
+  s: RunContext,
   actions: ReadonlyArray<PushAction | PullAction>,
   facts: Facts,
 ): void {
@@ -182,7 +182,7 @@ export function applyRecords(
     if (rec.kind !== 'record') continue;
     const h = facts.hashes.get(rec.rel);
     if (!h?.stable) continue;
-    s.record(rec.rel, manifestEntry(h.stat, rec, syncedAt));
+    s.store.record(rec.rel, manifestEntry(h.stat, rec, syncedAt));
     s.result.recorded++;
     s.emit({ type: 'done', action: 'record', rel: rec.rel, size: h.size, reason: rec.reason });
   }

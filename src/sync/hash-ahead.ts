@@ -4,7 +4,7 @@ import { choosePartSize } from '../s3/etag.js';
 import { loadContentTypes } from './content-type.js';
 import type { EarlyWork } from './facts.js';
 import type { PushOptions } from './options.js';
-import type { Session } from './session.js';
+import type { RunContext } from './run-context.js';
 
 /**
  * Push starts hashing before the plan asks, so the hashing hides behind the SDK's start-up and the
@@ -21,7 +21,7 @@ import type { Session } from './session.js';
  * hashed as it is sent, see upload.ts) and gained a rebuild nothing, as the first listing page arrives
  * before the first 64 MiB hash is done.
  */
-export function hashAhead(s: Session, input: PushPlanInput, opts: PushOptions): EarlyWork {
+export function hashAhead(s: RunContext, input: PushPlanInput, opts: PushOptions): EarlyWork {
   const decide = (f: PushPlanInput['files'][number], facts = input.facts) =>
     decidePushFile(f, input.manifest.get(f.rel), input.racyThresholdNs, facts, input.options);
 

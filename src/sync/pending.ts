@@ -24,7 +24,7 @@ import { errorMessage, runError, S3SyncError } from '../errors.js';
 import type { PendingUpload } from '../manifest/schema.js';
 import { isFatal } from '../s3/errors.js';
 import type { S3Transport } from '../s3/transport.js';
-import type { Session } from './session.js';
+import type { RunContext } from './run-context.js';
 
 /** Initiated times some servers round to the second. */
 const ROUNDING_MS = 1000;
@@ -37,10 +37,10 @@ const short = (id: string) => `${id.slice(0, 12)}…`;
  * server could not be asked now: the record keeps `create` for a later sweep.
  */
 export async function sweepStrays(
-  s: Session,
+  s: RunContext,
   t: S3Transport,
   rel: string,
-  rec: PendingUpload,
+  rec: Readonly<PendingUpload>,
 ): Promise<boolean> {
   const window = rec.create;
   if (!window) return true;
@@ -57,7 +57,7 @@ export async function sweepStrays(
       rel,
     );
   } else {
-    const kept = new Set(Object.values(s.manifest.pending).map((p) => p.uploadId));
+    const kept = new Set(Object.values(s.store.pending).map((p) => p.uploadId));
     const from = window.sentAt + found.clockOffset.min - ROUNDING_MS;
     const to = (window.endedAt ?? Date.now()) + found.clockOffset.max + ROUNDING_MS;
     let settled = true;
@@ -74,8 +74,7 @@ export async function sweepStrays(
     }
     if (!settled) return false;
   }
-  delete rec.create;
-  s.markDirty();
+  s.store.straysSettled(rel);
   return true;
 }
 
@@ -83,8 +82,8 @@ export async function sweepStrays(
  * Settles a record that is not to be resumed: aborts its upload and the strays of its creation, then
  * forgets it. Throws (exit 1 for the file) when that cannot be done now; the record stays for the next run.
  */
-export async function retirePending(s: Session, t: S3Transport, rel: string): Promise<void> {
-  const rec = s.manifest.pending[rel];
+export async function retirePending(s: RunContext, t: S3Transport, rel: string): Promise<void> {
+  const rec = s.store.pending[rel];
   if (!rec) return;
   if (rec.uploadId) {
     const outcome = await t.abortMultipart(rec);
@@ -99,13 +98,11 @@ export async function retirePending(s: Session, t: S3Transport, rel: string): Pr
       );
     else if (outcome === 'aborted')
       s.notice(`aborted the multipart upload an earlier run left at ${rec.key}`, rel);
-    rec.uploadId = '';
-    s.markDirty();
+    s.store.abortTried(rel, true);
   }
   if (!(await sweepStrays(s, t, rel, rec)))
     throw runError(`could not look for multipart uploads left at ${rec.key}: tried again next run`);
-  delete s.manifest.pending[rel];
-  s.markDirty();
+  s.store.endUpload(rel);
 }
 
 /**
@@ -114,10 +111,10 @@ export async function retirePending(s: Session, t: S3Transport, rel: string): Pr
  * uploaded again. A record that cannot be settled is a file error (the run then exits 1).
  */
 export async function retireStalePending(
-  s: Session,
-  resumable: (rel: string, rec: PendingUpload) => boolean,
+  s: RunContext,
+  resumable: (rel: string, rec: Readonly<PendingUpload>) => boolean,
 ): Promise<void> {
-  const stale = Object.entries(s.manifest.pending).filter(([rel, rec]) => !resumable(rel, rec));
+  const stale = Object.entries(s.store.pending).filter(([rel, rec]) => !resumable(rel, rec));
   if (stale.length === 0) return;
   const t = await s.s3();
   for (const [rel] of stale) {

@@ -14,7 +14,7 @@ import type { SyncResult } from './events.js';
 import type { CommonOptions, PullOptions, PushOptions } from './options.js';
 import { executePull, preparePull } from './pull.js';
 import { executePush, preparePush } from './push.js';
-import { requireDirectory, Session } from './session.js';
+import { RunContext, requireDirectory } from './run-context.js';
 
 type Stat = { size: number; mtimeNs: string; ctimeNs: string; ino: string };
 
@@ -75,15 +75,16 @@ export async function plan(opts: PlanOptions & { out?: string }): Promise<PlanDo
   else checkEnds('pull', opts.destination, opts.source);
   const localDir = push ? requireDirectory(opts.source, 'source directory') : path.resolve(opts.destination);
   const remoteUrl = push ? opts.destination : opts.source;
-  const s = new Session(
-    localDir,
-    remoteUrl,
-    { ...opts, dryRun: true },
-    push ? 'push' : 'pull',
-    opts as PushOptions,
-  );
-  await s.loadFilter();
-  await s.openManifest();
+  // Planning changes nothing: the manifest is read, never locked nor written.
+  const s = await RunContext.create({
+    root: localDir,
+    remote: remoteUrl,
+    opts,
+    command: push ? 'push' : 'pull',
+    settings: opts as PushOptions,
+    writeManifest: false,
+  });
+  await s.store.open();
   const actions: PlannedAction[] = [];
   try {
     if (push) {
@@ -202,13 +203,20 @@ export async function apply(
   const push = doc.direction === 'push';
   const localDir = push ? requireDirectory(doc.local, 'source directory') : doc.local;
   // The delete guards ran when the plan was made; applying it is the reviewed decision.
-  const s = new Session(localDir, doc.remote, { ...planConnection(doc, opts), force: true }, 'apply', opts);
+  const s = await RunContext.create({
+    root: localDir,
+    remote: doc.remote,
+    opts: { ...planConnection(doc, opts), force: true },
+    command: 'apply',
+    settings: opts,
+    // The plan chose the paths: filters were applied when it was made.
+    unfiltered: true,
+  });
   if (doc.endpoint !== undefined && s.endpoint.id !== doc.endpoint) {
     s.notice(
       `applying the plan to ${s.endpoint.id} (${s.endpoint.source}), not to ${doc.endpoint} where it was made`,
     );
   }
-  s.filter = { includes: () => true, excludesDir: () => false, active: false };
   return s.run(async () => {
     const remote = await (await s.s3()).list(s.location.prefix);
     // The files as found now (the plan's stat data, checked below, and the device every read checks).

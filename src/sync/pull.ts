@@ -6,16 +6,17 @@ import { type LocalFile, scanDirectoryYielding } from '../local/scan.js';
 import { STATE_DIR } from '../manifest/store.js';
 import { checkEnds, setting, validateOptions } from '../options/validate.js';
 import { type PullAction, planPull } from '../plan/pull.js';
-import { emptyFacts, type Facts, type RemoteObject } from '../plan/types.js';
+import type { Facts, RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import { DiskFullError, downloadObject } from './download.js';
 import type { SyncResult } from './events.js';
-import { applyRecords, EarlyListing, settle } from './facts.js';
+import { applyRecords } from './facts.js';
 import type { PullOptions } from './options.js';
 import { retireStalePending } from './pending.js';
 import { forEachLimit } from './pool.js';
-import { Session } from './session.js';
+import { prelude } from './prelude.js';
+import { RunContext } from './run-context.js';
 
 export interface PreparedPull {
   actions: PullAction[];
@@ -41,8 +42,7 @@ export async function pull(opts: PullOptions): Promise<SyncResult> {
   if (!opts.dryRun) {
     refuseLinkedStateDir(root);
   }
-  const s = new Session(root, opts.source, opts, 'pull');
-  await s.loadFilter();
+  const s = await RunContext.create({ root, remote: opts.source, opts, command: 'pull' });
   return s.run(async () => {
     const prepared = await preparePull(s, opts);
     if (opts.dryRun) reportDryRun(s, prepared.actions);
@@ -61,60 +61,62 @@ function refuseLinkedStateDir(root: string): void {
 }
 
 /** Every path pull writes or deletes goes through this: see TargetTree. */
-const targetTree = (s: Session, opts: PullOptions) =>
+const targetTree = (s: RunContext, opts: PullOptions) =>
   new TargetTree(s.localRoot, { followSymlinks: opts.followSymlinks, isOwn: s.isOwn });
 
 /** Lists, scans and plans; settles every file with the least hashing. */
-export async function preparePull(s: Session, opts: PullOptions): Promise<PreparedPull> {
-  // The listing goes out first; the destination is read while the server answers.
-  const listing = await EarlyListing.start(s);
+export async function preparePull(s: RunContext, opts: PullOptions): Promise<PreparedPull> {
   // With --delete-excluded the local side is scanned whole: excluded files are candidates for deletion.
   const wholeTree = opts.delete && opts.deleteExcluded;
-  const exists = existsSync(s.localRoot);
-  const tree = exists && opts.followSymlinks ? targetTree(s, opts) : undefined;
-  const scan = exists
-    ? await scanDirectoryYielding(s.localRoot, {
+  let remote = new Map<string, RemoteObject>();
+  let local = new Map<string, LocalFile>();
+  const { plan, facts } = await prelude(s, {
+    // The listing goes out first; the destination is read while the server answers.
+    listing: { keep: s.selected },
+    scan: async () => {
+      if (!existsSync(s.localRoot)) return { files: [], errors: [], notices: [] };
+      const tree = opts.followSymlinks ? targetTree(s, opts) : undefined;
+      return scanDirectoryYielding(s.localRoot, {
         skipDir: (rel) => rel === STATE_DIR || (!wholeTree && s.filter.excludesDir(rel)),
         includeFile: wholeTree ? (rel) => !s.isOwn(rel) : s.selected,
         // What pull would write through (see TargetTree) is what it reads: links inside the target only.
         followSymlinks: opts.followSymlinks,
         followLink: tree ? (abs, rel) => tree.linkReason(abs, rel) : undefined,
-      })
-    : { files: [], errors: [], notices: [] };
-  const remote = new Map([...(await listing.follow())].filter(([rel]) => s.selected(rel)));
-  for (const e of scan.errors) s.fileError(e.rel, e.message);
-  const local = new Map(scan.files.map((f) => [f.rel, f]));
-  s.result.scanned = remote.size;
-  const facts = emptyFacts();
-  facts.remote = remote;
-  const input = () => ({
-    remote,
-    local,
-    manifest: s.manifest.files,
-    racyThresholdNs: s.loaded.racyThresholdNs,
-    facts,
-    options: {
-      force: opts.incremental === false,
-      delete: opts.delete,
-      localSelected: opts.deleteExcluded ? undefined : s.selected,
+      });
+    },
+    notices: false,
+    planning: (found) => {
+      remote = found.remote!;
+      local = new Map(found.files.map((f) => [f.rel, f]));
+      s.result.scanned = remote.size;
+      const input = () => ({
+        remote,
+        local,
+        manifest: s.store.files,
+        racyThresholdNs: s.store.racyThresholdNs,
+        facts: found.facts,
+        options: {
+          force: opts.incremental === false,
+          delete: opts.delete,
+          localSelected: opts.deleteExcluded ? undefined : s.selected,
+        },
+      });
+      return {
+        plan: () => planPull(input()),
+        files: () => local.values(),
+        drop: (bad) => {
+          for (const rel of bad) local.delete(rel);
+        },
+      };
     },
   });
-  const { plan } = await settle(
-    s,
-    facts,
-    () => local.values(),
-    () => planPull(input()),
-    (bad) => {
-      for (const rel of bad) local.delete(rel);
-    },
-  );
   for (const a of plan.actions) {
     if (a.kind === 'reject') s.fileError(a.key, `unsafe object key, not written: ${a.reason}`);
   }
   return { actions: plan.actions.filter((a) => a.kind !== 'reject'), remote, local, facts };
 }
 
-function reportDryRun(s: Session, actions: PullAction[]): void {
+function reportDryRun(s: RunContext, actions: PullAction[]): void {
   for (const a of actions) {
     if (a.kind === 'skip') s.result.unchanged++;
     else if (a.kind === 'record') s.result.recorded++;
@@ -126,7 +128,7 @@ function reportDryRun(s: Session, actions: PullAction[]): void {
   }
 }
 
-export async function executePull(s: Session, prepared: PreparedPull, opts: PullOptions): Promise<void> {
+export async function executePull(s: RunContext, prepared: PreparedPull, opts: PullOptions): Promise<void> {
   const r = s.result;
   const { actions } = prepared;
   const downloads = actions.filter((a) => a.kind === 'download');
@@ -160,7 +162,7 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
       async (a) => {
         s.emit({ type: 'start', action: 'download', rel: a.rel, size: a.size });
         try {
-          s.record(a.rel, await downloadObject(s, t!, a, cfg, tree));
+          s.store.record(a.rel, await downloadObject(s, t!, a, cfg, tree));
           r.downloaded++;
           r.bytesTransferred += a.size;
           s.emit({ type: 'done', action: 'download', rel: a.rel, size: a.size, reason: a.reason });
@@ -192,8 +194,7 @@ export async function executePull(s: Session, prepared: PreparedPull, opts: Pull
     for (const d of deletes) {
       try {
         const removal = tree.remove(d.rel, prepared.local.get(d.rel)?.ino, (real) => going.has(real));
-        s.manifest.files.delete(d.rel);
-        s.markDirty();
+        s.store.forget(d.rel);
         // Reached through a followed link: already deleted under its other path, or kept for it.
         if (removal !== 'deleted') continue;
         r.deleted++;

@@ -11,17 +11,18 @@ import {
 import { STATE_DIR } from '../manifest/store.js';
 import { checkEnds, fmtDuration, setting, validateOptions } from '../options/validate.js';
 import { listingDue, type PushAction, planPush } from '../plan/push.js';
-import { emptyFacts, type Facts } from '../plan/types.js';
+import type { Facts } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import type { SyncResult } from './events.js';
-import { applyRecords, EarlyListing, settle } from './facts.js';
+import { applyRecords } from './facts.js';
 import { hashAhead } from './hash-ahead.js';
 import type { PushOptions } from './options.js';
 import { retireStalePending } from './pending.js';
 import { forEachLimit } from './pool.js';
+import { prelude } from './prelude.js';
 import { TransferProgress } from './progress.js';
-import { requireDirectory, Session } from './session.js';
+import { RunContext, requireDirectory } from './run-context.js';
 import { FileChangedError, uploadFile } from './upload.js';
 
 const CHANGED_FILE_SETTLE_MS = 1000;
@@ -45,8 +46,13 @@ export async function push(opts: PushOptions): Promise<SyncResult> {
   validateOptions(opts, 'push');
   checkEnds('push', opts.source, opts.destination);
   const root = requireDirectory(opts.source, 'source directory');
-  const s = new Session(root, opts.destination, opts, 'push', opts);
-  await s.loadFilter();
+  const s = await RunContext.create({
+    root,
+    remote: opts.destination,
+    opts,
+    command: 'push',
+    settings: opts,
+  });
   return s.run(async () => {
     const prepared = await preparePush(s, opts);
     applyRecords(s, prepared.actions, prepared.facts);
@@ -59,11 +65,10 @@ export async function push(opts: PushOptions): Promise<SyncResult> {
  * Whether this push verifies the destination: --verify, or its last complete listing is older than
  * --verify-interval (said in a notice).
  */
-function verifies(s: Session, opts: PushOptions): boolean {
+function verifies(s: RunContext, opts: PushOptions): boolean {
   if (opts.verify) return true;
   const interval = setting(opts, 'verifyInterval');
-  const m = s.manifest;
-  const why = listingDue(m.listedAt, m.files.size, interval, Date.now());
+  const why = listingDue(s.store.listedAt, s.store.files.size, interval, Date.now());
   if (why !== undefined) {
     s.notice(
       `listing the destination for objects changed or deleted behind s3sync's back: ${why} (--verify-interval ${fmtDuration(interval)})`,
@@ -73,65 +78,63 @@ function verifies(s: Session, opts: PushOptions): boolean {
 }
 
 /** Scans and plans: the planner asks for the cheapest missing facts until every file is settled. */
-export async function preparePush(s: Session, opts: PushOptions): Promise<PreparedPush> {
+export async function preparePush(s: RunContext, opts: PushOptions): Promise<PreparedPush> {
   const verify = verifies(s, opts);
-  // With no manifest (a first push, a rebuild) every file needs the listing: it is asked for first,
-  // and the tree is read while the server answers. Never on a run that may need no request at all.
-  const listing =
-    s.manifest.files.size === 0 && s.adopted.size === 0 && holdsAnything(s.localRoot, STATE_DIR)
-      ? await EarlyListing.start(s)
-      : undefined;
   const scanOpts = {
     followSymlinks: opts.followSymlinks,
     skipDir: (rel: string) => rel === STATE_DIR || s.filter.excludesDir(rel),
     includeFile: s.selected,
     keyPrefix: s.location.prefix,
   };
-  const scan = listing
-    ? await scanDirectoryYielding(s.localRoot, scanOpts)
-    : scanDirectory(s.localRoot, scanOpts);
-  for (const n of scan.notices) s.notice(`${n.rel}: ${n.message}`, n.rel);
-  for (const e of scan.errors) s.fileError(e.rel, e.message);
-  s.result.scanned = scan.files.length;
-
-  const facts = emptyFacts();
-  let files = scan.files;
-  const input = () => ({
-    files,
-    manifest: s.manifest.files,
-    racyThresholdNs: s.loaded.racyThresholdNs,
-    facts,
-    options: {
-      force: opts.incremental === false,
-      verify,
-      delete: opts.delete,
-      remoteSelected: opts.deleteExcluded ? undefined : s.selected,
-      adopted: s.adopted,
+  let files: LocalFile[] = [];
+  let sourceFiles = 0;
+  const { plan, unreadable, facts } = await prelude(s, {
+    // With no manifest (a first push, a rebuild) every file needs the listing: it is asked for first,
+    // and the tree is read while the server answers. Never on a run that may need no request at all.
+    listing:
+      s.store.files.size === 0 && s.store.adopted.size === 0 && holdsAnything(s.localRoot, STATE_DIR)
+        ? 'ahead'
+        : 'asked',
+    scan: (yielding) =>
+      yielding ? scanDirectoryYielding(s.localRoot, scanOpts) : scanDirectory(s.localRoot, scanOpts),
+    notices: true,
+    planning: (found) => {
+      files = found.files;
+      sourceFiles = files.length;
+      s.result.scanned = sourceFiles;
+      const input = () => ({
+        files,
+        manifest: s.store.files,
+        racyThresholdNs: s.store.racyThresholdNs,
+        facts: found.facts,
+        options: {
+          force: opts.incremental === false,
+          verify,
+          delete: opts.delete,
+          remoteSelected: opts.deleteExcluded ? undefined : s.selected,
+          adopted: s.store.adopted,
+        },
+      });
+      return {
+        plan: () => planPush(input()),
+        files: () => files,
+        drop: (bad) => {
+          files = files.filter((f) => !bad.has(f.rel));
+        },
+        early: hashAhead(s, input(), opts),
+      };
     },
   });
-  const { plan, unreadable } = await settle(
-    s,
-    facts,
-    () => files,
-    () => planPush(input()),
-    (bad) => {
-      files = files.filter((f) => !bad.has(f.rel));
-    },
-    { ...hashAhead(s, input(), opts), listing },
-  );
 
   // Manifest hygiene: entries for files that are gone (or now filtered out) describe nothing. When
   // every entry has its file (the usual case), there is nothing to look for.
-  const manifest = s.manifest.files;
+  const manifest = s.store.files;
   let withEntry = 0;
   for (const f of files) if (manifest.has(f.rel)) withEntry++;
   if (withEntry !== manifest.size) {
     const present = new Set(files.map((f) => f.rel));
     for (const rel of manifest.keys()) {
-      if (!present.has(rel) && !unreadable.has(rel)) {
-        manifest.delete(rel);
-        s.markDirty();
-      }
+      if (!present.has(rel) && !unreadable.has(rel)) s.store.forget(rel);
     }
   }
   const uploads = new Set(plan.actions.filter((a) => a.kind === 'upload').map((a) => a.rel));
@@ -142,11 +145,11 @@ export async function preparePush(s: Session, opts: PushOptions): Promise<Prepar
     files: toUpload,
     fileCount: files.length,
     facts,
-    sourceFiles: scan.files.length,
+    sourceFiles,
   };
 }
 
-function reportDryRun(s: Session, actions: PushAction[]): void {
+function reportDryRun(s: RunContext, actions: PushAction[]): void {
   for (const a of actions) {
     if (a.kind !== 'upload' && a.kind !== 'delete') continue;
     s.emit({ type: 'action', action: a.kind, rel: a.rel, reason: a.reason, size: a.size, dryRun: true });
@@ -156,7 +159,7 @@ function reportDryRun(s: Session, actions: PushAction[]): void {
 }
 
 /** Uploads, then (only after a clean run, within the guards) deletes. */
-export async function executePush(s: Session, p: PreparedPush, opts: PushOptions): Promise<void> {
+export async function executePush(s: RunContext, p: PreparedPush, opts: PushOptions): Promise<void> {
   const r = s.result;
   const uploads = p.actions.filter((a): a is Upload => a.kind === 'upload');
   const deletes = p.actions.filter((a): a is Delete => a.kind === 'delete');
@@ -184,7 +187,7 @@ export async function executePush(s: Session, p: PreparedPush, opts: PushOptions
     s.emit({ type: 'start', action: 'upload', rel: a.rel, size: f.size });
     const progress = new TransferProgress(f.size, (e) => s.emit(e));
     try {
-      s.record(a.rel, await uploadFile(s, t, f, cfg, a.reason === 'new', progress));
+      s.store.record(a.rel, await uploadFile(s, t, f, cfg, a.reason === 'new', progress));
       r.uploaded++;
       // Parts an interrupted run left on the server were not sent by this one.
       r.bytesTransferred += f.size - progress.resumedTotal;

@@ -20,7 +20,7 @@ import type { S3Transport } from '../s3/transport.js';
 import { contentType } from './content-type.js';
 import { retirePending, sweepStrays } from './pending.js';
 import { TransferProgress } from './progress.js';
-import type { Session } from './session.js';
+import type { RunContext } from './run-context.js';
 
 /** Below this a file is read into memory once: hashed and sent from the same buffer. */
 export const STREAMED_UPLOAD_MIN = 8 * 1024 * 1024;
@@ -45,7 +45,7 @@ export class FileChangedError extends Error {
 /** A file read for an upload: its path, and the stat data the scan (or the hash) found there. */
 type Scanned = ReadSource & { expect: FileStat };
 
-const scannedAt = (s: Session, abs: string, expect: FileStat): Scanned => ({
+const scannedAt = (s: RunContext, abs: string, expect: FileStat): Scanned => ({
   abs,
   expect,
   follow: s.followsSymlinks,
@@ -188,7 +188,7 @@ async function readStable(src: Scanned): Promise<{ buf: Buffer; stat: FileStat }
 }
 
 /** The run's hash of the file (often taken during the listing), if it is of the file as scanned. */
-async function hashOf(s: Session, f: LocalFile, partSizes: number[]): Promise<HashResult> {
+async function hashOf(s: RunContext, f: LocalFile, partSizes: number[]): Promise<HashResult> {
   const h = await s.hashes.get(f, partSizes);
   if (h.stable && sameStat(h.stat, f)) return h;
   s.hashes.forget(f.rel);
@@ -219,7 +219,7 @@ const unexpected = (err: UnexpectedFileError, sent = err.sent) =>
  * it reported, unless the run was cancelled.
  */
 export async function uploadFile(
-  s: Session,
+  s: RunContext,
   t: S3Transport,
   f: LocalFile,
   cfg: UploadConfig,
@@ -381,7 +381,7 @@ type EntryOf = (
 ) => ManifestEntry;
 
 async function uploadMultipart(
-  s: Session,
+  s: RunContext,
   t: S3Transport,
   f: LocalFile,
   abs: string,
@@ -411,14 +411,14 @@ async function uploadMultipart(
 
 /** The pending upload an earlier run left for exactly this content, with the parts known to be done. */
 async function resumablePending(
-  s: Session,
+  s: RunContext,
   t: S3Transport,
   rel: string,
   key: string,
   h: HashResult,
   ps: number,
 ): Promise<{ uploadId: string; done: Map<number, string> } | undefined> {
-  const pending = s.manifest.pending[rel];
+  const pending = s.store.pending[rel];
   if (!pending) return undefined;
   const same =
     pending.uploadId !== '' &&
@@ -448,8 +448,7 @@ async function resumablePending(
   }
   if (listed === 'gone') {
     s.notice('the interrupted multipart upload is gone on the server: starting it again', rel);
-    delete s.manifest.pending[rel];
-    s.markDirty();
+    s.store.endUpload(rel);
     return undefined;
   }
   s.notice(`resuming multipart upload: ${done.size}/${partMd5s.length} parts already uploaded`, rel);
@@ -469,14 +468,14 @@ interface PartsJob {
   progress: TransferProgress;
 }
 
-async function sendParts(s: Session, t: S3Transport, job: PartsJob): Promise<ManifestEntry> {
+async function sendParts(s: RunContext, t: S3Transport, job: PartsJob): Promise<ManifestEntry> {
   const { rel, abs, key, type, h, ps, resumed, entry, progress } = job;
   const partMd5s = h.partMd5s[ps]!;
   const done = new Map(resumed?.done);
   const partBytes = (n: number) => Math.min(h.size, n * ps) - (n - 1) * ps;
   progress.resumed([...done.keys()].reduce((sum, n) => sum + partBytes(n), 0));
   const id = resumed?.uploadId ?? (await createUpload(s, t, rel, key, type, h, ps));
-  const record = s.manifest.pending[rel]!;
+  const record = s.store.pending[rel]!;
   const transfer = new AbortController();
   const upload = async (n: number) => {
     const start = (n - 1) * ps;
@@ -498,8 +497,7 @@ async function sendParts(s: Session, t: S3Transport, job: PartsJob): Promise<Man
       transfer: transfer.signal,
     });
     done.set(n, etag);
-    record.parts[n] = etag;
-    s.markDirty();
+    s.store.partDone(rel, n, etag);
   };
   const expected = [h.multipart[ps]!, h.md5];
   try {
@@ -528,8 +526,7 @@ async function sendParts(s: Session, t: S3Transport, job: PartsJob): Promise<Man
     // Where the ETag is no MD5 of the part MD5s (R2, B2, GCS) it can never match: each part's
     // Content-MD5 was checked by the server instead.
     if (t.provider.multipartEtagIsMd5OfParts) checkEtag(etag, expected, rel);
-    delete s.manifest.pending[rel];
-    s.markDirty();
+    s.store.endUpload(rel);
     progress.finish();
     return entry(h.stat, h.md5, etag, ps);
   } catch (err) {
@@ -540,11 +537,7 @@ async function sendParts(s: Session, t: S3Transport, job: PartsJob): Promise<Man
     // killed or cancelled run leaves the upload pending, for the next run to resume. The record goes
     // once nothing it names can remain: an abort that failed, or strays not yet looked for, are the
     // next run's to settle.
-    if ((await t.abortMultipart({ key, uploadId: id })) !== 'failed') {
-      record.uploadId = '';
-      if (!record.create) delete s.manifest.pending[rel];
-    }
-    s.markDirty();
+    s.store.abortTried(rel, (await t.abortMultipart({ key, uploadId: id })) !== 'failed');
     throw err;
   }
 }
@@ -559,7 +552,7 @@ const strayLookupFailed = (key: string) =>
  * record is on disk before the request goes out, and with the id before the first part is sent.
  */
 async function createUpload(
-  s: Session,
+  s: RunContext,
   t: S3Transport,
   rel: string,
   key: string,
@@ -578,17 +571,12 @@ async function createUpload(
     startedAt: new Date().toISOString(),
     create: { sentAt: Date.now() },
   };
-  s.manifest.pending[rel] = record;
-  try {
-    s.saveNow();
-  } catch (err) {
-    // Nothing was sent: nothing to look for later.
-    delete s.manifest.pending[rel];
-    throw err;
-  }
+  // Nothing is sent if this cannot be saved: nothing to look for later.
+  s.store.beginUpload(rel, record);
   let attempts = 0;
+  let uploadId: string;
   try {
-    record.uploadId = await t.createMultipart({
+    uploadId = await t.createMultipart({
       key,
       contentType: type,
       metadata: { md5: h.md5, mtime: mtimeMeta(h.stat.mtimeNs) },
@@ -597,25 +585,21 @@ async function createUpload(
       },
     });
   } catch (err) {
-    record.create!.endedAt = Date.now();
+    s.store.createEnded(rel);
     // An attempt that failed may still have created an upload (its answer lost): looked for now, and
     // by the next run if the server cannot be asked now. A refusal (exit 2) created nothing.
     const fatal = err instanceof S3SyncError && isFatal(err);
     if (attempts === 0 || fatal || (await sweepStrays(s, t, rel, record).catch(() => false)))
-      delete s.manifest.pending[rel];
-    s.markDirty();
+      s.store.endUpload(rel);
     throw err;
   }
   // One attempt, one answer: no other upload can exist. More: the sweep in sendParts looks for them.
-  if (attempts > 1) record.create!.endedAt = Date.now();
-  else delete record.create;
   try {
-    s.saveNow();
+    s.store.uploadCreated(rel, uploadId, attempts > 1);
   } catch (err) {
     // Not on disk, so not sent a part: aborted while this run still knows its id.
-    if ((await t.abortMultipart({ key, uploadId: record.uploadId })) !== 'failed' && !record.create)
-      delete s.manifest.pending[rel];
+    if ((await t.abortMultipart({ key, uploadId })) !== 'failed' && !record.create) s.store.endUpload(rel);
     throw err;
   }
-  return record.uploadId;
+  return uploadId;
 }

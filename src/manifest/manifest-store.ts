@@ -1,0 +1,301 @@
+import { mkdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { entriesContradicted, provenEntry } from '../plan/compare.js';
+import type { RemoteObject } from '../plan/types.js';
+import { isLegacyManifest, parseLegacyManifest } from './legacy.js';
+import { acquireLock } from './lock.js';
+import type { Destination, ManifestData, ManifestEntry, PendingUpload } from './schema.js';
+import {
+  defaultManifestPath,
+  type LoadedManifest,
+  loadManifest,
+  resolveManifestPath,
+  saveManifest,
+} from './store.js';
+
+const CHECKPOINT_MS = 2000;
+
+export interface ManifestStoreOptions {
+  /** The synced directory: the default manifest lives in its state folder. */
+  localRoot: string;
+  destination: Destination;
+  /** --manifest: a path the user chose; otherwise the default one for the destination. */
+  path?: string;
+  /** false: read only, never locked nor written (a dry run, check, plan). */
+  write: boolean;
+  /** Wait for another run's lock instead of failing. */
+  waitLock?: boolean;
+  /** Cancels waiting for the lock. */
+  signal?: AbortSignal;
+  /** The run's start, ms since epoch: no file is read before it. */
+  startedAt: number;
+  notice: (message: string) => void;
+  warn: (message: string) => void;
+  /** Told each path the store locks or writes inside the synced directory, so that no run syncs it. */
+  claim: (file: string) => void;
+}
+
+/** An entry adopted from the original Python script's manifest: trusted once the file hashes to its MD5. */
+export interface AdoptedEntry {
+  size: number;
+  md5: string;
+}
+
+/**
+ * The manifest of one destination, from open to close: where it lives, its lock, the Python script's
+ * manifest it adopts, and every change a run makes to it. Callers read it through read-only views and
+ * change it only through the typed mutations below, each of which schedules its own checkpoint.
+ */
+export class ManifestStore {
+  private file: string;
+  private loaded?: LoadedManifest;
+  private readonly adoptedEntries = new Map<string, AdoptedEntry>();
+  private releaseLock?: () => void;
+  private timer?: NodeJS.Timeout;
+  private dirty = false;
+  /** The complete listing of the destination this run obtained, if any (see `listed`). */
+  private listing?: { startedAt: string; objects: ReadonlyMap<string, RemoteObject> };
+  /**
+   * An instant at or before this run's first read of any file, on the filesystem's clock as far as
+   * it can be had: the lock file's mtime, stamped by the manifest's filesystem (git compares with the
+   * index file's own mtime), if earlier than this machine's clock at the start.
+   */
+  private readsFromNs: bigint;
+
+  constructor(private readonly opts: ManifestStoreOptions) {
+    this.readsFromNs = BigInt(opts.startedAt) * 1_000_000n;
+    this.file = path.resolve(opts.path ?? defaultManifestPath(opts.localRoot, opts.destination));
+    opts.claim(this.file);
+    opts.claim(`${this.file}.lock`);
+  }
+
+  /** Where the manifest is read from and written to (a link given is followed once opened). */
+  get path(): string {
+    return this.file;
+  }
+
+  private get data(): ManifestData {
+    if (!this.loaded) throw new Error('internal error: the manifest is read before it is opened');
+    return this.loaded.data;
+  }
+
+  get files(): ReadonlyMap<string, ManifestEntry> {
+    return this.data.files;
+  }
+
+  get pending(): Readonly<Record<string, Readonly<PendingUpload>>> {
+    return this.data.pending;
+  }
+
+  get listedAt(): string | null {
+    return this.data.listedAt;
+  }
+
+  /** Entries whose mtime tick was still open at this instant (ns) may hide a change: hash them. */
+  get racyThresholdNs(): bigint {
+    return this.loaded?.racyThresholdNs ?? 0n;
+  }
+
+  /** Entries adopted from the original Python script's manifest, by rel path. */
+  get adopted(): ReadonlyMap<string, AdoptedEntry> {
+    return this.adoptedEntries;
+  }
+
+  /** Resolves the path, takes the lock (when writing) and loads the manifest, adopting the Python one. */
+  async open(): Promise<void> {
+    // A path the user chose holds their file unless it holds an s3sync manifest: never written over.
+    const explicit = this.opts.path !== undefined;
+    const given = this.file;
+    this.file = resolveManifestPath(given);
+    const shownAs = given === this.file ? given : `${given} (a link to ${this.file})`;
+    this.opts.claim(this.file);
+    if (this.opts.write) {
+      mkdirSync(path.dirname(this.file), { recursive: true });
+      const lockPath = `${this.file}.lock`;
+      this.releaseLock = await acquireLock(lockPath, {
+        wait: this.opts.waitLock,
+        strict: explicit,
+        notice: this.opts.notice,
+        signal: this.opts.signal,
+      });
+      const stamp = statSync(lockPath, { bigint: true }).mtimeNs;
+      if (stamp < this.readsFromNs) this.readsFromNs = stamp;
+    }
+    try {
+      this.loaded = loadManifest(this.file, this.opts.destination, { explicit, shownAs });
+    } catch (err) {
+      this.releaseLock?.();
+      throw err;
+    }
+    if (this.loaded.foreign !== undefined && isLegacyManifest(this.loaded.foreign)) {
+      await this.adoptLegacy(this.loaded.foreign);
+    } else if (this.loaded.warning) {
+      this.opts.warn(this.loaded.warning);
+    }
+  }
+
+  /**
+   * The Python script's manifest is read, never overwritten: its entries become candidates that are
+   * trusted once the file hashes to the same MD5 (it recorded no mtime), and s3sync's own manifest goes
+   * to its default place.
+   */
+  private async adoptLegacy(json: unknown): Promise<void> {
+    const legacy = parseLegacyManifest(json);
+    const prefix = this.opts.destination.prefix;
+    for (const e of legacy.entries) {
+      if (e.key.startsWith(prefix)) this.adoptedEntries.set(e.key.slice(prefix.length), e);
+    }
+    const from = this.file;
+    this.releaseLock?.();
+    this.file = defaultManifestPath(this.opts.localRoot, this.opts.destination);
+    if (this.opts.write) {
+      mkdirSync(path.dirname(this.file), { recursive: true });
+      this.releaseLock = await acquireLock(`${this.file}.lock`, {
+        wait: this.opts.waitLock,
+        signal: this.opts.signal,
+      });
+    }
+    this.loaded = loadManifest(this.file, this.opts.destination);
+    const n = this.adoptedEntries.size;
+    this.opts.notice(
+      `adopting the Python script's manifest ${from}: ${n} entr${n === 1 ? 'y' : 'ies'} ` +
+        `under this prefix, trusted once their MD5 is confirmed; s3sync's manifest is ${this.file}`,
+    );
+  }
+
+  /** Keeps what this run learned of a file: stat data taken within the file's timestamp tick is kept unproven. */
+  record(rel: string, entry: ManifestEntry): void {
+    this.data.files.set(rel, provenEntry(entry, this.readsFromNs));
+    this.changed();
+  }
+
+  /** Forgets a file: gone, filtered out, or deleted by this run. */
+  forget(rel: string): void {
+    this.data.files.delete(rel);
+    this.changed();
+  }
+
+  /**
+   * Records a multipart upload about to be created, on disk before CreateMultipartUpload goes out (see
+   * src/sync/pending.ts); a record that cannot be saved is dropped, as nothing was sent.
+   */
+  beginUpload(rel: string, record: PendingUpload): void {
+    this.data.pending[rel] = record;
+    try {
+      this.saveNow();
+    } catch (err) {
+      delete this.data.pending[rel];
+      throw err;
+    }
+  }
+
+  /**
+   * CreateMultipartUpload answered with `uploadId`, on disk before the first part goes out. `retried`:
+   * more than one attempt was made, so another upload may exist beside it until the strays are swept.
+   */
+  uploadCreated(rel: string, uploadId: string, retried: boolean): void {
+    const rec = this.pendingRecord(rel);
+    rec.uploadId = uploadId;
+    if (retried) rec.create!.endedAt = Date.now();
+    else delete rec.create;
+    this.saveNow();
+  }
+
+  /** CreateMultipartUpload failed: its last attempt ended now, which bounds the strays it may have left. */
+  createEnded(rel: string): void {
+    this.pendingRecord(rel).create!.endedAt = Date.now();
+    this.changed();
+  }
+
+  /** A part is on the server: a resumed run need not send it again. */
+  partDone(rel: string, part: number, etag: string): void {
+    this.pendingRecord(rel).parts[part] = etag;
+    this.changed();
+  }
+
+  /** No upload other than the record's own can remain at its key. */
+  straysSettled(rel: string): void {
+    const rec = this.data.pending[rel];
+    if (rec) delete rec.create;
+    this.changed();
+  }
+
+  /**
+   * The run tried to abort the record's upload. `aborted`: its id names nothing any more, and the record
+   * goes unless strays may remain; otherwise it stays for the next run to settle.
+   */
+  abortTried(rel: string, aborted: boolean): void {
+    const rec = this.data.pending[rel];
+    if (rec && aborted) {
+      rec.uploadId = '';
+      if (!rec.create) delete this.data.pending[rel];
+    }
+    this.changed();
+  }
+
+  /** Nothing the record names can remain on the server (completed, aborted, gone): forgotten. */
+  endUpload(rel: string): void {
+    delete this.data.pending[rel];
+    this.changed();
+  }
+
+  private pendingRecord(rel: string): PendingUpload {
+    const rec = this.data.pending[rel];
+    if (!rec) throw new Error(`internal error: no pending upload is recorded for ${rel}`);
+    return rec;
+  }
+
+  /**
+   * Records a complete listing of the destination, started at `startedAt`. When the run completes, the
+   * entries it contradicts are forgotten and the manifest records its time (`listedAt`): from then on
+   * every entry either matched that listing or was written after it, which is what lets a push trust
+   * the manifest without a request until --verify-interval has passed.
+   */
+  listed(startedAt: Date, objects: ReadonlyMap<string, RemoteObject>): void {
+    this.listing = { startedAt: startedAt.toISOString(), objects };
+  }
+
+  private settleListing(listing: { startedAt: string; objects: ReadonlyMap<string, RemoteObject> }): void {
+    const m = this.data;
+    for (const rel of entriesContradicted(m.files, listing.objects, listing.startedAt)) m.files.delete(rel);
+    m.listedAt = listing.startedAt;
+    this.dirty = true;
+  }
+
+  /** Marks the manifest changed; the first change starts the periodic checkpoint. */
+  private changed(): void {
+    this.dirty = true;
+    if (!this.timer && this.opts.write) {
+      this.timer = setInterval(() => this.checkpoint(), CHECKPOINT_MS);
+      this.timer.unref();
+    }
+  }
+
+  /** Saves the manifest if it changed since the last save (and the store writes at all). */
+  checkpoint(): void {
+    if (!this.dirty || !this.opts.write) return;
+    this.dirty = false;
+    saveManifest(this.file, this.data);
+  }
+
+  /** Saves the manifest now, synchronously: for a record that must be on disk before a request goes out. */
+  private saveNow(): void {
+    this.dirty = true;
+    this.checkpoint();
+  }
+
+  /**
+   * Ends the store's run: a completed one settles its listing and stamps `lastSync`; then the manifest
+   * is saved if anything changed and the lock released, also when the save fails.
+   */
+  close(completed: boolean): void {
+    if (this.timer) clearInterval(this.timer);
+    if (completed && this.listing && this.opts.write) this.settleListing(this.listing);
+    if (completed && this.dirty && this.loaded) this.data.lastSync = new Date().toISOString();
+    try {
+      if (this.loaded) this.checkpoint();
+    } finally {
+      this.releaseLock?.();
+    }
+  }
+}

@@ -1,0 +1,62 @@
+import type { LocalFile, ScanResult } from '../local/scan.js';
+import { emptyFacts, type Facts, type Need, type RemoteObject } from '../plan/types.js';
+import { EarlyListing, type EarlyWork, settle } from './facts.js';
+import type { RunContext } from './run-context.js';
+
+/** What the prelude found before the first plan: the scanned files, and the listing if it was followed. */
+export interface Found {
+  files: LocalFile[];
+  facts: Facts;
+  /** The objects kept from the listing (`listing: { keep }`), also in `facts.remote`. */
+  remote: Map<string, RemoteObject> | undefined;
+}
+
+/** A command's planning over what the prelude found (see `settle`). */
+export interface Planning<P> {
+  plan: () => P;
+  /** The scanned files the plan is about. */
+  files: () => Iterable<LocalFile>;
+  /** Removes files that turned out unreadable. */
+  drop: (unreadable: Set<string>) => void;
+  early?: EarlyWork;
+}
+
+export interface PreludeSpec<P> {
+  /**
+   * When the destination is listed. 'asked': when the plan asks for it. 'ahead': started before the tree
+   * is read, followed when the plan asks (push with no manifest: every file will need it). `{ keep }`:
+   * started first and followed right after the scan, keeping the objects `keep` selects (pull, check:
+   * their plans start from it). Either way the server answers while the tree is read.
+   */
+  listing: 'asked' | 'ahead' | { keep: (rel: string) => boolean };
+  /** Reads the tree; `yielding`: a listing is under way, so the walk gives way to it. */
+  scan: (yielding: boolean) => ScanResult | Promise<ScanResult>;
+  /** Reports the scan's notices (links and special files skipped) besides its errors. */
+  notices: boolean;
+  /** Sets up the command's planner once the tree is read. */
+  planning: (found: Found) => Planning<P>;
+}
+
+/**
+ * The start every comparing command shares: list (early, if the run will need it), read the tree,
+ * report what could not be read, then plan and gather facts until every file is settled.
+ */
+export async function prelude<P extends { needs: Need[] }>(
+  s: RunContext,
+  spec: PreludeSpec<P>,
+): Promise<{ plan: P; unreadable: Set<string>; facts: Facts }> {
+  const listing = spec.listing !== 'asked' ? await EarlyListing.start(s) : undefined;
+  const scan = await spec.scan(listing !== undefined);
+  const facts = emptyFacts();
+  let remote: Map<string, RemoteObject> | undefined;
+  if (typeof spec.listing === 'object') {
+    const { keep } = spec.listing;
+    remote = new Map([...(await listing!.follow())].filter(([rel]) => keep(rel)));
+    facts.remote = remote;
+  }
+  if (spec.notices) for (const n of scan.notices) s.notice(`${n.rel}: ${n.message}`, n.rel);
+  for (const e of scan.errors) s.fileError(e.rel, e.message);
+  const p = spec.planning({ files: scan.files, facts, remote });
+  const early = spec.listing === 'ahead' ? { ...p.early, listing } : p.early;
+  return { ...(await settle(s, facts, p.files, p.plan, p.drop, early)), facts };
+}

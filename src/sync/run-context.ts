@@ -1,0 +1,262 @@
+import { existsSync, readFileSync, type Stats, statSync } from 'node:fs';
+import path from 'node:path';
+import { cancelledExitCode, S3SyncError, usageError } from '../errors.js';
+import { createFilter, type PathFilter } from '../local/filters.js';
+import { ManifestStore } from '../manifest/manifest-store.js';
+import type { Destination } from '../manifest/schema.js';
+import { STATE_DIR } from '../manifest/store.js';
+import { setting } from '../options/validate.js';
+import { endpointFor, type ResolvedEndpoint } from '../s3/client-options.js';
+import { errorCode } from '../s3/errors.js';
+import type { S3Transport, UploadSettings } from '../s3/transport.js';
+import { parseS3Url, type S3Location } from '../s3/url.js';
+import { emptyResult, type SyncEvent, type SyncResult } from './events.js';
+import { HashCache } from './hash-cache.js';
+import type { CommonOptions } from './options.js';
+
+/**
+ * What s3sync adds to the manifest's name for its lock and temp files (`.lock`,
+ * `.tmp-<pid>-<hex>`, `.lock.<pid>-<hex>.tmp`, and those of 0.1.0 without `-<hex>`): only these, so
+ * a user's `<manifest>.bak` is synced like any file.
+ */
+const OWN_SUFFIX = /^\.(?:lock|tmp-\d+(?:-[0-9a-f]{8})?|lock\.\d+(?:-[0-9a-f]{8})?\.tmp)$/;
+
+export interface RunSetup {
+  /** The local directory, resolved. */
+  root: string;
+  /** s3://bucket/prefix */
+  remote: string;
+  opts: CommonOptions;
+  command: SyncResult['command'];
+  /** How uploads are stored (SSE, storage class, …). */
+  settings?: UploadSettings;
+  /** false: the manifest is only read, never locked nor written. Default: unless a dry run. */
+  writeManifest?: boolean;
+  /** Every path is selected, whatever the filter flags and `.s3syncignore` say (apply: the plan chose). */
+  unfiltered?: boolean;
+}
+
+/** Selects every path: the filter of a run whose paths were chosen already. */
+const ALL: PathFilter = Object.freeze({ includes: () => true, excludesDir: () => false, active: false });
+
+/**
+ * What every command needs around its plan: the resolved local root and remote location, filters,
+ * the manifest store, a transport created on first use, the local hashes, events and the result
+ * counters.
+ */
+export class RunContext {
+  readonly started = Date.now();
+  readonly result: SyncResult;
+  readonly localRoot: string;
+  readonly location: S3Location;
+  readonly destination: Destination;
+  /** The store this run talks to; its id is the destination's endpoint. */
+  readonly endpoint: ResolvedEndpoint;
+  readonly opts: CommonOptions;
+  readonly settings: UploadSettings;
+  readonly store: ManifestStore;
+  /** Local hashes of this run, each file read at most once. */
+  readonly hashes: HashCache;
+  /**
+   * --follow-symlinks: the scan follows links, and so do the reads, which still check that they opened
+   * the file the scan found.
+   */
+  readonly followsSymlinks: boolean;
+  private transport?: Promise<S3Transport>;
+  /**
+   * Rel paths of state files inside the local root: ours, the filter file `.s3syncignore` (it configures
+   * s3sync for this directory), and the original Python script's manifest (`.s3_sync_manifest.json`),
+   * which is state, not data, whether or not it is being adopted.
+   */
+  private readonly ownFiles = new Set<string>(['.s3_sync_manifest.json', '.s3syncignore']);
+  private readonly ownStems: string[] = [];
+  private rules: PathFilter = ALL;
+
+  private constructor(setup: RunSetup) {
+    const { opts } = setup;
+    this.localRoot = setup.root;
+    this.opts = opts;
+    this.settings = setup.settings ?? {};
+    this.result = emptyResult(setup.command, !!opts.dryRun);
+    this.followsSymlinks = !!opts.followSymlinks;
+    this.hashes = new HashCache(this.localRoot, {
+      followSymlinks: this.followsSymlinks,
+      onProgress: opts.onEvent ? (e) => this.emit(e) : undefined,
+    });
+    this.location = parseS3Url(setup.remote);
+    // The endpoint actually used, wherever it was configured: two stores never share a manifest.
+    this.endpoint = endpointFor(opts);
+    this.destination = {
+      endpoint: this.endpoint.id,
+      bucket: this.location.bucket,
+      prefix: this.location.prefix,
+    };
+    if (this.endpoint.hadUserinfo) {
+      this.notice(
+        `the user name and password in the endpoint URL (${this.endpoint.source}) are ignored: S3 requests are signed with the AWS credentials`,
+      );
+    }
+    this.store = new ManifestStore({
+      localRoot: this.localRoot,
+      destination: this.destination,
+      path: opts.manifest,
+      write: setup.writeManifest ?? !opts.dryRun,
+      waitLock: opts.waitLock,
+      signal: opts.signal,
+      startedAt: this.started,
+      notice: (m) => this.notice(m),
+      warn: (m) => this.warn(m),
+      claim: (file) => this.protect(file),
+    });
+  }
+
+  /** A run's context with its filters loaded (the flags, `--exclude-from` files and `.s3syncignore`). */
+  static async create(setup: RunSetup): Promise<RunContext> {
+    const ctx = new RunContext(setup);
+    if (!setup.unfiltered) ctx.rules = await loadFilter(setup.root, setup.opts);
+    return ctx;
+  }
+
+  /** The filters of this run; s3sync's own files are left out by `selected` besides. */
+  get filter(): PathFilter {
+    return this.rules;
+  }
+
+  emit(e: SyncEvent): void {
+    this.opts.onEvent?.(e);
+  }
+
+  notice(message: string, rel?: string) {
+    this.emit({ type: 'notice', message, rel });
+  }
+
+  warn(message: string, rel?: string) {
+    this.emit({ type: 'warning', message, rel });
+  }
+
+  /** A per-file failure: reported, counted, and the run goes on (exit code 1). */
+  fileError(rel: string, message: string) {
+    this.result.errors.push({ rel, message });
+    this.result.failed++;
+    this.emit({ type: 'error', rel, message: `${rel}: ${message}` });
+  }
+
+  private protect(file: string): void {
+    const rel = path.relative(this.localRoot, file);
+    if (rel.startsWith('..') || path.isAbsolute(rel)) return;
+    const posix = rel.split(path.sep).join('/');
+    this.ownFiles.add(posix);
+    this.ownStems.push(posix);
+  }
+
+  /** s3sync's own files, which are never synced whatever the filters say. */
+  isOwn = (rel: string): boolean =>
+    rel === STATE_DIR ||
+    rel.startsWith(`${STATE_DIR}/`) ||
+    this.ownFiles.has(rel) ||
+    this.ownStems.some((p) => rel.startsWith(p) && OWN_SUFFIX.test(rel.slice(p.length)));
+
+  /** Filters for a rel path, shared by scan and remote listings, plus our own state files. */
+  selected = (rel: string): boolean => !this.isOwn(rel) && this.rules.includes(rel);
+
+  /** The S3 transport, created (and the AWS SDK loaded) on first use only. */
+  s3(): Promise<S3Transport> {
+    this.transport ??= (async () => {
+      const { S3Transport } = await import('../s3/transport.js');
+      return S3Transport.connect(
+        this.opts,
+        this.location.bucket,
+        {
+          workers: setting(this.opts, 'workers'),
+          signal: this.opts.signal,
+          onRetry: this.opts.debug
+            ? (err, attempt, delay) =>
+                this.notice(`retry ${attempt} in ${Math.round(delay)} ms after ${errorCode(err) || 'error'}`)
+            : undefined,
+        },
+        this.settings,
+        this.opts.client,
+      );
+    })();
+    return this.transport;
+  }
+
+  /**
+   * Runs a command's body around the opened manifest: a body that throws still leaves the manifest
+   * checkpointed and the lock released. Ends with the summary event, also when the body throws (a
+   * delete guard's refusal, a fatal S3 error): with --json the last line is always the summary, and
+   * its exit code is the error's, never a 0 that looks like success. A cancelled run ends with its
+   * summary too, then rejects with the signal's reason.
+   */
+  async run(body: () => Promise<void>): Promise<SyncResult> {
+    await this.store.open();
+    // Cancelled, the run starts reading no more files for their hashes.
+    const stopHashing = () => this.hashes.cancel(this.opts.signal?.reason);
+    this.opts.signal?.addEventListener('abort', stopHashing, { once: true });
+    try {
+      await body();
+    } catch (err) {
+      const cancelled = this.opts.signal?.aborted === true;
+      try {
+        await this.close(false);
+      } finally {
+        // Cancelled: whatever request or wait it interrupted, close() gave the signal's exit code.
+        if (!cancelled) this.result.exitCode = exitCode(this.result, this.opts.signal, { thrown: err });
+        this.emit({ type: 'summary', ...this.result });
+      }
+      throw cancelled ? this.opts.signal!.reason : err;
+    } finally {
+      this.opts.signal?.removeEventListener('abort', stopHashing);
+    }
+    await this.close(true);
+    this.emit({ type: 'summary', ...this.result });
+    return this.result;
+  }
+
+  /** Closes the manifest store, fills in request counts, time and the exit code. */
+  async close(completed: boolean): Promise<SyncResult> {
+    this.store.close(completed);
+    const t = this.transport ? await this.transport.catch(() => undefined) : undefined;
+    const r = this.result;
+    if (t) {
+      r.requests = { ...t.counter.counts };
+      r.requestsTotal = t.counter.total;
+    }
+    r.elapsedMs = Date.now() - this.started;
+    r.cancelled = !completed && this.opts.signal?.aborted === true;
+    r.exitCode = exitCode(r, this.opts.signal);
+    return r;
+  }
+}
+
+/**
+ * A run's exit code: the error's when one ended it; when cancelled, the signal's; otherwise 1 for any
+ * file that failed, else 0.
+ */
+function exitCode(r: SyncResult, signal: AbortSignal | undefined, ended?: { thrown: unknown }): number {
+  if (ended) return ended.thrown instanceof S3SyncError ? ended.thrown.exitCode : 1;
+  if (r.cancelled) return cancelledExitCode(signal!.reason);
+  return r.failed > 0 || r.errors.length > 0 ? 1 : 0;
+}
+
+function loadFilter(root: string, opts: CommonOptions): Promise<PathFilter> {
+  const ignoreFile = path.join(root, '.s3syncignore');
+  return createFilter({
+    include: opts.include,
+    exclude: opts.exclude,
+    excludeFrom: opts.excludeFrom,
+    ignoreFileText: existsSync(ignoreFile) ? readFileSync(ignoreFile, 'utf8') : undefined,
+  });
+}
+
+export function requireDirectory(dir: string, what: string): string {
+  const abs = path.resolve(dir);
+  let st: Stats;
+  try {
+    st = statSync(abs);
+  } catch {
+    throw usageError(`${what} '${dir}' does not exist`);
+  }
+  if (!st.isDirectory()) throw usageError(`${what} '${dir}' is not a directory`);
+  return abs;
+}
