@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, type Stats, statSync } from 'node:fs';
 import path from 'node:path';
-import { cancelledExitCode, S3SyncError, usageError } from '../errors.js';
+import { usageError } from '../errors.js';
 import { createFilter, type PathFilter } from '../local/filters.js';
 import { isLegacyManifest, parseLegacyManifest } from '../manifest/legacy.js';
 import { acquireLock } from '../manifest/lock.js';
@@ -20,7 +20,7 @@ import { endpointFor, type ResolvedEndpoint } from '../s3/client-options.js';
 import { errorCode } from '../s3/errors.js';
 import type { S3Transport, UploadSettings } from '../s3/transport.js';
 import { parseS3Url, type S3Location } from '../s3/url.js';
-import { emptyResult, type SyncEvent, type SyncResult } from './events.js';
+import { emptyResult, outcomeOf, type SyncEvent, type SyncResult } from './events.js';
 import { HashCache } from './hash-cache.js';
 import type { CommonOptions } from './options.js';
 
@@ -111,7 +111,7 @@ export class Session {
     this.emit({ type: 'warning', message, rel });
   }
 
-  /** A per-file failure: reported, counted, and the run goes on (exit code 1). */
+  /** A per-file failure: reported, counted, and the run goes on (outcome `failed`). */
   fileError(rel: string, message: string) {
     this.result.errors.push({ rel, message });
     this.result.failed++;
@@ -292,7 +292,7 @@ export class Session {
    * Runs a command's body around the locked manifest: a body that throws still leaves the manifest
    * checkpointed and the lock released. Ends with the summary event, also when the body throws (a
    * delete guard's refusal, a fatal S3 error): with --json the last line is always the summary, and
-   * its exit code is the error's, never a 0 that looks like success. A cancelled run ends with its
+   * its outcome is the error's kind, never an `ok` that looks like success. A cancelled run ends with its
    * summary too, then rejects with the signal's reason.
    */
   async run(body: () => Promise<void>): Promise<SyncResult> {
@@ -307,8 +307,8 @@ export class Session {
       try {
         await this.close(false);
       } finally {
-        // Cancelled: whatever request or wait it interrupted, close() gave the signal's exit code.
-        if (!cancelled) this.result.exitCode = err instanceof S3SyncError ? err.exitCode : 1;
+        // Cancelled: whatever request or wait it interrupted, close() said so.
+        if (!cancelled) this.result.outcome = outcomeOf(this.result, { error: err });
         this.emit({ type: 'summary', ...this.result });
       }
       throw cancelled ? this.opts.signal!.reason : err;
@@ -338,11 +338,7 @@ export class Session {
     }
     r.elapsedMs = Date.now() - this.started;
     r.cancelled = !completed && this.opts.signal?.aborted === true;
-    r.exitCode = r.cancelled
-      ? cancelledExitCode(this.opts.signal!.reason)
-      : r.failed > 0 || r.errors.length > 0
-        ? 1
-        : 0;
+    r.outcome = outcomeOf(r);
     return r;
   }
 }

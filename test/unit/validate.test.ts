@@ -23,7 +23,7 @@ function usage(fn: () => unknown): string {
     fn();
   } catch (err) {
     expect(err).toBeInstanceOf(S3SyncError);
-    expect((err as S3SyncError).exitCode).toBe(2);
+    expect((err as S3SyncError).kind).toBe('usage');
     const msg = (err as Error).message;
     expect(msg).not.toContain('\n');
     return msg;
