@@ -52,7 +52,7 @@ export const errorExitCode = (err: unknown): number => (err instanceof S3SyncErr
 /** A result as the CLI prints it: with the exit code it exits with, in place of the library's outcome. */
 export type Printed<R extends { outcome: Outcome }> = Omit<R, 'outcome'> & { exitCode: number };
 
-/** The same fields in the same order, the outcome's place taken by the exit code (it was last). */
+/** Same fields, same order: the exit code ends the object, as the outcome (every result's last field) did. */
 export function printed<R extends { outcome: Outcome }>(r: R, cancelReason?: unknown): Printed<R> {
   const { outcome, ...rest } = r;
   return { ...rest, exitCode: exitCodeOf(outcome, cancelReason) };
