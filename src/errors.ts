@@ -1,12 +1,24 @@
 /**
- * Errors the user can act on. The CLI prints `message` on one line and exits with `exitCode`;
- * anything that is not an S3SyncError is a bug or an unexpected fault and is reported the same
- * way (stack only with --debug).
+ * What kind of failure an error is, which decides what the run does next. The library never picks an
+ * exit code: the CLI maps kinds to them (src/cli/exit-codes.ts).
+ * - `usage`: the invocation or its setup is wrong: a flag, an option, a config or plan file, a path,
+ *   or what the server says of the setup (the credentials, the bucket, the endpoint); or a guard the
+ *   options set refuses the run (--max-delete, the lock). Every request would fail or be refused the
+ *   same way: the run stops.
+ * - `fatal`: the setup is right, but the run cannot go on (the disk is full): it stops.
+ * - `file`: one file or object failed (or, thrown out of a run, something it could not finish, such
+ *   as writing the manifest): the run counts it failed and goes on with the others.
+ */
+export type ErrorKind = 'usage' | 'fatal' | 'file';
+
+/**
+ * Errors the user can act on. The CLI prints `message` on one line; anything that is not an
+ * S3SyncError is a bug or an unexpected fault and is reported the same way (stack only with --debug).
  */
 export class S3SyncError extends Error {
   constructor(
     message: string,
-    readonly exitCode: 1 | 2 = 2,
+    readonly kind: ErrorKind = 'usage',
     options?: { cause?: unknown },
   ) {
     super(message, options);
@@ -14,31 +26,16 @@ export class S3SyncError extends Error {
   }
 }
 
-/** Usage or configuration problem: exit code 2. */
-export const usageError = (message: string, cause?: unknown) => new S3SyncError(message, 2, { cause });
+/** Usage or configuration problem: the run stops before it does anything more. */
+export const usageError = (message: string, cause?: unknown) => new S3SyncError(message, 'usage', { cause });
 
-/** Something in the run failed after it started: exit code 1. */
-export const runError = (message: string, cause?: unknown) => new S3SyncError(message, 1, { cause });
+/** The run cannot go on, though its setup is right. */
+export const fatalError = (message: string, cause?: unknown) => new S3SyncError(message, 'fatal', { cause });
+
+/** Something in the run failed after it started: that file fails, the others go on. */
+export const runError = (message: string, cause?: unknown) => new S3SyncError(message, 'file', { cause });
 
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
-
-/**
- * The reason the CLI aborts a run with on SIGINT or SIGTERM. Its exit code is the shell's for a process
- * ended by that signal (128 + its number: 130, 143), which the summary of the cancelled run carries too.
- * Named AbortError, as every cancellation is.
- */
-export class CancelledError extends Error {
-  readonly exitCode: number;
-  constructor(readonly signal: 'SIGINT' | 'SIGTERM') {
-    super(`cancelled by ${signal}`);
-    this.name = 'AbortError';
-    this.exitCode = signal === 'SIGINT' ? 130 : 143;
-  }
-}
-
-/** The exit code of a run cancelled with this reason: the signal's for CancelledError, else 1. */
-export const cancelledExitCode = (reason: unknown): number =>
-  reason instanceof CancelledError ? reason.exitCode : 1;

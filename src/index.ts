@@ -3,14 +3,14 @@
  *
  *   import { push, pull, check, plan, apply } from 's3sync';
  */
-export { S3SyncError } from './errors.js';
+export { type ErrorKind, S3SyncError } from './errors.js';
 export type { ManifestData, ManifestEntry } from './manifest/schema.js';
 export type { CheckDifference } from './plan/check.js';
 export type { ConnectionOptions } from './s3/client-options.js';
 export { PROVIDERS, type ProviderQuirks } from './s3/providers.js';
 export { type CheckEvent, type CheckResult, check } from './sync/check.js';
 export { type CleanupOptions, type CleanupResult, cleanup } from './sync/cleanup.js';
-export type { FileError, SyncEvent, SyncResult } from './sync/events.js';
+export type { FileError, SyncEvent, SyncOutcome, SyncResult } from './sync/events.js';
 export type { CheckOptions, CommonOptions, FilterFlags, PullOptions, PushOptions } from './sync/options.js';
 export { apply, type PlanDocument, type PlannedAction, type PlanOptions, plan } from './sync/plan-file.js';
 export { pull } from './sync/pull.js';

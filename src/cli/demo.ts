@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startEmbeddedServer } from '../embedded/s3rver.js';
+import { exitCodeOf } from './exit-codes.js';
 import { summaryLines } from './output.js';
 
 /**
@@ -40,7 +41,7 @@ export async function runDemo(opts: { keep?: boolean; signal?: AbortSignal } = {
         signal: opts.signal,
       });
       process.stdout.write(`\n${run} push:\n  ${summaryLines(r).join('\n  ')}\n`);
-      if (r.exitCode !== 0) return r.exitCode;
+      if (r.outcome !== 'ok') return exitCodeOf(r.outcome);
     }
     process.stdout.write(
       '\nThe second push decided from stat() alone: nothing uploaded, no S3 request.\n' +

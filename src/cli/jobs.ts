@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { S3SyncError } from '../errors.js';
 import { jsonText, printable } from '../escape.js';
-import type { CheckResult } from '../sync/check.js';
+import type { CheckEvent, CheckResult } from '../sync/check.js';
 import type { SyncResult } from '../sync/events.js';
 import { type ConfigJob, loadConfig } from './config.js';
+import { cliEvent, errorExitCode, exitCodeOf } from './exit-codes.js';
 import { Output, summaryLines } from './output.js';
 import { type Flags, splitOptions } from './program.js';
 
@@ -26,10 +27,9 @@ async function runJob(
 ): Promise<{ exitCode: number; text: string }> {
   const lib = await import('../index.js');
   // The job's line stands for its summary; --json keeps every event.
-  const onEvent = (e: object) => {
-    const type = (e as { type: string }).type;
-    if (output.mode === 'json' || (type !== 'summary' && type !== 'check-summary'))
-      void output.event(e as Parameters<Output['event']>[0]);
+  const onEvent = (e: CheckEvent) => {
+    if (output.mode === 'json' || (e.type !== 'summary' && e.type !== 'check-summary'))
+      void output.event(cliEvent(e, signal?.reason));
   };
   const { source, destination } = job;
   try {
@@ -39,7 +39,7 @@ async function runJob(
         : job.command === 'pull'
           ? await lib.pull({ ...options, source, destination, onEvent, signal })
           : await lib.check({ ...options, local: source, remote: destination, onEvent, signal });
-    return { exitCode: r.exitCode, text: resultText(r) };
+    return { exitCode: exitCodeOf(r.outcome), text: resultText(r) };
   } catch (err) {
     // Cancelled: no job after this one starts either.
     if ((err as Error)?.name === 'AbortError') throw err;
@@ -47,7 +47,7 @@ async function runJob(
       err instanceof S3SyncError
         ? err.message
         : `unexpected error: ${(err as Error)?.message?.split('\n')[0] ?? String(err)}`;
-    return { exitCode: err instanceof S3SyncError ? err.exitCode : 1, text };
+    return { exitCode: errorExitCode(err), text };
   } finally {
     output.stop();
   }

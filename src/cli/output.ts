@@ -1,6 +1,7 @@
 import { jsonText, printable } from '../escape.js';
-import type { CheckEvent, CheckResult } from '../sync/check.js';
+import type { CheckResult } from '../sync/check.js';
 import type { SyncResult } from '../sync/events.js';
+import type { CliEvent } from './exit-codes.js';
 import { fmtBytes, ProgressView } from './progress-view.js';
 
 export type OutputMode = 'human' | 'quiet' | 'json';
@@ -11,7 +12,7 @@ export const fmtRequests = (r: Record<string, number>) =>
     .map(([k, v]) => `${k} ${v}`)
     .join(', ') || 'none';
 
-export function summaryLines(r: SyncResult): string[] {
+export function summaryLines(r: Omit<SyncResult, 'outcome'>): string[] {
   const secs = (r.elapsedMs / 1000).toFixed(2);
   const moved =
     r.command === 'pull'
@@ -89,7 +90,7 @@ export class Output {
     this.err.write(`${last}\n`);
   }
 
-  private checkLines(r: CheckResult): string[] {
+  private checkLines(r: Omit<CheckResult, 'outcome'>): string[] {
     const out: string[] = [];
     const groups: [string, CheckResult['differences']][] = [
       ['only local', r.differences.filter((d) => d.status === 'only-local')],
@@ -110,7 +111,7 @@ export class Output {
     return out;
   }
 
-  async event(e: CheckEvent): Promise<void> {
+  async event(e: CliEvent): Promise<void> {
     if (this.mode === 'json') {
       // Progress is for the bar (and library callers): NDJSON says what happened, not how far along.
       if (e.type !== 'bytes' && e.type !== 'start' && e.type !== 'hashing') this.json(e);
@@ -176,7 +177,7 @@ export class Output {
    * JSON_BATCH_BYTES, at the next turn of the event loop, or with the summary, whichever comes first,
    * so a reader still sees each event within a turn of the loop.
    */
-  private json(e: CheckEvent): void {
+  private json(e: CliEvent): void {
     const line = `${jsonText(e)}\n`;
     this.jsonLines.push(line);
     this.jsonBytes += line.length;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { CancelledError, S3SyncError, usageError } from '../errors.js';
+import { S3SyncError, usageError } from '../errors.js';
 import { jsonText, printable } from '../escape.js';
 import {
   appliesTo,
@@ -11,7 +11,17 @@ import {
   optionsFor,
 } from '../options/table.js';
 import { flagParser, helpText } from '../options/validate.js';
+import type { CheckEvent } from '../sync/check.js';
 import { loadConfig } from './config.js';
+import {
+  CancelledError,
+  cliEvent,
+  errorExitCode,
+  exitCodeOf,
+  type Outcome,
+  printed,
+  signalExitCode,
+} from './exit-codes.js';
 import { Output, type OutputMode } from './output.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -87,10 +97,20 @@ export interface RunContext {
   onOutput?: (output: Output) => void;
 }
 
-export function buildProgram(
-  run: (r: Promise<{ exitCode: number } | number>) => void,
-  ctx: RunContext = {},
-): Command {
+/**
+ * Commander's own "unknown command" error, with its "(Did you mean …?)": a method its typings leave
+ * out, so looked up, with the same message less the suggestion should a release drop it.
+ */
+function unknownCommand(cmd: Command): never {
+  const own: unknown = Reflect.get(cmd, 'unknownCommand');
+  if (typeof own === 'function') own.call(cmd);
+  return cmd.error(`error: unknown command '${cmd.args[0]}'`, { code: 'commander.unknownCommand' });
+}
+
+/** What a command's action hands runCli: a library result's outcome, or an exit code of its own. */
+export type CommandEnd = Promise<{ outcome: Outcome } | number>;
+
+export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {}): Command {
   const program = new Command('s3sync')
     .description('Incremental sync between a local directory and an S3 prefix, driven by a local manifest.')
     .version(pkg.version, '-V, --version')
@@ -110,7 +130,7 @@ export function buildProgram(
     const prepared = splitOptions(command, [loadConfig().defaults, globals, cmd.opts()]);
     const output = new Output(prepared.mode);
     ctx.onOutput?.(output);
-    const onEvent = (e: object) => void output.event(e as Parameters<Output['event']>[0]);
+    const onEvent = (e: CheckEvent) => void output.event(cliEvent(e, ctx.signal?.reason));
     const options: Flags = { ...prepared.options, onEvent, signal: ctx.signal };
     return { ...prepared, options };
   };
@@ -120,7 +140,7 @@ export function buildProgram(
     .allowExcessArguments()
     .action((_flags: Flags, cmd: Command) => {
       // Commander's own error, with its suggestion: `s3sync pusj` is not a bare s3sync.
-      if (cmd.args.length > 0) (cmd as unknown as { unknownCommand(): never }).unknownCommand();
+      if (cmd.args.length > 0) unknownCommand(cmd);
       run(import('./jobs.js').then(({ runJobs }) => runJobs(program.opts(), program, ctx.signal)));
     });
 
@@ -224,13 +244,13 @@ export function buildProgram(
       run(
         import('../sync/cleanup.js').then(async ({ cleanup }) => {
           const r = await cleanup({ ...options, target });
-          if (mode === 'json') process.stdout.write(`${jsonText({ type: 'summary', ...r })}\n`);
+          if (mode === 'json') process.stdout.write(`${jsonText({ type: 'summary', ...printed(r) })}\n`);
           else if (mode === 'human') {
             process.stdout.write(
               `${r.found.length} stale multipart upload(s)${r.dryRun ? ' (dry run: none aborted)' : `, ${r.aborted} aborted, ${r.failed} failed`}\n`,
             );
           }
-          return r.exitCode;
+          return exitCodeOf(r.outcome);
         }),
       );
     });
@@ -253,7 +273,7 @@ export function buildProgram(
 /** Runs the CLI; returns the exit code: 0 in sync, 1 some files failed, 2 usage or configuration error. */
 export async function runCli(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
-  let pending: Promise<{ exitCode: number } | number> | undefined;
+  let pending: CommandEnd | undefined;
   const cancel = new AbortController();
   const outputs: Output[] = [];
   const program = buildProgram(
@@ -272,7 +292,7 @@ export async function runCli(argv: string[]): Promise<number> {
     const reason = new CancelledError(signal === 'SIGTERM' ? 'SIGTERM' : 'SIGINT');
     if (cancel.signal.aborted) {
       if (process.stderr.isTTY) process.stderr.write('\x1b[?25h\n');
-      process.exit(reason.exitCode);
+      process.exit(signalExitCode(reason));
     }
     const message = `${signal}: stopping (the manifest is saved); ${signal === 'SIGINT' ? 'Ctrl-C' : signal} again exits at once`;
     if (outputs.length === 0) process.stderr.write(`s3sync: ${message}\n`);
@@ -285,13 +305,13 @@ export async function runCli(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     if (!pending) return 0;
     const r = await pending;
-    return typeof r === 'number' ? r : r.exitCode;
+    return typeof r === 'number' ? r : exitCodeOf(r.outcome, cancel.signal.reason);
   } catch (err) {
     stopOutputs();
-    if (cancel.signal.aborted) {
-      const reason = cancel.signal.reason as CancelledError;
+    const reason: unknown = cancel.signal.reason;
+    if (reason instanceof CancelledError) {
       process.stderr.write(`s3sync: ${reason.message}; the next run continues where this one stopped\n`);
-      return reason.exitCode;
+      return signalExitCode(reason);
     }
     if (err instanceof CommanderError) {
       return err.exitCode === 0 ? 0 : 2;
@@ -300,7 +320,7 @@ export async function runCli(argv: string[]): Promise<number> {
       process.stderr.write(`s3sync: ${printable(err.message)}\n`);
       if (debug && err.cause)
         process.stderr.write(`${printableLines((err.cause as Error).stack ?? String(err.cause))}\n`);
-      return err.exitCode;
+      return errorExitCode(err);
     }
     const e = err as Error;
     if (e?.name === 'AbortError') {

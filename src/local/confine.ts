@@ -10,10 +10,10 @@ import {
   replaceReason,
 } from './safe-path.js';
 
-/** A path pull will not write or delete: reported for that file (exit 1), and the run goes on. */
+/** A path pull will not write or delete: reported for that file, and the run goes on. */
 export class PathRefused extends S3SyncError {
   constructor(message: string) {
-    super(message, 1);
+    super(message, 'file');
   }
 }
 

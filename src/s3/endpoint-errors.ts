@@ -3,7 +3,7 @@
  * load node:http and the SDK), so that the error descriptions every run loads stay light.
  */
 
-/** The error a non-S3 answer becomes: never retried, reported as a configuration problem (exit 2). */
+/** The error a non-S3 answer becomes: never retried, reported as a configuration problem (a usage error). */
 export class NotS3Error extends Error {
   readonly $metadata: { httpStatusCode: number };
   constructor(

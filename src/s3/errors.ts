@@ -1,4 +1,4 @@
-import { S3SyncError, usageError } from '../errors.js';
+import { runError, S3SyncError, usageError } from '../errors.js';
 import { isRequestTimeout, NotS3Error } from './endpoint-errors.js';
 
 interface SdkError {
@@ -63,8 +63,9 @@ export function isRetryable(err: unknown): boolean {
 }
 
 /**
- * Turns an S3/SDK failure into one line that names the fix. Returns usage-class errors (exit 2) for
- * configuration problems: the whole run cannot succeed, so it should not continue.
+ * Turns an S3/SDK failure into one line that names the fix. Configuration problems (credentials,
+ * bucket, endpoint) are usage errors: the whole run cannot succeed, so it should not continue. Any
+ * other failure is the one request's, so the file's.
  */
 export function describeS3Error(err: unknown, ctx: { bucket?: string; endpoint?: string }): S3SyncError {
   if (err instanceof S3SyncError) return err;
@@ -138,12 +139,8 @@ export function describeS3Error(err: unknown, ctx: { bucket?: string; endpoint?:
   if (code === 'InvalidBucketName') return usageError(`invalid bucket name '${ctx.bucket}'`);
   const first = msg.split('\n')[0];
   // A body cut short or not matching its ETag, attempt after attempt: not an answer S3 gave.
-  if (code === 'IncompleteBody') return new S3SyncError(`${first} (on every attempt)`, 1, { cause: err });
-  return new S3SyncError(
-    `S3 error${code ? ` ${code}` : ''}${status ? ` (HTTP ${status})` : ''}: ${first}`,
-    1,
-    { cause: err },
-  );
+  if (code === 'IncompleteBody') return runError(`${first} (on every attempt)`, err);
+  return runError(`S3 error${code ? ` ${code}` : ''}${status ? ` (HTTP ${status})` : ''}: ${first}`, err);
 }
 
 /** OpenSSL's verdicts on a certificate chain that does not lead to a trusted CA, or is not valid now. */
@@ -160,7 +157,7 @@ const TLS_TRUST = new Set([
 ]);
 
 /** Errors that doom every request of the run: stop instead of failing file by file. */
-export const isFatal = (e: S3SyncError) => e.exitCode === 2;
+export const isFatal = (e: S3SyncError) => e.kind !== 'file';
 
 /**
  * A failure of this machine, not of S3: a file system call (ENOSPC, EACCES …) or an error a body or

@@ -19,8 +19,8 @@ export interface CheckResult {
   requests: RequestCounts;
   requestsTotal: number;
   elapsedMs: number;
-  /** 0 identical, 1 any difference or error. */
-  exitCode: 0 | 1;
+  /** `ok` identical; `differ` a difference; `failed` some files could not be compared. */
+  outcome: 'ok' | 'differ' | 'failed';
 }
 
 export type CheckEvent =
@@ -96,7 +96,7 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
       requests: base.requests,
       requestsTotal: base.requestsTotal,
       elapsedMs: base.elapsedMs,
-      exitCode: plan.differences.length > 0 || base.errors.length > 0 ? 1 : 0,
+      outcome: base.errors.length > 0 ? 'failed' : plan.differences.length > 0 ? 'differ' : 'ok',
     };
     emit({ type: 'check-summary', ...result });
     return result;

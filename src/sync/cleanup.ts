@@ -18,7 +18,8 @@ export interface CleanupResult {
   found: { key: string; uploadId: string; initiated: string }[];
   aborted: number;
   failed: number;
-  exitCode: 0 | 1;
+  /** `failed`: some uploads could not be aborted. */
+  outcome: 'ok' | 'failed';
 }
 
 /** Aborts (or with dryRun lists) multipart uploads under the prefix that were started long ago. */
@@ -42,7 +43,7 @@ export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
     found: uploads.map((u) => ({ key: u.key, uploadId: u.uploadId, initiated: u.initiated.toISOString() })),
     aborted: 0,
     failed: 0,
-    exitCode: 0,
+    outcome: 'ok',
   };
   for (const u of uploads) {
     // Cancelled: no further abort starts (each one is retried, and ignores the signal on purpose).
@@ -81,6 +82,6 @@ export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
       });
     }
   }
-  result.exitCode = result.failed > 0 ? 1 : 0;
+  result.outcome = result.failed > 0 ? 'failed' : 'ok';
   return result;
 }

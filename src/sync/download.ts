@@ -159,7 +159,7 @@ export async function downloadObject(
     if (code === 'ENOSPC' || code === 'EDQUOT') {
       throw new DiskFullError(
         `disk full while writing ${o.rel} (${code}): stopped; no partial file was left`,
-        1,
+        'fatal',
       );
     }
     throw err;

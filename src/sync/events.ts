@@ -1,3 +1,4 @@
+import { S3SyncError } from '../errors.js';
 import type { RequestCounts } from '../s3/request-counter.js';
 
 /** 'abort': a multipart upload aborted (cleanup), which deletes no object. */
@@ -57,12 +58,25 @@ export interface SyncResult {
    * rest is left for the next run.
    */
   cancelled: boolean;
-  /**
-   * 0 all in sync; 1 some files failed or were skipped with an error; 2 the run was stopped by a usage
-   * or configuration error, or refused to go on (a delete guard); when cancelled, 130 or 143 for the
-   * CLI's SIGINT or SIGTERM, 1 for any other reason.
-   */
-  exitCode: number;
+  outcome: SyncOutcome;
+}
+
+/**
+ * How a run ended: `ok` all in sync; `failed` some files failed or were skipped with an error (or the
+ * run stopped on an error of kind `file`, or one that is not an S3SyncError); `usage` or `fatal` it was
+ * stopped by an error of that kind (a delete guard's refusal is `usage`); `cancelled` through its
+ * AbortSignal.
+ */
+export type SyncOutcome = 'ok' | 'failed' | 'usage' | 'fatal' | 'cancelled';
+
+/** The outcome of a run from its counts, or from the error that stopped it when there is one. */
+export function outcomeOf(r: SyncResult, stoppedBy?: { error: unknown }): SyncOutcome {
+  if (stoppedBy) {
+    const { error } = stoppedBy;
+    return error instanceof S3SyncError && error.kind !== 'file' ? error.kind : 'failed';
+  }
+  if (r.cancelled) return 'cancelled';
+  return r.failed > 0 || r.errors.length > 0 ? 'failed' : 'ok';
 }
 
 export function emptyResult(command: SyncResult['command'], dryRun: boolean): SyncResult {
@@ -82,6 +96,6 @@ export function emptyResult(command: SyncResult['command'], dryRun: boolean): Sy
     elapsedMs: 0,
     errors: [],
     cancelled: false,
-    exitCode: 0,
+    outcome: 'ok',
   };
 }

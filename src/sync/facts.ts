@@ -1,4 +1,4 @@
-import { S3SyncError } from '../errors.js';
+import { fatalError } from '../errors.js';
 import { UnexpectedFileError } from '../local/open-file.js';
 import type { LocalFile } from '../local/scan.js';
 import { manifestEntry } from '../manifest/schema.js';
@@ -117,7 +117,7 @@ export async function gatherFacts(
       const prev = facts.hashes.get(n.rel);
       const sizes = [...new Set([...Object.keys(prev?.multipart ?? {}).map(Number), ...n.partSizes])];
       const f = scanned.get(n.rel);
-      if (!f) throw new S3SyncError(`internal error: ${n.rel} is to be hashed but was not scanned`, 1);
+      if (!f) throw fatalError(`internal error: ${n.rel} is to be hashed but was not scanned`);
       try {
         facts.hashes.set(n.rel, await s.hashes.get(f, sizes));
       } catch (err) {
@@ -163,7 +163,7 @@ export async function settle<P extends { needs: Need[] }>(
     if (unreadable.size > 0) drop(unreadable);
     p = plan();
   }
-  if (p.needs.length > 0) throw new S3SyncError('internal error: the plan did not settle', 1);
+  if (p.needs.length > 0) throw fatalError('internal error: the plan did not settle');
   return { plan: p, unreadable };
 }
 

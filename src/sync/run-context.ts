@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, type Stats, statSync } from 'node:fs';
 import path from 'node:path';
-import { cancelledExitCode, S3SyncError, usageError } from '../errors.js';
+import { usageError } from '../errors.js';
 import { createFilter, type PathFilter } from '../local/filters.js';
 import { ManifestStore } from '../manifest/manifest-store.js';
 import type { Destination } from '../manifest/schema.js';
@@ -10,7 +10,7 @@ import { endpointFor, type ResolvedEndpoint } from '../s3/client-options.js';
 import { errorCode } from '../s3/errors.js';
 import type { S3Transport, UploadSettings } from '../s3/transport.js';
 import { parseS3Url, type S3Location } from '../s3/url.js';
-import { emptyResult, type SyncEvent, type SyncResult } from './events.js';
+import { emptyResult, outcomeOf, type SyncEvent, type SyncResult } from './events.js';
 import { HashCache } from './hash-cache.js';
 import type { CommonOptions } from './options.js';
 
@@ -200,8 +200,8 @@ export class RunContext {
       try {
         await this.close(false);
       } finally {
-        // Cancelled: whatever request or wait it interrupted, close() gave the signal's exit code.
-        if (!cancelled) this.result.exitCode = exitCode(this.result, this.opts.signal, { thrown: err });
+        // Cancelled: whatever request or wait it interrupted, close() said so.
+        if (!cancelled) this.result.outcome = outcomeOf(this.result, { error: err });
         this.emit({ type: 'summary', ...this.result });
       }
       throw cancelled ? this.opts.signal!.reason : err;
@@ -213,7 +213,7 @@ export class RunContext {
     return this.result;
   }
 
-  /** Closes the manifest store, fills in request counts, time and the exit code. */
+  /** Closes the manifest store, fills in request counts, time and the outcome. */
   async close(completed: boolean): Promise<SyncResult> {
     this.store.close(completed);
     const t = this.transport ? await this.transport.catch(() => undefined) : undefined;
@@ -224,19 +224,9 @@ export class RunContext {
     }
     r.elapsedMs = Date.now() - this.started;
     r.cancelled = !completed && this.opts.signal?.aborted === true;
-    r.exitCode = exitCode(r, this.opts.signal);
+    r.outcome = outcomeOf(r);
     return r;
   }
-}
-
-/**
- * A run's exit code: the error's when one ended it; when cancelled, the signal's; otherwise 1 for any
- * file that failed, else 0.
- */
-function exitCode(r: SyncResult, signal: AbortSignal | undefined, ended?: { thrown: unknown }): number {
-  if (ended) return ended.thrown instanceof S3SyncError ? ended.thrown.exitCode : 1;
-  if (r.cancelled) return cancelledExitCode(signal!.reason);
-  return r.failed > 0 || r.errors.length > 0 ? 1 : 0;
 }
 
 function loadFilter(root: string, opts: CommonOptions): Promise<PathFilter> {

@@ -106,20 +106,20 @@ describe.each(servers())('check on $name', (server) => {
     expect((await runCli(['push', dir, url], server)).code).toBe(0);
     await transport.deleteKeys(['p/only-remote.txt']);
     const r = await check({ ...connFor(server), local: dir, remote: url });
-    expect(r).toMatchObject({ exitCode: 0, same: 4, differences: [] });
+    expect(r).toMatchObject({ outcome: 'ok', same: 4, differences: [] });
 
     // A same-size local edit changes the stat data: caught with and without --full.
     writeFileSync(path.join(dir, 'same.txt'), 'IDENTICAL\n');
     const quick = await check({ ...connFor(server), local: dir, remote: url });
     expect(quick.differ).toEqual(['same.txt']);
     const full = await check({ ...connFor(server), local: dir, remote: url, full: true });
-    expect(full).toMatchObject({ exitCode: 1, differ: ['same.txt'], onlyLocal: [], onlyRemote: [] });
+    expect(full).toMatchObject({ outcome: 'differ', differ: ['same.txt'], onlyLocal: [], onlyRemote: [] });
   });
 
   it('is read-only: no manifest, no lock, no request but the listing', async () => {
     const { dir, url } = await planted(server);
     const r = await check({ ...connFor(server), local: dir, remote: url });
-    expect(r.exitCode).toBe(1);
+    expect(r.outcome).toBe('differ');
     expect(r.requests).toEqual({ ListObjectsV2: 1 });
     expect(existsSync(path.join(dir, '.s3sync'))).toBe(false);
     const missing = await runCli(['check', path.join(dir, 'nope'), url], server);

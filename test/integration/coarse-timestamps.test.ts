@@ -151,7 +151,7 @@ describe.each(servers())('coarse timestamps on $name', (server) => {
           }
         };
         const first = await push({ ...conn, source: dir, destination: url, manifest, onEvent });
-        expect(first).toMatchObject({ uploaded: 2, exitCode: 0 });
+        expect(first).toMatchObject({ uploaded: 2, outcome: 'ok' });
         if (when === 'after the push ends') {
           writeFileSync(file, V2);
           rewritten = statOf(file);
@@ -164,7 +164,7 @@ describe.each(servers())('coarse timestamps on $name', (server) => {
       expect((await transport.list(`${prefix}/`)).get('a.txt')?.etag).toBe(md5(V1));
 
       const differs = await check({ ...conn, local: dir, remote: url, manifest });
-      expect(differs).toMatchObject({ exitCode: 1, differ: ['a.txt'], same: 1 });
+      expect(differs).toMatchObject({ outcome: 'differ', differ: ['a.txt'], same: 1 });
 
       const events: SyncEvent[] = [];
       const second = await push({
@@ -174,7 +174,7 @@ describe.each(servers())('coarse timestamps on $name', (server) => {
         manifest,
         onEvent: (e) => events.push(e),
       });
-      expect(second).toMatchObject({ uploaded: 1, unchanged: 1, exitCode: 0 });
+      expect(second).toMatchObject({ uploaded: 1, unchanged: 1, outcome: 'ok' });
       expect(events).toContainEqual(
         expect.objectContaining({ type: 'done', action: 'upload', rel: 'a.txt', reason: 'content-changed' }),
       );
@@ -182,9 +182,9 @@ describe.each(servers())('coarse timestamps on $name', (server) => {
 
       // And then quiet: nothing to upload, no request (a file still within its tick is hashed, not sent).
       const third = await push({ ...conn, source: dir, destination: url, manifest });
-      expect(third).toMatchObject({ uploaded: 0, requestsTotal: 0, exitCode: 0 });
+      expect(third).toMatchObject({ uploaded: 0, requestsTotal: 0, outcome: 'ok' });
       expect(await check({ ...conn, local: dir, remote: url, manifest })).toMatchObject({
-        exitCode: 0,
+        outcome: 'ok',
         same: 2,
       });
     },

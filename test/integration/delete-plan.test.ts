@@ -338,7 +338,7 @@ describe.each(servers())('plan and apply on $name', (server) => {
     const doc = await plan({ ...connFor(server), direction: 'push', source: dir, destination: url });
     expect(doc.actions.map((a) => [a.kind, a.rel])).toEqual([['upload', 'lib.txt']]);
     const r = await apply({ ...connFor(server), plan: doc });
-    expect(r).toMatchObject({ uploaded: 1, exitCode: 0 });
+    expect(r).toMatchObject({ uploaded: 1, outcome: 'ok' });
     expect(await keys(transport)).toEqual(['f0.txt', 'f1.txt', 'lib.txt']);
   });
 });

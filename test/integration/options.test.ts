@@ -182,7 +182,7 @@ describe.each(servers())('invalid option values on $name', (server) => {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(S3SyncError);
-    expect((err as S3SyncError).exitCode).toBe(2);
+    expect((err as S3SyncError).kind).toBe('usage');
     expect((err as Error).message).toMatch(new RegExp(`^option ${option} must be `));
     expect(requests()).toBe(before);
   }
@@ -254,7 +254,7 @@ describe.each(servers())('invalid option values on $name', (server) => {
         (e: unknown) => e,
       );
       expect(err).toBeInstanceOf(S3SyncError);
-      expect((err as S3SyncError).exitCode).toBe(2);
+      expect((err as S3SyncError).kind).toBe('usage');
       expect((err as Error).message).toMatch(re);
       expect(requests()).toBe(before);
     }
@@ -274,7 +274,7 @@ describe.each(servers())('invalid option values on $name', (server) => {
       connectTimeout: '5s',
       verifyInterval: '1h',
     });
-    expect(r).toMatchObject({ uploaded: 1, exitCode: 0 });
+    expect(r).toMatchObject({ uploaded: 1, outcome: 'ok' });
   });
 
   it.each([
@@ -364,11 +364,11 @@ describe.each(servers())('a delete guard refusal on $name', (server) => {
     expect(plainLines(r.stderr)).toEqual([expect.stringMatching(/^s3sync: refusing to delete 3 of 3/)]);
   });
 
-  it('the library: onEvent gets the summary (exit code 2), then the call throws', async () => {
+  it('the library: onEvent gets the summary (outcome usage), then the call throws', async () => {
     const url = await remoteWith(2, 'guardlib');
     const src = dir('guard-lib');
     writeTree(src, { 'new.txt': 'new' });
-    const events: { type: string; exitCode?: number }[] = [];
+    const events: { type: string; outcome?: string }[] = [];
     const err = await push({
       ...connFor(server),
       source: src,
@@ -378,8 +378,8 @@ describe.each(servers())('a delete guard refusal on $name', (server) => {
       onEvent: (e) => events.push(e),
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(S3SyncError);
-    expect((err as S3SyncError).exitCode).toBe(2);
-    expect(events.at(-1)).toMatchObject({ type: 'summary', uploaded: 1, exitCode: 2 });
+    expect((err as S3SyncError).kind).toBe('usage');
+    expect(events.at(-1)).toMatchObject({ type: 'summary', uploaded: 1, outcome: 'usage' });
   });
 });
 
@@ -462,7 +462,7 @@ describe.each(servers())('check() events on $name', (server) => {
     const local = dir('chkev');
     writeTree(local, { 'local-only.txt': 'l' });
     const statuses: string[] = [];
-    const summaries: number[] = [];
+    const summaries: string[] = [];
     const r = await check({
       ...connFor(server),
       local,
@@ -470,11 +470,11 @@ describe.each(servers())('check() events on $name', (server) => {
       // No cast: 'difference' and 'check-summary' are members of the parameter's type.
       onEvent: (e) => {
         if (e.type === 'difference') statuses.push(e.status);
-        if (e.type === 'check-summary') summaries.push(e.exitCode);
+        if (e.type === 'check-summary') summaries.push(e.outcome);
       },
     });
     expect(statuses.sort()).toEqual(['only-local', 'only-remote']);
-    expect(summaries).toEqual([1]);
-    expect(r.exitCode).toBe(1);
+    expect(summaries).toEqual(['differ']);
+    expect(r.outcome).toBe('differ');
   });
 });

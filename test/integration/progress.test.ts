@@ -116,7 +116,7 @@ describe.each(servers())('progress on $name', (server) => {
 
     const second = recorder();
     const r = await push({ ...opts, onEvent: second.onEvent });
-    expect(r).toMatchObject({ uploaded: 2, failed: 0, exitCode: 0 });
+    expect(r).toMatchObject({ uploaded: 2, failed: 0, outcome: 'ok' });
     const total = BIG + 'sent in the second run\n'.length;
     expect(second.plan()!.bytes).toBe(total);
     // The bar ends at 100%: every byte done, the resumed parts among them ...
@@ -158,7 +158,7 @@ describe.each(servers())('progress on $name', (server) => {
       ...MULTIPART,
       onEvent: rec.onEvent,
     });
-    expect(r).toMatchObject({ uploaded: 3, failed: 0, exitCode: 0 });
+    expect(r).toMatchObject({ uploaded: 3, failed: 0, outcome: 'ok' });
     expect(proxy.stats.faults[kind]).toBeGreaterThanOrEqual(6);
     const total = BIG + 6 * MiB + 7 + 'small\n'.length;
     expect(rec.plan()!.bytes).toBe(total);
@@ -200,7 +200,7 @@ describe.each(servers())('progress on $name', (server) => {
       },
     });
     expect(changed).toBe(true);
-    expect(r).toMatchObject({ uploaded: 2, failed: 0, exitCode: 0 });
+    expect(r).toMatchObject({ uploaded: 2, failed: 0, outcome: 'ok' });
     const taken = rec.events.filter((e) => e.type === 'bytes' && e.bytes < 0);
     expect(taken.length).toBeGreaterThanOrEqual(1);
     // The plan's sizes were the old ones: the retry sent the file as it is now, every byte once.
@@ -217,12 +217,12 @@ describe.each(servers())('progress on $name', (server) => {
     bigFile(path.join(src, 'big.bin'), size);
     const { bucket } = await newBucket(server, 'progress-rebuild');
     const opts = { ...connFor(server), source: src, destination: `s3://${bucket}/h`, ...MULTIPART };
-    expect(await push(opts)).toMatchObject({ uploaded: 1, exitCode: 0 });
+    expect(await push(opts)).toMatchObject({ uploaded: 1, outcome: 'ok' });
     rmSync(path.join(src, '.s3sync'), { recursive: true });
 
     const rec = recorder();
     const r = await push({ ...opts, onEvent: rec.onEvent });
-    expect(r).toMatchObject({ uploaded: 0, recorded: 1, bytesTransferred: 0, exitCode: 0 });
+    expect(r).toMatchObject({ uploaded: 0, recorded: 1, bytesTransferred: 0, outcome: 'ok' });
     const hashing = rec.hashing();
     // Under way (16 MiB steps) before it is done, and done last. A multipart ETag whose part size is
     // ambiguous (Ceph's) has the file read a second time for the other candidate: that shows too.
@@ -250,7 +250,7 @@ describe.each(servers())('progress on $name', (server) => {
     const { bucket } = await newBucket(server, `progress-pull-${kind.slice(0, 8)}`);
     expect(
       await push({ ...connFor(server), source: src, destination: `s3://${bucket}/p`, ...MULTIPART }),
-    ).toMatchObject({ uploaded: 2, exitCode: 0 });
+    ).toMatchObject({ uploaded: 2, outcome: 'ok' });
     // Ranges of one object share a URL: every other GET is damaged, six in all.
     let gets = 0;
     const proxy = await startFaultProxy({
@@ -272,7 +272,7 @@ describe.each(servers())('progress on $name', (server) => {
       ...MULTIPART,
       onEvent: rec.onEvent,
     });
-    expect(r).toMatchObject({ downloaded: 2, failed: 0, exitCode: 0 });
+    expect(r).toMatchObject({ downloaded: 2, failed: 0, outcome: 'ok' });
     expect(proxy.stats.faults[kind]).toBeGreaterThanOrEqual(2);
     const total = BIG + 3 * MiB + 5;
     expect(rec.plan()!.bytes).toBe(total);

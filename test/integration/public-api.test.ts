@@ -15,7 +15,7 @@ describe.each(servers())('public API on $name', (server) => {
     const url = `s3://${bucket}/lib`;
     const events: SyncEvent[] = [];
     const pushed = await push({ ...conn, source: src, destination: url, onEvent: (e) => events.push(e) });
-    expect(pushed).toMatchObject({ command: 'push', uploaded: 3, failed: 0, exitCode: 0 });
+    expect(pushed).toMatchObject({ command: 'push', uploaded: 3, failed: 0, outcome: 'ok' });
     expect(
       events
         .filter((e) => e.type === 'done' && e.action === 'upload')
@@ -33,7 +33,13 @@ describe.each(servers())('public API on $name', (server) => {
     expect(p.actions.map((a) => [a.kind, a.rel, a.reason])).toEqual([['upload', 'new.txt', 'new']]);
 
     const c = await check({ ...conn, local: src, remote: url });
-    expect(c).toMatchObject({ onlyLocal: ['new.txt'], onlyRemote: [], differ: [], same: 3, exitCode: 1 });
+    expect(c).toMatchObject({
+      onlyLocal: ['new.txt'],
+      onlyRemote: [],
+      differ: [],
+      same: 3,
+      outcome: 'differ',
+    });
     cleanup(src, dst);
   });
 
@@ -58,14 +64,15 @@ describe.each(servers())('public API on $name', (server) => {
     await expect(run).rejects.toThrow();
     // A later run completes what the cancelled one did not, without redoing what it did.
     const again = await push({ ...connFor(server), source: src, destination: `s3://${bucket}/x` });
-    expect(again.exitCode).toBe(0);
+    expect(again.outcome).toBe('ok');
     expect(again.uploaded + again.recorded).toBeLessThanOrEqual(200 - 20);
     expect(again.uploaded + again.recorded + again.unchanged).toBe(200);
     cleanup(src);
   });
 
   it('exports errors and the provider table', () => {
-    expect(new S3SyncError('x', 2).exitCode).toBe(2);
+    expect(new S3SyncError('x').kind).toBe('usage');
+    expect(new S3SyncError('x', 'file').kind).toBe('file');
     expect(Object.keys(PROVIDERS)).toContain('ceph');
   });
 });

@@ -625,7 +625,7 @@ describe.each(servers())('push on $name', (server) => {
         if (e.type === 'bytes') bytes.set(current, (bytes.get(current) ?? 0) + e.bytes);
       },
     });
-    expect(result).toMatchObject({ uploaded: 3, exitCode: 0 });
+    expect(result).toMatchObject({ uploaded: 3, outcome: 'ok' });
     expect(Object.fromEntries(bytes)).toEqual({
       'small.txt': 12,
       'mid.bin': 9 * MiB + 5,
@@ -804,7 +804,7 @@ describe.each(servers())('push on $name', (server) => {
       },
     });
     expect(changes).toBe(1);
-    expect(result).toMatchObject({ uploaded: 2, failed: 0, exitCode: 0 });
+    expect(result).toMatchObject({ uploaded: 2, failed: 0, outcome: 'ok' });
     expect(result.requests.PutObject).toBe(3);
     const remote = await transport.list('c/');
     expect(remote.get('log.txt')?.etag).toBe(md5('line 1\nline 2\n'));
@@ -825,7 +825,7 @@ describe.each(servers())('push on $name', (server) => {
         if (e.type === 'bytes' && current === 'log.txt') appendFileSync(abs, 'more\n');
       },
     });
-    expect(result2).toMatchObject({ uploaded: 0, failed: 1, exitCode: 1 });
+    expect(result2).toMatchObject({ uploaded: 0, failed: 1, outcome: 'failed' });
     expect(result2.errors).toEqual([{ rel: 'log.txt', message: expect.stringMatching(/changed/) }]);
     expect(result2.requests.PutObject).toBe(2);
     // The entry still describes what the first run uploaded: the next run sees the size change again.
@@ -864,7 +864,7 @@ describe.each(servers())('push on $name', (server) => {
       },
     });
     expect(result.errors).toEqual([]);
-    expect(result).toMatchObject({ uploaded: 1, failed: 0, exitCode: 0 });
+    expect(result).toMatchObject({ uploaded: 1, failed: 0, outcome: 'ok' });
     // The first attempt was abandoned, the second (after the run's other work) completed.
     expect(result.requests.CreateMultipartUpload).toBe(2);
     expect(result.requests.CompleteMultipartUpload).toBe(1);
@@ -893,7 +893,7 @@ describe.each(servers())('push on $name', (server) => {
       const { bucket, transport } = await newBucket(server, 'midchange');
       const dest = `s3://${bucket}/mc`;
       const opts = { ...connFor(server), source: dir, destination: dest };
-      expect(await push(opts)).toMatchObject({ uploaded: 1, exitCode: 0 });
+      expect(await push(opts)).toMatchObject({ uploaded: 1, outcome: 'ok' });
 
       // Same size, new bytes: the planner hashes it (stat changed) and the upload reuses that hash.
       const poke = (offset: number, byte: number, mtime: number) => {
@@ -916,7 +916,7 @@ describe.each(servers())('push on $name', (server) => {
       });
       expect(poked).toBe(true);
       expect(result.errors).toEqual([]);
-      expect(result).toMatchObject({ uploaded: 1, failed: 0, exitCode: 0 });
+      expect(result).toMatchObject({ uploaded: 1, failed: 0, outcome: 'ok' });
       const now = md5(readFileSync(abs));
       expect((await transport.list('mc/')).get('mid.bin')).toMatchObject({
         etag: now,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { type CliEvent, cliEvent } from '../../src/cli/exit-codes.js';
 import { Output } from '../../src/cli/output.js';
 import { jsonText, printable } from '../../src/escape.js';
 import type { CheckEvent, CheckResult } from '../../src/sync/check.js';
@@ -123,7 +124,7 @@ const checkResult = (rels: string[]): CheckResult => ({
   requests: {},
   requestsTotal: 1,
   elapsedMs: 5,
-  exitCode: 1,
+  outcome: 'differ',
 });
 
 /** One event of each kind a human sees, each naming `rel`, and how many lines it prints. */
@@ -150,7 +151,7 @@ describe('Output renders every human line escaped', () => {
       const out = sink();
       const err = sink();
       const o = new Output('human', out.stream, err.stream);
-      await o.event(event);
+      await o.event(cliEvent(event));
       o.stop();
       const printed = stream === 'out' ? out.text() : err.text();
       expect(stream === 'out' ? err.text() : out.text()).toBe('');
@@ -172,7 +173,7 @@ describe('Output renders every human line escaped', () => {
   it('--json keeps each name exact, one line per event, with no raw control', async () => {
     const out = sink();
     const o = new Output('json', out.stream, out.stream);
-    const events: CheckEvent[] = HOSTILE.flatMap(([name]) => lineKinds(name).map(([, e]) => e));
+    const events: CliEvent[] = HOSTILE.flatMap(([name]) => lineKinds(name).map(([, e]) => cliEvent(e)));
     for (const e of events) await o.event(e);
     o.stop();
     expect(out.text()).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/);

@@ -302,7 +302,7 @@ describe('glob syntax', () => {
         err = e;
       }
       expect(err).toBeInstanceOf(S3SyncError);
-      expect((err as S3SyncError).exitCode).toBe(2);
+      expect((err as S3SyncError).kind).toBe('usage');
       expect((err as S3SyncError).message).not.toContain('\n');
     }
   });
@@ -472,7 +472,7 @@ describe('createFilter (async, reads --exclude-from files)', () => {
     const missing = path.join(dir, 'nope.txt');
     const err = await createFilter({ excludeFrom: [missing] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(S3SyncError);
-    expect((err as S3SyncError).exitCode).toBe(2);
+    expect((err as S3SyncError).kind).toBe('usage');
     expect((err as S3SyncError).message).toContain(missing);
     expect((err as S3SyncError).message).not.toContain('\n');
   });
@@ -480,7 +480,7 @@ describe('createFilter (async, reads --exclude-from files)', () => {
   it('a directory instead of a file is a usage error too', async () => {
     const err = await createFilter({ excludeFrom: [dir] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(S3SyncError);
-    expect((err as S3SyncError).exitCode).toBe(2);
+    expect((err as S3SyncError).kind).toBe('usage');
     expect((err as S3SyncError).message).toContain(dir);
   });
 });

@@ -84,7 +84,7 @@ describe('loadManifest at a path the user chose (--manifest)', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(S3SyncError);
-    expect((err as S3SyncError).exitCode).toBe(2);
+    expect((err as S3SyncError).kind).toBe('usage');
     const msg = (err as Error).message;
     expect(msg).toContain(`--manifest ${file} is not an s3sync manifest`);
     expect(msg).toMatch(why);

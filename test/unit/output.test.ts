@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { cliEvent } from '../../src/cli/exit-codes.js';
 import { Output } from '../../src/cli/output.js';
 import { emptyResult, type SyncEvent } from '../../src/sync/events.js';
 
@@ -25,7 +26,7 @@ describe('Output --json', () => {
     for (let i = 0; i < n; i++)
       await o.event({ type: 'done', action: 'record', rel: `dir/file-${i}.bin`, size: i, reason: 'hash' });
     await o.event({ type: 'bytes', bytes: 10 }); // progress only: never printed
-    await o.event({ type: 'summary', ...emptyResult('push', false), recorded: n });
+    await o.event(cliEvent({ type: 'summary', ...emptyResult('push', false), recorded: n }));
     // No turn of the event loop was needed: the summary flushed everything before it.
     const lines = out.lines();
     expect(lines).toHaveLength(n + 1);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { cliEvent } from '../../src/cli/exit-codes.js';
 import { Output } from '../../src/cli/output.js';
 import { ProgressView } from '../../src/cli/progress-view.js';
 import { emptyResult, type SyncEvent } from '../../src/sync/events.js';
@@ -135,7 +136,9 @@ describe('Output: the bar on a terminal', () => {
     const err = terminal();
     const o = new Output('human', out.stream, err.stream);
     await o.event({ ...plan(0, 0), total: 1000 });
-    await o.event({ type: 'summary', ...emptyResult('push', false), scanned: 1000, unchanged: 1000 });
+    await o.event(
+      cliEvent({ type: 'summary', ...emptyResult('push', false), scanned: 1000, unchanged: 1000 }),
+    );
     expect(err.text()).toBe('');
     expect(out.text()).toMatch(/^1000 files: 1000 unchanged/);
   });
@@ -177,7 +180,7 @@ describe('Output: the bar on a terminal', () => {
     await o.event({ type: 'bytes', bytes: 5 * MiB });
     for (let i = 0; i < 3; i++) await o.event({ type: 'notice', message: `resuming ${i}` });
     await o.event({ type: 'bytes', bytes: 25 * MiB });
-    await o.event({ type: 'summary', ...emptyResult('push', false), uploaded: 3 });
+    await o.event(cliEvent({ type: 'summary', ...emptyResult('push', false), uploaded: 3 }));
     const e = err.text();
     // One line per notice, and the bar's last state: no other line.
     expect(e.split('\n')).toHaveLength(5);
@@ -189,7 +192,7 @@ describe('Output: the bar on a terminal', () => {
     const err = terminal();
     const o = new Output('human', out.stream, err.stream);
     const pending = o.event(hashing(16 * MiB, 64 * MiB, 0, 2));
-    await o.event({ type: 'summary', ...emptyResult('push', false) });
+    await o.event(cliEvent({ type: 'summary', ...emptyResult('push', false) }));
     await pending;
     expect(err.text()).not.toContain(HIDE);
   });
@@ -201,7 +204,7 @@ describe('Output: the bar on a terminal', () => {
     await o.event(hashing(16 * MiB, 64 * MiB, 0, 2));
     await o.event(plan(1, MiB));
     await o.event({ type: 'bytes', bytes: MiB, resumed: true });
-    await o.event({ type: 'summary', ...emptyResult('push', false) });
+    await o.event(cliEvent({ type: 'summary', ...emptyResult('push', false) }));
     expect(err.text()).toBe('');
     o.stop();
     if (mode === 'json') {

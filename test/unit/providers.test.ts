@@ -34,7 +34,7 @@ function thrown(fn: () => unknown): S3SyncError {
   }
   expect(err).toBeInstanceOf(S3SyncError);
   const e = err as S3SyncError;
-  expect(e.exitCode).toBe(2);
+  expect(e.kind).toBe('usage');
   expect(e.message).not.toContain('\n');
   return e;
 }

@@ -21,7 +21,7 @@ function usage(fn: () => unknown): string {
     fn();
   } catch (err) {
     expect(err).toBeInstanceOf(S3SyncError);
-    expect((err as S3SyncError).exitCode).toBe(2);
+    expect((err as S3SyncError).kind).toBe('usage');
     const msg = (err as Error).message;
     expect(msg).not.toContain('\n');
     return msg;
@@ -550,7 +550,7 @@ describe('every option, any value, every source: a value or one usage line', () 
         refused++;
         const what = `${source} ${JSON.stringify(v)}`;
         expect(err, what).toBeInstanceOf(S3SyncError);
-        expect((err as S3SyncError).exitCode, what).toBe(2);
+        expect((err as S3SyncError).kind, what).toBe('usage');
         const msg = (err as Error).message;
         expect(msg.startsWith(PREFIX[source](name)), `${what}: ${msg}`).toBe(true);
         // One line, no C0 control (the CLI escapes the rest as it prints), and the value cut short.

@@ -93,7 +93,7 @@ describe('--verify-interval values (the options table)', () => {
         err = e;
       }
       expect(err).toBeInstanceOf(S3SyncError);
-      expect((err as S3SyncError).exitCode).toBe(2);
+      expect((err as S3SyncError).kind).toBe('usage');
       expect((err as S3SyncError).message).toMatch(
         /^option verifyInterval must be a duration .* or never, got /,
       );

@@ -1,0 +1,234 @@
+import { describe, expect, it } from 'vitest';
+import { type ErrorKind, fatalError, runError, S3SyncError, usageError } from '../../src/errors.js';
+import { NotS3Error, timeoutError } from '../../src/s3/endpoint-errors.js';
+import {
+  describeS3Error,
+  errorCode,
+  isFatal,
+  isLocalError,
+  isRetryable,
+  isThrottle,
+} from '../../src/s3/errors.js';
+
+/** An error as the SDK raises it: an S3 error code as its name, the HTTP status in its metadata. */
+const s3 = (name: string, status?: number, message = `${name} message`) =>
+  Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
+
+/** An error of a system call or a socket, as Node raises it. */
+const sys = (code: string, message = `${code} happened`) => Object.assign(new Error(message), { code });
+
+const ctx = { bucket: 'b', endpoint: 'http://127.0.0.1:9' };
+
+describe('the kinds of error', () => {
+  it.each<[string, S3SyncError, ErrorKind, boolean]>([
+    ['usageError', usageError('x'), 'usage', true],
+    ['fatalError', fatalError('x'), 'fatal', true],
+    ['runError', runError('x'), 'file', false],
+    ['the default of new S3SyncError', new S3SyncError('x'), 'usage', true],
+  ])('%s: kind %s, stops the run: %s', (_name, err, kind, stops) => {
+    expect(err.kind).toBe(kind);
+    expect(isFatal(err)).toBe(stops);
+    expect(err.name).toBe('S3SyncError');
+  });
+
+  it('keeps the cause', () => {
+    const cause = sys('EACCES');
+    expect(runError('x', cause).cause).toBe(cause);
+    expect(usageError('x', cause).cause).toBe(cause);
+  });
+});
+
+describe('errorCode', () => {
+  it.each<[string, unknown, string]>([
+    ['an S3 error code', s3('NoSuchBucket', 404), 'NoSuchBucket'],
+    ['a system error code', sys('ECONNREFUSED'), 'ECONNREFUSED'],
+    ['a system code over a generic name', Object.assign(new Error('x'), { code: 'EPIPE' }), 'EPIPE'],
+    ['a non-system code when the name says nothing', Object.assign(new Error('x'), { code: 'Nope' }), 'Nope'],
+    ['nothing at all', new Error('x'), ''],
+    ['not an object', 'a string', ''],
+    ['null', null, ''],
+  ])('%s', (_name, err, code) => {
+    expect(errorCode(err)).toBe(code);
+  });
+});
+
+describe('retry classification', () => {
+  it.each<[string, unknown, { throttle: boolean; retryable: boolean }]>([
+    ['SlowDown', s3('SlowDown', 503), { throttle: true, retryable: true }],
+    ['Throttling', s3('Throttling', 400), { throttle: true, retryable: true }],
+    ['TooManyRequests', s3('TooManyRequests'), { throttle: true, retryable: true }],
+    ['HTTP 429 with no code', s3('Error', 429), { throttle: true, retryable: true }],
+    ['HTTP 503 with no code', s3('Error', 503), { throttle: true, retryable: true }],
+    ['HTTP 500', s3('InternalError', 500), { throttle: false, retryable: true }],
+    ['ECONNRESET', sys('ECONNRESET'), { throttle: false, retryable: true }],
+    ['ETIMEDOUT', sys('ETIMEDOUT'), { throttle: false, retryable: true }],
+    ['EAI_AGAIN', sys('EAI_AGAIN'), { throttle: false, retryable: true }],
+    ['RequestTimeTooSkewed', s3('RequestTimeTooSkewed', 403), { throttle: false, retryable: true }],
+    ['IncompleteBody', s3('IncompleteBody'), { throttle: false, retryable: true }],
+    ['a socket hang up, no status', new Error('socket hang up'), { throttle: false, retryable: true }],
+    ['a premature close, no status', new Error('premature close'), { throttle: false, retryable: true }],
+    [
+      'a truncated XML answer',
+      new Error('Deserialization error: Unexpected end'),
+      { throttle: false, retryable: true },
+    ],
+    ['NoSuchBucket', s3('NoSuchBucket', 404), { throttle: false, retryable: false }],
+    ['AccessDenied', s3('AccessDenied', 403), { throttle: false, retryable: false }],
+    ['BadDigest', s3('BadDigest', 400), { throttle: false, retryable: false }],
+    ['InvalidDigest', s3('InvalidDigest', 400), { throttle: false, retryable: false }],
+    ['an unknown 4xx', s3('Whatever', 400), { throttle: false, retryable: false }],
+    [
+      'a plain message with a status',
+      s3('Error', 404, 'socket hang up'),
+      { throttle: false, retryable: false },
+    ],
+    ['an answer that is not S3', new NotS3Error('an HTML page', 200), { throttle: false, retryable: false }],
+    ['a silent endpoint', timeoutError('connect', 1000, true), { throttle: false, retryable: false }],
+    ['a timeout after answers', timeoutError('stall', 1000, false), { throttle: false, retryable: true }],
+  ])('%s', (_name, err, want) => {
+    expect({ throttle: isThrottle(err), retryable: isRetryable(err) }).toEqual(want);
+  });
+
+  it.each(['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'ENOENT', 'EIO', 'EMFILE', 'EROFS', 'ERR_OUT_OF_RANGE'])(
+    'a local failure (%s) is never retried as a request',
+    (code) => {
+      const err = sys(code, 'socket hang up');
+      expect(isLocalError(err)).toBe(true);
+      expect(isRetryable(err)).toBe(false);
+    },
+  );
+
+  it.each<[string, unknown, boolean]>([
+    ['local: true', Object.assign(new Error('stop'), { local: true }), true],
+    ['local: "yes"', Object.assign(new Error('stop'), { local: 'yes' }), false],
+    ['a network code', sys('ECONNRESET'), false],
+    ['an S3 error', s3('SlowDown', 503), false],
+    ['null', null, false],
+    ['a string', 'ENOSPC', false],
+  ])('isLocalError: %s', (_name, err, local) => {
+    expect(isLocalError(err)).toBe(local);
+  });
+});
+
+describe('describeS3Error: one line that names the fix', () => {
+  it.each<[string, unknown, RegExp]>([
+    [
+      'no such bucket',
+      s3('NoSuchBucket', 404),
+      /^bucket 'b' does not exist at http:\/\/127\.0\.0\.1:9 \(create it first\)$/,
+    ],
+    [
+      'an unknown access key',
+      s3('InvalidAccessKeyId', 403),
+      /^the S3 credentials were rejected \(InvalidAccessKeyId\): check AWS_ACCESS_KEY_ID/,
+    ],
+    [
+      'a wrong secret',
+      s3('SignatureDoesNotMatch', 403),
+      /^the S3 credentials were rejected \(SignatureDoesNotMatch\)/,
+    ],
+    ['an expired token', s3('ExpiredToken', 400), /^the S3 credentials were rejected \(ExpiredToken\)/],
+    [
+      'access denied',
+      s3('AccessDenied', 403),
+      /^access denied to s3:\/\/b \(AccessDenied\): check the credentials' permissions$/,
+    ],
+    ['a bare 403', s3('Error', 403), /^access denied to s3:\/\/b \(403\)/],
+    ['no credentials', s3('CredentialsProviderError'), /^no AWS credentials found: set AWS_ACCESS_KEY_ID/],
+    [
+      'no credentials, by message',
+      new Error('Could not load credentials from any providers'),
+      /^no AWS credentials found/,
+    ],
+    [
+      'DNS',
+      sys('ENOTFOUND'),
+      /^cannot resolve the host name of the S3 endpoint http:\/\/127\.0\.0\.1:9 \(DNS: ENOTFOUND\)/,
+    ],
+    ['DNS, by message', new Error('getaddrinfo ENOTFOUND nowhere'), /^cannot resolve the host name/],
+    [
+      'nothing listening',
+      sys('ECONNREFUSED'),
+      /^nothing accepts connections at the S3 endpoint .* \(ECONNREFUSED\)/,
+    ],
+    [
+      'TLS to a plain HTTP port',
+      new Error('SSL routines:ssl3_get_record:wrong version number'),
+      /does not speak TLS on that port: use http:\/\//,
+    ],
+    [
+      'a self-signed certificate',
+      sys('DEPTH_ZERO_SELF_SIGNED_CERT'),
+      /certificate .* is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\): .*NODE_EXTRA_CA_CERTS/,
+    ],
+    ['an expired certificate', sys('CERT_HAS_EXPIRED'), /is not trusted \(CERT_HAS_EXPIRED\)/],
+    [
+      'a certificate for another host',
+      sys('ERR_TLS_CERT_ALTNAME_INVALID'),
+      /is for another host name \(ERR_TLS_CERT_ALTNAME_INVALID\)/,
+    ],
+    [
+      'not S3',
+      new NotS3Error('an HTML page', 200),
+      /^the endpoint http:\/\/127\.0\.0\.1:9 does not answer as S3 \(an HTML page\): check --endpoint-url$/,
+    ],
+    [
+      'a silent endpoint: connect',
+      timeoutError('connect', 2000, true),
+      /^cannot connect to the S3 endpoint .* within 2 s: .*--connect-timeout/,
+    ],
+    [
+      'a silent endpoint: first byte',
+      timeoutError('first-byte', 1500, true),
+      /sent no response within 1\.5 s: .*--first-byte-timeout/,
+    ],
+    ['an invalid bucket name', s3('InvalidBucketName', 400), /^invalid bucket name 'b'$/],
+  ])('%s: a usage error', (_name, err, line) => {
+    const e = describeS3Error(err, ctx);
+    expect(e).toBeInstanceOf(S3SyncError);
+    expect(e.kind).toBe('usage');
+    expect(e.message).toMatch(line);
+    expect(e.message).not.toContain('\n');
+  });
+
+  it.each<[string, unknown, string]>([
+    [
+      'a server error',
+      s3('InternalError', 500, 'We encountered an internal error.\nPlease try again.'),
+      'S3 error InternalError (HTTP 500): We encountered an internal error.',
+    ],
+    [
+      'throttling, after every retry',
+      s3('SlowDown', 503, 'Please reduce your request rate.'),
+      'S3 error SlowDown (HTTP 503): Please reduce your request rate.',
+    ],
+    ['a reset connection', sys('ECONNRESET', 'read ECONNRESET'), 'S3 error ECONNRESET: read ECONNRESET'],
+    ['no code, no status', new Error('something odd'), 'S3 error: something odd'],
+    [
+      'a body cut short on every attempt',
+      s3('IncompleteBody', undefined, 'body ended early'),
+      'body ended early (on every attempt)',
+    ],
+    [
+      'a timeout after the endpoint had answered',
+      timeoutError('stall', 1000, false),
+      'S3 error ETIMEDOUT: the request socket timed out after 1000 ms of inactivity',
+    ],
+  ])('%s: that request fails, the run goes on', (_name, err, message) => {
+    const e = describeS3Error(err, ctx);
+    expect(e.kind).toBe('file');
+    expect(isFatal(e)).toBe(false);
+    expect(e.message).toBe(message);
+    expect(e.cause).toBe(err);
+  });
+
+  it('names the bucket and AWS when the context has neither', () => {
+    expect(describeS3Error(s3('AccessDenied', 403), {}).message).toMatch(/^access denied to the bucket /);
+    expect(describeS3Error(sys('ECONNREFUSED'), {}).message).toMatch(/the S3 endpoint AWS /);
+  });
+
+  it('passes an S3SyncError through unchanged, whatever its kind', () => {
+    for (const err of [usageError('u'), fatalError('f'), runError('r')])
+      expect(describeS3Error(err, ctx)).toBe(err);
+  });
+});
