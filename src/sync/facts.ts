@@ -1,11 +1,11 @@
 import { S3SyncError } from '../errors.js';
+import { forEachLimit } from '../limiter.js';
 import { UnexpectedFileError } from '../local/open-file.js';
 import type { LocalFile } from '../local/scan.js';
 import { manifestEntry } from '../manifest/schema.js';
 import type { PullAction } from '../plan/pull.js';
 import type { PushAction } from '../plan/push.js';
 import type { Facts, Need, RemoteObject } from '../plan/types.js';
-import { forEachLimit } from './pool.js';
 import type { Session } from './session.js';
 
 /** Local hashing runs a few files at a time: MD5 is CPU-bound and there are few cores. */

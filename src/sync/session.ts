@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, type Stats, statSync } from 'node:
 import path from 'node:path';
 import { cancelledExitCode, S3SyncError, usageError } from '../errors.js';
 import { createFilter, type PathFilter } from '../local/filters.js';
+import { HashCache } from '../local/hash-cache.js';
 import { isLegacyManifest, parseLegacyManifest } from '../manifest/legacy.js';
 import { acquireLock } from '../manifest/lock.js';
 import type { Destination, ManifestData, ManifestEntry } from '../manifest/schema.js';
@@ -21,7 +22,6 @@ import { errorCode } from '../s3/errors.js';
 import type { S3Transport, UploadSettings } from '../s3/transport.js';
 import { parseS3Url, type S3Location } from '../s3/url.js';
 import { emptyResult, type SyncEvent, type SyncResult } from './events.js';
-import { HashCache } from './hash-cache.js';
 import type { CommonOptions } from './options.js';
 
 const CHECKPOINT_MS = 2000;

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hashFile } from '../../src/local/hash.js';
+import { HashCache, type ScannedFile } from '../../src/local/hash-cache.js';
 import type { SyncEvent } from '../../src/sync/events.js';
-import { HashCache, type ScannedFile } from '../../src/sync/hash-cache.js';
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 

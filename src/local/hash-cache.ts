@@ -1,16 +1,16 @@
 import { availableParallelism } from 'node:os';
-import { type HashResult, hashSmallFileSync } from '../local/hash.js';
+import type { SyncEvent } from '../sync/events.js';
+import { type HashJob, HashProgress } from '../sync/progress.js';
+import { type HashResult, hashSmallFileSync } from './hash.js';
 import {
   hashFileAsync,
   hashSmallFilesOffThread,
   OFF_THREAD_MIN,
   offThreadAvailable,
   SYNC_MAX,
-} from '../local/hash-pool.js';
-import type { ReadSource } from '../local/open-file.js';
-import { absPath, type LocalFile } from '../local/scan.js';
-import type { SyncEvent } from './events.js';
-import { type HashJob, HashProgress } from './progress.js';
+} from './hash-pool.js';
+import type { ReadSource } from './open-file.js';
+import { absPath, type LocalFile } from './scan.js';
 
 /** Mid-size files hashed in the background at a time (on this thread: MD5 is CPU-bound). */
 const LIGHT_CONCURRENCY = 2;

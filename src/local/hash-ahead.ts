@@ -1,10 +1,10 @@
 import { setting } from '../options/validate.js';
 import { decidePushFile, type PushPlanInput } from '../plan/push.js';
 import { choosePartSize } from '../s3/etag.js';
-import { loadContentTypes } from './content-type.js';
-import type { EarlyWork } from './facts.js';
-import type { PushOptions } from './options.js';
-import type { Session } from './session.js';
+import { loadContentTypes } from '../sync/content-type.js';
+import type { EarlyWork } from '../sync/facts.js';
+import type { PushOptions } from '../sync/options.js';
+import type { Session } from '../sync/session.js';
 
 /**
  * Push starts hashing before the plan asks, so the hashing hides behind the SDK's start-up and the
