@@ -320,7 +320,10 @@ export class Session {
     return this.result;
   }
 
-  /** Saves the manifest if anything changed, releases the lock, fills in request counts and time. */
+  /**
+   * Saves the manifest if anything changed, releases the lock, ends the hashing, fills in request counts
+   * and time.
+   */
   async close(completed: boolean): Promise<SyncResult> {
     if (this.timer) clearInterval(this.timer);
     if (completed && this.listing && !this.opts.dryRun) this.settleListing(this.listing);
@@ -330,6 +333,8 @@ export class Session {
     } finally {
       this.releaseLock?.();
     }
+    // Each run has its own hashing threads: they end with it, and a hash left running for nobody with them.
+    await this.hashes.close();
     const t = this.transport ? await this.transport.catch(() => undefined) : undefined;
     const r = this.result;
     if (t) {
