@@ -38,12 +38,10 @@ import type Picomatch from 'picomatch';
 import { errorMessage, usageError } from '../errors.js';
 
 // Both matchers are loaded on first use: a run without filters (the everyday no-change push) skips
-// the time their modules take to load.
+// the time their modules take to load. Node keeps a module once loaded, so nothing here holds them.
 const require = createRequire(import.meta.url);
-let pmLib: typeof Picomatch | undefined;
-let igLib: typeof Ignore | undefined;
-const picomatch = (): typeof Picomatch => (pmLib ??= require('picomatch') as typeof Picomatch);
-const ignore = (): typeof Ignore => (igLib ??= require('ignore') as typeof Ignore);
+const picomatch = (): typeof Picomatch => require('picomatch') as typeof Picomatch;
+const ignore = (): typeof Ignore => require('ignore') as typeof Ignore;
 
 /** Names the filter always excludes at the root of the sync (the manifest folder). */
 export const INTERNAL_NAMES: readonly string[] = ['.s3sync'];
@@ -105,6 +103,8 @@ export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: stri
   const ig: Ignore.Ignore | undefined = hasIgnoreRules
     ? ignore()({ ignorecase: false }).add(ignoreText)
     : undefined;
+  // Looked up once per filter, not once per path.
+  const isPathValid = ig ? ignore().isPathValid : () => false;
 
   const includeMatcher = compileGlobs(includeGlobs);
   const excludeMatcher = compileGlobs(excludeGlobs);
@@ -113,11 +113,12 @@ export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: stri
 
   // Exclude globs that match every path below some directory, for excludesDir.
   const dirExcluders = excludeGlobs.map(dirExcluder).filter((f): f is DirTest => f !== undefined);
+  const includesBelow = includeGlobs.map(includeBelow);
 
   const includes = (relPath: string): boolean => {
     if (isInternal(relPath)) return false;
     if (!active) return true;
-    if (ig && ignore().isPathValid(relPath) && ig.ignores(relPath)) return false;
+    if (ig && isPathValid(relPath) && ig.ignores(relPath)) return false;
     if (onlyIncludes) return includeMatcher(relPath);
     if (excludeMatcher(relPath)) return includeMatcher(relPath);
     return true;
@@ -128,8 +129,8 @@ export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: stri
     if (dir === '') return false;
     if (isInternal(dir)) return true;
     if (!active) return false;
-    if (ig && ignore().isPathValid(`${dir}/`) && ig.ignores(`${dir}/`)) return true;
-    if (includeGlobs.some((g) => includeMightMatchBelow(g, dir))) return false;
+    if (ig && isPathValid(`${dir}/`) && ig.ignores(`${dir}/`)) return true;
+    if (includesBelow.some((test) => test(dir))) return false;
     if (onlyIncludes) return true;
     return dirExcluders.some((test) => test(dir));
   };
@@ -226,14 +227,17 @@ function dirExcluder(g: Glob): DirTest | undefined {
     selfAndAncestors(dir).some((a) => matchPrefix(a)) && matchWhole(`${dir}/x`) && matchWhole(`${dir}/.x/y`);
 }
 
-/** Conservative: false only when the include glob provably matches nothing below `dir`. */
-function includeMightMatchBelow(g: Glob, dir: string): boolean {
-  if (g.basename) return true;
+/**
+ * Whether the include glob might match something below a directory. Conservative: false only when it
+ * provably matches nothing there.
+ */
+function includeBelow(g: Glob): DirTest {
+  if (g.basename) return () => true;
   const scan = picomatch().scan(g.pattern);
-  if (scan.negated || g.pattern.startsWith('!')) return true;
+  if (scan.negated || g.pattern.startsWith('!')) return () => true;
   const base = scan.base;
-  if (base === '' || base.includes('\\')) return true;
-  return base === dir || base.startsWith(`${dir}/`) || dir.startsWith(`${base}/`);
+  if (base === '' || base.includes('\\')) return () => true;
+  return (dir) => base === dir || base.startsWith(`${dir}/`) || dir.startsWith(`${base}/`);
 }
 
 function oneLine(s: string): string {

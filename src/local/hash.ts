@@ -133,23 +133,31 @@ export const md5Hex = (buf: Buffer) => createHash('md5').update(buf).digest('hex
 export const hexToBase64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
 
 /**
- * One buffer reused by every synchronous hash (nothing else runs while one does): a rebuild hashing
- * 10k small files otherwise allocates, and collects, a buffer per file.
+ * A buffer reused by one caller's synchronous hashes (nothing else runs while one does): a rebuild
+ * hashing 10k small files otherwise allocates, and collects, a buffer per file.
  */
-let scratch = Buffer.allocUnsafe(0);
-function scratchFor(n: number): Buffer {
-  if (scratch.length < n) scratch = Buffer.allocUnsafe(Math.max(n, 64 * 1024));
-  return scratch.subarray(0, n);
+export class Scratch {
+  private buf = Buffer.allocUnsafe(0);
+
+  take(n: number): Buffer {
+    if (this.buf.length < n) this.buf = Buffer.allocUnsafe(Math.max(n, 64 * 1024));
+    return this.buf.subarray(0, n);
+  }
 }
 
 /**
  * hashFile for small files, synchronously: for a 30 KiB file the six thread-pool round trips of the
  * async path cost more than reading and hashing it. Only for sizes where blocking is negligible.
+ * `scratch`: a caller hashing many files reads them all into one buffer.
  */
-export function hashSmallFileSync(target: ReadTarget, partSizes: number[] = []): HashResult {
+export function hashSmallFileSync(
+  target: ReadTarget,
+  partSizes: number[] = [],
+  scratch?: Scratch,
+): HashResult {
   const { fd, stat: before } = openScannedSync(target);
   try {
-    const buf = scratchFor(before.size + 1);
+    const buf = scratch ? scratch.take(before.size + 1) : Buffer.allocUnsafe(before.size + 1);
     let size = 0;
     for (;;) {
       const n = readSync(fd, buf, size, buf.length - size, null);

@@ -1,42 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Limiter } from '../limiter.js';
 import { isRetryable, isThrottle } from './errors.js';
 
 /**
  * Concurrency limit that halves when the server throttles and grows back one slot per 20 successes:
  * AIMD, as TCP does, so a store answering SlowDown gets fewer requests instead of more retries.
  */
-export class AdaptiveLimiter {
-  private active = 0;
-  private waiters: Array<() => void> = [];
+export class AdaptiveLimiter extends Limiter {
   private streak = 0;
-  limit: number;
 
   constructor(readonly max: number) {
-    this.limit = max;
-  }
-
-  async acquire(signal?: AbortSignal): Promise<void> {
-    while (this.active >= this.limit) {
-      signal?.throwIfAborted();
-      await new Promise<void>((r) => this.waiters.push(r));
-    }
-    if (signal?.aborted) {
-      // Cancelled while waiting: no request goes out, and the slot this waiter was woken for passes on.
-      this.wake();
-      signal.throwIfAborted();
-    }
-    this.active++;
-  }
-
-  release(): void {
-    this.active--;
-    this.wake();
-  }
-
-  private wake(): void {
-    // Woken waiters re-check the limit themselves.
-    for (let free = this.limit - this.active; free > 0 && this.waiters.length > 0; free--)
-      this.waiters.shift()!();
+    super(max);
   }
 
   throttled(): void {

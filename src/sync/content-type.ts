@@ -1,13 +1,11 @@
 /**
  * Content-Type of uploads, from the file name. mime-types parses a large database on import, which a
  * no-change run must not pay: loaded only by runs that may upload, and started while the listing is
- * awaited (see hash-ahead.ts) so the first upload does not wait for it.
+ * awaited (see hash-ahead.ts) so the first upload does not wait for it. Node keeps the module once
+ * loaded, so nothing here holds it.
  */
-let table: Promise<(rel: string) => string | false> | undefined;
-
 export function loadContentTypes(): Promise<(rel: string) => string | false> {
-  table ??= import('mime-types').then((m) => m.default.lookup);
-  return table;
+  return import('mime-types').then((m) => m.default.lookup);
 }
 
 export async function contentType(rel: string): Promise<string> {

@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { runError, S3SyncError } from '../errors.js';
 import type { TargetTree } from '../local/confine.js';
 import { type StreamDigest, StreamHasher } from '../local/hash.js';
-import { hashFileAsync, SYNC_MAX, startStreamHash } from '../local/hash-pool.js';
+import { type HashPool, SYNC_MAX } from '../local/hash-pool.js';
 import { statFields } from '../local/scan.js';
 import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
 import { candidatePartSizes, etagForm } from '../s3/etag.js';
@@ -122,7 +122,7 @@ export async function downloadObject(
       }));
     } else if (o.size < cfg.multipartThreshold) {
       ({ md5, meta, verified } = await t.get({ key: o.key }, async (body, info) => {
-        const r = await writeStream(body, tmp, o.size, partSizes, progress.attempt(0, o.size));
+        const r = await writeStream(s.hashes.pool, body, tmp, o.size, partSizes, progress.attempt(0, o.size));
         const ok = verifyContent(o.etag, r.md5, r.multipart, info.metadata.md5);
         if (ok === false) throw new IncompleteBody('downloaded bytes do not match the object ETag');
         return { md5: r.md5, meta: info.metadata, verified: ok };
@@ -273,6 +273,7 @@ async function writeSmall(tmp: TempPath, buf: Buffer, mtimeSecs: number): Promis
 
 /** Writes the body while it is hashed, off the main thread for large bodies; `wrote` counts each write. */
 async function writeStream(
+  pool: HashPool,
   body: Readable,
   tmp: TempPath,
   size: number,
@@ -281,7 +282,7 @@ async function writeStream(
 ): Promise<StreamDigest> {
   const fh = await open(tmp(), TMP_FLAGS);
   const flusher = new Flusher(fh);
-  const hash = startStreamHash(partSizes, size);
+  const hash = pool.startStreamHash(partSizes, size);
   let written = 0;
   try {
     for await (const { buf, owned } of coalesce(body)) {
@@ -327,7 +328,7 @@ async function downloadVerifiedRanges(
   for (let attempt = 1; ; attempt++) {
     const meta = await downloadRanges(t, o, tmp, partSize, progress);
     const job = s.hashes.track(o.size);
-    const h = await hashFileAsync(tmp(), o.size, partSizes, job?.read).finally(job?.end);
+    const h = await s.hashes.pool.hashFile(tmp(), o.size, partSizes, job?.read).finally(job?.end);
     const verified = verifyContent(o.etag, h.md5, h.multipart, meta.md5);
     if (verified !== false) return { md5: h.md5, meta, verified };
     if (attempt > t.retries)

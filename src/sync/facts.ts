@@ -1,15 +1,13 @@
 import { fatalError } from '../errors.js';
+import { forEachLimit } from '../limiter.js';
+import { HASH_CONCURRENCY } from '../local/hash-cache.js';
 import { UnexpectedFileError } from '../local/open-file.js';
 import type { LocalFile } from '../local/scan.js';
 import { manifestEntry } from '../manifest/schema.js';
 import type { PullAction } from '../plan/pull.js';
 import type { PushAction } from '../plan/push.js';
 import type { Facts, Need, RemoteObject } from '../plan/types.js';
-import { forEachLimit } from './pool.js';
 import type { RunContext } from './run-context.js';
-
-/** Local hashing runs a few files at a time: MD5 is CPU-bound and there are few cores. */
-const HASH_CONCURRENCY = 4;
 
 /** Work a command starts before the plan asks for it (see hash-ahead.ts). */
 export interface EarlyWork {

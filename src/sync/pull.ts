@@ -1,6 +1,7 @@
 import { existsSync, lstatSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { S3SyncError, usageError } from '../errors.js';
+import { forEachLimit } from '../limiter.js';
 import { PathRefused, TargetTree } from '../local/confine.js';
 import { type LocalFile, scanDirectoryYielding } from '../local/scan.js';
 import { STATE_DIR } from '../manifest/store.js';
@@ -14,7 +15,6 @@ import type { SyncResult } from './events.js';
 import { applyRecords } from './facts.js';
 import type { PullOptions } from './options.js';
 import { retireStalePending } from './pending.js';
-import { forEachLimit } from './pool.js';
 import { prelude } from './prelude.js';
 import { RunContext } from './run-context.js';
 

@@ -1,5 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { S3SyncError } from '../errors.js';
+import { forEachLimit } from '../limiter.js';
+import { hashAhead } from '../local/hash-ahead.js';
 import { describePath } from '../local/open-file.js';
 import {
   absPath,
@@ -16,10 +18,8 @@ import { isFatal } from '../s3/errors.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import type { SyncResult } from './events.js';
 import { applyRecords } from './facts.js';
-import { hashAhead } from './hash-ahead.js';
 import type { PushOptions } from './options.js';
 import { retireStalePending } from './pending.js';
-import { forEachLimit } from './pool.js';
 import { prelude } from './prelude.js';
 import { TransferProgress } from './progress.js';
 import { RunContext, requireDirectory } from './run-context.js';

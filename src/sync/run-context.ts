@@ -2,6 +2,7 @@ import { existsSync, readFileSync, type Stats, statSync } from 'node:fs';
 import path from 'node:path';
 import { usageError } from '../errors.js';
 import { createFilter, type PathFilter } from '../local/filters.js';
+import { HashCache } from '../local/hash-cache.js';
 import { ManifestStore } from '../manifest/manifest-store.js';
 import type { Destination } from '../manifest/schema.js';
 import { STATE_DIR } from '../manifest/store.js';
@@ -11,7 +12,6 @@ import { errorCode } from '../s3/errors.js';
 import type { S3Transport, UploadSettings } from '../s3/transport.js';
 import { parseS3Url, type S3Location } from '../s3/url.js';
 import { emptyResult, outcomeOf, type SyncEvent, type SyncResult } from './events.js';
-import { HashCache } from './hash-cache.js';
 import type { CommonOptions } from './options.js';
 
 /**
@@ -215,7 +215,12 @@ export class RunContext {
 
   /** Closes the manifest store, fills in request counts, time and the outcome. */
   async close(completed: boolean): Promise<SyncResult> {
-    this.store.close(completed);
+    try {
+      this.store.close(completed);
+    } finally {
+      // Each run has its own hashing threads: they end with it, and a hash left running for nobody with them.
+      await this.hashes.close();
+    }
     const t = this.transport ? await this.transport.catch(() => undefined) : undefined;
     const r = this.result;
     if (t) {

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 // Only the package's public entry point, resolved through package.json "exports" as a user's would be.
 import { check, PROVIDERS, plan, pull, push, S3SyncError, type SyncEvent } from 's3sync';
@@ -68,6 +68,29 @@ describe.each(servers())('public API on $name', (server) => {
     expect(again.uploaded + again.recorded).toBeLessThanOrEqual(200 - 20);
     expect(again.uploaded + again.recorded + again.unchanged).toBe(200);
     cleanup(src);
+  });
+
+  it('two runs at once in one process, each with its own hashing threads', async () => {
+    const { bucket } = await newBucket(server, 'twice');
+    const conn = connFor(server);
+    // Past the size that is hashed on a worker thread, so both runs start theirs.
+    const srcs = [tempDir('twice-a'), tempDir('twice-b')];
+    for (const [i, src] of srcs.entries())
+      writeTree(src, { 'big.bin': 9 * 1024 * 1024 + i, 'small.txt': `s${i}` });
+    const urls = srcs.map((_, i) => `s3://${bucket}/run${i}`);
+    const pushAll = () =>
+      Promise.all(srcs.map((source, i) => push({ ...conn, source, destination: urls[i]! })));
+    for (const r of await pushAll()) expect(r).toMatchObject({ uploaded: 2, failed: 0, exitCode: 0 });
+    const dsts = [tempDir('twice-c'), tempDir('twice-d')];
+    const pulled = await Promise.all(
+      dsts.map((destination, i) => pull({ ...conn, source: urls[i]!, destination })),
+    );
+    for (const r of pulled) expect(r).toMatchObject({ downloaded: 2, failed: 0, exitCode: 0 });
+    for (const [i, dst] of dsts.entries()) expect(treeHashes(dst)).toEqual(treeHashes(srcs[i]!));
+    // Without their manifests, both runs hash their files at once to match them with the listing.
+    for (const src of srcs) rmSync(path.join(src, '.s3sync'), { recursive: true });
+    for (const r of await pushAll()) expect(r).toMatchObject({ uploaded: 0, recorded: 2, exitCode: 0 });
+    cleanup(...srcs, ...dsts);
   });
 
   it('exports errors and the provider table', () => {

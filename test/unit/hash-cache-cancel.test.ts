@@ -1,7 +1,7 @@
 import { lstatSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HashCache } from '../../src/sync/hash-cache.js';
+import { HashCache } from '../../src/local/hash-cache.js';
 import { cleanup, tempDir, writeTree } from '../helpers.js';
 
 const root = tempDir('hash-cancel');

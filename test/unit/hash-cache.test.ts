@@ -2,11 +2,13 @@ import { createHash } from 'node:crypto';
 import { lstatSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { hashFile } from '../../src/local/hash.js';
+import { HashCache, type ScannedFile } from '../../src/local/hash-cache.js';
 import type { SyncEvent } from '../../src/sync/events.js';
-import { HashCache, type ScannedFile } from '../../src/sync/hash-cache.js';
+import { cleanup, tempDir, writeTree } from '../helpers.js';
 
+const MiB = 1024 * 1024;
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
 describe('HashCache', () => {
@@ -32,7 +34,6 @@ describe('HashCache', () => {
 
   it('hashes again when asked for a part size it does not have, keeping the ones it had', async () => {
     const c = new HashCache(root);
-    const MiB = 1024 * 1024;
     c.prefetch(at('a.bin'), [MiB]);
     const prefetched = await c.get(at('a.bin'), [MiB]);
     const wider = await c.get(at('a.bin'), [2 * MiB]);
@@ -117,5 +118,37 @@ describe('HashCache', () => {
     const gone = { rel: 'gone.bin', size: 10, dev: '1', ino: '1' };
     c.prefetch(gone);
     await expect(c.get(gone)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
+
+describe('HashCache.close: the run is over', () => {
+  const root = tempDir('hash-cache-close');
+  afterAll(() => cleanup(root));
+  const tree = Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`mid/${i}.bin`, 2 * MiB]));
+  writeTree(root, tree);
+  const scanned = (rel: string, size: number) => {
+    const st = lstatSync(path.join(root, rel));
+    return { rel, size, dev: String(st.dev), ino: String(st.ino) };
+  };
+
+  it('drops the hashes not started, lets the running ones finish, and ends the pool', async () => {
+    const cache = new HashCache(root);
+    for (const [rel, size] of Object.entries(tree)) cache.prefetch(scanned(rel, size));
+    // Two mid-size files at a time: the first two are being read when the run ends.
+    await new Promise((r) => setImmediate(r));
+    await cache.close();
+    const outcomes = await Promise.all(
+      Object.entries(tree).map(([rel, size]) =>
+        cache.get(scanned(rel, size)).then(
+          () => 'done',
+          (err: Error) => err.message,
+        ),
+      ),
+    );
+    expect(outcomes).toEqual(['done', 'done', ...Array(4).fill('hash cache closed')]);
+    expect(cache.pool.threads).toBe(0);
+    // Asked again afterwards: the closed pool refuses to read the file.
+    cache.forget('mid/0.bin');
+    await expect(cache.get(scanned('mid/0.bin', 2 * MiB))).rejects.toThrow(/hash pool closed/);
   });
 });

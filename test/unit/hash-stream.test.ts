@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { PartHasher } from '../../src/local/hash.js';
 import * as fromSource from '../../src/local/hash-pool.js';
 
@@ -45,9 +45,10 @@ const chunkings: [string, (i: number) => number][] = [
 ];
 
 const pools = [
-  ['in-thread fallback (sources)', fromSource],
-  ...(fromDist ? [['worker (dist)', fromDist] as const] : []),
+  ['in-thread fallback (sources)', new fromSource.HashPool()],
+  ...(fromDist ? [['worker (dist)', new fromDist.HashPool()] as const] : []),
 ] as const;
+afterAll(() => Promise.all(pools.map(([, pool]) => pool.close())));
 
 describe.each(pools)('startStreamHash: %s', (_name, pool) => {
   const partSizes = [5 * MiB, 8 * MiB, 65_536];
@@ -98,9 +99,9 @@ describe.each(pools)('hashFileAsync progress: %s', (_name, pool) => {
     const file = path.join(dir, `f${size}`);
     writeFileSync(file, data);
     const reads: number[] = [];
-    const h = await pool.hashFileAsync(file, size, [5 * MiB], (n) => reads.push(n));
+    const h = await pool.hashFile(file, size, [5 * MiB], (n) => reads.push(n));
     expect(h).toMatchObject(expected(data, [5 * MiB]));
-    if (size < pool.SYNC_MAX) expect(reads).toEqual([]);
+    if (size < fromSource.SYNC_MAX) expect(reads).toEqual([]);
     else {
       // Every byte, once, in a few steps: never one per 64 KiB chunk.
       expect(reads.reduce((a, b) => a + b, 0)).toBe(size);
@@ -114,8 +115,8 @@ describe.runIf(distBuilt)('hash worker lifetime', () => {
   // An aborted or abandoned stream must not keep the process alive.
   it.each(['abort', 'abandon', 'digest'])('process exits after %s', (how) => {
     const script = `
-      const { startStreamHash } = await import(${JSON.stringify(DIST_POOL.href)});
-      const h = startStreamHash([5 * 1024 * 1024], 64 * 1024 * 1024);
+      const { HashPool } = await import(${JSON.stringify(DIST_POOL.href)});
+      const h = new HashPool().startStreamHash([5 * 1024 * 1024], 64 * 1024 * 1024);
       for (let i = 0; i < 20; i++) await h.update(Buffer.alloc(1024 * 1024, i), i % 2 === 0);
       if (${JSON.stringify(how)} === 'abort') h.abort();
       if (${JSON.stringify(how)} === 'digest') console.log((await h.digest()).md5);

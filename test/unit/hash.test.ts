@@ -2,9 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { hashFile, hashSmallFileSync } from '../../src/local/hash.js';
-import { hashFileAsync } from '../../src/local/hash-pool.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { hashFile, hashSmallFileSync, Scratch } from '../../src/local/hash.js';
+import { HashPool } from '../../src/local/hash-pool.js';
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest();
 
@@ -16,6 +16,8 @@ function s3MultipartEtag(data: Buffer, partSize: number): string {
 }
 
 describe('hashing', () => {
+  const pool = new HashPool();
+  afterAll(() => pool.close());
   const dir = mkdtempSync(path.join(tmpdir(), 's3sync-hash-'));
   it.each([0, 1, 4096, 300_000, 2 * 1024 * 1024 + 17])('all paths agree on a %i-byte file', async (size) => {
     const data = randomBytes(size);
@@ -25,7 +27,7 @@ describe('hashing', () => {
     const results = [
       await hashFile(file, parts),
       hashSmallFileSync(file, parts),
-      await hashFileAsync(file, size, parts),
+      await pool.hashFile(file, size, parts),
     ];
     for (const r of results) {
       expect(r.md5).toBe(md5(data).toString('hex'));
@@ -36,5 +38,15 @@ describe('hashing', () => {
     expect(results[1]!.partMd5s[65_536]!.map((b) => b.toString('hex'))).toEqual(
       results[0]!.partMd5s[65_536]!.map((b) => b.toString('hex')),
     );
+  });
+
+  it('one scratch buffer across files of falling sizes hashes each file alone', async () => {
+    const scratch = new Scratch();
+    for (const size of [300_000, 70_000, 4096, 1, 0, 65_536]) {
+      const file = path.join(dir, `scratch${size}`);
+      writeFileSync(file, randomBytes(size));
+      const want = await hashFile(file, [4096]);
+      expect(hashSmallFileSync(file, [4096], scratch), `${size} bytes`).toEqual(want);
+    }
   });
 });

@@ -1,27 +1,23 @@
-import { availableParallelism } from 'node:os';
-import { type HashResult, hashSmallFileSync } from '../local/hash.js';
-import {
-  hashFileAsync,
-  hashSmallFilesOffThread,
-  OFF_THREAD_MIN,
-  offThreadAvailable,
-  SYNC_MAX,
-} from '../local/hash-pool.js';
-import type { ReadSource } from '../local/open-file.js';
-import { absPath, type LocalFile } from '../local/scan.js';
-import type { SyncEvent } from './events.js';
-import { type HashJob, HashProgress } from './progress.js';
+import { Limiter } from '../limiter.js';
+import type { SyncEvent } from '../sync/events.js';
+import { type HashJob, HashProgress } from '../sync/progress.js';
+import { type HashResult, hashSmallFileSync, Scratch } from './hash.js';
+import { HASH_THREADS, HashPool, OFF_THREAD_MIN, SYNC_MAX } from './hash-pool.js';
+import type { ReadSource } from './open-file.js';
+import { absPath, type LocalFile } from './scan.js';
 
 /** Mid-size files hashed in the background at a time (on this thread: MD5 is CPU-bound). */
 const LIGHT_CONCURRENCY = 2;
 
 /**
- * Large files (worker threads) hashed at a time: one core is left to this thread and the server. On 2
- * cores, one at a time also hands over the first file's MD5, and with it the first upload's
- * Content-MD5, in half the time two files hashed side by side would take, so the first PUT starts
- * sooner.
+ * Large files (worker threads) hashed at a time: one per worker thread. On 2 cores, one at a time also
+ * hands over the first file's MD5, and with it the first upload's Content-MD5, in half the time two
+ * files hashed side by side would take, so the first PUT starts sooner.
  */
-const HEAVY_CONCURRENCY = Math.max(1, Math.min(2, availableParallelism() - 1));
+const HEAVY_CONCURRENCY = HASH_THREADS;
+
+/** Hashes the plan asks for at a time (see gatherFacts): MD5 is CPU-bound and there are few cores. */
+export const HASH_CONCURRENCY = 4;
 
 /** Time given to small-file hashing per turn of the event loop. */
 const SMALL_SLICE_MS = 4;
@@ -39,12 +35,6 @@ interface SmallJob {
   reject(err: unknown): void;
 }
 
-/** A background hash waiting for its lane. */
-interface Queued {
-  start(): void;
-  reject(err: unknown): void;
-}
-
 interface Job {
   sizes: ReadonlySet<number>;
   promise: Promise<HashResult>;
@@ -57,9 +47,12 @@ interface Job {
  * file is read, never what is decided: every result carries the stat data it was taken with.
  */
 export class HashCache {
+  /** The run's worker threads, started by the first file that needs them. */
+  readonly pool = new HashPool();
   private jobs = new Map<string, Job>();
-  private light = { queue: [] as Queued[], running: 0, limit: LIGHT_CONCURRENCY };
-  private heavy: { queue: Queued[]; running: number; limit: number };
+  private light = new Limiter(LIGHT_CONCURRENCY);
+  private heavy: Limiter;
+  private readonly scratch = new Scratch();
   /** Small files waiting: this thread takes from the front, a worker batches from the back. */
   private small: SmallJob[] = [];
   private smallScheduled = false;
@@ -77,7 +70,7 @@ export class HashCache {
       onProgress?: (e: Extract<SyncEvent, { type: 'hashing' }>) => void;
     } = {},
   ) {
-    this.heavy = { queue: [], running: 0, limit: opts.heavyConcurrency ?? HEAVY_CONCURRENCY };
+    this.heavy = new Limiter(opts.heavyConcurrency ?? HEAVY_CONCURRENCY);
     this.follow = opts.followSymlinks ?? false;
     if (opts.onProgress) this.progress = new HashProgress(opts.onProgress);
   }
@@ -98,25 +91,11 @@ export class HashCache {
     if (this.jobs.has(rel)) return;
     const src = this.source(f);
     const tracked = this.progress?.job(size);
-    const promise = new Promise<HashResult>((resolve, reject) => {
-      if (size < SYNC_MAX) {
-        this.small.push({ src, partSizes, resolve, reject });
-        return;
-      }
-      const lane = size >= OFF_THREAD_MIN ? this.heavy : this.light;
-      lane.queue.push({
-        start: () => {
-          lane.running++;
-          hashFileAsync(src, size, partSizes, tracked?.read)
-            .then(resolve, reject)
-            .finally(() => {
-              lane.running--;
-              this.pump();
-            });
-        },
-        reject,
-      });
-    });
+    const lane = size >= OFF_THREAD_MIN ? this.heavy : this.light;
+    const promise =
+      size < SYNC_MAX
+        ? new Promise<HashResult>((resolve, reject) => this.small.push({ src, partSizes, resolve, reject }))
+        : lane.run(() => this.pool.hashFile(src, size, partSizes, tracked?.read));
     if (tracked) promise.then(tracked.end, tracked.end);
     // Nobody may ask for it (the listing can make it moot): its failure is reported only by `get`.
     promise.catch(() => {});
@@ -124,8 +103,6 @@ export class HashCache {
     if (size < SYNC_MAX) {
       this.feedWorker();
       this.scheduleSmall();
-    } else {
-      this.pump();
     }
   }
 
@@ -135,7 +112,7 @@ export class HashCache {
     if (job && partSizes.every((ps) => job.sizes.has(ps))) return job.promise;
     const sizes = [...new Set([...(job?.sizes ?? []), ...partSizes])];
     const tracked = this.progress?.job(f.size);
-    const promise = hashFileAsync(this.source(f), f.size, sizes, tracked?.read);
+    const promise = this.pool.hashFile(this.source(f), f.size, sizes, tracked?.read);
     if (tracked) promise.then(tracked.end, tracked.end);
     promise.catch(() => {});
     this.jobs.set(f.rel, { sizes: new Set(sizes), promise });
@@ -164,7 +141,7 @@ export class HashCache {
     while (i < this.small.length && performance.now() < until) {
       const job = this.small[i++]!;
       try {
-        job.resolve(hashSmallFileSync(job.src, job.partSizes));
+        job.resolve(hashSmallFileSync(job.src, job.partSizes, this.scratch));
       } catch (err) {
         job.reject(err);
       }
@@ -179,10 +156,11 @@ export class HashCache {
    * is long: a short queue is done here sooner than a round trip.
    */
   private feedWorker(): void {
-    if (this.batchInFlight || this.small.length < SMALL_BATCH || !offThreadAvailable()) return;
+    if (this.batchInFlight || this.small.length < SMALL_BATCH || !this.pool.offThread) return;
     const batch = this.small.splice(this.small.length - SMALL_BATCH / 2, SMALL_BATCH / 2);
     this.batchInFlight = true;
-    hashSmallFilesOffThread(batch.map((j) => ({ src: j.src, partSizes: j.partSizes })))
+    this.pool
+      .hashSmallFiles(batch.map((j) => ({ src: j.src, partSizes: j.partSizes })))
       .then(
         (results) => {
           results.forEach((r, i) => {
@@ -200,17 +178,22 @@ export class HashCache {
       });
   }
 
-  private pump(): void {
-    for (const lane of [this.heavy, this.light])
-      while (lane.running < lane.limit && lane.queue.length > 0) lane.queue.shift()!.start();
-  }
-
   /**
    * A cancelled run reads no more files: the hashes not started yet are dropped, their promises
    * rejected with `reason`; the few running finish.
    */
   cancel(reason: unknown): void {
     for (const job of this.small.splice(0)) job.reject(reason);
-    for (const lane of [this.heavy, this.light]) for (const job of lane.queue.splice(0)) job.reject(reason);
+    this.heavy.drop(reason);
+    this.light.drop(reason);
+  }
+
+  /**
+   * The run is over: the hashes not started are dropped, as by `cancel`, and the worker threads end
+   * (a hash one was still running for nobody, the listing having made it moot, is rejected).
+   */
+  async close(): Promise<void> {
+    this.cancel(new Error('hash cache closed'));
+    await this.pool.close();
   }
 }

@@ -1,10 +1,17 @@
 import { setting } from '../options/validate.js';
 import { decidePushFile, type PushPlanInput } from '../plan/push.js';
+import type { PartLimits } from '../s3/etag.js';
 import { choosePartSize } from '../s3/etag.js';
-import { loadContentTypes } from './content-type.js';
-import type { EarlyWork } from './facts.js';
-import type { PushOptions } from './options.js';
-import type { RunContext } from './run-context.js';
+import { loadContentTypes } from '../sync/content-type.js';
+import type { EarlyWork } from '../sync/facts.js';
+import type { PushOptions } from '../sync/options.js';
+import type { HashCache } from './hash-cache.js';
+
+/** What hashing ahead needs of the run: its hashes, and the store's part-size limits. */
+export interface HashAheadRun {
+  hashes: HashCache;
+  endpoint: { provider: PartLimits };
+}
 
 /**
  * Push starts hashing before the plan asks, so the hashing hides behind the SDK's start-up and the
@@ -21,19 +28,19 @@ import type { RunContext } from './run-context.js';
  * hashed as it is sent, see upload.ts) and gained a rebuild nothing, as the first listing page arrives
  * before the first 64 MiB hash is done.
  */
-export function hashAhead(s: RunContext, input: PushPlanInput, opts: PushOptions): EarlyWork {
+export function hashAhead(run: HashAheadRun, input: PushPlanInput, opts: PushOptions): EarlyWork {
   const decide = (f: PushPlanInput['files'][number], facts = input.facts) =>
     decidePushFile(f, input.manifest.get(f.rel), input.racyThresholdNs, facts, input.options);
 
   const beforeGathering = () => {
     const threshold = setting(opts, 'multipartThreshold');
-    const provider = s.endpoint.provider;
+    const provider = run.endpoint.provider;
     for (const f of input.files) {
       const d = decide(f);
-      if (d.kind === 'hash') s.hashes.prefetch(f, d.partSizes);
+      if (d.kind === 'hash') run.hashes.prefetch(f, d.partSizes);
       else if (d.kind === 'listing' && f.size >= threshold && !opts.dryRun) {
         const ps = choosePartSize(f.size, setting(opts, 'partSize'), provider);
-        s.hashes.prefetch(f, [ps]);
+        run.hashes.prefetch(f, [ps]);
       }
     }
   };
@@ -46,7 +53,7 @@ export function hashAhead(s: RunContext, input: PushPlanInput, opts: PushOptions
       const f = byRel.get(o.rel);
       if (!f) continue;
       const d = decide(f, facts);
-      if (d.kind === 'hash') s.hashes.prefetch(f, d.partSizes);
+      if (d.kind === 'hash') run.hashes.prefetch(f, d.partSizes);
     }
   };
   // Uploads may follow whatever the listing says: the MIME table loads while the server answers.
