@@ -78,7 +78,7 @@ describe.each(servers())('multipartEtagIsMd5OfParts on $name', (server) => {
     async (provider) => {
       const r = await pushWith(provider);
       expect(r.errors).toEqual([]);
-      expect(r).toMatchObject({ uploaded: 2, failed: 0, exitCode: 0 });
+      expect(r).toMatchObject({ uploaded: 2, failed: 0, outcome: 'ok' });
       expect(r.requests.CompleteMultipartUpload).toBe(1);
     },
   );
@@ -87,7 +87,7 @@ describe.each(servers())('multipartEtagIsMd5OfParts on $name', (server) => {
     '%s refuses a multipart ETag that does not match the parts',
     async (provider) => {
       const r = await pushWith(provider);
-      expect(r).toMatchObject({ uploaded: 1, failed: 1, exitCode: 1 });
+      expect(r).toMatchObject({ uploaded: 1, failed: 1, outcome: 'failed' });
       expect(r.errors).toHaveLength(1);
       expect(r.errors[0]!.rel).toBe('big.bin');
       expect(r.errors[0]!.message).toContain('does not match the local content');

@@ -80,16 +80,16 @@ describe.each(servers())('public API on $name', (server) => {
     const urls = srcs.map((_, i) => `s3://${bucket}/run${i}`);
     const pushAll = () =>
       Promise.all(srcs.map((source, i) => push({ ...conn, source, destination: urls[i]! })));
-    for (const r of await pushAll()) expect(r).toMatchObject({ uploaded: 2, failed: 0, exitCode: 0 });
+    for (const r of await pushAll()) expect(r).toMatchObject({ uploaded: 2, failed: 0, outcome: 'ok' });
     const dsts = [tempDir('twice-c'), tempDir('twice-d')];
     const pulled = await Promise.all(
       dsts.map((destination, i) => pull({ ...conn, source: urls[i]!, destination })),
     );
-    for (const r of pulled) expect(r).toMatchObject({ downloaded: 2, failed: 0, exitCode: 0 });
+    for (const r of pulled) expect(r).toMatchObject({ downloaded: 2, failed: 0, outcome: 'ok' });
     for (const [i, dst] of dsts.entries()) expect(treeHashes(dst)).toEqual(treeHashes(srcs[i]!));
     // Without their manifests, both runs hash their files at once to match them with the listing.
     for (const src of srcs) rmSync(path.join(src, '.s3sync'), { recursive: true });
-    for (const r of await pushAll()) expect(r).toMatchObject({ uploaded: 0, recorded: 2, exitCode: 0 });
+    for (const r of await pushAll()) expect(r).toMatchObject({ uploaded: 0, recorded: 2, outcome: 'ok' });
     cleanup(...srcs, ...dsts);
   });
 
