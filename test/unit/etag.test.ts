@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { candidatePartSizes, choosePartSize, etagForm, normalizeEtag } from '../../src/s3/etag.js';
+import { GiB, MiB } from '../helpers.js';
 
-const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
 const HEX = '0123456789abcdef0123456789abcdef';
 
 describe('etagForm / normalizeEtag', () => {

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { hashFile } from '../../src/local/hash.js';
 import type { SyncEvent } from '../../src/sync/events.js';
 import { HashCache, type ScannedFile } from '../../src/sync/hash-cache.js';
+import { MiB } from '../helpers.js';
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
@@ -32,7 +33,6 @@ describe('HashCache', () => {
 
   it('hashes again when asked for a part size it does not have, keeping the ones it had', async () => {
     const c = new HashCache(root);
-    const MiB = 1024 * 1024;
     c.prefetch(at('a.bin'), [MiB]);
     const prefetched = await c.get(at('a.bin'), [MiB]);
     const wider = await c.get(at('a.bin'), [2 * MiB]);
@@ -43,7 +43,6 @@ describe('HashCache', () => {
   });
 
   it('hashes large files one at a time in the order asked, small ones beside them', async () => {
-    const MiB = 1024 * 1024;
     const big = [0, 1, 2].map((i) => Buffer.alloc(9 * MiB, i + 1));
     for (const [i, b] of big.entries()) writeFileSync(path.join(root, `big${i}.bin`), b);
     const c = new HashCache(root, { heavyConcurrency: 1 });
@@ -69,7 +68,6 @@ describe('HashCache', () => {
   });
 
   it('reports its hashing as throttled totals, ending with everything queued hashed', async () => {
-    const MiB = 1024 * 1024;
     const sizes = [40 * MiB, 9 * MiB, 2 * MiB, 100];
     for (const [i, n] of sizes.entries()) writeFileSync(path.join(root, `p${i}.bin`), Buffer.alloc(n, i + 1));
     const events: Extract<SyncEvent, { type: 'hashing' }>[] = [];
