@@ -1,5 +1,5 @@
 // Rewrites README.md's flag tables from the CLI's parser, which src/options/table.ts builds; run by
-// `npm run readme:flags` (after a build). test/unit/cli-help.test.ts fails while they differ.
+// `npm run readme:flags` (after a build). test/unit/help-tables.test.ts fails while they differ.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { readmeFlagTables, withFlagTables } from '../dist/cli/help-tables.js';
 import { buildProgram } from '../dist/cli/program.js';

@@ -9,35 +9,61 @@ export function maxDeleteLimit(spec: number | string | undefined, destinationFil
   return 'count' in limit ? limit.count : Math.floor(limit.share * destinationFiles);
 }
 
+/** What the guards say about a run's deletions: go ahead, skip them (reported), or refuse the run. */
+export type DeleteVerdict = { go: true } | { go: false; skip: string } | { go: false; refuse: string };
+
 /**
  * Deletions are the one irreversible step, so they run last and only after a clean run, never for an
  * empty source (a failed mount looks exactly like that: aws-cli #1564), and within --max-delete.
+ * Pure, so the arithmetic can be pinned by a table.
  */
+export function deleteVerdict(c: {
+  deletes: number;
+  destinationFiles: number;
+  sourceFiles: number;
+  errors: number;
+  force: boolean;
+  maxDelete?: number | string;
+}): DeleteVerdict {
+  if (c.errors > 0)
+    return {
+      go: false,
+      skip: `not deleting ${c.deletes} file(s): ${c.errors} error(s) happened in this run`,
+    };
+  if (c.sourceFiles === 0 && !c.force) {
+    return {
+      go: false,
+      refuse: `refusing to delete all ${c.deletes} file(s): the source is empty (use --force if you mean it)`,
+    };
+  }
+  const limit = maxDeleteLimit(c.maxDelete, c.destinationFiles);
+  if (!c.force && c.deletes > limit) {
+    return {
+      go: false,
+      refuse:
+        `refusing to delete ${c.deletes} of ${c.destinationFiles} file(s): over --max-delete ${setting({ maxDelete: c.maxDelete }, 'maxDelete')} ` +
+        `(${limit}); raise it or use --force`,
+    };
+  }
+  return { go: true };
+}
+
+/** The guards applied to a run: a skip is reported as an error event, a refusal is a usage error. */
 export function enforceDeleteGuards(
   s: RunContext,
   deletes: number,
   destinationFiles: number,
   sourceFiles: number,
 ): boolean {
-  if (s.result.errors.length > 0) {
-    s.emit({
-      type: 'error',
-      message: `not deleting ${deletes} file(s): ${s.result.errors.length} error(s) happened in this run`,
-    });
-    return false;
-  }
-  const force = s.opts.force === true;
-  if (sourceFiles === 0 && !force) {
-    throw usageError(
-      `refusing to delete all ${deletes} file(s): the source is empty (use --force if you mean it)`,
-    );
-  }
-  const limit = maxDeleteLimit(s.opts.maxDelete, destinationFiles);
-  if (!force && deletes > limit) {
-    throw usageError(
-      `refusing to delete ${deletes} of ${destinationFiles} file(s): over --max-delete ${setting(s.opts, 'maxDelete')} ` +
-        `(${limit}); raise it or use --force`,
-    );
-  }
-  return true;
+  const v = deleteVerdict({
+    deletes,
+    destinationFiles,
+    sourceFiles,
+    errors: s.result.errors.length,
+    force: s.opts.force === true,
+    maxDelete: s.opts.maxDelete,
+  });
+  if ('skip' in v) s.emit({ type: 'error', message: v.skip });
+  if ('refuse' in v) throw usageError(v.refuse);
+  return v.go;
 }

@@ -28,7 +28,6 @@ import net from 'node:net';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { newBucket, runCli, servers, treeHashes, writeTree } from '../helpers.js';
 import {
   bigFile,
   deadPid,
@@ -36,14 +35,19 @@ import {
   MiB,
   manifestPaths,
   md5Hex,
+  newBucket,
   objectMd5,
   plainLines,
   readManifest,
+  runCli,
   runLive,
   seededTree,
+  servers,
   spawnCli,
   trackedDirs,
-} from '../reliability/harness.js';
+  treeHashes,
+  writeTree,
+} from '../helpers.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 
 const { dir, removeAll } = trackedDirs();

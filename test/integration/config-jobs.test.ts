@@ -8,8 +8,17 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { S3Transport } from '../../src/s3/transport.js';
-import { type CliRun, newBucket, runCli, seedObject, servers, writeTree } from '../helpers.js';
-import { manifestPaths, plainLines, trackedDirs } from '../reliability/harness.js';
+import {
+  type CliRun,
+  manifestPaths,
+  newBucket,
+  plainLines,
+  runCli,
+  seedObject,
+  servers,
+  trackedDirs,
+  writeTree,
+} from '../helpers.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 
 const { dir, removeAll } = trackedDirs();

@@ -8,7 +8,6 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ManifestData } from '../../src/manifest/schema.js';
-import { newBucket, runCli, servers } from '../helpers.js';
 import {
   bigFile,
   doneOf,
@@ -17,15 +16,18 @@ import {
   type LiveRun,
   MiB,
   manifestPaths,
+  newBucket,
   objectMd5,
   plainLines,
   readManifest,
+  runCli,
   seededTree,
+  servers,
   spawnCli,
   summaryOf,
   trackedDirs,
   waitFor,
-} from '../reliability/harness.js';
+} from '../helpers.js';
 import { type FaultProxy, mulberry32, startFaultProxy } from '../servers/fault-proxy.js';
 
 const N = FULL ? 2000 : 300;

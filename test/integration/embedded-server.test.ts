@@ -12,8 +12,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmbeddedServer, startEmbeddedServer } from '../../src/embedded/s3rver.js';
+import { MiB } from '../helpers.js';
 
-const MiB = 1024 * 1024;
 let server: EmbeddedServer;
 let s3: S3Client;
 

@@ -4,7 +4,6 @@
  * connects to exactly that endpoint, plans record it for apply, and credentials inside an endpoint URL
  * are never echoed anywhere.
  */
-import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -13,14 +12,17 @@ import type { ManifestData } from '../../src/manifest/schema.js';
 import { validateEndpoint } from '../../src/s3/client-options.js';
 import { S3Transport } from '../../src/s3/transport.js';
 import type { PlanDocument } from '../../src/sync/plan-file.js';
-import { cliPath, connFor, newBucket, servers } from '../helpers.js';
 import {
+  connFor,
   decodeManifestFile,
   manifestPaths,
+  newBucket,
   plainLines,
+  runCli,
   seededTree,
+  servers,
   trackedDirs,
-} from '../reliability/harness.js';
+} from '../helpers.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 import type { TestServer } from '../servers/servers.js';
 
@@ -31,37 +33,12 @@ afterAll(async () => {
   removeAll();
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-  events: { type: string; [k: string]: unknown }[];
-  summary?: { uploaded: number; unchanged: number; requestsTotal: number; requests: Record<string, number> };
-}
-
 /**
  * The CLI with only the environment given here (and PATH, and a HOME with no ~/.aws): no AWS_* variable
  * of the test process leaks into a test about where the endpoint comes from.
  */
-function run(args: string[], env: Record<string, string> = {}, cwd?: string): Promise<Run> {
-  const full = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: emptyHome, ...env };
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [cliPath, ...args],
-      { env: full, cwd, maxBuffer: 1 << 26 },
-      (err, stdout, stderr) => {
-        const code = err ? ((err as { code?: number }).code ?? 1) : 0;
-        const events = stdout
-          .split('\n')
-          .filter((l) => l.startsWith('{'))
-          .map((l) => JSON.parse(l) as Run['events'][number]);
-        const summary = events.find((e) => e.type === 'summary') as Run['summary'];
-        resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr, events, summary });
-      },
-    );
-  });
-}
+const run = (args: string[], env: Record<string, string> = {}, cwd?: string) =>
+  runCli(args, undefined, { env: { HOME: emptyHome, ...env }, cwd, bare: true });
 const emptyHome = dir('home');
 
 /** A port on 127.0.0.1 that nothing listens on. */

@@ -15,8 +15,17 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emptyManifest, manifestEntry } from '../../src/manifest/schema.js';
 import { defaultManifestPath, saveManifest } from '../../src/manifest/store.js';
-import { newBucket, runCli, servers, writeTree } from '../helpers.js';
-import { md5Hex, plainLines, readManifest, runLive, trackedDirs } from '../reliability/harness.js';
+import {
+  md5Hex,
+  newBucket,
+  plainLines,
+  readManifest,
+  runCli,
+  runLive,
+  servers,
+  trackedDirs,
+  writeTree,
+} from '../helpers.js';
 
 const { dir, removeAll } = trackedDirs();
 const closers: Array<() => void> = [];

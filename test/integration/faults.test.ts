@@ -7,20 +7,25 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listObjects } from '../../src/s3/listing.js';
 import { S3Transport } from '../../src/s3/transport.js';
-import { connFor, newBucket, runCli, seedObject, servers, treeHashes } from '../helpers.js';
 import {
   bigFile,
+  connFor,
   doneOf,
   FULL,
   MiB,
+  newBucket,
   objectMd5,
   plainLines,
   readManifest,
+  runCli,
   seededTree,
+  seedObject,
+  servers,
   spawnCli,
   summaryOf,
   trackedDirs,
-} from '../reliability/harness.js';
+  treeHashes,
+} from '../helpers.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 
 const N = FULL ? 2000 : 300;

@@ -22,14 +22,16 @@ import {
 import { PROVIDER_NAMES } from '../../src/s3/providers.js';
 import {
   connFor,
+  manifestPaths,
   newBucket,
+  plainLines,
   type runCli as RunCli,
   runCli,
   seedObject,
   servers,
+  trackedDirs,
   writeTree,
 } from '../helpers.js';
-import { manifestPaths, plainLines, trackedDirs } from '../reliability/harness.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 
 const { dir, removeAll } = trackedDirs();

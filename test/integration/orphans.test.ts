@@ -13,21 +13,23 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { PendingUpload } from '../../src/manifest/schema.js';
 import type { S3Transport } from '../../src/s3/transport.js';
-import { newBucket, servers, writeTree } from '../helpers.js';
 import {
   bigFile,
   doneOf,
   kill9,
   type LiveRun,
   MiB,
+  newBucket,
   objectMd5,
   readManifest,
   runLive,
+  servers,
   spawnCli,
   summaryOf,
   trackedDirs,
   waitFor,
-} from '../reliability/harness.js';
+  writeTree,
+} from '../helpers.js';
 import {
   type FaultLogEntry,
   type FaultOptions,

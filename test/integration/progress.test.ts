@@ -4,7 +4,7 @@
  * the server count as done, not as transferred; local hashing reports its progress; and on a terminal
  * the bar shows the hashing and ends at 100%.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { appendFileSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -12,11 +12,21 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { SyncEvent } from '../../src/sync/events.js';
 import { pull } from '../../src/sync/pull.js';
 import { push } from '../../src/sync/push.js';
-import { cleanup, cliPath, connFor, newBucket, servers, tempDir, writeTree } from '../helpers.js';
-import { bigFile, objectMd5, readManifest } from '../reliability/harness.js';
+import {
+  bigFile,
+  cleanup,
+  connFor,
+  MiB,
+  newBucket,
+  objectMd5,
+  readManifest,
+  runCliInTerminal,
+  servers,
+  tempDir,
+  writeTree,
+} from '../helpers.js';
 import { type FaultKind, type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 
-const MiB = 1024 * 1024;
 const PART = 5 * MiB;
 /** Six parts, the last one short. */
 const BIG = 5 * PART + 1234;
@@ -303,21 +313,7 @@ function screen(raw: string): string[] {
 const lastBar = (lines: string[]) => [...lines].reverse().find((l) => l.includes('|')) ?? '';
 
 describe.runIf(hasScript).each(servers().slice(0, 1))('the bar on a terminal ($name)', (server) => {
-  /** The CLI in a 120-column terminal; the raw bytes it wrote there. */
-  function inTerminal(args: string[]): string {
-    const cmd = `stty cols 120 rows 10; exec ${[process.execPath, cliPath, ...args].map((a) => `'${a}'`).join(' ')}`;
-    return execFileSync('script', ['-qefc', cmd, '/dev/null'], {
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        AWS_ACCESS_KEY_ID: server.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: server.secretAccessKey,
-        AWS_ENDPOINT_URL_S3: server.endpoint,
-        AWS_REGION: 'us-east-1',
-      },
-      maxBuffer: 64 * MiB,
-    });
-  }
+  const inTerminal = (args: string[]) => runCliInTerminal(args, server);
 
   it('shows the hashing of a large file, then the upload, and ends at 100%; a rebuild shows hashing', async () => {
     const src = newDir('tty');

@@ -1,10 +1,8 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { push } from '../../src/sync/push.js';
-import { cleanup, connFor, newBucket, runCli, servers, tempDir, writeTree } from '../helpers.js';
+import { cleanup, connFor, MiB, newBucket, runCli, servers, tempDir, writeTree } from '../helpers.js';
 import type { TestServer } from '../servers/servers.js';
-
-const MiB = 1024 * 1024;
 
 describe.each(servers())('provider presets on $name', (server) => {
   it.each(['ceph', 'other'])('--provider %s pushes and pulls with the preset quirks', async (provider) => {

@@ -20,10 +20,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { S3Transport } from '../../src/s3/transport.js';
 import type { SyncEvent } from '../../src/sync/events.js';
-import { newBucket, runCli, seedObject, servers, tempDir } from '../helpers.js';
+import { MiB, newBucket, runCli, seedObject, servers, tempDir } from '../helpers.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
-
-const MiB = 1024 * 1024;
 
 const proxies: FaultProxy[] = [];
 afterAll(async () => {

@@ -8,10 +8,9 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SyncEvent } from '../../src/sync/events.js';
-import { newBucket, runCli, servers, tempDir, treeHashes, writeTree } from '../helpers.js';
+import { MiB, newBucket, runCli, servers, tempDir, treeHashes, writeTree } from '../helpers.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 
-const MiB = 1024 * 1024;
 /** Ranged from 5 MiB on, in ranges of 5 MiB: big.bin is 3 ranges, mid.bin 2. */
 const RANGED = ['--multipart-threshold', '5MiB', '--part-size', '5MiB'];
 

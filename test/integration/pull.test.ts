@@ -4,10 +4,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { printable } from '../../src/escape.js';
 import type { SyncEvent } from '../../src/sync/events.js';
-import { newBucket, runCli, seedObject, servers, tempDir, treeHashes, writeTree } from '../helpers.js';
+import { MiB, newBucket, runCli, seedObject, servers, tempDir, treeHashes, writeTree } from '../helpers.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
-
-const MiB = 1024 * 1024;
 
 const proxies: FaultProxy[] = [];
 afterAll(async () => {

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   appendFileSync,
@@ -21,7 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hashFile } from '../../src/local/hash.js';
 import type { ManifestData } from '../../src/manifest/schema.js';
-import { defaultManifestPath, loadManifest, saveManifest } from '../../src/manifest/store.js';
+import { defaultManifestPath, saveManifest } from '../../src/manifest/store.js';
 import { validateEndpoint } from '../../src/s3/client-options.js';
 import { parseS3Url } from '../../src/s3/url.js';
 import type { SyncEvent } from '../../src/sync/events.js';
@@ -29,18 +29,19 @@ import { push } from '../../src/sync/push.js';
 import {
   type CliRun,
   cleanup,
-  cliPath,
   connFor,
+  loadManifestFile,
+  MiB,
   newBucket,
   runCli,
   servers,
+  startCli,
   tempDir,
   treeHashes,
   writeTree,
 } from '../helpers.js';
 import type { TestServer } from '../servers/servers.js';
 
-const MiB = 1024 * 1024;
 const md5 = (b: string | Buffer) => createHash('md5').update(b).digest('hex');
 
 const dirs: string[] = [];
@@ -136,9 +137,7 @@ function loadFor(root: string, s: TestServer, dest: string) {
   const destination = { endpoint: validateEndpoint(s.endpoint), bucket: loc.bucket, prefix: loc.prefix };
   const file = manifestPathFor(root, s, dest);
   expect(existsSync(file)).toBe(true);
-  const loaded = loadManifest(file, destination);
-  expect(loaded.warning).toBeUndefined();
-  return loaded;
+  return loadManifestFile(file, destination);
 }
 
 /** Sets a file's mtime to an exact nanosecond value (fs.utimes goes through a double and loses ns). */
@@ -164,56 +163,6 @@ function expectOneLineError(run: CliRun, pattern: RegExp): void {
   expect(lines).toHaveLength(1);
   expect(lines[0]).toMatch(/^s3sync: /);
   expect(lines[0]).toMatch(pattern);
-}
-
-interface Started {
-  child: ChildProcess;
-  done: Promise<CliRun>;
-}
-
-/**
- * Spawns the built CLI like helpers.runCli, but hands back the child (to pause it, to run it as another
- * user) and applies `env` last, so a test can override the server's credentials.
- */
-function startCli(
-  args: string[],
-  s: TestServer,
-  opts: { env?: Record<string, string>; uid?: number; gid?: number } = {},
-): Started {
-  const env: Record<string, string> = {
-    ...(process.env as Record<string, string>),
-    AWS_ACCESS_KEY_ID: s.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: s.secretAccessKey,
-    AWS_ENDPOINT_URL_S3: s.endpoint,
-    AWS_REGION: 'us-east-1',
-    ...opts.env,
-  };
-  const child = spawn(process.execPath, [cliPath, ...args], {
-    env,
-    uid: opts.uid,
-    gid: opts.gid,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr!.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const done = new Promise<CliRun>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const events: SyncEvent[] = [];
-      if (args.includes('--json')) {
-        for (const line of stdout.split('\n')) if (line.startsWith('{')) events.push(JSON.parse(line));
-      }
-      const summary = events.find((e) => e.type === 'summary') as CliRun['summary'];
-      resolve({ code: code ?? 1, stdout, stderr, events, summary });
-    });
-  });
-  return { child, done };
 }
 
 /** The lock file of the destination once it holds the owner's JSON (written right after O_EXCL create). */
@@ -684,7 +633,7 @@ describe.each(servers())('push on $name', (server) => {
     const third = startCli(['push', dir, dest, '--json'], server);
     await waitForLock(dir);
     third.child.kill('SIGSTOP');
-    let fourth: Started;
+    let fourth: ReturnType<typeof startCli>;
     try {
       fourth = startCli(['push', dir, dest, '--json', '--wait-lock'], server);
       await sleep(1500);

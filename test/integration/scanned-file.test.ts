@@ -25,16 +25,19 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ManifestEntry } from '../../src/manifest/schema.js';
 import type { S3Transport } from '../../src/s3/transport.js';
-import { newBucket, runCli, seedObject, servers } from '../helpers.js';
 import {
   doneOf,
   MiB,
   md5Hex,
+  newBucket,
   objectMd5,
   readManifest,
+  runCli,
+  seedObject,
+  servers,
   spawnCli,
   trackedDirs,
-} from '../reliability/harness.js';
+} from '../helpers.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 import type { TestServer } from '../servers/servers.js';
 

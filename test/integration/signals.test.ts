@@ -8,21 +8,23 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { newBucket, runCli, servers } from '../helpers.js';
 import {
   bigFile,
   doneOf,
   type LiveRun,
   MiB,
   manifestPaths,
+  newBucket,
   plainLines,
   readManifest,
+  runCli,
   seededTree,
+  servers,
   spawnCli,
   summaryOf,
   trackedDirs,
   waitFor,
-} from '../reliability/harness.js';
+} from '../helpers.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 
 const { dir, removeAll } = trackedDirs();

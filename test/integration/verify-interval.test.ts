@@ -8,20 +8,28 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ManifestData } from '../../src/manifest/schema.js';
-import { defaultManifestPath, loadManifest, saveManifest } from '../../src/manifest/store.js';
+import { defaultManifestPath, saveManifest } from '../../src/manifest/store.js';
 import { validateEndpoint } from '../../src/s3/client-options.js';
 import type { S3Transport } from '../../src/s3/transport.js';
 import { parseS3Url } from '../../src/s3/url.js';
-import { type CliRun, newBucket, runCli, seedObject, servers, treeHashes, writeTree } from '../helpers.js';
 import {
   bigFile,
+  type CliRun,
+  loadManifestFile,
   MiB,
+  manifestHeader,
   md5Hex,
+  newBucket,
   objectMd5,
   plainLines,
+  runCli,
   seededTree,
+  seedObject,
+  servers,
   trackedDirs,
-} from '../reliability/harness.js';
+  treeHashes,
+  writeTree,
+} from '../helpers.js';
 
 const { dir, removeAll } = trackedDirs();
 afterAll(removeAll);
@@ -54,14 +62,12 @@ describe.each(servers())('--verify-interval on $name', (server) => {
   const editManifest = (root: string, url: string, edit: (m: ManifestData) => void) => {
     const loc = parseS3Url(url);
     const file = manifestFile(root, url);
-    const loaded = loadManifest(file, { endpoint: validateEndpoint(server.endpoint), ...loc });
-    expect(loaded.warning).toBeUndefined();
+    const loaded = loadManifestFile(file, { endpoint: validateEndpoint(server.endpoint), ...loc });
     edit(loaded.data);
     saveManifest(file, loaded.data);
   };
   const listedAt = (root: string, url: string) => {
-    const text = readFileSync(manifestFile(root, url), 'utf8');
-    return (JSON.parse(text.slice(0, text.indexOf('\n'))) as { listedAt?: string | null }).listedAt;
+    return manifestHeader(manifestFile(root, url)).listedAt as string | null | undefined;
   };
 
   /** A pushed tree of small files plus one multipart object; returns its transport and contents. */

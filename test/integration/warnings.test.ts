@@ -4,30 +4,23 @@
  * listener per request to the signal it is given, and every part had the file's). Each run goes
  * without the variable the test runner sets to quiet the SDK's Node-version notice: the CLI must.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cliPath, newBucket, servers } from '../helpers.js';
-import { bigFile, cliEnv, MiB, seededTree, trackedDirs } from '../reliability/harness.js';
+import { bigFile, MiB, newBucket, runLive, seededTree, servers, trackedDirs } from '../helpers.js';
 import type { TestServer } from '../servers/servers.js';
 
 const { dir, removeAll } = trackedDirs();
 afterAll(removeAll);
 
 /** Runs the CLI with the environment a user has: the server's credentials, nothing the tests add. */
-function run(args: string[], server: TestServer): Promise<{ code: number | null; stderr: string }> {
-  const env = cliEnv(server);
-  delete env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED;
-  delete env.NODE_OPTIONS;
-  delete env.NODE_NO_WARNINGS;
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('close', (code) => resolve({ code, stderr }));
-  });
+async function run(args: string[], server: TestServer): Promise<{ code: number | null; stderr: string }> {
+  const quietened = {
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: undefined,
+    NODE_OPTIONS: undefined,
+    NODE_NO_WARNINGS: undefined,
+  };
+  const r = await runLive(args, server, { env: quietened });
+  return { code: r.code, stderr: r.stderr() };
 }
 
 const multipart = (partMiB: number) => [

@@ -12,8 +12,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../helpers.js';
-import { plainLines, trackedDirs } from '../reliability/harness.js';
+import { plainLines, repoRoot, trackedDirs } from '../helpers.js';
 
 const { dir, removeAll } = trackedDirs();
 afterAll(removeAll);

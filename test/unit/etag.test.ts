@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { candidatePartSizes, choosePartSize, etagForm, normalizeEtag } from '../../src/s3/etag.js';
 import { PROVIDERS, type ProviderQuirks } from '../../src/s3/providers.js';
+import { GiB, MiB } from '../helpers.js';
 
-const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
 const TiB = 1024 * GiB;
 /** S3's own part limits. */
 const S3 = { maxParts: 10_000, minPartSize: 5 * MiB, maxPartSize: 5 * GiB };

@@ -2,12 +2,11 @@ import { lstatSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HashCache } from '../../src/local/hash-cache.js';
-import { cleanup, tempDir, writeTree } from '../helpers.js';
+import { cleanup, MiB, tempDir, writeTree } from '../helpers.js';
 
 const root = tempDir('hash-cancel');
 afterAll(() => cleanup(root));
 
-const MiB = 1024 * 1024;
 const files = {
   ...Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`small/${i}.bin`, 4096])),
   ...Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`mid/${i}.bin`, 2 * MiB])),

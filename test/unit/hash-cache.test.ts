@@ -6,9 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { hashFile } from '../../src/local/hash.js';
 import { HashCache, type ScannedFile } from '../../src/local/hash-cache.js';
 import type { SyncEvent } from '../../src/sync/events.js';
-import { cleanup, tempDir, writeTree } from '../helpers.js';
+import { cleanup, MiB, tempDir, writeTree } from '../helpers.js';
 
-const MiB = 1024 * 1024;
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
 describe('HashCache', () => {
@@ -44,7 +43,6 @@ describe('HashCache', () => {
   });
 
   it('hashes large files one at a time in the order asked, small ones beside them', async () => {
-    const MiB = 1024 * 1024;
     const big = [0, 1, 2].map((i) => Buffer.alloc(9 * MiB, i + 1));
     for (const [i, b] of big.entries()) writeFileSync(path.join(root, `big${i}.bin`), b);
     const c = new HashCache(root, { heavyConcurrency: 1 });
@@ -70,7 +68,6 @@ describe('HashCache', () => {
   });
 
   it('reports its hashing as throttled totals, ending with everything queued hashed', async () => {
-    const MiB = 1024 * 1024;
     const sizes = [40 * MiB, 9 * MiB, 2 * MiB, 100];
     for (const [i, n] of sizes.entries()) writeFileSync(path.join(root, `p${i}.bin`), Buffer.alloc(n, i + 1));
     const events: Extract<SyncEvent, { type: 'hashing' }>[] = [];

@@ -5,9 +5,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as fromSource from '../../src/local/hash-pool.js';
-import { cleanup, tempDir } from '../helpers.js';
+import { cleanup, MiB, tempDir } from '../helpers.js';
 
-const MiB = 1024 * 1024;
 const DIST_POOL = new URL('../../dist/local/hash-pool.js', import.meta.url);
 // Under vitest the worker is not compiled beside the sources: the worker's lifecycle is tested on dist/.
 const distBuilt = existsSync(fileURLToPath(new URL('../../dist/local/hash-worker.js', import.meta.url)));

@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PartHasher } from '../../src/local/hash.js';
 import * as fromSource from '../../src/local/hash-pool.js';
+import { MiB } from '../helpers.js';
 
-const MiB = 1024 * 1024;
 const DIST_POOL = new URL('../../dist/local/hash-pool.js', import.meta.url);
 // Under vitest the worker is not compiled beside the sources, so src/ exercises the in-thread
 // fallback; dist/ (when built) exercises the worker.

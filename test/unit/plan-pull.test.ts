@@ -4,6 +4,7 @@ import type { LocalFile } from '../../src/local/scan.js';
 import type { ManifestEntry } from '../../src/manifest/schema.js';
 import { decidePullObject, type PullPlanInput, planPull } from '../../src/plan/pull.js';
 import { emptyFacts, type Facts, type RemoteObject } from '../../src/plan/types.js';
+import { MiB } from '../helpers.js';
 import { hashOf } from './plan-fixtures.js';
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
@@ -165,7 +166,6 @@ describe('decidePullObject', () => {
   });
 
   it('asks for the multipart part sizes a multipart ETag needs, and records the matching one', () => {
-    const MiB = 1024 * 1024;
     const r = obj('big.bin', { size: 12 * MiB, etag: `${md5('parts')}-3` });
     const f = file('big.bin', { size: 12 * MiB });
     const need = decide(r, f);

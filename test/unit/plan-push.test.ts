@@ -5,9 +5,9 @@ import type { LocalFile } from '../../src/local/scan.js';
 import type { ManifestEntry } from '../../src/manifest/schema.js';
 import { decidePushFile, type PushPlanInput, planPush } from '../../src/plan/push.js';
 import { emptyFacts, type Facts, type RemoteObject } from '../../src/plan/types.js';
+import { MiB } from '../helpers.js';
 import { hashOf } from './plan-fixtures.js';
 
-const MiB = 1024 * 1024;
 const md5 = (s: string | Buffer) => createHash('md5').update(s).digest('hex');
 
 /** The manifest was written at t = 2,000 s; files older than that are not racy. */

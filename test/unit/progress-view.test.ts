@@ -3,8 +3,8 @@ import { cliEvent } from '../../src/cli/exit-codes.js';
 import { Output } from '../../src/cli/output.js';
 import { ProgressView } from '../../src/cli/progress-view.js';
 import { emptyResult, type SyncEvent } from '../../src/sync/events.js';
+import { MiB } from '../helpers.js';
 
-const MiB = 1024 * 1024;
 type Hashing = Extract<SyncEvent, { type: 'hashing' }>;
 type Plan = Extract<SyncEvent, { type: 'plan' }>;
 

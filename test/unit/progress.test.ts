@@ -6,11 +6,10 @@ import {
   HashProgress,
   TransferProgress,
 } from '../../src/sync/progress.js';
+import { MiB } from '../helpers.js';
 
 type Bytes = Extract<SyncEvent, { type: 'bytes' }>;
 type Hashing = Extract<SyncEvent, { type: 'hashing' }>;
-
-const MiB = 1024 * 1024;
 
 function transfer(size: number) {
   const events: Bytes[] = [];

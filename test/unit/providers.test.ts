@@ -7,9 +7,7 @@ import {
   type ProviderQuirks,
   providerEndpoint,
 } from '../../src/s3/providers.js';
-
-const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
+import { GiB, MiB } from '../helpers.js';
 
 const FIELDS: (keyof ProviderQuirks)[] = [
   'name',

@@ -12,8 +12,7 @@ import {
 } from '../../src/options/validate.js';
 import { PROVIDER_NAMES } from '../../src/s3/providers.js';
 import { maxDeleteLimit } from '../../src/sync/delete-guard.js';
-
-const MiB = 1024 * 1024;
+import { MiB } from '../helpers.js';
 
 /** The usage error a call throws: exit 2, one line. */
 function usage(fn: () => unknown): string {

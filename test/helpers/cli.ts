@@ -1,0 +1,206 @@
+/**
+ * The one way tests run the built CLI: spawnCli starts it (events watched as they arrive, killable),
+ * runCli and runLive run it to its end.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { SyncEvent } from '../../src/sync/events.js';
+import type { TestServer } from '../servers/servers.js';
+import { cliPath, MiB } from './constants.js';
+
+export interface CliOptions {
+  /** Applied last, so a test can override the server's credentials; `undefined` removes a variable. */
+  env?: Record<string, string | undefined>;
+  /** Start from PATH alone instead of the test process's environment, so no AWS_* variable leaks in. */
+  bare?: boolean;
+  cwd?: string;
+  /** Run as this user (the suite runs as root; some cases need an unprivileged process). */
+  uid?: number;
+  gid?: number;
+}
+
+/** The environment a user running against the server has: its credentials, endpoint and region. */
+export function cliEnv(s?: TestServer, extra: CliOptions['env'] = {}, bare = false): Record<string, string> {
+  const env: Record<string, string | undefined> = {
+    ...(bare ? { PATH: process.env.PATH ?? '/usr/bin:/bin' } : process.env),
+    ...(s && {
+      AWS_ACCESS_KEY_ID: s.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s.secretAccessKey,
+      AWS_ENDPOINT_URL_S3: s.endpoint,
+      AWS_REGION: 'us-east-1',
+    }),
+    ...extra,
+  };
+  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+  return env as Record<string, string>;
+}
+
+export type AnyEvent = SyncEvent | { type: string; [k: string]: unknown };
+
+/** A CLI run whose NDJSON events can be watched as they arrive, and which can be killed. */
+export interface LiveRun {
+  child: ChildProcess;
+  events: AnyEvent[];
+  stdout: () => string;
+  stderr: () => string;
+  /** Resolves once `pred` holds for some event (checked on every new one), or when the run ends. */
+  until(pred: (e: AnyEvent, all: AnyEvent[]) => boolean): Promise<boolean>;
+  /** Exit code (null when killed) and signal. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Starts the CLI. Lines of stdout that start with `{` are events; with --json each must parse (the
+ * NDJSON contract), without it one that does not parse stays plain text.
+ */
+export function spawnCli(args: string[], s?: TestServer, opts: CliOptions = {}): LiveRun {
+  const child = spawn(process.execPath, [cliPath, ...args], {
+    env: cliEnv(s, opts.env, opts.bare),
+    cwd: opts.cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    uid: opts.uid,
+    gid: opts.gid,
+  });
+  const strict = args.includes('--json');
+  const events: AnyEvent[] = [];
+  let out = '';
+  let err = '';
+  let partial = '';
+  const watchers: Array<{ pred: (e: AnyEvent, all: AnyEvent[]) => boolean; resolve: (v: boolean) => void }> =
+    [];
+  const onLine = (line: string) => {
+    if (!line.startsWith('{')) return;
+    let e: AnyEvent;
+    try {
+      e = JSON.parse(line) as AnyEvent;
+    } catch (parseError) {
+      if (strict) throw parseError;
+      return;
+    }
+    events.push(e);
+    for (const w of [...watchers]) {
+      if (w.pred(e, events)) {
+        watchers.splice(watchers.indexOf(w), 1);
+        w.resolve(true);
+      }
+    }
+  };
+  child.stdout!.setEncoding('utf8');
+  child.stderr!.setEncoding('utf8');
+  child.stdout!.on('data', (chunk: string) => {
+    out += chunk;
+    partial += chunk;
+    const lines = partial.split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) onLine(line);
+  });
+  child.stderr!.on('data', (chunk: string) => {
+    err += chunk;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('close', (code, signal) => {
+      onLine(partial);
+      partial = '';
+      for (const w of watchers.splice(0)) w.resolve(false);
+      resolve({ code, signal });
+    });
+  });
+  return {
+    child,
+    events,
+    stdout: () => out,
+    stderr: () => err,
+    until: (pred) =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve(false);
+        watchers.push({ pred, resolve });
+      }),
+    exited,
+  };
+}
+
+/** Runs the CLI to its end; the LiveRun has every event and the output. */
+export async function runLive(
+  args: string[],
+  s?: TestServer,
+  opts: CliOptions = {},
+): Promise<LiveRun & { code: number | null }> {
+  const r = spawnCli(args, s, opts);
+  const { code } = await r.exited;
+  return { ...r, code };
+}
+
+export interface CliRun {
+  /** The exit code; 1 when the process was killed. */
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Parsed NDJSON lines when --json was given. */
+  events: SyncEvent[];
+  summary?: Extract<SyncEvent, { type: 'summary' }>;
+}
+
+/** The CLI started, its child at hand (to pause it), and what it printed and exited with once it ends. */
+export function startCli(
+  args: string[],
+  s?: TestServer,
+  opts: CliOptions = {},
+): { child: ChildProcess; done: Promise<CliRun> } {
+  const live = spawnCli(args, s, opts);
+  const done = live.exited.then(({ code }): CliRun => {
+    const events = args.includes('--json') ? (live.events as SyncEvent[]) : [];
+    return {
+      code: code ?? 1,
+      stdout: live.stdout(),
+      stderr: live.stderr(),
+      events,
+      summary: summaryOf(events),
+    };
+  });
+  return { child: live.child, done };
+}
+
+/** Runs the CLI to its end as a user would, with the server's credentials in the environment. */
+export const runCli = (args: string[], s?: TestServer, opts: CliOptions = {}): Promise<CliRun> =>
+  startCli(args, s, opts).done;
+
+/** The CLI in a 120-column terminal (`script`, from util-linux, gives it one); the raw bytes it wrote there. */
+export function runCliInTerminal(args: string[], s: TestServer): string {
+  const cmd = `stty cols 120 rows 10; exec ${[process.execPath, cliPath, ...args].map((a) => `'${a}'`).join(' ')}`;
+  return execFileSync('script', ['-qefc', cmd, '/dev/null'], {
+    encoding: 'utf8',
+    env: cliEnv(s),
+    maxBuffer: 64 * MiB,
+  });
+}
+
+const ended = (run: LiveRun) => run.child.exitCode !== null || run.child.signalCode !== null;
+
+/** Polls until cond() holds; false if the run ended (or the time ran out) first. */
+export async function waitFor(cond: () => boolean, run: LiveRun, timeoutMs = 60_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (cond()) return true;
+    if (ended(run)) return false;
+    await sleep(10);
+  }
+  return false;
+}
+
+/** Kills the run as a crash would (SIGKILL) and waits until it is gone; the signal it died of. */
+export async function kill9(run: LiveRun): Promise<NodeJS.Signals | null> {
+  run.child.kill('SIGKILL');
+  return (await run.exited).signal;
+}
+
+export const doneOf = (events: AnyEvent[], action: string): string[] =>
+  events
+    .filter((e) => e.type === 'done' && (e as { action?: string }).action === action)
+    .map((e) => (e as { rel: string }).rel);
+
+export const summaryOf = (events: AnyEvent[]) =>
+  events.find((e) => e.type === 'summary') as Extract<SyncEvent, { type: 'summary' }> | undefined;
+
+/** Lines of text that are neither empty nor NDJSON events. */
+export const plainLines = (text: string) =>
+  text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('{'));

@@ -1,0 +1,291 @@
+/**
+ * withRetries and the AdaptiveLimiter as tables: which failures are asked again and how often, the
+ * full-jitter backoff bounds, what a throttle does to the concurrency limit (AIMD), and cancellation.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { AdaptiveLimiter, type RetryPolicy, withRetries } from '../../src/s3/retry.js';
+
+/** An error shaped as the SDK throws it. */
+const sdkError = (name: string, status?: number) =>
+  Object.assign(new Error(name), {
+    name,
+    ...(status === undefined ? {} : { $metadata: { httpStatusCode: status } }),
+  });
+
+const throttle = () => sdkError('SlowDown', 503);
+const serverError = () => sdkError('InternalError', 500);
+
+/** fn failing with `failures` in turn, then answering 'ok'; the attempts it saw. */
+function flaky(failures: Error[]) {
+  const attempts: number[] = [];
+  const fn = async (attempt: number) => {
+    attempts.push(attempt);
+    const f = failures[attempts.length - 1];
+    if (f) throw f;
+    return 'ok';
+  };
+  return { fn, attempts };
+}
+
+/** No real waiting: every backoff is a zero-length sleep. */
+const instant = (p: Partial<RetryPolicy> = {}): RetryPolicy => ({
+  retries: 3,
+  baseDelayMs: 0,
+  maxDelayMs: 0,
+  ...p,
+});
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('withRetries: what is asked again', () => {
+  it.each<[string, Error[], number, number[]]>([
+    ['a success is not repeated', [], 3, [0]],
+    ['a throttle (SlowDown) is retried', [throttle()], 3, [0, 1]],
+    ['a 500 is retried', [serverError()], 3, [0, 1]],
+    ['a 503 without a known code is retried', [sdkError('Unknown', 503)], 3, [0, 1]],
+    [
+      'a reset connection is retried',
+      [Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })],
+      3,
+      [0, 1],
+    ],
+    ['failures up to the last retry', [serverError(), serverError(), serverError()], 3, [0, 1, 2, 3]],
+  ])('%s', async (_reason, failures, retries, attempts) => {
+    const f = flaky(failures);
+    await expect(withRetries(f.fn, instant({ retries }))).resolves.toBe('ok');
+    expect(f.attempts).toEqual(attempts);
+  });
+
+  it.each<[string, Error[], number, number]>([
+    ['one failure more than the retries', [serverError(), serverError(), serverError()], 2, 3],
+    ['no retries at all', [serverError()], 0, 1],
+    ['access denied: asking again gets the same', [sdkError('AccessDenied', 403)], 3, 1],
+    ['a missing bucket', [sdkError('NoSuchBucket', 404)], 3, 1],
+    ['a bad digest: the bytes, not the network, are wrong', [sdkError('BadDigest', 400)], 3, 1],
+    ['a local file error', [Object.assign(new Error('gone'), { code: 'ENOENT' })], 3, 1],
+  ])('gives up: %s', async (_reason, failures, retries, calls) => {
+    const f = flaky(failures);
+    await expect(withRetries(f.fn, instant({ retries }))).rejects.toBe(failures[calls - 1]);
+    expect(f.attempts).toHaveLength(calls);
+  });
+});
+
+describe('withRetries: backoff is full jitter under an exponential cap', () => {
+  it.each<[string, number, number, number[]]>([
+    ['doubles from the base', 4, 1000, [4, 8, 16, 32]],
+    ['stops at the maximum', 4, 10, [4, 8, 10, 10]],
+    ['a maximum below the base caps the first wait too', 8, 5, [5, 5, 5, 5]],
+  ])('%s (base %i ms, max %i ms)', async (_reason, baseDelayMs, maxDelayMs, caps) => {
+    // Half of each cap, so the cap itself shows; a real run draws anywhere in [0, cap).
+    vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    const delays: number[] = [];
+    const f = flaky(caps.map(serverError));
+    const policy = instant({ retries: caps.length, baseDelayMs, maxDelayMs });
+    const attempts: number[] = [];
+    policy.onRetry = (_err, attempt, delayMs) => {
+      attempts.push(attempt);
+      delays.push(delayMs);
+    };
+    await withRetries(f.fn, policy);
+    expect(delays).toEqual(caps.map((c) => c / 2));
+    expect(attempts).toEqual(caps.map((_c, i) => i + 1));
+  });
+
+  it.each<[string, number]>([
+    ['the shortest draw waits nothing', 0],
+    ['the longest draw stays under the cap', 0.999999],
+  ])('%s', async (_reason, draw) => {
+    vi.spyOn(Math, 'random').mockReturnValue(draw);
+    const delays: number[] = [];
+    const f = flaky([serverError(), serverError()]);
+    await withRetries(
+      f.fn,
+      instant({ baseDelayMs: 2, maxDelayMs: 3, onRetry: (_e, _a, d) => delays.push(d) }),
+    );
+    expect(delays).toEqual([2 * draw, 3 * draw]);
+    for (const d of delays) expect(d).toBeGreaterThanOrEqual(0);
+    expect(delays[1]).toBeLessThan(3);
+  });
+});
+
+describe('withRetries: the limiter hears of throttles and successes', () => {
+  it.each<[string, Error[], number]>([
+    ['a throttle halves the limit', [throttle()], 4],
+    ['two throttles halve it twice', [throttle(), throttle()], 2],
+    ['a 500 is retried without touching the limit', [serverError()], 8],
+    ['a 429 is a throttle', [sdkError('TooManyRequests', 429)], 4],
+  ])('%s', async (_reason, failures, limit) => {
+    const limiter = new AdaptiveLimiter(8);
+    await withRetries(flaky(failures).fn, instant({ limiter }));
+    expect(limiter.limit).toBe(limit);
+  });
+
+  it('counts each success towards growing back', async () => {
+    const limiter = new AdaptiveLimiter(8);
+    limiter.throttled();
+    for (let i = 0; i < 20; i++) await withRetries(flaky([]).fn, instant({ limiter }));
+    expect(limiter.limit).toBe(5);
+  });
+});
+
+describe('withRetries: cancellation', () => {
+  it('never calls fn once the signal is aborted', async () => {
+    const ac = new AbortController();
+    ac.abort();
+    const f = flaky([]);
+    await expect(withRetries(f.fn, instant({ signal: ac.signal }))).rejects.toThrow(/abort/i);
+    expect(f.attempts).toEqual([]);
+  });
+
+  it('does not retry a failure that came after the abort', async () => {
+    const ac = new AbortController();
+    const err = serverError();
+    const fn = vi.fn(async () => {
+      ac.abort();
+      throw err;
+    });
+    await expect(withRetries(fn, instant({ signal: ac.signal }))).rejects.toBe(err);
+    expect(fn).toHaveBeenCalledTimes(1);
+  });
+
+  it('stops waiting out a backoff when aborted, and asks no more', async () => {
+    const ac = new AbortController();
+    const f = flaky([serverError(), serverError()]);
+    const run = withRetries(f.fn, {
+      retries: 5,
+      baseDelayMs: 60_000,
+      maxDelayMs: 60_000,
+      signal: ac.signal,
+      onRetry: () => setImmediate(() => ac.abort()),
+    });
+    await expect(run).rejects.toThrow(/abort/i);
+    expect(f.attempts).toEqual([0]);
+  });
+});
+
+describe('AdaptiveLimiter: AIMD', () => {
+  it.each<[string, number, number, number]>([
+    ['starts at its maximum', 8, 0, 8],
+    ['a throttle halves it', 8, 1, 4],
+    ['halving rounds down', 7, 1, 3],
+    ['three throttles', 8, 3, 1],
+    ['never below one', 8, 10, 1],
+    ['one stays one', 1, 1, 1],
+  ])('%s: max %i after %i throttle(s) → %i', (_reason, max, throttles, limit) => {
+    const l = new AdaptiveLimiter(max);
+    for (let i = 0; i < throttles; i++) l.throttled();
+    expect(l.limit).toBe(limit);
+  });
+
+  it.each<[string, number, number, number]>([
+    ['19 successes are not yet enough', 1, 19, 4],
+    ['20 successes add one slot', 1, 20, 5],
+    ['40 add two', 1, 40, 6],
+    ['never above the maximum', 1, 20 * 10, 8],
+    ['at the maximum nothing changes', 0, 100, 8],
+  ])('%s', (_reason, throttles, successes, limit) => {
+    const l = new AdaptiveLimiter(8);
+    for (let i = 0; i < throttles; i++) l.throttled();
+    for (let i = 0; i < successes; i++) l.succeeded();
+    expect(l.limit).toBe(limit);
+  });
+
+  it('a throttle starts the count of successes again', () => {
+    const l = new AdaptiveLimiter(8);
+    l.throttled();
+    for (let i = 0; i < 19; i++) l.succeeded();
+    l.throttled();
+    l.succeeded();
+    expect(l.limit).toBe(2);
+    for (let i = 0; i < 19; i++) l.succeeded();
+    expect(l.limit).toBe(3);
+  });
+});
+
+/** Whether a promise has settled by the time queued callbacks ran. */
+async function settled(p: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  p.then(
+    () => {
+      done = true;
+    },
+    () => {
+      done = true;
+    },
+  );
+  await new Promise((r) => setImmediate(r));
+  return done;
+}
+
+describe('AdaptiveLimiter: acquire and release', () => {
+  it.each<[string, number, number]>([
+    ['up to the limit at once', 3, 3],
+    ['one slot', 1, 1],
+  ])('%s: %i slots, the next waits', async (_reason, max, free) => {
+    const l = new AdaptiveLimiter(max);
+    for (let i = 0; i < free; i++) expect(await settled(l.acquire())).toBe(true);
+    const next = l.acquire();
+    expect(await settled(next)).toBe(false);
+    l.release();
+    expect(await settled(next)).toBe(true);
+  });
+
+  it('waiters get slots in the order they asked', async () => {
+    const l = new AdaptiveLimiter(1);
+    await l.acquire();
+    const order: number[] = [];
+    const waiting = [1, 2, 3].map((i) => l.acquire().then(() => order.push(i)));
+    for (let i = 0; i < 3; i++) {
+      l.release();
+      await settled(waiting[i]!);
+    }
+    expect(order).toEqual([1, 2, 3]);
+  });
+
+  it('after a throttle, a release does not let in more than the new limit', async () => {
+    const l = new AdaptiveLimiter(2);
+    await l.acquire();
+    await l.acquire();
+    const next = l.acquire();
+    l.throttled();
+    l.release();
+    expect(await settled(next)).toBe(false);
+    l.release();
+    expect(await settled(next)).toBe(true);
+  });
+
+  it('growing back lets a waiter in', async () => {
+    const l = new AdaptiveLimiter(2);
+    l.throttled();
+    await l.acquire();
+    const next = l.acquire();
+    expect(await settled(next)).toBe(false);
+    for (let i = 0; i < 20; i++) l.succeeded();
+    expect(await settled(next)).toBe(true);
+  });
+});
+
+describe('AdaptiveLimiter: cancellation', () => {
+  it('an aborted signal takes no slot, even a free one', async () => {
+    const l = new AdaptiveLimiter(1);
+    const ac = new AbortController();
+    ac.abort();
+    await expect(l.acquire(ac.signal)).rejects.toThrow(/abort/i);
+    expect(await settled(l.acquire())).toBe(true);
+  });
+
+  it('a waiter aborted while waiting never takes the slot: it passes to the next waiter', async () => {
+    const l = new AdaptiveLimiter(1);
+    await l.acquire();
+    const ac = new AbortController();
+    const cancelled = l.acquire(ac.signal);
+    cancelled.catch(() => {});
+    const next = l.acquire();
+    ac.abort();
+    l.release();
+    await expect(cancelled).rejects.toThrow(/abort/i);
+    expect(await settled(next)).toBe(true);
+    const after = l.acquire();
+    expect(await settled(after)).toBe(false);
+  });
+});
