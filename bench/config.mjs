@@ -49,3 +49,23 @@ export const PROFILE_DIR = path.join(RESULTS, 'profiles');
 if (PROFILE) mkdirSync(PROFILE_DIR, { recursive: true });
 
 export const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
+
+// The comparison with the peers (issue 18): on when BENCH_PEERS names any, or BENCH_COMPARE=1.
+export const PEERS = listEnv('BENCH_PEERS', '');
+export const COMPARE = PEERS.length > 0 || env.BENCH_COMPARE === '1';
+export const COMPARE_SETS = listEnv('BENCH_COMPARE_SETS', '1k,10k,big,list');
+for (const s of COMPARE_SETS)
+  if (!['1k', '10k', '100k', 'big', 'list'].includes(s))
+    throw new Error(`unknown comparison set '${s}' (known: 1k, 10k, 100k, big, list)`);
+export const COMPARE_RUNS = intEnv('BENCH_COMPARE_RUNS', 1);
+export const LIST_KEYS = intEnv('BENCH_LIST_KEYS', 100_000);
+export const PEER_TIMEOUT_MS = intEnv('BENCH_PEER_TIMEOUT', 900) * 1000;
+/** Round-trip time the latency proxy adds (ms, even: half each way); 0 is loopback. */
+export const RTT_MS = (() => {
+  const v = env.BENCH_RTT_MS ?? '';
+  if (v === '' || v === '0') return 0;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n % 2)
+    throw new Error(`BENCH_RTT_MS must be an even whole number of ms, got '${v}'`);
+  return n;
+})();

@@ -32,11 +32,21 @@ export function cleanEnv(extra = {}) {
   return { ...out, ...extra };
 }
 
-/** Spawns a process and measures its wall time from spawn to exit, as a shell's `time` would. */
-export function timed(cmd, args, { env: e = cleanEnv(), cwd = WORK, keepStdout = true } = {}) {
+/**
+ * Spawns a process and measures its wall time from spawn to exit, as a shell's `time` would. With
+ * `timeoutMs`, a process still running then is killed and the result says `timedOut`.
+ */
+export function timed(cmd, args, { env: e = cleanEnv(), cwd = WORK, keepStdout = true, timeoutMs } = {}) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn(cmd, args, { env: e, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let timedOut = false;
+    const timer = timeoutMs
+      ? setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGKILL');
+        }, timeoutMs)
+      : null;
     const out = [];
     let tail = '';
     let err = '';
@@ -50,7 +60,9 @@ export function timed(cmd, args, { env: e = cleanEnv(), cwd = WORK, keepStdout =
     child.on('error', reject);
     child.on('close', (code) => {
       const ms = performance.now() - t0;
-      resolve({ ms, code, stdout: keepStdout ? Buffer.concat(out).toString() : tail, stderr: err });
+      if (timer) clearTimeout(timer);
+      const stdout = keepStdout ? Buffer.concat(out).toString() : tail;
+      resolve(timedOut ? { ms, code, stdout, stderr: err, timedOut } : { ms, code, stdout, stderr: err });
     });
   });
 }

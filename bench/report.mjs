@@ -2,6 +2,7 @@
 import { HEAVY_DEFAULT, heavyRuns, RUNS, SETS } from './config.mjs';
 import { fmtCpu, fmtMs, fmtRate, fmtReq, fmtRss, pct, ratio } from './format.mjs';
 import { stats } from './measure.mjs';
+import { compareMarkdown } from './report-peers.mjs';
 import { hashRate } from './targets.mjs';
 
 function requestsCell(w) {
@@ -118,6 +119,7 @@ export function markdown(report) {
         `| ${w.label}${failed} | ${w.set} | ${w.stats.n} | ${fmtMs(w.stats.median)} | ${fmtMs(w.stats.min)}–${fmtMs(w.stats.max)} | ${fmtCpu(w.cpuMs)} | ${fmtRss(w.rssKiB)} | ${requestsCell(w)} | ${fmtRate(w.rate)} | ${vsFloor(sec, w)} |`,
       );
     }
+    if (sec.compare) L.push(...compareMarkdown(sec));
     L.push('');
     L.push('### Targets');
     L.push('');

@@ -17,23 +17,38 @@
 //   BENCH_KEEP=1               keep the datasets (they are deleted as each is done)
 //   BENCH_TMPDIR=DIR           where datasets go (default: a new directory under os.tmpdir())
 //   BENCH_OUT=NAME             results file names: bench/results/NAME.{md,json} (default: latest)
+//   BENCH_PEERS=rclone,aws,s3cmd,s3-sync-client  compare with these tools in the same run (installed
+//                              when missing); BENCH_COMPARE=1 runs the comparison with s3sync alone
+//   BENCH_COMPARE_SETS=1k,10k,big,list  the comparison's datasets; BENCH_COMPARE_RUNS=1 runs of each
+//   BENCH_LIST_KEYS=100000     keys of the listing workload; BENCH_PEER_TIMEOUT=900 s per tool run
+//   BENCH_RTT_MS=20            every workload through a proxy adding this round-trip time
 //
 // Modules: config.mjs (knobs, paths), servers.mjs (server lifecycle), measure.mjs (spawning and timing),
-// workloads*.mjs (what is run per dataset), targets.mjs (the targets table), report.mjs (Markdown).
+// workloads*.mjs (what is run per dataset), targets.mjs (the targets table), report.mjs (Markdown);
+// for issue 18: proxy.mjs (counting and latency proxy), peers.mjs (the tools), compare.mjs (their
+// workloads), targets-peers.mjs and report-peers.mjs.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { runComparison } from './compare.mjs';
 import {
   CLI,
+  COMPARE,
+  COMPARE_RUNS,
+  COMPARE_SETS,
   env,
   HERE,
   heavyRuns,
   KEEP,
+  LIST_KEYS,
   log,
   OUT,
+  PEER_TIMEOUT_MS,
+  PEERS,
   REPO,
   RESULTS,
+  RTT_MS,
   RUNS,
   SERVERS,
   SETS,
@@ -41,9 +56,12 @@ import {
 } from './config.mjs';
 import { fmtMs } from './format.mjs';
 import { cleanEnv, hasCommand, newSection, node, repeat, rm } from './measure.mjs';
+import { ensurePeers } from './peers.mjs';
+import { startProxy } from './proxy.mjs';
 import { markdown } from './report.mjs';
 import { startServer } from './servers.mjs';
 import { evaluate, judgeAll, MANIFEST_TARGETS } from './targets.mjs';
+import { evaluatePeers } from './targets-peers.mjs';
 import { floorsCommon, md5sumFloor, runDataset } from './workloads.mjs';
 
 function gitInfo() {
@@ -72,6 +90,7 @@ async function main() {
       heavyRuns: Object.fromEntries(SETS.map((s) => [s, heavyRuns(s)])),
       workDir: WORK,
       loadAvgStart: os.loadavg().map((x) => Number(x.toFixed(2))),
+      ...(COMPARE || RTT_MS ? { peers: PEERS, rttMs: RTT_MS, compareSets: COMPARE ? COMPARE_SETS : [] } : {}),
     },
     notices: [],
     sections: [],
@@ -116,10 +135,20 @@ async function main() {
     servers.push(name);
   }
 
+  let peers = [];
+  if (PEERS.length) {
+    const r = ensurePeers(PEERS);
+    peers = r.available;
+    for (const n of r.notices) report.notices.push(`NOTICE: ${n}`);
+  }
+
   let current;
+  let proxy;
   const stopCurrent = async () => {
     const c = current;
     current = undefined;
+    await proxy?.close();
+    proxy = undefined;
     if (c) await c.stop().catch((e) => log(`stopping ${c.name}: ${e.message}`));
   };
   const onSignal = (sig) => {
@@ -136,8 +165,25 @@ async function main() {
     for (const name of servers) {
       log(`[${name}] starting`);
       current = await startServer(name);
-      const server = current;
+      let server = current;
       log(`[${name}] ${server.endpoint}`);
+      if (COMPARE || RTT_MS) {
+        const u = new URL(server.endpoint);
+        proxy = await startProxy({
+          upstream: { host: u.hostname, port: Number(u.port) },
+          delayMs: RTT_MS / 2,
+        });
+        log(`[${name}] proxy ${proxy.endpoint}${RTT_MS ? `, ${RTT_MS} ms RTT` : ''}`);
+      }
+      if (RTT_MS) {
+        // Every workload goes through the latency proxy; only bulk set-up (the listing's fill) does not.
+        server = {
+          ...server,
+          directEndpoint: server.endpoint,
+          endpoint: proxy.endpoint,
+          title: `${server.title}, behind the latency proxy (${RTT_MS} ms RTT)`,
+        };
+      }
       const sec = newSection(server);
       report.sections.push(sec);
       const cliEnv = cleanEnv({
@@ -172,6 +218,17 @@ async function main() {
         rm(dir);
       }
       evaluate(sec, sec.md5Floor);
+      if (COMPARE) {
+        await runComparison(sec, server, proxy, {
+          peers,
+          sets: COMPARE_SETS,
+          runs: COMPARE_RUNS,
+          rttMs: RTT_MS,
+          listKeys: LIST_KEYS,
+          timeoutMs: PEER_TIMEOUT_MS,
+        });
+        sec.targets.push(...evaluatePeers(sec));
+      }
       await stopCurrent();
     }
   } finally {
