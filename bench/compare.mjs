@@ -110,7 +110,7 @@ async function smallFiles(c, server, set, opt) {
   const ds = { set, files: gen.files, bytes: gen.bytes, walk: stats(walks.map((w) => w.ms)) };
   c.cmp.datasets ??= [];
   c.cmp.datasets.push(ds);
-  const manifest = path.join(root, '.s3sync');
+  const s3syncTool = c.ts.find((t) => t.s3sync);
   const main = (t) => `${t.name}-${opt.runs - 1}`;
 
   await c.workload({
@@ -118,7 +118,7 @@ async function smallFiles(c, server, set, opt) {
     label: 'push, first (empty prefix, no manifest)',
     set,
     op: (t, i) => {
-      if (t.s3sync) rm(manifest);
+      if (t.s3sync) rm(t.manifest(bucket, `${t.name}-${i}`));
       return t.push(root, bucket, `${t.name}-${i}`);
     },
   });
@@ -135,7 +135,7 @@ async function smallFiles(c, server, set, opt) {
     label: 'fresh runner: push, no manifest, files unchanged (peers: their no-change rerun)',
     set,
     op: (t) => {
-      rm(manifest);
+      rm(t.manifest(bucket, main(t)));
       return t.push(root, bucket, main(t));
     },
     reuse: (t) => (t.s3sync ? null : { ...noChange.results[t.name], sameAs: 'push-nochange' }),
@@ -145,7 +145,7 @@ async function smallFiles(c, server, set, opt) {
     label: 'fresh checkout: push, no manifest, every mtime set to now',
     set,
     prepare: async () => {
-      rm(manifest);
+      rm(s3syncTool.manifest(bucket, main(s3syncTool)));
       const t = await timed('sh', ['-c', "find . -type f -not -path './.s3sync/*' -exec touch {} +"], {
         cwd: root,
       });
@@ -185,7 +185,7 @@ async function bigFiles(c, server) {
     label: 'push, first, 4 × 64 MiB (empty prefix, no manifest)',
     set,
     op: (t, i) => {
-      if (t.s3sync) rm(path.join(root, '.s3sync'));
+      if (t.s3sync) rm(t.manifest(bucket, `${t.name}-${i}`));
       return t.push(root, bucket, `${t.name}-${i}`);
     },
   });

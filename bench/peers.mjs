@@ -159,12 +159,20 @@ function s3syncTool(server, endpoint) {
     AWS_REGION: 'us-east-1',
   });
   const node = process.execPath;
+  // The manifest outside the tree, so that the peers, which sync the same tree, do not upload it.
+  const manifest = (b, p) => path.join(WORK, 'cmp-manifests', `${b}-${p}.json`);
+  mkdirSync(path.join(WORK, 'cmp-manifests'), { recursive: true });
   return {
     name: 's3sync',
+    manifest,
     version: version(node, [CLI, '--version']),
     setup: 'defaults',
     s3sync: true,
-    push: (root, b, p) => ({ env, cmd: node, args: [CLI, 'push', root, `s3://${b}/${p}`, ...common] }),
+    push: (root, b, p) => ({
+      env,
+      cmd: node,
+      args: [CLI, 'push', root, `s3://${b}/${p}`, ...common, '--manifest', manifest(b, p)],
+    }),
     pull: (b, p, dest) => ({ env, cmd: node, args: [CLI, 'pull', `s3://${b}/${p}`, dest, ...common] }),
     // A pull plan into an empty directory lists the prefix and transfers nothing.
     list: (b, p, scratch) => ({
