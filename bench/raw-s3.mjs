@@ -6,6 +6,7 @@
 //           object into DEST, 16 at a time
 //   list:   the listing alone
 //   bucket: CreateBucket
+//   fill:   PutObject of `count` empty objects named PREFIX + a zero-padded number (a prefix to list)
 // Usage: node bench/raw-s3.mjs '{"mode":"put","endpoint":…,"bucket":…,"prefix":…,"root":…}'
 // Prints one JSON line: {"files":N,"bytes":B,"ms":T[,"listMs":L,"listRequests":P],"cpuMs":C}.
 import { createReadStream, createWriteStream, mkdirSync, readdirSync } from 'node:fs';
@@ -183,7 +184,16 @@ async function bucket() {
   return { ok: true };
 }
 
-const result = await { put, mpput, get, list, bucket }[cfg.mode]();
+async function fill() {
+  const keys = Array.from({ length: cfg.count }, (_, i) => `${cfg.prefix}k${String(i).padStart(8, '0')}`);
+  const t0 = performance.now();
+  await forEachLimit(keys, concurrency, (Key) =>
+    client.send(new PutObjectCommand({ Bucket: cfg.bucket, Key, Body: '', ContentLength: 0 })),
+  );
+  return { files: keys.length, ms: performance.now() - t0 };
+}
+
+const result = await { put, mpput, get, list, bucket, fill }[cfg.mode]();
 client.destroy();
 // The whole process's CPU time, start-up included (user + system, all threads), as s3sync's is counted.
 const cpu = process.cpuUsage();

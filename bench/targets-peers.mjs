@@ -1,0 +1,166 @@
+// The targets of issue 18, judged on the comparison with the peers (bench/compare.mjs), in the same
+// table shape as bench/targets.mjs. A target the issue sets at ~20 ms RTT is SKIPped on loopback,
+// with the figure shown.
+import { fmtMs, ratio } from './format.mjs';
+import { judgeAll } from './targets.mjs';
+
+/** The fastest peer of a workload (successful runs only): { name, ms }, or null. */
+export function bestPeer(w) {
+  let best = null;
+  for (const [name, r] of Object.entries(w?.results ?? {})) {
+    if (name === 's3sync' || typeof r.median !== 'number') continue;
+    if (!best || r.median < best.ms) best = { name, ms: r.median };
+  }
+  return best;
+}
+
+/** s3sync's median over the best peer's, or null when either is missing. */
+export function ratioToBest(w) {
+  const s = w?.results?.s3sync?.median;
+  const best = bestPeer(w);
+  return typeof s === 'number' && best ? s / best.ms : null;
+}
+
+const rttNote = (c) => (c.cmp.rttMs ? `at ${c.cmp.rttMs} ms RTT` : 'on loopback');
+
+/** A "≤ k × the best peer" target on workload `id` of `set`; `rttOnly` targets SKIP on loopback. */
+function vsBest(id, set, k, { rttOnly = false } = {}) {
+  return (c) => {
+    const w = c.find(id, set);
+    const s = w?.results?.s3sync?.median;
+    const best = bestPeer(w);
+    if (typeof s !== 'number' || !best) return undefined;
+    const r = s / best.ms;
+    const detail = `${fmtMs(s)} vs ${best.name} ${fmtMs(best.ms)} = ${r.toFixed(2)}× ${rttNote(c)}`;
+    if (rttOnly && !c.cmp.rttMs)
+      return { pass: null, detail: `${detail} (the target applies at ~20 ms RTT)` };
+    return { pass: r <= k, detail };
+  };
+}
+
+function noChange(set) {
+  return (c) => {
+    const w = c.find('push-nochange', set);
+    const s = w?.results?.s3sync;
+    const d = c.cmp.datasets?.find((x) => x.set === set);
+    if (typeof s?.median !== 'number' || !d?.walk || !c.start) return undefined;
+    const floor = c.start + d.walk.median;
+    return {
+      pass: s.median <= 1.5 * floor && s.requestsTotal === 0,
+      detail: `${fmtMs(s.median)}, ${s.requestsTotal} requests; floor ${fmtMs(floor)} (start-up ${fmtMs(c.start)} + walk ${fmtMs(d.walk.median)}) = ${ratio(s.median, floor)}`,
+    };
+  };
+}
+
+function freshCheckout(c) {
+  const w = c.find('push-fresh-checkout', '10k');
+  const s = w?.results?.s3sync;
+  if (typeof s?.median !== 'number') return undefined;
+  const reuploaders = Object.entries(w.results).filter(
+    ([n, r]) => n !== 's3sync' && typeof r.median === 'number' && r.uploads > 0,
+  );
+  const fastest = reuploaders.sort((a, b) => a[1].median - b[1].median)[0];
+  const vs = fastest
+    ? `; fastest peer that re-uploads: ${fastest[0]} ${fmtMs(fastest[1].median)} (${fastest[1].uploads} uploads) = ${(fastest[1].median / s.median).toFixed(1)}× s3sync`
+    : '; no peer re-uploaded';
+  return {
+    pass: s.uploads === 0 && (!fastest || fastest[1].median >= 5 * s.median),
+    detail: `${s.uploads} uploads, ${fmtMs(s.median)} ${rttNote(c)}${vs}`,
+  };
+}
+
+function parallelListing(c) {
+  const w = c.find('list');
+  const s = w?.results?.s3sync?.median;
+  const one = c.cmp.rawList?.stats?.median;
+  if (typeof s !== 'number' || !one) return undefined;
+  const detail = `s3sync ${fmtMs(s)} vs one stream ${fmtMs(one)} (${c.cmp.rawList.pages} pages, whole process) = ${(one / s).toFixed(2)}× faster ${rttNote(c)}`;
+  if (!c.cmp.rttMs) return { pass: null, detail: `${detail} (the target applies at ~20 ms RTT)` };
+  return { pass: one / s >= 4, detail };
+}
+
+export const PEER_TARGETS = [
+  {
+    label: 'first pull 10k ≤ 0.8 × the best peer',
+    workload: 'pull, first (10k)',
+    metric: 'wall time, median',
+    threshold: '≤ 0.8 × the fastest peer, on loopback and at ~20 ms RTT',
+    skipDetail: 'not run',
+    judge: vsBest('pull-first', '10k', 0.8),
+  },
+  {
+    label: 'fresh runner 10k ≤ 1.0 × the fastest peer (s3sync proves content: MD5 against the ETag)',
+    workload: 'fresh runner (10k)',
+    metric: 'wall time, median',
+    threshold: '≤ 1.0 × the fastest peer',
+    skipDetail: 'not run',
+    judge: vsBest('push-fresh-runner', '10k', 1.0),
+  },
+  {
+    label: 'fresh checkout 10k: 0 uploads and ≥ 5 × faster than the peers that re-upload',
+    workload: 'fresh checkout (10k)',
+    metric: 'uploads (PutObject + completed multipart, counted by the proxy); wall time',
+    threshold: '0 uploads and ≥ 5 × faster than the fastest peer that re-uploads',
+    skipDetail: 'not run',
+    judge: freshCheckout,
+  },
+  {
+    label: 'first push 1k at ~20 ms RTT ≤ 0.4 × the best peer',
+    workload: 'push, first (1k)',
+    metric: 'wall time, median',
+    threshold: '≤ 0.4 × the fastest peer at ~20 ms RTT',
+    skipDetail: 'not run',
+    judge: vsBest('push-first', '1k', 0.4, { rttOnly: true }),
+  },
+  {
+    label: 'first push 10k at ~20 ms RTT ≤ 0.4 × the best peer',
+    workload: 'push, first (10k)',
+    metric: 'wall time, median',
+    threshold: '≤ 0.4 × the fastest peer at ~20 ms RTT',
+    skipDetail: 'not run',
+    judge: vsBest('push-first', '10k', 0.4, { rttOnly: true }),
+  },
+  {
+    label: 'listing a 100k-key prefix at ~20 ms RTT ≥ 4 × faster than one stream',
+    workload: 'listing (list100k)',
+    metric: 'wall time, median, against the raw one-stream ListObjectsV2 process',
+    threshold: '≥ 4 × faster at ~20 ms RTT',
+    skipDetail: 'not run',
+    judge: parallelListing,
+  },
+  {
+    label: 'no-change push 1k ≤ 1.5 × (node start-up + bare walk)',
+    workload: 'push, no change (1k)',
+    metric: 'wall time, median; requests',
+    threshold: '0 requests and ≤ 1.5 × (Node start-up + bare walk)',
+    skipDetail: 'not run',
+    judge: noChange('1k'),
+  },
+  {
+    label: 'no-change push 10k ≤ 1.5 × (node start-up + bare walk)',
+    workload: 'push, no change (10k)',
+    metric: 'wall time, median; requests',
+    threshold: '0 requests and ≤ 1.5 × (Node start-up + bare walk)',
+    skipDetail: 'not run',
+    judge: noChange('10k'),
+  },
+  {
+    label: 'push 4 × 64 MiB ≤ 0.8 × the best peer (end-to-end MD5 check kept)',
+    workload: 'push, first (big)',
+    metric: 'wall time, median',
+    threshold: '≤ 0.8 × the fastest peer',
+    skipDetail: 'not run',
+    judge: vsBest('push-first', 'big', 0.8),
+  },
+];
+
+/** Judges the issue-18 targets on a section's comparison; returns the target rows. */
+export function evaluatePeers(sec) {
+  const cmp = sec.compare;
+  const c = {
+    cmp,
+    start: sec.nodeStart?.stats?.median,
+    find: (id, set) => cmp.workloads.find((w) => w.id === id && (set === undefined || w.set === set)),
+  };
+  return judgeAll(PEER_TARGETS, c).map((t) => ({ ...t, label: `[issue 18] ${t.label}` }));
+}
