@@ -25,7 +25,7 @@ export interface HashAheadRun {
  * Not speculatively, before the listing, for other files the manifest knows nothing of. Measured on a
  * 2-core machine: for small files that hashing took the CPU the server needed for the listing; for
  * files up to the multipart threshold it delayed a first push's uploads (a new object is
- * hashed as it is sent, see upload.ts) and gained a rebuild nothing, as the first listing page arrives
+ * hashed as it is sent, see upload-put.ts) and gained a rebuild nothing, as the first listing page arrives
  * before the first 64 MiB hash is done.
  */
 export function hashAhead(run: HashAheadRun, input: PushPlanInput, opts: PushOptions): EarlyWork {

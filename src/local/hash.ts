@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, fstatSync, readSync } from 'node:fs';
-import { openScanned, openScannedSync, type ReadTarget, sizeLies } from './open-file.js';
-import { type FileStat, sameStat, statFields } from './scan.js';
+import type { ReadTarget } from './open-file.js';
+import type { FileStat } from './scan.js';
+import { readChunks, readWholeSync } from './stable-read.js';
 
 export interface HashResult {
   /** Hex MD5 of the whole file. */
@@ -16,8 +16,6 @@ export interface HashResult {
   /** The stat data did not change while the file was read: the hash belongs to `stat`. */
   stable: boolean;
 }
-
-const CHUNK = 1024 * 1024;
 
 /** Incremental multipart ETag for one part size, fed the file's bytes in order. */
 export class PartHasher {
@@ -89,43 +87,20 @@ export async function hashFile(
   partSizes: number[] = [],
   onRead?: (bytes: number) => void,
 ): Promise<HashResult> {
-  const { fh, stat: before } = await openScanned(target);
-  try {
-    const whole = createHash('md5');
-    const parts = [...new Set(partSizes)].map((ps) => new PartHasher(ps));
-    // Sized to the file: a 1 MiB buffer for each of 10k small files is mostly garbage collection.
-    const buf = Buffer.allocUnsafe(Math.min(CHUNK, before.size + 1));
-    let size = 0;
-    let grew = false;
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      const chunk = buf.subarray(0, bytesRead);
-      whole.update(chunk);
-      for (const p of parts) p.update(chunk);
-      size += bytesRead;
-      onRead?.(bytesRead);
-      // Past its size: a file that grows is read on (it is unstable); one whose stat data held still is
-      // lying, and may never end.
-      if (size > before.size && !grew) {
-        if (sameStat(before, statFields(await fh.stat({ bigint: true }))))
-          throw sizeLies(before.size, 'more');
-        grew = true;
-      }
-    }
-    const multipart: Record<number, string> = {};
-    const partMd5s: Record<number, Buffer[]> = {};
-    for (const p of parts) {
-      multipart[p.partSize] = p.finish();
-      partMd5s[p.partSize] = p.digests;
-    }
-    const after = statFields(await fh.stat({ bigint: true }));
-    const stable = sameStat(before, after);
-    if (stable && after.size !== size) throw sizeLies(after.size, size);
-    return { md5: whole.digest('hex'), size, multipart, partMd5s, stat: after, stable };
-  } finally {
-    await fh.close();
+  const whole = createHash('md5');
+  const parts = [...new Set(partSizes)].map((ps) => new PartHasher(ps));
+  const { size, stat, stable } = await readChunks(target, (chunk) => {
+    whole.update(chunk);
+    for (const p of parts) p.update(chunk);
+    onRead?.(chunk.length);
+  });
+  const multipart: Record<number, string> = {};
+  const partMd5s: Record<number, Buffer[]> = {};
+  for (const p of parts) {
+    multipart[p.partSize] = p.finish();
+    partMd5s[p.partSize] = p.digests;
   }
+  return { md5: whole.digest('hex'), size, multipart, partMd5s, stat, stable };
 }
 
 export const md5Hex = (buf: Buffer) => createHash('md5').update(buf).digest('hex');
@@ -155,31 +130,14 @@ export function hashSmallFileSync(
   partSizes: number[] = [],
   scratch?: Scratch,
 ): HashResult {
-  const { fd, stat: before } = openScannedSync(target);
-  try {
-    const buf = scratch ? scratch.take(before.size + 1) : Buffer.allocUnsafe(before.size + 1);
-    let size = 0;
-    for (;;) {
-      const n = readSync(fd, buf, size, buf.length - size, null);
-      if (n === 0) break;
-      size += n;
-      if (size === buf.length) break;
-    }
-    const data = buf.subarray(0, size);
-    const after = statFields(fstatSync(fd, { bigint: true }));
-    const multipart: Record<number, string> = {};
-    const partMd5s: Record<number, Buffer[]> = {};
-    for (const ps of new Set(partSizes)) {
-      const p = new PartHasher(ps);
-      p.update(data);
-      multipart[ps] = p.finish();
-      partMd5s[ps] = p.digests;
-    }
-    const stable = sameStat(before, after);
-    // Held still, yet more (or fewer) bytes than its size: not a file to trust, whatever is retried.
-    if (stable && after.size !== size) throw sizeLies(after.size, size === buf.length ? 'more' : size);
-    return { md5: md5Hex(data), size, multipart, partMd5s, stat: after, stable };
-  } finally {
-    closeSync(fd);
+  const { data, stat, stable } = readWholeSync(target, { take: scratch && ((n) => scratch.take(n)) });
+  const multipart: Record<number, string> = {};
+  const partMd5s: Record<number, Buffer[]> = {};
+  for (const ps of new Set(partSizes)) {
+    const p = new PartHasher(ps);
+    p.update(data);
+    multipart[ps] = p.finish();
+    partMd5s[ps] = p.digests;
   }
+  return { md5: md5Hex(data), size: data.length, multipart, partMd5s, stat, stable };
 }

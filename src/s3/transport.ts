@@ -43,7 +43,7 @@ export interface PutInput {
   /** Aborted by the body when the file changes under it: the request stops at once, is not retried. */
   transfer?: AbortSignal;
   size: number;
-  /** Absent only for a new object hashed as it is sent (see upload.ts): its ETag is checked instead. */
+  /** Absent only for a new object hashed as it is sent (see upload-put.ts): its ETag is checked instead. */
   md5Base64?: string;
   contentType: string;
   metadata: Record<string, string>;

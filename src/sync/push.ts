@@ -10,6 +10,7 @@ import {
   scanDirectory,
   scanDirectoryYielding,
 } from '../local/scan.js';
+import { FileChangedError } from '../local/stable-read.js';
 import { STATE_DIR } from '../manifest/store.js';
 import { checkEnds, fmtDuration, setting, validateOptions } from '../options/validate.js';
 import { listingDue, type PushAction, planPush } from '../plan/push.js';
@@ -23,7 +24,7 @@ import { retireStalePending } from './pending.js';
 import { prelude } from './prelude.js';
 import { TransferProgress } from './progress.js';
 import { RunContext, requireDirectory } from './run-context.js';
-import { FileChangedError, uploadFile } from './upload.js';
+import { uploadFile } from './upload.js';
 
 const CHANGED_FILE_SETTLE_MS = 1000;
 

@@ -1,0 +1,123 @@
+/** Writing a download's temp file: every byte down, written back as it arrives, synced before the rename. */
+import { closeSync, constants, fsync, futimesSync, openSync, rmSync, writeSync } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import type { StreamDigest } from '../local/hash.js';
+import type { HashPool } from '../local/hash-pool.js';
+import { coalesce, IncompleteBody } from './download-body.js';
+
+const fsyncFd = promisify(fsync);
+
+/**
+ * Temp files are opened without following a link at their name (one planted there is refused, never
+ * written through), and truncated: a retried body starts again from the first byte.
+ */
+export const TMP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+
+/** A download's temp file: its path, the temp folder checked anew each time it is asked for. */
+export type TempPath = () => string;
+
+/** Written bytes between background flushes. */
+const FLUSH_EVERY = 8 * 1024 * 1024;
+
+/**
+ * Starts writeback while the body is still arriving (one fdatasync at a time, never awaited in the
+ * loop), so the fsync before the rename finds little left to write instead of stalling the file's
+ * finish on all of it. A writeback error (EIO, ENOSPC on some filesystems) is raised by `sync`.
+ */
+export class Flusher {
+  private unflushed = 0;
+  private inFlight: Promise<void> | undefined;
+  private error: unknown;
+
+  constructor(private readonly fh: FileHandle) {}
+
+  wrote(bytes: number): void {
+    this.unflushed += bytes;
+    if (this.inFlight || this.unflushed < FLUSH_EVERY) return;
+    this.unflushed = 0;
+    this.inFlight = this.fh
+      .datasync()
+      .catch((err: unknown) => {
+        this.error ??= err;
+      })
+      .finally(() => {
+        this.inFlight = undefined;
+      });
+  }
+
+  async sync(): Promise<void> {
+    await this.inFlight;
+    if (this.error) throw this.error;
+    await this.fh.sync();
+  }
+}
+
+/** A write that makes no progress: near a full disk write(2) may write less than asked, with no error. */
+const noProgress = () => Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+
+/** Loops until every byte is down: see noProgress. */
+export async function writeFully(fh: FileHandle, buf: Buffer, pos: number): Promise<void> {
+  for (let off = 0; off < buf.length; ) {
+    const { bytesWritten } = await fh.write(buf, off, buf.length - off, pos + off);
+    if (bytesWritten === 0) throw noProgress();
+    off += bytesWritten;
+  }
+}
+
+/** Writes a small file with its mtime, then fsyncs it: data and mtime are on disk before the rename. */
+export async function writeSmall(tmp: TempPath, buf: Buffer, mtimeSecs: number): Promise<void> {
+  const fd = openSync(tmp(), TMP_FLAGS);
+  try {
+    for (let off = 0; off < buf.length; ) {
+      const n = writeSync(fd, buf, off, buf.length - off, off);
+      if (n === 0) throw noProgress();
+      off += n;
+    }
+    futimesSync(fd, mtimeSecs, mtimeSecs);
+    await fsyncFd(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes the body while it is hashed, off the main thread for large bodies; `wrote` counts each write. */
+export async function writeStream(
+  pool: HashPool,
+  body: Readable,
+  tmp: TempPath,
+  size: number,
+  partSizes: number[],
+  wrote: (bytes: number) => void,
+): Promise<StreamDigest> {
+  const fh = await open(tmp(), TMP_FLAGS);
+  const flusher = new Flusher(fh);
+  const hash = pool.startStreamHash(partSizes, size);
+  let written = 0;
+  try {
+    for await (const { buf, owned } of coalesce(body)) {
+      await writeFully(fh, buf, written);
+      written += buf.length;
+      flusher.wrote(buf.length);
+      wrote(buf.length);
+      // After the write: a transferred buffer is detached.
+      await hash.update(buf, owned);
+    }
+    if (written !== size) throw new IncompleteBody(`response body ended after ${written} of ${size} bytes`);
+    const [, digest] = await Promise.all([flusher.sync(), hash.digest()]);
+    return digest;
+  } finally {
+    hash.abort();
+    await fh.close();
+  }
+}
+
+/** A temp file is removed only from a temp folder checked now, never through a link put there. */
+export function removeTmpFile(tmp: TempPath): void {
+  try {
+    rmSync(tmp(), { force: true });
+  } catch {
+    // No safe temp folder any more: what is left there is left alone.
+  }
+}

@@ -1,0 +1,74 @@
+import { runError } from '../errors.js';
+import type { HashResult } from '../local/hash.js';
+import { pathStat } from '../local/open-file.js';
+import type { LocalFile } from '../local/scan.js';
+import { sameStat } from '../local/scan.js';
+import { FileChangedError, type Scanned } from '../local/stable-read.js';
+import { etagForm } from '../s3/etag.js';
+import type { S3Transport } from '../s3/transport.js';
+import type { TransferProgress } from './progress.js';
+import type { RunContext } from './run-context.js';
+
+export interface UploadConfig {
+  multipartThreshold: number;
+  partSize: number;
+}
+
+/** One file to upload, and everything each way of uploading it needs. */
+export interface UploadJob {
+  s: RunContext;
+  t: S3Transport;
+  f: LocalFile;
+  /** Where the file is read, and the stat data the scan found there. */
+  src: Scanned;
+  key: string;
+  contentType: string;
+  cfg: UploadConfig;
+  /** This run's listing shows no object at the key. */
+  isNew: boolean;
+  /** Reports the bytes as they are sent. */
+  progress: TransferProgress;
+}
+
+/** The job's file, read expecting other stat data (those its hash found). */
+export const readAs = (job: UploadJob, expect: Scanned['expect']): Scanned => ({ ...job.src, expect });
+
+/** `x-amz-meta-mtime` in rclone's format: seconds with a nanosecond fraction. */
+export const mtimeMeta = (mtimeNs: string) => {
+  const ns = BigInt(mtimeNs);
+  return `${ns / 1_000_000_000n}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}`;
+};
+
+/** The server's ETag must be what the bytes we hashed produce; opaque ETags (SSE-KMS, R2) cannot be checked. */
+export function checkEtag(etag: string, expected: string[], rel: string): void {
+  if (etagForm(etag).kind === 'opaque' || expected.includes(etag)) return;
+  throw runError(
+    `${rel}: the stored object's ETag ${etag} does not match the local content (${expected[0]})`,
+  );
+}
+
+/** The run's hash of the file (often taken during the listing), if it is of the file as scanned. */
+export async function hashOf({ s, f }: UploadJob, partSizes: number[]): Promise<HashResult> {
+  const h = await s.hashes.get(f, partSizes);
+  if (h.stable && sameStat(h.stat, f)) return h;
+  s.hashes.forget(f.rel);
+  const again = await s.hashes.get(f, partSizes);
+  // The same file (the hash checked), changed in place since the scan: retried with fresh stat data.
+  if (!again.stable || !sameStat(again.stat, f)) throw new FileChangedError();
+  return again;
+}
+
+/**
+ * After the upload the path must still name the file as read; otherwise the object may mix versions,
+ * or its entry describe another file.
+ */
+export async function assertUnchanged(src: Scanned): Promise<void> {
+  // One lstat: synchronous costs less than a thread-pool round trip.
+  if (!sameStat(pathStat(src), src.expect)) throw new FileChangedError();
+}
+
+/** A tap (see exactRange) that counts the bytes of each chunk. */
+export const countChunks =
+  (count: (bytes: number) => void) =>
+  (chunk: Buffer): void =>
+    count(chunk.length);
