@@ -13,6 +13,8 @@ export interface Destination {
   endpoint: string;
   bucket: string;
   prefix: string;
+  /** `I/N` for a run that owns one shard of the tree (src/shard.ts); absent for the whole tree. */
+  shard?: string;
 }
 
 export interface ManifestEntry {
@@ -96,7 +98,7 @@ export interface ManifestData {
 }
 
 export const sameDestination = (a: Destination, b: Destination) =>
-  a.endpoint === b.endpoint && a.bucket === b.bucket && a.prefix === b.prefix;
+  a.endpoint === b.endpoint && a.bucket === b.bucket && a.prefix === b.prefix && a.shard === b.shard;
 
 export function emptyManifest(destination: Destination): ManifestData {
   return {
@@ -201,7 +203,8 @@ export function decodeManifest(text: string, destination: Destination): Manifest
   if (d.version !== MANIFEST_VERSION) return `schema version ${String(d.version)} is not ${MANIFEST_VERSION}`;
   if (!d.destination || !sameDestination(d.destination, destination)) {
     const o = d.destination;
-    return `it belongs to another destination (${o ? `${o.endpoint} s3://${o.bucket}/${o.prefix}` : 'none'})`;
+    const shard = o?.shard === undefined ? '' : ` shard ${o.shard}`;
+    return `it belongs to another destination (${o ? `${o.endpoint} s3://${o.bucket}/${o.prefix}${shard}` : 'none'})`;
   }
   if (JSON.stringify(d.columns) !== JSON.stringify(COLUMNS)) return 'unknown columns';
   if (!isStr(d.writtenAtNs)) return 'no write time';

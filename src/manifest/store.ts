@@ -32,7 +32,9 @@ export const STATE_DIR = '.s3sync';
 export function defaultManifestPath(localRoot: string, dest: Destination): string {
   const id = createHash('sha256').update(`${dest.endpoint}\n${dest.bucket}\n${dest.prefix}`).digest('hex');
   const safeBucket = dest.bucket.replace(/[^a-zA-Z0-9.-]/g, '_');
-  return path.join(localRoot, STATE_DIR, `manifest-${safeBucket}-${id.slice(0, 12)}.json`);
+  // A shard's own file, and so its own lock: N runs on one machine never contend.
+  const shard = dest.shard === undefined ? '' : `-shard-${dest.shard.replace('/', '-of-')}`;
+  return path.join(localRoot, STATE_DIR, `manifest-${safeBucket}-${id.slice(0, 12)}${shard}.json`);
 }
 
 export interface LoadedManifest {

@@ -3,6 +3,7 @@
  * binary suffixes, durations with their unit, enums, counts and shares; and the texts that say what an
  * option takes. Pure: ./validate.ts decides where a value comes from and what a bad one costs.
  */
+import { isShard, MAX_SHARDS, parseShard } from '../shard.js';
 import { DAY, GiB, HOUR, KiB, MINUTE, MiB, type OptionSpec, SECOND } from './spec.js';
 
 /** Where a value comes from: each takes the flag's text, the library and config file typed values too. */
@@ -41,6 +42,8 @@ export function expected(spec: OptionSpec): string {
       return 'true or false';
     case 'string':
       return 'a string';
+    case 'shard':
+      return `I/N with 0 <= I < N <= ${MAX_SHARDS} (e.g. 0/4)`;
     case 'list':
       return 'a list of strings';
   }
@@ -156,6 +159,10 @@ export function parseValue(spec: OptionSpec, v: unknown, source: Source): Parsed
       return bad();
     case 'string':
       return text === undefined ? bad() : good(text);
+    case 'shard': {
+      const s = text === undefined ? {} : parseShard(text);
+      return isShard(s) ? good(text!.trim()) : bad(s.hint);
+    }
     case 'list':
       if (Array.isArray(v) && source !== 'flag')
         return v.every((x) => typeof x === 'string') ? good(v) : bad();

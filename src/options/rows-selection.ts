@@ -2,6 +2,7 @@
  * The rows of the options table (./table.ts) that choose what a run does: which paths, what it
  * deletes and the guards on deletion, and how much it transfers or verifies.
  */
+import { MAX_SHARDS } from '../shard.js';
 import { DAY, FILTERED, HOUR, type OptionSpec, PUSH_PULL } from './spec.js';
 
 /** Filters, deletion and its guards, what counts as changed, and verification. */
@@ -36,6 +37,26 @@ export const SELECTION_OPTIONS = {
     flag: '--follow-symlinks',
     help: 'follow symbolic links (loops are detected; pull goes only through links to directories inside the target)',
     commands: ['push', 'pull', 'check'],
+  },
+  // One run per shard, each with its own manifest and lock: a tree too large for one machine is split
+  // across the array jobs of a batch engine, and no shard reads, writes or deletes another's paths.
+  shard: {
+    kind: 'shard',
+    flag: '--shard',
+    arg: '<I/N>',
+    help: 'only the paths whose hash falls in shard I of N (I counts from 0)',
+    example: '--shard 0/4',
+    commands: FILTERED,
+  },
+  shards: {
+    kind: 'int',
+    flag: '--shards',
+    arg: '<n>',
+    min: 1,
+    max: MAX_SHARDS,
+    help: 'as --shard I/N, I read from JOB_COMPLETION_INDEX (Kubernetes) or AWS_BATCH_JOB_ARRAY_INDEX',
+    example: '--shards 4',
+    commands: FILTERED,
   },
   delete: {
     kind: 'boolean',

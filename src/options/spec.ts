@@ -73,6 +73,8 @@ export type OptionSpec = Common &
         negationFor?: Partial<Record<CommandName, string>>;
       }
     | { kind: 'string'; arg: string }
+    /** `I/N`: shard I (0-based) of N, see src/shard.ts. */
+    | { kind: 'shard'; arg: string }
     /** Repeatable flag; in the config file one string or a list. */
     | { kind: 'list'; arg: string }
   );

@@ -7,6 +7,7 @@
  */
 import { usageError } from '../errors.js';
 import { isS3Url, parseS3Url } from '../s3/url.js';
+import { resolveShard } from '../shard.js';
 import { bad, expected, fmtDuration, fmtSize, parseValue, shown } from './parse.js';
 import {
   appliesTo,
@@ -134,6 +135,8 @@ export function validateOptions(opts: object, entry: EntryPoint): void {
     const r = name !== key && typeof v !== 'number' ? bad() : parseValue(spec, v, 'library');
     if (!r.ok) throw invalid(`option ${key}`, spec, v, r.hint);
   }
+  // Together, or with the index the environment gives: checked here too, before anything is written.
+  resolveShard(given, process.env);
 }
 
 /**

@@ -54,12 +54,10 @@ export class EarlyListing {
     this.requested = new Promise<void>((resolve) => {
       requested = resolve;
     });
-    this.done = s.s3().then((t) =>
-      t.list(s.location.prefix, {
-        onPage: (page) => (this.onPage ? this.onPage(page) : this.pages.push(page)),
-        onRequested: requested,
-      }),
-    );
+    this.done = s.list({
+      onPage: (page) => (this.onPage ? this.onPage(page) : this.pages.push(page)),
+      onRequested: requested,
+    });
     // A failure is raised where the listing is awaited; if the plan never asks for it, nowhere.
     this.done.catch(() => {}).finally(requested);
   }
@@ -96,7 +94,7 @@ export async function gatherFacts(
       facts.remote = await early.listing.follow(early.onListed);
     } else {
       const startedAt = new Date();
-      facts.remote = await (await s.s3()).list(s.location.prefix, {
+      facts.remote = await s.list({
         onPage: early.onListed,
         onRequested: early.onListRequested,
       });

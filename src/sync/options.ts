@@ -16,6 +16,13 @@ export interface FilterFlags {
 export interface CommonOptions extends ConnectionOptions, FilterFlags {
   /** Manifest file (default: DIR/.s3sync/manifest-<bucket>-<id>.json). */
   manifest?: string;
+  /**
+   * Only the paths whose rel hashes to shard I of N: 'I/N', I counting from 0 (see src/shard.ts). The
+   * shard has its own manifest and lock; --delete deletes only its paths.
+   */
+  shard?: string;
+  /** As `shard`, I read from JOB_COMPLETION_INDEX (Kubernetes) or AWS_BATCH_JOB_ARRAY_INDEX (AWS Batch). */
+  shards?: number;
   /** Wait for another run on the same destination instead of failing. */
   waitLock?: boolean;
   /** Print what would happen, change nothing. */

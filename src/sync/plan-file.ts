@@ -46,6 +46,8 @@ export interface PlanDocument {
   provider?: string;
   profile?: string | null;
   region?: string;
+  /** The shard the plan was made for (`I/N`): apply records it in that shard's manifest. */
+  shard?: string;
   actions: PlannedAction[];
 }
 
@@ -89,7 +91,7 @@ export async function plan(opts: PlanOptions & { out?: string }): Promise<PlanDo
   try {
     if (push) {
       const p = await preparePush(s, opts as PushOptions);
-      const remote = p.facts.remote ?? (await (await s.s3()).list(s.location.prefix));
+      const remote = p.facts.remote ?? (await s.list());
       for (const a of p.actions) {
         if (a.kind !== 'upload' && a.kind !== 'delete') continue;
         const r = remote.get(a.rel);
@@ -146,6 +148,7 @@ export async function plan(opts: PlanOptions & { out?: string }): Promise<PlanDo
     provider: s.endpoint.provider.name,
     profile: s.endpoint.profile ?? null,
     region: s.endpoint.region,
+    shard: s.destination.shard,
     actions,
   };
   if (opts.out) writeFileSync(opts.out, `${jsonText(doc, 2)}\n`);
@@ -169,6 +172,7 @@ export function readPlan(file: string): PlanDocument {
     !text(doc.endpoint) ||
     !text(doc.provider) ||
     !text(doc.region) ||
+    !text(doc.shard) ||
     !(text(doc.profile) || doc.profile === null)
   ) {
     throw usageError(`${file}: its endpoint, provider, profile or region is not a string`);
@@ -206,7 +210,7 @@ export async function apply(
   const s = await RunContext.create({
     root: localDir,
     remote: doc.remote,
-    opts: { ...planConnection(doc, opts), force: true },
+    opts: { ...planConnection(doc, opts), force: true, ...(doc.shard !== undefined && { shard: doc.shard }) },
     command: 'apply',
     settings: opts,
     // The plan chose the paths: filters were applied when it was made.
@@ -218,7 +222,7 @@ export async function apply(
     );
   }
   return s.run(async () => {
-    const remote = await (await s.s3()).list(s.location.prefix);
+    const remote = await s.list();
     // The files as found now (the plan's stat data, checked below, and the device every read checks).
     const found = new Map<string, FileStat>();
     const valid = doc.actions.filter((a) => {

@@ -78,7 +78,7 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
       const tree = opts.followSymlinks ? targetTree(s, opts) : undefined;
       return scanDirectoryYielding(s.localRoot, {
         skipDir: (rel) => rel === STATE_DIR || (!wholeTree && s.filter.excludesDir(rel)),
-        includeFile: wholeTree ? (rel) => !s.isOwn(rel) : s.selected,
+        includeFile: wholeTree ? (rel) => !s.isOwn(rel) && s.inShard(rel) : s.selected,
         // What pull would write through (see TargetTree) is what it reads: links inside the target only.
         followSymlinks: opts.followSymlinks,
         followLink: tree ? (abs, rel) => tree.linkReason(abs, rel) : undefined,
@@ -98,7 +98,7 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
         options: {
           force: opts.incremental === false,
           delete: opts.delete,
-          localSelected: opts.deleteExcluded ? undefined : s.selected,
+          localSelected: opts.deleteExcluded ? s.inShard : s.selected,
         },
       });
       return {

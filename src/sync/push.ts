@@ -112,7 +112,7 @@ export async function preparePush(s: RunContext, opts: PushOptions): Promise<Pre
           force: opts.incremental === false,
           verify,
           delete: opts.delete,
-          remoteSelected: opts.deleteExcluded ? undefined : s.selected,
+          remoteSelected: opts.deleteExcluded ? s.inShard : s.selected,
           adopted: s.store.adopted,
         },
       });

@@ -9,8 +9,11 @@ import { STATE_DIR } from '../manifest/store.js';
 import { setting } from '../options/validate.js';
 import { endpointFor, type ResolvedEndpoint } from '../s3/client-options.js';
 import { errorCode } from '../s3/errors.js';
+import type { ListOptions } from '../s3/listing.js';
+import type { RemoteObject } from '../s3/remote-object.js';
 import type { S3Transport, UploadSettings } from '../s3/transport.js';
 import { parseS3Url, type S3Location } from '../s3/url.js';
+import { formatShard, resolveShard, type Shard, shardOf } from '../shard.js';
 import { emptyResult, outcomeOf, type SyncEvent, type SyncResult } from './events.js';
 import type { CommonOptions } from './options.js';
 
@@ -62,6 +65,8 @@ export class RunContext {
    * the file the scan found.
    */
   readonly followsSymlinks: boolean;
+  /** The shard of the tree this run owns (--shard, --shards); undefined: the whole tree. */
+  readonly shard: Shard | undefined;
   private transport?: Promise<S3Transport>;
   /**
    * Rel paths of state files inside the local root: ours, the filter file `.s3syncignore` (it configures
@@ -84,12 +89,15 @@ export class RunContext {
       onProgress: opts.onEvent ? (e) => this.emit(e) : undefined,
     });
     this.location = parseS3Url(setup.remote);
+    this.shard = resolveShard(opts, process.env);
     // The endpoint actually used, wherever it was configured: two stores never share a manifest.
     this.endpoint = endpointFor(opts);
     this.destination = {
       endpoint: this.endpoint.id,
       bucket: this.location.bucket,
       prefix: this.location.prefix,
+      // Part of the destination: a shard's manifest (and lock) is its own, and another N's is not it.
+      ...(this.shard && { shard: formatShard(this.shard) }),
     };
     if (this.endpoint.hadUserinfo) {
       this.notice(
@@ -156,8 +164,28 @@ export class RunContext {
     this.ownFiles.has(rel) ||
     this.ownStems.some((p) => rel.startsWith(p) && OWN_SUFFIX.test(rel.slice(p.length)));
 
-  /** Filters for a rel path, shared by scan and remote listings, plus our own state files. */
-  selected = (rel: string): boolean => !this.isOwn(rel) && this.rules.includes(rel);
+  /** Whether a rel path, of a local file or a remote key alike, is in this run's shard. */
+  inShard = (rel: string): boolean =>
+    this.shard === undefined || shardOf(rel, this.shard.count) === this.shard.index;
+
+  /** Filters for a rel path, shared by scan and remote listings, plus our own state files and the shard. */
+  selected = (rel: string): boolean => !this.isOwn(rel) && this.inShard(rel) && this.rules.includes(rel);
+
+  /**
+   * The destination's objects this run may compare, download or delete: all of them, or its shard's.
+   * Every listing of a command goes through here, so no other shard's key reaches a plan or a guard.
+   */
+  async list(opts: ListOptions = {}): Promise<Map<string, RemoteObject>> {
+    const t = await this.s3();
+    if (this.shard === undefined) return t.list(this.location.prefix, opts);
+    const { onPage } = opts;
+    const all = await t.list(this.location.prefix, {
+      ...opts,
+      onPage: onPage && ((page) => onPage(page.filter((o) => this.inShard(o.rel)))),
+    });
+    for (const rel of all.keys()) if (!this.inShard(rel)) all.delete(rel);
+    return all;
+  }
 
   /** The S3 transport, created (and the AWS SDK loaded) on first use only. */
   s3(): Promise<S3Transport> {
