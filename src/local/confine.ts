@@ -43,8 +43,6 @@ function linkTarget(abs: string): LinkTarget {
   }
 }
 
-const TMP = `${STATE_DIR}/tmp`;
-
 /**
  * Pull's only way to create, replace and delete under its target, so that it never does any of these
  * outside it. Every path is checked right before the operation: walked from the target's real path one
@@ -66,9 +64,15 @@ export class TargetTree {
    */
   private readonly safeDirs = new Map<string, string>();
   private safeTmp: string | undefined;
+  /** DIR/.s3sync/<tmpName>: each lock holder's own (shards pulling into one tree at once), removed at its end. */
+  private readonly tmp: string;
 
-  constructor(root: string, opts: { followSymlinks?: boolean; isOwn?: (rel: string) => boolean } = {}) {
+  constructor(
+    root: string,
+    opts: { followSymlinks?: boolean; isOwn?: (rel: string) => boolean; tmpName?: string } = {},
+  ) {
     this.real = realpathSync(root);
+    this.tmp = `${STATE_DIR}/${opts.tmpName ?? 'tmp'}`;
     this.follow = opts.followSymlinks === true;
     const own = opts.isOwn ?? (() => false);
     this.isOwn = (rel) => rel === STATE_DIR || rel.startsWith(`${STATE_DIR}/`) || own(rel);
@@ -150,7 +154,10 @@ export class TargetTree {
   /** The temp folder DIR/.s3sync/tmp, made if missing, checked now. */
   tmpDir(): string {
     if (this.safeTmp !== undefined && unchanged(this.safeTmp)) return this.safeTmp;
-    this.safeTmp = refused('not written: no safe temp folder', () => this.parentDir(`${TMP}/x`, true, true)!);
+    this.safeTmp = refused(
+      'not written: no safe temp folder',
+      () => this.parentDir(`${this.tmp}/x`, true, true)!,
+    );
     return this.safeTmp;
   }
 
@@ -158,7 +165,7 @@ export class TargetTree {
   removeTmp(): void {
     let dir: string | undefined;
     try {
-      dir = this.parentDir(`${TMP}/x`, false, true);
+      dir = this.parentDir(`${this.tmp}/x`, false, true);
     } catch {
       return;
     }

@@ -62,7 +62,12 @@ function refuseLinkedStateDir(root: string): void {
 
 /** Every path pull writes or deletes goes through this: see TargetTree. */
 const targetTree = (s: RunContext, opts: PullOptions) =>
-  new TargetTree(s.localRoot, { followSymlinks: opts.followSymlinks, isOwn: s.isOwn });
+  new TargetTree(s.localRoot, {
+    followSymlinks: opts.followSymlinks,
+    isOwn: s.isOwn,
+    // Each shard's run removes its temp folder as it ends: the others' downloads are in theirs.
+    tmpName: s.shard && `tmp-shard-${s.shard.index}-of-${s.shard.count}`,
+  });
 
 /** Lists, scans and plans; settles every file with the least hashing. */
 export async function preparePull(s: RunContext, opts: PullOptions): Promise<PreparedPull> {
