@@ -139,6 +139,14 @@ const cases: Case[] = [
     value: 'eu-west-1',
   },
   {
+    kind: 'shard',
+    name: 'shard',
+    flags: ['--shard', '2/4'],
+    config: ['2/4', ' 2/4 '],
+    library: ['2/4', '2/4 '],
+    value: '2/4',
+  },
+  {
     kind: 'list',
     name: 'exclude',
     flags: ['--exclude', '*.tmp', '--exclude', 'cache/**'],
