@@ -2,7 +2,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { S3SyncError } from '../../src/errors.js';
 import { type AwsProfile, parseIni, profileFrom } from '../../src/s3/aws-config.js';
 import {
   endpointFor,
@@ -11,20 +10,7 @@ import {
   resolveEndpoint,
   validateEndpoint,
 } from '../../src/s3/client-options.js';
-
-function thrown(fn: () => unknown): S3SyncError {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(S3SyncError);
-  const e = err as S3SyncError;
-  expect(e.kind).toBe('usage');
-  expect(e.message).not.toContain('\n');
-  return e;
-}
+import { usageErrorOf } from '../helpers.js';
 
 const noProfile: AwsProfile = profileFrom(undefined, undefined, undefined);
 const profile = (settings: Record<string, string>, services: AwsProfile['services'] = {}): AwsProfile => ({
@@ -221,7 +207,7 @@ describe('resolveEndpoint: which endpoint a run uses and records', () => {
     );
     expect(resolveEndpoint({ env: {}, profile: noS3 }).id).toBe('http://profile:1');
     const missing = profile({ services: 'gone' });
-    expect(thrown(() => resolveEndpoint({ env: {}, profile: missing })).message).toMatch(
+    expect(usageErrorOf(() => resolveEndpoint({ env: {}, profile: missing })).message).toMatch(
       /services section 'gone'.*not in the AWS config file/,
     );
   });
@@ -295,9 +281,9 @@ describe('resolveEndpoint: which endpoint a run uses and records', () => {
   });
 
   it('a provider that needs an endpoint and has none is a usage error', () => {
-    expect(thrown(() => resolveEndpoint({ env: {}, profile: noProfile, provider: 'minio' })).message).toMatch(
-      /provider 'minio' needs --endpoint-url/,
-    );
+    expect(
+      usageErrorOf(() => resolveEndpoint({ env: {}, profile: noProfile, provider: 'minio' })).message,
+    ).toMatch(/provider 'minio' needs --endpoint-url/);
   });
 });
 
@@ -351,7 +337,7 @@ describe('endpoint identity: one store, one identity', () => {
     'http://127.0.0.1:9000/#frag',
     '',
   ])('rejects %j in one line (exit 2)', (raw) => {
-    expect(thrown(() => validateEndpoint(raw)).message).toMatch(/malformed endpoint URL/);
+    expect(usageErrorOf(() => validateEndpoint(raw)).message).toMatch(/malformed endpoint URL/);
   });
 
   it.each([
@@ -362,7 +348,7 @@ describe('endpoint identity: one store, one identity', () => {
     'http://user:secret@h/?q=1',
     'http://us@er:sec@ret@[bad',
   ])('never echoes the credentials of a malformed URL: %s', (raw) => {
-    const msg = thrown(() => validateEndpoint(raw)).message;
+    const msg = usageErrorOf(() => validateEndpoint(raw)).message;
     expect(msg).not.toMatch(/secret|sec@ret|user|us@er/);
     expect(msg).toContain('***@');
   });
@@ -398,8 +384,10 @@ describe('endpointFor (reads the AWS config files, never the SDK)', () => {
   });
 
   it('an unknown profile is a usage error, unless only AWS_PROFILE names it and the env has keys', () => {
-    expect(thrown(() => endpointFor({ profile: 'nope' }, env)).message).toMatch(/unknown AWS profile 'nope'/);
-    expect(thrown(() => endpointFor({}, { ...env, AWS_PROFILE: 'nope' })).message).toMatch(
+    expect(usageErrorOf(() => endpointFor({ profile: 'nope' }, env)).message).toMatch(
+      /unknown AWS profile 'nope'/,
+    );
+    expect(usageErrorOf(() => endpointFor({}, { ...env, AWS_PROFILE: 'nope' })).message).toMatch(
       /unknown AWS profile/,
     );
     const keys = { AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' };
@@ -414,7 +402,7 @@ describe('endpointFor (reads the AWS config files, never the SDK)', () => {
       AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'absent2'),
     };
     expect(endpointFor({}, none).id).toBe('https://s3.us-east-1.amazonaws.com');
-    expect(thrown(() => endpointFor({}, { ...none, AWS_CONFIG_FILE: dir })).message).toMatch(
+    expect(usageErrorOf(() => endpointFor({}, { ...none, AWS_CONFIG_FILE: dir })).message).toMatch(
       /cannot read the AWS config file/,
     );
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { S3SyncError } from '../../src/errors.js';
 import { isLegacyManifest, parseLegacyManifest } from '../../src/manifest/legacy.js';
+import { usageErrorOf } from '../helpers.js';
 
 const MD5_A = '0123456789abcdef0123456789abcdef';
 const MD5_B = 'd41d8cd98f00b204e9800998ecf8427e';
@@ -24,20 +24,6 @@ const PYTHON_TEXT = `{
     }
   }
 }`;
-
-function usageErrorOf(fn: () => unknown): S3SyncError {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(S3SyncError);
-  const e = err as S3SyncError;
-  expect(e.kind).toBe('usage');
-  expect(e.message).not.toContain('\n');
-  return e;
-}
 
 describe('isLegacyManifest', () => {
   it('recognises the Python manifest', () => {

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { S3SyncError } from '../../src/errors.js';
 import {
   getProvider,
   PROVIDER_NAMES,
@@ -7,7 +6,7 @@ import {
   type ProviderQuirks,
   providerEndpoint,
 } from '../../src/s3/providers.js';
-import { GiB, MiB } from '../helpers.js';
+import { GiB, MiB, usageErrorOf } from '../helpers.js';
 
 const FIELDS: (keyof ProviderQuirks)[] = [
   'name',
@@ -22,20 +21,6 @@ const FIELDS: (keyof ProviderQuirks)[] = [
   'maxPartSize',
   'requiresEndpoint',
 ];
-
-function thrown(fn: () => unknown): S3SyncError {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(S3SyncError);
-  const e = err as S3SyncError;
-  expect(e.kind).toBe('usage');
-  expect(e.message).not.toContain('\n');
-  return e;
-}
 
 describe('PROVIDERS table', () => {
   it('lists the expected providers', () => {
@@ -156,7 +141,7 @@ describe('getProvider', () => {
   it.each(['nope', '', 'aws ', 'toString', '__proto__', 'constructor', 'hasOwnProperty'])(
     'throws a one-line usage error for unknown %j',
     (name) => {
-      const e = thrown(() => getProvider(name, true));
+      const e = usageErrorOf(() => getProvider(name, true));
       expect(e.message).toContain('unknown provider');
       for (const n of PROVIDER_NAMES) expect(e.message).toContain(n);
     },
@@ -193,7 +178,7 @@ describe('providerEndpoint', () => {
 
   it('throws a one-line usage error for r2 without an account id', () => {
     for (const account of [undefined, '']) {
-      const e = thrown(() => providerEndpoint(PROVIDERS.r2!, 'auto', account));
+      const e = usageErrorOf(() => providerEndpoint(PROVIDERS.r2!, 'auto', account));
       expect(e.message).toContain('r2');
     }
   });
