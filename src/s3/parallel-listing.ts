@@ -33,6 +33,10 @@ interface Run {
   probe: ListingProbe;
   /** A range failed or the listing fell back: no more requests, no more pages handed on. */
   stopped: boolean;
+  /** More than the first range was started: from then on the ranges must join. */
+  split: boolean;
+  /** Why the first range, still alone, could not be joined to others: it stays one stream. */
+  unjoinable?: string;
 }
 
 /**
@@ -48,7 +52,7 @@ export async function listRanges(
   opts: ListOptions,
   probe: ListingProbe,
 ): Promise<Map<string, RemoteObject>> {
-  const run: Run = { t, prefix, opts, probe, stopped: false };
+  const run: Run = { t, prefix, opts, probe, stopped: false, split: false };
   const ranges: Range[] = [newRange(undefined, undefined)];
   const running = [started(run, ranges[0] as Range, opts.onRequested)];
   const first = running[0] as Promise<void>;
@@ -60,12 +64,13 @@ export async function listRanges(
     ),
   ]);
   const head = ranges[0] as Range;
-  if (known && !head.done && !run.stopped) {
+  if (known && !head.done && !run.stopped && run.unjoinable === undefined) {
     const reached = head.keys[head.keys.length - 1];
     const points = chooseSplitPoints(known, opts.maxRanges ?? 1, probe.maxKeys ?? 1000)
       .map((rel) => prefix + rel)
       .filter((p) => reached === undefined || compareKeys(p, reached) > 0);
     head.end = points[0];
+    run.split = points.length > 0;
     for (let i = 0; i < points.length; i++) {
       const r = newRange(points[i], points[i + 1]);
       ranges.push(r);
@@ -79,7 +84,8 @@ export async function listRanges(
     if (!(s.reason instanceof NotJoinable)) throw s.reason;
     problem ??= s.reason.message;
   }
-  problem ??= joinProblem(ranges);
+  // One range alone is one stream, whatever its order: nothing to join.
+  if (ranges.length > 1) problem ??= joinProblem(ranges);
   if (problem === undefined) {
     const out = new Map<string, RemoteObject>();
     for (const r of ranges) for (const o of r.objects) out.set(o.rel, o);
@@ -97,6 +103,15 @@ export async function listRanges(
     },
     probe,
   );
+}
+
+/**
+ * A range that cannot be joined: the listing falls back to one stream once ranges are split; before,
+ * the first range goes on as that one stream and no other range starts.
+ */
+function unjoinable(run: Run, problem: string): void {
+  if (run.split) throw new NotJoinable(problem);
+  run.unjoinable ??= problem;
 }
 
 function newRange(after: string | undefined, end: string | undefined): Range {
@@ -124,7 +139,7 @@ async function listRange(run: Run, r: Range, onRequested?: () => void): Promise<
       if (run.stopped) return;
       const keys = page.objects.map((o) => o.key);
       const order = rangeOrderProblem(r.after, r.keys[r.keys.length - 1], keys);
-      if (order) throw new NotJoinable(order);
+      if (order) unjoinable(run, order);
       for (const k of keys) r.keys.push(k);
       // Read now: the first range's end is set once the split keys are known.
       const owned = ownedCount(keys, r.end);
@@ -132,7 +147,11 @@ async function listRange(run: Run, r: Range, onRequested?: () => void): Promise<
       else if (page.isTruncated) {
         const token = page.nextToken;
         if (token === undefined || tokens.has(token))
-          throw new NotJoinable('a truncated page came without a new continuation token');
+          unjoinable(run, 'a truncated page came without a new continuation token');
+      }
+      // Alone, the range goes on as one stream does: it ends on a truncated page without a token.
+      if (owned === keys.length && page.isTruncated && page.nextToken !== undefined) {
+        const token = page.nextToken;
         tokens.add(token);
         next = listPage(t, { prefix, token, probe });
         // Awaited on the next turn of the loop; never an unhandled rejection meanwhile.
