@@ -74,6 +74,18 @@ export const CONNECTION_OPTIONS = {
     example: '--workers 32',
     commands: S3,
   },
+  // No default: automatic, one range per worker at most, and only for a prefix the run knows is large.
+  listRanges: {
+    kind: 'int',
+    flag: '--list-ranges',
+    arg: '<n>',
+    min: 1,
+    max: 1024,
+    help: 'list a large prefix as this many key ranges at once (1: one stream)',
+    defaultText: 'automatic, up to --workers',
+    example: '--list-ranges 1',
+    commands: S3,
+  },
   retries: {
     kind: 'int',
     flag: '--retries',

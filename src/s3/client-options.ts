@@ -37,6 +37,8 @@ export interface ConnectionOptions {
   firstByteTimeout?: string | number;
   /** Concurrent transfers; sizes the keep-alive socket pool. */
   workers?: number;
+  /** Key ranges listed at once for a large prefix; 1: one stream. Default: automatic, up to `workers`. */
+  listRanges?: number;
   /** Static credentials; default: the AWS credential chain (env, profile, SSO, instance role …). */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** Print debug detail (never secrets). */

@@ -2,7 +2,8 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { ListObjectsV2CommandInput, ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
 import type { DeserializeMiddleware } from '@smithy/types';
 import { normalizeEtag } from './etag.js';
-import { type ListPage, parseListObjectsV2 } from './list-xml.js';
+import { type ListedObject, type ListPage, parseListObjectsV2 } from './list-xml.js';
+import { listRanges } from './parallel-listing.js';
 import type { RemoteObject } from './remote-object.js';
 import type { S3Requests } from './requests.js';
 import { clientS3 } from './sdk.js';
@@ -30,6 +31,15 @@ export interface ListOptions {
   onPage?: (page: RemoteObject[]) => void;
   /** Called as the first page's request goes out (signed, to the HTTP handler). */
   onRequested?: () => void;
+  /**
+   * Ranges listed at once (see parallel-listing.ts); 1 or absent: one stream. More only where
+   * `splitFrom` holds enough keys.
+   */
+  maxRanges?: number;
+  /** Rels the run knows (the manifest's, the scan's) to split the key space at; may come later. */
+  splitFrom?: Promise<readonly string[]> | readonly string[];
+  /** Why a parallel listing was given up for one stream. */
+  onFallback?: (reason: string) => void;
 }
 
 /** Knobs only tests turn: kept off ListOptions, which the transport's callers see. */
@@ -53,6 +63,17 @@ export async function listObjects(
   opts: ListOptions = {},
   probe: ListingProbe = {},
 ): Promise<Map<string, RemoteObject>> {
+  if ((opts.maxRanges ?? 1) > 1 && opts.splitFrom) return listRanges(t, prefix, opts, probe);
+  return oneStream(t, prefix, opts, probe);
+}
+
+/** The listing as one sequence of pages. */
+export async function oneStream(
+  t: S3Requests,
+  prefix: string,
+  opts: ListOptions,
+  probe: ListingProbe,
+): Promise<Map<string, RemoteObject>> {
   const out = new Map<string, RemoteObject>();
   let next: Promise<ListPage> | undefined = listPage(t, { prefix, probe, onRequested: opts.onRequested });
   while (next) {
@@ -68,15 +89,8 @@ export async function listObjects(
     }
     const objects: RemoteObject[] = [];
     for (const o of page.objects) {
-      const rel = o.key.slice(prefix.length);
-      const obj = {
-        rel,
-        key: o.key,
-        size: o.size,
-        etag: normalizeEtag(o.etag),
-        lastModified: o.lastModified,
-      };
-      out.set(rel, obj);
+      const obj = remoteObject(prefix, o);
+      out.set(obj.rel, obj);
       objects.push(obj);
     }
     opts.onPage?.(objects);
@@ -84,20 +98,34 @@ export async function listObjects(
   return out;
 }
 
-interface PageInput {
+/** A listed object as the planner sees it; rel is the key minus the prefix. */
+export function remoteObject(prefix: string, o: ListedObject): RemoteObject {
+  return {
+    rel: o.key.slice(prefix.length),
+    key: o.key,
+    size: o.size,
+    etag: normalizeEtag(o.etag),
+    lastModified: o.lastModified,
+  };
+}
+
+export interface PageInput {
   prefix: string;
+  /** StartAfter: only on a listing's first page (a continuation token carries it on). */
+  startAfter?: string;
   token?: string;
   probe: ListingProbe;
   onRequested?: () => void;
 }
 
 /** One listing page, read by parseListObjectsV2 where it can, else by the SDK. */
-function listPage(t: S3Requests, p: PageInput): Promise<ListPage> {
+export function listPage(t: S3Requests, p: PageInput): Promise<ListPage> {
   return t.call(async (signal) => {
     const cmd = new ListObjectsV2Command({
       Bucket: t.bucket,
       Prefix: p.prefix,
       ContinuationToken: p.token,
+      StartAfter: p.token === undefined ? p.startAfter : undefined,
       MaxKeys: p.probe.maxKeys,
     });
     const onRequested = p.onRequested;

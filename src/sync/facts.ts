@@ -4,10 +4,39 @@ import { HASH_CONCURRENCY } from '../local/hash-cache.js';
 import { UnexpectedFileError } from '../local/open-file.js';
 import type { LocalFile } from '../local/scan.js';
 import { manifestEntry } from '../manifest/schema.js';
+import { setting } from '../options/validate.js';
 import type { PullAction } from '../plan/pull.js';
 import type { PushAction } from '../plan/push.js';
 import type { Facts, Need, RemoteObject } from '../plan/types.js';
+import { MIN_PAGES_PER_RANGE } from '../s3/list-ranges.js';
+import type { ListOptions } from '../s3/listing.js';
 import type { RunContext } from './run-context.js';
+
+/** Keys enough to split a listing at (a page being 1,000 keys); fewer, and it is one stream. */
+const SPLITTABLE = 2 * MIN_PAGES_PER_RANGE * 1000;
+
+/**
+ * How a run's listing may be split: into at most --list-ranges (default --workers) ranges, at keys
+ * from the manifest, or from the scan when the manifest knows too few.
+ */
+export function listSplitting(
+  s: RunContext,
+  scanned: Promise<Iterable<LocalFile>> | Iterable<LocalFile>,
+): Pick<ListOptions, 'maxRanges' | 'splitFrom' | 'onFallback'> {
+  const manifest = [...s.store.files.keys()];
+  const splitFrom =
+    manifest.length >= SPLITTABLE
+      ? manifest
+      : Promise.resolve(scanned).then((files) => {
+          const rels = Array.from(files, (f) => f.rel);
+          return rels.length > manifest.length ? rels : manifest;
+        });
+  return {
+    maxRanges: setting(s.opts, 'listRanges') ?? setting(s.opts, 'workers'),
+    splitFrom,
+    onFallback: s.opts.debug ? (reason) => s.notice(`listing as one stream: ${reason}`) : undefined,
+  };
+}
 
 /** Work a command starts before the plan asks for it (see hash-ahead.ts). */
 export interface EarlyWork {
@@ -28,6 +57,8 @@ export interface EarlyWork {
 export class EarlyListing {
   private readonly pages: RemoteObject[][] = [];
   private onPage: ((page: RemoteObject[]) => void) | undefined;
+  /** Hands the scanned files to the listing, whose ranges may split at their paths. */
+  readonly scanned: (files: Iterable<LocalFile>) => void;
   private readonly done: Promise<Map<string, RemoteObject>>;
   /**
    * Resolves once the first page has been asked for (or the listing failed). Reading the tree waits
@@ -54,9 +85,15 @@ export class EarlyListing {
     this.requested = new Promise<void>((resolve) => {
       requested = resolve;
     });
+    let scanned: (files: Iterable<LocalFile>) => void = () => {};
+    const files = new Promise<Iterable<LocalFile>>((resolve) => {
+      scanned = resolve;
+    });
+    this.scanned = scanned;
     this.done = s.list({
       onPage: (page) => (this.onPage ? this.onPage(page) : this.pages.push(page)),
       onRequested: requested,
+      ...listSplitting(s, files),
     });
     // A failure is raised where the listing is awaited; if the plan never asks for it, nowhere.
     this.done.catch(() => {}).finally(requested);
@@ -97,6 +134,7 @@ export async function gatherFacts(
       facts.remote = await s.list({
         onPage: early.onListed,
         onRequested: early.onListRequested,
+        ...listSplitting(s, files()),
       });
       s.store.listed(startedAt, facts.remote);
     }

@@ -47,6 +47,7 @@ export async function prelude<P extends { needs: Need[] }>(
 ): Promise<{ plan: P; unreadable: Set<string>; facts: Facts }> {
   const listing = spec.listing !== 'asked' ? await EarlyListing.start(s) : undefined;
   const scan = await spec.scan(listing !== undefined);
+  listing?.scanned(scan.files);
   const facts = emptyFacts();
   let remote: Map<string, RemoteObject> | undefined;
   if (typeof spec.listing === 'object') {

@@ -44,6 +44,11 @@ export interface FaultOptions {
    * `filter`, for every request.
    */
   hold?: (req: { method: string; url: string }) => Promise<unknown> | undefined;
+  /**
+   * Rewrites the whole body of an untouched 200 response when it returns a Buffer (to play a store
+   * that answers differently, e.g. lists keys out of byte order); undefined: relayed as it came.
+   */
+  rewrite?: (req: { method: string; url: string }, body: Buffer) => Buffer | undefined;
   /** Sees every chunk of every request body forwarded upstream (to assert what was, or was not, sent). */
   observe?: (req: { method: string; url: string }, chunk: Buffer) => void;
 }
@@ -199,6 +204,20 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
     const socket = req.socket;
     const hasBody =
       req.method !== 'HEAD' && status !== 204 && status !== 304 && upRes.headers['content-length'] !== '0';
+
+    const rewrite = opts.rewrite;
+    if (fault === null && rewrite && status === 200 && hasBody) {
+      const chunks: Buffer[] = [];
+      upRes.on('data', (c: Buffer) => chunks.push(c));
+      upRes.once('end', () => {
+        const all = Buffer.concat(chunks);
+        const body = rewrite({ method: req.method ?? 'GET', url: req.url ?? '/' }, all) ?? all;
+        const { 'transfer-encoding': _te, ...rest } = headers;
+        res.writeHead(status, upRes.statusMessage, { ...rest, 'content-length': body.length });
+        res.end(body);
+      });
+      return;
+    }
 
     if (fault === null) {
       res.writeHead(status, upRes.statusMessage, headers);

@@ -1,0 +1,184 @@
+import { describe, expect, it } from 'vitest';
+import {
+  chooseSplitPoints,
+  compareKeys,
+  joinProblem,
+  ownedCount,
+  type RangeResult,
+  rangeOrderProblem,
+} from '../../src/s3/list-ranges.js';
+
+const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+const sign = (n: number) => Math.sign(n);
+
+describe('compareKeys: S3 (UTF-8 byte) order, not JS string order', () => {
+  const keys = [
+    '',
+    'a',
+    'a/',
+    'a/b',
+    'ab',
+    'B',
+    'é',
+    '日本',
+    '\uE000',
+    '\uFFFD',
+    '😀',
+    '😀a',
+    '𝄞',
+    'a😀',
+    'a\uFFFF',
+  ];
+  it.each(keys.flatMap((a) => keys.map((b) => [a, b] as const)))('%j vs %j', (a, b) => {
+    expect(sign(compareKeys(a, b))).toBe(sign(byteOrder(a, b)));
+  });
+  it('differs from JS order where a surrogate pair meets U+E000..U+FFFF', () => {
+    expect('😀' < '\uE000').toBe(true);
+    expect(compareKeys('😀', '\uE000')).toBeGreaterThan(0);
+  });
+});
+
+describe('chooseSplitPoints', () => {
+  const rels = (n: number) => Array.from({ length: n }, (_, i) => `k${String(i).padStart(6, '0')}`);
+  it.each([
+    { n: 0, max: 16, page: 1000, ranges: 1, why: 'nothing known: one stream' },
+    { n: 3999, max: 16, page: 1000, ranges: 1, why: 'under two ranges of two pages' },
+    { n: 4000, max: 16, page: 1000, ranges: 2, why: 'two ranges of two pages' },
+    { n: 100_000, max: 16, page: 1000, ranges: 16, why: 'bounded by the concurrency' },
+    { n: 100_000, max: 1, page: 1000, ranges: 1, why: 'one stream forced' },
+    { n: 2500, max: 8, page: 100, ranges: 8, why: 'smaller pages split smaller prefixes' },
+  ])('$n keys, at most $max ranges, pages of $page: $ranges range(s) ($why)', ({ n, max, page, ranges }) => {
+    const points = chooseSplitPoints(rels(n), max, page);
+    expect(points.length + 1).toBe(ranges);
+  });
+
+  it('points are sorted in byte order, distinct, and evenly spaced', () => {
+    const known = rels(100_000).reverse();
+    const points = chooseSplitPoints(known, 10, 1000);
+    expect(points).toHaveLength(9);
+    for (let i = 1; i < points.length; i++)
+      expect(compareKeys(points[i]!, points[i - 1]!)).toBeGreaterThan(0);
+    const at = points.map((p) => Number(p.slice(1)));
+    for (let i = 0; i < at.length; i++) expect(Math.abs(at[i]! - (i + 1) * 10_000)).toBeLessThan(500);
+  });
+
+  it('sorts by bytes: emoji keys after U+FFFD keys', () => {
+    const known = [
+      ...Array.from({ length: 3000 }, (_, i) => `\uFFFD${i}`),
+      ...Array.from({ length: 3000 }, (_, i) => `😀${i}`),
+    ];
+    const points = chooseSplitPoints(known, 2, 1000);
+    expect(points).toHaveLength(1);
+    // The middle of the byte order is the boundary between the two groups.
+    expect(points[0]!.startsWith('😀')).toBe(true);
+  });
+
+  it('duplicates collapse: no empty range', () => {
+    const known = Array.from({ length: 10_000 }, () => 'same');
+    expect(chooseSplitPoints(known, 8, 1000)).toEqual(['same']);
+  });
+});
+
+describe('rangeOrderProblem', () => {
+  it.each([
+    { after: undefined, prev: undefined, keys: ['a', 'b'], ok: true, why: 'increasing' },
+    { after: 'a', prev: undefined, keys: ['a0', 'b'], ok: true, why: 'after StartAfter' },
+    { after: 'b', prev: undefined, keys: ['a'], ok: false, why: 'StartAfter ignored' },
+    { after: 'b', prev: undefined, keys: ['b'], ok: false, why: 'StartAfter key itself returned' },
+    { after: undefined, prev: 'm', keys: ['c'], ok: false, why: 'next page goes back' },
+    { after: undefined, prev: undefined, keys: ['B', 'a', 'b'], ok: true, why: 'upper case sorts first' },
+    { after: undefined, prev: undefined, keys: ['a', 'B'], ok: false, why: 'case-insensitive collation' },
+    { after: undefined, prev: undefined, keys: ['\uFFFD', '😀'], ok: true, why: 'byte order' },
+    { after: undefined, prev: undefined, keys: ['😀', '\uFFFD'], ok: false, why: 'JS string order' },
+    { after: undefined, prev: undefined, keys: ['a', 'a'], ok: false, why: 'a key twice' },
+    { after: undefined, prev: 'x', keys: [], ok: true, why: 'empty page' },
+  ])('$why', ({ after, prev, keys, ok }) => {
+    expect(rangeOrderProblem(after, prev, keys) === undefined).toBe(ok);
+  });
+});
+
+describe('joinProblem', () => {
+  const r = (
+    after: string | undefined,
+    end: string | undefined,
+    keys: string[],
+    ended: RangeResult['ended'],
+  ): RangeResult => ({ after, end, keys, ended });
+  it.each([
+    { why: 'one stream', ranges: [r(undefined, undefined, ['a', 'b'], 'exhausted')], ok: true },
+    {
+      why: 'two ranges, the split key read by the first',
+      ranges: [r(undefined, 'm', ['a', 'm', 'n'], 'passed-end'), r('m', undefined, ['n', 'z'], 'exhausted')],
+      ok: true,
+    },
+    {
+      why: 'a range passed its end on an empty-then-full page sequence',
+      ranges: [r(undefined, 'm', ['l', 'p'], 'passed-end'), r('m', undefined, [], 'exhausted')],
+      ok: true,
+    },
+    {
+      why: 'a middle range that is empty but reached the end of the listing',
+      ranges: [
+        r(undefined, 'f', ['a', 'g'], 'passed-end'),
+        r('f', 'm', [], 'exhausted'),
+        r('m', undefined, [], 'exhausted'),
+      ],
+      ok: true,
+    },
+    { why: 'no ranges', ranges: [], ok: false },
+    {
+      why: 'gap: the second range starts after a later point',
+      ranges: [r(undefined, 'm', ['a', 'n'], 'passed-end'), r('p', undefined, ['q'], 'exhausted')],
+      ok: false,
+    },
+    {
+      why: 'the first range does not start at the prefix',
+      ranges: [r('a', undefined, ['b'], 'exhausted')],
+      ok: false,
+    },
+    {
+      why: 'the last range is bounded',
+      ranges: [r(undefined, 'm', ['a', 'n'], 'passed-end')],
+      ok: false,
+    },
+    {
+      why: 'stopped before its end point',
+      ranges: [r(undefined, 'm', ['a', 'c'], 'passed-end'), r('m', undefined, ['n'], 'exhausted')],
+      ok: false,
+    },
+    {
+      why: 'overlap: the second range returned a key before its StartAfter',
+      ranges: [r(undefined, 'm', ['a', 'n'], 'passed-end'), r('m', undefined, ['k', 'n'], 'exhausted')],
+      ok: false,
+    },
+    {
+      why: 'out of order within a range',
+      ranges: [r(undefined, 'm', ['c', 'a', 'n'], 'passed-end'), r('m', undefined, ['n'], 'exhausted')],
+      ok: false,
+    },
+    {
+      why: 'a range that ends before it starts',
+      ranges: [
+        r(undefined, 'm', ['a', 'n'], 'passed-end'),
+        r('m', 'c', ['n'], 'passed-end'),
+        r('c', undefined, [], 'exhausted'),
+      ],
+      ok: false,
+    },
+  ])('$why', ({ ranges, ok }) => {
+    expect(joinProblem(ranges) === undefined).toBe(ok);
+  });
+});
+
+describe('ownedCount: a key equal to the end point belongs to the range', () => {
+  it.each([
+    { keys: ['a', 'm', 'n'], end: 'm', n: 2 },
+    { keys: ['a', 'l'], end: 'm', n: 2 },
+    { keys: ['n', 'o'], end: 'm', n: 0 },
+    { keys: [], end: 'm', n: 0 },
+    { keys: ['a', 'z'], end: undefined, n: 2 },
+    { keys: ['\uFFFD', '😀'], end: '\uFFFF', n: 1 },
+  ])('$keys up to $end: $n', ({ keys, end, n }) => {
+    expect(ownedCount(keys, end)).toBe(n);
+  });
+});
