@@ -67,6 +67,7 @@ export class DurableBatch<T> {
   private queue: Unflushed<T>[] = [];
   private running: Promise<void> | undefined;
   private waiters: (() => void)[] = [];
+  private error: unknown;
 
   constructor(private readonly sinks: BatchSinks<T>) {}
 
@@ -77,9 +78,10 @@ export class DurableBatch<T> {
     this.running ??= this.loop();
   }
 
-  /** Resolves once every file added so far is flushed (or failed). */
+  /** Resolves once every file added so far is flushed (or failed); rejects with a sink's error. */
   async drain(): Promise<void> {
     while (this.running) await this.running;
+    if (this.error !== undefined) throw this.error;
   }
 
   private async loop(): Promise<void> {
@@ -88,7 +90,10 @@ export class DurableBatch<T> {
         const batch = this.queue;
         this.queue = [];
         for (const w of this.waiters.splice(0)) w();
-        await this.flush(batch);
+        // Kept for drain: nobody awaits the loop itself, so a rejection here would go unhandled.
+        await this.flush(batch).catch((err: unknown) => {
+          this.error ??= err;
+        });
       }
     } finally {
       this.running = undefined;

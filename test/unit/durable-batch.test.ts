@@ -199,6 +199,33 @@ describe('DurableBatch', () => {
   });
 });
 
+describe('DurableBatch errors', () => {
+  it('a sink that throws rejects drain (never an unhandled rejection), and later files still flush', async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'durable-batch-'));
+    roots.push(root);
+    const recorded: string[] = [];
+    const b = new DurableBatch<string>({
+      durable: (rel) => {
+        if (rel === 'boom') throw new Error('record failed');
+        recorded.push(rel);
+      },
+      failed: () => undefined,
+      dirsOf: (dest) => dirsUpTo(root, dest),
+    });
+    const item = (rel: string): Unflushed<string> => ({
+      rel,
+      fd: undefined,
+      commit: () => ({ dest: path.join(root, rel), value: rel }),
+      discard: () => undefined,
+    });
+    await b.add(item('boom'));
+    await new Promise((r) => setTimeout(r, 20));
+    await b.add(item('after'));
+    await expect(b.drain()).rejects.toThrow('record failed');
+    expect(recorded).toEqual(['after']);
+  });
+});
+
 describe('dirsUpTo', () => {
   it.each([
     ['/r', '/r/a.txt', ['/r']],
