@@ -14,6 +14,9 @@ if (process.argv.length === 3 && (process.argv[2] === '--version' || process.arg
   });
   // The SDK warns on every run that its 2027 releases need Node 22; the lockfile pins this one.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  // Read once, when the thread pool starts (at its first use, after this): a pull's batched fsyncs run
+  // side by side there, next to the file system calls of the transfers.
+  process.env.UV_THREADPOOL_SIZE ??= '16';
   const { runCli } = await import('./program.js');
   process.exitCode = await runCli(process.argv);
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { lstatSync, renameSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, renameSync } from 'node:fs';
 import { lutimes } from 'node:fs/promises';
 import path from 'node:path';
 import { S3SyncError } from '../errors.js';
@@ -11,6 +11,7 @@ import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
 import { candidatePartSizes, etagForm } from '../s3/etag.js';
 import type { S3Transport } from '../s3/transport.js';
 import { gather, IncompleteBody, verifyContent } from './download-body.js';
+import type { Unflushed } from './durable-batch.js';
 import { TransferProgress } from './progress.js';
 import { downloadVerifiedRanges } from './ranged-download.js';
 import type { RunContext } from './run-context.js';
@@ -41,11 +42,13 @@ interface Target {
 }
 
 /**
- * Downloads one object to a temp file beside the manifest, fsyncs it, sets its mtime and renames it
- * into place: a crash or a full disk never leaves a partial file under the real name. Every path is
- * taken through `tree`, checked right before it is used: nothing outside the target is written. Returns
- * the manifest entry for the file as written. `progress` reports the bytes as they arrive; a failed
- * download takes back what it reported, unless the run was cancelled.
+ * Downloads one object to a temp file beside the manifest and sets its mtime; returns it unflushed,
+ * for a DurableBatch to fsync it, rename it into place and give its manifest entry: a crash, a power
+ * loss or a full disk never leaves a partial file under the real name. A small file is left open and
+ * unsynced (its fsync is batched); a larger one was synced while it was written. Every path is taken
+ * through `tree`, checked right before it is used: nothing outside the target is written. `progress`
+ * reports the bytes as they arrive; a failed download takes back what it reported, unless the run was
+ * cancelled.
  */
 export async function downloadObject(
   s: RunContext,
@@ -54,10 +57,11 @@ export async function downloadObject(
   cfg: { multipartThreshold: number; partSize: number },
   tree: TargetTree,
   progress = new TransferProgress(o.size, (e) => s.emit(e)),
-): Promise<ManifestEntry> {
+): Promise<Unflushed<ManifestEntry>> {
   const name = `${randomBytes(8).toString('hex')}.part`;
   // The temp folder is in the target too: its path is checked again at each use.
   const tmp: TempPath = () => path.join(tree.tmpDir(), name);
+  let fd: number | undefined;
   try {
     // Refused before a byte is fetched when the way is already blocked; checked again before the rename.
     tree.destination(o.rel, false);
@@ -76,7 +80,7 @@ export async function downloadObject(
         const r = h.digest();
         const ok = verifyContent(o.etag, r.md5, r.multipart, info.metadata.md5);
         if (ok === false) throw new IncompleteBody('downloaded bytes do not match the object ETag');
-        await writeSmall(tmp, buf, mtimeSeconds(info.metadata.mtime, o.lastModified));
+        fd = writeSmall(tmp, buf, mtimeSeconds(info.metadata.mtime, o.lastModified));
         return { md5: r.md5, verified: ok };
       }));
     } else if (o.size < cfg.multipartThreshold) {
@@ -97,28 +101,40 @@ export async function downloadObject(
     }
     if (verified === undefined && s.opts.debug)
       s.notice(`${o.rel}: ETag is opaque; content not verified`, o.rel);
-    // writeSmall set the mtime before its fsync.
+    // writeSmall set the mtime already; a larger file's data is synced, its new mtime not yet.
     if (!small) {
       const secs = mtimeSeconds(meta.mtime, o.lastModified);
       await lutimes(tmp(), secs, secs);
+      fd = openSync(tmp(), constants.O_RDONLY | constants.O_NOFOLLOW);
     }
-    // Checked again, and renamed in the same synchronous step: the tree may have changed meanwhile.
-    const dest = tree.destination(o.rel);
-    renameSync(tmp(), dest);
-    const st = statFields(lstatSync(dest, { bigint: true }));
     progress.finish();
-    return manifestEntry(st, { md5, etag: o.etag, partSize });
+    return {
+      rel: o.rel,
+      fd,
+      // Checked again, and renamed in the same synchronous step: the tree may have changed meanwhile.
+      commit: () => {
+        const dest = tree.destination(o.rel);
+        renameSync(tmp(), dest);
+        const st = statFields(lstatSync(dest, { bigint: true }));
+        return { dest, value: manifestEntry(st, { md5, etag: o.etag, partSize }) };
+      },
+      discard: () => removeTmpFile(tmp),
+    };
   } catch (err) {
     if (!s.opts.signal?.aborted) progress.fail();
+    if (fd !== undefined) closeSync(fd);
     removeTmpFile(tmp);
-    const code =
-      (err as NodeJS.ErrnoException).code ?? (err as { cause?: NodeJS.ErrnoException }).cause?.code;
-    if (code === 'ENOSPC' || code === 'EDQUOT') {
-      throw new DiskFullError(
-        `disk full while writing ${o.rel} (${code}): stopped; no partial file was left`,
-        'fatal',
-      );
-    }
-    throw err;
+    throw diskFullOr(err, o.rel);
   }
+}
+
+/** A full disk stops the run (every further write would fail the same way); any other error is kept. */
+export function diskFullOr(err: unknown, rel: string): unknown {
+  const code = (err as NodeJS.ErrnoException).code ?? (err as { cause?: NodeJS.ErrnoException }).cause?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT')
+    return new DiskFullError(
+      `disk full while writing ${rel} (${code}): stopped; no partial file was left`,
+      'fatal',
+    );
+  return err;
 }

@@ -4,13 +4,15 @@ import { S3SyncError, usageError } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
 import { PathRefused, TargetTree } from '../local/confine.js';
 import { type LocalFile, scanDirectoryYielding } from '../local/scan.js';
+import type { ManifestEntry } from '../manifest/schema.js';
 import { STATE_DIR } from '../manifest/store.js';
 import { checkEnds, setting, validateOptions } from '../options/validate.js';
 import { type PullAction, planPull } from '../plan/pull.js';
 import type { Facts, RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
 import { enforceDeleteGuards } from './delete-guard.js';
-import { DiskFullError, downloadObject } from './download.js';
+import { DiskFullError, diskFullOr, downloadObject } from './download.js';
+import { DurableBatch, dirsUpTo, type Unflushed } from './durable-batch.js';
 import type { SyncResult } from './events.js';
 import { applyRecords } from './facts.js';
 import type { PullOptions } from './options.js';
@@ -160,32 +162,49 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
   let diskFull: DiskFullError | undefined;
   const controller = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
+  const failed = (rel: string, err: unknown) => {
+    // Cancelled mid-download: neither downloaded nor failed; the next run fetches it.
+    if (opts.signal?.aborted) return;
+    if (err instanceof DiskFullError) {
+      diskFull ??= err;
+      controller.abort();
+    } else s.fileError(rel, (err as Error).message);
+  };
+  const byRel = new Map(downloads.map((a) => [a.rel, a]));
+  // A file is recorded only once its data, its name and its directory are on disk.
+  const batch = new DurableBatch<ManifestEntry>({
+    durable: (rel, entry) => {
+      const a = byRel.get(rel)!;
+      s.store.record(rel, entry);
+      r.downloaded++;
+      r.bytesTransferred += a.size;
+      s.emit({ type: 'done', action: 'download', rel, size: a.size, reason: a.reason });
+    },
+    failed: (rel, err) => failed(rel, diskFullOr(err, rel)),
+    dirsOf: (dest) => dirsUpTo(tree.real, dest),
+  });
   try {
     await forEachLimit(
       downloads,
       setting(opts, 'workers'),
       async (a) => {
         s.emit({ type: 'start', action: 'download', rel: a.rel, size: a.size });
+        let written: Unflushed<ManifestEntry>;
         try {
-          s.store.record(a.rel, await downloadObject(s, t!, a, cfg, tree));
-          r.downloaded++;
-          r.bytesTransferred += a.size;
-          s.emit({ type: 'done', action: 'download', rel: a.rel, size: a.size, reason: a.reason });
+          written = await downloadObject(s, t!, a, cfg, tree);
         } catch (err) {
-          // Cancelled mid-download: neither downloaded nor failed; the next run fetches it.
-          if (opts.signal?.aborted) return;
-          if (err instanceof DiskFullError) {
-            diskFull ??= err;
-            controller.abort();
-          } else if (err instanceof S3SyncError && isFatal(err)) throw err;
-          else s.fileError(a.rel, (err as Error).message);
+          const fatal = err instanceof S3SyncError && isFatal(err) && !(err instanceof DiskFullError);
+          if (fatal && !opts.signal?.aborted) throw err;
+          return failed(a.rel, err);
         }
+        await batch.add(written);
       },
       signal,
     );
   } catch (err) {
     if (!diskFull) throw err;
   } finally {
+    await batch.drain();
     tree.removeTmp();
   }
   if (diskFull) throw diskFull;

@@ -1,13 +1,10 @@
 /** Writing a download's temp file: every byte down, written back as it arrives, synced before the rename. */
-import { closeSync, constants, fsync, futimesSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, futimesSync, openSync, rmSync, writeSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { promisify } from 'node:util';
 import type { StreamDigest } from '../local/hash.js';
 import type { HashPool } from '../local/hash-pool.js';
 import { coalesce, IncompleteBody } from './download-body.js';
-
-const fsyncFd = promisify(fsync);
 
 /**
  * Temp files are opened without following a link at their name (one planted there is refused, never
@@ -66,8 +63,11 @@ export async function writeFully(fh: FileHandle, buf: Buffer, pos: number): Prom
   }
 }
 
-/** Writes a small file with its mtime, then fsyncs it: data and mtime are on disk before the rename. */
-export async function writeSmall(tmp: TempPath, buf: Buffer, mtimeSecs: number): Promise<void> {
+/**
+ * Writes a small file with its mtime and returns it still open, unsynced: its fsync is batched with
+ * others' (see DurableBatch) instead of waiting here, before the rename. Closed here on failure only.
+ */
+export function writeSmall(tmp: TempPath, buf: Buffer, mtimeSecs: number): number {
   const fd = openSync(tmp(), TMP_FLAGS);
   try {
     for (let off = 0; off < buf.length; ) {
@@ -76,9 +76,10 @@ export async function writeSmall(tmp: TempPath, buf: Buffer, mtimeSecs: number):
       off += n;
     }
     futimesSync(fd, mtimeSecs, mtimeSecs);
-    await fsyncFd(fd);
-  } finally {
+    return fd;
+  } catch (err) {
     closeSync(fd);
+    throw err;
   }
 }
 

@@ -1,0 +1,152 @@
+/**
+ * Group commit for downloads: files are written to temp files without waiting on fsync, and flushed
+ * together, off the transfers' critical path. One flush: fsync every temp file of the batch (in
+ * parallel), rename each into place, fsync the directories that received them, and only then hand the
+ * files to be recorded. So no partial file ever appears under its real name, even after a power loss
+ * (its data is on disk before the rename), and the manifest never records a file whose data or name a
+ * power loss could still take away.
+ */
+import { close, fsync, open } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const fsyncFd = promisify(fsync);
+const closeFd = promisify(close);
+const openPath = promisify(open);
+
+/** A written, verified temp file waiting for its flush. */
+export interface Unflushed<T> {
+  rel: string;
+  /** Open on the temp file when its data still has to be synced; undefined when already synced. */
+  fd: number | undefined;
+  /** Checks the destination and renames the temp file there, synchronously; returns what is recorded. */
+  commit: () => { dest: string; value: T };
+  /** Removes the temp file after a failure. */
+  discard: () => void;
+}
+
+export interface BatchSinks<T> {
+  /** Called once the file's data, its name and its directory are on disk. */
+  durable: (rel: string, value: T) => void;
+  failed: (rel: string, err: unknown) => void;
+  /** Directories whose entries must be durable for `dest` to be: its parent and up to the root. */
+  dirsOf: (dest: string) => string[];
+  /** fsync of a directory; injected so a test can observe the order. */
+  syncDir?: (dir: string) => Promise<void>;
+  syncFile?: (fd: number) => Promise<void>;
+}
+
+/** Open temp files held at most; a writer waits for room beyond this (file descriptors are finite). */
+export const BATCH_MAX = 256;
+
+/** fsync of a directory: its entries (renames, new subdirectories) reach the disk. */
+export async function syncDirectory(dir: string): Promise<void> {
+  const fd = await openPath(dir, 'r');
+  try {
+    await fsyncFd(fd);
+  } finally {
+    await closeFd(fd);
+  }
+}
+
+/** The directories from `dest`'s parent up to `root` inclusive: a new one is durable once its parent is. */
+export function dirsUpTo(root: string, dest: string): string[] {
+  const dirs: string[] = [];
+  for (let d = path.dirname(dest); ; d = path.dirname(d)) {
+    dirs.push(d);
+    if (d === root || !d.startsWith(`${root}/`)) break;
+  }
+  return dirs;
+}
+
+/**
+ * Collects unflushed files and flushes them one batch at a time: while a flush runs, the next batch
+ * fills, so the batch size follows the rate files arrive at with no timer.
+ */
+export class DurableBatch<T> {
+  private queue: Unflushed<T>[] = [];
+  private running: Promise<void> | undefined;
+  private waiters: (() => void)[] = [];
+  private error: unknown;
+
+  constructor(private readonly sinks: BatchSinks<T>) {}
+
+  /** Adds a file; resolves once there is room for it (not when it is flushed). */
+  async add(item: Unflushed<T>): Promise<void> {
+    while (this.queue.length >= BATCH_MAX) await new Promise<void>((r) => this.waiters.push(r));
+    this.queue.push(item);
+    this.running ??= this.loop();
+  }
+
+  /** Resolves once every file added so far is flushed (or failed); rejects with a sink's error. */
+  async drain(): Promise<void> {
+    while (this.running) await this.running;
+    if (this.error !== undefined) throw this.error;
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue;
+        this.queue = [];
+        for (const w of this.waiters.splice(0)) w();
+        // Kept for drain: nobody awaits the loop itself, so a rejection here would go unhandled.
+        await this.flush(batch).catch((err: unknown) => {
+          this.error ??= err;
+        });
+      }
+    } finally {
+      this.running = undefined;
+    }
+  }
+
+  private async flush(batch: Unflushed<T>[]): Promise<void> {
+    const syncFile = this.sinks.syncFile ?? fsyncFd;
+    const syncDir = this.sinks.syncDir ?? syncDirectory;
+    const synced = await Promise.all(
+      batch.map(async (item) => {
+        if (item.fd === undefined) return true;
+        const fd = item.fd;
+        try {
+          await syncFile(fd);
+          return true;
+        } catch (err) {
+          this.fail(item, err);
+          return false;
+        } finally {
+          await closeFd(fd).catch(() => undefined);
+        }
+      }),
+    );
+    const renamed: { rel: string; value: T }[] = [];
+    const dirs = new Set<string>();
+    batch.forEach((item, i) => {
+      if (!synced[i]) return;
+      try {
+        const { dest, value } = item.commit();
+        renamed.push({ rel: item.rel, value });
+        for (const d of this.sinks.dirsOf(dest)) dirs.add(d);
+      } catch (err) {
+        this.fail(item, err);
+      }
+    });
+    let dirError: unknown;
+    await Promise.all(
+      [...dirs].map((d) =>
+        syncDir(d).catch((err: unknown) => {
+          dirError ??= err;
+        }),
+      ),
+    );
+    // A directory that could not be synced: its files are in place but not known durable, so not recorded.
+    for (const r of renamed) {
+      if (dirError === undefined) this.sinks.durable(r.rel, r.value);
+      else this.sinks.failed(r.rel, dirError);
+    }
+  }
+
+  private fail(item: Unflushed<T>, err: unknown): void {
+    item.discard();
+    this.sinks.failed(item.rel, err);
+  }
+}
