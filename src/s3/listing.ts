@@ -1,6 +1,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { ListObjectsV2CommandInput, ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
 import type { DeserializeMiddleware } from '@smithy/types';
+import { fatalError } from '../errors.js';
 import { normalizeEtag } from './etag.js';
 import { type ListedObject, type ListPage, parseListObjectsV2 } from './list-xml.js';
 import { listRanges } from './parallel-listing.js';
@@ -75,11 +76,15 @@ export async function oneStream(
   probe: ListingProbe,
 ): Promise<Map<string, RemoteObject>> {
   const out = new Map<string, RemoteObject>();
+  const tokens = new Set<string>();
   let next: Promise<ListPage> | undefined = listPage(t, { prefix, probe, onRequested: opts.onRequested });
   while (next) {
     const page: ListPage = await next;
-    next =
-      page.isTruncated && page.nextToken ? listPage(t, { prefix, token: page.nextToken, probe }) : undefined;
+    next = undefined;
+    if (page.isTruncated) {
+      const token = continuation(t, prefix, page, tokens);
+      next = listPage(t, { prefix, token, probe });
+    }
     if (next) {
       // Awaited on the next turn of the loop; never an unhandled rejection meanwhile.
       next.catch(() => {});
@@ -96,6 +101,22 @@ export async function oneStream(
     opts.onPage?.(objects);
   }
   return out;
+}
+
+/**
+ * The token of a truncated page. A page that says more keys follow but gives no new token would end
+ * the listing early, and keys on the pages never read would look deleted (a pull --delete would remove
+ * their files): the listing fails instead.
+ */
+export function continuation(t: S3Requests, prefix: string, page: ListPage, seen: Set<string>): string {
+  const token = page.nextToken;
+  if (token === undefined || token === '' || seen.has(token))
+    throw fatalError(
+      `the listing of s3://${t.bucket}/${prefix} stopped early: the server said more keys follow but gave ` +
+        `${token ? 'a continuation token it had given before' : 'no continuation token'}; nothing was decided from it`,
+    );
+  seen.add(token);
+  return token;
 }
 
 /** A listed object as the planner sees it; rel is the key minus the prefix. */

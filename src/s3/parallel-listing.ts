@@ -8,7 +8,14 @@ import {
   rangeOrderProblem,
 } from './list-ranges.js';
 import type { ListPage } from './list-xml.js';
-import { type ListingProbe, type ListOptions, listPage, oneStream, remoteObject } from './listing.js';
+import {
+  continuation,
+  type ListingProbe,
+  type ListOptions,
+  listPage,
+  oneStream,
+  remoteObject,
+} from './listing.js';
 import type { RemoteObject } from './remote-object.js';
 import type { S3Requests } from './requests.js';
 
@@ -43,8 +50,9 @@ interface Run {
  * The prefix listed as ranges at once (see list-ranges.ts), joined into the same Map, in the same order,
  * as one stream would give. The first range starts at once, unbounded; when the split keys are known
  * (`splitFrom`, perhaps only after the tree is read), it is bounded at the first split point past what
- * it has read, and the other ranges start. A store that lists out of byte order, ignores StartAfter or
- * pages without a token is listed again as one stream; onPage sees each object once either way.
+ * it has read, and the other ranges start. A store that lists out of byte order or ignores StartAfter
+ * is listed again as one stream; onPage sees each object once either way. A truncated page without a
+ * new token fails the listing (see `continuation`).
  */
 export async function listRanges(
   t: S3Requests,
@@ -145,14 +153,8 @@ async function listRange(run: Run, r: Range, onRequested?: () => void): Promise<
       const owned = ownedCount(keys, r.end);
       if (owned < keys.length) r.ended = 'passed-end';
       else if (page.isTruncated) {
-        const token = page.nextToken;
-        if (token === undefined || tokens.has(token))
-          unjoinable(run, 'a truncated page came without a new continuation token');
-      }
-      // Alone, the range goes on as one stream does: it ends on a truncated page without a token.
-      if (owned === keys.length && page.isTruncated && page.nextToken !== undefined) {
-        const token = page.nextToken;
-        tokens.add(token);
+        // A truncated page without a new token fails the listing, split or not, as one stream does.
+        const token = continuation(t, prefix, page, tokens);
         next = listPage(t, { prefix, token, probe });
         // Awaited on the next turn of the loop; never an unhandled rejection meanwhile.
         next.catch(() => {});
