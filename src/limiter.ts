@@ -42,6 +42,12 @@ export class Limiter {
     this.wake();
   }
 
+  /** A new bound: more slots are handed out at once; fewer, as running tasks end. */
+  resize(limit: number): void {
+    this.limit = limit;
+    this.wake();
+  }
+
   /** Hands free slots to the waiters in order: a newcomer never overtakes one already waiting. */
   protected wake(): void {
     while (this.active < this.limit && this.waiters.length > 0) {

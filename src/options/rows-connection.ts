@@ -70,6 +70,8 @@ export const CONNECTION_OPTIONS = {
     min: 1,
     max: 1024,
     default: 16,
+    // Without the flag the request limit may grow (see requestConcurrency); given, it is fixed.
+    defaultText: '16, growing up to 64 while that raises throughput',
     help: 'concurrent transfers',
     example: '--workers 32',
     commands: S3,

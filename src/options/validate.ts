@@ -211,13 +211,14 @@ export function helpText(name: OptionName, command: CommandName, negated = false
   if (spec.kind === 'list') notes.push('repeatable');
   if (spec.kind === 'duration' && spec.never) notes.push('or never');
   const d = 'default' in spec ? spec.default : undefined;
-  if (d === true) notes.push('default');
+  // A default that is more than its value (one that moves) is said in words.
+  if (spec.defaultText) notes.push(`default: ${spec.defaultText}`);
+  else if (d === true) notes.push('default');
   else if (typeof d === 'number')
     notes.push(
       `default ${spec.kind === 'size' ? fmtSize(d) : spec.kind === 'duration' ? fmtDuration(d) : d}`,
     );
   else if (typeof d === 'string') notes.push(`default ${d}`);
-  else if (spec.defaultText) notes.push(`default: ${spec.defaultText}`);
   if (spec.example) notes.push(`e.g. ${spec.example}`);
   const text = spec.helpFor?.[command] ?? spec.help;
   return notes.length ? `${text} (${notes.join('; ')})` : text;

@@ -1,4 +1,5 @@
 import { usageError } from '../errors.js';
+import { setting } from '../options/validate.js';
 import { type AwsProfile, readAwsProfile } from './aws-config.js';
 import { getProvider, type ProviderQuirks, providerEndpoint } from './providers.js';
 
@@ -35,7 +36,10 @@ export interface ConnectionOptions {
    * response before giving up on it (exit code 2): '10s', or milliseconds. Default 10s.
    */
   firstByteTimeout?: string | number;
-  /** Concurrent transfers; sizes the keep-alive socket pool. */
+  /**
+   * Concurrent requests; sizes the keep-alive socket pool. Given, it is fixed; absent, the run starts
+   * at the table's default and may grow up to AUTO_MAX_WORKERS while that raises throughput.
+   */
   workers?: number;
   /** Key ranges listed at once for a large prefix; 1: one stream. Default: automatic, up to `workers`. */
   listRanges?: number;
@@ -222,3 +226,12 @@ export function parseEndpoint(raw: string): { url: string; hadUserinfo: boolean 
 }
 
 export const validateEndpoint = (raw: string): string => parseEndpoint(raw).url;
+
+/** How far the number of requests in flight may grow when --workers is not given. */
+export const AUTO_MAX_WORKERS = 64;
+
+/** Requests in flight at first, and at most (see AdaptiveLimiter): a --workers given is both. */
+export function requestConcurrency(opts: { workers?: number }): { start: number; max: number } {
+  const start = setting(opts, 'workers');
+  return { start, max: opts.workers === undefined ? Math.max(start, AUTO_MAX_WORKERS) : start };
+}

@@ -1,6 +1,6 @@
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { setting } from '../options/validate.js';
-import { type ConnectionOptions, endpointFor } from './client-options.js';
+import { type ConnectionOptions, endpointFor, requestConcurrency } from './client-options.js';
 import { contentMd5OnDeleteObjects } from './delete-objects-md5.js';
 import type { ProviderQuirks } from './providers.js';
 import { RequestCounter } from './request-counter.js';
@@ -20,6 +20,9 @@ export interface ResolvedClient {
   counter: RequestCounter;
 }
 
+/** Request bodies from this size ask for 100 Continue before they are sent. */
+export const EXPECT_CONTINUE_FROM = 2 * 1024 * 1024;
+
 /**
  * Builds the S3Client from the standard AWS chain (env, profiles, shared config), with flags on top.
  * The endpoint is the one s3sync resolved and records (see resolveEndpoint), given to the SDK
@@ -33,8 +36,8 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
   const { provider, region, url: endpoint } = resolved;
   const custom = endpoint !== undefined;
   const checksums = opts.checksums ?? (custom ? provider.sdkChecksums : 'when_supported');
-  const workers = setting(opts, 'workers');
-  const agentOpts = { keepAlive: true, maxSockets: workers * 2, keepAliveMsecs: 1000 };
+  // Sockets are opened as requests need them: the pool follows the request limit up to its maximum.
+  const agentOpts = { keepAlive: true, maxSockets: requestConcurrency(opts).max * 2, keepAliveMsecs: 1000 };
   const counter = new RequestCounter();
   const timeouts = {
     connectMs: setting(opts, 'connectTimeout'),
@@ -48,6 +51,9 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
     endpoint,
     ignoreConfiguredEndpointUrls: true,
     forcePathStyle: opts.pathStyle ?? (custom ? provider.pathStyle : false),
+    // A body this large first waits one round trip for 100 Continue (a refused request sends no body);
+    // smaller ones go at once, as a round trip would cost more than sending them.
+    expectContinueHeader: EXPECT_CONTINUE_FROM,
     requestChecksumCalculation: checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
     responseChecksumValidation: checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
     // s3sync retries itself (src/s3/retry.ts): a streamed body must be reopened for each attempt, which

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { S3Client, ServiceInputTypes, ServiceOutputTypes } from '@aws-sdk/client-s3';
 import { setting } from '../options/validate.js';
 import { adoptClient, createS3Client, type ResolvedClient } from './client.js';
-import type { ConnectionOptions } from './client-options.js';
+import { type ConnectionOptions, requestConcurrency } from './client-options.js';
 import { deleteKeys } from './deletes.js';
 import { describeS3Error, httpStatus, isLocalError } from './errors.js';
 import { normalizeEtag } from './etag.js';
@@ -70,7 +70,8 @@ export class S3Transport implements S3Requests {
     this.provider = resolved.provider;
     this.endpointId = resolved.endpointId;
     this.counter = resolved.counter;
-    this.limiter = new AdaptiveLimiter(setting(opts, 'workers'));
+    const { start, max } = requestConcurrency(opts);
+    this.limiter = new AdaptiveLimiter(start, { max });
     this.policy = {
       retries: setting(opts, 'retries'),
       baseDelayMs: 100,

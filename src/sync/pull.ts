@@ -183,15 +183,19 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
     failed: (rel, err) => failed(rel, diskFullOr(err, rel)),
     dirsOf: (dest) => dirsUpTo(tree.real, dest),
   });
+  // Downloads run as the request limit allows, which may grow during the run (see AdaptiveLimiter).
+  const slots = t?.limiter.follower();
   try {
     await forEachLimit(
       downloads,
-      setting(opts, 'workers'),
+      t?.limiter.max ?? 1,
       async (a) => {
-        s.emit({ type: 'start', action: 'download', rel: a.rel, size: a.size });
         let written: Unflushed<ManifestEntry>;
         try {
-          written = await downloadObject(s, t!, a, cfg, tree);
+          written = await slots!.run(() => {
+            s.emit({ type: 'start', action: 'download', rel: a.rel, size: a.size });
+            return downloadObject(s, t!, a, cfg, tree);
+          }, signal);
         } catch (err) {
           const fatal = err instanceof S3SyncError && isFatal(err) && !(err instanceof DiskFullError);
           if (fatal && !opts.signal?.aborted) throw err;

@@ -201,8 +201,13 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
       else s.fileError(a.rel, (err as Error).message);
     }
   };
-  const workers = setting(opts, 'workers');
-  await forEachLimit(uploads, workers, (a) => runUpload(a, false), opts.signal);
+  // Jobs run as the request limit allows, which may grow during the run (see AdaptiveLimiter).
+  const limiter = uploads.length > 0 ? (await s.s3()).limiter : undefined;
+  const lanes = limiter?.max ?? 1;
+  const slots = limiter?.follower();
+  const inSlot = (a: Upload, lastTry: boolean) =>
+    slots ? slots.run(() => runUpload(a, lastTry), opts.signal) : runUpload(a, lastTry);
+  await forEachLimit(uploads, lanes, (a) => inSlot(a, false), opts.signal);
   // Files that changed mid-upload get one more try, with fresh stat data, once everything else is done
   // and after a pause: a file caught changing is usually still being written, and the server may still
   // be winding down the aborted request for the same key.
@@ -229,7 +234,7 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
     else s.fileError(a.rel, 'changed during the run and could not be scanned again: not uploaded');
     return false;
   });
-  await forEachLimit(retry, workers, (a) => runUpload(a, true), opts.signal);
+  await forEachLimit(retry, lanes, (a) => inSlot(a, true), opts.signal);
 
   const destination = p.facts.remote ? [...p.facts.remote.keys()].filter(s.selected).length : deletes.length;
   if (deletes.length > 0 && enforceDeleteGuards(s, deletes.length, destination, p.sourceFiles)) {

@@ -6,7 +6,6 @@ import { HashCache } from '../local/hash-cache.js';
 import { ManifestStore } from '../manifest/manifest-store.js';
 import type { Destination } from '../manifest/schema.js';
 import { STATE_DIR } from '../manifest/store.js';
-import { setting } from '../options/validate.js';
 import { endpointFor, type ResolvedEndpoint } from '../s3/client-options.js';
 import { errorCode } from '../s3/errors.js';
 import type { ListOptions } from '../s3/listing.js';
@@ -195,7 +194,8 @@ export class RunContext {
         this.opts,
         this.location.bucket,
         {
-          workers: setting(this.opts, 'workers'),
+          // As given: without --workers the request limit may grow (see requestConcurrency).
+          workers: this.opts.workers,
           signal: this.opts.signal,
           onRetry: this.opts.debug
             ? (err, attempt, delay) =>

@@ -43,7 +43,7 @@ export interface FaultOptions {
    * test to act at a known moment of a run, e.g. change a file while the listing is held). Asked after
    * `filter`, for every request.
    */
-  hold?: (req: { method: string; url: string }) => Promise<unknown> | undefined;
+  hold?: (req: { method: string; url: string; headers: IncomingHttpHeaders }) => Promise<unknown> | undefined;
   /**
    * Rewrites the whole body of an untouched 200 response when it returns a Buffer (to play a store
    * that answers differently, e.g. lists keys out of byte order); undefined: relayed as it came.
@@ -63,7 +63,8 @@ export interface FaultLogEntry {
 export interface FaultProxy {
   /** http://127.0.0.1:PORT */
   endpoint: string;
-  stats: { requests: number; faults: Record<FaultKind, number> };
+  /** maxInFlight: the most requests the proxy held, forwarded or answered at once. */
+  stats: { requests: number; faults: Record<FaultKind, number>; inFlight: number; maxInFlight: number };
   /** Every request in arrival order with the fault it got, for asserting determinism and debugging. */
   log: FaultLogEntry[];
   setRate(rate: number): void;
@@ -143,6 +144,8 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
 
   const stats: FaultProxy['stats'] = {
     requests: 0,
+    inFlight: 0,
+    maxInFlight: 0,
     faults: Object.fromEntries([...ALL_FAULT_KINDS, ...OPT_IN_FAULT_KINDS].map((k) => [k, 0])) as Record<
       FaultKind,
       number
@@ -344,8 +347,11 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
   function handle(req: IncomingMessage, res: ServerResponse, expect: boolean) {
     req.on('error', noop);
     res.on('error', noop);
+    stats.inFlight++;
+    stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+    res.once('close', () => stats.inFlight--);
     const fault = decide(req);
-    const held = opts.hold?.({ method: req.method ?? 'GET', url: req.url ?? '/' });
+    const held = opts.hold?.({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers });
     if (!held) return act(req, res, fault, expect);
     const go = () => {
       if (!closed) act(req, res, fault, expect);

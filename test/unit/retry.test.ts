@@ -289,3 +289,92 @@ describe('AdaptiveLimiter: cancellation', () => {
     expect(await settled(after)).toBe(false);
   });
 });
+
+/**
+ * Growth above the start, against simulated links: `rate(limit)` is the completions per millisecond
+ * a limit gives. The run always wants more than the limit (a request waits for a slot), as a push of
+ * many small files does, unless `idle`.
+ */
+function grown(opts: {
+  start: number;
+  max: number;
+  rate: (limit: number) => number;
+  idle?: boolean;
+  ms?: number;
+}) {
+  let now = 0;
+  const l = new AdaptiveLimiter(opts.start, { max: opts.max, windowMs: 500, now: () => now });
+  const seen: number[] = [];
+  let owed = 0;
+  for (let t = 0; t < (opts.ms ?? 20_000); t += 10) {
+    now = t;
+    if (!opts.idle) while (l.waiting === 0) void l.acquire();
+    owed += opts.rate(l.limit) * 10;
+    for (; owed >= 1; owed--) l.succeeded();
+    if (seen[seen.length - 1] !== l.limit) seen.push(l.limit);
+  }
+  return { limit: l.limit, seen, l };
+}
+
+describe('AdaptiveLimiter: growth while it pays', () => {
+  const RTT = 20;
+  it('a latency-bound link: grows from 16 to its maximum', () => {
+    const g = grown({ start: 16, max: 64, rate: (n) => n / RTT });
+    expect(g.limit).toBe(64);
+    expect(g.seen[0]).toBe(16);
+  });
+
+  it.each<[string, number, number, number]>([
+    ['a server that is the bottleneck at the start: one step, then it stays', 16, 16, 20],
+    ['a server that saturates at 30 in flight', 30, 30, 40],
+    ['a server that saturates at 45 in flight', 45, 45, 64],
+  ])('%s', (_reason, saturation, atLeast, atMost) => {
+    const g = grown({ start: 16, max: 64, rate: (n) => Math.min(n, saturation) / RTT });
+    expect(g.limit).toBeGreaterThanOrEqual(atLeast);
+    expect(g.limit).toBeLessThanOrEqual(atMost);
+    // Growth stopped: the limit settled, it does not oscillate.
+    expect(new Set(g.seen).size).toBe(g.seen.length);
+  });
+
+  it('a run that does not fill its slots does not grow', () => {
+    expect(grown({ start: 16, max: 64, rate: (n) => n / RTT, idle: true }).limit).toBe(16);
+  });
+
+  it('a --workers given is fixed: no growth however much it would pay', () => {
+    expect(grown({ start: 16, max: 16, rate: (n) => n / RTT }).limit).toBe(16);
+    expect(grown({ start: 4, max: 4, rate: (n) => n / RTT }).limit).toBe(4);
+  });
+
+  it('a throttle after growth halves the limit, and growth never again passes where it happened', () => {
+    let now = 0;
+    const l = new AdaptiveLimiter(16, { max: 64, windowMs: 500, now: () => now });
+    // A link that rewards every step: one completion each RTT / limit milliseconds.
+    const run = (completions: number) => {
+      for (let i = 0; i < completions; i++) {
+        if (l.waiting === 0) void l.acquire();
+        now += RTT / l.limit;
+        l.succeeded();
+      }
+    };
+    run(100);
+    expect(l.limit).toBe(16);
+    run(2_000);
+    const at = l.limit;
+    expect(at).toBeGreaterThan(16);
+    expect(at).toBeLessThan(64);
+    l.throttled();
+    expect(l.limit).toBe(Math.floor(at / 2));
+    run(50_000);
+    expect(l.limit).toBeGreaterThan(Math.floor(at / 2));
+    expect(l.limit).toBeLessThanOrEqual(at);
+  });
+
+  it('a follower keeps the same limit as it moves', () => {
+    const l = new AdaptiveLimiter(8, { max: 8 });
+    const f = l.follower();
+    l.throttled();
+    expect(f.limit).toBe(4);
+    for (let i = 0; i < 20; i++) l.succeeded();
+    expect(f.limit).toBe(5);
+  });
+});
