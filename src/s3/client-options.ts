@@ -37,6 +37,10 @@ export interface ConnectionOptions {
   firstByteTimeout?: string | number;
   /** Concurrent transfers; sizes the keep-alive socket pool. */
   workers?: number;
+  /** Requests per second, every attempt counted (--tpslimit). Default: no limit. */
+  tpslimit?: number;
+  /** Requests that may go at once after an idle spell, with tpslimit. Default 1. */
+  tpslimitBurst?: number;
   /** Static credentials; default: the AWS credential chain (env, profile, SSO, instance role …). */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** Print debug detail (never secrets). */
