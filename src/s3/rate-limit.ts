@@ -29,12 +29,14 @@ export class TokenBucket {
   private tokens: number;
   private at: number;
 
+  /** `empty`: the bucket starts with nothing saved up, so no more than `rate` × the time since passes. */
   constructor(
     readonly rate: number,
     readonly burst: number,
     private readonly clock: Clock = realClock,
+    empty = false,
   ) {
-    this.tokens = burst;
+    this.tokens = empty ? 0 : burst;
     this.at = clock.now();
   }
 
@@ -58,15 +60,16 @@ export class TokenBucket {
 
 /**
  * A byte bucket: at most 1/16 s of the rate per piece (64 KiB at most), so a body moves in steady small
- * steps and the workers in flight share the rate piece by piece; a tenth of a second saved up at most,
- * enough to cover the gap between one request and the next.
+ * steps and the workers in flight share the rate piece by piece. It starts empty and saves up one
+ * second of the rate at most (rclone saves 4 MiB): enough to cover the gaps between one request and
+ * the next, so the rate achieved over a run is the limit, and never more than it from the start.
  */
 export class ByteBucket extends TokenBucket {
   readonly piece: number;
 
   constructor(rate: number, clock: Clock = realClock) {
     const piece = Math.max(1, Math.min(64 * 1024, Math.floor(rate / 16)));
-    super(rate, Math.max(piece, rate / 10), clock);
+    super(rate, Math.max(piece, rate), clock, true);
     this.piece = piece;
   }
 }
