@@ -10,7 +10,13 @@ import { DAY, GiB, HOUR, KiB, MINUTE, MiB, type OptionSpec, SECOND } from './spe
 export type Source = 'flag' | 'config' | 'library';
 
 export const fmtSize = (n: number): string =>
-  n >= GiB && n % GiB === 0 ? `${n / GiB}GiB` : n >= MiB && n % MiB === 0 ? `${n / MiB}MiB` : `${n} bytes`;
+  n >= GiB && n % GiB === 0
+    ? `${n / GiB}GiB`
+    : n >= MiB && n % MiB === 0
+      ? `${n / MiB}MiB`
+      : n >= KiB && n % KiB === 0
+        ? `${n / KiB}KiB`
+        : `${n} bytes`;
 
 /** A duration as its shortest text in whole units (days from two on: 24h reads better than 1d). */
 export function fmtDuration(ms: number): string {
