@@ -63,6 +63,7 @@ import { startServer } from './servers.mjs';
 import { evaluate, judgeAll, MANIFEST_TARGETS } from './targets.mjs';
 import { evaluatePeers } from './targets-peers.mjs';
 import { floorsCommon, md5sumFloor, runDataset } from './workloads.mjs';
+import { limitsWorkload } from './workloads-limits.mjs';
 
 function gitInfo() {
   const git = (...a) => spawnSync('git', a, { cwd: REPO, encoding: 'utf8' }).stdout?.trim() ?? '';
@@ -202,6 +203,7 @@ async function main() {
         }
         log(`[${name}] dataset ${set} done in ${fmtMs(performance.now() - ts)}`);
       }
+      await limitsWorkload(sec, server, cliEnv).catch((e) => sec.notices.push(`bwlimit: ${e.message}`));
       // The md5sum throughput floor is measured on the big files; without the big set, on its own copy.
       sec.md5Floor = sec.floors.find((f) => f.id === 'md5sum-big');
       if (!sec.md5Floor) {

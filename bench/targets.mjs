@@ -3,6 +3,7 @@
 // when the target does not apply to this run. Printed as PASS / FAIL / SKIP; never fails the process.
 import { cpuVs, fmtMs, fmtReq, pct, ratio } from './format.mjs';
 import { median } from './measure.mjs';
+import { BWLIMIT_TARGET } from './workloads-limits.mjs';
 
 /** Bytes hashed per second in a rebuild, net of what it cannot avoid: start-up with the SDK, walk, listing. */
 export function hashRate(sec, d, w) {
@@ -178,6 +179,7 @@ export const SERVER_TARGETS = [
     threshold: '0 uploads and ≥ 80% of md5sum',
     judge: rebuildHashing,
   },
+  BWLIMIT_TARGET,
 ];
 
 /** The server-independent targets, on the manifest load/save measurement. */

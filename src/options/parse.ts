@@ -10,7 +10,13 @@ import { DAY, GiB, HOUR, KiB, MINUTE, MiB, type OptionSpec, SECOND } from './spe
 export type Source = 'flag' | 'config' | 'library';
 
 export const fmtSize = (n: number): string =>
-  n >= GiB && n % GiB === 0 ? `${n / GiB}GiB` : n >= MiB && n % MiB === 0 ? `${n / MiB}MiB` : `${n} bytes`;
+  n >= GiB && n % GiB === 0
+    ? `${n / GiB}GiB`
+    : n >= MiB && n % MiB === 0
+      ? `${n / MiB}MiB`
+      : n >= KiB && n % KiB === 0
+        ? `${n / KiB}KiB`
+        : `${n} bytes`;
 
 /** A duration as its shortest text in whole units (days from two on: 24h reads better than 1d). */
 export function fmtDuration(ms: number): string {
@@ -36,6 +42,11 @@ export function expected(spec: OptionSpec): string {
       );
     case 'enum':
       return `one of ${spec.values.join(', ')}`;
+    case 'rate':
+      return (
+        `a rate in bytes per second from ${fmtSize(spec.min)} to ${fmtSize(spec.max)}, one for both ways ` +
+        '(e.g. 10MiB) or UP:DOWN (e.g. 10MiB:1MiB), off for no limit'
+      );
     case 'max-delete':
       return 'a count of files like 100 or a share of the destination like 25% (at most 100%)';
     case 'boolean':
@@ -105,6 +116,28 @@ export function parseMaxDelete(spec: number | string): { count: number } | { sha
   return undefined;
 }
 
+/** Rates in bytes per second, each way; a way left out has no limit. */
+export interface Rates {
+  up?: number;
+  down?: number;
+}
+
+/**
+ * A --bwlimit value as rates: a number of bytes per second, or text as rclone writes it: one size for
+ * both ways (10MiB), UP:DOWN (10MiB:1MiB) and `off` for no limit, one way or both. Undefined when it does
+ * not parse; the bounds are the caller's to check.
+ */
+export function parseRate(v: unknown): Rates | undefined {
+  if (typeof v === 'number') return { up: v, down: v };
+  if (typeof v !== 'string') return undefined;
+  const sides = v.split(':').map((x) => x.trim());
+  if (sides.length > 2) return undefined;
+  const rates = sides.map((x) => (x.toLowerCase() === 'off' ? null : parseSize(x)));
+  if (rates.includes(undefined)) return undefined;
+  const [up, down = up] = rates as (number | null)[];
+  return { ...(up === null ? {} : { up }), ...(down === null ? {} : { down }) };
+}
+
 export type Parsed = { ok: true; value: unknown } | { ok: false; hint?: string };
 export const bad = (hint?: string): Parsed => ({ ok: false, hint });
 const good = (value: unknown): Parsed => ({ ok: true, value });
@@ -153,6 +186,11 @@ export function parseValue(spec: OptionSpec, v: unknown, source: Source): Parsed
           ? bad()
           : good(v)
         : bad();
+    case 'rate': {
+      const r = typeof v === 'number' && source === 'flag' ? undefined : parseRate(v);
+      const ok = (n?: number) => n === undefined || inRange(n, spec.min, spec.max).ok;
+      return r !== undefined && ok(r.up) && ok(r.down) ? good(v) : bad();
+    }
     case 'boolean':
       if (typeof v === 'boolean' && source !== 'flag') return good(v);
       if (source === 'config' && (text === 'true' || text === 'false')) return good(text === 'true');

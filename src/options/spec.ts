@@ -63,6 +63,11 @@ export type OptionSpec = Common &
      */
     | { kind: 'duration'; arg: string; min: number; max: number; never?: true; default?: number }
     | { kind: 'enum'; arg: string; values: readonly string[]; ignoreCase?: true; default?: string }
+    /**
+     * Bytes per second, one rate for both ways (10MiB) or UP:DOWN (10MiB:1MiB), `off` meaning no limit
+     * (one way or both); min and max bound each rate given.
+     */
+    | { kind: 'rate'; arg: string; min: number; max: number }
     /** A count of files (100) or a share of the destination (25%). */
     | { kind: 'max-delete'; arg: string; default?: string }
     /** `negation`: help of the --no- flag, when there is one (the option is on by default or by provider). */

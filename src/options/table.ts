@@ -7,6 +7,7 @@
  * rows are written by area (./rows-*.ts); this is the one table they make.
  */
 import { CONNECTION_OPTIONS, RUN_OPTIONS } from './rows-connection.js';
+import { LIMIT_OPTIONS } from './rows-limits.js';
 import { SELECTION_OPTIONS } from './rows-selection.js';
 import { COMMAND_OPTIONS, TRANSFER_OPTIONS } from './rows-transfer.js';
 import type { CommandName, OptionSpec } from './spec.js';
@@ -27,6 +28,7 @@ function frozen<T extends object>(o: T): T {
  */
 export const OPTIONS = frozen({
   ...CONNECTION_OPTIONS,
+  ...LIMIT_OPTIONS,
   ...RUN_OPTIONS,
   ...SELECTION_OPTIONS,
   ...TRANSFER_OPTIONS,

@@ -30,7 +30,7 @@ type KindValue<S> = S extends { kind: 'int' | 'size' | 'duration' }
     ? boolean
     : S extends { kind: 'list' }
       ? string[]
-      : S extends { kind: 'max-delete' }
+      : S extends { kind: 'max-delete' | 'rate' }
         ? number | string
         : S extends { kind: 'enum'; values: readonly (infer V)[] }
           ? V
@@ -137,6 +137,9 @@ export function validateOptions(opts: object, entry: EntryPoint): void {
   }
   // Together, or with the index the environment gives: checked here too, before anything is written.
   resolveShard(given, process.env);
+  // A burst without a rate would be a silent no-op.
+  if (given.tpslimitBurst !== undefined && given.tpslimit === undefined)
+    throw usageError('tpslimitBurst (--tpslimit-burst) applies only with tpslimit (--tpslimit)');
 }
 
 /**

@@ -43,6 +43,10 @@ export interface ConnectionOptions {
   workers?: number;
   /** Key ranges listed at once for a large prefix; 1: one stream. Default: automatic, up to `workers`. */
   listRanges?: number;
+  /** Requests per second, every attempt counted (--tpslimit). Default: no limit. */
+  tpslimit?: number;
+  /** Requests that may go at once after an idle spell, with tpslimit. Default 1. */
+  tpslimitBurst?: number;
   /** Static credentials; default: the AWS credential chain (env, profile, SSO, instance role …). */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** Print debug detail (never secrets). */

@@ -25,6 +25,7 @@ import {
   uploadsAt,
 } from './multipart.js';
 import type { ProviderQuirks } from './providers.js';
+import { RateLimits } from './rate-limit.js';
 import type { RemoteObject } from './remote-object.js';
 import { RequestSignals } from './request-signals.js';
 import { objectParams, type S3Command, type S3Requests, type UploadSettings } from './requests.js';
@@ -63,7 +64,13 @@ export class S3Transport implements S3Requests {
   constructor(
     resolved: ResolvedClient,
     readonly bucket: string,
-    opts: { retries?: number; workers?: number; signal?: AbortSignal; onRetry?: RetryPolicy['onRetry'] } = {},
+    opts: {
+      retries?: number;
+      workers?: number;
+      signal?: AbortSignal;
+      onRetry?: RetryPolicy['onRetry'];
+      limits?: RateLimits;
+    } = {},
     readonly settings: UploadSettings = {},
   ) {
     this.client = resolved.client;
@@ -72,6 +79,7 @@ export class S3Transport implements S3Requests {
     this.counter = resolved.counter;
     const { start, max } = requestConcurrency(opts);
     this.limiter = new AdaptiveLimiter(start, { max });
+    this.limits = opts.limits ?? new RateLimits({});
     this.policy = {
       retries: setting(opts, 'retries'),
       baseDelayMs: 100,
@@ -83,6 +91,8 @@ export class S3Transport implements S3Requests {
   }
 
   readonly counter: ResolvedClient['counter'];
+  /** --tpslimit and --bwlimit: every attempt of every request, every body byte, through `send`. */
+  readonly limits: RateLimits;
 
   /** Retries per request (--retries): also how often a body that fails its check is fetched again. */
   get retries(): number {
@@ -98,7 +108,8 @@ export class S3Transport implements S3Requests {
   ): Promise<S3Transport> {
     const resolved = await createS3Client({ ...conn, workers: opts.workers ?? conn.workers });
     if (client) adoptClient(resolved, client);
-    return new S3Transport(resolved, bucket, { retries: conn.retries, ...opts }, settings);
+    const limits = new RateLimits(conn);
+    return new S3Transport(resolved, bucket, { retries: conn.retries, limits, ...opts }, settings);
   }
 
   fail(err: unknown) {
@@ -140,7 +151,7 @@ export class S3Transport implements S3Requests {
     cmd: S3Command<I, O>,
     signal: AbortSignal | undefined,
   ): Promise<O> {
-    return this.client.send(cmd, { abortSignal: signal });
+    return this.limits.around(cmd.input, signal, () => this.client.send(cmd, { abortSignal: signal }));
   }
 
   /** Retried, but outside the limit and the run's signal: for the cleanup a cancelled run still does. */

@@ -27,6 +27,11 @@ export interface CommonOptions extends ConnectionOptions, FilterFlags {
   waitLock?: boolean;
   /** Print what would happen, change nothing. */
   dryRun?: boolean;
+  /**
+   * Bytes per second across all transfers (push, pull, apply): '10MiB', a number, 'UP:DOWN' such as
+   * '10MiB:1MiB', or 'off'. Default: no limit.
+   */
+  bwlimit?: number | string;
   followSymlinks?: boolean;
   /** Delete destination files that have no source file (after all transfers succeeded). */
   delete?: boolean;

@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/cli/config.js';
 import { buildProgram, splitOptions } from '../../src/cli/program.js';
+import { parseRate } from '../../src/options/parse.js';
 import { MiB } from '../../src/options/spec.js';
 import { type EntryPoint, OPTION_SPECS, type OptionName, type OptionSpec } from '../../src/options/table.js';
 import { fmtDuration, parseMaxDelete, setting, validateOptions } from '../../src/options/validate.js';
@@ -115,6 +116,22 @@ const cases: Case[] = [
     value: { count: 10 },
   },
   {
+    kind: 'rate',
+    name: 'bwlimit',
+    flags: ['--bwlimit', '10MiB:1MiB'],
+    config: ['10MiB:1MiB', '10M:1024k'],
+    library: ['10MiB:1MiB', ' 10m : 1m '],
+    value: { up: 10 * MiB, down: MiB },
+  },
+  {
+    kind: 'rate',
+    name: 'bwlimit',
+    flags: ['--bwlimit', '2MiB'],
+    config: ['2MiB', 2 * MiB],
+    library: ['2M', 2 * MiB],
+    value: { up: 2 * MiB, down: 2 * MiB },
+  },
+  {
     kind: 'boolean',
     name: 'delete',
     flags: ['--delete'],
@@ -174,6 +191,7 @@ describe('every kind of option means the same from a flag, a config value and a 
     const command = c.command ?? 'push';
     const resolve = (opts: Record<string, unknown>) => {
       const v = setting(opts, c.name);
+      if (c.name === 'bwlimit') return parseRate(v);
       return c.name === 'maxDelete' ? parseMaxDelete(v as string | number) : v;
     };
     expect(resolve(fromFlags(c.flags, command))).toEqual(c.value);
