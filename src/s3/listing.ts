@@ -64,7 +64,8 @@ export async function listObjects(
   opts: ListOptions = {},
   probe: ListingProbe = {},
 ): Promise<Map<string, RemoteObject>> {
-  if ((opts.maxRanges ?? 1) > 1 && opts.splitFrom) return listRanges(t, prefix, opts, probe);
+  if (opts.maxRanges !== undefined && opts.maxRanges > 1 && opts.splitFrom)
+    return listRanges(t, prefix, opts, probe);
   return oneStream(t, prefix, opts, probe);
 }
 

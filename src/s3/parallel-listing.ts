@@ -74,7 +74,7 @@ export async function listRanges(
   const head = ranges[0] as Range;
   if (known && !head.done && !run.stopped && run.unjoinable === undefined) {
     const reached = head.keys[head.keys.length - 1];
-    const points = chooseSplitPoints(known, opts.maxRanges ?? 1, probe.maxKeys ?? 1000)
+    const points = chooseSplitPoints(known, Math.max(1, opts.maxRanges ?? 0), probe.maxKeys ?? 1000)
       .map((rel) => prefix + rel)
       .filter((p) => reached === undefined || compareKeys(p, reached) > 0);
     head.end = points[0];

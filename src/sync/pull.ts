@@ -188,7 +188,7 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
   try {
     await forEachLimit(
       downloads,
-      t?.limiter.max ?? 1,
+      t ? t.limiter.max : 0,
       async (a) => {
         let written: Unflushed<ManifestEntry>;
         try {

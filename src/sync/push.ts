@@ -203,7 +203,7 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
   };
   // Jobs run as the request limit allows, which may grow during the run (see AdaptiveLimiter).
   const limiter = uploads.length > 0 ? (await s.s3()).limiter : undefined;
-  const lanes = limiter?.max ?? 1;
+  const lanes = limiter ? limiter.max : 0;
   const slots = limiter?.follower();
   const inSlot = (a: Upload, lastTry: boolean) =>
     slots ? slots.run(() => runUpload(a, lastTry), opts.signal) : runUpload(a, lastTry);
