@@ -220,9 +220,19 @@ async function listing(c, server, proxy, opt) {
     pages: lists[0].listRequests,
   };
   log(`  raw one-stream listing: ${fmtMs(c.cmp.rawList.stats.median)} (${lists[0].listRequests} pages)`);
+  // What an earlier pull of the prefix left: s3sync knows the keys and may split the listing at them.
+  const known = path.join(WORK, `cmp-list-known-${bucket}.json`);
+  await node(path.join(HERE, 'known-keys.mjs'), [
+    proxy.endpoint,
+    bucket,
+    'list',
+    String(opt.listKeys),
+    known,
+  ]);
+  c.cleanup.push(known);
   await c.workload({
     id: 'list',
-    label: `listing of a ${opt.listKeys.toLocaleString('en')}-key prefix (s3sync: \`plan pull\` into an empty directory)`,
+    label: `listing of a ${opt.listKeys.toLocaleString('en')}-key prefix (s3sync: \`plan pull\` with the manifest of an earlier pull)`,
     set,
     op: (t, i) => {
       if (!t.list) return null;
@@ -230,7 +240,7 @@ async function listing(c, server, proxy, opt) {
       rm(path.dirname(scratch));
       mkdirSync(scratch, { recursive: true });
       c.cleanup.push(path.dirname(scratch));
-      return t.list(bucket, 'list', scratch);
+      return t.list(bucket, 'list', scratch, t.s3sync ? known : undefined);
     },
   });
   for (const d of c.cleanup.splice(0)) rm(d);

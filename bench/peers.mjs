@@ -174,8 +174,9 @@ function s3syncTool(server, endpoint) {
       args: [CLI, 'push', root, `s3://${b}/${p}`, ...common, '--manifest', manifest(b, p)],
     }),
     pull: (b, p, dest) => ({ env, cmd: node, args: [CLI, 'pull', `s3://${b}/${p}`, dest, ...common] }),
-    // A pull plan into an empty directory lists the prefix and transfers nothing.
-    list: (b, p, scratch) => ({
+    // A pull plan lists the prefix and transfers nothing; with the manifest of an earlier pull, the
+    // listing may be split at its keys.
+    list: (b, p, scratch, known) => ({
       env,
       cmd: node,
       args: [
@@ -187,6 +188,7 @@ function s3syncTool(server, endpoint) {
         ...common,
         '--out',
         path.join(scratch, '..', 'plan.json'),
+        ...(known ? ['--manifest', known] : []),
       ],
     }),
   };
