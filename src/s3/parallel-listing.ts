@@ -44,6 +44,8 @@ interface Run {
   split: boolean;
   /** Why the first range, still alone, could not be joined to others: it stays one stream. */
   unjoinable?: string;
+  /** Called as each page arrives: the endpoint has answered. */
+  answered: () => void;
 }
 
 /**
@@ -60,18 +62,24 @@ export async function listRanges(
   opts: ListOptions,
   probe: ListingProbe,
 ): Promise<Map<string, RemoteObject>> {
-  const run: Run = { t, prefix, opts, probe, stopped: false, split: false };
+  let answered: () => void = () => {};
+  const firstAnswer = new Promise<void>((resolve) => {
+    answered = resolve;
+  });
+  const run: Run = { t, prefix, opts, probe, stopped: false, split: false, answered };
   const ranges: Range[] = [newRange(undefined, undefined)];
   const running = [started(run, ranges[0] as Range, opts.onRequested)];
-  const first = running[0] as Promise<void>;
-  const known = await Promise.race([
-    Promise.resolve(opts.splitFrom).catch(() => undefined),
-    first.then(
-      () => undefined,
-      () => undefined,
-    ),
-  ]);
+  const first = (running[0] as Promise<void>).then(
+    () => undefined,
+    () => undefined,
+  );
+  // No other range starts before the endpoint has answered once: a slow or wrong endpoint is not sent
+  // a burst of requests that would hold its first answer back past --first-byte-timeout.
+  await Promise.race([firstAnswer, first]);
+  const known = await Promise.race([Promise.resolve(opts.splitFrom).catch(() => undefined), first]);
   const head = ranges[0] as Range;
+  // Found before any split (the first page came first): the listing stays the one stream it is.
+  if (known && run.unjoinable !== undefined) opts.onFallback?.(run.unjoinable);
   if (known && !head.done && !run.stopped && run.unjoinable === undefined) {
     const reached = head.keys[head.keys.length - 1];
     const points = chooseSplitPoints(known, Math.max(1, opts.maxRanges ?? 0), probe.maxKeys ?? 1000)
@@ -143,6 +151,7 @@ async function listRange(run: Run, r: Range, onRequested?: () => void): Promise<
   try {
     while (next) {
       const page: ListPage = await next;
+      run.answered();
       next = undefined;
       if (run.stopped) return;
       const keys = page.objects.map((o) => o.key);
