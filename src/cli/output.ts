@@ -19,7 +19,9 @@ export function summaryLines(r: Omit<SyncResult, 'outcome'>): string[] {
       ? `${r.downloaded} downloaded`
       : r.command === 'push'
         ? `${r.uploaded} uploaded`
-        : `${r.uploaded} uploaded, ${r.downloaded} downloaded`;
+        : r.command === 'sync'
+          ? `${r.uploaded} copied`
+          : `${r.uploaded} uploaded, ${r.downloaded} downloaded`;
   const verb = r.dryRun ? 'would be ' : '';
   return [
     `${r.cancelled ? '[cancelled] ' : ''}${r.dryRun ? '[dry run] ' : ''}${r.scanned} files: ${r.unchanged} unchanged, ${verb}${moved}, ` +

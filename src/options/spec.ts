@@ -15,7 +15,7 @@ export const DAY = 24 * HOUR;
  * plans, see `appliesTo`) and `jobs`, the global flags of a bare `s3sync`, which runs the config file's
  * jobs.
  */
-export type CommandName = 'push' | 'pull' | 'check' | 'plan' | 'apply' | 'cleanup' | 'demo' | 'jobs';
+export type CommandName = 'push' | 'pull' | 'check' | 'plan' | 'apply' | 'cleanup' | 'demo' | 'jobs' | 'sync';
 
 /** S3's canned ACLs for objects. */
 export const CANNED_ACLS = [
@@ -80,7 +80,7 @@ export type OptionSpec = Common &
   );
 
 /** The commands that talk to S3 (plan takes the options of push or pull). */
-export const S3: readonly CommandName[] = ['push', 'pull', 'check', 'apply', 'cleanup', 'jobs'];
-export const PUSH_PULL: readonly CommandName[] = ['push', 'pull'];
-export const FILTERED: readonly CommandName[] = ['push', 'pull', 'check'];
-export const TRANSFER: readonly CommandName[] = ['push', 'pull', 'apply'];
+export const S3: readonly CommandName[] = ['push', 'pull', 'check', 'apply', 'cleanup', 'jobs', 'sync'];
+export const PUSH_PULL: readonly CommandName[] = ['push', 'pull', 'sync'];
+export const FILTERED: readonly CommandName[] = ['push', 'pull', 'check', 'sync'];
+export const TRANSFER: readonly CommandName[] = ['push', 'pull', 'apply', 'sync'];

@@ -17,6 +17,8 @@ export interface ListedObject {
   etag: string;
   /** Milliseconds since the epoch; 0 when the server sent none. */
   lastModified: number;
+  /** StorageClass, when the page names one. */
+  storageClass?: string;
 }
 
 export interface ListPage {
@@ -98,7 +100,14 @@ export function parseListObjectsV2(xml: string): ListPage | undefined {
     const modified = element(xml, 'LastModified', open, close);
     const lastModified = modified === undefined ? 0 : Date.parse(modified.trim());
     if (Number.isNaN(lastModified)) return undefined;
-    objects.push({ key: decodedKey, size: Number(size), etag, lastModified });
+    const storageClass = element(xml, 'StorageClass', open, close)?.trim();
+    objects.push({
+      key: decodedKey,
+      size: Number(size),
+      etag,
+      lastModified,
+      ...(storageClass && { storageClass }),
+    });
     pos = close + '</Contents>'.length;
   }
   outside += xml.slice(pos);

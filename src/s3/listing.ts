@@ -75,6 +75,7 @@ export async function listObjects(
         size: o.size,
         etag: normalizeEtag(o.etag),
         lastModified: o.lastModified,
+        ...(o.storageClass && o.storageClass !== 'STANDARD' && { storageClass: o.storageClass }),
       };
       out.set(rel, obj);
       objects.push(obj);
@@ -142,6 +143,7 @@ function listPage(t: S3Requests, p: PageInput): Promise<ListPage> {
                 size: o.Size ?? 0,
                 etag: o.ETag ?? '',
                 lastModified: o.LastModified?.getTime() ?? 0,
+                storageClass: o.StorageClass,
               },
             ]
           : [],
