@@ -1,10 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { S3Transport } from '../../src/s3/transport.js';
 import type { SyncEvent } from '../../src/sync/events.js';
 import { syncBuckets } from '../../src/sync/s3-to-s3.js';
 import { connFor, MiB, md5Hex, newBucket, objectMd5, runCli, seedObject, servers } from '../helpers.js';
+import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 import type { TestServer } from '../servers/servers.js';
+
+const proxies: FaultProxy[] = [];
+afterAll(async () => {
+  for (const p of proxies) await p.close();
+});
 
 /** Every object under a prefix: rel → MD5 of its content as downloaded. */
 async function contents(t: S3Transport, prefix: string): Promise<Record<string, string>> {
@@ -23,9 +29,6 @@ const DATA: Record<string, string | Buffer> = {
 async function seedAll(t: S3Transport, prefix: string, files = DATA): Promise<void> {
   for (const [rel, body] of Object.entries(files)) await seedObject(t, prefix + rel, body);
 }
-
-const summaryOf = (events: SyncEvent[]) =>
-  events.find((e) => e.type === 'summary') as Extract<SyncEvent, { type: 'summary' }> | undefined;
 
 describe.each(servers())('sync S3 → S3 ($name)', (server) => {
   it('same endpoint: only CopyObject requests besides the two listings; a rerun makes two listings', async () => {
@@ -169,41 +172,107 @@ describe('sync S3 → S3 between two stores', () => {
   const all = servers();
   const embedded = all.find((s) => s.name === 'embedded');
   const ceph = all.find((s) => s.name === 'ceph');
-  const pairs: [TestServer, TestServer][] =
+  // Both servers when both run; else the one, reached as if it were another store.
+  const pairs: { from: TestServer; to: TestServer }[] =
     embedded && ceph
       ? [
-          [embedded, ceph],
-          [ceph, embedded],
+          { from: embedded, to: ceph },
+          { from: ceph, to: embedded },
         ]
-      : embedded
-        ? [[embedded, embedded]]
-        : [];
+      : all.map((s) => ({ from: s, to: s }));
 
-  it.each(pairs)('%s.name → %s.name: streamed through, verified, identical objects', async (from, to) => {
-    const { bucket: a, transport: src } = await newBucket(from, 'xs');
-    const { bucket: b, transport: dst } = await newBucket(to, 'xd');
-    await seedAll(src, 'x/', { 'small.txt': 'small', 'mid.bin': randomBytes(300_000) });
-    const big = randomBytes(11 * MiB);
-    await seedObject(src, 'x/big.bin', big, { md5: md5Hex(big), owner: 'ops' });
+  it.each(pairs)(
+    '$from.name → $to.name: streamed through, verified, identical objects',
+    async ({ from, to }) => {
+      const { bucket: a, transport: src } = await newBucket(from, 'xs');
+      const { bucket: b, transport: dst } = await newBucket(to, 'xd');
+      await seedAll(src, 'x/', { 'small.txt': 'small', 'mid.bin': randomBytes(300_000) });
+      const big = randomBytes(11 * MiB);
+      await seedObject(src, 'x/big.bin', big, { md5: md5Hex(big), owner: 'ops' });
+      const opts = {
+        ...connFor(to),
+        source: `s3://${a}/x`,
+        destination: `s3://${b}/y`,
+        sourceEndpointUrl: from.endpoint,
+        sourceProvider: from.provider,
+        sourceCredentials: { accessKeyId: from.accessKeyId, secretAccessKey: from.secretAccessKey },
+        multipartThreshold: '5MiB',
+        partSize: '5MiB',
+      };
+      const r = await syncBuckets(opts);
+      expect(r.outcome).toBe('ok');
+      expect(r.uploaded).toBe(3);
+      expect(r.requests.CopyObject).toBeUndefined();
+      expect(r.requests.UploadPart).toBe(3);
+      expect(await contents(dst, 'y/')).toEqual(await contents(src, 'x/'));
+      expect((await dst.head('y/big.bin'))?.metadata).toMatchObject({ owner: 'ops', md5: md5Hex(big) });
+      const again = await syncBuckets(opts);
+      expect(again.uploaded).toBe(0);
+      expect(again.unchanged).toBe(3);
+    },
+  );
+});
+
+describe.each(servers())('sync S3 → S3 streamed, bytes corrupted on the way ($name)', (server) => {
+  /** A proxy in front of the source that inverts a byte of GetObject bodies: `onlyFirst`, of each first GET. */
+  async function flipping(onlyFirst: boolean): Promise<FaultProxy> {
+    const seen = new Set<string>();
+    const p = await startFaultProxy({
+      target: server.endpoint,
+      seed: 3,
+      rate: 1,
+      kinds: ['flip-body'],
+      filter: ({ method, url }) => {
+        if (method !== 'GET' || !url.includes('x-id=GetObject')) return false;
+        const first = !seen.has(url);
+        seen.add(url);
+        return !onlyFirst || first;
+      },
+    });
+    proxies.push(p);
+    return p;
+  }
+
+  const big = randomBytes(6 * MiB + 5);
+  const setup = async (p: FaultProxy) => {
+    const { bucket: a, transport: src } = await newBucket(server, 'fs');
+    const { bucket: b, transport: dst } = await newBucket(server, 'fd');
+    await seedObject(src, 'x/small.txt', 'small content');
+    // Multipart on the way: checked against the MD5 s3sync stored with it.
+    await seedObject(src, 'x/big.bin', big, { md5: md5Hex(big) });
     const opts = {
-      ...connFor(to),
+      ...connFor(server),
       source: `s3://${a}/x`,
       destination: `s3://${b}/y`,
-      sourceEndpointUrl: from.endpoint,
-      sourceProvider: from.provider,
-      sourceCredentials: { accessKeyId: from.accessKeyId, secretAccessKey: from.secretAccessKey },
+      // Another endpoint (the proxy): streamed through this process.
+      sourceEndpointUrl: p.endpoint,
       multipartThreshold: '5MiB',
       partSize: '5MiB',
     };
+    return { src, dst, opts };
+  };
+
+  it('a flipped byte once: a whole object is fetched again, a multipart one fails until the next run', async () => {
+    const { src, dst, opts } = await setup(await flipping(true));
     const r = await syncBuckets(opts);
-    expect(r.outcome).toBe('ok');
-    expect(r.uploaded).toBe(3);
-    expect(r.requests.CopyObject).toBeUndefined();
-    expect(r.requests.UploadPart).toBe(3);
-    expect(await contents(dst, 'y/')).toEqual(await contents(src, 'x/'));
-    expect((await dst.head('y/big.bin'))?.metadata).toMatchObject({ owner: 'ops', md5: md5Hex(big) });
+    // The whole object fetched again until it matches.
+    expect(await objectMd5(dst, 'y/small.txt')).toBe(await objectMd5(src, 'x/small.txt'));
+    // A multipart object's mismatch is seen once every part is read (its ranges share one URL, so one
+    // of them was flipped): that copy fails and is aborted, never completed; the next run copies it.
+    expect(r.errors.map((e) => e.rel)).toEqual(['big.bin']);
+    expect(await dst.head('y/big.bin')).toBeNull();
     const again = await syncBuckets(opts);
-    expect(again.uploaded).toBe(0);
-    expect(again.unchanged).toBe(3);
+    expect(again.outcome).toBe('ok');
+    expect(again.uploaded).toBe(1);
+    expect(await objectMd5(dst, 'y/big.bin')).toBe(md5Hex(big));
+  });
+
+  it('always flipped: nothing corrupt reaches the destination, each object fails with one line', async () => {
+    const { dst, opts } = await setup(await flipping(false));
+    const r = await syncBuckets({ ...opts, retries: 1 });
+    expect(r.outcome).toBe('failed');
+    expect(r.errors.map((e) => e.rel).sort()).toEqual(['big.bin', 'small.txt']);
+    for (const e of r.errors) expect(e.message).toMatch(/do not match its MD5/);
+    expect(await dst.list('y/')).toEqual(new Map());
   });
 });

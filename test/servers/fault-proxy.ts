@@ -46,6 +46,17 @@ export interface FaultOptions {
   hold?: (req: { method: string; url: string }) => Promise<unknown> | undefined;
   /** Sees every chunk of every request body forwarded upstream (to assert what was, or was not, sent). */
   observe?: (req: { method: string; url: string }, chunk: Buffer) => void;
+  /**
+   * Rewrites a response that got no fault (a store's answer as another store would give it, e.g. a
+   * listing naming a storage class): its headers in place, and its body, read whole first;
+   * Content-Length follows the new body.
+   */
+  rewrite?: (req: { method: string; url: string }, status: number) => ResponseRewrite | undefined;
+}
+
+export interface ResponseRewrite {
+  headers?: (headers: http.OutgoingHttpHeaders) => void;
+  body?: (body: Buffer) => Buffer;
 }
 
 export interface FaultLogEntry {
@@ -199,6 +210,23 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
     const socket = req.socket;
     const hasBody =
       req.method !== 'HEAD' && status !== 204 && status !== 304 && upRes.headers['content-length'] !== '0';
+
+    const rewrite =
+      fault === null
+        ? opts.rewrite?.({ method: req.method ?? 'GET', url: req.url ?? '/' }, status)
+        : undefined;
+    if (rewrite) {
+      const chunks: Buffer[] = [];
+      upRes.on('data', (c: Buffer) => chunks.push(c));
+      upRes.once('end', () => {
+        rewrite.headers?.(headers);
+        const body = rewrite.body ? rewrite.body(Buffer.concat(chunks)) : Buffer.concat(chunks);
+        if (rewrite.body) headers['content-length'] = body.length;
+        res.writeHead(status, upRes.statusMessage, headers);
+        res.end(req.method === 'HEAD' ? undefined : body);
+      });
+      return;
+    }
 
     if (fault === null) {
       res.writeHead(status, upRes.statusMessage, headers);
