@@ -91,7 +91,7 @@ export const SELECTION_OPTIONS = {
     short: '-n',
     help: 'show what would happen, with reasons, and change nothing',
     helpFor: { cleanup: 'list them, abort nothing', jobs: 'dry-run every push and pull job' },
-    commands: ['push', 'pull', 'cleanup', 'jobs', 'sync'],
+    commands: ['push', 'pull', 'cleanup', 'jobs'],
   },
   incremental: {
     kind: 'boolean',

@@ -5,6 +5,38 @@
 import { PROVIDER_NAMES } from '../s3/providers.js';
 import type { OptionSpec } from './spec.js';
 
+/**
+ * The flags of push and pull an S3 → S3 sync takes too: reaching the stores, selecting, deleting,
+ * and the part sizes of its copies. Any other (--verify, --storage-class, …) is refused, never ignored.
+ */
+export const SHARED_WITH_S3_TO_S3: ReadonlySet<string> = new Set([
+  '--endpoint-url',
+  '--region',
+  '--profile',
+  '--path-style',
+  '--provider',
+  '--checksums',
+  '--workers',
+  '--retries',
+  '--connect-timeout',
+  '--stall-timeout',
+  '--first-byte-timeout',
+  '--json',
+  '--quiet',
+  '--debug',
+  '--include',
+  '--exclude',
+  '--exclude-from',
+  '--delete',
+  '--delete-excluded',
+  '--max-delete',
+  '--force',
+  '--dry-run',
+  '--incremental',
+  '--multipart-threshold',
+  '--part-size',
+]);
+
 export const SOURCE_OPTIONS = {
   sourceEndpointUrl: {
     kind: 'string',

@@ -80,7 +80,7 @@ export type OptionSpec = Common &
   );
 
 /** The commands that talk to S3 (plan takes the options of push or pull). */
-export const S3: readonly CommandName[] = ['push', 'pull', 'check', 'apply', 'cleanup', 'jobs', 'sync'];
-export const PUSH_PULL: readonly CommandName[] = ['push', 'pull', 'sync'];
-export const FILTERED: readonly CommandName[] = ['push', 'pull', 'check', 'sync'];
-export const TRANSFER: readonly CommandName[] = ['push', 'pull', 'apply', 'sync'];
+export const S3: readonly CommandName[] = ['push', 'pull', 'check', 'apply', 'cleanup', 'jobs'];
+export const PUSH_PULL: readonly CommandName[] = ['push', 'pull'];
+export const FILTERED: readonly CommandName[] = ['push', 'pull', 'check'];
+export const TRANSFER: readonly CommandName[] = ['push', 'pull', 'apply'];

@@ -8,7 +8,7 @@
  */
 import { CONNECTION_OPTIONS, RUN_OPTIONS } from './rows-connection.js';
 import { SELECTION_OPTIONS } from './rows-selection.js';
-import { SOURCE_OPTIONS } from './rows-source.js';
+import { SHARED_WITH_S3_TO_S3, SOURCE_OPTIONS } from './rows-source.js';
 import { COMMAND_OPTIONS, TRANSFER_OPTIONS } from './rows-transfer.js';
 import type { CommandName, OptionSpec } from './spec.js';
 
@@ -76,7 +76,7 @@ export function appliesTo(spec: OptionSpec, command: CommandName | EntryPoint): 
   // entry point refuses those of another.
   if (command === 'sync')
     return ['sync', 'push', 'pull'].some((c) => spec.commands.includes(c as CommandName));
-  if (command === 'sync s3') return spec.commands.includes('sync');
+  if (command === 'sync s3') return spec.commands.includes('sync') || SHARED_WITH_S3_TO_S3.has(spec.flag);
   if (command === 'plan push' || command === 'plan pull' || command === 'plan') {
     if (spec.commands.includes('plan')) return true;
     if (spec.flag === '--dry-run') return false;

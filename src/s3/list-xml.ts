@@ -17,7 +17,7 @@ export interface ListedObject {
   etag: string;
   /** Milliseconds since the epoch; 0 when the server sent none. */
   lastModified: number;
-  /** StorageClass, when the page names one. */
+  /** StorageClass, when the page names one other than STANDARD. */
   storageClass?: string;
 }
 
@@ -100,13 +100,14 @@ export function parseListObjectsV2(xml: string): ListPage | undefined {
     const modified = element(xml, 'LastModified', open, close);
     const lastModified = modified === undefined ? 0 : Date.parse(modified.trim());
     if (Number.isNaN(lastModified)) return undefined;
+    // STANDARD, the class of most objects, is left out: only another tier is worth carrying.
     const storageClass = element(xml, 'StorageClass', open, close)?.trim();
     objects.push({
       key: decodedKey,
       size: Number(size),
       etag,
       lastModified,
-      ...(storageClass && { storageClass }),
+      ...(storageClass && storageClass !== 'STANDARD' && { storageClass }),
     });
     pos = close + '</Contents>'.length;
   }
