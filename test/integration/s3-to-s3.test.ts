@@ -1,9 +1,21 @@
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { S3Transport } from '../../src/s3/transport.js';
 import type { SyncEvent } from '../../src/sync/events.js';
 import { syncBuckets } from '../../src/sync/s3-to-s3.js';
-import { connFor, MiB, md5Hex, newBucket, objectMd5, runCli, seedObject, servers } from '../helpers.js';
+import {
+  connFor,
+  MiB,
+  md5Hex,
+  newBucket,
+  objectMd5,
+  runCli,
+  seedObject,
+  servers,
+  tempDir,
+} from '../helpers.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 import type { TestServer } from '../servers/servers.js';
 
@@ -152,6 +164,34 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     const again = await runCli(['sync', `s3://${from}/big`, `s3://${to}/big`, '--json'], server);
     expect(again.summary?.uploaded).toBe(0);
     expect(again.summary?.unchanged).toBe(1);
+  });
+
+  it('--source-profile: other credentials, so streamed through; an unknown profile is exit 2', async () => {
+    const { bucket: from, transport: src } = await newBucket(server, 'prof');
+    const { bucket: to, transport: dst } = await newBucket(server, 'prof');
+    await seedAll(src, 'x/', { 'a.txt': 'profile copy', 'b.bin': randomBytes(50_000) });
+    const dir = tempDir('aws');
+    writeFileSync(
+      path.join(dir, 'credentials'),
+      `[old]\naws_access_key_id = ${server.accessKeyId}\naws_secret_access_key = ${server.secretAccessKey}\n`,
+    );
+    writeFileSync(path.join(dir, 'config'), '[profile old]\nregion = us-east-1\n');
+    const env = {
+      env: {
+        AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'credentials'),
+        AWS_CONFIG_FILE: path.join(dir, 'config'),
+      },
+    };
+    const args = ['sync', `s3://${from}/x`, `s3://${to}/y`, '--json'];
+    const r = await runCli([...args, '--source-profile', 'old'], server, env);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.summary?.requests).toEqual({ ListObjectsV2: 2, GetObject: 2, PutObject: 2 });
+    expect(await contents(dst, 'y/')).toEqual(await contents(src, 'x/'));
+    const unknown = await runCli([...args, '--source-profile', 'nope'], server, env);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown AWS profile 'nope'/);
+    expect(unknown.stderr).not.toContain(server.secretAccessKey);
   });
 
   it('refuses overlapping prefixes of one bucket, and two local directories', async () => {
