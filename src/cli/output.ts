@@ -133,7 +133,7 @@ export class Output {
         if (this.mode !== 'quiet') this.line(this.out, `(dry run) ${e.action} ${e.rel} [${e.reason}]`);
         break;
       case 'done':
-        if (e.action === 'upload' || e.action === 'download') this.view?.fileDone();
+        if (e.action === 'upload' || e.action === 'download' || e.action === 'copy') this.view?.fileDone();
         if (e.action === 'delete' && this.mode !== 'quiet' && !this.bar)
           this.line(this.out, `deleted ${e.rel}`);
         // cleanup: an aborted upload deleted no object, and says so.

@@ -35,7 +35,8 @@ export async function syncBuckets(opts: S3SyncOptions): Promise<SyncResult> {
       type: 'plan',
       total: plan.actions.length,
       transfers: copies.length,
-      bytes: copies.reduce((n, a) => n + a.size, 0),
+      // The bytes that pass through s3sync: none for copies inside the store.
+      bytes: run.same ? 0 : copies.reduce((n, a) => n + a.size, 0),
       deletes: deletes.length,
     });
     for (const a of plan.actions) {

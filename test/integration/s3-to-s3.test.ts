@@ -194,6 +194,22 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     expect(unknown.stderr).not.toContain(server.secretAccessKey);
   });
 
+  it('a local end: push or pull, with their flags; S3 → S3 flags are refused there', async () => {
+    const { bucket } = await newBucket(server, 'loc');
+    const dir = tempDir('sync-push');
+    writeFileSync(path.join(dir, 'f.txt'), 'local file');
+    const up = await runCli(['sync', dir, `s3://${bucket}/l`, '--json'], server);
+    expect(up.code).toBe(0);
+    expect(up.summary).toMatchObject({ command: 'push', uploaded: 1 });
+    const back = tempDir('sync-pull');
+    const down = await runCli(['sync', `s3://${bucket}/l`, back, '--json'], server);
+    expect(down.code).toBe(0);
+    expect(down.summary).toMatchObject({ command: 'pull', downloaded: 1 });
+    const wrong = await runCli(['sync', dir, `s3://${bucket}/l`, '--source-region', 'x'], server);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/sourceRegion does not apply to push/);
+  });
+
   it('refuses overlapping prefixes of one bucket, and two local directories', async () => {
     const { bucket } = await newBucket(server, 'ovl');
     const r = await runCli(['sync', `s3://${bucket}/a`, `s3://${bucket}/a/b`], server);
