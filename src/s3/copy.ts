@@ -36,7 +36,7 @@ export interface CopyInput {
   /** When given, the copy REPLACES headers (MetadataDirective REPLACE); else it copies them (COPY). */
   replace?: ObjectHeaders;
   signal?: AbortSignal;
-  /** Above this a copy goes in parts; default 5 GiB, the most one CopyObject may copy. */
+  /** From this size a copy goes in parts; above 5 GiB (the most one CopyObject may copy) always. */
   multipartThreshold?: number;
   /** Part size of a multipart copy (raised to keep within the provider's part count). */
   partSize?: number;
@@ -74,10 +74,16 @@ export function copyUnsupported(err: unknown): boolean {
   return code === 'NotImplemented' || code === 'XNotImplemented' || status === 501;
 }
 
-/** A server-side copy into the transport's bucket: one CopyObject, or a multipart copy above the threshold. */
+/**
+ * Whether a copy goes in parts: at or above the multipart threshold, as uploads do, and always above
+ * 5 GiB, the most one CopyObject may copy.
+ */
+export const copiesInParts = (size: number, threshold?: number) =>
+  size > 5 * GiB || (threshold !== undefined && size >= threshold);
+
+/** A server-side copy into the transport's bucket: one CopyObject, or a multipart copy. */
 export async function copyObject(requests: S3Requests, input: CopyInput): Promise<CopyResult> {
-  const threshold = Math.min(input.multipartThreshold ?? 5 * GiB, 5 * GiB);
-  if (input.size > threshold) return copyInParts(requests, input);
+  if (copiesInParts(input.size, input.multipartThreshold)) return copyInParts(requests, input);
   const r = await requests.call(
     (signal) =>
       requests.send(

@@ -52,8 +52,6 @@ export class S3PairRun {
     this.from = parseS3Url(opts.source);
     this.to = parseS3Url(opts.destination);
     this.same = sameStore(opts);
-    if (opts.shard !== undefined || opts.shards !== undefined)
-      throw usageError('--shard and --shards apply to push and pull, not to an S3 → S3 sync');
     if (this.same && overlaps(this.from, this.to))
       throw usageError(
         `the source ${opts.source} and the destination ${opts.destination} overlap: a sync would copy into what it reads`,

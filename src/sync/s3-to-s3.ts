@@ -8,7 +8,7 @@ import { S3SyncError, usageError } from '../errors.js';
 import { forEachLimit, Limiter } from '../limiter.js';
 import { setting, validateOptions } from '../options/validate.js';
 import { type HeadFact, planS3Sync, type S3SyncAction, type S3SyncPlan } from '../plan/s3-to-s3.js';
-import { copyUnsupported, headObject } from '../s3/copy.js';
+import { copiesInParts, copyUnsupported, headObject } from '../s3/copy.js';
 import { isFatal } from '../s3/errors.js';
 import type { RemoteObject } from '../s3/remote-object.js';
 import type { S3Transport } from '../s3/transport.js';
@@ -101,7 +101,8 @@ async function copyAll(run: S3PairRun, t: { src: S3Transport; dst: S3Transport }
   };
   // The parts held in memory by streamed copies, all objects together.
   const budget = new Limiter(setting(opts, 'workers'));
-  const serverSide = { on: run.same };
+  // Inside the store while it can: a store may copy whole objects and not parts (s3rver).
+  const serverSide = { whole: run.same, parts: run.same };
   await forEachLimit(
     copies,
     setting(opts, 'workers'),
@@ -122,8 +123,9 @@ async function copyAll(run: S3PairRun, t: { src: S3Transport; dst: S3Transport }
             run.emit({ type: 'bytes', bytes: n });
           },
         });
+      const mode = copiesInParts(a.size, cfg.multipartThreshold) ? 'parts' : 'whole';
       try {
-        if (serverSide.on) {
+        if (serverSide[mode]) {
           try {
             await t.dst.copy({
               sourceBucket: run.from.bucket,
@@ -135,10 +137,14 @@ async function copyAll(run: S3PairRun, t: { src: S3Transport; dst: S3Transport }
             });
           } catch (err) {
             if (!copyUnsupported(err)) throw err;
-            // Said once: every later object streams at once.
-            if (serverSide.on)
-              run.notice('this store cannot copy server-side: streaming the objects through');
-            serverSide.on = false;
+            // Said once: every later object of this kind streams at once.
+            if (serverSide[mode])
+              run.notice(
+                mode === 'parts'
+                  ? 'this store cannot copy in parts (UploadPartCopy): streaming large objects through'
+                  : 'this store cannot copy server-side: streaming the objects through',
+              );
+            serverSide[mode] = false;
             await stream();
           }
         } else await stream();
