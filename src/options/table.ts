@@ -64,7 +64,7 @@ export type EntryPoint =
   | 'plan pull'
   | 'apply'
   | 'cleanup'
-  /** syncBuckets, S3 → S3: the options whose rows name `sync`. */
+  /** syncBuckets, S3 → S3: the rows that name `sync`, and the flags SHARED_WITH_S3_TO_S3 names. */
   | 'sync s3';
 
 /**

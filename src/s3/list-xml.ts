@@ -1,6 +1,6 @@
 /**
  * A ListObjectsV2 response body read straight from its XML. The SDK's generic deserializer costs a
- * fresh process much CPU per page (its parser and schema code run cold in a CLI); this reads the four
+ * fresh process much CPU per page (its parser and schema code run cold in a CLI); this reads the few
  * fields a listing needs for far less. On a 2-core machine where the server shares the cores, that CPU
  * came out of the server's listing.
  *
