@@ -15,3 +15,4 @@ export type { CheckOptions, CommonOptions, FilterFlags, PullOptions, PushOptions
 export { apply, type PlanDocument, type PlannedAction, type PlanOptions, plan } from './sync/plan-file.js';
 export { pull } from './sync/pull.js';
 export { push } from './sync/push.js';
+export { type S3SyncOptions, syncBuckets } from './sync/s3-to-s3.js';

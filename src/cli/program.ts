@@ -23,6 +23,7 @@ import {
   signalExitCode,
 } from './exit-codes.js';
 import { Output, type OutputMode } from './output.js';
+import { syncAction, syncCommand } from './sync.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -171,6 +172,8 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {})
       const { options } = prepare('pull', cmd);
       run(import('../sync/pull.js').then(({ pull }) => pull({ ...options, source, destination })));
     });
+
+  addFlags(syncCommand(program), 'sync').action(syncAction(prepare, run));
 
   addFlags(
     program

@@ -15,7 +15,7 @@ export const DAY = 24 * HOUR;
  * plans, see `appliesTo`) and `jobs`, the global flags of a bare `s3sync`, which runs the config file's
  * jobs.
  */
-export type CommandName = 'push' | 'pull' | 'check' | 'plan' | 'apply' | 'cleanup' | 'demo' | 'jobs';
+export type CommandName = 'push' | 'pull' | 'check' | 'plan' | 'apply' | 'cleanup' | 'demo' | 'jobs' | 'sync';
 
 /** S3's canned ACLs for objects. */
 export const CANNED_ACLS = [

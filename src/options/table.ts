@@ -9,6 +9,7 @@
 import { CONNECTION_OPTIONS, RUN_OPTIONS } from './rows-connection.js';
 import { LIMIT_OPTIONS } from './rows-limits.js';
 import { SELECTION_OPTIONS } from './rows-selection.js';
+import { SHARED_WITH_S3_TO_S3, SOURCE_OPTIONS } from './rows-source.js';
 import { COMMAND_OPTIONS, TRANSFER_OPTIONS } from './rows-transfer.js';
 import type { CommandName, OptionSpec } from './spec.js';
 
@@ -33,6 +34,7 @@ export const OPTIONS = frozen({
   ...SELECTION_OPTIONS,
   ...TRANSFER_OPTIONS,
   ...COMMAND_OPTIONS,
+  ...SOURCE_OPTIONS,
 } as const satisfies Record<string, OptionSpec>);
 
 export type OptionName = keyof typeof OPTIONS;
@@ -51,17 +53,32 @@ export const ENTRY_ARGUMENTS = {
   plan: ['direction', 'source', 'destination'],
   apply: ['plan'],
   cleanup: ['target'],
+  'sync s3': ['source', 'destination'],
 } as const;
-export const LIBRARY_ONLY = ['onEvent', 'signal', 'client', 'credentials'] as const;
+export const LIBRARY_ONLY = ['onEvent', 'signal', 'client', 'credentials', 'sourceCredentials'] as const;
 
 /** A library entry point, `plan` by direction: it takes the options of the command it plans. */
-export type EntryPoint = 'push' | 'pull' | 'check' | 'plan push' | 'plan pull' | 'apply' | 'cleanup';
+export type EntryPoint =
+  | 'push'
+  | 'pull'
+  | 'check'
+  | 'plan push'
+  | 'plan pull'
+  | 'apply'
+  | 'cleanup'
+  /** syncBuckets, S3 → S3: the rows that name `sync`, and the flags SHARED_WITH_S3_TO_S3 names. */
+  | 'sync s3';
 
 /**
  * Whether an option applies to a command. `plan push` and `plan pull` take the options of push and
  * pull but --dry-run (a plan changes nothing anyway), and plan's own; the CLI's `plan` takes both sets.
  */
 export function appliesTo(spec: OptionSpec, command: CommandName | EntryPoint): boolean {
+  // The CLI's sync is push, pull or S3 → S3 by its arguments: it takes all their options, and each
+  // entry point refuses those of another.
+  if (command === 'sync')
+    return ['sync', 'push', 'pull'].some((c) => spec.commands.includes(c as CommandName));
+  if (command === 'sync s3') return spec.commands.includes('sync') || SHARED_WITH_S3_TO_S3.has(spec.flag);
   if (command === 'plan push' || command === 'plan pull' || command === 'plan') {
     if (spec.commands.includes('plan')) return true;
     if (spec.flag === '--dry-run') return false;

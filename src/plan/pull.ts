@@ -1,6 +1,7 @@
 import { DIRECTORY_MARKER, fileDirConflicts, unsafeKeyReason } from '../local/safe-path.js';
 import type { LocalFile } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
+import { archivedMessage, isArchived, restoreDone } from './archive.js';
 import { compareContent, isRacy, statMatches } from './compare.js';
 import type { DownloadReason, Facts, Need, RemoteObject } from './types.js';
 
@@ -26,7 +27,9 @@ export type PullAction =
     }
   | { kind: 'delete'; rel: string; reason: 'no-remote-object'; size: number }
   /** A key that must never be written locally (`../x`, `/abs`, `a` and `a/b` …). */
-  | { kind: 'reject'; rel: string; key: string; reason: string };
+  | { kind: 'reject'; rel: string; key: string; reason: string }
+  /** To download, but in an archive tier and not restored: skipped, with its one line. */
+  | { kind: 'archived'; rel: string; key: string; reason: string };
 
 export interface PullPlanInput {
   remote: Map<string, RemoteObject>;
@@ -113,7 +116,13 @@ export function planPull(input: PullPlanInput): PullPlan {
       options.force,
     );
     if (d.kind === 'hash' || d.kind === 'head') needs.push(d);
-    else if (d.kind !== 'listing') actions.push(d);
+    else if (d.kind === 'download' && isArchived(r)) {
+      // Only an object to download is looked at: a GET fails until it is restored, which its HEAD says.
+      const h = facts.heads.get(r.rel);
+      if (!h) needs.push({ kind: 'head', rel: r.rel });
+      else if (restoreDone(h.restore)) actions.push(d);
+      else actions.push({ kind: 'archived', rel: r.rel, key: r.key, reason: archivedMessage(r) });
+    } else if (d.kind !== 'listing') actions.push(d);
   }
   if (options.delete) {
     for (const f of local.values()) {

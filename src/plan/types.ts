@@ -18,8 +18,8 @@ export interface Facts {
   /** The remote listing by rel; undefined until listed. */
   remote?: Map<string, RemoteObject>;
   hashes: Map<string, HashResult>;
-  /** HEAD results (only metaMd5 is used). */
-  heads: Map<string, { metaMd5?: string }>;
+  /** HEAD results: x-amz-meta-md5, and x-amz-restore (for an archived object). */
+  heads: Map<string, { metaMd5?: string; restore?: string }>;
 }
 
 export const emptyFacts = (): Facts => ({ hashes: new Map(), heads: new Map() });

@@ -128,6 +128,7 @@ export function remoteObject(prefix: string, o: ListedObject): RemoteObject {
     size: o.size,
     etag: normalizeEtag(o.etag),
     lastModified: o.lastModified,
+    ...(o.storageClass && o.storageClass !== 'STANDARD' && { storageClass: o.storageClass }),
   };
 }
 
@@ -192,6 +193,7 @@ export function listPage(t: S3Requests, p: PageInput): Promise<ListPage> {
                 size: o.Size ?? 0,
                 etag: o.ETag ?? '',
                 lastModified: o.LastModified?.getTime() ?? 0,
+                storageClass: o.StorageClass,
               },
             ]
           : [],

@@ -6,6 +6,8 @@ export interface RemoteObject {
   /** Without quotes. */
   etag: string;
   lastModified: number;
+  /** As the listing names it (GLACIER, DEEP_ARCHIVE, …); absent when it names none (STANDARD). */
+  storageClass?: string;
   /** From a HEAD, when one was needed (x-amz-meta-md5 for opaque ETags). */
   metaMd5?: string;
 }

@@ -3,6 +3,7 @@ import type { S3Client, ServiceInputTypes, ServiceOutputTypes } from '@aws-sdk/c
 import { setting } from '../options/validate.js';
 import { adoptClient, createS3Client, type ResolvedClient } from './client.js';
 import { type ConnectionOptions, requestConcurrency } from './client-options.js';
+import { type CopyInput, type CopyResult, copyObject } from './copy.js';
 import { deleteKeys } from './deletes.js';
 import { describeS3Error, httpStatus, isLocalError } from './errors.js';
 import { normalizeEtag } from './etag.js';
@@ -175,11 +176,18 @@ export class S3Transport implements S3Requests {
     return listObjects(this, prefix, opts);
   }
 
-  async head(key: string): Promise<{ size: number; etag: string; metadata: Record<string, string> } | null> {
+  async head(
+    key: string,
+  ): Promise<{ size: number; etag: string; metadata: Record<string, string>; restore?: string } | null> {
     return this.call(async (signal) => {
       try {
         const h = await this.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), signal);
-        return { size: h.ContentLength ?? 0, etag: normalizeEtag(h.ETag), metadata: h.Metadata ?? {} };
+        return {
+          size: h.ContentLength ?? 0,
+          etag: normalizeEtag(h.ETag),
+          metadata: h.Metadata ?? {},
+          restore: h.Restore,
+        };
       } catch (err) {
         if (httpStatus(err) === 404) return null;
         throw err;
@@ -261,6 +269,11 @@ export class S3Transport implements S3Requests {
         metadata: r.Metadata ?? {},
       });
     });
+  }
+
+  /** A server-side copy into this bucket (see copy.ts), in parts above the threshold. */
+  copy(input: CopyInput): Promise<CopyResult> {
+    return copyObject(this, { limits: this.provider, ...input });
   }
 
   /** DeleteObjects in batches of 1,000; returns the keys that failed with their error codes. */

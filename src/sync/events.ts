@@ -2,7 +2,7 @@ import { S3SyncError } from '../errors.js';
 import type { RequestCounts } from '../s3/request-counter.js';
 
 /** 'abort': a multipart upload aborted (cleanup), which deletes no object. */
-export type ActionKind = 'upload' | 'download' | 'record' | 'delete' | 'skip' | 'abort';
+export type ActionKind = 'upload' | 'download' | 'record' | 'delete' | 'skip' | 'abort' | 'copy';
 
 /** One line of --json output, and what library callers receive through onEvent. */
 export type SyncEvent =
@@ -35,7 +35,7 @@ export interface FileError {
 }
 
 export interface SyncResult {
-  command: 'push' | 'pull' | 'apply';
+  command: 'push' | 'pull' | 'apply' | 'sync';
   dryRun: boolean;
   /** Files considered (after filters). */
   scanned: number;

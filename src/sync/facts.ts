@@ -171,7 +171,7 @@ export async function gatherFacts(
     const t = await s.s3();
     await forEachLimit(heads, 16, async (n) => {
       const h = await t.head(s.location.prefix + n.rel);
-      facts.heads.set(n.rel, { metaMd5: h?.metadata.md5 });
+      facts.heads.set(n.rel, { metaMd5: h?.metadata.md5, restore: h?.restore });
     });
   }
 }

@@ -119,8 +119,11 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
   });
   for (const a of plan.actions) {
     if (a.kind === 'reject') s.fileError(a.key, `unsafe object key, not written: ${a.reason}`);
+    // One line each, counted as a file that failed: the local tree is not a full copy (see notes).
+    if (a.kind === 'archived') s.fileError(a.rel, a.reason);
   }
-  return { actions: plan.actions.filter((a) => a.kind !== 'reject'), remote, local, facts };
+  const kept = plan.actions.filter((a) => a.kind !== 'reject' && a.kind !== 'archived');
+  return { actions: kept, remote, local, facts };
 }
 
 function reportDryRun(s: RunContext, actions: PullAction[]): void {

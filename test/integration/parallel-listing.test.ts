@@ -120,9 +120,9 @@ describe.each(servers())('parallel listing on $name', (server) => {
         target: server.endpoint,
         seed: 1,
         rate: 0,
-        rewrite: (req, body) =>
-          req.method === 'GET' && req.url.includes('list-type=2')
-            ? Buffer.from(rewrite(body.toString()))
+        rewrite: (req, status) =>
+          req.method === 'GET' && req.url.includes('list-type=2') && status === 200
+            ? { body: (body) => Buffer.from(rewrite(body.toString())) }
             : undefined,
       });
       viaProxy = await S3Transport.connect({ ...connFor(server), endpointUrl: proxy.endpoint }, bucket);

@@ -44,13 +44,19 @@ export interface FaultOptions {
    * `filter`, for every request.
    */
   hold?: (req: { method: string; url: string; headers: IncomingHttpHeaders }) => Promise<unknown> | undefined;
-  /**
-   * Rewrites the whole body of an untouched 200 response when it returns a Buffer (to play a store
-   * that answers differently, e.g. lists keys out of byte order); undefined: relayed as it came.
-   */
-  rewrite?: (req: { method: string; url: string }, body: Buffer) => Buffer | undefined;
   /** Sees every chunk of every request body forwarded upstream (to assert what was, or was not, sent). */
   observe?: (req: { method: string; url: string }, chunk: Buffer) => void;
+  /**
+   * Rewrites a response that got no fault (a store's answer as another store would give it, e.g. a
+   * listing naming a storage class): its headers in place, and its body, read whole first;
+   * Content-Length follows the new body.
+   */
+  rewrite?: (req: { method: string; url: string }, status: number) => ResponseRewrite | undefined;
+}
+
+export interface ResponseRewrite {
+  headers?: (headers: http.OutgoingHttpHeaders) => void;
+  body?: (body: Buffer) => Buffer;
 }
 
 export interface FaultLogEntry {
@@ -208,16 +214,19 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
     const hasBody =
       req.method !== 'HEAD' && status !== 204 && status !== 304 && upRes.headers['content-length'] !== '0';
 
-    const rewrite = opts.rewrite;
-    if (fault === null && rewrite && status === 200 && hasBody) {
+    const rewrite =
+      fault === null
+        ? opts.rewrite?.({ method: req.method ?? 'GET', url: req.url ?? '/' }, status)
+        : undefined;
+    if (rewrite) {
       const chunks: Buffer[] = [];
       upRes.on('data', (c: Buffer) => chunks.push(c));
       upRes.once('end', () => {
-        const all = Buffer.concat(chunks);
-        const body = rewrite({ method: req.method ?? 'GET', url: req.url ?? '/' }, all) ?? all;
-        const { 'transfer-encoding': _te, ...rest } = headers;
-        res.writeHead(status, upRes.statusMessage, { ...rest, 'content-length': body.length });
-        res.end(body);
+        rewrite.headers?.(headers);
+        const body = rewrite.body ? rewrite.body(Buffer.concat(chunks)) : Buffer.concat(chunks);
+        if (rewrite.body) headers['content-length'] = body.length;
+        res.writeHead(status, upRes.statusMessage, headers);
+        res.end(req.method === 'HEAD' ? undefined : body);
       });
       return;
     }

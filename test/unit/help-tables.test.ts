@@ -117,7 +117,9 @@ describe('the flags come from the options table', () => {
           spec.commands.includes(c.name() as never) ||
           (c.name() === 'plan' &&
             spec.flag !== '--dry-run' &&
-            (spec.commands.includes('push') || spec.commands.includes('pull')));
+            (spec.commands.includes('push') || spec.commands.includes('pull'))) ||
+          // sync is push, pull or S3 → S3 by its arguments: it takes the options of all three.
+          (c.name() === 'sync' && (spec.commands.includes('push') || spec.commands.includes('pull')));
         expect(longs.has(spec.flag), `${c.name()} ${name}`).toBe(applies);
       }
     }

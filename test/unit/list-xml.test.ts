@@ -29,6 +29,15 @@ describe('decodeXmlText', () => {
 });
 
 describe('parseListObjectsV2', () => {
+  it('carries a storage class other than STANDARD (an archive tier), and leaves STANDARD out', () => {
+    const glacier = contents('p/cold').replace('STANDARD', 'GLACIER');
+    const objects = parseListObjectsV2(page(glacier + contents('p/warm'), '<KeyCount>2</KeyCount>'))?.objects;
+    expect(objects?.map((o) => [o.key, o.storageClass])).toEqual([
+      ['p/cold', 'GLACIER'],
+      ['p/warm', undefined],
+    ]);
+  });
+
   it('reads key, size, ETag and LastModified of each object, and the continuation', () => {
     const xml = page(
       contents('p/a.txt') + contents('p/dir/b &amp; c.bin', '1048576'),

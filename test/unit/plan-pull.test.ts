@@ -246,3 +246,36 @@ describe('planPull', () => {
     ]);
   });
 });
+
+describe('planPull: archive tiers', () => {
+  const heads = (restore?: string): Facts => ({ ...emptyFacts(), heads: new Map([['c.txt', { restore }]]) });
+  it.each(['GLACIER', 'DEEP_ARCHIVE'])(
+    'a %s object to download: HEADed, then skipped unless restored',
+    (cls) => {
+      const remote = byRel(obj('c.txt', { storageClass: cls }));
+      expect(planPull(input({ remote })).needs).toEqual([{ kind: 'head', rel: 'c.txt' }]);
+      for (const restore of [undefined, 'ongoing-request="true"']) {
+        expect(planPull(input({ remote, facts: heads(restore) })).actions).toEqual([
+          { kind: 'archived', rel: 'c.txt', key: 'pre/c.txt', reason: expect.stringContaining(`in ${cls}`) },
+        ]);
+      }
+      const done = planPull(input({ remote, facts: heads('ongoing-request="false", expiry-date="x"') }));
+      expect(done.actions).toMatchObject([{ kind: 'download', rel: 'c.txt', reason: 'new' }]);
+    },
+  );
+
+  it('an archived object the local file already matches: skipped from stat data, no HEAD', () => {
+    const r = obj('c.txt', { storageClass: 'GLACIER' });
+    const f = file('c.txt');
+    const plan = planPull(
+      input({ remote: byRel(r), local: byRel(f), manifest: new Map([['c.txt', entryFor(f, r)]]) }),
+    );
+    expect(plan).toEqual({ actions: [{ kind: 'skip', rel: 'c.txt' }], needs: [] });
+  });
+
+  it('GLACIER_IR is downloaded as any object', () => {
+    const plan = planPull(input({ remote: byRel(obj('c.txt', { storageClass: 'GLACIER_IR' })) }));
+    expect(plan.needs).toEqual([]);
+    expect(plan.actions).toMatchObject([{ kind: 'download', rel: 'c.txt' }]);
+  });
+});

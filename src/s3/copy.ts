@@ -1,0 +1,211 @@
+/**
+ * Server-side copies: CopyObject, and above the multipart threshold CreateMultipartUpload +
+ * UploadPartCopy in parallel ranges + Complete. No object byte passes through s3sync.
+ */
+import type { MetadataDirective, StorageClass } from '@aws-sdk/client-s3';
+import { runError, S3SyncError } from '../errors.js';
+import { errorCode, httpStatus } from './errors.js';
+import { choosePartSize, normalizeEtag, type PartLimits } from './etag.js';
+import { abortMultipart, completeMultipart } from './multipart.js';
+import type { S3Requests } from './requests.js';
+import { clientS3 } from './sdk.js';
+
+const { CopyObjectCommand, CreateMultipartUploadCommand, HeadObjectCommand, UploadPartCopyCommand } =
+  clientS3;
+
+const GiB = 1024 ** 3;
+
+/** The headers an object carries besides its bytes: what a copy keeps or replaces. */
+export interface ObjectHeaders {
+  contentType: string;
+  metadata: Record<string, string>;
+  cacheControl?: string;
+  contentEncoding?: string;
+  contentDisposition?: string;
+  storageClass?: string;
+}
+
+export interface CopyInput {
+  sourceBucket: string;
+  sourceKey: string;
+  sourceVersionId?: string;
+  /** Destination key, in the transport's bucket. */
+  key: string;
+  /** Source size: above the multipart threshold the copy is UploadPartCopy in parallel parts. */
+  size: number;
+  /** When given, the copy REPLACES headers (MetadataDirective REPLACE); else it copies them (COPY). */
+  replace?: ObjectHeaders;
+  signal?: AbortSignal;
+  /** From this size a copy goes in parts; above 5 GiB (the most one CopyObject may copy) always. */
+  multipartThreshold?: number;
+  /** Part size of a multipart copy (raised to keep within the provider's part count). */
+  partSize?: number;
+  /** The provider's part limits (see providers.ts). */
+  limits?: PartLimits;
+}
+
+export interface CopyResult {
+  etag: string;
+}
+
+/** CopySource: `bucket/key`, each key segment URL-encoded (a `/` stays a separator), and the version. */
+export function copySource(bucket: string, key: string, versionId?: string): string {
+  const path = key.split('/').map(encodeURIComponent).join('/');
+  return `${encodeURIComponent(bucket)}/${path}${versionId ? `?versionId=${encodeURIComponent(versionId)}` : ''}`;
+}
+
+/** The SDK's fields for an object's headers. */
+export function headerParams(h: ObjectHeaders) {
+  return {
+    ContentType: h.contentType,
+    Metadata: h.metadata,
+    CacheControl: h.cacheControl,
+    ContentEncoding: h.contentEncoding,
+    ContentDisposition: h.contentDisposition,
+    StorageClass: h.storageClass as StorageClass | undefined,
+  };
+}
+
+/** True for the errors a store gives when it cannot server-side copy (NotImplemented, 501, …). */
+export function copyUnsupported(err: unknown): boolean {
+  const cause = err instanceof S3SyncError && err.cause !== undefined ? err.cause : err;
+  const code = errorCode(cause);
+  const status = httpStatus(cause);
+  return code === 'NotImplemented' || code === 'XNotImplemented' || status === 501;
+}
+
+/**
+ * Whether a copy goes in parts: at or above the multipart threshold, as uploads do, and always above
+ * 5 GiB, the most one CopyObject may copy.
+ */
+export const copiesInParts = (size: number, threshold?: number) =>
+  size > 5 * GiB || (threshold !== undefined && size >= threshold);
+
+/** A server-side copy into the transport's bucket: one CopyObject, or a multipart copy. */
+export async function copyObject(requests: S3Requests, input: CopyInput): Promise<CopyResult> {
+  if (copiesInParts(input.size, input.multipartThreshold)) return copyInParts(requests, input);
+  const r = await requests.call(
+    (signal) =>
+      requests.send(
+        new CopyObjectCommand({
+          Bucket: requests.bucket,
+          Key: input.key,
+          CopySource: copySource(input.sourceBucket, input.sourceKey, input.sourceVersionId),
+          MetadataDirective: (input.replace ? 'REPLACE' : 'COPY') as MetadataDirective,
+          ...(input.replace && headerParams(input.replace)),
+        }),
+        signal,
+      ),
+    input.signal,
+  );
+  return { etag: normalizeEtag(r.CopyObjectResult?.ETag) };
+}
+
+/** What a HEAD tells of an object: its headers, ETag, size and restore state (x-amz-restore). */
+export interface ObjectHead extends ObjectHeaders {
+  etag: string;
+  size: number;
+  restore?: string;
+}
+
+/** HeadObject of any bucket the transport's credentials reach; null when there is no such object. */
+export async function headObject(
+  requests: S3Requests,
+  input: { bucket: string; key: string; versionId?: string; signal?: AbortSignal },
+): Promise<ObjectHead | null> {
+  return requests.call(async (signal) => {
+    try {
+      const h = await requests.send(
+        new HeadObjectCommand({ Bucket: input.bucket, Key: input.key, VersionId: input.versionId }),
+        signal,
+      );
+      return {
+        contentType: h.ContentType ?? 'application/octet-stream',
+        metadata: h.Metadata ?? {},
+        cacheControl: h.CacheControl,
+        contentEncoding: h.ContentEncoding,
+        contentDisposition: h.ContentDisposition,
+        storageClass: h.StorageClass,
+        etag: normalizeEtag(h.ETag),
+        size: h.ContentLength ?? 0,
+        restore: h.Restore,
+      };
+    } catch (err) {
+      if (httpStatus(err) === 404) return null;
+      throw err;
+    }
+  }, input.signal);
+}
+
+/** The byte ranges of a multipart copy, inclusive, as UploadPartCopy takes them. */
+export function partRanges(size: number, ps: number): { n: number; start: number; end: number }[] {
+  const out: { n: number; start: number; end: number }[] = [];
+  for (let start = 0, n = 1; start < size; start += ps, n++)
+    out.push({ n, start, end: Math.min(size, start + ps) - 1 });
+  return out;
+}
+
+/**
+ * CreateMultipartUpload with the source's headers (or the replacement), every part an UploadPartCopy
+ * of its range, all under the transport's concurrency limit, then Complete. Any failure aborts the
+ * upload, so no part is left billed; a run killed meanwhile leaves it to `s3sync cleanup`.
+ */
+async function copyInParts(requests: S3Requests, input: CopyInput): Promise<CopyResult> {
+  const headers =
+    input.replace ??
+    (await headObject(requests, {
+      bucket: input.sourceBucket,
+      key: input.sourceKey,
+      versionId: input.sourceVersionId,
+      signal: input.signal,
+    }));
+  if (!headers) throw runError(`the source object is gone: ${input.sourceBucket}/${input.sourceKey}`);
+  // As CopyObject with COPY does: the copy takes the destination's default class, not the source's.
+  const createdWith: ObjectHeaders = input.replace ?? { ...headers, storageClass: undefined };
+  const ps = choosePartSize(input.size, input.partSize ?? 64 * 1024 ** 2, input.limits);
+  const created = await requests.call(
+    (signal) =>
+      requests.send(
+        new CreateMultipartUploadCommand({
+          Bucket: requests.bucket,
+          Key: input.key,
+          ...headerParams(createdWith),
+        }),
+        signal,
+      ),
+    input.signal,
+  );
+  const uploadId = created.UploadId;
+  if (!uploadId) throw requests.fail(new Error('CreateMultipartUpload returned no UploadId'));
+  const source = copySource(input.sourceBucket, input.sourceKey, input.sourceVersionId);
+  try {
+    // allSettled: on a failure the other parts finish before the abort rather than race it.
+    const settled = await Promise.allSettled(
+      partRanges(input.size, ps).map(async ({ n, start, end }) => {
+        const r = await requests.call(
+          (signal) =>
+            requests.send(
+              new UploadPartCopyCommand({
+                Bucket: requests.bucket,
+                Key: input.key,
+                UploadId: uploadId,
+                PartNumber: n,
+                CopySource: source,
+                CopySourceRange: `bytes=${start}-${end}`,
+              }),
+              signal,
+            ),
+          input.signal,
+        );
+        return { n, etag: normalizeEtag(r.CopyPartResult?.ETag) };
+      }),
+    );
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const parts = settled.map((r) => (r as PromiseFulfilledResult<{ n: number; etag: string }>).value);
+    return { etag: await completeMultipart(requests, { key: input.key, uploadId, parts }) };
+  } catch (err) {
+    await abortMultipart(requests, { key: input.key, uploadId });
+    throw err;
+  }
+}

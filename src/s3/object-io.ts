@@ -1,0 +1,110 @@
+/**
+ * An object's bytes held in memory, a range at a time, for copies between two stores: GET with its
+ * headers, PUT and multipart creation with explicit headers (the source's, not the run's settings).
+ */
+import { Readable } from 'node:stream';
+import { runError } from '../errors.js';
+import { headerParams, type ObjectHeaders } from './copy.js';
+import { normalizeEtag } from './etag.js';
+import type { S3Requests } from './requests.js';
+import { clientS3 } from './sdk.js';
+
+const { CreateMultipartUploadCommand, GetObjectCommand, PutObjectCommand } = clientS3;
+
+export interface FetchedBytes {
+  body: Buffer;
+  headers: ObjectHeaders;
+  /** The whole object's ETag and size (not the range's). */
+  etag: string;
+  size: number;
+}
+
+/**
+ * GetObject of a key (or an inclusive range of it) into memory. A body shorter or longer than the
+ * server announced is an error, retried as a failed request is.
+ */
+export function fetchBytes(
+  requests: S3Requests,
+  input: { key: string; range?: { start: number; end: number }; ifMatch?: string; signal?: AbortSignal },
+): Promise<FetchedBytes> {
+  const { key, range } = input;
+  return requests.call(async (signal) => {
+    const r = await requests.send(
+      new GetObjectCommand({
+        Bucket: requests.bucket,
+        Key: key,
+        Range: range ? `bytes=${range.start}-${range.end}` : undefined,
+        // Every range of one object version: a source overwritten meanwhile fails instead of mixing.
+        IfMatch: input.ifMatch ? `"${input.ifMatch}"` : undefined,
+      }),
+      signal,
+    );
+    if (!(r.Body instanceof Readable)) throw new Error('GetObject returned no body');
+    const chunks: Buffer[] = [];
+    for await (const c of r.Body) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks);
+    const expected = range ? range.end - range.start + 1 : r.ContentLength;
+    if (expected !== undefined && body.length !== expected)
+      throw Object.assign(new Error(`short body: ${body.length} of ${expected} bytes`), {
+        name: 'IncompleteBody',
+        $metadata: { httpStatusCode: 500 },
+      });
+    const total = /\/(\d+)$/.exec(r.ContentRange ?? '')?.[1];
+    return {
+      body,
+      headers: {
+        contentType: r.ContentType ?? 'application/octet-stream',
+        metadata: r.Metadata ?? {},
+        cacheControl: r.CacheControl,
+        contentEncoding: r.ContentEncoding,
+        contentDisposition: r.ContentDisposition,
+      },
+      etag: normalizeEtag(r.ETag),
+      size: total ? Number(total) : body.length,
+    };
+  }, input.signal);
+}
+
+/** PutObject of bytes in memory with their Content-MD5: the server refuses bytes that differ. */
+export async function putBytes(
+  requests: S3Requests,
+  input: { key: string; body: Buffer; md5Base64: string; headers: ObjectHeaders; signal?: AbortSignal },
+): Promise<string> {
+  const r = await requests.call(
+    (signal) =>
+      requests.send(
+        new PutObjectCommand({
+          Bucket: requests.bucket,
+          Key: input.key,
+          Body: input.body,
+          ContentLength: input.body.length,
+          ContentMD5: input.md5Base64,
+          ...headerParams(input.headers),
+        }),
+        signal,
+      ),
+    input.signal,
+  );
+  return normalizeEtag(r.ETag);
+}
+
+/** CreateMultipartUpload carrying the given headers. */
+export async function createMultipartWith(
+  requests: S3Requests,
+  input: { key: string; headers: ObjectHeaders; signal?: AbortSignal },
+): Promise<string> {
+  const r = await requests.call(
+    (signal) =>
+      requests.send(
+        new CreateMultipartUploadCommand({
+          Bucket: requests.bucket,
+          Key: input.key,
+          ...headerParams(input.headers),
+        }),
+        signal,
+      ),
+    input.signal,
+  );
+  if (!r.UploadId) throw runError(`CreateMultipartUpload returned no UploadId for ${input.key}`);
+  return r.UploadId;
+}

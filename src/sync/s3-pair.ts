@@ -1,0 +1,121 @@
+/**
+ * What an S3 → S3 sync needs around its plan: the two locations and transports, the filters, events
+ * and the result. No manifest: both sides are listed on every run (see docs/notes/s.md).
+ */
+import { usageError } from '../errors.js';
+import { createFilter, type PathFilter } from '../local/filters.js';
+import { setting } from '../options/validate.js';
+import type { ConnectionOptions } from '../s3/client-options.js';
+import { endpointFor } from '../s3/client-options.js';
+import type { S3Transport } from '../s3/transport.js';
+import { parseS3Url, type S3Location } from '../s3/url.js';
+import { emptyResult, outcomeOf, type SyncResult } from './events.js';
+import type { S3SyncOptions } from './options-s3.js';
+
+/** The source's connection: the destination's, with each --source-* option in place of its own. */
+export function sourceConnection(opts: S3SyncOptions): ConnectionOptions {
+  const otherStore = opts.sourceEndpointUrl !== undefined;
+  return {
+    ...opts,
+    endpointUrl: opts.sourceEndpointUrl ?? opts.endpointUrl,
+    region: opts.sourceRegion ?? opts.region,
+    profile: opts.sourceProfile ?? opts.profile,
+    provider: opts.sourceProvider ?? (otherStore ? undefined : opts.provider),
+    // A source profile signs with its own credentials, not the destination's.
+    credentials: opts.sourceCredentials ?? (opts.sourceProfile ? undefined : opts.credentials),
+  };
+}
+
+/** One store and one set of credentials on both sides: copies can stay inside the store. */
+export function sameStore(opts: S3SyncOptions): boolean {
+  const src = sourceConnection(opts);
+  if (src.credentials !== opts.credentials || src.profile !== opts.profile) return false;
+  return endpointFor(src).id === endpointFor(opts).id && src.region === opts.region;
+}
+
+/** Two prefixes of one bucket where one holds the other: a sync would read what it writes. */
+function overlaps(a: S3Location, b: S3Location): boolean {
+  return a.bucket === b.bucket && (a.prefix.startsWith(b.prefix) || b.prefix.startsWith(a.prefix));
+}
+
+export class S3PairRun {
+  readonly started = Date.now();
+  readonly result: SyncResult = emptyResult('sync', false);
+  readonly from: S3Location;
+  readonly to: S3Location;
+  readonly same: boolean;
+  private rules?: PathFilter;
+  private transports: S3Transport[] = [];
+
+  constructor(readonly opts: S3SyncOptions) {
+    this.result.dryRun = !!opts.dryRun;
+    this.from = parseS3Url(opts.source);
+    this.to = parseS3Url(opts.destination);
+    this.same = sameStore(opts);
+    if (this.same && overlaps(this.from, this.to))
+      throw usageError(
+        `the source ${opts.source} and the destination ${opts.destination} overlap: a sync would copy into what it reads`,
+      );
+  }
+
+  async filter(): Promise<PathFilter> {
+    const { include, exclude, excludeFrom } = this.opts;
+    this.rules ??= await createFilter({ include, exclude, excludeFrom });
+    return this.rules;
+  }
+
+  emit(e: Parameters<NonNullable<S3SyncOptions['onEvent']>>[0]): void {
+    this.opts.onEvent?.(e);
+  }
+
+  notice(message: string, rel?: string) {
+    this.emit({ type: 'notice', message, rel });
+  }
+
+  fileError(rel: string, message: string) {
+    this.result.errors.push({ rel, message });
+    this.result.failed++;
+    this.emit({ type: 'error', rel, message: `${rel}: ${message}` });
+  }
+
+  /** The two transports: the source's, and the destination's (one client when the store is one). */
+  async connect(): Promise<{ src: S3Transport; dst: S3Transport }> {
+    const { S3Transport } = await import('../s3/transport.js');
+    const opts = {
+      workers: setting(this.opts, 'workers'),
+      signal: this.opts.signal,
+    };
+    const dst = await S3Transport.connect(this.opts, this.to.bucket, opts, {}, this.opts.client);
+    const src = await S3Transport.connect(
+      sourceConnection(this.opts),
+      this.from.bucket,
+      opts,
+      {},
+      this.same ? this.opts.client : undefined,
+    );
+    this.transports = [src, dst];
+    return { src, dst };
+  }
+
+  /** Runs the body; always ends with the summary, its requests those of both stores. */
+  async run(body: () => Promise<void>): Promise<SyncResult> {
+    let error: { error: unknown } | undefined;
+    try {
+      await body();
+    } catch (err) {
+      error = { error: err };
+    }
+    const r = this.result;
+    for (const t of this.transports) {
+      for (const [name, n] of Object.entries(t.counter.counts))
+        r.requests[name] = (r.requests[name] ?? 0) + n;
+      r.requestsTotal += t.counter.total;
+    }
+    r.elapsedMs = Date.now() - this.started;
+    r.cancelled = this.opts.signal?.aborted === true;
+    r.outcome = outcomeOf(r, r.cancelled ? undefined : error);
+    this.emit({ type: 'summary', ...r });
+    if (error) throw r.cancelled ? this.opts.signal!.reason : error.error;
+    return r;
+  }
+}

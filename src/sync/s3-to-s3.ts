@@ -1,0 +1,192 @@
+/**
+ * `sync s3://… s3://…`: the destination prefix made like the source prefix. Decided from the two
+ * listings (src/plan/s3-to-s3.ts); copied inside the store when both sides are one store and one set
+ * of credentials, else streamed through with bounded memory (s3-stream.ts); deletions last, behind
+ * the delete guards.
+ */
+import { S3SyncError, usageError } from '../errors.js';
+import { forEachLimit, Limiter } from '../limiter.js';
+import { setting, validateOptions } from '../options/validate.js';
+import { type HeadFact, planS3Sync, type S3SyncAction, type S3SyncPlan } from '../plan/s3-to-s3.js';
+import { copiesInParts, copyUnsupported, headObject } from '../s3/copy.js';
+import { isFatal } from '../s3/errors.js';
+import type { RemoteObject } from '../s3/remote-object.js';
+import type { S3Transport } from '../s3/transport.js';
+import { deleteVerdict } from './delete-guard.js';
+import type { SyncResult } from './events.js';
+import type { S3SyncOptions } from './options-s3.js';
+import { S3PairRun } from './s3-pair.js';
+import { streamObject } from './s3-stream.js';
+
+export type { S3SyncOptions };
+
+type Copy = Extract<S3SyncAction, { kind: 'copy' }>;
+
+/** Makes the destination prefix hold what the source prefix holds. */
+export async function syncBuckets(opts: S3SyncOptions): Promise<SyncResult> {
+  validateOptions(opts, 'sync s3');
+  const run = new S3PairRun(opts);
+  return run.run(async () => {
+    const { src, dst } = await run.connect();
+    const { plan, source, destination } = await prepare(run, src, dst);
+    const copies = plan.actions.filter((a): a is Copy => a.kind === 'copy');
+    const deletes = plan.actions.filter((a) => a.kind === 'delete');
+    run.emit({
+      type: 'plan',
+      total: plan.actions.length,
+      transfers: copies.length,
+      // The bytes that pass through s3sync: none for copies inside the store.
+      bytes: run.same ? 0 : copies.reduce((n, a) => n + a.size, 0),
+      deletes: deletes.length,
+    });
+    for (const a of plan.actions) {
+      if (a.kind === 'skip') run.result.unchanged++;
+      // One line each, counted as a file that failed: the destination is not a full copy.
+      else if (a.kind === 'archived') run.fileError(a.rel, a.message);
+    }
+    if (opts.dryRun) return reportDryRun(run, plan);
+    await copyAll(run, { src, dst }, copies);
+    await deleteAll(run, dst, deletes, { source: source.size, destination: destination.size });
+  });
+}
+
+/** Both listings, then the HEADs the plan asks for, until every object is decided. */
+async function prepare(run: S3PairRun, src: S3Transport, dst: S3Transport) {
+  const filter = await run.filter();
+  const keep = (m: Map<string, RemoteObject>, selected: (rel: string) => boolean) => {
+    // The prefix itself as a key has no name under the other prefix.
+    for (const rel of m.keys()) if (rel === '' || !selected(rel)) m.delete(rel);
+    return m;
+  };
+  const [sourceAll, destinationAll] = await Promise.all([src.list(run.from.prefix), dst.list(run.to.prefix)]);
+  const source = keep(sourceAll, filter.includes);
+  const destination = keep(destinationAll, run.opts.deleteExcluded ? () => true : filter.includes);
+  run.result.scanned = source.size;
+  const heads = { source: new Map<string, HeadFact>(), destination: new Map<string, HeadFact>() };
+  const input = () => ({
+    source,
+    destination,
+    heads,
+    options: { force: run.opts.incremental === false, delete: run.opts.delete },
+  });
+  let plan: S3SyncPlan = planS3Sync(input());
+  // Each need is asked once; a second round only for archived objects found to differ.
+  for (let round = 0; plan.needs.length > 0 && round < 3; round++) {
+    await forEachLimit(plan.needs, setting(run.opts, 'workers'), async (n) => {
+      const [t, loc, map] =
+        n.side === 'source' ? [src, run.from, heads.source] : [dst, run.to, heads.destination];
+      const h = await headObject(t, { bucket: loc.bucket, key: loc.prefix + n.rel, signal: run.opts.signal });
+      map.set(n.rel, { metaMd5: h?.metadata.md5, restore: h?.restore });
+    });
+    plan = planS3Sync(input());
+  }
+  return { plan, source, destination };
+}
+
+function reportDryRun(run: S3PairRun, plan: S3SyncPlan): void {
+  for (const a of plan.actions) {
+    if (a.kind !== 'copy' && a.kind !== 'delete') continue;
+    run.emit({ type: 'action', action: a.kind, rel: a.rel, reason: a.reason, size: a.size, dryRun: true });
+    if (a.kind === 'copy') run.result.uploaded++;
+    else run.result.deleted++;
+  }
+}
+
+/** Every copy under --workers; a per-object failure is reported and the others go on. */
+async function copyAll(run: S3PairRun, t: { src: S3Transport; dst: S3Transport }, copies: Copy[]) {
+  const opts = run.opts;
+  const cfg = {
+    multipartThreshold: setting(opts, 'multipartThreshold'),
+    partSize: setting(opts, 'partSize'),
+  };
+  // The parts held in memory by streamed copies, all objects together.
+  const budget = new Limiter(setting(opts, 'workers'));
+  // Inside the store while it can: a store may copy whole objects and not parts (s3rver).
+  const serverSide = { whole: run.same, parts: run.same };
+  await forEachLimit(
+    copies,
+    setting(opts, 'workers'),
+    async (a) => {
+      run.emit({ type: 'start', action: 'copy', rel: a.rel, size: a.size });
+      const stream = () =>
+        streamObject({
+          ...t,
+          ...cfg,
+          sourceKey: a.key,
+          key: run.to.prefix + a.rel,
+          size: a.size,
+          etag: a.etag,
+          budget,
+          signal: opts.signal,
+          onBytes: (n) => {
+            run.result.bytesTransferred += n;
+            run.emit({ type: 'bytes', bytes: n });
+          },
+        });
+      const mode = copiesInParts(a.size, cfg.multipartThreshold) ? 'parts' : 'whole';
+      try {
+        if (serverSide[mode]) {
+          try {
+            await t.dst.copy({
+              sourceBucket: run.from.bucket,
+              sourceKey: a.key,
+              key: run.to.prefix + a.rel,
+              size: a.size,
+              signal: opts.signal,
+              ...cfg,
+            });
+          } catch (err) {
+            if (!copyUnsupported(err)) throw err;
+            // Said once: every later object of this kind streams at once.
+            if (serverSide[mode])
+              run.notice(
+                mode === 'parts'
+                  ? 'this store cannot copy in parts (UploadPartCopy): streaming large objects through'
+                  : 'this store cannot copy server-side: streaming the objects through',
+              );
+            serverSide[mode] = false;
+            await stream();
+          }
+        } else await stream();
+        run.result.uploaded++;
+        run.emit({ type: 'done', action: 'copy', rel: a.rel, size: a.size, reason: a.reason });
+      } catch (err) {
+        if (opts.signal?.aborted) return;
+        if (err instanceof S3SyncError && isFatal(err)) throw err;
+        run.fileError(a.rel, (err as Error).message);
+      }
+    },
+    opts.signal,
+  );
+}
+
+/** The deletions, last, behind the same guards as push and pull. */
+async function deleteAll(
+  run: S3PairRun,
+  dst: S3Transport,
+  deletes: Extract<S3SyncAction, { kind: 'delete' }>[],
+  counts: { source: number; destination: number },
+) {
+  if (deletes.length === 0) return;
+  const v = deleteVerdict({
+    deletes: deletes.length,
+    destinationFiles: counts.destination,
+    sourceFiles: counts.source,
+    errors: run.result.errors.length,
+    force: run.opts.force === true,
+    maxDelete: run.opts.maxDelete,
+  });
+  if ('skip' in v) run.emit({ type: 'error', message: v.skip });
+  if ('refuse' in v) throw usageError(v.refuse);
+  if (!v.go) return;
+  const failed = await dst.deleteKeys(deletes.map((d) => d.key));
+  for (const d of deletes) {
+    const code = failed.get(d.key);
+    if (code) {
+      run.fileError(d.rel, `delete failed: ${code}`);
+      continue;
+    }
+    run.result.deleted++;
+    run.emit({ type: 'done', action: 'delete', rel: d.rel, size: d.size, reason: d.reason });
+  }
+}

@@ -1,0 +1,152 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { syncBuckets } from '../../src/sync/s3-to-s3.js';
+import {
+  connFor,
+  newBucket,
+  objectMd5,
+  runCli,
+  seedObject,
+  servers,
+  tempDir,
+  writeTree,
+} from '../helpers.js';
+import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
+import type { TestServer } from '../servers/servers.js';
+
+const proxies: FaultProxy[] = [];
+afterAll(async () => {
+  for (const p of proxies) await p.close();
+});
+
+interface Tiers {
+  /** Key → the storage class its listing entries declare. */
+  classes: Record<string, string>;
+  /** Key → the x-amz-restore header its HEAD answers with. */
+  restore?: Record<string, string>;
+}
+
+/** The StorageClass of one <Contents> entry set to `cls`, whether the server wrote one or not. */
+function withClass(entry: string, cls: string): string {
+  if (/<StorageClass>[^<]*<\/StorageClass>/.test(entry))
+    return entry.replace(/<StorageClass>[^<]*<\/StorageClass>/, `<StorageClass>${cls}</StorageClass>`);
+  return entry.replace('</Contents>', `<StorageClass>${cls}</StorageClass></Contents>`);
+}
+
+/** A proxy whose listings declare the given tiers (as S3 lists an archived object) and HEADs a restore. */
+async function tierProxy(server: TestServer, tiers: Tiers): Promise<FaultProxy> {
+  const p = await startFaultProxy({
+    target: server.endpoint,
+    seed: 1,
+    rate: 0,
+    rewrite: ({ method, url }, status) => {
+      if (status !== 200) return undefined;
+      if (method === 'GET' && url.includes('list-type=2'))
+        return {
+          body: (b) =>
+            Buffer.from(
+              b.toString('utf8').replace(/<Contents>[\s\S]*?<\/Contents>/g, (entry) => {
+                const key = /<Key>([^<]*)<\/Key>/.exec(entry)?.[1];
+                const cls = key === undefined ? undefined : tiers.classes[key];
+                return cls ? withClass(entry, cls) : entry;
+              }),
+            ),
+        };
+      const key = decodeURIComponent(new URL(url, 'http://x').pathname.split('/').slice(2).join('/'));
+      const restore = tiers.restore?.[key];
+      if (method !== 'HEAD' || !restore) return undefined;
+      return {
+        headers: (h) => {
+          h['x-amz-restore'] = restore;
+        },
+      };
+    },
+  });
+  proxies.push(p);
+  return p;
+}
+
+const viaProxy = (p: FaultProxy) => ({ env: { AWS_ENDPOINT_URL_S3: p.endpoint } });
+
+describe.each(servers())('archive tiers ($name)', (server) => {
+  it.each(['GLACIER', 'DEEP_ARCHIVE'])('push does not upload an unchanged %s object again', async (cls) => {
+    const { bucket } = await newBucket(server, 'tier');
+    const dir = tempDir('tier-push');
+    writeTree(dir, { 'cold.txt': 'archived content', 'warm.txt': 'hot' });
+    expect((await runCli(['push', dir, `s3://${bucket}/p`], server)).code).toBe(0);
+    const p = await tierProxy(server, { classes: { 'p/cold.txt': cls } });
+    // --verify lists the destination and compares every object with the manifest.
+    const r = await runCli(['push', dir, `s3://${bucket}/p`, '--verify', '--json'], server, viaProxy(p));
+    expect(r.code).toBe(0);
+    expect(r.summary?.uploaded).toBe(0);
+    expect(r.summary?.requests.PutObject).toBeUndefined();
+    // Without the manifest (adopting what is there): matched by content, not uploaded either.
+    const fresh = await runCli(
+      ['push', dir, `s3://${bucket}/p`, '--manifest', path.join(tempDir('m'), 'm.json'), '--json'],
+      server,
+      viaProxy(p),
+    );
+    expect(fresh.code).toBe(0);
+    expect(fresh.summary?.uploaded).toBe(0);
+  });
+
+  it.each([
+    ['GLACIER', undefined, 'skipped'],
+    ['DEEP_ARCHIVE', 'ongoing-request="true"', 'skipped'],
+    ['GLACIER', 'ongoing-request="false", expiry-date="Fri, 21 Dec 2040 00:00:00 GMT"', 'downloaded'],
+    ['GLACIER_IR', undefined, 'downloaded'],
+  ])('pull: a %s object with restore %s is %s', async (cls, restore, outcome) => {
+    const { bucket, transport } = await newBucket(server, 'tier');
+    await seedObject(transport, 'p/cold.txt', 'archived content');
+    await seedObject(transport, 'p/warm.txt', 'hot');
+    const p = await tierProxy(server, {
+      classes: { 'p/cold.txt': cls },
+      restore: restore ? { 'p/cold.txt': restore } : {},
+    });
+    const dir = tempDir('tier-pull');
+    const r = await runCli(['pull', `s3://${bucket}/p`, dir, '--json'], server, viaProxy(p));
+    expect(readFileSync(path.join(dir, 'warm.txt'), 'utf8')).toBe('hot');
+    const lines = r.events.filter((e) => e.type === 'error');
+    if (outcome === 'skipped') {
+      expect(r.code).toBe(1);
+      expect(existsSync(path.join(dir, 'cold.txt'))).toBe(false);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatchObject({ rel: 'cold.txt', message: expect.stringContaining(`in ${cls}`) });
+      expect(r.summary?.requests.GetObject).toBe(1);
+      // The rerun says it again, once, and downloads nothing.
+      const again = await runCli(['pull', `s3://${bucket}/p`, dir, '--json'], server, viaProxy(p));
+      expect(again.events.filter((e) => e.type === 'error')).toHaveLength(1);
+      expect(again.summary?.requests.GetObject).toBeUndefined();
+    } else {
+      expect(r.code).toBe(0);
+      expect(lines).toEqual([]);
+      expect(readFileSync(path.join(dir, 'cold.txt'), 'utf8')).toBe('archived content');
+      // Instant Retrieval is read as any object, without a HEAD.
+      if (cls === 'GLACIER_IR') expect(r.summary?.requests.HeadObject).toBeUndefined();
+    }
+  });
+
+  it('sync S3 → S3 skips an archived object with one line and copies the rest', async () => {
+    const { bucket: from, transport: src } = await newBucket(server, 'tier');
+    const { bucket: to, transport: dst } = await newBucket(server, 'tier');
+    await seedObject(src, 'p/cold.txt', 'archived content');
+    await seedObject(src, 'p/warm.txt', 'hot');
+    const p = await tierProxy(server, { classes: { 'p/cold.txt': 'DEEP_ARCHIVE' } });
+    const events: { type: string; rel?: string }[] = [];
+    const r = await syncBuckets({
+      ...connFor(server),
+      endpointUrl: p.endpoint,
+      source: `s3://${from}/p`,
+      destination: `s3://${to}/p`,
+      onEvent: (e) => events.push(e),
+    });
+    expect(r.outcome).toBe('failed');
+    expect(r.uploaded).toBe(1);
+    expect(events.filter((e) => e.type === 'error')).toEqual([
+      expect.objectContaining({ rel: 'cold.txt', message: expect.stringContaining('in DEEP_ARCHIVE') }),
+    ]);
+    expect(await dst.head('p/cold.txt')).toBeNull();
+    expect(await objectMd5(dst, 'p/warm.txt')).toBe(await objectMd5(src, 'p/warm.txt'));
+  });
+});
