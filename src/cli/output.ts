@@ -18,7 +18,7 @@ export function summaryLines(r: Omit<SyncResult, 'outcome'>): string[] {
     r.command === 'pull'
       ? `${r.downloaded} downloaded`
       : r.command === 'push'
-        ? `${r.uploaded} uploaded`
+        ? `${r.uploaded} uploaded${r.copied > 0 ? `, ${r.copied} copied` : ''}`
         : `${r.uploaded} uploaded, ${r.downloaded} downloaded`;
   const verb = r.dryRun ? 'would be ' : '';
   return [
@@ -131,7 +131,7 @@ export class Output {
         if (this.mode !== 'quiet') this.line(this.out, `(dry run) ${e.action} ${e.rel} [${e.reason}]`);
         break;
       case 'done':
-        if (e.action === 'upload' || e.action === 'download') this.view?.fileDone();
+        if (e.action === 'upload' || e.action === 'download' || e.action === 'copy') this.view?.fileDone();
         if (e.action === 'delete' && this.mode !== 'quiet' && !this.bar)
           this.line(this.out, `deleted ${e.rel}`);
         // cleanup: an aborted upload deleted no object, and says so.

@@ -7,6 +7,7 @@
  * rows are written by area (./rows-*.ts); this is the one table they make.
  */
 import { CONNECTION_OPTIONS, RUN_OPTIONS } from './rows-connection.js';
+import { COPY_OPTIONS } from './rows-copy.js';
 import { SELECTION_OPTIONS } from './rows-selection.js';
 import { COMMAND_OPTIONS, TRANSFER_OPTIONS } from './rows-transfer.js';
 import type { CommandName, OptionSpec } from './spec.js';
@@ -30,6 +31,7 @@ export const OPTIONS = frozen({
   ...RUN_OPTIONS,
   ...SELECTION_OPTIONS,
   ...TRANSFER_OPTIONS,
+  ...COPY_OPTIONS,
   ...COMMAND_OPTIONS,
 } as const satisfies Record<string, OptionSpec>);
 

@@ -3,6 +3,7 @@ import type { S3Client, ServiceInputTypes, ServiceOutputTypes } from '@aws-sdk/c
 import { setting } from '../options/validate.js';
 import { adoptClient, createS3Client, type ResolvedClient } from './client.js';
 import type { ConnectionOptions } from './client-options.js';
+import { type CopyInput, type CopyResult, copyObject } from './copy.js';
 import { deleteKeys } from './deletes.js';
 import { describeS3Error, httpStatus, isLocalError } from './errors.js';
 import { normalizeEtag } from './etag.js';
@@ -249,6 +250,11 @@ export class S3Transport implements S3Requests {
         metadata: r.Metadata ?? {},
       });
     });
+  }
+
+  /** A server-side copy into this bucket (see copy.ts). */
+  copy(input: CopyInput): Promise<CopyResult> {
+    return copyObject(this, input);
   }
 
   /** DeleteObjects in batches of 1,000; returns the keys that failed with their error codes. */
