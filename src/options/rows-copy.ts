@@ -10,7 +10,7 @@ export const COPY_OPTIONS = {
     flag: '--track-renames',
     // The manifest already holds every file's MD5: a moved file is recognised without a request more.
     default: true,
-    help: 'create a file whose size and MD5 an object under another key has by a server-side copy of it',
+    help: 'create a file that an object under another key already holds (same size and MD5) by a server-side copy',
     negation: 'upload such files instead of copying',
     commands: ['push'],
   },
@@ -20,10 +20,9 @@ export const COPY_OPTIONS = {
     arg: '<dir>',
     help: 'keep what the run overwrites or deletes under this directory, at the same relative path',
     helpFor: {
-      push: 'copy each object the run overwrites or deletes to s3://bucket/prefix (same endpoint) first',
-      pull: 'move each local file the run replaces or deletes into this directory (outside the target) first',
+      push: 'first copy each object the run overwrites or deletes to this s3://bucket/prefix (same endpoint)',
+      pull: 'first move each local file the run replaces or deletes into this directory (outside the target)',
     },
-    example: '--backup-dir s3://backups/2026-12-01',
     commands: ['push', 'pull'],
   },
   suffix: {
