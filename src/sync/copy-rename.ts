@@ -1,8 +1,9 @@
+import { S3SyncError } from '../errors.js';
 import type { LocalFile } from '../local/scan.js';
 import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
 import type { CopyAction } from '../plan/renames.js';
 import { copyUnsupported } from '../s3/copy.js';
-import { errorCode, httpStatus } from '../s3/errors.js';
+import { errorCode, httpStatus, isFatal } from '../s3/errors.js';
 import { etagForm } from '../s3/etag.js';
 import type { S3Transport } from '../s3/transport.js';
 import { contentType } from './content-type.js';
@@ -27,9 +28,9 @@ const refusedForRun = (err: unknown) =>
 /**
  * Creates the object for `f` by a server-side copy of the rename's source, with the headers an upload
  * of `f` would give it. Returns the manifest entry, or undefined when the file is to be uploaded
- * instead (said in a notice): the source is gone, the store or the credentials cannot copy, or the
- * copy did not reproduce the source's ETag (the source changed since it was listed or recorded; the
- * upload then replaces what the copy wrote). Other failures are thrown, as an upload's are.
+ * instead (said in a notice): the source is gone, the store or the credentials cannot copy, the copy
+ * failed otherwise, or it did not reproduce the source's ETag (the source changed since it was listed
+ * or recorded; the upload then replaces what the copy wrote). Only errors that stop the run are thrown.
  */
 export async function copyRenamed(
   s: RunContext,
@@ -66,7 +67,14 @@ export async function copyRenamed(
       s.notice(`${a.rel}: its copy source ${a.from.rel} is gone: uploaded instead`, a.rel);
       return undefined;
     }
-    throw err;
+    // A copy only saves sending the bytes: whatever else it failed of (a store's size limit on a
+    // single copy, a transient error retried out), the upload is still the way to the same object.
+    if (err instanceof S3SyncError && isFatal(err)) throw err;
+    s.notice(
+      `${a.rel}: the copy of ${a.from.rel} failed (${(err as Error).message}): uploaded instead`,
+      a.rel,
+    );
+    return undefined;
   }
   const from = a.from.etag;
   if (from !== '' && etag === from) {
