@@ -23,6 +23,8 @@ export const COPY_OPTIONS = {
       push: 'first copy each object the run overwrites or deletes to this s3://bucket/prefix (same endpoint)',
       pull: 'first move each local file the run replaces or deletes into this directory (outside the target)',
     },
+    example: '--backup-dir s3://bucket/old/2026-12-01',
+    exampleFor: { pull: '--backup-dir ../previous' },
     commands: ['push', 'pull'],
   },
   suffix: {

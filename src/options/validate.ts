@@ -218,7 +218,8 @@ export function helpText(name: OptionName, command: CommandName, negated = false
     );
   else if (typeof d === 'string') notes.push(`default ${d}`);
   else if (spec.defaultText) notes.push(`default: ${spec.defaultText}`);
-  if (spec.example) notes.push(`e.g. ${spec.example}`);
+  const example = spec.exampleFor?.[command] ?? spec.example;
+  if (example) notes.push(`e.g. ${example}`);
   const text = spec.helpFor?.[command] ?? spec.help;
   return notes.length ? `${text} (${notes.join('; ')})` : text;
 }
