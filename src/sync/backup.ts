@@ -1,5 +1,4 @@
 import { usageError } from '../errors.js';
-import { copyObject } from '../s3/copy.js';
 import { describeS3Error, errorCode, httpStatus } from '../s3/errors.js';
 import type { S3Requests } from '../s3/requests.js';
 import { isS3Url, parseS3Url, type S3Location } from '../s3/url.js';
@@ -78,6 +77,8 @@ export async function backupObject(
   obj: { rel: string; key: string; size: number },
   target: BackupTarget,
 ): Promise<'kept' | 'absent'> {
+  // Loaded here: the SDK stays unloaded on a run that makes no request.
+  const { copyObject } = await import('../s3/copy.js');
   try {
     await copyObject(inBucket(transport, target.bucket), {
       sourceBucket: transport.bucket,

@@ -2,7 +2,6 @@ import { S3SyncError } from '../errors.js';
 import type { LocalFile } from '../local/scan.js';
 import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
 import type { CopyAction } from '../plan/renames.js';
-import { copyUnsupported } from '../s3/copy.js';
 import { errorCode, httpStatus, isFatal } from '../s3/errors.js';
 import { etagForm } from '../s3/etag.js';
 import type { S3Transport } from '../s3/transport.js';
@@ -21,9 +20,14 @@ export class CopyGate {
 
 const cause = (err: unknown) => (err as { cause?: unknown }).cause ?? err;
 
-/** Every copy would fail the same way: the store cannot copy, or the credentials may not read. */
-const refusedForRun = (err: unknown) =>
-  copyUnsupported(err) || errorCode(cause(err)) === 'AccessDenied' || httpStatus(cause(err)) === 403;
+/**
+ * Every copy would fail the same way: the store cannot copy, or the credentials may not read. (copy.ts
+ * is loaded when a copy is made: it brings the SDK, which a run without requests never loads.)
+ */
+const refusedForRun = async (err: unknown) =>
+  (await import('../s3/copy.js')).copyUnsupported(err) ||
+  errorCode(cause(err)) === 'AccessDenied' ||
+  httpStatus(cause(err)) === 403;
 
 /**
  * Creates the object for `f` by a server-side copy of the rename's source, with the headers an upload
@@ -56,7 +60,7 @@ export async function copyRenamed(
     }));
   } catch (err) {
     if (s.opts.signal?.aborted) throw err;
-    if (refusedForRun(err)) {
+    if (await refusedForRun(err)) {
       gate.closed = true;
       s.notice(
         `server-side copies refused (${errorCode(cause(err)) || httpStatus(cause(err))}): renamed files are uploaded instead`,
