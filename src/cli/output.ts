@@ -18,7 +18,7 @@ export function summaryLines(r: Omit<SyncResult, 'outcome'>): string[] {
     r.command === 'pull'
       ? `${r.downloaded} downloaded`
       : r.command === 'push'
-        ? `${r.uploaded} uploaded`
+        ? `${r.uploaded} uploaded${r.copied > 0 ? `, ${r.copied} copied` : ''}`
         : r.command === 'sync'
           ? `${r.uploaded} copied`
           : `${r.uploaded} uploaded, ${r.downloaded} downloaded`;

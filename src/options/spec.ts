@@ -41,6 +41,8 @@ interface Common {
   helpFor?: Partial<Record<CommandName, string>>;
   /** One example of its use. */
   example?: string;
+  /** The example for a command whose values differ in kind (an S3 URL for one, a directory for another). */
+  exampleFor?: Partial<Record<CommandName, string>>;
   commands: readonly CommandName[];
   /** Shown as the default where it depends on the run, and so is worked out where it is used. */
   defaultText?: string;

@@ -7,6 +7,7 @@
  * rows are written by area (./rows-*.ts); this is the one table they make.
  */
 import { CONNECTION_OPTIONS, RUN_OPTIONS } from './rows-connection.js';
+import { COPY_OPTIONS } from './rows-copy.js';
 import { LIMIT_OPTIONS } from './rows-limits.js';
 import { SELECTION_OPTIONS } from './rows-selection.js';
 import { SHARED_WITH_S3_TO_S3, SOURCE_OPTIONS } from './rows-source.js';
@@ -33,6 +34,7 @@ export const OPTIONS = frozen({
   ...RUN_OPTIONS,
   ...SELECTION_OPTIONS,
   ...TRANSFER_OPTIONS,
+  ...COPY_OPTIONS,
   ...COMMAND_OPTIONS,
   ...SOURCE_OPTIONS,
 } as const satisfies Record<string, OptionSpec>);

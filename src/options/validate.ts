@@ -222,7 +222,8 @@ export function helpText(name: OptionName, command: CommandName, negated = false
       `default ${spec.kind === 'size' ? fmtSize(d) : spec.kind === 'duration' ? fmtDuration(d) : d}`,
     );
   else if (typeof d === 'string') notes.push(`default ${d}`);
-  if (spec.example) notes.push(`e.g. ${spec.example}`);
+  const example = spec.exampleFor?.[command] ?? spec.example;
+  if (example) notes.push(`e.g. ${example}`);
   const text = spec.helpFor?.[command] ?? spec.help;
   return notes.length ? `${text} (${notes.join('; ')})` : text;
 }

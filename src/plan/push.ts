@@ -2,6 +2,7 @@ import type { LocalFile } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { normalizeEtag } from '../s3/etag.js';
 import { compareContent, isRacy, remoteMatchesEntry, statMatches } from './compare.js';
+import { type CopyAction, planRenames } from './renames.js';
 import type { Facts, Need, RemoteObject, UploadReason } from './types.js';
 
 export type PushAction =
@@ -17,6 +18,8 @@ export type PushAction =
       partSize: number;
     }
   | { kind: 'upload'; rel: string; reason: UploadReason; size: number }
+  /** Created with a server-side copy of an object of the same content (a rename, see renames.ts). */
+  | CopyAction
   | { kind: 'delete'; rel: string; key: string; reason: 'no-local-file'; size: number };
 
 export interface PushPlanInput {
@@ -38,6 +41,10 @@ export interface PushPlanInput {
     remoteSelected?: (rel: string) => boolean;
     /** Size and MD5 from the Python script's manifest, for files s3sync's own manifest lacks. */
     adopted?: ReadonlyMap<string, { size: number; md5: string }>;
+    /** Create files from objects of the same content under other keys (see renames.ts). */
+    trackRenames?: boolean;
+    /** The destination's key prefix (for the keys of manifest entries). */
+    keyPrefix?: string;
   };
 }
 
@@ -132,6 +139,29 @@ export function planPush(input: PushPlanInput): PushPlan {
     else actions.push(d);
   }
   if (needListing) return { actions: [], needs: [{ kind: 'listing' }] };
+  if (options.trackRenames && !options.force) return withRenames(input, actions, needs);
+  return withDeletes(input, actions, needs);
+}
+
+/** Uploads that a server-side copy can replace become copies (renames.ts). */
+function withRenames(input: PushPlanInput, actions: PushAction[], needs: Need[]): PushPlan {
+  const uploads = actions.filter((a) => a.kind === 'upload');
+  if (uploads.length === 0) return withDeletes(input, actions, needs);
+  const r = planRenames({
+    uploads,
+    present: new Set(input.files.map((f) => f.rel)),
+    manifest: input.manifest,
+    remote: input.facts.remote,
+    hashes: input.facts.hashes,
+    keyPrefix: input.options.keyPrefix ?? '',
+  });
+  const decided = actions.map((a) => r.copies.get(a.rel) ?? a);
+  return withDeletes(input, decided, [...needs, ...r.needs]);
+}
+
+/** With --delete and a listing: every selected object without its file. */
+function withDeletes(input: PushPlanInput, actions: PushAction[], needs: Need[]): PushPlan {
+  const { files, facts, options } = input;
   if (options.delete && facts.remote) {
     const local = new Set(files.map((f) => f.rel));
     for (const r of facts.remote.values()) {

@@ -2,12 +2,17 @@
  * Server-side copies: CopyObject, and above the multipart threshold CreateMultipartUpload +
  * UploadPartCopy in parallel ranges + Complete. No object byte passes through s3sync.
  */
-import type { MetadataDirective, StorageClass } from '@aws-sdk/client-s3';
+import type {
+  MetadataDirective,
+  ObjectCannedACL,
+  ServerSideEncryption,
+  StorageClass,
+} from '@aws-sdk/client-s3';
 import { runError, S3SyncError } from '../errors.js';
 import { errorCode, httpStatus } from './errors.js';
 import { choosePartSize, normalizeEtag, type PartLimits } from './etag.js';
 import { abortMultipart, completeMultipart } from './multipart.js';
-import type { S3Requests } from './requests.js';
+import type { S3Requests, UploadSettings } from './requests.js';
 import { clientS3 } from './sdk.js';
 
 const { CopyObjectCommand, CreateMultipartUploadCommand, HeadObjectCommand, UploadPartCopyCommand } =
@@ -66,12 +71,30 @@ export function headerParams(h: ObjectHeaders) {
   };
 }
 
-/** True for the errors a store gives when it cannot server-side copy (NotImplemented, 501, …). */
+/**
+ * The run's ACL and encryption, which a copy carries as an upload does: without them the object would
+ * fall back to the bucket's defaults (lose public-read, or its KMS key).
+ */
+function runSettings(s: UploadSettings) {
+  return {
+    ACL: s.acl as ObjectCannedACL | undefined,
+    ServerSideEncryption: s.sse as ServerSideEncryption | undefined,
+    SSEKMSKeyId: s.sseKmsKeyId,
+  };
+}
+
+/** True for the errors a store gives when it cannot server-side copy (NotImplemented, 501, 405). */
 export function copyUnsupported(err: unknown): boolean {
   const cause = err instanceof S3SyncError && err.cause !== undefined ? err.cause : err;
   const code = errorCode(cause);
   const status = httpStatus(cause);
-  return code === 'NotImplemented' || code === 'XNotImplemented' || status === 501;
+  return (
+    code === 'NotImplemented' ||
+    code === 'XNotImplemented' ||
+    code === 'MethodNotAllowed' ||
+    status === 501 ||
+    status === 405
+  );
 }
 
 /**
@@ -93,6 +116,7 @@ export async function copyObject(requests: S3Requests, input: CopyInput): Promis
           CopySource: copySource(input.sourceBucket, input.sourceKey, input.sourceVersionId),
           MetadataDirective: (input.replace ? 'REPLACE' : 'COPY') as MetadataDirective,
           ...(input.replace && headerParams(input.replace)),
+          ...runSettings(requests.settings),
         }),
         signal,
       ),
@@ -170,6 +194,7 @@ async function copyInParts(requests: S3Requests, input: CopyInput): Promise<Copy
           Bucket: requests.bucket,
           Key: input.key,
           ...headerParams(createdWith),
+          ...runSettings(requests.settings),
         }),
         signal,
       ),

@@ -54,7 +54,12 @@ export async function downloadObject(
   s: RunContext,
   t: S3Transport,
   o: Target,
-  cfg: { multipartThreshold: number; partSize: number },
+  cfg: {
+    multipartThreshold: number;
+    partSize: number;
+    /** Keeps the file about to be replaced (--backup-dir); returns the undo if the rename fails. */
+    backup?: (rel: string, abs: string) => (() => void) | undefined;
+  },
   tree: TargetTree,
   progress = new TransferProgress(o.size, (e) => s.emit(e)),
 ): Promise<Unflushed<ManifestEntry>> {
@@ -114,7 +119,13 @@ export async function downloadObject(
       // Checked again, and renamed in the same synchronous step: the tree may have changed meanwhile.
       commit: () => {
         const dest = tree.destination(o.rel);
-        renameSync(tmp(), dest);
+        const undo = cfg.backup?.(o.rel, dest);
+        try {
+          renameSync(tmp(), dest);
+        } catch (err) {
+          undo?.();
+          throw err;
+        }
         const st = statFields(lstatSync(dest, { bigint: true }));
         return { dest, value: manifestEntry(st, { md5, etag: o.etag, partSize }) };
       },

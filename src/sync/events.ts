@@ -2,7 +2,8 @@ import { S3SyncError } from '../errors.js';
 import type { RequestCounts } from '../s3/request-counter.js';
 
 /** 'abort': a multipart upload aborted (cleanup), which deletes no object. */
-export type ActionKind = 'upload' | 'download' | 'record' | 'delete' | 'skip' | 'abort' | 'copy';
+/** 'copy': an object created by a server-side copy of another (a rename). */
+export type ActionKind = 'upload' | 'download' | 'copy' | 'record' | 'delete' | 'skip' | 'abort';
 
 /** One line of --json output, and what library callers receive through onEvent. */
 export type SyncEvent =
@@ -42,6 +43,8 @@ export interface SyncResult {
   /** Left alone: nothing changed. */
   unchanged: number;
   uploaded: number;
+  /** Created by a server-side copy of an object of the same content (renames). */
+  copied: number;
   downloaded: number;
   /** Manifest updated without a transfer (stat-only change, content found already in place). */
   recorded: number;
@@ -86,6 +89,7 @@ export function emptyResult(command: SyncResult['command'], dryRun: boolean): Sy
     scanned: 0,
     unchanged: 0,
     uploaded: 0,
+    copied: 0,
     downloaded: 0,
     recorded: 0,
     deleted: 0,

@@ -71,6 +71,12 @@ export interface PushOptions extends CommonOptions, UploadSettings {
   multipartThreshold?: number | string;
   /** Multipart part size: '16MiB', or bytes. Default 16 MiB, raised to keep within 10,000 parts. */
   partSize?: number | string;
+  /** Create a file from an object of the same size and MD5 under another key by a server-side copy. Default true. */
+  trackRenames?: boolean;
+  /** s3://bucket/prefix on the same endpoint: each object overwritten or deleted is copied there first. */
+  backupDir?: string;
+  /** Appended to the keys under `backupDir`. */
+  suffix?: string;
 }
 
 export interface PullOptions extends CommonOptions {
@@ -84,6 +90,10 @@ export interface PullOptions extends CommonOptions {
   multipartThreshold?: number | string;
   /** Range size for those objects: '16MiB', or bytes. Default 16 MiB. */
   partSize?: number | string;
+  /** A local directory outside the target: each file replaced or deleted is moved there first. */
+  backupDir?: string;
+  /** Appended to the names under `backupDir`. */
+  suffix?: string;
 }
 
 export interface CheckOptions extends Omit<CommonOptions, 'onEvent'> {

@@ -7,6 +7,7 @@ import { type FileStat, sameStat, statFields } from '../local/scan.js';
 import { checkEnds, validateOptions } from '../options/validate.js';
 import type { PullAction } from '../plan/pull.js';
 import type { PushAction } from '../plan/push.js';
+import type { CopyAction } from '../plan/renames.js';
 import { emptyFacts } from '../plan/types.js';
 import { formatS3Url } from '../s3/url.js';
 import { enforceDeleteGuards } from './delete-guard.js';
@@ -14,13 +15,14 @@ import type { SyncResult } from './events.js';
 import type { CommonOptions, PullOptions, PushOptions } from './options.js';
 import { executePull, preparePull } from './pull.js';
 import { executePush, preparePush } from './push.js';
+import { copiedFrom } from './push-copies.js';
 import { RunContext, requireDirectory } from './run-context.js';
 
 type Stat = { size: number; mtimeNs: string; ctimeNs: string; ino: string };
 
 /** One reviewable step, with what must still be true when it is applied. */
 export interface PlannedAction {
-  kind: 'upload' | 'download' | 'delete-remote' | 'delete-local';
+  kind: 'upload' | 'copy' | 'download' | 'delete-remote' | 'delete-local';
   rel: string;
   reason: string;
   size: number;
@@ -28,6 +30,8 @@ export interface PlannedAction {
   local: Stat | null;
   /** The object's ETag and size at planning time; null: it must not exist. */
   remote: { etag: string; size: number } | null;
+  /** A copy's source (a rename): applied as an upload if it is gone or changed by then. */
+  from?: { rel: string; key: string; md5: string; etag: string; partSize: number };
 }
 
 export interface PlanDocument {
@@ -93,15 +97,16 @@ export async function plan(opts: PlanOptions & { out?: string }): Promise<PlanDo
       const p = await preparePush(s, opts as PushOptions);
       const remote = p.facts.remote ?? (await s.list());
       for (const a of p.actions) {
-        if (a.kind !== 'upload' && a.kind !== 'delete') continue;
+        if (a.kind !== 'upload' && a.kind !== 'delete' && a.kind !== 'copy') continue;
         const r = remote.get(a.rel);
         actions.push({
-          kind: a.kind === 'upload' ? 'upload' : 'delete-remote',
+          kind: a.kind === 'delete' ? 'delete-remote' : a.kind,
           rel: a.rel,
-          reason: a.reason,
+          reason: a.kind === 'copy' ? copiedFrom(a) : a.reason,
           size: a.size,
-          local: a.kind === 'upload' ? statOf(p.files.get(a.rel)!) : null,
+          local: a.kind === 'delete' ? null : statOf(p.files.get(a.rel)!),
           remote: r ? { etag: r.etag, size: r.size } : null,
+          ...(a.kind === 'copy' && { from: copySource(a) }),
         });
       }
       const deletes = actions.filter((a) => a.kind === 'delete-remote').length;
@@ -131,7 +136,7 @@ export async function plan(opts: PlanOptions & { out?: string }): Promise<PlanDo
   for (const a of actions) {
     s.emit({
       type: 'action',
-      action: a.kind.startsWith('delete') ? 'delete' : (a.kind as 'upload'),
+      action: a.kind.startsWith('delete') ? 'delete' : (a.kind as 'upload' | 'copy'),
       rel: a.rel,
       reason: a.reason,
       size: a.size,
@@ -153,6 +158,31 @@ export async function plan(opts: PlanOptions & { out?: string }): Promise<PlanDo
   };
   if (opts.out) writeFileSync(opts.out, `${jsonText(doc, 2)}\n`);
   return doc;
+}
+
+/** What a plan file records of a copy's source. */
+const copySource = (a: CopyAction): NonNullable<PlannedAction['from']> => ({
+  rel: a.from.rel,
+  key: a.from.key,
+  md5: a.md5,
+  etag: a.from.etag,
+  partSize: a.from.partSize,
+});
+
+/**
+ * A planned copy as the push executes it. The reason it was planned for is not kept: `new` when no
+ * object was at the key, else `content-changed`, which is what --backup-dir looks at.
+ */
+function copyAction(a: PlannedAction, from: NonNullable<PlannedAction['from']>, prefix: string): CopyAction {
+  const { rel, key, md5, etag, partSize } = from;
+  return {
+    kind: 'copy',
+    rel: a.rel,
+    reason: a.remote === null ? 'new' : 'content-changed',
+    size: a.size,
+    md5,
+    from: { rel, key: key || prefix + rel, size: a.size, md5, etag, partSize, vanished: false },
+  };
 }
 
 const statOf = (f: Stat): Stat => ({ size: f.size, mtimeNs: f.mtimeNs, ctimeNs: f.ctimeNs, ino: f.ino });
@@ -251,15 +281,17 @@ export async function apply(
         valid.filter((a) => a.local).map((a) => [a.rel, { rel: a.rel, ...found.get(a.rel)! }]),
       );
       const actions: PushAction[] = valid.map((a) =>
-        a.kind === 'upload'
-          ? { kind: 'upload', rel: a.rel, reason: a.reason as 'new', size: a.size }
-          : {
-              kind: 'delete',
-              rel: a.rel,
-              key: s.location.prefix + a.rel,
-              reason: 'no-local-file',
-              size: a.size,
-            },
+        a.kind === 'copy' && a.from
+          ? copyAction(a, a.from, s.location.prefix)
+          : a.kind === 'upload' || a.kind === 'copy'
+            ? { kind: 'upload', rel: a.rel, reason: a.reason as 'new', size: a.size }
+            : {
+                kind: 'delete',
+                rel: a.rel,
+                key: s.location.prefix + a.rel,
+                reason: 'no-local-file',
+                size: a.size,
+              },
       );
       await executePush(
         s,

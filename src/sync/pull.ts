@@ -10,6 +10,7 @@ import { checkEnds, setting, validateOptions } from '../options/validate.js';
 import { type PullAction, planPull } from '../plan/pull.js';
 import type { Facts, RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
+import { backupLocalFile, type LocalBackup, localBackupTarget } from './backup-local.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import { DiskFullError, diskFullOr, downloadObject } from './download.js';
 import { DurableBatch, dirsUpTo, type Unflushed } from './durable-batch.js';
@@ -32,6 +33,7 @@ export async function pull(opts: PullOptions): Promise<SyncResult> {
   validateOptions(opts, 'pull');
   checkEnds('pull', opts.destination, opts.source);
   const root = path.resolve(opts.destination);
+  if (opts.backupDir !== undefined) localBackupTarget(opts.backupDir, opts.suffix, root);
   try {
     if (statSync(root, { throwIfNoEntry: false })?.isDirectory() === false)
       throw usageError(`destination '${opts.destination}' exists and is not a directory`);
@@ -158,9 +160,12 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
   // Made by pull() already; an applied plan may name a directory that is not there yet.
   mkdirSync(s.localRoot, { recursive: true });
   const tree = targetTree(s, opts);
+  const backup: LocalBackup | undefined =
+    opts.backupDir === undefined ? undefined : localBackupTarget(opts.backupDir, opts.suffix, s.localRoot);
   const cfg = {
     multipartThreshold: setting(opts, 'multipartThreshold'),
     partSize: setting(opts, 'partSize'),
+    backup: backup && ((rel: string, abs: string) => backupLocalFile(backup, rel, abs)),
   };
   let diskFull: DiskFullError | undefined;
   const controller = new AbortController();
@@ -223,14 +228,18 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
   ) {
     const going = new Set(deletes.map((d) => d.rel));
     for (const d of deletes) {
+      let undo: (() => void) | undefined;
       try {
+        undo = backup && backupLocalFile(backup, d.rel, path.join(s.localRoot, d.rel));
         const removal = tree.remove(d.rel, prepared.local.get(d.rel)?.ino, (real) => going.has(real));
+        if (removal !== 'deleted') undo?.();
         s.store.forget(d.rel);
         // Reached through a followed link: already deleted under its other path, or kept for it.
         if (removal !== 'deleted') continue;
         r.deleted++;
         s.emit({ type: 'done', action: 'delete', rel: d.rel, size: d.size, reason: d.reason });
       } catch (err) {
+        undo?.();
         if (err instanceof PathRefused) s.fileError(d.rel, err.message);
         else
           s.fileError(

@@ -16,6 +16,9 @@ import { checkEnds, fmtDuration, setting, validateOptions } from '../options/val
 import { listingDue, type PushAction, planPush } from '../plan/push.js';
 import type { Facts } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
+import { parseS3Url } from '../s3/url.js';
+import { s3BackupTarget } from './backup.js';
+import { CopyGate } from './copy-rename.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import type { SyncResult } from './events.js';
 import { applyRecords } from './facts.js';
@@ -23,6 +26,7 @@ import type { PushOptions } from './options.js';
 import { retireStalePending } from './pending.js';
 import { prelude } from './prelude.js';
 import { TransferProgress } from './progress.js';
+import { copiedFrom, Keeper, runCopy } from './push-copies.js';
 import { RunContext, requireDirectory } from './run-context.js';
 import { uploadFile } from './upload.js';
 
@@ -30,6 +34,7 @@ const CHANGED_FILE_SETTLE_MS = 1000;
 
 type Upload = Extract<PushAction, { kind: 'upload' }>;
 type Delete = Extract<PushAction, { kind: 'delete' }>;
+type Copy = Extract<PushAction, { kind: 'copy' }>;
 
 export interface PreparedPush {
   actions: PushAction[];
@@ -47,6 +52,7 @@ export async function push(opts: PushOptions): Promise<SyncResult> {
   validateOptions(opts, 'push');
   checkEnds('push', opts.source, opts.destination);
   const root = requireDirectory(opts.source, 'source directory');
+  if (opts.backupDir !== undefined) s3BackupTarget(opts.backupDir, opts.suffix, parseS3Url(opts.destination));
   const s = await RunContext.create({
     root,
     remote: opts.destination,
@@ -114,6 +120,8 @@ export async function preparePush(s: RunContext, opts: PushOptions): Promise<Pre
           delete: opts.delete,
           remoteSelected: opts.deleteExcluded ? s.inShard : s.selected,
           adopted: s.store.adopted,
+          trackRenames: setting(opts, 'trackRenames'),
+          keyPrefix: s.location.prefix,
         },
       });
       return {
@@ -138,7 +146,9 @@ export async function preparePush(s: RunContext, opts: PushOptions): Promise<Pre
       if (!present.has(rel) && !unreadable.has(rel)) s.store.forget(rel);
     }
   }
-  const uploads = new Set(plan.actions.filter((a) => a.kind === 'upload').map((a) => a.rel));
+  const uploads = new Set(
+    plan.actions.filter((a) => a.kind === 'upload' || a.kind === 'copy').map((a) => a.rel),
+  );
   const toUpload = new Map<string, LocalFile>();
   if (uploads.size > 0) for (const f of files) if (uploads.has(f.rel)) toUpload.set(f.rel, f);
   return {
@@ -152,6 +162,17 @@ export async function preparePush(s: RunContext, opts: PushOptions): Promise<Pre
 
 function reportDryRun(s: RunContext, actions: PushAction[]): void {
   for (const a of actions) {
+    if (a.kind === 'copy') {
+      s.emit({
+        type: 'action',
+        action: 'copy',
+        rel: a.rel,
+        reason: copiedFrom(a),
+        size: a.size,
+        dryRun: true,
+      });
+      s.result.copied++;
+    }
     if (a.kind !== 'upload' && a.kind !== 'delete') continue;
     s.emit({ type: 'action', action: a.kind, rel: a.rel, reason: a.reason, size: a.size, dryRun: true });
     if (a.kind === 'upload') s.result.uploaded++;
@@ -164,10 +185,15 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
   const r = s.result;
   const uploads = p.actions.filter((a): a is Upload => a.kind === 'upload');
   const deletes = p.actions.filter((a): a is Delete => a.kind === 'delete');
+  const copies = p.actions.filter((a): a is Copy => a.kind === 'copy');
+  const keeper =
+    opts.backupDir === undefined
+      ? undefined
+      : new Keeper(s, s3BackupTarget(opts.backupDir, opts.suffix, s.location), p.facts);
   s.emit({
     type: 'plan',
     total: p.fileCount,
-    transfers: uploads.length,
+    transfers: uploads.length + copies.length,
     bytes: uploads.reduce((n, a) => n + a.size, 0),
     deletes: deletes.length,
   });
@@ -185,6 +211,8 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
   const runUpload = async (a: Upload, lastTry: boolean) => {
     const f = p.files.get(a.rel)!;
     const t = await s.s3();
+    // The object this upload overwrites is kept first (--backup-dir), or the file is not uploaded.
+    if (a.reason !== 'new' && keeper && !(await keeper.beforeChange(t, a.rel))) return;
     s.emit({ type: 'start', action: 'upload', rel: a.rel, size: f.size });
     const progress = new TransferProgress(f.size, (e) => s.emit(e));
     try {
@@ -201,6 +229,18 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
       else s.fileError(a.rel, (err as Error).message);
     }
   };
+  const workers = setting(opts, 'workers');
+  const gate = new CopyGate();
+  await forEachLimit(
+    copies,
+    workers,
+    async (a) => {
+      const fallback = await runCopy(s, { a, f: p.files.get(a.rel)!, gate, keeper });
+      // Renamed files a copy could not create are uploaded with the others.
+      if (fallback) uploads.push(fallback);
+    },
+    opts.signal,
+  );
   // Jobs run as the request limit allows, which may grow during the run (see AdaptiveLimiter).
   const limiter = uploads.length > 0 ? (await s.s3()).limiter : undefined;
   const lanes = limiter ? limiter.max : 0;
@@ -239,8 +279,9 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
   const destination = p.facts.remote ? [...p.facts.remote.keys()].filter(s.selected).length : deletes.length;
   if (deletes.length > 0 && enforceDeleteGuards(s, deletes.length, destination, p.sourceFiles)) {
     const t = await s.s3();
-    const failed = await t.deleteKeys(deletes.map((d) => d.key));
-    for (const d of deletes) {
+    const kept = keeper ? await keeper.deleted(t, deletes, setting(opts, 'workers')) : deletes;
+    const failed = await t.deleteKeys(kept.map((d) => d.key));
+    for (const d of kept) {
       const code = failed.get(d.key);
       if (code) s.fileError(d.rel, `delete failed: ${code}`);
       else {

@@ -1,0 +1,75 @@
+import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, realpathSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { usageError } from '../errors.js';
+import { isS3Url } from '../s3/url.js';
+
+/**
+ * pull --backup-dir DIR: before the run replaces or deletes a local file, the file is kept at
+ * DIR/<rel><suffix>. A later backup of the same rel replaces the earlier one.
+ */
+export interface LocalBackup {
+  dir: string;
+  suffix: string;
+}
+
+/** The real path of `p`, or of its deepest existing ancestor joined with the rest. */
+function realish(p: string): string {
+  const abs = path.resolve(p);
+  if (existsSync(abs)) return realpathSync.native(abs);
+  const parent = path.dirname(abs);
+  return parent === abs ? abs : path.join(realish(parent), path.basename(abs));
+}
+
+const inside = (a: string, b: string) => a === b || a.startsWith(b.endsWith(path.sep) ? b : b + path.sep);
+
+/**
+ * The backup directory of a pull into `target`, checked: a local path that neither lies inside the
+ * target (the next pull would delete, or the next push upload, what it keeps) nor holds it (a backup of
+ * the target's files would land among them). Filters do not make an overlap safe: they change between
+ * runs.
+ */
+export function localBackupTarget(
+  backupDir: string,
+  suffix: string | undefined,
+  target: string,
+): LocalBackup {
+  if (isS3Url(backupDir)) throw usageError(`pull --backup-dir must be a local directory, not '${backupDir}'`);
+  const dir = realish(backupDir);
+  const root = realish(target);
+  if (inside(dir, root) || inside(root, dir)) {
+    throw usageError(
+      `--backup-dir ${backupDir} overlaps the pull target ${target}: choose a directory outside it`,
+    );
+  }
+  return { dir, suffix: suffix ?? '' };
+}
+
+/**
+ * Keeps the regular file at `abs` (the target's `rel`) under the backup directory, as a hard link
+ * (the file's content survives its replacement or deletion, and nothing is copied), or as a copy
+ * across filesystems. Returns the undo, for the caller whose replacement or deletion does not happen
+ * (a link would otherwise share the inode with the file kept in the target); undefined when there was
+ * nothing to keep. Throws when the file cannot be kept: the caller must then leave it alone.
+ */
+export function backupLocalFile(b: LocalBackup, rel: string, abs: string): (() => void) | undefined {
+  let st: ReturnType<typeof lstatSync>;
+  try {
+    st = lstatSync(abs);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  // A link holds no content of its own, and what it leads to is not replaced.
+  if (!st.isFile()) return undefined;
+  const dest = path.join(b.dir, rel + b.suffix);
+  mkdirSync(path.dirname(dest), { recursive: true });
+  rmSync(dest, { force: true });
+  try {
+    linkSync(abs, dest);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP') throw err;
+    copyFileSync(abs, dest);
+  }
+  return () => rmSync(dest, { force: true });
+}

@@ -1,0 +1,94 @@
+import { usageError } from '../errors.js';
+import { describeS3Error, errorCode, httpStatus } from '../s3/errors.js';
+import type { S3Requests } from '../s3/requests.js';
+import { isS3Url, parseS3Url, type S3Location } from '../s3/url.js';
+
+/**
+ * --backup-dir for a destination in S3 (rclone's semantics): before the run overwrites or deletes an
+ * object, a server-side copy of it is made at <backup prefix><rel><suffix>, in the same bucket or
+ * another one on the same endpoint. A later backup of the same rel replaces the earlier one.
+ */
+export interface BackupTarget {
+  bucket: string;
+  /** '' or ending in '/'. */
+  prefix: string;
+  suffix: string;
+}
+
+const overlaps = (a: string, b: string) => a.startsWith(b) || b.startsWith(a);
+
+/**
+ * The backup location of a run to `destination`, checked: an s3:// URL whose prefix neither holds nor
+ * lies inside the destination's (a backup inside the tree it backs up would be synced, or deleted, by
+ * the next run; the destination inside the backup would be backed up into itself).
+ */
+export function s3BackupTarget(
+  backupDir: string,
+  suffix: string | undefined,
+  destination: S3Location,
+): BackupTarget {
+  if (!isS3Url(backupDir))
+    throw usageError(
+      `--backup-dir for an S3 destination must be an s3://bucket/prefix URL, not '${backupDir}'`,
+    );
+  const loc = parseS3Url(backupDir);
+  if (loc.bucket === destination.bucket && overlaps(loc.prefix, destination.prefix)) {
+    throw usageError(
+      `--backup-dir s3://${loc.bucket}/${loc.prefix} overlaps the destination s3://${destination.bucket}/${destination.prefix}: choose a prefix outside it`,
+    );
+  }
+  return { bucket: loc.bucket, prefix: loc.prefix, suffix: suffix ?? '' };
+}
+
+/** Errors that name the bucket: said of the backup's, not of the transport's. */
+const aboutBucket = (err: unknown) =>
+  errorCode(err) === 'NoSuchBucket' || errorCode(err) === 'AccessDenied' || httpStatus(err) === 403;
+
+/** The same requests (limiter, retries, cancellation) addressed to another bucket of the endpoint. */
+function inBucket(t: S3Requests & { endpointId?: string }, bucket: string): S3Requests {
+  if (bucket === t.bucket) return t;
+  const describe = async <T>(p: Promise<T>) => {
+    try {
+      return await p;
+    } catch (err) {
+      throw aboutBucket(err) ? describeS3Error(err, { bucket, endpoint: t.endpointId }) : err;
+    }
+  };
+  return {
+    bucket,
+    settings: t.settings,
+    call: (fn, transfer) => t.call((signal) => describe(fn(signal)), transfer),
+    send: (cmd, signal) => t.send(cmd, signal),
+    detached: (fn, retries) => t.detached(fn, retries),
+    fail: (err) => t.fail(err),
+  };
+}
+
+/** The object to keep is not there (NoSuchBucket, also a 404, is not this). */
+const missing = (err: unknown) => errorCode((err as { cause?: unknown }).cause ?? err) === 'NoSuchKey';
+
+/**
+ * Copies the object at `key` (in the transport's bucket) to the backup location before it is
+ * overwritten or deleted. 'absent': there was no object to keep. Any other failure is thrown: the
+ * caller must then leave the object alone.
+ */
+export async function backupObject(
+  transport: S3Requests & { endpointId?: string },
+  obj: { rel: string; key: string; size: number },
+  target: BackupTarget,
+): Promise<'kept' | 'absent'> {
+  // Loaded here: the SDK stays unloaded on a run that makes no request.
+  const { copyObject } = await import('../s3/copy.js');
+  try {
+    await copyObject(inBucket(transport, target.bucket), {
+      sourceBucket: transport.bucket,
+      sourceKey: obj.key,
+      key: target.prefix + obj.rel + target.suffix,
+      size: obj.size,
+    });
+    return 'kept';
+  } catch (err) {
+    if (missing(err)) return 'absent';
+    throw err;
+  }
+}

@@ -1,0 +1,197 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { S3Transport } from '../../src/s3/transport.js';
+import {
+  md5Hex,
+  newBucket,
+  objectMd5,
+  plainLines,
+  runCli,
+  seedObject,
+  servers,
+  trackedDirs,
+  writeTree,
+} from '../helpers.js';
+
+const dirs = trackedDirs();
+afterAll(dirs.removeAll);
+
+const keys = async (t: S3Transport, prefix: string) => [...(await t.list(prefix)).keys()].sort();
+
+describe.each(servers())('push --backup-dir on $name', (server) => {
+  it.each([
+    { why: 'in the same bucket, with --suffix', other: false, suffix: '.old' },
+    { why: 'in another bucket of the endpoint, without a suffix', other: true, suffix: undefined },
+  ])(
+    'keeps the previous content of an overwritten and of a deleted object: $why',
+    async ({ other, suffix }) => {
+      const { bucket, transport } = await newBucket(server, 'bak');
+      const backup = other ? await newBucket(server, 'bakto') : { bucket, transport };
+      const dir = dirs.dir('bak');
+      const was = { 'a.txt': 'first a\n', 'sub/b.txt': 'first b\n', 'c.txt': 'unchanged\n' };
+      writeTree(dir, was);
+      const url = `s3://${bucket}/data`;
+      expect((await runCli(['push', dir, url], server)).code).toBe(0);
+
+      writeTree(dir, { 'a.txt': 'second a, longer\n', 'new.txt': 'new\n' });
+      rmSync(path.join(dir, 'sub/b.txt'));
+      const args = [
+        'push',
+        dir,
+        url,
+        '--delete',
+        '--max-delete',
+        '1',
+        '--backup-dir',
+        `s3://${backup.bucket}/bak/run1`,
+      ];
+      const r = await runCli([...args, ...(suffix ? ['--suffix', suffix] : []), '--json'], server);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.summary).toMatchObject({ uploaded: 2, deleted: 1, failed: 0 });
+      const sfx = suffix ?? '';
+      // What was overwritten and what was deleted, and nothing else (a new file overwrote nothing).
+      expect(await keys(backup.transport, 'bak/run1/')).toEqual([`a.txt${sfx}`, `sub/b.txt${sfx}`]);
+      expect(await objectMd5(backup.transport, `bak/run1/a.txt${sfx}`)).toBe(md5Hex(was['a.txt']));
+      expect(await objectMd5(backup.transport, `bak/run1/sub/b.txt${sfx}`)).toBe(md5Hex(was['sub/b.txt']));
+      // The destination is what the tree now holds.
+      expect(await keys(transport, 'data/')).toEqual(['a.txt', 'c.txt', 'new.txt']);
+      expect(await objectMd5(transport, 'data/a.txt')).toBe(md5Hex('second a, longer\n'));
+    },
+  );
+
+  it('keeps the object a renamed file is copied over', async () => {
+    const { bucket, transport } = await newBucket(server, 'bakren');
+    const dir = dirs.dir('bakren');
+    writeTree(dir, { 'x.bin': Buffer.alloc(4000, 1), 'y.bin': Buffer.alloc(4000, 2) });
+    const url = `s3://${bucket}/d`;
+    expect((await runCli(['push', dir, url], server)).code).toBe(0);
+    rmSync(path.join(dir, 'x.bin'));
+    writeFileSync(path.join(dir, 'y.bin'), Buffer.alloc(4000, 1));
+    const r = await runCli(['push', dir, url, '--backup-dir', `s3://${bucket}/b`, '--json'], server);
+    expect(r.code).toBe(0);
+    // s3rver's CopyObject with REPLACE onto an existing key keeps that key's old ETag (it does not copy
+    // the MD5 it stores beside the object): the copy is seen not to reproduce its source, and uploaded.
+    expect(r.summary).toMatchObject(
+      server.name === 'embedded' ? { copied: 0, uploaded: 1 } : { copied: 1, uploaded: 0 },
+    );
+    // The backup first, then the copy.
+    expect(r.summary?.requests.CopyObject).toBe(2);
+    expect(await objectMd5(transport, 'b/y.bin')).toBe(md5Hex(Buffer.alloc(4000, 2)));
+    expect(await objectMd5(transport, 'd/y.bin')).toBe(md5Hex(Buffer.alloc(4000, 1)));
+  });
+
+  it('does not overwrite an object it could not keep (the backup bucket does not exist)', async () => {
+    const { bucket, transport } = await newBucket(server, 'baknob');
+    const dir = dirs.dir('baknob');
+    writeTree(dir, { 'a.txt': 'one\n' });
+    const url = `s3://${bucket}/d`;
+    expect((await runCli(['push', dir, url], server)).code).toBe(0);
+    writeTree(dir, { 'a.txt': 'two, changed\n' });
+    const r = await runCli(['push', dir, url, '--backup-dir', 's3://s3sync-no-such-bucket-r/b'], server);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('s3sync-no-such-bucket-r');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(await objectMd5(transport, 'd/a.txt')).toBe(md5Hex('one\n'));
+  });
+
+  it.each([
+    { why: 'inside the destination', backup: (b: string) => `s3://${b}/data/old` },
+    { why: 'the destination itself', backup: (b: string) => `s3://${b}/data/` },
+    { why: 'holding the destination', backup: (b: string) => `s3://${b}` },
+    { why: 'not an S3 URL', backup: () => '/tmp/backups' },
+  ])('refuses a backup location $why, before any request', async ({ backup }) => {
+    const { bucket, transport } = await newBucket(server, 'bakbad');
+    const dir = dirs.dir('bakbad');
+    writeTree(dir, { 'a.txt': 'a\n' });
+    const r = await runCli(['push', dir, `s3://${bucket}/data`, '--backup-dir', backup(bucket)], server);
+    expect(r.code).toBe(2);
+    expect(plainLines(r.stderr)).toHaveLength(1);
+    expect(r.stderr).toMatch(/^s3sync: --backup-dir/);
+    expect(await keys(transport, '')).toEqual([]);
+  });
+
+  it('accepts a sibling prefix that merely starts with the same letters', async () => {
+    const { bucket, transport } = await newBucket(server, 'baksib');
+    const dir = dirs.dir('baksib');
+    writeTree(dir, { 'a.txt': 'a\n' });
+    const url = `s3://${bucket}/data`;
+    expect((await runCli(['push', dir, url], server)).code).toBe(0);
+    writeTree(dir, { 'a.txt': 'a2\n' });
+    const r = await runCli(['push', dir, url, '--backup-dir', `s3://${bucket}/data-old`], server);
+    expect(r.code).toBe(0);
+    expect(await keys(transport, 'data-old/')).toEqual(['a.txt']);
+  });
+});
+
+describe.each(servers())('pull --backup-dir on $name', (server) => {
+  async function pulledTree(label: string) {
+    const { bucket, transport } = await newBucket(server, label);
+    await seedObject(transport, 'p/a.txt', 'remote a v1\n');
+    await seedObject(transport, 'p/sub/b.txt', 'remote b v1\n');
+    await seedObject(transport, 'p/c.txt', 'same\n');
+    const target = dirs.dir(label);
+    const url = `s3://${bucket}/p`;
+    expect((await runCli(['pull', url, target], server)).code).toBe(0);
+    return { transport, target, url };
+  }
+
+  it.each([
+    { why: 'on the same filesystem, with --suffix', base: undefined, suffix: '~' },
+    { why: 'on another filesystem (/dev/shm), copied', base: '/dev/shm', suffix: undefined },
+  ])('keeps the local files a pull replaces or deletes: $why', async ({ base, suffix }) => {
+    if (base && !existsSync(base)) return;
+    const { transport, target, url } = await pulledTree('pbak');
+    await seedObject(transport, 'p/a.txt', 'remote a v2, longer\n');
+    await transport.deleteKeys(['p/sub/b.txt']);
+    const backupDir = base
+      ? path.join(base, `s3sync-bak-${process.pid}-${Date.now()}`)
+      : dirs.dir('pbak-keep');
+    const args = ['pull', url, target, '--delete', '--max-delete', '1', '--backup-dir', backupDir];
+    try {
+      const r = await runCli([...args, ...(suffix ? ['--suffix', suffix] : []), '--json'], server);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.summary).toMatchObject({ downloaded: 1, deleted: 1, failed: 0 });
+      const sfx = suffix ?? '';
+      expect(readFileSync(path.join(backupDir, `a.txt${sfx}`), 'utf8')).toBe('remote a v1\n');
+      expect(readFileSync(path.join(backupDir, `sub/b.txt${sfx}`), 'utf8')).toBe('remote b v1\n');
+      expect(existsSync(path.join(backupDir, `c.txt${sfx}`))).toBe(false);
+      expect(readFileSync(path.join(target, 'a.txt'), 'utf8')).toBe('remote a v2, longer\n');
+      expect(existsSync(path.join(target, 'sub/b.txt'))).toBe(false);
+      // A second replacement keeps the newer previous content under the same name.
+      await seedObject(transport, 'p/a.txt', 'remote a v3\n');
+      expect((await runCli(args.concat(suffix ? ['--suffix', suffix] : []), server)).code).toBe(0);
+      expect(readFileSync(path.join(backupDir, `a.txt${sfx}`), 'utf8')).toBe('remote a v2, longer\n');
+      expect(readFileSync(path.join(target, 'a.txt'), 'utf8')).toBe('remote a v3\n');
+    } finally {
+      if (base) rmSync(backupDir, { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    { why: 'inside the target', backup: (t: string) => path.join(t, 'old') },
+    { why: 'the target itself', backup: (t: string) => t },
+    { why: 'holding the target', backup: (t: string) => path.dirname(t) },
+    { why: 'an S3 URL', backup: () => 's3://bucket/x' },
+  ])('refuses a backup directory $why, before any change', async ({ backup }) => {
+    const { transport, target, url } = await pulledTree('pbakbad');
+    await seedObject(transport, 'p/a.txt', 'remote a v2\n');
+    const r = await runCli(['pull', url, target, '--backup-dir', backup(target)], server);
+    expect(r.code).toBe(2);
+    expect(plainLines(r.stderr)).toHaveLength(1);
+    expect(r.stderr).toMatch(/^s3sync: (pull )?--backup-dir/);
+    expect(readFileSync(path.join(target, 'a.txt'), 'utf8')).toBe('remote a v1\n');
+  });
+
+  it('refuses a backup directory reached through a link into the target', async () => {
+    const { target, url } = await pulledTree('pbaklink');
+    const outside = dirs.dir('pbaklink-out');
+    mkdirSync(path.join(target, 'inner'), { recursive: true });
+    symlinkSync(path.join(target, 'inner'), path.join(outside, 'link'));
+    const r = await runCli(['pull', url, target, '--backup-dir', path.join(outside, 'link', 'bak')], server);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/overlaps the pull target/);
+  });
+});
