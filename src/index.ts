@@ -15,3 +15,9 @@ export type { CheckOptions, CommonOptions, FilterFlags, PullOptions, PushOptions
 export { apply, type PlanDocument, type PlannedAction, type PlanOptions, plan } from './sync/plan-file.js';
 export { pull } from './sync/pull.js';
 export { push } from './sync/push.js';
+export {
+  type ObjectVersion,
+  type VersionsOptions,
+  type VersionsResult,
+  versions,
+} from './sync/versions.js';

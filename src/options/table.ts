@@ -9,6 +9,7 @@
 import { CONNECTION_OPTIONS, RUN_OPTIONS } from './rows-connection.js';
 import { SELECTION_OPTIONS } from './rows-selection.js';
 import { COMMAND_OPTIONS, TRANSFER_OPTIONS } from './rows-transfer.js';
+import { VERSION_OPTIONS } from './rows-versions.js';
 import type { CommandName, OptionSpec } from './spec.js';
 
 export type { CommandName, OptionSpec } from './spec.js';
@@ -31,6 +32,7 @@ export const OPTIONS = frozen({
   ...SELECTION_OPTIONS,
   ...TRANSFER_OPTIONS,
   ...COMMAND_OPTIONS,
+  ...VERSION_OPTIONS,
 } as const satisfies Record<string, OptionSpec>);
 
 export type OptionName = keyof typeof OPTIONS;
@@ -49,11 +51,20 @@ export const ENTRY_ARGUMENTS = {
   plan: ['direction', 'source', 'destination'],
   apply: ['plan'],
   cleanup: ['target'],
+  versions: ['target'],
 } as const;
 export const LIBRARY_ONLY = ['onEvent', 'signal', 'client', 'credentials'] as const;
 
 /** A library entry point, `plan` by direction: it takes the options of the command it plans. */
-export type EntryPoint = 'push' | 'pull' | 'check' | 'plan push' | 'plan pull' | 'apply' | 'cleanup';
+export type EntryPoint =
+  | 'push'
+  | 'pull'
+  | 'check'
+  | 'plan push'
+  | 'plan pull'
+  | 'apply'
+  | 'cleanup'
+  | 'versions';
 
 /**
  * Whether an option applies to a command. `plan push` and `plan pull` take the options of push and
@@ -62,7 +73,7 @@ export type EntryPoint = 'push' | 'pull' | 'check' | 'plan push' | 'plan pull' |
 export function appliesTo(spec: OptionSpec, command: CommandName | EntryPoint): boolean {
   if (command === 'plan push' || command === 'plan pull' || command === 'plan') {
     if (spec.commands.includes('plan')) return true;
-    if (spec.flag === '--dry-run') return false;
+    if (spec.flag === '--dry-run' || spec.unplanned) return false;
     const planned: readonly CommandName[] =
       command === 'plan' ? ['push', 'pull'] : [command === 'plan push' ? 'push' : 'pull'];
     return planned.some((c) => spec.commands.includes(c));

@@ -68,7 +68,7 @@ export class EarlyListing {
     if (onPage) for (const page of pages) onPage(page);
     this.onPage = onPage ?? (() => {});
     return this.done.then((objects) => {
-      this.s.store.listed(this.startedAt, objects);
+      this.s.listed(this.startedAt, objects);
       return objects;
     });
   }
@@ -98,7 +98,7 @@ export async function gatherFacts(
         onPage: early.onListed,
         onRequested: early.onListRequested,
       });
-      s.store.listed(startedAt, facts.remote);
+      s.listed(startedAt, facts.remote);
     }
   }
   const hashes = needs.filter((n) => n.kind === 'hash');
@@ -132,7 +132,7 @@ export async function gatherFacts(
   if (heads.length > 0) {
     const t = await s.s3();
     await forEachLimit(heads, 16, async (n) => {
-      const h = await t.head(s.location.prefix + n.rel);
+      const h = await t.head(s.location.prefix + n.rel, facts.remote?.get(n.rel)?.versionId);
       facts.heads.set(n.rel, { metaMd5: h?.metadata.md5 });
     });
   }

@@ -79,6 +79,11 @@ export interface PullOptions extends CommonOptions {
   multipartThreshold?: number | string;
   /** Range size for those objects: '16MiB', or bytes. Default 16 MiB. */
   partSize?: number | string;
+  /**
+   * The prefix as it was at this time, from a versioned bucket: an ISO 8601 date or time, or a duration
+   * back from now ('2d'). See src/sync/at-time.ts.
+   */
+  at?: string;
 }
 
 export interface CheckOptions extends Omit<CommonOptions, 'onEvent'> {
@@ -88,6 +93,11 @@ export interface CheckOptions extends Omit<CommonOptions, 'onEvent'> {
   remote: string;
   /** Re-hash every local file instead of trusting unchanged stat data. */
   full?: boolean;
+  /**
+   * The prefix as it was at this time, from a versioned bucket: an ISO 8601 date or time, or a duration
+   * back from now ('2d'). See src/sync/at-time.ts.
+   */
+  at?: string;
   /** Progress and per-file events, each difference found, and the final 'check-summary'. */
   onEvent?: (e: CheckEvent) => void;
 }

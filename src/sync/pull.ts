@@ -9,6 +9,7 @@ import { checkEnds, setting, validateOptions } from '../options/validate.js';
 import { type PullAction, planPull } from '../plan/pull.js';
 import type { Facts, RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
+import { resolveAt } from './at-time.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import { DiskFullError, downloadObject } from './download.js';
 import type { SyncResult } from './events.js';
@@ -29,6 +30,8 @@ export interface PreparedPull {
 export async function pull(opts: PullOptions): Promise<SyncResult> {
   validateOptions(opts, 'pull');
   checkEnds('pull', opts.destination, opts.source);
+  // Read before anything is written: a bad TIME leaves no directory behind.
+  const at = resolveAt(opts.at);
   const root = path.resolve(opts.destination);
   try {
     if (statSync(root, { throwIfNoEntry: false })?.isDirectory() === false)
@@ -42,7 +45,7 @@ export async function pull(opts: PullOptions): Promise<SyncResult> {
   if (!opts.dryRun) {
     refuseLinkedStateDir(root);
   }
-  const s = await RunContext.create({ root, remote: opts.source, opts, command: 'pull' });
+  const s = await RunContext.create({ root, remote: opts.source, opts, command: 'pull', at });
   return s.run(async () => {
     const prepared = await preparePull(s, opts);
     if (opts.dryRun) reportDryRun(s, prepared.actions);
@@ -167,7 +170,12 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
       async (a) => {
         s.emit({ type: 'start', action: 'download', rel: a.rel, size: a.size });
         try {
-          s.store.record(a.rel, await downloadObject(s, t!, a, cfg, tree));
+          const entry = await downloadObject(s, t!, a, cfg, tree);
+          // A past version (--at) that is no longer current: an entry would tell the next push that
+          // the object holds this file's content, and it would skip the file. Without one, the next
+          // run compares content.
+          if (a.versionId !== undefined && a.isLatest === false) s.store.forget(a.rel);
+          else s.store.record(a.rel, entry);
           r.downloaded++;
           r.bytesTransferred += a.size;
           s.emit({ type: 'done', action: 'download', rel: a.rel, size: a.size, reason: a.reason });
