@@ -23,11 +23,27 @@ const at = (versions: ObjectVersion[], prefix = 'p/', time = T) =>
 
 describe('stateAt: the newest entry at or before TIME decides each key', () => {
   it.each([
-    ['an older version, a newer one after TIME', [v('p/a', '2', 5 * S, { latest: true }), v('p/a', '1', -5 * S)], { a: '1' }],
-    ['a version written exactly at TIME counts', [v('p/a', '2', 0, { latest: true }), v('p/a', '1', -5 * S)], { a: '2' }],
+    [
+      'an older version, a newer one after TIME',
+      [v('p/a', '2', 5 * S, { latest: true }), v('p/a', '1', -5 * S)],
+      { a: '1' },
+    ],
+    [
+      'a version written exactly at TIME counts',
+      [v('p/a', '2', 0, { latest: true }), v('p/a', '1', -5 * S)],
+      { a: '2' },
+    ],
     ['only versions after TIME: the key did not exist yet', [v('p/a', '1', 1)], {}],
-    ['a delete marker before TIME: absent', [v('p/a', 'd', -1 * S, { dm: true, latest: true }), v('p/a', '1', -5 * S)], {}],
-    ['a delete marker after TIME: still present', [v('p/a', 'd', 1 * S, { dm: true, latest: true }), v('p/a', '1', -5 * S)], { a: '1' }],
+    [
+      'a delete marker before TIME: absent',
+      [v('p/a', 'd', -1 * S, { dm: true, latest: true }), v('p/a', '1', -5 * S)],
+      {},
+    ],
+    [
+      'a delete marker after TIME: still present',
+      [v('p/a', 'd', 1 * S, { dm: true, latest: true }), v('p/a', '1', -5 * S)],
+      { a: '1' },
+    ],
     [
       'deleted, then written again before TIME',
       [v('p/a', '3', -1 * S, { latest: true }), v('p/a', 'd', -2 * S, { dm: true }), v('p/a', '1', -3 * S)],
@@ -47,7 +63,9 @@ describe('stateAt: the newest entry at or before TIME decides each key', () => {
     // The same second: a delete marker listed first (newest first) hides the version.
     expect(at([v('p/a', 'd', -S, { dm: true }), v('p/a', '1', -S), v('p/a', '0', -9 * S)])).toEqual({});
     // The same second, the version listed first: it was written after the marker.
-    expect(at([v('p/a', '2', -S), v('p/a', 'd', -S, { dm: true }), v('p/a', '0', -9 * S)])).toEqual({ a: '2' });
+    expect(at([v('p/a', '2', -S), v('p/a', 'd', -S, { dm: true }), v('p/a', '0', -9 * S)])).toEqual({
+      a: '2',
+    });
     // The one still current is the newest, wherever it is listed.
     expect(at([v('p/a', '1', -S), v('p/a', '2', -S, { latest: true })])).toEqual({ a: '2' });
     expect(at([v('p/a', 'd', -S, { dm: true }), v('p/a', '2', -S, { latest: true })])).toEqual({ a: '2' });
