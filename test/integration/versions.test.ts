@@ -1,9 +1,12 @@
 import { existsSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PutBucketVersioningCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pull, versions } from '../../src/index.js';
+import { S3Transport } from '../../src/s3/transport.js';
 import { listVersions } from '../../src/s3/versions.js';
 import {
   connFor,
@@ -231,6 +234,173 @@ describe.each(servers())('versioned buckets on $name', (server) => {
       // A second run of the same pull --at changes nothing.
       const again = await runCli(['pull', url, dir, '--at', between, '--delete', '--json'], server);
       expect(again.summary).toMatchObject({ downloaded: 0, deleted: 0 });
+    },
+  );
+});
+
+/**
+ * A proxy in front of a real server that rewrites some of its answers: a store that does not implement
+ * versioning, or one whose versions listing pages are broken.
+ */
+async function rewritingProxy(
+  target: string,
+  rewrite: (url: URL, status: number, body: string) => { status: number; body: string } | undefined,
+): Promise<{ endpoint: string; close: () => Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const up = http.request(
+        `${target}${req.url}`,
+        { method: req.method, headers: req.headers },
+        (answer) => {
+          const body: Buffer[] = [];
+          answer.on('data', (c: Buffer) => body.push(c));
+          answer.on('end', () => {
+            const text = Buffer.concat(body).toString('utf8');
+            const out = rewrite(new URL(req.url ?? '/', 'http://x'), answer.statusCode ?? 500, text);
+            const headers = { ...answer.headers };
+            delete headers['content-length'];
+            delete headers['transfer-encoding'];
+            const sent = Buffer.from(out ? out.body : text);
+            res.writeHead(out ? out.status : (answer.statusCode ?? 500), {
+              ...headers,
+              'content-length': String(sent.length),
+            });
+            res.end(sent);
+          });
+        },
+      );
+      up.on('error', () => res.destroy());
+      up.end(Buffer.concat(chunks));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+const NOT_IMPLEMENTED = (status: number) => ({
+  status,
+  body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>A parameter you provided implies functionality that is not implemented</Message></Error>',
+});
+
+describe.each(servers())('versioned buckets on $name: hostile answers', (server) => {
+  it.each([501, 405])(
+    'a store that answers GetBucketVersioning with %i: one line, exit 2, not retried',
+    async (status) => {
+      const { bucket } = await newBucket(server, 'noversioning');
+      let asked = 0;
+      const proxy = await rewritingProxy(server.endpoint, (url) => {
+        if (!url.searchParams.has('versioning')) return undefined;
+        asked++;
+        return NOT_IMPLEMENTED(status);
+      });
+      try {
+        const via = { ...server, endpoint: proxy.endpoint };
+        const target = dirs.dir('noversioning');
+        for (const args of [
+          ['versions', `s3://${bucket}/p/`],
+          ['pull', `s3://${bucket}/p`, target, '--at', '1h', '--json'],
+          ['check', target, `s3://${bucket}/p`, '--at', '1h'],
+        ]) {
+          const r = await runCli(args, via);
+          refusedWithOneLine(r, /needs a versioned bucket, and this S3 store does not support versioning/);
+        }
+        // Asked once per run: an answer that says "not implemented" is not asked again.
+        expect(asked).toBe(3);
+      } finally {
+        await proxy.close();
+      }
+    },
+  );
+
+  /** Each way a truncated page can fail to say where the next one starts. */
+  const BROKEN_PAGES: [string, (url: URL, body: string) => string, RegExp][] = [
+    [
+      'no NextKeyMarker',
+      (_u, b) => b.replace(/<NextKeyMarker>[^<]*<\/NextKeyMarker>/, ''),
+      /names no next page/,
+    ],
+    [
+      'no NextVersionIdMarker',
+      (_u, b) => b.replace(/<NextVersionIdMarker>[^<]*<\/NextVersionIdMarker>/, ''),
+      /names no next page/,
+    ],
+    [
+      'neither',
+      (_u, b) => b.replace(/<Next(Key|VersionId)Marker>[^<]*<\/Next(Key|VersionId)Marker>/g, ''),
+      /names no next page/,
+    ],
+    [
+      'the markers it was asked with, again',
+      (u, b) =>
+        u.searchParams.has('key-marker')
+          ? b
+              .replace(/<NextKeyMarker>[^<]*</, `<NextKeyMarker>${u.searchParams.get('key-marker')}<`)
+              .replace(
+                /<NextVersionIdMarker>[^<]*</,
+                `<NextVersionIdMarker>${u.searchParams.get('version-id-marker')}<`,
+              )
+          : b,
+      /does not advance past/,
+    ],
+  ];
+
+  it.skipIf(server.name === 'embedded')(
+    'a truncated versions page that names no next page (or the same one again) is an error, never a short listing (Ceph RGW)',
+    async () => {
+      const { bucket, transport } = await newBucket(server, 'brokenpages');
+      await transport.client.send(
+        new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
+      );
+      const dir = dirs.dir('brokenpages');
+      writeTree(dir, { 'a.txt': 'a\n', 'b.txt': 'b\n', 'c.txt': 'c\n' });
+      expect((await runCli(['push', dir, `s3://${bucket}/p`], server)).code).toBe(0);
+      writeTree(dir, { 'a.txt': 'A\n', 'b.txt': 'B\n' });
+      expect((await runCli(['push', dir, `s3://${bucket}/p`], server)).code).toBe(0);
+      expect(await listVersions(transport, 'p/', 2)).toHaveLength(5);
+      for (const [what, rewrite, why] of BROKEN_PAGES) {
+        const proxy = await rewritingProxy(server.endpoint, (url, status, body) =>
+          url.searchParams.has('versions') && status === 200
+            ? { status, body: rewrite(url, body) }
+            : undefined,
+        );
+        try {
+          const t = await S3Transport.connect({ ...connFor(server), endpointUrl: proxy.endpoint }, bucket);
+          await expect(listVersions(t, 'p/', 2), what).rejects.toThrow(why);
+        } finally {
+          await proxy.close();
+        }
+      }
+      // Through the CLI (whole pages): a last page that says it is truncated, with no next markers.
+      const proxy = await rewritingProxy(server.endpoint, (url, status, body) =>
+        url.searchParams.has('versions') && status === 200
+          ? {
+              status,
+              body: body.replace('<IsTruncated>false</IsTruncated>', '<IsTruncated>true</IsTruncated>'),
+            }
+          : undefined,
+      );
+      try {
+        const target = dirs.dir('brokenpages-pull');
+        const r = await runCli(['pull', `s3://${bucket}/p`, target, '--at', '0s'], {
+          ...server,
+          endpoint: proxy.endpoint,
+        });
+        expect(r.code).toBe(1);
+        expect(r.stderr.trimEnd().split('\n')).toEqual([
+          expect.stringMatching(
+            /^s3sync: the versions listing of s3:\/\/brokenpages-\S+\/p\/ is truncated but names no next page/,
+          ),
+        ]);
+        expect(treeHashes(target)).toEqual({});
+      } finally {
+        await proxy.close();
+      }
     },
   );
 });

@@ -117,6 +117,7 @@ describe('the flags come from the options table', () => {
           spec.commands.includes(c.name() as never) ||
           (c.name() === 'plan' &&
             spec.flag !== '--dry-run' &&
+            !spec.unplanned &&
             (spec.commands.includes('push') || spec.commands.includes('pull')));
         expect(longs.has(spec.flag), `${c.name()} ${name}`).toBe(applies);
       }
