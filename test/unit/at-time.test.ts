@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import type { LocalFile } from '../../src/local/scan.js';
 import { parseAtTime, stateAt } from '../../src/plan/at-time.js';
-import type { ObjectVersion } from '../../src/s3/remote-object.js';
+import { planPull } from '../../src/plan/pull.js';
+import { emptyFacts } from '../../src/plan/types.js';
+import type { ObjectVersion, RemoteObject } from '../../src/s3/remote-object.js';
+import { md5Hex } from '../helpers.js';
+import { hashOf } from './plan-fixtures.js';
 
 const T = Date.parse('2026-11-30T12:00:00Z');
 const S = 1000;
@@ -118,5 +123,63 @@ describe('parseAtTime', () => {
   ])('%s is refused', (text, why) => {
     const r = parseAtTime(text, now);
     expect('error' in r && r.error).toMatch(why);
+  });
+});
+
+describe('planPull over a state at TIME', () => {
+  const OLD = '1000000000000';
+  const file = (rel: string): LocalFile => ({
+    rel,
+    size: 10,
+    mtimeNs: OLD,
+    ctimeNs: OLD,
+    ino: '7',
+    dev: '1',
+  });
+  const plan = (remote: RemoteObject[], local: LocalFile[], facts = emptyFacts()) =>
+    planPull({
+      remote: new Map(remote.map((r) => [r.rel, r])),
+      local: new Map(local.map((f) => [f.rel, f])),
+      manifest: new Map(),
+      racyThresholdNs: 0n,
+      facts,
+      options: { delete: true },
+    });
+  const past = (rel: string, isLatest: boolean): RemoteObject => ({
+    rel,
+    key: `p/${rel}`,
+    size: 10,
+    etag: md5Hex(`content of ${rel}`),
+    lastModified: T,
+    versionId: `v-${rel}`,
+    isLatest,
+  });
+
+  it('a download names the version, and whether it is still current', () => {
+    const { actions } = plan([past('a', false), past('b', true)], []);
+    expect(actions).toMatchObject([
+      { kind: 'download', rel: 'a', versionId: 'v-a', isLatest: false },
+      { kind: 'download', rel: 'b', versionId: 'v-b', isLatest: true },
+    ]);
+  });
+
+  it.each([
+    // The manifest records what the current object holds: a past version's content is not recorded.
+    [false, 'skip'],
+    [true, 'record'],
+  ])('a local file that already holds the version (still current: %s) → %s', (isLatest, kind) => {
+    const f = file('a');
+    const facts = emptyFacts();
+    facts.hashes.set('a', hashOf(f, md5Hex('content of a')));
+    expect(plan([past('a', isLatest)], [f], facts).actions).toMatchObject([{ kind, rel: 'a' }]);
+  });
+
+  it('a plain listing (no version ids) plans as before: no version fields', () => {
+    const { versionId: _, isLatest: __, ...current } = past('a', true);
+    expect(plan([current], []).actions[0]).not.toHaveProperty('versionId');
+  });
+
+  it('--delete removes a local file the state at TIME does not have', () => {
+    expect(plan([], [file('later')]).actions).toMatchObject([{ kind: 'delete', rel: 'later' }]);
   });
 });
