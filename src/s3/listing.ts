@@ -1,6 +1,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { ListObjectsV2CommandInput, ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
 import type { DeserializeMiddleware } from '@smithy/types';
+import { runError } from '../errors.js';
 import { normalizeEtag } from './etag.js';
 import { type ListPage, parseListObjectsV2 } from './list-xml.js';
 import type { RemoteObject } from './remote-object.js';
@@ -55,10 +56,17 @@ export async function listObjects(
 ): Promise<Map<string, RemoteObject>> {
   const out = new Map<string, RemoteObject>();
   let next: Promise<ListPage> | undefined = listPage(t, { prefix, probe, onRequested: opts.onRequested });
+  let token: string | undefined;
   while (next) {
     const page: ListPage = await next;
-    next =
-      page.isTruncated && page.nextToken ? listPage(t, { prefix, token: page.nextToken, probe }) : undefined;
+    // A listing cut short would read as objects deleted (pull --delete removes their files): a page that
+    // says more follow but names no next one, or the same one again, is an error, never the end.
+    if (page.isTruncated && (!page.nextToken || page.nextToken === token))
+      throw runError(
+        `the listing of s3://${t.bucket}/${prefix} is truncated but ${page.nextToken ? 'repeats its continuation token' : 'names no next page (NextContinuationToken)'}`,
+      );
+    token = page.nextToken;
+    next = page.isTruncated ? listPage(t, { prefix, token, probe }) : undefined;
     if (next) {
       // Awaited on the next turn of the loop; never an unhandled rejection meanwhile.
       next.catch(() => {});

@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PutBucketVersioningCommand } from '@aws-sdk/client-s3';
@@ -21,6 +19,7 @@ import {
   treeHashes,
   writeTree,
 } from '../helpers.js';
+import { rewritingProxy } from '../servers/rewriting-proxy.js';
 
 const dirs = trackedDirs();
 afterAll(dirs.removeAll);
@@ -266,51 +265,6 @@ describe.each(servers())('versioned buckets on $name', (server) => {
     },
   );
 });
-
-/**
- * A proxy in front of a real server that rewrites some of its answers: a store that does not implement
- * versioning, or one whose versions listing pages are broken.
- */
-async function rewritingProxy(
-  target: string,
-  rewrite: (url: URL, status: number, body: string) => { status: number; body: string } | undefined,
-): Promise<{ endpoint: string; close: () => Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const up = http.request(
-        `${target}${req.url}`,
-        { method: req.method, headers: req.headers },
-        (answer) => {
-          const body: Buffer[] = [];
-          answer.on('data', (c: Buffer) => body.push(c));
-          answer.on('end', () => {
-            const text = Buffer.concat(body).toString('utf8');
-            const out = rewrite(new URL(req.url ?? '/', 'http://x'), answer.statusCode ?? 500, text);
-            const headers = { ...answer.headers };
-            delete headers['content-length'];
-            delete headers['transfer-encoding'];
-            const sent = Buffer.from(out ? out.body : text);
-            res.writeHead(out ? out.status : (answer.statusCode ?? 500), {
-              ...headers,
-              'content-length': String(sent.length),
-            });
-            res.end(sent);
-          });
-        },
-      );
-      up.on('error', () => res.destroy());
-      up.end(Buffer.concat(chunks));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
-}
 
 const NOT_IMPLEMENTED = (status: number) => ({
   status,
