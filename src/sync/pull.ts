@@ -149,6 +149,10 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
     deletes: deletes.length,
   });
   applyRecords(s, actions, prepared.facts);
+  // pull --at: a file left as it is may hold a past version (its entry predates a newer object); an
+  // entry would tell the next push that the current object holds it.
+  for (const a of actions)
+    if (a.kind === 'skip' && prepared.remote.get(a.rel)?.isLatest === false) s.store.forget(a.rel);
   // A pull uploads nothing: multipart uploads an interrupted push left are aborted, not left billed.
   await retireStalePending(s, () => false);
 

@@ -235,6 +235,11 @@ describe.each(servers())('versioned buckets on $name', (server) => {
       // A second run of the same pull --at changes nothing.
       const again = await runCli(['pull', url, dir, '--at', between, '--delete', '--json'], server);
       expect(again.summary).toMatchObject({ downloaded: 0, deleted: 0 });
+      // Every file but keep.txt holds a version that is no longer current: no entry vouches for it, so
+      // the next push compares content (the same: nothing is uploaded) and records it again.
+      expect([...readManifest(dir)!.files.keys()]).toEqual(['keep.txt']);
+      const push2 = await runCli(['push', dir, url, '--json'], server);
+      expect(push2.summary).toMatchObject({ uploaded: 0, recorded: 3 });
     },
   );
 
