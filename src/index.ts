@@ -16,3 +16,9 @@ export { apply, type PlanDocument, type PlannedAction, type PlanOptions, plan } 
 export { pull } from './sync/pull.js';
 export { push } from './sync/push.js';
 export { type S3SyncOptions, syncBuckets } from './sync/s3-to-s3.js';
+export {
+  type ObjectVersion,
+  type VersionsOptions,
+  type VersionsResult,
+  versions,
+} from './sync/versions.js';

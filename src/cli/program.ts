@@ -24,6 +24,7 @@ import {
 } from './exit-codes.js';
 import { Output, type OutputMode } from './output.js';
 import { syncAction, syncCommand } from './sync.js';
+import { describeVersions } from './versions.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -257,6 +258,13 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {})
         }),
       );
     });
+
+  addFlags(describeVersions(program.command('versions')), 'versions').action(
+    (target: string, _flags: Flags, cmd: Command) => {
+      const { options, mode } = prepare('versions', cmd);
+      run(import('./versions.js').then(({ runVersions }) => runVersions({ ...options, target }, mode)));
+    },
+  );
 
   addFlags(
     program

@@ -15,7 +15,17 @@ export const DAY = 24 * HOUR;
  * plans, see `appliesTo`) and `jobs`, the global flags of a bare `s3sync`, which runs the config file's
  * jobs.
  */
-export type CommandName = 'push' | 'pull' | 'check' | 'plan' | 'apply' | 'cleanup' | 'demo' | 'jobs' | 'sync';
+export type CommandName =
+  | 'push'
+  | 'pull'
+  | 'check'
+  | 'plan'
+  | 'apply'
+  | 'cleanup'
+  | 'versions'
+  | 'sync'
+  | 'demo'
+  | 'jobs';
 
 /** S3's canned ACLs for objects. */
 export const CANNED_ACLS = [
@@ -50,6 +60,8 @@ interface Common {
   cliOnly?: true;
   /** The option's former library name, which took milliseconds: still accepted from library calls. */
   formerly?: string;
+  /** Not taken by `plan`, though its command is planned: a plan file cannot carry what it means. */
+  unplanned?: true;
 }
 
 /** The kinds of value, with the library type each one resolves to. */
@@ -87,7 +99,7 @@ export type OptionSpec = Common &
   );
 
 /** The commands that talk to S3 (plan takes the options of push or pull). */
-export const S3: readonly CommandName[] = ['push', 'pull', 'check', 'apply', 'cleanup', 'jobs'];
+export const S3: readonly CommandName[] = ['push', 'pull', 'check', 'apply', 'cleanup', 'versions', 'jobs'];
 export const PUSH_PULL: readonly CommandName[] = ['push', 'pull'];
 export const FILTERED: readonly CommandName[] = ['push', 'pull', 'check'];
 export const TRANSFER: readonly CommandName[] = ['push', 'pull', 'apply'];

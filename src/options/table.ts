@@ -12,6 +12,7 @@ import { LIMIT_OPTIONS } from './rows-limits.js';
 import { SELECTION_OPTIONS } from './rows-selection.js';
 import { SHARED_WITH_S3_TO_S3, SOURCE_OPTIONS } from './rows-source.js';
 import { COMMAND_OPTIONS, TRANSFER_OPTIONS } from './rows-transfer.js';
+import { VERSION_OPTIONS } from './rows-versions.js';
 import type { CommandName, OptionSpec } from './spec.js';
 
 export type { CommandName, OptionSpec } from './spec.js';
@@ -37,6 +38,7 @@ export const OPTIONS = frozen({
   ...COPY_OPTIONS,
   ...COMMAND_OPTIONS,
   ...SOURCE_OPTIONS,
+  ...VERSION_OPTIONS,
 } as const satisfies Record<string, OptionSpec>);
 
 export type OptionName = keyof typeof OPTIONS;
@@ -56,6 +58,7 @@ export const ENTRY_ARGUMENTS = {
   apply: ['plan'],
   cleanup: ['target'],
   'sync s3': ['source', 'destination'],
+  versions: ['target'],
 } as const;
 export const LIBRARY_ONLY = ['onEvent', 'signal', 'client', 'credentials', 'sourceCredentials'] as const;
 
@@ -69,7 +72,8 @@ export type EntryPoint =
   | 'apply'
   | 'cleanup'
   /** syncBuckets, S3 → S3: the rows that name `sync`, and the flags SHARED_WITH_S3_TO_S3 names. */
-  | 'sync s3';
+  | 'sync s3'
+  | 'versions';
 
 /**
  * Whether an option applies to a command. `plan push` and `plan pull` take the options of push and
@@ -83,7 +87,7 @@ export function appliesTo(spec: OptionSpec, command: CommandName | EntryPoint): 
   if (command === 'sync s3') return spec.commands.includes('sync') || SHARED_WITH_S3_TO_S3.has(spec.flag);
   if (command === 'plan push' || command === 'plan pull' || command === 'plan') {
     if (spec.commands.includes('plan')) return true;
-    if (spec.flag === '--dry-run') return false;
+    if (spec.flag === '--dry-run' || spec.unplanned) return false;
     const planned: readonly CommandName[] =
       command === 'plan' ? ['push', 'pull'] : [command === 'plan push' ? 'push' : 'pull'];
     return planned.some((c) => spec.commands.includes(c));

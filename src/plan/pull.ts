@@ -24,6 +24,9 @@ export type PullAction =
       size: number;
       etag: string;
       lastModified: number;
+      /** pull --at: the version current at that time, and whether it still is (see RemoteObject). */
+      versionId?: string;
+      isLatest?: boolean;
     }
   | { kind: 'delete'; rel: string; reason: 'no-remote-object'; size: number }
   /** A key that must never be written locally (`../x`, `/abs`, `a` and `a/b` …). */
@@ -61,6 +64,7 @@ export function decidePullObject(
     size: r.size,
     etag: r.etag,
     lastModified: r.lastModified,
+    ...(r.versionId !== undefined && { versionId: r.versionId, isLatest: r.isLatest }),
   });
   if (!f) return download('new');
   if (force) return download('forced');
@@ -77,6 +81,9 @@ export function decidePullObject(
   if (hash && hash.stat.ino !== f.ino) return download('content-changed');
   const verdict = compareContent(f.size, r, hash, facts.heads.get(r.rel), e?.partSize);
   if (verdict === 'same') {
+    // A past version (pull --at) that is no longer current: the manifest records only what the
+    // current object holds, so the file is left as it is and nothing is recorded.
+    if (r.versionId !== undefined && r.isLatest === false) return { kind: 'skip', rel: r.rel };
     const partSize = Object.entries(hash!.multipart).find(([, v]) => v === r.etag)?.[0];
     return {
       kind: 'record',

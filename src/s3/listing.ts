@@ -17,7 +17,7 @@ const EMPTY_LISTING = new TextEncoder().encode(
 );
 
 /** A response body, whole: the HTTP stream, or bytes an earlier middleware already collected. */
-async function readBody(body: unknown): Promise<Buffer> {
+export async function readBody(body: unknown): Promise<Buffer> {
   if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   const chunks: Buffer[] = [];
   for await (const chunk of body as AsyncIterable<Uint8Array>)

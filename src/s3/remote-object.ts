@@ -10,4 +10,22 @@ export interface RemoteObject {
   storageClass?: string;
   /** From a HEAD, when one was needed (x-amz-meta-md5 for opaque ETags). */
   metaMd5?: string;
+  /** Set in a listing as at a past time (--at): the version that was current then. */
+  versionId?: string;
+  /** With versionId: whether that version is still the current object. */
+  isLatest?: boolean;
+}
+
+/** One entry of ListObjectVersions: a version of an object, or a delete marker. */
+export interface ObjectVersion {
+  key: string;
+  versionId: string;
+  isLatest: boolean;
+  /** Milliseconds since the epoch. */
+  lastModified: number;
+  deleteMarker: boolean;
+  /** 0 for a delete marker. */
+  size: number;
+  /** Without quotes; '' for a delete marker. */
+  etag: string;
 }

@@ -176,12 +176,17 @@ export class S3Transport implements S3Requests {
     return listObjects(this, prefix, opts);
   }
 
+  /** `versionId`: that version of the object (a listing as at a past time names it). */
   async head(
     key: string,
+    versionId?: string,
   ): Promise<{ size: number; etag: string; metadata: Record<string, string>; restore?: string } | null> {
     return this.call(async (signal) => {
       try {
-        const h = await this.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), signal);
+        const h = await this.send(
+          new HeadObjectCommand({ Bucket: this.bucket, Key: key, VersionId: versionId }),
+          signal,
+        );
         return {
           size: h.ContentLength ?? 0,
           etag: normalizeEtag(h.ETag),
@@ -243,20 +248,24 @@ export class S3Transport implements S3Requests {
     return listMultipartUploads(this, prefix);
   }
 
-  /** GetObject (optionally a byte range); the body is handed to `consume` within the retry loop. */
+  /**
+   * GetObject (optionally a byte range, or a past version); the body is handed to `consume` within the
+   * retry loop.
+   */
   async get<T>(
-    input: { key: string; range?: { start: number; end: number } },
+    input: { key: string; range?: { start: number; end: number }; versionId?: string },
     consume: (
       body: Readable,
       info: { size: number; etag: string; metadata: Record<string, string> },
     ) => Promise<T>,
   ): Promise<T> {
-    const { key, range } = input;
+    const { key, range, versionId } = input;
     return this.call(async (signal) => {
       const r = await this.send(
         new GetObjectCommand({
           Bucket: this.bucket,
           Key: key,
+          VersionId: versionId,
           Range: range ? `bytes=${range.start}-${range.end}` : undefined,
         }),
         signal,

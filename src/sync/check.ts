@@ -3,6 +3,7 @@ import { STATE_DIR } from '../manifest/store.js';
 import { checkEnds, validateOptions } from '../options/validate.js';
 import { type CheckDifference, planCheck } from '../plan/check.js';
 import type { RequestCounts } from '../s3/request-counter.js';
+import { resolveAt } from './at-time.js';
 import type { FileError, SyncEvent } from './events.js';
 import type { CheckOptions } from './options.js';
 import { prelude } from './prelude.js';
@@ -36,6 +37,7 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
   validateOptions(opts, 'check');
   checkEnds('check', opts.local, opts.remote);
   const root = requireDirectory(opts.local, 'local directory');
+  const at = resolveAt(opts.at);
   // The counters are those of a push (local → remote); check reports its own result below.
   const s = await RunContext.create({
     root,
@@ -43,6 +45,7 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
     opts,
     command: 'push',
     writeManifest: false,
+    at,
   });
   await s.store.open();
   const emit = (e: CheckEvent) => opts.onEvent?.(e);

@@ -39,6 +39,8 @@ interface Target {
   size: number;
   etag: string;
   lastModified: number;
+  /** A past version (pull --at), else the current object. */
+  versionId?: string;
 }
 
 /**
@@ -78,7 +80,7 @@ export async function downloadObject(
     let meta: Record<string, string> = {};
     let verified: boolean | undefined;
     if (small) {
-      ({ md5, verified } = await t.get({ key: o.key }, async (body, info) => {
+      ({ md5, verified } = await t.get({ key: o.key, versionId: o.versionId }, async (body, info) => {
         const buf = await gather(body, o.size);
         const h = new StreamHasher(partSizes);
         h.update(buf);
@@ -89,7 +91,7 @@ export async function downloadObject(
         return { md5: r.md5, verified: ok };
       }));
     } else if (o.size < cfg.multipartThreshold) {
-      ({ md5, meta, verified } = await t.get({ key: o.key }, async (body, info) => {
+      ({ md5, meta, verified } = await t.get({ key: o.key, versionId: o.versionId }, async (body, info) => {
         const r = await writeStream(s.hashes.pool, body, tmp, o.size, partSizes, progress.attempt(0, o.size));
         const ok = verifyContent(o.etag, r.md5, r.multipart, info.metadata.md5);
         if (ok === false) throw new IncompleteBody('downloaded bytes do not match the object ETag');

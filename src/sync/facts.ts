@@ -105,7 +105,7 @@ export class EarlyListing {
     if (onPage) for (const page of pages) onPage(page);
     this.onPage = onPage ?? (() => {});
     return this.done.then((objects) => {
-      this.s.store.listed(this.startedAt, objects);
+      this.s.listed(this.startedAt, objects);
       return objects;
     });
   }
@@ -136,7 +136,7 @@ export async function gatherFacts(
         onRequested: early.onListRequested,
         ...listSplitting(s, files()),
       });
-      s.store.listed(startedAt, facts.remote);
+      s.listed(startedAt, facts.remote);
     }
   }
   const hashes = needs.filter((n) => n.kind === 'hash');
@@ -170,7 +170,7 @@ export async function gatherFacts(
   if (heads.length > 0) {
     const t = await s.s3();
     await forEachLimit(heads, 16, async (n) => {
-      const h = await t.head(s.location.prefix + n.rel);
+      const h = await t.head(s.location.prefix + n.rel, facts.remote?.get(n.rel)?.versionId);
       facts.heads.set(n.rel, { metaMd5: h?.metadata.md5, restore: h?.restore });
     });
   }

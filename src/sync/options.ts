@@ -94,6 +94,11 @@ export interface PullOptions extends CommonOptions {
   backupDir?: string;
   /** Appended to the names under `backupDir`. */
   suffix?: string;
+  /**
+   * The prefix as it was at this time, from a versioned bucket: an ISO 8601 date or time, or a duration
+   * back from now ('2d'). See src/sync/at-time.ts.
+   */
+  at?: string;
 }
 
 export interface CheckOptions extends Omit<CommonOptions, 'onEvent'> {
@@ -103,6 +108,11 @@ export interface CheckOptions extends Omit<CommonOptions, 'onEvent'> {
   remote: string;
   /** Re-hash every local file instead of trusting unchanged stat data. */
   full?: boolean;
+  /**
+   * The prefix as it was at this time, from a versioned bucket: an ISO 8601 date or time, or a duration
+   * back from now ('2d'). See src/sync/at-time.ts.
+   */
+  at?: string;
   /** Progress and per-file events, each difference found, and the final 'check-summary'. */
   onEvent?: (e: CheckEvent) => void;
 }

@@ -10,6 +10,7 @@ import { checkEnds, setting, validateOptions } from '../options/validate.js';
 import { type PullAction, planPull } from '../plan/pull.js';
 import type { Facts, RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
+import { resolveAt } from './at-time.js';
 import { backupLocalFile, type LocalBackup, localBackupTarget } from './backup-local.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import { DiskFullError, diskFullOr, downloadObject } from './download.js';
@@ -32,6 +33,8 @@ export interface PreparedPull {
 export async function pull(opts: PullOptions): Promise<SyncResult> {
   validateOptions(opts, 'pull');
   checkEnds('pull', opts.destination, opts.source);
+  // Read before anything is written: a bad TIME leaves no directory behind.
+  const at = resolveAt(opts.at);
   const root = path.resolve(opts.destination);
   if (opts.backupDir !== undefined) localBackupTarget(opts.backupDir, opts.suffix, root);
   try {
@@ -46,7 +49,7 @@ export async function pull(opts: PullOptions): Promise<SyncResult> {
   if (!opts.dryRun) {
     refuseLinkedStateDir(root);
   }
-  const s = await RunContext.create({ root, remote: opts.source, opts, command: 'pull' });
+  const s = await RunContext.create({ root, remote: opts.source, opts, command: 'pull', at });
   return s.run(async () => {
     const prepared = await preparePull(s, opts);
     if (opts.dryRun) reportDryRun(s, prepared.actions);
@@ -153,6 +156,10 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
     deletes: deletes.length,
   });
   applyRecords(s, actions, prepared.facts);
+  // pull --at: a file left as it is may hold a past version (its entry predates a newer object); an
+  // entry would tell the next push that the current object holds it.
+  for (const a of actions)
+    if (a.kind === 'skip' && prepared.remote.get(a.rel)?.isLatest === false) s.store.forget(a.rel);
   // A pull uploads nothing: multipart uploads an interrupted push left are aborted, not left billed.
   await retireStalePending(s, () => false);
 
@@ -183,7 +190,10 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
   const batch = new DurableBatch<ManifestEntry>({
     durable: (rel, entry) => {
       const a = byRel.get(rel)!;
-      s.store.record(rel, entry);
+      // A past version (--at) that is no longer current: an entry would tell the next push that the
+      // object holds this file's content, and it would skip the file. Without one, it compares content.
+      if (a.versionId !== undefined && a.isLatest === false) s.store.forget(rel);
+      else s.store.record(rel, entry);
       r.downloaded++;
       r.bytesTransferred += a.size;
       s.emit({ type: 'done', action: 'download', rel, size: a.size, reason: a.reason });

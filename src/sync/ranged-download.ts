@@ -9,7 +9,7 @@ import { Flusher, type TempPath, TMP_FLAGS, writeFully } from './temp-file.js';
 
 /** One object to fetch in ranges of `partSize` bytes into `tmp`; `partSizes`: its ETag's candidates. */
 export interface RangedDownload {
-  o: { rel: string; key: string; size: number; etag: string };
+  o: { rel: string; key: string; size: number; etag: string; versionId?: string };
   tmp: TempPath;
   partSize: number;
   partSizes: number[];
@@ -55,7 +55,7 @@ async function downloadRanges(
       Array.from({ length: n }, async (_, i) => {
         const start = i * partSize;
         const end = Math.min(o.size, start + partSize) - 1;
-        await t.get({ key: o.key, range: { start, end } }, async (body, info) => {
+        await t.get({ key: o.key, range: { start, end }, versionId: o.versionId }, async (body, info) => {
           if (info.etag && info.etag !== o.etag) throw runError('the object changed while it was downloaded');
           meta = info.metadata;
           const wrote = progress.attempt(i, end - start + 1);

@@ -13,6 +13,7 @@ import type { RemoteObject } from '../s3/remote-object.js';
 import type { S3Transport, UploadSettings } from '../s3/transport.js';
 import { parseS3Url, type S3Location } from '../s3/url.js';
 import { formatShard, resolveShard, type Shard, shardOf } from '../shard.js';
+import { listPrefixAt } from './at-time.js';
 import { emptyResult, outcomeOf, type SyncEvent, type SyncResult } from './events.js';
 import type { CommonOptions } from './options.js';
 
@@ -36,6 +37,8 @@ export interface RunSetup {
   writeManifest?: boolean;
   /** Every path is selected, whatever the filter flags and `.s3syncignore` say (apply: the plan chose). */
   unfiltered?: boolean;
+  /** --at: the remote side is the prefix as it was at this time (ms), from its versions. */
+  at?: number;
 }
 
 /** Selects every path: the filter of a run whose paths were chosen already. */
@@ -66,6 +69,8 @@ export class RunContext {
   readonly followsSymlinks: boolean;
   /** The shard of the tree this run owns (--shard, --shards); undefined: the whole tree. */
   readonly shard: Shard | undefined;
+  /** --at (ms): the listing is the prefix's past state, which says nothing of its current objects. */
+  readonly at: number | undefined;
   private transport?: Promise<S3Transport>;
   /**
    * Rel paths of state files inside the local root: ours, the filter file `.s3syncignore` (it configures
@@ -83,6 +88,7 @@ export class RunContext {
     this.settings = setup.settings ?? {};
     this.result = emptyResult(setup.command, !!opts.dryRun);
     this.followsSymlinks = !!opts.followSymlinks;
+    this.at = setup.at;
     this.hashes = new HashCache(this.localRoot, {
       followSymlinks: this.followsSymlinks,
       onProgress: opts.onEvent ? (e) => this.emit(e) : undefined,
@@ -176,14 +182,26 @@ export class RunContext {
    */
   async list(opts: ListOptions = {}): Promise<Map<string, RemoteObject>> {
     const t = await this.s3();
-    if (this.shard === undefined) return t.list(this.location.prefix, opts);
+    const list = (o: ListOptions) =>
+      this.at === undefined
+        ? t.list(this.location.prefix, o)
+        : listPrefixAt(t, this.location.prefix, this.at, o);
+    if (this.shard === undefined) return list(opts);
     const { onPage } = opts;
-    const all = await t.list(this.location.prefix, {
+    const all = await list({
       ...opts,
       onPage: onPage && ((page) => onPage(page.filter((o) => this.inShard(o.rel)))),
     });
     for (const rel of all.keys()) if (!this.inShard(rel)) all.delete(rel);
     return all;
+  }
+
+  /**
+   * Hands a complete listing to the manifest store, which settles the manifest by it (see `listed`).
+   * Not a listing as at a past time: the current objects may differ from it.
+   */
+  listed(startedAt: Date, objects: ReadonlyMap<string, RemoteObject>): void {
+    if (this.at === undefined) this.store.listed(startedAt, objects);
   }
 
   /** The S3 transport, created (and the AWS SDK loaded) on first use only. */

@@ -117,6 +117,7 @@ describe('the flags come from the options table', () => {
           spec.commands.includes(c.name() as never) ||
           (c.name() === 'plan' &&
             spec.flag !== '--dry-run' &&
+            !spec.unplanned &&
             (spec.commands.includes('push') || spec.commands.includes('pull'))) ||
           // sync is push, pull or S3 → S3 by its arguments: it takes the options of all three.
           (c.name() === 'sync' && (spec.commands.includes('push') || spec.commands.includes('pull')));

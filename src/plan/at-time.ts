@@ -1,0 +1,80 @@
+import { parseDuration } from '../options/parse.js';
+import type { ObjectVersion, RemoteObject } from '../s3/remote-object.js';
+
+/**
+ * `--at TIME`: an ISO 8601 date or date and time, or a duration back from now (`2d`, `90m`).
+ * A date alone is local midnight and a time without a zone is local time, as date(1) reads them.
+ */
+const ISO =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/**
+ * TIME as milliseconds since the epoch, or why it is refused: a calendar date that does not exist
+ * (2026-02-30), or a time after `now` (no state of the future is known; a mistyped year would otherwise
+ * quietly give the current state).
+ */
+export function parseAtTime(text: string, now: number): { ms: number } | { error: string } {
+  const v = text.trim();
+  const ago = parseDuration(v);
+  if (typeof ago === 'number') return { ms: now - ago };
+  const m = ISO.exec(v);
+  if (!m)
+    return {
+      error: `'${text}' is neither an ISO 8601 date or time (2026-11-30, 2026-11-30T14:00:00Z) nor a duration back from now (2d, 90m)`,
+    };
+  const [, y, mo, d, h = '00', mi = '00', s = '00', frac = '', zone] = m;
+  const ms = Date.parse(`${y}-${mo}-${d}T${h}:${mi}:${s}${frac.slice(0, 4)}${zoneText(zone)}`);
+  const back = new Date(Number(y), Number(mo) - 1, Number(d));
+  // Date.parse rolls 2026-02-30 over to March: a date that does not exist is refused instead.
+  if (Number.isNaN(ms) || back.getMonth() !== Number(mo) - 1 || back.getDate() !== Number(d))
+    return { error: `'${text}' is not a valid date or time` };
+  if (ms > now) return { error: `'${text}' is in the future` };
+  return { ms };
+}
+
+/** The zone as Date.parse takes it: none means local time; +0100 becomes +01:00. */
+const zoneText = (zone: string | undefined) =>
+  zone === undefined || zone.toUpperCase() === 'Z' ? (zone ?? '') : `${zone.slice(0, 3)}:${zone.slice(-2)}`;
+
+/** Why a version is or is not the one current at TIME, for one key. */
+function newerAt(a: ObjectVersion & { order: number }, b: ObjectVersion & { order: number }): boolean {
+  if (a.lastModified !== b.lastModified) return a.lastModified > b.lastModified;
+  // The same time (RGW stamps whole seconds): the one still current is the newer, else the one the
+  // store lists first (S3 lists each key's versions newest first).
+  if (a.isLatest !== b.isLatest) return a.isLatest;
+  return a.order < b.order;
+}
+
+/**
+ * The objects under `prefix` as they were at `at` (ms): for each key, its newest version written at or
+ * before `at`; a key whose newest entry then is a delete marker, or that had no version yet, is absent.
+ * Pure: `versions` is the store's listing, in its order. rel is the key minus the prefix.
+ */
+export function stateAt(
+  versions: readonly ObjectVersion[],
+  prefix: string,
+  at: number,
+): Map<string, RemoteObject> {
+  const chosen = new Map<string, ObjectVersion & { order: number }>();
+  versions.forEach((v, order) => {
+    if (v.lastModified > at || !v.key.startsWith(prefix)) return;
+    const seen = chosen.get(v.key);
+    const entry = { ...v, order };
+    if (!seen || newerAt(entry, seen)) chosen.set(v.key, entry);
+  });
+  const out = new Map<string, RemoteObject>();
+  for (const v of [...chosen.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
+    if (v.deleteMarker) continue;
+    const rel = v.key.slice(prefix.length);
+    out.set(rel, {
+      rel,
+      key: v.key,
+      size: v.size,
+      etag: v.etag,
+      lastModified: v.lastModified,
+      versionId: v.versionId,
+      isLatest: v.isLatest,
+    });
+  }
+  return out;
+}

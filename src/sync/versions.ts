@@ -1,0 +1,54 @@
+import { validateOptions } from '../options/validate.js';
+import type { ConnectionOptions } from '../s3/client-options.js';
+import { endpointFor } from '../s3/client-options.js';
+import type { ObjectVersion } from '../s3/remote-object.js';
+import { parseS3Url } from '../s3/url.js';
+
+export type { ObjectVersion };
+
+export interface VersionsOptions extends ConnectionOptions {
+  /** s3://bucket/key-or-prefix: every key that starts with it, as ListObjectVersions' Prefix. */
+  target: string;
+  debug?: boolean;
+  signal?: AbortSignal;
+  client?: import('@aws-sdk/client-s3').S3Client;
+}
+
+export interface VersionsResult {
+  command: 'versions';
+  /** Each key's versions and delete markers, newest first, keys in order. */
+  versions: ObjectVersion[];
+  keys: number;
+  deleteMarkers: number;
+  outcome: 'ok';
+}
+
+/**
+ * Lists the versions and delete markers of a key or of every key under a prefix. The target is taken
+ * as written (no `/` is added: `s3://b/db/a.txt` names that key, and any longer key that starts with it).
+ * A bucket that keeps no versions, or a store without versioning, is a usage error.
+ */
+export async function versions(opts: VersionsOptions): Promise<VersionsResult> {
+  validateOptions(opts, 'versions');
+  const { bucket } = parseS3Url(opts.target);
+  const prefix = opts.target.slice(`s3://${bucket}`.length).replace(/^\/+/, '');
+  endpointFor(opts);
+  const { S3Transport } = await import('../s3/transport.js');
+  const { listVersions, requireVersioning } = await import('../s3/versions.js');
+  const t = await S3Transport.connect(
+    opts,
+    bucket,
+    { workers: opts.workers, signal: opts.signal },
+    {},
+    opts.client,
+  );
+  await requireVersioning(t, 'versions');
+  const list = await listVersions(t, prefix);
+  return {
+    command: 'versions',
+    versions: list,
+    keys: new Set(list.map((v) => v.key)).size,
+    deleteMarkers: list.filter((v) => v.deleteMarker).length,
+    outcome: 'ok',
+  };
+}

@@ -1,0 +1,394 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PutBucketVersioningCommand } from '@aws-sdk/client-s3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { pull, versions } from '../../src/index.js';
+import { S3Transport } from '../../src/s3/transport.js';
+import { listVersions } from '../../src/s3/versions.js';
+import {
+  connFor,
+  MiB,
+  md5Hex,
+  newBucket,
+  readManifest,
+  runCli,
+  servers,
+  trackedDirs,
+  treeHashes,
+  writeTree,
+} from '../helpers.js';
+import { rewritingProxy } from '../servers/rewriting-proxy.js';
+
+const dirs = trackedDirs();
+afterAll(dirs.removeAll);
+
+/** The first state pushed; the second changes a (same size), b (size), deletes c and adds new. */
+const FIRST = {
+  'a.txt': 'alpha one\n',
+  'b.txt': 'bravo one\n',
+  'sub/c.txt': 'charlie, deleted later\n',
+  'keep.txt': 'never changes\n',
+};
+const SECOND = { 'a.txt': 'ALPHA TWO\n', 'b.txt': 'bravo two, longer\n', 'new.txt': 'created later\n' };
+
+const hashesOf = (files: Record<string, string>) =>
+  Object.fromEntries(Object.entries(files).map(([rel, text]) => [rel, md5Hex(text)]));
+
+/** One line on stderr, exit 2, no stack trace. */
+function refusedWithOneLine(r: { code: number; stderr: string }, why: RegExp) {
+  expect(r.code).toBe(2);
+  const lines = r.stderr.trimEnd().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(why);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
+describe.each(servers())('versioned buckets on $name', (server) => {
+  it('an unversioned bucket (or a store without versioning): pull --at, check --at and versions refuse in one line, exit 2', async () => {
+    const { bucket } = await newBucket(server, 'unversioned');
+    const dir = dirs.dir('unversioned');
+    writeTree(dir, { 'x.txt': 'x\n' });
+    const url = `s3://${bucket}/p`;
+    expect((await runCli(['push', dir, url], server)).code).toBe(0);
+    // s3rver answers GetBucketVersioning as AWS does for a bucket that never had it.
+    const why =
+      /(--at|versions) needs a versioned bucket: versioning was never enabled on s3:\/\/unversioned-/;
+    const target = dirs.dir('unversioned-target');
+    for (const args of [
+      ['pull', url, target, '--at', '1h'],
+      ['pull', url, target, '--at', '1h', '--delete'],
+      ['check', dir, url, '--at', '2026-01-01'],
+      ['versions', `${url}/x.txt`],
+      ['versions', url, '--json'],
+    ]) {
+      refusedWithOneLine(await runCli(args, server), why);
+    }
+    // Nothing was written or deleted by the refused pulls.
+    expect(treeHashes(target)).toEqual({});
+    // The library says it the same way.
+    await expect(
+      pull({ ...connFor(server), source: url, destination: target, at: '1h' }),
+    ).rejects.toMatchObject({
+      kind: 'usage',
+      message: expect.stringMatching(why),
+    });
+  });
+
+  it('a bad --at is refused before anything is written', async () => {
+    const { bucket } = await newBucket(server, 'badat');
+    const target = path.join(dirs.dir('badat'), 'not-yet');
+    for (const [at, why] of [
+      ['2026-02-30', /--at: '2026-02-30' is not a valid date or time/],
+      ['2999-01-01', /--at: '2999-01-01' is in the future/],
+      ['yesterday', /--at: 'yesterday' is neither an ISO 8601 date or time/],
+      ['5', /--at: '5' is neither/],
+    ] as const) {
+      refusedWithOneLine(await runCli(['pull', `s3://${bucket}/p`, target, '--at', at], server), why);
+      expect(existsSync(target)).toBe(false);
+    }
+    // plan takes no --at: a plan file records no version ids.
+    const plan = await runCli(
+      ['plan', 'pull', `s3://${bucket}/p`, target, '--at', '1h', '--out', 'x'],
+      server,
+    );
+    expect(plan.code).toBe(2);
+    expect(plan.stderr).toMatch(/unknown option '--at'/);
+  });
+
+  it.skipIf(server.name === 'embedded')(
+    'pull --at between two pushes restores the older state exactly; check --at and versions see the history (Ceph RGW: s3rver has no versioning)',
+    async () => {
+      const { bucket, transport } = await newBucket(server, 'versioned');
+      await transport.client.send(
+        new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
+      );
+      const url = `s3://${bucket}/p`;
+      const dir = dirs.dir('versioned-src');
+      writeTree(dir, FIRST);
+      expect((await runCli(['push', dir, url], server)).code).toBe(0);
+      // RGW stamps whole seconds: TIME falls a clear second after the first push and before the second.
+      await sleep(1100);
+      const between = new Date().toISOString();
+      await sleep(1100);
+      writeTree(dir, SECOND);
+      rmSync(path.join(dir, 'sub/c.txt'));
+      expect((await runCli(['push', dir, url, '--delete'], server)).code).toBe(0);
+
+      // pull --at: the first state, byte for byte; the file created later is left out.
+      const restored = dirs.dir('versioned-restored');
+      const r = await runCli(['pull', url, restored, '--at', between, '--json'], server);
+      expect(r.code, r.stderr).toBe(0);
+      expect(treeHashes(restored)).toEqual(hashesOf(FIRST));
+      expect(r.summary).toMatchObject({ downloaded: 4, failed: 0 });
+      // GetObject by version id, one per file, after one GetBucketVersioning and one ListObjectVersions.
+      expect(r.summary!.requests).toMatchObject({
+        GetBucketVersioning: 1,
+        ListObjectVersions: 1,
+        GetObject: 4,
+      });
+
+      // Past versions are not recorded: the manifest holds only what is current (keep.txt).
+      expect([...readManifest(restored)!.files.keys()]).toEqual(['keep.txt']);
+
+      // check --at: the restored tree is the state at TIME; the current tree differs from it.
+      expect((await runCli(['check', restored, url, '--at', between], server)).code).toBe(0);
+      const c = await runCli(['check', dir, url, '--at', between, '--json'], server);
+      expect(c.code).toBe(1);
+      const diffs = c.events
+        .filter((e) => e.type === ('difference' as string))
+        .map((e) => `${(e as unknown as { status: string }).status} ${(e as { rel?: string }).rel}`);
+      expect(diffs.sort()).toEqual([
+        'differ a.txt',
+        'differ b.txt',
+        'only-local new.txt',
+        'only-remote sub/c.txt',
+      ]);
+      // And without --at, the current tree is what the bucket holds now.
+      expect((await runCli(['check', dir, url], server)).code).toBe(0);
+
+      // versions: both versions of a.txt, c.txt's version and its delete marker, newest first.
+      const v = await runCli(['versions', `${url}/`, '--json'], server);
+      expect(v.code, v.stderr).toBe(0);
+      const listed = (v.events as unknown as Array<Record<string, unknown>>)
+        .filter((e) => e.type === 'version')
+        .map((e) => `${e.key} ${e.deleteMarker ? 'marker' : e.size}${e.isLatest ? ' latest' : ''}`);
+      expect(listed).toEqual([
+        `p/a.txt ${SECOND['a.txt'].length} latest`,
+        `p/a.txt ${FIRST['a.txt'].length}`,
+        `p/b.txt ${SECOND['b.txt'].length} latest`,
+        `p/b.txt ${FIRST['b.txt'].length}`,
+        `p/keep.txt ${FIRST['keep.txt'].length} latest`,
+        `p/new.txt ${SECOND['new.txt'].length} latest`,
+        'p/sub/c.txt marker latest',
+        `p/sub/c.txt ${FIRST['sub/c.txt'].length}`,
+      ]);
+      expect(v.events.at(-1)).toMatchObject({
+        type: 'summary',
+        command: 'versions',
+        keys: 5,
+        deleteMarkers: 1,
+      });
+      // A key alone, in lines for people: its time, size, ETag, version id and what it is.
+      const one = await runCli(['versions', `${url}/a.txt`], server);
+      expect(one.code).toBe(0);
+      const lines = one.stdout.trimEnd().split('\n');
+      expect(lines).toHaveLength(3);
+      expect(lines[0]).toMatch(
+        new RegExp(
+          `^\\d{4}-\\d\\d-\\d\\dT\\S+Z +${SECOND['a.txt'].length} +${md5Hex(SECOND['a.txt'])} +\\S+ +latest +p/a\\.txt$`,
+        ),
+      );
+      expect(lines[1]).toMatch(new RegExp(` ${md5Hex(FIRST['a.txt'])} +\\S+ +- +p/a\\.txt$`));
+      expect(lines[2]).toBe('2 version(s) and 0 delete marker(s) of 1 key(s)');
+
+      // The library lists the same, and a page of two entries at a time gives the same listing.
+      const lib = await versions({ ...connFor(server), target: `${url}/` });
+      const paged = await listVersions(transport, 'p/', 2);
+      expect(paged).toEqual(lib.versions);
+      expect(paged).toHaveLength(8);
+
+      // A normal pull over the restored tree (no manifest entry vouches for the past versions) brings
+      // back the current state.
+      const now = await runCli(['pull', url, restored, '--delete'], server);
+      expect(now.code, now.stderr).toBe(0);
+      const { 'sub/c.txt': _, ...current } = { ...FIRST, ...SECOND };
+      expect(treeHashes(restored)).toEqual(hashesOf(current));
+    },
+  );
+
+  it.skipIf(server.name === 'embedded')(
+    'after pull --at over a synced tree, a push puts the older state back and pull --at --delete removes what came later (Ceph RGW)',
+    async () => {
+      const { bucket, transport } = await newBucket(server, 'restore');
+      await transport.client.send(
+        new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
+      );
+      const url = `s3://${bucket}/p`;
+      const dir = dirs.dir('restore');
+      writeTree(dir, FIRST);
+      expect((await runCli(['push', dir, url], server)).code).toBe(0);
+      await sleep(1100);
+      const between = new Date().toISOString();
+      await sleep(1100);
+      writeTree(dir, SECOND);
+      rmSync(path.join(dir, 'sub/c.txt'));
+      expect((await runCli(['push', dir, url, '--delete'], server)).code).toBe(0);
+
+      // The synced tree (its manifest says it holds the current objects) taken back to TIME.
+      const back = await runCli(['pull', url, dir, '--at', between, '--delete', '--json'], server);
+      expect(back.code, back.stderr).toBe(0);
+      expect(treeHashes(dir)).toEqual(hashesOf(FIRST));
+      expect(back.summary).toMatchObject({ downloaded: 3, deleted: 1 });
+
+      // A normal push must not take the manifest's word that the bucket holds these files: it uploads
+      // the older content again and deletes what came later, and the bucket is the first state again.
+      const push = await runCli(['push', dir, url, '--delete', '--json'], server);
+      expect(push.code, push.stderr).toBe(0);
+      expect(push.summary).toMatchObject({ uploaded: 3, deleted: 1 });
+      expect((await runCli(['check', dir, url], server)).code).toBe(0);
+      const fresh = dirs.dir('restore-fresh');
+      expect((await runCli(['pull', url, fresh], server)).code).toBe(0);
+      expect(treeHashes(fresh)).toEqual(hashesOf(FIRST));
+
+      // A second run of the same pull --at changes nothing.
+      const again = await runCli(['pull', url, dir, '--at', between, '--delete', '--json'], server);
+      expect(again.summary).toMatchObject({ downloaded: 0, deleted: 0 });
+      // Every file but keep.txt holds a version that is no longer current: no entry vouches for it, so
+      // the next push compares content (the same: nothing is uploaded) and records it again.
+      expect([...readManifest(dir)!.files.keys()]).toEqual(['keep.txt']);
+      const push2 = await runCli(['push', dir, url, '--json'], server);
+      expect(push2.summary).toMatchObject({ uploaded: 0, recorded: 3 });
+    },
+  );
+
+  it.skipIf(server.name === 'embedded')(
+    'a large object is restored in ranges, every range from the version at TIME (Ceph RGW)',
+    async () => {
+      const { bucket, transport } = await newBucket(server, 'ranged');
+      await transport.client.send(
+        new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
+      );
+      const url = `s3://${bucket}/p`;
+      const dir = dirs.dir('ranged-src');
+      const first = randomBytes(3 * MiB + 17);
+      writeTree(dir, { 'big.bin': first });
+      expect((await runCli(['push', dir, url], server)).code).toBe(0);
+      await sleep(1100);
+      const between = new Date().toISOString();
+      await sleep(1100);
+      // The same size: only the version id tells the ranges of one version from the other's.
+      writeTree(dir, { 'big.bin': randomBytes(first.length) });
+      expect((await runCli(['push', dir, url], server)).code).toBe(0);
+      const restored = dirs.dir('ranged-restored');
+      const args = ['pull', url, restored, '--at', between, '--multipart-threshold', '1MiB'];
+      const r = await runCli([...args, '--part-size', '1MiB', '--json'], server);
+      expect(r.code, r.stderr).toBe(0);
+      expect(treeHashes(restored)).toEqual({ 'big.bin': md5Hex(first) });
+      expect(r.summary!.requests).toMatchObject({ GetObject: 4 });
+    },
+  );
+});
+
+const NOT_IMPLEMENTED = (status: number) => ({
+  status,
+  body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>A parameter you provided implies functionality that is not implemented</Message></Error>',
+});
+
+describe.each(servers())('versioned buckets on $name: hostile answers', (server) => {
+  it.each([501, 405])(
+    'a store that answers GetBucketVersioning with %i: one line, exit 2, not retried',
+    async (status) => {
+      const { bucket } = await newBucket(server, 'noversioning');
+      let asked = 0;
+      const proxy = await rewritingProxy(server.endpoint, (url) => {
+        if (!url.searchParams.has('versioning')) return undefined;
+        asked++;
+        return NOT_IMPLEMENTED(status);
+      });
+      try {
+        const via = { ...server, endpoint: proxy.endpoint };
+        const target = dirs.dir('noversioning');
+        for (const args of [
+          ['versions', `s3://${bucket}/p/`],
+          ['pull', `s3://${bucket}/p`, target, '--at', '1h', '--json'],
+          ['check', target, `s3://${bucket}/p`, '--at', '1h'],
+        ]) {
+          const r = await runCli(args, via);
+          refusedWithOneLine(r, /needs a versioned bucket, and this S3 store does not support versioning/);
+        }
+        // Asked once per run: an answer that says "not implemented" is not asked again.
+        expect(asked).toBe(3);
+      } finally {
+        await proxy.close();
+      }
+    },
+  );
+
+  /** Each way a truncated page can fail to say where the next one starts. */
+  const BROKEN_PAGES: [string, (url: URL, body: string) => string, RegExp][] = [
+    [
+      'no NextKeyMarker',
+      (_u, b) => b.replace(/<NextKeyMarker>[^<]*<\/NextKeyMarker>/, ''),
+      /names no next page/,
+    ],
+    [
+      'no NextVersionIdMarker',
+      (_u, b) => b.replace(/<NextVersionIdMarker>[^<]*<\/NextVersionIdMarker>/, ''),
+      /names no next page/,
+    ],
+    [
+      'neither',
+      (_u, b) => b.replace(/<Next(Key|VersionId)Marker>[^<]*<\/Next(Key|VersionId)Marker>/g, ''),
+      /names no next page/,
+    ],
+    [
+      'the markers it was asked with, again',
+      (u, b) =>
+        u.searchParams.has('key-marker')
+          ? b
+              .replace(/<NextKeyMarker>[^<]*</, `<NextKeyMarker>${u.searchParams.get('key-marker')}<`)
+              .replace(
+                /<NextVersionIdMarker>[^<]*</,
+                `<NextVersionIdMarker>${u.searchParams.get('version-id-marker')}<`,
+              )
+          : b,
+      /does not advance past/,
+    ],
+  ];
+
+  it.skipIf(server.name === 'embedded')(
+    'a truncated versions page that names no next page (or the same one again) is an error, never a short listing (Ceph RGW)',
+    async () => {
+      const { bucket, transport } = await newBucket(server, 'brokenpages');
+      await transport.client.send(
+        new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
+      );
+      const dir = dirs.dir('brokenpages');
+      writeTree(dir, { 'a.txt': 'a\n', 'b.txt': 'b\n', 'c.txt': 'c\n' });
+      expect((await runCli(['push', dir, `s3://${bucket}/p`], server)).code).toBe(0);
+      writeTree(dir, { 'a.txt': 'A\n', 'b.txt': 'B\n' });
+      expect((await runCli(['push', dir, `s3://${bucket}/p`], server)).code).toBe(0);
+      expect(await listVersions(transport, 'p/', 2)).toHaveLength(5);
+      for (const [what, rewrite, why] of BROKEN_PAGES) {
+        const proxy = await rewritingProxy(server.endpoint, (url, status, body) =>
+          url.searchParams.has('versions') && status === 200
+            ? { status, body: rewrite(url, body) }
+            : undefined,
+        );
+        try {
+          const t = await S3Transport.connect({ ...connFor(server), endpointUrl: proxy.endpoint }, bucket);
+          await expect(listVersions(t, 'p/', 2), what).rejects.toThrow(why);
+        } finally {
+          await proxy.close();
+        }
+      }
+      // Through the CLI (whole pages): a last page that says it is truncated, with no next markers.
+      const proxy = await rewritingProxy(server.endpoint, (url, status, body) =>
+        url.searchParams.has('versions') && status === 200
+          ? {
+              status,
+              body: body.replace('<IsTruncated>false</IsTruncated>', '<IsTruncated>true</IsTruncated>'),
+            }
+          : undefined,
+      );
+      try {
+        const target = dirs.dir('brokenpages-pull');
+        const r = await runCli(['pull', `s3://${bucket}/p`, target, '--at', '0s'], {
+          ...server,
+          endpoint: proxy.endpoint,
+        });
+        expect(r.code).toBe(1);
+        expect(r.stderr.trimEnd().split('\n')).toEqual([
+          expect.stringMatching(
+            /^s3sync: the versions listing of s3:\/\/brokenpages-\S+\/p\/ is truncated but names no next page/,
+          ),
+        ]);
+        expect(treeHashes(target)).toEqual({});
+      } finally {
+        await proxy.close();
+      }
+    },
+  );
+});

@@ -1,0 +1,185 @@
+import { describe, expect, it } from 'vitest';
+import type { LocalFile } from '../../src/local/scan.js';
+import { parseAtTime, stateAt } from '../../src/plan/at-time.js';
+import { planPull } from '../../src/plan/pull.js';
+import { emptyFacts } from '../../src/plan/types.js';
+import type { ObjectVersion, RemoteObject } from '../../src/s3/remote-object.js';
+import { md5Hex } from '../helpers.js';
+import { hashOf } from './plan-fixtures.js';
+
+const T = Date.parse('2026-11-30T12:00:00Z');
+const S = 1000;
+
+/** A version (or with `dm` a delete marker) of `key` written `dt` ms from T. */
+const v = (key: string, id: string, dt: number, o: { dm?: boolean; latest?: boolean; size?: number } = {}) =>
+  ({
+    key,
+    versionId: id,
+    isLatest: o.latest ?? false,
+    lastModified: T + dt,
+    deleteMarker: o.dm ?? false,
+    size: o.dm ? 0 : (o.size ?? 10),
+    etag: o.dm ? '' : `etag-${id}`,
+  }) satisfies ObjectVersion;
+
+/** The chosen version id per key at T (absent keys left out). */
+const at = (versions: ObjectVersion[], prefix = 'p/', time = T) =>
+  Object.fromEntries([...stateAt(versions, prefix, time)].map(([rel, o]) => [rel, o.versionId]));
+
+describe('stateAt: the newest entry at or before TIME decides each key', () => {
+  it.each([
+    [
+      'an older version, a newer one after TIME',
+      [v('p/a', '2', 5 * S, { latest: true }), v('p/a', '1', -5 * S)],
+      { a: '1' },
+    ],
+    [
+      'a version written exactly at TIME counts',
+      [v('p/a', '2', 0, { latest: true }), v('p/a', '1', -5 * S)],
+      { a: '2' },
+    ],
+    ['only versions after TIME: the key did not exist yet', [v('p/a', '1', 1)], {}],
+    [
+      'a delete marker before TIME: absent',
+      [v('p/a', 'd', -1 * S, { dm: true, latest: true }), v('p/a', '1', -5 * S)],
+      {},
+    ],
+    [
+      'a delete marker after TIME: still present',
+      [v('p/a', 'd', 1 * S, { dm: true, latest: true }), v('p/a', '1', -5 * S)],
+      { a: '1' },
+    ],
+    [
+      'deleted, then written again before TIME',
+      [v('p/a', '3', -1 * S, { latest: true }), v('p/a', 'd', -2 * S, { dm: true }), v('p/a', '1', -3 * S)],
+      { a: '3' },
+    ],
+    [
+      'the listing out of time order (some stores list oldest first)',
+      [v('p/a', '1', -3 * S), v('p/a', '2', -2 * S), v('p/a', '3', 2 * S, { latest: true })],
+      { a: '2' },
+    ],
+    ['keys outside the prefix are left out', [v('q/a', '1', -S), v('p/b', '1', -S)], { b: '1' }],
+  ])('%s', (_why, versions, expected) => {
+    expect(at(versions)).toEqual(expected);
+  });
+
+  it('ties (RGW stamps whole seconds): the latest wins, then the one listed first', () => {
+    // The same second: a delete marker listed first (newest first) hides the version.
+    expect(at([v('p/a', 'd', -S, { dm: true }), v('p/a', '1', -S), v('p/a', '0', -9 * S)])).toEqual({});
+    // The same second, the version listed first: it was written after the marker.
+    expect(at([v('p/a', '2', -S), v('p/a', 'd', -S, { dm: true }), v('p/a', '0', -9 * S)])).toEqual({
+      a: '2',
+    });
+    // The one still current is the newest, wherever it is listed.
+    expect(at([v('p/a', '1', -S), v('p/a', '2', -S, { latest: true })])).toEqual({ a: '2' });
+    expect(at([v('p/a', 'd', -S, { dm: true }), v('p/a', '2', -S, { latest: true })])).toEqual({ a: '2' });
+  });
+
+  it('each object keeps its rel, size, ETag, version id and whether it is still current', () => {
+    const m = stateAt([v('p/d/a', '2', S, { latest: true }), v('p/d/a', '1', -S, { size: 7 })], 'p/', T);
+    expect(m.get('d/a')).toEqual({
+      rel: 'd/a',
+      key: 'p/d/a',
+      size: 7,
+      etag: 'etag-1',
+      lastModified: T - S,
+      versionId: '1',
+      isLatest: false,
+    });
+  });
+});
+
+describe('parseAtTime', () => {
+  const now = Date.parse('2026-12-01T12:00:00Z');
+  it.each([
+    ['2026-11-30T10:00:00Z', Date.parse('2026-11-30T10:00:00Z')],
+    ['2026-11-30T10:00:00.250Z', Date.parse('2026-11-30T10:00:00.250Z')],
+    ['2026-11-30T11:00:00+01:00', Date.parse('2026-11-30T10:00:00Z')],
+    ['2026-11-30T11:00+0100', Date.parse('2026-11-30T10:00:00Z')],
+    ['2026-11-30 10:00:00z', Date.parse('2026-11-30T10:00:00Z')],
+    // No zone: local time, as date(1) reads it.
+    ['2026-11-30T10:00', new Date(2026, 10, 30, 10, 0).getTime()],
+    ['2026-11-30', new Date(2026, 10, 30).getTime()],
+    ['2d', now - 2 * 86_400_000],
+    ['90m', now - 90 * 60_000],
+    ['1.5h', now - 1.5 * 3_600_000],
+    ['0', now],
+  ])('%s', (text, ms) => {
+    expect(parseAtTime(text, now)).toEqual({ ms });
+  });
+
+  it.each([
+    ['2026-02-30', /not a valid date/],
+    ['2026-13-01', /not a valid date/],
+    ['2026-11-30T25:00', /not a valid date/],
+    ['2027-01-01', /in the future/],
+    ['2026-12-01T12:00:01Z', /in the future/],
+    ['yesterday', /neither an ISO 8601 date or time .* nor a duration/],
+    ['2', /neither/],
+    ['-2d', /neither/],
+    ['1700000000', /neither/],
+    ['', /neither/],
+  ])('%s is refused', (text, why) => {
+    const r = parseAtTime(text, now);
+    expect('error' in r && r.error).toMatch(why);
+  });
+});
+
+describe('planPull over a state at TIME', () => {
+  const OLD = '1000000000000';
+  const file = (rel: string): LocalFile => ({
+    rel,
+    size: 10,
+    mtimeNs: OLD,
+    ctimeNs: OLD,
+    ino: '7',
+    dev: '1',
+  });
+  const plan = (remote: RemoteObject[], local: LocalFile[], facts = emptyFacts()) =>
+    planPull({
+      remote: new Map(remote.map((r) => [r.rel, r])),
+      local: new Map(local.map((f) => [f.rel, f])),
+      manifest: new Map(),
+      racyThresholdNs: 0n,
+      facts,
+      options: { delete: true },
+    });
+  const past = (rel: string, isLatest: boolean): RemoteObject => ({
+    rel,
+    key: `p/${rel}`,
+    size: 10,
+    etag: md5Hex(`content of ${rel}`),
+    lastModified: T,
+    versionId: `v-${rel}`,
+    isLatest,
+  });
+
+  it('a download names the version, and whether it is still current', () => {
+    const { actions } = plan([past('a', false), past('b', true)], []);
+    expect(actions).toMatchObject([
+      { kind: 'download', rel: 'a', versionId: 'v-a', isLatest: false },
+      { kind: 'download', rel: 'b', versionId: 'v-b', isLatest: true },
+    ]);
+  });
+
+  it.each([
+    // The manifest records what the current object holds: a past version's content is not recorded.
+    [false, 'skip'],
+    [true, 'record'],
+  ])('a local file that already holds the version (still current: %s) → %s', (isLatest, kind) => {
+    const f = file('a');
+    const facts = emptyFacts();
+    facts.hashes.set('a', hashOf(f, md5Hex('content of a')));
+    expect(plan([past('a', isLatest)], [f], facts).actions).toMatchObject([{ kind, rel: 'a' }]);
+  });
+
+  it('a plain listing (no version ids) plans as before: no version fields', () => {
+    const { versionId: _, isLatest: __, ...current } = past('a', true);
+    expect(plan([current], []).actions[0]).not.toHaveProperty('versionId');
+  });
+
+  it('--delete removes a local file the state at TIME does not have', () => {
+    expect(plan([], [file('later')]).actions).toMatchObject([{ kind: 'delete', rel: 'later' }]);
+  });
+});
