@@ -115,6 +115,22 @@ const cases: Case[] = [
     value: { count: 10 },
   },
   {
+    kind: 'age',
+    name: 'maxAge',
+    flags: ['--max-age', '7d'],
+    config: ['7d'],
+    library: ['7d'],
+    value: '7d',
+  },
+  {
+    kind: 'age',
+    name: 'minAge',
+    flags: ['--min-age', '2026-11-01T10:00:00Z'],
+    config: ['2026-11-01T10:00:00Z'],
+    library: ['2026-11-01T10:00:00Z'],
+    value: '2026-11-01T10:00:00Z',
+  },
+  {
     kind: 'boolean',
     name: 'delete',
     flags: ['--delete'],
