@@ -23,15 +23,19 @@ export function scanListed(root: string, rels: readonly string[], opts: ScanOpti
   const stat = (abs: string, follow: boolean): BigIntStats | undefined =>
     (follow ? statSync : lstatSync)(abs, { bigint: true, throwIfNoEntry: false });
 
-  /** What the walk does with an entry that is a link: follow it (its target's stats), or why not. */
+  /**
+   * What the walk does with an entry that is a link: follow it (its target's stats), or why not (a
+   * notice), or a broken link (an error, as in the walk).
+   */
   const throughLink = (abs: string, rel: string): BigIntStats | string => {
     if (!opts.followSymlinks) return 'symbolic link skipped (use --follow-symlinks to follow)';
     const refused = opts.followLink?.(abs, rel);
     if (refused) return `${refused}: skipped`;
     try {
-      return stat(abs, true) ?? 'broken symbolic link';
+      return statSync(abs, { bigint: true });
     } catch (err) {
-      return `broken symbolic link: ${errorMessage(err)}`;
+      errors.push({ rel, message: `broken symbolic link: ${errorMessage(err)}` });
+      return '';
     }
   };
 
@@ -50,7 +54,7 @@ export function scanListed(root: string, rels: readonly string[], opts: ScanOpti
       } catch (err) {
         st = `cannot stat directory: ${errorMessage(err)}`;
       }
-      if (typeof st === 'string') notices.push({ rel: dir, message: st });
+      if (typeof st === 'string' && st !== '') notices.push({ rel: dir, message: st });
       ok = typeof st === 'object' && st.isDirectory();
     }
     dirs.set(dir, ok);
@@ -74,7 +78,7 @@ export function scanListed(root: string, rels: readonly string[], opts: ScanOpti
     }
     if (st === undefined) continue;
     if (typeof st === 'string') {
-      notices.push({ rel, message: st });
+      if (st !== '') notices.push({ rel, message: st });
       continue;
     }
     if (st.isDirectory()) {
