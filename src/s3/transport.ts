@@ -163,11 +163,18 @@ export class S3Transport implements S3Requests {
     return listObjects(this, prefix, opts);
   }
 
-  async head(key: string): Promise<{ size: number; etag: string; metadata: Record<string, string> } | null> {
+  async head(
+    key: string,
+  ): Promise<{ size: number; etag: string; lastModified: number; metadata: Record<string, string> } | null> {
     return this.call(async (signal) => {
       try {
         const h = await this.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), signal);
-        return { size: h.ContentLength ?? 0, etag: normalizeEtag(h.ETag), metadata: h.Metadata ?? {} };
+        return {
+          size: h.ContentLength ?? 0,
+          etag: normalizeEtag(h.ETag),
+          lastModified: h.LastModified?.getTime() ?? 0,
+          metadata: h.Metadata ?? {},
+        };
       } catch (err) {
         if (httpStatus(err) === 404) return null;
         throw err;

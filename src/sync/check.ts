@@ -8,7 +8,7 @@ import type { FileError, SyncEvent } from './events.js';
 import type { CheckOptions } from './options.js';
 import { prelude } from './prelude.js';
 import { RunContext, requireDirectory } from './run-context.js';
-import { fitting, remoteFits } from './selection.js';
+import { fitting, headListed, headsInstead, remoteFits } from './selection.js';
 
 export interface CheckResult {
   command: 'check';
@@ -48,17 +48,21 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
   });
   await s.store.open();
   const emit = (e: CheckEvent) => opts.onEvent?.(e);
+  const listed = s.selection.listed;
   try {
     const { plan } = await prelude(s, {
-      // The listing goes out first; the tree is read while the server answers.
-      listing: { keep: (rel) => s.selected(rel) && rel !== '' && !rel.endsWith('/') },
+      // The listing goes out first; the tree is read while the server answers. A short list of paths is
+      // looked up key by key instead.
+      listing:
+        listed && headsInstead(listed.size, s.store.files.size)
+          ? { fetch: () => headListed(s, listed) }
+          : { keep: (rel) => s.selected(rel) && rel !== '' && !rel.endsWith('/') },
       scan: () => {
         const scanOpts = {
           followSymlinks: opts.followSymlinks,
           skipDir: (rel: string) => rel === STATE_DIR || s.filter.excludesDir(rel),
           includeFile: s.selected,
         };
-        const listed = s.selection.listed;
         return listed ? scanListed(root, [...listed], scanOpts) : scanDirectoryYielding(root, scanOpts);
       },
       notices: false,

@@ -18,7 +18,7 @@ import type { PullOptions } from './options.js';
 import { retireStalePending } from './pending.js';
 import { prelude } from './prelude.js';
 import { RunContext } from './run-context.js';
-import { localFits, remoteFits } from './selection.js';
+import { headListed, headsInstead, localFits, remoteFits } from './selection.js';
 
 export interface PreparedPull {
   actions: PullAction[];
@@ -80,8 +80,12 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
   let remote = new Map<string, RemoteObject>();
   let local = new Map<string, LocalFile>();
   const { plan, facts } = await prelude(s, {
-    // The listing goes out first; the destination is read while the server answers.
-    listing: { keep: s.selected },
+    // The listing goes out first; the destination is read while the server answers. A short list of
+    // paths is looked up key by key instead.
+    listing:
+      listed && headsInstead(listed.size, s.store.files.size)
+        ? { fetch: () => headListed(s, listed) }
+        : { keep: s.selected },
     scan: async () => {
       if (!existsSync(s.localRoot)) return { files: [], errors: [], notices: [] };
       const tree = opts.followSymlinks ? targetTree(s, opts) : undefined;

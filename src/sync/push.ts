@@ -25,7 +25,7 @@ import { retireStalePending } from './pending.js';
 import { prelude } from './prelude.js';
 import { TransferProgress } from './progress.js';
 import { RunContext, requireDirectory } from './run-context.js';
-import { fitting, remoteFits } from './selection.js';
+import { fitting, headListed, headsInstead, remoteFits } from './selection.js';
 import { uploadFile } from './upload.js';
 
 const CHANGED_FILE_SETTLE_MS = 1000;
@@ -96,11 +96,17 @@ export async function preparePush(s: RunContext, opts: PushOptions): Promise<Pre
   let present = new Set<string>();
   let sourceFiles = 0;
   const listed = s.selection.listed;
+  // A short list of paths is looked up key by key where the plan needs the destination's objects.
+  const lookup =
+    listed && headsInstead(listed.size, s.store.files.size) ? () => headListed(s, listed) : undefined;
   const { plan, unreadable, facts } = await prelude(s, {
     // With no manifest (a first push, a rebuild) every file needs the listing: it is asked for first,
     // and the tree is read while the server answers. Never on a run that may need no request at all.
     listing:
-      s.store.files.size === 0 && s.store.adopted.size === 0 && holdsAnything(s.localRoot, STATE_DIR)
+      !lookup &&
+      s.store.files.size === 0 &&
+      s.store.adopted.size === 0 &&
+      holdsAnything(s.localRoot, STATE_DIR)
         ? 'ahead'
         : 'asked',
     // A list of paths: those are stat'ed, and no directory is read.
@@ -140,7 +146,7 @@ export async function preparePush(s: RunContext, opts: PushOptions): Promise<Pre
         drop: (bad) => {
           files = files.filter((f) => !bad.has(f.rel));
         },
-        early: hashAhead(s, input(), opts),
+        early: { ...hashAhead(s, input(), opts), lookup },
       };
     },
   });

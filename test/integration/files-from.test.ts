@@ -87,11 +87,12 @@ describe.each(servers())('--files-from on $name', (server) => {
     const list = path.join(dirs.dir('fflist'), 'list.txt');
     writeFileSync(list, `# ten of ten thousand\n${listed.join('\n')}\n`);
 
-    // First run: no manifest vouches for them, so the destination is listed once, and the 10 sent.
+    // First run: no manifest vouches for them, so each is looked up (ten HEADs cost less than a page of
+    // listing), and the 10 sent.
     const first = await runCli(['push', dir, url, '--files-from', list, '--json'], server);
     expect(first.code, first.stderr).toBe(0);
     expect(first.summary).toMatchObject({ scanned: 10, uploaded: 10, failed: 0 });
-    expect(first.summary!.requests).toEqual({ ListObjectsV2: 1, PutObject: 10 });
+    expect(first.summary!.requests).toEqual({ HeadObject: 10, PutObject: 10 });
     expect(await relsOf(transport)).toEqual([...listed].sort());
 
     // Changes among the listed files: a size change, a same-size content change, a touch (same bytes).
@@ -130,6 +131,22 @@ describe.each(servers())('--files-from on $name', (server) => {
       expect(touched.size).toBeGreaterThanOrEqual(10);
     }
 
+    // Pull with the list into an empty directory: ten HEADs cost less than listing the prefix (the
+    // manifest knows of no objects there: one page); eleven paths cost more, and the prefix is listed.
+    const into = dirs.dir('ff10kpull');
+    const pulled = await runCli(['pull', url, into, '--files-from', list, '--json'], server);
+    expect(pulled.code, pulled.stderr).toBe(0);
+    expect(pulled.summary!.requests).toEqual({ HeadObject: 10, GetObject: 10 });
+    const eleven = path.join(dirs.dir('fflist11'), 'list.txt');
+    writeFileSync(eleven, [...listed, 'd99/f99.txt'].join('\n'));
+    const into11 = dirs.dir('ff10kpull11');
+    const pulled11 = await runCli(['pull', url, into11, '--files-from', eleven, '--json'], server);
+    expect(pulled11.code, pulled11.stderr).toBe(0);
+    expect(pulled11.summary!.requests).toEqual({ ListObjectsV2: 1, GetObject: 10 });
+    expect(readFileSync(path.join(into11, listed[1]!), 'utf8')).toBe(
+      readFileSync(path.join(dir, listed[1]!), 'utf8'),
+    );
+
     // The same tree walked finds the traps: what the listed run never looked at.
     const walked = await runCli(['push', dir, url, '--dry-run', '--json'], server);
     expect(walked.code).toBe(1);
@@ -164,6 +181,8 @@ describe.each(servers())('--files-from on $name', (server) => {
     const pulled = await runCli(['pull', url, into, '--files-from0', list0, '--json'], server);
     expect(pulled.code, pulled.stderr).toBe(0);
     expect(doneOf(pulled.events, 'download').sort()).toEqual(['b b.txt', 'sub/d.txt']);
+    // Looked up by key (one HEAD each, the missing one a 404), nothing listed.
+    expect(pulled.summary!.requests).toEqual({ HeadObject: 3, GetObject: 2 });
     expect(existsSync(path.join(into, 'a.txt'))).toBe(false);
     expect(readFileSync(path.join(into, 'sub/d.txt'), 'utf8')).toBe('d\n');
 
@@ -171,6 +190,7 @@ describe.each(servers())('--files-from on $name', (server) => {
     const checked = await runCli(['check', dir, url, '--files-from0', list0, '--json'], server);
     expect(checked.code, checked.stderr).toBe(0);
     expect(checked.events.find((e) => (e.type as string) === 'check-summary')).toMatchObject({
+      requests: { HeadObject: 3 },
       same: 2,
       onlyLocal: [],
       onlyRemote: [],
@@ -198,6 +218,8 @@ describe.each(servers())('--files-from on $name', (server) => {
     const pushed = await runCli(['push', dir, url, '--delete', '--files-from', list, '--json'], server);
     expect(pushed.code, pushed.stderr).toBe(0);
     expect(doneOf(pushed.events, 'delete')).toEqual(['b.txt']);
+    // The listed keys looked up, not the destination listed.
+    expect(pushed.summary!.requests).toEqual({ HeadObject: 3, DeleteObjects: 1 });
     // c.txt (gone, unlisted) and the stray (unlisted) are kept.
     expect(await relsOf(transport)).toEqual(['a.txt', 'c.txt', 'd.txt', 'stray.txt']);
 
