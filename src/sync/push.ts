@@ -92,8 +92,14 @@ export async function preparePush(s: RunContext, opts: PushOptions): Promise<Pre
     keyPrefix: s.location.prefix,
   };
   let files: LocalFile[] = [];
-  // Every scanned file the path filters select, also those the size and age limits leave out.
-  let present = new Set<string>();
+  // Every scanned file the path filters select, also those the size and age limits leave out; as a Set
+  // only when asked (a no-change run of a large tree would build it for nothing).
+  let scanned: LocalFile[] = [];
+  let presentSet: Set<string> | undefined;
+  const present = () => {
+    presentSet ??= new Set(scanned.map((f) => f.rel));
+    return presentSet;
+  };
   let sourceFiles = 0;
   const listed = s.selection.listed;
   // A short list of paths is looked up key by key where the plan needs the destination's objects.
@@ -118,8 +124,8 @@ export async function preparePush(s: RunContext, opts: PushOptions): Promise<Pre
           : scanDirectory(s.localRoot, scanOpts),
     notices: true,
     planning: (found) => {
-      files = fitting(s.selection, found.files);
-      present = new Set(found.files.map((f) => f.rel));
+      scanned = found.files;
+      files = fitting(s.selection, scanned);
       sourceFiles = files.length;
       s.result.scanned = sourceFiles;
       const input = () => ({
@@ -136,7 +142,7 @@ export async function preparePush(s: RunContext, opts: PushOptions): Promise<Pre
           remoteSelected: opts.deleteExcluded
             ? (rel: string) => s.inShard(rel) && (listed === undefined || listed.has(rel))
             : (rel: string, r: RemoteObject) =>
-                s.selected(rel) && !present.has(rel) && remoteFits(s.selection, r),
+                s.selected(rel) && !present().has(rel) && remoteFits(s.selection, r),
           adopted: s.store.adopted,
         },
       });
@@ -157,10 +163,10 @@ export async function preparePush(s: RunContext, opts: PushOptions): Promise<Pre
   const manifest = s.store.files;
   const known = listed ? [...listed].filter((rel) => manifest.has(rel)) : undefined;
   let withEntry = 0;
-  for (const rel of present) if (manifest.has(rel)) withEntry++;
+  for (const f of scanned) if (manifest.has(f.rel)) withEntry++;
   if (withEntry !== (known?.length ?? manifest.size)) {
-    for (const rel of known ?? [...manifest.keys()]) {
-      if (!present.has(rel) && !unreadable.has(rel)) s.store.forget(rel);
+    for (const rel of known ?? manifest.keys()) {
+      if (!present().has(rel) && !unreadable.has(rel)) s.store.forget(rel);
     }
   }
   const uploads = new Set(plan.actions.filter((a) => a.kind === 'upload').map((a) => a.rel));
