@@ -223,6 +223,28 @@ describe.each(servers())('--files-from on $name', (server) => {
     // c.txt (gone, unlisted) and the stray (unlisted) are kept.
     expect(await relsOf(transport)).toEqual(['a.txt', 'c.txt', 'd.txt', 'stray.txt']);
 
+    // plan with the list: actions for listed paths only; apply carries them out.
+    writeFileSync(path.join(dir, 'd.txt'), 'd changed\n');
+    writeFileSync(path.join(dir, 'e.txt'), 'e, unlisted\n');
+    rmSync(path.join(dir, 'a.txt'));
+    const planFile = path.join(dirs.dir('ffplan'), 'plan.json');
+    const planned = await runCli(
+      ['plan', 'push', dir, url, '--delete', '--files-from', list, '--out', planFile],
+      server,
+    );
+    expect(planned.code, planned.stderr).toBe(0);
+    const doc = JSON.parse(readFileSync(planFile, 'utf8')) as { actions: { kind: string; rel: string }[] };
+    expect(doc.actions.map((a) => `${a.kind} ${a.rel}`).sort()).toEqual([
+      'delete-remote a.txt',
+      'upload d.txt',
+    ]);
+    const applied = await runCli(['apply', planFile], server);
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(await relsOf(transport)).toEqual(['c.txt', 'd.txt', 'stray.txt']);
+    // a.txt back, with new content.
+    writeFileSync(path.join(dir, 'a.txt'), 'a, again\n');
+    expect((await runCli(['push', dir, url, '--files-from', list], server)).code).toBe(0);
+
     // Pull --delete with a list: a listed local file with no object goes, an unlisted one stays.
     const into = dirs.dir('ffdelpull');
     writeTree(into, { 'a.txt': 'a\n', 'b.txt': 'old b\n', 'mine.txt': 'mine\n', 'd.txt': 'd\n' });
