@@ -47,6 +47,8 @@ export function expected(spec: OptionSpec): string {
         `a rate in bytes per second from ${fmtSize(spec.min)} to ${fmtSize(spec.max)}, one for both ways ` +
         '(e.g. 10MiB) or UP:DOWN (e.g. 10MiB:1MiB), off for no limit'
       );
+    case 'age':
+      return 'a duration like 7d or 12h, or a date like 2026-11-01 or a time with its zone like 2026-11-01T10:00:00Z';
     case 'max-delete':
       return 'a count of files like 100 or a share of the destination like 25% (at most 100%)';
     case 'boolean':
@@ -103,6 +105,49 @@ export function parseDuration(text: string, never = false): number | 'needs-unit
   if (!m) return undefined;
   if (m[2] === undefined) return Number(m[1]) === 0 ? 0 : 'needs-unit';
   return Math.round(Number(m[1]) * DURATION_UNITS[m[2]]!);
+}
+
+/** An age limit: a duration back from the run's start, or a point in time (ms since the epoch). */
+export type Age = { ago: number } | { at: number };
+
+const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const DATE_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?(Z|[+-]\d{2}:?\d{2})?$/i;
+
+/**
+ * An age's text: a duration (7d, 12h, 0), a date (midnight UTC: a date means the same day wherever the
+ * run happens), or a date and time with its zone. A time without a zone would mean a different instant
+ * on each machine, so it is refused ('needs-zone'); a day that does not exist (2026-02-30) is refused
+ * rather than rolled over as Date.parse does.
+ */
+export function parseAge(text: string): Age | 'needs-unit' | 'needs-zone' | undefined {
+  const v = text.trim();
+  const d = parseDuration(v);
+  if (d !== undefined) return d === 'needs-unit' ? d : { ago: d };
+  const m = DATE.exec(v) ?? DATE_TIME.exec(v);
+  if (!m) return undefined;
+  const [y, mo, day, h = '0', mi = '0', sec = '0', ms = '0', zone] = m.slice(1);
+  if (m.length > 4 && m[4] !== undefined && zone === undefined) return 'needs-zone';
+  const parts = [Number(y), Number(mo) - 1, Number(day), Number(h), Number(mi), Number(sec)] as const;
+  const utc = Date.UTC(...parts, Number(ms.padEnd(3, '0')));
+  const back = new Date(utc);
+  const same =
+    back.getUTCFullYear() === parts[0] &&
+    back.getUTCMonth() === parts[1] &&
+    back.getUTCDate() === parts[2] &&
+    back.getUTCHours() === parts[3] &&
+    back.getUTCMinutes() === parts[4] &&
+    back.getUTCSeconds() === parts[5];
+  if (!same) return undefined;
+  return { at: utc - zoneOffsetMs(zone) };
+}
+
+/** +02:00 → 2 h: the instant is the local time minus its offset. */
+function zoneOffsetMs(zone: string | undefined): number {
+  if (zone === undefined || zone.toUpperCase() === 'Z') return 0;
+  const z = zone.replace(':', '');
+  const sign = z[0] === '-' ? -1 : 1;
+  return sign * (Number(z.slice(1, 3)) * HOUR + Number(z.slice(3, 5)) * MINUTE);
 }
 
 /** Parses a max-delete spec: a count, or a share of the destination's files. */
@@ -179,6 +224,19 @@ export function parseValue(spec: OptionSpec, v: unknown, source: Source): Parsed
         ? spec.values.find((x) => x.toLowerCase() === text.toLowerCase())
         : spec.values.find((x) => x === text);
       return found === undefined ? bad() : good(found);
+    }
+    case 'age': {
+      // A number is milliseconds from a library call, as for durations; the config file needs a unit.
+      if (typeof v === 'number')
+        return source === 'library' || v === 0
+          ? Number.isFinite(v) && v >= 0
+            ? good(v)
+            : bad()
+          : bad(`add a unit, e.g. "${v}d"`);
+      const a = text === undefined ? undefined : parseAge(text);
+      if (a === 'needs-unit') return bad(`add a unit, e.g. "${text!.trim()}d"`);
+      if (a === 'needs-zone') return bad('add the time zone, e.g. Z for UTC or +02:00');
+      return a === undefined ? bad() : good(text);
     }
     case 'max-delete':
       return (typeof v === 'number' && source !== 'flag') || text !== undefined

@@ -3,7 +3,10 @@
  * deletes and the guards on deletion, and how much it transfers or verifies.
  */
 import { MAX_SHARDS } from '../shard.js';
-import { DAY, FILTERED, HOUR, type OptionSpec, PUSH_PULL } from './spec.js';
+import { DAY, FILTERED, GiB, HOUR, type OptionSpec, PUSH_PULL } from './spec.js';
+
+/** S3's largest object: a larger bound would select nothing a smaller one does not. */
+const MAX_OBJECT = 5 * 1024 * GiB;
 
 /** Filters, deletion and its guards, what counts as changed, and verification. */
 export const SELECTION_OPTIONS = {
@@ -29,6 +32,61 @@ export const SELECTION_OPTIONS = {
     arg: '<file>',
     help: 'read exclude globs from a file',
     example: '--exclude-from ./excludes.txt',
+    commands: FILTERED,
+  },
+  // Only these paths: a run over a known subset reads no other file, and lists nothing when the
+  // manifest vouches for them (src/sync/selection.ts).
+  filesFrom: {
+    kind: 'string',
+    flag: '--files-from',
+    arg: '<file>',
+    help: "only the paths listed in a file, one per line ('-': stdin; '#' comments)",
+    example: '--files-from ./changed.txt',
+    commands: FILTERED,
+  },
+  filesFrom0: {
+    kind: 'string',
+    flag: '--files-from0',
+    arg: '<file>',
+    help: "as --files-from, the paths separated by NUL characters ('-': stdin)",
+    example: '--files-from0 ./changed.nul',
+    commands: FILTERED,
+  },
+  // Bounds are inclusive, as rclone's: --min-size 1k keeps a file of exactly 1024 bytes.
+  minSize: {
+    kind: 'size',
+    flag: '--min-size',
+    arg: '<size>',
+    min: 0,
+    max: MAX_OBJECT,
+    help: 'only files of at least this size (push, check: the local file; pull: the object)',
+    example: '--min-size 1k',
+    commands: FILTERED,
+  },
+  maxSize: {
+    kind: 'size',
+    flag: '--max-size',
+    arg: '<size>',
+    min: 0,
+    max: MAX_OBJECT,
+    help: 'only files of at most this size',
+    example: '--max-size 100M',
+    commands: FILTERED,
+  },
+  minAge: {
+    kind: 'age',
+    flag: '--min-age',
+    arg: '<age|date>',
+    help: 'only files modified at least this long ago, or at or before this time (push, check: mtime; pull: LastModified)',
+    example: '--min-age 1h',
+    commands: FILTERED,
+  },
+  maxAge: {
+    kind: 'age',
+    flag: '--max-age',
+    arg: '<age|date>',
+    help: 'only files modified at most this long ago, or at or after this time',
+    example: '--max-age 7d',
     commands: FILTERED,
   },
   // Not for pull: a pull writes through no symbolic link in its destination.

@@ -84,6 +84,11 @@ export type OptionSpec = Common &
     | { kind: 'rate'; arg: string; min: number; max: number }
     /** A count of files (100) or a share of the destination (25%). */
     | { kind: 'max-delete'; arg: string; default?: string }
+    /**
+     * How old a file may be: a duration back from the run's start (7d, 12h, 30m; milliseconds from a
+     * library call), or a point in time (2026-11-01 is midnight UTC; a time needs its zone, Z or +02:00).
+     */
+    | { kind: 'age'; arg: string }
     /** `negation`: help of the --no- flag, when there is one (the option is on by default or by provider). */
     | {
         kind: 'boolean';

@@ -30,7 +30,7 @@ type KindValue<S> = S extends { kind: 'int' | 'size' | 'duration' }
     ? boolean
     : S extends { kind: 'list' }
       ? string[]
-      : S extends { kind: 'max-delete' | 'rate' }
+      : S extends { kind: 'max-delete' | 'rate' | 'age' }
         ? number | string
         : S extends { kind: 'enum'; values: readonly (infer V)[] }
           ? V

@@ -37,8 +37,11 @@ export interface PushPlanInput {
     verify?: boolean;
     /** Remove remote objects that have no local file (--delete). */
     delete?: boolean;
-    /** Whether a remote rel is within the filters (excluded objects are kept unless --delete-excluded). */
-    remoteSelected?: (rel: string) => boolean;
+    /**
+     * Whether a remote object is within the filters (excluded objects are kept unless --delete-excluded):
+     * by its rel, and by its size and LastModified for the size and age limits.
+     */
+    remoteSelected?: (rel: string, r: RemoteObject) => boolean;
     /** Size and MD5 from the Python script's manifest, for files s3sync's own manifest lacks. */
     adopted?: ReadonlyMap<string, { size: number; md5: string }>;
     /** Create files from objects of the same content under other keys (see renames.ts). */
@@ -166,7 +169,7 @@ function withDeletes(input: PushPlanInput, actions: PushAction[], needs: Need[])
     const local = new Set(files.map((f) => f.rel));
     for (const r of facts.remote.values()) {
       if (local.has(r.rel)) continue;
-      if (options.remoteSelected && !options.remoteSelected(r.rel)) continue;
+      if (options.remoteSelected && !options.remoteSelected(r.rel, r)) continue;
       actions.push({ kind: 'delete', rel: r.rel, key: r.key, reason: 'no-local-file', size: r.size });
     }
   }

@@ -180,7 +180,13 @@ export class S3Transport implements S3Requests {
   async head(
     key: string,
     versionId?: string,
-  ): Promise<{ size: number; etag: string; metadata: Record<string, string>; restore?: string } | null> {
+  ): Promise<{
+    size: number;
+    etag: string;
+    lastModified: number;
+    metadata: Record<string, string>;
+    restore?: string;
+  } | null> {
     return this.call(async (signal) => {
       try {
         const h = await this.send(
@@ -190,6 +196,7 @@ export class S3Transport implements S3Requests {
         return {
           size: h.ContentLength ?? 0,
           etag: normalizeEtag(h.ETag),
+          lastModified: h.LastModified?.getTime() ?? 0,
           metadata: h.Metadata ?? {},
           restore: h.Restore,
         };

@@ -1,4 +1,5 @@
 import { scanDirectoryYielding } from '../local/scan.js';
+import { scanListed } from '../local/scan-listed.js';
 import { STATE_DIR } from '../manifest/store.js';
 import { checkEnds, validateOptions } from '../options/validate.js';
 import { type CheckDifference, planCheck } from '../plan/check.js';
@@ -8,6 +9,7 @@ import type { FileError, SyncEvent } from './events.js';
 import type { CheckOptions } from './options.js';
 import { prelude } from './prelude.js';
 import { RunContext, requireDirectory } from './run-context.js';
+import { fitting, headListed, headsInstead, remoteFits } from './selection.js';
 
 export interface CheckResult {
   command: 'check';
@@ -49,20 +51,36 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
   });
   await s.store.open();
   const emit = (e: CheckEvent) => opts.onEvent?.(e);
+  const listed = s.selection.listed;
   try {
     const { plan } = await prelude(s, {
-      // The listing goes out first; the tree is read while the server answers.
-      listing: { keep: (rel) => s.selected(rel) && rel !== '' && !rel.endsWith('/') },
-      scan: () =>
-        scanDirectoryYielding(root, {
+      // The listing goes out first; the tree is read while the server answers. A short list of paths is
+      // looked up key by key instead.
+      listing:
+        listed && headsInstead(listed.size, s.store.files.size)
+          ? { fetch: () => headListed(s, listed) }
+          : { keep: (rel) => s.selected(rel) && rel !== '' && !rel.endsWith('/') },
+      scan: () => {
+        const scanOpts = {
           followSymlinks: opts.followSymlinks,
-          skipDir: (rel) => rel === STATE_DIR || s.filter.excludesDir(rel),
+          skipDir: (rel: string) => rel === STATE_DIR || s.filter.excludesDir(rel),
           includeFile: s.selected,
-        }),
+        };
+        return listed ? scanListed(root, [...listed], scanOpts) : scanDirectoryYielding(root, scanOpts);
+      },
       notices: false,
       planning: (found) => {
-        const remote = found.remote!;
-        const local = new Map(found.files.map((f) => [f.rel, f]));
+        // Selected as a push selects: a local file by its size and mtime (compared with its object
+        // whatever the object's), an object with no local file by its own size and LastModified.
+        const local = new Map(fitting(s.selection, found.files).map((f) => [f.rel, f]));
+        const scanned = new Set(found.files.map((f) => f.rel));
+        const remote = s.selection.sizeAge.active
+          ? new Map(
+              [...found.remote!].filter(
+                ([rel, r]) => local.has(rel) || (!scanned.has(rel) && remoteFits(s.selection, r)),
+              ),
+            )
+          : found.remote!;
         const input = () => ({
           local,
           remote,

@@ -48,6 +48,11 @@ export interface EarlyWork {
   onListRequested?: () => void;
   /** The listing, if it was started before the plan asked for it. */
   listing?: EarlyListing;
+  /**
+   * Where the objects come from instead of a listing, when the plan asks for one: the HEADs of a
+   * --files-from list, every object the run may touch, but not a complete listing of the destination.
+   */
+  lookup?: () => Promise<Map<string, RemoteObject>>;
 }
 
 /**
@@ -126,7 +131,9 @@ export async function gatherFacts(
   early: EarlyWork = {},
 ): Promise<void> {
   if (needs.some((n) => n.kind === 'listing')) {
-    if (early.listing) {
+    if (early.lookup) {
+      facts.remote = await early.lookup();
+    } else if (early.listing) {
       void early.listing.requested.then(early.onListRequested);
       facts.remote = await early.listing.follow(early.onListed);
     } else {

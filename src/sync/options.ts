@@ -11,6 +11,18 @@ export interface FilterFlags {
   exclude?: string[];
   /** --exclude-from FILE: one glob per line. */
   excludeFrom?: string[];
+  /** --files-from FILE: only these paths, one per line ('-': stdin). */
+  filesFrom?: string;
+  /** --files-from0 FILE: as filesFrom, NUL-separated. */
+  filesFrom0?: string;
+  /** Only files of at least this size: '1k', or bytes. */
+  minSize?: number | string;
+  /** Only files of at most this size: '100M', or bytes. */
+  maxSize?: number | string;
+  /** Only files modified at least this long ago ('1h', milliseconds) or at or before a time ('2026-11-01'). */
+  minAge?: number | string;
+  /** Only files modified at most this long ago ('7d', milliseconds) or at or after a time. */
+  maxAge?: number | string;
 }
 
 export interface CommonOptions extends ConnectionOptions, FilterFlags {

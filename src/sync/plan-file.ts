@@ -17,6 +17,7 @@ import { executePull, preparePull } from './pull.js';
 import { executePush, preparePush } from './push.js';
 import { copiedFrom } from './push-copies.js';
 import { RunContext, requireDirectory } from './run-context.js';
+import { headListed, headsInstead } from './selection.js';
 
 type Stat = { size: number; mtimeNs: string; ctimeNs: string; ino: string };
 
@@ -95,7 +96,13 @@ export async function plan(opts: PlanOptions & { out?: string }): Promise<PlanDo
   try {
     if (push) {
       const p = await preparePush(s, opts as PushOptions);
-      const remote = p.facts.remote ?? (await s.list());
+      // Each action records its object as planned: a short --files-from list looks its keys up instead.
+      const listed = s.selection.listed;
+      const remote =
+        p.facts.remote ??
+        (listed && headsInstead(listed.size, s.store.files.size)
+          ? await headListed(s, listed)
+          : await s.list());
       for (const a of p.actions) {
         if (a.kind !== 'upload' && a.kind !== 'delete' && a.kind !== 'copy') continue;
         const r = remote.get(a.rel);

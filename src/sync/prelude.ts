@@ -26,9 +26,14 @@ export interface PreludeSpec<P> {
    * When the destination is listed. 'asked': when the plan asks for it. 'ahead': started before the tree
    * is read, followed when the plan asks (push with no manifest: every file will need it). `{ keep }`:
    * started first and followed right after the scan, keeping the objects `keep` selects (pull, check:
-   * their plans start from it). Either way the server answers while the tree is read.
+   * their plans start from it). Either way the server answers while the tree is read. `{ fetch }`: the
+   * objects come from elsewhere, after the scan (the HEADs of a --files-from list), and nothing is listed.
    */
-  listing: 'asked' | 'ahead' | { keep: (rel: string) => boolean };
+  listing:
+    | 'asked'
+    | 'ahead'
+    | { keep: (rel: string) => boolean }
+    | { fetch: () => Promise<Map<string, RemoteObject>> };
   /** Reads the tree; `yielding`: a listing is under way, so the walk gives way to it. */
   scan: (yielding: boolean) => ScanResult | Promise<ScanResult>;
   /** Reports the scan's notices (links and special files skipped) besides its errors. */
@@ -45,19 +50,22 @@ export async function prelude<P extends { needs: Need[] }>(
   s: RunContext,
   spec: PreludeSpec<P>,
 ): Promise<{ plan: P; unreadable: Set<string>; facts: Facts }> {
-  const listing = spec.listing !== 'asked' ? await EarlyListing.start(s) : undefined;
+  const early = spec.listing === 'ahead' || (typeof spec.listing === 'object' && 'keep' in spec.listing);
+  const listing = early ? await EarlyListing.start(s) : undefined;
   const scan = await spec.scan(listing !== undefined);
   listing?.scanned(scan.files);
   const facts = emptyFacts();
   let remote: Map<string, RemoteObject> | undefined;
   if (typeof spec.listing === 'object') {
-    const { keep } = spec.listing;
-    remote = new Map([...(await listing!.follow())].filter(([rel]) => keep(rel)));
+    if ('keep' in spec.listing) {
+      const { keep } = spec.listing;
+      remote = new Map([...(await listing!.follow())].filter(([rel]) => keep(rel)));
+    } else remote = await spec.listing.fetch();
     facts.remote = remote;
   }
   if (spec.notices) for (const n of scan.notices) s.notice(`${n.rel}: ${n.message}`, n.rel);
   for (const e of scan.errors) s.fileError(e.rel, e.message);
   const p = spec.planning({ files: scan.files, facts, remote });
-  const early = spec.listing === 'ahead' ? { ...p.early, listing } : p.early;
-  return { ...(await settle(s, facts, p.files, p.plan, p.drop, early)), facts };
+  const work = spec.listing === 'ahead' ? { ...p.early, listing } : p.early;
+  return { ...(await settle(s, facts, p.files, p.plan, p.drop, work)), facts };
 }

@@ -4,6 +4,7 @@ import { S3SyncError, usageError } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
 import { PathRefused, TargetTree } from '../local/confine.js';
 import { type LocalFile, scanDirectoryYielding } from '../local/scan.js';
+import { scanListed } from '../local/scan-listed.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { STATE_DIR } from '../manifest/store.js';
 import { checkEnds, setting, validateOptions } from '../options/validate.js';
@@ -21,6 +22,7 @@ import type { PullOptions } from './options.js';
 import { retireStalePending } from './pending.js';
 import { prelude } from './prelude.js';
 import { RunContext } from './run-context.js';
+import { headListed, headsInstead, localFits, remoteFits } from './selection.js';
 
 export interface PreparedPull {
   actions: PullAction[];
@@ -80,25 +82,40 @@ const targetTree = (s: RunContext, opts: PullOptions) =>
 export async function preparePull(s: RunContext, opts: PullOptions): Promise<PreparedPull> {
   // With --delete-excluded the local side is scanned whole: excluded files are candidates for deletion.
   const wholeTree = opts.delete && opts.deleteExcluded;
+  const listed = s.selection.listed;
+  const inList = (rel: string) => listed === undefined || listed.has(rel);
   let remote = new Map<string, RemoteObject>();
   let local = new Map<string, LocalFile>();
   const { plan, facts } = await prelude(s, {
-    // The listing goes out first; the destination is read while the server answers.
-    listing: { keep: s.selected },
+    // The listing goes out first; the destination is read while the server answers. A short list of
+    // paths is looked up key by key instead.
+    listing:
+      listed && headsInstead(listed.size, s.store.files.size)
+        ? { fetch: () => headListed(s, listed) }
+        : { keep: s.selected },
     scan: async () => {
       if (!existsSync(s.localRoot)) return { files: [], errors: [], notices: [] };
       const tree = opts.followSymlinks ? targetTree(s, opts) : undefined;
-      return scanDirectoryYielding(s.localRoot, {
-        skipDir: (rel) => rel === STATE_DIR || (!wholeTree && s.filter.excludesDir(rel)),
-        includeFile: wholeTree ? (rel) => !s.isOwn(rel) && s.inShard(rel) : s.selected,
+      const scanOpts = {
+        skipDir: (rel: string) => rel === STATE_DIR || (!wholeTree && s.filter.excludesDir(rel)),
+        includeFile: wholeTree ? (rel: string) => !s.isOwn(rel) && s.inShard(rel) && inList(rel) : s.selected,
         // What pull would write through (see TargetTree) is what it reads: links inside the target only.
         followSymlinks: opts.followSymlinks,
-        followLink: tree ? (abs, rel) => tree.linkReason(abs, rel) : undefined,
-      });
+        followLink: tree ? (abs: string, rel: string) => tree.linkReason(abs, rel) : undefined,
+      };
+      // A list of paths: those are stat'ed, and no directory is read.
+      return listed
+        ? scanListed(s.localRoot, [...listed], scanOpts)
+        : scanDirectoryYielding(s.localRoot, scanOpts);
     },
     notices: false,
     planning: (found) => {
-      remote = found.remote!;
+      // The objects the size and age limits select are pulled; the others are still there, so the
+      // local files at their paths are not deleted (unless --delete-excluded).
+      const listing = found.remote!;
+      remote = s.selection.sizeAge.active
+        ? new Map([...listing].filter(([, r]) => remoteFits(s.selection, r)))
+        : listing;
       local = new Map(found.files.map((f) => [f.rel, f]));
       s.result.scanned = remote.size;
       const input = () => ({
@@ -110,7 +127,11 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
         options: {
           force: opts.incremental === false,
           delete: opts.delete,
-          localSelected: opts.deleteExcluded ? s.inShard : s.selected,
+          // A local file the limits leave out is not deleted, unless --delete-excluded; an unlisted never.
+          localSelected: opts.deleteExcluded
+            ? (rel: string) => s.inShard(rel) && inList(rel)
+            : (rel: string) =>
+                s.selected(rel) && !listing.has(rel) && localFits(s.selection, local.get(rel)!),
         },
       });
       return {

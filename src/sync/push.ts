@@ -10,11 +10,12 @@ import {
   scanDirectory,
   scanDirectoryYielding,
 } from '../local/scan.js';
+import { scanListed } from '../local/scan-listed.js';
 import { FileChangedError } from '../local/stable-read.js';
 import { STATE_DIR } from '../manifest/store.js';
 import { checkEnds, fmtDuration, setting, validateOptions } from '../options/validate.js';
 import { listingDue, type PushAction, planPush } from '../plan/push.js';
-import type { Facts } from '../plan/types.js';
+import type { Facts, RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
 import { parseS3Url } from '../s3/url.js';
 import { s3BackupTarget } from './backup.js';
@@ -28,6 +29,7 @@ import { prelude } from './prelude.js';
 import { TransferProgress } from './progress.js';
 import { copiedFrom, Keeper, runCopy } from './push-copies.js';
 import { RunContext, requireDirectory } from './run-context.js';
+import { fitting, headListed, headsInstead, remoteFits } from './selection.js';
 import { uploadFile } from './upload.js';
 
 const CHANGED_FILE_SETTLE_MS = 1000;
@@ -74,6 +76,8 @@ export async function push(opts: PushOptions): Promise<SyncResult> {
  */
 function verifies(s: RunContext, opts: PushOptions): boolean {
   if (opts.verify) return true;
+  // A run over a list of paths is there not to list the destination: the next full run verifies.
+  if (s.selection.listed) return false;
   const interval = setting(opts, 'verifyInterval');
   const why = listingDue(s.store.listedAt, s.store.files.size, interval, Date.now());
   if (why !== undefined) {
@@ -94,19 +98,40 @@ export async function preparePush(s: RunContext, opts: PushOptions): Promise<Pre
     keyPrefix: s.location.prefix,
   };
   let files: LocalFile[] = [];
+  // Every scanned file the path filters select, also those the size and age limits leave out; as a Set
+  // only when asked (a no-change run of a large tree would build it for nothing).
+  let scanned: LocalFile[] = [];
+  let presentSet: Set<string> | undefined;
+  const present = () => {
+    presentSet ??= new Set(scanned.map((f) => f.rel));
+    return presentSet;
+  };
   let sourceFiles = 0;
+  const listed = s.selection.listed;
+  // A short list of paths is looked up key by key where the plan needs the destination's objects.
+  const lookup =
+    listed && headsInstead(listed.size, s.store.files.size) ? () => headListed(s, listed) : undefined;
   const { plan, unreadable, facts } = await prelude(s, {
     // With no manifest (a first push, a rebuild) every file needs the listing: it is asked for first,
     // and the tree is read while the server answers. Never on a run that may need no request at all.
     listing:
-      s.store.files.size === 0 && s.store.adopted.size === 0 && holdsAnything(s.localRoot, STATE_DIR)
+      !lookup &&
+      s.store.files.size === 0 &&
+      s.store.adopted.size === 0 &&
+      holdsAnything(s.localRoot, STATE_DIR)
         ? 'ahead'
         : 'asked',
+    // A list of paths: those are stat'ed, and no directory is read.
     scan: (yielding) =>
-      yielding ? scanDirectoryYielding(s.localRoot, scanOpts) : scanDirectory(s.localRoot, scanOpts),
+      listed
+        ? scanListed(s.localRoot, [...listed], scanOpts)
+        : yielding
+          ? scanDirectoryYielding(s.localRoot, scanOpts)
+          : scanDirectory(s.localRoot, scanOpts),
     notices: true,
     planning: (found) => {
-      files = found.files;
+      scanned = found.files;
+      files = fitting(s.selection, scanned);
       sourceFiles = files.length;
       s.result.scanned = sourceFiles;
       const input = () => ({
@@ -118,7 +143,12 @@ export async function preparePush(s: RunContext, opts: PushOptions): Promise<Pre
           force: opts.incremental === false,
           verify,
           delete: opts.delete,
-          remoteSelected: opts.deleteExcluded ? s.inShard : s.selected,
+          // Never deleted: an object whose path has a local file, left out by the size or age limits
+          // (it is not "gone"), nor one the limits leave out; unless --delete-excluded. Never one not listed.
+          remoteSelected: opts.deleteExcluded
+            ? (rel: string) => s.inShard(rel) && (listed === undefined || listed.has(rel))
+            : (rel: string, r: RemoteObject) =>
+                s.selected(rel) && !present().has(rel) && remoteFits(s.selection, r),
           adopted: s.store.adopted,
           trackRenames: setting(opts, 'trackRenames'),
           keyPrefix: s.location.prefix,
@@ -130,20 +160,21 @@ export async function preparePush(s: RunContext, opts: PushOptions): Promise<Pre
         drop: (bad) => {
           files = files.filter((f) => !bad.has(f.rel));
         },
-        early: hashAhead(s, input(), opts),
+        early: { ...hashAhead(s, input(), opts), lookup },
       };
     },
   });
 
   // Manifest hygiene: entries for files that are gone (or now filtered out) describe nothing. When
-  // every entry has its file (the usual case), there is nothing to look for.
+  // every entry has its file (the usual case), there is nothing to look for. A run over a list of paths
+  // knows nothing of the others. Files the size or age limits leave out are still there.
   const manifest = s.store.files;
+  const known = listed ? [...listed].filter((rel) => manifest.has(rel)) : undefined;
   let withEntry = 0;
-  for (const f of files) if (manifest.has(f.rel)) withEntry++;
-  if (withEntry !== manifest.size) {
-    const present = new Set(files.map((f) => f.rel));
-    for (const rel of manifest.keys()) {
-      if (!present.has(rel) && !unreadable.has(rel)) s.store.forget(rel);
+  for (const f of scanned) if (manifest.has(f.rel)) withEntry++;
+  if (withEntry !== (known?.length ?? manifest.size)) {
+    for (const rel of known ?? manifest.keys()) {
+      if (!present().has(rel) && !unreadable.has(rel)) s.store.forget(rel);
     }
   }
   const uploads = new Set(

@@ -16,6 +16,7 @@ import { formatShard, resolveShard, type Shard, shardOf } from '../shard.js';
 import { listPrefixAt } from './at-time.js';
 import { emptyResult, outcomeOf, type SyncEvent, type SyncResult } from './events.js';
 import type { CommonOptions } from './options.js';
+import { EVERYTHING, loadSelection, type Selection } from './selection.js';
 
 /**
  * What s3sync adds to the manifest's name for its lock and temp files (`.lock`,
@@ -80,6 +81,7 @@ export class RunContext {
   private readonly ownFiles = new Set<string>(['.s3_sync_manifest.json', '.s3syncignore']);
   private readonly ownStems: string[] = [];
   private rules: PathFilter = ALL;
+  private limits: Selection = EVERYTHING;
 
   private constructor(setup: RunSetup) {
     const { opts } = setup;
@@ -126,13 +128,21 @@ export class RunContext {
   /** A run's context with its filters loaded (the flags, `--exclude-from` files and `.s3syncignore`). */
   static async create(setup: RunSetup): Promise<RunContext> {
     const ctx = new RunContext(setup);
-    if (!setup.unfiltered) ctx.rules = await loadFilter(setup.root, setup.opts);
+    if (!setup.unfiltered) {
+      ctx.rules = await loadFilter(setup.root, setup.opts);
+      ctx.limits = await loadSelection(setup.opts, ctx.started);
+    }
     return ctx;
   }
 
   /** The filters of this run; s3sync's own files are left out by `selected` besides. */
   get filter(): PathFilter {
     return this.rules;
+  }
+
+  /** The listed paths (--files-from) and the size and age limits of this run. */
+  get selection(): Selection {
+    return this.limits;
   }
 
   emit(e: SyncEvent): void {
@@ -173,8 +183,15 @@ export class RunContext {
   inShard = (rel: string): boolean =>
     this.shard === undefined || shardOf(rel, this.shard.count) === this.shard.index;
 
-  /** Filters for a rel path, shared by scan and remote listings, plus our own state files and the shard. */
-  selected = (rel: string): boolean => !this.isOwn(rel) && this.inShard(rel) && this.rules.includes(rel);
+  /**
+   * Filters for a rel path, shared by scan and remote listings, plus our own state files, the shard and
+   * the --files-from list. The size and age limits need the file: `selection`.
+   */
+  selected = (rel: string): boolean =>
+    !this.isOwn(rel) &&
+    this.inShard(rel) &&
+    (this.limits.listed === undefined || this.limits.listed.has(rel)) &&
+    this.rules.includes(rel);
 
   /**
    * The destination's objects this run may compare, download or delete: all of them, or its shard's.

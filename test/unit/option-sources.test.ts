@@ -132,6 +132,22 @@ const cases: Case[] = [
     value: { up: 2 * MiB, down: 2 * MiB },
   },
   {
+    kind: 'age',
+    name: 'maxAge',
+    flags: ['--max-age', '7d'],
+    config: ['7d'],
+    library: ['7d'],
+    value: '7d',
+  },
+  {
+    kind: 'age',
+    name: 'minAge',
+    flags: ['--min-age', '2026-11-01T10:00:00Z'],
+    config: ['2026-11-01T10:00:00Z'],
+    library: ['2026-11-01T10:00:00Z'],
+    value: '2026-11-01T10:00:00Z',
+  },
+  {
     kind: 'boolean',
     name: 'delete',
     flags: ['--delete'],

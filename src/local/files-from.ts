@@ -1,0 +1,73 @@
+/**
+ * --files-from and --files-from0: the list of paths a run is limited to.
+ *
+ * --files-from: one path per line; a line starting with '#' is a comment; blank lines (also of
+ * spaces only) are skipped; a trailing CR is dropped (a list written on Windows). --files-from0: paths
+ * separated by NUL characters (`find -print0`, `git diff -z --name-only`), taken as they are, with no
+ * comments (a name may start with '#'); empty entries are skipped. In both, `-` reads standard input.
+ *
+ * Each path is relative to the sync root and is normalised like a key: a leading `./` and repeated or
+ * inner `.` segments go, `\\` is an ordinary character (as in a POSIX file name). A path that would
+ * leave the root (`..`) or does not name a file under it (absolute, a directory with a trailing '/',
+ * nothing left once normalised, a NUL in a line) is a usage error naming its line: a list with one
+ * bad line is a list someone got wrong, and syncing the rest would hide it.
+ */
+import { readFile } from 'node:fs/promises';
+import { errorMessage, usageError } from '../errors.js';
+
+export interface FilesFromSource {
+  /** The file to read, '-' for standard input. */
+  file: string;
+  /** NUL-separated (--files-from0). */
+  nul: boolean;
+}
+
+/** Reads and parses a list: its paths, deduplicated, in the order given. */
+export async function readFilesFrom(
+  src: FilesFromSource,
+  stdin: NodeJS.ReadableStream = process.stdin,
+): Promise<string[]> {
+  const flag = src.nul ? '--files-from0' : '--files-from';
+  let text: string;
+  try {
+    text = src.file === '-' ? await readAll(stdin) : await readFile(src.file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw usageError(`${flag} file not found: ${src.file}`, err);
+    throw usageError(`cannot read ${flag} file ${src.file}: ${code ?? errorMessage(err)}`, err);
+  }
+  return parseFilesFrom(text, { nul: src.nul, name: src.file === '-' ? `${flag} -` : `${flag} ${src.file}` });
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Parses a list's text (pure). `name` starts each error message, e.g. `--files-from list.txt`. */
+export function parseFilesFrom(text: string, opts: { nul: boolean; name: string }): string[] {
+  const entries = opts.nul ? text.split('\0') : text.split('\n');
+  const out = new Set<string>();
+  entries.forEach((raw, i) => {
+    const where = `${opts.name} ${opts.nul ? 'entry' : 'line'} ${i + 1}`;
+    const entry = opts.nul ? raw : raw.replace(/\r$/, '');
+    if (opts.nul ? entry === '' : entry.trim() === '' || entry.startsWith('#')) return;
+    const rel = normalizeListed(entry);
+    if (typeof rel === 'object') throw usageError(`${where}: ${rel.error} (${JSON.stringify(entry)})`);
+    out.add(rel);
+  });
+  return [...out];
+}
+
+/** A listed path as a rel ('a/b.txt'), or why it is refused. */
+export function normalizeListed(entry: string): string | { error: string } {
+  if (entry.includes('\0'))
+    return { error: 'a NUL character in a path (use --files-from0 for NUL-separated lists)' };
+  if (entry.startsWith('/')) return { error: 'absolute path: paths are relative to the sync root' };
+  if (entry.endsWith('/')) return { error: 'names a directory: list the files' };
+  const parts = entry.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.includes('..')) return { error: "'..' is not allowed: paths stay inside the sync root" };
+  if (parts.length === 0) return { error: 'names no file' };
+  return parts.join('/');
+}
