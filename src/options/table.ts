@@ -7,6 +7,7 @@
  * rows are written by area (./rows-*.ts); this is the one table they make.
  */
 import { CONNECTION_OPTIONS, RUN_OPTIONS } from './rows-connection.js';
+import { HEADER_OPTIONS } from './rows-headers.js';
 import { SELECTION_OPTIONS } from './rows-selection.js';
 import { COMMAND_OPTIONS, TRANSFER_OPTIONS } from './rows-transfer.js';
 import type { CommandName, OptionSpec } from './spec.js';
@@ -30,6 +31,7 @@ export const OPTIONS = frozen({
   ...RUN_OPTIONS,
   ...SELECTION_OPTIONS,
   ...TRANSFER_OPTIONS,
+  ...HEADER_OPTIONS,
   ...COMMAND_OPTIONS,
 } as const satisfies Record<string, OptionSpec>);
 
@@ -50,7 +52,7 @@ export const ENTRY_ARGUMENTS = {
   apply: ['plan'],
   cleanup: ['target'],
 } as const;
-export const LIBRARY_ONLY = ['onEvent', 'signal', 'client', 'credentials'] as const;
+export const LIBRARY_ONLY = ['onEvent', 'signal', 'client', 'credentials', 'objectParams'] as const;
 
 /** A library entry point, `plan` by direction: it takes the options of the command it plans. */
 export type EntryPoint = 'push' | 'pull' | 'check' | 'plan push' | 'plan pull' | 'apply' | 'cleanup';

@@ -8,6 +8,7 @@
 import { usageError } from '../errors.js';
 import { isS3Url, parseS3Url } from '../s3/url.js';
 import { resolveShard } from '../shard.js';
+import { addFlagRules, type HeaderRule } from './header-rules.js';
 import { bad, expected, fmtDuration, fmtSize, parseValue, shown } from './parse.js';
 import {
   appliesTo,
@@ -30,11 +31,13 @@ type KindValue<S> = S extends { kind: 'int' | 'size' | 'duration' }
     ? boolean
     : S extends { kind: 'list' }
       ? string[]
-      : S extends { kind: 'max-delete' }
-        ? number | string
-        : S extends { kind: 'enum'; values: readonly (infer V)[] }
-          ? V
-          : string;
+      : S extends { kind: 'rules' }
+        ? HeaderRule[]
+        : S extends { kind: 'max-delete' }
+          ? number | string
+          : S extends { kind: 'enum'; values: readonly (infer V)[] }
+            ? V
+            : string;
 
 /** An option's value in the library's type: bytes, milliseconds, a list of strings... */
 export type OptionValue<N extends OptionName> = KindValue<(typeof OPTIONS)[N]>;
@@ -56,6 +59,11 @@ export function flagParser(name: OptionName): (text: string, previous?: unknown)
   return (text: string, previous?: unknown) => {
     const r = parseValue(spec, text, 'flag');
     if (!r.ok) throw invalid(spec.flag, spec, text, r.hint);
+    if (spec.kind === 'rules') {
+      const rules = addFlagRules((previous as HeaderRule[] | undefined) ?? [], r.value as HeaderRule[]);
+      if (typeof rules === 'string') throw invalid(spec.flag, spec, text, rules);
+      return rules;
+    }
     return spec.kind === 'list'
       ? [...((previous as string[] | undefined) ?? []), ...(r.value as string[])]
       : r.value;

@@ -3,6 +3,7 @@ import type { S3Client, ServiceInputTypes, ServiceOutputTypes } from '@aws-sdk/c
 import { setting } from '../options/validate.js';
 import { adoptClient, createS3Client, type ResolvedClient } from './client.js';
 import type { ConnectionOptions } from './client-options.js';
+import { type CopyInput, type CopyResult, copyObject } from './copy.js';
 import { deleteKeys } from './deletes.js';
 import { describeS3Error, httpStatus, isLocalError } from './errors.js';
 import { normalizeEtag } from './etag.js';
@@ -27,7 +28,13 @@ import {
 import type { ProviderQuirks } from './providers.js';
 import type { RemoteObject } from './remote-object.js';
 import { RequestSignals } from './request-signals.js';
-import { objectParams, type S3Command, type S3Requests, type UploadSettings } from './requests.js';
+import {
+  type ObjectHeaders,
+  objectParams,
+  type S3Command,
+  type S3Requests,
+  type UploadSettings,
+} from './requests.js';
 import { AdaptiveLimiter, type RetryPolicy, withRetries } from './retry.js';
 import { clientS3 } from './sdk.js';
 
@@ -47,6 +54,8 @@ export interface PutInput {
   md5Base64?: string;
   contentType: string;
   metadata: Record<string, string>;
+  /** The object's own headers (see ObjectHeaders). */
+  headers?: ObjectHeaders;
 }
 
 /**
@@ -186,13 +195,18 @@ export class S3Transport implements S3Requests {
             Body: p.body(),
             ContentLength: p.size,
             ContentMD5: p.md5Base64,
-            ...objectParams(this.settings, p.contentType, p.metadata),
+            ...objectParams(this.settings, p.contentType, p.metadata, p.headers),
           }),
           signal,
         ),
       p.transfer,
     );
     return normalizeEtag(r.ETag);
+  }
+
+  /** A server-side CopyObject (src/s3/copy.ts). */
+  copy(input: CopyInput): Promise<CopyResult> {
+    return copyObject(this, input);
   }
 
   createMultipart(input: CreateMultipartInput): Promise<string> {

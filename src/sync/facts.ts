@@ -133,7 +133,7 @@ export async function gatherFacts(
     const t = await s.s3();
     await forEachLimit(heads, 16, async (n) => {
       const h = await t.head(s.location.prefix + n.rel);
-      facts.heads.set(n.rel, { metaMd5: h?.metadata.md5 });
+      facts.heads.set(n.rel, { metaMd5: h?.metadata.md5, sourceMd5: h?.metadata['s3sync-source-md5'] });
     });
   }
 }

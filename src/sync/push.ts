@@ -19,10 +19,12 @@ import { isFatal } from '../s3/errors.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import type { SyncResult } from './events.js';
 import { applyRecords } from './facts.js';
+import { createObjectStyles, type ObjectStyles } from './object-style.js';
 import type { PushOptions } from './options.js';
 import { retireStalePending } from './pending.js';
 import { prelude } from './prelude.js';
 import { TransferProgress } from './progress.js';
+import { CopyRefused, restyleObject } from './restyle.js';
 import { RunContext, requireDirectory } from './run-context.js';
 import { uploadFile } from './upload.js';
 
@@ -30,6 +32,7 @@ const CHANGED_FILE_SETTLE_MS = 1000;
 
 type Upload = Extract<PushAction, { kind: 'upload' }>;
 type Delete = Extract<PushAction, { kind: 'delete' }>;
+type Restyle = Extract<PushAction, { kind: 'restyle' }>;
 
 export interface PreparedPush {
   actions: PushAction[];
@@ -40,6 +43,8 @@ export interface PreparedPush {
   facts: Facts;
   /** Files in the source, for the empty-source delete guard. */
   sourceFiles: number;
+  /** Per-pattern headers and compression; absent (a plan applied): none. */
+  styles?: ObjectStyles;
 }
 
 /** Upload a directory to s3://bucket/prefix, transferring only what changed. */
@@ -80,6 +85,7 @@ function verifies(s: RunContext, opts: PushOptions): boolean {
 
 /** Scans and plans: the planner asks for the cheapest missing facts until every file is settled. */
 export async function preparePush(s: RunContext, opts: PushOptions): Promise<PreparedPush> {
+  const styles = createObjectStyles(opts);
   const verify = verifies(s, opts);
   const scanOpts = {
     followSymlinks: opts.followSymlinks,
@@ -114,6 +120,7 @@ export async function preparePush(s: RunContext, opts: PushOptions): Promise<Pre
           delete: opts.delete,
           remoteSelected: opts.deleteExcluded ? s.inShard : s.selected,
           adopted: s.store.adopted,
+          ...styles.plan,
         },
       });
       return {
@@ -138,7 +145,9 @@ export async function preparePush(s: RunContext, opts: PushOptions): Promise<Pre
       if (!present.has(rel) && !unreadable.has(rel)) s.store.forget(rel);
     }
   }
-  const uploads = new Set(plan.actions.filter((a) => a.kind === 'upload').map((a) => a.rel));
+  const uploads = new Set(
+    plan.actions.filter((a) => a.kind === 'upload' || a.kind === 'restyle').map((a) => a.rel),
+  );
   const toUpload = new Map<string, LocalFile>();
   if (uploads.size > 0) for (const f of files) if (uploads.has(f.rel)) toUpload.set(f.rel, f);
   return {
@@ -147,23 +156,40 @@ export async function preparePush(s: RunContext, opts: PushOptions): Promise<Pre
     fileCount: files.length,
     facts,
     sourceFiles,
+    styles,
   };
 }
 
 function reportDryRun(s: RunContext, actions: PushAction[]): void {
   for (const a of actions) {
-    if (a.kind !== 'upload' && a.kind !== 'delete') continue;
+    if (a.kind !== 'upload' && a.kind !== 'delete' && a.kind !== 'restyle') continue;
     s.emit({ type: 'action', action: a.kind, rel: a.rel, reason: a.reason, size: a.size, dryRun: true });
     if (a.kind === 'upload') s.result.uploaded++;
+    else if (a.kind === 'restyle') s.result.restyled++;
     else s.result.deleted++;
   }
 }
 
-/** Uploads, then (only after a clean run, within the guards) deletes. */
+const asUpload = (a: Restyle): Upload => ({
+  kind: 'upload',
+  rel: a.rel,
+  reason: 'headers-changed',
+  size: a.size,
+});
+
+/** Uploads, then header copies, then (only after a clean run, within the guards) deletes. */
 export async function executePush(s: RunContext, p: PreparedPush, opts: PushOptions): Promise<void> {
   const r = s.result;
-  const uploads = p.actions.filter((a): a is Upload => a.kind === 'upload');
+  const styles = p.styles ?? createObjectStyles(opts);
+  const restyles = p.actions.filter((a): a is Restyle => a.kind === 'restyle');
+  // A library pass-through sets fields no copy carries: its objects get new headers by an upload.
+  const uploads = p.actions
+    .filter((a): a is Upload => a.kind === 'upload')
+    .concat(styles.passThrough ? restyles.splice(0).map(asUpload) : []);
   const deletes = p.actions.filter((a): a is Delete => a.kind === 'delete');
+  // The pass-through's answers are checked for every file before the first request: a field s3sync
+  // controls stops the run (exit 2), never half of it.
+  if (styles.passThrough) for (const a of uploads) styles.headersFor(p.files.get(a.rel)!, '');
   s.emit({
     type: 'plan',
     total: p.fileCount,
@@ -174,6 +200,7 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
   const cfg = {
     multipartThreshold: setting(opts, 'multipartThreshold'),
     partSize: setting(opts, 'partSize'),
+    styles,
   };
   // Uploads earlier runs left for files this run will not send as the same multipart upload (gone,
   // excluded, smaller now) are aborted now; the others are resumed or aborted as each file's turn comes.
@@ -230,6 +257,27 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
     return false;
   });
   await forEachLimit(retry, workers, (a) => runUpload(a, true), opts.signal);
+  await forEachLimit(
+    restyles,
+    workers,
+    async (a) => {
+      const t = await s.s3();
+      const f = p.files.get(a.rel)!;
+      s.emit({ type: 'start', action: 'restyle', rel: a.rel, size: 0 });
+      try {
+        await restyleObject(s, t, a, { f, styles, facts: p.facts });
+        r.restyled++;
+        s.emit({ type: 'done', action: 'restyle', rel: a.rel, size: 0, reason: a.reason });
+      } catch (err) {
+        if (opts.signal?.aborted) return;
+        // A store without server-side copy: the same bytes are sent again, with the new headers.
+        if (err instanceof CopyRefused) await runUpload(asUpload(a), true);
+        else if (err instanceof S3SyncError && isFatal(err)) throw err;
+        else s.fileError(a.rel, (err as Error).message);
+      }
+    },
+    opts.signal,
+  );
 
   const destination = p.facts.remote ? [...p.facts.remote.keys()].filter(s.selected).length : deletes.length;
   if (deletes.length > 0 && enforceDeleteGuards(s, deletes.length, destination, p.sourceFiles)) {
