@@ -242,7 +242,7 @@ export class S3Transport implements S3Requests {
     input: { key: string; range?: { start: number; end: number } },
     consume: (
       body: Readable,
-      info: { size: number; etag: string; metadata: Record<string, string> },
+      info: { size: number; etag: string; metadata: Record<string, string>; contentEncoding?: string },
     ) => Promise<T>,
   ): Promise<T> {
     const { key, range } = input;
@@ -261,6 +261,7 @@ export class S3Transport implements S3Requests {
         size: r.ContentLength ?? 0,
         etag: normalizeEtag(r.ETag),
         metadata: r.Metadata ?? {},
+        contentEncoding: r.ContentEncoding,
       });
     });
   }

@@ -11,6 +11,7 @@ import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
 import { candidatePartSizes, etagForm } from '../s3/etag.js';
 import type { S3Transport } from '../s3/transport.js';
 import { gather, IncompleteBody, verifyContent } from './download-body.js';
+import { compressedSource, gunzipInPlace } from './download-gunzip.js';
 import { TransferProgress } from './progress.js';
 import { downloadVerifiedRanges } from './ranged-download.js';
 import type { RunContext } from './run-context.js';
@@ -68,8 +69,9 @@ export async function downloadObject(
     let md5: string;
     let meta: Record<string, string> = {};
     let verified: boolean | undefined;
+    let encoding: string | undefined;
     if (small) {
-      ({ md5, verified } = await t.get({ key: o.key }, async (body, info) => {
+      ({ md5, meta, verified, encoding } = await t.get({ key: o.key }, async (body, info) => {
         const buf = await gather(body, o.size);
         const h = new StreamHasher(partSizes);
         h.update(buf);
@@ -77,17 +79,17 @@ export async function downloadObject(
         const ok = verifyContent(o.etag, r.md5, r.multipart, info.metadata.md5);
         if (ok === false) throw new IncompleteBody('downloaded bytes do not match the object ETag');
         await writeSmall(tmp, buf, mtimeSeconds(info.metadata.mtime, o.lastModified));
-        return { md5: r.md5, verified: ok };
+        return { md5: r.md5, meta: info.metadata, verified: ok, encoding: info.contentEncoding };
       }));
     } else if (o.size < cfg.multipartThreshold) {
-      ({ md5, meta, verified } = await t.get({ key: o.key }, async (body, info) => {
+      ({ md5, meta, verified, encoding } = await t.get({ key: o.key }, async (body, info) => {
         const r = await writeStream(s.hashes.pool, body, tmp, o.size, partSizes, progress.attempt(0, o.size));
         const ok = verifyContent(o.etag, r.md5, r.multipart, info.metadata.md5);
         if (ok === false) throw new IncompleteBody('downloaded bytes do not match the object ETag');
-        return { md5: r.md5, meta: info.metadata, verified: ok };
+        return { md5: r.md5, meta: info.metadata, verified: ok, encoding: info.contentEncoding };
       }));
     } else {
-      ({ md5, meta, verified } = await downloadVerifiedRanges(s, t, {
+      ({ md5, meta, verified, encoding } = await downloadVerifiedRanges(s, t, {
         o,
         tmp,
         partSize: cfg.partSize,
@@ -97,8 +99,12 @@ export async function downloadObject(
     }
     if (verified === undefined && s.opts.debug)
       s.notice(`${o.rel}: ETag is opaque; content not verified`, o.rel);
+    // Stored compressed by s3sync: the original bytes are written, checked against their recorded MD5.
+    const source = compressedSource(encoding, meta);
+    if (source !== undefined)
+      md5 = await gunzipInPlace(tmp, source, mtimeSeconds(meta.mtime, o.lastModified));
     // writeSmall set the mtime before its fsync.
-    if (!small) {
+    else if (!small) {
       const secs = mtimeSeconds(meta.mtime, o.lastModified);
       await lutimes(tmp(), secs, secs);
     }
@@ -107,7 +113,12 @@ export async function downloadObject(
     renameSync(tmp(), dest);
     const st = statFields(lstatSync(dest, { bigint: true }));
     progress.finish();
-    return manifestEntry(st, { md5, etag: o.etag, partSize });
+    return manifestEntry(st, {
+      md5,
+      etag: o.etag,
+      partSize: source === undefined ? partSize : 0,
+      stored: source === undefined ? undefined : o.size,
+    });
   } catch (err) {
     if (!s.opts.signal?.aborted) progress.fail();
     removeTmpFile(tmp);

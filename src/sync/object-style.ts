@@ -98,7 +98,11 @@ export interface ResolvedHeaders extends ObjectHeaders {
 }
 
 /** Compiles the run's rules; bad globs and pass-through values are usage errors before anything runs. */
-export function createObjectStyles(opts: object & { objectParams?: unknown }): ObjectStyles {
+export function createObjectStyles(opts: {
+  headers?: HeaderRule[];
+  compress?: string[];
+  objectParams?: unknown;
+}): ObjectStyles {
   const rules: HeaderRule[] = setting(opts, 'headers') ?? [];
   const compress = setting(opts, 'compress') ?? [];
   const fn = opts.objectParams;

@@ -67,7 +67,7 @@ describe('header rules in the planner', () => {
         reason: 'headers-changed',
         md5: MD5,
         etag: MD5,
-        style: html(f.rel) && opts.styleOf?.(f.rel),
+        style: html(f.rel) && (opts as PushPlanInput['options']).styleOf?.(f.rel),
       });
   });
 
