@@ -8,7 +8,7 @@
 import { usageError } from '../errors.js';
 import { isS3Url, parseS3Url } from '../s3/url.js';
 import { resolveShard } from '../shard.js';
-import { addFlagRules, type HeaderRule } from './header-rules.js';
+import { addFlagRules, type HeaderRule, PAIR_SEPARATOR } from './header-rules.js';
 import { bad, expected, fmtDuration, fmtSize, parseValue, shown } from './parse.js';
 import {
   appliesTo,
@@ -58,10 +58,13 @@ export function flagParser(name: OptionName): (text: string, previous?: unknown)
   const spec = OPTION_SPECS[name];
   return (text: string, previous?: unknown) => {
     const r = parseValue(spec, text, 'flag');
+    // A rule flag's two arguments, as given (see src/cli/pair-args.ts), and what is wrong with them.
+    if (!r.ok && spec.kind === 'rules')
+      throw usageError(`${spec.flag} ${text.split(PAIR_SEPARATOR).map(shown).join(' ')}: ${r.hint}`);
     if (!r.ok) throw invalid(spec.flag, spec, text, r.hint);
     if (spec.kind === 'rules') {
       const rules = addFlagRules((previous as HeaderRule[] | undefined) ?? [], r.value as HeaderRule[]);
-      if (typeof rules === 'string') throw invalid(spec.flag, spec, text, rules);
+      if (typeof rules === 'string') throw usageError(`${spec.flag}: ${rules}`);
       return rules;
     }
     return spec.kind === 'list'

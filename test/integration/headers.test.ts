@@ -200,3 +200,57 @@ describe.each(servers())('per-pattern headers on $name', (server) => {
     }
   });
 });
+
+describe('bad header and compression input: one line, exit 2, nothing sent', () => {
+  const src = () => {
+    const d = newDir('bad');
+    writeTree(d, { 'a.html': 'x' });
+    return d;
+  };
+  // No server: a run that got as far as a request would fail otherwise, not with exit 2.
+  const refused = async (args: string[], env: Record<string, string> = {}) => {
+    const r = await runCli(['push', src(), 's3://bucket/p', ...args], undefined, {
+      env: {
+        AWS_ACCESS_KEY_ID: 'k',
+        AWS_SECRET_ACCESS_KEY: 's',
+        AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9',
+        ...env,
+      },
+    });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).not.toMatch(/\bat .*\.js:\d+/);
+    return r.stderr;
+  };
+
+  it.each([
+    [['--header-for', '*.html', 'X-Frame-Options: deny'], 'unknown header "x-frame-options"'],
+    [['--header-for', '*.html', 'Cache-Control no-cache'], '--header-for "*.html" "Cache-Control no-cache": "Cache-Control no-cache" is not "Header: value"'],
+    [['--header-for', '*.html', 'Cache-Control:'], 'is empty'],
+    [['--header-for', '*.html', 'x-amz-meta-md5: x'], "s3sync's own"],
+    [['--header-for', '*.html', 'x-amz-meta-Bad Name: x'], 'lower case'],
+    [['--header-for', '*.html'], 'takes a glob and a header'],
+    [['--header-for', '*.html', '--dry-run'], 'takes a glob and a header'],
+    [
+      ['--header-for', '*.html', 'Cache-Control: a', '--header-for', '*.html', 'cache-control: b'],
+      'given twice',
+    ],
+    [['--header-for', '/', 'Cache-Control: a'], '--header-for'],
+    [['--compress', './'], '--compress'],
+  ])('%j', async (args, message) => {
+    expect(await refused(args)).toContain(message);
+  });
+
+  it.each([
+    [[{ match: '*.html', cachecontrol: 'x' }], 'unknown key "cachecontrol"'],
+    [[{ match: '*.html' }], 'sets nothing'],
+    [{ match: '*.html', cacheControl: 'x' }, 'a list of rules'],
+    [[{ match: '*.html', metadata: { md5: 'x' } }], "s3sync's own"],
+  ])('config headers %j', async (headers, message) => {
+    const file = path.join(newDir('badcfg'), 's3sync.config.json');
+    writeFileSync(file, JSON.stringify({ defaults: { headers } }));
+    const stderr = await refused([], { S3SYNC_CONFIG: file });
+    expect(stderr).toContain(message);
+    expect(stderr).toContain(file);
+  });
+});
