@@ -129,6 +129,9 @@ export function validateOptions(opts: object, entry: EntryPoint): void {
   const extra = new Set<string>([...args, ...LIBRARY_ONLY]);
   const given = opts as Record<string, unknown>;
   for (const [key, v] of Object.entries(given)) {
+    // The upload pass-through (src/sync/object-style.ts) means nothing to a run that uploads nothing.
+    if (key === 'objectParams' && v !== undefined && entry !== 'push' && entry !== 'plan push')
+      throw usageError(`option objectParams does not apply to ${entry} (only to push)`);
     if (v === undefined || extra.has(key)) continue;
     const name = (Object.hasOwn(OPTION_SPECS, key) ? key : FORMER_NAMES[key]) as OptionName | undefined;
     if (name === undefined) {

@@ -2,6 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import type { LocalFile } from '../../src/local/scan.js';
 import type { ManifestEntry } from '../../src/manifest/schema.js';
+import { planCheck } from '../../src/plan/check.js';
+import { decidePullObject } from '../../src/plan/pull.js';
 import { decidePushFile, type PushPlanInput } from '../../src/plan/push.js';
 import { emptyFacts, type Facts, type RemoteObject } from '../../src/plan/types.js';
 import { hashOf } from './plan-fixtures.js';
@@ -177,5 +179,46 @@ describe('compression in the planner', () => {
       expect(d.kind).toBe(kind);
       if (kind === 'record') expect(d).toMatchObject({ stored: 40, etag: 'e'.repeat(32), md5: MD5 });
     });
+  });
+});
+
+describe('pull and check with a compressed object', () => {
+  const f = file('app.js');
+  const e = entryFor(f, { stored: 40, etag: 'e'.repeat(32) });
+  const r = remote(f, { size: 40, etag: 'e'.repeat(32) });
+  it('pull skips it by its stored size and ETag, and downloads it when either changed', () => {
+    expect(decidePullObject(r, f, e, WRITTEN, emptyFacts(), false)).toEqual({ kind: 'skip', rel: 'app.js' });
+    expect(decidePullObject({ ...r, size: 41 }, f, e, WRITTEN, emptyFacts(), false)).toMatchObject({
+      kind: 'download',
+      reason: 'remote-changed',
+    });
+    expect(
+      decidePullObject({ ...r, etag: 'f'.repeat(32) }, f, e, WRITTEN, emptyFacts(), false),
+    ).toMatchObject({
+      kind: 'download',
+    });
+  });
+
+  const check = (facts: Facts, full = false) =>
+    planCheck({
+      local: new Map([[f.rel, f]]),
+      remote: new Map([[f.rel, r]]),
+      manifest: new Map([[f.rel, e]]),
+      racyThresholdNs: WRITTEN,
+      facts,
+      full,
+    });
+  it('check trusts the manifest for it, and with --full compares the source MD5', () => {
+    expect(check(emptyFacts())).toMatchObject({ same: 1, differences: [] });
+    expect(check(emptyFacts(), true).needs).toEqual([
+      { kind: 'hash', rel: 'app.js', size: 100, partSizes: [] },
+    ]);
+    const facts = emptyFacts();
+    facts.hashes.set(f.rel, hashOf(f, MD5));
+    expect(check(facts, true).needs).toEqual([{ kind: 'head', rel: 'app.js' }]);
+    facts.heads.set(f.rel, { sourceMd5: MD5 });
+    expect(check(facts, true)).toMatchObject({ same: 1, differences: [] });
+    facts.heads.set(f.rel, { sourceMd5: 'b'.repeat(32) });
+    expect(check(facts, true)).toMatchObject({ same: 0, differences: [{ rel: 'app.js', status: 'differ' }] });
   });
 });
