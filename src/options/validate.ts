@@ -59,12 +59,14 @@ export function flagParser(name: OptionName): (text: string, previous?: unknown)
   return (text: string, previous?: unknown) => {
     const r = parseValue(spec, text, 'flag');
     // A rule flag's two arguments, as given (see src/cli/pair-args.ts), and what is wrong with them.
-    if (!r.ok && spec.kind === 'rules')
-      throw usageError(`${spec.flag} ${text.split(PAIR_SEPARATOR).map(shown).join(' ')}: ${r.hint}`);
+    const given = () => text.split(PAIR_SEPARATOR).map(shown).join(' ');
+    const badRule = (hint: string) =>
+      usageError(`${spec.flag} must be a glob and a header, got ${given()}: ${hint}`);
+    if (!r.ok && spec.kind === 'rules') throw badRule(r.hint ?? '');
     if (!r.ok) throw invalid(spec.flag, spec, text, r.hint);
     if (spec.kind === 'rules') {
       const rules = addFlagRules((previous as HeaderRule[] | undefined) ?? [], r.value as HeaderRule[]);
-      if (typeof rules === 'string') throw usageError(`${spec.flag}: ${rules}`);
+      if (typeof rules === 'string') throw badRule(rules);
       return rules;
     }
     return spec.kind === 'list'

@@ -225,7 +225,10 @@ describe('bad header and compression input: one line, exit 2, nothing sent', () 
 
   it.each([
     [['--header-for', '*.html', 'X-Frame-Options: deny'], 'unknown header "x-frame-options"'],
-    [['--header-for', '*.html', 'Cache-Control no-cache'], '--header-for "*.html" "Cache-Control no-cache": "Cache-Control no-cache" is not "Header: value"'],
+    [
+      ['--header-for', '*.html', 'Cache-Control no-cache'],
+      '--header-for must be a glob and a header, got "*.html" "Cache-Control no-cache": "Cache-Control no-cache" is not "Header: value"',
+    ],
     [['--header-for', '*.html', 'Cache-Control:'], 'is empty'],
     [['--header-for', '*.html', 'x-amz-meta-md5: x'], "s3sync's own"],
     [['--header-for', '*.html', 'x-amz-meta-Bad Name: x'], 'lower case'],
