@@ -25,7 +25,7 @@ export function summaryLines(r: Omit<SyncResult, 'outcome'>): string[] {
   const verb = r.dryRun ? 'would be ' : '';
   return [
     `${r.cancelled ? '[cancelled] ' : ''}${r.dryRun ? '[dry run] ' : ''}${r.scanned} files: ${r.unchanged} unchanged, ${verb}${moved}, ` +
-      `${r.recorded} recorded, ${verb}${r.deleted} deleted, ${r.failed} failed`,
+      `${r.recorded} recorded, ${r.restyled ? `${verb}${r.restyled} restyled, ` : ''}${verb}${r.deleted} deleted, ${r.failed} failed`,
     `${fmtBytes(r.bytesTransferred)} transferred, ${r.requestsTotal} S3 requests (${fmtRequests(r.requests)}), ${secs} s`,
   ];
 }

@@ -23,6 +23,7 @@ import {
   signalExitCode,
 } from './exit-codes.js';
 import { Output, type OutputMode } from './output.js';
+import { pairHeaderFlags } from './pair-args.js';
 import { syncAction, syncCommand } from './sync.js';
 import { describeVersions } from './versions.js';
 
@@ -36,6 +37,8 @@ function addFlags(cmd: Command, command: CommandName): Command {
     const flags = `${spec.short ? `${spec.short}, ` : ''}${spec.flag}${'arg' in spec ? ` ${spec.arg}` : ''}`;
     const option = new Option(flags, helpText(name, command));
     if (spec.kind !== 'boolean') option.argParser(flagParser(name));
+    // Stored under the table's name where the flag says it otherwise (--header-for sets `headers`).
+    if (option.attributeName() !== name) option.attributeName = () => name;
     cmd.addOption(option);
     if (spec.kind === 'boolean' && spec.negation !== undefined)
       cmd.addOption(new Option(`--no-${spec.flag.slice(2)}`, helpText(name, command, true)));
@@ -313,7 +316,7 @@ export async function runCli(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(pairHeaderFlags(argv));
     if (!pending) return 0;
     const r = await pending;
     return typeof r === 'number' ? r : exitCodeOf(r.outcome, cancel.signal.reason);

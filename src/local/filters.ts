@@ -243,3 +243,11 @@ function includeBelow(g: Glob): DirTest {
 function oneLine(s: string): string {
   return s.replace(/[\r\n]+/g, ' ');
 }
+
+/**
+ * One glob as the filters read it (basename or whole path, leading `/` anchors), for options that pick
+ * files by pattern (per-pattern headers, compression); a bad glob is a usage error naming `flag`.
+ */
+export function globMatcher(raw: string, flag: string): (rel: string) => boolean {
+  return compileGlobs([normalizeGlob(raw, flag)]);
+}

@@ -31,7 +31,17 @@ export interface ManifestEntry {
   partSize: number;
   /** When s3sync uploaded (or downloaded, or verified) it, ISO 8601. */
   syncedAt: string;
+  /**
+   * Digest of the per-pattern header rule applied to the object (src/sync/object-style.ts); absent: no
+   * rule, the object carries the run's global settings. A rule that changes is applied by a copy.
+   */
+  style?: string;
+  /** Size of the stored object when it is the file gzip-compressed (--compress); absent: stored as is. */
+  stored?: number;
 }
+
+/** What an entry records of the object beyond its content: see ManifestEntry.style and .stored. */
+export type ObjectForm = Pick<ManifestEntry, 'style' | 'stored'>;
 
 /**
  * A manifest entry from the file's stat data and what is known of its content. Built field by field:
@@ -39,10 +49,10 @@ export interface ManifestEntry {
  */
 export function manifestEntry(
   stat: Pick<ManifestEntry, 'size' | 'mtimeNs' | 'ctimeNs' | 'ino'>,
-  content: Pick<ManifestEntry, 'md5' | 'etag' | 'partSize'>,
+  content: Pick<ManifestEntry, 'md5' | 'etag' | 'partSize'> & ObjectForm,
   syncedAt = new Date().toISOString(),
 ): ManifestEntry {
-  return {
+  const e: ManifestEntry = {
     size: stat.size,
     mtimeNs: stat.mtimeNs,
     ctimeNs: stat.ctimeNs,
@@ -52,6 +62,9 @@ export function manifestEntry(
     partSize: content.partSize,
     syncedAt,
   };
+  if (content.style !== undefined) e.style = content.style;
+  if (content.stored !== undefined) e.stored = content.stored;
+  return e;
 }
 
 /**
@@ -135,6 +148,18 @@ export const COLUMNS = [
 ] as const;
 
 /**
+ * The columns of a manifest in which some entry records an object form (a header rule's digest, a
+ * compressed size); `-` stands for none. A manifest without any is written with COLUMNS alone, as
+ * before, so versions that predate these columns still read it.
+ */
+export const FORM_COLUMNS = [...COLUMNS, 'style', 'stored'] as const;
+const NONE = '-';
+const hasForm = (files: ReadonlyMap<string, ManifestEntry>) => {
+  for (const e of files.values()) if (e.style !== undefined || e.stored !== undefined) return true;
+  return false;
+};
+
+/**
  * A path is quoted when it starts with `"` (the decoder's sign of a quoted path) or `#` (so no path
  * line can pass for the end line), starts or ends with white space (which an editor or a reader would
  * lose), or holds a tab, a line break, a backslash or anything else that does not display as itself
@@ -164,12 +189,14 @@ const SAME = '=';
  */
 export function encodeManifestTo(data: ManifestData, write: (chunk: string) => void): void {
   const { files, ...header } = data;
-  let out = `${JSON.stringify({ ...header, columns: COLUMNS })}\n`;
+  const form = hasForm(files);
+  let out = `${JSON.stringify({ ...header, columns: form ? FORM_COLUMNS : COLUMNS })}\n`;
   for (const [rel, e] of files) {
     const r = needsQuoting(rel) ? jsonText(rel) : rel;
     const ctime = e.ctimeNs === e.mtimeNs ? SAME : e.ctimeNs;
     const etag = e.etag === e.md5 ? SAME : e.etag;
-    out += `${r}\t${e.size}\t${e.mtimeNs}\t${ctime}\t${e.ino}\t${e.md5}\t${etag}\t${e.partSize}\t${e.syncedAt}\n`;
+    const tail = form ? `\t${e.style ?? NONE}\t${e.stored ?? NONE}` : '';
+    out += `${r}\t${e.size}\t${e.mtimeNs}\t${ctime}\t${e.ino}\t${e.md5}\t${etag}\t${e.partSize}\t${e.syncedAt}${tail}\n`;
     if (out.length > 65536) {
       write(out);
       out = '';
@@ -206,7 +233,8 @@ export function decodeManifest(text: string, destination: Destination): Manifest
     const shard = o?.shard === undefined ? '' : ` shard ${o.shard}`;
     return `it belongs to another destination (${o ? `${o.endpoint} s3://${o.bucket}/${o.prefix}${shard}` : 'none'})`;
   }
-  if (JSON.stringify(d.columns) !== JSON.stringify(COLUMNS)) return 'unknown columns';
+  const form = JSON.stringify(d.columns) === JSON.stringify(FORM_COLUMNS);
+  if (!form && JSON.stringify(d.columns) !== JSON.stringify(COLUMNS)) return 'unknown columns';
   if (!isStr(d.writtenAtNs)) return 'no write time';
   // indexOf over the text rather than split(): 100k lines, no intermediate arrays.
   const files = new Map<string, ManifestEntry>();
@@ -240,7 +268,12 @@ export function decodeManifest(text: string, destination: Destination): Manifest
     const t8 = text.indexOf('\t', t7 + 1);
     // A missing tab makes indexOf return -1 and the chain stop rising.
     const rising = t0 > pos && t1 > t0 && t2 > t1 && t3 > t2 && t4 > t3 && t5 > t4 && t6 > t5 && t7 > t6;
-    if (!rising || t7 > end || (t8 >= 0 && t8 < end)) return `line ${n + 2} is malformed`;
+    // With the form columns two more tabs, at t8 and t9, and none after them on the line.
+    const t9 = form && t8 >= 0 ? text.indexOf('\t', t8 + 1) : -1;
+    const last = form ? t9 : t7;
+    const after = text.indexOf('\t', last + 1);
+    const formOk = !form || (t8 > t7 && t9 > t8);
+    if (!rising || !formOk || last > end || (after >= 0 && after < end)) return `line ${n + 2} is malformed`;
     let rel = text.slice(pos, t0);
     if (rel.charCodeAt(0) === 34) {
       try {
@@ -263,7 +296,7 @@ export function decodeManifest(text: string, destination: Destination): Manifest
     ) {
       return `line ${n + 2} is malformed`;
     }
-    files.set(rel, {
+    const entry: ManifestEntry = {
       size,
       mtimeNs,
       ctimeNs: ctime === SAME ? mtimeNs : ctime,
@@ -271,8 +304,19 @@ export function decodeManifest(text: string, destination: Destination): Manifest
       md5,
       etag: etag === SAME ? md5 : etag,
       partSize,
-      syncedAt: text.slice(t7 + 1, end),
-    });
+      syncedAt: text.slice(t7 + 1, form ? t8 : end),
+    };
+    if (form) {
+      const style = text.slice(t8 + 1, t9);
+      const stored = text.slice(t9 + 1, end);
+      if (style !== NONE) entry.style = style;
+      if (stored !== NONE) {
+        const n2 = Number(stored);
+        if (!Number.isSafeInteger(n2) || n2 < 0) return `line ${n + 2} is malformed`;
+        entry.stored = n2;
+      }
+    }
+    files.set(rel, entry);
     n++;
     pos = end + 1;
   }

@@ -4,6 +4,7 @@
  * option takes. Pure: ./validate.ts decides where a value comes from and what a bad one costs.
  */
 import { isShard, MAX_SHARDS, parseShard } from '../shard.js';
+import { parseHeaderFlag, parseRules } from './header-rules.js';
 import { DAY, GiB, HOUR, KiB, MINUTE, MiB, type OptionSpec, SECOND } from './spec.js';
 
 /** Where a value comes from: each takes the flag's text, the library and config file typed values too. */
@@ -59,6 +60,8 @@ export function expected(spec: OptionSpec): string {
       return `I/N with 0 <= I < N <= ${MAX_SHARDS} (e.g. 0/4)`;
     case 'list':
       return 'a list of strings';
+    case 'rules':
+      return 'a list of header rules ({ "match": GLOB, "cacheControl": ..., ... }) or, as a flag, a glob and a header';
   }
 }
 
@@ -263,5 +266,9 @@ export function parseValue(spec: OptionSpec, v: unknown, source: Source): Parsed
       if (Array.isArray(v) && source !== 'flag')
         return v.every((x) => typeof x === 'string') ? good(v) : bad();
       return text !== undefined && source !== 'library' ? good([text]) : bad();
+    case 'rules': {
+      const r = source === 'flag' ? parseHeaderFlag(text ?? '') : parseRules(v);
+      return r.ok ? good(r.rules) : bad(r.hint);
+    }
   }
 }

@@ -101,6 +101,8 @@ export type OptionSpec = Common &
     | { kind: 'shard'; arg: string }
     /** Repeatable flag; in the config file one string or a list. */
     | { kind: 'list'; arg: string }
+    /** Per-pattern object settings (./header-rules.ts): rule objects, or one glob and header per flag. */
+    | { kind: 'rules'; arg: string }
   );
 
 /** The commands that talk to S3 (plan takes the options of push or pull). */

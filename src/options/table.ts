@@ -8,6 +8,7 @@
  */
 import { CONNECTION_OPTIONS, RUN_OPTIONS } from './rows-connection.js';
 import { COPY_OPTIONS } from './rows-copy.js';
+import { HEADER_OPTIONS } from './rows-headers.js';
 import { LIMIT_OPTIONS } from './rows-limits.js';
 import { SELECTION_OPTIONS } from './rows-selection.js';
 import { SHARED_WITH_S3_TO_S3, SOURCE_OPTIONS } from './rows-source.js';
@@ -36,6 +37,7 @@ export const OPTIONS = frozen({
   ...SELECTION_OPTIONS,
   ...TRANSFER_OPTIONS,
   ...COPY_OPTIONS,
+  ...HEADER_OPTIONS,
   ...COMMAND_OPTIONS,
   ...SOURCE_OPTIONS,
   ...VERSION_OPTIONS,
@@ -60,7 +62,14 @@ export const ENTRY_ARGUMENTS = {
   'sync s3': ['source', 'destination'],
   versions: ['target'],
 } as const;
-export const LIBRARY_ONLY = ['onEvent', 'signal', 'client', 'credentials', 'sourceCredentials'] as const;
+export const LIBRARY_ONLY = [
+  'onEvent',
+  'signal',
+  'client',
+  'credentials',
+  'sourceCredentials',
+  'objectParams',
+] as const;
 
 /** A library entry point, `plan` by direction: it takes the options of the command it plans. */
 export type EntryPoint =

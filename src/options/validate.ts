@@ -8,6 +8,7 @@
 import { usageError } from '../errors.js';
 import { isS3Url, parseS3Url } from '../s3/url.js';
 import { resolveShard } from '../shard.js';
+import { addFlagRules, type HeaderRule, PAIR_SEPARATOR } from './header-rules.js';
 import { bad, expected, fmtDuration, fmtSize, parseValue, shown } from './parse.js';
 import {
   appliesTo,
@@ -30,11 +31,13 @@ type KindValue<S> = S extends { kind: 'int' | 'size' | 'duration' }
     ? boolean
     : S extends { kind: 'list' }
       ? string[]
-      : S extends { kind: 'max-delete' | 'rate' | 'age' }
-        ? number | string
-        : S extends { kind: 'enum'; values: readonly (infer V)[] }
-          ? V
-          : string;
+      : S extends { kind: 'rules' }
+        ? HeaderRule[]
+        : S extends { kind: 'max-delete' | 'rate' | 'age' }
+          ? number | string
+          : S extends { kind: 'enum'; values: readonly (infer V)[] }
+            ? V
+            : string;
 
 /** An option's value in the library's type: bytes, milliseconds, a list of strings... */
 export type OptionValue<N extends OptionName> = KindValue<(typeof OPTIONS)[N]>;
@@ -55,7 +58,17 @@ export function flagParser(name: OptionName): (text: string, previous?: unknown)
   const spec = OPTION_SPECS[name];
   return (text: string, previous?: unknown) => {
     const r = parseValue(spec, text, 'flag');
+    // A rule flag's two arguments, as given (see src/cli/pair-args.ts), and what is wrong with them.
+    const given = () => text.split(PAIR_SEPARATOR).map(shown).join(' ');
+    const badRule = (hint: string) =>
+      usageError(`${spec.flag} must be a glob and a header, got ${given()}: ${hint}`);
+    if (!r.ok && spec.kind === 'rules') throw badRule(r.hint ?? '');
     if (!r.ok) throw invalid(spec.flag, spec, text, r.hint);
+    if (spec.kind === 'rules') {
+      const rules = addFlagRules((previous as HeaderRule[] | undefined) ?? [], r.value as HeaderRule[]);
+      if (typeof rules === 'string') throw badRule(rules);
+      return rules;
+    }
     return spec.kind === 'list'
       ? [...((previous as string[] | undefined) ?? []), ...(r.value as string[])]
       : r.value;
@@ -118,6 +131,9 @@ export function validateOptions(opts: object, entry: EntryPoint): void {
   const extra = new Set<string>([...args, ...LIBRARY_ONLY]);
   const given = opts as Record<string, unknown>;
   for (const [key, v] of Object.entries(given)) {
+    // The upload pass-through (src/sync/object-style.ts) means nothing to a run that uploads nothing.
+    if (key === 'objectParams' && v !== undefined && entry !== 'push' && entry !== 'plan push')
+      throw usageError(`option objectParams does not apply to ${entry} (only to push)`);
     if (v === undefined || extra.has(key)) continue;
     const name = (Object.hasOwn(OPTION_SPECS, key) ? key : FORMER_NAMES[key]) as OptionName | undefined;
     if (name === undefined) {

@@ -17,6 +17,15 @@ export interface CheckPlan {
   needs: Need[];
 }
 
+/** A compressed object holds the file when the source MD5 s3sync stored with it is the file's MD5. */
+function compareSource(f: LocalFile, facts: Facts): 'same' | 'different' | Need {
+  const hash = facts.hashes.get(f.rel);
+  if (!hash) return { kind: 'hash', rel: f.rel, size: f.size, partSizes: [] };
+  const head = facts.heads.get(f.rel);
+  if (!head) return { kind: 'head', rel: f.rel };
+  return head.sourceMd5 === hash.md5 ? 'same' : 'different';
+}
+
 /**
  * Compares a local tree with a remote listing like `rclone check`: by size, then by content. The
  * manifest stands in for a hash only where the stat data proves the file unchanged and the object
@@ -40,14 +49,6 @@ export function planCheck(input: {
       differences.push({ rel: f.rel, status: 'only-local', detail: `${f.size} bytes` });
       continue;
     }
-    if (r.size !== f.size) {
-      differences.push({
-        rel: f.rel,
-        status: 'differ',
-        detail: `size ${f.size} locally, ${r.size} remotely`,
-      });
-      continue;
-    }
     const e = manifest.get(f.rel);
     if (
       !input.full &&
@@ -55,9 +56,31 @@ export function planCheck(input: {
       statMatches(f, e) &&
       !isRacy(f, input.racyThresholdNs) &&
       e.etag !== '' &&
-      e.etag === r.etag
+      e.etag === r.etag &&
+      r.size === (e.stored ?? e.size)
     ) {
       same++;
+      continue;
+    }
+    // Pushed compressed (--compress): the object's source MD5 (a HEAD) against the file's.
+    if (e?.stored !== undefined && r.size !== f.size) {
+      const v = compareSource(f, facts);
+      if (v === 'same') same++;
+      else if (v === 'different')
+        differences.push({
+          rel: f.rel,
+          status: 'differ',
+          detail: "content differs from the compressed object's source",
+        });
+      else needs.push(v);
+      continue;
+    }
+    if (r.size !== f.size) {
+      differences.push({
+        rel: f.rel,
+        status: 'differ',
+        detail: `size ${f.size} locally, ${r.size} remotely`,
+      });
       continue;
     }
     const v = compareContent(f.size, r, facts.hashes.get(f.rel), facts.heads.get(f.rel), e?.partSize);

@@ -69,7 +69,7 @@ export function provenEntry(e: ManifestEntry, readsFromNs: bigint): ManifestEntr
 
 /** The object still is what the manifest recorded (for --verify: remote drift). */
 export const remoteMatchesEntry = (r: RemoteObject | undefined, e: ManifestEntry) =>
-  r !== undefined && r.size === e.size && (e.etag === '' || normalizeEtag(r.etag) === e.etag);
+  r !== undefined && r.size === (e.stored ?? e.size) && (e.etag === '' || normalizeEtag(r.etag) === e.etag);
 
 export type ContentVerdict = 'same' | 'different' | { need: 'hash'; partSizes: number[] } | { need: 'head' };
 

@@ -71,7 +71,10 @@ export function decidePullObject(
   // An entry with no ETag (adopted from the Python script's manifest) cannot vouch for the object.
   if (e && e.etag !== '' && statMatches(f, e) && !isRacy(f, racyThresholdNs)) {
     // The local file is exactly what the last sync left: the object alone says whether anything changed.
-    return r.size === e.size && r.etag === e.etag ? { kind: 'skip', rel: r.rel } : download('remote-changed');
+    // A compressed object (--compress) is as large as its stored bytes, the file as its original ones.
+    return r.size === (e.stored ?? e.size) && r.etag === e.etag
+      ? { kind: 'skip', rel: r.rel }
+      : download('remote-changed');
   }
   if (f.size !== r.size) return download('size-changed');
   // Changed locally (or never synced): compare content before overwriting anything.

@@ -16,10 +16,28 @@ export type PushAction =
       md5: string;
       etag: string;
       partSize: number;
+      style?: string;
+      stored?: number;
     }
   | { kind: 'upload'; rel: string; reason: UploadReason; size: number }
   /** Created with a server-side copy of an object of the same content (a rename, see renames.ts). */
   | CopyAction
+  /**
+   * Content already at the destination, but not its headers: a per-pattern rule changed (or now applies,
+   * or no longer does). A metadata-only server-side copy onto itself sets them; no upload.
+   */
+  | {
+      kind: 'restyle';
+      rel: string;
+      reason: 'headers-changed';
+      size: number;
+      md5: string;
+      etag: string;
+      partSize: number;
+      /** The new rule's digest (undefined: no rule, the run's global settings). */
+      style: string | undefined;
+      stored?: number;
+    }
   | { kind: 'delete'; rel: string; key: string; reason: 'no-local-file'; size: number };
 
 export interface PushPlanInput {
@@ -48,6 +66,10 @@ export interface PushPlanInput {
     trackRenames?: boolean;
     /** The destination's key prefix (for the keys of manifest entries). */
     keyPrefix?: string;
+    /** The digest of the header rule for a path (ManifestEntry.style); absent: no rules at all. */
+    styleOf?: (rel: string) => string | undefined;
+    /** Whether a path is to be stored compressed (--compress); absent: nothing is. */
+    compressed?: (rel: string) => boolean;
   };
 }
 
@@ -80,20 +102,29 @@ export function decidePushFile(
       if (!remote) return opts.verify ? { kind: 'listing' } : undefined;
       return remoteMatchesEntry(remote.get(f.rel), e) ? undefined : upload('remote-drift');
     };
-    if (statMatches(f, e) && !isRacy(f, racyThresholdNs)) return drift() ?? { kind: 'skip', rel: f.rel };
-    if (f.size !== e.size) return upload('size-changed');
-    if (!hash) return { kind: 'hash', rel: f.rel, size: f.size, partSizes: [] };
-    if (hash.md5 !== e.md5) return upload('content-changed');
-    return (
-      drift() ?? {
-        kind: 'record',
-        rel: f.rel,
-        reason: 'stat-changed',
-        md5: e.md5,
-        etag: e.etag,
-        partSize: e.partSize,
-      }
-    );
+    const unchanged = statMatches(f, e) && !isRacy(f, racyThresholdNs);
+    if (!unchanged) {
+      if (f.size !== e.size) return upload('size-changed');
+      if (!hash) return { kind: 'hash', rel: f.rel, size: f.size, partSizes: [] };
+      if (hash.md5 !== e.md5) return upload('content-changed');
+    }
+    // The same content: stored with other bytes (compressed or not) is an upload, other headers a copy.
+    if ((opts.compressed?.(f.rel) ?? false) !== (e.stored !== undefined)) return upload('encoding-changed');
+    const d = drift();
+    if (d) return d;
+    const style = opts.styleOf?.(f.rel);
+    if (style !== e.style) return restyle(f, e, style);
+    if (unchanged) return { kind: 'skip', rel: f.rel };
+    return {
+      kind: 'record',
+      rel: f.rel,
+      reason: 'stat-changed',
+      md5: e.md5,
+      etag: e.etag,
+      partSize: e.partSize,
+      style: e.style,
+      stored: e.stored,
+    };
   }
 
   // The Python script recorded size and MD5 but no mtime: one hash confirms its entry.
@@ -109,24 +140,62 @@ export function decidePushFile(
   if (!remote) return { kind: 'listing' };
   const r = remote.get(f.rel);
   if (!r) return upload('new');
+  if (opts.compressed?.(f.rel)) return decideCompressed(f, r, facts, opts.styleOf?.(f.rel));
   if (r.size !== f.size) return upload('size-changed');
   const verdict = compareContent(f.size, r, hash, facts.heads.get(f.rel));
   if (verdict === 'same') {
     const etag = normalizeEtag(r.etag);
     const partSize = Object.entries(hash!.multipart).find(([, v]) => v === etag)?.[0];
-    return {
-      kind: 'record',
-      rel: f.rel,
-      reason: 'already-remote',
-      md5: hash!.md5,
-      etag,
-      partSize: partSize ? Number(partSize) : 0,
-    };
+    const found = { md5: hash!.md5, etag, partSize: partSize ? Number(partSize) : 0 };
+    // The object's headers are unknown: a rule that applies is set by a copy, so a rebuild ends styled.
+    const style = opts.styleOf?.(f.rel);
+    if (style !== undefined)
+      return { kind: 'restyle', rel: f.rel, reason: 'headers-changed', size: f.size, ...found, style };
+    return { kind: 'record', rel: f.rel, reason: 'already-remote', ...found };
   }
   if (verdict === 'different') return upload('content-changed');
   if (verdict.need === 'hash')
     return { kind: 'hash', rel: f.rel, size: f.size, partSizes: verdict.partSizes };
   return { kind: 'head', rel: f.rel };
+}
+
+/** A copy that sets the headers of the rule `style` on the object the entry describes. */
+function restyle(f: LocalFile, e: ManifestEntry, style: string | undefined): PushAction {
+  return {
+    kind: 'restyle',
+    rel: f.rel,
+    reason: 'headers-changed',
+    size: f.size,
+    md5: e.md5,
+    etag: e.etag,
+    partSize: e.partSize,
+    style,
+    stored: e.stored,
+  };
+}
+
+/**
+ * A file stored compressed, with no manifest entry (a rebuild): the object's size and ETag are the
+ * compressed bytes', which no local hash reproduces (another gzip build makes other bytes), so the
+ * source MD5 s3sync stores in its metadata (a HEAD) is compared with the file's.
+ */
+function decideCompressed(
+  f: LocalFile,
+  r: RemoteObject,
+  facts: Facts,
+  style: string | undefined,
+): PushAction | Need {
+  const hash = facts.hashes.get(f.rel);
+  if (!hash) return { kind: 'hash', rel: f.rel, size: f.size, partSizes: [] };
+  const head = facts.heads.get(f.rel);
+  if (!head) return { kind: 'head', rel: f.rel };
+  if (head.sourceMd5 !== hash.md5)
+    return { kind: 'upload', rel: f.rel, reason: 'content-changed', size: f.size };
+  const found = { md5: hash.md5, etag: normalizeEtag(r.etag), partSize: 0, stored: r.size };
+  // The object's headers are unknown: a rule that applies is set by a copy, as for other files.
+  if (style !== undefined)
+    return { kind: 'restyle', rel: f.rel, reason: 'headers-changed', size: f.size, ...found, style };
+  return { kind: 'record', rel: f.rel, reason: 'already-remote', ...found };
 }
 
 /** Plans a push. Pure: the caller gathers the `needs` and calls again until there are none. */

@@ -4,7 +4,16 @@ import type { RemoteObject } from '../s3/remote-object.js';
 // The listing's shape is the transport's; the planner only reads it.
 export type { RemoteObject };
 
-export type UploadReason = 'new' | 'size-changed' | 'content-changed' | 'remote-drift' | 'forced';
+export type UploadReason =
+  | 'new'
+  | 'size-changed'
+  | 'content-changed'
+  | 'remote-drift'
+  | 'forced'
+  /** The file is to be stored compressed and is not, or the other way round (--compress changed). */
+  | 'encoding-changed'
+  /** New headers for unchanged content, on a store that cannot copy (or with a library pass-through). */
+  | 'headers-changed';
 export type DownloadReason = 'new' | 'size-changed' | 'content-changed' | 'remote-changed' | 'forced';
 
 /** What the planner may ask for before it can decide a file: facts cost I/O, so it asks for the least. */
@@ -18,8 +27,8 @@ export interface Facts {
   /** The remote listing by rel; undefined until listed. */
   remote?: Map<string, RemoteObject>;
   hashes: Map<string, HashResult>;
-  /** HEAD results: x-amz-meta-md5, and x-amz-restore (for an archived object). */
-  heads: Map<string, { metaMd5?: string; restore?: string }>;
+  /** HEAD results: x-amz-meta-md5, x-amz-restore (an archived object), x-amz-meta-s3sync-source-md5 (stored compressed). */
+  heads: Map<string, { metaMd5?: string; restore?: string; sourceMd5?: string }>;
 }
 
 export const emptyFacts = (): Facts => ({ hashes: new Map(), heads: new Map() });

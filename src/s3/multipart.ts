@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { S3SyncError } from '../errors.js';
 import { errorCode, httpStatus } from './errors.js';
 import { normalizeEtag } from './etag.js';
-import { objectParams, type S3Requests } from './requests.js';
+import { type ObjectHeaders, objectParams, type S3Requests } from './requests.js';
 import { clientS3 } from './sdk.js';
 
 const {
@@ -30,6 +30,8 @@ export interface CreateMultipartInput {
   key: string;
   contentType: string;
   metadata: Record<string, string>;
+  /** The object's own headers (see ObjectHeaders). */
+  headers?: ObjectHeaders;
   /** Told of every request sent: each one may have created an upload, answered or not. */
   onAttempt?: () => void;
 }
@@ -88,7 +90,7 @@ export async function createMultipart(t: S3Requests, p: CreateMultipartInput): P
       new CreateMultipartUploadCommand({
         Bucket: t.bucket,
         Key: p.key,
-        ...objectParams(t.settings, p.contentType, p.metadata),
+        ...objectParams(t.settings, p.contentType, p.metadata, p.headers),
       }),
       signal,
     );

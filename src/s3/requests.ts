@@ -46,15 +46,35 @@ export interface S3Requests {
   fail(err: unknown): S3SyncError;
 }
 
+/**
+ * One object's own headers (a per-pattern rule, compression), over the run's settings; `extra`: the
+ * library's pass-through of fields s3sync does not set (checked by the caller).
+ */
+export interface ObjectHeaders {
+  cacheControl?: string;
+  contentEncoding?: string;
+  contentDisposition?: string;
+  storageClass?: string;
+  extra?: Record<string, unknown>;
+}
+
 /** The headers an uploaded object carries: its type, metadata and the run's object settings. */
-export function objectParams(s: UploadSettings, contentType: string, metadata: Record<string, string>) {
+export function objectParams(
+  s: UploadSettings,
+  contentType: string,
+  metadata: Record<string, string>,
+  h: ObjectHeaders = {},
+) {
   return {
+    ...h.extra,
     ContentType: contentType,
     Metadata: metadata,
-    StorageClass: s.storageClass as StorageClass | undefined,
+    StorageClass: (h.storageClass ?? s.storageClass) as StorageClass | undefined,
     ServerSideEncryption: s.sse as ServerSideEncryption | undefined,
     SSEKMSKeyId: s.sseKmsKeyId,
-    CacheControl: s.cacheControl,
+    CacheControl: h.cacheControl ?? s.cacheControl,
+    ContentEncoding: h.contentEncoding,
+    ContentDisposition: h.contentDisposition,
     ACL: s.acl as ObjectCannedACL | undefined,
   };
 }

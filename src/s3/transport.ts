@@ -29,7 +29,13 @@ import type { ProviderQuirks } from './providers.js';
 import { RateLimits } from './rate-limit.js';
 import type { RemoteObject } from './remote-object.js';
 import { RequestSignals } from './request-signals.js';
-import { objectParams, type S3Command, type S3Requests, type UploadSettings } from './requests.js';
+import {
+  type ObjectHeaders,
+  objectParams,
+  type S3Command,
+  type S3Requests,
+  type UploadSettings,
+} from './requests.js';
 import { AdaptiveLimiter, type RetryPolicy, withRetries } from './retry.js';
 import { clientS3 } from './sdk.js';
 
@@ -49,6 +55,8 @@ export interface PutInput {
   md5Base64?: string;
   contentType: string;
   metadata: Record<string, string>;
+  /** The object's own headers (see ObjectHeaders). */
+  headers?: ObjectHeaders;
 }
 
 /**
@@ -218,7 +226,7 @@ export class S3Transport implements S3Requests {
             Body: p.body(),
             ContentLength: p.size,
             ContentMD5: p.md5Base64,
-            ...objectParams(this.settings, p.contentType, p.metadata),
+            ...objectParams(this.settings, p.contentType, p.metadata, p.headers),
           }),
           signal,
         ),
@@ -263,7 +271,7 @@ export class S3Transport implements S3Requests {
     input: { key: string; range?: { start: number; end: number }; versionId?: string },
     consume: (
       body: Readable,
-      info: { size: number; etag: string; metadata: Record<string, string> },
+      info: { size: number; etag: string; metadata: Record<string, string>; contentEncoding?: string },
     ) => Promise<T>,
   ): Promise<T> {
     const { key, range, versionId } = input;
@@ -283,6 +291,7 @@ export class S3Transport implements S3Requests {
         size: r.ContentLength ?? 0,
         etag: normalizeEtag(r.ETag),
         metadata: r.Metadata ?? {},
+        contentEncoding: r.ContentEncoding,
       });
     });
   }

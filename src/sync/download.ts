@@ -11,6 +11,7 @@ import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
 import { candidatePartSizes, etagForm } from '../s3/etag.js';
 import type { S3Transport } from '../s3/transport.js';
 import { gather, IncompleteBody, verifyContent } from './download-body.js';
+import { compressedSource, gunzipInPlace } from './download-gunzip.js';
 import type { Unflushed } from './durable-batch.js';
 import { TransferProgress } from './progress.js';
 import { downloadVerifiedRanges } from './ranged-download.js';
@@ -79,26 +80,40 @@ export async function downloadObject(
     let md5: string;
     let meta: Record<string, string> = {};
     let verified: boolean | undefined;
+    let encoding: string | undefined;
     if (small) {
-      ({ md5, verified } = await t.get({ key: o.key, versionId: o.versionId }, async (body, info) => {
-        const buf = await gather(body, o.size);
-        const h = new StreamHasher(partSizes);
-        h.update(buf);
-        const r = h.digest();
-        const ok = verifyContent(o.etag, r.md5, r.multipart, info.metadata.md5);
-        if (ok === false) throw new IncompleteBody('downloaded bytes do not match the object ETag');
-        fd = writeSmall(tmp, buf, mtimeSeconds(info.metadata.mtime, o.lastModified));
-        return { md5: r.md5, verified: ok };
-      }));
+      ({ md5, meta, verified, encoding } = await t.get(
+        { key: o.key, versionId: o.versionId },
+        async (body, info) => {
+          const buf = await gather(body, o.size);
+          const h = new StreamHasher(partSizes);
+          h.update(buf);
+          const r = h.digest();
+          const ok = verifyContent(o.etag, r.md5, r.multipart, info.metadata.md5);
+          if (ok === false) throw new IncompleteBody('downloaded bytes do not match the object ETag');
+          fd = writeSmall(tmp, buf, mtimeSeconds(info.metadata.mtime, o.lastModified));
+          return { md5: r.md5, meta: info.metadata, verified: ok, encoding: info.contentEncoding };
+        },
+      ));
     } else if (o.size < cfg.multipartThreshold) {
-      ({ md5, meta, verified } = await t.get({ key: o.key, versionId: o.versionId }, async (body, info) => {
-        const r = await writeStream(s.hashes.pool, body, tmp, o.size, partSizes, progress.attempt(0, o.size));
-        const ok = verifyContent(o.etag, r.md5, r.multipart, info.metadata.md5);
-        if (ok === false) throw new IncompleteBody('downloaded bytes do not match the object ETag');
-        return { md5: r.md5, meta: info.metadata, verified: ok };
-      }));
+      ({ md5, meta, verified, encoding } = await t.get(
+        { key: o.key, versionId: o.versionId },
+        async (body, info) => {
+          const r = await writeStream(
+            s.hashes.pool,
+            body,
+            tmp,
+            o.size,
+            partSizes,
+            progress.attempt(0, o.size),
+          );
+          const ok = verifyContent(o.etag, r.md5, r.multipart, info.metadata.md5);
+          if (ok === false) throw new IncompleteBody('downloaded bytes do not match the object ETag');
+          return { md5: r.md5, meta: info.metadata, verified: ok, encoding: info.contentEncoding };
+        },
+      ));
     } else {
-      ({ md5, meta, verified } = await downloadVerifiedRanges(s, t, {
+      ({ md5, meta, verified, encoding } = await downloadVerifiedRanges(s, t, {
         o,
         tmp,
         partSize: cfg.partSize,
@@ -108,8 +123,16 @@ export async function downloadObject(
     }
     if (verified === undefined && s.opts.debug)
       s.notice(`${o.rel}: ETag is opaque; content not verified`, o.rel);
+    // Stored compressed by s3sync: the original bytes are written, checked against their recorded MD5.
+    const source = compressedSource(encoding, meta);
+    if (source !== undefined) {
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
+      md5 = await gunzipInPlace(tmp, source, mtimeSeconds(meta.mtime, o.lastModified));
+      fd = openSync(tmp(), constants.O_RDONLY | constants.O_NOFOLLOW);
+    }
     // writeSmall set the mtime already; a larger file's data is synced, its new mtime not yet.
-    if (!small) {
+    else if (!small) {
       const secs = mtimeSeconds(meta.mtime, o.lastModified);
       await lutimes(tmp(), secs, secs);
       fd = openSync(tmp(), constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -129,7 +152,15 @@ export async function downloadObject(
           throw err;
         }
         const st = statFields(lstatSync(dest, { bigint: true }));
-        return { dest, value: manifestEntry(st, { md5, etag: o.etag, partSize }) };
+        return {
+          dest,
+          value: manifestEntry(st, {
+            md5,
+            etag: o.etag,
+            partSize: source === undefined ? partSize : 0,
+            stored: source === undefined ? undefined : o.size,
+          }),
+        };
       },
       discard: () => removeTmpFile(tmp),
     };

@@ -2,8 +2,8 @@ import { S3SyncError } from '../errors.js';
 import type { RequestCounts } from '../s3/request-counter.js';
 
 /** 'abort': a multipart upload aborted (cleanup), which deletes no object. */
-/** 'copy': an object created by a server-side copy of another (a rename). */
-export type ActionKind = 'upload' | 'download' | 'copy' | 'record' | 'delete' | 'skip' | 'abort';
+/** 'copy': an object created by a server-side copy of another (a rename); 'restyle': new headers only. */
+export type ActionKind = 'upload' | 'download' | 'copy' | 'record' | 'delete' | 'skip' | 'abort' | 'restyle';
 
 /** One line of --json output, and what library callers receive through onEvent. */
 export type SyncEvent =
@@ -48,6 +48,8 @@ export interface SyncResult {
   downloaded: number;
   /** Manifest updated without a transfer (stat-only change, content found already in place). */
   recorded: number;
+  /** Objects whose headers were set by a server-side copy, their content unchanged (a header rule changed). */
+  restyled: number;
   deleted: number;
   failed: number;
   bytesTransferred: number;
@@ -92,6 +94,7 @@ export function emptyResult(command: SyncResult['command'], dryRun: boolean): Sy
     copied: 0,
     downloaded: 0,
     recorded: 0,
+    restyled: 0,
     deleted: 0,
     failed: 0,
     bytesTransferred: 0,

@@ -178,7 +178,11 @@ export async function gatherFacts(
     const t = await s.s3();
     await forEachLimit(heads, 16, async (n) => {
       const h = await t.head(s.location.prefix + n.rel, facts.remote?.get(n.rel)?.versionId);
-      facts.heads.set(n.rel, { metaMd5: h?.metadata.md5, restore: h?.restore });
+      facts.heads.set(n.rel, {
+        metaMd5: h?.metadata.md5,
+        restore: h?.restore,
+        sourceMd5: h?.metadata['s3sync-source-md5'],
+      });
     });
   }
 }

@@ -16,6 +16,7 @@ import {
   countChunks,
   hashOf,
   mtimeMeta,
+  objectMeta,
   readAs,
   type UploadJob,
 } from './upload-job.js';
@@ -114,7 +115,8 @@ export class MultipartUpload {
       uploadId = await t.createMultipart({
         key,
         contentType: c.job.contentType,
-        metadata: { md5: h.md5, mtime: mtimeMeta(h.stat.mtimeNs) },
+        metadata: objectMeta(c.job, { md5: h.md5, mtime: mtimeMeta(h.stat.mtimeNs) }),
+        headers: c.job.headers,
         onAttempt: () => {
           attempts++;
         },

@@ -1,8 +1,10 @@
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { HeaderRule } from '../options/header-rules.js';
 import type { ConnectionOptions } from '../s3/client-options.js';
 import type { UploadSettings } from '../s3/transport.js';
 import type { CheckEvent } from './check.js';
 import type { SyncEvent } from './events.js';
+import type { ObjectParamsFn } from './object-style.js';
 
 export interface FilterFlags {
   /** --include GLOB (repeatable): include overrides exclude. */
@@ -89,6 +91,12 @@ export interface PushOptions extends CommonOptions, UploadSettings {
   backupDir?: string;
   /** Appended to the keys under `backupDir`. */
   suffix?: string;
+  /** Per-pattern object headers: the first rule whose glob matches a file wins over cacheControl etc. */
+  headers?: HeaderRule[];
+  /** Globs of files stored gzip-compressed, with Content-Encoding: gzip. */
+  compress?: string[];
+  /** PutObject / CreateMultipartUpload fields the options do not name, per file (e.g. ContentLanguage). */
+  objectParams?: ObjectParamsFn;
 }
 
 export interface PullOptions extends CommonOptions {

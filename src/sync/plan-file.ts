@@ -116,6 +116,12 @@ export async function plan(opts: PlanOptions & { out?: string }): Promise<PlanDo
           ...(a.kind === 'copy' && { from: copySource(a) }),
         });
       }
+      const restyles = p.actions.filter((a) => a.kind === 'restyle').length;
+      // Not yet in plan files (apply has no header rules to set): said, never silently dropped.
+      if (restyles > 0)
+        s.warn(
+          `${restyles} object${restyles === 1 ? '' : 's'} need new headers (a header rule changed): plan files do not carry header changes; a push applies them`,
+        );
       const deletes = actions.filter((a) => a.kind === 'delete-remote').length;
       if (deletes > 0)
         enforceDeleteGuards(s, deletes, [...remote.keys()].filter(s.selected).length, p.sourceFiles);

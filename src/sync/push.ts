@@ -23,11 +23,13 @@ import { CopyGate } from './copy-rename.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import type { SyncResult } from './events.js';
 import { applyRecords } from './facts.js';
+import { createObjectStyles, type ObjectStyles } from './object-style.js';
 import type { PushOptions } from './options.js';
 import { retireStalePending } from './pending.js';
 import { prelude } from './prelude.js';
 import { TransferProgress } from './progress.js';
 import { copiedFrom, Keeper, runCopy } from './push-copies.js';
+import { CopyRefused, restyleObject } from './restyle.js';
 import { RunContext, requireDirectory } from './run-context.js';
 import { fitting, headListed, headsInstead, remoteFits } from './selection.js';
 import { uploadFile } from './upload.js';
@@ -37,6 +39,7 @@ const CHANGED_FILE_SETTLE_MS = 1000;
 type Upload = Extract<PushAction, { kind: 'upload' }>;
 type Delete = Extract<PushAction, { kind: 'delete' }>;
 type Copy = Extract<PushAction, { kind: 'copy' }>;
+type Restyle = Extract<PushAction, { kind: 'restyle' }>;
 
 export interface PreparedPush {
   actions: PushAction[];
@@ -47,6 +50,8 @@ export interface PreparedPush {
   facts: Facts;
   /** Files in the source, for the empty-source delete guard. */
   sourceFiles: number;
+  /** Per-pattern headers and compression; absent (a plan applied): none. */
+  styles?: ObjectStyles;
 }
 
 /** Upload a directory to s3://bucket/prefix, transferring only what changed. */
@@ -90,6 +95,7 @@ function verifies(s: RunContext, opts: PushOptions): boolean {
 
 /** Scans and plans: the planner asks for the cheapest missing facts until every file is settled. */
 export async function preparePush(s: RunContext, opts: PushOptions): Promise<PreparedPush> {
+  const styles = createObjectStyles(opts);
   const verify = verifies(s, opts);
   const scanOpts = {
     followSymlinks: opts.followSymlinks,
@@ -152,6 +158,7 @@ export async function preparePush(s: RunContext, opts: PushOptions): Promise<Pre
           adopted: s.store.adopted,
           trackRenames: setting(opts, 'trackRenames'),
           keyPrefix: s.location.prefix,
+          ...styles.plan,
         },
       });
       return {
@@ -178,7 +185,9 @@ export async function preparePush(s: RunContext, opts: PushOptions): Promise<Pre
     }
   }
   const uploads = new Set(
-    plan.actions.filter((a) => a.kind === 'upload' || a.kind === 'copy').map((a) => a.rel),
+    plan.actions
+      .filter((a) => a.kind === 'upload' || a.kind === 'copy' || a.kind === 'restyle')
+      .map((a) => a.rel),
   );
   const toUpload = new Map<string, LocalFile>();
   if (uploads.size > 0) for (const f of files) if (uploads.has(f.rel)) toUpload.set(f.rel, f);
@@ -188,6 +197,7 @@ export async function preparePush(s: RunContext, opts: PushOptions): Promise<Pre
     fileCount: files.length,
     facts,
     sourceFiles,
+    styles,
   };
 }
 
@@ -204,17 +214,30 @@ function reportDryRun(s: RunContext, actions: PushAction[]): void {
       });
       s.result.copied++;
     }
-    if (a.kind !== 'upload' && a.kind !== 'delete') continue;
+    if (a.kind !== 'upload' && a.kind !== 'delete' && a.kind !== 'restyle') continue;
     s.emit({ type: 'action', action: a.kind, rel: a.rel, reason: a.reason, size: a.size, dryRun: true });
     if (a.kind === 'upload') s.result.uploaded++;
+    else if (a.kind === 'restyle') s.result.restyled++;
     else s.result.deleted++;
   }
 }
 
-/** Uploads, then (only after a clean run, within the guards) deletes. */
+const asUpload = (a: Restyle): Upload => ({
+  kind: 'upload',
+  rel: a.rel,
+  reason: 'headers-changed',
+  size: a.size,
+});
+
+/** Uploads, then header copies, then (only after a clean run, within the guards) deletes. */
 export async function executePush(s: RunContext, p: PreparedPush, opts: PushOptions): Promise<void> {
   const r = s.result;
-  const uploads = p.actions.filter((a): a is Upload => a.kind === 'upload');
+  const styles = p.styles ?? createObjectStyles(opts);
+  const restyles = p.actions.filter((a): a is Restyle => a.kind === 'restyle');
+  // A library pass-through sets fields no copy carries: its objects get new headers by an upload.
+  const uploads = p.actions
+    .filter((a): a is Upload => a.kind === 'upload')
+    .concat(styles.passThrough ? restyles.splice(0).map(asUpload) : []);
   const deletes = p.actions.filter((a): a is Delete => a.kind === 'delete');
   const copies = p.actions.filter((a): a is Copy => a.kind === 'copy');
   const keeper =
@@ -231,6 +254,7 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
   const cfg = {
     multipartThreshold: setting(opts, 'multipartThreshold'),
     partSize: setting(opts, 'partSize'),
+    styles,
   };
   // Uploads earlier runs left for files this run will not send as the same multipart upload (gone,
   // excluded, smaller now) are aborted now; the others are resumed or aborted as each file's turn comes.
@@ -306,6 +330,27 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
     return false;
   });
   await forEachLimit(retry, lanes, (a) => inSlot(a, true), opts.signal);
+  await forEachLimit(
+    restyles,
+    workers,
+    async (a) => {
+      const t = await s.s3();
+      const f = p.files.get(a.rel)!;
+      s.emit({ type: 'start', action: 'restyle', rel: a.rel, size: 0 });
+      try {
+        await restyleObject(s, t, a, { f, styles, facts: p.facts });
+        r.restyled++;
+        s.emit({ type: 'done', action: 'restyle', rel: a.rel, size: 0, reason: a.reason });
+      } catch (err) {
+        if (opts.signal?.aborted) return;
+        // A store without server-side copy: the same bytes are sent again, with the new headers.
+        if (err instanceof CopyRefused) await runUpload(asUpload(a), true);
+        else if (err instanceof S3SyncError && isFatal(err)) throw err;
+        else s.fileError(a.rel, (err as Error).message);
+      }
+    },
+    opts.signal,
+  );
 
   const destination = p.facts.remote ? [...p.facts.remote.keys()].filter(s.selected).length : deletes.length;
   if (deletes.length > 0 && enforceDeleteGuards(s, deletes.length, destination, p.sourceFiles)) {

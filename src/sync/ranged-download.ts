@@ -25,14 +25,14 @@ export async function downloadVerifiedRanges(
   s: RunContext,
   t: S3Transport,
   d: RangedDownload,
-): Promise<{ md5: string; meta: Record<string, string>; verified: boolean | undefined }> {
+): Promise<{ md5: string; meta: Record<string, string>; verified: boolean | undefined; encoding?: string }> {
   const { o, tmp, partSizes } = d;
   for (let attempt = 1; ; attempt++) {
-    const meta = await downloadRanges(t, d);
+    const { meta, encoding } = await downloadRanges(t, d);
     const job = s.hashes.track(o.size);
     const h = await s.hashes.pool.hashFile(tmp(), o.size, partSizes, job?.read).finally(job?.end);
     const verified = verifyContent(o.etag, h.md5, h.multipart, meta.md5);
-    if (verified !== false) return { md5: h.md5, meta, verified };
+    if (verified !== false) return { md5: h.md5, meta, verified, encoding };
     if (attempt > t.retries)
       throw runError('downloaded bytes do not match the object ETag (on every attempt)');
     if (s.opts.debug)
@@ -44,10 +44,11 @@ export async function downloadVerifiedRanges(
 async function downloadRanges(
   t: S3Transport,
   { o, tmp, partSize, progress }: RangedDownload,
-): Promise<Record<string, string>> {
+): Promise<{ meta: Record<string, string>; encoding?: string }> {
   const fh = await open(tmp(), TMP_FLAGS);
   const flusher = new Flusher(fh);
   let meta: Record<string, string> = {};
+  let encoding: string | undefined;
   try {
     await fh.truncate(o.size);
     const n = Math.ceil(o.size / partSize);
@@ -58,6 +59,7 @@ async function downloadRanges(
         await t.get({ key: o.key, range: { start, end }, versionId: o.versionId }, async (body, info) => {
           if (info.etag && info.etag !== o.etag) throw runError('the object changed while it was downloaded');
           meta = info.metadata;
+          encoding = info.contentEncoding;
           const wrote = progress.attempt(i, end - start + 1);
           let pos = start;
           for await (const { buf } of coalesce(body)) {
@@ -75,5 +77,5 @@ async function downloadRanges(
   } finally {
     await fh.close();
   }
-  return meta;
+  return { meta, encoding };
 }

@@ -6,12 +6,15 @@ import { sameStat } from '../local/scan.js';
 import { FileChangedError, type Scanned } from '../local/stable-read.js';
 import { etagForm } from '../s3/etag.js';
 import type { S3Transport } from '../s3/transport.js';
+import type { ObjectStyles, ResolvedHeaders } from './object-style.js';
 import type { TransferProgress } from './progress.js';
 import type { RunContext } from './run-context.js';
 
 export interface UploadConfig {
   multipartThreshold: number;
   partSize: number;
+  /** Per-pattern headers and compression (src/sync/object-style.ts); absent: none configured. */
+  styles?: ObjectStyles;
 }
 
 /** One file to upload, and everything each way of uploading it needs. */
@@ -23,12 +26,18 @@ export interface UploadJob {
   src: Scanned;
   key: string;
   contentType: string;
+  /** The object's own headers (a rule, compression, the pass-through); absent: the run's settings alone. */
+  headers?: ResolvedHeaders;
   cfg: UploadConfig;
   /** This run's listing shows no object at the key. */
   isNew: boolean;
   /** Reports the bytes as they are sent. */
   progress: TransferProgress;
 }
+
+/** The object's metadata: a rule's, then s3sync's own (whose names no rule may take). */
+export const objectMeta = (job: UploadJob, own: Record<string, string>): Record<string, string> =>
+  job.headers ? { ...job.headers.metadata, ...own } : own;
 
 /** The job's file, read expecting other stat data (those its hash found). */
 export const readAs = (job: UploadJob, expect: Scanned['expect']): Scanned => ({ ...job.src, expect });

@@ -18,6 +18,7 @@ import {
   countChunks,
   hashOf,
   mtimeMeta,
+  objectMeta,
   readAs,
   type UploadJob,
 } from './upload-job.js';
@@ -48,7 +49,8 @@ export async function putFromMemory(job: UploadJob): Promise<ManifestEntry> {
     size: buf.length,
     md5Base64: Buffer.from(md5, 'hex').toString('base64'),
     contentType: job.contentType,
-    metadata: { md5, mtime: mtimeMeta(stat.mtimeNs) },
+    metadata: objectMeta(job, { md5, mtime: mtimeMeta(stat.mtimeNs) }),
+    headers: job.headers,
   });
   progress.finish();
   checkEtag(etag, [md5], f.rel);
@@ -72,7 +74,8 @@ export async function putHashFirst(job: UploadJob): Promise<ManifestEntry> {
     size: h.size,
     md5Base64: Buffer.from(h.md5, 'hex').toString('base64'),
     contentType: job.contentType,
-    metadata: { md5: h.md5, mtime: mtimeMeta(h.stat.mtimeNs) },
+    metadata: objectMeta(job, { md5: h.md5, mtime: mtimeMeta(h.stat.mtimeNs) }),
+    headers: job.headers,
   });
   progress.finish();
   // A changed file explains a wrong ETag (on servers that ignore Content-MD5): check it first.
@@ -121,7 +124,8 @@ export async function putNewInOnePass(job: UploadJob): Promise<ManifestEntry> {
     transfer: transfer.signal,
     size: f.size,
     contentType: job.contentType,
-    metadata: { mtime: mtimeMeta(f.mtimeNs) },
+    metadata: objectMeta(job, { mtime: mtimeMeta(f.mtimeNs) }),
+    headers: job.headers,
   });
   progress.finish();
   const md5 = hash!.digest('hex');

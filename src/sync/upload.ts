@@ -9,6 +9,7 @@ import { contentType } from './content-type.js';
 import { uploadMultipart } from './multipart-upload.js';
 import { TransferProgress } from './progress.js';
 import type { RunContext } from './run-context.js';
+import { putCompressed } from './upload-compressed.js';
 import type { UploadConfig, UploadJob } from './upload-job.js';
 import { onePassAllowed, putFromMemory, putHashFirst, putNewInOnePass } from './upload-put.js';
 
@@ -78,8 +79,15 @@ export async function uploadFile(
     isNew,
     progress,
   };
+  if (cfg.styles?.active) {
+    job.headers = cfg.styles.headersFor(f, job.contentType);
+    job.contentType = job.headers.contentType;
+  }
   try {
-    return await run(chooseStrategy(job), job);
+    const compress = cfg.styles?.compressed(f.rel) ?? false;
+    const entry = await (compress ? putCompressed(job) : run(chooseStrategy(job), job));
+    if (job.headers?.digest !== undefined) entry.style = job.headers.digest;
+    return entry;
   } catch (err) {
     if (!s.opts.signal?.aborted) progress.fail();
     if (err instanceof UnexpectedFileError) throw unexpected(err);

@@ -57,6 +57,20 @@ type Case = {
 };
 
 const cases: Case[] = [
+  {
+    kind: 'rules',
+    name: 'headers',
+    // As the CLI hands them on after joining each flag's two arguments (src/cli/pair-args.ts).
+    flags: [
+      '--header-for',
+      '*.html\nCache-Control: no-cache',
+      '--header-for',
+      '*.html\ncontent-type: text/html',
+    ],
+    config: [[{ match: '*.html', cacheControl: 'no-cache', contentType: 'text/html' }]],
+    library: [[{ match: '*.html', cacheControl: 'no-cache', contentType: 'text/html' }]],
+    value: [{ match: '*.html', cacheControl: 'no-cache', contentType: 'text/html' }],
+  },
   { kind: 'int', name: 'workers', flags: ['--workers', '8'], config: [8, '8'], library: [8], value: 8 },
   {
     kind: 'size',

@@ -1,0 +1,259 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { S3SyncError } from '../../src/errors.js';
+import type { S3Transport } from '../../src/s3/transport.js';
+import { push } from '../../src/sync/push.js';
+import { type CliRun, cleanup, connFor, newBucket, runCli, servers, tempDir, writeTree } from '../helpers.js';
+
+const dirs: string[] = [];
+afterAll(() => cleanup(...dirs));
+const newDir = (label: string) => {
+  const d = tempDir(label);
+  dirs.push(d);
+  return d;
+};
+
+/** The headers of a stored object, as a browser or CDN would get them. */
+async function headers(t: S3Transport, key: string) {
+  const h = await t.client.send(new HeadObjectCommand({ Bucket: t.bucket, Key: key }));
+  return {
+    cacheControl: h.CacheControl,
+    contentType: h.ContentType,
+    contentDisposition: h.ContentDisposition,
+    metadata: h.Metadata ?? {},
+    etag: h.ETag,
+  };
+}
+
+const SITE = {
+  'index.html': '<!doctype html><title>home</title>\n',
+  'assets/app.3f9a.js': 'console.log("app");\n',
+  'assets/page.html': '<p>asset page</p>\n',
+  'data/report.csv': 'a,b\n1,2\n',
+  'notes.txt': 'plain\n',
+};
+
+describe.each(servers())('per-pattern headers on $name', (server) => {
+  const pushCli = (dir: string, dest: string, ...extra: string[]): Promise<CliRun> =>
+    runCli(['push', dir, dest, '--json', ...extra], server);
+
+  it('sets headers by the first matching rule, changes them by copies alone, then makes no request', async () => {
+    const dir = newDir('headers');
+    writeTree(dir, SITE);
+    const { bucket, transport } = await newBucket(server, 'headers');
+    const dest = `s3://${bucket}/site`;
+    const rules = (htmlCache: string) => [
+      '--cache-control',
+      'max-age=60',
+      '--header-for',
+      '*.html',
+      `Cache-Control: ${htmlCache}`,
+      '--header-for',
+      '*.html',
+      'Content-Type: text/html; charset=utf-8',
+      '--header-for',
+      'assets/**',
+      'Cache-Control: max-age=31536000, immutable',
+      '--header-for',
+      '*.csv',
+      'Content-Disposition: attachment',
+      '--header-for',
+      '*.csv',
+      'x-amz-meta-owner: data-team',
+    ];
+
+    const r1 = await pushCli(dir, dest, ...rules('no-cache'));
+    expect(r1.stderr).toBe('');
+    expect(r1.code).toBe(0);
+    expect(r1.summary!.requests).toEqual({ PutObject: 5, ListObjectsV2: 1 });
+
+    const index = await headers(transport, 'site/index.html');
+    expect(index).toMatchObject({ cacheControl: 'no-cache', contentType: 'text/html; charset=utf-8' });
+    // First match wins: assets/page.html matches '*.html' before 'assets/**'.
+    expect(await headers(transport, 'site/assets/page.html')).toMatchObject({ cacheControl: 'no-cache' });
+    expect(await headers(transport, 'site/assets/app.3f9a.js')).toMatchObject({
+      cacheControl: 'max-age=31536000, immutable',
+      contentType: 'text/javascript',
+    });
+    const csv = await headers(transport, 'site/data/report.csv');
+    expect(csv).toMatchObject({ cacheControl: 'max-age=60', contentDisposition: 'attachment' });
+    // The rule's metadata goes beside s3sync's own, which stays.
+    expect(csv.metadata).toMatchObject({ owner: 'data-team', md5: expect.any(String) });
+    // No rule: the run's global setting.
+    expect(await headers(transport, 'site/notes.txt')).toMatchObject({ cacheControl: 'max-age=60' });
+
+    const r2 = await pushCli(dir, dest, ...rules('no-cache'));
+    expect(r2.summary).toMatchObject({ uploaded: 0, restyled: 0, requestsTotal: 0 });
+
+    // One rule changes: the two HTML objects get it by a copy each, with no upload.
+    const r3 = await pushCli(dir, dest, ...rules('max-age=30'));
+    expect(r3.code).toBe(0);
+    expect(r3.summary).toMatchObject({ uploaded: 0, restyled: 2, bytesTransferred: 0 });
+    expect(r3.summary!.requests).toEqual({ CopyObject: 2 });
+    const after = await headers(transport, 'site/index.html');
+    expect(after).toMatchObject({ cacheControl: 'max-age=30', contentType: 'text/html; charset=utf-8' });
+    expect(after.etag).toBe(index.etag);
+    expect(after.metadata.md5).toBe(index.metadata.md5);
+
+    const r4 = await pushCli(dir, dest, ...rules('max-age=30'));
+    expect(r4.summary).toMatchObject({ uploaded: 0, restyled: 0, requestsTotal: 0 });
+
+    // The rules removed: every object a rule styled goes back to the global settings, by copies.
+    const r5 = await pushCli(dir, dest, '--cache-control', 'max-age=60');
+    expect(r5.summary!.requests).toEqual({ CopyObject: 4 });
+    const plain = await headers(transport, 'site/data/report.csv');
+    expect(plain).toMatchObject({ cacheControl: 'max-age=60', contentDisposition: undefined });
+    expect(plain.metadata.owner).toBeUndefined();
+    const r6 = await pushCli(dir, dest, '--cache-control', 'max-age=60');
+    expect(r6.summary!.requestsTotal).toBe(0);
+  });
+
+  it('--dry-run lists the copies and makes none; rules come from the config file too', async () => {
+    const dir = newDir('headers-config');
+    writeTree(dir, SITE);
+    const { bucket, transport } = await newBucket(server, 'hdrcfg');
+    const dest = `s3://${bucket}/p`;
+    const cfgDir = newDir('cfg');
+    const file = path.join(cfgDir, 's3sync.config.json');
+    const write = (cache: string) =>
+      writeFileSync(
+        file,
+        JSON.stringify({
+          defaults: { headers: [{ match: '*.html', cacheControl: cache, metadata: { build: '7' } }] },
+        }),
+      );
+    write('no-cache');
+    const env = { env: { S3SYNC_CONFIG: file } };
+    const r1 = await runCli(['push', dir, dest, '--json'], server, env);
+    expect(r1.code).toBe(0);
+    expect(await headers(transport, 'p/index.html')).toMatchObject({
+      cacheControl: 'no-cache',
+      metadata: { build: '7' },
+    });
+
+    write('max-age=5');
+    const dry = await runCli(['push', dir, dest, '--json', '--dry-run'], server, env);
+    expect(dry.summary).toMatchObject({ restyled: 2, uploaded: 0, requestsTotal: 0 });
+    const listed = dry.events
+      .filter((e) => e.type === 'action')
+      .map((e) => e.type === 'action' && [e.action, e.rel, e.reason]);
+    expect(listed.sort()).toEqual([
+      ['restyle', 'assets/page.html', 'headers-changed'],
+      ['restyle', 'index.html', 'headers-changed'],
+    ]);
+    expect(await headers(transport, 'p/index.html')).toMatchObject({ cacheControl: 'no-cache' });
+    const human = await runCli(['push', dir, dest, '--dry-run'], server, env);
+    expect(human.stdout).toContain('(dry run) restyle index.html [headers-changed]');
+    expect(human.stdout).toContain('would be 2 restyled');
+
+    const real = await runCli(['push', dir, dest, '--json'], server, env);
+    expect(real.summary!.requests).toEqual({ CopyObject: 2 });
+    expect(await headers(transport, 'p/index.html')).toMatchObject({
+      cacheControl: 'max-age=5',
+      metadata: { build: '7' },
+    });
+  });
+
+  it('a rebuild (no manifest) sets the rule headers by copies, uploads nothing, and then rests', async () => {
+    const dir = newDir('headers-rebuild');
+    writeTree(dir, SITE);
+    const { bucket, transport } = await newBucket(server, 'hdrreb');
+    const dest = `s3://${bucket}/p`;
+    // Pushed without rules (say by an older s3sync), then the manifest is lost.
+    expect((await pushCli(dir, dest)).code).toBe(0);
+    const state = newDir('other-manifest');
+    const manifest = path.join(state, 'm.json');
+    const rule = ['--header-for', '*.html', 'Cache-Control: no-store', '--manifest', manifest];
+    const r = await pushCli(dir, dest, ...rule);
+    expect(r.summary).toMatchObject({ uploaded: 0, restyled: 2, recorded: 3 });
+    expect(r.summary!.requests).toEqual({ ListObjectsV2: 1, CopyObject: 2 });
+    expect(await headers(transport, 'p/index.html')).toMatchObject({ cacheControl: 'no-store' });
+    expect((await pushCli(dir, dest, ...rule)).summary!.requestsTotal).toBe(0);
+  });
+
+  it('the library takes the rules and a pass-through for fields the table does not name', async () => {
+    const dir = newDir('headers-lib');
+    writeTree(dir, SITE);
+    const { bucket, transport } = await newBucket(server, 'hdrlib');
+    const base = { source: dir, destination: `s3://${bucket}/lib`, ...connFor(server) };
+    const r = await push({
+      ...base,
+      headers: [{ match: '*.js', cacheControl: 'immutable' }],
+      objectParams: (f) => (f.rel.endsWith('.html') ? { ContentLanguage: 'en' } : {}),
+    });
+    expect(r.outcome).toBe('ok');
+    const h = await transport.client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'lib/index.html' }));
+    expect(h.ContentLanguage).toBe('en');
+    expect((await headers(transport, 'lib/assets/app.3f9a.js')).cacheControl).toBe('immutable');
+
+    for (const key of ['Key', 'Bucket', 'ContentMD5', 'Body', 'CacheControl', 'Metadata']) {
+      const err: unknown = await push({
+        ...base,
+        incremental: false,
+        objectParams: () => ({ [key]: 'x' }),
+      }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(S3SyncError);
+      expect((err as S3SyncError).kind).toBe('usage');
+      expect((err as Error).message).toContain(key);
+    }
+  });
+});
+
+describe('bad header and compression input: one line, exit 2, nothing sent', () => {
+  const src = () => {
+    const d = newDir('bad');
+    writeTree(d, { 'a.html': 'x' });
+    return d;
+  };
+  // No server: a run that got as far as a request would fail otherwise, not with exit 2.
+  const refused = async (args: string[], env: Record<string, string> = {}) => {
+    const r = await runCli(['push', src(), 's3://bucket/p', ...args], undefined, {
+      env: {
+        AWS_ACCESS_KEY_ID: 'k',
+        AWS_SECRET_ACCESS_KEY: 's',
+        AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9',
+        ...env,
+      },
+    });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).not.toMatch(/\bat .*\.js:\d+/);
+    return r.stderr;
+  };
+
+  it.each([
+    [['--header-for', '*.html', 'X-Frame-Options: deny'], 'unknown header "x-frame-options"'],
+    [
+      ['--header-for', '*.html', 'Cache-Control no-cache'],
+      '--header-for must be a glob and a header, got "*.html" "Cache-Control no-cache": "Cache-Control no-cache" is not "Header: value"',
+    ],
+    [['--header-for', '*.html', 'Cache-Control:'], 'is empty'],
+    [['--header-for', '*.html', 'x-amz-meta-md5: x'], "s3sync's own"],
+    [['--header-for', '*.html', 'x-amz-meta-Bad Name: x'], 'lower case'],
+    [['--header-for', '*.html'], 'takes a glob and a header'],
+    [['--header-for', '*.html', '--dry-run'], 'takes a glob and a header'],
+    [
+      ['--header-for', '*.html', 'Cache-Control: a', '--header-for', '*.html', 'cache-control: b'],
+      'given twice',
+    ],
+    [['--header-for', '/', 'Cache-Control: a'], '--header-for'],
+    [['--compress', './'], '--compress'],
+  ])('%j', async (args, message) => {
+    expect(await refused(args)).toContain(message);
+  });
+
+  it.each([
+    [[{ match: '*.html', cachecontrol: 'x' }], 'unknown key "cachecontrol"'],
+    [[{ match: '*.html' }], 'sets nothing'],
+    [{ match: '*.html', cacheControl: 'x' }, 'a list of rules'],
+    [[{ match: '*.html', metadata: { md5: 'x' } }], "s3sync's own"],
+  ])('config headers %j', async (headers, message) => {
+    const file = path.join(newDir('badcfg'), 's3sync.config.json');
+    writeFileSync(file, JSON.stringify({ defaults: { headers } }));
+    const stderr = await refused([], { S3SYNC_CONFIG: file });
+    expect(stderr).toContain(message);
+    expect(stderr).toContain(file);
+  });
+});
