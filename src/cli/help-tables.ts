@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 
 /**
- * The README documents each flag once. "Common flags": those every S3 command and a bare s3sync take
+ * docs/flags.md documents each flag once. "Common flags": those every S3 command and a bare s3sync take
  * (all but demo). "Sync flags": the other flags push and pull share, with the same help; their last
  * column names the other commands that take them. A command's own table: the rest of its flags.
  */
@@ -13,13 +13,13 @@ export const SYNC_ALSO = ['check', 'apply', 'bare s3sync'] as const;
 /** Flags of a bare s3sync that Commander adds and documents itself. */
 const STANDARD = new Set(['-V, --version', '-h, --help']);
 
-/** A flag as the README documents it: its flags and its help. */
+/** A flag as docs/flags.md documents it: its flags and its help. */
 export interface FlagDoc {
   flags: string;
   help: string;
 }
 
-/** A flag's identity in the README: the same flags with the same help are one row. */
+/** A flag's identity in docs/flags.md: the same flags with the same help are one row. */
 export const flagKey = (f: FlagDoc) => `${f.flags}\t${f.help}`;
 
 /** The flags of a command (of a bare s3sync for the program), as its --help shows them. */
@@ -29,11 +29,11 @@ export const flagDocsOf = (cmd: Command): FlagDoc[] =>
 /** A `|` in a cell is written `\|` (else it ends the cell). */
 const cell = (text: string) => text.replace(/\|/g, '\\|');
 
-/** A README table row: flag, help, and for the Sync flags the other commands that take it. */
+/** A table row of docs/flags.md: flag, help, and for the Sync flags the other commands that take it. */
 const row = (f: FlagDoc, also?: string) =>
   `| \`${cell(f.flags)}\` | ${cell(f.help)} |${also === undefined ? '' : ` ${also} |`}`;
 
-/** A README table row read back (the inverse of `row`), with the names of its third cell if any. */
+/** A table row read back (the inverse of `row`), with the names of its third cell if any. */
 export function parseRow(line: string): FlagDoc & { also?: string[] } {
   // An escaped `|` follows a backslash, never a space: only ` | ` separates cells.
   const cells = line
@@ -47,9 +47,9 @@ export function parseRow(line: string): FlagDoc & { also?: string[] } {
 }
 
 /**
- * The README's flag tables, by section heading, each section's tables in order, as the parser (built
- * from the options table) has them. `plan and apply` holds the flag plan adds to push's and then
- * apply's own flags; `Config file` those of a bare s3sync.
+ * The flag tables of docs/flags.md, by section heading, each section's tables in order, as the parser
+ * (built from the options table) has them. `plan and apply` holds the flag plan adds to push's and then
+ * apply's own flags.
  */
 export function readmeFlagTables(program: Command): Record<string, string[][]> {
   const command = (name: string) => program.commands.find((c) => c.name() === name)!;
@@ -68,6 +68,7 @@ export function readmeFlagTables(program: Command): Record<string, string[][]> {
       .filter((f) => !shared.has(flagKey(f)))
       .map((f) => row(f));
   const pushFlags = new Set(command('push').options.map((o) => o.flags));
+  const transferFlags = new Set([...pushFlags, ...command('pull').options.map((o) => o.flags)]);
   return {
     'Common flags': [
       flagDocsOf(program)
@@ -97,18 +98,24 @@ export function readmeFlagTables(program: Command): Record<string, string[][]> {
     ],
     cleanup: [own(command('cleanup'))],
     demo: [own(command('demo'))],
-    'Config file': [own(program)],
+    // sync is push, pull or S3 → S3 by its arguments: its own table holds only the S3 → S3 flags.
+    sync: [
+      flagDocsOf(command('sync'))
+        .filter((f) => !transferFlags.has(f.flags))
+        .map((f) => row(f)),
+    ],
+    'bare s3sync': [own(program)],
   };
 }
 
-/** The flag tables of a README section (from its `##` or `###` heading to the next): their row lines. */
+/** The flag tables of a section of docs/flags.md (from its `##` or `###` heading to the next): their rows. */
 export function sectionTables(
   readme: string,
   section: string,
 ): { from: number; to: number; rows: string[] }[] {
   const lines = readme.split('\n');
   const start = lines.findIndex((l) => l === `## ${section}` || l === `### ${section}`);
-  if (start < 0) throw new Error(`README.md has no section '${section}'`);
+  if (start < 0) throw new Error(`docs/flags.md has no section '${section}'`);
   const tables: { from: number; to: number; rows: string[] }[] = [];
   for (let i = start + 1; i < lines.length && !/^#{2,3} /.test(lines[i]!); i++) {
     if (!lines[i]!.startsWith('| flag | meaning |') || !/^\| --- \|( --- \|)+$/.test(lines[i + 1] ?? ''))
@@ -121,14 +128,14 @@ export function sectionTables(
   return tables;
 }
 
-/** The README with its flag tables replaced by these (each section must have as many tables). */
+/** docs/flags.md with its flag tables replaced by these (each section must have as many tables). */
 export function withFlagTables(readme: string, tables: Record<string, string[][]>): string {
   let text = readme;
   for (const [section, wanted] of Object.entries(tables)) {
     const found = sectionTables(text, section);
     if (found.length !== wanted.length)
       throw new Error(
-        `README.md section '${section}' has ${found.length} flag table(s), not ${wanted.length}`,
+        `docs/flags.md section '${section}' has ${found.length} flag table(s), not ${wanted.length}`,
       );
     const lines = text.split('\n');
     // From the last table up, so the line numbers of the earlier ones still hold.

@@ -14,18 +14,18 @@ import { buildProgram } from '../../src/cli/program.js';
 import { OPTION_SPECS, type OptionName } from '../../src/options/table.js';
 import { repoRoot } from '../helpers.js';
 
-const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+const readme = readFileSync(path.join(repoRoot, 'docs/flags.md'), 'utf8');
 const program = buildProgram(() => {});
 const command = (name: string) => program.commands.find((c) => c.name() === name)!;
 const flagsOf = (name: string) => command(name).options.map((o) => o.flags);
 
-describe('README documents exactly the flags the parser accepts, with their help', () => {
-  // `npm run readme:flags` rewrites the tables when this fails.
+describe('docs/flags.md documents exactly the flags the parser accepts, with their help', () => {
+  // `npm run flags:docs` rewrites the tables when this fails.
   it.each(Object.entries(readmeFlagTables(program)))('%s', (section, tables) => {
     expect(sectionTables(readme, section).map((t) => t.rows)).toEqual(tables);
   });
 
-  // Read back from the README alone: a command's own table, the common flags (all but demo), and the
+  // Read back from docs/flags.md alone: a command's own table, the common flags (all but demo), and the
   // sync flags (all of them for push and pull, else those whose last column names it).
   const rowsIn = (section: string, table?: number) =>
     sectionTables(readme, section)
@@ -34,7 +34,7 @@ describe('README documents exactly the flags the parser accepts, with their help
   const documented = (name: string): FlagDoc[] => {
     const own =
       name === 'bare s3sync'
-        ? rowsIn('Config file')
+        ? rowsIn('bare s3sync')
         : name === 'apply'
           ? rowsIn('plan and apply', 1)
           : rowsIn(name);
@@ -47,7 +47,7 @@ describe('README documents exactly the flags the parser accepts, with their help
   const sorted = (docs: FlagDoc[]) => docs.map(flagKey).sort();
 
   it.each(['bare s3sync', 'push', 'pull', 'check', 'apply', 'cleanup', 'demo'])(
-    "the README's tables for %s are exactly its flags, with their help",
+    "the tables for %s are exactly its flags, with their help",
     (name) => {
       const cmd = name === 'bare s3sync' ? program : command(name);
       expect(sorted(documented(name))).toEqual(sorted(flagDocsOf(cmd)));
