@@ -9,6 +9,7 @@
 import { CONNECTION_OPTIONS, RUN_OPTIONS } from './rows-connection.js';
 import { SELECTION_OPTIONS } from './rows-selection.js';
 import { COMMAND_OPTIONS, TRANSFER_OPTIONS } from './rows-transfer.js';
+import { WATCH_OPTIONS } from './rows-watch.js';
 import type { CommandName, OptionSpec } from './spec.js';
 
 export type { CommandName, OptionSpec } from './spec.js';
@@ -31,6 +32,7 @@ export const OPTIONS = frozen({
   ...SELECTION_OPTIONS,
   ...TRANSFER_OPTIONS,
   ...COMMAND_OPTIONS,
+  ...WATCH_OPTIONS,
 } as const satisfies Record<string, OptionSpec>);
 
 export type OptionName = keyof typeof OPTIONS;

@@ -38,6 +38,11 @@ export interface PushPlanInput {
     remoteSelected?: (rel: string) => boolean;
     /** Size and MD5 from the Python script's manifest, for files s3sync's own manifest lacks. */
     adopted?: ReadonlyMap<string, { size: number; md5: string }>;
+    /**
+     * The manifest vouches for the destination (a watch batch, after the watch's full sync): a file it
+     * lacks is new, and no listing is asked for it. A wrong guess costs one upload, never data.
+     */
+    vouched?: boolean;
   };
 }
 
@@ -96,7 +101,7 @@ export function decidePushFile(
   }
 
   // The manifest cannot vouch for this file: the listing decides.
-  if (!remote) return { kind: 'listing' };
+  if (!remote) return opts.vouched ? upload('new') : { kind: 'listing' };
   const r = remote.get(f.rel);
   if (!r) return upload('new');
   if (r.size !== f.size) return upload('size-changed');

@@ -66,6 +66,12 @@ export interface PushOptions extends CommonOptions, UploadSettings {
   multipartThreshold?: number | string;
   /** Multipart part size: '16MiB', or bytes. Default 16 MiB, raised to keep within 10,000 parts. */
   partSize?: number | string;
+  /** Keep running: sync, then upload what changes until `signal` aborts (see src/watch/). */
+  watch?: boolean;
+  /** With `watch`: how long a file's size and mtime must stay the same before it is sent. Default '2s'. */
+  settle?: string | number;
+  /** With `watch`: how often the whole tree is walked to catch missed events. Default '5m'. */
+  reconcileEvery?: string | number;
 }
 
 export interface PullOptions extends CommonOptions {

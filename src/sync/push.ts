@@ -40,26 +40,31 @@ export interface PreparedPush {
   facts: Facts;
   /** Files in the source, for the empty-source delete guard. */
   sourceFiles: number;
+  /** Objects at the destination, for --max-delete, when no listing counted them (a watch batch). */
+  destinationFiles?: number;
+  /** Files that would have been uploaded but were held back (`hold`): still being written. */
+  held?: LocalFile[];
 }
 
 /** Upload a directory to s3://bucket/prefix, transferring only what changed. */
 export async function push(opts: PushOptions): Promise<SyncResult> {
-  validateOptions(opts, 'push');
-  checkEnds('push', opts.source, opts.destination);
-  const root = requireDirectory(opts.source, 'source directory');
-  const s = await RunContext.create({
-    root,
-    remote: opts.destination,
-    opts,
-    command: 'push',
-    settings: opts,
-  });
+  // Watching runs pushes until cancelled (src/watch/); loaded only then, with its native watcher.
+  if (opts.watch) return (await import('../watch/watch-loop.js')).watch(opts);
+  const s = await pushContext(opts);
   return s.run(async () => {
     const prepared = await preparePush(s, opts);
     applyRecords(s, prepared.actions, prepared.facts);
     if (opts.dryRun) reportDryRun(s, prepared.actions);
     else await executePush(s, prepared, opts);
   });
+}
+
+/** A push's checked options and its run context (not yet run). */
+export async function pushContext(opts: PushOptions): Promise<RunContext> {
+  validateOptions(opts, 'push');
+  checkEnds('push', opts.source, opts.destination);
+  const root = requireDirectory(opts.source, 'source directory');
+  return RunContext.create({ root, remote: opts.destination, opts, command: 'push', settings: opts });
 }
 
 /**
@@ -78,8 +83,15 @@ function verifies(s: RunContext, opts: PushOptions): boolean {
   return why !== undefined;
 }
 
-/** Scans and plans: the planner asks for the cheapest missing facts until every file is settled. */
-export async function preparePush(s: RunContext, opts: PushOptions): Promise<PreparedPush> {
+/**
+ * Scans and plans: the planner asks for the cheapest missing facts until every file is settled. `hold`:
+ * files it says are still being written are not uploaded (a watch's walk hands them to settle detection).
+ */
+export async function preparePush(
+  s: RunContext,
+  opts: PushOptions,
+  hold?: (f: LocalFile) => boolean,
+): Promise<PreparedPush> {
   const verify = verifies(s, opts);
   const scanOpts = {
     followSymlinks: opts.followSymlinks,
@@ -141,12 +153,16 @@ export async function preparePush(s: RunContext, opts: PushOptions): Promise<Pre
   const uploads = new Set(plan.actions.filter((a) => a.kind === 'upload').map((a) => a.rel));
   const toUpload = new Map<string, LocalFile>();
   if (uploads.size > 0) for (const f of files) if (uploads.has(f.rel)) toUpload.set(f.rel, f);
+  const held = hold ? [...toUpload.values()].filter(hold) : [];
+  for (const f of held) toUpload.delete(f.rel);
   return {
-    actions: plan.actions,
+    actions:
+      held.length > 0 ? plan.actions.filter((a) => a.kind !== 'upload' || toUpload.has(a.rel)) : plan.actions,
     files: toUpload,
     fileCount: files.length,
     facts,
     sourceFiles,
+    held,
   };
 }
 
@@ -231,7 +247,9 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
   });
   await forEachLimit(retry, workers, (a) => runUpload(a, true), opts.signal);
 
-  const destination = p.facts.remote ? [...p.facts.remote.keys()].filter(s.selected).length : deletes.length;
+  const destination =
+    p.destinationFiles ??
+    (p.facts.remote ? [...p.facts.remote.keys()].filter(s.selected).length : deletes.length);
   if (deletes.length > 0 && enforceDeleteGuards(s, deletes.length, destination, p.sourceFiles)) {
     const t = await s.s3();
     const failed = await t.deleteKeys(deletes.map((d) => d.key));
