@@ -63,17 +63,7 @@ class WatchLoop {
 
   async run(): Promise<SyncResult> {
     const started = Date.now();
-    const watcher: Watcher = await watchTree(this.root, {
-      changed: (rels) => this.changed(rels),
-      lost: (why) => {
-        this.opts.onEvent?.({
-          type: 'warning',
-          message: `file events lost (${why}): walking the whole tree`,
-        });
-        this.walkAt = 0;
-        this.wake?.();
-      },
-    });
+    const watcher = await this.subscribe();
     try {
       let first = true;
       while (!this.aborted) {
@@ -88,9 +78,33 @@ class WatchLoop {
         else await this.nap(this.nextWake(now) - now);
       }
     } finally {
-      await watcher.close();
+      await watcher?.close();
     }
     return this.finish(started);
+  }
+
+  /**
+   * The watcher, or none when the system refuses one (inotify's max_user_watches reached, a file
+   * system without events): then the walks alone keep the destination current, later by up to
+   * --reconcile-every, and a warning says so.
+   */
+  private async subscribe(): Promise<Watcher | undefined> {
+    const warn = (message: string) => this.opts.onEvent?.({ type: 'warning', message });
+    try {
+      return await watchTree(this.root, {
+        changed: (rels) => this.changed(rels),
+        lost: (why) => {
+          warn(`file events lost (${why}): walking the whole tree`);
+          this.walkAt = 0;
+          this.wake?.();
+        },
+      });
+    } catch (err) {
+      warn(
+        `cannot watch for changes (${(err as Error).message}): only the walks every --reconcile-every find them`,
+      );
+      return undefined;
+    }
   }
 
   private changed(rels: string[]): void {
