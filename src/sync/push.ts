@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { S3SyncError } from '../errors.js';
+import { S3SyncError, usageError } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
 import { hashAhead } from '../local/hash-ahead.js';
 import { describePath } from '../local/open-file.js';
@@ -12,6 +12,7 @@ import {
 } from '../local/scan.js';
 import { FileChangedError } from '../local/stable-read.js';
 import { STATE_DIR } from '../manifest/store.js';
+import { OPTIONS } from '../options/table.js';
 import { checkEnds, fmtDuration, setting, validateOptions } from '../options/validate.js';
 import { listingDue, type PushAction, planPush } from '../plan/push.js';
 import type { Facts } from '../plan/types.js';
@@ -50,6 +51,8 @@ export interface PreparedPush {
 export async function push(opts: PushOptions): Promise<SyncResult> {
   // Watching runs pushes until cancelled (src/watch/); loaded only then, with its native watcher.
   if (opts.watch) return (await import('../watch/watch-loop.js')).watch(opts);
+  for (const name of ['settle', 'reconcileEvery'] as const)
+    if (opts[name] !== undefined) throw usageError(`${OPTIONS[name].flag} applies to --watch only`);
   const s = await pushContext(opts);
   return s.run(async () => {
     const prepared = await preparePush(s, opts);

@@ -6,7 +6,7 @@ import { emptyResult, type SyncEvent, type SyncResult } from '../sync/events.js'
 import { applyRecords } from '../sync/facts.js';
 import type { PushOptions } from '../sync/options.js';
 import { executePush, preparePush, pushContext } from '../sync/push.js';
-import { type RunContext, requireDirectory } from '../sync/run-context.js';
+import { requireDirectory } from '../sync/run-context.js';
 import { runBatch } from './batch.js';
 import { PathScope } from './scope.js';
 import { backoffMs, changedRecently, GONE, isSettled, nextDue, type Observed, observe } from './settle.js';
@@ -169,21 +169,35 @@ class WatchLoop {
       if (!this.pending.has(f.rel)) this.pending.set(f.rel, { sig: fileSignature(f), since: now });
   }
 
-  /** A run's options: its summary becomes the batch's event, the rest is passed on. */
-  private runOptions(trigger: Trigger, paths: number, onSummary: (r: SyncResult) => void): PushOptions {
+  /**
+   * A run's options: its summary becomes the batch's event, the rest is passed on. Its signal is its
+   * own, aborted with the watch's, and `release` detaches it: the listeners a run leaves on its signal
+   * (its transport's) go with it instead of piling up on the watch's, batch after batch.
+   */
+  private runOptions(
+    trigger: Trigger,
+    paths: number,
+    onSummary: (r: SyncResult) => void,
+  ): { opts: PushOptions; release: () => void } {
     const onEvent = (e: SyncEvent) => {
       if (e.type !== 'summary') return this.opts.onEvent?.(e);
       const { type: _type, ...r } = e;
       onSummary(r);
       this.opts.onEvent?.({ type: 'batch', trigger, paths, pending: this.pending.size, ...r });
     };
-    return { ...this.opts, watch: false, onEvent };
+    const own = new AbortController();
+    const parent = this.opts.signal;
+    const abort = () => own.abort(parent?.reason);
+    if (parent?.aborted) abort();
+    else parent?.addEventListener('abort', abort, { once: true });
+    const release = () => parent?.removeEventListener('abort', abort);
+    return { opts: { ...this.opts, watch: false, onEvent, signal: own.signal }, release };
   }
 
   /** The whole tree, as a push: the first sync, then each reconciliation (and the verify interval). */
   private async walk(first: boolean): Promise<void> {
     let result: SyncResult | undefined;
-    const opts = this.runOptions('walk', 0, (r) => {
+    const { opts, release } = this.runOptions('walk', 0, (r) => {
       result = r;
     });
     try {
@@ -205,6 +219,7 @@ class WatchLoop {
       this.walkAt = Date.now() + backoffMs(this.walkFailures);
       this.report(err);
     } finally {
+      release();
       if (result) this.add(result, true);
     }
   }
@@ -212,23 +227,21 @@ class WatchLoop {
   /** The paths that settled, as one push run over them. */
   private async batch(ready: string[]): Promise<void> {
     let result: SyncResult | undefined;
-    const opts = this.runOptions('change', ready.length, (r) => {
+    const { opts, release } = this.runOptions('change', ready.length, (r) => {
       result = r;
     });
-    let s: RunContext | undefined;
     try {
-      s = await pushContext(opts);
+      const s = await pushContext(opts);
       this.isOwn = s.isOwn;
       this.holdBack(await runBatch(s, opts, new PathScope(ready), this.hold));
     } catch (err) {
-      if (this.aborted) {
-        // Not sent: the next start's walk finds them.
-        return;
-      }
+      // Cancelled: what was not sent, the next start's walk finds.
+      if (this.aborted) return;
       this.report(err);
       this.retryLater(ready, (err as Error)?.message ?? String(err));
       return;
     } finally {
+      release();
       if (result) this.add(result, false);
     }
     const failed = new Map((result?.errors ?? []).map((e) => [e.rel, e.message]));

@@ -48,7 +48,11 @@ type Batch = AnyEvent & {
 const batches = (run: LiveRun) => run.events.filter((e): e is Batch => e.type === 'batch');
 const uploaded = (run: LiveRun) => batches(run).reduce((n, b) => n + b.uploaded, 0);
 /** What a run said, for a failed expectation: its stderr and its last events. */
-const diag = (run: LiveRun) => `${run.stderr()}\n${run.events.slice(-8).map((e) => JSON.stringify(e)).join('\n')}`;
+const diag = (run: LiveRun) =>
+  `${run.stderr()}\n${run.events
+    .slice(-8)
+    .map((e) => JSON.stringify(e))
+    .join('\n')}`;
 const deleted = (run: LiveRun) => batches(run).reduce((n, b) => n + b.deleted, 0);
 
 /**
@@ -351,18 +355,45 @@ describe.each(servers())('push --watch on $name', (server) => {
 });
 
 describe('push --watch: bad input', () => {
-  it.each<[string, string[]]>([
-    ['with --dry-run', ['--dry-run']],
-    ['a settle time too short to tell a pause from a write', ['--settle', '10ms']],
-    ['a settle time with no unit', ['--settle', '5']],
-    ['a reconcile interval of zero', ['--reconcile-every', '0s']],
-  ])('%s: one line, exit 2', async (_reason, flags) => {
+  const env = {
+    AWS_ACCESS_KEY_ID: 'x',
+    AWS_SECRET_ACCESS_KEY: 'y',
+    AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9',
+  };
+  it.each<[string, string[], RegExp]>([
+    ['with --dry-run', ['--watch', '--dry-run'], /--watch does not take --dry-run/],
+    ['a settle time too short to tell a pause from a write', ['--watch', '--settle', '10ms'], /--settle/],
+    ['a settle time with no unit', ['--watch', '--settle', '5'], /--settle/],
+    ['a reconcile interval of zero', ['--watch', '--reconcile-every', '0s'], /--reconcile-every/],
+    [
+      '--settle without --watch (it would do nothing)',
+      ['--settle', '5s'],
+      /--settle applies to --watch only/,
+    ],
+    [
+      '--reconcile-every without --watch',
+      ['--reconcile-every', '1m'],
+      /--reconcile-every applies to --watch only/,
+    ],
+  ])('%s: one line, exit 2', async (_reason, flags, message) => {
     const src = dir('watch-bad');
-    const r = await runCli(['push', src, 's3://bucket/x', '--watch', ...flags], undefined, {
-      env: { AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y', AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' },
-    });
+    const r = await runCli(['push', src, 's3://bucket/x', ...flags], undefined, { env });
     expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('a plan takes no --watch (a plan runs once)', async () => {
+    const src = dir('watch-bad');
+    const r = await runCli(
+      ['plan', 'push', src, 's3://bucket/x', '--out', path.join(src, 'p.json'), '--watch'],
+      undefined,
+      {
+        env,
+      },
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown option '--watch'/);
   });
 });
