@@ -7,7 +7,6 @@ export const WATCH_OPTIONS = {
     flag: '--watch',
     help: 'keep running: sync once, then upload what changes as it changes (until SIGTERM or Ctrl-C)',
     commands: ['push'],
-    unplanned: true,
   },
   settle: {
     kind: 'duration',
@@ -21,7 +20,6 @@ export const WATCH_OPTIONS = {
     help: 'with --watch: upload a file once its size and mtime have not changed for this long',
     example: '--settle 10s',
     commands: ['push'],
-    unplanned: true,
   },
   reconcileEvery: {
     kind: 'duration',
@@ -35,6 +33,5 @@ export const WATCH_OPTIONS = {
     help: 'with --watch: walk the whole tree this often, catching what events missed',
     example: '--reconcile-every 1m',
     commands: ['push'],
-    unplanned: true,
   },
 } as const satisfies Record<string, OptionSpec>;

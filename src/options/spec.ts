@@ -48,8 +48,6 @@ interface Common {
   cliOnly?: true;
   /** The option's former library name, which took milliseconds: still accepted from library calls. */
   formerly?: string;
-  /** Not an option of `plan push`/`plan pull`, which take the others of their command (--watch). */
-  unplanned?: true;
 }
 
 /** The kinds of value, with the library type each one resolves to. */

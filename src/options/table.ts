@@ -64,7 +64,7 @@ export type EntryPoint = 'push' | 'pull' | 'check' | 'plan push' | 'plan pull' |
 export function appliesTo(spec: OptionSpec, command: CommandName | EntryPoint): boolean {
   if (command === 'plan push' || command === 'plan pull' || command === 'plan') {
     if (spec.commands.includes('plan')) return true;
-    if (spec.flag === '--dry-run' || spec.unplanned) return false;
+    if (spec.flag === '--dry-run') return false;
     const planned: readonly CommandName[] =
       command === 'plan' ? ['push', 'pull'] : [command === 'plan push' ? 'push' : 'pull'];
     return planned.some((c) => spec.commands.includes(c));

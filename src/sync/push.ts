@@ -51,8 +51,7 @@ export interface PreparedPush {
 export async function push(opts: PushOptions): Promise<SyncResult> {
   // Watching runs pushes until cancelled (src/watch/); loaded only then, with its native watcher.
   if (opts.watch) return (await import('../watch/watch-loop.js')).watch(opts);
-  for (const name of ['settle', 'reconcileEvery'] as const)
-    if (opts[name] !== undefined) throw usageError(`${OPTIONS[name].flag} applies to --watch only`);
+  refuseWatchOptions(opts, 'applies to --watch only');
   const s = await pushContext(opts);
   return s.run(async () => {
     const prepared = await preparePush(s, opts);
@@ -60,6 +59,12 @@ export async function push(opts: PushOptions): Promise<SyncResult> {
     if (opts.dryRun) reportDryRun(s, prepared.actions);
     else await executePush(s, prepared, opts);
   });
+}
+
+/** The watch's options outside a watch (a push without --watch, a plan) would do nothing: refused. */
+export function refuseWatchOptions(opts: Partial<PushOptions>, why: string): void {
+  for (const name of ['watch', 'settle', 'reconcileEvery'] as const)
+    if (opts[name] !== undefined && opts[name] !== false) throw usageError(`${OPTIONS[name].flag} ${why}`);
 }
 
 /** A push's checked options and its run context (not yet run). */

@@ -394,6 +394,7 @@ describe('push --watch: bad input', () => {
       },
     );
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/unknown option '--watch'/);
+    expect(r.stderr).toMatch(/--watch does not apply to plan/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
