@@ -45,6 +45,11 @@ export interface PreparedPush {
   destinationFiles?: number;
   /** Files that would have been uploaded but were held back (`hold`): still being written. */
   held?: LocalFile[];
+  /**
+   * Where a file caught changing mid-upload goes instead of a retry in this run (a watch batch: back to
+   * settle detection, which sends it once it has settled).
+   */
+  handBack?: (f: LocalFile) => void;
 }
 
 /** Upload a directory to s3://bucket/prefix, transferring only what changed. */
@@ -227,6 +232,7 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
   };
   const workers = setting(opts, 'workers');
   await forEachLimit(uploads, workers, (a) => runUpload(a, false), opts.signal);
+  if (p.handBack) for (const a of changed.splice(0)) p.handBack(p.files.get(a.rel)!);
   // Files that changed mid-upload get one more try, with fresh stat data, once everything else is done
   // and after a pause: a file caught changing is usually still being written, and the server may still
   // be winding down the aborted request for the same key.

@@ -83,6 +83,8 @@ async function prepareBatch(
     sourceFiles: holdsAnything(s.localRoot, STATE_DIR) ? Math.max(1, s.store.files.size) : 0,
     destinationFiles: s.store.files.size + actions.filter((a) => a.kind === 'delete').length,
     held,
+    // Still being written: settle detection sends it once it has settled, and the batch does not wait.
+    handBack: (f) => held.push(f),
   };
 }
 
