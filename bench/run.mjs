@@ -64,6 +64,7 @@ import { evaluate, judgeAll, MANIFEST_TARGETS } from './targets.mjs';
 import { evaluatePeers } from './targets-peers.mjs';
 import { floorsCommon, md5sumFloor, runDataset } from './workloads.mjs';
 import { limitsWorkload } from './workloads-limits.mjs';
+import { watchWorkloads } from './workloads-watch.mjs';
 
 function gitInfo() {
   const git = (...a) => spawnSync('git', a, { cwd: REPO, encoding: 'utf8' }).stdout?.trim() ?? '';
@@ -219,6 +220,7 @@ async function main() {
         );
         rm(dir);
       }
+      await watchWorkloads(sec, server, cliEnv);
       evaluate(sec, sec.md5Floor);
       if (COMPARE) {
         await runComparison(sec, server, proxy, {

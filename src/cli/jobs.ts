@@ -27,10 +27,14 @@ async function runJob(
 ): Promise<{ exitCode: number; text: string }> {
   const lib = await import('../index.js');
   // The job's line stands for its summary; --json keeps every event.
-  const onEvent = (e: CheckEvent) => {
+  const each = (e: CheckEvent) => {
     if (output.mode === 'json' || (e.type !== 'summary' && e.type !== 'check-summary'))
       void output.event(cliEvent(e, signal?.reason));
   };
+  const watching = options.watch
+    ? (await import('./watch.js')).watchEvents(output, job.destination, signal)
+    : undefined;
+  const onEvent = watching?.onEvent ?? each;
   const { source, destination } = job;
   try {
     const r =
@@ -49,7 +53,8 @@ async function runJob(
         : `unexpected error: ${(err as Error)?.message?.split('\n')[0] ?? String(err)}`;
     return { exitCode: errorExitCode(err), text };
   } finally {
-    output.stop();
+    if (watching) watching.stop();
+    else output.stop();
   }
 }
 
@@ -69,21 +74,41 @@ export async function runJobs(globals: Flags, program: Command, signal?: AbortSi
     return 2;
   }
   let worst = 0;
-  for (const [i, job] of cfg.jobs.entries()) {
-    const { options, mode } = splitOptions(job.command, [cfg.defaults, job.options, globals]);
-    const output = new Output(mode);
-    if (signal?.aborted) break;
-    const r = await runJob(job, options, output, signal);
-    const label = `job ${i + 1}/${cfg.jobs.length} ${job.command} ${job.source} -> ${job.destination}`;
-    if (mode === 'json') {
-      const { command, source, destination } = job;
-      const obj = { type: 'job', job: i + 1, jobs: cfg.jobs.length, command, source, destination };
-      process.stdout.write(`${jsonText({ ...obj, exitCode: r.exitCode, result: r.text })}\n`);
+  // Watch jobs run until the signal, side by side: the others run in order meanwhile, as without them.
+  const watches: Promise<void>[] = [];
+  try {
+    for (const [i, job] of cfg.jobs.entries()) {
+      const { options, mode } = splitOptions(job.command, [cfg.defaults, job.options, globals]);
+      const output = new Output(mode);
+      if (signal?.aborted) break;
+      const report = (r: { exitCode: number; text: string }) => {
+        worst = Math.max(worst, reportJob(cfg.jobs.length, i, job, mode, r));
+      };
+      if (options.watch) watches.push(runJob(job, options, output, signal).then(report));
+      else report(await runJob(job, options, output, signal));
     }
-    if (r.exitCode !== 0)
-      process.stderr.write(`${printable(`s3sync: ${label}: ${r.text} (exit ${r.exitCode})`)}\n`);
-    else if (mode === 'human') process.stdout.write(`${printable(`${label}: ${r.text}`)}\n`);
-    worst = Math.max(worst, r.exitCode);
+  } finally {
+    await Promise.all(watches);
   }
   return worst;
+}
+
+/** Prints a job's line (and with --json its `job` object); returns its exit code. */
+function reportJob(
+  jobs: number,
+  i: number,
+  job: ConfigJob,
+  mode: Output['mode'],
+  r: { exitCode: number; text: string },
+): number {
+  const label = `job ${i + 1}/${jobs} ${job.command} ${job.source} -> ${job.destination}`;
+  if (mode === 'json') {
+    const { command, source, destination } = job;
+    const obj = { type: 'job', job: i + 1, jobs, command, source, destination };
+    process.stdout.write(`${jsonText({ ...obj, exitCode: r.exitCode, result: r.text })}\n`);
+  }
+  if (r.exitCode !== 0)
+    process.stderr.write(`${printable(`s3sync: ${label}: ${r.text} (exit ${r.exitCode})`)}\n`);
+  else if (mode === 'human') process.stdout.write(`${printable(`${label}: ${r.text}`)}\n`);
+  return r.exitCode;
 }

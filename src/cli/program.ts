@@ -137,7 +137,7 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {})
     ctx.onOutput?.(output);
     const onEvent = (e: CheckEvent) => void output.event(cliEvent(e, ctx.signal?.reason));
     const options: Flags = { ...prepared.options, onEvent, signal: ctx.signal };
-    return { ...prepared, options };
+    return { ...prepared, options, output };
   };
 
   addFlags(program, 'jobs')
@@ -159,8 +159,14 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {})
   )
     .addHelpText('after', '\nExample:\n  s3sync push ./database s3://my-bucket/backups/db --delete')
     .action((source: string, destination: string, _flags: Flags, cmd: Command) => {
-      const { options } = prepare('push', cmd);
-      run(import('../sync/push.js').then(({ push }) => push({ ...options, source, destination })));
+      const { options, output } = prepare('push', cmd);
+      if (options.watch)
+        run(
+          import('./watch.js').then((w) =>
+            w.runWatch({ ...options, source, destination }, output, ctx.signal),
+          ),
+        );
+      else run(import('../sync/push.js').then(({ push }) => push({ ...options, source, destination })));
     });
 
   addFlags(

@@ -14,6 +14,7 @@ import { SELECTION_OPTIONS } from './rows-selection.js';
 import { SHARED_WITH_S3_TO_S3, SOURCE_OPTIONS } from './rows-source.js';
 import { COMMAND_OPTIONS, TRANSFER_OPTIONS } from './rows-transfer.js';
 import { VERSION_OPTIONS } from './rows-versions.js';
+import { WATCH_OPTIONS } from './rows-watch.js';
 import type { CommandName, OptionSpec } from './spec.js';
 
 export type { CommandName, OptionSpec } from './spec.js';
@@ -41,6 +42,7 @@ export const OPTIONS = frozen({
   ...COMMAND_OPTIONS,
   ...SOURCE_OPTIONS,
   ...VERSION_OPTIONS,
+  ...WATCH_OPTIONS,
 } as const satisfies Record<string, OptionSpec>);
 
 export type OptionName = keyof typeof OPTIONS;

@@ -70,6 +70,11 @@ export interface PushPlanInput {
     styleOf?: (rel: string) => string | undefined;
     /** Whether a path is to be stored compressed (--compress); absent: nothing is. */
     compressed?: (rel: string) => boolean;
+    /**
+     * The manifest vouches for the destination (a watch batch, after the watch's full sync): a file it
+     * lacks is new, and no listing is asked for it. A wrong guess costs one upload, never data.
+     */
+    vouched?: boolean;
   };
 }
 
@@ -137,7 +142,7 @@ export function decidePushFile(
   }
 
   // The manifest cannot vouch for this file: the listing decides.
-  if (!remote) return { kind: 'listing' };
+  if (!remote) return opts.vouched ? upload('new') : { kind: 'listing' };
   const r = remote.get(f.rel);
   if (!r) return upload('new');
   if (opts.compressed?.(f.rel)) return decideCompressed(f, r, facts, opts.styleOf?.(f.rel));

@@ -28,6 +28,11 @@ export type SyncEvent =
    */
   | { type: 'hashing'; bytes: number; totalBytes: number; files: number; totalFiles: number }
   | { type: 'done'; action: ActionKind; rel: string; size: number; reason: string }
+  /**
+   * `push --watch`: one batch ended, run over the paths that changed (`change`, `paths` of them) or
+   * over the whole tree (`walk`: the first sync and each reconciliation); `pending` paths wait to settle.
+   */
+  | ({ type: 'batch'; trigger: 'change' | 'walk'; paths: number; pending: number } & SyncResult)
   | ({ type: 'summary' } & SyncResult);
 
 export interface FileError {

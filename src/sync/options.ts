@@ -97,6 +97,12 @@ export interface PushOptions extends CommonOptions, UploadSettings {
   compress?: string[];
   /** PutObject / CreateMultipartUpload fields the options do not name, per file (e.g. ContentLanguage). */
   objectParams?: ObjectParamsFn;
+  /** Keep running: sync, then upload what changes until `signal` aborts (see src/watch/). */
+  watch?: boolean;
+  /** With `watch`: how long a file's size and mtime must stay the same before it is sent. Default '2s'. */
+  settle?: string | number;
+  /** With `watch`: how often the whole tree is walked to catch missed events. Default '5m'. */
+  reconcileEvery?: string | number;
 }
 
 export interface PullOptions extends CommonOptions {

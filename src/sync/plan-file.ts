@@ -14,7 +14,7 @@ import { enforceDeleteGuards } from './delete-guard.js';
 import type { SyncResult } from './events.js';
 import type { CommonOptions, PullOptions, PushOptions } from './options.js';
 import { executePull, preparePull } from './pull.js';
-import { executePush, preparePush } from './push.js';
+import { executePush, preparePush, refuseWatchOptions } from './push.js';
 import { copiedFrom } from './push-copies.js';
 import { RunContext, requireDirectory } from './run-context.js';
 import { headListed, headsInstead } from './selection.js';
@@ -77,6 +77,7 @@ export async function plan(opts: PlanOptions & { out?: string }): Promise<PlanDo
       `plan: direction must be push or pull, not ${JSON.stringify((opts as { direction?: unknown }).direction)}`,
     );
   validateOptions(opts, `plan ${opts.direction}`);
+  refuseWatchOptions(opts, 'does not apply to plan: a plan is made once');
   const push = opts.direction === 'push';
   if (push) checkEnds('push', opts.source, opts.destination);
   else checkEnds('pull', opts.destination, opts.source);

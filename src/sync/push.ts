@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { S3SyncError } from '../errors.js';
+import { S3SyncError, usageError } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
 import { hashAhead } from '../local/hash-ahead.js';
 import { describePath } from '../local/open-file.js';
@@ -13,6 +13,7 @@ import {
 import { scanListed } from '../local/scan-listed.js';
 import { FileChangedError } from '../local/stable-read.js';
 import { STATE_DIR } from '../manifest/store.js';
+import { OPTIONS } from '../options/table.js';
 import { checkEnds, fmtDuration, setting, validateOptions } from '../options/validate.js';
 import { listingDue, type PushAction, planPush } from '../plan/push.js';
 import type { Facts, RemoteObject } from '../plan/types.js';
@@ -52,27 +53,44 @@ export interface PreparedPush {
   sourceFiles: number;
   /** Per-pattern headers and compression; absent (a plan applied): none. */
   styles?: ObjectStyles;
+  /** Objects at the destination, for --max-delete, when no listing counted them (a watch batch). */
+  destinationFiles?: number;
+  /** Files that would have been uploaded but were held back (`hold`): still being written. */
+  held?: LocalFile[];
+  /**
+   * Where a file caught changing mid-upload goes instead of a retry in this run (a watch batch: back to
+   * settle detection, which sends it once it has settled).
+   */
+  handBack?: (f: LocalFile) => void;
 }
 
 /** Upload a directory to s3://bucket/prefix, transferring only what changed. */
 export async function push(opts: PushOptions): Promise<SyncResult> {
-  validateOptions(opts, 'push');
-  checkEnds('push', opts.source, opts.destination);
-  const root = requireDirectory(opts.source, 'source directory');
-  if (opts.backupDir !== undefined) s3BackupTarget(opts.backupDir, opts.suffix, parseS3Url(opts.destination));
-  const s = await RunContext.create({
-    root,
-    remote: opts.destination,
-    opts,
-    command: 'push',
-    settings: opts,
-  });
+  // Watching runs pushes until cancelled (src/watch/); loaded only then, with its native watcher.
+  if (opts.watch) return (await import('../watch/watch-loop.js')).watch(opts);
+  refuseWatchOptions(opts, 'applies to --watch only');
+  const s = await pushContext(opts);
   return s.run(async () => {
     const prepared = await preparePush(s, opts);
     applyRecords(s, prepared.actions, prepared.facts);
     if (opts.dryRun) reportDryRun(s, prepared.actions);
     else await executePush(s, prepared, opts);
   });
+}
+
+/** The watch's options outside a watch (a push without --watch, a plan) would do nothing: refused. */
+export function refuseWatchOptions(opts: Partial<PushOptions>, why: string): void {
+  for (const name of ['watch', 'settle', 'reconcileEvery'] as const)
+    if (opts[name] !== undefined && opts[name] !== false) throw usageError(`${OPTIONS[name].flag} ${why}`);
+}
+
+/** A push's checked options and its run context (not yet run). */
+export async function pushContext(opts: PushOptions): Promise<RunContext> {
+  validateOptions(opts, 'push');
+  checkEnds('push', opts.source, opts.destination);
+  const root = requireDirectory(opts.source, 'source directory');
+  if (opts.backupDir !== undefined) s3BackupTarget(opts.backupDir, opts.suffix, parseS3Url(opts.destination));
+  return RunContext.create({ root, remote: opts.destination, opts, command: 'push', settings: opts });
 }
 
 /**
@@ -93,8 +111,15 @@ function verifies(s: RunContext, opts: PushOptions): boolean {
   return why !== undefined;
 }
 
-/** Scans and plans: the planner asks for the cheapest missing facts until every file is settled. */
-export async function preparePush(s: RunContext, opts: PushOptions): Promise<PreparedPush> {
+/**
+ * Scans and plans: the planner asks for the cheapest missing facts until every file is settled. `hold`:
+ * files it says are still being written are not uploaded (a watch's walk hands them to settle detection).
+ */
+export async function preparePush(
+  s: RunContext,
+  opts: PushOptions,
+  hold?: (f: LocalFile) => boolean,
+): Promise<PreparedPush> {
   const styles = createObjectStyles(opts);
   const verify = verifies(s, opts);
   const scanOpts = {
@@ -191,13 +216,17 @@ export async function preparePush(s: RunContext, opts: PushOptions): Promise<Pre
   );
   const toUpload = new Map<string, LocalFile>();
   if (uploads.size > 0) for (const f of files) if (uploads.has(f.rel)) toUpload.set(f.rel, f);
+  const held = hold ? [...toUpload.values()].filter(hold) : [];
+  for (const f of held) toUpload.delete(f.rel);
   return {
-    actions: plan.actions,
+    actions:
+      held.length > 0 ? plan.actions.filter((a) => a.kind !== 'upload' || toUpload.has(a.rel)) : plan.actions,
     files: toUpload,
     fileCount: files.length,
     facts,
     sourceFiles,
     styles,
+    held,
   };
 }
 
@@ -303,6 +332,7 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
   const inSlot = (a: Upload, lastTry: boolean) =>
     slots ? slots.run(() => runUpload(a, lastTry), opts.signal) : runUpload(a, lastTry);
   await forEachLimit(uploads, lanes, (a) => inSlot(a, false), opts.signal);
+  if (p.handBack) for (const a of changed.splice(0)) p.handBack(p.files.get(a.rel)!);
   // Files that changed mid-upload get one more try, with fresh stat data, once everything else is done
   // and after a pause: a file caught changing is usually still being written, and the server may still
   // be winding down the aborted request for the same key.
@@ -352,7 +382,9 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
     opts.signal,
   );
 
-  const destination = p.facts.remote ? [...p.facts.remote.keys()].filter(s.selected).length : deletes.length;
+  const destination =
+    p.destinationFiles ??
+    (p.facts.remote ? [...p.facts.remote.keys()].filter(s.selected).length : deletes.length);
   if (deletes.length > 0 && enforceDeleteGuards(s, deletes.length, destination, p.sourceFiles)) {
     const t = await s.s3();
     const kept = keeper ? await keeper.deleted(t, deletes, setting(opts, 'workers')) : deletes;

@@ -47,7 +47,7 @@ describe('docs/flags.md documents exactly the flags the parser accepts, with the
   const sorted = (docs: FlagDoc[]) => docs.map(flagKey).sort();
 
   it.each(['bare s3sync', 'push', 'pull', 'check', 'apply', 'cleanup', 'demo'])(
-    "the tables for %s are exactly its flags, with their help",
+    'the tables for %s are exactly its flags, with their help',
     (name) => {
       const cmd = name === 'bare s3sync' ? program : command(name);
       expect(sorted(documented(name))).toEqual(sorted(flagDocsOf(cmd)));

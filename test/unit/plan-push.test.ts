@@ -158,6 +158,32 @@ describe('decidePushFile without a manifest entry', () => {
     expect(plan).toEqual({ actions: [], needs: [{ kind: 'listing' }] });
   });
 
+  it('a watch batch (the manifest vouches for the destination) uploads it as new, with no listing', () => {
+    const a = file('a.txt');
+    const e = entryFor(file('b.txt'));
+    expect(decide(a, undefined, emptyFacts(), { vouched: true })).toEqual({
+      kind: 'upload',
+      rel: 'a.txt',
+      reason: 'new',
+      size: 100,
+    });
+    const plan = planPush({
+      files: [a, file('b.txt')],
+      manifest: new Map([['b.txt', e]]),
+      racyThresholdNs: WRITTEN,
+      facts: emptyFacts(),
+      options: { vouched: true },
+    });
+    // The file the manifest has is still decided by its entry: unchanged, it is skipped.
+    expect(plan).toEqual({
+      actions: [
+        { kind: 'upload', rel: 'a.txt', reason: 'new', size: 100 },
+        { kind: 'skip', rel: 'b.txt' },
+      ],
+      needs: [],
+    });
+  });
+
   it('uploads new when the listing does not have it, size-changed when sizes differ', () => {
     const f = file('a.txt');
     const facts = emptyFacts();

@@ -1,0 +1,86 @@
+import { printable } from '../escape.js';
+import type { CheckEvent } from '../sync/check.js';
+import type { SyncEvent } from '../sync/events.js';
+import type { PushOptions } from '../sync/options.js';
+import { type CliEvent, cliEvent, exitCodeOf } from './exit-codes.js';
+import { fmtRequests, type Output } from './output.js';
+import { fmtBytes } from './progress-view.js';
+
+type Batch = Extract<SyncEvent, { type: 'batch' }>;
+
+/** Per-file progress: a watch says what each batch did, in one line, instead. */
+const PER_FILE = new Set(['start', 'bytes', 'hashing', 'plan', 'action', 'done']);
+
+const clock = () => new Date().toTimeString().slice(0, 8);
+
+/** What a batch did, in words. */
+export function batchText(b: Omit<Batch, 'type' | 'outcome'>): string {
+  const what = b.trigger === 'walk' ? `walk of ${b.scanned} files` : `${b.paths} changed path(s)`;
+  return (
+    `${what}: ${b.uploaded} uploaded, ${b.recorded} recorded, ${b.deleted} deleted, ${b.failed} failed; ` +
+    `${fmtBytes(b.bytesTransferred)}, ${b.requestsTotal} S3 requests (${fmtRequests(b.requests)}), ` +
+    `${(b.elapsedMs / 1000).toFixed(2)} s`
+  );
+}
+
+/**
+ * How a watch shows itself: with --json one `batch` line per batch (besides errors, warnings and
+ * notices); on a terminal one status line on stderr, rewritten in place; otherwise (a service's
+ * journal) one line per batch that did something. --quiet: errors only.
+ */
+export function watchEvents(
+  output: Output,
+  destination: string,
+  signal?: AbortSignal,
+): { onEvent: (e: CheckEvent) => void; stop: () => void } {
+  const tty = output.mode === 'human' && process.stderr.isTTY === true;
+  let status = '';
+  let shown = false;
+  const clear = () => {
+    if (shown) process.stderr.write('\r\x1b[K');
+    shown = false;
+  };
+  const draw = () => {
+    if (!tty || status === '') return;
+    const width = Math.max(20, (process.stderr.columns || 80) - 1);
+    process.stderr.write(`\r\x1b[K${printable(status).slice(0, width)}`);
+    shown = true;
+  };
+  const onEvent = (e: CheckEvent) => {
+    if (PER_FILE.has(e.type)) return;
+    if (e.type === 'batch') {
+      const { outcome, ...rest } = e;
+      if (output.mode === 'json') {
+        void output.event({ ...rest, exitCode: exitCodeOf(outcome) } as unknown as CliEvent);
+        return;
+      }
+      const moved = e.uploaded + e.deleted + e.recorded + e.failed > 0;
+      status = `${clock()} watching -> ${destination}: ${e.pending} pending; last: ${batchText(rest)}`;
+      if (tty) draw();
+      else if (output.mode === 'human' && moved)
+        process.stdout.write(`${printable(`${clock()} ${batchText(rest)}`)}\n`);
+      return;
+    }
+    clear();
+    void output.event(cliEvent(e, signal?.reason));
+    draw();
+  };
+  return {
+    onEvent,
+    stop: () => {
+      clear();
+      output.stop();
+    },
+  };
+}
+
+/** `push --watch` from the command line: runs until SIGTERM or Ctrl-C, then exits 0 when nothing is left failing. */
+export async function runWatch(opts: PushOptions, output: Output, signal?: AbortSignal) {
+  const { push } = await import('../sync/push.js');
+  const view = watchEvents(output, opts.destination, signal);
+  try {
+    return await push({ ...opts, onEvent: view.onEvent });
+  } finally {
+    view.stop();
+  }
+}

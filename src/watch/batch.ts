@@ -1,0 +1,109 @@
+import { holdsAnything, type LocalFile, scanDirectory } from '../local/scan.js';
+import { STATE_DIR } from '../manifest/store.js';
+import { type PushAction, planPush } from '../plan/push.js';
+import { applyRecords } from '../sync/facts.js';
+import type { PushOptions } from '../sync/options.js';
+import { prelude } from '../sync/prelude.js';
+import { executePush, type PreparedPush } from '../sync/push.js';
+import type { RunContext } from '../sync/run-context.js';
+import type { PathScope } from './scope.js';
+
+/**
+ * Plans a watch batch: the push planner over the files under the scope only, the manifest vouching
+ * for the destination (no listing: the watch's full sync made the manifest current), and, with
+ * --delete, deletes for the scope's manifest entries whose file is gone. Files `hold` says are still
+ * being written are handed back, not uploaded.
+ */
+async function prepareBatch(
+  s: RunContext,
+  opts: PushOptions,
+  scope: PathScope,
+  hold: (f: LocalFile) => boolean,
+): Promise<PreparedPush> {
+  let files: LocalFile[] = [];
+  const { plan, unreadable, facts } = await prelude(s, {
+    listing: 'asked',
+    scan: () =>
+      scanDirectory(s.localRoot, {
+        followSymlinks: opts.followSymlinks,
+        skipDir: (rel) => rel === STATE_DIR || s.filter.excludesDir(rel) || !scope.entersDir(rel),
+        includeFile: (rel) => scope.covers(rel) && s.selected(rel),
+        keyPrefix: s.location.prefix,
+      }),
+    notices: true,
+    planning: (found) => {
+      files = found.files;
+      s.result.scanned = files.length;
+      const input = () => ({
+        files,
+        manifest: s.store.files,
+        racyThresholdNs: s.store.racyThresholdNs,
+        facts: found.facts,
+        options: { force: opts.incremental === false, vouched: true, adopted: s.store.adopted },
+      });
+      return {
+        plan: () => planPush(input()),
+        files: () => files,
+        drop: (bad) => {
+          files = files.filter((f) => !bad.has(f.rel));
+        },
+      };
+    },
+  });
+  const present = new Set(files.map((f) => f.rel));
+  const actions: PushAction[] = [...plan.actions];
+  // Entries of the scope whose file is gone: forgotten, as a full push forgets them, and deleted with
+  // --delete (a failed or refused delete is found again by the next walk's listing).
+  for (const [rel, e] of s.store.files) {
+    if (!scope.covers(rel) || present.has(rel) || unreadable.has(rel) || !s.selected(rel)) continue;
+    s.store.forget(rel);
+    if (opts.delete)
+      actions.push({
+        kind: 'delete',
+        rel,
+        key: s.location.prefix + rel,
+        reason: 'no-local-file',
+        size: e.size,
+      });
+  }
+  const uploads = new Set(actions.filter((a) => a.kind === 'upload').map((a) => a.rel));
+  const toUpload = new Map<string, LocalFile>();
+  const held: LocalFile[] = [];
+  for (const f of files) {
+    if (!uploads.has(f.rel)) continue;
+    if (hold(f)) held.push(f);
+    else toUpload.set(f.rel, f);
+  }
+  return {
+    actions: actions.filter((a) => a.kind !== 'upload' || toUpload.has(a.rel)),
+    files: toUpload,
+    fileCount: files.length,
+    facts,
+    // The empty-source guard: a root that holds nothing (an unmounted disk) deletes nothing.
+    sourceFiles: holdsAnything(s.localRoot, STATE_DIR) ? Math.max(1, s.store.files.size) : 0,
+    destinationFiles: s.store.files.size + actions.filter((a) => a.kind === 'delete').length,
+    held,
+    // Still being written: settle detection sends it once it has settled, and the batch does not wait.
+    handBack: (f) => held.push(f),
+  };
+}
+
+/**
+ * One watch batch over the paths of `scope`, as one push run: one manifest checkpoint, the delete
+ * guards applied to its deletes. Returns the files held back as still being written.
+ */
+export async function runBatch(
+  s: RunContext,
+  opts: PushOptions,
+  scope: PathScope,
+  hold: (f: LocalFile) => boolean,
+): Promise<LocalFile[]> {
+  let held: LocalFile[] = [];
+  await s.run(async () => {
+    const prepared = await prepareBatch(s, opts, scope, hold);
+    held = prepared.held ?? [];
+    applyRecords(s, prepared.actions, prepared.facts);
+    await executePush(s, prepared, opts);
+  });
+  return held;
+}

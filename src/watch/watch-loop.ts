@@ -1,0 +1,305 @@
+import { lstatSync } from 'node:fs';
+import { S3SyncError, usageError } from '../errors.js';
+import { absPath, type LocalFile } from '../local/scan.js';
+import { setting, validateOptions } from '../options/validate.js';
+import { emptyResult, type SyncEvent, type SyncResult } from '../sync/events.js';
+import { applyRecords } from '../sync/facts.js';
+import type { PushOptions } from '../sync/options.js';
+import { executePush, preparePush, pushContext } from '../sync/push.js';
+import { requireDirectory } from '../sync/run-context.js';
+import { runBatch } from './batch.js';
+import { PathScope } from './scope.js';
+import { backoffMs, changedRecently, GONE, isSettled, nextDue, type Observed, observe } from './settle.js';
+import { type Watcher, watchTree } from './watcher.js';
+
+type Trigger = 'change' | 'walk';
+
+/** A path's signature as settle detection compares it: what lstat says, or GONE. */
+function signatureOf(root: string, rel: string): string {
+  try {
+    const st = lstatSync(absPath(root, rel), { bigint: true });
+    if (st.isDirectory()) return 'dir';
+    return `${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}`;
+  } catch {
+    return GONE;
+  }
+}
+
+const fileSignature = (f: LocalFile) => `${f.size}:${f.mtimeNs}:${f.ctimeNs}:${f.ino}`;
+
+/**
+ * `push --watch`: a full sync, then batches of the paths that changed and settled, and a full walk
+ * every --reconcile-every, until the signal aborts. One batch or walk at a time, each one push run (one
+ * manifest checkpoint, the guards applied to its deletes); events keep arriving meanwhile.
+ */
+class WatchLoop {
+  /** Paths events named (or walks held back), by rel, waiting to settle. */
+  private readonly pending = new Map<string, Observed>();
+  /** Paths whose last batch failed: retried after a backoff that grows with each failure. */
+  private readonly failing = new Map<string, { failures: number; at: number; message: string }>();
+  private readonly totals: SyncResult = emptyResult('push', false);
+  private readonly settleMs: number;
+  private readonly reconcileMs: number;
+  /** When the next full walk is due; 0: now. */
+  private walkAt = 0;
+  /** Walks that failed in a row (the endpoint unreachable): the next one waits for the backoff. */
+  private walkFailures = 0;
+  /** Wakes the loop from its wait (an event came, or the run is cancelled). */
+  private wake?: () => void;
+  /** s3sync's own files (a manifest given inside the tree, its lock), as the last run's context said. */
+  private isOwn: (rel: string) => boolean = () => false;
+
+  constructor(
+    private readonly opts: PushOptions,
+    private readonly root: string,
+  ) {
+    this.settleMs = setting(opts, 'settle');
+    this.reconcileMs = setting(opts, 'reconcileEvery');
+  }
+
+  private get aborted(): boolean {
+    return this.opts.signal?.aborted === true;
+  }
+
+  async run(): Promise<SyncResult> {
+    const started = Date.now();
+    const watcher = await this.subscribe();
+    try {
+      let first = true;
+      while (!this.aborted) {
+        const now = Date.now();
+        if (now >= this.walkAt) {
+          await this.walk(first);
+          first = false;
+          continue;
+        }
+        const ready = this.collectReady(now);
+        if (ready.length > 0) await this.batch(ready);
+        else await this.nap(this.nextWake(now) - now);
+      }
+    } finally {
+      await watcher?.close();
+    }
+    return this.finish(started);
+  }
+
+  /**
+   * The watcher, or none when the system refuses one (inotify's max_user_watches reached, a file
+   * system without events): then the walks alone keep the destination current, later by up to
+   * --reconcile-every, and a warning says so.
+   */
+  private async subscribe(): Promise<Watcher | undefined> {
+    const warn = (message: string) => this.opts.onEvent?.({ type: 'warning', message });
+    try {
+      return await watchTree(this.root, {
+        changed: (rels) => this.changed(rels),
+        lost: (why) => {
+          warn(`file events lost (${why}): walking the whole tree`);
+          this.walkAt = 0;
+          this.wake?.();
+        },
+      });
+    } catch (err) {
+      warn(
+        `cannot watch for changes (${(err as Error).message}): only the walks every --reconcile-every find them`,
+      );
+      return undefined;
+    }
+  }
+
+  private changed(rels: string[]): void {
+    const now = Date.now();
+    for (const rel of rels) {
+      if (this.isOwn(rel)) continue;
+      this.pending.set(rel, observe(this.pending.get(rel), signatureOf(this.root, rel), now, true));
+    }
+    this.wake?.();
+  }
+
+  /** Pending paths unchanged for the settle time (and not waiting out a failure's backoff), taken out. */
+  private collectReady(now: number): string[] {
+    const ready: string[] = [];
+    for (const [rel, o] of this.pending) {
+      if (!isSettled(o, now, this.settleMs) || (this.failing.get(rel)?.at ?? 0) > now) continue;
+      const next = observe(o, signatureOf(this.root, rel), now, false);
+      if (next === o) ready.push(rel);
+      else this.pending.set(rel, next);
+    }
+    for (const rel of ready) this.pending.delete(rel);
+    return ready;
+  }
+
+  /** When something may be due: a path settling, a failure's retry, the next walk. */
+  private nextWake(now: number): number {
+    let at = this.walkAt;
+    const settling = [...this.pending].map(([rel, o]) => ({
+      sig: o.sig,
+      since: Math.max(o.since, (this.failing.get(rel)?.at ?? 0) - this.settleMs),
+    }));
+    const due = nextDue(settling, this.settleMs);
+    if (due !== undefined) at = Math.min(at, due);
+    return Math.max(at, now + 10);
+  }
+
+  private nap(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.opts.signal?.removeEventListener('abort', done);
+        this.wake = undefined;
+        resolve();
+      };
+      // Timers past 2^31 ms fire at once: a --reconcile-every of never waits in slices.
+      const timer = setTimeout(done, Math.min(ms, 2 ** 31 - 1));
+      this.wake = done;
+      this.opts.signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /**
+   * Whether a file found by a batch or a walk waits: it changed within the settle time, or an event
+   * named it since it was last seen settled. It goes to settle detection instead.
+   */
+  private hold = (f: LocalFile): boolean =>
+    changedRecently(f.mtimeNs, Date.now(), this.settleMs) || this.pending.has(f.rel);
+
+  private holdBack(held: LocalFile[]): void {
+    const now = Date.now();
+    for (const f of held)
+      if (!this.pending.has(f.rel)) this.pending.set(f.rel, { sig: fileSignature(f), since: now });
+  }
+
+  /**
+   * A run's options: its summary becomes the batch's event, the rest is passed on. Its signal is its
+   * own, aborted with the watch's, and `release` detaches it: the listeners a run leaves on its signal
+   * (its transport's) go with it instead of piling up on the watch's, batch after batch.
+   */
+  private runOptions(
+    trigger: Trigger,
+    paths: number,
+    onSummary: (r: SyncResult) => void,
+  ): { opts: PushOptions; release: () => void } {
+    const onEvent = (e: SyncEvent) => {
+      if (e.type !== 'summary') return this.opts.onEvent?.(e);
+      const { type: _type, ...r } = e;
+      onSummary(r);
+      this.opts.onEvent?.({ type: 'batch', trigger, paths, pending: this.pending.size, ...r });
+    };
+    const own = new AbortController();
+    const parent = this.opts.signal;
+    const abort = () => own.abort(parent?.reason);
+    if (parent?.aborted) abort();
+    else parent?.addEventListener('abort', abort, { once: true });
+    const release = () => parent?.removeEventListener('abort', abort);
+    return { opts: { ...this.opts, watch: false, onEvent, signal: own.signal }, release };
+  }
+
+  /** The whole tree, as a push: the first sync, then each reconciliation (and the verify interval). */
+  private async walk(first: boolean): Promise<void> {
+    let result: SyncResult | undefined;
+    const { opts, release } = this.runOptions('walk', 0, (r) => {
+      result = r;
+    });
+    try {
+      const s = await pushContext(opts);
+      this.isOwn = s.isOwn;
+      await s.run(async () => {
+        const prepared = await preparePush(s, opts, this.hold);
+        applyRecords(s, prepared.actions, prepared.facts);
+        await executePush(s, prepared, opts);
+        this.holdBack(prepared.held ?? []);
+      });
+      this.walkFailures = 0;
+      this.walkAt = Date.now() + this.reconcileMs;
+    } catch (err) {
+      if (this.aborted) return;
+      // A first sync refused as asked (bad options, a delete guard) stops, as a plain push would.
+      if (first && err instanceof S3SyncError && err.kind === 'usage') throw err;
+      this.walkFailures++;
+      this.walkAt = Date.now() + backoffMs(this.walkFailures);
+      this.report(err);
+    } finally {
+      release();
+      if (result) this.add(result, true);
+    }
+  }
+
+  /** The paths that settled, as one push run over them. */
+  private async batch(ready: string[]): Promise<void> {
+    let result: SyncResult | undefined;
+    const { opts, release } = this.runOptions('change', ready.length, (r) => {
+      result = r;
+    });
+    try {
+      const s = await pushContext(opts);
+      this.isOwn = s.isOwn;
+      this.holdBack(await runBatch(s, opts, new PathScope(ready), this.hold));
+    } catch (err) {
+      // Cancelled: what was not sent, the next start's walk finds.
+      if (this.aborted) return;
+      this.report(err);
+      this.retryLater(ready, (err as Error)?.message ?? String(err));
+      return;
+    } finally {
+      release();
+      if (result) this.add(result, false);
+    }
+    const failed = new Map((result?.errors ?? []).map((e) => [e.rel, e.message]));
+    for (const rel of ready) if (!failed.has(rel)) this.failing.delete(rel);
+    for (const [rel, message] of failed) this.retryLater([rel], message);
+  }
+
+  /** Paths back to pending, each retried after its backoff. */
+  private retryLater(rels: string[], message: string): void {
+    const now = Date.now();
+    for (const rel of rels) {
+      const failures = (this.failing.get(rel)?.failures ?? 0) + 1;
+      this.failing.set(rel, { failures, at: now + backoffMs(failures), message });
+      if (!this.pending.has(rel))
+        this.pending.set(rel, { sig: signatureOf(this.root, rel), since: now - this.settleMs });
+    }
+  }
+
+  private report(err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    this.opts.onEvent?.({ type: 'error', message: `${message} (retrying)` });
+  }
+
+  private add(r: SyncResult, walk: boolean): void {
+    const t = this.totals;
+    if (walk) {
+      t.scanned = r.scanned;
+      t.unchanged = r.unchanged;
+    }
+    t.uploaded += r.uploaded;
+    t.recorded += r.recorded;
+    t.deleted += r.deleted;
+    t.bytesTransferred += r.bytesTransferred;
+    t.requestsTotal += r.requestsTotal;
+    for (const [k, v] of Object.entries(r.requests)) t.requests[k] = (t.requests[k] ?? 0) + v;
+  }
+
+  /** The watch's summary: what all its runs did; failed are the paths still failing when it stopped. */
+  private finish(started: number): SyncResult {
+    const t = this.totals;
+    t.errors = [...this.failing].map(([rel, f]) => ({ rel, message: f.message }));
+    t.failed = t.errors.length;
+    t.elapsedMs = Date.now() - started;
+    t.cancelled = this.aborted;
+    // Stopping is how a watch ends: it ends well when nothing is left failing.
+    t.outcome = t.failed > 0 ? 'failed' : 'ok';
+    this.opts.onEvent?.({ type: 'summary', ...t });
+    return t;
+  }
+}
+
+/**
+ * `push({ watch: true })`: syncs, then keeps the destination current until `signal` aborts; resolves
+ * with the totals then.
+ */
+export async function watch(opts: PushOptions): Promise<SyncResult> {
+  validateOptions(opts, 'push');
+  if (opts.dryRun)
+    throw usageError('--watch does not take --dry-run: a plain push with --dry-run shows what it would send');
+  return new WatchLoop(opts, requireDirectory(opts.source, 'source directory')).run();
+}

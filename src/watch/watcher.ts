@@ -1,0 +1,57 @@
+import path from 'node:path';
+import { STATE_DIR } from '../manifest/store.js';
+
+/** What the watcher reports: paths (rel, '/'-separated) that something happened to, or a lost stream. */
+export interface WatcherSink {
+  changed: (rels: string[]) => void;
+  /** Events may have been lost (queue overflow, the watch failing): only a walk can tell what changed. */
+  lost: (why: string) => void;
+}
+
+/** A running subscription; `close` ends it. */
+export interface Watcher {
+  close: () => Promise<void>;
+}
+
+/**
+ * Test-only: events whose rel path matches this regular expression are dropped, as an overflowed
+ * inotify queue or an NFS mount would lose them, so tests can show the reconciliation walk finds them.
+ * Read here only.
+ */
+const DROP_ENV = 'S3SYNC_TEST_DROP_EVENTS';
+
+/**
+ * Subscribes to changes under `root` with @parcel/watcher: native recursive watching (inotify on
+ * Linux, FSEvents, ReadDirectoryChangesW), prebuilt for each platform inside npm packages, used by
+ * Parcel, VS Code and Nx on trees of hundreds of thousands of files. Events only name paths; what
+ * changed is decided by stat at settle time, so a lost, duplicated or reordered event delays an upload
+ * (the reconciliation walk finds it) and never causes a wrong one.
+ */
+export async function watchTree(root: string, sink: WatcherSink): Promise<Watcher> {
+  const { subscribe } = await import('@parcel/watcher');
+  const dropText = process.env[DROP_ENV];
+  const drop = dropText ? new RegExp(dropText) : undefined;
+  const sub = await subscribe(
+    root,
+    (err, events) => {
+      if (err) {
+        sink.lost(err.message);
+        return;
+      }
+      const rels: string[] = [];
+      for (const e of events) {
+        const rel = path.relative(root, e.path).split(path.sep).join('/');
+        // The root itself (removed, or replaced by a mount) stands for the whole tree: the walk decides.
+        if (rel === '') {
+          sink.lost('the watched directory itself changed');
+          continue;
+        }
+        if (rel.startsWith('..') || drop?.test(rel)) continue;
+        rels.push(rel);
+      }
+      if (rels.length > 0) sink.changed(rels);
+    },
+    { ignore: [STATE_DIR] },
+  );
+  return { close: () => sub.unsubscribe() };
+}

@@ -1,0 +1,400 @@
+/**
+ * `push --watch` against real servers: a file still being written is sent once, complete; a burst is
+ * batched (one request per file, no listing per batch); events that never came are caught by the
+ * reconciliation walk; an outage keeps the pending set and catches up without sending anything twice;
+ * SIGTERM and SIGINT stop cleanly (exit 0, a valid manifest); config jobs watch side by side.
+ */
+import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  type AnyEvent,
+  type LiveRun,
+  md5Hex,
+  newBucket,
+  objectMd5,
+  readManifest,
+  runCli,
+  servers,
+  spawnCli,
+  trackedDirs,
+  waitFor,
+} from '../helpers.js';
+import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
+
+const { dir, removeAll } = trackedDirs();
+const proxies: FaultProxy[] = [];
+const gates: Gate[] = [];
+const runs: LiveRun[] = [];
+afterAll(async () => {
+  for (const r of runs) if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
+  for (const g of gates) await g.close();
+  for (const p of proxies) await p.close();
+  removeAll();
+});
+
+type Batch = AnyEvent & {
+  type: 'batch';
+  trigger: 'change' | 'walk';
+  uploaded: number;
+  deleted: number;
+  failed: number;
+  requests: Record<string, number>;
+  requestsTotal: number;
+  pending: number;
+};
+const batches = (run: LiveRun) => run.events.filter((e): e is Batch => e.type === 'batch');
+const uploaded = (run: LiveRun) => batches(run).reduce((n, b) => n + b.uploaded, 0);
+/** What a run said, for a failed expectation: its stderr and its last events. */
+const diag = (run: LiveRun) =>
+  `${run.stderr()}\n${run.events
+    .slice(-8)
+    .map((e) => JSON.stringify(e))
+    .join('\n')}`;
+const deleted = (run: LiveRun) => batches(run).reduce((n, b) => n + b.deleted, 0);
+
+/**
+ * A TCP gate in front of an endpoint: open, it relays; shut, the port refuses connections (the
+ * endpoint is unreachable, as a server that is down) and the connections it had are cut.
+ */
+interface Gate {
+  endpoint: string;
+  shut(): Promise<void>;
+  open(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function startGate(target: string): Promise<Gate> {
+  const up = new URL(target);
+  const sockets = new Set<net.Socket>();
+  let server: net.Server | undefined;
+  let port = 0;
+  const open = () =>
+    new Promise<void>((resolve, reject) => {
+      const s = net.createServer((client) => {
+        const upstream = net.connect(Number(up.port), up.hostname);
+        for (const sock of [client, upstream]) {
+          sockets.add(sock);
+          sock.on('close', () => sockets.delete(sock));
+          sock.on('error', () => {
+            client.destroy();
+            upstream.destroy();
+          });
+        }
+        client.pipe(upstream).pipe(client);
+      });
+      s.once('error', reject);
+      s.listen(port, '127.0.0.1', () => {
+        port = (s.address() as net.AddressInfo).port;
+        server = s;
+        resolve();
+      });
+    });
+  const shut = async () => {
+    const s = server;
+    server = undefined;
+    for (const sock of sockets) sock.destroy();
+    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+  };
+  await open();
+  return { endpoint: `http://127.0.0.1:${port}`, shut, open, close: shut };
+}
+
+/** PUTs of whole objects per key, as the proxy saw them arrive. */
+function putsPerKey(proxy: FaultProxy, bucket: string): Map<string, number> {
+  const n = new Map<string, number>();
+  for (const e of proxy.log) {
+    // PutObject (the SDK adds ?x-id=PutObject), not UploadPart.
+    if (e.method !== 'PUT' || /[?&](partNumber|uploadId)=/.test(e.url)) continue;
+    const key = decodeURIComponent(e.url.split('?')[0]!.replace(`/${bucket}/`, ''));
+    n.set(key, (n.get(key) ?? 0) + 1);
+  }
+  return n;
+}
+
+describe.each(servers())('push --watch on $name', (server) => {
+  async function setup(label: string, extra: string[] = [], env: Record<string, string> = {}) {
+    const { bucket, transport } = await newBucket(server, `w-${label}`);
+    const src = dir(`watch-${label}`);
+    const proxy = await startFaultProxy({ target: server.endpoint, seed: 1, rate: 0 });
+    proxies.push(proxy);
+    const url = `s3://${bucket}/w`;
+    const args = ['push', src, url, '--watch', '--json', '--endpoint-url', proxy.endpoint, ...extra];
+    return { bucket, transport, src, proxy, url, args, env };
+  }
+
+  function start(args: string[], env: Record<string, string> = {}): LiveRun {
+    const run = spawnCli(args, server, { env });
+    runs.push(run);
+    return run;
+  }
+
+  /** Waits for the first walk (the initial sync) to end: events from then on are the watch's. */
+  async function watching(run: LiveRun) {
+    const ok = await run.until((e) => e.type === 'batch' && (e as Batch).trigger === 'walk');
+    expect(ok, run.stderr()).toBe(true);
+  }
+
+  async function stop(run: LiveRun, signal: NodeJS.Signals = 'SIGTERM') {
+    run.child.kill(signal);
+    const t0 = Date.now();
+    const { code } = await run.exited;
+    return { code, ms: Date.now() - t0 };
+  }
+
+  it('a file written in five chunks over three seconds is uploaded once, complete', async () => {
+    const { bucket, transport, src, proxy, args } = await setup('chunks');
+    const run = start(args);
+    await watching(run);
+    const file = path.join(src, 'dump.sql');
+    const chunks = [0, 1, 2, 3, 4].map((i) => Buffer.alloc(64 * 1024 + i, 65 + i));
+    for (const [i, c] of chunks.entries()) {
+      appendFileSync(file, c);
+      if (i < chunks.length - 1) await sleep(750);
+    }
+    expect(await waitFor(() => uploaded(run) >= 1, run, 30_000), run.stderr()).toBe(true);
+    // Nothing more comes for it: another settle time and a half passes with no second upload.
+    await sleep(3000);
+    expect(uploaded(run)).toBe(1);
+    expect(putsPerKey(proxy, bucket).get('w/dump.sql')).toBe(1);
+    expect(await objectMd5(transport, 'w/dump.sql')).toBe(md5Hex(Buffer.concat(chunks)));
+    expect((await stop(run)).code, run.stderr()).toBe(0);
+  });
+
+  it('1,000 files created at once: all uploaded, one request each and no listing per batch', async () => {
+    const { bucket, transport, src, proxy, args } = await setup('burst', ['--settle', '1s']);
+    const run = start(args);
+    await watching(run);
+    const N = 1000;
+    mkdirSync(path.join(src, 'burst'));
+    const want = new Map<string, string>();
+    for (let i = 0; i < N; i++) {
+      const body = `file ${i}\n`;
+      writeFileSync(path.join(src, 'burst', `f${i}.txt`), body);
+      want.set(`w/burst/f${i}.txt`, md5Hex(body));
+    }
+    expect(await waitFor(() => uploaded(run) >= N, run, 120_000), run.stderr()).toBe(true);
+    await sleep(1500);
+    const { code } = await stop(run);
+    expect(code, run.stderr()).toBe(0);
+    const requests: Record<string, number> = {};
+    for (const b of batches(run))
+      for (const [k, v] of Object.entries(b.requests)) requests[k] = (requests[k] ?? 0) + v;
+    expect(requests.PutObject).toBe(N);
+    expect(requests.ListObjectsV2 ?? 0).toBeLessThanOrEqual(1);
+    expect(Object.keys(requests).filter((k) => k !== 'PutObject' && k !== 'ListObjectsV2')).toEqual([]);
+    // Batched: far fewer batches than files.
+    expect(batches(run).filter((b) => b.trigger === 'change').length).toBeLessThan(N / 10);
+    const remote = await transport.list('w/');
+    expect(remote.size).toBe(N);
+    for (const [key, n] of putsPerKey(proxy, bucket)) expect(n, key).toBe(1);
+    expect(await objectMd5(transport, 'w/burst/f999.txt')).toBe(want.get('w/burst/f999.txt'));
+    expect(readManifest(src)!.files.size).toBe(N);
+  });
+
+  it('changes whose events were lost are caught by the reconciliation walk: new, changed, deleted', async () => {
+    const { transport, src, args } = await setup('missed', [
+      '--reconcile-every',
+      '3s',
+      '--settle',
+      '500ms',
+      '--delete',
+    ]);
+    mkdirSync(path.join(src, 'hidden'));
+    writeFileSync(path.join(src, 'hidden', 'old.txt'), 'old');
+    writeFileSync(path.join(src, 'hidden', 'gone.txt'), 'to be deleted');
+    writeFileSync(path.join(src, 'seen.txt'), 'keeps the source non-empty');
+    // Every event under hidden/ is dropped, as an overflowed queue or an NFS mount would lose it.
+    const run = start(args, { S3SYNC_TEST_DROP_EVENTS: '^hidden(/|$)' });
+    await watching(run);
+    const walks = () => batches(run).filter((b) => b.trigger === 'walk').length;
+    const before = walks();
+    writeFileSync(path.join(src, 'hidden', 'new.txt'), 'new content');
+    writeFileSync(path.join(src, 'hidden', 'old.txt'), 'changed content');
+    rmSync(path.join(src, 'hidden', 'gone.txt'));
+    const caught = await waitFor(
+      () => uploaded(run) >= 5 && deleted(run) >= 1 && walks() > before,
+      run,
+      30_000,
+    );
+    expect(caught, run.stderr()).toBe(true);
+    // Found by a walk, not by a batch of events: none came.
+    const changeBatches = batches(run).filter((b) => b.trigger === 'change');
+    expect(changeBatches.reduce((n, b) => n + b.uploaded + b.deleted, 0)).toBe(0);
+    const remote = await transport.list('w/');
+    expect([...remote.keys()].sort()).toEqual(['hidden/new.txt', 'hidden/old.txt', 'seen.txt']);
+    expect(await objectMd5(transport, 'w/hidden/old.txt')).toBe(md5Hex('changed content'));
+    expect((await stop(run)).code, run.stderr()).toBe(0);
+  });
+
+  it('the endpoint unreachable for 10 s mid-burst: pending kept, caught up, nothing sent twice', async () => {
+    const { bucket, transport, src, proxy } = await setup('outage');
+    const gate = await startGate(proxy.endpoint);
+    gates.push(gate);
+    const url = `s3://${bucket}/w`;
+    const run = start([
+      'push',
+      src,
+      url,
+      '--watch',
+      '--json',
+      '--endpoint-url',
+      gate.endpoint,
+      '--settle',
+      '500ms',
+    ]);
+    await watching(run);
+    const write = (from: number, to: number) => {
+      for (let i = from; i < to; i++) writeFileSync(path.join(src, `f${i}.txt`), `content ${i}`);
+    };
+    write(0, 50);
+    expect(await waitFor(() => uploaded(run) >= 50, run, 60_000), diag(run)).toBe(true);
+    // The server goes away between batches, and changes keep coming while it is away.
+    await gate.shut();
+    write(50, 100);
+    await sleep(4000);
+    write(100, 150);
+    await sleep(6000);
+    const failedMeanwhile = run.events.some((e) => e.type === 'error');
+    await gate.open();
+    expect(await waitFor(() => uploaded(run) >= 150, run, 120_000), diag(run)).toBe(true);
+    expect(failedMeanwhile, 'the outage was noticed').toBe(true);
+    const { code } = await stop(run);
+    expect(code, run.stderr()).toBe(0);
+    const remote = await transport.list('w/');
+    expect(remote.size).toBe(150);
+    const puts = putsPerKey(proxy, bucket);
+    expect(puts.size).toBe(150);
+    for (const [key, n] of puts) expect(n, key).toBe(1);
+    expect(await objectMd5(transport, 'w/f120.txt')).toBe(md5Hex('content 120'));
+    expect(readManifest(src)!.files.size).toBe(150);
+  });
+
+  it.each<[NodeJS.Signals, boolean]>([
+    ['SIGTERM', false],
+    ['SIGINT', false],
+    ['SIGTERM', true],
+  ])(
+    '%s (mid-batch: %s) exits 0 within seconds with a valid manifest; a plain push finishes the rest',
+    async (signal, midBatch) => {
+      const { bucket, src, url, proxy } = await setup(`sig-${signal.toLowerCase()}-${midBatch}`);
+      // Mid-batch: every request held 1 s, so the signal comes while uploads are in flight.
+      const slow = midBatch
+        ? await startFaultProxy({
+            target: server.endpoint,
+            seed: 2,
+            rate: 1,
+            kinds: ['delay'],
+            delayMs: 1000,
+          })
+        : proxy;
+      if (midBatch) proxies.push(slow);
+      const run = start([
+        'push',
+        src,
+        url,
+        '--watch',
+        '--json',
+        '--endpoint-url',
+        slow.endpoint,
+        '--settle',
+        '300ms',
+        '--workers',
+        '2',
+      ]);
+      await watching(run);
+      for (let i = 0; i < 20; i++) writeFileSync(path.join(src, `f${i}.txt`), `content ${i}`);
+      if (midBatch) await waitFor(() => slow.log.some((e) => e.method === 'PUT'), run, 30_000);
+      else expect(await waitFor(() => uploaded(run) >= 20, run, 30_000), run.stderr()).toBe(true);
+      const { code, ms } = await stop(run, signal);
+      expect(code, run.stderr()).toBe(0);
+      expect(ms).toBeLessThan(5000);
+      const summary = run.events.at(-1) as AnyEvent & { type: string; exitCode: number; cancelled: boolean };
+      expect(summary).toMatchObject({ type: 'summary', exitCode: 0, cancelled: true });
+      // Valid (readManifest decodes it, and throws on a damaged one); none at all when nothing was sent.
+      const recorded = readManifest(src)?.files.size ?? 0;
+      expect(recorded).toBe(midBatch ? uploaded(run) : 20);
+      if (midBatch) expect(recorded).toBeLessThan(20);
+      // Whatever the stop left, a plain push sends, and only that.
+      const r = await runCli(['push', src, url, '--json', '--endpoint-url', proxy.endpoint], server);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.summary?.uploaded).toBe(20 - recorded);
+      expect(bucket).toBeTruthy();
+    },
+  );
+
+  it('config jobs with "watch": true run side by side in one process', async () => {
+    const a = await setup('job-a');
+    const b = await setup('job-b');
+    const cfgDir = dir('watch-config');
+    const file = path.join(cfgDir, 's3sync.config.json');
+    const job = (x: typeof a) => ({
+      command: 'push',
+      source: x.src,
+      destination: x.url,
+      watch: true,
+      settle: '300ms',
+      endpointUrl: x.proxy.endpoint,
+    });
+    writeFileSync(file, JSON.stringify({ jobs: [job(a), job(b)] }));
+    const run = start(['--json'], { S3SYNC_CONFIG: file });
+    const walked = await run.until((_e, all) => all.filter((e) => e.type === 'batch').length >= 2);
+    expect(walked, run.stderr()).toBe(true);
+    writeFileSync(path.join(a.src, 'one.txt'), 'for job a');
+    writeFileSync(path.join(b.src, 'two.txt'), 'for job b');
+    expect(await waitFor(() => uploaded(run) >= 2, run, 30_000), run.stderr()).toBe(true);
+    const { code } = await stop(run);
+    expect(code, run.stderr()).toBe(0);
+    expect([...(await a.transport.list('w/')).keys()]).toEqual(['one.txt']);
+    expect([...(await b.transport.list('w/')).keys()]).toEqual(['two.txt']);
+    const jobs = run.events.filter((e) => e.type === 'job') as (AnyEvent & { exitCode: number })[];
+    expect(jobs.map((j) => j.exitCode)).toEqual([0, 0]);
+  });
+});
+
+describe('push --watch: bad input', () => {
+  const env = {
+    AWS_ACCESS_KEY_ID: 'x',
+    AWS_SECRET_ACCESS_KEY: 'y',
+    AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9',
+  };
+  it.each<[string, string[], RegExp]>([
+    ['with --dry-run', ['--watch', '--dry-run'], /--watch does not take --dry-run/],
+    ['a settle time too short to tell a pause from a write', ['--watch', '--settle', '10ms'], /--settle/],
+    ['a settle time with no unit', ['--watch', '--settle', '5'], /--settle/],
+    ['a reconcile interval of zero', ['--watch', '--reconcile-every', '0s'], /--reconcile-every/],
+    [
+      '--settle without --watch (it would do nothing)',
+      ['--settle', '5s'],
+      /--settle applies to --watch only/,
+    ],
+    [
+      '--reconcile-every without --watch',
+      ['--reconcile-every', '1m'],
+      /--reconcile-every applies to --watch only/,
+    ],
+  ])('%s: one line, exit 2', async (_reason, flags, message) => {
+    const src = dir('watch-bad');
+    const r = await runCli(['push', src, 's3://bucket/x', ...flags], undefined, { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('a plan takes no --watch (a plan runs once)', async () => {
+    const src = dir('watch-bad');
+    const r = await runCli(
+      ['plan', 'push', src, 's3://bucket/x', '--out', path.join(src, 'p.json'), '--watch'],
+      undefined,
+      {
+        env,
+      },
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--watch does not apply to plan/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
