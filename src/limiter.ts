@@ -73,8 +73,10 @@ export class Limiter {
 }
 
 /**
- * Runs fn over items in order with at most `limit` in flight; stops taking new items once the signal
- * aborts, and then rejects with its reason once the items in flight are done.
+ * Runs fn over items in order with at most `limit` in flight. After the first failure, or once the
+ * signal aborts, no new item is taken; the items in flight are waited for (their work completes and is
+ * recorded, rather than going on unseen after the caller has moved on), and then the first failure, or
+ * the signal's reason, is thrown.
  */
 export async function forEachLimit<T>(
   items: readonly T[],
@@ -83,13 +85,19 @@ export async function forEachLimit<T>(
   signal?: AbortSignal,
 ): Promise<void> {
   let next = 0;
+  let failure: { err: unknown } | undefined;
   // A lane per slot, each taking the next item: as a Limiter would, without a waiting task per item.
   const lane = async () => {
-    while (next < items.length && !signal?.aborted) {
+    while (next < items.length && !signal?.aborted && !failure) {
       const item = items[next++]!;
-      await fn(item);
+      try {
+        await fn(item);
+      } catch (err) {
+        failure ??= { err };
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  if (failure) throw failure.err;
   signal?.throwIfAborted();
 }
