@@ -2,14 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { S3SyncError, usageError } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
 import { hashAhead } from '../local/hash-ahead.js';
-import { describePath } from '../local/open-file.js';
-import {
-  absPath,
-  holdsAnything,
-  type LocalFile,
-  scanDirectory,
-  scanDirectoryYielding,
-} from '../local/scan.js';
+import { holdsAnything, type LocalFile, scanDirectory, scanDirectoryYielding } from '../local/scan.js';
 import { scanListed } from '../local/scan-listed.js';
 import { FileChangedError } from '../local/stable-read.js';
 import { STATE_DIR } from '../manifest/store.js';
@@ -30,6 +23,7 @@ import { retireStalePending } from './pending.js';
 import { prelude } from './prelude.js';
 import { TransferProgress } from './progress.js';
 import { copiedFrom, Keeper, runCopy } from './push-copies.js';
+import { rescanned } from './push-rescan.js';
 import { CopyRefused, restyleObject } from './restyle.js';
 import { RunContext, requireDirectory } from './run-context.js';
 import { fitting, headListed, headsInstead, remoteFits } from './selection.js';
@@ -337,28 +331,7 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
   // and after a pause: a file caught changing is usually still being written, and the server may still
   // be winding down the aborted request for the same key.
   if (changed.length > 0) await sleep(CHANGED_FILE_SETTLE_MS, undefined, { signal: opts.signal });
-  const retry = changed.splice(0).filter((a) => {
-    const dir = a.rel.includes('/') ? a.rel.slice(0, a.rel.lastIndexOf('/')) : '';
-    const fresh = scanDirectory(s.localRoot, {
-      followSymlinks: s.followsSymlinks,
-      includeFile: (rel) => rel === a.rel,
-      skipDir: (d) => !(dir === d || dir.startsWith(`${d}/`)),
-    }).files[0];
-    const was = p.files.get(a.rel)!;
-    // Retried: the same file changed in place (it was being written). Another file at the path, or
-    // something the scan would now skip (a link, a FIFO), is not the file planned; gone is a warning.
-    if (fresh) {
-      const same = fresh.dev === was.dev && fresh.ino === was.ino;
-      if (same) p.files.set(a.rel, fresh);
-      else s.fileError(a.rel, 'was replaced by another file (another inode): not uploaded');
-      return same;
-    }
-    const now = describePath(absPath(s.localRoot, a.rel), s.followsSymlinks);
-    if (now === 'missing') s.warn(`${a.rel}: disappeared during the run`, a.rel);
-    else if (now !== 'file') s.fileError(a.rel, `is no longer a regular file (${now}): not uploaded`);
-    else s.fileError(a.rel, 'changed during the run and could not be scanned again: not uploaded');
-    return false;
-  });
+  const retry = changed.splice(0).filter((a) => rescanned(s, p.files, a.rel));
   await forEachLimit(retry, lanes, (a) => inSlot(a, true), opts.signal);
   await forEachLimit(
     restyles,
