@@ -61,18 +61,19 @@ export class HashCache {
   private readonly follow: boolean;
   private readonly progress?: HashProgress;
 
-  /** `onProgress`: the run's hashing so far, throttled (see HashProgress). */
+  /** `onProgress`: the run's hashing so far, throttled (see HashProgress) by `now`'s clock. */
   constructor(
     private readonly root: string,
     opts: {
       heavyConcurrency?: number;
       followSymlinks?: boolean;
       onProgress?: (e: Extract<SyncEvent, { type: 'hashing' }>) => void;
+      now?: () => number;
     } = {},
   ) {
     this.heavy = new Limiter(opts.heavyConcurrency ?? HEAVY_CONCURRENCY);
     this.follow = opts.followSymlinks ?? false;
-    if (opts.onProgress) this.progress = new HashProgress(opts.onProgress);
+    if (opts.onProgress) this.progress = new HashProgress(opts.onProgress, opts.now);
   }
 
   /** A hash taken outside the cache (a download's check), reported with the run's hashing (see `get`). */

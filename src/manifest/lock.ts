@@ -88,6 +88,7 @@ export async function acquireLock(
 ): Promise<() => void> {
   const deadline = Date.now() + (opts.waitTimeoutMs ?? 3_600_000);
   let blankSince: number | undefined;
+  let said = false;
   for (;;) {
     try {
       const info: LockInfo = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
@@ -155,6 +156,12 @@ export async function acquireLock(
       );
     }
     if (Date.now() > deadline) throw usageError('timed out waiting for the lock on this destination');
+    // Said once, so a run that waits is not mistaken for one that hangs.
+    if (!said)
+      opts.notice?.(
+        `waiting for another s3sync run (pid ${holder.pid} on ${holder.host}) to finish with this destination`,
+      );
+    said = true;
     // A cancelled run stops waiting.
     await sleep(250, undefined, { signal: opts.signal });
   }

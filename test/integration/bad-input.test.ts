@@ -605,7 +605,8 @@ describe.each(servers())('bad input on $name', (server) => {
     });
     const wrongSecret = 'wR0ngS3cretKeyValue/abcdefghijklmnopqrstu';
     const url = `s3://${bucket}/sec`;
-    const mp = ['--multipart-threshold', '5MiB', '--part-size', '5MiB'];
+    // Retries enough that a 30% fault rate never fails a request outright (0.3^11 per request).
+    const mp = ['--multipart-threshold', '5MiB', '--part-size', '5MiB', '--retries', '10'];
     const human = ['--debug'];
     const json = ['--debug', '--json'];
     // s3rver does not verify signatures: there a wrong secret key is accepted, which is not the point.

@@ -295,7 +295,8 @@ describe('fault proxy against a real S3 server (s3rver)', () => {
     );
     const started = Date.now();
     const settled = await Promise.allSettled(ops);
-    expect(Date.now() - started).toBeLessThan(3_000);
+    // A hang guard: no faulted request may stall the client (each is answered or cut at once).
+    expect(Date.now() - started).toBeLessThan(30_000);
     expect(settled.some((r) => r.status === 'rejected')).toBe(true);
     for (const r of settled) {
       if (r.status === 'fulfilled' && r.value instanceof Uint8Array) {

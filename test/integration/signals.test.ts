@@ -223,7 +223,9 @@ describe.each(servers())('signals on $name', (server) => {
     writeFileSync(lock, ours);
     const run = spawnCli(['push', src, url, '--wait-lock'], server);
     runs.push(run);
-    await sleep(1000);
+    // Cancelled once it says it waits: its handlers are in place by then, however slow its start.
+    expect(await waitFor(() => /waiting for another s3sync run/.test(run.stderr()), run, 30_000)).toBe(true);
+    await sleep(300);
     expect(run.child.exitCode).toBeNull();
     run.child.kill('SIGINT');
     const { code } = await run.exited;

@@ -129,7 +129,8 @@ describe('fileDirConflicts', () => {
     expect(fileDirConflicts(['ab', 'a/b', 'abc/d']).size).toBe(0);
   });
 
-  it('is fast for 100k keys', () => {
+  // A hang guard, not a speed check: a quadratic pass over 100k keys would take minutes.
+  it('stays linear for 100k keys', () => {
     const keys: string[] = [];
     for (let i = 0; i < 100_000; i++) keys.push(`d${i % 100}/e${i % 1000}/f${i}.bin`);
     keys.push('d7/e7');
@@ -138,7 +139,7 @@ describe('fileDirConflicts', () => {
     const ms = performance.now() - t0;
     expect(c.has('d7/e7')).toBe(true);
     expect(c.size).toBe(1 + 100);
-    expect(ms).toBeLessThan(2000);
+    expect(ms).toBeLessThan(30_000);
   });
 });
 
