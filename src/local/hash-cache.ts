@@ -46,6 +46,8 @@ interface Job {
  * and the uploads then `get` the result instead of reading the file again. Prefetching changes when a
  * file is read, never what is decided: every result carries the stat data it was taken with.
  */
+const noop = () => {};
+
 export class HashCache {
   /** The run's worker threads, started by the first file that needs them. */
   readonly pool = new HashPool();
@@ -113,7 +115,10 @@ export class HashCache {
     if (job && partSizes.every((ps) => job.sizes.has(ps))) return job.promise;
     const sizes = [...new Set([...(job?.sizes ?? []), ...partSizes])];
     const tracked = this.progress?.job(f.size);
-    const promise = this.pool.hashFile(this.source(f), f.size, sizes, tracked?.read);
+    // After a read already under way for fewer sizes: one reader of a file at a time, and that read
+    // (and its progress) ends before the result it could not give.
+    const before = job ? job.promise.then(noop, noop) : Promise.resolve();
+    const promise = before.then(() => this.pool.hashFile(this.source(f), f.size, sizes, tracked?.read));
     if (tracked) promise.then(tracked.end, tracked.end);
     promise.catch(() => {});
     this.jobs.set(f.rel, { sizes: new Set(sizes), promise });
