@@ -25,6 +25,12 @@ import { EVERYTHING, loadSelection, type Selection } from './selection.js';
  */
 const OWN_SUFFIX = /^\.(?:lock|tmp-\d+(?:-[0-9a-f]{8})?|lock\.\d+(?:-[0-9a-f]{8})?\.tmp)$/;
 
+const isOwnPath = (rel: string, files: ReadonlySet<string>, stems: readonly string[]): boolean =>
+  rel === STATE_DIR ||
+  rel.startsWith(`${STATE_DIR}/`) ||
+  files.has(rel) ||
+  stems.some((p) => rel.startsWith(p) && OWN_SUFFIX.test(rel.slice(p.length)));
+
 export interface RunSetup {
   /** The local directory, resolved. */
   root: string;
@@ -173,11 +179,17 @@ export class RunContext {
   }
 
   /** s3sync's own files, which are never synced whatever the filters say. */
-  isOwn = (rel: string): boolean =>
-    rel === STATE_DIR ||
-    rel.startsWith(`${STATE_DIR}/`) ||
-    this.ownFiles.has(rel) ||
-    this.ownStems.some((p) => rel.startsWith(p) && OWN_SUFFIX.test(rel.slice(p.length)));
+  isOwn = (rel: string): boolean => isOwnPath(rel, this.ownFiles, this.ownStems);
+
+  /**
+   * `isOwn` as it stands now, apart from the run: it holds the few paths it checks and not the run
+   * (its manifest and scan), for a watch that keeps it between runs.
+   */
+  ownTest(): (rel: string) => boolean {
+    const files = new Set(this.ownFiles);
+    const stems = [...this.ownStems];
+    return (rel) => isOwnPath(rel, files, stems);
+  }
 
   /** Whether a rel path, of a local file or a remote key alike, is in this run's shard. */
   inShard = (rel: string): boolean =>

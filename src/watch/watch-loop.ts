@@ -8,6 +8,7 @@ import type { PushOptions } from '../sync/options.js';
 import { executePush, preparePush, pushContext } from '../sync/push.js';
 import { requireDirectory } from '../sync/run-context.js';
 import { runBatch } from './batch.js';
+import { collectGarbage } from './collect.js';
 import { PathScope } from './scope.js';
 import { backoffMs, changedRecently, GONE, isSettled, nextDue, type Observed, observe } from './settle.js';
 import { type Watcher, watchTree } from './watcher.js';
@@ -70,6 +71,8 @@ class WatchLoop {
         const now = Date.now();
         if (now >= this.walkAt) {
           await this.walk(first);
+          // Once the walk's frame is gone, so nothing of it is still reachable.
+          collectGarbage();
           first = false;
           continue;
         }
@@ -209,6 +212,8 @@ class WatchLoop {
         await executePush(s, prepared, opts);
         this.holdBack(prepared.held ?? []);
       });
+      // Kept between runs: the run's own test would keep the whole run (manifest, scan) alive.
+      this.isOwn = s.ownTest();
       this.walkFailures = 0;
       this.walkAt = Date.now() + this.reconcileMs;
     } catch (err) {
@@ -234,6 +239,7 @@ class WatchLoop {
       const s = await pushContext(opts);
       this.isOwn = s.isOwn;
       this.holdBack(await runBatch(s, opts, new PathScope(ready), this.hold));
+      this.isOwn = s.ownTest();
     } catch (err) {
       // Cancelled: what was not sent, the next start's walk finds.
       if (this.aborted) return;
