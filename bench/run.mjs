@@ -22,6 +22,8 @@
 //   BENCH_COMPARE_SETS=1k,10k,big,list  the comparison's datasets; BENCH_COMPARE_RUNS=1 runs of each
 //   BENCH_LIST_KEYS=100000     keys of the listing workload; BENCH_PEER_TIMEOUT=900 s per tool run
 //   BENCH_RTT_MS=20            every workload through a proxy adding this round-trip time
+//   BENCH_WATCH=0              no watch workloads; BENCH_WATCH=idle the idle row alone, over
+//                              BENCH_WATCH_IDLE_SET (default 100k with BENCH_LARGE=1, else 10k)
 //
 // Modules: config.mjs (knobs, paths), servers.mjs (server lifecycle), measure.mjs (spawning and timing),
 // workloads*.mjs (what is run per dataset), targets.mjs (the targets table), report.mjs (Markdown);
