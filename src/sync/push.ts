@@ -366,6 +366,8 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
       const code = failed.get(d.key);
       if (code) s.fileError(d.rel, `delete failed: ${code}`);
       else {
+        // No entry may vouch for an object that is gone (an applied plan did not forget it earlier).
+        s.store.forget(d.rel);
         r.deleted++;
         s.emit({ type: 'done', action: 'delete', rel: d.rel, size: d.size, reason: d.reason });
       }

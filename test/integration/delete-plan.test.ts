@@ -7,6 +7,7 @@ import type { SyncEvent } from '../../src/sync/events.js';
 import {
   connFor,
   newBucket,
+  readManifest,
   runCli,
   seedObject,
   servers,
@@ -229,9 +230,11 @@ describe.each(servers())('plan and apply on $name', (server) => {
     expect(await keys(transport)).toEqual(['f0.txt', 'f1.txt', 'new.txt']);
     expect(await readObject(transport, 'p/f0.txt')).toBe('f0 is longer now\n');
 
-    // The manifest knows what apply uploaded: the next push has nothing to do.
+    // The manifest knows what apply uploaded, and no longer vouches for what it deleted: the next push
+    // has nothing to do.
+    expect(readManifest(dir)!.files.has('f2.txt')).toBe(false);
     const again = await runCli(['push', dir, url, '--json'], server);
-    expect(again.summary).toMatchObject({ uploaded: 0, requestsTotal: 0 });
+    expect(again.summary).toMatchObject({ uploaded: 0, deleted: 0, requestsTotal: 0 });
   });
 
   it('apply refuses an upload whose file changed since the plan, and runs the others', async () => {
