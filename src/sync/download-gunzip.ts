@@ -19,37 +19,58 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { runError } from '../errors.js';
-import { COMPRESSED_ENCODING, SOURCE_MD5_META } from './object-style.js';
+import { COMPRESSED_ENCODING, SOURCE_MD5_META, SOURCE_SIZE_META } from './object-style.js';
 import type { TempPath } from './temp-file.js';
 
-/** The source MD5 of an object stored compressed by s3sync; undefined for any other object. */
+/** What s3sync recorded of a compressed object's source: its MD5, and its size when recorded. */
+export interface CompressedSource {
+  md5: string;
+  size?: number;
+}
+
+/** The source of an object stored compressed by s3sync; undefined for any other object. */
 export function compressedSource(
   encoding: string | undefined,
   meta: Record<string, string>,
-): string | undefined {
+): CompressedSource | undefined {
   const md5 = meta[SOURCE_MD5_META];
-  return encoding?.trim().toLowerCase() === COMPRESSED_ENCODING &&
-    md5 !== undefined &&
-    /^[0-9a-f]{32}$/.test(md5)
-    ? md5
-    : undefined;
+  if (
+    encoding?.trim().toLowerCase() !== COMPRESSED_ENCODING ||
+    md5 === undefined ||
+    !/^[0-9a-f]{32}$/.test(md5)
+  )
+    return undefined;
+  const sizeText = meta[SOURCE_SIZE_META];
+  // A size that is not a plain count is no size: the MD5 still decides, after the whole stream.
+  const size = sizeText !== undefined && /^\d{1,15}$/.test(sizeText) ? Number(sizeText) : undefined;
+  return { md5, size };
 }
 
 /**
  * Replaces the downloaded (and ETag-verified) temp file with its decompressed content, streamed to a
- * sibling temp file, fsynced, given `mtimeSecs`; throws when the result is not the source MD5 (a corrupt
- * or foreign object), leaving no file behind. Returns the MD5 of the written bytes.
+ * sibling temp file, fsynced, given `mtimeSecs`; throws when the result is not the source (its MD5, and
+ * its size when recorded: decompression stops as soon as it is exceeded, so a few kilobytes that inflate
+ * to terabytes never fill the disk), leaving no file behind. Returns the MD5 of the written bytes.
  */
-export async function gunzipInPlace(tmp: TempPath, sourceMd5: string, mtimeSecs: number): Promise<string> {
+export async function gunzipInPlace(
+  tmp: TempPath,
+  source: CompressedSource,
+  mtimeSecs: number,
+): Promise<string> {
   const from = tmp();
   const to = `${from}.plain`;
   const hash = createHash('md5');
+  let written = 0;
+  const tooLarge = () =>
+    runError(`decompressed, the object is larger than its recorded source size ${source.size}: not written`);
   try {
     await pipeline(
       createReadStream(from),
       createGunzip(),
       new Transform({
         transform(chunk: Buffer, _enc, done) {
+          written += chunk.length;
+          if (source.size !== undefined && written > source.size) return done(tooLarge());
           hash.update(chunk);
           done(null, chunk);
         },
@@ -58,9 +79,17 @@ export async function gunzipInPlace(tmp: TempPath, sourceMd5: string, mtimeSecs:
     );
   } catch (err) {
     rmSync(to, { force: true });
+    if (written > (source.size ?? Number.POSITIVE_INFINITY)) throw tooLarge();
     throw runError(`the object is not valid gzip although stored so by s3sync: ${(err as Error).message}`);
   }
   const md5 = hash.digest('hex');
+  const sourceMd5 = source.md5;
+  if (source.size !== undefined && written !== source.size) {
+    rmSync(to, { force: true });
+    throw runError(
+      `decompressed, the object has ${written} bytes, not its recorded source size ${source.size}`,
+    );
+  }
   if (md5 !== sourceMd5) {
     rmSync(to, { force: true });
     throw runError(`decompressed, the object's MD5 ${md5} is not its recorded source MD5 ${sourceMd5}`);

@@ -50,6 +50,8 @@ const CONTROLLED = new Set([
 export const COMPRESSED_ENCODING = 'gzip';
 /** x-amz-meta-s3sync-source-md5: the MD5 of the file before compression, which pull verifies. */
 export const SOURCE_MD5_META = 's3sync-source-md5';
+/** x-amz-meta-s3sync-source-size: its size, beyond which pull stops decompressing (a gzip bomb). */
+export const SOURCE_SIZE_META = 's3sync-source-size';
 
 /** The digest a manifest entry records of the rule applied: short, stable across key order. */
 export function styleDigest(style: ObjectStyle): string {

@@ -10,7 +10,7 @@ import type { PushAction } from '../plan/push.js';
 import type { Facts } from '../plan/types.js';
 import type { S3Transport } from '../s3/transport.js';
 import { contentType } from './content-type.js';
-import { type ObjectStyles, SOURCE_MD5_META } from './object-style.js';
+import { type ObjectStyles, SOURCE_MD5_META, SOURCE_SIZE_META } from './object-style.js';
 import type { RunContext } from './run-context.js';
 import { mtimeMeta } from './upload-job.js';
 
@@ -32,7 +32,10 @@ export async function restyleObject(
 ): Promise<void> {
   const { f, styles, facts } = ctx;
   const h = styles.headersFor(f, await contentType(f.rel));
-  const own: Record<string, string> = a.stored === undefined ? { md5: a.md5 } : { [SOURCE_MD5_META]: a.md5 };
+  const own: Record<string, string> =
+    a.stored === undefined
+      ? { md5: a.md5 }
+      : { [SOURCE_MD5_META]: a.md5, [SOURCE_SIZE_META]: String(a.size) };
   const hashed = facts.hashes.get(f.rel);
   const stat = hashed?.stable ? hashed.stat : f;
   own.mtime = mtimeMeta(stat.mtimeNs);

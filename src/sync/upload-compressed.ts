@@ -15,7 +15,7 @@ import { createGzip } from 'node:zlib';
 import { runError } from '../errors.js';
 import { exactRange, FileChangedError } from '../local/stable-read.js';
 import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
-import { SOURCE_MD5_META } from './object-style.js';
+import { SOURCE_MD5_META, SOURCE_SIZE_META } from './object-style.js';
 import { assertUnchanged, checkEtag, mtimeMeta, objectMeta, type UploadJob } from './upload-job.js';
 
 /** S3's largest single PUT. */
@@ -61,7 +61,11 @@ export async function putCompressed(job: UploadJob): Promise<ManifestEntry> {
       size,
       md5Base64: Buffer.from(gzMd5, 'hex').toString('base64'),
       contentType: job.contentType,
-      metadata: objectMeta(job, { [SOURCE_MD5_META]: md5, mtime: mtimeMeta(f.mtimeNs) }),
+      metadata: objectMeta(job, {
+        [SOURCE_MD5_META]: md5,
+        [SOURCE_SIZE_META]: String(f.size),
+        mtime: mtimeMeta(f.mtimeNs),
+      }),
       headers: job.headers,
     });
     progress.finish();

@@ -74,6 +74,7 @@ describe.each(servers())('compression on $name', (server) => {
       const local = readFileSync(path.join(dir, rel));
       expect(h.encoding, rel).toBe('gzip');
       expect(h.meta['s3sync-source-md5'], rel).toBe(md5Hex(local));
+      expect(h.meta['s3sync-source-size'], rel).toBe(String(Buffer.byteLength(local)));
       // Smaller, except an empty file, which gzip can only make larger.
       if (local.length > 0) expect(h.size!, rel).toBeLessThan(local.length / 5);
     }
@@ -167,9 +168,37 @@ describe.each(servers())('compression on $name', (server) => {
         Metadata: { 's3sync-source-md5': md5Hex('plain text, not gzip') },
       }),
     );
+    // A bomb: 64 MiB of zeros in ~64 KiB, its MD5 right, its recorded size not (as a forger would).
+    const zeros = Buffer.alloc(64 * 1024 * 1024);
+    const bomb = gzipSync(zeros);
+    const putBody = (key: string, body: Buffer, meta: Record<string, string>) =>
+      transport.client.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: body,
+          ContentEncoding: 'gzip',
+          Metadata: meta,
+        }),
+      );
+    await putBody('h/bomb.html', bomb, { 's3sync-source-md5': md5Hex(zeros), 's3sync-source-size': '1000' });
+    // The right MD5, a recorded size larger than what comes out.
+    await putBody('h/short.html', gz, {
+      's3sync-source-md5': md5Hex(html),
+      's3sync-source-size': String(html.length + 1),
+    });
+    // An unreadable size is no size: the MD5 alone decides, and it is right.
+    await putBody('h/size-text.html', gz, { 's3sync-source-md5': md5Hex(html), 's3sync-source-size': '1e3' });
     const into = newDir('gz-hostile');
     const r = await cli('pull', `s3://${bucket}/h`, into);
     expect(r.code).toBe(1);
+    expect(readFileSync(path.join(into, 'size-text.html'), 'utf8')).toBe(html);
+    for (const rel of ['bomb.html', 'short.html']) expect(existsSync(path.join(into, rel)), rel).toBe(false);
+    const bombError = r.summary!.errors.find((e) => e.rel === 'bomb.html')?.message;
+    expect(bombError).toMatch(/larger than its recorded source size 1000: not written/);
+    expect(r.summary!.errors.find((e) => e.rel === 'short.html')?.message).toMatch(
+      /has \d+ bytes, not its recorded source size/,
+    );
     // Only one of the two signs: written as stored.
     expect(readFileSync(path.join(into, 'user-own.gz'))).toEqual(gz);
     expect(readFileSync(path.join(into, 'meta-only.html'))).toEqual(gz);
@@ -178,7 +207,7 @@ describe.each(servers())('compression on $name', (server) => {
     expect(existsSync(path.join(into, 'wrong-md5.html'))).toBe(false);
     expect(existsSync(path.join(into, 'not-gzip.html'))).toBe(false);
     const errors = r.summary!.errors.map((e) => e.rel).sort();
-    expect(errors).toEqual(['not-gzip.html', 'wrong-md5.html']);
+    expect(errors).toEqual(['bomb.html', 'not-gzip.html', 'short.html', 'wrong-md5.html']);
     expect(r.stdout + r.stderr).not.toMatch(/\n\s+at /);
   });
 });

@@ -56,6 +56,7 @@ describe('config and library rules', () => {
     ["s3sync's md5", [{ match: '*', metadata: { md5: 'x' } }], "s3sync's own"],
     ["s3sync's mtime", [{ match: '*', metadata: { mtime: '1' } }], "s3sync's own"],
     ["s3sync's source MD5", [{ match: '*', metadata: { 's3sync-source-md5': 'x' } }], "s3sync's own"],
+    ["s3sync's source size", [{ match: '*', metadata: { 's3sync-source-size': '1' } }], "s3sync's own"],
   ])('refuses %s', (_why, v, hint) => {
     expect(hintOf(parseRules(v))).toContain(hint);
   });
