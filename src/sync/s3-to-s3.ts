@@ -9,7 +9,7 @@ import { forEachLimit, Limiter } from '../limiter.js';
 import { setting, validateOptions } from '../options/validate.js';
 import { type HeadFact, planS3Sync, type S3SyncAction, type S3SyncPlan } from '../plan/s3-to-s3.js';
 import { copiesInParts, copyUnsupported, headObject } from '../s3/copy.js';
-import { isFatal } from '../s3/errors.js';
+import { httpStatus, isFatal } from '../s3/errors.js';
 import type { RemoteObject } from '../s3/remote-object.js';
 import type { S3Transport } from '../s3/transport.js';
 import { listPrefixAt, resolveAt } from './at-time.js';
@@ -110,7 +110,12 @@ function reportDryRun(run: S3PairRun, plan: S3SyncPlan): void {
 }
 
 /** Every copy under --workers; a per-object failure is reported and the others go on. */
-async function copyAll(run: S3PairRun, t: { src: S3Transport; dst: S3Transport }, copies: Copy[]) {
+export async function copyAll(
+  run: S3PairRun,
+  t: { src: S3Transport; dst: S3Transport },
+  copies: Copy[],
+  pin = false,
+) {
   const opts = run.opts;
   const cfg = {
     multipartThreshold: setting(opts, 'multipartThreshold'),
@@ -149,6 +154,8 @@ async function copyAll(run: S3PairRun, t: { src: S3Transport; dst: S3Transport }
               sourceBucket: run.from.bucket,
               sourceKey: a.key,
               sourceVersionId: a.versionId,
+              // apply: the object planned, not one written since (a store that honours it answers 412).
+              sourceIfMatch: pin ? a.etag : undefined,
               key: run.to.prefix + a.rel,
               size: a.size,
               signal: opts.signal,
@@ -172,7 +179,13 @@ async function copyAll(run: S3PairRun, t: { src: S3Transport; dst: S3Transport }
       } catch (err) {
         if (opts.signal?.aborted) return;
         if (err instanceof S3SyncError && isFatal(err)) throw err;
-        run.fileError(a.rel, (err as Error).message);
+        const cause = err instanceof S3SyncError && err.cause !== undefined ? err.cause : err;
+        run.fileError(
+          a.rel,
+          httpStatus(cause) === 412
+            ? 'not copied: the source object changed since it was listed (412 Precondition Failed)'
+            : (err as Error).message,
+        );
       }
     },
     opts.signal,
@@ -180,7 +193,7 @@ async function copyAll(run: S3PairRun, t: { src: S3Transport; dst: S3Transport }
 }
 
 /** The deletions, last, behind the same guards as push and pull. */
-async function deleteAll(
+export async function deleteAll(
   run: S3PairRun,
   dst: S3Transport,
   deletes: Extract<S3SyncAction, { kind: 'delete' }>[],

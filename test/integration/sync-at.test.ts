@@ -4,6 +4,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PutBucketVersioningCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { plan } from '../../src/index.js';
 import type { S3Transport } from '../../src/s3/transport.js';
 import { syncBuckets } from '../../src/sync/s3-to-s3.js';
 import {
@@ -153,6 +154,32 @@ describe.each(servers())('sync --at ($name)', (server) => {
       expect(p.code, p.stderr).toBe(0);
       expect(p.summary).toMatchObject({ command: 'pull', downloaded: 5 });
       expect(treeHashes(local)).toEqual(hashesOf(first));
+    },
+  );
+
+  it.skipIf(server.name === 'embedded')(
+    'plan sync with --at records the time and each version; apply copies those versions',
+    async () => {
+      const { url, between } = await history(server);
+      const { bucket: to, transport: dst } = await newBucket(server, 'atplan');
+      const file = path.join(dirs.dir('atplan'), 'plan.json');
+      const doc = await plan({
+        ...connFor(server),
+        direction: 'sync',
+        source: url,
+        destination: `s3://${to}/q`,
+        at: between,
+        out: file,
+      });
+      expect(doc.at).toBe(new Date(between).toISOString());
+      expect(doc.actions).toHaveLength(4);
+      for (const a of doc.actions) expect(a).toMatchObject({ kind: 'copy', versionId: expect.any(String) });
+      // The source's today (SECOND) is not what is copied.
+      const r = await runCli(['apply', file, '--json'], server);
+      expect(r.code, r.stderr).toBe(0);
+      // A version cannot change: only the destination is listed again.
+      expect(r.summary!.requests).toEqual({ ListObjectsV2: 1, CopyObject: 4 });
+      expect(await contents(dst, 'q/')).toEqual(hashesOf(FIRST));
     },
   );
 
