@@ -59,7 +59,11 @@ function refusedWithOneLine(r: { code: number; stderr: string }, why: RegExp) {
  * A versioned bucket holding FIRST under p/, then (a clear second later for RGW's whole-second stamps)
  * SECOND pushed with --delete; `between` falls between the two pushes.
  */
-async function history(server: TestServer, first: Record<string, string | Buffer> = FIRST) {
+async function history(
+  server: TestServer,
+  first: Record<string, string | Buffer> = FIRST,
+  second: Record<string, string | Buffer> = SECOND,
+) {
   const { bucket, transport } = await newBucket(server, 'hist');
   await transport.client.send(
     new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
@@ -71,7 +75,7 @@ async function history(server: TestServer, first: Record<string, string | Buffer
   await sleep(1100);
   const between = new Date().toISOString();
   await sleep(1100);
-  writeTree(dir, SECOND);
+  writeTree(dir, second);
   rmSync(path.join(dir, 'sub/c.txt'));
   expect((await runCli(['push', dir, url, '--delete'], server)).code).toBe(0);
   return { bucket, transport, url, between };
@@ -228,7 +232,9 @@ describe('sync --at between two stores', () => {
     async () => {
       const from = ceph!;
       const to = embedded!;
-      const { url, between } = await history(from);
+      // A multipart object too: its HEAD and each ranged GET name the version.
+      const first = { ...FIRST, 'big.bin': randomBytes(6 * MiB + 3) };
+      const { url, between } = await history(from, first, { ...SECOND, 'big.bin': randomBytes(6 * MiB + 3) });
       const { bucket: b, transport: dst } = await newBucket(to, 'atxs');
       const base = {
         ...connFor(to),
@@ -237,14 +243,22 @@ describe('sync --at between two stores', () => {
         sourceEndpointUrl: from.endpoint,
         sourceProvider: from.provider,
         sourceCredentials: { accessKeyId: from.accessKeyId, secretAccessKey: from.secretAccessKey },
+        multipartThreshold: '5MiB',
+        partSize: '5MiB',
       };
       // The current state first: --at must then overwrite, bring back and delete.
       expect((await syncBuckets(base)).outcome).toBe('ok');
       const r = await syncBuckets({ ...base, at: between, delete: true });
       expect(r.outcome).toBe('ok');
-      expect(await contents(dst, 'y/')).toEqual(hashesOf(FIRST));
-      expect(r).toMatchObject({ uploaded: 3, deleted: 1, unchanged: 1 });
-      expect(r.requests).toMatchObject({ GetObject: 3, PutObject: 3, ListObjectVersions: 1 });
+      expect(await contents(dst, 'y/')).toEqual(hashesOf(first));
+      expect(r).toMatchObject({ uploaded: 4, deleted: 1, unchanged: 1 });
+      expect(r.requests).toMatchObject({
+        ListObjectVersions: 1,
+        GetObject: 3 + 2,
+        PutObject: 3,
+        HeadObject: 1,
+        UploadPart: 2,
+      });
       expect(r.requests.CopyObject).toBeUndefined();
     },
   );
