@@ -166,13 +166,22 @@ function storeOk(s: unknown): s is PlannedStore {
  * What is wrong with an action of the plan, if anything: each key must be its rel under the plan's own
  * prefix, so a plan edited to copy from or delete elsewhere is refused as a whole, before any request.
  */
-function actionProblem(a: BucketPlannedAction, from: string, to: string): string | undefined {
+function actionProblem(
+  a: BucketPlannedAction,
+  from: string,
+  to: string,
+  at: string | undefined,
+): string | undefined {
   if (typeof a !== 'object' || a === null) return 'an action is not an object';
   if (!isText(a.rel) || a.rel === '' || !isText(a.reason)) return 'an action has no rel or reason';
   if (!isText(a.etag) || !isSize(a.size)) return `the action for ${a.rel} has no ETag or size`;
   if (a.kind === 'copy') {
     if (a.sourceKey !== from + a.rel) return `the copy of ${a.rel} reads another key than its own`;
     if (a.versionId !== undefined && !isText(a.versionId)) return `the copy of ${a.rel} has a bad version id`;
+    // apply checks no version against a listing: a plan as at a time names one for every copy, and
+    // only such a plan does (else today's object would be copied unchecked, or a version unasked).
+    if ((a.versionId === undefined) !== (at === undefined))
+      return `the copy of ${a.rel} ${at === undefined ? 'names a version, but the plan has no "at"' : 'names no version, but the plan is as at a time'}`;
     const d = a.destination;
     if (d !== null && (typeof d !== 'object' || !isText(d?.etag) || !isSize(d?.size)))
       return `the copy of ${a.rel} has a bad destination`;
@@ -194,7 +203,7 @@ export function checkBucketPlan(doc: BucketPlanDocument, file: string): BucketPl
   const from = parseS3Url(doc.source).prefix;
   const to = parseS3Url(doc.destination).prefix;
   for (const a of doc.actions) {
-    const why = actionProblem(a, from, to);
+    const why = actionProblem(a, from, to, doc.at);
     if (why) throw bad(why);
   }
   return doc;

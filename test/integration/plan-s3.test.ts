@@ -198,6 +198,16 @@ describe.each(servers())('plan sync / apply, S3 → S3 ($name)', (server) => {
         },
         /the delete of d\.txt names another key/,
       ],
+      [
+        'a version named without "at"',
+        (d) => ((d.actions[0] as { versionId?: string }).versionId = 'v1'),
+        /names a version, but the plan has no "at"/,
+      ],
+      [
+        '"at" without versions',
+        (d) => (d.at = '2026-01-01T00:00:00.000Z'),
+        /names no version, but the plan is as at a time/,
+      ],
       ['a source that is not S3', (d) => (d.source = '/etc'), /must be s3:\/\/bucket\/prefix URLs/],
       [
         'an action of an unknown kind',
