@@ -13,6 +13,7 @@ export { type CleanupOptions, type CleanupResult, cleanup } from './sync/cleanup
 export type { FileError, SyncEvent, SyncOutcome, SyncResult } from './sync/events.js';
 export type { CheckOptions, CommonOptions, FilterFlags, PullOptions, PushOptions } from './sync/options.js';
 export { apply, type PlanDocument, type PlannedAction, type PlanOptions, plan } from './sync/plan-file.js';
+export type { BucketPlanDocument, BucketPlannedAction, BucketPlanOptions } from './sync/plan-s3.js';
 export { pull } from './sync/pull.js';
 export { push } from './sync/push.js';
 export { type S3SyncOptions, syncBuckets } from './sync/s3-to-s3.js';

@@ -1,7 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { usageError } from '../errors.js';
+import type { EntryPoint } from '../options/table.js';
 import { configValues, didYouMean, type JobCommand } from '../options/validate.js';
+import { isS3Url } from '../s3/url.js';
 
 /**
  * s3sync.config.json in the working directory (or the file $S3SYNC_CONFIG names):
@@ -25,7 +27,25 @@ export interface ConfigFile {
   path?: string;
 }
 
-const JOB_COMMANDS: readonly JobCommand[] = ['push', 'pull', 'check'];
+const JOB_COMMANDS: readonly JobCommand[] = ['push', 'pull', 'check', 'sync'];
+
+/**
+ * The library entry point a job runs: its command, or for `sync` the one its ends name (a local
+ * directory to S3 is push, S3 to a local directory pull, S3 to S3 syncBuckets), as `s3sync sync` does.
+ */
+export function jobEntry(
+  job: Pick<ConfigJob, 'command' | 'source' | 'destination'>,
+  where = 'a job',
+): EntryPoint {
+  if (job.command !== 'sync') return job.command;
+  const [from, to] = [isS3Url(job.source), isS3Url(job.destination)];
+  if (from && to) return 'sync s3';
+  if (to) return 'push';
+  if (from) return 'pull';
+  throw usageError(
+    `${where}: sync takes at least one s3://bucket/prefix: for two local directories use rsync`,
+  );
+}
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -62,11 +82,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigFile {
       const at = `${where}: job ${i + 1}`;
       if (!isObject(j)) throw usageError(`${at} must be an object`);
       const command = j.command as JobCommand;
+      if (typeof command === 'string' && !JOB_COMMANDS.includes(command)) {
+        const guess = didYouMean(command, JOB_COMMANDS);
+        throw usageError(
+          `${at}: unknown "command" ${JSON.stringify(command)} (${guess ? `did you mean "${guess}"? ` : ''}it takes push, pull, sync or check)`,
+        );
+      }
       if (!JOB_COMMANDS.includes(command))
         throw usageError(`${at} needs "command": "push", "pull" or "check"`);
       const { command: _c, source, destination, ...options } = configValues(j, at, command);
       if (typeof source !== 'string' || typeof destination !== 'string')
         throw usageError(`${at} needs "source" and "destination"`);
+      // A sync job's options are those of what it runs: an S3 → S3 job refuses verify, as the CLI does.
+      const entry = jobEntry({ command, source, destination }, at);
+      if (entry !== command) configValues(j, at, entry as JobCommand | 'sync s3');
       return { command, source, destination, options };
     }),
     path: file,

@@ -3,7 +3,7 @@ import { S3SyncError } from '../errors.js';
 import { jsonText, printable } from '../escape.js';
 import type { CheckEvent, CheckResult } from '../sync/check.js';
 import type { SyncResult } from '../sync/events.js';
-import { type ConfigJob, loadConfig } from './config.js';
+import { type ConfigJob, jobEntry, loadConfig } from './config.js';
 import { cliEvent, errorExitCode, exitCodeOf } from './exit-codes.js';
 import { Output, summaryLines } from './output.js';
 import { type Flags, splitOptions } from './program.js';
@@ -37,12 +37,15 @@ async function runJob(
   const onEvent = watching?.onEvent ?? each;
   const { source, destination } = job;
   try {
+    const entry = jobEntry(job);
     const r =
-      job.command === 'push'
+      entry === 'push'
         ? await lib.push({ ...options, source, destination, onEvent, signal })
-        : job.command === 'pull'
+        : entry === 'pull'
           ? await lib.pull({ ...options, source, destination, onEvent, signal })
-          : await lib.check({ ...options, local: source, remote: destination, onEvent, signal });
+          : entry === 'sync s3'
+            ? await lib.syncBuckets({ ...options, source, destination, onEvent, signal })
+            : await lib.check({ ...options, local: source, remote: destination, onEvent, signal });
     return { exitCode: exitCodeOf(r.outcome), text: resultText(r) };
   } catch (err) {
     // Cancelled: no job after this one starts either.
@@ -78,7 +81,8 @@ export async function runJobs(globals: Flags, program: Command, signal?: AbortSi
   const watches: Promise<void>[] = [];
   try {
     for (const [i, job] of cfg.jobs.entries()) {
-      const { options, mode } = splitOptions(job.command, [cfg.defaults, job.options, globals]);
+      // A sync job takes the options of what it runs (defaults and global flags of the others are not its).
+      const { options, mode } = splitOptions(jobEntry(job), [cfg.defaults, job.options, globals]);
       const output = new Output(mode);
       if (signal?.aborted) break;
       const report = (r: { exitCode: number; text: string }) => {

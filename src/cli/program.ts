@@ -205,15 +205,15 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {})
       .description(
         'write a reviewable plan of a push or pull (with the reason for each action); change nothing',
       )
-      .argument('<direction>', 'push or pull')
+      .argument('<direction>', 'push, pull, or sync (S3 to S3)')
       .argument('<source>', 'local directory (push) or s3://bucket/prefix (pull)')
       .argument('<destination>', 's3://bucket/prefix (push) or local directory (pull)'),
     'plan',
   )
     .addHelpText('after', '\nExample:\n  s3sync plan push ./site s3://bucket/www --delete --out plan.json')
     .action((direction: string, source: string, destination: string, _flags: Flags, cmd: Command) => {
-      if (direction !== 'push' && direction !== 'pull')
-        throw new S3SyncError(`plan: direction must be push or pull, not '${direction}'`);
+      if (direction !== 'push' && direction !== 'pull' && direction !== 'sync')
+        throw new S3SyncError(`plan: direction must be push, pull or sync, not '${direction}'`);
       const { options, mode } = prepare(`plan ${direction}`, cmd);
       if (typeof options.out !== 'string')
         throw usageError('plan needs --out <file>, where to write the plan');

@@ -29,8 +29,14 @@ export function syncAction(
     const args = { ...options, source, destination };
     if (isS3Url(source) && isS3Url(destination))
       run(import('../sync/s3-to-s3.js').then(({ syncBuckets }) => syncBuckets(args)));
-    else if (isS3Url(destination)) run(import('../sync/push.js').then(({ push }) => push(args)));
-    else if (isS3Url(source)) run(import('../sync/pull.js').then(({ pull }) => pull(args)));
+    else if (isS3Url(destination)) {
+      // An upload has no past to read: a silent current-state push would not be what was asked.
+      if (options.at !== undefined)
+        throw usageError(
+          '--at applies to a sync from S3 (s3://… DIR, or s3://… s3://…): a local directory has no earlier versions',
+        );
+      run(import('../sync/push.js').then(({ push }) => push(args)));
+    } else if (isS3Url(source)) run(import('../sync/pull.js').then(({ pull }) => pull(args)));
     else throw usageError('sync takes at least one s3://bucket/prefix: for two local directories use rsync');
   };
 }

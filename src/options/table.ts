@@ -80,6 +80,8 @@ export type EntryPoint =
   | 'check'
   | 'plan push'
   | 'plan pull'
+  /** A plan of an S3 → S3 sync: the options of `sync s3` but --dry-run, and plan's own. */
+  | 'plan sync'
   | 'apply'
   | 'cleanup'
   /** syncBuckets, S3 → S3: the rows that name `sync`, and the flags SHARED_WITH_S3_TO_S3 names. */
@@ -96,6 +98,9 @@ export function appliesTo(spec: OptionSpec, command: CommandName | EntryPoint): 
   if (command === 'sync')
     return ['sync', 'push', 'pull'].some((c) => spec.commands.includes(c as CommandName));
   if (command === 'sync s3') return spec.commands.includes('sync') || SHARED_WITH_S3_TO_S3.has(spec.flag);
+  // A plan of an S3 → S3 sync records the version of each copy, so it takes --at too.
+  if (command === 'plan sync')
+    return spec.commands.includes('plan') || (spec.flag !== '--dry-run' && appliesTo(spec, 'sync s3'));
   if (command === 'plan push' || command === 'plan pull' || command === 'plan') {
     if (spec.commands.includes('plan')) return true;
     if (spec.flag === '--dry-run' || spec.unplanned) return false;

@@ -174,7 +174,8 @@ export function setting<N extends OptionName>(opts: object, name: N): Setting<N>
 
 /** The keys of a config-file job besides its options. */
 export const JOB_KEYS = ['command', 'source', 'destination'] as const;
-export type JobCommand = 'push' | 'pull' | 'check';
+/** `sync` is push, pull or S3 → S3 by its source and destination, as on the command line. */
+export type JobCommand = 'push' | 'pull' | 'check' | 'sync';
 
 /**
  * A config file section's values, in the library's types: options may be written as the flags take
@@ -186,7 +187,7 @@ export type JobCommand = 'push' | 'pull' | 'check';
 export function configValues(
   values: Record<string, unknown>,
   where: string,
-  section: 'defaults' | JobCommand,
+  section: 'defaults' | JobCommand | 'sync s3',
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const jobKeys: readonly string[] = section === 'defaults' ? [] : JOB_KEYS;
@@ -206,7 +207,7 @@ export function configValues(
   return out;
 }
 
-function unknownKey(key: string, section: 'defaults' | JobCommand): string {
+function unknownKey(key: string, section: 'defaults' | JobCommand | 'sync s3'): string {
   const former = FORMER_NAMES[key];
   if (former !== undefined)
     return `"${key}" is now "${former}", which takes a unit as the flag does (e.g. "${fmtDuration((OPTION_SPECS[former] as { default: number }).default)}")`;

@@ -12,7 +12,16 @@ export type S3SkipReason = 'same-etag' | 'same-md5' | 'not-newer';
 
 export type S3SyncAction =
   | { kind: 'skip'; rel: string; reason: S3SkipReason }
-  | { kind: 'copy'; rel: string; key: string; size: number; etag: string; reason: S3CopyReason }
+  /** `versionId`: the source version to read (a listing as at a past time, --at). */
+  | {
+      kind: 'copy';
+      rel: string;
+      key: string;
+      size: number;
+      etag: string;
+      versionId?: string;
+      reason: S3CopyReason;
+    }
   /** In an archive tier and not restored: skipped, with its one line. */
   | { kind: 'archived'; rel: string; key: string; size: number; message: string }
   | { kind: 'delete'; rel: string; key: string; size: number; reason: 'no-source-object' };
@@ -94,12 +103,20 @@ export function decideS3Object(
   input: S3SyncPlanInput,
 ): S3SyncAction | S3Need[] {
   const copy = (reason: S3CopyReason): S3SyncAction | S3Need[] => {
-    if (!isArchived(s)) return { kind: 'copy', rel: s.rel, key: s.key, size: s.size, etag: s.etag, reason };
+    const action: S3SyncAction = {
+      kind: 'copy',
+      rel: s.rel,
+      key: s.key,
+      size: s.size,
+      etag: s.etag,
+      ...(s.versionId !== undefined && { versionId: s.versionId }),
+      reason,
+    };
+    if (!isArchived(s)) return action;
     // Archived: readable only once restored, which only its HEAD tells.
     const h = input.heads.source.get(s.rel);
     if (h === undefined) return [{ kind: 'head', side: 'source', rel: s.rel }];
-    if (restoreDone(h.restore))
-      return { kind: 'copy', rel: s.rel, key: s.key, size: s.size, etag: s.etag, reason };
+    if (restoreDone(h.restore)) return action;
     return { kind: 'archived', rel: s.rel, key: s.key, size: s.size, message: archivedMessage(s) };
   };
   if (!d) return copy('new');

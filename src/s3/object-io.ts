@@ -25,7 +25,14 @@ export interface FetchedBytes {
  */
 export function fetchBytes(
   requests: S3Requests,
-  input: { key: string; range?: { start: number; end: number }; ifMatch?: string; signal?: AbortSignal },
+  input: {
+    key: string;
+    range?: { start: number; end: number };
+    ifMatch?: string;
+    /** That version of the object (a listing as at a past time names it). */
+    versionId?: string;
+    signal?: AbortSignal;
+  },
 ): Promise<FetchedBytes> {
   const { key, range } = input;
   return requests.call(async (signal) => {
@@ -33,6 +40,7 @@ export function fetchBytes(
       new GetObjectCommand({
         Bucket: requests.bucket,
         Key: key,
+        VersionId: input.versionId,
         Range: range ? `bytes=${range.start}-${range.end}` : undefined,
         // Every range of one object version: a source overwritten meanwhile fails instead of mixing.
         IfMatch: input.ifMatch ? `"${input.ifMatch}"` : undefined,

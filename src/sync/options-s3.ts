@@ -18,6 +18,11 @@ export interface S3SyncOptions extends Omit<CommonOptions, 'manifest' | 'waitLoc
   /** AWS profile whose credentials (and endpoint and region) reach the source. */
   sourceProfile?: string;
   sourceProvider?: string;
+  /**
+   * Make the destination like the source prefix as it was at this time (a versioned source bucket):
+   * an ISO 8601 date or time, or a duration ago ('2d'). See src/sync/at-time.ts.
+   */
+  at?: string;
   /** Static credentials for the source; default: the destination's, or the source profile's. */
   sourceCredentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }

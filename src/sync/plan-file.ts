@@ -13,6 +13,14 @@ import { formatS3Url } from '../s3/url.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import type { SyncResult } from './events.js';
 import type { CommonOptions, PullOptions, PushOptions } from './options.js';
+import type { S3SyncOptions } from './options-s3.js';
+import {
+  applyBuckets,
+  type BucketPlanDocument,
+  type BucketPlanOptions,
+  checkBucketPlan,
+  planBuckets,
+} from './plan-s3.js';
 import { executePull, preparePull } from './pull.js';
 import { executePush, preparePush, refuseWatchOptions } from './push.js';
 import { copiedFrom } from './push-copies.js';
@@ -68,13 +76,18 @@ const localStat = (root: string, rel: string): FileStat | null => {
 };
 
 /**
- * Plans a push or pull without changing anything and returns the plan (written to `out` if given):
- * `s3sync plan push ./dir s3://b/p --out plan.json`, reviewed, then `s3sync apply plan.json`.
+ * Plans a push, a pull or an S3 → S3 sync without changing anything and returns the plan (written to
+ * `out` if given): `s3sync plan push ./dir s3://b/p --out plan.json`, reviewed, then `s3sync apply plan.json`.
  */
-export async function plan(opts: PlanOptions & { out?: string }): Promise<PlanDocument> {
+export async function plan(opts: BucketPlanOptions): Promise<BucketPlanDocument>;
+export async function plan(opts: PlanOptions & { out?: string }): Promise<PlanDocument>;
+export async function plan(
+  opts: (PlanOptions & { out?: string }) | BucketPlanOptions,
+): Promise<PlanDocument | BucketPlanDocument> {
+  if (opts.direction === 'sync') return planBuckets(opts);
   if (opts.direction !== 'push' && opts.direction !== 'pull')
     throw usageError(
-      `plan: direction must be push or pull, not ${JSON.stringify((opts as { direction?: unknown }).direction)}`,
+      `plan: direction must be push, pull or sync, not ${JSON.stringify((opts as { direction?: unknown }).direction)}`,
     );
   validateOptions(opts, `plan ${opts.direction}`);
   refuseWatchOptions(opts, 'does not apply to plan: a plan is made once');
@@ -201,13 +214,16 @@ function copyAction(a: PlannedAction, from: NonNullable<PlannedAction['from']>, 
 
 const statOf = (f: Stat): Stat => ({ size: f.size, mtimeNs: f.mtimeNs, ctimeNs: f.ctimeNs, ino: f.ino });
 
-export function readPlan(file: string): PlanDocument {
+export function readPlan(file: string): PlanDocument | BucketPlanDocument {
   let doc: PlanDocument;
   try {
     doc = JSON.parse(readFileSync(file, 'utf8')) as PlanDocument;
   } catch (err) {
     throw usageError(`cannot read plan ${file}: ${errorMessage(err)}`);
   }
+  const sync = doc as unknown as BucketPlanDocument;
+  if (sync?.s3syncPlan === 1 && sync.direction === 'sync' && Array.isArray(sync.actions))
+    return checkBucketPlan(sync, file);
   if (doc?.s3syncPlan !== 1 || !Array.isArray(doc.actions) || !['push', 'pull'].includes(doc.direction)) {
     throw usageError(`${file} is not an s3sync plan (made by 's3sync plan … --out FILE')`);
   }
@@ -244,10 +260,13 @@ function planConnection<T extends CommonOptions>(doc: PlanDocument, opts: T): T 
  * holds (local stat data, remote ETag); otherwise it is refused and reported, and the rest go on.
  */
 export async function apply(
-  opts: CommonOptions & { plan: PlanDocument | string } & Partial<PushOptions>,
+  opts: CommonOptions & { plan: PlanDocument | BucketPlanDocument | string } & Partial<PushOptions> &
+    // For an S3 → S3 plan whose source another set of keys reaches (never written in a plan).
+    Pick<S3SyncOptions, 'sourceCredentials'>,
 ): Promise<SyncResult> {
   validateOptions(opts, 'apply');
   const doc = typeof opts.plan === 'string' ? readPlan(opts.plan) : opts.plan;
+  if (doc.direction === 'sync') return applyBuckets(opts, checkBucketPlan(doc, 'the plan'));
   const push = doc.direction === 'push';
   const localDir = push ? requireDirectory(doc.local, 'source directory') : doc.local;
   // The delete guards ran when the plan was made; applying it is the reviewed decision.

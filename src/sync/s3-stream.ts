@@ -22,6 +22,8 @@ export interface StreamJob {
   size: number;
   /** The source's ETag as listed. */
   etag: string;
+  /** The source version to read (--at): every GET and HEAD names it. */
+  versionId?: string;
   /** Objects above this (or above one part) go multipart. */
   multipartThreshold: number;
   partSize: number;
@@ -71,11 +73,11 @@ export async function streamObject(job: StreamJob): Promise<string> {
 /** One GET into memory, checked (fetched again, --retries times, while it does not match), one PUT. */
 async function streamWhole(job: StreamJob): Promise<string> {
   return job.budget.run(async () => {
-    let got = await fetchBytes(job.src, { key: job.sourceKey, signal: job.signal });
+    let got = await fetchBytes(job.src, { key: job.sourceKey, versionId: job.versionId, signal: job.signal });
     let sum = md5(got.body);
     for (let retry = 0; !matches(got, sum); retry++) {
       if (retry >= job.src.retries) throw mismatch(job.sourceKey, 'MD5');
-      got = await fetchBytes(job.src, { key: job.sourceKey, signal: job.signal });
+      got = await fetchBytes(job.src, { key: job.sourceKey, versionId: job.versionId, signal: job.signal });
       sum = md5(got.body);
     }
     const etag = await putBytes(job.dst, {
@@ -108,7 +110,12 @@ function partSizeFor(job: StreamJob): number {
  * for the whole MD5, which is checked before Complete; any failure aborts the upload.
  */
 async function streamParts(job: StreamJob): Promise<string> {
-  const head = await headObject(job.src, { bucket: job.src.bucket, key: job.sourceKey, signal: job.signal });
+  const head = await headObject(job.src, {
+    bucket: job.src.bucket,
+    key: job.sourceKey,
+    versionId: job.versionId,
+    signal: job.signal,
+  });
   if (!head) throw runError(`the source object is gone: ${job.sourceKey}`);
   const headers: ObjectHeaders = { ...head, storageClass: undefined };
   const ps = partSizeFor({ ...job, etag: head.etag });
@@ -127,6 +134,7 @@ async function streamParts(job: StreamJob): Promise<string> {
           try {
             got = await fetchBytes(job.src, {
               key: job.sourceKey,
+              versionId: job.versionId,
               range: { start, end },
               ifMatch: head.etag,
               signal: job.signal,

@@ -9,9 +9,10 @@ import { forEachLimit, Limiter } from '../limiter.js';
 import { setting, validateOptions } from '../options/validate.js';
 import { type HeadFact, planS3Sync, type S3SyncAction, type S3SyncPlan } from '../plan/s3-to-s3.js';
 import { copiesInParts, copyUnsupported, headObject } from '../s3/copy.js';
-import { isFatal } from '../s3/errors.js';
+import { httpStatus, isFatal } from '../s3/errors.js';
 import type { RemoteObject } from '../s3/remote-object.js';
 import type { S3Transport } from '../s3/transport.js';
+import { listPrefixAt, resolveAt } from './at-time.js';
 import { deleteVerdict } from './delete-guard.js';
 import type { SyncResult } from './events.js';
 import type { S3SyncOptions } from './options-s3.js';
@@ -25,10 +26,12 @@ type Copy = Extract<S3SyncAction, { kind: 'copy' }>;
 /** Makes the destination prefix hold what the source prefix holds. */
 export async function syncBuckets(opts: S3SyncOptions): Promise<SyncResult> {
   validateOptions(opts, 'sync s3');
+  // Read before any request: a bad TIME is refused at once, and a duration counts back from the start.
+  const at = resolveAt(opts.at);
   const run = new S3PairRun(opts);
   return run.run(async () => {
     const { src, dst } = await run.connect();
-    const { plan, source, destination } = await prepare(run, src, dst);
+    const { plan, source, destination } = await prepare(run, { src, dst }, at);
     const copies = plan.actions.filter((a): a is Copy => a.kind === 'copy');
     const deletes = plan.actions.filter((a) => a.kind === 'delete');
     run.emit({
@@ -50,15 +53,22 @@ export async function syncBuckets(opts: S3SyncOptions): Promise<SyncResult> {
   });
 }
 
-/** Both listings, then the HEADs the plan asks for, until every object is decided. */
-async function prepare(run: S3PairRun, src: S3Transport, dst: S3Transport) {
+/**
+ * Both listings (the source's as it was at `at`, with the version current then, when given), then the
+ * HEADs the plan asks for, until every object is decided.
+ */
+export async function prepare(run: S3PairRun, t: { src: S3Transport; dst: S3Transport }, at?: number) {
+  const { src, dst } = t;
   const filter = await run.filter();
   const keep = (m: Map<string, RemoteObject>, selected: (rel: string) => boolean) => {
     // The prefix itself as a key has no name under the other prefix.
     for (const rel of m.keys()) if (rel === '' || !selected(rel)) m.delete(rel);
     return m;
   };
-  const [sourceAll, destinationAll] = await Promise.all([src.list(run.from.prefix), dst.list(run.to.prefix)]);
+  const [sourceAll, destinationAll] = await Promise.all([
+    at === undefined ? src.list(run.from.prefix) : listPrefixAt(src, run.from.prefix, at),
+    dst.list(run.to.prefix),
+  ]);
   const source = keep(sourceAll, filter.includes);
   const destination = keep(destinationAll, run.opts.deleteExcluded ? () => true : filter.includes);
   run.result.scanned = source.size;
@@ -75,7 +85,14 @@ async function prepare(run: S3PairRun, src: S3Transport, dst: S3Transport) {
     await forEachLimit(plan.needs, setting(run.opts, 'workers'), async (n) => {
       const [t, loc, map] =
         n.side === 'source' ? [src, run.from, heads.source] : [dst, run.to, heads.destination];
-      const h = await headObject(t, { bucket: loc.bucket, key: loc.prefix + n.rel, signal: run.opts.signal });
+      // The source's HEAD names the version the listing chose (--at), else it would read today's.
+      const versionId = n.side === 'source' ? source.get(n.rel)?.versionId : undefined;
+      const h = await headObject(t, {
+        bucket: loc.bucket,
+        key: loc.prefix + n.rel,
+        versionId,
+        signal: run.opts.signal,
+      });
       map.set(n.rel, { metaMd5: h?.metadata.md5, restore: h?.restore });
     });
     plan = planS3Sync(input());
@@ -93,7 +110,12 @@ function reportDryRun(run: S3PairRun, plan: S3SyncPlan): void {
 }
 
 /** Every copy under --workers; a per-object failure is reported and the others go on. */
-async function copyAll(run: S3PairRun, t: { src: S3Transport; dst: S3Transport }, copies: Copy[]) {
+export async function copyAll(
+  run: S3PairRun,
+  t: { src: S3Transport; dst: S3Transport },
+  copies: Copy[],
+  pin = false,
+) {
   const opts = run.opts;
   const cfg = {
     multipartThreshold: setting(opts, 'multipartThreshold'),
@@ -116,6 +138,7 @@ async function copyAll(run: S3PairRun, t: { src: S3Transport; dst: S3Transport }
           key: run.to.prefix + a.rel,
           size: a.size,
           etag: a.etag,
+          versionId: a.versionId,
           budget,
           signal: opts.signal,
           onBytes: (n) => {
@@ -130,6 +153,9 @@ async function copyAll(run: S3PairRun, t: { src: S3Transport; dst: S3Transport }
             await t.dst.copy({
               sourceBucket: run.from.bucket,
               sourceKey: a.key,
+              sourceVersionId: a.versionId,
+              // apply: the object planned, not one written since (a store that honours it answers 412).
+              sourceIfMatch: pin ? a.etag : undefined,
               key: run.to.prefix + a.rel,
               size: a.size,
               signal: opts.signal,
@@ -153,7 +179,13 @@ async function copyAll(run: S3PairRun, t: { src: S3Transport; dst: S3Transport }
       } catch (err) {
         if (opts.signal?.aborted) return;
         if (err instanceof S3SyncError && isFatal(err)) throw err;
-        run.fileError(a.rel, (err as Error).message);
+        const cause = err instanceof S3SyncError && err.cause !== undefined ? err.cause : err;
+        run.fileError(
+          a.rel,
+          httpStatus(cause) === 412
+            ? 'not copied: the source object changed since it was listed (412 Precondition Failed)'
+            : (err as Error).message,
+        );
       }
     },
     opts.signal,
@@ -161,7 +193,7 @@ async function copyAll(run: S3PairRun, t: { src: S3Transport; dst: S3Transport }
 }
 
 /** The deletions, last, behind the same guards as push and pull. */
-async function deleteAll(
+export async function deleteAll(
   run: S3PairRun,
   dst: S3Transport,
   deletes: Extract<S3SyncAction, { kind: 'delete' }>[],

@@ -192,3 +192,20 @@ describe('planS3Sync', () => {
     expect(forced.actions).toMatchObject([{ kind: 'copy', reason: 'forced' }]);
   });
 });
+
+describe('a source listed as at a past time (--at)', () => {
+  it('a copy names the version the listing chose; a current listing names none', () => {
+    const past = obj('a', { versionId: 'v1', isLatest: false });
+    const [copy] = planS3Sync(input([past], [])).actions;
+    expect(copy).toMatchObject({ kind: 'copy', rel: 'a', versionId: 'v1', reason: 'new' });
+    const [today] = planS3Sync(input([obj('a')], [])).actions;
+    expect(today).not.toHaveProperty('versionId');
+  });
+
+  it('a past version the destination already holds is not copied again', () => {
+    const past = obj('a', { versionId: 'v1', isLatest: false });
+    expect(planS3Sync(input([past], [obj('a')])).actions).toEqual([
+      { kind: 'skip', rel: 'a', reason: 'same-etag' },
+    ]);
+  });
+});

@@ -1,0 +1,128 @@
+/**
+ * Config-file jobs with "command": "sync": S3 → S3 runs syncBuckets, a local end push or pull, each
+ * with the options of what it runs (checked when the file is read, as the CLI's sync checks its flags).
+ */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { S3Transport } from '../../src/s3/transport.js';
+import {
+  md5Hex,
+  newBucket,
+  objectMd5,
+  plainLines,
+  runCli,
+  seedObject,
+  servers,
+  trackedDirs,
+  treeHashes,
+  writeTree,
+} from '../helpers.js';
+
+const { dir, removeAll } = trackedDirs();
+afterAll(removeAll);
+
+/** A config file in its own directory, found through S3SYNC_CONFIG. */
+function config(content: object): { env: Record<string, string> } {
+  const file = path.join(dir('sync-jobs-cfg'), 's3sync.config.json');
+  writeFileSync(file, JSON.stringify(content));
+  return { env: { S3SYNC_CONFIG: file } };
+}
+
+/** Every object under a prefix: rel → MD5 of its content as downloaded. */
+async function contents(t: S3Transport, prefix: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const o of (await t.list(prefix)).values()) out[o.rel] = await objectMd5(t, o.key);
+  return out;
+}
+
+const FILES = { 'a.txt': 'alpha', 'sub/b.txt': 'bravo' };
+const HASHES = { 'a.txt': md5Hex('alpha'), 'sub/b.txt': md5Hex('bravo') };
+
+describe.each(servers())('config sync jobs on $name', (server) => {
+  it('a push job, then an S3 → S3 sync job and a sync job to a directory: a bare s3sync runs all three', async () => {
+    const { bucket: a, transport: ta } = await newBucket(server, 'sja');
+    const { bucket: b, transport: tb } = await newBucket(server, 'sjb');
+    const src = dir('sync-jobs-src');
+    writeTree(src, FILES);
+    const restored = path.join(dir('sync-jobs-dst'), 'restored');
+    const { env } = config({
+      // A push-only default (verify) is not an option of the S3 → S3 job: it does not reach it.
+      defaults: { verify: true, workers: 4 },
+      jobs: [
+        { command: 'push', source: src, destination: `s3://${a}/data` },
+        { command: 'sync', source: `s3://${a}/data`, destination: `s3://${b}/mirror`, delete: true },
+        { command: 'sync', source: `s3://${b}/mirror`, destination: restored },
+      ],
+    });
+    const r = await runCli(['--json'], server, { env });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const jobs = r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { type: string; command?: string; exitCode?: number })
+      .filter((e) => e.type === 'job');
+    expect(jobs.map((j) => [j.command, j.exitCode])).toEqual([
+      ['push', 0],
+      ['sync', 0],
+      ['sync', 0],
+    ]);
+    const summaries = r.events.filter((e) => e.type === 'summary') as { command: string; requests: object }[];
+    expect(summaries.map((s) => s.command)).toEqual(['push', 'sync', 'pull']);
+    // The S3 → S3 job: two listings and a copy per object, inside the store.
+    expect(summaries[1]!.requests).toEqual({ ListObjectsV2: 2, CopyObject: 2 });
+    expect(await contents(ta, 'data/')).toEqual(HASHES);
+    expect(await contents(tb, 'mirror/')).toEqual(HASHES);
+    expect(treeHashes(restored)).toEqual(HASHES);
+
+    // Again: nothing to do; the S3 → S3 job makes its two listings only.
+    const again = await runCli(['--json'], server, { env });
+    expect(again.code).toBe(0);
+    const second = again.events.filter((e) => e.type === 'summary') as { requests: object }[];
+    expect(second[1]!.requests).toEqual({ ListObjectsV2: 2 });
+
+    // A global --dry-run applies to the sync job as to the others: the object it would copy is not.
+    await seedObject(ta, 'data/c.txt', 'charlie');
+    const dry = await runCli(['--dry-run'], server, { env });
+    expect(dry.code).toBe(0);
+    expect(await contents(tb, 'mirror/')).toEqual(HASHES);
+  });
+
+  it.each([
+    [
+      'an S3 → S3 job with a push option',
+      (u: string) => ({ command: 'sync', source: `${u}/x`, destination: `${u}/y`, verify: true }),
+      /job 1: "verify" does not apply to sync s3 \(only to push\)$/,
+    ],
+    [
+      'an upload job with --at',
+      (u: string) => ({ command: 'sync', source: dir('sj-at'), destination: `${u}/y`, at: '1h' }),
+      /job 1: "at" does not apply to push \(only to pull, check, sync\)$/,
+    ],
+    [
+      'an S3 → S3 job with a source option of a local job',
+      (u: string) => ({ command: 'sync', source: dir('sj-src'), destination: `${u}/y`, sourceRegion: 'x' }),
+      /job 1: "sourceRegion" does not apply to push \(only to sync\)$/,
+    ],
+    [
+      'two local directories',
+      () => ({ command: 'sync', source: dir('sj-l1'), destination: dir('sj-l2') }),
+      /job 1: sync takes at least one s3:\/\/bucket\/prefix/,
+    ],
+    [
+      'a misspelt command',
+      () => ({ command: 'synk', source: 'a', destination: 'b' }),
+      /did you mean "sync"\?/,
+    ],
+  ])('%s: exit 2, one line naming the file and job, no job run', async (_name, job, why) => {
+    const { bucket } = await newBucket(server, 'sjbad');
+    const { env } = config({ jobs: [job(`s3://${bucket}`)] });
+    const r = await runCli([], server, { env });
+    expect(r.code).toBe(2);
+    const lines = plainLines(r.stderr).filter((l) => l !== '');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(why);
+    expect(lines[0]).toMatch(/s3sync\.config\.json/);
+  });
+});

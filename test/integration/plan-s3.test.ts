@@ -1,0 +1,289 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { apply, type BucketPlanDocument, plan } from '../../src/index.js';
+import type { S3Transport } from '../../src/s3/transport.js';
+import {
+  connFor,
+  md5Hex,
+  newBucket,
+  objectMd5,
+  runCli,
+  seedObject,
+  servers,
+  trackedDirs,
+} from '../helpers.js';
+
+const dirs = trackedDirs();
+afterAll(dirs.removeAll);
+
+/** Every object under a prefix: rel → MD5 of its content as downloaded. */
+async function contents(t: S3Transport, prefix: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const o of (await t.list(prefix)).values()) out[o.rel] = await objectMd5(t, o.key);
+  return out;
+}
+
+/** One line on stderr, exit 2, no stack trace. */
+function refusedWithOneLine(r: { code: number; stderr: string }, why: RegExp) {
+  expect(r.code).toBe(2);
+  const lines = r.stderr.trimEnd().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(why);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
+const readDoc = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as BucketPlanDocument;
+
+describe.each(servers())('plan sync / apply, S3 → S3 ($name)', (server) => {
+  /**
+   * Source p/ holds a, b, c; destination q/ holds c (the same), b (other content) and d (not in the
+   * source): the plan copies a and b, keeps c, and with --delete deletes d.
+   */
+  async function setup() {
+    const { bucket: from, transport: src } = await newBucket(server, 'plsrc');
+    const { bucket: to, transport: dst } = await newBucket(server, 'pldst');
+    for (const [rel, body] of Object.entries({ 'a.txt': 'alpha', 'b.txt': 'bravo', 'c.txt': 'charlie' }))
+      await seedObject(src, `p/${rel}`, body);
+    await seedObject(dst, 'q/b.txt', 'BRAVO');
+    await seedObject(dst, 'q/c.txt', 'charlie');
+    await seedObject(dst, 'q/d.txt', 'delta, not in the source');
+    const dir = dirs.dir('plan-s3');
+    return { from, to, src, dst, file: path.join(dir, 'plan.json'), dir };
+  }
+
+  it('plan changes nothing and costs two listings; apply does exactly what it says, no more', async () => {
+    const { from, to, src, dst, file } = await setup();
+    const before = await contents(dst, 'q/');
+    const p = await runCli(
+      ['plan', 'sync', `s3://${from}/p`, `s3://${to}/q`, '--delete', '--out', file, '--json'],
+      server,
+    );
+    expect(p.stderr).toBe('');
+    expect(p.code).toBe(0);
+    expect(p.summary?.requests).toEqual({ ListObjectsV2: 2 });
+    expect(await contents(dst, 'q/')).toEqual(before);
+    const doc = readDoc(file);
+    expect(doc).toMatchObject({ direction: 'sync', source: `s3://${from}/p/`, destination: `s3://${to}/q/` });
+    expect(doc.store.endpoint).toBe(server.endpoint);
+    expect(doc.sourceStore).toEqual(doc.store);
+    expect(doc.actions.map((a) => [a.kind, a.rel]).sort()).toEqual([
+      ['copy', 'a.txt'],
+      ['copy', 'b.txt'],
+      ['delete', 'd.txt'],
+    ]);
+    expect(doc.actions.find((a) => a.rel === 'b.txt')).toMatchObject({
+      sourceKey: 'p/b.txt',
+      etag: md5Hex('bravo'),
+      destination: { etag: md5Hex('BRAVO'), size: 5 },
+    });
+    // Never a credential in the plan.
+    const text = readFileSync(file, 'utf8');
+    expect(text).not.toContain(server.secretAccessKey);
+    expect(text).not.toContain(server.accessKeyId);
+
+    // Added after the plan was made: not in it, so not copied.
+    await seedObject(src, 'p/e.txt', 'echo, too late');
+    const r = await runCli(['apply', file, '--json'], server);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: 2, deleted: 1, failed: 0 });
+    expect(r.summary?.requests).toEqual({ ListObjectsV2: 2, CopyObject: 2, DeleteObjects: 1 });
+    expect(await contents(dst, 'q/')).toEqual({
+      'a.txt': md5Hex('alpha'),
+      'b.txt': md5Hex('bravo'),
+      'c.txt': md5Hex('charlie'),
+    });
+
+    // Applied twice: every action now finds its objects changed (done), refused, nothing written.
+    const twice = await runCli(['apply', file, '--json'], server);
+    expect(twice.code).toBe(1);
+    expect(twice.summary).toMatchObject({ uploaded: 0, deleted: 0, failed: 3 });
+    expect(twice.summary?.requests).toEqual({ ListObjectsV2: 2 });
+  });
+
+  it('a source object changed after the plan: its copy is refused (exit 1), the others made; the deletion waits', async () => {
+    const { from, to, src, dst, file } = await setup();
+    const lib = { ...connFor(server), source: `s3://${from}/p`, destination: `s3://${to}/q` };
+    await plan({ ...lib, direction: 'sync', delete: true, out: file });
+    for (const [what, change] of [
+      ['overwritten', () => seedObject(src, 'p/a.txt', 'ALPHA')],
+      ['deleted', () => src.deleteKeys(['p/a.txt'])],
+    ] as const) {
+      await dst.deleteKeys(['q/a.txt']);
+      await seedObject(src, 'p/a.txt', 'alpha');
+      await seedObject(dst, 'q/b.txt', 'BRAVO');
+      await change();
+      const r = await runCli(['apply', file, '--json'], server);
+      expect(r.code, what).toBe(1);
+      const errors = r.events
+        .filter((e) => e.type === 'error')
+        .map((e) => (e as { message: string }).message);
+      expect(errors, what).toContain('a.txt: refused: the source object changed since the plan was made');
+      // After a failure the guards skip every deletion.
+      expect(
+        errors.some((m) => /not deleting 1 file\(s\)/.test(m)),
+        what,
+      ).toBe(true);
+      expect(r.summary, what).toMatchObject({ uploaded: 1, deleted: 0, failed: 1 });
+      expect(r.summary?.requests.CopyObject, what).toBe(1);
+      expect(await dst.head('q/a.txt'), what).toBeNull();
+      expect(await objectMd5(dst, 'q/b.txt'), what).toBe(md5Hex('bravo'));
+      expect(await objectMd5(dst, 'q/d.txt'), what).toBe(md5Hex('delta, not in the source'));
+    }
+  });
+
+  it('a destination object changed after the plan: its copy or its deletion is refused, never applied', async () => {
+    const { from, to, dst, file } = await setup();
+    const p = await runCli(
+      ['plan', 'sync', `s3://${from}/p`, `s3://${to}/q`, '--delete', '--out', file],
+      server,
+    );
+    expect(p.code).toBe(0);
+    // d rewritten (a deletion planned on the old d), a created (a copy planned onto nothing), b gone.
+    await seedObject(dst, 'q/d.txt', 'delta, rewritten since');
+    await seedObject(dst, 'q/a.txt', 'written by someone else');
+    await dst.deleteKeys(['q/b.txt']);
+    const r = await runCli(['apply', file, '--json'], server);
+    expect(r.code).toBe(1);
+    expect(r.summary).toMatchObject({ uploaded: 0, deleted: 0, failed: 3 });
+    const errors = r.events.filter((e) => e.type === 'error').map((e) => (e as { message: string }).message);
+    for (const rel of ['a.txt', 'b.txt', 'd.txt'])
+      expect(errors).toContain(`${rel}: refused: the destination object changed since the plan was made`);
+    expect(await contents(dst, 'q/')).toEqual({
+      'a.txt': md5Hex('written by someone else'),
+      'c.txt': md5Hex('charlie'),
+      'd.txt': md5Hex('delta, rewritten since'),
+    });
+  });
+
+  it('the guards run when the plan is made: an empty source or over --max-delete is refused, exit 2', async () => {
+    const { from, to, src, file } = await setup();
+    const over = await runCli(
+      ['plan', 'sync', `s3://${from}/p`, `s3://${to}/q`, '--delete', '--max-delete', '0', '--out', file],
+      server,
+    );
+    refusedWithOneLine(over, /over --max-delete/);
+    await src.deleteKeys(['p/a.txt', 'p/b.txt', 'p/c.txt']);
+    const empty = await runCli(
+      ['plan', 'sync', `s3://${from}/p`, `s3://${to}/q`, '--delete', '--out', file],
+      server,
+    );
+    refusedWithOneLine(empty, /refusing to delete all 3 file\(s\): the source is empty/);
+  });
+
+  it('a plan edited to point elsewhere, or malformed, is refused in one line (exit 2) before any request', async () => {
+    const { from, to, dst, file, dir } = await setup();
+    expect(
+      (await runCli(['plan', 'sync', `s3://${from}/p`, `s3://${to}/q`, '--delete', '--out', file], server))
+        .code,
+    ).toBe(0);
+    const before = await contents(dst, 'q/');
+    const good = readDoc(file);
+    const edited = path.join(dir, 'edited.json');
+    const variations: [string, (d: BucketPlanDocument) => unknown, RegExp][] = [
+      [
+        'a copy reading another key',
+        (d) => {
+          const a = d.actions.find((x) => x.kind === 'copy')!;
+          (a as { sourceKey: string }).sourceKey = 'elsewhere/secret.txt';
+        },
+        /the copy of .* reads another key than its own/,
+      ],
+      [
+        'a delete of another key',
+        (d) => {
+          const a = d.actions.find((x) => x.kind === 'delete')!;
+          (a as { key: string }).key = 'q/c.txt';
+        },
+        /the delete of d\.txt names another key/,
+      ],
+      [
+        'a version named without "at"',
+        (d) => ((d.actions[0] as { versionId?: string }).versionId = 'v1'),
+        /names a version, but the plan has no "at"/,
+      ],
+      [
+        '"at" without versions',
+        (d) => (d.at = '2026-01-01T00:00:00.000Z'),
+        /names no version, but the plan is as at a time/,
+      ],
+      ['a source that is not S3', (d) => (d.source = '/etc'), /must be s3:\/\/bucket\/prefix URLs/],
+      [
+        'an action of an unknown kind',
+        (d) => ((d.actions[0] as { kind: string }).kind = 'move'),
+        /unknown action kind "move"/,
+      ],
+      [
+        'a size that is not a size',
+        (d) => ((d.actions[0] as { size: unknown }).size = '5'),
+        /has no ETag or size/,
+      ],
+      ['no stores', (d) => delete (d as Partial<BucketPlanDocument>).store, /its stores are not described/],
+    ];
+    for (const [what, edit, why] of variations) {
+      const d = structuredClone(good);
+      edit(d);
+      writeFileSync(edited, JSON.stringify(d));
+      const r = await runCli(['apply', edited], server);
+      expect(r.code, what).toBe(2);
+      refusedWithOneLine(r, why);
+    }
+    writeFileSync(edited, '{"s3syncPlan": 1, "direction": "sync", "actions": [');
+    refusedWithOneLine(await runCli(['apply', edited], server), /cannot read plan/);
+    expect(await contents(dst, 'q/')).toEqual(before);
+  });
+
+  it('plan sync takes two S3 URLs and the flags of an S3 → S3 sync; anything else is exit 2', async () => {
+    const { from, to, dir } = await setup();
+    const out = path.join(dir, 'x.json');
+    refusedWithOneLine(
+      await runCli(['plan', 'sync', dir, `s3://${to}/q`, '--out', out], server),
+      /plan sync takes two s3:\/\/bucket\/prefix URLs/,
+    );
+    refusedWithOneLine(
+      await runCli(['plan', 'sync', `s3://${from}/p`, `s3://${to}/q`, '--verify', '--out', out], server),
+      /--verify does not apply to plan sync/,
+    );
+  });
+});
+
+describe('plan sync / apply between two stores', () => {
+  const ceph = servers().find((s) => s.name === 'ceph');
+  const embedded = servers().find((s) => s.name === 'embedded');
+
+  it.skipIf(!ceph || !embedded)(
+    'the plan records the source store, never its keys; apply streams from it',
+    async () => {
+      const from = ceph!;
+      const to = embedded!;
+      const { bucket: a, transport: src } = await newBucket(from, 'plxs');
+      const { bucket: b, transport: dst } = await newBucket(to, 'plxd');
+      await seedObject(src, 'x/one.txt', 'one, across stores');
+      const file = path.join(dirs.dir('plan-x'), 'plan.json');
+      await plan({
+        ...connFor(to),
+        direction: 'sync',
+        source: `s3://${a}/x`,
+        destination: `s3://${b}/y`,
+        sourceEndpointUrl: from.endpoint,
+        sourceProvider: from.provider,
+        sourceCredentials: { accessKeyId: from.accessKeyId, secretAccessKey: from.secretAccessKey },
+        out: file,
+      });
+      const doc = readDoc(file);
+      expect(doc.sourceStore.endpoint).toBe(from.endpoint);
+      expect(doc.store.endpoint).toBe(to.endpoint);
+      expect(readFileSync(file, 'utf8')).not.toContain(from.secretAccessKey);
+      // The keys come from the caller again, as they would from a profile or the environment.
+      const r = await apply({
+        ...connFor(to),
+        plan: file,
+        sourceCredentials: { accessKeyId: from.accessKeyId, secretAccessKey: from.secretAccessKey },
+      });
+      expect(r.outcome).toBe('ok');
+      expect(r.requests).toEqual({ ListObjectsV2: 2, GetObject: 1, PutObject: 1 });
+      expect(await objectMd5(dst, 'y/one.txt')).toBe(md5Hex('one, across stores'));
+    },
+  );
+});
