@@ -69,6 +69,7 @@ export function readmeFlagTables(program: Command): Record<string, string[][]> {
       .map((f) => row(f));
   const pushFlags = new Set(command('push').options.map((o) => o.flags));
   const transferFlags = new Set([...pushFlags, ...command('pull').options.map((o) => o.flags)]);
+  const syncFlags = new Set(command('sync').options.map((o) => o.flags));
   return {
     'Common flags': [
       flagDocsOf(program)
@@ -89,10 +90,10 @@ export function readmeFlagTables(program: Command): Record<string, string[][]> {
     push: [own(command('push'))],
     pull: [own(command('pull'))],
     check: [own(command('check'))],
-    // plan takes push's flags but --dry-run (the test checks), and adds its own.
+    // plan takes push's flags but --dry-run and sync's S3 → S3 flags (the test checks), and adds its own.
     'plan and apply': [
       flagDocsOf(command('plan'))
-        .filter((f) => !pushFlags.has(f.flags))
+        .filter((f) => !pushFlags.has(f.flags) && !syncFlags.has(f.flags))
         .map((f) => row(f)),
       own(command('apply')),
     ],

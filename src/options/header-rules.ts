@@ -43,7 +43,12 @@ const HEADER_FIELDS: Readonly<Record<string, StringField>> = Object.freeze({
  * Metadata names s3sync writes itself and reads back (the content's MD5, its mtime, the source MD5 of a
  * compressed object): a rule that set them would make s3sync misjudge the object.
  */
-export const RESERVED_METADATA: readonly string[] = ['md5', 'mtime', 's3sync-source-md5', 's3sync-source-size'];
+export const RESERVED_METADATA: readonly string[] = [
+  'md5',
+  'mtime',
+  's3sync-source-md5',
+  's3sync-source-size',
+];
 
 // A header value travels in one HTTP header line: no control characters.
 const CONTROL = /[\u0000-\u001f\u007f]/;

@@ -90,7 +90,8 @@ export type EntryPoint =
 
 /**
  * Whether an option applies to a command. `plan push` and `plan pull` take the options of push and
- * pull but --dry-run (a plan changes nothing anyway), and plan's own; the CLI's `plan` takes both sets.
+ * pull but --dry-run (a plan changes nothing anyway), and plan's own; `plan sync` those of an S3 → S3
+ * sync; the CLI's `plan` takes all three sets, and its direction refuses the others'.
  */
 export function appliesTo(spec: OptionSpec, command: CommandName | EntryPoint): boolean {
   // The CLI's sync is push, pull or S3 → S3 by its arguments: it takes all their options, and each
@@ -101,6 +102,7 @@ export function appliesTo(spec: OptionSpec, command: CommandName | EntryPoint): 
   // A plan of an S3 → S3 sync records the version of each copy, so it takes --at too.
   if (command === 'plan sync')
     return spec.commands.includes('plan') || (spec.flag !== '--dry-run' && appliesTo(spec, 'sync s3'));
+  if (command === 'plan' && appliesTo(spec, 'plan sync')) return true;
   if (command === 'plan push' || command === 'plan pull' || command === 'plan') {
     if (spec.commands.includes('plan')) return true;
     if (spec.flag === '--dry-run' || spec.unplanned) return false;

@@ -245,6 +245,37 @@ describe.each(servers())('plan sync / apply, S3 → S3 ($name)', (server) => {
       await runCli(['plan', 'sync', `s3://${from}/p`, `s3://${to}/q`, '--verify', '--out', out], server),
       /--verify does not apply to plan sync/,
     );
+    // The source's flags are plan sync's: on the command line, recorded in the plan.
+    const p = await runCli(
+      [
+        'plan',
+        'sync',
+        `s3://${from}/p`,
+        `s3://${to}/q`,
+        '--source-endpoint-url',
+        server.endpoint,
+        '--source-region',
+        'us-east-1',
+        '--out',
+        out,
+      ],
+      server,
+    );
+    expect(p.stderr).toBe('');
+    expect(p.code).toBe(0);
+    expect(readDoc(out).sourceStore).toMatchObject({ endpoint: server.endpoint, region: 'us-east-1' });
+    // ... and no other direction's.
+    refusedWithOneLine(
+      await runCli(
+        ['plan', 'push', dir, `s3://${to}/q`, '--source-endpoint-url', server.endpoint, '--out', out],
+        server,
+      ),
+      /--source-endpoint-url does not apply to plan push/,
+    );
+    refusedWithOneLine(
+      await runCli(['plan', 'pull', `s3://${to}/q`, dir, '--at', '1h', '--out', out], server),
+      /--at does not apply to plan pull/,
+    );
   });
 });
 

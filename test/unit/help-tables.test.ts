@@ -69,9 +69,12 @@ describe('docs/flags.md documents exactly the flags the parser accepts, with the
       for (const a of r.also!) expect(SYNC_ALSO as readonly string[], r.flags).toContain(a);
   });
 
-  it('plan takes the flags of push but --dry-run, and its own --out', () => {
+  it('plan takes the flags of push and of an S3 → S3 sync but --dry-run, and its own --out', () => {
     const push = flagsOf('push').filter((f) => f !== '-n, --dry-run');
-    expect(flagsOf('plan').sort()).toEqual([...push, '--out <file>'].sort());
+    // The source's connection and --at, which a bucket-to-bucket plan takes and push does not.
+    const s3ToS3 = flagsOf('sync').filter((f) => /--source-|--at /.test(f) && !push.includes(f));
+    expect(s3ToS3.length).toBeGreaterThanOrEqual(5);
+    expect(flagsOf('plan').sort()).toEqual([...push, ...s3ToS3, '--out <file>'].sort());
   });
 
   it('every command has a --help with an example, and so has a bare s3sync', () => {
@@ -117,8 +120,8 @@ describe('the flags come from the options table', () => {
           spec.commands.includes(c.name() as never) ||
           (c.name() === 'plan' &&
             spec.flag !== '--dry-run' &&
-            !spec.unplanned &&
-            (spec.commands.includes('push') || spec.commands.includes('pull'))) ||
+            ((!spec.unplanned && (spec.commands.includes('push') || spec.commands.includes('pull'))) ||
+              spec.commands.includes('sync'))) ||
           // sync is push, pull or S3 → S3 by its arguments: it takes the options of all three.
           (c.name() === 'sync' && (spec.commands.includes('push') || spec.commands.includes('pull')));
         expect(longs.has(spec.flag), `${c.name()} ${name}`).toBe(applies);
