@@ -89,7 +89,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigFile {
         );
       }
       if (!JOB_COMMANDS.includes(command))
-        throw usageError(`${at} needs "command": "push", "pull" or "check"`);
+        throw usageError(`${at} needs "command": "push", "pull", "check" or "sync"`);
       const { command: _c, source, destination, ...options } = configValues(j, at, command);
       if (typeof source !== 'string' || typeof destination !== 'string')
         throw usageError(`${at} needs "source" and "destination"`);

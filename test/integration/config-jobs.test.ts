@@ -363,7 +363,7 @@ describe.each(servers())('config file mistakes on $name', (server) => {
     [
       'a job without a command',
       () => ({ jobs: [{ source: src, destination: url }] }),
-      /job 1 needs "command": "push", "pull" or "check"$/,
+      /job 1 needs "command": "push", "pull", "check" or "sync"$/,
     ],
   ];
 
