@@ -142,7 +142,8 @@ export class DirectGet {
     if (!ok) {
       const xml = await errorBody(res);
       const code = xmlText(xml, 'Code') ?? NAME_BY_STATUS[status] ?? 'UnknownError';
-      throw new S3ErrorAnswer(code, xmlText(xml, 'Message') ?? `HTTP ${status}`, {
+      // An empty or missing Message reads as the SDK's own placeholder: the same line either way.
+      throw new S3ErrorAnswer(code, xmlText(xml, 'Message') || 'UnknownError', {
         httpStatusCode: status,
         requestId: seen['x-amz-request-id'],
       });

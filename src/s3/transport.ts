@@ -273,7 +273,12 @@ export class S3Transport implements S3Requests {
    * may go without the SDK where the endpoint allows (see DirectGet).
    */
   async get<T>(
-    input: { key: string; range?: { start: number; end: number }; versionId?: string; verifiedByMd5?: boolean },
+    input: {
+      key: string;
+      range?: { start: number; end: number };
+      versionId?: string;
+      verifiedByMd5?: boolean;
+    },
     consume: (
       body: Readable,
       info: { size: number; etag: string; metadata: Record<string, string>; contentEncoding?: string },
@@ -285,14 +290,14 @@ export class S3Transport implements S3Requests {
       const r = direct
         ? await this.sendDirect(direct, key, versionId, signal)
         : await this.send(
-        new GetObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          VersionId: versionId,
-          Range: range ? `bytes=${range.start}-${range.end}` : undefined,
-        }),
-        signal,
-      );
+            new GetObjectCommand({
+              Bucket: this.bucket,
+              Key: key,
+              VersionId: versionId,
+              Range: range ? `bytes=${range.start}-${range.end}` : undefined,
+            }),
+            signal,
+          );
       // The Node HTTP handler's body is a stream; anything else cannot be consumed here.
       if (!(r.Body instanceof Readable)) throw new Error('GetObject returned no body');
       return consume(r.Body, {

@@ -4,7 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { SigningKeys, signRequest, uriEncode } from '../../src/s3/sigv4.js';
 
 // The examples of AWS's "Signature Calculations for the Authorization Header" (S3 API reference).
-const creds = { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' };
+const creds = {
+  accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+  secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+};
 const at = { region: 'us-east-1', service: 's3', now: new Date('2013-05-24T00:00:00Z') };
 const host = 'examplebucket.s3.amazonaws.com';
 const sig = (h: Record<string, string>) => /Signature=([0-9a-f]{64})$/.exec(h.authorization!)?.[1];
@@ -39,7 +42,13 @@ describe('signRequest (SigV4, no body)', () => {
     const require = createRequire(`${process.cwd()}/package.json`);
     const { SignatureV4 } = require('@smithy/signature-v4') as typeof import('@smithy/signature-v4');
     const withToken = { ...creds, sessionToken: 'token/with+odd=chars' };
-    const sdk = new SignatureV4({ credentials: withToken, region: 'eu-west-3', service: 's3', sha256: Sha256, uriEscapePath: false });
+    const sdk = new SignatureV4({
+      credentials: withToken,
+      region: 'eu-west-3',
+      service: 's3',
+      sha256: Sha256,
+      uriEscapePath: false,
+    });
     const keys = new SigningKeys();
     for (const key of ["a b/c+d/é/(x)!*'~", 'dir//x.', '%41/&?=#', 'ключ/файл.txt']) {
       for (const query of [undefined, { versionId: 'v1/2+3=' }]) {
@@ -90,4 +99,8 @@ class Sha256 {
   }
 }
 const bytes = (d: ArrayBuffer | ArrayBufferView | string) =>
-  typeof d === 'string' ? d : ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : new Uint8Array(d);
+  typeof d === 'string'
+    ? d
+    : ArrayBuffer.isView(d)
+      ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength)
+      : new Uint8Array(d);
