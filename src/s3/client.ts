@@ -94,6 +94,13 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
           httpsAgent,
           region: () => client.config.region(),
           credentials: () => client.config.credentials(),
+          // The SDK's estimate of the server's clock, from its answers (the listing's first): a
+          // skewed local clock signs the direct GETs as it signs the SDK's requests.
+          now: () => new Date(Date.now() + (client.config.systemClockOffset ?? 0)),
+          // An error answer's Date corrects it, as the SDK corrects it from its own error answers.
+          serverTime: (ms: number) => {
+            client.config.systemClockOffset = ms - Date.now();
+          },
         }
       : undefined;
   return { client, provider, endpointId: resolved.id, counter, direct };

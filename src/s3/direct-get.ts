@@ -20,6 +20,10 @@ export interface DirectGetSetup {
   httpsAgent: https.Agent;
   region: () => Promise<string>;
   credentials: () => Promise<SigningCredentials>;
+  /** The time to sign with: the server's, as far as known. */
+  now: () => Date;
+  /** The server's time read from an error answer's Date header (ms since the epoch). */
+  serverTime: (ms: number) => void;
 }
 
 /** What transport.get reads of a GetObject answer, in the SDK's names. */
@@ -109,7 +113,7 @@ export class DirectGet {
     const headers = signRequest({ method: 'GET', host: url.host, path, query }, credentials, {
       region,
       service: 's3',
-      now: new Date(),
+      now: this.setup.now(),
       keys: this.keys,
     });
     headers['user-agent'] = 's3sync';
@@ -140,6 +144,9 @@ export class DirectGet {
       throw new NotS3Error(notS3, status);
     }
     if (!ok) {
+      // A cached answer (Age) says nothing of the server's clock now.
+      const date = seen.age === undefined && seen.date !== undefined ? Date.parse(seen.date) : Number.NaN;
+      if (Number.isFinite(date)) this.setup.serverTime(date);
       const xml = await errorBody(res);
       const code = xmlText(xml, 'Code') ?? NAME_BY_STATUS[status] ?? 'UnknownError';
       // An empty or missing Message reads as the SDK's own placeholder: the same line either way.
