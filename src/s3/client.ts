@@ -2,6 +2,7 @@ import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { setting } from '../options/validate.js';
 import { type ConnectionOptions, endpointFor, requestConcurrency } from './client-options.js';
 import { contentMd5OnDeleteObjects } from './delete-objects-md5.js';
+import type { DirectGetSetup } from './direct-get.js';
 import type { ProviderQuirks } from './providers.js';
 import { RequestCounter } from './request-counter.js';
 import { checkAnswers } from './response-check.js';
@@ -18,6 +19,8 @@ export interface ResolvedClient {
   /** Identity of the store (ResolvedEndpoint.id): named in messages, never with credentials. */
   endpointId: string;
   counter: RequestCounter;
+  /** Where small GETs may bypass the SDK (see direct-get.ts); undefined where they may not. */
+  direct?: DirectGetSetup;
 }
 
 /** Request bodies from this size ask for 100 Continue before they are sent. */
@@ -46,11 +49,12 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
   };
   const { httpAgent, httpsAgent, watched } = timedAgents(agentOpts, timeouts);
 
+  const pathStyle = opts.pathStyle ?? (custom ? provider.pathStyle : false);
   const config: S3ClientConfig = {
     region,
     endpoint,
     ignoreConfiguredEndpointUrls: true,
-    forcePathStyle: opts.pathStyle ?? (custom ? provider.pathStyle : false),
+    forcePathStyle: pathStyle,
     // A body this large first waits one round trip for 100 Continue (a refused request sends no body);
     // smaller ones go at once, as a round trip would cost more than sending them.
     expectContinueHeader: EXPECT_CONTINUE_FROM,
@@ -80,12 +84,33 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
   counter.attach(client);
   contentMd5OnDeleteObjects(client, provider);
   checkAnswers(client);
-  return { client, provider, endpointId: resolved.id, counter };
+  // Only a path-style endpoint given by URL, at its root: its GET URL is known without the SDK's rules.
+  const url = endpoint !== undefined && pathStyle ? new URL(endpoint) : undefined;
+  const direct =
+    url && url.pathname === '/'
+      ? {
+          url,
+          httpAgent,
+          httpsAgent,
+          region: () => client.config.region(),
+          credentials: () => client.config.credentials(),
+          // The SDK's estimate of the server's clock, from its answers (the listing's first): a
+          // skewed local clock signs the direct GETs as it signs the SDK's requests.
+          now: () => new Date(Date.now() + (client.config.systemClockOffset ?? 0)),
+          // An error answer's Date corrects it, as the SDK corrects it from its own error answers.
+          serverTime: (ms: number) => {
+            client.config.systemClockOffset = ms - Date.now();
+          },
+        }
+      : undefined;
+  return { client, provider, endpointId: resolved.id, counter, direct };
 }
 
 /** The caller's own S3Client in place of the one built: its requests counted, its DeleteObjects fixed. */
 export function adoptClient(resolved: ResolvedClient, client: S3Client): void {
   resolved.client = client;
+  // Its credentials and endpoint are its own: every request goes through it.
+  resolved.direct = undefined;
   resolved.counter.attach(client);
   contentMd5OnDeleteObjects(client, resolved.provider);
 }

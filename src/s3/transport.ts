@@ -5,6 +5,7 @@ import { adoptClient, createS3Client, type ResolvedClient } from './client.js';
 import { type ConnectionOptions, requestConcurrency } from './client-options.js';
 import { type CopyInput, type CopyResult, copyObject } from './copy.js';
 import { deleteKeys } from './deletes.js';
+import { DirectGet } from './direct-get.js';
 import { describeS3Error, httpStatus, isLocalError } from './errors.js';
 import { normalizeEtag } from './etag.js';
 import { type ListOptions, listObjects } from './listing.js';
@@ -86,6 +87,7 @@ export class S3Transport implements S3Requests {
     this.provider = resolved.provider;
     this.endpointId = resolved.endpointId;
     this.counter = resolved.counter;
+    this.direct = resolved.direct && new DirectGet(resolved.direct, bucket);
     const { start, max } = requestConcurrency(opts);
     this.limiter = new AdaptiveLimiter(start, { max });
     this.limits = opts.limits ?? new RateLimits({});
@@ -100,6 +102,8 @@ export class S3Transport implements S3Requests {
   }
 
   readonly counter: ResolvedClient['counter'];
+  /** Small GETs without the SDK's stack, where the endpoint allows it (see direct-get.ts). */
+  private readonly direct: DirectGet | undefined;
   /** --tpslimit and --bwlimit: every attempt of every request, every body byte, through `send`. */
   readonly limits: RateLimits;
 
@@ -265,26 +269,35 @@ export class S3Transport implements S3Requests {
 
   /**
    * GetObject (optionally a byte range, or a past version); the body is handed to `consume` within the
-   * retry loop.
+   * retry loop. `verifiedByMd5`: the caller checks the whole body against an MD5 ETag, so the request
+   * may go without the SDK where the endpoint allows (see DirectGet).
    */
   async get<T>(
-    input: { key: string; range?: { start: number; end: number }; versionId?: string },
+    input: {
+      key: string;
+      range?: { start: number; end: number };
+      versionId?: string;
+      verifiedByMd5?: boolean;
+    },
     consume: (
       body: Readable,
       info: { size: number; etag: string; metadata: Record<string, string>; contentEncoding?: string },
     ) => Promise<T>,
   ): Promise<T> {
     const { key, range, versionId } = input;
+    const direct = input.verifiedByMd5 && !range ? this.direct : undefined;
     return this.call(async (signal) => {
-      const r = await this.send(
-        new GetObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          VersionId: versionId,
-          Range: range ? `bytes=${range.start}-${range.end}` : undefined,
-        }),
-        signal,
-      );
+      const r = direct
+        ? await this.sendDirect(direct, key, versionId, signal)
+        : await this.send(
+            new GetObjectCommand({
+              Bucket: this.bucket,
+              Key: key,
+              VersionId: versionId,
+              Range: range ? `bytes=${range.start}-${range.end}` : undefined,
+            }),
+            signal,
+          );
       // The Node HTTP handler's body is a stream; anything else cannot be consumed here.
       if (!(r.Body instanceof Readable)) throw new Error('GetObject returned no body');
       return consume(r.Body, {
@@ -293,6 +306,14 @@ export class S3Transport implements S3Requests {
         metadata: r.Metadata ?? {},
         contentEncoding: r.ContentEncoding,
       });
+    });
+  }
+
+  /** One direct GET attempt, counted and rate-limited as `send` does through the SDK's stack. */
+  private sendDirect(direct: DirectGet, key: string, versionId: string | undefined, signal?: AbortSignal) {
+    return this.limits.around({}, signal, () => {
+      this.counter.add('GetObject');
+      return direct.get(key, versionId, signal);
     });
   }
 

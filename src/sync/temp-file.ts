@@ -1,7 +1,8 @@
 /** Writing a download's temp file: every byte down, written back as it arrives, synced before the rename. */
-import { closeSync, constants, futimesSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, futimes, open as openCb, rmSync, write } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import type { StreamDigest } from '../local/hash.js';
 import type { HashPool } from '../local/hash-pool.js';
 import { coalesce, IncompleteBody } from './download-body.js';
@@ -14,6 +15,13 @@ export const TMP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TR
 
 /** A download's temp file: its path, the temp folder checked anew each time it is asked for. */
 export type TempPath = () => string;
+
+const openFd = promisify(openCb);
+const writeFd = (fd: number, buf: Buffer, off: number, len: number, pos: number) =>
+  new Promise<number>((resolve, reject) =>
+    write(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))),
+  );
+const futimesFd = promisify(futimes);
 
 /** Written bytes between background flushes. */
 const FLUSH_EVERY = 8 * 1024 * 1024;
@@ -66,16 +74,18 @@ export async function writeFully(fh: FileHandle, buf: Buffer, pos: number): Prom
 /**
  * Writes a small file with its mtime and returns it still open, unsynced: its fsync is batched with
  * others' (see DurableBatch) instead of waiting here, before the rename. Closed here on failure only.
+ * On the thread pool: creating a file waits for the journal while other files' fsyncs commit it, and
+ * on the main thread that wait stalled every transfer.
  */
-export function writeSmall(tmp: TempPath, buf: Buffer, mtimeSecs: number): number {
-  const fd = openSync(tmp(), TMP_FLAGS);
+export async function writeSmall(tmp: TempPath, buf: Buffer, mtimeSecs: number): Promise<number> {
+  const fd = await openFd(tmp(), TMP_FLAGS);
   try {
     for (let off = 0; off < buf.length; ) {
-      const n = writeSync(fd, buf, off, buf.length - off, off);
+      const n = await writeFd(fd, buf, off, buf.length - off, off);
       if (n === 0) throw noProgress();
       off += n;
     }
-    futimesSync(fd, mtimeSecs, mtimeSecs);
+    await futimesFd(fd, mtimeSecs, mtimeSecs);
     return fd;
   } catch (err) {
     closeSync(fd);

@@ -1,0 +1,170 @@
+/**
+ * GetObject of a small object as one signed HTTP request on the client's own agents, without the
+ * SDK's middleware stack: for a pull of many small files that stack, rebuilt for every request, was
+ * most of the client's CPU, and on a shared machine that CPU comes out of the server's. Used only
+ * where nothing the stack does is missing: a path-style endpoint given by URL (no endpoint rules to
+ * evaluate), and a body its caller verifies against an MD5 ETag (no response checksum to validate).
+ * Its answers pass the same checks (notS3Reason) and fail with the same error shapes as the SDK's.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { Readable } from 'node:stream';
+import { NotS3Error } from './endpoint-errors.js';
+import { notS3Reason } from './response-check.js';
+import { type SigningCredentials, SigningKeys, signRequest, uriEncode } from './sigv4.js';
+
+export interface DirectGetSetup {
+  /** The endpoint, path-style: requests go to /bucket/key on it. */
+  url: URL;
+  httpAgent: http.Agent;
+  httpsAgent: https.Agent;
+  region: () => Promise<string>;
+  credentials: () => Promise<SigningCredentials>;
+  /** The time to sign with: the server's, as far as known. */
+  now: () => Date;
+  /** The server's time read from an error answer's Date header (ms since the epoch). */
+  serverTime: (ms: number) => void;
+}
+
+/** What transport.get reads of a GetObject answer, in the SDK's names. */
+export interface GetAnswer {
+  Body: Readable;
+  ContentLength?: number;
+  ETag?: string;
+  Metadata: Record<string, string>;
+  ContentEncoding?: string;
+}
+
+/** An error answer, shaped as the SDK's (name = S3's code, $metadata.httpStatusCode). */
+class S3ErrorAnswer extends Error {
+  readonly $fault: 'server' | 'client';
+  constructor(
+    override readonly name: string,
+    message: string,
+    readonly $metadata: { httpStatusCode: number; requestId?: string },
+  ) {
+    super(message);
+    this.$fault = $metadata.httpStatusCode >= 500 ? 'server' : 'client';
+  }
+}
+
+/** Name of an error answer without an S3 code in its body (a HEAD-like 404, a proxy's 503 …). */
+const NAME_BY_STATUS: Record<number, string> = {
+  400: 'BadRequest',
+  403: 'Forbidden',
+  404: 'NotFound',
+  429: 'TooManyRequests',
+  500: 'InternalError',
+  503: 'ServiceUnavailable',
+};
+
+/** Error bodies are short; a longer one is cut here, never held whole. */
+const ERROR_BODY_MAX = 64 * 1024;
+
+const xmlText = (xml: string, tag: string) => {
+  const m = new RegExp(`<${tag}>([^<]*)</${tag}>`).exec(xml);
+  return m?.[1]
+    ?.replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&');
+};
+
+async function errorBody(res: http.IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of res) {
+    chunks.push(c as Buffer);
+    n += (c as Buffer).length;
+    if (n >= ERROR_BODY_MAX) {
+      res.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+const flat = (headers: http.IncomingHttpHeaders) => {
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(headers)) out[k] = Array.isArray(v) ? v.join(', ') : v;
+  return out;
+};
+
+export class DirectGet {
+  private readonly keys = new SigningKeys();
+  private readonly secure: boolean;
+
+  constructor(
+    private readonly setup: DirectGetSetup,
+    private readonly bucket: string,
+  ) {
+    this.secure = setup.url.protocol === 'https:';
+  }
+
+  /** One attempt; rejects with the SDK's error shapes, or NotS3Error for an answer that is not S3's. */
+  async get(key: string, versionId: string | undefined, signal: AbortSignal | undefined): Promise<GetAnswer> {
+    const { url } = this.setup;
+    const [credentials, region] = await Promise.all([this.setup.credentials(), this.setup.region()]);
+    const path = `/${uriEncode(this.bucket, true)}/${uriEncode(key, true)}`;
+    // x-id names the operation, as the SDK's GetObject does: stores ignore it, proxies and logs see it.
+    const query: Record<string, string> = versionId === undefined ? {} : { versionId };
+    query['x-id'] = 'GetObject';
+    const headers = signRequest({ method: 'GET', host: url.host, path, query }, credentials, {
+      region,
+      service: 's3',
+      now: this.setup.now(),
+      keys: this.keys,
+    });
+    headers['user-agent'] = 's3sync';
+    const search = `?${Object.entries(query)
+      .map(([k, v]) => `${k}=${uriEncode(v, false)}`)
+      .join('&')}`;
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = (this.secure ? https : http).request({
+        protocol: url.protocol,
+        hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: url.port || undefined,
+        path: `${path}${search}`,
+        method: 'GET',
+        headers,
+        agent: this.secure ? this.setup.httpsAgent : this.setup.httpAgent,
+        signal,
+      });
+      req.once('response', resolve);
+      req.once('error', reject);
+      req.end();
+    });
+    const status = res.statusCode ?? 0;
+    const seen = flat(res.headers);
+    const ok = status >= 200 && status < 300;
+    const notS3 = notS3Reason({ operation: 'GetObject', status, headers: seen });
+    if (notS3) {
+      res.destroy();
+      throw new NotS3Error(notS3, status);
+    }
+    if (!ok) {
+      // A cached answer (Age) says nothing of the server's clock now.
+      const date = seen.age === undefined && seen.date !== undefined ? Date.parse(seen.date) : Number.NaN;
+      if (Number.isFinite(date)) this.setup.serverTime(date);
+      const xml = await errorBody(res);
+      const code = xmlText(xml, 'Code') ?? NAME_BY_STATUS[status] ?? 'UnknownError';
+      // An empty or missing Message reads as the SDK's own placeholder: the same line either way.
+      throw new S3ErrorAnswer(code, xmlText(xml, 'Message') || 'UnknownError', {
+        httpStatusCode: status,
+        requestId: seen['x-amz-request-id'],
+      });
+    }
+    const metadata: Record<string, string> = {};
+    for (const [k, v] of Object.entries(seen))
+      if (k.startsWith('x-amz-meta-') && v !== undefined) metadata[k.slice(11)] = v;
+    const length = seen['content-length'];
+    return {
+      Body: res,
+      ContentLength: length === undefined ? undefined : Number(length),
+      ETag: seen.etag,
+      Metadata: metadata,
+      ContentEncoding: seen['content-encoding'],
+    };
+  }
+}
