@@ -11,7 +11,7 @@ import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { NotS3Error } from './endpoint-errors.js';
 import { notS3Reason } from './response-check.js';
-import { type SigningCredentials, SigningKeys, signRequest, uriEncode } from './sigv4.js';
+import { Signer, type SigningCredentials, uriEncode } from './sigv4.js';
 
 export interface DirectGetSetup {
   /** The endpoint, path-style: requests go to /bucket/key on it. */
@@ -92,7 +92,7 @@ const flat = (headers: http.IncomingHttpHeaders) => {
 };
 
 export class DirectGet {
-  private readonly keys = new SigningKeys();
+  private readonly signer: Signer;
   private readonly secure: boolean;
 
   constructor(
@@ -100,22 +100,17 @@ export class DirectGet {
     private readonly bucket: string,
   ) {
     this.secure = setup.url.protocol === 'https:';
+    this.signer = new Signer({ credentials: setup.credentials, region: setup.region });
   }
 
   /** One attempt; rejects with the SDK's error shapes, or NotS3Error for an answer that is not S3's. */
   async get(key: string, versionId: string | undefined, signal: AbortSignal | undefined): Promise<GetAnswer> {
     const { url } = this.setup;
-    const [credentials, region] = await Promise.all([this.setup.credentials(), this.setup.region()]);
     const path = `/${uriEncode(this.bucket, true)}/${uriEncode(key, true)}`;
     // x-id names the operation, as the SDK's GetObject does: stores ignore it, proxies and logs see it.
     const query: Record<string, string> = versionId === undefined ? {} : { versionId };
     query['x-id'] = 'GetObject';
-    const headers = signRequest({ method: 'GET', host: url.host, path, query }, credentials, {
-      region,
-      service: 's3',
-      now: this.setup.now(),
-      keys: this.keys,
-    });
+    const headers = await this.signer.sign({ method: 'GET', host: url.host, path, query }, this.setup.now());
     headers['user-agent'] = 's3sync';
     const search = `?${Object.entries(query)
       .map(([k, v]) => `${k}=${uriEncode(v, false)}`)
