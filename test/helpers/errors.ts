@@ -15,3 +15,12 @@ export function usageErrorOf(fn: () => unknown): S3SyncError {
   expect(e.message).not.toContain('\n');
   return e;
 }
+
+/** A CLI run refused as bad usage: exit 2, one line on stderr matching `why`, no stack trace. */
+export function refusedWithOneLine(r: { code: number; stderr: string }, why: RegExp): void {
+  expect(r.code).toBe(2);
+  const lines = r.stderr.trimEnd().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(why);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}

@@ -13,6 +13,7 @@ import {
   md5Hex,
   newBucket,
   objectMd5,
+  refusedWithOneLine,
   runCli,
   servers,
   trackedDirs,
@@ -44,15 +45,6 @@ async function contents(t: S3Transport, prefix: string): Promise<Record<string, 
   const out: Record<string, string> = {};
   for (const o of (await t.list(prefix)).values()) out[o.rel] = await objectMd5(t, o.key);
   return out;
-}
-
-/** One line on stderr, exit 2, no stack trace. */
-function refusedWithOneLine(r: { code: number; stderr: string }, why: RegExp) {
-  expect(r.code).toBe(2);
-  const lines = r.stderr.trimEnd().split('\n');
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(why);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
 }
 
 /**
