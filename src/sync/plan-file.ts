@@ -61,6 +61,9 @@ export interface PlanDocument {
   region?: string;
   /** The shard the plan was made for (`I/N`): apply records it in that shard's manifest. */
   shard?: string;
+  /** --backup-dir and --suffix of the plan: apply keeps what it overwrites or deletes there. */
+  backupDir?: string;
+  suffix?: string;
   actions: PlannedAction[];
 }
 
@@ -181,6 +184,7 @@ export async function plan(
     profile: s.endpoint.profile ?? null,
     region: s.endpoint.region,
     shard: s.destination.shard,
+    ...(opts.backupDir !== undefined && { backupDir: opts.backupDir, suffix: opts.suffix }),
     actions,
   };
   if (opts.out) writeFileSync(opts.out, `${jsonText(doc, 2)}\n`);
@@ -233,9 +237,13 @@ export function readPlan(file: string): PlanDocument | BucketPlanDocument {
     !text(doc.provider) ||
     !text(doc.region) ||
     !text(doc.shard) ||
+    !text(doc.backupDir) ||
+    !text(doc.suffix) ||
     !(text(doc.profile) || doc.profile === null)
   ) {
-    throw usageError(`${file}: its endpoint, provider, profile or region is not a string`);
+    throw usageError(
+      `${file}: its endpoint, provider, profile, region, shard or backup directory is not a string`,
+    );
   }
   return doc;
 }
@@ -308,7 +316,8 @@ export async function apply(
     s.result.scanned = doc.actions.length;
     const facts = emptyFacts();
     facts.remote = remote;
-    const applyOpts = opts as PushOptions & PullOptions;
+    // What the plan overwrites or deletes is kept where the plan said, as the run planned would have.
+    const applyOpts = { ...opts, backupDir: doc.backupDir, suffix: doc.suffix } as PushOptions & PullOptions;
     if (push) {
       const files = new Map(
         valid.filter((a) => a.local).map((a) => [a.rel, { rel: a.rel, ...found.get(a.rel)! }]),

@@ -61,6 +61,32 @@ describe.each(servers())('push --backup-dir on $name', (server) => {
     },
   );
 
+  it('a plan made with --backup-dir records it, and apply keeps what it overwrites and deletes', async () => {
+    const { bucket, transport } = await newBucket(server, 'bakplan');
+    const dir = dirs.dir('bakplan');
+    writeTree(dir, { 'a.txt': 'first a\n', 'b.txt': 'first b\n', 'c.txt': 'unchanged\n' });
+    const url = `s3://${bucket}/data`;
+    expect((await runCli(['push', dir, url], server)).code).toBe(0);
+    writeTree(dir, { 'a.txt': 'second a, longer\n' });
+    rmSync(path.join(dir, 'b.txt'));
+    const file = path.join(dirs.dir('bakplan-out'), 'plan.json');
+    const bak = `s3://${bucket}/bak/run1`;
+    const p = await runCli(
+      ['plan', 'push', dir, url, '--delete', '--backup-dir', bak, '--suffix', '.old', '--out', file],
+      server,
+    );
+    expect(p.code, p.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ backupDir: bak, suffix: '.old' });
+    expect(await keys(transport, 'bak/')).toEqual([]);
+    const r = await runCli(['apply', file, '--json'], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: 1, deleted: 1, failed: 0 });
+    expect(await keys(transport, 'bak/run1/')).toEqual(['a.txt.old', 'b.txt.old']);
+    expect(await objectMd5(transport, 'bak/run1/a.txt.old')).toBe(md5Hex('first a\n'));
+    expect(await objectMd5(transport, 'bak/run1/b.txt.old')).toBe(md5Hex('first b\n'));
+    expect(await keys(transport, 'data/')).toEqual(['a.txt', 'c.txt']);
+  });
+
   it('keeps the object a renamed file is copied over', async () => {
     const { bucket, transport } = await newBucket(server, 'bakren');
     const dir = dirs.dir('bakren');
@@ -183,6 +209,38 @@ describe.each(servers())('pull --backup-dir on $name', (server) => {
     expect(plainLines(r.stderr)).toHaveLength(1);
     expect(r.stderr).toMatch(/^s3sync: (pull )?--backup-dir/);
     expect(readFileSync(path.join(target, 'a.txt'), 'utf8')).toBe('remote a v1\n');
+  });
+
+  it('a pull plan made with --backup-dir: apply keeps the files it replaces and deletes', async () => {
+    const { transport, target, url } = await pulledTree('pbakplan');
+    await seedObject(transport, 'p/a.txt', 'remote a v2, longer\n');
+    await transport.deleteKeys(['p/sub/b.txt']);
+    const backupDir = dirs.dir('pbakplan-keep');
+    const file = path.join(dirs.dir('pbakplan-out'), 'plan.json');
+    const p = await runCli(
+      [
+        'plan',
+        'pull',
+        url,
+        target,
+        '--delete',
+        '--max-delete',
+        '1',
+        '--backup-dir',
+        backupDir,
+        '--out',
+        file,
+      ],
+      server,
+    );
+    expect(p.code, p.stderr).toBe(0);
+    const r = await runCli(['apply', file, '--json'], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ downloaded: 1, deleted: 1, failed: 0 });
+    expect(readFileSync(path.join(backupDir, 'a.txt'), 'utf8')).toBe('remote a v1\n');
+    expect(readFileSync(path.join(backupDir, 'sub/b.txt'), 'utf8')).toBe('remote b v1\n');
+    expect(readFileSync(path.join(target, 'a.txt'), 'utf8')).toBe('remote a v2, longer\n');
+    expect(existsSync(path.join(target, 'sub/b.txt'))).toBe(false);
   });
 
   it('refuses a backup directory reached through a link into the target', async () => {
