@@ -22,10 +22,11 @@ export const COPY_OPTIONS = {
     helpFor: {
       push: 'first copy each object the run overwrites or deletes to this s3://bucket/prefix (same endpoint)',
       pull: 'first move each local file the run replaces or deletes into this directory (outside the target)',
+      sync: 'first copy each object the run overwrites or deletes to this s3://bucket/prefix (same endpoint)',
     },
     example: '--backup-dir s3://bucket/old/2026-12-01',
     exampleFor: { pull: '--backup-dir ../previous' },
-    commands: ['push', 'pull'],
+    commands: ['push', 'pull', 'sync'],
   },
   suffix: {
     kind: 'string',
@@ -33,6 +34,6 @@ export const COPY_OPTIONS = {
     arg: '<suffix>',
     help: 'appended to the names kept under --backup-dir',
     example: '--suffix .bak',
-    commands: ['push', 'pull'],
+    commands: ['push', 'pull', 'sync'],
   },
 } as const satisfies Record<string, OptionSpec>;

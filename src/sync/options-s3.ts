@@ -23,6 +23,13 @@ export interface S3SyncOptions extends Omit<CommonOptions, 'manifest' | 'waitLoc
    * an ISO 8601 date or time, or a duration ago ('2d'). See src/sync/at-time.ts.
    */
   at?: string;
+  /**
+   * s3://bucket/prefix on the destination's store: each destination object the sync overwrites or
+   * deletes is first copied there (at its rel, plus `suffix`). See src/sync/backup.ts.
+   */
+  backupDir?: string;
+  /** Appended to the keys under `backupDir`. */
+  suffix?: string;
   /** Static credentials for the source; default: the destination's, or the source profile's. */
   sourceCredentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }

@@ -57,6 +57,9 @@ export interface BucketPlanDocument {
   sourceStore: PlannedStore;
   /** --at as an instant (ISO 8601): the source as it was then; each copy names its version. */
   at?: string;
+  /** --backup-dir and --suffix: apply keeps what it overwrites or deletes there. */
+  backupDir?: string;
+  suffix?: string;
   actions: BucketPlannedAction[];
 }
 
@@ -141,6 +144,7 @@ export async function planBuckets(opts: BucketPlanOptions): Promise<BucketPlanDo
     store: planned(sync),
     sourceStore: planned(sourceConnection(sync)),
     ...(at !== undefined && { at: new Date(at).toISOString() }),
+    ...(sync.backupDir !== undefined && { backupDir: sync.backupDir, suffix: sync.suffix }),
     actions,
   };
   if (out) writeFileSync(out, `${jsonText(doc, 2)}\n`);
@@ -200,6 +204,8 @@ export function checkBucketPlan(doc: BucketPlanDocument, file: string): BucketPl
   if (!storeOk(doc.store) || !storeOk(doc.sourceStore)) throw bad('its stores are not described');
   if (doc.at !== undefined && (!isText(doc.at) || Number.isNaN(Date.parse(doc.at))))
     throw bad('its "at" is not a time');
+  if (![doc.backupDir, doc.suffix].every((v) => v === undefined || isText(v)))
+    throw bad('its backup directory or suffix is not a string');
   const from = parseS3Url(doc.source).prefix;
   const to = parseS3Url(doc.destination).prefix;
   for (const a of doc.actions) {
@@ -249,6 +255,9 @@ export async function applyBuckets(
     ...planConnection(doc, opts),
     source: doc.source,
     destination: doc.destination,
+    // What the plan overwrites or deletes is kept where the plan said.
+    backupDir: doc.backupDir,
+    suffix: doc.suffix,
     // The delete guards ran when the plan was made; applying it is the reviewed decision.
     force: true,
   };
@@ -294,6 +303,7 @@ export async function applyBuckets(
       bytes: run.same ? 0 : copies.reduce((n, a) => n + a.size, 0),
       deletes: deletes.length,
     });
+    run.destinationObjects = destination;
     await copyAll(run, { src, dst }, copies, true);
     await deleteAll(run, dst, deletes, { source: Number.POSITIVE_INFINITY, destination: destination.size });
   });

@@ -7,8 +7,10 @@ import { createFilter, type PathFilter } from '../local/filters.js';
 import { setting } from '../options/validate.js';
 import type { ConnectionOptions } from '../s3/client-options.js';
 import { endpointFor } from '../s3/client-options.js';
+import type { RemoteObject } from '../s3/remote-object.js';
 import type { S3Transport } from '../s3/transport.js';
 import { parseS3Url, type S3Location } from '../s3/url.js';
+import { type BackupTarget, s3BackupTarget } from './backup.js';
 import { emptyResult, outcomeOf, type SyncResult } from './events.js';
 import type { S3SyncOptions } from './options-s3.js';
 
@@ -44,6 +46,10 @@ export class S3PairRun {
   readonly from: S3Location;
   readonly to: S3Location;
   readonly same: boolean;
+  /** --backup-dir, checked: where a destination object goes before it is overwritten or deleted. */
+  readonly backup?: BackupTarget;
+  /** The destination's objects as listed: what --backup-dir keeps is read from them. */
+  destinationObjects = new Map<string, RemoteObject>();
   private rules?: PathFilter;
   private transports: S3Transport[] = [];
 
@@ -56,6 +62,7 @@ export class S3PairRun {
       throw usageError(
         `the source ${opts.source} and the destination ${opts.destination} overlap: a sync would copy into what it reads`,
       );
+    if (opts.backupDir !== undefined) this.backup = s3BackupTarget(opts.backupDir, opts.suffix, this.to);
   }
 
   async filter(): Promise<PathFilter> {

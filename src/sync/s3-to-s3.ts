@@ -13,6 +13,7 @@ import { httpStatus, isFatal } from '../s3/errors.js';
 import type { RemoteObject } from '../s3/remote-object.js';
 import type { S3Transport } from '../s3/transport.js';
 import { listPrefixAt, resolveAt } from './at-time.js';
+import { backupObject } from './backup.js';
 import { deleteVerdict } from './delete-guard.js';
 import type { SyncResult } from './events.js';
 import type { S3SyncOptions } from './options-s3.js';
@@ -48,6 +49,7 @@ export async function syncBuckets(opts: S3SyncOptions): Promise<SyncResult> {
       else if (a.kind === 'archived') run.fileError(a.rel, a.message);
     }
     if (opts.dryRun) return reportDryRun(run, plan);
+    run.destinationObjects = destination;
     await copyAll(run, { src, dst }, copies);
     await deleteAll(run, dst, deletes, { source: source.size, destination: destination.size });
   });
@@ -148,6 +150,7 @@ export async function copyAll(
         });
       const mode = copiesInParts(a.size, cfg.multipartThreshold) ? 'parts' : 'whole';
       try {
+        if (!(await kept(run, t.dst, a.rel))) return;
         if (serverSide[mode]) {
           try {
             await t.dst.copy({
@@ -211,8 +214,13 @@ export async function deleteAll(
   if ('skip' in v) run.emit({ type: 'error', message: v.skip });
   if ('refuse' in v) throw usageError(v.refuse);
   if (!v.go) return;
-  const failed = await dst.deleteKeys(deletes.map((d) => d.key));
-  for (const d of deletes) {
+  const keep = new Set<string>();
+  await forEachLimit(deletes, setting(run.opts, 'workers'), async (d) => {
+    if (await kept(run, dst, d.rel)) keep.add(d.rel);
+  });
+  const going = deletes.filter((d) => keep.has(d.rel));
+  const failed = await dst.deleteKeys(going.map((d) => d.key));
+  for (const d of going) {
     const code = failed.get(d.key);
     if (code) {
       run.fileError(d.rel, `delete failed: ${code}`);
@@ -220,5 +228,27 @@ export async function deleteAll(
     }
     run.result.deleted++;
     run.emit({ type: 'done', action: 'delete', rel: d.rel, size: d.size, reason: d.reason });
+  }
+}
+
+/**
+ * --backup-dir: the destination object at `rel`, if there is one, copied to the backup location before
+ * it is overwritten or deleted. False: it could not be kept, so it is left alone (one error line); a
+ * missing backup bucket or a refused access stops the run, as on push.
+ */
+async function kept(run: S3PairRun, dst: S3Transport, rel: string): Promise<boolean> {
+  const o = run.destinationObjects.get(rel);
+  if (!run.backup || !o) return true;
+  try {
+    await backupObject(dst, { rel, key: o.key, size: o.size }, run.backup);
+    return true;
+  } catch (err) {
+    if (run.opts.signal?.aborted) return false;
+    if (err instanceof S3SyncError && isFatal(err)) throw err;
+    run.fileError(
+      rel,
+      `not changed: could not keep the object under --backup-dir: ${(err as Error).message}`,
+    );
+    return false;
   }
 }

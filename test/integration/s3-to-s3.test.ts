@@ -123,6 +123,42 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     expect(Object.keys(await contents(dst, 'q/')).sort()).toEqual(['a.txt', 'c.txt', 'd.txt']);
   });
 
+  it('--backup-dir keeps the previous content of an overwritten and of a deleted object, and plans record it', async () => {
+    const { bucket: from, transport: src } = await newBucket(server, 'bsrc');
+    const { bucket: to, transport: dst } = await newBucket(server, 'bdst');
+    await seedAll(src, 'p/', { 'a.txt': 'first a', 'b.txt': 'first b', 'c.txt': 'same' });
+    const ends = [`s3://${from}/p`, `s3://${to}/q`];
+    expect((await runCli(['sync', ...ends], server)).code).toBe(0);
+    await seedObject(src, 'p/a.txt', 'second a, longer');
+    await src.deleteKeys(['p/b.txt']);
+    const bak = ['--backup-dir', `s3://${to}/old/run1`, '--suffix', '.bak'];
+    const r = await runCli(['sync', ...ends, '--delete', '--max-delete', '1', ...bak, '--json'], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: 1, deleted: 1, failed: 0 });
+    // The two backups (copies inside the destination's store), then the copy itself.
+    expect(r.summary?.requests).toMatchObject({ ListObjectsV2: 2, CopyObject: 3, DeleteObjects: 1 });
+    expect(await contents(dst, 'old/run1/')).toEqual({
+      'a.txt.bak': md5Hex('first a'),
+      'b.txt.bak': md5Hex('first b'),
+    });
+    expect(await contents(dst, 'q/')).toEqual(await contents(src, 'p/'));
+
+    // Planned: the plan records the backup, and apply keeps what it overwrites.
+    await seedObject(src, 'p/c.txt', 'third version of c');
+    const file = path.join(tempDir('bplan'), 'plan.json');
+    const bak2 = ['--backup-dir', `s3://${to}/old/run2`];
+    expect((await runCli(['plan', 'sync', ...ends, ...bak2, '--out', file], server)).code).toBe(0);
+    const applied = await runCli(['apply', file, '--json'], server);
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(await contents(dst, 'old/run2/')).toEqual({ 'c.txt': md5Hex('same') });
+    expect(await objectMd5(dst, 'q/c.txt')).toBe(md5Hex('third version of c'));
+
+    // A backup inside the destination: refused before any request.
+    const inside = await runCli(['sync', ...ends, '--backup-dir', `s3://${to}/q/old`], server);
+    expect(inside.code).toBe(2);
+    expect(inside.stderr).toMatch(/overlaps the destination/);
+  });
+
   it('copies a large object in parts (UploadPartCopy where the store has it), content identical', async () => {
     const { bucket: from, transport: src } = await newBucket(server, 'src');
     const { bucket: to, transport: dst } = await newBucket(server, 'dst');
