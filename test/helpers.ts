@@ -8,3 +8,4 @@ export * from './helpers/errors.js';
 export * from './helpers/files.js';
 export * from './helpers/manifest.js';
 export * from './helpers/s3.js';
+export * from './helpers/versioned.js';

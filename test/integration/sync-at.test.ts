@@ -1,38 +1,31 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { PutBucketVersioningCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { plan } from '../../src/index.js';
 import type { S3Transport } from '../../src/s3/transport.js';
 import { syncBuckets } from '../../src/sync/s3-to-s3.js';
 import {
   connFor,
+  FIRST,
   MiB,
   md5Hex,
   newBucket,
   objectMd5,
+  pushTwice,
   refusedWithOneLine,
   runCli,
+  SECOND,
   servers,
   trackedDirs,
   treeHashes,
+  versionedBucket,
   writeTree,
 } from '../helpers.js';
 import type { TestServer } from '../servers/servers.js';
 
 const dirs = trackedDirs();
 afterAll(dirs.removeAll);
-
-/** The first state pushed; the second overwrites a (same size) and b (other size), deletes c, adds new. */
-const FIRST = {
-  'a.txt': 'alpha one\n',
-  'b.txt': 'bravo one\n',
-  'sub/c.txt': 'charlie, deleted later\n',
-  'keep.txt': 'never changes\n',
-};
-const SECOND = { 'a.txt': 'ALPHA TWO\n', 'b.txt': 'bravo two, longer\n', 'new.txt': 'created later\n' };
 
 /** The source's state after the second push. */
 const NOW = { 'keep.txt': FIRST['keep.txt'], ...SECOND };
@@ -56,20 +49,13 @@ async function history(
   first: Record<string, string | Buffer> = FIRST,
   second: Record<string, string | Buffer> = SECOND,
 ) {
-  const { bucket, transport } = await newBucket(server, 'hist');
-  await transport.client.send(
-    new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
-  );
+  const { bucket, transport } = await versionedBucket(server, 'hist');
   const url = `s3://${bucket}/p`;
-  const dir = dirs.dir('hist');
-  writeTree(dir, first);
-  expect((await runCli(['push', dir, url], server)).code).toBe(0);
-  await sleep(1100);
-  const between = new Date().toISOString();
-  await sleep(1100);
-  writeTree(dir, second);
-  rmSync(path.join(dir, 'sub/c.txt'));
-  expect((await runCli(['push', dir, url, '--delete'], server)).code).toBe(0);
+  const change = (dir: string) => {
+    writeTree(dir, second);
+    rmSync(path.join(dir, 'sub/c.txt'));
+  };
+  const between = await pushTwice(server, { dir: dirs.dir('hist'), url }, first, change, ['--delete']);
   return { bucket, transport, url, between };
 }
 

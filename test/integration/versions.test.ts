@@ -1,38 +1,32 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { PutBucketVersioningCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pull, versions } from '../../src/index.js';
 import { S3Transport } from '../../src/s3/transport.js';
 import { listVersions } from '../../src/s3/versions.js';
 import {
   connFor,
+  FIRST,
   MiB,
   md5Hex,
   newBucket,
+  pushTwice,
   readManifest,
   refusedWithOneLine,
   runCli,
+  SECOND,
   servers,
+  toSecond,
   trackedDirs,
   treeHashes,
+  versionedBucket,
   writeTree,
 } from '../helpers.js';
 import { rewritingProxy } from '../servers/rewriting-proxy.js';
 
 const dirs = trackedDirs();
 afterAll(dirs.removeAll);
-
-/** The first state pushed; the second changes a (same size), b (size), deletes c and adds new. */
-const FIRST = {
-  'a.txt': 'alpha one\n',
-  'b.txt': 'bravo one\n',
-  'sub/c.txt': 'charlie, deleted later\n',
-  'keep.txt': 'never changes\n',
-};
-const SECOND = { 'a.txt': 'ALPHA TWO\n', 'b.txt': 'bravo two, longer\n', 'new.txt': 'created later\n' };
 
 const hashesOf = (files: Record<string, string>) =>
   Object.fromEntries(Object.entries(files).map(([rel, text]) => [rel, md5Hex(text)]));
@@ -90,21 +84,10 @@ describe.each(servers())('versioned buckets on $name', (server) => {
   it.skipIf(server.name === 'embedded')(
     'pull --at between two pushes restores the older state exactly; check --at and versions see the history (Ceph RGW: s3rver has no versioning)',
     async () => {
-      const { bucket, transport } = await newBucket(server, 'versioned');
-      await transport.client.send(
-        new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
-      );
+      const { bucket, transport } = await versionedBucket(server, 'versioned');
       const url = `s3://${bucket}/p`;
       const dir = dirs.dir('versioned-src');
-      writeTree(dir, FIRST);
-      expect((await runCli(['push', dir, url], server)).code).toBe(0);
-      // RGW stamps whole seconds: TIME falls a clear second after the first push and before the second.
-      await sleep(1100);
-      const between = new Date().toISOString();
-      await sleep(1100);
-      writeTree(dir, SECOND);
-      rmSync(path.join(dir, 'sub/c.txt'));
-      expect((await runCli(['push', dir, url, '--delete'], server)).code).toBe(0);
+      const between = await pushTwice(server, { dir, url }, FIRST, toSecond, ['--delete']);
 
       // pull --at: the first state, byte for byte; the file created later is left out.
       const restored = dirs.dir('versioned-restored');
@@ -191,20 +174,10 @@ describe.each(servers())('versioned buckets on $name', (server) => {
   it.skipIf(server.name === 'embedded')(
     'after pull --at over a synced tree, a push puts the older state back and pull --at --delete removes what came later (Ceph RGW)',
     async () => {
-      const { bucket, transport } = await newBucket(server, 'restore');
-      await transport.client.send(
-        new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
-      );
+      const { bucket } = await versionedBucket(server, 'restore');
       const url = `s3://${bucket}/p`;
       const dir = dirs.dir('restore');
-      writeTree(dir, FIRST);
-      expect((await runCli(['push', dir, url], server)).code).toBe(0);
-      await sleep(1100);
-      const between = new Date().toISOString();
-      await sleep(1100);
-      writeTree(dir, SECOND);
-      rmSync(path.join(dir, 'sub/c.txt'));
-      expect((await runCli(['push', dir, url, '--delete'], server)).code).toBe(0);
+      const between = await pushTwice(server, { dir, url }, FIRST, toSecond, ['--delete']);
 
       // The synced tree (its manifest says it holds the current objects) taken back to TIME.
       const back = await runCli(['pull', url, dir, '--at', between, '--delete', '--json'], server);
@@ -236,21 +209,14 @@ describe.each(servers())('versioned buckets on $name', (server) => {
   it.skipIf(server.name === 'embedded')(
     'a large object is restored in ranges, every range from the version at TIME (Ceph RGW)',
     async () => {
-      const { bucket, transport } = await newBucket(server, 'ranged');
-      await transport.client.send(
-        new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
-      );
+      const { bucket } = await versionedBucket(server, 'ranged');
       const url = `s3://${bucket}/p`;
       const dir = dirs.dir('ranged-src');
       const first = randomBytes(3 * MiB + 17);
-      writeTree(dir, { 'big.bin': first });
-      expect((await runCli(['push', dir, url], server)).code).toBe(0);
-      await sleep(1100);
-      const between = new Date().toISOString();
-      await sleep(1100);
       // The same size: only the version id tells the ranges of one version from the other's.
-      writeTree(dir, { 'big.bin': randomBytes(first.length) });
-      expect((await runCli(['push', dir, url], server)).code).toBe(0);
+      const between = await pushTwice(server, { dir, url }, { 'big.bin': first }, (d) =>
+        writeTree(d, { 'big.bin': randomBytes(first.length) }),
+      );
       const restored = dirs.dir('ranged-restored');
       const args = ['pull', url, restored, '--at', between, '--multipart-threshold', '1MiB'];
       const r = await runCli([...args, '--part-size', '1MiB', '--json'], server);
@@ -331,10 +297,7 @@ describe.each(servers())('versioned buckets on $name: hostile answers', (server)
   it.skipIf(server.name === 'embedded')(
     'a truncated versions page that names no next page (or the same one again) is an error, never a short listing (Ceph RGW)',
     async () => {
-      const { bucket, transport } = await newBucket(server, 'brokenpages');
-      await transport.client.send(
-        new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
-      );
+      const { bucket, transport } = await versionedBucket(server, 'brokenpages');
       const dir = dirs.dir('brokenpages');
       writeTree(dir, { 'a.txt': 'a\n', 'b.txt': 'b\n', 'c.txt': 'c\n' });
       expect((await runCli(['push', dir, `s3://${bucket}/p`], server)).code).toBe(0);
