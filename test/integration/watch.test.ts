@@ -252,6 +252,11 @@ describe.each(servers())('push --watch on $name', (server) => {
       gate.endpoint,
       '--settle',
       '500ms',
+      // The watcher can lose an event in a burst on a loaded machine (inotify's known limit, seen once in
+      // CI: 5 of 50 creations never reported); the walk that repairs that in production comes soon enough
+      // here to stay within the waits. What this test shows is the outage, not event delivery.
+      '--reconcile-every',
+      '10s',
     ]);
     await watching(run);
     const write = (from: number, to: number) => {
