@@ -2,32 +2,31 @@ import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { setting } from '../options/validate.js';
 import { type ConnectionOptions, endpointFor, requestConcurrency } from './client-options.js';
 import { contentMd5OnDeleteObjects } from './delete-objects-md5.js';
-import type { DirectGetSetup } from './direct-get.js';
+import type { DirectSetup } from './direct.js';
 import type { ProviderQuirks } from './providers.js';
 import { RequestCounter } from './request-counter.js';
 import { checkAnswers } from './response-check.js';
-import { clientS3, credentialProviders, httpHandler } from './sdk.js';
+import { credentialProviders, httpHandler, s3 } from './sdk.js';
+import type { SigningCredentials } from './sigv4.js';
 import { timedAgents } from './timed-agent.js';
 
-const { S3Client: Client } = clientS3;
-const { fromIni, fromNodeProviderChain } = credentialProviders;
-const { NodeHttpHandler } = httpHandler;
-
 export interface ResolvedClient {
+  /** Built, and the SDK loaded, on first use: a run whose requests all go direct never builds it. */
   client: S3Client;
   provider: ProviderQuirks;
   /** Identity of the store (ResolvedEndpoint.id): named in messages, never with credentials. */
   endpointId: string;
   counter: RequestCounter;
-  /** Where small GETs may bypass the SDK (see direct-get.ts); undefined where they may not. */
-  direct?: DirectGetSetup;
+  /** Where small GETs may bypass the SDK (see direct.ts); undefined where they may not. */
+  direct?: DirectSetup;
 }
 
 /** Request bodies from this size ask for 100 Continue before they are sent. */
 export const EXPECT_CONTINUE_FROM = 2 * 1024 * 1024;
 
 /**
- * Builds the S3Client from the standard AWS chain (env, profiles, shared config), with flags on top.
+ * The S3Client, built on first use from the standard AWS chain (env, profiles, shared config), with
+ * flags on top, and what requests sent without it need (see direct.ts).
  * The endpoint is the one s3sync resolved and records (see resolveEndpoint), given to the SDK
  * explicitly, and the SDK is told to look for no other: with --profile it would otherwise read the
  * endpoint_url of AWS_PROFILE's profile (or 'default'), not of the profile the credentials come from.
@@ -50,60 +49,108 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
   const { httpAgent, httpsAgent, watched } = timedAgents(agentOpts, timeouts);
 
   const pathStyle = opts.pathStyle ?? (custom ? provider.pathStyle : false);
-  const config: S3ClientConfig = {
-    region,
-    endpoint,
-    ignoreConfiguredEndpointUrls: true,
-    forcePathStyle: pathStyle,
-    // A body this large first waits one round trip for 100 Continue (a refused request sends no body);
-    // smaller ones go at once, as a round trip would cost more than sending them.
-    expectContinueHeader: EXPECT_CONTINUE_FROM,
-    requestChecksumCalculation: checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
-    responseChecksumValidation: checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
-    // s3sync retries itself (src/s3/retry.ts): a streamed body must be reopened for each attempt, which
-    // the SDK cannot do, and one policy (full jitter, adaptive concurrency) then covers every request.
-    maxAttempts: 1,
-    credentials:
-      opts.credentials ?? (opts.profile ? fromIni({ profile: opts.profile }) : fromNodeProviderChain()),
-    requestHandler: new NodeHttpHandler({
+  // The server's clock minus this one's, as far as known: the SDK client's once it is built.
+  let skewBeforeClient = 0;
+  const build = (): S3Client => {
+    const { fromIni, fromNodeProviderChain } = credentialProviders();
+    const config: S3ClientConfig = {
+      region,
+      endpoint,
+      ignoreConfiguredEndpointUrls: true,
+      forcePathStyle: pathStyle,
+      // A body this large first waits one round trip for 100 Continue (a refused request sends no
+      // body); smaller ones go at once, as a round trip would cost more than sending them.
+      expectContinueHeader: EXPECT_CONTINUE_FROM,
+      requestChecksumCalculation: checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
+      responseChecksumValidation: checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
+      // s3sync retries itself (src/s3/retry.ts): a streamed body must be reopened for each attempt,
+      // which the SDK cannot do, and one policy (full jitter, adaptive concurrency) then covers every
+      // request.
+      maxAttempts: 1,
+      systemClockOffset: skewBeforeClient,
+      credentials:
+        opts.credentials ?? (opts.profile ? fromIni({ profile: opts.profile }) : fromNodeProviderChain()),
+      requestHandler: new (httpHandler().NodeHttpHandler)({
+        httpAgent,
+        httpsAgent,
+        // The agents time every request (see timed-agent.ts); the handler's own timers only where
+        // they cannot.
+        connectionTimeout: watched ? 0 : timeouts.connectMs,
+        socketTimeout: watched ? 0 : timeouts.stallMs,
+      }),
+    };
+    // The SDK logs "An error was encountered in a non-retryable streaming request" for failures that
+    // s3sync itself retries; its own errors and --debug notices say what matters.
+    const quiet = () => {};
+    config.logger = { trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet };
+    const client = new (s3().S3Client)(config);
+    // The SDK's logger middleware builds a redacted copy of every request's input and output before
+    // it calls the (silent) logger: CPU on every request, a large share of a small PutObject's.
+    client.middlewareStack.remove('loggerMiddleware');
+    counter.attach(client);
+    contentMd5OnDeleteObjects(client, provider);
+    checkAnswers(client);
+    return client;
+  };
+  let built: S3Client | undefined;
+  const out: ResolvedClient = {
+    get client() {
+      built ??= build();
+      return built;
+    },
+    set client(c: S3Client) {
+      built = c;
+    },
+    provider,
+    endpointId: resolved.id,
+    counter,
+  };
+  // Only a path-style endpoint given by URL, at its root: its request URLs are known without the
+  // SDK's endpoint rules.
+  const url = endpoint !== undefined && pathStyle ? new URL(endpoint) : undefined;
+  if (url && url.pathname === '/') {
+    const known = knownCredentials(opts);
+    const skew = () => (built ? (built.config.systemClockOffset ?? 0) : skewBeforeClient);
+    out.direct = {
+      url,
       httpAgent,
       httpsAgent,
-      // The agents time every request (see timed-agent.ts); the handler's own timers only where they cannot.
-      connectionTimeout: watched ? 0 : timeouts.connectMs,
-      socketTimeout: watched ? 0 : timeouts.stallMs,
-    }),
-  };
-  // The SDK logs "An error was encountered in a non-retryable streaming request" for failures that
-  // s3sync itself retries; its own errors and --debug notices say what matters.
-  const quiet = () => {};
-  config.logger = { trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet };
-  const client = new Client(config);
-  // The SDK's logger middleware builds a redacted copy of every request's input and output before
-  // it calls the (silent) logger: CPU on every request, a large share of a small PutObject's.
-  client.middlewareStack.remove('loggerMiddleware');
-  counter.attach(client);
-  contentMd5OnDeleteObjects(client, provider);
-  checkAnswers(client);
-  // Only a path-style endpoint given by URL, at its root: its GET URL is known without the SDK's rules.
-  const url = endpoint !== undefined && pathStyle ? new URL(endpoint) : undefined;
-  const direct =
-    url && url.pathname === '/'
-      ? {
-          url,
-          httpAgent,
-          httpsAgent,
-          region: () => client.config.region(),
-          credentials: () => client.config.credentials(),
-          // The SDK's estimate of the server's clock, from its answers (the listing's first): a
-          // skewed local clock signs the direct GETs as it signs the SDK's requests.
-          now: () => new Date(Date.now() + (client.config.systemClockOffset ?? 0)),
-          // An error answer's Date corrects it, as the SDK corrects it from its own error answers.
-          serverTime: (ms: number) => {
-            client.config.systemClockOffset = ms - Date.now();
-          },
-        }
-      : undefined;
-  return { client, provider, endpointId: resolved.id, counter, direct };
+      region: async () => region,
+      // The SDK's chain (profiles, SSO, instance roles …) only where the credentials are not known
+      // without it.
+      credentials: known ? async () => known : () => out.client.config.credentials(),
+      // A skewed local clock signs the direct requests as the SDK signs its own.
+      now: () => new Date(Date.now() + skew()),
+      // The SDK's rule: a server time more than 5 minutes off the corrected clock replaces the skew.
+      serverTime: (ms: number) => {
+        if (Math.abs(Date.now() + skew() - ms) < CLOCK_SKEW_MS) return;
+        if (built) built.config.systemClockOffset = ms - Date.now();
+        else skewBeforeClient = ms - Date.now();
+      },
+    };
+  }
+  return out;
+}
+
+/** How far the server's clock may be from the corrected local one before the skew is re-estimated. */
+const CLOCK_SKEW_MS = 300_000;
+
+/**
+ * The credentials the SDK's chain would use, where they are known without it: given to the library,
+ * or both environment variables set with no profile named (the chain's first link). Else undefined.
+ */
+export function knownCredentials(
+  opts: Pick<ConnectionOptions, 'credentials' | 'profile'>,
+  env: NodeJS.ProcessEnv = process.env,
+): SigningCredentials | undefined {
+  if (opts.credentials) return opts.credentials;
+  // A profile, from the flag or AWS_PROFILE, makes the chain skip the environment's keys; an
+  // expiry makes them the SDK's to refresh.
+  if (opts.profile || env.AWS_PROFILE || env.AWS_CREDENTIAL_EXPIRATION) return undefined;
+  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = env;
+  if (!accessKeyId || !secretAccessKey) return undefined;
+  const sessionToken = env.AWS_SESSION_TOKEN || undefined;
+  return { accessKeyId, secretAccessKey, ...(sessionToken && { sessionToken }) };
 }
 
 /** The caller's own S3Client in place of the one built: its requests counted, its DeleteObjects fixed. */

@@ -13,10 +13,7 @@ import { errorCode, httpStatus } from './errors.js';
 import { choosePartSize, normalizeEtag, type PartLimits } from './etag.js';
 import { abortMultipart, completeMultipart } from './multipart.js';
 import type { S3Requests, UploadSettings } from './requests.js';
-import { clientS3 } from './sdk.js';
-
-const { CopyObjectCommand, CreateMultipartUploadCommand, HeadObjectCommand, UploadPartCopyCommand } =
-  clientS3;
+import { s3 } from './sdk.js';
 
 const GiB = 1024 ** 3;
 
@@ -119,7 +116,7 @@ export async function copyObject(requests: S3Requests, input: CopyInput): Promis
   const r = await requests.call(
     (signal) =>
       requests.send(
-        new CopyObjectCommand({
+        new (s3().CopyObjectCommand)({
           Bucket: requests.bucket,
           Key: input.key,
           CopySource: copySource(input.sourceBucket, input.sourceKey, input.sourceVersionId),
@@ -150,7 +147,7 @@ export async function headObject(
   return requests.call(async (signal) => {
     try {
       const h = await requests.send(
-        new HeadObjectCommand({ Bucket: input.bucket, Key: input.key, VersionId: input.versionId }),
+        new (s3().HeadObjectCommand)({ Bucket: input.bucket, Key: input.key, VersionId: input.versionId }),
         signal,
       );
       return {
@@ -200,7 +197,7 @@ async function copyInParts(requests: S3Requests, input: CopyInput): Promise<Copy
   const created = await requests.call(
     (signal) =>
       requests.send(
-        new CreateMultipartUploadCommand({
+        new (s3().CreateMultipartUploadCommand)({
           Bucket: requests.bucket,
           Key: input.key,
           ...headerParams(createdWith),
@@ -220,7 +217,7 @@ async function copyInParts(requests: S3Requests, input: CopyInput): Promise<Copy
         const r = await requests.call(
           (signal) =>
             requests.send(
-              new UploadPartCopyCommand({
+              new (s3().UploadPartCopyCommand)({
                 Bucket: requests.bucket,
                 Key: input.key,
                 UploadId: uploadId,

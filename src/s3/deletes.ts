@@ -1,9 +1,7 @@
 import { S3SyncError } from '../errors.js';
 import { errorCode, isFatal } from './errors.js';
 import type { S3Requests } from './requests.js';
-import { clientS3 } from './sdk.js';
-
-const { DeleteObjectCommand, DeleteObjectsCommand } = clientS3;
+import { s3 } from './sdk.js';
 
 /** Characters an XML 1.0 document cannot hold, even escaped. */
 const XML_UNSAFE = /[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/;
@@ -16,7 +14,9 @@ export async function deleteKeys(t: S3Requests, keys: string[]): Promise<Map<str
   const inXml = keys.filter((k) => !XML_UNSAFE.test(k));
   for (const key of keys.filter((k) => XML_UNSAFE.test(k))) {
     try {
-      await t.call((signal) => t.send(new DeleteObjectCommand({ Bucket: t.bucket, Key: key }), signal));
+      await t.call((signal) =>
+        t.send(new (s3().DeleteObjectCommand)({ Bucket: t.bucket, Key: key }), signal),
+      );
     } catch (err) {
       if (err instanceof S3SyncError && isFatal(err)) throw err;
       failed.set(key, errorCode(err instanceof S3SyncError ? err.cause : err) || 'unknown error');
@@ -26,7 +26,7 @@ export async function deleteKeys(t: S3Requests, keys: string[]): Promise<Map<str
     const batch = inXml.slice(i, i + 1000);
     const r = await t.call((signal) =>
       t.send(
-        new DeleteObjectsCommand({
+        new (s3().DeleteObjectsCommand)({
           Bucket: t.bucket,
           Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
         }),

@@ -7,9 +7,7 @@ import { type ListedObject, type ListPage, parseListObjectsV2 } from './list-xml
 import { listRanges } from './parallel-listing.js';
 import type { RemoteObject } from './remote-object.js';
 import type { S3Requests } from './requests.js';
-import { clientS3 } from './sdk.js';
-
-const { ListObjectsV2Command } = clientS3;
+import { s3 } from './sdk.js';
 
 /** What the SDK's deserializer is given for a page already read by parseListObjectsV2. */
 const EMPTY_LISTING = new TextEncoder().encode(
@@ -141,17 +139,42 @@ export interface PageInput {
   onRequested?: () => void;
 }
 
-/** One listing page, read by parseListObjectsV2 where it can, else by the SDK. */
+/**
+ * One listing page, read by parseListObjectsV2 where it can, else by the SDK. Sent without the SDK
+ * where the store allows (S3Requests.listDirect); a page that reader declines is asked for again
+ * through the SDK, which reads what it can.
+ */
 export function listPage(t: S3Requests, p: PageInput): Promise<ListPage> {
+  let requested = p.onRequested;
+  const onRequested =
+    requested &&
+    (() => {
+      requested?.();
+      requested = undefined;
+    });
   return t.call(async (signal) => {
-    const cmd = new ListObjectsV2Command({
+    const startAfter = p.token === undefined ? p.startAfter : undefined;
+    const direct = p.probe.sdkParser
+      ? undefined
+      : t.listDirect?.(
+          { prefix: p.prefix, token: p.token, startAfter, maxKeys: p.probe.maxKeys },
+          signal,
+          onRequested,
+        );
+    if (direct) {
+      const read = parseListObjectsV2(await direct);
+      if (read) {
+        if (p.probe.pages) p.probe.pages.fast++;
+        return read;
+      }
+    }
+    const cmd = new (s3().ListObjectsV2Command)({
       Bucket: t.bucket,
       Prefix: p.prefix,
       ContinuationToken: p.token,
-      StartAfter: p.token === undefined ? p.startAfter : undefined,
+      StartAfter: startAfter,
       MaxKeys: p.probe.maxKeys,
     });
-    const onRequested = p.onRequested;
     if (onRequested) {
       cmd.middlewareStack.add(
         (next) => (args) => {
@@ -162,7 +185,8 @@ export function listPage(t: S3Requests, p: PageInput): Promise<ListPage> {
       );
     }
     let fast: ListPage | undefined;
-    if (!p.probe.sdkParser) {
+    // A page the reader declined as sent direct is the SDK's to read.
+    if (!p.probe.sdkParser && !direct) {
       // Inside the SDK's deserializer: sees the raw body first, and hands it an empty result when
       // the page was read here.
       const readListing: DeserializeMiddleware<ListObjectsV2CommandInput, ListObjectsV2CommandOutput> =

@@ -3,16 +3,7 @@ import { S3SyncError } from '../errors.js';
 import { errorCode, httpStatus } from './errors.js';
 import { normalizeEtag } from './etag.js';
 import { type ObjectHeaders, objectParams, type S3Requests } from './requests.js';
-import { clientS3 } from './sdk.js';
-
-const {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  ListMultipartUploadsCommand,
-  ListPartsCommand,
-  UploadPartCommand,
-} = clientS3;
+import { s3 } from './sdk.js';
 
 export interface MultipartUploadInfo {
   uploadId: string;
@@ -87,7 +78,7 @@ export async function createMultipart(t: S3Requests, p: CreateMultipartInput): P
   const r = await t.call((signal) => {
     p.onAttempt?.();
     return t.send(
-      new CreateMultipartUploadCommand({
+      new (s3().CreateMultipartUploadCommand)({
         Bucket: t.bucket,
         Key: p.key,
         ...objectParams(t.settings, p.contentType, p.metadata, p.headers),
@@ -103,7 +94,7 @@ export async function uploadPart(t: S3Requests, p: UploadPartInput): Promise<str
   const r = await t.call(
     (signal) =>
       t.send(
-        new UploadPartCommand({
+        new (s3().UploadPartCommand)({
           Bucket: t.bucket,
           Key: p.key,
           UploadId: p.uploadId,
@@ -122,7 +113,7 @@ export async function uploadPart(t: S3Requests, p: UploadPartInput): Promise<str
 export async function completeMultipart(t: S3Requests, p: CompleteMultipartInput): Promise<string> {
   const r = await t.call((signal) =>
     t.send(
-      new CompleteMultipartUploadCommand({
+      new (s3().CompleteMultipartUploadCommand)({
         Bucket: t.bucket,
         Key: p.key,
         UploadId: p.uploadId,
@@ -138,7 +129,11 @@ export async function completeMultipart(t: S3Requests, p: CompleteMultipartInput
 export async function abortMultipart(t: S3Requests, p: UploadRef): Promise<AbortOutcome> {
   try {
     // Not tied to the run's AbortSignal: this is the cleanup a cancelled run must still do.
-    const cmd = new AbortMultipartUploadCommand({ Bucket: t.bucket, Key: p.key, UploadId: p.uploadId });
+    const cmd = new (s3().AbortMultipartUploadCommand)({
+      Bucket: t.bucket,
+      Key: p.key,
+      UploadId: p.uploadId,
+    });
     await t.detached(() => t.send(cmd, undefined), 2);
     return 'aborted';
   } catch (err) {
@@ -160,7 +155,7 @@ export async function listParts(t: S3Requests, p: UploadRef): Promise<PartsListi
     do {
       const r = await t.call((signal) =>
         t.send(
-          new ListPartsCommand({
+          new (s3().ListPartsCommand)({
             Bucket: t.bucket,
             Key: p.key,
             UploadId: p.uploadId,
@@ -217,7 +212,7 @@ async function listUploads(
   let idMarker: string | undefined;
   do {
     const r = await t.call((signal) => {
-      const cmd = new ListMultipartUploadsCommand({
+      const cmd = new (s3().ListMultipartUploadsCommand)({
         Bucket: t.bucket,
         Prefix: prefix,
         KeyMarker: keyMarker,

@@ -7,9 +7,7 @@ import { runError } from '../errors.js';
 import { headerParams, type ObjectHeaders } from './copy.js';
 import { normalizeEtag } from './etag.js';
 import type { S3Requests } from './requests.js';
-import { clientS3 } from './sdk.js';
-
-const { CreateMultipartUploadCommand, GetObjectCommand, PutObjectCommand } = clientS3;
+import { s3 } from './sdk.js';
 
 export interface FetchedBytes {
   body: Buffer;
@@ -37,7 +35,7 @@ export function fetchBytes(
   const { key, range } = input;
   return requests.call(async (signal) => {
     const r = await requests.send(
-      new GetObjectCommand({
+      new (s3().GetObjectCommand)({
         Bucket: requests.bucket,
         Key: key,
         VersionId: input.versionId,
@@ -81,7 +79,7 @@ export async function putBytes(
   const r = await requests.call(
     (signal) =>
       requests.send(
-        new PutObjectCommand({
+        new (s3().PutObjectCommand)({
           Bucket: requests.bucket,
           Key: input.key,
           Body: input.body,
@@ -104,7 +102,7 @@ export async function createMultipartWith(
   const r = await requests.call(
     (signal) =>
       requests.send(
-        new CreateMultipartUploadCommand({
+        new (s3().CreateMultipartUploadCommand)({
           Bucket: requests.bucket,
           Key: input.key,
           ...headerParams(input.headers),

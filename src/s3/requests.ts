@@ -8,6 +8,7 @@ import type {
 } from '@aws-sdk/client-s3';
 import type { Command } from '@smithy/types';
 import type { S3SyncError } from '../errors.js';
+import type { ListPageRequest } from './direct.js';
 
 /** Any S3 command; its input and output types flow through `send` to the caller. */
 export type S3Command<I extends ServiceInputTypes, O extends ServiceOutputTypes> = Command<
@@ -44,6 +45,8 @@ export interface S3Requests {
   /** Retried `retries` times, outside the concurrency limit and the run's cancellation. */
   detached<T>(fn: () => Promise<T>, retries: number): Promise<T>;
   fail(err: unknown): S3SyncError;
+  /** One listing page's body sent without the SDK, where the store allows it (see DirectRequests). */
+  listDirect?(p: ListPageRequest, signal?: AbortSignal, onSent?: () => void): Promise<string> | undefined;
 }
 
 /**

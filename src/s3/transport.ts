@@ -5,7 +5,7 @@ import { adoptClient, createS3Client, type ResolvedClient } from './client.js';
 import { type ConnectionOptions, requestConcurrency } from './client-options.js';
 import { type CopyInput, type CopyResult, copyObject } from './copy.js';
 import { deleteKeys } from './deletes.js';
-import { DirectGet } from './direct-get.js';
+import { DirectRequests, type ListPageRequest } from './direct.js';
 import { describeS3Error, httpStatus, isLocalError } from './errors.js';
 import { normalizeEtag } from './etag.js';
 import { type ListOptions, listObjects } from './listing.js';
@@ -38,12 +38,10 @@ import {
   type UploadSettings,
 } from './requests.js';
 import { AdaptiveLimiter, type RetryPolicy, withRetries } from './retry.js';
-import { clientS3 } from './sdk.js';
+import { s3 } from './sdk.js';
 
 // Where the sync options name the settings an upload carries.
 export type { UploadSettings };
-
-const { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand } = clientS3;
 
 export interface PutInput {
   key: string;
@@ -62,17 +60,17 @@ export interface PutInput {
 
 /**
  * Every S3 call s3sync makes, bound to one bucket, with retries, adaptive concurrency and one-line
- * errors. Loaded lazily (it pulls in the AWS SDK), so runs that need no request never pay for it.
+ * errors. Loaded lazily, so runs that need no request never pay for it; the SDK itself loads with
+ * the first request that goes through it.
  */
 export class S3Transport implements S3Requests {
-  readonly client: S3Client;
   readonly provider: ProviderQuirks;
   readonly endpointId: string;
   readonly limiter: AdaptiveLimiter;
   private readonly policy: RetryPolicy;
 
   constructor(
-    resolved: ResolvedClient,
+    private readonly resolved: ResolvedClient,
     readonly bucket: string,
     opts: {
       retries?: number;
@@ -83,11 +81,10 @@ export class S3Transport implements S3Requests {
     } = {},
     readonly settings: UploadSettings = {},
   ) {
-    this.client = resolved.client;
     this.provider = resolved.provider;
     this.endpointId = resolved.endpointId;
     this.counter = resolved.counter;
-    this.direct = resolved.direct && new DirectGet(resolved.direct, bucket);
+    this.direct = resolved.direct && new DirectRequests(resolved.direct, bucket);
     const { start, max } = requestConcurrency(opts);
     this.limiter = new AdaptiveLimiter(start, { max });
     this.limits = opts.limits ?? new RateLimits({});
@@ -101,9 +98,14 @@ export class S3Transport implements S3Requests {
     };
   }
 
+  /** The SDK's client, built on first use (see ResolvedClient). */
+  get client(): S3Client {
+    return this.resolved.client;
+  }
+
   readonly counter: ResolvedClient['counter'];
-  /** Small GETs without the SDK's stack, where the endpoint allows it (see direct-get.ts). */
-  private readonly direct: DirectGet | undefined;
+  /** Small GETs and listing pages without the SDK, where the endpoint allows it (see direct.ts). */
+  private readonly direct: DirectRequests | undefined;
   /** --tpslimit and --bwlimit: every attempt of every request, every body byte, through `send`. */
   readonly limits: RateLimits;
 
@@ -175,7 +177,7 @@ export class S3Transport implements S3Requests {
   async createBucket(): Promise<void> {
     await this.call(async (signal) => {
       try {
-        await this.send(new CreateBucketCommand({ Bucket: this.bucket }), signal);
+        await this.send(new (s3().CreateBucketCommand)({ Bucket: this.bucket }), signal);
       } catch (err) {
         const name = (err as { name?: string }).name;
         if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
@@ -202,7 +204,7 @@ export class S3Transport implements S3Requests {
     return this.call(async (signal) => {
       try {
         const h = await this.send(
-          new HeadObjectCommand({ Bucket: this.bucket, Key: key, VersionId: versionId }),
+          new (s3().HeadObjectCommand)({ Bucket: this.bucket, Key: key, VersionId: versionId }),
           signal,
         );
         return {
@@ -224,7 +226,7 @@ export class S3Transport implements S3Requests {
     const r = await this.call(
       (signal) =>
         this.send(
-          new PutObjectCommand({
+          new (s3().PutObjectCommand)({
             Bucket: this.bucket,
             Key: p.key,
             Body: p.body(),
@@ -270,7 +272,7 @@ export class S3Transport implements S3Requests {
   /**
    * GetObject (optionally a byte range, or a past version); the body is handed to `consume` within the
    * retry loop. `verifiedByMd5`: the caller checks the whole body against an MD5 ETag, so the request
-   * may go without the SDK where the endpoint allows (see DirectGet).
+   * may go without the SDK where the endpoint allows (see DirectRequests).
    */
   async get<T>(
     input: {
@@ -290,7 +292,7 @@ export class S3Transport implements S3Requests {
       const r = direct
         ? await this.sendDirect(direct, key, versionId, signal)
         : await this.send(
-            new GetObjectCommand({
+            new (s3().GetObjectCommand)({
               Bucket: this.bucket,
               Key: key,
               VersionId: versionId,
@@ -310,10 +312,28 @@ export class S3Transport implements S3Requests {
   }
 
   /** One direct GET attempt, counted and rate-limited as `send` does through the SDK's stack. */
-  private sendDirect(direct: DirectGet, key: string, versionId: string | undefined, signal?: AbortSignal) {
+  private sendDirect(
+    direct: DirectRequests,
+    key: string,
+    versionId: string | undefined,
+    signal?: AbortSignal,
+  ) {
     return this.limits.around({}, signal, () => {
       this.counter.add('GetObject');
       return direct.get(key, versionId, signal);
+    });
+  }
+
+  /**
+   * One listing page's body without the SDK, counted and rate-limited as `send` does; undefined where
+   * the endpoint does not allow it (see DirectRequests).
+   */
+  listDirect(p: ListPageRequest, signal?: AbortSignal, onSent?: () => void): Promise<string> | undefined {
+    const direct = this.direct;
+    if (!direct) return undefined;
+    return this.limits.around({}, signal, () => {
+      this.counter.add('ListObjectsV2');
+      return direct.list(p, signal, onSent);
     });
   }
 

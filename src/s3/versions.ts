@@ -6,9 +6,7 @@ import { normalizeEtag } from './etag.js';
 import { readBody } from './listing.js';
 import type { ObjectVersion } from './remote-object.js';
 import type { S3Requests } from './requests.js';
-import { clientS3 } from './sdk.js';
-
-const { GetBucketVersioningCommand, ListObjectVersionsCommand } = clientS3;
+import { s3 } from './sdk.js';
 
 export type { ObjectVersion };
 
@@ -19,7 +17,7 @@ export type VersioningState = 'Enabled' | 'Suspended' | 'never' | 'unsupported';
 export async function bucketVersioning(t: S3Requests): Promise<VersioningState> {
   return t.call(async (signal) => {
     try {
-      const r = await t.send(new GetBucketVersioningCommand({ Bucket: t.bucket }), signal);
+      const r = await t.send(new (s3().GetBucketVersioningCommand)({ Bucket: t.bucket }), signal);
       return r.Status === 'Enabled' || r.Status === 'Suspended' ? r.Status : 'never';
     } catch (err) {
       const status = httpStatus(err);
@@ -86,7 +84,7 @@ function versionsPage(
 ): Promise<VersionsPage> {
   const { prefix, marker } = p;
   return t.call(async (signal) => {
-    const cmd = new ListObjectVersionsCommand({
+    const cmd = new (s3().ListObjectVersionsCommand)({
       Bucket: t.bucket,
       Prefix: prefix,
       KeyMarker: marker?.keyMarker,

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SyncEvent } from '../../src/sync/events.js';
-import { MiB, md5Hex, newBucket, runCli, seedObject, servers, tempDir } from '../helpers.js';
+import { MiB, md5Hex, newBucket, runCli, seedObject, servers, tempDir, writeTree } from '../helpers.js';
 import {
   type FaultKind,
   type FaultOptions,
@@ -12,8 +12,9 @@ import {
   startFaultProxy,
 } from '../servers/fault-proxy.js';
 
-// Small objects whose ETag is an MD5 are fetched without the SDK (src/s3/direct-get.ts); larger ones
-// still through it. Each case runs both ways where it can, and the two must behave alike.
+// Small objects whose ETag is an MD5 are fetched without the SDK (src/s3/direct.ts); larger ones
+// still through it. Listing pages go without it too, and a page s3sync cannot read is read by the SDK.
+// Each case runs both ways where it can, and the two must behave alike.
 
 const proxies: FaultProxy[] = [];
 afterAll(async () => {
@@ -27,6 +28,18 @@ async function proxy(target: string, opts: Partial<FaultOptions> = {}): Promise<
 }
 
 const isGet = (method: string, url: string) => method === 'GET' && url.includes('x-id=GetObject');
+const isList = (method: string, url: string) => method === 'GET' && url.includes('list-type=2');
+const loadedHook = path.join(import.meta.dirname, '../helpers/loaded-modules.cjs');
+
+/** The environment that makes a CLI run write the CommonJS modules it loaded to the file returned. */
+function recordLoaded(): { env: Record<string, string>; loaded: () => string[] } {
+  const file = path.join(tempDir('loaded'), 'modules.txt');
+  return {
+    env: { NODE_OPTIONS: `--require ${loadedHook}`, S3SYNC_TEST_LOADED: file },
+    loaded: () => readFileSync(file, 'utf8').split('\n'),
+  };
+}
+const sdkLoaded = (modules: string[]) => modules.some((m) => m.includes('/@aws-sdk/client-s3/'));
 const fileErrors = (events: SyncEvent[]) =>
   events.flatMap((e) => (e.type === 'error' && e.rel !== undefined ? [e.message] : []));
 
@@ -208,6 +221,91 @@ describe.each(servers())('small GETs without the SDK on $name', (server) => {
       expect(gets).toBeGreaterThanOrEqual(2);
       expect(gets).toBeLessThanOrEqual(4);
       if (server.name === 'ceph') expect(gets, `skew ${skewHours} h`).toBeGreaterThan(2);
+    }
+  });
+
+  it('lists without the SDK: a fresh runner with every object in place never loads it', async () => {
+    const { bucket } = await newBucket(server, 'direct-list');
+    const src = tempDir('direct-list-src');
+    writeTree(src, Object.fromEntries(AWKWARD.map((k, i) => [k, `${k} #${i}\n`])));
+    const first = await runCli(['push', src, `s3://${bucket}/p`, '--json'], server);
+    expect(first.code).toBe(0);
+    const agents: (string | undefined)[] = [];
+    const p = await proxy(server.endpoint, {
+      hold: ({ method, url, headers }) => {
+        agents.push(`${isList(method, url) ? 'list' : method} ${headers['user-agent']}`);
+        return undefined;
+      },
+    });
+    const rec = recordLoaded();
+    // A manifest nobody has written: the run lists, proves every file by its MD5, uploads nothing.
+    const manifest = path.join(tempDir('direct-list-manifest'), 'm.json');
+    const r = await runCli(
+      ['push', src, `s3://${bucket}/p`, '--manifest', manifest, '--endpoint-url', p.endpoint, '--json'],
+      server,
+      { env: rec.env },
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.summary?.requests).toEqual({ ListObjectsV2: 1 });
+    expect(r.summary?.uploaded ?? 0).toBe(0);
+    expect(agents).toEqual(['list s3sync']);
+    expect(sdkLoaded(rec.loaded())).toBe(false);
+    // A run that uploads does load it: the record above would have shown it.
+    const fresh = tempDir('direct-list-new');
+    writeTree(fresh, { 'n.txt': 'new\n' });
+    const rec2 = recordLoaded();
+    const up = await runCli(
+      ['push', fresh, `s3://${bucket}/q`, '--endpoint-url', p.endpoint, '--json'],
+      server,
+      { env: rec2.env },
+    );
+    expect(up.code).toBe(0);
+    expect(up.summary?.requests).toEqual({ ListObjectsV2: 1, PutObject: 1 });
+    expect(sdkLoaded(rec2.loaded())).toBe(true);
+  });
+
+  it('a listing page s3sync cannot read is asked for again through the SDK, which reads it', async () => {
+    // Each variant is XML the SDK reads and parseListObjectsV2 declines.
+    const variants: [string, (xml: string) => string][] = [
+      ['a comment', (xml) => xml.replace('<Contents>', '<!-- a comment --><Contents>')],
+      ['a CDATA key', (xml) => xml.replace(/<Key>([^<]*plain\.txt)<\/Key>/, '<Key><![CDATA[$1]]></Key>')],
+    ];
+    for (const [what, change] of variants) {
+      const { bucket, transport } = await newBucket(server, 'direct-decline');
+      const want: Record<string, string> = {};
+      for (const [i, k] of AWKWARD.entries()) {
+        const body = `${k} #${i}\n`;
+        await seedObject(transport, `p/${k}`, body);
+        want[k] = md5Hex(body);
+      }
+      let lists = 0;
+      const agents: (string | undefined)[] = [];
+      const p = await proxy(server.endpoint, {
+        hold: ({ method, url, headers }) => {
+          if (isList(method, url)) agents.push(headers['user-agent']);
+          return undefined;
+        },
+        // The first answer only: the SDK's request for the same page gets the store's own.
+        rewrite: ({ method, url }, status) =>
+          isList(method, url) && status === 200 && lists++ === 0
+            ? { body: (b) => Buffer.from(change(b.toString('utf8'))) }
+            : undefined,
+      });
+      const dst = tempDir('direct-decline-dst');
+      const r = await runCli(
+        ['pull', `s3://${bucket}/p`, dst, '--endpoint-url', p.endpoint, '--json'],
+        server,
+      );
+      expect(r.stderr, what).toBe('');
+      expect(r.code, what).toBe(0);
+      expect(r.summary?.requests, what).toEqual({ ListObjectsV2: 2, GetObject: AWKWARD.length });
+      expect(agents[0], what).toBe('s3sync');
+      expect(agents[1], what).toMatch(/aws-sdk/);
+      const got = Object.fromEntries(
+        files(dst).map((rel) => [rel, md5Hex(readFileSync(path.join(dst, rel)))]),
+      );
+      expect(got, what).toEqual(want);
     }
   });
 });

@@ -1,10 +1,12 @@
 /**
- * GetObject of a small object as one signed HTTP request on the client's own agents, without the
- * SDK's middleware stack: for a pull of many small files that stack, rebuilt for every request, was
- * most of the client's CPU, and on a shared machine that CPU comes out of the server's. Used only
- * where nothing the stack does is missing: a path-style endpoint given by URL (no endpoint rules to
- * evaluate), and a body its caller verifies against an MD5 ETag (no response checksum to validate).
- * Its answers pass the same checks (notS3Reason) and fail with the same error shapes as the SDK's.
+ * Two requests sent as signed HTTP requests on the client's own agents, without the SDK's middleware
+ * stack: GetObject of a small object, and a ListObjectsV2 page. For a pull of many small files that
+ * stack, rebuilt for every request, was most of the client's CPU (on a shared machine, CPU taken from
+ * the server); and a run whose requests are only these never loads the SDK (~150 ms of a fresh
+ * runner's start). Used only where nothing the stack does is missing: a path-style endpoint given by
+ * URL (no endpoint rules to evaluate), a GET body its caller verifies against an MD5 ETag and a
+ * listing its caller parses (no response checksum to validate). Answers pass the same checks
+ * (notS3Reason) and fail with the same error shapes as the SDK's.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -13,7 +15,7 @@ import { NotS3Error } from './endpoint-errors.js';
 import { notS3Reason } from './response-check.js';
 import { Signer, type SigningCredentials, uriEncode } from './sigv4.js';
 
-export interface DirectGetSetup {
+export interface DirectSetup {
   /** The endpoint, path-style: requests go to /bucket/key on it. */
   url: URL;
   httpAgent: http.Agent;
@@ -22,7 +24,7 @@ export interface DirectGetSetup {
   credentials: () => Promise<SigningCredentials>;
   /** The time to sign with: the server's, as far as known. */
   now: () => Date;
-  /** The server's time read from an error answer's Date header (ms since the epoch). */
+  /** The server's time read from an answer's Date header (ms since the epoch). */
   serverTime: (ms: number) => void;
 }
 
@@ -91,12 +93,23 @@ const flat = (headers: http.IncomingHttpHeaders) => {
   return out;
 };
 
-export class DirectGet {
+/** One ListObjectsV2 page asked for (see listing.ts). */
+export interface ListPageRequest {
+  prefix: string;
+  token?: string;
+  startAfter?: string;
+  maxKeys?: number;
+}
+
+/** A listing page's body is read whole; a larger one is refused, as no listing page comes near it. */
+const LIST_BODY_MAX = 64 * 1024 * 1024;
+
+export class DirectRequests {
   private readonly signer: Signer;
   private readonly secure: boolean;
 
   constructor(
-    private readonly setup: DirectGetSetup,
+    private readonly setup: DirectSetup,
     private readonly bucket: string,
   ) {
     this.secure = setup.url.protocol === 'https:';
@@ -105,22 +118,76 @@ export class DirectGet {
 
   /** One attempt; rejects with the SDK's error shapes, or NotS3Error for an answer that is not S3's. */
   async get(key: string, versionId: string | undefined, signal: AbortSignal | undefined): Promise<GetAnswer> {
-    const { url } = this.setup;
-    const path = `/${uriEncode(this.bucket, true)}/${uriEncode(key, true)}`;
     // x-id names the operation, as the SDK's GetObject does: stores ignore it, proxies and logs see it.
     const query: Record<string, string> = versionId === undefined ? {} : { versionId };
     query['x-id'] = 'GetObject';
-    const headers = await this.signer.sign({ method: 'GET', host: url.host, path, query }, this.setup.now());
+    const { res, headers } = await this.send('GetObject', `/${uriEncode(key, true)}`, query, signal);
+    const metadata: Record<string, string> = {};
+    for (const [k, v] of Object.entries(headers))
+      if (k.startsWith('x-amz-meta-') && v !== undefined) metadata[k.slice(11)] = v;
+    const length = headers['content-length'];
+    return {
+      Body: res,
+      ContentLength: length === undefined ? undefined : Number(length),
+      ETag: headers.etag,
+      Metadata: metadata,
+      ContentEncoding: headers['content-encoding'],
+    };
+  }
+
+  /**
+   * One ListObjectsV2 page, its body as text for the caller to parse (parseListObjectsV2). The query
+   * is the one the SDK sends for the same input. `onSent`: the request has gone to the socket.
+   */
+  async list(p: ListPageRequest, signal: AbortSignal | undefined, onSent?: () => void): Promise<string> {
+    const query: Record<string, string> = { 'list-type': '2', prefix: p.prefix };
+    if (p.token !== undefined) query['continuation-token'] = p.token;
+    if (p.startAfter !== undefined) query['start-after'] = p.startAfter;
+    if (p.maxKeys !== undefined) query['max-keys'] = String(p.maxKeys);
+    const { res, headers, status } = await this.send('ListObjectsV2', '', query, signal, onSent);
+    const chunks: Buffer[] = [];
+    let n = 0;
+    for await (const c of res) {
+      chunks.push(c as Buffer);
+      n += (c as Buffer).length;
+      if (n > LIST_BODY_MAX) {
+        res.destroy();
+        throw new NotS3Error(`it answers ListObjectsV2 with more than ${LIST_BODY_MAX} bytes`, status);
+      }
+    }
+    const body = Buffer.concat(chunks);
+    const notS3 = notS3Reason({ operation: 'ListObjectsV2', status, headers, body });
+    if (notS3) throw new NotS3Error(notS3, status);
+    return body.toString('utf8');
+  }
+
+  /**
+   * One signed GET of `/bucket{path}`: its answer when 2xx, else the error it stands for. The server's
+   * Date (on any answer not from a cache) keeps the clock skew estimate current.
+   */
+  private async send(
+    operation: string,
+    path: string,
+    query: Record<string, string>,
+    signal: AbortSignal | undefined,
+    onSent?: () => void,
+  ): Promise<{ res: http.IncomingMessage; headers: Record<string, string | undefined>; status: number }> {
+    const { url } = this.setup;
+    const fullPath = `/${uriEncode(this.bucket, true)}${path}`;
+    const headers = await this.signer.sign(
+      { method: 'GET', host: url.host, path: fullPath, query },
+      this.setup.now(),
+    );
     headers['user-agent'] = 's3sync';
     const search = `?${Object.entries(query)
-      .map(([k, v]) => `${k}=${uriEncode(v, false)}`)
+      .map(([k, v]) => `${uriEncode(k, false)}=${uriEncode(v, false)}`)
       .join('&')}`;
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
       const req = (this.secure ? https : http).request({
         protocol: url.protocol,
         hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
         port: url.port || undefined,
-        path: `${path}${search}`,
+        path: `${fullPath}${search}`,
         method: 'GET',
         headers,
         agent: this.secure ? this.setup.httpsAgent : this.setup.httpAgent,
@@ -128,20 +195,19 @@ export class DirectGet {
       });
       req.once('response', resolve);
       req.once('error', reject);
-      req.end();
+      req.end(onSent);
     });
     const status = res.statusCode ?? 0;
     const seen = flat(res.headers);
-    const ok = status >= 200 && status < 300;
-    const notS3 = notS3Reason({ operation: 'GetObject', status, headers: seen });
+    const notS3 = notS3Reason({ operation, status, headers: seen });
     if (notS3) {
       res.destroy();
       throw new NotS3Error(notS3, status);
     }
-    if (!ok) {
-      // A cached answer (Age) says nothing of the server's clock now.
-      const date = seen.age === undefined && seen.date !== undefined ? Date.parse(seen.date) : Number.NaN;
-      if (Number.isFinite(date)) this.setup.serverTime(date);
+    // A cached answer (Age) says nothing of the server's clock now.
+    const date = seen.age === undefined && seen.date !== undefined ? Date.parse(seen.date) : Number.NaN;
+    if (Number.isFinite(date)) this.setup.serverTime(date);
+    if (status < 200 || status >= 300) {
       const xml = await errorBody(res);
       const code = xmlText(xml, 'Code') ?? NAME_BY_STATUS[status] ?? 'UnknownError';
       // An empty or missing Message reads as the SDK's own placeholder: the same line either way.
@@ -150,16 +216,6 @@ export class DirectGet {
         requestId: seen['x-amz-request-id'],
       });
     }
-    const metadata: Record<string, string> = {};
-    for (const [k, v] of Object.entries(seen))
-      if (k.startsWith('x-amz-meta-') && v !== undefined) metadata[k.slice(11)] = v;
-    const length = seen['content-length'];
-    return {
-      Body: res,
-      ContentLength: length === undefined ? undefined : Number(length),
-      ETag: seen.etag,
-      Metadata: metadata,
-      ContentEncoding: seen['content-encoding'],
-    };
+    return { res, headers: seen, status };
   }
 }
