@@ -2,7 +2,6 @@ import { setting } from '../options/validate.js';
 import { decidePushFile, type PushPlanInput } from '../plan/push.js';
 import type { PartLimits } from '../s3/etag.js';
 import { choosePartSize } from '../s3/etag.js';
-import { loadContentTypes } from '../sync/content-type.js';
 import type { EarlyWork } from '../sync/facts.js';
 import type { PushOptions } from '../sync/options.js';
 import type { HashCache } from './hash-cache.js';
@@ -56,9 +55,5 @@ export function hashAhead(run: HashAheadRun, input: PushPlanInput, opts: PushOpt
       if (d.kind === 'hash') run.hashes.prefetch(f, d.partSizes);
     }
   };
-  // Uploads may follow whatever the listing says: the MIME table loads while the server answers.
-  const onListRequested = () => {
-    if (!opts.dryRun) void loadContentTypes();
-  };
-  return { beforeGathering, onListed, onListRequested };
+  return { beforeGathering, onListed };
 }

@@ -1,7 +1,7 @@
 /**
- * Content-Type of uploads, from the file name. mime-types parses a large database on import, which a
- * no-change run must not pay: loaded only by runs that may upload, and started while the listing is
- * awaited (see hash-ahead.ts) so the first upload does not wait for it. Node keeps the module once
+ * Content-Type of uploads, from the file name. mime-types parses a large database on import (~25 ms),
+ * which a run that uploads nothing must not pay: loaded by the first upload. Not while the listing is
+ * awaited: a fresh runner hashes then, and the load delayed its hashing. Node keeps the module once
  * loaded, so nothing here holds it.
  */
 export function loadContentTypes(): Promise<(rel: string) => string | false> {

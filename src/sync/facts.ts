@@ -44,8 +44,6 @@ export interface EarlyWork {
   beforeGathering?: () => void;
   /** Each listing page as it arrives. */
   onListed?: (page: RemoteObject[]) => void;
-  /** When the listing's first request has gone out: the main thread waits on the server. */
-  onListRequested?: () => void;
   /** The listing, if it was started before the plan asked for it. */
   listing?: EarlyListing;
   /**
@@ -134,13 +132,11 @@ export async function gatherFacts(
     if (early.lookup) {
       facts.remote = await early.lookup();
     } else if (early.listing) {
-      void early.listing.requested.then(early.onListRequested);
       facts.remote = await early.listing.follow(early.onListed);
     } else {
       const startedAt = new Date();
       facts.remote = await s.list({
         onPage: early.onListed,
-        onRequested: early.onListRequested,
         ...listSplitting(s, files()),
       });
       s.listed(startedAt, facts.remote);
