@@ -13,8 +13,7 @@ export interface HashAheadRun {
 }
 
 /**
- * Push starts hashing before the plan asks, so the hashing hides behind the SDK's start-up and the
- * listing:
+ * Push starts hashing before the plan asks, so the hashing hides behind the listing:
  *
  * - before the listing, files whose stat data changed since their manifest entry, and files from the
  *   multipart threshold up that the manifest cannot vouch for: they need their MD5 whatever the listing
