@@ -11,6 +11,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
+import { readCapped } from '../read-capped.js';
 import { NotS3Error } from './endpoint-errors.js';
 import { notS3Reason } from './response-check.js';
 import { Signer, type SigningCredentials, uriEncode } from './sigv4.js';
@@ -74,17 +75,7 @@ const xmlText = (xml: string, tag: string) => {
 };
 
 async function errorBody(res: http.IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of res) {
-    chunks.push(c as Buffer);
-    n += (c as Buffer).length;
-    if (n >= ERROR_BODY_MAX) {
-      res.destroy();
-      break;
-    }
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  return (await readCapped(res, ERROR_BODY_MAX)).data.toString('utf8');
 }
 
 const flat = (headers: http.IncomingHttpHeaders) => {
@@ -145,17 +136,8 @@ export class DirectRequests {
     if (p.startAfter !== undefined) query['start-after'] = p.startAfter;
     if (p.maxKeys !== undefined) query['max-keys'] = String(p.maxKeys);
     const { res, headers, status } = await this.send('ListObjectsV2', '', query, signal, onSent);
-    const chunks: Buffer[] = [];
-    let n = 0;
-    for await (const c of res) {
-      chunks.push(c as Buffer);
-      n += (c as Buffer).length;
-      if (n > LIST_BODY_MAX) {
-        res.destroy();
-        throw new NotS3Error(`it answers ListObjectsV2 with more than ${LIST_BODY_MAX} bytes`, status);
-      }
-    }
-    const body = Buffer.concat(chunks);
+    const { data: body, over } = await readCapped(res, LIST_BODY_MAX);
+    if (over) throw new NotS3Error(`it answers ListObjectsV2 with more than ${LIST_BODY_MAX} bytes`, status);
     const notS3 = notS3Reason({ operation: 'ListObjectsV2', status, headers, body });
     if (notS3) throw new NotS3Error(notS3, status);
     return body.toString('utf8');

@@ -1,5 +1,6 @@
 /** A downloaded body and what it must be: as long as the listing said, and hashing to its ETag. */
 import type { Readable } from 'node:stream';
+import { readCapped } from '../read-capped.js';
 import { etagForm } from '../s3/etag.js';
 
 /** Transient: the body ended early or did not hash to its ETag; the retry loop fetches it again. */
@@ -50,16 +51,9 @@ export async function* coalesce(body: Readable): AsyncGenerator<{ buf: Buffer; o
 
 /** A small body, whole; more or fewer bytes than the listing said is a transfer to retry. */
 export async function gather(body: Readable, size: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of body) {
-    chunks.push(chunk as Buffer);
-    n += (chunk as Buffer).length;
-    if (n > size) {
-      body.destroy();
-      throw new IncompleteBody(`response body is longer than the ${size} bytes listed`);
-    }
-  }
-  if (n !== size) throw new IncompleteBody(`response body ended after ${n} of ${size} bytes`);
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, n);
+  const { data, over } = await readCapped(body, size);
+  if (over) throw new IncompleteBody(`response body is longer than the ${size} bytes listed`);
+  if (data.length !== size)
+    throw new IncompleteBody(`response body ended after ${data.length} of ${size} bytes`);
+  return data;
 }
