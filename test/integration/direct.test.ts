@@ -308,4 +308,41 @@ describe.each(servers())('small GETs without the SDK on $name', (server) => {
       expect(got, what).toEqual(want);
     }
   });
+
+  it('a listing page sent direct is retried as the SDK path retries: 503, 500, resets, a cut body', async () => {
+    const kinds: FaultKind[] = [
+      'status-503-slowdown',
+      'status-500',
+      'reset-request',
+      'reset-response',
+      'truncate-body',
+    ];
+    for (const kind of kinds) {
+      const { bucket, transport } = await newBucket(server, 'direct-list-retry');
+      await seedObject(transport, 'p/a.txt', 'aaaa\n');
+      await seedObject(transport, 'p/b/b.txt', 'bbbbbbbb\n'.repeat(100));
+      let faulted = false;
+      const p = await proxy(server.endpoint, {
+        rate: 1,
+        kinds: [kind],
+        // The first listing request gets the fault, its retry goes through.
+        filter: ({ method, url }) => {
+          if (!isList(method, url) || faulted) return false;
+          faulted = true;
+          return true;
+        },
+      });
+      const dst = tempDir('direct-list-retry-dst');
+      const r = await runCli(
+        ['pull', `s3://${bucket}/p`, dst, '--endpoint-url', p.endpoint, '--json'],
+        server,
+      );
+      expect(r.stderr, kind).toBe('');
+      expect(r.code, kind).toBe(0);
+      expect(r.summary?.requests, kind).toEqual({ ListObjectsV2: 2, GetObject: 2 });
+      expect(p.stats.faults[kind], kind).toBe(1);
+      expect(files(dst), kind).toEqual(['a.txt', 'b/b.txt']);
+      expect(readFileSync(path.join(dst, 'b/b.txt'), 'utf8'), kind).toBe('bbbbbbbb\n'.repeat(100));
+    }
+  });
 });
