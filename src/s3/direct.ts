@@ -2,8 +2,8 @@
  * Two requests sent as signed HTTP requests on the client's own agents, without the SDK's middleware
  * stack: GetObject of a small object, and a ListObjectsV2 page. For a pull of many small files that
  * stack, rebuilt for every request, was most of the client's CPU (on a shared machine, CPU taken from
- * the server); and a run whose requests are only these never loads the SDK (~150 ms of a fresh
- * runner's start). Used only where nothing the stack does is missing: a path-style endpoint given by
+ * the server); and a run whose requests are only these never loads the SDK, a large share of a
+ * fresh runner's start. Used only where nothing the stack does is missing: a path-style endpoint given by
  * URL (no endpoint rules to evaluate), a GET body its caller verifies against an MD5 ETag and a
  * listing its caller parses (no response checksum to validate). Answers pass the same checks
  * (notS3Reason) and fail with the same error shapes as the SDK's.

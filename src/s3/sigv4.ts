@@ -1,8 +1,8 @@
 /**
  * SigV4 for the requests sent without the SDK (direct.ts), by `aws4`, configured for S3: the path
  * encoded once (S3 does not double-encode), the empty payload's SHA-256 in x-amz-content-sha256.
- * Not the SDK's own signer (@smithy/signature-v4): that one loads much of @smithy/core with it, ~30 ms
- * of every run that sends a request, which is what sending them direct is meant to save.
+ * Not the SDK's own signer (@smithy/signature-v4): that one loads much of @smithy/core with it, on
+ * every run that sends a request, which is the start-up that sending them direct is meant to save.
  */
 import aws4 from 'aws4';
 

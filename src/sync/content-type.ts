@@ -1,6 +1,6 @@
 /**
- * Content-Type of uploads, from the file name. mime-types parses a large database on import (~25 ms),
- * which a run that uploads nothing must not pay: loaded by the first upload. Not while the listing is
+ * Content-Type of uploads, from the file name. mime-types parses a large database on import, which
+ * a run that uploads nothing must not pay: loaded by the first upload. Not while the listing is
  * awaited: a fresh runner hashes then, and the load delayed its hashing. Node keeps the module once
  * loaded, so nothing here holds it.
  */
