@@ -17,7 +17,7 @@ export interface ResolvedClient {
   /** Identity of the store (ResolvedEndpoint.id): named in messages, never with credentials. */
   endpointId: string;
   counter: RequestCounter;
-  /** Where small GETs may bypass the SDK (see direct.ts); undefined where they may not. */
+  /** Where small GETs and listing pages may bypass the SDK (see direct.ts); else undefined. */
   direct?: DirectSetup;
 }
 
