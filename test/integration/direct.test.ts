@@ -11,6 +11,7 @@ import {
   type FaultProxy,
   startFaultProxy,
 } from '../servers/fault-proxy.js';
+import type { TestServer } from '../servers/servers.js';
 
 // Small objects whose ETag is an MD5 are fetched without the SDK (src/s3/direct.ts); larger ones
 // still through it. Listing pages go without it too, and a page s3sync cannot read is read by the SDK.
@@ -25,6 +26,20 @@ async function proxy(target: string, opts: Partial<FaultOptions> = {}): Promise<
   const p = await startFaultProxy({ target, seed: 5, rate: 0, ...opts });
   proxies.push(p);
   return p;
+}
+
+/**
+ * A pull of two seeded objects (a.txt, b/b.txt) through a proxy that gives `kind` to the requests
+ * `faulted` picks.
+ */
+async function faultedPull(server: TestServer, kind: FaultKind, faulted: FaultOptions['filter']) {
+  const { bucket, transport } = await newBucket(server, 'direct-retry');
+  await seedObject(transport, 'p/a.txt', 'aaaa\n');
+  await seedObject(transport, 'p/b/b.txt', 'bbbbbbbb\n'.repeat(100));
+  const p = await proxy(server.endpoint, { rate: 1, kinds: [kind], filter: faulted });
+  const dst = tempDir('direct-retry-dst');
+  const r = await runCli(['pull', `s3://${bucket}/p`, dst, '--endpoint-url', p.endpoint, '--json'], server);
+  return { r, p, dst };
 }
 
 const isGet = (method: string, url: string) => method === 'GET' && url.includes('x-id=GetObject');
@@ -92,25 +107,13 @@ describe.each(servers())('small GETs without the SDK on $name', (server) => {
   it('retries what the SDK path retries: 503 SlowDown, resets, truncated bodies', async () => {
     const kinds: FaultKind[] = ['status-503-slowdown', 'reset-request', 'reset-response', 'truncate-body'];
     for (const kind of kinds) {
-      const { bucket, transport } = await newBucket(server, 'direct-retry');
-      await seedObject(transport, 'p/a.txt', 'aaaa\n');
-      await seedObject(transport, 'p/b/b.txt', 'bbbbbbbb\n'.repeat(100));
       const seen = new Set<string>();
-      const p = await proxy(server.endpoint, {
-        rate: 1,
-        kinds: [kind],
-        // Each object's first GET gets the fault, its retry goes through.
-        filter: ({ method, url }) => {
-          if (!isGet(method, url) || seen.has(url)) return false;
-          seen.add(url);
-          return true;
-        },
+      // Each object's first GET gets the fault, its retry goes through.
+      const { r, p, dst } = await faultedPull(server, kind, ({ method, url }) => {
+        if (!isGet(method, url) || seen.has(url)) return false;
+        seen.add(url);
+        return true;
       });
-      const dst = tempDir('direct-retry-dst');
-      const r = await runCli(
-        ['pull', `s3://${bucket}/p`, dst, '--endpoint-url', p.endpoint, '--json'],
-        server,
-      );
       expect(r.stderr, kind).toBe('');
       expect(r.code, kind).toBe(0);
       expect(r.summary?.requests, kind).toEqual({ ListObjectsV2: 1, GetObject: 4 });
@@ -318,25 +321,13 @@ describe.each(servers())('small GETs without the SDK on $name', (server) => {
       'truncate-body',
     ];
     for (const kind of kinds) {
-      const { bucket, transport } = await newBucket(server, 'direct-list-retry');
-      await seedObject(transport, 'p/a.txt', 'aaaa\n');
-      await seedObject(transport, 'p/b/b.txt', 'bbbbbbbb\n'.repeat(100));
       let faulted = false;
-      const p = await proxy(server.endpoint, {
-        rate: 1,
-        kinds: [kind],
-        // The first listing request gets the fault, its retry goes through.
-        filter: ({ method, url }) => {
-          if (!isList(method, url) || faulted) return false;
-          faulted = true;
-          return true;
-        },
+      // The first listing request gets the fault, its retry goes through.
+      const { r, p, dst } = await faultedPull(server, kind, ({ method, url }) => {
+        if (!isList(method, url) || faulted) return false;
+        faulted = true;
+        return true;
       });
-      const dst = tempDir('direct-list-retry-dst');
-      const r = await runCli(
-        ['pull', `s3://${bucket}/p`, dst, '--endpoint-url', p.endpoint, '--json'],
-        server,
-      );
       expect(r.stderr, kind).toBe('');
       expect(r.code, kind).toBe(0);
       expect(r.summary?.requests, kind).toEqual({ ListObjectsV2: 2, GetObject: 2 });
