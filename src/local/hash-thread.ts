@@ -1,4 +1,5 @@
-import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import type { Worker } from 'node:worker_threads';
 import { type HashResult, type StreamDigest, StreamHasher } from './hash.js';
 import type { WorkerRequest } from './hash-worker.js';
 import { UNEXPECTED_FILE, UnexpectedFileError } from './open-file.js';
@@ -20,7 +21,13 @@ export interface Reply {
   error?: { message: string; code?: string };
 }
 
-export const WORKER_URL = new URL('./hash-worker.js', import.meta.url);
+// Through the parent directory: the same file from dist/local/ and from the CLI bundle in dist/cli/.
+// worker_threads loads with the first worker: a run that hashes nothing off the main thread (a no-change
+// push) never needs it.
+const require = createRequire(import.meta.url);
+const workerThreads = () => require('node:worker_threads') as typeof import('node:worker_threads');
+
+export const WORKER_URL = new URL('../local/hash-worker.js', import.meta.url);
 
 /** Who waits on a worker's replies to one request id. */
 export interface Handler {
@@ -30,7 +37,7 @@ export interface Handler {
 
 /** One worker thread of a pool, and the replies it owes. */
 export class Slot {
-  readonly w = new Worker(WORKER_URL);
+  readonly w: Worker = new (workerThreads().Worker)(WORKER_URL);
   /** Replies still owed: the worker keeps the process alive only while someone waits on it. */
   private owed = 0;
   readonly handlers = new Map<number, Handler>();

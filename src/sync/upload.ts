@@ -9,7 +9,6 @@ import { contentType } from './content-type.js';
 import { uploadMultipart } from './multipart-upload.js';
 import { TransferProgress } from './progress.js';
 import type { RunContext } from './run-context.js';
-import { putCompressed } from './upload-compressed.js';
 import type { UploadConfig, UploadJob } from './upload-job.js';
 import { onePassAllowed, putFromMemory, putHashFirst, putNewInOnePass } from './upload-put.js';
 
@@ -85,7 +84,10 @@ export async function uploadFile(
   }
   try {
     const compress = cfg.styles?.compressed(f.rel) ?? false;
-    const entry = await (compress ? putCompressed(job) : run(chooseStrategy(job), job));
+    // Loaded with --compress only: it brings zlib, which a run without it never needs.
+    const entry = await (compress
+      ? import('./upload-compressed.js').then((m) => m.putCompressed(job))
+      : run(chooseStrategy(job), job));
     if (job.headers?.digest !== undefined) entry.style = job.headers.digest;
     return entry;
   } catch (err) {
