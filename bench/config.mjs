@@ -7,8 +7,8 @@ import { DATASETS } from './datasets.mjs';
 
 export const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(HERE, '..');
-export const CLI = path.join(REPO, 'dist/cli/main.js');
-export const LAUNCH = path.join(HERE, 'launch.mjs');
+export const CLI = path.join(REPO, 'dist/cli/s3sync.cjs');
+export const LAUNCH = path.join(HERE, 'launch.cjs');
 export const RESULTS = path.join(HERE, 'results');
 export const CEPH_SCRIPT = path.join(REPO, 'test/servers/ceph-rgw.sh');
 

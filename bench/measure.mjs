@@ -1,5 +1,5 @@
 // How a process is run and measured: a clean environment, wall time from spawn to exit, the s3sync CLI
-// through bench/launch.mjs (peak RSS, CPU, --json summary), the helper scripts, medians, and the
+// through bench/launch.cjs (peak RSS, CPU, --json summary), the helper scripts, medians, and the
 // report section a measurement is recorded in.
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
@@ -68,7 +68,7 @@ export function timed(cmd, args, { env: e = cleanEnv(), cwd = WORK, keepStdout =
 }
 
 let profileSeq = 0;
-/** Runs the s3sync CLI through bench/launch.mjs: wall time, peak RSS, CPU time and the --json summary. */
+/** Runs the s3sync CLI through bench/launch.cjs: wall time, peak RSS, CPU time and the --json summary. */
 export async function s3sync(args, cliEnv, profileName, { summary: wantSummary = true } = {}) {
   const usageFile = path.join(WORK, `usage-${process.pid}`);
   rmSync(usageFile, { force: true });

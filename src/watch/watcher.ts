@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { STATE_DIR } from '../manifest/store.js';
 
@@ -25,10 +26,11 @@ const DROP_ENV = 'S3SYNC_TEST_DROP_EVENTS';
  * Linux, FSEvents, ReadDirectoryChangesW), prebuilt for each platform inside npm packages, used by
  * Parcel, VS Code and Nx on trees of hundreds of thousands of files. Events only name paths; what
  * changed is decided by stat at settle time, so a lost, duplicated or reordered event delays an upload
- * (the reconciliation walk finds it) and never causes a wrong one.
+ * (the reconciliation walk finds it) and never causes a wrong one. Required, not imported: the CLI
+ * bundle is compiled with no loader for import() (src/cli/s3sync.cts); the package is CommonJS.
  */
 export async function watchTree(root: string, sink: WatcherSink): Promise<Watcher> {
-  const { subscribe } = await import('@parcel/watcher');
+  const { subscribe } = createRequire(import.meta.url)('@parcel/watcher') as typeof import('@parcel/watcher');
   const dropText = process.env[DROP_ENV];
   const drop = dropText ? new RegExp(dropText) : undefined;
   const sub = await subscribe(

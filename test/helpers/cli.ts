@@ -3,10 +3,13 @@
  * runCli and runLive run it to its end.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SyncEvent } from '../../src/sync/events.js';
 import type { TestServer } from '../servers/servers.js';
 import { cliPath, MiB } from './constants.js';
+import { tempDir } from './files.js';
 
 export interface CliOptions {
   /** Applied last, so a test can override the server's credentials; `undefined` removes a variable. */
@@ -204,3 +207,32 @@ export const summaryOf = (events: AnyEvent[]) =>
 /** Lines of text that are neither empty nor NDJSON events. */
 export const plainLines = (text: string) =>
   text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('{'));
+
+const loadedHook = path.join(import.meta.dirname, 'loaded-modules.cjs');
+
+/** What a CLI run loaded, as loaded-modules.cjs records it at exit. */
+export interface LoadedRecord {
+  /** CommonJS module files. */
+  modules: string[];
+  /** Node's built-in modules, by name (`http`, `zlib` …). */
+  builtins: string[];
+  /** What the s3sync command did with its code cache (src/cli/s3sync.cts). */
+  codeCache: string;
+}
+
+/** The environment that makes a CLI run record what it loaded, and the reader of that record. */
+export function recordLoaded(): { env: Record<string, string>; loaded: () => LoadedRecord } {
+  const file = path.join(tempDir('loaded'), 'modules.txt');
+  return {
+    env: { NODE_OPTIONS: `--require ${loadedHook}`, S3SYNC_TEST_LOADED: file },
+    loaded: () => {
+      const lines = readFileSync(file, 'utf8').split('\n');
+      const tagged = (tag: string) => lines.filter((l) => l.startsWith(tag)).map((l) => l.slice(tag.length));
+      return {
+        modules: lines.filter((l) => !/^(builtin|code-cache):/.test(l)),
+        builtins: tagged('builtin:'),
+        codeCache: tagged('code-cache:')[0] ?? '',
+      };
+    },
+  };
+}

@@ -9,5 +9,5 @@ export const GiB = 1024 * MiB;
 export const FULL = process.env.S3SYNC_FULL === '1';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-/** The built CLI the CLI tests spawn: `npm run build` first. */
-export const cliPath = path.join(repoRoot, 'dist/cli/main.js');
+/** The built CLI the CLI tests spawn (the published bundle): `npm run build` first. */
+export const cliPath = path.join(repoRoot, 'dist/cli/s3sync.cjs');

@@ -4,7 +4,18 @@ import path from 'node:path';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SyncEvent } from '../../src/sync/events.js';
-import { MiB, md5Hex, newBucket, runCli, seedObject, servers, tempDir, writeTree } from '../helpers.js';
+import {
+  type LoadedRecord,
+  MiB,
+  md5Hex,
+  newBucket,
+  recordLoaded,
+  runCli,
+  seedObject,
+  servers,
+  tempDir,
+  writeTree,
+} from '../helpers.js';
 import {
   type FaultKind,
   type FaultOptions,
@@ -44,17 +55,7 @@ async function faultedPull(server: TestServer, kind: FaultKind, faulted: FaultOp
 
 const isGet = (method: string, url: string) => method === 'GET' && url.includes('x-id=GetObject');
 const isList = (method: string, url: string) => method === 'GET' && url.includes('list-type=2');
-const loadedHook = path.join(import.meta.dirname, '../helpers/loaded-modules.cjs');
-
-/** The environment that makes a CLI run write the CommonJS modules it loaded to the file returned. */
-function recordLoaded(): { env: Record<string, string>; loaded: () => string[] } {
-  const file = path.join(tempDir('loaded'), 'modules.txt');
-  return {
-    env: { NODE_OPTIONS: `--require ${loadedHook}`, S3SYNC_TEST_LOADED: file },
-    loaded: () => readFileSync(file, 'utf8').split('\n'),
-  };
-}
-const sdkLoaded = (modules: string[]) => modules.some((m) => m.includes('/@aws-sdk/client-s3/'));
+const sdkLoaded = ({ modules }: LoadedRecord) => modules.some((m) => m.includes('/@aws-sdk/client-s3/'));
 const fileErrors = (events: SyncEvent[]) =>
   events.flatMap((e) => (e.type === 'error' && e.rel !== undefined ? [e.message] : []));
 

@@ -79,9 +79,10 @@ describe('the packed tarball, installed into an empty project', () => {
   it('packs only what users need; installs offline; --help, demo and the library work', {
     timeout: 240_000,
   }, async () => {
-    expect(existsSync(path.join(repoRoot, 'dist/cli/main.js')), 'dist/ is built (npm test builds it)').toBe(
-      true,
-    );
+    expect(
+      existsSync(path.join(repoRoot, 'dist/cli/s3sync.cjs')),
+      'dist/ is built (npm test builds it)',
+    ).toBe(true);
     const packDir = dir('pack');
     const [packed] = JSON.parse(
       npm(['pack', '--ignore-scripts', '--json', '--pack-destination', packDir], repoRoot),
@@ -93,7 +94,8 @@ describe('the packed tarball, installed into an empty project', () => {
     for (const f of [
       'package.json',
       'README.md',
-      'dist/cli/main.js',
+      'dist/cli/s3sync.cjs',
+      'dist/cli/bundle.cjs',
       'dist/index.js',
       'dist/index.d.ts',
       'dist/local/hash-worker.js',
@@ -108,7 +110,7 @@ describe('the packed tarball, installed into an empty project', () => {
       homepage: expect.any(String),
       keywords: expect.arrayContaining(['s3', 'sync']),
       engines: { node: expect.any(String) },
-      bin: { s3sync: 'dist/cli/main.js' },
+      bin: { s3sync: 'dist/cli/s3sync.cjs' },
     });
 
     // The empty project, as after `npm install s3sync s3rver`.

@@ -1,0 +1,128 @@
+#!/usr/bin/env node
+/**
+ * The s3sync command. It runs the CLI bundle (bundle.cjs, written by scripts/bundle.mjs) compiled from
+ * V8's code cache when this user has one for this exact bundle and this Node, and writes one at the
+ * end of a run that had none: compiling the bundle is most of what a short run adds to Node's own
+ * start-up (docs/performance.md). Without a usable cache the bundle runs as any CommonJS module.
+ *
+ * The cache is bytecode this process will run, so it is trusted only as ssh trusts its files: a
+ * directory and a regular file owned by this user that no one else can write, never through a symlink.
+ */
+import crypto = require('node:crypto');
+import fs = require('node:fs');
+import nodeModule = require('node:module');
+import os = require('node:os');
+import path = require('node:path');
+import vm = require('node:vm');
+
+const bundle = path.join(__dirname, 'bundle.cjs');
+/** What happened to the cache in this run, for the tests (test/helpers/loaded-modules.cjs reads it). */
+const STATUS = Symbol.for('s3sync.codeCache');
+type Status = 'off' | 'untrusted' | 'missing' | 'used' | 'rejected';
+/** Caches not written for this long are left by older releases or Nodes: removed when one is written. */
+const STALE_MS = 30 * 24 * 3600 * 1000;
+
+const ownedPrivate = (st: fs.Stats, uid: number) => st.uid === uid && (st.mode & 0o022) === 0;
+
+/** The cache directory, created private if missing; undefined where no cache is kept or trusted. */
+function cacheDir(uid: number): string | undefined {
+  if (process.env.S3SYNC_CODE_CACHE === '0') return undefined;
+  const base =
+    process.env.XDG_CACHE_HOME ||
+    (process.platform === 'darwin'
+      ? path.join(os.homedir(), 'Library', 'Caches')
+      : path.join(os.homedir(), '.cache'));
+  const dir = path.join(base, 's3sync');
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = fs.lstatSync(dir);
+    return st.isDirectory() && ownedPrivate(st, uid) ? dir : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The cache file's bytes, read through a descriptor checked for owner and mode; 'untrusted' else. */
+function readCache(file: string, uid: number): Buffer | 'missing' | 'untrusted' {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'untrusted';
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    return st.isFile() && ownedPrivate(st, uid) ? fs.readFileSync(fd) : 'untrusted';
+  } catch {
+    return 'untrusted';
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Writes the cache whole or not at all (a private temp file renamed over), and drops stale ones. */
+function writeCache(dir: string, file: string, data: Buffer): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    const fd = fs.openSync(
+      tmp,
+      fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+      0o600,
+    );
+    try {
+      fs.writeFileSync(fd, data);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+    const now = Date.now();
+    for (const name of fs.readdirSync(dir)) {
+      if (!name.startsWith('code-')) continue;
+      const p = path.join(dir, name);
+      if (p !== file && now - fs.lstatSync(p).mtimeMs > STALE_MS) fs.rmSync(p, { force: true });
+    }
+  } catch {
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+function run(): void {
+  const status = (s: Status) => Reflect.set(globalThis, STATUS, s);
+  const uid = process.getuid?.();
+  const dir = uid === undefined ? undefined : cacheDir(uid);
+  if (dir === undefined || uid === undefined) {
+    status('off');
+    require(bundle);
+    return;
+  }
+  const source = fs.readFileSync(bundle, 'utf8');
+  // V8 checks a cache against its version and flags and the source's length only: the name carries
+  // the bundle's content hash, so a cache is only ever offered to the bundle it was made from.
+  const hash = crypto.createHash('sha256').update(source).digest('hex').slice(0, 32);
+  const file = path.join(dir, `code-${hash}-${process.version}-${process.arch}.bin`);
+  const cached = readCache(file, uid);
+  if (cached === 'untrusted') status('untrusted');
+  // The hashbang of the bundle's entry, kept as a comment so that line numbers stay.
+  const body = source.startsWith('#!') ? `//${source.slice(2)}` : source;
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${body}\n})`, {
+    filename: bundle,
+    // No loader for import(): the bundle has none (scripts/bundle.mjs refuses to write one that has).
+    cachedData: Buffer.isBuffer(cached) ? cached : undefined,
+  });
+  if (Buffer.isBuffer(cached)) status(script.cachedDataRejected ? 'rejected' : 'used');
+  else if (cached === 'missing') {
+    status('missing');
+    // Written at exit, so that the functions this run compiled are in it too.
+    process.once('exit', () => writeCache(dir, file, script.createCachedData()));
+  }
+  const mod = { exports: {} };
+  script.runInThisContext()(mod.exports, nodeModule.createRequire(bundle), mod, bundle, __dirname);
+}
+
+// --version before anything else is loaded: it must cost no more than Node's own start-up.
+if (process.argv.length === 3 && (process.argv[2] === '--version' || process.argv[2] === '-V')) {
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '../../package.json'), 'utf8')) as {
+    version: string;
+  };
+  process.stdout.write(`${pkg.version}\n`);
+} else run();
