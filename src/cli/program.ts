@@ -115,7 +115,24 @@ function unknownCommand(cmd: Command): never {
 /** What a command's action hands runCli: a library result's outcome, or an exit code of its own. */
 export type CommandEnd = Promise<{ outcome: Outcome } | number>;
 
-export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {}): Command {
+/**
+ * The program and its commands. With `lazyFlags` (the CLI's own run) a command's flags are added when
+ * Commander dispatches to it, or before any help is shown: a run builds the flags of its one command,
+ * not the 300-odd of all of them. Without it (docs, tests) every command has its flags at once.
+ */
+export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {}, lazyFlags = false): Command {
+  const pending = new Map<Command, CommandName>();
+  const withFlags = (cmd: Command, command: CommandName): Command => {
+    if (lazyFlags) pending.set(cmd, command);
+    else addFlags(cmd, command);
+    return cmd;
+  };
+  const addPending = (cmd: Command) => {
+    const command = pending.get(cmd);
+    if (command === undefined) return;
+    pending.delete(cmd);
+    addFlags(cmd, command);
+  };
   const program = new Command('s3sync')
     .description('Incremental sync between a local directory and an S3 prefix, driven by a local manifest.')
     .version(pkg.version, '-V, --version')
@@ -140,6 +157,15 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {})
     return { ...prepared, options, output };
   };
 
+  if (lazyFlags) {
+    program.hook('preSubcommand', (_program, sub) => addPending(sub));
+    // Every help, of the program or a command, lists commands' or flags' options: all are added first.
+    program.addHelpText('beforeAll', () => {
+      for (const cmd of [...pending.keys()]) addPending(cmd);
+      return '';
+    });
+  }
+
   addFlags(program, 'jobs')
     .addHelpText('after', CONFIG_HELP)
     .allowExcessArguments()
@@ -149,7 +175,7 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {})
       run(import('./jobs.js').then(({ runJobs }) => runJobs(program.opts(), program, ctx.signal)));
     });
 
-  addFlags(
+  withFlags(
     program
       .command('push')
       .description('upload what changed in DIR to s3://bucket/prefix')
@@ -169,7 +195,7 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {})
       else run(import('../sync/push.js').then(({ push }) => push({ ...options, source, destination })));
     });
 
-  addFlags(
+  withFlags(
     program
       .command('pull')
       .description('download what changed under s3://bucket/prefix into DIR')
@@ -183,9 +209,9 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {})
       run(import('../sync/pull.js').then(({ pull }) => pull({ ...options, source, destination })));
     });
 
-  addFlags(syncCommand(program), 'sync').action(syncAction(prepare, run));
+  withFlags(syncCommand(program), 'sync').action(syncAction(prepare, run));
 
-  addFlags(
+  withFlags(
     program
       .command('check')
       .description('compare DIR with s3://bucket/prefix by size and content; exit 1 on any difference')
@@ -199,7 +225,7 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {})
       run(import('../sync/check.js').then(({ check }) => check({ ...options, local, remote })));
     });
 
-  addFlags(
+  withFlags(
     program
       .command('plan')
       .description(
@@ -231,7 +257,7 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {})
       );
     });
 
-  addFlags(
+  withFlags(
     program
       .command('apply')
       .description('execute exactly the actions of a plan, refusing any whose file or object changed since')
@@ -244,7 +270,7 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {})
       run(import('../sync/plan-file.js').then(({ apply }) => apply({ ...options, plan: planFile })));
     });
 
-  addFlags(
+  withFlags(
     program
       .command('cleanup')
       .description('abort stale multipart uploads under s3://bucket/prefix (their parts are billed)')
@@ -268,14 +294,14 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {})
       );
     });
 
-  addFlags(describeVersions(program.command('versions')), 'versions').action(
+  withFlags(describeVersions(program.command('versions')), 'versions').action(
     (target: string, _flags: Flags, cmd: Command) => {
       const { options, mode } = prepare('versions', cmd);
       run(import('./versions.js').then(({ runVersions }) => runVersions({ ...options, target }, mode)));
     },
   );
 
-  addFlags(
+  withFlags(
     program
       .command('demo')
       .description('start the embedded local S3 server and push a sample directory twice'),
@@ -301,6 +327,7 @@ export async function runCli(argv: string[]): Promise<number> {
       pending = p;
     },
     { signal: cancel.signal, onOutput: (o) => outputs.push(o) },
+    true,
   );
   // Progress bars end (the cursor shows again) and NDJSON batches go out before any last line.
   const stopOutputs = () => {
