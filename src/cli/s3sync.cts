@@ -8,6 +8,7 @@
  * The cache is bytecode this process will run, so it is trusted only as ssh trusts its files: a
  * directory and a regular file owned by this user that no one else can write, never through a symlink.
  */
+import bufferModule = require('node:buffer');
 import crypto = require('node:crypto');
 import fs = require('node:fs');
 import nodeModule = require('node:module');
@@ -95,10 +96,12 @@ function run(): void {
     require(bundle);
     return;
   }
-  const source = fs.readFileSync(bundle, 'utf8');
+  const bytes = fs.readFileSync(bundle);
+  // esbuild writes ASCII, which decodes fastest as Latin-1.
+  const source = bufferModule.isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
   // V8 checks a cache against its version and flags and the source's length only: the name carries
   // the bundle's content hash, so a cache is only ever offered to the bundle it was made from.
-  const hash = crypto.createHash('sha256').update(source).digest('hex').slice(0, 32);
+  const hash = crypto.createHash('sha256').update(bytes).digest('hex').slice(0, 32);
   const file = path.join(dir, `code-${hash}-${process.version}-${process.arch}.bin`);
   const cached = readCache(file, uid);
   if (cached === 'untrusted') status('untrusted');
