@@ -23,6 +23,14 @@ type Status = 'off' | 'untrusted' | 'missing' | 'used' | 'rejected';
 /** Caches not written for this long are left by older releases or Nodes: removed when one is written. */
 const STALE_MS = 30 * 24 * 3600 * 1000;
 
+const COMMANDS = new Set(['push', 'pull', 'sync', 'check', 'plan', 'apply', 'cleanup', 'versions', 'demo']);
+
+/**
+ * The command a run names (its first word that is one), else `other`: each has its own cache, made by
+ * a run of it, so that a cache a `--help` wrote does not stand in for a push's for good.
+ */
+const commandOf = (argv: string[]) => argv.slice(2).find((a) => COMMANDS.has(a)) ?? 'other';
+
 const ownedPrivate = (st: fs.Stats, uid: number) => st.uid === uid && (st.mode & 0o022) === 0;
 
 /** The cache directory, created private if missing; undefined where no cache is kept or trusted. */
@@ -102,7 +110,10 @@ function run(): void {
   // V8 checks a cache against its version and flags and the source's length only: the name carries
   // the bundle's content hash, so a cache is only ever offered to the bundle it was made from.
   const hash = crypto.createHash('sha256').update(bytes).digest('hex').slice(0, 32);
-  const file = path.join(dir, `code-${hash}-${process.version}-${process.arch}.bin`);
+  const file = path.join(
+    dir,
+    `code-${hash}-${process.version}-${process.arch}-${commandOf(process.argv)}.bin`,
+  );
   const cached = readCache(file, uid);
   if (cached === 'untrusted') status('untrusted');
   // The hashbang of the bundle's entry, kept as a comment so that line numbers stay.

@@ -30,10 +30,10 @@ import {
 // cache when the user has a trusted one. What a run loads, and what it does with that cache.
 
 const bundle = path.join(repoRoot, 'dist/cli/bundle.cjs');
-/** The cache file the command uses under `cacheHome` for the bundle built now, on this Node. */
-function cacheFile(cacheHome: string): string {
-  const hash = createHash('sha256').update(readFileSync(bundle, 'utf8')).digest('hex').slice(0, 32);
-  return path.join(cacheHome, 's3sync', `code-${hash}-${process.version}-${process.arch}.bin`);
+/** The cache file `command` uses under `cacheHome` for the bundle built now, on this Node. */
+function cacheFile(cacheHome: string, command = 'other'): string {
+  const hash = createHash('sha256').update(readFileSync(bundle)).digest('hex').slice(0, 32);
+  return path.join(cacheHome, 's3sync', `code-${hash}-${process.version}-${process.arch}-${command}.bin`);
 }
 const modeOf = (p: string) => statSync(p).mode & 0o777;
 /** Built-ins a run that sends nothing and hashes nothing off the main thread has no use for. */
@@ -116,6 +116,20 @@ describe('the code cache of the s3sync command', () => {
     expect(second.stdout).toBe(stdout);
     const after = statSync(file);
     expect([after.ino, after.mtimeMs]).toEqual([before.ino, before.mtimeMs]);
+  });
+
+  it("each command has its own cache: one a bare --help wrote is not a push's", async () => {
+    const { home, file } = await warmed();
+    const push = async () => {
+      const rec = recordLoaded();
+      const r = await runCli(['push', '--help'], undefined, { env: { XDG_CACHE_HOME: home, ...rec.env } });
+      expect(r.code).toBe(0);
+      return rec.loaded().codeCache;
+    };
+    expect(await push()).toBe('missing');
+    expect(existsSync(cacheFile(home, 'push'))).toBe(true);
+    expect(await push()).toBe('used');
+    expect(existsSync(file)).toBe(true);
   });
 
   it.each([
