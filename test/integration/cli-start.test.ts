@@ -132,24 +132,14 @@ describe('the code cache of the s3sync command', () => {
     expect(existsSync(file)).toBe(true);
   });
 
+  // V8 rejects a damaged cache; the command never reads one that is not private to the user.
   it.each([
-    ['random bytes', (f: string) => writeFileSync(f, randomBytes(4096))],
-    ['empty', (f: string) => truncateSync(f, 0)],
-    ['cut in half', (f: string) => truncateSync(f, Math.floor(statSync(f).size / 2))],
-  ])('a damaged cache (%s) is rejected, the run unaffected and the file left alone', async (_, damage) => {
-    const { home, file, stdout } = await warmed();
-    damage(file);
-    const damaged = readFileSync(file);
-    const r = await help(home);
-    expect(r.codeCache).toBe('rejected');
-    expect(r.stdout).toBe(stdout);
-    expect(readFileSync(file).equals(damaged)).toBe(true);
-  });
-
-  it.each([
-    ['group-writable', (f: string) => chmodSync(f, 0o620)],
-    ['world-writable', (f: string) => chmodSync(f, 0o602)],
-    ['owned by another user', (f: string) => chownSync(f, 1, 1)],
+    ['damaged: random bytes', (f: string) => writeFileSync(f, randomBytes(4096)), 'rejected'],
+    ['damaged: empty', (f: string) => truncateSync(f, 0), 'rejected'],
+    ['damaged: cut in half', (f: string) => truncateSync(f, Math.floor(statSync(f).size / 2)), 'rejected'],
+    ['group-writable', (f: string) => chmodSync(f, 0o620), 'untrusted'],
+    ['world-writable', (f: string) => chmodSync(f, 0o602), 'untrusted'],
+    ['owned by another user', (f: string) => chownSync(f, 1, 1), 'untrusted'],
     [
       'a symlink to a good cache',
       (f: string) => {
@@ -158,13 +148,14 @@ describe('the code cache of the s3sync command', () => {
         rmSync(f);
         symlinkSync(elsewhere, f);
       },
+      'untrusted',
     ],
-  ])('a cache file that is %s is never read, nor replaced', async (_, spoil) => {
+  ])('a cache file %s is not used: the run unaffected, the file left as it is', async (_, spoil, status) => {
     const { home, file, stdout } = await warmed();
     spoil(file);
     const before = readFileSync(file);
     const r = await help(home);
-    expect(r.codeCache).toBe('untrusted');
+    expect(r.codeCache).toBe(status);
     expect(r.stdout).toBe(stdout);
     expect(readFileSync(file).equals(before)).toBe(true);
   });
