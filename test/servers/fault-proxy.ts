@@ -64,6 +64,11 @@ export interface FaultLogEntry {
   url: string;
   /** null: forwarded untouched (no fault drawn, or excluded by the filter). */
   fault: FaultKind | null;
+  /**
+   * Forwarded, but upstream failed before it answered (an idle upstream connection the server had just
+   * closed, most often), and the proxy answered 502 itself: a client retries such a request.
+   */
+  badGateway?: true;
 }
 
 export interface FaultProxy {
@@ -158,6 +163,7 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
     >,
   };
   const log: FaultLogEntry[] = [];
+  const entries = new WeakMap<IncomingMessage, FaultLogEntry>();
   const agent = new http.Agent({ keepAlive: true });
   const sockets = new Set<Socket>();
   const upstreamRequests = new Set<http.ClientRequest>();
@@ -177,7 +183,9 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
       if (roll < rate) fault = kinds[Math.floor(pick * kinds.length)]!;
     }
     if (fault) stats.faults[fault]++;
-    log.push({ method, url, fault });
+    const entry: FaultLogEntry = { method, url, fault };
+    log.push(entry);
+    entries.set(req, entry);
     return fault;
   }
 
@@ -326,6 +334,8 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
     upReq.on('close', () => upstreamRequests.delete(upReq));
     upReq.on('error', () => {
       if (!res.headersSent && !res.destroyed) {
+        const entry = entries.get(req);
+        if (entry) entry.badGateway = true;
         const body = s3Error('BadGateway', 'fault proxy could not reach upstream');
         res.writeHead(502, {
           'content-type': 'application/xml',
@@ -396,6 +406,9 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
   }
 
   const server = http.createServer((req, res) => handle(req, res, false));
+  // Idle client connections are kept as long as S3 keeps them, not Node's 5 s: a client reusing one just
+  // as the proxy closed it would retry a request no fault was drawn for.
+  server.keepAliveTimeout = 60_000;
   // Handling checkContinue ourselves means the 100 comes from upstream, or never for a refused request.
   server.on('checkContinue', (req, res) => handle(req, res, true));
   server.on('connection', (socket: Socket) => {
