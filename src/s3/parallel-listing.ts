@@ -82,8 +82,9 @@ export async function listRanges(
   if (known && run.unjoinable !== undefined) opts.onFallback?.(run.unjoinable);
   if (known && !head.done && !run.stopped && run.unjoinable === undefined) {
     const reached = head.keys[head.keys.length - 1];
-    const points = chooseSplitPoints(known, Math.max(1, opts.maxRanges ?? 0), probe.maxKeys ?? 1000)
-      .map((rel) => prefix + rel)
+    const rel = reached?.startsWith(prefix) ? reached.slice(prefix.length) : undefined;
+    const points = chooseSplitPoints(known, Math.max(1, opts.maxRanges ?? 0), probe.maxKeys ?? 1000, rel)
+      .map((p) => prefix + p)
       .filter((p) => reached === undefined || compareKeys(p, reached) > 0);
     head.end = points[0];
     run.split = points.length > 0;
@@ -161,6 +162,7 @@ async function listRange(run: Run, r: Range, onRequested?: () => void): Promise<
       // Read now: the first range's end is set once the split keys are known.
       const owned = ownedCount(keys, r.end);
       if (owned < keys.length) r.ended = 'passed-end';
+      else if (r.end !== undefined && keys[keys.length - 1] === r.end) r.ended = 'reached-end';
       else if (page.isTruncated) {
         // A truncated page without a new token fails the listing, split or not, as one stream does.
         const token = continuation(t, prefix, page, tokens);

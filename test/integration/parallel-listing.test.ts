@@ -5,7 +5,9 @@
  *
  * Request counts: pages of 100 keys (`maxKeys`), so the ~2,600 keys here make 27 one-stream pages. Each
  * range reads at most one page past its end point and may start with a partial page, so a parallel
- * listing asks for at most the one-stream pages plus two per range, and at least one per range.
+ * listing asks for at most the one-stream pages plus two per range, and at least one per range. Split
+ * at the stored keys themselves, each range holds whole pages and stops on its end point: exactly the
+ * one-stream pages.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forEachLimit } from '../../src/limiter.js';
@@ -73,18 +75,24 @@ describe.each(servers())('parallel listing on $name', (server) => {
     expect(one.pages).toBe(Math.ceil(rels.length / PAGE));
   });
 
-  const variations: { why: string; known: () => readonly string[] | Promise<readonly string[]> }[] = [
-    { why: 'split at existing keys (a key equal to each split point)', known: () => rels },
+  // `whole`: the known keys are the stored ones, so each range holds whole pages and stops on its end
+  // point: the ranges make exactly the one stream's requests.
+  const variations: {
+    why: string;
+    known: () => readonly string[] | Promise<readonly string[]>;
+    whole?: boolean;
+  }[] = [
+    { why: 'split at existing keys (a key equal to each split point)', known: () => rels, whole: true },
     {
       why: 'split between keys (known keys that are not in the store)',
       known: () => rels.map((r) => `${r}!`),
     },
-    { why: 'split keys known only later (after the first pages)', known: () => later(rels) },
+    { why: 'split keys known only later (after the first pages)', known: () => later(rels), whole: true },
     { why: 'split keys in JS order, a subset', known: () => [...rels].sort().filter((_, i) => i % 3 === 0) },
     { why: 'split keys past every stored key', known: () => rels.map((r) => `~${r}`) },
   ];
 
-  it.each(variations)('ranges join into the one-stream Map: $why', async ({ known }) => {
+  it.each(variations)('ranges join into the one-stream Map: $why', async ({ known, whole }) => {
     const one = await listWith(t, { maxRanges: 1 });
     const par = await listWith(t, { maxRanges: MAX_RANGES, splitFrom: known() });
     expect(par.fallbacks).toEqual([]);
@@ -95,6 +103,7 @@ describe.each(servers())('parallel listing on $name', (server) => {
     const ranges = 1 + chooseSplitPoints(await known(), MAX_RANGES, PAGE).length;
     expect(par.pages).toBeGreaterThanOrEqual(Math.min(ranges, one.pages));
     expect(par.pages).toBeLessThanOrEqual(one.pages + 2 * ranges);
+    if (whole) expect(par.pages).toBe(one.pages);
   });
 
   it('splits only where the known keys are many: a few known keys list as one stream', async () => {

@@ -42,7 +42,8 @@ describe('chooseSplitPoints', () => {
   const rels = (n: number) => Array.from({ length: n }, (_, i) => `k${String(i).padStart(6, '0')}`);
   it.each([
     { n: 0, max: 16, page: 1000, ranges: 1, why: 'nothing known: one stream' },
-    { n: 3999, max: 16, page: 1000, ranges: 1, why: 'under two ranges of two pages' },
+    { n: 3000, max: 16, page: 1000, ranges: 1, why: 'under two ranges of two pages' },
+    { n: 3001, max: 16, page: 1000, ranges: 2, why: 'four pages, the last a partial one' },
     { n: 4000, max: 16, page: 1000, ranges: 2, why: 'two ranges of two pages' },
     { n: 100_000, max: 16, page: 1000, ranges: 16, why: 'bounded by the concurrency' },
     { n: 100_000, max: 1, page: 1000, ranges: 1, why: 'one stream forced' },
@@ -69,13 +70,60 @@ describe('chooseSplitPoints', () => {
     ];
     const points = chooseSplitPoints(known, 2, 1000);
     expect(points).toHaveLength(1);
-    // The middle of the byte order is the boundary between the two groups.
-    expect(points[0]!.startsWith('😀')).toBe(true);
+    // The middle of the byte order is the boundary between the two groups: the first range ends on
+    // the last U+FFFD key.
+    expect(points[0]!.startsWith('\uFFFD')).toBe(true);
+    expect(points[0]).toBe('\uFFFD999');
   });
 
   it('duplicates collapse: no empty range', () => {
     const known = Array.from({ length: 10_000 }, () => 'same');
-    expect(chooseSplitPoints(known, 8, 1000)).toEqual(['same']);
+    expect(chooseSplitPoints(known, 8, 1000)).toEqual([]);
+    const sampled = Array.from({ length: 30_000 }, () => 'same');
+    expect(chooseSplitPoints(sampled, 8, 1000)).toEqual(['same']);
+  });
+
+  // Where a range holds whole pages and ends on a stored key, it stops on that key: the ranges then
+  // make exactly as many requests as one stream (no partial page, no page read past an end).
+  it.each([
+    { n: 10_000, max: 16, page: 1000, reached: undefined, starts: [0, 2000, 4000, 6000, 8000] },
+    { n: 10_000, max: 16, page: 1000, reached: 999, starts: [0, 3000, 5000, 7000] },
+    { n: 10_000, max: 3, page: 1000, reached: 999, starts: [0, 4000, 7000] },
+    { n: 10_500, max: 16, page: 1000, reached: 999, starts: [0, 3000, 5000, 7000, 9000] },
+    { n: 2606, max: 8, page: 100, reached: 99, starts: [0, 400, 700, 1000, 1400, 1700, 2000, 2300] },
+    { n: 12_000, max: 16, page: 1000, reached: 5999, starts: [0, 8000, 10_000] },
+    { n: 8000, max: 16, page: 1000, reached: 4999, starts: [] },
+  ])(
+    '$n keys, $max ranges, pages of $page, first range at $reached: ranges of whole pages',
+    ({ n, max, page, reached, starts }) => {
+      const known = rels(n).reverse();
+      const at = reached === undefined ? undefined : rels(n)[reached];
+      const points = chooseSplitPoints(known, max, page, at);
+      // Each point is the last key of its range: the next range starts on the key after it.
+      expect(points.map((p) => Number(p.slice(1)) + 1)).toEqual(starts.slice(1));
+      const first = reached === undefined ? 0 : reached + 1;
+      for (const [i, start] of starts.slice(1).entries()) {
+        const from = i === 0 ? first : (starts[i] as number);
+        expect((start - from) % page).toBe(0);
+        expect((start - from) / page).toBeGreaterThanOrEqual(2);
+      }
+    },
+  );
+
+  it('whole pages are counted in byte order, not in JS order', () => {
+    const known = [
+      ...Array.from({ length: 3000 }, (_, i) => `\uFFFD${String(i).padStart(4, '0')}`),
+      ...Array.from({ length: 3000 }, (_, i) => `😀${String(i).padStart(4, '0')}`),
+    ];
+    expect(chooseSplitPoints(known, 2, 1000)).toEqual(['\uFFFD2999']);
+    expect(chooseSplitPoints(known, 3, 1000)).toEqual(['\uFFFD1999', '😀0999']);
+  });
+
+  it('points stay past the first range when the keys are sampled (a large set)', () => {
+    const known = rels(100_000);
+    const points = chooseSplitPoints(known, 10, 1000, known[55_000]);
+    expect(points.length).toBeGreaterThan(0);
+    for (const p of points) expect(compareKeys(p, known[55_000]!)).toBeGreaterThan(0);
   });
 });
 
@@ -139,6 +187,21 @@ describe('joinProblem', () => {
     {
       why: 'the last range is bounded',
       ranges: [r(undefined, 'm', ['a', 'n'], 'passed-end')],
+      ok: false,
+    },
+    {
+      why: 'a range stopped on its end point, a stored key',
+      ranges: [r(undefined, 'm', ['a', 'm'], 'reached-end'), r('m', undefined, ['n'], 'exhausted')],
+      ok: true,
+    },
+    {
+      why: 'stopped short of its end point, said to have reached it',
+      ranges: [r(undefined, 'm', ['a', 'l'], 'reached-end'), r('m', undefined, ['n'], 'exhausted')],
+      ok: false,
+    },
+    {
+      why: 'an unbounded range said to have reached its end',
+      ranges: [r(undefined, undefined, ['a', 'm'], 'reached-end')],
       ok: false,
     },
     {
