@@ -28,15 +28,22 @@ export function compareKeys(a: string, b: string): number {
 /** A range splits only if each would hold at least this many pages: fewer, and its requests are waste. */
 export const MIN_PAGES_PER_RANGE = 2;
 
-/** Keys sampled to place the split points: enough for even quantiles, cheap to sort for any tree. */
+/** Keys sampled to place the split points of a set too large to select from exactly. */
 const SAMPLE = 4096;
 
 /**
- * Up to this many known keys are sorted whole (~15 ms for 10k), so split points fall on page boundaries:
- * a range that holds whole pages and ends on a stored key costs no request beyond one stream's. Above it
- * ranges hold many pages, and the one extra page a sampled point may cost each is a small share.
+ * Up to this many known keys the split points are selected exactly (a multi-quickselect, a fraction
+ * of a sort's cost), so they fall on page boundaries: a range that holds whole
+ * pages and ends on a stored key costs no request beyond one stream's. Above it the points come from a
+ * sample, and the one page more a sampled point may cost a range is a small share of its pages.
  */
-const EXACT = 20_000;
+const EXACT = 150_000;
+
+/** A key with a surrogate or a character from U+E000: only there JS order and byte order differ. */
+const HIGH = /[\uD800-\uFFFF]/;
+
+/** JS string order: byte order for keys without HIGH characters, and much faster than compareKeys. */
+const jsOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * Split points for listing `known` keys (the manifest's or the scan's rels) in at most `maxRanges`
@@ -44,9 +51,9 @@ const EXACT = 20_000;
  * (the last key the first range has read; its next page is taken to be in flight). None (one stream)
  * below 2 × MIN_PAGES_PER_RANGE pages of keys left.
  *
- * Where the keys are sorted whole, each range but the last ends on the last key of a whole page
- * counted from `reached`: if the store holds the known keys, every range stops on its own end point
- * (see `reached-end`) and the ranges make as many requests as one stream.
+ * Each range but the last ends on the last key of a whole page counted from `reached`: if the store
+ * holds the known keys, every range stops on its own end point (see `reached-end`) and the ranges make
+ * as many requests as one stream.
  */
 export function chooseSplitPoints(
   known: readonly string[],
@@ -54,20 +61,83 @@ export function chooseSplitPoints(
   pageSize: number,
   reached?: string,
 ): string[] {
-  if (known.length <= EXACT) {
-    const sorted = distinct([...known].sort(compareKeys));
-    const from = reached === undefined ? 0 : countUpTo(sorted, reached);
-    const pages = Math.ceil((sorted.length - from) / pageSize);
-    const ranges = Math.min(maxRanges, Math.floor(pages / MIN_PAGES_PER_RANGE));
-    if (ranges < 2) return [];
-    const points: string[] = [];
-    for (let r = 1; r < ranges; r++)
-      points.push(sorted[from + Math.floor((r * pages) / ranges) * pageSize - 1] as string);
-    return points;
+  if (known.length > EXACT) return sampledPoints(known, maxRanges, pageSize, reached);
+  const cmp = known.some((k) => HIGH.test(k)) || HIGH.test(reached ?? '') ? compareKeys : jsOrder;
+  let from = 0;
+  if (reached !== undefined) for (const k of known) if (cmp(k, reached) <= 0) from++;
+  const pages = Math.ceil((known.length - from) / pageSize);
+  const ranges = Math.min(maxRanges, Math.floor(pages / MIN_PAGES_PER_RANGE));
+  if (ranges < 2) return [];
+  const ranks: number[] = [];
+  for (let r = 1; r < ranges; r++) ranks.push(from + Math.floor((r * pages) / ranges) * pageSize - 1);
+  const keys = [...known];
+  selectRanks(keys, ranks, cmp);
+  // Repeated keys (none in a manifest or a scan) could give one point twice: kept once.
+  const points: string[] = [];
+  for (const i of ranks) {
+    const p = keys[i] as string;
+    if (points.length === 0 || compareKeys(p, points[points.length - 1] as string) > 0) points.push(p);
   }
+  return points;
+}
+
+/**
+ * Moves keys so that each index in `ranks` (ascending) holds the key of that rank in `cmp` order, as a
+ * sort would put it: quickselect for several ranks at once, each partition followed only where a rank
+ * lies. Names that defeat its pivots would make it quadratic: past a budget of partitioned keys it sorts.
+ */
+export function selectRanks(
+  keys: string[],
+  ranks: readonly number[],
+  cmp: (a: string, b: string) => number,
+  budgetPerKey = 32,
+): void {
+  const todo: [number, number, number, number][] = [[0, keys.length - 1, 0, ranks.length - 1]];
+  let budget = budgetPerKey * keys.length;
+  for (let job = todo.pop(); job; job = todo.pop()) {
+    const [lo, hi, rlo, rhi] = job;
+    if (rlo > rhi || lo >= hi) continue;
+    budget -= hi - lo + 1;
+    if (budget < 0) {
+      keys.sort(cmp);
+      return;
+    }
+    const pivot = medianOfThree(keys[lo] as string, keys[(lo + hi) >> 1] as string, keys[hi] as string, cmp);
+    // Hoare partition: [lo, j] <= pivot, [i, hi] >= pivot, and (j, i) all equal to it.
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (cmp(keys[i] as string, pivot) < 0) i++;
+      while (cmp(keys[j] as string, pivot) > 0) j--;
+      if (i <= j) {
+        const t = keys[i] as string;
+        keys[i++] = keys[j] as string;
+        keys[j--] = t;
+      }
+    }
+    let left = rlo;
+    while (left <= rhi && (ranks[left] as number) <= j) left++;
+    let right = left;
+    while (right <= rhi && (ranks[right] as number) < i) right++;
+    todo.push([lo, j, rlo, left - 1], [i, hi, right, rhi]);
+  }
+}
+
+function medianOfThree(a: string, b: string, c: string, cmp: (a: string, b: string) => number): string {
+  if (cmp(a, b) > 0) [a, b] = [b, a];
+  if (cmp(b, c) > 0) b = cmp(a, c) > 0 ? a : c;
+  return b;
+}
+
+/** Points at the quantiles of a strided sample, past `reached`: even, give or take a stride. */
+function sampledPoints(
+  known: readonly string[],
+  maxRanges: number,
+  pageSize: number,
+  reached?: string,
+): string[] {
   const ranges = Math.min(maxRanges, Math.floor(known.length / (MIN_PAGES_PER_RANGE * pageSize)));
   if (ranges < 2) return [];
-  // A strided sample: its quantiles are the whole set's, give or take a stride.
   const stride = Math.max(1, Math.floor(known.length / SAMPLE));
   const sample: string[] = [];
   for (let i = 0; i < known.length; i += stride) sample.push(known[i] as string);
@@ -79,23 +149,6 @@ export function chooseSplitPoints(
     if (points.length === 0 || compareKeys(p, points[points.length - 1] as string) > 0) points.push(p);
   }
   return points;
-}
-
-/** A sorted list without repeats. */
-function distinct(sorted: string[]): string[] {
-  return sorted.filter((k, i) => i === 0 || k !== sorted[i - 1]);
-}
-
-/** How many keys of a sorted, distinct list are at or before `key`. */
-function countUpTo(sorted: readonly string[], key: string): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (compareKeys(sorted[mid] as string, key) <= 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** One range's listing as the joiner sees it. */

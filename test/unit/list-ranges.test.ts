@@ -6,6 +6,7 @@ import {
   ownedCount,
   type RangeResult,
   rangeOrderProblem,
+  selectRanks,
 } from '../../src/s3/list-ranges.js';
 
 const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
@@ -76,11 +77,21 @@ describe('chooseSplitPoints', () => {
     expect(points[0]).toBe('\uFFFD999');
   });
 
-  it('duplicates collapse: no empty range', () => {
-    const known = Array.from({ length: 10_000 }, () => 'same');
-    expect(chooseSplitPoints(known, 8, 1000)).toEqual([]);
-    const sampled = Array.from({ length: 30_000 }, () => 'same');
-    expect(chooseSplitPoints(sampled, 8, 1000)).toEqual(['same']);
+  it('duplicates collapse: one point, no repeated one', () => {
+    expect(
+      chooseSplitPoints(
+        Array.from({ length: 10_000 }, () => 'same'),
+        8,
+        1000,
+      ),
+    ).toEqual(['same']);
+    expect(
+      chooseSplitPoints(
+        Array.from({ length: 200_000 }, () => 'same'),
+        8,
+        1000,
+      ),
+    ).toEqual(['same']);
   });
 
   // Where a range holds whole pages and ends on a stored key, it stops on that key: the ranges then
@@ -119,11 +130,69 @@ describe('chooseSplitPoints', () => {
     expect(chooseSplitPoints(known, 3, 1000)).toEqual(['\uFFFD1999', '😀0999']);
   });
 
+  // The points are selected, not sorted for: checked against a sort of the same keys, in any input
+  // order, with keys whose JS order is not their byte order, and at the size where selection stops.
+  const shuffled = (keys: string[], seed: number) => {
+    const out = [...keys];
+    let x = seed;
+    for (let i = out.length - 1; i > 0; i--) {
+      x = (x * 1103515245 + 12345) & 0x7fffffff;
+      const j = x % (i + 1);
+      [out[i], out[j]] = [out[j]!, out[i]!];
+    }
+    return out;
+  };
+  const tree = (n: number, odd: boolean) =>
+    Array.from({ length: n }, (_, i) => {
+      const leaf = `${(i * 2654435761) % 1_000_003}`;
+      return odd && i % 7 === 0 ? `d${i % 13}/${i % 3 ? '😀' : '\uFFFD'}${leaf}` : `d${i % 13}/${leaf}`;
+    });
+  it.each([
+    { n: 10_000, odd: false, seed: 1, max: 16, reached: undefined },
+    { n: 10_000, odd: true, seed: 2, max: 16, reached: 3000 },
+    { n: 100_000, odd: false, seed: 3, max: 16, reached: 999 },
+    { n: 100_000, odd: true, seed: 4, max: 64, reached: 50_000 },
+    { n: 150_000, odd: false, seed: 5, max: 16, reached: 999 },
+  ])(
+    '$n keys (byte order differs from JS order: $odd), input shuffled: the sorted keys at whole pages',
+    ({ n, odd, seed, max, reached }) => {
+      const keys = tree(n, odd);
+      const sorted = [...keys].sort(compareKeys);
+      const at = reached === undefined ? undefined : sorted[reached];
+      const points = chooseSplitPoints(shuffled(keys, seed), max, 1000, at);
+      const from = reached === undefined ? 0 : reached + 1;
+      const pages = Math.ceil((n - from) / 1000);
+      const ranges = Math.min(max, Math.floor(pages / 2));
+      const want = Array.from(
+        { length: ranges - 1 },
+        (_, r) => sorted[from + Math.floor(((r + 1) * pages) / ranges) * 1000 - 1],
+      );
+      expect(points).toEqual(want);
+    },
+  );
+
   it('points stay past the first range when the keys are sampled (a large set)', () => {
-    const known = rels(100_000);
-    const points = chooseSplitPoints(known, 10, 1000, known[55_000]);
+    const known = rels(200_000);
+    const points = chooseSplitPoints(known, 10, 1000, known[120_000]);
     expect(points.length).toBeGreaterThan(0);
-    for (const p of points) expect(compareKeys(p, known[55_000]!)).toBeGreaterThan(0);
+    for (const p of points) expect(compareKeys(p, known[120_000]!)).toBeGreaterThan(0);
+  });
+});
+
+describe('selectRanks', () => {
+  const keys = Array.from({ length: 5000 }, (_, i) => `k${(i * 7919) % 5003}`);
+  const sorted = [...keys].sort(compareKeys);
+  it.each([
+    { why: 'quickselect', budget: undefined },
+    { why: 'over its budget: sorted instead', budget: 0 },
+    { why: 'over its budget midway', budget: 2 },
+  ])('each rank holds the key a sort puts there ($why)', ({ budget }) => {
+    const ranks = [0, 1, 999, 2500, 4998, 4999];
+    for (const input of [[...keys], [...sorted], [...sorted].reverse()]) {
+      selectRanks(input, ranks, compareKeys, budget);
+      expect(ranks.map((r) => input[r])).toEqual(ranks.map((r) => sorted[r]));
+      expect([...input].sort(compareKeys)).toEqual(sorted);
+    }
   });
 });
 
