@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import aws4 from 'aws4';
 import { describe, expect, it } from 'vitest';
 import { Signer, uriEncode } from '../../src/s3/sigv4.js';
 
@@ -58,5 +60,108 @@ describe('Signer (SigV4 of a GET, as the SDK configures it for S3)', () => {
     expect(uriEncode("a b/c+d!'()*~._-", true)).toBe('a%20b/c%2Bd%21%27%28%29%2A~._-');
     expect(uriEncode('v1/2', false)).toBe('v1%2F2');
     expect(uriEncode('é', true)).toBe('%C3%A9');
+  });
+
+  it('signs as aws4 does, over random keys, queries, ranges, bodies, tokens, regions and days', async () => {
+    let seed = 12345;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const alphabet = [
+      'a',
+      'Z',
+      '0',
+      '/',
+      ' ',
+      '+',
+      '=',
+      '&',
+      '%',
+      '~',
+      '!',
+      "'",
+      '(',
+      '*',
+      'é',
+      '😀',
+      '\t',
+      '?',
+      '#',
+    ];
+    const word = (max: number) =>
+      Array.from({ length: 1 + rnd(max) }, () => alphabet[rnd(alphabet.length)]).join('');
+    for (let i = 0; i < 300; i++) {
+      const c = { ...creds, ...(rnd(3) === 0 ? { sessionToken: word(40) } : {}) };
+      const region = ['us-east-1', 'eu-west-3', 'ap-south-2'][rnd(3)]!;
+      const at = new Date(
+        Date.UTC(2020 + rnd(7), rnd(12), 1 + rnd(28), rnd(24), rnd(60), rnd(60), rnd(1000)),
+      );
+      const query: Record<string, string> = {};
+      for (let q = rnd(4); q > 0; q--) query[word(6)] = rnd(4) === 0 ? '' : word(10);
+      // Half the requests a PUT with a body and the headers a PutObject signs.
+      const body = rnd(2) ? Buffer.from(word(200)) : undefined;
+      const own: Record<string, string> = body
+        ? {
+            'content-type': rnd(2) ? 'text/plain' : 'application/octet-stream',
+            'content-md5': createHash('md5').update(body).digest('base64'),
+            'content-length': String(body.length),
+            [`x-amz-meta-${['md5', 'mtime', 'owner'][rnd(3)]}`]: ` ${word(12).replace(/[^\x20-\x7e]/g, 'x')}  x `,
+          }
+        : rnd(2)
+          ? { range: `bytes=${rnd(1000)}-${1000 + rnd(1000)}` }
+          : {};
+      const method = body ? 'PUT' : 'GET';
+      const req = {
+        method,
+        payloadSha256: body && createHash('sha256').update(body).digest('hex'),
+        host: rnd(2) ? '127.0.0.1:9000' : host,
+        path: `/b/${uriEncode(word(30), true)}`,
+        query,
+        headers: own,
+      };
+      const ours = await signer(c, region).sign(req, at);
+      const search = Object.entries(query)
+        .map(([k, v]) => `${uriEncode(k, false)}=${uriEncode(v, false)}`)
+        .join('&');
+      const theirs = aws4.sign(
+        {
+          service: 's3',
+          region,
+          method,
+          body,
+          path: search ? `${req.path}?${search}` : req.path,
+          headers: { ...own, host: req.host, 'x-amz-date': at.toISOString().replace(/[:-]|\.\d{3}/g, '') },
+          extraHeadersToInclude: Object.fromEntries(Object.keys(own).map((k) => [k, true])),
+        } as aws4.Request,
+        c,
+      );
+      const expected = Object.fromEntries(
+        Object.entries(theirs.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)]),
+      );
+      expect(ours, JSON.stringify({ req, at, region })).toEqual(expected);
+    }
+  });
+
+  it('derives the signing key again when the day, the region or the secret changes', async () => {
+    let c = creds;
+    let region = 'us-east-1';
+    const s = new Signer({ credentials: async () => c, region: async () => region });
+    const req = { method: 'GET', host, path: '/test.txt', headers: { range: 'bytes=0-9' } };
+    expect(sig(await s.sign(req, now))).toBe(
+      'f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41',
+    );
+    const next = sig(await s.sign(req, new Date('2013-05-25T00:00:00Z')));
+    region = 'eu-west-1';
+    const otherRegion = sig(await s.sign(req, now));
+    c = { ...creds, secretAccessKey: 'another' };
+    const otherSecret = sig(await s.sign(req, now));
+    expect(new Set([next, otherRegion, otherSecret]).size).toBe(3);
+    // Back to the first: the documented signature again, not a key kept from another day.
+    c = creds;
+    region = 'us-east-1';
+    expect(sig(await s.sign(req, now))).toBe(
+      'f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41',
+    );
   });
 });
