@@ -119,6 +119,7 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
       // The SDK's chain (profiles, SSO, instance roles …) only where the credentials are not known
       // without it.
       credentials: known ? async () => known : () => out.client.config.credentials(),
+      checksums,
       // A skewed local clock signs the direct requests as the SDK signs its own.
       now: () => new Date(Date.now() + skew()),
       // The SDK's rule: a server time more than 5 minutes off the corrected clock replaces the skew.

@@ -1,13 +1,15 @@
 /**
- * Two requests sent as signed HTTP requests on the client's own agents, without the SDK's middleware
- * stack: GetObject of a small object, and a ListObjectsV2 page. For a pull of many small files that
- * stack, rebuilt for every request, was most of the client's CPU (on a shared machine, CPU taken from
- * the server); and a run whose requests are only these never loads the SDK, a large share of a
- * fresh runner's start. Used only where nothing the stack does is missing: a path-style endpoint given by
- * URL (no endpoint rules to evaluate), a GET body its caller verifies against an MD5 ETag and a
- * listing its caller parses (no response checksum to validate). Answers pass the same checks
- * (notS3Reason) and fail with the same error shapes as the SDK's.
+ * Three requests sent as signed HTTP requests on the client's own agents, without the SDK's middleware
+ * stack: GetObject of a small object, PutObject of a small body held in memory, and a ListObjectsV2
+ * page. For a pull or a push of many small files that stack, rebuilt for every request, was most of the
+ * client's CPU (on a shared machine, CPU taken from the server); and a run whose requests are only
+ * these never loads the SDK, a large share of a fresh runner's start. Used only where nothing the
+ * stack does is missing: a path-style endpoint given by URL (no endpoint rules to evaluate), a GET body
+ * its caller verifies against an MD5 ETag, a PUT with its Content-MD5 where the SDK would add no
+ * checksum of its own, and a listing its caller parses (no response checksum to validate). Answers
+ * pass the same checks (notS3Reason) and fail with the same error shapes as the SDK's.
  */
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
@@ -27,7 +29,21 @@ export interface DirectSetup {
   now: () => Date;
   /** The server's time read from an answer's Date header (ms since the epoch). */
   serverTime: (ms: number) => void;
+  /** The SDK's request checksums: a PUT goes direct only where the SDK would add none of its own. */
+  checksums: 'when_supported' | 'when_required';
 }
+
+/** A PutObject sent direct: a small body in memory, its MD5, and the object's headers. */
+export interface PutRequest {
+  key: string;
+  body: Buffer;
+  md5Base64: string;
+  /** Lower-case names: content-type, x-amz-meta-*, x-amz-storage-class …, as objectHeaderLines gives. */
+  headers: Record<string, string>;
+}
+
+/** Headers the SDK sends but does not sign (a proxy may rewrite them): sent here the same way. */
+const UNSIGNED = new Set(['cache-control', 'content-length', 'user-agent']);
 
 /** What transport.get reads of a GetObject answer, in the SDK's names. */
 export interface GetAnswer {
@@ -127,6 +143,28 @@ export class DirectRequests {
   }
 
   /**
+   * One PutObject attempt; its ETag as the server sent it. The payload is signed by its SHA-256, as the
+   * SDK signs a body over plain HTTP, and Content-MD5 has the server refuse any other body.
+   */
+  async put(p: PutRequest, signal: AbortSignal | undefined): Promise<string | undefined> {
+    const signed: Record<string, string> = {};
+    const unsigned: Record<string, string> = { 'content-length': String(p.body.length) };
+    for (const [k, v] of Object.entries(p.headers)) (UNSIGNED.has(k) ? unsigned : signed)[k] = v;
+    signed['content-md5'] = p.md5Base64;
+    const { res, headers } = await this.send(
+      'PutObject',
+      `/${uriEncode(p.key, true)}`,
+      { 'x-id': 'PutObject' },
+      signal,
+      undefined,
+      { method: 'PUT', body: p.body, signed, unsigned },
+    );
+    // Read to its end (S3 sends none): the socket goes back to the pool for the next request.
+    await readCapped(res, ERROR_BODY_MAX);
+    return headers.etag;
+  }
+
+  /**
    * One ListObjectsV2 page, its body as text for the caller to parse (parseListObjectsV2). The query
    * is the one the SDK sends for the same input. `onSent`: the request has gone to the socket.
    */
@@ -144,8 +182,9 @@ export class DirectRequests {
   }
 
   /**
-   * One signed GET of `/bucket{path}`: its answer when 2xx, else the error it stands for. The server's
-   * Date (on any answer not from a cache) keeps the clock skew estimate current.
+   * One signed request of `/bucket{path}`, a GET unless `put` says otherwise: its answer when 2xx, else
+   * the error it stands for. The server's Date (on any answer not from a cache) keeps the clock skew
+   * estimate current.
    */
   private async send(
     operation: string,
@@ -153,13 +192,23 @@ export class DirectRequests {
     query: Record<string, string>,
     signal: AbortSignal | undefined,
     onSent?: () => void,
+    put?: { method: 'PUT'; body: Buffer; signed: Record<string, string>; unsigned: Record<string, string> },
   ): Promise<{ res: http.IncomingMessage; headers: Record<string, string | undefined>; status: number }> {
     const { url } = this.setup;
     const fullPath = `/${uriEncode(this.bucket, true)}${path}`;
+    const method = put?.method ?? 'GET';
     const headers = await this.signer.sign(
-      { method: 'GET', host: url.host, path: fullPath, query },
+      {
+        method,
+        host: url.host,
+        path: fullPath,
+        query,
+        headers: put?.signed,
+        payloadSha256: put && createHash('sha256').update(put.body).digest('hex'),
+      },
       this.setup.now(),
     );
+    Object.assign(headers, put?.unsigned);
     headers['user-agent'] = 's3sync';
     const search = `?${Object.entries(query)
       .map(([k, v]) => `${uriEncode(k, false)}=${uriEncode(v, false)}`)
@@ -170,14 +219,15 @@ export class DirectRequests {
         hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
         port: url.port || undefined,
         path: `${fullPath}${search}`,
-        method: 'GET',
+        method,
         headers,
         agent: this.secure ? this.setup.httpsAgent : this.setup.httpAgent,
         signal,
       });
       req.once('response', resolve);
       req.once('error', reject);
-      req.end(onSent);
+      if (put) req.end(put.body, onSent);
+      else req.end(onSent);
     });
     const status = res.statusCode ?? 0;
     const seen = flat(res.headers);

@@ -81,3 +81,42 @@ export function objectParams(
     ACL: s.acl as ObjectCannedACL | undefined,
   };
 }
+
+/** The HTTP header of each objectParams field a direct PutObject may carry (see objectHeaderLines). */
+const HEADER_OF: Record<string, string> = {
+  ContentType: 'content-type',
+  StorageClass: 'x-amz-storage-class',
+  ServerSideEncryption: 'x-amz-server-side-encryption',
+  SSEKMSKeyId: 'x-amz-server-side-encryption-aws-kms-key-id',
+  CacheControl: 'cache-control',
+  ContentEncoding: 'content-encoding',
+  ContentDisposition: 'content-disposition',
+  ACL: 'x-amz-acl',
+};
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const PRINTABLE = /^[\x20-\x7e]*$/;
+
+/**
+ * objectParams as the HTTP headers the SDK would send for them (metadata names in lower case, as it
+ * sends them), or undefined when a field has no header here (a library's pass-through field) or a
+ * value is not plain ASCII: that object goes through the SDK.
+ */
+export function objectHeaderLines(
+  params: ReturnType<typeof objectParams>,
+): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  for (const [field, v] of Object.entries(params)) {
+    if (v === undefined) continue;
+    if (field === 'Metadata') {
+      for (const [name, value] of Object.entries(v as Record<string, string>)) {
+        if (!TOKEN.test(name) || typeof value !== 'string' || !PRINTABLE.test(value)) return undefined;
+        out[`x-amz-meta-${name.toLowerCase()}`] = value;
+      }
+      continue;
+    }
+    const name = HEADER_OF[field];
+    if (name === undefined || typeof v !== 'string' || !PRINTABLE.test(v)) return undefined;
+    out[name] = v;
+  }
+  return out;
+}

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { S3Client, ServiceInputTypes, ServiceOutputTypes } from '@aws-sdk/client-s3';
 import { setting } from '../options/validate.js';
-import { adoptClient, createS3Client, type ResolvedClient } from './client.js';
+import { adoptClient, createS3Client, EXPECT_CONTINUE_FROM, type ResolvedClient } from './client.js';
 import { type ConnectionOptions, requestConcurrency } from './client-options.js';
 import { type CopyInput, type CopyResult, copyObject } from './copy.js';
 import { deleteKeys } from './deletes.js';
@@ -32,6 +32,7 @@ import type { RemoteObject } from './remote-object.js';
 import { RequestSignals } from './request-signals.js';
 import {
   type ObjectHeaders,
+  objectHeaderLines,
   objectParams,
   type S3Command,
   type S3Requests,
@@ -85,6 +86,7 @@ export class S3Transport implements S3Requests {
     this.endpointId = resolved.endpointId;
     this.counter = resolved.counter;
     this.direct = resolved.direct && new DirectRequests(resolved.direct, bucket);
+    this.directChecksums = resolved.direct?.checksums === 'when_required';
     const { start, max } = requestConcurrency(opts);
     this.limiter = new AdaptiveLimiter(start, { max });
     this.limits = opts.limits ?? new RateLimits({});
@@ -104,8 +106,10 @@ export class S3Transport implements S3Requests {
   }
 
   readonly counter: ResolvedClient['counter'];
-  /** Small GETs and listing pages without the SDK, where the endpoint allows it (see direct.ts). */
+  /** Small GETs and PUTs and listing pages without the SDK, where the endpoint allows it (see direct.ts). */
   private readonly direct: DirectRequests | undefined;
+  /** The SDK adds no checksum of its own to a PutObject: one sent direct is the same request. */
+  private readonly directChecksums: boolean;
   /** --tpslimit and --bwlimit: every attempt of every request, every body byte, through `send`. */
   readonly limits: RateLimits;
 
@@ -221,23 +225,39 @@ export class S3Transport implements S3Requests {
     });
   }
 
-  /** PutObject, with Content-MD5 when known: the server rejects the body if it is not what was hashed. */
+  /**
+   * PutObject, with Content-MD5 when known: the server rejects the body if it is not what was hashed.
+   * A small body in memory with its MD5 goes without the SDK where the endpoint allows (see
+   * DirectRequests), unless --bwlimit paces it or its headers are not all plain.
+   */
   async put(p: PutInput): Promise<string> {
-    const r = await this.call(
-      (signal) =>
-        this.send(
-          new (s3().PutObjectCommand)({
-            Bucket: this.bucket,
-            Key: p.key,
-            Body: p.body(),
-            ContentLength: p.size,
-            ContentMD5: p.md5Base64,
-            ...objectParams(this.settings, p.contentType, p.metadata, p.headers),
+    const params = objectParams(this.settings, p.contentType, p.metadata, p.headers);
+    const md5 = p.md5Base64;
+    const direct =
+      this.direct && md5 !== undefined && this.directChecksums && !this.limits.up ? this.direct : undefined;
+    const lines = direct && objectHeaderLines(params);
+    const r = await this.call(async (signal) => {
+      const body = p.body();
+      // A larger body waits for 100 Continue through the SDK (see EXPECT_CONTINUE_FROM).
+      if (direct && lines && Buffer.isBuffer(body) && body.length < EXPECT_CONTINUE_FROM)
+        return {
+          ETag: await this.limits.around({}, signal, () => {
+            this.counter.add('PutObject');
+            return direct.put({ key: p.key, body, md5Base64: md5!, headers: lines }, signal);
           }),
-          signal,
-        ),
-      p.transfer,
-    );
+        };
+      return this.send(
+        new (s3().PutObjectCommand)({
+          Bucket: this.bucket,
+          Key: p.key,
+          Body: body,
+          ContentLength: p.size,
+          ContentMD5: md5,
+          ...params,
+        }),
+        signal,
+      );
+    }, p.transfer);
     return normalizeEtag(r.ETag);
   }
 

@@ -47,6 +47,11 @@ export interface FaultOptions {
   /** Sees every chunk of every request body forwarded upstream (to assert what was, or was not, sent). */
   observe?: (req: { method: string; url: string }, chunk: Buffer) => void;
   /**
+   * Damages the body of the requests it returns true for: its first byte inverted on the way upstream,
+   * every byte still sent (a flipped bit on the wire that only Content-MD5 can catch).
+   */
+  damageRequest?: (req: { method: string; url: string }) => boolean;
+  /**
    * Rewrites a response that got no fault (a store's answer as another store would give it, e.g. a
    * listing naming a storage class): its headers in place, and its body, read whole first;
    * Content-Length follows the new body.
@@ -360,7 +365,22 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
     res.on('close', () => {
       if (!res.writableFinished) upReq.destroy();
     });
-    req.pipe(upReq);
+    if (opts.damageRequest?.({ method: req.method ?? 'GET', url: req.url ?? '/' })) {
+      let first = true;
+      req.on('data', (chunk: Buffer) => {
+        let out = chunk;
+        if (first && chunk.length > 0) {
+          first = false;
+          out = Buffer.from(chunk);
+          out[0] = out[0]! ^ 0xff;
+        }
+        if (!upReq.write(out)) {
+          req.pause();
+          upReq.once('drain', () => req.resume());
+        }
+      });
+      req.once('end', () => upReq.end());
+    } else req.pipe(upReq);
   }
 
   function handle(req: IncomingMessage, res: ServerResponse, expect: boolean) {
