@@ -53,6 +53,13 @@ async function faultedPull(server: TestServer, kind: FaultKind, faulted: FaultOp
   return { r, p, dst };
 }
 
+// Answers rewritten into what a web server or a proxy, not S3, would send.
+const dropEtag = (h: Record<string, unknown>) => {
+  delete h.etag;
+};
+const asHtml = (type: string) => (h: Record<string, unknown>) => {
+  h['content-type'] = type;
+};
 const isGet = (method: string, url: string) => method === 'GET' && url.includes('x-id=GetObject');
 const isPut = (method: string, url: string) => method === 'PUT' && url.includes('x-id=PutObject');
 const isList = (method: string, url: string) => method === 'GET' && url.includes('list-type=2');
@@ -155,17 +162,13 @@ describe.each(servers())('small GETs without the SDK on $name', (server) => {
     const variants = [
       {
         what: 'a 200 without an ETag',
-        change: (h: Record<string, unknown>) => {
-          delete h.etag;
-        },
+        change: dropEtag,
         message: /answers GetObject without an ETag \(HTTP 200\)/,
         deleteFirst: false,
       },
       {
         what: 'an HTML error page',
-        change: (h: Record<string, unknown>) => {
-          h['content-type'] = 'text/html; charset=utf-8';
-        },
+        change: asHtml('text/html; charset=utf-8'),
         message: /answers GetObject with an HTML page \(HTTP 404\)/,
         deleteFirst: true,
       },
@@ -259,25 +262,23 @@ describe.each(servers())('small GETs without the SDK on $name', (server) => {
     // A small upload goes direct too; a larger one loads the SDK, which the record above would show.
     const fresh = tempDir('direct-list-new');
     writeTree(fresh, { 'n.txt': 'new\n' });
-    const rec2 = recordLoaded();
-    const up = await runCli(
-      ['push', fresh, `s3://${bucket}/q`, '--endpoint-url', p.endpoint, '--json'],
-      server,
-      { env: rec2.env },
-    );
-    expect(up.code).toBe(0);
-    expect(up.summary?.requests).toEqual({ ListObjectsV2: 1, PutObject: 1 });
-    expect(sdkLoaded(rec2.loaded())).toBe(false);
+    const recordedPush = async () => {
+      const rec = recordLoaded();
+      const run = await runCli(
+        ['push', fresh, `s3://${bucket}/q`, '--endpoint-url', p.endpoint, '--json'],
+        server,
+        { env: rec.env },
+      );
+      expect(run.code).toBe(0);
+      return { run, sdk: sdkLoaded(rec.loaded()) };
+    };
+    const up = await recordedPush();
+    expect(up.run.summary?.requests).toEqual({ ListObjectsV2: 1, PutObject: 1 });
+    expect(up.sdk).toBe(false);
     writeFileSync(path.join(fresh, 'big.bin'), Buffer.alloc(2 * MiB, 3));
-    const rec3 = recordLoaded();
-    const big = await runCli(
-      ['push', fresh, `s3://${bucket}/q`, '--endpoint-url', p.endpoint, '--json'],
-      server,
-      { env: rec3.env },
-    );
-    expect(big.code).toBe(0);
-    expect(big.summary?.requests).toMatchObject({ PutObject: 1 });
-    expect(sdkLoaded(rec3.loaded())).toBe(true);
+    const big = await recordedPush();
+    expect(big.run.summary?.requests).toMatchObject({ PutObject: 1 });
+    expect(big.sdk).toBe(true);
   });
 
   it('a listing page s3sync cannot read is asked for again through the SDK, which reads it', async () => {
@@ -504,16 +505,12 @@ describe.each(servers())('small PUTs without the SDK on $name', (server) => {
     const variants = [
       {
         what: 'a 200 without an ETag',
-        change: (h: Record<string, unknown>) => {
-          delete h.etag;
-        },
+        change: dropEtag,
         message: /answers PutObject without an ETag \(HTTP 200\)/,
       },
       {
         what: 'an HTML page',
-        change: (h: Record<string, unknown>) => {
-          h['content-type'] = 'text/html';
-        },
+        change: asHtml('text/html'),
         message: /answers PutObject with an HTML page \(HTTP 200\)/,
       },
     ];
