@@ -52,8 +52,11 @@ const canonicalValue = (v: string) => v.trim().replace(/\s+/g, ' ');
 
 /** Signs requests for one store: its credentials and region are asked for at each signature. */
 export class Signer {
-  /** The day's signing key, derived once per secret, day and region rather than per request. */
-  private key: { id: string; key: Buffer } | undefined;
+  /**
+   * The day's signing key, derived once per secret, day and region rather than per request. A private
+   * field: util.inspect never shows it, nor the secret it is checked against.
+   */
+  #signing: { secret: string; scope: string; key: Buffer } | undefined;
 
   constructor(
     private readonly opts: {
@@ -97,13 +100,12 @@ export class Signer {
   }
 
   private signingKey(secret: string, day: string, region: string): Buffer {
-    const id = `${day}\n${region}\n${secret}`;
-    if (this.key?.id !== id) {
-      let k: Buffer = Buffer.from(`AWS4${secret}`, 'utf8');
-      for (const part of [day, region, 's3', 'aws4_request'])
-        k = createHmac('sha256', k).update(part).digest();
-      this.key = { id, key: k };
-    }
-    return this.key.key;
+    const scope = `${day}/${region}`;
+    const cached = this.#signing;
+    if (cached?.secret === secret && cached.scope === scope) return cached.key;
+    let k: Buffer = Buffer.from(`AWS4${secret}`, 'utf8');
+    for (const part of [day, region, 's3', 'aws4_request']) k = createHmac('sha256', k).update(part).digest();
+    this.#signing = { secret, scope, key: k };
+    return k;
   }
 }

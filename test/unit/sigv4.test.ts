@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { inspect } from 'node:util';
 import aws4 from 'aws4';
 import { describe, expect, it } from 'vitest';
 import { Signer, uriEncode } from '../../src/s3/sigv4.js';
@@ -157,6 +158,10 @@ describe('Signer (SigV4 of a GET, as the SDK configures it for S3)', () => {
     c = { ...creds, secretAccessKey: 'another' };
     const otherSecret = sig(await s.sign(req, now));
     expect(new Set([next, otherRegion, otherSecret]).size).toBe(3);
+    // The cached key and the secret it was derived from never show when the signer is inspected.
+    const shown = inspect(s, { depth: 10, showHidden: true });
+    expect(shown).not.toContain('another');
+    expect(shown).not.toContain(creds.secretAccessKey);
     // Back to the first: the documented signature again, not a key kept from another day.
     c = creds;
     region = 'us-east-1';
