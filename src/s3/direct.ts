@@ -142,6 +142,11 @@ export class DirectRequests {
     };
   }
 
+  /** The SDK would add no checksum of its own to a PutObject here: one sent direct is the same request. */
+  get sendsPuts(): boolean {
+    return this.setup.checksums === 'when_required';
+  }
+
   /**
    * One PutObject attempt; its ETag as the server sent it. The payload is signed by its SHA-256, as the
    * SDK signs a body over plain HTTP, and Content-MD5 has the server refuse any other body.

@@ -86,7 +86,6 @@ export class S3Transport implements S3Requests {
     this.endpointId = resolved.endpointId;
     this.counter = resolved.counter;
     this.direct = resolved.direct && new DirectRequests(resolved.direct, bucket);
-    this.directChecksums = resolved.direct?.checksums === 'when_required';
     const { start, max } = requestConcurrency(opts);
     this.limiter = new AdaptiveLimiter(start, { max });
     this.limits = opts.limits ?? new RateLimits({});
@@ -108,8 +107,6 @@ export class S3Transport implements S3Requests {
   readonly counter: ResolvedClient['counter'];
   /** Small GETs and PUTs and listing pages without the SDK, where the endpoint allows it (see direct.ts). */
   private readonly direct: DirectRequests | undefined;
-  /** The SDK adds no checksum of its own to a PutObject: one sent direct is the same request. */
-  private readonly directChecksums: boolean;
   /** --tpslimit and --bwlimit: every attempt of every request, every body byte, through `send`. */
   readonly limits: RateLimits;
 
@@ -233,8 +230,7 @@ export class S3Transport implements S3Requests {
   async put(p: PutInput): Promise<string> {
     const params = objectParams(this.settings, p.contentType, p.metadata, p.headers);
     const md5 = p.md5Base64;
-    const direct =
-      this.direct && md5 !== undefined && this.directChecksums && !this.limits.up ? this.direct : undefined;
+    const direct = md5 !== undefined && this.direct?.sendsPuts && !this.limits.up ? this.direct : undefined;
     const lines = direct && objectHeaderLines(params);
     const r = await this.call(async (signal) => {
       const body = p.body();
