@@ -15,14 +15,24 @@ export interface Growth {
 const GAIN = 1.1;
 
 /**
+ * A step whose throughput grew by at least this share of the limit's own growth was bound by the link
+ * (latency), not the server: the next step doubles, as TCP's slow start does.
+ */
+const PROPORTIONAL = 0.75;
+
+/**
  * Concurrency limit for S3 requests. It halves when the server throttles and grows back one slot per
  * 20 successes up to where it started: AIMD, as TCP does, so a store answering SlowDown gets fewer
- * requests instead of more retries. Above its start it grows only while that pays: when requests
- * queue for a slot (the run wants more than the limit) and the completions per second of a window beat
- * those of the window before by GAIN, the limit grows by a quarter, up to `growth.max`; the first
- * window that gains nothing ends the growth, and so does throttling, at the limit it happened at. On a
- * high-latency link the limit climbs to where the link, not the limit, bounds the run; against a
- * server that is already the bottleneck it stays where it started.
+ * requests instead of more retries. Above its start it grows only while that pays, when requests
+ * queue for a slot (the run wants more than the limit), up to `growth.max`:
+ * - the first step doubles the limit, and so does each step after one whose window's completions per
+ *   second grew in proportion to the limit (the link's latency bounds the run: slow start, as TCP's);
+ * - after a step that paid less than that, the next adds a quarter;
+ * - a step whose window did not beat the one before by GAIN goes back to the limit before it, and ends
+ *   the growth there; throttling ends it too, at the limit it happened at, and the limit never doubles
+ *   again in the run.
+ * On a high-latency link the limit climbs in a few windows to where the link, not the limit, bounds
+ * the run; against a server that is already the bottleneck it comes back to where it started.
  */
 export class AdaptiveLimiter extends Limiter {
   private streak = 0;
@@ -33,6 +43,10 @@ export class AdaptiveLimiter extends Limiter {
   private windowStart: number;
   private windowDone = 0;
   private lastRate: number | undefined;
+  /** The limit before the last step up: where a step that did not pay goes back to. */
+  private before: number;
+  /** Steps may double until the server first throttles (TCP's slow start until the first loss). */
+  private slowStart = true;
   private readonly followers: Limiter[] = [];
 
   constructor(
@@ -42,6 +56,7 @@ export class AdaptiveLimiter extends Limiter {
     super(start);
     this.max = Math.max(start, growth.max);
     this.ceiling = this.max;
+    this.before = start;
     this.windowMs = growth.windowMs ?? 500;
     this.now = growth.now ?? (() => performance.now());
     this.windowStart = this.now();
@@ -57,10 +72,14 @@ export class AdaptiveLimiter extends Limiter {
   private setLimit(limit: number): void {
     this.resize(limit);
     for (const f of this.followers) f.resize(limit);
+    // A window measures one limit: one that spans a change (a throttle mid-window) misleads the next step.
+    this.windowStart = this.now();
+    this.windowDone = 0;
   }
 
   throttled(): void {
     this.streak = 0;
+    this.slowStart = false;
     this.ceiling = Math.max(this.start, Math.min(this.ceiling, this.limit));
     this.lastRate = undefined;
     this.setLimit(Math.max(1, Math.floor(this.limit / 2)));
@@ -82,14 +101,27 @@ export class AdaptiveLimiter extends Limiter {
     const wanting = this.waiting > 0 || this.followers.some((f) => f.waiting > 0);
     this.windowStart = now;
     this.windowDone = 0;
-    if (!wanting || this.limit >= this.ceiling) return;
-    if (this.lastRate !== undefined && rate < this.lastRate * GAIN) {
-      // No gain from the last step: the link or the server bounds the run, not the limit.
-      this.ceiling = this.limit;
+    if (!wanting) return;
+    const last = this.lastRate;
+    if (last !== undefined && rate < last * GAIN) {
+      // No gain from the last step: the server bounds the run, not the limit. Back to where it was.
+      this.ceiling = this.before;
+      this.lastRate = undefined;
+      this.setLimit(this.before);
       return;
     }
+    if (this.limit >= this.ceiling) {
+      // The last step paid and no other is allowed: nothing more to compare.
+      this.lastRate = undefined;
+      return;
+    }
+    // The first step, and every step after one that paid in proportion, doubles; others add a quarter.
+    const proportional =
+      this.slowStart &&
+      (last === undefined || rate / last - 1 >= PROPORTIONAL * (this.limit / this.before - 1));
     this.lastRate = rate;
-    this.setLimit(Math.min(this.ceiling, Math.ceil(this.limit * 1.25)));
+    this.before = this.limit;
+    this.setLimit(Math.min(this.ceiling, proportional ? this.limit * 2 : Math.ceil(this.limit * 1.25)));
   }
 }
 

@@ -67,7 +67,8 @@ describe.each(servers())('requests in flight on $name', (server) => {
     );
     expect(run.code, run.stderr).toBe(0);
     expect(run.summary).toMatchObject({ uploaded: rels.length, failed: 0 });
-    expect(seen.max).toBeGreaterThan(16);
+    // The first step doubles the limit (slow start): the link, not the limit, then bounds the run.
+    expect(seen.max).toBeGreaterThanOrEqual(32);
     expect(seen.max).toBeLessThanOrEqual(AUTO_MAX_WORKERS);
   }, 300_000);
 

@@ -305,35 +305,58 @@ function grown(opts: {
   let now = 0;
   const l = new AdaptiveLimiter(opts.start, { max: opts.max, windowMs: 500, now: () => now });
   const seen: number[] = [];
+  /** When the limit last changed, and when it first reached its end value. */
+  let changedAt = 0;
+  let reachedAt: Record<number, number> = {};
   let owed = 0;
   for (let t = 0; t < (opts.ms ?? 20_000); t += 10) {
     now = t;
     if (!opts.idle) while (l.waiting === 0) void l.acquire();
     owed += opts.rate(l.limit) * 10;
     for (; owed >= 1; owed--) l.succeeded();
-    if (seen[seen.length - 1] !== l.limit) seen.push(l.limit);
+    if (seen[seen.length - 1] !== l.limit) {
+      seen.push(l.limit);
+      changedAt = t;
+      reachedAt = { ...reachedAt, [l.limit]: reachedAt[l.limit] ?? t };
+    }
   }
-  return { limit: l.limit, seen, l };
+  return { limit: l.limit, seen, l, changedAt, reachedAt };
 }
 
 describe('AdaptiveLimiter: growth while it pays', () => {
   const RTT = 20;
-  it('a latency-bound link: grows from 16 to its maximum', () => {
+  it('a latency-bound link: grows from 16 to its maximum, doubling each window', () => {
     const g = grown({ start: 16, max: 64, rate: (n) => n / RTT });
     expect(g.limit).toBe(64);
-    expect(g.seen[0]).toBe(16);
+    expect(g.seen).toEqual([16, 32, 64]);
+    // Two windows of 500 ms: at 100 ms RTT a step of a quarter each window took seven.
+    expect(g.reachedAt[64]).toBeLessThanOrEqual(1_000);
+  });
+
+  it.each([20, 100])('at %i ms RTT too: the rate, not the round trip, decides', (rtt) => {
+    const g = grown({ start: 16, max: 64, rate: (n) => n / rtt });
+    expect(g.seen).toEqual([16, 32, 64]);
+    expect(g.reachedAt[64]).toBeLessThanOrEqual(1_000 + 2 * rtt);
   });
 
   it.each<[string, number, number, number]>([
-    ['a server that is the bottleneck at the start: one step, then it stays', 16, 16, 20],
+    ['a server that is the bottleneck at the start: one step, then back', 16, 16, 16],
+    ['a server that saturates at 20 in flight: one step that paid a little', 20, 20, 32],
     ['a server that saturates at 30 in flight', 30, 30, 40],
     ['a server that saturates at 45 in flight', 45, 45, 64],
   ])('%s', (_reason, saturation, atLeast, atMost) => {
     const g = grown({ start: 16, max: 64, rate: (n) => Math.min(n, saturation) / RTT });
     expect(g.limit).toBeGreaterThanOrEqual(atLeast);
     expect(g.limit).toBeLessThanOrEqual(atMost);
-    // Growth stopped: the limit settled, it does not oscillate.
-    expect(new Set(g.seen).size).toBe(g.seen.length);
+    // Growth stopped within a few windows: the limit settled, it does not oscillate.
+    expect(g.changedAt).toBeLessThanOrEqual(3_000);
+  });
+
+  it('a step that paid less than in proportion is followed by a quarter, not a doubling', () => {
+    // Up to 24 in flight the link is the bound; past it, each slot adds a fifth of what it did.
+    const g = grown({ start: 16, max: 64, rate: (n) => (n <= 24 ? n : 24 + (n - 24) / 5) / RTT });
+    expect(g.seen.slice(0, 3)).toEqual([16, 32, 40]);
+    expect(g.changedAt).toBeLessThanOrEqual(5_000);
   });
 
   it('a run that does not fill its slots does not grow', () => {
@@ -358,7 +381,7 @@ describe('AdaptiveLimiter: growth while it pays', () => {
     };
     run(100);
     expect(l.limit).toBe(16);
-    run(2_000);
+    run(500);
     const at = l.limit;
     expect(at).toBeGreaterThan(16);
     expect(at).toBeLessThan(64);
@@ -367,6 +390,29 @@ describe('AdaptiveLimiter: growth while it pays', () => {
     run(50_000);
     expect(l.limit).toBeGreaterThan(Math.floor(at / 2));
     expect(l.limit).toBeLessThanOrEqual(at);
+  });
+
+  it('after a throttle, growth is by quarters only: no doubling back into the throttling', () => {
+    let now = 0;
+    const l = new AdaptiveLimiter(16, { max: 64, windowMs: 500, now: () => now });
+    const seen: number[] = [l.limit];
+    const run = (completions: number) => {
+      for (let i = 0; i < completions; i++) {
+        if (l.waiting === 0) void l.acquire();
+        now += RTT / l.limit;
+        l.succeeded();
+        if (seen[seen.length - 1] !== l.limit) seen.push(l.limit);
+      }
+    };
+    // Slow start to 64, where the server answers SlowDown once: 32 in flight, under a ceiling of 64.
+    run(1_500);
+    expect(seen).toEqual([16, 32, 64]);
+    l.throttled();
+    seen.push(l.limit);
+    // Every step pays in proportion, as before the throttle, but now each adds a quarter. The last,
+    // of one slot, cannot gain a tenth: it goes back, and the growth ends there.
+    run(40_000);
+    expect(seen).toEqual([16, 32, 64, 32, 40, 50, 63, 64, 63]);
   });
 
   it('a follower keeps the same limit as it moves', () => {
