@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -29,6 +29,30 @@ const cephInstalled = () => spawnSync('sh', ['-c', 'command -v radosgw && comman
  * installed (S3SYNC_TEST_SERVERS=embedded skips it), and required when S3SYNC_REQUIRE_CEPH=1 (CI).
  */
 export default async function setup(project: TestProject) {
+  // One temp root for the whole run, set as TMPDIR before any worker or server starts: every temp
+  // directory of the tests, of the commands they spawn and of Ceph lands in it, and it goes at the
+  // end, so a test that forgets its own directories no longer leaves them on the machine.
+  const root = mkdtempSync(path.join(tmpdir(), 's3sync-tests-'));
+  // As the system's temp directory is: tests run the command as another user (nobody) in it.
+  chmodSync(root, 0o1777);
+  process.env.TMPDIR = root;
+  const removeRoot = () => {
+    if (process.env.S3SYNC_KEEP) return console.log(`[s3sync tests] temp files kept in ${root}`);
+    try {
+      rmSync(root, { recursive: true, force: true });
+    } catch (err) {
+      console.warn(`[s3sync tests] could not remove ${root}: ${(err as Error).message}`);
+    }
+  };
+  try {
+    return await startServers(project, removeRoot);
+  } catch (err) {
+    removeRoot();
+    throw err;
+  }
+}
+
+async function startServers(project: TestProject, removeRoot: () => void) {
   const servers: TestServer[] = [];
   const stops: Array<() => Promise<void> | void> = [];
   const only = process.env.S3SYNC_TEST_SERVERS?.split(',');
@@ -80,5 +104,6 @@ export default async function setup(project: TestProject) {
   project.provide('servers', servers);
   return async () => {
     for (const stop of stops.reverse()) await stop();
+    removeRoot();
   };
 }
