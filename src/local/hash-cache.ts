@@ -22,8 +22,18 @@ export const HASH_CONCURRENCY = 4;
 /** Time given to small-file hashing per turn of the event loop. */
 const SMALL_SLICE_MS = 4;
 
-/** The worker takes half this many small files at a time, from a queue at least this long. */
-const SMALL_BATCH = 256;
+/** A worker hashes small files only from a queue at least this long: a short one is done here sooner. */
+export const SMALL_BATCH = 256;
+
+/**
+ * A worker's batch: a quarter of the queue, at most this many files. Large enough that the worker
+ * rarely waits on this thread (busy with a listing page) for its next batch; a quarter, so that at the
+ * end of the queue neither thread is left waiting long for the other's last files.
+ */
+const BATCH_MAX = 512;
+
+/** Batches a worker holds at a time: the next one is there when it finishes the first. */
+const BATCHES_IN_FLIGHT = 2;
 
 /** The scan's file a hash is asked for: every read checks it opened this one. */
 export type ScannedFile = Pick<LocalFile, 'rel' | 'size' | 'dev' | 'ino'>;
@@ -58,7 +68,7 @@ export class HashCache {
   /** Small files waiting: this thread takes from the front, a worker batches from the back. */
   private small: SmallJob[] = [];
   private smallScheduled = false;
-  private batchInFlight = false;
+  private batchesInFlight = 0;
 
   private readonly follow: boolean;
   private readonly progress?: HashProgress;
@@ -158,30 +168,40 @@ export class HashCache {
 
   /**
    * A rebuild hashes thousands of small files: a worker takes batches from the back of the queue while
-   * this thread works from the front, so two cores hash. One batch at a time, and only while the queue
-   * is long: a short queue is done here sooner than a round trip.
+   * this thread works from the front, so two cores hash; only while the queue is long (SMALL_BATCH).
    */
   private feedWorker(): void {
-    if (this.batchInFlight || this.small.length < SMALL_BATCH || !this.pool.offThread) return;
-    const batch = this.small.splice(this.small.length - SMALL_BATCH / 2, SMALL_BATCH / 2);
-    this.batchInFlight = true;
-    this.pool
-      .hashSmallFiles(batch.map((j) => ({ src: j.src, partSizes: j.partSizes })))
-      .then(
-        (results) => {
-          results.forEach((r, i) => {
-            if (r instanceof Error) batch[i]!.reject(r);
-            else batch[i]!.resolve(r);
-          });
-        },
-        (err: unknown) => {
-          for (const j of batch) j.reject(err);
-        },
-      )
-      .finally(() => {
-        this.batchInFlight = false;
-        this.feedWorker();
-      });
+    while (
+      this.batchesInFlight < BATCHES_IN_FLIGHT &&
+      this.small.length >= SMALL_BATCH &&
+      this.pool.offThread
+    ) {
+      const n = Math.min(BATCH_MAX, Math.floor(this.small.length / 4));
+      const batch = this.small.splice(this.small.length - n, n);
+      this.batchesInFlight++;
+      this.pool
+        .hashSmallFiles(batch.map((j) => ({ src: j.src, partSizes: j.partSizes })))
+        .then(
+          (results) => {
+            results.forEach((r, i) => {
+              if (r instanceof Error) batch[i]!.reject(r);
+              else batch[i]!.resolve(r);
+            });
+          },
+          (err: unknown) => {
+            for (const j of batch) j.reject(err);
+          },
+        )
+        .finally(() => {
+          this.batchesInFlight--;
+          this.feedWorker();
+        });
+    }
+  }
+
+  /** Starts the worker threads now: a rebuild's hashing is on its way (see EarlyListing). */
+  warm(): void {
+    this.pool.warm();
   }
 
   /**

@@ -55,6 +55,14 @@ export class HashPool {
   }
 
   /**
+   * Starts the worker threads before there is work for them, when work is known to be coming: a
+   * thread's start-up (loading its modules) then overlaps what comes before the work.
+   */
+  warm(): void {
+    if (!this.closed && this.offThread && this.slots.length === 0) this.pickSlot();
+  }
+
+  /**
    * hashFile, on a worker thread for large files: MD5 is synchronous CPU work, and on the main thread
    * it would stall every transfer in flight while a 64 MiB file is read. `onRead` sees the progress of
    * files from SYNC_MAX up (in steps of a few MiB from a worker); a smaller one is read in one go.

@@ -45,10 +45,11 @@ export class Slot {
   dead = false;
 
   constructor(onFail: (slot: Slot, err: Error) => void) {
-    this.w.unref();
     this.w.on('message', (m: Reply) => this.handlers.get(m.id)?.onReply(m));
     this.w.on('error', (err) => onFail(this, err));
     this.w.on('exit', (code) => onFail(this, new Error(`hash worker exited with code ${code}`)));
+    // After the listeners: a 'message' listener refs the worker's port again.
+    this.w.unref();
   }
 
   owe(n = 1): void {

@@ -1,6 +1,6 @@
 import { fatalError } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
-import { HASH_CONCURRENCY } from '../local/hash-cache.js';
+import { HASH_CONCURRENCY, SMALL_BATCH } from '../local/hash-cache.js';
 import { UnexpectedFileError } from '../local/open-file.js';
 import type { LocalFile } from '../local/scan.js';
 import { manifestEntry } from '../manifest/schema.js';
@@ -38,6 +38,9 @@ export function listSplitting(
   };
 }
 
+/** Objects in a listing page from which a rebuild's hashing is worth a worker thread (see HashCache). */
+const WARM_PAGE = SMALL_BATCH;
+
 /** Work a command starts before the plan asks for it (see hash-ahead.ts). */
 export interface EarlyWork {
   /** Called once, when the first plan is not final: a no-change run never pays for it. */
@@ -74,8 +77,8 @@ export class EarlyListing {
    * Starts the listing and returns once its first request is out: the tree is read after that (see
    * `requested`).
    */
-  static async start(s: RunContext): Promise<EarlyListing> {
-    const listing = new EarlyListing(s);
+  static async start(s: RunContext, opts: { warmHashing?: boolean } = {}): Promise<EarlyListing> {
+    const listing = new EarlyListing(s, opts.warmHashing ?? false);
     await listing.requested;
     return listing;
   }
@@ -83,7 +86,15 @@ export class EarlyListing {
   /** Before the first request: objects changed after this may or may not be in the listing. */
   private readonly startedAt = new Date();
 
-  private constructor(private readonly s: RunContext) {
+  /**
+   * `warmHashing`: a page of many objects arriving means, with no manifest, a rebuild that will hash
+   * most of the tree: the hash worker starts then, so that its start-up passes while the tree is read
+   * rather than after the listing.
+   */
+  private constructor(
+    private readonly s: RunContext,
+    warmHashing: boolean,
+  ) {
     let requested = () => {};
     this.requested = new Promise<void>((resolve) => {
       requested = resolve;
@@ -94,7 +105,14 @@ export class EarlyListing {
     });
     this.scanned = scanned;
     this.done = s.list({
-      onPage: (page) => (this.onPage ? this.onPage(page) : this.pages.push(page)),
+      onPage: (page) => {
+        if (warmHashing && page.length >= WARM_PAGE) {
+          warmHashing = false;
+          s.hashes.warm();
+        }
+        if (this.onPage) this.onPage(page);
+        else this.pages.push(page);
+      },
       onRequested: requested,
       ...listSplitting(s, files),
     });

@@ -51,7 +51,8 @@ export async function prelude<P extends { needs: Need[] }>(
   spec: PreludeSpec<P>,
 ): Promise<{ plan: P; unreadable: Set<string>; facts: Facts }> {
   const early = spec.listing === 'ahead' || (typeof spec.listing === 'object' && 'keep' in spec.listing);
-  const listing = early ? await EarlyListing.start(s) : undefined;
+  // Not a pull's: its full pages are mostly objects to download, not files to hash.
+  const listing = early ? await EarlyListing.start(s, { warmHashing: spec.listing === 'ahead' }) : undefined;
   const scan = await spec.scan(listing !== undefined);
   listing?.scanned(scan.files);
   const facts = emptyFacts();

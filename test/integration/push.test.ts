@@ -320,7 +320,8 @@ describe.each(servers())('push on $name', (server) => {
   it('rebuilds a deleted or corrupt manifest from the listing without uploading anything', async () => {
     const dir = newDir('rebuild');
     const files: Record<string, string | number> = {};
-    // Enough small files that the rebuild's hashing is shared with a worker thread (batches of 128).
+    // Enough small files that the rebuild's hashing is shared with a worker thread, started when the
+    // first listing page arrives (a page of at least 256 objects).
     for (let i = 0; i < 600; i++) files[`part-${i % 4}/f${i}.dat`] = 500 + i;
     writeTree(dir, files);
     writePatternFile(path.join(dir, 'big.bin'), 12 * MiB, 3);

@@ -70,8 +70,9 @@ describe.skipIf(!fromDist)('HashCache from dist: small files shared with a worke
       ),
     );
     const done = outcomes.filter((o) => o.ok);
-    // One batch was at the worker: the 128 at the back of the queue when it reached 256. This thread
-    // had hashed none (it hashes on a later turn of the event loop).
+    // Two batches were at the worker (it holds two at a time): a quarter of the queue, 64, from its back
+    // each time the queue reached 256. This thread had hashed none (it hashes on a later turn of the
+    // event loop).
     expect(done.length).toBe(128);
     expect(done.every((o) => o.right)).toBe(true);
     for (const o of outcomes) if (!o.ok) expect(o.err).toBe(reason);

@@ -74,6 +74,23 @@ describe.each(pools)('HashPool from %s', (_name, HashPool, workers) => {
     await b.close();
   });
 
+  it('warm() starts the threads before any work (none from sources), once; they then do the work', async () => {
+    const pool = new HashPool();
+    pool.warm();
+    const warmed = workers ? fromSource.HASH_THREADS : 0;
+    expect(pool.threads).toBe(warmed);
+    pool.warm();
+    expect(pool.threads).toBe(warmed);
+    // A warmed thread takes the large file: no thread is added, and the hash is that file's.
+    expect((await pool.hashFile(large.abs, large.size)).md5).toBe(large.md5);
+    expect(pool.threads).toBe(warmed);
+    await pool.close();
+    expect(pool.threads).toBe(0);
+    // Closed, warming starts nothing and raises nothing.
+    pool.warm();
+    expect(pool.threads).toBe(0);
+  });
+
   it.each([
     ['hashFile (small)', (p: fromSource.HashPool) => p.hashFile(files[0]!.abs, files[0]!.size)],
     ['hashFile (large)', (p: fromSource.HashPool) => p.hashFile(large.abs, large.size)],
@@ -90,6 +107,22 @@ describe.each(pools)('HashPool from %s', (_name, HashPool, workers) => {
 
 describe.runIf(distBuilt)('HashPool worker threads: close() while hashing', () => {
   const HashPool = fromDist!.HashPool;
+
+  it('a warmed pool with no work does not keep the process alive', () => {
+    const file = path.join(dir, 'warm.mjs');
+    writeFileSync(
+      file,
+      `const { HashPool } = await import(${JSON.stringify(DIST_POOL.href)});
+      const pool = new HashPool();
+      pool.warm();
+      console.log(pool.threads);`,
+    );
+    const r = spawnSync(process.execPath, [file], { timeout: 20_000, encoding: 'utf8' });
+    expect(r.error).toBeUndefined();
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe(String(fromSource.HASH_THREADS));
+  });
 
   it.each([1, 2, 3])('rejects the %i file hash(es) a worker was running', async (n) => {
     const pool = new HashPool();
