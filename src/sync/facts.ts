@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { fatalError } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
 import { HASH_CONCURRENCY, SMALL_BATCH } from '../local/hash-cache.js';
@@ -120,15 +121,24 @@ export class EarlyListing {
     this.done.catch(() => {}).finally(requested);
   }
 
-  /** The whole listing; `onPage` first sees the pages already in, then each one as it arrives. */
-  follow(onPage?: (page: RemoteObject[]) => void): Promise<Map<string, RemoteObject>> {
-    const pages = this.pages.splice(0);
-    if (onPage) for (const page of pages) onPage(page);
+  /**
+   * The whole listing; `onPage` first sees the pages already in, then each one as it arrives. The pages
+   * already in are handed over one per turn of the event loop: the work each starts (hashes, a worker
+   * thread's batches) gets going, and the worker its next batch, while the next page is taken.
+   */
+  async follow(onPage?: (page: RemoteObject[]) => void): Promise<Map<string, RemoteObject>> {
+    if (onPage) {
+      for (let page = this.pages.shift(); page; page = this.pages.shift()) {
+        onPage(page);
+        // Pages that arrive meanwhile join the queue (this.onPage is not set yet), in order.
+        if (this.pages.length > 0) await nextTurn();
+      }
+    }
     this.onPage = onPage ?? (() => {});
-    return this.done.then((objects) => {
-      this.s.listed(this.startedAt, objects);
-      return objects;
-    });
+    this.pages.length = 0;
+    const objects = await this.done;
+    this.s.listed(this.startedAt, objects);
+    return objects;
   }
 }
 
