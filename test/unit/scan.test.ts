@@ -1,4 +1,13 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -29,6 +38,50 @@ function tree(dirs: number, perDir: number): string {
 }
 
 const opts = { skipDir: (rel: string) => rel === '.s3sync' };
+
+describe('scanDirectory: stat data', () => {
+  // A second file system for the device: tmpfs at /dev/shm where there is one.
+  const shm = existsSync('/dev/shm') && lstatSync('/dev/shm').dev !== lstatSync(tmpdir()).dev;
+
+  it('gives each file its own stat data: ctime apart from mtime or not, the device of its file system', () => {
+    const root = newRoot();
+    mkdirSync(path.join(root, 'a'));
+    mkdirSync(path.join(root, 'c'));
+    writeFileSync(path.join(root, 'a', 'written'), 'x');
+    writeFileSync(path.join(root, 'a', 'touched'), 'yy');
+    // An mtime set in the past: the ctime is now, no longer the mtime.
+    utimesSync(path.join(root, 'a', 'touched'), 1_000_000, 1_000_000);
+    writeFileSync(path.join(root, 'c', 'after'), 'zzz');
+    let other: string | undefined;
+    if (shm) {
+      other = mkdtempSync('/dev/shm/s3sync-scan-');
+      roots.push(other);
+      writeFileSync(path.join(other, 'there'), 'w');
+      symlinkSync(other, path.join(root, 'b'));
+    }
+    const { files, errors } = scanDirectory(root, { followSymlinks: true });
+    expect(errors).toEqual([]);
+    const want = ['a/touched', 'a/written', ...(shm ? ['b/there'] : []), 'c/after'];
+    expect(files.map((f) => f.rel).sort()).toEqual(want);
+    for (const f of files) {
+      const st = lstatSync(path.join(root, f.rel.replace(/^b\//, `${path.relative(root, other ?? root)}/`)), {
+        bigint: true,
+      });
+      expect(f).toEqual({
+        rel: f.rel,
+        size: Number(st.size),
+        mtimeNs: st.mtimeNs.toString(),
+        ctimeNs: st.ctimeNs.toString(),
+        ino: st.ino.toString(),
+        dev: st.dev.toString(),
+      });
+    }
+    const touched = files.find((f) => f.rel === 'a/touched')!;
+    expect(touched.ctimeNs).not.toBe(touched.mtimeNs);
+    // The walk goes from one device to the other and back: each file has its own.
+    if (shm) expect(new Set(files.map((f) => f.dev)).size).toBe(2);
+  });
+});
 
 describe('scanDirectoryYielding', () => {
   it('finds exactly what the synchronous scan finds, in the same order', async () => {
