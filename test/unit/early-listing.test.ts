@@ -88,7 +88,7 @@ describe('EarlyListing', () => {
   ])('%s', async (_what, warmHashing, sizes, warmedAfter) => {
     const run = fakeRun();
     const listing = await EarlyListing.start(run.s, { warmHashing });
-    sizes.forEach((n, i) => run.deliver(page(`p${i}`, n)));
+    for (const [i, n] of sizes.entries()) run.deliver(page(`p${i}`, n));
     // warm() saw the objects delivered up to and including the page that started it.
     expect(run.warmed).toEqual(warmedAfter);
     run.finish();
