@@ -162,6 +162,9 @@ export function pathStat(src: ReadSource & { expect: Pick<FileStat, 'dev' | 'ino
  * whose content is made up as it is read. `read` is 'more' when there was more than the size.
  */
 export const sizeLies = (size: number, read: number | 'more') =>
-  new UnexpectedFileError(
+  new SizeLiesError(
     `is not what it claims to be: its size is ${size} bytes but ${read === 'more' ? 'more' : read} could be read`,
   );
+
+/** sizeLies' verdict: an UnexpectedFileError that a second read must confirm (see stable-read.ts). */
+export class SizeLiesError extends UnexpectedFileError {}

@@ -3,13 +3,20 @@
  * through here. The file is opened as openScanned does (the scanned one, never through a link the scan
  * did not follow, never blocking), and its stat data taken from the descriptor before and after the
  * read must agree: a change is a file to retry later (`stable` false, or FileChangedError), while a
- * file whose stat data held still and whose bytes disagree with its size lies (sizeLies), and is never
- * retried.
+ * file whose stat data held still and whose bytes disagree with its size lies (sizeLies): once a second
+ * read of a whole file agrees, it is never retried.
  */
 import { closeSync, fstatSync, read, readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { openScanned, openScannedSync, type ReadSource, type ReadTarget, sizeLies } from './open-file.js';
+import {
+  openScanned,
+  openScannedSync,
+  type ReadSource,
+  type ReadTarget,
+  SizeLiesError,
+  sizeLies,
+} from './open-file.js';
 import { type FileStat, sameStat, statFields } from './scan.js';
 
 /** The file changed while it was read or uploaded: not recorded, retried at the end of the run. */
@@ -58,10 +65,39 @@ function opened(before: FileStat, opts: WholeReadOptions): Buffer {
  * The whole file in memory, synchronously: for small files, where the thread-pool round trips of open,
  * fstat, read, fstat and close cost more than the read itself.
  */
+/**
+ * `read`, and once more if it finds a size that lies. A file truncated and rewritten while it is read
+ * can show the same stat data before and after the read (truncated again within one tick of the file
+ * system's clock) with bytes of its next version in between: rare, but seen under load. A file that
+ * lies does so again; a rewritten one, read anew, shows a change or holds still.
+ */
+export function confirmingLies<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (!(err instanceof SizeLiesError)) throw err;
+    return read();
+  }
+}
+
+/** confirmingLies for a read on the thread pool. */
+export async function confirmingLiesAsync<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    if (!(err instanceof SizeLiesError)) throw err;
+    return read();
+  }
+}
+
 export function readWholeSync(
   target: ReadTarget,
   opts: WholeReadOptions = {},
 ): StableRead & { data: Buffer } {
+  return confirmingLies(() => readWholeOnceSync(target, opts));
+}
+
+function readWholeOnceSync(target: ReadTarget, opts: WholeReadOptions): StableRead & { data: Buffer } {
   const { fd, stat: before } = openScannedSync(target);
   try {
     const buf = opened(before, opts);
@@ -75,9 +111,16 @@ export function readWholeSync(
 }
 
 /** readWholeSync on the thread pool. */
-export async function readWhole(
+export function readWhole(
   target: ReadTarget,
   opts: WholeReadOptions = {},
+): Promise<StableRead & { data: Buffer }> {
+  return confirmingLiesAsync(() => readWholeOnce(target, opts));
+}
+
+async function readWholeOnce(
+  target: ReadTarget,
+  opts: WholeReadOptions,
 ): Promise<StableRead & { data: Buffer }> {
   const { fh, stat: before } = await openScanned(target);
   try {

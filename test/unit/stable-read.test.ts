@@ -12,8 +12,11 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sizeLies, UnexpectedFileError } from '../../src/local/open-file.js';
 import { type FileStat, statFields } from '../../src/local/scan.js';
 import {
+  confirmingLies,
+  confirmingLiesAsync,
   exactRange,
   FileChangedError,
   readChunks,
@@ -204,4 +207,44 @@ describe('exactRange: a request body that holds its last chunk back until the fi
     change(src.abs, size);
     expect(() => exactRange(src, 0, size - 1, new AbortController())).toThrow(FileChangedError);
   });
+});
+
+describe('confirmingLies: a size that lies is confirmed by a second read', () => {
+  const lie = () => sizeLies(0, 3471);
+  const other = new UnexpectedFileError('is no longer a regular file (FIFO)');
+  /** A read that gives each of `outcomes` in turn (an Error is thrown), counting its calls. */
+  const reads = (...outcomes: Array<string | Error>) => {
+    let calls = 0;
+    const next = () => {
+      const o = outcomes[Math.min(calls++, outcomes.length - 1)]!;
+      if (o instanceof Error) throw o;
+      return o;
+    };
+    return { next, calls: () => calls };
+  };
+
+  it.each([
+    ['a lie, then a good read: the good read', [lie(), 'data'], 'data', 2],
+    ['a lie twice: the lie', [lie(), lie()], lies, 2],
+    ['another error: thrown at once, no second read', [other], other, 1],
+    ['a good read: read once', ['data'], 'data', 1],
+  ] as const)('%s', async (_what, outcomes, want, calls) => {
+    const sync = reads(...outcomes);
+    const async = reads(...outcomes);
+    const run = [() => confirmingLies(sync.next), () => confirmingLiesAsync(async () => async.next())];
+    for (const r of run) {
+      if (typeof want === 'string') await expect(Promise.resolve().then(r)).resolves.toBe(want);
+      else if (want instanceof RegExp) await expect(Promise.resolve().then(r)).rejects.toThrow(want);
+      else await expect(Promise.resolve().then(r)).rejects.toBe(want);
+    }
+    expect(sync.calls()).toBe(calls);
+    expect(async.calls()).toBe(calls);
+  });
+
+  it.runIf(liars.length > 0).each(whole)(
+    '%s: a file that lies still lies when read again',
+    async (_, read) => {
+      await expect(Promise.resolve().then(() => read(liars[0]!))).rejects.toThrow(lies);
+    },
+  );
 });
