@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { type BigIntStats, lstatSync, mkdirSync, realpathSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { S3SyncError } from '../errors.js';
 import { STATE_DIR } from '../manifest/store.js';
@@ -66,6 +67,9 @@ export class TargetTree {
   private safeTmp: string | undefined;
   /** DIR/.s3sync/<tmpName>: each lock holder's own (shards pulling into one tree at once), removed at its end. */
   private readonly tmp: string;
+  /** Temp file names: one random run id, then a count (a random name per file cost a getpid and ~20 µs). */
+  private readonly tmpId = randomBytes(8).toString('hex');
+  private tmpCount = 0;
 
   constructor(
     root: string,
@@ -159,6 +163,11 @@ export class TargetTree {
       () => this.parentDir(`${this.tmp}/x`, true, true)!,
     );
     return this.safeTmp;
+  }
+
+  /** A name no other temp file of this run has had, for a file in tmpDir(). */
+  tmpFileName(suffix: string): string {
+    return `${this.tmpId}-${(this.tmpCount++).toString(36)}${suffix}`;
   }
 
   /** Removes the temp folder, unless what is there now is not s3sync's own folder. */

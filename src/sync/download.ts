@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { closeSync, constants, lstatSync, openSync, renameSync } from 'node:fs';
 import { lutimes } from 'node:fs/promises';
 import path from 'node:path';
@@ -66,7 +65,7 @@ export async function downloadObject(
   tree: TargetTree,
   progress = new TransferProgress(o.size, (e) => s.emit(e)),
 ): Promise<Unflushed<ManifestEntry>> {
-  const name = `${randomBytes(8).toString('hex')}.part`;
+  const name = tree.tmpFileName('.part');
   // The temp folder is in the target too: its path is checked again at each use.
   const tmp: TempPath = () => path.join(tree.tmpDir(), name);
   let fd: number | undefined;

@@ -302,6 +302,18 @@ describe('TargetTree temp folder', () => {
     expect(listing(path.join(root, '.s3sync'))).toEqual([]);
   });
 
+  it('gives temp file names that never repeat in a run, nor between two runs', () => {
+    const { root } = setup();
+    const a = new TargetTree(root);
+    const b = new TargetTree(root);
+    const names = [a, b].flatMap((t) => Array.from({ length: 5000 }, () => t.tmpFileName('.part')));
+    expect(new Set(names).size).toBe(10_000);
+    for (const n of names) expect(n).toMatch(/^[0-9a-f]{16}-[0-9a-z]+\.part$/);
+    // Each run's names share its random id, different from the other run's.
+    const ids = new Set(names.map((n) => n.slice(0, 16)));
+    expect(ids.size).toBe(2);
+  });
+
   it('a temp folder used before and swapped for a link since is refused', () => {
     const { root, outside } = setup();
     const tree = new TargetTree(root);
