@@ -10,7 +10,9 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
+  readlinkSync,
   renameSync,
   rmSync,
   writeSync,
@@ -90,6 +92,20 @@ function setup() {
   return { root, log, item, batch };
 }
 
+/** Paths under `root` this process still has a descriptor open on (Linux: /proc/self/fd). */
+function openUnder(root: string): string[] {
+  const open: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const p = readlinkSync(`/proc/self/fd/${fd}`);
+      if (p.startsWith(`${root}/`)) open.push(p);
+    } catch {
+      // Closed since the listing (the listing's own descriptor).
+    }
+  }
+  return open;
+}
+
 /** Every durable file: its fsync, its rename and each of its directories' fsyncs came first. */
 function expectOrdered(log: Step[]) {
   const at = (kind: Step['kind'], what: string) => log.findIndex((s) => s.kind === kind && s.what === what);
@@ -117,7 +133,7 @@ function expectOrdered(log: Step[]) {
 
 describe('DurableBatch', () => {
   it('records each file after its fsync, its rename and its directories up to the root', async () => {
-    const { log, item, batch } = setup();
+    const { root, log, item, batch } = setup();
     const b = batch();
     const rels = ['a.txt', 'd/b.txt', 'd/e/f/c.txt', 'd/e/g.txt', 'z.txt'];
     for (const rel of rels) await b.add(item(rel, `body of ${rel}`));
@@ -129,6 +145,8 @@ describe('DurableBatch', () => {
         .map((s) => s.what)
         .sort(),
     ).toEqual(rels.sort());
+    // Every temp file's descriptor was closed by the flush.
+    expect(openUnder(root)).toEqual([]);
   });
 
   it('groups files added while a flush runs into the next batch', async () => {
@@ -176,6 +194,8 @@ describe('DurableBatch', () => {
       expect(readFileSync(path.join(root, 'd/ok1.txt'), 'utf8')).toBe('d/ok1.txt');
       // Only the two renamed files' temp files are gone by rename; the failed one's was discarded.
       expect(existsSync(path.join(root, 'tmp', '1.part'))).toBe(false);
+      // The failed file's descriptor is closed too, not only the flushed ones'.
+      expect(openUnder(root)).toEqual([]);
     },
   );
 
