@@ -5,7 +5,6 @@ import type { CopyAction } from '../plan/renames.js';
 import { errorCode, httpStatus, isFatal } from '../s3/errors.js';
 import { etagForm } from '../s3/etag.js';
 import type { S3Transport } from '../s3/transport.js';
-import { contentType } from './content-type.js';
 import type { RunContext } from './run-context.js';
 import { mtimeMeta } from './upload-job.js';
 
@@ -51,7 +50,7 @@ export async function copyRenamed(
       key: s.location.prefix + a.rel,
       size: a.size,
       replace: {
-        contentType: await contentType(a.rel),
+        contentType: await s.contentTypes.of(a.rel),
         metadata: { md5: a.md5, mtime: mtimeMeta(f.mtimeNs) },
         cacheControl: t.settings.cacheControl,
         storageClass: t.settings.storageClass,

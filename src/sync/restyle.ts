@@ -9,7 +9,6 @@ import { manifestEntry } from '../manifest/schema.js';
 import type { PushAction } from '../plan/push.js';
 import type { Facts } from '../plan/types.js';
 import type { S3Transport } from '../s3/transport.js';
-import { contentType } from './content-type.js';
 import { type ObjectStyles, SOURCE_MD5_META, SOURCE_SIZE_META } from './object-style.js';
 import type { RunContext } from './run-context.js';
 import { mtimeMeta } from './upload-job.js';
@@ -31,7 +30,7 @@ export async function restyleObject(
   ctx: { f: LocalFile; styles: ObjectStyles; facts: Facts },
 ): Promise<void> {
   const { f, styles, facts } = ctx;
-  const h = styles.headersFor(f, await contentType(f.rel));
+  const h = styles.headersFor(f, await s.contentTypes.of(f.rel));
   const own: Record<string, string> =
     a.stored === undefined
       ? { md5: a.md5 }

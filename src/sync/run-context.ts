@@ -14,6 +14,7 @@ import type { S3Transport, UploadSettings } from '../s3/transport.js';
 import { parseS3Url, type S3Location } from '../s3/url.js';
 import { formatShard, resolveShard, type Shard, shardOf } from '../shard.js';
 import { listPrefixAt } from './at-time.js';
+import { ContentTypes } from './content-type.js';
 import { emptyResult, outcomeOf, type SyncEvent, type SyncResult } from './events.js';
 import type { CommonOptions } from './options.js';
 import { EVERYTHING, loadSelection, type Selection } from './selection.js';
@@ -69,6 +70,8 @@ export class RunContext {
   readonly store: ManifestStore;
   /** Local hashes of this run, each file read at most once. */
   readonly hashes: HashCache;
+  /** Content-Type by file name, for uploads and copies. */
+  readonly contentTypes = new ContentTypes();
   /**
    * --follow-symlinks: the scan follows links, and so do the reads, which still check that they opened
    * the file the scan found.

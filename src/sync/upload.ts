@@ -5,7 +5,6 @@ import { FileChangedError } from '../local/stable-read.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { errorCode } from '../s3/errors.js';
 import type { S3Transport } from '../s3/transport.js';
-import { contentType } from './content-type.js';
 import { uploadMultipart } from './multipart-upload.js';
 import { TransferProgress } from './progress.js';
 import type { RunContext } from './run-context.js';
@@ -73,7 +72,7 @@ export async function uploadFile(
     f,
     src: { abs: absPath(s.localRoot, f.rel), expect: f, follow: s.followsSymlinks },
     key: s.location.prefix + f.rel,
-    contentType: await contentType(f.rel),
+    contentType: await s.contentTypes.of(f.rel),
     cfg,
     isNew,
     progress,
