@@ -25,7 +25,7 @@ export function compareMarkdown(sec) {
   for (const x of cmp.notices) L.push(`\n> ${x}`);
   L.push('');
   L.push(
-    `Median wall time (min–max when more than one run, ${cmp.runs} run(s) each; no-change: at least 3), requests counted by the proxy, uploads = PutObject + completed multipart uploads. Concurrency: ${cmp.concurrency}.`,
+    `Median wall time (min–max when more than one run, ${cmp.runs} run(s) each; no-change and fresh runner: at least 3), requests counted by the proxy, uploads = PutObject + completed multipart uploads. Concurrency: ${cmp.concurrency}.`,
   );
   L.push('');
   L.push(`| Workload | Set | ${names.join(' | ')} | best peer | s3sync / best |`);
