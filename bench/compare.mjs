@@ -70,7 +70,7 @@ function comparison(sec, server, proxy, opt) {
    * Runs `op(tool, i)` for every tool, `runs` times; the order of the tools rotates per workload so
    * that none always runs first on a fresh bucket. `prepare(i)` runs before each round.
    */
-  const workload = async ({ id, label, set, runs = opt.runs, op, prepare, reuse }) => {
+  const workload = async ({ id, label, set, runs = opt.runs, op, prepare }) => {
     const w = { id, label, set, results: {} };
     const order = ts.map((_, k) => ts[(k + turn) % ts.length]);
     turn++;
@@ -78,7 +78,6 @@ function comparison(sec, server, proxy, opt) {
     for (let i = 0; i < runs; i++) {
       await prepare?.(i);
       for (const t of order) {
-        if (reuse?.(t)) continue;
         const inv = op(t, i);
         if (!inv) continue;
         const tc = cmp.tools.find((x) => x.name === t.name).commands;
@@ -86,11 +85,7 @@ function comparison(sec, server, proxy, opt) {
         per[t.name].push(await runOne(proxy, inv, opt.timeoutMs));
       }
     }
-    for (const t of ts) {
-      const reused = reuse?.(t);
-      if (reused) w.results[t.name] = { ...reused, sameAs: reused.sameAs };
-      else if (per[t.name].length) w.results[t.name] = summarise(per[t.name]);
-    }
+    for (const t of ts) if (per[t.name].length) w.results[t.name] = summarise(per[t.name]);
     const line = ts.map((t) => `${t.name} ${fmtMs(w.results[t.name]?.median)}`).join(', ');
     log(`  compare ${label} [${set}]: ${line}`);
     cmp.workloads.push(w);
@@ -122,25 +117,25 @@ async function smallFiles(c, server, set, opt) {
       return t.push(root, bucket, `${t.name}-${i}`);
     },
   });
-  const noChange = await c.workload({
+  await c.workload({
     id: 'push-nochange',
     label: 'push, no change (peers: a rerun)',
     set,
     runs: Math.max(opt.runs, 3),
     op: (t) => t.push(root, bucket, main(t)),
   });
-  // A peer keeps no state between runs: its rerun above is already a fresh runner's run.
+  // A peer keeps no state between runs: its fresh runner is its no-change rerun, run again here in
+  // turn with s3sync's, so that both are measured in the same minutes (a server still busy after the
+  // first pushes, or another hour's load, moved a figure taken earlier by 10–20%).
   await c.workload({
     id: 'push-fresh-runner',
     label: 'fresh runner: push, no manifest, files unchanged (peers: their no-change rerun)',
     set,
-    // As many runs as the peers' no-change figure it is compared with: a median against a median.
     runs: Math.max(opt.runs, 3),
     op: (t) => {
-      rm(t.manifest(bucket, main(t)));
+      if (t.s3sync) rm(t.manifest(bucket, main(t)));
       return t.push(root, bucket, main(t));
     },
-    reuse: (t) => (t.s3sync ? null : { ...noChange.results[t.name], sameAs: 'push-nochange' }),
   });
   await c.workload({
     id: 'push-fresh-checkout',

@@ -7,7 +7,6 @@ const n = (x) => (typeof x === 'number' ? x.toLocaleString('en') : '?');
 
 function cell(r) {
   if (!r) return '–';
-  if (r.sameAs) return `= no-change (${fmtMs(r.median)})`;
   if (typeof r.median !== 'number') return `✗ ${r.error ?? 'failed'}`.replace(/\|/g, '/');
   const runs = r.runs.length > 1 ? ` (${fmtMs(r.stats.min)}–${fmtMs(r.stats.max)})` : '';
   return `${fmtMs(r.median)}${runs}; ${n(r.requestsTotal)} req, ${n(r.uploads)} up`;
