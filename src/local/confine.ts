@@ -67,7 +67,7 @@ export class TargetTree {
   private safeTmp: string | undefined;
   /** DIR/.s3sync/<tmpName>: each lock holder's own (shards pulling into one tree at once), removed at its end. */
   private readonly tmp: string;
-  /** Temp file names: one random run id, then a count (a random name per file cost a getpid and ~20 µs). */
+  /** Temp file names: a random id per run, then a count; fresh random bytes per file were a cost per file. */
   private readonly tmpId = randomBytes(8).toString('hex');
   private tmpCount = 0;
 
