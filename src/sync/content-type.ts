@@ -3,7 +3,7 @@
  * a run that uploads nothing must not pay: loaded by the first upload. Not while the listing is
  * awaited: a fresh runner hashes then, and the load delayed its hashing.
  */
-export function loadContentTypes(): Promise<(rel: string) => string | false> {
+function loadContentTypes(): Promise<(rel: string) => string | false> {
   return import('mime-types').then((m) => m.default.lookup);
 }
 
