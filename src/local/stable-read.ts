@@ -62,10 +62,6 @@ function opened(before: FileStat, opts: WholeReadOptions): Buffer {
 }
 
 /**
- * The whole file in memory, synchronously: for small files, where the thread-pool round trips of open,
- * fstat, read, fstat and close cost more than the read itself.
- */
-/**
  * `read`, and once more if it finds a size that lies. A file truncated and rewritten while it is read
  * can show the same stat data before and after the read (truncated again within one tick of the file
  * system's clock) with bytes of its next version in between: rare, but seen under load. A file that
@@ -90,6 +86,10 @@ export async function confirmingLiesAsync<T>(read: () => Promise<T>): Promise<T>
   }
 }
 
+/**
+ * The whole file in memory, synchronously: for small files, where the thread-pool round trips of open,
+ * fstat, read, fstat and close cost more than the read itself.
+ */
 export function readWholeSync(
   target: ReadTarget,
   opts: WholeReadOptions = {},
