@@ -1,8 +1,9 @@
 import { Limiter } from '../limiter.js';
 import type { SyncEvent } from '../sync/events.js';
 import { type HashJob, HashProgress } from '../sync/progress.js';
-import { type HashResult, hashSmallFileSync, Scratch } from './hash.js';
+import { type HashResult, hashSmallFilesSync, Scratch } from './hash.js';
 import { HASH_THREADS, HashPool, OFF_THREAD_MIN, SYNC_MAX } from './hash-pool.js';
+import { Md5Lanes } from './md5-lanes.js';
 import type { ReadSource } from './open-file.js';
 import { absPath, type LocalFile } from './scan.js';
 
@@ -21,6 +22,12 @@ export const HASH_CONCURRENCY = 4;
 
 /** Time given to small-file hashing per turn of the event loop. */
 const SMALL_SLICE_MS = 4;
+
+/**
+ * Small files waiting from which this thread hashes them in SIMD lanes: one or two alone would use a
+ * lane or two of eight, slower than OpenSSL's one stream.
+ */
+const LANES_FROM = 4;
 
 /** A worker hashes small files only from a queue at least this long: a short one is done here sooner. */
 export const SMALL_BATCH = 256;
@@ -65,6 +72,8 @@ export class HashCache {
   private light = new Limiter(LIGHT_CONCURRENCY);
   private heavy: Limiter;
   private readonly scratch = new Scratch();
+  /** Made by the first queue of small files long enough for them; null without WebAssembly SIMD. */
+  private lanes: Md5Lanes | null | undefined;
   /** Small files waiting: this thread takes from the front, a worker batches from the back. */
   private small: SmallJob[] = [];
   private smallScheduled = false;
@@ -154,14 +163,15 @@ export class HashCache {
     this.smallScheduled = false;
     const until = performance.now() + SMALL_SLICE_MS;
     let i = 0;
-    while (i < this.small.length && performance.now() < until) {
-      const job = this.small[i++]!;
-      try {
-        job.resolve(hashSmallFileSync(job.src, job.partSizes, this.scratch));
-      } catch (err) {
-        job.reject(err);
-      }
-    }
+    if (this.small.length >= LANES_FROM) this.lanes ??= Md5Lanes.create() ?? null;
+    const lanes = this.small.length >= LANES_FROM ? this.lanes : undefined;
+    hashSmallFilesSync(
+      () => (i < this.small.length && performance.now() < until ? this.small[i++] : undefined),
+      (job, result) => job.resolve(result),
+      (job, err) => job.reject(err),
+      lanes ?? undefined,
+      this.scratch,
+    );
     this.small.splice(0, i);
     if (this.small.length > 0) this.scheduleSmall();
   }

@@ -1,5 +1,6 @@
 import { type MessagePort, parentPort } from 'node:worker_threads';
-import { hashFile, hashSmallFileSync, Scratch, StreamHasher } from './hash.js';
+import { type HashResult, hashFile, hashSmallFilesSync, Scratch, StreamHasher } from './hash.js';
+import { Md5Lanes } from './md5-lanes.js';
 import type { ReadTarget } from './open-file.js';
 
 export type WorkerRequest =
@@ -17,6 +18,8 @@ const READ_REPORT_BYTES = 4 * 1024 * 1024;
 class HashWorker {
   private readonly streams = new Map<number, StreamHasher>();
   private readonly scratch = new Scratch();
+  /** Made by the first batch of small files; null where this V8 has no WebAssembly SIMD. */
+  private lanes: Md5Lanes | null | undefined;
 
   constructor(private readonly port: MessagePort) {}
 
@@ -37,14 +40,22 @@ class HashWorker {
         }
         case 'files': {
           // Small files, many to a message: one round trip each would cost more than the hash.
-          const results = msg.files.map((f) => {
-            try {
-              return { result: hashSmallFileSync(f.src, f.partSizes, this.scratch) };
-            } catch (err) {
+          type Out = { result?: HashResult; error?: { message: string; code?: string } };
+          const results: Out[] = new Array(msg.files.length);
+          let i = 0;
+          this.lanes ??= Md5Lanes.create() ?? null;
+          hashSmallFilesSync(
+            () => (i < msg.files.length ? { ...msg.files[i]!, at: i++ } : undefined),
+            (f, result) => {
+              results[f.at] = { result };
+            },
+            (f, err) => {
               const e = err as NodeJS.ErrnoException;
-              return { error: { message: e.message, code: e.code } };
-            }
-          });
+              results[f.at] = { error: { message: e.message, code: e.code } };
+            },
+            this.lanes ?? undefined,
+            this.scratch,
+          );
           this.port.postMessage({ id: msg.id, results });
           return;
         }

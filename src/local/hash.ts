@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
+import type { LaneInput, Md5Lanes } from './md5-lanes.js';
 import type { ReadTarget } from './open-file.js';
 import type { FileStat } from './scan.js';
 import { readChunks, readWholeSync } from './stable-read.js';
@@ -130,7 +131,87 @@ export function hashSmallFileSync(
   partSizes: number[] = [],
   scratch?: Scratch,
 ): HashResult {
-  const { data, stat, stable } = readWholeSync(target, { take: scratch && ((n) => scratch.take(n)) });
+  const read = readWholeSync(target, { take: scratch && ((n) => scratch.take(n)) });
+  return hashBytes(read.data, partSizes, read);
+}
+
+/** A small file to hash, and the part sizes whose ETags it needs. */
+export interface SmallHash {
+  src: ReadTarget;
+  partSizes: number[];
+}
+
+/** A file of one part for every part size asked: each part's MD5 is the file's. */
+function onePart(
+  md5: string,
+  data: Buffer,
+  partSizes: number[],
+  read: { stat: FileStat; stable: boolean },
+): HashResult {
+  const multipart: Record<number, string> = {};
+  const partMd5s: Record<number, Buffer[]> = {};
+  if (partSizes.length > 0) {
+    const raw = Buffer.from(md5, 'hex');
+    const etag = `${md5Hex(raw)}-1`;
+    for (const ps of partSizes) {
+      multipart[ps] = etag;
+      partMd5s[ps] = [Buffer.from(raw)];
+    }
+  }
+  return { md5, size: data.length, multipart, partMd5s, stat: read.stat, stable: read.stable };
+}
+
+/**
+ * hashSmallFileSync for many files, their MD5s computed eight at a time in SIMD lanes (md5-lanes.ts),
+ * each file read straight into its lane. `next` hands over the files until it returns undefined; each
+ * one's result goes to `done`, or its error to `failed`, in the order they finish. Without `lanes` (no
+ * WebAssembly SIMD) they are hashed one at a time.
+ */
+export function hashSmallFilesSync<T extends SmallHash>(
+  next: () => T | undefined,
+  done: (item: T, result: HashResult) => void,
+  failed: (item: T, err: unknown) => void,
+  lanes: Md5Lanes | undefined,
+  scratch: Scratch = new Scratch(),
+): void {
+  if (!lanes) {
+    for (let item = next(); item; item = next()) {
+      let result: HashResult;
+      try {
+        result = hashSmallFileSync(item.src, item.partSizes, scratch);
+      } catch (err) {
+        failed(item, err);
+        continue;
+      }
+      done(item, result);
+    }
+    return;
+  }
+  lanes.hash((take): LaneInput | undefined => {
+    for (let item = next(); item; item = next()) {
+      let read: ReturnType<typeof readWholeSync>;
+      try {
+        // A file grown past what a lane holds is read into the scratch buffer and hashed at once.
+        read = readWholeSync(item.src, { take: (n) => take(n) ?? scratch.take(n) });
+      } catch (err) {
+        failed(item, err);
+        continue;
+      }
+      const { data } = read;
+      const sizes = [...new Set(item.partSizes)];
+      if (sizes.some((ps) => ps < data.length)) {
+        done(item, hashBytes(data, sizes, read));
+        continue;
+      }
+      const it = item;
+      return { bytes: data, done: (md5) => done(it, onePart(md5, data, sizes, read)) };
+    }
+    return undefined;
+  });
+}
+
+/** hashSmallFileSync's result for bytes already read. */
+function hashBytes(data: Buffer, partSizes: number[], read: { stat: FileStat; stable: boolean }): HashResult {
   const multipart: Record<number, string> = {};
   const partMd5s: Record<number, Buffer[]> = {};
   for (const ps of new Set(partSizes)) {
@@ -139,5 +220,5 @@ export function hashSmallFileSync(
     multipart[ps] = p.finish();
     partMd5s[ps] = p.digests;
   }
-  return { md5: md5Hex(data), size: data.length, multipart, partMd5s, stat, stable };
+  return { md5: md5Hex(data), size: data.length, multipart, partMd5s, stat: read.stat, stable: read.stable };
 }
