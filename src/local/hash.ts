@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import type { LaneInput, Md5Lanes } from './md5-lanes.js';
+import type { LaneInput, LaneTake, Md5Lanes } from './md5-lanes.js';
 import type { ReadTarget } from './open-file.js';
 import type { FileStat } from './scan.js';
 import { readChunks, readWholeSync } from './stable-read.js';
@@ -187,7 +187,15 @@ export function hashSmallFilesSync<T extends SmallHash>(
     }
     return;
   }
-  lanes.hash((take): LaneInput | undefined => {
+  // Handed to a lane and not finished: failed, rather than left waiting, if the lanes break.
+  const inLanes = new Set<T>();
+  try {
+    lanes.hash((take) => readIntoLane(take));
+  } catch (err) {
+    for (const item of inLanes) failed(item, err);
+  }
+
+  function readIntoLane(take: LaneTake): LaneInput | undefined {
     for (let item = next(); item; item = next()) {
       let read: ReturnType<typeof readWholeSync>;
       try {
@@ -204,10 +212,17 @@ export function hashSmallFilesSync<T extends SmallHash>(
         continue;
       }
       const it = item;
-      return { bytes: data, done: (md5) => done(it, onePart(md5, data, sizes, read)) };
+      inLanes.add(it);
+      return {
+        bytes: data,
+        done: (md5) => {
+          inLanes.delete(it);
+          done(it, onePart(md5, data, sizes, read));
+        },
+      };
     }
     return undefined;
-  });
+  }
 }
 
 /** hashSmallFileSync's result for bytes already read. */

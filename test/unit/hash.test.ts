@@ -130,6 +130,36 @@ describe('many small files at once (SIMD lanes)', () => {
     expect(got[0]).toEqual(hashSmallFileSync(small, [1024 * 1024]));
   });
 
+  it('lanes that break fail the files they held, and leave the rest unread', () => {
+    const files = Array.from({ length: 5 }, (_, i) => {
+      const file = path.join(dir, `b${i}`);
+      writeFileSync(file, randomBytes(100 + i));
+      return file;
+    });
+    // Takes two files into its lanes, then fails as a trap in the module would.
+    const broken = {
+      hash(next: (take: (n: number) => Buffer | undefined) => unknown) {
+        const lane = Buffer.alloc(4096);
+        next((n) => lane.subarray(0, n));
+        next((n) => lane.subarray(0, n));
+        throw new Error('lanes broke');
+      },
+    } as unknown as Md5Lanes;
+    const settled: Array<[number, string]> = [];
+    let i = 0;
+    hashSmallFilesSync(
+      () => (i < files.length ? { src: files[i]!, partSizes: [], at: i++ } : undefined),
+      (it) => settled.push([it.at, 'done']),
+      (it, err) => settled.push([it.at, (err as Error).message]),
+      broken,
+    );
+    expect(settled).toEqual([
+      [0, 'lanes broke'],
+      [1, 'lanes broke'],
+    ]);
+    expect(i).toBe(2);
+  });
+
   it('a missing file, a link or a FIFO where a scanned file was: that item fails, the others hash', () => {
     const mk = (name: string) => {
       const file = path.join(dir, name);
