@@ -2,6 +2,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { fatalError } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
 import { HASH_CONCURRENCY, SMALL_BATCH } from '../local/hash-cache.js';
+import { SYNC_MAX } from '../local/hash-pool.js';
 import { UnexpectedFileError } from '../local/open-file.js';
 import type { LocalFile } from '../local/scan.js';
 import { manifestEntry } from '../manifest/schema.js';
@@ -175,12 +176,21 @@ export async function gatherFacts(
   const wanted = new Set(hashes.map((n) => n.rel));
   const scanned = new Map<string, LocalFile>();
   if (wanted.size > 0) for (const f of files()) if (wanted.has(f.rel)) scanned.set(f.rel, f);
+  const sizesFor = (n: Need & { kind: 'hash' }) => {
+    const prev = facts.hashes.get(n.rel);
+    return [...new Set([...Object.keys(prev?.multipart ?? {}).map(Number), ...n.partSizes])];
+  };
+  // The small files all queued at once (a check, a pull into files it has no manifest for): they are
+  // then hashed eight at a time, and on a second thread when there are many, not one by one.
+  for (const n of hashes) {
+    const f = scanned.get(n.rel);
+    if (f && f.size < SYNC_MAX) s.hashes.prefetch(f, sizesFor(n));
+  }
   await forEachLimit(
     hashes,
     HASH_CONCURRENCY,
     async (n) => {
-      const prev = facts.hashes.get(n.rel);
-      const sizes = [...new Set([...Object.keys(prev?.multipart ?? {}).map(Number), ...n.partSizes])];
+      const sizes = sizesFor(n);
       const f = scanned.get(n.rel);
       if (!f) throw fatalError(`internal error: ${n.rel} is to be hashed but was not scanned`);
       try {

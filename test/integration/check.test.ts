@@ -1,4 +1,5 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { check } from '../../src/index.js';
@@ -125,5 +126,31 @@ describe.each(servers())('check on $name', (server) => {
     const missing = await runCli(['check', path.join(dir, 'nope'), url], server);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/does not exist/);
+  });
+  it('hashes hundreds of small files (lanes, a worker) and finds exactly the same-size edits', async () => {
+    const { bucket } = await newBucket(server, 'check-many');
+    const dir = tempDir('check-many');
+    const url = `s3://${bucket}/m`;
+    const rels = Array.from({ length: 700 }, (_, i) => `d${i % 7}/f${i}.bin`);
+    for (const d of new Set(rels.map((r) => path.dirname(r))))
+      mkdirSync(path.join(dir, d), { recursive: true });
+    for (const [i, rel] of rels.entries())
+      writeFileSync(path.join(dir, rel), randomBytes(1 + ((i * 7919) % 40_000)));
+    expect((await runCli(['push', dir, url], server)).code).toBe(0);
+    // No manifest to vouch for any file: every one is hashed.
+    rmSync(path.join(dir, '.s3sync'), { recursive: true, force: true });
+    // Same sizes, other bytes, in several places of the queue.
+    const edited = [0, 1, 350, 698, 699].map((i) => rels[i]!);
+    for (const rel of edited) {
+      const b = readFileSync(path.join(dir, rel));
+      b[b.length >> 1] = (b[b.length >> 1]! + 1) & 0xff;
+      writeFileSync(path.join(dir, rel), b);
+    }
+    const r = await runCli(['check', dir, url, '--json'], server);
+    expect(r.code).toBe(1);
+    const diffs = ofType(r.events, 'difference').map(({ rel, status }) => ({ rel, status }));
+    expect(diffs).toEqual([...edited].sort().map((rel) => ({ rel, status: 'differ' })));
+    const [summary] = ofType(r.events, 'check-summary');
+    expect(summary).toMatchObject({ same: rels.length - edited.length, differ: [...edited].sort() });
   });
 });

@@ -1,10 +1,30 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { printable } from '../../src/escape.js';
 import type { SyncEvent } from '../../src/sync/events.js';
-import { MiB, newBucket, runCli, seedObject, servers, tempDir, treeHashes, writeTree } from '../helpers.js';
+import {
+  doneOf,
+  MiB,
+  newBucket,
+  runCli,
+  seedObject,
+  servers,
+  summaryOf,
+  tempDir,
+  treeHashes,
+  writeTree,
+} from '../helpers.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 
 const proxies: FaultProxy[] = [];
@@ -319,5 +339,29 @@ describe.each(servers())('pull on $name', (server) => {
     expect(r.events.some((e) => e.type === 'error' && e.rel === 'blocked/file.txt')).toBe(true);
     expect(readFileSync(path.join(dst, 'blocked'), 'utf8')).toBe('in the way');
     expectNoTempFiles(dst);
+  });
+  it('into hundreds of files it has no manifest for: hashes them all, downloads only same-size edits', async () => {
+    const { bucket } = await newBucket(server, 'pull-many');
+    const src = tempDir('pull-many-src');
+    const url = `s3://${bucket}/m`;
+    const rels = Array.from({ length: 700 }, (_, i) => `d${i % 7}/f${i}.bin`);
+    for (const d of new Set(rels.map((r) => path.dirname(r))))
+      mkdirSync(path.join(src, d), { recursive: true });
+    for (const [i, rel] of rels.entries())
+      writeFileSync(path.join(src, rel), randomBytes(1 + ((i * 7919) % 40_000)));
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    rmSync(path.join(src, '.s3sync'), { recursive: true, force: true });
+    const edited = [0, 2, 351, 697, 699].map((i) => rels[i]!);
+    for (const rel of edited) {
+      const b = readFileSync(path.join(src, rel));
+      b[0] = (b[0]! + 1) & 0xff;
+      writeFileSync(path.join(src, rel), b);
+    }
+    const r = await runCli(['pull', url, src, '--json'], server);
+    expect(r.code).toBe(0);
+    expect(doneOf(r.events, 'download').sort()).toEqual([...edited].sort());
+    expect(summaryOf(r.events)).toMatchObject({ downloaded: edited.length, failed: 0 });
+    const again = await runCli(['check', src, url], server);
+    expect(again.code).toBe(0);
   });
 });
