@@ -111,3 +111,21 @@ export function deadPid(): number {
   if (!r.pid) throw new Error('could not spawn true');
   return r.pid;
 }
+
+/** `n` small files of varied sizes (1 byte to 40 kB) in seven folders under `dir`: their rel paths. */
+export function writeSmallFiles(dir: string, n: number): string[] {
+  const rels = Array.from({ length: n }, (_, i) => `d${i % 7}/f${i}.bin`);
+  for (let d = 0; d < Math.min(n, 7); d++) mkdirSync(path.join(dir, `d${d}`), { recursive: true });
+  for (const [i, rel] of rels.entries())
+    writeFileSync(path.join(dir, rel), randomBytes(1 + ((i * 7919) % 40_000)));
+  return rels;
+}
+
+/** Changes one byte of each file: the same size, other content. */
+export function editSameSize(dir: string, rels: string[]): void {
+  for (const rel of rels) {
+    const b = readFileSync(path.join(dir, rel));
+    b[b.length >> 1] = (b[b.length >> 1]! + 1) & 0xff;
+    writeFileSync(path.join(dir, rel), b);
+  }
+}

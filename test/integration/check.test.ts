@@ -1,10 +1,19 @@
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { check } from '../../src/index.js';
 import type { CheckEvent } from '../../src/sync/check.js';
-import { connFor, newBucket, runCli, seedObject, servers, tempDir, writeTree } from '../helpers.js';
+import {
+  connFor,
+  editSameSize,
+  newBucket,
+  runCli,
+  seedObject,
+  servers,
+  tempDir,
+  writeSmallFiles,
+  writeTree,
+} from '../helpers.js';
 
 const seed = seedObject;
 
@@ -131,21 +140,13 @@ describe.each(servers())('check on $name', (server) => {
     const { bucket } = await newBucket(server, 'check-many');
     const dir = tempDir('check-many');
     const url = `s3://${bucket}/m`;
-    const rels = Array.from({ length: 700 }, (_, i) => `d${i % 7}/f${i}.bin`);
-    for (const d of new Set(rels.map((r) => path.dirname(r))))
-      mkdirSync(path.join(dir, d), { recursive: true });
-    for (const [i, rel] of rels.entries())
-      writeFileSync(path.join(dir, rel), randomBytes(1 + ((i * 7919) % 40_000)));
+    const rels = writeSmallFiles(dir, 700);
     expect((await runCli(['push', dir, url], server)).code).toBe(0);
     // No manifest to vouch for any file: every one is hashed.
     rmSync(path.join(dir, '.s3sync'), { recursive: true, force: true });
     // Same sizes, other bytes, in several places of the queue.
     const edited = [0, 1, 350, 698, 699].map((i) => rels[i]!);
-    for (const rel of edited) {
-      const b = readFileSync(path.join(dir, rel));
-      b[b.length >> 1] = (b[b.length >> 1]! + 1) & 0xff;
-      writeFileSync(path.join(dir, rel), b);
-    }
+    editSameSize(dir, edited);
     const r = await runCli(['check', dir, url, '--json'], server);
     expect(r.code).toBe(1);
     const diffs = ofType(r.events, 'difference').map(({ rel, status }) => ({ rel, status }));

@@ -1,20 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  utimesSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { printable } from '../../src/escape.js';
 import type { SyncEvent } from '../../src/sync/events.js';
 import {
   doneOf,
+  editSameSize,
   MiB,
   newBucket,
   runCli,
@@ -23,6 +15,7 @@ import {
   summaryOf,
   tempDir,
   treeHashes,
+  writeSmallFiles,
   writeTree,
 } from '../helpers.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
@@ -344,19 +337,12 @@ describe.each(servers())('pull on $name', (server) => {
     const { bucket } = await newBucket(server, 'pull-many');
     const src = tempDir('pull-many-src');
     const url = `s3://${bucket}/m`;
-    const rels = Array.from({ length: 700 }, (_, i) => `d${i % 7}/f${i}.bin`);
-    for (const d of new Set(rels.map((r) => path.dirname(r))))
-      mkdirSync(path.join(src, d), { recursive: true });
-    for (const [i, rel] of rels.entries())
-      writeFileSync(path.join(src, rel), randomBytes(1 + ((i * 7919) % 40_000)));
+    const rels = writeSmallFiles(src, 700);
     expect((await runCli(['push', src, url], server)).code).toBe(0);
     rmSync(path.join(src, '.s3sync'), { recursive: true, force: true });
+    // Same sizes, other bytes, in several places of the queue.
     const edited = [0, 2, 351, 697, 699].map((i) => rels[i]!);
-    for (const rel of edited) {
-      const b = readFileSync(path.join(src, rel));
-      b[0] = (b[0]! + 1) & 0xff;
-      writeFileSync(path.join(src, rel), b);
-    }
+    editSameSize(src, edited);
     const r = await runCli(['pull', url, src, '--json'], server);
     expect(r.code).toBe(0);
     expect(doneOf(r.events, 'download').sort()).toEqual([...edited].sort());
