@@ -3,13 +3,14 @@
  * runCli and runLive run it to its end.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SyncEvent } from '../../src/sync/events.js';
 import type { TestServer } from '../servers/servers.js';
 import { cliPath, MiB } from './constants.js';
-import { tempDir } from './files.js';
+import { tempDir, writeSmallFiles } from './files.js';
+import { newBucket } from './s3.js';
 
 export interface CliOptions {
   /** Applied last, so a test can override the server's credentials; `undefined` removes a variable. */
@@ -235,4 +236,19 @@ export function recordLoaded(): { env: Record<string, string>; loaded: () => Loa
       };
     },
   };
+}
+
+/**
+ * `n` small files (see writeSmallFiles) pushed to a new bucket, the manifest then removed: a tree whose
+ * every file the next run must hash.
+ */
+export async function pushedSmallFiles(s: TestServer, label: string, n: number) {
+  const { bucket } = await newBucket(s, label);
+  const dir = tempDir(label);
+  const url = `s3://${bucket}/m`;
+  const rels = writeSmallFiles(dir, n);
+  const push = await runCli(['push', dir, url], s);
+  if (push.code !== 0) throw new Error(`push of ${n} small files failed: ${push.stderr}`);
+  rmSync(path.join(dir, '.s3sync'), { recursive: true, force: true });
+  return { dir, url, rels };
 }

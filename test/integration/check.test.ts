@@ -1,4 +1,4 @@
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { check } from '../../src/index.js';
@@ -7,11 +7,11 @@ import {
   connFor,
   editSameSize,
   newBucket,
+  pushedSmallFiles,
   runCli,
   seedObject,
   servers,
   tempDir,
-  writeSmallFiles,
   writeTree,
 } from '../helpers.js';
 
@@ -137,13 +137,7 @@ describe.each(servers())('check on $name', (server) => {
     expect(missing.stderr).toMatch(/does not exist/);
   });
   it('hashes hundreds of small files (lanes, a worker) and finds exactly the same-size edits', async () => {
-    const { bucket } = await newBucket(server, 'check-many');
-    const dir = tempDir('check-many');
-    const url = `s3://${bucket}/m`;
-    const rels = writeSmallFiles(dir, 700);
-    expect((await runCli(['push', dir, url], server)).code).toBe(0);
-    // No manifest to vouch for any file: every one is hashed.
-    rmSync(path.join(dir, '.s3sync'), { recursive: true, force: true });
+    const { dir, url, rels } = await pushedSmallFiles(server, 'check-many', 700);
     // Same sizes, other bytes, in several places of the queue.
     const edited = [0, 1, 350, 698, 699].map((i) => rels[i]!);
     editSameSize(dir, edited);

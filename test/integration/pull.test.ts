@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { printable } from '../../src/escape.js';
@@ -9,13 +9,13 @@ import {
   editSameSize,
   MiB,
   newBucket,
+  pushedSmallFiles,
   runCli,
   seedObject,
   servers,
   summaryOf,
   tempDir,
   treeHashes,
-  writeSmallFiles,
   writeTree,
 } from '../helpers.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
@@ -334,12 +334,7 @@ describe.each(servers())('pull on $name', (server) => {
     expectNoTempFiles(dst);
   });
   it('into hundreds of files it has no manifest for: hashes them all, downloads only same-size edits', async () => {
-    const { bucket } = await newBucket(server, 'pull-many');
-    const src = tempDir('pull-many-src');
-    const url = `s3://${bucket}/m`;
-    const rels = writeSmallFiles(src, 700);
-    expect((await runCli(['push', src, url], server)).code).toBe(0);
-    rmSync(path.join(src, '.s3sync'), { recursive: true, force: true });
+    const { dir: src, url, rels } = await pushedSmallFiles(server, 'pull-many', 700);
     // Same sizes, other bytes, in several places of the queue.
     const edited = [0, 2, 351, 697, 699].map((i) => rels[i]!);
     editSameSize(src, edited);
