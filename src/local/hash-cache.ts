@@ -3,7 +3,7 @@ import type { SyncEvent } from '../sync/events.js';
 import { type HashJob, HashProgress } from '../sync/progress.js';
 import { type HashResult, hashSmallFilesSync, Scratch } from './hash.js';
 import { HASH_THREADS, HashPool, OFF_THREAD_MIN, SYNC_MAX } from './hash-pool.js';
-import { Md5Lanes } from './md5-lanes.js';
+import { lanesOnFirstUse } from './md5-lanes.js';
 import type { ReadSource } from './open-file.js';
 import { absPath, type LocalFile } from './scan.js';
 
@@ -72,8 +72,8 @@ export class HashCache {
   private light = new Limiter(LIGHT_CONCURRENCY);
   private heavy: Limiter;
   private readonly scratch = new Scratch();
-  /** Made by the first queue of small files long enough for them; null without WebAssembly SIMD. */
-  private lanes: Md5Lanes | null | undefined;
+  /** Made by the first queue of small files long enough for them. */
+  private readonly lanes = lanesOnFirstUse();
   /** Small files waiting: this thread takes from the front, a worker batches from the back. */
   private small: SmallJob[] = [];
   private smallScheduled = false;
@@ -163,13 +163,11 @@ export class HashCache {
     this.smallScheduled = false;
     const until = performance.now() + SMALL_SLICE_MS;
     let i = 0;
-    if (this.small.length >= LANES_FROM) this.lanes ??= Md5Lanes.create() ?? null;
-    const lanes = this.small.length >= LANES_FROM ? this.lanes : undefined;
     hashSmallFilesSync(
       () => (i < this.small.length && performance.now() < until ? this.small[i++] : undefined),
       (job, result) => job.resolve(result),
       (job, err) => job.reject(err),
-      lanes ?? undefined,
+      this.small.length >= LANES_FROM ? this.lanes() : undefined,
       this.scratch,
     );
     this.small.splice(0, i);

@@ -1,6 +1,6 @@
 import { type MessagePort, parentPort } from 'node:worker_threads';
 import { type HashResult, hashFile, hashSmallFilesSync, Scratch, StreamHasher } from './hash.js';
-import { Md5Lanes } from './md5-lanes.js';
+import { lanesOnFirstUse } from './md5-lanes.js';
 import type { ReadTarget } from './open-file.js';
 
 export type WorkerRequest =
@@ -18,8 +18,8 @@ const READ_REPORT_BYTES = 4 * 1024 * 1024;
 class HashWorker {
   private readonly streams = new Map<number, StreamHasher>();
   private readonly scratch = new Scratch();
-  /** Made by the first batch of small files; null where this V8 has no WebAssembly SIMD. */
-  private lanes: Md5Lanes | null | undefined;
+  /** Made by the first batch of small files. */
+  private readonly lanes = lanesOnFirstUse();
 
   constructor(private readonly port: MessagePort) {}
 
@@ -43,7 +43,6 @@ class HashWorker {
           type Out = { result?: HashResult; error?: { message: string; code?: string } };
           const results: Out[] = new Array(msg.files.length);
           let i = 0;
-          this.lanes ??= Md5Lanes.create() ?? null;
           hashSmallFilesSync(
             () => (i < msg.files.length ? { ...msg.files[i]!, at: i++ } : undefined),
             (f, result) => {
@@ -53,7 +52,7 @@ class HashWorker {
               const e = err as NodeJS.ErrnoException;
               results[f.at] = { error: { message: e.message, code: e.code } };
             },
-            this.lanes ?? undefined,
+            this.lanes(),
             this.scratch,
           );
           this.port.postMessage({ id: msg.id, results });

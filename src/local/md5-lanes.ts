@@ -1,9 +1,9 @@
 /**
  * MD5 of many inputs at once: eight independent streams in the lanes of WebAssembly SIMD vectors. One
- * MD5 is a chain of dependent steps that no instruction set shortens (OpenSSL's is ~550–660 MB/s here);
- * eight of them side by side fill the vector units the chain leaves idle, as the multi-buffer MD5 of
- * md5-simd and Intel's isa-l do. The module is emitted here, a few kilobytes built in well under a
- * millisecond, rather than shipped as a binary: the step table below is the whole algorithm.
+ * MD5 is a chain of dependent steps that no instruction set shortens; eight of them side by side fill
+ * the vector units the chain leaves idle, as the multi-buffer MD5 of md5-simd and Intel's isa-l do
+ * (figures in docs/performance.md). The module is emitted here rather than shipped as a binary: the
+ * step table below is the whole algorithm, and building it costs next to nothing.
  */
 import { createHash } from 'node:crypto';
 
@@ -373,4 +373,16 @@ export class Md5Lanes {
       view.setUint32(PTRS + 4 * l, DATA + l * REGION, true);
     }
   }
+}
+
+/**
+ * The lanes made on first use, once: a run that hashes no queue of small files never builds them, and
+ * where WebAssembly SIMD is missing every later call is as quick to say so.
+ */
+export function lanesOnFirstUse(): () => Md5Lanes | undefined {
+  let lanes: Md5Lanes | null | undefined;
+  return () => {
+    if (lanes === undefined) lanes = Md5Lanes.create() ?? null;
+    return lanes ?? undefined;
+  };
 }
