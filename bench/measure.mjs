@@ -21,11 +21,15 @@ export const medianOf = (xs) => {
 export const stats = (xs) =>
   xs.length ? { median: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length } : null;
 
-/** A clean environment for measured processes: no AWS/S3SYNC settings leak in from the caller. */
+/**
+ * A clean environment for measured processes: no AWS, S3SYNC or NODE settings leak in from the caller.
+ * NODE_* goes too because each changes every Node process's start-up: NODE_EXTRA_CA_CERTS alone parses
+ * a CA file in every process (~50 ms here), which the servers on plain HTTP never need.
+ */
 export function cleanEnv(extra = {}) {
   const out = {};
   for (const [k, v] of Object.entries(env)) {
-    if (k.startsWith('AWS_') || k.startsWith('S3SYNC_') || k === 'NODE_OPTIONS') continue;
+    if (k.startsWith('AWS_') || k.startsWith('S3SYNC_') || k.startsWith('NODE_')) continue;
     out[k] = v;
   }
   out.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
