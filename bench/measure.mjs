@@ -23,8 +23,8 @@ export const stats = (xs) =>
 
 /**
  * A clean environment for measured processes: no AWS, S3SYNC or NODE settings leak in from the caller.
- * NODE_* goes too because each changes every Node process's start-up: NODE_EXTRA_CA_CERTS alone parses
- * a CA file in every process (~50 ms here), which the servers on plain HTTP never need.
+ * NODE_* goes too, as such variables change how Node starts: NODE_EXTRA_CA_CERTS makes every process
+ * parse a CA file, which the servers on plain HTTP never need.
  */
 export function cleanEnv(extra = {}) {
   const out = {};
