@@ -105,7 +105,6 @@ async function smallFiles(c, server, set, opt) {
   const ds = { set, files: gen.files, bytes: gen.bytes, walk: stats(walks.map((w) => w.ms)) };
   c.cmp.datasets ??= [];
   c.cmp.datasets.push(ds);
-  const s3syncTool = c.ts.find((t) => t.s3sync);
   const main = (t) => `${t.name}-${opt.runs - 1}`;
 
   await c.workload({
@@ -113,7 +112,7 @@ async function smallFiles(c, server, set, opt) {
     label: 'push, first (empty prefix, no manifest)',
     set,
     op: (t, i) => {
-      if (t.s3sync) rm(t.manifest(bucket, `${t.name}-${i}`));
+      if (t.manifest) rm(t.manifest(bucket, `${t.name}-${i}`));
       return t.push(root, bucket, `${t.name}-${i}`);
     },
   });
@@ -133,7 +132,7 @@ async function smallFiles(c, server, set, opt) {
     set,
     runs: Math.max(opt.runs, 3),
     op: (t) => {
-      if (t.s3sync) rm(t.manifest(bucket, main(t)));
+      if (t.manifest) rm(t.manifest(bucket, main(t)));
       return t.push(root, bucket, main(t));
     },
   });
@@ -142,7 +141,7 @@ async function smallFiles(c, server, set, opt) {
     label: 'fresh checkout: push, no manifest, every mtime set to now',
     set,
     prepare: async () => {
-      rm(s3syncTool.manifest(bucket, main(s3syncTool)));
+      for (const t of c.ts) if (t.manifest) rm(t.manifest(bucket, main(t)));
       const t = await timed('sh', ['-c', "find . -type f -not -path './.s3sync/*' -exec touch {} +"], {
         cwd: root,
       });
@@ -182,7 +181,7 @@ async function bigFiles(c, server) {
     label: 'push, first, 4 × 64 MiB (empty prefix, no manifest)',
     set,
     op: (t, i) => {
-      if (t.s3sync) rm(t.manifest(bucket, `${t.name}-${i}`));
+      if (t.manifest) rm(t.manifest(bucket, `${t.name}-${i}`));
       return t.push(root, bucket, `${t.name}-${i}`);
     },
   });

@@ -2,6 +2,8 @@
 // command for a push, a pull and a listing. Every peer runs at 8 concurrent transfers (s3cmd has no
 // such setting: it transfers one file at a time); s3sync runs at its defaults. Credentials reach the
 // tools through environment variables or a config file in the work directory, never the command line.
+// `floor` is no peer: bench/floor-client.mjs, the least a sync client does, run beside them to show
+// what this machine and server allow; it is never the best peer.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -10,7 +12,7 @@ import path from 'node:path';
 import { CLI, HERE, log, REPO, WORK } from './config.mjs';
 import { cleanEnv, hasCommand } from './measure.mjs';
 
-export const PEER_NAMES = ['rclone', 'aws', 's3cmd', 's3-sync-client'];
+export const PEER_NAMES = ['rclone', 'aws', 's3cmd', 's3-sync-client', 'floor'];
 export const PEER_CONCURRENCY = 8;
 const APT = { rclone: 'rclone', aws: 'awscli', s3cmd: 's3cmd' };
 const S3SC_PREFIX = path.join(os.tmpdir(), 's3sync-bench-peers');
@@ -49,6 +51,7 @@ export function ensurePeers(names) {
   for (const n of names) {
     if (!PEER_NAMES.includes(n))
       notices.push(`unknown peer '${n}' (known: ${PEER_NAMES.join(', ')}): skipped`);
+    else if (n === 'floor') available.push(n);
     else if (n === 's3-sync-client' ? !resolveS3SyncClient() : !hasCommand(n))
       notices.push(`peer ${n} is not available: skipped`);
     else available.push(n);
@@ -144,6 +147,28 @@ function peerTool(name, server, endpoint) {
       setup: `bench/peer-s3-sync-client.mjs: S3SyncClient over an S3Client (path style, checksums when required), maxConcurrentTransfers ${c}`,
       push: (root, b, p) => ({ env, cmd: node, args: [driver, root, `s3://${b}/${p}`, c] }),
       pull: (b, p, dest) => ({ env, cmd: node, args: [driver, `s3://${b}/${p}`, dest, c] }),
+      list: null,
+    };
+  }
+  if (name === 'floor') {
+    const client = path.join(HERE, 'floor-client.mjs');
+    const env = { ...base, BENCH_ENDPOINT: endpoint };
+    const node = process.execPath;
+    // Its state outside the tree, as s3sync's manifest: the fresh runner and checkout remove both.
+    const manifest = (b, p) => path.join(WORK, 'cmp-manifests', `floor-${b}-${p}.tsv`);
+    mkdirSync(path.join(WORK, 'cmp-manifests'), { recursive: true });
+    return {
+      name,
+      floor: true,
+      manifest,
+      version: 'bench/floor-client.mjs',
+      setup: 'no SDK, requests signed by hand, 64 in flight; no lock, retries, durability or deletes',
+      push: (root, b, p) => ({
+        env,
+        cmd: node,
+        args: [client, 'push', root, `s3://${b}/${p}`, manifest(b, p)],
+      }),
+      pull: (b, p, dest) => ({ env, cmd: node, args: [client, 'pull', `s3://${b}/${p}`, dest] }),
       list: null,
     };
   }

@@ -18,7 +18,8 @@
 //   BENCH_TMPDIR=DIR           where datasets go (default: a new directory under os.tmpdir())
 //   BENCH_OUT=NAME             results file names: bench/results/NAME.{md,json} (default: latest)
 //   BENCH_PEERS=rclone,aws,s3cmd,s3-sync-client  compare with these tools in the same run (installed
-//                              when missing); BENCH_COMPARE=1 runs the comparison with s3sync alone
+//                              when missing; `floor`: the minimal client, bench/floor-client.mjs);
+//                              BENCH_COMPARE=1 runs the comparison with s3sync alone
 //   BENCH_COMPARE_SETS=1k,10k,big,list  the comparison's datasets; BENCH_COMPARE_RUNS=1 runs of each
 //   BENCH_LIST_KEYS=100000     keys of the listing workload; BENCH_PEER_TIMEOUT=900 s per tool run
 //   BENCH_RTT_MS=20            every workload through a proxy adding this round-trip time

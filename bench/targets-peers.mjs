@@ -4,11 +4,14 @@
 import { fmtMs, ratio } from './format.mjs';
 import { judgeAll } from './targets.mjs';
 
+/** Columns that are not peers: s3sync, and the minimal client (bench/floor-client.mjs). */
+const NOT_PEERS = new Set(['s3sync', 'floor']);
+
 /** The fastest peer of a workload (successful runs only): { name, ms }, or null. */
 export function bestPeer(w) {
   let best = null;
   for (const [name, r] of Object.entries(w?.results ?? {})) {
-    if (name === 's3sync' || typeof r.median !== 'number') continue;
+    if (NOT_PEERS.has(name) || typeof r.median !== 'number') continue;
     if (!best || r.median < best.ms) best = { name, ms: r.median };
   }
   return best;
@@ -23,6 +26,12 @@ export function ratioToBest(w) {
 
 const rttNote = (c) => (c.cmp.rttMs ? `at ${c.cmp.rttMs} ms RTT` : 'on loopback');
 
+/** The minimal client's time on the workload, when it ran: what the machine allows. */
+const floorNote = (w) => {
+  const f = w?.results?.floor?.median;
+  return typeof f === 'number' ? `; floor client ${fmtMs(f)}` : '';
+};
+
 /** A "≤ k × the best peer" target on workload `id` of `set`; `rttOnly` targets SKIP on loopback. */
 function vsBest(id, set, k, { rttOnly = false } = {}) {
   return (c) => {
@@ -31,7 +40,7 @@ function vsBest(id, set, k, { rttOnly = false } = {}) {
     const best = bestPeer(w);
     if (typeof s !== 'number' || !best) return undefined;
     const r = s / best.ms;
-    const detail = `${fmtMs(s)} vs ${best.name} ${fmtMs(best.ms)} = ${r.toFixed(2)}× ${rttNote(c)}`;
+    const detail = `${fmtMs(s)} vs ${best.name} ${fmtMs(best.ms)} = ${r.toFixed(2)}× ${rttNote(c)}${floorNote(w)}`;
     if (rttOnly && !c.cmp.rttMs)
       return { pass: null, detail: `${detail} (the target applies at ~20 ms RTT)` };
     return { pass: r <= k, detail };
@@ -47,7 +56,7 @@ function noChange(set) {
     const floor = c.start + d.walk.median;
     return {
       pass: s.median <= 1.5 * floor && s.requestsTotal === 0,
-      detail: `${fmtMs(s.median)}, ${s.requestsTotal} requests; floor ${fmtMs(floor)} (start-up ${fmtMs(c.start)} + walk ${fmtMs(d.walk.median)}) = ${ratio(s.median, floor)}`,
+      detail: `${fmtMs(s.median)}, ${s.requestsTotal} requests; floor ${fmtMs(floor)} (start-up ${fmtMs(c.start)} + walk ${fmtMs(d.walk.median)}) = ${ratio(s.median, floor)}${floorNote(w)}`,
     };
   };
 }
@@ -57,7 +66,7 @@ function freshCheckout(c) {
   const s = w?.results?.s3sync;
   if (typeof s?.median !== 'number') return undefined;
   const reuploaders = Object.entries(w.results).filter(
-    ([n, r]) => n !== 's3sync' && typeof r.median === 'number' && r.uploads > 0,
+    ([n, r]) => !NOT_PEERS.has(n) && typeof r.median === 'number' && r.uploads > 0,
   );
   const fastest = reuploaders.sort((a, b) => a[1].median - b[1].median)[0];
   const vs = fastest
