@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   chmodSync,
@@ -184,6 +185,17 @@ describe('the code cache of the s3sync command', () => {
     expect(existsSync(file)).toBe(false);
     // Run as a module: the bundle is required.
     expect(r.modules).toContain(bundle);
+  });
+
+  it('compiles an ASCII bundle: read as Latin-1, V8 keeps it as a one-byte source', () => {
+    // One character above 0x7f anywhere, a comment's arrow or ellipsis, would make the whole source
+    // two-byte; scripts/bundle.mjs escapes what esbuild leaves.
+    const bytes = readFileSync(bundle);
+    const offset = bytes.findIndex((b) => b > 0x7f);
+    expect(offset === -1 ? '' : bytes.subarray(Math.max(0, offset - 40), offset + 8).toString('utf8')).toBe(
+      '',
+    );
+    expect(isAscii(bytes)).toBe(true);
   });
 
   it('S3SYNC_CODE_CACHE=0 turns it off: no directory made', async () => {
