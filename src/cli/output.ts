@@ -1,6 +1,7 @@
 import { jsonText, printable } from '../escape.js';
 import type { CheckResult } from '../sync/check.js';
 import type { SyncResult } from '../sync/events.js';
+import { startupOver } from './code-cache.js';
 import type { CliEvent } from './exit-codes.js';
 import { fmtBytes, ProgressView } from './progress-view.js';
 
@@ -114,6 +115,8 @@ export class Output {
   }
 
   async event(e: CliEvent): Promise<void> {
+    // What follows the plan is the transfers: a code cache is taken with the start-up's code.
+    if (e.type === 'plan') startupOver();
     if (this.mode === 'json') {
       // Progress is for the bar (and library callers): NDJSON says what happened, not how far along.
       if (e.type !== 'bytes' && e.type !== 'start' && e.type !== 'hashing') this.json(e);

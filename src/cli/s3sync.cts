@@ -20,6 +20,8 @@ const bundle = path.join(__dirname, 'bundle.cjs');
 /** What happened to the cache in this run, for the tests (test/helpers/loaded-modules.cjs reads it). */
 const STATUS = Symbol.for('s3sync.codeCache');
 type Status = 'off' | 'untrusted' | 'missing' | 'used' | 'rejected';
+/** Set in a run that writes the cache: takes its data now (src/cli/code-cache.ts calls it). */
+const TAKE = Symbol.for('s3sync.takeCodeCache');
 /** Caches not written for this long are left by older releases or Nodes: removed when one is written. */
 const STALE_MS = 30 * 24 * 3600 * 1000;
 
@@ -126,8 +128,14 @@ function run(): void {
   if (Buffer.isBuffer(cached)) status(script.cachedDataRejected ? 'rejected' : 'used');
   else if (cached === 'missing') {
     status('missing');
-    // Written at exit, so that the functions this run compiled are in it too.
-    process.once('exit', () => writeCache(dir, file, script.createCachedData()));
+    // Taken when the run's start-up is over (the CLI calls this at its plan), else at exit: so that
+    // the functions the run compiled are in it, and before a long run's transfers, over which V8
+    // drops the bytecode of functions not run since (the start-up's, which the next runs need).
+    let data: Buffer | undefined;
+    Reflect.set(globalThis, TAKE, () => {
+      data ??= script.createCachedData();
+    });
+    process.once('exit', () => writeCache(dir, file, data ?? script.createCachedData()));
   }
   const mod = { exports: {} };
   script.runInThisContext()(mod.exports, nodeModule.createRequire(bundle), mod, bundle, __dirname);

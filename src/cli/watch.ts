@@ -2,6 +2,7 @@ import { printable } from '../escape.js';
 import type { CheckEvent } from '../sync/check.js';
 import type { SyncEvent } from '../sync/events.js';
 import type { PushOptions } from '../sync/options.js';
+import { startupOver } from './code-cache.js';
 import { type CliEvent, cliEvent, exitCodeOf } from './exit-codes.js';
 import { fmtRequests, type Output } from './output.js';
 import { fmtBytes } from './progress-view.js';
@@ -47,6 +48,8 @@ export function watchEvents(
     shown = true;
   };
   const onEvent = (e: CheckEvent) => {
+    // The first walk's plan ends the watcher's start-up (see Output.event).
+    if (e.type === 'plan') startupOver();
     if (PER_FILE.has(e.type)) return;
     if (e.type === 'batch') {
       const { outcome, ...rest } = e;

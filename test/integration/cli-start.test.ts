@@ -40,6 +40,7 @@ const modeOf = (p: string) => statSync(p).mode & 0o777;
 /** Built-ins a run that sends nothing and hashes nothing off the main thread has no use for. */
 const TRANSFER_BUILTINS = ['http', 'https', 'http2', 'tls', 'zlib', 'worker_threads'];
 const hook = path.join(repoRoot, 'test/helpers/loaded-modules.cjs');
+const takeHook = path.join(repoRoot, 'test/helpers/code-cache-take.cjs');
 
 describe.each(servers())('the s3sync command on $name', (server) => {
   it('a no-change push loads no module file but itself, no HTTP stack, and sends nothing', async () => {
@@ -65,6 +66,36 @@ describe.each(servers())('the s3sync command on $name', (server) => {
     // The bundle ran from the cache: not even it was loaded as a module.
     expect(loaded.modules).toEqual([hook, cliPath]);
     expect(loaded.builtins.filter((b) => TRANSFER_BUILTINS.includes(b))).toEqual([]);
+  });
+
+  it('a run that uploads takes its code cache at its plan, before the first upload', async () => {
+    const { bucket } = await newBucket(server, 'start-take');
+    const src = tempDir('start-take-src');
+    writeTree(
+      src,
+      Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`d${i % 3}/f${i}.txt`, `${i}\n`])),
+    );
+    const home = tempDir('start-take-cache');
+    const takes = path.join(tempDir('start-take-record'), 'takes.json');
+    const args = ['push', src, `s3://${bucket}/p`, '--json'];
+    const first = await runCli(args, server, {
+      env: { XDG_CACHE_HOME: home, NODE_OPTIONS: `--require ${takeHook}`, S3SYNC_TEST_TAKES: takes },
+    });
+    expect(first.code).toBe(0);
+    expect(first.summary?.uploaded).toBe(30);
+    const { requests } = first.summary!;
+    const record = JSON.parse(readFileSync(takes, 'utf8')) as { takes: number[]; requests: number };
+    // Once, when every request before the plan (the listing) had gone and no PUT yet: the start-up's
+    // functions are in it, whatever a long run's transfers do to them afterwards.
+    expect(record.takes).toEqual([first.summary!.requestsTotal - (requests.PutObject ?? 0)]);
+    expect(record.requests).toBe(first.summary!.requestsTotal);
+    expect(existsSync(cacheFile(home, 'push'))).toBe(true);
+    // The next run, with nothing to send, starts from it.
+    const rec = recordLoaded();
+    const again = await runCli(args, server, { env: { XDG_CACHE_HOME: home, ...rec.env } });
+    expect(again.code).toBe(0);
+    expect(again.summary?.requestsTotal).toBe(0);
+    expect(rec.loaded().codeCache).toBe('used');
   });
 
   it('a fresh runner hashes a large file on a worker thread, whose code the bundle finds', async () => {
