@@ -24,7 +24,8 @@ export const stats = (xs) =>
 /**
  * A clean environment for measured processes: no AWS, S3SYNC or NODE settings leak in from the caller.
  * NODE_* goes too, as such variables change how Node starts: NODE_EXTRA_CA_CERTS makes every process
- * parse a CA file, which the servers on plain HTTP never need.
+ * parse a CA file, which the servers on plain HTTP never need. The s3sync command's code cache lives in
+ * the work directory: made by this run's first runs, as a new user's, never by an earlier session's.
  */
 export function cleanEnv(extra = {}) {
   const out = {};
@@ -33,6 +34,7 @@ export function cleanEnv(extra = {}) {
     out[k] = v;
   }
   out.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  out.XDG_CACHE_HOME = path.join(WORK, 'xdg-cache');
   return { ...out, ...extra };
 }
 
