@@ -43,13 +43,19 @@ const hook = path.join(repoRoot, 'test/helpers/loaded-modules.cjs');
 const takeHook = path.join(repoRoot, 'test/helpers/code-cache-take.cjs');
 
 describe.each(servers())('the s3sync command on $name', (server) => {
-  it('a no-change push loads no module file but itself, no HTTP stack, and sends nothing', async () => {
-    const { bucket } = await newBucket(server, 'start');
-    const src = tempDir('start-src');
+  /** A new bucket, and a tree of `n` small files spread over `dirs` folders. */
+  async function bucketAndTree(label: string, n: number, dirs: number) {
+    const { bucket } = await newBucket(server, label);
+    const src = tempDir(`${label}-src`);
     writeTree(
       src,
-      Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`d${i % 4}/f${i}.txt`, `${i}\n`])),
+      Object.fromEntries(Array.from({ length: n }, (_, i) => [`d${i % dirs}/f${i}.txt`, `${i}\n`])),
     );
+    return { bucket, src };
+  }
+
+  it('a no-change push loads no module file but itself, no HTTP stack, and sends nothing', async () => {
+    const { bucket, src } = await bucketAndTree('start', 20, 4);
     const env = { XDG_CACHE_HOME: tempDir('start-cache') };
     const first = await runCli(['push', src, `s3://${bucket}/p`, '--json'], server, { env });
     expect(first.code).toBe(0);
@@ -69,12 +75,7 @@ describe.each(servers())('the s3sync command on $name', (server) => {
   });
 
   it('a run that uploads takes its code cache at its plan, before the first upload', async () => {
-    const { bucket } = await newBucket(server, 'start-take');
-    const src = tempDir('start-take-src');
-    writeTree(
-      src,
-      Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`d${i % 3}/f${i}.txt`, `${i}\n`])),
-    );
+    const { bucket, src } = await bucketAndTree('start-take', 30, 3);
     const home = tempDir('start-take-cache');
     const takes = path.join(tempDir('start-take-record'), 'takes.json');
     const args = ['push', src, `s3://${bucket}/p`, '--json'];
