@@ -159,7 +159,6 @@ function peerTool(name, server, endpoint) {
     mkdirSync(path.join(WORK, 'cmp-manifests'), { recursive: true });
     return {
       name,
-      floor: true,
       manifest,
       version: 'bench/floor-client.mjs',
       setup: 'no SDK, requests signed by hand, 64 in flight; no lock, retries, durability or deletes',
