@@ -151,8 +151,12 @@ type DirTest = (dir: string) => boolean;
 
 const PM_OPTIONS: Picomatch.PicomatchOptions = { dot: true, windows: false };
 
+const INTERNAL_DIRS = INTERNAL_NAMES.map((n) => `${n}/`);
+
 function isInternal(rel: string): boolean {
-  return INTERNAL_NAMES.some((n) => rel === n || rel.startsWith(`${n}/`));
+  for (let i = 0; i < INTERNAL_NAMES.length; i++)
+    if (rel === INTERNAL_NAMES[i] || rel.startsWith(INTERNAL_DIRS[i] as string)) return true;
+  return false;
 }
 
 /** Lines of an --exclude-from file or ignore file that hold a rule. */

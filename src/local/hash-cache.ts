@@ -65,6 +65,20 @@ interface Job {
  */
 const noop = () => {};
 
+/** The part sizes of a job that has none: most files, so one Set serves them all. */
+const NO_PART_SIZES: ReadonlySet<number> = new Set();
+const sizesOf = (partSizes: readonly number[]): ReadonlySet<number> =>
+  partSizes.length === 0 ? NO_PART_SIZES : new Set(partSizes);
+
+/**
+ * Nobody may ask for a job's result (the listing can make it moot): its failure is reported only by
+ * `get`. A tracked job's end already handles it, so no second handler is chained.
+ */
+function settleQuietly(promise: Promise<HashResult>, tracked: HashJob | undefined): void {
+  if (tracked) promise.then(tracked.end, tracked.end);
+  else promise.catch(noop);
+}
+
 export class HashCache {
   /** The run's worker threads, started by the first file that needs them. */
   readonly pool = new HashPool();
@@ -118,10 +132,8 @@ export class HashCache {
       size < SYNC_MAX
         ? new Promise<HashResult>((resolve, reject) => this.small.push({ src, partSizes, resolve, reject }))
         : lane.run(() => this.pool.hashFile(src, size, partSizes, tracked?.read));
-    if (tracked) promise.then(tracked.end, tracked.end);
-    // Nobody may ask for it (the listing can make it moot): its failure is reported only by `get`.
-    promise.catch(() => {});
-    this.jobs.set(rel, { sizes: new Set(partSizes), promise });
+    settleQuietly(promise, tracked);
+    this.jobs.set(rel, { sizes: sizesOf(partSizes), promise });
     if (size < SYNC_MAX) {
       this.feedWorker();
       this.scheduleSmall();
@@ -138,9 +150,8 @@ export class HashCache {
     // (and its progress) ends before the result it could not give.
     const before = job ? job.promise.then(noop, noop) : Promise.resolve();
     const promise = before.then(() => this.pool.hashFile(this.source(f), f.size, sizes, tracked?.read));
-    if (tracked) promise.then(tracked.end, tracked.end);
-    promise.catch(() => {});
-    this.jobs.set(f.rel, { sizes: new Set(sizes), promise });
+    settleQuietly(promise, tracked);
+    this.jobs.set(f.rel, { sizes: sizesOf(sizes), promise });
     return promise;
   }
 

@@ -84,6 +84,28 @@ export interface PushPlan {
   needs: Need[];
 }
 
+// Module functions, not closures: a rebuild decides each file up to three times (see hash-ahead.ts).
+const upload = (f: LocalFile, reason: UploadReason): PushAction => ({
+  kind: 'upload',
+  rel: f.rel,
+  reason,
+  size: f.size,
+});
+
+/**
+ * An upload when the object no longer matches the entry. Only verifying asks for a listing; one at
+ * hand (new files needed it) is checked anyway, at no cost.
+ */
+function drift(
+  f: LocalFile,
+  e: ManifestEntry,
+  remote: Facts['remote'],
+  verify: boolean | undefined,
+): PushAction | Need | undefined {
+  if (!remote) return verify ? { kind: 'listing' } : undefined;
+  return remoteMatchesEntry(remote.get(f.rel), e) ? undefined : upload(f, 'remote-drift');
+}
+
 /**
  * Decides one file, cheapest evidence first: manifest stat match (no I/O), then the file's hash against
  * the manifest, then the remote listing, then hashes against ETags. Returns a Need when the evidence at
@@ -96,26 +118,21 @@ export function decidePushFile(
   facts: Facts,
   opts: PushPlanInput['options'],
 ): PushAction | Need {
-  const upload = (reason: UploadReason): PushAction => ({ kind: 'upload', rel: f.rel, reason, size: f.size });
-  if (opts.force) return upload('forced');
+  if (opts.force) return upload(f, 'forced');
   const remote = facts.remote;
   const hash = facts.hashes.get(f.rel);
 
   if (e) {
-    const drift = (): PushAction | Need | undefined => {
-      // Only verifying asks for a listing; one at hand (new files needed it) is checked anyway, at no cost.
-      if (!remote) return opts.verify ? { kind: 'listing' } : undefined;
-      return remoteMatchesEntry(remote.get(f.rel), e) ? undefined : upload('remote-drift');
-    };
     const unchanged = statMatches(f, e) && !isRacy(f, racyThresholdNs);
     if (!unchanged) {
-      if (f.size !== e.size) return upload('size-changed');
+      if (f.size !== e.size) return upload(f, 'size-changed');
       if (!hash) return { kind: 'hash', rel: f.rel, size: f.size, partSizes: [] };
-      if (hash.md5 !== e.md5) return upload('content-changed');
+      if (hash.md5 !== e.md5) return upload(f, 'content-changed');
     }
     // The same content: stored with other bytes (compressed or not) is an upload, other headers a copy.
-    if ((opts.compressed?.(f.rel) ?? false) !== (e.stored !== undefined)) return upload('encoding-changed');
-    const d = drift();
+    if ((opts.compressed?.(f.rel) ?? false) !== (e.stored !== undefined))
+      return upload(f, 'encoding-changed');
+    const d = drift(f, e, remote, opts.verify);
     if (d) return d;
     const style = opts.styleOf?.(f.rel);
     if (style !== e.style) return restyle(f, e, style);
@@ -142,11 +159,11 @@ export function decidePushFile(
   }
 
   // The manifest cannot vouch for this file: the listing decides.
-  if (!remote) return opts.vouched ? upload('new') : { kind: 'listing' };
+  if (!remote) return opts.vouched ? upload(f, 'new') : { kind: 'listing' };
   const r = remote.get(f.rel);
-  if (!r) return upload('new');
+  if (!r) return upload(f, 'new');
   if (opts.compressed?.(f.rel)) return decideCompressed(f, r, facts, opts.styleOf?.(f.rel));
-  if (r.size !== f.size) return upload('size-changed');
+  if (r.size !== f.size) return upload(f, 'size-changed');
   const verdict = compareContent(f.size, r, hash, facts.heads.get(f.rel));
   if (verdict === 'same') {
     const etag = normalizeEtag(r.etag);
@@ -158,7 +175,7 @@ export function decidePushFile(
       return { kind: 'restyle', rel: f.rel, reason: 'headers-changed', size: f.size, ...found, style };
     return { kind: 'record', rel: f.rel, reason: 'already-remote', ...found };
   }
-  if (verdict === 'different') return upload('content-changed');
+  if (verdict === 'different') return upload(f, 'content-changed');
   if (verdict.need === 'hash')
     return { kind: 'hash', rel: f.rel, size: f.size, partSizes: verdict.partSizes };
   return { kind: 'head', rel: f.rel };

@@ -26,11 +26,14 @@ import { EVERYTHING, loadSelection, type Selection } from './selection.js';
  */
 const OWN_SUFFIX = /^\.(?:lock|tmp-\d+(?:-[0-9a-f]{8})?|lock\.\d+(?:-[0-9a-f]{8})?\.tmp)$/;
 
-const isOwnPath = (rel: string, files: ReadonlySet<string>, stems: readonly string[]): boolean =>
-  rel === STATE_DIR ||
-  rel.startsWith(`${STATE_DIR}/`) ||
-  files.has(rel) ||
-  stems.some((p) => rel.startsWith(p) && OWN_SUFFIX.test(rel.slice(p.length)));
+const STATE_DIR_SLASH = `${STATE_DIR}/`;
+
+// Asked of every scanned file and listed key: a plain loop, no string or closure made per call.
+function isOwnPath(rel: string, files: ReadonlySet<string>, stems: readonly string[]): boolean {
+  if (rel === STATE_DIR || rel.startsWith(STATE_DIR_SLASH) || files.has(rel)) return true;
+  for (const p of stems) if (rel.startsWith(p) && OWN_SUFFIX.test(rel.slice(p.length))) return true;
+  return false;
+}
 
 export interface RunSetup {
   /** The local directory, resolved. */

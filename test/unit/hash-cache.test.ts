@@ -117,6 +117,30 @@ describe('HashCache', () => {
     c.prefetch(gone);
     await expect(c.get(gone)).rejects.toMatchObject({ code: 'ENOENT' });
   });
+
+  it('a prefetch that fails and nobody asks for is no unhandled rejection, with or without progress', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      for (const opts of [{}, { onProgress: () => {} }]) {
+        const c = new HashCache(root, opts);
+        // A small file (this thread's queue) and a mid-size one (the light lane), both gone.
+        const gone = [
+          { rel: 'gone-small.bin', size: 10, dev: '1', ino: '1' },
+          { rel: 'gone-mid.bin', size: 2 * MiB, dev: '1', ino: '1' },
+        ];
+        for (const f of gone) c.prefetch(f);
+        // Long enough for both reads to fail and for Node to report a rejection nobody handled.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        expect(unhandled).toEqual([]);
+        // They did fail: the job a later get hands out is the rejected one.
+        for (const f of gone) await expect(c.get(f)).rejects.toMatchObject({ code: 'ENOENT' });
+      }
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });
 
 describe('HashCache.close: the run is over', () => {
