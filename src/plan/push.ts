@@ -211,8 +211,7 @@ function decideCompressed(
   if (!hash) return { kind: 'hash', rel: f.rel, size: f.size, partSizes: [] };
   const head = facts.heads.get(f.rel);
   if (!head) return { kind: 'head', rel: f.rel };
-  if (head.sourceMd5 !== hash.md5)
-    return { kind: 'upload', rel: f.rel, reason: 'content-changed', size: f.size };
+  if (head.sourceMd5 !== hash.md5) return upload(f, 'content-changed');
   const found = { md5: hash.md5, etag: normalizeEtag(r.etag), partSize: 0, stored: r.size };
   // The object's headers are unknown: a rule that applies is set by a copy, as for other files.
   if (style !== undefined)
