@@ -71,6 +71,12 @@ export function provenEntry(e: ManifestEntry, readsFromNs: bigint): ManifestEntr
 export const remoteMatchesEntry = (r: RemoteObject | undefined, e: ManifestEntry) =>
   r !== undefined && r.size === (e.stored ?? e.size) && (e.etag === '' || normalizeEtag(r.etag) === e.etag);
 
+/** The part size whose multipart ETag a hash matched, or 0 (a single-part match): no array per file. */
+export function matchedPartSize(multipart: Readonly<Record<number, string>>, etag: string): number {
+  for (const ps in multipart) if (multipart[ps] === etag) return Number(ps);
+  return 0;
+}
+
 export type ContentVerdict = 'same' | 'different' | { need: 'hash'; partSizes: number[] } | { need: 'head' };
 
 /**

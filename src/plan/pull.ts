@@ -2,7 +2,7 @@ import { DIRECTORY_MARKER, fileDirConflicts, unsafeKeyReason } from '../local/sa
 import type { LocalFile } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { archivedMessage, isArchived, restoreDone } from './archive.js';
-import { compareContent, isRacy, statMatches } from './compare.js';
+import { compareContent, isRacy, matchedPartSize, statMatches } from './compare.js';
 import type { DownloadReason, Facts, Need, RemoteObject } from './types.js';
 
 export type PullAction =
@@ -87,14 +87,13 @@ export function decidePullObject(
     // A past version (pull --at) that is no longer current: the manifest records only what the
     // current object holds, so the file is left as it is and nothing is recorded.
     if (r.versionId !== undefined && r.isLatest === false) return { kind: 'skip', rel: r.rel };
-    const partSize = Object.entries(hash!.multipart).find(([, v]) => v === r.etag)?.[0];
     return {
       kind: 'record',
       rel: r.rel,
       reason: e ? 'stat-changed' : 'already-local',
       md5: hash!.md5,
       etag: r.etag,
-      partSize: partSize ? Number(partSize) : 0,
+      partSize: matchedPartSize(hash!.multipart, r.etag),
     };
   }
   if (verdict === 'different') return download('content-changed');

@@ -1,7 +1,7 @@
 import type { LocalFile } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { normalizeEtag } from '../s3/etag.js';
-import { compareContent, isRacy, remoteMatchesEntry, statMatches } from './compare.js';
+import { compareContent, isRacy, matchedPartSize, remoteMatchesEntry, statMatches } from './compare.js';
 import { type CopyAction, planRenames } from './renames.js';
 import type { Facts, Need, RemoteObject, UploadReason } from './types.js';
 
@@ -167,8 +167,7 @@ export function decidePushFile(
   const verdict = compareContent(f.size, r, hash, facts.heads.get(f.rel));
   if (verdict === 'same') {
     const etag = normalizeEtag(r.etag);
-    const partSize = Object.entries(hash!.multipart).find(([, v]) => v === etag)?.[0];
-    const found = { md5: hash!.md5, etag, partSize: partSize ? Number(partSize) : 0 };
+    const found = { md5: hash!.md5, etag, partSize: matchedPartSize(hash!.multipart, etag) };
     // The object's headers are unknown: a rule that applies is set by a copy, so a rebuild ends styled.
     const style = opts.styleOf?.(f.rel);
     if (style !== undefined)

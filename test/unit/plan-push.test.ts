@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { PartHasher } from '../../src/local/hash.js';
 import type { LocalFile } from '../../src/local/scan.js';
 import type { ManifestEntry } from '../../src/manifest/schema.js';
+import { matchedPartSize } from '../../src/plan/compare.js';
 import { decidePushFile, type PushPlanInput, planPush } from '../../src/plan/push.js';
 import { emptyFacts, type Facts, type RemoteObject } from '../../src/plan/types.js';
 import { MiB } from '../helpers.js';
@@ -374,5 +375,15 @@ describe('planPush options', () => {
       expect.objectContaining({ kind: 'hash', rel: 'c.txt', partSizes: [] }),
     ]);
     expect(plan.actions).toEqual([{ kind: 'skip', rel: 'dir/b.txt' }]);
+  });
+});
+
+describe('matchedPartSize', () => {
+  it('gives the part size whose ETag matched, the smallest first; 0 when none did', () => {
+    const multipart = { [16 * MiB]: 'b-2', [8 * MiB]: 'a-4', [5 * MiB]: 'a-4' };
+    expect(matchedPartSize(multipart, 'a-4')).toBe(5 * MiB);
+    expect(matchedPartSize(multipart, 'b-2')).toBe(16 * MiB);
+    expect(matchedPartSize(multipart, 'c-1')).toBe(0);
+    expect(matchedPartSize({}, 'a-4')).toBe(0);
   });
 });
