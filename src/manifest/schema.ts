@@ -219,116 +219,156 @@ const hasTab = (text: string, from: number, to: number) => {
 /** The manifest, or why it cannot be trusted. */
 export function decodeManifest(text: string, destination: Destination): ManifestData | string {
   const nl = text.indexOf('\n');
-  let d: Partial<ManifestData> & { columns?: unknown };
-  try {
-    d = JSON.parse(nl < 0 ? text : text.slice(0, nl));
-  } catch {
-    return 'its header is not valid JSON';
-  }
-  if (typeof d !== 'object' || d === null) return 'not a JSON object';
-  if (d.schema !== MANIFEST_SCHEMA) return 'not an s3sync manifest';
-  if (d.version !== MANIFEST_VERSION) return `schema version ${String(d.version)} is not ${MANIFEST_VERSION}`;
-  if (!d.destination || !sameDestination(d.destination, destination)) {
-    const o = d.destination;
-    const shard = o?.shard === undefined ? '' : ` shard ${o.shard}`;
-    return `it belongs to another destination (${o ? `${o.endpoint} s3://${o.bucket}/${o.prefix}${shard}` : 'none'})`;
-  }
-  const form = JSON.stringify(d.columns) === JSON.stringify(FORM_COLUMNS);
-  if (!form && JSON.stringify(d.columns) !== JSON.stringify(COLUMNS)) return 'unknown columns';
-  if (!isStr(d.writtenAtNs)) return 'no write time';
-  // indexOf over the text rather than split(): 100k lines, no intermediate arrays.
-  const files = new Map<string, ManifestEntry>();
-  let n = 0;
-  let ended = false;
-  let pos = nl < 0 ? text.length : nl + 1;
-  while (pos < text.length) {
-    let end = text.indexOf('\n', pos);
-    if (end < 0) end = text.length;
-    if (end === pos) {
-      pos++;
-      continue;
+  const d = new ManifestDecoder(destination);
+  return (
+    d.head(nl < 0 ? text : text.slice(0, nl)) ?? d.lines(text, nl < 0 ? text.length : nl + 1) ?? d.finish()
+  );
+}
+
+type Header = Partial<ManifestData> & { columns?: unknown };
+
+/**
+ * Decodes a manifest given in pieces, each made of whole lines (see loadManifest): the header line to
+ * `head`, the rest to `lines` in order, then `finish`. Each says why the manifest cannot be trusted, if
+ * it cannot; after that the decoder is not used again.
+ */
+export class ManifestDecoder {
+  private header: Header | undefined;
+  private form = false;
+  private readonly files = new Map<string, ManifestEntry>();
+  private count = 0;
+  private ended = false;
+
+  constructor(private readonly destination: Destination) {}
+
+  head(line: string): string | undefined {
+    let d: Header;
+    try {
+      d = JSON.parse(line);
+    } catch {
+      return 'its header is not valid JSON';
     }
-    if (ended) return 'data after its end line';
-    // A line with a tab is a file's: earlier versions wrote a path such as `#end 1` unquoted.
-    if (text.charCodeAt(pos) === 35 && text.startsWith('#end ', pos) && !hasTab(text, pos, end)) {
-      if (Number(text.slice(pos + 5, end)) !== n) return 'its entry count does not match (truncated?)';
-      ended = true;
+    if (typeof d !== 'object' || d === null) return 'not a JSON object';
+    if (d.schema !== MANIFEST_SCHEMA) return 'not an s3sync manifest';
+    if (d.version !== MANIFEST_VERSION)
+      return `schema version ${String(d.version)} is not ${MANIFEST_VERSION}`;
+    if (!d.destination || !sameDestination(d.destination, this.destination)) {
+      const o = d.destination;
+      const shard = o?.shard === undefined ? '' : ` shard ${o.shard}`;
+      return `it belongs to another destination (${o ? `${o.endpoint} s3://${o.bucket}/${o.prefix}${shard}` : 'none'})`;
+    }
+    this.form = JSON.stringify(d.columns) === JSON.stringify(FORM_COLUMNS);
+    if (!this.form && JSON.stringify(d.columns) !== JSON.stringify(COLUMNS)) return 'unknown columns';
+    if (!isStr(d.writtenAtNs)) return 'no write time';
+    this.header = d;
+    return undefined;
+  }
+
+  /** The lines of `text` from `pos` on; the last may lack its line break only at the end of the file. */
+  lines(text: string, pos: number): string | undefined {
+    // Locals, not fields, in the loop that runs once per file; written back at the end.
+    const { files, form } = this;
+    let n = this.count;
+    let ended = this.ended;
+    // indexOf over the text rather than split(): 100k lines, no intermediate arrays.
+    while (pos < text.length) {
+      let end = text.indexOf('\n', pos);
+      if (end < 0) end = text.length;
+      if (end === pos) {
+        pos++;
+        continue;
+      }
+      if (ended) return 'data after its end line';
+      // A line with a tab is a file's: earlier versions wrote a path such as `#end 1` unquoted.
+      if (text.charCodeAt(pos) === 35 && text.startsWith('#end ', pos) && !hasTab(text, pos, end)) {
+        if (Number(text.slice(pos + 5, end)) !== n) return 'its entry count does not match (truncated?)';
+        ended = true;
+        pos = end + 1;
+        continue;
+      }
+      // Eight tabs, unrolled: the columns are fixed, and this loop runs once per file.
+      const t0 = text.indexOf('\t', pos);
+      const t1 = text.indexOf('\t', t0 + 1);
+      const t2 = text.indexOf('\t', t1 + 1);
+      const t3 = text.indexOf('\t', t2 + 1);
+      const t4 = text.indexOf('\t', t3 + 1);
+      const t5 = text.indexOf('\t', t4 + 1);
+      const t6 = text.indexOf('\t', t5 + 1);
+      const t7 = text.indexOf('\t', t6 + 1);
+      const t8 = text.indexOf('\t', t7 + 1);
+      // A missing tab makes indexOf return -1 and the chain stop rising.
+      const rising = t0 > pos && t1 > t0 && t2 > t1 && t3 > t2 && t4 > t3 && t5 > t4 && t6 > t5 && t7 > t6;
+      // With the form columns two more tabs, at t8 and t9, and none after them on the line.
+      const t9 = form && t8 >= 0 ? text.indexOf('\t', t8 + 1) : -1;
+      const last = form ? t9 : t7;
+      const after = text.indexOf('\t', last + 1);
+      const formOk = !form || (t8 > t7 && t9 > t8);
+      if (!rising || !formOk || last > end || (after >= 0 && after < end))
+        return `line ${n + 2} is malformed`;
+      let rel = text.slice(pos, t0);
+      if (rel.charCodeAt(0) === 34) {
+        try {
+          rel = JSON.parse(rel) as string;
+        } catch {
+          return `line ${n + 2} has a malformed path`;
+        }
+      }
+      const size = Number(text.slice(t0 + 1, t1));
+      const mtimeNs = text.slice(t1 + 1, t2);
+      const ctime = text.slice(t2 + 1, t3);
+      const md5 = text.slice(t4 + 1, t5);
+      const etag = text.slice(t5 + 1, t6);
+      const partSize = Number(text.slice(t6 + 1, t7));
+      if (
+        !Number.isSafeInteger(size) ||
+        !Number.isSafeInteger(partSize) ||
+        md5.length !== 32 ||
+        mtimeNs === ''
+      ) {
+        return `line ${n + 2} is malformed`;
+      }
+      const entry: ManifestEntry = {
+        size,
+        mtimeNs,
+        ctimeNs: ctime === SAME ? mtimeNs : ctime,
+        ino: text.slice(t3 + 1, t4),
+        md5,
+        etag: etag === SAME ? md5 : etag,
+        partSize,
+        syncedAt: text.slice(t7 + 1, form ? t8 : end),
+      };
+      if (form) {
+        const style = text.slice(t8 + 1, t9);
+        const stored = text.slice(t9 + 1, end);
+        if (style !== NONE) entry.style = style;
+        if (stored !== NONE) {
+          const n2 = Number(stored);
+          if (!Number.isSafeInteger(n2) || n2 < 0) return `line ${n + 2} is malformed`;
+          entry.stored = n2;
+        }
+      }
+      files.set(rel, entry);
+      n++;
       pos = end + 1;
-      continue;
     }
-    // Eight tabs, unrolled: the columns are fixed, and this loop runs once per file.
-    const t0 = text.indexOf('\t', pos);
-    const t1 = text.indexOf('\t', t0 + 1);
-    const t2 = text.indexOf('\t', t1 + 1);
-    const t3 = text.indexOf('\t', t2 + 1);
-    const t4 = text.indexOf('\t', t3 + 1);
-    const t5 = text.indexOf('\t', t4 + 1);
-    const t6 = text.indexOf('\t', t5 + 1);
-    const t7 = text.indexOf('\t', t6 + 1);
-    const t8 = text.indexOf('\t', t7 + 1);
-    // A missing tab makes indexOf return -1 and the chain stop rising.
-    const rising = t0 > pos && t1 > t0 && t2 > t1 && t3 > t2 && t4 > t3 && t5 > t4 && t6 > t5 && t7 > t6;
-    // With the form columns two more tabs, at t8 and t9, and none after them on the line.
-    const t9 = form && t8 >= 0 ? text.indexOf('\t', t8 + 1) : -1;
-    const last = form ? t9 : t7;
-    const after = text.indexOf('\t', last + 1);
-    const formOk = !form || (t8 > t7 && t9 > t8);
-    if (!rising || !formOk || last > end || (after >= 0 && after < end)) return `line ${n + 2} is malformed`;
-    let rel = text.slice(pos, t0);
-    if (rel.charCodeAt(0) === 34) {
-      try {
-        rel = JSON.parse(rel) as string;
-      } catch {
-        return `line ${n + 2} has a malformed path`;
-      }
-    }
-    const size = Number(text.slice(t0 + 1, t1));
-    const mtimeNs = text.slice(t1 + 1, t2);
-    const ctime = text.slice(t2 + 1, t3);
-    const md5 = text.slice(t4 + 1, t5);
-    const etag = text.slice(t5 + 1, t6);
-    const partSize = Number(text.slice(t6 + 1, t7));
-    if (
-      !Number.isSafeInteger(size) ||
-      !Number.isSafeInteger(partSize) ||
-      md5.length !== 32 ||
-      mtimeNs === ''
-    ) {
-      return `line ${n + 2} is malformed`;
-    }
-    const entry: ManifestEntry = {
-      size,
-      mtimeNs,
-      ctimeNs: ctime === SAME ? mtimeNs : ctime,
-      ino: text.slice(t3 + 1, t4),
-      md5,
-      etag: etag === SAME ? md5 : etag,
-      partSize,
-      syncedAt: text.slice(t7 + 1, form ? t8 : end),
-    };
-    if (form) {
-      const style = text.slice(t8 + 1, t9);
-      const stored = text.slice(t9 + 1, end);
-      if (style !== NONE) entry.style = style;
-      if (stored !== NONE) {
-        const n2 = Number(stored);
-        if (!Number.isSafeInteger(n2) || n2 < 0) return `line ${n + 2} is malformed`;
-        entry.stored = n2;
-      }
-    }
-    files.set(rel, entry);
-    n++;
-    pos = end + 1;
+    this.count = n;
+    this.ended = ended;
+    return undefined;
   }
-  if (!ended) return 'it has no end line (truncated?)';
-  return {
-    schema: MANIFEST_SCHEMA,
-    version: MANIFEST_VERSION,
-    destination: d.destination,
-    lastSync: d.lastSync ?? null,
-    listedAt: isStr(d.listedAt) ? d.listedAt : null,
-    writtenAtNs: d.writtenAtNs,
-    files,
-    pending: typeof d.pending === 'object' && d.pending !== null ? d.pending : {},
-  };
+
+  finish(): ManifestData | string {
+    const d = this.header;
+    if (d === undefined) return 'it has no header';
+    if (!this.ended) return 'it has no end line (truncated?)';
+    return {
+      schema: MANIFEST_SCHEMA,
+      version: MANIFEST_VERSION,
+      destination: d.destination!,
+      lastSync: d.lastSync ?? null,
+      listedAt: isStr(d.listedAt) ? d.listedAt : null,
+      writtenAtNs: d.writtenAtNs!,
+      files: this.files,
+      pending: typeof d.pending === 'object' && d.pending !== null ? d.pending : {},
+    };
+  }
 }

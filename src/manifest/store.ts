@@ -1,12 +1,16 @@
+import { isAscii } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   closeSync,
+  constants,
+  fstatSync,
   fsyncSync,
   lstatSync,
   mkdirSync,
   openSync,
   readFileSync,
   readlinkSync,
+  readSync,
   realpathSync,
   renameSync,
   statSync,
@@ -19,11 +23,11 @@ import { racyThreshold } from '../plan/compare.js';
 import { notLegacyReason } from './legacy.js';
 import {
   type Destination,
-  decodeManifest,
   emptyManifest,
   encodeManifestTo,
   MANIFEST_SCHEMA,
   type ManifestData,
+  ManifestDecoder,
 } from './schema.js';
 
 /** Folder inside the synced directory that holds manifests and locks; never synced itself. */
@@ -110,15 +114,13 @@ export function loadManifest(
   opts: ManifestPathOptions = {},
 ): LoadedManifest {
   const shown = opts.shownAs ?? file;
-  let text: string;
-  let mtimeNs: bigint;
+  let read: { decoded: ManifestData | string; mtimeNs: bigint; empty: boolean };
   try {
-    // Looked at before it is read: reading a FIFO would wait forever, a directory cannot be replaced.
+    // Looked at before it is opened: opening a FIFO would wait forever, a directory cannot be replaced.
     const st = statSync(file, { bigint: true });
     if (st.isDirectory()) throw refusal(shown, 'is a directory', opts.explicit);
     if (!st.isFile()) throw refusal(shown, 'is not a regular file', opts.explicit);
-    text = readFileSync(file, 'utf8');
-    mtimeNs = st.mtimeNs;
+    read = readDecoded(file, dest);
   } catch (err) {
     if (err instanceof S3SyncError) throw err;
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -132,15 +134,23 @@ export function loadManifest(
       racyThresholdNs: 0n,
     };
   }
+  const { decoded, mtimeNs } = read;
   // An empty file holds nothing to lose: a place made for the manifest (`mktemp`, `touch`).
-  if (text.length === 0) return { data: emptyManifest(dest), racyThresholdNs: 0n };
-  const decoded = decodeManifest(text, dest);
+  if (read.empty) return { data: emptyManifest(dest), racyThresholdNs: 0n };
   if (typeof decoded === 'string') {
     const rebuild = {
       data: emptyManifest(dest),
       warning: `manifest ${file} cannot be trusted (${decoded}): rebuilding it from the remote listing`,
       racyThresholdNs: 0n,
     };
+    // Not ours, or damaged: read whole, to tell which (and to adopt the Python script's manifest).
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      if (opts.explicit) throw refusal(shown, `cannot be read (${errorMessage(err)})`, true);
+      return rebuild;
+    }
     if (hasOurHeader(text)) return rebuild;
     let json: unknown;
     let why = 'not JSON';
@@ -159,6 +169,65 @@ export function loadManifest(
     data: decoded,
     racyThresholdNs: racyThreshold(BigInt(decoded.writtenAtNs), mtimeNs),
   };
+}
+
+/** How much of the manifest is read at a time: large enough for few reads, small enough to stay cached. */
+const READ_PIECE = 1 << 20;
+
+/**
+ * Reads and decodes the manifest piece by piece, each piece cut after a line break: the whole file as
+ * one buffer and one string touches twice its size in fresh memory, which costs more than the decoding
+ * at 100k entries (docs/performance.md). A piece of ASCII is made a string as Latin-1, with no UTF-8
+ * decoding to do; a line break is never inside a UTF-8 sequence, so the pieces decode as the whole
+ * would. The times are those of the file that was read, from its open descriptor.
+ */
+function readDecoded(
+  file: string,
+  dest: Destination,
+): { decoded: ManifestData | string; mtimeNs: bigint; empty: boolean } {
+  // Non-blocking: a FIFO put in the file's place since it was looked at must not hang the open.
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    if (!st.isFile()) throw new Error('not a regular file');
+    const decoder = new ManifestDecoder(dest);
+    let buf = Buffer.allocUnsafeSlow(READ_PIECE);
+    let have = 0;
+    let first = true;
+    let why: string | undefined;
+    for (;;) {
+      if (have === buf.length) {
+        // A line longer than the buffer (none of s3sync's is: a key is at most 1,024 bytes): grown to
+        // hold it, so that the line is judged whole.
+        const bigger = Buffer.allocUnsafeSlow(buf.length * 2);
+        buf.copy(bigger, 0, 0, have);
+        buf = bigger;
+      }
+      const n = readSync(fd, buf, have, buf.length - have, null);
+      const end = have + n;
+      const cut = n === 0 ? end : buf.lastIndexOf(10, end - 1) + 1;
+      if (cut === 0) {
+        if (n === 0) break;
+        have = end;
+        continue;
+      }
+      const piece = buf.subarray(0, cut);
+      const text = isAscii(piece) ? piece.toString('latin1') : piece.toString('utf8');
+      if (first) {
+        first = false;
+        const nl = text.indexOf('\n');
+        why =
+          decoder.head(nl < 0 ? text : text.slice(0, nl)) ??
+          decoder.lines(text, nl < 0 ? text.length : nl + 1);
+      } else why = decoder.lines(text, 0);
+      if (why !== undefined || n === 0) break;
+      buf.copyWithin(0, cut, end);
+      have = end - cut;
+    }
+    return { decoded: why ?? decoder.finish(), mtimeNs: st.mtimeNs, empty: first };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

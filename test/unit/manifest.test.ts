@@ -189,3 +189,105 @@ describe('manifest store', () => {
     expect(loadManifest(file, dest).foreign).toEqual(legacy);
   });
 });
+
+describe('a manifest read in pieces', () => {
+  /** A manifest of more than 1 MiB (the piece read at a time), with names of one to four UTF-8 bytes. */
+  const large = (count: number) => {
+    const m = emptyManifest(dest);
+    m.writtenAtNs = '1795508305742935499';
+    const scripts = ['a', 'é', '日本', '🎵', 'Ω'];
+    for (let i = 0; i < count; i++) {
+      m.files.set(`dir${i % 37}/${scripts[i % scripts.length]}-${i}.bin`, { ...entry(i), ino: String(i) });
+    }
+    return m;
+  };
+  const save = (text: string | Buffer) => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 's3sync-pieces-')), 'm.json');
+    writeFileSync(file, text);
+    return file;
+  };
+
+  it('loads a manifest of many pieces as one string decodes, ASCII and not', () => {
+    for (const m of [large(30_000), large(9)]) {
+      for (const ascii of [false, true]) {
+        if (ascii) {
+          const plain = emptyManifest(dest);
+          plain.writtenAtNs = m.writtenAtNs;
+          for (const [rel, e] of m.files) if (/^[\x20-\x7e]*$/.test(rel)) plain.files.set(rel, e);
+          m.files = plain.files;
+        }
+        const text = encodeManifest(m);
+        const file = save(text);
+        const loaded = loadManifest(file, dest);
+        expect(loaded.warning).toBeUndefined();
+        expect(loaded.data.files).toEqual(m.files);
+        expect([...loaded.data.files.keys()]).toEqual([...m.files.keys()]);
+        expect(loaded.data).toEqual(decodeManifest(text, dest));
+      }
+    }
+    expect(encodeManifest(large(30_000)).length).toBeGreaterThan(3 * 1024 * 1024);
+  });
+
+  it('decodes each byte of a piece boundary as the whole file does', () => {
+    // The first line break after 1 MiB moves with the padding, so that a piece ends before, inside and
+    // after a name's multi-byte characters; the result must equal a decoding of the whole file.
+    const rest = large(9_000);
+    const ends = new Set<number>();
+    for (const pad of [0, 1, 2, 3, 5, 8, 13]) {
+      const m = emptyManifest(dest);
+      m.writtenAtNs = rest.writtenAtNs;
+      m.files.set(`${'x'.repeat(pad)}🎵é`, entry(1));
+      for (const [rel, e] of rest.files) m.files.set(rel, e);
+      const text = encodeManifest(m);
+      // Where the first MiB ends: inside which line, and at which byte of it.
+      const bytes = Buffer.from(text);
+      ends.add((1 << 20) - (bytes.lastIndexOf(10, (1 << 20) - 1) + 1));
+      const loaded = loadManifest(save(text), dest);
+      expect(loaded.warning).toBeUndefined();
+      expect(loaded.data.files.size).toBe(9_001);
+      expect(loaded.data).toEqual(decodeManifest(text, dest));
+    }
+    expect(ends.size).toBe(7);
+  });
+
+  it('reads bytes that are not UTF-8 as a whole-file read would, and distrusts the manifest', () => {
+    const text = encodeManifest(large(12_000));
+    const at = text.indexOf('\n', 1_200_000) + 1;
+    const bytes = Buffer.concat([
+      Buffer.from(text.slice(0, at)),
+      Buffer.from([0x66, 0xe2, 0x82, 0x0a, 0xff, 0xfe]),
+      Buffer.from(text.slice(at)),
+    ]);
+    const file = save(bytes);
+    const loaded = loadManifest(file, dest);
+    expect(loaded.data.files.size).toBe(0);
+    expect(loaded.warning).toBe(
+      `manifest ${file} cannot be trusted (${decodeManifest(readFileSync(file, 'utf8'), dest)}): rebuilding it from the remote listing`,
+    );
+  });
+
+  it('reads a line longer than a piece, and a file with no line break at all', () => {
+    const m = large(3);
+    const text = encodeManifest(m);
+    const nl = text.indexOf('\n');
+    // A header padded past 1 MiB by a field the decoder ignores.
+    const header = JSON.parse(text.slice(0, nl)) as Record<string, unknown>;
+    const padded = `${JSON.stringify({ ...header, note: 'n'.repeat(3 * 1024 * 1024) })}${text.slice(nl)}`;
+    const loaded = loadManifest(save(padded), dest);
+    expect(loaded.warning).toBeUndefined();
+    expect(loaded.data.files).toEqual(m.files);
+    const oneLine = loadManifest(save(text.slice(0, nl)), dest);
+    expect(oneLine.warning).toMatch(/cannot be trusted \(it has no end line \(truncated\?\)\)/);
+  });
+
+  it('distrusts a manifest cut at any piece boundary, or with data after its end line', () => {
+    const text = encodeManifest(large(20_000));
+    for (const cut of [1 << 20, text.indexOf('\n', 1 << 20) + 1, text.indexOf('\n', 2 << 20) + 1]) {
+      const loaded = loadManifest(save(text.slice(0, cut)), dest);
+      expect(loaded.data.files.size).toBe(0);
+      expect(loaded.warning).toMatch(/cannot be trusted \((it has no end line|line \d+ is malformed)/);
+    }
+    const after = loadManifest(save(`${text}${'x\t'.repeat(700_000)}\n`), dest);
+    expect(after.warning).toMatch(/cannot be trusted \(data after its end line\)/);
+  });
+});
