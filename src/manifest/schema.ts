@@ -155,8 +155,12 @@ export const COLUMNS = [
 export const FORM_COLUMNS = [...COLUMNS, 'style', 'stored'] as const;
 const NONE = '-';
 const hasForm = (files: ReadonlyMap<string, ManifestEntry>) => {
-  for (const e of files.values()) if (e.style !== undefined || e.stored !== undefined) return true;
-  return false;
+  let found = false;
+  // forEach, not for…of: see encodeManifestTo.
+  files.forEach((e) => {
+    if (e.style !== undefined || e.stored !== undefined) found = true;
+  });
+  return found;
 };
 
 /**
@@ -191,7 +195,9 @@ export function encodeManifestTo(data: ManifestData, write: (chunk: string) => v
   const { files, ...header } = data;
   const form = hasForm(files);
   let out = `${JSON.stringify({ ...header, columns: form ? FORM_COLUMNS : COLUMNS })}\n`;
-  for (const [rel, e] of files) {
+  // forEach, not for…of: a save runs the loop once, mostly before V8 optimises it, and there each step
+  // of a Map's iterator (a result object, an entry array) costs several times the line it writes.
+  files.forEach((e, rel) => {
     const r = needsQuoting(rel) ? jsonText(rel) : rel;
     const ctime = e.ctimeNs === e.mtimeNs ? SAME : e.ctimeNs;
     const etag = e.etag === e.md5 ? SAME : e.etag;
@@ -201,7 +207,7 @@ export function encodeManifestTo(data: ManifestData, write: (chunk: string) => v
       write(out);
       out = '';
     }
-  }
+  });
   write(`${out}#end ${files.size}\n`);
 }
 

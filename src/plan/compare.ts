@@ -118,8 +118,10 @@ export function entriesContradicted(
   listedAt: string,
 ): string[] {
   const out: string[] = [];
-  for (const [rel, e] of manifest) {
+  // forEach, not for…of: run once over every entry, mostly before V8 optimises it, where each step of
+  // a Map iterator (a result object, an entry array) costs more than the check.
+  manifest.forEach((e, rel) => {
     if (e.syncedAt < listedAt && !remoteMatchesEntry(listing.get(rel), e)) out.push(rel);
-  }
+  });
   return out;
 }

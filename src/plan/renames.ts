@@ -74,9 +74,11 @@ export function copySources(input: Omit<RenameInput, 'hashes'>): Map<number, Cop
     if (list) list.push(c);
     else bySize.set(c.size, [c]);
   };
-  for (const [rel, e] of manifest) {
-    if (present.has(rel)) continue;
-    if (remote && !remoteMatchesEntry(remote.get(rel), e)) continue;
+  // forEach, not for…of: run once over every entry, mostly before V8 optimises it, where each step of
+  // a Map iterator (a result object, an entry array) costs more than the check.
+  manifest.forEach((e, rel) => {
+    if (present.has(rel)) return;
+    if (remote && !remoteMatchesEntry(remote.get(rel), e)) return;
     add({
       rel,
       key: keyPrefix + rel,
@@ -86,7 +88,7 @@ export function copySources(input: Omit<RenameInput, 'hashes'>): Map<number, Cop
       partSize: e.partSize,
       vanished: true,
     });
-  }
+  });
   if (remote) {
     for (const r of remote.values()) {
       const md5 = listedMd5(r);
