@@ -1,7 +1,7 @@
 import type { HashResult } from '../local/hash.js';
 import type { LocalFile } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
-import { candidatePartSizes, etagForm, normalizeEtag } from '../s3/etag.js';
+import { candidatePartSizes, normalEtagForm, normalizeEtag } from '../s3/etag.js';
 import type { RemoteObject } from './types.js';
 
 /** The local file's stat data is exactly what the manifest recorded. */
@@ -92,7 +92,7 @@ export function compareContent(
 ): ContentVerdict {
   if (r.size !== size) return 'different';
   const etag = normalizeEtag(r.etag);
-  const form = etagForm(etag);
+  const form = normalEtagForm(etag);
   const partSizes = form.kind === 'multipart' ? candidatePartSizes(size, form.parts, recordedPartSize) : [];
   if (!hash || partSizes.some((ps) => hash.multipart[ps] === undefined)) return { need: 'hash', partSizes };
   if (form.kind === 'md5' && etag === hash.md5) return 'same';

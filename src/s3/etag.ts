@@ -6,16 +6,32 @@ const GiB = 1024 * MiB;
 /** Part sizes other tools commonly use: aws cli 8 MiB, rclone 5 MiB, lib-storage 5 MiB, s3sync 16 MiB … */
 const COMMON_PART_SIZES = [5, 8, 10, 15, 16, 25, 32, 50, 64, 100, 128, 256, 512].map((m) => m * MiB);
 
-export const normalizeEtag = (etag: string | undefined) => (etag ?? '').replace(/"/g, '').toLowerCase();
+/**
+ * An ETag as s3sync compares it: without quotes, in lower case. Asked several times per object in a
+ * run, mostly of ETags already normal or only quoted (`"…"`): those are sliced or returned as they
+ * are, and only another ETag takes the replace and the case change.
+ */
+export function normalizeEtag(etag: string | undefined): string {
+  if (etag === undefined) return '';
+  const n = etag.length;
+  const e = n >= 2 && etag.charCodeAt(0) === 34 && etag.charCodeAt(n - 1) === 34 ? etag.slice(1, -1) : etag;
+  return NOT_NORMAL.test(e) ? e.replace(/"/g, '').toLowerCase() : e;
+}
+const NOT_NORMAL = /[^0-9a-z-]/;
 
 export type EtagForm = { kind: 'md5' } | { kind: 'multipart'; parts: number } | { kind: 'opaque' };
 
-export function etagForm(etag: string): EtagForm {
-  const e = normalizeEtag(etag);
-  if (/^[0-9a-f]{32}$/.test(e)) return { kind: 'md5' };
+const MD5_FORM: EtagForm = Object.freeze({ kind: 'md5' });
+const OPAQUE_FORM: EtagForm = Object.freeze({ kind: 'opaque' });
+
+export const etagForm = (etag: string): EtagForm => normalEtagForm(normalizeEtag(etag));
+
+/** The form of an ETag `normalizeEtag` gave. */
+export function normalEtagForm(e: string): EtagForm {
+  if (/^[0-9a-f]{32}$/.test(e)) return MD5_FORM;
   const m = /^[0-9a-f]{32}-(\d+)$/.exec(e);
   if (m) return { kind: 'multipart', parts: Number(m[1]) };
-  return { kind: 'opaque' };
+  return OPAQUE_FORM;
 }
 
 /**

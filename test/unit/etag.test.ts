@@ -21,6 +21,19 @@ describe('etagForm / normalizeEtag', () => {
     expect(etagForm(`"${HEX}-10000"`)).toEqual({ kind: 'multipart', parts: 10000 });
   });
 
+  it('normalises every ETag as removing all quotes and lower-casing does', () => {
+    const spec = (e: string) => e.replace(/"/g, '').toLowerCase();
+    const cores = [HEX, HEX.toUpperCase(), `${HEX}-7`, 'AbC', 'a"b', '"', '""', 'x/y+z=', 'É', 'İ', 'ß-', ''];
+    const seen = new Set<string>();
+    for (const c of cores) {
+      for (const e of [c, `"${c}"`, `"${c}`, `${c}"`, `""${c}""`, ` "${c}" `, `W/"${c}"`]) {
+        expect(normalizeEtag(e)).toBe(spec(e));
+        seen.add(normalizeEtag(e) === e ? 'same' : 'changed');
+      }
+    }
+    expect(seen).toEqual(new Set(['same', 'changed']));
+  });
+
   it('calls everything else opaque', () => {
     for (const e of ['', 'abc', `${HEX}0`, `${HEX}-`, `${HEX}-x`, 'zz23456789abcdef0123456789abcdef']) {
       expect(etagForm(e)).toEqual({ kind: 'opaque' });
