@@ -28,6 +28,7 @@ export interface ListPage {
 }
 
 const NAMED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+const QUOT = '&quot;';
 
 /** XML character data → text: XML's five named entities and character references, nothing else. */
 export function decodeXmlText(s: string): string | undefined {
@@ -35,6 +36,11 @@ export function decodeXmlText(s: string): string | undefined {
   if (s.includes('\r')) return undefined;
   let amp = s.indexOf('&');
   if (amp < 0) return s;
+  // An ETag as most servers send it, `&quot;…&quot;` around text with no other reference: no loop.
+  const n = s.length;
+  if (amp === 0 && s.startsWith(QUOT) && s.endsWith(QUOT) && s.indexOf('&', 6) === n - 6) {
+    return `"${s.slice(6, n - 6)}"`;
+  }
   let out = '';
   let from = 0;
   while (amp >= 0) {
@@ -57,12 +63,21 @@ export function decodeXmlText(s: string): string | undefined {
   return out + s.slice(from);
 }
 
+/** An element's tags, made once: `element` runs several times for each listed object. */
+const tags = (name: string) => ({ open: `<${name}>`, close: `</${name}>` });
+type Tags = ReturnType<typeof tags>;
+const KEY = tags('Key');
+const SIZE = tags('Size');
+const ETAG = tags('ETag');
+const LAST_MODIFIED = tags('LastModified');
+const STORAGE_CLASS = tags('StorageClass');
+
 /** The text of the first `<name>…</name>` within [from, to), or undefined. */
-function element(xml: string, name: string, from: number, to: number): string | undefined {
-  const open = xml.indexOf(`<${name}>`, from);
+function element(xml: string, name: Tags, from: number, to: number): string | undefined {
+  const open = xml.indexOf(name.open, from);
   if (open < 0 || open >= to) return undefined;
-  const start = open + name.length + 2;
-  const close = xml.indexOf(`</${name}>`, start);
+  const start = open + name.open.length;
+  const close = xml.indexOf(name.close, start);
   if (close < 0 || close > to) return undefined;
   return xml.slice(start, close);
 }
@@ -91,17 +106,17 @@ export function parseListObjectsV2(xml: string): ListPage | undefined {
     const close = xml.indexOf('</Contents>', open);
     if (close < 0) return undefined;
     outside += xml.slice(pos, open);
-    const key = element(xml, 'Key', open, close);
-    const size = element(xml, 'Size', open, close);
+    const key = element(xml, KEY, open, close);
+    const size = element(xml, SIZE, open, close);
     if (key === undefined || size === undefined || !/^\s*[0-9]+\s*$/.test(size)) return undefined;
     const decodedKey = decodeXmlText(key);
-    const etag = decodeXmlText(element(xml, 'ETag', open, close) ?? '');
+    const etag = decodeXmlText(element(xml, ETAG, open, close) ?? '');
     if (decodedKey === undefined || decodedKey === '' || etag === undefined) return undefined;
-    const modified = element(xml, 'LastModified', open, close);
+    const modified = element(xml, LAST_MODIFIED, open, close);
     const lastModified = modified === undefined ? 0 : Date.parse(modified.trim());
     if (Number.isNaN(lastModified)) return undefined;
     // STANDARD, the class of most objects, is left out: only another tier is worth carrying.
-    const storageClass = element(xml, 'StorageClass', open, close)?.trim();
+    const storageClass = element(xml, STORAGE_CLASS, open, close)?.trim();
     objects.push({
       key: decodedKey,
       size: Number(size),
@@ -115,11 +130,11 @@ export function parseListObjectsV2(xml: string): ListPage | undefined {
   // Every Contents element was read: none written with attributes or a namespace prefix.
   if (count(xml, '<Contents') !== objects.length) return undefined;
 
-  const keyCount = element(outside, 'KeyCount', 0, outside.length);
+  const keyCount = element(outside, tags('KeyCount'), 0, outside.length);
   if (keyCount !== undefined && Number(keyCount.trim()) !== objects.length) return undefined;
-  const truncated = element(outside, 'IsTruncated', 0, outside.length)?.trim();
+  const truncated = element(outside, tags('IsTruncated'), 0, outside.length)?.trim();
   if (truncated !== undefined && truncated !== 'true' && truncated !== 'false') return undefined;
-  const token = element(outside, 'NextContinuationToken', 0, outside.length);
+  const token = element(outside, tags('NextContinuationToken'), 0, outside.length);
   const nextToken = token === undefined ? undefined : decodeXmlText(token);
   if (token !== undefined && nextToken === undefined) return undefined;
   return { objects, isTruncated: truncated === 'true', nextToken };

@@ -19,6 +19,23 @@ describe('decodeXmlText', () => {
     expect(decodeXmlText('plain/key with spaces ')).toBe('plain/key with spaces ');
   });
 
+  it('decodes a quoted ETag, and text that only looks like one, exactly', () => {
+    const cases: [string, string | undefined][] = [
+      ['&quot;0123456789abcdef0123456789abcdef&quot;', '"0123456789abcdef0123456789abcdef"'],
+      ['&quot;&quot;', '""'],
+      ['&quot;', '"'],
+      ['&quot;&quot;&quot;', '"""'],
+      ['&quot;a&amp;b&quot;', '"a&b"'],
+      ['&quot;ab&#13;&quot;', '"ab\r"'],
+      ['&quot;x&quot;y', '"x"y'],
+      ['x&quot;y&quot;', 'x"y"'],
+      ['&quot;abc&quot', undefined],
+      ['&quot;a&nbsp;&quot;', undefined],
+      ['&quot;a\r&quot;', undefined],
+    ];
+    for (const [xml, text] of cases) expect([xml, decodeXmlText(xml)]).toEqual([xml, text]);
+  });
+
   it('declines what it cannot be sure of: other entities, a bare &, a raw CR, out-of-range code points', () => {
     expect(decodeXmlText('&nbsp;')).toBeUndefined();
     expect(decodeXmlText('a & b')).toBeUndefined();
