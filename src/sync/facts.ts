@@ -178,6 +178,8 @@ export async function gatherFacts(
   if (wanted.size > 0) for (const f of files()) if (wanted.has(f.rel)) scanned.set(f.rel, f);
   const sizesFor = (n: Need & { kind: 'hash' }) => {
     const prev = facts.hashes.get(n.rel);
+    // A file hashed for the first time, for its MD5 alone (most of a rebuild's): no Set or spreads.
+    if (prev === undefined && n.partSizes.length === 0) return n.partSizes;
     return [...new Set([...Object.keys(prev?.multipart ?? {}).map(Number), ...n.partSizes])];
   };
   // The small files all queued at once (a check, a pull into files it has no manifest for): they are
