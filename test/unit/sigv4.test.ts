@@ -61,6 +61,33 @@ describe('Signer (SigV4 of a GET, as the SDK configures it for S3)', () => {
     expect(uriEncode("a b/c+d!'()*~._-", true)).toBe('a%20b/c%2Bd%21%27%28%29%2A~._-');
     expect(uriEncode('v1/2', false)).toBe('v1%2F2');
     expect(uriEncode('é', true)).toBe('%C3%A9');
+    // What needs no escape is returned as it is; everything else as the full encoding gives it.
+    const full = (v: string, keepSlash: boolean) => {
+      const e = encodeURIComponent(v).replace(
+        /[!'()*]/g,
+        (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+      );
+      return keepSlash ? e.replace(/%2F/g, '/') : e;
+    };
+    const samples = [
+      '',
+      'a',
+      'dir/sub/file-1_2.3~x',
+      'AZaz09-._~',
+      '/',
+      '//a//',
+      'a b',
+      'a+b',
+      'a%2Fb',
+      'é/ü',
+      '\u{1F600}',
+      'a\nb',
+      '?x=1&y',
+      '*',
+    ];
+    for (const v of samples)
+      for (const keep of [true, false])
+        expect([v, keep, uriEncode(v, keep)]).toEqual([v, keep, full(v, keep)]);
   });
 
   it('signs as aws4 does, over random keys, queries, ranges, bodies, tokens, regions and days', async () => {
