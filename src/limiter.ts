@@ -23,7 +23,7 @@ export class Limiter {
    * Takes a slot, at once if one is free (synchronously: a caller that does not await still holds it),
    * else when it is handed over. Rejects, holding none, if `signal` aborted before the slot was had.
    */
-  async acquire(signal?: AbortSignal): Promise<void> {
+  async acquire(signal?: Pick<AbortSignal, 'aborted' | 'throwIfAborted'>): Promise<void> {
     signal?.throwIfAborted();
     if (this.active < this.limit) {
       this.active++;

@@ -114,7 +114,7 @@ export const copiesInParts = (size: number, threshold?: number) =>
 export async function copyObject(requests: S3Requests, input: CopyInput): Promise<CopyResult> {
   if (copiesInParts(input.size, input.multipartThreshold)) return copyInParts(requests, input);
   const r = await requests.call(
-    (signal) =>
+    (request) =>
       requests.send(
         new (s3().CopyObjectCommand)({
           Bucket: requests.bucket,
@@ -125,7 +125,7 @@ export async function copyObject(requests: S3Requests, input: CopyInput): Promis
           ...(input.replace && headerParams(input.replace)),
           ...runSettings(requests.settings),
         }),
-        signal,
+        request,
       ),
     input.signal,
   );
@@ -144,11 +144,11 @@ export async function headObject(
   requests: S3Requests,
   input: { bucket: string; key: string; versionId?: string; signal?: AbortSignal },
 ): Promise<ObjectHead | null> {
-  return requests.call(async (signal) => {
+  return requests.call(async (request) => {
     try {
       const h = await requests.send(
         new (s3().HeadObjectCommand)({ Bucket: input.bucket, Key: input.key, VersionId: input.versionId }),
-        signal,
+        request,
       );
       return {
         contentType: h.ContentType ?? 'application/octet-stream',
@@ -195,7 +195,7 @@ async function copyInParts(requests: S3Requests, input: CopyInput): Promise<Copy
   const createdWith: ObjectHeaders = input.replace ?? { ...headers, storageClass: undefined };
   const ps = choosePartSize(input.size, input.partSize ?? 64 * 1024 ** 2, input.limits);
   const created = await requests.call(
-    (signal) =>
+    (request) =>
       requests.send(
         new (s3().CreateMultipartUploadCommand)({
           Bucket: requests.bucket,
@@ -203,7 +203,7 @@ async function copyInParts(requests: S3Requests, input: CopyInput): Promise<Copy
           ...headerParams(createdWith),
           ...runSettings(requests.settings),
         }),
-        signal,
+        request,
       ),
     input.signal,
   );
@@ -215,7 +215,7 @@ async function copyInParts(requests: S3Requests, input: CopyInput): Promise<Copy
     const settled = await Promise.allSettled(
       partRanges(input.size, ps).map(async ({ n, start, end }) => {
         const r = await requests.call(
-          (signal) =>
+          (request) =>
             requests.send(
               new (s3().UploadPartCopyCommand)({
                 Bucket: requests.bucket,
@@ -226,7 +226,7 @@ async function copyInParts(requests: S3Requests, input: CopyInput): Promise<Copy
                 CopySourceIfMatch: ifMatch(input.sourceIfMatch),
                 CopySourceRange: `bytes=${start}-${end}`,
               }),
-              signal,
+              request,
             ),
           input.signal,
         );

@@ -14,8 +14,8 @@ export async function deleteKeys(t: S3Requests, keys: string[]): Promise<Map<str
   const inXml = keys.filter((k) => !XML_UNSAFE.test(k));
   for (const key of keys.filter((k) => XML_UNSAFE.test(k))) {
     try {
-      await t.call((signal) =>
-        t.send(new (s3().DeleteObjectCommand)({ Bucket: t.bucket, Key: key }), signal),
+      await t.call((request) =>
+        t.send(new (s3().DeleteObjectCommand)({ Bucket: t.bucket, Key: key }), request),
       );
     } catch (err) {
       if (err instanceof S3SyncError && isFatal(err)) throw err;
@@ -24,13 +24,13 @@ export async function deleteKeys(t: S3Requests, keys: string[]): Promise<Map<str
   }
   for (let i = 0; i < inXml.length; i += 1000) {
     const batch = inXml.slice(i, i + 1000);
-    const r = await t.call((signal) =>
+    const r = await t.call((request) =>
       t.send(
         new (s3().DeleteObjectsCommand)({
           Bucket: t.bucket,
           Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
         }),
-        signal,
+        request,
       ),
     );
     for (const e of r.Errors ?? []) if (e.Key) failed.set(e.Key, e.Code ?? 'unknown error');

@@ -15,6 +15,7 @@ import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { readCapped } from '../read-capped.js';
 import { NotS3Error } from './endpoint-errors.js';
+import { abortError, type RequestScope } from './request-signals.js';
 import { notS3Reason } from './response-check.js';
 import { Signer, type SigningCredentials, uriEncode } from './sigv4.js';
 
@@ -124,11 +125,15 @@ export class DirectRequests {
   }
 
   /** One attempt; rejects with the SDK's error shapes, or NotS3Error for an answer that is not S3's. */
-  async get(key: string, versionId: string | undefined, signal: AbortSignal | undefined): Promise<GetAnswer> {
+  async get(
+    key: string,
+    versionId: string | undefined,
+    request: RequestScope | undefined,
+  ): Promise<GetAnswer> {
     // x-id names the operation, as the SDK's GetObject does: stores ignore it, proxies and logs see it.
     const query: Record<string, string> = versionId === undefined ? {} : { versionId };
     query['x-id'] = 'GetObject';
-    const { res, headers } = await this.send('GetObject', `/${uriEncode(key, true)}`, query, signal);
+    const { res, headers } = await this.send('GetObject', `/${uriEncode(key, true)}`, query, request);
     const metadata: Record<string, string> = {};
     for (const [k, v] of Object.entries(headers))
       if (k.startsWith('x-amz-meta-') && v !== undefined) metadata[k.slice(11)] = v;
@@ -151,7 +156,7 @@ export class DirectRequests {
    * One PutObject attempt; its ETag as the server sent it. The payload is signed by its SHA-256, as the
    * SDK signs a body over plain HTTP, and Content-MD5 has the server refuse any other body.
    */
-  async put(p: PutRequest, signal: AbortSignal | undefined): Promise<string | undefined> {
+  async put(p: PutRequest, request: RequestScope | undefined): Promise<string | undefined> {
     const signed: Record<string, string> = {};
     const unsigned: Record<string, string> = { 'content-length': String(p.body.length) };
     for (const [k, v] of Object.entries(p.headers)) (UNSIGNED.has(k) ? unsigned : signed)[k] = v;
@@ -160,7 +165,7 @@ export class DirectRequests {
       'PutObject',
       `/${uriEncode(p.key, true)}`,
       { 'x-id': 'PutObject' },
-      signal,
+      request,
       undefined,
       { method: 'PUT', body: p.body, signed, unsigned },
     );
@@ -173,12 +178,12 @@ export class DirectRequests {
    * One ListObjectsV2 page, its body as text for the caller to parse (parseListObjectsV2). The query
    * is the one the SDK sends for the same input. `onSent`: the request has gone to the socket.
    */
-  async list(p: ListPageRequest, signal: AbortSignal | undefined, onSent?: () => void): Promise<string> {
+  async list(p: ListPageRequest, request: RequestScope | undefined, onSent?: () => void): Promise<string> {
     const query: Record<string, string> = { 'list-type': '2', prefix: p.prefix };
     if (p.token !== undefined) query['continuation-token'] = p.token;
     if (p.startAfter !== undefined) query['start-after'] = p.startAfter;
     if (p.maxKeys !== undefined) query['max-keys'] = String(p.maxKeys);
-    const { res, headers, status } = await this.send('ListObjectsV2', '', query, signal, onSent);
+    const { res, headers, status } = await this.send('ListObjectsV2', '', query, request, onSent);
     const { data: body, over } = await readCapped(res, LIST_BODY_MAX);
     if (over) throw new NotS3Error(`it answers ListObjectsV2 with more than ${LIST_BODY_MAX} bytes`, status);
     const notS3 = notS3Reason({ operation: 'ListObjectsV2', status, headers, body });
@@ -195,7 +200,7 @@ export class DirectRequests {
     operation: string,
     path: string,
     query: Record<string, string>,
-    signal: AbortSignal | undefined,
+    request: RequestScope | undefined,
     onSent?: () => void,
     put?: { method: 'PUT'; body: Buffer; signed: Record<string, string>; unsigned: Record<string, string> },
   ): Promise<{ res: http.IncomingMessage; headers: Record<string, string | undefined>; status: number }> {
@@ -218,6 +223,7 @@ export class DirectRequests {
     const search = `?${Object.entries(query)
       .map(([k, v]) => `${uriEncode(k, false)}=${uriEncode(v, false)}`)
       .join('&')}`;
+    request?.throwIfAborted();
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
       const req = (this.secure ? https : http).request({
         protocol: url.protocol,
@@ -227,8 +233,10 @@ export class DirectRequests {
         method,
         headers,
         agent: this.secure ? this.setup.httpsAgent : this.setup.httpAgent,
-        signal,
       });
+      // Stopped as http.request's `signal` option would, without an AbortSignal (see RequestScope).
+      const unhook = request?.onAbort((reason) => req.destroy(abortError(reason)));
+      if (unhook) req.once('close', unhook);
       req.once('response', resolve);
       req.once('error', reject);
       if (put) req.end(put.body, onSent);

@@ -152,13 +152,13 @@ export function listPage(t: S3Requests, p: PageInput): Promise<ListPage> {
       requested?.();
       requested = undefined;
     });
-  return t.call(async (signal) => {
+  return t.call(async (request) => {
     const startAfter = p.token === undefined ? p.startAfter : undefined;
     const direct = p.probe.sdkParser
       ? undefined
       : t.listDirect?.(
           { prefix: p.prefix, token: p.token, startAfter, maxKeys: p.probe.maxKeys },
-          signal,
+          request,
           onRequested,
         );
     if (direct) {
@@ -205,7 +205,7 @@ export function listPage(t: S3Requests, p: PageInput): Promise<ListPage> {
         name: 's3syncReadListing',
       });
     }
-    const page = await t.send(cmd, signal);
+    const page = await t.send(cmd, request);
     if (p.probe.pages) p.probe.pages[fast ? 'fast' : 'sdk']++;
     if (fast) return fast;
     return {

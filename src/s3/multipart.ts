@@ -75,7 +75,7 @@ export interface UploadsAtKey {
 const MAX_SKEW_MS = 15 * 60_000;
 
 export async function createMultipart(t: S3Requests, p: CreateMultipartInput): Promise<string> {
-  const r = await t.call((signal) => {
+  const r = await t.call((request) => {
     p.onAttempt?.();
     return t.send(
       new (s3().CreateMultipartUploadCommand)({
@@ -83,7 +83,7 @@ export async function createMultipart(t: S3Requests, p: CreateMultipartInput): P
         Key: p.key,
         ...objectParams(t.settings, p.contentType, p.metadata, p.headers),
       }),
-      signal,
+      request,
     );
   });
   if (!r.UploadId) throw t.fail(new Error('CreateMultipartUpload returned no UploadId'));
@@ -92,7 +92,7 @@ export async function createMultipart(t: S3Requests, p: CreateMultipartInput): P
 
 export async function uploadPart(t: S3Requests, p: UploadPartInput): Promise<string> {
   const r = await t.call(
-    (signal) =>
+    (request) =>
       t.send(
         new (s3().UploadPartCommand)({
           Bucket: t.bucket,
@@ -103,7 +103,7 @@ export async function uploadPart(t: S3Requests, p: UploadPartInput): Promise<str
           ContentLength: p.size,
           ContentMD5: p.md5Base64,
         }),
-        signal,
+        request,
       ),
     p.transfer,
   );
@@ -111,7 +111,7 @@ export async function uploadPart(t: S3Requests, p: UploadPartInput): Promise<str
 }
 
 export async function completeMultipart(t: S3Requests, p: CompleteMultipartInput): Promise<string> {
-  const r = await t.call((signal) =>
+  const r = await t.call((request) =>
     t.send(
       new (s3().CompleteMultipartUploadCommand)({
         Bucket: t.bucket,
@@ -119,7 +119,7 @@ export async function completeMultipart(t: S3Requests, p: CompleteMultipartInput
         UploadId: p.uploadId,
         MultipartUpload: { Parts: p.parts.map((x) => ({ PartNumber: x.n, ETag: `"${x.etag}"` })) },
       }),
-      signal,
+      request,
     ),
   );
   return normalizeEtag(r.ETag);
@@ -153,7 +153,7 @@ export async function listParts(t: S3Requests, p: UploadRef): Promise<PartsListi
     const out = new Map<number, { etag: string; size: number }>();
     let marker: string | undefined;
     do {
-      const r = await t.call((signal) =>
+      const r = await t.call((request) =>
         t.send(
           new (s3().ListPartsCommand)({
             Bucket: t.bucket,
@@ -161,7 +161,7 @@ export async function listParts(t: S3Requests, p: UploadRef): Promise<PartsListi
             UploadId: p.uploadId,
             PartNumberMarker: marker,
           }),
-          signal,
+          request,
         ),
       );
       for (const part of r.Parts ?? []) {
@@ -211,7 +211,7 @@ async function listUploads(
   let keyMarker: string | undefined;
   let idMarker: string | undefined;
   do {
-    const r = await t.call((signal) => {
+    const r = await t.call((request) => {
       const cmd = new (s3().ListMultipartUploadsCommand)({
         Bucket: t.bucket,
         Prefix: prefix,
@@ -231,7 +231,7 @@ async function listUploads(
         );
       }
       // A server without the API answers 501 or 405: returned, not thrown, so it is not retried.
-      return t.send(cmd, signal).catch((err: unknown) => {
+      return t.send(cmd, request).catch((err: unknown) => {
         if (refused(err)) return { refusedWith: err };
         throw err;
       });

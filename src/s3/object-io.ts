@@ -33,7 +33,7 @@ export function fetchBytes(
   },
 ): Promise<FetchedBytes> {
   const { key, range } = input;
-  return requests.call(async (signal) => {
+  return requests.call(async (request) => {
     const r = await requests.send(
       new (s3().GetObjectCommand)({
         Bucket: requests.bucket,
@@ -43,7 +43,7 @@ export function fetchBytes(
         // Every range of one object version: a source overwritten meanwhile fails instead of mixing.
         IfMatch: input.ifMatch ? `"${input.ifMatch}"` : undefined,
       }),
-      signal,
+      request,
     );
     if (!(r.Body instanceof Readable)) throw new Error('GetObject returned no body');
     const chunks: Buffer[] = [];
@@ -77,7 +77,7 @@ export async function putBytes(
   input: { key: string; body: Buffer; md5Base64: string; headers: ObjectHeaders; signal?: AbortSignal },
 ): Promise<string> {
   const r = await requests.call(
-    (signal) =>
+    (request) =>
       requests.send(
         new (s3().PutObjectCommand)({
           Bucket: requests.bucket,
@@ -87,7 +87,7 @@ export async function putBytes(
           ContentMD5: input.md5Base64,
           ...headerParams(input.headers),
         }),
-        signal,
+        request,
       ),
     input.signal,
   );
@@ -100,14 +100,14 @@ export async function createMultipartWith(
   input: { key: string; headers: ObjectHeaders; signal?: AbortSignal },
 ): Promise<string> {
   const r = await requests.call(
-    (signal) =>
+    (request) =>
       requests.send(
         new (s3().CreateMultipartUploadCommand)({
           Bucket: requests.bucket,
           Key: input.key,
           ...headerParams(input.headers),
         }),
-        signal,
+        request,
       ),
     input.signal,
   );

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseRate } from '../options/parse.js';
 import { setting } from '../options/validate.js';
+import type { RequestScope } from './request-signals.js';
 
 /** Time as the buckets see it: milliseconds, and a wait that the run's signal cuts short. */
 export interface Clock {
@@ -128,13 +129,14 @@ export class RateLimits {
     if (rates.down !== undefined) this.down = shared ? this.up : new ByteBucket(rates.down, clock);
   }
 
-  async around<O>(input: object, signal: AbortSignal | undefined, send: () => Promise<O>): Promise<O> {
-    await this.requests?.take(1, signal);
+  async around<O>(input: object, request: RequestScope | undefined, send: () => Promise<O>): Promise<O> {
+    // request.signal is made only where a limit waits on it.
+    await this.requests?.take(1, request?.signal);
     const out = input as { Body?: unknown };
-    if (this.up && isBody(out.Body)) out.Body = paced(out.Body, this.up, signal);
+    if (this.up && isBody(out.Body)) out.Body = paced(out.Body, this.up, request?.signal);
     const r = await send();
     const got = r as { Body?: unknown };
-    if (this.down && got.Body instanceof Readable) got.Body = paced(got.Body, this.down, signal);
+    if (this.down && got.Body instanceof Readable) got.Body = paced(got.Body, this.down, request?.signal);
     return r;
   }
 }

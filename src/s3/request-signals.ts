@@ -1,14 +1,90 @@
-/** A signal for one request, and the call that unlinks it from its sources once the request is over. */
-export interface RequestSignal {
-  signal: AbortSignal | undefined;
-  release: () => void;
+/**
+ * The cancellation of one request: aborted when any of its sources (the run's signal, a file's transfer
+ * signal) aborts, until the request is released.
+ *
+ * It is no AbortSignal of its own until something asks for one (`signal`: the SDK, a timer): a request
+ * sent without the SDK is stopped through `onAbort`, a plain callback: an AbortController per request,
+ * and http.request's `signal` option (an EventTarget listener, and a stream-end watcher to remove it),
+ * were a measurable share of a small file's CPU (docs/performance.md).
+ */
+export class RequestScope {
+  private state: { reason: unknown } | undefined;
+  private controller: AbortController | undefined;
+  private hooks: ((reason: unknown) => void)[] | undefined;
+  /** The sources' sets this request is in, to leave on release. */
+  readonly memberOf: Set<RequestScope>[] = [];
+
+  get aborted(): boolean {
+    return this.state !== undefined;
+  }
+
+  get reason(): unknown {
+    return this.state?.reason;
+  }
+
+  throwIfAborted(): void {
+    if (this.state) throw this.state.reason;
+  }
+
+  /** An AbortSignal that follows this request, made on first use. */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.state) this.controller.abort(this.state.reason);
+    }
+    return this.controller.signal;
+  }
+
+  /**
+   * Calls fn once, with the reason, when the request is aborted (at once if it already is); never after
+   * release or after the returned call removes it.
+   */
+  onAbort(fn: (reason: unknown) => void): () => void {
+    if (this.state) {
+      fn(this.state.reason);
+      return () => {};
+    }
+    this.hooks ??= [];
+    const hooks = this.hooks;
+    hooks.push(fn);
+    return () => {
+      const i = hooks.indexOf(fn);
+      if (i >= 0) hooks.splice(i, 1);
+    };
+  }
+
+  abort(reason: unknown): void {
+    if (this.state) return;
+    this.state = { reason };
+    this.controller?.abort(reason);
+    const hooks = this.hooks;
+    this.hooks = undefined;
+    if (hooks) for (let i = 0; i < hooks.length; i++) hooks[i]!(reason);
+  }
+
+  /** The request is over: its sources no longer reach it, and its hooks are dropped. */
+  release(): void {
+    for (let i = 0; i < this.memberOf.length; i++) this.memberOf[i]!.delete(this);
+    this.memberOf.length = 0;
+    this.hooks = undefined;
+  }
 }
 
-const NONE: RequestSignal = { signal: undefined, release: () => {} };
+/** The error http.request's `signal` option destroys a request with: an AbortError, the reason its cause. */
+export function abortError(reason: unknown): Error {
+  return Object.assign(new Error('The operation was aborted', { cause: reason }), {
+    name: 'AbortError',
+    code: 'ABORT_ERR',
+  });
+}
+
+/** A request's cancellation as something that waits on it needs it: an AbortSignal, made if need be. */
+export const signalOf = (c: AbortSignal | RequestScope | undefined): AbortSignal | undefined =>
+  c instanceof RequestScope ? c.signal : c;
 
 /**
- * Gives each request its own AbortSignal, aborted when any of its sources (the run's signal, a file's
- * transfer signal) aborts, through one 'abort' listener per source however many requests are in flight.
+ * Opens a RequestScope per request, reached from each source through one 'abort' listener however
+ * many requests are in flight.
  *
  * The SDK adds a listener to the signal a request is given (one for the socket, one per wait for a
  * retry token). Shared by the parts of one file, or by every request of a run, that signal had 11 of
@@ -17,39 +93,36 @@ const NONE: RequestSignal = { signal: undefined, release: () => {} };
  * a long-lived source keeps a trace of every signal derived from it.
  */
 export class RequestSignals {
-  private readonly waiting = new WeakMap<AbortSignal, Set<AbortController>>();
+  private readonly waiting = new WeakMap<AbortSignal, Set<RequestScope>>();
 
-  open(sources: ReadonlyArray<AbortSignal | undefined>): RequestSignal {
-    const present = sources.filter((s): s is AbortSignal => s !== undefined);
-    if (present.length === 0) return NONE;
-    const own = new AbortController();
-    const sets: Set<AbortController>[] = [];
-    for (const source of present) {
+  /** The scope of a request with these sources; undefined when it has none (it cannot be aborted). */
+  open(sources: ReadonlyArray<AbortSignal | undefined>): RequestScope | undefined {
+    let scope: RequestScope | undefined;
+    for (let i = 0; i < sources.length; i++) {
+      const source = sources[i];
+      if (source === undefined) continue;
+      scope ??= new RequestScope();
       if (source.aborted) {
-        own.abort(source.reason);
+        scope.abort(source.reason);
         break;
       }
       const set = this.requestsOf(source);
-      set.add(own);
-      sets.push(set);
+      set.add(scope);
+      scope.memberOf.push(set);
     }
-    return {
-      signal: own.signal,
-      release: () => {
-        for (const set of sets) set.delete(own);
-      },
-    };
+    return scope;
   }
 
-  private requestsOf(source: AbortSignal): Set<AbortController> {
+  private requestsOf(source: AbortSignal): Set<RequestScope> {
     let set = this.waiting.get(source);
     if (!set) {
-      const requests = new Set<AbortController>();
+      const requests = new Set<RequestScope>();
       source.addEventListener(
         'abort',
         () => {
-          for (const c of requests) c.abort(source.reason);
+          const now = [...requests];
           requests.clear();
+          for (const r of now) r.abort(source.reason);
         },
         { once: true },
       );

@@ -9,6 +9,7 @@ import type {
 import type { Command } from '@smithy/types';
 import type { S3SyncError } from '../errors.js';
 import type { ListPageRequest } from './direct.js';
+import type { RequestScope } from './request-signals.js';
 
 /** Any S3 command; its input and output types flow through `send` to the caller. */
 export type S3Command<I extends ServiceInputTypes, O extends ServiceOutputTypes> = Command<
@@ -36,17 +37,21 @@ export interface S3Requests {
   readonly bucket: string;
   readonly settings: UploadSettings;
   /** A request under the concurrency limit, retried; see S3Transport.call. */
-  call<T>(fn: (signal: AbortSignal | undefined) => Promise<T>, transfer?: AbortSignal): Promise<T>;
+  call<T>(fn: (request: RequestScope | undefined) => Promise<T>, transfer?: AbortSignal): Promise<T>;
   /** One attempt of `cmd`, its output typed by the command. */
   send<I extends ServiceInputTypes, O extends ServiceOutputTypes>(
     cmd: S3Command<I, O>,
-    signal: AbortSignal | undefined,
+    request: RequestScope | undefined,
   ): Promise<O>;
   /** Retried `retries` times, outside the concurrency limit and the run's cancellation. */
   detached<T>(fn: () => Promise<T>, retries: number): Promise<T>;
   fail(err: unknown): S3SyncError;
   /** One listing page's body sent without the SDK, where the store allows it (see DirectRequests). */
-  listDirect?(p: ListPageRequest, signal?: AbortSignal, onSent?: () => void): Promise<string> | undefined;
+  listDirect?(
+    p: ListPageRequest,
+    request: RequestScope | undefined,
+    onSent?: () => void,
+  ): Promise<string> | undefined;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Limiter } from '../limiter.js';
 import { isRetryable, isThrottle } from './errors.js';
+import { type RequestScope, signalOf } from './request-signals.js';
 
 /** How far the request limit may grow on its own (see AdaptiveLimiter). */
 export interface Growth {
@@ -130,7 +131,7 @@ export interface RetryPolicy {
   baseDelayMs: number;
   maxDelayMs: number;
   limiter?: AdaptiveLimiter;
-  signal?: AbortSignal;
+  signal?: AbortSignal | RequestScope;
   onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
 }
 
@@ -149,7 +150,7 @@ export async function withRetries<T>(fn: (attempt: number) => Promise<T>, p: Ret
       const cap = Math.min(p.maxDelayMs, p.baseDelayMs * 2 ** attempt);
       const delay = Math.random() * cap;
       p.onRetry?.(err, attempt + 1, delay);
-      await sleep(delay, undefined, { signal: p.signal });
+      await sleep(delay, undefined, { signal: signalOf(p.signal) });
     }
   }
 }

@@ -29,7 +29,7 @@ import {
 import type { ProviderQuirks } from './providers.js';
 import { RateLimits } from './rate-limit.js';
 import type { RemoteObject } from './remote-object.js';
-import { RequestSignals } from './request-signals.js';
+import { type RequestScope, RequestSignals } from './request-signals.js';
 import {
   type ObjectHeaders,
   objectHeaderLines,
@@ -69,6 +69,8 @@ export class S3Transport implements S3Requests {
   readonly endpointId: string;
   readonly limiter: AdaptiveLimiter;
   private readonly policy: RetryPolicy;
+  /** The run's cancellation. */
+  private readonly runSignal: AbortSignal | undefined;
 
   constructor(
     private readonly resolved: ResolvedClient,
@@ -89,6 +91,7 @@ export class S3Transport implements S3Requests {
     const { start, max } = requestConcurrency(opts);
     this.limiter = new AdaptiveLimiter(start, { max });
     this.limits = opts.limits ?? new RateLimits({});
+    this.runSignal = opts.signal;
     this.policy = {
       retries: setting(opts, 'retries'),
       baseDelayMs: 100,
@@ -136,27 +139,27 @@ export class S3Transport implements S3Requests {
    * A request under the concurrency limit, retried; S3 errors are mapped to one line. Local errors
    * (a file system call that failed, a body that aborted its own transfer through `transfer`) pass
    * through unchanged: they are the caller's to interpret, and so does the run's cancellation.
-   * `fn` gets the signal to send with (see RequestSignals).
+   * `fn` gets the request's cancellation to send with (see RequestScope).
    */
-  async call<T>(fn: (signal: AbortSignal | undefined) => Promise<T>, transfer?: AbortSignal): Promise<T> {
-    const request = this.signals.open([transfer, this.policy.signal]);
-    const policy = request.signal ? { ...this.policy, signal: request.signal } : this.policy;
+  async call<T>(fn: (request: RequestScope | undefined) => Promise<T>, transfer?: AbortSignal): Promise<T> {
+    const request = this.signals.open([transfer, this.runSignal]);
+    const policy = request ? { ...this.policy, signal: request } : this.policy;
     try {
       return await withRetries(async () => {
-        await this.limiter.acquire(policy.signal);
+        await this.limiter.acquire(request);
         try {
-          return await fn(policy.signal);
+          return await fn(request);
         } finally {
           this.limiter.release();
         }
       }, policy);
     } catch (err) {
-      if (this.policy.signal?.aborted) throw this.policy.signal.reason;
+      if (this.runSignal?.aborted) throw this.runSignal.reason;
       if (transfer?.aborted) throw transfer.reason;
       if (isLocalError(err)) throw err;
       throw this.fail(err);
     } finally {
-      request.release();
+      request?.release();
     }
   }
 
@@ -165,9 +168,11 @@ export class S3Transport implements S3Requests {
   /** One attempt, its output typed by the command: no caller restates a response shape. */
   send<I extends ServiceInputTypes, O extends ServiceOutputTypes>(
     cmd: S3Command<I, O>,
-    signal: AbortSignal | undefined,
+    request: RequestScope | undefined,
   ): Promise<O> {
-    return this.limits.around(cmd.input, signal, () => this.client.send(cmd, { abortSignal: signal }));
+    return this.limits.around(cmd.input, request, () =>
+      this.client.send(cmd, { abortSignal: request?.signal }),
+    );
   }
 
   /** Retried, but outside the limit and the run's signal: for the cleanup a cancelled run still does. */
@@ -176,9 +181,9 @@ export class S3Transport implements S3Requests {
   }
 
   async createBucket(): Promise<void> {
-    await this.call(async (signal) => {
+    await this.call(async (request) => {
       try {
-        await this.send(new (s3().CreateBucketCommand)({ Bucket: this.bucket }), signal);
+        await this.send(new (s3().CreateBucketCommand)({ Bucket: this.bucket }), request);
       } catch (err) {
         const name = (err as { name?: string }).name;
         if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
@@ -202,11 +207,11 @@ export class S3Transport implements S3Requests {
     metadata: Record<string, string>;
     restore?: string;
   } | null> {
-    return this.call(async (signal) => {
+    return this.call(async (request) => {
       try {
         const h = await this.send(
           new (s3().HeadObjectCommand)({ Bucket: this.bucket, Key: key, VersionId: versionId }),
-          signal,
+          request,
         );
         return {
           size: h.ContentLength ?? 0,
@@ -232,14 +237,14 @@ export class S3Transport implements S3Requests {
     const md5 = p.md5Base64;
     const direct = md5 !== undefined && this.direct?.sendsPuts && !this.limits.up ? this.direct : undefined;
     const lines = direct && objectHeaderLines(params);
-    const r = await this.call(async (signal) => {
+    const r = await this.call(async (request) => {
       const body = p.body();
       // A larger body waits for 100 Continue through the SDK (see EXPECT_CONTINUE_FROM).
       if (direct && lines && Buffer.isBuffer(body) && body.length < EXPECT_CONTINUE_FROM)
         return {
-          ETag: await this.limits.around({}, signal, () => {
+          ETag: await this.limits.around({}, request, () => {
             this.counter.add('PutObject');
-            return direct.put({ key: p.key, body, md5Base64: md5!, headers: lines }, signal);
+            return direct.put({ key: p.key, body, md5Base64: md5!, headers: lines }, request);
           }),
         };
       return this.send(
@@ -251,7 +256,7 @@ export class S3Transport implements S3Requests {
           ContentMD5: md5,
           ...params,
         }),
-        signal,
+        request,
       );
     }, p.transfer);
     return normalizeEtag(r.ETag);
@@ -304,9 +309,9 @@ export class S3Transport implements S3Requests {
   ): Promise<T> {
     const { key, range, versionId } = input;
     const direct = input.verifiedByMd5 && !range ? this.direct : undefined;
-    return this.call(async (signal) => {
+    return this.call(async (request) => {
       const r = direct
-        ? await this.sendDirect(direct, key, versionId, signal)
+        ? await this.sendDirect(direct, key, versionId, request)
         : await this.send(
             new (s3().GetObjectCommand)({
               Bucket: this.bucket,
@@ -314,7 +319,7 @@ export class S3Transport implements S3Requests {
               VersionId: versionId,
               Range: range ? `bytes=${range.start}-${range.end}` : undefined,
             }),
-            signal,
+            request,
           );
       // The Node HTTP handler's body is a stream; anything else cannot be consumed here.
       if (!(r.Body instanceof Readable)) throw new Error('GetObject returned no body');
@@ -332,11 +337,11 @@ export class S3Transport implements S3Requests {
     direct: DirectRequests,
     key: string,
     versionId: string | undefined,
-    signal?: AbortSignal,
+    request: RequestScope | undefined,
   ) {
-    return this.limits.around({}, signal, () => {
+    return this.limits.around({}, request, () => {
       this.counter.add('GetObject');
-      return direct.get(key, versionId, signal);
+      return direct.get(key, versionId, request);
     });
   }
 
@@ -344,12 +349,16 @@ export class S3Transport implements S3Requests {
    * One listing page's body without the SDK, counted and rate-limited as `send` does; undefined where
    * the endpoint does not allow it (see DirectRequests).
    */
-  listDirect(p: ListPageRequest, signal?: AbortSignal, onSent?: () => void): Promise<string> | undefined {
+  listDirect(
+    p: ListPageRequest,
+    request: RequestScope | undefined,
+    onSent?: () => void,
+  ): Promise<string> | undefined {
     const direct = this.direct;
     if (!direct) return undefined;
-    return this.limits.around({}, signal, () => {
+    return this.limits.around({}, request, () => {
       this.counter.add('ListObjectsV2');
-      return direct.list(p, signal, onSent);
+      return direct.list(p, request, onSent);
     });
   }
 

@@ -15,9 +15,9 @@ export type VersioningState = 'Enabled' | 'Suspended' | 'never' | 'unsupported';
 
 /** GetBucketVersioning. A store that does not implement it answers 501 or 405: not retried. */
 export async function bucketVersioning(t: S3Requests): Promise<VersioningState> {
-  return t.call(async (signal) => {
+  return t.call(async (request) => {
     try {
-      const r = await t.send(new (s3().GetBucketVersioningCommand)({ Bucket: t.bucket }), signal);
+      const r = await t.send(new (s3().GetBucketVersioningCommand)({ Bucket: t.bucket }), request);
       return r.Status === 'Enabled' || r.Status === 'Suspended' ? r.Status : 'never';
     } catch (err) {
       const status = httpStatus(err);
@@ -83,7 +83,7 @@ function versionsPage(
   p: { prefix: string; marker: VersionsPage['next']; maxKeys?: number },
 ): Promise<VersionsPage> {
   const { prefix, marker } = p;
-  return t.call(async (signal) => {
+  return t.call(async (request) => {
     const cmd = new (s3().ListObjectVersionsCommand)({
       Bucket: t.bucket,
       Prefix: prefix,
@@ -108,7 +108,7 @@ function versionsPage(
       toMiddleware: 'deserializerMiddleware',
       name: 's3syncVersionsOrder',
     });
-    const page = await t.send(cmd, signal);
+    const page = await t.send(cmd, request);
     return toPage(t, prefix, page, kinds);
   });
 }

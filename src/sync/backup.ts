@@ -57,8 +57,8 @@ function inBucket(t: S3Requests & { endpointId?: string }, bucket: string): S3Re
   return {
     bucket,
     settings: t.settings,
-    call: (fn, transfer) => t.call((signal) => describe(fn(signal)), transfer),
-    send: (cmd, signal) => t.send(cmd, signal),
+    call: (fn, transfer) => t.call((request) => describe(fn(request)), transfer),
+    send: (cmd, request) => t.send(cmd, request),
     detached: (fn, retries) => t.detached(fn, retries),
     fail: (err) => t.fail(err),
   };

@@ -3,8 +3,10 @@ import type { IncomingHttpHeaders } from 'node:http';
 import path from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { pull, push } from '../../src/index.js';
 import type { SyncEvent } from '../../src/sync/events.js';
 import {
+  connFor,
   type LoadedRecord,
   MiB,
   md5Hex,
@@ -560,4 +562,61 @@ describe.each(servers())('small PUTs without the SDK on $name', (server) => {
       expect(agents.get('p/a.txt'), what).toMatch(/aws-sdk/);
     }
   });
+});
+
+describe.each(servers())('a request sent without the SDK, cancelled while in flight, on $name', (server) => {
+  const matchers = { GetObject: isGet, PutObject: isPut, ListObjectsV2: isList };
+
+  // The request is held by the proxy, and the run's timeouts are minutes long: only the cancellation
+  // can end it (a hang fails the test by its time limit). The proxy sees the connection closed.
+  it.each(['GetObject', 'PutObject', 'ListObjectsV2'] as const)(
+    '%s: the run rejects with the reason, closes the connection, and leaves nothing behind',
+    async (op) => {
+      const { bucket, transport } = await newBucket(server, 'direct-cancel');
+      await seedObject(transport, 'pulled/a.txt', 'aaaa\n');
+      const src = tempDir('direct-cancel-src');
+      writeTree(src, { 'a.txt': 'aaaa\n', 'b.txt': 'bbbb\n' });
+      const dst = tempDir('direct-cancel-dst');
+      let reached!: (agent: string | undefined) => void;
+      const inFlight = new Promise<string | undefined>((resolve) => {
+        reached = resolve;
+      });
+      let letGo!: () => void;
+      const held = new Promise<void>((resolve) => {
+        letGo = resolve;
+      });
+      const p = await proxy(server.endpoint, {
+        hold: ({ method, url, headers }) => {
+          if (!matchers[op](method, url)) return undefined;
+          reached(headers['user-agent']);
+          return held;
+        },
+      });
+      const ac = new AbortController();
+      const conn = {
+        ...connFor(server),
+        endpointUrl: p.endpoint,
+        firstByteTimeout: '5m',
+        stallTimeout: '5m',
+        signal: ac.signal,
+      };
+      const run =
+        op === 'GetObject'
+          ? pull({ ...conn, source: `s3://${bucket}/pulled`, destination: dst })
+          : push({ ...conn, source: src, destination: `s3://${bucket}/pushed` });
+      const outcome = run.then(
+        () => 'completed',
+        (err: unknown) => err,
+      );
+      expect(await inFlight).toBe('s3sync');
+      ac.abort(new Error('stop'));
+      expect(await outcome).toMatchObject({ message: 'stop' });
+      for (let i = 0; i < 200 && p.stats.inFlight > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(p.stats.inFlight).toBe(0);
+      expect(files(dst)).toEqual([]);
+      expect(await transport.head('pushed/a.txt')).toBeNull();
+      expect(await transport.head('pushed/b.txt')).toBeNull();
+      letGo();
+    },
+  );
 });
