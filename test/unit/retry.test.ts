@@ -3,6 +3,7 @@
  * full-jitter backoff bounds, what a throttle does to the concurrency limit (AIMD), and cancellation.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { RequestSignals } from '../../src/s3/request-signals.js';
 import { AdaptiveLimiter, type RetryPolicy, withRetries } from '../../src/s3/retry.js';
 
 /** An error shaped as the SDK throws it. */
@@ -128,9 +129,27 @@ describe('withRetries: the limiter hears of throttles and successes', () => {
   });
 });
 
-describe('withRetries: cancellation', () => {
+/** A cancellation as withRetries is given one: the run's AbortSignal, or a request's scope over it. */
+const cancellations: [string, () => { abort: () => void; signal: RetryPolicy['signal'] }][] = [
+  [
+    'an AbortSignal',
+    () => {
+      const ac = new AbortController();
+      return { abort: () => ac.abort(), signal: ac.signal };
+    },
+  ],
+  [
+    "a request's scope",
+    () => {
+      const ac = new AbortController();
+      return { abort: () => ac.abort(), signal: new RequestSignals().open([ac.signal]) };
+    },
+  ],
+];
+
+describe.each(cancellations)('withRetries: cancellation through %s', (_, make) => {
   it('never calls fn once the signal is aborted', async () => {
-    const ac = new AbortController();
+    const ac = make();
     ac.abort();
     const f = flaky([]);
     await expect(withRetries(f.fn, instant({ signal: ac.signal }))).rejects.toThrow(/abort/i);
@@ -138,7 +157,7 @@ describe('withRetries: cancellation', () => {
   });
 
   it('does not retry a failure that came after the abort', async () => {
-    const ac = new AbortController();
+    const ac = make();
     const err = serverError();
     const fn = vi.fn(async () => {
       ac.abort();
@@ -149,7 +168,7 @@ describe('withRetries: cancellation', () => {
   });
 
   it('stops waiting out a backoff when aborted, and asks no more', async () => {
-    const ac = new AbortController();
+    const ac = make();
     const f = flaky([serverError(), serverError()]);
     const run = withRetries(f.fn, {
       retries: 5,
@@ -265,10 +284,10 @@ describe('AdaptiveLimiter: acquire and release', () => {
   });
 });
 
-describe('AdaptiveLimiter: cancellation', () => {
+describe.each(cancellations)('AdaptiveLimiter: cancellation through %s', (_, make) => {
   it('an aborted signal takes no slot, even a free one', async () => {
     const l = new AdaptiveLimiter(1);
-    const ac = new AbortController();
+    const ac = make();
     ac.abort();
     await expect(l.acquire(ac.signal)).rejects.toThrow(/abort/i);
     expect(await settled(l.acquire())).toBe(true);
@@ -277,7 +296,7 @@ describe('AdaptiveLimiter: cancellation', () => {
   it('a waiter aborted while waiting never takes the slot: it passes to the next waiter', async () => {
     const l = new AdaptiveLimiter(1);
     await l.acquire();
-    const ac = new AbortController();
+    const ac = make();
     const cancelled = l.acquire(ac.signal);
     cancelled.catch(() => {});
     const next = l.acquire();
