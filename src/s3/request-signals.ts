@@ -12,7 +12,7 @@ export class RequestScope {
   private controller: AbortController | undefined;
   private hooks: ((reason: unknown) => void)[] | undefined;
   /** The sources' sets this request is in, to leave on release. */
-  readonly memberOf: Set<RequestScope>[] = [];
+  private readonly memberOf: Set<RequestScope>[] = [];
 
   get aborted(): boolean {
     return this.state !== undefined;
@@ -62,6 +62,12 @@ export class RequestScope {
     if (hooks) for (let i = 0; i < hooks.length; i++) hooks[i]!(reason);
   }
 
+  /** Reached from a source through `set` until released. */
+  join(set: Set<RequestScope>): void {
+    set.add(this);
+    this.memberOf.push(set);
+  }
+
   /** The request is over: its sources no longer reach it, and its hooks are dropped. */
   release(): void {
     for (let i = 0; i < this.memberOf.length; i++) this.memberOf[i]!.delete(this);
@@ -106,9 +112,7 @@ export class RequestSignals {
         scope.abort(source.reason);
         break;
       }
-      const set = this.requestsOf(source);
-      set.add(scope);
-      scope.memberOf.push(set);
+      scope.join(this.requestsOf(source));
     }
     return scope;
   }

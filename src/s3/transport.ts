@@ -97,7 +97,6 @@ export class S3Transport implements S3Requests {
       baseDelayMs: 100,
       maxDelayMs: 20_000,
       limiter: this.limiter,
-      signal: opts.signal,
       onRetry: opts.onRetry,
     };
   }
@@ -177,7 +176,7 @@ export class S3Transport implements S3Requests {
 
   /** Retried, but outside the limit and the run's signal: for the cleanup a cancelled run still does. */
   detached<T>(fn: () => Promise<T>, retries: number): Promise<T> {
-    return withRetries(fn, { ...this.policy, signal: undefined, retries });
+    return withRetries(fn, { ...this.policy, retries });
   }
 
   async createBucket(): Promise<void> {
