@@ -53,13 +53,13 @@ function noChange(set) {
     const s = w?.results?.s3sync;
     const d = c.cmp.datasets?.find((x) => x.set === set);
     // The floor measured in the workload's own rounds; else (an older report) the section's.
-    const start = w?.floor?.start.median ?? c.start;
-    const walk = w?.floor?.walk.median ?? d?.walk?.median;
+    const start = w?.startupWalk?.start.median ?? c.start;
+    const walk = w?.startupWalk?.walk.median ?? d?.walk?.median;
     if (typeof s?.median !== 'number' || !walk || !start) return undefined;
     const floor = start + walk;
     return {
       pass: s.median <= 1.5 * floor && s.requestsTotal === 0,
-      detail: `${fmtMs(s.median)}, ${s.requestsTotal} requests; floor ${fmtMs(floor)} (start-up ${fmtMs(start)} + walk ${fmtMs(walk)}${w?.floor ? ', in the same rounds' : ''}) = ${ratio(s.median, floor)}${floorNote(w)}`,
+      detail: `${fmtMs(s.median)}, ${s.requestsTotal} requests; floor ${fmtMs(floor)} (start-up ${fmtMs(start)} + walk ${fmtMs(walk)}${w?.startupWalk ? ', in the same rounds' : ''}) = ${ratio(s.median, floor)}${floorNote(w)}`,
     };
   };
 }

@@ -24,7 +24,7 @@ describe('bestPeer', () => {
 });
 
 describe('the no-change target of the comparison', () => {
-  const section = (floor?: object) => ({
+  const section = (startupWalk?: object) => ({
     nodeStart: { stats: { median: 70 } },
     compare: {
       datasets: [{ set: '1k', walk: { median: 15 } }],
@@ -33,7 +33,7 @@ describe('the no-change target of the comparison', () => {
           id: 'push-nochange',
           set: '1k',
           results: { s3sync: { median: 120, requestsTotal: 0 } },
-          ...(floor ? { floor } : {}),
+          ...(startupWalk ? { startupWalk } : {}),
         },
       ],
     },
