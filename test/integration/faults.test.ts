@@ -283,9 +283,17 @@ describe.each(servers())('faults on $name', (server) => {
       expect(listed.get(rel)?.size, rel).toBe(e.size);
     }
     // Requests failed before reaching the server (reset on arrival, or a 503 from the proxy): nothing
-    // the tool did not record is there either.
-    expect([...listed.keys()].sort()).toEqual([...m.files.keys()].sort());
-    expect(m.pending).toEqual({});
+    // the tool did not record is there either, but for the multipart file. Its outcome may be unknown
+    // to the client: a CreateMultipartUpload reset after it was sent, an upload whose parts or abort
+    // failed, or a Complete that reached the server before the failure. It is then reported failed, and
+    // what the next run needs to settle it stays recorded as pending.
+    const unrecorded = [...listed.keys()].filter((k) => !m.files.has(k));
+    expect(unrecorded.filter((k) => k !== 'big/m.bin')).toEqual([]);
+    for (const rel of unrecorded) expect(errors.map((e) => e.rel)).toContain(rel);
+    for (const p of Object.values(m.pending)) {
+      expect(p.key).toBe('mid/big/m.bin');
+      expect(errors.map((e) => e.rel)).toContain('big/m.bin');
+    }
 
     // Once the store recovers, the next run uploads exactly what is missing.
     proxy.setRate(0);
@@ -294,7 +302,12 @@ describe.each(servers())('faults on $name', (server) => {
       server,
     );
     expect(rerun.code).toBe(0);
-    expect(rerun.summary).toMatchObject({ uploaded: errors.length, unchanged: uploaded.length });
+    // Each failed file is uploaded, but one already whole on the server may be found so instead.
+    expect(rerun.summary).toMatchObject({ unchanged: uploaded.length });
+    expect(rerun.summary!.uploaded).toBeGreaterThanOrEqual(errors.length - unrecorded.length);
+    expect(rerun.summary!.uploaded).toBeLessThanOrEqual(errors.length);
+    expect(readManifest(src)!.pending).toEqual({});
+    expect([...readManifest(src)!.files.keys()].sort()).toEqual([...rels, 'big/m.bin'].sort());
     expect((await runCli(['check', src, url], server)).code).toBe(0);
   });
 });
