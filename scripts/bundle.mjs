@@ -4,9 +4,40 @@
 // does), where the ES module graph costs a resolve, a read and a link per file and loads every builtin
 // any of them names; see docs/performance.md. The library (dist/index.js) stays as tsc writes it.
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { build } from 'esbuild';
 
 const outfile = 'dist/cli/bundle.cjs';
+
+// Built-in modules the bundle loads on first use of one of their exports, not when a module that
+// imports them starts: commander requires child_process for subcommands s3sync does not have, and
+// node:fs/promises (which loads readline) is imported by the upload and filter modules that every
+// push starts. A no-change push uses neither; they cost it ~3 ms (docs/performance.md).
+const LAZY_BUILTINS = ['node:child_process', 'node:fs/promises'];
+const NAMESPACE = 'lazy-builtin';
+const requireHere = createRequire(import.meta.url);
+const lazyBuiltins = {
+  name: NAMESPACE,
+  setup(b) {
+    const filter = new RegExp(
+      `^(${LAZY_BUILTINS.map((m) => m.replace('node:', '(node:)?').replace('/', '\\/')).join('|')})$`,
+    );
+    b.onResolve({ filter }, (args) =>
+      // The stand-in's own require of the module is the real one.
+      args.namespace === NAMESPACE
+        ? { path: args.path, external: true }
+        : { path: args.path.startsWith('node:') ? args.path : `node:${args.path}`, namespace: NAMESPACE },
+    );
+    b.onLoad({ filter: /.*/, namespace: NAMESPACE }, (args) => {
+      const names = Object.keys(requireHere(args.path)).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k));
+      const getters = names.map((k) => `  ${k}: { enumerable: true, get: () => load().${k} },`).join('\n');
+      return {
+        loader: 'js',
+        contents: `let loaded;\nconst load = () => (loaded ??= require(${JSON.stringify(args.path)}));\nmodule.exports = Object.defineProperties({}, {\n${getters}\n});\n`,
+      };
+    });
+  },
+};
 await build({
   entryPoints: ['dist/cli/main.js'],
   outfile,
@@ -21,6 +52,7 @@ await build({
   // in dist/cli/ as main.js does.
   banner: { js: "const __s3syncUrl = require('node:url').pathToFileURL(__filename).href;" },
   define: { 'import.meta.url': '__s3syncUrl' },
+  plugins: [lazyBuiltins],
   sourcemap: true,
   logLevel: 'warning',
 });

@@ -39,6 +39,8 @@ function cacheFile(cacheHome: string, command = 'other'): string {
 const modeOf = (p: string) => statSync(p).mode & 0o777;
 /** Built-ins a run that sends nothing and hashes nothing off the main thread has no use for. */
 const TRANSFER_BUILTINS = ['http', 'https', 'http2', 'tls', 'zlib', 'worker_threads'];
+/** Loaded on first use by the bundle (scripts/bundle.mjs): commander's and the upload modules'. */
+const LAZY_BUILTINS = ['child_process', 'fs/promises', 'readline'];
 const hook = path.join(repoRoot, 'test/helpers/loaded-modules.cjs');
 const takeHook = path.join(repoRoot, 'test/helpers/code-cache-take.cjs');
 
@@ -72,6 +74,9 @@ describe.each(servers())('the s3sync command on $name', (server) => {
     // The bundle ran from the cache: not even it was loaded as a module.
     expect(loaded.modules).toEqual([hook, cliPath]);
     expect(loaded.builtins.filter((b) => TRANSFER_BUILTINS.includes(b))).toEqual([]);
+    expect(loaded.builtins.filter((b) => LAZY_BUILTINS.includes(b))).toEqual([]);
+    // A run that uploads does load fs/promises, through the stand-in, and works.
+    expect(first.summary?.failed).toBe(0);
   });
 
   it('a run that uploads takes its code cache at its plan, before the first upload', async () => {
