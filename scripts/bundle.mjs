@@ -12,7 +12,8 @@ const outfile = 'dist/cli/bundle.cjs';
 // Built-in modules the bundle loads on first use of one of their exports, not when a module that
 // imports them starts: commander requires child_process for subcommands s3sync does not have, and
 // node:fs/promises (which loads readline) is imported by the upload and filter modules that every
-// push starts. A no-change push uses neither; they cost it ~3 ms (docs/performance.md).
+// push starts. A no-change push uses neither, and loading them is part of its start-up
+// (docs/performance.md).
 const LAZY_BUILTINS = ['node:child_process', 'node:fs/promises'];
 const NAMESPACE = 'lazy-builtin';
 const requireHere = createRequire(import.meta.url);
