@@ -75,8 +75,6 @@ describe.each(servers())('the s3sync command on $name', (server) => {
     expect(loaded.modules).toEqual([hook, cliPath]);
     expect(loaded.builtins.filter((b) => TRANSFER_BUILTINS.includes(b))).toEqual([]);
     expect(loaded.builtins.filter((b) => LAZY_BUILTINS.includes(b))).toEqual([]);
-    // A run that uploads does load fs/promises, through the stand-in, and works.
-    expect(first.summary?.failed).toBe(0);
   });
 
   it('a run that uploads takes its code cache at its plan, before the first upload', async () => {
