@@ -9,6 +9,7 @@ import {
   linkReason,
   parentReason,
   replaceReason,
+  unscannedReason,
 } from './safe-path.js';
 
 /** A path pull will not write or delete: reported for that file, and the run goes on. */
@@ -185,13 +186,18 @@ export class TargetTree {
   /**
    * Where the download of `rel` is renamed to, checked now: its parents (made if missing) and what is at
    * its name (see replaceReason). Call it right before the rename; `recheck` false for an early check.
+   * `scanned`: the inode the scan found at `rel`, or null for none; a regular file there must be that
+   * one (see unscannedReason). Undefined: held to nothing (a caller that did not look at the tree).
    */
-  destination(rel: string, recheck = true): string {
+  destination(rel: string, recheck = true, scanned?: string | null): string {
     return refused('not written', () => {
       const dest = `${this.dirFor(rel, recheck)}/${baseName(rel)}`;
       this.notOwn(dest);
-      const kind = kindOf(look(dest, rel));
-      const reason = replaceReason(kind, kind === 'link' ? linkTarget(dest)?.kind : undefined);
+      const st = look(dest, rel);
+      const kind = kindOf(st);
+      const reason =
+        replaceReason(kind, kind === 'link' ? linkTarget(dest)?.kind : undefined) ??
+        (kind === 'file' && scanned !== undefined ? unscannedReason(scanned, st!.ino.toString()) : null);
       if (reason !== null) throw new PathRefused(reason);
       return dest;
     });

@@ -147,6 +147,17 @@ export function replaceReason(kind: EntryKind, linkKind?: EntryKind): string | n
   return linkKind === 'dir' ? 'a symbolic link to a directory is in the way' : null;
 }
 
+/**
+ * A download replaces only the file the scan found at its name (`scanned`: its inode, null for none):
+ * one that appeared or was replaced since is someone's newer data, and on a filesystem that ignores
+ * case or Unicode form it may be another key's file (`Readme` written, then `README` would replace it).
+ */
+export function unscannedReason(scanned: string | null, ino: string): string | null {
+  if (scanned === null)
+    return "a file the scan did not see is here now (made since, or another key's file on a filesystem that ignores case)";
+  return scanned === ino ? null : 'the file at this name was replaced since the scan';
+}
+
 export type DeleteDecision = { act: 'unlink' } | { act: 'gone' } | { act: 'refuse'; reason: string };
 
 /**

@@ -41,6 +41,8 @@ interface Target {
   lastModified: number;
   /** A past version (pull --at), else the current object. */
   versionId?: string;
+  /** The inode the scan found at `rel`, null for none; undefined without a scan (TargetTree.destination). */
+  scanned?: string | null;
 }
 
 /**
@@ -71,7 +73,7 @@ export async function downloadObject(
   let fd: number | undefined;
   try {
     // Refused before a byte is fetched when the way is already blocked; checked again before the rename.
-    tree.destination(o.rel, false);
+    tree.destination(o.rel, false, o.scanned);
     const small = o.size < SMALL_OBJECT_MAX && o.size < cfg.multipartThreshold;
     const form = etagForm(o.etag);
     const partSizes = form.kind === 'multipart' ? candidatePartSizes(o.size, form.parts) : [];
@@ -145,7 +147,7 @@ export async function downloadObject(
       fd,
       // Checked again, and renamed in the same synchronous step: the tree may have changed meanwhile.
       commit: () => {
-        const dest = tree.destination(o.rel);
+        const dest = tree.destination(o.rel, true, o.scanned);
         const undo = cfg.backup?.(o.rel, dest);
         try {
           renameSync(tmp(), dest);

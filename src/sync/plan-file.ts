@@ -354,7 +354,7 @@ export async function apply(
             }
           : { kind: 'delete', rel: a.rel, reason: 'no-remote-object', size: a.size },
       );
-      await executePull(s, { actions, remote, local: new Map(), facts }, applyOpts);
+      await executePull(s, { actions, remote, local: new Map(), found, facts }, applyOpts);
     }
   });
 }

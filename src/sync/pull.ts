@@ -28,6 +28,11 @@ export interface PreparedPull {
   actions: PullAction[];
   remote: Map<string, RemoteObject>;
   local: Map<string, LocalFile>;
+  /**
+   * What was at each path to write or delete when the run read the tree (the scan; an applied plan's
+   * look at its paths): a path it lacks had no file. A download or delete acts only on that file.
+   */
+  found?: ReadonlyMap<string, { ino: string }>;
   facts: Facts;
 }
 
@@ -149,7 +154,7 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
     if (a.kind === 'archived') s.fileError(a.rel, a.reason);
   }
   const kept = plan.actions.filter((a) => a.kind !== 'reject' && a.kind !== 'archived');
-  return { actions: kept, remote, local, facts };
+  return { actions: kept, remote, local, found: local, facts };
 }
 
 function reportDryRun(s: RunContext, actions: PullAction[]): void {
@@ -233,7 +238,8 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
         try {
           written = await slots!.run(() => {
             s.emit({ type: 'start', action: 'download', rel: a.rel, size: a.size });
-            return downloadObject(s, t!, a, cfg, tree);
+            const scanned = prepared.found && (prepared.found.get(a.rel)?.ino ?? null);
+            return downloadObject(s, t!, { ...a, scanned }, cfg, tree);
           }, signal);
         } catch (err) {
           const fatal = err instanceof S3SyncError && isFatal(err) && !(err instanceof DiskFullError);
@@ -262,7 +268,8 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
       let undo: (() => void) | undefined;
       try {
         undo = backup && backupLocalFile(backup, d.rel, path.join(s.localRoot, d.rel));
-        const removal = tree.remove(d.rel, prepared.local.get(d.rel)?.ino, (real) => going.has(real));
+        const ino = (prepared.found ?? prepared.local).get(d.rel)?.ino;
+        const removal = tree.remove(d.rel, ino, (real) => going.has(real));
         if (removal !== 'deleted') undo?.();
         s.store.forget(d.rel);
         // Reached through a followed link: already deleted under its other path, or kept for it.

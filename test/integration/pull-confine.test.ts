@@ -408,6 +408,48 @@ describe.each(servers())('pull with a link swapped in during the run on $name', 
     expect(snapshot(outside)).toEqual(before);
   });
 
+  // A file that is not the one the scan found is someone's newer data, or, on a filesystem that ignores
+  // case, another key's file (`Readme` written, then `README`): the download never replaces it.
+  it.each([
+    { what: "made at a new object's name", size: 100, flags: [] as string[] },
+    { what: "made at a new streamed object's name", size: 2 * MiB, flags: [] as string[] },
+    { what: "made at a new ranged object's name", size: 6 * MiB, flags: ['--follow-symlinks'] },
+    { what: 'put in place of the scanned file (another inode)', size: 100, flags: [], scanned: true },
+    { what: 'put in place of a scanned ranged file', size: 6 * MiB, flags: [], scanned: true },
+  ])('a file $what during the download is kept', async ({ size, flags, scanned }) => {
+    const { base, target } = layout('confine-unscanned');
+    const { bucket, transport } = await newBucket(server, 'confine-unscanned');
+    await seedAll(transport, { 'd/late.bin': Buffer.alloc(size, 7), 'other.txt': 'other' });
+    mkdirSync(path.join(target, 'd'));
+    const at = path.join(target, 'd/late.bin');
+    // Scanned: a local file that differs from the object, so the plan downloads over it.
+    if (scanned) writeFileSync(at, 'older local content');
+    const proxy = await swappingProxy(server.endpoint, 'late.bin', () => {
+      // As an editor saves: a new file renamed over the name.
+      writeFileSync(path.join(base, 'saved'), "the user's newer data");
+      renameSync(path.join(base, 'saved'), at);
+    });
+    const args = ['pull', `s3://${bucket}/p`, target, ...flags, '--multipart-threshold', '5MiB'];
+    const r = await runCli(
+      [...args, '--part-size', '5MiB', '--endpoint-url', proxy.endpoint, '--json'],
+      server,
+    );
+    expect(r.code).toBe(1);
+    expect(errorsOf(r.events)).toEqual([
+      scanned
+        ? 'd/late.bin: not written: the file at this name was replaced since the scan'
+        : "d/late.bin: not written: a file the scan did not see is here now (made since, or another key's file on a filesystem that ignores case)",
+    ]);
+    expect(readFileSync(at, 'utf8')).toBe("the user's newer data");
+    expect(r.summary).toMatchObject({ downloaded: 1, failed: 1 });
+    expect(readFileSync(path.join(target, 'other.txt'), 'utf8')).toBe('other');
+    // No temp file left; the next pull reads the file as it is now and replaces it (remote wins).
+    expect(readdirSync(path.join(target, '.s3sync')).filter((n) => n.startsWith('tmp'))).toEqual([]);
+    const again = await runCli([...args, '--endpoint-url', server.endpoint], server);
+    expect(again.code, again.stderr).toBe(0);
+    expect(lstatSync(at).size).toBe(size);
+  });
+
   it.each(MODES)('a directory swapped for a link before the deletes ($mode)', async ({ flags }) => {
     const { base, target, outside } = layout('confine-swap-del');
     mkdirSync(path.join(target, 'old'));

@@ -137,6 +137,33 @@ describe.each(modes)('TargetTree.destination $name', ({ followSymlinks }) => {
     );
   });
 
+  it('replaces only the file the scan found at the name: none, or that inode', () => {
+    const { root, outside } = setup();
+    writeFileSync(path.join(root, 'seen.txt'), 'scanned');
+    writeFileSync(path.join(root, 'late.txt'), 'made after the scan');
+    mkdirSync(path.join(root, 'd'));
+    writeFileSync(path.join(root, 'd/swapped.txt'), 'replaced after the scan');
+    const ino = (rel: string) => lstatSync(path.join(root, rel), { bigint: true }).ino.toString();
+    const tree = new TargetTree(root, { followSymlinks });
+    // The file scanned there, nothing scanned and nothing there, or no scan to hold it to.
+    expect(tree.destination('seen.txt', true, ino('seen.txt'))).toBe(path.join(root, 'seen.txt'));
+    expect(tree.destination('d/new.txt', true, null)).toBe(path.join(root, 'd/new.txt'));
+    expect(tree.destination('late.txt')).toBe(path.join(root, 'late.txt'));
+    const unseen = refusal(() => tree.destination('late.txt', true, null));
+    expect(unseen).toBe(
+      "not written: a file the scan did not see is here now (made since, or another key's file on a filesystem that ignores case)",
+    );
+    // The early check (no recheck of known folders) holds it to the scan too.
+    expect(refusal(() => tree.destination('late.txt', false, null))).toBe(unseen);
+    expect(refusal(() => tree.destination('d/swapped.txt', true, ino('seen.txt')))).toBe(
+      'not written: the file at this name was replaced since the scan',
+    );
+    // A link at the name is replaced as before (never written through), whatever the scan found.
+    symlinkSync(path.join(outside, 'victim.txt'), path.join(root, 'link.txt'));
+    expect(tree.destination('link.txt', true, null)).toBe(path.join(root, 'link.txt'));
+    expect(readFileSync(path.join(root, 'late.txt'), 'utf8')).toBe('made after the scan');
+  });
+
   it('a directory found safe once and swapped for a link since is refused', () => {
     const { root, outside } = setup();
     const tree = new TargetTree(root, { followSymlinks });

@@ -14,6 +14,7 @@ import {
   replaceReason,
   safeJoin,
   unsafeKeyReason,
+  unscannedReason,
 } from '../../src/local/safe-path.js';
 
 describe('unsafeKeyReason', () => {
@@ -294,6 +295,18 @@ describe('replaceReason', () => {
     expect(replaceReason('dir')).toContain('directory');
     expect(replaceReason('link', 'dir')).toContain('symbolic link to a directory');
     expect(replaceReason('other')).toContain('special file');
+  });
+});
+
+describe('unscannedReason', () => {
+  it('accepts the inode the scan found at the name', () => {
+    expect(unscannedReason('42', '42')).toBeNull();
+  });
+
+  it('refuses a file where the scan found none, or another inode than it found', () => {
+    expect(unscannedReason(null, '42')).toMatch(/^a file the scan did not see is here now/);
+    expect(unscannedReason('41', '42')).toBe('the file at this name was replaced since the scan');
+    expect(unscannedReason('4', '42')).not.toBeNull();
   });
 });
 

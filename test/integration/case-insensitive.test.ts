@@ -1,0 +1,117 @@
+/**
+ * Pull into a filesystem that ignores case (exFAT, through FUSE on a loop device: what macOS and
+ * Windows give by default). Keys that differ only in case name one file there: the first written
+ * stays, each other is refused on every pull, and a local file under another case is never replaced.
+ * Needs root, exfat-fuse and exfatprogs (CI installs them); skipped with a notice otherwise.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newBucket, runCli, seedObject, servers } from '../helpers.js';
+
+const work = mkdtempSync(path.join(tmpdir(), 's3sync-nocase-'));
+const mnt = path.join(work, 'mnt');
+let loop: string | undefined;
+/** Why the filesystem could not be mounted, if it could not. */
+let missing: string | undefined;
+
+const run = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8' });
+const firstLine = (r: ReturnType<typeof run>) => (r.stderr || String(r.error)).trim().split('\n')[0];
+
+beforeAll(() => {
+  if (process.getuid?.() !== 0) {
+    missing = 'not root: cannot mount a filesystem';
+    return;
+  }
+  const image = path.join(work, 'exfat.img');
+  mkdirSync(mnt);
+  run('truncate', ['-s', '32M', image]);
+  const made = run('mkfs.exfat', [image]);
+  if (made.status !== 0) {
+    missing = `mkfs.exfat failed: ${firstLine(made)}`;
+    return;
+  }
+  const dev = run('losetup', ['-f', '--show', image]);
+  if (dev.status !== 0) {
+    missing = `losetup failed: ${firstLine(dev)}`;
+    return;
+  }
+  loop = dev.stdout.trim();
+  const mount = run('mount.exfat-fuse', [loop, mnt]);
+  if (mount.status !== 0) missing = `mount.exfat-fuse failed: ${firstLine(mount)}`;
+});
+
+afterAll(() => {
+  if (loop) {
+    run('umount', [mnt]);
+    run('losetup', ['-d', loop]);
+  }
+  rmSync(work, { recursive: true, force: true });
+});
+
+const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('error: '));
+const UNSEEN =
+  "not written: a file the scan did not see is here now (made since, or another key's file on a filesystem that ignores case)";
+
+describe.each(servers())('pull into a filesystem that ignores case on $name', (server) => {
+  it('writes one of two keys that differ only in case, and never replaces a local file', async (ctx) => {
+    if (missing) {
+      console.warn(`[case-insensitive] NOTICE: exFAT skipped: ${missing}`);
+      ctx.skip();
+      return;
+    }
+    const target = mkdtempSync(path.join(mnt, 't-'));
+    writeFileSync(path.join(target, 'OK.txt'), 'local edits');
+    const { bucket, transport } = await newBucket(server, 'nocase');
+    const objects = { Readme: 'mixed case', README: 'upper case', 'ok.txt': 'the object', 'd/x.txt': 'x' };
+    for (const [rel, body] of Object.entries(objects)) await seedObject(transport, `p/${rel}`, body);
+    const pull = () => runCli(['pull', `s3://${bucket}/p`, target], server);
+
+    const first = await pull();
+    expect(first.code, first.stderr).toBe(1);
+    expect(first.stderr).not.toMatch(/\n\s+at /);
+    // Which of the two is written first is the order the downloads end in; the other is refused.
+    const errors = errorLines(first.stderr);
+    const refused = errors.some((l) => l.startsWith('error: README: ')) ? 'README' : 'Readme';
+    const written = refused === 'README' ? 'Readme' : 'README';
+    expect(errors.sort()).toEqual([`error: ${refused}: ${UNSEEN}`, `error: ok.txt: ${UNSEEN}`].sort());
+    expect(readFileSync(path.join(target, 'OK.txt'), 'utf8')).toBe('local edits');
+    expect(readFileSync(path.join(target, written), 'utf8')).toBe(objects[written]);
+    expect(readFileSync(path.join(target, 'd/x.txt'), 'utf8')).toBe('x');
+    expect(readdirSync(target).sort()).toEqual(['.s3sync', 'OK.txt', written, 'd'].sort());
+
+    // Every later pull: the same two refused before any GET, nothing replaced, never a success.
+    const again = await pull();
+    expect(again.code, again.stderr).toBe(1);
+    expect(errorLines(again.stderr).sort()).toEqual(errors.sort());
+    expect(again.stdout).toMatch(/ 0 downloaded, /);
+    expect(again.stdout).toMatch(/\(ListObjectsV2 1\)/);
+    expect(readFileSync(path.join(target, 'OK.txt'), 'utf8')).toBe('local edits');
+    expect(readFileSync(path.join(target, written), 'utf8')).toBe(objects[written]);
+  });
+  it('applies a plan that names both keys: one is written, the other refused', async (ctx) => {
+    if (missing) {
+      console.warn(`[case-insensitive] NOTICE: exFAT skipped: ${missing}`);
+      ctx.skip();
+      return;
+    }
+    const target = mkdtempSync(path.join(mnt, 'a-'));
+    const { bucket, transport } = await newBucket(server, 'nocase-apply');
+    const objects = { Readme: 'mixed case', README: 'upper case' };
+    for (const [rel, body] of Object.entries(objects)) await seedObject(transport, `p/${rel}`, body);
+    const planFile = path.join(work, `plan-${server.name}.json`);
+    const plan = await runCli(['plan', 'pull', `s3://${bucket}/p`, target, '--out', planFile], server);
+    expect(plan.code, plan.stderr).toBe(0);
+    const r = await runCli(['apply', planFile], server);
+    expect(r.code, r.stderr).toBe(1);
+    const errors = errorLines(r.stderr);
+    expect(errors).toHaveLength(1);
+    const refused = errors[0]!.startsWith('error: README: ') ? 'README' : 'Readme';
+    const written = refused === 'README' ? 'Readme' : 'README';
+    expect(errors[0]).toBe(`error: ${refused}: ${UNSEEN}`);
+    expect(readFileSync(path.join(target, written), 'utf8')).toBe(objects[written]);
+    expect(readdirSync(target).sort()).toEqual(['.s3sync', written].sort());
+  });
+});
