@@ -9,8 +9,10 @@ import {
   linkReason,
   parentReason,
   replaceReason,
+  type SeenFile,
   unscannedReason,
 } from './safe-path.js';
+import { statFields } from './scan.js';
 
 /** A path pull will not write or delete: reported for that file, and the run goes on. */
 export class PathRefused extends S3SyncError {
@@ -186,10 +188,10 @@ export class TargetTree {
   /**
    * Where the download of `rel` is renamed to, checked now: its parents (made if missing) and what is at
    * its name (see replaceReason). Call it right before the rename; `recheck` false for an early check.
-   * `scanned`: the inode the scan found at `rel`, or null for none; a regular file there must be that
+   * `scanned`: the file the scan found at `rel`, or null for none; a regular file there must be that
    * one (see unscannedReason). Undefined: held to nothing (a caller that did not look at the tree).
    */
-  destination(rel: string, recheck = true, scanned?: string | null): string {
+  destination(rel: string, recheck = true, scanned?: SeenFile | null): string {
     return refused('not written', () => {
       const dest = `${this.dirFor(rel, recheck)}/${baseName(rel)}`;
       this.notOwn(dest);
@@ -197,7 +199,7 @@ export class TargetTree {
       const kind = kindOf(st);
       const reason =
         replaceReason(kind, kind === 'link' ? linkTarget(dest)?.kind : undefined) ??
-        (kind === 'file' && scanned !== undefined ? unscannedReason(scanned, st!.ino.toString()) : null);
+        (kind === 'file' && scanned !== undefined ? unscannedReason(scanned, statFields(st!)) : null);
       if (reason !== null) throw new PathRefused(reason);
       return dest;
     });

@@ -147,15 +147,28 @@ export function replaceReason(kind: EntryKind, linkKind?: EntryKind): string | n
   return linkKind === 'dir' ? 'a symbolic link to a directory is in the way' : null;
 }
 
+/** What a scan recorded of a file: enough to tell it from another one put at its name. */
+export interface SeenFile {
+  ino: string;
+  size: number;
+  mtimeNs: string;
+  ctimeNs: string;
+}
+
 /**
- * A download replaces only the file the scan found at its name (`scanned`: its inode, null for none):
- * one that appeared or was replaced since is someone's newer data, and on a filesystem that ignores
- * case or Unicode form it may be another key's file (`Readme` written, then `README` would replace it).
+ * A download replaces only the file the scan found at its name (`scanned`; null for none): one that
+ * appeared or was replaced since is someone's newer data, and on a filesystem that ignores case or
+ * Unicode form it may be another key's file (`Readme` written, then `README` would replace it). A
+ * file with another inode but the same size and times is taken as the scanned one: some FUSE
+ * filesystems (exfat-fuse, sshfs without use_ino) number a file anew after the kernel forgets it.
  */
-export function unscannedReason(scanned: string | null, ino: string): string | null {
+export function unscannedReason(scanned: SeenFile | null, now: SeenFile): string | null {
   if (scanned === null)
     return "a file the scan did not see is here now (made since, or another key's file on a filesystem that ignores case)";
-  return scanned === ino ? null : 'the file at this name was replaced since the scan';
+  const same =
+    scanned.ino === now.ino ||
+    (scanned.size === now.size && scanned.mtimeNs === now.mtimeNs && scanned.ctimeNs === now.ctimeNs);
+  return same ? null : 'the file at this name was replaced since the scan';
 }
 
 export type DeleteDecision = { act: 'unlink' } | { act: 'gone' } | { act: 'refuse'; reason: string };

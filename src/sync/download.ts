@@ -5,6 +5,7 @@ import { S3SyncError } from '../errors.js';
 import type { TargetTree } from '../local/confine.js';
 import { StreamHasher } from '../local/hash.js';
 import { SYNC_MAX } from '../local/hash-pool.js';
+import type { SeenFile } from '../local/safe-path.js';
 import { statFields } from '../local/scan.js';
 import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
 import { candidatePartSizes, etagForm } from '../s3/etag.js';
@@ -41,8 +42,8 @@ interface Target {
   lastModified: number;
   /** A past version (pull --at), else the current object. */
   versionId?: string;
-  /** The inode the scan found at `rel`, null for none; undefined without a scan (TargetTree.destination). */
-  scanned?: string | null;
+  /** The file the scan found at `rel`, null for none; undefined without a scan (TargetTree.destination). */
+  scanned?: SeenFile | null;
 }
 
 /**

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { S3SyncError, usageError } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
 import { PathRefused, TargetTree } from '../local/confine.js';
+import type { SeenFile } from '../local/safe-path.js';
 import { type LocalFile, scanDirectoryYielding } from '../local/scan.js';
 import { scanListed } from '../local/scan-listed.js';
 import type { ManifestEntry } from '../manifest/schema.js';
@@ -32,7 +33,7 @@ export interface PreparedPull {
    * What was at each path to write or delete when the run read the tree (the scan; an applied plan's
    * look at its paths): a path it lacks had no file. A download or delete acts only on that file.
    */
-  found?: ReadonlyMap<string, { ino: string }>;
+  found?: ReadonlyMap<string, SeenFile>;
   facts: Facts;
 }
 
@@ -238,7 +239,7 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
         try {
           written = await slots!.run(() => {
             s.emit({ type: 'start', action: 'download', rel: a.rel, size: a.size });
-            const scanned = prepared.found && (prepared.found.get(a.rel)?.ino ?? null);
+            const scanned = prepared.found && (prepared.found.get(a.rel) ?? null);
             return downloadObject(s, t!, { ...a, scanned }, cfg, tree);
           }, signal);
         } catch (err) {

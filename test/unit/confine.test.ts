@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PathRefused, TargetTree } from '../../src/local/confine.js';
-import { scanDirectory } from '../../src/local/scan.js';
+import { scanDirectory, statFields } from '../../src/local/scan.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -143,10 +143,10 @@ describe.each(modes)('TargetTree.destination $name', ({ followSymlinks }) => {
     writeFileSync(path.join(root, 'late.txt'), 'made after the scan');
     mkdirSync(path.join(root, 'd'));
     writeFileSync(path.join(root, 'd/swapped.txt'), 'replaced after the scan');
-    const ino = (rel: string) => lstatSync(path.join(root, rel), { bigint: true }).ino.toString();
+    const seen = (rel: string) => statFields(lstatSync(path.join(root, rel), { bigint: true }));
     const tree = new TargetTree(root, { followSymlinks });
     // The file scanned there, nothing scanned and nothing there, or no scan to hold it to.
-    expect(tree.destination('seen.txt', true, ino('seen.txt'))).toBe(path.join(root, 'seen.txt'));
+    expect(tree.destination('seen.txt', true, seen('seen.txt'))).toBe(path.join(root, 'seen.txt'));
     expect(tree.destination('d/new.txt', true, null)).toBe(path.join(root, 'd/new.txt'));
     expect(tree.destination('late.txt')).toBe(path.join(root, 'late.txt'));
     const unseen = refusal(() => tree.destination('late.txt', true, null));
@@ -155,7 +155,7 @@ describe.each(modes)('TargetTree.destination $name', ({ followSymlinks }) => {
     );
     // The early check (no recheck of known folders) holds it to the scan too.
     expect(refusal(() => tree.destination('late.txt', false, null))).toBe(unseen);
-    expect(refusal(() => tree.destination('d/swapped.txt', true, ino('seen.txt')))).toBe(
+    expect(refusal(() => tree.destination('d/swapped.txt', true, seen('seen.txt')))).toBe(
       'not written: the file at this name was replaced since the scan',
     );
     // A link at the name is replaced as before (never written through), whatever the scan found.

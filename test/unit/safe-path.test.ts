@@ -299,14 +299,27 @@ describe('replaceReason', () => {
 });
 
 describe('unscannedReason', () => {
-  it('accepts the inode the scan found at the name', () => {
-    expect(unscannedReason('42', '42')).toBeNull();
+  const scanned = { ino: '42', size: 7, mtimeNs: '1700000000123456789', ctimeNs: '1700000000123456789' };
+
+  it.each([
+    ['the inode the scan found', { ...scanned }],
+    ['the inode, its times changed in place', { ...scanned, size: 9, mtimeNs: '1', ctimeNs: '2' }],
+    // exfat-fuse, sshfs without use_ino: a new number for the same file once the kernel forgot it.
+    ['another number, the same size and times', { ...scanned, ino: '43' }],
+  ])('accepts %s', (_, now) => {
+    expect(unscannedReason(scanned, now)).toBeNull();
   });
 
-  it('refuses a file where the scan found none, or another inode than it found', () => {
-    expect(unscannedReason(null, '42')).toMatch(/^a file the scan did not see is here now/);
-    expect(unscannedReason('41', '42')).toBe('the file at this name was replaced since the scan');
-    expect(unscannedReason('4', '42')).not.toBeNull();
+  it.each([
+    ['another inode and size', { ...scanned, ino: '43', size: 8 }],
+    ['another inode and mtime', { ...scanned, ino: '43', mtimeNs: '1700000000123456788' }],
+    ['another inode and ctime (renamed over it)', { ...scanned, ino: '4', ctimeNs: '1700000001000000000' }],
+  ])('refuses a file with %s than the scan found', (_, now) => {
+    expect(unscannedReason(scanned, now)).toBe('the file at this name was replaced since the scan');
+  });
+
+  it('refuses any file where the scan found none', () => {
+    expect(unscannedReason(null, scanned)).toMatch(/^a file the scan did not see is here now/);
   });
 });
 
