@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { newBucket, runCli, seedObject, servers } from '../helpers.js';
 
 const work = mkdtempSync(path.join(tmpdir(), 's3sync-nocase-'));
@@ -51,17 +51,21 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
+/** Skips the test, with a notice, where exFAT could not be mounted. */
+function skipped(ctx: TestContext): boolean {
+  if (!missing) return false;
+  console.warn(`[case-insensitive] NOTICE: exFAT skipped: ${missing}`);
+  ctx.skip();
+  return true;
+}
+
 const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('error: '));
 const UNSEEN =
   "not written: a file the scan did not see is here now (made since, or another key's file on a filesystem that ignores case)";
 
 describe.each(servers())('pull into a filesystem that ignores case on $name', (server) => {
   it('writes one of two keys that differ only in case, and never replaces a local file', async (ctx) => {
-    if (missing) {
-      console.warn(`[case-insensitive] NOTICE: exFAT skipped: ${missing}`);
-      ctx.skip();
-      return;
-    }
+    if (skipped(ctx)) return;
     const target = mkdtempSync(path.join(mnt, 't-'));
     writeFileSync(path.join(target, 'OK.txt'), 'local edits');
     const { bucket, transport } = await newBucket(server, 'nocase');
@@ -92,11 +96,7 @@ describe.each(servers())('pull into a filesystem that ignores case on $name', (s
     expect(readFileSync(path.join(target, written), 'utf8')).toBe(objects[written]);
   });
   it('applies a plan that names both keys: one is written, the other refused', async (ctx) => {
-    if (missing) {
-      console.warn(`[case-insensitive] NOTICE: exFAT skipped: ${missing}`);
-      ctx.skip();
-      return;
-    }
+    if (skipped(ctx)) return;
     const target = mkdtempSync(path.join(mnt, 'a-'));
     const { bucket, transport } = await newBucket(server, 'nocase-apply');
     const objects = { Readme: 'mixed case', README: 'upper case' };
