@@ -9,10 +9,9 @@ import {
   linkReason,
   parentReason,
   replaceReason,
-  type SeenFile,
   unscannedReason,
 } from './safe-path.js';
-import { statFields } from './scan.js';
+import { type StatData, statFields } from './scan.js';
 
 /** A path pull will not write or delete: reported for that file, and the run goes on. */
 export class PathRefused extends S3SyncError {
@@ -191,7 +190,7 @@ export class TargetTree {
    * `scanned`: the file the scan found at `rel`, or null for none; a regular file there must be that
    * one (see unscannedReason). Undefined: held to nothing (a caller that did not look at the tree).
    */
-  destination(rel: string, recheck = true, scanned?: SeenFile | null): string {
+  destination(rel: string, recheck = true, scanned?: StatData | null): string {
     return refused('not written', () => {
       const dest = `${this.dirFor(rel, recheck)}/${baseName(rel)}`;
       this.notOwn(dest);

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { runError } from '../errors.js';
+import type { StatData } from './scan.js';
 
 /**
  * Checks used by `pull` before it writes an S3 key (with the prefix stripped) under the target
@@ -147,14 +148,6 @@ export function replaceReason(kind: EntryKind, linkKind?: EntryKind): string | n
   return linkKind === 'dir' ? 'a symbolic link to a directory is in the way' : null;
 }
 
-/** What a scan recorded of a file: enough to tell it from another one put at its name. */
-export interface SeenFile {
-  ino: string;
-  size: number;
-  mtimeNs: string;
-  ctimeNs: string;
-}
-
 /**
  * A download replaces only the file the scan found at its name (`scanned`; null for none): one that
  * appeared or was replaced since is someone's newer data, and on a filesystem that ignores case or
@@ -162,7 +155,7 @@ export interface SeenFile {
  * file with another inode but the same size and times is taken as the scanned one: some FUSE
  * filesystems (exfat-fuse, sshfs without use_ino) number a file anew after the kernel forgets it.
  */
-export function unscannedReason(scanned: SeenFile | null, now: SeenFile): string | null {
+export function unscannedReason(scanned: StatData | null, now: StatData): string | null {
   if (scanned === null)
     return "a file the scan did not see is here now (made since, or another key's file on a filesystem that ignores case)";
   const same =

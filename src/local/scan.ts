@@ -53,7 +53,8 @@ export const statFields = (st: BigIntStats) => ({
 /** A file's stat data as s3sync keeps it in memory. */
 export type FileStat = ReturnType<typeof statFields>;
 
-type StatData = Pick<LocalFile, 'size' | 'mtimeNs' | 'ctimeNs' | 'ino'>;
+/** What a scan keeps of a file to tell it from another one at its path. */
+export type StatData = Pick<LocalFile, 'size' | 'mtimeNs' | 'ctimeNs' | 'ino'>;
 
 export const sameStat = (a: StatData, b: StatData) =>
   a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;

@@ -5,8 +5,7 @@ import { S3SyncError } from '../errors.js';
 import type { TargetTree } from '../local/confine.js';
 import { StreamHasher } from '../local/hash.js';
 import { SYNC_MAX } from '../local/hash-pool.js';
-import type { SeenFile } from '../local/safe-path.js';
-import { statFields } from '../local/scan.js';
+import { type StatData, statFields } from '../local/scan.js';
 import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
 import { candidatePartSizes, etagForm } from '../s3/etag.js';
 import type { S3Transport } from '../s3/transport.js';
@@ -42,8 +41,8 @@ interface Target {
   lastModified: number;
   /** A past version (pull --at), else the current object. */
   versionId?: string;
-  /** The file the scan found at `rel`, null for none; undefined without a scan (TargetTree.destination). */
-  scanned?: SeenFile | null;
+  /** The file the scan found at `rel`, null for none (TargetTree.destination). */
+  scanned: StatData | null;
 }
 
 /**

@@ -3,8 +3,7 @@ import path from 'node:path';
 import { S3SyncError, usageError } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
 import { PathRefused, TargetTree } from '../local/confine.js';
-import type { SeenFile } from '../local/safe-path.js';
-import { type LocalFile, scanDirectoryYielding } from '../local/scan.js';
+import { type LocalFile, type StatData, scanDirectoryYielding } from '../local/scan.js';
 import { scanListed } from '../local/scan-listed.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { STATE_DIR } from '../manifest/store.js';
@@ -33,7 +32,7 @@ export interface PreparedPull {
    * What was at each path to write or delete when the run read the tree (the scan; an applied plan's
    * look at its paths): a path it lacks had no file. A download or delete acts only on that file.
    */
-  found?: ReadonlyMap<string, SeenFile>;
+  found: ReadonlyMap<string, StatData>;
   facts: Facts;
 }
 
@@ -239,7 +238,7 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
         try {
           written = await slots!.run(() => {
             s.emit({ type: 'start', action: 'download', rel: a.rel, size: a.size });
-            const scanned = prepared.found && (prepared.found.get(a.rel) ?? null);
+            const scanned = prepared.found.get(a.rel) ?? null;
             return downloadObject(s, t!, { ...a, scanned }, cfg, tree);
           }, signal);
         } catch (err) {
@@ -269,8 +268,7 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
       let undo: (() => void) | undefined;
       try {
         undo = backup && backupLocalFile(backup, d.rel, path.join(s.localRoot, d.rel));
-        const ino = (prepared.found ?? prepared.local).get(d.rel)?.ino;
-        const removal = tree.remove(d.rel, ino, (real) => going.has(real));
+        const removal = tree.remove(d.rel, prepared.found.get(d.rel)?.ino, (real) => going.has(real));
         if (removal !== 'deleted') undo?.();
         s.store.forget(d.rel);
         // Reached through a followed link: already deleted under its other path, or kept for it.
