@@ -40,6 +40,8 @@ export interface ScanResult {
   errors: ScanIssue[];
   /** Things skipped on purpose (symlinks not followed, special files). */
   notices: ScanIssue[];
+  /** Listed paths that are another spelling of a listed file (an error each): nothing is written there. */
+  aliases?: Set<string>;
 }
 
 export const statFields = (st: BigIntStats) => ({

@@ -91,6 +91,9 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
   const inList = (rel: string) => listed === undefined || listed.has(rel);
   let remote = new Map<string, RemoteObject>();
   let local = new Map<string, LocalFile>();
+  // Listed spellings of a file stored under another (reported by the scan): their objects are not
+  // written, as the walk, which finds the stored name only, would refuse them.
+  let aliases: Set<string> | undefined;
   const { plan, facts } = await prelude(s, {
     // The listing goes out first; the destination is read while the server answers. A short list of
     // paths is looked up key by key instead.
@@ -109,18 +112,20 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
         followLink: tree ? (abs: string, rel: string) => tree.linkReason(abs, rel) : undefined,
       };
       // A list of paths: those are stat'ed, and no directory is read.
-      return listed
-        ? scanListed(s.localRoot, [...listed], scanOpts)
-        : scanDirectoryYielding(s.localRoot, scanOpts);
+      if (!listed) return scanDirectoryYielding(s.localRoot, scanOpts);
+      const scan = scanListed(s.localRoot, [...listed], scanOpts);
+      aliases = scan.aliases;
+      return scan;
     },
     notices: false,
     planning: (found) => {
       // The objects the size and age limits select are pulled; the others are still there, so the
       // local files at their paths are not deleted (unless --delete-excluded).
       const listing = found.remote!;
-      remote = s.selection.sizeAge.active
-        ? new Map([...listing].filter(([, r]) => remoteFits(s.selection, r)))
-        : listing;
+      remote =
+        s.selection.sizeAge.active || aliases
+          ? new Map([...listing].filter(([rel, r]) => remoteFits(s.selection, r) && !aliases?.has(rel)))
+          : listing;
       local = new Map(found.files.map((f) => [f.rel, f]));
       s.result.scanned = remote.size;
       const input = () => ({

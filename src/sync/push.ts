@@ -126,6 +126,13 @@ export async function preparePush(
   // Every scanned file the path filters select, also those the size and age limits leave out; as a Set
   // only when asked (a no-change run of a large tree would build it for nothing).
   let scanned: LocalFile[] = [];
+  // Listed spellings of a file stored under another (an error each, from the scan): a file is there.
+  let aliases: Set<string> | undefined;
+  const listedScan = (paths: ReadonlySet<string>) => {
+    const scan = scanListed(s.localRoot, [...paths], scanOpts);
+    aliases = scan.aliases;
+    return scan;
+  };
   let presentSet: Set<string> | undefined;
   const present = () => {
     presentSet ??= new Set(scanned.map((f) => f.rel));
@@ -149,7 +156,7 @@ export async function preparePush(
     // A list of paths: those are stat'ed, and no directory is read.
     scan: (yielding) =>
       listed
-        ? scanListed(s.localRoot, [...listed], scanOpts)
+        ? listedScan(listed)
         : yielding
           ? scanDirectoryYielding(s.localRoot, scanOpts)
           : scanDirectory(s.localRoot, scanOpts),
@@ -169,11 +176,13 @@ export async function preparePush(
           verify,
           delete: opts.delete,
           // Never deleted: an object whose path has a local file, left out by the size or age limits
-          // (it is not "gone"), nor one the limits leave out; unless --delete-excluded. Never one not listed.
+          // (it is not "gone"), nor one the limits leave out; unless --delete-excluded. Never one not listed,
+          // nor one listed in another spelling of a local file.
           remoteSelected: opts.deleteExcluded
-            ? (rel: string) => s.inShard(rel) && (listed === undefined || listed.has(rel))
+            ? (rel: string) =>
+                s.inShard(rel) && (listed === undefined || listed.has(rel)) && !aliases?.has(rel)
             : (rel: string, r: RemoteObject) =>
-                s.selected(rel) && !present().has(rel) && remoteFits(s.selection, r),
+                s.selected(rel) && !present().has(rel) && !aliases?.has(rel) && remoteFits(s.selection, r),
           adopted: s.store.adopted,
           trackRenames: setting(opts, 'trackRenames'),
           keyPrefix: s.location.prefix,

@@ -2,14 +2,16 @@
  * Pull into a filesystem that ignores case (exFAT, through FUSE on a loop device: what macOS and
  * Windows give by default). Keys that differ only in case name one file there: the first written
  * stays, each other is refused on every pull, and a local file under another case is never replaced.
+ * A `--files-from` list that names one file in two spellings keeps the spelling the file is stored as.
  * Needs root, exfat-fuse and exfatprogs (CI installs them); skipped with a notice otherwise.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import { newBucket, runCli, seedObject, servers } from '../helpers.js';
+import { newBucket, objectMd5, runCli, seedObject, servers } from '../helpers.js';
 
 const work = mkdtempSync(path.join(tmpdir(), 's3sync-nocase-'));
 const mnt = path.join(work, 'mnt');
@@ -113,5 +115,58 @@ describe.each(servers())('pull into a filesystem that ignores case on $name', (s
     expect(errors[0]).toBe(`error: ${refused}: ${UNSEEN}`);
     expect(readFileSync(path.join(target, written), 'utf8')).toBe(objects[written]);
     expect(readdirSync(target).sort()).toEqual(['.s3sync', written].sort());
+  });
+
+  it('pulls a --files-from list naming one file twice: the stored spelling only, on every run', async (ctx) => {
+    if (skipped(ctx)) return;
+    const target = mkdtempSync(path.join(mnt, 'l-'));
+    const { bucket, transport } = await newBucket(server, 'nocase-list');
+    const objects = { Readme: 'mixed case', README: 'upper case', 'x.txt': 'x' };
+    for (const [rel, body] of Object.entries(objects)) await seedObject(transport, `p/${rel}`, body);
+    const list = path.join(work, `list-pull-${server.name}.txt`);
+    writeFileSync(list, 'README\nReadme\nx.txt\n');
+    const pull = () => runCli(['pull', `s3://${bucket}/p`, target, '--files-from', list], server);
+
+    const first = await pull();
+    expect(first.code, first.stderr).toBe(1);
+    const refused = errorLines(first.stderr)[0]?.startsWith('error: README: ') ? 'README' : 'Readme';
+    const written = refused === 'README' ? 'Readme' : 'README';
+    expect(errorLines(first.stderr)).toEqual([`error: ${refused}: ${UNSEEN}`]);
+    expect(readdirSync(target).sort()).toEqual(['.s3sync', written, 'x.txt'].sort());
+
+    // Both spellings find the file now: the other one is refused, before any GET, and never written
+    // over the first (which would flip the file between the two objects on each run).
+    for (let run = 0; run < 2; run++) {
+      const again = await pull();
+      expect(again.code, again.stderr).toBe(1);
+      expect(errorLines(again.stderr)).toEqual([
+        `error: ${refused}: this is the file stored as "${written}" (the filesystem ignores case): skipped`,
+      ]);
+      expect(again.stdout).toMatch(/ 0 downloaded, .* 1 failed/);
+      expect(readFileSync(path.join(target, written), 'utf8')).toBe(objects[written]);
+      expect(readdirSync(target).sort()).toEqual(['.s3sync', written, 'x.txt'].sort());
+    }
+  });
+
+  it('pushes a --files-from list naming one file twice: the stored spelling only, and no delete', async (ctx) => {
+    if (skipped(ctx)) return;
+    const source = mkdtempSync(path.join(mnt, 's-'));
+    writeFileSync(path.join(source, 'Readme'), 'local edits');
+    const { bucket, transport } = await newBucket(server, 'nocase-push');
+    for (const [rel, body] of Object.entries({ README: 'theirs', 'gone.txt': 'gone' }))
+      await seedObject(transport, `p/${rel}`, body);
+    const list = path.join(work, `list-push-${server.name}.txt`);
+    // The wrong spelling first: the stored one decides, not the order.
+    writeFileSync(list, 'README\nReadme\ngone.txt\n');
+    const r = await runCli(['push', source, `s3://${bucket}/p`, '--files-from', list, '--delete'], server);
+    expect(r.code, r.stderr).toBe(1);
+    expect(errorLines(r.stderr)).toEqual([
+      'error: README: this is the file stored as "Readme" (the filesystem ignores case): skipped',
+      'error: not deleting 1 file(s): 1 error(s) happened in this run',
+    ]);
+    const md5 = (text: string) => createHash('md5').update(text).digest('hex');
+    expect(await objectMd5(transport, 'p/Readme')).toBe(md5('local edits'));
+    expect(await objectMd5(transport, 'p/README')).toBe(md5('theirs'));
+    expect(await objectMd5(transport, 'p/gone.txt')).toBe(md5('gone'));
   });
 });

@@ -4,7 +4,7 @@
  * paths and paths under a file.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -97,5 +97,36 @@ describe('scanListed', () => {
     const r = scanListed(root, ['a.txt'], { keyPrefix: 'p'.repeat(1020) });
     expect(r.errors).toEqual([{ rel: 'a.txt', message: "key longer than S3's 1024-byte limit: skipped" }]);
     expect(scanListed(root, [long]).files).toEqual([]);
+  });
+
+  // The alias itself (one file found by two spellings) needs a filesystem that ignores case:
+  // test/integration/case-insensitive.test.ts. Here, spellings that are distinct files stay files.
+  it('keeps names that differ only in case where they are distinct files or hard links', () => {
+    put('case/Readme', 'mixed');
+    put('case/README', 'upper');
+    put('case/Café', 'nfc');
+    put('case/cafe\u0301', 'nfd');
+    put('case/Hard');
+    linkSync(path.join(root, 'case/Hard'), path.join(root, 'case/hard'));
+    const list = [
+      'case/Readme',
+      'case/README',
+      'case/readme',
+      'case/Café',
+      'case/cafe\u0301',
+      'case/Hard',
+      'case/hard',
+    ];
+    const r = scanListed(root, list);
+    expect(r.errors).toEqual([]);
+    expect(r.files.map((f) => f.rel)).toEqual(list.filter((rel) => rel !== 'case/readme'));
+    const hard = r.files.filter((f) => f.rel.toLowerCase() === 'case/hard');
+    expect(hard[0]?.ino).toBe(hard[1]?.ino);
+  });
+
+  it('keeps a file that two listed paths reach through a followed link', () => {
+    const r = scanListed(root, ['d/b.txt', 'dirlink/b.txt', 'D/b.txt'], { followSymlinks: true });
+    expect(r.errors).toEqual([]);
+    expect(r.files.map((f) => f.rel)).toEqual(['d/b.txt', 'dirlink/b.txt']);
   });
 });
