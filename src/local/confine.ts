@@ -90,6 +90,23 @@ export class TargetTree {
   }
 
   /**
+   * The entry `rel` names, as a path from the real root once the links in its folders are followed as
+   * a write would follow them; undefined where a folder is missing or would be refused.
+   */
+  entryOf(rel: string): string | undefined {
+    let dir: string | undefined;
+    try {
+      dir = this.parentDir(rel, false);
+    } catch (err) {
+      if (err instanceof PathRefused) return undefined;
+      throw err;
+    }
+    if (dir === undefined) return undefined;
+    const name = rel.slice(rel.lastIndexOf('/') + 1);
+    return dir === this.real ? name : (this.relOf(`${dir}/${name}`) ?? undefined);
+  }
+
+  /**
    * The real directory that holds `rel`, each parent checked; missing ones are made when `create`,
    * else undefined is returned for one. `own`: s3sync's folder, never gone through a link.
    */

@@ -94,6 +94,9 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
   // Listed spellings of a file stored under another (reported by the scan): their objects are not
   // written, as the walk, which finds the stored name only, would refuse them.
   let aliases: Set<string> | undefined;
+  // With --follow-symlinks: the tree that writes go through, and the links the scan went through.
+  let tree: TargetTree | undefined;
+  const followed: string[] = [];
   const { plan, facts } = await prelude(s, {
     // The listing goes out first; the destination is read while the server answers. A short list of
     // paths is looked up key by key instead.
@@ -103,13 +106,20 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
         : { keep: s.selected },
     scan: async () => {
       if (!existsSync(s.localRoot)) return { files: [], errors: [], notices: [] };
-      const tree = opts.followSymlinks ? targetTree(s, opts) : undefined;
+      const links = opts.followSymlinks ? targetTree(s, opts) : undefined;
+      tree = links;
       const scanOpts = {
         skipDir: (rel: string) => rel === STATE_DIR || (!wholeTree && s.filter.excludesDir(rel)),
         includeFile: wholeTree ? (rel: string) => !s.isOwn(rel) && s.inShard(rel) && inList(rel) : s.selected,
         // What pull would write through (see TargetTree) is what it reads: links inside the target only.
         followSymlinks: opts.followSymlinks,
-        followLink: tree ? (abs: string, rel: string) => tree.linkReason(abs, rel) : undefined,
+        followLink: links
+          ? (abs: string, rel: string) => {
+              const why = links.linkReason(abs, rel);
+              if (why === null) followed.push(rel);
+              return why;
+            }
+          : undefined,
       };
       // A list of paths: those are stat'ed, and no directory is read.
       if (!listed) return scanDirectoryYielding(s.localRoot, scanOpts);
@@ -153,13 +163,63 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
       };
     },
   });
+  const shared =
+    tree && followed.length > 0 ? sharedEntries(tree, followed, plan.actions, remote) : undefined;
   for (const a of plan.actions) {
     if (a.kind === 'reject') s.fileError(a.key, `unsafe object key, not written: ${a.reason}`);
     // One line each, counted as a file that failed: the local tree is not a full copy (see notes).
     if (a.kind === 'archived') s.fileError(a.rel, a.reason);
+    const other = shared?.get(a.rel);
+    if (other?.differs)
+      s.fileError(
+        a.rel,
+        `not written: the same file as ${JSON.stringify(other.rel)} (reached through a followed link)`,
+      );
   }
-  const kept = plan.actions.filter((a) => a.kind !== 'reject' && a.kind !== 'archived');
+  const kept = plan.actions.filter(
+    (a) => a.kind !== 'reject' && a.kind !== 'archived' && !(a.kind === 'download' && shared?.has(a.rel)),
+  );
   return { actions: kept, remote, local, found: local, facts };
+}
+
+/**
+ * Downloads that would go through a followed link into the file of another key (`link/x`, where `link`
+ * leads to `real`, and `real/x` is an object too), each with that key and whether their objects differ:
+ * written, each would replace the other's file, and every later pull would swap them. The key the file
+ * is stored under keeps it; where only keys through links reach it, the first listed.
+ */
+function sharedEntries(
+  tree: TargetTree,
+  followed: readonly string[],
+  actions: readonly PullAction[],
+  remote: ReadonlyMap<string, RemoteObject>,
+): Map<string, { rel: string; differs: boolean }> {
+  const links = new Set(followed);
+  const throughLink = (rel: string) => {
+    for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1))
+      if (links.has(rel.slice(0, i))) return true;
+    return false;
+  };
+  // Each entry reached through a link, with the key that keeps it.
+  const keeper = new Map<string, string>();
+  const entryOf = new Map<string, string>();
+  for (const rel of remote.keys()) {
+    if (!throughLink(rel)) continue;
+    const entry = tree.entryOf(rel);
+    if (entry === undefined || entry === rel) continue;
+    entryOf.set(rel, entry);
+    if (!keeper.has(entry)) keeper.set(entry, remote.has(entry) ? entry : rel);
+  }
+  const shared = new Map<string, { rel: string; differs: boolean }>();
+  for (const a of actions) {
+    if (a.kind !== 'download') continue;
+    const entry = entryOf.get(a.rel);
+    const other = entry === undefined ? undefined : keeper.get(entry);
+    if (other === undefined || other === a.rel) continue;
+    const [mine, theirs] = [remote.get(a.rel), remote.get(other)];
+    shared.set(a.rel, { rel: other, differs: mine?.etag !== theirs?.etag || mine?.size !== theirs?.size });
+  }
+  return shared;
 }
 
 function reportDryRun(s: RunContext, actions: PullAction[]): void {

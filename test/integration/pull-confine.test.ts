@@ -180,6 +180,50 @@ describe.each(servers())('pull confined to its target on $name', (server) => {
     expect(snapshot(outside)).toEqual(before);
   });
 
+  it('--follow-symlinks: two keys for one file keep the object of the path the file is stored at', async () => {
+    const { target, outside } = layout('confine-twins');
+    mkdirSync(path.join(target, 'real/deep'), { recursive: true });
+    mkdirSync(path.join(target, 'a'));
+    symlinkSync('real', path.join(target, 'link'));
+    symlinkSync('real', path.join(target, 'link2'));
+    symlinkSync('../real/deep', path.join(target, 'a/deep'));
+    const objects = {
+      'real/x.txt': 'stored path',
+      'link/x.txt': 'through a link',
+      'real/deep/y.txt': 'deep, stored path',
+      'a/deep/y.txt': 'deep, through a link',
+      'real/same.txt': 'same bytes',
+      'link/same.txt': 'same bytes',
+      // Neither is the stored path (real/w.txt has no object): the first in the listing keeps it.
+      'link/w.txt': 'first link',
+      'link2/w.txt': 'second link',
+    };
+    const { bucket, transport } = await newBucket(server, 'confine-twins');
+    await seedAll(transport, objects);
+    const before = snapshot(outside);
+    const through = (rel: string, other: string) =>
+      `${rel}: not written: the same file as "${other}" (reached through a followed link)`;
+
+    // Each pull the same: the other key is refused, never written over the file, which would swap the
+    // two objects on every later pull.
+    for (let run = 0; run < 3; run++) {
+      const r = await runCli(['pull', `s3://${bucket}/p`, target, '--follow-symlinks', '--json'], server);
+      expect(r.code, `run ${run}: ${r.stderr}`).toBe(1);
+      expect(errorsOf(r.events)).toEqual([
+        through('a/deep/y.txt', 'real/deep/y.txt'),
+        through('link/x.txt', 'real/x.txt'),
+        through('link2/w.txt', 'link/w.txt'),
+      ]);
+      expect(r.summary).toMatchObject({ downloaded: run === 0 ? 4 : 0, failed: 3 });
+      expect(readFileSync(path.join(target, 'real/x.txt'), 'utf8')).toBe('stored path');
+      expect(readFileSync(path.join(target, 'real/deep/y.txt'), 'utf8')).toBe('deep, stored path');
+      expect(readFileSync(path.join(target, 'real/same.txt'), 'utf8')).toBe('same bytes');
+      expect(readFileSync(path.join(target, 'real/w.txt'), 'utf8')).toBe('first link');
+      expect(readdirSync(path.join(target, 'real')).sort()).toEqual(['deep', 'same.txt', 'w.txt', 'x.txt']);
+    }
+    expect(snapshot(outside)).toEqual(before);
+  });
+
   it.each(MODES)('a link at the final name is replaced, never written through ($mode)', async ({ flags }) => {
     const { target, outside } = layout('confine-final');
     mkdirSync(path.join(target, 'd'));

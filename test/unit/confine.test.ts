@@ -373,3 +373,28 @@ describe('TargetTree temp folder', () => {
     expect(listing(path.join(outside, 'tmp'))).toEqual(['keep.part']);
   });
 });
+
+describe('TargetTree.entryOf', () => {
+  it('names the entry a path reaches through the links a write would follow', () => {
+    const { root, outside } = setup();
+    mkdirSync(path.join(root, 'real/deep'), { recursive: true });
+    mkdirSync(path.join(root, 'a'));
+    symlinkSync('real', path.join(root, 'link'));
+    symlinkSync('../real/deep', path.join(root, 'a/deep'));
+    symlinkSync(outside, path.join(root, 'out'));
+    symlinkSync('real/x', path.join(root, 'flink'));
+    const follow = new TargetTree(root, { followSymlinks: true });
+    expect(follow.entryOf('top.txt')).toBe('top.txt');
+    expect(follow.entryOf('real/x')).toBe('real/x');
+    expect(follow.entryOf('link/x')).toBe('real/x');
+    expect(follow.entryOf('link/deep/y')).toBe('real/deep/y');
+    expect(follow.entryOf('a/deep/y')).toBe('real/deep/y');
+    // A link at the final name is the entry itself: a write replaces the link.
+    expect(follow.entryOf('flink')).toBe('flink');
+    // A folder not there yet, or a link a write would refuse: no entry.
+    expect(follow.entryOf('link/new/z')).toBeUndefined();
+    expect(follow.entryOf('out/victim.txt')).toBeUndefined();
+    // Without --follow-symlinks no link is gone through.
+    expect(new TargetTree(root).entryOf('link/x')).toBeUndefined();
+  });
+});
