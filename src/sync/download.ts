@@ -27,10 +27,16 @@ export class DiskFullError extends S3SyncError {}
  */
 const SMALL_OBJECT_MAX = SYNC_MAX;
 
-/** `x-amz-meta-mtime` (seconds with a fraction) → seconds for utimes; else the object's LastModified. */
+/** 9999-12-31T23:59:59Z: past it a time is not a file's; far past it, utimes fails with EINVAL. */
+const LATEST_MTIME = 253_402_300_799;
+
+/**
+ * `x-amz-meta-mtime` (seconds with a fraction) → seconds for utimes; else the object's LastModified.
+ * Metadata is anyone's to write: a value no file can have falls back too, so it never fails a pull.
+ */
 const mtimeSeconds = (meta: string | undefined, lastModified: number) => {
   const n = meta !== undefined ? Number(meta) : Number.NaN;
-  return Number.isFinite(n) && n > 0 ? n : lastModified / 1000;
+  return Number.isFinite(n) && n > 0 && n <= LATEST_MTIME ? n : lastModified / 1000;
 };
 
 interface Target {

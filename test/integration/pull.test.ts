@@ -164,6 +164,33 @@ describe.each(servers())('pull on $name', (server) => {
     );
   });
 
+  it('an x-amz-meta-mtime no file can have falls back to LastModified, never failing the pull', async () => {
+    const { bucket, transport } = await newBucket(server, 'mtime-meta');
+    const valid = { '1.5': 1500, '1700000000.25': 1_700_000_000_250, ' 12': 12_000 };
+    const invalid = ['1e20', '99999999999999999999', '253402300800', '-1', '0', 'abc', 'NaN', 'Infinity', ''];
+    const metas = [...Object.keys(valid), ...invalid];
+    const started = Date.now();
+    for (const [i, mtime] of metas.entries()) await seed(transport, `m/f${i}`, `file ${i}`, { mtime });
+    // A body the streamed path writes (above the small-object size), with a value utimes rejects.
+    await seed(transport, 'm/big', randomBytes(3 * MiB), { mtime: '1e20' });
+    const dst = tempDir('mtime-meta');
+    const url = `s3://${bucket}/m`;
+    const r = await runCli(['pull', url, dst, '--json'], server);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.summary).toMatchObject({ downloaded: metas.length + 1, failed: 0 });
+    for (const [i, mtime] of metas.entries()) {
+      const ms = statSync(path.join(dst, `f${i}`)).mtimeMs;
+      const want = valid[mtime as keyof typeof valid];
+      if (want !== undefined) expect(ms, mtime).toBeCloseTo(want, 0);
+      else expect(Math.abs(ms - started), mtime).toBeLessThan(120_000);
+    }
+    expect(Math.abs(statSync(path.join(dst, 'big')).mtimeMs - started)).toBeLessThan(120_000);
+    const again = await runCli(['pull', url, dst, '--json'], server);
+    expect(again.code).toBe(0);
+    expect(again.summary).toMatchObject({ downloaded: 0, failed: 0 });
+  });
+
   it('downloads exactly the object that changed remotely', async () => {
     const { bucket, transport } = await newBucket(server, 'changed');
     const src = tempDir('changed-src');
