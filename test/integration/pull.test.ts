@@ -346,6 +346,21 @@ describe.each(servers())('pull on $name', (server) => {
     expect(readdirSync(parent).sort()).toEqual(['target', 'target2']);
   });
 
+  it('skips folder placeholders, and says so for one that holds bytes', async () => {
+    const { bucket, transport } = await newBucket(server, 'placeholders');
+    await seed(transport, 'p/d/', '');
+    await seed(transport, 'p/e/', 'bytes');
+    await seed(transport, 'p/d/in.txt', 'in');
+    const dst = tempDir('placeholders');
+    const r = await runCli(['pull', `s3://${bucket}/p`, dst, '--json'], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.events.filter((e) => e.type === 'notice').map((e) => e.message)).toEqual([
+      "p/e/: a key ending in '/' holds 5 bytes; no file can have its name: skipped",
+    ]);
+    expect(r.summary).toMatchObject({ downloaded: 1, failed: 0 });
+    expect(allPaths(dst).filter((p) => !p.startsWith('.s3sync'))).toEqual(['d', 'd/in.txt']);
+  });
+
   it('leaves no temp files after a pull that fails part-way', async () => {
     const { bucket, transport } = await newBucket(server, 'tmp');
     await seed(transport, 'p/ok.txt', 'ok\n');
