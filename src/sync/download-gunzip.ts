@@ -48,14 +48,14 @@ export function compressedSource(
 
 /**
  * Replaces the downloaded (and ETag-verified) temp file with its decompressed content, streamed to a
- * sibling temp file, fsynced, given `mtimeSecs`; throws when the result is not the source (its MD5, and
+ * sibling temp file, fsynced, given `mtime`; throws when the result is not the source (its MD5, and
  * its size when recorded: decompression stops as soon as it is exceeded, so a few kilobytes that inflate
  * to terabytes never fill the disk), leaving no file behind. Returns the MD5 of the written bytes.
  */
 export async function gunzipInPlace(
   tmp: TempPath,
   source: CompressedSource,
-  mtimeSecs: number,
+  mtime: number | Date,
 ): Promise<string> {
   const from = tmp();
   const to = `${from}.plain`;
@@ -94,7 +94,7 @@ export async function gunzipInPlace(
     rmSync(to, { force: true });
     throw runError(`decompressed, the object's MD5 ${md5} is not its recorded source MD5 ${sourceMd5}`);
   }
-  utimesSync(to, mtimeSecs, mtimeSecs);
+  utimesSync(to, mtime, mtime);
   const fd = openSync(to, 'r');
   try {
     fsyncSync(fd);

@@ -27,16 +27,20 @@ export class DiskFullError extends S3SyncError {}
  */
 const SMALL_OBJECT_MAX = SYNC_MAX;
 
-/** 9999-12-31T23:59:59Z: past it a time is not a file's; far past it, utimes fails with EINVAL. */
+/** 1901-12-13 (the start of 32-bit time) to 9999-12-31: outside, not a file's time; far outside, EINVAL. */
+const EARLIEST_MTIME = -(2 ** 31);
 const LATEST_MTIME = 253_402_300_799;
 
 /**
- * `x-amz-meta-mtime` (seconds with a fraction) → seconds for utimes; else the object's LastModified.
+ * `x-amz-meta-mtime` (seconds with a fraction) → the time for utimes; else the object's LastModified.
  * Metadata is anyone's to write: a value no file can have falls back too, so it never fails a pull.
+ * Seconds, to the nanosecond as far as a double holds it; a Date before 1970, which Node's utimes
+ * takes as given where it takes a negative number as now.
  */
-const mtimeSeconds = (meta: string | undefined, lastModified: number) => {
-  const n = meta !== undefined ? Number(meta) : Number.NaN;
-  return Number.isFinite(n) && n > 0 && n <= LATEST_MTIME ? n : lastModified / 1000;
+const mtimeOf = (meta: string | undefined, lastModified: number): number | Date => {
+  const n = meta !== undefined && meta.trim() !== '' ? Number(meta) : Number.NaN;
+  const secs = Number.isFinite(n) && n >= EARLIEST_MTIME && n <= LATEST_MTIME ? n : lastModified / 1000;
+  return secs < 0 ? new Date(secs * 1000) : secs;
 };
 
 interface Target {
@@ -104,7 +108,7 @@ export async function downloadObject(
         },
       ));
       // Written once the request's slot is free: the bytes are checked, only the disk is left.
-      fd = await writeSmall(tmp, data, mtimeSeconds(meta.mtime, o.lastModified));
+      fd = await writeSmall(tmp, data, mtimeOf(meta.mtime, o.lastModified));
     } else if (o.size < cfg.multipartThreshold) {
       ({ md5, meta, verified, encoding } = await t.get(
         { key: o.key, versionId: o.versionId },
@@ -138,13 +142,13 @@ export async function downloadObject(
     if (source !== undefined) {
       if (fd !== undefined) closeSync(fd);
       fd = undefined;
-      md5 = await gunzipInPlace(tmp, source, mtimeSeconds(meta.mtime, o.lastModified));
+      md5 = await gunzipInPlace(tmp, source, mtimeOf(meta.mtime, o.lastModified));
       fd = openSync(tmp(), constants.O_RDONLY | constants.O_NOFOLLOW);
     }
     // writeSmall set the mtime already; a larger file's data is synced, its new mtime not yet.
     else if (!small) {
-      const secs = mtimeSeconds(meta.mtime, o.lastModified);
-      await lutimes(tmp(), secs, secs);
+      const mtime = mtimeOf(meta.mtime, o.lastModified);
+      await lutimes(tmp(), mtime, mtime);
       fd = openSync(tmp(), constants.O_RDONLY | constants.O_NOFOLLOW);
     }
     progress.finish();

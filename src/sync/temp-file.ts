@@ -77,7 +77,7 @@ export async function writeFully(fh: FileHandle, buf: Buffer, pos: number): Prom
  * On the thread pool: creating a file waits for the journal while other files' fsyncs commit it, and
  * on the main thread that wait stalled every transfer.
  */
-export async function writeSmall(tmp: TempPath, buf: Buffer, mtimeSecs: number): Promise<number> {
+export async function writeSmall(tmp: TempPath, buf: Buffer, mtime: number | Date): Promise<number> {
   const fd = await openFd(tmp(), TMP_FLAGS);
   try {
     for (let off = 0; off < buf.length; ) {
@@ -85,7 +85,7 @@ export async function writeSmall(tmp: TempPath, buf: Buffer, mtimeSecs: number):
       if (n === 0) throw noProgress();
       off += n;
     }
-    await futimesFd(fd, mtimeSecs, mtimeSecs);
+    await futimesFd(fd, mtime, mtime);
     return fd;
   } catch (err) {
     closeSync(fd);

@@ -42,10 +42,11 @@ export const objectMeta = (job: UploadJob, own: Record<string, string>): Record<
 /** The job's file, read expecting other stat data (those its hash found). */
 export const readAs = (job: UploadJob, expect: Scanned['expect']): Scanned => ({ ...job.src, expect });
 
-/** `x-amz-meta-mtime` in rclone's format: seconds with a nanosecond fraction. */
+/** `x-amz-meta-mtime` in rclone's format: seconds with a nanosecond fraction (signed before 1970). */
 export const mtimeMeta = (mtimeNs: string) => {
   const ns = BigInt(mtimeNs);
-  return `${ns / 1_000_000_000n}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}`;
+  const abs = ns < 0n ? -ns : ns;
+  return `${ns < 0n ? '-' : ''}${abs / 1_000_000_000n}.${(abs % 1_000_000_000n).toString().padStart(9, '0')}`;
 };
 
 /** The server's ETag must be what the bytes we hashed produce; opaque ETags (SSE-KMS, R2) cannot be checked. */

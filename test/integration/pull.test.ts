@@ -166,8 +166,17 @@ describe.each(servers())('pull on $name', (server) => {
 
   it('an x-amz-meta-mtime no file can have falls back to LastModified, never failing the pull', async () => {
     const { bucket, transport } = await newBucket(server, 'mtime-meta');
-    const valid = { '1.5': 1500, '1700000000.25': 1_700_000_000_250, ' 12': 12_000 };
-    const invalid = ['1e20', '99999999999999999999', '253402300800', '-1', '0', 'abc', 'NaN', 'Infinity', ''];
+    const valid = { '1.5': 1500, '1700000000.25': 1_700_000_000_250, ' 12': 12_000, '0': 0, '-1': -1000 };
+    const invalid = [
+      '1e20',
+      '99999999999999999999',
+      '253402300800',
+      '-2147483649',
+      'abc',
+      'NaN',
+      'Infinity',
+      '',
+    ];
     const metas = [...Object.keys(valid), ...invalid];
     const started = Date.now();
     for (const [i, mtime] of metas.entries()) await seed(transport, `m/f${i}`, `file ${i}`, { mtime });
@@ -189,6 +198,26 @@ describe.each(servers())('pull on $name', (server) => {
     const again = await runCli(['pull', url, dst, '--json'], server);
     expect(again.code).toBe(0);
     expect(again.summary).toMatchObject({ downloaded: 0, failed: 0 });
+  });
+
+  it('keeps a file time of 1970-01-01 and one before it through a push and a pull', async () => {
+    const { bucket } = await newBucket(server, 'mtime-epoch');
+    const src = tempDir('epoch-src');
+    writeTree(src, { 'zero.txt': 'zero', 'before.txt': 'before' });
+    utimesSync(path.join(src, 'zero.txt'), 0, 0);
+    // A Date: Node's utimes takes a negative number of seconds as now.
+    utimesSync(path.join(src, 'before.txt'), new Date(-1500), new Date(-1500));
+    expect(statSync(path.join(src, 'before.txt')).mtimeMs).toBe(-1500);
+    const url = `s3://${bucket}/e`;
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    const dst = tempDir('epoch-dst');
+    const r = await runCli(['pull', url, dst], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(statSync(path.join(dst, 'zero.txt')).mtimeMs).toBe(0);
+    expect(statSync(path.join(dst, 'before.txt')).mtimeMs).toBe(-1500);
+    // Both ends settled: nothing moves again.
+    expect((await runCli(['push', src, url], server)).stdout).toMatch(/ 0 uploaded, .* 0 S3 requests/s);
+    expect((await runCli(['pull', url, dst], server)).stdout).toMatch(/ 2 unchanged, 0 downloaded, /);
   });
 
   it('downloads exactly the object that changed remotely', async () => {
