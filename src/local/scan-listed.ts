@@ -6,10 +6,11 @@ const MAX_KEY_BYTES = 1024;
 
 /**
  * The scan of a known list of paths (--files-from): what `scanDirectory` would find at those paths,
- * reading no other file and no directory (but the folders of paths listed in two spellings). Each listed path's directories are checked as the walk would
- * enter them (skipped by the filters, a symbolic link not followed: the path is not in the tree), then
- * the file itself is stat'ed. A path with nothing at it is simply absent (gone locally); a directory, a
- * link not followed or a special file at it is a notice, as in the walk.
+ * reading no other file and no directory (but the folders of paths listed in two spellings). Each
+ * listed path's directories are checked as the walk would enter them (skipped by the filters, a
+ * symbolic link not followed: the path is not in the tree), then the file itself is stat'ed. A path
+ * with nothing at it is simply absent (gone locally); a directory, a link not followed or a special
+ * file at it is a notice, as in the walk.
  *
  * On a filesystem that ignores case, `Readme` and `README` look up one file, which the walk finds under
  * the one name it is stored as. Listed spellings that differ only in case are settled as the walk
