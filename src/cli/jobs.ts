@@ -5,17 +5,12 @@ import type { CheckEvent, CheckResult } from '../sync/check.js';
 import type { SyncResult } from '../sync/events.js';
 import { type ConfigJob, jobEntry, loadConfig } from './config.js';
 import { cliEvent, errorExitCode, exitCodeOf } from './exit-codes.js';
-import { Output, summaryLines } from './output.js';
+import { checkText, Output, summaryLines } from './output.js';
 import { type Flags, splitOptions } from './program.js';
 
 /** A job's result as its line says it. */
 function resultText(r: SyncResult | CheckResult): string {
-  if (!('differences' in r)) return summaryLines(r)[0]!;
-  const n = r.differences.length;
-  return (
-    `${n === 0 ? 'identical' : `${n} difference(s)`}: ${r.same} same, ${r.onlyLocal.length} only local, ` +
-    `${r.onlyRemote.length} only remote, ${r.differ.length} differ`
-  );
+  return 'differences' in r ? checkText(r) : summaryLines(r)[0]!;
 }
 
 /** Runs one job; its exit code and result line. A job that throws fails alone. */

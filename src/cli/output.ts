@@ -13,6 +13,22 @@ export const fmtRequests = (r: Record<string, number>) =>
     .map(([k, v]) => `${k} ${v}`)
     .join(', ') || 'none';
 
+/** A check's verdict and counts; files it could not compare keep it from saying "identical". */
+export function checkText(r: Omit<CheckResult, 'outcome'>): string {
+  const n = r.differences.length;
+  const e = r.errors.length;
+  const verdict =
+    n > 0
+      ? `${n} difference(s)${e > 0 ? `, ${e} error(s)` : ''}`
+      : e > 0
+        ? `${e} error(s), no difference found`
+        : 'identical';
+  return (
+    `${verdict}: ${r.same} same, ${r.onlyLocal.length} only local, ` +
+    `${r.onlyRemote.length} only remote, ${r.differ.length} differ`
+  );
+}
+
 export function summaryLines(r: Omit<SyncResult, 'outcome'>): string[] {
   const secs = (r.elapsedMs / 1000).toFixed(2);
   const moved =
@@ -105,12 +121,7 @@ export class Output {
       out.push(`${title} (${ds.length}):`);
       for (const d of ds) out.push(`  ${d.rel}  (${d.detail})`);
     }
-    const n = r.differences.length;
-    out.push(
-      `${n === 0 ? 'identical' : `${n} difference(s)`}: ${r.same} same, ${r.onlyLocal.length} only local, ` +
-        `${r.onlyRemote.length} only remote, ${r.differ.length} differ; ${r.requestsTotal} S3 requests, ` +
-        `${(r.elapsedMs / 1000).toFixed(2)} s`,
-    );
+    out.push(`${checkText(r)}; ${r.requestsTotal} S3 requests, ${(r.elapsedMs / 1000).toFixed(2)} s`);
     return out;
   }
 

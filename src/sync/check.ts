@@ -7,7 +7,7 @@ import type { RequestCounts } from '../s3/request-counter.js';
 import { resolveAt } from './at-time.js';
 import type { FileError, SyncEvent } from './events.js';
 import type { CheckOptions } from './options.js';
-import { prelude } from './prelude.js';
+import { prelude, within } from './prelude.js';
 import { RunContext, requireDirectory } from './run-context.js';
 import { fitting, headListed, headsInstead, remoteFits } from './selection.js';
 
@@ -74,13 +74,19 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
         // whatever the object's), an object with no local file by its own size and LastModified.
         const local = new Map(fitting(s.selection, found.files).map((f) => [f.rel, f]));
         const scanned = new Set(found.files.map((f) => f.rel));
-        const remote = s.selection.sizeAge.active
-          ? new Map(
-              [...found.remote!].filter(
-                ([rel, r]) => local.has(rel) || (!scanned.has(rel) && remoteFits(s.selection, r)),
-              ),
-            )
-          : found.remote!;
+        // An object whose file the scan could not stat (or whose folder it could not read) is not
+        // compared: it was reported as an error, and is not "only remote".
+        const { active } = s.selection.sizeAge;
+        const remote =
+          active || found.unreadable.size > 0
+            ? new Map(
+                [...found.remote!].filter(
+                  ([rel, r]) =>
+                    !within(found.unreadable, rel) &&
+                    (!active || local.has(rel) || (!scanned.has(rel) && remoteFits(s.selection, r))),
+                ),
+              )
+            : found.remote!;
         const input = () => ({
           local,
           remote,

@@ -145,7 +145,8 @@ export class EarlyListing {
 
 /**
  * Gathers what the planner asked for: one listing, the hashes, the HEADs. Files that cannot be read are
- * reported and dropped from the plan through `unreadable`. `onListed` sees each listing page as it
+ * reported and dropped from the plan through `unreadable`; those still there (not vanished) also go in
+ * `failed`. `onListed` sees each listing page as it
  * arrives, to start hashing before the listing is complete. `files`: the scan's, whose device and inode
  * every hash checks it read.
  */
@@ -155,6 +156,7 @@ export async function gatherFacts(
   facts: Facts,
   files: () => Iterable<LocalFile>,
   unreadable: Set<string>,
+  failed: Set<string>,
   early: EarlyWork = {},
 ): Promise<void> {
   if (needs.some((n) => n.kind === 'listing')) {
@@ -202,9 +204,12 @@ export async function gatherFacts(
         if (s.opts.signal?.aborted) return;
         unreadable.add(n.rel);
         const code = (err as NodeJS.ErrnoException).code;
-        if (err instanceof UnexpectedFileError) s.fileError(n.rel, `${err.message}: skipped`);
-        else if (code === 'ENOENT') s.warn(`${n.rel}: disappeared during the run`, n.rel);
-        else s.fileError(n.rel, `cannot read file: ${code ?? (err as Error).message}`);
+        if (code === 'ENOENT') s.warn(`${n.rel}: disappeared during the run`, n.rel);
+        else {
+          failed.add(n.rel);
+          if (err instanceof UnexpectedFileError) s.fileError(n.rel, `${err.message}: skipped`);
+          else s.fileError(n.rel, `cannot read file: ${code ?? (err as Error).message}`);
+        }
       }
     },
     s.opts.signal,
@@ -226,7 +231,7 @@ export async function gatherFacts(
 /**
  * Plans, gathers what the planner asked for, and plans again until every file is settled (a few
  * rounds at most: listing, then hashes, then HEADs). `files`: the scanned files the plan is about.
- * `drop` removes files that turned out unreadable.
+ * `drop` removes files that turned out unreadable; `failed`: those of them still there, each reported.
  */
 export async function settle<P extends { needs: Need[] }>(
   s: RunContext,
@@ -235,17 +240,18 @@ export async function settle<P extends { needs: Need[] }>(
   plan: () => P,
   drop: (unreadable: Set<string>) => void,
   early: EarlyWork = {},
-): Promise<{ plan: P; unreadable: Set<string> }> {
+): Promise<{ plan: P; unreadable: Set<string>; failed: Set<string> }> {
   const unreadable = new Set<string>();
+  const failed = new Set<string>();
   let p = plan();
   if (p.needs.length > 0) early.beforeGathering?.();
   for (let round = 0; p.needs.length > 0 && round < 5; round++) {
-    await gatherFacts(s, p.needs, facts, files, unreadable, early);
+    await gatherFacts(s, p.needs, facts, files, unreadable, failed, early);
     if (unreadable.size > 0) drop(unreadable);
     p = plan();
   }
   if (p.needs.length > 0) throw fatalError('internal error: the plan did not settle');
-  return { plan: p, unreadable };
+  return { plan: p, unreadable, failed };
 }
 
 /**

@@ -9,6 +9,8 @@ export interface Found {
   facts: Facts;
   /** The objects kept from the listing (`listing: { keep }`), also in `facts.remote`. */
   remote: Map<string, RemoteObject> | undefined;
+  /** The paths (files, folders) the scan could not read, each reported as an error; see `within`. */
+  unreadable: ReadonlySet<string>;
 }
 
 /** A command's planning over what the prelude found (see `settle`). */
@@ -44,12 +46,13 @@ export interface PreludeSpec<P> {
 
 /**
  * The start every comparing command shares: list (early, if the run will need it), read the tree,
- * report what could not be read, then plan and gather facts until every file is settled.
+ * report what could not be read, then plan and gather facts until every file is settled. `failed`: the
+ * paths (files or folders) reported as unreadable, which are there all the same.
  */
 export async function prelude<P extends { needs: Need[] }>(
   s: RunContext,
   spec: PreludeSpec<P>,
-): Promise<{ plan: P; unreadable: Set<string>; facts: Facts }> {
+): Promise<{ plan: P; unreadable: Set<string>; failed: Set<string>; facts: Facts }> {
   const early = spec.listing === 'ahead' || (typeof spec.listing === 'object' && 'keep' in spec.listing);
   // Not a pull's: its full pages are mostly objects to download, not files to hash.
   const listing = early ? await EarlyListing.start(s, { warmHashing: spec.listing === 'ahead' }) : undefined;
@@ -66,7 +69,18 @@ export async function prelude<P extends { needs: Need[] }>(
   }
   if (spec.notices) for (const n of scan.notices) s.notice(`${n.rel}: ${n.message}`, n.rel);
   for (const e of scan.errors) s.fileError(e.rel, e.message);
-  const p = spec.planning({ files: scan.files, facts, remote });
+  const failed = new Set(scan.errors.map((e) => e.rel));
+  const p = spec.planning({ files: scan.files, facts, remote, unreadable: failed });
   const work = spec.listing === 'ahead' ? { ...p.early, listing } : p.early;
-  return { ...(await settle(s, facts, p.files, p.plan, p.drop, work)), facts };
+  const settled = await settle(s, facts, p.files, p.plan, p.drop, work);
+  for (const rel of failed) settled.failed.add(rel);
+  return { ...settled, facts };
+}
+
+/** Whether `rel` or a folder above it is in `paths`. */
+export function within(paths: ReadonlySet<string>, rel: string): boolean {
+  if (paths.size === 0) return false;
+  for (let i = rel.length; i > 0; i = rel.lastIndexOf('/', i - 1))
+    if (paths.has(rel.slice(0, i))) return true;
+  return false;
 }

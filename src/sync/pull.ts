@@ -97,7 +97,7 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
   // With --follow-symlinks: the tree that writes go through, and the links the scan went through.
   let tree: TargetTree | undefined;
   const followed: string[] = [];
-  const { plan, facts } = await prelude(s, {
+  const { plan, facts, failed } = await prelude(s, {
     // The listing goes out first; the destination is read while the server answers. A short list of
     // paths is looked up key by key instead.
     listing:
@@ -183,8 +183,13 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
         `not written: the same file as ${JSON.stringify(other.rel)} (reached through a followed link)`,
       );
   }
+  // A file the scan or a hash could not read is reported as that: not downloaded over, as a file
+  // that was never there would be.
   const kept = plan.actions.filter(
-    (a) => a.kind !== 'reject' && a.kind !== 'archived' && !(a.kind === 'download' && shared?.has(a.rel)),
+    (a) =>
+      a.kind !== 'reject' &&
+      a.kind !== 'archived' &&
+      !(a.kind === 'download' && (shared?.has(a.rel) || failed.has(a.rel))),
   );
   return { actions: kept, remote, local, found: local, facts };
 }

@@ -62,6 +62,24 @@ afterAll(async () => {
 });
 const isRoot = process.getuid?.() === 0;
 
+/**
+ * root reads any file: a case about unreadable files runs as nobody, owner of `paths`; undefined when
+ * the suite is not root (it runs as itself), null (with a notice) when it cannot switch.
+ */
+function unprivileged(paths: string[]): { uid: number; gid: number } | undefined | null {
+  if (!isRoot) return undefined;
+  const nobody = { uid: 65534, gid: 65534 };
+  const probe = spawnSync('true', [], nobody);
+  if (probe.error || probe.status !== 0) {
+    console.warn(
+      '[bad-input] NOTICE: running as root and cannot switch to nobody: unreadable-file case skipped',
+    );
+    return null;
+  }
+  for (const p of paths) chownSync(p, nobody.uid, nobody.gid);
+  return nobody;
+}
+
 type Ev = { type: string; rel?: string; message?: string };
 const reports = (events: Ev[]) =>
   events.filter((e) => e.type === 'error' || e.type === 'warning' || e.type === 'notice');
@@ -401,23 +419,15 @@ describe.each(servers())('bad input on $name', (server) => {
       const src = dir('perm-src');
       writeTree(src, { 'a.txt': 'a', 'b/c.txt': 'c', 'secret.txt': 'no' });
       chmodSync(path.join(src, 'secret.txt'), 0o000);
-      // root reads any file: the run is made as an unprivileged user instead (the tree is its own, but
-      // for the one file), or the case is skipped with a notice where that is impossible.
-      let as: { uid: number; gid: number } | undefined;
       const home = dir('perm-home');
-      if (isRoot) {
-        const nobody = { uid: 65534, gid: 65534 };
-        const probe = spawnSync('true', [], nobody);
-        if (probe.error || probe.status !== 0) {
-          console.warn(
-            `[bad-input] NOTICE: running as root and cannot switch to nobody: unreadable-file case skipped`,
-          );
-          return;
-        }
-        for (const p of [src, path.join(src, 'a.txt'), path.join(src, 'b'), path.join(src, 'b/c.txt'), home])
-          chownSync(p, nobody.uid, nobody.gid);
-        as = nobody;
-      }
+      const as = unprivileged([
+        src,
+        path.join(src, 'a.txt'),
+        path.join(src, 'b'),
+        path.join(src, 'b/c.txt'),
+        home,
+      ]);
+      if (as === null) return;
       const run = await runLive(['push', src, `s3://${bucket}/perm`, '--json'], server, {
         ...as,
         env: { HOME: home },
@@ -431,6 +441,71 @@ describe.each(servers())('bad input on $name', (server) => {
       expect(run.code).toBe(1);
       expect(doneOf(run.events, 'upload').sort()).toEqual(['a.txt', 'b/c.txt']);
       expect([...(await transport.list('perm/')).keys()].sort()).toEqual(['a.txt', 'b/c.txt']);
+    });
+
+    it('pull and check beside an unreadable file or folder: one error each, nothing written over it', async () => {
+      const { bucket } = await newBucket(server, 'permpull');
+      const src = dir('permpull-src');
+      const tree = { 'a.txt': 'a', 'secret.txt': 'remote', 'locked/x.txt': 'x', 'locked/y.txt': 'y' };
+      writeTree(src, tree);
+      const url = `s3://${bucket}/pp`;
+      expect((await runCli(['push', src, url], server)).code).toBe(0);
+      const dst = dir('permpull-dst');
+      const home = dir('permpull-home');
+      const as = unprivileged([dst, home]);
+      if (as === null) return;
+      const opts = { ...as, env: { HOME: home } };
+      expect((await runCli(['pull', url, dst], server, opts)).code).toBe(0);
+      // Each run below finds the files changed since the manifest (or with no manifest): a same-size
+      // file has to be read to tell, and cannot be; a folder's names are listed but cannot be stat'ed.
+      const secret = path.join(dst, 'secret.txt');
+      const locked = path.join(dst, 'locked');
+      const cases: [string, () => void, string[]][] = [
+        ['a changed file', () => writeFileSync(secret, 'local!'), ['secret.txt']],
+        [
+          'the same without a manifest',
+          () => rmSync(path.join(dst, '.s3sync'), { recursive: true, force: true }),
+          ['secret.txt'],
+        ],
+        [
+          'a folder that cannot be searched',
+          () => chmodSync(locked, 0o444),
+          ['locked/x.txt', 'locked/y.txt'],
+        ],
+      ];
+      for (const [what, change, bad] of cases) {
+        chmodSync(secret, 0o644);
+        change();
+        chmodSync(secret, 0o000);
+        for (const args of [
+          ['pull', url, dst, '--delete'],
+          ['check', dst, url],
+        ]) {
+          const run = await runLive([...args, '--json'], server, opts);
+          expect(run.stderr(), `${what}, ${args[0]}`).toBe('');
+          const rs = reports(run.events as Ev[]);
+          const errors = rs.filter((e) => e.type === 'error');
+          // One line per path, the unreadable file's included: never "not written" over it too.
+          const want = [...new Set([...bad, 'secret.txt'])].sort();
+          expect(errors.map((e) => e.rel).sort(), `${what}, ${args[0]}`).toEqual(want);
+          for (const e of errors) expect(oneLine(e)).toBe(true);
+          expect(run.code, `${what}, ${args[0]}`).toBe(1);
+          if (args[0] === 'check') {
+            const sum = run.events.find((e) => e.type === 'check-summary') as
+              | { errors?: unknown[] }
+              | undefined;
+            expect(sum?.errors, what).toHaveLength(want.length);
+          }
+        }
+        // The file is as it was (read as root), and the others are the objects' copies.
+        expect(readFileSync(secret, 'utf8')).toBe('local!');
+        expect(readFileSync(path.join(dst, 'a.txt'), 'utf8')).toBe('a');
+      }
+      // Without --json, check's line says it could not compare everything.
+      const plain = await runCli(['check', dst, url], server, opts);
+      expect(plain.code).toBe(1);
+      expect(plain.stdout).toMatch(/^3 error\(s\), no difference found: 1 same, /m);
+      chmodSync(locked, 0o755);
     });
   });
 
