@@ -52,12 +52,13 @@ async function prepareBatch(
   });
   const present = new Set(files.map((f) => f.rel));
   const actions: PushAction[] = [...plan.actions];
-  // Entries of the scope whose file is gone: forgotten, as a full push forgets them, and deleted with
-  // --delete (a failed or refused delete is found again by the next walk's listing).
+  // Entries of the scope whose file is gone: forgotten, as a full push forgets them; with --delete,
+  // deleted, and kept until their object is (a delete the guards refuse or a failed batch skips is
+  // then planned again by the retry, not lost with the manifest saved without it).
   for (const [rel, e] of s.store.files) {
     if (!scope.covers(rel) || present.has(rel) || unreadable.has(rel) || !s.selected(rel)) continue;
-    s.store.forget(rel);
-    if (opts.delete)
+    if (!opts.delete) s.store.forget(rel);
+    else
       actions.push({
         kind: 'delete',
         rel,
@@ -81,7 +82,7 @@ async function prepareBatch(
     facts,
     // The empty-source guard: a root that holds nothing (an unmounted disk) deletes nothing.
     sourceFiles: holdsAnything(s.localRoot, STATE_DIR) ? Math.max(1, s.store.files.size) : 0,
-    destinationFiles: s.store.files.size + actions.filter((a) => a.kind === 'delete').length,
+    destinationFiles: s.store.files.size,
     held,
     // Still being written: settle detection sends it once it has settled, and the batch does not wait.
     handBack: (f) => held.push(f),
@@ -90,20 +91,25 @@ async function prepareBatch(
 
 /**
  * One watch batch over the paths of `scope`, as one push run: one manifest checkpoint, the delete
- * guards applied to its deletes. Returns the files held back as still being written.
+ * guards applied to its deletes. Returns the files held back as still being written, and the paths
+ * whose delete was not done (skipped after an error in the batch, or failed).
  */
 export async function runBatch(
   s: RunContext,
   opts: PushOptions,
   scope: PathScope,
   hold: (f: LocalFile) => boolean,
-): Promise<LocalFile[]> {
+): Promise<{ held: LocalFile[]; undeleted: string[] }> {
   let held: LocalFile[] = [];
+  let undeleted: string[] = [];
   await s.run(async () => {
     const prepared = await prepareBatch(s, opts, scope, hold);
     held = prepared.held ?? [];
     applyRecords(s, prepared.actions, prepared.facts);
     await executePush(s, prepared, opts);
+    undeleted = prepared.actions
+      .filter((a) => a.kind === 'delete' && s.store.files.has(a.rel))
+      .map((a) => a.rel);
   });
-  return held;
+  return { held, undeleted };
 }

@@ -1,8 +1,8 @@
-import { lstatSync } from 'node:fs';
+import { lstatSync, realpathSync } from 'node:fs';
 import { S3SyncError, usageError } from '../errors.js';
 import { absPath, type LocalFile } from '../local/scan.js';
 import { setting, validateOptions } from '../options/validate.js';
-import { emptyResult, type SyncEvent, type SyncResult } from '../sync/events.js';
+import { emptyResult, outcomeOf, type SyncEvent, type SyncResult } from '../sync/events.js';
 import { applyRecords } from '../sync/facts.js';
 import type { PushOptions } from '../sync/options.js';
 import { executePush, preparePush, pushContext } from '../sync/push.js';
@@ -45,8 +45,14 @@ class WatchLoop {
   private walkAt = 0;
   /** Walks that failed in a row (the endpoint unreachable): the next one waits for the backoff. */
   private walkFailures = 0;
+  /** Why the last walk failed as a whole (a delete guard, the endpoint), until one succeeds. */
+  private walkError: string | undefined;
   /** Wakes the loop from its wait (an event came, or the run is cancelled). */
   private wake?: () => void;
+  /** The subscription to file events; none when the system refused one. */
+  private watcher: Watcher | undefined;
+  /** The watched directory itself changed: the next walk subscribes again first. */
+  private resubscribe = false;
   /** s3sync's own files (a manifest given inside the tree, its lock), as the last run's context said. */
   private isOwn: (rel: string) => boolean = () => false;
 
@@ -64,12 +70,13 @@ class WatchLoop {
 
   async run(): Promise<SyncResult> {
     const started = Date.now();
-    const watcher = await this.subscribe();
+    this.watcher = await this.subscribe();
     try {
       let first = true;
       while (!this.aborted) {
         const now = Date.now();
         if (now >= this.walkAt) {
+          if (this.resubscribe) await this.subscribeAgain();
           await this.walk(first);
           // Once the walk's frame is gone, so nothing of it is still reachable.
           collectGarbage();
@@ -80,10 +87,26 @@ class WatchLoop {
         if (ready.length > 0) await this.batch(ready);
         else await this.nap(this.nextWake(now) - now);
       }
+    } catch (err) {
+      // The first sync refused: the summary is still the last word (as a plain push's), then the error.
+      this.finish(started, { error: err });
+      throw err;
     } finally {
-      await watcher?.close();
+      await this.watcher?.close();
     }
     return this.finish(started);
+  }
+
+  /**
+   * The watched directory itself was replaced (moved away and another put in its place, or removed and
+   * made again): the subscription follows the old one, so a new one is made for what is there now.
+   */
+  private async subscribeAgain(): Promise<void> {
+    const old = this.watcher;
+    this.watcher = undefined;
+    await old?.close();
+    this.watcher = await this.subscribe();
+    if (this.watcher) this.resubscribe = false;
   }
 
   /**
@@ -94,18 +117,22 @@ class WatchLoop {
   private async subscribe(): Promise<Watcher | undefined> {
     const warn = (message: string) => this.opts.onEvent?.({ type: 'warning', message });
     try {
-      return await watchTree(this.root, {
+      // Where the root leads: a watcher refuses a symbolic link as its root.
+      return await watchTree(realpathSync(this.root), {
         changed: (rels) => this.changed(rels),
-        lost: (why) => {
+        lost: (why, rootChanged) => {
           warn(`file events lost (${why}): walking the whole tree`);
+          if (rootChanged) this.resubscribe = true;
           this.walkAt = 0;
           this.wake?.();
         },
       });
     } catch (err) {
-      warn(
-        `cannot watch for changes (${(err as Error).message}): only the walks every --reconcile-every find them`,
-      );
+      // Said once: while the root is missing, each walk tries again and fails with its own error.
+      if (!this.resubscribe)
+        warn(
+          `cannot watch for changes (${(err as Error).message}): only the walks every --reconcile-every find them`,
+        );
       return undefined;
     }
   }
@@ -215,13 +242,21 @@ class WatchLoop {
       // Kept between runs: the run's own test would keep the whole run (manifest, scan) alive.
       this.isOwn = s.ownTest();
       this.walkFailures = 0;
+      this.walkError = undefined;
       this.walkAt = Date.now() + this.reconcileMs;
+      // The walk saw the whole tree: what failed in it is retried (and counted) as a batch's failures
+      // are, and what failed before and went through now is no longer failing.
+      const failed = new Map<string, string>();
+      for (const e of result?.errors ?? []) if (e.rel !== '') failed.set(e.rel, e.message);
+      for (const rel of [...this.failing.keys()]) if (!failed.has(rel)) this.failing.delete(rel);
+      for (const [rel, message] of failed) this.retryLater([rel], message);
     } catch (err) {
       if (this.aborted) return;
       // A first sync refused as asked (bad options, a delete guard) stops, as a plain push would.
       if (first && err instanceof S3SyncError && err.kind === 'usage') throw err;
       this.walkFailures++;
       this.walkAt = Date.now() + backoffMs(this.walkFailures);
+      this.walkError = err instanceof Error ? err.message : String(err);
       this.report(err);
     } finally {
       release();
@@ -232,13 +267,16 @@ class WatchLoop {
   /** The paths that settled, as one push run over them. */
   private async batch(ready: string[]): Promise<void> {
     let result: SyncResult | undefined;
+    let undeleted: string[] = [];
     const { opts, release } = this.runOptions('change', ready.length, (r) => {
       result = r;
     });
     try {
       const s = await pushContext(opts);
       this.isOwn = s.isOwn;
-      this.holdBack(await runBatch(s, opts, new PathScope(ready), this.hold));
+      const done = await runBatch(s, opts, new PathScope(ready), this.hold);
+      this.holdBack(done.held);
+      undeleted = done.undeleted;
       this.isOwn = s.ownTest();
     } catch (err) {
       // Cancelled: what was not sent, the next start's walk finds.
@@ -251,6 +289,8 @@ class WatchLoop {
       if (result) this.add(result, false);
     }
     const failed = new Map((result?.errors ?? []).map((e) => [e.rel, e.message]));
+    for (const rel of undeleted)
+      if (!failed.has(rel)) failed.set(rel, 'not deleted: an error in its batch held the deletes back');
     for (const rel of ready) if (!failed.has(rel)) this.failing.delete(rel);
     for (const [rel, message] of failed) this.retryLater([rel], message);
   }
@@ -285,15 +325,19 @@ class WatchLoop {
     for (const [k, v] of Object.entries(r.requests)) t.requests[k] = (t.requests[k] ?? 0) + v;
   }
 
-  /** The watch's summary: what all its runs did; failed are the paths still failing when it stopped. */
-  private finish(started: number): SyncResult {
+  /**
+   * The watch's summary: what all its runs did; failed are the paths still failing when it stopped,
+   * and a walk that last failed as a whole (rel ''). `stoppedBy`: the error that ended the watch.
+   */
+  private finish(started: number, stoppedBy?: { error: unknown }): SyncResult {
     const t = this.totals;
     t.errors = [...this.failing].map(([rel, f]) => ({ rel, message: f.message }));
+    if (this.walkError !== undefined) t.errors.push({ rel: '', message: this.walkError });
     t.failed = t.errors.length;
     t.elapsedMs = Date.now() - started;
     t.cancelled = this.aborted;
     // Stopping is how a watch ends: it ends well when nothing is left failing.
-    t.outcome = t.failed > 0 ? 'failed' : 'ok';
+    t.outcome = stoppedBy ? outcomeOf(t, stoppedBy) : t.failed > 0 ? 'failed' : 'ok';
     this.opts.onEvent?.({ type: 'summary', ...t });
     return t;
   }

@@ -5,8 +5,11 @@ import { STATE_DIR } from '../manifest/store.js';
 /** What the watcher reports: paths (rel, '/'-separated) that something happened to, or a lost stream. */
 export interface WatcherSink {
   changed: (rels: string[]) => void;
-  /** Events may have been lost (queue overflow, the watch failing): only a walk can tell what changed. */
-  lost: (why: string) => void;
+  /**
+   * Events may have been lost (queue overflow, the watch failing): only a walk can tell what changed.
+   * `rootChanged`: the watched directory itself was removed or replaced, so this subscription is over.
+   */
+  lost: (why: string, rootChanged?: boolean) => void;
 }
 
 /** A running subscription; `close` ends it. */
@@ -45,7 +48,7 @@ export async function watchTree(root: string, sink: WatcherSink): Promise<Watche
         const rel = path.relative(root, e.path).split(path.sep).join('/');
         // The root itself (removed, or replaced by a mount) stands for the whole tree: the walk decides.
         if (rel === '') {
-          sink.lost('the watched directory itself changed');
+          sink.lost('the watched directory itself changed', true);
           continue;
         }
         if (rel.startsWith('..') || drop?.test(rel)) continue;

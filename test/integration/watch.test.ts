@@ -4,7 +4,15 @@
  * reconciliation walk; an outage keeps the pending set and catches up without sending anything twice;
  * SIGTERM and SIGINT stop cleanly (exit 0, a valid manifest); config jobs watch side by side.
  */
-import { appendFileSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -352,6 +360,170 @@ describe.each(servers())('push --watch on $name', (server) => {
       expect(bucket).toBeTruthy();
     },
   );
+
+  it('a file its walk cannot upload is retried as batches are, and decides the exit code', async () => {
+    const { transport, src, url } = await setup('walkfail');
+    // Every PutObject of bad.txt fails while the rate is 1.
+    const failing = await startFaultProxy({
+      target: server.endpoint,
+      seed: 3,
+      rate: 1,
+      kinds: ['status-500'],
+      filter: (req) => req.method === 'PUT' && req.url.includes('bad.txt'),
+    });
+    proxies.push(failing);
+    const past = new Date(Date.now() - 3_600_000);
+    for (const name of ['good.txt', 'bad.txt']) {
+      writeFileSync(path.join(src, name), name);
+      utimesSync(path.join(src, name), past, past);
+    }
+    const args = [
+      'push',
+      src,
+      url,
+      '--watch',
+      '--json',
+      '--endpoint-url',
+      failing.endpoint,
+      '--retries',
+      '1',
+    ];
+    type Summary = AnyEvent & { exitCode: number; failed: number; errors: { rel: string }[] };
+    // Still failing when it stops: exit 1, and the summary names the file.
+    const first = start([...args, '--settle', '300ms']);
+    await watching(first);
+    expect(batches(first)[0]!.failed, diag(first)).toBe(1);
+    // Retried by a batch after its backoff, not left to the next walk (5 minutes away).
+    const retried = await waitFor(
+      () => batches(first).some((b) => b.trigger === 'change' && b.failed === 1),
+      first,
+      30_000,
+    );
+    expect(retried, diag(first)).toBe(true);
+    expect((await stop(first)).code, diag(first)).toBe(1);
+    const summary = first.events.at(-1) as Summary;
+    expect(summary).toMatchObject({ type: 'summary', exitCode: 1, failed: 1 });
+    expect(summary.errors.map((e) => e.rel)).toEqual(['bad.txt']);
+    // The store heals mid-watch: the retry sends it, and the watch ends well.
+    const second = start([...args, '--settle', '300ms']);
+    await watching(second);
+    failing.setRate(0);
+    const sent = await waitFor(
+      () => batches(second).some((b) => b.trigger === 'change' && b.uploaded === 1),
+      second,
+      30_000,
+    );
+    expect(sent, diag(second)).toBe(true);
+    expect((await stop(second)).code, diag(second)).toBe(0);
+    expect([...(await transport.list('w/')).keys()].sort()).toEqual(['bad.txt', 'good.txt']);
+  });
+
+  it('deletes the guards refuse stay refused: the manifest keeps their entries, and the exit code is 1', async () => {
+    const { transport, src, url, args } = await setup('guarded', ['--settle', '500ms', '--delete']);
+    const past = new Date(Date.now() - 3_600_000);
+    writeFileSync(path.join(src, 'keep.txt'), 'keep');
+    mkdirSync(path.join(src, 'sub'));
+    for (let i = 0; i < 20; i++) writeFileSync(path.join(src, 'sub', `s${i}.txt`), `s${i}`);
+    for (const rel of ['keep.txt', ...Array.from({ length: 20 }, (_, i) => `sub/s${i}.txt`)])
+      utimesSync(path.join(src, rel), past, past);
+    const run = start(args);
+    await watching(run);
+    rmSync(path.join(src, 'sub'), { recursive: true });
+    const refusals = () =>
+      run.events.filter((e) => e.type === 'error' && String(e.message).includes('refusing to delete')).length;
+    // Refused, then refused again by the retry: the entries are still there to plan the deletes from.
+    expect(await waitFor(() => refusals() >= 2, run, 30_000), diag(run)).toBe(true);
+    expect((await stop(run)).code, diag(run)).toBe(1);
+    // Nothing at the destination is untracked: every object still there has its entry.
+    const remote = [...(await transport.list('w/')).keys()];
+    expect(remote.length).toBeGreaterThan(2);
+    const entries = readManifest(src)!.files;
+    for (const rel of remote) expect(entries.has(rel), rel).toBe(true);
+    // A push told to go ahead deletes them all.
+    const forced = await runCli(['push', src, url, '--delete', '--force'], server);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect([...(await transport.list('w/')).keys()]).toEqual(['keep.txt']);
+  });
+
+  it.each([
+    ['moved away and another put in its place', 'moved', (root: string) => renameSync(root, `${root}.old`)],
+    ['removed and made again', 'remade', (root: string) => rmSync(root, { recursive: true })],
+  ])('the watched directory %s: the new one is watched', async (_what, label, away) => {
+    const { transport, src, args } = await setup(`root-${label}`, [
+      '--settle',
+      '300ms',
+      // Walks far apart: only file events can send what is written below in time.
+      '--reconcile-every',
+      '1h',
+    ]);
+    // Written in the past, so the walks send or record it at once and only one.txt is left to events.
+    const old = () => {
+      writeFileSync(path.join(src, 'a.txt'), 'a');
+      utimesSync(path.join(src, 'a.txt'), new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
+    };
+    old();
+    const run = start(args);
+    await watching(run);
+    expect(uploaded(run), diag(run)).toBe(1);
+    away(src);
+    mkdirSync(src);
+    old();
+    // The walk that the lost events call for makes the new subscription; a file written after it is seen.
+    expect(
+      await waitFor(() => batches(run).filter((b) => b.trigger === 'walk').length >= 2, run, 30_000),
+      diag(run),
+    ).toBe(true);
+    writeFileSync(path.join(src, 'one.txt'), 'one');
+    const seen = await waitFor(
+      () => batches(run).some((b) => b.trigger === 'change' && b.uploaded === 1),
+      run,
+      30_000,
+    );
+    expect(seen, diag(run)).toBe(true);
+    expect((await stop(run)).code, diag(run)).toBe(0);
+    expect([...(await transport.list('w/')).keys()].sort()).toEqual(['a.txt', 'one.txt']);
+  });
+
+  it('a root given as a symbolic link to a directory is watched', async () => {
+    const { transport, src, url, proxy } = await setup('linked');
+    const link = `${src}-link`;
+    symlinkSync(src, link);
+    const run = start([
+      'push',
+      link,
+      url,
+      '--watch',
+      '--json',
+      '--endpoint-url',
+      proxy.endpoint,
+      '--settle',
+      '300ms',
+      '--reconcile-every',
+      '1h',
+    ]);
+    await watching(run);
+    writeFileSync(path.join(src, 'one.txt'), 'one');
+    expect(await waitFor(() => uploaded(run) >= 1, run, 30_000), diag(run)).toBe(true);
+    expect(
+      run.events.filter((e) => e.type === 'warning'),
+      diag(run),
+    ).toEqual([]);
+    expect((await stop(run)).code, diag(run)).toBe(0);
+    expect([...(await transport.list('w/')).keys()]).toEqual(['one.txt']);
+    rmSync(link);
+  });
+
+  it('a first sync the guards refuse ends with the summary line, then the error (exit 2)', async () => {
+    const { src, url, args } = await setup('refused', ['--delete']);
+    writeFileSync(path.join(src, 'x.txt'), 'x');
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    rmSync(path.join(src, 'x.txt'));
+    const run = start(args);
+    const { code } = await run.exited;
+    expect(code, diag(run)).toBe(2);
+    expect(run.stderr()).toMatch(/^s3sync: .*refus/);
+    expect(run.events.at(-1)).toMatchObject({ type: 'summary', exitCode: 2 });
+  });
 
   it('config jobs with "watch": true run side by side in one process', async () => {
     const a = await setup('job-a');
