@@ -246,6 +246,7 @@ function withRenames(input: PushPlanInput, actions: PushAction[], needs: Need[])
     remote: input.facts.remote,
     hashes: input.facts.hashes,
     keyPrefix: input.options.keyPrefix ?? '',
+    compressed: input.options.compressed,
   });
   const decided = actions.map((a) => r.copies.get(a.rel) ?? a);
   return withDeletes(input, decided, [...needs, ...r.needs]);

@@ -47,6 +47,8 @@ export interface RenameInput {
   hashes: ReadonlyMap<string, { md5: string; stable: boolean }>;
   /** The destination's key prefix: a manifest entry's key is the prefix and its rel. */
   keyPrefix: string;
+  /** Whether a path is to be stored compressed (--compress); absent: nothing is. */
+  compressed?: (rel: string) => boolean;
 }
 
 /** The MD5 an object's listing vouches for: a plain ETag, or the x-amz-meta-md5 s3sync writes. */
@@ -77,7 +79,8 @@ export function copySources(input: Omit<RenameInput, 'hashes'>): Map<number, Cop
   // forEach, not for…of: run once over every entry, mostly before V8 optimises it, where each step of
   // a Map iterator (a result object, an entry array) costs more than the check.
   manifest.forEach((e, rel) => {
-    if (present.has(rel)) return;
+    // Stored compressed: its object holds other bytes than the file its entry describes.
+    if (present.has(rel) || e.stored !== undefined) return;
     if (remote && !remoteMatchesEntry(remote.get(rel), e)) return;
     add({
       rel,
@@ -127,6 +130,8 @@ export function planRenames(input: RenameInput): { copies: Map<string, CopyActio
   const bySize = copySources(input);
   if (bySize.size === 0) return { copies, needs };
   for (const u of input.uploads) {
+    // To be stored compressed: a copy would store the bytes as they are.
+    if (input.compressed?.(u.rel)) continue;
     const sameSize = bySize.get(u.size)?.filter((c) => c.rel !== u.rel);
     if (!sameSize || sameSize.length === 0) continue;
     const h = input.hashes.get(u.rel);

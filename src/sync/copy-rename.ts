@@ -5,6 +5,7 @@ import type { CopyAction } from '../plan/renames.js';
 import { errorCode, httpStatus, isFatal } from '../s3/errors.js';
 import { etagForm } from '../s3/etag.js';
 import type { S3Transport } from '../s3/transport.js';
+import type { ObjectStyles } from './object-style.js';
 import type { RunContext } from './run-context.js';
 import { mtimeMeta } from './upload-job.js';
 
@@ -38,10 +39,13 @@ const refusedForRun = async (err: unknown) =>
 export async function copyRenamed(
   s: RunContext,
   t: S3Transport,
-  input: { a: CopyAction; f: LocalFile; gate: CopyGate },
+  input: { a: CopyAction; f: LocalFile; gate: CopyGate; styles: ObjectStyles },
 ): Promise<ManifestEntry | undefined> {
-  const { a, f, gate } = input;
-  if (gate.closed) return undefined;
+  const { a, f, gate, styles } = input;
+  // A library pass-through's fields are not known to a copy: the upload sets them.
+  if (gate.closed || styles.passThrough) return undefined;
+  // The headers an upload of the file would get, its header rule's included.
+  const h = styles.headersFor(f, await s.contentTypes.of(a.rel));
   let etag: string;
   try {
     ({ etag } = await t.copy({
@@ -50,10 +54,12 @@ export async function copyRenamed(
       key: s.location.prefix + a.rel,
       size: a.size,
       replace: {
-        contentType: await s.contentTypes.of(a.rel),
-        metadata: { md5: a.md5, mtime: mtimeMeta(f.mtimeNs) },
-        cacheControl: t.settings.cacheControl,
-        storageClass: t.settings.storageClass,
+        contentType: h.contentType,
+        metadata: { ...h.metadata, md5: a.md5, mtime: mtimeMeta(f.mtimeNs) },
+        cacheControl: h.cacheControl ?? t.settings.cacheControl,
+        contentEncoding: h.contentEncoding,
+        contentDisposition: h.contentDisposition,
+        storageClass: h.storageClass ?? t.settings.storageClass,
       },
       signal: s.opts.signal,
     }));
@@ -82,9 +88,9 @@ export async function copyRenamed(
   const from = a.from.etag;
   if (from !== '' && etag === from) {
     const partSize = etagForm(from).kind === 'multipart' ? a.from.partSize : 0;
-    return manifestEntry(f, { md5: a.md5, etag, partSize });
+    return manifestEntry(f, { md5: a.md5, etag, partSize, style: h.digest });
   }
-  if (etag === a.md5) return manifestEntry(f, { md5: a.md5, etag, partSize: 0 });
+  if (etag === a.md5) return manifestEntry(f, { md5: a.md5, etag, partSize: 0, style: h.digest });
   s.notice(
     `${a.rel}: the copy of ${a.from.rel} has ETag ${etag}, not ${from || a.md5}: uploaded instead`,
     a.rel,

@@ -7,6 +7,7 @@ import { isFatal } from '../s3/errors.js';
 import type { S3Transport } from '../s3/transport.js';
 import { type BackupTarget, backupObject } from './backup.js';
 import { type CopyGate, copyRenamed } from './copy-rename.js';
+import type { ObjectStyles } from './object-style.js';
 import type { RunContext } from './run-context.js';
 
 type Upload = Extract<PushAction, { kind: 'upload' }>;
@@ -70,14 +71,14 @@ export class Keeper {
  */
 export async function runCopy(
   s: RunContext,
-  input: { a: Copy; f: LocalFile; gate: CopyGate; keeper: Keeper | undefined },
+  input: { a: Copy; f: LocalFile; gate: CopyGate; keeper: Keeper | undefined; styles: ObjectStyles },
 ): Promise<Upload | undefined> {
-  const { a, f, gate, keeper } = input;
+  const { a, f, gate, keeper, styles } = input;
   const t = await s.s3();
   if (a.reason !== 'new' && keeper && !(await keeper.beforeChange(t, a.rel))) return undefined;
   s.emit({ type: 'start', action: 'copy', rel: a.rel, size: a.size });
   try {
-    const entry = await copyRenamed(s, t, { a, f, gate });
+    const entry = await copyRenamed(s, t, { a, f, gate, styles });
     if (!entry) return { kind: 'upload', rel: a.rel, reason: a.reason, size: a.size };
     s.store.record(a.rel, entry);
     s.result.copied++;

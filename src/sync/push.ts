@@ -322,7 +322,7 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
     copies,
     workers,
     async (a) => {
-      const fallback = await runCopy(s, { a, f: p.files.get(a.rel)!, gate, keeper });
+      const fallback = await runCopy(s, { a, f: p.files.get(a.rel)!, gate, keeper, styles });
       // Renamed files a copy could not create are uploaded with the others.
       if (fallback) uploads.push(fallback);
     },

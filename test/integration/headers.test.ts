@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -171,6 +171,47 @@ describe.each(servers())('per-pattern headers on $name', (server) => {
     expect(r.summary!.requests).toEqual({ ListObjectsV2: 1, CopyObject: 2 });
     expect(await headers(transport, 'p/index.html')).toMatchObject({ cacheControl: 'no-store' });
     expect((await pushCli(dir, dest, ...rule)).summary!.requestsTotal).toBe(0);
+  });
+
+  it("a renamed file is copied with its own rule's headers, and a compressed one is uploaded", async () => {
+    const dir = newDir('headers-rename');
+    const html = `<!doctype html>\n${'<p>compressible</p>\n'.repeat(400)}`;
+    const pdf = Buffer.alloc(3000, 9);
+    writeTree(dir, { 'a.pdf': pdf, 'page.html': html });
+    const { bucket, transport } = await newBucket(server, 'hdrren');
+    const dest = `s3://${bucket}/p`;
+    const rules = [
+      ['--header-for', 'docs/*.pdf', 'Content-Disposition: attachment'],
+      ['--header-for', 'docs/*.pdf', 'Cache-Control: max-age=60'],
+      ['--header-for', 'docs/*.pdf', 'x-amz-meta-owner: bob'],
+      ['--header-for', '*.pdf', 'Cache-Control: no-store'],
+      ['--compress', '*.html'],
+    ].flat();
+    expect((await pushCli(dir, dest, ...rules)).code).toBe(0);
+    // Each renamed: the PDF into a folder whose rule sets other headers, the page out of --compress
+    // (its object holds gzip bytes) and, as a copy of it, back under a name that is compressed.
+    mkdirSync(path.join(dir, 'docs'));
+    renameSync(path.join(dir, 'a.pdf'), path.join(dir, 'docs', 'b.pdf'));
+    renameSync(path.join(dir, 'page.html'), path.join(dir, 'page.txt'));
+    writeFileSync(path.join(dir, 'copy.html'), html);
+    const r = await pushCli(dir, dest, ...rules, '--delete', '--force');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ copied: 1, uploaded: 2, deleted: 2 });
+    expect(await headers(transport, 'p/docs/b.pdf')).toMatchObject({
+      cacheControl: 'max-age=60',
+      contentDisposition: 'attachment',
+      contentType: 'application/pdf',
+      metadata: expect.objectContaining({ owner: 'bob' }),
+    });
+    // The next push has nothing to set: the copy recorded the rule it applied.
+    expect((await pushCli(dir, dest, ...rules)).summary!.requestsTotal).toBe(0);
+    // The plain file is stored as itself, the compressed one as gzip: both pull back byte for byte.
+    const back = newDir('headers-rename-pull');
+    expect((await runCli(['pull', dest, back], server)).code).toBe(0);
+    expect(readFileSync(path.join(back, 'page.txt'), 'utf8')).toBe(html);
+    expect(readFileSync(path.join(back, 'copy.html'), 'utf8')).toBe(html);
+    expect(readFileSync(path.join(back, 'docs', 'b.pdf'))).toEqual(pdf);
+    expect((await headers(transport, 'p/page.txt')).contentType).toMatch(/^text\/plain/);
   });
 
   it('the library takes the rules and a pass-through for fields the table does not name', async () => {

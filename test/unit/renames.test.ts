@@ -219,6 +219,29 @@ describe('planRenames', () => {
     expect(r.copies.size).toBe(0);
   });
 
+  it.each([
+    {
+      why: 'the source is stored compressed (its object holds gzip bytes)',
+      manifest: new Map([['old/a', entry('a', 100, { stored: 60 })]]),
+      compressed: undefined,
+    },
+    {
+      why: 'the new file is to be stored compressed (a copy would store it as it is)',
+      manifest: new Map([['old/a', entry('a')]]),
+      compressed: (rel: string) => rel.startsWith('new/'),
+    },
+  ])('uploads, not copies, where $why', ({ manifest, compressed }) => {
+    const r = planRenames(
+      input({
+        uploads: [upload('new/a')],
+        manifest,
+        hashes: new Map([['new/a', hashed('new/a', 'a')]]),
+        compressed,
+      }),
+    );
+    expect(r).toEqual({ copies: new Map(), needs: [] });
+  });
+
   it('uploads a file whose hash was taken while it changed', () => {
     const h = { ...hashed('new/a', 'a'), stable: false };
     const r = planRenames(
