@@ -35,6 +35,16 @@ export function sameStore(opts: S3SyncOptions): boolean {
   return endpointFor(src).id === endpointFor(opts).id && src.region === opts.region;
 }
 
+/**
+ * Whether the two sides may be one store, whatever credentials or region reach it: the same endpoint,
+ * or AWS on both (one namespace of buckets). Overlaps are refused then: other credentials for the
+ * same bucket would still copy into, and delete from, what the sync reads.
+ */
+function mayBeOneStore(opts: S3SyncOptions): boolean {
+  const [src, dst] = [endpointFor(sourceConnection(opts)), endpointFor(opts)];
+  return (src.url === undefined && dst.url === undefined) || src.id === dst.id;
+}
+
 /** Two prefixes of one bucket where one holds the other: a sync would read what it writes. */
 function overlaps(a: S3Location, b: S3Location): boolean {
   return a.bucket === b.bucket && (a.prefix.startsWith(b.prefix) || b.prefix.startsWith(a.prefix));
@@ -58,11 +68,19 @@ export class S3PairRun {
     this.from = parseS3Url(opts.source);
     this.to = parseS3Url(opts.destination);
     this.same = sameStore(opts);
-    if (this.same && overlaps(this.from, this.to))
+    const oneStore = this.same || mayBeOneStore(opts);
+    if (oneStore && overlaps(this.from, this.to))
       throw usageError(
         `the source ${opts.source} and the destination ${opts.destination} overlap: a sync would copy into what it reads`,
       );
-    if (opts.backupDir !== undefined) this.backup = s3BackupTarget(opts.backupDir, opts.suffix, this.to);
+    if (opts.backupDir !== undefined) {
+      this.backup = s3BackupTarget(opts.backupDir, opts.suffix, this.to);
+      // Kept objects written into the source would overwrite it, or be synced back by the next run.
+      if (oneStore && overlaps(this.from, { bucket: this.backup.bucket, prefix: this.backup.prefix }))
+        throw usageError(
+          `--backup-dir ${opts.backupDir} overlaps the source ${opts.source}: choose a prefix outside it`,
+        );
+    }
   }
 
   async filter(): Promise<PathFilter> {

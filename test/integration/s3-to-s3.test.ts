@@ -262,6 +262,41 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     expect(flag.code).toBe(2);
     expect(flag.stderr).not.toMatch(/\n\s+at /);
   });
+
+  it('refuses an overlap reached with other credentials or region, and a backup in the source', async () => {
+    const { bucket, transport } = await newBucket(server, 'ovl2');
+    for (const k of ['x/a.txt', 'x/b.txt', 'x/y/a.txt', 'x/y/b.txt']) await seedObject(transport, k, k);
+    // A profile with the same keys: another set of credentials for the same store and bucket.
+    const home = tempDir('ovl2-home');
+    const creds = path.join(home, 'credentials');
+    writeFileSync(
+      creds,
+      `[other]\naws_access_key_id = ${server.accessKeyId}\naws_secret_access_key = ${server.secretAccessKey}\n`,
+    );
+    const env = { env: { AWS_SHARED_CREDENTIALS_FILE: creds, AWS_CONFIG_FILE: path.join(home, 'config') } };
+    const pair = [`s3://${bucket}/x/y`, `s3://${bucket}/x`, '--delete', '--force'];
+    for (const other of [
+      ['--source-region', 'eu-west-1'],
+      ['--source-profile', 'other'],
+    ]) {
+      const r = await runCli(['sync', ...pair, ...other], server, env);
+      expect(r.code, `${other.join(' ')}: ${r.stdout}${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(/overlap/);
+    }
+    // --backup-dir in the source (or holding it): kept objects would land on what the sync reads.
+    const dst = `s3://${bucket}/d`;
+    for (const backup of [`s3://${bucket}/x`, `s3://${bucket}/x/old`, `s3://${bucket}/`]) {
+      const r = await runCli(['sync', `s3://${bucket}/x`, dst, '--backup-dir', backup], server);
+      expect(r.code, backup).toBe(2);
+      expect(r.stderr).toMatch(/overlaps the (source|destination)/);
+    }
+    expect([...(await transport.list('')).keys()].sort()).toEqual([
+      'x/a.txt',
+      'x/b.txt',
+      'x/y/a.txt',
+      'x/y/b.txt',
+    ]);
+  });
 });
 
 describe('sync S3 → S3 between two stores', () => {
