@@ -7,7 +7,13 @@ import { etagForm } from '../s3/etag.js';
 import type { RemoteObject } from '../s3/remote-object.js';
 import { archivedMessage, isArchived, restoreDone } from './archive.js';
 
-export type S3CopyReason = 'new' | 'size-changed' | 'content-changed' | 'source-newer' | 'forced';
+export type S3CopyReason =
+  | 'new'
+  | 'size-changed'
+  | 'content-changed'
+  | 'source-newer'
+  | 'past-version-unverified'
+  | 'forced';
 export type S3SkipReason = 'same-etag' | 'same-md5' | 'not-newer';
 
 export type S3SyncAction =
@@ -91,6 +97,8 @@ export function compareObjects(
   const sMd5 = knownMd5(s, sh);
   const dMd5 = knownMd5(d, dh);
   if (sMd5 && dMd5) return sMd5 === dMd5 ? { same: 'same-md5' } : { differ: 'content-changed' };
+  // A past version (sync --at) is older than any object written since: time says nothing of it.
+  if (s.versionId !== undefined && s.isLatest === false) return { differ: 'past-version-unverified' };
   // No checksum on both sides (a multipart object another tool wrote): aws s3 sync's rule, size and
   // time. A copy is newer than its source, so a copied object is not copied again.
   return d.lastModified >= s.lastModified ? { same: 'not-newer' } : { differ: 'source-newer' };

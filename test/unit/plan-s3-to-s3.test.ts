@@ -112,6 +112,20 @@ describe('compareObjects', () => {
       { differ: 'source-newer' },
     ],
     [
+      'no checksum on one side, a past version (sync --at): copied, however old it is',
+      obj('a', { etag: mp('p', 3), versionId: 'v1', isLatest: false }),
+      obj('a', { etag: mp('q', 2), lastModified: T + 1 }),
+      heads({}, {}),
+      { differ: 'past-version-unverified' },
+    ],
+    [
+      'no checksum on one side, the version current at that time still current: the time rule',
+      obj('a', { etag: mp('p', 3), versionId: 'v1', isLatest: true }),
+      obj('a', { etag: mp('q', 2), lastModified: T + 1 }),
+      heads({}, {}),
+      { same: 'not-newer' },
+    ],
+    [
       'opaque ETags (SSE-C, another provider): HEADs decide',
       obj('a', { etag: 'opaque-tag' }),
       obj('a', { etag: 'other-tag' }),
