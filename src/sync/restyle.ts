@@ -8,6 +8,8 @@ import type { LocalFile } from '../local/scan.js';
 import { manifestEntry } from '../manifest/schema.js';
 import type { PushAction } from '../plan/push.js';
 import type { Facts } from '../plan/types.js';
+import { errorCode, httpStatus } from '../s3/errors.js';
+import { etagForm } from '../s3/etag.js';
 import type { S3Transport } from '../s3/transport.js';
 import { type ObjectStyles, SOURCE_MD5_META, SOURCE_SIZE_META } from './object-style.js';
 import type { RunContext } from './run-context.js';
@@ -15,7 +17,10 @@ import { mtimeMeta } from './upload-job.js';
 
 export type Restyle = Extract<PushAction, { kind: 'restyle' }>;
 
-/** The store refuses server-side copies: the caller uploads the file instead. */
+/**
+ * The copy cannot stand in for an upload: the store refuses server-side copies, or the object is not
+ * the one recorded (gone, or written behind s3sync's back). The caller uploads the file instead.
+ */
 export class CopyRefused extends Error {}
 
 /**
@@ -43,6 +48,8 @@ export async function restyleObject(
     ({ etag } = await t.copy({
       sourceBucket: t.bucket,
       sourceKey: s.location.prefix + f.rel,
+      // Only the object recorded: one overwritten since must not get this file's MD5 as its own.
+      sourceIfMatch: a.etag || undefined,
       key: s.location.prefix + f.rel,
       size: a.stored ?? a.size,
       replace: {
@@ -58,9 +65,12 @@ export async function restyleObject(
   } catch (err) {
     // Loaded here: src/s3/copy.ts loads the SDK, which a run that makes no request never does.
     const { copyUnsupported } = await import('../s3/copy.js');
-    if (copyUnsupported(err instanceof S3SyncError ? err.cause : err)) throw new CopyRefused();
+    const e = err instanceof S3SyncError ? err.cause : err;
+    if (copyUnsupported(e) || errorCode(e) === 'NoSuchKey' || httpStatus(e) === 412) throw new CopyRefused();
     throw err;
   }
+  // A store that ignores the condition: a single-part object copied keeps its ETag, or it was another.
+  if (etagForm(a.etag).kind === 'md5' && etag !== a.etag) throw new CopyRefused();
   // A copy of a single-PUT object keeps its MD5 ETag; a copied multipart object becomes one part.
   const partSize = etag === a.etag ? a.partSize : 0;
   s.store.record(

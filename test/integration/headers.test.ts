@@ -5,7 +5,19 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { S3SyncError } from '../../src/errors.js';
 import type { S3Transport } from '../../src/s3/transport.js';
 import { push } from '../../src/sync/push.js';
-import { type CliRun, cleanup, connFor, newBucket, runCli, servers, tempDir, writeTree } from '../helpers.js';
+import {
+  type CliRun,
+  cleanup,
+  connFor,
+  md5Hex,
+  newBucket,
+  objectMd5,
+  runCli,
+  seedObject,
+  servers,
+  tempDir,
+  writeTree,
+} from '../helpers.js';
 
 const dirs: string[] = [];
 afterAll(() => cleanup(...dirs));
@@ -212,6 +224,26 @@ describe.each(servers())('per-pattern headers on $name', (server) => {
     expect(readFileSync(path.join(back, 'copy.html'), 'utf8')).toBe(html);
     expect(readFileSync(path.join(back, 'docs', 'b.pdf'))).toEqual(pdf);
     expect((await headers(transport, 'p/page.txt')).contentType).toMatch(/^text\/plain/);
+  });
+
+  it('a rule change meets an object overwritten or deleted behind s3sync: uploaded, never restyled', async () => {
+    const dir = newDir('headers-drift');
+    writeTree(dir, { 'f.txt': 'good data\n', 'g.txt': 'more data\n' });
+    const { bucket, transport } = await newBucket(server, 'hdrdrift');
+    const dest = `s3://${bucket}/p`;
+    const rule = (v: string) => ['--header-for', '*.txt', `Cache-Control: ${v}`];
+    expect((await pushCli(dir, dest, ...rule('a'))).code).toBe(0);
+    // The same size, other bytes (another writer); and the other object gone.
+    await seedObject(transport, 'p/f.txt', 'EVIL DATA\n');
+    await transport.deleteKeys(['p/g.txt']);
+    const r = await pushCli(dir, dest, ...rule('b'));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: 2, restyled: 0, failed: 0 });
+    expect(await objectMd5(transport, 'p/f.txt')).toBe(md5Hex('good data\n'));
+    expect(await objectMd5(transport, 'p/g.txt')).toBe(md5Hex('more data\n'));
+    expect(await headers(transport, 'p/f.txt')).toMatchObject({ cacheControl: 'b' });
+    expect((await runCli(['check', dir, dest, '--full'], server)).code).toBe(0);
+    expect((await pushCli(dir, dest, ...rule('b'))).summary!.requestsTotal).toBe(0);
   });
 
   it('the library takes the rules and a pass-through for fields the table does not name', async () => {
