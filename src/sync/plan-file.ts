@@ -2,14 +2,15 @@ import { lstatSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { errorMessage, usageError } from '../errors.js';
 import { jsonText } from '../escape.js';
-import { safeJoin } from '../local/safe-path.js';
+import { safeJoin, unsafeKeyReason } from '../local/safe-path.js';
 import { type FileStat, sameStat, statFields } from '../local/scan.js';
+import { STATE_DIR } from '../manifest/store.js';
 import { checkEnds, validateOptions } from '../options/validate.js';
 import type { PullAction } from '../plan/pull.js';
 import type { PushAction } from '../plan/push.js';
 import type { CopyAction } from '../plan/renames.js';
 import { emptyFacts } from '../plan/types.js';
-import { formatS3Url } from '../s3/url.js';
+import { formatS3Url, parseS3Url } from '../s3/url.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import type { SyncResult } from './events.js';
 import type { CommonOptions, PullOptions, PushOptions } from './options.js';
@@ -245,6 +246,87 @@ export function readPlan(file: string): PlanDocument | BucketPlanDocument {
       `${file}: its endpoint, provider, profile, region, shard or backup directory is not a string`,
     );
   }
+  return checkPlanActions(doc, file);
+}
+
+const KINDS = { push: ['upload', 'copy', 'delete-remote'], pull: ['download', 'delete-local'] };
+const isText = (v: unknown): v is string => typeof v === 'string';
+const isSize = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isStat = (v: unknown): boolean => {
+  const o = v as Stat;
+  return (
+    typeof o === 'object' &&
+    o !== null &&
+    isSize(o.size) &&
+    isText(o.mtimeNs) &&
+    isText(o.ctimeNs) &&
+    isText(o.ino)
+  );
+};
+
+/** Why a path would not name a file inside the directory (absolute, `..`, `.`, empty segments). */
+function outsideReason(rel: string): string | null {
+  if (rel === '' || rel.startsWith('/')) return rel === '' ? 'empty path' : 'absolute path';
+  const bad = rel.split('/').find((seg) => seg === '' || seg === '.' || seg === '..');
+  return bad === undefined
+    ? null
+    : bad === ''
+      ? 'contains an empty path segment'
+      : `contains a '${bad}' segment`;
+}
+
+/** Why an action of a push or pull plan cannot be applied as it stands (an edited plan), or undefined. */
+function planActionProblem(a: PlannedAction, direction: 'push' | 'pull', prefix: string): string | undefined {
+  if (typeof a !== 'object' || a === null) return 'an action is not an object';
+  if (!isText(a.rel)) return 'an action has no rel';
+  // A pull writes only what it would write for a listed key; a push reads any name a scan can find,
+  // but only inside its directory.
+  const unsafe = direction === 'pull' ? unsafeKeyReason(a.rel) : outsideReason(a.rel);
+  if (unsafe !== null) return `the action for ${JSON.stringify(a.rel)} names an unsafe path (${unsafe})`;
+  if (a.rel === STATE_DIR || a.rel.startsWith(`${STATE_DIR}/`))
+    return `the action for ${a.rel} names s3sync's own state`;
+  if (!KINDS[direction].includes(a.kind))
+    return `a ${direction} plan has no action of kind ${JSON.stringify(a.kind)}`;
+  if (!isText(a.reason) || !isSize(a.size)) return `the action for ${a.rel} has no reason or size`;
+  if (a.local !== null && !isStat(a.local)) return `the action for ${a.rel} has bad local stat data`;
+  const r = a.remote;
+  if (r !== null && (typeof r !== 'object' || !isText(r?.etag) || !isSize(r?.size)))
+    return `the action for ${a.rel} has a bad remote object`;
+  // What each kind acts on must have been there when it was planned.
+  const needs = {
+    upload: 'local',
+    copy: 'local',
+    'delete-local': 'local',
+    download: 'remote',
+    'delete-remote': 'remote',
+  } as const;
+  if (a[needs[a.kind]] === null)
+    return `the ${a.kind} of ${a.rel} names no ${needs[a.kind]} ${needs[a.kind] === 'local' ? 'file' : 'object'}`;
+  const f = a.from;
+  if (f !== undefined) {
+    if (a.kind !== 'copy') return `the ${a.kind} of ${a.rel} has a copy source`;
+    if (typeof f !== 'object' || f === null || !isText(f.rel) || outsideReason(f.rel) !== null)
+      return `the copy of ${a.rel} has a bad source`;
+    if (f.key !== prefix + f.rel || !isText(f.md5) || !isText(f.etag) || !isSize(f.partSize))
+      return `the copy of ${a.rel} reads another key than its source's`;
+  }
+  return undefined;
+}
+
+/** A push or pull plan's actions, each checked before anything is applied (exit 2 on the first bad one). */
+function checkPlanActions(doc: PlanDocument, file: string): PlanDocument {
+  let prefix: string;
+  try {
+    prefix = parseS3Url(doc.remote).prefix;
+  } catch {
+    throw usageError(`${file} is not a valid s3sync plan: its remote is not an s3://bucket/prefix URL`);
+  }
+  if (!isText(doc.local) || doc.local === '')
+    throw usageError(`${file} is not a valid s3sync plan: its local directory is not named`);
+  for (const a of doc.actions) {
+    const why = planActionProblem(a, doc.direction, prefix);
+    if (why) throw usageError(`${file} is not a valid s3sync plan: ${why}`);
+  }
   return doc;
 }
 
@@ -274,7 +356,13 @@ export async function apply(
 ): Promise<SyncResult> {
   validateOptions(opts, 'apply');
   const doc = typeof opts.plan === 'string' ? readPlan(opts.plan) : opts.plan;
+  if (typeof doc !== 'object' || doc === null) throw usageError('the plan is not an s3sync plan');
   if (doc.direction === 'sync') return applyBuckets(opts, checkBucketPlan(doc, 'the plan'));
+  if (typeof opts.plan !== 'string') {
+    if (!Array.isArray(doc.actions) || !['push', 'pull'].includes(doc.direction))
+      throw usageError('the plan is not an s3sync plan');
+    checkPlanActions(doc, 'the plan');
+  }
   const push = doc.direction === 'push';
   const localDir = push ? requireDirectory(doc.local, 'source directory') : doc.local;
   // The delete guards ran when the plan was made; applying it is the reviewed decision.

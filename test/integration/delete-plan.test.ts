@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { apply, type PlanDocument, plan } from '../../src/index.js';
@@ -333,6 +333,114 @@ describe.each(servers())('plan and apply on $name', (server) => {
     expect(readFileSync(path.join(dst, 'f0.txt'), 'utf8')).toBe('edited locally after planning\n');
     expect(readFileSync(path.join(dst, 'f1.txt'), 'utf8')).toBe('file 1\n');
     expect(readFileSync(path.join(dst, 'f2.txt'), 'utf8')).toBe('f2 changed remotely\n');
+  });
+
+  it('apply refuses an edited plan whose actions leave the directory or change kind (exit 2, nothing done)', async () => {
+    const { transport, dir, url } = await pushedTree(server, 2, 'planedit');
+    const dst = tempDir('planedit-dst');
+    expect((await runCli(['pull', url, dst], server)).code).toBe(0);
+    const outside = path.join(path.dirname(dst), `outside-${path.basename(dst)}.txt`);
+    writeFileSync(outside, 'not yours\n');
+    writeTree(dir, { 'new.txt': 'new\n' });
+    writeTree(dst, { 'extra.txt': 'extra\n' });
+    const out = tempDir('planedit-out');
+    const pushPlan = path.join(out, 'push.json');
+    const pullPlan = path.join(out, 'pull.json');
+    expect((await runCli(['plan', 'push', dir, url, '--out', pushPlan], server)).code).toBe(0);
+    expect((await runCli(['plan', 'pull', url, dst, '--delete', '--out', pullPlan], server)).code).toBe(0);
+    const read = (f: string) => JSON.parse(readFileSync(f, 'utf8')) as PlanDocument;
+    const st = (abs: string) => {
+      const s = statSync(abs, { bigint: true });
+      return {
+        size: Number(s.size),
+        mtimeNs: String(s.mtimeNs),
+        ctimeNs: String(s.ctimeNs),
+        ino: String(s.ino),
+      };
+    };
+    const pullDelete = read(pullPlan).actions.find((a) => a.kind === 'delete-local')!;
+    const upload = read(pushPlan).actions.find((a) => a.kind === 'upload')!;
+    const edits: [string, string, (d: PlanDocument) => void][] = [
+      [
+        'a delete beside the target',
+        pullPlan,
+        (d) => {
+          d.actions = [{ ...pullDelete, rel: `../${path.basename(outside)}`, local: st(outside) }];
+        },
+      ],
+      [
+        'a delete through sub/../..',
+        pullPlan,
+        (d) => {
+          d.actions = [{ ...pullDelete, rel: `sub/../../${path.basename(outside)}`, local: st(outside) }];
+        },
+      ],
+      [
+        'an upload in a pull plan',
+        pullPlan,
+        (d) => {
+          d.actions = [{ ...pullDelete, kind: 'upload', rel: 'f0.txt', local: st(path.join(dst, 'f0.txt')) }];
+        },
+      ],
+      [
+        'a push plan turned into a pull',
+        pushPlan,
+        (d) => {
+          d.direction = 'pull';
+        },
+      ],
+      [
+        'a download in a push plan',
+        pushPlan,
+        (d) => {
+          d.actions = [{ ...upload, kind: 'download', rel: 'f0.txt', remote: { etag: 'x', size: 7 } }];
+        },
+      ],
+      [
+        'an upload of a file outside the source',
+        pushPlan,
+        (d) => {
+          d.actions = [{ ...upload, rel: `../${path.basename(outside)}`, local: st(outside) }];
+        },
+      ],
+      [
+        'an upload with no local file',
+        pushPlan,
+        (d) => {
+          d.actions = [{ ...upload, local: null }];
+        },
+      ],
+      [
+        'an action that is null',
+        pushPlan,
+        (d) => {
+          d.actions = [null as unknown as PlanDocument['actions'][0]];
+        },
+      ],
+      [
+        "s3sync's own state",
+        pullPlan,
+        (d) => {
+          d.actions = [{ ...pullDelete, rel: '.s3sync/x' }];
+        },
+      ],
+    ];
+    const before = await keys(transport);
+    for (const [what, file, edit] of edits) {
+      const d = read(file);
+      edit(d);
+      const edited = path.join(out, 'edited.json');
+      writeFileSync(edited, JSON.stringify(d));
+      const r = await runCli(['apply', edited, '--json'], server);
+      expect(r.code, `${what}: ${r.stdout}${r.stderr}`).toBe(2);
+      expect(r.stderr, what).toMatch(/^s3sync: \S+ is not a valid s3sync plan: .+\n$/);
+      // The library refuses the same document.
+      await expect(apply({ ...connFor(server), plan: d }), what).rejects.toThrow(/not a valid s3sync plan/);
+    }
+    expect(readFileSync(outside, 'utf8')).toBe('not yours\n');
+    expect(Object.keys(treeHashes(dst)).sort()).toEqual(['extra.txt', 'f0.txt', 'f1.txt']);
+    expect(await keys(transport)).toEqual(before);
+    rmSync(outside);
   });
 
   it('the library plan() and apply() work on a plan document in memory', async () => {
