@@ -55,7 +55,11 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigFile {
   const file = path.resolve(env.S3SYNC_CONFIG ?? 's3sync.config.json');
-  if (!existsSync(file)) return { defaults: {}, jobs: [] };
+  if (!existsSync(file)) {
+    // The default file is optional; one named on purpose and missing is a mistake (a typo).
+    if (env.S3SYNC_CONFIG === undefined) return { defaults: {}, jobs: [] };
+    throw usageError(`S3SYNC_CONFIG names ${file}, which does not exist`);
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8'));

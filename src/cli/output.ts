@@ -38,7 +38,7 @@ export function summaryLines(r: Omit<SyncResult, 'outcome'>): string[] {
         ? `${r.uploaded} uploaded${r.copied > 0 ? `, ${r.copied} copied` : ''}`
         : r.command === 'sync'
           ? `${r.uploaded} copied`
-          : `${r.uploaded} uploaded, ${r.downloaded} downloaded`;
+          : `${r.uploaded} uploaded${r.copied > 0 ? `, ${r.copied} copied` : ''}, ${r.downloaded} downloaded`;
   const verb = r.dryRun ? 'would be ' : '';
   return [
     `${r.cancelled ? '[cancelled] ' : ''}${r.dryRun ? '[dry run] ' : ''}${r.scanned} files: ${r.unchanged} unchanged, ${verb}${moved}, ` +

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { S3SyncError, usageError } from '../errors.js';
 import { jsonText, printable } from '../escape.js';
@@ -241,8 +242,9 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
       if (direction !== 'push' && direction !== 'pull' && direction !== 'sync')
         throw new S3SyncError(`plan: direction must be push, pull or sync, not '${direction}'`);
       const { options, mode } = prepare(`plan ${direction}`, cmd);
-      if (typeof options.out !== 'string')
+      if (typeof options.out !== 'string' || options.out === '')
         throw usageError('plan needs --out <file>, where to write the plan');
+      checkOutFile(options.out);
       run(
         import('../sync/plan-file.js').then(async ({ plan }) => {
           const doc = await plan({ ...options, direction, source, destination } as Parameters<
@@ -384,4 +386,13 @@ export async function runCli(argv: string[]): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** Where a plan is to be written, checked before the listing: a folder that exists, not a folder itself. */
+function checkOutFile(out: string): void {
+  const abs = path.resolve(out);
+  if (statSync(abs, { throwIfNoEntry: false })?.isDirectory())
+    throw usageError(`--out ${out} is a directory: name the plan's file`);
+  if (!statSync(path.dirname(abs), { throwIfNoEntry: false })?.isDirectory())
+    throw usageError(`--out ${out}: the folder ${path.dirname(abs)} does not exist`);
 }

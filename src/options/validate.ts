@@ -77,9 +77,13 @@ export function flagParser(name: OptionName): (text: string, previous?: unknown)
 
 /** The option a former library name stands for (`stallTimeoutMs` → `stallTimeout`). */
 const FORMER_NAMES: Readonly<Record<string, OptionName>> = Object.freeze(
-  Object.fromEntries(
-    (Object.entries(OPTION_SPECS) as [OptionName, OptionSpec][]).flatMap(([name, spec]) =>
-      spec.formerly ? [[spec.formerly, name]] : [],
+  // No prototype: a key such as `constructor` or `toString` is not a former name.
+  Object.assign(
+    Object.create(null) as Record<string, OptionName>,
+    Object.fromEntries(
+      (Object.entries(OPTION_SPECS) as [OptionName, OptionSpec][]).flatMap(([name, spec]) =>
+        spec.formerly ? [[spec.formerly, name]] : [],
+      ),
     ),
   ),
 );

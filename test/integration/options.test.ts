@@ -145,6 +145,47 @@ describe.each(servers())('invalid option values on $name', (server) => {
     },
   );
 
+  it.each(['constructor', 'toString', '__proto__', 'valueOf', 'hasOwnProperty'])(
+    'config defaults with the key "%s" (a name every object has): exit 2, one line, no request',
+    async (key) => {
+      const file = path.join(dir('opts-cfg-proto'), 's3sync.config.json');
+      writeFileSync(file, `{"defaults": {"${key}": 1}}`);
+      const before = requests();
+      const r = await runCli(['push', src, url, '--endpoint-url', proxy.endpoint], server, {
+        env: { S3SYNC_CONFIG: file },
+      });
+      expect(oneUsageLine(r)).toContain(file);
+      expect(r.stderr).toContain(key);
+      expect(requests()).toBe(before);
+    },
+  );
+
+  it('S3SYNC_CONFIG naming no file: exit 2, one line, no request (a typo is not "no config")', async () => {
+    const missing = path.join(dir('opts-cfg-missing'), 'reall.json');
+    const before = requests();
+    const r = await runCli(['push', src, url, '--endpoint-url', proxy.endpoint], server, {
+      env: { S3SYNC_CONFIG: missing },
+    });
+    expect(oneUsageLine(r)).toBe(`s3sync: S3SYNC_CONFIG names ${missing}, which does not exist`);
+    expect(requests()).toBe(before);
+  });
+
+  it.each([
+    ['empty', () => '', /plan needs --out/],
+    ['a directory', (d: string) => d, /is a directory/],
+    ['in a folder that does not exist', (d: string) => path.join(d, 'no', 'p.json'), /does not exist/],
+  ])('plan --out %s: exit 2, one line, no request, nothing written', async (_what, out, re) => {
+    const d = dir('opts-out');
+    const before = requests();
+    const r = await runCli(
+      ['plan', 'push', src, url, '--endpoint-url', proxy.endpoint, '--out', out(d)],
+      server,
+    );
+    expect(oneUsageLine(r)).toMatch(re);
+    expect(requests()).toBe(before);
+    expect(readdirSync(d)).toEqual([]);
+  });
+
   it('a config job with "workers": 0 (bare s3sync): exit 2 before any job runs', async () => {
     const { env, file } = config({
       jobs: [

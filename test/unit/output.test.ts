@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { cliEvent } from '../../src/cli/exit-codes.js';
-import { Output } from '../../src/cli/output.js';
-import { emptyResult, type SyncEvent } from '../../src/sync/events.js';
+import { checkText, Output, summaryLines } from '../../src/cli/output.js';
+import { emptyResult, type SyncEvent, type SyncResult } from '../../src/sync/events.js';
 
 /** A stdout stand-in that keeps each write(2)-sized chunk it is given. */
 function sink() {
@@ -45,5 +45,42 @@ describe('Output --json', () => {
     expect(out.writes).toEqual([]);
     await turn();
     expect(out.lines()).toEqual([{ type: 'error', message: 'cannot read file: EACCES', rel: 'a.txt' }]);
+  });
+});
+
+describe('summaryLines: what each command moved', () => {
+  it.each<[SyncResult['command'], Partial<SyncResult>, string]>([
+    ['push', { uploaded: 2, copied: 1 }, '2 uploaded, 1 copied'],
+    ['push', { uploaded: 2 }, '2 uploaded, 0 recorded'],
+    ['apply', { uploaded: 1, copied: 1, downloaded: 0 }, '1 uploaded, 1 copied, 0 downloaded'],
+    ['apply', { uploaded: 1 }, '1 uploaded, 0 downloaded'],
+    ['pull', { downloaded: 3 }, '3 downloaded'],
+  ])('%s %j says "%s"', (command, counts, text) => {
+    const line = summaryLines({ ...emptyResult(command, false), ...counts })[0]!;
+    expect(line).toContain(text);
+  });
+});
+
+describe('checkText: a check that could not compare everything never says identical', () => {
+  const base = {
+    same: 4,
+    onlyLocal: [],
+    onlyRemote: [],
+    differ: [],
+    requests: {},
+    requestsTotal: 1,
+    elapsedMs: 1,
+  };
+  const diff = { rel: 'x', status: 'differ' as const, detail: 'size' };
+  const err = { rel: 'y', message: 'cannot read file: EACCES' };
+  it.each([
+    ['identical', [], [], /^identical: 4 same/],
+    ['errors only', [], [err], /^1 error\(s\), no difference found: 4 same/],
+    ['differences only', [diff], [], /^1 difference\(s\): 4 same/],
+    ['both', [diff], [err, err], /^1 difference\(s\), 2 error\(s\): 4 same/],
+  ] as const)('%s', (_what, differences, errors, re) => {
+    expect(
+      checkText({ command: 'check', ...base, differences: [...differences], errors: [...errors] }),
+    ).toMatch(re);
   });
 });
