@@ -99,6 +99,13 @@ export function describeS3Error(err: unknown, ctx: { bucket?: string; endpoint?:
       `the S3 credentials were rejected (${code}): check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or --profile`,
     );
   }
+  // An archived object not restored (GLACIER, DEEP_ARCHIVE, an Intelligent-Tiering archive tier):
+  // that object alone is unreadable, not the bucket.
+  if (code === 'InvalidObjectState')
+    return runError(
+      'the object is in an archive tier and not restored (InvalidObjectState): restore it first (aws s3api restore-object)',
+      err,
+    );
   if (code === 'AccessDenied' || status === 403) {
     return usageError(`access denied to ${where} (${code || 403}): check the credentials' permissions`);
   }

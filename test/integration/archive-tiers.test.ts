@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { syncBuckets } from '../../src/sync/s3-to-s3.js';
 import {
   connFor,
+  md5Hex,
   newBucket,
   objectMd5,
   runCli,
@@ -125,6 +126,48 @@ describe.each(servers())('archive tiers ($name)', (server) => {
       // Instant Retrieval is read as any object, without a HEAD.
       if (cls === 'GLACIER_IR') expect(r.summary?.requests.HeadObject).toBeUndefined();
     }
+  });
+
+  it('push --backup-dir: an archived object that cannot be kept fails alone (exit 1), the rest is sent', async () => {
+    const { bucket, transport } = await newBucket(server, 'tierbak');
+    const dir = tempDir('tier-bak');
+    writeTree(dir, { 'cold.txt': 'archived v1', 'a.txt': 'a v1', 'b.txt': 'b v1' });
+    const url = `s3://${bucket}/p`;
+    expect((await runCli(['push', dir, url], server)).code).toBe(0);
+    // As AWS answers a GET or copy of an object in GLACIER that is not restored.
+    const refused = Buffer.from(
+      '<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidObjectState</Code>' +
+        "<Message>The operation is not valid for the object's storage class</Message></Error>",
+    );
+    const p = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      rewrite: ({ method, url: u }) =>
+        u.includes('cold.txt') && (method === 'GET' || (method === 'PUT' && u.includes('/bak/')))
+          ? {
+              status: 403,
+              headers: (h) => {
+                h['content-type'] = 'application/xml';
+              },
+              body: () => refused,
+            }
+          : undefined,
+    });
+    proxies.push(p);
+    writeTree(dir, { 'cold.txt': 'archived v2', 'a.txt': 'a v2', 'b.txt': 'b v2' });
+    const r = await runCli(
+      ['push', dir, url, '--backup-dir', `s3://${bucket}/bak`, '--workers', '1', '--json'],
+      server,
+      viaProxy(p),
+    );
+    expect(r.code, r.stderr).toBe(1);
+    const errors = r.events.filter((e) => e.type === 'error');
+    expect(errors.map((e) => e.rel)).toEqual(['cold.txt']);
+    expect(String(errors[0]!.message)).toMatch(/archive tier/);
+    expect(r.summary).toMatchObject({ uploaded: 2, failed: 1 });
+    expect(await objectMd5(transport, 'p/cold.txt')).toBe(md5Hex('archived v1'));
+    expect(await objectMd5(transport, 'p/a.txt')).toBe(md5Hex('a v2'));
   });
 
   it('sync S3 → S3 skips an archived object with one line and copies the rest', async () => {

@@ -62,6 +62,8 @@ export interface FaultOptions {
 export interface ResponseRewrite {
   headers?: (headers: http.OutgoingHttpHeaders) => void;
   body?: (body: Buffer) => Buffer;
+  /** Another status for the answer (an error a store gives that the test server never does). */
+  status?: number;
 }
 
 export interface FaultLogEntry {
@@ -238,7 +240,8 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
         rewrite.headers?.(headers);
         const body = rewrite.body ? rewrite.body(Buffer.concat(chunks)) : Buffer.concat(chunks);
         if (rewrite.body) headers['content-length'] = body.length;
-        res.writeHead(status, upRes.statusMessage, headers);
+        if (rewrite.status !== undefined) res.writeHead(rewrite.status, headers);
+        else res.writeHead(status, upRes.statusMessage, headers);
         res.end(req.method === 'HEAD' ? undefined : body);
       });
       return;

@@ -210,6 +210,11 @@ describe('describeS3Error: one line that names the fix', () => {
       'body ended early (on every attempt)',
     ],
     [
+      'an archived object not restored (a 403 about that object, not the bucket)',
+      s3('InvalidObjectState', 403, 'The operation is not valid for the object storage class'),
+      'the object is in an archive tier and not restored (InvalidObjectState): restore it first (aws s3api restore-object)',
+    ],
+    [
       'a timeout after the endpoint had answered',
       timeoutError('stall', 1000, false),
       'S3 error ETIMEDOUT: the request socket timed out after 1000 ms of inactivity',
