@@ -12,6 +12,7 @@ export const HEADER_OPTIONS = {
     help: 'set a header on uploaded objects matching the glob (Cache-Control, Content-Type, Content-Encoding, Content-Disposition, x-amz-storage-class, x-amz-meta-*); the first matching rule wins over --cache-control and --storage-class',
     example: "--header-for '*.html' 'Cache-Control: no-cache'",
     commands: ['push'],
+    unplanned: true,
   },
   compress: {
     kind: 'list',
@@ -20,5 +21,6 @@ export const HEADER_OPTIONS = {
     help: 'store matching files gzip-compressed with Content-Encoding: gzip (pull restores the original bytes)',
     example: "--compress '*.html'",
     commands: ['push'],
+    unplanned: true,
   },
 } as const satisfies Record<string, OptionSpec>;

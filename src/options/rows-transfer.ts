@@ -45,6 +45,7 @@ export const TRANSFER_OPTIONS = {
     help: 'storage class of uploaded objects',
     example: '--storage-class STANDARD_IA',
     commands: ['push'],
+    unplanned: true,
   },
   sse: {
     kind: 'enum',
@@ -54,6 +55,7 @@ export const TRANSFER_OPTIONS = {
     help: 'server-side encryption',
     example: '--sse aws:kms',
     commands: ['push'],
+    unplanned: true,
   },
   sseKmsKeyId: {
     kind: 'string',
@@ -62,6 +64,7 @@ export const TRANSFER_OPTIONS = {
     help: 'KMS key for --sse aws:kms',
     example: '--sse-kms-key-id alias/backups',
     commands: ['push'],
+    unplanned: true,
   },
   cacheControl: {
     kind: 'string',
@@ -70,6 +73,7 @@ export const TRANSFER_OPTIONS = {
     help: 'Cache-Control of uploaded objects',
     example: "--cache-control 'max-age=300'",
     commands: ['push'],
+    unplanned: true,
   },
   acl: {
     kind: 'enum',
@@ -79,6 +83,7 @@ export const TRANSFER_OPTIONS = {
     help: 'canned ACL of uploaded objects',
     example: '--acl bucket-owner-full-control',
     commands: ['push'],
+    unplanned: true,
   },
 } as const satisfies Record<string, OptionSpec>;
 

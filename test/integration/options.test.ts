@@ -186,6 +186,27 @@ describe.each(servers())('invalid option values on $name', (server) => {
     expect(readdirSync(d)).toEqual([]);
   });
 
+  it.each([
+    ['--compress', '*.html'],
+    ['--header-for', '*.html', 'Cache-Control: no-cache'],
+    ['--cache-control', 'max-age=9'],
+    ['--storage-class', 'STANDARD_IA'],
+    ['--acl', 'private'],
+    ['--sse', 'AES256'],
+  ])('plan push %s (which apply could not carry out): exit 2, no request, no plan', async (...flag) => {
+    const d = dir('opts-unplanned');
+    const out = path.join(d, 'p.json');
+    const before = requests();
+    const r = await runCli(
+      ['plan', 'push', src, url, '--endpoint-url', proxy.endpoint, ...flag, '--out', out],
+      server,
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`unknown option '${flag[0]}'`));
+    expect(requests()).toBe(before);
+    expect(readdirSync(d)).toEqual([]);
+  });
+
   it('a config job with "workers": 0 (bare s3sync): exit 2 before any job runs', async () => {
     const { env, file } = config({
       jobs: [

@@ -69,8 +69,12 @@ describe('docs/flags.md documents exactly the flags the parser accepts, with the
       for (const a of r.also!) expect(SYNC_ALSO as readonly string[], r.flags).toContain(a);
   });
 
-  it('plan takes the flags of push and of an S3 → S3 sync but --dry-run, and its own --out', () => {
-    const push = flagsOf('push').filter((f) => f !== '-n, --dry-run');
+  it('plan takes the flags of push and of an S3 → S3 sync but --dry-run and those a plan cannot carry, and its own --out', () => {
+    // How objects are stored (apply uploads with the run's defaults): refused by plan, never dropped.
+    const unplanned =
+      /^(--header-for|--compress|--storage-class|--sse|--sse-kms-key-id|--cache-control|--acl) /;
+    const push = flagsOf('push').filter((f) => f !== '-n, --dry-run' && !unplanned.test(f));
+    expect(flagsOf('push').filter((f) => unplanned.test(f))).toHaveLength(7);
     // The source's connection and --at, which a bucket-to-bucket plan takes and push does not.
     const s3ToS3 = flagsOf('sync').filter((f) => /--source-|--at /.test(f) && !push.includes(f));
     expect(s3ToS3.length).toBeGreaterThanOrEqual(5);
