@@ -155,6 +155,25 @@ export function validateOptions(opts: object, entry: EntryPoint): void {
     const r = name !== key && typeof v !== 'number' ? bad() : parseValue(spec, v, 'library');
     if (!r.ok) throw invalid(`option ${key}`, spec, v, r.hint);
   }
+  // The library's own values, checked before a lock is taken: a wrong one would throw mid-run.
+  if (given.onEvent !== undefined && typeof given.onEvent !== 'function')
+    throw usageError(`option onEvent must be a function of the event, got ${shown(given.onEvent)}`);
+  const sig = given.signal as { aborted?: unknown; addEventListener?: unknown } | undefined;
+  if (
+    sig !== undefined &&
+    (typeof sig !== 'object' ||
+      sig === null ||
+      typeof sig.addEventListener !== 'function' ||
+      typeof sig.aborted !== 'boolean')
+  )
+    throw usageError(`option signal must be an AbortSignal, got ${shown(given.signal)}`);
+  for (const key of ['credentials', 'sourceCredentials']) {
+    const c = given[key] as Record<string, unknown> | undefined;
+    if (c === undefined) continue;
+    const text = (v: unknown) => typeof v === 'string' && v !== '';
+    if (typeof c !== 'object' || c === null || !text(c.accessKeyId) || !text(c.secretAccessKey))
+      throw usageError(`option ${key} must hold accessKeyId and secretAccessKey (non-empty strings)`);
+  }
   // Together, or with the index the environment gives: checked here too, before anything is written.
   resolveShard(given, process.env);
   // A burst without a rate would be a silent no-op.

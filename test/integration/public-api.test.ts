@@ -93,6 +93,29 @@ describe.each(servers())('public API on $name', (server) => {
     cleanup(...srcs, ...dsts);
   });
 
+  it('a library value of the wrong type is a usage error before the lock, which the next run gets', async () => {
+    const { bucket } = await newBucket(server, 'apibad');
+    const dir = tempDir('api-bad');
+    writeTree(dir, { 'a.txt': 'a' });
+    const base = { ...connFor(server), source: dir, destination: `s3://${bucket}/p` };
+    const bad: [string, Record<string, unknown>, RegExp][] = [
+      ['signal', { signal: 5 }, /option signal must be an AbortSignal/],
+      ['signal', { signal: { aborted: false } }, /option signal must be an AbortSignal/],
+      ['onEvent', { onEvent: 'x' }, /option onEvent must be a function/],
+      ['credentials', { credentials: {} }, /option credentials must hold accessKeyId/],
+      ['credentials', { credentials: 'key:secret' }, /option credentials must hold accessKeyId/],
+    ];
+    for (const [what, extra, re] of bad) {
+      const err = await push({ ...base, ...extra } as Parameters<typeof push>[0]).catch((e: unknown) => e);
+      expect(err, what).toBeInstanceOf(S3SyncError);
+      expect((err as S3SyncError).kind, what).toBe('usage');
+      expect((err as Error).message, what).toMatch(re);
+    }
+    // No lock was left behind: the next run of this process goes ahead.
+    expect(await push(base)).toMatchObject({ uploaded: 1, outcome: 'ok' });
+    cleanup(dir);
+  });
+
   it('exports errors and the provider table', () => {
     expect(new S3SyncError('x').kind).toBe('usage');
     expect(new S3SyncError('x', 'file').kind).toBe('file');
