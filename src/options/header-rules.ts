@@ -3,7 +3,7 @@
  * 'Header: value'` on the command line): what each rule may set, and the checks a rule passes before a
  * run starts. Pure: globs are compiled where files are matched (src/sync/object-style.ts).
  */
-import { shown } from './parse.js';
+import { NOT_HEADER, shown } from './parse.js';
 
 /** The headers a rule may set on an uploaded object, in the SDK's field names less their capitals. */
 export interface ObjectStyle {
@@ -60,6 +60,7 @@ function badValue(v: unknown): string | undefined {
   if (typeof v !== 'string') return `must be a string, got ${shown(v)}`;
   if (v.trim() === '') return 'is empty';
   if (CONTROL.test(v)) return 'holds a control character (a line break?)';
+  if (NOT_HEADER.test(v)) return 'holds a character outside ASCII, which an HTTP header cannot carry';
   return undefined;
 }
 

@@ -18,6 +18,7 @@ export const CONNECTION_OPTIONS = {
   },
   region: {
     kind: 'string',
+    inHeader: true,
     flag: '--region',
     arg: '<region>',
     help: 'region to sign requests for',

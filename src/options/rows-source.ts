@@ -49,6 +49,7 @@ export const SOURCE_OPTIONS = {
   },
   sourceRegion: {
     kind: 'string',
+    inHeader: true,
     flag: '--source-region',
     arg: '<region>',
     help: 'S3 → S3: region to sign source requests for',

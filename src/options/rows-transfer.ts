@@ -40,6 +40,7 @@ export const TRANSFER_OPTIONS = {
   },
   storageClass: {
     kind: 'string',
+    inHeader: true,
     flag: '--storage-class',
     arg: '<class>',
     help: 'storage class of uploaded objects',
@@ -59,6 +60,7 @@ export const TRANSFER_OPTIONS = {
   },
   sseKmsKeyId: {
     kind: 'string',
+    inHeader: true,
     flag: '--sse-kms-key-id',
     arg: '<id>',
     help: 'KMS key for --sse aws:kms',
@@ -68,6 +70,7 @@ export const TRANSFER_OPTIONS = {
   },
   cacheControl: {
     kind: 'string',
+    inHeader: true,
     flag: '--cache-control',
     arg: '<value>',
     help: 'Cache-Control of uploaded objects',

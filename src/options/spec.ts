@@ -62,6 +62,8 @@ interface Common {
   formerly?: string;
   /** Not taken by `plan`, though its command is planned: a plan file cannot carry what it means. */
   unplanned?: true;
+  /** Sent in an HTTP header (or the signature's scope): printable ASCII only. */
+  inHeader?: true;
 }
 
 /** The kinds of value, with the library type each one resolves to. */

@@ -89,6 +89,12 @@ describe.each(servers())('invalid option values on $name', (server) => {
     ['--max-delete', ['--delete', '--max-delete', 'abc']],
     ['--max-delete', ['--delete', '--max-delete', '150%']],
     ['--max-delete', ['--delete', '--max-delete=-1']],
+    // Header values: Node refused them on each file, after the run began.
+    ['--cache-control', ['--cache-control', 'max-age=1\r\nX-Injected: 1']],
+    ['--cache-control', ['--cache-control', 'max-age=日本']],
+    ['--storage-class', ['--storage-class', 'STANDARD\u2028']],
+    ['--sse-kms-key-id', ['--sse', 'aws:kms', '--sse-kms-key-id', 'key\nid']],
+    ['--region', ['--region', 'us\nx']],
   ];
 
   it.each(flagCases)('push with a bad %s value: exit 2, one line, no request (%j)', async (flag, args) => {
