@@ -180,9 +180,11 @@ export function resolveEndpoint(src: EndpointInputs): ResolvedEndpoint {
 export function endpointFor(opts: ConnectionOptions, env: Env = process.env): ResolvedEndpoint {
   const name = opts.profile ?? firstSet(env.AWS_PROFILE);
   const profile = readAwsProfile(name, env);
-  const envCreds = !!(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY);
-  if (name !== undefined && !profile.found && (opts.profile !== undefined || !envCreds)) {
-    throw usageError(`unknown AWS profile '${name}' (not in ~/.aws/config or ~/.aws/credentials)`);
+  // Env keys do not stand in for it: with a profile named, the SDK's chain skips them (as aws-cli
+  // refuses a missing profile), so the run would fail later on "no credentials".
+  if (name !== undefined && !profile.found) {
+    const from = opts.profile === undefined ? ', named by AWS_PROFILE' : '';
+    throw usageError(`unknown AWS profile '${name}' (not in ~/.aws/config or ~/.aws/credentials${from})`);
   }
   return resolveEndpoint({
     endpointUrl: opts.endpointUrl,

@@ -166,6 +166,20 @@ describe.each(servers())('invalid option values on $name', (server) => {
     },
   );
 
+  it('AWS_PROFILE naming no profile, with keys in the environment: exit 2 naming it, no request', async () => {
+    const home = dir('opts-noprofile');
+    const before = requests();
+    const r = await runCli(['push', src, url, '--endpoint-url', proxy.endpoint], server, {
+      env: {
+        AWS_PROFILE: 'nope',
+        AWS_CONFIG_FILE: path.join(home, 'config'),
+        AWS_SHARED_CREDENTIALS_FILE: path.join(home, 'credentials'),
+      },
+    });
+    expect(oneUsageLine(r)).toMatch(/^s3sync: unknown AWS profile 'nope' \(.*named by AWS_PROFILE\)$/);
+    expect(requests()).toBe(before);
+  });
+
   it('S3SYNC_CONFIG naming no file: exit 2, one line, no request (a typo is not "no config")', async () => {
     const missing = path.join(dir('opts-cfg-missing'), 'reall.json');
     const before = requests();

@@ -383,7 +383,7 @@ describe('endpointFor (reads the AWS config files, never the SDK)', () => {
     expect(endpointFor({ profile: 'c' }, env).id).toBe('https://s3.us-east-1.amazonaws.com');
   });
 
-  it('an unknown profile is a usage error, unless only AWS_PROFILE names it and the env has keys', () => {
+  it('an unknown profile is a usage error, also when AWS_PROFILE names it and the env has keys', () => {
     expect(usageErrorOf(() => endpointFor({ profile: 'nope' }, env)).message).toMatch(
       /unknown AWS profile 'nope'/,
     );
@@ -391,8 +391,9 @@ describe('endpointFor (reads the AWS config files, never the SDK)', () => {
       /unknown AWS profile/,
     );
     const keys = { AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' };
-    expect(endpointFor({}, { ...env, ...keys, AWS_PROFILE: 'nope' }).id).toBe(
-      'https://s3.us-east-1.amazonaws.com',
+    // The SDK's chain skips the environment's keys when a profile is named: they cannot stand in.
+    expect(usageErrorOf(() => endpointFor({}, { ...env, ...keys, AWS_PROFILE: 'nope' })).message).toMatch(
+      /^unknown AWS profile 'nope' \(not in ~\/\.aws\/config or ~\/\.aws\/credentials, named by AWS_PROFILE\)$/,
     );
   });
 
