@@ -270,6 +270,8 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
   const uploads = p.actions
     .filter((a): a is Upload => a.kind === 'upload')
     .concat(styles.passThrough ? restyles.splice(0).map(asUpload) : []);
+  // A pass-through that refuses a file (a field s3sync sets) is a usage error before the first upload.
+  if (styles.passThrough) for (const a of uploads) styles.headersFor(p.files.get(a.rel)!, '');
   const deletes = p.actions.filter((a): a is Delete => a.kind === 'delete');
   const copies = p.actions.filter((a): a is Copy => a.kind === 'copy');
   const keeper =

@@ -271,6 +271,16 @@ describe.each(servers())('per-pattern headers on $name', (server) => {
       expect((err as S3SyncError).kind).toBe('usage');
       expect((err as Error).message).toContain(key);
     }
+    // Refused for some files only: still before the first upload, so nothing is sent.
+    const { bucket: other, transport: t2 } = await newBucket(server, 'hdrlate');
+    const some = await push({
+      ...base,
+      destination: `s3://${other}/p`,
+      workers: 1,
+      objectParams: (f) => (f.rel === 'notes.txt' ? { Metadata: {} } : { ContentLanguage: 'en' }),
+    }).catch((e: unknown) => e);
+    expect((some as S3SyncError).kind).toBe('usage');
+    expect([...(await t2.list('p/')).keys()]).toEqual([]);
   });
 });
 
