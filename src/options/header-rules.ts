@@ -60,7 +60,7 @@ function badValue(v: unknown): string | undefined {
   if (typeof v !== 'string') return `must be a string, got ${shown(v)}`;
   if (v.trim() === '') return 'is empty';
   if (CONTROL.test(v)) return 'holds a control character (a line break?)';
-  if (NOT_HEADER.test(v)) return 'holds a character outside ASCII, which an HTTP header cannot carry';
+  if (NOT_HEADER.test(v)) return 'holds a character beyond Latin-1, which an HTTP header cannot carry';
   return undefined;
 }
 

@@ -188,8 +188,8 @@ export function parseRate(v: unknown): Rates | undefined {
 
 export type Parsed = { ok: true; value: unknown } | { ok: false; hint?: string };
 export const bad = (hint?: string): Parsed => ({ ok: false, hint });
-/** What an HTTP header value cannot hold: anything but tab and printable ASCII. */
-export const NOT_HEADER = /[^\t\x20-\x7e]/;
+/** What an HTTP header value cannot hold (Node refuses it): control characters, and beyond Latin-1. */
+export const NOT_HEADER = /[^\t\x20-\x7e\x80-\xff]/;
 const good = (value: unknown): Parsed => ({ ok: true, value });
 
 const inRange = (n: number | undefined, min: number, max: number): Parsed =>
@@ -262,7 +262,7 @@ export function parseValue(spec: OptionSpec, v: unknown, source: Source): Parsed
       if (text === undefined) return bad();
       // Node refuses the request (or S3 the signature) on every file otherwise, after the run began.
       if (spec.inHeader && NOT_HEADER.test(text))
-        return bad('it holds a character an HTTP header cannot carry (a line break, or one outside ASCII)');
+        return bad('it holds a character an HTTP header cannot carry (a line break, or one beyond Latin-1)');
       return good(text);
     case 'shard': {
       const s = text === undefined ? {} : parseShard(text);
