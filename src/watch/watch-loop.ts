@@ -1,4 +1,4 @@
-import { lstatSync, realpathSync } from 'node:fs';
+import { lstatSync, realpathSync, statSync } from 'node:fs';
 import { S3SyncError, usageError } from '../errors.js';
 import { absPath, type LocalFile } from '../local/scan.js';
 import { setting, validateOptions } from '../options/validate.js';
@@ -25,6 +25,19 @@ function signatureOf(root: string, rel: string): string {
     return GONE;
   }
 }
+
+/** The directory at `root` (through links) as device and inode; undefined while there is none. */
+function identityOf(root: string): string | undefined {
+  try {
+    const st = statSync(root);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** How often the loop looks whether the root was replaced, for when no event says so. */
+const ROOT_CHECK_MS = 2000;
 
 const fileSignature = (f: LocalFile) => `${f.size}:${f.mtimeNs}:${f.ctimeNs}:${f.ino}`;
 
@@ -53,6 +66,8 @@ class WatchLoop {
   private watcher: Watcher | undefined;
   /** The watched directory itself changed: the next walk subscribes again first. */
   private resubscribe = false;
+  /** The device and inode of the directory subscribed to: a root replaced without an event shows. */
+  private watchedRoot: string | undefined;
   /** s3sync's own files (a manifest given inside the tree, its lock), as the last run's context said. */
   private isOwn: (rel: string) => boolean = () => false;
 
@@ -83,9 +98,10 @@ class WatchLoop {
           first = false;
           continue;
         }
+        if (this.rootReplaced()) continue;
         const ready = this.collectReady(now);
         if (ready.length > 0) await this.batch(ready);
-        else await this.nap(this.nextWake(now) - now);
+        else await this.nap(Math.min(this.nextWake(now) - now, ROOT_CHECK_MS));
       }
     } catch (err) {
       // The first sync refused: the summary is still the last word (as a plain push's), then the error.
@@ -101,6 +117,19 @@ class WatchLoop {
    * The watched directory itself was replaced (moved away and another put in its place, or removed and
    * made again): the subscription follows the old one, so a new one is made for what is there now.
    */
+  private rootReplaced(): boolean {
+    if (this.resubscribe || this.watcher === undefined) return false;
+    const now = identityOf(this.root);
+    if (now === this.watchedRoot) return false;
+    this.opts.onEvent?.({
+      type: 'warning',
+      message: 'the watched directory was replaced: walking the whole tree',
+    });
+    this.resubscribe = true;
+    this.walkAt = 0;
+    return true;
+  }
+
   private async subscribeAgain(): Promise<void> {
     const old = this.watcher;
     this.watcher = undefined;
@@ -117,6 +146,7 @@ class WatchLoop {
   private async subscribe(): Promise<Watcher | undefined> {
     const warn = (message: string) => this.opts.onEvent?.({ type: 'warning', message });
     try {
+      this.watchedRoot = identityOf(this.root);
       // Where the root leads: a watcher refuses a symbolic link as its root.
       return await watchTree(realpathSync(this.root), {
         changed: (rels) => this.changed(rels),
