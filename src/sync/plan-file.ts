@@ -20,6 +20,8 @@ import {
   type BucketPlanDocument,
   type BucketPlanOptions,
   checkBucketPlan,
+  isSize,
+  isText,
   planBuckets,
 } from './plan-s3.js';
 import { executePull, preparePull } from './pull.js';
@@ -250,8 +252,6 @@ export function readPlan(file: string): PlanDocument | BucketPlanDocument {
 }
 
 const KINDS = { push: ['upload', 'copy', 'delete-remote'], pull: ['download', 'delete-local'] };
-const isText = (v: unknown): v is string => typeof v === 'string';
-const isSize = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 const isStat = (v: unknown): boolean => {
   const o = v as Stat;
   return (

@@ -151,8 +151,8 @@ export async function planBuckets(opts: BucketPlanOptions): Promise<BucketPlanDo
   return doc;
 }
 
-const isText = (v: unknown): v is string => typeof v === 'string';
-const isSize = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+export const isText = (v: unknown): v is string => typeof v === 'string';
+export const isSize = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
 function storeOk(s: unknown): s is PlannedStore {
   const o = s as PlannedStore | undefined;

@@ -63,6 +63,17 @@ const diag = (run: LiveRun) =>
     .join('\n')}`;
 const deleted = (run: LiveRun) => batches(run).reduce((n, b) => n + b.deleted, 0);
 
+/** Whether a batch of file events (not a walk) sent one file, waited for up to 30 s. */
+const sentByEvents = (run: LiveRun) =>
+  waitFor(() => batches(run).some((b) => b.trigger === 'change' && b.uploaded === 1), run, 30_000);
+
+/** A file written an hour in the past: a walk sends or records it at once, holding nothing back. */
+function writeOld(file: string, body: string): void {
+  writeFileSync(file, body);
+  const past = new Date(Date.now() - 3_600_000);
+  utimesSync(file, past, past);
+}
+
 /**
  * A TCP gate in front of an endpoint: open, it relays; shut, the port refuses connections (the
  * endpoint is unreachable, as a server that is down) and the connections it had are cut.
@@ -372,11 +383,7 @@ describe.each(servers())('push --watch on $name', (server) => {
       filter: (req) => req.method === 'PUT' && req.url.includes('bad.txt'),
     });
     proxies.push(failing);
-    const past = new Date(Date.now() - 3_600_000);
-    for (const name of ['good.txt', 'bad.txt']) {
-      writeFileSync(path.join(src, name), name);
-      utimesSync(path.join(src, name), past, past);
-    }
+    for (const name of ['good.txt', 'bad.txt']) writeOld(path.join(src, name), name);
     const args = [
       'push',
       src,
@@ -408,24 +415,16 @@ describe.each(servers())('push --watch on $name', (server) => {
     const second = start([...args, '--settle', '300ms']);
     await watching(second);
     failing.setRate(0);
-    const sent = await waitFor(
-      () => batches(second).some((b) => b.trigger === 'change' && b.uploaded === 1),
-      second,
-      30_000,
-    );
-    expect(sent, diag(second)).toBe(true);
+    expect(await sentByEvents(second), diag(second)).toBe(true);
     expect((await stop(second)).code, diag(second)).toBe(0);
     expect([...(await transport.list('w/')).keys()].sort()).toEqual(['bad.txt', 'good.txt']);
   });
 
   it('deletes the guards refuse stay refused: the manifest keeps their entries, and the exit code is 1', async () => {
     const { transport, src, url, args } = await setup('guarded', ['--settle', '500ms', '--delete']);
-    const past = new Date(Date.now() - 3_600_000);
-    writeFileSync(path.join(src, 'keep.txt'), 'keep');
+    writeOld(path.join(src, 'keep.txt'), 'keep');
     mkdirSync(path.join(src, 'sub'));
-    for (let i = 0; i < 20; i++) writeFileSync(path.join(src, 'sub', `s${i}.txt`), `s${i}`);
-    for (const rel of ['keep.txt', ...Array.from({ length: 20 }, (_, i) => `sub/s${i}.txt`)])
-      utimesSync(path.join(src, rel), past, past);
+    for (let i = 0; i < 20; i++) writeOld(path.join(src, 'sub', `s${i}.txt`), `s${i}`);
     const run = start(args);
     await watching(run);
     rmSync(path.join(src, 'sub'), { recursive: true });
@@ -457,10 +456,7 @@ describe.each(servers())('push --watch on $name', (server) => {
       '1h',
     ]);
     // Written in the past, so the walks send or record it at once and only one.txt is left to events.
-    const old = () => {
-      writeFileSync(path.join(src, 'a.txt'), 'a');
-      utimesSync(path.join(src, 'a.txt'), new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
-    };
+    const old = () => writeOld(path.join(src, 'a.txt'), 'a');
     old();
     const run = start(args);
     await watching(run);
@@ -474,12 +470,7 @@ describe.each(servers())('push --watch on $name', (server) => {
       diag(run),
     ).toBe(true);
     writeFileSync(path.join(src, 'one.txt'), 'one');
-    const seen = await waitFor(
-      () => batches(run).some((b) => b.trigger === 'change' && b.uploaded === 1),
-      run,
-      30_000,
-    );
-    expect(seen, diag(run)).toBe(true);
+    expect(await sentByEvents(run), diag(run)).toBe(true);
     expect((await stop(run)).code, diag(run)).toBe(0);
     expect([...(await transport.list('w/')).keys()].sort()).toEqual(['a.txt', 'one.txt']);
   });
