@@ -59,7 +59,7 @@ export async function pull(opts: PullOptions): Promise<SyncResult> {
   const s = await RunContext.create({ root, remote: opts.source, opts, command: 'pull', at });
   return s.run(async () => {
     const prepared = await preparePull(s, opts);
-    if (opts.dryRun) reportDryRun(s, prepared.actions);
+    if (opts.dryRun) reportDryRun(s, prepared);
     else await executePull(s, prepared, opts);
   });
 }
@@ -234,11 +234,15 @@ function sharedEntries(
   return shared;
 }
 
-function reportDryRun(s: RunContext, actions: PullAction[]): void {
-  for (const a of actions) {
+/** What the run would do, deletions behind the same guards: a refusal is the real run's refusal. */
+function reportDryRun(s: RunContext, p: PreparedPull): void {
+  const deletes = p.actions.filter((a) => a.kind === 'delete').length;
+  // For a pull the destination is the local tree and the source the listing.
+  const deleting = deletes > 0 && enforceDeleteGuards(s, deletes, p.local.size, p.remote.size);
+  for (const a of p.actions) {
     if (a.kind === 'skip') s.result.unchanged++;
     else if (a.kind === 'record') s.result.recorded++;
-    else if (a.kind === 'download' || a.kind === 'delete') {
+    else if (a.kind === 'download' || (a.kind === 'delete' && deleting)) {
       s.emit({ type: 'action', action: a.kind, rel: a.rel, reason: a.reason, size: a.size, dryRun: true });
       if (a.kind === 'download') s.result.downloaded++;
       else s.result.deleted++;

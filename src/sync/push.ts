@@ -15,7 +15,7 @@ import { parseS3Url } from '../s3/url.js';
 import { s3BackupTarget } from './backup.js';
 import { CopyGate } from './copy-rename.js';
 import { enforceDeleteGuards } from './delete-guard.js';
-import type { SyncResult } from './events.js';
+import type { ActionKind, SyncResult } from './events.js';
 import { applyRecords } from './facts.js';
 import { createObjectStyles, type ObjectStyles } from './object-style.js';
 import type { PushOptions } from './options.js';
@@ -67,7 +67,7 @@ export async function push(opts: PushOptions): Promise<SyncResult> {
   return s.run(async () => {
     const prepared = await preparePush(s, opts);
     applyRecords(s, prepared.actions, prepared.facts);
-    if (opts.dryRun) reportDryRun(s, prepared.actions);
+    if (opts.dryRun) reportDryRun(s, prepared);
     else await executePush(s, prepared, opts);
   });
 }
@@ -233,26 +233,34 @@ export async function preparePush(
   };
 }
 
-function reportDryRun(s: RunContext, actions: PushAction[]): void {
-  for (const a of actions) {
+/** What the run would do, deletions last behind the same guards: a refusal is the real run's refusal. */
+function reportDryRun(s: RunContext, p: PreparedPush): void {
+  const report = (a: { kind: ActionKind; rel: string; reason: string; size: number }, reason = a.reason) =>
+    s.emit({ type: 'action', action: a.kind, rel: a.rel, reason, size: a.size, dryRun: true });
+  for (const a of p.actions) {
     if (a.kind === 'copy') {
-      s.emit({
-        type: 'action',
-        action: 'copy',
-        rel: a.rel,
-        reason: copiedFrom(a),
-        size: a.size,
-        dryRun: true,
-      });
+      report(a, copiedFrom(a));
       s.result.copied++;
+    } else if (a.kind === 'upload') {
+      report(a);
+      s.result.uploaded++;
+    } else if (a.kind === 'restyle') {
+      report(a);
+      s.result.restyled++;
     }
-    if (a.kind !== 'upload' && a.kind !== 'delete' && a.kind !== 'restyle') continue;
-    s.emit({ type: 'action', action: a.kind, rel: a.rel, reason: a.reason, size: a.size, dryRun: true });
-    if (a.kind === 'upload') s.result.uploaded++;
-    else if (a.kind === 'restyle') s.result.restyled++;
-    else s.result.deleted++;
+  }
+  const deletes = p.actions.filter((a) => a.kind === 'delete');
+  if (deletes.length === 0) return;
+  if (!enforceDeleteGuards(s, deletes.length, destinationCount(s, p, deletes.length), p.sourceFiles)) return;
+  for (const a of deletes) {
+    report(a);
+    s.result.deleted++;
   }
 }
+
+/** Objects at the destination for --max-delete: counted by the listing, else told, else the deletions. */
+const destinationCount = (s: RunContext, p: PreparedPush, deletes: number): number =>
+  p.destinationFiles ?? (p.facts.remote ? [...p.facts.remote.keys()].filter(s.selected).length : deletes);
 
 const asUpload = (a: Restyle): Upload => ({
   kind: 'upload',
@@ -366,10 +374,10 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
     opts.signal,
   );
 
-  const destination =
-    p.destinationFiles ??
-    (p.facts.remote ? [...p.facts.remote.keys()].filter(s.selected).length : deletes.length);
-  if (deletes.length > 0 && enforceDeleteGuards(s, deletes.length, destination, p.sourceFiles)) {
+  if (
+    deletes.length > 0 &&
+    enforceDeleteGuards(s, deletes.length, destinationCount(s, p, deletes.length), p.sourceFiles)
+  ) {
     const t = await s.s3();
     const kept = keeper ? await keeper.deleted(t, deletes, setting(opts, 'workers')) : deletes;
     const failed = await t.deleteKeys(kept.map((d) => d.key));

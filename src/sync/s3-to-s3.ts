@@ -48,7 +48,7 @@ export async function syncBuckets(opts: S3SyncOptions): Promise<SyncResult> {
       // One line each, counted as a file that failed: the destination is not a full copy.
       else if (a.kind === 'archived') run.fileError(a.rel, a.message);
     }
-    if (opts.dryRun) return reportDryRun(run, plan);
+    if (opts.dryRun) return reportDryRun(run, plan, { source: source.size, destination: destination.size });
     run.destinationObjects = destination;
     await copyAll(run, { src, dst }, copies);
     await deleteAll(run, dst, deletes, { source: source.size, destination: destination.size });
@@ -102,9 +102,15 @@ export async function prepare(run: S3PairRun, t: { src: S3Transport; dst: S3Tran
   return { plan, source, destination };
 }
 
-function reportDryRun(run: S3PairRun, plan: S3SyncPlan): void {
+/** What the run would do, deletions behind the same guards: a refusal is the real run's refusal. */
+function reportDryRun(
+  run: S3PairRun,
+  plan: S3SyncPlan,
+  counts: { source: number; destination: number },
+): void {
+  const deleting = deletesGo(run, plan.actions.filter((a) => a.kind === 'delete').length, counts);
   for (const a of plan.actions) {
-    if (a.kind !== 'copy' && a.kind !== 'delete') continue;
+    if (a.kind !== 'copy' && (a.kind !== 'delete' || !deleting)) continue;
     run.emit({ type: 'action', action: a.kind, rel: a.rel, reason: a.reason, size: a.size, dryRun: true });
     if (a.kind === 'copy') run.result.uploaded++;
     else run.result.deleted++;
@@ -195,16 +201,15 @@ export async function copyAll(
   );
 }
 
-/** The deletions, last, behind the same guards as push and pull. */
-export async function deleteAll(
+/** The guards' verdict on `deletes` deletions: a skip is reported, a refusal thrown as a usage error. */
+function deletesGo(
   run: S3PairRun,
-  dst: S3Transport,
-  deletes: Extract<S3SyncAction, { kind: 'delete' }>[],
+  deletes: number,
   counts: { source: number; destination: number },
-) {
-  if (deletes.length === 0) return;
+): boolean {
+  if (deletes === 0) return false;
   const v = deleteVerdict({
-    deletes: deletes.length,
+    deletes,
     destinationFiles: counts.destination,
     sourceFiles: counts.source,
     errors: run.result.errors.length,
@@ -213,7 +218,17 @@ export async function deleteAll(
   });
   if ('skip' in v) run.emit({ type: 'error', message: v.skip });
   if ('refuse' in v) throw usageError(v.refuse);
-  if (!v.go) return;
+  return v.go;
+}
+
+/** The deletions, last, behind the same guards as push and pull. */
+export async function deleteAll(
+  run: S3PairRun,
+  dst: S3Transport,
+  deletes: Extract<S3SyncAction, { kind: 'delete' }>[],
+  counts: { source: number; destination: number },
+) {
+  if (!deletesGo(run, deletes.length, counts)) return;
   const keep = new Set<string>();
   await forEachLimit(deletes, setting(run.opts, 'workers'), async (d) => {
     if (await kept(run, dst, d.rel)) keep.add(d.rel);

@@ -499,6 +499,76 @@ describe.each(servers())('--dry-run on $name', (server) => {
     expect(treeHashes(dst, [])).toEqual(before); // manifest included
   });
 
+  it('push --dry-run applies the delete guards as the real run does: refused, exit 2', async () => {
+    const { transport, dir, url } = await pushedTree(server, 6, 'dryg');
+    removeLocal(dir, 'f0.txt', 'f1.txt', 'f2.txt');
+    writeTree(dir, { 'new.txt': 'new\n' });
+    const before = await transport.list('p/');
+    const actionsOf = (r: Awaited<ReturnType<typeof runCli>>) =>
+      r.events.flatMap((e) => (e.type === 'action' ? [`${e.action} ${e.rel}`] : [])).sort();
+
+    const r = await runCli(
+      ['push', dir, url, '--delete', '--max-delete', '1', '--dry-run', '--json'],
+      server,
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/refusing to delete 3 of 6 file\(s\): over --max-delete 1/);
+    // The upload that would still happen is shown; the deletions the real run refuses are not.
+    expect(actionsOf(r)).toEqual(['upload new.txt']);
+    expect(r.summary).toMatchObject({ dryRun: true, uploaded: 1, deleted: 0 });
+
+    // The default limit (50%): 4 of 6 refused in the text output too.
+    removeLocal(dir, 'f3.txt');
+    const half = await runCli(['push', dir, url, '--delete', '--dry-run'], server);
+    expect(half.code).toBe(2);
+    expect(half.stderr).toMatch(/refusing to delete 4 of 6/);
+    expect(half.stdout).not.toMatch(/\(dry run\) delete/);
+
+    // An empty source is refused as it is for the real run.
+    const empty = tempDir('dryg-empty');
+    const e = await runCli(['push', empty, url, '--delete', '--max-delete', '100%', '--dry-run'], server);
+    expect(e.code).toBe(2);
+    expect(e.stderr).toMatch(/the source is empty/);
+
+    // --force lists what it would delete, as the real run would do it.
+    const f = await runCli(['push', dir, url, '--delete', '--dry-run', '--force', '--json'], server);
+    expect(f.code).toBe(0);
+    expect(actionsOf(f)).toEqual([
+      'delete f0.txt',
+      'delete f1.txt',
+      'delete f2.txt',
+      'delete f3.txt',
+      'upload new.txt',
+    ]);
+    expect(await transport.list('p/')).toEqual(before);
+  });
+
+  it('pull --dry-run applies the delete guards as the real run does: refused, exit 2', async () => {
+    const { url } = await pushedTree(server, 2, 'pdryg');
+    const dst = tempDir('pdryg-dst');
+    expect((await runCli(['pull', url, dst], server)).code).toBe(0);
+    writeTree(dst, { 'x1.txt': '1', 'x2.txt': '2', 'x3.txt': '3' });
+    const before = treeHashes(dst, []);
+    const r = await runCli(['pull', url, dst, '--delete', '--max-delete', '2', '--dry-run'], server);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/refusing to delete 3 of 5/);
+    expect(r.stdout).not.toMatch(/\(dry run\) delete/);
+    expect(r.stdout).toMatch(/would be 0 deleted/);
+    const ok = await runCli(['pull', url, dst, '--delete', '--max-delete', '3', '--dry-run'], server);
+    expect(ok.code).toBe(0);
+    expect(
+      ok.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('(dry run)'))
+        .sort(),
+    ).toEqual([
+      '(dry run) delete x1.txt [no-remote-object]',
+      '(dry run) delete x2.txt [no-remote-object]',
+      '(dry run) delete x3.txt [no-remote-object]',
+    ]);
+    expect(treeHashes(dst, [])).toEqual(before);
+  });
+
   it('pull --dry-run and plan pull into a directory that does not exist yet create nothing', async () => {
     const { transport, url } = await pushedTree(server, 3, 'pdryn');
     await seed(transport, 'p/new.txt', 'new\n');

@@ -106,6 +106,15 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     expect(over.code).toBe(2);
     expect(over.stderr).toMatch(/over --max-delete/);
     expect(Object.keys(await contents(dst, 'q/')).sort()).toEqual(['a.txt', 'c.txt', 'd.txt']);
+    // A dry run is refused the same way, and shows no deletion the real run would not make.
+    const overDry = await runCli(
+      ['sync', `s3://${from}/p`, `s3://${to}/q`, '--delete', '--max-delete', '1', '--dry-run', '--json'],
+      server,
+    );
+    expect(overDry.code).toBe(2);
+    expect(overDry.stderr).toMatch(/refusing to delete 2 of 3 file\(s\): over --max-delete 1/);
+    expect(overDry.events.filter((e) => e.type === 'action')).toEqual([]);
+    expect(overDry.summary).toMatchObject({ dryRun: true, deleted: 0 });
 
     // --dry-run says what it would do and does nothing.
     const dry = await runCli(
