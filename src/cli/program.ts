@@ -82,6 +82,24 @@ function refuseInapplicable(command: CommandName | EntryPoint, flags: Flags): vo
   }
 }
 
+/**
+ * The config file's defaults that a push takes and a plan does not carry (its flags are refused): said,
+ * since `apply` uploads without them.
+ */
+function warnUnplanned(output: Output, defaults: Flags): void {
+  const set = Object.keys(defaults).filter(
+    (k) =>
+      Object.hasOwn(OPTION_SPECS, k) && OPTION_SPECS[k as OptionName].unplanned && defaults[k] !== undefined,
+  );
+  if (set.length === 0) return;
+  void output.event({
+    type: 'warning',
+    message:
+      `the config file's defaults set ${set.map((k) => `"${k}"`).join(', ')}, which plans do not carry: ` +
+      'apply uploads without them (push applies them; push --dry-run previews it)',
+  });
+}
+
 /** Text of several lines (a stack trace, Commander's usage errors), each made printable. */
 const printableLines = (text: string) => text.split('\n').map(printable).join('\n');
 
@@ -150,8 +168,10 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
     const globals = program.opts();
     refuseInapplicable(command, globals);
     refuseInapplicable(command, cmd.opts());
-    const prepared = splitOptions(command, [loadConfig().defaults, globals, cmd.opts()]);
+    const { defaults } = loadConfig();
+    const prepared = splitOptions(command, [defaults, globals, cmd.opts()]);
     const output = new Output(prepared.mode);
+    if (command === 'plan push') warnUnplanned(output, defaults);
     ctx.onOutput?.(output);
     const onEvent = (e: CheckEvent) => void output.event(cliEvent(e, ctx.signal?.reason));
     const options: Flags = { ...prepared.options, onEvent, signal: ctx.signal };

@@ -227,6 +227,35 @@ describe.each(servers())('invalid option values on $name', (server) => {
     expect(readdirSync(d)).toEqual([]);
   });
 
+  it('plan push with config defaults a plan cannot carry: a warning naming them, the plan written', async () => {
+    const { env } = config({ defaults: { compress: '*.html', storageClass: 'STANDARD_IA', workers: 2 } });
+    const d = dir('opts-unplanned-cfg');
+    const out = path.join(d, 'p.json');
+    const r = await runCli(
+      ['plan', 'push', src, url, '--endpoint-url', proxy.endpoint, '--out', out],
+      server,
+      {
+        env,
+      },
+    );
+    expect(r.code).toBe(0);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `warning: the config file's defaults set "compress", "storageClass", which plans do not carry: apply uploads without them (push applies them; push --dry-run previews it)`,
+    ]);
+    expect(readdirSync(d)).toEqual(['p.json']);
+    // Defaults a plan carries, or none: no warning.
+    const quiet = config({ defaults: { workers: 2, exclude: '*.tmp' } });
+    const q = await runCli(
+      ['plan', 'push', src, url, '--endpoint-url', proxy.endpoint, '--out', out],
+      server,
+      {
+        env: quiet.env,
+      },
+    );
+    expect(q.code).toBe(0);
+    expect(q.stderr).toBe('');
+  });
+
   it('a config job with "workers": 0 (bare s3sync): exit 2 before any job runs', async () => {
     const { env, file } = config({
       jobs: [
