@@ -219,6 +219,47 @@ function copyAction(a: PlannedAction, from: NonNullable<PlannedAction['from']>, 
   };
 }
 
+/**
+ * The planned copies whose source holds the file's content now: the file's MD5 (read again, as a plan
+ * file can be edited) is the source's, and the source object is the one the plan named, with that MD5
+ * by its ETag or by the manifest's entry. The others are uploaded, with a notice.
+ */
+async function provenCopies(
+  s: RunContext,
+  actions: PlannedAction[],
+  found: Map<string, FileStat>,
+  remote: Map<string, { etag: string; size: number }>,
+): Promise<Set<string>> {
+  const proven = new Set<string>();
+  const check = async (a: PlannedAction) => {
+    const from = a.from;
+    const f = found.get(a.rel);
+    if (a.kind !== 'copy' || !from || !f) return;
+    const object = remote.get(from.rel);
+    const entry = s.store.files.get(from.rel);
+    const vouched =
+      object !== undefined &&
+      object.etag === from.etag &&
+      object.size === a.size &&
+      (from.etag === from.md5 || (entry?.etag === from.etag && entry.md5 === from.md5));
+    // Unreadable now: the upload reports it.
+    const md5 = vouched
+      ? await s.hashes.get({ rel: a.rel, size: f.size, dev: f.dev, ino: f.ino }).then(
+          (h) => h.md5,
+          () => undefined,
+        )
+      : undefined;
+    if (md5 === from.md5) proven.add(a.rel);
+    else
+      s.notice(
+        `${a.rel}: the plan's copy source ${from.rel} does not hold this file's content: uploaded instead`,
+        a.rel,
+      );
+  };
+  await Promise.all(actions.map(check));
+  return proven;
+}
+
 const statOf = (f: Stat): Stat => ({ size: f.size, mtimeNs: f.mtimeNs, ctimeNs: f.ctimeNs, ino: f.ino });
 
 export function readPlan(file: string): PlanDocument | BucketPlanDocument {
@@ -410,8 +451,9 @@ export async function apply(
       const files = new Map(
         valid.filter((a) => a.local).map((a) => [a.rel, { rel: a.rel, ...found.get(a.rel)! }]),
       );
+      const copies = await provenCopies(s, valid, found, remote);
       const actions: PushAction[] = valid.map((a) =>
-        a.kind === 'copy' && a.from
+        a.kind === 'copy' && a.from && copies.has(a.rel)
           ? copyAction(a, a.from, s.location.prefix)
           : a.kind === 'upload' || a.kind === 'copy'
             ? { kind: 'upload', rel: a.rel, reason: a.reason as 'new', size: a.size }

@@ -1,7 +1,9 @@
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { PlanDocument } from '../../src/index.js';
 import type { S3Transport } from '../../src/s3/transport.js';
+import type { CheckEvent } from '../../src/sync/check.js';
 import {
   doneOf,
   MiB,
@@ -137,6 +139,50 @@ describe.each(servers())('rename detection on $name', (server) => {
     expect(applied.summary).toMatchObject({ copied: 1, uploaded: 0 });
     expect(uploadRequests(applied.summary?.requests)).toBe(0);
     expect(await objectMd5(transport, 'p/b.bin')).toBe(treeHashes(dir)['b.bin']);
+  });
+
+  it.each([
+    [
+      'another object, its ETag, and the file’s MD5',
+      (c: { etag: string; md5: string }, md5: string) => ({ etag: c.etag, md5 }),
+    ],
+    [
+      'another object, its ETag and its MD5',
+      (c: { etag: string; md5: string }) => ({ etag: c.etag, md5: c.md5 }),
+    ],
+  ])('apply: a copy edited to read %s is uploaded instead', async (_what, edit) => {
+    const { bucket, transport } = await newBucket(server, 'renedit');
+    const dir = dirs.dir('renedit');
+    writeTree(dir, { 'a.bin': Buffer.alloc(9000, 1), 'c.bin': Buffer.alloc(9000, 2) });
+    const url = `s3://${bucket}/p`;
+    expect((await runCli(['push', dir, url], server)).code).toBe(0);
+    renameSync(path.join(dir, 'a.bin'), path.join(dir, 'b.bin'));
+    const planFile = path.join(dirs.dir('renedit-out'), 'plan.json');
+    expect((await runCli(['plan', 'push', dir, url, '--out', planFile], server)).code).toBe(0);
+    const doc = JSON.parse(readFileSync(planFile, 'utf8')) as PlanDocument;
+    const copy = doc.actions.find((a) => a.kind === 'copy')!;
+    expect(copy.from?.rel).toBe('a.bin');
+    const c = { etag: (await transport.head('p/c.bin'))!.etag, md5: treeHashes(dir)['c.bin']! };
+    copy.from = { ...copy.from!, rel: 'c.bin', key: 'p/c.bin', ...edit(c, copy.from!.md5) };
+    writeFileSync(planFile, JSON.stringify(doc));
+
+    const applied = await runCli(['apply', planFile, '--json'], server);
+    expect(applied.code).toBe(0);
+    expect(applied.summary).toMatchObject({ copied: 0, uploaded: 1, failed: 0 });
+    expect(applied.summary?.requests.CopyObject).toBeUndefined();
+    expect(applied.events).toContainEqual(
+      expect.objectContaining({
+        type: 'notice',
+        message: "b.bin: the plan's copy source c.bin does not hold this file's content: uploaded instead",
+      }),
+    );
+    expect(await objectMd5(transport, 'p/b.bin')).toBe(treeHashes(dir)['b.bin']);
+    // What the manifest vouches for is there: check finds only the old key, left without --delete.
+    const checked = await runCli(['check', dir, url, '--json'], server);
+    const differences = (checked.events as unknown as CheckEvent[]).flatMap((e) =>
+      e.type === 'difference' ? [`${e.status} ${e.rel}`] : [],
+    );
+    expect(differences).toEqual(['only-remote a.bin']);
   });
 
   describe('a copy that cannot be made falls back to an upload', () => {
