@@ -38,8 +38,11 @@ export interface PreludeSpec<P> {
     | { fetch: () => Promise<Map<string, RemoteObject>> };
   /** Reads the tree; `yielding`: a listing is under way, so the walk gives way to it. */
   scan: (yielding: boolean) => ScanResult | Promise<ScanResult>;
-  /** Reports the scan's notices (links and special files skipped) besides its errors. */
-  notices: boolean;
+  /**
+   * Reports the scan's notices (links and special files skipped) besides its errors; a set: only those
+   * not in it, which are added (a watch says each once, not at every batch).
+   */
+  notices: boolean | Set<string>;
   /** Sets up the command's planner once the tree is read. */
   planning: (found: Found) => Planning<P>;
 }
@@ -67,7 +70,15 @@ export async function prelude<P extends { needs: Need[] }>(
     } else remote = await spec.listing.fetch();
     facts.remote = remote;
   }
-  if (spec.notices) for (const n of scan.notices) s.notice(`${n.rel}: ${n.message}`, n.rel);
+  const said = spec.notices;
+  for (const n of said ? scan.notices : []) {
+    const line = `${n.rel}: ${n.message}`;
+    if (said instanceof Set) {
+      if (said.has(line)) continue;
+      said.add(line);
+    }
+    s.notice(line, n.rel);
+  }
   for (const e of scan.errors) s.fileError(e.rel, e.message);
   const failed = new Set(scan.errors.map((e) => e.rel));
   const p = spec.planning({ files: scan.files, facts, remote, unreadable: failed });

@@ -113,6 +113,7 @@ export async function preparePush(
   s: RunContext,
   opts: PushOptions,
   hold?: (f: LocalFile) => boolean,
+  noticed?: Set<string>,
 ): Promise<PreparedPush> {
   const styles = createObjectStyles(opts);
   const verify = verifies(s, opts);
@@ -160,7 +161,7 @@ export async function preparePush(
         : yielding
           ? scanDirectoryYielding(s.localRoot, scanOpts)
           : scanDirectory(s.localRoot, scanOpts),
-    notices: true,
+    notices: noticed ?? true,
     planning: (found) => {
       scanned = found.files;
       files = fitting(s.selection, scanned);

@@ -19,6 +19,7 @@ async function prepareBatch(
   opts: PushOptions,
   scope: PathScope,
   hold: (f: LocalFile) => boolean,
+  noticed: Set<string>,
 ): Promise<PreparedPush> {
   let files: LocalFile[] = [];
   const { plan, unreadable, facts } = await prelude(s, {
@@ -30,7 +31,7 @@ async function prepareBatch(
         includeFile: (rel) => scope.covers(rel) && s.selected(rel),
         keyPrefix: s.location.prefix,
       }),
-    notices: true,
+    notices: noticed,
     planning: (found) => {
       files = found.files;
       s.result.scanned = files.length;
@@ -91,7 +92,7 @@ async function prepareBatch(
 
 /**
  * One watch batch over the paths of `scope`, as one push run: one manifest checkpoint, the delete
- * guards applied to its deletes. Returns the files held back as still being written, and the paths
+ * guards applied to its deletes; `noticed`: the scan's notices the watch has said already. Returns the files held back as still being written, and the paths
  * whose delete was not done (skipped after an error in the batch, or failed).
  */
 export async function runBatch(
@@ -99,11 +100,12 @@ export async function runBatch(
   opts: PushOptions,
   scope: PathScope,
   hold: (f: LocalFile) => boolean,
+  noticed: Set<string>,
 ): Promise<{ held: LocalFile[]; undeleted: string[] }> {
   let held: LocalFile[] = [];
   let undeleted: string[] = [];
   await s.run(async () => {
-    const prepared = await prepareBatch(s, opts, scope, hold);
+    const prepared = await prepareBatch(s, opts, scope, hold, noticed);
     held = prepared.held ?? [];
     applyRecords(s, prepared.actions, prepared.facts);
     await executePush(s, prepared, opts);

@@ -52,6 +52,8 @@ class WatchLoop {
   /** Paths whose last batch failed: retried after a backoff that grows with each failure. */
   private readonly failing = new Map<string, { failures: number; at: number; message: string }>();
   private readonly totals: SyncResult = emptyResult('push', false);
+  /** The scans' notices said so far (a link skipped): each once in the watch, not at every batch. */
+  private readonly noticed = new Set<string>();
   private readonly settleMs: number;
   private readonly reconcileMs: number;
   /** When the next full walk is due; 0: now. */
@@ -264,7 +266,7 @@ class WatchLoop {
       const s = await pushContext(opts);
       this.isOwn = s.isOwn;
       await s.run(async () => {
-        const prepared = await preparePush(s, opts, this.hold);
+        const prepared = await preparePush(s, opts, this.hold, this.noticed);
         applyRecords(s, prepared.actions, prepared.facts);
         await executePush(s, prepared, opts);
         this.holdBack(prepared.held ?? []);
@@ -304,7 +306,7 @@ class WatchLoop {
     try {
       const s = await pushContext(opts);
       this.isOwn = s.isOwn;
-      const done = await runBatch(s, opts, new PathScope(ready), this.hold);
+      const done = await runBatch(s, opts, new PathScope(ready), this.hold, this.noticed);
       this.holdBack(done.held);
       undeleted = done.undeleted;
       this.isOwn = s.ownTest();

@@ -504,6 +504,28 @@ describe.each(servers())('push --watch on $name', (server) => {
     rmSync(link);
   });
 
+  it('a symbolic link in the tree is noticed once, not at every batch or walk', async () => {
+    const { src, args } = await setup('link-once', ['--settle', '300ms', '--reconcile-every', '1s']);
+    writeFileSync(path.join(src, 'target.txt'), 't');
+    symlinkSync('target.txt', path.join(src, 'link.txt'));
+    const run = start(args);
+    await watching(run);
+    // Three batches in the link's folder, and walks between them.
+    for (const [i, name] of ['one.txt', 'two.txt', 'three.txt'].entries()) {
+      writeFileSync(path.join(src, name), name);
+      expect(await waitFor(() => uploaded(run) >= i + 2, run, 30_000), diag(run)).toBe(true);
+    }
+    expect(
+      await waitFor(() => batches(run).filter((b) => b.trigger === 'walk').length >= 3, run, 30_000),
+      diag(run),
+    ).toBe(true);
+    expect((await stop(run)).code, diag(run)).toBe(0);
+    const notices = run.events.filter(
+      (e) => e.type === 'notice' && /^link\.txt: symbolic link skipped/.test(String(e.message)),
+    );
+    expect(notices, diag(run)).toHaveLength(1);
+  });
+
   it('a first sync the guards refuse ends with the summary line, then the error (exit 2)', async () => {
     const { src, url, args } = await setup('refused', ['--delete']);
     writeFileSync(path.join(src, 'x.txt'), 'x');
