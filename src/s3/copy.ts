@@ -105,14 +105,16 @@ export function copyUnsupported(err: unknown): boolean {
 
 /**
  * Whether a copy goes in parts: at or above the multipart threshold, as uploads do, and always above
- * 5 GiB, the most one CopyObject may copy.
+ * 5 GiB, the most one CopyObject may copy. A source key holding `%` goes whole up to 5 GiB: Ceph RGW
+ * decodes UploadPartCopy's source twice (another object read, or the gateway aborts), CopyObject's once.
  */
-export const copiesInParts = (size: number, threshold?: number) =>
-  size > 5 * GiB || (threshold !== undefined && size >= threshold);
+export const copiesInParts = (size: number, threshold: number | undefined, sourceKey: string) =>
+  size > 5 * GiB || (threshold !== undefined && size >= threshold && !sourceKey.includes('%'));
 
 /** A server-side copy into the transport's bucket: one CopyObject, or a multipart copy. */
 export async function copyObject(requests: S3Requests, input: CopyInput): Promise<CopyResult> {
-  if (copiesInParts(input.size, input.multipartThreshold)) return copyInParts(requests, input);
+  if (copiesInParts(input.size, input.multipartThreshold, input.sourceKey))
+    return copyInParts(requests, input);
   const r = await requests.call(
     (request) =>
       requests.send(

@@ -154,7 +154,7 @@ export async function copyAll(
             run.emit({ type: 'bytes', bytes: n });
           },
         });
-      const mode = copiesInParts(a.size, cfg.multipartThreshold) ? 'parts' : 'whole';
+      const mode = copiesInParts(a.size, cfg.multipartThreshold, a.key) ? 'parts' : 'whole';
       try {
         if (!(await kept(run, t.dst, a.rel))) return;
         if (serverSide[mode]) {

@@ -215,6 +215,34 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     expect(again.summary?.unchanged).toBe(2);
   });
 
+  it('a large object whose key holds % is copied whole: the right bytes, the store still up', async () => {
+    const { bucket: from, transport: src } = await newBucket(server, 'pct');
+    const { bucket: to, transport: dst } = await newBucket(server, 'pct');
+    // Read twice-decoded, 'a%25b.bin' names 'a%b.bin', and 'a%b.bin' nothing valid.
+    const bodies = {
+      'a%25b.bin': randomBytes(6 * MiB),
+      'a%b.bin': randomBytes(6 * MiB),
+      '100%.bin': randomBytes(6 * MiB),
+    };
+    for (const [rel, body] of Object.entries(bodies))
+      await seedObject(src, `p/${rel}`, body, { md5: md5Hex(body) });
+    const ends = [`s3://${from}/p`, `s3://${to}/q`];
+    const r = await runCli(
+      ['sync', ...ends, '--multipart-threshold', '5MiB', '--part-size', '5MiB', '--json'],
+      server,
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: 3, failed: 0 });
+    expect(r.summary?.requests.CopyObject).toBe(3);
+    expect(r.summary?.requests.UploadPartCopy).toBeUndefined();
+    for (const [rel, body] of Object.entries(bodies))
+      expect(await objectMd5(dst, `q/${rel}`), rel).toBe(md5Hex(body));
+    const again = await runCli(['sync', ...ends, '--json'], server);
+    expect(again.code).toBe(0);
+    expect(again.summary).toMatchObject({ uploaded: 0, unchanged: 3 });
+  });
+
   it('--source-profile: other credentials, so streamed through; an unknown profile is exit 2', async () => {
     const { bucket: from, transport: src } = await newBucket(server, 'prof');
     const { bucket: to, transport: dst } = await newBucket(server, 'prof');
