@@ -368,8 +368,14 @@ export async function runCli(argv: string[]): Promise<number> {
     for (const o of outputs) void o.event({ type: 'notice', message });
     cancel.abort(reason);
   };
+  // A closed stdout cancels as SIGPIPE would end the process, but with the work saved: exiting there
+  // left the run's transfers undone, its manifest unwritten and the exit code 0.
+  const onStdoutError = (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE' && !cancel.signal.aborted) cancel.abort(new CancelledError('SIGPIPE'));
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.stdout.on('error', onStdoutError);
   try {
     await program.parseAsync(pairHeaderFlags(argv));
     if (!pending) return 0;
@@ -405,6 +411,7 @@ export async function runCli(argv: string[]): Promise<number> {
     stopOutputs();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.stdout.off('error', onStdoutError);
   }
 }
 

@@ -18,6 +18,7 @@ import {
   plainLines,
   readManifest,
   runCli,
+  runLive,
   seededTree,
   servers,
   spawnCli,
@@ -209,6 +210,47 @@ describe.each(servers())('signals on $name', (server) => {
     // Exiting still releases the lock; whatever manifest a checkpoint wrote is whole.
     expect(existsSync(lockOf(src))).toBe(false);
     readManifest(src);
+  });
+
+  it('a closed stdout cancels the run as SIGPIPE would: its work saved, exit 141, the next run finishes', async () => {
+    const { bucket } = await newBucket(server, 'sigpipe');
+    const src = dir('sigpipe-src');
+    seededTree(src, SMALL, 65);
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 9,
+      rate: 1,
+      kinds: ['delay'],
+      delayMs: 300,
+    });
+    proxies.push(proxy);
+    const url = `s3://${bucket}/pipe`;
+    const args = ['push', src, url, '--endpoint-url', proxy.endpoint, '--workers', '2', '--json'];
+    const run = spawnCli(args, server);
+    runs.push(run);
+    // `s3sync push … --json | head -1`: the reader goes away while the run is under way.
+    expect(await run.until((e) => e.type === 'done'), run.stderr()).toBe(true);
+    run.child.stdout!.destroy();
+    const { code, signal } = await run.exited;
+    expect(signal).toBeNull();
+    expect(code, run.stderr()).toBe(141);
+    expect(plainLines(run.stderr()).at(-1)).toMatch(
+      /^s3sync: cancelled by SIGPIPE \(its output was closed\)/,
+    );
+    expect(existsSync(lockOf(src))).toBe(false);
+    // What finished is recorded, as after a signal; the run did not go on to the end unseen either.
+    const recorded = [...readManifest(src)!.files.keys()];
+    expect(recorded.length).toBeGreaterThan(0);
+    expect(recorded.length).toBeLessThan(SMALL);
+
+    proxy.setRate(0);
+    const next = await runLive(args, server);
+    expect(next.code, next.stderr()).toBe(0);
+    const s2 = summaryOf(next.events)!;
+    expect(s2).toMatchObject({ unchanged: recorded.length, failed: 0 });
+    expect(s2.uploaded + s2.recorded).toBe(SMALL - recorded.length);
+    expect(s2.requests.PutObject ?? 0).toBeLessThanOrEqual(SMALL - recorded.length);
+    expect((await runCli(['check', src, url], server)).code).toBe(0);
   });
 
   it('a run waiting for the lock stops waiting when cancelled', async () => {

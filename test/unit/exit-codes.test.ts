@@ -28,6 +28,7 @@ describe('the exit code of an outcome', () => {
   it.each<[string, unknown, number]>([
     ['SIGINT', new CancelledError('SIGINT'), 130],
     ['SIGTERM', new CancelledError('SIGTERM'), 143],
+    ['a closed stdout (SIGPIPE)', new CancelledError('SIGPIPE'), 141],
     ['an AbortController aborted with no reason', new DOMException('aborted', 'AbortError'), 1],
     ['a reason of the caller', new Error('shutting down'), 1],
     ['a string', 'SIGINT', 1],
