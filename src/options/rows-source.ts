@@ -6,8 +6,8 @@ import { PROVIDER_NAMES } from '../s3/providers.js';
 import type { OptionSpec } from './spec.js';
 
 /**
- * The flags of push and pull an S3 → S3 sync takes too: reaching the stores, selecting, deleting,
- * and the part sizes of its copies. Any other (--verify, --storage-class, …) is refused, never ignored.
+ * The flags of push and pull an S3 → S3 sync takes too: reaching the stores and pacing requests to
+ * them, selecting, deleting, and the part sizes of its copies. Any other (--verify, --storage-class, …) is refused, never ignored.
  */
 export const SHARED_WITH_S3_TO_S3: ReadonlySet<string> = new Set([
   '--endpoint-url',
@@ -21,6 +21,8 @@ export const SHARED_WITH_S3_TO_S3: ReadonlySet<string> = new Set([
   '--connect-timeout',
   '--stall-timeout',
   '--first-byte-timeout',
+  '--tpslimit',
+  '--tpslimit-burst',
   '--json',
   '--quiet',
   '--debug',

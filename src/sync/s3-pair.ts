@@ -106,9 +106,12 @@ export class S3PairRun {
   /** The two transports: the source's, and the destination's (one client when the store is one). */
   async connect(): Promise<{ src: S3Transport; dst: S3Transport }> {
     const { S3Transport } = await import('../s3/transport.js');
+    const { RateLimits } = await import('../s3/rate-limit.js');
     const opts = {
       workers: setting(this.opts, 'workers'),
       signal: this.opts.signal,
+      // One budget for the run, as push and pull have: a bucket each let one store see twice --tpslimit.
+      limits: new RateLimits(this.opts),
     };
     const dst = await S3Transport.connect(this.opts, this.to.bucket, opts, {}, this.opts.client);
     const src = await S3Transport.connect(

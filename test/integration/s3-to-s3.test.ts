@@ -70,6 +70,21 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     expect(again.summary?.unchanged).toBe(n);
   });
 
+  it('takes --tpslimit and --tpslimit-burst, as every command that sends requests does', async () => {
+    const { bucket: from, transport: src } = await newBucket(server, 'src');
+    const { bucket: to, transport: dst } = await newBucket(server, 'dst');
+    await seedAll(src, 'p/', { 'a.txt': 'one', 'b.txt': 'two', 'c.txt': 'three' });
+    const limits = ['--tpslimit', '50', '--tpslimit-burst', '5'];
+    const r = await runCli(['sync', `s3://${from}/p`, `s3://${to}/q`, ...limits, '--json'], server);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.summary?.uploaded).toBe(3);
+    expect(await contents(dst, 'q/')).toEqual(await contents(src, 'p/'));
+    // The library takes them too.
+    const lib = { ...connFor(server), source: `s3://${from}/p`, destination: `s3://${to}/q` };
+    expect((await syncBuckets({ ...lib, tpslimit: 50, tpslimitBurst: 5 })).unchanged).toBe(3);
+  });
+
   it('copies a changed object again, and --delete removes what the source lost, within the guards', async () => {
     const { bucket: from, transport: src } = await newBucket(server, 'src');
     const { bucket: to, transport: dst } = await newBucket(server, 'dst');

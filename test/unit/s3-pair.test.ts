@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sameStore, sourceConnection } from '../../src/sync/s3-pair.js';
+import { S3PairRun, sameStore, sourceConnection } from '../../src/sync/s3-pair.js';
 
 const creds = { accessKeyId: 'AK', secretAccessKey: 'SK' };
 const base = {
@@ -46,5 +46,22 @@ describe('sameStore: copies stay inside the store only for one endpoint and one 
     ['another region', { sourceRegion: 'eu-west-1' }, false],
   ])('%s', (_why, over, expected) => {
     expect(sameStore({ ...base, ...over })).toBe(expected);
+  });
+});
+
+describe('S3PairRun.connect', () => {
+  it.each([
+    ['one store', {}],
+    ['two stores', { sourceEndpointUrl: 'http://127.0.0.1:9001' }],
+  ])('%s: both sides draw on one --tpslimit budget, so the run never exceeds it', async (_why, over) => {
+    const { src, dst } = await new S3PairRun({
+      ...base,
+      source: 's3://src-bucket/x',
+      destination: 's3://dst-bucket/y',
+      ...over,
+      tpslimit: 5,
+    }).connect();
+    expect(src.limits.requests).toBeDefined();
+    expect(src.limits).toBe(dst.limits);
   });
 });
