@@ -1,10 +1,21 @@
-import { lstatSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  lstatSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
-import { errorMessage, usageError } from '../errors.js';
+import { errorMessage, fatalError, usageError } from '../errors.js';
 import { jsonText } from '../escape.js';
 import { safeJoin, unsafeKeyReason } from '../local/safe-path.js';
 import { type FileStat, sameStat, statFields } from '../local/scan.js';
-import { STATE_DIR } from '../manifest/store.js';
+import { createFresh, STATE_DIR } from '../manifest/store.js';
 import { checkEnds, validateOptions } from '../options/validate.js';
 import type { PullAction } from '../plan/pull.js';
 import type { PushAction } from '../plan/push.js';
@@ -190,8 +201,46 @@ export async function plan(
     ...(opts.backupDir !== undefined && { backupDir: opts.backupDir, suffix: opts.suffix }),
     actions,
   };
-  if (opts.out) writeFileSync(opts.out, `${jsonText(doc, 2)}\n`);
+  if (opts.out) writePlanFile(opts.out, `${jsonText(doc, 2)}\n`);
   return doc;
+}
+
+/**
+ * Writes a plan whole or not at all (a temp file beside it, fsync, rename), as the manifest is: written
+ * in place, a full disk or a kill left a truncated plan under its name, instead of the one there before.
+ * A link is followed, as for the manifest; anything but a regular file (`/dev/stdout`, a FIFO) is
+ * written to as it is, since renaming over it would replace it.
+ */
+function writePlanFile(out: string, text: string): void {
+  try {
+    const st = statSync(out, { throwIfNoEntry: false });
+    // A dangling link too: the rename would put a file in its place, where writing creates its target.
+    if (st ? !st.isFile() : lstatSync(out, { throwIfNoEntry: false })) {
+      writeFileSync(out, text);
+      return;
+    }
+    const file = st ? realpathSync(out) : out;
+    const { file: tmp, fd } = createFresh(`${file}.tmp-${process.pid}-`);
+    try {
+      try {
+        const bytes = Buffer.from(text);
+        for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, file);
+    } catch (err) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // renamed, or never written: nothing of ours left there
+      }
+      throw err;
+    }
+  } catch (err) {
+    throw fatalError(`cannot write plan ${out}: ${errorMessage(err)}`, err);
+  }
 }
 
 /** What a plan file records of a copy's source. */

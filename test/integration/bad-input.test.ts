@@ -664,6 +664,42 @@ describe.each(servers())('bad input on $name', (server) => {
     }
   });
 
+  it('a full disk on plan --out: one line, and the plan that was there is left whole', async () => {
+    if (!isRoot) {
+      console.warn('[bad-input] NOTICE: not root: cannot mount a small tmpfs; plan disk-full case skipped');
+      return;
+    }
+    const { bucket } = await newBucket(server, 'planfull');
+    const src = dir('planfull-src');
+    seededTree(src, 40, 66, { maxSize: 128 });
+    const url = `s3://${bucket}/p`;
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    const out = dir('planfull-out');
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', out], { encoding: 'utf8' });
+    if (mounted.status !== 0) {
+      console.warn(`[bad-input] NOTICE: cannot mount a tmpfs (${mounted.stderr.trim()}): plan case skipped`);
+      return;
+    }
+    mounts.push(out);
+    try {
+      const planFile = path.join(out, 'plan.json');
+      const before = '{"reviewed": "yesterday"}\n';
+      writeFileSync(planFile, before);
+      // One page left: the plan of 40 downloads (about 10 KiB) does not fit.
+      writeFileSync(path.join(out, 'filler'), Buffer.alloc(14 * 4096));
+      const r = await runCli(['plan', 'pull', url, dir('planfull-dst'), '--out', planFile, '-q'], server);
+      expect(r.code).toBe(1);
+      const lines = plainLines(r.stderr);
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(/^s3sync: cannot write plan .*plan\.json: ENOSPC/);
+      expect(readFileSync(planFile, 'utf8')).toBe(before);
+      expect(readdirSync(out).sort()).toEqual(['filler', 'plan.json']);
+    } finally {
+      spawnSync('umount', [out]);
+      mounts.splice(mounts.indexOf(out), 1);
+    }
+  });
+
   it('secrets never appear in output, with --debug, on success and on error paths', async () => {
     const { bucket } = await newBucket(server, 'sec');
     const src = dir('sec-src');
