@@ -289,15 +289,28 @@ export class RunContext {
     } finally {
       this.opts.signal?.removeEventListener('abort', stopHashing);
     }
-    await this.close(true);
+    try {
+      await this.close(true);
+    } catch (err) {
+      // The last save failed (a full disk): a stopped run, summarised as any other is.
+      this.result.outcome = outcomeOf(this.result, { error: err });
+      this.emit({ type: 'summary', ...this.result });
+      throw err;
+    }
     this.emit({ type: 'summary', ...this.result });
     return this.result;
   }
 
-  /** Closes the manifest store, fills in request counts, time and the outcome. */
+  /**
+   * Closes the manifest store, fills in request counts, time and the outcome; then throws what the
+   * store's last save threw, so that the summary still counts the run's requests.
+   */
   async close(completed: boolean): Promise<SyncResult> {
+    let saveError: { error: unknown } | undefined;
     try {
       this.store.close(completed);
+    } catch (err) {
+      saveError = { error: err };
     } finally {
       // Each run has its own hashing threads: they end with it, and a hash left running for nobody with them.
       await this.hashes.close();
@@ -311,6 +324,7 @@ export class RunContext {
     r.elapsedMs = Date.now() - this.started;
     r.cancelled = !completed && this.opts.signal?.aborted === true;
     r.outcome = outcomeOf(r);
+    if (saveError) throw saveError.error;
     return r;
   }
 }

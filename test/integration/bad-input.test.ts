@@ -700,6 +700,50 @@ describe.each(servers())('bad input on $name', (server) => {
     }
   });
 
+  /** A 16 KiB tmpfs with one page free: room for the lock, none for the manifest. */
+  function fullManifestDisk(label: string): string | undefined {
+    if (!isRoot) {
+      console.warn(
+        '[bad-input] NOTICE: not root: cannot mount a small tmpfs; manifest disk-full case skipped',
+      );
+      return undefined;
+    }
+    const at = dir(label);
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16k', 'tmpfs', at], { encoding: 'utf8' });
+    if (mounted.status !== 0) {
+      console.warn(`[bad-input] NOTICE: cannot mount a tmpfs (${mounted.stderr.trim()}): case skipped`);
+      return undefined;
+    }
+    mounts.push(at);
+    writeFileSync(path.join(at, 'filler'), Buffer.alloc(3 * 4096));
+    return at;
+  }
+  const unmount = (at: string) => {
+    spawnSync('umount', [at]);
+    mounts.splice(mounts.indexOf(at), 1);
+  };
+
+  it('a full disk at the last manifest save: one line, exit 1, and the summary is still the last line', async () => {
+    const at = fullManifestDisk('mfull');
+    if (!at) return;
+    try {
+      const { bucket } = await newBucket(server, 'mfull');
+      const src = dir('mfull-src');
+      seededTree(src, 10, 67);
+      const manifest = path.join(at, 'm.json');
+      const r = await runCli(['push', src, `s3://${bucket}/p`, '--manifest', manifest, '--json'], server);
+      expect(r.code).toBe(1);
+      const lines = plainLines(r.stderr);
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(/^s3sync: cannot write manifest .*m\.json: ENOSPC/);
+      const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+      expect(last).toMatchObject({ type: 'summary', uploaded: 10, exitCode: 1 });
+      expect(readdirSync(at)).toEqual(['filler']);
+    } finally {
+      unmount(at);
+    }
+  });
+
   it('secrets never appear in output, with --debug, on success and on error paths', async () => {
     const { bucket } = await newBucket(server, 'sec');
     const src = dir('sec-src');
