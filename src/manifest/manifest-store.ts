@@ -1,5 +1,6 @@
 import { mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { errorMessage } from '../errors.js';
 import { entriesContradicted, provenEntry } from '../plan/compare.js';
 import type { RemoteObject } from '../plan/types.js';
 import { isLegacyManifest, parseLegacyManifest } from './legacy.js';
@@ -53,6 +54,8 @@ export class ManifestStore {
   private releaseLock?: () => void;
   private timer?: NodeJS.Timeout;
   private dirty = false;
+  /** The last timed checkpoint failed (warned of once until one succeeds). */
+  private checkpointFailed = false;
   /** The complete listing of the destination this run obtained, if any (see `listed`). */
   private listing?: { startedAt: string; objects: ReadonlyMap<string, RemoteObject> };
   /**
@@ -266,7 +269,7 @@ export class ManifestStore {
   private changed(): void {
     this.dirty = true;
     if (!this.timer && this.opts.write) {
-      this.timer = setInterval(() => this.checkpoint(), CHECKPOINT_MS);
+      this.timer = setInterval(() => this.timedCheckpoint(), CHECKPOINT_MS);
       this.timer.unref();
     }
   }
@@ -276,6 +279,23 @@ export class ManifestStore {
     if (!this.dirty || !this.opts.write) return;
     this.dirty = false;
     saveManifest(this.file, this.data);
+  }
+
+  /**
+   * The timer's checkpoint. A failed save (a full disk) is warned of once and tried again at the next
+   * checkpoint and at close, which throws if it still fails: thrown from the timer, it ended the process
+   * with a stack trace.
+   */
+  private timedCheckpoint(): void {
+    try {
+      this.checkpoint();
+      // Saved again: a later failure (a watch runs for days) is warned of anew.
+      this.checkpointFailed = false;
+    } catch (err) {
+      this.dirty = true;
+      if (!this.checkpointFailed) this.opts.warn(`${errorMessage(err)}; trying again at the next checkpoint`);
+      this.checkpointFailed = true;
+    }
   }
 
   /** Saves the manifest now, synchronously: for a record that must be on disk before a request goes out. */

@@ -744,6 +744,37 @@ describe.each(servers())('bad input on $name', (server) => {
     }
   });
 
+  it('a full disk at a periodic checkpoint: a warning, not a crash; the run ends with its summary', async () => {
+    const at = fullManifestDisk('cpfull');
+    if (!at) return;
+    try {
+      const { bucket } = await newBucket(server, 'cpfull');
+      const src = dir('cpfull-src');
+      seededTree(src, 20, 68);
+      // Every request held 0.4 s, two at a time: the run outlasts the 2 s checkpoint interval.
+      const proxy = await startFaultProxy({
+        target: server.endpoint,
+        seed: 3,
+        rate: 1,
+        kinds: ['delay'],
+        delayMs: 400,
+      });
+      proxies.push(proxy);
+      const manifest = path.join(at, 'm.json');
+      const args = ['--endpoint-url', proxy.endpoint, '--workers', '2', '--manifest', manifest, '--json'];
+      const r = await runCli(['push', src, `s3://${bucket}/p`, ...args], server);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(`${r.stdout}${r.stderr}`).toContain('ENOSPC: no space left on device, write; trying again');
+      expect(plainLines(r.stderr).at(-1)).toMatch(/^s3sync: cannot write manifest .*m\.json: ENOSPC/);
+      const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+      expect(last).toMatchObject({ type: 'summary', uploaded: 20, exitCode: 1 });
+      expect(readdirSync(at)).toEqual(['filler']);
+    } finally {
+      unmount(at);
+    }
+  });
+
   it('secrets never appear in output, with --debug, on success and on error paths', async () => {
     const { bucket } = await newBucket(server, 'sec');
     const src = dir('sec-src');
