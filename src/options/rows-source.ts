@@ -7,7 +7,8 @@ import type { OptionSpec } from './spec.js';
 
 /**
  * The flags of push and pull an S3 → S3 sync takes too: reaching the stores and pacing requests to
- * them, selecting, deleting, and the part sizes of its copies. Any other (--verify, --storage-class, …) is refused, never ignored.
+ * them, selecting, deleting, and the part sizes of its copies. Any other (--verify, --storage-class,
+ * …) is refused, never ignored.
  */
 export const SHARED_WITH_S3_TO_S3: ReadonlySet<string> = new Set([
   '--endpoint-url',
