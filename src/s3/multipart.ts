@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { S3SyncError } from '../errors.js';
+import { runError, S3SyncError } from '../errors.js';
 import { errorCode, httpStatus } from './errors.js';
 import { normalizeEtag } from './etag.js';
 import { type ObjectHeaders, objectParams, type S3Requests } from './requests.js';
@@ -210,7 +210,8 @@ async function listUploads(
   const out: MultipartUploadInfo[] = [];
   let keyMarker: string | undefined;
   let idMarker: string | undefined;
-  do {
+  const seen = new Set<string>();
+  for (;;) {
     const r = await t.call((request) => {
       const cmd = new (s3().ListMultipartUploadsCommand)({
         Bucket: t.bucket,
@@ -241,8 +242,17 @@ async function listUploads(
       if (u.Key && u.UploadId)
         out.push({ key: u.Key, uploadId: u.UploadId, initiated: u.Initiated ?? new Date(0) });
     }
-    keyMarker = r.IsTruncated ? r.NextKeyMarker : undefined;
-    idMarker = r.IsTruncated ? r.NextUploadIdMarker : undefined;
-  } while (keyMarker);
+    if (r.IsTruncated !== true) break;
+    keyMarker = r.NextKeyMarker;
+    idMarker = r.NextUploadIdMarker;
+    // Ending here would leave the uploads on the unread pages unlisted (never aborted), in silence.
+    const marker = `${keyMarker}\n${idMarker ?? ''}`;
+    if (!keyMarker || seen.has(marker))
+      throw runError(
+        `the multipart uploads listing of s3://${t.bucket}/${prefix} stopped early: the server said more ` +
+          `follow but gave ${keyMarker ? 'markers it had given before' : 'no next marker (NextKeyMarker)'}`,
+      );
+    seen.add(marker);
+  }
   return out;
 }

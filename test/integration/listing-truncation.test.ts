@@ -128,3 +128,55 @@ describe.each(servers())('a listing cut short on $name', (server) => {
     }
   });
 });
+
+/**
+ * A ListMultipartUploads page that is truncated but names no next marker, or markers given before.
+ * The pages are made up by the proxy (s3rver has no ListMultipartUploads, and a real one needs 1,000
+ * uploads to page): ending there would say "no stale uploads" in silence, and markers given again
+ * would page forever (the proxy stops the loop after LOOP_PAGES, so an unchecked run ends).
+ */
+describe.each(servers())('a multipart uploads listing cut short on $name', (server) => {
+  const LOOP_PAGES = 20;
+  const page = (bucket: string, upload: string, next: string | undefined, truncated: boolean) =>
+    `<?xml version="1.0" encoding="UTF-8"?><ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">` +
+    `<Bucket>${bucket}</Bucket><Prefix>u/</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>${truncated}</IsTruncated>` +
+    (next ? `<NextKeyMarker>u/${next}</NextKeyMarker><NextUploadIdMarker>${next}</NextUploadIdMarker>` : '') +
+    `<Upload><Key>u/${upload}</Key><UploadId>${upload}</UploadId><Initiated>2020-01-01T00:00:00.000Z</Initiated>` +
+    `<StorageClass>STANDARD</StorageClass></Upload></ListMultipartUploadsResult>`;
+  let proxy: FaultProxy | undefined;
+  afterAll(async () => {
+    await proxy?.close();
+  });
+
+  it.each([
+    { name: 'no next marker', next: () => undefined, stderr: /stopped early: .*no next marker/ },
+    { name: 'markers given before', next: () => 'again', stderr: /stopped early: .*given before/ },
+  ])('cleanup fails in one line, never a shorter list or a loop ($name)', async ({ next, stderr }) => {
+    const { bucket } = await newBucket(server, 'mputrunc');
+    let pages = 0;
+    proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      rewrite: (req) => {
+        if (req.method !== 'GET' || !/[?&]uploads(=|&|$)/.test(req.url)) return undefined;
+        pages++;
+        const body = page(bucket, `up${pages}`, next(), pages < LOOP_PAGES);
+        return { status: 200, body: () => Buffer.from(body) };
+      },
+    });
+    try {
+      const run = await runCli(
+        ['cleanup', `s3://${bucket}/u`, '--older-than', '0s', '--dry-run', '--endpoint-url', proxy.endpoint],
+        server,
+      );
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(stderr);
+      expect(run.stderr.trim().split('\n')).toHaveLength(1);
+      expect(pages).toBeLessThan(LOOP_PAGES);
+    } finally {
+      await proxy.close();
+      proxy = undefined;
+    }
+  });
+});
