@@ -13,20 +13,38 @@ function line(v: ObjectVersion): string {
   );
 }
 
+/** Lines joined per write: a few million in one string would pass V8's limit on a string's length. */
+const LINES_PER_WRITE = 1000;
+
 /** Prints a versions listing: lines for people, or NDJSON (one `version` event each, then a summary). */
-export function printVersions(r: VersionsResult, mode: OutputMode): void {
-  const out: string[] = [];
-  const count = `${r.versions.length - r.deleteMarkers} version(s) and ${r.deleteMarkers} delete marker(s) of ${r.keys} key(s)`;
-  if (mode === 'json') {
-    for (const v of r.versions)
-      out.push(jsonText({ type: 'version', ...v, lastModified: new Date(v.lastModified).toISOString() }));
-    const { versions: _, ...summary } = r;
-    out.push(jsonText({ type: 'summary', ...summary, versionCount: r.versions.length - r.deleteMarkers }));
-  } else if (mode === 'human') {
-    for (const v of r.versions) out.push(line(v));
-    out.push(count);
+export function printVersions(
+  r: VersionsResult,
+  mode: OutputMode,
+  out: NodeJS.WritableStream = process.stdout,
+): void {
+  if (mode === 'quiet') return;
+  const lines: string[] = [];
+  const flush = () => {
+    if (lines.length > 0) out.write(`${lines.join('\n')}\n`);
+    lines.length = 0;
+  };
+  for (const v of r.versions) {
+    lines.push(
+      mode === 'json'
+        ? jsonText({ type: 'version', ...v, lastModified: new Date(v.lastModified).toISOString() })
+        : line(v),
+    );
+    if (lines.length === LINES_PER_WRITE) flush();
   }
-  if (out.length > 0) process.stdout.write(`${out.join('\n')}\n`);
+  if (mode === 'json') {
+    const { versions: _, ...summary } = r;
+    lines.push(jsonText({ type: 'summary', ...summary, versionCount: r.versions.length - r.deleteMarkers }));
+  } else {
+    lines.push(
+      `${r.versions.length - r.deleteMarkers} version(s) and ${r.deleteMarkers} delete marker(s) of ${r.keys} key(s)`,
+    );
+  }
+  flush();
 }
 
 /** The `versions` subcommand's description, argument and example (its flags come from the table). */

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { printVersions } from '../../src/cli/versions.js';
+import type { ObjectVersion } from '../../src/sync/versions.js';
+
+/** A stdout stand-in that counts what it is given, keeping only the last write. */
+function counter() {
+  const seen = { bytes: 0, lines: 0, writes: 0, last: '' };
+  const stream = {
+    write: (s: string) => {
+      seen.bytes += s.length;
+      seen.lines += s.split('\n').length - 1;
+      seen.writes++;
+      seen.last = s;
+      return true;
+    },
+  } as unknown as NodeJS.WritableStream;
+  return { stream, seen };
+}
+
+describe('printVersions', () => {
+  it('prints a listing longer than one string can hold, in bounded writes', () => {
+    // ~1,100 characters a line: 500,000 lines are more than V8's ~2^29-character strings.
+    const key = `backups/${'k'.repeat(1000)}`;
+    const n = 500_000;
+    const versions: ObjectVersion[] = Array.from({ length: n }, (_, i) => ({
+      key,
+      versionId: `v${i}`,
+      isLatest: i === 0,
+      lastModified: 1_765_000_000_000 - i,
+      deleteMarker: false,
+      size: i,
+      etag: 'e'.repeat(32),
+    }));
+    const out = counter();
+    printVersions(
+      { command: 'versions', versions, keys: 1, deleteMarkers: 0, outcome: 'ok' },
+      'human',
+      out.stream,
+    );
+    expect(out.seen.lines).toBe(n + 1);
+    expect(out.seen.bytes).toBeGreaterThan(2 ** 29);
+    expect(out.seen.last).toMatch(/(^|\n)500000 version\(s\) and 0 delete marker\(s\) of 1 key\(s\)\n$/);
+  }, 60_000);
+
+  it('--json: one version line each, then the summary; quiet prints nothing', () => {
+    const v = (i: number, deleteMarker = false): ObjectVersion => ({
+      key: 'db/a',
+      versionId: `v${i}`,
+      isLatest: i === 0,
+      lastModified: 1_765_000_000_000 - i,
+      deleteMarker,
+      size: deleteMarker ? 0 : i,
+      etag: deleteMarker ? '' : 'e'.repeat(32),
+    });
+    const r = {
+      command: 'versions' as const,
+      versions: [v(0, true), v(1), v(2)],
+      keys: 1,
+      deleteMarkers: 1,
+      outcome: 'ok' as const,
+    };
+    const json = counter();
+    printVersions(r, 'json', json.stream);
+    const lines = json.seen.last
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.type)).toEqual(['version', 'version', 'version', 'summary']);
+    expect(lines[3]).toMatchObject({ keys: 1, deleteMarkers: 1, versionCount: 2 });
+    const quiet = counter();
+    printVersions(r, 'quiet', quiet.stream);
+    expect(quiet.seen.writes).toBe(0);
+  });
+});
