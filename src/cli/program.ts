@@ -49,6 +49,9 @@ function addFlags(cmd: Command, command: CommandName): Command {
 
 export type Flags = Record<string, unknown>;
 
+/** Options that say one thing two ways: a layer that gives one overrides the other from earlier layers. */
+const ALTERNATIVES: readonly (readonly OptionName[])[] = [['shard', 'shards']];
+
 /**
  * A command's options from layers, later ones winning (the config file's defaults, a job's values,
  * global flags, the command's own flags), each keeping the options that apply to the command; split
@@ -61,6 +64,11 @@ export function splitOptions(
   const options: Flags = {};
   const cli: Flags = {};
   for (const layer of layers) {
+    // A later layer's way of naming the shard replaces an earlier layer's other way (`--shard 1/4` over
+    // a config's `"shards": 4`); both in one layer stay, and are refused as given together.
+    for (const group of ALTERNATIVES)
+      if (group.some((key) => layer[key] !== undefined))
+        for (const key of group) if (layer[key] === undefined) delete options[key];
     for (const [key, v] of Object.entries(layer)) {
       const spec = Object.hasOwn(OPTION_SPECS, key) ? OPTION_SPECS[key as OptionName] : undefined;
       if (v === undefined || spec === undefined || !appliesTo(spec, command)) continue;

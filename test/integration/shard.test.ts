@@ -2,7 +2,7 @@
  * --shard I/N and --shards N: N runs, concurrent on one machine, split a tree between them with no path
  * written twice; each keeps its own manifest and lock, and deletes, pulls and checks only its own paths.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { S3Transport } from '../../src/s3/transport.js';
@@ -261,6 +261,28 @@ describe.each(servers())('shards on $name', (server) => {
       expect(again.code, again.stderr).toBe(0);
       expect(again.summary).toMatchObject({ uploaded: 0, unchanged: ofShard(1).length, requests });
     }
+  });
+
+  it("a flag naming the shard overrides the config file's other way of naming it", async () => {
+    const { dir, url } = await shardedPush(server, 'shcfg');
+    const file = path.join(tempDir('shcfgfile'), 's3sync.config.json');
+    const run = (config: object, flags: string[], env: Record<string, string | undefined> = {}) => {
+      writeFileSync(file, JSON.stringify({ defaults: config }));
+      return runCli(['push', dir, url, ...flags, '--json'], server, { env: { S3SYNC_CONFIG: file, ...env } });
+    };
+    const env = { JOB_COMPLETION_INDEX: '2', AWS_BATCH_JOB_ARRAY_INDEX: undefined };
+    for (const [config, flags, shard] of [
+      [{ shards: N }, ['--shard', `1/${N}`], 1],
+      [{ shard: `0/${N}` }, ['--shards', `${N}`], 2],
+    ] as const) {
+      const r = await run(config, [...flags], env);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.summary).toMatchObject({ scanned: ofShard(shard).length, uploaded: 0, failed: 0 });
+    }
+    // Both on the command line are still refused.
+    const both = await run({}, ['--shard', `1/${N}`, '--shards', `${N}`], env);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/not both/);
   });
 
   it('bad shard inputs: one line, exit 2, nothing written', async () => {
