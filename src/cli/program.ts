@@ -309,10 +309,12 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
   )
     .addHelpText('after', '\nExample:\n  s3sync cleanup s3://my-bucket/backups --older-than 2d --dry-run')
     .action((target: string, _flags: Flags, cmd: Command) => {
-      const { options, mode } = prepare('cleanup', cmd);
+      const { options, mode, output } = prepare('cleanup', cmd);
       run(
         import('../sync/cleanup.js').then(async ({ cleanup }) => {
           const r = await cleanup({ ...options, target });
+          // The events wait in a batch: out first, so the summary is the last line.
+          output.stop();
           if (mode === 'json') process.stdout.write(`${jsonText({ type: 'summary', ...printed(r) })}\n`);
           else if (mode === 'human') {
             process.stdout.write(
