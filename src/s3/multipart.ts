@@ -182,7 +182,8 @@ export async function listParts(t: S3Requests, p: UploadRef): Promise<PartsListi
  * The uploads in progress at exactly `key`, with the server's clock offset as its Date header bounds
  * it; 'refused' where the server has no ListMultipartUploads (s3rver) or the credentials may not use it.
  */
-export async function uploadsAt(t: S3Requests, key: string): Promise<UploadsAtKey | 'refused'> {
+/** Bounds on (server clock - this machine's clock), narrowed by the Date header of each answer read. */
+function serverClock() {
   const clockOffset = { min: -MAX_SKEW_MS, max: MAX_SKEW_MS };
   const onAnswer = (date: string | undefined, sentAt: number, answeredAt: number) => {
     const server = date ? Date.parse(date) : Number.NaN;
@@ -191,15 +192,26 @@ export async function uploadsAt(t: S3Requests, key: string): Promise<UploadsAtKe
     clockOffset.min = server - answeredAt;
     clockOffset.max = server + 1000 - sentAt;
   };
+  return { clockOffset, onAnswer };
+}
+
+export async function uploadsAt(t: S3Requests, key: string): Promise<UploadsAtKey | 'refused'> {
+  const { clockOffset, onAnswer } = serverClock();
   const all = await listUploads(t, key, onAnswer);
   if (!Array.isArray(all)) return 'refused';
   return { uploads: all.filter((u) => u.key === key), clockOffset };
 }
 
-export async function listMultipartUploads(t: S3Requests, prefix: string): Promise<MultipartUploadInfo[]> {
-  const all = await listUploads(t, prefix);
+/** The uploads in progress under `prefix`, with the server's clock offset as uploadsAt gives it. */
+export async function uploadsUnder(t: S3Requests, prefix: string): Promise<UploadsAtKey> {
+  const { clockOffset, onAnswer } = serverClock();
+  const all = await listUploads(t, prefix, onAnswer);
   if (!Array.isArray(all)) throw t.fail(all.refusedWith);
-  return all;
+  return { uploads: all, clockOffset };
+}
+
+export async function listMultipartUploads(t: S3Requests, prefix: string): Promise<MultipartUploadInfo[]> {
+  return (await uploadsUnder(t, prefix)).uploads;
 }
 
 async function listUploads(

@@ -25,6 +25,7 @@ import {
   type UploadsAtKey,
   uploadPart,
   uploadsAt,
+  uploadsUnder,
 } from './multipart.js';
 import type { ProviderQuirks } from './providers.js';
 import { RateLimits } from './rate-limit.js';
@@ -287,6 +288,11 @@ export class S3Transport implements S3Requests {
 
   listMultipartUploads(prefix: string): Promise<MultipartUploadInfo[]> {
     return listMultipartUploads(this, prefix);
+  }
+
+  /** The uploads under `prefix`, with bounds on the server's clock offset (cleanup counts ages on it). */
+  uploadsUnder(prefix: string): Promise<UploadsAtKey> {
+    return uploadsUnder(this, prefix);
   }
 
   /**

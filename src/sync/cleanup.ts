@@ -35,8 +35,11 @@ export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
     {},
     opts.client,
   );
-  const cutoff = Date.now() - setting(opts, 'olderThan');
-  const uploads = (await t.listMultipartUploads(loc.prefix)).filter((u) => u.initiated.getTime() < cutoff);
+  const listed = await t.uploadsUnder(loc.prefix);
+  // Initiated is the server's time: ages are counted on its clock, at the earliest its Date header
+  // allows, so this machine's clock running ahead never makes an upload in progress look stale.
+  const cutoff = Date.now() + listed.clockOffset.min - setting(opts, 'olderThan');
+  const uploads = listed.uploads.filter((u) => u.initiated.getTime() < cutoff);
   const result: CleanupResult = {
     command: 'cleanup',
     dryRun: !!opts.dryRun,
