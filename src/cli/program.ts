@@ -50,7 +50,10 @@ function addFlags(cmd: Command, command: CommandName): Command {
 export type Flags = Record<string, unknown>;
 
 /** Options that say one thing two ways: a layer that gives one overrides the other from earlier layers. */
-const ALTERNATIVES: readonly (readonly OptionName[])[] = [['shard', 'shards']];
+const ALTERNATIVES: readonly (readonly OptionName[])[] = [
+  ['shard', 'shards'],
+  ['filesFrom', 'filesFrom0'],
+];
 
 /**
  * A command's options from layers, later ones winning (the config file's defaults, a job's values,
@@ -64,8 +67,8 @@ export function splitOptions(
   const options: Flags = {};
   const cli: Flags = {};
   for (const layer of layers) {
-    // A later layer's way of naming the shard replaces an earlier layer's other way (`--shard 1/4` over
-    // a config's `"shards": 4`); both in one layer stay, and are refused as given together.
+    // A later layer's way of naming it replaces an earlier layer's other way (`--shard 1/4` over a
+    // config's `"shards": 4`); both in one layer stay, and are refused as given together.
     for (const group of ALTERNATIVES)
       if (group.some((key) => layer[key] !== undefined))
         for (const key of group) if (layer[key] === undefined) delete options[key];

@@ -178,10 +178,6 @@ export async function listParts(t: S3Requests, p: UploadRef): Promise<PartsListi
   }
 }
 
-/**
- * The uploads in progress at exactly `key`, with the server's clock offset as its Date header bounds
- * it; 'refused' where the server has no ListMultipartUploads (s3rver) or the credentials may not use it.
- */
 /** Bounds on (server clock - this machine's clock), narrowed by the Date header of each answer read. */
 function serverClock() {
   const clockOffset = { min: -MAX_SKEW_MS, max: MAX_SKEW_MS };
@@ -195,6 +191,10 @@ function serverClock() {
   return { clockOffset, onAnswer };
 }
 
+/**
+ * The uploads in progress at exactly `key`, with the server's clock offset as its Date header bounds
+ * it; 'refused' where the server has no ListMultipartUploads (s3rver) or the credentials may not use it.
+ */
 export async function uploadsAt(t: S3Requests, key: string): Promise<UploadsAtKey | 'refused'> {
   const { clockOffset, onAnswer } = serverClock();
   const all = await listUploads(t, key, onAnswer);

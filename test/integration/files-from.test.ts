@@ -306,4 +306,26 @@ describe.each(servers())('--files-from on $name', (server) => {
       /give --files-from or --files-from0, not both/,
     );
   });
+
+  it("a list given as a flag overrides the config file's list of the other kind", async () => {
+    const { bucket, transport } = await newBucket(server, 'ffcfg');
+    const dir = dirs.dir('ffcfg');
+    writeTree(dir, { 'a.txt': 'a', 'b.txt': 'b', 'c.txt': 'c' });
+    const url = `s3://${bucket}/p`;
+    const lists = dirs.dir('ffcfg-lists');
+    writeFileSync(path.join(lists, 'one'), 'a.txt\n');
+    writeFileSync(path.join(lists, 'zero'), 'b.txt\0');
+    const file = path.join(lists, 's3sync.config.json');
+    writeFileSync(file, JSON.stringify({ defaults: { filesFrom: path.join(lists, 'one') } }));
+    const env = { S3SYNC_CONFIG: file };
+    const r = await runCli(['push', dir, url, '--files-from0', path.join(lists, 'zero'), '--json'], server, {
+      env,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(await relsOf(transport)).toEqual(['b.txt']);
+    // The config's own list, with no flag, still applies.
+    const plain = await runCli(['push', dir, url, '--json'], server, { env });
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(await relsOf(transport)).toEqual(['a.txt', 'b.txt']);
+  });
 });
