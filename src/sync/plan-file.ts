@@ -15,6 +15,7 @@ import { errorMessage, fatalError, usageError } from '../errors.js';
 import { jsonText } from '../escape.js';
 import { safeJoin, unsafeKeyReason } from '../local/safe-path.js';
 import { type FileStat, sameStat, statFields } from '../local/scan.js';
+import type { ManifestEntry } from '../manifest/schema.js';
 import { createFresh, STATE_DIR } from '../manifest/store.js';
 import { checkEnds, validateOptions } from '../options/validate.js';
 import type { PullAction } from '../plan/pull.js';
@@ -436,6 +437,25 @@ function planConnection<T extends CommonOptions>(doc: PlanDocument, opts: T): T 
 }
 
 /**
+ * Whether an action no longer matching its plan was done already, by an apply cut short: the file and
+ * the object are the ones the manifest recorded after the transfer, or what was deleted is gone on
+ * both sides. So applying a plan again resumes it instead of refusing what it did.
+ */
+function doneBefore(
+  a: PlannedAction,
+  now: FileStat | null,
+  r: { etag: string; size: number } | undefined,
+  e: ManifestEntry | undefined,
+  unchanged: { local: boolean; remote: boolean },
+): boolean {
+  if (a.kind === 'delete-remote' || a.kind === 'delete-local') return now === null && r === undefined && !e;
+  // The side the transfer read from is as planned: it moved what was reviewed.
+  const source = a.kind === 'download' ? unchanged.remote : unchanged.local;
+  const recorded = now !== null && r !== undefined && e !== undefined && sameStat(now, e);
+  return source && recorded && e.etag === r.etag && e.size === r.size;
+}
+
+/**
  * Executes exactly the actions of a plan. Each action runs only if what it was planned against still
  * holds (local stat data, remote ETag); otherwise it is refused and reported, and the rest go on.
  */
@@ -474,6 +494,7 @@ export async function apply(
     const remote = await s.list();
     // The files as found now (the plan's stat data, checked below, and the device every read checks).
     const found = new Map<string, FileStat>();
+    let doneCount = 0;
     const valid = doc.actions.filter((a) => {
       const now = localStat(localDir, a.rel);
       if (now) found.set(a.rel, now);
@@ -484,13 +505,24 @@ export async function apply(
         a.remote === null
           ? r === undefined
           : r !== undefined && r.etag === a.remote.etag && r.size === a.remote.size;
-      if (localOk && remoteOk) return true;
+      // A download planned onto no file may run over one made since, but not over its own result.
+      const done = doneBefore(a, now, r, s.store.files.get(a.rel), { local: localOk, remote: remoteOk });
+      if (localOk && remoteOk && !(done && a.kind === 'download')) return true;
+      if (done) {
+        doneCount++;
+        s.result.unchanged++;
+        return false;
+      }
       s.fileError(
         a.rel,
         `refused: the ${localOk ? 'remote object' : 'local file'} changed since the plan was made`,
       );
       return false;
     });
+    if (doneCount > 0)
+      s.notice(
+        `${doneCount} action(s) of the plan were done by an earlier apply (the manifest records them): skipped`,
+      );
     s.result.scanned = doc.actions.length;
     const facts = emptyFacts();
     facts.remote = remote;

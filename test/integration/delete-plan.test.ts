@@ -15,6 +15,7 @@ import {
   treeHashes,
   writeTree,
 } from '../helpers.js';
+import { startFaultProxy } from '../servers/fault-proxy.js';
 
 type TestServer = Parameters<typeof newBucket>[0];
 
@@ -271,6 +272,69 @@ describe.each(servers())('plan and apply on $name', (server) => {
     expect(await readObject(transport, 'p/new.txt')).toBe('new\n');
   });
 
+  it('apply again after an apply that failed part-way resumes it: what was done is skipped, not refused', async () => {
+    const { bucket, transport } = await newBucket(server, 'reapply');
+    const dir = tempDir('reapply');
+    writeTree(dir, { 'f0.txt': '0\n', 'f1.txt': '1\n', 'f2.txt': '2\n' });
+    // One endpoint throughout (the manifest belongs to it), where c.txt's PUT fails while asked to.
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      kinds: ['status-500'],
+      filter: (req) => req.method === 'PUT' && req.url.includes('/p/c.txt'),
+    });
+    try {
+      const url = `s3://${bucket}/p`;
+      const via = ['--endpoint-url', proxy.endpoint, '--json'];
+      expect((await runCli(['push', dir, url, ...via], server)).code).toBe(0);
+      writeTree(dir, { 'a.txt': 'a\n', 'b.txt': 'b\n', 'c.txt': 'c\n' });
+      removeLocal(dir, 'f0.txt');
+      const planFile = path.join(tempDir('reapply-plan'), 'plan.json');
+      expect(
+        (await runCli(['plan', 'push', dir, url, '--delete', '--out', planFile, ...via], server)).code,
+      ).toBe(0);
+
+      // The first apply: c.txt fails, so the deletion is skipped too.
+      proxy.setRate(1);
+      const first = await runCli(['apply', planFile, '--retries', '0', ...via], server);
+      expect(first.code).toBe(1);
+      expect(first.summary).toMatchObject({ uploaded: 2, deleted: 0, failed: 1 });
+      expect(await keys(transport)).toEqual(['a.txt', 'b.txt', 'f0.txt', 'f1.txt', 'f2.txt']);
+      proxy.setRate(0);
+
+      // Again: the two uploads done are skipped with a notice; the rest runs, the deletion included.
+      const again = await runCli(['apply', planFile, ...via], server);
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.summary).toMatchObject({ uploaded: 1, deleted: 1, unchanged: 2, failed: 0 });
+      expect(again.events).toContainEqual(
+        expect.objectContaining({
+          type: 'notice',
+          message:
+            '2 action(s) of the plan were done by an earlier apply (the manifest records them): skipped',
+        }),
+      );
+      expect(await keys(transport)).toEqual(['a.txt', 'b.txt', 'c.txt', 'f1.txt', 'f2.txt']);
+
+      // A third time: everything done, only the listing sent.
+      const third = await runCli(['apply', planFile, ...via], server);
+      expect(third.code, third.stderr).toBe(0);
+      expect(third.summary).toMatchObject({ uploaded: 0, deleted: 0, unchanged: 4, failed: 0 });
+      expect(third.summary?.requests).toEqual({ ListObjectsV2: 1 });
+
+      // A file changed since is still refused, not taken for done.
+      writeTree(dir, { 'a.txt': 'a changed\n' });
+      const changed = await runCli(['apply', planFile, ...via], server);
+      expect(changed.code).toBe(1);
+      expect(JSON.stringify(changed.summary?.errors)).toMatch(
+        /refused: the local file changed since the plan/,
+      );
+      expect(changed.summary).toMatchObject({ failed: 1, unchanged: 3 });
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('apply executes a pull plan: downloads and local deletes as listed', async () => {
     const { transport, url } = await pushedTree(server, 3, 'pplan');
     const dst = tempDir('pplan-dst');
@@ -305,6 +369,11 @@ describe.each(servers())('plan and apply on $name', (server) => {
     const again = await runCli(['pull', url, dst, '--json'], server);
     expect(again.summary).toMatchObject({ downloaded: 0 });
     expect(again.summary?.requests).toEqual({ ListObjectsV2: 1 });
+
+    // The plan applied again: each action done already (the manifest records it), none refused.
+    const reapplied = await runCli(['apply', planFile, '--json'], server);
+    expect(reapplied.code, JSON.stringify(reapplied.summary?.errors)).toBe(0);
+    expect(reapplied.summary).toMatchObject({ downloaded: 0, deleted: 0, unchanged: 3, failed: 0 });
   });
 
   it('apply refuses pull actions whose local file or remote object changed, and runs the others', async () => {
