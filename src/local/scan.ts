@@ -119,6 +119,12 @@ function walker(root: string, opts: ScanOptions): { steps: Generator<void>; resu
       if (name.includes('\uFFFD')) {
         validWithFffd ??= validNamesWithFffd(absDir);
         if (!takeValid(validWithFffd, name)) {
+          // A name the filters leave out is never synced, so it is no error: else an ignored file
+          // failed every run and, through the error, blocked every --delete.
+          const excluded = ent.isDirectory()
+            ? opts.skipDir?.(rel)
+            : opts.includeFile !== undefined && !opts.includeFile(rel);
+          if (excluded) continue;
           errors.push({ rel, message: 'file name is not valid UTF-8: skipped' });
           continue;
         }

@@ -3,7 +3,15 @@
  * (a second push makes no request and says nothing), pull writes back every name it may, check calls
  * the trees identical, and no name or key can erase, rewrite or forge a line of output.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { printable } from '../../src/escape.js';
@@ -164,6 +172,28 @@ describe.each(servers())('file names on $name', (server) => {
     ).toEqual([...bad.map(([, rel]) => rel), 'd\uFFFD\n\x1b[2K'].map((rel) => ['error', rel]).sort());
     expect(json.summary).toMatchObject({ uploaded: 0, unchanged: good.length, requestsTotal: 0 });
     expect([...(await transport.list('u/')).keys()].sort()).toEqual([...good].sort());
+  });
+
+  it('a name not valid UTF-8 that the filters leave out is no error: exit 0, and --delete still deletes', async () => {
+    const { bucket, transport } = await newBucket(server, 'utf8x');
+    const src = dir('utf8x-src');
+    writeTree(src, { 'ok.txt': 'ok', 'gone.txt': 'gone', '.s3syncignore': 'cach*/\n' });
+    // Latin-1 names: `café.tmp` (excluded by --exclude) and the folder `caché` (by .s3syncignore).
+    writeFileSync(Buffer.concat([Buffer.from(`${src}/caf`), Buffer.from([0xe9]), Buffer.from('.tmp')]), 'x');
+    const badDir = Buffer.concat([Buffer.from(`${src}/cach`), Buffer.from([0xe9])]);
+    mkdirSync(badDir);
+    writeFileSync(Buffer.concat([badDir, Buffer.from('/z')]), 'z');
+    const url = `s3://${bucket}/x`;
+    const first = await runCli(['push', src, url, '--exclude', '*.tmp'], server);
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+
+    unlinkSync(path.join(src, 'gone.txt'));
+    const again = await runCli(['push', src, url, '--exclude', '*.tmp', '--delete', '--json'], server);
+    expect(again.stderr).toBe('');
+    expect(again.code).toBe(0);
+    expect(again.summary).toMatchObject({ deleted: 1, failed: 0 });
+    expect([...(await transport.list('x/')).keys()]).toEqual(['ok.txt']);
   });
 
   describe('no name forges a line of output', () => {
