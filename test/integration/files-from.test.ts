@@ -286,6 +286,33 @@ describe.each(servers())('--files-from on $name', (server) => {
     },
   );
 
+  it('a list with a byte order mark selects its first path; one naming a non-UTF-8 file is refused', async () => {
+    const { bucket, transport } = await newBucket(server, 'ffbom');
+    const url = `s3://${bucket}/p`;
+    const dir = dirs.dir('ffbom');
+    writeTree(dir, { 'first.txt': '1\n', 'second.txt': '2\n', 'other.txt': 'o\n' });
+    // As Notepad or PowerShell save a list: a BOM, then CRLF lines.
+    const r = runWith(['push', dir, url, '--files-from', '-', '--json'], server, {
+      input: '\uFEFFfirst.txt\r\nsecond.txt\r\n',
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(doneOf(r.events, 'upload').sort()).toEqual(['first.txt', 'second.txt']);
+    expect(await relsOf(transport)).toEqual(['first.txt', 'second.txt']);
+
+    // `find -print0` lists a Latin-1 name as its bytes: decoded, it named no file and the run said 0.
+    plantInvalidName(dir);
+    const list0 = path.join(dirs.dir('ffbom0'), 'list.nul');
+    writeFileSync(
+      list0,
+      Buffer.concat([Buffer.from('other.txt\0'), Buffer.from([0xff, 0xfe]), Buffer.from('.bin\0')]),
+    );
+    expectOneLineError(
+      await runCli(['push', dir, url, '--files-from0', list0], server),
+      /--files-from0 .* entry 2: not valid UTF-8/,
+    );
+    expect(await relsOf(transport)).toEqual(['first.txt', 'second.txt']);
+  });
+
   it('a missing list, or both kinds of list, is a usage error', async () => {
     const { bucket } = await newBucket(server, 'ffbad2');
     const dir = dirs.dir('ffbad2');

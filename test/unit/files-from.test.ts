@@ -95,4 +95,25 @@ describe('readFilesFrom', () => {
       expect((err as S3SyncError).message).not.toContain('\n');
     }
   });
+
+  it('drops a byte order mark before the first path, and refuses an entry that is not UTF-8', async () => {
+    const bom = path.join(dir, 'bom.txt');
+    writeFileSync(bom, '\uFEFFa.txt\r\nb.txt\r\n');
+    expect(await readFilesFrom({ file: bom, nul: false })).toEqual(['a.txt', 'b.txt']);
+    const latin1 = Buffer.concat([
+      Buffer.from('# caf\xe9 is fine in a comment\nok\ncaf', 'latin1'),
+      Buffer.from([0xe9, 0x0a]),
+    ]);
+    const err = await readFilesFrom({ file: '-', nul: false }, Readable.from([latin1])).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(S3SyncError);
+    expect((err as S3SyncError).kind).toBe('usage');
+    expect((err as S3SyncError).message).toMatch(/^--files-from - line 3: not valid UTF-8/);
+    const err0 = await readFilesFrom(
+      { file: '-', nul: true },
+      Readable.from([Buffer.concat([Buffer.from('ok\0caf'), Buffer.from([0xe9])])]),
+    ).catch((e: unknown) => e);
+    expect((err0 as S3SyncError).message).toMatch(/^--files-from0 - entry 2: not valid UTF-8/);
+  });
 });
