@@ -105,6 +105,17 @@ export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: stri
     : undefined;
   // Looked up once per filter, not once per path.
   const isPathValid = ig ? ignore().isPathValid : () => false;
+  const ignored = (relPath: string): boolean => {
+    if (!ig) return false;
+    if (isPathValid(relPath)) return ig.ignores(relPath);
+    // A key such as `p//x.log` gives a rel ('/x.log') the ignore rules refuse to read; read as the
+    // path it collapses to, else an ignored object was deleted by push --delete and failed a pull.
+    const plain = relPath
+      .split('/')
+      .filter((s) => s !== '' && s !== '.' && s !== '..')
+      .join('/');
+    return plain !== '' && isPathValid(plain) && ig.ignores(plain);
+  };
 
   const includeMatcher = compileGlobs(includeGlobs);
   const excludeMatcher = compileGlobs(excludeGlobs);
@@ -118,7 +129,7 @@ export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: stri
   const includes = (relPath: string): boolean => {
     if (isInternal(relPath)) return false;
     if (!active) return true;
-    if (ig && isPathValid(relPath) && ig.ignores(relPath)) return false;
+    if (ignored(relPath)) return false;
     if (onlyIncludes) return includeMatcher(relPath);
     if (excludeMatcher(relPath)) return includeMatcher(relPath);
     return true;
