@@ -178,10 +178,14 @@ export async function preparePush(
           delete: opts.delete,
           // Never deleted: an object whose path has a local file, left out by the size or age limits
           // (it is not "gone"), nor one the limits leave out; unless --delete-excluded. Never one not listed,
-          // nor one listed in another spelling of a local file.
+          // nor one listed in another spelling of a local file. s3sync's own names are no filter's to
+          // lift: pull never deletes its local `.s3syncignore`, so push keeps the remote one too.
           remoteSelected: opts.deleteExcluded
             ? (rel: string) =>
-                s.inShard(rel) && (listed === undefined || listed.has(rel)) && !aliases?.has(rel)
+                !s.isOwn(rel) &&
+                s.inShard(rel) &&
+                (listed === undefined || listed.has(rel)) &&
+                !aliases?.has(rel)
             : (rel: string, r: RemoteObject) =>
                 s.selected(rel) && !present().has(rel) && !aliases?.has(rel) && remoteFits(s.selection, r),
           adopted: s.store.adopted,

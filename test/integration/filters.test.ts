@@ -156,4 +156,29 @@ describe.each(servers())('filters on $name', (server) => {
       expect(userFiles(dst)).toEqual(['a.txt']);
     },
   );
+
+  it("push --delete --delete-excluded keeps the objects at s3sync's own names, as pull keeps the files", async () => {
+    const { bucket, transport } = await newBucket(server, 'fown');
+    // As `aws s3 sync` of the directory left them, beside data the new tree no longer has.
+    for (const key of [
+      'p/.s3syncignore',
+      'p/.s3sync/x',
+      'p/.s3_sync_manifest.json',
+      'p/old.tmp',
+      'p/gone.txt',
+    ])
+      await seed(transport, key, `${key}\n`);
+    const src = tempDir('fown-src');
+    writeTree(src, { 'a.txt': 'a\n', 'b.tmp': 'b\n', '.s3syncignore': '*.tmp\n' });
+    const url = `s3://${bucket}/p`;
+    const r = await runCli(['push', src, url, '--delete', '--delete-excluded', '--force', '--json'], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: 1, deleted: 2 });
+    expect(await remoteKeys(transport, 'p/')).toEqual([
+      '.s3_sync_manifest.json',
+      '.s3sync/x',
+      '.s3syncignore',
+      'a.txt',
+    ]);
+  });
 });
