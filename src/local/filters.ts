@@ -164,7 +164,8 @@ const PM_OPTIONS: Picomatch.PicomatchOptions = { dot: true, windows: false };
 
 const INTERNAL_DIRS = INTERNAL_NAMES.map((n) => `${n}/`);
 
-function isInternal(rel: string): boolean {
+/** A path under the names the filter always excludes (`.s3sync/`). */
+export function isInternal(rel: string): boolean {
   for (let i = 0; i < INTERNAL_NAMES.length; i++)
     if (rel === INTERNAL_NAMES[i] || rel.startsWith(INTERNAL_DIRS[i] as string)) return true;
   return false;

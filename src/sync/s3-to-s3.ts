@@ -6,6 +6,7 @@
  */
 import { S3SyncError, usageError } from '../errors.js';
 import { forEachLimit, Limiter } from '../limiter.js';
+import { isInternal } from '../local/filters.js';
 import { setting, validateOptions } from '../options/validate.js';
 import { type HeadFact, planS3Sync, type S3SyncAction, type S3SyncPlan } from '../plan/s3-to-s3.js';
 import { copiesInParts, copyUnsupported, headObject } from '../s3/copy.js';
@@ -72,7 +73,12 @@ export async function prepare(run: S3PairRun, t: { src: S3Transport; dst: S3Tran
     dst.list(run.to.prefix),
   ]);
   const source = keep(sourceAll, filter.includes);
-  const destination = keep(destinationAll, run.opts.deleteExcluded ? () => true : filter.includes);
+  // --delete-excluded lifts the user's filters, not the names the source side always leaves out: else
+  // a key under `.s3sync/` that the source holds too was deleted from the destination.
+  const destination = keep(
+    destinationAll,
+    run.opts.deleteExcluded ? (rel: string) => !isInternal(rel) : filter.includes,
+  );
   run.result.scanned = source.size;
   const heads = { source: new Map<string, HeadFact>(), destination: new Map<string, HeadFact>() };
   const input = () => ({

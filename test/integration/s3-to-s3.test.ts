@@ -349,6 +349,35 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
       'x/y/b.txt',
     ]);
   });
+  it('--delete-excluded deletes what the filters leave out, never a .s3sync/ key the source holds too', async () => {
+    const { bucket, transport } = await newBucket(server, 's3own');
+    for (const key of [
+      'src/.s3sync/x',
+      'src/a.txt',
+      'src/b.tmp',
+      'dst/.s3sync/x',
+      'dst/b.tmp',
+      'dst/stale.txt',
+    ])
+      await seedObject(transport, key, `${key.slice(4)}\n`);
+    const r = await runCli(
+      [
+        'sync',
+        `s3://${bucket}/src`,
+        `s3://${bucket}/dst`,
+        '--exclude',
+        '*.tmp',
+        '--delete',
+        '--delete-excluded',
+        '--force',
+        '--json',
+      ],
+      server,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: 1, deleted: 2 });
+    expect([...(await transport.list('dst/')).keys()].sort()).toEqual(['.s3sync/x', 'a.txt']);
+  });
 });
 
 describe('sync S3 → S3 between two stores', () => {
