@@ -1,6 +1,6 @@
-import { existsSync, readFileSync, type Stats, statSync } from 'node:fs';
+import { lstatSync, readFileSync, type Stats, statSync } from 'node:fs';
 import path from 'node:path';
-import { usageError } from '../errors.js';
+import { errorMessage, usageError } from '../errors.js';
 import { createFilter, type PathFilter } from '../local/filters.js';
 import { HashCache } from '../local/hash-cache.js';
 import { ManifestStore } from '../manifest/manifest-store.js';
@@ -330,13 +330,27 @@ export class RunContext {
 }
 
 function loadFilter(root: string, opts: CommonOptions): Promise<PathFilter> {
-  const ignoreFile = path.join(root, '.s3syncignore');
   return createFilter({
     include: opts.include,
     exclude: opts.exclude,
     excludeFrom: opts.excludeFrom,
-    ignoreFileText: existsSync(ignoreFile) ? readFileSync(ignoreFile, 'utf8') : undefined,
+    ignoreFileText: readIgnoreFile(path.join(root, '.s3syncignore')),
   });
+}
+
+/**
+ * The ignore file's rules, or undefined when there is none. Only no entry at all means no rules: a
+ * dangling link or an unreadable file was read as none, and every path it ignores was synced.
+ */
+function readIgnoreFile(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && lstatSync(file, { throwIfNoEntry: false }) === undefined) return undefined;
+    const why = code === 'ENOENT' ? 'a symbolic link to no file' : (code ?? errorMessage(err));
+    throw usageError(`cannot read the ignore file ${file}: ${why}`, err);
+  }
 }
 
 export function requireDirectory(dir: string, what: string): string {

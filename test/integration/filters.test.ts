@@ -1,4 +1,5 @@
-import { readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { check, pull, push } from '../../src/index.js';
 import type { S3Transport } from '../../src/s3/transport.js';
@@ -180,5 +181,32 @@ describe.each(servers())('filters on $name', (server) => {
       '.s3syncignore',
       'a.txt',
     ]);
+  });
+
+  it('a .s3syncignore that cannot be read (a dangling link, a folder) stops the run: exit 2, nothing sent', async () => {
+    const { bucket, transport } = await newBucket(server, 'fbadign');
+    const src = tempDir('fbadign-src');
+    writeTree(src, { 'a.txt': 'a\n', '.env': 'SECRET=1\n' });
+    const ignoreFile = path.join(src, '.s3syncignore');
+    // The shared rules it linked to were moved: read as no rules, .env was uploaded.
+    symlinkSync(path.join(src, 'moved-away'), ignoreFile);
+    const url = `s3://${bucket}/p`;
+    for (const args of [
+      ['push', src, url],
+      ['check', src, url],
+      ['pull', url, src],
+    ]) {
+      const r = await runCli(args, server);
+      expect(r.code, args[0]).toBe(2);
+      expect(r.stderr).toMatch(
+        /^s3sync: cannot read the ignore file .*\.s3syncignore: a symbolic link to no file\n$/,
+      );
+    }
+    rmSync(ignoreFile);
+    mkdirSync(ignoreFile);
+    const dirRun = await runCli(['push', src, url], server);
+    expect(dirRun.code).toBe(2);
+    expect(dirRun.stderr).toMatch(/^s3sync: cannot read the ignore file .*: EISDIR\n$/);
+    expect(await remoteKeys(transport, 'p/')).toEqual([]);
   });
 });
