@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { S3SyncError } from '../errors.js';
+import { S3SyncError, usageError } from '../errors.js';
 import { jsonText, printable } from '../escape.js';
 import type { CheckEvent, CheckResult } from '../sync/check.js';
 import type { SyncResult } from '../sync/events.js';
@@ -71,13 +71,22 @@ export async function runJobs(globals: Flags, program: Command, signal?: AbortSi
     process.stderr.write('\ns3sync: no command given and no jobs in s3sync.config.json\n');
     return 2;
   }
+  // A sync job takes the options of what it runs (defaults and global flags of the others are not its).
+  const split = cfg.jobs.map((job) => splitOptions(jobEntry(job), [cfg.defaults, job.options, globals]));
+  // Standard input holds one list: the first job to read it took it all, and each later one ran on none.
+  const readers = split.flatMap(({ options }, i) =>
+    options.filesFrom === '-' || options.filesFrom0 === '-' ? [i + 1] : [],
+  );
+  if (readers.length > 1)
+    throw usageError(
+      `jobs ${readers.slice(0, -1).join(', ')} and ${readers.at(-1)} all read their list from standard input (files-from '-'): only one job can; give the others a file`,
+    );
   let worst = 0;
   // Watch jobs run until the signal, side by side: the others run in order meanwhile, as without them.
   const watches: Promise<void>[] = [];
   try {
     for (const [i, job] of cfg.jobs.entries()) {
-      // A sync job takes the options of what it runs (defaults and global flags of the others are not its).
-      const { options, mode } = splitOptions(jobEntry(job), [cfg.defaults, job.options, globals]);
+      const { options, mode } = split[i]!;
       const output = new Output(mode);
       if (signal?.aborted) break;
       const report = (r: { exitCode: number; text: string }) => {

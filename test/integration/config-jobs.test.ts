@@ -142,6 +142,26 @@ describe.each(servers())('config jobs on $name', (server) => {
     },
   );
 
+  it('two jobs that read their list from standard input are refused: the first took it all', async () => {
+    const first = pushJob();
+    const second = pushJob();
+    const { env } = config({
+      defaults: { filesFrom: '-' },
+      jobs: [
+        first.job,
+        { command: 'check', source: dir('jobs-chk-in'), destination: `s3://${bucket}/chk` },
+        second.job,
+      ],
+    });
+    const r = await runCli([], server, { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      "s3sync: jobs 1, 2 and 3 all read their list from standard input (files-from '-'): only one job can; give the others a file\n",
+    );
+    expect(await keys(first.prefix)).toEqual([]);
+    expect(await keys(second.prefix)).toEqual([]);
+  });
+
   it('the worst code wins wherever it comes: 1, then 0, then 2 → 2; 1 and 0 → 1', async () => {
     const [, makeDiff] = failing[1]!;
     const [, makeMissing] = failing[0]!;
