@@ -21,22 +21,25 @@ export function syncCommand(program: Command): Command {
 
 /** The action of `sync`: the entry point its two arguments name. */
 export function syncAction(
-  prepare: (command: 'sync', cmd: Command) => { options: Flags },
+  prepare: (command: 'sync s3' | 'push' | 'pull', cmd: Command) => { options: Flags },
   run: (r: CommandEnd) => void,
 ) {
   return (source: string, destination: string, _flags: Flags, cmd: Command) => {
-    const { options } = prepare('sync', cmd);
+    // The options of what it runs, as a config job's: else a config default meant for push or pull
+    // (`maxSize`, `followSymlinks`) failed every S3 → S3 sync, and a flag was named by its option key.
+    const [from, to] = [isS3Url(source), isS3Url(destination)];
+    if (!from && !to)
+      throw usageError('sync takes at least one s3://bucket/prefix: for two local directories use rsync');
+    const entry = from && to ? 'sync s3' : to ? 'push' : 'pull';
+    // An upload has no past to read: a silent current-state push would not be what was asked.
+    if (entry === 'push' && cmd.opts().at !== undefined)
+      throw usageError(
+        '--at applies to a sync from S3 (s3://… DIR, or s3://… s3://…): a local directory has no earlier versions',
+      );
+    const { options } = prepare(entry, cmd);
     const args = { ...options, source, destination };
-    if (isS3Url(source) && isS3Url(destination))
-      run(import('../sync/s3-to-s3.js').then(({ syncBuckets }) => syncBuckets(args)));
-    else if (isS3Url(destination)) {
-      // An upload has no past to read: a silent current-state push would not be what was asked.
-      if (options.at !== undefined)
-        throw usageError(
-          '--at applies to a sync from S3 (s3://… DIR, or s3://… s3://…): a local directory has no earlier versions',
-        );
-      run(import('../sync/push.js').then(({ push }) => push(args)));
-    } else if (isS3Url(source)) run(import('../sync/pull.js').then(({ pull }) => pull(args)));
-    else throw usageError('sync takes at least one s3://bucket/prefix: for two local directories use rsync');
+    if (entry === 'sync s3') run(import('../sync/s3-to-s3.js').then(({ syncBuckets }) => syncBuckets(args)));
+    else if (entry === 'push') run(import('../sync/push.js').then(({ push }) => push(args)));
+    else run(import('../sync/pull.js').then(({ pull }) => pull(args)));
   };
 }

@@ -299,7 +299,24 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     expect(down.summary).toMatchObject({ command: 'pull', downloaded: 1 });
     const wrong = await runCli(['sync', dir, `s3://${bucket}/l`, '--source-region', 'x'], server);
     expect(wrong.code).toBe(2);
-    expect(wrong.stderr).toMatch(/sourceRegion does not apply to push/);
+    expect(wrong.stderr).toMatch(/^s3sync: --source-region does not apply to push\n$/);
+  });
+
+  it('a config default meant for push or pull leaves an S3 → S3 sync alone; its flags are refused by name', async () => {
+    const { bucket, transport } = await newBucket(server, 'cfgdef');
+    await seedAll(transport, 'p/', { 'a.txt': 'alpha', 'b.txt': 'beta' });
+    const cfg = path.join(tempDir('cfgdef'), 's3sync.config.json');
+    writeFileSync(cfg, JSON.stringify({ defaults: { maxSize: '1G', followSymlinks: true } }));
+    const env = { S3SYNC_CONFIG: cfg };
+    const r = await runCli(['sync', `s3://${bucket}/p`, `s3://${bucket}/q`, '--json'], server, { env });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.summary).toMatchObject({ command: 'sync', uploaded: 2 });
+    const list = path.join(tempDir('cfgdef-list'), 'l.txt');
+    writeFileSync(list, 'a.txt\n');
+    const flag = await runCli(['sync', `s3://${bucket}/p`, `s3://${bucket}/q`, '--files-from', list], server);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toBe('s3sync: --files-from does not apply to sync s3\n');
   });
 
   it('refuses overlapping prefixes of one bucket, and two local directories', async () => {
