@@ -38,7 +38,9 @@ export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
   const listed = await t.uploadsUnder(loc.prefix);
   // Initiated is the server's time: ages are counted on its clock, at the earliest its Date header
   // allows, so this machine's clock running ahead never makes an upload in progress look stale.
-  const cutoff = Date.now() + listed.clockOffset.min - setting(opts, 'olderThan');
+  // --older-than 0s is every upload listed, the last second's too (Date has whole seconds).
+  const olderThan = setting(opts, 'olderThan');
+  const cutoff = olderThan === 0 ? Number.POSITIVE_INFINITY : Date.now() + listed.clockOffset.min - olderThan;
   const uploads = listed.uploads.filter((u) => u.initiated.getTime() < cutoff);
   const result: CleanupResult = {
     command: 'cleanup',
