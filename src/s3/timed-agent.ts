@@ -48,17 +48,30 @@ function watch(req: http.ClientRequest, t: RequestTimeouts, endpoint: { answered
       socket?.setTimeout(armed);
     }
   };
+  // A wait the client imposes on itself is no silence of the connection: a body with nothing to send
+  // yet (its piece waits on the --bwlimit bucket), a response whose reader has stopped taking bytes
+  // (the same bucket; its socket is paused) or has all of them already.
+  const clientWaits = () =>
+    phase === 'sending'
+      ? req.writableLength === 0
+      : res !== undefined && (res.complete || !!socket?.isPaused());
   const onTimeout = () => {
     // The endpoint answered another request meanwhile: this one may now wait as long as any stall.
     if (armed !== budget()) return arm();
     const kind = phase === 'connecting' ? 'connect' : waitingForServer() ? 'first-byte' : 'stall';
+    if (kind === 'stall' && clientWaits()) return arm();
     const err = timeoutError(kind, armed, !endpoint.answered && kind !== 'stall');
     res?.destroy(err);
     req.destroy(err);
   };
+  // The reader takes bytes again: the silence counts from now, not from before its wait.
+  const onResume = () => {
+    if (phase === 'receiving') arm();
+  };
   req.once('socket', (s: Socket) => {
     socket = s;
     s.on('timeout', onTimeout);
+    s.on('resume', onResume);
     if (s.connecting) {
       phase = 'connecting';
       s.once('connect', () => {
@@ -89,6 +102,7 @@ function watch(req: http.ClientRequest, t: RequestTimeouts, endpoint: { answered
     clearTimeout(timer);
     // The agent resets the idle timer of a socket it keeps for the next request.
     socket?.off('timeout', onTimeout);
+    socket?.off('resume', onResume);
   });
 }
 

@@ -122,6 +122,92 @@ describe.each(servers())('--bwlimit on $name', (server) => {
   });
 });
 
+/**
+ * Many workers sharing a low --bwlimit each wait longer for their next piece than --stall-timeout:
+ * 32 bodies of 4 KiB at 16 KiB/s in pieces of 1 KiB, about 2 s between one body's pieces, with a
+ * 1 s stall timeout. That wait is the client's own, not silence of the connection: no attempt is
+ * retried. A connection that does go silent is still found and retried under the same limit.
+ */
+describe.each(servers())('--bwlimit shared by many workers, short --stall-timeout, on $name', (server) => {
+  const FILES = 32;
+  const tight = ['--bwlimit', '16KiB', '--workers', String(FILES), '--stall-timeout', '1s', '--json'];
+  let bucket: string;
+  let src: string;
+
+  beforeAll(async () => {
+    ({ bucket } = await newBucket(server, 'bwstall'));
+    src = dir('bwstall-src');
+    const files: Record<string, number> = {};
+    for (let i = 0; i < FILES; i++) files[`f${String(i).padStart(2, '0')}.bin`] = 4096;
+    writeTree(src, files);
+  });
+
+  it('a push waits on the bucket without stalling: every file uploaded, no attempt retried', async () => {
+    const r = await runCli(['push', src, `s3://${bucket}/p`, ...tight], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary?.uploaded).toBe(FILES);
+    expect(r.summary?.requests.PutObject).toBe(FILES);
+  });
+
+  it('a pull waits on the bucket without stalling: every file downloaded, no attempt retried', async () => {
+    const dst = dir('bwstall-dst');
+    const r = await runCli(['pull', `s3://${bucket}/p`, dst, ...tight], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary?.downloaded).toBe(FILES);
+    expect(r.summary?.requests.GetObject).toBe(FILES);
+    expect(treeHashes(dst)).toEqual(treeHashes(src));
+  });
+
+  it('a response that goes silent mid-body is still a stall under the limit: retried once', async () => {
+    let faulted = false;
+    // The first GET of f00.bin only: half its body, then an open connection that sends nothing.
+    const filter = ({ method, url }: { method: string; url: string }) => {
+      if (faulted || method !== 'GET' || !url.split('?')[0]!.endsWith('/f00.bin')) return false;
+      faulted = true;
+      return true;
+    };
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 1,
+      kinds: ['stall-body'],
+      filter,
+    });
+    proxies.push(proxy);
+    const dst = dir('bwstall-silent');
+    const r = await runCli(
+      ['pull', `s3://${bucket}/p`, dst, '--endpoint-url', proxy.endpoint, '--retries', '2', ...tight],
+      server,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(proxy.stats.faults['stall-body']).toBe(1);
+    expect(r.summary?.downloaded).toBe(FILES);
+    expect(r.summary?.requests.GetObject).toBe(FILES + 1);
+    expect(treeHashes(dst)).toEqual(treeHashes(src));
+  });
+
+  it('a server that never answers a PUT is still a stall under the limit: retried once', async () => {
+    const { bucket: other } = await newBucket(server, 'bwstallput');
+    let held = false;
+    // The first PUT of f00.bin is never forwarded or answered: the connection stays open and silent.
+    const hold = ({ method, url }: { method: string; url: string }) => {
+      if (held || method !== 'PUT' || !url.split('?')[0]!.endsWith('/f00.bin')) return undefined;
+      held = true;
+      return new Promise<never>(() => {});
+    };
+    const proxy = await startFaultProxy({ target: server.endpoint, seed: 1, rate: 0, hold });
+    proxies.push(proxy);
+    const r = await runCli(
+      ['push', src, `s3://${other}/p`, '--endpoint-url', proxy.endpoint, '--retries', '2', ...tight],
+      server,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(held).toBe(true);
+    expect(r.summary?.uploaded).toBe(FILES);
+    expect(r.summary?.requests.PutObject).toBe(FILES + 1);
+  });
+});
+
 describe.each(servers())('--tpslimit on $name', (server) => {
   it.each([
     // limit, burst, lower bound (s): 40 PUTs and a listing, the burst going at once.

@@ -8,7 +8,8 @@ export type FaultKind =
   | 'status-503-slowdown'
   | 'delay'
   | 'truncate-body'
-  | 'flip-body';
+  | 'flip-body'
+  | 'stall-body';
 
 export const ALL_FAULT_KINDS: readonly FaultKind[] = [
   'reset-request',
@@ -21,9 +22,11 @@ export const ALL_FAULT_KINDS: readonly FaultKind[] = [
 
 /**
  * Faults drawn only when asked for by name (`kinds`): a flipped byte in a listing or an XML answer
- * could change a key, which no client can detect over plain HTTP, so the seeded mixes leave it out.
+ * could change a key, which no client can detect over plain HTTP, so the seeded mixes leave it out;
+ * 'stall-body' (the headers and half the body, then silence with the connection open until the proxy
+ * closes) costs a whole --stall-timeout each time.
  */
-export const OPT_IN_FAULT_KINDS: readonly FaultKind[] = ['flip-body'];
+export const OPT_IN_FAULT_KINDS: readonly FaultKind[] = ['flip-body', 'stall-body'];
 
 export interface FaultOptions {
   /** Upstream base URL, e.g. http://127.0.0.1:4568 (an S3 server). */
@@ -282,6 +285,19 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
         } else res.write(chunk);
       });
       upRes.once('end', () => res.end());
+      return;
+    }
+
+    if (fault === 'stall-body') {
+      // Half the declared body, then nothing more either way: a dead connection that is still open.
+      res.writeHead(status, upRes.statusMessage, headers);
+      const half = Math.floor(Number(upRes.headers['content-length'] ?? 0) / 2);
+      let sent = 0;
+      upRes.on('data', (chunk: Buffer) => {
+        const part = chunk.subarray(0, Math.max(0, half - sent));
+        sent += part.length;
+        if (part.length > 0) res.write(part);
+      });
       return;
     }
 

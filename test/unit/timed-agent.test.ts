@@ -82,4 +82,54 @@ describe('timedAgents: each request timed through its phases', () => {
     const r = await request(agents(), port, '/');
     expect(r.err).toMatchObject({ timeout: 'stall', silentEndpoint: false, ms: 1500 });
   });
+
+  describe('a wait the client imposes on itself (a --bwlimit bucket) is not a stall', () => {
+    const quick = () =>
+      timedAgents({ keepAlive: true }, { connectMs: 2000, firstByteMs: 2000, stallMs: 200 }).httpAgent;
+
+    it('a body whose next piece comes after more than the stall timeout is sent whole', async () => {
+      const port = await listen(
+        http.createServer((req, res) => {
+          let n = 0;
+          req.on('data', (c: Buffer) => (n += c.length));
+          req.on('end', () => res.end(String(n)));
+        }),
+      );
+      const got = await new Promise<string>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, method: 'PUT', agent: quick() }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += String(c)));
+          res.on('end', () => resolve(text));
+        });
+        req.on('error', reject);
+        req.write('a'.repeat(100));
+        // Three stall timeouts without a byte to send, as a worker waiting on the bucket has none.
+        setTimeout(() => req.end('b'.repeat(100)), 600);
+      });
+      expect(got).toBe('200');
+    });
+
+    it('a response whose reader stops taking bytes for longer than the stall timeout is read whole', async () => {
+      const size = 4 * 1024 * 1024;
+      const port = await listen(http.createServer((_req, res) => res.end(Buffer.alloc(size))));
+      const got = await new Promise<number>((resolve, reject) => {
+        const req = http.get({ host: '127.0.0.1', port, agent: quick() }, (res) => {
+          let n = 0;
+          res.on('error', reject);
+          res.on('end', () => resolve(n));
+          // One pause longer than the stall timeout mid-body (the socket is paused), then the rest.
+          res.once('data', (c: Buffer) => {
+            n += c.length;
+            res.pause();
+            setTimeout(() => {
+              res.on('data', (d: Buffer) => (n += d.length));
+              res.resume();
+            }, 600);
+          });
+        });
+        req.on('error', reject);
+      });
+      expect(got).toBe(size);
+    });
+  });
 });
