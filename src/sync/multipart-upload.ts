@@ -34,7 +34,10 @@ const strayLookupFailed = (key: string) =>
   );
 
 export class MultipartUpload {
-  /** Aborted by a part's body when the file changes under it: every part's request stops. */
+  /**
+   * Aborted by a part's body when the file changes under it, or by a part that failed for good: either
+   * dooms the upload, so every part's request stops and no part still queued is sent.
+   */
   private readonly transfer = new AbortController();
   private readonly src: Scanned;
 
@@ -225,10 +228,19 @@ export class MultipartUpload {
     try {
       await this.settleStrays();
       // Parts share the transport's concurrency budget with every other transfer. allSettled: on a
-      // failure, the other parts finish before the abort rather than race it.
-      const failed = (await Promise.allSettled(this.todo.map((n) => this.uploadPart(n)))).find(
-        (r) => r.status === 'rejected',
-      );
+      // failure, the other parts settle before the abort rather than race it.
+      const failed = (
+        await Promise.allSettled(
+          this.todo.map((n) =>
+            this.uploadPart(n).catch((err: unknown) => {
+              // Retries are spent (or it cannot succeed, e.g. NoSuchUpload): the upload is lost, so
+              // the parts still queued are not sent and those in flight stop, with this error.
+              if (!this.transfer.signal.aborted) this.transfer.abort(err);
+              throw err;
+            }),
+          ),
+        )
+      ).find((r) => r.status === 'rejected');
       if (failed) throw failed.reason;
       await assertUnchanged(this.src);
       const etag = await this.complete();

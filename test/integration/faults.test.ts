@@ -194,6 +194,60 @@ describe.each(servers())('faults on $name', (server) => {
     expect(push.stderr).toBe('');
   });
 
+  it('a multipart upload gone mid-push (NoSuchUpload) sends none of its queued parts', async () => {
+    const { bucket, transport } = await newBucket(server, 'gone');
+    const src = dir('gone-src');
+    const parts = 16;
+    bigFile(path.join(src, 'big.bin'), parts * 5 * MiB);
+    let answered = 0;
+    let gone = true;
+    const noSuchUpload =
+      '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchUpload</Code>' +
+      '<Message>The specified upload does not exist.</Message></Error>';
+    // The first UploadPart is answered as sent; every later one as if cleanup had aborted the upload.
+    const proxy = await proxyTo(server.endpoint, {
+      seed: 1,
+      rate: 0,
+      rewrite: ({ method, url }) => {
+        if (!gone || method !== 'PUT' || !url.includes('partNumber=') || answered++ === 0) return undefined;
+        return {
+          status: 404,
+          headers: (h) => {
+            h['content-type'] = 'application/xml';
+            delete h.etag;
+          },
+          body: () => Buffer.from(noSuchUpload),
+        };
+      },
+    });
+    const url = `s3://${bucket}/gone`;
+    const push = await runCli(
+      ['push', src, url, '--endpoint-url', proxy.endpoint, '--workers', '2', ...MULTIPART],
+      server,
+    );
+    expect(push.code, push.stderr).toBe(1);
+    const lines = plainLines(push.stderr);
+    expect(lines, push.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(/big\.bin/);
+    expect(lines[0]).toMatch(/NoSuchUpload/);
+    // Two workers: the parts in flight when the first 404 came, not the other dozen.
+    const sent = proxy.log.filter((e) => e.method === 'PUT' && e.url.includes('partNumber=')).length;
+    expect(sent).toBeGreaterThanOrEqual(2);
+    expect(sent).toBeLessThanOrEqual(4);
+
+    // Through the same endpoint (the manifest is the endpoint's), now answering as the server does.
+    gone = false;
+    const rerun = await runCli(
+      ['push', src, url, '--endpoint-url', proxy.endpoint, '--json', ...MULTIPART],
+      server,
+    );
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(rerun.summary).toMatchObject({ uploaded: 1, failed: 0 });
+    expect(rerun.summary!.requests.UploadPart).toBe(parts);
+    expect(await objectMd5(transport, 'gone/big.bin')).toBe(treeHashes(src)['big.bin']);
+    expect(readManifest(src)!.pending).toEqual({});
+  });
+
   it('when every request fails from the start: exit 1 with one line, no manifest entries', async () => {
     const { bucket, transport } = await newBucket(server, 'all');
     const src = dir('all-src');
