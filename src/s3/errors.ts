@@ -147,6 +147,8 @@ export function describeS3Error(err: unknown, ctx: { bucket?: string; endpoint?:
   const first = msg.split('\n')[0];
   // A body cut short or not matching its ETag, attempt after attempt: not an answer S3 gave.
   if (code === 'IncompleteBody') return runError(`${first} (on every attempt)`, err);
+  // Said in full by rangeMismatch: an S3 error code and an HTTP 200 would only confuse it.
+  if (code === 'RangeIgnored') return runError(first ?? 'the server ignores byte ranges', err);
   return runError(`S3 error${code ? ` ${code}` : ''}${status ? ` (HTTP ${status})` : ''}: ${first}`, err);
 }
 

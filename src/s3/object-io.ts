@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { runError } from '../errors.js';
 import { headerParams, type ObjectHeaders } from './copy.js';
 import { normalizeEtag } from './etag.js';
+import { RangeIgnored, rangeMismatch } from './range-answer.js';
 import type { S3Requests } from './requests.js';
 import { s3 } from './sdk.js';
 
@@ -46,6 +47,12 @@ export function fetchBytes(
       request,
     );
     if (!(r.Body instanceof Readable)) throw new Error('GetObject returned no body');
+    const wrong = range && rangeMismatch(range, r.$metadata.httpStatusCode, r.ContentRange);
+    if (wrong) {
+      // Not read: it may be the whole object, fetched once for each range asked for.
+      r.Body.destroy();
+      throw new RangeIgnored(wrong, r.$metadata.httpStatusCode ?? 0);
+    }
     const chunks: Buffer[] = [];
     for await (const c of r.Body) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks);

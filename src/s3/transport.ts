@@ -28,6 +28,7 @@ import {
   uploadsUnder,
 } from './multipart.js';
 import type { ProviderQuirks } from './providers.js';
+import { RangeIgnored, rangeMismatch } from './range-answer.js';
 import { RateLimits } from './rate-limit.js';
 import type { RemoteObject } from './remote-object.js';
 import { type RequestScope, RequestSignals } from './request-signals.js';
@@ -328,6 +329,14 @@ export class S3Transport implements S3Requests {
           );
       // The Node HTTP handler's body is a stream; anything else cannot be consumed here.
       if (!(r.Body instanceof Readable)) throw new Error('GetObject returned no body');
+      // A direct GET is never ranged (see `direct`): only the SDK's answer can be a range.
+      const status = '$metadata' in r ? r.$metadata.httpStatusCode : undefined;
+      const wrong = range && '$metadata' in r && rangeMismatch(range, status, r.ContentRange);
+      if (wrong) {
+        // Not read: it may be the whole object, fetched once for each range asked for.
+        r.Body.destroy();
+        throw new RangeIgnored(wrong, status ?? 0);
+      }
       return consume(r.Body, {
         size: r.ContentLength ?? 0,
         etag: normalizeEtag(r.ETag),

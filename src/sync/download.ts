@@ -8,6 +8,7 @@ import { SYNC_MAX } from '../local/hash-pool.js';
 import { type StatData, statFields } from '../local/scan.js';
 import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
 import { candidatePartSizes, etagForm } from '../s3/etag.js';
+import { rangeIgnored } from '../s3/range-answer.js';
 import type { S3Transport } from '../s3/transport.js';
 import { gather, IncompleteBody, verifyContent } from './download-body.js';
 import { compressedSource, gunzipInPlace } from './download-gunzip.js';
@@ -110,30 +111,25 @@ export async function downloadObject(
       // Written once the request's slot is free: the bytes are checked, only the disk is left.
       fd = await writeSmall(tmp, data, mtimeOf(meta.mtime, o.lastModified));
     } else if (o.size < cfg.multipartThreshold) {
-      ({ md5, meta, verified, encoding } = await t.get(
-        { key: o.key, versionId: o.versionId },
-        async (body, info) => {
-          const r = await writeStream(
-            s.hashes.pool,
-            body,
-            tmp,
-            o.size,
-            partSizes,
-            progress.attempt(0, o.size),
-          );
-          const ok = verifyContent(o.etag, r.md5, r.multipart, info.metadata.md5);
-          if (ok === false) throw new IncompleteBody('downloaded bytes do not match the object ETag');
-          return { md5: r.md5, meta: info.metadata, verified: ok, encoding: info.contentEncoding };
-        },
-      ));
+      ({ md5, meta, verified, encoding } = await downloadWhole(s, t, o, tmp, partSizes, progress));
     } else {
-      ({ md5, meta, verified, encoding } = await downloadVerifiedRanges(s, t, {
-        o,
-        tmp,
-        partSize: cfg.partSize,
-        partSizes,
-        progress,
-      }));
+      try {
+        ({ md5, meta, verified, encoding } = await downloadVerifiedRanges(s, t, {
+          o,
+          tmp,
+          partSize: cfg.partSize,
+          partSizes,
+          progress,
+        }));
+      } catch (err) {
+        const ignored = rangeIgnored(err);
+        if (!ignored) throw err;
+        // A server (or a proxy before it) that sends whole objects only: one GET of all of it, checked
+        // as any whole download is, rather than the whole object once for each range.
+        s.notice(`${ignored.message}: fetching ${o.rel} whole`, o.rel);
+        progress.fail();
+        ({ md5, meta, verified, encoding } = await downloadWhole(s, t, o, tmp, partSizes, progress));
+      }
     }
     if (verified === undefined && s.opts.debug)
       s.notice(`${o.rel}: ETag is opaque; content not verified`, o.rel);
@@ -184,6 +180,23 @@ export async function downloadObject(
     removeTmpFile(tmp);
     throw diskFullOr(err, o.rel);
   }
+}
+
+/** One GET of the whole object streamed into `tmp`, hashed on the way and checked against its ETag. */
+function downloadWhole(
+  s: RunContext,
+  t: S3Transport,
+  o: Target,
+  tmp: TempPath,
+  partSizes: number[],
+  progress: TransferProgress,
+): Promise<{ md5: string; meta: Record<string, string>; verified: boolean | undefined; encoding?: string }> {
+  return t.get({ key: o.key, versionId: o.versionId }, async (body, info) => {
+    const r = await writeStream(s.hashes.pool, body, tmp, o.size, partSizes, progress.attempt(0, o.size));
+    const ok = verifyContent(o.etag, r.md5, r.multipart, info.metadata.md5);
+    if (ok === false) throw new IncompleteBody('downloaded bytes do not match the object ETag');
+    return { md5: r.md5, meta: info.metadata, verified: ok, encoding: info.contentEncoding };
+  });
 }
 
 /** A full disk stops the run (every further write would fail the same way); any other error is kept. */

@@ -4,11 +4,11 @@
  * The fault proxy inverts a byte of chosen GetObject bodies ('flip-body'): every byte arrives, the
  * length is right, only the content differs.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SyncEvent } from '../../src/sync/events.js';
-import { MiB, newBucket, runCli, servers, tempDir, treeHashes, writeTree } from '../helpers.js';
+import { bigFile, MiB, newBucket, runCli, servers, tempDir, treeHashes, writeTree } from '../helpers.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 
 /** Ranged from 5 MiB on, in ranges of 5 MiB: big.bin is 3 ranges, mid.bin 2. */
@@ -151,6 +151,48 @@ describe.each(servers())('ranged pull integrity on $name', (server) => {
       server,
     );
     expect(again.summary).toMatchObject({ downloaded: 0, unchanged: 2 });
+  });
+
+  it('a proxy that ignores Range (200, whole body): one whole GET per file, content intact', async () => {
+    const { bucket } = await newBucket(server, 'no-range');
+    const src = tempDir('no-range-src');
+    bigFile(path.join(src, 'big.bin'), 40 * MiB);
+    const url = `s3://${bucket}/p`;
+    const push = await runCli(['push', src, url, ...RANGED], server);
+    expect(push.code, push.stderr).toBe(0);
+    const whole = readFileSync(path.join(src, 'big.bin'));
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      ignoreRange: ({ url: u }) => (u.includes('/p/big.bin') ? whole : undefined),
+    });
+    proxies.push(proxy);
+    const dst = tempDir('no-range-dst');
+    // 4 MiB ranges: 10 of them for the 40 MiB object.
+    const ranged = ['--multipart-threshold', '4MiB', '--part-size', '4MiB'];
+    const r = await runCli(['pull', url, dst, ...ranged, '--endpoint-url', proxy.endpoint, '--json'], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ downloaded: 1, failed: 0 });
+    // At most each range once (each answered 200 and not read), then one whole GET: not a retry of each.
+    const gets = proxy.log.filter((e) => e.method === 'GET' && e.url.includes('/p/big.bin')).length;
+    expect(gets).toBeGreaterThanOrEqual(2);
+    expect(gets).toBeLessThanOrEqual(10 + 1);
+    expect(r.summary!.requests.GetObject).toBe(gets);
+    const notices = r.events
+      .filter((e) => e.type === 'notice')
+      .map((e) => (e as { message: string }).message);
+    expect(
+      notices.some((m) => /ignores byte ranges.*big\.bin whole/.test(m)),
+      notices.join('\n'),
+    ).toBe(true);
+    expect(treeHashes(dst)).toEqual(treeHashes(src));
+    expectNoTempFiles(dst);
+    const again = await runCli(
+      ['pull', url, dst, ...ranged, '--endpoint-url', proxy.endpoint, '--json'],
+      server,
+    );
+    expect(again.summary).toMatchObject({ downloaded: 0, unchanged: 1 });
   });
 
   it('two damaged attempts with --retries 1 fail the file; the other file is written', async () => {

@@ -60,6 +60,12 @@ export interface FaultOptions {
    * Content-Length follows the new body.
    */
   rewrite?: (req: { method: string; url: string }, status: number) => ResponseRewrite | undefined;
+  /**
+   * Answers the ranged GETs it returns bytes for as a server (or proxy) that ignores Range does: 200
+   * with those bytes (the whole object) and no Content-Range. The request still goes upstream with
+   * its Range: SigV4 signs that header, so dropping it would have a real server refuse the signature.
+   */
+  ignoreRange?: (req: { method: string; url: string }) => Buffer | undefined;
 }
 
 export interface ResponseRewrite {
@@ -232,9 +238,21 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
     const hasBody =
       req.method !== 'HEAD' && status !== 204 && status !== 304 && upRes.headers['content-length'] !== '0';
 
-    const rewrite =
-      fault === null
-        ? opts.rewrite?.({ method: req.method ?? 'GET', url: req.url ?? '/' }, status)
+    const info = { method: req.method ?? 'GET', url: req.url ?? '/' };
+    const whole =
+      fault === null && status === 206 && req.headers.range !== undefined
+        ? opts.ignoreRange?.(info)
+        : undefined;
+    const rewrite: ResponseRewrite | undefined = whole
+      ? {
+          status: 200,
+          headers: (h) => {
+            delete h['content-range'];
+          },
+          body: () => whole,
+        }
+      : fault === null
+        ? opts.rewrite?.(info, status)
         : undefined;
     if (rewrite) {
       const chunks: Buffer[] = [];
