@@ -260,35 +260,42 @@ function writerTo(fd: number): (chunk: string) => void {
   };
 }
 
-/** Atomic replace: temp file, fsync, rename, fsync the directory. A crash leaves the old or the new. */
-export function saveManifest(file: string, data: ManifestData): void {
-  const dir = path.dirname(file);
+/**
+ * Atomic replace: temp file beside `file`, `write`'s strings, fsync, rename, fsync the directory. A
+ * crash or a full disk leaves the old file or the new one, never a part.
+ */
+export function replaceWhole(file: string, write: (to: (chunk: string) => void) => void): void {
+  const { file: tmp, fd } = createFresh(`${file}.tmp-${process.pid}-`);
   try {
-    mkdirSync(dir, { recursive: true });
-    data.writtenAtNs = (BigInt(Date.now()) * 1_000_000n).toString();
-    const { file: tmp, fd } = createFresh(`${file}.tmp-${process.pid}-`);
     try {
-      try {
-        encodeManifestTo(data, writerTo(fd));
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, file);
-    } catch (err) {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // renamed, or never written: nothing of ours left there
-      }
-      throw err;
-    }
-    const dfd = openSync(dir, 'r');
-    try {
-      fsyncSync(dfd);
+      write(writerTo(fd));
+      fsyncSync(fd);
     } finally {
-      closeSync(dfd);
+      closeSync(fd);
     }
+    renameSync(tmp, file);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // renamed, or never written: nothing of ours left there
+    }
+    throw err;
+  }
+  const dfd = openSync(path.dirname(file), 'r');
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
+  }
+}
+
+/** Saves the manifest whole (see replaceWhole). */
+export function saveManifest(file: string, data: ManifestData): void {
+  try {
+    mkdirSync(path.dirname(file), { recursive: true });
+    data.writtenAtNs = (BigInt(Date.now()) * 1_000_000n).toString();
+    replaceWhole(file, (to) => encodeManifestTo(data, to));
   } catch (err) {
     throw runError(`cannot write manifest ${file}: ${errorMessage(err)}`, err);
   }

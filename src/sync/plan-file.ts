@@ -1,23 +1,13 @@
-import {
-  closeSync,
-  fsyncSync,
-  lstatSync,
-  readFileSync,
-  realpathSync,
-  renameSync,
-  statSync,
-  unlinkSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { lstatSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { errorMessage, fatalError, usageError } from '../errors.js';
 import { jsonText } from '../escape.js';
 import { safeJoin, unsafeKeyReason } from '../local/safe-path.js';
 import { type FileStat, sameStat, statFields } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
-import { createFresh, STATE_DIR } from '../manifest/store.js';
+import { replaceWhole, STATE_DIR } from '../manifest/store.js';
 import { checkEnds, validateOptions } from '../options/validate.js';
+import { UNPROVEN_CTIME } from '../plan/compare.js';
 import type { PullAction } from '../plan/pull.js';
 import type { PushAction } from '../plan/push.js';
 import type { CopyAction } from '../plan/renames.js';
@@ -220,25 +210,7 @@ function writePlanFile(out: string, text: string): void {
       writeFileSync(out, text);
       return;
     }
-    const file = st ? realpathSync(out) : out;
-    const { file: tmp, fd } = createFresh(`${file}.tmp-${process.pid}-`);
-    try {
-      try {
-        const bytes = Buffer.from(text);
-        for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, file);
-    } catch (err) {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // renamed, or never written: nothing of ours left there
-      }
-      throw err;
-    }
+    replaceWhole(st ? realpathSync(out) : out, (to) => to(text));
   } catch (err) {
     throw fatalError(`cannot write plan ${out}: ${errorMessage(err)}`, err);
   }
@@ -447,12 +419,16 @@ function doneBefore(
   r: { etag: string; size: number } | undefined,
   e: ManifestEntry | undefined,
   unchanged: { local: boolean; remote: boolean },
-): boolean {
-  if (a.kind === 'delete-remote' || a.kind === 'delete-local') return now === null && r === undefined && !e;
+): 'done' | 'not' | 'hash' {
+  if (a.kind === 'delete-remote' || a.kind === 'delete-local')
+    return now === null && r === undefined && !e ? 'done' : 'not';
   // The side the transfer read from is as planned: it moved what was reviewed.
   const source = a.kind === 'download' ? unchanged.remote : unchanged.local;
-  const recorded = now !== null && r !== undefined && e !== undefined && sameStat(now, e);
-  return source && recorded && e.etag === r.etag && e.size === r.size;
+  if (!source || now === null || r === undefined || e === undefined) return 'not';
+  if (e.etag !== r.etag || e.size !== r.size) return 'not';
+  if (sameStat(now, e)) return 'done';
+  // Recorded while its mtime's tick was open (racy): its content, not its stat data, proves it.
+  return e.ctimeNs === UNPROVEN_CTIME && sameStat(now, { ...e, ctimeNs: now.ctimeNs }) ? 'hash' : 'not';
 }
 
 /**
@@ -495,7 +471,8 @@ export async function apply(
     // The files as found now (the plan's stat data, checked below, and the device every read checks).
     const found = new Map<string, FileStat>();
     let doneCount = 0;
-    const valid = doc.actions.filter((a) => {
+    const valid: PlannedAction[] = [];
+    for (const a of doc.actions) {
       const now = localStat(localDir, a.rel);
       if (now) found.set(a.rel, now);
       const localOk =
@@ -505,20 +482,23 @@ export async function apply(
         a.remote === null
           ? r === undefined
           : r !== undefined && r.etag === a.remote.etag && r.size === a.remote.size;
+      const e = s.store.files.get(a.rel);
+      let done = doneBefore(a, now, r, e, { local: localOk, remote: remoteOk });
+      if (done === 'hash' && now) {
+        const h = await s.hashes.get({ rel: a.rel, ...now }).catch(() => undefined);
+        done = h?.md5 === e?.md5 ? 'done' : 'not';
+      }
       // A download planned onto no file may run over one made since, but not over its own result.
-      const done = doneBefore(a, now, r, s.store.files.get(a.rel), { local: localOk, remote: remoteOk });
-      if (localOk && remoteOk && !(done && a.kind === 'download')) return true;
-      if (done) {
+      if (localOk && remoteOk && !(done === 'done' && a.kind === 'download')) valid.push(a);
+      else if (done === 'done') {
         doneCount++;
         s.result.unchanged++;
-        return false;
-      }
-      s.fileError(
-        a.rel,
-        `refused: the ${localOk ? 'remote object' : 'local file'} changed since the plan was made`,
-      );
-      return false;
-    });
+      } else
+        s.fileError(
+          a.rel,
+          `refused: the ${localOk ? 'remote object' : 'local file'} changed since the plan was made`,
+        );
+    }
     if (doneCount > 0)
       s.notice(
         `${doneCount} action(s) of the plan were done by an earlier apply (the manifest records them): skipped`,
