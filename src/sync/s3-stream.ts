@@ -121,6 +121,9 @@ async function streamParts(job: StreamJob): Promise<string> {
   const ps = partSizeFor({ ...job, etag: head.etag });
   const uploadId = await createMultipartWith(job.dst, { key: job.key, headers, signal: job.signal });
   const whole = createHash('md5');
+  // A part that fails dooms the upload: the parts still queued are not fetched nor sent.
+  const doomed = new AbortController();
+  const signal = job.signal ? AbortSignal.any([job.signal, doomed.signal]) : doomed.signal;
   try {
     const ranges = partRanges(head.size, ps);
     // Part n is hashed once part n - 1 is (or fails with it): the whole MD5 is of the bytes in order.
@@ -128,42 +131,50 @@ async function streamParts(job: StreamJob): Promise<string> {
     for (const h of hashed) h.promise.catch(() => {});
     const settled = await Promise.allSettled(
       ranges.map(({ n, start, end }) =>
-        job.budget.run(async () => {
-          const mine = hashed[n - 1]!;
-          let got: Awaited<ReturnType<typeof fetchBytes>>;
-          try {
-            got = await fetchBytes(job.src, {
-              key: job.sourceKey,
-              versionId: job.versionId,
-              range: { start, end },
-              ifMatch: head.etag,
-              signal: job.signal,
+        job.budget
+          .run(async () => {
+            signal.throwIfAborted();
+            const mine = hashed[n - 1]!;
+            let got: Awaited<ReturnType<typeof fetchBytes>>;
+            try {
+              got = await fetchBytes(job.src, {
+                key: job.sourceKey,
+                versionId: job.versionId,
+                range: { start, end },
+                ifMatch: head.etag,
+                signal,
+              });
+              // Part n - 1 took its slot before this one: it is hashed, or failing, without waiting on it.
+              if (n > 1) await hashed[n - 2]!.promise;
+              whole.update(got.body);
+              mine.resolve();
+            } catch (err) {
+              mine.reject(err);
+              throw err;
+            }
+            const sum = md5(got.body);
+            const etag = await uploadPart(job.dst, {
+              key: job.key,
+              uploadId,
+              partNumber: n,
+              body: () => got.body,
+              size: got.body.length,
+              md5Base64: sum.toString('base64'),
+              transfer: signal,
             });
-            // Part n - 1 took its slot before this one: it is hashed, or failing, without waiting on it.
-            if (n > 1) await hashed[n - 2]!.promise;
-            whole.update(got.body);
-            mine.resolve();
-          } catch (err) {
-            mine.reject(err);
+            job.onBytes?.(got.body.length);
+            return { n, etag };
+          }, signal)
+          .catch((err: unknown) => {
+            // Dropped before it ran: the next part must not wait on its hash (a settled one stays so).
+            hashed[n - 1]!.reject(err);
+            if (!doomed.signal.aborted) doomed.abort(err);
             throw err;
-          }
-          const sum = md5(got.body);
-          const etag = await uploadPart(job.dst, {
-            key: job.key,
-            uploadId,
-            partNumber: n,
-            body: () => got.body,
-            size: got.body.length,
-            md5Base64: sum.toString('base64'),
-            transfer: job.signal,
-          });
-          job.onBytes?.(got.body.length);
-          return { n, etag };
-        }, job.signal),
+          }),
       ),
     );
-    const failed = settled.find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    // The first failure, not a part stopped because of it; a cancellation says it was cancelled.
+    if (doomed.signal.aborted) throw job.signal?.aborted ? job.signal.reason : doomed.signal.reason;
     const expected = expectedOf(head.etag, head.metadata);
     if (expected.whole !== undefined && expected.whole !== whole.digest('hex'))
       throw mismatch(job.sourceKey, 'MD5');

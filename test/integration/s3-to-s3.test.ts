@@ -496,6 +496,61 @@ describe.each(servers())('sync S3 → S3 streamed, bytes corrupted on the way ($
     expect(await objectMd5(dst, 'y/big.bin')).toBe(md5Hex(big));
   });
 
+  it('a streamed multipart copy whose upload is gone (NoSuchUpload) sends none of its queued parts', async () => {
+    const { bucket: a, transport: src } = await newBucket(server, 'gs');
+    const { bucket: b, transport: dst } = await newBucket(server, 'gd');
+    const body = randomBytes(8 * 5 * MiB);
+    await seedObject(src, 'x/big.bin', body, { md5: md5Hex(body) });
+    let answered = 0;
+    let gone = true;
+    // In front of the destination: its first UploadPart answered as sent, every later one as if the
+    // upload had been aborted (cleanup elsewhere).
+    const p = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      rewrite: ({ method, url }) => {
+        if (!gone || method !== 'PUT' || !url.includes('partNumber=') || answered++ === 0) return undefined;
+        return {
+          status: 404,
+          headers: (h) => {
+            h['content-type'] = 'application/xml';
+            delete h.etag;
+          },
+          body: () =>
+            Buffer.from('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchUpload</Code></Error>'),
+        };
+      },
+    });
+    proxies.push(p);
+    const opts = {
+      ...connFor(server),
+      source: `s3://${a}/x`,
+      destination: `s3://${b}/y`,
+      // Another endpoint for each side: streamed through this process.
+      endpointUrl: p.endpoint,
+      sourceEndpointUrl: server.endpoint,
+      multipartThreshold: '5MiB',
+      partSize: '5MiB',
+      workers: 2,
+    };
+    const r = await syncBuckets(opts);
+    expect(r.outcome).toBe('failed');
+    expect(r.errors.map((e) => e.rel)).toEqual(['big.bin']);
+    expect(r.errors[0]!.message).toMatch(/NoSuchUpload/);
+    // The parts in flight when the first 404 came, not the other half dozen.
+    const sent = p.log.filter((e) => e.method === 'PUT' && e.url.includes('partNumber=')).length;
+    expect(sent).toBeGreaterThanOrEqual(2);
+    expect(sent).toBeLessThanOrEqual(4);
+    expect(await dst.head('y/big.bin')).toBeNull();
+
+    gone = false;
+    const again = await syncBuckets(opts);
+    expect(again.outcome).toBe('ok');
+    expect(again.uploaded).toBe(1);
+    expect(await objectMd5(dst, 'y/big.bin')).toBe(md5Hex(body));
+  });
+
   it('always flipped: nothing corrupt reaches the destination, each object fails with one line', async () => {
     const { dst, opts } = await setup(await flipping(false));
     const r = await syncBuckets({ ...opts, retries: 1 });
