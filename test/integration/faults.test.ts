@@ -26,7 +26,7 @@ import {
   trackedDirs,
   treeHashes,
 } from '../helpers.js';
-import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
+import { type FaultProxy, startFaultProxy, uploadGoneAfterFirstPart } from '../servers/fault-proxy.js';
 
 const N = FULL ? 2000 : 300;
 const MULTIPART = ['--multipart-threshold', '5MiB', '--part-size', '5MiB'];
@@ -199,26 +199,12 @@ describe.each(servers())('faults on $name', (server) => {
     const src = dir('gone-src');
     const parts = 16;
     bigFile(path.join(src, 'big.bin'), parts * 5 * MiB);
-    let answered = 0;
     let gone = true;
-    const noSuchUpload =
-      '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchUpload</Code>' +
-      '<Message>The specified upload does not exist.</Message></Error>';
     // The first UploadPart is answered as sent; every later one as if cleanup had aborted the upload.
     const proxy = await proxyTo(server.endpoint, {
       seed: 1,
       rate: 0,
-      rewrite: ({ method, url }) => {
-        if (!gone || method !== 'PUT' || !url.includes('partNumber=') || answered++ === 0) return undefined;
-        return {
-          status: 404,
-          headers: (h) => {
-            h['content-type'] = 'application/xml';
-            delete h.etag;
-          },
-          body: () => Buffer.from(noSuchUpload),
-        };
-      },
+      rewrite: uploadGoneAfterFirstPart(() => gone),
     });
     const url = `s3://${bucket}/gone`;
     const push = await runCli(

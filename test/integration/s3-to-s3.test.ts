@@ -16,7 +16,7 @@ import {
   servers,
   tempDir,
 } from '../helpers.js';
-import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
+import { type FaultProxy, startFaultProxy, uploadGoneAfterFirstPart } from '../servers/fault-proxy.js';
 import type { TestServer } from '../servers/servers.js';
 
 const proxies: FaultProxy[] = [];
@@ -501,7 +501,6 @@ describe.each(servers())('sync S3 → S3 streamed, bytes corrupted on the way ($
     const { bucket: b, transport: dst } = await newBucket(server, 'gd');
     const body = randomBytes(8 * 5 * MiB);
     await seedObject(src, 'x/big.bin', body, { md5: md5Hex(body) });
-    let answered = 0;
     let gone = true;
     // In front of the destination: its first UploadPart answered as sent, every later one as if the
     // upload had been aborted (cleanup elsewhere).
@@ -509,18 +508,7 @@ describe.each(servers())('sync S3 → S3 streamed, bytes corrupted on the way ($
       target: server.endpoint,
       seed: 1,
       rate: 0,
-      rewrite: ({ method, url }) => {
-        if (!gone || method !== 'PUT' || !url.includes('partNumber=') || answered++ === 0) return undefined;
-        return {
-          status: 404,
-          headers: (h) => {
-            h['content-type'] = 'application/xml';
-            delete h.etag;
-          },
-          body: () =>
-            Buffer.from('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchUpload</Code></Error>'),
-        };
-      },
+      rewrite: uploadGoneAfterFirstPart(() => gone),
     });
     proxies.push(p);
     const opts = {

@@ -98,6 +98,29 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
+/**
+ * A `rewrite` that answers every UploadPart after the first with 404 NoSuchUpload while `gone()` holds:
+ * a multipart upload aborted behind the client's back (`s3sync cleanup` elsewhere).
+ */
+export function uploadGoneAfterFirstPart(gone: () => boolean): NonNullable<FaultOptions['rewrite']> {
+  let answered = 0;
+  return ({ method, url }) => {
+    if (!gone() || method !== 'PUT' || !url.includes('partNumber=') || answered++ === 0) return undefined;
+    return {
+      status: 404,
+      headers: (h) => {
+        h['content-type'] = 'application/xml';
+        delete h.etag;
+      },
+      body: () =>
+        Buffer.from(
+          '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchUpload</Code>' +
+            '<Message>The specified upload does not exist.</Message></Error>',
+        ),
+    };
+  };
+}
+
 /** mulberry32: tiny, fast, good enough to spread faults; not for anything cryptographic. */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
