@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { errorMessage } from '../errors.js';
 import { entriesContradicted, provenEntry } from '../plan/compare.js';
@@ -40,30 +40,6 @@ export interface ManifestStoreOptions {
 export interface AdoptedEntry {
   size: number;
   md5: string;
-}
-
-/**
- * A save's temp files left by a process killed mid-save (`<manifest>.tmp-PID-HEX`): with the lock
- * held no other run writes this manifest, so any there is stale, and nothing else removes it.
- */
-function removeStaleTemps(file: string): void {
-  const dir = path.dirname(file);
-  const base = `${path.basename(file)}.tmp-`;
-  const stale = (name: string) => name.startsWith(base) && /^\d+-[0-9a-f]{8}$/.test(name.slice(base.length));
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    if (!stale(name)) continue;
-    try {
-      unlinkSync(path.join(dir, name));
-    } catch {
-      // gone already, or not ours to remove: the save does not need it gone
-    }
-  }
 }
 
 /**
@@ -147,7 +123,6 @@ export class ManifestStore {
       });
       const stamp = statSync(lockPath, { bigint: true }).mtimeNs;
       if (stamp < this.readsFromNs) this.readsFromNs = stamp;
-      removeStaleTemps(this.file);
     }
     try {
       this.loaded = loadManifest(this.file, this.opts.destination, { explicit, shownAs });

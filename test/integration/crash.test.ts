@@ -4,7 +4,7 @@
  * completed parts (or, where it cannot be resumed, is restarted or cleaned up).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ManifestData } from '../../src/manifest/schema.js';
@@ -218,28 +218,6 @@ describe.each(servers())('crash and resume on $name', (server) => {
     expect(await objectMd5(transport, pending.key)).toBe(md5);
     expect((await transport.list('mpk/')).get('big.bin')?.etag).toBe(m.files.get('big.bin')?.etag);
     expect((await runCli(['check', src, url], server)).code).toBe(0);
-  });
-
-  it("a save's temp file left by a kill is removed by the next run that takes the lock", async () => {
-    const { bucket } = await newBucket(server, 'tmpleft');
-    const src = dir('tmpleft');
-    seededTree(src, 3, 7);
-    const url = `s3://${bucket}/t`;
-    expect((await runCli(['push', src, url], server)).code).toBe(0);
-    const [manifest] = manifestPaths(src);
-    // As a kill -9 inside saveManifest leaves it (the rename never ran), and a file of the user's.
-    const stale = `${manifest}.tmp-4194301-0a1b2c3d`;
-    const other = `${manifest}.tmp-notes`;
-    writeFileSync(stale, 'half a manifest');
-    writeFileSync(other, 'mine');
-    const r = await runCli(['push', src, url, '--json'], server);
-    expect(r.code, r.stderr).toBe(0);
-    expect(existsSync(stale)).toBe(false);
-    expect(readFileSync(other, 'utf8')).toBe('mine');
-    // A run that only reads (a dry run) takes no lock, and leaves it to the next one.
-    writeFileSync(stale, 'half a manifest');
-    expect((await runCli(['push', src, url, '--dry-run'], server)).code).toBe(0);
-    expect(existsSync(stale)).toBe(true);
   });
 
   it('cleanup lists and aborts the upload a kill left behind; the next push still completes', async () => {
