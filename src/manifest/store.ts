@@ -261,11 +261,47 @@ function writerTo(fd: number): (chunk: string) => void {
 }
 
 /**
+ * True when `tmp` is free for a save: absent, or a save's own leftover (empty, or begun with our
+ * header), which a kill before the rename leaves and only the next save under the lock can remove.
+ * Anything else there is not ours and stays.
+ */
+function reclaimed(tmp: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(tmp, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+  try {
+    if (!fstatSync(fd).isFile()) return false;
+    const head = Buffer.alloc(HEADER_START.length);
+    const n = readSync(fd, head, 0, head.length, 0);
+    // A kill can cut even the header short: any part of it is ours.
+    if (!HEADER_START.startsWith(head.toString('utf8', 0, n))) return false;
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    unlinkSync(tmp);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return false;
+  }
+  return true;
+}
+
+/**
  * Atomic replace: temp file beside `file`, `write`'s strings, fsync, rename, fsync the directory. A
  * crash or a full disk leaves the old file or the new one, never a part.
  */
-export function replaceWhole(file: string, write: (to: (chunk: string) => void) => void): void {
-  const { file: tmp, fd } = createFresh(`${file}.tmp-${process.pid}-`);
+export function replaceWhole(
+  file: string,
+  write: (to: (chunk: string) => void) => void,
+  owned?: string,
+): void {
+  const { file: tmp, fd } =
+    owned !== undefined && reclaimed(owned)
+      ? { file: owned, fd: openSync(owned, 'wx') }
+      : createFresh(`${file}.tmp-${process.pid}-`);
   try {
     try {
       write(writerTo(fd));
@@ -290,12 +326,17 @@ export function replaceWhole(file: string, write: (to: (chunk: string) => void) 
   }
 }
 
-/** Saves the manifest whole (see replaceWhole). */
+/** Where a save of `file` writes before its rename. */
+const savingPath = (file: string): string => `${file}.saving`;
+
+/** Saves the manifest whole (see replaceWhole); only with the manifest's lock held. */
 export function saveManifest(file: string, data: ManifestData): void {
   try {
     mkdirSync(path.dirname(file), { recursive: true });
     data.writtenAtNs = (BigInt(Date.now()) * 1_000_000n).toString();
-    replaceWhole(file, (to) => encodeManifestTo(data, to));
+    // One temp name per manifest, ours under its lock: a save killed before its rename leaves it, and
+    // the next save reuses it, where a fresh name per save would pile up and need a folder read to find.
+    replaceWhole(file, (to) => encodeManifestTo(data, to), savingPath(file));
   } catch (err) {
     throw runError(`cannot write manifest ${file}: ${errorMessage(err)}`, err);
   }

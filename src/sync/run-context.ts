@@ -20,11 +20,11 @@ import type { CommonOptions } from './options.js';
 import { EVERYTHING, loadSelection, type Selection } from './selection.js';
 
 /**
- * What s3sync adds to the manifest's name for its lock and temp files (`.lock`,
+ * What s3sync adds to the manifest's name for its lock and temp files (`.lock`, `.saving`,
  * `.tmp-<pid>-<hex>`, `.lock.<pid>-<hex>.tmp`, and those of 0.1.0 without `-<hex>`): only these, so
  * a user's `<manifest>.bak` is synced like any file.
  */
-const OWN_SUFFIX = /^\.(?:lock|tmp-\d+(?:-[0-9a-f]{8})?|lock\.\d+(?:-[0-9a-f]{8})?\.tmp)$/;
+const OWN_SUFFIX = /^\.(?:lock|saving|tmp-\d+(?:-[0-9a-f]{8})?|lock\.\d+(?:-[0-9a-f]{8})?\.tmp)$/;
 
 const STATE_DIR_SLASH = `${STATE_DIR}/`;
 

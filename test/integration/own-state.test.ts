@@ -214,7 +214,12 @@ describe.each(servers())("s3sync's own state on $name", (server) => {
 
     // A manifest inside the tree: it and its lock are s3sync's, a `.bak` of it is the user's.
     const tree = dir('own-tree');
-    writeTree(tree, { 'data.txt': 'data\n', 'state.json.bak': 'an old copy the user made\n' });
+    // And the save's temp file a kill left there is s3sync's too: not synced, and reused by the save.
+    writeTree(tree, {
+      'data.txt': 'data\n',
+      'state.json.bak': 'an old copy the user made\n',
+      'state.json.saving': '{"schema":"s3',
+    });
     const inTree = await cli(
       ['push', tree, `s3://${bucket}/ok2`, '--manifest', path.join(tree, 'state.json'), '--json'],
       server,
@@ -222,5 +227,6 @@ describe.each(servers())("s3sync's own state on $name", (server) => {
     expect(inTree.code, inTree.stderr).toBe(0);
     expect([...(await transport.list('ok2/')).keys()].sort()).toEqual(['data.txt', 'state.json.bak']);
     expect(statSync(path.join(tree, 'state.json')).isFile()).toBe(true);
+    expect(existsSync(path.join(tree, 'state.json.saving'))).toBe(false);
   });
 });
