@@ -45,7 +45,15 @@ function cacheDir(uid: number): string | undefined {
       : path.join(os.homedir(), '.cache'));
   const dir = path.join(base, 's3sync');
   try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // Two levels, not `recursive`, which loops forever where mkdir answers ENOENT under a parent that
+    // exists (/proc); a base whose own parent is missing goes without a cache.
+    for (const d of [base, dir]) {
+      try {
+        fs.mkdirSync(d, { mode: 0o700 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+    }
     const st = fs.lstatSync(dir);
     return st.isDirectory() && ownedPrivate(st, uid) ? dir : undefined;
   } catch {

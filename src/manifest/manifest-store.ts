@@ -1,6 +1,7 @@
-import { mkdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
-import { errorMessage } from '../errors.js';
+import { errorMessage, usageError } from '../errors.js';
+import { makeDirs } from '../local/make-dirs.js';
 import { entriesContradicted, provenEntry } from '../plan/compare.js';
 import type { RemoteObject } from '../plan/types.js';
 import { isLegacyManifest, parseLegacyManifest } from './legacy.js';
@@ -40,6 +41,16 @@ export interface ManifestStoreOptions {
 export interface AdoptedEntry {
   size: number;
   md5: string;
+}
+
+/** Creates the manifest's folder: one that cannot be made is the setup's fault, said before any transfer. */
+function manifestFolder(file: string): void {
+  const dir = path.dirname(file);
+  try {
+    makeDirs(dir);
+  } catch (err) {
+    throw usageError(`cannot create the manifest's folder ${dir}: ${errorMessage(err)}`);
+  }
 }
 
 /**
@@ -113,7 +124,7 @@ export class ManifestStore {
     const shownAs = given === this.file ? given : `${given} (a link to ${this.file})`;
     this.opts.claim(this.file);
     if (this.opts.write) {
-      mkdirSync(path.dirname(this.file), { recursive: true });
+      manifestFolder(this.file);
       const lockPath = `${this.file}.lock`;
       this.releaseLock = await acquireLock(lockPath, {
         wait: this.opts.waitLock,
@@ -152,7 +163,7 @@ export class ManifestStore {
     this.releaseLock?.();
     this.file = defaultManifestPath(this.opts.localRoot, this.opts.destination);
     if (this.opts.write) {
-      mkdirSync(path.dirname(this.file), { recursive: true });
+      manifestFolder(this.file);
       this.releaseLock = await acquireLock(`${this.file}.lock`, {
         wait: this.opts.waitLock,
         signal: this.opts.signal,

@@ -6,7 +6,6 @@ import {
   fstatSync,
   fsyncSync,
   lstatSync,
-  mkdirSync,
   openSync,
   readFileSync,
   readlinkSync,
@@ -19,6 +18,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { errorMessage, runError, S3SyncError, usageError } from '../errors.js';
+import { makeDirs } from '../local/make-dirs.js';
 import { racyThreshold } from '../plan/compare.js';
 import { notLegacyReason } from './legacy.js';
 import {
@@ -332,7 +332,7 @@ const savingPath = (file: string): string => `${file}.saving`;
 /** Saves the manifest whole (see replaceWhole); only with the manifest's lock held. */
 export function saveManifest(file: string, data: ManifestData): void {
   try {
-    mkdirSync(path.dirname(file), { recursive: true });
+    makeDirs(path.dirname(file));
     data.writtenAtNs = (BigInt(Date.now()) * 1_000_000n).toString();
     // One temp name per manifest, ours under its lock: a save killed before its rename leaves it, and
     // the next save reuses it, where a fresh name per save would pile up and need a folder read to find.

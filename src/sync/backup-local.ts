@@ -1,6 +1,7 @@
-import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, realpathSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, lstatSync, realpathSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { usageError } from '../errors.js';
+import { makeDirs } from '../local/make-dirs.js';
 import { isS3Url } from '../s3/url.js';
 
 /**
@@ -62,7 +63,7 @@ export function backupLocalFile(b: LocalBackup, rel: string, abs: string): (() =
   // A link holds no content of its own, and what it leads to is not replaced.
   if (!st.isFile()) return undefined;
   const dest = path.join(b.dir, rel + b.suffix);
-  mkdirSync(path.dirname(dest), { recursive: true });
+  makeDirs(path.dirname(dest));
   rmSync(dest, { force: true });
   try {
     linkSync(abs, dest);

@@ -1,8 +1,9 @@
-import { existsSync, lstatSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { S3SyncError, usageError } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
 import { PathRefused, TargetTree } from '../local/confine.js';
+import { makeDirs } from '../local/make-dirs.js';
 import { type LocalFile, type StatData, scanDirectoryYielding } from '../local/scan.js';
 import { scanListed } from '../local/scan-listed.js';
 import type { ManifestEntry } from '../manifest/schema.js';
@@ -47,7 +48,7 @@ export async function pull(opts: PullOptions): Promise<SyncResult> {
   try {
     if (statSync(root, { throwIfNoEntry: false })?.isDirectory() === false)
       throw usageError(`destination '${opts.destination}' exists and is not a directory`);
-    if (!opts.dryRun) mkdirSync(root, { recursive: true });
+    if (!opts.dryRun) makeDirs(root);
   } catch (err) {
     if (err instanceof S3SyncError) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
@@ -272,7 +273,7 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
 
   const t = downloads.length > 0 ? await s.s3() : undefined;
   // Made by pull() already; an applied plan may name a directory that is not there yet.
-  mkdirSync(s.localRoot, { recursive: true });
+  makeDirs(s.localRoot);
   const tree = targetTree(s, opts);
   const backup: LocalBackup | undefined =
     opts.backupDir === undefined ? undefined : localBackupTarget(opts.backupDir, opts.suffix, s.localRoot);

@@ -44,6 +44,7 @@ import {
   seededTree,
   servers,
   spawnCli,
+  startCli,
   trackedDirs,
   treeHashes,
   writeTree,
@@ -773,6 +774,45 @@ describe.each(servers())('bad input on $name', (server) => {
     } finally {
       unmount(at);
     }
+  });
+
+  it('a folder that mkdir cannot make under a parent that exists (/proc): one line, never a hang', async () => {
+    // Node 20's recursive mkdir loops there for good, the event loop blocked: deaf to SIGTERM too.
+    const { bucket, transport } = await newBucket(server, 'procdir');
+    const src = dir('procdir-src');
+    seededTree(src, 3, 71);
+    const url = `s3://${bucket}/p`;
+    const bounded = async (args: string[], env: Record<string, string> = {}) => {
+      const run = startCli(args, server, { env });
+      const killer = setTimeout(() => run.child.kill('SIGKILL'), 30_000);
+      try {
+        const r = await run.done;
+        expect(run.child.signalCode, `hung: ${args.join(' ')}`).toBeNull();
+        return r;
+      } finally {
+        clearTimeout(killer);
+      }
+    };
+    const missing = `/proc/s3sync-no-such-${process.pid}`;
+    for (const manifest of [`${missing}/m.json`, `${missing}/a/b/m.json`]) {
+      const r = await bounded(['push', src, url, '--manifest', manifest]);
+      expect(r.code).toBe(2);
+      expect(plainLines(r.stderr)).toEqual([
+        `s3sync: cannot create the manifest's folder ${path.dirname(manifest)}: ENOENT: no such file or directory, mkdir '${missing}'`,
+      ]);
+    }
+    for (const target of [missing, `${missing}/a/b`]) {
+      const r = await bounded(['pull', url, target]);
+      expect(r.code).toBe(2);
+      expect(plainLines(r.stderr)).toEqual([
+        `s3sync: cannot create destination directory '${target}' (ENOENT)`,
+      ]);
+    }
+    expect((await transport.list('p/')).size).toBe(0);
+    // A cache home there: the command runs without its code cache.
+    const r = await bounded(['push', src, url, '--json'], { XDG_CACHE_HOME: `${missing}/cache` });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: 3, failed: 0 });
   });
 
   it('secrets never appear in output, with --debug, on success and on error paths', async () => {
