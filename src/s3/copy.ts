@@ -2,6 +2,8 @@
  * Server-side copies: CopyObject, and above the multipart threshold CreateMultipartUpload +
  * UploadPartCopy in parallel ranges + Complete. No object byte passes through s3sync.
  */
+
+import { createHash } from 'node:crypto';
 import type {
   MetadataDirective,
   ObjectCannedACL,
@@ -9,10 +11,12 @@ import type {
   StorageClass,
 } from '@aws-sdk/client-s3';
 import { runError, S3SyncError } from '../errors.js';
+import { Limiter } from '../limiter.js';
 import { errorCode, httpStatus } from './errors.js';
 import { choosePartSize, normalizeEtag, type PartLimits } from './etag.js';
-import { abortMultipart, completeMultipart } from './multipart.js';
-import type { S3Requests, UploadSettings } from './requests.js';
+import { abortMultipart, completeMultipart, uploadPart } from './multipart.js';
+import { fetchBytes } from './object-io.js';
+import { inBucket, type S3Requests, type UploadSettings } from './requests.js';
 import { s3 } from './sdk.js';
 
 const GiB = 1024 ** 3;
@@ -50,6 +54,11 @@ export interface CopyInput {
   partSize?: number;
   /** The provider's part limits (see providers.ts). */
   limits?: PartLimits;
+  /**
+   * The store's UploadPartCopy decodes its source twice (providers.ts): the parts of a source key
+   * holding `%` are read and sent through this process. Unknown (undefined): as if it did.
+   */
+  partCopyDecodesSourceTwice?: boolean;
 }
 
 export interface CopyResult {
@@ -178,21 +187,38 @@ export function partRanges(size: number, ps: number): { n: number; start: number
   return out;
 }
 
+/** Parts of one copy read and sent through this process at a time: each is held in memory. */
+const PARTS_THROUGH = 2;
+
 /**
  * CreateMultipartUpload with the source's headers (or the replacement), every part an UploadPartCopy
  * of its range, all under the transport's concurrency limit, then Complete. Any failure aborts the
- * upload, so no part is left billed; a run killed meanwhile leaves it to `s3sync cleanup`.
+ * upload, so no part is left billed; a run killed meanwhile leaves it to `s3sync cleanup`. Where the
+ * store's UploadPartCopy would misread the source's name, each part is a ranged GET of the source
+ * (pinned to its ETag) and an UploadPart with its Content-MD5 instead.
  */
-async function copyInParts(requests: S3Requests, input: CopyInput): Promise<CopyResult> {
-  const headers =
-    input.replace ??
-    (await headObject(requests, {
-      bucket: input.sourceBucket,
-      key: input.sourceKey,
-      versionId: input.sourceVersionId,
-      signal: input.signal,
-    }));
+export async function copyInParts(requests: S3Requests, input: CopyInput): Promise<CopyResult> {
+  const through = input.partCopyDecodesSourceTwice !== false && input.sourceKey.includes('%');
+  const head =
+    input.replace !== undefined && !through
+      ? undefined
+      : await headObject(requests, {
+          bucket: input.sourceBucket,
+          key: input.sourceKey,
+          versionId: input.sourceVersionId,
+          signal: input.signal,
+        });
+  const headers = input.replace ?? head;
   if (!headers) throw runError(`the source object is gone: ${input.sourceBucket}/${input.sourceKey}`);
+  // As the store answers a CopySourceIfMatch it honours (RGW ignores it on UploadPartCopy).
+  if (head && input.sourceIfMatch !== undefined && head.etag !== input.sourceIfMatch)
+    throw requests.fail(
+      Object.assign(new Error('PreconditionFailed: the source object changed'), {
+        name: 'PreconditionFailed',
+        Code: 'PreconditionFailed',
+        $metadata: { httpStatusCode: 412 },
+      }),
+    );
   // As CopyObject with COPY does: the copy takes the destination's default class, not the source's.
   const createdWith: ObjectHeaders = input.replace ?? { ...headers, storageClass: undefined };
   const ps = choosePartSize(input.size, input.partSize ?? 64 * 1024 ** 2, input.limits);
@@ -212,10 +238,34 @@ async function copyInParts(requests: S3Requests, input: CopyInput): Promise<Copy
   const uploadId = created.UploadId;
   if (!uploadId) throw requests.fail(new Error('CreateMultipartUpload returned no UploadId'));
   const source = copySource(input.sourceBucket, input.sourceKey, input.sourceVersionId);
+  const from = inBucket(requests, input.sourceBucket);
+  const slots = new Limiter(PARTS_THROUGH);
+  const partThrough = (n: number, start: number, end: number) =>
+    slots.run(async () => {
+      const got = await fetchBytes(from, {
+        key: input.sourceKey,
+        versionId: input.sourceVersionId,
+        range: { start, end },
+        ifMatch: head?.etag,
+        signal: input.signal,
+      });
+      const md5 = createHash('md5').update(got.body).digest('base64');
+      const etag = await uploadPart(requests, {
+        key: input.key,
+        uploadId,
+        partNumber: n,
+        body: () => got.body,
+        size: got.body.length,
+        md5Base64: md5,
+        transfer: input.signal,
+      });
+      return { n, etag };
+    }, input.signal);
   try {
     // allSettled: on a failure the other parts finish before the abort rather than race it.
     const settled = await Promise.allSettled(
       partRanges(input.size, ps).map(async ({ n, start, end }) => {
+        if (through) return partThrough(n, start, end);
         const r = await requests.call(
           (request) =>
             requests.send(

@@ -23,6 +23,11 @@ export interface ProviderQuirks {
   readonly maxPartSize: number;
   /** Needs an endpoint (or the template's inputs) from the user. */
   readonly requiresEndpoint: boolean;
+  /**
+   * UploadPartCopy decodes its copy source twice (Ceph RGW 16): a key holding `%` names another
+   * object, or aborts the gateway. Such keys' parts are then read and sent by s3sync (src/s3/copy.ts).
+   */
+  readonly partCopyDecodesSourceTwice: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -38,6 +43,7 @@ const base: Omit<ProviderQuirks, 'name' | 'title'> = {
   minPartSize: 5 * MiB,
   maxPartSize: 5 * GiB,
   requiresEndpoint: true,
+  partCopyDecodesSourceTwice: false,
 };
 
 /** Each row frozen as well as the table: a caller of the library cannot change another run's provider. */
@@ -80,6 +86,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderQuirks>> = frozen({
     name: 'ceph',
     title: 'Ceph RADOS Gateway',
     // RGW 16 answers 411 to aws-chunked streamed uploads (so when_required checksums, from base).
+    partCopyDecodesSourceTwice: true,
   },
   wasabi: {
     ...base,
@@ -105,7 +112,13 @@ export const PROVIDERS: Readonly<Record<string, ProviderQuirks>> = frozen({
     defaultRegion: 'nyc3',
     pathStyle: false,
   },
-  other: { ...base, name: 'other', title: 'Any other S3-compatible store (conservative defaults)' },
+  // An unnamed store may be an RGW behind any endpoint.
+  other: {
+    ...base,
+    name: 'other',
+    title: 'Any other S3-compatible store (conservative defaults)',
+    partCopyDecodesSourceTwice: true,
+  },
 });
 
 export const PROVIDER_NAMES: readonly string[] = Object.freeze(Object.keys(PROVIDERS));

@@ -125,3 +125,23 @@ export function objectHeaderLines(
   }
   return out;
 }
+
+/**
+ * The same requests (limiter, retries, cancellation) addressed to another bucket of the endpoint;
+ * `wrap` may say a failure of that bucket's in its own words.
+ */
+export function inBucket(
+  t: S3Requests,
+  bucket: string,
+  wrap: <T>(p: Promise<T>) => Promise<T> = (p) => p,
+): S3Requests {
+  if (bucket === t.bucket) return t;
+  return {
+    bucket,
+    settings: t.settings,
+    call: (fn, transfer) => t.call((request) => wrap(fn(request)), transfer),
+    send: (cmd, request) => t.send(cmd, request),
+    detached: (fn, retries) => t.detached(fn, retries),
+    fail: (err) => t.fail(err),
+  };
+}

@@ -378,7 +378,11 @@ export class S3Transport implements S3Requests {
 
   /** A server-side copy into this bucket (see copy.ts), in parts above the threshold. */
   copy(input: CopyInput): Promise<CopyResult> {
-    return copyObject(this, { limits: this.provider, ...input });
+    return copyObject(this, {
+      limits: this.provider,
+      partCopyDecodesSourceTwice: this.provider.partCopyDecodesSourceTwice,
+      ...input,
+    });
   }
 
   /** DeleteObjects in batches of 1,000; returns the keys that failed with their error codes. */

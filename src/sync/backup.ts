@@ -1,6 +1,7 @@
 import { usageError } from '../errors.js';
 import { describeS3Error, errorCode, httpStatus } from '../s3/errors.js';
-import type { S3Requests } from '../s3/requests.js';
+import type { ProviderQuirks } from '../s3/providers.js';
+import { inBucket, type S3Requests } from '../s3/requests.js';
 import { isS3Url, parseS3Url, type S3Location } from '../s3/url.js';
 
 /**
@@ -44,24 +45,15 @@ export function s3BackupTarget(
 const aboutBucket = (err: unknown) =>
   errorCode(err) === 'NoSuchBucket' || errorCode(err) === 'AccessDenied' || httpStatus(err) === 403;
 
-/** The same requests (limiter, retries, cancellation) addressed to another bucket of the endpoint. */
-function inBucket(t: S3Requests & { endpointId?: string }, bucket: string): S3Requests {
-  if (bucket === t.bucket) return t;
-  const describe = async <T>(p: Promise<T>) => {
+/** The same requests addressed to the backup's bucket, its failures said of that bucket. */
+function backupBucket(t: S3Requests & { endpointId?: string }, bucket: string): S3Requests {
+  return inBucket(t, bucket, async (p) => {
     try {
       return await p;
     } catch (err) {
       throw aboutBucket(err) ? describeS3Error(err, { bucket, endpoint: t.endpointId }) : err;
     }
-  };
-  return {
-    bucket,
-    settings: t.settings,
-    call: (fn, transfer) => t.call((request) => describe(fn(request)), transfer),
-    send: (cmd, request) => t.send(cmd, request),
-    detached: (fn, retries) => t.detached(fn, retries),
-    fail: (err) => t.fail(err),
-  };
+  });
 }
 
 /** The object to keep is not there (NoSuchBucket, also a 404, is not this). */
@@ -73,18 +65,20 @@ const missing = (err: unknown) => errorCode((err as { cause?: unknown }).cause ?
  * caller must then leave the object alone.
  */
 export async function backupObject(
-  transport: S3Requests & { endpointId?: string },
+  transport: S3Requests & { endpointId?: string; provider?: ProviderQuirks },
   obj: { rel: string; key: string; size: number },
   target: BackupTarget,
 ): Promise<'kept' | 'absent'> {
   // Loaded here: the SDK stays unloaded on a run that makes no request.
   const { copyObject } = await import('../s3/copy.js');
   try {
-    await copyObject(inBucket(transport, target.bucket), {
+    await copyObject(backupBucket(transport, target.bucket), {
       sourceBucket: transport.bucket,
       sourceKey: obj.key,
       key: target.prefix + obj.rel + target.suffix,
       size: obj.size,
+      limits: transport.provider,
+      partCopyDecodesSourceTwice: transport.provider?.partCopyDecodesSourceTwice,
     });
     return 'kept';
   } catch (err) {
