@@ -179,6 +179,11 @@ export function validateOptions(opts: object, entry: EntryPoint): void {
   // A burst without a rate would be a silent no-op.
   if (given.tpslimitBurst !== undefined && given.tpslimit === undefined)
     throw usageError('tpslimitBurst (--tpslimit-burst) applies only with tpslimit (--tpslimit)');
+  if (given.suffix !== undefined && given.backupDir === undefined)
+    throw usageError('suffix (--suffix) applies only with backupDir (--backup-dir)');
+  // S3 refuses a KMS key without KMS encryption (every file would fail); other stores drop it unsaid.
+  if (given.sseKmsKeyId !== undefined && !String(given.sse ?? '').startsWith('aws:kms'))
+    throw usageError('sseKmsKeyId (--sse-kms-key-id) applies only with sse (--sse) aws:kms or aws:kms:dsse');
 }
 
 /**

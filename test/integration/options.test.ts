@@ -191,7 +191,7 @@ describe.each(servers())('invalid option values on $name', (server) => {
   });
 
   it.each([
-    ['empty', () => '', /plan needs --out/],
+    ['empty', () => '', /^s3sync: --out must be a string, got "": it is empty/],
     ['a directory', (d: string) => d, /is a directory/],
     ['in a folder that does not exist', (d: string) => path.join(d, 'no', 'p.json'), /does not exist/],
   ])('plan --out %s: exit 2, one line, no request, nothing written', async (_what, out, re) => {
@@ -204,6 +204,20 @@ describe.each(servers())('invalid option values on $name', (server) => {
     expect(oneUsageLine(r)).toMatch(re);
     expect(requests()).toBe(before);
     expect(readdirSync(d)).toEqual([]);
+  });
+
+  it.each([
+    [['--storage-class', ''], /^s3sync: --storage-class must be a string, got "": it is empty/],
+    [['--region', ' '], /^s3sync: --region must be a string, got " ": it is empty/],
+    [['--cache-control', ''], /^s3sync: --cache-control must be a string, got "": it is empty/],
+    [['--suffix', '.bak'], /^s3sync: suffix \(--suffix\) applies only with backupDir \(--backup-dir\)$/],
+    [['--sse-kms-key-id', 'k1'], /^s3sync: sseKmsKeyId \(--sse-kms-key-id\) applies only with sse/],
+    [['--sse', 'AES256', '--sse-kms-key-id', 'k1'], /applies only with sse \(--sse\) aws:kms/],
+  ])('push %j: exit 2, one line, no request (it failed every file, or did nothing)', async (flags, re) => {
+    const before = requests();
+    const r = await runCli(['push', src, url, '--endpoint-url', proxy.endpoint, ...flags], server);
+    expect(oneUsageLine(r)).toMatch(re);
+    expect(requests()).toBe(before);
   });
 
   it.each([

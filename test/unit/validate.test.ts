@@ -175,6 +175,34 @@ describe('library options', () => {
     );
   });
 
+  it.each(
+    (Object.entries(OPTION_SPECS) as [OptionName, OptionSpec][]).filter(
+      ([name, spec]) =>
+        spec.kind === 'string' && spec.commands.includes('push') && !spec.cliOnly && name !== 'out',
+    ),
+  )('an empty %s is refused, as flag and as option: never sent, never quietly the default', (name, spec) => {
+    for (const v of ['', ' ', '\t']) {
+      expect(usage(() => validateOptions({ [name]: v }, 'push'))).toMatch(/it is empty/);
+      expect(usage(() => flagParser(name)(v))).toBe(
+        `${spec.flag} must be a string, got ${JSON.stringify(v)}: it is empty: leave the option out for its default`,
+      );
+    }
+  });
+
+  it.each([
+    [{ suffix: '.bak' }, /^suffix \(--suffix\) applies only with backupDir/],
+    [{ sseKmsKeyId: 'k' }, /^sseKmsKeyId \(--sse-kms-key-id\) applies only with sse/],
+    [{ sse: 'AES256', sseKmsKeyId: 'k' }, /^sseKmsKeyId \(--sse-kms-key-id\) applies only with sse/],
+  ])('%j alone would be a silent no-op (or fail every file): refused', (opts, re) => {
+    expect(usage(() => validateOptions(opts, 'push'))).toMatch(re);
+  });
+
+  it('a KMS key with KMS encryption, a suffix with a backup location: accepted', () => {
+    validateOptions({ sse: 'aws:kms', sseKmsKeyId: 'k' }, 'push');
+    validateOptions({ sse: 'aws:kms:dsse', sseKmsKeyId: 'k' }, 'push');
+    validateOptions({ backupDir: 's3://b/old', suffix: '.bak' }, 'push');
+  });
+
   it('CLI-only values are refused by the library', () => {
     expect(usage(() => validateOptions({ json: true }, 'push'))).toMatch(
       /^option json is a CLI flag \(--json\)/,
