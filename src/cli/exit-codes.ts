@@ -15,6 +15,31 @@ export class CancelledError extends Error {
   }
 }
 
+/** What a cancelled command says of its work: in the notice when the signal comes, and in its last line. */
+export interface CancelWords {
+  stopping: string;
+  after: string;
+}
+
+/**
+ * The cancel wording of a command: only push, pull and apply save a manifest to resume from; a dry run
+ * changes nothing, a check compares afresh, and an S3 → S3 sync lists both sides again.
+ */
+export function cancelWords(command: string, dryRun: boolean): CancelWords {
+  if (command === 'check')
+    return {
+      stopping: 'the summary says what was compared so far',
+      after: 'the check is incomplete: run it again to compare every file',
+    };
+  if (dryRun) return { stopping: 'a dry run: nothing was changed', after: 'a dry run, nothing was changed' };
+  if (command === 'sync s3')
+    return {
+      stopping: 'S3 to S3 keeps no manifest: the objects copied so far stay',
+      after: 'the next run lists both prefixes again and copies only what is still missing or different',
+    };
+  return { stopping: 'the manifest is saved', after: 'the next run continues where this one stopped' };
+}
+
 /** Every outcome a library result can have. */
 export type Outcome = SyncOutcome | CheckResult['outcome'] | CleanupResult['outcome'];
 

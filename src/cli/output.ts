@@ -13,20 +13,25 @@ export const fmtRequests = (r: Record<string, number>) =>
     .map(([k, v]) => `${k} ${v}`)
     .join(', ') || 'none';
 
-/** A check's verdict and counts; files it could not compare keep it from saying "identical". */
+/**
+ * A check's verdict and counts; files it could not compare keep it from saying "identical", and a
+ * cancelled check says it is incomplete, with what it found so far.
+ */
 export function checkText(r: Omit<CheckResult, 'outcome'>): string {
   const n = r.differences.length;
   const e = r.errors.length;
+  const counts =
+    `${r.same} same, ${r.onlyLocal.length} only local, ` +
+    `${r.onlyRemote.length} only remote, ${r.differ.length} differ`;
+  if (r.cancelled)
+    return `[cancelled] incomplete (${r.notCompared} not compared${e > 0 ? `, ${e} error(s)` : ''}): ${counts} so far`;
   const verdict =
     n > 0
       ? `${n} difference(s)${e > 0 ? `, ${e} error(s)` : ''}`
       : e > 0
         ? `${e} error(s), no difference found`
         : 'identical';
-  return (
-    `${verdict}: ${r.same} same, ${r.onlyLocal.length} only local, ` +
-    `${r.onlyRemote.length} only remote, ${r.differ.length} differ`
-  );
+  return `${verdict}: ${counts}`;
 }
 
 export function summaryLines(r: Omit<SyncResult, 'outcome'>): string[] {

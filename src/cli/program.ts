@@ -16,6 +16,8 @@ import type { CheckEvent } from '../sync/check.js';
 import { loadConfig } from './config.js';
 import {
   CancelledError,
+  type CancelWords,
+  cancelWords,
   cliEvent,
   errorExitCode,
   exitCodeOf,
@@ -126,10 +128,10 @@ names and take the values the flags take; an unknown key is an error that sugges
 Example:
   s3sync --dry-run`;
 
-/** What runCli gives every command: the signal that cancels it, and a look at its output. */
+/** What runCli gives every command: the signal that cancels it, and a look at its output and cancel wording. */
 export interface RunContext {
   signal?: AbortSignal;
-  onOutput?: (output: Output) => void;
+  onOutput?: (output: Output, cancel: CancelWords) => void;
 }
 
 /**
@@ -183,7 +185,7 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
     const prepared = splitOptions(command, [defaults, globals, cmd.opts()]);
     const output = new Output(prepared.mode);
     if (command === 'plan push') warnUnplanned(output, defaults);
-    ctx.onOutput?.(output);
+    ctx.onOutput?.(output, cancelWords(command, prepared.options.dryRun === true));
     const onEvent = (e: CheckEvent) => void output.event(cliEvent(e, ctx.signal?.reason));
     const options: Flags = { ...prepared.options, onEvent, signal: ctx.signal };
     return { ...prepared, options, output };
@@ -357,26 +359,34 @@ export async function runCli(argv: string[]): Promise<number> {
   let pending: CommandEnd | undefined;
   const cancel = new AbortController();
   const outputs: Output[] = [];
+  // A manifest's until the command is known (jobs, each its own, keep it).
+  let words = cancelWords('push', false);
   const program = buildProgram(
     (p) => {
       pending = p;
     },
-    { signal: cancel.signal, onOutput: (o) => outputs.push(o) },
+    {
+      signal: cancel.signal,
+      onOutput: (o, w) => {
+        outputs.push(o);
+        words = w;
+      },
+    },
     true,
   );
   // Progress bars end (the cursor shows again) and NDJSON batches go out before any last line.
   const stopOutputs = () => {
     for (const o of outputs) o.stop();
   };
-  // The first signal cancels through the library's AbortSignal: no new transfer starts, the manifest is
-  // saved, the summary printed. A second one exits at once, as a kill would.
+  // The first signal cancels through the library's AbortSignal: no new transfer starts, the manifest (if
+  // the command keeps one) is saved, the summary printed. A second one exits at once, as a kill would.
   const onSignal = (signal: NodeJS.Signals) => {
     const reason = new CancelledError(signal === 'SIGTERM' ? 'SIGTERM' : 'SIGINT');
     if (cancel.signal.aborted) {
       if (process.stderr.isTTY) process.stderr.write('\x1b[?25h\n');
       process.exit(signalExitCode(reason));
     }
-    const message = `${signal}: stopping (the manifest is saved); ${signal === 'SIGINT' ? 'Ctrl-C' : signal} again exits at once`;
+    const message = `${signal}: stopping (${words.stopping}); ${signal === 'SIGINT' ? 'Ctrl-C' : signal} again exits at once`;
     if (outputs.length === 0) process.stderr.write(`s3sync: ${message}\n`);
     for (const o of outputs) void o.event({ type: 'notice', message });
     cancel.abort(reason);
@@ -398,7 +408,7 @@ export async function runCli(argv: string[]): Promise<number> {
     stopOutputs();
     const reason: unknown = cancel.signal.reason;
     if (reason instanceof CancelledError) {
-      process.stderr.write(`s3sync: ${reason.message}; the next run continues where this one stopped\n`);
+      process.stderr.write(`s3sync: ${reason.message}; ${words.after}\n`);
       return signalExitCode(reason);
     }
     if (err instanceof CommanderError) {

@@ -1,11 +1,11 @@
-import { scanDirectoryYielding } from '../local/scan.js';
+import { type ScanResult, scanDirectoryYielding } from '../local/scan.js';
 import { scanListed } from '../local/scan-listed.js';
 import { STATE_DIR } from '../manifest/store.js';
 import { checkEnds, validateOptions } from '../options/validate.js';
-import { type CheckDifference, planCheck } from '../plan/check.js';
+import { type CheckDifference, type CheckPlan, planCheck } from '../plan/check.js';
 import type { RequestCounts } from '../s3/request-counter.js';
 import { resolveAt } from './at-time.js';
-import type { FileError, SyncEvent } from './events.js';
+import type { FileError, SyncEvent, SyncResult } from './events.js';
 import type { CheckOptions } from './options.js';
 import { prelude, within } from './prelude.js';
 import { RunContext, requireDirectory } from './run-context.js';
@@ -22,8 +22,17 @@ export interface CheckResult {
   requests: RequestCounts;
   requestsTotal: number;
   elapsedMs: number;
-  /** `ok` identical; `differ` a difference; `failed` some files could not be compared. */
-  outcome: 'ok' | 'differ' | 'failed';
+  /**
+   * Cancelled through its AbortSignal: the counts and differences are those found so far, and
+   * `notCompared` files were not compared (all of them when the listing was not complete).
+   */
+  cancelled: boolean;
+  notCompared: number;
+  /**
+   * `ok` identical; `differ` a difference; `failed` some files could not be compared; `cancelled` the
+   * comparison stopped before its end.
+   */
+  outcome: 'ok' | 'differ' | 'failed' | 'cancelled';
 }
 
 export type CheckEvent =
@@ -52,6 +61,36 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
   await s.store.open();
   const emit = (e: CheckEvent) => opts.onEvent?.(e);
   const listed = s.selection.listed;
+  // What a cancelled check can still say: the tree as read, and the plan over the facts gathered so far.
+  let scanned: ScanResult | undefined;
+  let partial: (() => CheckPlan) | undefined;
+  const summarise = (plan: Omit<CheckPlan, 'needs'>, notCompared: number, base: SyncResult) => {
+    const of = (status: CheckDifference['status']) =>
+      plan.differences.filter((d) => d.status === status).map((d) => d.rel);
+    const result: CheckResult = {
+      command: 'check',
+      same: plan.same,
+      onlyLocal: of('only-local'),
+      onlyRemote: of('only-remote'),
+      differ: of('differ'),
+      differences: plan.differences,
+      errors: base.errors,
+      requests: base.requests,
+      requestsTotal: base.requestsTotal,
+      elapsedMs: base.elapsedMs,
+      cancelled: base.cancelled,
+      notCompared,
+      outcome: base.cancelled
+        ? 'cancelled'
+        : base.errors.length > 0
+          ? 'failed'
+          : plan.differences.length > 0
+            ? 'differ'
+            : 'ok',
+    };
+    emit({ type: 'check-summary', ...result });
+    return result;
+  };
   try {
     const { plan } = await prelude(s, {
       // The listing goes out first; the tree is read while the server answers. A short list of paths is
@@ -60,13 +99,16 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
         listed && headsInstead(listed.size, s.store.files.size)
           ? { fetch: () => headListed(s, listed) }
           : { keep: (rel) => s.selected(rel) && rel !== '' && !rel.endsWith('/') },
-      scan: () => {
+      scan: async () => {
         const scanOpts = {
           followSymlinks: opts.followSymlinks,
           skipDir: (rel: string) => rel === STATE_DIR || s.filter.excludesDir(rel),
           includeFile: s.selected,
         };
-        return listed ? scanListed(root, [...listed], scanOpts) : scanDirectoryYielding(root, scanOpts);
+        scanned = await (listed
+          ? scanListed(root, [...listed], scanOpts)
+          : scanDirectoryYielding(root, scanOpts));
+        return scanned;
       },
       notices: false,
       planning: (found) => {
@@ -95,6 +137,7 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
           facts: found.facts,
           full: opts.full,
         });
+        partial = () => planCheck(input());
         return {
           plan: () => planCheck(input()),
           files: () => local.values(),
@@ -109,26 +152,15 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
       },
     });
     for (const d of plan.differences) emit({ type: 'difference', ...d });
-    const base = await s.close(true);
-    const of = (status: CheckDifference['status']) =>
-      plan.differences.filter((d) => d.status === status).map((d) => d.rel);
-    const result: CheckResult = {
-      command: 'check',
-      same: plan.same,
-      onlyLocal: of('only-local'),
-      onlyRemote: of('only-remote'),
-      differ: of('differ'),
-      differences: plan.differences,
-      errors: base.errors,
-      requests: base.requests,
-      requestsTotal: base.requestsTotal,
-      elapsedMs: base.elapsedMs,
-      outcome: base.errors.length > 0 ? 'failed' : plan.differences.length > 0 ? 'differ' : 'ok',
-    };
-    emit({ type: 'check-summary', ...result });
-    return result;
+    return summarise(plan, 0, await s.close(true));
   } catch (err) {
-    await s.close(false);
-    throw err;
+    const base = await s.close(false);
+    if (!base.cancelled) throw err;
+    // Cancelled: what was compared so far, the rest counted as not compared, then the signal's reason.
+    const sofar = partial?.();
+    if (sofar) for (const d of sofar.differences) emit({ type: 'difference', ...d });
+    const unlisted = scanned ? fitting(s.selection, scanned.files).length : 0;
+    summarise(sofar ?? { same: 0, differences: [] }, sofar ? sofar.needs.length : unlisted, base);
+    throw opts.signal!.reason;
   }
 }

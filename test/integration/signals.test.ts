@@ -20,11 +20,13 @@ import {
   runCli,
   runLive,
   seededTree,
+  seedObject,
   servers,
   spawnCli,
   summaryOf,
   trackedDirs,
   waitFor,
+  writeTree,
 } from '../helpers.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 
@@ -251,6 +253,181 @@ describe.each(servers())('signals on $name', (server) => {
     expect(s2.uploaded + s2.recorded).toBe(SMALL - recorded.length);
     expect(s2.requests.PutObject ?? 0).toBeLessThanOrEqual(SMALL - recorded.length);
     expect((await runCli(['check', src, url], server)).code).toBe(0);
+  });
+
+  /**
+   * A tree of `n` text files pushed with --compress (a check compares each by a HEAD of its source MD5),
+   * then one file more, only local; a proxy that answers the first `answered` HEADs and holds the rest,
+   * and the ListObjectsV2 too when `holdListing`.
+   */
+  async function heldCheck(label: string, n: number, opts: { answered: number; holdListing: boolean }) {
+    const { bucket } = await newBucket(server, label);
+    const src = dir(`${label}-src`);
+    const files: Record<string, string> = {};
+    for (let i = 0; i < n; i++) files[`t${String(i).padStart(2, '0')}.txt`] = `line ${i}\n`.repeat(200 + i);
+    writeTree(src, files);
+    const url = `s3://${bucket}/chk`;
+    let armed = false;
+    let heads = 0;
+    let lists = 0;
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      hold: ({ method, url: u }) => {
+        if (!armed) return undefined;
+        if (method === 'HEAD') return ++heads > opts.answered ? released : undefined;
+        if (method !== 'GET' || !u.includes('list-type=2')) return undefined;
+        lists++;
+        return opts.holdListing ? released : undefined;
+      },
+    });
+    proxies.push(proxy);
+    // Through the proxy: the check reads the manifest of this endpoint, which records the compression.
+    const push = await runCli(
+      ['push', src, url, '--compress', '*.txt', '--endpoint-url', proxy.endpoint],
+      server,
+    );
+    expect(push.code, push.stderr).toBe(0);
+    writeTree(src, { 'new.txt': 'only here\n' });
+    armed = true;
+    // The requests that reached the proxy: the listing's, or the HEADs.
+    const held = () => (opts.holdListing ? lists : heads);
+    // --full: no manifest entry stands in for a comparison; one worker: a HEAD goes out once the one
+    // before it is answered and counted.
+    const args = ['check', src, url, '--full', '--endpoint-url', proxy.endpoint, '--workers', '1'];
+    return { args, held, release };
+  }
+
+  it.each<Sig>(['SIGINT', 'SIGTERM'])(
+    'check cancelled by %s mid-comparison with --json: the summary of what it compared so far is last',
+    async (signal) => {
+      const N = 8;
+      const ANSWERED = 3;
+      const { args, held, release } = await heldCheck(`chk-${signal.toLowerCase()}`, N, {
+        answered: ANSWERED,
+        holdListing: false,
+      });
+      const run = spawnCli([...args, '--json'], server);
+      runs.push(run);
+      const reached = await waitFor(() => held() > ANSWERED, run);
+      expect(reached, `the check ended before its HEADs were held: ${run.stdout()}${run.stderr()}`).toBe(
+        true,
+      );
+      run.child.kill(signal);
+      const { code, signal: killedBy } = await run.exited;
+      release();
+      expect(killedBy).toBeNull();
+      expect(code, run.stderr()).toBe(EXIT[signal]);
+      const last = JSON.parse(stdoutLines(run).at(-1)!) as Record<string, unknown>;
+      expect(last).toEqual({
+        type: 'check-summary',
+        command: 'check',
+        same: ANSWERED,
+        onlyLocal: ['new.txt'],
+        onlyRemote: [],
+        differ: [],
+        differences: [{ rel: 'new.txt', status: 'only-local', detail: '10 bytes' }],
+        errors: [],
+        requests: expect.objectContaining({ ListObjectsV2: 1 }) as unknown,
+        requestsTotal: expect.any(Number) as unknown,
+        elapsedMs: expect.any(Number) as unknown,
+        cancelled: true,
+        notCompared: N - ANSWERED,
+        exitCode: EXIT[signal],
+      });
+      // The difference found before the signal is reported as one, once.
+      expect(run.events.filter((e) => e.type === 'difference')).toEqual([
+        { type: 'difference', rel: 'new.txt', status: 'only-local', detail: '10 bytes' },
+      ]);
+      // Neither says a manifest is saved or a run resumes: a check keeps none, and starts afresh.
+      const notices = run.events
+        .filter((e) => e.type === 'notice')
+        .map((e) => String((e as { message?: string }).message));
+      const again = signal === 'SIGINT' ? 'Ctrl-C' : signal;
+      expect(notices).toEqual([
+        `${signal}: stopping (the summary says what was compared so far); ${again} again exits at once`,
+      ]);
+      expect(plainLines(run.stderr())).toEqual([
+        `s3sync: cancelled by ${signal}; the check is incomplete: run it again to compare every file`,
+      ]);
+    },
+  );
+
+  it('check cancelled while listing, in human mode: incomplete, every file not compared, never identical', async () => {
+    const N = 4;
+    const { args, held, release } = await heldCheck('chk-list', N, { answered: 0, holdListing: true });
+    const run = spawnCli(args, server);
+    runs.push(run);
+    expect(await waitFor(() => held() >= 1, run), run.stderr()).toBe(true);
+    run.child.kill('SIGINT');
+    const { code } = await run.exited;
+    release();
+    expect(code, run.stderr()).toBe(130);
+    const out = stdoutLines(run);
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatch(
+      new RegExp(
+        `^\\[cancelled\\] incomplete \\(${N + 1} not compared\\): 0 same, 0 only local, 0 only remote, 0 differ so far; \\d+ S3 requests, `,
+      ),
+    );
+    expect(run.stdout()).not.toMatch(/identical/);
+    expect(plainLines(run.stderr())).toEqual([
+      'notice: SIGINT: stopping (the summary says what was compared so far); Ctrl-C again exits at once',
+      's3sync: cancelled by SIGINT; the check is incomplete: run it again to compare every file',
+    ]);
+  });
+
+  it('S3 → S3 cancelled: its notice and last line say what a rerun does, with no manifest; the rerun does it', async () => {
+    const N = 8;
+    const COPIED = 3;
+    const { bucket: from, transport: src } = await newBucket(server, 'sig-s3-src');
+    const { bucket: to } = await newBucket(server, 'sig-s3-dst');
+    for (let i = 0; i < N; i++) await seedObject(src, `data/o${i}.txt`, `object ${i}`);
+    let copies = 0;
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      // The copies after the first COPIED wait: the run is cancelled with those three done.
+      hold: ({ method, headers }) =>
+        method === 'PUT' && headers['x-amz-copy-source'] !== undefined && ++copies > COPIED
+          ? released
+          : undefined,
+    });
+    proxies.push(proxy);
+    const args = ['sync', `s3://${from}/data`, `s3://${to}/copy`, '--endpoint-url', proxy.endpoint];
+    const run = spawnCli([...args, '--workers', '1', '--json'], server);
+    runs.push(run);
+    expect(await waitFor(() => copies > COPIED, run), run.stderr()).toBe(true);
+    run.child.kill('SIGINT');
+    const { code } = await run.exited;
+    release();
+    expect(code, run.stderr()).toBe(130);
+    expect(summaryOf(run.events)).toMatchObject({ cancelled: true, uploaded: COPIED, exitCode: 130 });
+    const notices = run.events
+      .filter((e) => e.type === 'notice')
+      .map((e) => String((e as { message?: string }).message));
+    expect(notices).toEqual([
+      'SIGINT: stopping (S3 to S3 keeps no manifest: the objects copied so far stay); Ctrl-C again exits at once',
+    ]);
+    expect(plainLines(run.stderr())).toEqual([
+      's3sync: cancelled by SIGINT; the next run lists both prefixes again and copies only what is still missing or different',
+    ]);
+    expect(run.stdout() + run.stderr()).not.toMatch(/manifest is saved|continues where/);
+
+    // As said: the rerun copies the rest, and nothing the cancelled run copied.
+    const next = await runLive([...args, '--json'], server);
+    expect(next.code, next.stderr()).toBe(0);
+    expect(summaryOf(next.events)).toMatchObject({ uploaded: N - COPIED, unchanged: COPIED, failed: 0 });
   });
 
   it('a run waiting for the lock stops waiting when cancelled', async () => {

@@ -124,6 +124,8 @@ const checkResult = (rels: string[]): CheckResult => ({
   requests: {},
   requestsTotal: 1,
   elapsedMs: 5,
+  cancelled: false,
+  notCompared: 0,
   outcome: 'differ',
 });
 

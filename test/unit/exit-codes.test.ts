@@ -94,6 +94,8 @@ describe('a result as the CLI prints it', () => {
       requests: {},
       requestsTotal: 1,
       elapsedMs: 1,
+      cancelled: false,
+      notCompared: 0,
       outcome: 'differ',
     });
     expect(e).toMatchObject({ type: 'check-summary', exitCode: 1 });

@@ -70,6 +70,8 @@ describe('checkText: a check that could not compare everything never says identi
     requests: {},
     requestsTotal: 1,
     elapsedMs: 1,
+    cancelled: false,
+    notCompared: 0,
   };
   const diff = { rel: 'x', status: 'differ' as const, detail: 'size' };
   const err = { rel: 'y', message: 'cannot read file: EACCES' };
@@ -82,5 +84,25 @@ describe('checkText: a check that could not compare everything never says identi
     expect(
       checkText({ command: 'check', ...base, differences: [...differences], errors: [...errors] }),
     ).toMatch(re);
+  });
+
+  it.each([
+    [
+      'nothing found',
+      [],
+      [],
+      '[cancelled] incomplete (3 not compared): 4 same, 0 only local, 0 only remote, 0 differ so far',
+    ],
+    [
+      'a difference and an error',
+      [diff],
+      [err],
+      '[cancelled] incomplete (3 not compared, 1 error(s)): 4 same, 0 only local, 0 only remote, 1 differ so far',
+    ],
+  ] as const)('cancelled, %s: incomplete, with what it found so far', (_what, differences, errors, text) => {
+    const r = { ...base, differ: differences.map((d) => d.rel), cancelled: true, notCompared: 3 };
+    expect(checkText({ command: 'check', ...r, differences: [...differences], errors: [...errors] })).toBe(
+      text,
+    );
   });
 });

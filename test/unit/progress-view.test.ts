@@ -163,6 +163,8 @@ describe('Output: the bar on a terminal', () => {
       requests: {},
       requestsTotal: 1,
       elapsedMs: 10,
+      cancelled: false,
+      notCompared: 0,
       exitCode: 0,
     });
     const e = err.text();
