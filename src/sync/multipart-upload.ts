@@ -206,7 +206,7 @@ export class MultipartUpload {
     if (!etag) etag = (await t.head(key))?.etag ?? '';
     // Where the ETag is no MD5 of the part MD5s (R2, B2, GCS) it can never match: each part's
     // Content-MD5 was checked by the server instead.
-    if (t.provider.multipartEtagIsMd5OfParts) checkEtag(etag, expected, f.rel);
+    if (t.provider.multipartEtagIsMd5OfParts) checkEtag(etag, expected);
     s.store.endUpload(f.rel);
     return etag;
   }

@@ -70,7 +70,7 @@ export async function putCompressed(job: UploadJob): Promise<ManifestEntry> {
     });
     progress.finish();
     await assertUnchanged(job.src);
-    checkEtag(etag, [gzMd5], f.rel);
+    checkEtag(etag, [gzMd5]);
     return manifestEntry(f, { md5, etag, partSize: 0, stored: size });
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -49,12 +49,13 @@ export const mtimeMeta = (mtimeNs: string) => {
   return `${ns < 0n ? '-' : ''}${abs / 1_000_000_000n}.${(abs % 1_000_000_000n).toString().padStart(9, '0')}`;
 };
 
-/** The server's ETag must be what the bytes we hashed produce; opaque ETags (SSE-KMS, R2) cannot be checked. */
-export function checkEtag(etag: string, expected: string[], rel: string): void {
+/**
+ * The server's ETag must be what the bytes we hashed produce; opaque ETags (SSE-KMS, R2) cannot be
+ * checked. The message names no file: the run's error line puts its path first.
+ */
+export function checkEtag(etag: string, expected: string[]): void {
   if (etagForm(etag).kind === 'opaque' || expected.includes(etag)) return;
-  throw runError(
-    `${rel}: the stored object's ETag ${etag} does not match the local content (${expected[0]})`,
-  );
+  throw runError(`the stored object's ETag ${etag} does not match the local content (${expected[0]})`);
 }
 
 /** The run's hash of the file (often taken during the listing), if it is of the file as scanned. */

@@ -3,6 +3,7 @@
  * store that fails every request ends the run with one-line errors and a manifest that records only what
  * truly reached the server.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listObjects } from '../../src/s3/listing.js';
@@ -13,6 +14,7 @@ import {
   doneOf,
   FULL,
   MiB,
+  md5Hex,
   newBucket,
   objectMd5,
   plainLines,
@@ -25,6 +27,7 @@ import {
   summaryOf,
   trackedDirs,
   treeHashes,
+  writeTree,
 } from '../helpers.js';
 import { type FaultProxy, startFaultProxy, uploadGoneAfterFirstPart } from '../servers/fault-proxy.js';
 
@@ -233,6 +236,56 @@ describe.each(servers())('faults on $name', (server) => {
     expect(await objectMd5(transport, 'gone/big.bin')).toBe(treeHashes(src)['big.bin']);
     expect(readManifest(src)!.pending).toEqual({});
   });
+
+  it.each([
+    ['as is', 'plain.txt', [] as string[]],
+    ['compressed', 'page.html', ['--compress', '*.html']],
+  ])(
+    'an upload answered with another ETag (%s): one error line that names the file once',
+    async (_how, rel, flags) => {
+      const { bucket } = await newBucket(server, 'etag-line');
+      const src = dir('etag-line-src');
+      writeTree(src, { [rel]: 'some content\n'.repeat(100) });
+      const WRONG = '0123456789abcdef0123456789abcdef';
+      // The store kept the bytes, but its answer names other content (a proxy or store that rewrites it).
+      const proxy = await proxyTo(server.endpoint, {
+        seed: 1,
+        rate: 0,
+        rewrite: ({ method }) =>
+          method === 'PUT'
+            ? {
+                headers: (h) => {
+                  h.etag = `"${WRONG}"`;
+                },
+              }
+            : undefined,
+      });
+      const args = (to: string) => [
+        'push',
+        src,
+        `s3://${bucket}/${to}`,
+        '--endpoint-url',
+        proxy.endpoint,
+        ...flags,
+      ];
+      const human = await runCli(args('e1'), server);
+      expect(human.code).toBe(1);
+      // The MD5 the ETag was checked against: the file's, or that of its gzip body.
+      const [line] = plainLines(human.stderr);
+      const expected = line?.match(/\(([0-9a-f]{32})\)$/)?.[1];
+      expect(expected, human.stderr).toBeDefined();
+      if (flags.length === 0) expect(expected).toBe(md5Hex(readFileSync(path.join(src, rel))));
+      const message = `the stored object's ETag ${WRONG} does not match the local content (${expected})`;
+      expect(plainLines(human.stderr)).toEqual([`error: ${rel}: ${message}`]);
+
+      // Another prefix: the object under the first holds the content, which a second push would record.
+      const json = await runCli([...args('e2'), '--json'], server);
+      expect(json.events.filter((e) => e.type === 'error')).toEqual([
+        { type: 'error', rel, message: `${rel}: ${message}` },
+      ]);
+      expect(json.summary?.errors).toEqual([{ rel, message }]);
+    },
+  );
 
   it('when every request fails from the start: exit 1 with one line, no manifest entries', async () => {
     const { bucket, transport } = await newBucket(server, 'all');
