@@ -16,6 +16,44 @@ export class NotS3Error extends Error {
   }
 }
 
+/** Reason phrases of the error statuses a gateway or a store's front answers with. */
+const REASON: Readonly<Record<number, string>> = Object.freeze({
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+});
+/** Its name, as retry notices show it: S3's own for 500 and 503, else the phrase run together. */
+const NAME: Readonly<Record<number, string>> = Object.freeze({
+  500: 'InternalError',
+  502: 'BadGateway',
+  503: 'ServiceUnavailable',
+  504: 'GatewayTimeout',
+});
+
+/**
+ * A server error whose body is not S3's <Error> document: a proxy's or gateway's HTML page, an empty
+ * 500. Retried as the server error it is; said as what it is, not as the SDK's "UnknownError".
+ */
+export class NotS3ErrorAnswer extends Error {
+  readonly $metadata: { httpStatusCode: number };
+  readonly $fault = 'server';
+  constructor(status: number) {
+    const phrase = REASON[status];
+    super(`HTTP ${status}${phrase ? ` ${phrase}` : ''}`);
+    this.name = NAME[status] ?? `HTTP${status}`;
+    this.$metadata = { httpStatusCode: status };
+  }
+}
+
+/**
+ * Whether an error answer is a server error that S3 did not write: 5xx without an <Error> holding a
+ * <Code>. Not for a HEAD, whose answers never have a body.
+ */
+export const foreignServerError = (status: number, operation: string, body: string): boolean =>
+  status >= 500 && operation !== 'HeadObject' && !/<Error>[\s\S]*<Code>/.test(body);
+
 /** Which of the timeouts ran out. `silentEndpoint`: the endpoint had answered nothing yet in this run. */
 export interface RequestTimeoutError extends Error {
   code: 'ETIMEDOUT';

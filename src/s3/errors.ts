@@ -1,5 +1,5 @@
 import { runError, S3SyncError, usageError } from '../errors.js';
-import { isRequestTimeout, NotS3Error } from './endpoint-errors.js';
+import { isRequestTimeout, NotS3Error, NotS3ErrorAnswer } from './endpoint-errors.js';
 
 interface SdkError {
   name?: string;
@@ -76,6 +76,9 @@ export function describeS3Error(err: unknown, ctx: { bucket?: string; endpoint?:
   const endpoint = ctx.endpoint ?? 'AWS';
   if (err instanceof NotS3Error)
     return usageError(`the endpoint ${endpoint} does not answer as S3 (${err.reason}): check --endpoint-url`);
+  // A gateway's page, on every attempt: the file's failure, said as what came back.
+  if (err instanceof NotS3ErrorAnswer)
+    return runError(`${err.message} from ${endpoint} (not an S3 answer)`, err);
   if (isRequestTimeout(err) && err.silentEndpoint) {
     const secs = `${err.ms / 1000} s`;
     return err.timeout === 'connect'

@@ -1,5 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { NotS3Error } from './endpoint-errors.js';
+import { foreignServerError, NotS3Error, NotS3ErrorAnswer } from './endpoint-errors.js';
 
 /**
  * What an answer must look like to be S3's. A web server, a login portal or a proxy's error page answers
@@ -95,6 +95,13 @@ export function checkAnswers(client: S3Client): void {
         // Its body unread, the answer would hold its socket until the server closes it.
         (res.body as { destroy?: () => void } | undefined)?.destroy?.();
         throw new NotS3Error(reason, status);
+      }
+      // A server error's body is short: read here, it says whether S3 wrote it (else the SDK names it
+      // UnknownError, or fails to parse an HTML page).
+      if (status >= 500 && operation !== 'HeadObject' && res.body !== undefined) {
+        const text = await readAll(res.body);
+        if (foreignServerError(status, operation, text.toString('utf8'))) throw new NotS3ErrorAnswer(status);
+        res.body = text;
       }
       return result;
     },

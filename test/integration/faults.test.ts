@@ -287,6 +287,70 @@ describe.each(servers())('faults on $name', (server) => {
     },
   );
 
+  /** A gateway's own answers: pages as nginx and load balancers send them, and a store's empty 500. */
+  const GATEWAY_PAGES = [
+    [
+      502,
+      'an HTML page',
+      'text/html',
+      '<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>\n',
+      'Bad Gateway',
+    ],
+    [
+      503,
+      'an HTML page',
+      'text/html; charset=utf-8',
+      '<!DOCTYPE html><html><body><h1>503 Service Unavailable</h1><p>No server is available.</p></body></html>',
+      'Service Unavailable',
+    ],
+    [
+      504,
+      'an HTML page',
+      'text/html',
+      "<html><body><h1>504 Gateway Time-out</h1>The server didn't respond in time.</body></html>",
+      'Gateway Timeout',
+    ],
+    [500, 'an empty body', undefined, '', 'Internal Server Error'],
+  ] as const;
+
+  it.each(GATEWAY_PAGES)(
+    'a PUT answered %i with %s by a gateway: retried, then one line saying what came back from where',
+    async (status, _body, type, page, phrase) => {
+      const { bucket } = await newBucket(server, `gw-${status}`);
+      const src = dir(`gw-${status}-src`);
+      // Sent directly (a small body) and through the SDK (over 2 MiB): both say the same.
+      writeTree(src, { 'small.bin': 10_000, 'mid.bin': 3 * MiB });
+      const proxy = await proxyTo(server.endpoint, {
+        seed: 1,
+        rate: 0,
+        rewrite: ({ method }) =>
+          method === 'PUT'
+            ? {
+                status,
+                headers: (h) => {
+                  delete h.etag;
+                  if (type) h['content-type'] = type;
+                  else delete h['content-type'];
+                },
+                body: () => Buffer.from(page),
+              }
+            : undefined,
+      });
+      const push = await runCli(
+        ['push', src, `s3://${bucket}/gw`, '--endpoint-url', proxy.endpoint, '--retries', '1'],
+        server,
+      );
+      expect(push.code).toBe(1);
+      const line = (rel: string) =>
+        `error: ${rel}: HTTP ${status} ${phrase} from ${proxy.endpoint} (not an S3 answer)`;
+      expect(plainLines(push.stderr).sort()).toEqual([line('mid.bin'), line('small.bin')]);
+      expect(push.stderr).not.toMatch(/UnknownError|Deserialization/);
+      expect(push.stderr).not.toContain(server.secretAccessKey);
+      // Retried as a server error: each file sent twice with --retries 1.
+      expect(push.stdout).toMatch(/\(PutObject 4, ListObjectsV2 1\)/);
+    },
+  );
+
   it('when every request fails from the start: exit 1 with one line, no manifest entries', async () => {
     const { bucket, transport } = await newBucket(server, 'all');
     const src = dir('all-src');

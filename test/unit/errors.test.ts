@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { type ErrorKind, fatalError, runError, S3SyncError, usageError } from '../../src/errors.js';
-import { NotS3Error, timeoutError } from '../../src/s3/endpoint-errors.js';
+import {
+  foreignServerError,
+  NotS3Error,
+  NotS3ErrorAnswer,
+  timeoutError,
+} from '../../src/s3/endpoint-errors.js';
 import {
   describeS3Error,
   errorCode,
@@ -235,5 +240,39 @@ describe('describeS3Error: one line that names the fix', () => {
   it('passes an S3SyncError through unchanged, whatever its kind', () => {
     for (const err of [usageError('u'), fatalError('f'), runError('r')])
       expect(describeS3Error(err, ctx)).toBe(err);
+  });
+});
+
+describe('a server error that S3 did not write', () => {
+  it.each<[string, number, string, string, boolean]>([
+    ['an HTML 502 to a PUT', 502, 'PutObject', '<html><h1>502 Bad Gateway</h1></html>', true],
+    ['an empty 500 to a GET', 500, 'GetObject', '', true],
+    [
+      "S3's own 500",
+      500,
+      'PutObject',
+      '<Error><Code>InternalError</Code><Message>x</Message></Error>',
+      false,
+    ],
+    ["S3's 503 SlowDown", 503, 'ListObjectsV2', '<?xml?>\n<Error>\n<Code>SlowDown</Code></Error>', false],
+    ['a HEAD, whose answers have no body', 503, 'HeadObject', '', false],
+    ['a 4xx (HTML there is refused as not S3 before)', 404, 'GetObject', '', false],
+  ])('%s: %s', (_what, status, operation, body, foreign) => {
+    expect(foreignServerError(status, operation, body)).toBe(foreign);
+  });
+
+  it.each<[number, string, string]>([
+    [502, 'BadGateway', 'HTTP 502 Bad Gateway from http://127.0.0.1:9 (not an S3 answer)'],
+    [503, 'ServiceUnavailable', 'HTTP 503 Service Unavailable from http://127.0.0.1:9 (not an S3 answer)'],
+    [504, 'GatewayTimeout', 'HTTP 504 Gateway Timeout from http://127.0.0.1:9 (not an S3 answer)'],
+    [500, 'InternalError', 'HTTP 500 Internal Server Error from http://127.0.0.1:9 (not an S3 answer)'],
+    [599, 'HTTP599', 'HTTP 599 from http://127.0.0.1:9 (not an S3 answer)'],
+  ])('HTTP %i: retried as a server error, named %s, said in one line', (status, name, line) => {
+    const err = new NotS3ErrorAnswer(status);
+    expect(isRetryable(err)).toBe(true);
+    expect(errorCode(err)).toBe(name);
+    const d = describeS3Error(err, ctx);
+    expect(d.kind).toBe('file');
+    expect(d.message).toBe(line);
   });
 });
