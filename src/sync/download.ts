@@ -44,6 +44,26 @@ const mtimeOf = (meta: string | undefined, lastModified: number): number | Date 
   return secs < 0 ? new Date(secs * 1000) : secs;
 };
 
+/**
+ * The large objects of a run fetched whole because the server (or a proxy) ignored their byte ranges:
+ * said once, when the downloads are over, with how many, not once per file.
+ */
+export class WholeFallbacks {
+  private first: string | undefined;
+  private count = 0;
+
+  add(reason: string): void {
+    this.first ??= reason;
+    this.count++;
+  }
+
+  report(s: RunContext): void {
+    if (this.first === undefined) return;
+    const n = this.count;
+    s.notice(`${this.first}: ${n} large file${n === 1 ? '' : 's'} fetched whole instead, one GET each`);
+  }
+}
+
 interface Target {
   rel: string;
   key: string;
@@ -74,6 +94,8 @@ export async function downloadObject(
     partSize: number;
     /** Keeps the file about to be replaced (--backup-dir); returns the undo if the rename fails. */
     backup?: (rel: string, abs: string) => (() => void) | undefined;
+    /** Counts the objects fetched whole after their ranges were ignored; the caller reports them. */
+    wholeFallbacks: WholeFallbacks;
   },
   tree: TargetTree,
   progress = new TransferProgress(o.size, (e) => s.emit(e)),
@@ -126,7 +148,7 @@ export async function downloadObject(
         if (!ignored) throw err;
         // A server (or a proxy before it) that sends whole objects only: one GET of all of it, checked
         // as any whole download is, rather than the whole object once for each range.
-        s.notice(`${ignored.message}: fetching ${o.rel} whole`, o.rel);
+        cfg.wholeFallbacks.add(ignored.message);
         progress.fail();
         ({ md5, meta, verified, encoding } = await downloadWhole(s, t, o, tmp, partSizes, progress));
       }

@@ -15,7 +15,7 @@ import { isFatal } from '../s3/errors.js';
 import { resolveAt } from './at-time.js';
 import { backupLocalFile, type LocalBackup, localBackupTarget } from './backup-local.js';
 import { enforceDeleteGuards } from './delete-guard.js';
-import { DiskFullError, diskFullOr, downloadObject } from './download.js';
+import { DiskFullError, diskFullOr, downloadObject, WholeFallbacks } from './download.js';
 import { DurableBatch, dirsUpTo, type Unflushed } from './durable-batch.js';
 import type { SyncResult } from './events.js';
 import { applyRecords } from './facts.js';
@@ -281,6 +281,7 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
     multipartThreshold: setting(opts, 'multipartThreshold'),
     partSize: setting(opts, 'partSize'),
     backup: backup && ((rel: string, abs: string) => backupLocalFile(backup, rel, abs)),
+    wholeFallbacks: new WholeFallbacks(),
   };
   let diskFull: DiskFullError | undefined;
   const controller = new AbortController();
@@ -337,6 +338,7 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
   } finally {
     await batch.drain();
     tree.removeTmp();
+    cfg.wholeFallbacks.report(s);
   }
   if (diskFull) throw diskFull;
 
