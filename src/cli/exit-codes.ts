@@ -23,7 +23,8 @@ export interface CancelWords {
 
 /**
  * The cancel wording of a command: only push, pull and apply save a manifest to resume from; a dry run
- * changes nothing, a check compares afresh, and an S3 → S3 sync lists both sides again.
+ * changes nothing, a check compares afresh, an S3 → S3 sync lists both sides again, a plan writes no
+ * file, versions lists afresh, and cleanup lists what is left.
  */
 export function cancelWords(command: string, dryRun: boolean): CancelWords {
   if (command === 'check')
@@ -32,6 +33,19 @@ export function cancelWords(command: string, dryRun: boolean): CancelWords {
       after: 'the check is incomplete: run it again to compare every file',
     };
   if (dryRun) return { stopping: 'a dry run: nothing was changed', after: 'a dry run, nothing was changed' };
+  // A plan is written whole at its end, or not at all.
+  if (command.startsWith('plan '))
+    return { stopping: 'no plan is written', after: 'nothing was changed and no plan written: plan again' };
+  if (command === 'versions')
+    return {
+      stopping: 'the listing stops here',
+      after: 'the listing is incomplete: run it again for every version',
+    };
+  if (command === 'cleanup')
+    return {
+      stopping: 'the uploads aborted so far stay aborted',
+      after: 'the next cleanup lists the uploads left and aborts those',
+    };
   if (command === 'sync s3')
     return {
       stopping: 'S3 to S3 keeps no manifest: the objects copied so far stay',

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   CancelledError,
+  cancelWords,
   cliEvent,
   errorExitCode,
   exitCodeOf,
@@ -109,5 +110,37 @@ describe('a result as the CLI prints it', () => {
       { type: 'bytes', bytes: 3 },
     ] as const;
     for (const e of events) expect(cliEvent(e)).toBe(e);
+  });
+});
+
+describe('what a cancelled command says it keeps', () => {
+  it.each([
+    ['push', false, 'the manifest is saved', 'the next run continues where this one stopped'],
+    ['pull', false, 'the manifest is saved', 'the next run continues where this one stopped'],
+    ['apply', false, 'the manifest is saved', 'the next run continues where this one stopped'],
+    ['push', true, 'a dry run: nothing was changed', 'a dry run, nothing was changed'],
+    [
+      'check',
+      false,
+      'the summary says what was compared so far',
+      'the check is incomplete: run it again to compare every file',
+    ],
+    ['plan push', false, 'no plan is written', 'nothing was changed and no plan written: plan again'],
+    ['plan sync', false, 'no plan is written', 'nothing was changed and no plan written: plan again'],
+    [
+      'versions',
+      false,
+      'the listing stops here',
+      'the listing is incomplete: run it again for every version',
+    ],
+    [
+      'cleanup',
+      false,
+      'the uploads aborted so far stay aborted',
+      'the next cleanup lists the uploads left and aborts those',
+    ],
+    ['cleanup', true, 'a dry run: nothing was changed', 'a dry run, nothing was changed'],
+  ] as const)('%s (dry run: %s)', (command, dryRun, stopping, after) => {
+    expect(cancelWords(command, dryRun)).toEqual({ stopping, after });
   });
 });
