@@ -72,6 +72,7 @@ export function stateAt(
       size: v.size,
       etag: v.etag,
       lastModified: v.lastModified,
+      ...(v.storageClass !== undefined && { storageClass: v.storageClass }),
       versionId: v.versionId,
       isLatest: v.isLatest,
     });

@@ -28,4 +28,6 @@ export interface ObjectVersion {
   size: number;
   /** Without quotes; '' for a delete marker. */
   etag: string;
+  /** As RemoteObject's: absent when the listing names none or STANDARD (and for a delete marker). */
+  storageClass?: string;
 }

@@ -129,6 +129,8 @@ function toPage(
       deleteMarker: false,
       size: v.Size ?? 0,
       etag: normalizeEtag(v.ETag),
+      // Carried as the current listing carries it: an archived version is decided the same way.
+      ...(v.StorageClass && v.StorageClass !== 'STANDARD' && { storageClass: v.StorageClass }),
     }),
   );
   const markers = (page.DeleteMarkers ?? []).map(

@@ -179,6 +179,33 @@ describe('planPull over a state at TIME', () => {
     expect(plan([current], []).actions[0]).not.toHaveProperty('versionId');
   });
 
+  it('an archived version is planned as an archived current object is: HEAD first, then skipped', () => {
+    const state = stateAt(
+      [
+        { ...v('p/cold', '2', -S, { latest: true }), storageClass: 'DEEP_ARCHIVE' },
+        { ...v('p/cold', '1', -2 * S), storageClass: 'GLACIER' },
+        v('p/warm', '1', -S, { latest: true }),
+      ],
+      'p/',
+      T,
+    );
+    expect(state.get('cold')).toMatchObject({ versionId: '2', storageClass: 'DEEP_ARCHIVE' });
+    expect(state.get('warm')).not.toHaveProperty('storageClass');
+    const first = plan([...state.values()], []);
+    expect(first.needs).toEqual([{ kind: 'head', rel: 'cold' }]);
+    const facts = emptyFacts();
+    facts.heads.set('cold', {});
+    expect(plan([...state.values()], [], facts).actions).toEqual([
+      {
+        kind: 'archived',
+        rel: 'cold',
+        key: 'p/cold',
+        reason: 'in DEEP_ARCHIVE: not readable until restored (restore it, then run again)',
+      },
+      expect.objectContaining({ kind: 'download', rel: 'warm' }),
+    ]);
+  });
+
   it('--delete removes a local file the state at TIME does not have', () => {
     expect(plan([], [file('later')]).actions).toMatchObject([{ kind: 'delete', rel: 'later' }]);
   });
