@@ -1,5 +1,7 @@
+import { forEachLimit } from '../limiter.js';
 import { setting, validateOptions } from '../options/validate.js';
 import { endpointFor } from '../s3/client-options.js';
+import type { AbortOutcome } from '../s3/multipart.js';
 import { parseS3Url } from '../s3/url.js';
 import type { CommonOptions } from './options.js';
 
@@ -50,23 +52,26 @@ export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
     failed: 0,
     outcome: 'ok',
   };
-  for (const u of uploads) {
-    // Cancelled: no further abort starts (each one is retried, and ignores the signal on purpose).
-    opts.signal?.throwIfAborted();
+  const label = (u: (typeof uploads)[number]) => {
     const upload = `upload ${u.uploadId.slice(0, 12)}…, started ${u.initiated.toISOString()}`;
-    const what = `${u.key} (${upload})`;
-    if (opts.dryRun) {
+    return { upload, what: `${u.key} (${upload})` };
+  };
+  if (opts.dryRun) {
+    for (const u of uploads) {
+      opts.signal?.throwIfAborted();
       opts.onEvent?.({
         type: 'action',
         action: 'abort',
         rel: u.key,
-        reason: `stale multipart ${upload}`,
+        reason: `stale multipart ${label(u).upload}`,
         size: 0,
         dryRun: true,
       });
-      continue;
     }
-    const outcome = await t.abortMultipart(u);
+    return result;
+  }
+  const report = (u: (typeof uploads)[number], outcome: AbortOutcome) => {
+    const { what } = label(u);
     if (outcome === 'aborted' || outcome === 'gone') {
       // 'gone': finished or aborted by someone else meanwhile; either way nothing is left to bill.
       if (outcome === 'aborted') result.aborted++;
@@ -86,7 +91,25 @@ export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
         message: `could not abort multipart upload ${what}${why}`,
       });
     }
-  }
+  };
+  // Aborts run as the request limit allows (--workers, growing and shrinking as the server answers),
+  // each attempt paced by --tpslimit in the transport. Outcomes are reported in listing order, each
+  // once all before it are known, so the lines are the same whatever order the answers come in.
+  const outcomes: (AbortOutcome | undefined)[] = [];
+  let reported = 0;
+  const slots = t.limiter.follower();
+  // Cancelled: no further abort starts; those in flight end (an abort ignores the signal on purpose)
+  // and are reported before the cancellation is thrown.
+  await forEachLimit(
+    uploads.map((_, i) => i),
+    t.limiter.max,
+    async (i) => {
+      outcomes[i] = await slots.run(() => t.abortMultipart(uploads[i]!));
+      for (; reported < uploads.length && outcomes[reported] !== undefined; reported++)
+        report(uploads[reported]!, outcomes[reported]!);
+    },
+    opts.signal,
+  );
   result.outcome = result.failed > 0 ? 'failed' : 'ok';
   return result;
 }

@@ -3,6 +3,7 @@
  * every command ends. The uploads are made up by a proxy (s3rver has no ListMultipartUploads), so both
  * servers answer the same listing; their aborts of the made-up ids fail or find them gone.
  */
+import { CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newBucket, runCli, servers } from '../helpers.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
@@ -83,4 +84,168 @@ describe.each(servers())('cleanup output on $name', (server) => {
       uploads = () => UPLOADS.map((key) => ({ key, initiated: OLD }));
     }
   });
+});
+
+/**
+ * Many stale uploads are aborted a bounded number at a time. The proxy lists made-up uploads (as above)
+ * and answers each AbortMultipartUpload itself (204, or the NoSuchUpload or 500 a store may give): the
+ * request still goes upstream first, where s3rver and RGW answer the made-up ids as they will.
+ */
+describe.each(servers())('cleanup of many uploads on $name', (server) => {
+  const COUNT = 40;
+  const WORKERS = 4;
+  const keys = Array.from({ length: COUNT }, (_, i) => `u/k${String(i).padStart(2, '0')}`);
+  const proxies: FaultProxy[] = [];
+  afterAll(async () => {
+    for (const p of proxies) await p.close();
+  });
+
+  const s3Error = (code: string) =>
+    Buffer.from(
+      `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>m</Message></Error>`,
+    );
+  const uploadIdOf = (url: string) => new URL(url, 'http://x').searchParams.get('uploadId');
+  const isAbort = (r: { method: string; url: string }) => r.method === 'DELETE' && uploadIdOf(r.url) !== null;
+
+  /** `answers`: the status an abort of made-up-i gets (204 unless named). */
+  async function uploadsProxy(bucket: string, answers: Record<number, 404 | 500> = {}) {
+    // The first WORKERS aborts are held until all of them are in flight (a run that sends them one at a
+    // time is let go after a while instead, and shows 1 in flight): the bound is reached, not passed.
+    let held = 0;
+    let release!: () => void;
+    const firstBatch = new Promise<void>((r) => {
+      release = r;
+    });
+    setTimeout(() => release(), 2000).unref();
+    // Counted from arrival to the answer being written: the client cannot send its next one before.
+    let inFlight = 0;
+    const seen = { maxInFlight: 0 };
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      hold: (req) => {
+        if (!isAbort({ method: req.method, url: req.url })) return undefined;
+        seen.maxInFlight = Math.max(seen.maxInFlight, ++inFlight);
+        if (++held > WORKERS) return undefined;
+        if (held === WORKERS) release();
+        return firstBatch;
+      },
+      rewrite: (req) => {
+        if (req.method === 'GET' && /[?&]uploads(=|&|$)/.test(req.url))
+          return {
+            status: 200,
+            body: () =>
+              Buffer.from(
+                listing(
+                  bucket,
+                  keys.map((key) => ({ key, initiated: OLD })),
+                ),
+              ),
+          };
+        if (!isAbort(req)) return undefined;
+        inFlight--;
+        const i = Number(uploadIdOf(req.url)!.slice('made-up-'.length));
+        const status = answers[i] ?? 204;
+        return {
+          status,
+          headers: (h) => {
+            h['content-type'] = 'application/xml';
+          },
+          body: () =>
+            status === 404
+              ? s3Error('NoSuchUpload')
+              : status === 500
+                ? s3Error('InternalError')
+                : Buffer.alloc(0),
+        };
+      },
+    });
+    proxies.push(proxy);
+    return { proxy, seen };
+  }
+
+  const run = async (proxy: FaultProxy, bucket: string, flags: string[] = []) => {
+    const args = [
+      'cleanup',
+      `s3://${bucket}/u`,
+      '--older-than',
+      '0s',
+      '--workers',
+      String(WORKERS),
+      '--json',
+    ];
+    const r = await runCli([...args, ...flags, '--endpoint-url', proxy.endpoint], server);
+    const lines = r.stdout
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { type: string; rel?: string; reason?: string; message?: string });
+    return { ...r, lines };
+  };
+  const abortsOf = (proxy: FaultProxy) => proxy.log.filter(isAbort).map((e) => uploadIdOf(e.url));
+  const summaryOfRun = (r: { summary?: unknown }) =>
+    r.summary as unknown as { aborted: number; failed: number };
+
+  it(`${COUNT} stale uploads: all aborted, ${WORKERS} at a time, one request each, lines in listing order`, async () => {
+    const { bucket } = await newBucket(server, 'cleanmany');
+    const { proxy, seen } = await uploadsProxy(bucket);
+    const r = await run(proxy, bucket);
+    expect(r.code, r.stderr).toBe(0);
+    expect(seen.maxInFlight).toBe(WORKERS);
+    // One AbortMultipartUpload per upload, none twice.
+    expect(abortsOf(proxy).sort()).toEqual(keys.map((_, i) => `made-up-${i}`).sort());
+    expect(summaryOfRun(r)).toMatchObject({ aborted: COUNT, failed: 0 });
+    expect(r.lines.at(-1)?.type).toBe('summary');
+    expect(r.lines.slice(0, -1).map((l) => [l.type, l.rel])).toEqual(keys.map((k) => ['done', k]));
+
+    // --dry-run: the same uploads named, in the same order, and not one abort sent.
+    const { proxy: dry } = await uploadsProxy(bucket);
+    const d = await run(dry, bucket, ['--dry-run']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(abortsOf(dry)).toEqual([]);
+    expect(d.lines.slice(0, -1).map((l) => l.rel)).toEqual(keys);
+  });
+
+  it('an upload finished meanwhile (NoSuchUpload) is already gone; a 500 fails alone, exit 1, the rest aborted', async () => {
+    const { bucket } = await newBucket(server, 'cleanrace');
+    const GONE = 7;
+    const FAILING = 23;
+    const { proxy, seen } = await uploadsProxy(bucket, { [GONE]: 404, [FAILING]: 500 });
+    const r = await run(proxy, bucket);
+    expect(r.code, r.stderr).toBe(1);
+    expect(seen.maxInFlight).toBe(WORKERS);
+    expect(summaryOfRun(r)).toMatchObject({ aborted: COUNT - 2, failed: 1 });
+    const aborts = abortsOf(proxy);
+    // Every upload asked for once; the failing one three times (an abort is retried twice), then given up.
+    expect(aborts.filter((id) => id === `made-up-${FAILING}`)).toHaveLength(3);
+    expect(new Set(aborts).size).toBe(COUNT);
+    expect(aborts).toHaveLength(COUNT + 2);
+    expect(r.lines.at(-1)?.type).toBe('summary');
+    const body = r.lines.slice(0, -1);
+    expect(body.map((l) => l.rel)).toEqual(keys);
+    expect(body[GONE]).toMatchObject({ type: 'done', reason: expect.stringMatching(/^already gone: /) });
+    expect(body[FAILING]).toMatchObject({
+      type: 'error',
+      message: expect.stringMatching(/^could not abort multipart upload u\/k23 /),
+    });
+    expect(body.filter((l) => l.type === 'error')).toHaveLength(1);
+  });
+
+  it.skipIf(server.name === 'embedded')(
+    `real uploads (RGW: s3rver has none): ${COUNT} started, all aborted, none left on the server`,
+    async () => {
+      const { bucket, transport } = await newBucket(server, 'cleanreal');
+      for (const key of keys)
+        await transport.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+      expect((await transport.uploadsUnder('u/')).uploads).toHaveLength(COUNT);
+      const proxy = await startFaultProxy({ target: server.endpoint, seed: 1, rate: 0 });
+      proxies.push(proxy);
+      const r = await run(proxy, bucket);
+      expect(r.code, r.stderr).toBe(0);
+      expect(summaryOfRun(r)).toMatchObject({ aborted: COUNT, failed: 0 });
+      expect(abortsOf(proxy)).toHaveLength(COUNT);
+      expect(r.lines.slice(0, -1).map((l) => l.rel)).toEqual(keys);
+      expect((await transport.uploadsUnder('u/')).uploads).toEqual([]);
+    },
+  );
 });
