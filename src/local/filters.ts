@@ -27,7 +27,10 @@
 //     `x/logs/a.txt` nor `logs/sub/a.txt`;
 //   - `dir/**` matches everything below `dir`; a trailing '/' is short for that (`dir/` = `dir/**`);
 //   - a leading './' is ignored; a leading '/' anchors the glob at the sync root, so `/foo` matches
-//     only `foo`, not `a/foo`.
+//     only `foo`, not `a/foo`;
+//   - a leading '!' negates the rest, read as above (`--exclude '!/keep/'` excludes all but `keep/`);
+//     a lone '!', '!!x' and the negation of a glob that matches every path are usage errors
+//     (src/options/glob.ts), not read as picomatch would (everything, or nothing).
 //
 // --exclude-from files hold one glob per line; blank lines and lines starting with '#' are ignored,
 // and surrounding whitespace is trimmed.
@@ -36,6 +39,8 @@ import { createRequire } from 'node:module';
 import type Ignore from 'ignore';
 import type Picomatch from 'picomatch';
 import { errorMessage, usageError } from '../errors.js';
+import { type GlobShape, shapeGlob } from '../options/glob.js';
+import { shown } from '../options/parse.js';
 
 // Both matchers are loaded on first use: a run without filters (the everyday no-change push) skips
 // the time their modules take to load. Node keeps a module once loaded, so nothing here holds them.
@@ -77,13 +82,24 @@ export interface PathFilter {
 export async function createFilter(opts: FilterOptions): Promise<PathFilter> {
   const excludeFromTexts: string[] = [];
   for (const file of opts.excludeFrom ?? []) {
+    let text: string;
     try {
-      excludeFromTexts.push(await readFile(file, 'utf8'));
+      text = await readFile(file, 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') throw usageError(`--exclude-from file not found: ${file}`, err);
       throw usageError(`cannot read --exclude-from file ${file}: ${oneLine(code ?? errorMessage(err))}`, err);
     }
+    // Checked here, where the file and line can be named.
+    for (const [i, line] of text.split(/\r?\n/).entries()) {
+      if (parseGlobList(line).length === 0) continue;
+      const why = shapeGlob(line.trim());
+      if (typeof why === 'string')
+        throw usageError(
+          `invalid glob in --exclude-from ${file} line ${i + 1}: ${shown(line.trim())} (${why})`,
+        );
+    }
+    excludeFromTexts.push(text);
   }
   return createFilterSync({ ...opts, excludeFrom: undefined, excludeFromTexts });
 }
@@ -151,13 +167,6 @@ export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: stri
 
 // ---------------------------------------------------------------------------------------------
 
-interface Glob {
-  /** The glob as picomatch sees it (normalised). */
-  pattern: string;
-  /** No '/' in the pattern: matched against the basename. */
-  basename: boolean;
-}
-
 type DirTest = (dir: string) => boolean;
 
 const PM_OPTIONS: Picomatch.PicomatchOptions = { dot: true, windows: false };
@@ -179,27 +188,18 @@ function parseGlobList(text: string): string[] {
     .filter((l) => l !== '' && !l.startsWith('#'));
 }
 
-function normalizeGlob(raw: string, flag: string): Glob {
-  let pattern = raw.trim();
-  let anchored = false;
-  while (pattern.startsWith('./')) pattern = pattern.slice(2);
-  if (pattern.startsWith('/')) {
-    anchored = true;
-    pattern = pattern.replace(/^\/+/, '');
-  }
-  if (pattern.endsWith('/')) pattern = `${pattern.replace(/\/+$/, '')}/**`;
-  if (pattern === '' || pattern === '/**') throw usageError(`empty glob in ${flag}: '${oneLine(raw)}'`);
-  // An anchored slash-less glob (`/foo`) matches the root path only, not basenames.
-  const basename = !anchored && !pattern.includes('/');
+function normalizeGlob(raw: string, flag: string): GlobShape {
+  const shape = shapeGlob(raw);
+  if (typeof shape === 'string') throw usageError(`invalid glob in ${flag}: ${shown(raw)} (${shape})`);
   try {
-    picomatch()(pattern, PM_OPTIONS);
+    picomatch()(shape.pattern, PM_OPTIONS);
   } catch (err) {
-    throw usageError(`invalid glob in ${flag}: '${oneLine(raw)}' (${oneLine(errorMessage(err))})`, err);
+    throw usageError(`invalid glob in ${flag}: ${shown(raw)} (${oneLine(errorMessage(err))})`, err);
   }
-  return { pattern, basename };
+  return shape;
 }
 
-function compileGlobs(globs: Glob[]): (rel: string) => boolean {
+function compileGlobs(globs: GlobShape[]): (rel: string) => boolean {
   const base = globs.filter((g) => g.basename).map((g) => g.pattern);
   const full = globs.filter((g) => !g.basename).map((g) => g.pattern);
   const matchBase = base.length > 0 ? picomatch()(base, PM_OPTIONS) : undefined;
@@ -227,7 +227,7 @@ function selfAndAncestors(dir: string): string[] {
  * For an exclude glob that provably matches every path below some directories, a test for those
  * directories; undefined when we cannot tell (then it never lets a directory be skipped).
  */
-function dirExcluder(g: Glob): DirTest | undefined {
+function dirExcluder(g: GlobShape): DirTest | undefined {
   const p = g.pattern;
   if (p.startsWith('!')) return undefined; // negated globs: no shortcut
   if (g.basename) return p === '*' || p === '**' ? () => true : undefined;
@@ -247,7 +247,7 @@ function dirExcluder(g: Glob): DirTest | undefined {
  * Whether the include glob might match something below a directory. Conservative: false only when it
  * provably matches nothing there.
  */
-function includeBelow(g: Glob): DirTest {
+function includeBelow(g: GlobShape): DirTest {
   if (g.basename) return () => true;
   const scan = picomatch().scan(g.pattern);
   if (scan.negated || g.pattern.startsWith('!')) return () => true;

@@ -3,6 +3,7 @@
  * 'Header: value'` on the command line): what each rule may set, and the checks a rule passes before a
  * run starts. Pure: globs are compiled where files are matched (src/sync/object-style.ts).
  */
+import { shapeGlob } from './glob.js';
 import { NOT_HEADER, shown } from './parse.js';
 
 /** The headers a rule may set on an uploaded object, in the SDK's field names less their capitals. */
@@ -82,6 +83,8 @@ function parseRule(v: unknown, i: number): HeaderRule | string {
   for (const [key, value] of Object.entries(o)) {
     if (key === 'match') {
       if (typeof value !== 'string' || value.trim() === '') return `${at}: "match" must be a glob`;
+      const why = shapeGlob(value);
+      if (typeof why === 'string') return `${at}: "match" ${shown(value)}: ${why}`;
       rule.match = value;
     } else if ((STRING_FIELDS as readonly string[]).includes(key)) {
       const why = badValue(value);
@@ -133,6 +136,8 @@ export function parseHeaderFlag(text: string): RulesParsed {
   const match = text.slice(0, sep);
   const line = text.slice(sep + 1);
   if (match.trim() === '') return { ok: false, hint: 'the glob is empty' };
+  const refused = shapeGlob(match);
+  if (typeof refused === 'string') return { ok: false, hint: refused };
   const colon = line.indexOf(':');
   if (colon <= 0) return { ok: false, hint: `${shown(line)} is not "Header: value"` };
   const name = line.slice(0, colon).trim().toLowerCase();

@@ -4,6 +4,7 @@
  * option takes. Pure: ./validate.ts decides where a value comes from and what a bad one costs.
  */
 import { isShard, MAX_SHARDS, parseShard } from '../shard.js';
+import { shapeGlob } from './glob.js';
 import { parseHeaderFlag, parseRules } from './header-rules.js';
 import { DAY, GiB, HOUR, KiB, MINUTE, MiB, type OptionSpec, SECOND } from './spec.js';
 
@@ -59,7 +60,7 @@ export function expected(spec: OptionSpec): string {
     case 'shard':
       return `I/N with 0 <= I < N <= ${MAX_SHARDS} (e.g. 0/4)`;
     case 'list':
-      return 'a list of strings';
+      return spec.glob ? 'a glob or a list of globs' : 'a list of strings';
     case 'rules':
       return 'a list of header rules ({ "match": GLOB, "cacheControl": ..., ... }) or, as a flag, a glob and a header';
   }
@@ -270,10 +271,24 @@ export function parseValue(spec: OptionSpec, v: unknown, source: Source): Parsed
       const s = text === undefined ? {} : parseShard(text);
       return isShard(s) ? good(text!.trim()) : bad(s.hint);
     }
-    case 'list':
-      if (Array.isArray(v) && source !== 'flag')
-        return v.every((x) => typeof x === 'string') ? good(v) : bad();
-      return text !== undefined && source !== 'library' ? good([text]) : bad();
+    case 'list': {
+      const r =
+        Array.isArray(v) && source !== 'flag'
+          ? v.every((x) => typeof x === 'string')
+            ? good(v)
+            : bad()
+          : text !== undefined && source !== 'library'
+            ? good([text])
+            : bad();
+      if (!r.ok || !spec.glob) return r;
+      // Where the glob enters, not when a run compiles it: a config file's later job never runs first.
+      const globs = r.value as string[];
+      for (const g of globs) {
+        const why = shapeGlob(g);
+        if (typeof why === 'string') return bad(globs.length > 1 ? `${shown(g)}: ${why}` : why);
+      }
+      return r;
+    }
     case 'rules': {
       const r = source === 'flag' ? parseHeaderFlag(text ?? '') : parseRules(v);
       return r.ok ? good(r.rules) : bad(r.hint);

@@ -16,6 +16,7 @@ export const HEADER_OPTIONS = {
   },
   compress: {
     kind: 'list',
+    glob: true,
     flag: '--compress',
     arg: '<glob>',
     help: 'store matching files gzip-compressed with Content-Encoding: gzip (pull restores the original bytes)',

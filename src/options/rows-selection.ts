@@ -12,6 +12,7 @@ const MAX_OBJECT = 5 * 1024 * GiB;
 export const SELECTION_OPTIONS = {
   include: {
     kind: 'list',
+    glob: true,
     flag: '--include',
     arg: '<glob>',
     help: 'include matching paths, overrides --exclude',
@@ -20,6 +21,7 @@ export const SELECTION_OPTIONS = {
   },
   exclude: {
     kind: 'list',
+    glob: true,
     flag: '--exclude',
     arg: '<glob>',
     help: 'exclude matching paths',

@@ -101,8 +101,8 @@ export type OptionSpec = Common &
     | { kind: 'string'; arg: string }
     /** `I/N`: shard I (0-based) of N, see src/shard.ts. */
     | { kind: 'shard'; arg: string }
-    /** Repeatable flag; in the config file one string or a list. */
-    | { kind: 'list'; arg: string }
+    /** Repeatable flag; in the config file one string or a list. `glob`: each is a glob (./glob.ts). */
+    | { kind: 'list'; arg: string; glob?: true }
     /** Per-pattern object settings (./header-rules.ts): rule objects, or one glob and header per flag. */
     | { kind: 'rules'; arg: string }
   );

@@ -379,7 +379,11 @@ describe.each(servers())('config file mistakes on $name', (server) => {
       () => ({ defaults: { credentials: { accessKeyId: 'AKIA', secretAccessKey: 'hush' } } }),
       /"credentials" is for library calls only, not the config file$/,
     ],
-    ['"exclude": 5', () => ({ defaults: { exclude: 5 } }), /"exclude" must be a list of strings, got 5$/],
+    [
+      '"exclude": 5',
+      () => ({ defaults: { exclude: 5 } }),
+      /"exclude" must be a glob or a list of globs, got 5$/,
+    ],
     [
       'a job without a command',
       () => ({ jobs: [{ source: src, destination: url }] }),

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { check, pull, push } from '../../src/index.js';
@@ -181,6 +181,68 @@ describe.each(servers())('filters on $name', (server) => {
       '.s3syncignore',
       'a.txt',
     ]);
+  });
+
+  it("a glob whose '!' negates nothing or everything is refused from every entry: exit 2, nothing sent", async () => {
+    const { bucket, transport } = await newBucket(server, 'fneg');
+    const src = tempDir('fneg-src');
+    writeTree(src, { 'a.txt': 'a\n', 'd/b.log': 'b\n', '.env': 'SECRET=1\n' });
+    const url = `s3://${bucket}/p`;
+    const side = tempDir('fneg-side');
+    const listFile = path.join(side, 'excludes.txt');
+    writeFileSync(listFile, '*.tmp\n!\n');
+    const configFile = path.join(side, 's3sync.config.json');
+    writeFileSync(
+      configFile,
+      JSON.stringify({ jobs: [{ command: 'push', source: src, destination: url, exclude: ['*.tmp', '!'] }] }),
+    );
+    const LONE = "a '!' with no glob after it negates nothing";
+    const GLOBS = 'must be a glob or a list of globs';
+    // `--exclude '!'` excluded every file and exited 0, as did `!!!` and `!/`; `--include '!'` selected all.
+    const cases: [string[], RegExp][] = [
+      [['push', src, url, '--exclude', '!'], new RegExp(`^s3sync: --exclude ${GLOBS}, got "!": ${LONE}\n$`)],
+      [['push', src, url, '--include', '!'], new RegExp(`^s3sync: --include ${GLOBS}, got "!": ${LONE}\n$`)],
+      [
+        ['push', src, url, '--exclude', '!/'],
+        new RegExp(`^s3sync: --exclude ${GLOBS}, got "!/": ${LONE}\n$`),
+      ],
+      [['push', src, url, '--exclude', '!!!'], /^s3sync: --exclude .*, got "!!!": it negates more than once/],
+      [
+        ['push', src, url, '--exclude', '!*'],
+        /^s3sync: --exclude .*, got "!\*": it negates a glob that matches every path/,
+      ],
+      [['pull', url, tempDir('fneg-dst'), '--exclude', '!'], /^s3sync: --exclude .*, got "!": /],
+      [
+        ['push', src, url, '--exclude-from', listFile],
+        /^s3sync: invalid glob in --exclude-from .*excludes\.txt line 2: "!" \(/,
+      ],
+    ];
+    for (const [args, re] of cases) {
+      const r = await runCli(args, server);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(re);
+      expect(r.stdout, args.join(' ')).toBe('');
+    }
+    const fromConfig = await runCli([], server, { env: { S3SYNC_CONFIG: configFile } });
+    expect(fromConfig.code).toBe(2);
+    expect(fromConfig.stderr).toMatch(
+      new RegExp(`job 1: "exclude" ${GLOBS}, got \\["\\*\\.tmp","!"\\]: "!": ${LONE}\n$`),
+    );
+    await expect(push({ ...connFor(server), source: src, destination: url, exclude: ['!'] })).rejects.toThrow(
+      `option exclude ${GLOBS}, got ["!"]: ${LONE}`,
+    );
+    expect(await remoteKeys(transport, 'p/')).toEqual([]);
+
+    // A negation that means something works, anchored too: `!/a.txt` excluded every file, a.txt as well.
+    const anchored = await runCli(['push', src, url, '--exclude', '!/a.txt', '--json'], server);
+    expect(anchored.code, anchored.stderr).toBe(0);
+    expect(await remoteKeys(transport, 'p/')).toEqual(['a.txt']);
+
+    // In .s3syncignore a lone '!' is git's: a line that matches nothing, not one that ignores the tree.
+    writeTree(src, { '.s3syncignore': '*.log\n!\n' });
+    const ignored = await runCli(['push', src, `s3://${bucket}/ig`, '--json'], server);
+    expect(ignored.code, ignored.stderr).toBe(0);
+    expect(await remoteKeys(transport, 'ig/')).toEqual(['.env', 'a.txt']);
   });
 
   it('a .s3syncignore that cannot be read (a dangling link, a folder) stops the run: exit 2, nothing sent', async () => {

@@ -194,9 +194,13 @@ describe('matching and digests', () => {
     expect(s.active).toBe(false);
   });
 
-  it('a glob that matches nothing is a usage error naming the flag', () => {
-    expect(usageErrorOf(() => styles([{ match: '/', cacheControl: 'x' }])).message).toContain('--header-for');
-    expect(usageErrorOf(() => styles([], ['./'])).message).toContain('--compress');
+  it('a glob that matches nothing is a usage error naming the option and the glob', () => {
+    expect(usageErrorOf(() => styles([{ match: '/', cacheControl: 'x' }])).message).toMatch(
+      /^option headers .*: rule 1: "match" "\/": the glob is empty$/,
+    );
+    expect(usageErrorOf(() => styles([], ['./'])).message).toMatch(
+      /^option compress .*, got \["\.\/"\]: the glob is empty$/,
+    );
   });
 
   it('the pass-through may set fields the table does not name, and none that s3sync controls', () => {

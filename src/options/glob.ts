@@ -1,0 +1,45 @@
+/**
+ * How s3sync reads one glob of --include, --exclude, --exclude-from, --compress and --header-for, and
+ * which globs it refuses. Pure and without picomatch: the options table checks a glob where it enters
+ * (a flag, the config file, a library call) before a run starts, and the filters compile it.
+ *
+ * A leading `!` negates the glob (picomatch's), but not `!(…)`, an extglob. A glob whose negation
+ * could mean nothing, or everything, is refused rather than read the way picomatch reads it: a lone
+ * `!` (picomatch: every path, so `--exclude '!'` excluded the whole tree), `!!x` (x again, `!!!` every
+ * path), and the negation of a glob that matches every path (no path, a silent no-op).
+ */
+
+/** A glob as the filters match it. */
+export interface GlobShape {
+  /** The glob as picomatch sees it: normalised, its `!` kept. */
+  pattern: string;
+  /** No '/' and not anchored: matched against the basename. */
+  basename: boolean;
+}
+
+/** Globs that match every path: against the basename, and against the whole path. */
+const EVERY_NAME: ReadonlySet<string> = new Set(['*', '**']);
+const EVERY_PATH: ReadonlySet<string> = new Set(['**', '**/*', '**/**']);
+
+/** A glob's shape, or why it is refused (a hint for the message that names the option and the glob). */
+export function shapeGlob(raw: string): GlobShape | string {
+  let pattern = raw.trim();
+  const negated = pattern.startsWith('!') && !pattern.startsWith('!(');
+  if (negated) {
+    pattern = pattern.slice(1);
+    if (pattern.startsWith('!')) return "it negates more than once: give one '!' or none";
+  }
+  let anchored = false;
+  while (pattern.startsWith('./')) pattern = pattern.slice(2);
+  if (pattern.startsWith('/')) {
+    anchored = true;
+    pattern = pattern.replace(/^\/+/, '');
+  }
+  if (pattern.endsWith('/')) pattern = `${pattern.replace(/\/+$/, '')}/**`;
+  if (pattern === '') return negated ? "a '!' with no glob after it negates nothing" : 'the glob is empty';
+  // An anchored slash-less glob (`/foo`) matches the root path only, not basenames.
+  const basename = !anchored && !pattern.includes('/');
+  if (negated && (basename ? EVERY_NAME : EVERY_PATH).has(pattern))
+    return 'it negates a glob that matches every path, so it matches none';
+  return { pattern: negated ? `!${pattern}` : pattern, basename };
+}
