@@ -32,6 +32,11 @@ export interface ScanOptions {
   keyPrefix?: string;
   /** With followSymlinks: null to follow the link at `abs`, else why it is skipped (a notice). */
   followLink?: (abs: string, rel: string) => string | null;
+  /**
+   * s3sync's own files (its state, the ignore file), never synced: a link at one is left out without a
+   * notice, as a file there is.
+   */
+  own?: (rel: string) => boolean;
 }
 
 export interface ScanResult {
@@ -133,6 +138,8 @@ function walker(root: string, opts: ScanOptions): { steps: Generator<void>; resu
       let isFile = ent.isFile();
       let st: BigIntStats | undefined;
       if (ent.isSymbolicLink()) {
+        // A shared .s3syncignore linked in is read through the link: "skipped" would say it is not.
+        if (opts.own?.(rel)) continue;
         if (!opts.followSymlinks) {
           notices.push({ rel, message: 'symbolic link skipped (use --follow-symlinks to follow)' });
           continue;

@@ -104,6 +104,7 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
           followSymlinks: opts.followSymlinks,
           skipDir: (rel: string) => rel === STATE_DIR || s.filter.excludesDir(rel),
           includeFile: s.selected,
+          own: s.isOwn,
         };
         scanned = await (listed
           ? scanListed(root, [...listed], scanOpts)

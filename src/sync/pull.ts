@@ -112,6 +112,7 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
       const scanOpts = {
         skipDir: (rel: string) => rel === STATE_DIR || (!wholeTree && s.filter.excludesDir(rel)),
         includeFile: wholeTree ? (rel: string) => !s.isOwn(rel) && s.inShard(rel) && inList(rel) : s.selected,
+        own: s.isOwn,
         // What pull would write through (see TargetTree) is what it reads: links inside the target only.
         followSymlinks: opts.followSymlinks,
         followLink: links

@@ -121,6 +121,7 @@ export async function preparePush(
     followSymlinks: opts.followSymlinks,
     skipDir: (rel: string) => rel === STATE_DIR || s.filter.excludesDir(rel),
     includeFile: s.selected,
+    own: s.isOwn,
     keyPrefix: s.location.prefix,
   };
   let files: LocalFile[] = [];

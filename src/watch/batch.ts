@@ -29,6 +29,7 @@ async function prepareBatch(
         followSymlinks: opts.followSymlinks,
         skipDir: (rel) => rel === STATE_DIR || s.filter.excludesDir(rel) || !scope.entersDir(rel),
         includeFile: (rel) => scope.covers(rel) && s.selected(rel),
+        own: s.isOwn,
         keyPrefix: s.location.prefix,
       }),
     notices: noticed,

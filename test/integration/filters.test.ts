@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { check, pull, push } from '../../src/index.js';
@@ -243,6 +243,62 @@ describe.each(servers())('filters on $name', (server) => {
     const ignored = await runCli(['push', src, `s3://${bucket}/ig`, '--json'], server);
     expect(ignored.code, ignored.stderr).toBe(0);
     expect(await remoteKeys(transport, 'ig/')).toEqual(['.env', 'a.txt']);
+  });
+
+  it('a .s3syncignore linked to shared rules is read through the link, never said to be skipped', async () => {
+    const { bucket, transport } = await newBucket(server, 'flinkign');
+    const shared = tempDir('flinkign-shared');
+    writeTree(shared, { ignore: '*.log\n' });
+    const src = tempDir('flinkign-src');
+    writeTree(src, {
+      'a.txt': 'a\n',
+      'x.log': 'x\n',
+      'rules/common.ignore': '*.tmp\n',
+      'b.tmp': 'b\n',
+      'sub/y.log': 'y\n',
+      'sub/keep.txt': 'k\n',
+    });
+    const ignoreFile = path.join(src, '.s3syncignore');
+    // Only the root's ignore file holds rules: one in a folder is a file as any other, a link too.
+    symlinkSync(path.join(shared, 'ignore'), path.join(src, 'sub', '.s3syncignore'));
+    const linkNotices = (events: { type: string; rel?: string; message?: string }[]) =>
+      events.filter((e) => e.type === 'notice' && /symbolic link/.test(String(e.message))).map((e) => e.rel);
+
+    // A link to a file outside the tree, then one into the tree (its target is data, and is pushed).
+    for (const [target, prefix, keys] of [
+      [path.join(shared, 'ignore'), 'out', ['a.txt', 'b.tmp', 'rules/common.ignore', 'sub/keep.txt']],
+      ['rules/common.ignore', 'in', ['a.txt', 'rules/common.ignore', 'sub/keep.txt', 'sub/y.log', 'x.log']],
+    ] as const) {
+      rmSync(ignoreFile, { force: true });
+      symlinkSync(target, ignoreFile);
+      const url = `s3://${bucket}/${prefix}`;
+      const r = await runCli(['push', src, url, '--json'], server);
+      expect(r.code, r.stderr).toBe(0);
+      // It said `.s3syncignore: symbolic link skipped` while its rules were applied.
+      expect(linkNotices(r.events), prefix).toEqual(['sub/.s3syncignore']);
+      expect(await remoteKeys(transport, `${prefix}/`)).toEqual(keys);
+      const plain = await runCli(['push', src, url], server);
+      expect(plain.code).toBe(0);
+      expect(plain.stderr).toBe(
+        'notice: sub/.s3syncignore: symbolic link skipped (use --follow-symlinks to follow)\n',
+      );
+      const followed = await runCli(['push', src, `${url}-f`, '--follow-symlinks', '--json'], server);
+      expect(followed.code, followed.stderr).toBe(0);
+      expect(linkNotices(followed.events)).toEqual([]);
+      expect(await remoteKeys(transport, `${prefix}-f/`)).toEqual([...keys, 'sub/.s3syncignore'].sort());
+      const checked = await runCli(['check', src, url], server);
+      expect(checked.code, checked.stdout + checked.stderr).toBe(0);
+    }
+
+    // Pull into a folder whose ignore file is a link: the rules hold, the link is left as it is.
+    await seed(transport, 'out/z.log', 'z\n');
+    const dst = tempDir('flinkign-dst');
+    symlinkSync(path.join(shared, 'ignore'), path.join(dst, '.s3syncignore'));
+    const pulled = await runCli(['pull', `s3://${bucket}/out`, dst, '--json'], server);
+    expect(pulled.code, pulled.stderr).toBe(0);
+    expect(linkNotices(pulled.events)).toEqual([]);
+    expect(userFiles(dst)).toEqual(['a.txt', 'b.tmp', 'rules/common.ignore', 'sub/keep.txt']);
+    expect(readlinkSync(path.join(dst, '.s3syncignore'))).toBe(path.join(shared, 'ignore'));
   });
 
   it('a .s3syncignore that cannot be read (a dangling link, a folder) stops the run: exit 2, nothing sent', async () => {

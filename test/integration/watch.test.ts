@@ -526,6 +526,34 @@ describe.each(servers())('push --watch on $name', (server) => {
     expect(notices, diag(run)).toHaveLength(1);
   });
 
+  it('a .s3syncignore linked to shared rules is read through the link, and never noticed as skipped', async () => {
+    const { transport, src, args } = await setup('link-ignore', [
+      '--settle',
+      '300ms',
+      '--reconcile-every',
+      '1s',
+    ]);
+    const shared = dir('watch-link-ignore-shared');
+    writeFileSync(path.join(shared, 'ignore'), '*.log\n');
+    symlinkSync(path.join(shared, 'ignore'), path.join(src, '.s3syncignore'));
+    writeFileSync(path.join(src, 'first.txt'), 'first');
+    const run = start(args);
+    await watching(run);
+    writeFileSync(path.join(src, 'skip.log'), 'log');
+    writeFileSync(path.join(src, 'two.txt'), 'two');
+    expect(await waitFor(() => uploaded(run) >= 2, run, 30_000), diag(run)).toBe(true);
+    expect(
+      await waitFor(() => batches(run).filter((b) => b.trigger === 'walk').length >= 3, run, 30_000),
+      diag(run),
+    ).toBe(true);
+    expect((await stop(run)).code, diag(run)).toBe(0);
+    expect(
+      run.events.filter((e) => e.type === 'notice' && /s3syncignore/.test(String(e.message))),
+      diag(run),
+    ).toEqual([]);
+    expect([...(await transport.list('w/')).keys()].sort()).toEqual(['first.txt', 'two.txt']);
+  });
+
   it('a first sync the guards refuse ends with the summary line, then the error (exit 2)', async () => {
     const { src, url, args } = await setup('refused', ['--delete']);
     writeFileSync(path.join(src, 'x.txt'), 'x');

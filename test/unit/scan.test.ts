@@ -110,6 +110,34 @@ describe('scanDirectoryYielding', () => {
   });
 });
 
+describe("links at s3sync's own names", () => {
+  it('are left out without a notice, followed or not; a link anywhere else is still noticed', () => {
+    const root = newRoot();
+    const shared = newRoot();
+    writeFileSync(path.join(shared, 'ignore'), '*.log\n');
+    writeFileSync(path.join(root, 'a.txt'), 'a');
+    mkdirSync(path.join(root, 'sub'));
+    symlinkSync(path.join(shared, 'ignore'), path.join(root, '.s3syncignore'));
+    symlinkSync(path.join(shared, 'ignore'), path.join(root, 'sub', '.s3syncignore'));
+    const own = (rel: string) => rel === '.s3syncignore';
+    const includeFile = (rel: string) => !own(rel);
+    for (const followSymlinks of [false, true]) {
+      const scan = scanDirectory(root, { followSymlinks, includeFile, own });
+      expect(scan.errors).toEqual([]);
+      expect(scan.notices.map((n) => n.rel)).toEqual(followSymlinks ? [] : ['sub/.s3syncignore']);
+      expect(scan.files.map((f) => f.rel).sort()).toEqual(
+        followSymlinks ? ['a.txt', 'sub/.s3syncignore'] : ['a.txt'],
+      );
+    }
+    // Without the option, as before: the link is said to be skipped.
+    expect(
+      scanDirectory(root, { includeFile })
+        .notices.map((n) => n.rel)
+        .sort(),
+    ).toEqual(['.s3syncignore', 'sub/.s3syncignore']);
+  });
+});
+
 describe('holdsAnything', () => {
   it('ignores only the named entry, and calls an unreadable directory empty', () => {
     const root = newRoot();
