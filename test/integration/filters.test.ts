@@ -212,6 +212,7 @@ describe.each(servers())('filters on $name', (server) => {
         /^s3sync: --exclude .*, got "!\*": it negates a glob that matches every path/,
       ],
       [['pull', url, tempDir('fneg-dst'), '--exclude', '!'], /^s3sync: --exclude .*, got "!": /],
+      [['sync', url, `s3://${bucket}/copy`, '--include', '!'], /^s3sync: --include .*, got "!": /],
       [
         ['push', src, url, '--exclude-from', listFile],
         /^s3sync: invalid glob in --exclude-from .*excludes\.txt line 2: "!" \(/,
