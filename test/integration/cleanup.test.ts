@@ -94,6 +94,16 @@ describe.each(servers())('cleanup output on $name', (server) => {
 describe.each(servers())('cleanup of many uploads on $name', (server) => {
   const COUNT = 40;
   const WORKERS = 4;
+  /** A cleanup of everything under `u/` now, WORKERS aborts at a time, as NDJSON. */
+  const cleanupArgs = (bucket: string) => [
+    'cleanup',
+    `s3://${bucket}/u`,
+    '--older-than',
+    '0s',
+    '--workers',
+    String(WORKERS),
+    '--json',
+  ];
   const keys = Array.from({ length: COUNT }, (_, i) => `u/k${String(i).padStart(2, '0')}`);
   const proxies: FaultProxy[] = [];
   afterAll(async () => {
@@ -166,15 +176,7 @@ describe.each(servers())('cleanup of many uploads on $name', (server) => {
   }
 
   const run = async (proxy: FaultProxy, bucket: string, flags: string[] = []) => {
-    const args = [
-      'cleanup',
-      `s3://${bucket}/u`,
-      '--older-than',
-      '0s',
-      '--workers',
-      String(WORKERS),
-      '--json',
-    ];
+    const args = cleanupArgs(bucket);
     const r = await runCli([...args, ...flags, '--endpoint-url', proxy.endpoint], server);
     const lines = r.stdout
       .split('\n')
@@ -268,15 +270,7 @@ describe.each(servers())('cleanup of many uploads on $name', (server) => {
             : undefined,
     });
     proxies.push(proxy);
-    const args = [
-      'cleanup',
-      `s3://${bucket}/u`,
-      '--older-than',
-      '0s',
-      '--workers',
-      String(WORKERS),
-      '--json',
-    ];
+    const args = cleanupArgs(bucket);
     const live = spawnCli([...args, '--endpoint-url', proxy.endpoint], server);
     try {
       // A run that sends one abort at a time never has WORKERS held: it is looked at after a while.

@@ -9,11 +9,10 @@ import type { Command } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/cli/config.js';
 import { buildProgram, splitOptions } from '../../src/cli/program.js';
-import { S3SyncError } from '../../src/errors.js';
 import { createFilter, createFilterSync } from '../../src/local/filters.js';
 import { shapeGlob } from '../../src/options/glob.js';
 import { validateOptions } from '../../src/options/validate.js';
-import { cleanup, tempDir } from '../helpers.js';
+import { cleanup, tempDir, usageErrorOf } from '../helpers.js';
 
 const dirs: string[] = [];
 afterAll(() => cleanup(...dirs));
@@ -43,19 +42,8 @@ const REFUSED: [string, string][] = [
   ['./', EMPTY],
 ];
 
-/** The usage error `fn` throws, or a failed expectation. */
-function usage(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(S3SyncError);
-    expect((err as S3SyncError).kind).toBe('usage');
-    const { message } = err as S3SyncError;
-    expect(message).not.toContain('\n');
-    return message;
-  }
-  throw new Error('no error thrown');
-}
+/** The usage error a call throws (exit 2, one line): its message. */
+const usage = (fn: () => unknown): string => usageErrorOf(fn).message;
 
 describe('shapeGlob', () => {
   it.each(REFUSED)('refuses %j', (glob, why) => {

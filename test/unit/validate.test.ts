@@ -12,21 +12,10 @@ import {
 } from '../../src/options/validate.js';
 import { PROVIDER_NAMES } from '../../src/s3/providers.js';
 import { maxDeleteLimit } from '../../src/sync/delete-guard.js';
-import { MiB } from '../helpers.js';
+import { MiB, usageErrorOf } from '../helpers.js';
 
-/** The usage error a call throws: exit 2, one line. */
-function usage(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(S3SyncError);
-    expect((err as S3SyncError).kind).toBe('usage');
-    const msg = (err as Error).message;
-    expect(msg).not.toContain('\n');
-    return msg;
-  }
-  throw new Error('expected a usage error, got none');
-}
+/** The usage error a call throws (exit 2, one line): its message. */
+const usage = (fn: () => unknown): string => usageErrorOf(fn).message;
 
 describe('flag values', () => {
   it.each([
