@@ -1,6 +1,7 @@
 import type { LocalFile } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { compareContent, isRacy, statMatches } from './compare.js';
+import { isFolderMarker, type KeptObject, keyForm } from './keys.js';
 import type { Facts, Need, RemoteObject } from './types.js';
 
 export type CheckStatus = 'same' | 'only-local' | 'only-remote' | 'differ';
@@ -15,6 +16,8 @@ export interface CheckPlan {
   same: number;
   differences: CheckDifference[];
   needs: Need[];
+  /** Folder markers holding bytes: compared with no file, said once each (as pull says them). */
+  kept?: KeptObject[];
 }
 
 /** A compressed object holds the file when the source MD5 s3sync stored with it is the file's MD5. */
@@ -91,13 +94,20 @@ export function planCheck(input: {
       needs.push({ kind: 'hash', rel: f.rel, size: f.size, partSizes: v.partSizes });
     else needs.push({ kind: 'head', rel: f.rel });
   }
+  const kept: KeptObject[] = [];
   for (const r of remote.values()) {
-    if (!local.has(r.rel) && r.rel !== '' && !r.rel.endsWith('/')) {
+    // A folder marker is no file: not "only remote"; one holding bytes is said, as pull says it.
+    if (isFolderMarker(r.rel)) {
+      const form = keyForm(r);
+      if (form.kind === 'no-file') kept.push({ rel: r.rel, key: r.key, size: r.size, reason: form.reason });
+      continue;
+    }
+    if (!local.has(r.rel)) {
       differences.push({ rel: r.rel, status: 'only-remote', detail: `${r.size} bytes` });
     }
   }
   differences.sort((a, b) =>
     a.status === b.status ? (a.rel < b.rel ? -1 : 1) : a.status < b.status ? -1 : 1,
   );
-  return { same, differences, needs };
+  return kept.length > 0 ? { same, differences, needs, kept } : { same, differences, needs };
 }

@@ -1,8 +1,9 @@
-import { DIRECTORY_MARKER, fileDirConflicts, unsafeKeyReason } from '../local/safe-path.js';
+import { fileDirConflicts, unsafeKeyReason } from '../local/safe-path.js';
 import type { LocalFile } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { archivedMessage, isArchived, restoreDone } from './archive.js';
 import { compareContent, isRacy, matchedPartSize, statMatches } from './compare.js';
+import { isFolderMarker, type KeptObject, keyForm } from './keys.js';
 import type { DownloadReason, Facts, Need, RemoteObject } from './types.js';
 
 export type PullAction =
@@ -46,6 +47,8 @@ export interface PullPlanInput {
 export interface PullPlan {
   actions: PullAction[];
   needs: Need[];
+  /** Folder markers holding bytes: no file can have their names, so they are skipped, and said. */
+  kept?: KeptObject[];
 }
 
 export function decidePullObject(
@@ -107,11 +110,16 @@ export function planPull(input: PullPlanInput): PullPlan {
   const { remote, local, manifest, racyThresholdNs, facts, options } = input;
   const actions: PullAction[] = [];
   const needs: Need[] = [];
+  const kept: KeptObject[] = [];
   const conflicts = fileDirConflicts(remote.keys());
   for (const r of remote.values()) {
-    const unsafe = unsafeKeyReason(r.rel);
-    if (unsafe === DIRECTORY_MARKER || r.rel === '') continue;
-    const reason = unsafe ?? conflicts.get(r.rel);
+    // A folder marker is no file to write: a zero-byte one is skipped in silence, one with bytes said.
+    if (isFolderMarker(r.rel)) {
+      const form = keyForm(r);
+      if (form.kind === 'no-file') kept.push({ rel: r.rel, key: r.key, size: r.size, reason: form.reason });
+      continue;
+    }
+    const reason = unsafeKeyReason(r.rel) ?? conflicts.get(r.rel);
     if (reason) {
       actions.push({ kind: 'reject', rel: r.rel, key: r.key, reason });
       continue;
@@ -140,5 +148,5 @@ export function planPull(input: PullPlanInput): PullPlan {
       actions.push({ kind: 'delete', rel: f.rel, reason: 'no-remote-object', size: f.size });
     }
   }
-  return { actions, needs };
+  return kept.length > 0 ? { actions, needs, kept } : { actions, needs };
 }

@@ -2,6 +2,7 @@ import type { LocalFile } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { normalizeEtag } from '../s3/etag.js';
 import { compareContent, isRacy, matchedPartSize, remoteMatchesEntry, statMatches } from './compare.js';
+import { type KeptObject, keyForm, localFolders } from './keys.js';
 import { type CopyAction, planRenames } from './renames.js';
 import type { Facts, Need, RemoteObject, UploadReason } from './types.js';
 
@@ -38,7 +39,8 @@ export type PushAction =
       style: string | undefined;
       stored?: number;
     }
-  | { kind: 'delete'; rel: string; key: string; reason: 'no-local-file'; size: number };
+  /** `no-local-folder`: a zero-byte folder marker (a key ending in '/') with no local file under it. */
+  | { kind: 'delete'; rel: string; key: string; reason: 'no-local-file' | 'no-local-folder'; size: number };
 
 export interface PushPlanInput {
   files: LocalFile[];
@@ -82,6 +84,8 @@ export interface PushPlan {
   actions: PushAction[];
   /** Facts to gather before the plan is final; empty when it is. */
   needs: Need[];
+  /** With --delete: objects without a local file kept all the same, as no file can stand for them. */
+  kept?: KeptObject[];
 }
 
 // Module functions, not closures: a rebuild decides each file up to three times (see hash-ahead.ts).
@@ -252,18 +256,35 @@ function withRenames(input: PushPlanInput, actions: PushAction[], needs: Need[])
   return withDeletes(input, decided, [...needs, ...r.needs]);
 }
 
-/** With --delete and a listing: every selected object without its file. */
+/**
+ * With --delete and a listing: every selected object without its file. A folder marker is the local
+ * folder's: deleted only with no local file under it, and only holding no bytes. An object no file can
+ * stand for (a marker with bytes, `a//b`) is never "extra": kept, and said.
+ */
 function withDeletes(input: PushPlanInput, actions: PushAction[], needs: Need[]): PushPlan {
   const { files, facts, options } = input;
+  const kept: KeptObject[] = [];
   if (options.delete && facts.remote) {
     const local = new Set(files.map((f) => f.rel));
+    let folders: Set<string> | undefined;
     for (const r of facts.remote.values()) {
       if (local.has(r.rel)) continue;
       if (options.remoteSelected && !options.remoteSelected(r.rel, r)) continue;
-      actions.push({ kind: 'delete', rel: r.rel, key: r.key, reason: 'no-local-file', size: r.size });
+      const form = keyForm(r);
+      if (form.kind === 'no-file') {
+        kept.push({ rel: r.rel, key: r.key, size: r.size, reason: form.reason });
+        continue;
+      }
+      let reason: 'no-local-file' | 'no-local-folder' = 'no-local-file';
+      if (form.kind === 'marker') {
+        folders ??= localFolders(local);
+        if (folders.has(r.rel)) continue;
+        reason = 'no-local-folder';
+      }
+      actions.push({ kind: 'delete', rel: r.rel, key: r.key, reason, size: r.size });
     }
   }
-  return { actions, needs };
+  return kept.length > 0 ? { actions, needs, kept } : { actions, needs };
 }
 
 export type { RemoteObject };

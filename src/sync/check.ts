@@ -98,7 +98,7 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
       listing:
         listed && headsInstead(listed.size, s.store.files.size)
           ? { fetch: () => headListed(s, listed) }
-          : { keep: (rel) => s.selected(rel) && rel !== '' && !rel.endsWith('/') },
+          : { keep: (rel) => s.selected(rel) },
       scan: async () => {
         const scanOpts = {
           followSymlinks: opts.followSymlinks,
@@ -152,6 +152,7 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
         };
       },
     });
+    for (const k of plan.kept ?? []) s.notice(`${k.key}: ${k.reason}: not compared`, k.rel);
     for (const d of plan.differences) emit({ type: 'difference', ...d });
     return summarise(plan, 0, await s.close(true));
   } catch (err) {

@@ -522,7 +522,8 @@ export async function apply(
                 kind: 'delete',
                 rel: a.rel,
                 key: s.location.prefix + a.rel,
-                reason: 'no-local-file',
+                // A folder marker's delete keeps the reason it was planned for.
+                reason: a.reason === 'no-local-folder' ? 'no-local-folder' : 'no-local-file',
                 size: a.size,
               },
       );

@@ -165,13 +165,8 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
       };
     },
   });
-  // Keys ending in '/' are folder placeholders, skipped; one holding bytes is data no file name can take.
-  for (const r of remote.values())
-    if (r.size > 0 && (r.rel === '' || r.rel.endsWith('/')))
-      s.notice(
-        `${r.key}: a key ending in '/' holds ${r.size} bytes; no file can have its name: skipped`,
-        r.rel,
-      );
+  // Folder markers holding bytes: data no file name can take (the planner's rule, keys.ts).
+  for (const k of plan.kept ?? []) s.notice(`${k.key}: ${k.reason}: skipped`, k.rel);
   const shared =
     tree && followed.length > 0 ? sharedEntries(tree, followed, plan.actions, remote) : undefined;
   for (const a of plan.actions) {

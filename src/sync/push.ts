@@ -205,6 +205,8 @@ export async function preparePush(
       };
     },
   });
+  // Objects --delete keeps as no file can stand for them (the planner's rule, keys.ts): said once each.
+  for (const k of plan.kept ?? []) s.notice(`${k.key}: ${k.reason}: kept`, k.rel);
 
   // Manifest hygiene: entries for files that are gone (or now filtered out) describe nothing. When
   // every entry has its file (the usual case), there is nothing to look for. A run over a list of paths

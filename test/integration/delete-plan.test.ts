@@ -153,6 +153,70 @@ describe.each(servers())('push --delete on $name', (server) => {
     expect(all.summary).toMatchObject({ deleted: 1 });
     expect(await keys(transport)).toEqual(['f0.txt', 'f1.txt']);
   });
+
+  // Folder markers made by other tools: `dir/` (its local folder holds a file), `gone/` and `x/deep/`
+  // (no local folder), `data/` holding bytes, the prefix's own `p/`, and on Ceph `x/y//z` (s3rver
+  // answers 404 to a key with '//').
+  it('keeps folder markers with bytes and keys no file can be named; drops markers of gone folders', async () => {
+    const { bucket, transport } = await newBucket(server, 'markers');
+    const dir = tempDir('markers');
+    writeTree(dir, { 'dir/a.txt': 'a\n', 'keep.txt': 'k\n', 'other.txt': 'o\n' });
+    const url = `s3://${bucket}/p`;
+    expect((await runCli(['push', dir, url], server)).code).toBe(0);
+    const slashes = server.name !== 'embedded';
+    await seed(transport, 'p/', '');
+    await seed(transport, 'p/dir/', '');
+    await seed(transport, 'p/gone/', '');
+    await seed(transport, 'p/x/deep/', '');
+    await seed(transport, 'p/data/', 'DATA');
+    if (slashes) await seed(transport, 'p/x/y//z', 'ZZ');
+    const kept = ['', 'data/', 'dir/', 'dir/a.txt', 'keep.txt', 'other.txt', ...(slashes ? ['x/y//z'] : [])];
+    const dataLine = "notice: p/data/: a key ending in '/' holds 4 bytes; no file can have its name";
+    const notices = (text: string) => text.split('\n').filter((l) => l.startsWith('notice: '));
+
+    // check and pull say the marker with bytes once, compare and write no marker.
+    const check = await runCli(['check', dir, url], server);
+    expect(notices(check.stderr)).toEqual([`${dataLine}: not compared`]);
+    expect(check.stdout).not.toMatch(/ (gone|dir|data)\/ /);
+    expect(check.code).toBe(slashes ? 1 : 0);
+    const copy = tempDir('markers-pull');
+    const pull = await runCli(['pull', url, copy], server);
+    expect(notices(pull.stderr)).toEqual([`${dataLine}: skipped`]);
+    expect(existsSync(path.join(copy, 'data'))).toBe(false);
+
+    // The dry run shows the same decisions as the run.
+    const dry = await runCli(['push', dir, url, '--delete', '--dry-run'], server);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/delete gone\/ \[no-local-folder\]/);
+    expect(dry.stdout).toMatch(/delete x\/deep\/ \[no-local-folder\]/);
+    expect(dry.stdout).not.toMatch(/delete (data|dir)\/|delete +\[|x\/y\/\/z \[/);
+
+    const r = await runCli(['push', dir, url, '--delete', '--json'], server);
+    expect(r.code).toBe(0);
+    expect(r.summary).toMatchObject({ deleted: 2, failed: 0 });
+    expect(
+      doneEvents(r.events)
+        .filter((e) => e.action === 'delete')
+        .map((e) => [e.rel, e.reason])
+        .sort(),
+    ).toEqual([
+      ['gone/', 'no-local-folder'],
+      ['x/deep/', 'no-local-folder'],
+    ]);
+    const said = r.events.filter((e) => e.type === 'notice').map((e) => JSON.stringify(e));
+    expect(said.filter((l) => l.includes('p/data/'))).toHaveLength(1);
+    expect(said.filter((l) => l.includes('p/x/y//z'))).toHaveLength(slashes ? 1 : 0);
+    expect(await keys(transport)).toEqual(kept);
+    expect(await readObject(transport, 'p/data/')).toBe('DATA');
+
+    // The local folder gone: its marker goes too (zero bytes, nothing lost); data/ still stays.
+    rmSync(path.join(dir, 'dir'), { recursive: true });
+    const again = await runCli(['push', dir, url, '--delete'], server);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/deleted dir\/a\.txt/);
+    expect(again.stdout).toMatch(/deleted dir\/$/m);
+    expect(await keys(transport)).toEqual(kept.filter((k) => !k.startsWith('dir')));
+  });
 });
 
 describe.each(servers())('pull --delete on $name', (server) => {

@@ -1,0 +1,59 @@
+/**
+ * What a listed key can be on the local side, one rule for push, pull and check: a folder marker (a
+ * key ending in '/', or the prefix itself, as consoles make them), a key no file can be named, or a
+ * file's. Pure, like the planners that use it.
+ */
+import type { RemoteObject } from './types.js';
+
+export type KeyForm =
+  /** A file's name: synced, and deleted by --delete where the other side lacks it. */
+  | { kind: 'file' }
+  /** A zero-byte folder marker: a placeholder for the folder `rel` names ('' is the root), never a file. */
+  | { kind: 'marker' }
+  /** Data no local file can hold (a marker with bytes, `a//b`, `a/./b`): never written, never deleted as extra. */
+  | { kind: 'no-file'; reason: string };
+
+/** Whether `rel` names a folder, not a file: it ends in '/' or is the prefix itself. */
+export const isFolderMarker = (rel: string): boolean => rel === '' || rel.endsWith('/');
+
+/**
+ * The form of a listed object. Only names no file can take on any system are 'no-file': a backslash
+ * or a control character is a file's name on Linux, so such keys stay files (pull refuses to write
+ * them, see safe-path.ts, but a push made them and --delete may remove them).
+ */
+export function keyForm(r: Pick<RemoteObject, 'rel' | 'size'>): KeyForm {
+  if (isFolderMarker(r.rel)) {
+    if (r.size === 0) return { kind: 'marker' };
+    return {
+      kind: 'no-file',
+      reason: `a key ending in '/' holds ${r.size} bytes; no file can have its name`,
+    };
+  }
+  for (const seg of r.rel.split('/')) {
+    if (seg === '')
+      return { kind: 'no-file', reason: 'no file can have its name: it has an empty path segment' };
+    if (seg === '.' || seg === '..')
+      return { kind: 'no-file', reason: `no file can have its name: it has a '${seg}' segment` };
+  }
+  return { kind: 'file' };
+}
+
+/** An object a plan leaves alone because no local file can stand for it, with why (said once). */
+export interface KeptObject {
+  rel: string;
+  key: string;
+  size: number;
+  reason: string;
+}
+
+/**
+ * The folders that hold local files ('a/', 'a/b/' for 'a/b/c'), and the root (''): a zero-byte marker
+ * of one of them is the local side's folder, one of none is a folder the local side no longer has.
+ */
+export function localFolders(rels: Iterable<string>): Set<string> {
+  const out = new Set<string>(['']);
+  for (const rel of rels) {
+    for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) out.add(rel.slice(0, i + 1));
+  }
+  return out;
+}
