@@ -343,8 +343,10 @@ function planActionProblem(a: PlannedAction, direction: 'push' | 'pull', prefix:
   if (typeof a !== 'object' || a === null) return 'an action is not an object';
   if (!isText(a.rel)) return 'an action has no rel';
   // A pull writes only what it would write for a listed key; a push reads any name a scan can find,
-  // but only inside its directory.
-  const unsafe = direction === 'pull' ? unsafeKeyReason(a.rel) : outsideReason(a.rel);
+  // but only inside its directory; a zero-byte folder marker it deletes names its folder ('a/b/').
+  const marker = a.kind === 'delete-remote' && a.reason === 'no-local-folder' && a.size === 0;
+  const rel = marker && a.rel.endsWith('/') ? a.rel.slice(0, -1) : a.rel;
+  const unsafe = direction === 'pull' ? unsafeKeyReason(a.rel) : outsideReason(rel);
   if (unsafe !== null) return `the action for ${JSON.stringify(a.rel)} names an unsafe path (${unsafe})`;
   if (a.rel === STATE_DIR || a.rel.startsWith(`${STATE_DIR}/`))
     return `the action for ${a.rel} names s3sync's own state`;

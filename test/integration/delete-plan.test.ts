@@ -209,9 +209,18 @@ describe.each(servers())('push --delete on $name', (server) => {
     expect(await keys(transport)).toEqual(kept);
     expect(await readObject(transport, 'p/data/')).toBe('DATA');
 
-    // The local folder gone: its marker goes too (zero bytes, nothing lost); data/ still stays.
+    // The local folder gone: its marker goes too (zero bytes, nothing lost), through a plan applied
+    // as through a run; data/ still stays.
     rmSync(path.join(dir, 'dir'), { recursive: true });
-    const again = await runCli(['push', dir, url, '--delete'], server);
+    const planFile = path.join(tempDir('markers-plan'), 'plan.json');
+    expect((await runCli(['plan', 'push', dir, url, '--delete', '--out', planFile], server)).code).toBe(0);
+    const planned = JSON.parse(readFileSync(planFile, 'utf8')) as PlanDocument;
+    expect(planned.actions.map((a) => [a.rel, a.reason]).sort()).toEqual([
+      ['dir/', 'no-local-folder'],
+      ['dir/a.txt', 'no-local-file'],
+    ]);
+    const again = await runCli(['apply', planFile], server);
+    expect(again.stderr).toBe('');
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/deleted dir\/a\.txt/);
     expect(again.stdout).toMatch(/deleted dir\/$/m);
