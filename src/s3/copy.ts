@@ -240,27 +240,35 @@ export async function copyInParts(requests: S3Requests, input: CopyInput): Promi
   const source = copySource(input.sourceBucket, input.sourceKey, input.sourceVersionId);
   const from = inBucket(requests, input.sourceBucket);
   const slots = new Limiter(PARTS_THROUGH);
+  // A part that fails dooms the upload: the parts still queued are neither fetched nor sent.
+  const doomed = new AbortController();
+  const signal = input.signal ? AbortSignal.any([input.signal, doomed.signal]) : doomed.signal;
   const partThrough = (n: number, start: number, end: number) =>
-    slots.run(async () => {
-      const got = await fetchBytes(from, {
-        key: input.sourceKey,
-        versionId: input.sourceVersionId,
-        range: { start, end },
-        ifMatch: head?.etag,
-        signal: input.signal,
+    slots
+      .run(async () => {
+        const got = await fetchBytes(from, {
+          key: input.sourceKey,
+          versionId: input.sourceVersionId,
+          range: { start, end },
+          ifMatch: head?.etag,
+          signal,
+        });
+        const md5 = createHash('md5').update(got.body).digest('base64');
+        const etag = await uploadPart(requests, {
+          key: input.key,
+          uploadId,
+          partNumber: n,
+          body: () => got.body,
+          size: got.body.length,
+          md5Base64: md5,
+          transfer: signal,
+        });
+        return { n, etag };
+      }, signal)
+      .catch((err: unknown) => {
+        if (!doomed.signal.aborted) doomed.abort(err);
+        throw err;
       });
-      const md5 = createHash('md5').update(got.body).digest('base64');
-      const etag = await uploadPart(requests, {
-        key: input.key,
-        uploadId,
-        partNumber: n,
-        body: () => got.body,
-        size: got.body.length,
-        md5Base64: md5,
-        transfer: input.signal,
-      });
-      return { n, etag };
-    }, input.signal);
   try {
     // allSettled: on a failure the other parts finish before the abort rather than race it.
     const settled = await Promise.allSettled(
@@ -285,6 +293,8 @@ export async function copyInParts(requests: S3Requests, input: CopyInput): Promi
         return { n, etag: normalizeEtag(r.CopyPartResult?.ETag) };
       }),
     );
+    // The first failure, not a queued part stopped because of it; a cancellation says it was one.
+    if (doomed.signal.aborted) throw input.signal?.aborted ? input.signal.reason : doomed.signal.reason;
     const failed = settled.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
     const parts = settled.map((r) => (r as PromiseFulfilledResult<{ n: number; etag: string }>).value);

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { copyInParts, headObject } from '../../src/s3/copy.js';
 import { httpStatus } from '../../src/s3/errors.js';
 import { listMultipartUploads } from '../../src/s3/multipart.js';
-import type { S3Transport } from '../../src/s3/transport.js';
+import { S3Transport } from '../../src/s3/transport.js';
 import type { SyncEvent } from '../../src/sync/events.js';
 import { syncBuckets } from '../../src/sync/s3-to-s3.js';
 import {
@@ -319,6 +319,46 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     }
     // s3rver has no ListMultipartUploads; on RGW none is left.
     if (server.quirks.hasListParts) expect(await listMultipartUploads(dst, 'r/')).toEqual([]);
+  });
+
+  it('a copy in parts through s3sync whose upload is gone stops its queued parts', async () => {
+    const { bucket: from, transport: src } = await newBucket(server, 'pctg');
+    const { bucket: to, transport: dst } = await newBucket(server, 'pctg');
+    const body = randomBytes(8 * 5 * MiB);
+    await seedObject(src, 'p/a%25big.bin', body);
+    let gone = true;
+    // In front of the destination: its first UploadPart answered, every later one as if aborted.
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      rewrite: uploadGoneAfterFirstPart(() => gone),
+    });
+    proxies.push(proxy);
+    const via = await S3Transport.connect({ ...connFor(server), endpointUrl: proxy.endpoint }, to);
+    const input = {
+      sourceBucket: from,
+      sourceKey: 'p/a%25big.bin',
+      key: 'q/a%25big.bin',
+      size: body.length,
+      partSize: 5 * MiB,
+      limits: via.provider,
+      partCopyDecodesSourceTwice: true,
+    };
+    const err = await copyInParts(via, input).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(String((err as Error)?.message)).toMatch(/NoSuchUpload/);
+    // The parts in flight when the first 404 came (two at a time), not the other half dozen.
+    const sent = (what: string) =>
+      proxy.log.filter((e) => e.method === what && e.url.includes('a%2525big')).length;
+    expect(sent('PUT')).toBeGreaterThanOrEqual(2);
+    expect(sent('PUT')).toBeLessThanOrEqual(4);
+    expect(await dst.head('q/a%25big.bin')).toBeNull();
+    gone = false;
+    await copyInParts(via, input);
+    expect(await objectMd5(dst, 'q/a%25big.bin')).toBe(md5Hex(body));
   });
 
   it('--source-profile: other credentials, so streamed through; an unknown profile is exit 2', async () => {
