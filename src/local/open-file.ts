@@ -51,7 +51,7 @@ const flags = (follow: boolean | undefined) =>
 type Kind = Pick<BigIntStats, 'isSymbolicLink' | 'isFIFO' | 'isSocket' | 'isDirectory' | 'isBlockDevice'>;
 
 /** What a non-regular entry is, in words. */
-function kindOf(st: Kind): string {
+export function kindOf(st: Kind): string {
   if (st.isSymbolicLink()) return 'symbolic link';
   if (st.isFIFO()) return 'FIFO';
   if (st.isSocket()) return 'socket';

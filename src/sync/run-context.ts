@@ -1,8 +1,18 @@
-import { lstatSync, readFileSync, type Stats, statSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readFileSync,
+  type Stats,
+  statSync,
+} from 'node:fs';
 import path from 'node:path';
-import { errorMessage, usageError } from '../errors.js';
+import { errorMessage, S3SyncError, usageError } from '../errors.js';
 import { createFilter, type PathFilter } from '../local/filters.js';
 import { HashCache } from '../local/hash-cache.js';
+import { kindOf } from '../local/open-file.js';
 import { ManifestStore } from '../manifest/manifest-store.js';
 import type { Destination } from '../manifest/schema.js';
 import { STATE_DIR } from '../manifest/store.js';
@@ -343,13 +353,29 @@ function loadFilter(root: string, opts: CommonOptions): Promise<PathFilter> {
  * dangling link or an unreadable file was read as none, and every path it ignores was synced.
  */
 function readIgnoreFile(file: string): string | undefined {
+  let fd: number;
   try {
-    return readFileSync(file, 'utf8');
+    // Non-blocking: a FIFO there would hold the run in a read that no signal ends.
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && lstatSync(file, { throwIfNoEntry: false }) === undefined) return undefined;
     const why = code === 'ENOENT' ? 'a symbolic link to no file' : (code ?? errorMessage(err));
     throw usageError(`cannot read the ignore file ${file}: ${why}`, err);
+  }
+  try {
+    const st = fstatSync(fd);
+    // Rules are a file's lines: a folder, a FIFO or a device (a link to /dev/zero never ends) is not.
+    if (!st.isFile())
+      throw usageError(
+        `cannot read the ignore file ${file}: ${st.isDirectory() ? 'EISDIR' : `not a regular file (${kindOf(st)})`}`,
+      );
+    return readFileSync(fd, 'utf8');
+  } catch (err) {
+    if (err instanceof S3SyncError) throw err;
+    throw usageError(`cannot read the ignore file ${file}: ${errorCode(err) || errorMessage(err)}`, err);
+  } finally {
+    closeSync(fd);
   }
 }
 

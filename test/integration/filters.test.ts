@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,6 +10,7 @@ import {
   runCli,
   seedObject,
   servers,
+  startCli,
   tempDir,
   treeHashes,
   writeTree,
@@ -302,7 +304,7 @@ describe.each(servers())('filters on $name', (server) => {
     expect(readlinkSync(path.join(dst, '.s3syncignore'))).toBe(path.join(shared, 'ignore'));
   });
 
-  it('a .s3syncignore that cannot be read (a dangling link, a folder) stops the run: exit 2, nothing sent', async () => {
+  it('a .s3syncignore that cannot be read (a dangling link, a folder, a FIFO, a device) stops the run: exit 2, nothing sent', async () => {
     const { bucket, transport } = await newBucket(server, 'fbadign');
     const src = tempDir('fbadign-src');
     writeTree(src, { 'a.txt': 'a\n', '.env': 'SECRET=1\n' });
@@ -326,6 +328,25 @@ describe.each(servers())('filters on $name', (server) => {
     const dirRun = await runCli(['push', src, url], server);
     expect(dirRun.code).toBe(2);
     expect(dirRun.stderr).toMatch(/^s3sync: cannot read the ignore file .*: EISDIR\n$/);
+    // A FIFO waits for a writer, a link to /dev/zero never ends: read, either held the run for good,
+    // deaf to signals. Refused at once (the kill timer only bounds a regression).
+    for (const [place, kind] of [
+      [() => execFileSync('mkfifo', [ignoreFile]), 'FIFO'],
+      [() => symlinkSync('/dev/zero', ignoreFile), 'character device'],
+    ] as const) {
+      rmSync(ignoreFile, { recursive: true, force: true });
+      place();
+      const run = startCli(['push', src, url], server);
+      const killer = setTimeout(() => run.child.kill('SIGKILL'), 30_000);
+      const r = await run.done.finally(() => clearTimeout(killer));
+      expect(run.child.signalCode, kind).toBeNull();
+      expect(r.code, kind).toBe(2);
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `^s3sync: cannot read the ignore file .*\\.s3syncignore: not a regular file \\(${kind}\\)\n$`,
+        ),
+      );
+    }
     expect(await remoteKeys(transport, 'p/')).toEqual([]);
   });
 });
