@@ -4,9 +4,9 @@ import { jsonText, printable } from '../escape.js';
 import type { CheckEvent, CheckResult } from '../sync/check.js';
 import type { SyncResult } from '../sync/events.js';
 import { type ConfigJob, jobEntry, loadConfig } from './config.js';
-import { cliEvent, errorExitCode, exitCodeOf } from './exit-codes.js';
+import { cancelWords, cliEvent, errorExitCode, exitCodeOf } from './exit-codes.js';
 import { checkText, Output, summaryLines } from './output.js';
-import { type Flags, splitOptions } from './program.js';
+import { type Flags, type RunContext, splitOptions } from './program.js';
 
 /** A job's result as its line says it. */
 function resultText(r: SyncResult | CheckResult): string {
@@ -62,9 +62,10 @@ async function runJob(
  * code is not 0; with --json also as a `job` object on stdout, after the job's events; with --quiet
  * only the failures), and the exit code is the worst. Global flags apply to every job they apply to:
  * `s3sync --dry-run` dry-runs the pushes and pulls (a check changes nothing anyway). `signal` cancels
- * the job running, and no other starts.
+ * the job running, and no other starts; a job cancelled says what its own command leaves behind.
  */
-export async function runJobs(globals: Flags, program: Command, signal?: AbortSignal): Promise<number> {
+export async function runJobs(globals: Flags, program: Command, ctx: RunContext): Promise<number> {
+  const { signal } = ctx;
   const cfg = loadConfig();
   if (cfg.jobs.length === 0) {
     program.outputHelp();
@@ -87,13 +88,15 @@ export async function runJobs(globals: Flags, program: Command, signal?: AbortSi
   try {
     for (const [i, job] of cfg.jobs.entries()) {
       const { options, mode } = split[i]!;
-      const output = new Output(mode);
       if (signal?.aborted) break;
+      const output = new Output(mode);
+      const release = ctx.onOutput?.(output, cancelWords(jobEntry(job), options.dryRun === true));
       const report = (r: { exitCode: number; text: string }) => {
         worst = Math.max(worst, reportJob(cfg.jobs.length, i, job, mode, r));
       };
-      if (options.watch) watches.push(runJob(job, options, output, signal).then(report));
-      else report(await runJob(job, options, output, signal));
+      const ran = runJob(job, options, output, signal).finally(release);
+      if (options.watch) watches.push(ran.then(report));
+      else report(await ran);
     }
   } finally {
     await Promise.all(watches);

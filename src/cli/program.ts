@@ -128,10 +128,13 @@ names and take the values the flags take; an unknown key is an error that sugges
 Example:
   s3sync --dry-run`;
 
-/** What runCli gives every command: the signal that cancels it, and a look at its output and cancel wording. */
+/**
+ * What runCli gives every command: the signal that cancels it, and a look at its output and cancel
+ * wording; the function it returns lets go of an output that is done (a config job's, before the next).
+ */
 export interface RunContext {
   signal?: AbortSignal;
-  onOutput?: (output: Output, cancel: CancelWords) => void;
+  onOutput?: (output: Output, cancel: CancelWords) => () => void;
 }
 
 /**
@@ -206,7 +209,7 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
     .action((_flags: Flags, cmd: Command) => {
       // Commander's own error, with its suggestion: `s3sync pusj` is not a bare s3sync.
       if (cmd.args.length > 0) unknownCommand(cmd);
-      run(import('./jobs.js').then(({ runJobs }) => runJobs(program.opts(), program, ctx.signal)));
+      run(import('./jobs.js').then(({ runJobs }) => runJobs(program.opts(), program, ctx)));
     });
 
   withFlags(
@@ -358,8 +361,9 @@ export async function runCli(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
   let pending: CommandEnd | undefined;
   const cancel = new AbortController();
-  const outputs: Output[] = [];
-  // A manifest's until the command is known (jobs, each its own, keep it).
+  // Each output with its command's wording: config jobs run push, check and S3 → S3 side by side.
+  const outputs = new Map<Output, CancelWords>();
+  // A manifest's until a command is known; then the last command's to start.
   let words = cancelWords('push', false);
   const program = buildProgram(
     (p) => {
@@ -368,15 +372,16 @@ export async function runCli(argv: string[]): Promise<number> {
     {
       signal: cancel.signal,
       onOutput: (o, w) => {
-        outputs.push(o);
+        outputs.set(o, w);
         words = w;
+        return () => outputs.delete(o);
       },
     },
     true,
   );
   // Progress bars end (the cursor shows again) and NDJSON batches go out before any last line.
   const stopOutputs = () => {
-    for (const o of outputs) o.stop();
+    for (const o of outputs.keys()) o.stop();
   };
   // The first signal cancels through the library's AbortSignal: no new transfer starts, the manifest (if
   // the command keeps one) is saved, the summary printed. A second one exits at once, as a kill would.
@@ -386,9 +391,10 @@ export async function runCli(argv: string[]): Promise<number> {
       if (process.stderr.isTTY) process.stderr.write('\x1b[?25h\n');
       process.exit(signalExitCode(reason));
     }
-    const message = `${signal}: stopping (${words.stopping}); ${signal === 'SIGINT' ? 'Ctrl-C' : signal} again exits at once`;
-    if (outputs.length === 0) process.stderr.write(`s3sync: ${message}\n`);
-    for (const o of outputs) void o.event({ type: 'notice', message });
+    const message = (w: CancelWords) =>
+      `${signal}: stopping (${w.stopping}); ${signal === 'SIGINT' ? 'Ctrl-C' : signal} again exits at once`;
+    if (outputs.size === 0) process.stderr.write(`s3sync: ${message(words)}\n`);
+    for (const [o, w] of outputs) void o.event({ type: 'notice', message: message(w) });
     cancel.abort(reason);
   };
   // A closed stdout cancels as SIGPIPE would end the process, but with the work saved: exiting there

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { S3Transport } from '../../src/s3/transport.js';
 import {
+  type LiveRun,
   md5Hex,
   newBucket,
   objectMd5,
@@ -14,13 +15,22 @@ import {
   runCli,
   seedObject,
   servers,
+  spawnCli,
   trackedDirs,
   treeHashes,
+  waitFor,
   writeTree,
 } from '../helpers.js';
+import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 
 const { dir, removeAll } = trackedDirs();
-afterAll(removeAll);
+const proxies: FaultProxy[] = [];
+const runs: LiveRun[] = [];
+afterAll(async () => {
+  for (const r of runs) if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
+  for (const p of proxies) await p.close();
+  removeAll();
+});
 
 /** A config file in its own directory, found through S3SYNC_CONFIG. */
 function config(content: object): { env: Record<string, string> } {
@@ -124,5 +134,62 @@ describe.each(servers())('config sync jobs on $name', (server) => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(why);
     expect(lines[0]).toMatch(/s3sync\.config\.json/);
+  });
+
+  it('a job cancelled by SIGINT says what its own command leaves behind, not what a finished job would', async () => {
+    const COPIED = 2;
+    const { bucket: a, transport: ta } = await newBucket(server, 'sjc-a');
+    const { bucket: b } = await newBucket(server, 'sjc-b');
+    for (let i = 0; i < 6; i++) await seedObject(ta, `data/o${i}.txt`, `object ${i}`);
+    const src = dir('sync-jobs-cancel-src');
+    writeTree(src, FILES);
+    let copies = 0;
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      // The S3 → S3 job's copies after the first COPIED wait: it is cancelled with those done.
+      hold: ({ method, headers }) =>
+        method === 'PUT' && headers['x-amz-copy-source'] !== undefined && ++copies > COPIED
+          ? released
+          : undefined,
+    });
+    proxies.push(proxy);
+    const { env } = config({
+      defaults: { endpointUrl: proxy.endpoint, workers: 1 },
+      jobs: [
+        { command: 'push', source: src, destination: `s3://${a}/pushed` },
+        { command: 'sync', source: `s3://${a}/data`, destination: `s3://${b}/copy` },
+        { command: 'push', source: src, destination: `s3://${b}/never` },
+      ],
+    });
+    const run = spawnCli(['--json'], server, { env });
+    runs.push(run);
+    expect(await waitFor(() => copies > COPIED, run), run.stderr()).toBe(true);
+    run.child.kill('SIGINT');
+    const { code } = await run.exited;
+    release();
+    expect(code, run.stderr()).toBe(130);
+    const notices = run.events
+      .filter((e) => e.type === 'notice')
+      .map((e) => String((e as { message?: string }).message));
+    // Once, in the running job's words: the finished push's output is not told again.
+    expect(notices).toEqual([
+      'SIGINT: stopping (S3 to S3 keeps no manifest: the objects copied so far stay); Ctrl-C again exits at once',
+    ]);
+    const summaries = run.events.filter((e) => e.type === 'summary');
+    expect(summaries.map((e) => (e as { command?: string }).command)).toEqual(['push', 'sync']);
+    expect(summaries[1]).toMatchObject({ cancelled: true, uploaded: COPIED });
+    expect(plainLines(run.stderr())).toEqual([
+      's3sync: cancelled by SIGINT; the next run lists both prefixes again and copies only what is still missing or different',
+    ]);
+    expect(run.stdout() + run.stderr()).not.toMatch(/manifest is saved|continues where/);
+    // The job after the cancelled one never started.
+    expect((await ta.list('pushed/')).size).toBe(2);
+    expect(run.events.filter((e) => e.type === 'job')).toHaveLength(1);
   });
 });
