@@ -45,8 +45,10 @@ export function summaryLines(r: Omit<SyncResult, 'outcome'>): string[] {
           ? `${r.uploaded} copied`
           : `${r.uploaded} uploaded${r.copied > 0 ? `, ${r.copied} copied` : ''}, ${r.downloaded} downloaded`;
   const verb = r.dryRun ? 'would be ' : '';
+  // A stopped run's counts are of work it did not finish: the line must not read as a clean result.
+  const mark = r.cancelled ? '[cancelled] ' : r.stoppedBy !== undefined ? '[stopped] ' : '';
   return [
-    `${r.cancelled ? '[cancelled] ' : ''}${r.dryRun ? '[dry run] ' : ''}${r.scanned} files: ${r.unchanged} unchanged, ${verb}${moved}, ` +
+    `${mark}${r.dryRun ? '[dry run] ' : ''}${r.scanned} files: ${r.unchanged} unchanged, ${verb}${moved}, ` +
       `${r.recorded} recorded, ${r.restyled ? `${verb}${r.restyled} restyled, ` : ''}${verb}${r.deleted} deleted, ${r.failed} failed`,
     `${fmtBytes(r.bytesTransferred)} transferred, ${r.requestsTotal} S3 requests (${fmtRequests(r.requests)}), ${secs} s`,
   ];

@@ -68,6 +68,11 @@ export interface SyncResult {
    * rest is left for the next run.
    */
   cancelled: boolean;
+  /**
+   * The error that stopped the run before its end, as the CLI's last line says it (a missing bucket, a
+   * delete guard's refusal): its counts are then of a run that did not finish. Absent otherwise.
+   */
+  stoppedBy?: string;
   outcome: SyncOutcome;
 }
 
@@ -87,6 +92,15 @@ export function outcomeOf(r: SyncResult, stoppedBy?: { error: unknown }): SyncOu
   }
   if (r.cancelled) return 'cancelled';
   return r.failed > 0 || r.errors.length > 0 ? 'failed' : 'ok';
+}
+
+/** The run was stopped by `error` (not cancelled): its outcome, and the error's words in the summary. */
+export function stoppedBy(r: SyncResult, error: unknown): void {
+  r.outcome = outcomeOf(r, { error });
+  r.stoppedBy =
+    error instanceof S3SyncError
+      ? error.message
+      : `unexpected error: ${(error as Error)?.message?.split('\n')[0] ?? String(error)}`;
 }
 
 export function emptyResult(command: SyncResult['command'], dryRun: boolean): SyncResult {

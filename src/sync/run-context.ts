@@ -25,7 +25,7 @@ import { parseS3Url, type S3Location } from '../s3/url.js';
 import { formatShard, resolveShard, type Shard, shardOf } from '../shard.js';
 import { listPrefixAt } from './at-time.js';
 import { ContentTypes } from './content-type.js';
-import { emptyResult, outcomeOf, type SyncEvent, type SyncResult } from './events.js';
+import { emptyResult, outcomeOf, type SyncEvent, type SyncResult, stoppedBy } from './events.js';
 import type { CommonOptions } from './options.js';
 import { EVERYTHING, loadSelection, type Selection } from './selection.js';
 
@@ -292,7 +292,7 @@ export class RunContext {
         await this.close(false);
       } finally {
         // Cancelled: whatever request or wait it interrupted, close() said so.
-        if (!cancelled) this.result.outcome = outcomeOf(this.result, { error: err });
+        if (!cancelled) stoppedBy(this.result, err);
         this.emit({ type: 'summary', ...this.result });
       }
       throw cancelled ? this.opts.signal!.reason : err;
@@ -303,7 +303,7 @@ export class RunContext {
       await this.close(true);
     } catch (err) {
       // The last save failed (a full disk): a stopped run, summarised as any other is.
-      this.result.outcome = outcomeOf(this.result, { error: err });
+      stoppedBy(this.result, err);
       this.emit({ type: 'summary', ...this.result });
       throw err;
     }

@@ -11,7 +11,7 @@ import type { RemoteObject } from '../s3/remote-object.js';
 import type { S3Transport } from '../s3/transport.js';
 import { parseS3Url, type S3Location } from '../s3/url.js';
 import { type BackupTarget, s3BackupTarget } from './backup.js';
-import { emptyResult, outcomeOf, type SyncResult } from './events.js';
+import { emptyResult, outcomeOf, type SyncResult, stoppedBy } from './events.js';
 import type { S3SyncOptions } from './options-s3.js';
 
 /** The source's connection: the destination's, with each --source-* option in place of its own. */
@@ -141,7 +141,8 @@ export class S3PairRun {
     }
     r.elapsedMs = Date.now() - this.started;
     r.cancelled = this.opts.signal?.aborted === true;
-    r.outcome = outcomeOf(r, r.cancelled ? undefined : error);
+    if (error && !r.cancelled) stoppedBy(r, error.error);
+    else r.outcome = outcomeOf(r);
     this.emit({ type: 'summary', ...r });
     if (error) throw r.cancelled ? this.opts.signal!.reason : error.error;
     return r;

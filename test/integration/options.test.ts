@@ -450,6 +450,8 @@ describe.each(servers())('a delete guard refusal on $name', (server) => {
       expect(r.stderr).toMatch(re);
       const last = lastJson(r.stdout);
       expect(last).toMatchObject({ type: 'summary', command: 'push', uploaded: 1, deleted: 0, exitCode: 2 });
+      // The summary says what stopped the run, in the words of the last line.
+      expect(`s3sync: ${String(last.stoppedBy)}`).toBe(plainLines(r.stderr)[0]);
     },
   );
 
@@ -487,8 +489,40 @@ describe.each(servers())('a delete guard refusal on $name', (server) => {
     writeTree(src, { 'new.txt': 'new' });
     const r = await runCli(['push', src, url, '--delete', '--max-delete', '0'], server);
     expect(r.code).toBe(2);
-    expect(r.stdout).toMatch(/1 uploaded, 0 recorded, 0 deleted, 0 failed/);
+    // Marked: "0 failed" of a run that stopped must not read as a clean result.
+    expect(r.stdout).toMatch(
+      /^\[stopped\] 1 files: 0 unchanged, 1 uploaded, 0 recorded, 0 deleted, 0 failed\n/,
+    );
     expect(plainLines(r.stderr)).toEqual([expect.stringMatching(/^s3sync: refusing to delete 3 of 3/)]);
+  });
+
+  it('a run stopped by a missing bucket: the summary is marked stopped and names why; a finished one is not', async () => {
+    const src = dir('stopped-src');
+    writeTree(src, { 'a.txt': 'a' });
+    const url = `s3://no-such-bucket-${Date.now()}/p`;
+    const human = await runCli(['push', src, url], server);
+    expect(human.code).toBe(2);
+    expect(human.stdout).toMatch(/^\[stopped\] 1 files: 0 unchanged, 0 uploaded, /);
+    expect(plainLines(human.stderr)).toEqual([
+      expect.stringMatching(/^s3sync: bucket 'no-such-bucket-\d+' does not exist/),
+    ]);
+    const json = await runCli(['push', src, url, '--json'], server);
+    expect(json.code).toBe(2);
+    expect(lastJson(json.stdout)).toMatchObject({
+      type: 'summary',
+      stoppedBy: plainLines(json.stderr)[0]!.replace(/^s3sync: /, ''),
+      exitCode: 2,
+    });
+    const { bucket } = await newBucket(server, 'stopped');
+    const ok = await runCli(['push', src, `s3://${bucket}/p`, '--json'], server);
+    expect(ok.code).toBe(0);
+    expect(lastJson(ok.stdout)).not.toHaveProperty('stoppedBy');
+    const again = await runCli(['push', src, `s3://${bucket}/p`], server);
+    expect(again.stdout).toMatch(/^1 files: 1 unchanged/);
+    // S3 → S3 from a missing bucket: the same mark.
+    const copy = await runCli(['sync', url, `s3://${bucket}/copy`], server);
+    expect(copy.code).toBe(2);
+    expect(copy.stdout).toMatch(/^\[stopped\] 0 files: /);
   });
 
   it('the library: onEvent gets the summary (outcome usage), then the call throws', async () => {
@@ -506,7 +540,12 @@ describe.each(servers())('a delete guard refusal on $name', (server) => {
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(S3SyncError);
     expect((err as S3SyncError).kind).toBe('usage');
-    expect(events.at(-1)).toMatchObject({ type: 'summary', uploaded: 1, outcome: 'usage' });
+    expect(events.at(-1)).toMatchObject({
+      type: 'summary',
+      uploaded: 1,
+      stoppedBy: (err as S3SyncError).message,
+      outcome: 'usage',
+    });
   });
 });
 
