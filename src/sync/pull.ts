@@ -167,6 +167,11 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
   });
   // Folder markers holding bytes: data no file name can take (the planner's rule, keys.ts).
   for (const k of plan.kept ?? []) s.notice(`${k.key}: ${k.reason}: skipped`, k.rel);
+  // Said, not silent: a misspelt prefix or a time before the first version pulls nothing with exit 0.
+  if (remote.size === 0 && !listed)
+    s.notice(
+      `nothing to pull: no object under s3://${s.location.bucket}/${s.location.prefix}${s.at === undefined ? '' : ` at ${new Date(s.at).toISOString()}`}${s.filter.active || s.selection.sizeAge.active ? ' is selected by the filters' : ''}`,
+    );
   const shared =
     tree && followed.length > 0 ? sharedEntries(tree, followed, plan.actions, remote) : undefined;
   for (const a of plan.actions) {

@@ -250,6 +250,27 @@ describe.each(servers())('pull on $name', (server) => {
     expectNoTempFiles(dst);
   });
 
+  it('a prefix with no object (a misspelt one), or none the filters select: exit 0, and said', async () => {
+    const { bucket, transport } = await newBucket(server, 'nothing');
+    await seed(transport, 'backups/a.txt', 'a');
+    const dst = tempDir('nothing-dst');
+    const notices = (events: { type: string }[]) =>
+      events.filter((e) => e.type === 'notice').map((e) => String((e as { message?: string }).message));
+    const typo = await runCli(['pull', `s3://${bucket}/bakcups`, dst, '--json'], server);
+    expect(typo.code).toBe(0);
+    expect(notices(typo.events)).toEqual([`nothing to pull: no object under s3://${bucket}/bakcups/`]);
+    const none = await runCli(['pull', `s3://${bucket}/backups`, dst, '--exclude', '*.txt'], server);
+    expect(none.code).toBe(0);
+    expect(none.stderr).toContain(
+      `notice: nothing to pull: no object under s3://${bucket}/backups/ is selected by the filters`,
+    );
+    // One to pull: no such notice.
+    const one = await runCli(['pull', `s3://${bucket}/backups`, dst, '--json'], server);
+    expect(one.code).toBe(0);
+    expect(notices(one.events)).toEqual([]);
+    expect(readFileSync(path.join(dst, 'a.txt'), 'utf8')).toBe('a');
+  });
+
   it('writes no byte that does not match the ETag, and fetches a body damaged once again', async () => {
     const { bucket } = await newBucket(server, 'flip');
     const src = tempDir('flip-src');

@@ -136,6 +136,14 @@ describe.each(servers())('sync --at ($name)', (server) => {
       expect(p.code, p.stderr).toBe(0);
       expect(p.summary).toMatchObject({ command: 'pull', downloaded: 5 });
       expect(treeHashes(local)).toEqual(hashesOf(first));
+
+      // A time before the first version: nothing to pull, and said with the time, not a bare 0.
+      const before = '2001-01-01T00:00:00Z';
+      const empty = await runCli(['pull', url, dirs.dir('atbefore'), '--at', before], server);
+      expect(empty.code, empty.stderr).toBe(0);
+      expect(empty.stderr).toContain(
+        `notice: nothing to pull: no object under ${url}/ at 2001-01-01T00:00:00.000Z`,
+      );
     },
   );
 
