@@ -49,6 +49,23 @@ export function jobEntry(
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** The options whose values name local files or folders (an S3 URL or '-', standard input, excepted). */
+const PATH_OPTIONS = ['manifest', 'excludeFrom', 'filesFrom', 'filesFrom0', 'backupDir'] as const;
+
+/** A local path of the file, relative to the file's folder: a cron job's working directory is not the file's. */
+const fromFile = (base: string, v: string) =>
+  v === '-' || isS3Url(v) || path.isAbsolute(v) ? v : path.resolve(base, v);
+
+function withPathsFrom<T extends Record<string, unknown>>(values: T, base: string): T {
+  const out: Record<string, unknown> = { ...values };
+  for (const key of [...PATH_OPTIONS, 'source', 'destination']) {
+    const v = out[key];
+    if (typeof v === 'string') out[key] = fromFile(base, v);
+    else if (Array.isArray(v)) out[key] = v.map((x) => (typeof x === 'string' ? fromFile(base, x) : x));
+  }
+  return out as T;
+}
+
 /**
  * Reads and checks the whole config file: a mistake anywhere in it (an unknown key, a bad value, a job
  * without a destination) is a usage error naming the file, before any job or command runs.
@@ -67,6 +84,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigFile {
     throw usageError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
   }
   const where = `config file ${file}`;
+  // Relative paths in it are the file's, wherever s3sync runs from (the same when it is found in cwd).
+  const base = path.dirname(file);
   if (!isObject(parsed)) throw usageError(`${where} must hold a JSON object`);
   for (const key of Object.keys(parsed)) {
     if (key === 'defaults' || key === 'jobs') continue;
@@ -81,7 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigFile {
   if (!Array.isArray(jobs)) throw usageError(`${where}: "jobs" must be an array`);
   return {
     // Checked here, not only by the library, so the message names the file (and the job).
-    defaults: configValues(defaults, `${where}: defaults`, 'defaults'),
+    defaults: withPathsFrom(configValues(defaults, `${where}: defaults`, 'defaults'), base),
     jobs: jobs.map((j: unknown, i) => {
       const at = `${where}: job ${i + 1}`;
       if (!isObject(j)) throw usageError(`${at} must be an object`);
@@ -94,7 +113,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigFile {
       }
       if (!JOB_COMMANDS.includes(command))
         throw usageError(`${at} needs "command": "push", "pull", "check" or "sync"`);
-      const { command: _c, source, destination, ...options } = configValues(j, at, command);
+      const {
+        command: _c,
+        source,
+        destination,
+        ...options
+      } = withPathsFrom(configValues(j, at, command), base);
       if (typeof source !== 'string' || typeof destination !== 'string')
         throw usageError(`${at} needs "source" and "destination"`);
       // A sync job's options are those of what it runs: an S3 → S3 job refuses verify, as the CLI does.

@@ -121,6 +121,7 @@ Config-file mode: with no command, s3sync runs every job of s3sync.config.json (
 $S3SYNC_CONFIG names) in order, goes on after a failing job, prints one line per job, and exits with
 the worst exit code. The flags above apply to every job they apply to. Keys are the library's option
 names and take the values the flags take; an unknown key is an error that suggests the right one.
+Relative paths in the file are from its folder.
   { "defaults": { "endpointUrl": "http://127.0.0.1:9000", "workers": 8, "stallTimeout": "30s" },
     "jobs": [ { "command": "push", "source": "./db", "destination": "s3://b/db", "delete": true },
               { "command": "check", "source": "./db", "destination": "s3://b/db" } ] }

@@ -4,7 +4,7 @@
  * config file with an unknown key (with a suggestion) or a bad value stops everything before a single
  * request, in one line, exit 2, whichever command reads it.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { S3Transport } from '../../src/s3/transport.js';
@@ -225,6 +225,47 @@ describe.each(servers())('config jobs on $name', (server) => {
     expect(r.stdout).toBe('');
     expect(plainLines(r.stderr)).toEqual([expect.stringMatching(/^s3sync: job 2\/3 check .*\(exit 1\)$/)]);
     expect(await keys(b.prefix)).toEqual(['a.txt', 'sub/b.txt']);
+  });
+
+  it("relative paths in the file are the file's, not the working directory's: a cron job from $HOME touches nothing there", async () => {
+    const { file, env } = config({});
+    const base = path.dirname(file);
+    writeTree(base, { 'site/index.html': 'real', 'site/skip.tmp': 'no', 'rules.txt': '*.tmp\n' });
+    const prefix = `rel${n++}`;
+    // Another folder with the same names, as cron's working directory would have: never read, never written.
+    const cwd = dir('jobs-cwd');
+    writeTree(cwd, { 'site/index.html': 'decoy', 'restore/keep.txt': 'mine', 'rules.txt': '' });
+    writeFileSync(
+      file,
+      JSON.stringify({
+        defaults: { manifest: 'state/manifest.json' },
+        jobs: [
+          {
+            command: 'push',
+            source: './site',
+            destination: `s3://${bucket}/${prefix}`,
+            excludeFrom: 'rules.txt',
+          },
+          {
+            command: 'sync',
+            source: `s3://${bucket}/${prefix}`,
+            destination: 'restore',
+            delete: true,
+            manifest: 'state/r.json',
+          },
+        ],
+      }),
+    );
+    const r = await runCli([], server, { env, cwd });
+    expect(r.code, r.stderr).toBe(0);
+    expect(await keys(prefix)).toEqual(['index.html']);
+    expect(readFileSync(path.join(base, 'restore/index.html'), 'utf8')).toBe('real');
+    expect(existsSync(path.join(base, 'state/manifest.json'))).toBe(true);
+    expect(existsSync(path.join(base, 'state/r.json'))).toBe(true);
+    // The working directory's files are as they were, and it gained nothing.
+    expect(readFileSync(path.join(cwd, 'restore/keep.txt'), 'utf8')).toBe('mine');
+    expect(readdirSync(cwd).sort()).toEqual(['restore', 'rules.txt', 'site']);
+    expect(readdirSync(path.join(cwd, 'restore'))).toEqual(['keep.txt']);
   });
 
   it('-q in config defaults does the same', async () => {
