@@ -116,9 +116,18 @@ export function describeS3Error(err: unknown, ctx: { bucket?: string; endpoint?:
     code === 'CredentialsProviderError' ||
     /Could not load credentials|Could not resolve credentials/.test(msg)
   ) {
-    return usageError(
-      'no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use --profile',
-    );
+    // The default chain found nothing: say where credentials go.
+    if (/Could not load credentials from any providers/.test(msg))
+      return usageError(
+        'no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use --profile',
+      );
+    // A profile's source failed (an SSO login expired, a role's source profile missing): its own
+    // words name the fix; a credential_process's command line may hold a secret and is left out.
+    if (/^Command failed:/.test(msg))
+      return usageError(
+        "cannot load AWS credentials: the profile's credential_process failed (run it by hand to see why)",
+      );
+    return usageError(`cannot load AWS credentials: ${msg.split('\n')[0]}`, err);
   }
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || /ENOTFOUND|getaddrinfo/.test(msg)) {
     return usageError(

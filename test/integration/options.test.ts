@@ -180,6 +180,45 @@ describe.each(servers())('invalid option values on $name', (server) => {
     expect(requests()).toBe(before);
   });
 
+  it.each([
+    [
+      'a credential_process that fails (its command line, with a token in it, never printed)',
+      (home: string) => {
+        const helper = path.join(home, 'helper.sh');
+        writeFileSync(helper, '#!/bin/sh\necho "denied" >&2\nexit 1\n', { mode: 0o755 });
+        return `credential_process = ${helper} --token S3CR3T-TOKEN\n`;
+      },
+      /^s3sync: cannot load AWS credentials: the profile's credential_process failed \(run it by hand to see why\)$/,
+    ],
+    [
+      "a role whose source profile does not exist: the SDK's words name it",
+      () => 'role_arn = arn:aws:iam::123456789012:role/x\nsource_profile = gone\n',
+      /^s3sync: cannot load AWS credentials: .*\[gone\]/,
+    ],
+  ])('--profile with %s: exit 2, one line that says why, no request', async (_what, body, re) => {
+    const home = dir('opts-credsrc');
+    writeFileSync(path.join(home, 'config'), `[profile odd]\n${body(home)}`);
+    writeFileSync(path.join(src, 'fresh.txt'), `${Date.now()}`);
+    const before = requests();
+    // With --debug too: the stack it prints must not carry the command line either.
+    const r = await runCli(
+      ['push', src, url, '--endpoint-url', proxy.endpoint, '--profile', 'odd', '--debug'],
+      server,
+      {
+        env: {
+          AWS_CONFIG_FILE: path.join(home, 'config'),
+          AWS_SHARED_CREDENTIALS_FILE: path.join(home, 'credentials'),
+        },
+      },
+    );
+    // Found at the first request: the run stops there, its summary marked, the reason one line.
+    expect(r.code, r.stderr).toBe(2);
+    expect(plainLines(r.stderr)[0]).toMatch(re);
+    expect(r.stdout).toMatch(/^\[stopped\] /);
+    expect(r.stdout + r.stderr).not.toContain('S3CR3T');
+    expect(requests()).toBe(before);
+  });
+
   it('S3SYNC_CONFIG naming no file: exit 2, one line, no request (a typo is not "no config")', async () => {
     const missing = path.join(dir('opts-cfg-missing'), 'reall.json');
     const before = requests();

@@ -139,7 +139,34 @@ describe('describeS3Error: one line that names the fix', () => {
       /^access denied to s3:\/\/b \(AccessDenied\): check the credentials' permissions$/,
     ],
     ['a bare 403', s3('Error', 403), /^access denied to s3:\/\/b \(403\)/],
-    ['no credentials', s3('CredentialsProviderError'), /^no AWS credentials found: set AWS_ACCESS_KEY_ID/],
+    [
+      'no credentials (the default chain)',
+      s3('CredentialsProviderError', undefined, 'Could not load credentials from any providers'),
+      /^no AWS credentials found: set AWS_ACCESS_KEY_ID/,
+    ],
+    [
+      "a profile's SSO login expired: the SDK's words, which name the fix",
+      s3(
+        'CredentialsProviderError',
+        undefined,
+        "The SSO session token associated with profile=sso was not found or is invalid. To refresh this SSO session run 'aws sso login' with the corresponding profile.\nmore",
+      ),
+      /^cannot load AWS credentials: The SSO session token associated with profile=sso was not found or is invalid\. To refresh this SSO session run 'aws sso login' with the corresponding profile\.$/,
+    ],
+    [
+      "a role's source profile missing",
+      s3(
+        'CredentialsProviderError',
+        undefined,
+        'Could not resolve credentials using profile: [src] in configuration/credentials file(s).',
+      ),
+      /^cannot load AWS credentials: Could not resolve credentials using profile: \[src\]/,
+    ],
+    [
+      'a failed credential_process: its command line (which may hold a secret) left out',
+      s3('CredentialsProviderError', undefined, 'Command failed: vault-helper --token s3cr3t\nboom'),
+      /^cannot load AWS credentials: the profile's credential_process failed \(run it by hand to see why\)$/,
+    ],
     [
       'no credentials, by message',
       new Error('Could not load credentials from any providers'),
