@@ -2,7 +2,7 @@ import { lstatSync, realpathSync, statSync } from 'node:fs';
 import { S3SyncError, usageError } from '../errors.js';
 import { absPath, type LocalFile } from '../local/scan.js';
 import { setting, validateOptions } from '../options/validate.js';
-import { emptyResult, outcomeOf, type SyncEvent, type SyncResult } from '../sync/events.js';
+import { emptyResult, stoppedBy as markStopped, type SyncEvent, type SyncResult } from '../sync/events.js';
 import { applyRecords } from '../sync/facts.js';
 import type { PushOptions } from '../sync/options.js';
 import { executePush, preparePush, pushContext } from '../sync/push.js';
@@ -369,7 +369,8 @@ class WatchLoop {
     t.elapsedMs = Date.now() - started;
     t.cancelled = this.aborted;
     // Stopping is how a watch ends: it ends well when nothing is left failing.
-    t.outcome = stoppedBy ? outcomeOf(t, stoppedBy) : t.failed > 0 ? 'failed' : 'ok';
+    if (stoppedBy) markStopped(t, stoppedBy.error);
+    else t.outcome = t.failed > 0 ? 'failed' : 'ok';
     this.opts.onEvent?.({ type: 'summary', ...t });
     return t;
   }

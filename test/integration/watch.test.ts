@@ -563,7 +563,11 @@ describe.each(servers())('push --watch on $name', (server) => {
     const { code } = await run.exited;
     expect(code, diag(run)).toBe(2);
     expect(run.stderr()).toMatch(/^s3sync: .*refus/);
-    expect(run.events.at(-1)).toMatchObject({ type: 'summary', exitCode: 2 });
+    expect(run.events.at(-1)).toMatchObject({
+      type: 'summary',
+      stoppedBy: expect.stringMatching(/refus/),
+      exitCode: 2,
+    });
   });
 
   it('config jobs with "watch": true run side by side in one process', async () => {
