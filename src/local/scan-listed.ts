@@ -71,9 +71,10 @@ export function scanListed(root: string, rels: readonly string[], opts: ScanOpti
   };
 
   for (const rel of rels) {
+    // Filtered out first: a link on the way to a path the filters leave out is not said to be skipped.
+    if (opts.includeFile && !opts.includeFile(rel)) continue;
     const slash = rel.lastIndexOf('/');
     if (slash !== -1 && !enters(rel.slice(0, slash))) continue;
-    if (opts.includeFile && !opts.includeFile(rel)) continue;
     const abs = `${base}/${rel}`;
     let st: BigIntStats | string | undefined;
     try {

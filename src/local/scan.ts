@@ -96,6 +96,20 @@ export async function scanDirectoryYielding(root: string, opts: ScanOptions = {}
   return w.result;
 }
 
+/**
+ * Whether the filters leave out a link the walk does not follow: as a folder (with all below it), or
+ * as a file when it does not lead to a folder (one that does may hold paths the filters take in).
+ */
+function linkExcluded(opts: ScanOptions, abs: string, rel: string): boolean {
+  if (opts.skipDir?.(rel)) return true;
+  if (!opts.includeFile || opts.includeFile(rel)) return false;
+  try {
+    return statSync(abs, { throwIfNoEntry: false })?.isDirectory() !== true;
+  } catch {
+    return true;
+  }
+}
+
 /** The walk, one step per directory: `result` is complete once `steps` is done. */
 function walker(root: string, opts: ScanOptions): { steps: Generator<void>; result: ScanResult } {
   const files: LocalFile[] = [];
@@ -141,18 +155,20 @@ function walker(root: string, opts: ScanOptions): { steps: Generator<void>; resu
         // A shared .s3syncignore linked in is read through the link: "skipped" would say it is not.
         if (opts.own?.(rel)) continue;
         if (!opts.followSymlinks) {
-          notices.push({ rel, message: 'symbolic link skipped (use --follow-symlinks to follow)' });
+          if (!linkExcluded(opts, abs, rel))
+            notices.push({ rel, message: 'symbolic link skipped (use --follow-symlinks to follow)' });
           continue;
         }
         const refused = opts.followLink?.(abs, rel);
         if (refused) {
-          notices.push({ rel, message: `${refused}: skipped` });
+          if (!linkExcluded(opts, abs, rel)) notices.push({ rel, message: `${refused}: skipped` });
           continue;
         }
         try {
           st = statSync(abs, { bigint: true });
         } catch (err) {
-          errors.push({ rel, message: `broken symbolic link: ${errorMessage(err)}` });
+          if (!linkExcluded(opts, abs, rel))
+            errors.push({ rel, message: `broken symbolic link: ${errorMessage(err)}` });
           continue;
         }
         isDir = st.isDirectory();
@@ -181,11 +197,12 @@ function walker(root: string, opts: ScanOptions): { steps: Generator<void>; resu
         }
         continue;
       }
+      // A path the filters leave out is not looked at, nor said to be skipped.
+      if (opts.includeFile && !opts.includeFile(rel)) continue;
       if (!isFile) {
         notices.push({ rel, message: 'not a regular file (FIFO, socket or device): skipped' });
         continue;
       }
-      if (opts.includeFile && !opts.includeFile(rel)) continue;
       // A UTF-16 unit is at most 3 UTF-8 bytes: most names need no byte count at all.
       if (
         keyPrefixBytes + rel.length * 3 > MAX_KEY_BYTES &&

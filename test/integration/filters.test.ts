@@ -248,6 +248,56 @@ describe.each(servers())('filters on $name', (server) => {
     expect(await remoteKeys(transport, 'ig/')).toEqual(['.env', 'a.txt']);
   });
 
+  it('a link, FIFO or dangling link at a path the filters leave out is not said to be skipped; at one they take in it is', async () => {
+    const { bucket, transport } = await newBucket(server, 'fexcl');
+    const src = tempDir('fexcl-src');
+    const outside = tempDir('fexcl-outside');
+    writeTree(src, { 'a.txt': 'a\n', 'cache/real.txt': 'c\n' });
+    writeTree(outside, { 'dir/inner.txt': 'i\n', 'file.txt': 'f\n' });
+    // Left out by a basename glob, a folder glob and .s3syncignore; and the same kinds taken in.
+    symlinkSync(path.join(outside, 'file.txt'), path.join(src, 'skip.tmp'));
+    symlinkSync(path.join(outside, 'dir'), path.join(src, 'cache', 'linked'));
+    symlinkSync(path.join(outside, 'gone'), path.join(src, 'dangling.tmp'));
+    execFileSync('mkfifo', [path.join(src, 'pipe.tmp')]);
+    execFileSync('mkfifo', [path.join(src, 'ignored.fifo')]);
+    writeFileSync(path.join(src, '.s3syncignore'), '*.fifo\n');
+    symlinkSync(path.join(outside, 'file.txt'), path.join(src, 'shown.txt'));
+    execFileSync('mkfifo', [path.join(src, 'shown.pipe')]);
+    const flags = ['--exclude', '*.tmp', '--exclude', 'cache/**'];
+    const said = (events: { type: string; rel?: string }[]) =>
+      events
+        .filter((e) => e.type === 'notice' || e.type === 'error')
+        .map((e) => `${e.type} ${e.rel}`)
+        .sort();
+    const url = `s3://${bucket}/p`;
+    const r = await runCli(['push', src, url, ...flags, '--json'], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(said(r.events)).toEqual(['notice shown.pipe', 'notice shown.txt']);
+    expect(await remoteKeys(transport, 'p/')).toEqual(['a.txt']);
+    // Followed: the link taken in is pushed; the dangling one left out is no error, the others no word.
+    const f = await runCli(['push', src, `${url}-f`, ...flags, '--follow-symlinks', '--json'], server);
+    expect(f.code, f.stderr).toBe(0);
+    expect(said(f.events)).toEqual(['notice shown.pipe']);
+    expect(await remoteKeys(transport, 'p-f/')).toEqual(['a.txt', 'shown.txt']);
+    // A list of paths through the excluded link: no word of the link on the way either.
+    const list = path.join(outside, 'list.txt');
+    writeFileSync(list, 'a.txt\ncache/linked/inner.txt\nskip.tmp\nshown.txt\n');
+    const listed = await runCli(['push', src, url, ...flags, '--files-from', list, '--json'], server);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(said(listed.events)).toEqual(['notice shown.txt']);
+    // The same through the library: its notice events are the CLI's.
+    const events: { type: string; rel?: string }[] = [];
+    const lib = await push({
+      ...connFor(server),
+      source: src,
+      destination: url,
+      exclude: ['*.tmp', 'cache/**'],
+      onEvent: (e) => events.push(e),
+    });
+    expect(lib.outcome).toBe('ok');
+    expect(said(events)).toEqual(['notice shown.pipe', 'notice shown.txt']);
+  });
+
   it('a .s3syncignore linked to shared rules is read through the link, never said to be skipped', async () => {
     const { bucket, transport } = await newBucket(server, 'flinkign');
     const shared = tempDir('flinkign-shared');

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import {
   existsSync,
   lstatSync,
@@ -129,12 +130,43 @@ describe("links at s3sync's own names", () => {
         followSymlinks ? ['a.txt', 'sub/.s3syncignore'] : ['a.txt'],
       );
     }
-    // Without the option, as before: the link is said to be skipped.
+    // Without the option, and no filter leaving it out: the link is said to be skipped.
     expect(
-      scanDirectory(root, { includeFile })
+      scanDirectory(root, {})
         .notices.map((n) => n.rel)
         .sort(),
     ).toEqual(['.s3syncignore', 'sub/.s3syncignore']);
+  });
+});
+
+describe('links and special files the filters leave out', () => {
+  it('are not said to be skipped; a link to a folder that a file filter leaves out still is', () => {
+    const root = newRoot();
+    const elsewhere = newRoot();
+    mkdirSync(path.join(elsewhere, 'dir'));
+    writeFileSync(path.join(elsewhere, 'f'), 'f');
+    symlinkSync(path.join(elsewhere, 'f'), path.join(root, 'x.tmp'));
+    symlinkSync(path.join(elsewhere, 'gone'), path.join(root, 'dangling.tmp'));
+    symlinkSync(path.join(elsewhere, 'dir'), path.join(root, 'skipped-dir'));
+    // A folder behind a link whose name a file glob leaves out: the files in it may be taken in.
+    symlinkSync(path.join(elsewhere, 'dir'), path.join(root, 'dir.tmp'));
+    execFileSync('mkfifo', [path.join(root, 'p.tmp')]);
+    const includeFile = (rel: string) => !rel.endsWith('.tmp');
+    const skipDir = (rel: string) => rel === 'skipped-dir';
+    for (const followSymlinks of [false, true]) {
+      const scan = scanDirectory(root, { followSymlinks, includeFile, skipDir });
+      expect(scan.errors, String(followSymlinks)).toEqual([]);
+      expect(scan.notices.map((n) => n.rel)).toEqual(followSymlinks ? [] : ['dir.tmp']);
+    }
+    // The same entries with no filter: each is said.
+    const all = scanDirectory(root, {});
+    expect(all.notices.map((n) => n.rel).sort()).toEqual([
+      'dangling.tmp',
+      'dir.tmp',
+      'p.tmp',
+      'skipped-dir',
+      'x.tmp',
+    ]);
   });
 });
 
