@@ -48,8 +48,9 @@ export function summaryLines(r: Omit<SyncResult, 'outcome'>): string[] {
   // A stopped run's counts are of work it did not finish: the line must not read as a clean result.
   const mark = r.cancelled ? '[cancelled] ' : r.stoppedBy !== undefined ? '[stopped] ' : '';
   return [
-    `${mark}${r.dryRun ? '[dry run] ' : ''}${r.scanned} files: ${r.unchanged} unchanged, ${verb}${moved}, ` +
-      `${r.recorded} recorded, ${r.restyled ? `${verb}${r.restyled} restyled, ` : ''}${verb}${r.deleted} deleted, ${r.failed} failed`,
+    `${mark}${r.dryRun ? '[dry run] ' : ''}${r.scanned} ${r.command === 'sync' ? 'objects' : 'files'}: ${r.unchanged} unchanged, ${verb}${moved}, ` +
+      // S3 → S3 keeps no manifest: there is nothing it could record.
+      `${r.command === 'sync' ? '' : `${r.recorded} recorded, `}${r.restyled ? `${verb}${r.restyled} restyled, ` : ''}${verb}${r.deleted} deleted, ${r.failed} failed`,
     `${fmtBytes(r.bytesTransferred)} transferred, ${r.requestsTotal} S3 requests (${fmtRequests(r.requests)}), ${secs} s`,
   ];
 }

@@ -50,8 +50,9 @@ function matches(got: { etag: string; headers: ObjectHeaders }, sum: Buffer): bo
   return expected === undefined || expected === sum.toString('hex');
 }
 
-const mismatch = (key: string, what: string) =>
-  runError(`the bytes read from the source do not match its ${what}: ${key} not copied`);
+// The error line names the object (its rel) already.
+const mismatch = (what: string) =>
+  runError(`not copied: the bytes read from the source do not match its ${what}`);
 
 /** A promise with its settle functions at hand (Node 20 has no Promise.withResolvers). */
 function deferred() {
@@ -76,7 +77,7 @@ async function streamWhole(job: StreamJob): Promise<string> {
     let got = await fetchBytes(job.src, { key: job.sourceKey, versionId: job.versionId, signal: job.signal });
     let sum = md5(got.body);
     for (let retry = 0; !matches(got, sum); retry++) {
-      if (retry >= job.src.retries) throw mismatch(job.sourceKey, 'MD5');
+      if (retry >= job.src.retries) throw mismatch('MD5');
       got = await fetchBytes(job.src, { key: job.sourceKey, versionId: job.versionId, signal: job.signal });
       sum = md5(got.body);
     }
@@ -176,8 +177,7 @@ async function streamParts(job: StreamJob): Promise<string> {
     // The first failure, not a part stopped because of it; a cancellation says it was cancelled.
     if (doomed.signal.aborted) throw job.signal?.aborted ? job.signal.reason : doomed.signal.reason;
     const expected = expectedOf(head.etag, head.metadata);
-    if (expected.whole !== undefined && expected.whole !== whole.digest('hex'))
-      throw mismatch(job.sourceKey, 'MD5');
+    if (expected.whole !== undefined && expected.whole !== whole.digest('hex')) throw mismatch('MD5');
     const parts = settled.map((r) => (r as PromiseFulfilledResult<{ n: number; etag: string }>).value);
     return await completeMultipart(job.dst, { key: job.key, uploadId, parts });
   } catch (err) {

@@ -561,7 +561,7 @@ describe.each(servers())('a delete guard refusal on $name', (server) => {
     // S3 → S3 from a missing bucket: the same mark.
     const copy = await runCli(['sync', url, `s3://${bucket}/copy`], server);
     expect(copy.code).toBe(2);
-    expect(copy.stdout).toMatch(/^\[stopped\] 0 files: /);
+    expect(copy.stdout).toMatch(/^\[stopped\] 0 objects: /);
   });
 
   it('the library: onEvent gets the summary (outcome usage), then the call throws', async () => {
