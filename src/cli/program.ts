@@ -25,7 +25,7 @@ import {
   printed,
   signalExitCode,
 } from './exit-codes.js';
-import { Output, type OutputMode } from './output.js';
+import { fmtRequests, Output, type OutputMode } from './output.js';
 import { pairHeaderFlags } from './pair-args.js';
 import { syncAction, syncCommand } from './sync.js';
 import { describeVersions } from './versions.js';
@@ -327,7 +327,7 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
           if (mode === 'json') process.stdout.write(`${jsonText({ type: 'summary', ...printed(r) })}\n`);
           else if (mode === 'human') {
             process.stdout.write(
-              `${r.found.length} stale multipart upload(s)${r.dryRun ? ' (dry run: none aborted)' : `, ${r.aborted} aborted, ${r.failed} failed`}\n`,
+              `${r.found.length} stale multipart upload(s)${r.dryRun ? ' (dry run: none aborted)' : `, ${r.aborted} aborted, ${r.failed} failed`}; ${r.requestsTotal} S3 requests (${fmtRequests(r.requests)})\n`,
             );
           }
           return exitCodeOf(r.outcome);

@@ -126,7 +126,11 @@ export async function completeMultipart(t: S3Requests, p: CompleteMultipartInput
 }
 
 /** Never throws: a failed abort must not hide the error that led to it. */
-export async function abortMultipart(t: S3Requests, p: UploadRef): Promise<AbortOutcome> {
+/**
+ * `retries`: 2 for the abort a cancelled or failed run makes on its way out (it must not hold the
+ * exit for long); `cleanup`, whose work the aborts are, passes --retries.
+ */
+export async function abortMultipart(t: S3Requests, p: UploadRef, retries = 2): Promise<AbortOutcome> {
   try {
     // Not tied to the run's AbortSignal: this is the cleanup a cancelled run must still do.
     const cmd = new (s3().AbortMultipartUploadCommand)({
@@ -134,7 +138,7 @@ export async function abortMultipart(t: S3Requests, p: UploadRef): Promise<Abort
       Key: p.key,
       UploadId: p.uploadId,
     });
-    await t.detached(() => t.send(cmd, undefined), 2);
+    await t.detached(() => t.send(cmd, undefined), retries);
     return 'aborted';
   } catch (err) {
     if (errorCode(err) === 'NoSuchUpload' || httpStatus(err) === 404) return 'gone';

@@ -275,8 +275,8 @@ export class S3Transport implements S3Requests {
     return completeMultipart(this, input);
   }
 
-  abortMultipart(upload: UploadRef): Promise<AbortOutcome> {
-    return abortMultipart(this, upload);
+  abortMultipart(upload: UploadRef, retries?: number): Promise<AbortOutcome> {
+    return abortMultipart(this, upload, retries);
   }
 
   listParts(upload: UploadRef): Promise<PartsListing> {

@@ -20,6 +20,9 @@ export interface CleanupResult {
   found: { key: string; uploadId: string; initiated: string }[];
   aborted: number;
   failed: number;
+  /** S3 requests by API name, every attempt counted, as a sync's summary has them. */
+  requests: Record<string, number>;
+  requestsTotal: number;
   /** `failed`: some uploads could not be aborted. */
   outcome: 'ok' | 'failed';
 }
@@ -50,7 +53,14 @@ export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
     found: uploads.map((u) => ({ key: u.key, uploadId: u.uploadId, initiated: u.initiated.toISOString() })),
     aborted: 0,
     failed: 0,
+    requests: {},
+    requestsTotal: 0,
     outcome: 'ok',
+  };
+  const counted = () => {
+    result.requests = { ...t.counter.counts };
+    result.requestsTotal = t.counter.total;
+    return result;
   };
   const label = (u: (typeof uploads)[number]) => {
     const upload = `upload ${u.uploadId.slice(0, 12)}…, started ${u.initiated.toISOString()}`;
@@ -68,7 +78,7 @@ export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
         dryRun: true,
       });
     }
-    return result;
+    return counted();
   }
   const report = (u: (typeof uploads)[number], outcome: AbortOutcome) => {
     const { what } = label(u);
@@ -104,12 +114,13 @@ export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
     uploads.map((_, i) => i),
     t.limiter.max,
     async (i) => {
-      outcomes[i] = await slots.run(() => t.abortMultipart(uploads[i]!));
+      // The aborts are this command's work: retried as --retries says, as any request of a run.
+      outcomes[i] = await slots.run(() => t.abortMultipart(uploads[i]!, t.retries));
       for (; reported < uploads.length && outcomes[reported] !== undefined; reported++)
         report(uploads[reported]!, outcomes[reported]!);
     },
     opts.signal,
   );
   result.outcome = result.failed > 0 ? 'failed' : 'ok';
-  return result;
+  return counted();
 }

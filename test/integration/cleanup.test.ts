@@ -62,6 +62,18 @@ describe.each(servers())('cleanup output on $name', (server) => {
     expect(lines.at(-1)?.type).toBe('summary');
     expect(lines.filter((l) => l.type === 'summary')).toHaveLength(1);
     expect(lines.slice(0, -1).map((l) => l.rel)).toEqual(UPLOADS);
+    // Its requests counted, as a sync's summary counts them: the listing, and an abort per upload.
+    const aborts = flags.length ? {} : { AbortMultipartUpload: UPLOADS.length };
+    expect(lines.at(-1)).toMatchObject({
+      requests: { ListMultipartUploads: 1, ...aborts },
+      requestsTotal: 1 + (flags.length ? 0 : UPLOADS.length),
+    });
+    const human = await runCli([...args.slice(0, -1), '--endpoint-url', proxy.endpoint], server);
+    expect(human.stdout.trim().split('\n').at(-1)).toMatch(
+      flags.length
+        ? /^\d+ stale multipart upload\(s\) \(dry run: none aborted\); 1 S3 requests \(ListMultipartUploads 1\)$/
+        : /^\d+ stale multipart upload\(s\), \d+ aborted, \d+ failed; 4 S3 requests \((ListMultipartUploads 1, AbortMultipartUpload 3|AbortMultipartUpload 3, ListMultipartUploads 1)\)$/,
+    );
   });
 
   it('ages are counted on the server clock: an upload a minute old is not stale there', async () => {
@@ -213,15 +225,25 @@ describe.each(servers())('cleanup of many uploads on $name', (server) => {
     const GONE = 7;
     const FAILING = 23;
     const { proxy, seen } = await uploadsProxy(bucket, { [GONE]: 404, [FAILING]: 500 });
-    const r = await run(proxy, bucket);
+    const r = await run(proxy, bucket, ['--retries', '1']);
     expect(r.code, r.stderr).toBe(1);
     expect(seen.maxInFlight).toBe(WORKERS);
     expect(summaryOfRun(r)).toMatchObject({ aborted: COUNT - 2, failed: 1 });
     const aborts = abortsOf(proxy);
-    // Every upload asked for once; the failing one three times (an abort is retried twice), then given up.
-    expect(aborts.filter((id) => id === `made-up-${FAILING}`)).toHaveLength(3);
+    // Every upload asked for once; the failing one twice (--retries 1), then given up.
+    expect(aborts.filter((id) => id === `made-up-${FAILING}`)).toHaveLength(2);
     expect(new Set(aborts).size).toBe(COUNT);
-    expect(aborts).toHaveLength(COUNT + 2);
+    expect(aborts).toHaveLength(COUNT + 1);
+    // --retries as every request takes it: 0 is one attempt; the default, 4 retries.
+    for (const [flags, attempts] of [
+      [['--retries', '0'], 1],
+      [[], 5],
+    ] as const) {
+      const { proxy: again } = await uploadsProxy(bucket, { [FAILING]: 500 });
+      const a = await run(again, bucket, [...flags]);
+      expect(a.code, a.stderr).toBe(1);
+      expect(abortsOf(again).filter((id) => id === `made-up-${FAILING}`)).toHaveLength(attempts);
+    }
     expect(r.lines.at(-1)?.type).toBe('summary');
     const body = r.lines.slice(0, -1);
     expect(body.map((l) => l.rel)).toEqual(keys);
