@@ -47,6 +47,11 @@ export interface ScanResult {
   notices: ScanIssue[];
   /** Listed paths that are another spelling of a listed file (an error each): nothing is written there. */
   aliases?: Set<string>;
+  /**
+   * The folders the walk found (rel, no trailing '/'), entered or left out by the filters: a folder
+   * marker of one of them stands for a folder that exists. Absent for a list of paths.
+   */
+  folders?: string[];
 }
 
 export const statFields = (st: BigIntStats) => ({
@@ -115,6 +120,7 @@ function walker(root: string, opts: ScanOptions): { steps: Generator<void>; resu
   const files: LocalFile[] = [];
   const errors: ScanIssue[] = [];
   const notices: ScanIssue[] = [];
+  const folders: string[] = [];
   const keyPrefixBytes = Buffer.byteLength(opts.keyPrefix ?? '');
   // dev:ino of the directories on the current path, to refuse symlink cycles when following links.
   const ancestors = new Set<string>();
@@ -175,6 +181,7 @@ function walker(root: string, opts: ScanOptions): { steps: Generator<void>; resu
         isFile = st.isFile();
       }
       if (isDir) {
+        folders.push(rel);
         if (opts.skipDir?.(rel)) continue;
         if (opts.followSymlinks) {
           let dst: BigIntStats;
@@ -243,7 +250,7 @@ function walker(root: string, opts: ScanOptions): { steps: Generator<void>; resu
     const rs = statSync(root, { bigint: true });
     ancestors.add(`${rs.dev}:${rs.ino}`);
   }
-  return { steps: walk(scanBase(root) || '/', ''), result: { files, errors, notices } };
+  return { steps: walk(scanBase(root) || '/', ''), result: { files, errors, notices, folders } };
 }
 
 /**

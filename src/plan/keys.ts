@@ -47,11 +47,13 @@ export interface KeptObject {
 }
 
 /**
- * The folders that hold local files ('a/', 'a/b/' for 'a/b/c'), and the root (''): a zero-byte marker
- * of one of them is the local side's folder, one of none is a folder the local side no longer has.
+ * The folders that hold local files ('a/', 'a/b/' for 'a/b/c'), those the walk found (`found`, rels
+ * without the '/': an empty folder, one whose files the filters leave out), and the root (''): a
+ * zero-byte marker of one of them is the local side's folder, one of none a folder it no longer has.
  */
-export function localFolders(rels: Iterable<string>): Set<string> {
+export function localFolders(rels: Iterable<string>, found: readonly string[] = []): Set<string> {
   const out = new Set<string>(['']);
+  for (const dir of found) out.add(`${dir}/`);
   for (const rel of rels) {
     for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) out.add(rel.slice(0, i + 1));
   }

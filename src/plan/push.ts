@@ -44,6 +44,8 @@ export type PushAction =
 
 export interface PushPlanInput {
   files: LocalFile[];
+  /** Local folders that exist (rel, no trailing '/'), files in them or not: their markers are kept. */
+  folders?: readonly string[];
   manifest: ReadonlyMap<string, ManifestEntry>;
   racyThresholdNs: bigint;
   facts: Facts;
@@ -258,7 +260,8 @@ function withRenames(input: PushPlanInput, actions: PushAction[], needs: Need[])
 
 /**
  * With --delete and a listing: every selected object without its file. A folder marker is the local
- * folder's: deleted only with no local file under it, and only holding no bytes. An object no file can
+ * folder's: deleted only when that folder is gone (no file under it, and not found by the walk), and
+ * only holding no bytes. An object no file can
  * stand for (a marker with bytes, `a//b`) is never "extra": kept, and said.
  */
 function withDeletes(input: PushPlanInput, actions: PushAction[], needs: Need[]): PushPlan {
@@ -277,7 +280,7 @@ function withDeletes(input: PushPlanInput, actions: PushAction[], needs: Need[])
       }
       let reason: 'no-local-file' | 'no-local-folder' = 'no-local-file';
       if (form.kind === 'marker') {
-        folders ??= localFolders(local);
+        folders ??= localFolders(local, input.folders);
         if (folders.has(r.rel)) continue;
         reason = 'no-local-folder';
       }

@@ -11,6 +11,8 @@ export interface Found {
   remote: Map<string, RemoteObject> | undefined;
   /** The paths (files, folders) the scan could not read, each reported as an error; see `within`. */
   unreadable: ReadonlySet<string>;
+  /** The local folders the walk found (see ScanResult.folders). */
+  folders?: readonly string[];
 }
 
 /** A command's planning over what the prelude found (see `settle`). */
@@ -81,7 +83,7 @@ export async function prelude<P extends { needs: Need[] }>(
   }
   for (const e of scan.errors) s.fileError(e.rel, e.message);
   const failed = new Set(scan.errors.map((e) => e.rel));
-  const p = spec.planning({ files: scan.files, facts, remote, unreadable: failed });
+  const p = spec.planning({ files: scan.files, facts, remote, unreadable: failed, folders: scan.folders });
   const work = spec.listing === 'ahead' ? { ...p.early, listing } : p.early;
   const settled = await settle(s, facts, p.files, p.plan, p.drop, work);
   for (const rel of failed) settled.failed.add(rel);

@@ -170,6 +170,7 @@ export async function preparePush(
       s.result.scanned = sourceFiles;
       const input = () => ({
         files,
+        folders: found.folders,
         manifest: s.store.files,
         racyThresholdNs: s.store.racyThresholdNs,
         facts: found.facts,

@@ -1,4 +1,12 @@
-import { appendFileSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { apply, type PlanDocument, plan } from '../../src/index.js';
@@ -225,6 +233,30 @@ describe.each(servers())('push --delete on $name', (server) => {
     expect(again.stdout).toMatch(/deleted dir\/a\.txt/);
     expect(again.stdout).toMatch(/deleted dir\/$/m);
     expect(await keys(transport)).toEqual(kept.filter((k) => !k.startsWith('dir')));
+  });
+
+  it('keeps the marker of a local folder that is empty or whose files the filters leave out', async () => {
+    const { bucket, transport } = await newBucket(server, 'markerkeep');
+    const dir = tempDir('markerkeep');
+    writeTree(dir, { 'a.txt': 'a\n', 'logs/x.log': 'x\n', 'gone/y.txt': 'y\n' });
+    mkdirSync(path.join(dir, 'empty'));
+    const url = `s3://${bucket}/p`;
+    expect((await runCli(['push', dir, url, '--exclude', '*.log'], server)).code).toBe(0);
+    for (const m of ['p/logs/', 'p/empty/', 'p/gone/']) await seed(transport, m, '');
+    rmSync(path.join(dir, 'gone'), { recursive: true });
+    const r = await runCli(['push', dir, url, '--exclude', '*.log', '--delete', '--force', '--json'], server);
+    expect(r.code, r.stderr).toBe(0);
+    // Only the folder that is gone loses its marker (and its file).
+    expect(
+      doneEvents(r.events)
+        .filter((e) => e.action === 'delete')
+        .map((e) => [e.rel, e.reason])
+        .sort(),
+    ).toEqual([
+      ['gone/', 'no-local-folder'],
+      ['gone/y.txt', 'no-local-file'],
+    ]);
+    expect(await keys(transport)).toEqual(['a.txt', 'empty/', 'logs/']);
   });
 });
 

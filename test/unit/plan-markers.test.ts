@@ -62,6 +62,16 @@ describe('keyForm: one rule for what a listed key can be locally', () => {
   it('localFolders: the root and every folder above a file', () => {
     expect([...localFolders(['a/b/c.txt', 'd.txt'])].sort()).toEqual(['', 'a/', 'a/b/']);
   });
+
+  it('localFolders: and the folders the walk found, empty or holding only what the filters leave out', () => {
+    expect([...localFolders(['a/b/c.txt'], ['a', 'a/b', 'empty', 'logs'])].sort()).toEqual([
+      '',
+      'a/',
+      'a/b/',
+      'empty/',
+      'logs/',
+    ]);
+  });
 });
 
 describe('push --delete and folder markers', () => {
@@ -73,6 +83,22 @@ describe('push --delete and folder markers', () => {
       facts: { ...emptyFacts(), remote: byRel(remote) },
       options: { delete: true },
     });
+
+  it('keeps the marker of a folder the walk found with no file in it (empty, or its files left out)', () => {
+    const p = planPush({
+      files: local,
+      folders: ['gone'],
+      manifest: new Map(),
+      racyThresholdNs: 0n,
+      facts: { ...emptyFacts(), remote: byRel(remote) },
+      options: { delete: true },
+    });
+    const deletes = p.actions.filter((a) => a.kind === 'delete');
+    expect(deletes.map((a) => [a.rel, a.reason])).toEqual([
+      ['x/deep/', 'no-local-folder'],
+      ['stale.txt', 'no-local-file'],
+    ]);
+  });
 
   it('deletes zero-byte markers of folders the local side has not, each with its reason', () => {
     const deletes = plan().actions.filter((a) => a.kind === 'delete');
