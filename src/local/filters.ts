@@ -76,6 +76,12 @@ export interface PathFilter {
    * fast path must leave out `.s3sync/` themselves.
    */
   readonly active: boolean;
+  /**
+   * Exclude globs that are a plain name (`node_modules`), each with the first of `folders` (rel, no
+   * trailing '/') of that name the filter does not leave out: such a glob matches files only, and an
+   * rsync or gitignore user means the folder.
+   */
+  namesMissingFolders(folders: readonly string[]): { glob: string; folder: string }[];
 }
 
 /** Reads the --exclude-from files, then builds the filter. A missing file is a usage error. */
@@ -110,6 +116,10 @@ export async function createFilter(opts: FilterOptions): Promise<PathFilter> {
  */
 export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: string[] }): PathFilter {
   const includeGlobs = (opts.include ?? []).map((g) => normalizeGlob(g, '--include'));
+  // Plain names among the excludes, as the user wrote them: see namesMissingFolders.
+  const plainNames = [...(opts.exclude ?? []), ...(opts.excludeFromTexts ?? []).flatMap(parseGlobList)]
+    .map((g) => g.trim())
+    .filter((g) => /^[^*?[\]{}()!/\\]+$/.test(g));
   const excludeGlobs = [
     ...(opts.exclude ?? []).map((g) => normalizeGlob(g, '--exclude')),
     ...(opts.excludeFromTexts ?? []).flatMap(parseGlobList).map((g) => normalizeGlob(g, '--exclude-from')),
@@ -162,7 +172,19 @@ export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: stri
     return dirExcluders.some((test) => test(dir));
   };
 
-  return { includes, excludesDir, active };
+  const namesMissingFolders = (folders: readonly string[]) => {
+    const out: { glob: string; folder: string }[] = [];
+    if (plainNames.length === 0) return out;
+    for (const glob of new Set(plainNames)) {
+      const folder = folders.find(
+        (f) => f.slice(f.lastIndexOf('/') + 1) === glob && !excludesDir(f) && !ignored(`${f}/`),
+      );
+      if (folder !== undefined) out.push({ glob, folder });
+    }
+    return out;
+  };
+
+  return { includes, excludesDir, active, namesMissingFolders };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -73,7 +73,14 @@ export async function prelude<P extends { needs: Need[] }>(
     facts.remote = remote;
   }
   const said = spec.notices;
-  for (const n of said ? scan.notices : []) {
+  // Said whatever `notices` is: the filters take in a folder the user may have meant to leave out.
+  const folderNotices = scan.folders
+    ? s.filter.namesMissingFolders(scan.folders).map(({ glob, folder }) => ({
+        rel: `${folder}/`,
+        message: `--exclude '${glob}' leaves out files of that name, not this folder: write '${glob}/' to leave it out`,
+      }))
+    : [];
+  for (const n of [...folderNotices, ...(said ? scan.notices : [])]) {
     const line = `${n.rel}: ${n.message}`;
     if (said instanceof Set) {
       if (said.has(line)) continue;

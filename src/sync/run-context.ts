@@ -63,7 +63,12 @@ export interface RunSetup {
 }
 
 /** Selects every path: the filter of a run whose paths were chosen already. */
-const ALL: PathFilter = Object.freeze({ includes: () => true, excludesDir: () => false, active: false });
+const ALL: PathFilter = Object.freeze({
+  includes: () => true,
+  excludesDir: () => false,
+  active: false,
+  namesMissingFolders: () => [],
+});
 
 /**
  * What every command needs around its plan: the resolved local root and remote location, filters,

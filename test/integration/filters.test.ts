@@ -298,6 +298,46 @@ describe.each(servers())('filters on $name', (server) => {
     expect(said(events)).toEqual(['notice shown.pipe', 'notice shown.txt']);
   });
 
+  it("--exclude with a folder's plain name says it leaves out files only; with the '/' it is silent", async () => {
+    const { bucket, transport } = await newBucket(server, 'fname');
+    const src = tempDir('fname-src');
+    writeTree(src, {
+      'a.txt': 'a\n',
+      'node_modules/x/i.js': 'i\n',
+      'sub/node_modules': 'a file\n',
+      'cache/c': 'c\n',
+    });
+    const url = `s3://${bucket}/p`;
+    const folderNotices = (events: { type: string; rel?: string; message?: string }[]) =>
+      events
+        .filter((e) => e.type === 'notice' && /leaves out files of that name/.test(String(e.message)))
+        .map((e) => [e.rel, e.message]);
+    const r = await runCli(
+      ['push', src, url, '--exclude', 'node_modules', '--exclude', 'cache/', '--json'],
+      server,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(folderNotices(r.events)).toEqual([
+      [
+        'node_modules/',
+        "node_modules/: --exclude 'node_modules' leaves out files of that name, not this folder: write 'node_modules/' to leave it out",
+      ],
+    ]);
+    // As said: the folder's files went, the file of that name did not.
+    expect(await remoteKeys(transport, 'p/')).toEqual(['a.txt', 'node_modules/x/i.js']);
+    const quiet = await runCli(['push', src, `${url}2`, '--exclude', 'node_modules/', '--json'], server);
+    expect(folderNotices(quiet.events)).toEqual([]);
+    expect(await remoteKeys(transport, 'p2/')).toEqual(['a.txt', 'cache/c', 'sub/node_modules']);
+    // A pull --delete into a tree with such a folder: said before the guard speaks.
+    const dst = tempDir('fname-dst');
+    writeTree(dst, { 'node_modules/mine.js': 'mine\n', 'node_modules/more.js': 'more\n' });
+    const pulled = await runCli(
+      ['pull', url, dst, '--exclude', 'node_modules', '--delete', '--dry-run'],
+      server,
+    );
+    expect(pulled.stderr).toContain("notice: node_modules/: --exclude 'node_modules' leaves out files");
+  });
+
   it('a .s3syncignore linked to shared rules is read through the link, never said to be skipped', async () => {
     const { bucket, transport } = await newBucket(server, 'flinkign');
     const shared = tempDir('flinkign-shared');

@@ -484,3 +484,28 @@ describe('createFilter (async, reads --exclude-from files)', () => {
     expect((err as S3SyncError).message).toContain(dir);
   });
 });
+
+describe('namesMissingFolders: an exclude that is a plain name, and a folder of that name it takes in', () => {
+  const folders = ['a', 'a/node_modules', 'a/node_modules/x', 'build', 'cache', 'logs'];
+  type Opts = FilterOptions & { excludeFromTexts?: string[] };
+  it.each<[string, Opts, string[][]]>([
+    [
+      'a plain name and a folder of that name',
+      { exclude: ['node_modules'] },
+      [['node_modules', 'a/node_modules']],
+    ],
+    ['the folder form', { exclude: ['node_modules/'] }, []],
+    ['a glob with a wildcard', { exclude: ['node_*'] }, []],
+    ['a name no folder has', { exclude: ['nope'] }, []],
+    ['a folder .s3syncignore leaves out', { exclude: ['cache'], ignoreFileText: 'cache/\n' }, []],
+    ['a folder another glob leaves out', { exclude: ['logs', 'logs/**'] }, []],
+    [
+      'from an --exclude-from text, once however often named',
+      { excludeFromTexts: ['build\nbuild\n'] },
+      [['build', 'build']],
+    ],
+  ])('%s', (_why, opts, expected) => {
+    const f = createFilterSync(opts);
+    expect(f.namesMissingFolders(folders).map((m) => [m.glob, m.folder])).toEqual(expected);
+  });
+});
