@@ -21,7 +21,7 @@ import {
   waitFor,
   writeTree,
 } from '../helpers.js';
-import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
+import { type FaultProxy, startCopyHold } from '../servers/fault-proxy.js';
 
 const { dir, removeAll } = trackedDirs();
 const proxies: FaultProxy[] = [];
@@ -143,21 +143,8 @@ describe.each(servers())('config sync jobs on $name', (server) => {
     for (let i = 0; i < 6; i++) await seedObject(ta, `data/o${i}.txt`, `object ${i}`);
     const src = dir('sync-jobs-cancel-src');
     writeTree(src, FILES);
-    let copies = 0;
-    let release = () => {};
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const proxy = await startFaultProxy({
-      target: server.endpoint,
-      seed: 1,
-      rate: 0,
-      // The S3 → S3 job's copies after the first COPIED wait: it is cancelled with those done.
-      hold: ({ method, headers }) =>
-        method === 'PUT' && headers['x-amz-copy-source'] !== undefined && ++copies > COPIED
-          ? released
-          : undefined,
-    });
+    // The S3 → S3 job's copies after the first COPIED wait: it is cancelled with those done.
+    const { proxy, copies, release } = await startCopyHold(server.endpoint, COPIED);
     proxies.push(proxy);
     const { env } = config({
       defaults: { endpointUrl: proxy.endpoint, workers: 1 },
@@ -169,7 +156,7 @@ describe.each(servers())('config sync jobs on $name', (server) => {
     });
     const run = spawnCli(['--json'], server, { env });
     runs.push(run);
-    expect(await waitFor(() => copies > COPIED, run), run.stderr()).toBe(true);
+    expect(await waitFor(() => copies() > COPIED, run), run.stderr()).toBe(true);
     run.child.kill('SIGINT');
     const { code } = await run.exited;
     release();

@@ -42,6 +42,13 @@ async function readObject(t: S3Transport, key: string): Promise<string> {
 const doneEvents = (events: SyncEvent[]) =>
   events.filter((e): e is Extract<SyncEvent, { type: 'done' }> => e.type === 'done');
 
+/** The deletes a run made, each with its reason, sorted. */
+const deletesOf = (events: SyncEvent[]) =>
+  doneEvents(events)
+    .filter((e) => e.action === 'delete')
+    .map((e) => [e.rel, e.reason])
+    .sort();
+
 /** n files f0.txt … f{n-1}.txt, pushed to s3://bucket/p; returns the directory and URL. */
 async function pushedTree(server: TestServer, n: number, label: string) {
   const { bucket, transport } = await newBucket(server, label);
@@ -202,12 +209,7 @@ describe.each(servers())('push --delete on $name', (server) => {
     const r = await runCli(['push', dir, url, '--delete', '--json'], server);
     expect(r.code).toBe(0);
     expect(r.summary).toMatchObject({ deleted: 2, failed: 0 });
-    expect(
-      doneEvents(r.events)
-        .filter((e) => e.action === 'delete')
-        .map((e) => [e.rel, e.reason])
-        .sort(),
-    ).toEqual([
+    expect(deletesOf(r.events)).toEqual([
       ['gone/', 'no-local-folder'],
       ['x/deep/', 'no-local-folder'],
     ]);
@@ -247,12 +249,7 @@ describe.each(servers())('push --delete on $name', (server) => {
     const r = await runCli(['push', dir, url, '--exclude', '*.log', '--delete', '--force', '--json'], server);
     expect(r.code, r.stderr).toBe(0);
     // Only the folder that is gone loses its marker (and its file).
-    expect(
-      doneEvents(r.events)
-        .filter((e) => e.action === 'delete')
-        .map((e) => [e.rel, e.reason])
-        .sort(),
-    ).toEqual([
+    expect(deletesOf(r.events)).toEqual([
       ['gone/', 'no-local-folder'],
       ['gone/y.txt', 'no-local-file'],
     ]);

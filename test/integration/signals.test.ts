@@ -28,7 +28,7 @@ import {
   waitFor,
   writeTree,
 } from '../helpers.js';
-import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
+import { type FaultProxy, startCopyHold, startFaultProxy } from '../servers/fault-proxy.js';
 
 const { dir, removeAll } = trackedDirs();
 const proxies: FaultProxy[] = [];
@@ -388,26 +388,13 @@ describe.each(servers())('signals on $name', (server) => {
     const { bucket: from, transport: src } = await newBucket(server, 'sig-s3-src');
     const { bucket: to } = await newBucket(server, 'sig-s3-dst');
     for (let i = 0; i < N; i++) await seedObject(src, `data/o${i}.txt`, `object ${i}`);
-    let copies = 0;
-    let release = () => {};
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const proxy = await startFaultProxy({
-      target: server.endpoint,
-      seed: 1,
-      rate: 0,
-      // The copies after the first COPIED wait: the run is cancelled with those three done.
-      hold: ({ method, headers }) =>
-        method === 'PUT' && headers['x-amz-copy-source'] !== undefined && ++copies > COPIED
-          ? released
-          : undefined,
-    });
+    // The copies after the first COPIED wait: the run is cancelled with those three done.
+    const { proxy, copies, release } = await startCopyHold(server.endpoint, COPIED);
     proxies.push(proxy);
     const args = ['sync', `s3://${from}/data`, `s3://${to}/copy`, '--endpoint-url', proxy.endpoint];
     const run = spawnCli([...args, '--workers', '1', '--json'], server);
     runs.push(run);
-    expect(await waitFor(() => copies > COPIED, run), run.stderr()).toBe(true);
+    expect(await waitFor(() => copies() > COPIED, run), run.stderr()).toBe(true);
     run.child.kill('SIGINT');
     const { code } = await run.exited;
     release();

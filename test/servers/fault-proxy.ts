@@ -121,6 +121,31 @@ export function uploadGoneAfterFirstPart(gone: () => boolean): NonNullable<Fault
   };
 }
 
+/**
+ * A proxy in front of `target` that lets the first `after` server-side copies (CopyObject) through
+ * and holds every later one until `release()`: an S3 → S3 run caught with those copies done.
+ */
+export async function startCopyHold(
+  target: string,
+  after: number,
+): Promise<{ proxy: FaultProxy; copies: () => number; release: () => void }> {
+  let copies = 0;
+  let release = () => {};
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const proxy = await startFaultProxy({
+    target,
+    seed: 1,
+    rate: 0,
+    hold: ({ method, headers }) =>
+      method === 'PUT' && headers['x-amz-copy-source'] !== undefined && ++copies > after
+        ? released
+        : undefined,
+  });
+  return { proxy, copies: () => copies, release };
+}
+
 /** mulberry32: tiny, fast, good enough to spread faults; not for anything cryptographic. */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
