@@ -150,8 +150,15 @@ function walker(root: string, opts: ScanOptions): { steps: Generator<void>; resu
             ? opts.skipDir?.(rel)
             : opts.includeFile !== undefined && !opts.includeFile(rel);
           if (excluded) continue;
-          errors.push({ rel, message: 'file name is not valid UTF-8: skipped' });
-          continue;
+          // A link not followed or a special file is never synced, whatever its name: it gets its
+          // notice below, not an error that fails every run and blocks every --delete.
+          const neverSynced = ent.isSymbolicLink()
+            ? !opts.followSymlinks
+            : !ent.isDirectory() && !ent.isFile();
+          if (!neverSynced) {
+            errors.push({ rel, message: 'file name is not valid UTF-8: skipped' });
+            continue;
+          }
         }
       }
       let isDir = ent.isDirectory();

@@ -3,11 +3,13 @@
  * (a second push makes no request and says nothing), pull writes back every name it may, check calls
  * the trees identical, and no name or key can erase, rewrite or forge a line of output.
  */
+import { execFileSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
+  renameSync,
   symlinkSync,
   unlinkSync,
   writeFileSync,
@@ -194,6 +196,34 @@ describe.each(servers())('file names on $name', (server) => {
     expect(again.code).toBe(0);
     expect(again.summary).toMatchObject({ deleted: 1, failed: 0 });
     expect([...(await transport.list('x/')).keys()]).toEqual(['ok.txt']);
+  });
+
+  it('a link or FIFO whose name is not valid UTF-8 is a notice, not an error: exit 0, --delete still deletes', async () => {
+    const { bucket, transport } = await newBucket(server, 'utf8l');
+    const src = dir('utf8l-src');
+    writeTree(src, { 'ok.txt': 'ok', 'gone.txt': 'gone' });
+    const raw = (name: number[]) => Buffer.concat([Buffer.from(`${src}/`), Buffer.from(name)]);
+    symlinkSync(path.join(src, 'ok.txt'), raw([0x6c, 0xff]));
+    // mkfifo takes its path as a string: the FIFO gets its bytes by a rename.
+    execFileSync('mkfifo', [path.join(src, 'p')]);
+    renameSync(path.join(src, 'p'), raw([0x70, 0xfe]));
+    const url = `s3://${bucket}/l`;
+    const first = await runCli(['push', src, url, '--json'], server);
+    expect(first.code, first.stderr).toBe(0);
+    expect(
+      reports(first)
+        .map((e) => [e.type, e.rel])
+        .sort(),
+    ).toEqual([
+      ['notice', 'l\uFFFD'],
+      ['notice', 'p\uFFFD'],
+    ]);
+
+    unlinkSync(path.join(src, 'gone.txt'));
+    const again = await runCli(['push', src, url, '--delete', '--json'], server);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.summary).toMatchObject({ deleted: 1, failed: 0 });
+    expect([...(await transport.list('l/')).keys()]).toEqual(['ok.txt']);
   });
 
   describe('no name forges a line of output', () => {

@@ -4,6 +4,7 @@ import {
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  renameSync,
   rmSync,
   symlinkSync,
   utimesSync,
@@ -217,6 +218,27 @@ describe('names that are not valid UTF-8', () => {
     const scan = scanDirectory(root);
     expect(scan.files).toEqual([]);
     expect(scan.errors).toEqual([{ rel: 'd\uFFFD', message: 'file name is not valid UTF-8: skipped' }]);
+  });
+
+  it('a link not followed or a FIFO under such a name gets its notice, not an error: neither is synced', () => {
+    const root = newRoot();
+    const raw = (name: number[]) => Buffer.concat([Buffer.from(`${root}/`), Buffer.from(name)]);
+    symlinkSync(path.join(root, 'ok.txt'), raw([0x6c, 0xff]));
+    // mkfifo takes its path as a string: the FIFO gets its bytes by a rename.
+    execFileSync('mkfifo', [path.join(root, 'p')]);
+    renameSync(path.join(root, 'p'), raw([0x70, 0xfe]));
+    writeFileSync(path.join(root, 'ok.txt'), 'ok');
+    const scan = scanDirectory(root);
+    expect(scan.errors).toEqual([]);
+    expect(scan.files.map((f) => f.rel)).toEqual(['ok.txt']);
+    expect(scan.notices.sort((a, b) => (a.rel < b.rel ? -1 : 1))).toEqual([
+      { rel: 'l\uFFFD', message: 'symbolic link skipped (use --follow-symlinks to follow)' },
+      { rel: 'p\uFFFD', message: 'not a regular file (FIFO, socket or device): skipped' },
+    ]);
+    // Followed, the link would be synced under a name no key can hold: an error, as for a file.
+    const followed = scanDirectory(root, { followSymlinks: true });
+    expect(followed.errors).toEqual([{ rel: 'l\uFFFD', message: 'file name is not valid UTF-8: skipped' }]);
+    expect(followed.notices.map((n) => n.rel)).toEqual(['p\uFFFD']);
   });
 
   it('a valid name that holds U+FFFD itself is a file like any other', () => {
