@@ -223,7 +223,15 @@ describe.each(servers())('push --delete on $name', (server) => {
     // as through a run; data/ still stays.
     rmSync(path.join(dir, 'dir'), { recursive: true });
     const planFile = path.join(tempDir('markers-plan'), 'plan.json');
-    expect((await runCli(['plan', 'push', dir, url, '--delete', '--out', planFile], server)).code).toBe(0);
+    const planRun = await runCli(['plan', 'push', dir, url, '--delete', '--out', planFile], server);
+    expect(planRun.code).toBe(0);
+    // The plan says what it keeps, as the run it plans does.
+    const keptLines = notices(planRun.stderr);
+    expect(keptLines).toContain(`${dataLine}: kept`);
+    expect(keptLines).toEqual(
+      notices((await runCli(['push', dir, url, '--delete', '--dry-run'], server)).stderr),
+    );
+    expect(keptLines).toHaveLength(slashes ? 2 : 1);
     const planned = JSON.parse(readFileSync(planFile, 'utf8')) as PlanDocument;
     expect(planned.actions.map((a) => [a.rel, a.reason]).sort()).toEqual([
       ['dir/', 'no-local-folder'],
