@@ -78,10 +78,12 @@ export interface PathFilter {
   readonly active: boolean;
   /**
    * Exclude globs that are a plain name (`node_modules`), each with the first of `folders` (rel, no
-   * trailing '/') of that name the filter does not leave out: such a glob matches files only, and an
-   * rsync or gitignore user means the folder.
+   * trailing '/') of that name the filter does not leave out, and the option it came from: such a
+   * glob matches files only, and an rsync or gitignore user means the folder.
    */
-  namesMissingFolders(folders: readonly string[]): { glob: string; folder: string }[];
+  namesMissingFolders(
+    folders: readonly string[],
+  ): { glob: string; folder: string; from: '--exclude' | '--exclude-from' }[];
 }
 
 /** Reads the --exclude-from files, then builds the filter. A missing file is a usage error. */
@@ -117,9 +119,15 @@ export async function createFilter(opts: FilterOptions): Promise<PathFilter> {
 export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: string[] }): PathFilter {
   const includeGlobs = (opts.include ?? []).map((g) => normalizeGlob(g, '--include'));
   // Plain names among the excludes, as the user wrote them: see namesMissingFolders.
-  const plainNames = [...(opts.exclude ?? []), ...(opts.excludeFromTexts ?? []).flatMap(parseGlobList)]
-    .map((g) => g.trim())
-    .filter((g) => /^[^*?[\]{}()!/\\]+$/.test(g));
+  // A name in both is said as the --exclude the user typed.
+  const plainNames = new Map<string, '--exclude' | '--exclude-from'>();
+  for (const [from, globs] of [
+    ['--exclude', opts.exclude ?? []],
+    ['--exclude-from', (opts.excludeFromTexts ?? []).flatMap(parseGlobList)],
+  ] as const) {
+    for (const g of globs.map((g) => g.trim()))
+      if (/^[^*?[\]{}()!/\\]+$/.test(g) && !plainNames.has(g)) plainNames.set(g, from);
+  }
   const excludeGlobs = [
     ...(opts.exclude ?? []).map((g) => normalizeGlob(g, '--exclude')),
     ...(opts.excludeFromTexts ?? []).flatMap(parseGlobList).map((g) => normalizeGlob(g, '--exclude-from')),
@@ -173,13 +181,13 @@ export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: stri
   };
 
   const namesMissingFolders = (folders: readonly string[]) => {
-    const out: { glob: string; folder: string }[] = [];
-    if (plainNames.length === 0) return out;
-    for (const glob of new Set(plainNames)) {
+    const out: { glob: string; folder: string; from: '--exclude' | '--exclude-from' }[] = [];
+    if (plainNames.size === 0) return out;
+    for (const [glob, from] of plainNames) {
       const folder = folders.find(
         (f) => f.slice(f.lastIndexOf('/') + 1) === glob && !excludesDir(f) && !ignored(`${f}/`),
       );
-      if (folder !== undefined) out.push({ glob, folder });
+      if (folder !== undefined) out.push({ glob, folder, from });
     }
     return out;
   };

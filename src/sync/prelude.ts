@@ -75,9 +75,9 @@ export async function prelude<P extends { needs: Need[] }>(
   const said = spec.notices;
   // Said whatever `notices` is: the filters take in a folder the user may have meant to leave out.
   const folderNotices = scan.folders
-    ? s.filter.namesMissingFolders(scan.folders).map(({ glob, folder }) => ({
+    ? s.filter.namesMissingFolders(scan.folders).map(({ glob, folder, from }) => ({
         rel: `${folder}/`,
-        message: `--exclude '${glob}' leaves out files of that name, not this folder: write '${glob}/' to leave it out`,
+        message: `${from === '--exclude' ? `--exclude '${glob}'` : `'${glob}' in --exclude-from`} leaves out files of that name, not this folder: write '${glob}/' to leave it out`,
       }))
     : [];
   for (const n of [...folderNotices, ...(said ? scan.notices : [])]) {

@@ -336,6 +336,17 @@ describe.each(servers())('filters on $name', (server) => {
       server,
     );
     expect(pulled.stderr).toContain("notice: node_modules/: --exclude 'node_modules' leaves out files");
+    // Written in an --exclude-from file, not typed as --exclude: said where it was written.
+    const list = path.join(tempDir('fname-list'), 'excludes.txt');
+    writeFileSync(list, 'node_modules\n');
+    const fromFile = await runCli(['push', src, `${url}3`, '--exclude-from', list, '--json'], server);
+    expect(fromFile.code, fromFile.stderr).toBe(0);
+    expect(folderNotices(fromFile.events)).toEqual([
+      [
+        'node_modules/',
+        "node_modules/: 'node_modules' in --exclude-from leaves out files of that name, not this folder: write 'node_modules/' to leave it out",
+      ],
+    ]);
   });
 
   it('a .s3syncignore linked to shared rules is read through the link, never said to be skipped', async () => {

@@ -492,7 +492,7 @@ describe('namesMissingFolders: an exclude that is a plain name, and a folder of 
     [
       'a plain name and a folder of that name',
       { exclude: ['node_modules'] },
-      [['node_modules', 'a/node_modules']],
+      [['node_modules', 'a/node_modules', '--exclude']],
     ],
     ['the folder form', { exclude: ['node_modules/'] }, []],
     ['a glob with a wildcard', { exclude: ['node_*'] }, []],
@@ -502,10 +502,15 @@ describe('namesMissingFolders: an exclude that is a plain name, and a folder of 
     [
       'from an --exclude-from text, once however often named',
       { excludeFromTexts: ['build\nbuild\n'] },
-      [['build', 'build']],
+      [['build', 'build', '--exclude-from']],
+    ],
+    [
+      'in both --exclude and --exclude-from: said as the --exclude',
+      { exclude: ['build'], excludeFromTexts: ['build\n'] },
+      [['build', 'build', '--exclude']],
     ],
   ])('%s', (_why, opts, expected) => {
     const f = createFilterSync(opts);
-    expect(f.namesMissingFolders(folders).map((m) => [m.glob, m.folder])).toEqual(expected);
+    expect(f.namesMissingFolders(folders).map((m) => [m.glob, m.folder, m.from])).toEqual(expected);
   });
 });
