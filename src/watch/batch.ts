@@ -1,7 +1,9 @@
 import { holdsAnything, type LocalFile, scanDirectory } from '../local/scan.js';
 import { STATE_DIR } from '../manifest/store.js';
+import { setting } from '../options/validate.js';
 import { type PushAction, planPush } from '../plan/push.js';
 import { applyRecords } from '../sync/facts.js';
+import { createObjectStyles } from '../sync/object-style.js';
 import type { PushOptions } from '../sync/options.js';
 import { prelude } from '../sync/prelude.js';
 import { executePush, type PreparedPush } from '../sync/push.js';
@@ -10,9 +12,9 @@ import type { PathScope } from './scope.js';
 
 /**
  * Plans a watch batch: the push planner over the files under the scope only, the manifest vouching
- * for the destination (no listing: the watch's full sync made the manifest current), and, with
- * --delete, deletes for the scope's manifest entries whose file is gone. Files `hold` says are still
- * being written are handed back, not uploaded.
+ * for the destination (no listing: the watch's full sync made the manifest current), with the push's
+ * header, compression and rename rules, and, with --delete, deletes for the scope's manifest entries
+ * whose file is gone. Files `hold` says are still being written are handed back, not sent.
  */
 async function prepareBatch(
   s: RunContext,
@@ -22,6 +24,8 @@ async function prepareBatch(
   noticed: Set<string>,
 ): Promise<PreparedPush> {
   let files: LocalFile[] = [];
+  // As a full push plans: without them an entry stored compressed or styled looks changed when touched.
+  const styles = createObjectStyles(opts);
   const { plan, unreadable, facts } = await prelude(s, {
     listing: 'asked',
     scan: () =>
@@ -41,7 +45,14 @@ async function prepareBatch(
         manifest: s.store.files,
         racyThresholdNs: s.store.racyThresholdNs,
         facts: found.facts,
-        options: { force: opts.incremental === false, vouched: true, adopted: s.store.adopted },
+        options: {
+          force: opts.incremental === false,
+          vouched: true,
+          adopted: s.store.adopted,
+          trackRenames: setting(opts, 'trackRenames'),
+          keyPrefix: s.location.prefix,
+          ...styles.plan,
+        },
       });
       return {
         plan: () => planPush(input()),
@@ -69,25 +80,32 @@ async function prepareBatch(
         size: e.size,
       });
   }
-  const uploads = new Set(actions.filter((a) => a.kind === 'upload').map((a) => a.rel));
-  const toUpload = new Map<string, LocalFile>();
-  const held: LocalFile[] = [];
+  // What reads the file: an upload, a copy from a renamed file's object, a header copy.
+  const sends = new Set(
+    actions.filter((a) => a.kind === 'upload' || a.kind === 'copy' || a.kind === 'restyle').map((a) => a.rel),
+  );
+  const toSend = new Map<string, LocalFile>();
+  const held = new Set<string>();
+  const heldFiles: LocalFile[] = [];
   for (const f of files) {
-    if (!uploads.has(f.rel)) continue;
-    if (hold(f)) held.push(f);
-    else toUpload.set(f.rel, f);
+    if (!sends.has(f.rel)) continue;
+    if (hold(f)) {
+      held.add(f.rel);
+      heldFiles.push(f);
+    } else toSend.set(f.rel, f);
   }
   return {
-    actions: actions.filter((a) => a.kind !== 'upload' || toUpload.has(a.rel)),
-    files: toUpload,
+    actions: actions.filter((a) => !held.has(a.rel)),
+    files: toSend,
     fileCount: files.length,
     facts,
     // The empty-source guard: a root that holds nothing (an unmounted disk) deletes nothing.
     sourceFiles: holdsAnything(s.localRoot, STATE_DIR) ? Math.max(1, s.store.files.size) : 0,
     destinationFiles: s.store.files.size,
-    held,
+    styles,
+    held: heldFiles,
     // Still being written: settle detection sends it once it has settled, and the batch does not wait.
-    handBack: (f) => held.push(f),
+    handBack: (f) => heldFiles.push(f),
   };
 }
 

@@ -16,6 +16,7 @@ import {
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   type AnyEvent,
@@ -47,6 +48,8 @@ type Batch = AnyEvent & {
   type: 'batch';
   trigger: 'change' | 'walk';
   uploaded: number;
+  copied: number;
+  recorded: number;
   deleted: number;
   failed: number;
   requests: Record<string, number>;
@@ -62,6 +65,15 @@ const diag = (run: LiveRun) =>
     .map((e) => JSON.stringify(e))
     .join('\n')}`;
 const deleted = (run: LiveRun) => batches(run).reduce((n, b) => n + b.deleted, 0);
+
+const errors = (run: LiveRun) => run.events.filter((e) => e.type === 'error');
+/** The requests of the batches of file events (not the walks). */
+function changeRequests(run: LiveRun): Record<string, number> {
+  const requests: Record<string, number> = {};
+  for (const b of batches(run).filter((x) => x.trigger === 'change'))
+    for (const [k, v] of Object.entries(b.requests)) requests[k] = (requests[k] ?? 0) + v;
+  return requests;
+}
 
 /** Whether a batch of file events (not a walk) sent one file, waited for up to 30 s. */
 const sentByEvents = (run: LiveRun) =>
@@ -473,6 +485,82 @@ describe.each(servers())('push --watch on $name', (server) => {
     expect(await sentByEvents(run), diag(run)).toBe(true);
     expect((await stop(run)).code, diag(run)).toBe(0);
     expect([...(await transport.list('w/')).keys()].sort()).toEqual(['a.txt', 'one.txt']);
+  });
+
+  it('a file only touched under --header-for and --compress is recorded: not sent again, not failed', async () => {
+    const rules = ['--header-for', '*.txt', 'Cache-Control: max-age=60', '--compress', '*.css'];
+    const { transport, src, url, proxy, args } = await setup('styled', [
+      '--settle',
+      '300ms',
+      '--reconcile-every',
+      '1h',
+      ...rules,
+    ]);
+    writeOld(path.join(src, 'a.txt'), 'plain text, with a header rule');
+    writeOld(path.join(src, 'b.css'), 'body { color: red } '.repeat(20));
+    const run = start(args);
+    await watching(run);
+    // A new mtime, the same content: what a backup tool's touch or a `cp -r` over the tree does.
+    const past = new Date(Date.now() - 60_000);
+    for (const name of ['a.txt', 'b.css']) utimesSync(path.join(src, name), past, past);
+    const settled = () =>
+      batches(run)
+        .filter((b) => b.trigger === 'change')
+        .reduce((n, b) => n + b.recorded + b.uploaded + b.failed, 0);
+    expect(await waitFor(() => settled() >= 2, run, 30_000), diag(run)).toBe(true);
+    expect((await stop(run)).code, diag(run)).toBe(0);
+    expect(errors(run), diag(run)).toEqual([]);
+    const change = batches(run).filter((b) => b.trigger === 'change');
+    expect(
+      change.reduce((n, b) => n + b.recorded, 0),
+      diag(run),
+    ).toBe(2);
+    expect(
+      change.reduce((n, b) => n + b.uploaded + b.failed, 0),
+      diag(run),
+    ).toBe(0);
+    expect(changeRequests(run), diag(run)).toEqual({});
+    const head = (key: string) =>
+      transport.client.send(new HeadObjectCommand({ Bucket: transport.bucket, Key: key }));
+    expect((await head('w/a.txt')).CacheControl).toBe('max-age=60');
+    expect((await head('w/b.css')).ContentEncoding).toBe('gzip');
+    // The manifest still holds each file's rule and encoding: a plain push with the rules has nothing to do.
+    const again = await runCli(
+      ['push', src, url, '--json', '--endpoint-url', proxy.endpoint, ...rules],
+      server,
+    );
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.summary, again.stderr).toMatchObject({
+      uploaded: 0,
+      restyled: 0,
+      recorded: 0,
+      unchanged: 2,
+    });
+  });
+
+  it('a file renamed in the tree is copied on the server, not uploaded again', async () => {
+    const { transport, src, args } = await setup('renamed', [
+      '--settle',
+      '300ms',
+      '--reconcile-every',
+      '1h',
+      '--delete',
+    ]);
+    const body = Buffer.alloc(256 * 1024, 7);
+    writeOld(path.join(src, 'keep1.txt'), 'keeps the source non-empty');
+    writeOld(path.join(src, 'keep2.txt'), 'and the delete within --max-delete');
+    writeFileSync(path.join(src, 'one.bin'), body);
+    utimesSync(path.join(src, 'one.bin'), new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
+    const run = start(args);
+    await watching(run);
+    renameSync(path.join(src, 'one.bin'), path.join(src, 'two.bin'));
+    const moved = () => batches(run).some((b) => b.trigger === 'change' && b.copied + b.uploaded > 0);
+    expect(await waitFor(() => moved() && deleted(run) >= 1, run, 30_000), diag(run)).toBe(true);
+    expect((await stop(run)).code, diag(run)).toBe(0);
+    expect(errors(run), diag(run)).toEqual([]);
+    expect(changeRequests(run), diag(run)).toEqual({ CopyObject: 1, DeleteObjects: 1 });
+    expect([...(await transport.list('w/')).keys()].sort()).toEqual(['keep1.txt', 'keep2.txt', 'two.bin']);
+    expect(await objectMd5(transport, 'w/two.bin')).toBe(md5Hex(body));
   });
 
   it('a root given as a symbolic link to a directory is watched', async () => {
