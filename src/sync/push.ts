@@ -230,9 +230,10 @@ export async function preparePush(
   if (uploads.size > 0) for (const f of files) if (uploads.has(f.rel)) toUpload.set(f.rel, f);
   const held = hold ? [...toUpload.values()].filter(hold) : [];
   for (const f of held) toUpload.delete(f.rel);
+  // Every action that reads a held file waits with it (a copy for a renamed one, too): none runs without it.
+  const waits = new Set(held.map((f) => f.rel));
   return {
-    actions:
-      held.length > 0 ? plan.actions.filter((a) => a.kind !== 'upload' || toUpload.has(a.rel)) : plan.actions,
+    actions: held.length > 0 ? plan.actions.filter((a) => !waits.has(a.rel)) : plan.actions,
     files: toUpload,
     fileCount: files.length,
     facts,

@@ -563,6 +563,33 @@ describe.each(servers())('push --watch on $name', (server) => {
     expect(await objectMd5(transport, 'w/two.bin')).toBe(md5Hex(body));
   });
 
+  it('a file renamed while walks run is held back by them, then sent: no error, exit 0', async () => {
+    const { transport, src, args } = await setup('renamed-walk', [
+      '--settle',
+      '3s',
+      '--reconcile-every',
+      '1s',
+    ]);
+    const body = Buffer.alloc(128 * 1024, 9);
+    writeOld(path.join(src, 'keep.txt'), 'keeps the source non-empty');
+    writeFileSync(path.join(src, 'one.bin'), body);
+    utimesSync(path.join(src, 'one.bin'), new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
+    const run = start(args);
+    await watching(run);
+    const walks = () => batches(run).filter((b) => b.trigger === 'walk').length;
+    renameSync(path.join(src, 'one.bin'), path.join(src, 'two.bin'));
+    const before = walks();
+    // Walks come every second while the new name settles for three: each finds it, still pending.
+    const sent = () =>
+      batches(run)
+        .slice(1)
+        .some((b) => b.copied + b.uploaded > 0);
+    expect(await waitFor(() => sent() && walks() >= before + 2, run, 30_000), diag(run)).toBe(true);
+    expect((await stop(run)).code, diag(run)).toBe(0);
+    expect(errors(run), diag(run)).toEqual([]);
+    expect(await objectMd5(transport, 'w/two.bin')).toBe(md5Hex(body));
+  });
+
   it('a root given as a symbolic link to a directory is watched', async () => {
     const { transport, src, url, proxy } = await setup('linked');
     const link = `${src}-link`;
