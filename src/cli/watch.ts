@@ -18,7 +18,8 @@ const clock = () => new Date().toTimeString().slice(0, 8);
 export function batchText(b: Omit<Batch, 'type' | 'outcome'>): string {
   const what = b.trigger === 'walk' ? `walk of ${b.scanned} files` : `${b.paths} changed path(s)`;
   return (
-    `${what}: ${b.uploaded} uploaded, ${b.recorded} recorded, ${b.deleted} deleted, ${b.failed} failed; ` +
+    `${what}: ${b.uploaded} uploaded, ${b.copied > 0 ? `${b.copied} copied, ` : ''}${b.recorded} recorded, ` +
+    `${b.restyled > 0 ? `${b.restyled} restyled, ` : ''}${b.deleted} deleted, ${b.failed} failed; ` +
     `${fmtBytes(b.bytesTransferred)}, ${b.requestsTotal} S3 requests (${fmtRequests(b.requests)}), ` +
     `${(b.elapsedMs / 1000).toFixed(2)} s`
   );
@@ -57,7 +58,7 @@ export function watchEvents(
         void output.event({ ...rest, exitCode: exitCodeOf(outcome) } as unknown as CliEvent);
         return;
       }
-      const moved = e.uploaded + e.deleted + e.recorded + e.failed > 0;
+      const moved = e.uploaded + e.copied + e.restyled + e.deleted + e.recorded + e.failed > 0;
       status = `${clock()} watching -> ${destination}: ${e.pending} pending; last: ${batchText(rest)}`;
       if (tty) draw();
       else if (output.mode === 'human' && moved)

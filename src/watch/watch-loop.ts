@@ -350,6 +350,8 @@ class WatchLoop {
       t.unchanged = r.unchanged;
     }
     t.uploaded += r.uploaded;
+    t.copied += r.copied;
+    t.restyled += r.restyled;
     t.recorded += r.recorded;
     t.deleted += r.deleted;
     t.bytesTransferred += r.bytesTransferred;

@@ -559,6 +559,13 @@ describe.each(servers())('push --watch on $name', (server) => {
     expect((await stop(run)).code, diag(run)).toBe(0);
     expect(errors(run), diag(run)).toEqual([]);
     expect(changeRequests(run), diag(run)).toEqual({ CopyObject: 1, DeleteObjects: 1 });
+    // The watch's summary counts the copy, as a push's does.
+    expect(run.events.at(-1), diag(run)).toMatchObject({
+      type: 'summary',
+      copied: 1,
+      uploaded: 3,
+      deleted: 1,
+    });
     expect([...(await transport.list('w/')).keys()].sort()).toEqual(['keep1.txt', 'keep2.txt', 'two.bin']);
     expect(await objectMd5(transport, 'w/two.bin')).toBe(md5Hex(body));
   });

@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { batchText } from '../../src/cli/watch.js';
+import { emptyResult } from '../../src/sync/events.js';
+
+const batch = (counts: Partial<ReturnType<typeof emptyResult>>) => ({
+  ...emptyResult('push', false),
+  trigger: 'change' as const,
+  paths: 2,
+  pending: 0,
+  ...counts,
+});
+
+describe('batchText', () => {
+  it('says what a batch moved, copies and header copies included', () => {
+    expect(batchText(batch({ copied: 1, deleted: 1, requestsTotal: 2 }))).toMatch(
+      /^2 changed path\(s\): 0 uploaded, 1 copied, 0 recorded, 1 deleted, 0 failed; /,
+    );
+    expect(batchText(batch({ restyled: 3 }))).toMatch(
+      /: 0 uploaded, 0 recorded, 3 restyled, 0 deleted, 0 failed; /,
+    );
+  });
+
+  it('leaves copies and header copies out when there are none', () => {
+    expect(batchText(batch({ uploaded: 4 }))).toMatch(/: 4 uploaded, 0 recorded, 0 deleted, 0 failed; /);
+  });
+});
