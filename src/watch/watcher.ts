@@ -58,5 +58,20 @@ export async function watchTree(root: string, sink: WatcherSink): Promise<Watche
     },
     { ignore: [STATE_DIR] },
   );
-  return { close: () => sub.unsubscribe() };
+  return { close: closer(sub) };
+}
+
+/**
+ * Ends a subscription without failing: when the watched directory was removed, the kernel has already
+ * dropped its watch, and unsubscribing before the watcher's thread has read that says "Unable to
+ * remove watcher: Invalid argument" — nothing is left to free, and the run goes on.
+ */
+export function closer(sub: { unsubscribe: () => Promise<void> }): () => Promise<void> {
+  return async () => {
+    try {
+      await sub.unsubscribe();
+    } catch {
+      // Already gone with its directory (above); a failed unsubscribe frees nothing more if retried.
+    }
+  };
 }
