@@ -1,5 +1,6 @@
 import { jsonText, printable } from '../escape.js';
 import type { CheckResult } from '../sync/check.js';
+import type { CleanupResult } from '../sync/cleanup.js';
 import type { SyncResult } from '../sync/events.js';
 import { startupOver } from './code-cache.js';
 import type { CliEvent } from './exit-codes.js';
@@ -32,6 +33,13 @@ export function checkText(r: Omit<CheckResult, 'outcome'>): string {
         ? `${e} error(s), no difference found`
         : 'identical';
   return `${verdict}: ${counts}`;
+}
+
+/** A cleanup's last line; a cancelled one is marked, as a sync's summary is, and counts what it did. */
+export function cleanupLine(r: Omit<CleanupResult, 'outcome'>): string {
+  const mark = r.cancelled ? '[cancelled] ' : '';
+  const done = r.dryRun ? ' (dry run: none aborted)' : `, ${r.aborted} aborted, ${r.failed} failed`;
+  return `${mark}${r.found.length} stale multipart upload(s)${done}; ${r.requestsTotal} S3 requests (${fmtRequests(r.requests)})`;
 }
 
 export function summaryLines(r: Omit<SyncResult, 'outcome'>): string[] {

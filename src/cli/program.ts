@@ -25,7 +25,7 @@ import {
   printed,
   signalExitCode,
 } from './exit-codes.js';
-import { fmtRequests, Output, type OutputMode } from './output.js';
+import { cleanupLine, Output, type OutputMode } from './output.js';
 import { pairHeaderFlags } from './pair-args.js';
 import { syncAction, syncCommand } from './sync.js';
 import { describeVersions } from './versions.js';
@@ -324,13 +324,11 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
           const r = await cleanup({ ...options, target });
           // The events wait in a batch: out first, so the summary is the last line.
           output.stop();
-          if (mode === 'json') process.stdout.write(`${jsonText({ type: 'summary', ...printed(r) })}\n`);
-          else if (mode === 'human') {
-            process.stdout.write(
-              `${r.found.length} stale multipart upload(s)${r.dryRun ? ' (dry run: none aborted)' : `, ${r.aborted} aborted, ${r.failed} failed`}; ${r.requestsTotal} S3 requests (${fmtRequests(r.requests)})\n`,
-            );
-          }
-          return exitCodeOf(r.outcome);
+          const reason: unknown = ctx.signal?.reason;
+          if (mode === 'json')
+            process.stdout.write(`${jsonText({ type: 'summary', ...printed(r, reason) })}\n`);
+          else if (mode === 'human') process.stdout.write(`${cleanupLine(r)}\n`);
+          return exitCodeOf(r.outcome, reason);
         }),
       );
     });

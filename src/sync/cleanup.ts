@@ -23,8 +23,10 @@ export interface CleanupResult {
   /** S3 requests by API name, every attempt counted, as a sync's summary has them. */
   requests: Record<string, number>;
   requestsTotal: number;
-  /** `failed`: some uploads could not be aborted. */
-  outcome: 'ok' | 'failed';
+  /** Cancelled through its AbortSignal after the listing: what it did is counted, as a sync's summary. */
+  cancelled: boolean;
+  /** `failed`: some uploads could not be aborted; `cancelled` wins over it. */
+  outcome: 'ok' | 'failed' | 'cancelled';
 }
 
 /** Aborts (or with dryRun lists) multipart uploads under the prefix that were started long ago. */
@@ -55,6 +57,7 @@ export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
     failed: 0,
     requests: {},
     requestsTotal: 0,
+    cancelled: false,
     outcome: 'ok',
   };
   const counted = () => {
@@ -66,9 +69,16 @@ export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
     const upload = `upload ${u.uploadId.slice(0, 12)}…, started ${u.initiated.toISOString()}`;
     return { upload, what: `${u.key} (${upload})` };
   };
+  // Cancelled (the dry run's loop, or forEachLimit below): the summary still counts what was done.
+  const stopped = (err: unknown) => {
+    if (!opts.signal?.aborted) throw err;
+    result.cancelled = true;
+    result.outcome = 'cancelled';
+    return counted();
+  };
   if (opts.dryRun) {
     for (const u of uploads) {
-      opts.signal?.throwIfAborted();
+      if (opts.signal?.aborted) return stopped(opts.signal.reason);
       opts.onEvent?.({
         type: 'action',
         action: 'abort',
@@ -110,17 +120,21 @@ export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
   const slots = t.limiter.follower();
   // Cancelled: no further abort starts; those in flight end (an abort ignores the signal on purpose)
   // and are reported before the cancellation is thrown.
-  await forEachLimit(
-    uploads.map((_, i) => i),
-    t.limiter.max,
-    async (i) => {
-      // The aborts are this command's work: retried as --retries says, as any request of a run.
-      outcomes[i] = await slots.run(() => t.abortMultipart(uploads[i]!, t.retries));
-      for (; reported < uploads.length && outcomes[reported] !== undefined; reported++)
-        report(uploads[reported]!, outcomes[reported]!);
-    },
-    opts.signal,
-  );
+  try {
+    await forEachLimit(
+      uploads.map((_, i) => i),
+      t.limiter.max,
+      async (i) => {
+        // The aborts are this command's work: retried as --retries says, as any request of a run.
+        outcomes[i] = await slots.run(() => t.abortMultipart(uploads[i]!, t.retries));
+        for (; reported < uploads.length && outcomes[reported] !== undefined; reported++)
+          report(uploads[reported]!, outcomes[reported]!);
+      },
+      opts.signal,
+    );
+  } catch (err) {
+    return stopped(err);
+  }
   result.outcome = result.failed > 0 ? 'failed' : 'ok';
   return counted();
 }

@@ -310,6 +310,16 @@ describe.each(servers())('cleanup of many uploads on $name', (server) => {
       expect(abortsOf(proxy).sort()).toEqual(keys.slice(0, WORKERS).map((_, i) => `made-up-${i}`));
       const done = live.events.filter((e) => e.type === 'done').map((e) => (e as { rel?: string }).rel);
       expect(done).toEqual(keys.slice(0, WORKERS));
+      // The summary is still the last line, marked cancelled, with the signal's exit code.
+      expect(live.events.at(-1)).toMatchObject({
+        type: 'summary',
+        cancelled: true,
+        aborted: WORKERS,
+        failed: 0,
+        requests: { ListMultipartUploads: 1, AbortMultipartUpload: WORKERS },
+        exitCode: 130,
+      });
+      expect((live.events.at(-1) as { found?: unknown[] }).found).toHaveLength(COUNT);
     } finally {
       release();
       if (live.child.exitCode === null && live.child.signalCode === null) live.child.kill('SIGKILL');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cliEvent } from '../../src/cli/exit-codes.js';
-import { checkText, Output, summaryLines } from '../../src/cli/output.js';
+import { checkText, cleanupLine, Output, summaryLines } from '../../src/cli/output.js';
 import { emptyResult, type SyncEvent, type SyncResult } from '../../src/sync/events.js';
 
 /** A stdout stand-in that keeps each write(2)-sized chunk it is given. */
@@ -112,5 +112,36 @@ describe('checkText: a check that could not compare everything never says identi
     expect(checkText({ command: 'check', ...r, differences: [...differences], errors: [...errors] })).toBe(
       text,
     );
+  });
+});
+
+describe('cleanupLine: a cleanup says what it found and did', () => {
+  const found = [{ key: 'a', uploadId: 'u1', initiated: '2026-01-01T00:00:00.000Z' }];
+  const base = {
+    command: 'cleanup' as const,
+    dryRun: false,
+    found: [...found, ...found],
+    aborted: 1,
+    failed: 0,
+    requests: { ListMultipartUploads: 1, AbortMultipartUpload: 1 },
+    requestsTotal: 2,
+    cancelled: false,
+  };
+
+  it.each([
+    [
+      {},
+      '2 stale multipart upload(s), 1 aborted, 0 failed; 2 S3 requests (ListMultipartUploads 1, AbortMultipartUpload 1)',
+    ],
+    [
+      { cancelled: true },
+      '[cancelled] 2 stale multipart upload(s), 1 aborted, 0 failed; 2 S3 requests (ListMultipartUploads 1, AbortMultipartUpload 1)',
+    ],
+    [
+      { dryRun: true, aborted: 0, requests: { ListMultipartUploads: 1 }, requestsTotal: 1 },
+      '2 stale multipart upload(s) (dry run: none aborted); 1 S3 requests (ListMultipartUploads 1)',
+    ],
+  ])('%j', (over, line) => {
+    expect(cleanupLine({ ...base, ...over })).toBe(line);
   });
 });
