@@ -111,7 +111,8 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
           : scanDirectoryYielding(root, scanOpts));
         return scanned;
       },
-      notices: false,
+      // Said as a push says them: a check reading "identical" must not hide what it did not compare.
+      notices: true,
       planning: (found) => {
         // Selected as a push selects: a local file by its size and mtime (compared with its object
         // whatever the object's), an object with no local file by its own size and LastModified.

@@ -1,4 +1,5 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { check } from '../../src/index.js';
@@ -136,6 +137,41 @@ describe.each(servers())('check on $name', (server) => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/does not exist/);
   });
+  it('says the links and FIFOs it does not compare, as a push says them; not those the filters leave out', async () => {
+    const { bucket } = await newBucket(server, 'checklinks');
+    const dir = tempDir('checklinks');
+    writeTree(dir, { 'a.txt': 'a\n', 'skip/b.txt': 'b\n' });
+    symlinkSync('a.txt', path.join(dir, 'link.txt'));
+    symlinkSync('/nonexistent/target', path.join(dir, 'dangling'));
+    symlinkSync('a.txt', path.join(dir, 'skip-link'));
+    execFileSync('mkfifo', [path.join(dir, 'pipe')]);
+    const url = `s3://${bucket}/p`;
+    const filters = ['--exclude', 'skip*'];
+    expect((await runCli(['push', dir, url, ...filters, '--quiet'], server)).code).toBe(0);
+    const said = [
+      'notice: dangling: symbolic link skipped (use --follow-symlinks to follow)',
+      'notice: link.txt: symbolic link skipped (use --follow-symlinks to follow)',
+      'notice: pipe: not a regular file (FIFO, socket or device): skipped',
+    ];
+    const human = await runCli(['check', dir, url, ...filters], server);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stderr.trimEnd().split('\n').sort()).toEqual(said);
+    expect(human.stdout).toMatch(/^identical: 2 same, 0 only local, 0 only remote, 0 differ; /);
+    const json = await runCli(['check', dir, url, ...filters, '--json'], server);
+    expect(json.code).toBe(0);
+    const notices = json.stdout
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { type: string; message?: string })
+      .filter((e) => e.type === 'notice')
+      .map((e) => `notice: ${e.message}`);
+    expect(notices.sort()).toEqual(said);
+    // Followed, the link is compared (and is only local: the push left it out); the dangling one still said.
+    const followed = await runCli(['check', dir, url, ...filters, '--follow-symlinks'], server);
+    expect(followed.code).toBe(1);
+    expect(followed.stdout).toMatch(/only local \(1\):\n {2}link\.txt/);
+  });
+
   it('hashes hundreds of small files (lanes, a worker) and finds exactly the same-size edits', async () => {
     const { dir, url, rels } = await pushedSmallFiles(server, 'check-many', 700);
     // Same sizes, other bytes, in several places of the queue.
