@@ -77,7 +77,11 @@ export async function prelude<P extends { needs: Need[] }>(
   const folderNotices = scan.folders
     ? s.filter.namesMissingFolders(scan.folders).map(({ glob, folder, from }) => ({
         rel: `${folder}/`,
-        message: `${from === '--exclude' ? `--exclude '${glob}'` : `'${glob}' in --exclude-from`} leaves out files of that name, not this folder: write '${glob}/' to leave it out`,
+        // Typed in a shell: quoted so that the words as printed paste back (a name may hold a quote).
+        message:
+          from === '--exclude'
+            ? `--exclude ${shellWord(glob)} leaves out files of that name, not this folder: write ${shellWord(`${glob}/`)} to leave it out`
+            : `'${glob}' in --exclude-from leaves out files of that name, not this folder: write '${glob}/' to leave it out`,
       }))
     : [];
   for (const n of [...folderNotices, ...(said ? scan.notices : [])]) {
@@ -96,6 +100,12 @@ export async function prelude<P extends { needs: Need[] }>(
   for (const rel of failed) settled.failed.add(rel);
   return { ...settled, facts };
 }
+
+/**
+ * `text` as one POSIX shell word: single-quoted, each quote in it as `'"'"'` (closed, a double-quoted
+ * quote, reopened) — no backslash, which the human output doubles to keep its escapes unambiguous.
+ */
+const shellWord = (text: string) => `'${text.replaceAll("'", `'"'"'`)}'`;
 
 /** Whether `rel` or a folder above it is in `paths`. */
 export function within(paths: ReadonlySet<string>, rel: string): boolean {

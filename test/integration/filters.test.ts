@@ -349,6 +349,32 @@ describe.each(servers())('filters on $name', (server) => {
     ]);
   });
 
+  it.each([
+    ["it's cache", `'it'"'"'s cache'`],
+    ['two words', "'two words'"],
+    ['$HOME `x`', "'$HOME `x`'"],
+  ])('a folder named %j: the --exclude advice pastes into a shell as written', async (name, quoted) => {
+    const { bucket } = await newBucket(server, 'fquote');
+    const src = tempDir('fquote-src');
+    writeTree(src, { 'a.txt': 'a\n', [`${name}/x.txt`]: 'x\n' });
+    const r = await runCli(['push', src, `s3://${bucket}/p`, '--exclude', name, '--json'], server);
+    expect(r.code, r.stderr).toBe(0);
+    const said = r.events
+      .filter((e) => e.type === 'notice' && /leaves out files of that name/.test(String(e.message)))
+      .map((e) => String(e.message));
+    expect(said).toEqual([
+      `${name}/: --exclude ${quoted} leaves out files of that name, not this folder: write ${quoted.replace(/'$/, "/'")} to leave it out`,
+    ]);
+    // What a shell makes of the words as printed: the glob given, and the folder's with its '/'.
+    const words = /--exclude (.*) leaves out .* write (.*) to leave it out$/.exec(said[0]!)!;
+    const shell = (word: string) => execFileSync('sh', ['-c', `printf %s ${word}`]).toString();
+    expect(shell(words[1]!)).toBe(name);
+    expect(shell(words[2]!)).toBe(`${name}/`);
+    // The human line is the same words: nothing in them is escaped again on the way out.
+    const human = await runCli(['push', src, `s3://${bucket}/p`, '--exclude', name, '--dry-run'], server);
+    expect(human.stderr.split('\n')).toContain(`notice: ${said[0]}`);
+  });
+
   it('a .s3syncignore linked to shared rules is read through the link, never said to be skipped', async () => {
     const { bucket, transport } = await newBucket(server, 'flinkign');
     const shared = tempDir('flinkign-shared');
