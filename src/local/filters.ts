@@ -22,10 +22,11 @@
 //
 // Glob syntax is picomatch's with `dot: true` (so `*` also matches `.env`), case-sensitive:
 //   - a glob without '/' matches the file's basename at any depth: `*.log` matches `a/b/c.log`.
-//     It does NOT match directory names: to exclude a directory anywhere use `**/node_modules/**`;
+//     It does NOT match directory names: a trailing '/' does (`node_modules/`, `.*/`: folders so
+//     named at any depth, what is below them and not a file of that name), as in rsync and gitignore;
 //   - a glob with '/' matches the whole relative path: `logs/*.txt` matches `logs/a.txt`, not
 //     `x/logs/a.txt` nor `logs/sub/a.txt`;
-//   - `dir/**` matches everything below `dir`; a trailing '/' is short for that (`dir/` = `dir/**`);
+//   - `dir/**` matches everything below `dir`; `logs/2024/` (a '/' inside) is that folder only;
 //   - a leading './' is ignored; a leading '/' anchors the glob at the sync root, so `/foo` matches
 //     only `foo`, not `a/foo`;
 //   - a leading '!' negates the rest, read as above (`--exclude '!/keep/'` excludes all but `keep/`);
@@ -77,13 +78,19 @@ export interface PathFilter {
    */
   readonly active: boolean;
   /**
-   * Exclude globs that are a plain name (`node_modules`), each with the first of `folders` (rel, no
-   * trailing '/') of that name the filter does not leave out, and the option it came from: such a
-   * glob matches files only, and an rsync or gitignore user means the folder.
+   * Exclude globs of one path segment — a plain name (`node_modules`) or a wildcard (`.*`), not `*`
+   * alone — each with the first of `folders` (rel, no trailing '/') whose name it matches that the
+   * filter does not leave out, and the option it came from: such a glob matches files only, and an
+   * rsync or gitignore user means the folder too. `wildcard`: the glob is not a plain name.
    */
-  namesMissingFolders(
-    folders: readonly string[],
-  ): { glob: string; folder: string; from: '--exclude' | '--exclude-from' }[];
+  namesMissingFolders(folders: readonly string[]): NameMissingFolder[];
+}
+
+export interface NameMissingFolder {
+  glob: string;
+  folder: string;
+  from: '--exclude' | '--exclude-from';
+  wildcard: boolean;
 }
 
 /** Reads the --exclude-from files, then builds the filter. A missing file is a usage error. */
@@ -118,20 +125,28 @@ export async function createFilter(opts: FilterOptions): Promise<PathFilter> {
  */
 export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: string[] }): PathFilter {
   const includeGlobs = (opts.include ?? []).map((g) => normalizeGlob(g, '--include'));
-  // Plain names among the excludes, as the user wrote them: see namesMissingFolders.
-  // A name in both is said as the --exclude the user typed.
-  const plainNames = new Map<string, '--exclude' | '--exclude-from'>();
-  for (const [from, globs] of [
-    ['--exclude', opts.exclude ?? []],
-    ['--exclude-from', (opts.excludeFromTexts ?? []).flatMap(parseGlobList)],
-  ] as const) {
-    for (const g of globs.map((g) => g.trim()))
-      if (/^[^*?[\]{}()!/\\]+$/.test(g) && !plainNames.has(g)) plainNames.set(g, from);
-  }
   const excludeGlobs = [
     ...(opts.exclude ?? []).map((g) => normalizeGlob(g, '--exclude')),
     ...(opts.excludeFromTexts ?? []).flatMap(parseGlobList).map((g) => normalizeGlob(g, '--exclude-from')),
   ];
+  // One-segment globs among the excludes (checked above), as the user wrote them: see namesMissingFolders. A glob in
+  // both is said as the --exclude the user typed. `*` alone is left out: with --include it is how
+  // "nothing else" is written, and its folders are meant to be walked.
+  const segmentGlobs = new Map<
+    string,
+    { from: '--exclude' | '--exclude-from'; name: (n: string) => boolean }
+  >();
+  for (const [from, globs] of [
+    ['--exclude', opts.exclude ?? []],
+    ['--exclude-from', (opts.excludeFromTexts ?? []).flatMap(parseGlobList)],
+  ] as const) {
+    for (const g of globs.map((g) => g.trim())) {
+      if (segmentGlobs.has(g) || /^\*+$/.test(g) || /[/\\]/.test(g) || g.startsWith('!')) continue;
+      const plain = /^[^*?[\]{}()!]+$/.test(g);
+      const name = plain ? (n: string) => n === g : picomatch()(g, PM_OPTIONS);
+      segmentGlobs.set(g, { from, name });
+    }
+  }
   const ignoreText = opts.ignoreFileText ?? '';
   const hasIgnoreRules = parseGlobList(ignoreText).length > 0;
   const ig: Ignore.Ignore | undefined = hasIgnoreRules
@@ -181,13 +196,13 @@ export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: stri
   };
 
   const namesMissingFolders = (folders: readonly string[]) => {
-    const out: { glob: string; folder: string; from: '--exclude' | '--exclude-from' }[] = [];
-    if (plainNames.size === 0) return out;
-    for (const [glob, from] of plainNames) {
+    const out: NameMissingFolder[] = [];
+    if (segmentGlobs.size === 0) return out;
+    for (const [glob, { from, name }] of segmentGlobs) {
       const folder = folders.find(
-        (f) => f.slice(f.lastIndexOf('/') + 1) === glob && !excludesDir(f) && !ignored(`${f}/`),
+        (f) => name(f.slice(f.lastIndexOf('/') + 1)) && !excludesDir(f) && !ignored(`${f}/`),
       );
-      if (folder !== undefined) out.push({ glob, folder, from });
+      if (folder !== undefined) out.push({ glob, folder, from, wildcard: !/^[^*?[\]{}()!]+$/.test(glob) });
     }
     return out;
   };
@@ -262,8 +277,10 @@ function dirExcluder(g: GlobShape): DirTest | undefined {
   if (p.startsWith('!')) return undefined; // negated globs: no shortcut
   if (g.basename) return p === '*' || p === '**' ? () => true : undefined;
   if (p === '**' || p === '**/*') return () => true;
-  if (!p.endsWith('/**')) return undefined;
-  const prefix = p.slice(0, -3);
+  // A folder glob (`x/` is `**/x/**/*`) is below a folder its prefix matches, as `x/**` is.
+  const tail = p.endsWith('/**/*') ? 5 : p.endsWith('/**') ? 3 : 0;
+  if (tail === 0) return undefined;
+  const prefix = p.slice(0, -tail);
   if (prefix === '' || prefix.endsWith('/')) return undefined;
   const matchPrefix = picomatch()(prefix, PM_OPTIONS);
   const matchWhole = picomatch()(p, PM_OPTIONS);

@@ -30,13 +30,20 @@ export function shapeGlob(raw: string): GlobShape | string {
     if (pattern.startsWith('!')) return "it negates more than once: give one '!' or none";
   }
   let anchored = false;
+  // `./x/` is written from the root: a folder glob keeps it there.
+  const rooted = pattern.startsWith('./');
   while (pattern.startsWith('./')) pattern = pattern.slice(2);
   if (pattern.startsWith('/')) {
     anchored = true;
     pattern = pattern.replace(/^\/+/, '');
   }
-  if (pattern.endsWith('/')) pattern = `${pattern.replace(/\/+$/, '')}/**`;
+  const folder = pattern.endsWith('/');
+  if (folder) pattern = pattern.replace(/\/+$/, '');
   if (pattern === '') return negated ? "a '!' with no glob after it negates nothing" : 'the glob is empty';
+  // A folder's name (`node_modules/`) is a folder of that name at any depth, as a file name is (and as
+  // rsync and gitignore read it); with a '/' inside or in front, the folder is from the root.
+  // Only what is below it: a file that has the folder's name is not the folder.
+  if (folder) pattern = `${!anchored && !rooted && !pattern.includes('/') ? '**/' : ''}${pattern}/**/*`;
   // An anchored slash-less glob (`/foo`) matches the root path only, not basenames.
   const basename = !anchored && !pattern.includes('/');
   if (negated && (basename ? EVERY_NAME : EVERY_PATH).has(pattern))

@@ -75,14 +75,17 @@ export async function prelude<P extends { needs: Need[] }>(
   const said = spec.notices;
   // Said whatever `notices` is: the filters take in a folder the user may have meant to leave out.
   const folderNotices = scan.folders
-    ? s.filter.namesMissingFolders(scan.folders).map(({ glob, folder, from }) => ({
-        rel: `${folder}/`,
+    ? s.filter.namesMissingFolders(scan.folders).map(({ glob, folder, from, wildcard }) => {
         // Typed in a shell: quoted so that the words as printed paste back (a name may hold a quote).
-        message:
+        const [given, meant] =
           from === '--exclude'
-            ? `--exclude ${shellWord(glob)} leaves out files of that name, not this folder: write ${shellWord(`${glob}/`)} to leave it out`
-            : `'${glob}' in --exclude-from leaves out files of that name, not this folder: write '${glob}/' to leave it out`,
-      }))
+            ? [`--exclude ${shellWord(glob)}`, shellWord(`${glob}/`)]
+            : [`'${glob}' in --exclude-from`, `'${glob}/'`];
+        const what = wildcard
+          ? `leaves out files it matches, not folders such as this one: write ${meant} to leave those out`
+          : `leaves out files of that name, not this folder: write ${meant} to leave it out`;
+        return { rel: `${folder}/`, message: `${given} ${what}` };
+      })
     : [];
   for (const n of [...folderNotices, ...(said ? scan.notices : [])]) {
     const line = `${n.rel}: ${n.message}`;

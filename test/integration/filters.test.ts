@@ -1,5 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { check, pull, push } from '../../src/index.js';
@@ -349,6 +358,62 @@ describe.each(servers())('filters on $name', (server) => {
     ]);
   });
 
+  it("a folder glob ('node_modules/', '.*/') leaves out those folders at any depth, push and pull --delete alike", async () => {
+    const { bucket, transport } = await newBucket(server, 'fdepth');
+    const src = tempDir('fdepth-src');
+    writeTree(src, {
+      'a.txt': 'a\n',
+      '.env': 'a file, not a folder\n',
+      'node_modules/t.js': 't\n',
+      'app/node_modules/x/i.js': 'i\n',
+      'app/main.js': 'm\n',
+      'app/.git/HEAD': 'ref\n',
+      '.git/config': 'c\n',
+    });
+    const url = `s3://${bucket}/p`;
+    const folders = ['--exclude', 'node_modules/', '--exclude', '.*/'];
+    const r = await runCli(['push', src, url, ...folders, '--json'], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await remoteKeys(transport, 'p/')).toEqual(['.env', 'a.txt', 'app/main.js']);
+    // Written without the '/', the globs leave out files only, and each says so for its first folder.
+    const plain = await runCli(
+      ['push', src, `${url}2`, '--exclude', 'node_modules', '--exclude', '.*', '--json'],
+      server,
+    );
+    expect(plain.code, plain.stderr).toBe(0);
+    const said = plain.events
+      .map((e) => (e.type === 'notice' ? e.message : ''))
+      .filter((m) => /leaves out files/.test(m))
+      .sort();
+    expect(said).toEqual([
+      ".git/: --exclude '.*' leaves out files it matches, not folders such as this one: write '.*/' to leave those out",
+      "app/node_modules/: --exclude 'node_modules' leaves out files of that name, not this folder: write 'node_modules/' to leave it out",
+    ]);
+    expect(await remoteKeys(transport, 'p2/')).toEqual([
+      '.git/config',
+      'a.txt',
+      'app/.git/HEAD',
+      'app/main.js',
+      'app/node_modules/x/i.js',
+      'node_modules/t.js',
+    ]);
+    // A pull --delete never deletes what the folder globs leave out, however deep.
+    const dst = tempDir('fdepth-dst');
+    writeTree(dst, {
+      'app/node_modules/mine.js': 'mine\n',
+      'app/.cache/c': 'c\n',
+      'gone.txt': 'g\n',
+      'a.txt': 'a\n',
+      'app/main.js': 'm\n',
+    });
+    const pulled = await runCli(['pull', url, dst, ...folders, '--delete', '--json'], server);
+    expect(pulled.code, pulled.stderr).toBe(0);
+    expect(existsSync(path.join(dst, 'app/node_modules/mine.js'))).toBe(true);
+    expect(existsSync(path.join(dst, 'app/.cache/c'))).toBe(true);
+    expect(existsSync(path.join(dst, 'gone.txt'))).toBe(false);
+    expect(readFileSync(path.join(dst, 'app/main.js'), 'utf8')).toBe('m\n');
+  });
+
   it.each([
     ["it's cache", `'it'"'"'s cache'`],
     ['two words', "'two words'"],
@@ -360,8 +425,8 @@ describe.each(servers())('filters on $name', (server) => {
     const r = await runCli(['push', src, `s3://${bucket}/p`, '--exclude', name, '--json'], server);
     expect(r.code, r.stderr).toBe(0);
     const said = r.events
-      .filter((e) => e.type === 'notice' && /leaves out files of that name/.test(String(e.message)))
-      .map((e) => String(e.message));
+      .map((e) => (e.type === 'notice' ? e.message : ''))
+      .filter((m) => /leaves out files of that name/.test(m));
     expect(said).toEqual([
       `${name}/: --exclude ${quoted} leaves out files of that name, not this folder: write ${quoted.replace(/'$/, "/'")} to leave it out`,
     ]);

@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import picomatch from 'picomatch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3SyncError } from '../../src/errors.js';
 import {
@@ -255,13 +256,35 @@ describe('glob syntax', () => {
     expectConservative(f);
   });
 
-  it("a trailing '/' means everything below, anchored at the root", () => {
+  it("a trailing '/' is a folder of that name at any depth, as in rsync and gitignore", () => {
     const f = createFilterSync({ exclude: ['build/'] });
     expect(f.includes('build/out.js')).toBe(false);
     expect(f.includes('build/sub/out.map')).toBe(false);
+    expect(f.includes('src/build/gen.ts')).toBe(false);
+    expect(f.includes('src/builder/gen.ts')).toBe(true);
+    expect(f.excludesDir('build')).toBe(true);
+    expect(f.excludesDir('src/build')).toBe(true);
+    expect(f.excludesDir('src/builds')).toBe(false);
+    expectConservative(f);
+  });
+
+  it.each(['/build/', './build/'])('%j: the folder from the root only', (glob) => {
+    const f = createFilterSync({ exclude: [glob] });
+    expect(f.includes('build/out.js')).toBe(false);
     expect(f.includes('src/build/gen.ts')).toBe(true);
     expect(f.excludesDir('build')).toBe(true);
     expect(f.excludesDir('src/build')).toBe(false);
+    expectConservative(f);
+  });
+
+  it("a folder glob with a wildcard ('.*/', '*.egg-info/') is folders so named at any depth", () => {
+    const f = createFilterSync({ exclude: ['.*/', '*.egg-info/'] });
+    expect(f.includes('src/.cache/c.bin')).toBe(false);
+    expect(f.includes('.git/config')).toBe(false);
+    expect(f.includes('a/b/x.egg-info/PKG')).toBe(false);
+    expect(f.includes('.env')).toBe(true); // a file, not a folder
+    expect(f.includes('src/main.ts')).toBe(true);
+    expect(f.excludesDir('a/.git')).toBe(true);
     expectConservative(f);
   });
 
@@ -315,7 +338,7 @@ describe('exclude-from texts', () => {
     });
     expect(f.active).toBe(true);
     expect(selected(f)).toEqual(
-      PATHS.filter((p) => !p.endsWith('.tmp') && !p.startsWith('logs/') && !p.startsWith('build/')),
+      PATHS.filter((p) => !p.endsWith('.tmp') && !p.startsWith('logs/') && !/(^|\/)build\//.test(p)),
     );
     expect(f.includes('a.txt')).toBe(true); // '#*.txt' is a comment
     expect(f.excludesDir('logs')).toBe(true);
@@ -486,7 +509,7 @@ describe('createFilter (async, reads --exclude-from files)', () => {
 });
 
 describe('namesMissingFolders: an exclude that is a plain name, and a folder of that name it takes in', () => {
-  const folders = ['a', 'a/node_modules', 'a/node_modules/x', 'build', 'cache', 'logs'];
+  const folders = ['.git', 'a', 'a/node_modules', 'a/node_modules/x', 'build', 'cache', 'logs', 'x.egg-info'];
   type Opts = FilterOptions & { excludeFromTexts?: string[] };
   it.each<[string, Opts, string[][]]>([
     [
@@ -495,7 +518,17 @@ describe('namesMissingFolders: an exclude that is a plain name, and a folder of 
       [['node_modules', 'a/node_modules', '--exclude']],
     ],
     ['the folder form', { exclude: ['node_modules/'] }, []],
-    ['a glob with a wildcard', { exclude: ['node_*'] }, []],
+    [
+      'a glob with a wildcard, said as such',
+      { exclude: ['node_*'] },
+      [['node_*', 'a/node_modules', '--exclude', 'wildcard']],
+    ],
+    ['dot names: .git is one of them', { exclude: ['.*'] }, [['.*', '.git', '--exclude', 'wildcard']]],
+    ['a suffix glob', { exclude: ['*.egg-info'] }, [['*.egg-info', 'x.egg-info', '--exclude', 'wildcard']]],
+    ['\'*\' alone: how --include writes "nothing else"', { include: ['*.txt'], exclude: ['*'] }, []],
+    ['a wildcard in the folder form', { exclude: ['.*/'] }, []],
+    ['a wildcard no folder name matches', { exclude: ['*.tmp'] }, []],
+    ['a glob with a path', { exclude: ['a/node_*'] }, []],
     ['a name no folder has', { exclude: ['nope'] }, []],
     ['a folder .s3syncignore leaves out', { exclude: ['cache'], ignoreFileText: 'cache/\n' }, []],
     ['a folder another glob leaves out', { exclude: ['logs', 'logs/**'] }, []],
@@ -511,6 +544,23 @@ describe('namesMissingFolders: an exclude that is a plain name, and a folder of 
     ],
   ])('%s', (_why, opts, expected) => {
     const f = createFilterSync(opts);
-    expect(f.namesMissingFolders(folders).map((m) => [m.glob, m.folder, m.from])).toEqual(expected);
+    expect(
+      f
+        .namesMissingFolders(folders)
+        .map((m) => [m.glob, m.folder, m.from, ...(m.wildcard ? ['wildcard'] : [])]),
+    ).toEqual(expected);
+  });
+
+  it.each(['.*/', 'node_*/', '*.egg-info/'])('the advice %j leaves those folders out', (glob) => {
+    const f = createFilterSync({ exclude: [glob] });
+    const named = folders.filter((d) =>
+      picomatch(glob.slice(0, -1), { dot: true })(d.slice(d.lastIndexOf('/') + 1)),
+    );
+    expect(named.length).toBeGreaterThan(0);
+    for (const d of named) {
+      expect(f.excludesDir(d)).toBe(true);
+      expect(f.includes(`${d}/inner.txt`)).toBe(false);
+    }
+    expect(f.includes('a/kept.txt')).toBe(true);
   });
 });

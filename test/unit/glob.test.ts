@@ -52,13 +52,16 @@ describe('shapeGlob', () => {
 
   it.each([
     ['!*.txt', { pattern: '!*.txt', basename: true }],
-    ['!/keep/', { pattern: '!keep/**', basename: false }],
-    ['!./logs/', { pattern: '!logs/**', basename: false }],
+    ['!/keep/', { pattern: '!keep/**/*', basename: false }],
+    ['!./logs/', { pattern: '!logs/**/*', basename: false }],
     ['!/a.txt', { pattern: '!a.txt', basename: false }],
     ['!/*', { pattern: '!*', basename: false }],
     ['!(*.txt)', { pattern: '!(*.txt)', basename: true }],
     ['\\!', { pattern: '\\!', basename: true }],
-    ['./logs/', { pattern: 'logs/**', basename: false }],
+    ['./logs/', { pattern: 'logs/**/*', basename: false }],
+    ['node_modules/', { pattern: '**/node_modules/**/*', basename: false }],
+    ['.*/', { pattern: '**/.*/**/*', basename: false }],
+    ['logs/2024/', { pattern: 'logs/2024/**/*', basename: false }],
     ['/foo', { pattern: 'foo', basename: false }],
     ['**', { pattern: '**', basename: true }],
   ])('reads %j', (glob, shape) => {
