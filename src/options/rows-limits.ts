@@ -5,7 +5,8 @@
 import { GiB, KiB, type OptionSpec, S3 } from './spec.js';
 
 export const LIMIT_OPTIONS = {
-  // Not for check or cleanup: they transfer no object bodies. Below 1 KiB/s a body would crawl past
+  // Not for check or cleanup: they transfer no object bodies (sync: only those it streams through, not
+  // server-side copies). Below 1 KiB/s a body would crawl past
   // any stall timeout; a rate of 0 would transfer nothing, so it is refused rather than read as "off".
   bwlimit: {
     kind: 'rate',
@@ -16,7 +17,7 @@ export const LIMIT_OPTIONS = {
     help: 'bytes per second across all transfers, UP:DOWN for each way, off for none',
     defaultText: 'off',
     example: '--bwlimit 10MiB:2MiB',
-    commands: ['push', 'pull', 'apply', 'jobs'],
+    commands: ['push', 'pull', 'apply', 'sync', 'jobs'],
   },
   tpslimit: {
     kind: 'int',

@@ -4,6 +4,7 @@
  * waiting on the bucket, and a bad value is one usage line from a flag or the config file. Times are
  * lower bounds only: a limited run takes at least as long as its budget allows.
  */
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,10 +13,13 @@ import {
   bigFile,
   connFor,
   MiB,
+  md5Hex,
   newBucket,
+  objectMd5,
   readManifest,
   runCli,
   seededTree,
+  seedObject,
   servers,
   trackedDirs,
   treeHashes,
@@ -205,6 +209,54 @@ describe.each(servers())('--bwlimit shared by many workers, short --stall-timeou
     expect(held).toBe(true);
     expect(r.summary?.uploaded).toBe(FILES);
     expect(r.summary?.requests.PutObject).toBe(FILES + 1);
+  });
+});
+
+describe.each(servers())('sync S3 → S3 --bwlimit on $name', (server) => {
+  it('a streamed copy of 4 MiB at 1MiB takes at least 6 s, read and sent from one budget, content intact', async () => {
+    const { bucket: a, transport: src } = await newBucket(server, 'bwsa');
+    const { bucket: b, transport: dst } = await newBucket(server, 'bwsb');
+    const body = randomBytes(4 * MiB);
+    await seedObject(src, 'x/big.bin', body, { md5: md5Hex(body) });
+    // Another endpoint for the source (a proxy that changes nothing): streamed through this process.
+    const proxy = await startFaultProxy({ target: server.endpoint, seed: 1, rate: 0 });
+    proxies.push(proxy);
+    const args = ['sync', `s3://${a}/x`, `s3://${b}/y`, '--source-endpoint-url', proxy.endpoint, '--json'];
+    const { r, seconds } = await timed([...args, '--bwlimit', '1MiB'], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: 1, failed: 0 });
+    expect(r.summary?.requests.CopyObject).toBeUndefined();
+    // 4 MiB read and 4 MiB sent, one budget for both ways as in push and pull: about 8 s.
+    expect(seconds).toBeGreaterThanOrEqual(6);
+    expect(await objectMd5(dst, 'y/big.bin')).toBe(md5Hex(body));
+    // UP:DOWN: the source's reads at DOWN, the sends unlimited: about 4 s.
+    const { r: again, seconds: slow } = await timed(
+      [
+        'sync',
+        `s3://${a}/x`,
+        `s3://${b}/z`,
+        '--source-endpoint-url',
+        proxy.endpoint,
+        '--json',
+        '--bwlimit',
+        'off:1MiB',
+      ],
+      server,
+    );
+    expect(again.code, again.stderr).toBe(0);
+    expect(slow).toBeGreaterThanOrEqual(3);
+    expect(await objectMd5(dst, 'z/big.bin')).toBe(md5Hex(body));
+  });
+
+  it('a server-side copy moves no byte through s3sync: --bwlimit is taken, CopyObject does the work', async () => {
+    const { bucket: a, transport: src } = await newBucket(server, 'bwsc');
+    const { bucket: b, transport: dst } = await newBucket(server, 'bwsd');
+    await seedObject(src, 'x/a.txt', 'small body');
+    const r = await runCli(['sync', `s3://${a}/x`, `s3://${b}/y`, '--bwlimit', '1KiB', '--json'], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: 1, failed: 0 });
+    expect(r.summary?.requests.CopyObject).toBe(1);
+    expect(await objectMd5(dst, 'y/a.txt')).toBe(md5Hex('small body'));
   });
 });
 
