@@ -83,7 +83,7 @@ export interface PathFilter {
    * filter does not leave out, and the option it came from: such a glob matches files only, and an
    * rsync or gitignore user means the folder too. `wildcard`: the glob is not a plain name.
    */
-  namesMissingFolders(folders: readonly string[]): NameMissingFolder[];
+  namesMissingFolders(folders: Iterable<string>): NameMissingFolder[];
 }
 
 export interface NameMissingFolder {
@@ -195,13 +195,19 @@ export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: stri
     return dirExcluders.some((test) => test(dir));
   };
 
-  const namesMissingFolders = (folders: readonly string[]) => {
+  const namesMissingFolders = (folders: Iterable<string>) => {
     const out: NameMissingFolder[] = [];
+    // Read only when some glob could be said: the folders may be a listing's, walked lazily.
     if (segmentGlobs.size === 0) return out;
-    for (const [glob, { from, name }] of segmentGlobs) {
-      const folder = folders.find(
-        (f) => name(f.slice(f.lastIndexOf('/') + 1)) && !excludesDir(f) && !ignored(`${f}/`),
-      );
+    const found = new Map<string, string>();
+    for (const f of folders) {
+      const base = f.slice(f.lastIndexOf('/') + 1);
+      for (const [glob, { name }] of segmentGlobs)
+        if (!found.has(glob) && name(base) && !excludesDir(f) && !ignored(`${f}/`)) found.set(glob, f);
+      if (found.size === segmentGlobs.size) break;
+    }
+    for (const [glob, { from }] of segmentGlobs) {
+      const folder = found.get(glob);
       if (folder !== undefined) out.push({ glob, folder, from, wildcard: !/^[^*?[\]{}()!]+$/.test(glob) });
     }
     return out;

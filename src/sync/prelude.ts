@@ -74,8 +74,10 @@ export async function prelude<P extends { needs: Need[] }>(
   }
   const said = spec.notices;
   // Said whatever `notices` is: the filters take in a folder the user may have meant to leave out.
-  const folderNotices = scan.folders
-    ? s.filter.namesMissingFolders(scan.folders).map(({ glob, folder, from, wildcard }) => {
+  // The tree's folders, then those the listing holds that the tree does not (a pull's new ones).
+  const folders = scan.folders || remote ? allFolders(scan.folders ?? [], remote?.keys()) : undefined;
+  const folderNotices = folders
+    ? s.filter.namesMissingFolders(folders).map(({ glob, folder, from, wildcard }) => {
         // Typed in a shell: quoted so that the words as printed paste back (a name may hold a quote).
         const [given, meant] =
           from === '--exclude'
@@ -102,6 +104,21 @@ export async function prelude<P extends { needs: Need[] }>(
   const settled = await settle(s, facts, p.files, p.plan, p.drop, work);
   for (const rel of failed) settled.failed.add(rel);
   return { ...settled, facts };
+}
+
+/** `local`, then each folder above a listed key, first seen first. */
+function* allFolders(local: readonly string[], keys: Iterable<string> | undefined): Generator<string> {
+  yield* local;
+  if (!keys) return;
+  const seen = new Set(local);
+  for (const rel of keys) {
+    for (let i = rel.indexOf('/'); i > 0; i = rel.indexOf('/', i + 1)) {
+      const dir = rel.slice(0, i);
+      if (seen.has(dir)) continue;
+      seen.add(dir);
+      yield dir;
+    }
+  }
 }
 
 /**

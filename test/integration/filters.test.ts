@@ -345,6 +345,17 @@ describe.each(servers())('filters on $name', (server) => {
       server,
     );
     expect(pulled.stderr).toContain("notice: node_modules/: --exclude 'node_modules' leaves out files");
+    // A pull into an empty folder: the folder is the listing's only, and said all the same.
+    const fresh = path.join(tempDir('fname-fresh'), 'new');
+    const first = await runCli(['pull', url, fresh, '--exclude', 'node_modules', '--json'], server);
+    expect(first.code, first.stderr).toBe(0);
+    expect(folderNotices(first.events)).toEqual([
+      [
+        'node_modules/',
+        "node_modules/: --exclude 'node_modules' leaves out files of that name, not this folder: write 'node_modules/' to leave it out",
+      ],
+    ]);
+    expect(existsSync(path.join(fresh, 'node_modules/x/i.js'))).toBe(true);
     // Written in an --exclude-from file, not typed as --exclude: said where it was written.
     const list = path.join(tempDir('fname-list'), 'excludes.txt');
     writeFileSync(list, 'node_modules\n');

@@ -551,6 +551,27 @@ describe('namesMissingFolders: an exclude that is a plain name, and a folder of 
     ).toEqual(expected);
   });
 
+  it('reads the folders only as far as it must: once each glob has its folder, no further', () => {
+    const f = createFilterSync({ exclude: ['node_modules', '.*'] });
+    function* lazy() {
+      yield 'a';
+      yield 'a/node_modules';
+      yield '.git';
+      throw new Error('read past the last folder it needed');
+    }
+    expect(f.namesMissingFolders(lazy()).map((m) => [m.glob, m.folder])).toEqual([
+      ['node_modules', 'a/node_modules'],
+      ['.*', '.git'],
+    ]);
+    expect(createFilterSync({ exclude: ['*.log'] }).namesMissingFolders(['a', 'logs'])).toEqual([]);
+    const never: Iterable<string> = {
+      [Symbol.iterator]() {
+        throw new Error('read with no one-segment glob to say');
+      },
+    };
+    expect(createFilterSync({ exclude: ['logs/**'] }).namesMissingFolders(never)).toEqual([]);
+  });
+
   it.each(['.*/', 'node_*/', '*.egg-info/'])('the advice %j leaves those folders out', (glob) => {
     const f = createFilterSync({ exclude: [glob] });
     const named = folders.filter((d) =>
