@@ -21,6 +21,19 @@ export const WATCH_OPTIONS = {
     example: '--settle 10s',
     commands: ['push'],
   },
+  settleMax: {
+    kind: 'duration',
+    flag: '--settle-max',
+    arg: '<duration>',
+    min: 100,
+    max: 30 * DAY,
+    never: true,
+    // None by default (never): a file sent while written (a dump half done) would stand as a backup.
+    help: 'with --watch: send a file that has kept changing this long all the same (a log that is always written)',
+    defaultText: 'never',
+    example: '--settle-max 5m',
+    commands: ['push'],
+  },
   reconcileEvery: {
     kind: 'duration',
     flag: '--reconcile-every',

@@ -179,6 +179,12 @@ export function validateOptions(opts: object, entry: EntryPoint): void {
   // A burst without a rate would be a silent no-op.
   if (given.tpslimitBurst !== undefined && given.tpslimit === undefined)
     throw usageError('tpslimitBurst (--tpslimit-burst) applies only with tpslimit (--tpslimit)');
+  // Sent before it could settle, every changing file would be sent while written.
+  const settleMax = setting(given, 'settleMax');
+  if (settleMax !== undefined && settleMax < setting(given, 'settle'))
+    throw usageError(
+      `settleMax (--settle-max) ${fmtDuration(settleMax)} is shorter than settle (--settle) ${fmtDuration(setting(given, 'settle'))}: give it longer`,
+    );
   if (given.suffix !== undefined && given.backupDir === undefined)
     throw usageError('suffix (--suffix) applies only with backupDir (--backup-dir)');
   // S3 refuses a KMS key without KMS encryption (every file would fail); other stores drop it unsaid.

@@ -101,6 +101,11 @@ export interface PushOptions extends CommonOptions, UploadSettings {
   watch?: boolean;
   /** With `watch`: how long a file's size and mtime must stay the same before it is sent. Default '2s'. */
   settle?: string | number;
+  /**
+   * With `watch`: a file that has kept changing this long is sent all the same (its read must still
+   * find it unchanged from start to end). Default 'never'.
+   */
+  settleMax?: string | number;
   /** With `watch`: how often the whole tree is walked to catch missed events. Default '5m'. */
   reconcileEvery?: string | number;
 }

@@ -74,7 +74,7 @@ export async function push(opts: PushOptions): Promise<SyncResult> {
 
 /** The watch's options outside a watch (a push without --watch, a plan) would do nothing: refused. */
 export function refuseWatchOptions(opts: Partial<PushOptions>, why: string): void {
-  for (const name of ['watch', 'settle', 'reconcileEvery'] as const)
+  for (const name of ['watch', 'settle', 'settleMax', 'reconcileEvery'] as const)
     if (opts[name] !== undefined && opts[name] !== false) throw usageError(`${OPTIONS[name].flag} ${why}`);
 }
 

@@ -1,7 +1,8 @@
 import { lstatSync, realpathSync, statSync } from 'node:fs';
 import { S3SyncError, usageError } from '../errors.js';
 import { absPath, type LocalFile } from '../local/scan.js';
-import { setting, validateOptions } from '../options/validate.js';
+import { SECOND } from '../options/spec.js';
+import { fmtDuration, setting, validateOptions } from '../options/validate.js';
 import { emptyResult, stoppedBy as markStopped, type SyncEvent, type SyncResult } from '../sync/events.js';
 import { applyRecords } from '../sync/facts.js';
 import type { PushOptions } from '../sync/options.js';
@@ -39,6 +40,12 @@ function identityOf(root: string): string | undefined {
 /** How often the loop looks whether the root was replaced, for when no event says so. */
 const ROOT_CHECK_MS = 2000;
 
+/** How long a file keeps changing (or ten settle times, if longer) before the watch says it waits. */
+const SAY_CHANGING_MS = 10_000;
+
+/** A time elapsed, to the second, as durations are written (125s, 2m). */
+const aboutSeconds = (ms: number) => fmtDuration(Math.max(1, Math.round(ms / SECOND)) * SECOND);
+
 const fileSignature = (f: LocalFile) => `${f.size}:${f.mtimeNs}:${f.ctimeNs}:${f.ino}`;
 
 /**
@@ -55,7 +62,18 @@ class WatchLoop {
   /** The scans' notices said so far (a link skipped): each once in the watch, not at every batch. */
   private readonly noticed = new Set<string>();
   private readonly settleMs: number;
+  /** --settle-max: Infinity for never. */
+  private readonly settleMaxMs: number;
   private readonly reconcileMs: number;
+  /**
+   * Since when each path not yet sent has kept changing: from the first event or hold that made it
+   * pending, through every later one, until a batch or walk sends it. --settle-max counts from here.
+   */
+  private readonly changingSince = new Map<string, number>();
+  /** Paths sent as they are although still changing (--settle-max): the batch does not hold them. */
+  private readonly forced = new Set<string>();
+  /** Paths said to be still changing (with no --settle-max): each once while it keeps changing. */
+  private readonly saidChanging = new Set<string>();
   /** When the next full walk is due; 0: now. */
   private walkAt = 0;
   /** Walks that failed in a row (the endpoint unreachable): the next one waits for the backoff. */
@@ -78,6 +96,7 @@ class WatchLoop {
     private readonly root: string,
   ) {
     this.settleMs = setting(opts, 'settle');
+    this.settleMaxMs = setting(opts, 'settleMax') ?? Number.POSITIVE_INFINITY;
     this.reconcileMs = setting(opts, 'reconcileEvery');
   }
 
@@ -174,21 +193,58 @@ class WatchLoop {
     for (const rel of rels) {
       if (this.isOwn(rel)) continue;
       this.pending.set(rel, observe(this.pending.get(rel), signatureOf(this.root, rel), now, true));
+      if (!this.changingSince.has(rel)) this.changingSince.set(rel, now);
     }
     this.wake?.();
   }
 
-  /** Pending paths unchanged for the settle time (and not waiting out a failure's backoff), taken out. */
+  /**
+   * Pending paths unchanged for the settle time, or changing for --settle-max (and not waiting out a
+   * failure's backoff), taken out.
+   */
   private collectReady(now: number): string[] {
     const ready: string[] = [];
     for (const [rel, o] of this.pending) {
-      if (!isSettled(o, now, this.settleMs) || (this.failing.get(rel)?.at ?? 0) > now) continue;
+      if ((this.failing.get(rel)?.at ?? 0) > now) continue;
+      const changing = now - (this.changingSince.get(rel) ?? o.since);
+      const overdue = changing >= this.settleMaxMs;
+      if (!overdue && !isSettled(o, now, this.settleMs)) {
+        this.sayChanging(rel, changing);
+        continue;
+      }
       const next = observe(o, signatureOf(this.root, rel), now, false);
-      if (next === o) ready.push(rel);
-      else this.pending.set(rel, next);
+      if (next === o && !overdue) ready.push(rel);
+      else if (overdue) {
+        ready.push(rel);
+        this.forced.add(rel);
+        this.opts.onEvent?.({
+          type: 'notice',
+          message: `${rel}: still changing after ${aboutSeconds(changing)} (--settle-max): sent as it is now`,
+        });
+      } else {
+        this.pending.set(rel, next);
+        this.sayChanging(rel, changing);
+      }
     }
     for (const rel of ready) this.pending.delete(rel);
     return ready;
+  }
+
+  /** Said once while a path keeps changing for long with no --settle-max: it is not forgotten, only waiting. */
+  private sayChanging(rel: string, changing: number): void {
+    if (this.settleMaxMs !== Number.POSITIVE_INFINITY || this.saidChanging.has(rel)) return;
+    if (changing < Math.max(SAY_CHANGING_MS, 10 * this.settleMs)) return;
+    this.saidChanging.add(rel);
+    this.opts.onEvent?.({
+      type: 'notice',
+      message: `${rel}: still changing after ${aboutSeconds(changing)}: sent once it is unchanged for --settle ${fmtDuration(this.settleMs)}, or give --settle-max to send it all the same`,
+    });
+  }
+
+  /** Sent (or gone): its next change starts a new count. */
+  private settled(rel: string): void {
+    this.changingSince.delete(rel);
+    this.saidChanging.delete(rel);
   }
 
   /** When something may be due: a path settling, a failure's retry, the next walk. */
@@ -196,7 +252,11 @@ class WatchLoop {
     let at = this.walkAt;
     const settling = [...this.pending].map(([rel, o]) => ({
       sig: o.sig,
-      since: Math.max(o.since, (this.failing.get(rel)?.at ?? 0) - this.settleMs),
+      // Due when it settles, or when --settle-max runs out, whichever is first; not before its retry.
+      since: Math.max(
+        Math.min(o.since, (this.changingSince.get(rel) ?? o.since) + this.settleMaxMs - this.settleMs),
+        (this.failing.get(rel)?.at ?? 0) - this.settleMs,
+      ),
     }));
     const due = nextDue(settling, this.settleMs);
     if (due !== undefined) at = Math.min(at, due);
@@ -223,12 +283,15 @@ class WatchLoop {
    * named it since it was last seen settled. It goes to settle detection instead.
    */
   private hold = (f: LocalFile): boolean =>
-    changedRecently(f.mtimeNs, Date.now(), this.settleMs) || this.pending.has(f.rel);
+    !this.forced.has(f.rel) &&
+    (changedRecently(f.mtimeNs, Date.now(), this.settleMs) || this.pending.has(f.rel));
 
   private holdBack(held: LocalFile[]): void {
     const now = Date.now();
-    for (const f of held)
+    for (const f of held) {
       if (!this.pending.has(f.rel)) this.pending.set(f.rel, { sig: fileSignature(f), since: now });
+      if (!this.changingSince.has(f.rel)) this.changingSince.set(f.rel, now);
+    }
   }
 
   /**
@@ -273,6 +336,8 @@ class WatchLoop {
       });
       // Kept between runs: the run's own test would keep the whole run (manifest, scan) alive.
       this.isOwn = s.ownTest();
+      // What the walk did not hold back is sent (or failed, and retried as a batch's failures are).
+      for (const rel of [...this.changingSince.keys()]) if (!this.pending.has(rel)) this.settled(rel);
       this.walkFailures = 0;
       this.walkError = undefined;
       this.walkAt = Date.now() + this.reconcileMs;
@@ -308,6 +373,8 @@ class WatchLoop {
       this.isOwn = s.isOwn;
       const done = await runBatch(s, opts, new PathScope(ready), this.hold, this.noticed);
       this.holdBack(done.held);
+      const held = new Set(done.held.map((f) => f.rel));
+      for (const rel of ready) if (!held.has(rel)) this.settled(rel);
       undeleted = done.undeleted;
       this.isOwn = s.ownTest();
     } catch (err) {
@@ -318,6 +385,7 @@ class WatchLoop {
       return;
     } finally {
       release();
+      for (const rel of ready) this.forced.delete(rel);
       if (result) this.add(result, false);
     }
     const failed = new Map((result?.errors ?? []).map((e) => [e.rel, e.message]));

@@ -7,6 +7,7 @@
 import {
   appendFileSync,
   mkdirSync,
+  readFileSync,
   renameSync,
   rmSync,
   symlinkSync,
@@ -194,6 +195,101 @@ describe.each(servers())('push --watch on $name', (server) => {
     expect(putsPerKey(proxy, bucket).get('w/dump.sql')).toBe(1);
     expect(await objectMd5(transport, 'w/dump.sql')).toBe(md5Hex(Buffer.concat(chunks)));
     expect((await stop(run)).code, run.stderr()).toBe(0);
+  });
+
+  /** Appends a line to `file` every `everyMs` until `stop` is called; what was written, at the end. */
+  function keepWriting(file: string, everyMs: number) {
+    let stopped = false;
+    let n = 0;
+    const done = (async () => {
+      while (!stopped) {
+        appendFileSync(file, `line ${n++}\n`);
+        await sleep(everyMs);
+      }
+    })();
+    return {
+      stop: async () => {
+        stopped = true;
+        await done;
+      },
+    };
+  }
+
+  const noticesOf = (run: LiveRun, re: RegExp) =>
+    run.events.filter((e) => e.type === 'notice' && re.test(String((e as { message?: unknown }).message)));
+
+  it('--settle-max: a file that never stops changing is sent while it changes, then as it ends', async () => {
+    const { transport, src, args } = await setup('settlemax', ['--settle', '1s', '--settle-max', '2s']);
+    const run = start(args);
+    await watching(run);
+    const file = path.join(src, 'app.log');
+    const writer = keepWriting(file, 150);
+    try {
+      // Sent while still written, and said so.
+      expect(await waitFor(() => uploaded(run) >= 1, run, 30_000), diag(run)).toBe(true);
+      expect(
+        noticesOf(run, /^app\.log: still changing after \d+s \(--settle-max\): sent as it is now$/).length,
+      ).toBeGreaterThan(0);
+      // Written on after that send, so what it sent is not the end of the file.
+      await sleep(1000);
+    } finally {
+      await writer.stop();
+    }
+    // Once it stops, the last of it is sent as it settles: the object is the file as it ended.
+    const final = md5Hex(readFileSync(file));
+    let got = '';
+    for (const deadline = Date.now() + 30_000; got !== final && Date.now() < deadline; await sleep(100))
+      got = await objectMd5(transport, 'w/app.log');
+    expect(got, diag(run)).toBe(final);
+    // The send while written, and the one of the file as it ended (at least).
+    expect(uploaded(run)).toBeGreaterThanOrEqual(2);
+    expect((await stop(run)).code, diag(run)).toBe(0);
+  });
+
+  it('without --settle-max a file that keeps changing waits, and says so once; sent when it stops', async () => {
+    const { transport, src, args } = await setup('settlewait', ['--settle', '300ms']);
+    const run = start(args);
+    await watching(run);
+    const file = path.join(src, 'app.log');
+    const writer = keepWriting(file, 100);
+    let said: boolean;
+    try {
+      said = await waitFor(() => noticesOf(run, /^app\.log: still changing after/).length > 0, run, 30_000);
+      // Still written, so not sent.
+      expect(uploaded(run), diag(run)).toBe(0);
+    } finally {
+      await writer.stop();
+    }
+    expect(said, diag(run)).toBe(true);
+    expect(
+      noticesOf(run, /^app\.log: still changing after/).map((e) => (e as { message?: string }).message),
+    ).toEqual([
+      expect.stringMatching(
+        /^app\.log: still changing after 1\ds: sent once it is unchanged for --settle 300ms, or give --settle-max to send it all the same$/,
+      ),
+    ]);
+    const final = md5Hex(readFileSync(file));
+    expect(await waitFor(() => uploaded(run) >= 1, run, 30_000), diag(run)).toBe(true);
+    expect(uploaded(run)).toBe(1);
+    expect(await objectMd5(transport, 'w/app.log')).toBe(final);
+    expect((await stop(run)).code, diag(run)).toBe(0);
+  });
+
+  it.each([
+    [
+      ['--watch', '--settle', '2s', '--settle-max', '1s'],
+      /settleMax \(--settle-max\) 1s is shorter than settle \(--settle\) 2s/,
+    ],
+    [['--settle-max', '5m'], /--settle-max applies to --watch only/],
+    [['--watch', '--settle-max', 'soon'], /--settle-max/],
+  ])('%j: exit 2, one line, nothing sent', async (flags, re) => {
+    const { transport, src, url, proxy } = await setup('settlebad');
+    writeOld(path.join(src, 'a.txt'), 'a');
+    const r = await runCli(['push', src, url, '--endpoint-url', proxy.endpoint, ...flags], server);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(re);
+    expect((await transport.list('w/')).size).toBe(0);
   });
 
   it('1,000 files created at once: all uploaded, one request each and no listing per batch', async () => {
