@@ -129,12 +129,12 @@ export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: stri
     ...(opts.exclude ?? []).map((g) => normalizeGlob(g, '--exclude')),
     ...(opts.excludeFromTexts ?? []).flatMap(parseGlobList).map((g) => normalizeGlob(g, '--exclude-from')),
   ];
-  // One-segment globs among the excludes (checked above), as the user wrote them: see namesMissingFolders. A glob in
-  // both is said as the --exclude the user typed. `*` alone is left out: with --include it is how
-  // "nothing else" is written, and its folders are meant to be walked.
+  // One-segment globs among the excludes (checked above), as the user wrote them: see
+  // namesMissingFolders. A glob in both is said as the --exclude the user typed. `*` alone is left
+  // out: with --include it is how "nothing else" is written, and its folders are meant to be walked.
   const segmentGlobs = new Map<
     string,
-    { from: '--exclude' | '--exclude-from'; name: (n: string) => boolean }
+    { from: '--exclude' | '--exclude-from'; name: (n: string) => boolean; wildcard: boolean }
   >();
   for (const [from, globs] of [
     ['--exclude', opts.exclude ?? []],
@@ -142,9 +142,9 @@ export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: stri
   ] as const) {
     for (const g of globs.map((g) => g.trim())) {
       if (segmentGlobs.has(g) || /^\*+$/.test(g) || /[/\\]/.test(g) || g.startsWith('!')) continue;
-      const plain = /^[^*?[\]{}()!]+$/.test(g);
-      const name = plain ? (n: string) => n === g : picomatch()(g, PM_OPTIONS);
-      segmentGlobs.set(g, { from, name });
+      const wildcard = !/^[^*?[\]{}()!]+$/.test(g);
+      const name = wildcard ? picomatch()(g, PM_OPTIONS) : (n: string) => n === g;
+      segmentGlobs.set(g, { from, name, wildcard });
     }
   }
   const ignoreText = opts.ignoreFileText ?? '';
@@ -206,9 +206,9 @@ export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: stri
         if (!found.has(glob) && name(base) && !excludesDir(f) && !ignored(`${f}/`)) found.set(glob, f);
       if (found.size === segmentGlobs.size) break;
     }
-    for (const [glob, { from }] of segmentGlobs) {
+    for (const [glob, { from, wildcard }] of segmentGlobs) {
       const folder = found.get(glob);
-      if (folder !== undefined) out.push({ glob, folder, from, wildcard: !/^[^*?[\]{}()!]+$/.test(glob) });
+      if (folder !== undefined) out.push({ glob, folder, from, wildcard });
     }
     return out;
   };

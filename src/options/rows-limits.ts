@@ -6,8 +6,8 @@ import { GiB, KiB, type OptionSpec, S3 } from './spec.js';
 
 export const LIMIT_OPTIONS = {
   // Not for check or cleanup: they transfer no object bodies (sync: only those it streams through, not
-  // server-side copies). Below 1 KiB/s a body would crawl past
-  // any stall timeout; a rate of 0 would transfer nothing, so it is refused rather than read as "off".
+  // server-side copies). Below 1 KiB/s a body would crawl past any stall timeout; a rate of 0 would
+  // transfer nothing, so it is refused rather than read as "off".
   bwlimit: {
     kind: 'rate',
     flag: '--bwlimit',

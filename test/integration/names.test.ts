@@ -357,7 +357,7 @@ describe.each(servers())('file names on $name', (server) => {
       // Not s3sync's at all: refused (exit 2) in one escaped line, and left as it was.
       writeFileSync(manifest, 'garbage\n\x1b[2J');
       const refused = await runCli(
-        ['push', src, url, '--manifest', manifest, '--exclude', '.s3sync-m*'],
+        ['push', src, url, '--manifest', manifest, '--exclude', '.s3sync-m*/'],
         server,
       );
       expectPrintable(refused);
@@ -368,7 +368,7 @@ describe.each(servers())('file names on $name', (server) => {
       // s3sync's own, damaged after its header: rebuilt, with one escaped warning.
       writeFileSync(manifest, '{"schema":"s3sync-manifest"\x1b[2J garbage\n');
       const warned = await runCli(
-        ['push', src, url, '--manifest', manifest, '--exclude', '.s3sync-m*'],
+        ['push', src, url, '--manifest', manifest, '--exclude', '.s3sync-m*/'],
         server,
       );
       expectPrintable(warned);
