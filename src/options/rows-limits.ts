@@ -18,6 +18,7 @@ export const LIMIT_OPTIONS = {
     defaultText: 'off',
     example: '--bwlimit 10MiB:2MiB',
     commands: ['push', 'pull', 'apply', 'sync', 'jobs'],
+    bodiesOnly: true,
   },
   tpslimit: {
     kind: 'int',

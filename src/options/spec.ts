@@ -62,6 +62,8 @@ interface Common {
   formerly?: string;
   /** Not taken by `plan`, though its command is planned: a plan file cannot carry what it means. */
   unplanned?: true;
+  /** Shapes how object bodies move, and nothing else: a plan moves none (its `apply` takes it). */
+  bodiesOnly?: true;
   /** Sent in an HTTP header (or the signature's scope): printable ASCII only. */
   inHeader?: true;
 }

@@ -99,6 +99,8 @@ export function appliesTo(spec: OptionSpec, command: CommandName | EntryPoint): 
   if (command === 'sync')
     return ['sync', 'push', 'pull'].some((c) => spec.commands.includes(c as CommandName));
   if (command === 'sync s3') return spec.commands.includes('sync') || SHARED_WITH_S3_TO_S3.has(spec.flag);
+  // A plan moves no body: an option that only paces bodies would do nothing there.
+  if (command.startsWith('plan') && spec.bodiesOnly) return false;
   // A plan of an S3 → S3 sync records the version of each copy, so it takes --at too.
   if (command === 'plan sync')
     return spec.commands.includes('plan') || (spec.flag !== '--dry-run' && appliesTo(spec, 'sync s3'));

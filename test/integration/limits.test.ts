@@ -327,6 +327,22 @@ describe.each(servers())('bad limit values on $name', (server) => {
     expect(requests()).toBe(before);
   });
 
+  it.each(['push', 'sync'])(
+    'plan %s takes no --bwlimit (a plan moves no body; apply takes it): exit 2, no request',
+    async (direction) => {
+      const ends = direction === 'push' ? [src, url] : [url, `${url}-copy`];
+      const out = path.join(dir('badlim-plan'), 'plan.json');
+      const before = requests();
+      const r = await runCli(
+        ['plan', direction, ...ends, '--endpoint-url', proxy.endpoint, '--bwlimit', '1MiB', '--out', out],
+        server,
+      );
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^error: unknown option '--bwlimit'/);
+      expect(requests()).toBe(before);
+    },
+  );
+
   /** A config file in its own directory, found through S3SYNC_CONFIG. */
   function config(content: object): { env: Record<string, string>; file: string } {
     const file = path.join(dir('badlim-cfg'), 's3sync.config.json');

@@ -71,10 +71,11 @@ describe('docs/flags.md documents exactly the flags the parser accepts, with the
 
   it('plan takes the flags of push and of an S3 → S3 sync but --dry-run and those a plan cannot carry, and its own --out', () => {
     // How objects are stored (apply uploads with the run's defaults): refused by plan, never dropped.
+    // And --bwlimit: a plan moves no object body (apply takes it).
     const unplanned =
-      /^(--header-for|--compress|--storage-class|--sse|--sse-kms-key-id|--cache-control|--acl) /;
+      /^(--header-for|--compress|--storage-class|--sse|--sse-kms-key-id|--cache-control|--acl|--bwlimit) /;
     const push = flagsOf('push').filter((f) => f !== '-n, --dry-run' && !unplanned.test(f));
-    expect(flagsOf('push').filter((f) => unplanned.test(f))).toHaveLength(7);
+    expect(flagsOf('push').filter((f) => unplanned.test(f))).toHaveLength(8);
     // The source's connection and --at, which a bucket-to-bucket plan takes and push does not.
     const s3ToS3 = flagsOf('sync').filter((f) => /--source-|--at /.test(f) && !push.includes(f));
     expect(s3ToS3.length).toBeGreaterThanOrEqual(5);
@@ -124,6 +125,7 @@ describe('the flags come from the options table', () => {
           spec.commands.includes(c.name() as never) ||
           (c.name() === 'plan' &&
             spec.flag !== '--dry-run' &&
+            !spec.bodiesOnly &&
             ((!spec.unplanned && (spec.commands.includes('push') || spec.commands.includes('pull'))) ||
               spec.commands.includes('sync'))) ||
           // sync is push, pull or S3 → S3 by its arguments: it takes the options of all three.
