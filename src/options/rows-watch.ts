@@ -29,7 +29,7 @@ export const WATCH_OPTIONS = {
     max: 30 * DAY,
     never: true,
     // None by default (never): a file sent while written (a dump half done) would stand as a backup.
-    help: 'with --watch: send a file that has kept changing this long all the same (a log that is always written)',
+    help: 'with --watch: send a file that never settles, as a log always written, once it has kept changing this long',
     defaultText: 'never',
     example: '--settle-max 5m',
     commands: ['push'],
