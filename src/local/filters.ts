@@ -78,10 +78,11 @@ export interface PathFilter {
    */
   readonly active: boolean;
   /**
-   * Exclude globs of one path segment — a plain name (`node_modules`) or a wildcard (`.*`), not `*`
-   * alone — each with the first of `folders` (rel, no trailing '/') whose name it matches that the
-   * filter does not leave out, and the option it came from: such a glob matches files only, and an
-   * rsync or gitignore user means the folder too. `wildcard`: the glob is not a plain name.
+   * Exclude and include globs of one path segment — a plain name (`node_modules`) or a wildcard
+   * (`.*`), not `*` alone — each with the first of `folders` (rel, no trailing '/') whose name it
+   * matches that the filter does not leave out (an include's: nor already takes in whole), and the
+   * option it came from: such a glob matches files only, and an rsync or gitignore user means the
+   * folder too. `wildcard`: the glob is not a plain name.
    */
   namesMissingFolders(folders: Iterable<string>): NameMissingFolder[];
 }
@@ -89,7 +90,7 @@ export interface PathFilter {
 export interface NameMissingFolder {
   glob: string;
   folder: string;
-  from: '--exclude' | '--exclude-from';
+  from: '--exclude' | '--exclude-from' | '--include';
   wildcard: boolean;
 }
 
@@ -129,22 +130,27 @@ export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: stri
     ...(opts.exclude ?? []).map((g) => normalizeGlob(g, '--exclude')),
     ...(opts.excludeFromTexts ?? []).flatMap(parseGlobList).map((g) => normalizeGlob(g, '--exclude-from')),
   ];
-  // One-segment globs among the excludes (checked above), as the user wrote them: see
-  // namesMissingFolders. A glob in both is said as the --exclude the user typed. `*` alone is left
-  // out: with --include it is how "nothing else" is written, and its folders are meant to be walked.
-  const segmentGlobs = new Map<
-    string,
-    { from: '--exclude' | '--exclude-from'; name: (n: string) => boolean; wildcard: boolean }
-  >();
+  // One-segment globs among the excludes and includes (checked above), as the user wrote them: see
+  // namesMissingFolders. A glob in both exclude options is said as the --exclude the user typed. `*`
+  // alone is left out: with --include it is how "nothing else" is written, and its folders are walked.
+  const segmentGlobs: {
+    glob: string;
+    from: NameMissingFolder['from'];
+    name: (n: string) => boolean;
+    wildcard: boolean;
+  }[] = [];
   for (const [from, globs] of [
     ['--exclude', opts.exclude ?? []],
     ['--exclude-from', (opts.excludeFromTexts ?? []).flatMap(parseGlobList)],
+    ['--include', opts.include ?? []],
   ] as const) {
     for (const g of globs.map((g) => g.trim())) {
-      if (segmentGlobs.has(g) || /^\*+$/.test(g) || /[/\\]/.test(g) || g.startsWith('!')) continue;
+      const include = from === '--include';
+      if (segmentGlobs.some((e) => e.glob === g && (e.from === '--include') === include)) continue;
+      if (/^\*+$/.test(g) || /[/\\]/.test(g) || g.startsWith('!')) continue;
       const wildcard = !/^[^*?[\]{}()!]+$/.test(g);
       const name = wildcard ? picomatch()(g, PM_OPTIONS) : (n: string) => n === g;
-      segmentGlobs.set(g, { from, name, wildcard });
+      segmentGlobs.push({ glob: g, from, name, wildcard });
     }
   }
   const ignoreText = opts.ignoreFileText ?? '';
@@ -195,20 +201,25 @@ export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: stri
     return dirExcluders.some((test) => test(dir));
   };
 
+  // Every path below the folder matches an include (the same probe dirExcluder makes for excludes).
+  const includedBelow = (dir: string) => includeMatcher(`${dir}/x`) && includeMatcher(`${dir}/.x/y`);
   const namesMissingFolders = (folders: Iterable<string>) => {
-    const out: NameMissingFolder[] = [];
     // Read only when some glob could be said: the folders may be a listing's, walked lazily.
-    if (segmentGlobs.size === 0) return out;
-    const found = new Map<string, string>();
+    if (segmentGlobs.length === 0) return [];
+    const found = new Map<(typeof segmentGlobs)[number], string>();
     for (const f of folders) {
       const base = f.slice(f.lastIndexOf('/') + 1);
-      for (const [glob, { name }] of segmentGlobs)
-        if (!found.has(glob) && name(base) && !excludesDir(f) && !ignored(`${f}/`)) found.set(glob, f);
-      if (found.size === segmentGlobs.size) break;
+      for (const e of segmentGlobs) {
+        if (found.has(e) || !e.name(base) || excludesDir(f) || ignored(`${f}/`)) continue;
+        if (e.from === '--include' && includedBelow(f)) continue;
+        found.set(e, f);
+      }
+      if (found.size === segmentGlobs.length) break;
     }
-    for (const [glob, { from, wildcard }] of segmentGlobs) {
-      const folder = found.get(glob);
-      if (folder !== undefined) out.push({ glob, folder, from, wildcard });
+    const out: NameMissingFolder[] = [];
+    for (const e of segmentGlobs) {
+      const folder = found.get(e);
+      if (folder !== undefined) out.push({ glob: e.glob, folder, from: e.from, wildcard: e.wildcard });
     }
     return out;
   };

@@ -73,19 +73,20 @@ export async function prelude<P extends { needs: Need[] }>(
     facts.remote = remote;
   }
   const said = spec.notices;
-  // Said whatever `notices` is: the filters take in a folder the user may have meant to leave out.
+  // Said whatever `notices` is: a glob that names a folder matches its name as a file's, not the folder.
   // The tree's folders, then those the listing holds that the tree does not (a pull's new ones).
   const folders = scan.folders || remote ? allFolders(scan.folders ?? [], remote?.keys()) : undefined;
   const folderNotices = folders
     ? s.filter.namesMissingFolders(folders).map(({ glob, folder, from, wildcard }) => {
         // Typed in a shell: quoted so that the words as printed paste back (a name may hold a quote).
         const [given, meant] =
-          from === '--exclude'
-            ? [`--exclude ${shellWord(glob)}`, shellWord(`${glob}/`)]
-            : [`'${glob}' in --exclude-from`, `'${glob}/'`];
+          from === '--exclude-from'
+            ? [`'${glob}' in --exclude-from`, `'${glob}/'`]
+            : [`${from} ${shellWord(glob)}`, shellWord(`${glob}/`)];
+        const [verb, which] = from === '--include' ? ['take', 'in'] : ['leave', 'out'];
         const what = wildcard
-          ? `leaves out files it matches, not folders such as this one: write ${meant} to leave those out`
-          : `leaves out files of that name, not this folder: write ${meant} to leave it out`;
+          ? `${verb}s ${which} files it matches, not folders such as this one: write ${meant} to ${verb} those ${which}`
+          : `${verb}s ${which} files of that name, not this folder: write ${meant} to ${verb} it ${which}`;
         return { rel: `${folder}/`, message: `${given} ${what}` };
       })
     : [];

@@ -425,6 +425,24 @@ describe.each(servers())('filters on $name', (server) => {
     expect(readFileSync(path.join(dst, 'app/main.js'), 'utf8')).toBe('m\n');
   });
 
+  it("--include with a folder's name says it takes in files only; with the '/' the folder is taken in", async () => {
+    const { bucket, transport } = await newBucket(server, 'finc');
+    const src = tempDir('finc-src');
+    writeTree(src, { 'src/a/x.js': 'x\n', 'docs/d.md': 'd\n', 'lib/src': 'a file named src\n' });
+    const url = `s3://${bucket}/p`;
+    const named = await runCli(['push', src, url, '--include', 'src', '--json'], server);
+    expect(named.code, named.stderr).toBe(0);
+    expect(named.events.map((e) => (e.type === 'notice' ? e.message : '')).filter((m) => m !== '')).toEqual([
+      "src/: --include 'src' takes in files of that name, not this folder: write 'src/' to take it in",
+    ]);
+    // As said: the file of that name went, the folder did not.
+    expect(await remoteKeys(transport, 'p/')).toEqual(['lib/src']);
+    const folder = await runCli(['push', src, `${url}2`, '--include', 'src/', '--json'], server);
+    expect(folder.code, folder.stderr).toBe(0);
+    expect(folder.events.filter((e) => e.type === 'notice')).toEqual([]);
+    expect(await remoteKeys(transport, 'p2/')).toEqual(['src/a/x.js']);
+  });
+
   it.each([
     ["it's cache", `'it'"'"'s cache'`],
     ['two words', "'two words'"],
