@@ -75,7 +75,8 @@ export async function gunzipInPlace(
           done(null, chunk);
         },
       }),
-      createWriteStream(to, { flags: 'wx', mode: 0o600 }),
+      // The file itself once renamed: its mode is a download's, as the umask allows.
+      createWriteStream(to, { flags: 'wx', mode: 0o666 }),
     );
   } catch (err) {
     rmSync(to, { force: true });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -95,6 +95,10 @@ describe.each(servers())('compression on $name', (server) => {
     expect(p1.stderr).toBe('');
     expect(p1.summary).toMatchObject({ downloaded: 6, failed: 0 });
     expect(treeHashes(into)).toEqual(treeHashes(dir));
+    // Made as a plain download is, as the umask says: not private to the user as a temp file is.
+    const modeOf = (rel: string) => statSync(path.join(into, rel)).mode & 0o777;
+    for (const rel of [...COMPRESSED, 'photo.bin'])
+      expect(modeOf(rel).toString(8), rel).toBe(modeOf('photo.bin').toString(8));
     // The next pull trusts its manifest: the stored size of a compressed object is not the file's.
     const p2 = await cli('pull', dest, into);
     expect(p2.summary).toMatchObject({ downloaded: 0 });
