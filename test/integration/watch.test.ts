@@ -578,7 +578,16 @@ describe.each(servers())('push --watch on $name', (server) => {
       diag(run),
     ).toBe(true);
     writeFileSync(path.join(src, 'one.txt'), 'one');
-    expect(await sentByEvents(run), diag(run)).toBe(true);
+    // Not any batch that sent one file: the manifest went with the old directory, so a batch may send
+    // a.txt again before one.txt's comes. The watch prints no per-file line: the store says.
+    let keys: string[] = [];
+    for (const end = Date.now() + 30_000; !keys.includes('one.txt') && Date.now() < end; await sleep(100))
+      keys = [...(await transport.list('w/')).keys()];
+    expect(keys, diag(run)).toContain('one.txt');
+    expect(
+      batches(run).some((b) => b.trigger === 'change' && b.uploaded >= 1),
+      diag(run),
+    ).toBe(true);
     expect((await stop(run)).code, diag(run)).toBe(0);
     expect([...(await transport.list('w/')).keys()].sort()).toEqual(['a.txt', 'one.txt']);
   });
