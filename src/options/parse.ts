@@ -191,6 +191,8 @@ export type Parsed = { ok: true; value: unknown } | { ok: false; hint?: string }
 export const bad = (hint?: string): Parsed => ({ ok: false, hint });
 /** What an HTTP header value cannot hold (Node refuses it): control characters, and beyond Latin-1. */
 export const NOT_HEADER = /[^\t\x20-\x7e\x80-\xff]/;
+/** What a part of one file name cannot hold: a path separator (either), or NUL. */
+export const NOT_IN_NAME = /[/\\\0]/;
 const good = (value: unknown): Parsed => ({ ok: true, value });
 
 const inRange = (n: number | undefined, min: number, max: number): Parsed =>
@@ -266,6 +268,9 @@ export function parseValue(spec: OptionSpec, v: unknown, source: Source): Parsed
       // Node refuses the request (or S3 the signature) on every file otherwise, after the run began.
       if (spec.inHeader && NOT_HEADER.test(text))
         return bad('it holds a character an HTTP header cannot carry (a line break, or one beyond Latin-1)');
+      // A separator in what is appended to a name would put the file in another folder, or outside.
+      if (spec.inName && NOT_IN_NAME.test(text))
+        return bad('it holds a path separator or NUL: it is appended to a file name, which it must stay');
       return good(text);
     case 'shard': {
       const s = text === undefined ? {} : parseShard(text);

@@ -66,6 +66,8 @@ interface Common {
   bodiesOnly?: true;
   /** Sent in an HTTP header (or the signature's scope): printable ASCII only. */
   inHeader?: true;
+  /** Appended to a file's name: one name's part, so no path separator (it would lead elsewhere). */
+  inName?: true;
 }
 
 /** The kinds of value, with the library type each one resolves to. */

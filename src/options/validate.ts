@@ -75,6 +75,10 @@ export function flagParser(name: OptionName): (text: string, previous?: unknown)
   };
 }
 
+/** A --suffix read back from a plan file, checked as the option is (a hand-edited one may lead out). */
+export const suffixOk = (v: unknown): boolean =>
+  v === undefined || parseValue(OPTION_SPECS.suffix, v, 'config').ok;
+
 /** The option a former library name stands for (`stallTimeoutMs` → `stallTimeout`). */
 const FORMER_NAMES: Readonly<Record<string, OptionName>> = Object.freeze(
   // No prototype: a key such as `constructor` or `toString` is not a former name.

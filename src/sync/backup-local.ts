@@ -2,6 +2,7 @@ import { copyFileSync, existsSync, linkSync, lstatSync, realpathSync, rmSync } f
 import path from 'node:path';
 import { usageError } from '../errors.js';
 import { makeDirs } from '../local/make-dirs.js';
+import { NOT_IN_NAME } from '../options/parse.js';
 import { isS3Url } from '../s3/url.js';
 
 /**
@@ -63,6 +64,9 @@ export function backupLocalFile(b: LocalBackup, rel: string, abs: string): (() =
   // A link holds no content of its own, and what it leads to is not replaced.
   if (!st.isFile()) return undefined;
   const dest = path.join(b.dir, rel + b.suffix);
+  // The suffix is checked as an option; a LocalBackup made otherwise must not write elsewhere either.
+  if (NOT_IN_NAME.test(b.suffix) || !inside(path.dirname(dest), b.dir))
+    throw new Error(`'${rel}${b.suffix}' would lead out of the backup directory`);
   makeDirs(path.dirname(dest));
   rmSync(dest, { force: true });
   try {

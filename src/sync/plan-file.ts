@@ -6,7 +6,7 @@ import { safeJoin, unsafeKeyReason } from '../local/safe-path.js';
 import { type FileStat, sameStat, statFields } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { replaceWhole, STATE_DIR } from '../manifest/store.js';
-import { checkEnds, validateOptions } from '../options/validate.js';
+import { checkEnds, suffixOk, validateOptions } from '../options/validate.js';
 import { UNPROVEN_CTIME } from '../plan/compare.js';
 import type { PullAction } from '../plan/pull.js';
 import type { PushAction } from '../plan/push.js';
@@ -304,11 +304,11 @@ export function readPlan(file: string): PlanDocument | BucketPlanDocument {
     !text(doc.region) ||
     !text(doc.shard) ||
     !text(doc.backupDir) ||
-    !text(doc.suffix) ||
+    !suffixOk(doc.suffix) ||
     !(text(doc.profile) || doc.profile === null)
   ) {
     throw usageError(
-      `${file}: its endpoint, provider, profile, region, shard or backup directory is not a string`,
+      `${file}: its endpoint, provider, profile, region, shard, backup directory or suffix is not valid`,
     );
   }
   return checkPlanActions(doc, file);

@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { usageError } from '../errors.js';
 import { jsonText } from '../escape.js';
-import { validateOptions } from '../options/validate.js';
+import { suffixOk, validateOptions } from '../options/validate.js';
 import type { S3SyncAction } from '../plan/s3-to-s3.js';
 import { type ConnectionOptions, endpointFor } from '../s3/client-options.js';
 import type { RemoteObject } from '../s3/remote-object.js';
@@ -204,8 +204,8 @@ export function checkBucketPlan(doc: BucketPlanDocument, file: string): BucketPl
   if (!storeOk(doc.store) || !storeOk(doc.sourceStore)) throw bad('its stores are not described');
   if (doc.at !== undefined && (!isText(doc.at) || Number.isNaN(Date.parse(doc.at))))
     throw bad('its "at" is not a time');
-  if (![doc.backupDir, doc.suffix].every((v) => v === undefined || isText(v)))
-    throw bad('its backup directory or suffix is not a string');
+  if (!(doc.backupDir === undefined || isText(doc.backupDir)) || !suffixOk(doc.suffix))
+    throw bad('its backup directory or suffix is not valid');
   const from = parseS3Url(doc.source).prefix;
   const to = parseS3Url(doc.destination).prefix;
   for (const a of doc.actions) {

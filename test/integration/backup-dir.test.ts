@@ -138,6 +138,23 @@ describe.each(servers())('push --backup-dir on $name', (server) => {
     expect(await keys(transport, '')).toEqual([]);
   });
 
+  it('refuses a --suffix holding a separator, before any change (a key would nest under the name)', async () => {
+    const { bucket, transport } = await newBucket(server, 'bsfx');
+    const dir = dirs.dir('bsfx');
+    writeTree(dir, { 'a.txt': 'v1\n' });
+    const url = `s3://${bucket}/d`;
+    expect((await runCli(['push', dir, url], server)).code).toBe(0);
+    writeTree(dir, { 'a.txt': 'v2\n' });
+    const r = await runCli(
+      ['push', dir, url, '--backup-dir', `s3://${bucket}/old`, '--suffix', '/x'],
+      server,
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^s3sync: --suffix must be a string, got "\/x": it holds a path separator/);
+    expect(await keys(transport, '')).toEqual(['d/a.txt']);
+    expect(md5Hex('v1\n')).toBe(await objectMd5(transport, 'd/a.txt'));
+  });
+
   it('accepts a sibling prefix that merely starts with the same letters', async () => {
     const { bucket, transport } = await newBucket(server, 'baksib');
     const dir = dirs.dir('baksib');
@@ -241,6 +258,44 @@ describe.each(servers())('pull --backup-dir on $name', (server) => {
     expect(readFileSync(path.join(backupDir, 'sub/b.txt'), 'utf8')).toBe('remote b v1\n');
     expect(readFileSync(path.join(target, 'a.txt'), 'utf8')).toBe('remote a v2, longer\n');
     expect(existsSync(path.join(target, 'sub/b.txt'))).toBe(false);
+  });
+
+  it.each(['/../../victim', '/../victim', '/..', '.bak/x'])(
+    'refuses a --suffix %j that leads out of the backup directory, before any change',
+    async (suffix) => {
+      const { transport, target, url } = await pulledTree('pbaksfx');
+      await seedObject(transport, 'p/a.txt', 'remote a v2\n');
+      const top = dirs.dir('pbaksfx-top');
+      const backupDir = path.join(top, 'one', 'bak');
+      mkdirSync(backupDir, { recursive: true });
+      // Where `bak/a.txt/../../victim` and `bak/a.txt/../victim` would land.
+      writeFileSync(path.join(top, 'one', 'victim'), 'keep one\n');
+      writeFileSync(path.join(backupDir, 'victim'), 'keep bak\n');
+      const r = await runCli(['pull', url, target, '--backup-dir', backupDir, '--suffix', suffix], server);
+      expect(r.code).toBe(2);
+      expect(plainLines(r.stderr)).toHaveLength(1);
+      expect(r.stderr).toMatch(/--suffix must be a string, got .*: it holds a path separator/);
+      expect(readFileSync(path.join(top, 'one', 'victim'), 'utf8')).toBe('keep one\n');
+      expect(readFileSync(path.join(backupDir, 'victim'), 'utf8')).toBe('keep bak\n');
+      expect(readFileSync(path.join(target, 'a.txt'), 'utf8')).toBe('remote a v1\n');
+    },
+  );
+
+  it('apply refuses a plan whose suffix was edited to lead out of the backup directory', async () => {
+    const { transport, target, url } = await pulledTree('pbaksfxplan');
+    await seedObject(transport, 'p/a.txt', 'remote a v2\n');
+    const top = dirs.dir('pbaksfxplan-top');
+    const backupDir = path.join(top, 'bak');
+    const file = path.join(dirs.dir('pbaksfxplan-out'), 'plan.json');
+    const args = ['plan', 'pull', url, target, '--backup-dir', backupDir, '--suffix', '.old', '--out', file];
+    expect((await runCli(args, server)).code).toBe(0);
+    const doc = JSON.parse(readFileSync(file, 'utf8'));
+    writeFileSync(file, JSON.stringify({ ...doc, suffix: '/../../victim' }));
+    const r = await runCli(['apply', file], server);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/backup directory or suffix is not valid/);
+    expect(existsSync(path.join(top, 'victim'))).toBe(false);
+    expect(readFileSync(path.join(target, 'a.txt'), 'utf8')).toBe('remote a v1\n');
   });
 
   it('refuses a backup directory reached through a link into the target', async () => {

@@ -186,10 +186,24 @@ describe('library options', () => {
     expect(usage(() => validateOptions(opts, 'push'))).toMatch(re);
   });
 
+  it.each(['/../../victim', '/..', '.bak/x', 'x\\y', '.\u0000', '/'])(
+    'a suffix %j holding a path separator would lead out of the backup folder: refused, flag and option',
+    (suffix) => {
+      for (const cmd of ['push', 'pull', 'sync s3'] as const)
+        expect(usage(() => validateOptions({ backupDir: 's3://b/old', suffix }, cmd))).toMatch(
+          /^option suffix must be a string, got .*: it holds a path separator or NUL/,
+        );
+      expect(usage(() => flagParser('suffix')(suffix))).toMatch(
+        /^--suffix must be a string, got .*separator/,
+      );
+    },
+  );
+
   it('a KMS key with KMS encryption, a suffix with a backup location: accepted', () => {
     validateOptions({ sse: 'aws:kms', sseKmsKeyId: 'k' }, 'push');
     validateOptions({ sse: 'aws:kms:dsse', sseKmsKeyId: 'k' }, 'push');
     validateOptions({ backupDir: 's3://b/old', suffix: '.bak' }, 'push');
+    validateOptions({ backupDir: 'old', suffix: '..~ $(date) ..' }, 'pull');
   });
 
   it('CLI-only values are refused by the library', () => {
