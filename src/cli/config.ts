@@ -71,6 +71,9 @@ function withPathsFrom<T extends Record<string, unknown>>(values: T, base: strin
  * without a destination) is a usage error naming the file, before any job or command runs.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigFile {
+  // Resolved, an empty name is the working folder: read as a file, it failed with EISDIR.
+  if (env.S3SYNC_CONFIG !== undefined && env.S3SYNC_CONFIG.trim() === '')
+    throw usageError('S3SYNC_CONFIG is empty: name a config file, or unset it for ./s3sync.config.json');
   const file = path.resolve(env.S3SYNC_CONFIG ?? 's3sync.config.json');
   if (!existsSync(file)) {
     // The default file is optional; one named on purpose and missing is a mistake (a typo).
@@ -113,6 +116,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigFile {
       }
       if (!JOB_COMMANDS.includes(command))
         throw usageError(`${at} needs "command": "push", "pull", "check" or "sync"`);
+      // Resolved against the file's folder, an empty end would be that folder (pushed, or pulled into).
+      for (const end of ['source', 'destination'])
+        if (typeof j[end] === 'string' && (j[end] as string).trim() === '')
+          throw usageError(`${at}: "${end}" is empty: give a folder or an s3:// URL`);
       const {
         command: _c,
         source,

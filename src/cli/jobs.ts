@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { S3SyncError, usageError } from '../errors.js';
 import { jsonText, printable } from '../escape.js';
+import { validateOptions } from '../options/validate.js';
 import type { CheckEvent, CheckResult } from '../sync/check.js';
 import type { SyncResult } from '../sync/events.js';
 import { type ConfigJob, jobEntry, loadConfig } from './config.js';
@@ -74,6 +75,15 @@ export async function runJobs(globals: Flags, program: Command, ctx: RunContext)
   }
   // A sync job takes the options of what it runs (defaults and global flags of the others are not its).
   const split = cfg.jobs.map((job) => splitOptions(jobEntry(job), [cfg.defaults, job.options, globals]));
+  // Options that conflict are refused for the whole file, before its first job changes anything.
+  for (const [i, job] of cfg.jobs.entries()) {
+    try {
+      validateOptions(split[i]!.options, jobEntry(job));
+    } catch (err) {
+      if (!(err instanceof S3SyncError)) throw err;
+      throw usageError(`config file ${cfg.path}: job ${i + 1}: ${err.message}`);
+    }
+  }
   // Standard input holds one list: the first job to read it took it all, and each later one ran on none.
   const readers = split.flatMap(({ options }, i) =>
     options.filesFrom === '-' || options.filesFrom0 === '-' ? [i + 1] : [],

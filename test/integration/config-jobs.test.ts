@@ -142,6 +142,52 @@ describe.each(servers())('config jobs on $name', (server) => {
     },
   );
 
+  it.each([
+    [
+      'a suffix without a backup location',
+      { suffix: '.bak' },
+      /suffix \(--suffix\) applies only with backupDir/,
+    ],
+    [
+      'settleMax under settle',
+      { watch: true, settle: '5s', settleMax: '2s' },
+      /settleMax \(--settle-max\) 2s is shorter/,
+    ],
+    [
+      'a burst without a rate',
+      { tpslimitBurst: 5 },
+      /tpslimitBurst \(--tpslimit-burst\) applies only with tpslimit/,
+    ],
+  ])(
+    'options that conflict in a later job (%s) stop the file before its first job runs',
+    async (_what, bad, re) => {
+      const first = pushJob();
+      const second = pushJob();
+      const { env, file } = config({ jobs: [first.job, { ...second.job, ...bad }] });
+      const r = await runCli([], server, { env });
+      expect(r.code).toBe(2);
+      expect(plainLines(r.stderr)).toHaveLength(1);
+      expect(r.stderr.startsWith(`s3sync: config file ${file}: job 2: `)).toBe(true);
+      expect(r.stderr).toMatch(re);
+      expect(r.stdout).toBe('');
+      expect(await keys(first.prefix)).toEqual([]);
+      expect(await keys(second.prefix)).toEqual([]);
+    },
+  );
+
+  it('S3SYNC_CONFIG set empty is refused, not read as the working folder', async () => {
+    const first = pushJob();
+    const r = await runCli([], server, {
+      env: { S3SYNC_CONFIG: '' },
+      cwd: path.dirname(String(first.job.source)),
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      's3sync: S3SYNC_CONFIG is empty: name a config file, or unset it for ./s3sync.config.json\n',
+    );
+    expect(await keys(first.prefix)).toEqual([]);
+  });
+
   it('two jobs that read their list from standard input are refused: the first took it all', async () => {
     const first = pushJob();
     const second = pushJob();
@@ -424,6 +470,16 @@ describe.each(servers())('config file mistakes on $name', (server) => {
       '"exclude": 5',
       () => ({ defaults: { exclude: 5 } }),
       /"exclude" must be a glob or a list of globs, got 5$/,
+    ],
+    [
+      'an empty "source" (it would be the file\'s folder)',
+      () => ({ jobs: [{ ...job(), source: '' }] }),
+      /job 1: "source" is empty: give a folder or an s3:\/\/ URL$/,
+    ],
+    [
+      'a blank "destination"',
+      () => ({ jobs: [{ ...job(), command: 'pull', source: url, destination: ' ' }] }),
+      /job 1: "destination" is empty/,
     ],
     [
       'a job without a command',
