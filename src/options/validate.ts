@@ -6,7 +6,7 @@
  * asked (`"delete": "false"`, `"dryrun": true`), never starts.
  */
 import { usageError } from '../errors.js';
-import { isS3Url, parseS3Url } from '../s3/url.js';
+import { isS3Url, parseS3Url, writableS3Url } from '../s3/url.js';
 import { resolveShard } from '../shard.js';
 import { addFlagRules, type HeaderRule, PAIR_SEPARATOR } from './header-rules.js';
 import { bad, expected, fmtDuration, fmtSize, parseValue, shown } from './parse.js';
@@ -301,5 +301,6 @@ export function checkEnds(command: 'push' | 'pull' | 'check', local: unknown, re
         : `${command} takes ${order}: the arguments are reversed (${shown(remote)} is not an S3 URL, ${shown(local)} is)`,
     );
   }
-  parseS3Url(remote);
+  if (command === 'push') writableS3Url(remote, 'the destination');
+  else parseS3Url(remote);
 }

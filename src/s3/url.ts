@@ -1,4 +1,5 @@
 import { usageError } from '../errors.js';
+import { unsafeKeyReason } from '../local/safe-path.js';
 
 export interface S3Location {
   bucket: string;
@@ -15,6 +16,22 @@ export function parseS3Url(url: string): S3Location {
   let prefix = (m[2] ?? '').replace(/^\/+/, '');
   if (prefix !== '' && !prefix.endsWith('/')) prefix += '/';
   return { bucket, prefix };
+}
+
+/**
+ * An S3 URL s3sync writes under (a push or sync destination, a backup location), parsed: its prefix
+ * must be one a pull could bring back, so no `.`, `..` or empty segment, backslash or control
+ * character (a path's spelling, `x/../y`, is not resolved by S3: it would be the keys' names).
+ */
+export function writableS3Url(url: string, what: string): S3Location {
+  const loc = parseS3Url(url);
+  // A name after it, as every key written there has: `x//` is then an empty segment, not a marker.
+  const why = unsafeKeyReason(`${loc.prefix}name`);
+  if (why !== null)
+    throw usageError(
+      `${what} ${JSON.stringify(url)}: its prefix ${why}, which S3 keeps in every key (a pull could not write them): write the prefix without it`,
+    );
+  return loc;
 }
 
 export const isS3Url = (s: string) => s.startsWith('s3://');

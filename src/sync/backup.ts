@@ -2,7 +2,7 @@ import { usageError } from '../errors.js';
 import { describeS3Error, errorCode, httpStatus } from '../s3/errors.js';
 import type { ProviderQuirks } from '../s3/providers.js';
 import { inBucket, type S3Requests } from '../s3/requests.js';
-import { isS3Url, parseS3Url, type S3Location } from '../s3/url.js';
+import { isS3Url, type S3Location, writableS3Url } from '../s3/url.js';
 
 /**
  * --backup-dir for a destination in S3 (rclone's semantics): before the run overwrites or deletes an
@@ -32,7 +32,7 @@ export function s3BackupTarget(
     throw usageError(
       `--backup-dir for an S3 destination must be an s3://bucket/prefix URL, not '${backupDir}'`,
     );
-  const loc = parseS3Url(backupDir);
+  const loc = writableS3Url(backupDir, '--backup-dir');
   if (loc.bucket === destination.bucket && overlaps(loc.prefix, destination.prefix)) {
     throw usageError(
       `--backup-dir s3://${loc.bucket}/${loc.prefix} overlaps the destination s3://${destination.bucket}/${destination.prefix}: choose a prefix outside it`,

@@ -9,7 +9,7 @@ import type { ConnectionOptions } from '../s3/client-options.js';
 import { endpointFor } from '../s3/client-options.js';
 import type { RemoteObject } from '../s3/remote-object.js';
 import type { S3Transport } from '../s3/transport.js';
-import { parseS3Url, type S3Location } from '../s3/url.js';
+import { parseS3Url, type S3Location, writableS3Url } from '../s3/url.js';
 import { type BackupTarget, s3BackupTarget } from './backup.js';
 import { emptyResult, outcomeOf, type SyncResult, stoppedBy } from './events.js';
 import type { S3SyncOptions } from './options-s3.js';
@@ -66,7 +66,7 @@ export class S3PairRun {
   constructor(readonly opts: S3SyncOptions) {
     this.result.dryRun = !!opts.dryRun;
     this.from = parseS3Url(opts.source);
-    this.to = parseS3Url(opts.destination);
+    this.to = writableS3Url(opts.destination, 'the destination');
     this.same = sameStore(opts);
     const oneStore = this.same || mayBeOneStore(opts);
     if (oneStore && overlaps(this.from, this.to))

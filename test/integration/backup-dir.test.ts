@@ -127,6 +127,8 @@ describe.each(servers())('push --backup-dir on $name', (server) => {
     { why: 'the destination itself', backup: (b: string) => `s3://${b}/data/` },
     { why: 'holding the destination', backup: (b: string) => `s3://${b}` },
     { why: 'not an S3 URL', backup: () => '/tmp/backups' },
+    { why: "with a '..' segment", backup: (b: string) => `s3://${b}/old/../keep` },
+    { why: 'with an empty segment', backup: (b: string) => `s3://${b}/old//keep` },
   ])('refuses a backup location $why, before any request', async ({ backup }) => {
     const { bucket, transport } = await newBucket(server, 'bakbad');
     const dir = dirs.dir('bakbad');
@@ -154,6 +156,35 @@ describe.each(servers())('push --backup-dir on $name', (server) => {
     expect(await keys(transport, '')).toEqual(['d/a.txt']);
     expect(md5Hex('v1\n')).toBe(await objectMd5(transport, 'd/a.txt'));
   });
+
+  it.each(['x/../y', 'x//y', './y', 'x/./y', 'x\\y'])(
+    'refuses to push to the prefix %j (S3 would keep it in the keys), before any request',
+    async (prefix) => {
+      const { bucket, transport } = await newBucket(server, 'dotpush');
+      const dir = dirs.dir('dotpush');
+      writeTree(dir, { 'a.txt': 'a\n' });
+      const out = path.join(dirs.dir('dotplan'), 'plan.json');
+      for (const [args, more] of [
+        [['push'], []],
+        [
+          ['plan', 'push'],
+          ['--out', out],
+        ],
+      ]) {
+        const r = await runCli([...args!, dir, `s3://${bucket}/${prefix}`, ...more!], server);
+        expect(r.code).toBe(2);
+        expect(plainLines(r.stderr)).toHaveLength(1);
+        expect(r.stderr).toMatch(
+          /^s3sync: the destination ".*": its prefix contains .*: write the prefix without it$/m,
+        );
+      }
+      expect(await keys(transport, '')).toEqual([]);
+      expect(existsSync(out)).toBe(false);
+      // Reading from such a prefix writes nothing under it: a pull is not refused.
+      const pulled = await runCli(['pull', `s3://${bucket}/${prefix}`, dirs.dir('dotpull')], server);
+      expect(pulled.code, pulled.stderr).toBe(0);
+    },
+  );
 
   it('accepts a sibling prefix that merely starts with the same letters', async () => {
     const { bucket, transport } = await newBucket(server, 'baksib');

@@ -14,6 +14,7 @@ import {
   md5Hex,
   newBucket,
   objectMd5,
+  plainLines,
   runCli,
   seedObject,
   servers,
@@ -437,6 +438,21 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     expect(flag.code).toBe(2);
     expect(flag.stderr).not.toMatch(/\n\s+at /);
   });
+
+  it.each(['x/../y', 'x//y', './y', 'x/.'])(
+    'refuses a destination prefix %j (S3 would keep it in the keys), before any request',
+    async (prefix) => {
+      const { bucket, transport } = await newBucket(server, 'dotdst');
+      await seedObject(transport, 'src/a.txt', 'a\n');
+      const r = await runCli(['sync', `s3://${bucket}/src`, `s3://${bucket}/${prefix}`], server);
+      expect(r.code).toBe(2);
+      expect(plainLines(r.stderr)).toHaveLength(1);
+      expect(r.stderr).toMatch(
+        /^s3sync: the destination ".*": its prefix contains an? .* segment, which S3 keeps/,
+      );
+      expect([...(await transport.list('')).keys()]).toEqual(['src/a.txt']);
+    },
+  );
 
   it('refuses an overlap reached with other credentials or region, and a backup in the source', async () => {
     const { bucket, transport } = await newBucket(server, 'ovl2');

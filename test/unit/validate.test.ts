@@ -408,8 +408,17 @@ describe('the ends of push, pull and check', () => {
     ['pull', './a', './b', /not an S3 URL/],
     ['push', '', 's3://b/p', /push takes a local directory, then s3:\/\/bucket\/prefix/],
     ['push', './a', 's3://', /not an S3 URL/],
+    ['push', './a', 's3://bkt/x/../y', /its prefix contains a '\.\.' segment, which S3 keeps in every key/],
+    ['push', './a', 's3://bkt/x//y', /its prefix contains an empty path segment/],
+    ['push', './a', 's3://bkt/x/./', /its prefix contains a '\.' segment/],
+    ['push', './a', 's3://bkt/x\u0001', /its prefix contains a control character/],
   ] as const)('%s with local %j and remote %j is refused', (command, local, remote, re) => {
     expect(usage(() => checkEnds(command, local, remote))).toMatch(re);
+  });
+
+  it('a pull or check reads such a prefix (it writes no key there): accepted', () => {
+    for (const command of ['pull', 'check'] as const) checkEnds(command, './a', 's3://bkt/x/../y//z');
+    checkEnds('push', './a', 's3://bkt//x/y/');
   });
 });
 
