@@ -58,9 +58,11 @@ const ALTERNATIVES: readonly (readonly OptionName[])[] = [
 ];
 
 /**
- * A command's options from layers, later ones winning (the config file's defaults, a job's values,
- * global flags, the command's own flags), each keeping the options that apply to the command; split
- * into the library's options and the output mode (the CLI's own values).
+ * A command's options from layers, later ones winning (the config file's defaults first, then a job's
+ * values, global flags, the command's own flags), each keeping the options that apply to the command;
+ * split into the library's options and the output mode (the CLI's own values). A default that does
+ * something only with another option (`maxDelete` with `delete`) is left out of a run without it: the
+ * defaults serve every job, and only those given for this run are refused alone.
  */
 export function splitOptions(
   command: CommandName | EntryPoint,
@@ -68,6 +70,7 @@ export function splitOptions(
 ): { options: Flags; cli: Flags; mode: OutputMode } {
   const options: Flags = {};
   const cli: Flags = {};
+  const fromDefaults = new Set<string>();
   for (const layer of layers) {
     // A later layer's way of naming it replaces an earlier layer's other way (`--shard 1/4` over a
     // config's `"shards": 4`); both in one layer stay, and are refused as given together.
@@ -78,7 +81,14 @@ export function splitOptions(
       const spec = Object.hasOwn(OPTION_SPECS, key) ? OPTION_SPECS[key as OptionName] : undefined;
       if (v === undefined || spec === undefined || !appliesTo(spec, command)) continue;
       (spec.cliOnly ? cli : options)[key] = v;
+      if (layer === layers[0]) fromDefaults.add(key);
+      else fromDefaults.delete(key);
     }
+  }
+  for (const key of fromDefaults) {
+    const needs = OPTION_SPECS[key as OptionName].needs;
+    if (needs !== undefined && (options[needs] === undefined || options[needs] === false))
+      delete options[key];
   }
   return { options, cli, mode: cli.json ? 'json' : cli.quiet ? 'quiet' : 'human' };
 }

@@ -34,6 +34,7 @@ export const COPY_OPTIONS = {
     arg: '<suffix>',
     help: 'appended to the names kept under --backup-dir (no / or \\)',
     inName: true,
+    needs: 'backupDir',
     example: '--suffix .bak',
     commands: ['push', 'pull', 'sync'],
   },

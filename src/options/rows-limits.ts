@@ -40,6 +40,7 @@ export const LIMIT_OPTIONS = {
     max: 1_000_000,
     default: 1,
     help: 'requests that may go at once after an idle spell, with --tpslimit',
+    needs: 'tpslimit',
     example: '--tpslimit-burst 20',
     commands: S3,
   },

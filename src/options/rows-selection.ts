@@ -128,6 +128,7 @@ export const SELECTION_OPTIONS = {
     kind: 'boolean',
     flag: '--delete-excluded',
     help: 'with --delete, also delete destination files excluded by filters',
+    needs: 'delete',
     commands: PUSH_PULL,
   },
   maxDelete: {
@@ -135,14 +136,16 @@ export const SELECTION_OPTIONS = {
     flag: '--max-delete',
     arg: '<n|p%>',
     default: '50%',
-    help: 'refuse to delete more than N files or P% of the destination',
+    help: 'with --delete, refuse to delete more than N files or P% of the destination',
     example: '--max-delete 100',
+    needs: 'delete',
     commands: PUSH_PULL,
   },
   force: {
     kind: 'boolean',
     flag: '--force',
-    help: 'override the --max-delete guard and the empty-source refusal',
+    help: 'with --delete, override the --max-delete guard and the empty-source refusal',
+    needs: 'delete',
     commands: PUSH_PULL,
   },
   dryRun: {

@@ -66,6 +66,11 @@ interface Common {
   bodiesOnly?: true;
   /** Sent in an HTTP header (or the signature's scope): printable ASCII only. */
   inHeader?: true;
+  /**
+   * Does something only with this option on (`maxDelete` with `delete`): given without it, refused (a
+   * silent no-op otherwise); a config default of it is left out of a run without it.
+   */
+  needs?: string;
   /** Appended to a file's name: one name's part, so no path separator (it would lead elsewhere). */
   inName?: true;
 }

@@ -127,6 +127,9 @@ export function didYouMean(key: string, names: readonly string[]): string | unde
 }
 
 const ALL_OPTIONS: readonly OptionName[] = Object.freeze(Object.keys(OPTION_SPECS) as OptionName[]);
+const ALL_SPECS = Object.entries(OPTION_SPECS) as [OptionName, OptionSpec][];
+/** Given, and not turned off (`false`, as `--no-delete` or a config's `"delete": false` gives it). */
+const isOn = (v: unknown) => v !== undefined && v !== false;
 
 /**
  * Checks a library call's options, all of them: an unknown name (a typo such as `dryrun`, which would
@@ -180,17 +183,18 @@ export function validateOptions(opts: object, entry: EntryPoint): void {
   }
   // Together, or with the index the environment gives: checked here too, before anything is written.
   resolveShard(given, process.env);
-  // A burst without a rate would be a silent no-op.
-  if (given.tpslimitBurst !== undefined && given.tpslimit === undefined)
-    throw usageError('tpslimitBurst (--tpslimit-burst) applies only with tpslimit (--tpslimit)');
+  // Alone, each would be a silent no-op (a burst without a rate, --max-delete without --delete).
+  for (const [name, spec] of ALL_SPECS)
+    if (spec.needs !== undefined && isOn(given[name]) && !isOn(given[spec.needs]))
+      throw usageError(
+        `${name} (${spec.flag}) applies only with ${spec.needs} (${OPTION_SPECS[spec.needs as OptionName].flag})`,
+      );
   // Sent before it could settle, every changing file would be sent while written.
   const settleMax = setting(given, 'settleMax');
   if (settleMax !== undefined && settleMax < setting(given, 'settle'))
     throw usageError(
       `settleMax (--settle-max) ${fmtDuration(settleMax)} is shorter than settle (--settle) ${fmtDuration(setting(given, 'settle'))}: give it longer`,
     );
-  if (given.suffix !== undefined && given.backupDir === undefined)
-    throw usageError('suffix (--suffix) applies only with backupDir (--backup-dir)');
   // S3 refuses a KMS key without KMS encryption (every file would fail); other stores drop it unsaid.
   if (given.sseKmsKeyId !== undefined && !String(given.sse ?? '').startsWith('aws:kms'))
     throw usageError('sseKmsKeyId (--sse-kms-key-id) applies only with sse (--sse) aws:kms or aws:kms:dsse');

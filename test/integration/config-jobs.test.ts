@@ -4,7 +4,7 @@
  * config file with an unknown key (with a suggestion) or a bad value stops everything before a single
  * request, in one line, exit 2, whichever command reads it.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { S3Transport } from '../../src/s3/transport.js';
@@ -175,6 +175,37 @@ describe.each(servers())('config jobs on $name', (server) => {
     },
   );
 
+  it('a default needing --delete serves the jobs that delete; given alone to a run, it is refused', async () => {
+    const keep = pushJob();
+    const del = pushJob();
+    expect(
+      (await runCli(['push', String(del.job.source), `s3://${bucket}/${del.prefix}`], server)).code,
+    ).toBe(0);
+    const delSrc = String(del.job.source);
+    rmSync(path.join(delSrc, 'a.txt'));
+    rmSync(path.join(delSrc, 'sub'), { recursive: true });
+    writeTree(delSrc, { 'c.txt': 'gamma' });
+    const { env } = config({
+      defaults: { maxDelete: 1, deleteExcluded: true },
+      jobs: [keep.job, { ...del.job, delete: true }],
+    });
+    const r = await runCli([], server, { env });
+    expect(r.code, r.stderr).toBe(2);
+    expect(jobLines(r).out).toEqual([expect.stringMatching(/^job 1\/2 push .*: 2 files: .*2 uploaded/)]);
+    expect(jobLines(r).err).toEqual([expect.stringMatching(/^s3sync: job 2\/2 push .*\(exit 2\)$/)]);
+    expect(r.stderr).toMatch(/over --max-delete 1/);
+    expect(await keys(keep.prefix)).toEqual(['a.txt', 'sub/b.txt']);
+    expect(await keys(del.prefix)).toEqual(['a.txt', 'c.txt', 'sub/b.txt']);
+    for (const flag of [['--max-delete', '1'], ['--delete-excluded'], ['--force']]) {
+      const alone = await runCli(
+        ['push', String(keep.job.source), `s3://${bucket}/${keep.prefix}`, ...flag],
+        server,
+      );
+      expect(alone.code).toBe(2);
+      expect(alone.stderr).toMatch(/^s3sync: \w+ \(--[\w-]+\) applies only with delete \(--delete\)\n$/);
+    }
+  });
+
   it('S3SYNC_CONFIG set empty is refused, not read as the working folder', async () => {
     const first = pushJob();
     const r = await runCli([], server, {
@@ -334,7 +365,7 @@ describe.each(servers())('config jobs on $name', (server) => {
       const check = { ...b.job, command: 'check' };
       const r = await runCli(flags, server, { env: config({ jobs: [a.job, pull, b.job, check] }).env });
       // The check compares a directory with a prefix the dry-run push left empty.
-      expect(r.code, r.stderr).toBe(1);
+      expect(r.code, r.stderr).toBe(2);
       expect(await keys(a.prefix)).toEqual([]);
       expect(await keys(b.prefix)).toEqual([]);
       expect(existsSync(pullDst)).toBe(false);

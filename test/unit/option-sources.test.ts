@@ -40,6 +40,15 @@ function fromConfig(
   return splitOptions(command, [loadConfig({ S3SYNC_CONFIG: file }).defaults]).options;
 }
 
+/** A config file holding `content`, in its own folder. */
+function configFile(content: object): string {
+  const d = tempDir('cfg');
+  dirs.push(d);
+  const file = path.join(d, 's3sync.config.json');
+  writeFileSync(file, JSON.stringify(content));
+  return file;
+}
+
 /** The options a library call gives, once its entry point has checked them. */
 function fromLibrary(opts: Record<string, unknown>, entry: EntryPoint = 'push'): Record<string, unknown> {
   validateOptions(opts, entry);
@@ -224,13 +233,17 @@ describe('every kind of option means the same from a flag, a config value and a 
       if (c.name === 'bwlimit') return parseRate(v);
       return c.name === 'maxDelete' ? parseMaxDelete(v as string | number) : v;
     };
-    expect(resolve(fromFlags(c.flags, command))).toEqual(c.value);
+    // An option that does something only with another (maxDelete with delete) is given with it.
+    const needs = (OPTION_SPECS[c.name] as OptionSpec).needs as OptionName | undefined;
+    const withIt = needs ? { [needs]: true } : {};
+    const needFlag = needs ? [OPTION_SPECS[needs].flag] : [];
+    expect(resolve(fromFlags([...c.flags, ...needFlag], command))).toEqual(c.value);
     for (const v of c.config)
-      expect(resolve(fromConfig({ [c.name]: v }, command)), JSON.stringify(v)).toEqual(c.value);
+      expect(resolve(fromConfig({ [c.name]: v, ...withIt }, command)), JSON.stringify(v)).toEqual(c.value);
     for (const v of c.library) {
       // An object stands for the option's former name and its value.
       const opts = typeof v === 'object' && v !== null && !Array.isArray(v) ? v : { [c.name]: v };
-      expect(resolve(fromLibrary(opts as Record<string, unknown>, command)), JSON.stringify(v)).toEqual(
+      expect(resolve(fromLibrary({ ...(opts as object), ...withIt }, command)), JSON.stringify(v)).toEqual(
         c.value,
       );
     }
@@ -246,6 +259,22 @@ describe('every kind of option means the same from a flag, a config value and a 
     const merged = splitOptions('push', [defaults, program.opts(), cmd.opts()]).options;
     expect(setting(merged, 'workers')).toBe(3);
     expect(setting(merged, 'partSize')).toBe(32 * MiB);
+  });
+
+  it('a default that needs another option is left out of a run without it, and kept with it', () => {
+    const defaults = { maxDelete: 3, force: true, deleteExcluded: true, suffix: '.bak' };
+    expect(fromConfig(defaults)).toEqual({});
+    expect(fromConfig({ ...defaults, delete: true })).toEqual({
+      delete: true,
+      maxDelete: 3,
+      force: true,
+      deleteExcluded: true,
+    });
+    // Given by the run itself (a job's value, a flag), it is not left out: the library refuses it.
+    const read = loadConfig({ S3SYNC_CONFIG: configFile({ defaults }) }).defaults;
+    expect(splitOptions('push', [read, { maxDelete: 5 }]).options).toEqual({ maxDelete: 5 });
+    expect(splitOptions('pull', [read, {}, { delete: true }]).options).toMatchObject({ maxDelete: 3 });
+    expect(splitOptions('push', [read, { delete: false }]).options).toEqual({ delete: false });
   });
 
   it("config defaults for other commands are left out of a command's options", () => {

@@ -103,6 +103,7 @@ describe('library options', () => {
         stallTimeout: '30s',
         connectTimeoutMs: 5000,
         verifyInterval: 'never',
+        delete: true,
         maxDelete: '25%',
         provider: 'Ceph',
         checksums: 'when_required',
@@ -181,6 +182,11 @@ describe('library options', () => {
   it.each([
     [{ suffix: '.bak' }, /^suffix \(--suffix\) applies only with backupDir/],
     [{ sseKmsKeyId: 'k' }, /^sseKmsKeyId \(--sse-kms-key-id\) applies only with sse/],
+    [{ maxDelete: 10 }, /^maxDelete \(--max-delete\) applies only with delete \(--delete\)$/],
+    [{ maxDelete: '10%', delete: false }, /^maxDelete \(--max-delete\) applies only with delete/],
+    [{ deleteExcluded: true }, /^deleteExcluded \(--delete-excluded\) applies only with delete/],
+    [{ force: true, dryRun: true }, /^force \(--force\) applies only with delete \(--delete\)$/],
+    [{ tpslimitBurst: 4 }, /^tpslimitBurst \(--tpslimit-burst\) applies only with tpslimit/],
     [{ sse: 'AES256', sseKmsKeyId: 'k' }, /^sseKmsKeyId \(--sse-kms-key-id\) applies only with sse/],
   ])('%j alone would be a silent no-op (or fail every file): refused', (opts, re) => {
     expect(usage(() => validateOptions(opts, 'push'))).toMatch(re);
@@ -198,6 +204,14 @@ describe('library options', () => {
       );
     },
   );
+
+  it('turned off, an option that needs another is no no-op: accepted alone', () => {
+    for (const entry of ['push', 'pull'] as const) {
+      validateOptions({ force: false, deleteExcluded: false }, entry);
+      validateOptions({ delete: true, force: true, deleteExcluded: true, maxDelete: 3 }, entry);
+    }
+    validateOptions({ delete: true, maxDelete: '10%' }, 'sync s3');
+  });
 
   it('a KMS key with KMS encryption, a suffix with a backup location: accepted', () => {
     validateOptions({ sse: 'aws:kms', sseKmsKeyId: 'k' }, 'push');
