@@ -365,7 +365,7 @@ describe.each(servers())('config jobs on $name', (server) => {
       const check = { ...b.job, command: 'check' };
       const r = await runCli(flags, server, { env: config({ jobs: [a.job, pull, b.job, check] }).env });
       // The check compares a directory with a prefix the dry-run push left empty.
-      expect(r.code, r.stderr).toBe(2);
+      expect(r.code, r.stderr).toBe(1);
       expect(await keys(a.prefix)).toEqual([]);
       expect(await keys(b.prefix)).toEqual([]);
       expect(existsSync(pullDst)).toBe(false);
