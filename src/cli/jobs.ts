@@ -86,7 +86,7 @@ export async function runJobs(globals: Flags, program: Command, ctx: RunContext)
   }
   // Standard input holds one list: the first job to read it took it all, and each later one ran on none.
   const readers = split.flatMap(({ options }, i) =>
-    options.filesFrom === '-' || options.filesFrom0 === '-' ? [i + 1] : [],
+    [options.filesFrom ?? options.filesFrom0 ?? []].flat().includes('-') ? [i + 1] : [],
   );
   if (readers.length > 1)
     throw usageError(

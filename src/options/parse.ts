@@ -60,7 +60,11 @@ export function expected(spec: OptionSpec): string {
     case 'shard':
       return `I/N with 0 <= I < N <= ${MAX_SHARDS} (e.g. 0/4)`;
     case 'list':
-      return spec.glob ? 'a glob or a list of globs' : 'a list of strings';
+      return spec.glob
+        ? 'a glob or a list of globs'
+        : spec.one
+          ? 'a path or a list of paths'
+          : 'a list of strings';
     case 'rules':
       return 'a list of header rules ({ "match": GLOB, "cacheControl": ..., ... }) or, as a flag, a glob and a header';
   }
@@ -282,9 +286,13 @@ export function parseValue(spec: OptionSpec, v: unknown, source: Source): Parsed
           ? v.every((x) => typeof x === 'string')
             ? good(v)
             : bad()
-          : text !== undefined && source !== 'library'
+          : text !== undefined && (source !== 'library' || spec.one)
             ? good([text])
             : bad();
+      // An empty entry would be read as the working folder, or fail only once the run began.
+      const given = r.ok ? (r.value as string[]) : [];
+      if (r.ok && spec.one && (given.length === 0 || given.some((x) => x.trim() === '')))
+        return bad('it is empty: leave the option out for none');
       if (!r.ok || !spec.glob) return r;
       // Where the glob enters, not when a run compiles it: a config file's later job never runs first.
       const globs = r.value as string[];

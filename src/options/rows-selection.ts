@@ -39,15 +39,17 @@ export const SELECTION_OPTIONS = {
   // Only these paths: a run over a known subset reads no other file, and lists nothing when the
   // manifest vouches for them (src/sync/selection.ts).
   filesFrom: {
-    kind: 'string',
+    kind: 'list',
+    one: true,
     flag: '--files-from',
     arg: '<file>',
-    help: "only the paths listed in a file, one per line ('-': stdin; '#' comments)",
+    help: "only the paths listed in a file, one per line ('-': stdin; '#' comments); several add up",
     example: '--files-from ./changed.txt',
     commands: FILTERED,
   },
   filesFrom0: {
-    kind: 'string',
+    kind: 'list',
+    one: true,
     flag: '--files-from0',
     arg: '<file>',
     help: "as --files-from, the paths separated by NUL characters ('-': stdin)",

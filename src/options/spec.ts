@@ -111,7 +111,8 @@ export type OptionSpec = Common &
     /** `I/N`: shard I (0-based) of N, see src/shard.ts. */
     | { kind: 'shard'; arg: string }
     /** Repeatable flag; in the config file one string or a list. `glob`: each is a glob (./glob.ts). */
-    | { kind: 'list'; arg: string; glob?: true }
+    /** `one`: a single string is taken too (from the config file and the library), as a list of it. */
+    | { kind: 'list'; arg: string; glob?: true; one?: true }
     /** Per-pattern object settings (./header-rules.ts): rule objects, or one glob and header per flag. */
     | { kind: 'rules'; arg: string }
   );

@@ -13,10 +13,10 @@ export interface FilterFlags {
   exclude?: string[];
   /** --exclude-from FILE: one glob per line. */
   excludeFrom?: string[];
-  /** --files-from FILE: only these paths, one per line ('-': stdin). */
-  filesFrom?: string;
+  /** --files-from FILE (repeatable, the lists add up): only these paths, one per line ('-': stdin). */
+  filesFrom?: string | string[];
   /** --files-from0 FILE: as filesFrom, NUL-separated. */
-  filesFrom0?: string;
+  filesFrom0?: string | string[];
   /** Only files of at least this size: '1k', or bytes. */
   minSize?: number | string;
   /** Only files of at most this size: '100M', or bytes. */

@@ -24,11 +24,19 @@ export interface Selection {
 export async function loadSelection(opts: CommonOptions, startedMs: number): Promise<Selection> {
   if (opts.filesFrom !== undefined && opts.filesFrom0 !== undefined)
     throw usageError('give --files-from or --files-from0, not both');
-  const file = opts.filesFrom ?? opts.filesFrom0;
-  const listed =
-    file === undefined
-      ? undefined
-      : new Set(await readFilesFrom({ file, nul: opts.filesFrom0 !== undefined }));
+  const nul = opts.filesFrom0 !== undefined;
+  const files = [opts.filesFrom ?? opts.filesFrom0 ?? []].flat();
+  // Standard input holds one list: a second reader would get none, and its paths would be left out.
+  if (files.filter((f) => f === '-').length > 1)
+    throw usageError(
+      `${nul ? '--files-from0' : '--files-from'} - is given twice: standard input holds one list`,
+    );
+  let listed: Set<string> | undefined;
+  // rclone's rule: several lists add up.
+  for (const file of files) {
+    listed ??= new Set();
+    for (const rel of await readFilesFrom({ file, nul })) listed.add(rel);
+  }
   const sizeAge = sizeAgeFilter(
     {
       minSize: setting(opts, 'minSize'),

@@ -16,10 +16,12 @@ import {
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SyncEvent } from '../../src/sync/events.js';
+import { push } from '../../src/sync/push.js';
 import {
   type CliRun,
   cliEnv,
   cliPath,
+  connFor,
   doneOf,
   newBucket,
   runCli,
@@ -332,6 +334,58 @@ describe.each(servers())('--files-from on $name', (server) => {
       await runCli(['push', dir, url, '--files-from', l, '--files-from0', l], server),
       /give --files-from or --files-from0, not both/,
     );
+  });
+
+  it('several lists add up (flags, a config list, a library string); standard input once only', async () => {
+    const { bucket, transport } = await newBucket(server, 'ffmany');
+    const dir = dirs.dir('ffmany');
+    writeTree(dir, { 'a.txt': 'a', 'b.txt': 'b', 'c.txt': 'c', 'd.txt': 'd', 'sub/e.txt': 'e' });
+    const lists = dirs.dir('ffmany-lists');
+    const list = (name: string, body: string) => {
+      writeFileSync(path.join(lists, name), body);
+      return path.join(lists, name);
+    };
+    const one = list('one', 'a.txt\nsub/e.txt\n');
+    const two = list('two', '# both name a.txt\na.txt\nc.txt\n');
+    const url = `s3://${bucket}/p`;
+    const r = await runCli(['push', dir, url, '--files-from', one, '--files-from', two, '--json'], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: 3, failed: 0 });
+    expect(await relsOf(transport)).toEqual(['a.txt', 'c.txt', 'sub/e.txt']);
+    // NUL lists add up too; one of them from standard input.
+    const z = list('z', 'b.txt\0');
+    const zr = runWith(['push', dir, url, '--files-from0', z, '--files-from0', '-'], server, {
+      input: 'd.txt\0',
+    });
+    expect(zr.code, zr.stderr).toBe(0);
+    expect(await relsOf(transport)).toEqual(['a.txt', 'b.txt', 'c.txt', 'd.txt', 'sub/e.txt']);
+    // A config file's list, relative to the file, and its one string form.
+    const cfg = list('s3sync.config.json', JSON.stringify({ defaults: { filesFrom: ['one', 'two'] } }));
+    const check = await runCli(['check', dir, url, '--json'], server, { env: { S3SYNC_CONFIG: cfg } });
+    expect(check.code, check.stderr).toBe(0);
+    expect(check.events.find((e) => (e.type as string) === 'check-summary')).toMatchObject({
+      same: 3,
+      onlyLocal: [],
+      onlyRemote: [],
+    });
+    // A library call gives one list as a string, several as an array.
+    const lib = dirs.dir('ffmany-lib');
+    writeTree(lib, { 'a.txt': 'A', 'c.txt': 'C', 'x.txt': 'X' });
+    const libUrl = `s3://${bucket}/lib`;
+    const one1 = await push({ ...connFor(server), source: lib, destination: libUrl, filesFrom: two });
+    expect(one1).toMatchObject({ uploaded: 2, failed: 0 });
+    const both = await push({ ...connFor(server), source: lib, destination: libUrl, filesFrom: [one, two] });
+    expect(both).toMatchObject({ uploaded: 0, unchanged: 2 });
+    await expect(
+      push({ ...connFor(server), source: lib, destination: libUrl, filesFrom: [] }),
+    ).rejects.toThrow(/it is empty/);
+    expect(await relsOf(transport, 'lib/')).toEqual(['a.txt', 'c.txt']);
+    const twice = runWith(['push', dir, url, '--files-from', '-', '--files-from', '-'], server, {
+      input: 'a.txt\n',
+    });
+    expectOneLineError(twice, /--files-from - is given twice: standard input holds one list/);
+    const empty = await runCli(['push', dir, url, '--files-from', one, '--files-from', ''], server);
+    expectOneLineError(empty, /--files-from must be a path or a list of paths, got "": it is empty/);
   });
 
   it("a list given as a flag overrides the config file's list of the other kind", async () => {
