@@ -124,6 +124,8 @@ export const SELECTION_OPTIONS = {
     kind: 'boolean',
     flag: '--delete',
     help: 'delete destination files that have no source file (after all transfers)',
+    // The config file's defaults may turn it on for every run: one run must be able to say no.
+    negation: "delete nothing, whatever the config file's defaults say",
     commands: PUSH_PULL,
   },
   deleteExcluded: {
@@ -156,6 +158,8 @@ export const SELECTION_OPTIONS = {
     short: '-n',
     help: 'show what would happen, with reasons, and change nothing',
     helpFor: { cleanup: 'list them, abort nothing', jobs: 'dry-run every push and pull job' },
+    negation: "run for real, whatever the config file's defaults say",
+    negationFor: { cleanup: "abort them, whatever the config file's defaults say" },
     commands: ['push', 'pull', 'cleanup', 'jobs'],
   },
   incremental: {

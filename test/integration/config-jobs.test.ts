@@ -206,6 +206,28 @@ describe.each(servers())('config jobs on $name', (server) => {
     }
   });
 
+  it("--no-delete and --no-dry-run say no to the config file's defaults for one run", async () => {
+    const one = pushJob();
+    const src = String(one.job.source);
+    const url = `s3://${bucket}/${one.prefix}`;
+    const { env } = config({ defaults: { delete: true, maxDelete: '100%', dryRun: true } });
+    const real = await runCli(['push', src, url, '--no-dry-run', '--json'], server, { env });
+    expect(real.code, real.stderr).toBe(0);
+    expect(real.summary).toMatchObject({ dryRun: false, uploaded: 2 });
+    rmSync(path.join(src, 'a.txt'));
+    const kept = await runCli(['push', src, url, '--no-dry-run', '--no-delete', '--json'], server, { env });
+    expect(kept.code, kept.stderr).toBe(0);
+    expect(kept.summary).toMatchObject({ dryRun: false, deleted: 0 });
+    expect(await keys(one.prefix)).toEqual(['a.txt', 'sub/b.txt']);
+    const dry = await runCli(['push', src, url, '--json'], server, { env });
+    expect(dry.summary).toMatchObject({ dryRun: true, deleted: 1 });
+    expect(await keys(one.prefix)).toEqual(['a.txt', 'sub/b.txt']);
+    const del = await runCli(['push', src, url, '--no-dry-run', '--json'], server, { env });
+    expect(del.code, del.stderr).toBe(0);
+    expect(del.summary).toMatchObject({ dryRun: false, deleted: 1 });
+    expect(await keys(one.prefix)).toEqual(['sub/b.txt']);
+  });
+
   it('S3SYNC_CONFIG set empty is refused, not read as the working folder', async () => {
     const first = pushJob();
     const r = await runCli([], server, {

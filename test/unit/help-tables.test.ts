@@ -74,7 +74,9 @@ describe('docs/flags.md documents exactly the flags the parser accepts, with the
     // And --bwlimit: a plan moves no object body (apply takes it).
     const unplanned =
       /^(--header-for|--compress|--storage-class|--sse|--sse-kms-key-id|--cache-control|--acl|--bwlimit) /;
-    const push = flagsOf('push').filter((f) => f !== '-n, --dry-run' && !unplanned.test(f));
+    const push = flagsOf('push').filter(
+      (f) => f !== '-n, --dry-run' && f !== '--no-dry-run' && !unplanned.test(f),
+    );
     expect(flagsOf('push').filter((f) => unplanned.test(f))).toHaveLength(8);
     // The source's connection and --at, which a bucket-to-bucket plan takes and push does not.
     const s3ToS3 = flagsOf('sync').filter((f) => /--source-|--at /.test(f) && !push.includes(f));
