@@ -57,8 +57,8 @@ export function summaryLines(r: Omit<SyncResult, 'outcome'>): string[] {
   const mark = r.cancelled ? '[cancelled] ' : r.stoppedBy !== undefined ? '[stopped] ' : '';
   return [
     `${mark}${r.dryRun ? '[dry run] ' : ''}${r.scanned} ${r.command === 'sync' ? 'objects' : 'files'}: ${r.unchanged} unchanged, ${verb}${moved}, ` +
-      // S3 → S3 keeps no manifest: there is nothing it could record.
-      `${r.command === 'sync' ? '' : `${r.recorded} recorded, `}${r.restyled ? `${verb}${r.restyled} restyled, ` : ''}${verb}${r.deleted} deleted, ${r.failed} failed`,
+      // S3 → S3 keeps no manifest: there is nothing it could record. A dry run writes none either.
+      `${r.command === 'sync' ? '' : `${verb}${r.recorded} recorded, `}${r.restyled ? `${verb}${r.restyled} restyled, ` : ''}${verb}${r.deleted} deleted, ${r.failed} failed`,
     `${fmtBytes(r.bytesTransferred)} transferred, ${r.requestsTotal} S3 requests (${fmtRequests(r.requests)}), ${secs} s`,
   ];
 }

@@ -62,6 +62,12 @@ describe('summaryLines: what each command moved', () => {
     expect(line).toContain(text);
   });
 
+  it('a dry run says what it would record: it writes no manifest', () => {
+    expect(summaryLines({ ...emptyResult('push', true), scanned: 2, recorded: 2 })[0]).toBe(
+      '[dry run] 2 files: 0 unchanged, would be 0 uploaded, would be 2 recorded, would be 0 deleted, 0 failed',
+    );
+  });
+
   it('an S3 → S3 line never speaks of what was recorded', () => {
     expect(summaryLines({ ...emptyResult('sync', true), scanned: 2, uploaded: 2 })[0]).toBe(
       '[dry run] 2 objects: 0 unchanged, would be 2 copied, would be 0 deleted, 0 failed',
