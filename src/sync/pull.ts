@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, rmdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { S3SyncError, usageError } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
@@ -45,6 +45,7 @@ export async function pull(opts: PullOptions): Promise<SyncResult> {
   const at = resolveAt(opts.at);
   const root = path.resolve(opts.destination);
   if (opts.backupDir !== undefined) localBackupTarget(opts.backupDir, opts.suffix, root);
+  const made = missingDirs(path.join(root, STATE_DIR));
   try {
     if (statSync(root, { throwIfNoEntry: false })?.isDirectory() === false)
       throw usageError(`destination '${opts.destination}' exists and is not a directory`);
@@ -57,12 +58,31 @@ export async function pull(opts: PullOptions): Promise<SyncResult> {
   if (!opts.dryRun) {
     refuseLinkedStateDir(root);
   }
-  const s = await RunContext.create({ root, remote: opts.source, opts, command: 'pull', at });
-  return s.run(async () => {
-    const prepared = await preparePull(s, opts);
-    if (opts.dryRun) reportDryRun(s, prepared);
-    else await executePull(s, prepared, opts);
-  });
+  try {
+    const s = await RunContext.create({ root, remote: opts.source, opts, command: 'pull', at });
+    return await s.run(async () => {
+      const prepared = await preparePull(s, opts);
+      if (opts.dryRun) reportDryRun(s, prepared);
+      else await executePull(s, prepared, opts);
+    });
+  } finally {
+    // A run that wrote nothing (a missing bucket, no credentials) leaves no empty folder it made.
+    for (const dir of made) {
+      try {
+        rmdirSync(dir);
+      } catch (err) {
+        // Not empty: it holds what the run kept (a manifest, a file), and so does each folder above.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') break;
+      }
+    }
+  }
+}
+
+/** The folders from `dir` up that do not exist yet, deepest first. */
+function missingDirs(dir: string): string[] {
+  const out: string[] = [];
+  for (let d = dir; !existsSync(d) && path.dirname(d) !== d; d = path.dirname(d)) out.push(d);
+  return out;
 }
 
 /**

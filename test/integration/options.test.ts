@@ -564,6 +564,33 @@ describe.each(servers())('a delete guard refusal on $name', (server) => {
     expect(copy.stdout).toMatch(/^\[stopped\] 0 objects: /);
   });
 
+  it('a pull that wrote nothing leaves no folder it made; a folder already there, or a pull that wrote, keeps it', async () => {
+    const top = dir('pullgone');
+    const url = `s3://no-such-bucket-${Date.now()}/p`;
+    const fresh = path.join(top, 'new', 'deeper');
+    const r = await runCli(['pull', url, fresh], server);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/does not exist/);
+    expect(existsSync(path.join(top, 'new'))).toBe(false);
+    const there = path.join(top, 'there');
+    mkdirSync(there);
+    expect((await runCli(['pull', url, there], server)).code).toBe(2);
+    expect(readdirSync(there)).toEqual([]);
+    // Its state folder, already there and empty, is not the run's to remove either.
+    mkdirSync(path.join(there, '.s3sync'));
+    expect((await runCli(['pull', url, there], server)).code).toBe(2);
+    expect(readdirSync(there)).toEqual(['.s3sync']);
+    const { bucket, transport } = await newBucket(server, 'pullgone');
+    await seedObject(transport, 'p/a.txt', 'a');
+    const made = path.join(top, 'made', 'here');
+    expect((await runCli(['pull', `s3://${bucket}/p`, made], server)).code).toBe(0);
+    expect(readFileSync(path.join(made, 'a.txt'), 'utf8')).toBe('a');
+    // An empty prefix pulled for real: the folder and its manifest stay (the next run starts from it).
+    const empty = path.join(top, 'empty');
+    expect((await runCli(['pull', `s3://${bucket}/none`, empty], server)).code).toBe(0);
+    expect(readdirSync(empty)).toEqual(['.s3sync']);
+  });
+
   it('the library: onEvent gets the summary (outcome usage), then the call throws', async () => {
     const url = await remoteWith(2, 'guardlib');
     const src = dir('guard-lib');
