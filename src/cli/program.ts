@@ -61,7 +61,7 @@ const ALTERNATIVES: readonly (readonly OptionName[])[] = [
  * A command's options from layers, later ones winning (the config file's defaults first, then a job's
  * values, global flags, the command's own flags), each keeping the options that apply to the command;
  * split into the library's options and the output mode (the CLI's own values). A default that does
- * something only with another option (`maxDelete` with `delete`) is left out of a run without it: the
+ * something only with a switch (`maxDelete` with `delete`) is left out of a run without it: the
  * defaults serve every job, and only those given for this run are refused alone.
  */
 export function splitOptions(
@@ -85,10 +85,12 @@ export function splitOptions(
       else fromDefaults.delete(key);
     }
   }
+  // Only a switch a run turns on (--delete): a default with a value it needs (a rate, a folder) that no
+  // layer gives is a mistake in the file, refused as it is.
   for (const key of fromDefaults) {
-    const needs = OPTION_SPECS[key as OptionName].needs;
-    if (needs !== undefined && (options[needs] === undefined || options[needs] === false))
-      delete options[key];
+    const needs = OPTION_SPECS[key as OptionName].needs as OptionName | undefined;
+    if (needs === undefined || OPTION_SPECS[needs].kind !== 'boolean') continue;
+    if (options[needs] === undefined || options[needs] === false) delete options[key];
   }
   return { options, cli, mode: cli.json ? 'json' : cli.quiet ? 'quiet' : 'human' };
 }

@@ -262,8 +262,10 @@ describe('every kind of option means the same from a flag, a config value and a 
   });
 
   it('a default that needs another option is left out of a run without it, and kept with it', () => {
-    const defaults = { maxDelete: 3, force: true, deleteExcluded: true, suffix: '.bak' };
+    const defaults = { maxDelete: 3, force: true, deleteExcluded: true };
     expect(fromConfig(defaults)).toEqual({});
+    // What needs a value no layer gives (a backup folder, a rate) is a mistake in the file: kept, refused.
+    expect(fromConfig({ suffix: '.bak', tpslimitBurst: 3 })).toEqual({ suffix: '.bak', tpslimitBurst: 3 });
     expect(fromConfig({ ...defaults, delete: true })).toEqual({
       delete: true,
       maxDelete: 3,
