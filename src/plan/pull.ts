@@ -79,12 +79,17 @@ export function decidePullObject(
       ? { kind: 'skip', rel: r.rel }
       : download('remote-changed');
   }
-  if (f.size !== r.size) return download('size-changed');
+  // The object is what the last sync left, so a difference is an edit of the local file: said as such,
+  // as it is the edit that the download replaces.
+  const remoteAsSynced =
+    e !== undefined && e.etag !== '' && r.size === (e.stored ?? e.size) && r.etag === e.etag;
+  const differs = (otherwise: DownloadReason) => download(remoteAsSynced ? 'local-changed' : otherwise);
+  if (f.size !== r.size) return differs('size-changed');
   // Changed locally (or never synced): compare content before overwriting anything.
   const hash = facts.hashes.get(r.rel);
   // The hash was taken of another file than the one scanned (its path changed in between, maybe through
   // a link swapped in): it says nothing about this one.
-  if (hash && hash.stat.ino !== f.ino) return download('content-changed');
+  if (hash && hash.stat.ino !== f.ino) return differs('content-changed');
   const verdict = compareContent(f.size, r, hash, facts.heads.get(r.rel), e?.partSize);
   if (verdict === 'same') {
     // A past version (pull --at) that is no longer current: the manifest records only what the
@@ -99,7 +104,7 @@ export function decidePullObject(
       partSize: matchedPartSize(hash!.multipart, r.etag),
     };
   }
-  if (verdict === 'different') return download('content-changed');
+  if (verdict === 'different') return differs('content-changed');
   if (verdict.need === 'hash')
     return { kind: 'hash', rel: r.rel, size: f.size, partSizes: verdict.partSizes };
   return { kind: 'head', rel: r.rel };

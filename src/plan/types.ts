@@ -14,7 +14,14 @@ export type UploadReason =
   | 'encoding-changed'
   /** New headers for unchanged content, on a store that cannot copy (or with a library pass-through). */
   | 'headers-changed';
-export type DownloadReason = 'new' | 'size-changed' | 'content-changed' | 'remote-changed' | 'forced';
+/** `local-changed`: the object is as the last sync left it, the local file was edited since. */
+export type DownloadReason =
+  | 'new'
+  | 'size-changed'
+  | 'content-changed'
+  | 'remote-changed'
+  | 'local-changed'
+  | 'forced';
 
 /** What the planner may ask for before it can decide a file: facts cost I/O, so it asks for the least. */
 export type Need =

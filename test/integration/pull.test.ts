@@ -9,6 +9,7 @@ import {
   editSameSize,
   MiB,
   newBucket,
+  plainLines,
   pushedSmallFiles,
   runCli,
   seedObject,
@@ -248,6 +249,24 @@ describe.each(servers())('pull on $name', (server) => {
     expect(readFileSync(path.join(dst, 'c/c.txt'), 'utf8')).toBe('CCCC');
     expect(readFileSync(path.join(dst, 'a.txt'), 'utf8')).toBe('aaaa');
     expectNoTempFiles(dst);
+
+    // Edited locally, the object as the last pull left it: the download replaces the edit, and says so.
+    writeFileSync(path.join(dst, 'a.txt'), 'AAAA');
+    writeFileSync(path.join(dst, 'd.txt'), 'a longer local d\n');
+    const dry = await runCli(['pull', url, dst, '--dry-run'], server);
+    expect(dry.code).toBe(0);
+    expect(
+      plainLines(dry.stdout)
+        .filter((l) => l.startsWith('(dry run) download'))
+        .sort(),
+    ).toEqual(['(dry run) download a.txt [local-changed]', '(dry run) download d.txt [local-changed]']);
+    r = await runCli(['pull', url, dst, '--json'], server);
+    expect(r.code).toBe(0);
+    expect(dones(r.events, 'download').sort((x, y) => x.rel.localeCompare(y.rel))).toEqual([
+      { rel: 'a.txt', reason: 'local-changed' },
+      { rel: 'd.txt', reason: 'local-changed' },
+    ]);
+    expect(readFileSync(path.join(dst, 'a.txt'), 'utf8')).toBe('aaaa');
   });
 
   it('a prefix with no object (a misspelt one), or none the filters select: exit 0, and said', async () => {
@@ -308,7 +327,7 @@ describe.each(servers())('pull on $name', (server) => {
     expectNoTempFiles(dst);
   });
 
-  it('overwrites a same-size local edit (content-changed) but only records a touched file', async () => {
+  it('overwrites a same-size local edit (local-changed) but only records a touched file', async () => {
     const { bucket } = await newBucket(server, 'local');
     const src = tempDir('local-src');
     writeTree(src, { 'edit.txt': 'original', 'touch.txt': 'touched', 'keep.txt': 'keep' });
@@ -324,7 +343,7 @@ describe.each(servers())('pull on $name', (server) => {
     const r = await runCli(['pull', url, dst, '--json'], server);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(dones(r.events, 'download')).toEqual([{ rel: 'edit.txt', reason: 'content-changed' }]);
+    expect(dones(r.events, 'download')).toEqual([{ rel: 'edit.txt', reason: 'local-changed' }]);
     expect(r.summary).toMatchObject({ downloaded: 1, recorded: 1, unchanged: 1, failed: 0 });
     expect(r.summary?.requests).toEqual({ ListObjectsV2: 1, GetObject: 1 });
     expect(treeHashes(dst)).toEqual(treeHashes(src));

@@ -132,7 +132,24 @@ describe('decidePullObject', () => {
     expect(decide(r, f, e)).toEqual(expect.objectContaining({ kind: 'hash', rel: 'a.txt', partSizes: [] }));
     const facts = emptyFacts();
     facts.hashes.set('a.txt', hashOf(f, md5('local edit')));
-    expect(decide(r, f, e, facts)).toMatchObject({ kind: 'download', reason: 'content-changed' });
+    // The object is as the last sync left it: the download replaces a local edit, and says so.
+    expect(decide(r, f, e, facts)).toMatchObject({ kind: 'download', reason: 'local-changed' });
+    expect(decide(r, { ...f, size: 7 }, e, facts)).toMatchObject({
+      kind: 'download',
+      reason: 'local-changed',
+    });
+    // Both changed (or no manifest entry): the content differs, no side to blame.
+    const both = { ...r, etag: md5('remote edit') };
+    expect(decide(both, f, e, facts)).toMatchObject({ kind: 'download', reason: 'content-changed' });
+    expect(decide(both, { ...f, size: 7 }, e, facts)).toMatchObject({
+      kind: 'download',
+      reason: 'size-changed',
+    });
+    expect(decide(r, f, undefined, facts)).toMatchObject({ kind: 'download', reason: 'content-changed' });
+    expect(decide(r, f, { ...e, etag: '' }, facts)).toMatchObject({
+      kind: 'download',
+      reason: 'content-changed',
+    });
     facts.hashes.set('a.txt', hashOf(f, r.etag));
     expect(decide(r, f, e, facts)).toEqual({
       kind: 'record',
@@ -159,7 +176,10 @@ describe('decidePullObject', () => {
       const facts = emptyFacts();
       // Same content as the object, but read from inode 43 where the scan found 42.
       facts.hashes.set('a.txt', { ...hashOf(f, r.etag), stat: { ...hashOf(f, r.etag).stat, ino: '43' } });
-      expect(decide(r, f, e, facts)).toMatchObject({ kind: 'download', reason: 'content-changed' });
+      expect(decide(r, f, e, facts)).toMatchObject({
+        kind: 'download',
+        reason: e ? 'local-changed' : 'content-changed',
+      });
       facts.hashes.set('a.txt', hashOf(f, r.etag));
       expect(decide(r, f, e, facts)).toMatchObject({ kind: 'record' });
     }
