@@ -323,10 +323,12 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
     s.emit({ type: 'start', action: 'upload', rel: a.rel, size: f.size });
     const progress = new TransferProgress(f.size, (e) => s.emit(e));
     try {
-      s.store.record(a.rel, await uploadFile(s, t, f, cfg, a.reason === 'new', progress));
+      const entry = await uploadFile(s, t, f, cfg, a.reason === 'new', progress);
+      s.store.record(a.rel, entry);
       r.uploaded++;
-      // Parts an interrupted run left on the server were not sent by this one.
-      r.bytesTransferred += f.size - progress.resumedTotal;
+      // Parts an interrupted run left on the server were not sent by this one; a compressed file
+      // (--compress) sent its stored bytes, not its own.
+      r.bytesTransferred += (entry.stored ?? f.size) - progress.resumedTotal;
       s.emit({ type: 'done', action: 'upload', rel: a.rel, size: f.size, reason: a.reason });
     } catch (err) {
       // Cancelled mid-upload: neither uploaded nor failed; the next run sends it.

@@ -81,6 +81,11 @@ describe.each(servers())('compression on $name', (server) => {
     const photo = await head(transport, 'site/photo.bin');
     expect(photo).toMatchObject({ encoding: undefined, size: 20_000 });
     expect(photo.meta['s3sync-source-md5']).toBeUndefined();
+    // What went over the wire: the stored (gzip) bytes, not the files' own sizes.
+    const stored = [...(await transport.list('site/')).values()].reduce((n, o) => n + o.size, 0);
+    expect(r1.summary!.bytesTransferred).toBe(stored);
+    const p0 = await cli('pull', dest, newDir('gz-count'));
+    expect(p0.summary!.bytesTransferred).toBe(stored);
 
     expect((await cli('push', dir, dest, ...COMPRESS)).summary!.requestsTotal).toBe(0);
     // check compares a compressed object by the source MD5 it carries, with or without the manifest.
