@@ -290,7 +290,7 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
     .action((direction: string, source: string, destination: string, _flags: Flags, cmd: Command) => {
       if (direction !== 'push' && direction !== 'pull' && direction !== 'sync')
         throw new S3SyncError(`plan: direction must be push, pull or sync, not '${direction}'`);
-      const { options, mode } = prepare(`plan ${direction}`, cmd);
+      const { options, mode, output } = prepare(`plan ${direction}`, cmd);
       if (typeof options.out !== 'string' || options.out === '')
         throw usageError('plan needs --out <file>, where to write the plan');
       checkOutFile(options.out);
@@ -303,6 +303,13 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
             process.stdout.write(
               `${printable(`plan: ${doc.actions.length} action(s) written to ${String(options.out)}`)}\n`,
             );
+          // As every --json run, it ends with one object that says how it ended.
+          else if (mode === 'json') {
+            // After the events still batched: this line is the last.
+            output.stop();
+            const out = { type: 'plan-file', file: String(options.out), actions: doc.actions.length };
+            process.stdout.write(`${jsonText({ ...out, exitCode: 0 })}\n`);
+          }
           return 0;
         }),
       );

@@ -44,6 +44,29 @@ describe.each(servers())('plan sync / apply, S3 → S3 ($name)', (server) => {
     return { from, to, src, dst, file: path.join(dir, 'plan.json'), dir };
   }
 
+  it('plan --json of each direction ends with one object naming the file and its action count', async () => {
+    const { from, to, file, dir } = await setup();
+    const local = path.join(dir, 'local');
+    const runs = [
+      // a and b copied (c is the same; no --delete, d stays).
+      ['sync', `s3://${from}/p`, `s3://${to}/q`, 2],
+      ['pull', `s3://${from}/p`, local, 3],
+      // The folder holds the plan file itself.
+      ['push', dir, `s3://${to}/empty`, 1],
+    ] as const;
+    for (const [direction, source, destination, count] of runs) {
+      const r = await runCli(['plan', direction, source, destination, '--out', file, '--json'], server);
+      expect(r.code, r.stderr).toBe(0);
+      const lines = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.at(-1)).toEqual({ type: 'plan-file', file, actions: count, exitCode: 0 });
+      expect(lines.filter((l) => l.type === 'action')).toHaveLength(count);
+      expect(readDoc(file).actions).toHaveLength(count);
+    }
+  });
+
   it('plan changes nothing and costs two listings; apply does exactly what it says, no more', async () => {
     const { from, to, src, dst, file } = await setup();
     const before = await contents(dst, 'q/');
