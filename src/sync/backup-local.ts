@@ -67,14 +67,34 @@ export function backupLocalFile(b: LocalBackup, rel: string, abs: string): (() =
   // The suffix is checked as an option; a LocalBackup made otherwise must not write elsewhere either.
   if (NOT_IN_NAME.test(b.suffix) || !inside(path.dirname(dest), b.dir))
     throw new Error(`'${rel}${b.suffix}' would lead out of the backup directory`);
-  makeDirs(path.dirname(dest));
-  rmSync(dest, { force: true });
   try {
-    linkSync(abs, dest);
+    makeDirs(path.dirname(dest));
+    rmSync(dest, { force: true });
+    try {
+      linkSync(abs, dest);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP') throw err;
+      copyFileSync(abs, dest);
+    }
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP') throw err;
-    copyFileSync(abs, dest);
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new BackupFailed(
+      `left as it is: could not keep a copy at ${dest} (--backup-dir): ${WHY[code] ?? code}`,
+    );
   }
   return () => rmSync(dest, { force: true });
 }
+
+/** What the usual failures mean in the backup directory, for a user who reads the line once. */
+const WHY: Readonly<Record<string, string>> = {
+  ENOTDIR: 'a file there stands where a folder is needed (ENOTDIR)',
+  EISDIR: 'a folder stands there (EISDIR)',
+  ERR_FS_EISDIR: 'a folder stands there (EISDIR)',
+  EACCES: 'permission denied (EACCES)',
+  ENOSPC: 'no space left on its device (ENOSPC)',
+  EROFS: 'its filesystem is read-only (EROFS)',
+};
+
+/** The file could not be kept under --backup-dir: it is neither replaced nor deleted. */
+export class BackupFailed extends Error {}

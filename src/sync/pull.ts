@@ -13,7 +13,7 @@ import { type PullAction, planPull } from '../plan/pull.js';
 import type { Facts, RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
 import { resolveAt } from './at-time.js';
-import { backupLocalFile, type LocalBackup, localBackupTarget } from './backup-local.js';
+import { BackupFailed, backupLocalFile, type LocalBackup, localBackupTarget } from './backup-local.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import { DiskFullError, diskFullOr, downloadObject, WholeFallbacks } from './download.js';
 import { DurableBatch, dirsUpTo, type Unflushed } from './durable-batch.js';
@@ -382,7 +382,7 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
         s.emit({ type: 'done', action: 'delete', rel: d.rel, size: d.size, reason: d.reason });
       } catch (err) {
         undo?.();
-        if (err instanceof PathRefused) s.fileError(d.rel, err.message);
+        if (err instanceof PathRefused || err instanceof BackupFailed) s.fileError(d.rel, err.message);
         else
           s.fileError(
             d.rel,

@@ -329,6 +329,28 @@ describe.each(servers())('pull --backup-dir on $name', (server) => {
     expect(readFileSync(path.join(target, 'a.txt'), 'utf8')).toBe('remote a v1\n');
   });
 
+  it('a file it cannot keep is left as it is, with a line that says why; the others go on', async () => {
+    const { transport, target, url } = await pulledTree('pbakfail');
+    await seedObject(transport, 'p/a.txt', 'remote a v2\n');
+    await seedObject(transport, 'p/sub/b.txt', 'remote b v2\n');
+    const backupDir = dirs.dir('pbakfail-keep');
+    // A file where the backup of sub/b.txt needs a folder; a folder where a.txt's copy would go.
+    writeFileSync(path.join(backupDir, 'sub'), 'in the way\n');
+    mkdirSync(path.join(backupDir, 'a.txt', 'x'), { recursive: true });
+    await seedObject(transport, 'p/c.txt', 'remote c v2\n');
+    const r = await runCli(['pull', url, target, '--backup-dir', backupDir], server);
+    expect(r.code).toBe(1);
+    const errors = plainLines(r.stderr).sort();
+    expect(errors).toEqual([
+      `error: a.txt: left as it is: could not keep a copy at ${path.join(backupDir, 'a.txt')} (--backup-dir): a folder stands there (EISDIR)`,
+      `error: sub/b.txt: left as it is: could not keep a copy at ${path.join(backupDir, 'sub/b.txt')} (--backup-dir): a file there stands where a folder is needed (ENOTDIR)`,
+    ]);
+    expect(readFileSync(path.join(target, 'a.txt'), 'utf8')).toBe('remote a v1\n');
+    expect(readFileSync(path.join(target, 'sub/b.txt'), 'utf8')).toBe('remote b v1\n');
+    expect(readFileSync(path.join(target, 'c.txt'), 'utf8')).toBe('remote c v2\n');
+    expect(readFileSync(path.join(backupDir, 'c.txt'), 'utf8')).toBe('same\n');
+  });
+
   it('refuses a backup directory reached through a link into the target', async () => {
     const { target, url } = await pulledTree('pbaklink');
     const outside = dirs.dir('pbaklink-out');
