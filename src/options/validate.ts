@@ -6,6 +6,7 @@
  * asked (`"delete": "false"`, `"dryrun": true`), never starts.
  */
 import { usageError } from '../errors.js';
+import { sizeAgeFilter } from '../local/size-age.js';
 import { isS3Url, parseS3Url, writableS3Url } from '../s3/url.js';
 import { resolveShard } from '../shard.js';
 import { addFlagRules, type HeaderRule, PAIR_SEPARATOR } from './header-rules.js';
@@ -189,6 +190,16 @@ export function validateOptions(opts: object, entry: EntryPoint): void {
       throw usageError(
         `${name} (${spec.flag}) applies only with ${spec.needs} (${OPTION_SPECS[spec.needs as OptionName].flag})`,
       );
+  // Limits that can select no file, refused before any run (a config file's later job too).
+  sizeAgeFilter(
+    {
+      minSize: setting(given, 'minSize'),
+      maxSize: setting(given, 'maxSize'),
+      minAge: setting(given, 'minAge'),
+      maxAge: setting(given, 'maxAge'),
+    },
+    Date.now(),
+  );
   // Sent before it could settle, every changing file would be sent while written.
   const settleMax = setting(given, 'settleMax');
   if (settleMax !== undefined && settleMax < setting(given, 'settle'))

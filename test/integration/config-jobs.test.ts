@@ -158,6 +158,16 @@ describe.each(servers())('config jobs on $name', (server) => {
       { tpslimitBurst: 5 },
       /tpslimitBurst \(--tpslimit-burst\) applies only with tpslimit/,
     ],
+    [
+      'a minimum size above the maximum',
+      { minSize: '2M', maxSize: '1M' },
+      /--min-size \(2097152 bytes\) is above --max-size/,
+    ],
+    [
+      'a maximum age before the minimum',
+      { maxAge: '1d', minAge: '7d' },
+      /--max-age \(.*\) is after --min-age/,
+    ],
   ])(
     'options that conflict in a later job (%s) stop the file before its first job runs',
     async (_what, bad, re) => {
