@@ -256,19 +256,27 @@ function sharedEntries(
   return shared;
 }
 
-/** What the run would do, deletions behind the same guards: a refusal is the real run's refusal. */
+/**
+ * What the run would do, deletions last behind the same guards: a refusal is the real run's refusal,
+ * which comes after its downloads, so those are listed first (as push lists its uploads).
+ */
 function reportDryRun(s: RunContext, p: PreparedPull): void {
-  const deletes = p.actions.filter((a) => a.kind === 'delete').length;
-  // For a pull the destination is the local tree and the source the listing.
-  const deleting = deletes > 0 && enforceDeleteGuards(s, deletes, p.local.size, p.remote.size);
+  const report = (a: { kind: 'download' | 'delete'; rel: string; reason: string; size: number }) =>
+    s.emit({ type: 'action', action: a.kind, rel: a.rel, reason: a.reason, size: a.size, dryRun: true });
   for (const a of p.actions) {
     if (a.kind === 'skip') s.result.unchanged++;
     else if (a.kind === 'record') s.result.recorded++;
-    else if (a.kind === 'download' || (a.kind === 'delete' && deleting)) {
-      s.emit({ type: 'action', action: a.kind, rel: a.rel, reason: a.reason, size: a.size, dryRun: true });
-      if (a.kind === 'download') s.result.downloaded++;
-      else s.result.deleted++;
+    else if (a.kind === 'download') {
+      report(a);
+      s.result.downloaded++;
     }
+  }
+  const deletes = p.actions.filter((a) => a.kind === 'delete');
+  // For a pull the destination is the local tree and the source the listing.
+  if (deletes.length === 0 || !enforceDeleteGuards(s, deletes.length, p.local.size, p.remote.size)) return;
+  for (const a of deletes) {
+    report(a);
+    s.result.deleted++;
   }
 }
 

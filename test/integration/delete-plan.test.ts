@@ -748,6 +748,44 @@ describe.each(servers())('--dry-run on $name', (server) => {
     expect(treeHashes(dst, [])).toEqual(before);
   });
 
+  it('pull --dry-run refused by the delete guard still lists its downloads, as the real run does them', async () => {
+    const { transport, url } = await pushedTree(server, 2, 'pdrygd');
+    const dst = tempDir('pdrygd-dst');
+    expect((await runCli(['pull', url, dst], server)).code).toBe(0);
+    await seed(transport, 'p/f1.txt', 'f1 changed remotely\n');
+    await seed(transport, 'p/new.txt', 'new\n');
+    writeTree(dst, { 'x1.txt': '1', 'x2.txt': '2', 'x3.txt': '3' });
+    const before = treeHashes(dst, []);
+    const args = ['pull', url, dst, '--delete', '--max-delete', '2'];
+    const actionsOf = (r: Awaited<ReturnType<typeof runCli>>) =>
+      r.events.flatMap((e) => (e.type === 'action' ? [`${e.action} ${e.rel}`] : [])).sort();
+
+    const j = await runCli([...args, '--dry-run', '--json'], server);
+    expect(j.code).toBe(2);
+    expect(j.stderr).toMatch(/refusing to delete 3 of 5 file\(s\): over --max-delete 2/);
+    // The downloads that would still happen are shown; the deletions the real run refuses are not.
+    expect(actionsOf(j)).toEqual(['download f1.txt', 'download new.txt']);
+    expect(j.summary).toMatchObject({ dryRun: true, downloaded: 2, unchanged: 1, deleted: 0 });
+
+    const t = await runCli([...args, '--dry-run'], server);
+    expect(t.code).toBe(2);
+    expect(t.stdout.split('\n').filter((l) => l.startsWith('(dry run)'))).toEqual([
+      '(dry run) download f1.txt [remote-changed]',
+      '(dry run) download new.txt [new]',
+    ]);
+    expect(t.stdout).toMatch(/would be 2 downloaded.*would be 0 deleted/);
+    expect(treeHashes(dst, [])).toEqual(before);
+
+    // The real run does what the dry run said: those downloads, then the same refusal and exit code.
+    const real = await runCli([...args, '--json'], server);
+    expect(real.code).toBe(2);
+    expect(real.stderr).toMatch(/refusing to delete 3 of 5 file\(s\)/);
+    expect(real.summary).toMatchObject({ downloaded: 2, deleted: 0 });
+    expect(readFileSync(path.join(dst, 'f1.txt'), 'utf8')).toBe('f1 changed remotely\n');
+    expect(readFileSync(path.join(dst, 'new.txt'), 'utf8')).toBe('new\n');
+    expect(existsSync(path.join(dst, 'x1.txt'))).toBe(true);
+  });
+
   it('pull --dry-run and plan pull into a directory that does not exist yet create nothing', async () => {
     const { transport, url } = await pushedTree(server, 3, 'pdryn');
     await seed(transport, 'p/new.txt', 'new\n');
