@@ -607,12 +607,16 @@ describe.each(servers())('push --watch on $name', (server) => {
     await watching(run);
     // A new mtime, the same content: what a backup tool's touch or a `cp -r` over the tree does.
     const past = new Date(Date.now() - 60_000);
-    for (const name of ['a.txt', 'b.css']) utimesSync(path.join(src, name), past, past);
     const settled = () =>
       batches(run)
         .filter((b) => b.trigger === 'change')
         .reduce((n, b) => n + b.recorded + b.uploaded + b.failed, 0);
-    expect(await waitFor(() => settled() >= 2, run, 30_000), diag(run)).toBe(true);
+    // One at a time: two touches microseconds apart once came as one event, the other never (CI,
+    // @parcel/watcher 2.6.0); only a walk finds such a loss, and this test's walks are an hour apart.
+    for (const [i, name] of ['a.txt', 'b.css'].entries()) {
+      utimesSync(path.join(src, name), past, past);
+      expect(await waitFor(() => settled() >= i + 1, run, 30_000), diag(run)).toBe(true);
+    }
     expect((await stop(run)).code, diag(run)).toBe(0);
     expect(errors(run), diag(run)).toEqual([]);
     const change = batches(run).filter((b) => b.trigger === 'change');
