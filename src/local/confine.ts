@@ -208,17 +208,37 @@ export class TargetTree {
    * one (see unscannedReason). Undefined: held to nothing (a caller that did not look at the tree).
    */
   destination(rel: string, recheck = true, scanned?: StatData | null): string {
-    return refused('not written', () => {
-      const dest = `${this.dirFor(rel, recheck)}/${baseName(rel)}`;
-      this.notOwn(dest);
-      const st = look(dest, rel);
-      const kind = kindOf(st);
-      const reason =
-        replaceReason(kind, kind === 'link' ? linkTarget(dest)?.kind : undefined) ??
-        (kind === 'file' && scanned !== undefined ? unscannedReason(scanned, statFields(st!)) : null);
-      if (reason !== null) throw new PathRefused(reason);
-      return dest;
-    });
+    return refused('not written', () => this.checkedAt(this.dirFor(rel, recheck), rel, scanned));
+  }
+
+  /**
+   * Why the download of `rel` would be refused, checked as destination() checks it but with nothing
+   * made (a dry run); null: it would be written, its missing folders made.
+   */
+  writeRefusal(rel: string): string | null {
+    try {
+      refused('not written', () => {
+        const dir = this.parentDir(rel, false);
+        if (dir !== undefined) this.checkedAt(dir, rel);
+      });
+      return null;
+    } catch (err) {
+      if (err instanceof PathRefused) return err.message;
+      throw err;
+    }
+  }
+
+  /** `rel`'s path in the real directory `dir`, if what is at its name may be replaced (see destination). */
+  private checkedAt(dir: string, rel: string, scanned?: StatData | null): string {
+    const dest = `${dir}/${baseName(rel)}`;
+    this.notOwn(dest);
+    const st = look(dest, rel);
+    const kind = kindOf(st);
+    const reason =
+      replaceReason(kind, kind === 'link' ? linkTarget(dest)?.kind : undefined) ??
+      (kind === 'file' && scanned !== undefined ? unscannedReason(scanned, statFields(st!)) : null);
+    if (reason !== null) throw new PathRefused(reason);
+    return dest;
   }
 
   /**

@@ -62,7 +62,7 @@ export async function pull(opts: PullOptions): Promise<SyncResult> {
     const s = await RunContext.create({ root, remote: opts.source, opts, command: 'pull', at });
     return await s.run(async () => {
       const prepared = await preparePull(s, opts);
-      if (opts.dryRun) reportDryRun(s, prepared);
+      if (opts.dryRun) reportDryRun(s, prepared, opts);
       else await executePull(s, prepared, opts);
     });
   } finally {
@@ -260,13 +260,21 @@ function sharedEntries(
  * What the run would do, deletions last behind the same guards: a refusal is the real run's refusal,
  * which comes after its downloads, so those are listed first (as push lists its uploads).
  */
-function reportDryRun(s: RunContext, p: PreparedPull): void {
+function reportDryRun(s: RunContext, p: PreparedPull, opts: PullOptions): void {
   const report = (a: { kind: 'download' | 'delete'; rel: string; reason: string; size: number }) =>
     s.emit({ type: 'action', action: a.kind, rel: a.rel, reason: a.reason, size: a.size, dryRun: true });
+  // What is in a download's way (a folder at its name, a file where its folder goes) fails the real
+  // run every time: the dry run says so instead of promising the download.
+  const tree = existsSync(s.localRoot) ? targetTree(s, opts) : undefined;
   for (const a of p.actions) {
     if (a.kind === 'skip') s.result.unchanged++;
     else if (a.kind === 'record') s.result.recorded++;
     else if (a.kind === 'download') {
+      const refusal = tree?.writeRefusal(a.rel) ?? null;
+      if (refusal !== null) {
+        s.fileError(a.rel, refusal);
+        continue;
+      }
       report(a);
       s.result.downloaded++;
     }

@@ -258,6 +258,72 @@ describe.each(servers())('pull confined to its target on $name', (server) => {
     expect(existsSync(path.join(outside, 'none.txt'))).toBe(false);
   });
 
+  it.each(MODES)(
+    'a dry run fails the downloads the real run refuses, and only those ($mode)',
+    async ({ flags }) => {
+      const { target, outside } = layout('confine-dry');
+      mkdirSync(path.join(target, 'folder.txt')); // a folder where an object's file goes
+      writeFileSync(path.join(target, 'folder.txt/mine'), 'mine');
+      writeFileSync(path.join(target, 'plain'), 'a file where an object needs a folder');
+      mkdirSync(path.join(target, 'sub/deep'), { recursive: true });
+      writeFileSync(path.join(target, 'sub/deep/file'), 'deeper, a file where a folder goes');
+      symlinkSync(outside, path.join(target, 'away')); // to a directory outside
+      symlinkSync(path.join(outside, 'sub'), path.join(target, 'c')); // at an object's own name
+      mkdirSync(path.join(target, 'inside'));
+      symlinkSync('inside', path.join(target, 'in')); // to a directory inside: gone through when followed
+      const objects = {
+        'folder.txt': 'object over a folder',
+        'plain/x.txt': 'object below a file',
+        'sub/deep/file/y.txt': 'object below a deeper file',
+        'away/z.txt': 'object through a link outside',
+        c: 'object over a directory link',
+        'in/w.txt': 'object through a link inside',
+        'ok.txt': 'fine',
+        'new/dir/ok.txt': 'fine, folders made',
+      };
+      const { bucket, transport } = await newBucket(server, 'confine-dry');
+      await seedAll(transport, objects);
+      const before = snapshot(target);
+      const untouched = snapshot(outside);
+
+      const dry = await runCli(['pull', `s3://${bucket}/p`, target, ...flags, '--dry-run', '--json'], server);
+      expect(snapshot(target)).toEqual(before);
+      const real = await runCli(['pull', `s3://${bucket}/p`, target, ...flags, '--json'], server);
+      const refused = [
+        "away/z.txt: not written: 'away' is a symbolic link to a path outside the target",
+        'c: not written: a symbolic link to a directory is in the way',
+        'folder.txt: not written: a directory is in the way',
+        "plain/x.txt: not written: 'plain' is a file, not a directory",
+        "sub/deep/file/y.txt: not written: 'sub/deep/file' is a file, not a directory",
+      ];
+      const follows = flags.length > 0;
+      if (!follows) {
+        refused[0] =
+          "away/z.txt: not written: 'away' is a symbolic link (followed only with --follow-symlinks, and only inside the target)";
+        refused.push(
+          "in/w.txt: not written: 'in' is a symbolic link (followed only with --follow-symlinks, and only inside the target)",
+        );
+      }
+      expect(errorsOf(real.events)).toEqual(refused.sort());
+      expect(errorsOf(dry.events)).toEqual(errorsOf(real.events));
+      const downloads = (events: SyncEvent[], kind: 'action' | 'done') =>
+        events
+          .filter((e) => e.type === kind && 'action' in e && e.action === 'download')
+          .map((e) => (e as { rel: string }).rel)
+          .sort();
+      expect(downloads(dry.events, 'action')).toEqual(downloads(real.events, 'done'));
+      expect(downloads(real.events, 'done')).toEqual(
+        follows ? ['in/w.txt', 'new/dir/ok.txt', 'ok.txt'] : ['new/dir/ok.txt', 'ok.txt'],
+      );
+      for (const r of [dry, real]) {
+        expect(r.code, r.stderr).toBe(1);
+        expect(r.summary).toMatchObject({ downloaded: follows ? 3 : 2, failed: refused.length });
+      }
+      expect(readFileSync(path.join(target, 'folder.txt/mine'), 'utf8')).toBe('mine');
+      expect(snapshot(outside)).toEqual(untouched);
+    },
+  );
+
   it.each(MODES)('--delete never deletes through a link ($mode)', async ({ mode, flags }) => {
     const { target, outside } = layout('confine-delete');
     const follow = flags.length > 0;
