@@ -110,9 +110,17 @@ async function prepareBatch(
 }
 
 /**
+ * Whether a manifest can stand for the destination: one with no entry and no listing behind it
+ * (removed with its folder, or never written) would have every file taken for new and sent again.
+ */
+export const vouches = (store: { files: ReadonlyMap<string, unknown>; listedAt: string | null }): boolean =>
+  store.files.size > 0 || store.listedAt !== null;
+
+/**
  * One watch batch over the paths of `scope`, as one push run: one manifest checkpoint, the delete
  * guards applied to its deletes; `noticed`: the scan's notices the watch has said already. Returns the files held back as still being written, and the paths
- * whose delete was not done (skipped after an error in the batch, or failed).
+ * whose delete was not done (skipped after an error in the batch, or failed). `handOver` is called, and
+ * nothing done, when the manifest vouches for nothing: only a walk, with its listing, may decide.
  */
 export async function runBatch(
   s: RunContext,
@@ -120,10 +128,15 @@ export async function runBatch(
   scope: PathScope,
   hold: (f: LocalFile) => boolean,
   noticed: Set<string>,
+  handOver: () => void,
 ): Promise<{ held: LocalFile[]; undeleted: string[] }> {
   let held: LocalFile[] = [];
   let undeleted: string[] = [];
   await s.run(async () => {
+    if (!vouches(s.store)) {
+      handOver();
+      return;
+    }
     const prepared = await prepareBatch(s, opts, scope, hold, noticed);
     held = prepared.held ?? [];
     applyRecords(s, prepared.actions, prepared.facts);

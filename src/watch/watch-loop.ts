@@ -8,7 +8,7 @@ import { applyRecords } from '../sync/facts.js';
 import type { PushOptions } from '../sync/options.js';
 import { executePush, preparePush, pushContext } from '../sync/push.js';
 import { requireDirectory } from '../sync/run-context.js';
-import { runBatch } from './batch.js';
+import { runBatch, vouches } from './batch.js';
 import { collectGarbage } from './collect.js';
 import { PathScope } from './scope.js';
 import { backoffMs, changedRecently, GONE, isSettled, nextDue, type Observed, observe } from './settle.js';
@@ -84,6 +84,8 @@ class WatchLoop {
   private wake?: () => void;
   /** The subscription to file events; none when the system refused one. */
   private watcher: Watcher | undefined;
+  /** The manifest stood for the destination after the last run: found empty by a batch, it was lost. */
+  private manifestHeld = false;
   /** The watched directory itself changed: the next walk subscribes again first. */
   private resubscribe = false;
   /** The device and inode of the directory subscribed to: a root replaced without an event shows. */
@@ -302,12 +304,13 @@ class WatchLoop {
   private runOptions(
     trigger: Trigger,
     paths: number,
-    onSummary: (r: SyncResult) => void,
+    onSummary: (r: SyncResult) => unknown,
   ): { opts: PushOptions; release: () => void } {
     const onEvent = (e: SyncEvent) => {
       if (e.type !== 'summary') return this.opts.onEvent?.(e);
       const { type: _type, ...r } = e;
-      onSummary(r);
+      // A batch handed to a walk did nothing: the walk's event says what happened.
+      if (onSummary(r) === false) return;
       this.opts.onEvent?.({ type: 'batch', trigger, paths, pending: this.pending.size, ...r });
     };
     const own = new AbortController();
@@ -336,6 +339,7 @@ class WatchLoop {
       });
       // Kept between runs: the run's own test would keep the whole run (manifest, scan) alive.
       this.isOwn = s.ownTest();
+      this.manifestHeld = vouches(s.store);
       // What the walk did not hold back is sent (or failed, and retried as a batch's failures are).
       for (const rel of [...this.changingSince.keys()]) if (!this.pending.has(rel)) this.settled(rel);
       this.walkFailures = 0;
@@ -365,13 +369,36 @@ class WatchLoop {
   private async batch(ready: string[]): Promise<void> {
     let result: SyncResult | undefined;
     let undeleted: string[] = [];
+    let handedOver = false;
     const { opts, release } = this.runOptions('change', ready.length, (r) => {
+      if (handedOver) return false;
       result = r;
     });
     try {
       const s = await pushContext(opts);
       this.isOwn = s.isOwn;
-      const done = await runBatch(s, opts, new PathScope(ready), this.hold, this.noticed);
+      const done = await runBatch(s, opts, new PathScope(ready), this.hold, this.noticed, () => {
+        handedOver = true;
+      });
+      if (handedOver) {
+        // A warning only for a manifest lost since: none yet (a tree watched from empty) is expected.
+        this.opts.onEvent?.(
+          this.manifestHeld
+            ? {
+                type: 'warning',
+                message:
+                  'the manifest is gone or empty: walking the whole tree, with one listing, before sending',
+              }
+            : {
+                type: 'notice',
+                message: 'no manifest yet: walking the whole tree, with one listing, before sending',
+              },
+        );
+        this.manifestHeld = false;
+        this.walkAt = 0;
+        return;
+      }
+      this.manifestHeld = vouches(s.store);
       this.holdBack(done.held);
       const held = new Set(done.held.map((f) => f.rel));
       for (const rel of ready) if (!held.has(rel)) this.settled(rel);

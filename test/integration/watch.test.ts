@@ -7,6 +7,7 @@
 import {
   appendFileSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -68,6 +69,11 @@ const diag = (run: LiveRun) =>
 const deleted = (run: LiveRun) => batches(run).reduce((n, b) => n + b.deleted, 0);
 
 const errors = (run: LiveRun) => run.events.filter((e) => e.type === 'error');
+/** Whether a batch found a manifest lost since the last run, and handed its paths to a walk. */
+const manifestGone = (run: LiveRun) =>
+  run.events.some(
+    (e) => e.type === 'warning' && /the manifest is gone or empty/.test((e as { message: string }).message),
+  );
 /** The requests of the batches of file events (not the walks). */
 function changeRequests(run: LiveRun): Record<string, number> {
   const requests: Record<string, number> = {};
@@ -75,6 +81,12 @@ function changeRequests(run: LiveRun): Record<string, number> {
     for (const [k, v] of Object.entries(b.requests)) requests[k] = (requests[k] ?? 0) + v;
   return requests;
 }
+/** Whether a batch found no manifest (lost, or none yet) and handed its paths to a walk. */
+const handedOver = (run: LiveRun) =>
+  manifestGone(run) ||
+  run.events.some(
+    (e) => e.type === 'notice' && /^no manifest yet: walking/.test((e as { message: string }).message),
+  );
 
 /** Whether a batch of file events (not a walk) sent one file, waited for up to 30 s. */
 const sentByEvents = (run: LiveRun) =>
@@ -584,13 +596,68 @@ describe.each(servers())('push --watch on $name', (server) => {
     for (const end = Date.now() + 30_000; !keys.includes('one.txt') && Date.now() < end; await sleep(100))
       keys = [...(await transport.list('w/')).keys()];
     expect(keys, diag(run)).toContain('one.txt');
-    expect(
-      batches(run).some((b) => b.trigger === 'change' && b.uploaded >= 1),
-      diag(run),
-    ).toBe(true);
+    // Sent by its event's batch, or, while the manifest that went with the old directory is not yet
+    // rebuilt, by the walk that batch hands over to: either way the new subscription saw the event.
+    const sender = batches(run)
+      .filter((b) => b.uploaded >= 1)
+      .at(-1);
+    expect(sender?.trigger === 'change' || handedOver(run), diag(run)).toBe(true);
     expect((await stop(run)).code, diag(run)).toBe(0);
     expect([...(await transport.list('w/')).keys()].sort()).toEqual(['a.txt', 'one.txt']);
+    // a.txt, the same in the new directory, was checked against the listing, not sent again.
+    expect(uploaded(run), diag(run)).toBe(2);
   });
+
+  it.each([
+    ['its folder removed', (src: string) => rmSync(path.join(src, '.s3sync'), { recursive: true })],
+    [
+      'emptied to nothing',
+      (src: string) => {
+        for (const f of readdirSync(path.join(src, '.s3sync')))
+          if (f.startsWith('manifest-') && f.endsWith('.json'))
+            writeFileSync(path.join(src, '.s3sync', f), '');
+      },
+    ],
+  ])(
+    'the manifest %s under a watch: the next change lists first, sends nothing twice',
+    async (_what, lose) => {
+      const { transport, src, args } = await setup('manifest-gone', [
+        '--settle',
+        '300ms',
+        '--reconcile-every',
+        '1h',
+      ]);
+      for (const name of ['a.txt', 'b.txt']) writeOld(path.join(src, name), `old ${name}`);
+      const run = start(args);
+      await watching(run);
+      expect(uploaded(run), diag(run)).toBe(2);
+      lose(src);
+      // a.txt touched (same bytes, new time), c.txt new: only c.txt is missing from the bucket.
+      const past = new Date(Date.now() - 60_000);
+      utimesSync(path.join(src, 'a.txt'), past, past);
+      writeOld(path.join(src, 'c.txt'), 'new c');
+      expect(
+        await waitFor(
+          () => batches(run).filter((b) => b.trigger === 'walk').length >= 2 && uploaded(run) >= 3,
+          run,
+          30_000,
+        ),
+        diag(run),
+      ).toBe(true);
+      expect((await stop(run)).code, diag(run)).toBe(0);
+      expect(errors(run), diag(run)).toEqual([]);
+      expect(manifestGone(run), diag(run)).toBe(true);
+      expect(uploaded(run), diag(run)).toBe(3);
+      // The walk lists and records what the bucket holds; c.txt goes with it, or (its event still
+      // settling then) in a batch after it, which the rebuilt manifest vouches for.
+      const [, walk, ...rest] = batches(run);
+      expect(walk, diag(run)).toMatchObject({ trigger: 'walk', recorded: 2 });
+      expect(walk!.requests.ListObjectsV2, diag(run)).toBeGreaterThanOrEqual(1);
+      const puts = [walk!, ...rest].reduce((n, b) => n + (b.requests.PutObject ?? 0), 0);
+      expect(puts, diag(run)).toBe(1);
+      expect([...(await transport.list('w/')).keys()].sort()).toEqual(['a.txt', 'b.txt', 'c.txt']);
+    },
+  );
 
   it('a file only touched under --header-for and --compress is recorded: not sent again, not failed', async () => {
     const rules = ['--header-for', '*.txt', 'Cache-Control: max-age=60', '--compress', '*.css'];
