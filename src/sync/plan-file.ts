@@ -26,7 +26,7 @@ import {
   isText,
   planBuckets,
 } from './plan-s3.js';
-import { executePull, preparePull } from './pull.js';
+import { downloadRefusal, executePull, preparePull } from './pull.js';
 import { executePush, preparePush, refuseWatchOptions } from './push.js';
 import { copiedFrom } from './push-copies.js';
 import { RunContext, requireDirectory } from './run-context.js';
@@ -149,8 +149,13 @@ export async function plan(
         enforceDeleteGuards(s, deletes, [...remote.keys()].filter(s.selected).length, p.sourceFiles);
     } else {
       const p = await preparePull(s, opts as PullOptions);
+      const refusalOf = downloadRefusal(s, opts as PullOptions);
       for (const a of p.actions) {
         if (a.kind !== 'download' && a.kind !== 'delete') continue;
+        // Planned all the same (it may be cleared before apply), and said: applied now, it would fail.
+        const refusal = a.kind === 'download' ? refusalOf(a.rel) : null;
+        if (refusal !== null)
+          s.warn(`${a.rel}: ${refusal}: apply fails it unless that is cleared first`, a.rel);
         const r = p.remote.get(a.rel);
         const f = p.local.get(a.rel);
         actions.push({

@@ -257,20 +257,27 @@ function sharedEntries(
 }
 
 /**
+ * Why the tree as it is now refuses a download (a folder at its name, a file or link where its folder
+ * goes), for a dry run or a plan: the real run fails such a file every time. Nothing is made.
+ */
+export function downloadRefusal(s: RunContext, opts: PullOptions): (rel: string) => string | null {
+  const tree = existsSync(s.localRoot) ? targetTree(s, opts) : undefined;
+  return (rel) => tree?.writeRefusal(rel) ?? null;
+}
+
+/**
  * What the run would do, deletions last behind the same guards: a refusal is the real run's refusal,
  * which comes after its downloads, so those are listed first (as push lists its uploads).
  */
 function reportDryRun(s: RunContext, p: PreparedPull, opts: PullOptions): void {
   const report = (a: { kind: 'download' | 'delete'; rel: string; reason: string; size: number }) =>
     s.emit({ type: 'action', action: a.kind, rel: a.rel, reason: a.reason, size: a.size, dryRun: true });
-  // What is in a download's way (a folder at its name, a file where its folder goes) fails the real
-  // run every time: the dry run says so instead of promising the download.
-  const tree = existsSync(s.localRoot) ? targetTree(s, opts) : undefined;
+  const refusalOf = downloadRefusal(s, opts);
   for (const a of p.actions) {
     if (a.kind === 'skip') s.result.unchanged++;
     else if (a.kind === 'record') s.result.recorded++;
     else if (a.kind === 'download') {
-      const refusal = tree?.writeRefusal(a.rel) ?? null;
+      const refusal = refusalOf(a.rel);
       if (refusal !== null) {
         s.fileError(a.rel, refusal);
         continue;

@@ -259,9 +259,9 @@ describe.each(servers())('pull confined to its target on $name', (server) => {
   });
 
   it.each(MODES)(
-    'a dry run fails the downloads the real run refuses, and only those ($mode)',
+    'a dry run fails, and a plan warns of, the downloads the real run refuses, only those ($mode)',
     async ({ flags }) => {
-      const { target, outside } = layout('confine-dry');
+      const { base, target, outside } = layout('confine-dry');
       mkdirSync(path.join(target, 'folder.txt')); // a folder where an object's file goes
       writeFileSync(path.join(target, 'folder.txt/mine'), 'mine');
       writeFileSync(path.join(target, 'plain'), 'a file where an object needs a folder');
@@ -288,6 +288,14 @@ describe.each(servers())('pull confined to its target on $name', (server) => {
 
       const dry = await runCli(['pull', `s3://${bucket}/p`, target, ...flags, '--dry-run', '--json'], server);
       expect(snapshot(target)).toEqual(before);
+      // A plan keeps every download (the way may be cleared before apply) and warns of the same ones.
+      const planFile = path.join(base, 'plan.json');
+      const planned = await runCli(
+        ['plan', 'pull', `s3://${bucket}/p`, target, ...flags, '--out', planFile, '--json'],
+        server,
+      );
+      expect(planned.code, planned.stderr).toBe(0);
+      expect(snapshot(target)).toEqual(before);
       const real = await runCli(['pull', `s3://${bucket}/p`, target, ...flags, '--json'], server);
       const refused = [
         "away/z.txt: not written: 'away' is a symbolic link to a path outside the target",
@@ -306,6 +314,18 @@ describe.each(servers())('pull confined to its target on $name', (server) => {
       }
       expect(errorsOf(real.events)).toEqual(refused.sort());
       expect(errorsOf(dry.events)).toEqual(errorsOf(real.events));
+      expect(
+        planned.events
+          .filter((e): e is Extract<SyncEvent, { type: 'warning' }> => e.type === 'warning')
+          .map((e) => e.message)
+          .sort(),
+      ).toEqual(refused.map((m) => `${m}: apply fails it unless that is cleared first`));
+      const plannedRels = (
+        JSON.parse(readFileSync(planFile, 'utf8')) as { actions: { rel: string }[] }
+      ).actions
+        .map((a) => a.rel)
+        .sort();
+      expect(plannedRels).toEqual(Object.keys(objects).sort());
       const downloads = (events: SyncEvent[], kind: 'action' | 'done') =>
         events
           .filter((e) => e.type === kind && 'action' in e && e.action === 'download')
