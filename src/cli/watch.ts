@@ -66,7 +66,10 @@ export function watchEvents(
       return;
     }
     clear();
-    void output.event(cliEvent(e, signal?.reason));
+    // Stopping is how a watch ends: its human summary is not marked as a cancelled run's, unless
+    // something was left failing. With --json the summary says `cancelled` as it is.
+    const ended = e.type === 'summary' && e.cancelled && e.outcome === 'ok' && output.mode !== 'json';
+    void output.event(cliEvent(ended ? { ...e, cancelled: false } : e, signal?.reason));
     draw();
   };
   return {

@@ -492,6 +492,22 @@ describe.each(servers())('push --watch on $name', (server) => {
     },
   );
 
+  it('a watch stopped with nothing failing ends with a plain summary, not a cancelled run', async () => {
+    const { src, args } = await setup('human-stop', ['--settle', '300ms']);
+    writeOld(path.join(src, 'a.txt'), 'a');
+    // Human output (no --json): the summary lines are the words a service's journal keeps.
+    const run = start(args.filter((a) => a !== '--json'));
+    expect(await waitFor(() => /1 uploaded/.test(run.stdout()), run, 30_000), run.stderr()).toBe(true);
+    const { code } = await stop(run);
+    expect(code, run.stderr()).toBe(0);
+    const lines = run.stdout().trim().split('\n');
+    expect(lines.at(-2), run.stdout()).toMatch(
+      /^1 files: 0 unchanged, 1 uploaded, 0 recorded, 0 deleted, 0 failed$/,
+    );
+    expect(run.stdout()).not.toContain('[cancelled]');
+    expect(run.stderr()).toContain('SIGTERM: stopping');
+  });
+
   it('a file its walk cannot upload is retried as batches are, and decides the exit code', async () => {
     const { transport, src, url } = await setup('walkfail');
     // Every PutObject of bad.txt fails while the rate is 1.
