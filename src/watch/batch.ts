@@ -120,7 +120,8 @@ export const vouches = (store: { files: ReadonlyMap<string, unknown>; listedAt: 
  * One watch batch over the paths of `scope`, as one push run: one manifest checkpoint, the delete
  * guards applied to its deletes; `noticed`: the scan's notices the watch has said already. Returns the files held back as still being written, and the paths
  * whose delete was not done (skipped after an error in the batch, or failed). `handOver` is called, and
- * nothing done, when the manifest vouches for nothing: only a walk, with its listing, may decide.
+ * nothing done, when it would send files on the word of a manifest that vouches for nothing: only a
+ * walk, with its listing, may decide.
  */
 export async function runBatch(
   s: RunContext,
@@ -133,11 +134,12 @@ export async function runBatch(
   let held: LocalFile[] = [];
   let undeleted: string[] = [];
   await s.run(async () => {
-    if (!vouches(s.store)) {
+    const prepared = await prepareBatch(s, opts, scope, hold, noticed);
+    // Only a batch that would send something on the manifest's word: one of filtered-out paths sends nothing.
+    if (!vouches(s.store) && prepared.files.size > 0) {
       handOver();
       return;
     }
-    const prepared = await prepareBatch(s, opts, scope, hold, noticed);
     held = prepared.held ?? [];
     applyRecords(s, prepared.actions, prepared.facts);
     await executePush(s, prepared, opts);

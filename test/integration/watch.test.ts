@@ -492,6 +492,34 @@ describe.each(servers())('push --watch on $name', (server) => {
     },
   );
 
+  it('with no manifest yet, a change to filtered-out files only is no reason to walk', async () => {
+    const { src, args } = await setup('no-manifest-excluded', [
+      '--settle',
+      '300ms',
+      '--reconcile-every',
+      '1h',
+      '--exclude',
+      '*.log',
+    ]);
+    const run = start(args);
+    await watching(run);
+    writeFileSync(path.join(src, 'x.log'), 'left out');
+    expect(
+      await waitFor(() => batches(run).some((b) => b.trigger === 'change'), run, 30_000),
+      diag(run),
+    ).toBe(true);
+    // Then a file it selects: that one is sent after a walk's listing.
+    writeFileSync(path.join(src, 'kept.txt'), 'kept');
+    expect(await waitFor(() => uploaded(run) >= 1, run, 30_000), diag(run)).toBe(true);
+    expect((await stop(run)).code, diag(run)).toBe(0);
+    const walks = batches(run).filter((b) => b.trigger === 'walk');
+    expect(walks.length, diag(run)).toBe(2);
+    expect(walks[1], diag(run)).toMatchObject({ uploaded: 1 });
+    expect(walks[1]!.requests.ListObjectsV2, diag(run)).toBeGreaterThanOrEqual(1);
+    expect(handedOver(run), diag(run)).toBe(true);
+    expect(manifestGone(run), diag(run)).toBe(false);
+  });
+
   it('a watch stopped with nothing failing ends with a plain summary, not a cancelled run', async () => {
     const { src, args } = await setup('human-stop', ['--settle', '300ms']);
     writeOld(path.join(src, 'a.txt'), 'a');
