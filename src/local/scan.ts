@@ -136,14 +136,14 @@ function walker(root: string, opts: ScanOptions): { steps: Generator<void>; resu
       errors.push({ rel: relDir || '.', message: `cannot read directory: ${errorMessage(err)}` });
       return;
     }
-    let validWithFffd: Map<string, number> | undefined;
+    let validWithFffd: NamesWithFffd | undefined;
     for (const ent of entries) {
       const name = ent.name;
       const rel = relDir ? `${relDir}/${name}` : name;
       const abs = `${absDir}/${name}`;
       if (name.includes('\uFFFD')) {
         validWithFffd ??= validNamesWithFffd(absDir);
-        if (!takeValid(validWithFffd, name)) {
+        if (!takeValid(validWithFffd.valid, name)) {
           // A name the filters leave out is never synced, so it is no error: else an ignored file
           // failed every run and, through the error, blocked every --delete.
           const excluded = ent.isDirectory()
@@ -156,7 +156,11 @@ function walker(root: string, opts: ScanOptions): { steps: Generator<void>; resu
             ? !opts.followSymlinks
             : !ent.isDirectory() && !ent.isFile();
           if (!neverSynced) {
-            errors.push({ rel, message: 'file name is not valid UTF-8: skipped' });
+            const bytes = validWithFffd.invalid.get(name)?.shift();
+            errors.push({
+              rel,
+              message: `file name is not valid UTF-8${bytes === undefined ? '' : ` (byte${bytes.includes(',') ? 's' : ''} ${bytes})`}: skipped`,
+            });
             continue;
           }
         }
@@ -264,20 +268,49 @@ function walker(root: string, opts: ScanOptions): { steps: Generator<void>; resu
  * How many names in dir that hold U+FFFD are valid UTF-8, by name: readdir turns each invalid byte into
  * U+FFFD, so only the bytes tell a name written with that character from a mangled one.
  */
-function validNamesWithFffd(dir: string): Map<string, number> {
+function validNamesWithFffd(dir: string): NamesWithFffd {
   const valid = new Map<string, number>();
+  const invalid = new Map<string, string[]>();
   let raw: Buffer[];
   try {
     raw = readdirSync(dir, { encoding: 'buffer' });
   } catch {
-    return valid;
+    return { valid, invalid };
   }
   for (const bytes of raw) {
-    if (!isUtf8(bytes)) continue;
     const name = bytes.toString('utf8');
-    if (name.includes('\uFFFD')) valid.set(name, (valid.get(name) ?? 0) + 1);
+    if (!isUtf8(bytes)) invalid.set(name, [...(invalid.get(name) ?? []), invalidBytes(bytes)]);
+    else if (name.includes('\uFFFD')) valid.set(name, (valid.get(name) ?? 0) + 1);
   }
-  return valid;
+  return { valid, invalid };
+}
+
+/**
+ * The names of a folder that read with U+FFFD: the valid ones (counted), and where the invalid ones'
+ * bytes are not UTF-8, by the name they read as.
+ */
+interface NamesWithFffd {
+  valid: Map<string, number>;
+  invalid: Map<string, string[]>;
+}
+
+/**
+ * Where a name's bytes are not UTF-8 ("0xFF at 0, 0xFE at 1"; the first four): the decoded name shows
+ * U+FFFD for each, which does not say which bytes to look for.
+ */
+export function invalidBytes(bytes: Buffer): string {
+  const bad: string[] = [];
+  for (let i = 0; i < bytes.length; ) {
+    const lead = bytes[i]!;
+    const len = lead < 0x80 ? 1 : lead >> 5 === 6 ? 2 : lead >> 4 === 14 ? 3 : lead >> 3 === 30 ? 4 : 0;
+    if (len > 0 && i + len <= bytes.length && isUtf8(bytes.subarray(i, i + len))) {
+      i += len;
+      continue;
+    }
+    bad.push(`0x${lead.toString(16).toUpperCase().padStart(2, '0')} at ${i}`);
+    i++;
+  }
+  return bad.length > 4 ? `${bad.slice(0, 4).join(', ')}, …` : bad.join(', ');
 }
 
 /**

@@ -140,13 +140,14 @@ describe.each(servers())('file names on $name', (server) => {
         Buffer.from(`${src}/`),
         ...parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))),
       ]);
-    const bad: [Buffer, string][] = [
-      [raw([0x66, 0xff]), 'f\uFFFD'],
-      [raw('sub/', [0x67, 0xc3, 0x28]), 'sub/g\uFFFD('],
-      [raw('sub/', [0x68, 0xc0, 0xaf, 0x2e, 0x74]), 'sub/h\uFFFD\uFFFD.t'],
-      [raw([0x6b, 0xed, 0xa0, 0x80]), 'k\uFFFD\uFFFD\uFFFD'],
+    // Each with where its bytes are not UTF-8, as the error says it (the decoded name cannot).
+    const bad: [Buffer, string, string][] = [
+      [raw([0x66, 0xff]), 'f\uFFFD', 'byte 0xFF at 1'],
+      [raw('sub/', [0x67, 0xc3, 0x28]), 'sub/g\uFFFD(', 'byte 0xC3 at 1'],
+      [raw('sub/', [0x68, 0xc0, 0xaf, 0x2e, 0x74]), 'sub/h\uFFFD\uFFFD.t', 'bytes 0xC0 at 1, 0xAF at 2'],
+      [raw([0x6b, 0xed, 0xa0, 0x80]), 'k\uFFFD\uFFFD\uFFFD', 'bytes 0xED at 1, 0xA0 at 2, 0x80 at 3'],
       // Reads the same as the valid 'x\uFFFD' beside it.
-      [raw([0x78, 0xfe]), 'x\uFFFD'],
+      [raw([0x78, 0xfe]), 'x\uFFFD', 'byte 0xFE at 1'],
     ];
     for (const [p] of bad) writeFileSync(p, 'bad');
     // A directory whose name is not valid UTF-8: one error for it, none for the files inside.
@@ -158,8 +159,8 @@ describe.each(servers())('file names on $name', (server) => {
     const human = await runCli(['push', src, url], server);
     expectPrintable(human);
     expect(human.code).toBe(1);
-    const expected = [...bad.map(([, rel]) => rel), 'd\uFFFD\n\x1b[2K'].map(
-      (rel) => `error: ${printable(rel)}: file name is not valid UTF-8: skipped`,
+    const expected = [...bad.map(([, rel, at]) => [rel, at]), ['d\uFFFD\n\x1b[2K', 'byte 0xFF at 1']].map(
+      ([rel, at]) => `error: ${printable(rel!)}: file name is not valid UTF-8 (${at}): skipped`,
     );
     expect(lines(human.stderr).sort()).toEqual(expected.sort());
     expect([...(await transport.list('u/')).keys()].sort()).toEqual([...good].sort());
