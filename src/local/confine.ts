@@ -1,5 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { type BigIntStats, lstatSync, mkdirSync, realpathSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import {
+  type BigIntStats,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs';
 import { S3SyncError } from '../errors.js';
 import { STATE_DIR } from '../manifest/store.js';
 import {
@@ -189,16 +198,31 @@ export class TargetTree {
     return `${this.tmpId}-${(this.tmpCount++).toString(36)}${suffix}`;
   }
 
-  /** Removes the temp folder, unless what is there now is not s3sync's own folder. */
-  removeTmp(): void {
+  /**
+   * Removes the temp folder, unless what is there now is not s3sync's own folder. `keep`: the kept
+   * downloads (download-resume.ts) that stay, with the folder; their files are `<name>.<ext>`.
+   */
+  removeTmp(keep: ReadonlySet<string> = new Set()): void {
     let dir: string | undefined;
     try {
       dir = this.parentDir(`${this.tmp}/x`, false, true);
     } catch {
       return;
     }
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
     this.safeTmp = undefined;
+    if (dir === undefined) return;
+    let names: string[] = [];
+    try {
+      if (keep.size > 0) names = readdirSync(dir);
+    } catch {
+      // Unreadable: removed whole, as before there were kept downloads.
+    }
+    if (!names.some((n) => keep.has(n.slice(0, n.lastIndexOf('.'))))) {
+      rmSync(dir, { recursive: true, force: true });
+      return;
+    }
+    for (const n of names)
+      if (!keep.has(n.slice(0, n.lastIndexOf('.')))) rmSync(`${dir}/${n}`, { recursive: true, force: true });
   }
 
   /**

@@ -12,6 +12,7 @@ import { rangeIgnored } from '../s3/range-answer.js';
 import type { S3Transport } from '../s3/transport.js';
 import { gather, IncompleteBody, verifyContent } from './download-body.js';
 import { compressedSource, gunzipInPlace } from './download-gunzip.js';
+import { RangeLog, resumeName } from './download-resume.js';
 import type { Unflushed } from './durable-batch.js';
 import { TransferProgress } from './progress.js';
 import { downloadVerifiedRanges } from './ranged-download.js';
@@ -96,21 +97,37 @@ export async function downloadObject(
     backup?: (rel: string, abs: string) => (() => void) | undefined;
     /** Counts the objects fetched whole after their ranges were ignored; the caller reports them. */
     wholeFallbacks: WholeFallbacks;
+    /**
+     * A large download that does not finish keeps what it has for the next run (download-resume.ts);
+     * the caller's end keeps those files of the downloads it planned (resumeName) and removes the rest.
+     */
+    resume?: boolean;
   },
   tree: TargetTree,
   progress = new TransferProgress(o.size, (e) => s.emit(e)),
 ): Promise<Unflushed<ManifestEntry>> {
-  const name = tree.tmpFileName('.part');
+  const small = o.size < SMALL_OBJECT_MAX && o.size < cfg.multipartThreshold;
+  const form = etagForm(o.etag);
+  const partSizes = form.kind === 'multipart' ? candidatePartSizes(o.size, form.parts) : [];
+  const partSize = form.kind === 'multipart' ? (partSizes[0] ?? 0) : 0;
+  // Fetched in ranges and provable whole by its ETag: kept when it does not finish, for the next run.
+  const log =
+    cfg.resume && !small && o.size >= cfg.multipartThreshold && (form.kind === 'md5' || partSizes.length > 0)
+      ? new RangeLog(() => tree.tmpDir(), resumeName(o, cfg.partSize), Math.ceil(o.size / cfg.partSize))
+      : undefined;
+  const name = log ? log.dataName : tree.tmpFileName('.part');
   // The temp folder is in the target too: its path is checked again at each use.
   const tmp: TempPath = () => path.join(tree.tmpDir(), name);
   let fd: number | undefined;
   try {
     // Refused before a byte is fetched when the way is already blocked; checked again before the rename.
     tree.destination(o.rel, false, o.scanned);
-    const small = o.size < SMALL_OBJECT_MAX && o.size < cfg.multipartThreshold;
-    const form = etagForm(o.etag);
-    const partSizes = form.kind === 'multipart' ? candidatePartSizes(o.size, form.parts) : [];
-    const partSize = form.kind === 'multipart' ? (partSizes[0] ?? 0) : 0;
+    log?.load();
+    if (log && log.done.size > 0)
+      s.notice(
+        `${o.rel}: resuming: ${log.done.size} of ${Math.ceil(o.size / cfg.partSize)} ranges kept from an earlier pull`,
+        o.rel,
+      );
     let md5: string;
     let meta: Record<string, string> = {};
     let verified: boolean | undefined;
@@ -142,6 +159,7 @@ export async function downloadObject(
           partSize: cfg.partSize,
           partSizes,
           progress,
+          log,
         }));
       } catch (err) {
         const ignored = rangeIgnored(err);
@@ -150,6 +168,7 @@ export async function downloadObject(
         // as any whole download is, rather than the whole object once for each range.
         cfg.wholeFallbacks.add(ignored.message);
         progress.fail();
+        log?.reset();
         ({ md5, meta, verified, encoding } = await downloadWhole(s, t, o, tmp, partSizes, progress));
       }
     }
@@ -183,6 +202,7 @@ export async function downloadObject(
           undo?.();
           throw err;
         }
+        log?.remove();
         const st = statFields(lstatSync(dest, { bigint: true }));
         return {
           dest,
@@ -194,13 +214,21 @@ export async function downloadObject(
           }),
         };
       },
-      discard: () => removeTmpFile(tmp),
+      discard: () => {
+        removeTmpFile(tmp);
+        log?.remove();
+      },
     };
   } catch (err) {
     if (!s.opts.signal?.aborted) progress.fail();
     if (fd !== undefined) closeSync(fd);
-    removeTmpFile(tmp);
-    throw diskFullOr(err, o.rel);
+    const failure = diskFullOr(err, o.rel);
+    // Kept for the next run, unless the disk is full (the space is wanted) or nothing of it is proven.
+    if (!log || log.done.size === 0 || failure instanceof DiskFullError) {
+      removeTmpFile(tmp);
+      log?.remove();
+    }
+    throw failure;
   }
 }
 

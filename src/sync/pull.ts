@@ -16,12 +16,14 @@ import { resolveAt } from './at-time.js';
 import { BackupFailed, backupLocalFile, type LocalBackup, localBackupTarget } from './backup-local.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import { DiskFullError, diskFullOr, downloadObject, WholeFallbacks } from './download.js';
+import { resumeName } from './download-resume.js';
 import { DurableBatch, dirsUpTo, type Unflushed } from './durable-batch.js';
 import type { SyncResult } from './events.js';
 import { applyRecords } from './facts.js';
 import type { PullOptions } from './options.js';
 import { retireStalePending } from './pending.js';
 import { prelude } from './prelude.js';
+import { TransferProgress } from './progress.js';
 import { RunContext } from './run-context.js';
 import { headListed, headsInstead, localFits, remoteFits } from './selection.js';
 
@@ -326,7 +328,12 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
     partSize: setting(opts, 'partSize'),
     backup: backup && ((rel: string, abs: string) => backupLocalFile(backup, rel, abs)),
     wholeFallbacks: new WholeFallbacks(),
+    resume: true,
   };
+  // What large downloads left unfinished, kept for this run's downloads and for no other object.
+  const resumable = new Set(
+    downloads.filter((a) => a.size >= cfg.multipartThreshold).map((a) => resumeName(a, cfg.partSize)),
+  );
   let diskFull: DiskFullError | undefined;
   const controller = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
@@ -339,6 +346,7 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
     } else s.fileError(rel, (err as Error).message);
   };
   const byRel = new Map(downloads.map((a) => [a.rel, a]));
+  const progressOf = new Map<string, TransferProgress>();
   // A file is recorded only once its data, its name and its directory are on disk.
   const batch = new DurableBatch<ManifestEntry>({
     durable: (rel, entry) => {
@@ -348,7 +356,9 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
       if (a.versionId !== undefined && a.isLatest === false) s.store.forget(rel);
       else s.store.record(rel, entry);
       r.downloaded++;
-      r.bytesTransferred += a.size;
+      // What a kept download already held was fetched by an earlier run.
+      r.bytesTransferred += a.size - (progressOf.get(rel)?.resumedTotal ?? 0);
+      progressOf.delete(rel);
       s.emit({ type: 'done', action: 'download', rel, size: a.size, reason: a.reason });
     },
     failed: (rel, err) => failed(rel, diskFullOr(err, rel)),
@@ -366,7 +376,9 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
           written = await slots!.run(() => {
             s.emit({ type: 'start', action: 'download', rel: a.rel, size: a.size });
             const scanned = prepared.found.get(a.rel) ?? null;
-            return downloadObject(s, t!, { ...a, scanned }, cfg, tree);
+            const progress = new TransferProgress(a.size, (e) => s.emit(e));
+            progressOf.set(a.rel, progress);
+            return downloadObject(s, t!, { ...a, scanned }, cfg, tree, progress);
           }, signal);
         } catch (err) {
           const fatal = err instanceof S3SyncError && isFatal(err) && !(err instanceof DiskFullError);
@@ -381,7 +393,8 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
     if (!diskFull) throw err;
   } finally {
     await batch.drain();
-    tree.removeTmp();
+    // A full disk wants its space back more than a resume.
+    tree.removeTmp(diskFull ? undefined : resumable);
     cfg.wholeFallbacks.report(s);
   }
   if (diskFull) throw diskFull;

@@ -3,9 +3,10 @@ import { open } from 'node:fs/promises';
 import { runError } from '../errors.js';
 import type { S3Transport } from '../s3/transport.js';
 import { coalesce, IncompleteBody, verifyContent } from './download-body.js';
+import type { RangeLog } from './download-resume.js';
 import type { TransferProgress } from './progress.js';
 import type { RunContext } from './run-context.js';
-import { Flusher, type TempPath, TMP_FLAGS, writeFully } from './temp-file.js';
+import { Flusher, KEEP_FLAGS, type TempPath, TMP_FLAGS, writeFully } from './temp-file.js';
 
 /** One object to fetch in ranges of `partSize` bytes into `tmp`; `partSizes`: its ETag's candidates. */
 export interface RangedDownload {
@@ -14,6 +15,8 @@ export interface RangedDownload {
   partSize: number;
   partSizes: number[];
   progress: TransferProgress;
+  /** The ranges a kept temp file already holds (see download-resume.ts); none: a fresh temp file. */
+  log?: RangeLog;
 }
 
 /**
@@ -26,13 +29,24 @@ export async function downloadVerifiedRanges(
   t: S3Transport,
   d: RangedDownload,
 ): Promise<{ md5: string; meta: Record<string, string>; verified: boolean | undefined; encoding?: string }> {
-  const { o, tmp, partSizes } = d;
+  const { o, tmp, partSizes, log } = d;
   for (let attempt = 1; ; attempt++) {
+    const resumed = log !== undefined && log.done.size > 0;
     const { meta, encoding } = await downloadRanges(t, d);
     const job = s.hashes.track(o.size);
     const h = await s.hashes.pool.hashFile(tmp(), o.size, partSizes, job?.read).finally(job?.end);
     const verified = verifyContent(o.etag, h.md5, h.multipart, meta.md5);
-    if (verified !== false) return { md5: h.md5, meta, verified, encoding };
+    // Bytes kept from an earlier run are taken only once the whole file proves them.
+    if (verified === true || (verified === undefined && !resumed))
+      return { md5: h.md5, meta, verified, encoding };
+    log?.reset();
+    if (resumed) {
+      // The kept bytes were not the object's: none of it counts as resumed, all of it as fetched.
+      d.progress.fail();
+      if (s.opts.debug)
+        s.notice(`${o.rel}: the part kept from an earlier pull did not verify: fetching it whole`, o.rel);
+      continue;
+    }
     if (attempt > t.retries)
       throw runError('downloaded bytes do not match the object ETag (on every attempt)');
     if (s.opts.debug)
@@ -43,19 +57,31 @@ export async function downloadVerifiedRanges(
 /** Large objects: byte ranges fetched in parallel, each written at its offset and counted by `progress`. */
 async function downloadRanges(
   t: S3Transport,
-  { o, tmp, partSize, progress }: RangedDownload,
+  { o, tmp, partSize, progress, log }: RangedDownload,
 ): Promise<{ meta: Record<string, string>; encoding?: string }> {
-  const fh = await open(tmp(), TMP_FLAGS);
+  // A kept file is opened as it is; one that is not a regular file of the object's size starts over.
+  const fh = await open(tmp(), log ? KEEP_FLAGS : TMP_FLAGS);
   const flusher = new Flusher(fh);
   let meta: Record<string, string> = {};
   let encoding: string | undefined;
   try {
+    if (log && log.done.size > 0) {
+      const st = await fh.stat();
+      if (!st.isFile() || st.size !== o.size) {
+        log.reset();
+        await fh.truncate(0);
+      }
+    }
     await fh.truncate(o.size);
     const n = Math.ceil(o.size / partSize);
     await Promise.all(
       Array.from({ length: n }, async (_, i) => {
         const start = i * partSize;
         const end = Math.min(o.size, start + partSize) - 1;
+        if (log?.done.has(i)) {
+          progress.resumed(end - start + 1);
+          return;
+        }
         await t.get({ key: o.key, range: { start, end }, versionId: o.versionId }, async (body, info) => {
           if (info.etag && info.etag !== o.etag) throw runError('the object changed while it was downloaded');
           meta = info.metadata;
@@ -70,6 +96,11 @@ async function downloadRanges(
           }
           if (pos !== end + 1)
             throw new IncompleteBody(`range ended after ${pos - start} of ${end - start + 1} bytes`);
+          // On disk before it is marked: a crash loses at most the mark, never marks missing bytes.
+          if (log) {
+            await fh.datasync();
+            log.mark(i);
+          }
         });
       }),
     );

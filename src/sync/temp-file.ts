@@ -13,6 +13,9 @@ import { coalesce, IncompleteBody } from './download-body.js';
  */
 export const TMP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
 
+/** A kept download's temp file (see download-resume.ts): as TMP_FLAGS, but what it holds is kept. */
+export const KEEP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW;
+
 /** A download's temp file: its path, the temp folder checked anew each time it is asked for. */
 export type TempPath = () => string;
 
