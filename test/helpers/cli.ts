@@ -192,6 +192,11 @@ export async function waitFor(cond: () => boolean, run: LiveRun, timeoutMs = 60_
 }
 
 /** Kills the run as a crash would (SIGKILL) and waits until it is gone; the signal it died of. */
+/** For a suite's afterAll: kills (SIGKILL) every run a failed test left running. */
+export function killLeftRuns(runs: LiveRun[]): void {
+  for (const r of runs) if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
+}
+
 export async function kill9(run: LiveRun): Promise<NodeJS.Signals | null> {
   run.child.kill('SIGKILL');
   return (await run.exited).signal;

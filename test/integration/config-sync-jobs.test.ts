@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { S3Transport } from '../../src/s3/transport.js';
 import {
+  killLeftRuns,
   type LiveRun,
   md5Hex,
   newBucket,
@@ -27,7 +28,7 @@ const { dir, removeAll } = trackedDirs();
 const proxies: FaultProxy[] = [];
 const runs: LiveRun[] = [];
 afterAll(async () => {
-  for (const r of runs) if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
+  killLeftRuns(runs);
   for (const p of proxies) await p.close();
   removeAll();
 });

@@ -13,6 +13,7 @@ import {
   doneOf,
   FULL,
   kill9,
+  killLeftRuns,
   type LiveRun,
   MiB,
   manifestPaths,
@@ -37,8 +38,7 @@ const { dir, removeAll } = trackedDirs();
 const proxies: FaultProxy[] = [];
 const children: LiveRun[] = [];
 afterAll(async () => {
-  for (const r of children)
-    if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
+  killLeftRuns(children);
   for (const p of proxies) await p.close();
   removeAll();
 });

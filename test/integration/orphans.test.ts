@@ -17,6 +17,7 @@ import {
   bigFile,
   doneOf,
   kill9,
+  killLeftRuns,
   type LiveRun,
   MiB,
   newBucket,
@@ -45,8 +46,7 @@ const { dir, removeAll } = trackedDirs();
 const proxies: FaultProxy[] = [];
 const children: LiveRun[] = [];
 afterAll(async () => {
-  for (const r of children)
-    if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
+  killLeftRuns(children);
   for (const p of proxies) await p.close();
   removeAll();
 });

@@ -10,6 +10,7 @@ import {
   bigFile,
   doneOf,
   kill9,
+  killLeftRuns,
   type LiveRun,
   MiB,
   md5Hex,
@@ -32,8 +33,7 @@ const { dir, removeAll } = trackedDirs();
 const proxies: FaultProxy[] = [];
 const children: LiveRun[] = [];
 afterAll(async () => {
-  for (const r of children)
-    if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
+  killLeftRuns(children);
   for (const p of proxies) await p.close();
   removeAll();
 });

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   bigFile,
+  killLeftRuns,
   type LiveRun,
   MiB,
   md5Hex,
@@ -24,8 +25,7 @@ const { dir, removeAll } = trackedDirs();
 const proxies: FaultProxy[] = [];
 const children: LiveRun[] = [];
 afterAll(async () => {
-  for (const r of children)
-    if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
+  killLeftRuns(children);
   for (const p of proxies) await p.close();
   removeAll();
 });

@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   bigFile,
   doneOf,
+  killLeftRuns,
   type LiveRun,
   MiB,
   manifestPaths,
@@ -34,7 +35,7 @@ const { dir, removeAll } = trackedDirs();
 const proxies: FaultProxy[] = [];
 const runs: LiveRun[] = [];
 afterAll(async () => {
-  for (const r of runs) if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
+  killLeftRuns(runs);
   for (const p of proxies) await p.close();
   removeAll();
 });

@@ -22,6 +22,7 @@ import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   type AnyEvent,
+  killLeftRuns,
   type LiveRun,
   md5Hex,
   newBucket,
@@ -40,7 +41,7 @@ const proxies: FaultProxy[] = [];
 const gates: Gate[] = [];
 const runs: LiveRun[] = [];
 afterAll(async () => {
-  for (const r of runs) if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
+  killLeftRuns(runs);
   for (const g of gates) await g.close();
   for (const p of proxies) await p.close();
   removeAll();
