@@ -299,18 +299,22 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
           const doc = await plan({ ...options, direction, source, destination } as Parameters<
             typeof plan
           >[0]);
+          // Files left out by errors are not planned: exit 1, as the dry run of the same push or pull.
+          const errors = doc.errors?.length ?? 0;
+          const code = errors > 0 ? 1 : 0;
+          const left = errors > 0 ? `; ${errors} file(s) left out by errors` : '';
           if (mode === 'human')
             process.stdout.write(
-              `${printable(`plan: ${doc.actions.length} action(s) written to ${String(options.out)}`)}\n`,
+              `${printable(`plan: ${doc.actions.length} action(s) written to ${String(options.out)}${left}`)}\n`,
             );
           // As every --json run, it ends with one object that says how it ended.
           else if (mode === 'json') {
             // After the events still batched: this line is the last.
             output.stop();
-            const out = { type: 'plan-file', file: String(options.out), actions: doc.actions.length };
-            process.stdout.write(`${jsonText({ ...out, exitCode: 0 })}\n`);
+            const out = { type: 'plan-file', file: String(options.out), actions: doc.actions.length, errors };
+            process.stdout.write(`${jsonText({ ...out, exitCode: code })}\n`);
           }
-          return 0;
+          return code;
         }),
       );
     });

@@ -14,7 +14,7 @@ import type { CopyAction } from '../plan/renames.js';
 import { emptyFacts } from '../plan/types.js';
 import { formatS3Url, parseS3Url } from '../s3/url.js';
 import { enforceDeleteGuards } from './delete-guard.js';
-import type { SyncResult } from './events.js';
+import type { FileError, SyncResult } from './events.js';
 import type { CommonOptions, PullOptions, PushOptions } from './options.js';
 import type { S3SyncOptions } from './options-s3.js';
 import {
@@ -25,6 +25,9 @@ import {
   isSize,
   isText,
   planBuckets,
+  plannedErrors,
+  plannedErrorsOk,
+  reportPlannedErrors,
 } from './plan-s3.js';
 import { downloadRefusal, executePull, preparePull } from './pull.js';
 import { executePush, preparePush, refuseWatchOptions } from './push.js';
@@ -70,6 +73,11 @@ export interface PlanDocument {
   backupDir?: string;
   suffix?: string;
   actions: PlannedAction[];
+  /**
+   * Files the plan could not cover, with why (absent when none): `plan` exits 1, and `apply` reports
+   * them again, since they did not move.
+   */
+  errors?: FileError[];
 }
 
 export type PlanOptions = (PushOptions & { direction: 'push' }) | (PullOptions & { direction: 'pull' });
@@ -92,7 +100,11 @@ export async function plan(opts: PlanOptions & { out?: string }): Promise<PlanDo
 export async function plan(
   opts: (PlanOptions & { out?: string }) | BucketPlanOptions,
 ): Promise<PlanDocument | BucketPlanDocument> {
-  if (opts.direction === 'sync') return planBuckets(opts);
+  if (opts.direction === 'sync') {
+    const doc = await planBuckets(opts);
+    if (opts.out) writePlanFile(opts.out, `${jsonText(doc, 2)}\n`);
+    return doc;
+  }
   if (opts.direction !== 'push' && opts.direction !== 'pull')
     throw usageError(
       `plan: direction must be push, pull or sync, not ${JSON.stringify((opts as { direction?: unknown }).direction)}`,
@@ -114,7 +126,7 @@ export async function plan(
     writeManifest: false,
   });
   await s.store.open();
-  const actions: PlannedAction[] = [];
+  let actions: PlannedAction[] = [];
   try {
     if (push) {
       const p = await preparePush(s, opts as PushOptions);
@@ -145,8 +157,12 @@ export async function plan(
           `${restyles} object${restyles === 1 ? '' : 's'} need new headers (a header rule changed): plan files do not carry header changes; a push applies them`,
         );
       const deletes = actions.filter((a) => a.kind === 'delete-remote').length;
-      if (deletes > 0)
-        enforceDeleteGuards(s, deletes, [...remote.keys()].filter(s.selected).length, p.sourceFiles);
+      // A deletion the guards skip now (after an error) is left out: applying the plan must not do it.
+      if (
+        deletes > 0 &&
+        !enforceDeleteGuards(s, deletes, [...remote.keys()].filter(s.selected).length, p.sourceFiles)
+      )
+        actions = actions.filter((a) => a.kind !== 'delete-remote');
     } else {
       const p = await preparePull(s, opts as PullOptions);
       const refusalOf = downloadRefusal(s, opts as PullOptions);
@@ -168,7 +184,8 @@ export async function plan(
         });
       }
       const deletes = actions.filter((a) => a.kind === 'delete-local').length;
-      if (deletes > 0) enforceDeleteGuards(s, deletes, p.local.size, p.remote.size);
+      if (deletes > 0 && !enforceDeleteGuards(s, deletes, p.local.size, p.remote.size))
+        actions = actions.filter((a) => a.kind !== 'delete-local');
     }
   } finally {
     await s.close(false);
@@ -196,6 +213,7 @@ export async function plan(
     shard: s.destination.shard,
     ...(opts.backupDir !== undefined && { backupDir: opts.backupDir, suffix: opts.suffix }),
     actions,
+    ...plannedErrors(s.result.errors),
   };
   if (opts.out) writePlanFile(opts.out, `${jsonText(doc, 2)}\n`);
   return doc;
@@ -393,6 +411,8 @@ function checkPlanActions(doc: PlanDocument, file: string): PlanDocument {
   }
   if (!isText(doc.local) || doc.local === '')
     throw usageError(`${file} is not a valid s3sync plan: its local directory is not named`);
+  if (!plannedErrorsOk(doc.errors))
+    throw usageError(`${file} is not a valid s3sync plan: its errors are not a list of {rel, message}`);
   for (const a of doc.actions) {
     const why = planActionProblem(a, doc.direction, prefix);
     if (why) throw usageError(`${file} is not a valid s3sync plan: ${why}`);
@@ -474,6 +494,7 @@ export async function apply(
     );
   }
   return s.run(async () => {
+    reportPlannedErrors(doc, (rel, message) => s.fileError(rel, message));
     const remote = await s.list();
     // The files as found now (the plan's stat data, checked below, and the device every read checks).
     const found = new Map<string, FileStat>();

@@ -4,9 +4,7 @@
  * source object's ETag, the destination's ETag or absence). The plan names both stores by their ids,
  * never by credentials.
  */
-import { writeFileSync } from 'node:fs';
 import { usageError } from '../errors.js';
-import { jsonText } from '../escape.js';
 import { suffixOk, validateOptions } from '../options/validate.js';
 import type { S3SyncAction } from '../plan/s3-to-s3.js';
 import { type ConnectionOptions, endpointFor } from '../s3/client-options.js';
@@ -14,7 +12,7 @@ import type { RemoteObject } from '../s3/remote-object.js';
 import { formatS3Url, isS3Url, parseS3Url } from '../s3/url.js';
 import { resolveAt } from './at-time.js';
 import { deleteVerdict } from './delete-guard.js';
-import type { SyncResult } from './events.js';
+import type { FileError, SyncResult } from './events.js';
 import type { CommonOptions } from './options.js';
 import type { S3SyncOptions } from './options-s3.js';
 import { S3PairRun, sourceConnection } from './s3-pair.js';
@@ -61,6 +59,8 @@ export interface BucketPlanDocument {
   backupDir?: string;
   suffix?: string;
   actions: BucketPlannedAction[];
+  /** Objects the plan could not cover, with why (absent when none): apply reports them again. */
+  errors?: FileError[];
 }
 
 export type BucketPlanOptions = S3SyncOptions & { direction: 'sync'; out?: string };
@@ -95,10 +95,10 @@ function plannedActions(
   return out;
 }
 
-/** Plans an S3 → S3 sync without changing anything; written to `out` if given. */
+/** Plans an S3 → S3 sync without changing anything (`plan` writes it to `out`). */
 export async function planBuckets(opts: BucketPlanOptions): Promise<BucketPlanDocument> {
   validateOptions(opts, 'plan sync');
-  const { direction: _direction, out, ...sync } = opts;
+  const { direction: _direction, out: _out, ...sync } = opts;
   if (!isS3Url(sync.source) || !isS3Url(sync.destination))
     throw usageError(
       'plan sync takes two s3://bucket/prefix URLs: for a local directory use plan push or plan pull',
@@ -146,9 +146,33 @@ export async function planBuckets(opts: BucketPlanOptions): Promise<BucketPlanDo
     ...(at !== undefined && { at: new Date(at).toISOString() }),
     ...(sync.backupDir !== undefined && { backupDir: sync.backupDir, suffix: sync.suffix }),
     actions,
+    ...plannedErrors(run.result.errors),
   };
-  if (out) writeFileSync(out, `${jsonText(doc, 2)}\n`);
   return doc;
+}
+
+/** What a plan records of its run's file errors: nothing when there were none. */
+export const plannedErrors = (errors: FileError[]): { errors?: FileError[] } =>
+  errors.length > 0 ? { errors: errors.map(({ rel, message }) => ({ rel, message })) } : {};
+
+/** A plan's `errors`: absent, or a list of files each with its rel and message. */
+export const plannedErrorsOk = (v: unknown): boolean =>
+  v === undefined ||
+  (Array.isArray(v) &&
+    v.every(
+      (e: Partial<FileError> | null) =>
+        typeof e === 'object' && e !== null && isText(e.rel) && isText(e.message),
+    ));
+
+/**
+ * A plan's file errors, reported again by its apply: what the plan left out did not move, so applying
+ * it is not a clean run either (exit 1), and the guards skip any deletion it holds.
+ */
+export function reportPlannedErrors(
+  doc: { errors?: FileError[] },
+  fileError: (rel: string, message: string) => void,
+): void {
+  for (const e of doc.errors ?? []) fileError(e.rel, `left out of the plan: ${e.message}`);
 }
 
 export const isText = (v: unknown): v is string => typeof v === 'string';
@@ -206,6 +230,7 @@ export function checkBucketPlan(doc: BucketPlanDocument, file: string): BucketPl
     throw bad('its "at" is not a time');
   if (!(doc.backupDir === undefined || isText(doc.backupDir)) || !suffixOk(doc.suffix))
     throw bad('its backup directory or suffix is not valid');
+  if (!plannedErrorsOk(doc.errors)) throw bad('its errors are not a list of {rel, message}');
   const from = parseS3Url(doc.source).prefix;
   const to = parseS3Url(doc.destination).prefix;
   for (const a of doc.actions) {
@@ -266,6 +291,7 @@ export async function applyBuckets(
   if (made !== doc.store.endpoint)
     run.notice(`applying the plan to ${made}, not to ${doc.store.endpoint} where it was made`);
   return run.run(async () => {
+    reportPlannedErrors(doc, (rel, message) => run.fileError(rel, message));
     const { src, dst } = await run.connect();
     const [source, destination] = await Promise.all([
       doc.at === undefined ? src.list(run.from.prefix) : undefined,

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { BucketPlanDocument } from '../../src/sync/plan-s3.js';
 import { syncBuckets } from '../../src/sync/s3-to-s3.js';
 import {
   connFor,
@@ -325,6 +326,32 @@ describe.each(servers())('archive tiers ($name)', (server) => {
     expect(r.summary).toMatchObject({ uploaded: 2, failed: 1 });
     expect(await objectMd5(transport, 'p/cold.txt')).toBe(md5Hex('archived v1'));
     expect(await objectMd5(transport, 'p/a.txt')).toBe(md5Hex('a v2'));
+  });
+
+  it('plan sync records an archived object it leaves out and keeps the deletes; apply exits 1 too', async () => {
+    const { bucket: from, transport: src } = await newBucket(server, 'tier');
+    const { bucket: to, transport: dst } = await newBucket(server, 'tier');
+    await seedObject(src, 'p/cold.txt', 'archived content');
+    await seedObject(src, 'p/warm.txt', 'hot');
+    await seedObject(dst, 'p/stale.txt', 'only in the destination');
+    const p = await tierProxy(server, { classes: { 'p/cold.txt': 'GLACIER' } });
+    const file = path.join(tempDir('tier-plan'), 'plan.json');
+    const args = ['plan', 'sync', `s3://${from}/p`, `s3://${to}/p`, '--delete', '--out', file];
+    const planned = await runCli(args, server, viaProxy(p));
+    expect(planned.code, planned.stderr).toBe(1);
+    expect(planned.stdout).toContain(`plan: 1 action(s) written to ${file}; 1 file(s) left out by errors`);
+    const doc = JSON.parse(readFileSync(file, 'utf8')) as BucketPlanDocument;
+    // The delete the guards skip after an error is not in the plan.
+    expect(doc.actions.map((a) => [a.kind, a.rel])).toEqual([['copy', 'warm.txt']]);
+    expect(doc.errors).toEqual([{ rel: 'cold.txt', message: expect.stringContaining('in GLACIER') }]);
+    const applied = await runCli(['apply', file, '--json'], server, viaProxy(p));
+    expect(applied.code).toBe(1);
+    expect(applied.summary).toMatchObject({ uploaded: 1, deleted: 0, failed: 1 });
+    expect(applied.events.filter((e) => e.type === 'error').map((e) => e.message)).toEqual([
+      expect.stringMatching(/^cold\.txt: left out of the plan: .*in GLACIER/),
+    ]);
+    expect(await dst.head('p/cold.txt')).toBeNull();
+    expect(await dst.head('p/stale.txt')).not.toBeNull();
   });
 
   it('sync S3 → S3 skips an archived object with one line and copies the rest', async () => {

@@ -3,6 +3,7 @@ import {
   existsSync,
   mkdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -590,6 +591,20 @@ describe.each(servers())('plan and apply on $name', (server) => {
         },
       ],
       [
+        'errors that are not a list',
+        pushPlan,
+        (d) => {
+          d.errors = { rel: 'a', message: 'b' } as unknown as PlanDocument['errors'];
+        },
+      ],
+      [
+        'an error with no message',
+        pullPlan,
+        (d) => {
+          d.errors = [{ rel: 'a' } as NonNullable<PlanDocument['errors']>[0]];
+        },
+      ],
+      [
         'an action that is null',
         pushPlan,
         (d) => {
@@ -620,6 +635,81 @@ describe.each(servers())('plan and apply on $name', (server) => {
     expect(Object.keys(treeHashes(dst)).sort()).toEqual(['extra.txt', 'f0.txt', 'f1.txt']);
     expect(await keys(transport)).toEqual(before);
     rmSync(outside);
+  });
+
+  it('a push plan made after an error leaves out the deletes the guards skip; it exits 1, and so does apply', async () => {
+    const { transport, dir, url } = await pushedTree(server, 3, 'planerr');
+    // f2.txt renamed to a name that is not UTF-8: the scan fails it, so its object looks stale.
+    renameSync(path.join(dir, 'f2.txt'), Buffer.from(`${dir}/f2\xff.txt`, 'latin1'));
+    writeTree(dir, { 'new.txt': 'new\n' });
+    const planFile = path.join(tempDir('planerr-out'), 'plan.json');
+    for (const flags of [['--delete'], []]) {
+      const p = await runCli(['plan', 'push', dir, url, ...flags, '--out', planFile], server);
+      expect(p.code, p.stderr).toBe(1);
+      const errors = p.stderr.split('\n').filter((l) => l.startsWith('error: '));
+      expect(errors[0]).toMatch(
+        /^error: f2\S*\.txt: file name is not valid UTF-8 \(byte 0xFF at 2\): skipped$/,
+      );
+      if (flags.length > 0)
+        expect(errors[1]).toBe('error: not deleting 1 file(s): 1 error(s) happened in this run');
+      expect(errors).toHaveLength(flags.length + 1);
+      expect(p.stdout).toContain(`plan: 1 action(s) written to ${planFile}; 1 file(s) left out by errors`);
+      const doc = JSON.parse(readFileSync(planFile, 'utf8')) as PlanDocument;
+      // The delete the guards skipped is not in the plan: apply (which forces the guards) never sees it.
+      expect(doc.actions.map((a) => [a.kind, a.rel])).toEqual([['upload', 'new.txt']]);
+      expect(doc.errors).toEqual([
+        { rel: expect.stringMatching(/^f2.*\.txt$/), message: expect.stringContaining('not valid UTF-8') },
+      ]);
+    }
+    const json = await runCli(['plan', 'push', dir, url, '--delete', '--out', planFile, '--json'], server);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout.trim().split('\n').at(-1)!)).toEqual({
+      type: 'plan-file',
+      file: planFile,
+      actions: 1,
+      errors: 1,
+      exitCode: 1,
+    });
+
+    // apply does what the plan holds, and says again what it left out: not a clean run either.
+    const r = await runCli(['apply', planFile, '--json'], server);
+    expect(r.code).toBe(1);
+    expect(r.events.filter((e) => e.type === 'error').map((e) => e.message)).toEqual([
+      expect.stringMatching(
+        /^f2\S*\.txt: left out of the plan: file name is not valid UTF-8 \(byte 0xFF at 2\)/,
+      ),
+    ]);
+    expect(r.summary).toMatchObject({ uploaded: 1, deleted: 0, failed: 1 });
+    expect(await keys(transport)).toEqual(['f0.txt', 'f1.txt', 'f2.txt', 'new.txt']);
+  });
+
+  it('a pull plan made after an error keeps the local files the guards keep; apply reports the error again', async () => {
+    const { transport, url } = await pushedTree(server, 2, 'pplanerr');
+    const dst = tempDir('pplanerr-dst');
+    expect((await runCli(['pull', url, dst], server)).code).toBe(0);
+    await transport.deleteKeys(['p/f1.txt']);
+    await seed(transport, 'p/back\\slash.txt', 'a key no file is named\n');
+    await seed(transport, 'p/f0.txt', 'f0 changed remotely\n');
+    const planFile = path.join(tempDir('pplanerr-out'), 'plan.json');
+    const p = await runCli(['plan', 'pull', url, dst, '--delete', '--out', planFile], server);
+    expect(p.code, p.stderr).toBe(1);
+    // Printed escaped, as every name is: the backslash doubled.
+    expect(p.stderr).toContain(
+      'error: p/back\\\\slash.txt: unsafe object key, not written: contains a backslash',
+    );
+    expect(p.stderr).toContain('error: not deleting 1 file(s): 1 error(s) happened in this run');
+    const doc = JSON.parse(readFileSync(planFile, 'utf8')) as PlanDocument;
+    expect(doc.actions.map((a) => [a.kind, a.rel])).toEqual([['download', 'f0.txt']]);
+    expect(doc.errors).toEqual([{ rel: 'p/back\\slash.txt', message: expect.stringContaining('backslash') }]);
+
+    const r = await runCli(['apply', planFile, '--json'], server);
+    expect(r.code).toBe(1);
+    expect(r.summary).toMatchObject({ downloaded: 1, deleted: 0, failed: 1 });
+    expect(r.events.filter((e) => e.type === 'error').map((e) => e.message)).toEqual([
+      expect.stringMatching(/^p\/back\\slash\.txt: left out of the plan: unsafe object key/),
+    ]);
+    expect(readFileSync(path.join(dst, 'f0.txt'), 'utf8')).toBe('f0 changed remotely\n');
+    expect(readFileSync(path.join(dst, 'f1.txt'), 'utf8')).toBe('file 1\n');
   });
 
   it('the library plan() and apply() work on a plan document in memory', async () => {

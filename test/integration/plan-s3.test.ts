@@ -61,7 +61,7 @@ describe.each(servers())('plan sync / apply, S3 → S3 ($name)', (server) => {
         .trim()
         .split('\n')
         .map((l) => JSON.parse(l) as Record<string, unknown>);
-      expect(lines.at(-1)).toEqual({ type: 'plan-file', file, actions: count, exitCode: 0 });
+      expect(lines.at(-1)).toEqual({ type: 'plan-file', file, actions: count, errors: 0, exitCode: 0 });
       expect(lines.filter((l) => l.type === 'action')).toHaveLength(count);
       expect(readDoc(file).actions).toHaveLength(count);
     }
@@ -235,6 +235,16 @@ describe.each(servers())('plan sync / apply, S3 → S3 ($name)', (server) => {
         /has no ETag or size/,
       ],
       ['no stores', (d) => delete (d as Partial<BucketPlanDocument>).store, /its stores are not described/],
+      [
+        'errors that are not a list',
+        (d) => (d.errors = 'none' as unknown as BucketPlanDocument['errors']),
+        /its errors are not a list of \{rel, message\}/,
+      ],
+      [
+        'an error with no rel',
+        (d) => (d.errors = [{ message: 'x' } as NonNullable<BucketPlanDocument['errors']>[0]]),
+        /its errors are not a list of \{rel, message\}/,
+      ],
     ];
     for (const [what, edit, why] of variations) {
       const d = structuredClone(good);
