@@ -279,11 +279,11 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
     program
       .command('plan')
       .description(
-        'write a reviewable plan of a push or pull (with the reason for each action); change nothing',
+        'write a reviewable plan of a push, pull or S3 to S3 sync (with the reason for each action); change nothing',
       )
       .argument('<direction>', 'push, pull, or sync (S3 to S3)')
-      .argument('<source>', 'local directory (push) or s3://bucket/prefix (pull)')
-      .argument('<destination>', 's3://bucket/prefix (push) or local directory (pull)'),
+      .argument('<source>', 'local directory (push) or s3://bucket/prefix (pull, sync)')
+      .argument('<destination>', 's3://bucket/prefix (push, sync) or local directory (pull)'),
     'plan',
   )
     .addHelpText('after', '\nExample:\n  s3sync plan push ./site s3://bucket/www --delete --out plan.json')
