@@ -5,6 +5,7 @@ import {
   mkdirSync,
   readdirSync,
   realpathSync,
+  rmdirSync,
   rmSync,
   statSync,
   unlinkSync,
@@ -263,6 +264,41 @@ export class TargetTree {
       (kind === 'file' && scanned !== undefined ? unscannedReason(scanned, statFields(st!)) : null);
     if (reason !== null) throw new PathRefused(reason);
     return dest;
+  }
+
+  /**
+   * Removes the folder at `rel` if only empty folders are left in it (its files deleted by this run), so
+   * the download of `rel` can take its place; anything else there (a file, a link) keeps it. No link
+   * is followed: each folder is read by its real path and removed with rmdir, which only takes an
+   * empty one.
+   */
+  removeEmptyFolder(rel: string): void {
+    let dir: string | undefined;
+    try {
+      dir = this.parentDir(rel, false);
+    } catch (err) {
+      if (err instanceof PathRefused) return;
+      throw err;
+    }
+    if (dir === undefined) return;
+    const abs = `${dir}/${baseName(rel)}`;
+    const real = this.relOf(abs);
+    if (real === null || this.isOwn(real)) return;
+    const emptied = (folder: string): boolean => {
+      try {
+        for (const e of readdirSync(folder, { withFileTypes: true }))
+          if (!e.isDirectory() || !emptied(`${folder}/${e.name}`)) return false;
+        rmdirSync(folder);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    try {
+      if (lstatSync(abs, { throwIfNoEntry: false })?.isDirectory()) emptied(abs);
+    } catch {
+      // Not there to look at: the download's own checks say why.
+    }
   }
 
   /**

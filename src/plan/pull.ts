@@ -155,3 +155,39 @@ export function planPull(input: PullPlanInput): PullPlan {
   }
   return kept.length > 0 ? { actions, needs, kept } : { actions, needs };
 }
+
+/**
+ * The downloads whose way the run's own deletions may have to clear first, so they run after them:
+ * a deleted file at one of their folders (`a` for `a/x`: a file became a folder), or a folder of
+ * local files all deleted at their name (`a/x` for `a`: a folder became a file). Else each would be
+ * refused on every pull, the refusal skipping the very deletion that clears it. `local`: every file
+ * the scan found.
+ */
+export function downloadsAfterDeletes(
+  downloads: readonly string[],
+  deletes: readonly string[],
+  local: Iterable<string>,
+): Set<string> {
+  const after = new Set<string>();
+  if (downloads.length === 0 || deletes.length === 0) return after;
+  const gone = new Set(deletes);
+  // Per folder, how many local files it holds and how many of them go.
+  const held = new Map<string, number>();
+  const going = new Map<string, number>();
+  const count = (rel: string, into: Map<string, number>) => {
+    for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) {
+      const dir = rel.slice(0, i);
+      into.set(dir, (into.get(dir) ?? 0) + 1);
+    }
+  };
+  for (const rel of local) count(rel, held);
+  for (const rel of deletes) count(rel, going);
+  for (const rel of downloads) {
+    let parentGoes = false;
+    for (let i = rel.indexOf('/'); i !== -1 && !parentGoes; i = rel.indexOf('/', i + 1))
+      parentGoes = gone.has(rel.slice(0, i));
+    const folderGoes = going.has(rel) && going.get(rel) === held.get(rel);
+    if (parentGoes || folderGoes) after.add(rel);
+  }
+  return after;
+}

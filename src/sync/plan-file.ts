@@ -29,7 +29,7 @@ import {
   plannedErrorsOk,
   reportPlannedErrors,
 } from './plan-s3.js';
-import { downloadRefusal, executePull, preparePull } from './pull.js';
+import { afterDeletes, downloadRefusal, executePull, preparePull } from './pull.js';
 import { executePush, preparePush, refuseWatchOptions } from './push.js';
 import { copiedFrom } from './push-copies.js';
 import { RunContext, requireDirectory } from './run-context.js';
@@ -166,11 +166,15 @@ export async function plan(
     } else {
       const p = await preparePull(s, opts as PullOptions);
       const refusalOf = downloadRefusal(s, opts as PullOptions);
+      const after = afterDeletes(p);
+      // Refused now, but in the way is only what the plan deletes first: said only if those stay.
+      const waiting: [string, string][] = [];
       for (const a of p.actions) {
         if (a.kind !== 'download' && a.kind !== 'delete') continue;
         // Planned all the same (it may be cleared before apply), and said: applied now, it would fail.
         const refusal = a.kind === 'download' ? refusalOf(a.rel) : null;
-        if (refusal !== null)
+        if (refusal !== null && after.has(a.rel)) waiting.push([a.rel, refusal]);
+        else if (refusal !== null)
           s.warn(`${a.rel}: ${refusal}: apply fails it unless that is cleared first`, a.rel);
         const r = p.remote.get(a.rel);
         const f = p.local.get(a.rel);
@@ -184,8 +188,10 @@ export async function plan(
         });
       }
       const deletes = actions.filter((a) => a.kind === 'delete-local').length;
-      if (deletes > 0 && !enforceDeleteGuards(s, deletes, p.local.size, p.remote.size))
-        actions = actions.filter((a) => a.kind !== 'delete-local');
+      const go = deletes > 0 && enforceDeleteGuards(s, deletes, p.local.size, p.remote.size);
+      if (!go) actions = actions.filter((a) => a.kind !== 'delete-local');
+      for (const [rel, refusal] of go ? [] : waiting)
+        s.warn(`${rel}: ${refusal}: apply fails it unless that is cleared first`, rel);
     }
   } finally {
     await s.close(false);

@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, rmdirSync, statSync } from 'node:fs';
+import { type BigIntStats, existsSync, lstatSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { S3SyncError, usageError } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
@@ -9,7 +9,7 @@ import { scanListed } from '../local/scan-listed.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { STATE_DIR } from '../manifest/store.js';
 import { checkEnds, setting, validateOptions } from '../options/validate.js';
-import { type PullAction, planPull } from '../plan/pull.js';
+import { downloadsAfterDeletes, type PullAction, planPull } from '../plan/pull.js';
 import type { Facts, RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
 import { resolveAt } from './at-time.js';
@@ -161,6 +161,7 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
           ? new Map([...listing].filter(([rel, r]) => remoteFits(s.selection, r) && !aliases?.has(rel)))
           : listing;
       local = new Map(found.files.map((f) => [f.rel, f]));
+      caseRenamed(s.localRoot, local, remote, s.store.files);
       s.result.scanned = remote.size;
       const input = () => ({
         remote,
@@ -216,6 +217,65 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
       !(a.kind === 'download' && (shared?.has(a.rel) || failed.has(a.rel))),
   );
   return { actions: kept, remote, local, found: local, facts };
+}
+
+/**
+ * A rename by case upstream, on a filesystem that ignores case: the file s3sync pulled as `docs/a.txt`
+ * (the manifest records it as it is) is the file of the key `Docs/a.txt` when no key names the one and
+ * no file was found for the other, and the key's spelling reaches that file. Re-keyed, it is compared
+ * with that object as its own file: at most a download over it, where it was a deletion and a refused
+ * download on every pull. A file s3sync did not write keeps its refusal (never replaced under another
+ * case); where case counts, the other spelling is not there and nothing changes.
+ */
+export function caseRenamed(
+  root: string,
+  local: Map<string, LocalFile>,
+  remote: ReadonlyMap<string, unknown>,
+  manifest: ReadonlyMap<string, ManifestEntry>,
+): void {
+  const unmatched = new Map<string, string | null>();
+  for (const rel of local.keys()) {
+    if (remote.has(rel)) continue;
+    const folded = rel.toLowerCase();
+    // Two local files of one spelling: case counts here, nothing to re-key.
+    unmatched.set(folded, unmatched.has(folded) ? null : rel);
+  }
+  if (unmatched.size === 0) return;
+  for (const key of remote.keys()) {
+    if (local.has(key)) continue;
+    const rel = unmatched.get(key.toLowerCase());
+    if (rel === undefined || rel === null) continue;
+    // Recorded under either spelling: a file s3sync never had is not taken for the key's (its content,
+    // changed or not, is compared as any pulled file's is).
+    if (!manifest.has(key) && !manifest.has(rel)) continue;
+    let st: BigIntStats | undefined;
+    try {
+      st = lstatSync(path.join(root, key), { bigint: true, throwIfNoEntry: false });
+    } catch {
+      continue;
+    }
+    const f = local.get(rel)!;
+    if (!st?.isFile() || String(st.dev) !== f.dev) continue;
+    // exFAT through FUSE numbers each spelling apart: there, a file's own name unlisted in its folder
+    // shows the lookup found the local file. A folder's spelling is not trusted so: files reached
+    // through it get new numbers on each lookup, so every later check would fail.
+    const sameFolder = rel.slice(0, rel.lastIndexOf('/') + 1) === key.slice(0, key.lastIndexOf('/') + 1);
+    if (String(st.ino) !== f.ino && !(sameFolder && nameUnlisted(root, key))) continue;
+    local.delete(rel);
+    // As the key's spelling finds it: each check of the file from here on looks it up that way.
+    local.set(key, { ...f, rel: key, ino: String(st.ino) });
+    unmatched.delete(key.toLowerCase());
+  }
+}
+
+/** Whether `key`'s own name is missing from its folder's listing (a lookup found another spelling). */
+function nameUnlisted(root: string, key: string): boolean {
+  const slash = key.lastIndexOf('/');
+  try {
+    return !readdirSync(path.join(root, key.slice(0, slash + 1))).includes(key.slice(slash + 1));
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -275,27 +335,43 @@ function reportDryRun(s: RunContext, p: PreparedPull, opts: PullOptions): void {
   const report = (a: { kind: 'download' | 'delete'; rel: string; reason: string; size: number }) =>
     s.emit({ type: 'action', action: a.kind, rel: a.rel, reason: a.reason, size: a.size, dryRun: true });
   const refusalOf = downloadRefusal(s, opts);
+  const deletes = p.actions.filter((a) => a.kind === 'delete');
+  const after = afterDeletes(p);
+  // After the deletions, as the real run: what is in their way may be only what those remove.
+  const waiting: Extract<PullAction, { kind: 'download' }>[] = [];
+  const download = (a: Extract<PullAction, { kind: 'download' }>, cleared: boolean) => {
+    const refusal = cleared ? null : refusalOf(a.rel);
+    if (refusal !== null) return s.fileError(a.rel, refusal);
+    report(a);
+    s.result.downloaded++;
+  };
   for (const a of p.actions) {
     if (a.kind === 'skip') s.result.unchanged++;
     else if (a.kind === 'record') s.result.recorded++;
     else if (a.kind === 'download') {
-      const refusal = refusalOf(a.rel);
-      if (refusal !== null) {
-        s.fileError(a.rel, refusal);
-        continue;
-      }
-      report(a);
-      s.result.downloaded++;
+      if (after.has(a.rel)) waiting.push(a);
+      else download(a, false);
     }
   }
-  const deletes = p.actions.filter((a) => a.kind === 'delete');
   // For a pull the destination is the local tree and the source the listing.
-  if (deletes.length === 0 || !enforceDeleteGuards(s, deletes.length, p.local.size, p.remote.size)) return;
-  for (const a of deletes) {
-    report(a);
-    s.result.deleted++;
-  }
+  const go = deletes.length > 0 && enforceDeleteGuards(s, deletes.length, p.local.size, p.remote.size);
+  if (go)
+    for (const a of deletes) {
+      report(a);
+      s.result.deleted++;
+    }
+  for (const a of waiting) download(a, go);
 }
+
+/** The downloads that wait for the run's deletions (see downloadsAfterDeletes). */
+export const afterDeletes = (p: PreparedPull): Set<string> =>
+  downloadsAfterDeletes(
+    p.actions.filter((a) => a.kind === 'download').map((a) => a.rel),
+    p.actions.filter((a) => a.kind === 'delete').map((a) => a.rel),
+    (p.local.size > 0 ? p.local : p.found).keys(),
+  );
+
+type PullDownload = Extract<PullAction, { kind: 'download' }>;
 
 export async function executePull(s: RunContext, prepared: PreparedPull, opts: PullOptions): Promise<void> {
   const r = s.result;
@@ -347,84 +423,112 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
   };
   const byRel = new Map(downloads.map((a) => [a.rel, a]));
   const progressOf = new Map<string, TransferProgress>();
-  // A file is recorded only once its data, its name and its directory are on disk.
-  const batch = new DurableBatch<ManifestEntry>({
-    durable: (rel, entry) => {
-      const a = byRel.get(rel)!;
-      // A past version (--at) that is no longer current: an entry would tell the next push that the
-      // object holds this file's content, and it would skip the file. Without one, it compares content.
-      if (a.versionId !== undefined && a.isLatest === false) s.store.forget(rel);
-      else s.store.record(rel, entry);
-      r.downloaded++;
-      // What a kept download already held was fetched by an earlier run.
-      r.bytesTransferred += a.size - (progressOf.get(rel)?.resumedTotal ?? 0);
-      progressOf.delete(rel);
-      s.emit({ type: 'done', action: 'download', rel, size: a.size, reason: a.reason });
-    },
-    failed: (rel, err) => failed(rel, diskFullOr(err, rel)),
-    dirsOf: (dest) => dirsUpTo(tree.real, dest),
-  });
   // Downloads run as the request limit allows, which may grow during the run (see AdaptiveLimiter).
   const slots = t?.limiter.follower();
-  try {
-    await forEachLimit(
-      downloads,
-      t ? t.limiter.max : 0,
-      async (a) => {
-        let written: Unflushed<ManifestEntry>;
-        try {
-          written = await slots!.run(() => {
-            s.emit({ type: 'start', action: 'download', rel: a.rel, size: a.size });
-            const scanned = prepared.found.get(a.rel) ?? null;
-            const progress = new TransferProgress(a.size, (e) => s.emit(e));
-            progressOf.set(a.rel, progress);
-            return downloadObject(s, t!, { ...a, scanned }, cfg, tree, progress);
-          }, signal);
-        } catch (err) {
-          const fatal = err instanceof S3SyncError && isFatal(err) && !(err instanceof DiskFullError);
-          if (fatal && !opts.signal?.aborted) throw err;
-          return failed(a.rel, err);
-        }
-        await batch.add(written);
+  const downloadAll = async (list: readonly PullDownload[]) => {
+    // A file is recorded only once its data, its name and its directory are on disk.
+    const batch = new DurableBatch<ManifestEntry>({
+      durable: (rel, entry) => {
+        const a = byRel.get(rel)!;
+        // A past version (--at) that is no longer current: an entry would tell the next push that the
+        // object holds this file's content, and it would skip the file. Without one, it compares content.
+        if (a.versionId !== undefined && a.isLatest === false) s.store.forget(rel);
+        else s.store.record(rel, entry);
+        r.downloaded++;
+        // What a kept download already held was fetched by an earlier run.
+        r.bytesTransferred += a.size - (progressOf.get(rel)?.resumedTotal ?? 0);
+        progressOf.delete(rel);
+        s.emit({ type: 'done', action: 'download', rel, size: a.size, reason: a.reason });
       },
-      signal,
-    );
-  } catch (err) {
-    if (!diskFull) throw err;
+      failed: (rel, err) => failed(rel, diskFullOr(err, rel)),
+      dirsOf: (dest) => dirsUpTo(tree.real, dest),
+    });
+    try {
+      await forEachLimit(
+        list,
+        t ? t.limiter.max : 0,
+        async (a) => {
+          let written: Unflushed<ManifestEntry>;
+          try {
+            written = await slots!.run(() => {
+              s.emit({ type: 'start', action: 'download', rel: a.rel, size: a.size });
+              const scanned = prepared.found.get(a.rel) ?? null;
+              const progress = new TransferProgress(a.size, (e) => s.emit(e));
+              progressOf.set(a.rel, progress);
+              return downloadObject(s, t!, { ...a, scanned }, cfg, tree, progress);
+            }, signal);
+          } catch (err) {
+            const fatal = err instanceof S3SyncError && isFatal(err) && !(err instanceof DiskFullError);
+            if (fatal && !opts.signal?.aborted) throw err;
+            return failed(a.rel, err);
+          }
+          await batch.add(written);
+        },
+        signal,
+      );
+    } catch (err) {
+      if (!diskFull) throw err;
+    } finally {
+      await batch.drain();
+    }
+  };
+  // Downloads whose way this run's deletions clear wait for them (a file became a folder, ...).
+  const after = afterDeletes(prepared);
+  try {
+    await downloadAll(after.size === 0 ? downloads : downloads.filter((a) => !after.has(a.rel)));
+    if (!diskFull) {
+      // For a pull the destination is the local tree and the source the listing.
+      let refusal: unknown;
+      try {
+        if (
+          deletes.length > 0 &&
+          enforceDeleteGuards(s, deletes.length, prepared.local.size, prepared.remote.size)
+        ) {
+          deleteAll(s, tree, deletes, prepared, backup);
+          // A folder whose files all went makes way for the file of its name.
+          for (const rel of after) tree.removeEmptyFolder(rel);
+        }
+      } catch (err) {
+        refusal = err;
+      }
+      // Refused or skipped, the deletions leave these as they were: each is tried (and refused) as before.
+      if (after.size > 0) await downloadAll(downloads.filter((a) => after.has(a.rel)));
+      if (refusal !== undefined) throw refusal;
+    }
   } finally {
-    await batch.drain();
     // A full disk wants its space back more than a resume.
     tree.removeTmp(diskFull ? undefined : resumable);
     cfg.wholeFallbacks.report(s);
   }
   if (diskFull) throw diskFull;
+}
 
-  // For a pull the destination is the local tree and the source the listing.
-  if (
-    deletes.length > 0 &&
-    enforceDeleteGuards(s, deletes.length, prepared.local.size, prepared.remote.size)
-  ) {
-    const going = new Set(deletes.map((d) => d.rel));
-    for (const d of deletes) {
-      let undo: (() => void) | undefined;
-      try {
-        undo = backup && backupLocalFile(backup, d.rel, path.join(s.localRoot, d.rel));
-        const removal = tree.remove(d.rel, prepared.found.get(d.rel)?.ino, (real) => going.has(real));
-        if (removal !== 'deleted') undo?.();
-        s.store.forget(d.rel);
-        // Reached through a followed link: already deleted under its other path, or kept for it.
-        if (removal !== 'deleted') continue;
-        r.deleted++;
-        s.emit({ type: 'done', action: 'delete', rel: d.rel, size: d.size, reason: d.reason });
-      } catch (err) {
-        undo?.();
-        if (err instanceof PathRefused || err instanceof BackupFailed) s.fileError(d.rel, err.message);
-        else
-          s.fileError(
-            d.rel,
-            `delete failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-          );
-      }
+/** The run's deletions of local files, each kept first under --backup-dir. */
+function deleteAll(
+  s: RunContext,
+  tree: TargetTree,
+  deletes: readonly Extract<PullAction, { kind: 'delete' }>[],
+  prepared: PreparedPull,
+  backup: LocalBackup | undefined,
+): void {
+  const r = s.result;
+  const going = new Set(deletes.map((d) => d.rel));
+  for (const d of deletes) {
+    let undo: (() => void) | undefined;
+    try {
+      undo = backup && backupLocalFile(backup, d.rel, path.join(s.localRoot, d.rel));
+      const removal = tree.remove(d.rel, prepared.found.get(d.rel)?.ino, (real) => going.has(real));
+      if (removal !== 'deleted') undo?.();
+      s.store.forget(d.rel);
+      // Reached through a followed link: already deleted under its other path, or kept for it.
+      if (removal !== 'deleted') continue;
+      r.deleted++;
+      s.emit({ type: 'done', action: 'delete', rel: d.rel, size: d.size, reason: d.reason });
+    } catch (err) {
+      undo?.();
+      if (err instanceof PathRefused || err instanceof BackupFailed) s.fileError(d.rel, err.message);
+      else
+        s.fileError(d.rel, `delete failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
   }
 }

@@ -97,6 +97,44 @@ describe.each(servers())('pull into a filesystem that ignores case on $name', (s
     expect(readFileSync(path.join(target, 'OK.txt'), 'utf8')).toBe('local edits');
     expect(readFileSync(path.join(target, written), 'utf8')).toBe(objects[written]);
   });
+  it('pull --delete follows a rename by case upstream: a download over the file, never a delete', async (ctx) => {
+    if (skipped(ctx)) return;
+    const target = mkdtempSync(path.join(mnt, 'r-'));
+    const { bucket, transport } = await newBucket(server, 'nocase-rename');
+    const first = { README: 'v1', 'docs/a.txt': 'a1', LICENSE: 'same', o1: '1', o2: '2' };
+    for (const [rel, body] of Object.entries(first)) await seedObject(transport, `p/${rel}`, body);
+    const pull = (...flags: string[]) =>
+      runCli(['pull', `s3://${bucket}/p`, target, '--delete', ...flags], server);
+    expect((await pull()).code).toBe(0);
+    // Renamed upstream by case only: one file with new content, one as it was.
+    await transport.deleteKeys(['p/README', 'p/LICENSE']);
+    await seedObject(transport, 'p/Readme', 'v2, renamed');
+    await seedObject(transport, 'p/License', 'same');
+
+    const dry = await pull('--dry-run');
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout.split('\n').filter((l) => l.startsWith('(dry run)'))).toEqual([
+      '(dry run) download Readme [size-changed]',
+    ]);
+    for (const run of [1, 2, 3]) {
+      const r = await pull('--json');
+      expect(r.code, `run ${run}: ${JSON.stringify(r.summary?.errors)}`).toBe(0);
+      expect(r.summary).toMatchObject({ downloaded: run === 1 ? 1 : 0, deleted: 0, failed: 0 });
+      expect(readFileSync(path.join(target, 'Readme'), 'utf8')).toBe('v2, renamed');
+      expect(readFileSync(path.join(target, 'License'), 'utf8')).toBe('same');
+      expect(readdirSync(target)).toHaveLength(6);
+    }
+    // A folder renamed by case: exFAT through FUSE numbers the file anew at each lookup of the other
+    // spelling, so nothing proves it is the same file: refused as another key's, never deleted.
+    await transport.deleteKeys(['p/docs/a.txt']);
+    await seedObject(transport, 'p/Docs/a.txt', 'a2');
+    const r = await pull('--json');
+    expect(r.code).toBe(1);
+    expect(r.summary?.errors).toEqual([{ rel: 'Docs/a.txt', message: UNSEEN }]);
+    expect(r.summary).toMatchObject({ downloaded: 0, deleted: 0 });
+    expect(readFileSync(path.join(target, 'docs/a.txt'), 'utf8')).toBe('a1');
+  });
+
   it('applies a plan that names both keys: one is written, the other refused', async (ctx) => {
     if (skipped(ctx)) return;
     const target = mkdtempSync(path.join(mnt, 'a-'));

@@ -303,6 +303,69 @@ describe.each(servers())('pull --delete on $name', (server) => {
     expect(treeHashes(dst)).toEqual(treeHashes(src));
   });
 
+  it('follows a file that became a folder and a folder that became a file, in one run', async () => {
+    const { url, dir: src } = await pushedTree(server, 4, 'pshape');
+    writeTree(src, { a: 'a file\n', 'd/x': 'in d\n', 'd/y/z': 'deeper\n' });
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    const [dst, planned] = [tempDir('pshape-dst'), tempDir('pshape-planned')];
+    for (const d of [dst, planned]) expect((await runCli(['pull', url, d], server)).code).toBe(0);
+    // Upstream, `a` becomes a folder and `d` a file.
+    rmSync(path.join(src, 'a'));
+    rmSync(path.join(src, 'd'), { recursive: true });
+    writeTree(src, { 'a/inner': 'now in a folder\n', d: 'now a file\n' });
+    expect((await runCli(['push', src, url, '--delete', '--max-delete', '100%'], server)).code).toBe(0);
+    const before = treeHashes(dst);
+    const flags = ['--delete', '--max-delete', '100%'];
+
+    const dry = await runCli(['pull', url, dst, ...flags, '--dry-run'], server);
+    expect(dry.code, dry.stderr).toBe(0);
+    // The deletions first: the downloads wait for the way they clear, as the real run does.
+    expect(dry.stdout.split('\n').filter((l) => l.startsWith('(dry run)'))).toEqual([
+      '(dry run) delete a [no-remote-object]',
+      '(dry run) delete d/x [no-remote-object]',
+      '(dry run) delete d/y/z [no-remote-object]',
+      '(dry run) download a/inner [new]',
+      '(dry run) download d [new]',
+    ]);
+    expect(treeHashes(dst)).toEqual(before);
+
+    const r = await runCli(['pull', url, dst, ...flags, '--json'], server);
+    expect(r.code, JSON.stringify(r.summary?.errors)).toBe(0);
+    expect(r.summary).toMatchObject({ downloaded: 2, deleted: 3, failed: 0 });
+    expect(treeHashes(dst)).toEqual(treeHashes(src));
+    const again = await runCli(['pull', url, dst, ...flags, '--json'], server);
+    expect(again.summary).toMatchObject({ downloaded: 0, deleted: 0, requestsTotal: 1 });
+
+    // A plan of the same pull says nothing is in the way, and its apply does the same.
+    const planFile = path.join(tempDir('pshape-plan'), 'plan.json');
+    const p = await runCli(['plan', 'pull', url, planned, ...flags, '--out', planFile], server);
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.stderr).toBe('');
+    const applied = await runCli(['apply', planFile, '--json'], server);
+    expect(applied.code, JSON.stringify(applied.summary?.errors)).toBe(0);
+    expect(applied.summary).toMatchObject({ downloaded: 2, deleted: 3, failed: 0 });
+    expect(treeHashes(planned)).toEqual(treeHashes(src));
+  });
+
+  it('keeps a download refused while the folder in its way holds a file the run keeps', async () => {
+    const { url, dir: src } = await pushedTree(server, 4, 'pkeep');
+    writeTree(src, { 'd/x': 'in d\n' });
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    const dst = tempDir('pkeep-dst');
+    expect((await runCli(['pull', url, dst], server)).code).toBe(0);
+    writeTree(dst, { 'd/notes.log': 'local, excluded\n' });
+    rmSync(path.join(src, 'd'), { recursive: true });
+    writeTree(src, { d: 'now a file\n' });
+    expect((await runCli(['push', src, url, '--delete'], server)).code).toBe(0);
+    for (const run of [1, 2]) {
+      const r = await runCli(['pull', url, dst, '--delete', '--exclude', '*.log', '--json'], server);
+      expect(r.code, `run ${run}`).toBe(1);
+      expect(r.summary?.errors).toEqual([{ rel: 'd', message: 'not written: a directory is in the way' }]);
+      expect(r.summary).toMatchObject({ downloaded: 0, deleted: run === 1 ? 1 : 0 });
+      expect(readFileSync(path.join(dst, 'd/notes.log'), 'utf8')).toBe('local, excluded\n');
+    }
+  });
+
   it('is guarded like push: over --max-delete is refused and deletes nothing', async () => {
     const { url } = await pushedTree(server, 2, 'pguard');
     const dst = tempDir('pguard-dst');

@@ -2,7 +2,12 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { LocalFile } from '../../src/local/scan.js';
 import type { ManifestEntry } from '../../src/manifest/schema.js';
-import { decidePullObject, type PullPlanInput, planPull } from '../../src/plan/pull.js';
+import {
+  decidePullObject,
+  downloadsAfterDeletes,
+  type PullPlanInput,
+  planPull,
+} from '../../src/plan/pull.js';
 import { emptyFacts, type Facts, type RemoteObject } from '../../src/plan/types.js';
 import { MiB } from '../helpers.js';
 import { hashOf } from './plan-fixtures.js';
@@ -297,5 +302,33 @@ describe('planPull: archive tiers', () => {
     const plan = planPull(input({ remote: byRel(obj('c.txt', { storageClass: 'GLACIER_IR' })) }));
     expect(plan.needs).toEqual([]);
     expect(plan.actions).toMatchObject([{ kind: 'download', rel: 'c.txt' }]);
+  });
+});
+
+describe('downloadsAfterDeletes', () => {
+  const held = (downloads: string[], deletes: string[], local: string[]) =>
+    [...downloadsAfterDeletes(downloads, deletes, local)].sort();
+
+  it('holds a download under a deleted file: a file became a folder', () => {
+    expect(held(['a/x', 'a/y/z', 'b'], ['a'], ['a', 'c'])).toEqual(['a/x', 'a/y/z']);
+    // The file is not deleted (no --delete, or kept): nothing waits.
+    expect(held(['a/x'], ['c'], ['a', 'c'])).toEqual([]);
+  });
+
+  it('holds a download at a folder only when every local file in it is deleted', () => {
+    expect(held(['a'], ['a/x', 'a/y/z'], ['a/x', 'a/y/z', 'b'])).toEqual(['a']);
+    // One file stays (filtered out of the deletes, or its object is kept): the folder stays too.
+    expect(held(['a'], ['a/x'], ['a/x', 'a/keep'])).toEqual([]);
+    expect(held(['a/y'], ['a/y/z'], ['a/y/z', 'a/x'])).toEqual(['a/y']);
+  });
+
+  it('does not hold a download whose name differs from a deleted one only in case', () => {
+    // Where case is ignored the two are one file, re-keyed before planning (caseRenamed).
+    expect(held(['Readme'], ['README'], ['README'])).toEqual([]);
+  });
+
+  it('holds nothing without downloads or deletes', () => {
+    expect(held([], ['a'], ['a'])).toEqual([]);
+    expect(held(['a/x'], [], ['a'])).toEqual([]);
   });
 });
