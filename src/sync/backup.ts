@@ -1,4 +1,4 @@
-import { usageError } from '../errors.js';
+import { runError, usageError } from '../errors.js';
 import { describeS3Error, errorCode, httpStatus } from '../s3/errors.js';
 import type { ProviderQuirks } from '../s3/providers.js';
 import { inBucket, type S3Requests } from '../s3/requests.js';
@@ -65,7 +65,11 @@ const missing = (err: unknown) => errorCode((err as { cause?: unknown }).cause ?
  * caller must then leave the object alone.
  */
 export async function backupObject(
-  transport: S3Requests & { endpointId?: string; provider?: ProviderQuirks },
+  transport: S3Requests & {
+    endpointId?: string;
+    provider?: ProviderQuirks;
+    head(key: string): Promise<unknown | null>;
+  },
   obj: { rel: string; key: string; size: number },
   target: BackupTarget,
 ): Promise<'kept' | 'absent'> {
@@ -82,7 +86,13 @@ export async function backupObject(
     });
     return 'kept';
   } catch (err) {
-    if (missing(err)) return 'absent';
-    throw err;
+    if (!missing(err)) throw err;
+    // Gone since the listing, or a key the store lists but cannot copy (s3rver with `+` in it): only a
+    // HEAD tells them apart, and only the first has nothing to keep.
+    if ((await transport.head(obj.key)) === null) return 'absent';
+    throw runError(
+      'the store answered NoSuchKey to the copy of an object it has (a key it cannot copy?)',
+      err,
+    );
   }
 }

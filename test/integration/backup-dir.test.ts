@@ -13,6 +13,7 @@ import {
   trackedDirs,
   writeTree,
 } from '../helpers.js';
+import { startFaultProxy } from '../servers/fault-proxy.js';
 
 const dirs = trackedDirs();
 afterAll(dirs.removeAll);
@@ -120,6 +121,79 @@ describe.each(servers())('push --backup-dir on $name', (server) => {
     expect(r.stderr).toContain('s3sync-no-such-bucket-r');
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(await objectMd5(transport, 'd/a.txt')).toBe(md5Hex('one\n'));
+  });
+
+  it('a copy to the backup answered NoSuchKey for an object that is there: not overwritten, not deleted', async () => {
+    const { bucket, transport } = await newBucket(server, 'baknsk');
+    const dir = dirs.dir('baknsk');
+    writeTree(dir, { 'a.txt': 'one\n', 'b.txt': 'bee\n', 'c.txt': 'c\n', 'd.txt': 'd\n' });
+    const url = `s3://${bucket}/d`;
+    // A store that cannot copy some keys it lists (s3rver with `+` in one) says NoSuchKey.
+    const nsk =
+      '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>';
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      kinds: ['status-500'],
+      rewrite: (req) =>
+        req.method === 'PUT' && req.url.includes('/bak/')
+          ? { status: 404, body: () => Buffer.from(nsk) }
+          : undefined,
+    });
+    try {
+      expect((await runCli(['push', dir, url, '--endpoint-url', proxy.endpoint], server)).code).toBe(0);
+      const push = () =>
+        runCli(
+          [
+            'push',
+            dir,
+            url,
+            '--delete',
+            '--backup-dir',
+            `s3://${bucket}/bak`,
+            '--endpoint-url',
+            proxy.endpoint,
+            '--json',
+          ],
+          server,
+        );
+      const why =
+        'not changed: could not keep the object under --backup-dir: the store answered NoSuchKey to the copy of an object it has (a key it cannot copy?)';
+      // A deletion, then an overwrite: each object is left as it was, and the run fails.
+      rmSync(path.join(dir, 'b.txt'));
+      const deleting = await push();
+      expect(deleting.code, deleting.stderr).toBe(1);
+      expect(deleting.summary).toMatchObject({ deleted: 0 });
+      expect(deleting.summary?.errors).toEqual([{ rel: 'b.txt', message: why }]);
+      writeTree(dir, { 'b.txt': 'bee\n', 'a.txt': 'two, changed\n' });
+      const writing = await push();
+      expect(writing.code, writing.stderr).toBe(1);
+      expect(writing.summary).toMatchObject({ uploaded: 0 });
+      expect(writing.summary?.errors).toEqual([{ rel: 'a.txt', message: why }]);
+      expect(await objectMd5(transport, 'd/a.txt')).toBe(md5Hex('one\n'));
+      expect(await objectMd5(transport, 'd/b.txt')).toBe(md5Hex('bee\n'));
+      // The same from another prefix (S3 → S3): the copy over a.txt waits for a backup that failed.
+      await seedObject(transport, 'src/a.txt', 'from the other prefix\n');
+      const synced = await runCli(
+        [
+          'sync',
+          `s3://${bucket}/src`,
+          url,
+          '--backup-dir',
+          `s3://${bucket}/bak`,
+          '--endpoint-url',
+          proxy.endpoint,
+          '--json',
+        ],
+        server,
+      );
+      expect(synced.code, synced.stderr).toBe(1);
+      expect(synced.summary?.errors).toEqual([{ rel: 'a.txt', message: why }]);
+      expect(await objectMd5(transport, 'd/a.txt')).toBe(md5Hex('one\n'));
+    } finally {
+      await proxy.close();
+    }
   });
 
   it.each([
