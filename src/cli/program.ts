@@ -186,7 +186,17 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
     .version(pkg.version, '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     // Commander's messages quote the arguments given, a path among them.
-    .configureOutput({ outputError: (text, write) => write(printableLines(text)) })
+    .configureOutput({
+      outputError: (text, write) =>
+        write(
+          printableLines(
+            // The likely cause: an unquoted glob the shell expanded into several words.
+            text.startsWith('error: too many arguments')
+              ? text.replace(/\.?\n$/, ": quote a glob so the shell does not expand it (--exclude '*.log')\n")
+              : text,
+          ),
+        ),
+    })
     // Flags before a command are the program's (global), after it the command's.
     .enablePositionalOptions()
     .helpCommand(true)
@@ -375,6 +385,9 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
       run(import('./demo.js').then(({ runDemo }) => runDemo({ keep: !!flags.keep, signal: ctx.signal })));
     });
 
+  // The bare command's leniency (it reports a mistyped command itself) is not its commands': an extra
+  // word there is a glob the shell expanded (`--exclude *.log`) or a second path, never ignored.
+  for (const cmd of program.commands) cmd.allowExcessArguments(false);
   return program;
 }
 

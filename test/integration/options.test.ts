@@ -259,6 +259,32 @@ describe.each(servers())('invalid option values on $name', (server) => {
     expect(requests()).toBe(before);
   });
 
+  it('an extra word after a command is refused, never dropped: a glob the shell expanded (exit 2, no request)', async () => {
+    const d = dir('opts-extra');
+    writeFileSync(path.join(d, 'plan.json'), '{}');
+    const runs: [string, string[]][] = [
+      // What `--exclude *.log` becomes in a folder holding a.log and b.log: b.log would be uploaded.
+      ['push', ['push', src, url, '--exclude', 'a.log', 'b.log']],
+      ['pull', ['pull', url, d, 'extra']],
+      ['check', ['check', src, url, 'extra']],
+      ['plan', ['plan', 'push', src, url, 'extra', '--out', path.join(d, 'p.json')]],
+      ['apply', ['apply', path.join(d, 'plan.json'), path.join(d, 'plan.json')]],
+      ['sync', ['sync', url, `${url}-b`, `${url}-c`]],
+      ['cleanup', ['cleanup', url, 'extra']],
+      ['versions', ['versions', url, 'extra']],
+    ];
+    for (const [command, args] of runs) {
+      const before = requests();
+      const r = await runCli([...args, '--endpoint-url', proxy.endpoint], server);
+      expect(r.stderr, command).toMatch(new RegExp(`^error: too many arguments for '${command}'\\. `));
+      expect(r.stderr).toContain("quote a glob so the shell does not expand it (--exclude '*.log')");
+      expect(r.code, command).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(requests(), command).toBe(before);
+    }
+    expect(readdirSync(d).sort()).toEqual(['plan.json']);
+  });
+
   it.each([
     ['--compress', '*.html'],
     ['--header-for', '*.html', 'Cache-Control: no-cache'],
