@@ -78,6 +78,8 @@ export function shown(v: unknown): string {
   } catch {
     s = String(v);
   }
+  // A URL's user name and password, in any value (a list, an object), never shown.
+  s = s.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s"]+@/gi, '$1***@');
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 

@@ -12,6 +12,7 @@ import type { PullAction } from '../plan/pull.js';
 import type { PushAction } from '../plan/push.js';
 import type { CopyAction } from '../plan/renames.js';
 import { emptyFacts } from '../plan/types.js';
+import { redactUrl } from '../s3/client-options.js';
 import { formatS3Url, parseS3Url } from '../s3/url.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import type { FileError, SyncResult } from './events.js';
@@ -496,7 +497,7 @@ export async function apply(
   });
   if (doc.endpoint !== undefined && s.endpoint.id !== doc.endpoint) {
     s.notice(
-      `applying the plan to ${s.endpoint.id} (${s.endpoint.source}), not to ${doc.endpoint} where it was made`,
+      `applying the plan to ${s.endpoint.id} (${s.endpoint.source}), not to ${redactUrl(doc.endpoint)} where it was made`,
     );
   }
   return s.run(async () => {

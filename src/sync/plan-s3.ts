@@ -7,7 +7,7 @@
 import { usageError } from '../errors.js';
 import { suffixOk, validateOptions } from '../options/validate.js';
 import type { S3SyncAction } from '../plan/s3-to-s3.js';
-import { type ConnectionOptions, endpointFor } from '../s3/client-options.js';
+import { type ConnectionOptions, endpointFor, redactUrl } from '../s3/client-options.js';
 import type { RemoteObject } from '../s3/remote-object.js';
 import { formatS3Url, isS3Url, parseS3Url } from '../s3/url.js';
 import { resolveAt } from './at-time.js';
@@ -289,7 +289,7 @@ export async function applyBuckets(
   const run = new S3PairRun(sync);
   const made = endpointFor(sync).id;
   if (made !== doc.store.endpoint)
-    run.notice(`applying the plan to ${made}, not to ${doc.store.endpoint} where it was made`);
+    run.notice(`applying the plan to ${made}, not to ${redactUrl(doc.store.endpoint)} where it was made`);
   return run.run(async () => {
     reportPlannedErrors(doc, (rel, message) => run.fileError(rel, message));
     const { src, dst } = await run.connect();

@@ -416,6 +416,30 @@ describe.each(servers())('endpoint identity on $name', (server) => {
         if (!mode.includes('--debug')) expect(all, what).not.toMatch(/^\s+at /m);
       }
     }
+    // Where a file puts them itself: a plan edited to carry them, a config value of the wrong type.
+    const edited = path.join(dir('cred-plan-edited'), 'plan.json');
+    writeFileSync(
+      edited,
+      JSON.stringify({ ...JSON.parse(readFileSync(planFile, 'utf8')), endpoint: withCreds }),
+    );
+    const wrongType = dir('cred-config-type');
+    writeFileSync(
+      path.join(wrongType, 's3sync.config.json'),
+      JSON.stringify({ defaults: { endpointUrl: [withCreds], sourceEndpointUrl: { url: withCreds } } }),
+    );
+    const fileRuns: [string, string[], string | undefined, number][] = [
+      ['apply of an edited plan', ['apply', edited, '--endpoint-url', real], undefined, 0],
+      ['a config value of the wrong type', ['push', src, url], wrongType, 2],
+    ];
+    for (const [what, args, cwd, code] of fileRuns)
+      for (const mode of modes) {
+        const out = await run([...args, ...mode], keys, cwd);
+        const all = out.stdout + out.stderr;
+        expect(out.code, `${what}: ${all}`).toBe(code);
+        expect(all.includes(PASS), `${what}: password printed\n${all}`).toBe(false);
+        expect(all.includes(USER), `${what}: user name printed\n${all}`).toBe(false);
+      }
+
     // The notice that says they are ignored, once per run, naming where they came from.
     const noticed = await run(['push', src, url, '--json', ...flag], keys);
     expect(noticed.events.filter((e) => e.type === 'notice').map((e) => e.message)).toEqual([
