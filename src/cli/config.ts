@@ -2,8 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { usageError } from '../errors.js';
 import type { EntryPoint } from '../options/table.js';
-import { configValues, didYouMean, type JobCommand } from '../options/validate.js';
-import { isS3Url } from '../s3/url.js';
+import { checkEnds, configValues, didYouMean, type JobCommand } from '../options/validate.js';
+import { isS3Url, parseS3Url, writableS3Url } from '../s3/url.js';
 
 /**
  * s3sync.config.json in the working directory (or the file $S3SYNC_CONFIG names):
@@ -46,6 +46,20 @@ export function jobEntry(
     `${where}: sync takes at least one s3://bucket/prefix: for two local directories use rsync`,
   );
 }
+/** A job's ends as its command takes them (the CLI checks its arguments so): refused before any job runs. */
+function checkJobEnds(entry: EntryPoint, source: string, destination: string, at: string): void {
+  try {
+    if (entry === 'pull') checkEnds('pull', destination, source);
+    else if (entry === 'push' || entry === 'check') checkEnds(entry, source, destination);
+    else if (entry === 'sync s3') {
+      parseS3Url(source);
+      writableS3Url(destination, 'the destination');
+    }
+  } catch (err) {
+    throw usageError(`${at}: ${(err as Error).message}`);
+  }
+}
+
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -131,6 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigFile {
       // A sync job's options are those of what it runs: an S3 → S3 job refuses verify, as the CLI does.
       const entry = jobEntry({ command, source, destination }, at);
       if (entry !== command) configValues(j, at, entry as JobCommand | 'sync s3');
+      checkJobEnds(entry, source, destination, at);
       return { command, source, destination, options };
     }),
     path: file,

@@ -168,6 +168,23 @@ describe.each(servers())('config jobs on $name', (server) => {
       { maxAge: '1d', minAge: '7d' },
       /--max-age \(.*\) is after --min-age/,
     ],
+    // Its ends as the command takes them, as the CLI checks its arguments.
+    [
+      "a pull whose ends are a push's",
+      { command: 'pull' },
+      /pull takes s3:\/\/bucket\/prefix, then a local directory: the arguments are reversed/,
+    ],
+    ['a destination with no bucket', { destination: 's3://' }, /not an S3 URL: 's3:\/\/'/],
+    [
+      'a check of two folders',
+      { command: 'check', destination: '/srv/not-s3' },
+      /not an S3 URL: '\/srv\/not-s3'/,
+    ],
+    [
+      'an S3 → S3 sync into no bucket',
+      { command: 'sync', source: 's3://some-bucket/p', destination: 's3://' },
+      /not an S3 URL: 's3:\/\/'/,
+    ],
   ])(
     'options that conflict in a later job (%s) stop the file before its first job runs',
     async (_what, bad, re) => {
