@@ -24,8 +24,8 @@ export function checkText(r: Omit<CheckResult, 'outcome'>): string {
   const counts =
     `${r.same} same, ${r.onlyLocal.length} only local, ` +
     `${r.onlyRemote.length} only remote, ${r.differ.length} differ`;
-  if (r.cancelled)
-    return `[cancelled] incomplete (${r.notCompared} not compared${e > 0 ? `, ${e} error(s)` : ''}): ${counts} so far`;
+  if (r.cancelled || r.stoppedBy !== undefined)
+    return `[${r.cancelled ? 'cancelled' : 'stopped'}] incomplete (${r.notCompared} not compared${e > 0 ? `, ${e} error(s)` : ''}): ${counts} so far`;
   const verdict =
     n > 0
       ? `${n} difference(s)${e > 0 ? `, ${e} error(s)` : ''}`

@@ -13,6 +13,7 @@ import {
 } from '../options/table.js';
 import { flagParser, helpText } from '../options/validate.js';
 import type { CheckEvent } from '../sync/check.js';
+import { stoppedMessage } from '../sync/events.js';
 import { loadConfig } from './config.js';
 import {
   CancelledError,
@@ -308,7 +309,7 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
         import('../sync/plan-file.js').then(async ({ plan }) => {
           const doc = await plan({ ...options, direction, source, destination } as Parameters<
             typeof plan
-          >[0]);
+          >[0]).catch(stoppedLine(mode, output, { type: 'plan-file', file: null, actions: 0, errors: 0 }));
           // Files left out by errors are not planned: exit 1, as the dry run of the same push or pull.
           const errors = doc.errors?.length ?? 0;
           const code = errors > 0 ? 1 : 0;
@@ -354,7 +355,9 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
       const { options, mode, output } = prepare('cleanup', cmd);
       run(
         import('../sync/cleanup.js').then(async ({ cleanup }) => {
-          const r = await cleanup({ ...options, target });
+          const r = await cleanup({ ...options, target }).catch(
+            stoppedLine(mode, output, { type: 'summary', command: 'cleanup' }),
+          );
           // The events wait in a batch: out first, so the summary is the last line.
           output.stop();
           const reason: unknown = ctx.signal?.reason;
@@ -478,6 +481,23 @@ export async function runCli(argv: string[]): Promise<number> {
     process.stdout.off('error', onStdoutError);
   }
 }
+
+/**
+ * A command whose library call ends in no summary of its own (plan, cleanup) stopped by an error: with
+ * --json its last line still says how it ended (`stoppedBy`, `exitCode`), as a push's summary does.
+ * Rethrows, so the error's line and exit code are the CLI's as ever (a cancellation's too).
+ */
+const stoppedLine =
+  (mode: string, output: { stop(): void }, last: Record<string, unknown>) =>
+  (err: unknown): never => {
+    if (mode === 'json' && err instanceof S3SyncError) {
+      output.stop();
+      process.stdout.write(
+        `${jsonText({ ...last, stoppedBy: stoppedMessage(err), exitCode: errorExitCode(err) })}\n`,
+      );
+    }
+    throw err;
+  };
 
 /** Where a plan is to be written, checked before the listing: a folder that exists, not a folder itself. */
 function checkOutFile(out: string): void {

@@ -5,7 +5,7 @@ import { checkEnds, validateOptions } from '../options/validate.js';
 import { type CheckDifference, type CheckPlan, planCheck } from '../plan/check.js';
 import type { RequestCounts } from '../s3/request-counter.js';
 import { resolveAt } from './at-time.js';
-import type { FileError, SyncEvent, SyncResult } from './events.js';
+import { type FileError, outcomeOf, type SyncEvent, type SyncResult, stoppedMessage } from './events.js';
 import type { CheckOptions } from './options.js';
 import { prelude, within } from './prelude.js';
 import { RunContext, requireDirectory } from './run-context.js';
@@ -29,10 +29,15 @@ export interface CheckResult {
   cancelled: boolean;
   notCompared: number;
   /**
-   * `ok` identical; `differ` a difference; `failed` some files could not be compared; `cancelled` the
-   * comparison stopped before its end.
+   * The error that stopped the check before its end (a missing bucket, denied access), as the CLI's
+   * last line says it: the counts are of a check that did not finish. Absent otherwise.
    */
-  outcome: 'ok' | 'differ' | 'failed' | 'cancelled';
+  stoppedBy?: string;
+  /**
+   * `ok` identical; `differ` a difference; `failed` some files could not be compared; `cancelled` the
+   * comparison stopped before its end; `usage` or `fatal` an error of that kind stopped it.
+   */
+  outcome: 'ok' | 'differ' | 'failed' | 'cancelled' | 'usage' | 'fatal';
 }
 
 export type CheckEvent =
@@ -64,7 +69,12 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
   // What a cancelled check can still say: the tree as read, and the plan over the facts gathered so far.
   let scanned: ScanResult | undefined;
   let partial: (() => CheckPlan) | undefined;
-  const summarise = (plan: Omit<CheckPlan, 'needs'>, notCompared: number, base: SyncResult) => {
+  const summarise = (
+    plan: Omit<CheckPlan, 'needs'>,
+    notCompared: number,
+    base: SyncResult,
+    stopped?: { error: unknown },
+  ) => {
     const of = (status: CheckDifference['status']) =>
       plan.differences.filter((d) => d.status === status).map((d) => d.rel);
     const result: CheckResult = {
@@ -80,13 +90,16 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
       elapsedMs: base.elapsedMs,
       cancelled: base.cancelled,
       notCompared,
-      outcome: base.cancelled
-        ? 'cancelled'
-        : base.errors.length > 0
-          ? 'failed'
-          : plan.differences.length > 0
-            ? 'differ'
-            : 'ok',
+      ...(stopped && { stoppedBy: stoppedMessage(stopped.error) }),
+      outcome: stopped
+        ? (outcomeOf(base, stopped) as 'usage' | 'fatal' | 'failed')
+        : base.cancelled
+          ? 'cancelled'
+          : base.errors.length > 0
+            ? 'failed'
+            : plan.differences.length > 0
+              ? 'differ'
+              : 'ok',
     };
     emit({ type: 'check-summary', ...result });
     return result;
@@ -158,12 +171,13 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
     return summarise(plan, 0, await s.close(true));
   } catch (err) {
     const base = await s.close(false);
-    if (!base.cancelled) throw err;
-    // Cancelled: what was compared so far, the rest counted as not compared, then the signal's reason.
+    // Cancelled or stopped by an error: what was compared so far, the rest counted as not compared,
+    // then the signal's reason or the error (a check-summary ends every check, as a summary every push).
     const sofar = partial?.();
     if (sofar) for (const d of sofar.differences) emit({ type: 'difference', ...d });
     const unlisted = scanned ? fitting(s.selection, scanned.files).length : 0;
-    summarise(sofar ?? { same: 0, differences: [] }, sofar ? sofar.needs.length : unlisted, base);
-    throw opts.signal!.reason;
+    const stopped = base.cancelled ? undefined : { error: err };
+    summarise(sofar ?? { same: 0, differences: [] }, sofar ? sofar.needs.length : unlisted, base, stopped);
+    throw base.cancelled ? opts.signal!.reason : err;
   }
 }

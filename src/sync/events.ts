@@ -97,11 +97,14 @@ export function outcomeOf(r: SyncResult, stoppedBy?: { error: unknown }): SyncOu
 /** The run was stopped by `error` (not cancelled): its outcome, and the error's words in the summary. */
 export function stoppedBy(r: SyncResult, error: unknown): void {
   r.outcome = outcomeOf(r, { error });
-  r.stoppedBy =
-    error instanceof S3SyncError
-      ? error.message
-      : `unexpected error: ${(error as Error)?.message?.split('\n')[0] ?? String(error)}`;
+  r.stoppedBy = stoppedMessage(error);
 }
+
+/** The words of an error that stopped a run, as the CLI's last line says them. */
+export const stoppedMessage = (error: unknown): string =>
+  error instanceof S3SyncError
+    ? error.message
+    : `unexpected error: ${(error as Error)?.message?.split('\n')[0] ?? String(error)}`;
 
 export function emptyResult(command: SyncResult['command'], dryRun: boolean): SyncResult {
   return {

@@ -79,6 +79,57 @@ describe.each(servers())('check on $name', (server) => {
     expect(summary?.requests).toEqual({ ListObjectsV2: 1 });
   });
 
+  it('a check stopped by an error still ends with its check-summary, marked stopped (exit 2)', async () => {
+    const { dir } = await planted(server);
+    const missing = `s3://no-such-bucket-${process.pid}-chk/p`;
+    const json = await runCli(['check', dir, missing, '--json'], server);
+    expect(json.code).toBe(2);
+    const last = JSON.parse(json.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+    expect(last).toMatchObject({
+      type: 'check-summary',
+      same: 0,
+      differences: [],
+      notCompared: 4,
+      stoppedBy: expect.stringContaining('does not exist'),
+      exitCode: 2,
+    });
+    const human = await runCli(['check', dir, missing], server);
+    expect(human.code).toBe(2);
+    // Never "identical": the counts are of a check that did not happen.
+    expect(human.stdout).toMatch(/^\[stopped\] incomplete \(4 not compared\): 0 same, .* so far; /);
+    expect(human.stderr).toMatch(/^s3sync: bucket .* does not exist/);
+    // The library: the same summary to onEvent, then the error.
+    const events: CheckEvent[] = [];
+    await expect(
+      check({ ...connFor(server), local: dir, remote: missing, onEvent: (e) => events.push(e) }),
+    ).rejects.toThrow(/does not exist/);
+    expect(ofType(events, 'check-summary')).toEqual([
+      expect.objectContaining({ outcome: 'usage', stoppedBy: expect.stringContaining('does not exist') }),
+    ]);
+  });
+
+  it('plan and cleanup stopped by an error end --json with a last line that says so (exit 2)', async () => {
+    const { dir, url } = await planted(server);
+    const missing = `s3://no-such-bucket-${process.pid}-stop/p`;
+    const out = path.join(tempDir('stopped-plan'), 'plan.json');
+    const empty = tempDir('stopped-empty');
+    const runs: [string[], Record<string, unknown>][] = [
+      [['plan', 'push', dir, missing, '--out', out], { type: 'plan-file', file: null, actions: 0 }],
+      // A delete guard's refusal: the source is empty.
+      [['plan', 'push', empty, url, '--delete', '--out', out], { type: 'plan-file', file: null }],
+      [['cleanup', missing], { type: 'summary', command: 'cleanup' }],
+    ];
+    for (const [args, shape] of runs) {
+      const r = await runCli([...args, '--json'], server);
+      expect(r.code, args.join(' ')).toBe(2);
+      const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+      expect(last).toMatchObject({ ...shape, exitCode: 2 });
+      // The same words as the error's line on stderr.
+      expect(r.stderr).toBe(`s3sync: ${String(last.stoppedBy)}\n`);
+    }
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('reports a size difference without hashing', async () => {
     const { transport, dir, url } = await planted(server);
     await seed(transport, 'p/differ.txt', 'a longer remote version\n');
