@@ -221,7 +221,7 @@ class WatchLoop {
         this.forced.add(rel);
         this.opts.onEvent?.({
           type: 'notice',
-          message: `${rel}: still changing after ${aboutSeconds(changing)} (--settle-max): sent as it is now`,
+          message: `${rel}: still changing after ${aboutSeconds(changing)} (--settle-max): sending it as it is now`,
         });
       } else {
         this.pending.set(rel, next);
@@ -291,6 +291,9 @@ class WatchLoop {
   private holdBack(held: LocalFile[]): void {
     const now = Date.now();
     for (const f of held) {
+      // Sent by --settle-max but changed while it was read: its next try waits --settle-max again,
+      // where it was due at once, batch after batch, each a whole read of a file that never holds still.
+      if (this.forced.has(f.rel)) this.changingSince.set(f.rel, now);
       if (!this.pending.has(f.rel)) this.pending.set(f.rel, { sig: fileSignature(f), since: now });
       if (!this.changingSince.has(f.rel)) this.changingSince.set(f.rel, now);
     }

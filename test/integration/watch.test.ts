@@ -4,9 +4,12 @@
  * reconciliation walk; an outage keeps the pending set and catches up without sending anything twice;
  * SIGTERM and SIGINT stop cleanly (exit 0, a valid manifest); config jobs watch side by side.
  */
+import { randomBytes } from 'node:crypto';
 import {
   appendFileSync,
+  closeSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
   renameSync,
@@ -14,6 +17,7 @@ import {
   symlinkSync,
   utimesSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -24,6 +28,7 @@ import {
   type AnyEvent,
   killLeftRuns,
   type LiveRun,
+  MiB,
   md5Hex,
   newBucket,
   objectMd5,
@@ -241,7 +246,8 @@ describe.each(servers())('push --watch on $name', (server) => {
       // Sent while still written, and said so.
       expect(await waitFor(() => uploaded(run) >= 1, run, 30_000), diag(run)).toBe(true);
       expect(
-        noticesOf(run, /^app\.log: still changing after \d+s \(--settle-max\): sent as it is now$/).length,
+        noticesOf(run, /^app\.log: still changing after \d+s \(--settle-max\): sending it as it is now$/)
+          .length,
       ).toBeGreaterThan(0);
       // Written on after that send, so what it sent is not the end of the file.
       await sleep(1000);
@@ -256,6 +262,43 @@ describe.each(servers())('push --watch on $name', (server) => {
     expect(got, diag(run)).toBe(final);
     // The send while written, and the one of the file as it ended (at least).
     expect(uploaded(run)).toBeGreaterThanOrEqual(2);
+    expect((await stop(run)).code, diag(run)).toBe(0);
+  });
+
+  it('--settle-max: a file rewritten in place while it is read waits --settle-max again, not at once', async () => {
+    const { src, args } = await setup('settlere', ['--settle', '500ms', '--settle-max', '2s']);
+    const file = path.join(src, 'table.db');
+    writeFileSync(file, randomBytes(3 * MiB));
+    const run = start(args);
+    await watching(run);
+    // Bytes rewritten at random places every few milliseconds: most reads see the file change.
+    let stopped = false;
+    const rewriter = (async () => {
+      const fd = openSync(file, 'r+');
+      try {
+        while (!stopped) {
+          writeSync(fd, randomBytes(64 * 1024), 0, 64 * 1024, Math.floor(Math.random() * 2 * MiB));
+          await sleep(5);
+        }
+      } finally {
+        closeSync(fd);
+      }
+    })();
+    const started = Date.now();
+    try {
+      await sleep(8000);
+    } finally {
+      stopped = true;
+      await rewriter;
+    }
+    const elapsed = Date.now() - started;
+    const tries = noticesOf(
+      run,
+      /^table\.db: still changing after \d+s \(--settle-max\): sending it as it is now$/,
+    );
+    // One try each --settle-max at most (the first after the watch's own start): never back to back.
+    expect(tries.length, diag(run)).toBeGreaterThan(0);
+    expect(tries.length, diag(run)).toBeLessThanOrEqual(Math.ceil(elapsed / 2000) + 1);
     expect((await stop(run)).code, diag(run)).toBe(0);
   });
 
