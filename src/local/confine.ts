@@ -4,6 +4,7 @@ import {
   lstatSync,
   mkdirSync,
   readdirSync,
+  readFileSync,
   realpathSync,
   rmdirSync,
   rmSync,
@@ -27,6 +28,24 @@ import { type StatData, statFields } from './scan.js';
 export class PathRefused extends S3SyncError {
   constructor(message: string) {
     super(message, 'file');
+  }
+}
+
+/** The end of a temp file's name written beside its file (TargetTree.besideName). */
+export const FOREIGN_TMP_SUFFIX = '.s3sync.part';
+/** A whole such name: `.<16 hex>-<count>.s3sync.part`. */
+export const FOREIGN_TMP = /(?:^|\/)\.[0-9a-f]{16}-[0-9a-z]+\.s3sync\.part$/;
+
+/** Mount points from /proc/self/mountinfo (Linux); none elsewhere, where st_dev alone tells mounts apart. */
+function readMountPoints(): string[] {
+  try {
+    return readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' ')[4])
+      .filter((m): m is string => m !== undefined && m !== '')
+      .map((m) => m.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))));
+  } catch {
+    return [];
   }
 }
 
@@ -81,6 +100,10 @@ export class TargetTree {
   private readonly tmp: string;
   /** Temp file names: a random id per run, then a count; fresh random bytes per file were a cost per file. */
   private readonly tmpId = randomBytes(8).toString('hex');
+  /** Per folder of the target (rel), whether downloads into it are written beside (crossesMount). */
+  private readonly foreignDirs = new Map<string, boolean>();
+  /** The system's mount points, read on the first crossesMount that needs them. */
+  private mounts: string[] | undefined;
   private tmpCount = 0;
 
   constructor(
@@ -197,6 +220,47 @@ export class TargetTree {
   /** A name no other temp file of this run has had, for a file in tmpDir(). */
   tmpFileName(suffix: string): string {
     return `${this.tmpId}-${(this.tmpCount++).toString(36)}${suffix}`;
+  }
+
+  /**
+   * Whether the download of `rel` must be written beside it rather than in tmpDir(): its folder is on
+   * another mount (a filesystem mounted in the target, a bind mount, a container's volume), where a
+   * rename from tmpDir() fails with EXDEV. Asked once per folder; false when it cannot be told (the
+   * download's own checks then say what is wrong).
+   */
+  crossesMount(rel: string): boolean {
+    const relDir = rel.slice(0, Math.max(0, rel.lastIndexOf('/')));
+    const known = this.foreignDirs.get(relDir);
+    if (known !== undefined) return known;
+    let foreign = false;
+    try {
+      const dir = this.dirFor(rel, false);
+      const tmp = this.tmpDir();
+      foreign = statSync(dir).dev !== statSync(tmp).dev || this.mountPoint(dir) !== this.mountPoint(tmp);
+    } catch {
+      foreign = false;
+    }
+    this.foreignDirs.set(relDir, foreign);
+    return foreign;
+  }
+
+  /** A temp file's name beside the file it becomes (crossesMount): hidden, and s3sync's own (FOREIGN_TMP). */
+  besideName(): string {
+    return `.${this.tmpId}-${(this.tmpCount++).toString(36)}${FOREIGN_TMP_SUFFIX}`;
+  }
+
+  /** The real folder `rel` goes in, checked now (made if missing). */
+  folderOf(rel: string): string {
+    return refused('not written', () => this.dirFor(rel, true));
+  }
+
+  /** The mount point holding the real path `dir` (the longest that is a prefix), '' where unknown. */
+  private mountPoint(dir: string): string {
+    this.mounts ??= readMountPoints();
+    let best = '';
+    for (const m of this.mounts)
+      if (m.length > best.length && (dir === m || dir.startsWith(m.endsWith('/') ? m : `${m}/`))) best = m;
+    return best;
   }
 
   /**

@@ -110,14 +110,22 @@ export async function downloadObject(
   const form = etagForm(o.etag);
   const partSizes = form.kind === 'multipart' ? candidatePartSizes(o.size, form.parts) : [];
   const partSize = form.kind === 'multipart' ? (partSizes[0] ?? 0) : 0;
+  // A folder on another mount than DIR/.s3sync: written beside its file, as a rename cannot cross mounts.
+  const beside = tree.crossesMount(o.rel);
   // Fetched in ranges and provable whole by its ETag: kept when it does not finish, for the next run.
   const log =
-    cfg.resume && !small && o.size >= cfg.multipartThreshold && (form.kind === 'md5' || partSizes.length > 0)
+    cfg.resume &&
+    !beside &&
+    !small &&
+    o.size >= cfg.multipartThreshold &&
+    (form.kind === 'md5' || partSizes.length > 0)
       ? new RangeLog(() => tree.tmpDir(), resumeName(o, cfg.partSize), Math.ceil(o.size / cfg.partSize))
       : undefined;
-  const name = log ? log.dataName : tree.tmpFileName('.part');
+  const name = log ? log.dataName : beside ? tree.besideName() : tree.tmpFileName('.part');
   // The temp folder is in the target too: its path is checked again at each use.
-  const tmp: TempPath = () => path.join(tree.tmpDir(), name);
+  const tmp: TempPath = beside
+    ? () => path.join(tree.folderOf(o.rel), name)
+    : () => path.join(tree.tmpDir(), name);
   let fd: number | undefined;
   try {
     // Refused before a byte is fetched when the way is already blocked; checked again before the rename.

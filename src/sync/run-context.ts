@@ -10,6 +10,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { errorMessage, S3SyncError, usageError } from '../errors.js';
+import { FOREIGN_TMP, FOREIGN_TMP_SUFFIX } from '../local/confine.js';
 import { createFilter, type PathFilter } from '../local/filters.js';
 import { HashCache } from '../local/hash-cache.js';
 import { kindOf } from '../local/open-file.js';
@@ -41,6 +42,8 @@ const STATE_DIR_SLASH = `${STATE_DIR}/`;
 // Asked of every scanned file and listed key: a plain loop, no string or closure made per call.
 function isOwnPath(rel: string, files: ReadonlySet<string>, stems: readonly string[]): boolean {
   if (rel === STATE_DIR || rel.startsWith(STATE_DIR_SLASH) || files.has(rel)) return true;
+  // A download's temp file written beside its file on another mount, left by a run that was killed.
+  if (rel.endsWith(FOREIGN_TMP_SUFFIX) && FOREIGN_TMP.test(rel)) return true;
   for (const p of stems) if (rel.startsWith(p) && OWN_SUFFIX.test(rel.slice(p.length))) return true;
   return false;
 }
