@@ -143,21 +143,8 @@ describe.each(servers())('push --backup-dir on $name', (server) => {
     });
     try {
       expect((await runCli(['push', dir, url, '--endpoint-url', proxy.endpoint], server)).code).toBe(0);
-      const push = () =>
-        runCli(
-          [
-            'push',
-            dir,
-            url,
-            '--delete',
-            '--backup-dir',
-            `s3://${bucket}/bak`,
-            '--endpoint-url',
-            proxy.endpoint,
-            '--json',
-          ],
-          server,
-        );
+      const via = ['--backup-dir', `s3://${bucket}/bak`, '--endpoint-url', proxy.endpoint, '--json'];
+      const push = () => runCli(['push', dir, url, '--delete', ...via], server);
       const why =
         'not changed: could not keep the object under --backup-dir: the store answered NoSuchKey to the copy of an object it has (a key it cannot copy?)';
       // A deletion, then an overwrite: each object is left as it was, and the run fails.
@@ -175,19 +162,7 @@ describe.each(servers())('push --backup-dir on $name', (server) => {
       expect(await objectMd5(transport, 'd/b.txt')).toBe(md5Hex('bee\n'));
       // The same from another prefix (S3 → S3): the copy over a.txt waits for a backup that failed.
       await seedObject(transport, 'src/a.txt', 'from the other prefix\n');
-      const synced = await runCli(
-        [
-          'sync',
-          `s3://${bucket}/src`,
-          url,
-          '--backup-dir',
-          `s3://${bucket}/bak`,
-          '--endpoint-url',
-          proxy.endpoint,
-          '--json',
-        ],
-        server,
-      );
+      const synced = await runCli(['sync', `s3://${bucket}/src`, url, ...via], server);
       expect(synced.code, synced.stderr).toBe(1);
       expect(synced.summary?.errors).toEqual([{ rel: 'a.txt', message: why }]);
       expect(await objectMd5(transport, 'd/a.txt')).toBe(md5Hex('one\n'));
