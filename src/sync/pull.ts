@@ -219,6 +219,8 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
   return { actions: kept, remote, local, found: local, facts };
 }
 
+type PullDownload = Extract<PullAction, { kind: 'download' }>;
+
 /**
  * A rename by case upstream, on a filesystem that ignores case: the file s3sync pulled as `docs/a.txt`
  * (the manifest records it as it is) is the file of the key `Docs/a.txt` when no key names the one and
@@ -338,8 +340,8 @@ function reportDryRun(s: RunContext, p: PreparedPull, opts: PullOptions): void {
   const deletes = p.actions.filter((a) => a.kind === 'delete');
   const after = afterDeletes(p);
   // After the deletions, as the real run: what is in their way may be only what those remove.
-  const waiting: Extract<PullAction, { kind: 'download' }>[] = [];
-  const download = (a: Extract<PullAction, { kind: 'download' }>, cleared: boolean) => {
+  const waiting: PullDownload[] = [];
+  const download = (a: PullDownload, cleared: boolean) => {
     const refusal = cleared ? null : refusalOf(a.rel);
     if (refusal !== null) return s.fileError(a.rel, refusal);
     report(a);
@@ -370,8 +372,6 @@ export const afterDeletes = (p: PreparedPull): Set<string> =>
     p.actions.filter((a) => a.kind === 'delete').map((a) => a.rel),
     (p.local.size > 0 ? p.local : p.found).keys(),
   );
-
-type PullDownload = Extract<PullAction, { kind: 'download' }>;
 
 export async function executePull(s: RunContext, prepared: PreparedPull, opts: PullOptions): Promise<void> {
   const r = s.result;
