@@ -74,7 +74,8 @@ export function expected(spec: OptionSpec): string {
 export function shown(v: unknown): string {
   let s: string;
   try {
-    s = JSON.stringify(v) ?? String(v);
+    // A number JSON cannot write (1e400 reads as Infinity) is shown as one, not as null.
+    s = typeof v === 'number' && !Number.isFinite(v) ? String(v) : (JSON.stringify(v) ?? String(v));
   } catch {
     s = String(v);
   }

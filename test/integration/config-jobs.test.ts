@@ -255,6 +255,19 @@ describe.each(servers())('config jobs on $name', (server) => {
     expect(await keys(one.prefix)).toEqual(['sub/b.txt']);
   });
 
+  it('a file that starts with a byte order mark is read; a number JSON cannot hold is named as it reads', async () => {
+    const first = pushJob();
+    const { env, file } = config({ jobs: [first.job] });
+    writeFileSync(file, `\uFEFF${readFileSync(file, 'utf8')}`);
+    const r = await runCli([], server, { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(await keys(first.prefix)).not.toEqual([]);
+    writeFileSync(file, '{"defaults": {"maxDelete": 1e400}}');
+    const big = await runCli([], server, { env });
+    expect(big.code).toBe(2);
+    expect(big.stderr).toContain('got Infinity');
+  });
+
   it('S3SYNC_CONFIG set empty is refused, not read as the working folder', async () => {
     const first = pushJob();
     const r = await runCli([], server, {
