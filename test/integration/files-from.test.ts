@@ -371,6 +371,9 @@ describe.each(servers())('--files-from on $name', (server) => {
     // A library call gives one list as a string, several as an array.
     const lib = dirs.dir('ffmany-lib');
     writeTree(lib, { 'a.txt': 'A', 'c.txt': 'C', 'x.txt': 'X' });
+    // Written in the lock file's timestamp tick, a file is recorded unproven and hashed again: aged.
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    for (const rel of ['a.txt', 'c.txt', 'x.txt']) utimesSync(path.join(lib, rel), hourAgo, hourAgo);
     const libUrl = `s3://${bucket}/lib`;
     const one1 = await push({ ...connFor(server), source: lib, destination: libUrl, filesFrom: two });
     expect(one1).toMatchObject({ uploaded: 2, failed: 0 });
