@@ -56,6 +56,7 @@ export type Flags = Record<string, unknown>;
 const ALTERNATIVES: readonly (readonly OptionName[])[] = [
   ['shard', 'shards'],
   ['filesFrom', 'filesFrom0'],
+  ['json', 'quiet'],
 ];
 
 /**
@@ -77,7 +78,8 @@ export function splitOptions(
     // config's `"shards": 4`); both in one layer stay, and are refused as given together.
     for (const group of ALTERNATIVES)
       if (group.some((key) => layer[key] !== undefined))
-        for (const key of group) if (layer[key] === undefined) delete options[key];
+        for (const key of group)
+          if (layer[key] === undefined) delete (OPTION_SPECS[key].cliOnly ? cli : options)[key];
     for (const [key, v] of Object.entries(layer)) {
       const spec = Object.hasOwn(OPTION_SPECS, key) ? OPTION_SPECS[key as OptionName] : undefined;
       if (v === undefined || spec === undefined || !appliesTo(spec, command)) continue;
@@ -93,6 +95,9 @@ export function splitOptions(
     if (needs === undefined || OPTION_SPECS[needs].kind !== 'boolean') continue;
     if (options[needs] === undefined || options[needs] === false) delete options[key];
   }
+  // Either one would silently lose the other: JSON lines are every event, quiet is errors only.
+  if (cli.json === true && cli.quiet === true)
+    throw usageError('give --json or --quiet, not both: --json prints every event, --quiet only errors');
   return { options, cli, mode: cli.json ? 'json' : cli.quiet ? 'quiet' : 'human' };
 }
 

@@ -144,7 +144,7 @@ export const RUN_OPTIONS = {
   json: {
     kind: 'boolean',
     flag: '--json',
-    help: 'NDJSON events and a final summary object on stdout',
+    help: 'NDJSON events and a final summary object on stdout (not with --quiet)',
     commands: S3,
     cliOnly: true,
   },
@@ -152,7 +152,7 @@ export const RUN_OPTIONS = {
     kind: 'boolean',
     flag: '--quiet',
     short: '-q',
-    help: 'print nothing but errors',
+    help: 'print nothing but errors (not with --json)',
     commands: S3,
     cliOnly: true,
   },

@@ -285,6 +285,33 @@ describe.each(servers())('invalid option values on $name', (server) => {
     expect(readdirSync(d).sort()).toEqual(['plan.json']);
   });
 
+  it('--json with --quiet is refused, not one silently chosen (exit 2, one line, no request)', async () => {
+    const d = dir('opts-json-quiet');
+    const cfg = path.join(d, 's3sync.config.json');
+    writeFileSync(
+      cfg,
+      JSON.stringify({ jobs: [{ command: 'push', source: src, destination: url, quiet: true, json: true }] }),
+    );
+    const runs: [string, string[], NodeJS.ProcessEnv?][] = [
+      ['push', ['push', src, url, '--json', '--quiet']],
+      ['pull', ['pull', url, path.join(d, 'to'), '-q', '--json']],
+      ['check', ['check', src, url, '--json', '-q']],
+      ['cleanup', ['cleanup', url, '--quiet', '--json']],
+      ['a config job', [], { S3SYNC_CONFIG: cfg }],
+    ];
+    for (const [name, args, env] of runs) {
+      const before = requests();
+      const r = await runCli([...args, '--endpoint-url', proxy.endpoint], server, env ? { env } : {});
+      expect(r.stderr, name).toBe(
+        's3sync: give --json or --quiet, not both: --json prints every event, --quiet only errors\n',
+      );
+      expect(r.code, name).toBe(2);
+      expect(r.stdout, name).toBe('');
+      expect(requests(), name).toBe(before);
+    }
+    expect(readdirSync(d)).toEqual(['s3sync.config.json']);
+  });
+
   it.each([
     ['--compress', '*.html'],
     ['--header-for', '*.html', 'Cache-Control: no-cache'],

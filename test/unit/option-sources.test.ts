@@ -279,6 +279,18 @@ describe('every kind of option means the same from a flag, a config value and a 
     expect(splitOptions('push', [read, { delete: false }]).options).toEqual({ delete: false });
   });
 
+  it('--json and --quiet: refused together, a later layer replaces the config default of the other', () => {
+    expect(() => splitOptions('push', [{}, {}, { json: true, quiet: true }])).toThrow(
+      /^give --json or --quiet, not both: --json prints every event, --quiet only errors$/,
+    );
+    expect(() => splitOptions('check', [{ json: true, quiet: true }])).toThrow(/not both/);
+    expect(splitOptions('push', [{ quiet: true }, {}, { json: true }]).mode).toBe('json');
+    expect(splitOptions('pull', [{ json: true }, { quiet: true }]).mode).toBe('quiet');
+    // One turned off leaves the other alone.
+    expect(splitOptions('push', [{}, { json: true, quiet: false }]).mode).toBe('json');
+    expect(splitOptions('push', [{ quiet: true }, {}, {}]).mode).toBe('quiet');
+  });
+
   it("config defaults for other commands are left out of a command's options", () => {
     const opts = fromConfig({ verifyInterval: '1h', full: true, olderThan: '2d', workers: 2 }, 'pull');
     expect(opts).toEqual({ workers: 2 });
