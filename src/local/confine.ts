@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   type BigIntStats,
+  existsSync,
   lstatSync,
   mkdirSync,
   readdirSync,
@@ -19,6 +20,7 @@ import {
   type LinkTarget,
   linkReason,
   parentReason,
+  refusedNameReason,
   replaceReason,
   unscannedReason,
 } from './safe-path.js';
@@ -158,7 +160,10 @@ export class TargetTree {
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           if (code !== 'EEXIST')
-            throw new PathRefused(`cannot create the directory '${shown}': ${code ?? err}`);
+            throw new PathRefused(
+              (existsSync(dir) && refusedNameReason('folder', name, err)) ||
+                `cannot create the directory '${shown}': ${code ?? err}`,
+            );
         }
         st = look(abs, shown);
       }

@@ -8,6 +8,19 @@ import type { StatData } from './scan.js';
  * can write to the bucket must not be able to write outside the target directory.
  */
 
+/** Characters FAT, exFAT and NTFS refuse in a name (a backslash is refused as a key already). */
+const FAT_REFUSED = /[?*:"<>|]/;
+
+/**
+ * Why `name` could not be made in a folder that exists, when the filesystem refuses its characters
+ * (exFAT through FUSE answers ENOENT, the kernel's vfat EINVAL); null for any other failure.
+ */
+export function refusedNameReason(what: 'file' | 'folder', name: string, err: unknown): string | null {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if ((code !== 'ENOENT' && code !== 'EINVAL') || !FAT_REFUSED.test(name)) return null;
+  return `the filesystem refuses the ${what} name '${name}' (FAT and exFAT take none of ? * : " < > |)`;
+}
+
 /** Reason for keys ending in '/' ("folder" placeholders made by consoles): callers skip them silently. */
 export const DIRECTORY_MARKER = 'directory marker';
 

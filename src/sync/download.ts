@@ -1,10 +1,11 @@
-import { closeSync, constants, lstatSync, openSync, renameSync } from 'node:fs';
+import { closeSync, constants, existsSync, lstatSync, openSync, renameSync } from 'node:fs';
 import { lutimes } from 'node:fs/promises';
 import path from 'node:path';
 import { S3SyncError } from '../errors.js';
-import type { TargetTree } from '../local/confine.js';
+import { PathRefused, type TargetTree } from '../local/confine.js';
 import { StreamHasher } from '../local/hash.js';
 import { SYNC_MAX } from '../local/hash-pool.js';
+import { refusedNameReason } from '../local/safe-path.js';
 import { type StatData, statFields } from '../local/scan.js';
 import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
 import { candidatePartSizes, etagForm } from '../s3/etag.js';
@@ -208,7 +209,9 @@ export async function downloadObject(
           renameSync(tmp(), dest);
         } catch (err) {
           undo?.();
-          throw err;
+          const refused =
+            existsSync(path.dirname(dest)) && refusedNameReason('file', path.basename(dest), err);
+          throw refused ? new PathRefused(`not written: ${refused}`) : err;
         }
         log?.remove();
         const st = statFields(lstatSync(dest, { bigint: true }));

@@ -97,6 +97,51 @@ describe.each(servers())('pull into a filesystem that ignores case on $name', (s
     expect(readFileSync(path.join(target, 'OK.txt'), 'utf8')).toBe('local edits');
     expect(readFileSync(path.join(target, written), 'utf8')).toBe(objects[written]);
   });
+  it('a name the filesystem refuses (? * : " < > |) is one clear error per file, on every pull', async (ctx) => {
+    if (skipped(ctx)) return;
+    const target = mkdtempSync(path.join(mnt, 'n-'));
+    const { bucket, transport } = await newBucket(server, 'nocase-names');
+    const objects = {
+      'a?b.txt': 'q',
+      'say "hi".txt': 'dq',
+      'at:colon.txt': 'c',
+      'sub/<angle>.txt': 'lt',
+      'pipe|d/x.txt': 'p',
+      'star*/deep/y.txt': 's',
+      'plain.txt': 'fine',
+      'sub/ok.txt': 'fine too',
+    };
+    for (const [rel, body] of Object.entries(objects)) await seedObject(transport, `p/${rel}`, body);
+    const refused = (what: string, rel: string, name: string) =>
+      `error: ${rel}: not written: the filesystem refuses the ${what} name '${name}' (FAT and exFAT take none of ? * : " < > |)`;
+    const expected = [
+      refused('file', 'a?b.txt', 'a?b.txt'),
+      refused('file', 'say "hi".txt', 'say "hi".txt'),
+      refused('file', 'at:colon.txt', 'at:colon.txt'),
+      refused('file', 'sub/<angle>.txt', '<angle>.txt'),
+      refused('folder', 'pipe|d/x.txt', 'pipe|d'),
+      refused('folder', 'star*/deep/y.txt', 'star*'),
+    ].sort();
+    writeFileSync(path.join(target, 'mine.txt'), 'local');
+    for (const run of [1, 2]) {
+      const r = await runCli(['pull', `s3://${bucket}/p`, target, '--delete'], server);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).not.toMatch(/ENOENT|EINVAL|\.part|\n\s+at /);
+      const lines = errorLines(r.stderr);
+      expect(lines.filter((l) => !l.startsWith('error: not deleting')).sort()).toEqual(expected);
+      // What the filesystem takes is written; nothing is deleted after the errors, no temp file is left.
+      const [, unchanged, downloaded, recorded] = / (\d+) unchanged, (\d+) downloaded, (\d+) recorded, /.exec(
+        r.stdout,
+      )!;
+      // exFAT stamps in 10 ms ticks: a file written in the lock's tick is hashed again, and recorded.
+      expect([Number(unchanged) + Number(recorded), Number(downloaded)]).toEqual(run === 1 ? [0, 2] : [2, 0]);
+      expect(r.stdout).toMatch(/ 0 deleted, 6 failed/);
+      expect(readdirSync(target).sort()).toEqual(['.s3sync', 'mine.txt', 'plain.txt', 'sub']);
+      expect(readdirSync(path.join(target, 'sub'))).toEqual(['ok.txt']);
+      expect(readdirSync(path.join(target, '.s3sync')).filter((n) => n === 'tmp')).toEqual([]);
+    }
+  });
+
   it('pull --delete follows a rename by case upstream: a download over the file, never a delete', async (ctx) => {
     if (skipped(ctx)) return;
     const target = mkdtempSync(path.join(mnt, 'r-'));

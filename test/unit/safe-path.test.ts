@@ -10,6 +10,7 @@ import {
   type LinkTarget,
   linkReason,
   parentReason,
+  refusedNameReason,
   relInside,
   replaceReason,
   safeJoin,
@@ -88,6 +89,28 @@ describe('unsafeKeyReason', () => {
 
   it('allows ASCII punctuation', () => {
     expect(unsafeKeyReason("a b!@#$^()[]{};',`.txt")).toBeNull();
+  });
+});
+
+describe('refusedNameReason', () => {
+  const err = (code: string) => Object.assign(new Error(code), { code });
+  it('names a character FAT and exFAT refuse when the write failed as they fail it', () => {
+    for (const name of ['a?b', 'a*b', 'a:b', 'a"b', 'a<b', 'a>b', 'a|b'])
+      for (const code of ['ENOENT', 'EINVAL'])
+        expect(refusedNameReason('file', name, err(code))).toBe(
+          `the filesystem refuses the file name '${name}' (FAT and exFAT take none of ? * : " < > |)`,
+        );
+    expect(refusedNameReason('folder', 'x|y', err('ENOENT'))).toMatch(
+      /^the filesystem refuses the folder name 'x\|y' /,
+    );
+  });
+
+  it('is null for another failure or a name any filesystem takes', () => {
+    expect(refusedNameReason('file', 'a?b', err('EACCES'))).toBeNull();
+    expect(refusedNameReason('file', 'a?b', err('ENOSPC'))).toBeNull();
+    expect(refusedNameReason('file', 'a?b', new Error('no code'))).toBeNull();
+    expect(refusedNameReason('file', 'plain name.txt', err('ENOENT'))).toBeNull();
+    expect(refusedNameReason('folder', "a b!@#$^()[]{};',`", err('EINVAL'))).toBeNull();
   });
 });
 
