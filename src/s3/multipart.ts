@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { runError, S3SyncError } from '../errors.js';
+import { runError, S3SyncError, usageError } from '../errors.js';
 import { errorCode, httpStatus } from './errors.js';
 import { normalizeEtag } from './etag.js';
 import { type ObjectHeaders, objectParams, type S3Requests } from './requests.js';
@@ -210,7 +210,16 @@ export async function uploadsAt(t: S3Requests, key: string): Promise<UploadsAtKe
 export async function uploadsUnder(t: S3Requests, prefix: string): Promise<UploadsAtKey> {
   const { clockOffset, onAnswer } = serverClock();
   const all = await listUploads(t, prefix, onAnswer);
-  if (!Array.isArray(all)) throw t.fail(all.refusedWith);
+  if (!Array.isArray(all)) {
+    const code = errorCode(all.refusedWith);
+    const status = httpStatus(all.refusedWith);
+    // The store's own words ("a parameter you provided implies functionality...") name no request.
+    if (status === 501 || status === 405 || code === 'NotImplemented' || code === 'MethodNotAllowed')
+      throw usageError(
+        `listing unfinished multipart uploads needs ListMultipartUploads, and this S3 store does not support it (${code || `HTTP ${status}`})`,
+      );
+    throw t.fail(all.refusedWith);
+  }
   return { uploads: all, clockOffset };
 }
 

@@ -266,11 +266,14 @@ describe.each(servers())('crash and resume on $name', (server) => {
     const target = `s3://${bucket}/mpc`;
     const dry = await runCli(['cleanup', target, '--older-than', '0s', '--dry-run', '--json'], server);
     if (!server.quirks.hasListParts) {
-      // s3rver has no ListMultipartUploads (501): a clear one-line error, not a stack trace.
-      expect(dry.code).not.toBe(0);
-      const lines = plainLines(dry.stderr);
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/^s3sync: .*(NotImplemented|501|not (implemented|supported))/i);
+      // s3rver has no ListMultipartUploads (501): one line naming it, exit 2 as for a store lacking
+      // versioning, and a summary that says the run stopped.
+      expect(dry.code).toBe(2);
+      expect(plainLines(dry.stderr)).toEqual([
+        's3sync: listing unfinished multipart uploads needs ListMultipartUploads, and this S3 store does not support it (NotImplemented)',
+      ]);
+      expect(dry.summary).toMatchObject({ command: 'cleanup', exitCode: 2 });
+      expect(dry.summary?.stoppedBy).toMatch(/^listing unfinished multipart uploads needs /);
     } else {
       expect(dry.code, dry.stderr).toBe(0);
       const found = (dry.summary as unknown as { found: { key: string; uploadId: string }[] }).found;
