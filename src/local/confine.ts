@@ -371,6 +371,23 @@ export class TargetTree {
   }
 
   /**
+   * Removes a temp file that a killed run left beside its file (FOREIGN_TMP), as the scan found it: only
+   * a regular file, through no link the tree would not follow, untouched for `idleMs` (another
+   * shard's run may be writing its own now). Whatever cannot be removed is left for a later run.
+   */
+  removeLeftover(rel: string, idleMs: number): void {
+    try {
+      const dir = this.parentDir(rel, false);
+      if (dir === undefined || !FOREIGN_TMP.test(baseName(rel))) return;
+      const abs = `${dir}/${baseName(rel)}`;
+      const st = lstatSync(abs, { throwIfNoEntry: false });
+      if (st?.isFile() && Date.now() - st.ctimeMs >= idleMs) unlinkSync(abs);
+    } catch {
+      // A folder turned into a link, or the file gone: nothing of the user's is touched.
+    }
+  }
+
+  /**
    * Deletes `rel` if it is still the file the scan found (inode `ino`, when known): see deleteDecision.
    * Through a followed link the file has another path, its real one: it is deleted only if `alsoGoes`
    * says that path is to be deleted as well (an object kept under that name keeps the file).

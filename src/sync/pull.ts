@@ -2,7 +2,7 @@ import { type BigIntStats, existsSync, lstatSync, readdirSync, rmdirSync, statSy
 import path from 'node:path';
 import { S3SyncError, usageError } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
-import { PathRefused, TargetTree } from '../local/confine.js';
+import { FOREIGN_TMP, FOREIGN_TMP_SUFFIX, PathRefused, TargetTree } from '../local/confine.js';
 import { makeDirs } from '../local/make-dirs.js';
 import { type LocalFile, type StatData, scanDirectoryYielding } from '../local/scan.js';
 import { scanListed } from '../local/scan-listed.js';
@@ -37,6 +37,8 @@ export interface PreparedPull {
    */
   found: ReadonlyMap<string, StatData>;
   facts: Facts;
+  /** Temp files a killed run left beside their files (FOREIGN_TMP), as the scan found them. */
+  leftovers?: readonly string[];
 }
 
 /** Download what changed under s3://bucket/prefix into a directory (created if missing). */
@@ -97,6 +99,9 @@ function refuseLinkedStateDir(root: string): void {
     throw usageError(`${dir} is a symbolic link: refusing to write s3sync's state through it (remove it)`);
 }
 
+/** A shard's run leaves a temp file beside its file alone until no run has written it for this long. */
+const LEFTOVER_IDLE_MS = 3_600_000;
+
 /** Every path pull writes or deletes goes through this: see TargetTree. */
 const targetTree = (s: RunContext, opts: PullOptions) =>
   new TargetTree(s.localRoot, {
@@ -120,6 +125,7 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
   // With --follow-symlinks: the tree that writes go through, and the links the scan went through.
   let tree: TargetTree | undefined;
   const followed: string[] = [];
+  const leftovers: string[] = [];
   const { plan, facts, failed } = await prelude(s, {
     // The listing goes out first; the destination is read while the server answers. A short list of
     // paths is looked up key by key instead.
@@ -133,7 +139,13 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
       tree = links;
       const scanOpts = {
         skipDir: (rel: string) => rel === STATE_DIR || (!wholeTree && s.filter.excludesDir(rel)),
-        includeFile: wholeTree ? (rel: string) => !s.isOwn(rel) && s.inShard(rel) && inList(rel) : s.selected,
+        includeFile: (rel: string) => {
+          if (rel.endsWith(FOREIGN_TMP_SUFFIX) && FOREIGN_TMP.test(rel)) {
+            leftovers.push(rel);
+            return false;
+          }
+          return wholeTree ? !s.isOwn(rel) && s.inShard(rel) && inList(rel) : s.selected(rel);
+        },
         own: s.isOwn,
         // What pull would write through (see TargetTree) is what it reads: links inside the target only.
         followSymlinks: opts.followSymlinks,
@@ -216,7 +228,7 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
       a.kind !== 'archived' &&
       !(a.kind === 'download' && (shared?.has(a.rel) || failed.has(a.rel))),
   );
-  return { actions: kept, remote, local, found: local, facts };
+  return { actions: kept, remote, local, found: local, facts, leftovers };
 }
 
 type PullDownload = Extract<PullAction, { kind: 'download' }>;
@@ -498,6 +510,8 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
   } finally {
     // A full disk wants its space back more than a resume.
     tree.removeTmp(diskFull ? undefined : resumable);
+    // Under this destination's lock no other run writes one, but another shard's run may be now.
+    for (const rel of prepared.leftovers ?? []) tree.removeLeftover(rel, s.shard ? LEFTOVER_IDLE_MS : 0);
     cfg.wholeFallbacks.report(s);
   }
   if (diskFull) throw diskFull;

@@ -433,17 +433,38 @@ describe.each(servers())('pull confined to its target on $name', (server) => {
         expect(r.summary).toMatchObject({ downloaded: 4, failed: 0 });
         expect(readFileSync(path.join(target, 'sub/deep/y.txt'), 'utf8')).toBe('y');
         expect(readFileSync(path.join(target, 'sub/big.bin')).equals(big)).toBe(true);
-        // No temp file left beside them; one a killed run left is s3sync's own: never sent, never deleted.
+        // No temp file left beside them; one a killed run left is s3sync's own: never sent, never counted
+        // as a deletion, and removed by the next pull (not by a dry run, nor by a push).
         expect(readdirSync(path.join(target, 'sub')).filter((n) => n.endsWith('.part'))).toEqual([]);
         const left = path.join(target, 'sub/.0123456789abcdef-0.s3sync.part');
+        const deep = path.join(target, 'sub/deep/.fedcba9876543210-1a.s3sync.part');
+        // Named like one but not a regular file: a link to a file outside, a folder. Both stay.
+        const outside = path.join(base, `outside-${mounted.length}.txt`);
+        writeFileSync(outside, 'not s3sync');
+        const linked = path.join(target, 'sub/.00000000000000aa-0.s3sync.part');
+        symlinkSync(outside, linked);
+        const folder = path.join(target, 'sub/.00000000000000bb-0.s3sync.part');
+        mkdirSync(folder);
         writeFileSync(left, 'half a download');
-        const again = await runCli(['pull', `s3://${bucket}/p`, target, '--delete', '--json'], server);
-        expect(again.summary).toMatchObject({ downloaded: 0, deleted: 0, failed: 0, scanned: 4 });
+        writeFileSync(deep, 'another half');
+        const dry = await runCli(['pull', `s3://${bucket}/p`, target, '--delete', '--dry-run'], server);
+        expect(dry.code, dry.stderr).toBe(0);
         const pushed = await runCli(
           ['push', target, `s3://${bucket}/back${mounted.length}`, '--json'],
           server,
         );
         expect(pushed.summary).toMatchObject({ uploaded: 4 });
+        expect([existsSync(left), existsSync(deep)]).toEqual([true, true]);
+        const again = await runCli(['pull', `s3://${bucket}/p`, target, '--delete', '--json'], server);
+        expect(again.summary).toMatchObject({ downloaded: 0, deleted: 0, failed: 0, scanned: 4 });
+        expect([existsSync(left), existsSync(deep)]).toEqual([false, false]);
+        expect(readlinkSync(linked)).toBe(outside);
+        expect(readFileSync(outside, 'utf8')).toBe('not s3sync');
+        expect(readdirSync(folder)).toEqual([]);
+        // A shard's run leaves a fresh one alone: another shard's run may be writing it now.
+        writeFileSync(left, 'being written by another shard');
+        const shard = await runCli(['pull', `s3://${bucket}/p`, target, '--shard', '0/2', '--json'], server);
+        expect(shard.code, JSON.stringify(shard.summary?.errors)).toBe(0);
         expect(existsSync(left)).toBe(true);
       }
     } finally {
