@@ -233,6 +233,23 @@ export function parseEndpoint(raw: string): { url: string; hadUserinfo: boolean 
 
 export const validateEndpoint = (raw: string): string => parseEndpoint(raw).url;
 
+/**
+ * The namespace of buckets an endpoint (its `id`) reaches, to tell whether two may be one store:
+ * every AWS S3 endpoint of a partition (any region, dual-stack, FIPS) shares one, and each loopback
+ * name (localhost, 127.0.0.1, [::1]) reaches this machine's server on that port.
+ */
+export function bucketNamespace(id: string): string {
+  const u = new URL(id);
+  const host = u.hostname.toLowerCase().replace(/\.$/, '');
+  if (/(?:^|\.)amazonaws\.com$/.test(host)) return 'aws';
+  if (/(?:^|\.)amazonaws\.com\.cn$/.test(host)) return 'aws-cn';
+  if (host === 'localhost' || host === '[::1]' || host === '0.0.0.0' || /^127\.\d+\.\d+\.\d+$/.test(host)) {
+    const port = u.port || (u.protocol === 'https:' ? '443' : '80');
+    return `loopback:${port}${u.pathname.replace(/\/+$/, '')}`;
+  }
+  return id;
+}
+
 /** How far the number of requests in flight may grow when --workers is not given. */
 export const AUTO_MAX_WORKERS = 64;
 

@@ -6,7 +6,7 @@ import { usageError } from '../errors.js';
 import { createFilter, type PathFilter } from '../local/filters.js';
 import { setting } from '../options/validate.js';
 import type { ConnectionOptions } from '../s3/client-options.js';
-import { endpointFor } from '../s3/client-options.js';
+import { bucketNamespace, endpointFor } from '../s3/client-options.js';
 import type { RemoteObject } from '../s3/remote-object.js';
 import type { S3Transport } from '../s3/transport.js';
 import { parseS3Url, type S3Location, writableS3Url } from '../s3/url.js';
@@ -36,13 +36,14 @@ export function sameStore(opts: S3SyncOptions): boolean {
 }
 
 /**
- * Whether the two sides may be one store, whatever credentials or region reach it: the same endpoint,
- * or AWS on both (one namespace of buckets). Overlaps are refused then: other credentials for the
- * same bucket would still copy into, and delete from, what the sync reads.
+ * Whether the two sides may be one store, whatever credentials, region or name reach it: the same
+ * endpoint, AWS on both (one namespace of buckets), or two names of this machine on one port.
+ * Overlaps are refused then: other credentials for the same bucket would still copy into, and delete
+ * from, what the sync reads.
  */
 function mayBeOneStore(opts: S3SyncOptions): boolean {
   const [src, dst] = [endpointFor(sourceConnection(opts)), endpointFor(opts)];
-  return (src.url === undefined && dst.url === undefined) || src.id === dst.id;
+  return bucketNamespace(src.id) === bucketNamespace(dst.id);
 }
 
 /** Two prefixes of one bucket where one holds the other: a sync would read what it writes. */

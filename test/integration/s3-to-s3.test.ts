@@ -469,6 +469,8 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     for (const other of [
       ['--source-region', 'eu-west-1'],
       ['--source-profile', 'other'],
+      // Another name of this machine for the same server: one store.
+      ['--source-endpoint-url', server.endpoint.replace('127.0.0.1', 'localhost')],
     ]) {
       const r = await runCli(['sync', ...pair, ...other], server, env);
       expect(r.code, `${other.join(' ')}: ${r.stdout}${r.stderr}`).toBe(2);

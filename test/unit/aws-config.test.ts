@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type AwsProfile, parseIni, profileFrom } from '../../src/s3/aws-config.js';
 import {
+  bucketNamespace,
   endpointFor,
   parseEndpoint,
   redactUrl,
@@ -318,6 +319,35 @@ describe('endpoint identity: one store, one identity', () => {
       ].map(validateEndpoint),
     );
     expect(ids.size).toBe(5);
+  });
+
+  it('bucketNamespace: one for every AWS endpoint of a partition, one for each loopback port', () => {
+    const ns = (raw: string) => bucketNamespace(validateEndpoint(raw));
+    for (const raw of [
+      'https://s3.us-east-1.amazonaws.com',
+      'https://s3.eu-west-1.amazonaws.com',
+      'https://s3.amazonaws.com',
+      'https://s3.dualstack.ap-south-1.amazonaws.com',
+      'https://s3-fips.us-east-2.amazonaws.com',
+      'https://S3.EU-CENTRAL-1.AMAZONAWS.COM.',
+    ])
+      expect(ns(raw), raw).toBe('aws');
+    expect(ns('https://s3.cn-north-1.amazonaws.com.cn')).toBe('aws-cn');
+    for (const raw of [
+      'http://localhost:9000',
+      'http://127.0.0.1:9000',
+      'http://[::1]:9000',
+      'http://127.1.2.3:9000/',
+    ])
+      expect(ns(raw), raw).toBe('loopback:9000');
+    expect(ns('http://localhost')).toBe('loopback:80');
+    expect(ns('https://localhost')).toBe('loopback:443');
+    expect(ns('http://localhost:9000/base')).toBe('loopback:9000/base');
+    // Other hosts are told apart by their URL only: a shared address proves nothing (virtual hosts).
+    expect(ns('https://minio.example.com:9000')).toBe('https://minio.example.com:9000');
+    expect(ns('https://a.r2.cloudflarestorage.com')).not.toBe(ns('https://b.r2.cloudflarestorage.com'));
+    expect(ns('http://127.0.0.1:9000')).not.toBe(ns('http://127.0.0.1:9001'));
+    expect(ns('https://notamazonaws.com')).toBe('https://notamazonaws.com');
   });
 
   it('says when the URL carried credentials, and never keeps them', () => {
