@@ -67,8 +67,15 @@ export function backupLocalFile(b: LocalBackup, rel: string, abs: string): (() =
   // The suffix is checked as an option; a LocalBackup made otherwise must not write elsewhere either.
   if (NOT_IN_NAME.test(b.suffix) || !inside(path.dirname(dest), b.dir))
     throw new Error(`'${rel}${b.suffix}' would lead out of the backup directory`);
+  const folder = path.dirname(dest);
   try {
-    makeDirs(path.dirname(dest));
+    // A link among its folders would lead the copy anywhere, into the target too (where the next
+    // pull --delete removes it): none is followed, and the folders made are checked once made.
+    const link = linkOnTheWay(b.dir, folder);
+    if (link !== undefined) throw keepFailed(dest, `${link} is a symbolic link (not followed)`);
+    makeDirs(folder);
+    if (realpathSync.native(folder) !== folder)
+      throw keepFailed(dest, `a symbolic link is on the way to ${folder} (not followed)`);
     rmSync(dest, { force: true });
     try {
       linkSync(abs, dest);
@@ -78,12 +85,27 @@ export function backupLocalFile(b: LocalBackup, rel: string, abs: string): (() =
       copyFileSync(abs, dest);
     }
   } catch (err) {
+    if (err instanceof BackupFailed) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new BackupFailed(
-      `left as it is: could not keep a copy at ${dest} (--backup-dir): ${WHY[code] ?? code}`,
-    );
+    throw keepFailed(dest, WHY[code] ?? code);
   }
   return () => rmSync(dest, { force: true });
+}
+
+const keepFailed = (dest: string, why: string) =>
+  new BackupFailed(`left as it is: could not keep a copy at ${dest} (--backup-dir): ${why}`);
+
+/** The first symbolic link among the folders below `root` (a real path) down to `folder`, if any. */
+function linkOnTheWay(root: string, folder: string): string | undefined {
+  let p = root;
+  for (const name of path.relative(root, folder).split(path.sep)) {
+    if (name === '') continue;
+    p = path.join(p, name);
+    const st = lstatSync(p, { throwIfNoEntry: false });
+    if (st === undefined) return undefined;
+    if (st.isSymbolicLink()) return p;
+  }
+  return undefined;
 }
 
 /** What the usual failures mean in the backup directory, for a user who reads the line once. */

@@ -1,4 +1,12 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { S3Transport } from '../../src/s3/transport.js';
@@ -398,6 +406,35 @@ describe.each(servers())('pull --backup-dir on $name', (server) => {
     expect(readFileSync(path.join(target, 'sub/b.txt'), 'utf8')).toBe('remote b v1\n');
     expect(readFileSync(path.join(target, 'c.txt'), 'utf8')).toBe('remote c v2\n');
     expect(readFileSync(path.join(backupDir, 'c.txt'), 'utf8')).toBe('same\n');
+  });
+
+  it('a link inside the backup directory is not followed: not into the target, not outside', async () => {
+    const { transport, target, url } = await pulledTree('pbakin');
+    const backupDir = dirs.dir('pbakin-keep');
+    const elsewhere = dirs.dir('pbakin-elsewhere');
+    // sub/ of the backup leads into the target (the next pull --delete would remove the copy kept
+    // there); a.txt's copy would land where a link to another folder points.
+    await seedObject(transport, 'p/deep/d/e.txt', 'e v1\n');
+    expect((await runCli(['pull', url, target], server)).code).toBe(0);
+    symlinkSync(path.join(target, 'sub'), path.join(backupDir, 'sub'));
+    mkdirSync(path.join(backupDir, 'deep'));
+    symlinkSync(elsewhere, path.join(backupDir, 'deep', 'd'));
+    await seedObject(transport, 'p/a.txt', 'remote a v2\n');
+    await seedObject(transport, 'p/sub/b.txt', 'remote b v2\n');
+    await seedObject(transport, 'p/deep/d/e.txt', 'e v2\n');
+    const r = await runCli(['pull', url, target, '--delete', '--backup-dir', backupDir], server);
+    expect(r.code).toBe(1);
+    expect(plainLines(r.stderr).sort()).toEqual([
+      `error: deep/d/e.txt: left as it is: could not keep a copy at ${path.join(backupDir, 'deep/d/e.txt')} (--backup-dir): ${path.join(backupDir, 'deep/d')} is a symbolic link (not followed)`,
+      `error: sub/b.txt: left as it is: could not keep a copy at ${path.join(backupDir, 'sub/b.txt')} (--backup-dir): ${path.join(backupDir, 'sub')} is a symbolic link (not followed)`,
+    ]);
+    // Left as they were; the one whose copy could be kept is replaced.
+    expect(readFileSync(path.join(target, 'sub/b.txt'), 'utf8')).toBe('remote b v1\n');
+    expect(readFileSync(path.join(target, 'deep/d/e.txt'), 'utf8')).toBe('e v1\n');
+    expect(readFileSync(path.join(target, 'a.txt'), 'utf8')).toBe('remote a v2\n');
+    expect(readFileSync(path.join(backupDir, 'a.txt'), 'utf8')).toBe('remote a v1\n');
+    expect(readdirSync(path.join(target, 'sub'))).toEqual(['b.txt']);
+    expect(readdirSync(elsewhere)).toEqual([]);
   });
 
   it('refuses a backup directory reached through a link into the target', async () => {
