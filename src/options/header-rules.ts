@@ -99,7 +99,8 @@ function parseRule(v: unknown, i: number): HeaderRule | string {
         if (why) return `${at}: ${why}`;
         meta[name] = text as string;
       }
-      rule.metadata = meta;
+      // An empty object sets nothing: left out, so a rule made of it alone is refused as such.
+      if (Object.keys(meta).length > 0) rule.metadata = meta;
     } else {
       return `${at}: unknown key ${shown(key)} (a rule takes match, ${STRING_FIELDS.join(', ')}, metadata)`;
     }

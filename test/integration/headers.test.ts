@@ -330,6 +330,13 @@ describe('bad header and compression input: one line, exit 2, nothing sent', () 
   it.each([
     [[{ match: '*.html', cachecontrol: 'x' }], 'unknown key "cachecontrol"'],
     [[{ match: '*.html' }], 'sets nothing'],
+    [
+      [
+        { match: '*.html', metadata: {} },
+        { match: '*', cacheControl: 'x' },
+      ],
+      'rule 1 ("*.html") sets nothing',
+    ],
     [{ match: '*.html', cacheControl: 'x' }, 'a list of rules'],
     [[{ match: '*.html', metadata: { md5: 'x' } }], "s3sync's own"],
   ])('config headers %j', async (headers, message) => {

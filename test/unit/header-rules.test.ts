@@ -42,6 +42,15 @@ describe('config and library rules', () => {
     ['no match', [{ cacheControl: 'x' }], 'needs "match"'],
     ['an empty match', [{ match: ' ', cacheControl: 'x' }], '"match" must be a glob'],
     ['a rule that sets nothing', [{ match: '*.css' }], 'sets nothing'],
+    // First match wins: it would keep every later rule off those files, as the bare match would.
+    [
+      'a rule whose only metadata is empty',
+      [
+        { match: '*.html', metadata: {} },
+        { match: '*', cacheControl: 'x' },
+      ],
+      'rule 1 ("*.html") sets nothing',
+    ],
     ['a number value', [{ match: '*', cacheControl: 300 }], '"cacheControl" must be a string'],
     ['an empty value', [{ match: '*', contentType: '' }], 'is empty'],
     [
