@@ -80,6 +80,11 @@ export async function prepare(run: S3PairRun, t: { src: S3Transport; dst: S3Tran
     run.opts.deleteExcluded ? (rel: string) => !isInternal(rel) : filter.includes,
   );
   run.result.scanned = source.size;
+  // Said, not silent: a misspelt prefix or a time before the first version copies nothing with exit 0.
+  if (source.size === 0)
+    run.notice(
+      `nothing to sync: no object under s3://${run.from.bucket}/${run.from.prefix}${at === undefined ? '' : ` at ${new Date(at).toISOString()}`}${filter.active ? ' is selected by the filters' : ''}`,
+    );
   const heads = { source: new Map<string, HeadFact>(), destination: new Map<string, HeadFact>() };
   const input = () => ({
     source,

@@ -426,6 +426,26 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     expect(flag.stderr).toBe('s3sync: --files-from does not apply to sync s3\n');
   });
 
+  it('a source prefix with nothing under it (misspelt, or all filtered out) is said, not a bare 0', async () => {
+    const { bucket, transport } = await newBucket(server, 'syncnone');
+    await seedObject(transport, 'backups/a.txt', 'a');
+    for (const [args, line] of [
+      [[`s3://${bucket}/bakcups`, `s3://${bucket}/copy`], `no object under s3://${bucket}/bakcups/`],
+      [
+        [`s3://${bucket}/backups`, `s3://${bucket}/copy`, '--exclude', '*.txt'],
+        `no object under s3://${bucket}/backups/ is selected by the filters`,
+      ],
+    ] as const) {
+      const r = await runCli(['sync', ...args, '--json'], server);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.summary).toMatchObject({ copied: 0, scanned: 0 });
+      expect(r.events.filter((e) => e.type === 'notice').map((e) => e.message)).toEqual([
+        `nothing to sync: ${line}`,
+      ]);
+    }
+    expect([...(await transport.list('')).keys()]).toEqual(['backups/a.txt']);
+  });
+
   it('refuses overlapping prefixes of one bucket, and two local directories', async () => {
     const { bucket } = await newBucket(server, 'ovl');
     const r = await runCli(['sync', `s3://${bucket}/a`, `s3://${bucket}/a/b`], server);

@@ -144,6 +144,11 @@ describe.each(servers())('sync --at ($name)', (server) => {
       expect(empty.stderr).toContain(
         `notice: nothing to pull: no object under ${url}/ at 2001-01-01T00:00:00.000Z`,
       );
+      const none = await runCli(['sync', url, `s3://${to}/none`, '--at', before], server);
+      expect(none.code, none.stderr).toBe(0);
+      expect(none.stderr).toBe(
+        `notice: nothing to sync: no object under ${url}/ at 2001-01-01T00:00:00.000Z\n`,
+      );
     },
   );
 
