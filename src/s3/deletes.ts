@@ -6,8 +6,18 @@ import { s3 } from './sdk.js';
 /** Characters an XML 1.0 document cannot hold, even escaped. */
 const XML_UNSAFE = /[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/;
 
-/** DeleteObjects in batches of 1,000; returns the keys that failed with their error codes. */
-export async function deleteKeys(t: S3Requests, keys: string[]): Promise<Map<string, string>> {
+/** What became of some keys of a deleteKeys call: those not in `failed` are deleted. */
+export type DeletesSettled = (keys: readonly string[], failed: ReadonlyMap<string, string>) => void;
+
+/**
+ * DeleteObjects in batches of 1,000; returns the keys that failed with their error codes. `settled`
+ * hears of each batch as it ends: a run stopped before the last one still counts what went.
+ */
+export async function deleteKeys(
+  t: S3Requests,
+  keys: string[],
+  settled?: DeletesSettled,
+): Promise<Map<string, string>> {
   const failed = new Map<string, string>();
   // A key XML 1.0 cannot carry (most C0 controls) makes a server reject the whole DeleteObjects
   // body: such keys go one by one, in the URL, where any byte can be written.
@@ -21,6 +31,7 @@ export async function deleteKeys(t: S3Requests, keys: string[]): Promise<Map<str
       if (err instanceof S3SyncError && isFatal(err)) throw err;
       failed.set(key, errorCode(err instanceof S3SyncError ? err.cause : err) || 'unknown error');
     }
+    settled?.([key], failed);
   }
   for (let i = 0; i < inXml.length; i += 1000) {
     const batch = inXml.slice(i, i + 1000);
@@ -34,6 +45,7 @@ export async function deleteKeys(t: S3Requests, keys: string[]): Promise<Map<str
       ),
     );
     for (const e of r.Errors ?? []) if (e.Key) failed.set(e.Key, e.Code ?? 'unknown error');
+    settled?.(batch, failed);
   }
   return failed;
 }

@@ -4,7 +4,7 @@ import { setting } from '../options/validate.js';
 import { adoptClient, createS3Client, EXPECT_CONTINUE_FROM, type ResolvedClient } from './client.js';
 import { type ConnectionOptions, requestConcurrency } from './client-options.js';
 import { type CopyInput, type CopyResult, copyObject } from './copy.js';
-import { deleteKeys } from './deletes.js';
+import { type DeletesSettled, deleteKeys } from './deletes.js';
 import { DirectRequests, type ListPageRequest } from './direct.js';
 import { describeS3Error, httpStatus, isLocalError } from './errors.js';
 import { normalizeEtag } from './etag.js';
@@ -386,7 +386,7 @@ export class S3Transport implements S3Requests {
   }
 
   /** DeleteObjects in batches of 1,000; returns the keys that failed with their error codes. */
-  deleteKeys(keys: string[]): Promise<Map<string, string>> {
-    return deleteKeys(this, keys);
+  deleteKeys(keys: string[], settled?: DeletesSettled): Promise<Map<string, string>> {
+    return deleteKeys(this, keys, settled);
   }
 }

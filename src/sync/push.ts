@@ -392,16 +392,20 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
   ) {
     const t = await s.s3();
     const kept = keeper ? await keeper.deleted(t, deletes, setting(opts, 'workers')) : deletes;
-    const failed = await t.deleteKeys(kept.map((d) => d.key));
-    for (const d of kept) {
-      const code = failed.get(d.key);
-      if (code) s.fileError(d.rel, `delete failed: ${code}`);
-      else {
-        // No entry may vouch for an object that is gone (an applied plan did not forget it earlier).
-        s.store.forget(d.rel);
-        r.deleted++;
-        s.emit({ type: 'done', action: 'delete', rel: d.rel, size: d.size, reason: d.reason });
+    const byKey = new Map(kept.map((d) => [d.key, d]));
+    // Counted batch by batch: a run cancelled before the last still says what it deleted.
+    await t.deleteKeys([...byKey.keys()], (keys, failed) => {
+      for (const key of keys) {
+        const d = byKey.get(key)!;
+        const code = failed.get(key);
+        if (code) s.fileError(d.rel, `delete failed: ${code}`);
+        else {
+          // No entry may vouch for an object that is gone (an applied plan did not forget it earlier).
+          s.store.forget(d.rel);
+          r.deleted++;
+          s.emit({ type: 'done', action: 'delete', rel: d.rel, size: d.size, reason: d.reason });
+        }
       }
-    }
+    });
   }
 }

@@ -245,16 +245,20 @@ export async function deleteAll(
     if (await kept(run, dst, d.rel)) keep.add(d.rel);
   });
   const going = deletes.filter((d) => keep.has(d.rel));
-  const failed = await dst.deleteKeys(going.map((d) => d.key));
-  for (const d of going) {
-    const code = failed.get(d.key);
-    if (code) {
-      run.fileError(d.rel, `delete failed: ${code}`);
-      continue;
+  const byKey = new Map(going.map((d) => [d.key, d]));
+  // Counted batch by batch: a run cancelled before the last still says what it deleted.
+  await dst.deleteKeys([...byKey.keys()], (keys, failed) => {
+    for (const key of keys) {
+      const d = byKey.get(key)!;
+      const code = failed.get(key);
+      if (code) {
+        run.fileError(d.rel, `delete failed: ${code}`);
+        continue;
+      }
+      run.result.deleted++;
+      run.emit({ type: 'done', action: 'delete', rel: d.rel, size: d.size, reason: d.reason });
     }
-    run.result.deleted++;
-    run.emit({ type: 'done', action: 'delete', rel: d.rel, size: d.size, reason: d.reason });
-  }
+  });
 }
 
 /**

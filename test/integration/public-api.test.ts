@@ -4,6 +4,7 @@ import path from 'node:path';
 import { check, PROVIDERS, plan, pull, push, S3SyncError, type SyncEvent } from 's3sync';
 import { describe, expect, it } from 'vitest';
 import { cleanup, connFor, newBucket, servers, tempDir, treeHashes, writeTree } from '../helpers.js';
+import { startFaultProxy } from '../servers/fault-proxy.js';
 
 describe.each(servers())('public API on $name', (server) => {
   it('push, pull, check and plan through the package entry point, with events', async () => {
@@ -67,6 +68,68 @@ describe.each(servers())('public API on $name', (server) => {
     expect(again.outcome).toBe('ok');
     expect(again.uploaded + again.recorded).toBeLessThanOrEqual(200 - 20);
     expect(again.uploaded + again.recorded + again.unchanged).toBe(200);
+    cleanup(src);
+  });
+
+  it('a push cancelled between delete batches counts, reports and forgets the batch it deleted', async () => {
+    const { bucket, transport } = await newBucket(server, 'delcancel');
+    const src = tempDir('delcancel');
+    const files: Record<string, string> = { 'keep.txt': 'kept' };
+    for (let i = 0; i < 1030; i++) files[`go/f${i}.txt`] = `${i}`;
+    writeTree(src, files);
+    const url = `s3://${bucket}/x`;
+    expect(await push({ ...connFor(server), source: src, destination: url })).toMatchObject({
+      uploaded: 1031,
+    });
+    rmSync(path.join(src, 'go'), { recursive: true });
+    // The second DeleteObjects (keys 1,001 to 1,030) is held, never sent, and the run cancelled then.
+    const controller = new AbortController();
+    let batches = 0;
+    let release = () => {};
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      hold: (req) => {
+        if (req.method !== 'POST' || !/[?&]delete(=|&|$)/.test(req.url) || ++batches === 1) return undefined;
+        controller.abort();
+        return new Promise<void>((r) => {
+          release = r;
+        });
+      },
+    });
+    const events: SyncEvent[] = [];
+    const run = push({
+      ...connFor(server),
+      endpointUrl: proxy.endpoint,
+      source: src,
+      destination: url,
+      delete: true,
+      maxDelete: '100%',
+      signal: controller.signal,
+      onEvent: (e) => events.push(e),
+    });
+    await expect(run).rejects.toThrow();
+    release();
+    await proxy.close();
+    expect(batches).toBe(2);
+    expect(events.find((e) => e.type === 'summary')).toMatchObject({
+      cancelled: true,
+      deleted: 1000,
+      failed: 0,
+    });
+    expect(events.filter((e) => e.type === 'done' && e.action === 'delete')).toHaveLength(1000);
+    expect((await transport.list('x/')).size).toBe(31);
+    // The manifest forgot what went: the next run deletes the rest, uploads nothing.
+    const again = await push({
+      ...connFor(server),
+      source: src,
+      destination: url,
+      delete: true,
+      maxDelete: '100%',
+    });
+    expect(again).toMatchObject({ outcome: 'ok', deleted: 30, uploaded: 0, recorded: 0 });
+    expect([...(await transport.list('x/')).keys()]).toEqual(['keep.txt']);
     cleanup(src);
   });
 
