@@ -30,8 +30,8 @@ export function fmtDuration(ms: number): string {
   return ms % SECOND === 0 ? `${ms / SECOND}s` : `${ms}ms`;
 }
 
-/** What the option takes, as the error messages say it. */
-export function expected(spec: OptionSpec): string {
+/** What the option takes, as the error messages say it (a library call's lists are arrays). */
+export function expected(spec: OptionSpec, source?: Source): string {
   switch (spec.kind) {
     case 'int':
       return `a whole number from ${spec.min} to ${spec.max}`;
@@ -61,7 +61,9 @@ export function expected(spec: OptionSpec): string {
       return `I/N with 0 <= I < N <= ${MAX_SHARDS} (e.g. 0/4)`;
     case 'list':
       return spec.glob
-        ? 'a glob or a list of globs'
+        ? source === 'library'
+          ? 'a list of globs'
+          : 'a glob or a list of globs'
         : spec.one
           ? 'a path or a list of paths'
           : 'a list of strings';
@@ -291,7 +293,10 @@ export function parseValue(spec: OptionSpec, v: unknown, source: Source): Parsed
             : bad()
           : text !== undefined && (source !== 'library' || spec.one)
             ? good([text])
-            : bad();
+            : text !== undefined
+              ? // The library's type is a list: one glob is a list of one, not a string.
+                bad(`write [${shown(text)}]`)
+              : bad();
       // An empty entry would be read as the working folder, or fail only once the run began.
       const given = r.ok ? (r.value as string[]) : [];
       if (r.ok && spec.one && (given.length === 0 || given.some((x) => x.trim() === '')))

@@ -10,7 +10,7 @@ import { sizeAgeFilter } from '../local/size-age.js';
 import { isS3Url, parseS3Url, writableS3Url } from '../s3/url.js';
 import { resolveShard } from '../shard.js';
 import { addFlagRules, type HeaderRule, PAIR_SEPARATOR } from './header-rules.js';
-import { bad, expected, fmtDuration, fmtSize, parseValue, shown } from './parse.js';
+import { bad, expected, fmtDuration, fmtSize, parseValue, type Source, shown } from './parse.js';
 import {
   appliesTo,
   type CommandName,
@@ -48,8 +48,14 @@ export type Setting<N extends OptionName> = (typeof OPTIONS)[N] extends { defaul
   : OptionValue<N> | undefined;
 
 /** A usage error naming the option as its source spells it. */
-const invalid = (who: string, spec: OptionSpec, v: unknown, hint?: string) =>
-  usageError(`${who} must be ${expected(spec)}, got ${shown(v)}${hint ? `: ${hint}` : ''}`);
+const invalid = (who: string, spec: OptionSpec, v: unknown, hint?: string, source?: Source) =>
+  usageError(`${who} must be ${expected(spec, source)}, got ${shown(v)}${hint ? `: ${hint}` : ''}`);
+
+/** A library call given no options object (none, null, a string): one line, not a TypeError. */
+export function requireOptionsObject(opts: unknown, call: string): void {
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts))
+    throw usageError(`${call}() takes an options object, got ${shown(opts) ?? String(opts)}`);
+}
 
 /**
  * Commander argument parser for a flag: `--workers 0` fails here, before the command runs. A list flag
@@ -139,6 +145,7 @@ const isOn = (v: unknown) => v !== undefined && v !== false;
  * or request sent.
  */
 export function validateOptions(opts: object, entry: EntryPoint): void {
+  requireOptionsObject(opts, entry.startsWith('plan') ? 'plan' : entry === 'sync s3' ? 'syncBuckets' : entry);
   const args: readonly string[] = ENTRY_ARGUMENTS[entry.startsWith('plan') ? 'plan' : (entry as 'push')];
   const extra = new Set<string>([...args, ...LIBRARY_ONLY]);
   const given = opts as Record<string, unknown>;
@@ -161,7 +168,7 @@ export function validateOptions(opts: object, entry: EntryPoint): void {
       throw usageError(`give option ${name} or its former name ${key}, not both`);
     // A former name took milliseconds, and only them.
     const r = name !== key && typeof v !== 'number' ? bad() : parseValue(spec, v, 'library');
-    if (!r.ok) throw invalid(`option ${key}`, spec, v, r.hint);
+    if (!r.ok) throw invalid(`option ${key}`, spec, v, r.hint, 'library');
   }
   // The library's own values, checked before a lock is taken: a wrong one would throw mid-run.
   if (given.onEvent !== undefined && typeof given.onEvent !== 'function')

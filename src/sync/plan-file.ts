@@ -6,7 +6,7 @@ import { safeJoin, unsafeKeyReason } from '../local/safe-path.js';
 import { type FileStat, sameStat, statFields } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { replaceWhole, STATE_DIR } from '../manifest/store.js';
-import { checkEnds, suffixOk, validateOptions } from '../options/validate.js';
+import { checkEnds, requireOptionsObject, suffixOk, validateOptions } from '../options/validate.js';
 import { UNPROVEN_CTIME } from '../plan/compare.js';
 import type { PullAction } from '../plan/pull.js';
 import type { PushAction } from '../plan/push.js';
@@ -101,6 +101,7 @@ export async function plan(opts: PlanOptions & { out?: string }): Promise<PlanDo
 export async function plan(
   opts: (PlanOptions & { out?: string }) | BucketPlanOptions,
 ): Promise<PlanDocument | BucketPlanDocument> {
+  requireOptionsObject(opts, 'plan');
   if (opts.direction === 'sync') {
     const doc = await planBuckets(opts);
     if (opts.out) writePlanFile(opts.out, `${jsonText(doc, 2)}\n`);

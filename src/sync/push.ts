@@ -7,7 +7,13 @@ import { scanListed } from '../local/scan-listed.js';
 import { FileChangedError } from '../local/stable-read.js';
 import { STATE_DIR } from '../manifest/store.js';
 import { OPTIONS } from '../options/table.js';
-import { checkEnds, fmtDuration, setting, validateOptions } from '../options/validate.js';
+import {
+  checkEnds,
+  fmtDuration,
+  requireOptionsObject,
+  setting,
+  validateOptions,
+} from '../options/validate.js';
 import { listingDue, type PushAction, planPush } from '../plan/push.js';
 import type { Facts, RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
@@ -60,6 +66,7 @@ export interface PreparedPush {
 
 /** Upload a directory to s3://bucket/prefix, transferring only what changed. */
 export async function push(opts: PushOptions): Promise<SyncResult> {
+  requireOptionsObject(opts, 'push');
   // Watching runs pushes until cancelled (src/watch/); loaded only then, with its native watcher.
   if (opts.watch) return (await import('../watch/watch-loop.js')).watch(opts);
   refuseWatchOptions(opts, 'applies to --watch only');

@@ -241,8 +241,12 @@ describe.each(servers())('filters on $name', (server) => {
       new RegExp(`job 1: "exclude" ${GLOBS}, got \\["\\*\\.tmp","!"\\]: "!": ${LONE}\n$`),
     );
     await expect(push({ ...connFor(server), source: src, destination: url, exclude: ['!'] })).rejects.toThrow(
-      `option exclude ${GLOBS}, got ["!"]: ${LONE}`,
+      `option exclude must be a list of globs, got ["!"]: ${LONE}`,
     );
+    // One glob as a string: the library's type is a list, and the message says so.
+    await expect(
+      push({ ...connFor(server), source: src, destination: url, include: '*.txt' as never }),
+    ).rejects.toThrow(/^option include must be a list of globs, got "\*\.txt": write \["\*\.txt"\]$/);
     expect(await remoteKeys(transport, 'p/')).toEqual([]);
 
     // A negation that means something works, anchored too: `!/a.txt` excluded every file, a.txt as well.

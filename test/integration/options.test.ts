@@ -18,6 +18,8 @@ import {
   plan,
   pull,
   push,
+  syncBuckets,
+  versions,
 } from '../../src/index.js';
 import { PROVIDER_NAMES } from '../../src/s3/providers.js';
 import {
@@ -477,6 +479,28 @@ describe.each(servers())('invalid option values on $name', (server) => {
       expect((err as Error).message).toMatch(re);
       expect(requests()).toBe(before);
     }
+    // No options object at all: one line naming the call, not a TypeError from inside it.
+    const calls = { push, pull, check, plan, apply, cleanup, syncBuckets, versions } as Record<
+      string,
+      (o: unknown) => Promise<unknown>
+    >;
+    for (const [name, call] of Object.entries(calls))
+      for (const [v, seen] of [
+        [undefined, 'undefined'],
+        [null, 'null'],
+        [src, JSON.stringify(src).slice(0, 57)],
+        [[], '[]'],
+      ] as const) {
+        const err = await call(v).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err, `${name}(${String(v)})`).toBeInstanceOf(S3SyncError);
+        expect((err as S3SyncError).kind).toBe('usage');
+        expect((err as Error).message.startsWith(`${name}() takes an options object, got ${seen}`)).toBe(
+          true,
+        );
+      }
     expect(manifestPaths(src)).toEqual([]);
   });
 

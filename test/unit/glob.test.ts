@@ -110,7 +110,7 @@ describe('every way a glob enters refuses the degenerate ones, naming the option
         `: defaults: "${key}" must be ${GLOBS}, got ${q(glob)}: ${why}`,
       );
       expect(usage(() => validateOptions({ [key]: ['*.tmp', glob] }, 'push'))).toBe(
-        `option ${key} must be ${GLOBS}, got ${q(['*.tmp', glob])}: ${q(glob)}: ${why}`,
+        `option ${key} must be a list of globs, got ${q(['*.tmp', glob])}: ${q(glob)}: ${why}`,
       );
     }
     expect(usage(() => fromConfig({ headers: [{ match: glob, cacheControl: 'no-cache' }] }))).toContain(
