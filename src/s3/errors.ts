@@ -67,15 +67,20 @@ export function isRetryable(err: unknown): boolean {
  * bucket, endpoint) are usage errors: the whole run cannot succeed, so it should not continue. Any
  * other failure is the one request's, so the file's.
  */
-export function describeS3Error(err: unknown, ctx: { bucket?: string; endpoint?: string }): S3SyncError {
+export function describeS3Error(
+  err: unknown,
+  ctx: { bucket?: string; endpoint?: string; flag?: string },
+): S3SyncError {
   if (err instanceof S3SyncError) return err;
+  // The flag that names this endpoint: a sync's source may have its own.
+  const flag = ctx.flag ?? '--endpoint-url';
   const code = errorCode(err);
   const status = httpStatus(err);
   const msg = asSdk(err).message ?? String(err);
   const where = ctx.bucket ? `s3://${ctx.bucket}` : 'the bucket';
   const endpoint = ctx.endpoint ?? 'AWS';
   if (err instanceof NotS3Error)
-    return usageError(`the endpoint ${endpoint} does not answer as S3 (${err.reason}): check --endpoint-url`);
+    return usageError(`the endpoint ${endpoint} does not answer as S3 (${err.reason}): check ${flag}`);
   // A gateway's page, on every attempt: the file's failure, said as what came back.
   if (err instanceof NotS3ErrorAnswer)
     return runError(`${err.message} from ${endpoint} (not an S3 answer)`, err);
@@ -83,10 +88,10 @@ export function describeS3Error(err: unknown, ctx: { bucket?: string; endpoint?:
     const secs = `${err.ms / 1000} s`;
     return err.timeout === 'connect'
       ? usageError(
-          `cannot connect to the S3 endpoint ${endpoint} within ${secs}: check --endpoint-url and the network (or raise --connect-timeout)`,
+          `cannot connect to the S3 endpoint ${endpoint} within ${secs}: check ${flag} and the network (or raise --connect-timeout)`,
         )
       : usageError(
-          `the S3 endpoint ${endpoint} accepted the connection but sent no response within ${secs}: check --endpoint-url (is it an S3 server?), or raise --first-byte-timeout`,
+          `the S3 endpoint ${endpoint} accepted the connection but sent no response within ${secs}: check ${flag} (is it an S3 server?), or raise --first-byte-timeout`,
         );
   }
   if (code === 'NoSuchBucket' || (code === 'NotFound' && !ctx.bucket)) {
@@ -131,18 +136,18 @@ export function describeS3Error(err: unknown, ctx: { bucket?: string; endpoint?:
   }
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || /ENOTFOUND|getaddrinfo/.test(msg)) {
     return usageError(
-      `cannot resolve the host name of the S3 endpoint ${endpoint} (DNS: ${code || 'getaddrinfo failed'}): check --endpoint-url`,
+      `cannot resolve the host name of the S3 endpoint ${endpoint} (DNS: ${code || 'getaddrinfo failed'}): check ${flag}`,
     );
   }
   if (code === 'ECONNREFUSED' || /ECONNREFUSED/.test(msg)) {
     return usageError(
-      `nothing accepts connections at the S3 endpoint ${endpoint} (ECONNREFUSED): check --endpoint-url and that the server runs`,
+      `nothing accepts connections at the S3 endpoint ${endpoint} (ECONNREFUSED): check ${flag} and that the server runs`,
     );
   }
   // TLS spoken to a port that speaks plain HTTP: the "record" that came back is an HTTP answer.
   if (/wrong version number|WRONG_VERSION_NUMBER|packet length too long/i.test(msg)) {
     return usageError(
-      `the S3 endpoint ${endpoint} does not speak TLS on that port: use http:// instead of https://, or check --endpoint-url`,
+      `the S3 endpoint ${endpoint} does not speak TLS on that port: use http:// instead of https://, or check ${flag}`,
     );
   }
   if (TLS_TRUST.has(code)) {
@@ -152,7 +157,7 @@ export function describeS3Error(err: unknown, ctx: { bucket?: string; endpoint?:
   }
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
     return usageError(
-      `the TLS certificate of the S3 endpoint ${endpoint} is for another host name (${code}): use a host name it names in --endpoint-url`,
+      `the TLS certificate of the S3 endpoint ${endpoint} is for another host name (${code}): use a host name it names in ${flag}`,
     );
   }
   if (code === 'InvalidBucketName') return usageError(`invalid bucket name '${ctx.bucket}'`);

@@ -69,6 +69,7 @@ export interface PutInput {
 export class S3Transport implements S3Requests {
   readonly provider: ProviderQuirks;
   readonly endpointId: string;
+  private readonly endpointFlag: string | undefined;
   readonly limiter: AdaptiveLimiter;
   private readonly policy: RetryPolicy;
   /** The run's cancellation. */
@@ -83,9 +84,12 @@ export class S3Transport implements S3Requests {
       signal?: AbortSignal;
       onRetry?: RetryPolicy['onRetry'];
       limits?: RateLimits;
+      /** The flag that set this endpoint, for messages: a sync's source has its own. */
+      endpointFlag?: string;
     } = {},
     readonly settings: UploadSettings = {},
   ) {
+    this.endpointFlag = opts.endpointFlag;
     this.provider = resolved.provider;
     this.endpointId = resolved.endpointId;
     this.counter = resolved.counter;
@@ -133,7 +137,7 @@ export class S3Transport implements S3Requests {
   }
 
   fail(err: unknown) {
-    return describeS3Error(err, { bucket: this.bucket, endpoint: this.endpointId });
+    return describeS3Error(err, { bucket: this.bucket, endpoint: this.endpointId, flag: this.endpointFlag });
   }
 
   /**

@@ -118,7 +118,10 @@ export class S3PairRun {
     const src = await S3Transport.connect(
       sourceConnection(this.opts),
       this.from.bucket,
-      opts,
+      {
+        ...opts,
+        endpointFlag: this.opts.sourceEndpointUrl === undefined ? undefined : '--source-endpoint-url',
+      },
       {},
       this.same ? this.opts.client : undefined,
     );

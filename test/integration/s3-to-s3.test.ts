@@ -446,6 +446,18 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     expect([...(await transport.list('')).keys()]).toEqual(['backups/a.txt']);
   });
 
+  it('an unreachable source endpoint is named by its own flag', async () => {
+    const { bucket } = await newBucket(server, 'srcdown');
+    const r = await runCli(
+      ['sync', `s3://${bucket}/a`, `s3://${bucket}/b`, '--source-endpoint-url', 'http://127.0.0.1:1'],
+      server,
+    );
+    expect(r.code).toBe(2);
+    expect(plainLines(r.stderr)).toEqual([
+      's3sync: nothing accepts connections at the S3 endpoint http://127.0.0.1:1 (ECONNREFUSED): check --source-endpoint-url and that the server runs',
+    ]);
+  });
+
   it('refuses overlapping prefixes of one bucket, and two local directories', async () => {
     const { bucket } = await newBucket(server, 'ovl');
     const r = await runCli(['sync', `s3://${bucket}/a`, `s3://${bucket}/a/b`], server);
