@@ -29,7 +29,8 @@ export type PullAction =
       versionId?: string;
       isLatest?: boolean;
     }
-  | { kind: 'delete'; rel: string; reason: 'no-remote-object'; size: number }
+  /** `excluded`: outside the filters or limits, deleted under --delete-excluded whatever the remote holds. */
+  | { kind: 'delete'; rel: string; reason: 'no-remote-object' | 'excluded'; size: number }
   /** A key that must never be written locally (`../x`, `/abs`, `a` and `a/b` …). */
   | { kind: 'reject'; rel: string; key: string; reason: string }
   /** To download, but in an archive tier and not restored: skipped, with its one line. */
@@ -41,7 +42,13 @@ export interface PullPlanInput {
   manifest: ReadonlyMap<string, ManifestEntry>;
   racyThresholdNs: bigint;
   facts: Facts;
-  options: { force?: boolean; delete?: boolean; localSelected?: (rel: string) => boolean };
+  options: {
+    force?: boolean;
+    delete?: boolean;
+    localSelected?: (rel: string) => boolean;
+    /** --delete-excluded: whether a local file is outside the filters or limits (its delete's reason). */
+    excluded?: (rel: string) => boolean;
+  };
 }
 
 export interface PullPlan {
@@ -150,7 +157,8 @@ export function planPull(input: PullPlanInput): PullPlan {
     for (const f of local.values()) {
       if (remote.has(f.rel)) continue;
       if (options.localSelected && !options.localSelected(f.rel)) continue;
-      actions.push({ kind: 'delete', rel: f.rel, reason: 'no-remote-object', size: f.size });
+      const reason = options.excluded?.(f.rel) ? 'excluded' : 'no-remote-object';
+      actions.push({ kind: 'delete', rel: f.rel, reason, size: f.size });
     }
   }
   return kept.length > 0 ? { actions, needs, kept } : { actions, needs };

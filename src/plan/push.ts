@@ -39,8 +39,13 @@ export type PushAction =
       style: string | undefined;
       stored?: number;
     }
-  /** `no-local-folder`: a zero-byte folder marker (a key ending in '/') with no local file under it. */
-  | { kind: 'delete'; rel: string; key: string; reason: 'no-local-file' | 'no-local-folder'; size: number };
+  /**
+   * `no-local-folder`: a zero-byte folder marker (a key ending in '/') with no local file under it;
+   * `excluded`: outside the filters or limits, deleted under --delete-excluded whatever is local.
+   */
+  | { kind: 'delete'; rel: string; key: string; reason: PushDeleteReason; size: number };
+
+export type PushDeleteReason = 'no-local-file' | 'no-local-folder' | 'excluded';
 
 export interface PushPlanInput {
   files: LocalFile[];
@@ -64,6 +69,8 @@ export interface PushPlanInput {
      * by its rel, and by its size and LastModified for the size and age limits.
      */
     remoteSelected?: (rel: string, r: RemoteObject) => boolean;
+    /** --delete-excluded: whether an object is outside the filters or limits (its delete's reason). */
+    excluded?: (rel: string, r: RemoteObject) => boolean;
     /** Size and MD5 from the Python script's manifest, for files s3sync's own manifest lacks. */
     adopted?: ReadonlyMap<string, { size: number; md5: string }>;
     /** Create files from objects of the same content under other keys (see renames.ts). */
@@ -278,8 +285,8 @@ function withDeletes(input: PushPlanInput, actions: PushAction[], needs: Need[])
         kept.push({ rel: r.rel, key: r.key, size: r.size, reason: form.reason });
         continue;
       }
-      let reason: 'no-local-file' | 'no-local-folder' = 'no-local-file';
-      if (form.kind === 'marker') {
+      let reason: PushDeleteReason = options.excluded?.(r.rel, r) ? 'excluded' : 'no-local-file';
+      if (form.kind === 'marker' && reason !== 'excluded') {
         folders ??= localFolders(local, input.folders);
         if (folders.has(r.rel)) continue;
         reason = 'no-local-folder';

@@ -455,6 +455,9 @@ function doneBefore(
   e: ManifestEntry | undefined,
   unchanged: { local: boolean; remote: boolean },
 ): 'done' | 'not' | 'hash' {
+  // An excluded path's deletion left the other side as it was.
+  if (a.reason === 'excluded' && (a.kind === 'delete-remote' || a.kind === 'delete-local'))
+    return (a.kind === 'delete-remote' ? r === undefined : now === null) && !e ? 'done' : 'not';
   if (a.kind === 'delete-remote' || a.kind === 'delete-local')
     return now === null && r === undefined && !e ? 'done' : 'not';
   // The side the transfer read from is as planned: it moved what was reviewed.
@@ -511,12 +514,17 @@ export async function apply(
     for (const a of doc.actions) {
       const now = localStat(localDir, a.rel);
       if (now) found.set(a.rel, now);
+      // An excluded path's deletion (--delete-excluded) does not depend on the other side: a file
+      // kept out of a push, an object kept out of a pull, is there as it may be.
+      const excluded = a.reason === 'excluded';
       const localOk =
-        a.local === null ? now === null || a.kind === 'download' : now !== null && sameStat(now, a.local);
+        a.local === null
+          ? now === null || a.kind === 'download' || (excluded && a.kind === 'delete-remote')
+          : now !== null && sameStat(now, a.local);
       const r = remote.get(a.rel);
       const remoteOk =
         a.remote === null
-          ? r === undefined
+          ? r === undefined || (excluded && a.kind === 'delete-local')
           : r !== undefined && r.etag === a.remote.etag && r.size === a.remote.size;
       const e = s.store.files.get(a.rel);
       let done = doneBefore(a, now, r, e, { local: localOk, remote: remoteOk });
@@ -558,8 +566,9 @@ export async function apply(
                 kind: 'delete',
                 rel: a.rel,
                 key: s.location.prefix + a.rel,
-                // A folder marker's delete keeps the reason it was planned for.
-                reason: a.reason === 'no-local-folder' ? 'no-local-folder' : 'no-local-file',
+                // A folder marker's delete, and an excluded object's, keep the reason they were planned for.
+                reason:
+                  a.reason === 'no-local-folder' || a.reason === 'excluded' ? a.reason : 'no-local-file',
                 size: a.size,
               },
       );
@@ -580,7 +589,12 @@ export async function apply(
               etag: a.remote!.etag,
               lastModified: remote.get(a.rel)?.lastModified ?? 0,
             }
-          : { kind: 'delete', rel: a.rel, reason: 'no-remote-object', size: a.size },
+          : {
+              kind: 'delete',
+              rel: a.rel,
+              reason: a.reason === 'excluded' ? 'excluded' : 'no-remote-object',
+              size: a.size,
+            },
       );
       await executePull(s, { actions, remote, local: new Map(), found, facts }, applyOpts);
     }

@@ -189,6 +189,9 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
             ? (rel: string) => s.inShard(rel) && inList(rel)
             : (rel: string) =>
                 s.selected(rel) && !listing.has(rel) && localFits(s.selection, local.get(rel)!),
+          excluded: opts.deleteExcluded
+            ? (rel: string) => !s.selected(rel) || !localFits(s.selection, local.get(rel)!)
+            : undefined,
         },
       });
       return {

@@ -197,6 +197,9 @@ export async function preparePush(
                 !aliases?.has(rel)
             : (rel: string, r: RemoteObject) =>
                 s.selected(rel) && !present().has(rel) && !aliases?.has(rel) && remoteFits(s.selection, r),
+          excluded: opts.deleteExcluded
+            ? (rel: string, r: RemoteObject) => !s.selected(rel) || !remoteFits(s.selection, r)
+            : undefined,
           adopted: s.store.adopted,
           trackRenames: setting(opts, 'trackRenames'),
           keyPrefix: s.location.prefix,

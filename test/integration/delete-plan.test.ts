@@ -170,6 +170,47 @@ describe.each(servers())('push --delete on $name', (server) => {
     expect(await keys(transport)).toEqual(['f0.txt', 'f1.txt']);
   });
 
+  it('--delete-excluded says "excluded", and a plan of it applies, push and pull alike', async () => {
+    const { transport, dir, url } = await pushedTree(server, 2, 'exclplan');
+    writeFileSync(path.join(dir, 'b.log'), 'log\n');
+    expect((await runCli(['push', dir, url], server)).code).toBe(0);
+    await seed(transport, 'p/stale.txt', 'stale\n');
+    const flags = ['--delete', '--delete-excluded', '--force', '--exclude', '*.log'];
+    const deletes = (events: SyncEvent[]) =>
+      events
+        .filter((e) => e.type === 'action' && e.action === 'delete')
+        .map((e) => `${(e as { rel: string }).rel} ${(e as { reason: string }).reason}`)
+        .sort();
+    const dry = await runCli(['push', dir, url, ...flags, '--dry-run', '--json'], server);
+    expect(deletes(dry.events)).toEqual(['b.log excluded', 'stale.txt no-local-file']);
+    // The plan records b.log's object with no local file: its file is there, kept out by the filter.
+    const file = path.join(tempDir('exclplan-plans'), 'push.json');
+    expect((await runCli(['plan', 'push', dir, url, ...flags, '--out', file], server)).code).toBe(0);
+    for (const run of [1, 2]) {
+      const r = await runCli(['apply', file, '--json'], server);
+      expect(r.code, `${run}: ${r.stdout}${r.stderr}`).toBe(0);
+      expect(r.summary).toMatchObject({ deleted: run === 1 ? 2 : 0, failed: 0 });
+      expect(await keys(transport)).toEqual(['f0.txt', 'f1.txt']);
+      expect(readFileSync(path.join(dir, 'b.log'), 'utf8')).toBe('log\n');
+    }
+
+    // Pull: a local file the filter leaves out, its object still there, is deleted as excluded.
+    await seed(transport, 'p/keep.log', 'kept remotely\n');
+    const target = tempDir('exclplan-pull');
+    expect((await runCli(['pull', url, target], server)).code).toBe(0);
+    const pdry = await runCli(['pull', url, target, ...flags, '--dry-run', '--json'], server);
+    expect(deletes(pdry.events)).toEqual(['keep.log excluded']);
+    const pfile = path.join(tempDir('exclplan-plans'), 'pull.json');
+    expect((await runCli(['plan', 'pull', url, target, ...flags, '--out', pfile], server)).code).toBe(0);
+    for (const run of [1, 2]) {
+      const r = await runCli(['apply', pfile, '--json'], server);
+      expect(r.code, `${run}: ${r.stdout}${r.stderr}`).toBe(0);
+      expect(r.summary).toMatchObject({ deleted: run === 1 ? 1 : 0, failed: 0 });
+      expect(Object.keys(treeHashes(target)).sort()).toEqual(['f0.txt', 'f1.txt']);
+    }
+    expect(await keys(transport)).toEqual(['f0.txt', 'f1.txt', 'keep.log']);
+  });
+
   // Folder markers made by other tools: `dir/` (its local folder holds a file), `gone/` and `x/deep/`
   // (no local folder), `data/` holding bytes, the prefix's own `p/`, and on Ceph `x/y//z` (s3rver
   // answers 404 to a key with '//').

@@ -248,6 +248,12 @@ describe('planPull', () => {
       'stray.txt',
       'notes.log',
     ]);
+    // Told what the filters leave out, each delete says why: no object, or excluded.
+    const said = planPull(input({ ...base, options: { delete: true, excluded: (rel) => !selected(rel) } }));
+    expect(said.actions.filter((a) => a.kind === 'delete').map((a) => [a.rel, a.reason])).toEqual([
+      ['stray.txt', 'no-remote-object'],
+      ['notes.log', 'excluded'],
+    ]);
   });
 
   it('collects the hashes it needs and settles once they are given', () => {

@@ -353,6 +353,12 @@ describe('planPush options', () => {
       'gone.txt',
       'excluded.keep',
     ]);
+    // Told what the filters leave out, each delete says why: gone, or excluded.
+    const said = planPush({ ...input, options: { delete: true, excluded: (rel) => rel.endsWith('.keep') } });
+    expect(said.actions.filter((x) => x.kind === 'delete').map((x) => [x.rel, x.reason])).toEqual([
+      ['gone.txt', 'no-local-file'],
+      ['excluded.keep', 'excluded'],
+    ]);
   });
 
   it('collects hash needs for every undecided file in one round', () => {
