@@ -151,7 +151,10 @@ export async function preparePush(
   const listed = s.selection.listed;
   // A short list of paths is looked up key by key where the plan needs the destination's objects.
   const lookup =
-    listed && headsInstead(listed.size, s.store.files.size) ? () => headListed(s, listed) : undefined;
+    listed && headsInstead(listed.size, s.store.files.size)
+      ? // --delete-excluded deletes the listed objects the filters leave out: they are looked up too.
+        () => headListed(s, listed, opts.delete === true && opts.deleteExcluded === true)
+      : undefined;
   const { plan, unreadable, facts } = await prelude(s, {
     // With no manifest (a first push, a rebuild) every file needs the listing: it is asked for first,
     // and the tree is read while the server answers. Never on a run that may need no request at all.

@@ -85,14 +85,18 @@ export function headsInstead(listed: number, manifestEntries: number): boolean {
   return listed <= HEADS_PER_PAGE * Math.max(1, Math.ceil(manifestEntries / PAGE));
 }
 
-/** The objects at the listed paths this run selects, by HEAD: a path with no object is absent. */
+/**
+ * The objects at the listed paths this run selects (`unfiltered`: whatever the filters say, for
+ * --delete-excluded), by HEAD: a path with no object is absent.
+ */
 export async function headListed(
   s: RunContext,
   listed: ReadonlySet<string>,
+  unfiltered = false,
 ): Promise<Map<string, RemoteObject>> {
   const t = await s.s3();
   const found = new Map<string, RemoteObject>();
-  const rels = [...listed].filter(s.selected);
+  const rels = [...listed].filter(unfiltered ? (rel) => !s.isOwn(rel) && s.inShard(rel) : s.selected);
   await forEachLimit(
     rels,
     setting(s.opts, 'workers'),

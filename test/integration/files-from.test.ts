@@ -336,6 +336,48 @@ describe.each(servers())('--files-from on $name', (server) => {
     );
   });
 
+  it('--delete-excluded deletes a listed object the filters leave out, looked up by HEAD or listed', async () => {
+    const { bucket, transport } = await newBucket(server, 'ffdelx');
+    const dir = dirs.dir('ffdelx');
+    writeTree(dir, { 'a.txt': 'a', 'b.log': 'b', 'c.txt': 'c' });
+    const lists = dirs.dir('ffdelx-lists');
+    const short = path.join(lists, 'short');
+    writeFileSync(short, 'a.txt\nb.log\nnothere.txt\n');
+    // Twelve lines: past what HEADs would cost, so the destination is listed instead.
+    const long = path.join(lists, 'long');
+    writeFileSync(
+      long,
+      ['a.txt', 'b.log', ...Array.from({ length: 10 }, (_, i) => `gone${i}.txt`)].join('\n'),
+    );
+    for (const [name, list, lookup] of [
+      ['short', short, 'HeadObject'],
+      ['long', long, 'ListObjectsV2'],
+    ] as const) {
+      const url = `s3://${bucket}/${name}`;
+      expect((await runCli(['push', dir, url], server)).code).toBe(0);
+      const r = await runCli(
+        [
+          'push',
+          dir,
+          url,
+          '--files-from',
+          list,
+          '--exclude',
+          '*.txt',
+          '--delete',
+          '--delete-excluded',
+          '--force',
+          '--json',
+        ],
+        server,
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.summary?.requests, name).toHaveProperty(lookup);
+      expect(r.summary, name).toMatchObject({ deleted: 1, uploaded: 0 });
+      expect(await relsOf(transport, `${name}/`), name).toEqual(['b.log', 'c.txt']);
+    }
+  });
+
   it('several lists add up (flags, a config list, a library string); standard input once only', async () => {
     const { bucket, transport } = await newBucket(server, 'ffmany');
     const dir = dirs.dir('ffmany');
