@@ -269,8 +269,20 @@ export function applyRecords(
     if (rec.kind !== 'record') continue;
     const h = facts.hashes.get(rec.rel);
     if (!h?.stable) continue;
-    s.store.record(rec.rel, manifestEntry(h.stat, rec, syncedAt));
     s.result.recorded++;
+    // A dry run saves no manifest: what it would record is said as its other actions are.
+    if (s.opts.dryRun) {
+      s.emit({
+        type: 'action',
+        action: 'record',
+        rel: rec.rel,
+        reason: rec.reason,
+        size: h.size,
+        dryRun: true,
+      });
+      continue;
+    }
+    s.store.record(rec.rel, manifestEntry(h.stat, rec, syncedAt));
     s.emit({ type: 'done', action: 'record', rel: rec.rel, size: h.size, reason: rec.reason });
   }
 }

@@ -253,6 +253,16 @@ describe.each(servers())('push on $name', (server) => {
     const t = Date.now() / 1000 - 3600;
     for (const rel of touched) utimesSync(path.join(dir, rel), t, t);
 
+    // A dry run says what it would record as actions; it records (and saves) nothing.
+    const dry = await pushCli(dir, dest, '--dry-run');
+    expect(dry.code).toBe(0);
+    expect(dry.summary).toMatchObject({ uploaded: 0, recorded: touched.length, dryRun: true });
+    expect(doneRels(dry, 'record')).toEqual([]);
+    const would = dry.events.filter((e) => e.type === 'action' && e.action === 'record');
+    expect(would.map((e) => (e as { rel: string }).rel).sort()).toEqual([...touched].sort());
+    expect(would.every((e) => (e as { dryRun?: boolean }).dryRun === true)).toBe(true);
+    expect(readManifest(dir, dest)).toEqual(before);
+
     const r = await pushCli(dir, dest);
     expect(r.code).toBe(0);
     expect(r.summary).toMatchObject({
