@@ -222,16 +222,18 @@ export async function preparePush(
   // Objects --delete keeps as no file can stand for them (the planner's rule, keys.ts): said once each.
   for (const k of plan.kept ?? []) s.notice(`${k.key}: ${k.reason}: kept`, k.rel);
 
-  // Manifest hygiene: entries for files that are gone (or now filtered out) describe nothing. When
-  // every entry has its file (the usual case), there is nothing to look for. A run over a list of paths
-  // knows nothing of the others. Files the size or age limits leave out are still there.
+  // Manifest hygiene: entries for files that are gone describe nothing. When every entry has its file
+  // (the usual case), there is nothing to look for. A run over a list of paths knows nothing of the
+  // others. Files the size or age limits leave out are still there, and so are those the filters leave
+  // out: their entries are kept, as their objects are, so a later run without the filter still knows
+  // what it stored there (its headers, its encoding) instead of taking it from a listing.
   const manifest = s.store.files;
   const known = listed ? [...listed].filter((rel) => manifest.has(rel)) : undefined;
   let withEntry = 0;
   for (const f of scanned) if (manifest.has(f.rel)) withEntry++;
   if (withEntry !== (known?.length ?? manifest.size)) {
     for (const rel of known ?? manifest.keys()) {
-      if (!present().has(rel) && !unreadable.has(rel)) s.store.forget(rel);
+      if (!present().has(rel) && !unreadable.has(rel) && s.selected(rel)) s.store.forget(rel);
     }
   }
   const uploads = new Set(
