@@ -355,22 +355,8 @@ describe.each(servers())('--files-from on $name', (server) => {
     ] as const) {
       const url = `s3://${bucket}/${name}`;
       expect((await runCli(['push', dir, url], server)).code).toBe(0);
-      const r = await runCli(
-        [
-          'push',
-          dir,
-          url,
-          '--files-from',
-          list,
-          '--exclude',
-          '*.txt',
-          '--delete',
-          '--delete-excluded',
-          '--force',
-          '--json',
-        ],
-        server,
-      );
+      const flags = ['--exclude', '*.txt', '--delete', '--delete-excluded', '--force', '--json'];
+      const r = await runCli(['push', dir, url, '--files-from', list, ...flags], server);
       expect(r.code, r.stderr).toBe(0);
       expect(r.summary?.requests, name).toHaveProperty(lookup);
       expect(r.summary, name).toMatchObject({ deleted: 1, uploaded: 0 });

@@ -323,23 +323,25 @@ describe('endpoint identity: one store, one identity', () => {
 
   it('bucketNamespace: one for every AWS endpoint of a partition, one for each loopback port', () => {
     const ns = (raw: string) => bucketNamespace(validateEndpoint(raw));
-    for (const raw of [
-      'https://s3.us-east-1.amazonaws.com',
-      'https://s3.eu-west-1.amazonaws.com',
-      'https://s3.amazonaws.com',
-      'https://s3.dualstack.ap-south-1.amazonaws.com',
-      'https://s3-fips.us-east-2.amazonaws.com',
-      'https://S3.EU-CENTRAL-1.AMAZONAWS.COM.',
-    ])
-      expect(ns(raw), raw).toBe('aws');
-    expect(ns('https://s3.cn-north-1.amazonaws.com.cn')).toBe('aws-cn');
-    for (const raw of [
-      'http://localhost:9000',
-      'http://127.0.0.1:9000',
-      'http://[::1]:9000',
-      'http://127.1.2.3:9000/',
-    ])
-      expect(ns(raw), raw).toBe('loopback:9000');
+    const same: [string, string[]][] = [
+      [
+        'aws',
+        [
+          'https://s3.us-east-1.amazonaws.com',
+          'https://s3.eu-west-1.amazonaws.com',
+          'https://s3.amazonaws.com',
+          'https://s3.dualstack.ap-south-1.amazonaws.com',
+          'https://s3-fips.us-east-2.amazonaws.com',
+          'https://S3.EU-CENTRAL-1.AMAZONAWS.COM.',
+        ],
+      ],
+      ['aws-cn', ['https://s3.cn-north-1.amazonaws.com.cn']],
+      [
+        'loopback:9000',
+        ['http://localhost:9000', 'http://127.0.0.1:9000', 'http://[::1]:9000', 'http://127.1.2.3:9000/'],
+      ],
+    ];
+    for (const [namespace, raws] of same) for (const raw of raws) expect(ns(raw), raw).toBe(namespace);
     expect(ns('http://localhost')).toBe('loopback:80');
     expect(ns('https://localhost')).toBe('loopback:443');
     expect(ns('http://localhost:9000/base')).toBe('loopback:9000/base');
