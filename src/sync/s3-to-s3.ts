@@ -81,7 +81,8 @@ export async function prepare(run: S3PairRun, t: { src: S3Transport; dst: S3Tran
   );
   run.result.scanned = source.size;
   // Said, not silent: a misspelt prefix or a time before the first version copies nothing with exit 0.
-  if (source.size === 0)
+  // With deletions to make, the empty-source guard speaks instead.
+  if (source.size === 0 && (!run.opts.delete || destination.size === 0))
     run.notice(
       `nothing to sync: no object under s3://${run.from.bucket}/${run.from.prefix}${at === undefined ? '' : ` at ${new Date(at).toISOString()}`}${filter.active ? ' is selected by the filters' : ''}`,
     );
