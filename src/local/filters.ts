@@ -147,10 +147,8 @@ export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: stri
     for (const g of globs.map((g) => g.trim())) {
       const include = from === '--include';
       if (segmentGlobs.some((e) => e.glob === g && (e.from === '--include') === include)) continue;
-      if (/^\*+$/.test(g) || /[/\\]/.test(g) || g.startsWith('!')) continue;
-      const wildcard = !/^[^*?[\]{}()!]+$/.test(g);
-      const name = wildcard ? picomatch()(g, PM_OPTIONS) : (n: string) => n === g;
-      segmentGlobs.push({ glob: g, from, name, wildcard });
+      const segment = segmentGlob(g);
+      if (segment) segmentGlobs.push({ glob: g, from, ...segment });
     }
   }
   const ignoreText = opts.ignoreFileText ?? '';
@@ -322,6 +320,17 @@ function includeBelow(g: GlobShape): DirTest {
 
 function oneLine(s: string): string {
   return s.replace(/[\r\n]+/g, ' ');
+}
+
+/**
+ * A glob of one path segment, a plain name (`node_modules`) or a wildcard (`.*`), not `*` alone nor a
+ * negation: what it matches a folder's name with. Such a glob matches files only, where an rsync or
+ * gitignore user may mean the folder too. Undefined for any other glob.
+ */
+export function segmentGlob(g: string): { name: (n: string) => boolean; wildcard: boolean } | undefined {
+  if (/^\*+$/.test(g) || /[/\\]/.test(g) || g.startsWith('!')) return undefined;
+  const wildcard = !/^[^*?[\]{}()!]+$/.test(g);
+  return { name: wildcard ? picomatch()(g, PM_OPTIONS) : (n: string) => n === g, wildcard };
 }
 
 /**

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { PutObjectCommandInput } from '@aws-sdk/client-s3';
 import { usageError } from '../errors.js';
-import { globMatcher } from '../local/filters.js';
+import { globMatcher, segmentGlob } from '../local/filters.js';
 import type { HeaderRule, ObjectStyle } from '../options/header-rules.js';
 import { shown } from '../options/parse.js';
 import { setting } from '../options/validate.js';
@@ -90,6 +90,15 @@ export interface ObjectStyles {
   readonly passThrough: boolean;
   /** What the object at `rel` is sent with, beyond s3sync's own metadata; `contentType` from the name. */
   headersFor(file: { rel: string; size: number }, contentType: string): ResolvedHeaders;
+  /** The one-segment globs of the rules and --compress that name one of `folders`: they match files only. */
+  namesMissingFolders(folders: Iterable<string>): FileGlobNamingFolder[];
+}
+
+export interface FileGlobNamingFolder {
+  glob: string;
+  folder: string;
+  from: '--header-for' | '--compress';
+  wildcard: boolean;
 }
 
 export interface ResolvedHeaders extends ObjectHeaders {
@@ -123,6 +132,26 @@ export function createObjectStyles(opts: {
         throw usageError(`objectParams may not set ${k}: s3sync sets it (or an option does)`);
     return v as Record<string, unknown>;
   };
+  const segments = [
+    ...rules.map((r) => ['--header-for', r.match] as const),
+    ...compress.map((g) => ['--compress', g] as const),
+  ].flatMap(([from, glob]) => {
+    const segment = segmentGlob(glob.trim());
+    return segment ? [{ from, glob: glob.trim(), ...segment }] : [];
+  });
+  const namesMissingFolders = (folders: Iterable<string>): FileGlobNamingFolder[] => {
+    if (segments.length === 0) return [];
+    const found = new Map<(typeof segments)[number], string>();
+    for (const f of folders) {
+      const base = f.slice(f.lastIndexOf('/') + 1);
+      for (const e of segments) if (!found.has(e) && e.name(base)) found.set(e, f);
+      if (found.size === segments.length) break;
+    }
+    return segments.flatMap((e) => {
+      const folder = found.get(e);
+      return folder === undefined ? [] : [{ glob: e.glob, folder, from: e.from, wildcard: e.wildcard }];
+    });
+  };
   const digestOf = (rel: string) => digests[firstMatch(ruleMatchers, rel)];
   const compressed = (rel: string) => compressMatchers.some((m) => m(rel));
   return {
@@ -134,6 +163,7 @@ export function createObjectStyles(opts: {
     passThrough: fn !== undefined,
     digestOf,
     compressed,
+    namesMissingFolders,
     headersFor(file, contentType) {
       const i = firstMatch(ruleMatchers, file.rel);
       const rule: ObjectStyle = i < 0 ? {} : (rules[i] as ObjectStyle);

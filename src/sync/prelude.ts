@@ -1,6 +1,7 @@
 import type { LocalFile, ScanResult } from '../local/scan.js';
 import { emptyFacts, type Facts, type Need, type RemoteObject } from '../plan/types.js';
 import { EarlyListing, type EarlyWork, settle } from './facts.js';
+import type { ObjectStyles } from './object-style.js';
 import type { RunContext } from './run-context.js';
 
 /** What the prelude found before the first plan: the scanned files, and the listing if it was followed. */
@@ -45,6 +46,8 @@ export interface PreludeSpec<P> {
    * not in it, which are added (a watch says each once, not at every batch).
    */
   notices: boolean | Set<string>;
+  /** Push: its header rules' and --compress globs that name a folder of the tree (see ObjectStyles). */
+  fileGlobs?: Pick<ObjectStyles, 'namesMissingFolders'>;
   /** Sets up the command's planner once the tree is read. */
   planning: (found: Found) => Planning<P>;
 }
@@ -90,6 +93,16 @@ export async function prelude<P extends { needs: Need[] }>(
         return { rel: `${folder}/`, message: `${given} ${what}` };
       })
     : [];
+  // They set headers on, or compress, the tree's files: its own folders only.
+  const globNotices = (scan.folders && spec.fileGlobs?.namesMissingFolders(scan.folders)) || [];
+  for (const { glob, folder, from, wildcard } of globNotices) {
+    const [does, them] =
+      from === '--compress' ? ['compresses', 'compress'] : ['sets headers on', 'set them on'];
+    const what = wildcard
+      ? `${does} files it matches, not folders such as this one: write ${shellWord(`${glob}/`)} to ${them} the files in them`
+      : `${does} files of that name, not this folder: write ${shellWord(`${glob}/`)} to ${them} the files in it`;
+    folderNotices.push({ rel: `${folder}/`, message: `${from} ${shellWord(glob)} ${what}` });
+  }
   for (const n of [...folderNotices, ...(said ? scan.notices : [])]) {
     const line = `${n.rel}: ${n.message}`;
     if (said instanceof Set) {

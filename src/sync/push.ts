@@ -173,6 +173,7 @@ export async function preparePush(
           ? scanDirectoryYielding(s.localRoot, scanOpts)
           : scanDirectory(s.localRoot, scanOpts),
     notices: noticed ?? true,
+    fileGlobs: styles,
     planning: (found) => {
       scanned = found.files;
       files = fitting(s.selection, scanned);

@@ -185,6 +185,41 @@ describe.each(servers())('per-pattern headers on $name', (server) => {
     expect((await pushCli(dir, dest, ...rule)).summary!.requestsTotal).toBe(0);
   });
 
+  it("a rule or --compress glob naming a folder says it matches files only; with the '/' it is silent", async () => {
+    const dir = newDir('headers-folder');
+    writeTree(dir, { 'sub/a.txt': 'a', '.cache/b': 'b', 'c.txt': 'c' });
+    const { bucket, transport } = await newBucket(server, 'hdrfolder');
+    const dest = `s3://${bucket}/p`;
+    const notices = (r: CliRun) => r.events.filter((e) => e.type === 'notice').map((e) => e.message);
+    const bare = await pushCli(
+      dir,
+      dest,
+      '--header-for',
+      'sub',
+      'Cache-Control: no-cache',
+      '--compress',
+      '.*',
+    );
+    expect(bare.code).toBe(0);
+    expect(notices(bare)).toEqual([
+      "sub/: --header-for 'sub' sets headers on files of that name, not this folder: write 'sub/' to set them on the files in it",
+      ".cache/: --compress '.*' compresses files it matches, not folders such as this one: write '.*/' to compress the files in them",
+    ]);
+    expect((await headers(transport, 'p/sub/a.txt')).cacheControl).toBeUndefined();
+    const slash = await pushCli(
+      dir,
+      dest,
+      '--header-for',
+      'sub/',
+      'Cache-Control: no-cache',
+      '--compress',
+      '.*/',
+    );
+    expect(notices(slash)).toEqual([]);
+    expect(slash.summary).toMatchObject({ restyled: 1, uploaded: 1 });
+    expect(await headers(transport, 'p/sub/a.txt')).toMatchObject({ cacheControl: 'no-cache' });
+  });
+
   it('a file left out by a filter keeps its entry: once taken in again, its headers follow the rules', async () => {
     const dir = newDir('headers-excl');
     const html = `<!doctype html>\n${'<p>compressible</p>\n'.repeat(400)}`;
