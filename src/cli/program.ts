@@ -131,8 +131,40 @@ function warnUnplanned(output: Output, defaults: Flags): void {
   });
 }
 
-/** Text of several lines (a stack trace, Commander's usage errors), each made printable. */
+/** Text of several lines (a stack trace), each made printable. */
 const printableLines = (text: string) => text.split('\n').map(printable).join('\n');
+
+/** The flag an "unknown option" error names, when the table has it: another command's flag. */
+function anotherCommandsFlag(text: string): string | undefined {
+  const given = /^error: unknown option '(--[^'=\s]+)/.exec(text)?.[1];
+  if (given === undefined) return undefined;
+  const known = Object.values(OPTION_SPECS).some(
+    (spec) =>
+      spec.flag === given ||
+      (spec.kind === 'boolean' && spec.negation !== undefined && `--no-${spec.flag.slice(2)}` === given),
+  );
+  return known ? given : undefined;
+}
+
+/**
+ * Commander's usage error as one line like every other: its "(Did you mean …?)" line folded in, and
+ * the pointer to --help at the end. Its messages quote the arguments given, a path among them.
+ */
+export function commanderLine(text: string, help: string, command?: string): string {
+  const other = anotherCommandsFlag(text);
+  if (other !== undefined)
+    return command === undefined
+      ? `s3sync: ${other} is a command's flag: give it after the command (s3sync push DIR URL ${other})`
+      : `s3sync: ${other} does not apply to ${command}; see ${help}`;
+  let line = text
+    .trimEnd()
+    .replace(/^error: /, '')
+    .replace(/\n\(Did you mean (.*)\?\)$/, ' (did you mean $1?)');
+  // The likely cause: an unquoted glob the shell expanded into several words.
+  if (line.startsWith('too many arguments'))
+    line = line.replace(/\.?$/, ": quote a glob so the shell does not expand it (--exclude '*.log')");
+  return `s3sync: ${printable(line)}; see ${help}`;
+}
 
 const CONFIG_HELP = `
 Config-file mode: with no command, s3sync runs every job of s3sync.config.json (or the file
@@ -190,19 +222,7 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
   const program = new Command('s3sync')
     .description('Incremental sync between a local directory and an S3 prefix, driven by a local manifest.')
     .version(pkg.version, '-V, --version')
-    .showHelpAfterError('(run with --help for usage)')
-    // Commander's messages quote the arguments given, a path among them.
-    .configureOutput({
-      outputError: (text, write) =>
-        write(
-          printableLines(
-            // The likely cause: an unquoted glob the shell expanded into several words.
-            text.startsWith('error: too many arguments')
-              ? text.replace(/\.?\n$/, ": quote a glob so the shell does not expand it (--exclude '*.log')\n")
-              : text,
-          ),
-        ),
-    })
+    .configureOutput({ outputError: (text, write) => write(`${commanderLine(text, 's3sync --help')}\n`) })
     // Flags before a command are the program's (global), after it the command's.
     .enablePositionalOptions()
     .helpCommand(true)
@@ -396,6 +416,15 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
   // The bare command's leniency (it reports a mistyped command itself) is not its commands': an extra
   // word there is a glob the shell expanded (`--exclude *.log`) or a second path, never ignored.
   for (const cmd of program.commands) cmd.allowExcessArguments(false);
+  // Each command's errors point to its own help (`s3sync plan push --help`).
+  const pointTo = (cmd: Command, name: string) => {
+    const command = name.replace(/^s3sync /, '');
+    cmd.configureOutput({
+      outputError: (text, write) => write(`${commanderLine(text, `${name} --help`, command)}\n`),
+    });
+    for (const sub of cmd.commands) pointTo(sub, `${name} ${sub.name()}`);
+  };
+  for (const cmd of program.commands) pointTo(cmd, `s3sync ${cmd.name()}`);
   return program;
 }
 

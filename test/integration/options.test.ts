@@ -278,14 +278,50 @@ describe.each(servers())('invalid option values on $name', (server) => {
     for (const [command, args] of runs) {
       const before = requests();
       const r = await runCli([...args, '--endpoint-url', proxy.endpoint], server);
-      expect(r.stderr, command).toMatch(new RegExp(`^error: too many arguments for '${command}'\\. `));
+      expect(oneUsageLine(r), command).toMatch(
+        new RegExp(`^s3sync: too many arguments for '${command}'\\. `),
+      );
       expect(r.stderr).toContain("quote a glob so the shell does not expand it (--exclude '*.log')");
-      expect(r.code, command).toBe(2);
-      expect(r.stdout).toBe('');
       expect(requests(), command).toBe(before);
     }
     expect(readdirSync(d).sort()).toEqual(['plan.json']);
   });
+
+  it.each([
+    [
+      ['push', '<src>', '<url>', '--delte'],
+      "unknown option '--delte' (did you mean --delete?); see s3sync push --help",
+    ],
+    [['pusj', '<src>'], "unknown command 'pusj' (did you mean push?); see s3sync --help"],
+    [['pull', '<url>'], "missing required argument 'destination'; see s3sync pull --help"],
+    [
+      ['check', '<src>', '<url>', '--workers'],
+      "option '--workers <n>' argument missing; see s3sync check --help",
+    ],
+    [
+      ['plan', 'push', '<src>', '<url>', '--bwlimit', '1M'],
+      '--bwlimit does not apply to plan; see s3sync plan --help',
+    ],
+    [
+      ['check', '<src>', '<url>', '--no-delete'],
+      '--no-delete does not apply to check; see s3sync check --help',
+    ],
+    [['--bogus'], "unknown option '--bogus'; see s3sync --help"],
+    [
+      ['--delete', 'push', '<src>', '<url>'],
+      "--delete is a command's flag: give it after the command (s3sync push DIR URL --delete)",
+    ],
+  ])(
+    'a mistyped command line %j: one line with the suggestion and its help, exit 2, no request',
+    async (args, line) => {
+      const before = requests();
+      const given = args.map((a) => (a === '<src>' ? src : a === '<url>' ? url : a));
+      // The endpoint as a global flag: a flag left without its value must stay the last word.
+      const r = await runCli(['--endpoint-url', proxy.endpoint, ...given], server);
+      expect(oneUsageLine(r)).toBe(`s3sync: ${line}`);
+      expect(requests()).toBe(before);
+    },
+  );
 
   it('--json with --quiet is refused, not one silently chosen (exit 2, one line, no request)', async () => {
     const d = dir('opts-json-quiet');
@@ -330,7 +366,7 @@ describe.each(servers())('invalid option values on $name', (server) => {
       server,
     );
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(new RegExp(`unknown option '${flag[0]}'`));
+    expect(r.stderr).toBe(`s3sync: ${flag[0]} does not apply to plan; see s3sync plan --help\n`);
     expect(requests()).toBe(before);
     expect(readdirSync(d)).toEqual([]);
   });

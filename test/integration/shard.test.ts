@@ -323,7 +323,7 @@ describe.each(servers())('shards on $name', (server) => {
         const r = await runCli(args, server, { env });
         const what = args.join(' ');
         expect(r.code, what).toBe(2);
-        const lines = r.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('(run with --help'));
+        const lines = r.stderr.split('\n').filter((l) => l !== '');
         expect(lines, what).toHaveLength(1);
         expect(lines[0], what).toMatch(message);
         expect(r.stdout, what).toBe('');
