@@ -55,7 +55,10 @@ export interface CommonOptions extends ConnectionOptions, FilterFlags {
   maxDelete?: number | string;
   /** Override the --max-delete guard. */
   force?: boolean;
-  /** Progress and per-file events. */
+  /**
+   * Progress and per-file events. One that throws (or rejects) stops the run as `signal` does, and the
+   * call rejects with what it threw.
+   */
   onEvent?: (e: SyncEvent) => void;
   /**
    * Cancels the run: no new transfer starts, those in flight stop, a multipart upload in progress is

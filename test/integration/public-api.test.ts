@@ -71,6 +71,58 @@ describe.each(servers())('public API on $name', (server) => {
     cleanup(src);
   });
 
+  it('an onEvent that throws stops the run, which rejects with it; what went is not redone or failed', async () => {
+    const { bucket, transport } = await newBucket(server, 'cbthrow');
+    const src = tempDir('cbthrow');
+    const dst = tempDir('cbthrow-dst');
+    const files: Record<string, number> = {};
+    for (let i = 0; i < 60; i++) files[`f${i}.bin`] = 4096;
+    writeTree(src, files);
+    const conn = connFor(server);
+    const url = `s3://${bucket}/x`;
+    /** A callback that breaks at the third transfer (sync or async), or at once; it keeps what it got. */
+    const breaking = (how: 'throws' | 'rejects' | 'at once') => {
+      const broke = new Error('the caller broke');
+      const seen: unknown[] = [];
+      let done = 0;
+      const onEvent = (e: { type: string }) => {
+        seen.push(e);
+        if (how !== 'at once' && (e.type !== 'done' || ++done !== 3)) return;
+        if (how === 'rejects') return Promise.reject(broke);
+        throw broke;
+      };
+      return { broke, seen, onEvent: onEvent as (e: { type: string }) => void };
+    };
+    for (const how of ['throws', 'rejects'] as const) {
+      const cb = breaking(how);
+      const run = push({ ...conn, source: src, destination: url, workers: 2, onEvent: cb.onEvent });
+      expect(await run.catch((e: unknown) => e), how).toBe(cb.broke);
+      // Not called again once it threw, and no file was failed for it: it went.
+      const types = cb.seen.map((e) => (e as SyncEvent).type);
+      expect(types.lastIndexOf('done'), how).toBe(types.length - 1);
+      expect(types, how).not.toContain('error');
+    }
+    const went = (await transport.list('x/')).size;
+    expect(went).toBeGreaterThanOrEqual(3);
+    expect(went).toBeLessThan(60);
+    // What went is kept by the manifest or found again, never uploaded twice.
+    const again = await push({ ...conn, source: src, destination: url });
+    expect(again).toMatchObject({ uploaded: 60 - went, failed: 0, outcome: 'ok' });
+
+    const pulling = breaking('throws');
+    const pulled = pull({ ...conn, source: url, destination: dst, workers: 2, onEvent: pulling.onEvent });
+    expect(await pulled.catch((e: unknown) => e)).toBe(pulling.broke);
+    const checking = breaking('at once');
+    const checked = check({ ...conn, local: src, remote: url, full: true, onEvent: checking.onEvent });
+    expect(await checked.catch((e: unknown) => e)).toBe(checking.broke);
+    expect(checking.seen).toHaveLength(1);
+    const rest = await pull({ ...conn, source: url, destination: dst });
+    expect(rest).toMatchObject({ failed: 0, outcome: 'ok' });
+    expect(rest.downloaded).toBeLessThanOrEqual(60 - 3);
+    expect(treeHashes(dst)).toEqual(treeHashes(src));
+    cleanup(src, dst);
+  });
+
   it('a push cancelled between delete batches counts, reports and forgets the batch it deleted', async () => {
     const { bucket, transport } = await newBucket(server, 'delcancel');
     const src = tempDir('delcancel');

@@ -1,0 +1,43 @@
+/**
+ * A public call whose `onEvent` callback throws (or, async, rejects) stops as a cancelled run stops:
+ * nothing new starts, transfers in flight end, the manifest keeps what finished. The call then rejects
+ * with what the callback threw. The callback is not called again, and the run never sees the throw:
+ * a file whose event threw went, and is not counted as a file that failed.
+ */
+export function guardEvents<F extends (opts: never) => Promise<unknown>>(fn: F): F {
+  const call = async (opts: unknown) => {
+    const given = opts as { onEvent?: unknown; signal?: unknown } | null | undefined;
+    const onEvent = given?.onEvent;
+    const signal = given?.signal;
+    // A value of the wrong type is left for the call's own check to refuse, with its message.
+    if (typeof onEvent !== 'function' || (signal !== undefined && !(signal instanceof AbortSignal)))
+      return fn(opts as never);
+    const stop = new AbortController();
+    let threw: { value: unknown } | undefined;
+    const fail = (err: unknown) => {
+      if (threw !== undefined) return;
+      threw = { value: err };
+      stop.abort(err);
+    };
+    const guarded = (e: unknown) => {
+      if (threw !== undefined) return;
+      try {
+        const r: unknown = onEvent(e);
+        if (r instanceof Promise) r.catch(fail);
+      } catch (err) {
+        fail(err);
+      }
+    };
+    const linked = signal === undefined ? stop.signal : AbortSignal.any([signal, stop.signal]);
+    let result: unknown;
+    try {
+      result = await fn({ ...given, onEvent: guarded, signal: linked } as never);
+    } catch (err) {
+      throw threw === undefined ? err : threw.value;
+    }
+    // A run that ends as a cancelled one does (cleanup, watch) resolves: the callback's error still wins.
+    if (threw !== undefined) throw threw.value;
+    return result;
+  };
+  return call as unknown as F;
+}
