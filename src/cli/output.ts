@@ -50,7 +50,7 @@ export function summaryLines(r: Omit<SyncResult, 'outcome'>): string[] {
       : r.command === 'push'
         ? `${r.uploaded} uploaded${r.copied > 0 ? `, ${r.copied} copied` : ''}`
         : r.command === 'sync'
-          ? `${r.uploaded} copied`
+          ? `${r.copied} copied`
           : `${r.uploaded} uploaded${r.copied > 0 ? `, ${r.copied} copied` : ''}, ${r.downloaded} downloaded`;
   const verb = r.dryRun ? 'would be ' : '';
   // A stopped run's counts are of work it did not finish: the line must not read as a clean result.

@@ -131,7 +131,7 @@ export async function planBuckets(opts: BucketPlanOptions): Promise<BucketPlanDo
     }
     for (const a of actions) {
       run.emit({ type: 'action', action: a.kind, rel: a.rel, reason: a.reason, size: a.size, dryRun: true });
-      if (a.kind === 'copy') run.result.uploaded++;
+      if (a.kind === 'copy') run.result.copied++;
       else run.result.deleted++;
     }
   });

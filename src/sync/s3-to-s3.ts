@@ -124,7 +124,7 @@ function reportDryRun(
   for (const a of plan.actions) {
     if (a.kind !== 'copy' && (a.kind !== 'delete' || !deleting)) continue;
     run.emit({ type: 'action', action: a.kind, rel: a.rel, reason: a.reason, size: a.size, dryRun: true });
-    if (a.kind === 'copy') run.result.uploaded++;
+    if (a.kind === 'copy') run.result.copied++;
     else run.result.deleted++;
   }
 }
@@ -195,7 +195,7 @@ export async function copyAll(
             await stream();
           }
         } else await stream();
-        run.result.uploaded++;
+        run.result.copied++;
         run.emit({ type: 'done', action: 'copy', rel: a.rel, size: a.size, reason: a.reason });
       } catch (err) {
         if (opts.signal?.aborted) return;

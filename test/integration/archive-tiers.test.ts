@@ -281,7 +281,7 @@ describe.each(servers())('archive tiers ($name)', (server) => {
     // s3rver's CopyObject does not take the made-up version id 'null' (a limit of the simulation only).
     if (server.name === 'ceph') {
       expect(errors).toHaveLength(1);
-      expect(r.uploaded).toBe(1);
+      expect(r.copied).toBe(1);
       expect(await objectMd5(dst, 'p/warm.txt')).toBe(md5Hex('hot'));
     }
   });
@@ -346,7 +346,7 @@ describe.each(servers())('archive tiers ($name)', (server) => {
     expect(doc.errors).toEqual([{ rel: 'cold.txt', message: expect.stringContaining('in GLACIER') }]);
     const applied = await runCli(['apply', file, '--json'], server, viaProxy(p));
     expect(applied.code).toBe(1);
-    expect(applied.summary).toMatchObject({ uploaded: 1, deleted: 0, failed: 1 });
+    expect(applied.summary).toMatchObject({ copied: 1, deleted: 0, failed: 1 });
     expect(applied.events.filter((e) => e.type === 'error').map((e) => e.message)).toEqual([
       expect.stringMatching(/^cold\.txt: left out of the plan: .*in GLACIER/),
     ]);
@@ -369,7 +369,7 @@ describe.each(servers())('archive tiers ($name)', (server) => {
       onEvent: (e) => events.push(e),
     });
     expect(r.outcome).toBe('failed');
-    expect(r.uploaded).toBe(1);
+    expect(r.copied).toBe(1);
     expect(events.filter((e) => e.type === 'error')).toEqual([
       expect.objectContaining({ rel: 'cold.txt', message: expect.stringContaining('in DEEP_ARCHIVE') }),
     ]);

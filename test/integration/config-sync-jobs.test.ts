@@ -171,7 +171,7 @@ describe.each(servers())('config sync jobs on $name', (server) => {
     ]);
     const summaries = run.events.filter((e) => e.type === 'summary');
     expect(summaries.map((e) => (e as { command?: string }).command)).toEqual(['push', 'sync']);
-    expect(summaries[1]).toMatchObject({ cancelled: true, uploaded: COPIED });
+    expect(summaries[1]).toMatchObject({ cancelled: true, copied: COPIED });
     expect(plainLines(run.stderr())).toEqual([
       's3sync: cancelled by SIGINT; the next run lists both prefixes again and copies only what is still missing or different',
     ]);

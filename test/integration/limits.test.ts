@@ -224,7 +224,7 @@ describe.each(servers())('sync S3 → S3 --bwlimit on $name', (server) => {
     const args = ['sync', `s3://${a}/x`, `s3://${b}/y`, '--source-endpoint-url', proxy.endpoint, '--json'];
     const { r, seconds } = await timed([...args, '--bwlimit', '1MiB'], server);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.summary).toMatchObject({ uploaded: 1, failed: 0 });
+    expect(r.summary).toMatchObject({ copied: 1, failed: 0 });
     expect(r.summary?.requests.CopyObject).toBeUndefined();
     // 4 MiB read and 4 MiB sent, one budget for both ways as in push and pull: about 8 s.
     expect(seconds).toBeGreaterThanOrEqual(6);
@@ -254,7 +254,7 @@ describe.each(servers())('sync S3 → S3 --bwlimit on $name', (server) => {
     await seedObject(src, 'x/a.txt', 'small body');
     const r = await runCli(['sync', `s3://${a}/x`, `s3://${b}/y`, '--bwlimit', '1KiB', '--json'], server);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.summary).toMatchObject({ uploaded: 1, failed: 0 });
+    expect(r.summary).toMatchObject({ copied: 1, failed: 0 });
     expect(r.summary?.requests.CopyObject).toBe(1);
     expect(await objectMd5(dst, 'y/a.txt')).toBe(md5Hex('small body'));
   });

@@ -102,7 +102,7 @@ describe.each(servers())('plan sync / apply, S3 → S3 ($name)', (server) => {
     const r = await runCli(['apply', file, '--json'], server);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.summary).toMatchObject({ uploaded: 2, deleted: 1, failed: 0 });
+    expect(r.summary).toMatchObject({ copied: 2, deleted: 1, failed: 0 });
     expect(r.summary?.requests).toEqual({ ListObjectsV2: 2, CopyObject: 2, DeleteObjects: 1 });
     expect(await contents(dst, 'q/')).toEqual({
       'a.txt': md5Hex('alpha'),
@@ -113,7 +113,7 @@ describe.each(servers())('plan sync / apply, S3 → S3 ($name)', (server) => {
     // Applied twice: every action now finds its objects changed (done), refused, nothing written.
     const twice = await runCli(['apply', file, '--json'], server);
     expect(twice.code).toBe(1);
-    expect(twice.summary).toMatchObject({ uploaded: 0, deleted: 0, failed: 3 });
+    expect(twice.summary).toMatchObject({ copied: 0, deleted: 0, failed: 3 });
     expect(twice.summary?.requests).toEqual({ ListObjectsV2: 2 });
   });
 
@@ -140,7 +140,7 @@ describe.each(servers())('plan sync / apply, S3 → S3 ($name)', (server) => {
         errors.some((m) => /not deleting 1 file\(s\)/.test(m)),
         what,
       ).toBe(true);
-      expect(r.summary, what).toMatchObject({ uploaded: 1, deleted: 0, failed: 1 });
+      expect(r.summary, what).toMatchObject({ copied: 1, deleted: 0, failed: 1 });
       expect(r.summary?.requests.CopyObject, what).toBe(1);
       expect(await dst.head('q/a.txt'), what).toBeNull();
       expect(await objectMd5(dst, 'q/b.txt'), what).toBe(md5Hex('bravo'));
@@ -161,7 +161,7 @@ describe.each(servers())('plan sync / apply, S3 → S3 ($name)', (server) => {
     await dst.deleteKeys(['q/b.txt']);
     const r = await runCli(['apply', file, '--json'], server);
     expect(r.code).toBe(1);
-    expect(r.summary).toMatchObject({ uploaded: 0, deleted: 0, failed: 3 });
+    expect(r.summary).toMatchObject({ copied: 0, deleted: 0, failed: 3 });
     const errors = r.events.filter((e) => e.type === 'error').map((e) => (e as { message: string }).message);
     for (const rel of ['a.txt', 'b.txt', 'd.txt'])
       expect(errors).toContain(`${rel}: refused: the destination object changed since the plan was made`);

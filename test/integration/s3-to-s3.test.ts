@@ -61,7 +61,7 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
     const n = Object.keys(files).length + 1;
-    expect(first.summary?.uploaded).toBe(n);
+    expect(first.summary?.copied).toBe(n);
     expect(first.summary?.requests).toEqual({ ListObjectsV2: 2, CopyObject: n });
     expect(first.summary?.bytesTransferred).toBe(0);
     expect(await contents(dst, 'copy/')).toEqual(await contents(src, 'data/'));
@@ -85,7 +85,7 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     const r = await runCli(['sync', `s3://${from}/p`, `s3://${to}/q`, ...limits, '--json'], server);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.summary?.uploaded).toBe(3);
+    expect(r.summary?.copied).toBe(3);
     expect(await contents(dst, 'q/')).toEqual(await contents(src, 'p/'));
     // The library takes them too.
     const lib = { ...connFor(server), source: `s3://${from}/p`, destination: `s3://${to}/q` };
@@ -98,14 +98,14 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     const files = { 'a.txt': 'one', 'b.txt': 'two', 'c.txt': 'three', 'd.txt': 'four' };
     await seedAll(src, 'p/', files);
     const lib = { ...connFor(server), source: `s3://${from}/p`, destination: `s3://${to}/q` };
-    expect((await syncBuckets(lib)).uploaded).toBe(4);
+    expect((await syncBuckets(lib)).copied).toBe(4);
 
     await seedObject(src, 'p/a.txt', 'ONE'); // same size, other content
     await src.deleteKeys(['p/b.txt']);
     const events: SyncEvent[] = [];
     const r = await syncBuckets({ ...lib, delete: true, onEvent: (e) => events.push(e) });
     expect(r.outcome).toBe('ok');
-    expect(r.uploaded).toBe(1);
+    expect(r.copied).toBe(1);
     expect(r.deleted).toBe(1);
     expect(events).toContainEqual(
       expect.objectContaining({ type: 'done', action: 'copy', rel: 'a.txt', reason: 'content-changed' }),
@@ -165,7 +165,7 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     const bak = ['--backup-dir', `s3://${to}/old/run1`, '--suffix', '.bak'];
     const r = await runCli(['sync', ...ends, '--delete', '--max-delete', '1', ...bak, '--json'], server);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.summary).toMatchObject({ uploaded: 1, deleted: 1, failed: 0 });
+    expect(r.summary).toMatchObject({ copied: 1, deleted: 1, failed: 0 });
     // The two backups (copies inside the destination's store), then the copy itself.
     expect(r.summary?.requests).toMatchObject({ ListObjectsV2: 2, CopyObject: 3, DeleteObjects: 1 });
     expect(await contents(dst, 'old/run1/')).toEqual({
@@ -233,7 +233,7 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
       expect(r.summary?.bytesTransferred).toBe(big.length);
     }
     const again = await runCli(['sync', `s3://${from}/big`, `s3://${to}/big`, '--json'], server);
-    expect(again.summary?.uploaded).toBe(0);
+    expect(again.summary?.copied).toBe(0);
     expect(again.summary?.unchanged).toBe(2);
   });
 
@@ -255,14 +255,14 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.summary).toMatchObject({ uploaded: 3, failed: 0 });
+    expect(r.summary).toMatchObject({ copied: 3, failed: 0 });
     expect(r.summary?.requests.CopyObject).toBe(3);
     expect(r.summary?.requests.UploadPartCopy).toBeUndefined();
     for (const [rel, body] of Object.entries(bodies))
       expect(await objectMd5(dst, `q/${rel}`), rel).toBe(md5Hex(body));
     const again = await runCli(['sync', ...ends, '--json'], server);
     expect(again.code).toBe(0);
-    expect(again.summary).toMatchObject({ uploaded: 0, unchanged: 3 });
+    expect(again.summary).toMatchObject({ copied: 0, unchanged: 3 });
   });
 
   it('a copy in parts of a key holding % reads and sends its parts: the right bytes, pinned', async () => {
@@ -418,7 +418,7 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     const r = await runCli(['sync', `s3://${bucket}/p`, `s3://${bucket}/q`, '--json'], server, { env });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.summary).toMatchObject({ command: 'sync', uploaded: 2 });
+    expect(r.summary).toMatchObject({ command: 'sync', copied: 2 });
     const list = path.join(tempDir('cfgdef-list'), 'l.txt');
     writeFileSync(list, 'a.txt\n');
     const flag = await runCli(['sync', `s3://${bucket}/p`, `s3://${bucket}/q`, '--files-from', list], server);
@@ -548,7 +548,7 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
       server,
     );
     expect(r.code, r.stderr).toBe(0);
-    expect(r.summary).toMatchObject({ uploaded: 1, deleted: 2 });
+    expect(r.summary).toMatchObject({ copied: 1, deleted: 2 });
     expect([...(await transport.list('dst/')).keys()].sort()).toEqual(['.s3sync/x', 'a.txt']);
   });
 });
@@ -586,13 +586,13 @@ describe('sync S3 → S3 between two stores', () => {
       };
       const r = await syncBuckets(opts);
       expect(r.outcome).toBe('ok');
-      expect(r.uploaded).toBe(3);
+      expect(r.copied).toBe(3);
       expect(r.requests.CopyObject).toBeUndefined();
       expect(r.requests.UploadPart).toBe(3);
       expect(await contents(dst, 'y/')).toEqual(await contents(src, 'x/'));
       expect((await dst.head('y/big.bin'))?.metadata).toMatchObject({ owner: 'ops', md5: md5Hex(big) });
       const again = await syncBuckets(opts);
-      expect(again.uploaded).toBe(0);
+      expect(again.copied).toBe(0);
       expect(again.unchanged).toBe(3);
     },
   );
@@ -648,7 +648,7 @@ describe.each(servers())('sync S3 → S3 streamed, bytes corrupted on the way ($
     expect(await dst.head('y/big.bin')).toBeNull();
     const again = await syncBuckets(opts);
     expect(again.outcome).toBe('ok');
-    expect(again.uploaded).toBe(1);
+    expect(again.copied).toBe(1);
     expect(await objectMd5(dst, 'y/big.bin')).toBe(md5Hex(big));
   });
 
@@ -691,7 +691,7 @@ describe.each(servers())('sync S3 → S3 streamed, bytes corrupted on the way ($
     gone = false;
     const again = await syncBuckets(opts);
     expect(again.outcome).toBe('ok');
-    expect(again.uploaded).toBe(1);
+    expect(again.copied).toBe(1);
     expect(await objectMd5(dst, 'y/big.bin')).toBe(md5Hex(body));
   });
 

@@ -400,7 +400,7 @@ describe.each(servers())('signals on $name', (server) => {
     const { code } = await run.exited;
     release();
     expect(code, run.stderr()).toBe(130);
-    expect(summaryOf(run.events)).toMatchObject({ cancelled: true, uploaded: COPIED, exitCode: 130 });
+    expect(summaryOf(run.events)).toMatchObject({ cancelled: true, copied: COPIED, exitCode: 130 });
     const notices = run.events
       .filter((e) => e.type === 'notice')
       .map((e) => String((e as { message?: string }).message));
@@ -415,7 +415,7 @@ describe.each(servers())('signals on $name', (server) => {
     // As said: the rerun copies the rest, and nothing the cancelled run copied.
     const next = await runLive([...args, '--json'], server);
     expect(next.code, next.stderr()).toBe(0);
-    expect(summaryOf(next.events)).toMatchObject({ uploaded: N - COPIED, unchanged: COPIED, failed: 0 });
+    expect(summaryOf(next.events)).toMatchObject({ copied: N - COPIED, unchanged: COPIED, failed: 0 });
   });
 
   it('a run waiting for the lock stops waiting when cancelled', async () => {

@@ -75,7 +75,7 @@ describe.each(servers())('sync --at ($name)', (server) => {
       expect(r.code).toBe(0);
       expect(await contents(dst, 'q/')).toEqual(hashesOf(FIRST));
       // a and b as they were, c brought back; keep.txt unchanged; new.txt (created later) deleted.
-      expect(r.summary).toMatchObject({ uploaded: 3, unchanged: 1, deleted: 1, failed: 0 });
+      expect(r.summary).toMatchObject({ copied: 3, unchanged: 1, deleted: 1, failed: 0 });
       // Copies inside the store only: no byte through s3sync, no PutObject or GetObject.
       expect(r.summary!.requests).toEqual({
         GetBucketVersioning: 1,
@@ -91,7 +91,7 @@ describe.each(servers())('sync --at ($name)', (server) => {
       // Again: nothing to do, the listings only.
       const again = await runCli(['sync', url, dest, '--at', between, '--delete', '--json'], server);
       expect(again.code).toBe(0);
-      expect(again.summary).toMatchObject({ uploaded: 0, deleted: 0, unchanged: 4 });
+      expect(again.summary).toMatchObject({ copied: 0, deleted: 0, unchanged: 4 });
       expect(again.summary!.requests).toEqual({
         GetBucketVersioning: 1,
         ListObjectVersions: 1,
@@ -105,7 +105,7 @@ describe.each(servers())('sync --at ($name)', (server) => {
         server,
       );
       expect(dry.code).toBe(0);
-      expect(dry.summary).toMatchObject({ uploaded: 4 });
+      expect(dry.summary).toMatchObject({ copied: 4 });
       expect(await freshT.list('q/')).toEqual(new Map());
     },
   );
@@ -242,7 +242,7 @@ describe('sync --at between two stores', () => {
       const r = await syncBuckets({ ...base, at: between, delete: true });
       expect(r.outcome).toBe('ok');
       expect(await contents(dst, 'y/')).toEqual(hashesOf(first));
-      expect(r).toMatchObject({ uploaded: 4, deleted: 1, unchanged: 1 });
+      expect(r).toMatchObject({ copied: 4, deleted: 1, unchanged: 1 });
       expect(r.requests).toMatchObject({
         ListObjectVersions: 1,
         GetObject: 3 + 2,

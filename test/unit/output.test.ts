@@ -56,7 +56,7 @@ describe('summaryLines: what each command moved', () => {
     ['apply', { uploaded: 1 }, '1 uploaded, 0 downloaded'],
     ['pull', { downloaded: 3 }, '3 downloaded'],
     // S3 → S3 keeps no manifest: objects copied, nothing "recorded".
-    ['sync', { scanned: 3, uploaded: 3 }, '3 objects: 0 unchanged, 3 copied, 0 deleted, 0 failed'],
+    ['sync', { scanned: 3, copied: 3 }, '3 objects: 0 unchanged, 3 copied, 0 deleted, 0 failed'],
   ])('%s %j says "%s"', (command, counts, text) => {
     const line = summaryLines({ ...emptyResult(command, false), ...counts })[0]!;
     expect(line).toContain(text);
@@ -69,7 +69,7 @@ describe('summaryLines: what each command moved', () => {
   });
 
   it('an S3 → S3 line never speaks of what was recorded', () => {
-    expect(summaryLines({ ...emptyResult('sync', true), scanned: 2, uploaded: 2 })[0]).toBe(
+    expect(summaryLines({ ...emptyResult('sync', true), scanned: 2, copied: 2 })[0]).toBe(
       '[dry run] 2 objects: 0 unchanged, would be 2 copied, would be 0 deleted, 0 failed',
     );
   });
