@@ -61,6 +61,8 @@ export interface FilterOptions {
   excludeFrom?: string[];
   /** Contents of `.s3syncignore` in the source root (gitignore syntax), if any. */
   ignoreFileText?: string;
+  /** Paths under INTERNAL_NAMES are data, not s3sync's state: between two buckets there is none. */
+  noInternal?: boolean;
 }
 
 export interface PathFilter {
@@ -179,8 +181,9 @@ export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: stri
   const dirExcluders = excludeGlobs.map(dirExcluder).filter((f): f is DirTest => f !== undefined);
   const includesBelow = includeGlobs.map(includeBelow);
 
+  const internal = opts.noInternal ? () => false : isInternal;
   const includes = (relPath: string): boolean => {
-    if (isInternal(relPath)) return false;
+    if (internal(relPath)) return false;
     if (!active) return true;
     if (ignored(relPath)) return false;
     if (onlyIncludes) return includeMatcher(relPath);
@@ -191,7 +194,7 @@ export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: stri
   const excludesDir = (dirRel: string): boolean => {
     const dir = dirRel.replace(/\/+$/, '');
     if (dir === '') return false;
-    if (isInternal(dir)) return true;
+    if (internal(dir)) return true;
     if (!active) return false;
     if (ig && isPathValid(`${dir}/`) && ig.ignores(`${dir}/`)) return true;
     if (includesBelow.some((test) => test(dir))) return false;

@@ -86,7 +86,8 @@ export class S3PairRun {
 
   async filter(): Promise<PathFilter> {
     const { include, exclude, excludeFrom } = this.opts;
-    this.rules ??= await createFilter({ include, exclude, excludeFrom });
+    // Keys named like s3sync's local state (`.s3sync/`) are copied as any others: no state lives there.
+    this.rules ??= await createFilter({ include, exclude, excludeFrom, noInternal: true });
     return this.rules;
   }
 

@@ -6,7 +6,6 @@
  */
 import { S3SyncError, usageError } from '../errors.js';
 import { forEachLimit, Limiter } from '../limiter.js';
-import { isInternal } from '../local/filters.js';
 import { setting, validateOptions } from '../options/validate.js';
 import { type HeadFact, planS3Sync, type S3SyncAction, type S3SyncPlan } from '../plan/s3-to-s3.js';
 import { copiesInParts, copyUnsupported, headObject } from '../s3/copy.js';
@@ -73,12 +72,8 @@ export async function prepare(run: S3PairRun, t: { src: S3Transport; dst: S3Tran
     dst.list(run.to.prefix),
   ]);
   const source = keep(sourceAll, filter.includes);
-  // --delete-excluded lifts the user's filters, not the names the source side always leaves out: else
-  // a key under `.s3sync/` that the source holds too was deleted from the destination.
-  const destination = keep(
-    destinationAll,
-    run.opts.deleteExcluded ? (rel: string) => !isInternal(rel) : filter.includes,
-  );
+  // --delete-excluded lifts the filters from the destination's side: what they leave out is deleted.
+  const destination = keep(destinationAll, run.opts.deleteExcluded ? () => true : filter.includes);
   run.result.scanned = source.size;
   // Said, not silent: a misspelt prefix or a time before the first version copies nothing with exit 0.
   // With deletions to make, the empty-source guard speaks instead.

@@ -522,6 +522,21 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
       'x/y/b.txt',
     ]);
   });
+  it('keys named like s3sync state (.s3sync, .s3sync/…, .s3syncignore) are data between buckets: copied, deleted', async () => {
+    const { bucket, transport } = await newBucket(server, 's3state');
+    const copied = ['.s3sync', '.s3sync/data.bin', '.s3syncignore', 'keep.txt', 'sub/.s3sync/x'];
+    for (const key of copied) await seedObject(transport, `src/${key}`, `${key}\n`);
+    await seedObject(transport, 'dst/.s3sync/old', 'gone from the source\n');
+    const args = ['sync', `s3://${bucket}/src`, `s3://${bucket}/dst`, '--delete', '--force', '--json'];
+    const r = await runCli(args, server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ scanned: 5, copied: 5, deleted: 1, failed: 0 });
+    expect(r.events.filter((e) => e.type === 'notice' || e.type === 'warning')).toEqual([]);
+    expect([...(await transport.list('dst/')).keys()].sort()).toEqual(copied);
+    const again = await runCli(args, server);
+    expect(again.summary).toMatchObject({ unchanged: 5, copied: 0, deleted: 0 });
+  });
+
   it('--delete-excluded deletes what the filters leave out, never a .s3sync/ key the source holds too', async () => {
     const { bucket, transport } = await newBucket(server, 's3own');
     for (const key of [
