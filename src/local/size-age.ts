@@ -44,6 +44,11 @@ export function sizeAgeFilter(limits: SizeAgeLimits, nowMs: number): SizeAgeFilt
     throw usageError(
       `--min-size (${minSize} bytes) is above --max-size (${maxSize} bytes): no file could be selected`,
     );
+  // Only a file whose mtime lies ahead of the clock could fit: a mistake, never a selection.
+  if (from !== undefined && from > nowMs)
+    throw usageError(
+      `--max-age (${iso(from)}) is after the run's start: no file could be selected (did you mean --min-age?)`,
+    );
   if (from !== undefined && to !== undefined && from > to)
     throw usageError(`--max-age (${iso(from)}) is after --min-age (${iso(to)}): no file could be selected`);
   const active = [minSize, maxSize, from, to].some((x) => x !== undefined);

@@ -130,8 +130,23 @@ describe('sizeAgeFilter', () => {
       { maxAge: '2026-11-02', minAge: '2026-11-01' },
       /no file could be selected/,
     ],
+    [
+      'an oldest time after the start (a date)',
+      { maxAge: '2099-01-01' },
+      /^--max-age \(2099-01-01T00:00:00.000Z\) is after the run's start: .* \(did you mean --min-age\?\)$/,
+    ],
+    [
+      'an oldest time after the start (a minute on)',
+      { maxAge: '2026-12-01T12:01:00Z' },
+      /after the run's start/,
+    ],
   ])('refuses limits that select nothing: %s', (_why, limits, message) => {
     expect(usageErrorOf(() => sizeAgeFilter(limits, NOW)).message).toMatch(message);
+  });
+
+  it('takes the start itself as the oldest time, and a newest time in the future', () => {
+    expect(sizeAgeFilter({ maxAge: '2026-12-01T12:00:00Z' }, NOW).fits(0, NOW)).toBe(true);
+    expect(sizeAgeFilter({ minAge: '2099-01-01' }, NOW).fits(0, NOW)).toBe(true);
   });
 
   it('accepts equal bounds (one size, one instant)', () => {
