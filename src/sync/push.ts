@@ -18,6 +18,7 @@ import { listingDue, type PushAction, planPush } from '../plan/push.js';
 import type { Facts, RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
 import { parseS3Url } from '../s3/url.js';
+import { formatShard } from '../shard.js';
 import { s3BackupTarget } from './backup.js';
 import { CopyGate } from './copy-rename.js';
 import { enforceDeleteGuards } from './delete-guard.js';
@@ -222,6 +223,14 @@ export async function preparePush(
   });
   // Objects --delete keeps as no file can stand for them (the planner's rule, keys.ts): said once each.
   for (const k of plan.kept ?? []) s.notice(`${k.key}: ${k.reason}: kept`, k.rel);
+  // Said, not silent: a folder not mounted or misspelt pushes nothing with exit 0. With --delete the
+  // empty-source guard speaks instead; a watch waits for files; an error already says why.
+  const deletes = opts.delete && plan.actions.some((a) => a.kind === 'delete');
+  if (files.length === 0 && !listed && !deletes && hold === undefined && s.result.failed === 0) {
+    const why = s.filter.active || s.selection.sizeAge.active ? ' is selected by the filters' : '';
+    const shard = s.shard === undefined ? '' : ` is in shard ${formatShard(s.shard)}`;
+    s.notice(`nothing to push: no file under ${s.localRoot}${why || shard}`);
+  }
 
   // Manifest hygiene: entries for files that are gone describe nothing. When every entry has its file
   // (the usual case), there is nothing to look for. A run over a list of paths knows nothing of the

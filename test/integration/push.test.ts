@@ -6,6 +6,7 @@ import {
   chownSync,
   closeSync,
   existsSync,
+  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -34,6 +35,7 @@ import {
   MiB,
   newBucket,
   runCli,
+  seedObject,
   servers,
   startCli,
   tempDir,
@@ -236,6 +238,32 @@ describe.each(servers())('push on $name', (server) => {
     const r = await pushCli(dir, `s3://${bucket}/e`);
     expect(r.code).toBe(0);
     expect(r.summary).toMatchObject({ scanned: 0, uploaded: 0, requestsTotal: 0 });
+  });
+
+  it('a source with no file (or none the filters select) says so in a notice, exit 0', async () => {
+    const { bucket, transport } = await newBucket(server, 'nothing');
+    const notices = (r: CliRun) =>
+      r.events.filter((e) => e.type === 'notice').map((e) => (e as { message: string }).message);
+    const empty = newDir('nothing');
+    mkdirSync(path.join(empty, 'a', 'b'), { recursive: true });
+    const r = await pushCli(empty, `s3://${bucket}/e`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(notices(r)).toEqual([`nothing to push: no file under ${empty}`]);
+    // With --delete and nothing to delete, the same; with objects to delete, the guard's line alone.
+    expect(notices(await pushCli(empty, `s3://${bucket}/e`, '--delete'))).toEqual([
+      `nothing to push: no file under ${empty}`,
+    ]);
+    await seedObject(transport, 'd/old.txt', 'old');
+    const guarded = await pushCli(empty, `s3://${bucket}/d`, '--delete');
+    expect(guarded.code).toBe(2);
+    expect(notices(guarded)).toEqual([]);
+    const logs = newDir('nothing-logs');
+    writeTree(logs, { 'a.log': 'a', 'sub/b.log': 'b' });
+    const filtered = await pushCli(logs, `s3://${bucket}/f`, '--exclude', '*.log');
+    expect(filtered.code).toBe(0);
+    expect(notices(filtered)).toEqual([`nothing to push: no file under ${logs} is selected by the filters`]);
+    // A tree with files says nothing of the kind.
+    expect(notices(await pushCli(logs, `s3://${bucket}/f`))).toEqual([]);
   });
 
   it('touched files (new mtime, same content) are recorded, not uploaded', async () => {
