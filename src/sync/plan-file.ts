@@ -3,7 +3,7 @@ import path from 'node:path';
 import { errorMessage, fatalError, usageError } from '../errors.js';
 import { jsonText } from '../escape.js';
 import { safeJoin, unsafeKeyReason } from '../local/safe-path.js';
-import { type FileStat, sameStat, statFields } from '../local/scan.js';
+import { absPath, type FileStat, sameStat, statFields } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { replaceWhole, STATE_DIR } from '../manifest/store.js';
 import { checkEnds, requireOptionsObject, suffixOk, validateOptions } from '../options/validate.js';
@@ -83,9 +83,15 @@ export interface PlanDocument {
 
 export type PlanOptions = (PushOptions & { direction: 'push' }) | (PullOptions & { direction: 'pull' });
 
-const localStat = (root: string, rel: string): FileStat | null => {
+/**
+ * A planned path's file as it is now. A push reads any name its scan found (a backslash, a tab, `C:x`),
+ * so its path is joined as push joins it (checked inside the directory by outsideReason); a pull writes
+ * only names safe on every filesystem, so its path goes through pull's rule.
+ */
+const localStat = (root: string, rel: string, direction: 'push' | 'pull'): FileStat | null => {
   try {
-    const st = lstatSync(safeJoin(root, rel), { bigint: true });
+    const abs = direction === 'push' ? absPath(root, rel) : safeJoin(root, rel);
+    const st = lstatSync(abs, { bigint: true });
     return st.isFile() ? statFields(st) : null;
   } catch {
     return null;
@@ -512,7 +518,7 @@ export async function apply(
     let doneCount = 0;
     const valid: PlannedAction[] = [];
     for (const a of doc.actions) {
-      const now = localStat(localDir, a.rel);
+      const now = localStat(localDir, a.rel, doc.direction);
       if (now) found.set(a.rel, now);
       // An excluded path's deletion (--delete-excluded) does not depend on the other side: a file
       // kept out of a push, an object kept out of a pull, is there as it may be.
