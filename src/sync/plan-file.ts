@@ -13,7 +13,7 @@ import type { PushAction } from '../plan/push.js';
 import type { CopyAction } from '../plan/renames.js';
 import { emptyFacts } from '../plan/types.js';
 import { redactUrl } from '../s3/client-options.js';
-import { formatS3Url, parseS3Url } from '../s3/url.js';
+import { formatS3Url, parseS3Url, writableS3Url } from '../s3/url.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import type { FileError, SyncResult } from './events.js';
 import type { CommonOptions, PullOptions, PushOptions } from './options.js';
@@ -419,10 +419,18 @@ function planActionProblem(a: PlannedAction, direction: 'push' | 'pull', prefix:
 function checkPlanActions(doc: PlanDocument, file: string): PlanDocument {
   let prefix: string;
   try {
-    prefix = parseS3Url(doc.remote).prefix;
+    prefix = parseS3Url(isText(doc.remote) ? doc.remote : '').prefix;
   } catch {
     throw usageError(`${file} is not a valid s3sync plan: its remote is not an s3://bucket/prefix URL`);
   }
+  // A push plan writes under its remote: refused as push refuses such a destination (a `..` the server
+  // resolves writes elsewhere). A pull plan reads it, and pull takes any source prefix.
+  if (doc.direction === 'push')
+    try {
+      writableS3Url(doc.remote, 'its remote');
+    } catch (err) {
+      throw usageError(`${file} is not a valid s3sync plan: ${errorMessage(err)}`);
+    }
   if (!isText(doc.local) || doc.local === '')
     throw usageError(`${file} is not a valid s3sync plan: its local directory is not named`);
   if (!plannedErrorsOk(doc.errors))

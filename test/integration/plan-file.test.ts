@@ -1,15 +1,48 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { PlanDocument } from '../../src/index.js';
+import { apply, type PlanDocument } from '../../src/index.js';
 import type { S3Transport } from '../../src/s3/transport.js';
-import { newBucket, runCli, servers, trackedDirs, writeTree } from '../helpers.js';
+import {
+  connFor,
+  newBucket,
+  refusedWithOneLine,
+  runCli,
+  servers,
+  trackedDirs,
+  writeTree,
+} from '../helpers.js';
+import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 
 const dirs = trackedDirs();
 afterAll(dirs.removeAll);
 
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const keys = async (t: S3Transport, prefix = 'p/') => [...(await t.list(prefix)).keys()].sort();
 const readDoc = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as PlanDocument;
+
+type TestServer = Parameters<typeof newBucket>[0];
+
+/** A proxy that only counts: a refusal "before any request" is one the proxy never saw. */
+async function counting<T>(server: TestServer, body: (proxy: FaultProxy) => Promise<T>): Promise<T> {
+  const proxy = await startFaultProxy({ target: server.endpoint, seed: 1, rate: 0 });
+  try {
+    return await body(proxy);
+  } finally {
+    await proxy.close();
+  }
+}
+
+/** A push plan of one new file to s3://bucket/p, made and written to a file; with its bucket. */
+async function pushPlan(server: TestServer, label: string) {
+  const { bucket, transport } = await newBucket(server, label);
+  const dir = dirs.dir(label);
+  writeTree(dir, { 'a.txt': 'a\n' });
+  const file = path.join(dirs.dir(`${label}-plan`), 'plan.json');
+  const p = await runCli(['plan', 'push', dir, `s3://${bucket}/p`, '--out', file], server);
+  expect(p.code, p.stderr).toBe(0);
+  return { bucket, transport, dir, file, doc: readDoc(file) };
+}
 
 describe.each(servers())('apply of a push or pull plan ($name)', (server) => {
   it('a push plan applies names push uploads but pull would refuse: a backslash, a tab, a newline, C:x', async () => {
@@ -38,5 +71,25 @@ describe.each(servers())('apply of a push or pull plan ($name)', (server) => {
     expect(again.stderr).toBe('');
     expect(again.code).toBe(0);
     expect(again.summary).toMatchObject({ uploaded: 0, deleted: 0, unchanged: 5, failed: 0 });
+  });
+
+  it('a push plan edited to write under a prefix with a .. segment is refused in one line (exit 2), before any request', async () => {
+    const { bucket, file, doc } = await pushPlan(server, 'dotdot');
+    const { bucket: other, transport: elsewhere } = await newBucket(server, 'dotdot-other');
+    const edited = path.join(path.dirname(file), 'edited.json');
+    const remote = `s3://${bucket}/x/../../${other}/`;
+    const d = { ...doc, remote };
+    writeFileSync(edited, JSON.stringify(d));
+    const why = `its remote ${JSON.stringify(remote)}: its prefix contains a '..' segment`;
+    await counting(server, async (proxy) => {
+      const r = await runCli(['apply', edited, '--endpoint-url', proxy.endpoint], server);
+      refusedWithOneLine(r, new RegExp(`^s3sync: ${edited} is not a valid s3sync plan: ${escape(why)}`));
+      // The library refuses the same document.
+      await expect(apply({ ...connFor(server), endpointUrl: proxy.endpoint, plan: d })).rejects.toThrow(
+        `the plan is not a valid s3sync plan: ${why}`,
+      );
+      expect(proxy.stats.requests).toBe(0);
+    });
+    expect(await keys(elsewhere, '')).toEqual([]);
   });
 });
