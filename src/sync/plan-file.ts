@@ -404,6 +404,9 @@ function planActionProblem(a: PlannedAction, direction: 'push' | 'pull', prefix:
   } as const;
   if (a[needs[a.kind]] === null)
     return `the ${a.kind} of ${a.rel} names no ${needs[a.kind]} ${needs[a.kind] === 'local' ? 'file' : 'object'}`;
+  // A download reads the object the plan names, as many bytes as it recorded for that object.
+  if (a.kind === 'download' && a.size !== a.remote?.size)
+    return `the download of ${a.rel} has a size (${a.size}) other than its object's (${a.remote?.size})`;
   const f = a.from;
   if (f !== undefined) {
     if (a.kind !== 'copy') return `the ${a.kind} of ${a.rel} has a copy source`;

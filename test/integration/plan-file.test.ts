@@ -1,4 +1,4 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { apply, type PlanDocument } from '../../src/index.js';
@@ -8,6 +8,7 @@ import {
   newBucket,
   refusedWithOneLine,
   runCli,
+  seedObject,
   servers,
   trackedDirs,
   writeTree,
@@ -83,7 +84,10 @@ describe.each(servers())('apply of a push or pull plan ($name)', (server) => {
     const why = `its remote ${JSON.stringify(remote)}: its prefix contains a '..' segment`;
     await counting(server, async (proxy) => {
       const r = await runCli(['apply', edited, '--endpoint-url', proxy.endpoint], server);
-      refusedWithOneLine(r, new RegExp(`^s3sync: ${edited} is not a valid s3sync plan: ${escape(why)}`));
+      refusedWithOneLine(
+        r,
+        new RegExp(`^s3sync: ${escape(edited)} is not a valid s3sync plan: ${escape(why)}`),
+      );
       // The library refuses the same document.
       await expect(apply({ ...connFor(server), endpointUrl: proxy.endpoint, plan: d })).rejects.toThrow(
         `the plan is not a valid s3sync plan: ${why}`,
@@ -91,5 +95,37 @@ describe.each(servers())('apply of a push or pull plan ($name)', (server) => {
       expect(proxy.stats.requests).toBe(0);
     });
     expect(await keys(elsewhere, '')).toEqual([]);
+  });
+
+  it("a pull plan whose download size is edited away from its object's is refused whole (exit 2), before any request", async () => {
+    const { bucket, transport } = await newBucket(server, 'dlsize');
+    await seedObject(transport, 'p/a.txt', 'alpha\n');
+    await seedObject(transport, 'p/b.txt', 'bravo\n');
+    const dir = dirs.dir('dlsize');
+    const file = path.join(dirs.dir('dlsize-plan'), 'plan.json');
+    const p = await runCli(['plan', 'pull', `s3://${bucket}/p`, dir, '--out', file], server);
+    expect(p.code, p.stderr).toBe(0);
+    const doc = readDoc(file);
+    const i = doc.actions.findIndex((a) => a.rel === 'b.txt');
+    expect(doc.actions[i]).toMatchObject({ kind: 'download', size: 6, remote: { size: 6 } });
+    const edited = path.join(path.dirname(file), 'edited.json');
+    await counting(server, async (proxy) => {
+      for (const size of [0, 10_000_000_000, Number.MAX_SAFE_INTEGER]) {
+        const d = structuredClone(doc);
+        d.actions[i]!.size = size;
+        writeFileSync(edited, JSON.stringify(d));
+        const why = `the download of b.txt has a size (${size}) other than its object's (6)`;
+        const r = await runCli(['apply', edited, '--endpoint-url', proxy.endpoint], server);
+        refusedWithOneLine(
+          r,
+          new RegExp(`^s3sync: ${escape(edited)} is not a valid s3sync plan: ${escape(why)}$`),
+        );
+        await expect(apply({ ...connFor(server), endpointUrl: proxy.endpoint, plan: d })).rejects.toThrow(
+          `the plan is not a valid s3sync plan: ${why}`,
+        );
+      }
+      expect(proxy.stats.requests).toBe(0);
+    });
+    expect(readdirSync(dir)).toEqual([]);
   });
 });
