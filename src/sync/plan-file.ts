@@ -1,17 +1,20 @@
-import { lstatSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
-import { errorMessage, fatalError, usageError } from '../errors.js';
+import { errorMessage, fatalError, S3SyncError, usageError } from '../errors.js';
 import { jsonText } from '../escape.js';
 import { safeJoin, unsafeKeyReason } from '../local/safe-path.js';
 import { absPath, type FileStat, sameStat, statFields } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { replaceWhole, STATE_DIR } from '../manifest/store.js';
+import { fmtSize } from '../options/parse.js';
 import { checkEnds, requireOptionsObject, suffixOk, validateOptions } from '../options/validate.js';
 import { UNPROVEN_CTIME } from '../plan/compare.js';
 import type { PullAction } from '../plan/pull.js';
 import type { PushAction } from '../plan/push.js';
 import type { CopyAction } from '../plan/renames.js';
 import { emptyFacts } from '../plan/types.js';
+import { readCapped } from '../read-capped.js';
 import { redactUrl } from '../s3/client-options.js';
 import { formatS3Url, parseS3Url, writableS3Url } from '../s3/url.js';
 import { enforceDeleteGuards } from './delete-guard.js';
@@ -321,10 +324,41 @@ async function provenCopies(
 
 const statOf = (f: Stat): Stat => ({ size: f.size, mtimeNs: f.mtimeNs, ctimeNs: f.ctimeNs, ino: f.ino });
 
-export function readPlan(file: string): PlanDocument | BucketPlanDocument {
+/**
+ * The most a plan file may hold: below the longest string V8 makes (about 512 MiB), which JSON.parse
+ * needs whole, and far beyond a plan of a million actions.
+ */
+const PLAN_MAX_BYTES = 500 * 1024 * 1024;
+
+/** A plan file's text: a file too large to be a plan is refused by its size, or once that much was read. */
+async function planText(file: string): Promise<string> {
+  const tooLarge = () =>
+    usageError(`${file} is too large to be an s3sync plan (over ${fmtSize(PLAN_MAX_BYTES)})`);
+  let data: Buffer;
+  try {
+    const fh = await open(file, 'r');
+    try {
+      const st = await fh.stat();
+      if (st.isFile() && st.size > PLAN_MAX_BYTES) throw tooLarge();
+      const r = await readCapped(fh.createReadStream({ autoClose: false }), PLAN_MAX_BYTES);
+      if (r.over) throw tooLarge();
+      data = r.data;
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    if (err instanceof S3SyncError) throw err;
+    throw usageError(`cannot read plan ${file}: ${errorMessage(err)}`);
+  }
+  // A byte order mark, as some Windows editors write one, is not part of the JSON.
+  return data.toString('utf8').replace(/^\uFEFF/, '');
+}
+
+export async function readPlan(file: string): Promise<PlanDocument | BucketPlanDocument> {
+  const json = await planText(file);
   let doc: PlanDocument;
   try {
-    doc = JSON.parse(readFileSync(file, 'utf8')) as PlanDocument;
+    doc = JSON.parse(json) as PlanDocument;
   } catch (err) {
     throw usageError(`cannot read plan ${file}: ${errorMessage(err)}`);
   }
@@ -496,7 +530,7 @@ export async function apply(
     Pick<S3SyncOptions, 'sourceCredentials'>,
 ): Promise<SyncResult> {
   validateOptions(opts, 'apply');
-  const doc = typeof opts.plan === 'string' ? readPlan(opts.plan) : opts.plan;
+  const doc = typeof opts.plan === 'string' ? await readPlan(opts.plan) : opts.plan;
   if (typeof doc !== 'object' || doc === null) throw usageError('the plan is not an s3sync plan');
   if (doc.direction === 'sync') return applyBuckets(opts, checkBucketPlan(doc, 'the plan'));
   if (typeof opts.plan !== 'string') {

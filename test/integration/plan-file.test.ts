@@ -1,10 +1,11 @@
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { apply, type PlanDocument } from '../../src/index.js';
 import type { S3Transport } from '../../src/s3/transport.js';
 import {
   connFor,
+  GiB,
   newBucket,
   refusedWithOneLine,
   runCli,
@@ -127,5 +128,23 @@ describe.each(servers())('apply of a push or pull plan ($name)', (server) => {
       expect(proxy.stats.requests).toBe(0);
     });
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('a plan saved with a byte order mark applies; a file too large to be a plan is refused in one line', async () => {
+    const { transport, file } = await pushPlan(server, 'bom');
+    writeFileSync(file, `\uFEFF${readFileSync(file, 'utf8')}`);
+    const r = await runCli(['apply', file], server);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(await keys(transport)).toEqual(['a.txt']);
+
+    // Sparse: no disk, and a read of it took seconds and gigabytes.
+    const huge = path.join(path.dirname(file), 'huge.json');
+    writeFileSync(huge, '');
+    truncateSync(huge, 3 * GiB);
+    refusedWithOneLine(
+      await runCli(['apply', huge], server),
+      new RegExp(`^s3sync: ${escape(huge)} is too large to be an s3sync plan \\(over 500MiB\\)$`),
+    );
   });
 });
