@@ -17,6 +17,8 @@ import { emptyFacts } from '../plan/types.js';
 import { readCapped } from '../read-capped.js';
 import { redactUrl } from '../s3/client-options.js';
 import { formatS3Url, parseS3Url, writableS3Url } from '../s3/url.js';
+import { s3BackupTarget } from './backup.js';
+import { localBackupTarget } from './backup-local.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import type { FileError, SyncResult } from './events.js';
 import type { CommonOptions, PullOptions, PushOptions } from './options.js';
@@ -28,6 +30,7 @@ import {
   checkBucketPlan,
   isSize,
   isText,
+  PLAN_BACKUP,
   planBuckets,
   plannedErrors,
   plannedErrorsOk,
@@ -368,21 +371,7 @@ export async function readPlan(file: string): Promise<PlanDocument | BucketPlanD
   if (doc?.s3syncPlan !== 1 || !Array.isArray(doc.actions) || !['push', 'pull'].includes(doc.direction)) {
     throw usageError(`${file} is not an s3sync plan (made by 's3sync plan … --out FILE')`);
   }
-  const text = (v: unknown) => v === undefined || typeof v === 'string';
-  if (
-    !text(doc.endpoint) ||
-    !text(doc.provider) ||
-    !text(doc.region) ||
-    !text(doc.shard) ||
-    !text(doc.backupDir) ||
-    !suffixOk(doc.suffix) ||
-    !(text(doc.profile) || doc.profile === null)
-  ) {
-    throw usageError(
-      `${file}: its endpoint, provider, profile, region, shard, backup directory or suffix is not valid`,
-    );
-  }
-  return checkPlanActions(doc, file);
+  return checkPlanDocument(doc, file);
 }
 
 const KINDS = { push: ['upload', 'copy', 'delete-remote'], pull: ['download', 'delete-local'] };
@@ -452,8 +441,25 @@ function planActionProblem(a: PlannedAction, direction: 'push' | 'pull', prefix:
   return undefined;
 }
 
-/** A push or pull plan's actions, each checked before anything is applied (exit 2 on the first bad one). */
-function checkPlanActions(doc: PlanDocument, file: string): PlanDocument {
+/**
+ * A push or pull plan, its settings and each of its actions checked before anything is applied (exit 2
+ * on the first bad one), from a file or from a library caller alike.
+ */
+function checkPlanDocument(doc: PlanDocument, file: string): PlanDocument {
+  const text = (v: unknown) => v === undefined || typeof v === 'string';
+  if (
+    !text(doc.endpoint) ||
+    !text(doc.provider) ||
+    !text(doc.region) ||
+    !text(doc.shard) ||
+    !(doc.backupDir === undefined || (isText(doc.backupDir) && doc.backupDir.trim() !== '')) ||
+    !suffixOk(doc.suffix) ||
+    !(text(doc.profile) || doc.profile === null)
+  ) {
+    throw usageError(
+      `${file}: its endpoint, provider, profile, region, shard, backup directory or suffix is not valid`,
+    );
+  }
   let prefix: string;
   try {
     prefix = parseS3Url(isText(doc.remote) ? doc.remote : '').prefix;
@@ -536,7 +542,13 @@ export async function apply(
   if (typeof opts.plan !== 'string') {
     if (!Array.isArray(doc.actions) || !['push', 'pull'].includes(doc.direction))
       throw usageError('the plan is not an s3sync plan');
-    checkPlanActions(doc, 'the plan');
+    checkPlanDocument(doc, 'the plan');
+  }
+  // Checked as its run would check --backup-dir, but before the listing, and named as the plan's.
+  if (doc.backupDir !== undefined) {
+    if (doc.direction === 'push')
+      s3BackupTarget(doc.backupDir, doc.suffix, parseS3Url(doc.remote), PLAN_BACKUP);
+    else localBackupTarget(doc.backupDir, doc.suffix, path.resolve(doc.local), PLAN_BACKUP);
   }
   const push = doc.direction === 'push';
   const localDir = push ? requireDirectory(doc.local, 'source directory') : doc.local;

@@ -176,6 +176,9 @@ export function reportPlannedErrors(
 }
 
 export const isText = (v: unknown): v is string => typeof v === 'string';
+
+/** How apply names a plan's backup location: it is the plan's, not a flag apply takes. */
+export const PLAN_BACKUP = "the plan's backupDir";
 export const isSize = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
 function storeOk(s: unknown): s is PlannedStore {
@@ -305,7 +308,7 @@ export async function applyBuckets(
     // The delete guards ran when the plan was made; applying it is the reviewed decision.
     force: true,
   };
-  const run = new S3PairRun(sync);
+  const run = new S3PairRun(sync, PLAN_BACKUP);
   const made = endpointFor(sync).id;
   if (made !== doc.store.endpoint)
     run.notice(`applying the plan to ${made}, not to ${redactUrl(doc.store.endpoint)} where it was made`);

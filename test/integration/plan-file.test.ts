@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { apply, type PlanDocument } from '../../src/index.js';
+import { apply, type BucketPlanDocument, type PlanDocument } from '../../src/index.js';
 import type { S3Transport } from '../../src/s3/transport.js';
 import {
   connFor,
@@ -19,7 +19,7 @@ import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 const dirs = trackedDirs();
 afterAll(dirs.removeAll);
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const reEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const keys = async (t: S3Transport, prefix = 'p/') => [...(await t.list(prefix)).keys()].sort();
 const readDoc = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as PlanDocument;
 
@@ -87,7 +87,7 @@ describe.each(servers())('apply of a push or pull plan ($name)', (server) => {
       const r = await runCli(['apply', edited, '--endpoint-url', proxy.endpoint], server);
       refusedWithOneLine(
         r,
-        new RegExp(`^s3sync: ${escape(edited)} is not a valid s3sync plan: ${escape(why)}`),
+        new RegExp(`^s3sync: ${reEscape(edited)} is not a valid s3sync plan: ${reEscape(why)}`),
       );
       // The library refuses the same document.
       await expect(apply({ ...connFor(server), endpointUrl: proxy.endpoint, plan: d })).rejects.toThrow(
@@ -119,7 +119,7 @@ describe.each(servers())('apply of a push or pull plan ($name)', (server) => {
         const r = await runCli(['apply', edited, '--endpoint-url', proxy.endpoint], server);
         refusedWithOneLine(
           r,
-          new RegExp(`^s3sync: ${escape(edited)} is not a valid s3sync plan: ${escape(why)}$`),
+          new RegExp(`^s3sync: ${reEscape(edited)} is not a valid s3sync plan: ${reEscape(why)}$`),
         );
         await expect(apply({ ...connFor(server), endpointUrl: proxy.endpoint, plan: d })).rejects.toThrow(
           `the plan is not a valid s3sync plan: ${why}`,
@@ -144,7 +144,78 @@ describe.each(servers())('apply of a push or pull plan ($name)', (server) => {
     truncateSync(huge, 3 * GiB);
     refusedWithOneLine(
       await runCli(['apply', huge], server),
-      new RegExp(`^s3sync: ${escape(huge)} is too large to be an s3sync plan \\(over 500MiB\\)$`),
+      new RegExp(`^s3sync: ${reEscape(huge)} is too large to be an s3sync plan \\(over 500MiB\\)$`),
     );
+  });
+
+  it("a plan's bad backupDir is named as the plan's, not as a flag, and refused before any request", async () => {
+    const { bucket, transport, file, doc } = await pushPlan(server, 'pbak');
+    await seedObject(transport, 'p/a.txt', 'a\n');
+    const target = dirs.dir('pbak-target');
+    const pull = path.join(path.dirname(file), 'pull.json');
+    const p = await runCli(['plan', 'pull', `s3://${bucket}/p`, target, '--out', pull], server);
+    expect(p.code, p.stderr).toBe(0);
+    const sync = path.join(path.dirname(file), 'sync.json');
+    const q = await runCli(['plan', 'sync', `s3://${bucket}/p`, `s3://${bucket}/q`, '--out', sync], server);
+    expect(q.code, q.stderr).toBe(0);
+    const pullDoc = readDoc(pull);
+    const syncDoc = JSON.parse(readFileSync(sync, 'utf8')) as BucketPlanDocument;
+    const cases: [string, object, string][] = [
+      [
+        'a push plan, a local path',
+        { ...doc, backupDir: 'old' },
+        "the plan's backupDir for an S3 destination must be an s3://bucket/prefix URL, not 'old'",
+      ],
+      [
+        'a push plan, inside its destination',
+        { ...doc, backupDir: `s3://${bucket}/p/old` },
+        `the plan's backupDir s3://${bucket}/p/old/ overlaps the destination s3://${bucket}/p/: choose a prefix outside it`,
+      ],
+      [
+        "a push plan, a '..' segment",
+        { ...doc, backupDir: `s3://${bucket}/x/../old` },
+        `the plan's backupDir "s3://${bucket}/x/../old": its prefix contains a '..' segment`,
+      ],
+      [
+        'a pull plan, an S3 URL',
+        { ...pullDoc, backupDir: `s3://${bucket}/old` },
+        `the plan's backupDir of a pull must be a local directory, not 's3://${bucket}/old'`,
+      ],
+      [
+        'a pull plan, inside its target',
+        { ...pullDoc, backupDir: path.join(target, 'old') },
+        `the plan's backupDir ${path.join(target, 'old')} overlaps the pull target ${target}: choose a directory outside it`,
+      ],
+      [
+        'an S3 → S3 plan, inside its destination',
+        { ...syncDoc, backupDir: `s3://${bucket}/q/old` },
+        `the plan's backupDir s3://${bucket}/q/old/ overlaps the destination s3://${bucket}/q/: choose a prefix outside it`,
+      ],
+    ];
+    const edited = path.join(path.dirname(file), 'edited.json');
+    await counting(server, async (proxy) => {
+      for (const [what, d, why] of cases) {
+        writeFileSync(edited, JSON.stringify(d));
+        const r = await runCli(['apply', edited, '--endpoint-url', proxy.endpoint], server);
+        expect(r.code, what).toBe(2);
+        expect(r.stderr.startsWith(`s3sync: ${why}`), `${what}: ${r.stderr}`).toBe(true);
+        expect(r.stderr.trimEnd().split('\n'), what).toHaveLength(1);
+        await expect(
+          apply({ ...connFor(server), endpointUrl: proxy.endpoint, plan: d as PlanDocument }),
+          what,
+        ).rejects.toThrow(why);
+      }
+      // A library caller's plan is checked as a file's is: a suffix leading out of the backup location.
+      await expect(
+        apply({
+          ...connFor(server),
+          endpointUrl: proxy.endpoint,
+          plan: { ...pullDoc, backupDir: dirs.dir('pbak-keep'), suffix: '/../../victim' },
+        }),
+      ).rejects.toThrow(
+        'the plan: its endpoint, provider, profile, region, shard, backup directory or suffix is not valid',
+      );
+      expect(proxy.stats.requests).toBe(0);
+    });
   });
 });
