@@ -273,7 +273,13 @@ export function parseValue(spec: OptionSpec, v: unknown, source: Source): Parsed
     case 'string':
       if (text === undefined) return bad();
       // Sent as it is, an empty value failed every file (--storage-class) or was quietly the default.
-      if (text.trim() === '') return bad('it is empty: leave the option out for its default');
+      // Leaving it out is the hint only where that is allowed (the library writes no plan file without it).
+      if (text.trim() === '')
+        return bad(
+          spec.noDefault && source === 'flag'
+            ? `it is empty, and ${spec.flag} has no default${spec.example ? `: e.g. ${spec.example}` : ''}`
+            : 'it is empty: leave the option out for its default',
+        );
       // Node refuses the request (or S3 the signature) on every file otherwise, after the run began.
       if (spec.inHeader && NOT_HEADER.test(text))
         return bad('it holds a character an HTTP header cannot carry (a line break, or one beyond Latin-1)');

@@ -103,6 +103,7 @@ export const COMMAND_OPTIONS = {
     flag: '--out',
     arg: '<file>',
     help: 'where to write the plan, as JSON',
+    noDefault: true,
     example: '--out plan.json',
     commands: ['plan'],
   },

@@ -107,7 +107,8 @@ export type OptionSpec = Common &
         negation?: string;
         negationFor?: Partial<Record<CommandName, string>>;
       }
-    | { kind: 'string'; arg: string }
+    /** `noDefault`: its command needs it on the command line (plan --out): an empty one has nothing to fall back on. */
+    | { kind: 'string'; arg: string; noDefault?: true }
     /** `I/N`: shard I (0-based) of N, see src/shard.ts. */
     | { kind: 'shard'; arg: string }
     /** Repeatable flag; in the config file one string or a list. `glob`: each is a glob (./glob.ts). */

@@ -34,13 +34,14 @@ export function localBackupTarget(
   backupDir: string,
   suffix: string | undefined,
   target: string,
+  name = '--backup-dir',
 ): LocalBackup {
-  if (isS3Url(backupDir)) throw usageError(`pull --backup-dir must be a local directory, not '${backupDir}'`);
+  if (isS3Url(backupDir)) throw usageError(`${name} of a pull must be a local directory, not '${backupDir}'`);
   const dir = realish(backupDir);
   const root = realish(target);
   if (inside(dir, root) || inside(root, dir)) {
     throw usageError(
-      `--backup-dir ${backupDir} overlaps the pull target ${target}: choose a directory outside it`,
+      `${name} ${backupDir} overlaps the pull target ${target}: choose a directory outside it`,
     );
   }
   return { dir, suffix: suffix ?? '' };

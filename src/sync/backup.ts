@@ -21,21 +21,21 @@ const overlaps = (a: string, b: string) => a.startsWith(b) || b.startsWith(a);
 /**
  * The backup location of a run to `destination`, checked: an s3:// URL whose prefix neither holds nor
  * lies inside the destination's (a backup inside the tree it backs up would be synced, or deleted, by
- * the next run; the destination inside the backup would be backed up into itself).
+ * the next run; the destination inside the backup would be backed up into itself). `name`: how the
+ * errors name it (an applied plan's comes from the plan, not from a flag).
  */
 export function s3BackupTarget(
   backupDir: string,
   suffix: string | undefined,
   destination: S3Location,
+  name = '--backup-dir',
 ): BackupTarget {
   if (!isS3Url(backupDir))
-    throw usageError(
-      `--backup-dir for an S3 destination must be an s3://bucket/prefix URL, not '${backupDir}'`,
-    );
-  const loc = writableS3Url(backupDir, '--backup-dir');
+    throw usageError(`${name} for an S3 destination must be an s3://bucket/prefix URL, not '${backupDir}'`);
+  const loc = writableS3Url(backupDir, name);
   if (loc.bucket === destination.bucket && overlaps(loc.prefix, destination.prefix)) {
     throw usageError(
-      `--backup-dir s3://${loc.bucket}/${loc.prefix} overlaps the destination s3://${destination.bucket}/${destination.prefix}: choose a prefix outside it`,
+      `${name} s3://${loc.bucket}/${loc.prefix} overlaps the destination s3://${destination.bucket}/${destination.prefix}: choose a prefix outside it`,
     );
   }
   return { bucket: loc.bucket, prefix: loc.prefix, suffix: suffix ?? '' };

@@ -1,19 +1,24 @@
-import { lstatSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
-import { errorMessage, fatalError, usageError } from '../errors.js';
+import { errorMessage, fatalError, S3SyncError, usageError } from '../errors.js';
 import { jsonText } from '../escape.js';
 import { safeJoin, unsafeKeyReason } from '../local/safe-path.js';
-import { type FileStat, sameStat, statFields } from '../local/scan.js';
+import { absPath, type FileStat, sameStat, statFields } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { replaceWhole, STATE_DIR } from '../manifest/store.js';
+import { fmtSize } from '../options/parse.js';
 import { checkEnds, requireOptionsObject, suffixOk, validateOptions } from '../options/validate.js';
 import { UNPROVEN_CTIME } from '../plan/compare.js';
 import type { PullAction } from '../plan/pull.js';
 import type { PushAction } from '../plan/push.js';
 import type { CopyAction } from '../plan/renames.js';
 import { emptyFacts } from '../plan/types.js';
+import { readCapped } from '../read-capped.js';
 import { redactUrl } from '../s3/client-options.js';
-import { formatS3Url, parseS3Url } from '../s3/url.js';
+import { formatS3Url, parseS3Url, writableS3Url } from '../s3/url.js';
+import { s3BackupTarget } from './backup.js';
+import { localBackupTarget } from './backup-local.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import type { FileError, SyncResult } from './events.js';
 import type { CommonOptions, PullOptions, PushOptions } from './options.js';
@@ -25,6 +30,7 @@ import {
   checkBucketPlan,
   isSize,
   isText,
+  PLAN_BACKUP,
   planBuckets,
   plannedErrors,
   plannedErrorsOk,
@@ -83,9 +89,15 @@ export interface PlanDocument {
 
 export type PlanOptions = (PushOptions & { direction: 'push' }) | (PullOptions & { direction: 'pull' });
 
-const localStat = (root: string, rel: string): FileStat | null => {
+/**
+ * A planned path's file as it is now. A push reads any name its scan found (a backslash, a tab, `C:x`),
+ * so its path is joined as push joins it (checked inside the directory by outsideReason); a pull writes
+ * only names safe on every filesystem, so its path goes through pull's rule.
+ */
+const localStat = (root: string, rel: string, direction: 'push' | 'pull'): FileStat | null => {
   try {
-    const st = lstatSync(safeJoin(root, rel), { bigint: true });
+    const abs = direction === 'push' ? absPath(root, rel) : safeJoin(root, rel);
+    const st = lstatSync(abs, { bigint: true });
     return st.isFile() ? statFields(st) : null;
   } catch {
     return null;
@@ -315,10 +327,41 @@ async function provenCopies(
 
 const statOf = (f: Stat): Stat => ({ size: f.size, mtimeNs: f.mtimeNs, ctimeNs: f.ctimeNs, ino: f.ino });
 
-export function readPlan(file: string): PlanDocument | BucketPlanDocument {
+/**
+ * The most a plan file may hold: below the longest string V8 makes (about 512 MiB), which JSON.parse
+ * needs whole, and far beyond a plan of a million actions.
+ */
+const PLAN_MAX_BYTES = 500 * 1024 * 1024;
+
+/** A plan file's text: a file too large to be a plan is refused by its size, or once that much was read. */
+async function planText(file: string): Promise<string> {
+  const tooLarge = () =>
+    usageError(`${file} is too large to be an s3sync plan (over ${fmtSize(PLAN_MAX_BYTES)})`);
+  let data: Buffer;
+  try {
+    const fh = await open(file, 'r');
+    try {
+      const st = await fh.stat();
+      if (st.isFile() && st.size > PLAN_MAX_BYTES) throw tooLarge();
+      const r = await readCapped(fh.createReadStream({ autoClose: false }), PLAN_MAX_BYTES);
+      if (r.over) throw tooLarge();
+      data = r.data;
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    if (err instanceof S3SyncError) throw err;
+    throw usageError(`cannot read plan ${file}: ${errorMessage(err)}`);
+  }
+  // A byte order mark, as some Windows editors write one, is not part of the JSON.
+  return data.toString('utf8').replace(/^\uFEFF/, '');
+}
+
+export async function readPlan(file: string): Promise<PlanDocument | BucketPlanDocument> {
+  const json = await planText(file);
   let doc: PlanDocument;
   try {
-    doc = JSON.parse(readFileSync(file, 'utf8')) as PlanDocument;
+    doc = JSON.parse(json) as PlanDocument;
   } catch (err) {
     throw usageError(`cannot read plan ${file}: ${errorMessage(err)}`);
   }
@@ -328,21 +371,7 @@ export function readPlan(file: string): PlanDocument | BucketPlanDocument {
   if (doc?.s3syncPlan !== 1 || !Array.isArray(doc.actions) || !['push', 'pull'].includes(doc.direction)) {
     throw usageError(`${file} is not an s3sync plan (made by 's3sync plan … --out FILE')`);
   }
-  const text = (v: unknown) => v === undefined || typeof v === 'string';
-  if (
-    !text(doc.endpoint) ||
-    !text(doc.provider) ||
-    !text(doc.region) ||
-    !text(doc.shard) ||
-    !text(doc.backupDir) ||
-    !suffixOk(doc.suffix) ||
-    !(text(doc.profile) || doc.profile === null)
-  ) {
-    throw usageError(
-      `${file}: its endpoint, provider, profile, region, shard, backup directory or suffix is not valid`,
-    );
-  }
-  return checkPlanActions(doc, file);
+  return checkPlanDocument(doc, file);
 }
 
 const KINDS = { push: ['upload', 'copy', 'delete-remote'], pull: ['download', 'delete-local'] };
@@ -398,6 +427,9 @@ function planActionProblem(a: PlannedAction, direction: 'push' | 'pull', prefix:
   } as const;
   if (a[needs[a.kind]] === null)
     return `the ${a.kind} of ${a.rel} names no ${needs[a.kind]} ${needs[a.kind] === 'local' ? 'file' : 'object'}`;
+  // A download reads the object the plan names, as many bytes as it recorded for that object.
+  if (a.kind === 'download' && a.size !== a.remote?.size)
+    return `the download of ${a.rel} has a size (${a.size}) other than its object's (${a.remote?.size})`;
   const f = a.from;
   if (f !== undefined) {
     if (a.kind !== 'copy') return `the ${a.kind} of ${a.rel} has a copy source`;
@@ -409,14 +441,39 @@ function planActionProblem(a: PlannedAction, direction: 'push' | 'pull', prefix:
   return undefined;
 }
 
-/** A push or pull plan's actions, each checked before anything is applied (exit 2 on the first bad one). */
-function checkPlanActions(doc: PlanDocument, file: string): PlanDocument {
+/**
+ * A push or pull plan, its settings and each of its actions checked before anything is applied (exit 2
+ * on the first bad one), from a file or from a library caller alike.
+ */
+function checkPlanDocument(doc: PlanDocument, file: string): PlanDocument {
+  const text = (v: unknown) => v === undefined || typeof v === 'string';
+  if (
+    !text(doc.endpoint) ||
+    !text(doc.provider) ||
+    !text(doc.region) ||
+    !text(doc.shard) ||
+    !(doc.backupDir === undefined || (isText(doc.backupDir) && doc.backupDir.trim() !== '')) ||
+    !suffixOk(doc.suffix) ||
+    !(text(doc.profile) || doc.profile === null)
+  ) {
+    throw usageError(
+      `${file}: its endpoint, provider, profile, region, shard, backup directory or suffix is not valid`,
+    );
+  }
   let prefix: string;
   try {
-    prefix = parseS3Url(doc.remote).prefix;
+    prefix = parseS3Url(isText(doc.remote) ? doc.remote : '').prefix;
   } catch {
     throw usageError(`${file} is not a valid s3sync plan: its remote is not an s3://bucket/prefix URL`);
   }
+  // A push plan writes under its remote: refused as push refuses such a destination (a `..` the server
+  // resolves writes elsewhere). A pull plan reads it, and pull takes any source prefix.
+  if (doc.direction === 'push')
+    try {
+      writableS3Url(doc.remote, 'its remote');
+    } catch (err) {
+      throw usageError(`${file} is not a valid s3sync plan: ${errorMessage(err)}`);
+    }
   if (!isText(doc.local) || doc.local === '')
     throw usageError(`${file} is not a valid s3sync plan: its local directory is not named`);
   if (!plannedErrorsOk(doc.errors))
@@ -479,13 +536,19 @@ export async function apply(
     Pick<S3SyncOptions, 'sourceCredentials'>,
 ): Promise<SyncResult> {
   validateOptions(opts, 'apply');
-  const doc = typeof opts.plan === 'string' ? readPlan(opts.plan) : opts.plan;
+  const doc = typeof opts.plan === 'string' ? await readPlan(opts.plan) : opts.plan;
   if (typeof doc !== 'object' || doc === null) throw usageError('the plan is not an s3sync plan');
   if (doc.direction === 'sync') return applyBuckets(opts, checkBucketPlan(doc, 'the plan'));
   if (typeof opts.plan !== 'string') {
     if (!Array.isArray(doc.actions) || !['push', 'pull'].includes(doc.direction))
       throw usageError('the plan is not an s3sync plan');
-    checkPlanActions(doc, 'the plan');
+    checkPlanDocument(doc, 'the plan');
+  }
+  // Checked as its run would check --backup-dir, but before the listing, and named as the plan's.
+  if (doc.backupDir !== undefined) {
+    if (doc.direction === 'push')
+      s3BackupTarget(doc.backupDir, doc.suffix, parseS3Url(doc.remote), PLAN_BACKUP);
+    else localBackupTarget(doc.backupDir, doc.suffix, path.resolve(doc.local), PLAN_BACKUP);
   }
   const push = doc.direction === 'push';
   const localDir = push ? requireDirectory(doc.local, 'source directory') : doc.local;
@@ -512,7 +575,7 @@ export async function apply(
     let doneCount = 0;
     const valid: PlannedAction[] = [];
     for (const a of doc.actions) {
-      const now = localStat(localDir, a.rel);
+      const now = localStat(localDir, a.rel, doc.direction);
       if (now) found.set(a.rel, now);
       // An excluded path's deletion (--delete-excluded) does not depend on the other side: a file
       // kept out of a push, an object kept out of a pull, is there as it may be.

@@ -176,6 +176,9 @@ export function reportPlannedErrors(
 }
 
 export const isText = (v: unknown): v is string => typeof v === 'string';
+
+/** How apply names a plan's backup location: it is the plan's, not a flag apply takes. */
+export const PLAN_BACKUP = "the plan's backupDir";
 export const isSize = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
 function storeOk(s: unknown): s is PlannedStore {
@@ -264,6 +267,25 @@ const asPlanned = (o: RemoteObject | undefined, p: { etag: string; size: number 
   p === null ? o === undefined : o !== undefined && o.etag === p.etag && o.size === p.size;
 
 /**
+ * What an apply does with one action, given the objects listed now (`source` undefined: not listed, a
+ * plan as at a time). An action an earlier apply of the plan made is done, not changed: a copy whose
+ * destination holds the planned source's ETag and size, a deletion whose object is gone. So applying a
+ * plan again resumes it, as a push plan does, instead of refusing what it did.
+ */
+export function bucketActionVerdict(
+  a: BucketPlannedAction,
+  source: RemoteObject | undefined | null,
+  destination: RemoteObject | undefined,
+): 'go' | 'done' | 'source-changed' | 'destination-changed' {
+  if (a.kind === 'delete')
+    return asPlanned(destination, a) ? 'go' : destination === undefined ? 'done' : 'destination-changed';
+  // The source as planned first: only then is a destination holding its ETag what was reviewed.
+  if (source !== null && !asPlanned(source, a)) return 'source-changed';
+  if (asPlanned(destination, a.destination)) return 'go';
+  return asPlanned(destination, a) ? 'done' : 'destination-changed';
+}
+
+/**
  * Applies an S3 → S3 plan: both prefixes listed once (the source only when the plan copies today's
  * objects; a version named by --at cannot change), each action refused with one line, and counted as
  * failed, if its objects changed since; then the copies and the deletions, which the guards skip after
@@ -286,7 +308,7 @@ export async function applyBuckets(
     // The delete guards ran when the plan was made; applying it is the reviewed decision.
     force: true,
   };
-  const run = new S3PairRun(sync);
+  const run = new S3PairRun(sync, PLAN_BACKUP);
   const made = endpointFor(sync).id;
   if (made !== doc.store.endpoint)
     run.notice(`applying the plan to ${made}, not to ${redactUrl(doc.store.endpoint)} where it was made`);
@@ -300,17 +322,18 @@ export async function applyBuckets(
     run.result.scanned = doc.actions.length;
     const copies: Extract<S3SyncAction, { kind: 'copy' }>[] = [];
     const deletes: Extract<S3SyncAction, { kind: 'delete' }>[] = [];
+    let done = 0;
     for (const a of doc.actions) {
-      const now = destination.get(a.rel);
-      if (a.kind === 'delete') {
-        if (asPlanned(now, a)) deletes.push({ ...a, reason: 'no-source-object' });
-        else run.fileError(a.rel, 'refused: the destination object changed since the plan was made');
-        continue;
-      }
-      if (source && !asPlanned(source.get(a.rel), a))
-        run.fileError(a.rel, 'refused: the source object changed since the plan was made');
-      else if (!asPlanned(now, a.destination))
-        run.fileError(a.rel, 'refused: the destination object changed since the plan was made');
+      const verdict = bucketActionVerdict(a, source ? source.get(a.rel) : null, destination.get(a.rel));
+      if (verdict === 'done') {
+        done++;
+        run.result.unchanged++;
+      } else if (verdict !== 'go')
+        run.fileError(
+          a.rel,
+          `refused: the ${verdict === 'source-changed' ? 'source' : 'destination'} object changed since the plan was made`,
+        );
+      else if (a.kind === 'delete') deletes.push({ ...a, reason: 'no-source-object' });
       else
         copies.push({
           kind: 'copy',
@@ -322,6 +345,10 @@ export async function applyBuckets(
           reason: a.reason as 'new',
         });
     }
+    if (done > 0)
+      run.notice(
+        `${done} action(s) of the plan were done by an earlier apply (the destination holds what they planned): skipped`,
+      );
     run.emit({
       type: 'plan',
       total: copies.length + deletes.length,

@@ -64,7 +64,11 @@ export class S3PairRun {
   private rules?: PathFilter;
   private transports: S3Transport[] = [];
 
-  constructor(readonly opts: S3SyncOptions) {
+  /** `backupName`: how errors name opts.backupDir (an applied plan's is not a flag). */
+  constructor(
+    readonly opts: S3SyncOptions,
+    backupName = '--backup-dir',
+  ) {
     this.result.dryRun = !!opts.dryRun;
     this.from = parseS3Url(opts.source);
     this.to = writableS3Url(opts.destination, 'the destination');
@@ -75,11 +79,11 @@ export class S3PairRun {
         `the source ${opts.source} and the destination ${opts.destination} overlap: a sync would copy into what it reads`,
       );
     if (opts.backupDir !== undefined) {
-      this.backup = s3BackupTarget(opts.backupDir, opts.suffix, this.to);
+      this.backup = s3BackupTarget(opts.backupDir, opts.suffix, this.to, backupName);
       // Kept objects written into the source would overwrite it, or be synced back by the next run.
       if (oneStore && overlaps(this.from, { bucket: this.backup.bucket, prefix: this.backup.prefix }))
         throw usageError(
-          `--backup-dir ${opts.backupDir} overlaps the source ${opts.source}: choose a prefix outside it`,
+          `${backupName} ${opts.backupDir} overlaps the source ${opts.source}: choose a prefix outside it`,
         );
     }
   }

@@ -110,11 +110,52 @@ describe.each(servers())('plan sync / apply, S3 → S3 ($name)', (server) => {
       'c.txt': md5Hex('charlie'),
     });
 
-    // Applied twice: every action now finds its objects changed (done), refused, nothing written.
-    const twice = await runCli(['apply', file, '--json'], server);
-    expect(twice.code).toBe(1);
-    expect(twice.summary).toMatchObject({ copied: 0, deleted: 0, failed: 3 });
-    expect(twice.summary?.requests).toEqual({ ListObjectsV2: 2 });
+    // Applied twice: every action was done by the first apply, skipped with one notice, nothing written.
+    const twice = await runCli(['apply', file], server);
+    expect(twice.stderr).toBe(
+      'notice: 3 action(s) of the plan were done by an earlier apply (the destination holds what they planned): skipped\n',
+    );
+    expect(twice.code).toBe(0);
+    const again = await runCli(['apply', file, '--json'], server);
+    expect(again.code).toBe(0);
+    expect(again.summary).toMatchObject({ copied: 0, deleted: 0, unchanged: 3, failed: 0 });
+    expect(again.summary?.requests).toEqual({ ListObjectsV2: 2 });
+  });
+
+  it('apply again after an apply that failed part-way resumes it: its copies skipped, the rest and the deletion done', async () => {
+    const { from, to, src, dst, file } = await setup();
+    const p = await runCli(
+      ['plan', 'sync', `s3://${from}/p`, `s3://${to}/q`, '--delete', '--out', file],
+      server,
+    );
+    expect(p.code, p.stderr).toBe(0);
+    // a changes before the first apply: its copy is refused, b copied, the deletion of d skipped.
+    await seedObject(src, 'p/a.txt', 'ALPHA');
+    const first = await runCli(['apply', file], server);
+    expect(first.code).toBe(1);
+    expect(first.stderr).toContain(
+      'error: a.txt: refused: the source object changed since the plan was made',
+    );
+    expect(first.stderr).toMatch(/not deleting 1 file\(s\)/);
+    expect(await objectMd5(dst, 'q/b.txt')).toBe(md5Hex('bravo'));
+    expect(await objectMd5(dst, 'q/d.txt')).toBe(md5Hex('delta, not in the source'));
+    // a as planned again: the second apply skips b, copies a and deletes d.
+    await seedObject(src, 'p/a.txt', 'alpha');
+    const second = await runCli(['apply', file, '--json'], server);
+    expect(second.stderr).toBe('');
+    expect(second.code).toBe(0);
+    expect(second.events).toContainEqual({
+      type: 'notice',
+      message:
+        '1 action(s) of the plan were done by an earlier apply (the destination holds what they planned): skipped',
+    });
+    expect(second.summary).toMatchObject({ copied: 1, deleted: 1, unchanged: 1, failed: 0 });
+    expect(second.summary?.requests).toEqual({ ListObjectsV2: 2, CopyObject: 1, DeleteObjects: 1 });
+    expect(await contents(dst, 'q/')).toEqual({
+      'a.txt': md5Hex('alpha'),
+      'b.txt': md5Hex('bravo'),
+      'c.txt': md5Hex('charlie'),
+    });
   });
 
   it('a source object changed after the plan: its copy is refused (exit 1), the others made; the deletion waits', async () => {

@@ -179,6 +179,17 @@ describe('library options', () => {
     }
   });
 
+  it('an empty --out is refused without a hint to leave it out: plan has no default file to write', () => {
+    for (const v of ['', ' '])
+      expect(usage(() => flagParser('out')(v))).toBe(
+        `--out must be a string, got ${JSON.stringify(v)}: it is empty, and --out has no default: e.g. --out plan.json`,
+      );
+    // The library writes no file without it: leaving it out is the way there.
+    expect(usage(() => validateOptions({ out: '' }, 'plan push'))).toMatch(
+      /it is empty: leave the option out for its default$/,
+    );
+  });
+
   it.each([
     [{ suffix: '.bak' }, /^suffix \(--suffix\) applies only with backupDir/],
     [{ sseKmsKeyId: 'k' }, /^sseKmsKeyId \(--sse-kms-key-id\) applies only with sse/],

@@ -1,0 +1,221 @@
+import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { apply, type BucketPlanDocument, type PlanDocument } from '../../src/index.js';
+import type { S3Transport } from '../../src/s3/transport.js';
+import {
+  connFor,
+  GiB,
+  newBucket,
+  refusedWithOneLine,
+  runCli,
+  seedObject,
+  servers,
+  trackedDirs,
+  writeTree,
+} from '../helpers.js';
+import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
+
+const dirs = trackedDirs();
+afterAll(dirs.removeAll);
+
+const reEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const keys = async (t: S3Transport, prefix = 'p/') => [...(await t.list(prefix)).keys()].sort();
+const readDoc = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as PlanDocument;
+
+type TestServer = Parameters<typeof newBucket>[0];
+
+/** A proxy that only counts: a refusal "before any request" is one the proxy never saw. */
+async function counting<T>(server: TestServer, body: (proxy: FaultProxy) => Promise<T>): Promise<T> {
+  const proxy = await startFaultProxy({ target: server.endpoint, seed: 1, rate: 0 });
+  try {
+    return await body(proxy);
+  } finally {
+    await proxy.close();
+  }
+}
+
+/** A push plan of one new file to s3://bucket/p, made and written to a file; with its bucket. */
+async function pushPlan(server: TestServer, label: string) {
+  const { bucket, transport } = await newBucket(server, label);
+  const dir = dirs.dir(label);
+  writeTree(dir, { 'a.txt': 'a\n' });
+  const file = path.join(dirs.dir(`${label}-plan`), 'plan.json');
+  const p = await runCli(['plan', 'push', dir, `s3://${bucket}/p`, '--out', file], server);
+  expect(p.code, p.stderr).toBe(0);
+  return { bucket, transport, dir, file, doc: readDoc(file) };
+}
+
+describe.each(servers())('apply of a push or pull plan ($name)', (server) => {
+  it('a push plan applies names push uploads but pull would refuse: a backslash, a tab, a newline, C:x', async () => {
+    const { bucket, transport } = await newBucket(server, 'oddnames');
+    const dir = dirs.dir('oddnames');
+    const url = `s3://${bucket}/p`;
+    writeTree(dir, { 'keep.txt': 'kept\n', 'extra.txt': 'deleted by the plan\n' });
+    expect((await runCli(['push', dir, url], server)).code).toBe(0);
+    rmSync(path.join(dir, 'extra.txt'));
+    const odd = ['back\\slash.txt', 'tab\there.txt', 'new\nline.txt', 'C:x.txt'];
+    writeTree(dir, Object.fromEntries(odd.map((rel) => [rel, `${rel}\n`])));
+    const file = path.join(dirs.dir('oddnames-plan'), 'plan.json');
+    const p = await runCli(['plan', 'push', dir, url, '--delete', '--out', file], server);
+    expect(p.stderr).toBe('');
+    expect(p.code).toBe(0);
+    expect(readDoc(file).actions).toHaveLength(5);
+
+    const r = await runCli(['apply', file, '--json'], server);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: 4, deleted: 1, failed: 0 });
+    expect(await keys(transport)).toEqual([...odd, 'keep.txt'].sort());
+
+    // Applied again: each found done, as for any other name.
+    const again = await runCli(['apply', file, '--json'], server);
+    expect(again.stderr).toBe('');
+    expect(again.code).toBe(0);
+    expect(again.summary).toMatchObject({ uploaded: 0, deleted: 0, unchanged: 5, failed: 0 });
+  });
+
+  it('a push plan edited to write under a prefix with a .. segment is refused in one line (exit 2), before any request', async () => {
+    const { bucket, file, doc } = await pushPlan(server, 'dotdot');
+    const { bucket: other, transport: elsewhere } = await newBucket(server, 'dotdot-other');
+    const edited = path.join(path.dirname(file), 'edited.json');
+    const remote = `s3://${bucket}/x/../../${other}/`;
+    const d = { ...doc, remote };
+    writeFileSync(edited, JSON.stringify(d));
+    const why = `its remote ${JSON.stringify(remote)}: its prefix contains a '..' segment`;
+    await counting(server, async (proxy) => {
+      const r = await runCli(['apply', edited, '--endpoint-url', proxy.endpoint], server);
+      refusedWithOneLine(
+        r,
+        new RegExp(`^s3sync: ${reEscape(edited)} is not a valid s3sync plan: ${reEscape(why)}`),
+      );
+      // The library refuses the same document.
+      await expect(apply({ ...connFor(server), endpointUrl: proxy.endpoint, plan: d })).rejects.toThrow(
+        `the plan is not a valid s3sync plan: ${why}`,
+      );
+      expect(proxy.stats.requests).toBe(0);
+    });
+    expect(await keys(elsewhere, '')).toEqual([]);
+  });
+
+  it("a pull plan whose download size is edited away from its object's is refused whole (exit 2), before any request", async () => {
+    const { bucket, transport } = await newBucket(server, 'dlsize');
+    await seedObject(transport, 'p/a.txt', 'alpha\n');
+    await seedObject(transport, 'p/b.txt', 'bravo\n');
+    const dir = dirs.dir('dlsize');
+    const file = path.join(dirs.dir('dlsize-plan'), 'plan.json');
+    const p = await runCli(['plan', 'pull', `s3://${bucket}/p`, dir, '--out', file], server);
+    expect(p.code, p.stderr).toBe(0);
+    const doc = readDoc(file);
+    const i = doc.actions.findIndex((a) => a.rel === 'b.txt');
+    expect(doc.actions[i]).toMatchObject({ kind: 'download', size: 6, remote: { size: 6 } });
+    const edited = path.join(path.dirname(file), 'edited.json');
+    await counting(server, async (proxy) => {
+      for (const size of [0, 10_000_000_000, Number.MAX_SAFE_INTEGER]) {
+        const d = structuredClone(doc);
+        d.actions[i]!.size = size;
+        writeFileSync(edited, JSON.stringify(d));
+        const why = `the download of b.txt has a size (${size}) other than its object's (6)`;
+        const r = await runCli(['apply', edited, '--endpoint-url', proxy.endpoint], server);
+        refusedWithOneLine(
+          r,
+          new RegExp(`^s3sync: ${reEscape(edited)} is not a valid s3sync plan: ${reEscape(why)}$`),
+        );
+        await expect(apply({ ...connFor(server), endpointUrl: proxy.endpoint, plan: d })).rejects.toThrow(
+          `the plan is not a valid s3sync plan: ${why}`,
+        );
+      }
+      expect(proxy.stats.requests).toBe(0);
+    });
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('a plan saved with a byte order mark applies; a file too large to be a plan is refused in one line', async () => {
+    const { transport, file } = await pushPlan(server, 'bom');
+    writeFileSync(file, `\uFEFF${readFileSync(file, 'utf8')}`);
+    const r = await runCli(['apply', file], server);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(await keys(transport)).toEqual(['a.txt']);
+
+    // Sparse: no disk, and a read of it took seconds and gigabytes.
+    const huge = path.join(path.dirname(file), 'huge.json');
+    writeFileSync(huge, '');
+    truncateSync(huge, 3 * GiB);
+    refusedWithOneLine(
+      await runCli(['apply', huge], server),
+      new RegExp(`^s3sync: ${reEscape(huge)} is too large to be an s3sync plan \\(over 500MiB\\)$`),
+    );
+  });
+
+  it("a plan's bad backupDir is named as the plan's, not as a flag, and refused before any request", async () => {
+    const { bucket, transport, file, doc } = await pushPlan(server, 'pbak');
+    await seedObject(transport, 'p/a.txt', 'a\n');
+    const target = dirs.dir('pbak-target');
+    const pull = path.join(path.dirname(file), 'pull.json');
+    const p = await runCli(['plan', 'pull', `s3://${bucket}/p`, target, '--out', pull], server);
+    expect(p.code, p.stderr).toBe(0);
+    const sync = path.join(path.dirname(file), 'sync.json');
+    const q = await runCli(['plan', 'sync', `s3://${bucket}/p`, `s3://${bucket}/q`, '--out', sync], server);
+    expect(q.code, q.stderr).toBe(0);
+    const pullDoc = readDoc(pull);
+    const syncDoc = JSON.parse(readFileSync(sync, 'utf8')) as BucketPlanDocument;
+    const cases: [string, object, string][] = [
+      [
+        'a push plan, a local path',
+        { ...doc, backupDir: 'old' },
+        "the plan's backupDir for an S3 destination must be an s3://bucket/prefix URL, not 'old'",
+      ],
+      [
+        'a push plan, inside its destination',
+        { ...doc, backupDir: `s3://${bucket}/p/old` },
+        `the plan's backupDir s3://${bucket}/p/old/ overlaps the destination s3://${bucket}/p/: choose a prefix outside it`,
+      ],
+      [
+        "a push plan, a '..' segment",
+        { ...doc, backupDir: `s3://${bucket}/x/../old` },
+        `the plan's backupDir "s3://${bucket}/x/../old": its prefix contains a '..' segment`,
+      ],
+      [
+        'a pull plan, an S3 URL',
+        { ...pullDoc, backupDir: `s3://${bucket}/old` },
+        `the plan's backupDir of a pull must be a local directory, not 's3://${bucket}/old'`,
+      ],
+      [
+        'a pull plan, inside its target',
+        { ...pullDoc, backupDir: path.join(target, 'old') },
+        `the plan's backupDir ${path.join(target, 'old')} overlaps the pull target ${target}: choose a directory outside it`,
+      ],
+      [
+        'an S3 → S3 plan, inside its destination',
+        { ...syncDoc, backupDir: `s3://${bucket}/q/old` },
+        `the plan's backupDir s3://${bucket}/q/old/ overlaps the destination s3://${bucket}/q/: choose a prefix outside it`,
+      ],
+    ];
+    const edited = path.join(path.dirname(file), 'edited.json');
+    await counting(server, async (proxy) => {
+      for (const [what, d, why] of cases) {
+        writeFileSync(edited, JSON.stringify(d));
+        const r = await runCli(['apply', edited, '--endpoint-url', proxy.endpoint], server);
+        expect(r.code, what).toBe(2);
+        expect(r.stderr.startsWith(`s3sync: ${why}`), `${what}: ${r.stderr}`).toBe(true);
+        expect(r.stderr.trimEnd().split('\n'), what).toHaveLength(1);
+        await expect(
+          apply({ ...connFor(server), endpointUrl: proxy.endpoint, plan: d as PlanDocument }),
+          what,
+        ).rejects.toThrow(why);
+      }
+      // A library caller's plan is checked as a file's is: a suffix leading out of the backup location.
+      await expect(
+        apply({
+          ...connFor(server),
+          endpointUrl: proxy.endpoint,
+          plan: { ...pullDoc, backupDir: dirs.dir('pbak-keep'), suffix: '/../../victim' },
+        }),
+      ).rejects.toThrow(
+        'the plan: its endpoint, provider, profile, region, shard, backup directory or suffix is not valid',
+      );
+      expect(proxy.stats.requests).toBe(0);
+    });
+  });
+});
