@@ -430,6 +430,54 @@ describe.each(servers())('pull on $name', (server) => {
     expect(allPaths(dst).filter((p) => !p.startsWith('.s3sync'))).toEqual(['d', 'd/in.txt']);
   });
 
+  it('a folder marker or a refused key beside a file does not keep the file from being pulled', async () => {
+    const { bucket, transport } = await newBucket(server, 'marker-file');
+    await seed(transport, 'p/a', 'A');
+    await seed(transport, 'p/a/', '');
+    await seed(transport, 'p/b', 'B');
+    await seed(transport, 'p/b/', 'bytes');
+    await seed(transport, 'p/e', 'E');
+    await seed(transport, 'p/e/back\\slash', 'X');
+    // Two real objects in each other's way: still refused, both.
+    await seed(transport, 'p/c', 'C');
+    await seed(transport, 'p/c/x.txt', 'CX');
+    const url = `s3://${bucket}/p`;
+    const dst = tempDir('marker-file');
+    const errorsOf = (r: { events: SyncEvent[] }) =>
+      r.events
+        .filter((e) => e.type === 'error')
+        .map((e) => [e.rel, e.message])
+        .sort();
+    const refused = [
+      ['p/c', "p/c: unsafe object key, not written: is a file but also the directory of 'c/x.txt'"],
+      ['p/c/x.txt', "p/c/x.txt: unsafe object key, not written: is below 'c', which is also a file"],
+      ['p/e/back\\slash', 'p/e/back\\slash: unsafe object key, not written: contains a backslash'],
+    ];
+    const r = await runCli(['pull', url, dst, '--json'], server);
+    expect(r.code).toBe(1);
+    expect(errorsOf(r)).toEqual(refused);
+    expect(r.events.filter((e) => e.type === 'notice').map((e) => e.message)).toEqual([
+      "p/b/: a key ending in '/' holds 5 bytes; no file can have its name: skipped",
+    ]);
+    expect(r.summary).toMatchObject({ downloaded: 3, failed: 3 });
+    expect(allPaths(dst).filter((p) => !p.startsWith('.s3sync'))).toEqual(['a', 'b', 'e']);
+    expect(['a', 'b', 'e'].map((f) => readFileSync(path.join(dst, f), 'utf8'))).toEqual(['A', 'B', 'E']);
+
+    // Changed remotely: the next pull updates it, and a plan says the same.
+    await seed(transport, 'p/a', 'A, changed');
+    const planFile = path.join(tempDir('marker-plan'), 'plan.json');
+    const planned = await runCli(['plan', 'pull', url, dst, '--out', planFile, '--json'], server);
+    expect(planned.code).toBe(1);
+    expect(errorsOf(planned)).toEqual(refused);
+    const doc = JSON.parse(readFileSync(planFile, 'utf8')) as { actions: { kind: string; rel: string }[] };
+    expect(doc.actions.map((a) => [a.kind, a.rel])).toEqual([['download', 'a']]);
+    const again = await runCli(['pull', url, dst, '--json'], server);
+    expect(again.code).toBe(1);
+    expect(errorsOf(again)).toEqual(refused);
+    expect(again.summary).toMatchObject({ downloaded: 1, failed: 3 });
+    expect(readFileSync(path.join(dst, 'a'), 'utf8')).toBe('A, changed');
+  });
+
   it('leaves no temp files after a pull that fails part-way', async () => {
     const { bucket, transport } = await newBucket(server, 'tmp');
     await seed(transport, 'p/ok.txt', 'ok\n');
