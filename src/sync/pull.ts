@@ -224,12 +224,13 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
       );
   }
   // A file the scan or a hash could not read is reported as that: not downloaded over, as a file
-  // that was never there would be.
+  // that was never there would be. A path the scan found a file at is that file's: a name not valid
+  // UTF-8 reads as the valid one beside it, which is pulled as any other (never the invalid one).
   const kept = plan.actions.filter(
     (a) =>
       a.kind !== 'reject' &&
       a.kind !== 'archived' &&
-      !(a.kind === 'download' && (shared?.has(a.rel) || failed.has(a.rel))),
+      !(a.kind === 'download' && (shared?.has(a.rel) || (failed.has(a.rel) && !local.has(a.rel)))),
   );
   return { actions: kept, remote, local, found: local, facts, leftovers };
 }
