@@ -213,7 +213,8 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
   const shared =
     tree && followed.length > 0 ? sharedEntries(tree, followed, plan.actions, remote) : undefined;
   for (const a of plan.actions) {
-    if (a.kind === 'reject') s.fileError(a.key, `unsafe object key, not written: ${a.reason}`);
+    // By its path under the prefix, as every other event names a file (the reasons quote such paths).
+    if (a.kind === 'reject') s.fileError(a.rel, `unsafe object key, not written: ${a.reason}`);
     // One line each, counted as a file that failed: the local tree is not a full copy (see notes).
     if (a.kind === 'archived') s.fileError(a.rel, a.reason);
     const other = shared?.get(a.rel);
