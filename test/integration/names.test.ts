@@ -43,6 +43,13 @@ type Report = Extract<SyncEvent, { type: 'error' | 'warning' | 'notice' }>;
 const reports = (r: CliRun) =>
   r.events.filter((e): e is Report => e.type === 'error' || e.type === 'warning' || e.type === 'notice');
 const lines = (text: string) => text.split('\n').slice(0, -1);
+/** The summary's first number, the files, is the sum of what became of them (deletions apart). */
+const addsUp = (r: CliRun) => {
+  const m = r.summary!;
+  expect(m.scanned).toBe(
+    m.unchanged + m.uploaded + m.copied + m.downloaded + m.recorded + m.restyled + m.failed,
+  );
+};
 const checkSummary = (r: CliRun) => r.events.find((e) => (e.type as string) === 'check-summary');
 
 /** Every line of a human run: printable, and the text ends with a line break. */
@@ -175,6 +182,7 @@ describe.each(servers())('file names on $name', (server) => {
         .sort(),
     ).toEqual([...bad.map(([, rel]) => rel), 'd\uFFFD\n\x1b[2K'].map((rel) => ['error', rel]).sort());
     expect(json.summary).toMatchObject({ uploaded: 0, unchanged: good.length, requestsTotal: 0 });
+    addsUp(json);
     expect([...(await transport.list('u/')).keys()].sort()).toEqual([...good].sort());
   });
 
@@ -200,6 +208,9 @@ describe.each(servers())('file names on $name', (server) => {
     const pushed = await runCli(['push', src, url, '--json'], server);
     expect(pushed.code).toBe(1);
     expect(errorsOf(pushed)).toEqual(invalid);
+    // The names not read count among the files, as the files that failed.
+    expect(pushed.summary).toMatchObject({ scanned: 5, uploaded: 3, failed: 2 });
+    addsUp(pushed);
     expect([...(await transport.list('u/')).keys()].sort()).toEqual(['d\uFFFD/x', 'f\uFFFD', 'ok.txt']);
 
     const dst = path.join(dir('utf8same-dst'), 'copy');
@@ -218,11 +229,17 @@ describe.each(servers())('file names on $name', (server) => {
       differ: ['d\uFFFD/x', 'f\uFFFD'],
     });
 
-    // pull downloads the valid names, never over the invalid ones, and says those once each.
+    // pull downloads the valid names, never over the invalid ones, and says those once each. `g\xff`
+    // alone reads as `g\uFFFD`, whose object is not downloaded beside it: one file, the one that failed.
+    writeFileSync(raw(dst, [0x67, 0xff]), 'invalid g');
+    await seedObject(transport, 'u/g\uFFFD', 'g remotely');
+    invalid.push(['g\uFFFD', 'g\uFFFD: file name is not valid UTF-8 (byte 0xFF at 1): skipped']);
     const pull = await runCli(['pull', url, dst, '--json'], server);
     expect(pull.code).toBe(1);
     expect(errorsOf(pull)).toEqual(invalid);
-    expect(pull.summary).toMatchObject({ downloaded: 2, failed: 2 });
+    expect(pull.summary).toMatchObject({ scanned: 6, downloaded: 2, failed: 3 });
+    addsUp(pull);
+    expect(existsSync(path.join(dst, 'g\uFFFD'))).toBe(false);
     expect(readFileSync(path.join(dst, 'f\uFFFD'), 'utf8')).toBe('f changed remotely');
     expect(readFileSync(path.join(dst, 'd\uFFFD/x'), 'utf8')).toBe('x changed remotely');
     expect(readFileSync(raw(dst, [0x66, 0xff]), 'utf8')).toBe('invalid f');

@@ -431,7 +431,7 @@ describe.each(servers())('pull on $name', (server) => {
     expect(r.events.filter((e) => e.type === 'notice').map((e) => e.message)).toEqual([
       "p/e/: a key ending in '/' holds 5 bytes; no file can have its name: skipped",
     ]);
-    expect(r.summary).toMatchObject({ downloaded: 1, failed: 0 });
+    expect(r.summary).toMatchObject({ scanned: 1, downloaded: 1, failed: 0 });
     expect(allPaths(dst).filter((p) => !p.startsWith('.s3sync'))).toEqual(['d', 'd/in.txt']);
   });
 
@@ -464,7 +464,8 @@ describe.each(servers())('pull on $name', (server) => {
     expect(r.events.filter((e) => e.type === 'notice').map((e) => e.message)).toEqual([
       "p/b/: a key ending in '/' holds 5 bytes; no file can have its name: skipped",
     ]);
-    expect(r.summary).toMatchObject({ downloaded: 3, failed: 3 });
+    // The markers are folders, not files: 6 files, each downloaded or failed.
+    expect(r.summary).toMatchObject({ scanned: 6, downloaded: 3, failed: 3 });
     expect(allPaths(dst).filter((p) => !p.startsWith('.s3sync'))).toEqual(['a', 'b', 'e']);
     expect(['a', 'b', 'e'].map((f) => readFileSync(path.join(dst, f), 'utf8'))).toEqual(['A', 'B', 'E']);
 
