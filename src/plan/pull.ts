@@ -123,7 +123,17 @@ export function planPull(input: PullPlanInput): PullPlan {
   const actions: PullAction[] = [];
   const needs: Need[] = [];
   const kept: KeptObject[] = [];
-  const conflicts = fileDirConflicts(remote.keys());
+  // Only keys that may be written stand in one another's way: a folder marker or a key refused as
+  // unsafe is never written, so `a/` or `a/back\slash` must not keep the file `a` from every pull.
+  const unsafe = new Map<string, string>();
+  const writable: string[] = [];
+  for (const rel of remote.keys()) {
+    if (isFolderMarker(rel)) continue;
+    const reason = unsafeKeyReason(rel);
+    if (reason === null) writable.push(rel);
+    else unsafe.set(rel, reason);
+  }
+  const conflicts = fileDirConflicts(writable);
   for (const r of remote.values()) {
     // A folder marker is no file to write: a zero-byte one is skipped in silence, one with bytes said.
     if (isFolderMarker(r.rel)) {
@@ -131,7 +141,7 @@ export function planPull(input: PullPlanInput): PullPlan {
       if (form.kind === 'no-file') kept.push({ rel: r.rel, key: r.key, size: r.size, reason: form.reason });
       continue;
     }
-    const reason = unsafeKeyReason(r.rel) ?? conflicts.get(r.rel);
+    const reason = unsafe.get(r.rel) ?? conflicts.get(r.rel);
     if (reason) {
       actions.push({ kind: 'reject', rel: r.rel, key: r.key, reason });
       continue;

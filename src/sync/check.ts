@@ -132,14 +132,15 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
         const local = new Map(fitting(s.selection, found.files).map((f) => [f.rel, f]));
         const scanned = new Set(found.files.map((f) => f.rel));
         // An object whose file the scan could not stat (or whose folder it could not read) is not
-        // compared: it was reported as an error, and is not "only remote".
+        // compared: it was reported as an error, and is not "only remote". One the scan found a file
+        // for is compared: a name not valid UTF-8 reads as the valid one beside it, that file's.
         const { active } = s.selection.sizeAge;
         const remote =
           active || found.unreadable.size > 0
             ? new Map(
                 [...found.remote!].filter(
                   ([rel, r]) =>
-                    !within(found.unreadable, rel) &&
+                    (scanned.has(rel) || !within(found.unreadable, rel)) &&
                     (!active || local.has(rel) || (!scanned.has(rel) && remoteFits(s.selection, r))),
                 ),
               )

@@ -43,7 +43,13 @@ export interface FileError {
 export interface SyncResult {
   command: 'push' | 'pull' | 'apply' | 'sync';
   dryRun: boolean;
-  /** Files considered (after filters). */
+  /**
+   * Files considered (after filters) by a push or pull: the source's, those its scan could not read
+   * included, and for a pull the local paths its scan could not read; a folder marker is no file. In a
+   * run that ends, each ends in one of `unchanged`, the transfers, `recorded`, `restyled` or `failed`,
+   * so those add up to it; `deleted` counts the destination's extra files apart, and a failed deletion
+   * is in `failed` only.
+   */
   scanned: number;
   /** Left alone: nothing changed. */
   unchanged: number;

@@ -12,6 +12,8 @@ export interface Found {
   remote: Map<string, RemoteObject> | undefined;
   /** The paths (files, folders) the scan could not read, each reported as an error; see `within`. */
   unreadable: ReadonlySet<string>;
+  /** How many errors the scan reported: two names that read the same are one path but two errors. */
+  scanErrors: number;
   /** The local folders the walk found (see ScanResult.folders). */
   folders?: readonly string[];
 }
@@ -113,7 +115,14 @@ export async function prelude<P extends { needs: Need[] }>(
   }
   for (const e of scan.errors) s.fileError(e.rel, e.message);
   const failed = new Set(scan.errors.map((e) => e.rel));
-  const p = spec.planning({ files: scan.files, facts, remote, unreadable: failed, folders: scan.folders });
+  const p = spec.planning({
+    files: scan.files,
+    facts,
+    remote,
+    unreadable: failed,
+    scanErrors: scan.errors.length,
+    folders: scan.folders,
+  });
   const work = spec.listing === 'ahead' ? { ...p.early, listing } : p.early;
   const settled = await settle(s, facts, p.files, p.plan, p.drop, work);
   for (const rel of failed) settled.failed.add(rel);

@@ -9,6 +9,7 @@ import { scanListed } from '../local/scan-listed.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { STATE_DIR } from '../manifest/store.js';
 import { checkEnds, setting, validateOptions } from '../options/validate.js';
+import { isFolderMarker } from '../plan/keys.js';
 import { downloadsAfterDeletes, type PullAction, planPull } from '../plan/pull.js';
 import type { Facts, RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
@@ -126,6 +127,7 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
   let tree: TargetTree | undefined;
   const followed: string[] = [];
   const leftovers: string[] = [];
+  let scanUnreadable: ReadonlySet<string> = new Set();
   const { plan, facts, failed } = await prelude(s, {
     // The listing goes out first; the destination is read while the server answers. A short list of
     // paths is looked up key by key instead.
@@ -174,7 +176,11 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
           : listing;
       local = new Map(found.files.map((f) => [f.rel, f]));
       caseRenamed(s.localRoot, local, remote, s.store.files);
-      s.result.scanned = remote.size;
+      scanUnreadable = found.unreadable;
+      // The files: the listed objects but folder markers (folders, no file's), and each local path the
+      // scan could not read, as a file that failed (once only with an object it keeps back, below).
+      s.result.scanned = found.scanErrors;
+      for (const rel of remote.keys()) if (!isFolderMarker(rel)) s.result.scanned++;
       const input = () => ({
         remote,
         local,
@@ -213,7 +219,8 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
   const shared =
     tree && followed.length > 0 ? sharedEntries(tree, followed, plan.actions, remote) : undefined;
   for (const a of plan.actions) {
-    if (a.kind === 'reject') s.fileError(a.key, `unsafe object key, not written: ${a.reason}`);
+    // By its path under the prefix, as every other event names a file (the reasons quote such paths).
+    if (a.kind === 'reject') s.fileError(a.rel, `unsafe object key, not written: ${a.reason}`);
     // One line each, counted as a file that failed: the local tree is not a full copy (see notes).
     if (a.kind === 'archived') s.fileError(a.rel, a.reason);
     const other = shared?.get(a.rel);
@@ -224,13 +231,18 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
       );
   }
   // A file the scan or a hash could not read is reported as that: not downloaded over, as a file
-  // that was never there would be.
+  // that was never there would be. A path the scan found a file at is that file's: a name not valid
+  // UTF-8 reads as the valid one beside it, which is pulled as any other (never the invalid one).
+  const notRead = (rel: string) => failed.has(rel) && !local.has(rel);
   const kept = plan.actions.filter(
     (a) =>
       a.kind !== 'reject' &&
       a.kind !== 'archived' &&
-      !(a.kind === 'download' && (shared?.has(a.rel) || failed.has(a.rel))),
+      !(a.kind === 'download' && (shared?.has(a.rel) || notRead(a.rel))),
   );
+  // An object held back by a local path the scan could not read is counted once, as that path.
+  for (const a of plan.actions)
+    if (a.kind === 'download' && notRead(a.rel) && scanUnreadable.has(a.rel)) s.result.scanned--;
   return { actions: kept, remote, local, found: local, facts, leftovers };
 }
 

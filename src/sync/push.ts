@@ -179,7 +179,8 @@ export async function preparePush(
       scanned = found.files;
       files = fitting(s.selection, scanned);
       sourceFiles = files.length;
-      s.result.scanned = sourceFiles;
+      // Each path the scan could not read is one of the files, the one that failed: the counts add up.
+      s.result.scanned = sourceFiles + found.scanErrors;
       const input = () => ({
         files,
         folders: found.folders,

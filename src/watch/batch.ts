@@ -39,7 +39,8 @@ async function prepareBatch(
     notices: noticed,
     planning: (found) => {
       files = found.files;
-      s.result.scanned = files.length;
+      // As a push counts them: a path the scan could not read is one of the files, one that failed.
+      s.result.scanned = files.length + found.scanErrors;
       const input = () => ({
         files,
         manifest: s.store.files,

@@ -799,18 +799,18 @@ describe.each(servers())('plan and apply on $name', (server) => {
     expect(p.code, p.stderr).toBe(1);
     // Printed escaped, as every name is: the backslash doubled.
     expect(p.stderr).toContain(
-      'error: p/back\\\\slash.txt: unsafe object key, not written: contains a backslash',
+      'error: back\\\\slash.txt: unsafe object key, not written: contains a backslash',
     );
     expect(p.stderr).toContain('error: not deleting 1 file(s): 1 error(s) happened in this run');
     const doc = JSON.parse(readFileSync(planFile, 'utf8')) as PlanDocument;
     expect(doc.actions.map((a) => [a.kind, a.rel])).toEqual([['download', 'f0.txt']]);
-    expect(doc.errors).toEqual([{ rel: 'p/back\\slash.txt', message: expect.stringContaining('backslash') }]);
+    expect(doc.errors).toEqual([{ rel: 'back\\slash.txt', message: expect.stringContaining('backslash') }]);
 
     const r = await runCli(['apply', planFile, '--json'], server);
     expect(r.code).toBe(1);
     expect(r.summary).toMatchObject({ downloaded: 1, deleted: 0, failed: 1 });
     expect(r.events.filter((e) => e.type === 'error').map((e) => e.message)).toEqual([
-      expect.stringMatching(/^p\/back\\slash\.txt: left out of the plan: unsafe object key/),
+      expect.stringMatching(/^back\\slash\.txt: left out of the plan: unsafe object key/),
     ]);
     expect(readFileSync(path.join(dst, 'f0.txt'), 'utf8')).toBe('f0 changed remotely\n');
     expect(readFileSync(path.join(dst, 'f1.txt'), 'utf8')).toBe('file 1\n');

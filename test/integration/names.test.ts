@@ -43,6 +43,14 @@ type Report = Extract<SyncEvent, { type: 'error' | 'warning' | 'notice' }>;
 const reports = (r: CliRun) =>
   r.events.filter((e): e is Report => e.type === 'error' || e.type === 'warning' || e.type === 'notice');
 const lines = (text: string) => text.split('\n').slice(0, -1);
+/** The summary's first number, the files, is the sum of what became of them (deletions apart). */
+const addsUp = (r: CliRun) => {
+  const m = r.summary!;
+  expect(m.scanned).toBe(
+    m.unchanged + m.uploaded + m.copied + m.downloaded + m.recorded + m.restyled + m.failed,
+  );
+};
+const checkSummary = (r: CliRun) => r.events.find((e) => (e.type as string) === 'check-summary');
 
 /** Every line of a human run: printable, and the text ends with a line break. */
 function expectPrintable(r: CliRun) {
@@ -107,7 +115,7 @@ describe.each(servers())('file names on $name', (server) => {
     const errors = lines(pull.stderr);
     expect(errors).toHaveLength(CONTROL_NAMES.length);
     for (const name of CONTROL_NAMES) {
-      const about = errors.filter((e) => e.startsWith(`error: ${printable(`n/${name}`)}: unsafe object key`));
+      const about = errors.filter((e) => e.startsWith(`error: ${printable(name)}: unsafe object key`));
       expect(about, name).toHaveLength(1);
     }
     const written = Object.fromEntries(
@@ -174,7 +182,79 @@ describe.each(servers())('file names on $name', (server) => {
         .sort(),
     ).toEqual([...bad.map(([, rel]) => rel), 'd\uFFFD\n\x1b[2K'].map((rel) => ['error', rel]).sort());
     expect(json.summary).toMatchObject({ uploaded: 0, unchanged: good.length, requestsTotal: 0 });
+    addsUp(json);
     expect([...(await transport.list('u/')).keys()].sort()).toEqual([...good].sort());
+  });
+
+  it('beside a name not valid UTF-8 that reads the same, the valid one is pulled and checked; the other only reported', async () => {
+    const { bucket, transport } = await newBucket(server, 'utf8same');
+    const src = dir('utf8same-src');
+    writeTree(src, { 'ok.txt': 'ok', 'f\uFFFD': 'valid f', 'd\uFFFD/x': 'valid x' });
+    const raw = (root: string, ...bytes: number[][]) =>
+      Buffer.concat([Buffer.from(`${root}/`), ...bytes.map((b) => Buffer.from(b))]);
+    // `f\xff` reads as the valid `f\uFFFD`, the folder `d\xfe` as `d\uFFFD`.
+    writeFileSync(raw(src, [0x66, 0xff]), 'invalid f');
+    mkdirSync(raw(src, [0x64, 0xfe]));
+    writeFileSync(raw(src, [0x64, 0xfe], [0x2f, 0x78]), 'invalid x');
+    const url = `s3://${bucket}/u`;
+    const invalid = [
+      ['d\uFFFD', 'd\uFFFD: file name is not valid UTF-8 (byte 0xFE at 1): skipped'],
+      ['f\uFFFD', 'f\uFFFD: file name is not valid UTF-8 (byte 0xFF at 1): skipped'],
+    ];
+    const errorsOf = (r: CliRun) =>
+      reports(r)
+        .map((e) => [e.rel, e.message])
+        .sort();
+    const pushed = await runCli(['push', src, url, '--json'], server);
+    expect(pushed.code).toBe(1);
+    expect(errorsOf(pushed)).toEqual(invalid);
+    // The names not read count among the files, as the files that failed.
+    expect(pushed.summary).toMatchObject({ scanned: 5, uploaded: 3, failed: 2 });
+    addsUp(pushed);
+    expect([...(await transport.list('u/')).keys()].sort()).toEqual(['d\uFFFD/x', 'f\uFFFD', 'ok.txt']);
+
+    const dst = path.join(dir('utf8same-dst'), 'copy');
+    execFileSync('cp', ['-a', src, dst]);
+    await seedObject(transport, 'u/f\uFFFD', 'f changed remotely');
+    await seedObject(transport, 'u/d\uFFFD/x', 'x changed remotely');
+
+    // check compares the valid names with their objects: they differ, and neither is "only local".
+    const check = await runCli(['check', src, url, '--json'], server);
+    expect(check.code).toBe(1);
+    expect(errorsOf(check)).toEqual(invalid);
+    expect(checkSummary(check)).toMatchObject({
+      same: 1,
+      onlyLocal: [],
+      onlyRemote: [],
+      differ: ['d\uFFFD/x', 'f\uFFFD'],
+    });
+
+    // pull downloads the valid names, never over the invalid ones, and says those once each. `g\xff`
+    // alone reads as `g\uFFFD`, whose object is not downloaded beside it: one file, the one that failed.
+    writeFileSync(raw(dst, [0x67, 0xff]), 'invalid g');
+    await seedObject(transport, 'u/g\uFFFD', 'g remotely');
+    invalid.push(['g\uFFFD', 'g\uFFFD: file name is not valid UTF-8 (byte 0xFF at 1): skipped']);
+    const pull = await runCli(['pull', url, dst, '--json'], server);
+    expect(pull.code).toBe(1);
+    expect(errorsOf(pull)).toEqual(invalid);
+    expect(pull.summary).toMatchObject({ scanned: 6, downloaded: 2, failed: 3 });
+    addsUp(pull);
+    expect(existsSync(path.join(dst, 'g\uFFFD'))).toBe(false);
+    expect(readFileSync(path.join(dst, 'f\uFFFD'), 'utf8')).toBe('f changed remotely');
+    expect(readFileSync(path.join(dst, 'd\uFFFD/x'), 'utf8')).toBe('x changed remotely');
+    expect(readFileSync(raw(dst, [0x66, 0xff]), 'utf8')).toBe('invalid f');
+    expect(readFileSync(raw(dst, [0x64, 0xfe], [0x2f, 0x78]), 'utf8')).toBe('invalid x');
+    const after = await runCli(['check', dst, url, '--json'], server);
+    expect(errorsOf(after)).toEqual(invalid);
+    expect(checkSummary(after)).toMatchObject({ same: 3, onlyLocal: [], onlyRemote: [], differ: [] });
+
+    // --delete: the names not read still keep the run from deleting anything.
+    writeFileSync(path.join(dst, 'extra.txt'), 'only here');
+    const del = await runCli(['pull', url, dst, '--delete', '--json'], server);
+    expect(del.code).toBe(1);
+    expect(del.summary).toMatchObject({ deleted: 0 });
+    expect(readFileSync(path.join(dst, 'extra.txt'), 'utf8')).toBe('only here');
+    expect(readFileSync(raw(dst, [0x66, 0xff]), 'utf8')).toBe('invalid f');
   });
 
   it('a name not valid UTF-8 that the filters leave out is no error: exit 0, and --delete still deletes', async () => {
@@ -280,7 +360,7 @@ describe.each(servers())('file names on $name', (server) => {
       // ERASER and FORGER hold C0 controls: refused, one line each. C1 is written as it is.
       for (const n of [ERASER, FORGER])
         expect(about(pull.stderr, n)).toEqual([
-          `error: ${printable(`fx/${n}`)}: unsafe object key, not written: contains a control character`,
+          `error: ${printable(n)}: unsafe object key, not written: contains a control character`,
         ]);
       expect(lines(pull.stderr)).toHaveLength(2);
       expect(lines(pull.stdout)).toHaveLength(2);

@@ -394,10 +394,14 @@ describe.each(servers())('pull on $name', (server) => {
     expect(readFileSync(path.join(target, 'good.txt'), 'utf8')).toBe('good\n');
     expect(readFileSync(path.join(target, 'dir/ok.txt'), 'utf8')).toBe('ok\n');
     const errorLines = r.stderr.split('\n').filter((l) => l.startsWith('error: '));
-    // Named as printed: a backslash shows as '\\', like every escape (see src/escape.ts).
+    // Named by the path under the prefix, as every event names a file, and as printed: a backslash
+    // shows as '\\', like every escape (see src/escape.ts).
+    const relOf = (key: string) => key.slice('p/'.length);
     for (const key of hostile) {
       expect(
-        errorLines.some((l) => l.includes(printable(key))),
+        errorLines.some((l) =>
+          l.startsWith(`error: ${printable(relOf(key))}: unsafe object key, not written: `),
+        ),
         `no error line names ${key}`,
       ).toBe(true);
     }
@@ -410,8 +414,9 @@ describe.each(servers())('pull on $name', (server) => {
     expect(j.code).toBe(1);
     const errors = j.events.filter((e) => e.type === 'error');
     expect(errors).toHaveLength(hostile.length);
-    for (const key of hostile) expect(errors.some((e) => e.message.includes(key))).toBe(true);
+    expect(errors.map((e) => e.rel).sort()).toEqual(hostile.map(relOf).sort());
     expect(j.summary).toMatchObject({ downloaded: 2, failed: hostile.length });
+    expect(j.summary!.errors.map((e) => e.rel).sort()).toEqual(hostile.map(relOf).sort());
     expect(readdirSync(parent).sort()).toEqual(['target', 'target2']);
   });
 
@@ -426,8 +431,57 @@ describe.each(servers())('pull on $name', (server) => {
     expect(r.events.filter((e) => e.type === 'notice').map((e) => e.message)).toEqual([
       "p/e/: a key ending in '/' holds 5 bytes; no file can have its name: skipped",
     ]);
-    expect(r.summary).toMatchObject({ downloaded: 1, failed: 0 });
+    expect(r.summary).toMatchObject({ scanned: 1, downloaded: 1, failed: 0 });
     expect(allPaths(dst).filter((p) => !p.startsWith('.s3sync'))).toEqual(['d', 'd/in.txt']);
+  });
+
+  it('a folder marker or a refused key beside a file does not keep the file from being pulled', async () => {
+    const { bucket, transport } = await newBucket(server, 'marker-file');
+    await seed(transport, 'p/a', 'A');
+    await seed(transport, 'p/a/', '');
+    await seed(transport, 'p/b', 'B');
+    await seed(transport, 'p/b/', 'bytes');
+    await seed(transport, 'p/e', 'E');
+    await seed(transport, 'p/e/back\\slash', 'X');
+    // Two real objects in each other's way: still refused, both.
+    await seed(transport, 'p/c', 'C');
+    await seed(transport, 'p/c/x.txt', 'CX');
+    const url = `s3://${bucket}/p`;
+    const dst = tempDir('marker-file');
+    const errorsOf = (r: { events: SyncEvent[] }) =>
+      r.events
+        .filter((e) => e.type === 'error')
+        .map((e) => [e.rel, e.message])
+        .sort();
+    const refused = [
+      ['c', "c: unsafe object key, not written: is a file but also the directory of 'c/x.txt'"],
+      ['c/x.txt', "c/x.txt: unsafe object key, not written: is below 'c', which is also a file"],
+      ['e/back\\slash', 'e/back\\slash: unsafe object key, not written: contains a backslash'],
+    ];
+    const r = await runCli(['pull', url, dst, '--json'], server);
+    expect(r.code).toBe(1);
+    expect(errorsOf(r)).toEqual(refused);
+    expect(r.events.filter((e) => e.type === 'notice').map((e) => e.message)).toEqual([
+      "p/b/: a key ending in '/' holds 5 bytes; no file can have its name: skipped",
+    ]);
+    // The markers are folders, not files: 6 files, each downloaded or failed.
+    expect(r.summary).toMatchObject({ scanned: 6, downloaded: 3, failed: 3 });
+    expect(allPaths(dst).filter((p) => !p.startsWith('.s3sync'))).toEqual(['a', 'b', 'e']);
+    expect(['a', 'b', 'e'].map((f) => readFileSync(path.join(dst, f), 'utf8'))).toEqual(['A', 'B', 'E']);
+
+    // Changed remotely: the next pull updates it, and a plan says the same.
+    await seed(transport, 'p/a', 'A, changed');
+    const planFile = path.join(tempDir('marker-plan'), 'plan.json');
+    const planned = await runCli(['plan', 'pull', url, dst, '--out', planFile, '--json'], server);
+    expect(planned.code).toBe(1);
+    expect(errorsOf(planned)).toEqual(refused);
+    const doc = JSON.parse(readFileSync(planFile, 'utf8')) as { actions: { kind: string; rel: string }[] };
+    expect(doc.actions.map((a) => [a.kind, a.rel])).toEqual([['download', 'a']]);
+    const again = await runCli(['pull', url, dst, '--json'], server);
+    expect(again.code).toBe(1);
+    expect(errorsOf(again)).toEqual(refused);
+    expect(again.summary).toMatchObject({ downloaded: 1, failed: 3 });
+    expect(readFileSync(path.join(dst, 'a'), 'utf8')).toBe('A, changed');
   });
 
   it('leaves no temp files after a pull that fails part-way', async () => {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { LocalFile } from '../../src/local/scan.js';
 import type { ManifestEntry } from '../../src/manifest/schema.js';
+import { isFolderMarker } from '../../src/plan/keys.js';
 import {
   decidePullObject,
   downloadsAfterDeletes,
@@ -225,6 +226,27 @@ describe('planPull', () => {
     expect(rejected.sort()).toEqual(['../escape', '/abs', 'a', 'a/../../b', 'a/b', 'back\\slash']);
     const downloads = plan.actions.filter((a) => a.kind === 'download').map((a) => a.rel);
     expect(downloads).toEqual(['good.txt']);
+  });
+
+  it.each([
+    ['a zero-byte folder marker', obj('a/', { size: 0 })],
+    ['a folder marker holding bytes (never written, said)', obj('a/', { size: 5 })],
+    ['a key refused as unsafe', obj('a/back\\slash')],
+    ['a key with an empty segment', obj('a//b')],
+  ])('a file beside %s is downloaded: only keys that may be written conflict', (_why, other) => {
+    const plan = planPull(input({ remote: byRel(obj('a'), other) }));
+    expect(plan.actions.find((a) => a.rel === 'a')).toMatchObject({ kind: 'download', reason: 'new' });
+    expect(plan.actions.filter((a) => a.kind === 'reject').map((a) => a.rel)).toEqual(
+      isFolderMarker(other.rel) ? [] : [other.rel],
+    );
+  });
+
+  it('a file beside a real object under its name is still refused, both ways', () => {
+    const plan = planPull(input({ remote: byRel(obj('a'), obj('a/'), obj('a/x.txt')) }));
+    expect(plan.actions.map((a) => [a.kind, a.rel, a.kind === 'reject' && a.reason])).toEqual([
+      ['reject', 'a', "is a file but also the directory of 'a/x.txt'"],
+      ['reject', 'a/x.txt', "is below 'a', which is also a file"],
+    ]);
   });
 
   it('with delete: local files without an object are deleted, unselected ones kept', () => {
