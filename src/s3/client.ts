@@ -16,6 +16,8 @@ export interface ResolvedClient {
   provider: ProviderQuirks;
   /** Identity of the store (ResolvedEndpoint.id): named in messages, never with credentials. */
   endpointId: string;
+  /** Where the endpoint was set, as a failure to reach it says to check; undefined: --endpoint-url. */
+  endpointWhere?: string;
   counter: RequestCounter;
   /** Where small GETs and listing pages may bypass the SDK (see direct.ts); else undefined. */
   direct?: DirectSetup;
@@ -103,6 +105,11 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
     },
     provider,
     endpointId: resolved.id,
+    // A default (AWS, a provider's template) is changed by giving --endpoint-url.
+    endpointWhere:
+      resolved.source === 'AWS regional endpoint' || resolved.source === 'provider template'
+        ? undefined
+        : resolved.where,
     counter,
   };
   // Only a path-style endpoint given by URL, at its root: its request URLs are known without the
