@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { usageError } from '../errors.js';
-import type { EntryPoint } from '../options/table.js';
+import { type EntryPoint, OPTION_SPECS } from '../options/table.js';
 import { checkEnds, configValues, didYouMean, type JobCommand } from '../options/validate.js';
 import { OPTION_ORIGINS, type OptionOrigins } from '../s3/client-options.js';
 import { isS3Url, parseS3Url, writableS3Url } from '../s3/url.js';
@@ -64,8 +64,13 @@ function checkJobEnds(entry: EntryPoint, source: string, destination: string, at
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** The options whose values name local files or folders (an S3 URL or '-', standard input, excepted). */
-const PATH_OPTIONS = ['manifest', 'excludeFrom', 'filesFrom', 'filesFrom0', 'backupDir'] as const;
+/**
+ * The options whose values name local files or folders (an S3 URL or '-', standard input, excepted):
+ * those whose flag takes a <path>, <file> or <dir>, so a new one is never read from the working folder.
+ */
+const PATH_OPTIONS: readonly string[] = Object.entries(OPTION_SPECS).flatMap(([name, spec]) =>
+  'arg' in spec && ['<path>', '<file>', '<dir>'].includes(spec.arg as string) ? [name] : [],
+);
 
 /** A local path of the file, relative to the file's folder: a cron job's working directory is not the file's. */
 const fromFile = (base: string, v: string) =>
