@@ -247,12 +247,27 @@ export function endpointFor(opts: ConnectionOptions, env: Env = process.env): Re
 }
 
 /**
- * What a run says once of an endpoint URL that carried a user name or password, naming where it was
- * set; undefined for one that did not. They are never sent, nor shown.
+ * What a run says once about how it reaches an endpoint (none, usually): a user name and password in
+ * its URL, never sent nor shown, are ignored, naming where the URL was set; and with AWS_PROFILE and
+ * the environment's keys both set, the SDK's chain takes the profile's credentials (it skips the keys),
+ * which it would otherwise say in a warning of its own on stderr.
  */
-export function userinfoNotice(e: ResolvedEndpoint): string | undefined {
-  if (!e.hadUserinfo) return undefined;
-  return `the user name and password in the endpoint URL (${e.where}) are ignored: S3 requests are signed with the AWS credentials`;
+export function connectionNotices(
+  e: ResolvedEndpoint,
+  opts: Pick<ConnectionOptions, 'credentials' | 'profile'>,
+  env: Env = process.env,
+): string[] {
+  const out: string[] = [];
+  if (e.hadUserinfo)
+    out.push(
+      `the user name and password in the endpoint URL (${e.where}) are ignored: S3 requests are signed with the AWS credentials`,
+    );
+  const profile = firstSet(env.AWS_PROFILE);
+  if (!opts.credentials && !opts.profile && profile && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY)
+    out.push(
+      `AWS_PROFILE and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are both set: the credentials of profile '${profile}' are used, not the keys`,
+    );
+  return out;
 }
 
 /**

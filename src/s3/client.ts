@@ -53,6 +53,12 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
   const pathStyle = opts.pathStyle ?? (custom ? provider.pathStyle : false);
   // The server's clock minus this one's, as far as known: the SDK client's once it is built.
   let skewBeforeClient = 0;
+  // The SDK logs "An error was encountered in a non-retryable streaming request" for failures that
+  // s3sync itself retries, and its credential chain writes a warning of several lines to stderr when
+  // AWS_PROFILE and the environment's keys are both set (s3sync says it in one notice): its own
+  // errors and --debug notices say what matters.
+  const quiet = () => {};
+  const logger = { trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet };
   const build = (): S3Client => {
     const { fromIni, fromNodeProviderChain } = credentialProviders();
     const config: S3ClientConfig = {
@@ -71,7 +77,8 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
       maxAttempts: 1,
       systemClockOffset: skewBeforeClient,
       credentials:
-        opts.credentials ?? (opts.profile ? fromIni({ profile: opts.profile }) : fromNodeProviderChain()),
+        opts.credentials ??
+        (opts.profile ? fromIni({ profile: opts.profile, logger }) : fromNodeProviderChain({ logger })),
       requestHandler: new (httpHandler().NodeHttpHandler)({
         httpAgent,
         httpsAgent,
@@ -81,10 +88,7 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
         socketTimeout: watched ? 0 : timeouts.stallMs,
       }),
     };
-    // The SDK logs "An error was encountered in a non-retryable streaming request" for failures that
-    // s3sync itself retries; its own errors and --debug notices say what matters.
-    const quiet = () => {};
-    config.logger = { trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet };
+    config.logger = logger;
     const client = new (s3().S3Client)(config);
     // The SDK's logger middleware builds a redacted copy of every request's input and output before
     // it calls the (silent) logger: CPU on every request, a large share of a small PutObject's.

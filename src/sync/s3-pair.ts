@@ -8,9 +8,9 @@ import { setting } from '../options/validate.js';
 import {
   bucketNamespace,
   type ConnectionOptions,
+  connectionNotices,
   endpointFor,
   OPTION_ORIGINS,
-  userinfoNotice,
 } from '../s3/client-options.js';
 import type { RemoteObject } from '../s3/remote-object.js';
 import type { S3Transport } from '../s3/transport.js';
@@ -81,12 +81,13 @@ export class S3PairRun {
     this.from = parseS3Url(opts.source);
     this.to = writableS3Url(opts.destination, 'the destination');
     this.same = sameStore(opts);
-    // Once per endpoint: the source's too when it is set apart from the destination's.
-    const [src, dst] = [endpointFor(sourceConnection(opts)), endpointFor(opts)];
-    for (const e of src.where === dst.where && src.id === dst.id ? [dst] : [src, dst]) {
-      const userinfo = userinfoNotice(e);
-      if (userinfo) this.notice(userinfo);
-    }
+    // Each once: the source's too when it is set apart from the destination's (else they are the same).
+    const srcConn = sourceConnection(opts);
+    const notices = [
+      ...connectionNotices(endpointFor(srcConn), srcConn),
+      ...connectionNotices(endpointFor(opts), opts),
+    ];
+    for (const n of new Set(notices)) this.notice(n);
     const oneStore = this.same || mayBeOneStore(opts);
     if (oneStore && overlaps(this.from, this.to))
       throw usageError(

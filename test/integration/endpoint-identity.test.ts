@@ -4,7 +4,7 @@
  * connects to exactly that endpoint, plans record it for apply, and credentials inside an endpoint URL
  * are never echoed anywhere.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -515,6 +515,36 @@ describe.each(servers())('endpoint identity on $name', (server) => {
         plainLines(human.stderr).filter((l) => l.startsWith('notice: the user name')),
         what,
       ).toEqual(wheres.map((w) => `notice: ${notice(w)}`));
+    }
+  });
+
+  it("AWS_PROFILE with the environment's keys set too: the profile's credentials, one notice, no SDK text", async () => {
+    const { bucket, transport } = await newBucket(server, 'twocreds');
+    const home = dir('twocreds-home');
+    mkdirSync(path.join(home, '.aws'));
+    writeFileSync(path.join(home, '.aws', 'config'), '[profile good]\nregion = us-east-1\n');
+    writeFileSync(path.join(home, '.aws', 'credentials'), credentialsOf({ good: server }));
+    // Keys no store takes: the run succeeds only with the profile's, as the SDK's chain picks them.
+    const env = { HOME: home, AWS_PROFILE: 'good', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y' };
+    const notice =
+      "AWS_PROFILE and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are both set: the credentials of profile 'good' are used, not the keys";
+    const cases: [string, string[], string[]][] = [
+      ['--quiet', ['--quiet'], []],
+      ['human', [], [`notice: ${notice}`]],
+      ['--json', ['--json'], []],
+    ];
+    for (const [what, mode, stderr] of cases) {
+      const src = dir('twocreds-src');
+      seededTree(src, 3, 20);
+      const r = await run(['push', src, `s3://${bucket}/${what}`, '--endpoint-url', real, ...mode], env);
+      expect(r.code, `${what}: ${r.stderr}`).toBe(0);
+      expect(
+        r.stderr.split('\n').filter((l) => l !== ''),
+        what,
+      ).toEqual(stderr);
+      if (what === '--json')
+        expect(r.events.filter((e) => e.type === 'notice').map((e) => e.message)).toEqual([notice]);
+      expect((await transport.list(`${what}/`)).size, what).toBe(3);
     }
   });
 
