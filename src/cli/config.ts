@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { usageError } from '../errors.js';
-import type { EntryPoint } from '../options/table.js';
+import { type EntryPoint, OPTION_SPECS } from '../options/table.js';
 import { checkEnds, configValues, didYouMean, type JobCommand } from '../options/validate.js';
+import { OPTION_ORIGINS, type OptionOrigins } from '../s3/client-options.js';
 import { isS3Url, parseS3Url, writableS3Url } from '../s3/url.js';
 
 /**
@@ -63,8 +64,13 @@ function checkJobEnds(entry: EntryPoint, source: string, destination: string, at
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** The options whose values name local files or folders (an S3 URL or '-', standard input, excepted). */
-const PATH_OPTIONS = ['manifest', 'excludeFrom', 'filesFrom', 'filesFrom0', 'backupDir'] as const;
+/**
+ * The options whose values name local files or folders (an S3 URL or '-', standard input, excepted):
+ * those whose flag takes a <path>, <file> or <dir>, so a new one is never read from the working folder.
+ */
+const PATH_OPTIONS: readonly string[] = Object.entries(OPTION_SPECS).flatMap(([name, spec]) =>
+  'arg' in spec && ['<path>', '<file>', '<dir>'].includes(spec.arg as string) ? [name] : [],
+);
 
 /** A local path of the file, relative to the file's folder: a cron job's working directory is not the file's. */
 const fromFile = (base: string, v: string) =>
@@ -78,6 +84,14 @@ function withPathsFrom<T extends Record<string, unknown>>(values: T, base: strin
     else if (Array.isArray(v)) out[key] = v.map((x) => (typeof x === 'string' ? fromFile(base, x) : x));
   }
   return out as T;
+}
+
+/** A section's values, with where its endpoint URLs came from (see OPTION_ORIGINS): messages name the key. */
+function withOrigins(values: Record<string, unknown>, section: string): Record<string, unknown> {
+  const origins: OptionOrigins = {};
+  for (const key of ['endpointUrl', 'sourceEndpointUrl'] as const)
+    if (values[key] !== undefined) origins[key] = `"${key}" in the config file's ${section}`;
+  return Object.keys(origins).length === 0 ? values : { ...values, [OPTION_ORIGINS]: origins };
 }
 
 /**
@@ -94,10 +108,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigFile {
     if (env.S3SYNC_CONFIG === undefined) return { defaults: {}, jobs: [] };
     throw usageError(`S3SYNC_CONFIG names ${file}, which does not exist`);
   }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    // A folder, or a file it may not read: not a JSON mistake.
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'EISDIR' ? 'it is a directory' : (e.code ?? e.message);
+    throw usageError(`cannot read the config file ${file}: ${why}`);
+  }
   let parsed: unknown;
   try {
     // A byte order mark, as some Windows editors write one, is not part of the JSON.
-    parsed = JSON.parse(readFileSync(file, 'utf8').replace(/^\uFEFF/, ''));
+    parsed = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (err) {
     throw usageError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
   }
@@ -118,7 +141,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigFile {
   if (!Array.isArray(jobs)) throw usageError(`${where}: "jobs" must be an array`);
   return {
     // Checked here, not only by the library, so the message names the file (and the job).
-    defaults: withPathsFrom(configValues(defaults, `${where}: defaults`, 'defaults'), base),
+    defaults: withOrigins(
+      withPathsFrom(configValues(defaults, `${where}: defaults`, 'defaults'), base),
+      'defaults',
+    ),
     jobs: jobs.map((j: unknown, i) => {
       const at = `${where}: job ${i + 1}`;
       if (!isObject(j)) throw usageError(`${at} must be an object`);
@@ -147,7 +173,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigFile {
       const entry = jobEntry({ command, source, destination }, at);
       if (entry !== command) configValues(j, at, entry as JobCommand | 'sync s3');
       checkJobEnds(entry, source, destination, at);
-      return { command, source, destination, options };
+      return { command, source, destination, options: withOrigins(options, `job ${i + 1}`) };
     }),
     path: file,
   };

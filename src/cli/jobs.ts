@@ -2,8 +2,10 @@ import type { Command } from 'commander';
 import { S3SyncError, usageError } from '../errors.js';
 import { jsonText, printable } from '../escape.js';
 import { validateOptions } from '../options/validate.js';
+import { endpointFor } from '../s3/client-options.js';
 import type { CheckEvent, CheckResult } from '../sync/check.js';
 import type { SyncResult } from '../sync/events.js';
+import { sourceConnection } from '../sync/s3-pair.js';
 import { type ConfigJob, jobEntry, loadConfig } from './config.js';
 import { cancelWords, cliEvent, errorExitCode, exitCodeOf } from './exit-codes.js';
 import { checkText, Output, summaryLines } from './output.js';
@@ -70,15 +72,24 @@ export async function runJobs(globals: Flags, program: Command, ctx: RunContext)
   const cfg = loadConfig();
   if (cfg.jobs.length === 0) {
     program.outputHelp();
-    process.stderr.write('\ns3sync: no command given and no jobs in s3sync.config.json\n');
+    // The file read, as S3SYNC_CONFIG may name another (or none was found).
+    const file = cfg.path === undefined ? 's3sync.config.json' : printable(cfg.path);
+    process.stderr.write(`\ns3sync: no command given and no jobs in ${file}\n`);
     return 2;
   }
   // A sync job takes the options of what it runs (defaults and global flags of the others are not its).
   const split = cfg.jobs.map((job) => splitOptions(jobEntry(job), [cfg.defaults, job.options, globals]));
-  // Options that conflict are refused for the whole file, before its first job changes anything.
+  // Options that conflict, and an endpoint, region or profile that cannot be used, are refused for the
+  // whole file before its first job changes anything (resolved from the options and the AWS config
+  // files, without a request).
   for (const [i, job] of cfg.jobs.entries()) {
     try {
-      validateOptions(split[i]!.options, jobEntry(job));
+      const { options } = split[i]!;
+      const entry = jobEntry(job);
+      validateOptions(options, entry);
+      endpointFor(options);
+      if (entry === 'sync s3')
+        endpointFor(sourceConnection({ ...options, source: job.source, destination: job.destination }));
     } catch (err) {
       if (!(err instanceof S3SyncError)) throw err;
       throw usageError(`config file ${cfg.path}: job ${i + 1}: ${err.message}`);

@@ -12,6 +12,7 @@ import {
   optionsFor,
 } from '../options/table.js';
 import { flagParser, helpText } from '../options/validate.js';
+import { OPTION_ORIGINS, type OptionOrigins } from '../s3/client-options.js';
 import type { CheckEvent } from '../sync/check.js';
 import { stoppedMessage } from '../sync/events.js';
 import { loadConfig } from './config.js';
@@ -73,7 +74,10 @@ export function splitOptions(
   const options: Flags = {};
   const cli: Flags = {};
   const fromDefaults = new Set<string>();
+  // Where a layer's endpoint URL came from (a config file's key); a flag's says it is the flag.
+  const origins: OptionOrigins = {};
   for (const layer of layers) {
+    const from = (layer as { [OPTION_ORIGINS]?: OptionOrigins })[OPTION_ORIGINS];
     // A later layer's way of naming it replaces an earlier layer's other way (`--shard 1/4` over a
     // config's `"shards": 4`); both in one layer stay, and are refused as given together.
     for (const group of ALTERNATIVES)
@@ -84,6 +88,10 @@ export function splitOptions(
       const spec = Object.hasOwn(OPTION_SPECS, key) ? OPTION_SPECS[key as OptionName] : undefined;
       if (v === undefined || spec === undefined || !appliesTo(spec, command)) continue;
       (spec.cliOnly ? cli : options)[key] = v;
+      if (key === 'endpointUrl' || key === 'sourceEndpointUrl') {
+        if (from?.[key] === undefined) delete origins[key];
+        else origins[key] = from[key];
+      }
       if (layer === layers[0]) fromDefaults.add(key);
       else fromDefaults.delete(key);
     }
@@ -98,6 +106,8 @@ export function splitOptions(
   // Either one would silently lose the other: JSON lines are every event, quiet is errors only.
   if (cli.json === true && cli.quiet === true)
     throw usageError('give --json or --quiet, not both: --json prints every event, --quiet only errors');
+  if (Object.keys(origins).length > 0)
+    (options as { [OPTION_ORIGINS]?: OptionOrigins })[OPTION_ORIGINS] = origins;
   return { options, cli, mode: cli.json ? 'json' : cli.quiet ? 'quiet' : 'human' };
 }
 

@@ -81,8 +81,10 @@ export function shown(v: unknown): string {
   } catch {
     s = String(v);
   }
-  // A URL's user name and password, in any value (a list, an object), never shown.
-  s = s.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s"]+@/gi, '$1***@');
+  // A URL's user name and password, in any value (a list, an object), never shown: up to the last @ of
+  // its JSON string, as redactUrl cuts, since a password may hold @, / or a quote (escaped by JSON).
+  // An s3:// URL has none: an @ in its key is shown.
+  s = s.replace(/(?<![a-z0-9+.-])(?!s3:\/\/)([a-z][a-z0-9+.-]*:\/\/)(?:[^"\\]|\\.)*@/gi, '$1***@');
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 

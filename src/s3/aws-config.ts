@@ -60,6 +60,8 @@ export interface AwsProfile {
   settings: Record<string, string>;
   /** The config file's `[services NAME]` sections, by NAME. */
   services: Record<string, Record<string, string>>;
+  /** The two files as messages name them (~/.aws/config, or what AWS_CONFIG_FILE names), when read. */
+  files?: { config: string; credentials: string };
 }
 
 /** A profile from the two files' text (pure): `[profile NAME]` or `[default]` in config, `[NAME]` in credentials. */
@@ -94,6 +96,9 @@ function filePath(env: Env, variable: string, file: string): string {
   return p.startsWith('~/') ? path.join(homedir(), p.slice(2)) : p;
 }
 
+/** A file as messages name it: the default one as ~/.aws/NAME, one the environment names as given. */
+const fileText = (env: Env, variable: string, file: string) => env[variable] || `~/.aws/${file}`;
+
 function readIfExists(file: string): string | undefined {
   try {
     return readFileSync(file, 'utf8');
@@ -109,9 +114,14 @@ function readIfExists(file: string): string | undefined {
  * AWS_SHARED_CREDENTIALS_FILE (default ~/.aws/config and ~/.aws/credentials).
  */
 export function readAwsProfile(name: string | undefined, env: Env): AwsProfile {
-  return profileFrom(
+  const profile = profileFrom(
     name,
     readIfExists(filePath(env, 'AWS_CONFIG_FILE', 'config')),
     readIfExists(filePath(env, 'AWS_SHARED_CREDENTIALS_FILE', 'credentials')),
   );
+  const files = {
+    config: fileText(env, 'AWS_CONFIG_FILE', 'config'),
+    credentials: fileText(env, 'AWS_SHARED_CREDENTIALS_FILE', 'credentials'),
+  };
+  return { ...profile, files };
 }

@@ -1,10 +1,20 @@
 import { usageError } from '../errors.js';
+import { NOT_HEADER, shown } from '../options/parse.js';
 import { setting } from '../options/validate.js';
 import { type AwsProfile, readAwsProfile } from './aws-config.js';
 import { getProvider, type ProviderQuirks, providerEndpoint } from './providers.js';
 
+/**
+ * Where the CLI took an endpoint URL from when no flag gave it (a config file's key), as messages name
+ * it. Keyed by a symbol: no options check takes it for an option, and an object spread carries it.
+ */
+export const OPTION_ORIGINS = Symbol('s3sync.optionOrigins');
+export type OptionOrigins = { endpointUrl?: string; sourceEndpointUrl?: string };
+
 /** Connection settings shared by every command (CLI flags, config file and library options). */
 export interface ConnectionOptions {
+  /** @internal Set by the CLI: where endpointUrl came from (see OPTION_ORIGINS). */
+  [OPTION_ORIGINS]?: OptionOrigins;
   /**
    * Custom S3 endpoint, e.g. http://127.0.0.1:9000. Default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the
    * profile's endpoint_url (or its services section), a provider template, else AWS (see resolveEndpoint).
@@ -75,6 +85,8 @@ export interface ResolvedEndpoint {
   /** What the SDK connects to: `id`, or undefined for AWS, reached through the SDK's own routing. */
   url: string | undefined;
   source: EndpointSource;
+  /** Where it was set, as messages name it: --endpoint-url, AWS_ENDPOINT_URL_S3, a profile's setting … */
+  where: string;
   region: string;
   provider: ProviderQuirks;
   /** The profile named by --profile or AWS_PROFILE, if any. */
@@ -85,6 +97,8 @@ export interface ResolvedEndpoint {
 
 export interface EndpointInputs {
   endpointUrl?: string;
+  /** Where endpointUrl came from, for messages; default --endpoint-url. */
+  origin?: string;
   region?: string;
   provider?: string;
   env: Env;
@@ -108,15 +122,15 @@ export const awsRegionalEndpoint = (region: string) => `https://s3.${region}.ama
 function configuredEndpoint(
   env: Env,
   profile: AwsProfile,
-): { raw: string; source: EndpointSource } | undefined {
+): { raw: string; source: EndpointSource; where: string } | undefined {
   const p = profile.settings;
   if (isTrue(env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS) || isTrue(p.ignore_configured_endpoint_urls)) {
     return undefined;
   }
   const s3 = firstSet(env.AWS_ENDPOINT_URL_S3);
-  if (s3 !== undefined) return { raw: s3, source: 'AWS_ENDPOINT_URL_S3' };
+  if (s3 !== undefined) return { raw: s3, source: 'AWS_ENDPOINT_URL_S3', where: 'AWS_ENDPOINT_URL_S3' };
   const any = firstSet(env.AWS_ENDPOINT_URL);
-  if (any !== undefined) return { raw: any, source: 'AWS_ENDPOINT_URL' };
+  if (any !== undefined) return { raw: any, source: 'AWS_ENDPOINT_URL', where: 'AWS_ENDPOINT_URL' };
   if (p.services !== undefined) {
     const section = Object.hasOwn(profile.services, p.services) ? profile.services[p.services] : undefined;
     if (!section) {
@@ -125,10 +139,21 @@ function configuredEndpoint(
       );
     }
     const url = firstSet(section['s3.endpoint_url']);
-    if (url !== undefined) return { raw: url, source: 'profile services section' };
+    if (url !== undefined)
+      return {
+        raw: url,
+        source: 'profile services section',
+        where: `the s3 endpoint_url of services section '${p.services}' (AWS profile '${profile.name}')`,
+      };
   }
   const url = firstSet(p.endpoint_url);
-  return url === undefined ? undefined : { raw: url, source: 'profile endpoint_url' };
+  return url === undefined
+    ? undefined
+    : {
+        raw: url,
+        source: 'profile endpoint_url',
+        where: `the endpoint_url of AWS profile '${profile.name}'`,
+      };
 }
 
 /**
@@ -141,24 +166,24 @@ export function resolveEndpoint(src: EndpointInputs): ResolvedEndpoint {
   const { env, profile } = src;
   const given =
     src.endpointUrl !== undefined
-      ? { raw: src.endpointUrl, source: '--endpoint-url' as const }
+      ? { raw: src.endpointUrl, source: '--endpoint-url' as const, where: src.origin ?? '--endpoint-url' }
       : configuredEndpoint(env, profile);
   const provider = getProvider(src.provider, given !== undefined);
-  const region =
-    firstSet(src.region, env.AWS_REGION, env.AWS_DEFAULT_REGION, profile.settings.region) ??
-    provider.defaultRegion;
+  const region = regionOf(src.region, env, profile) ?? provider.defaultRegion;
   const common = { region, provider, profile: profile.named ? profile.name : undefined };
   if (given) {
-    const { url, hadUserinfo } = parseEndpoint(given.raw);
+    const { url, hadUserinfo } = parseEndpoint(given.raw, given.where);
     // AWS's own regional endpoint named explicitly (a plan applied, a config file) is reached the way
     // the default is, through the SDK's routing for AWS: the same store either way.
     const aws = provider.name === 'aws' && url === awsRegionalEndpoint(region);
-    return { ...common, source: given.source, id: url, url: aws ? undefined : url, hadUserinfo };
+    const { source, where } = given;
+    return { ...common, source, where, id: url, url: aws ? undefined : url, hadUserinfo };
   }
   const template = providerEndpoint(provider, region, env.S3SYNC_ACCOUNT_ID);
   if (template !== undefined) {
-    const { url } = parseEndpoint(template);
-    return { ...common, source: 'provider template', id: url, url, hadUserinfo: false };
+    const where = `the ${provider.name} provider's endpoint template`;
+    const { url } = parseEndpoint(template, where);
+    return { ...common, source: 'provider template', where, id: url, url, hadUserinfo: false };
   }
   if (provider.requiresEndpoint) {
     throw usageError(`provider '${provider.name}' needs --endpoint-url (or AWS_ENDPOINT_URL_S3)`);
@@ -166,10 +191,34 @@ export function resolveEndpoint(src: EndpointInputs): ResolvedEndpoint {
   return {
     ...common,
     source: 'AWS regional endpoint',
+    where: 'the AWS regional endpoint',
     id: awsRegionalEndpoint(region),
     url: undefined,
     hadUserinfo: false,
   };
+}
+
+/**
+ * The region requests are signed for: --region, AWS_REGION, AWS_DEFAULT_REGION, the profile's region.
+ * One from the environment or a profile is checked as the flag is: it goes into the Authorization
+ * header, which Node refuses to send with a line break or a character beyond Latin-1.
+ */
+function regionOf(flag: string | undefined, env: Env, profile: AwsProfile): string | undefined {
+  const found = (
+    [
+      [flag, '--region'],
+      [env.AWS_REGION, 'AWS_REGION'],
+      [env.AWS_DEFAULT_REGION, 'AWS_DEFAULT_REGION'],
+      [profile.settings.region, `the region of AWS profile '${profile.name}'`],
+    ] as const
+  ).find(([v]) => v !== undefined && v !== '');
+  if (found === undefined) return undefined;
+  const [region, where] = found as readonly [string, string];
+  if (NOT_HEADER.test(region))
+    throw usageError(
+      `${where} must be a region name, got ${shown(region)}: it holds a character an HTTP header cannot carry (a line break, or one beyond Latin-1)`,
+    );
+  return region;
 }
 
 /**
@@ -184,15 +233,41 @@ export function endpointFor(opts: ConnectionOptions, env: Env = process.env): Re
   // refuses a missing profile), so the run would fail later on "no credentials".
   if (name !== undefined && !profile.found) {
     const from = opts.profile === undefined ? ', named by AWS_PROFILE' : '';
-    throw usageError(`unknown AWS profile '${name}' (not in ~/.aws/config or ~/.aws/credentials${from})`);
+    const files = profile.files ?? { config: '~/.aws/config', credentials: '~/.aws/credentials' };
+    throw usageError(`unknown AWS profile '${name}' (not in ${files.config} or ${files.credentials}${from})`);
   }
   return resolveEndpoint({
     endpointUrl: opts.endpointUrl,
+    origin: opts[OPTION_ORIGINS]?.endpointUrl,
     region: opts.region,
     provider: opts.provider,
     env,
     profile,
   });
+}
+
+/**
+ * What a run says once about how it reaches an endpoint (none, usually): a user name and password in
+ * its URL, never sent nor shown, are ignored, naming where the URL was set; and with AWS_PROFILE and
+ * the environment's keys both set, the SDK's chain takes the profile's credentials (it skips the keys),
+ * which it would otherwise say in a warning of its own on stderr.
+ */
+export function connectionNotices(
+  e: ResolvedEndpoint,
+  opts: Pick<ConnectionOptions, 'credentials' | 'profile'>,
+  env: Env = process.env,
+): string[] {
+  const out: string[] = [];
+  if (e.hadUserinfo)
+    out.push(
+      `the user name and password in the endpoint URL (${e.where}) are ignored: S3 requests are signed with the AWS credentials`,
+    );
+  const profile = firstSet(env.AWS_PROFILE);
+  if (!opts.credentials && !opts.profile && profile && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY)
+    out.push(
+      `AWS_PROFILE and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are both set: the credentials of profile '${profile}' are used, not the keys`,
+    );
+  return out;
 }
 
 /**
@@ -212,18 +287,21 @@ export function redactUrl(raw: string): string {
  * and host, no default port, no trailing slash, and no user name or password (S3 requests are signed
  * with the AWS credentials, so those would never be sent, and they must never be shown or recorded).
  */
-export function parseEndpoint(raw: string): { url: string; hadUserinfo: boolean } {
+export function parseEndpoint(raw: string, where?: string): { url: string; hadUserinfo: boolean } {
+  // Where it was set: an environment variable or a profile's line is otherwise hard to find.
+  const bad = (why: string) =>
+    usageError(`malformed endpoint URL '${redactUrl(raw)}'${where ? ` in ${where}` : ''} (${why})`);
   let u: URL;
   try {
     u = new URL(raw);
   } catch {
-    throw usageError(`malformed endpoint URL '${redactUrl(raw)}' (expected e.g. http://127.0.0.1:9000)`);
+    throw bad('expected e.g. http://127.0.0.1:9000');
   }
   if ((u.protocol !== 'http:' && u.protocol !== 'https:') || !u.hostname) {
-    throw usageError(`malformed endpoint URL '${redactUrl(raw)}' (must be http:// or https:// with a host)`);
+    throw bad('must be http:// or https:// with a host');
   }
   if (u.search !== '' || u.hash !== '') {
-    throw usageError(`malformed endpoint URL '${redactUrl(raw)}' (must have no query or fragment)`);
+    throw bad('must have no query or fragment');
   }
   return {
     url: `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`,

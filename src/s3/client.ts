@@ -16,6 +16,8 @@ export interface ResolvedClient {
   provider: ProviderQuirks;
   /** Identity of the store (ResolvedEndpoint.id): named in messages, never with credentials. */
   endpointId: string;
+  /** Where the endpoint was set, as a failure to reach it says to check; undefined: --endpoint-url. */
+  endpointWhere?: string;
   counter: RequestCounter;
   /** Where small GETs and listing pages may bypass the SDK (see direct.ts); else undefined. */
   direct?: DirectSetup;
@@ -51,6 +53,12 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
   const pathStyle = opts.pathStyle ?? (custom ? provider.pathStyle : false);
   // The server's clock minus this one's, as far as known: the SDK client's once it is built.
   let skewBeforeClient = 0;
+  // The SDK logs "An error was encountered in a non-retryable streaming request" for failures that
+  // s3sync itself retries, and its credential chain writes a warning of several lines to stderr when
+  // AWS_PROFILE and the environment's keys are both set (s3sync says it in one notice): its own
+  // errors and --debug notices say what matters.
+  const quiet = () => {};
+  const logger = { trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet };
   const build = (): S3Client => {
     const { fromIni, fromNodeProviderChain } = credentialProviders();
     const config: S3ClientConfig = {
@@ -69,7 +77,8 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
       maxAttempts: 1,
       systemClockOffset: skewBeforeClient,
       credentials:
-        opts.credentials ?? (opts.profile ? fromIni({ profile: opts.profile }) : fromNodeProviderChain()),
+        opts.credentials ??
+        (opts.profile ? fromIni({ profile: opts.profile, logger }) : fromNodeProviderChain({ logger })),
       requestHandler: new (httpHandler().NodeHttpHandler)({
         httpAgent,
         httpsAgent,
@@ -79,10 +88,7 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
         socketTimeout: watched ? 0 : timeouts.stallMs,
       }),
     };
-    // The SDK logs "An error was encountered in a non-retryable streaming request" for failures that
-    // s3sync itself retries; its own errors and --debug notices say what matters.
-    const quiet = () => {};
-    config.logger = { trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet };
+    config.logger = logger;
     const client = new (s3().S3Client)(config);
     // The SDK's logger middleware builds a redacted copy of every request's input and output before
     // it calls the (silent) logger: CPU on every request, a large share of a small PutObject's.
@@ -103,6 +109,11 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
     },
     provider,
     endpointId: resolved.id,
+    // A default (AWS, a provider's template) is changed by giving --endpoint-url.
+    endpointWhere:
+      resolved.source === 'AWS regional endpoint' || resolved.source === 'provider template'
+        ? undefined
+        : resolved.where,
     counter,
   };
   // Only a path-style endpoint given by URL, at its root: its request URLs are known without the

@@ -89,7 +89,7 @@ export class S3Transport implements S3Requests {
     } = {},
     readonly settings: UploadSettings = {},
   ) {
-    this.endpointFlag = opts.endpointFlag;
+    this.endpointFlag = opts.endpointFlag ?? resolved.endpointWhere;
     this.provider = resolved.provider;
     this.endpointId = resolved.endpointId;
     this.counter = resolved.counter;

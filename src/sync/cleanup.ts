@@ -1,6 +1,6 @@
 import { forEachLimit } from '../limiter.js';
 import { setting, validateOptions } from '../options/validate.js';
-import { endpointFor } from '../s3/client-options.js';
+import { connectionNotices, endpointFor } from '../s3/client-options.js';
 import type { AbortOutcome } from '../s3/multipart.js';
 import { parseS3Url } from '../s3/url.js';
 import type { CommonOptions } from './options.js';
@@ -33,7 +33,8 @@ export interface CleanupResult {
 export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
   validateOptions(opts, 'cleanup');
   const loc = parseS3Url(opts.target);
-  endpointFor(opts);
+  for (const message of connectionNotices(endpointFor(opts), opts))
+    opts.onEvent?.({ type: 'notice', message });
   const { S3Transport } = await import('../s3/transport.js');
   const t = await S3Transport.connect(
     opts,

@@ -17,7 +17,7 @@ import { kindOf } from '../local/open-file.js';
 import { ManifestStore } from '../manifest/manifest-store.js';
 import type { Destination } from '../manifest/schema.js';
 import { STATE_DIR } from '../manifest/store.js';
-import { endpointFor, type ResolvedEndpoint } from '../s3/client-options.js';
+import { connectionNotices, endpointFor, type ResolvedEndpoint } from '../s3/client-options.js';
 import { errorCode } from '../s3/errors.js';
 import type { ListOptions } from '../s3/listing.js';
 import type { RemoteObject } from '../s3/remote-object.js';
@@ -136,11 +136,7 @@ export class RunContext {
       // Part of the destination: a shard's manifest (and lock) is its own, and another N's is not it.
       ...(this.shard && { shard: formatShard(this.shard) }),
     };
-    if (this.endpoint.hadUserinfo) {
-      this.notice(
-        `the user name and password in the endpoint URL (${this.endpoint.source}) are ignored: S3 requests are signed with the AWS credentials`,
-      );
-    }
+    for (const n of connectionNotices(this.endpoint, opts)) this.notice(n);
     this.store = new ManifestStore({
       localRoot: this.localRoot,
       destination: this.destination,

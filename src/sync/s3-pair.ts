@@ -5,8 +5,13 @@
 import { usageError } from '../errors.js';
 import { createFilter, type PathFilter } from '../local/filters.js';
 import { setting } from '../options/validate.js';
-import type { ConnectionOptions } from '../s3/client-options.js';
-import { bucketNamespace, endpointFor } from '../s3/client-options.js';
+import {
+  bucketNamespace,
+  type ConnectionOptions,
+  connectionNotices,
+  endpointFor,
+  OPTION_ORIGINS,
+} from '../s3/client-options.js';
 import type { RemoteObject } from '../s3/remote-object.js';
 import type { S3Transport } from '../s3/transport.js';
 import { parseS3Url, type S3Location, writableS3Url } from '../s3/url.js';
@@ -17,9 +22,16 @@ import type { S3SyncOptions } from './options-s3.js';
 /** The source's connection: the destination's, with each --source-* option in place of its own. */
 export function sourceConnection(opts: S3SyncOptions): ConnectionOptions {
   const otherStore = opts.sourceEndpointUrl !== undefined;
+  const origins = opts[OPTION_ORIGINS];
   return {
     ...opts,
     endpointUrl: opts.sourceEndpointUrl ?? opts.endpointUrl,
+    // Messages about the source's endpoint name where it was set.
+    [OPTION_ORIGINS]: {
+      endpointUrl: otherStore
+        ? (origins?.sourceEndpointUrl ?? '--source-endpoint-url')
+        : origins?.endpointUrl,
+    },
     region: opts.sourceRegion ?? opts.region,
     profile: opts.sourceProfile ?? opts.profile,
     provider: opts.sourceProvider ?? (otherStore ? undefined : opts.provider),
@@ -73,6 +85,13 @@ export class S3PairRun {
     this.from = parseS3Url(opts.source);
     this.to = writableS3Url(opts.destination, 'the destination');
     this.same = sameStore(opts);
+    // Each once: the source's too when it is set apart from the destination's (else they are the same).
+    const srcConn = sourceConnection(opts);
+    const notices = [
+      ...connectionNotices(endpointFor(srcConn), srcConn),
+      ...connectionNotices(endpointFor(opts), opts),
+    ];
+    for (const n of new Set(notices)) this.notice(n);
     const oneStore = this.same || mayBeOneStore(opts);
     if (oneStore && overlaps(this.from, this.to))
       throw usageError(
@@ -123,10 +142,7 @@ export class S3PairRun {
     const src = await S3Transport.connect(
       sourceConnection(this.opts),
       this.from.bucket,
-      {
-        ...opts,
-        endpointFlag: this.opts.sourceEndpointUrl === undefined ? undefined : '--source-endpoint-url',
-      },
+      opts,
       {},
       this.same ? this.opts.client : undefined,
     );

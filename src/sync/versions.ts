@@ -1,8 +1,9 @@
 import { validateOptions } from '../options/validate.js';
 import type { ConnectionOptions } from '../s3/client-options.js';
-import { endpointFor } from '../s3/client-options.js';
+import { connectionNotices, endpointFor } from '../s3/client-options.js';
 import type { ObjectVersion } from '../s3/remote-object.js';
 import { parseS3Url } from '../s3/url.js';
+import type { SyncEvent } from './events.js';
 
 export type { ObjectVersion };
 
@@ -11,6 +12,8 @@ export interface VersionsOptions extends ConnectionOptions {
   target: string;
   debug?: boolean;
   signal?: AbortSignal;
+  /** Notices about the run (an endpoint URL's ignored user name and password). */
+  onEvent?: (e: SyncEvent) => void;
   client?: import('@aws-sdk/client-s3').S3Client;
 }
 
@@ -32,7 +35,8 @@ export async function versions(opts: VersionsOptions): Promise<VersionsResult> {
   validateOptions(opts, 'versions');
   const { bucket } = parseS3Url(opts.target);
   const prefix = opts.target.slice(`s3://${bucket}`.length).replace(/^\/+/, '');
-  endpointFor(opts);
+  for (const message of connectionNotices(endpointFor(opts), opts))
+    opts.onEvent?.({ type: 'notice', message });
   const { S3Transport } = await import('../s3/transport.js');
   const { listVersions, requireVersioning } = await import('../s3/versions.js');
   const t = await S3Transport.connect(

@@ -281,6 +281,14 @@ describe.each(servers())('config jobs on $name', (server) => {
     expect(await keys(first.prefix)).toEqual([]);
   });
 
+  it('S3SYNC_CONFIG naming a folder is a file it cannot read, not a JSON mistake', async () => {
+    const folder = dir('jobs-cfg-dir');
+    const r = await runCli([], server, { env: { S3SYNC_CONFIG: folder } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`s3sync: cannot read the config file ${folder}: it is a directory\n`);
+    expect(r.stdout).toBe('');
+  });
+
   it('two jobs that read their list from standard input are refused: the first took it all', async () => {
     const first = pushJob();
     const second = pushJob();
@@ -473,10 +481,17 @@ describe.each(servers())('config jobs on $name', (server) => {
   });
 
   it('a bare s3sync with no jobs prints the help and fails (exit 2); a mistyped command is not a bare s3sync', async () => {
-    const r = await runCli([], server, { env: config({ defaults: { workers: 2 } }).env });
+    // The file S3SYNC_CONFIG names is the one said to hold no jobs.
+    const other = path.join(dir('jobs-other'), 'other.json');
+    writeFileSync(other, JSON.stringify({ defaults: { workers: 2 } }));
+    const r = await runCli([], server, { env: { S3SYNC_CONFIG: other } });
     expect(r.code).toBe(2);
     expect(r.stdout).toMatch(/Config-file mode: with no command/);
-    expect(plainLines(r.stderr)).toEqual(['s3sync: no command given and no jobs in s3sync.config.json']);
+    expect(plainLines(r.stderr)).toEqual([`s3sync: no command given and no jobs in ${other}`]);
+    // No file at all: the one it looked for.
+    const none = await runCli([], server, { cwd: dir('jobs-none'), env: { S3SYNC_CONFIG: undefined } });
+    expect(none.code).toBe(2);
+    expect(plainLines(none.stderr)).toEqual(['s3sync: no command given and no jobs in s3sync.config.json']);
     const typo = await runCli(['pusj'], server, { env: config({ jobs: [pushJob().job] }).env });
     expect(typo.code).toBe(2);
     expect(typo.stderr).toMatch(/unknown command 'pusj'/);
@@ -606,6 +621,80 @@ describe.each(servers())('config file mistakes on $name', (server) => {
         expect(proxy.stats.requests).toBe(before);
         expect(manifestPaths(src)).toEqual([]);
       }
+    },
+  );
+});
+
+describe.each(servers())('a later job that cannot reach its store on $name', (server) => {
+  let proxy: FaultProxy;
+  let src: string;
+  let url: string;
+
+  beforeAll(async () => {
+    const { bucket } = await newBucket(server, 'cfgep');
+    proxy = await startFaultProxy({ target: server.endpoint, seed: 1, rate: 0 });
+    proxies.push(proxy);
+    url = `s3://${bucket}`;
+    src = dir('cfgep-src');
+    writeTree(src, { 'a.txt': 'alpha' });
+  });
+
+  /** [what, job 2's settings, environment, what the job's line says] */
+  const cases: [string, Record<string, unknown>, Record<string, string | undefined>, RegExp][] = [
+    [
+      'a port out of range',
+      { endpointUrl: 'http://127.0.0.1:99999' },
+      {},
+      /job 2: malformed endpoint URL 'http:\/\/127\.0\.0\.1:99999' in "endpointUrl" in the config file's job 2 \(expected e\.g\. http:\/\/127\.0\.0\.1:9000\)$/,
+    ],
+    [
+      'an unknown profile',
+      { profile: 'nosuchprofile' },
+      {},
+      /job 2: unknown AWS profile 'nosuchprofile' \(not in .*nowhere-config or .*nowhere-credentials\)$/,
+    ],
+    [
+      'a provider that needs an endpoint, with none',
+      { provider: 'minio' },
+      { AWS_ENDPOINT_URL_S3: undefined },
+      /job 2: provider 'minio' needs --endpoint-url \(or AWS_ENDPOINT_URL_S3\)$/,
+    ],
+    [
+      'a source endpoint that is no URL (S3 → S3)',
+      { command: 'sync', source: 's3://other/x', sourceEndpointUrl: 'notaurl' },
+      {},
+      /job 2: malformed endpoint URL 'notaurl' in "sourceEndpointUrl" in the config file's job 2 \(expected e\.g\. http:\/\/127\.0\.0\.1:9000\)$/,
+    ],
+  ];
+
+  it.each(cases)(
+    '%s: the whole file is refused before job 1 runs (exit 2, one line, no request)',
+    async (_name, job2, env, re) => {
+      const gone = dir('cfgep-aws');
+      const { env: cfgEnv, file } = config({
+        jobs: [
+          { command: 'push', source: src, destination: `${url}/j1`, endpointUrl: proxy.endpoint },
+          { command: 'push', source: src, destination: `${url}/j2`, ...job2 },
+        ],
+      });
+      const before = proxy.stats.requests;
+      const r = await runCli([], server, {
+        env: {
+          ...cfgEnv,
+          AWS_CONFIG_FILE: path.join(gone, 'nowhere-config'),
+          AWS_SHARED_CREDENTIALS_FILE: path.join(gone, 'nowhere-credentials'),
+          AWS_ENDPOINT_URL_S3: proxy.endpoint,
+          ...env,
+        },
+      });
+      expect(r.code, r.stderr).toBe(2);
+      const lines = plainLines(r.stderr);
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]!.startsWith(`s3sync: config file ${file}: job 2: `), lines[0]).toBe(true);
+      expect(lines[0]).toMatch(re);
+      expect(r.stdout).toBe('');
+      expect(proxy.stats.requests).toBe(before);
+      expect(manifestPaths(src)).toEqual([]);
     },
   );
 });

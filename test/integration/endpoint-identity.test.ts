@@ -4,7 +4,7 @@
  * connects to exactly that endpoint, plans record it for apply, and credentials inside an endpoint URL
  * are never echoed anywhere.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -324,6 +324,228 @@ describe.each(servers())('endpoint identity on $name', (server) => {
     const bad = await run(['apply', planFile3], keys);
     expect(bad.code).toBe(2);
     expect(plainLines(bad.stderr)).toHaveLength(1);
+  });
+
+  it('a malformed endpoint URL names where it was set: exit 2, one line, no request', async () => {
+    const { bucket } = await newBucket(server, 'where');
+    const src = dir('where-src');
+    seededTree(src, 2, 10);
+    const url = `s3://${bucket}/w`;
+    const keys = keysOf(server);
+    const profiles = awsFiles(
+      '[profile plain]\nendpoint_url = notaurl\n[profile svc]\nservices = bad\n[services bad]\ns3 =\n  endpoint_url = ftp://x\n',
+      credentialsOf({ plain: server, svc: server }),
+    );
+    const configDir = dir('where-config');
+    writeFileSync(
+      path.join(configDir, 's3sync.config.json'),
+      JSON.stringify({ defaults: { endpointUrl: 'http://127.0.0.1:99999' } }),
+    );
+    const expectE = '(expected e.g. http://127.0.0.1:9000)';
+    const cases: [string, string[], Record<string, string>, string | undefined, string][] = [
+      [
+        '--endpoint-url',
+        ['push', src, url, '--endpoint-url', 'notaurl'],
+        {},
+        undefined,
+        `'notaurl' in --endpoint-url ${expectE}`,
+      ],
+      [
+        'AWS_ENDPOINT_URL_S3',
+        ['push', src, url],
+        { AWS_ENDPOINT_URL_S3: 'notaurl' },
+        undefined,
+        `'notaurl' in AWS_ENDPOINT_URL_S3 ${expectE}`,
+      ],
+      [
+        'AWS_ENDPOINT_URL',
+        ['pull', url, dir('where-dst')],
+        { AWS_ENDPOINT_URL: 'notaurl' },
+        undefined,
+        `'notaurl' in AWS_ENDPOINT_URL ${expectE}`,
+      ],
+      [
+        'a profile endpoint_url',
+        ['push', src, url, '--profile', 'plain'],
+        profiles,
+        undefined,
+        `'notaurl' in the endpoint_url of AWS profile 'plain' ${expectE}`,
+      ],
+      [
+        "a profile's services section",
+        ['check', src, url, '--profile', 'svc'],
+        profiles,
+        undefined,
+        "'ftp://x' in the s3 endpoint_url of services section 'bad' (AWS profile 'svc') (must be http:// or https:// with a host)",
+      ],
+      [
+        'the config file',
+        ['push', src, url],
+        {},
+        configDir,
+        `'http://127.0.0.1:99999' in "endpointUrl" in the config file's defaults ${expectE}`,
+      ],
+      [
+        '--source-endpoint-url',
+        ['sync', url, `s3://${bucket}/other`, '--endpoint-url', real, '--source-endpoint-url', 'notaurl'],
+        {},
+        undefined,
+        `'notaurl' in --source-endpoint-url ${expectE}`,
+      ],
+      [
+        'plan sync --source-endpoint-url',
+        [
+          'plan',
+          'sync',
+          url,
+          `s3://${bucket}/other`,
+          '--endpoint-url',
+          real,
+          '--source-endpoint-url',
+          'notaurl',
+          '--out',
+          path.join(dir('where-plan'), 'p.json'),
+        ],
+        {},
+        undefined,
+        `'notaurl' in --source-endpoint-url ${expectE}`,
+      ],
+    ];
+    for (const [what, args, env, cwd, tail] of cases) {
+      const r = await run(args, { ...keys, ...env }, cwd);
+      expect(r.code, `${what}: ${r.stderr}`).toBe(2);
+      expect(plainLines(r.stderr), what).toEqual([`s3sync: malformed endpoint URL ${tail}`]);
+    }
+    expect(manifestPaths(src)).toEqual([]);
+  });
+
+  it("a host that does not resolve, set in a profile's services section: the hint names that setting", async () => {
+    const { bucket } = await newBucket(server, 'svcdns');
+    const src = dir('svcdns-src');
+    seededTree(src, 1, 10);
+    const profiles = awsFiles(
+      '[profile svc]\nservices = far\n[services far]\ns3 =\n  endpoint_url = http://s3sync-no-such-host.invalid:9000\n',
+      credentialsOf({ svc: server }),
+    );
+    const r = await run(['push', src, `s3://${bucket}/d`, '--profile', 'svc', '--retries', '0'], profiles);
+    expect(r.code, r.stderr).toBe(2);
+    expect(plainLines(r.stderr)).toEqual([
+      expect.stringMatching(
+        /^s3sync: cannot resolve the host name of the S3 endpoint http:\/\/s3sync-no-such-host\.invalid:9000 \(DNS: (ENOTFOUND|EAI_AGAIN)\): check the s3 endpoint_url of services section 'far' \(AWS profile 'svc'\)$/,
+      ),
+    ]);
+  });
+
+  it('every command says once per endpoint that its user name and password are ignored, naming where it was set', async () => {
+    const { bucket } = await newBucket(server, 'ignored');
+    const USER = 'bob-user-41c';
+    const PASS = 'pa@ss-w0rd-8e2';
+    const u = new URL(real);
+    const withCreds = `http://${USER}:${encodeURIComponent(PASS)}@${u.host}`;
+    const keys = keysOf(server);
+    const src = dir('ignored-src');
+    seededTree(src, 3, 20);
+    const url = `s3://${bucket}/i`;
+    expect((await run(['push', src, url, '--endpoint-url', real], keys)).code).toBe(0);
+    const notice = (where: string) =>
+      `the user name and password in the endpoint URL (${where}) are ignored: S3 requests are signed with the AWS credentials`;
+    const configDir = dir('ignored-config');
+    writeFileSync(
+      path.join(configDir, 's3sync.config.json'),
+      JSON.stringify({ defaults: { endpointUrl: withCreds } }),
+    );
+    const flag = ['--endpoint-url', withCreds];
+    const other = `s3://${bucket}/copy`;
+    const cases: [string, string[], string | undefined, number, string[]][] = [
+      ['push', ['push', src, url, ...flag], undefined, 0, ['--endpoint-url']],
+      [
+        'push, the config file',
+        ['push', src, url],
+        configDir,
+        0,
+        [`"endpointUrl" in the config file's defaults`],
+      ],
+      ['sync s3 s3', ['sync', url, other, ...flag], undefined, 0, ['--endpoint-url']],
+      [
+        'sync s3 s3 --source-endpoint-url',
+        ['sync', url, other, '--endpoint-url', real, '--source-endpoint-url', withCreds],
+        undefined,
+        0,
+        ['--source-endpoint-url'],
+      ],
+      [
+        'sync s3 s3, both',
+        ['sync', url, other, ...flag, '--source-endpoint-url', withCreds],
+        undefined,
+        0,
+        ['--source-endpoint-url', '--endpoint-url'],
+      ],
+      [
+        'plan sync --source-endpoint-url',
+        [
+          'plan',
+          'sync',
+          url,
+          other,
+          '--endpoint-url',
+          real,
+          '--source-endpoint-url',
+          withCreds,
+          '--out',
+          path.join(dir('ignored-plan'), 'p.json'),
+        ],
+        undefined,
+        0,
+        ['--source-endpoint-url'],
+      ],
+      // s3rver lists no multipart uploads (501), nor versions: only the notice matters here.
+      ['cleanup', ['cleanup', url, '--dry-run', ...flag], undefined, -1, ['--endpoint-url']],
+      ['versions', ['versions', url, ...flag], undefined, -1, ['--endpoint-url']],
+    ];
+    for (const [what, args, cwd, code, wheres] of cases) {
+      const r = await run([...args, '--json'], keys, cwd);
+      const all = r.stdout + r.stderr;
+      if (code >= 0) expect(r.code, `${what}: ${r.stderr}`).toBe(code);
+      const notices = r.events.filter((e) => e.type === 'notice').map((e) => e.message);
+      expect(notices, what).toEqual(wheres.map(notice));
+      expect(all.includes(USER) || all.includes('w0rd'), `${what}: secret printed\n${all}`).toBe(false);
+      // Without --json the notice is one line on stderr; --quiet says nothing of it.
+      const human = await run(args, keys, cwd);
+      expect(
+        plainLines(human.stderr).filter((l) => l.startsWith('notice: the user name')),
+        what,
+      ).toEqual(wheres.map((w) => `notice: ${notice(w)}`));
+    }
+  });
+
+  it("AWS_PROFILE with the environment's keys set too: the profile's credentials, one notice, no SDK text", async () => {
+    const { bucket, transport } = await newBucket(server, 'twocreds');
+    const home = dir('twocreds-home');
+    mkdirSync(path.join(home, '.aws'));
+    writeFileSync(path.join(home, '.aws', 'config'), '[profile good]\nregion = us-east-1\n');
+    writeFileSync(path.join(home, '.aws', 'credentials'), credentialsOf({ good: server }));
+    // Keys no store takes: the run succeeds only with the profile's, as the SDK's chain picks them.
+    const env = { HOME: home, AWS_PROFILE: 'good', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y' };
+    const notice =
+      "AWS_PROFILE and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are both set: the credentials of profile 'good' are used, not the keys";
+    const cases: [string, string[], string[]][] = [
+      ['--quiet', ['--quiet'], []],
+      ['human', [], [`notice: ${notice}`]],
+      ['--json', ['--json'], []],
+    ];
+    for (const [what, mode, stderr] of cases) {
+      const src = dir('twocreds-src');
+      seededTree(src, 3, 20);
+      const r = await run(['push', src, `s3://${bucket}/${what}`, '--endpoint-url', real, ...mode], env);
+      expect(r.code, `${what}: ${r.stderr}`).toBe(0);
+      expect(
+        r.stderr.split('\n').filter((l) => l !== ''),
+        what,
+      ).toEqual(stderr);
+      if (what === '--json')
+        expect(r.events.filter((e) => e.type === 'notice').map((e) => e.message)).toEqual([notice]);
+      expect((await transport.list(`${what}/`)).size, what).toBe(3);
+    }
   });
 
   it('credentials inside the endpoint URL are never echoed: output modes, errors, manifest, plan', async () => {

@@ -168,6 +168,48 @@ describe.each(servers())('invalid option values on $name', (server) => {
     },
   );
 
+  const HEADER_HINT =
+    'it holds a character an HTTP header cannot carry (a line break, or one beyond Latin-1)';
+  it.each([
+    ['AWS_REGION', { AWS_REGION: '☃' }, 'AWS_REGION must be a region name, got "☃"'],
+    [
+      'AWS_REGION with a line break',
+      { AWS_REGION: 'us\neast' },
+      'AWS_REGION must be a region name, got "us\\\\neast"',
+    ],
+    [
+      'AWS_DEFAULT_REGION',
+      { AWS_REGION: undefined, AWS_DEFAULT_REGION: 'eu\twest\r' },
+      'AWS_DEFAULT_REGION must be a region name, got "eu\\\\twest\\\\r"',
+    ],
+    [
+      "a profile's region",
+      { AWS_REGION: undefined, AWS_PROFILE: 'snow' },
+      'the region of AWS profile \'snow\' must be a region name, got "☃"',
+    ],
+  ] as [string, Record<string, string | undefined>, string][])(
+    'a region from %s that no header can carry: exit 2 naming it, no request',
+    async (_what, env, text) => {
+      const home = dir('opts-region');
+      writeFileSync(path.join(home, 'config'), '[profile snow]\nregion = ☃\n');
+      writeFileSync(
+        path.join(home, 'credentials'),
+        `[snow]\naws_access_key_id = ${server.accessKeyId}\naws_secret_access_key = ${server.secretAccessKey}\n`,
+      );
+      const before = requests();
+      const r = await runCli(['push', src, url, '--endpoint-url', proxy.endpoint], server, {
+        env: {
+          AWS_CONFIG_FILE: path.join(home, 'config'),
+          AWS_SHARED_CREDENTIALS_FILE: path.join(home, 'credentials'),
+          ...env,
+        },
+      });
+      expect(oneUsageLine(r)).toBe(`s3sync: ${text}: ${HEADER_HINT}`);
+      expect(requests()).toBe(before);
+      expect(manifestPaths(src)).toEqual([]);
+    },
+  );
+
   it('AWS_PROFILE naming no profile, with keys in the environment: exit 2 naming it, no request', async () => {
     const home = dir('opts-noprofile');
     const before = requests();

@@ -424,9 +424,19 @@ describe('endpointFor (reads the AWS config files, never the SDK)', () => {
     );
     const keys = { AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' };
     // The SDK's chain skips the environment's keys when a profile is named: they cannot stand in.
-    expect(usageErrorOf(() => endpointFor({}, { ...env, ...keys, AWS_PROFILE: 'nope' })).message).toMatch(
-      /^unknown AWS profile 'nope' \(not in ~\/\.aws\/config or ~\/\.aws\/credentials, named by AWS_PROFILE\)$/,
+    // The files read are named: AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE name them here.
+    expect(usageErrorOf(() => endpointFor({}, { ...env, ...keys, AWS_PROFILE: 'nope' })).message).toBe(
+      `unknown AWS profile 'nope' (not in ${configFile} or ${credentialsFile}, named by AWS_PROFILE)`,
     );
+    // Unset, they are the default ones; one set alone is named alone.
+    const home = {};
+    expect(usageErrorOf(() => endpointFor({ profile: 'z' }, home)).message).toBe(
+      "unknown AWS profile 'z' (not in ~/.aws/config or ~/.aws/credentials)",
+    );
+    const gone = path.join(dir, 'nonexistent', 'cfg');
+    expect(
+      usageErrorOf(() => endpointFor({ profile: 'z' }, { ...home, AWS_CONFIG_FILE: gone })).message,
+    ).toBe(`unknown AWS profile 'z' (not in ${gone} or ~/.aws/credentials)`);
   });
 
   it('missing files are no profile; a config file that cannot be read is a usage error', () => {

@@ -297,6 +297,38 @@ describe('every kind of option means the same from a flag, a config value and a 
   });
 });
 
+describe("a config file's paths are its folder's", () => {
+  // Every option whose flag takes a path: a new row with one must be resolved the same way.
+  const pathRows = (Object.entries(OPTION_SPECS) as [OptionName, OptionSpec][]).filter(
+    ([, spec]) => 'arg' in spec && ['<path>', '<file>', '<dir>'].includes(spec.arg as string),
+  );
+
+  it('the options that take a path are these', () => {
+    expect(pathRows.map(([name]) => name).sort()).toEqual(
+      ['backupDir', 'excludeFrom', 'filesFrom', 'filesFrom0', 'manifest', 'out'].sort(),
+    );
+  });
+
+  it.each(pathRows.map(([name, spec]) => [name, spec.kind]))(
+    "%s: a relative value is taken from the file's folder, an absolute one, an S3 URL and - as written",
+    (name, kind) => {
+      const file = configFile({});
+      const base = path.dirname(file);
+      const as = (v: string) => (kind === 'list' ? [v] : v);
+      for (const [given, read] of [
+        ['sub/x', path.join(base, 'sub/x')],
+        ['../x', path.resolve(base, '../x')],
+        ['/abs/x', '/abs/x'],
+        ['s3://b/kept', 's3://b/kept'],
+        ['-', '-'],
+      ]) {
+        writeFileSync(file, JSON.stringify({ defaults: { [name]: as(given!) } }));
+        expect(loadConfig({ S3SYNC_CONFIG: file }).defaults[name], given).toEqual(as(read!));
+      }
+    },
+  );
+});
+
 /** The files of the options table: the table, its rows by area, and the units they are written in. */
 const isTable = (rel: string) => /^src\/options\/(table|spec|rows-[a-z]+)\.ts$/.test(rel);
 

@@ -1,6 +1,13 @@
 /** The parsers of option values (src/options/parse.ts), one per kind, and the texts they read back. */
 import { describe, expect, it } from 'vitest';
-import { fmtDuration, fmtSize, parseDuration, parseMaxDelete, parseSize } from '../../src/options/parse.js';
+import {
+  fmtDuration,
+  fmtSize,
+  parseDuration,
+  parseMaxDelete,
+  parseSize,
+  shown,
+} from '../../src/options/parse.js';
 import { DAY, GiB, HOUR, MINUTE, MiB, SECOND } from '../../src/options/spec.js';
 import { OPTION_SPECS } from '../../src/options/table.js';
 
@@ -149,5 +156,28 @@ describe('max-delete: a count of files or a share of the destination', () => {
     'half',
   ])('%j is neither', (spec) => {
     expect(parseMaxDelete(spec)).toBeUndefined();
+  });
+});
+
+describe('a value shown in an error never shows the user name or password of a URL in it', () => {
+  it.each([
+    ['one @', 'http://key:secret@127.0.0.1:9000', '"http://***@127.0.0.1:9000"'],
+    ['an @ in the password', 'http://key:PA@SSWORD@127.0.0.1:9000', '"http://***@127.0.0.1:9000"'],
+    ['several @', 'https://a@b:c@d@e@host', '"https://***@host"'],
+    ['a / in the password, as AWS secret keys have', 'http://AKIA:se/cr+et@h', '"http://***@h"'],
+    ['a quote in the password', 'http://k:pa"ss@h', '"http://***@h"'],
+    ['a space in the password', 'http://k:pa ss@h', '"http://***@h"'],
+    ['no user name: as it is', 'http://host:9000/a', '"http://host:9000/a"'],
+    ['an s3:// URL, which has no user name: as it is', 's3://bucket/a@b', '"s3://bucket/a@b"'],
+    ['after an s3:// URL in a list', ['s3://b/k@1', 'ftp://u:p@w@h'], '["s3://b/k@1","ftp://***@h"]'],
+    ['an @ in the path only: cut there, the safe side', 'http://h/a@b', '"http://***@b"'],
+    [
+      'two URLs in one list, each',
+      ['http://a:PW1@h1', 'http://b:P@W2@h2'],
+      '["http://***@h1","http://***@h2"]',
+    ],
+    ['in an object', { url: 'http://k:S@CRET@h' }, '{"url":"http://***@h"}'],
+  ] as [string, unknown, string][])('%s', (_what, value, text) => {
+    expect(shown(value)).toBe(text);
   });
 });
