@@ -166,7 +166,14 @@ export function describeS3Error(
   if (code === 'IncompleteBody') return runError(`${first} (on every attempt)`, err);
   // Said in full by rangeMismatch: an S3 error code and an HTTP 200 would only confuse it.
   if (code === 'RangeIgnored') return runError(first ?? 'the server ignores byte ranges', err);
-  return runError(`S3 error${code ? ` ${code}` : ''}${status ? ` (HTTP ${status})` : ''}: ${first}`, err);
+  const what = `S3 error${code ? ` ${code}` : ''}${status ? ` (HTTP ${status})` : ''}`;
+  // The SDK has no words for it (its message is "UnknownError"): what it means, and what happens next.
+  if (code === 'NoSuchUpload')
+    return runError(
+      `${what}: the multipart upload was aborted on the server (by s3sync cleanup, a lifecycle rule or another tool); the next run sends the file again`,
+      err,
+    );
+  return runError(first === 'UnknownError' ? what : `${what}: ${first}`, err);
 }
 
 /** OpenSSL's verdicts on a certificate chain that does not lead to a trusted CA, or is not valid now. */
