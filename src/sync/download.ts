@@ -1,4 +1,4 @@
-import { closeSync, constants, existsSync, lstatSync, openSync, renameSync } from 'node:fs';
+import { chmodSync, closeSync, constants, existsSync, lstatSync, openSync, renameSync } from 'node:fs';
 import { lutimes } from 'node:fs/promises';
 import path from 'node:path';
 import { S3SyncError } from '../errors.js';
@@ -34,14 +34,17 @@ const SMALL_OBJECT_MAX = SYNC_MAX;
 const EARLIEST_MTIME = -(2 ** 31);
 const LATEST_MTIME = 253_402_300_799;
 
+const DECIMAL_SECONDS = /^-?\d+(\.\d+)?$/;
+
 /**
  * `x-amz-meta-mtime` (seconds with a fraction) → the time for utimes; else the object's LastModified.
  * Metadata is anyone's to write: a value no file can have falls back too, so it never fails a pull.
- * Seconds, to the nanosecond as far as a double holds it; a Date before 1970, which Node's utimes
- * takes as given where it takes a negative number as now.
+ * Seconds, as finely as Node's utimes sets them (microseconds); a Date before 1970, which Node's
+ * utimes takes as given where it takes a negative number as now.
  */
 const mtimeOf = (meta: string | undefined, lastModified: number): number | Date => {
-  const n = meta !== undefined && meta.trim() !== '' ? Number(meta) : Number.NaN;
+  // Decimal seconds only, as rclone and s3sync write them: Number() would also read 0x10 or 1e9.
+  const n = meta !== undefined && DECIMAL_SECONDS.test(meta.trim()) ? Number(meta) : Number.NaN;
   const secs = Number.isFinite(n) && n >= EARLIEST_MTIME && n <= LATEST_MTIME ? n : lastModified / 1000;
   return secs < 0 ? new Date(secs * 1000) : secs;
 };
@@ -204,6 +207,7 @@ export async function downloadObject(
       // Checked again, and renamed in the same synchronous step: the tree may have changed meanwhile.
       commit: () => {
         const dest = tree.destination(o.rel, true, o.scanned);
+        keepMode(dest, tmp());
         const undo = cfg.backup?.(o.rel, dest);
         try {
           renameSync(tmp(), dest);
@@ -258,6 +262,15 @@ function downloadWhole(
     if (ok === false) throw new IncompleteBody('downloaded bytes do not match the object ETag');
     return { md5: r.md5, meta: info.metadata, verified: ok, encoding: info.contentEncoding };
   });
+}
+
+/**
+ * A file replaced keeps its permission bits, as rsync keeps them without --perms: a private file stays
+ * private, a script stays executable. A new file takes the umask's. Not set-id bits: the content is new.
+ */
+function keepMode(dest: string, tmp: string): void {
+  const st = lstatSync(dest, { throwIfNoEntry: false });
+  if (st?.isFile()) chmodSync(tmp, st.mode & 0o777);
 }
 
 /** A full disk stops the run (every further write would fail the same way); any other error is kept. */

@@ -1,5 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { printable } from '../../src/escape.js';
@@ -165,11 +173,40 @@ describe.each(servers())('pull on $name', (server) => {
     );
   });
 
+  it('a file pull replaces keeps its permission bits; a new file takes the umask', async () => {
+    const { bucket, transport } = await newBucket(server, 'modes');
+    // One small (written at once) and one streamed body each, so both write paths are seen.
+    const bodies = (v: string) => ({
+      'secret.env': `token=${v}`,
+      'run.sh': `#!/bin/sh\necho ${v}\n`,
+      'big.bin': Buffer.concat([randomBytes(3 * MiB), Buffer.from(v)]),
+    });
+    for (const [k, b] of Object.entries(bodies('a'))) await seed(transport, `p/${k}`, b);
+    const dst = tempDir('modes');
+    const url = `s3://${bucket}/p`;
+    expect((await runCli(['pull', url, dst], server)).code).toBe(0);
+    const modes = { 'secret.env': 0o600, 'run.sh': 0o750, 'big.bin': 0o640 };
+    for (const [rel, mode] of Object.entries(modes)) chmodSync(path.join(dst, rel), mode);
+    for (const [k, b] of Object.entries(bodies('b'))) await seed(transport, `p/${k}`, b);
+    await seed(transport, 'p/new.txt', 'new');
+    const r = await runCli(['pull', url, dst, '--json'], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ downloaded: 4, failed: 0 });
+    expect(readFileSync(path.join(dst, 'secret.env'), 'utf8')).toBe('token=b');
+    const modeOf = (rel: string) => statSync(path.join(dst, rel)).mode & 0o7777;
+    for (const [rel, mode] of Object.entries(modes)) expect(modeOf(rel), rel).toBe(mode);
+    expect(modeOf('new.txt')).toBe(0o666 & ~process.umask());
+  });
+
   it('an x-amz-meta-mtime no file can have falls back to LastModified, never failing the pull', async () => {
     const { bucket, transport } = await newBucket(server, 'mtime-meta');
     const valid = { '1.5': 1500, '1700000000.25': 1_700_000_000_250, ' 12': 12_000, '0': 0, '-1': -1000 };
     const invalid = [
       '1e20',
+      '1e9',
+      '0x10',
+      '0b1',
+      '1.',
       '99999999999999999999',
       '253402300800',
       '-2147483649',
