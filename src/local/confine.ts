@@ -98,7 +98,7 @@ export class TargetTree {
    */
   private readonly safeDirs = new Map<string, string>();
   private safeTmp: string | undefined;
-  /** DIR/.s3sync/<tmpName>: each lock holder's own (shards pulling into one tree at once), removed at its end. */
+  /** DIR/.s3sync/<tmpName>: each lock holder's own (pulls into one tree at once), removed at its end. */
   private readonly tmp: string;
   /** Temp file names: a random id per run, then a count; fresh random bytes per file were a cost per file. */
   private readonly tmpId = randomBytes(8).toString('hex');

@@ -34,11 +34,23 @@ import {
 export const STATE_DIR = '.s3sync';
 
 export function defaultManifestPath(localRoot: string, dest: Destination): string {
-  const id = createHash('sha256').update(`${dest.endpoint}\n${dest.bucket}\n${dest.prefix}`).digest('hex');
   const safeBucket = dest.bucket.replace(/[^a-zA-Z0-9.-]/g, '_');
-  // A shard's own file, and so its own lock: N runs on one machine never contend.
+  return path.join(localRoot, STATE_DIR, `manifest-${safeBucket}-${destinationTag(dest)}.json`);
+}
+
+/**
+ * The folder in DIR/.s3sync where a destination's pulls write their temp files: its own, as its lock
+ * is, so two pulls of other prefixes into one tree never remove each other's files as they end.
+ */
+export function tmpFolderName(dest: Destination): string {
+  return `tmp-${destinationTag(dest)}`;
+}
+
+/** A destination's short id in file names; a shard's own, and so its own lock: N runs never contend. */
+function destinationTag(dest: Destination): string {
+  const id = createHash('sha256').update(`${dest.endpoint}\n${dest.bucket}\n${dest.prefix}`).digest('hex');
   const shard = dest.shard === undefined ? '' : `-shard-${dest.shard.replace('/', '-of-')}`;
-  return path.join(localRoot, STATE_DIR, `manifest-${safeBucket}-${id.slice(0, 12)}${shard}.json`);
+  return `${id.slice(0, 12)}${shard}`;
 }
 
 export interface LoadedManifest {

@@ -7,7 +7,7 @@ import { makeDirs } from '../local/make-dirs.js';
 import { type LocalFile, type StatData, scanDirectoryYielding } from '../local/scan.js';
 import { scanListed } from '../local/scan-listed.js';
 import type { ManifestEntry } from '../manifest/schema.js';
-import { STATE_DIR } from '../manifest/store.js';
+import { STATE_DIR, tmpFolderName } from '../manifest/store.js';
 import { checkEnds, setting, validateOptions } from '../options/validate.js';
 import { isFolderMarker } from '../plan/keys.js';
 import { downloadsAfterDeletes, type PullAction, planPull } from '../plan/pull.js';
@@ -108,8 +108,8 @@ const targetTree = (s: RunContext, opts: PullOptions) =>
   new TargetTree(s.localRoot, {
     followSymlinks: opts.followSymlinks,
     isOwn: s.isOwn,
-    // Each shard's run removes its temp folder as it ends: the others' downloads are in theirs.
-    tmpName: s.shard && `tmp-shard-${s.shard.index}-of-${s.shard.count}`,
+    // Each run removes its temp folder as it ends: another destination's (or shard's) is in its own.
+    tmpName: tmpFolderName(s.destination),
   });
 
 /** Lists, scans and plans; settles every file with the least hashing. */

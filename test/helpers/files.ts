@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   closeSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   openSync,
@@ -128,4 +129,13 @@ export function editSameSize(dir: string, rels: string[]): void {
     b[b.length >> 1] = (b[b.length >> 1]! + 1) & 0xff;
     writeFileSync(path.join(dir, rel), b);
   }
+}
+
+/** The temp folders pulls left in `dir`'s state folder (one per destination: `.s3sync/tmp-<id>`). */
+export function tempFolders(dir: string): string[] {
+  const state = path.join(dir, '.s3sync');
+  if (!existsSync(state)) return [];
+  return readdirSync(state)
+    .filter((n) => n.startsWith('tmp'))
+    .map((n) => path.join(state, n));
 }

@@ -45,6 +45,7 @@ import {
   servers,
   spawnCli,
   startCli,
+  tempFolders,
   trackedDirs,
   treeHashes,
   writeTree,
@@ -649,8 +650,7 @@ describe.each(servers())('bad input on $name', (server) => {
         expect(statSync(path.join(dst, rel)).size).toBe(files[rel]);
       }
       // No temp files left behind either.
-      const tmp = path.join(dst, '.s3sync', 'tmp');
-      expect(existsSync(tmp) ? readdirSync(tmp) : []).toEqual([]);
+      expect(tempFolders(dst).flatMap((tmp) => readdirSync(tmp))).toEqual([]);
       // Whatever the manifest records is on disk as recorded.
       const m = readManifest(dst);
       for (const [rel, e] of m?.files ?? new Map<string, { md5: string }>())

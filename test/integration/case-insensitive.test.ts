@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import { newBucket, objectMd5, runCli, seedObject, servers } from '../helpers.js';
+import { newBucket, objectMd5, runCli, seedObject, servers, tempFolders } from '../helpers.js';
 
 const work = mkdtempSync(path.join(tmpdir(), 's3sync-nocase-'));
 const mnt = path.join(work, 'mnt');
@@ -138,7 +138,7 @@ describe.each(servers())('pull into a filesystem that ignores case on $name', (s
       expect(r.stdout).toMatch(/ 0 deleted, 6 failed/);
       expect(readdirSync(target).sort()).toEqual(['.s3sync', 'mine.txt', 'plain.txt', 'sub']);
       expect(readdirSync(path.join(target, 'sub'))).toEqual(['ok.txt']);
-      expect(readdirSync(path.join(target, '.s3sync')).filter((n) => n === 'tmp')).toEqual([]);
+      expect(tempFolders(target)).toEqual([]);
     }
   });
 

@@ -20,9 +20,11 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { tmpFolderName } from '../../src/manifest/store.js';
+import { endpointFor } from '../../src/s3/client-options.js';
 import type { S3Transport } from '../../src/s3/transport.js';
 import type { SyncEvent } from '../../src/sync/events.js';
-import { MiB, newBucket, runCli, seedObject, servers, tempDir } from '../helpers.js';
+import { connFor, MiB, newBucket, runCli, seedObject, servers, tempDir, tempFolders } from '../helpers.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 
 const proxies: FaultProxy[] = [];
@@ -138,7 +140,7 @@ describe.each(servers())('pull confined to its target on $name', (server) => {
       expect(readFileSync(path.join(target, 'a/b/ok.txt'), 'utf8')).toBe('ok');
       for (const l of ['link', 'a/b/link', 'root', 'up', 'dangling', 'tofile'])
         expect(isLink(path.join(target, l))).toBe(true);
-      expect(readdirSync(path.join(target, '.s3sync'))).not.toContain('tmp');
+      expect(tempFolders(target)).toEqual([]);
     }
   });
 
@@ -524,31 +526,37 @@ const swapFor = (base: string, target: string, rel: string, to: string) => () =>
   symlinkSync(to, path.join(target, rel));
 };
 
+/** Where a case swaps the run's temp folder, named for its destination. */
+const TEMP = 'the temp folder';
+
 describe.each(servers())('pull with a link swapped in during the run on $name', (server) => {
   const cases = [
     { what: 'the parent directory', key: 'd/late.txt', at: 'd', size: 100 },
     { what: 'a directory two levels up', key: 'd/e/late.txt', at: 'd', size: 100 },
     { what: 'the parent of a streamed object', key: 'd/e/late.bin', at: 'd/e', size: 2 * MiB },
     { what: 'the parent of a ranged object', key: 'd/late.bin', at: 'd', size: 6 * MiB },
-    { what: 'the temp folder', key: 'late.txt', at: '.s3sync/tmp', size: 100 },
-    { what: 'the temp folder of a ranged object', key: 'late.bin', at: '.s3sync/tmp', size: 6 * MiB },
+    { what: 'the temp folder', key: 'late.txt', at: TEMP, size: 100 },
+    { what: 'the temp folder of a ranged object', key: 'late.bin', at: TEMP, size: 6 * MiB },
   ];
 
   it.each(MODES.flatMap((m) => cases.map((c) => ({ ...m, ...c }))))(
     '$what ($mode, $key)',
-    async ({ flags, key, at, size }) => {
+    async ({ flags, key, at: given, size }) => {
       const { base, target, outside } = layout('confine-swap');
       const { bucket, transport } = await newBucket(server, 'confine-swap');
       // Another object whose download the swap cannot reach, to show the rest of the pull goes on (none
       // when the temp folder is swapped: its download may be under way then).
-      const other: Record<string, string> = at.startsWith('.s3sync') ? {} : { 'other.txt': 'other' };
+      const other: Record<string, string> = given === TEMP ? {} : { 'other.txt': 'other' };
       await seedAll(transport, { [key]: Buffer.alloc(size, 7), ...other });
       const before = snapshot(outside);
-      const proxy = await swappingProxy(
-        server.endpoint,
-        path.basename(key),
-        swapFor(base, target, at, outside),
-      );
+      let at = given;
+      const proxy = await swappingProxy(server.endpoint, path.basename(key), () => swap());
+      // The temp folder is the run's destination's: named as the run names it, through this proxy.
+      if (at === TEMP) {
+        const endpoint = endpointFor({ ...connFor(server), endpointUrl: proxy.endpoint }, {}).id;
+        at = `.s3sync/${tmpFolderName({ endpoint, bucket, prefix: 'p/' })}`;
+      }
+      const swap = swapFor(base, target, at, outside);
       const r = await runCli(
         [
           'pull',

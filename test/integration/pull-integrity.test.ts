@@ -4,11 +4,21 @@
  * The fault proxy inverts a byte of chosen GetObject bodies ('flip-body'): every byte arrives, the
  * length is right, only the content differs.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SyncEvent } from '../../src/sync/events.js';
-import { bigFile, MiB, newBucket, runCli, servers, tempDir, treeHashes, writeTree } from '../helpers.js';
+import {
+  bigFile,
+  MiB,
+  newBucket,
+  runCli,
+  servers,
+  tempDir,
+  tempFolders,
+  treeHashes,
+  writeTree,
+} from '../helpers.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 
 /** Ranged from 5 MiB on, in ranges of 5 MiB: big.bin is 3 ranges, mid.bin 2. */
@@ -50,8 +60,7 @@ const errorsOf = (events: SyncEvent[]) =>
 
 /** No temp file left behind. */
 function expectNoTempFiles(dst: string): void {
-  const tmp = path.join(dst, '.s3sync', 'tmp');
-  if (existsSync(tmp)) expect(readdirSync(tmp)).toEqual([]);
+  expect(tempFolders(dst).flatMap((tmp) => readdirSync(tmp))).toEqual([]);
 }
 
 /** Nothing under a real name but directories, and no temp file left behind. */

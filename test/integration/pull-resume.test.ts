@@ -16,6 +16,7 @@ import {
   runCli,
   servers,
   spawnCli,
+  tempFolders,
   trackedDirs,
   waitFor,
 } from '../helpers.js';
@@ -37,8 +38,8 @@ const starts = (...mib: number[]) => mib.map((m) => `bytes=${m * MiB}-`);
 
 /** The ranges the kept download's log says are on disk. */
 function loggedRanges(dest: string): number {
-  const tmp = path.join(dest, '.s3sync', 'tmp');
-  if (!existsSync(tmp)) return 0;
+  const [tmp] = tempFolders(dest);
+  if (tmp === undefined) return 0;
   const log = readdirSync(tmp).find((n) => n.endsWith('.ranges'));
   return log ? readFileSync(path.join(tmp, log), 'utf8').split('\n').filter(Boolean).length : 0;
 }
@@ -108,7 +109,7 @@ describe.each(servers())('pull resumes a large download on $name', (server) => {
       expect(noticesOf(again)).toContain('big.bin: resuming: 2 of 5 ranges kept from an earlier pull');
       // Only what this run fetched counts as transferred.
       expect(again.summary).toMatchObject({ downloaded: 1, failed: 0, bytesTransferred: SIZE - 10 * MiB });
-      expect(existsSync(path.join(dest, '.s3sync', 'tmp'))).toBe(false);
+      expect(tempFolders(dest)).toEqual([]);
     },
   );
 
@@ -124,13 +125,13 @@ describe.each(servers())('pull resumes a large download on $name', (server) => {
     expect(ranges.sort()).toEqual(starts(0, 5, 10, 15, 20).sort());
     expect(noticesOf(again).filter((m) => m.includes('resuming'))).toEqual([]);
     expect(again.summary).toMatchObject({ downloaded: 1, bytesTransferred: SIZE });
-    expect(existsSync(path.join(dest, '.s3sync', 'tmp'))).toBe(false);
+    expect(tempFolders(dest)).toEqual([]);
   });
 
   it('kept bytes damaged since do not verify: the file is fetched whole, never taken wrong', async () => {
     const { file, dest, args, ranges } = await interrupted('damaged', 'SIGINT', true);
-    const tmp = path.join(dest, '.s3sync', 'tmp');
-    const part = path.join(tmp, readdirSync(tmp).find((n) => n.endsWith('.part'))!);
+    const [tmp] = tempFolders(dest);
+    const part = path.join(tmp!, readdirSync(tmp!).find((n) => n.endsWith('.part'))!);
     const bytes = readFileSync(part);
     bytes[1234] = bytes[1234]! ^ 0xff; // in range 0, logged as on disk
     writeFileSync(part, bytes);
@@ -140,6 +141,6 @@ describe.each(servers())('pull resumes a large download on $name', (server) => {
     // The missing ranges, then, the whole not verifying, every range again.
     expect(ranges.sort()).toEqual([...starts(10, 15, 20), ...starts(0, 5, 10, 15, 20)].sort());
     expect(again.summary).toMatchObject({ downloaded: 1, failed: 0, bytesTransferred: SIZE });
-    expect(existsSync(path.join(dest, '.s3sync', 'tmp'))).toBe(false);
+    expect(tempFolders(dest)).toEqual([]);
   });
 });

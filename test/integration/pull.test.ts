@@ -22,9 +22,12 @@ import {
   runCli,
   seedObject,
   servers,
+  spawnCli,
   summaryOf,
   tempDir,
+  tempFolders,
   treeHashes,
+  waitFor,
   writeTree,
 } from '../helpers.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
@@ -171,6 +174,30 @@ describe.each(servers())('pull on $name', (server) => {
       statSync(path.join(src, 'big.bin')).mtimeMs,
       0,
     );
+  });
+
+  it('two pulls of other prefixes into one folder at once each keep their temp files: both succeed', async () => {
+    const { bucket, transport } = await newBucket(server, 'twopulls');
+    const big = randomBytes(8 * MiB);
+    await seed(transport, 'slow/big.bin', big);
+    await seed(transport, 'fast/b.txt', 'b');
+    const dst = tempDir('twopulls');
+    const ranged = ['--multipart-threshold', '1MiB', '--part-size', '1MiB', '--workers', '2'];
+    const slow = spawnCli(
+      ['pull', `s3://${bucket}/slow`, dst, ...ranged, '--bwlimit', '2MiB', '--json'],
+      server,
+    );
+    // Under way: its temp folder holds the ranged download when the other pull starts and ends.
+    const busy = () => tempFolders(dst).some((t) => readdirSync(t).length > 0);
+    expect(await waitFor(busy, slow)).toBe(true);
+    const fast = await runCli(['pull', `s3://${bucket}/fast`, dst, '--json'], server);
+    expect(fast.code, fast.stderr).toBe(0);
+    expect(busy()).toBe(true);
+    const { code } = await slow.exited;
+    expect(code, slow.stderr()).toBe(0);
+    expect(readFileSync(path.join(dst, 'big.bin')).equals(big)).toBe(true);
+    expect(readFileSync(path.join(dst, 'b.txt'), 'utf8')).toBe('b');
+    expect(tempFolders(dst)).toEqual([]);
   });
 
   it('a file pull replaces keeps its permission bits; a new file takes the umask', async () => {
