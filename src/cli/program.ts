@@ -52,6 +52,9 @@ function addFlags(cmd: Command, command: CommandName): Command {
 
 export type Flags = Record<string, unknown>;
 
+/** A push's options from the command line: flags and its two arguments. */
+export type PushArgs = Flags & { source: string; destination: string };
+
 /** Options that say one thing two ways: a layer that gives one overrides the other from earlier layers. */
 const ALTERNATIVES: readonly (readonly OptionName[])[] = [
   ['shard', 'shards'],
@@ -243,6 +246,12 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
     return { ...prepared, options, output };
   };
 
+  /** A push, or a watch (its output a line per batch): `push` and `sync DIR s3://…` alike. */
+  const push = (args: PushArgs, output: Output): CommandEnd =>
+    args.watch
+      ? import('./watch.js').then((w) => w.runWatch(args, output, ctx.signal))
+      : import('../sync/push.js').then((p) => p.push(args));
+
   if (lazyFlags) {
     program.hook('preSubcommand', (_program, sub) => addPending(sub));
     // Every help, of the program or a command, lists commands' or flags' options: all are added first.
@@ -272,13 +281,7 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
     .addHelpText('after', '\nExample:\n  s3sync push ./database s3://my-bucket/backups/db --delete')
     .action((source: string, destination: string, _flags: Flags, cmd: Command) => {
       const { options, output } = prepare('push', cmd);
-      if (options.watch)
-        run(
-          import('./watch.js').then((w) =>
-            w.runWatch({ ...options, source, destination }, output, ctx.signal),
-          ),
-        );
-      else run(import('../sync/push.js').then(({ push }) => push({ ...options, source, destination })));
+      run(push({ ...options, source, destination }, output));
     });
 
   withFlags(
@@ -295,7 +298,7 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
       run(import('../sync/pull.js').then(({ pull }) => pull({ ...options, source, destination })));
     });
 
-  withFlags(syncCommand(program), 'sync').action(syncAction(prepare, run));
+  withFlags(syncCommand(program), 'sync').action(syncAction(prepare, run, push));
 
   withFlags(
     program
