@@ -469,7 +469,14 @@ export async function runCli(argv: string[]): Promise<number> {
     const message = (w: CancelWords) =>
       `${signal}: stopping (${w.stopping}); ${signal === 'SIGINT' ? 'Ctrl-C' : signal} again exits at once`;
     if (outputs.size === 0) process.stderr.write(`s3sync: ${message(words)}\n`);
-    for (const [o, w] of outputs) void o.event({ type: 'notice', message: message(w) });
+    // Once per wording: config jobs watching side by side each hold an output, and one signal stops them all.
+    const said = new Set<string>();
+    for (const [o, w] of outputs) {
+      const text = message(w);
+      if (said.has(`${o.mode}:${text}`)) continue;
+      said.add(`${o.mode}:${text}`);
+      void o.event({ type: 'notice', message: text });
+    }
     cancel.abort(reason);
   };
   // A closed stdout cancels as SIGPIPE would end the process, but with the work saved: exiting there

@@ -117,4 +117,52 @@ describe.each(servers())('a watch stopping on $name', (server) => {
     ]);
     expect(ends[1]).toEqual(ends[0]);
   });
+
+  it.each(['human', 'json'])(
+    'config watch jobs stopped cleanly: %s job lines not marked cancelled, the notice said once',
+    async (mode) => {
+      const a = await setup(`job-a-${mode}`);
+      const b = await setup(`job-b-${mode}`);
+      writeOld(path.join(a.src, 'one.txt'), 'for job a');
+      writeOld(path.join(b.src, 'two.txt'), 'for job b');
+      const file = path.join(dir(`watch-stop-config-${mode}`), 's3sync.config.json');
+      const job = (x: typeof a) => ({
+        command: 'push',
+        source: x.src,
+        destination: x.url,
+        watch: true,
+        settle: '300ms',
+      });
+      writeFileSync(file, JSON.stringify({ jobs: [job(a), job(b)] }));
+      const run = start(mode === 'json' ? ['--json'] : [], { S3SYNC_CONFIG: file });
+      const json = mode === 'json';
+      const walked = () =>
+        json
+          ? batches(run).length >= 2
+          : (run.stdout().match(/walk of 1 files: 1 uploaded/g) ?? []).length >= 2;
+      expect(await waitFor(walked, run, 30_000), diag(run)).toBe(true);
+      expect(await stop(run), diag(run)).toBe(0);
+      const notices = json
+        ? run.events.filter((e) => e.type === 'notice' && /SIGTERM: stopping/.test(String(e.message)))
+        : run.stderr().match(/SIGTERM: stopping/g);
+      expect(notices, diag(run)).toHaveLength(1);
+      const line = '1 files: 0 unchanged, 1 uploaded, 0 recorded, 0 deleted, 0 failed';
+      if (json) {
+        const jobs = run.events.filter((e) => e.type === 'job') as (AnyEvent & Record<string, unknown>)[];
+        // Side by side, each ends when it stops: in either order.
+        expect(jobs.map((j) => [j.job, j.exitCode, j.result]).sort()).toEqual([
+          [1, 0, line],
+          [2, 0, line],
+        ]);
+      } else {
+        const jobLines = humanLines(run)
+          .filter((l) => l.startsWith('job '))
+          .sort();
+        expect(jobLines, diag(run)).toEqual([
+          `job 1/2 push ${a.src} -> ${a.url}: ${line}`,
+          `job 2/2 push ${b.src} -> ${b.url}: ${line}`,
+        ]);
+      }
+    },
+  );
 });
