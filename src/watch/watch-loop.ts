@@ -1,6 +1,8 @@
 import { lstatSync, realpathSync, statSync } from 'node:fs';
 import { S3SyncError, usageError } from '../errors.js';
 import { absPath, type LocalFile } from '../local/scan.js';
+import type { Destination, ManifestEntry } from '../manifest/schema.js';
+import { loadManifest } from '../manifest/store.js';
 import { SECOND } from '../options/spec.js';
 import { fmtDuration, setting, validateOptions } from '../options/validate.js';
 import { emptyResult, stoppedBy as markStopped, type SyncEvent, type SyncResult } from '../sync/events.js';
@@ -12,6 +14,7 @@ import { runBatch, vouches } from './batch.js';
 import { collectGarbage } from './collect.js';
 import { PathScope } from './scope.js';
 import { backoffMs, changedRecently, GONE, isSettled, nextDue, type Observed, observe } from './settle.js';
+import { treeAsKnown } from './tally.js';
 import { type Watcher, watchTree } from './watcher.js';
 
 type Trigger = 'change' | 'walk';
@@ -90,6 +93,8 @@ class WatchLoop {
   private resubscribe = false;
   /** The device and inode of the directory subscribed to: a root replaced without an event shows. */
   private watchedRoot: string | undefined;
+  /** Where the last run's manifest is: the summary reads the tree as last known from it. */
+  private manifestAt: { path: string; destination: Destination } | undefined;
   /** s3sync's own files (a manifest given inside the tree, its lock), as the last run's context said. */
   private isOwn: (rel: string) => boolean = () => false;
 
@@ -342,6 +347,7 @@ class WatchLoop {
       });
       // Kept between runs: the run's own test would keep the whole run (manifest, scan) alive.
       this.isOwn = s.ownTest();
+      this.manifestAt = { path: s.store.path, destination: s.destination };
       this.manifestHeld = vouches(s.store);
       // What the walk did not hold back is sent (or failed, and retried as a batch's failures are).
       for (const rel of [...this.changingSince.keys()]) if (!this.pending.has(rel)) this.settled(rel);
@@ -364,7 +370,7 @@ class WatchLoop {
       this.report(err);
     } finally {
       release();
-      if (result) this.add(result, true);
+      if (result) this.add(result);
     }
   }
 
@@ -407,6 +413,7 @@ class WatchLoop {
       for (const rel of ready) if (!held.has(rel)) this.settled(rel);
       undeleted = done.undeleted;
       this.isOwn = s.ownTest();
+      this.manifestAt = { path: s.store.path, destination: s.destination };
     } catch (err) {
       // Cancelled: what was not sent, the next start's walk finds.
       if (this.aborted) return;
@@ -416,7 +423,7 @@ class WatchLoop {
     } finally {
       release();
       for (const rel of ready) this.forced.delete(rel);
-      if (result) this.add(result, false);
+      if (result) this.add(result);
     }
     const failed = new Map((result?.errors ?? []).map((e) => [e.rel, e.message]));
     for (const rel of undeleted)
@@ -441,12 +448,8 @@ class WatchLoop {
     this.opts.onEvent?.({ type: 'error', message: `${message} (retrying)` });
   }
 
-  private add(r: SyncResult, walk: boolean): void {
+  private add(r: SyncResult): void {
     const t = this.totals;
-    if (walk) {
-      t.scanned = r.scanned;
-      t.unchanged = r.unchanged;
-    }
     t.uploaded += r.uploaded;
     t.copied += r.copied;
     t.restyled += r.restyled;
@@ -457,12 +460,32 @@ class WatchLoop {
     for (const [k, v] of Object.entries(r.requests)) t.requests[k] = (t.requests[k] ?? 0) + v;
   }
 
+  /** The summary's counts of files (see treeAsKnown); the manifest read once, as the watch ends. */
+  private tally(started: number): void {
+    let files: ReadonlyMap<string, ManifestEntry> = new Map();
+    try {
+      if (this.manifestAt) files = loadManifest(this.manifestAt.path, this.manifestAt.destination).data.files;
+    } catch {
+      // Unreadable now: the counts are of what is known without it (the next run says why).
+    }
+    const isFile = (rel: string) => {
+      const sig = signatureOf(this.root, rel);
+      return sig !== GONE && sig !== 'dir';
+    };
+    const failing = new Set(this.failing.keys());
+    Object.assign(
+      this.totals,
+      treeAsKnown(files, started, { pending: this.pending.keys(), failing }, isFile),
+    );
+  }
+
   /**
    * The watch's summary: what all its runs did; failed are the paths still failing when it stopped,
    * and a walk that last failed as a whole (rel ''). `stoppedBy`: the error that ended the watch.
    */
   private finish(started: number, stoppedBy?: { error: unknown }): SyncResult {
     const t = this.totals;
+    this.tally(started);
     t.errors = [...this.failing].map(([rel, f]) => ({ rel, message: f.message }));
     if (this.walkError !== undefined) t.errors.push({ rel: '', message: this.walkError });
     t.failed = t.errors.length;

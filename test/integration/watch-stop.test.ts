@@ -165,4 +165,47 @@ describe.each(servers())('a watch stopping on $name', (server) => {
       }
     },
   );
+
+  it.each(['json', 'human'])(
+    '%s: the summary counts the tree as last known, what was sent, and the files left pending',
+    async (mode) => {
+      const { src, url } = await setup(`counts-${mode}`);
+      writeOld(path.join(src, 'k1.txt'), 'kept 1');
+      writeOld(path.join(src, 'k2.txt'), 'kept 2');
+      expect((await runCli(['push', src, url], server)).code).toBe(0);
+      writeOld(path.join(src, 'n0.txt'), 'new before the watch');
+      const json = mode === 'json';
+      const run = start(['push', src, url, '--watch', '--settle', '2s', ...(json ? ['--json'] : [])]);
+      // Outside a terminal, a line per batch that did something.
+      const sent = () =>
+        json
+          ? uploaded(run)
+          : [...run.stdout().matchAll(/^\d\d:\d\d:\d\d .*?: (\d+) uploaded/gm)].reduce(
+              (n, m) => n + Number(m[1]),
+              0,
+            );
+      expect(await waitFor(() => sent() >= 1, run, 30_000), diag(run)).toBe(true);
+      writeFileSync(path.join(src, 'k1.txt'), 'kept 1, changed');
+      for (const n of ['n1', 'n2', 'n3']) writeFileSync(path.join(src, `${n}.txt`), n);
+      expect(await waitFor(() => sent() >= 5, run, 30_000), diag(run)).toBe(true);
+      // Written, seen, and not settled when the watch stops.
+      writeFileSync(path.join(src, 'n4.txt'), 'n4');
+      await sleep(500);
+      expect(await stop(run), diag(run)).toBe(0);
+      // k1, k2 and n0 to n4: k2 alone was not sent during the watch; n4 is left for the next run.
+      if (json)
+        expect(run.events.at(-1), diag(run)).toMatchObject({
+          type: 'summary',
+          scanned: 7,
+          unchanged: 1,
+          uploaded: 5,
+          pending: 1,
+          exitCode: 0,
+        });
+      else
+        expect(humanLines(run).at(-2), diag(run)).toBe(
+          '7 files: 1 unchanged, 5 uploaded, 0 recorded, 0 deleted, 0 failed, 1 pending',
+        );
+    },
+  );
 });
