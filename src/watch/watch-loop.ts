@@ -1,4 +1,4 @@
-import { lstatSync, realpathSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { S3SyncError, usageError } from '../errors.js';
 import { absPath, type LocalFile } from '../local/scan.js';
 import type { Destination, ManifestEntry } from '../manifest/schema.js';
@@ -39,6 +39,18 @@ function identityOf(root: string): string | undefined {
     return undefined;
   }
 }
+
+/** Whether a directory holds a directory; false when it cannot be read (gone again). */
+function holdsDirectory(abs: string): boolean {
+  try {
+    return readdirSync(abs, { withFileTypes: true }).some((d) => d.isDirectory());
+  } catch {
+    return false;
+  }
+}
+
+/** The least time between two renewals of the subscription for folders made several levels at once. */
+const RENEW_EVERY_MS = 5000;
 
 /** How often the loop looks whether the root was replaced, for when no event says so. */
 const ROOT_CHECK_MS = 2000;
@@ -91,6 +103,16 @@ class WatchLoop {
   private manifestHeld = false;
   /** The watched directory itself changed: the next walk subscribes again first. */
   private resubscribe = false;
+  /**
+   * Folders made with folders already in them (`mkdir -p`, a tree moved in): the watcher watches only
+   * their first level (parcel-bundler/watcher#97), so the subscription is renewed, which watches the
+   * levels below, and they are looked at once more for what was made before it.
+   */
+  private readonly deepDirs = new Set<string>();
+  /** When the subscription is renewed for `deepDirs`; undefined while there are none. */
+  private renewAt: number | undefined;
+  /** The last renewal: a storm of such folders costs one renewal every RENEW_EVERY_MS, not one each. */
+  private renewedAt = 0;
   /** The device and inode of the directory subscribed to: a root replaced without an event shows. */
   private watchedRoot: string | undefined;
   /** Where the last run's manifest is: the summary reads the tree as last known from it. */
@@ -127,6 +149,10 @@ class WatchLoop {
           continue;
         }
         if (this.rootReplaced()) continue;
+        if (this.renewAt !== undefined && now >= this.renewAt) {
+          await this.renew();
+          continue;
+        }
         const ready = this.collectReady(now);
         if (ready.length > 0) await this.batch(ready);
         else await this.nap(Math.min(this.nextWake(now) - now, ROOT_CHECK_MS));
@@ -199,10 +225,40 @@ class WatchLoop {
     const now = Date.now();
     for (const rel of rels) {
       if (this.isOwn(rel)) continue;
-      this.pending.set(rel, observe(this.pending.get(rel), signatureOf(this.root, rel), now, true));
-      if (!this.changingSince.has(rel)) this.changingSince.set(rel, now);
+      const sig = signatureOf(this.root, rel);
+      this.mark(rel, sig, now);
+      if (sig === 'dir' && this.watcher !== undefined && holdsDirectory(absPath(this.root, rel))) {
+        this.deepDirs.add(rel);
+        // After the settle time, so that the folders of one `mkdir -p` or `tar x` are one renewal.
+        this.renewAt ??= Math.max(now + this.settleMs, this.renewedAt + RENEW_EVERY_MS);
+      }
     }
     this.wake?.();
+  }
+
+  /** A path an event named (or a folder to look at again): pending, its clock restarted. */
+  private mark(rel: string, sig: string, now: number): void {
+    this.pending.set(rel, observe(this.pending.get(rel), sig, now, true));
+    if (!this.changingSince.has(rel)) this.changingSince.set(rel, now);
+  }
+
+  /**
+   * A new subscription, which watches every level of the folders made several levels at once; then
+   * those folders are looked at again, for the files made in them before it watched them.
+   */
+  private async renew(): Promise<void> {
+    const dirs = [...this.deepDirs];
+    this.deepDirs.clear();
+    this.renewAt = undefined;
+    this.renewedAt = Date.now();
+    await this.subscribeAgain();
+    // No subscription now (the system refused it): a walk tries again, and finds what it missed.
+    if (this.watcher === undefined) {
+      this.resubscribe = true;
+      this.walkAt = 0;
+    }
+    const now = Date.now();
+    for (const rel of dirs) this.mark(rel, signatureOf(this.root, rel), now);
   }
 
   /**
@@ -256,7 +312,7 @@ class WatchLoop {
 
   /** When something may be due: a path settling, a failure's retry, the next walk. */
   private nextWake(now: number): number {
-    let at = this.walkAt;
+    let at = Math.min(this.walkAt, this.renewAt ?? Number.POSITIVE_INFINITY);
     const settling = [...this.pending].map(([rel, o]) => ({
       sig: o.sig,
       // Due when it settles, or when --settle-max runs out, whichever is first; not before its retry.
