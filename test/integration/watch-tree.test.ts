@@ -77,4 +77,19 @@ describe.each(servers())('push --watch, events that say less, on $name', (server
     expect(await keys()).toEqual(want);
   });
 
+  it('an edit to .s3syncignore is applied to the whole tree: a file it no longer leaves out is uploaded', async () => {
+    const { src, run, keys } = await watchFrom('ignore-edit', ['keep.txt', 'old.log'], [], '*.log\n');
+    expect(await keys()).toEqual(['keep.txt']);
+    // old.log itself does not change: no event names it.
+    writeFileSync(path.join(src, '.s3syncignore'), '# logs too\n');
+    const sent = () =>
+      batches(run)
+        .filter((b) => b.trigger === 'walk')
+        .slice(1)
+        .some((b) => b.uploaded === 1);
+    expect(await waitFor(sent, run, 10_000), diag(run)).toBe(true);
+    expect(await stop(run), diag(run)).toBe(0);
+    expect(await keys()).toEqual(['keep.txt', 'old.log']);
+  });
+
 });
