@@ -1,5 +1,6 @@
 import { lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { S3SyncError, usageError } from '../errors.js';
+import { IGNORE_FILE } from '../local/filters.js';
 import { absPath, type LocalFile } from '../local/scan.js';
 import type { Destination, ManifestEntry } from '../manifest/schema.js';
 import { loadManifest } from '../manifest/store.js';
@@ -224,6 +225,9 @@ class WatchLoop {
   private changed(rels: string[]): void {
     const now = Date.now();
     for (const rel of rels) {
+      // New rules change what every path is (one they now let through has no event of its own): a
+      // walk applies them, once the file has had the settle time to be written whole.
+      if (rel === IGNORE_FILE) this.walkAt = Math.min(this.walkAt, now + this.settleMs);
       if (this.isOwn(rel)) continue;
       const sig = signatureOf(this.root, rel);
       this.mark(rel, sig, now);

@@ -92,4 +92,15 @@ describe.each(servers())('push --watch, events that say less, on $name', (server
     expect(await keys()).toEqual(['keep.txt', 'old.log']);
   });
 
+  it('--delete: a file renamed over another, then away, leaves neither object behind', async () => {
+    const keep = ['k1.txt', 'k2.txt', 'k3.txt', 'k4.txt', 'k5.txt', 'k6.txt'];
+    const { src, run, keys } = await watchFrom('over-away', [...keep, 'x.txt', 'y.txt'], ['--delete']);
+    // The watcher merges "x created, x deleted" away: it reports y deleted and z created only.
+    renameSync(path.join(src, 'y.txt'), path.join(src, 'x.txt'));
+    renameSync(path.join(src, 'x.txt'), path.join(src, 'z.txt'));
+    const gone = () => batches(run).reduce((n, b) => n + b.deleted, 0) >= 2;
+    expect(await waitFor(gone, run, 10_000), diag(run)).toBe(true);
+    expect(await stop(run), diag(run)).toBe(0);
+    expect(await keys()).toEqual([...keep, 'z.txt']);
+  });
 });
