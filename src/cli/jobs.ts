@@ -29,9 +29,8 @@ async function runJob(
     if (output.mode === 'json' || (e.type !== 'summary' && e.type !== 'check-summary'))
       void output.event(cliEvent(e, signal?.reason));
   };
-  const watching = options.watch
-    ? (await import('./watch.js')).watchEvents(output, job.destination, signal)
-    : undefined;
+  const watch = options.watch ? await import('./watch.js') : undefined;
+  const watching = watch?.watchEvents(output, job.destination, signal);
   const onEvent = watching?.onEvent ?? each;
   const { source, destination } = job;
   try {
@@ -44,7 +43,7 @@ async function runJob(
           : entry === 'sync s3'
             ? await lib.syncBuckets({ ...options, source, destination, onEvent, signal })
             : await lib.check({ ...options, local: source, remote: destination, onEvent, signal });
-    return { exitCode: exitCodeOf(r.outcome), text: resultText(r) };
+    return { exitCode: exitCodeOf(r.outcome), text: resultText(watch ? watch.watchEnded(r) : r) };
   } catch (err) {
     // Cancelled: no job after this one starts either.
     if ((err as Error)?.name === 'AbortError') throw err;

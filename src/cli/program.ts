@@ -53,6 +53,9 @@ function addFlags(cmd: Command, command: CommandName): Command {
 
 export type Flags = Record<string, unknown>;
 
+/** A push's options from the command line: flags and its two arguments. */
+export type PushArgs = Flags & { source: string; destination: string };
+
 /** Options that say one thing two ways: a layer that gives one overrides the other from earlier layers. */
 const ALTERNATIVES: readonly (readonly OptionName[])[] = [
   ['shard', 'shards'],
@@ -253,6 +256,12 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
     return { ...prepared, options, output };
   };
 
+  /** A push, or a watch (its output a line per batch): `push` and `sync DIR s3://…` alike. */
+  const push = (args: PushArgs, output: Output): CommandEnd =>
+    args.watch
+      ? import('./watch.js').then((w) => w.runWatch(args, output, ctx.signal))
+      : import('../sync/push.js').then((p) => p.push(args));
+
   if (lazyFlags) {
     program.hook('preSubcommand', (_program, sub) => addPending(sub));
     // Every help, of the program or a command, lists commands' or flags' options: all are added first.
@@ -282,13 +291,7 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
     .addHelpText('after', '\nExample:\n  s3sync push ./database s3://my-bucket/backups/db --delete')
     .action((source: string, destination: string, _flags: Flags, cmd: Command) => {
       const { options, output } = prepare('push', cmd);
-      if (options.watch)
-        run(
-          import('./watch.js').then((w) =>
-            w.runWatch({ ...options, source, destination }, output, ctx.signal),
-          ),
-        );
-      else run(import('../sync/push.js').then(({ push }) => push({ ...options, source, destination })));
+      run(push({ ...options, source, destination }, output));
     });
 
   withFlags(
@@ -305,7 +308,7 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
       run(import('../sync/pull.js').then(({ pull }) => pull({ ...options, source, destination })));
     });
 
-  withFlags(syncCommand(program), 'sync').action(syncAction(prepare, run));
+  withFlags(syncCommand(program), 'sync').action(syncAction(prepare, run, push));
 
   withFlags(
     program
@@ -476,7 +479,14 @@ export async function runCli(argv: string[]): Promise<number> {
     const message = (w: CancelWords) =>
       `${signal}: stopping (${w.stopping}); ${signal === 'SIGINT' ? 'Ctrl-C' : signal} again exits at once`;
     if (outputs.size === 0) process.stderr.write(`s3sync: ${message(words)}\n`);
-    for (const [o, w] of outputs) void o.event({ type: 'notice', message: message(w) });
+    // Once per wording: config jobs watching side by side each hold an output, and one signal stops them all.
+    const said = new Set<string>();
+    for (const [o, w] of outputs) {
+      const text = message(w);
+      if (said.has(`${o.mode}:${text}`)) continue;
+      said.add(`${o.mode}:${text}`);
+      void o.event({ type: 'notice', message: text });
+    }
     cancel.abort(reason);
   };
   // A closed stdout cancels as SIGPIPE would end the process, but with the work saved: exiting there

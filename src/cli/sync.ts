@@ -5,7 +5,8 @@
 import type { Command } from 'commander';
 import { usageError } from '../errors.js';
 import { isS3Url } from '../s3/url.js';
-import type { CommandEnd, Flags } from './program.js';
+import type { Output } from './output.js';
+import type { CommandEnd, Flags, PushArgs } from './program.js';
 
 export function syncCommand(program: Command): Command {
   return program
@@ -19,10 +20,14 @@ export function syncCommand(program: Command): Command {
     );
 }
 
-/** The action of `sync`: the entry point its two arguments name. */
+/**
+ * The action of `sync`: the entry point its two arguments name; DIR → S3 through `push`, the push
+ * command's own, so that a watch shows itself as `push --watch` does.
+ */
 export function syncAction(
-  prepare: (command: 'sync s3' | 'push' | 'pull', cmd: Command) => { options: Flags },
+  prepare: (command: 'sync s3' | 'push' | 'pull', cmd: Command) => { options: Flags; output: Output },
   run: (r: CommandEnd) => void,
+  push: (args: PushArgs, output: Output) => CommandEnd,
 ) {
   return (source: string, destination: string, _flags: Flags, cmd: Command) => {
     // The options of what it runs, as a config job's: else a config default meant for push or pull
@@ -36,10 +41,10 @@ export function syncAction(
       throw usageError(
         '--at applies to a sync from S3 (s3://… DIR, or s3://… s3://…): a local directory has no earlier versions',
       );
-    const { options } = prepare(entry, cmd);
+    const { options, output } = prepare(entry, cmd);
     const args = { ...options, source, destination };
     if (entry === 'sync s3') run(import('../sync/s3-to-s3.js').then(({ syncBuckets }) => syncBuckets(args)));
-    else if (entry === 'push') run(import('../sync/push.js').then(({ push }) => push(args)));
+    else if (entry === 'push') run(push(args, output));
     else run(import('../sync/pull.js').then(({ pull }) => pull(args)));
   };
 }

@@ -26,6 +26,13 @@ export function batchText(b: Omit<Batch, 'type' | 'outcome'>): string {
 }
 
 /**
+ * A watch's result as its words say it: stopping is how a watch ends, so one stopped with nothing left
+ * failing is not marked as a cancelled run's (its summary line, a config job's line).
+ */
+export const watchEnded = <T extends { cancelled: boolean; outcome: string }>(r: T): T =>
+  r.cancelled && r.outcome === 'ok' ? { ...r, cancelled: false } : r;
+
+/**
  * How a watch shows itself: with --json one `batch` line per batch (besides errors, warnings and
  * notices); on a terminal one status line on stderr, rewritten in place; otherwise (a service's
  * journal) one line per batch that did something. --quiet: errors only.
@@ -66,10 +73,10 @@ export function watchEvents(
       return;
     }
     clear();
-    // Stopping is how a watch ends: its human summary is not marked as a cancelled run's, unless
-    // something was left failing. With --json the summary says `cancelled` as it is.
-    const ended = e.type === 'summary' && e.cancelled && e.outcome === 'ok' && output.mode !== 'json';
-    void output.event(cliEvent(ended ? { ...e, cancelled: false } : e, signal?.reason));
+    // With --json the summary says `cancelled` as it is.
+    void output.event(
+      cliEvent(e.type === 'summary' && output.mode !== 'json' ? watchEnded(e) : e, signal?.reason),
+    );
     draw();
   };
   return {

@@ -52,6 +52,9 @@ const ignore = (): typeof Ignore => require('ignore') as typeof Ignore;
 /** Names the filter always excludes at the root of the sync (the manifest folder). */
 export const INTERNAL_NAMES: readonly string[] = ['.s3sync'];
 
+/** The rules file in the source root (gitignore syntax). */
+export const IGNORE_FILE = '.s3syncignore';
+
 export interface FilterOptions {
   /** --include GLOB (repeatable). */
   include?: string[];

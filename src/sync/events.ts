@@ -75,6 +75,11 @@ export interface SyncResult {
    */
   cancelled: boolean;
   /**
+   * `push --watch` only: files changed and not yet sent when the watch stopped (the next run sends
+   * them). Its `scanned` is then the tree as last known, `unchanged` the files not sent during the watch.
+   */
+  pending?: number;
+  /**
    * The error that stopped the run before its end, as the CLI's last line says it (a missing bucket, a
    * delete guard's refusal): its counts are then of a run that did not finish. Absent otherwise.
    */

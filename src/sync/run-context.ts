@@ -11,7 +11,7 @@ import {
 import path from 'node:path';
 import { errorMessage, S3SyncError, usageError } from '../errors.js';
 import { FOREIGN_TMP, FOREIGN_TMP_SUFFIX } from '../local/confine.js';
-import { createFilter, type PathFilter } from '../local/filters.js';
+import { createFilter, IGNORE_FILE, type PathFilter } from '../local/filters.js';
 import { HashCache } from '../local/hash-cache.js';
 import { kindOf } from '../local/open-file.js';
 import { ManifestStore } from '../manifest/manifest-store.js';
@@ -108,7 +108,7 @@ export class RunContext {
    * s3sync for this directory), and the original Python script's manifest (`.s3_sync_manifest.json`),
    * which is state, not data, whether or not it is being adopted.
    */
-  private readonly ownFiles = new Set<string>(['.s3_sync_manifest.json', '.s3syncignore']);
+  private readonly ownFiles = new Set<string>(['.s3_sync_manifest.json', IGNORE_FILE]);
   private readonly ownStems: string[] = [];
   private rules: PathFilter = ALL;
   private limits: Selection = EVERYTHING;
@@ -348,7 +348,7 @@ function loadFilter(root: string, opts: CommonOptions): Promise<PathFilter> {
     include: opts.include,
     exclude: opts.exclude,
     excludeFrom: opts.excludeFrom,
-    ignoreFileText: readIgnoreFile(path.join(root, '.s3syncignore')),
+    ignoreFileText: readIgnoreFile(path.join(root, IGNORE_FILE)),
   });
 }
 

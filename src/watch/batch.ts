@@ -1,4 +1,5 @@
-import { holdsAnything, type LocalFile, scanDirectory } from '../local/scan.js';
+import { lstatSync } from 'node:fs';
+import { absPath, holdsAnything, type LocalFile, scanDirectory } from '../local/scan.js';
 import { STATE_DIR } from '../manifest/store.js';
 import { setting } from '../options/validate.js';
 import { type PushAction, planPush } from '../plan/push.js';
@@ -8,7 +9,7 @@ import type { PushOptions } from '../sync/options.js';
 import { prelude } from '../sync/prelude.js';
 import { executePush, type PreparedPush } from '../sync/push.js';
 import type { RunContext } from '../sync/run-context.js';
-import type { PathScope } from './scope.js';
+import { type PathScope, parentDir } from './scope.js';
 
 /**
  * Plans a watch batch: the push planner over the files under the scope only, the manifest vouching
@@ -66,11 +67,17 @@ async function prepareBatch(
   });
   const present = new Set(files.map((f) => f.rel));
   const actions: PushAction[] = [...plan.actions];
-  // Entries of the scope whose file is gone: forgotten, as a full push forgets them; with --delete,
+  const gone = (rel: string) => lstatSync(absPath(s.localRoot, rel), { throwIfNoEntry: false }) === undefined;
+  // Folders where a path of the batch is gone: a file renamed over another there and then away leaves
+  // no event for the other (the watcher merges "created, then deleted" away), so its entry is looked at.
+  const goneIn = new Set([...scope.paths].filter(gone).map(parentDir));
+  // Entries of the scope (or beside a path gone) whose file is gone: forgotten, as a full push forgets them; with --delete,
   // deleted, and kept until their object is (a delete the guards refuse or a failed batch skips is
   // then planned again by the retry, not lost with the manifest saved without it).
   for (const [rel, e] of s.store.files) {
-    if (!scope.covers(rel) || present.has(rel) || unreadable.has(rel) || !s.selected(rel)) continue;
+    const covered = scope.covers(rel);
+    if (!covered && (goneIn.size === 0 || !goneIn.has(parentDir(rel)))) continue;
+    if (present.has(rel) || unreadable.has(rel) || !s.selected(rel) || (!covered && !gone(rel))) continue;
     if (!opts.delete) s.store.forget(rel);
     else
       actions.push({

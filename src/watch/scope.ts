@@ -18,6 +18,11 @@ export class PathScope {
     return this.keys.size;
   }
 
+  /** The paths the events named. */
+  get paths(): ReadonlySet<string> {
+    return this.keys;
+  }
+
   /** Whether a path is a key or lies under one. */
   covers = (rel: string): boolean => {
     if (this.keys.has(rel)) return true;
@@ -29,3 +34,6 @@ export class PathScope {
   /** Whether the walk enters a directory: it leads to a key, is one, or lies under one. */
   entersDir = (dir: string): boolean => this.ancestors.has(dir) || this.covers(dir);
 }
+
+/** The directory a path is in: '' for the top of the tree. */
+export const parentDir = (rel: string): string => rel.slice(0, Math.max(0, rel.lastIndexOf('/')));

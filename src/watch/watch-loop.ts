@@ -1,6 +1,9 @@
-import { lstatSync, realpathSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { S3SyncError, usageError } from '../errors.js';
+import { IGNORE_FILE } from '../local/filters.js';
 import { absPath, type LocalFile } from '../local/scan.js';
+import type { Destination, ManifestEntry } from '../manifest/schema.js';
+import { loadManifest } from '../manifest/store.js';
 import { SECOND } from '../options/spec.js';
 import { fmtDuration, setting, validateOptions } from '../options/validate.js';
 import { emptyResult, stoppedBy as markStopped, type SyncEvent, type SyncResult } from '../sync/events.js';
@@ -12,6 +15,7 @@ import { runBatch, vouches } from './batch.js';
 import { collectGarbage } from './collect.js';
 import { PathScope } from './scope.js';
 import { backoffMs, changedRecently, GONE, isSettled, nextDue, type Observed, observe } from './settle.js';
+import { treeAsKnown } from './tally.js';
 import { type Watcher, watchTree } from './watcher.js';
 
 type Trigger = 'change' | 'walk';
@@ -36,6 +40,18 @@ function identityOf(root: string): string | undefined {
     return undefined;
   }
 }
+
+/** Whether a directory holds a directory; false when it cannot be read (gone again). */
+function holdsDirectory(abs: string): boolean {
+  try {
+    return readdirSync(abs, { withFileTypes: true }).some((d) => d.isDirectory());
+  } catch {
+    return false;
+  }
+}
+
+/** The least time between two renewals of the subscription for folders made several levels at once. */
+const RENEW_EVERY_MS = 5000;
 
 /** How often the loop looks whether the root was replaced, for when no event says so. */
 const ROOT_CHECK_MS = 2000;
@@ -88,8 +104,20 @@ class WatchLoop {
   private manifestHeld = false;
   /** The watched directory itself changed: the next walk subscribes again first. */
   private resubscribe = false;
+  /**
+   * Folders made with folders already in them (`mkdir -p`, a tree moved in): the watcher watches only
+   * their first level (parcel-bundler/watcher#97), so the subscription is renewed, which watches the
+   * levels below, and they are looked at once more for what was made before it.
+   */
+  private readonly deepDirs = new Set<string>();
+  /** When the subscription is renewed for `deepDirs`; undefined while there are none. */
+  private renewAt: number | undefined;
+  /** The last renewal: a storm of such folders costs one renewal every RENEW_EVERY_MS, not one each. */
+  private renewedAt = 0;
   /** The device and inode of the directory subscribed to: a root replaced without an event shows. */
   private watchedRoot: string | undefined;
+  /** Where the last run's manifest is: the summary reads the tree as last known from it. */
+  private manifestAt: { path: string; destination: Destination } | undefined;
   /** s3sync's own files (a manifest given inside the tree, its lock), as the last run's context said. */
   private isOwn: (rel: string) => boolean = () => false;
 
@@ -122,6 +150,10 @@ class WatchLoop {
           continue;
         }
         if (this.rootReplaced()) continue;
+        if (this.renewAt !== undefined && now >= this.renewAt) {
+          await this.renew();
+          continue;
+        }
         const ready = this.collectReady(now);
         if (ready.length > 0) await this.batch(ready);
         else await this.nap(Math.min(this.nextWake(now) - now, ROOT_CHECK_MS));
@@ -193,11 +225,44 @@ class WatchLoop {
   private changed(rels: string[]): void {
     const now = Date.now();
     for (const rel of rels) {
+      // New rules change what every path is (one they now let through has no event of its own): a
+      // walk applies them, once the file has had the settle time to be written whole.
+      if (rel === IGNORE_FILE) this.walkAt = Math.min(this.walkAt, now + this.settleMs);
       if (this.isOwn(rel)) continue;
-      this.pending.set(rel, observe(this.pending.get(rel), signatureOf(this.root, rel), now, true));
-      if (!this.changingSince.has(rel)) this.changingSince.set(rel, now);
+      const sig = signatureOf(this.root, rel);
+      this.mark(rel, sig, now);
+      if (sig === 'dir' && this.watcher !== undefined && holdsDirectory(absPath(this.root, rel))) {
+        this.deepDirs.add(rel);
+        // After the settle time, so that the folders of one `mkdir -p` or `tar x` are one renewal.
+        this.renewAt ??= Math.max(now + this.settleMs, this.renewedAt + RENEW_EVERY_MS);
+      }
     }
     this.wake?.();
+  }
+
+  /** A path an event named (or a folder to look at again): pending, its clock restarted. */
+  private mark(rel: string, sig: string, now: number): void {
+    this.pending.set(rel, observe(this.pending.get(rel), sig, now, true));
+    if (!this.changingSince.has(rel)) this.changingSince.set(rel, now);
+  }
+
+  /**
+   * A new subscription, which watches every level of the folders made several levels at once; then
+   * those folders are looked at again, for the files made in them before it watched them.
+   */
+  private async renew(): Promise<void> {
+    const dirs = [...this.deepDirs];
+    this.deepDirs.clear();
+    this.renewAt = undefined;
+    this.renewedAt = Date.now();
+    await this.subscribeAgain();
+    // No subscription now (the system refused it): a walk tries again, and finds what it missed.
+    if (this.watcher === undefined) {
+      this.resubscribe = true;
+      this.walkAt = 0;
+    }
+    const now = Date.now();
+    for (const rel of dirs) this.mark(rel, signatureOf(this.root, rel), now);
   }
 
   /**
@@ -251,7 +316,7 @@ class WatchLoop {
 
   /** When something may be due: a path settling, a failure's retry, the next walk. */
   private nextWake(now: number): number {
-    let at = this.walkAt;
+    let at = Math.min(this.walkAt, this.renewAt ?? Number.POSITIVE_INFINITY);
     const settling = [...this.pending].map(([rel, o]) => ({
       sig: o.sig,
       // Due when it settles, or when --settle-max runs out, whichever is first; not before its retry.
@@ -342,6 +407,7 @@ class WatchLoop {
       });
       // Kept between runs: the run's own test would keep the whole run (manifest, scan) alive.
       this.isOwn = s.ownTest();
+      this.manifestAt = { path: s.store.path, destination: s.destination };
       this.manifestHeld = vouches(s.store);
       // What the walk did not hold back is sent (or failed, and retried as a batch's failures are).
       for (const rel of [...this.changingSince.keys()]) if (!this.pending.has(rel)) this.settled(rel);
@@ -364,7 +430,7 @@ class WatchLoop {
       this.report(err);
     } finally {
       release();
-      if (result) this.add(result, true);
+      if (result) this.add(result);
     }
   }
 
@@ -407,6 +473,7 @@ class WatchLoop {
       for (const rel of ready) if (!held.has(rel)) this.settled(rel);
       undeleted = done.undeleted;
       this.isOwn = s.ownTest();
+      this.manifestAt = { path: s.store.path, destination: s.destination };
     } catch (err) {
       // Cancelled: what was not sent, the next start's walk finds.
       if (this.aborted) return;
@@ -416,7 +483,7 @@ class WatchLoop {
     } finally {
       release();
       for (const rel of ready) this.forced.delete(rel);
-      if (result) this.add(result, false);
+      if (result) this.add(result);
     }
     const failed = new Map((result?.errors ?? []).map((e) => [e.rel, e.message]));
     for (const rel of undeleted)
@@ -441,12 +508,8 @@ class WatchLoop {
     this.opts.onEvent?.({ type: 'error', message: `${message} (retrying)` });
   }
 
-  private add(r: SyncResult, walk: boolean): void {
+  private add(r: SyncResult): void {
     const t = this.totals;
-    if (walk) {
-      t.scanned = r.scanned;
-      t.unchanged = r.unchanged;
-    }
     t.uploaded += r.uploaded;
     t.copied += r.copied;
     t.restyled += r.restyled;
@@ -457,12 +520,32 @@ class WatchLoop {
     for (const [k, v] of Object.entries(r.requests)) t.requests[k] = (t.requests[k] ?? 0) + v;
   }
 
+  /** The summary's counts of files (see treeAsKnown); the manifest read once, as the watch ends. */
+  private tally(started: number): void {
+    let files: ReadonlyMap<string, ManifestEntry> = new Map();
+    try {
+      if (this.manifestAt) files = loadManifest(this.manifestAt.path, this.manifestAt.destination).data.files;
+    } catch {
+      // Unreadable now: the counts are of what is known without it (the next run says why).
+    }
+    const isFile = (rel: string) => {
+      const sig = signatureOf(this.root, rel);
+      return sig !== GONE && sig !== 'dir';
+    };
+    const failing = new Set(this.failing.keys());
+    Object.assign(
+      this.totals,
+      treeAsKnown(files, started, { pending: this.pending.keys(), failing }, isFile),
+    );
+  }
+
   /**
    * The watch's summary: what all its runs did; failed are the paths still failing when it stopped,
    * and a walk that last failed as a whole (rel ''). `stoppedBy`: the error that ended the watch.
    */
   private finish(started: number, stoppedBy?: { error: unknown }): SyncResult {
     const t = this.totals;
+    this.tally(started);
     t.errors = [...this.failing].map(([rel, f]) => ({ rel, message: f.message }));
     if (this.walkError !== undefined) t.errors.push({ rel: '', message: this.walkError });
     t.failed = t.errors.length;

@@ -3,7 +3,7 @@
  * everything under it; the walk enters only the directories that lead to one.
  */
 import { describe, expect, it } from 'vitest';
-import { PathScope } from '../../src/watch/scope.js';
+import { PathScope, parentDir } from '../../src/watch/scope.js';
 
 describe('PathScope', () => {
   const scope = new PathScope(['a/b/file.txt', 'new-dir', 'top.txt']);
@@ -34,5 +34,15 @@ describe('PathScope', () => {
 
   it('counts its paths once each', () => {
     expect(new PathScope(['x', 'x', 'y']).size).toBe(2);
+  });
+});
+
+describe('parentDir: the folder whose other entries a batch looks at when a path in it is gone', () => {
+  it.each<[string, string, string]>([
+    ['a file at the top is in the root', 'x.txt', ''],
+    ['a file in a folder', 'a/x.txt', 'a'],
+    ['a file deeper down', 'a/b/x.txt', 'a/b'],
+  ])('%s (%s)', (_reason, rel, dir) => {
+    expect(parentDir(rel)).toBe(dir);
   });
 });

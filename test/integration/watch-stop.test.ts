@@ -1,0 +1,211 @@
+/**
+ * How a watch ends, against real servers: `sync DIR s3://…` watches exactly as `push` does (same
+ * events, same lines); config watch jobs stopped cleanly are not marked cancelled, and the stopping
+ * notice is said once; the watch's summary counts the tree as last known and the files left pending.
+ */
+import { utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  type AnyEvent,
+  killLeftRuns,
+  type LiveRun,
+  newBucket,
+  runCli,
+  servers,
+  spawnCli,
+  trackedDirs,
+  waitFor,
+} from '../helpers.js';
+
+const { dir, removeAll } = trackedDirs();
+const runs: LiveRun[] = [];
+afterAll(() => {
+  killLeftRuns(runs);
+  removeAll();
+});
+
+type Batch = AnyEvent & { type: 'batch'; trigger: 'change' | 'walk'; uploaded: number };
+const batches = (run: LiveRun) => run.events.filter((e): e is Batch => e.type === 'batch');
+const uploaded = (run: LiveRun) => batches(run).reduce((n, b) => n + b.uploaded, 0);
+const diag = (run: LiveRun) => `${run.stderr()}\n${run.stdout().split('\n').slice(-8).join('\n')}`;
+
+/** A file written an hour in the past: a walk sends it at once, holding nothing back. */
+function writeOld(file: string, body: string): void {
+  writeFileSync(file, body);
+  const past = new Date(Date.now() - 3_600_000);
+  utimesSync(file, past, past);
+}
+
+/** The lines of a human run, the clock at their start (a batch line's) replaced. */
+const humanLines = (run: LiveRun) =>
+  run
+    .stdout()
+    .trim()
+    .split('\n')
+    .map((l) => l.replace(/^\d\d:\d\d:\d\d /, 'HH:MM:SS '));
+
+describe.each(servers())('a watch stopping on $name', (server) => {
+  async function setup(label: string) {
+    const { bucket } = await newBucket(server, `ws-${label}`);
+    const src = dir(`watch-stop-${label}`);
+    return { src, url: `s3://${bucket}/w` };
+  }
+
+  function start(args: string[], env: Record<string, string> = {}): LiveRun {
+    const run = spawnCli(args, server, { env });
+    runs.push(run);
+    return run;
+  }
+
+  async function stop(run: LiveRun): Promise<number | null> {
+    run.child.kill('SIGTERM');
+    return (await run.exited).code;
+  }
+
+  /** One watch by `command` (push or sync) with --json: the shape of what it printed, and its exit code. */
+  async function jsonShape(command: 'push' | 'sync') {
+    const { src, url } = await setup(`json-${command}`);
+    writeOld(path.join(src, 'a.txt'), 'a');
+    const run = start([command, src, url, '--watch', '--json', '--settle', '300ms']);
+    expect(await waitFor(() => batches(run).length >= 1, run, 30_000), diag(run)).toBe(true);
+    writeFileSync(path.join(src, 'b.txt'), 'b');
+    expect(await waitFor(() => uploaded(run) >= 2, run, 30_000), diag(run)).toBe(true);
+    const code = await stop(run);
+    const keys = (type: string) =>
+      run.events
+        .filter((e) => e.type === type)
+        .map((e) => Object.keys(e).sort())
+        .at(-1);
+    return {
+      code,
+      types: [...new Set(run.events.map((e) => e.type))].sort(),
+      batch: keys('batch'),
+      summary: keys('summary'),
+      last: run.events.at(-1),
+    };
+  }
+
+  it('sync DIR s3://… --watch --json prints what push --watch prints: batches, no per-file events', async () => {
+    const push = await jsonShape('push');
+    const sync = await jsonShape('sync');
+    expect(push.code).toBe(0);
+    expect(push.types).toEqual(['batch', 'notice', 'summary']);
+    expect(push.batch).toContain('exitCode');
+    expect(sync).toMatchObject({ code: 0, types: push.types, batch: push.batch, summary: push.summary });
+    expect(sync.last).toMatchObject({ type: 'summary', uploaded: 2, exitCode: 0 });
+  });
+
+  it('sync DIR s3://… --watch outside a terminal prints a line per batch, and no cancelled mark', async () => {
+    const ends: string[][] = [];
+    for (const command of ['push', 'sync']) {
+      const { src, url } = await setup(`human-${command}`);
+      writeOld(path.join(src, 'a.txt'), 'a');
+      const run = start([command, src, url, '--watch', '--settle', '300ms']);
+      expect(await waitFor(() => /walk of 1 files/.test(run.stdout()), run, 30_000), diag(run)).toBe(true);
+      expect(await stop(run), diag(run)).toBe(0);
+      const lines = humanLines(run);
+      expect(lines[0], diag(run)).toMatch(
+        /^HH:MM:SS walk of 1 files: 1 uploaded, 0 recorded, 0 deleted, 0 failed;/,
+      );
+      ends.push([lines.length === 3 ? 'three lines' : `${lines.length} lines`, lines[1]!]);
+    }
+    expect(ends[0]).toEqual([
+      'three lines',
+      '1 files: 0 unchanged, 1 uploaded, 0 recorded, 0 deleted, 0 failed',
+    ]);
+    expect(ends[1]).toEqual(ends[0]);
+  });
+
+  it.each(['human', 'json'])(
+    'config watch jobs stopped cleanly: %s job lines not marked cancelled, the notice said once',
+    async (mode) => {
+      const a = await setup(`job-a-${mode}`);
+      const b = await setup(`job-b-${mode}`);
+      writeOld(path.join(a.src, 'one.txt'), 'for job a');
+      writeOld(path.join(b.src, 'two.txt'), 'for job b');
+      const file = path.join(dir(`watch-stop-config-${mode}`), 's3sync.config.json');
+      const job = (x: typeof a) => ({
+        command: 'push',
+        source: x.src,
+        destination: x.url,
+        watch: true,
+        settle: '300ms',
+      });
+      writeFileSync(file, JSON.stringify({ jobs: [job(a), job(b)] }));
+      const run = start(mode === 'json' ? ['--json'] : [], { S3SYNC_CONFIG: file });
+      const json = mode === 'json';
+      const walked = () =>
+        json
+          ? batches(run).length >= 2
+          : (run.stdout().match(/walk of 1 files: 1 uploaded/g) ?? []).length >= 2;
+      expect(await waitFor(walked, run, 30_000), diag(run)).toBe(true);
+      expect(await stop(run), diag(run)).toBe(0);
+      const notices = json
+        ? run.events.filter((e) => e.type === 'notice' && /SIGTERM: stopping/.test(String(e.message)))
+        : run.stderr().match(/SIGTERM: stopping/g);
+      expect(notices, diag(run)).toHaveLength(1);
+      const line = '1 files: 0 unchanged, 1 uploaded, 0 recorded, 0 deleted, 0 failed';
+      if (json) {
+        const jobs = run.events.filter((e) => e.type === 'job') as (AnyEvent & Record<string, unknown>)[];
+        // Side by side, each ends when it stops: in either order.
+        expect(jobs.map((j) => [j.job, j.exitCode, j.result]).sort()).toEqual([
+          [1, 0, line],
+          [2, 0, line],
+        ]);
+      } else {
+        const jobLines = humanLines(run)
+          .filter((l) => l.startsWith('job '))
+          .sort();
+        expect(jobLines, diag(run)).toEqual([
+          `job 1/2 push ${a.src} -> ${a.url}: ${line}`,
+          `job 2/2 push ${b.src} -> ${b.url}: ${line}`,
+        ]);
+      }
+    },
+  );
+
+  it.each(['json', 'human'])(
+    '%s: the summary counts the tree as last known, what was sent, and the files left pending',
+    async (mode) => {
+      const { src, url } = await setup(`counts-${mode}`);
+      writeOld(path.join(src, 'k1.txt'), 'kept 1');
+      writeOld(path.join(src, 'k2.txt'), 'kept 2');
+      expect((await runCli(['push', src, url], server)).code).toBe(0);
+      writeOld(path.join(src, 'n0.txt'), 'new before the watch');
+      const json = mode === 'json';
+      const run = start(['push', src, url, '--watch', '--settle', '2s', ...(json ? ['--json'] : [])]);
+      // Outside a terminal, a line per batch that did something.
+      const sent = () =>
+        json
+          ? uploaded(run)
+          : [...run.stdout().matchAll(/^\d\d:\d\d:\d\d .*?: (\d+) uploaded/gm)].reduce(
+              (n, m) => n + Number(m[1]),
+              0,
+            );
+      expect(await waitFor(() => sent() >= 1, run, 30_000), diag(run)).toBe(true);
+      writeFileSync(path.join(src, 'k1.txt'), 'kept 1, changed');
+      for (const n of ['n1', 'n2', 'n3']) writeFileSync(path.join(src, `${n}.txt`), n);
+      expect(await waitFor(() => sent() >= 5, run, 30_000), diag(run)).toBe(true);
+      // Written, seen, and not settled when the watch stops.
+      writeFileSync(path.join(src, 'n4.txt'), 'n4');
+      await sleep(500);
+      expect(await stop(run), diag(run)).toBe(0);
+      // k1, k2 and n0 to n4: k2 alone was not sent during the watch; n4 is left for the next run.
+      if (json)
+        expect(run.events.at(-1), diag(run)).toMatchObject({
+          type: 'summary',
+          scanned: 7,
+          unchanged: 1,
+          uploaded: 5,
+          pending: 1,
+          exitCode: 0,
+        });
+      else
+        expect(humanLines(run).at(-2), diag(run)).toBe(
+          '7 files: 1 unchanged, 5 uploaded, 0 recorded, 0 deleted, 0 failed, 1 pending',
+        );
+    },
+  );
+});

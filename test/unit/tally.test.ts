@@ -1,0 +1,80 @@
+/**
+ * The counts of files a watch's summary gives, as a table: the tree as last known is the manifest as
+ * the last run saved it plus the files not yet sent; unchanged are the manifest's files not sent since
+ * the watch started, nor waiting, nor failing; pending the files that changed and were not sent.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ManifestEntry } from '../../src/manifest/schema.js';
+import { treeAsKnown } from '../../src/watch/tally.js';
+
+const STARTED = Date.parse('2024-05-01T12:00:00.000Z');
+const entry = (syncedAt: string): ManifestEntry => ({
+  size: 1,
+  mtimeNs: '0',
+  ctimeNs: '0',
+  ino: '1',
+  md5: 'd41d8cd98f00b204e9800998ecf8427e',
+  etag: 'd41d8cd98f00b204e9800998ecf8427e',
+  partSize: 0,
+  syncedAt,
+});
+const before = entry('2024-05-01T11:00:00.000Z');
+const during = entry('2024-05-01T12:00:05.000Z');
+
+describe('treeAsKnown', () => {
+  it.each<[string, Record<string, ManifestEntry>, string[], string[], string[], object]>([
+    [
+      'nothing changed: every file unchanged',
+      { a: before, b: before },
+      [],
+      [],
+      ['a', 'b'],
+      { scanned: 2, unchanged: 2, pending: 0 },
+    ],
+    [
+      'a file sent during the watch is not unchanged',
+      { a: before, b: during },
+      [],
+      [],
+      ['a', 'b'],
+      { scanned: 2, unchanged: 1, pending: 0 },
+    ],
+    [
+      'a new file not yet sent is pending, and of the tree',
+      { a: before },
+      ['n'],
+      [],
+      ['a', 'n'],
+      { scanned: 2, unchanged: 1, pending: 1 },
+    ],
+    [
+      'a known file changed and not yet sent is pending, not unchanged',
+      { a: before },
+      ['a'],
+      [],
+      ['a'],
+      { scanned: 1, unchanged: 0, pending: 1 },
+    ],
+    [
+      'a pending directory or a path gone is no file left unsent',
+      { a: before },
+      ['d', 'gone'],
+      [],
+      ['a'],
+      { scanned: 1, unchanged: 1, pending: 0 },
+    ],
+    [
+      'a failing file counts as failed, not pending nor unchanged',
+      { a: before },
+      ['a', 'n'],
+      ['a', 'n'],
+      ['a', 'n'],
+      { scanned: 2, unchanged: 0, pending: 0 },
+    ],
+  ])('%s', (_reason, manifest, pending, failing, files, counts) => {
+    const isFile = (rel: string) => files.includes(rel);
+    expect(
+      treeAsKnown(new Map(Object.entries(manifest)), STARTED, { pending, failing: new Set(failing) }, isFile),
+    ).toEqual(counts);
+  });
+});
