@@ -564,7 +564,7 @@ export async function apply(
   });
   if (doc.endpoint !== undefined && s.endpoint.id !== doc.endpoint) {
     s.notice(
-      `applying the plan to ${s.endpoint.id} (${s.endpoint.source}), not to ${redactUrl(doc.endpoint)} where it was made`,
+      `applying the plan to ${s.endpoint.id} (${s.endpoint.where}), not to ${redactUrl(doc.endpoint)} where it was made`,
     );
   }
   return s.run(async () => {
