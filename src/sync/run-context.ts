@@ -294,6 +294,9 @@ export class RunContext {
       const cancelled = this.opts.signal?.aborted === true;
       try {
         await this.close(false);
+      } catch (saveErr) {
+        // Said as well, not instead: what stopped the run (a full disk: the file it hit) stays its error.
+        this.emit({ type: 'error', message: errorMessage(saveErr) });
       } finally {
         // Cancelled: whatever request or wait it interrupted, close() said so.
         if (!cancelled) stoppedBy(this.result, err);

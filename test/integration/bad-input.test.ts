@@ -701,8 +701,8 @@ describe.each(servers())('bad input on $name', (server) => {
     }
   });
 
-  /** A 16 KiB tmpfs with one page free: room for the lock, none for the manifest. */
-  function fullManifestDisk(label: string): string | undefined {
+  /** A tmpfs with `free` pages free besides a 3-page filler (one: room for the lock, none for the manifest). */
+  function fullManifestDisk(label: string, free = 1): string | undefined {
     if (!isRoot) {
       console.warn(
         '[bad-input] NOTICE: not root: cannot mount a small tmpfs; manifest disk-full case skipped',
@@ -710,7 +710,8 @@ describe.each(servers())('bad input on $name', (server) => {
       return undefined;
     }
     const at = dir(label);
-    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16k', 'tmpfs', at], { encoding: 'utf8' });
+    const size = `size=${(3 + free) * 4}k`;
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', size, 'tmpfs', at], { encoding: 'utf8' });
     if (mounted.status !== 0) {
       console.warn(`[bad-input] NOTICE: cannot mount a tmpfs (${mounted.stderr.trim()}): case skipped`);
       return undefined;
@@ -740,6 +741,37 @@ describe.each(servers())('bad input on $name', (server) => {
       const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
       expect(last).toMatchObject({ type: 'summary', uploaded: 10, exitCode: 1 });
       expect(readdirSync(at)).toEqual(['filler']);
+    } finally {
+      unmount(at);
+    }
+  });
+
+  it('a pull stopped by a full disk that cannot save its manifest either: both said, the file named', async () => {
+    // Three pages: the lock's and two small files'; none for the big file, nor then for the manifest.
+    const at = fullManifestDisk('pfull', 3);
+    if (!at) return;
+    try {
+      const { bucket } = await newBucket(server, 'pfull');
+      const src = dir('pfull-src');
+      writeTree(src, { 'a1.txt': 'one', 'a2.txt': 'two', 'big.bin': 64 * 1024 });
+      const url = `s3://${bucket}/p`;
+      expect((await runCli(['push', src, url], server)).code).toBe(0);
+      const r = await runCli(['pull', url, at, '--workers', '1', '--json'], server);
+      expect(r.code).toBe(1);
+      expect(plainLines(r.stderr)).toEqual([
+        's3sync: disk full while writing big.bin (ENOSPC): stopped; no partial file was left',
+      ]);
+      const errors = r.events.filter((e) => e.type === 'error').map((e) => String(e.message));
+      expect(errors).toEqual([expect.stringMatching(/^cannot write manifest .*: ENOSPC/)]);
+      // Without --json, both lines on stderr: the save's failure, then what stopped the run.
+      const human = await runCli(['pull', url, at, '--workers', '1'], server);
+      expect(plainLines(human.stderr)).toEqual([
+        expect.stringMatching(/^error: cannot write manifest .*: ENOSPC/),
+        's3sync: disk full while writing big.bin (ENOSPC): stopped; no partial file was left',
+      ]);
+      const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+      expect(last).toMatchObject({ type: 'summary', downloaded: 2, exitCode: 1 });
+      expect(readdirSync(at).filter((n) => n !== '.s3sync')).toEqual(['a1.txt', 'a2.txt', 'filler']);
     } finally {
       unmount(at);
     }
