@@ -69,7 +69,14 @@ export function provenEntry(e: ManifestEntry, readsFromNs: bigint): ManifestEntr
 
 /** The object still is what the manifest recorded (for --verify: remote drift). */
 export const remoteMatchesEntry = (r: RemoteObject | undefined, e: ManifestEntry) =>
-  r !== undefined && r.size === (e.stored ?? e.size) && (e.etag === '' || normalizeEtag(r.etag) === e.etag);
+  r !== undefined && r.size === (e.stored ?? e.size) && etagMatches(normalizeEtag(r.etag), e);
+
+/**
+ * An entry adopted from the Python script recorded no ETag: a plain-MD5 ETag still shows a same-size
+ * overwrite against its content MD5; a multipart or opaque one cannot, and is taken on its size.
+ */
+const etagMatches = (etag: string, e: ManifestEntry) =>
+  e.etag !== '' ? etag === e.etag : normalEtagForm(etag).kind !== 'md5' || etag === e.md5;
 
 /** The part size whose multipart ETag a hash matched, or 0 (a single-part match): no array per file. */
 export function matchedPartSize(multipart: Readonly<Record<number, string>>, etag: string): number {

@@ -56,6 +56,47 @@ describe.each(servers())('migration from the Python script on $name', (server) =
     const second = await runCli(['push', dir, url, '--json'], server);
     expect(second.summary).toMatchObject({ uploaded: 0, recorded: 0, unchanged: 12 });
     expect(second.summary?.requestsTotal).toBe(0);
+
+    cleanup(dir);
+  });
+  it('an adopted entry holds no ETag: a same-size overwrite behind s3sync is still found by its MD5', async () => {
+    const { bucket, transport } = await newBucket(server, 'migdrift');
+    const dir = tempDir('migdrift');
+    const files: Record<string, string> = { 'a.sql': 'alpha\n'.repeat(30), 'b.sql': 'bravo\n'.repeat(30) };
+    writeTree(dir, files);
+    const put = (rel: string, content: string) =>
+      transport.put({
+        key: `p/${rel}`,
+        body: () => Buffer.from(content),
+        size: Buffer.byteLength(content),
+        md5Base64: Buffer.from(md5(content), 'hex').toString('base64'),
+        contentType: 'text/plain',
+        metadata: {},
+      });
+    const legacy = { version: '1.0', files: {} as Record<string, unknown> };
+    for (const [rel, content] of Object.entries(files)) {
+      await put(rel, content);
+      legacy.files[`p/${rel}`] = { local_path: rel, size: Buffer.byteLength(content), md5: md5(content) };
+    }
+    const legacyPath = path.join(dir, '.s3_sync_manifest.json');
+    writeFileSync(legacyPath, JSON.stringify(legacy));
+    const url = `s3://${bucket}/p`;
+    // Nothing changed: adopted on one hash each, with no listing, so no ETag is known.
+    const adopted = await runCli(['push', dir, url, '--manifest', legacyPath, '--json'], server);
+    expect(adopted.summary).toMatchObject({ uploaded: 0, recorded: 2, failed: 0 });
+    expect(adopted.summary?.requests.ListObjectsV2).toBeUndefined();
+    const tampered = 'ALPHA\n'.repeat(30);
+    await put('a.sql', tampered);
+    for (const flags of [['--verify'], ['--verify-interval', '0s']]) {
+      const verify = await runCli(['push', dir, url, '--json', ...flags], server);
+      expect(verify.code, verify.stderr).toBe(0);
+      expect(verify.summary, flags[0]).toMatchObject({ uploaded: 1, failed: 0 });
+      expect(verify.events).toContainEqual(
+        expect.objectContaining({ type: 'done', rel: 'a.sql', reason: 'remote-drift' }),
+      );
+      expect((await transport.list('p/')).get('a.sql')?.etag).toBe(md5(files['a.sql']!));
+      await put('a.sql', tampered);
+    }
     cleanup(dir);
   });
 });
