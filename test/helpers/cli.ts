@@ -6,10 +6,11 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll } from 'vitest';
 import type { SyncEvent } from '../../src/sync/events.js';
 import type { TestServer } from '../servers/servers.js';
 import { cliPath, MiB } from './constants.js';
-import { tempDir, writeSmallFiles } from './files.js';
+import { tempDir, trackedDirs, writeSmallFiles } from './files.js';
 import { newBucket } from './s3.js';
 
 export interface CliOptions {
@@ -256,4 +257,18 @@ export async function pushedSmallFiles(s: TestServer, label: string, n: number) 
   if (push.code !== 0) throw new Error(`push of ${n} small files failed: ${push.stderr}`);
   rmSync(path.join(dir, '.s3sync'), { recursive: true, force: true });
   return { dir, url, rels };
+}
+
+/**
+ * A suite's temp folders and the live runs it starts: after the suite, runs a failed test left are
+ * killed and the folders removed.
+ */
+export function liveSuite(): { dir: (label: string) => string; runs: LiveRun[] } {
+  const { dir, removeAll } = trackedDirs();
+  const runs: LiveRun[] = [];
+  afterAll(() => {
+    killLeftRuns(runs);
+    removeAll();
+  });
+  return { dir, runs };
 }

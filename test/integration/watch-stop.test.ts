@@ -6,25 +6,19 @@
 import { utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type AnyEvent,
-  killLeftRuns,
   type LiveRun,
+  liveSuite,
   newBucket,
   runCli,
   servers,
   spawnCli,
-  trackedDirs,
   waitFor,
 } from '../helpers.js';
 
-const { dir, removeAll } = trackedDirs();
-const runs: LiveRun[] = [];
-afterAll(() => {
-  killLeftRuns(runs);
-  removeAll();
-});
+const { dir, runs } = liveSuite();
 
 type Batch = AnyEvent & { type: 'batch'; trigger: 'change' | 'walk'; uploaded: number };
 const batches = (run: LiveRun) => run.events.filter((e): e is Batch => e.type === 'batch');

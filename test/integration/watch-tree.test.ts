@@ -8,24 +8,10 @@
 import { mkdirSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, describe, expect, it } from 'vitest';
-import {
-  type AnyEvent,
-  killLeftRuns,
-  type LiveRun,
-  newBucket,
-  servers,
-  spawnCli,
-  trackedDirs,
-  waitFor,
-} from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { type AnyEvent, type LiveRun, liveSuite, newBucket, servers, spawnCli, waitFor } from '../helpers.js';
 
-const { dir, removeAll } = trackedDirs();
-const runs: LiveRun[] = [];
-afterAll(() => {
-  killLeftRuns(runs);
-  removeAll();
-});
+const { dir, runs } = liveSuite();
 
 type Batch = AnyEvent & { type: 'batch'; trigger: 'change' | 'walk'; uploaded: number; deleted: number };
 const batches = (run: LiveRun) => run.events.filter((e): e is Batch => e.type === 'batch');
