@@ -7,6 +7,8 @@ import type { ProviderQuirks } from './providers.js';
  * CRC32 alone). Added at the build step, once the body is serialised.
  */
 export function contentMd5OnDeleteObjects(client: S3Client, provider: ProviderQuirks): void {
+  // A caller's client may have it from an earlier run (the SDK refuses a second of one name).
+  client.middlewareStack.remove('s3syncDeleteObjectsContentMd5');
   if (!provider.contentMd5OnDeleteObjects) return;
   client.middlewareStack.add(
     (next, context) => async (args) => {

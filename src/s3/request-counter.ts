@@ -14,7 +14,12 @@ export class RequestCounter {
     this.counts[name] = (this.counts[name] ?? 0) + 1;
   }
 
+  /**
+   * A caller's client serves run after run: the last run's counter is replaced, not added again (the
+   * SDK refuses a second middleware of one name). Two runs at once on one client: the later counts.
+   */
   attach(client: S3Client): void {
+    client.middlewareStack.remove('s3syncCountRequests');
     client.middlewareStack.add(
       (next, context) => async (args) => {
         this.add(String(context.commandName ?? 'Unknown').replace(/Command$/, ''));

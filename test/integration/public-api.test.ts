@@ -1,5 +1,6 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
 // Only the package's public entry point, resolved through package.json "exports" as a user's would be.
 import { check, PROVIDERS, plan, pull, push, S3SyncError, type SyncEvent } from 's3sync';
 import { describe, expect, it } from 'vitest';
@@ -42,6 +43,39 @@ describe.each(servers())('public API on $name', (server) => {
       outcome: 'differ',
     });
     cleanup(src, dst);
+  });
+
+  it('one S3Client of the caller serves call after call, each counting its own requests', async () => {
+    const { bucket } = await newBucket(server, 'apiclient');
+    const src = tempDir('api-client');
+    const dst = tempDir('api-client-dst');
+    writeTree(src, { 'a.txt': 'alpha', 'b.txt': 'bravo' });
+    const client = new S3Client({
+      endpoint: server.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+    });
+    try {
+      const conn = { ...connFor(server), client };
+      const url = `s3://${bucket}/c`;
+      const pushed = await push({ ...conn, source: src, destination: url });
+      expect(pushed).toMatchObject({ uploaded: 2, outcome: 'ok', requests: { PutObject: 2 } });
+      expect(await check({ ...conn, local: src, remote: url })).toMatchObject({ same: 2, outcome: 'ok' });
+      const pulled = await pull({ ...conn, source: url, destination: dst });
+      expect(pulled).toMatchObject({
+        downloaded: 2,
+        outcome: 'ok',
+        requests: { ListObjectsV2: 1, GetObject: 2 },
+      });
+      writeFileSync(path.join(src, 'c.txt'), 'charlie');
+      const again = await push({ ...conn, source: src, destination: url, delete: true });
+      expect(again).toMatchObject({ uploaded: 1, outcome: 'ok' });
+      expect(again.requests.PutObject).toBe(1);
+    } finally {
+      client.destroy();
+      cleanup(src, dst);
+    }
   });
 
   it('cancels with an AbortSignal and leaves a valid manifest', async () => {
