@@ -115,14 +115,18 @@ export async function planBuckets(opts: BucketPlanOptions): Promise<BucketPlanDo
     }
     actions = plannedActions(plan.actions, destination);
     const deletes = actions.filter((a) => a.kind === 'delete').length;
-    const v = deleteVerdict({
-      deletes,
-      destinationFiles: destination.size,
-      sourceFiles: source.size,
-      errors: run.result.errors.length,
-      force: sync.force === true,
-      maxDelete: sync.maxDelete,
-    });
+    // No deletion planned, none to guard: an empty source copies nothing, as sync does (exit 0).
+    const v: ReturnType<typeof deleteVerdict> =
+      deletes === 0
+        ? { go: true }
+        : deleteVerdict({
+            deletes,
+            destinationFiles: destination.size,
+            sourceFiles: source.size,
+            errors: run.result.errors.length,
+            force: sync.force === true,
+            maxDelete: sync.maxDelete,
+          });
     if ('refuse' in v) throw usageError(v.refuse);
     // A deletion the guards skip now is left out: applying the plan must not do it either.
     if ('skip' in v) {

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { apply, type BucketPlanDocument, plan } from '../../src/index.js';
@@ -43,6 +43,26 @@ describe.each(servers())('plan sync / apply, S3 → S3 ($name)', (server) => {
     const dir = dirs.dir('plan-s3');
     return { from, to, src, dst, file: path.join(dir, 'plan.json'), dir };
   }
+
+  it('plan sync of an empty or unselected source writes an empty plan (exit 0); deletions still guarded', async () => {
+    const { from, to, file } = await setup();
+    for (const extra of [[], ['--include', '*.none']]) {
+      const r = await runCli(
+        ['plan', 'sync', `s3://${from}/nothing`, `s3://${to}/q`, '--out', file, ...extra],
+        server,
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(readFileSync(file, 'utf8')).actions).toEqual([]);
+      rmSync(file);
+    }
+    // With --delete, all three destination objects would go: the empty-source guard refuses.
+    const guarded = await runCli(
+      ['plan', 'sync', `s3://${from}/nothing`, `s3://${to}/q`, '--delete', '--out', file],
+      server,
+    );
+    expect(guarded.code).toBe(2);
+    expect(guarded.stderr).toMatch(/refusing to delete all 3 file\(s\): the source is empty/);
+  });
 
   it('plan --json of each direction ends with one object naming the file and its action count', async () => {
     const { from, to, file, dir } = await setup();
