@@ -23,13 +23,14 @@ export async function runDemo(opts: { keep?: boolean; signal?: AbortSignal } = {
       }
     }
     process.stdout.write(`embedded S3 server: ${server.endpoint}\nsample directory: ${dir} (100 files)\n`);
+    // The embedded server's own keys, whatever the environment names: a profile there is another store's.
     const conn = {
       endpointUrl: server.endpoint,
       region: 'us-east-1',
+      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
       client: undefined,
     };
-    process.env.AWS_ACCESS_KEY_ID = server.accessKeyId;
-    process.env.AWS_SECRET_ACCESS_KEY = server.secretAccessKey;
+    delete process.env.AWS_PROFILE;
     const { S3Transport } = await import('../s3/transport.js');
     await (await S3Transport.connect(conn, 'demo-bucket')).createBucket();
     const { push } = await import('../sync/push.js');

@@ -161,6 +161,14 @@ describe('the packed tarball, installed into an empty project', () => {
     expect(demo.status, demo.stderr + demo.stdout).toBe(0);
     expect(demo.stderr).toBe('');
     expect(demo.stdout).toMatch(/second push:\n {2}100 files: 100 unchanged, 0 uploaded.*\n.*0 S3 requests/);
+    // An AWS profile in the environment is another store's: the demo uses its own server's keys.
+    const profiled = spawnSync('npx', ['--offline', 's3sync', 'demo'], {
+      cwd: project,
+      env: { ...env, AWS_PROFILE: 'not-for-the-demo' },
+      encoding: 'utf8',
+    });
+    expect(profiled.status, profiled.stderr).toBe(0);
+    expect(profiled.stdout).toMatch(/second push:\n {2}100 files: 100 unchanged/);
 
     const lib = spawnSync(
       process.execPath,
