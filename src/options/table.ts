@@ -88,6 +88,9 @@ export type EntryPoint =
   | 'sync s3'
   | 'versions';
 
+/** The flags of `push --watch`, which a plan, made once, does not take. */
+const WATCH_FLAGS: ReadonlySet<string> = new Set(Object.values(WATCH_OPTIONS).map((s) => s.flag));
+
 /**
  * Whether an option applies to a command. `plan push` and `plan pull` take the options of push and
  * pull but --dry-run (a plan changes nothing anyway), and plan's own; `plan sync` those of an S3 → S3
@@ -107,7 +110,8 @@ export function appliesTo(spec: OptionSpec, command: CommandName | EntryPoint): 
   if (command === 'plan' && appliesTo(spec, 'plan sync')) return true;
   if (command === 'plan push' || command === 'plan pull' || command === 'plan') {
     if (spec.commands.includes('plan')) return true;
-    if (spec.flag === '--dry-run' || spec.unplanned) return false;
+    // A plan is made once: the watch's options would do nothing there.
+    if (spec.flag === '--dry-run' || spec.unplanned || WATCH_FLAGS.has(spec.flag)) return false;
     const planned: readonly CommandName[] =
       command === 'plan' ? ['push', 'pull'] : [command === 'plan push' ? 'push' : 'pull'];
     return planned.some((c) => spec.commands.includes(c));

@@ -11,6 +11,7 @@ import {
   sectionTables,
 } from '../../src/cli/help-tables.js';
 import { buildProgram } from '../../src/cli/program.js';
+import { WATCH_OPTIONS } from '../../src/options/rows-watch.js';
 import { OPTION_SPECS, type OptionName } from '../../src/options/table.js';
 import { repoRoot } from '../helpers.js';
 
@@ -74,9 +75,12 @@ describe('docs/flags.md documents exactly the flags the parser accepts, with the
     // And --bwlimit: a plan moves no object body (apply takes it).
     const unplanned =
       /^(--header-for|--compress|--storage-class|--sse|--sse-kms-key-id|--cache-control|--acl|--bwlimit) /;
+    // And the watch's: a plan is made once.
+    const watch = /^--(watch|settle|settle-max|reconcile-every)\b/;
     const push = flagsOf('push').filter(
-      (f) => f !== '-n, --dry-run' && f !== '--no-dry-run' && !unplanned.test(f),
+      (f) => f !== '-n, --dry-run' && f !== '--no-dry-run' && !unplanned.test(f) && !watch.test(f),
     );
+    expect(flagsOf('push').filter((f) => watch.test(f))).toHaveLength(4);
     expect(flagsOf('push').filter((f) => unplanned.test(f))).toHaveLength(8);
     // The source's connection and --at, which a bucket-to-bucket plan takes and push does not.
     const s3ToS3 = flagsOf('sync').filter((f) => /--source-|--at /.test(f) && !push.includes(f));
@@ -128,6 +132,7 @@ describe('the flags come from the options table', () => {
           (c.name() === 'plan' &&
             spec.flag !== '--dry-run' &&
             !spec.bodiesOnly &&
+            !Object.hasOwn(WATCH_OPTIONS, name) &&
             ((!spec.unplanned && (spec.commands.includes('push') || spec.commands.includes('pull'))) ||
               spec.commands.includes('sync'))) ||
           // sync is push, pull or S3 → S3 by its arguments: it takes the options of all three.
