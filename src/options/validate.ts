@@ -138,6 +138,11 @@ const ALL_SPECS = Object.entries(OPTION_SPECS) as [OptionName, OptionSpec][];
 /** Given, and not turned off (`false`, as `--no-delete` or a config's `"delete": false` gives it). */
 const isOn = (v: unknown) => v !== undefined && v !== false;
 
+const CHECK_ENDS: Readonly<Record<string, string>> = Object.freeze({
+  source: 'local',
+  destination: 'remote',
+});
+
 /**
  * Checks a library call's options, all of them: an unknown name (a typo such as `dryrun`, which would
  * otherwise be ignored and the run be real) or an option of another command is an error too; undefined
@@ -157,7 +162,8 @@ export function validateOptions(opts: object, entry: EntryPoint): void {
     const name = (Object.hasOwn(OPTION_SPECS, key) ? key : FORMER_NAMES[key]) as OptionName | undefined;
     if (name === undefined) {
       const names = [...ALL_OPTIONS.filter((n) => !OPTION_SPECS[n].cliOnly), ...extra];
-      const guess = didYouMean(key, names);
+      // check() names its ends local and remote, where a config file's check job says source, destination.
+      const guess = (entry === 'check' && CHECK_ENDS[key]) || didYouMean(key, names);
       throw usageError(`unknown option ${shown(key)}${guess ? ` (did you mean ${guess}?)` : ''}`);
     }
     const spec = OPTION_SPECS[name];

@@ -130,6 +130,9 @@ describe('library options', () => {
     ['multipartTreshold', 'apply', 'multipartThreshold'],
     ['onevent', 'cleanup', 'onEvent'],
     ['destinaton', 'push', 'destination'],
+    // A config file's check job says source and destination; check() says local and remote.
+    ['source', 'check', 'local'],
+    ['destination', 'check', 'remote'],
   ] as const)('an unknown option %j (%s) is refused, with a suggestion: %s', (key, entry, meant) => {
     expect(usage(() => validateOptions({ [key]: true }, entry))).toBe(
       `unknown option ${JSON.stringify(key)} (did you mean ${meant}?)`,
