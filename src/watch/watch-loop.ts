@@ -31,11 +31,14 @@ function signatureOf(root: string, rel: string): string {
   }
 }
 
-/** The directory at `root` (through links) as device and inode; undefined while there is none. */
+/**
+ * The directory at `root` (through links) as device, inode and birth time; undefined while there is
+ * none. The birth time because ext4 gives a directory removed and made again its old inode at once.
+ */
 function identityOf(root: string): string | undefined {
   try {
-    const st = statSync(root);
-    return `${st.dev}:${st.ino}`;
+    const st = statSync(root, { bigint: true });
+    return `${st.dev}:${st.ino}:${st.birthtimeNs}`;
   } catch {
     return undefined;
   }
@@ -141,6 +144,8 @@ class WatchLoop {
       let first = true;
       while (!this.aborted) {
         const now = Date.now();
+        // Before a walk too: one a batch hands over (its manifest went with the old root) subscribes anew.
+        if (this.rootReplaced()) continue;
         if (now >= this.walkAt) {
           if (this.resubscribe) await this.subscribeAgain();
           await this.walk(first);
@@ -149,7 +154,6 @@ class WatchLoop {
           first = false;
           continue;
         }
-        if (this.rootReplaced()) continue;
         if (this.renewAt !== undefined && now >= this.renewAt) {
           await this.renew();
           continue;

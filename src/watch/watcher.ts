@@ -18,9 +18,9 @@ export interface Watcher {
 }
 
 /**
- * Test-only: events whose rel path matches this regular expression are dropped, as an overflowed
- * inotify queue or an NFS mount would lose them, so tests can show the reconciliation walk finds them.
- * Read here only.
+ * Test-only: events whose rel path matches this regular expression are dropped (the root's is ''), as
+ * an overflowed inotify queue or an NFS mount would lose them, so tests can show the reconciliation
+ * walk finds them. Read here only.
  */
 const DROP_ENV = 'S3SYNC_TEST_DROP_EVENTS';
 
@@ -46,12 +46,13 @@ export async function watchTree(root: string, sink: WatcherSink): Promise<Watche
       const rels: string[] = [];
       for (const e of events) {
         const rel = path.relative(root, e.path).split(path.sep).join('/');
+        if (drop?.test(rel)) continue;
         // The root itself (removed, or replaced by a mount) stands for the whole tree: the walk decides.
         if (rel === '') {
           sink.lost('the watched directory itself changed', true);
           continue;
         }
-        if (rel.startsWith('..') || drop?.test(rel)) continue;
+        if (rel.startsWith('..')) continue;
         rels.push(rel);
       }
       if (rels.length > 0) sink.changed(rels);

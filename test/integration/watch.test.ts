@@ -697,6 +697,40 @@ describe.each(servers())('push --watch on $name', (server) => {
   });
 
   it.each([
+    ['removed and made again', 'remade', (root: string) => rmSync(root, { recursive: true })],
+    ['moved away and another put in its place', 'moved', (root: string) => renameSync(root, `${root}.old`)],
+  ])(
+    'the watched directory %s with no event for it: the watch sees it by itself',
+    async (_what, label, away) => {
+      // ext4 gives the new directory the removed one's inode at once: only its birth time tells them apart.
+      const { transport, src, args } = await setup(`root-silent-${label}`, [
+        '--settle',
+        '300ms',
+        '--reconcile-every',
+        '1h',
+      ]);
+      writeOld(path.join(src, 'a.txt'), 'a');
+      // Every event dropped, the root's too: as a watcher that never reports the root going.
+      const run = start(args, { S3SYNC_TEST_DROP_EVENTS: '^' });
+      await watching(run);
+      expect(uploaded(run), diag(run)).toBe(1);
+      away(src);
+      mkdirSync(src);
+      writeOld(path.join(src, 'a.txt'), 'a');
+      writeOld(path.join(src, 'two.txt'), 'two');
+      const replaced = () =>
+        run.events.some(
+          (e) => e.type === 'warning' && /the watched directory was replaced/.test(String(e.message)),
+        );
+      expect(await waitFor(() => replaced() && uploaded(run) >= 2, run, 30_000), diag(run)).toBe(true);
+      expect((await stop(run)).code, diag(run)).toBe(0);
+      expect([...(await transport.list('w/')).keys()].sort()).toEqual(['a.txt', 'two.txt']);
+      // a.txt, the same in the new directory, was checked against the listing, not sent again.
+      expect(uploaded(run), diag(run)).toBe(2);
+    },
+  );
+
+  it.each([
     ['its folder removed', (src: string) => rmSync(path.join(src, '.s3sync'), { recursive: true })],
     [
       'emptied to nothing',
