@@ -16,7 +16,12 @@ const clock = () => new Date().toTimeString().slice(0, 8);
 
 /** What a batch did, in words. */
 export function batchText(b: Omit<Batch, 'type' | 'outcome'>): string {
-  const what = b.trigger === 'walk' ? `walk of ${b.scanned} files` : `${b.paths} changed path(s)`;
+  const what =
+    b.trigger === 'walk'
+      ? `walk of ${b.scanned} files`
+      : b.trigger === 'look'
+        ? `look over ${b.scanned} files, for changes with no event`
+        : `${b.paths} changed path(s)`;
   return (
     `${what}: ${b.uploaded} uploaded, ${b.copied > 0 ? `${b.copied} copied, ` : ''}${b.recorded} recorded, ` +
     `${b.restyled > 0 ? `${b.restyled} restyled, ` : ''}${b.deleted} deleted, ${b.failed} failed; ` +

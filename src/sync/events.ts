@@ -32,7 +32,7 @@ export type SyncEvent =
    * `push --watch`: one batch ended, run over the paths that changed (`change`, `paths` of them) or
    * over the whole tree (`walk`: the first sync and each reconciliation); `pending` paths wait to settle.
    */
-  | ({ type: 'batch'; trigger: 'change' | 'walk'; paths: number; pending: number } & SyncResult)
+  | ({ type: 'batch'; trigger: 'change' | 'walk' | 'look'; paths: number; pending: number } & SyncResult)
   | ({ type: 'summary' } & SyncResult);
 
 export interface FileError {

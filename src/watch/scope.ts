@@ -23,9 +23,14 @@ export class PathScope {
     return this.keys;
   }
 
-  /** Whether a path is a key or lies under one. */
+  /** The whole tree: a look for the changes whose events never came. */
+  static everything(): PathScope {
+    return new PathScope(['']);
+  }
+
+  /** Whether a path is a key or lies under one ('' is the top of the tree, so it covers every path). */
   covers = (rel: string): boolean => {
-    if (this.keys.has(rel)) return true;
+    if (this.keys.has(rel) || this.keys.has('')) return true;
     for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1))
       if (this.keys.has(rel.slice(0, i))) return true;
     return false;

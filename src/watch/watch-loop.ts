@@ -18,7 +18,7 @@ import { backoffMs, changedRecently, GONE, isSettled, nextDue, type Observed, ob
 import { treeAsKnown } from './tally.js';
 import { type Watcher, watchTree } from './watcher.js';
 
-type Trigger = 'change' | 'walk';
+type Trigger = 'change' | 'walk' | 'look';
 
 /** A path's signature as settle detection compares it: what lstat says, or GONE. */
 function signatureOf(root: string, rel: string): string {
@@ -58,6 +58,16 @@ const RENEW_EVERY_MS = 5000;
 
 /** How often the loop looks whether the root was replaced, for when no event says so. */
 const ROOT_CHECK_MS = 2000;
+
+/**
+ * A look over the tree follows events: after this long with none (or the settle time, if longer), or
+ * at the latest this long after the first, for files whose events the watcher dropped.
+ */
+const LOOK_QUIET_MS = 5000;
+const LOOK_LATEST_MS = 60_000;
+/** The least time between two looks, and their most share of the time (a look reads the whole tree). */
+const LOOK_GAP_MS = 30_000;
+const LOOK_SHARE = 20;
 
 /** How long a file keeps changing (or ten settle times, if longer) before the watch says it waits. */
 const SAY_CHANGING_MS = 10_000;
@@ -121,6 +131,15 @@ class WatchLoop {
   private watchedRoot: string | undefined;
   /** Where the last run's manifest is: the summary reads the tree as last known from it. */
   private manifestAt: { path: string; destination: Destination } | undefined;
+  /**
+   * The first and the last event since the last look or walk: @parcel/watcher can drop an event that
+   * comes as it hands a batch over (parcel-bundler/watcher#183), so events are followed by a look.
+   */
+  private lookSince: number | undefined;
+  private lastEventAt = 0;
+  /** When the last look ended, and how long it took. */
+  private lookedAt = 0;
+  private lookMs = 0;
   /** s3sync's own files (a manifest given inside the tree, its lock), as the last run's context said. */
   private isOwn: (rel: string) => boolean = () => false;
 
@@ -160,7 +179,11 @@ class WatchLoop {
         }
         const ready = this.collectReady(now);
         if (ready.length > 0) await this.batch(ready);
-        else await this.nap(Math.min(this.nextWake(now) - now, ROOT_CHECK_MS));
+        else if (now >= this.lookAt()) {
+          await this.look();
+          // As after a walk: the look read the whole tree.
+          collectGarbage();
+        } else await this.nap(Math.min(this.nextWake(now) - now, ROOT_CHECK_MS));
       }
     } catch (err) {
       // The first sync refused: the summary is still the last word (as a plain push's), then the error.
@@ -228,6 +251,8 @@ class WatchLoop {
 
   private changed(rels: string[]): void {
     const now = Date.now();
+    this.lastEventAt = now;
+    this.lookSince ??= now;
     for (const rel of rels) {
       // New rules change what every path is (one they now let through has no event of its own): a
       // walk applies them, once the file has had the settle time to be written whole.
@@ -320,7 +345,7 @@ class WatchLoop {
 
   /** When something may be due: a path settling, a failure's retry, the next walk. */
   private nextWake(now: number): number {
-    let at = Math.min(this.walkAt, this.renewAt ?? Number.POSITIVE_INFINITY);
+    let at = Math.min(this.walkAt, this.renewAt ?? Number.POSITIVE_INFINITY, this.lookAt());
     const settling = [...this.pending].map(([rel, o]) => ({
       sig: o.sig,
       // Due when it settles, or when --settle-max runs out, whichever is first; not before its retry.
@@ -396,6 +421,8 @@ class WatchLoop {
 
   /** The whole tree, as a push: the first sync, then each reconciliation (and the verify interval). */
   private async walk(first: boolean): Promise<void> {
+    // The walk reads the whole tree: events before it need no look of their own.
+    this.lookSince = undefined;
     let result: SyncResult | undefined;
     const { opts, release } = this.runOptions('walk', 0, (r) => {
       result = r;
@@ -454,21 +481,7 @@ class WatchLoop {
         handedOver = true;
       });
       if (handedOver) {
-        // A warning only for a manifest lost since: none yet (a tree watched from empty) is expected.
-        this.opts.onEvent?.(
-          this.manifestHeld
-            ? {
-                type: 'warning',
-                message:
-                  'the manifest is gone or empty: walking the whole tree, with one listing, before sending',
-              }
-            : {
-                type: 'notice',
-                message: 'no manifest yet: walking the whole tree, with one listing, before sending',
-              },
-        );
-        this.manifestHeld = false;
-        this.walkAt = 0;
+        this.handOver();
         return;
       }
       this.manifestHeld = vouches(s.store);
@@ -493,6 +506,90 @@ class WatchLoop {
     for (const rel of undeleted)
       if (!failed.has(rel)) failed.set(rel, 'not deleted: an error in its batch held the deletes back');
     for (const rel of ready) if (!failed.has(rel)) this.failing.delete(rel);
+    for (const [rel, message] of failed) this.retryLater([rel], message);
+  }
+
+  /** A batch or look found no manifest to send on the word of: a walk, with its listing, decides. */
+  private handOver(): void {
+    // A warning only for a manifest lost since: none yet (a tree watched from empty) is expected.
+    this.opts.onEvent?.(
+      this.manifestHeld
+        ? {
+            type: 'warning',
+            message:
+              'the manifest is gone or empty: walking the whole tree, with one listing, before sending',
+          }
+        : {
+            type: 'notice',
+            message: 'no manifest yet: walking the whole tree, with one listing, before sending',
+          },
+    );
+    this.manifestHeld = false;
+    this.walkAt = 0;
+  }
+
+  /**
+   * When the look after the last events is due: once they have stopped (or a minute after the first),
+   * no sooner than LOOK_GAP_MS after the last look nor more often than LOOK_SHARE times its length;
+   * never when the next walk comes first.
+   */
+  private lookAt(): number {
+    if (this.lookSince === undefined) return Number.POSITIVE_INFINITY;
+    const quiet = Math.min(
+      this.lastEventAt + Math.max(LOOK_QUIET_MS, this.settleMs),
+      this.lookSince + LOOK_LATEST_MS,
+    );
+    const at = Math.max(quiet, this.lookedAt + Math.max(LOOK_GAP_MS, LOOK_SHARE * this.lookMs));
+    return at >= this.walkAt ? Number.POSITIVE_INFINITY : at;
+  }
+
+  /**
+   * The whole tree against the manifest, as a batch with every path in its scope: no listing, no
+   * request when nothing changed. It sends what changed with no event (one the watcher dropped); its
+   * `batch` event is said only when it did something.
+   */
+  private async look(): Promise<void> {
+    const started = Date.now();
+    this.lookSince = undefined;
+    let result: SyncResult | undefined;
+    let undeleted: string[] = [];
+    let handedOver = false;
+    const { opts, release } = this.runOptions('look', 0, (r) => {
+      if (handedOver) return false;
+      result = r;
+      if (r.uploaded + r.copied + r.restyled + r.recorded + r.deleted + r.failed + r.requestsTotal === 0)
+        return false;
+    });
+    try {
+      const s = await pushContext(opts);
+      this.isOwn = s.isOwn;
+      const done = await runBatch(s, opts, PathScope.everything(), this.hold, this.noticed, () => {
+        handedOver = true;
+      });
+      if (handedOver) {
+        this.handOver();
+        return;
+      }
+      this.manifestHeld = vouches(s.store);
+      this.holdBack(done.held);
+      this.isOwn = s.ownTest();
+      this.manifestAt = { path: s.store.path, destination: s.destination };
+      undeleted = done.undeleted;
+    } catch (err) {
+      if (this.aborted) return;
+      this.report(err);
+      // Failed as a whole (the endpoint away while it sent): another look comes after the gap.
+      this.lookSince ??= Date.now();
+    } finally {
+      release();
+      if (result) this.add(result);
+      this.lookedAt = Date.now();
+      this.lookMs = this.lookedAt - started;
+    }
+    // Retried as a batch's failures are.
+    const failed = new Map((result?.errors ?? []).filter((e) => e.rel !== '').map((e) => [e.rel, e.message]));
+    for (const rel of undeleted)
+      if (!failed.has(rel)) failed.set(rel, 'not deleted: an error in its batch held the deletes back');
     for (const [rel, message] of failed) this.retryLater([rel], message);
   }
 

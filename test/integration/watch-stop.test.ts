@@ -20,7 +20,7 @@ import {
 
 const { dir, runs } = liveSuite();
 
-type Batch = AnyEvent & { type: 'batch'; trigger: 'change' | 'walk'; uploaded: number };
+type Batch = AnyEvent & { type: 'batch'; trigger: 'change' | 'walk' | 'look'; uploaded: number };
 const batches = (run: LiveRun) => run.events.filter((e): e is Batch => e.type === 'batch');
 const uploaded = (run: LiveRun) => batches(run).reduce((n, b) => n + b.uploaded, 0);
 const diag = (run: LiveRun) => `${run.stderr()}\n${run.stdout().split('\n').slice(-8).join('\n')}`;

@@ -13,7 +13,12 @@ import { type AnyEvent, type LiveRun, liveSuite, newBucket, servers, spawnCli, w
 
 const { dir, runs } = liveSuite();
 
-type Batch = AnyEvent & { type: 'batch'; trigger: 'change' | 'walk'; uploaded: number; deleted: number };
+type Batch = AnyEvent & {
+  type: 'batch';
+  trigger: 'change' | 'walk' | 'look';
+  uploaded: number;
+  deleted: number;
+};
 const batches = (run: LiveRun) => run.events.filter((e): e is Batch => e.type === 'batch');
 const diag = (run: LiveRun) =>
   `${run.stderr()}\n${run.events

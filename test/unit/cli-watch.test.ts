@@ -23,4 +23,12 @@ describe('batchText', () => {
   it('leaves copies and header copies out when there are none', () => {
     expect(batchText(batch({ uploaded: 4 }))).toMatch(/: 4 uploaded, 0 recorded, 0 deleted, 0 failed; /);
   });
+
+  it.each([
+    ['walk', /^walk of 9 files: 1 uploaded, /],
+    ['look', /^look over 9 files, for changes with no event: 1 uploaded, /],
+    ['change', /^2 changed path\(s\): 1 uploaded, /],
+  ] as const)('names what the %s batch read', (trigger, line) => {
+    expect(batchText({ ...batch({ uploaded: 1, scanned: 9 }), trigger })).toMatch(line);
+  });
 });

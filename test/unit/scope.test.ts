@@ -32,6 +32,15 @@ describe('PathScope', () => {
     expect(scope.entersDir(dir)).toBe(enters);
   });
 
+  it.each(['top.txt', 'a/b/c/deep.txt', 'a', 'new-dir2/x', '.hidden/y'])(
+    'everything covers and enters every path (%s)',
+    (rel) => {
+      const all = PathScope.everything();
+      expect(all.covers(rel)).toBe(true);
+      expect(all.entersDir(rel)).toBe(true);
+    },
+  );
+
   it('counts its paths once each', () => {
     expect(new PathScope(['x', 'x', 'y']).size).toBe(2);
   });
