@@ -173,10 +173,10 @@ export function commanderLine(text: string, help: string, command?: string): str
     .trimEnd()
     .replace(/^error: /, '')
     .replace(/\n\(Did you mean (.*)\?\)$/, ' (did you mean $1?)');
-  // The likely cause: an unquoted glob the shell expanded into several words.
-  if (line.startsWith('too many arguments'))
+  // The likely cause: an unquoted glob the shell expanded into several words (not for a command of none).
+  if (line.startsWith('too many arguments') && !line.includes('Expected 0 arguments'))
     line = line.replace(/\.?$/, ": quote a glob so the shell does not expand it (--exclude '*.log')");
-  return `s3sync: ${printable(line)}; see ${help}`;
+  return `s3sync: ${printable(line.replace(/\.$/, ''))}; see ${help}`;
 }
 
 const CONFIG_HELP = `
@@ -209,6 +209,29 @@ function unknownCommand(cmd: Command): never {
   const own: unknown = Reflect.get(cmd, 'unknownCommand');
   if (typeof own === 'function') own.call(cmd);
   return cmd.error(`error: unknown command '${cmd.args[0]}'`, { code: 'commander.unknownCommand' });
+}
+
+/**
+ * `s3sync help pusj`: Commander prints the whole help for a name it does not know. The word `help` is
+ * dropped so that the name meets the unknown-command error and its suggestion, as `s3sync pusj` does.
+ * Global flags before it are stepped over, with the value of those that take one.
+ */
+export function helpTopicUnknown(program: Command, args: string[]): string[] {
+  const valued = new Set(program.options.filter((o) => o.required).flatMap((o) => [o.long, o.short]));
+  const known = (name: string) =>
+    name === 'help' || program.commands.some((c) => c.name() === name || c.aliases().includes(name));
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') return args;
+    if (a.startsWith('-')) {
+      if (valued.has(a)) i++;
+      continue;
+    }
+    const topic = args[i + 1];
+    if (a !== 'help' || topic === undefined || topic.startsWith('-') || known(topic)) return args;
+    return [...args.slice(0, i), ...args.slice(i + 1)];
+  }
+  return args;
 }
 
 /** What a command's action hands runCli: a library result's outcome, or an exit code of its own. */
@@ -498,7 +521,8 @@ export async function runCli(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   process.stdout.on('error', onStdoutError);
   try {
-    await program.parseAsync(pairHeaderFlags(argv));
+    const [node = '', script = '', ...args] = pairHeaderFlags(argv);
+    await program.parseAsync([node, script, ...helpTopicUnknown(program, args)]);
     if (!pending) return 0;
     const r = await pending;
     return typeof r === 'number' ? r : exitCodeOf(r.outcome, cancel.signal.reason);

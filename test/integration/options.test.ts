@@ -336,6 +336,12 @@ describe.each(servers())('invalid option values on $name', (server) => {
       "unknown option '--delte' (did you mean --delete?); see s3sync push --help",
     ],
     [['pusj', '<src>'], "unknown command 'pusj' (did you mean push?); see s3sync --help"],
+    [['help', 'pusj'], "unknown command 'pusj' (did you mean push?); see s3sync --help"],
+    [['help', 'nosuch'], "unknown command 'nosuch'; see s3sync --help"],
+    [
+      ['demo', 'extra'],
+      "too many arguments for 'demo'. Expected 0 arguments but got 1; see s3sync demo --help",
+    ],
     [['pull', '<url>'], "missing required argument 'destination'; see s3sync pull --help"],
     [
       ['check', '<src>', '<url>', '--workers'],
