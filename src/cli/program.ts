@@ -218,13 +218,15 @@ function unknownCommand(cmd: Command): never {
  */
 export function helpTopicUnknown(program: Command, args: string[]): string[] {
   const valued = new Set(program.options.filter((o) => o.required).flatMap((o) => [o.long, o.short]));
+  // As Commander reads an optional value: the next word, unless it is a flag.
+  const mayTake = new Set(program.options.filter((o) => o.optional).flatMap((o) => [o.long, o.short]));
   const known = (name: string) =>
     name === 'help' || program.commands.some((c) => c.name() === name || c.aliases().includes(name));
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--') return args;
     if (a.startsWith('-')) {
-      if (valued.has(a)) i++;
+      if (valued.has(a) || (mayTake.has(a) && !(args[i + 1] ?? '-').startsWith('-'))) i++;
       continue;
     }
     const topic = args[i + 1];

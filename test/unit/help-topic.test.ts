@@ -1,0 +1,43 @@
+/**
+ * `s3sync help NAME` for a name that is no command: the word `help` is dropped, so Commander's
+ * unknown-command error (with its suggestion) speaks instead of the whole help. Global flags before it,
+ * and their values, are stepped over as Commander reads them.
+ */
+import { Command } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { helpTopicUnknown } from '../../src/cli/program.js';
+
+const program = new Command('s3sync')
+  .option('--req <v>', 'takes a value')
+  .option('--opt [v]', 'may take a value')
+  .option('--flag', 'takes none');
+program.command('push').alias('up');
+
+describe('helpTopicUnknown', () => {
+  it.each<[string, string[], string[]]>([
+    ['an unknown name', ['help', 'pusj'], ['pusj']],
+    ['after a flag and its value', ['--req', 'x', 'help', 'pusj'], ['--req', 'x', 'pusj']],
+    ['after a flag of no value', ['--flag', 'help', 'nosuch'], ['--flag', 'nosuch']],
+    [
+      'after an optional value followed by a flag',
+      ['--opt', '--flag', 'help', 'x'],
+      ['--opt', '--flag', 'x'],
+    ],
+  ])('drops help before %s', (_what, args, expected) => {
+    expect(helpTopicUnknown(program, args)).toEqual(expected);
+  });
+
+  it.each<[string, string[]]>([
+    ['a command', ['help', 'push']],
+    ['an alias', ['help', 'up']],
+    ['help itself', ['help', 'help']],
+    ['no name', ['help']],
+    ['a flag after it', ['help', '--json']],
+    ['help as the value of a flag', ['--req', 'help', 'pusj']],
+    ['help as an optional value', ['--opt', 'help', 'pusj']],
+    ['help as a command argument', ['push', 'help', 'x']],
+    ['help after --', ['--', 'help', 'x']],
+  ])('leaves %s as it is', (_what, args) => {
+    expect(helpTopicUnknown(program, args)).toEqual(args);
+  });
+});
