@@ -8,6 +8,8 @@ interface LockInfo {
   pid: number;
   host: string;
   startedAt: string;
+  /** The shard (`I/N`) the holder syncs; absent for the whole tree. */
+  shard?: string;
 }
 
 /** The lock a run wrote, or undefined for anything else. */
@@ -84,6 +86,8 @@ export async function acquireLock(
     notice?: (msg: string) => void;
     strict?: boolean;
     signal?: AbortSignal;
+    /** The shard this run syncs (`I/N`): a holder of another shard shares a --manifest by mistake. */
+    shard?: string;
   } = {},
 ): Promise<() => void> {
   const deadline = Date.now() + (opts.waitTimeoutMs ?? 3_600_000);
@@ -91,7 +95,12 @@ export async function acquireLock(
   let said = false;
   for (;;) {
     try {
-      const info: LockInfo = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
+      const info: LockInfo = {
+        pid: process.pid,
+        host: hostname(),
+        startedAt: new Date().toISOString(),
+        ...(opts.shard !== undefined && { shard: opts.shard }),
+      };
       placeLock(lockPath, JSON.stringify(info));
       let released = false;
       const release = () => {
@@ -148,6 +157,14 @@ export async function acquireLock(
         // gone already
       }
       continue;
+    }
+    // Waiting would not help: the next run of the other shard takes it again, and each rebuilds the manifest.
+    if ((holder.shard ?? '') !== (opts.shard ?? '')) {
+      const of = (shard: string | undefined) => (shard === undefined ? 'the whole tree' : `shard ${shard}`);
+      throw usageError(
+        `another s3sync run (pid ${holder.pid} on ${holder.host}) holds this manifest for ${of(holder.shard)}, ` +
+          `and this run is ${of(opts.shard)}: give each shard its own --manifest, or none`,
+      );
     }
     if (!opts.wait) {
       throw usageError(

@@ -131,6 +131,7 @@ export class ManifestStore {
         strict: explicit,
         notice: this.opts.notice,
         signal: this.opts.signal,
+        shard: this.opts.destination.shard,
       });
       const stamp = statSync(lockPath, { bigint: true }).mtimeNs;
       if (stamp < this.readsFromNs) this.readsFromNs = stamp;
@@ -167,6 +168,7 @@ export class ManifestStore {
       this.releaseLock = await acquireLock(`${this.file}.lock`, {
         wait: this.opts.waitLock,
         signal: this.opts.signal,
+        shard: this.opts.destination.shard,
       });
     }
     this.loaded = loadManifest(this.file, this.opts.destination);

@@ -3,6 +3,7 @@
  * written twice; each keeps its own manifest and lock, and deletes, pulls and checks only its own paths.
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { S3Transport } from '../../src/s3/transport.js';
@@ -237,6 +238,47 @@ describe.each(servers())('shards on $name', (server) => {
     const warning = w.events.find((e) => e.type === 'warning') as { message: string } | undefined;
     expect(warning?.message).toMatch(new RegExp(`belongs to another destination \\(.* shard 1/${N}\\)`));
     expect(w.summary).toMatchObject({ uploaded: 0, recorded: ofShard(2).length });
+  });
+
+  it.each<[string, string | undefined, string[], RegExp]>([
+    [
+      'another shard holds it',
+      `0/${N}`,
+      [],
+      new RegExp(
+        `holds this manifest for shard 0/${N}, and this run is shard 1/${N}: give each shard its own --manifest, or none$`,
+      ),
+    ],
+    [
+      'another shard holds it, with --wait-lock: refused at once, not waited for',
+      `0/${N}`,
+      ['--wait-lock'],
+      /holds this manifest for shard 0\/3, and this run is shard 1\/3/,
+    ],
+    [
+      'a run of the whole tree holds it',
+      undefined,
+      [],
+      /holds this manifest for the whole tree, and this run is shard 1\/3/,
+    ],
+    ['the same shard holds it', `1/${N}`, [], /is syncing this destination; wait for it or use --wait-lock$/],
+  ])('one --manifest given to shards: %s (exit 2, nothing sent)', async (_what, holder, extra, message) => {
+    const { bucket, transport } = await newBucket(server, 'shm');
+    const dir = tempDir('shm');
+    writeTree(dir, TREE);
+    const manifest = path.join(tempDir('shm-m'), 'shared.json');
+    // A live holder: this test's own process, as a run of that shard (or of the whole tree) leaves it.
+    const lock = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), shard: holder };
+    writeFileSync(`${manifest}.lock`, JSON.stringify(lock));
+    const url = `s3://${bucket}/p`;
+    const r = await runCli(['push', dir, url, '--shard', `1/${N}`, '--manifest', manifest, ...extra], server);
+    expect(r.code, r.stderr).toBe(2);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines, r.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(/^s3sync: another s3sync run \(pid \d+ on .+\) /);
+    expect(lines[0]).toMatch(message);
+    expect(await keys(transport)).toEqual([]);
+    expect(readFileSync(`${manifest}.lock`, 'utf8')).toBe(JSON.stringify(lock));
   });
 
   it('plan and apply keep to the shard and record into its manifest', async () => {
