@@ -54,7 +54,8 @@ await build({
   banner: { js: "const __s3syncUrl = require('node:url').pathToFileURL(__filename).href;" },
   define: { 'import.meta.url': '__s3syncUrl' },
   plugins: [lazyBuiltins],
-  sourcemap: true,
+  // None: the package would point to maps (and sources) it does not ship.
+  sourcemap: false,
   logLevel: 'warning',
 });
 // ASCII, so that the s3sync command reads it as Latin-1 and V8 holds a one-byte source: one non-ASCII

@@ -9,7 +9,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { plainLines, repoRoot, trackedDirs } from '../helpers.js';
@@ -145,6 +145,13 @@ describe('the packed tarball, installed into an empty project', () => {
       ),
     );
     npm(['ci', '--offline', '--no-audit', '--no-fund'], project);
+    // No file points to a source map: the package ships none, and a debugger would look for each.
+    const shipped = path.join(project, 'node_modules/s3sync/dist');
+    const pointing = readdirSync(shipped, { recursive: true, encoding: 'utf8' }).filter(
+      (f) =>
+        /\.(c?js|d\.ts)$/.test(f) && readFileSync(path.join(shipped, f), 'utf8').includes('sourceMappingURL'),
+    );
+    expect(pointing).toEqual([]);
     // Nothing of the build or the tests came along.
     for (const dev of Object.keys(repoPkg.devDependencies).filter((d) => d !== 's3rver'))
       expect(existsSync(path.join(project, 'node_modules', dev)), dev).toBe(false);
