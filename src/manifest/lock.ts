@@ -88,10 +88,15 @@ export async function acquireLock(
     signal?: AbortSignal;
     /** The shard this run syncs (`I/N`): a holder of another shard shares a --manifest by mistake. */
     shard?: string;
+    /** Whether the file may be shared by shards after all (the Python script's, read by each). */
+    sharable?: () => boolean;
   } = {},
 ): Promise<() => void> {
   const deadline = Date.now() + (opts.waitTimeoutMs ?? 3_600_000);
   let blankSince: number | undefined;
+  // Asked once: the answer reads the whole file, and a wait asks at every turn.
+  let sharable: boolean | undefined;
+  const isSharable = () => (sharable ??= opts.sharable?.() === true);
   let said = false;
   for (;;) {
     try {
@@ -159,7 +164,7 @@ export async function acquireLock(
       continue;
     }
     // Waiting would not help: the next run of the other shard takes it again, and each rebuilds the manifest.
-    if ((holder.shard ?? '') !== (opts.shard ?? '')) {
+    if ((holder.shard ?? '') !== (opts.shard ?? '') && !isSharable()) {
       const of = (shard: string | undefined) => (shard === undefined ? 'the whole tree' : `shard ${shard}`);
       throw usageError(
         `another s3sync run (pid ${holder.pid} on ${holder.host}) holds this manifest for ${of(holder.shard)}, ` +

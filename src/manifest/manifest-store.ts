@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { errorMessage, usageError } from '../errors.js';
 import { makeDirs } from '../local/make-dirs.js';
@@ -50,6 +50,15 @@ function manifestFolder(file: string): void {
     makeDirs(dir);
   } catch (err) {
     throw usageError(`cannot create the manifest's folder ${dir}: ${errorMessage(err)}`);
+  }
+}
+
+/** Whether a file holds the Python script's manifest; false when it cannot be read or parsed. */
+function isLegacyFile(file: string): boolean {
+  try {
+    return isLegacyManifest(JSON.parse(readFileSync(file, 'utf8')));
+  } catch {
+    return false;
   }
 }
 
@@ -132,6 +141,8 @@ export class ManifestStore {
         notice: this.opts.notice,
         signal: this.opts.signal,
         shard: this.opts.destination.shard,
+        // Each shard adopts the Python script's manifest into its own: taking turns with it is right.
+        sharable: () => isLegacyFile(this.file),
       });
       const stamp = statSync(lockPath, { bigint: true }).mtimeNs;
       if (stamp < this.readsFromNs) this.readsFromNs = stamp;

@@ -281,6 +281,41 @@ describe.each(servers())('shards on $name', (server) => {
     expect(readFileSync(`${manifest}.lock`, 'utf8')).toBe(JSON.stringify(lock));
   });
 
+  it("the Python script's manifest given to every shard: each adopts it, taking turns with --wait-lock", async () => {
+    const { bucket, transport } = await newBucket(server, 'shl');
+    const dir = tempDir('shl');
+    writeTree(dir, TREE);
+    const legacy = path.join(dir, '.s3_sync_manifest.json');
+    const files = Object.fromEntries(
+      RELS.map((rel) => [`p/${rel}`, { local_path: rel, size: TREE[rel]!.length, md5: '0'.repeat(32) }]),
+    );
+    writeFileSync(legacy, JSON.stringify({ version: '1.0', files }));
+    // Shard 0's run reading it: the lock it leaves while it does.
+    writeFileSync(
+      `${legacy}.lock`,
+      JSON.stringify({
+        pid: process.pid,
+        host: hostname(),
+        startedAt: new Date().toISOString(),
+        shard: `0/${N}`,
+      }),
+    );
+    const url = `s3://${bucket}/p`;
+    const args = ['push', dir, url, '--shard', `1/${N}`, '--manifest', legacy];
+    const refused = await runCli(args, server);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/is syncing this destination; wait for it or use --wait-lock\n$/);
+    // With --wait-lock it waits, and adopts once shard 0 lets go.
+    const waiting = runCli([...args, '--wait-lock', '--json'], server);
+    await new Promise((r) => setTimeout(r, 1500));
+    rmSync(`${legacy}.lock`);
+    const r = await waiting;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: ofShard(1).length });
+    expect(await keys(transport)).toEqual(ofShard(1));
+    expect(manifestPaths(dir).some((f) => f.endsWith(`-shard-1-of-${N}.json`))).toBe(true);
+  });
+
   it('plan and apply keep to the shard and record into its manifest', async () => {
     const { bucket, transport } = await newBucket(server, 'shplan');
     const dir = tempDir('shplan');
