@@ -222,16 +222,18 @@ export function helpTopicUnknown(program: Command, args: string[]): string[] {
   const mayTake = new Set(program.options.filter((o) => o.optional).flatMap((o) => [o.long, o.short]));
   const known = (name: string) =>
     name === 'help' || program.commands.some((c) => c.name() === name || c.aliases().includes(name));
+  // After `--`, words are operands only.
+  let operands = false;
+  let helpAt = -1;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (a === '--') return args;
-    if (a.startsWith('-')) {
+    if (!operands && a === '--') operands = true;
+    else if (!operands && a.startsWith('-')) {
       if (valued.has(a) || (mayTake.has(a) && !(args[i + 1] ?? '-').startsWith('-'))) i++;
-      continue;
-    }
-    const topic = args[i + 1];
-    if (a !== 'help' || topic === undefined || topic.startsWith('-') || known(topic)) return args;
-    return [...args.slice(0, i), ...args.slice(i + 1)];
+    } else if (helpAt === -1) {
+      if (a !== 'help') return args;
+      helpAt = i;
+    } else return known(a) ? args : [...args.slice(0, helpAt), ...args.slice(helpAt + 1)];
   }
   return args;
 }

@@ -23,6 +23,13 @@ describe('helpTopicUnknown', () => {
       ['--opt', '--flag', 'help', 'x'],
       ['--opt', '--flag', 'x'],
     ],
+    [
+      'with flags between help and the name',
+      ['help', '--req', 'v', '--flag', 'x'],
+      ['--req', 'v', '--flag', 'x'],
+    ],
+    ['after --', ['--', 'help', 'x'], ['--', 'x']],
+    ['with -- between help and the name', ['help', '--', 'x'], ['--', 'x']],
   ])('drops help before %s', (_what, args, expected) => {
     expect(helpTopicUnknown(program, args)).toEqual(expected);
   });
@@ -36,7 +43,8 @@ describe('helpTopicUnknown', () => {
     ['help as the value of a flag', ['--req', 'help', 'pusj']],
     ['help as an optional value', ['--opt', 'help', 'pusj']],
     ['help as a command argument', ['push', 'help', 'x']],
-    ['help after --', ['--', 'help', 'x']],
+    ['-- then a command', ['help', '--', 'push']],
+    ['help as the name after --', ['--', 'help', 'help']],
   ])('leaves %s as it is', (_what, args) => {
     expect(helpTopicUnknown(program, args)).toEqual(args);
   });
