@@ -9,22 +9,27 @@ import type { PushOptions } from '../sync/options.js';
 import { prelude } from '../sync/prelude.js';
 import { executePush, type PreparedPush } from '../sync/push.js';
 import type { RunContext } from '../sync/run-context.js';
+import { fitting } from '../sync/selection.js';
 import { type PathScope, parentDir } from './scope.js';
 
 /**
  * Plans a watch batch: the push planner over the files under the scope only, the manifest vouching
  * for the destination (no listing: the watch's full sync made the manifest current), with the push's
  * header, compression and rename rules, and, with --delete, deletes for the scope's manifest entries
- * whose file is gone. Files `hold` says are still being written are handed back, not sent.
+ * whose file is gone. Files `hold` says are still being written are handed back, not sent; entries
+ * of paths still `waiting` to settle (gone for now, maybe back) are neither deleted nor forgotten.
  */
 async function prepareBatch(
   s: RunContext,
   opts: PushOptions,
   scope: PathScope,
   hold: (f: LocalFile) => boolean,
+  waiting: (rel: string) => boolean,
   noticed: Set<string>,
 ): Promise<PreparedPush> {
   let files: LocalFile[] = [];
+  // Every file found, those the size and age limits leave out too: present, so never taken for gone.
+  let found: LocalFile[] = [];
   // As a full push plans: without them an entry stored compressed or styled looks changed when touched.
   const styles = createObjectStyles(opts);
   const { plan, unreadable, facts } = await prelude(s, {
@@ -38,15 +43,17 @@ async function prepareBatch(
         keyPrefix: s.location.prefix,
       }),
     notices: noticed,
-    planning: (found) => {
-      files = found.files;
+    planning: (scan) => {
+      found = scan.files;
+      // As a push sends them: only the files within --max-size, --min-size and the age limits.
+      files = fitting(s.selection, found);
       // As a push counts them: a path the scan could not read is one of the files, one that failed.
-      s.result.scanned = files.length + found.scanErrors;
+      s.result.scanned = files.length + scan.scanErrors;
       const input = () => ({
         files,
         manifest: s.store.files,
         racyThresholdNs: s.store.racyThresholdNs,
-        facts: found.facts,
+        facts: scan.facts,
         options: {
           force: opts.incremental === false,
           vouched: true,
@@ -65,7 +72,7 @@ async function prepareBatch(
       };
     },
   });
-  const present = new Set(files.map((f) => f.rel));
+  const present = new Set(found.map((f) => f.rel));
   const actions: PushAction[] = [...plan.actions];
   const gone = (rel: string) => lstatSync(absPath(s.localRoot, rel), { throwIfNoEntry: false }) === undefined;
   // Folders where a path of the batch is gone: a file renamed over another there and then away leaves
@@ -77,7 +84,14 @@ async function prepareBatch(
   for (const [rel, e] of s.store.files) {
     const covered = scope.covers(rel);
     if (!covered && (goneIn.size === 0 || !goneIn.has(parentDir(rel)))) continue;
-    if (present.has(rel) || unreadable.has(rel) || !s.selected(rel) || (!covered && !gone(rel))) continue;
+    if (
+      present.has(rel) ||
+      unreadable.has(rel) ||
+      waiting(rel) ||
+      !s.selected(rel) ||
+      (!covered && !gone(rel))
+    )
+      continue;
     if (!opts.delete) s.store.forget(rel);
     else
       actions.push({
@@ -107,8 +121,13 @@ async function prepareBatch(
     files: toSend,
     fileCount: files.length,
     facts,
-    // The empty-source guard: a root that holds nothing (an unmounted disk) deletes nothing.
-    sourceFiles: holdsAnything(s.localRoot, STATE_DIR) ? Math.max(1, s.store.files.size) : 0,
+    // The empty-source guard: a root that holds nothing (an unmounted disk) deletes nothing. A look
+    // over the whole tree counts its files, as a push does: empty folders left are still no source.
+    sourceFiles: scope.whole
+      ? files.length
+      : holdsAnything(s.localRoot, STATE_DIR)
+        ? Math.max(1, s.store.files.size)
+        : 0,
     destinationFiles: s.store.files.size,
     styles,
     held: heldFiles,
@@ -136,13 +155,14 @@ export async function runBatch(
   opts: PushOptions,
   scope: PathScope,
   hold: (f: LocalFile) => boolean,
+  waiting: (rel: string) => boolean,
   noticed: Set<string>,
   handOver: () => void,
 ): Promise<{ held: LocalFile[]; undeleted: string[] }> {
   let held: LocalFile[] = [];
   let undeleted: string[] = [];
   await s.run(async () => {
-    const prepared = await prepareBatch(s, opts, scope, hold, noticed);
+    const prepared = await prepareBatch(s, opts, scope, hold, waiting, noticed);
     // Only a batch that would send something on the manifest's word: one of filtered-out paths sends nothing.
     if (!vouches(s.store) && prepared.files.size > 0) {
       handOver();

@@ -18,6 +18,11 @@ export class PathScope {
     return this.keys.size;
   }
 
+  /** Whether it is the whole tree (everything()). */
+  get whole(): boolean {
+    return this.keys.has('');
+  }
+
   /** The paths the events named. */
   get paths(): ReadonlySet<string> {
     return this.keys;

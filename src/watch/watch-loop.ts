@@ -382,6 +382,9 @@ class WatchLoop {
     !this.forced.has(f.rel) &&
     (changedRecently(f.mtimeNs, Date.now(), this.settleMs) || this.pending.has(f.rel));
 
+  /** A path with events not yet settled: gone now, it may be back before it settles. */
+  private waiting = (rel: string): boolean => this.pending.has(rel);
+
   private holdBack(held: LocalFile[]): void {
     const now = Date.now();
     for (const f of held) {
@@ -477,9 +480,17 @@ class WatchLoop {
     try {
       const s = await pushContext(opts);
       this.isOwn = s.isOwn;
-      const done = await runBatch(s, opts, new PathScope(ready), this.hold, this.noticed, () => {
-        handedOver = true;
-      });
+      const done = await runBatch(
+        s,
+        opts,
+        new PathScope(ready),
+        this.hold,
+        this.waiting,
+        this.noticed,
+        () => {
+          handedOver = true;
+        },
+      );
       if (handedOver) {
         this.handOver();
         return;
@@ -563,9 +574,17 @@ class WatchLoop {
     try {
       const s = await pushContext(opts);
       this.isOwn = s.isOwn;
-      const done = await runBatch(s, opts, PathScope.everything(), this.hold, this.noticed, () => {
-        handedOver = true;
-      });
+      const done = await runBatch(
+        s,
+        opts,
+        PathScope.everything(),
+        this.hold,
+        this.waiting,
+        this.noticed,
+        () => {
+          handedOver = true;
+        },
+      );
       if (handedOver) {
         this.handOver();
         return;
@@ -577,9 +596,12 @@ class WatchLoop {
       undeleted = done.undeleted;
     } catch (err) {
       if (this.aborted) return;
+      // Failed as a whole (a delete guard, the endpoint away): what it would have done is known to no
+      // path, so the walk takes it over, retried with the walks' backoff and counted as theirs is.
+      this.walkFailures++;
+      this.walkAt = Math.min(this.walkAt, Date.now() + backoffMs(this.walkFailures));
+      this.walkError = err instanceof Error ? err.message : String(err);
       this.report(err);
-      // Failed as a whole (the endpoint away while it sent): another look comes after the gap.
-      this.lookSince ??= Date.now();
     } finally {
       release();
       if (result) this.add(result);

@@ -476,6 +476,85 @@ describe.each(servers())('push --watch on $name', (server) => {
     },
   );
 
+  it('--max-size: neither a batch nor the look after it sends a file the limit leaves out', async () => {
+    const { transport, src, args } = await setup('look-limits', [
+      '--settle',
+      '300ms',
+      '--reconcile-every',
+      '1h',
+      '--max-size',
+      '1k',
+    ]);
+    writeOld(path.join(src, 'small.txt'), 'small');
+    writeOld(path.join(src, 'big.bin'), 'b'.repeat(5000));
+    const run = start(args);
+    await watching(run);
+    expect(uploaded(run), diag(run)).toBe(1);
+    // The big file changed, with its event: still over the limit.
+    writeFileSync(path.join(src, 'big.bin'), 'B'.repeat(6000));
+    writeFileSync(path.join(src, 'c.txt'), 'c');
+    expect(await sentByEvents(run), diag(run)).toBe(true);
+    // Past the look after those events.
+    await sleep(8000);
+    expect(uploaded(run), diag(run)).toBe(2);
+    expect((await stop(run)).code, diag(run)).toBe(0);
+    expect([...(await transport.list('w/')).keys()].sort()).toEqual(['c.txt', 'small.txt']);
+  });
+
+  it('--delete: the look leaves the object of a file gone for less than --settle, whose events go on', async () => {
+    const { transport, src, args } = await setup('look-waiting', [
+      '--settle',
+      '30s',
+      '--reconcile-every',
+      '1h',
+      '--delete',
+    ]);
+    const f = path.join(src, 'f.txt');
+    writeOld(f, 'f');
+    writeOld(path.join(src, 'keep.txt'), 'keep');
+    const run = start(args);
+    await watching(run);
+    // Events keep coming, so the look comes a minute after the first; f.txt is gone then, for 10 s only.
+    writeFileSync(path.join(src, 'seen.txt'), 'seen');
+    await sleep(1000);
+    rmSync(f);
+    await sleep(24_000);
+    writeOld(f, 'f');
+    await sleep(25_000);
+    rmSync(f);
+    await sleep(12_000);
+    writeOld(f, 'f');
+    await sleep(2000);
+    expect((await stop(run)).code, diag(run)).toBe(0);
+    expect(deleted(run), diag(run)).toBe(0);
+    expect([...(await transport.list('w/')).keys()].sort()).toContain('f.txt');
+  }, 180_000);
+
+  it('--delete: a look over a tree of empty folders is refused as an empty source, and the watch fails', async () => {
+    const { transport, src, args } = await setup('look-empty', [
+      '--settle',
+      '300ms',
+      '--reconcile-every',
+      '1h',
+      '--delete',
+      '--max-delete',
+      '100%',
+    ]);
+    mkdirSync(path.join(src, 'sub'));
+    for (const rel of ['sub/a.txt', 'sub/b.txt', 'c.txt']) writeOld(path.join(src, rel), rel);
+    // The removals' events are dropped: only the look sees them; the new folder's event calls for it.
+    const run = start(args, { S3SYNC_TEST_DROP_EVENTS: '^(sub/|c\\.txt$)' });
+    await watching(run);
+    for (const rel of ['sub/a.txt', 'sub/b.txt', 'c.txt']) rmSync(path.join(src, rel));
+    mkdirSync(path.join(src, 'z'));
+    const refused = () =>
+      run.events.some((e) => e.type === 'error' && /the source is empty/.test(String(e.message)));
+    expect(await waitFor(refused, run, 30_000), diag(run)).toBe(true);
+    expect((await stop(run)).code, diag(run)).toBe(1);
+    expect(deleted(run), diag(run)).toBe(0);
+    expect([...(await transport.list('w/')).keys()].sort()).toEqual(['c.txt', 'sub/a.txt', 'sub/b.txt']);
+  });
+
   it('events that all came: the look after them finds nothing and says nothing', async () => {
     const { src, args } = await setup('look-quiet', ['--settle', '300ms', '--reconcile-every', '1h']);
     writeOld(path.join(src, 'a.txt'), 'a');
