@@ -495,7 +495,8 @@ class WatchLoop {
         this.handOver();
         return;
       }
-      this.manifestHeld = vouches(s.store);
+      // Nothing sent on an emptied manifest does not make it stand again: its warning stays due.
+      if (vouches(s.store)) this.manifestHeld = true;
       this.holdBack(done.held);
       const held = new Set(done.held.map((f) => f.rel));
       for (const rel of ready) if (!held.has(rel)) this.settled(rel);
@@ -589,7 +590,8 @@ class WatchLoop {
         this.handOver();
         return;
       }
-      this.manifestHeld = vouches(s.store);
+      // Nothing sent on an emptied manifest does not make it stand again: its warning stays due.
+      if (vouches(s.store)) this.manifestHeld = true;
       this.holdBack(done.held);
       this.isOwn = s.ownTest();
       this.manifestAt = { path: s.store.path, destination: s.destination };

@@ -926,6 +926,31 @@ describe.each(servers())('push --watch on $name', (server) => {
     },
   );
 
+  it('the manifest removed, then a batch that sends nothing: the next change still warns it is gone', async () => {
+    const { src, args } = await setup('manifest-gone-quiet', [
+      '--settle',
+      '300ms',
+      '--reconcile-every',
+      '1h',
+      '--exclude',
+      '*.tmp',
+    ]);
+    writeOld(path.join(src, 'a.txt'), 'a');
+    const run = start(args);
+    await watching(run);
+    rmSync(path.join(src, '.s3sync'), { recursive: true });
+    // A batch of an excluded file: nothing to send, on the emptied manifest.
+    writeFileSync(path.join(src, 'x.tmp'), 'x');
+    expect(
+      await waitFor(() => batches(run).some((b) => b.trigger === 'change'), run, 30_000),
+      diag(run),
+    ).toBe(true);
+    writeFileSync(path.join(src, 'b.txt'), 'b');
+    expect(await waitFor(() => handedOver(run), run, 30_000), diag(run)).toBe(true);
+    expect(manifestGone(run), diag(run)).toBe(true);
+    expect((await stop(run)).code, diag(run)).toBe(0);
+  });
+
   it('a file only touched under --header-for and --compress is recorded: not sent again, not failed', async () => {
     const rules = ['--header-for', '*.txt', 'Cache-Control: max-age=60', '--compress', '*.css'];
     const { transport, src, url, proxy, args } = await setup('styled', [
