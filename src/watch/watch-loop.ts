@@ -472,37 +472,17 @@ class WatchLoop {
   private async batch(ready: string[]): Promise<void> {
     let result: SyncResult | undefined;
     let undeleted: string[] = [];
-    let handedOver = false;
+    const handed = { over: false };
     const { opts, release } = this.runOptions('change', ready.length, (r) => {
-      if (handedOver) return false;
+      if (handed.over) return false;
       result = r;
     });
     try {
-      const s = await pushContext(opts);
-      this.isOwn = s.isOwn;
-      const done = await runBatch(
-        s,
-        opts,
-        new PathScope(ready),
-        this.hold,
-        this.waiting,
-        this.noticed,
-        () => {
-          handedOver = true;
-        },
-      );
-      if (handedOver) {
-        this.handOver();
-        return;
-      }
-      // Nothing sent on an emptied manifest does not make it stand again: its warning stays due.
-      if (vouches(s.store)) this.manifestHeld = true;
-      this.holdBack(done.held);
+      const done = await this.runScope(opts, new PathScope(ready), handed);
+      if (!done) return;
       const held = new Set(done.held.map((f) => f.rel));
       for (const rel of ready) if (!held.has(rel)) this.settled(rel);
       undeleted = done.undeleted;
-      this.isOwn = s.ownTest();
-      this.manifestAt = { path: s.store.path, destination: s.destination };
     } catch (err) {
       // Cancelled: what was not sent, the next start's walk finds.
       if (this.aborted) return;
@@ -519,6 +499,32 @@ class WatchLoop {
       if (!failed.has(rel)) failed.set(rel, 'not deleted: an error in its batch held the deletes back');
     for (const rel of ready) if (!failed.has(rel)) this.failing.delete(rel);
     for (const [rel, message] of failed) this.retryLater([rel], message);
+  }
+
+  /**
+   * One push run over `scope` (a batch's paths, a look's whole tree); undefined when it found no
+   * manifest to send on the word of, and handed over to a walk (`handed.over`).
+   */
+  private async runScope(
+    opts: PushOptions,
+    scope: PathScope,
+    handed: { over: boolean },
+  ): Promise<{ held: LocalFile[]; undeleted: string[] } | undefined> {
+    const s = await pushContext(opts);
+    this.isOwn = s.isOwn;
+    const done = await runBatch(s, opts, scope, this.hold, this.waiting, this.noticed, () => {
+      handed.over = true;
+    });
+    if (handed.over) {
+      this.handOver();
+      return undefined;
+    }
+    // Nothing sent on an emptied manifest does not make it stand again: its warning stays due.
+    if (vouches(s.store)) this.manifestHeld = true;
+    this.holdBack(done.held);
+    this.isOwn = s.ownTest();
+    this.manifestAt = { path: s.store.path, destination: s.destination };
+    return done;
   }
 
   /** A batch or look found no manifest to send on the word of: a walk, with its listing, decides. */
@@ -565,36 +571,16 @@ class WatchLoop {
     this.lookSince = undefined;
     let result: SyncResult | undefined;
     let undeleted: string[] = [];
-    let handedOver = false;
+    const handed = { over: false };
     const { opts, release } = this.runOptions('look', 0, (r) => {
-      if (handedOver) return false;
+      if (handed.over) return false;
       result = r;
       if (r.uploaded + r.copied + r.restyled + r.recorded + r.deleted + r.failed + r.requestsTotal === 0)
         return false;
     });
     try {
-      const s = await pushContext(opts);
-      this.isOwn = s.isOwn;
-      const done = await runBatch(
-        s,
-        opts,
-        PathScope.everything(),
-        this.hold,
-        this.waiting,
-        this.noticed,
-        () => {
-          handedOver = true;
-        },
-      );
-      if (handedOver) {
-        this.handOver();
-        return;
-      }
-      // Nothing sent on an emptied manifest does not make it stand again: its warning stays due.
-      if (vouches(s.store)) this.manifestHeld = true;
-      this.holdBack(done.held);
-      this.isOwn = s.ownTest();
-      this.manifestAt = { path: s.store.path, destination: s.destination };
+      const done = await this.runScope(opts, PathScope.everything(), handed);
+      if (!done) return;
       undeleted = done.undeleted;
     } catch (err) {
       if (this.aborted) return;
