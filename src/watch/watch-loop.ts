@@ -6,6 +6,7 @@ import type { Destination, ManifestEntry } from '../manifest/schema.js';
 import { loadManifest } from '../manifest/store.js';
 import { SECOND } from '../options/spec.js';
 import { fmtDuration, setting, validateOptions } from '../options/validate.js';
+import { UNPROVEN_CTIME } from '../plan/compare.js';
 import { emptyResult, stoppedBy as markStopped, type SyncEvent, type SyncResult } from '../sync/events.js';
 import { applyRecords } from '../sync/facts.js';
 import type { PushOptions } from '../sync/options.js';
@@ -480,12 +481,18 @@ class WatchLoop {
     try {
       const done = await this.runScope(opts, new PathScope(ready), handed);
       if (!done) return;
+      if (this.aborted) {
+        this.putBack(ready);
+        return;
+      }
       const held = new Set(done.held.map((f) => f.rel));
       for (const rel of ready) if (!held.has(rel)) this.settled(rel);
       undeleted = done.undeleted;
     } catch (err) {
-      // Cancelled: what was not sent, the next start's walk finds.
-      if (this.aborted) return;
+      if (this.aborted) {
+        this.putBack(ready);
+        return;
+      }
       this.report(err);
       this.retryLater(ready, (err as Error)?.message ?? String(err));
       return;
@@ -603,6 +610,16 @@ class WatchLoop {
     for (const [rel, message] of failed) this.retryLater([rel], message);
   }
 
+  /**
+   * A batch the stop cut short: what it did not send, the next start's walk finds, and the summary
+   * counts pending (the files it sent match their entries, and the tally leaves them out).
+   */
+  private putBack(rels: string[]): void {
+    const now = Date.now();
+    for (const rel of rels)
+      if (!this.pending.has(rel)) this.pending.set(rel, { sig: signatureOf(this.root, rel), since: now });
+  }
+
   /** Paths back to pending, each retried after its backoff. */
   private retryLater(rels: string[], message: string): void {
     const now = Date.now();
@@ -644,10 +661,17 @@ class WatchLoop {
       return sig !== GONE && sig !== 'dir';
     };
     const failing = new Set(this.failing.keys());
-    Object.assign(
-      this.totals,
-      treeAsKnown(files, started, { pending: this.pending.keys(), failing }, isFile),
-    );
+    // A pending path whose file is as its entry says was sent as it is (by a batch the stop cut short).
+    const sentAsIs = (rel: string) => {
+      const e = files.get(rel);
+      if (e === undefined) return false;
+      const [size, mtimeNs, ctimeNs, ino] = signatureOf(this.root, rel).split(':');
+      // An unproven change time ('0', taken within its tick) is no evidence either way.
+      const ctimeOk = e.ctimeNs === UNPROVEN_CTIME || ctimeNs === e.ctimeNs;
+      return size === String(e.size) && mtimeNs === e.mtimeNs && ino === e.ino && ctimeOk;
+    };
+    const pending = [...this.pending.keys()].filter((rel) => !sentAsIs(rel));
+    Object.assign(this.totals, treeAsKnown(files, started, { pending, failing }, isFile));
   }
 
   /**

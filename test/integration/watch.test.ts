@@ -681,6 +681,50 @@ describe.each(servers())('push --watch on $name', (server) => {
     },
   );
 
+  it('SIGTERM while a batch sends a file: the summary counts it pending, and the next push sends it', async () => {
+    const { transport, src, url, proxy } = await setup('sig-pending');
+    writeOld(path.join(src, 'old.txt'), 'old');
+    // Every request held 1 s: the signal comes while the file's upload is in flight.
+    const slow = await startFaultProxy({
+      target: server.endpoint,
+      seed: 3,
+      rate: 1,
+      kinds: ['delay'],
+      delayMs: 1000,
+    });
+    proxies.push(slow);
+    const args = [
+      'push',
+      src,
+      url,
+      '--watch',
+      '--json',
+      '--endpoint-url',
+      slow.endpoint,
+      '--settle',
+      '300ms',
+    ];
+    const run = start([...args, '--reconcile-every', '1h']);
+    await watching(run);
+    const puts = () => slow.log.filter((e) => e.method === 'PUT').length;
+    const before = puts();
+    writeFileSync(path.join(src, 'new.txt'), 'new');
+    expect(await waitFor(() => puts() > before, run, 30_000), diag(run)).toBe(true);
+    expect((await stop(run)).code, diag(run)).toBe(0);
+    expect(run.events.at(-1), diag(run)).toMatchObject({
+      type: 'summary',
+      cancelled: true,
+      // old.txt sent by the first walk; new.txt cut short.
+      scanned: 2,
+      uploaded: 1,
+      pending: 1,
+    });
+    // The next push finishes it (sent again, or recorded if the cut upload landed after all).
+    const r = await runCli(['push', src, url, '--json', '--endpoint-url', proxy.endpoint], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await objectMd5(transport, 'w/new.txt')).toBe(md5Hex('new'));
+  });
+
   it('with no manifest yet, a change to filtered-out files only is no reason to walk', async () => {
     const { src, args } = await setup('no-manifest-excluded', [
       '--settle',
