@@ -166,6 +166,18 @@ function putsPerKey(proxy: FaultProxy, bucket: string): Map<string, number> {
   return n;
 }
 
+/** `push --watch --json` from `src` to `url` through `endpoint`, then `extra`. */
+const watchArgs = (src: string, url: string, endpoint: string, extra: string[] = []) => [
+  'push',
+  src,
+  url,
+  '--watch',
+  '--json',
+  '--endpoint-url',
+  endpoint,
+  ...extra,
+];
+
 describe.each(servers())('push --watch on $name', (server) => {
   async function setup(label: string, extra: string[] = [], env: Record<string, string> = {}) {
     const { bucket, transport } = await newBucket(server, `w-${label}`);
@@ -173,8 +185,21 @@ describe.each(servers())('push --watch on $name', (server) => {
     const proxy = await startFaultProxy({ target: server.endpoint, seed: 1, rate: 0 });
     proxies.push(proxy);
     const url = `s3://${bucket}/w`;
-    const args = ['push', src, url, '--watch', '--json', '--endpoint-url', proxy.endpoint, ...extra];
+    const args = watchArgs(src, url, proxy.endpoint, extra);
     return { bucket, transport, src, proxy, url, args, env };
+  }
+
+  /** A proxy that holds every request 1 s: a signal sent then comes while uploads are in flight. */
+  async function slowProxy(seed: number): Promise<FaultProxy> {
+    const slow = await startFaultProxy({
+      target: server.endpoint,
+      seed,
+      rate: 1,
+      kinds: ['delay'],
+      delayMs: 1000,
+    });
+    proxies.push(slow);
+    return slow;
   }
 
   function start(args: string[], env: Record<string, string> = {}): LiveRun {
@@ -581,22 +606,17 @@ describe.each(servers())('push --watch on $name', (server) => {
     const gate = await startGate(proxy.endpoint);
     gates.push(gate);
     const url = `s3://${bucket}/w`;
-    const run = start([
-      'push',
-      src,
-      url,
-      '--watch',
-      '--json',
-      '--endpoint-url',
-      gate.endpoint,
-      '--settle',
-      '500ms',
-      // The watcher can drop events of a burst (parcel-bundler/watcher#183; seen once in CI: 5 of 50
-      // creations never reported); the walk that repairs that comes soon enough here to stay within the
-      // waits. What this test shows is the outage, not event delivery.
-      '--reconcile-every',
-      '10s',
-    ]);
+    const run = start(
+      watchArgs(src, url, gate.endpoint, [
+        '--settle',
+        '500ms',
+        // The watcher can drop events of a burst (parcel-bundler/watcher#183; seen once in CI: 5 of 50
+        // creations never reported); the walk that repairs that comes soon enough here to stay within the
+        // waits. What this test shows is the outage, not event delivery.
+        '--reconcile-every',
+        '10s',
+      ]),
+    );
     await watching(run);
     const write = (from: number, to: number) => {
       for (let i = from; i < to; i++) writeFileSync(path.join(src, `f${i}.txt`), `content ${i}`);
@@ -632,34 +652,20 @@ describe.each(servers())('push --watch on $name', (server) => {
     '%s (mid-batch: %s) exits 0 within seconds with a valid manifest; a plain push finishes the rest',
     async (signal, midBatch) => {
       const { bucket, src, url, proxy } = await setup(`sig-${signal.toLowerCase()}-${midBatch}`);
-      // Mid-batch: every request held 1 s, so the signal comes while uploads are in flight.
-      const slow = midBatch
-        ? await startFaultProxy({
-            target: server.endpoint,
-            seed: 2,
-            rate: 1,
-            kinds: ['delay'],
-            delayMs: 1000,
-          })
-        : proxy;
-      if (midBatch) proxies.push(slow);
-      const run = start([
-        'push',
-        src,
-        url,
-        '--watch',
-        '--json',
-        '--endpoint-url',
-        slow.endpoint,
-        '--settle',
-        '300ms',
-        '--workers',
-        '2',
-        // The subject is the stop: an event the watcher loses under load (the reconciliation test's
-        // subject) is caught within seconds rather than after the default interval.
-        '--reconcile-every',
-        '5s',
-      ]);
+      // Mid-batch: the signal comes while uploads are in flight.
+      const slow = midBatch ? await slowProxy(2) : proxy;
+      const run = start(
+        watchArgs(src, url, slow.endpoint, [
+          '--settle',
+          '300ms',
+          '--workers',
+          '2',
+          // The subject is the stop: an event the watcher loses under load (the reconciliation test's
+          // subject) is caught within seconds rather than after the default interval.
+          '--reconcile-every',
+          '5s',
+        ]),
+      );
       await watching(run);
       for (let i = 0; i < 20; i++) writeFileSync(path.join(src, `f${i}.txt`), `content ${i}`);
       if (midBatch) await waitFor(() => slow.log.some((e) => e.method === 'PUT'), run, 30_000);
@@ -684,27 +690,9 @@ describe.each(servers())('push --watch on $name', (server) => {
   it('SIGTERM while a batch sends a file: the summary counts it pending, and the next push sends it', async () => {
     const { transport, src, url, proxy } = await setup('sig-pending');
     writeOld(path.join(src, 'old.txt'), 'old');
-    // Every request held 1 s: the signal comes while the file's upload is in flight.
-    const slow = await startFaultProxy({
-      target: server.endpoint,
-      seed: 3,
-      rate: 1,
-      kinds: ['delay'],
-      delayMs: 1000,
-    });
-    proxies.push(slow);
-    const args = [
-      'push',
-      src,
-      url,
-      '--watch',
-      '--json',
-      '--endpoint-url',
-      slow.endpoint,
-      '--settle',
-      '300ms',
-    ];
-    const run = start([...args, '--reconcile-every', '1h']);
+    // The signal comes while the file's upload is in flight.
+    const slow = await slowProxy(3);
+    const run = start(watchArgs(src, url, slow.endpoint, ['--settle', '300ms', '--reconcile-every', '1h']));
     await watching(run);
     const puts = () => slow.log.filter((e) => e.method === 'PUT').length;
     const before = puts();
@@ -781,17 +769,7 @@ describe.each(servers())('push --watch on $name', (server) => {
     });
     proxies.push(failing);
     for (const name of ['good.txt', 'bad.txt']) writeOld(path.join(src, name), name);
-    const args = [
-      'push',
-      src,
-      url,
-      '--watch',
-      '--json',
-      '--endpoint-url',
-      failing.endpoint,
-      '--retries',
-      '1',
-    ];
+    const args = watchArgs(src, url, failing.endpoint, ['--retries', '1']);
     type Summary = AnyEvent & { exitCode: number; failed: number; errors: { rel: string }[] };
     // Still failing when it stops: exit 1, and the summary names the file.
     const first = start([...args, '--settle', '300ms']);
@@ -1113,19 +1091,7 @@ describe.each(servers())('push --watch on $name', (server) => {
     const { transport, src, url, proxy } = await setup('linked');
     const link = `${src}-link`;
     symlinkSync(src, link);
-    const run = start([
-      'push',
-      link,
-      url,
-      '--watch',
-      '--json',
-      '--endpoint-url',
-      proxy.endpoint,
-      '--settle',
-      '300ms',
-      '--reconcile-every',
-      '1h',
-    ]);
+    const run = start(watchArgs(link, url, proxy.endpoint, ['--settle', '300ms', '--reconcile-every', '1h']));
     await watching(run);
     writeFileSync(path.join(src, 'one.txt'), 'one');
     expect(await waitFor(() => uploaded(run) >= 1, run, 30_000), diag(run)).toBe(true);
