@@ -23,9 +23,7 @@ async function prepareBatch(
   s: RunContext,
   opts: PushOptions,
   scope: PathScope,
-  hold: (f: LocalFile) => boolean,
-  waiting: (rel: string) => boolean,
-  noticed: Set<string>,
+  { hold, waiting, noticed }: BatchHooks,
 ): Promise<PreparedPush> {
   let files: LocalFile[] = [];
   // Every file found, those the size and age limits leave out too: present, so never taken for gone.
@@ -143,32 +141,43 @@ async function prepareBatch(
 export const vouches = (store: { files: ReadonlyMap<string, unknown>; listedAt: string | null }): boolean =>
   store.files.size > 0 || store.listedAt !== null;
 
+/** What a batch asks of the watch around it. */
+export interface BatchHooks {
+  /** Whether a file found is still being written: handed back, not sent. */
+  hold: (f: LocalFile) => boolean;
+  /** Whether a path waits to settle (gone for now, maybe back): its entry is neither deleted nor forgotten. */
+  waiting: (rel: string) => boolean;
+  /** The scan's notices the watch has said already. */
+  noticed: Set<string>;
+  /** Called, and nothing done, when the batch would send files on a manifest that vouches for nothing. */
+  handOver: () => void;
+  /** The paths the batch is about to send or delete, before it does: what a stop may leave undone. */
+  planned?: (rels: string[]) => void;
+}
+
 /**
  * One watch batch over the paths of `scope`, as one push run: one manifest checkpoint, the delete
- * guards applied to its deletes; `noticed`: the scan's notices the watch has said already. Returns the files held back as still being written, and the paths
- * whose delete was not done (skipped after an error in the batch, or failed). `handOver` is called, and
- * nothing done, when it would send files on the word of a manifest that vouches for nothing: only a
- * walk, with its listing, may decide.
+ * guards applied to its deletes. Returns the files held back as still being written, and the paths
+ * whose delete was not done (skipped after an error in the batch, or failed). With no manifest to
+ * vouch for the destination it hands over instead: only a walk, with its listing, may decide.
  */
 export async function runBatch(
   s: RunContext,
   opts: PushOptions,
   scope: PathScope,
-  hold: (f: LocalFile) => boolean,
-  waiting: (rel: string) => boolean,
-  noticed: Set<string>,
-  handOver: () => void,
+  hooks: BatchHooks,
 ): Promise<{ held: LocalFile[]; undeleted: string[] }> {
   let held: LocalFile[] = [];
   let undeleted: string[] = [];
   await s.run(async () => {
-    const prepared = await prepareBatch(s, opts, scope, hold, waiting, noticed);
+    const prepared = await prepareBatch(s, opts, scope, hooks);
     // Only a batch that would send something on the manifest's word: one of filtered-out paths sends nothing.
     if (!vouches(s.store) && prepared.files.size > 0) {
-      handOver();
+      hooks.handOver();
       return;
     }
     held = prepared.held ?? [];
+    hooks.planned?.(prepared.actions.filter((a) => a.kind !== 'skip').map((a) => a.rel));
     applyRecords(s, prepared.actions, prepared.facts);
     await executePush(s, prepared, opts);
     undeleted = prepared.actions

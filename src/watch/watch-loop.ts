@@ -516,11 +516,18 @@ class WatchLoop {
     opts: PushOptions,
     scope: PathScope,
     handed: { over: boolean },
+    planned?: (rels: string[]) => void,
   ): Promise<{ held: LocalFile[]; undeleted: string[] } | undefined> {
     const s = await pushContext(opts);
     this.isOwn = s.isOwn;
-    const done = await runBatch(s, opts, scope, this.hold, this.waiting, this.noticed, () => {
-      handed.over = true;
+    const done = await runBatch(s, opts, scope, {
+      hold: this.hold,
+      waiting: this.waiting,
+      noticed: this.noticed,
+      handOver: () => {
+        handed.over = true;
+      },
+      planned,
     });
     if (handed.over) {
       this.handOver();
@@ -578,6 +585,8 @@ class WatchLoop {
     this.lookSince = undefined;
     let result: SyncResult | undefined;
     let undeleted: string[] = [];
+    // What the look set out to do: no event named those paths, so a stop puts them back itself.
+    let planned: string[] = [];
     const handed = { over: false };
     const { opts, release } = this.runOptions('look', 0, (r) => {
       if (handed.over) return false;
@@ -586,11 +595,20 @@ class WatchLoop {
         return false;
     });
     try {
-      const done = await this.runScope(opts, PathScope.everything(), handed);
+      const done = await this.runScope(opts, PathScope.everything(), handed, (rels) => {
+        planned = rels;
+      });
       if (!done) return;
+      if (this.aborted) {
+        this.putBack(planned);
+        return;
+      }
       undeleted = done.undeleted;
     } catch (err) {
-      if (this.aborted) return;
+      if (this.aborted) {
+        this.putBack(planned);
+        return;
+      }
       // Failed as a whole (a delete guard, the endpoint away): what it would have done is known to no
       // path, so the walk takes it over, retried with the walks' backoff and counted as theirs is.
       this.walkFailures++;
@@ -611,8 +629,8 @@ class WatchLoop {
   }
 
   /**
-   * A batch the stop cut short: what it did not send, the next start's walk finds, and the summary
-   * counts pending (the files it sent match their entries, and the tally leaves them out).
+   * A batch or look the stop cut short: what it did not send, the next start's walk finds, and the
+   * summary counts pending (the files it sent match their entries, and the tally leaves them out).
    */
   private putBack(rels: string[]): void {
     const now = Date.now();

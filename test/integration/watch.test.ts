@@ -713,6 +713,33 @@ describe.each(servers())('push --watch on $name', (server) => {
     expect(await objectMd5(transport, 'w/new.txt')).toBe(md5Hex('new'));
   });
 
+  it('SIGTERM while the look after events sends a file no event named: the summary counts it pending', async () => {
+    const { transport, src, url, proxy } = await setup('sig-look');
+    writeOld(path.join(src, 'old.txt'), 'old');
+    const slow = await slowProxy(4);
+    const args = watchArgs(src, url, slow.endpoint, ['--settle', '300ms', '--reconcile-every', '1h']);
+    // lost.txt's events are dropped: only the look after seen.txt's finds it.
+    const run = start(args, { S3SYNC_TEST_DROP_EVENTS: '^lost\\.txt$' });
+    await watching(run);
+    writeFileSync(path.join(src, 'seen.txt'), 'seen');
+    writeFileSync(path.join(src, 'lost.txt'), 'lost');
+    const putOf = (name: string) => slow.log.some((e) => e.method === 'PUT' && e.url.includes(`/w/${name}`));
+    // The look, 5 s after seen.txt's event, sends lost.txt; the signal comes while it is in flight.
+    expect(await waitFor(() => putOf('lost.txt'), run, 30_000), diag(run)).toBe(true);
+    expect((await stop(run)).code, diag(run)).toBe(0);
+    expect(run.events.at(-1), diag(run)).toMatchObject({
+      type: 'summary',
+      cancelled: true,
+      // old.txt by the first walk, seen.txt by its batch; lost.txt cut short.
+      scanned: 3,
+      uploaded: 2,
+      pending: 1,
+    });
+    const r = await runCli(['push', src, url, '--json', '--endpoint-url', proxy.endpoint], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await objectMd5(transport, 'w/lost.txt')).toBe(md5Hex('lost'));
+  });
+
   it('with no manifest yet, a change to filtered-out files only is no reason to walk', async () => {
     const { src, args } = await setup('no-manifest-excluded', [
       '--settle',
