@@ -73,6 +73,22 @@ const ALL: PathFilter = Object.freeze({
   namesMissingFolders: () => [],
 });
 
+/** Whether a path is selected: not s3sync's own, in the shard, listed (when a list is given), and let through by the filters. */
+function selects(
+  rel: string,
+  own: (rel: string) => boolean,
+  shard: Shard | undefined,
+  listed: ReadonlySet<string> | undefined,
+  rules: PathFilter,
+): boolean {
+  return (
+    !own(rel) &&
+    (shard === undefined || shardOf(rel, shard.count) === shard.index) &&
+    (listed === undefined || listed.has(rel)) &&
+    rules.includes(rel)
+  );
+}
+
 /**
  * What every command needs around its plan: the resolved local root and remote location, filters,
  * the manifest store, a transport created on first use, the local hashes, events and the result
@@ -219,11 +235,15 @@ export class RunContext {
    * Filters for a rel path, shared by scan and remote listings, plus our own state files, the shard and
    * the --files-from list. The size and age limits need the file: `selection`.
    */
-  selected = (rel: string): boolean =>
-    !this.isOwn(rel) &&
-    this.inShard(rel) &&
-    (this.limits.listed === undefined || this.limits.listed.has(rel)) &&
-    this.rules.includes(rel);
+  selected = (rel: string): boolean => selects(rel, this.isOwn, this.shard, this.limits.listed, this.rules);
+
+  /** `selected` as it stands now, apart from the run (as `ownTest`): for a watch's summary at its end. */
+  selectedTest(): (rel: string) => boolean {
+    const own = this.ownTest();
+    const { shard, rules } = this;
+    const listed = this.limits.listed;
+    return (rel) => selects(rel, own, shard, listed, rules);
+  }
 
   /**
    * The destination's objects this run may compare, download or delete: all of them, or its shard's.

@@ -143,6 +143,8 @@ class WatchLoop {
   private lookMs = 0;
   /** s3sync's own files (a manifest given inside the tree, its lock), as the last run's context said. */
   private isOwn: (rel: string) => boolean = () => false;
+  /** The paths the last run selected (filters, shard, own files): the summary counts only those. */
+  private isSelected: (rel: string) => boolean = () => true;
 
   constructor(
     private readonly opts: PushOptions,
@@ -442,6 +444,7 @@ class WatchLoop {
       });
       // Kept between runs: the run's own test would keep the whole run (manifest, scan) alive.
       this.isOwn = s.ownTest();
+      this.isSelected = s.selectedTest();
       this.manifestAt = { path: s.store.path, destination: s.destination };
       this.manifestHeld = vouches(s.store);
       // What the walk did not hold back is sent (or failed, and retried as a batch's failures are).
@@ -537,6 +540,7 @@ class WatchLoop {
     if (vouches(s.store)) this.manifestHeld = true;
     this.holdBack(done.held);
     this.isOwn = s.ownTest();
+    this.isSelected = s.selectedTest();
     this.manifestAt = { path: s.store.path, destination: s.destination };
     return done;
   }
@@ -689,7 +693,10 @@ class WatchLoop {
       return size === String(e.size) && mtimeNs === e.mtimeNs && ino === e.ino && ctimeOk;
     };
     const pending = [...this.pending.keys()].filter((rel) => !sentAsIs(rel));
-    Object.assign(this.totals, treeAsKnown(files, started, { pending, failing }, isFile));
+    Object.assign(
+      this.totals,
+      treeAsKnown(files, started, { pending, failing }, { isFile, selected: this.isSelected }),
+    );
   }
 
   /**

@@ -3,7 +3,7 @@
  * events, same lines); config watch jobs stopped cleanly are not marked cancelled, and the stopping
  * notice is said once; the watch's summary counts the tree as last known and the files left pending.
  */
-import { utimesSync, writeFileSync } from 'node:fs';
+import { rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -214,4 +214,34 @@ describe.each(servers())('a watch stopping on $name', (server) => {
         );
     },
   );
+
+  it('the summary counts the files the filters select, as a push does, not the entries kept of the others', async () => {
+    const { src, url } = await setup('counts-filtered');
+    writeOld(path.join(src, 'a.txt'), 'a');
+    writeOld(path.join(src, 'x.log'), 'x');
+    writeOld(path.join(src, 'y.log'), 'y');
+    // The manifest holds the .log files' entries; the watch leaves them out, and keeps their entries.
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    const filtered = ['--exclude', '*.log'];
+    const plain = await runCli(['push', src, url, '--json', ...filtered], server);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(JSON.parse(plain.stdout.trim().split('\n').at(-1) ?? '{}')).toMatchObject({
+      scanned: 1,
+      unchanged: 1,
+    });
+    const run = start(['push', src, url, '--watch', '--json', '--settle', '300ms', ...filtered]);
+    expect(await run.until((e) => e.type === 'batch'), diag(run)).toBe(true);
+    // One kept, one gone since: neither is a file the watch syncs.
+    rmSync(path.join(src, 'y.log'));
+    writeFileSync(path.join(src, 'b.txt'), 'b');
+    expect(await waitFor(() => uploaded(run) >= 1, run, 30_000), diag(run)).toBe(true);
+    expect(await stop(run), diag(run)).toBe(0);
+    expect(run.events.at(-1), diag(run)).toMatchObject({
+      type: 'summary',
+      scanned: 2,
+      unchanged: 1,
+      uploaded: 1,
+      pending: 0,
+    });
+  });
 });

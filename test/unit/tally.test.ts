@@ -71,10 +71,32 @@ describe('treeAsKnown', () => {
       ['a', 'n'],
       { scanned: 2, unchanged: 0, pending: 0 },
     ],
+    [
+      'the entries of files the filters leave out are no part of the tree, kept or gone',
+      { a: before, 'x.log': before, 'gone.log': before },
+      ['n.log'],
+      [],
+      ['a', 'x.log', 'n.log'],
+      { scanned: 1, unchanged: 1, pending: 0 },
+    ],
+    [
+      'a failing file counts whatever the filters say now: its error is in the summary',
+      { a: before },
+      [],
+      ['f.log'],
+      ['a', 'f.log'],
+      { scanned: 2, unchanged: 1, pending: 0 },
+    ],
   ])('%s', (_reason, manifest, pending, failing, files, counts) => {
     const isFile = (rel: string) => files.includes(rel);
+    const selected = (rel: string) => !rel.endsWith('.log');
     expect(
-      treeAsKnown(new Map(Object.entries(manifest)), STARTED, { pending, failing: new Set(failing) }, isFile),
+      treeAsKnown(
+        new Map(Object.entries(manifest)),
+        STARTED,
+        { pending, failing: new Set(failing) },
+        { isFile, selected },
+      ),
     ).toEqual(counts);
   });
 });
