@@ -436,8 +436,14 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
 
   withFlags(describeVersions(program.command('versions')), 'versions').action(
     (target: string, _flags: Flags, cmd: Command) => {
-      const { options, mode } = prepare('versions', cmd);
-      run(import('./versions.js').then(({ runVersions }) => runVersions({ ...options, target }, mode)));
+      const { options, mode, output } = prepare('versions', cmd);
+      run(
+        import('./versions.js').then(({ runVersions }) =>
+          runVersions({ ...options, target }, mode, output).catch(
+            stoppedLine(mode, output, { type: 'summary', command: 'versions' }),
+          ),
+        ),
+      );
     },
   );
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { jsonText, printable } from '../escape.js';
 import type { ObjectVersion, VersionsOptions, VersionsResult } from '../sync/versions.js';
-import { exitCodeOf } from './exit-codes.js';
+import { exitCodeOf, printed } from './exit-codes.js';
 import type { OutputMode } from './output.js';
 
 /** One version as a line: time, size, ETag, version id, what it is, key. */
@@ -16,11 +16,14 @@ function line(v: ObjectVersion): string {
 /** Lines joined per write: a few million in one string would pass V8's limit on a string's length. */
 const LINES_PER_WRITE = 1000;
 
-/** Prints a versions listing: lines for people, or NDJSON (one `version` event each, then a summary). */
+/**
+ * Prints a versions listing: lines for people, or NDJSON (one `version` event each, then a summary
+ * that ends with the exit code, `cancelReason`'s when the listing was stopped).
+ */
 export function printVersions(
   r: VersionsResult,
   mode: OutputMode,
-  out: NodeJS.WritableStream = process.stdout,
+  { out = process.stdout, cancelReason }: { out?: NodeJS.WritableStream; cancelReason?: unknown } = {},
 ): void {
   if (mode === 'quiet') return;
   const lines: string[] = [];
@@ -36,12 +39,17 @@ export function printVersions(
     );
     if (lines.length === LINES_PER_WRITE) flush();
   }
+  const versionCount = r.versions.length - r.deleteMarkers;
   if (mode === 'json') {
-    const { versions: _, ...summary } = r;
-    lines.push(jsonText({ type: 'summary', ...summary, versionCount: r.versions.length - r.deleteMarkers }));
-  } else {
+    const { versions: _, cancelled, ...counts } = r;
+    // As every command's summary: `cancelled`, then the exit code in place of the library's outcome.
     lines.push(
-      `${r.versions.length - r.deleteMarkers} version(s) and ${r.deleteMarkers} delete marker(s) of ${r.keys} key(s)`,
+      jsonText({ type: 'summary', ...printed({ ...counts, versionCount, cancelled }, cancelReason) }),
+    );
+  } else {
+    const mark = r.cancelled ? '[cancelled] ' : '';
+    lines.push(
+      `${mark}${versionCount} version(s) and ${r.deleteMarkers} delete marker(s) of ${r.keys} key(s)`,
     );
   }
   flush();
@@ -55,10 +63,17 @@ export function describeVersions(cmd: Command): Command {
     .addHelpText('after', '\nExample:\n  s3sync versions s3://my-bucket/backups/db/ --json');
 }
 
-/** Runs `s3sync versions` and prints its listing; returns the exit code. */
-export async function runVersions(options: Record<string, unknown>, mode: OutputMode): Promise<number> {
+/** Runs `s3sync versions` and prints its listing after the events still batched; returns the exit code. */
+export async function runVersions(
+  options: Record<string, unknown>,
+  mode: OutputMode,
+  output: { stop(): void },
+): Promise<number> {
   const { versions } = await import('../sync/versions.js');
-  const r = await versions(options as unknown as VersionsOptions);
-  printVersions(r, mode);
-  return exitCodeOf(r.outcome);
+  const opts = options as unknown as VersionsOptions;
+  const r = await versions(opts);
+  output.stop();
+  const cancelReason: unknown = opts.signal?.reason;
+  printVersions(r, mode, { cancelReason });
+  return exitCodeOf(r.outcome, cancelReason);
 }

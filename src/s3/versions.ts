@@ -51,13 +51,13 @@ interface VersionsPage {
  * first on S3 and RGW). Paged with KeyMarker and VersionIdMarker; a page that says it is truncated but
  * names no next markers, or the same ones again, is an error: the listing never ends early in silence.
  */
-/** `maxKeys`: entries per page, for tests of the paging. */
+/** `maxKeys`: entries per page, for tests of the paging; `out` has each page as it comes (a stop keeps them). */
 export async function listVersions(
   t: S3Requests,
   prefix: string,
   maxKeys?: number,
+  out: ObjectVersion[] = [],
 ): Promise<ObjectVersion[]> {
-  const out: ObjectVersion[] = [];
   let marker: VersionsPage['next'];
   for (;;) {
     const page = await versionsPage(t, { prefix, marker, maxKeys });

@@ -23,13 +23,16 @@ export interface VersionsResult {
   versions: ObjectVersion[];
   keys: number;
   deleteMarkers: number;
-  outcome: 'ok';
+  /** Stopped by `signal`: `versions` holds what was listed before, and the listing is incomplete. */
+  cancelled: boolean;
+  outcome: 'ok' | 'cancelled';
 }
 
 /**
  * Lists the versions and delete markers of a key or of every key under a prefix. The target is taken
  * as written (no `/` is added: `s3://b/db/a.txt` names that key, and any longer key that starts with it).
- * A bucket that keeps no versions, or a store without versioning, is a usage error.
+ * A bucket that keeps no versions, or a store without versioning, is a usage error. Stopped by
+ * `signal`, it resolves with the versions listed so far (`cancelled`).
  */
 export async function versions(opts: VersionsOptions): Promise<VersionsResult> {
   validateOptions(opts, 'versions');
@@ -46,13 +49,22 @@ export async function versions(opts: VersionsOptions): Promise<VersionsResult> {
     {},
     opts.client,
   );
-  await requireVersioning(t, 'versions');
-  const list = await listVersions(t, prefix);
+  const list: ObjectVersion[] = [];
+  let cancelled = false;
+  try {
+    await requireVersioning(t, 'versions');
+    await listVersions(t, prefix, undefined, list);
+  } catch (err) {
+    // Stopped: what was listed is still said, as a cancelled check says what it compared.
+    if (!opts.signal?.aborted) throw err;
+    cancelled = true;
+  }
   return {
     command: 'versions',
     versions: list,
     keys: new Set(list.map((v) => v.key)).size,
     deleteMarkers: list.filter((v) => v.deleteMarker).length,
-    outcome: 'ok',
+    cancelled,
+    outcome: cancelled ? 'cancelled' : 'ok',
   };
 }

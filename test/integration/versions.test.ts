@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pull, versions } from '../../src/index.js';
 import { S3Transport } from '../../src/s3/transport.js';
@@ -17,12 +18,14 @@ import {
   runCli,
   SECOND,
   servers,
+  spawnCli,
   toSecond,
   trackedDirs,
   treeHashes,
   versionedBucket,
   writeTree,
 } from '../helpers.js';
+import { startFaultProxy } from '../servers/fault-proxy.js';
 import { rewritingProxy } from '../servers/rewriting-proxy.js';
 
 const dirs = trackedDirs();
@@ -51,6 +54,14 @@ describe.each(servers())('versioned buckets on $name', (server) => {
     ]) {
       refusedWithOneLine(await runCli(args, server), why);
     }
+    // With --json, the last line says how it ended, as every command's does.
+    const json = await runCli(['versions', url, '--json'], server);
+    expect(json.events.at(-1)).toMatchObject({
+      type: 'summary',
+      command: 'versions',
+      stoppedBy: expect.stringMatching(why),
+      exitCode: 2,
+    });
     // Nothing was written or deleted by the refused pulls.
     expect(treeHashes(target)).toEqual({});
     // The library says it the same way.
@@ -257,6 +268,92 @@ describe.each(servers())('versioned buckets on $name: hostile answers', (server)
         // Asked once per run: an answer that says "not implemented" is not asked again.
         expect(asked).toBe(3);
       } finally {
+        await proxy.close();
+      }
+    },
+  );
+
+  it.each(['json', 'human'])(
+    '%s: stopped while it lists, it prints the versions listed so far and a summary that says so',
+    async (mode) => {
+      const { bucket } = await newBucket(server, `vstop-${mode}`);
+      const xml = (h: Record<string, unknown>) => {
+        h['content-type'] = 'application/xml';
+      };
+      const version = (key: string) =>
+        `<Version><Key>${key}</Key><VersionId>v-${key.slice(2, 3)}</VersionId><IsLatest>true</IsLatest>` +
+        `<LastModified>2026-01-02T03:04:05.000Z</LastModified><ETag>"${md5Hex(key)}"</ETag><Size>3</Size>` +
+        '<StorageClass>STANDARD</StorageClass></Version>';
+      // The first page: two versions, and more to come; the next page is held until the run is stopped.
+      const firstPage =
+        `<?xml version="1.0" encoding="UTF-8"?><ListVersionsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">` +
+        `<Name>${bucket}</Name><Prefix>p/</Prefix><KeyMarker></KeyMarker><VersionIdMarker></VersionIdMarker>` +
+        '<MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated><NextKeyMarker>p/b</NextKeyMarker>' +
+        `<NextVersionIdMarker>v-b</NextVersionIdMarker>${version('p/a')}${version('p/b')}</ListVersionsResult>`;
+      let release = () => {};
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let heldAt = false;
+      const query = (url: string) => new URL(url, 'http://x').searchParams;
+      const proxy = await startFaultProxy({
+        target: server.endpoint,
+        seed: 1,
+        rate: 0,
+        hold: ({ url }) => {
+          if (!query(url).has('versions') || !query(url).has('key-marker')) return undefined;
+          heldAt = true;
+          return held;
+        },
+        rewrite: ({ url }) => {
+          const q = query(url);
+          if (q.has('versioning'))
+            return {
+              status: 200,
+              headers: xml,
+              body: () =>
+                Buffer.from(
+                  '<?xml version="1.0" encoding="UTF-8"?><VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>',
+                ),
+            };
+          if (q.has('versions') && !q.has('key-marker'))
+            return { status: 200, headers: xml, body: () => Buffer.from(firstPage) };
+          return undefined;
+        },
+      });
+      try {
+        const via = { ...server, endpoint: proxy.endpoint };
+        const run = spawnCli(['versions', `s3://${bucket}/p/`, ...(mode === 'json' ? ['--json'] : [])], via);
+        for (let i = 0; i < 300 && !heldAt; i++) await sleep(50);
+        expect(heldAt, run.stderr()).toBe(true);
+        run.child.kill('SIGTERM');
+        const { code } = await run.exited;
+        // The signal's exit code, as every command stopped by it.
+        expect(code, run.stderr()).toBe(143);
+        // Said as every stopped command says it: on stderr, or as a notice among the events.
+        const stopping = /SIGTERM: stopping \(the listing stops here\)/;
+        if (mode === 'json') expect(run.stdout()).toMatch(stopping);
+        else expect(run.stderr()).toMatch(stopping);
+        if (mode === 'json') {
+          expect(
+            run.events.filter((e) => e.type === 'version').map((e) => (e as { key?: string }).key),
+          ).toEqual(['p/a', 'p/b']);
+          expect(run.events.at(-1)).toMatchObject({
+            type: 'summary',
+            command: 'versions',
+            versionCount: 2,
+            keys: 2,
+            cancelled: true,
+            exitCode: 143,
+          });
+        } else {
+          const lines = run.stdout().trimEnd().split('\n');
+          expect(lines).toHaveLength(3);
+          expect(lines[0]).toMatch(/ v-a +latest +p\/a$/);
+          expect(lines[2]).toBe('[cancelled] 2 version(s) and 0 delete marker(s) of 2 key(s)');
+        }
+      } finally {
+        release();
         await proxy.close();
       }
     },

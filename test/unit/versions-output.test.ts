@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { CancelledError } from '../../src/cli/exit-codes.js';
 import { printVersions } from '../../src/cli/versions.js';
 import type { ObjectVersion } from '../../src/sync/versions.js';
 
@@ -33,9 +34,9 @@ describe('printVersions', () => {
     }));
     const out = counter();
     printVersions(
-      { command: 'versions', versions, keys: 1, deleteMarkers: 0, outcome: 'ok' },
+      { command: 'versions', versions, keys: 1, deleteMarkers: 0, cancelled: false, outcome: 'ok' },
       'human',
-      out.stream,
+      { out: out.stream },
     );
     expect(out.seen.lines).toBe(n + 1);
     expect(out.seen.bytes).toBeGreaterThan(2 ** 29);
@@ -57,18 +58,59 @@ describe('printVersions', () => {
       versions: [v(0, true), v(1), v(2)],
       keys: 1,
       deleteMarkers: 1,
+      cancelled: false,
       outcome: 'ok' as const,
     };
     const json = counter();
-    printVersions(r, 'json', json.stream);
+    printVersions(r, 'json', { out: json.stream });
     const lines = json.seen.last
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.type)).toEqual(['version', 'version', 'version', 'summary']);
-    expect(lines[3]).toMatchObject({ keys: 1, deleteMarkers: 1, versionCount: 2 });
+    // As every command's summary: the exit code last, in place of the library's outcome.
+    expect(lines[3]).toEqual({
+      type: 'summary',
+      command: 'versions',
+      keys: 1,
+      deleteMarkers: 1,
+      versionCount: 2,
+      cancelled: false,
+      exitCode: 0,
+    });
+    expect(Object.keys(lines[3]).at(-1)).toBe('exitCode');
     const quiet = counter();
-    printVersions(r, 'quiet', quiet.stream);
+    printVersions(r, 'quiet', { out: quiet.stream });
     expect(quiet.seen.writes).toBe(0);
+  });
+
+  it("stopped: what was listed, then a summary that says so, with the signal's exit code", () => {
+    const r = {
+      command: 'versions' as const,
+      versions: [
+        {
+          key: 'db/a',
+          versionId: 'v1',
+          isLatest: true,
+          lastModified: 1_765_000_000_000,
+          deleteMarker: false,
+          size: 1,
+          etag: 'e'.repeat(32),
+        },
+      ],
+      keys: 1,
+      deleteMarkers: 0,
+      cancelled: true,
+      outcome: 'cancelled' as const,
+    };
+    const json = counter();
+    printVersions(r, 'json', { out: json.stream, cancelReason: new CancelledError('SIGTERM') });
+    const last = JSON.parse(json.seen.last.trim().split('\n').at(-1) ?? '{}');
+    expect(last).toMatchObject({ type: 'summary', versionCount: 1, cancelled: true, exitCode: 143 });
+    const human = counter();
+    printVersions(r, 'human', { out: human.stream });
+    expect(human.seen.last).toMatch(
+      /\n\[cancelled\] 1 version\(s\) and 0 delete marker\(s\) of 1 key\(s\)\n$/,
+    );
   });
 });
