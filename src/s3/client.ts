@@ -93,7 +93,6 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
     // The SDK's logger middleware builds a redacted copy of every request's input and output before
     // it calls the (silent) logger: CPU on every request, a large share of a small PutObject's.
     client.middlewareStack.remove('loggerMiddleware');
-    counter.attach(client);
     contentMd5OnDeleteObjects(client, provider);
     checkAnswers(client);
     return client;
@@ -165,11 +164,10 @@ export function knownCredentials(
   return { accessKeyId, secretAccessKey, ...(sessionToken && { sessionToken }) };
 }
 
-/** The caller's own S3Client in place of the one built: its requests counted, its DeleteObjects fixed. */
+/** The caller's own S3Client in place of the one built: its DeleteObjects fixed (requests are counted per command). */
 export function adoptClient(resolved: ResolvedClient, client: S3Client): void {
   resolved.client = client;
   // Its credentials and endpoint are its own: every request goes through it.
   resolved.direct = undefined;
-  resolved.counter.attach(client);
   contentMd5OnDeleteObjects(client, resolved.provider);
 }

@@ -1,4 +1,5 @@
-import type { S3Client } from '@aws-sdk/client-s3';
+import type { ServiceInputTypes, ServiceOutputTypes } from '@aws-sdk/client-s3';
+import type { S3Command } from './requests.js';
 
 /** S3 requests made, by API name, counting every HTTP attempt (retries included). */
 export type RequestCounts = Record<string, number>;
@@ -15,18 +16,19 @@ export class RequestCounter {
   }
 
   /**
-   * A caller's client serves run after run: the last run's counter is replaced, not added again (the
-   * SDK refuses a second middleware of one name). Two runs at once on one client: the later counts.
+   * Counts every attempt of one command (after the retry middleware, so retries too). On the command,
+   * not the client: a caller's client may serve two runs at once, and each counts only its own.
    */
-  attach(client: S3Client): void {
-    client.middlewareStack.remove('s3syncCountRequests');
-    client.middlewareStack.add(
+  count<I extends ServiceInputTypes, O extends ServiceOutputTypes>(cmd: S3Command<I, O>): void {
+    cmd.middlewareStack.remove(COUNT);
+    cmd.middlewareStack.add(
       (next, context) => async (args) => {
         this.add(String(context.commandName ?? 'Unknown').replace(/Command$/, ''));
         return next(args);
       },
-      // After the retry middleware, so that every attempt is counted.
-      { step: 'finalizeRequest', priority: 'low', name: 's3syncCountRequests' },
+      { step: 'finalizeRequest', priority: 'low', name: COUNT },
     );
   }
 }
+
+const COUNT = 's3syncCountRequests';

@@ -175,6 +175,7 @@ export class S3Transport implements S3Requests {
     cmd: S3Command<I, O>,
     request: RequestScope | undefined,
   ): Promise<O> {
+    this.counter.count(cmd);
     return this.limits.around(cmd.input, request, () =>
       this.client.send(cmd, { abortSignal: request?.signal }),
     );

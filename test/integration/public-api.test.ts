@@ -78,6 +78,38 @@ describe.each(servers())('public API on $name', (server) => {
     }
   });
 
+  it('two runs at once on one S3Client of the caller each count their own requests', async () => {
+    const { bucket } = await newBucket(server, 'apishared');
+    const one = tempDir('api-shared-1');
+    const two = tempDir('api-shared-2');
+    const files = (n: number) =>
+      Object.fromEntries(Array.from({ length: n }, (_, i) => [`f${i}.txt`, `${n}:${i}`]));
+    writeTree(one, files(3));
+    writeTree(two, files(40));
+    const client = new S3Client({
+      endpoint: server.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+    });
+    try {
+      const conn = { ...connFor(server), client, workers: 2 };
+      const [a, b] = await Promise.all([
+        push({ ...conn, source: one, destination: `s3://${bucket}/one` }),
+        push({ ...conn, source: two, destination: `s3://${bucket}/two` }),
+      ]);
+      expect(a).toMatchObject({ uploaded: 3, outcome: 'ok' });
+      expect(b).toMatchObject({ uploaded: 40, outcome: 'ok' });
+      // Each its own listing and uploads, none of the other's.
+      expect(a.requests).toEqual({ ListObjectsV2: 1, PutObject: 3 });
+      expect(b.requests).toEqual({ ListObjectsV2: 1, PutObject: 40 });
+      expect([a.requestsTotal, b.requestsTotal]).toEqual([4, 41]);
+    } finally {
+      client.destroy();
+      cleanup(one, two);
+    }
+  });
+
   it('cancels with an AbortSignal and leaves a valid manifest', async () => {
     const { bucket } = await newBucket(server, 'abort');
     const src = tempDir('abort');
