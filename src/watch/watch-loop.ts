@@ -14,6 +14,7 @@ import { executePush, preparePush, pushContext } from '../sync/push.js';
 import { requireDirectory } from '../sync/run-context.js';
 import { runBatch, vouches } from './batch.js';
 import { collectGarbage } from './collect.js';
+import { WatchSchedule } from './schedule.js';
 import { PathScope } from './scope.js';
 import { backoffMs, changedRecently, GONE, isSettled, nextDue, type Observed, observe } from './settle.js';
 import { treeAsKnown } from './tally.js';
@@ -54,21 +55,8 @@ function holdsDirectory(abs: string): boolean {
   }
 }
 
-/** The least time between two renewals of the subscription for folders made several levels at once. */
-const RENEW_EVERY_MS = 5000;
-
 /** How often the loop looks whether the root was replaced, for when no event says so. */
 const ROOT_CHECK_MS = 2000;
-
-/**
- * A look over the tree follows events: after this long with none (or the settle time, if longer), or
- * at the latest this long after the first, for files whose events the watcher dropped.
- */
-const LOOK_QUIET_MS = 5000;
-const LOOK_LATEST_MS = 60_000;
-/** The least time between two looks, and their most share of the time (a look reads the whole tree). */
-const LOOK_GAP_MS = 30_000;
-const LOOK_SHARE = 20;
 
 /** How long a file keeps changing (or ten settle times, if longer) before the watch says it waits. */
 const SAY_CHANGING_MS = 10_000;
@@ -94,7 +82,6 @@ class WatchLoop {
   private readonly settleMs: number;
   /** --settle-max: Infinity for never. */
   private readonly settleMaxMs: number;
-  private readonly reconcileMs: number;
   /**
    * Since when each path not yet sent has kept changing: from the first event or hold that made it
    * pending, through every later one, until a batch or walk sends it. --settle-max counts from here.
@@ -104,12 +91,8 @@ class WatchLoop {
   private readonly forced = new Set<string>();
   /** Paths said to be still changing (with no --settle-max): each once while it keeps changing. */
   private readonly saidChanging = new Set<string>();
-  /** When the next full walk is due; 0: now. */
-  private walkAt = 0;
-  /** Walks that failed in a row (the endpoint unreachable): the next one waits for the backoff. */
-  private walkFailures = 0;
-  /** Why the last walk failed as a whole (a delete guard, the endpoint), until one succeeds. */
-  private walkError: string | undefined;
+  /** When the walks, the looks after events and the renewals of the subscription are due. */
+  private readonly schedule: WatchSchedule;
   /** Wakes the loop from its wait (an event came, or the run is cancelled). */
   private wake?: () => void;
   /** The subscription to file events; none when the system refused one. */
@@ -124,23 +107,10 @@ class WatchLoop {
    * levels below, and they are looked at once more for what was made before it.
    */
   private readonly deepDirs = new Set<string>();
-  /** When the subscription is renewed for `deepDirs`; undefined while there are none. */
-  private renewAt: number | undefined;
-  /** The last renewal: a storm of such folders costs one renewal every RENEW_EVERY_MS, not one each. */
-  private renewedAt = 0;
   /** The device and inode of the directory subscribed to: a root replaced without an event shows. */
   private watchedRoot: string | undefined;
   /** Where the last run's manifest is: the summary reads the tree as last known from it. */
   private manifestAt: { path: string; destination: Destination } | undefined;
-  /**
-   * The first and the last event since the last look or walk: @parcel/watcher can drop an event that
-   * comes as it hands a batch over (parcel-bundler/watcher#183), so events are followed by a look.
-   */
-  private lookSince: number | undefined;
-  private lastEventAt = 0;
-  /** When the last look ended, and how long it took. */
-  private lookedAt = 0;
-  private lookMs = 0;
   /** s3sync's own files (a manifest given inside the tree, its lock), as the last run's context said. */
   private isOwn: (rel: string) => boolean = () => false;
   /** The paths the last run selected (filters, shard, own files): the summary counts only those. */
@@ -152,7 +122,7 @@ class WatchLoop {
   ) {
     this.settleMs = setting(opts, 'settle');
     this.settleMaxMs = setting(opts, 'settleMax') ?? Number.POSITIVE_INFINITY;
-    this.reconcileMs = setting(opts, 'reconcileEvery');
+    this.schedule = new WatchSchedule(this.settleMs, setting(opts, 'reconcileEvery'));
   }
 
   private get aborted(): boolean {
@@ -168,7 +138,7 @@ class WatchLoop {
         const now = Date.now();
         // Before a walk too: one a batch hands over (its manifest went with the old root) subscribes anew.
         if (this.rootReplaced()) continue;
-        if (now >= this.walkAt) {
+        if (this.schedule.walkDue(now)) {
           if (this.resubscribe) await this.subscribeAgain();
           await this.walk(first);
           // Once the walk's frame is gone, so nothing of it is still reachable.
@@ -176,13 +146,13 @@ class WatchLoop {
           first = false;
           continue;
         }
-        if (this.renewAt !== undefined && now >= this.renewAt) {
+        if (this.schedule.renewDue(now)) {
           await this.renew();
           continue;
         }
         const ready = this.collectReady(now);
         if (ready.length > 0) await this.batch(ready);
-        else if (now >= this.lookAt()) {
+        else if (now >= this.schedule.lookAt()) {
           await this.look();
           // As after a walk: the look read the whole tree.
           collectGarbage();
@@ -211,7 +181,7 @@ class WatchLoop {
       message: 'the watched directory was replaced: walking the whole tree',
     });
     this.resubscribe = true;
-    this.walkAt = 0;
+    this.schedule.walkNow();
     return true;
   }
 
@@ -238,7 +208,7 @@ class WatchLoop {
         lost: (why, rootChanged) => {
           warn(`file events lost (${why}): walking the whole tree`);
           if (rootChanged) this.resubscribe = true;
-          this.walkAt = 0;
+          this.schedule.walkNow();
           this.wake?.();
         },
       });
@@ -254,19 +224,18 @@ class WatchLoop {
 
   private changed(rels: string[]): void {
     const now = Date.now();
-    this.lastEventAt = now;
-    this.lookSince ??= now;
+    this.schedule.event(now);
     for (const rel of rels) {
       // New rules change what every path is (one they now let through has no event of its own): a
       // walk applies them, once the file has had the settle time to be written whole.
-      if (rel === IGNORE_FILE) this.walkAt = Math.min(this.walkAt, now + this.settleMs);
+      if (rel === IGNORE_FILE) this.schedule.walkAfterSettle(now);
       if (this.isOwn(rel)) continue;
       const sig = signatureOf(this.root, rel);
       this.mark(rel, sig, now);
       if (sig === 'dir' && this.watcher !== undefined && holdsDirectory(absPath(this.root, rel))) {
         this.deepDirs.add(rel);
         // After the settle time, so that the folders of one `mkdir -p` or `tar x` are one renewal.
-        this.renewAt ??= Math.max(now + this.settleMs, this.renewedAt + RENEW_EVERY_MS);
+        this.schedule.deepDir(now);
       }
     }
     this.wake?.();
@@ -285,13 +254,12 @@ class WatchLoop {
   private async renew(): Promise<void> {
     const dirs = [...this.deepDirs];
     this.deepDirs.clear();
-    this.renewAt = undefined;
-    this.renewedAt = Date.now();
+    this.schedule.renewed(Date.now());
     await this.subscribeAgain();
     // No subscription now (the system refused it): a walk tries again, and finds what it missed.
     if (this.watcher === undefined) {
       this.resubscribe = true;
-      this.walkAt = 0;
+      this.schedule.walkNow();
     }
     const now = Date.now();
     for (const rel of dirs) this.mark(rel, signatureOf(this.root, rel), now);
@@ -348,7 +316,7 @@ class WatchLoop {
 
   /** When something may be due: a path settling, a failure's retry, the next walk. */
   private nextWake(now: number): number {
-    let at = Math.min(this.walkAt, this.renewAt ?? Number.POSITIVE_INFINITY, this.lookAt());
+    let at = this.schedule.next();
     const settling = [...this.pending].map(([rel, o]) => ({
       sig: o.sig,
       // Due when it settles, or when --settle-max runs out, whichever is first; not before its retry.
@@ -427,8 +395,7 @@ class WatchLoop {
 
   /** The whole tree, as a push: the first sync, then each reconciliation (and the verify interval). */
   private async walk(first: boolean): Promise<void> {
-    // The walk reads the whole tree: events before it need no look of their own.
-    this.lookSince = undefined;
+    this.schedule.walkStarted();
     let result: SyncResult | undefined;
     const { opts, release } = this.runOptions('walk', 0, (r) => {
       result = r;
@@ -449,9 +416,7 @@ class WatchLoop {
       this.manifestHeld = vouches(s.store);
       // What the walk did not hold back is sent (or failed, and retried as a batch's failures are).
       for (const rel of [...this.changingSince.keys()]) if (!this.pending.has(rel)) this.settled(rel);
-      this.walkFailures = 0;
-      this.walkError = undefined;
-      this.walkAt = Date.now() + this.reconcileMs;
+      this.schedule.walked(Date.now());
       // The walk saw the whole tree: what failed in it is retried (and counted) as a batch's failures
       // are, and what failed before and went through now is no longer failing.
       const failed = new Map<string, string>();
@@ -462,9 +427,7 @@ class WatchLoop {
       if (this.aborted) return;
       // A first sync refused as asked (bad options, a delete guard) stops, as a plain push would.
       if (first && err instanceof S3SyncError && err.kind === 'usage') throw err;
-      this.walkFailures++;
-      this.walkAt = Date.now() + backoffMs(this.walkFailures);
-      this.walkError = err instanceof Error ? err.message : String(err);
+      this.schedule.walkFailed(Date.now(), err instanceof Error ? err.message : String(err));
       this.report(err);
     } finally {
       release();
@@ -561,22 +524,7 @@ class WatchLoop {
           },
     );
     this.manifestHeld = false;
-    this.walkAt = 0;
-  }
-
-  /**
-   * When the look after the last events is due: once they have stopped (or a minute after the first),
-   * no sooner than LOOK_GAP_MS after the last look nor more often than LOOK_SHARE times its length;
-   * never when the next walk comes first.
-   */
-  private lookAt(): number {
-    if (this.lookSince === undefined) return Number.POSITIVE_INFINITY;
-    const quiet = Math.min(
-      this.lastEventAt + Math.max(LOOK_QUIET_MS, this.settleMs),
-      this.lookSince + LOOK_LATEST_MS,
-    );
-    const at = Math.max(quiet, this.lookedAt + Math.max(LOOK_GAP_MS, LOOK_SHARE * this.lookMs));
-    return at >= this.walkAt ? Number.POSITIVE_INFINITY : at;
+    this.schedule.walkNow();
   }
 
   /**
@@ -586,7 +534,7 @@ class WatchLoop {
    */
   private async look(): Promise<void> {
     const started = Date.now();
-    this.lookSince = undefined;
+    this.schedule.lookStarted();
     let result: SyncResult | undefined;
     let undeleted: string[] = [];
     // What the look set out to do: no event named those paths, so a stop puts them back itself.
@@ -613,17 +561,13 @@ class WatchLoop {
         this.putBack(planned);
         return;
       }
-      // Failed as a whole (a delete guard, the endpoint away): what it would have done is known to no
-      // path, so the walk takes it over, retried with the walks' backoff and counted as theirs is.
-      this.walkFailures++;
-      this.walkAt = Math.min(this.walkAt, Date.now() + backoffMs(this.walkFailures));
-      this.walkError = err instanceof Error ? err.message : String(err);
+      // Failed as a whole (a delete guard, the endpoint away): the walk takes it over.
+      this.schedule.lookFailed(Date.now(), err instanceof Error ? err.message : String(err));
       this.report(err);
     } finally {
       release();
       if (result) this.add(result);
-      this.lookedAt = Date.now();
-      this.lookMs = this.lookedAt - started;
+      this.schedule.looked(started, Date.now());
     }
     // Retried as a batch's failures are.
     const failed = new Map((result?.errors ?? []).filter((e) => e.rel !== '').map((e) => [e.rel, e.message]));
@@ -707,7 +651,8 @@ class WatchLoop {
     const t = this.totals;
     this.tally(started);
     t.errors = [...this.failing].map(([rel, f]) => ({ rel, message: f.message }));
-    if (this.walkError !== undefined) t.errors.push({ rel: '', message: this.walkError });
+    const walkError = this.schedule.walkError;
+    if (walkError !== undefined) t.errors.push({ rel: '', message: walkError });
     t.failed = t.errors.length;
     t.elapsedMs = Date.now() - started;
     t.cancelled = this.aborted;
