@@ -2,6 +2,7 @@ import { lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { S3SyncError, usageError } from '../errors.js';
 import { IGNORE_FILE } from '../local/filters.js';
 import { absPath, type LocalFile } from '../local/scan.js';
+import { mtimeMsOf, type SizeAgeFilter } from '../local/size-age.js';
 import type { Destination, ManifestEntry } from '../manifest/schema.js';
 import { loadManifest } from '../manifest/store.js';
 import { SECOND } from '../options/spec.js';
@@ -17,7 +18,7 @@ import { collectGarbage } from './collect.js';
 import { WatchSchedule } from './schedule.js';
 import { PathScope } from './scope.js';
 import { backoffMs, changedRecently, GONE, isSettled, nextDue, type Observed, observe } from './settle.js';
-import { treeAsKnown } from './tally.js';
+import { type Found, treeAsKnown } from './tally.js';
 import { type Watcher, watchTree } from './watcher.js';
 
 type Trigger = 'change' | 'walk' | 'look';
@@ -115,6 +116,8 @@ class WatchLoop {
   private isOwn: (rel: string) => boolean = () => false;
   /** The paths the last run selected (filters, shard, own files): the summary counts only those. */
   private isSelected: (rel: string) => boolean = () => true;
+  /** And the files its size and age limits let through. */
+  private limits: SizeAgeFilter = { active: false, fits: () => true };
 
   constructor(
     private readonly opts: PushOptions,
@@ -412,6 +415,7 @@ class WatchLoop {
       // Kept between runs: the run's own test would keep the whole run (manifest, scan) alive.
       this.isOwn = s.ownTest();
       this.isSelected = s.selectedTest();
+      this.limits = s.selection.sizeAge;
       this.manifestAt = { path: s.store.path, destination: s.destination };
       this.manifestHeld = vouches(s.store);
       // What the walk did not hold back is sent (or failed, and retried as a batch's failures are).
@@ -504,6 +508,7 @@ class WatchLoop {
     this.holdBack(done.held);
     this.isOwn = s.ownTest();
     this.isSelected = s.selectedTest();
+    this.limits = s.selection.sizeAge;
     this.manifestAt = { path: s.store.path, destination: s.destination };
     return done;
   }
@@ -622,9 +627,11 @@ class WatchLoop {
     } catch {
       // Unreadable now: the counts are of what is known without it (the next run says why).
     }
-    const isFile = (rel: string) => {
+    const found = (rel: string): Found => {
       const sig = signatureOf(this.root, rel);
-      return sig !== GONE && sig !== 'dir';
+      if (sig === GONE || sig === 'dir') return sig === 'dir' ? 'dir' : undefined;
+      const [size, mtimeNs] = sig.split(':');
+      return { size: Number(size), mtimeMs: mtimeMsOf(mtimeNs!) };
     };
     const failing = new Set(this.failing.keys());
     // A pending path whose file is as its entry says was sent as it is (by a batch the stop cut short).
@@ -639,7 +646,18 @@ class WatchLoop {
     const pending = [...this.pending.keys()].filter((rel) => !sentAsIs(rel));
     Object.assign(
       this.totals,
-      treeAsKnown(files, started, { pending, failing }, { isFile, selected: this.isSelected }),
+      treeAsKnown(
+        files,
+        started,
+        { pending, failing },
+        {
+          found,
+          selected: this.isSelected,
+          fits: this.limits.fits,
+          limited: this.limits.active,
+          deletes: this.opts.delete === true,
+        },
+      ),
     );
   }
 

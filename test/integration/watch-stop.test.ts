@@ -215,6 +215,70 @@ describe.each(servers())('a watch stopping on $name', (server) => {
     },
   );
 
+  it.each([
+    ['--delete', true],
+    ['no --delete', false],
+  ])(
+    'stopped before its batch, %s: a removed file is no file of the tree, and its delete is pending',
+    async (_what, deletes) => {
+      const { src, url } = await setup(`counts-removed-${deletes}`);
+      for (const n of [1, 2, 3, 4, 5]) writeOld(path.join(src, `keep${n}.txt`), `k${n}`);
+      const flags = deletes ? ['--delete'] : [];
+      expect((await runCli(['push', src, url, ...flags], server)).code).toBe(0);
+      // A settle time that outlasts the watch: the changes are pending when it stops.
+      const run = start(['push', src, url, '--watch', '--json', '--settle', '20s', ...flags]);
+      expect(await run.until((e) => e.type === 'batch'), diag(run)).toBe(true);
+      rmSync(path.join(src, 'keep1.txt'));
+      writeFileSync(path.join(src, 'new.txt'), 'new');
+      writeFileSync(path.join(src, 'keep2.txt'), 'k2, changed');
+      await sleep(1500);
+      expect(await stop(run), diag(run)).toBe(0);
+      // As the next push finds it: keep2-5 and new.txt; keep2 and new.txt to send (and keep1 to delete).
+      expect(run.events.at(-1), diag(run)).toMatchObject({
+        type: 'summary',
+        scanned: 5,
+        unchanged: 3,
+        uploaded: 0,
+        pending: deletes ? 3 : 2,
+      });
+      const next = await runCli(['push', src, url, '--json', ...flags], server);
+      expect(next.summary, next.stderr).toMatchObject({
+        scanned: 5,
+        unchanged: 3,
+        uploaded: 2,
+        deleted: deletes ? 1 : 0,
+      });
+    },
+  );
+
+  it('--max-size: the summary counts the files the limit lets through, as a push does', async () => {
+    const { src, url } = await setup('counts-limits');
+    writeOld(path.join(src, 'small.txt'), 'ab');
+    writeOld(path.join(src, 'big1.txt'), 'large enough');
+    writeOld(path.join(src, 'big2.txt'), 'large enough too');
+    // The manifest holds all three; the watch sends only files of 4 bytes or less.
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    const limit = ['--max-size', '4'];
+    const plain = await runCli(['push', src, url, '--json', ...limit], server);
+    expect(plain.summary, plain.stderr).toMatchObject({ scanned: 1, unchanged: 1 });
+    const run = start(['push', src, url, '--watch', '--json', '--settle', '300ms', ...limit]);
+    expect(await run.until((e) => e.type === 'batch'), diag(run)).toBe(true);
+    // small.txt grows past the limit; a new small file comes.
+    writeFileSync(path.join(src, 'small.txt'), 'now over the limit');
+    writeFileSync(path.join(src, 'tiny.txt'), 't');
+    expect(await waitFor(() => uploaded(run) >= 1, run, 30_000), diag(run)).toBe(true);
+    expect(await stop(run), diag(run)).toBe(0);
+    expect(run.events.at(-1), diag(run)).toMatchObject({
+      type: 'summary',
+      scanned: 1,
+      unchanged: 0,
+      uploaded: 1,
+      pending: 0,
+    });
+    const next = await runCli(['push', src, url, '--json', ...limit], server);
+    expect(next.summary, next.stderr).toMatchObject({ scanned: 1, unchanged: 1, uploaded: 0 });
+  });
+
   it('the summary counts the files the filters select, as a push does, not the entries kept of the others', async () => {
     const { src, url } = await setup('counts-filtered');
     writeOld(path.join(src, 'a.txt'), 'a');

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ManifestEntry } from '../../src/manifest/schema.js';
-import { treeAsKnown } from '../../src/watch/tally.js';
+import { type Found, treeAsKnown } from '../../src/watch/tally.js';
 
 const STARTED = Date.parse('2024-05-01T12:00:00.000Z');
 const entry = (syncedAt: string): ManifestEntry => ({
@@ -21,8 +21,13 @@ const entry = (syncedAt: string): ManifestEntry => ({
 const before = entry('2024-05-01T11:00:00.000Z');
 const during = entry('2024-05-01T12:00:05.000Z');
 
+const big = { ...before, size: 100 };
+
+/** How the last run saw the tree in a row: --delete, and a --max-size. */
+type Seen = { deletes?: boolean; maxSize?: number };
+
 describe('treeAsKnown', () => {
-  it.each<[string, Record<string, ManifestEntry>, string[], string[], string[], object]>([
+  it.each<[string, Record<string, ManifestEntry>, string[], string[], string[], object, Seen?]>([
     [
       'nothing changed: every file unchanged',
       { a: before, b: before },
@@ -87,15 +92,75 @@ describe('treeAsKnown', () => {
       ['a', 'f.log'],
       { scanned: 2, unchanged: 1, pending: 0 },
     ],
-  ])('%s', (_reason, manifest, pending, failing, files, counts) => {
-    const isFile = (rel: string) => files.includes(rel);
+    [
+      'a file removed, its event pending: no file of the tree, and no delete to do without --delete',
+      { a: before, gone: before },
+      ['gone'],
+      [],
+      ['a'],
+      { scanned: 1, unchanged: 1, pending: 0 },
+    ],
+    [
+      'with --delete, a file removed whose entry is left is a delete still pending',
+      { a: before, gone: before },
+      ['gone'],
+      [],
+      ['a'],
+      { scanned: 1, unchanged: 1, pending: 1 },
+      { deletes: true },
+    ],
+    [
+      'a folder removed whole: every entry under it is gone (with --delete, each pending)',
+      { a: before, 'sub/x': before, 'sub/y/z': before, subway: before },
+      ['sub'],
+      [],
+      ['a', 'subway'],
+      { scanned: 2, unchanged: 2, pending: 2 },
+      { deletes: true },
+    ],
+    [
+      'a removed file the filters leave out is no delete of this watch',
+      { a: before, 'gone.log': before },
+      ['gone.log'],
+      [],
+      ['a'],
+      { scanned: 1, unchanged: 1, pending: 0 },
+      { deletes: true },
+    ],
+    [
+      '--max-size: files over it are not counted, as a push does not scan them, whatever their entry says',
+      { a: before, 'big-kept': big, 'big-now': before, 'big-grown': before },
+      ['big-now', 'big-new', 'n'],
+      [],
+      ['a', 'big-kept', 'big-now', 'big-new', 'big-grown', 'n'],
+      { scanned: 2, unchanged: 1, pending: 1 },
+      { maxSize: 10 },
+    ],
+    [
+      'with limits every entry is looked at: one whose file is gone is a delete pending (--delete)',
+      { a: before, gone: before },
+      [],
+      [],
+      ['a'],
+      { scanned: 1, unchanged: 1, pending: 1 },
+      { maxSize: 10, deletes: true },
+    ],
+  ])('%s', (_reason, manifest, pending, failing, files, counts, seen = {}) => {
+    // Files named big… are 100 bytes now, the others 1; 'd' is a folder.
+    const found = (rel: string): Found =>
+      files.includes(rel)
+        ? { size: rel.startsWith('big') ? 100 : 1, mtimeMs: 0 }
+        : rel === 'd'
+          ? 'dir'
+          : undefined;
     const selected = (rel: string) => !rel.endsWith('.log');
+    const fits = (size: number) => seen.maxSize === undefined || size <= seen.maxSize;
     expect(
       treeAsKnown(
         new Map(Object.entries(manifest)),
         STARTED,
         { pending, failing: new Set(failing) },
-        { isFile, selected },
+        { found, selected, fits, limited: seen.maxSize !== undefined, deletes: seen.deletes === true },
       ),
     ).toEqual(counts);
   });
