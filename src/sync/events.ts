@@ -75,8 +75,9 @@ export interface SyncResult {
    */
   cancelled: boolean;
   /**
-   * `push --watch` only: files changed and not yet sent when the watch stopped (the next run sends
-   * them). Its `scanned` is then the tree as last known, `unchanged` the files not sent during the watch.
+   * `push --watch` only: files changed and not yet sent when the watch stopped, and with --delete the
+   * removed files whose objects are still there (the next run sends or deletes them). Its `scanned` is
+   * then the tree as last known, `unchanged` the files not sent during the watch.
    */
   pending?: number;
   /**
