@@ -518,7 +518,9 @@ describe.each(servers())('push --watch on $name', (server) => {
     // The big file changed, with its event: still over the limit.
     writeFileSync(path.join(src, 'big.bin'), 'B'.repeat(6000));
     writeFileSync(path.join(src, 'c.txt'), 'c');
-    expect(await sentByEvents(run), diag(run)).toBe(true);
+    // c.txt is sent by its batch, or by the look when the watcher dropped its event
+    // (parcel-bundler/watcher#183): either way big.bin is looked at again.
+    expect(await waitFor(() => uploaded(run) >= 2, run, 30_000), diag(run)).toBe(true);
     // Past the look after those events.
     await sleep(8000);
     expect(uploaded(run), diag(run)).toBe(2);
