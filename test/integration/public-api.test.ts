@@ -6,6 +6,16 @@ import { check, PROVIDERS, plan, pull, push, S3SyncError, type SyncEvent } from 
 import { describe, expect, it } from 'vitest';
 import { cleanup, connFor, newBucket, servers, tempDir, treeHashes, writeTree } from '../helpers.js';
 import { startFaultProxy } from '../servers/fault-proxy.js';
+import type { TestServer } from '../servers/servers.js';
+
+/** An S3Client of the caller's own, for the server: the runs are given it instead of building theirs. */
+const callerClient = (server: TestServer) =>
+  new S3Client({
+    endpoint: server.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+  });
 
 describe.each(servers())('public API on $name', (server) => {
   it('push, pull, check and plan through the package entry point, with events', async () => {
@@ -50,12 +60,7 @@ describe.each(servers())('public API on $name', (server) => {
     const src = tempDir('api-client');
     const dst = tempDir('api-client-dst');
     writeTree(src, { 'a.txt': 'alpha', 'b.txt': 'bravo' });
-    const client = new S3Client({
-      endpoint: server.endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-    });
+    const client = callerClient(server);
     try {
       const conn = { ...connFor(server), client };
       const url = `s3://${bucket}/c`;
@@ -86,12 +91,7 @@ describe.each(servers())('public API on $name', (server) => {
       Object.fromEntries(Array.from({ length: n }, (_, i) => [`f${i}.txt`, `${n}:${i}`]));
     writeTree(one, files(3));
     writeTree(two, files(40));
-    const client = new S3Client({
-      endpoint: server.endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-    });
+    const client = callerClient(server);
     try {
       const conn = { ...connFor(server), client, workers: 2 };
       const [a, b] = await Promise.all([

@@ -189,6 +189,28 @@ describe.each(servers())('push --watch on $name', (server) => {
     return { bucket, transport, src, proxy, url, args, env };
   }
 
+  /**
+   * Stops a watch whose upload of `file` (with `body`) is in flight: the summary counts it pending
+   * besides `counts`, and the next push finishes it (sent again, or recorded if the cut upload landed).
+   */
+  async function stoppedWithPending(
+    run: LiveRun,
+    counts: { scanned: number; uploaded: number },
+    at: Pick<Awaited<ReturnType<typeof setup>>, 'src' | 'url' | 'proxy' | 'transport'>,
+    [file, body]: [string, string],
+  ) {
+    expect((await stop(run)).code, diag(run)).toBe(0);
+    expect(run.events.at(-1), diag(run)).toMatchObject({
+      type: 'summary',
+      cancelled: true,
+      ...counts,
+      pending: 1,
+    });
+    const r = await runCli(['push', at.src, at.url, '--json', '--endpoint-url', at.proxy.endpoint], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await objectMd5(at.transport, `w/${file}`)).toBe(md5Hex(body));
+  }
+
   /** A proxy that holds every request 1 s: a signal sent then comes while uploads are in flight. */
   async function slowProxy(seed: number): Promise<FaultProxy> {
     const slow = await startFaultProxy({
@@ -700,19 +722,11 @@ describe.each(servers())('push --watch on $name', (server) => {
     const before = puts();
     writeFileSync(path.join(src, 'new.txt'), 'new');
     expect(await waitFor(() => puts() > before, run, 30_000), diag(run)).toBe(true);
-    expect((await stop(run)).code, diag(run)).toBe(0);
-    expect(run.events.at(-1), diag(run)).toMatchObject({
-      type: 'summary',
-      cancelled: true,
-      // old.txt sent by the first walk; new.txt cut short.
-      scanned: 2,
-      uploaded: 1,
-      pending: 1,
-    });
-    // The next push finishes it (sent again, or recorded if the cut upload landed after all).
-    const r = await runCli(['push', src, url, '--json', '--endpoint-url', proxy.endpoint], server);
-    expect(r.code, r.stderr).toBe(0);
-    expect(await objectMd5(transport, 'w/new.txt')).toBe(md5Hex('new'));
+    // old.txt sent by the first walk; new.txt cut short.
+    await stoppedWithPending(run, { scanned: 2, uploaded: 1 }, { src, url, proxy, transport }, [
+      'new.txt',
+      'new',
+    ]);
   });
 
   it('SIGTERM while the look after events sends a file no event named: the summary counts it pending', async () => {
@@ -728,18 +742,11 @@ describe.each(servers())('push --watch on $name', (server) => {
     const putOf = (name: string) => slow.log.some((e) => e.method === 'PUT' && e.url.includes(`/w/${name}`));
     // The look, 5 s after seen.txt's event, sends lost.txt; the signal comes while it is in flight.
     expect(await waitFor(() => putOf('lost.txt'), run, 30_000), diag(run)).toBe(true);
-    expect((await stop(run)).code, diag(run)).toBe(0);
-    expect(run.events.at(-1), diag(run)).toMatchObject({
-      type: 'summary',
-      cancelled: true,
-      // old.txt by the first walk, seen.txt by its batch; lost.txt cut short.
-      scanned: 3,
-      uploaded: 2,
-      pending: 1,
-    });
-    const r = await runCli(['push', src, url, '--json', '--endpoint-url', proxy.endpoint], server);
-    expect(r.code, r.stderr).toBe(0);
-    expect(await objectMd5(transport, 'w/lost.txt')).toBe(md5Hex('lost'));
+    // old.txt by the first walk, seen.txt by its batch; lost.txt cut short.
+    await stoppedWithPending(run, { scanned: 3, uploaded: 2 }, { src, url, proxy, transport }, [
+      'lost.txt',
+      'lost',
+    ]);
   });
 
   it('with no manifest yet, a change to filtered-out files only is no reason to walk', async () => {
