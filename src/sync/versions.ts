@@ -23,6 +23,9 @@ export interface VersionsResult {
   versions: ObjectVersion[];
   keys: number;
   deleteMarkers: number;
+  /** S3 requests by API name, every attempt counted, as a sync's summary has them. */
+  requests: Record<string, number>;
+  requestsTotal: number;
   /** Stopped by `signal`: `versions` holds what was listed before, and the listing is incomplete. */
   cancelled: boolean;
   outcome: 'ok' | 'cancelled';
@@ -64,6 +67,8 @@ export async function versions(opts: VersionsOptions): Promise<VersionsResult> {
     versions: list,
     keys: new Set(list.map((v) => v.key)).size,
     deleteMarkers: list.filter((v) => v.deleteMarker).length,
+    requests: { ...t.counter.counts },
+    requestsTotal: t.counter.total,
     cancelled,
     outcome: cancelled ? 'cancelled' : 'ok',
   };

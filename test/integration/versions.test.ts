@@ -153,6 +153,8 @@ describe.each(servers())('versioned buckets on $name', (server) => {
         command: 'versions',
         keys: 5,
         deleteMarkers: 1,
+        requests: { GetBucketVersioning: 1, ListObjectVersions: 1 },
+        requestsTotal: 2,
       });
       // A key alone, in lines for people: its time, size, ETag, version id and what it is.
       const one = await runCli(['versions', `${url}/a.txt`], server);
@@ -343,6 +345,8 @@ describe.each(servers())('versioned buckets on $name: hostile answers', (server)
             command: 'versions',
             versionCount: 2,
             keys: 2,
+            // The second page's request counts: it was sent.
+            requests: { GetBucketVersioning: 1, ListObjectVersions: 2 },
             cancelled: true,
             exitCode: 143,
           });

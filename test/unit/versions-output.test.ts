@@ -34,7 +34,16 @@ describe('printVersions', () => {
     }));
     const out = counter();
     printVersions(
-      { command: 'versions', versions, keys: 1, deleteMarkers: 0, cancelled: false, outcome: 'ok' },
+      {
+        command: 'versions',
+        versions,
+        keys: 1,
+        deleteMarkers: 0,
+        requests: {},
+        requestsTotal: 0,
+        cancelled: false,
+        outcome: 'ok',
+      },
       'human',
       { out: out.stream },
     );
@@ -58,6 +67,8 @@ describe('printVersions', () => {
       versions: [v(0, true), v(1), v(2)],
       keys: 1,
       deleteMarkers: 1,
+      requests: { GetBucketVersioning: 1, ListObjectVersions: 1 },
+      requestsTotal: 2,
       cancelled: false,
       outcome: 'ok' as const,
     };
@@ -74,6 +85,8 @@ describe('printVersions', () => {
       command: 'versions',
       keys: 1,
       deleteMarkers: 1,
+      requests: { GetBucketVersioning: 1, ListObjectVersions: 1 },
+      requestsTotal: 2,
       versionCount: 2,
       cancelled: false,
       exitCode: 0,
@@ -100,6 +113,8 @@ describe('printVersions', () => {
       ],
       keys: 1,
       deleteMarkers: 0,
+      requests: { GetBucketVersioning: 1, ListObjectVersions: 2 },
+      requestsTotal: 3,
       cancelled: true,
       outcome: 'cancelled' as const,
     };
