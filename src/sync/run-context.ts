@@ -246,6 +246,20 @@ export class RunContext {
   }
 
   /**
+   * `selectedTest` with the ignore file read again, the rest as this run had it: for a watch whose
+   * ignore file changed after its last run.
+   */
+  reselection(): () => Promise<(rel: string) => boolean> {
+    const own = this.ownTest();
+    const { shard, localRoot, opts } = this;
+    const listed = this.limits.listed;
+    return async () => {
+      const rules = await loadFilter(localRoot, opts);
+      return (rel) => selects(rel, own, shard, listed, rules);
+    };
+  }
+
+  /**
    * The destination's objects this run may compare, download or delete: all of them, or its shard's.
    * Every listing of a command goes through here, so no other shard's key reaches a plan or a guard.
    */

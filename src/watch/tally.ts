@@ -4,9 +4,24 @@ import type { ManifestEntry } from '../manifest/schema.js';
 /** What is at a path now, as the summary needs it: a file's size and mtime, a folder, or nothing. */
 export type Found = { size: number; mtimeMs: number } | 'dir' | undefined;
 
-/** How the last run saw the tree: what it selects, and whether it deletes what is gone. */
+/** A file found under the paths with events pending. */
+export interface Present {
+  size: number;
+  mtimeMs: number;
+  /** As its manifest entry says: sent as it is (by a batch the stop cut short), nothing left to do. */
+  same: boolean;
+}
+
+/** How the tree is now, and how the last run saw it: what it selects, whether it deletes what is gone. */
 export interface TreeView {
-  /** What is at a path now (asked of pending and failing paths only). */
+  /** Whether a path lies under one whose events are pending (not failing): `present` has its files. */
+  covered: (rel: string) => boolean;
+  /**
+   * The files under those paths now, as a push's scan finds them (folders walked, links taken as it
+   * takes them), whatever the filters say. An entry covered and not here is gone.
+   */
+  present: ReadonlyMap<string, Present>;
+  /** What is at a path now: asked of failing paths, and with limits of every entry not covered. */
   found: (rel: string) => Found;
   /** Whether the filters select a path: the glob rules, the shard, the list; not s3sync's own files. */
   selected: (rel: string) => boolean;
@@ -24,61 +39,45 @@ export interface TreeView {
 /**
  * The tree as last known, for the watch's summary (a walk's counts alone said a file changed and sent
  * since was unchanged, and nothing of the files left unsent): the manifest as the last run saved it,
- * plus the files changed and not yet sent (`pending`, which the next run sends); `unchanged`: the files
- * of the manifest not sent (nor recorded) since `started`, nor pending, nor failing. Only the files a
- * push with the same filters and limits would count: the manifest keeps the entries of files they
- * leave out, and of files gone whose events are pending (with --delete, each a delete still pending).
+ * with the paths whose events are pending as they are now; `pending`: what the next run sends (a file
+ * changed, new, or in a folder made or moved there) and, with --delete, deletes (an entry whose file is
+ * gone); `unchanged`: the files of the manifest not sent (nor recorded) since `started`, nor pending,
+ * nor failing. Only the files a push with the same filters and limits would count: the manifest keeps
+ * the entries of files they leave out.
  */
 export function treeAsKnown(
   files: ReadonlyMap<string, ManifestEntry>,
   started: number,
-  unsent: { pending: Iterable<string>; failing: ReadonlySet<string> },
+  failing: ReadonlySet<string>,
   view: TreeView,
 ): { scanned: number; unchanged: number; pending: number } {
   const { selected, fits } = view;
-  const { failing } = unsent;
+  const isFile = (f: Found): f is { size: number; mtimeMs: number } => f !== undefined && f !== 'dir';
   const waiting = new Set<string>();
-  const gone = new Set<string>();
-  // Pending files the limits leave out as they are now: their entries (of before) are not counted.
-  const leftOut = new Set<string>();
-  for (const rel of unsent.pending) {
-    if (failing.has(rel)) continue;
-    const f = view.found(rel);
-    if (f === undefined) gone.add(rel);
-    else if (f !== 'dir') (selected(rel) && fits(f.size, f.mtimeMs) ? waiting : leftOut).add(rel);
-  }
-  const isGone = (rel: string) => {
-    if (gone.size === 0) return false;
-    if (gone.has(rel)) return true;
-    for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1))
-      if (gone.has(rel.slice(0, i))) return true;
-    return false;
-  };
+  for (const [rel, p] of view.present)
+    if (!p.same && !failing.has(rel) && selected(rel) && fits(p.size, p.mtimeMs)) waiting.add(rel);
   const since = new Date(started).toISOString();
   let scanned = 0;
   let unchanged = 0;
   let deletes = 0;
   for (const [rel, e] of files) {
     // A failing path counts whatever the filters say now: its error is in the summary.
-    if (failing.has(rel)) scanned++;
-    else if (!selected(rel) || leftOut.has(rel)) continue;
-    else if (waiting.has(rel)) scanned++;
-    else if (isGone(rel)) {
-      if (view.deletes) deletes++;
-    } else {
-      const f = view.limited ? view.found(rel) : undefined;
-      if (view.limited && f === undefined) {
-        if (view.deletes) deletes++;
-      } else if (f === undefined || (f !== 'dir' && fits(f.size, f.mtimeMs))) {
-        scanned++;
-        if (e.syncedAt < since) unchanged++;
-      }
+    if (failing.has(rel)) {
+      scanned++;
+      continue;
     }
+    if (!selected(rel)) continue;
+    // Outside the pending paths an entry stands for its file, unless limits ask how the file is now.
+    const now = view.covered(rel) ? view.present.get(rel) : view.limited ? view.found(rel) : e;
+    if (now === undefined || now === 'dir') {
+      if (view.deletes) deletes++;
+      continue;
+    }
+    if ('mtimeMs' in now && !fits(now.size, now.mtimeMs)) continue;
+    scanned++;
+    if (!waiting.has(rel) && e.syncedAt < since) unchanged++;
   }
-  for (const rel of new Set([...waiting, ...failing])) {
-    if (files.has(rel)) continue;
-    const f = view.found(rel);
-    if (f !== undefined && f !== 'dir') scanned++;
-  }
+  for (const rel of waiting) if (!files.has(rel)) scanned++;
+  for (const rel of failing) if (!files.has(rel) && isFile(view.found(rel))) scanned++;
   return { scanned, unchanged, pending: waiting.size + deletes };
 }

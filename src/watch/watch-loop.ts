@@ -1,10 +1,10 @@
 import { lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { S3SyncError, usageError } from '../errors.js';
 import { IGNORE_FILE } from '../local/filters.js';
-import { absPath, type LocalFile } from '../local/scan.js';
+import { absPath, type LocalFile, scanDirectory } from '../local/scan.js';
 import { mtimeMsOf, type SizeAgeFilter } from '../local/size-age.js';
 import type { Destination, ManifestEntry } from '../manifest/schema.js';
-import { loadManifest } from '../manifest/store.js';
+import { loadManifest, STATE_DIR } from '../manifest/store.js';
 import { SECOND } from '../options/spec.js';
 import { fmtDuration, setting, validateOptions } from '../options/validate.js';
 import { UNPROVEN_CTIME } from '../plan/compare.js';
@@ -18,7 +18,7 @@ import { collectGarbage } from './collect.js';
 import { WatchSchedule } from './schedule.js';
 import { PathScope } from './scope.js';
 import { backoffMs, changedRecently, GONE, isSettled, nextDue, type Observed, observe } from './settle.js';
-import { type Found, treeAsKnown } from './tally.js';
+import { type Found, type Present, treeAsKnown } from './tally.js';
 import { type Watcher, watchTree } from './watcher.js';
 
 type Trigger = 'change' | 'walk' | 'look';
@@ -66,6 +66,16 @@ const SAY_CHANGING_MS = 10_000;
 const aboutSeconds = (ms: number) => fmtDuration(Math.max(1, Math.round(ms / SECOND)) * SECOND);
 
 const fileSignature = (f: LocalFile) => `${f.size}:${f.mtimeNs}:${f.ctimeNs}:${f.ino}`;
+
+/**
+ * Whether a file is as its manifest entry says: sent as it is (by a batch the stop cut short). An
+ * unproven change time ('0', taken within its tick) is no evidence either way.
+ */
+function asEntrySays(e: ManifestEntry | undefined, f: LocalFile): boolean {
+  if (e === undefined) return false;
+  const ctimeOk = e.ctimeNs === UNPROVEN_CTIME || f.ctimeNs === e.ctimeNs;
+  return f.size === e.size && f.mtimeNs === e.mtimeNs && f.ino === e.ino && ctimeOk;
+}
 
 /**
  * `push --watch`: a full sync, then batches of the paths that changed and settled, and a full walk
@@ -116,6 +126,9 @@ class WatchLoop {
   private isOwn: (rel: string) => boolean = () => false;
   /** The paths the last run selected (filters, shard, own files): the summary counts only those. */
   private isSelected: (rel: string) => boolean = () => true;
+  /** The same with the ignore file read again: it changed since (`rulesChanged`), no walk applied it. */
+  private reselect: () => Promise<(rel: string) => boolean> = async () => this.isSelected;
+  private rulesChanged = false;
   /** And the files its size and age limits let through. */
   private limits: SizeAgeFilter = { active: false, fits: () => true };
 
@@ -163,12 +176,12 @@ class WatchLoop {
       }
     } catch (err) {
       // The first sync refused: the summary is still the last word (as a plain push's), then the error.
-      this.finish(started, { error: err });
+      await this.finish(started, { error: err });
       throw err;
     } finally {
       await this.watcher?.close();
     }
-    return this.finish(started);
+    return await this.finish(started);
   }
 
   /**
@@ -231,7 +244,10 @@ class WatchLoop {
     for (const rel of rels) {
       // New rules change what every path is (one they now let through has no event of its own): a
       // walk applies them, once the file has had the settle time to be written whole.
-      if (rel === IGNORE_FILE) this.schedule.walkAfterSettle(now);
+      if (rel === IGNORE_FILE) {
+        this.schedule.walkAfterSettle(now);
+        this.rulesChanged = true;
+      }
       if (this.isOwn(rel)) continue;
       const sig = signatureOf(this.root, rel);
       this.mark(rel, sig, now);
@@ -415,12 +431,15 @@ class WatchLoop {
       // Kept between runs: the run's own test would keep the whole run (manifest, scan) alive.
       this.isOwn = s.ownTest();
       this.isSelected = s.selectedTest();
+      this.reselect = s.reselection();
       this.limits = s.selection.sizeAge;
       this.manifestAt = { path: s.store.path, destination: s.destination };
       this.manifestHeld = vouches(s.store);
       // What the walk did not hold back is sent (or failed, and retried as a batch's failures are).
       for (const rel of [...this.changingSince.keys()]) if (!this.pending.has(rel)) this.settled(rel);
       this.schedule.walked(Date.now());
+      // The walk read the ignore file as it is: the summary's selection is its own.
+      this.rulesChanged = false;
       // The walk saw the whole tree: what failed in it is retried (and counted) as a batch's failures
       // are, and what failed before and went through now is no longer failing.
       const failed = new Map<string, string>();
@@ -508,6 +527,7 @@ class WatchLoop {
     this.holdBack(done.held);
     this.isOwn = s.ownTest();
     this.isSelected = s.selectedTest();
+    this.reselect = s.reselection();
     this.limits = s.selection.sizeAge;
     this.manifestAt = { path: s.store.path, destination: s.destination };
     return done;
@@ -620,7 +640,7 @@ class WatchLoop {
   }
 
   /** The summary's counts of files (see treeAsKnown); the manifest read once, as the watch ends. */
-  private tally(started: number): void {
+  private async tally(started: number): Promise<void> {
     let files: ReadonlyMap<string, ManifestEntry> = new Map();
     try {
       if (this.manifestAt) files = loadManifest(this.manifestAt.path, this.manifestAt.destination).data.files;
@@ -634,30 +654,41 @@ class WatchLoop {
       return { size: Number(size), mtimeMs: mtimeMsOf(mtimeNs!) };
     };
     const failing = new Set(this.failing.keys());
-    // A pending path whose file is as its entry says was sent as it is (by a batch the stop cut short).
-    const sentAsIs = (rel: string) => {
-      const e = files.get(rel);
-      if (e === undefined) return false;
-      const [size, mtimeNs, ctimeNs, ino] = signatureOf(this.root, rel).split(':');
-      // An unproven change time ('0', taken within its tick) is no evidence either way.
-      const ctimeOk = e.ctimeNs === UNPROVEN_CTIME || ctimeNs === e.ctimeNs;
-      return size === String(e.size) && mtimeNs === e.mtimeNs && ino === e.ino && ctimeOk;
-    };
-    const pending = [...this.pending.keys()].filter((rel) => !sentAsIs(rel));
+    // The ignore file changed and no walk applied it: any file may be in or out now, so the whole tree
+    // is read, with its rules as they are (unreadable: the last run's, and its error is the next run's).
+    const rules = this.rulesChanged ? await this.reselect().catch(() => undefined) : undefined;
+    const selected = rules ?? this.isSelected;
+    // The paths with events pending, read as a batch would read them: a folder made or moved there
+    // holds files no event named, and a link is taken as the push takes it.
+    const scope = rules
+      ? PathScope.everything()
+      : new PathScope([...this.pending.keys()].filter((rel) => !failing.has(rel)));
+    const present = new Map<string, Present>();
+    if (scope.size > 0) {
+      const scan = scanDirectory(this.root, {
+        followSymlinks: this.opts.followSymlinks,
+        skipDir: (rel) => rel === STATE_DIR || !scope.entersDir(rel),
+        includeFile: scope.covers,
+        own: this.isOwn,
+      });
+      for (const f of scan.files)
+        present.set(f.rel, {
+          size: f.size,
+          mtimeMs: mtimeMsOf(f.mtimeNs),
+          same: asEntrySays(files.get(f.rel), f),
+        });
+    }
     Object.assign(
       this.totals,
-      treeAsKnown(
-        files,
-        started,
-        { pending, failing },
-        {
-          found,
-          selected: this.isSelected,
-          fits: this.limits.fits,
-          limited: this.limits.active,
-          deletes: this.opts.delete === true,
-        },
-      ),
+      treeAsKnown(files, started, failing, {
+        covered: scope.covers,
+        present,
+        found,
+        selected,
+        fits: this.limits.fits,
+        limited: this.limits.active,
+        deletes: this.opts.delete === true,
+      }),
     );
   }
 
@@ -665,9 +696,9 @@ class WatchLoop {
    * The watch's summary: what all its runs did; failed are the paths still failing when it stopped,
    * and a walk that last failed as a whole (rel ''). `stoppedBy`: the error that ended the watch.
    */
-  private finish(started: number, stoppedBy?: { error: unknown }): SyncResult {
+  private async finish(started: number, stoppedBy?: { error: unknown }): Promise<SyncResult> {
     const t = this.totals;
-    this.tally(started);
+    await this.tally(started);
     t.errors = [...this.failing].map(([rel, f]) => ({ rel, message: f.message }));
     const walkError = this.schedule.walkError;
     if (walkError !== undefined) t.errors.push({ rel: '', message: walkError });

@@ -3,7 +3,7 @@
  * events, same lines); config watch jobs stopped cleanly are not marked cancelled, and the stopping
  * notice is said once; the watch's summary counts the tree as last known and the files left pending.
  */
-import { rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -248,6 +248,98 @@ describe.each(servers())('a watch stopping on $name', (server) => {
         uploaded: 2,
         deleted: deletes ? 1 : 0,
       });
+    },
+  );
+
+  // The fourth column: what the next push has to do (copies of renamed files, uploads, deletes); the
+  // fifth, what the tree holds besides before the first push.
+  it.each<[string, string[], (src: string) => void, number, ((src: string) => void)?]>([
+    ['a folder renamed', [], (src) => renameSync(path.join(src, 's'), path.join(src, 's2')), 2],
+    [
+      'a folder renamed, --delete',
+      ['--delete'],
+      (src) => renameSync(path.join(src, 's'), path.join(src, 's2')),
+      4,
+    ],
+    [
+      'a folder copied in',
+      [],
+      (src) => cpSync(path.join(src, 's'), path.join(src, 's3'), { recursive: true }),
+      2,
+    ],
+    [
+      'a file replaced by a folder, --delete',
+      ['--delete'],
+      (src) => {
+        rmSync(path.join(src, 'f1'));
+        mkdirSync(path.join(src, 'f1'));
+        writeFileSync(path.join(src, 'f1', 'x'), 'x');
+      },
+      2,
+    ],
+    [
+      'links added, not followed',
+      [],
+      (src) => {
+        symlinkSync('f1', path.join(src, 'L'));
+        symlinkSync('s', path.join(src, 'LD'));
+      },
+      0,
+    ],
+    [
+      'links added, followed',
+      ['--follow-symlinks'],
+      (src) => {
+        symlinkSync('f1', path.join(src, 'L'));
+        symlinkSync('s', path.join(src, 'LD'));
+      },
+      3,
+    ],
+    [
+      'the ignore file removed',
+      [],
+      (src) => rmSync(path.join(src, '.s3syncignore')),
+      1,
+      (src) => {
+        writeOld(path.join(src, 'a.log'), 'a log');
+        writeOld(path.join(src, '.s3syncignore'), '*.log\n');
+      },
+    ],
+    [
+      'the ignore file written, leaving out a file changed',
+      ['--delete'],
+      (src) => {
+        writeFileSync(path.join(src, 'old.log'), 'changed');
+        writeFileSync(path.join(src, '.s3syncignore'), '*.log\n');
+      },
+      0,
+      (src) => writeOld(path.join(src, 'old.log'), 'old'),
+    ],
+  ])(
+    'stopped before its batch, %s: the summary says what the next push finds to do',
+    async (_what, flags, change, todo, before) => {
+      const { src, url } = await setup(`counts-tree-${_what.replace(/\W+/g, '-')}`);
+      for (const rel of ['f1', 'f2', 'f3', 's/c', 's/d']) {
+        mkdirSync(path.dirname(path.join(src, rel)), { recursive: true });
+        writeOld(path.join(src, rel), rel);
+      }
+      before?.(src);
+      expect((await runCli(['push', src, url, ...flags], server)).code).toBe(0);
+      const run = start(['push', src, url, '--watch', '--json', '--settle', '20s', ...flags]);
+      expect(await run.until((e) => e.type === 'batch'), diag(run)).toBe(true);
+      change(src);
+      await sleep(1500);
+      expect(await stop(run), diag(run)).toBe(0);
+      const watched = run.events.at(-1) as Record<string, number>;
+      const next = await runCli(['push', src, url, '--json', ...flags], server);
+      expect(next.code, next.stderr).toBe(0);
+      const r = next.summary!;
+      const work = r.uploaded + r.copied + r.recorded + r.deleted;
+      expect(work, next.stdout).toBe(todo);
+      expect(
+        { scanned: watched.scanned, unchanged: watched.unchanged, pending: watched.pending },
+        `${diag(run)}\n${next.stdout}`,
+      ).toEqual({ scanned: r.scanned, unchanged: r.unchanged, pending: work });
     },
   );
 

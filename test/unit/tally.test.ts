@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ManifestEntry } from '../../src/manifest/schema.js';
+import { PathScope } from '../../src/watch/scope.js';
 import { type Found, treeAsKnown } from '../../src/watch/tally.js';
 
 const STARTED = Date.parse('2024-05-01T12:00:00.000Z');
@@ -145,23 +146,67 @@ describe('treeAsKnown', () => {
       { scanned: 1, unchanged: 1, pending: 1 },
       { maxSize: 10, deletes: true },
     ],
+    [
+      'a folder made or moved in under a pending path: its files are pending, no event named them',
+      { a: before },
+      ['s2'],
+      [],
+      ['a', 's2/c', 's2/sub/d'],
+      { scanned: 3, unchanged: 1, pending: 2 },
+    ],
+    [
+      'a folder renamed, with --delete: its files under the new name, and deletes of the old',
+      { a: before, 's/c': before, 's/d': before },
+      ['s', 's2'],
+      [],
+      ['a', 's2/c', 's2/d'],
+      { scanned: 3, unchanged: 1, pending: 4 },
+      { deletes: true },
+    ],
+    [
+      "a file replaced by a folder: the files in it pending, and with --delete the file's object",
+      { a: before, f1: before },
+      ['f1'],
+      [],
+      ['a', 'f1/x'],
+      { scanned: 2, unchanged: 1, pending: 2 },
+      { deletes: true },
+    ],
+    [
+      'a pending file as its entry says (sent before the stop): unchanged when sent before the watch',
+      { a: before, same1: before, same2: during },
+      ['same1', 'same2'],
+      [],
+      ['a', 'same1', 'same2'],
+      { scanned: 3, unchanged: 2, pending: 0 },
+    ],
   ])('%s', (_reason, manifest, pending, failing, files, counts, seen = {}) => {
-    // Files named big… are 100 bytes now, the others 1; 'd' is a folder.
+    // Files named big… are 100 bytes now, the others 1; same… are as their entries say.
+    const size = (rel: string) => (rel.startsWith('big') ? 100 : 1);
+    const scope = new PathScope(pending.filter((rel) => !failing.includes(rel)));
+    const present = new Map(
+      files
+        .filter(scope.covers)
+        .map((rel) => [rel, { size: size(rel), mtimeMs: 0, same: rel.startsWith('same') }] as const),
+    );
     const found = (rel: string): Found =>
       files.includes(rel)
-        ? { size: rel.startsWith('big') ? 100 : 1, mtimeMs: 0 }
-        : rel === 'd'
+        ? { size: size(rel), mtimeMs: 0 }
+        : files.some((f) => f.startsWith(`${rel}/`))
           ? 'dir'
           : undefined;
     const selected = (rel: string) => !rel.endsWith('.log');
-    const fits = (size: number) => seen.maxSize === undefined || size <= seen.maxSize;
+    const fits = (n: number) => seen.maxSize === undefined || n <= seen.maxSize;
     expect(
-      treeAsKnown(
-        new Map(Object.entries(manifest)),
-        STARTED,
-        { pending, failing: new Set(failing) },
-        { found, selected, fits, limited: seen.maxSize !== undefined, deletes: seen.deletes === true },
-      ),
+      treeAsKnown(new Map(Object.entries(manifest)), STARTED, new Set(failing), {
+        covered: scope.covers,
+        present,
+        found,
+        selected,
+        fits,
+        limited: seen.maxSize !== undefined,
+        deletes: seen.deletes === true,
+      }),
     ).toEqual(counts);
   });
 });
