@@ -151,8 +151,11 @@ export interface BatchHooks {
   noticed: Set<string>;
   /** Called, and nothing done, when the batch would send files on a manifest that vouches for nothing. */
   handOver: () => void;
-  /** The paths the batch is about to send or delete, before it does: what a stop may leave undone. */
-  planned?: (rels: string[]) => void;
+  /**
+   * Before the batch acts: the paths it is about to send or delete (what a stop may leave undone), and
+   * those it found unchanged (nothing to retry should it fail).
+   */
+  planned?: (plan: { acting: string[]; unchanged: string[] }) => void;
 }
 
 /**
@@ -177,7 +180,9 @@ export async function runBatch(
       return;
     }
     held = prepared.held ?? [];
-    hooks.planned?.(prepared.actions.filter((a) => a.kind !== 'skip').map((a) => a.rel));
+    const rels = (skip: boolean) =>
+      prepared.actions.filter((a) => (a.kind === 'skip') === skip).map((a) => a.rel);
+    hooks.planned?.({ acting: rels(false), unchanged: rels(true) });
     applyRecords(s, prepared.actions, prepared.facts);
     await executePush(s, prepared, opts);
     undeleted = prepared.actions

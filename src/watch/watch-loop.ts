@@ -13,7 +13,7 @@ import { applyRecords } from '../sync/facts.js';
 import type { PushOptions } from '../sync/options.js';
 import { executePush, preparePush, pushContext } from '../sync/push.js';
 import { requireDirectory } from '../sync/run-context.js';
-import { runBatch, vouches } from './batch.js';
+import { type BatchHooks, runBatch, vouches } from './batch.js';
 import { collectGarbage } from './collect.js';
 import { WatchSchedule } from './schedule.js';
 import { PathScope } from './scope.js';
@@ -463,12 +463,16 @@ class WatchLoop {
     let result: SyncResult | undefined;
     let undeleted: string[] = [];
     const handed = { over: false };
+    // The paths its plan found unchanged: nothing of theirs to retry if the batch fails as a whole.
+    let unchanged = new Set<string>();
     const { opts, release } = this.runOptions('change', ready.length, (r) => {
       if (handed.over) return false;
       result = r;
     });
     try {
-      const done = await this.runScope(opts, new PathScope(ready), handed);
+      const done = await this.runScope(opts, new PathScope(ready), handed, (plan) => {
+        unchanged = new Set(plan.unchanged);
+      });
       if (!done) return;
       if (this.aborted) {
         this.putBack(ready);
@@ -483,7 +487,14 @@ class WatchLoop {
         return;
       }
       this.report(err);
-      this.retryLater(ready, (err as Error)?.message ?? String(err));
+      for (const rel of unchanged) {
+        this.settled(rel);
+        this.failing.delete(rel);
+      }
+      this.retryLater(
+        ready.filter((rel) => !unchanged.has(rel)),
+        (err as Error)?.message ?? String(err),
+      );
       return;
     } finally {
       release();
@@ -505,7 +516,7 @@ class WatchLoop {
     opts: PushOptions,
     scope: PathScope,
     handed: { over: boolean },
-    planned?: (rels: string[]) => void,
+    planned?: BatchHooks['planned'],
   ): Promise<{ held: LocalFile[]; undeleted: string[] } | undefined> {
     const s = await pushContext(opts);
     this.isOwn = s.isOwn;
@@ -572,8 +583,8 @@ class WatchLoop {
         return false;
     });
     try {
-      const done = await this.runScope(opts, PathScope.everything(), handed, (rels) => {
-        planned = rels;
+      const done = await this.runScope(opts, PathScope.everything(), handed, (plan) => {
+        planned = plan.acting;
       });
       if (!done) return;
       if (this.aborted) {
