@@ -12,7 +12,7 @@ import { emptyResult, stoppedBy as markStopped, type SyncEvent, type SyncResult 
 import { applyRecords } from '../sync/facts.js';
 import type { PushOptions } from '../sync/options.js';
 import { executePush, preparePush, pushContext } from '../sync/push.js';
-import { requireDirectory } from '../sync/run-context.js';
+import { type RunContext, requireDirectory } from '../sync/run-context.js';
 import { type BatchHooks, runBatch, vouches } from './batch.js';
 import { collectGarbage } from './collect.js';
 import { WatchSchedule } from './schedule.js';
@@ -428,12 +428,7 @@ class WatchLoop {
         await executePush(s, prepared, opts);
         this.holdBack(prepared.held ?? []);
       });
-      // Kept between runs: the run's own test would keep the whole run (manifest, scan) alive.
-      this.isOwn = s.ownTest();
-      this.isSelected = s.selectedTest();
-      this.reselect = s.reselection();
-      this.limits = s.selection.sizeAge;
-      this.manifestAt = { path: s.store.path, destination: s.destination };
+      this.keep(s);
       this.manifestHeld = vouches(s.store);
       // What the walk did not hold back is sent (or failed, and retried as a batch's failures are).
       for (const rel of [...this.changingSince.keys()]) if (!this.pending.has(rel)) this.settled(rel);
@@ -536,12 +531,20 @@ class WatchLoop {
     // Nothing sent on an emptied manifest does not make it stand again: its warning stays due.
     if (vouches(s.store)) this.manifestHeld = true;
     this.holdBack(done.held);
+    this.keep(s);
+    return done;
+  }
+
+  /**
+   * What the watch keeps of a run that ended, for the next and for its summary: its tests apart from
+   * the run (the run's own would keep the whole run, its manifest and scan, alive) and its manifest's place.
+   */
+  private keep(s: RunContext): void {
     this.isOwn = s.ownTest();
     this.isSelected = s.selectedTest();
     this.reselect = s.reselection();
     this.limits = s.selection.sizeAge;
     this.manifestAt = { path: s.store.path, destination: s.destination };
-    return done;
   }
 
   /** A batch or look found no manifest to send on the word of: a walk, with its listing, decides. */
