@@ -22,8 +22,9 @@ export function batchText(b: Omit<Batch, 'type' | 'outcome'>): string {
       : b.trigger === 'look'
         ? `look over ${b.scanned} files, for changes with no event`
         : `${b.paths} changed path(s)`;
+  // A batch a refusal stopped is marked as a stopped run's summary is: its counts are not a clean result.
   return (
-    `${what}: ${b.uploaded} uploaded, ${b.copied > 0 ? `${b.copied} copied, ` : ''}${b.recorded} recorded, ` +
+    `${b.stoppedBy !== undefined ? '[stopped] ' : ''}${what}: ${b.uploaded} uploaded, ${b.copied > 0 ? `${b.copied} copied, ` : ''}${b.recorded} recorded, ` +
     `${b.restyled > 0 ? `${b.restyled} restyled, ` : ''}${b.deleted} deleted, ${b.failed} failed; ` +
     `${fmtBytes(b.bytesTransferred)}, ${b.requestsTotal} S3 requests (${fmtRequests(b.requests)}), ` +
     `${(b.elapsedMs / 1000).toFixed(2)} s`
@@ -70,7 +71,9 @@ export function watchEvents(
         void output.event({ ...rest, exitCode: exitCodeOf(outcome) } as unknown as CliEvent);
         return;
       }
-      const moved = e.uploaded + e.copied + e.restyled + e.deleted + e.recorded + e.failed > 0;
+      const moved =
+        e.uploaded + e.copied + e.restyled + e.deleted + e.recorded + e.failed > 0 ||
+        e.stoppedBy !== undefined;
       status = `${clock()} watching -> ${destination}: ${e.pending} pending; last: ${batchText(rest)}`;
       if (tty) draw();
       else if (output.mode === 'human' && moved)

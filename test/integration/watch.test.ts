@@ -749,47 +749,62 @@ describe.each(servers())('push --watch on $name', (server) => {
     ]);
   });
 
-  it('a batch refused as a whole retries only what it had to do: a file it found unchanged is not failing', async () => {
-    const { src, url } = await setup('refused-batch');
-    writeOld(path.join(src, 'f2.txt'), 'f2');
-    // PUTs of bad… are refused (403, which stops a run), each after a second: f2's upload is done by then.
-    const refusing = await startFaultProxy({
-      target: server.endpoint,
-      seed: 5,
-      rate: 0,
-      hold: ({ method, url: u }) => (method === 'PUT' && u.includes('/w/bad') ? sleep(1000) : undefined),
-      rewrite: ({ method, url: u }) =>
-        method === 'PUT' && u.includes('/w/bad')
-          ? {
-              status: 403,
-              headers: (h) => {
-                h['content-type'] = 'application/xml';
-              },
-              body: () =>
-                Buffer.from(
-                  '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>',
-                ),
-            }
-          : undefined,
-    });
-    proxies.push(refusing);
-    const run = start(watchArgs(src, url, refusing.endpoint, ['--settle', '300ms', '--retries', '0']));
-    await watching(run);
-    writeFileSync(path.join(src, 'f2.txt'), 'f2, changed');
-    writeFileSync(path.join(src, 'bad1.txt'), 'refused');
-    const refusals = () => refusing.log.filter((e) => e.method === 'PUT' && e.url.includes('/w/bad')).length;
-    // The batch that sent f2 and was refused bad1, then its retry (after a backoff of a second).
-    expect(await waitFor(() => refusals() >= 2, run, 30_000), diag(run)).toBe(true);
-    await sleep(1500);
-    expect((await stop(run)).code, diag(run)).toBe(1);
-    const summary = run.events.at(-1) as { type: string; failed: number; errors: { rel: string }[] };
-    expect(summary.type, diag(run)).toBe('summary');
-    expect(
-      summary.errors.map((e) => e.rel),
-      diag(run),
-    ).toEqual(['bad1.txt']);
-    expect(summary.failed).toBe(1);
-  });
+  it.each(['json', 'human'])(
+    'a batch refused as a whole retries only what it had to do: a file it found unchanged is not failing (%s)',
+    async (mode) => {
+      const { src, url } = await setup(`refused-batch-${mode}`);
+      writeOld(path.join(src, 'f2.txt'), 'f2');
+      // PUTs of bad… are refused (403, which stops a run), each after a second: f2's upload is done by then.
+      const refusing = await startFaultProxy({
+        target: server.endpoint,
+        seed: 5,
+        rate: 0,
+        hold: ({ method, url: u }) => (method === 'PUT' && u.includes('/w/bad') ? sleep(1000) : undefined),
+        rewrite: ({ method, url: u }) =>
+          method === 'PUT' && u.includes('/w/bad')
+            ? {
+                status: 403,
+                headers: (h) => {
+                  h['content-type'] = 'application/xml';
+                },
+                body: () =>
+                  Buffer.from(
+                    '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>',
+                  ),
+              }
+            : undefined,
+      });
+      proxies.push(refusing);
+      const args = watchArgs(src, url, refusing.endpoint, ['--settle', '300ms', '--retries', '0']);
+      const run = start(mode === 'json' ? args : args.filter((a) => a !== '--json'));
+      if (mode === 'json') await watching(run);
+      else expect(await waitFor(() => /1 uploaded/.test(run.stdout()), run, 30_000), run.stderr()).toBe(true);
+      writeFileSync(path.join(src, 'f2.txt'), 'f2, changed');
+      writeFileSync(path.join(src, 'bad1.txt'), 'refused');
+      const refusals = () =>
+        refusing.log.filter((e) => e.method === 'PUT' && e.url.includes('/w/bad')).length;
+      // The batch that sent f2 and was refused bad1, then its retry (after a backoff of a second).
+      expect(await waitFor(() => refusals() >= 2, run, 30_000), diag(run)).toBe(true);
+      await sleep(1500);
+      expect((await stop(run)).code, diag(run)).toBe(1);
+      if (mode === 'human') {
+        // A service's journal: each refused batch has its line, marked as a stopped run's summary is.
+        const lines = run.stdout().split('\n');
+        const stopped = lines.filter((l) => /^\d\d:\d\d:\d\d \[stopped\] \d changed path\(s\): /.test(l));
+        // The refused batch and its retry; before, the retry (nothing moved) printed no line at all.
+        expect(stopped.length, run.stdout()).toBeGreaterThanOrEqual(2);
+        expect(lines.at(-3), run.stdout()).toMatch(/ 1 failed$/);
+        return;
+      }
+      const summary = run.events.at(-1) as { type: string; failed: number; errors: { rel: string }[] };
+      expect(summary.type, diag(run)).toBe('summary');
+      expect(
+        summary.errors.map((e) => e.rel),
+        diag(run),
+      ).toEqual(['bad1.txt']);
+      expect(summary.failed).toBe(1);
+    },
+  );
 
   it('with no manifest yet, a change to filtered-out files only is no reason to walk', async () => {
     const { src, args } = await setup('no-manifest-excluded', [

@@ -24,6 +24,14 @@ describe('batchText', () => {
     expect(batchText(batch({ uploaded: 4 }))).toMatch(/: 4 uploaded, 0 recorded, 0 deleted, 0 failed; /);
   });
 
+  it("marks a batch a refusal stopped, as a stopped run's summary is", () => {
+    const stopped = batchText(batch({ uploaded: 1, stoppedBy: 'access denied to s3://b (AccessDenied)' }));
+    expect(stopped).toMatch(
+      /^\[stopped\] 2 changed path\(s\): 1 uploaded, 0 recorded, 0 deleted, 0 failed; /,
+    );
+    expect(batchText(batch({ uploaded: 1 }))).not.toMatch(/stopped/);
+  });
+
   it.each([
     ['walk', /^walk of 9 files: 1 uploaded, /],
     ['look', /^look over 9 files, for changes with no event: 1 uploaded, /],
