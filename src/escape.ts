@@ -18,6 +18,9 @@ const SHOWN_ESCAPED =
 const UNSAFE = new RegExp(`[${SHOWN_ESCAPED}\\\\]`, 'u');
 const UNSAFE_ALL = new RegExp(UNSAFE.source, 'gu');
 
+/** The same without the backslash: for a value quoted inside a message, which is escaped again as a whole. */
+const CONTROLS_ALL = new RegExp(`[${SHOWN_ESCAPED}]`, 'gu');
+
 /** What JSON.stringify leaves raw (it escapes C0, quotes, backslashes and lone surrogates itself). */
 const JSON_UNSAFE = /[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 const JSON_UNSAFE_ALL = new RegExp(JSON_UNSAFE.source, 'g');
@@ -54,4 +57,13 @@ export function printable(text: string): string {
 export function jsonText(value: unknown, indent?: number): string {
   const s = JSON.stringify(value, null, indent);
   return JSON_UNSAFE.test(s) ? s.replace(JSON_UNSAFE_ALL, unicodeEscape) : s;
+}
+
+/**
+ * A value's text for a message: one line, control characters escaped as `printable` writes them, the
+ * backslash as it is. The message is escaped once more as a whole where it is shown (`printable`,
+ * `jsonText`), so a backslash escaped here too would show doubled.
+ */
+export function controlsEscaped(text: string): string {
+  return text.replace(CONTROLS_ALL, escapeChar);
 }

@@ -3,6 +3,7 @@
  * binary suffixes, durations with their unit, enums, counts and shares; and the texts that say what an
  * option takes. Pure: ./validate.ts decides where a value comes from and what a bad one costs.
  */
+import { controlsEscaped } from '../escape.js';
 import { isShard, MAX_SHARDS, parseShard } from '../shard.js';
 import { shapeGlob } from './glob.js';
 import { parseHeaderFlag, parseRules } from './header-rules.js';
@@ -72,21 +73,43 @@ export function expected(spec: OptionSpec, source?: Source): string {
   }
 }
 
-/** A value as it may appear in an error: JSON (so one line, control characters escaped), cut short. */
+/**
+ * A value as it may appear in an error: as JSON writes it, but with a string's control characters
+ * escaped and its backslashes as they are (`controlsEscaped`): one line, and one backslash shown as
+ * one escape where the message is shown (JSON's own escape showed it as four). Cut short.
+ */
 export function shown(v: unknown): string {
   let s: string;
   try {
-    // A number JSON cannot write (1e400 reads as Infinity) is shown as one, not as null.
-    s = typeof v === 'number' && !Number.isFinite(v) ? String(v) : (JSON.stringify(v) ?? String(v));
+    s = shownRaw(v);
   } catch {
     s = String(v);
   }
-  // A URL's user name and password, in any value (a list, an object), never shown: up to the last @ of
-  // its JSON string, as redactUrl cuts, since a password may hold @, / or a quote (escaped by JSON).
-  // An s3:// URL has none: an @ in its key is shown.
-  s = s.replace(/(?<![a-z0-9+.-])(?!s3:\/\/)([a-z][a-z0-9+.-]*:\/\/)(?:[^"\\]|\\.)*@/gi, '$1***@');
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
+
+function shownRaw(v: unknown): string {
+  if (typeof v === 'string') return `"${controlsEscaped(redacted(v))}"`;
+  // A number JSON cannot write (1e400 reads as Infinity) is shown as one, not as null.
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  // A Date (a library caller's `at`) is shown as JSON writes it.
+  if (typeof (v as { toJSON?: unknown } | null)?.toJSON === 'function')
+    return shownRaw((v as { toJSON: () => unknown }).toJSON());
+  if (Array.isArray(v)) return `[${v.map(shownRaw).join(',')}]`;
+  if (v !== null && typeof v === 'object')
+    return `{${Object.entries(v)
+      .map(([k, x]) => `"${k}":${shownRaw(x)}`)
+      .join(',')}}`;
+  return JSON.stringify(v) ?? String(v);
+}
+
+/**
+ * A URL's user name and password, anywhere in a string, never shown: from its scheme up to the
+ * string's last @, as redactUrl cuts, since a password may hold @, / or a quote. An s3:// URL has
+ * none: an @ in its key is shown.
+ */
+const redacted = (s: string) =>
+  s.replace(/(?<![a-z0-9+.-])(?!s3:\/\/)([a-z][a-z0-9+.-]*:\/\/)[\s\S]*@/gi, '$1***@');
 
 const SIZE_UNITS: Readonly<Record<string, number>> = Object.freeze({
   b: 1,

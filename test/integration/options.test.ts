@@ -107,6 +107,14 @@ describe.each(servers())('invalid option values on $name', (server) => {
     expect(manifestPaths(src)).toEqual([]);
   });
 
+  it('a bad value with a backslash is shown escaped once, as every line is (it showed four)', async () => {
+    const r = await runCli(
+      ['push', src, url, '--endpoint-url', proxy.endpoint, '--max-size', 'C:\\dumps'],
+      server,
+    );
+    expect(oneUsageLine(r)).toMatch(/^s3sync: --max-size must be .*, got "C:\\\\dumps"$/);
+  });
+
   it.each([
     ['pull', (d: string) => ['pull', url, d, '--workers', '0']],
     ['check', (_d: string) => ['check', src, url, '--retries', '-5']],

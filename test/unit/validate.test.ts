@@ -85,8 +85,12 @@ describe('flag values', () => {
 
   it('a value with control characters stays on one line, escaped', () => {
     const msg = usage(() => flagParser('workers')('4\n\u001b[2Kall good'));
-    expect(msg).toContain('\\n');
-    expect(msg).toContain('\\u001b');
+    expect(msg).toContain('"4\\n\\x1b[2Kall good"');
+    expect(msg).not.toMatch(/[\n\u001b]/);
+  });
+
+  it('a backslash in a value is shown as it is: the output escapes the message once, as a whole', () => {
+    expect(usage(() => flagParser('maxSize')('C:\\x'))).toMatch(/, got "C:\\x"$/);
   });
 });
 
