@@ -12,7 +12,7 @@ import type {
 } from '@aws-sdk/client-s3';
 import { runError, S3SyncError } from '../errors.js';
 import { Limiter } from '../limiter.js';
-import { errorCode, httpStatus } from './errors.js';
+import { classRefused, errorCode, httpStatus } from './errors.js';
 import { choosePartSize, normalizeEtag, type PartLimits } from './etag.js';
 import { abortMultipart, completeMultipart, uploadPart } from './multipart.js';
 import { fetchBytes } from './object-io.js';
@@ -124,22 +124,26 @@ export const copiesInParts = (size: number, threshold: number | undefined, sourc
 export async function copyObject(requests: S3Requests, input: CopyInput): Promise<CopyResult> {
   if (copiesInParts(input.size, input.multipartThreshold, input.sourceKey))
     return copyInParts(requests, input);
-  const r = await requests.call(
-    (request) =>
-      requests.send(
-        new (s3().CopyObjectCommand)({
-          Bucket: requests.bucket,
-          Key: input.key,
-          CopySource: copySource(input.sourceBucket, input.sourceKey, input.sourceVersionId),
-          CopySourceIfMatch: ifMatch(input.sourceIfMatch),
-          MetadataDirective: (input.replace ? 'REPLACE' : 'COPY') as MetadataDirective,
-          ...(input.replace && headerParams(input.replace)),
-          ...runSettings(requests.settings),
-        }),
-        request,
-      ),
-    input.signal,
-  );
+  const r = await requests
+    .call(
+      (request) =>
+        requests.send(
+          new (s3().CopyObjectCommand)({
+            Bucket: requests.bucket,
+            Key: input.key,
+            CopySource: copySource(input.sourceBucket, input.sourceKey, input.sourceVersionId),
+            CopySourceIfMatch: ifMatch(input.sourceIfMatch),
+            MetadataDirective: (input.replace ? 'REPLACE' : 'COPY') as MetadataDirective,
+            ...(input.replace && headerParams(input.replace)),
+            ...runSettings(requests.settings),
+          }),
+          request,
+        ),
+      input.signal,
+    )
+    .catch((err: unknown) => {
+      throw classRefused(err, input.replace?.storageClass);
+    });
   return { etag: normalizeEtag(r.CopyObjectResult?.ETag) };
 }
 
@@ -222,19 +226,23 @@ export async function copyInParts(requests: S3Requests, input: CopyInput): Promi
   // As CopyObject with COPY does: the copy takes the destination's default class, not the source's.
   const createdWith: ObjectHeaders = input.replace ?? { ...headers, storageClass: undefined };
   const ps = choosePartSize(input.size, input.partSize ?? 64 * 1024 ** 2, input.limits);
-  const created = await requests.call(
-    (request) =>
-      requests.send(
-        new (s3().CreateMultipartUploadCommand)({
-          Bucket: requests.bucket,
-          Key: input.key,
-          ...headerParams(createdWith),
-          ...runSettings(requests.settings),
-        }),
-        request,
-      ),
-    input.signal,
-  );
+  const created = await requests
+    .call(
+      (request) =>
+        requests.send(
+          new (s3().CreateMultipartUploadCommand)({
+            Bucket: requests.bucket,
+            Key: input.key,
+            ...headerParams(createdWith),
+            ...runSettings(requests.settings),
+          }),
+          request,
+        ),
+      input.signal,
+    )
+    .catch((err: unknown) => {
+      throw classRefused(err, createdWith.storageClass);
+    });
   const uploadId = created.UploadId;
   if (!uploadId) throw requests.fail(new Error('CreateMultipartUpload returned no UploadId'));
   const source = copySource(input.sourceBucket, input.sourceKey, input.sourceVersionId);

@@ -1,4 +1,5 @@
 import { runError, S3SyncError, usageError } from '../errors.js';
+import { shown } from '../options/parse.js';
 import { isRequestTimeout, NotS3Error, NotS3ErrorAnswer } from './endpoint-errors.js';
 
 interface SdkError {
@@ -161,6 +162,11 @@ export function describeS3Error(
     );
   }
   if (code === 'InvalidBucketName') return usageError(`invalid bucket name '${ctx.bucket}'`);
+  // Each object would be refused the same way: a setting to fix, not a file's failure.
+  if (code === 'InvalidStorageClass')
+    return usageError(
+      `${where} refused the storage class (InvalidStorageClass): check --storage-class and any x-amz-storage-class header rule (names are upper case, e.g. STANDARD_IA)`,
+    );
   const first = msg.split('\n')[0];
   // A body cut short or not matching its ETag, attempt after attempt: not an answer S3 gave.
   if (code === 'IncompleteBody') return runError(`${first} (on every attempt)`, err);
@@ -188,6 +194,21 @@ const TLS_TRUST = new Set([
   'CERT_UNTRUSTED',
   'CERT_REVOKED',
 ]);
+
+/**
+ * A request naming a storage class, refused for it: every object with that class would be, so the run
+ * stops (exit 2). Ceph RGW answers InvalidArgument, with no message, for a class its placement does
+ * not define; AWS, MinIO and s3rver say InvalidStorageClass, which describeS3Error stops on.
+ */
+export function classRefused(err: unknown, storageClass: string | undefined): unknown {
+  if (storageClass === undefined || storageClass === 'STANDARD') return err;
+  if (!(err instanceof S3SyncError) || err.kind !== 'file' || errorCode(err.cause) !== 'InvalidArgument')
+    return err;
+  return usageError(
+    `the store refused storage class ${shown(storageClass)} (InvalidArgument; a class it does not have is the usual cause): check --storage-class and any x-amz-storage-class header rule`,
+    err.cause,
+  );
+}
 
 /** Errors that doom every request of the run: stop instead of failing file by file. */
 export const isFatal = (e: S3SyncError) => e.kind !== 'file';

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { runError, S3SyncError, usageError } from '../errors.js';
-import { errorCode, httpStatus } from './errors.js';
+import { classRefused, errorCode, httpStatus } from './errors.js';
 import { normalizeEtag } from './etag.js';
 import { type ObjectHeaders, objectParams, type S3Requests } from './requests.js';
 import { s3 } from './sdk.js';
@@ -75,17 +75,18 @@ export interface UploadsAtKey {
 const MAX_SKEW_MS = 15 * 60_000;
 
 export async function createMultipart(t: S3Requests, p: CreateMultipartInput): Promise<string> {
-  const r = await t.call((request) => {
-    p.onAttempt?.();
-    return t.send(
-      new (s3().CreateMultipartUploadCommand)({
-        Bucket: t.bucket,
-        Key: p.key,
-        ...objectParams(t.settings, p.contentType, p.metadata, p.headers),
-      }),
-      request,
-    );
-  });
+  const params = objectParams(t.settings, p.contentType, p.metadata, p.headers);
+  const r = await t
+    .call((request) => {
+      p.onAttempt?.();
+      return t.send(
+        new (s3().CreateMultipartUploadCommand)({ Bucket: t.bucket, Key: p.key, ...params }),
+        request,
+      );
+    })
+    .catch((err: unknown) => {
+      throw classRefused(err, params.StorageClass);
+    });
   if (!r.UploadId) throw t.fail(new Error('CreateMultipartUpload returned no UploadId'));
   return r.UploadId;
 }

@@ -6,7 +6,7 @@ import { type ConnectionOptions, requestConcurrency } from './client-options.js'
 import { type CopyInput, type CopyResult, copyObject } from './copy.js';
 import { type DeletesSettled, deleteKeys } from './deletes.js';
 import { DirectRequests, type ListPageRequest } from './direct.js';
-import { describeS3Error, httpStatus, isLocalError } from './errors.js';
+import { classRefused, describeS3Error, httpStatus, isLocalError } from './errors.js';
 import { normalizeEtag } from './etag.js';
 import { type ListOptions, listObjects } from './listing.js';
 import {
@@ -264,7 +264,9 @@ export class S3Transport implements S3Requests {
         }),
         request,
       );
-    }, p.transfer);
+    }, p.transfer).catch((err: unknown) => {
+      throw classRefused(err, params.StorageClass);
+    });
     return normalizeEtag(r.ETag);
   }
 

@@ -51,6 +51,36 @@ describe.each(servers())('per-pattern headers on $name', (server) => {
   const pushCli = (dir: string, dest: string, ...extra: string[]): Promise<CliRun> =>
     runCli(['push', dir, dest, '--json', ...extra], server);
 
+  it.each([
+    ['--storage-class', ['--storage-class', 'BOGUS']],
+    ['a rule', ['--header-for', '*.txt', 'x-amz-storage-class: reduced_redundancy']],
+  ])(
+    'a storage class the store refuses, from %s, stops the run (exit 2), not file by file',
+    async (_what, flags) => {
+      const dir = newDir('bad-class');
+      const files: Record<string, string> = {};
+      for (let i = 0; i < 20; i++) files[`f${String(i).padStart(2, '0')}.txt`] = `file ${i}\n`;
+      writeTree(dir, files);
+      const { bucket } = await newBucket(server, 'bad-class');
+      const dest = `s3://${bucket}/p`;
+      const r = await pushCli(dir, dest, '--workers', '1', ...flags);
+      expect(r.code, r.stdout.slice(0, 3000)).toBe(2);
+      // s3rver (as AWS and MinIO) says InvalidStorageClass; Ceph RGW a bare InvalidArgument.
+      const refused =
+        /refused (the )?storage class .*\((InvalidStorageClass|InvalidArgument)\b.*check --storage-class/;
+      expect(r.stdout).toMatch(refused);
+      // Stopped at the first refusal; before, each of the 20 files was refused in turn (exit 1).
+      expect(r.summary!.requests.PutObject, r.stdout).toBe(1);
+      expect(r.summary).toMatchObject({
+        uploaded: 0,
+        stoppedBy: expect.stringMatching(refused),
+      });
+      // Nothing recorded: the same push with a class the store takes sends every file.
+      const ok = await pushCli(dir, dest);
+      expect(ok.summary).toMatchObject({ uploaded: 20, failed: 0 });
+    },
+  );
+
   it('sets headers by the first matching rule, changes them by copies alone, then makes no request', async () => {
     const dir = newDir('headers');
     writeTree(dir, SITE);

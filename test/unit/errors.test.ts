@@ -7,6 +7,7 @@ import {
   timeoutError,
 } from '../../src/s3/endpoint-errors.js';
 import {
+  classRefused,
   describeS3Error,
   errorCode,
   isFatal,
@@ -267,6 +268,30 @@ describe('describeS3Error: one line that names the fix', () => {
   it('passes an S3SyncError through unchanged, whatever its kind', () => {
     for (const err of [usageError('u'), fatalError('f'), runError('r')])
       expect(describeS3Error(err, ctx)).toBe(err);
+  });
+});
+
+describe('a storage class the store refuses', () => {
+  it('InvalidStorageClass (AWS, MinIO, s3rver) stops the run, whatever the request', () => {
+    const e = describeS3Error(s3('InvalidStorageClass', 400), ctx);
+    expect(e.kind).toBe('usage');
+    expect(e.message).toMatch(
+      /^s3:\/\/b refused the storage class \(InvalidStorageClass\): check --storage-class/,
+    );
+  });
+
+  it('InvalidArgument (Ceph RGW) stops the run only for a request that named a class other than STANDARD', () => {
+    const refused = describeS3Error(s3('InvalidArgument', 400), ctx);
+    expect(refused.kind).toBe('file');
+    const e = classRefused(refused, 'COLD') as S3SyncError;
+    expect(e.kind).toBe('usage');
+    expect(e.message).toMatch(/^the store refused storage class "COLD" \(InvalidArgument; /);
+    expect(classRefused(refused, undefined)).toBe(refused);
+    expect(classRefused(refused, 'STANDARD')).toBe(refused);
+    const other = describeS3Error(s3('EntityTooLarge', 400), ctx);
+    expect(classRefused(other, 'COLD')).toBe(other);
+    const usage = usageError('u');
+    expect(classRefused(usage, 'COLD')).toBe(usage);
   });
 });
 
