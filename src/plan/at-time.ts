@@ -46,6 +46,20 @@ function newerAt(a: ObjectVersion & { order: number }, b: ObjectVersion & { orde
 }
 
 /**
+ * The rels under `prefix` whose state at `at` is gone: a key with a `null` version or delete marker
+ * written after `at`. Writes while versioning is suspended (or was never on) share that one version id,
+ * each replacing the last, so a `null` version current at `at` may have been overwritten since, and the
+ * newest entry left at or before `at` would then not be what the key held. Pure, in the listing's order.
+ */
+export function replacedSince(versions: readonly ObjectVersion[], prefix: string, at: number): string[] {
+  const rels = new Set<string>();
+  for (const v of versions)
+    if (v.versionId === 'null' && v.lastModified > at && v.key.startsWith(prefix))
+      rels.add(v.key.slice(prefix.length));
+  return [...rels];
+}
+
+/**
  * The objects under `prefix` as they were at `at` (ms): for each key, its newest version written at or
  * before `at`; a key whose newest entry then is a delete marker, or that had no version yet, is absent.
  * Pure: `versions` is the store's listing, in its order. rel is the key minus the prefix.

@@ -268,7 +268,7 @@ export class RunContext {
     const list = (o: ListOptions) =>
       this.at === undefined
         ? t.list(this.location.prefix, o)
-        : listPrefixAt(t, this.location.prefix, this.at, o);
+        : listPrefixAt(t, this.location.prefix, this.at, this.selected, o);
     if (this.shard === undefined) return list(opts);
     const { onPage } = opts;
     const all = await list({

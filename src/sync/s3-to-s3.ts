@@ -68,7 +68,9 @@ export async function prepare(run: S3PairRun, t: { src: S3Transport; dst: S3Tran
     return m;
   };
   const [sourceAll, destinationAll] = await Promise.all([
-    at === undefined ? src.list(run.from.prefix) : listPrefixAt(src, run.from.prefix, at),
+    at === undefined
+      ? src.list(run.from.prefix)
+      : listPrefixAt(src, run.from.prefix, at, (rel) => rel !== '' && filter.includes(rel)),
     dst.list(run.to.prefix),
   ]);
   const source = keep(sourceAll, filter.includes);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { PutBucketVersioningCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pull, versions } from '../../src/index.js';
 import { S3Transport } from '../../src/s3/transport.js';
@@ -91,6 +92,40 @@ describe.each(servers())('versioned buckets on $name', (server) => {
       /^s3sync: --at does not apply to plan pull$/,
     );
   });
+
+  it.skipIf(server.name === 'embedded')(
+    'a key written while versioning was suspended after TIME: pull, check and sync --at refuse (its state then is gone), and run without it',
+    async () => {
+      const { bucket, transport } = await versionedBucket(server, 'suspended');
+      const put = (key: string, body: string) =>
+        transport.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+      await transport.client.send(
+        new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Suspended' } }),
+      );
+      await put('p/a.txt', 'a, as it was at TIME\n');
+      await put('p/b.txt', 'b, unchanged\n');
+      // A clear second each side: RGW stamps versions in whole seconds.
+      await sleep(1100);
+      const at = new Date().toISOString();
+      await sleep(1100);
+      // Suspended: this write is the null version again, and what a held at TIME is gone.
+      await put('p/a.txt', 'a, written later\n');
+      const url = `s3://${bucket}/p`;
+      const target = dirs.dir('suspended-restore');
+      const gone =
+        /^s3sync: --at \S+: what 1 key\(s\) held then is gone, .*first s3:\/\/\S+\/p\/a\.txt: leave them out/;
+      // Before: a was left out as if absent at TIME (no version of it then is left), exit 0.
+      refusedWithOneLine(await runCli(['pull', url, target, '--at', at, '--delete'], server), gone);
+      expect(existsSync(path.join(target, 'a.txt'))).toBe(false);
+      refusedWithOneLine(await runCli(['check', target, url, '--at', at], server), gone);
+      const other = await newBucket(server, 'suspended-to');
+      refusedWithOneLine(await runCli(['sync', url, `s3://${other.bucket}/p`, '--at', at], server), gone);
+      // Left out, the rest is restored as it was.
+      const r = await runCli(['pull', url, target, '--at', at, '--exclude', 'a.txt'], server);
+      expect(r.code, r.stderr).toBe(0);
+      expect(treeHashes(target)).toEqual({ 'b.txt': md5Hex('b, unchanged\n') });
+    },
+  );
 
   it.skipIf(server.name === 'embedded')(
     'pull --at between two pushes restores the older state exactly; check --at and versions see the history (Ceph RGW: s3rver has no versioning)',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LocalFile } from '../../src/local/scan.js';
-import { parseAtTime, stateAt } from '../../src/plan/at-time.js';
+import { parseAtTime, replacedSince, stateAt } from '../../src/plan/at-time.js';
 import { planPull } from '../../src/plan/pull.js';
 import { emptyFacts } from '../../src/plan/types.js';
 import type { ObjectVersion, RemoteObject } from '../../src/s3/remote-object.js';
@@ -25,6 +25,35 @@ const v = (key: string, id: string, dt: number, o: { dm?: boolean; latest?: bool
 /** The chosen version id per key at T (absent keys left out). */
 const at = (versions: ObjectVersion[], prefix = 'p/', time = T) =>
   Object.fromEntries([...stateAt(versions, prefix, time)].map(([rel, o]) => [rel, o.versionId]));
+
+describe('replacedSince: keys whose state at TIME a later unversioned write may have replaced', () => {
+  it.each([
+    [
+      'a null version written after TIME',
+      [v('p/a', 'null', 5 * S, { latest: true }), v('p/a', '1', -5 * S)],
+      ['a'],
+    ],
+    ['a null delete marker written after TIME', [v('p/a', 'null', 5 * S, { dm: true, latest: true })], ['a']],
+    [
+      'a null version written at or before TIME: nothing replaced it',
+      [v('p/a', 'null', 0, { latest: true })],
+      [],
+    ],
+    [
+      'versioned writes after TIME keep the history',
+      [v('p/a', '2', 5 * S, { latest: true }), v('p/a', '1', -S)],
+      [],
+    ],
+    ['a key outside the prefix', [v('q/a', 'null', 5 * S, { latest: true })], []],
+    [
+      'each key once, in the listing order',
+      [v('p/b', 'null', 2 * S), v('p/a', 'null', 3 * S), v('p/b', '1', 4 * S)],
+      ['b', 'a'],
+    ],
+  ] as [string, ObjectVersion[], string[]][])('%s', (_what, versions, rels) => {
+    expect(replacedSince(versions, 'p/', T)).toEqual(rels);
+  });
+});
 
 describe('stateAt: the newest entry at or before TIME decides each key', () => {
   it.each([
