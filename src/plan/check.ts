@@ -78,6 +78,21 @@ export function planCheck(input: {
       else needs.push(v);
       continue;
     }
+    // No entry says how the object was stored: a HEAD tells whether it holds the file compressed
+    // (its source MD5), as a push without a manifest asks; else the sizes decide.
+    const head = facts.heads.get(f.rel);
+    if (r.size !== f.size && !e && (!head || head.sourceMd5 !== undefined)) {
+      const v = head ? compareSource(f, facts) : ({ kind: 'head', rel: f.rel } as const);
+      if (v === 'same') same++;
+      else if (v === 'different')
+        differences.push({
+          rel: f.rel,
+          status: 'differ',
+          detail: "content differs from the compressed object's source",
+        });
+      else needs.push(v);
+      continue;
+    }
     if (r.size !== f.size) {
       differences.push({
         rel: f.rel,

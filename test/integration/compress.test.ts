@@ -94,6 +94,28 @@ describe.each(servers())('compression on $name', (server) => {
       expect(c.code, `${c.stdout}${c.stderr}`).toBe(0);
     }
 
+    // A copy of the tree with no manifest (another machine's): a HEAD per object whose size differs
+    // finds it stored compressed and compares the source MD5. Before, each was a size difference.
+    const copy = newDir('gz-copy');
+    writeTree(copy, SITE);
+    const c1 = await cli('check', copy, dest);
+    expect(c1.code, c1.stdout).toBe(0);
+    expect(c1.events.at(-1)).toMatchObject({
+      same: 6,
+      requests: { ListObjectsV2: 1, HeadObject: COMPRESSED.length },
+    });
+    writeFileSync(path.join(copy, 'app.js'), `${SITE['app.js']}// changed\n`);
+    const c2 = await cli('check', copy, dest);
+    expect(c2.code, c2.stdout).toBe(1);
+    const differ = c2.events.filter((e) => e.type === ('difference' as string));
+    expect(differ).toEqual([
+      expect.objectContaining({
+        rel: 'app.js',
+        status: 'differ',
+        detail: "content differs from the compressed object's source",
+      }),
+    ]);
+
     // Round trip into an empty directory: the original bytes, verified against the source MD5.
     const into = newDir('gz-pull');
     const p1 = await cli('pull', dest, into);

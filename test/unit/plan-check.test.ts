@@ -68,11 +68,14 @@ const run = (
   });
 
 describe('planCheck', () => {
-  it('classifies only-local, only-remote and size differences without any fact', () => {
-    const plan = run(
-      [file('only-local.txt', { size: 3 }), file('size.txt', { size: 11 })],
-      [obj('only-remote.txt', { size: 4 }), obj('size.txt'), obj('dir/')],
-    );
+  it('classifies only-local, only-remote and size differences; with no entry a HEAD first', () => {
+    const local = [file('only-local.txt', { size: 3 }), file('size.txt', { size: 11 })];
+    const remote = [obj('only-remote.txt', { size: 4 }), obj('size.txt'), obj('dir/')];
+    // No entry says how size.txt was stored: it may hold the file compressed (--compress).
+    expect(run(local, remote).needs).toEqual([{ kind: 'head', rel: 'size.txt' }]);
+    const facts = emptyFacts();
+    facts.heads.set('size.txt', {});
+    const plan = run(local, remote, {}, facts);
     expect(plan.needs).toEqual([]);
     expect(plan.same).toBe(0);
     expect(plan.differences).toEqual([
@@ -80,6 +83,26 @@ describe('planCheck', () => {
       { rel: 'only-local.txt', status: 'only-local', detail: '3 bytes' },
       { rel: 'only-remote.txt', status: 'only-remote', detail: '4 bytes' },
     ]);
+  });
+
+  it('with no entry, an object stored compressed is compared by its source MD5, not its size', () => {
+    const f = file('index.html', { size: 17 });
+    const r = obj('index.html', { size: 33 });
+    const facts = emptyFacts();
+    facts.heads.set('index.html', { sourceMd5: md5('the page') });
+    expect(run([f], [r], {}, facts).needs).toEqual([
+      expect.objectContaining({ kind: 'hash', rel: 'index.html' }),
+    ]);
+    facts.hashes.set('index.html', hashOf(f, md5('the page')));
+    expect(run([f], [r], {}, facts)).toEqual({ same: 1, differences: [], needs: [] });
+    facts.hashes.set('index.html', hashOf(f, md5('another page')));
+    expect(run([f], [r], {}, facts).differences).toEqual([
+      { rel: 'index.html', status: 'differ', detail: "content differs from the compressed object's source" },
+    ]);
+    // With an entry of a file stored as it is, the sizes decide: no HEAD.
+    expect(run([f], [r], { 'index.html': entry(file('index.html', { size: 33 }), r.etag) }).needs).toEqual(
+      [],
+    );
   });
 
   it('trusts the manifest where stat data and ETag both match, else asks for a hash', () => {
