@@ -126,10 +126,16 @@ const DURATION_UNITS: Readonly<Record<string, number>> = Object.freeze({
   d: DAY,
 });
 
-/** A size's text in bytes: 16MiB, 64M, 1.5G, 1048576 (bytes); undefined when it does not parse. */
+/**
+ * A size's text in bytes: 16MiB, 64M, 1.5G, 1048576 (bytes); undefined when it does not parse, or is a
+ * fraction of a byte (`1.5`: a unit left out, read as rclone's KiB or as 2 bytes, either a guess).
+ */
 export function parseSize(text: string): number | undefined {
   const m = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?$/i.exec(text.trim());
-  return m ? Math.round(Number(m[1]) * SIZE_UNITS[(m[2] ?? 'b').toLowerCase()[0]!]!) : undefined;
+  if (!m) return undefined;
+  const unit = SIZE_UNITS[(m[2] ?? 'b').toLowerCase()[0]!]!;
+  if (unit === 1 && m[1]!.includes('.')) return undefined;
+  return Math.round(Number(m[1]) * unit);
 }
 
 /**

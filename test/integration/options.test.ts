@@ -80,6 +80,7 @@ describe.each(servers())('invalid option values on $name', (server) => {
     ['--workers', ['--workers', 'four']],
     ['--workers', ['--workers', '1e9']],
     ['--retries', ['--retries', '1.5']],
+    ['--min-size', ['--min-size', '1.5']],
     ['--retries', ['--retries', 'x']],
     ['--part-size', ['--part-size', '0']],
     ['--multipart-threshold', ['--multipart-threshold', '1KiB']],

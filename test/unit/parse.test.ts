@@ -61,7 +61,6 @@ describe('units', () => {
     ['1GB', GiB],
     ['1t', 1024 * GiB],
     ['0.5k', 512],
-    ['0.5', 1],
     ['1.0000001G', Math.round(1.0000001 * GiB)],
   ] as const)('size %j is %d bytes (binary units, rounded to a byte)', (text, n) => {
     expect(parseSize(text)).toBe(n);
@@ -89,9 +88,12 @@ describe('units', () => {
     },
   );
 
-  it.each(['.5M', '5.M', '+1M', '1 2M', '1iB', '1 KiB B', '1PB'])('size %j is no size', (text) => {
-    expect(parseSize(text)).toBeUndefined();
-  });
+  it.each(['.5M', '5.M', '+1M', '1 2M', '1iB', '1 KiB B', '1PB', '0.5', '1.5', '1.5b'])(
+    'size %j is no size (a fraction of a byte is none)',
+    (text) => {
+      expect(parseSize(text)).toBeUndefined();
+    },
+  );
 });
 
 describe('each format reads back as the value it shows', () => {
