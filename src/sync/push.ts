@@ -138,9 +138,12 @@ export async function preparePush(
   let scanned: LocalFile[] = [];
   // Listed spellings of a file stored under another (an error each, from the scan): a file is there.
   let aliases: Set<string> | undefined;
+  // Listed paths the scan already spoke of (a directory, a link, an error): not said again as absent.
+  let spoken: Set<string> | undefined;
   const listedScan = (paths: ReadonlySet<string>) => {
     const scan = scanListed(s.localRoot, [...paths], scanOpts);
     aliases = scan.aliases;
+    spoken = new Set([...scan.notices, ...scan.errors].map((i) => i.rel));
     return scan;
   };
   let presentSet: Set<string> | undefined;
@@ -231,6 +234,15 @@ export async function preparePush(
     const why = s.filter.active || s.selection.sizeAge.active ? ' is selected by the filters' : '';
     const shard = s.shard === undefined ? '' : ` is in shard ${formatShard(s.shard)}`;
     s.notice(`nothing to push: no file under ${s.localRoot}${why || shard}`);
+  }
+  // Listed paths with no file, and no --delete to act on that: said once, as a misspelt path would
+  // otherwise send nothing with exit 0 (rsync stops on it; a path deleted since is as likely).
+  if (listed && !opts.delete && hold === undefined) {
+    const none = [...listed].filter((rel) => s.selected(rel) && !present().has(rel) && !spoken?.has(rel));
+    if (none.length > 0)
+      s.notice(
+        `${none.length} listed path(s) have no file under ${s.localRoot}, nothing sent for them (first: ${none[0]}); with --delete their objects would be deleted`,
+      );
   }
 
   // Manifest hygiene: entries for files that are gone describe nothing. When every entry has its file

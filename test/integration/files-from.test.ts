@@ -175,6 +175,14 @@ describe.each(servers())('--files-from on $name', (server) => {
     expect(r.code, r.stderr).toBe(0);
     expect(doneOf(r.events, 'upload').sort()).toEqual(['a.txt', 'b b.txt', 'sub/d.txt']);
     expect(await relsOf(transport)).toEqual(['a.txt', 'b b.txt', 'sub/d.txt']);
+    // The listed path with no file is said, once (a misspelt path sent nothing, in silence); the one
+    // the filter leaves out is not.
+    const notices = r.events
+      .filter((e) => e.type === 'notice')
+      .map((e) => (e as { message: string }).message);
+    expect(notices.filter((m) => /listed path/.test(m))).toEqual([
+      `1 listed path(s) have no file under ${dir}, nothing sent for them (first: not-here.txt); with --delete their objects would be deleted`,
+    ]);
 
     // --files-from0 for pull: only the listed objects, into an empty directory.
     const list0 = path.join(dirs.dir('fflist0'), 'list.nul');
