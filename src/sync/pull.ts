@@ -119,6 +119,8 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
   const listed = s.selection.listed;
   const inList = (rel: string) => listed === undefined || listed.has(rel);
   let remote = new Map<string, RemoteObject>();
+  // Every object listed or looked up, the size and age limits aside (what is there at all).
+  let objects: ReadonlyMap<string, RemoteObject> | undefined;
   let local = new Map<string, LocalFile>();
   // Listed spellings of a file stored under another (reported by the scan): their objects are not
   // written, as the walk, which finds the stored name only, would refuse them.
@@ -170,6 +172,7 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
       // The objects the size and age limits select are pulled; the others are still there, so the
       // local files at their paths are not deleted (unless --delete-excluded).
       const listing = found.remote!;
+      objects = listing;
       remote =
         s.selection.sizeAge.active || aliases
           ? new Map([...listing].filter(([rel, r]) => remoteFits(s.selection, r) && !aliases?.has(rel)))
@@ -216,6 +219,14 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
     s.notice(
       `nothing to pull: no object under s3://${s.location.bucket}/${s.location.prefix}${s.at === undefined ? '' : ` at ${new Date(s.at).toISOString()}`}${s.filter.active || s.selection.sizeAge.active ? ' is selected by the filters' : ''}`,
     );
+  // As push says it: listed paths with no object, and no --delete to act on that (a misspelt path).
+  if (listed && !opts.delete) {
+    const none = [...listed].filter((rel) => s.selected(rel) && !objects?.has(rel));
+    if (none.length > 0)
+      s.notice(
+        `${none.length} listed path(s) have no object under s3://${s.location.bucket}/${s.location.prefix}, nothing fetched for them (first: ${none[0]}); with --delete their files would be deleted`,
+      );
+  }
   const shared =
     tree && followed.length > 0 ? sharedEntries(tree, followed, plan.actions, remote) : undefined;
   for (const a of plan.actions) {

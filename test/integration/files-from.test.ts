@@ -195,6 +195,11 @@ describe.each(servers())('--files-from on $name', (server) => {
     expect(pulled.summary!.requests).toEqual({ HeadObject: 3, GetObject: 2 });
     expect(existsSync(path.join(into, 'a.txt'))).toBe(false);
     expect(readFileSync(path.join(into, 'sub/d.txt'), 'utf8')).toBe('d\n');
+    expect(
+      pulled.events.flatMap((e) => (e.type === 'notice' ? [(e as { message: string }).message] : [])),
+    ).toEqual([
+      `1 listed path(s) have no object under s3://${bucket}/p/, nothing fetched for them (first: missing.txt); with --delete their files would be deleted`,
+    ]);
 
     // check over the same list: the listed paths only (unlisted.txt is only local, and not reported).
     const checked = await runCli(['check', dir, url, '--files-from0', list0, '--json'], server);
