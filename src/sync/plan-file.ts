@@ -578,11 +578,12 @@ export async function apply(
       const now = localStat(localDir, a.rel, doc.direction);
       if (now) found.set(a.rel, now);
       // An excluded path's deletion (--delete-excluded) does not depend on the other side: a file
-      // kept out of a push, an object kept out of a pull, is there as it may be.
+      // kept out of a push, an object kept out of a pull, is there as it may be. Any other action
+      // planned onto no file, a download too, is refused over one made since: it is someone's work.
       const excluded = a.reason === 'excluded';
       const localOk =
         a.local === null
-          ? now === null || a.kind === 'download' || (excluded && a.kind === 'delete-remote')
+          ? now === null || (excluded && a.kind === 'delete-remote')
           : now !== null && sameStat(now, a.local);
       const r = remote.get(a.rel);
       const remoteOk =
@@ -595,8 +596,7 @@ export async function apply(
         const h = await s.hashes.get({ rel: a.rel, ...now }).catch(() => undefined);
         done = h?.md5 === e?.md5 ? 'done' : 'not';
       }
-      // A download planned onto no file may run over one made since, but not over its own result.
-      if (localOk && remoteOk && !(done === 'done' && a.kind === 'download')) valid.push(a);
+      if (localOk && remoteOk) valid.push(a);
       else if (done === 'done') {
         doneCount++;
         s.result.unchanged++;

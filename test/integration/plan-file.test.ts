@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { apply, type BucketPlanDocument, type PlanDocument } from '../../src/index.js';
@@ -128,6 +128,60 @@ describe.each(servers())('apply of a push or pull plan ($name)', (server) => {
       expect(proxy.stats.requests).toBe(0);
     });
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it("a pull plan's download onto no file refuses a file made there since, and a folder swapped for a link", async () => {
+    const { bucket, transport } = await newBucket(server, 'dlnew');
+    await seedObject(transport, 'r/report.txt', 'theirs\n');
+    await seedObject(transport, 'r/other.txt', 'other\n');
+    await seedObject(transport, 'r/sub/x.txt', 'x\n');
+    const dir = dirs.dir('dlnew');
+    const file = path.join(dirs.dir('dlnew-plan'), 'plan.json');
+    const p = await runCli(['plan', 'pull', `s3://${bucket}/r`, dir, '--out', file], server);
+    expect(p.code, p.stderr).toBe(0);
+    expect(readDoc(file).actions.map((a) => [a.kind, a.rel, a.local])).toEqual([
+      ['download', 'other.txt', null],
+      ['download', 'report.txt', null],
+      ['download', 'sub/x.txt', null],
+    ]);
+    // Made after the plan: a file where it planned none, a folder that is a link to another.
+    writeFileSync(path.join(dir, 'report.txt'), 'mine\n');
+    const elsewhere = dirs.dir('dlnew-elsewhere');
+    writeFileSync(path.join(elsewhere, 'x.txt'), 'kept elsewhere\n');
+    symlinkSync(elsewhere, path.join(dir, 'sub'));
+
+    const r = await runCli(['apply', file, '--json'], server);
+    expect(r.code).toBe(1);
+    const errors = r.events.filter((e) => e.type === 'error');
+    expect(errors.map((e) => e.rel)).toEqual(['report.txt', 'sub/x.txt']);
+    expect(errors[0]?.message).toMatch(
+      /^report\.txt: refused: the local file changed since the plan was made/,
+    );
+    expect(r.summary).toMatchObject({ downloaded: 1, failed: 2 });
+    expect(readFileSync(path.join(dir, 'report.txt'), 'utf8')).toBe('mine\n');
+    expect(readFileSync(path.join(dir, 'other.txt'), 'utf8')).toBe('other\n');
+    expect(readdirSync(elsewhere)).toEqual(['x.txt']);
+    expect(readFileSync(path.join(elsewhere, 'x.txt'), 'utf8')).toBe('kept elsewhere\n');
+
+    // The link to an empty folder: pull's rule refuses the write through it, as a pull's.
+    rmSync(path.join(elsewhere, 'x.txt'));
+    rmSync(path.join(dir, 'report.txt'));
+    const again = await runCli(['apply', file, '--json'], server);
+    expect(again.code).toBe(1);
+    expect(again.events.filter((e) => e.type === 'error').map((e) => e.rel)).toEqual(['sub/x.txt']);
+    expect(readdirSync(elsewhere)).toEqual([]);
+    expect(readFileSync(path.join(dir, 'report.txt'), 'utf8')).toBe('theirs\n');
+
+    // The target itself swapped for a link: followed, as a pull follows its target's link, and a file
+    // found at a name planned empty is kept there too.
+    const swapped = dirs.dir('dlnew-swapped');
+    writeFileSync(path.join(swapped, 'report.txt'), 'mine, elsewhere\n');
+    rmSync(dir, { recursive: true });
+    symlinkSync(swapped, dir);
+    const third = await runCli(['apply', file, '--json'], server);
+    expect(third.code).toBe(1);
+    expect(third.events.filter((e) => e.type === 'error').map((e) => e.rel)).toEqual(['report.txt']);
+    expect(readFileSync(path.join(swapped, 'report.txt'), 'utf8')).toBe('mine, elsewhere\n');
   });
 
   it('a plan saved with a byte order mark applies; a file too large to be a plan is refused in one line', async () => {
