@@ -17,6 +17,7 @@ import { emptyFacts } from '../plan/types.js';
 import { readCapped } from '../read-capped.js';
 import { redactUrl } from '../s3/client-options.js';
 import { formatS3Url, parseS3Url, writableS3Url } from '../s3/url.js';
+import { formatShard, isShard, parseShard, type Shard, shardOf } from '../shard.js';
 import { s3BackupTarget } from './backup.js';
 import { localBackupTarget } from './backup-local.js';
 import { enforceDeleteGuards } from './delete-guard.js';
@@ -442,16 +443,29 @@ function planActionProblem(a: PlannedAction, direction: 'push' | 'pull', prefix:
 }
 
 /**
+ * Why a path is outside the plan's shard, or undefined. Checked here, since apply lists only the shard:
+ * another shard's object would look absent, so an upload would overwrite it and a deletion seem done.
+ */
+function shardProblem(rel: string, shard: Shard | undefined): string | undefined {
+  if (shard === undefined) return undefined;
+  const own = shardOf(rel, shard.count);
+  if (own === shard.index) return undefined;
+  return `the action for ${rel} is not in the plan's shard ${formatShard(shard)} (its path is in shard ${own}/${shard.count})`;
+}
+
+/**
  * A push or pull plan, its settings and each of its actions checked before anything is applied (exit 2
  * on the first bad one), from a file or from a library caller alike.
  */
 function checkPlanDocument(doc: PlanDocument, file: string): PlanDocument {
   const text = (v: unknown) => v === undefined || typeof v === 'string';
+  const parsed = typeof doc.shard === 'string' ? parseShard(doc.shard) : undefined;
+  const shard = parsed !== undefined && isShard(parsed) ? parsed : undefined;
   if (
     !text(doc.endpoint) ||
     !text(doc.provider) ||
     !text(doc.region) ||
-    !text(doc.shard) ||
+    (doc.shard !== undefined && shard === undefined) ||
     !(doc.backupDir === undefined || (isText(doc.backupDir) && doc.backupDir.trim() !== '')) ||
     !suffixOk(doc.suffix) ||
     !(text(doc.profile) || doc.profile === null)
@@ -479,7 +493,7 @@ function checkPlanDocument(doc: PlanDocument, file: string): PlanDocument {
   if (!plannedErrorsOk(doc.errors))
     throw usageError(`${file} is not a valid s3sync plan: its errors are not a list of {rel, message}`);
   for (const a of doc.actions) {
-    const why = planActionProblem(a, doc.direction, prefix);
+    const why = planActionProblem(a, doc.direction, prefix) ?? shardProblem(a.rel, shard);
     if (why) throw usageError(`${file} is not a valid s3sync plan: ${why}`);
   }
   return doc;

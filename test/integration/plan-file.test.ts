@@ -3,6 +3,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { apply, type BucketPlanDocument, type PlanDocument } from '../../src/index.js';
 import type { S3Transport } from '../../src/s3/transport.js';
+import { shardOf } from '../../src/shard.js';
+import type { PlannedAction } from '../../src/sync/plan-file.js';
 import {
   connFor,
   GiB,
@@ -182,6 +184,64 @@ describe.each(servers())('apply of a push or pull plan ($name)', (server) => {
     expect(third.code).toBe(1);
     expect(third.events.filter((e) => e.type === 'error').map((e) => e.rel)).toEqual(['report.txt']);
     expect(readFileSync(path.join(swapped, 'report.txt'), 'utf8')).toBe('mine, elsewhere\n');
+  });
+
+  it('a shard plan edited to hold a path of another shard is refused whole (exit 2), before any request', async () => {
+    const { bucket, transport } = await newBucket(server, 'shardedit');
+    const url = `s3://${bucket}/p`;
+    const names = Array.from({ length: 16 }, (_, i) => `f${i}.txt`);
+    const mine = names.find((rel) => shardOf(rel, 2) === 1)!;
+    const theirs = names.find((rel) => shardOf(rel, 2) === 0)!;
+    const dir = dirs.dir('shardedit');
+    writeTree(dir, { [mine]: 'mine\n', [theirs]: 'older\n' });
+    const out = dirs.dir('shardedit-plan');
+    // Planned for the whole tree while the other shard's object was not there yet.
+    const whole = path.join(out, 'whole.json');
+    expect((await runCli(['plan', 'push', dir, url, '--out', whole], server)).code).toBe(0);
+    await seedObject(transport, `p/${theirs}`, 'newer, from shard 0\n');
+    const file = path.join(out, 'plan.json');
+    const p = await runCli(['plan', 'push', dir, url, '--shard', '1/2', '--out', file], server);
+    expect(p.code, p.stderr).toBe(0);
+    const doc = readDoc(file);
+    expect(doc.shard).toBe('1/2');
+    expect(doc.actions.map((a) => a.rel)).toEqual([mine]);
+    const object = (await transport.list('p/')).get(theirs)!;
+    const upload = readDoc(whole).actions.find((a) => a.rel === theirs)!;
+    const remove: PlannedAction = {
+      kind: 'delete-remote',
+      rel: theirs,
+      reason: 'no-local-file',
+      size: object.size,
+      local: null,
+      remote: { etag: object.etag, size: object.size },
+    };
+    const edited = path.join(out, 'edited.json');
+    const why = `the action for ${theirs} is not in the plan's shard 1/2 (its path is in shard 0/2)`;
+    await counting(server, async (proxy) => {
+      for (const extra of [upload, remove]) {
+        const d = { ...doc, actions: [...doc.actions, extra] };
+        writeFileSync(edited, JSON.stringify(d));
+        const r = await runCli(['apply', edited, '--endpoint-url', proxy.endpoint], server);
+        refusedWithOneLine(
+          r,
+          new RegExp(`^s3sync: ${reEscape(edited)} is not a valid s3sync plan: ${reEscape(why)}$`),
+        );
+        await expect(apply({ ...connFor(server), endpointUrl: proxy.endpoint, plan: d })).rejects.toThrow(
+          `the plan is not a valid s3sync plan: ${why}`,
+        );
+      }
+      // A shard that is not one (its index past its count) is the plan's, not a flag's.
+      writeFileSync(edited, JSON.stringify({ ...doc, shard: '2/2' }));
+      refusedWithOneLine(
+        await runCli(['apply', edited, '--endpoint-url', proxy.endpoint], server),
+        new RegExp(
+          `^s3sync: ${reEscape(edited)}: its endpoint, provider, profile, region, shard, backup directory or suffix is not valid$`,
+        ),
+      );
+      expect(proxy.stats.requests).toBe(0);
+    });
+    expect((await transport.list('p/')).get(theirs)).toMatchObject({ etag: object.etag });
+    expect(await keys(transport)).toEqual([theirs]);
   });
 
   it('a plan saved with a byte order mark applies; a file too large to be a plan is refused in one line', async () => {
