@@ -428,9 +428,12 @@ function planActionProblem(a: PlannedAction, direction: 'push' | 'pull', prefix:
   } as const;
   if (a[needs[a.kind]] === null)
     return `the ${a.kind} of ${a.rel} names no ${needs[a.kind]} ${needs[a.kind] === 'local' ? 'file' : 'object'}`;
-  // A download reads the object the plan names, as many bytes as it recorded for that object.
+  // A download reads the object the plan names, as many bytes as it recorded for that object; an
+  // upload or a copy sends the file it names, as many bytes as it recorded for that file.
   if (a.kind === 'download' && a.size !== a.remote?.size)
     return `the download of ${a.rel} has a size (${a.size}) other than its object's (${a.remote?.size})`;
+  if ((a.kind === 'upload' || a.kind === 'copy') && a.size !== a.local?.size)
+    return `the ${a.kind} of ${a.rel} has a size (${a.size}) other than its file's (${a.local?.size})`;
   const f = a.from;
   if (f !== undefined) {
     if (a.kind !== 'copy') return `the ${a.kind} of ${a.rel} has a copy source`;
@@ -492,9 +495,16 @@ function checkPlanDocument(doc: PlanDocument, file: string): PlanDocument {
     throw usageError(`${file} is not a valid s3sync plan: its local directory is not named`);
   if (!plannedErrorsOk(doc.errors))
     throw usageError(`${file} is not a valid s3sync plan: its errors are not a list of {rel, message}`);
+  // The planners give a path one action at most (a rename's copy replaces its upload; a deletion is
+  // of a path the other side lacks), so a second one is an edit, which would run and count it twice.
+  const seen = new Set<string>();
   for (const a of doc.actions) {
-    const why = planActionProblem(a, doc.direction, prefix) ?? shardProblem(a.rel, shard);
+    const why =
+      planActionProblem(a, doc.direction, prefix) ??
+      shardProblem(a.rel, shard) ??
+      (seen.has(a.rel) ? `${a.rel} has more than one action` : undefined);
     if (why) throw usageError(`${file} is not a valid s3sync plan: ${why}`);
+    seen.add(a.rel);
   }
   return doc;
 }

@@ -244,6 +244,40 @@ describe.each(servers())('apply of a push or pull plan ($name)', (server) => {
     expect(await keys(transport)).toEqual([theirs]);
   });
 
+  it("a push plan whose upload size is not its file's, or with a path twice, is refused whole (exit 2), before any request", async () => {
+    const { transport, file, doc } = await pushPlan(server, 'pushsize');
+    expect(doc.actions).toMatchObject([{ kind: 'upload', rel: 'a.txt', size: 2, local: { size: 2 } }]);
+    const upload = doc.actions[0]!;
+    const edited = path.join(path.dirname(file), 'edited.json');
+    const cases: [PlanDocument, string][] = [
+      [
+        { ...doc, actions: [{ ...upload, size: 999 }] },
+        "the upload of a.txt has a size (999) other than its file's (2)",
+      ],
+      [{ ...doc, actions: [upload, upload] }, 'a.txt has more than one action'],
+    ];
+    await counting(server, async (proxy) => {
+      for (const [d, why] of cases) {
+        writeFileSync(edited, JSON.stringify(d));
+        const r = await runCli(['apply', edited, '--endpoint-url', proxy.endpoint], server);
+        refusedWithOneLine(
+          r,
+          new RegExp(`^s3sync: ${reEscape(edited)} is not a valid s3sync plan: ${reEscape(why)}$`),
+        );
+        await expect(apply({ ...connFor(server), endpointUrl: proxy.endpoint, plan: d })).rejects.toThrow(
+          `the plan is not a valid s3sync plan: ${why}`,
+        );
+      }
+      expect(proxy.stats.requests).toBe(0);
+    });
+    expect(await keys(transport)).toEqual([]);
+    // The plan as written applies.
+    const r = await runCli(['apply', file, '--json'], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: 1, failed: 0 });
+    expect(await keys(transport)).toEqual(['a.txt']);
+  });
+
   it('a plan saved with a byte order mark applies; a file too large to be a plan is refused in one line', async () => {
     const { transport, file } = await pushPlan(server, 'bom');
     writeFileSync(file, `\uFEFF${readFileSync(file, 'utf8')}`);
