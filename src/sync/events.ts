@@ -10,6 +10,10 @@ export type SyncEvent =
   | { type: 'notice'; message: string; rel?: string }
   | { type: 'warning'; message: string; rel?: string }
   | { type: 'error'; message: string; rel?: string }
+  /**
+   * What the run decided, before it acts: `total` files (objects, S3 → S3; a plan's copies, apply) it
+   * decided on, deletions apart; `transfers` of them to move, `bytes` their size; `deletes` to make.
+   */
   | { type: 'plan'; total: number; transfers: number; bytes: number; deletes: number }
   | { type: 'action'; action: ActionKind; rel: string; reason: string; size: number; dryRun: boolean }
   | { type: 'start'; action: ActionKind; rel: string; size: number }

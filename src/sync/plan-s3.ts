@@ -355,7 +355,7 @@ export async function applyBuckets(
       );
     run.emit({
       type: 'plan',
-      total: copies.length + deletes.length,
+      total: copies.length,
       transfers: copies.length,
       bytes: run.same ? 0 : copies.reduce((n, a) => n + a.size, 0),
       deletes: deletes.length,

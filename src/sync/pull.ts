@@ -418,7 +418,7 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
   const deletes = actions.filter((a) => a.kind === 'delete');
   s.emit({
     type: 'plan',
-    total: actions.length,
+    total: actions.length - deletes.length,
     transfers: downloads.length,
     bytes: downloads.reduce((n, a) => n + a.size, 0),
     deletes: deletes.length,

@@ -37,7 +37,7 @@ export async function syncBuckets(opts: S3SyncOptions): Promise<SyncResult> {
     const deletes = plan.actions.filter((a) => a.kind === 'delete');
     run.emit({
       type: 'plan',
-      total: plan.actions.length,
+      total: plan.actions.length - deletes.length,
       transfers: copies.length,
       // The bytes that pass through s3sync: none for copies inside the store.
       bytes: run.same ? 0 : copies.reduce((n, a) => n + a.size, 0),

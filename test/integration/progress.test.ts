@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { syncBuckets } from '../../src/index.js';
 import type { SyncEvent } from '../../src/sync/events.js';
 import { pull } from '../../src/sync/pull.js';
 import { push } from '../../src/sync/push.js';
@@ -91,6 +92,56 @@ const isPutObject = (r: { method: string; url: string }) =>
   r.method === 'PUT' && r.url.includes('x-id=PutObject');
 
 describe.each(servers())('progress on $name', (server) => {
+  it("the plan event's total counts the files decided on, deletions apart, in push, pull and S3 → S3", async () => {
+    const { bucket } = await newBucket(server, 'plan-total');
+    const src = newDir('plan-total-src');
+    writeTree(src, { 'a.txt': 'a', 'b.txt': 'bb', 'c.txt': 'ccc' });
+    const first = recorder();
+    await push({ ...connFor(server), source: src, destination: `s3://${bucket}/p`, onEvent: first.onEvent });
+    expect(first.plan()).toEqual({ type: 'plan', total: 3, transfers: 3, bytes: 6, deletes: 0 });
+    // A local file with no object: pull --delete deletes it; it is no file the pull decided on.
+    const dst = newDir('plan-total-dst');
+    writeTree(dst, { 'gone.txt': 'x' });
+    const pulled = recorder();
+    await pull({
+      ...connFor(server),
+      source: `s3://${bucket}/p`,
+      destination: dst,
+      delete: true,
+      maxDelete: '100%',
+      onEvent: pulled.onEvent,
+    });
+    // Before, pull's total was 4: its actions, the deletion too.
+    expect(pulled.plan()).toEqual({ type: 'plan', total: 3, transfers: 3, bytes: 6, deletes: 1 });
+    rmSync(path.join(src, 'c.txt'));
+    const pushed = recorder();
+    await push({
+      ...connFor(server),
+      source: src,
+      destination: `s3://${bucket}/p`,
+      delete: true,
+      onEvent: pushed.onEvent,
+    });
+    expect(pushed.plan()).toEqual({ type: 'plan', total: 2, transfers: 0, bytes: 0, deletes: 1 });
+    const other = await newBucket(server, 'plan-total-to');
+    await push({
+      ...connFor(server),
+      source: dst,
+      destination: `s3://${other.bucket}/q`,
+      onEvent: recorder().onEvent,
+    });
+    const synced = recorder();
+    await syncBuckets({
+      ...connFor(server),
+      source: `s3://${bucket}/p`,
+      destination: `s3://${other.bucket}/q`,
+      delete: true,
+      onEvent: synced.onEvent,
+    });
+    // a.txt and b.txt the same, c.txt gone from the source: two decided on, one deletion.
+    expect(synced.plan()).toEqual({ type: 'plan', total: 2, transfers: 0, bytes: 0, deletes: 1 });
+  });
+
   it('a push cancelled mid-multipart, then resumed: done = total, transferred = total - resumed', async () => {
     const src = newDir('resume');
     bigFile(path.join(src, 'big.bin'), BIG);
