@@ -595,10 +595,16 @@ describe.each(servers())('push --watch on $name', (server) => {
     const run = start(args, { S3SYNC_TEST_DROP_EVENTS: '^(sub/|c\\.txt$)' });
     await watching(run);
     for (const rel of ['sub/a.txt', 'sub/b.txt', 'c.txt']) rmSync(path.join(src, rel));
-    mkdirSync(path.join(src, 'z'));
     const refused = () =>
       run.events.some((e) => e.type === 'error' && /the source is empty/.test(String(e.message)));
-    expect(await waitFor(refused, run, 30_000), diag(run)).toBe(true);
+    // A new folder's event calls for the look; the watcher can drop that one too (parcel-bundler/
+    // watcher#183, seen on a loaded machine), and with no event no look follows: another folder then.
+    let looked = false;
+    for (let i = 0; i < 4 && !looked; i++) {
+      mkdirSync(path.join(src, `z${i}`));
+      looked = await waitFor(refused, run, 15_000);
+    }
+    expect(looked, diag(run)).toBe(true);
     expect((await stop(run)).code, diag(run)).toBe(1);
     expect(deleted(run), diag(run)).toBe(0);
     expect([...(await transport.list('w/')).keys()].sort()).toEqual(['c.txt', 'sub/a.txt', 'sub/b.txt']);
@@ -784,7 +790,7 @@ describe.each(servers())('push --watch on $name', (server) => {
       const refusals = () =>
         refusing.log.filter((e) => e.method === 'PUT' && e.url.includes('/w/bad')).length;
       // The batch that sent f2 and was refused bad1, then its retry (after a backoff of a second).
-      expect(await waitFor(() => refusals() >= 2, run, 30_000), diag(run)).toBe(true);
+      expect(await waitFor(() => refusals() >= 2, run, 30_000), `${diag(run)}\n${run.stdout()}`).toBe(true);
       await sleep(1500);
       expect((await stop(run)).code, diag(run)).toBe(1);
       if (mode === 'human') {
