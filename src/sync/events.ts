@@ -96,7 +96,8 @@ export interface SyncResult {
  * How a run ended: `ok` all in sync; `failed` some files failed or were skipped with an error (or the
  * run stopped on an error of kind `file`, or one that is not an S3SyncError); `usage` or `fatal` it was
  * stopped by an error of that kind (a delete guard's refusal is `usage`); `cancelled` through its
- * AbortSignal.
+ * AbortSignal. A watch ends only through its signal: `ok` when nothing is left failing (`cancelled`
+ * true all the same), `failed` otherwise.
  */
 export type SyncOutcome = 'ok' | 'failed' | 'usage' | 'fatal' | 'cancelled';
 
