@@ -10,6 +10,7 @@ import { apply as applyRun, plan as planRun } from './sync/plan-file.js';
 import { pull as pullRun } from './sync/pull.js';
 import { push as pushRun } from './sync/push.js';
 import { syncBuckets as syncBucketsRun } from './sync/s3-to-s3.js';
+import { versions as versionsRun } from './sync/versions.js';
 
 export { type ErrorKind, S3SyncError } from './errors.js';
 export type { ManifestData, ManifestEntry } from './manifest/schema.js';
@@ -23,12 +24,7 @@ export type { CheckOptions, CommonOptions, FilterFlags, PullOptions, PushOptions
 export type { PlanDocument, PlannedAction, PlanOptions } from './sync/plan-file.js';
 export type { BucketPlanDocument, BucketPlannedAction, BucketPlanOptions } from './sync/plan-s3.js';
 export type { S3SyncOptions } from './sync/s3-to-s3.js';
-export {
-  type ObjectVersion,
-  type VersionsOptions,
-  type VersionsResult,
-  versions,
-} from './sync/versions.js';
+export type { ObjectVersion, VersionsOptions, VersionsResult } from './sync/versions.js';
 
 // Each call's onEvent guarded: a callback that throws stops the run and is what the call rejects with.
 export const push = guardEvents(pushRun);
@@ -38,3 +34,4 @@ export const plan = guardEvents(planRun);
 export const apply = guardEvents(applyRun);
 export const syncBuckets = guardEvents(syncBucketsRun);
 export const cleanup = guardEvents(cleanupRun);
+export const versions = guardEvents(versionsRun);

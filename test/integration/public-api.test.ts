@@ -1,8 +1,21 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { S3Client } from '@aws-sdk/client-s3';
 // Only the package's public entry point, resolved through package.json "exports" as a user's would be.
-import { check, PROVIDERS, plan, pull, push, S3SyncError, type SyncEvent } from 's3sync';
+import {
+  apply,
+  check,
+  cleanup as cleanupRun,
+  PROVIDERS,
+  plan,
+  pull,
+  push,
+  S3SyncError,
+  type SyncEvent,
+  syncBuckets,
+  versions,
+} from 's3sync';
 import { describe, expect, it } from 'vitest';
 import { cleanup, connFor, newBucket, servers, tempDir, treeHashes, writeTree } from '../helpers.js';
 import { startFaultProxy } from '../servers/fault-proxy.js';
@@ -295,6 +308,94 @@ describe.each(servers())('public API on $name', (server) => {
     // No lock was left behind: the next run of this process goes ahead.
     expect(await push(base)).toMatchObject({ uploaded: 1, outcome: 'ok' });
     cleanup(dir);
+  });
+
+  it('an async onEvent rejecting after the run ended fails the call, for every call that takes one', async () => {
+    const { bucket } = await newBucket(server, 'latecb');
+    const src = tempDir('latecb');
+    const dst = tempDir('latecb-dst');
+    writeTree(src, { 'a.txt': 'alpha' });
+    const conn = connFor(server);
+    const url = `s3://${bucket}/x`;
+    await push({ ...conn, source: src, destination: url });
+    // One stale multipart upload listed (not every store lists them), for cleanup to say it would abort.
+    const uploads = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      rewrite: (req) =>
+        req.method === 'GET' && /[?&]uploads(=|&|$)/.test(req.url)
+          ? {
+              status: 200,
+              body: () =>
+                Buffer.from(
+                  '<?xml version="1.0" encoding="UTF-8"?><ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+                    `<Bucket>${bucket}</Bucket><Prefix>x/</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>` +
+                    '<Upload><Key>x/stale</Key><UploadId>made-up</UploadId><Initiated>2020-01-01T00:00:00.000Z</Initiated>' +
+                    '<StorageClass>STANDARD</StorageClass></Upload></ListMultipartUploadsResult>',
+                ),
+            }
+          : undefined,
+    });
+    /** Rejects well after the event that started it, and so after the call's run has ended. */
+    const late = () => {
+      const broke = new Error('late');
+      let first = true;
+      const onEvent = async () => {
+        if (!first) return;
+        first = false;
+        await sleep(200);
+        throw broke;
+      };
+      return { broke, onEvent: onEvent as (e: unknown) => void };
+    };
+    const calls: [string, (onEvent: (e: unknown) => void) => Promise<unknown>][] = [
+      ['push', (onEvent) => push({ ...conn, source: src, destination: url, onEvent })],
+      ['pull', (onEvent) => pull({ ...conn, source: url, destination: dst, onEvent })],
+      ['check', (onEvent) => check({ ...conn, local: src, remote: url, onEvent })],
+      [
+        'plan',
+        (onEvent) => plan({ ...conn, direction: 'push', source: src, destination: `${url}-new`, onEvent }),
+      ],
+      [
+        'apply',
+        async (onEvent) =>
+          apply({
+            ...conn,
+            plan: await plan({ ...conn, direction: 'pull', source: url, destination: tempDir('latecb-a') }),
+            onEvent,
+          }),
+      ],
+      [
+        'cleanup',
+        (onEvent) =>
+          cleanupRun({
+            ...conn,
+            endpointUrl: uploads.endpoint,
+            target: url,
+            olderThan: '0s',
+            dryRun: true,
+            onEvent,
+          }),
+      ],
+      [
+        'syncBuckets',
+        (onEvent) => syncBuckets({ ...conn, source: url, destination: `s3://${bucket}/y`, onEvent }),
+      ],
+    ];
+    for (const [name, call] of calls) {
+      const cb = late();
+      expect(await call(cb.onEvent).catch((e: unknown) => e), name).toBe(cb.broke);
+    }
+    // versions says notices only: an endpoint URL's user name is one, ignored.
+    const cb = late();
+    const withUser = { ...conn, endpointUrl: conn.endpointUrl!.replace('://', '://someone@') };
+    const listed = versions({ ...withUser, target: url, onEvent: cb.onEvent }).catch((e: unknown) => e);
+    const got = await listed;
+    // A store without versioning refuses the listing itself; the callback's error wins all the same.
+    expect(got).toBe(cb.broke);
+    await uploads.close();
+    cleanup(src, dst);
   });
 
   it('exports errors and the provider table', () => {
