@@ -127,6 +127,12 @@ export function createObjectStyles(opts: {
     const v: unknown = (fn as ObjectParamsFn)(file);
     if (v === undefined) return undefined;
     if (typeof v !== 'object' || v === null) throw usageError('objectParams must return an object');
+    // An async function's fields would come after the request went: refused, never silently dropped.
+    if (typeof (v as { then?: unknown }).then === 'function') {
+      // Its rejection, never awaited, would otherwise be an unhandled one that ends the process.
+      (v as PromiseLike<unknown>).then(undefined, () => {});
+      throw usageError('objectParams must return the fields, not a promise: make it a plain function');
+    }
     for (const k of Object.keys(v))
       if (CONTROLLED.has(k))
         throw usageError(`objectParams may not set ${k}: s3sync sets it (or an option does)`);

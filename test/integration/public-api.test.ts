@@ -1,7 +1,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 // Only the package's public entry point, resolved through package.json "exports" as a user's would be.
 import {
   apply,
@@ -396,6 +396,34 @@ describe.each(servers())('public API on $name', (server) => {
     expect(got).toBe(cb.broke);
     await uploads.close();
     cleanup(src, dst);
+  });
+
+  it('an async objectParams is refused before any upload, not its fields silently dropped', async () => {
+    const { bucket, transport } = await newBucket(server, 'asyncparams');
+    const src = tempDir('asyncparams');
+    writeTree(src, { 'a.html': '<p>a</p>' });
+    const err: unknown = await push({
+      ...connFor(server),
+      source: src,
+      destination: `s3://${bucket}/p`,
+      objectParams: (async () => ({ ContentLanguage: 'en' })) as never,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(S3SyncError);
+    expect((err as S3SyncError).kind).toBe('usage');
+    expect((err as Error).message).toMatch(/objectParams must return the fields, not a promise/);
+    expect((err as Error).message).not.toContain('\n');
+    expect((await transport.list('p/')).size).toBe(0);
+    // A plain function's fields are sent.
+    const ok = await push({
+      ...connFor(server),
+      source: src,
+      destination: `s3://${bucket}/p`,
+      objectParams: () => ({ ContentLanguage: 'en' }),
+    });
+    expect(ok).toMatchObject({ uploaded: 1, outcome: 'ok' });
+    const h = await transport.client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'p/a.html' }));
+    expect(h.ContentLanguage).toBe('en');
+    cleanup(src);
   });
 
   it('exports errors and the provider table', () => {
