@@ -6,7 +6,7 @@
 import { check as checkRun } from './sync/check.js';
 import { cleanup as cleanupRun } from './sync/cleanup.js';
 import { guardEvents } from './sync/guard-events.js';
-import { apply as applyRun, plan as planRun } from './sync/plan-file.js';
+import { apply as applyRun, makePlan, type plan as planRun, savePlan } from './sync/plan-file.js';
 import { pull as pullRun } from './sync/pull.js';
 import { push as pushRun } from './sync/push.js';
 import { syncBuckets as syncBucketsRun } from './sync/s3-to-s3.js';
@@ -30,7 +30,13 @@ export type { ObjectVersion, VersionsOptions, VersionsResult } from './sync/vers
 export const push = guardEvents(pushRun);
 export const pull = guardEvents(pullRun);
 export const check = guardEvents(checkRun);
-export const plan = guardEvents(planRun);
+const planGuarded = guardEvents(makePlan);
+// Written only once the guarded call resolved: a callback's late rejection leaves no plan file behind.
+export const plan = (async (opts: Parameters<typeof makePlan>[0]) => {
+  const doc = await planGuarded(opts);
+  savePlan(opts, doc);
+  return doc;
+}) as typeof planRun;
 export const apply = guardEvents(applyRun);
 export const syncBuckets = guardEvents(syncBucketsRun);
 export const cleanup = guardEvents(cleanupRun);

@@ -114,12 +114,30 @@ export async function plan(opts: PlanOptions & { out?: string }): Promise<PlanDo
 export async function plan(
   opts: (PlanOptions & { out?: string }) | BucketPlanOptions,
 ): Promise<PlanDocument | BucketPlanDocument> {
+  const doc = await makePlan(opts);
+  savePlan(opts, doc);
+  return doc;
+}
+
+/**
+ * Ends a plan made by makePlan: written to `out` only now, once the call is known to succeed, so that a
+ * plan file that exists is one a call returned. Cancelled by then (its events were being delivered),
+ * the call rejects as a cancelled run does, and writes nothing.
+ */
+export function savePlan(
+  opts: { out?: string; signal?: AbortSignal },
+  doc: PlanDocument | BucketPlanDocument,
+) {
+  if (opts.signal?.aborted) throw opts.signal.reason;
+  if (opts.out) writePlanFile(opts.out, `${jsonText(doc, 2)}\n`);
+}
+
+/** A plan as plan() returns it, not written: the library's plan writes it after its events settled. */
+export async function makePlan(
+  opts: (PlanOptions & { out?: string }) | BucketPlanOptions,
+): Promise<PlanDocument | BucketPlanDocument> {
   requireOptionsObject(opts, 'plan');
-  if (opts.direction === 'sync') {
-    const doc = await planBuckets(opts);
-    if (opts.out) writePlanFile(opts.out, `${jsonText(doc, 2)}\n`);
-    return doc;
-  }
+  if (opts.direction === 'sync') return planBuckets(opts);
   if (opts.direction !== 'push' && opts.direction !== 'pull')
     throw usageError(
       `plan: direction must be push, pull or sync, not ${JSON.stringify((opts as { direction?: unknown }).direction)}`,
@@ -236,7 +254,6 @@ export async function plan(
     actions,
     ...plannedErrors(s.result.errors),
   };
-  if (opts.out) writePlanFile(opts.out, `${jsonText(doc, 2)}\n`);
   return doc;
 }
 

@@ -1,4 +1,4 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -424,6 +424,69 @@ describe.each(servers())('public API on $name', (server) => {
     const h = await transport.client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'p/a.html' }));
     expect(h.ContentLanguage).toBe('en');
     cleanup(src);
+  });
+
+  it('a plan whose call rejects or is cancelled writes no plan file', async () => {
+    const { bucket } = await newBucket(server, 'planfail');
+    const src = tempDir('planfail');
+    writeTree(src, { 'a.txt': 'a', 'b.txt': 'b', 'c.txt': 'c' });
+    const conn = connFor(server);
+    const base = { ...conn, direction: 'push' as const, source: src, destination: `s3://${bucket}/p` };
+    const out = path.join(tempDir('planfail-out'), 'plan.json');
+    const broke = new Error('the caller broke');
+    const cases: [string, () => Promise<unknown>][] = [
+      [
+        'onEvent throws',
+        () =>
+          plan({
+            ...base,
+            out,
+            onEvent: (e) => {
+              if (e.type === 'action') throw broke;
+            },
+          }),
+      ],
+      [
+        'onEvent rejects late',
+        () =>
+          plan({
+            ...base,
+            out,
+            onEvent: (async (e: SyncEvent) => {
+              if (e.type !== 'action' || e.rel !== 'a.txt') return;
+              await sleep(200);
+              throw broke;
+            }) as (e: SyncEvent) => void,
+          }),
+      ],
+      [
+        'cancelled while its events are delivered',
+        () => {
+          const controller = new AbortController();
+          return plan({
+            ...base,
+            out,
+            signal: controller.signal,
+            onEvent: (e) => {
+              if (e.type === 'action') controller.abort();
+            },
+          });
+        },
+      ],
+    ];
+    for (const [name, call] of cases) {
+      const err = await call().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err, name).toBeDefined();
+      expect(existsSync(out), name).toBe(false);
+    }
+    // The same plan, not stopped, is written.
+    const doc = await plan({ ...base, out });
+    expect(doc.actions).toHaveLength(3);
+    expect(existsSync(out)).toBe(true);
+    cleanup(src, path.dirname(out));
   });
 
   it('exports errors and the provider table', () => {
