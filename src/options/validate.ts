@@ -195,6 +195,7 @@ export function validateOptions(opts: object, entry: EntryPoint): void {
     if (typeof c !== 'object' || c === null || !text(c.accessKeyId) || !text(c.secretAccessKey))
       throw usageError(`option ${key} must hold accessKeyId and secretAccessKey (non-empty strings)`);
   }
+  checkClient(given, entry);
   // Together, or with the index the environment gives: checked here too, before anything is written.
   resolveShard(given, process.env);
   // Alone, each would be a silent no-op (a burst without a rate, --max-delete without --delete).
@@ -222,6 +223,44 @@ export function validateOptions(opts: object, entry: EntryPoint): void {
   // S3 refuses a KMS key without KMS encryption (every file would fail); other stores drop it unsaid.
   if (given.sseKmsKeyId !== undefined && !String(given.sse ?? '').startsWith('aws:kms'))
     throw usageError('sseKmsKeyId (--sse-kms-key-id) applies only with sse (--sse) aws:kms or aws:kms:dsse');
+}
+
+/**
+ * Connection options that only build s3sync's own client (its signing, addressing, checksums and
+ * sockets): with the caller's client they would be ignored. The endpoint, region, profile and provider
+ * are not here: they still name the store in the manifest and the plan, and set its quirks.
+ */
+const CLIENT_FIXES = [
+  'credentials',
+  'pathStyle',
+  'checksums',
+  'connectTimeout',
+  'connectTimeoutMs',
+  'firstByteTimeout',
+  'stallTimeout',
+  'stallTimeoutMs',
+] as const;
+
+/**
+ * The caller's `client`: an S3Client, as s3sync sends through it and adds its steps to its middleware
+ * stack; null is refused as for every other option.
+ */
+function checkClient(given: Record<string, unknown>, entry: EntryPoint): void {
+  if (given.client === undefined) return;
+  const c = given.client as { send?: unknown; middlewareStack?: Record<string, unknown> | null } | null;
+  const stack = typeof c === 'object' && c !== null ? c.middlewareStack : undefined;
+  if (
+    typeof c?.send !== 'function' ||
+    typeof stack !== 'object' ||
+    stack === null ||
+    typeof stack.add !== 'function' ||
+    typeof stack.remove !== 'function'
+  )
+    throw usageError(`option client must be an S3Client (@aws-sdk/client-s3), got ${shown(given.client)}`);
+  // An S3 → S3 sync's source (a plan's too) inherits these when its store is another, reached by s3sync's client.
+  if (entry === 'sync s3' || entry === 'plan sync' || entry === 'apply') return;
+  for (const key of CLIENT_FIXES)
+    if (given[key] !== undefined) throw usageError(`client fixes the connection: leave out ${key}`);
 }
 
 /**

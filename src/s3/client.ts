@@ -1,6 +1,12 @@
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import { usageError } from '../errors.js';
 import { setting } from '../options/validate.js';
-import { type ConnectionOptions, endpointFor, requestConcurrency } from './client-options.js';
+import {
+  type ConnectionOptions,
+  endpointFor,
+  requestConcurrency,
+  validateEndpoint,
+} from './client-options.js';
 import { contentMd5OnDeleteObjects } from './delete-objects-md5.js';
 import type { DirectSetup } from './direct.js';
 import type { ProviderQuirks } from './providers.js';
@@ -162,6 +168,24 @@ export function knownCredentials(
   if (!accessKeyId || !secretAccessKey) return undefined;
   const sessionToken = env.AWS_SESSION_TOKEN || undefined;
   return { accessKeyId, secretAccessKey, ...(sessionToken && { sessionToken }) };
+}
+
+/**
+ * Refuses an endpointUrl other than the one the caller's client is fixed to: the option still names
+ * the store in the manifest and the plan, so a different one would record another store than the one
+ * the requests reach. A client without a fixed endpoint (AWS, by its rules) is taken at its word.
+ */
+export async function checkClientEndpoint(client: S3Client, endpointUrl: string | undefined): Promise<void> {
+  if (endpointUrl === undefined) return;
+  const e = await client.config.endpoint?.();
+  if (e === undefined) return;
+  const port = e.port === undefined ? '' : `:${e.port}`;
+  const own = validateEndpoint(`${e.protocol}//${e.hostname}${port}${e.path}`);
+  const given = validateEndpoint(endpointUrl);
+  if (own !== given)
+    throw usageError(
+      `client fixes the connection: its endpoint is ${own}, not endpointUrl ${given} (leave out endpointUrl or give the client's)`,
+    );
 }
 
 /** The caller's own S3Client in place of the one built: its DeleteObjects fixed (requests are counted per command). */

@@ -1,7 +1,13 @@
 import { Readable } from 'node:stream';
 import type { S3Client, ServiceInputTypes, ServiceOutputTypes } from '@aws-sdk/client-s3';
 import { setting } from '../options/validate.js';
-import { adoptClient, createS3Client, EXPECT_CONTINUE_FROM, type ResolvedClient } from './client.js';
+import {
+  adoptClient,
+  checkClientEndpoint,
+  createS3Client,
+  EXPECT_CONTINUE_FROM,
+  type ResolvedClient,
+} from './client.js';
 import { type ConnectionOptions, requestConcurrency } from './client-options.js';
 import { type CopyInput, type CopyResult, copyObject } from './copy.js';
 import { type DeletesSettled, deleteKeys } from './deletes.js';
@@ -131,7 +137,10 @@ export class S3Transport implements S3Requests {
     client?: S3Client,
   ): Promise<S3Transport> {
     const resolved = await createS3Client({ ...conn, workers: opts.workers ?? conn.workers });
-    if (client) adoptClient(resolved, client);
+    if (client) {
+      await checkClientEndpoint(client, conn.endpointUrl);
+      adoptClient(resolved, client);
+    }
     const limits = new RateLimits(conn);
     return new S3Transport(resolved, bucket, { retries: conn.retries, limits, ...opts }, settings);
   }

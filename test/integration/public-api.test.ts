@@ -30,6 +30,12 @@ const callerClient = (server: TestServer) =>
     credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
   });
 
+/** Where the caller's client goes, named for the manifest, and the client: its credentials are its own. */
+const withClient = (server: TestServer, client: S3Client) => {
+  const { credentials: _own, ...where } = connFor(server);
+  return { ...where, client };
+};
+
 describe.each(servers())('public API on $name', (server) => {
   it('push, pull, check and plan through the package entry point, with events', async () => {
     const { bucket } = await newBucket(server, 'api');
@@ -75,7 +81,7 @@ describe.each(servers())('public API on $name', (server) => {
     writeTree(src, { 'a.txt': 'alpha', 'b.txt': 'bravo' });
     const client = callerClient(server);
     try {
-      const conn = { ...connFor(server), client };
+      const conn = withClient(server, client);
       const url = `s3://${bucket}/c`;
       const pushed = await push({ ...conn, source: src, destination: url });
       expect(pushed).toMatchObject({ uploaded: 2, outcome: 'ok', requests: { PutObject: 2 } });
@@ -106,7 +112,7 @@ describe.each(servers())('public API on $name', (server) => {
     writeTree(two, files(40));
     const client = callerClient(server);
     try {
-      const conn = { ...connFor(server), client, workers: 2 };
+      const conn = { ...withClient(server, client), workers: 2 };
       const [a, b] = await Promise.all([
         push({ ...conn, source: one, destination: `s3://${bucket}/one` }),
         push({ ...conn, source: two, destination: `s3://${bucket}/two` }),
@@ -487,6 +493,48 @@ describe.each(servers())('public API on $name', (server) => {
     expect(doc.actions).toHaveLength(3);
     expect(existsSync(out)).toBe(true);
     cleanup(src, path.dirname(out));
+  });
+
+  it('client must be an S3Client, and no connection option it already fixes comes with it', async () => {
+    const { bucket } = await newBucket(server, 'apiclientbad');
+    const dir = tempDir('api-client-bad');
+    writeTree(dir, { 'a.txt': 'a' });
+    const client = callerClient(server);
+    try {
+      const base = { source: dir, destination: `s3://${bucket}/p` };
+      const bad: [string, Record<string, unknown>, RegExp][] = [
+        ['{}', { client: {} }, /option client must be an S3Client/],
+        ['null', { client: null }, /option client must be an S3Client/],
+        ['send only', { client: { send: () => {} } }, /option client must be an S3Client/],
+        [
+          'another endpointUrl',
+          { client, endpointUrl: 'http://127.0.0.1:9' },
+          /client fixes the connection: its endpoint is .*, not endpointUrl http:\/\/127\.0\.0\.1:9/,
+        ],
+        [
+          'checksums',
+          { client, checksums: 'when_required' },
+          /client fixes the connection: leave out checksums/,
+        ],
+        ['stallTimeout', { client, stallTimeout: '30s' }, /leave out stallTimeout/],
+        ['pathStyle', { client, pathStyle: true }, /leave out pathStyle/],
+        ['credentials', { client, credentials: connFor(server).credentials }, /leave out credentials/],
+      ];
+      for (const [what, extra, re] of bad) {
+        const err = await push({ ...base, ...extra } as Parameters<typeof push>[0]).catch((e: unknown) => e);
+        expect(err, what).toBeInstanceOf(S3SyncError);
+        expect((err as S3SyncError).kind, what).toBe('usage');
+        expect((err as Error).message, what).toMatch(re);
+        expect((err as Error).message, what).not.toContain('\n');
+      }
+      // What still applies with it is taken: its endpoint, region and provider name the store (the
+      // manifest's, a plan's), and s3sync's own retries and workers.
+      const ok = await push({ ...base, ...withClient(server, client), workers: 2, retries: 2 });
+      expect(ok).toMatchObject({ uploaded: 1, outcome: 'ok' });
+    } finally {
+      client.destroy();
+      cleanup(dir);
+    }
   });
 
   it('exports errors and the provider table', () => {
