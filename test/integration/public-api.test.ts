@@ -537,6 +537,66 @@ describe.each(servers())('public API on $name', (server) => {
     }
   });
 
+  it.each([
+    ['answered 500 by the proxy', false],
+    ['answered 500 after the store took it', true],
+  ])("a caller's client that retries itself has every attempt counted: %s", async (_name, reached) => {
+    const { bucket } = await newBucket(server, 'apiretry');
+    const src = tempDir('api-retry');
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 10; i++) files[`f${i}.txt`] = `file ${i}`;
+    writeTree(src, files);
+    // The first PUT of three keys fails with a 500, either at the proxy or after the store took it.
+    const failed = new Set<string>();
+    const firstTry = ({ method, url }: { method: string; url: string }) => {
+      const key = /\/(f[0-2]\.txt)(\?|$)/.exec(url)?.[1];
+      if (method !== 'PUT' || key === undefined || failed.has(key)) return false;
+      failed.add(key);
+      return true;
+    };
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: reached ? 0 : 1,
+      kinds: ['status-500'],
+      filter: reached ? () => false : firstTry,
+      rewrite: (req) =>
+        reached && firstTry(req)
+          ? {
+              status: 500,
+              headers: (h) => {
+                h['content-type'] = 'application/xml';
+                delete h.etag;
+              },
+              body: () =>
+                Buffer.from(
+                  '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code>' +
+                    '<Message>We encountered an internal error.</Message></Error>',
+                ),
+            }
+          : undefined,
+    });
+    const client = new S3Client({
+      endpoint: proxy.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+      maxAttempts: 3,
+    });
+    try {
+      const r = await push({ source: src, destination: `s3://${bucket}/p`, client, retries: 0 });
+      expect(r).toMatchObject({ uploaded: 10, failed: 0, outcome: 'ok' });
+      expect(failed.size).toBe(3);
+      expect(proxy.log.filter((e) => e.method === 'PUT')).toHaveLength(13);
+      expect(r.requests.PutObject).toBe(13);
+      expect(r.requestsTotal).toBe(proxy.log.length);
+    } finally {
+      client.destroy();
+      await proxy.close();
+      cleanup(src);
+    }
+  });
+
   it('exports errors and the provider table', () => {
     expect(new S3SyncError('x').kind).toBe('usage');
     expect(new S3SyncError('x', 'file').kind).toBe('file');
