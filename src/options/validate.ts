@@ -198,6 +198,15 @@ export function validateOptions(opts: object, entry: EntryPoint): void {
   checkClient(given, entry);
   // Together, or with the index the environment gives: checked here too, before anything is written.
   resolveShard(given, process.env);
+  // Here, not when the list is read: a config file's later job is refused before its first job runs.
+  if (given.filesFrom !== undefined && given.filesFrom0 !== undefined)
+    throw usageError('give --files-from or --files-from0, not both');
+  // Standard input holds one list: a second reader would get none, and its paths would be left out.
+  const lists = [given.filesFrom ?? given.filesFrom0 ?? []].flat();
+  if (lists.filter((f) => f === '-').length > 1)
+    throw usageError(
+      `${given.filesFrom0 !== undefined ? '--files-from0' : '--files-from'} - is given twice: standard input holds one list`,
+    );
   // Alone, each would be a silent no-op (a burst without a rate, --max-delete without --delete).
   for (const [name, spec] of ALL_SPECS)
     if (spec.needs !== undefined && isOn(given[name]) && !isOn(given[spec.needs]))

@@ -4,7 +4,6 @@
  * filters (.s3syncignore, --include/--exclude, the shard) AND is listed (when a list is given) AND its
  * file fits the size and age limits. A listed path that the filters exclude is not synced.
  */
-import { usageError } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
 import { readFilesFrom } from '../local/files-from.js';
 import type { LocalFile } from '../local/scan.js';
@@ -22,15 +21,9 @@ export interface Selection {
 
 /** Reads the list, if any, and resolves the age limits against the run's start. */
 export async function loadSelection(opts: CommonOptions, startedMs: number): Promise<Selection> {
-  if (opts.filesFrom !== undefined && opts.filesFrom0 !== undefined)
-    throw usageError('give --files-from or --files-from0, not both');
+  // validateOptions refused both lists together, and standard input twice.
   const nul = opts.filesFrom0 !== undefined;
   const files = [opts.filesFrom ?? opts.filesFrom0 ?? []].flat();
-  // Standard input holds one list: a second reader would get none, and its paths would be left out.
-  if (files.filter((f) => f === '-').length > 1)
-    throw usageError(
-      `${nul ? '--files-from0' : '--files-from'} - is given twice: standard input holds one list`,
-    );
   let listed: Set<string> | undefined;
   // rclone's rule: several lists add up.
   for (const file of files) {

@@ -174,6 +174,17 @@ describe.each(servers())('config jobs on $name', (server) => {
       { command: 'pull' },
       /pull takes s3:\/\/bucket\/prefix, then a local directory: the arguments are reversed/,
     ],
+    // Refused by the library only when it read the list: the first job had run by then.
+    [
+      'standard input read twice',
+      { filesFrom: ['-', '-'] },
+      /--files-from - is given twice: standard input holds one list/,
+    ],
+    [
+      'filesFrom with filesFrom0',
+      { filesFrom: 'list.txt', filesFrom0: 'list.nul' },
+      /give --files-from or --files-from0, not both/,
+    ],
     ['a destination with no bucket', { destination: 's3://' }, /not an S3 URL: 's3:\/\/'/],
     [
       'a check of two folders',
