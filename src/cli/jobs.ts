@@ -98,10 +98,7 @@ export async function runJobs(globals: Flags, program: Command, ctx: RunContext)
   const readers = split.flatMap(({ options }, i) =>
     [options.filesFrom ?? options.filesFrom0 ?? []].flat().includes('-') ? [i + 1] : [],
   );
-  if (readers.length > 1)
-    throw usageError(
-      `jobs ${readers.slice(0, -1).join(', ')} and ${readers.at(-1)} all read their list from standard input (files-from '-'): only one job can; give the others a file`,
-    );
+  if (readers.length > 1) throw usageError(stdinReaders(readers));
   let worst = 0;
   // Watch jobs run until the signal, side by side: the others run in order meanwhile, as without them.
   const watches: Promise<void>[] = [];
@@ -122,6 +119,12 @@ export async function runJobs(globals: Flags, program: Command, ctx: RunContext)
     await Promise.all(watches);
   }
   return worst;
+}
+
+/** Jobs (numbered from 1) that all read standard input, refused: in words for two of them as for more. */
+export function stdinReaders(jobs: readonly number[]): string {
+  const [all, others] = jobs.length === 2 ? ['both', 'other'] : ['all', 'others'];
+  return `jobs ${jobs.slice(0, -1).join(', ')} and ${jobs.at(-1)} ${all} read their list from standard input (files-from '-'): only one job can; give the ${others} a file`;
 }
 
 /** Prints a job's line (and with --json its `job` object); returns its exit code. */

@@ -99,9 +99,15 @@ const FORMER_NAMES: Readonly<Record<string, OptionName>> = Object.freeze(
   ),
 );
 
-/** The commands an option applies to, as messages list them. */
-const commandsOf = (spec: OptionSpec) =>
-  spec.commands.filter((c) => c !== 'jobs').join(', ') || 'no command but a bare s3sync';
+/**
+ * The commands an option applies to, as messages list them: `sync` too when an S3 → S3 sync takes it,
+ * as appliesTo says (a sync to or from a folder is a push or a pull, listed already).
+ */
+export function commandsOf(spec: OptionSpec): string {
+  const named = spec.commands.filter((c) => c !== 'jobs');
+  if (!named.includes('sync') && appliesTo(spec, 'sync s3')) named.push('sync');
+  return named.join(', ') || 'no command but a bare s3sync';
+}
 
 const normal = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
 

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { stdinReaders } from '../../src/cli/jobs.js';
 import { S3SyncError } from '../../src/errors.js';
 import { expected, parseMaxDelete } from '../../src/options/parse.js';
-import { OPTION_SPECS, type OptionName, type OptionSpec } from '../../src/options/table.js';
+import { appliesTo, OPTION_SPECS, type OptionName, type OptionSpec } from '../../src/options/table.js';
 import {
   checkEnds,
+  commandsOf,
   configValues,
   didYouMean,
   flagParser,
@@ -151,11 +153,12 @@ describe('library options', () => {
     ['full', 'push', 'check'],
     ['verify', 'pull', 'push'],
     ['verifyInterval', 'plan pull', 'push'],
-    ['delete', 'check', 'push, pull'],
+    // An S3 → S3 sync takes them too: the list names it.
+    ['delete', 'check', 'push, pull, sync'],
     ['followSymlinks', 'cleanup', 'push, pull, check'],
     ['waitLock', 'check', 'push, pull, apply'],
     ['manifest', 'cleanup', 'push, pull, check, apply'],
-    ['dryRun', 'plan push', 'push, pull, cleanup'],
+    ['dryRun', 'plan push', 'push, pull, cleanup, sync'],
     ['olderThan', 'push', 'cleanup'],
     ['out', 'push', 'plan'],
   ] as const)('option %s given to %s is refused: it applies to %s only', (name, entry, only) => {
@@ -381,6 +384,7 @@ describe('config file values', () => {
     ['verifyInterval', 'pull', '"verifyInterval" does not apply to pull (only to push)'],
     ['waitLock', 'check', '"waitLock" does not apply to check (only to push, pull, apply)'],
     ['keep', 'pull', '"keep" does not apply to pull (only to demo)'],
+    ['dryRun', 'check', '"dryRun" does not apply to check (only to push, pull, cleanup, sync)'],
   ] as const)('key %j in %s is refused: %s', (key, section, message) => {
     expect(usage(() => configValues({ [key]: true }, where, section))).toBe(`${where}: ${message}`);
   });
@@ -676,5 +680,32 @@ describe('did you mean, through the messages', () => {
     expect(usage(() => configValues({ [key]: 1 }, 'f.json', 'push'))).toBe(
       `f.json: unknown key ${JSON.stringify(key)}${config ? ` (did you mean "${config}"?)` : ''}`,
     );
+  });
+});
+
+describe('the commands an option applies to, as messages list them', () => {
+  it.each(Object.entries(OPTION_SPECS) as [OptionName, OptionSpec][])(
+    '%s: each command named takes it, and sync is named when an S3 → S3 sync takes it',
+    (_name, spec) => {
+      const named = commandsOf(spec).split(', ');
+      if (named[0] === 'no command but a bare s3sync') return;
+      for (const c of named) expect(appliesTo(spec, c as OptionSpec['commands'][number])).toBe(true);
+      expect(named.includes('sync')).toBe(appliesTo(spec, 'sync s3') || spec.commands.includes('sync'));
+    },
+  );
+});
+
+describe('jobs that all read standard input', () => {
+  it.each([
+    [
+      [1, 2],
+      "jobs 1 and 2 both read their list from standard input (files-from '-'): only one job can; give the other a file",
+    ],
+    [
+      [1, 3, 4],
+      "jobs 1, 3 and 4 all read their list from standard input (files-from '-'): only one job can; give the others a file",
+    ],
+  ])('%j: %s', (jobs, message) => {
+    expect(stdinReaders(jobs)).toBe(message);
   });
 });
