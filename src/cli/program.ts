@@ -9,6 +9,7 @@ import {
   type EntryPoint,
   OPTION_SPECS,
   type OptionName,
+  type OptionSpec,
   optionsFor,
 } from '../options/table.js';
 import { flagParser, helpText } from '../options/validate.js';
@@ -48,6 +49,12 @@ function addFlags(cmd: Command, command: CommandName): Command {
     if (spec.kind === 'boolean' && spec.negation !== undefined)
       cmd.addOption(new Option(`--no-${spec.flag.slice(2)}`, helpText(name, command, true)));
   }
+  for (const [name, spec] of Object.entries(OPTION_SPECS) as [OptionName, OptionSpec][]) {
+    if (spec.kind !== 'boolean' || !spec.negationOnly?.includes(command)) continue;
+    cmd.addOption(new Option(`--no-${spec.flag.slice(2)}`, helpText(name, command, true)));
+    // Commander defaults an option with only its --no- flag to true: every job would delete.
+    cmd.setOptionValueWithSource(name, undefined, 'default');
+  }
   return cmd;
 }
 
@@ -68,7 +75,8 @@ const ALTERNATIVES: readonly (readonly OptionName[])[] = [
  * values, global flags, the command's own flags), each keeping the options that apply to the command;
  * split into the library's options and the output mode (the CLI's own values). A default that does
  * something only with a switch (`maxDelete` with `delete`) is left out of a run without it: the
- * defaults serve every job, and only those given for this run are refused alone.
+ * defaults serve every job, and only those given for this run are refused alone. So is a value of an
+ * earlier layer whose switch a later one turns off (`--no-delete` over a job's delete and maxDelete).
  */
 export function splitOptions(
   command: CommandName | EntryPoint,
@@ -76,10 +84,11 @@ export function splitOptions(
 ): { options: Flags; cli: Flags; mode: OutputMode } {
   const options: Flags = {};
   const cli: Flags = {};
-  const fromDefaults = new Set<string>();
+  // The layer each option's value came from.
+  const layerOf = new Map<string, number>();
   // Where a layer's endpoint URL came from (a config file's key); a flag's says it is the flag.
   const origins: OptionOrigins = {};
-  for (const layer of layers) {
+  for (const [at, layer] of layers.entries()) {
     const from = (layer as { [OPTION_ORIGINS]?: OptionOrigins })[OPTION_ORIGINS];
     // A later layer's way of naming it replaces an earlier layer's other way (`--shard 1/4` over a
     // config's `"shards": 4`); both in one layer stay, and are refused as given together.
@@ -95,16 +104,19 @@ export function splitOptions(
         if (from?.[key] === undefined) delete origins[key];
         else origins[key] = from[key];
       }
-      if (layer === layers[0]) fromDefaults.add(key);
-      else fromDefaults.delete(key);
+      layerOf.set(key, at);
     }
   }
   // Only a switch a run turns on (--delete): a default with a value it needs (a rate, a folder) that no
   // layer gives is a mistake in the file, refused as it is.
-  for (const key of fromDefaults) {
+  for (const key of Object.keys(options)) {
     const needs = OPTION_SPECS[key as OptionName].needs as OptionName | undefined;
     if (needs === undefined || OPTION_SPECS[needs].kind !== 'boolean') continue;
-    if (options[needs] === undefined || options[needs] === false) delete options[key];
+    const at = layerOf.get(key)!;
+    if (at === 0 && (options[needs] === undefined || options[needs] === false)) delete options[key];
+    // A switch a later layer turns off (`s3sync --no-delete` over a job's "delete": true) takes with it
+    // what the earlier layers gave for it: that job's maxDelete is not a mistake of this run.
+    else if (options[needs] === false && at < layerOf.get(needs)!) delete options[key];
   }
   // Either one would silently lose the other: JSON lines are every event, quiet is errors only.
   if (cli.json === true && cli.quiet === true)
@@ -122,7 +134,10 @@ function refuseInapplicable(command: CommandName | EntryPoint, flags: Flags): vo
   for (const [key, v] of Object.entries(flags)) {
     const spec = Object.hasOwn(OPTION_SPECS, key) ? OPTION_SPECS[key as OptionName] : undefined;
     if (v !== undefined && spec !== undefined && !appliesTo(spec, command))
-      throw usageError(`${spec.flag} does not apply to ${command}`);
+      // The flag as given: `s3sync --no-delete check` named --delete, which it was not given.
+      throw usageError(
+        `${v === false ? `--no-${spec.flag.slice(2)}` : spec.flag} does not apply to ${command}`,
+      );
   }
 }
 

@@ -126,6 +126,9 @@ export const SELECTION_OPTIONS = {
     help: 'delete destination files that have no source file (after all transfers)',
     // The config file's defaults may turn it on for every run: one run must be able to say no.
     negation: "delete nothing, whatever the config file's defaults say",
+    negationFor: { jobs: 'delete nothing in any job, whatever the config file says' },
+    // A job's own "delete": true may be overridden for one run; turning deletes on for all is not a flag.
+    negationOnly: ['jobs'],
     commands: PUSH_PULL,
   },
   deleteExcluded: {

@@ -100,12 +100,17 @@ export type OptionSpec = Common &
      * library call), or a point in time (2026-11-01 is midnight UTC; a time needs its zone, Z or +02:00).
      */
     | { kind: 'age'; arg: string }
-    /** `negation`: help of the --no- flag, when there is one (the option is on by default or by provider). */
+    /**
+     * `negation`: help of the --no- flag, when there is one (the option is on by default or by provider).
+     * `negationOnly`: commands that take the --no- flag alone (a bare s3sync may turn deletes off for
+     * every job, never on).
+     */
     | {
         kind: 'boolean';
         default?: boolean;
         negation?: string;
         negationFor?: Partial<Record<CommandName, string>>;
+        negationOnly?: readonly CommandName[];
       }
     /** `noDefault`: its command needs it on the command line (plan --out): an empty one has nothing to fall back on. */
     | { kind: 'string'; arg: string; noDefault?: true }

@@ -244,6 +244,44 @@ describe.each(servers())('config jobs on $name', (server) => {
     }
   });
 
+  it("a bare s3sync --no-delete runs every job deleting nothing, over a job's delete and a default's", async () => {
+    const own = pushJob();
+    const byDefault = pushJob();
+    for (const j of [own, byDefault]) await seedObject(t, `${j.prefix}/stale.txt`, 'stale');
+    const { env } = config({
+      defaults: { delete: true, maxDelete: '100%' },
+      jobs: [
+        // Its own delete, and a value that needs it: neither is a mistake of this run.
+        { ...own.job, delete: true, maxDelete: 5 },
+        byDefault.job,
+        // A check takes no delete: the flag is not refused for it.
+        { command: 'check', source: String(own.job.source), destination: `s3://${bucket}/${own.prefix}` },
+      ],
+    });
+    const r = await runCli(['--no-delete', '--json'], server, { env });
+    const jobs = ndjson(r.stdout).filter((e) => e.type === 'job');
+    expect(
+      jobs.map((e) => e.exitCode),
+      r.stderr,
+    ).toEqual([0, 0, 1]);
+    const summaries = ndjson(r.stdout).filter((e) => e.type === 'summary');
+    expect(summaries).toEqual([
+      expect.objectContaining({ uploaded: 2, deleted: 0 }),
+      expect.objectContaining({ uploaded: 2, deleted: 0 }),
+    ]);
+    expect(await keys(own.prefix)).toEqual(['a.txt', 'stale.txt', 'sub/b.txt']);
+    expect(await keys(byDefault.prefix)).toEqual(['a.txt', 'stale.txt', 'sub/b.txt']);
+    // Turning deletes on for every job at once is not a flag.
+    const on = await runCli(['--delete'], server, { env });
+    expect(on.code).toBe(2);
+    expect(on.stderr).toMatch(/^s3sync: --delete is a command's flag: give it after the command/);
+    // Without the flag, the same file deletes.
+    const again = await runCli([], server, { env });
+    expect(again.code, again.stderr).toBe(0);
+    expect(await keys(own.prefix)).toEqual(['a.txt', 'sub/b.txt']);
+    expect(await keys(byDefault.prefix)).toEqual(['a.txt', 'sub/b.txt']);
+  });
+
   it("--no-delete and --no-dry-run say no to the config file's defaults for one run", async () => {
     const one = pushJob();
     const src = String(one.job.source);
@@ -484,6 +522,8 @@ describe.each(servers())('config jobs on $name', (server) => {
       ['--dry-run', 'check', a.job.source as string, a.job.destination as string],
       ['--wait-lock', 'cleanup', a.job.destination as string],
       ['--json', 'demo'],
+      // Named as given, not as the option it turns off.
+      ['--no-delete', 'check', a.job.source as string, a.job.destination as string],
     ]) {
       const bad = await runCli(args, server);
       expect(bad.code, args.join(' ')).toBe(2);
