@@ -16,13 +16,20 @@ function resultText(r: SyncResult | CheckResult): string {
   return 'differences' in r ? checkText(r) : summaryLines(r)[0]!;
 }
 
+/** A job's end: its exit code and line; `cancelled`, the reason it was cancelled for, to stop the run. */
+interface JobEnd {
+  exitCode: number;
+  text: string;
+  cancelled?: unknown;
+}
+
 /** Runs one job; its exit code and result line. A job that throws fails alone. */
 async function runJob(
   job: ConfigJob,
   options: Flags,
   output: Output,
   signal: AbortSignal | undefined,
-): Promise<{ exitCode: number; text: string }> {
+): Promise<JobEnd> {
   const lib = await import('../index.js');
   // The job's line stands for its summary; --json keeps every event.
   const each = (e: CheckEvent) => {
@@ -31,7 +38,12 @@ async function runJob(
   };
   const watch = options.watch ? await import('./watch.js') : undefined;
   const watching = watch?.watchEvents(output, job.destination, signal);
-  const onEvent = watching?.onEvent ?? each;
+  // Kept for a cancelled job's line: the library rejects after its summary, with no result to return.
+  let summary: SyncResult | CheckResult | undefined;
+  const onEvent = (e: CheckEvent) => {
+    if (e.type === 'summary' || e.type === 'check-summary') summary = e;
+    (watching?.onEvent ?? each)(e);
+  };
   const { source, destination } = job;
   try {
     const entry = jobEntry(job);
@@ -45,8 +57,13 @@ async function runJob(
             : await lib.check({ ...options, local: source, remote: destination, onEvent, signal });
     return { exitCode: exitCodeOf(r.outcome), text: resultText(watch ? watch.watchEnded(r) : r) };
   } catch (err) {
-    // Cancelled: no job after this one starts either.
-    if ((err as Error)?.name === 'AbortError') throw err;
+    // Cancelled: its line says what it did, as a finished job's does; no job after it starts.
+    if ((err as Error)?.name === 'AbortError')
+      return {
+        exitCode: exitCodeOf('cancelled', signal?.reason),
+        text: summary === undefined ? (err as Error).message : resultText(summary),
+        cancelled: err,
+      };
     const text =
       err instanceof S3SyncError
         ? err.message
@@ -64,7 +81,8 @@ async function runJob(
  * code is not 0; with --json also as a `job` object on stdout, after the job's events; with --quiet
  * only the failures), and the exit code is the worst. Global flags apply to every job they apply to:
  * `s3sync --dry-run` dry-runs the pushes and pulls (a check changes nothing anyway). `signal` cancels
- * the job running, and no other starts; a job cancelled says what its own command leaves behind.
+ * the job running, and no other starts; a job cancelled prints its line (marked cancelled) and says
+ * what its own command leaves behind.
  */
 export async function runJobs(globals: Flags, program: Command, ctx: RunContext): Promise<number> {
   const { signal } = ctx;
@@ -108,8 +126,10 @@ export async function runJobs(globals: Flags, program: Command, ctx: RunContext)
       if (signal?.aborted) break;
       const output = new Output(mode);
       const release = ctx.onOutput?.(output, cancelWords(jobEntry(job), options.dryRun === true));
-      const report = (r: { exitCode: number; text: string }) => {
+      const report = (r: JobEnd) => {
         worst = Math.max(worst, reportJob(cfg.jobs.length, i, job, mode, r));
+        // After its line: runCli says how the run was cancelled, and exits with the signal's code.
+        if (r.cancelled !== undefined) throw r.cancelled;
       };
       const ran = runJob(job, options, output, signal).finally(release);
       if (options.watch) watches.push(ran.then(report));
@@ -128,13 +148,7 @@ export function stdinReaders(jobs: readonly number[]): string {
 }
 
 /** Prints a job's line (and with --json its `job` object); returns its exit code. */
-function reportJob(
-  jobs: number,
-  i: number,
-  job: ConfigJob,
-  mode: Output['mode'],
-  r: { exitCode: number; text: string },
-): number {
+function reportJob(jobs: number, i: number, job: ConfigJob, mode: Output['mode'], r: JobEnd): number {
   const label = `job ${i + 1}/${jobs} ${job.command} ${job.source} -> ${job.destination}`;
   if (mode === 'json') {
     const { command, source, destination } = job;

@@ -10,20 +10,26 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { S3Transport } from '../../src/s3/transport.js';
 import {
   type CliRun,
+  killLeftRuns,
+  type LiveRun,
   manifestPaths,
   newBucket,
   plainLines,
   runCli,
   seedObject,
   servers,
+  spawnCli,
   trackedDirs,
+  writeSmallFiles,
   writeTree,
 } from '../helpers.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 
 const { dir, removeAll } = trackedDirs();
 const proxies: FaultProxy[] = [];
+const runs: LiveRun[] = [];
 afterAll(async () => {
+  killLeftRuns(runs);
   for (const p of proxies) await p.close();
   removeAll();
 });
@@ -303,6 +309,78 @@ describe.each(servers())('config jobs on $name', (server) => {
     expect(del.summary).toMatchObject({ dryRun: false, deleted: 1 });
     expect(await keys(one.prefix)).toEqual(['sub/b.txt']);
   });
+
+  it.each([false, true])(
+    'SIGTERM during job 1 (--json: %s): its line, marked cancelled, then no other job; exit 143',
+    async (json) => {
+      const FILES = 200;
+      const first = { prefix: `k${n++}`, src: dir('jobs-many') };
+      writeSmallFiles(first.src, FILES);
+      const second = pushJob();
+      // Every request held: job 1 is still uploading when the signal comes.
+      const proxy = await startFaultProxy({
+        target: server.endpoint,
+        seed: 3,
+        rate: 1,
+        kinds: ['delay'],
+        delayMs: 200,
+      });
+      proxies.push(proxy);
+      const { env } = config({
+        defaults: { endpointUrl: proxy.endpoint, workers: 2 },
+        jobs: [
+          { command: 'push', source: first.src, destination: `s3://${bucket}/${first.prefix}` },
+          second.job,
+        ],
+      });
+      const run = spawnCli(json ? ['--json'] : [], server, { env });
+      runs.push(run);
+      const deadline = Date.now() + 60_000;
+      // Three objects stored by two workers: one of them had its first upload answered, and counted.
+      while ((await keys(first.prefix)).length < 3 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      run.child.kill('SIGTERM');
+      const { code } = await run.exited;
+      expect(code, run.stderr()).toBe(143);
+      const cancelledLine = new RegExp(
+        `^\\[cancelled\\] ${FILES} files: 0 unchanged, (\\d+) uploaded, .*, 0 failed$`,
+      );
+      const err = plainLines(run.stderr());
+      const jobErr = err.filter((l) => /^s3sync: job /.test(l));
+      // As a failing job's: on stderr, with its exit code; then how the run was cancelled.
+      expect(jobErr).toEqual([
+        expect.stringMatching(/^s3sync: job 1\/2 push .* -> s3:\/\/.*: \[cancelled\] .* \(exit 143\)$/),
+      ]);
+      const text = /: (\[cancelled\] .*) \(exit 143\)$/.exec(jobErr[0]!)![1]!;
+      const uploaded = Number(cancelledLine.exec(text)?.[1]);
+      expect(uploaded).toBeGreaterThan(0);
+      expect(uploaded).toBeLessThan(FILES);
+      expect(err.at(-1)).toBe('s3sync: cancelled by SIGTERM; the next run continues where this one stopped');
+      if (json) {
+        const lines = ndjson(run.stdout());
+        const jobs = lines.filter((e) => e.type === 'job');
+        expect(jobs).toEqual([
+          {
+            type: 'job',
+            job: 1,
+            jobs: 2,
+            command: 'push',
+            source: first.src,
+            destination: `s3://${bucket}/${first.prefix}`,
+            exitCode: 143,
+            result: text,
+          },
+        ]);
+        expect(lines.filter((e) => e.type === 'summary')).toEqual([
+          expect.objectContaining({ cancelled: true, uploaded, exitCode: 143 }),
+        ]);
+        // The last line says how the run ended.
+        expect(lines.at(-1)).toEqual(jobs[0]);
+      } else expect(run.stdout()).toBe('');
+      // No job after the cancelled one started.
+      expect(await keys(second.prefix)).toEqual([]);
+    },
+  );
 
   it('a file that starts with a byte order mark is read; a number JSON cannot hold is named as it reads', async () => {
     const first = pushJob();

@@ -172,12 +172,20 @@ describe.each(servers())('config sync jobs on $name', (server) => {
     const summaries = run.events.filter((e) => e.type === 'summary');
     expect(summaries.map((e) => (e as { command?: string }).command)).toEqual(['push', 'sync']);
     expect(summaries[1]).toMatchObject({ cancelled: true, copied: COPIED });
+    // The cancelled job's line, as a finished job's (its exit code the signal's), then how the run ended.
     expect(plainLines(run.stderr())).toEqual([
+      expect.stringMatching(
+        /^s3sync: job 2\/3 sync s3:\/\/.* -> s3:\/\/.*: \[cancelled\] 6 objects: 0 unchanged, 2 copied, 0 deleted, 0 failed \(exit 130\)$/,
+      ),
       's3sync: cancelled by SIGINT; the next run lists both prefixes again and copies only what is still missing or different',
     ]);
     expect(run.stdout() + run.stderr()).not.toMatch(/manifest is saved|continues where/);
     // The job after the cancelled one never started.
     expect((await ta.list('pushed/')).size).toBe(2);
-    expect(run.events.filter((e) => e.type === 'job')).toHaveLength(1);
+    expect(run.events.filter((e) => e.type === 'job')).toEqual([
+      expect.objectContaining({ job: 1, exitCode: 0 }),
+      expect.objectContaining({ job: 2, command: 'sync', exitCode: 130 }),
+    ]);
+    expect(run.events.at(-1)).toMatchObject({ type: 'job', job: 2, exitCode: 130 });
   });
 });
