@@ -65,24 +65,12 @@ export function planCheck(input: {
       same++;
       continue;
     }
-    // Pushed compressed (--compress): the object's source MD5 (a HEAD) against the file's.
-    if (e?.stored !== undefined && r.size !== f.size) {
-      const v = compareSource(f, facts);
-      if (v === 'same') same++;
-      else if (v === 'different')
-        differences.push({
-          rel: f.rel,
-          status: 'differ',
-          detail: "content differs from the compressed object's source",
-        });
-      else needs.push(v);
-      continue;
-    }
-    // No entry says how the object was stored: a HEAD tells whether it holds the file compressed
-    // (its source MD5), as a push without a manifest asks; else the sizes decide.
+    // Stored compressed (--compress): the object's source MD5 (a HEAD) against the file's. The entry
+    // says so; with none, a HEAD tells whether the object holds a source MD5, as a push without a
+    // manifest asks; else the sizes decide.
     const head = facts.heads.get(f.rel);
-    if (r.size !== f.size && !e && (!head || head.sourceMd5 !== undefined)) {
-      const v = head ? compareSource(f, facts) : ({ kind: 'head', rel: f.rel } as const);
+    if (r.size !== f.size && (e ? e.stored !== undefined : head?.sourceMd5 !== undefined || !head)) {
+      const v = !e && !head ? ({ kind: 'head', rel: f.rel } as const) : compareSource(f, facts);
       if (v === 'same') same++;
       else if (v === 'different')
         differences.push({
