@@ -48,6 +48,28 @@ async function pushPlan(server: TestServer, label: string) {
   return { bucket, transport, dir, file, doc: readDoc(file) };
 }
 
+/**
+ * `d`, written to `edited`, is refused whole by `apply` through `proxy`: one line naming `why`, exit 2;
+ * and the library refuses the same document.
+ */
+async function refusedEdit(
+  server: TestServer,
+  proxy: { endpoint: string },
+  edited: string,
+  d: unknown,
+  why: string,
+): Promise<void> {
+  writeFileSync(edited, JSON.stringify(d));
+  const r = await runCli(['apply', edited, '--endpoint-url', proxy.endpoint], server);
+  refusedWithOneLine(
+    r,
+    new RegExp(`^s3sync: ${reEscape(edited)} is not a valid s3sync plan: ${reEscape(why)}$`),
+  );
+  await expect(
+    apply({ ...connFor(server), endpointUrl: proxy.endpoint, plan: d as PlanDocument }),
+  ).rejects.toThrow(`the plan is not a valid s3sync plan: ${why}`);
+}
+
 describe.each(servers())('apply of a push or pull plan ($name)', (server) => {
   it('a push plan applies names push uploads but pull would refuse: a backslash, a tab, a newline, C:x', async () => {
     const { bucket, transport } = await newBucket(server, 'oddnames');
@@ -83,18 +105,9 @@ describe.each(servers())('apply of a push or pull plan ($name)', (server) => {
     const edited = path.join(path.dirname(file), 'edited.json');
     const remote = `s3://${bucket}/x/../../${other}/`;
     const d = { ...doc, remote };
-    writeFileSync(edited, JSON.stringify(d));
-    const why = `its remote ${JSON.stringify(remote)}: its prefix contains a '..' segment`;
+    const why = `its remote ${JSON.stringify(remote)}: its prefix contains a '..' segment, which S3 keeps in every key (a pull could not write them): write the prefix without it`;
     await counting(server, async (proxy) => {
-      const r = await runCli(['apply', edited, '--endpoint-url', proxy.endpoint], server);
-      refusedWithOneLine(
-        r,
-        new RegExp(`^s3sync: ${reEscape(edited)} is not a valid s3sync plan: ${reEscape(why)}`),
-      );
-      // The library refuses the same document.
-      await expect(apply({ ...connFor(server), endpointUrl: proxy.endpoint, plan: d })).rejects.toThrow(
-        `the plan is not a valid s3sync plan: ${why}`,
-      );
+      await refusedEdit(server, proxy, edited, d, why);
       expect(proxy.stats.requests).toBe(0);
     });
     expect(await keys(elsewhere, '')).toEqual([]);
@@ -116,16 +129,8 @@ describe.each(servers())('apply of a push or pull plan ($name)', (server) => {
       for (const size of [0, 10_000_000_000, Number.MAX_SAFE_INTEGER]) {
         const d = structuredClone(doc);
         d.actions[i]!.size = size;
-        writeFileSync(edited, JSON.stringify(d));
         const why = `the download of b.txt has a size (${size}) other than its object's (6)`;
-        const r = await runCli(['apply', edited, '--endpoint-url', proxy.endpoint], server);
-        refusedWithOneLine(
-          r,
-          new RegExp(`^s3sync: ${reEscape(edited)} is not a valid s3sync plan: ${reEscape(why)}$`),
-        );
-        await expect(apply({ ...connFor(server), endpointUrl: proxy.endpoint, plan: d })).rejects.toThrow(
-          `the plan is not a valid s3sync plan: ${why}`,
-        );
+        await refusedEdit(server, proxy, edited, d, why);
       }
       expect(proxy.stats.requests).toBe(0);
     });
@@ -219,16 +224,7 @@ describe.each(servers())('apply of a push or pull plan ($name)', (server) => {
     const why = `the action for ${theirs} is not in the plan's shard 1/2 (its path is in shard 0/2)`;
     await counting(server, async (proxy) => {
       for (const extra of [upload, remove]) {
-        const d = { ...doc, actions: [...doc.actions, extra] };
-        writeFileSync(edited, JSON.stringify(d));
-        const r = await runCli(['apply', edited, '--endpoint-url', proxy.endpoint], server);
-        refusedWithOneLine(
-          r,
-          new RegExp(`^s3sync: ${reEscape(edited)} is not a valid s3sync plan: ${reEscape(why)}$`),
-        );
-        await expect(apply({ ...connFor(server), endpointUrl: proxy.endpoint, plan: d })).rejects.toThrow(
-          `the plan is not a valid s3sync plan: ${why}`,
-        );
+        await refusedEdit(server, proxy, edited, { ...doc, actions: [...doc.actions, extra] }, why);
       }
       // A shard that is not one (its index past its count) is the plan's, not a flag's.
       writeFileSync(edited, JSON.stringify({ ...doc, shard: '2/2' }));
@@ -257,17 +253,7 @@ describe.each(servers())('apply of a push or pull plan ($name)', (server) => {
       [{ ...doc, actions: [upload, upload] }, 'a.txt has more than one action'],
     ];
     await counting(server, async (proxy) => {
-      for (const [d, why] of cases) {
-        writeFileSync(edited, JSON.stringify(d));
-        const r = await runCli(['apply', edited, '--endpoint-url', proxy.endpoint], server);
-        refusedWithOneLine(
-          r,
-          new RegExp(`^s3sync: ${reEscape(edited)} is not a valid s3sync plan: ${reEscape(why)}$`),
-        );
-        await expect(apply({ ...connFor(server), endpointUrl: proxy.endpoint, plan: d })).rejects.toThrow(
-          `the plan is not a valid s3sync plan: ${why}`,
-        );
-      }
+      for (const [d, why] of cases) await refusedEdit(server, proxy, edited, d, why);
       expect(proxy.stats.requests).toBe(0);
     });
     expect(await keys(transport)).toEqual([]);
