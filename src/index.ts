@@ -3,6 +3,8 @@
  *
  *   import { push, pull, check, plan, apply } from 's3sync';
  */
+
+import { namedByClient } from './s3/client.js';
 import { check as checkRun } from './sync/check.js';
 import { cleanup as cleanupRun } from './sync/cleanup.js';
 import { guardEvents } from './sync/guard-events.js';
@@ -26,18 +28,26 @@ export type { BucketPlanDocument, BucketPlannedAction, BucketPlanOptions } from 
 export type { S3SyncOptions } from './sync/s3-to-s3.js';
 export type { ObjectVersion, VersionsOptions, VersionsResult } from './sync/versions.js';
 
-// Each call's onEvent guarded: a callback that throws stops the run and is what the call rejects with.
-export const push = guardEvents(pushRun);
-export const pull = guardEvents(pullRun);
-export const check = guardEvents(checkRun);
-const planGuarded = guardEvents(makePlan);
+/**
+ * A library call: a caller's client names the store it reaches (namedByClient), and its onEvent is
+ * guarded: a callback that throws stops the run and is what the call rejects with.
+ */
+const entry = <F extends (opts: never) => Promise<unknown>>(fn: F): F => {
+  const guarded = guardEvents(fn);
+  return (async (opts: unknown) => guarded((await namedByClient(opts)) as never)) as unknown as F;
+};
+
+export const push = entry(pushRun);
+export const pull = entry(pullRun);
+export const check = entry(checkRun);
+const planGuarded = entry(makePlan);
 // Written only once the guarded call resolved: a callback's late rejection leaves no plan file behind.
 export const plan = (async (opts: Parameters<typeof makePlan>[0]) => {
   const doc = await planGuarded(opts);
   savePlan(opts, doc);
   return doc;
 }) as typeof planRun;
-export const apply = guardEvents(applyRun);
-export const syncBuckets = guardEvents(syncBucketsRun);
-export const cleanup = guardEvents(cleanupRun);
-export const versions = guardEvents(versionsRun);
+export const apply = entry(applyRun);
+export const syncBuckets = entry(syncBucketsRun);
+export const cleanup = entry(cleanupRun);
+export const versions = entry(versionsRun);

@@ -170,18 +170,44 @@ export function knownCredentials(
   return { accessKeyId, secretAccessKey, ...(sessionToken && { sessionToken }) };
 }
 
+/** The endpoint a caller's client is fixed to, normalised as endpointUrl is; undefined: AWS, by its rules. */
+export async function clientEndpoint(client: S3Client): Promise<string | undefined> {
+  const e = await client.config.endpoint?.();
+  if (e === undefined) return undefined;
+  const port = e.port === undefined ? '' : `:${e.port}`;
+  return validateEndpoint(`${e.protocol}//${e.hostname}${port}${e.path}`);
+}
+
 /**
- * Refuses an endpointUrl other than the one the caller's client is fixed to: the option still names
- * the store in the manifest and the plan, so a different one would record another store than the one
- * the requests reach. A client without a fixed endpoint (AWS, by its rules) is taken at its word.
+ * A caller's client reaches one store: with no endpointUrl given, the client's own endpoint is the
+ * run's, which names the store in the manifest and a plan (else the AWS default or the environment's
+ * would name another). One given is checked against it as the transport connects (checkClientEndpoint).
+ * Options without a client that has an endpoint pass as they are; validation speaks for a bad client.
+ */
+export async function namedByClient<T>(opts: T): Promise<T> {
+  const o = opts as { client?: { config?: { endpoint?: unknown } }; endpointUrl?: unknown } | null;
+  if (o?.endpointUrl !== undefined || typeof o?.client?.config?.endpoint !== 'function') return opts;
+  const own = await clientEndpoint(o.client as S3Client);
+  return own === undefined ? opts : ({ ...o, endpointUrl: own } as T);
+}
+
+const AWS_HOST = /(^|\.)amazonaws\.com(\.cn)?$/i;
+
+/**
+ * Refuses an endpointUrl other than the store the caller's client reaches: the option names the store
+ * in the manifest and the plan, so a different one would record another store than the requests reach.
+ * A client with no endpoint of its own reaches AWS: an endpoint elsewhere is refused with it.
  */
 export async function checkClientEndpoint(client: S3Client, endpointUrl: string | undefined): Promise<void> {
   if (endpointUrl === undefined) return;
-  const e = await client.config.endpoint?.();
-  if (e === undefined) return;
-  const port = e.port === undefined ? '' : `:${e.port}`;
-  const own = validateEndpoint(`${e.protocol}//${e.hostname}${port}${e.path}`);
+  const own = await clientEndpoint(client);
   const given = validateEndpoint(endpointUrl);
+  if (own === undefined) {
+    if (AWS_HOST.test(new URL(given).hostname)) return;
+    throw usageError(
+      `client fixes the connection: it has no endpoint of its own (it reaches AWS), not endpointUrl ${given} (leave out endpointUrl or give the client that endpoint)`,
+    );
+  }
   if (own !== given)
     throw usageError(
       `client fixes the connection: its endpoint is ${own}, not endpointUrl ${given} (leave out endpointUrl or give the client's)`,

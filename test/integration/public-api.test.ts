@@ -537,6 +537,46 @@ describe.each(servers())('public API on $name', (server) => {
     }
   });
 
+  it("a caller's client names its store: plan and apply with it alone; one that reaches AWS takes no endpointUrl", async () => {
+    const { bucket, transport } = await newBucket(server, 'apiclientstore');
+    const dir = tempDir('api-client-store');
+    writeTree(dir, { 'a.txt': 'a' });
+    const out = path.join(tempDir('api-client-store-plan'), 'plan.json');
+    const client = callerClient(server);
+    const aws = new S3Client({ region: 'us-east-1', credentials: connFor(server).credentials });
+    try {
+      // No endpointUrl: the plan names the client's endpoint, not the AWS default (before, apply with
+      // the same client was refused: its endpoint was not the plan's).
+      const doc = await plan({
+        client,
+        provider: server.provider,
+        direction: 'push',
+        source: dir,
+        destination: `s3://${bucket}/p`,
+        out,
+      });
+      expect(doc.endpoint).toBe(server.endpoint.replace(/\/$/, ''));
+      const applied = await apply({ client, plan: out });
+      expect(applied).toMatchObject({ uploaded: 1, outcome: 'ok' });
+      expect([...(await transport.list('p/')).keys()]).toEqual(['a.txt']);
+      // A client with no endpoint reaches AWS: an endpointUrl elsewhere would name another store.
+      const err = await push({
+        client: aws,
+        endpointUrl: server.endpoint,
+        source: dir,
+        destination: `s3://${bucket}/q`,
+      }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(S3SyncError);
+      expect((err as Error).message).toMatch(
+        /^client fixes the connection: it has no endpoint of its own \(it reaches AWS\)/,
+      );
+    } finally {
+      client.destroy();
+      aws.destroy();
+      cleanup(dir, path.dirname(out));
+    }
+  });
+
   it.each([
     ['answered 500 by the proxy', false],
     ['answered 500 after the store took it', true],
