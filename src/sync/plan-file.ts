@@ -637,6 +637,22 @@ export async function apply(
         const h = await s.hashes.get({ rel: a.rel, ...now }).catch(() => undefined);
         done = h?.md5 === e?.md5 ? 'done' : 'not';
       }
+      // A download planned onto no file finds one holding the object's bytes (a pull since, or an apply
+      // cut short before its manifest was saved): done, not someone's work. A plain ETag is the MD5.
+      if (
+        done === 'not' &&
+        !localOk &&
+        remoteOk &&
+        a.kind === 'download' &&
+        now &&
+        r &&
+        now.size === r.size
+      ) {
+        if (/^[0-9a-f]{32}$/.test(r.etag)) {
+          const h = await s.hashes.get({ rel: a.rel, ...now }).catch(() => undefined);
+          if (h?.md5 === r.etag) done = 'done';
+        }
+      }
       if (localOk && remoteOk) valid.push(a);
       else if (done === 'done') {
         doneCount++;
@@ -649,7 +665,7 @@ export async function apply(
     }
     if (doneCount > 0)
       s.notice(
-        `${doneCount} action(s) of the plan were done by an earlier apply (the manifest records them): skipped`,
+        `${doneCount} action(s) of the plan were done by an earlier apply (the manifest records them, or the file holds its object): skipped`,
       );
     s.result.scanned = doc.actions.length;
     const facts = emptyFacts();

@@ -191,6 +191,24 @@ describe.each(servers())('apply of a push or pull plan ($name)', (server) => {
     expect(readFileSync(path.join(swapped, 'report.txt'), 'utf8')).toBe('mine, elsewhere\n');
   });
 
+  it("a pull plan's download onto no file finds the object's bytes there (a pull since, a cut apply): done, not refused", async () => {
+    const { bucket, transport } = await newBucket(server, 'dlsame');
+    await seedObject(transport, 'r/same.txt', 'the object\n');
+    await seedObject(transport, 'r/mine.txt', 'theirs\n');
+    const dir = dirs.dir('dlsame');
+    const file = path.join(dirs.dir('dlsame-plan'), 'plan.json');
+    expect((await runCli(['plan', 'pull', `s3://${bucket}/r`, dir, '--out', file], server)).code).toBe(0);
+    // No manifest records either: one holds the object's bytes, the other someone's own.
+    writeFileSync(path.join(dir, 'same.txt'), 'the object\n');
+    writeFileSync(path.join(dir, 'mine.txt'), 'mine!!\n');
+    const r = await runCli(['apply', file, '--json'], server);
+    expect(r.code, r.stdout).toBe(1);
+    // Before, same.txt was refused too, on every apply after, until a pull.
+    expect(r.events.filter((e) => e.type === 'error').map((e) => e.rel)).toEqual(['mine.txt']);
+    expect(r.summary).toMatchObject({ downloaded: 0, unchanged: 1, failed: 1 });
+    expect(readFileSync(path.join(dir, 'mine.txt'), 'utf8')).toBe('mine!!\n');
+  });
+
   it('a shard plan edited to hold a path of another shard is refused whole (exit 2), before any request', async () => {
     const { bucket, transport } = await newBucket(server, 'shardedit');
     const url = `s3://${bucket}/p`;
