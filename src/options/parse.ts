@@ -256,6 +256,9 @@ export function parseValue(spec: OptionSpec, v: unknown, source: Source): Parsed
     case 'size': {
       const n =
         typeof v === 'number' && source !== 'flag' ? v : text === undefined ? undefined : parseSize(text);
+      // A fraction of a byte: its unit left out, most likely.
+      if (n === undefined && text !== undefined && /^\s*\d+\.\d+\s*b?\s*$/i.test(text))
+        return bad(`a fraction of a byte: add a unit, e.g. "${text.trim().replace(/b$/i, '')}k"`);
       return inRange(n, spec.min, spec.max);
     }
     case 'duration': {

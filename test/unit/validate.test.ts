@@ -91,6 +91,12 @@ describe('flag values', () => {
     expect(msg).not.toMatch(/[\n\u001b]/);
   });
 
+  it('a fraction of a byte asks for a unit', () => {
+    expect(usage(() => flagParser('minSize')('1.5'))).toMatch(
+      /, got "1\.5": a fraction of a byte: add a unit, e\.g\. "1\.5k"$/,
+    );
+  });
+
   it('a backslash in a value is shown as it is: the output escapes the message once, as a whole', () => {
     expect(usage(() => flagParser('maxSize')('C:\\x'))).toMatch(/, got "C:\\x"$/);
   });
