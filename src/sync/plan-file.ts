@@ -7,7 +7,7 @@ import { safeJoin, unsafeKeyReason } from '../local/safe-path.js';
 import { absPath, type FileStat, sameStat, statFields } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { replaceWhole, STATE_DIR } from '../manifest/store.js';
-import { fmtSize } from '../options/parse.js';
+import { fmtSize, shown } from '../options/parse.js';
 import { checkEnds, requireOptionsObject, suffixOk, validateOptions } from '../options/validate.js';
 import { UNPROVEN_CTIME } from '../plan/compare.js';
 import type { PullAction } from '../plan/pull.js';
@@ -481,17 +481,20 @@ function checkPlanDocument(doc: PlanDocument, file: string): PlanDocument {
   const text = (v: unknown) => v === undefined || typeof v === 'string';
   const parsed = typeof doc.shard === 'string' ? parseShard(doc.shard) : undefined;
   const shard = parsed !== undefined && isShard(parsed) ? parsed : undefined;
+  if (doc.shard !== undefined && shard === undefined)
+    throw usageError(
+      `${file} is not a valid s3sync plan: its shard ${shown(doc.shard)} is not I/N with I below N`,
+    );
   if (
     !text(doc.endpoint) ||
     !text(doc.provider) ||
     !text(doc.region) ||
-    (doc.shard !== undefined && shard === undefined) ||
     !(doc.backupDir === undefined || (isText(doc.backupDir) && doc.backupDir.trim() !== '')) ||
     !suffixOk(doc.suffix) ||
     !(text(doc.profile) || doc.profile === null)
   ) {
     throw usageError(
-      `${file}: its endpoint, provider, profile, region, shard, backup directory or suffix is not valid`,
+      `${file}: its endpoint, provider, profile, region, backup directory or suffix is not valid`,
     );
   }
   let prefix: string;
