@@ -49,6 +49,11 @@ export class WatchSchedule {
     return this.error;
   }
 
+  /** Events came since the last look or walk: the look they call for has not read the tree yet. */
+  get lookOwed(): boolean {
+    return this.lookSince !== undefined;
+  }
+
   /** An event came: a look follows once they stop. */
   event(now: number): void {
     this.lastEventAt = now;

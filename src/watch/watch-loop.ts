@@ -673,10 +673,13 @@ class WatchLoop {
     const rules = this.rulesChanged ? await this.reselect().catch(() => undefined) : undefined;
     const selected = rules ?? this.isSelected;
     // The paths with events pending, read as a batch would read them: a folder made or moved there
-    // holds files no event named, and a link is taken as the push takes it.
-    const scope = rules
-      ? PathScope.everything()
-      : new PathScope([...this.pending.keys()].filter((rel) => !failing.has(rel)));
+    // holds files no event named, and a link is taken as the push takes it. Stopped before the look
+    // its last events call for, the whole tree, as that look would: one of them may have been dropped
+    // (parcel-bundler/watcher#183), and its file would be missing from the counts.
+    const scope =
+      rules || this.schedule.lookOwed
+        ? PathScope.everything()
+        : new PathScope([...this.pending.keys()].filter((rel) => !failing.has(rel)));
     const present = new Map<string, Present>();
     if (scope.size > 0) {
       const scan = scanDirectory(this.root, {

@@ -216,17 +216,23 @@ describe.each(servers())('a watch stopping on $name', (server) => {
   );
 
   it.each([
-    ['--delete', true],
-    ['no --delete', false],
+    ['--delete', true, ''],
+    ['no --delete', false, ''],
+    // As the watcher can drop one (parcel-bundler/watcher#183, seen in CI): the look they call for has
+    // not come, so the stop reads the tree as it would.
+    ['--delete, two of the events dropped', true, '^(keep1|new)\\.txt$'],
   ])(
     'stopped before its batch, %s: a removed file is no file of the tree, and its delete is pending',
-    async (_what, deletes) => {
-      const { src, url } = await setup(`counts-removed-${deletes}`);
+    async (what, deletes, drop) => {
+      const { src, url } = await setup(`counts-removed-${deletes}-${drop === '' ? 'all' : 'dropped'}`);
       for (const n of [1, 2, 3, 4, 5]) writeOld(path.join(src, `keep${n}.txt`), `k${n}`);
       const flags = deletes ? ['--delete'] : [];
       expect((await runCli(['push', src, url, ...flags], server)).code).toBe(0);
       // A settle time that outlasts the watch: the changes are pending when it stops.
-      const run = start(['push', src, url, '--watch', '--json', '--settle', '20s', ...flags]);
+      const run = start(
+        ['push', src, url, '--watch', '--json', '--settle', '20s', ...flags],
+        drop === '' ? {} : { S3SYNC_TEST_DROP_EVENTS: drop },
+      );
       expect(await run.until((e) => e.type === 'batch'), diag(run)).toBe(true);
       rmSync(path.join(src, 'keep1.txt'));
       writeFileSync(path.join(src, 'new.txt'), 'new');
@@ -234,7 +240,7 @@ describe.each(servers())('a watch stopping on $name', (server) => {
       await sleep(1500);
       expect(await stop(run), diag(run)).toBe(0);
       // As the next push finds it: keep2-5 and new.txt; keep2 and new.txt to send (and keep1 to delete).
-      expect(run.events.at(-1), diag(run)).toMatchObject({
+      expect(run.events.at(-1), `${what}\n${diag(run)}`).toMatchObject({
         type: 'summary',
         scanned: 5,
         unchanged: 3,
