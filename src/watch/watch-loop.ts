@@ -674,10 +674,11 @@ class WatchLoop {
     const selected = rules ?? this.isSelected;
     // The paths with events pending, read as a batch would read them: a folder made or moved there
     // holds files no event named, and a link is taken as the push takes it. Stopped before the look
-    // its last events call for, the whole tree, as that look would: one of them may have been dropped
-    // (parcel-bundler/watcher#183), and its file would be missing from the counts.
+    // its last events call for, or with the last walk failed as a whole, the whole tree, as that look or
+    // walk would: an event may have been dropped (parcel-bundler/watcher#183), and its file would be
+    // missing from the counts.
     const scope =
-      rules || this.schedule.lookOwed
+      rules || this.schedule.lookOwed || this.schedule.walkError !== undefined
         ? PathScope.everything()
         : new PathScope([...this.pending.keys()].filter((rel) => !failing.has(rel)));
     const present = new Map<string, Present>();

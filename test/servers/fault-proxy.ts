@@ -61,6 +61,15 @@ export interface FaultOptions {
    */
   rewrite?: (req: { method: string; url: string }, status: number) => ResponseRewrite | undefined;
   /**
+   * Answers the requests it returns an error for itself, as S3 would refuse them (an S3 error document),
+   * without sending them upstream: a refused PUT stores nothing, where `rewrite` would change the answer
+   * of one the store took. Asked after `hold`, for requests that got no fault.
+   */
+  answer?: (req: {
+    method: string;
+    url: string;
+  }) => { status: number; code: string; message: string } | undefined;
+  /**
    * Answers the ranged GETs it returns bytes for as a server (or proxy) that ignores Range does: 200
    * with those bytes (the whole object) and no Content-Range. The request still goes upstream with
    * its Range: SigV4 signs that header, so dropping it would have a real server refuse the signature.
@@ -484,6 +493,9 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
   }
 
   function act(req: IncomingMessage, res: ServerResponse, fault: FaultKind | null, expect: boolean) {
+    const own =
+      fault === null ? opts.answer?.({ method: req.method ?? 'GET', url: req.url ?? '/' }) : undefined;
+    if (own) return sendError(req, res, own.status, s3Error(own.code, own.message), expect);
     switch (fault) {
       case 'reset-request': {
         // Take at most the first chunk of the body so the client is mid-upload, then drop the connection.
