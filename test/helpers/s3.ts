@@ -38,9 +38,13 @@ export async function newBucket(
   s: TestServer,
   label = 't',
 ): Promise<{ bucket: string; transport: S3Transport }> {
-  const bucket = `${label}-${process.pid}-${Date.now().toString(36)}-${bucketSeq++}`
+  // The label is cut, not the unique tail, and never left ending in '-' (an invalid bucket name).
+  const tail = `${process.pid}-${Date.now().toString(36)}-${bucketSeq++}`;
+  const head = label
     .toLowerCase()
-    .slice(0, 63);
+    .slice(0, 62 - tail.length)
+    .replace(/-+$/, '');
+  const bucket = `${head}-${tail}`;
   const transport = await S3Transport.connect(connFor(s), bucket);
   await transport.createBucket();
   return { bucket, transport };
