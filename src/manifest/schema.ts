@@ -84,6 +84,11 @@ export interface PendingUpload {
   parts: Record<number, string>;
   startedAt: string;
   /**
+   * paramsDigest of the headers the upload was created with (type, metadata, storage class, ACL, …):
+   * a run that would send others starts a new upload. Absent in records of older versions: never resumed.
+   */
+  params?: string;
+  /**
    * While uploads other than `uploadId` may exist at the key: an attempt of CreateMultipartUpload failed
    * (its answer lost, or never seen because the run was killed), and the server may have created an
    * upload nobody knows the id of. Times on this machine's clock, ms since epoch: the first request

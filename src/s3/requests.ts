@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type {
   ObjectCannedACL,
   S3Client,
@@ -86,6 +87,23 @@ export function objectParams(
     ACL: s.acl as ObjectCannedACL | undefined,
   };
 }
+
+/** `v` as JSON with object keys sorted and undefined fields left out: equal values, equal text. */
+const canonical = (v: unknown): string => {
+  if (v === null || typeof v !== 'object' || v instanceof Date) return JSON.stringify(v) ?? 'null';
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  const fields = Object.entries(v as Record<string, unknown>)
+    .filter(([, x]) => x !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${fields.map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`).join(',')}}`;
+};
+
+/**
+ * A digest of what an object is created with (objectParams): a multipart upload keeps the headers it was
+ * created with, so one resumed by a later run is the right object only if that run would send the same.
+ */
+export const paramsDigest = (params: ReturnType<typeof objectParams>): string =>
+  createHash('sha256').update(canonical(params)).digest('hex');
 
 /** The HTTP header of each objectParams field a direct PutObject may carry (see objectHeaderLines). */
 const HEADER_OF: Record<string, string> = {

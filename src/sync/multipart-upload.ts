@@ -9,6 +9,7 @@ import { exactRange, FileChangedError, type Scanned } from '../local/stable-read
 import { type ManifestEntry, manifestEntry, type PendingUpload } from '../manifest/schema.js';
 import { errorCode, isFatal } from '../s3/errors.js';
 import { choosePartSize } from '../s3/etag.js';
+import { objectParams, paramsDigest } from '../s3/requests.js';
 import { retirePending, sweepStrays } from './pending.js';
 import {
   assertUnchanged,
@@ -27,6 +28,20 @@ interface Content {
   h: HashResult;
   ps: number;
 }
+
+/** What CreateMultipartUpload is sent for this content: the object's type, metadata and own headers. */
+const createInput = (c: Content) => ({
+  key: c.job.key,
+  contentType: c.job.contentType,
+  metadata: objectMeta(c.job, { md5: c.h.md5, mtime: mtimeMeta(c.h.stat.mtimeNs) }),
+  headers: c.job.headers,
+});
+
+/** The digest of the headers this run creates the object with (see PendingUpload.params). */
+const headersDigest = (c: Content) => {
+  const i = createInput(c);
+  return paramsDigest(objectParams(c.job.t.settings, i.contentType, i.metadata, i.headers));
+};
 
 const strayLookupFailed = (key: string) =>
   runError(
@@ -62,7 +77,16 @@ export class MultipartUpload {
       pending.size === h.size &&
       pending.partSize === ps &&
       pending.key === key;
-    if (!same) {
+    // Completing it would give the object the earlier run's ACL, storage class, metadata, headers.
+    const sameHeaders = pending.params === headersDigest(c);
+    if (!same || !sameHeaders) {
+      if (same)
+        s.notice(
+          pending.params === undefined
+            ? 'the interrupted multipart upload was started by an older s3sync, which did not record its headers: starting it again'
+            : 'the interrupted multipart upload was created with other headers or metadata than this run sends: starting it again',
+          f.rel,
+        );
       // Another content, or an upload whose creation was never answered: aborted (with any strays) first.
       await retirePending(s, t, f.rel);
       return undefined;
@@ -108,6 +132,7 @@ export class MultipartUpload {
       partSize: ps,
       parts: {},
       startedAt: new Date().toISOString(),
+      params: headersDigest(c),
       create: { sentAt: Date.now() },
     };
     // Nothing is sent if this cannot be saved: nothing to look for later.
@@ -116,10 +141,7 @@ export class MultipartUpload {
     let uploadId: string;
     try {
       uploadId = await t.createMultipart({
-        key,
-        contentType: c.job.contentType,
-        metadata: objectMeta(c.job, { md5: h.md5, mtime: mtimeMeta(h.stat.mtimeNs) }),
-        headers: c.job.headers,
+        ...createInput(c),
         onAttempt: () => {
           attempts++;
         },

@@ -347,10 +347,13 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
     styles,
   };
   // Uploads earlier runs left for files this run will not send as the same multipart upload (gone,
-  // excluded, smaller now) are aborted now; the others are resumed or aborted as each file's turn comes.
+  // excluded, smaller now, compressed now: one PUT) are aborted now; the others are resumed or aborted
+  // as each file's turn comes.
   await retireStalePending(s, (rel, rec) => {
     const f = p.files.get(rel);
-    return f !== undefined && f.size === rec.size && f.size >= cfg.multipartThreshold;
+    return (
+      f !== undefined && f.size === rec.size && f.size >= cfg.multipartThreshold && !styles.compressed(rel)
+    );
   });
   const changed: Upload[] = [];
   const runUpload = async (a: Upload, lastTry: boolean) => {

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ManifestData } from '../../src/manifest/schema.js';
 import {
@@ -218,6 +219,62 @@ describe.each(servers())('crash and resume on $name', (server) => {
     expect(await objectMd5(transport, pending.key)).toBe(md5);
     expect((await transport.list('mpk/')).get('big.bin')?.etag).toBe(m.files.get('big.bin')?.etag);
     expect((await runCli(['check', src, url], server)).code).toBe(0);
+  });
+
+  it('a rerun that sends other headers starts the upload again: the object gets the new ones', async () => {
+    const size = 60 * MiB;
+    const totalParts = 12;
+    const { transport, src, md5, args, pending } = await killMidMultipart('mph', size);
+    // Same file, same part size: only the object's headers differ from the killed run's.
+    const rerun = spawnPush([...args, '--cache-control', 'max-age=999'], server);
+    const { code } = await rerun.exited;
+    expect(code, rerun.stderr() + rerun.stdout()).toBe(0);
+    const notices = rerun.events
+      .filter((e) => e.type === 'notice')
+      .map((e) => String((e as { message?: string }).message));
+    expect(notices.some((m) => /resuming multipart upload/.test(m))).toBe(false);
+    expect(notices).toContain(
+      'the interrupted multipart upload was created with other headers or metadata than this run sends: starting it again',
+    );
+    const summary = summaryOf(rerun.events)!;
+    expect(summary).toMatchObject({ uploaded: 1, failed: 0 });
+    expect(summary.requests.CreateMultipartUpload).toBe(1);
+    expect(summary.requests.UploadPart).toBe(totalParts);
+    const h = await transport.client.send(
+      new HeadObjectCommand({ Bucket: transport.bucket, Key: pending.key }),
+    );
+    expect(h.CacheControl).toBe('max-age=999');
+    expect(await objectMd5(transport, pending.key)).toBe(md5);
+    expect(readManifest(src)!.pending).toEqual({});
+    // The killed run's upload is aborted, not left to cleanup.
+    if (server.quirks.hasListParts) {
+      const left = await transport.listMultipartUploads('mph/');
+      expect(left.map((u) => u.uploadId)).not.toContain(pending.uploadId);
+    }
+  });
+
+  it('a rerun that sends the file compressed aborts the upload the kill left', async () => {
+    const { transport, src, md5, args, pending } = await killMidMultipart('mpz', 60 * MiB);
+    const rerun = spawnPush([...args, '--compress', '*.bin'], server);
+    const { code } = await rerun.exited;
+    expect(code, rerun.stderr() + rerun.stdout()).toBe(0);
+    const summary = summaryOf(rerun.events)!;
+    expect(summary).toMatchObject({ uploaded: 1, failed: 0 });
+    expect(summary.requests.UploadPart ?? 0).toBe(0);
+    // One PUT of the compressed bytes; the killed run's upload is not left for the run after.
+    expect(readManifest(src)!.pending).toEqual({});
+    if (server.quirks.hasListParts) {
+      expect(summary.requests.AbortMultipartUpload).toBe(1);
+      const left = await transport.listMultipartUploads('mpz/');
+      expect(left.map((u) => u.uploadId)).not.toContain(pending.uploadId);
+    }
+    const pulled = dir('mpz-pulled');
+    expect((await runCli(['pull', args[1]!, pulled], server)).code).toBe(0);
+    expect(
+      createHash('md5')
+        .update(readFileSync(path.join(pulled, 'big.bin')))
+        .digest('hex'),
+    ).toBe(md5);
   });
 
   it("a save's temp file left by a kill is reused by the next save; a file not ours stays", async () => {
