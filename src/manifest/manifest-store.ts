@@ -148,7 +148,11 @@ export class ManifestStore {
       if (stamp < this.readsFromNs) this.readsFromNs = stamp;
     }
     try {
-      this.loaded = loadManifest(this.file, this.opts.destination, { explicit, shownAs });
+      this.loaded = loadManifest(this.file, this.opts.destination, {
+        explicit,
+        shownAs,
+        readOnly: !this.opts.write,
+      });
     } catch (err) {
       this.releaseLock?.();
       throw err;

@@ -270,7 +270,8 @@ export class ManifestDecoder {
     }
     this.form = JSON.stringify(d.columns) === JSON.stringify(FORM_COLUMNS);
     if (!this.form && JSON.stringify(d.columns) !== JSON.stringify(COLUMNS)) return 'unknown columns';
-    if (!isStr(d.writtenAtNs)) return 'no write time';
+    // A number in a string (BigInt'd when read): anything else is damage, not a crash.
+    if (!isStr(d.writtenAtNs) || !/^\d{1,25}$/.test(d.writtenAtNs)) return 'no valid write time';
     this.header = d;
     return undefined;
   }

@@ -71,6 +71,8 @@ export interface ManifestPathOptions {
   explicit?: boolean;
   /** How messages name the path (the link the user gave, for one that was followed). */
   shownAs?: string;
+  /** The run writes no manifest (check, a dry run): a damaged one is gone by, not rebuilt. */
+  readOnly?: boolean;
 }
 
 /** How every s3sync manifest begins (`encodeManifestTo` writes the schema first). */
@@ -126,6 +128,9 @@ export function loadManifest(
   opts: ManifestPathOptions = {},
 ): LoadedManifest {
   const shown = opts.shownAs ?? file;
+  const instead = opts.readOnly
+    ? 'going by the remote listing instead (this run writes no manifest)'
+    : 'rebuilding it from the remote listing';
   let read: { decoded: ManifestData | string; mtimeNs: bigint; empty: boolean };
   try {
     // Looked at before it is opened: opening a FIFO would wait forever, a directory cannot be replaced.
@@ -142,17 +147,23 @@ export function loadManifest(
     if (opts.explicit) throw refusal(shown, `cannot be read (${errorMessage(err)})`, true);
     return {
       data: emptyManifest(dest),
-      warning: `manifest ${file} is unreadable (${errorMessage(err)}): rebuilding it from the remote listing`,
+      warning: `manifest ${file} is unreadable (${errorMessage(err)}): ${instead}`,
       racyThresholdNs: 0n,
     };
   }
   const { decoded, mtimeNs } = read;
-  // An empty file holds nothing to lose: a place made for the manifest (`mktemp`, `touch`).
-  if (read.empty) return { data: emptyManifest(dest), racyThresholdNs: 0n };
+  // At a path the user chose, an empty file is a place made for the manifest (`mktemp`, `touch`); in
+  // s3sync's own folder, where saves never leave one, it is a manifest a crash emptied.
+  if (read.empty)
+    return {
+      data: emptyManifest(dest),
+      racyThresholdNs: 0n,
+      ...(!opts.explicit && { warning: `manifest ${file} is empty: ${instead}` }),
+    };
   if (typeof decoded === 'string') {
     const rebuild = {
       data: emptyManifest(dest),
-      warning: `manifest ${file} cannot be trusted (${decoded}): rebuilding it from the remote listing`,
+      warning: `manifest ${file} cannot be trusted (${decoded}): ${instead}`,
       racyThresholdNs: 0n,
     };
     // Not ours, or damaged: read whole, to tell which (and to adopt the Python script's manifest).

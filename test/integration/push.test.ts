@@ -414,6 +414,40 @@ describe.each(servers())('push on $name', (server) => {
     expect(r4.summary!.requests.PutObject).toBeUndefined();
     expect(r4.summary!.requests.UploadPart).toBeUndefined();
     expect(readManifest(dir, dest).files.get('big.bin')!.md5).toBe(original.files.get('big.bin')!.md5);
+
+    // A write time damaged to a non-number (a flipped byte): the same warning and rebuild, no crash;
+    // `check` and a dry run say they go by the listing, as they write no manifest.
+    const saved = readFileSync(file, 'utf8');
+    writeFileSync(file, saved.replace(/"writtenAtNs":"\d+"/, '"writtenAtNs":"17965x"'));
+    for (const args of [
+      ['check', dir, dest, '--json'],
+      ['push', dir, dest, '--dry-run', '--json'],
+    ]) {
+      const r = await runCli(args, server);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.events.filter((e) => e.type === 'warning')).toEqual([
+        expect.objectContaining({
+          message: `manifest ${file} cannot be trusted (no valid write time): going by the remote listing instead (this run writes no manifest)`,
+        }),
+      ]);
+    }
+    const r5 = await pushCli(dir, dest, ...mp);
+    expect(r5.code, r5.stderr).toBe(0);
+    expect(r5.events.filter((e) => e.type === 'warning')).toEqual([
+      expect.objectContaining({
+        message: `manifest ${file} cannot be trusted (no valid write time): rebuilding it from the remote listing`,
+      }),
+    ]);
+    expect(r5.summary).toMatchObject({ uploaded: 0, recorded: n, failed: 0 });
+    // Emptied (a crash on a filesystem that lost the data): said, not rebuilt in silence.
+    writeFileSync(file, '');
+    const r6 = await pushCli(dir, dest, ...mp);
+    expect(r6.events.filter((e) => e.type === 'warning')).toEqual([
+      expect.objectContaining({
+        message: `manifest ${file} is empty: rebuilding it from the remote listing`,
+      }),
+    ]);
+    expect(r6.summary).toMatchObject({ uploaded: 0, recorded: n, failed: 0 });
   });
 
   it('--no-incremental uploads everything; --verify re-uploads only an object deleted behind its back', async () => {

@@ -181,6 +181,58 @@ describe('manifest store', () => {
     expect(loadManifest(file, dest).warning).toMatch(/manifest/);
   });
 
+  it('distrusts a write time that is not a number, in one warning, never a crash', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 's3sync-manifest-'));
+    const file = path.join(dir, '.s3sync', 'm.json');
+    const m = emptyManifest(dest);
+    m.files.set('x', entry(1));
+    saveManifest(file, m);
+    const good = readFileSync(file, 'utf8');
+    const stamp = /"writtenAtNs":"(\d+)"/.exec(good)![1]!;
+    for (const bad of [
+      'x',
+      '2099-01-01T00:00:00Z',
+      '',
+      `${stamp.slice(0, 5)}\ufffd${stamp.slice(6)}`,
+      '-1',
+      '1'.repeat(40),
+    ]) {
+      writeFileSync(file, good.replace(`"writtenAtNs":"${stamp}"`, `"writtenAtNs":${JSON.stringify(bad)}`));
+      const loaded = loadManifest(file, dest);
+      expect(loaded.warning, bad).toBe(
+        `manifest ${file} cannot be trusted (no valid write time): rebuilding it from the remote listing`,
+      );
+      expect(loaded.data.files.size).toBe(0);
+    }
+  });
+
+  it("says an emptied manifest in s3sync's folder is rebuilt; an empty file at a chosen path is a place", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 's3sync-manifest-'));
+    const file = path.join(dir, '.s3sync', 'm.json');
+    saveManifest(file, emptyManifest(dest));
+    writeFileSync(file, '');
+    expect(loadManifest(file, dest).warning).toBe(
+      `manifest ${file} is empty: rebuilding it from the remote listing`,
+    );
+    expect(loadManifest(file, dest, { explicit: true }).warning).toBeUndefined();
+  });
+
+  it('tells a run that writes no manifest that it goes by the listing, not that it rebuilds', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 's3sync-manifest-'));
+    const file = path.join(dir, '.s3sync', 'm.json');
+    const m = emptyManifest(dest);
+    m.files.set('x', entry(1));
+    saveManifest(file, m);
+    truncateSync(file, 40);
+    expect(loadManifest(file, dest, { readOnly: true }).warning).toMatch(
+      /^manifest .* cannot be trusted \(.*\): going by the remote listing instead \(this run writes no manifest\)$/,
+    );
+    writeFileSync(file, '');
+    expect(loadManifest(file, dest, { readOnly: true }).warning).toBe(
+      `manifest ${file} is empty: going by the remote listing instead (this run writes no manifest)`,
+    );
+  });
+
   it("offers a foreign JSON manifest (the Python script's) for adoption", () => {
     const dir = mkdtempSync(path.join(tmpdir(), 's3sync-manifest-'));
     const file = path.join(dir, 'legacy.json');
