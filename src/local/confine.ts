@@ -13,7 +13,7 @@ import {
   unlinkSync,
 } from 'node:fs';
 import { S3SyncError } from '../errors.js';
-import { STATE_DIR } from '../manifest/store.js';
+import { inStateDir, STATE_DIR } from '../manifest/store.js';
 import {
   deleteDecision,
   type EntryKind,
@@ -116,7 +116,7 @@ export class TargetTree {
     this.tmp = `${STATE_DIR}/${opts.tmpName ?? 'tmp'}`;
     this.follow = opts.followSymlinks === true;
     const own = opts.isOwn ?? (() => false);
-    this.isOwn = (rel) => rel === STATE_DIR || rel.startsWith(`${STATE_DIR}/`) || own(rel);
+    this.isOwn = (rel) => inStateDir(rel) || own(rel);
   }
 
   /** For the scan under --follow-symlinks: null if the link at `abs` may be followed, else why not. */

@@ -1,6 +1,6 @@
 import { type ScanResult, scanDirectoryYielding } from '../local/scan.js';
 import { scanListed } from '../local/scan-listed.js';
-import { STATE_DIR } from '../manifest/store.js';
+import { isStateDir } from '../manifest/store.js';
 import { checkEnds, validateOptions } from '../options/validate.js';
 import { type CheckDifference, type CheckPlan, planCheck } from '../plan/check.js';
 import type { RequestCounts } from '../s3/request-counter.js';
@@ -115,7 +115,7 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
       scan: async () => {
         const scanOpts = {
           followSymlinks: opts.followSymlinks,
-          skipDir: (rel: string) => rel === STATE_DIR || s.filter.excludesDir(rel),
+          skipDir: (rel: string) => isStateDir(rel) || s.filter.excludesDir(rel),
           includeFile: s.selected,
           own: s.isOwn,
         };

@@ -6,7 +6,7 @@ import { jsonText } from '../escape.js';
 import { safeJoin, unsafeKeyReason } from '../local/safe-path.js';
 import { absPath, type FileStat, sameStat, statFields } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
-import { replaceWhole, STATE_DIR } from '../manifest/store.js';
+import { inStateDir, replaceWhole } from '../manifest/store.js';
 import { fmtSize, shown } from '../options/parse.js';
 import { checkEnds, requireOptionsObject, suffixOk, validateOptions } from '../options/validate.js';
 import { UNPROVEN_CTIME } from '../plan/compare.js';
@@ -426,8 +426,7 @@ function planActionProblem(a: PlannedAction, direction: 'push' | 'pull', prefix:
   const rel = marker && a.rel.endsWith('/') ? a.rel.slice(0, -1) : a.rel;
   const unsafe = direction === 'pull' ? unsafeKeyReason(a.rel) : outsideReason(rel);
   if (unsafe !== null) return `the action for ${JSON.stringify(a.rel)} names an unsafe path (${unsafe})`;
-  if (a.rel === STATE_DIR || a.rel.startsWith(`${STATE_DIR}/`))
-    return `the action for ${a.rel} names s3sync's own state`;
+  if (inStateDir(a.rel)) return `the action for ${a.rel} names s3sync's own state`;
   if (!KINDS[direction].includes(a.kind))
     return `a ${direction} plan has no action of kind ${JSON.stringify(a.kind)}`;
   if (!isText(a.reason) || !isSize(a.size)) return `the action for ${a.rel} has no reason or size`;

@@ -7,7 +7,7 @@ import { makeDirs } from '../local/make-dirs.js';
 import { type LocalFile, type StatData, scanDirectoryYielding } from '../local/scan.js';
 import { scanListed } from '../local/scan-listed.js';
 import type { ManifestEntry } from '../manifest/schema.js';
-import { STATE_DIR, tmpFolderName } from '../manifest/store.js';
+import { isStateDir, STATE_DIR, tmpFolderName } from '../manifest/store.js';
 import { checkEnds, setting, validateOptions } from '../options/validate.js';
 import { isFolderMarker } from '../plan/keys.js';
 import { downloadsAfterDeletes, type PullAction, planPull } from '../plan/pull.js';
@@ -142,7 +142,7 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
       const links = opts.followSymlinks ? targetTree(s, opts) : undefined;
       tree = links;
       const scanOpts = {
-        skipDir: (rel: string) => rel === STATE_DIR || (!wholeTree && s.filter.excludesDir(rel)),
+        skipDir: (rel: string) => isStateDir(rel) || (!wholeTree && s.filter.excludesDir(rel)),
         includeFile: (rel: string) => {
           if (rel.endsWith(FOREIGN_TMP_SUFFIX) && FOREIGN_TMP.test(rel)) {
             leftovers.push(rel);

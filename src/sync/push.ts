@@ -5,7 +5,7 @@ import { hashAhead } from '../local/hash-ahead.js';
 import { holdsAnything, type LocalFile, scanDirectory, scanDirectoryYielding } from '../local/scan.js';
 import { scanListed } from '../local/scan-listed.js';
 import { FileChangedError } from '../local/stable-read.js';
-import { STATE_DIR } from '../manifest/store.js';
+import { isStateDir, STATE_DIR } from '../manifest/store.js';
 import { OPTIONS } from '../options/table.js';
 import {
   checkEnds,
@@ -127,7 +127,7 @@ export async function preparePush(
   const verify = verifies(s, opts);
   const scanOpts = {
     followSymlinks: opts.followSymlinks,
-    skipDir: (rel: string) => rel === STATE_DIR || s.filter.excludesDir(rel),
+    skipDir: (rel: string) => isStateDir(rel) || s.filter.excludesDir(rel),
     includeFile: s.selected,
     own: s.isOwn,
     keyPrefix: s.location.prefix,

@@ -16,7 +16,7 @@ import { HashCache } from '../local/hash-cache.js';
 import { kindOf } from '../local/open-file.js';
 import { ManifestStore } from '../manifest/manifest-store.js';
 import type { Destination } from '../manifest/schema.js';
-import { STATE_DIR } from '../manifest/store.js';
+import { inStateDir } from '../manifest/store.js';
 import { connectionNotices, endpointFor, type ResolvedEndpoint } from '../s3/client-options.js';
 import { errorCode } from '../s3/errors.js';
 import type { ListOptions } from '../s3/listing.js';
@@ -37,11 +37,9 @@ import { EVERYTHING, loadSelection, type Selection } from './selection.js';
  */
 const OWN_SUFFIX = /^\.(?:lock|saving|tmp-\d+(?:-[0-9a-f]{8})?|lock\.\d+(?:-[0-9a-f]{8})?\.tmp)$/;
 
-const STATE_DIR_SLASH = `${STATE_DIR}/`;
-
 // Asked of every scanned file and listed key: a plain loop, no string or closure made per call.
 function isOwnPath(rel: string, files: ReadonlySet<string>, stems: readonly string[]): boolean {
-  if (rel === STATE_DIR || rel.startsWith(STATE_DIR_SLASH) || files.has(rel)) return true;
+  if (inStateDir(rel) || files.has(rel)) return true;
   // A download's temp file written beside its file on another mount, left by a run that was killed.
   if (rel.endsWith(FOREIGN_TMP_SUFFIX) && FOREIGN_TMP.test(rel)) return true;
   for (const p of stems) if (rel.startsWith(p) && OWN_SUFFIX.test(rel.slice(p.length))) return true;

@@ -1,6 +1,6 @@
 import { lstatSync } from 'node:fs';
 import { absPath, holdsAnything, type LocalFile, scanDirectory } from '../local/scan.js';
-import { STATE_DIR } from '../manifest/store.js';
+import { isStateDir, STATE_DIR } from '../manifest/store.js';
 import { setting } from '../options/validate.js';
 import { type PushAction, planPush } from '../plan/push.js';
 import { applyRecords } from '../sync/facts.js';
@@ -35,7 +35,7 @@ async function prepareBatch(
     scan: () =>
       scanDirectory(s.localRoot, {
         followSymlinks: opts.followSymlinks,
-        skipDir: (rel) => rel === STATE_DIR || s.filter.excludesDir(rel) || !scope.entersDir(rel),
+        skipDir: (rel) => isStateDir(rel) || s.filter.excludesDir(rel) || !scope.entersDir(rel),
         includeFile: (rel) => scope.covers(rel) && s.selected(rel),
         own: s.isOwn,
         keyPrefix: s.location.prefix,

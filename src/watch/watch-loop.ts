@@ -4,7 +4,7 @@ import { IGNORE_FILE } from '../local/filters.js';
 import { absPath, type LocalFile, scanDirectory } from '../local/scan.js';
 import { mtimeMsOf, type SizeAgeFilter } from '../local/size-age.js';
 import type { Destination, ManifestEntry } from '../manifest/schema.js';
-import { loadManifest, STATE_DIR } from '../manifest/store.js';
+import { isStateDir, loadManifest } from '../manifest/store.js';
 import { SECOND } from '../options/spec.js';
 import { fmtDuration, setting, validateOptions } from '../options/validate.js';
 import { UNPROVEN_CTIME } from '../plan/compare.js';
@@ -685,7 +685,7 @@ class WatchLoop {
     if (scope.size > 0) {
       const scan = scanDirectory(this.root, {
         followSymlinks: this.opts.followSymlinks,
-        skipDir: (rel) => rel === STATE_DIR || !scope.entersDir(rel),
+        skipDir: (rel) => isStateDir(rel) || !scope.entersDir(rel),
         includeFile: scope.covers,
         own: this.isOwn,
       });

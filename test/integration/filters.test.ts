@@ -194,6 +194,45 @@ describe.each(servers())('filters on $name', (server) => {
     ]);
   });
 
+  it("a tree inside the tree keeps its own .s3sync/: never pushed, pulled or deleted from the outer tree's", async () => {
+    const { bucket, transport } = await newBucket(server, 'fnest');
+    const outer = tempDir('fnest-src');
+    writeTree(outer, { 'a.txt': 'a\n', 'sub/b.txt': 'b\n', 'sub/deeper/c.txt': 'c\n' });
+    // The inner trees are synced on their own: each gets its manifest (and, while it runs, its lock).
+    for (const [inner, key] of [
+      ['sub', 'sub'],
+      ['sub/deeper', 'deeper'],
+    ] as const) {
+      const r = await runCli(['push', path.join(outer, inner), `s3://${bucket}/${key}`, '--json'], server);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    expect(readdirSync(path.join(outer, 'sub', '.s3sync')).length).toBeGreaterThan(0);
+    expect(readdirSync(path.join(outer, 'sub', 'deeper', '.s3sync')).length).toBeGreaterThan(0);
+    // An object an older version pushed from such a folder, and one of a folder only named like it.
+    await seed(transport, 'o/sub/.s3sync/manifest-old.json', 'an inner manifest\n');
+    const url = `s3://${bucket}/o`;
+    const r = await runCli(['push', outer, url, '--delete', '--force', '--json'], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: 3, deleted: 0 });
+    expect(await remoteKeys(transport, 'o/')).toEqual([
+      'a.txt',
+      'sub/.s3sync/manifest-old.json',
+      'sub/b.txt',
+      'sub/deeper/c.txt',
+    ]);
+    const dst = tempDir('fnest-dst');
+    const pulled = await runCli(['pull', url, dst, '--delete', '--json'], server);
+    expect(pulled.code, pulled.stderr).toBe(0);
+    expect(pulled.summary).toMatchObject({ downloaded: 3, deleted: 0 });
+    expect(existsSync(path.join(dst, 'sub', '.s3sync'))).toBe(false);
+    // A local inner .s3sync/ is not the outer pull's to delete either.
+    mkdirSync(path.join(dst, 'sub', '.s3sync'));
+    writeFileSync(path.join(dst, 'sub', '.s3sync', 'manifest-x.json'), 'kept\n');
+    const again = await runCli(['pull', url, dst, '--delete', '--json'], server);
+    expect(again.code, again.stderr).toBe(0);
+    expect(readFileSync(path.join(dst, 'sub', '.s3sync', 'manifest-x.json'), 'utf8')).toBe('kept\n');
+  });
+
   it("a glob whose '!' negates nothing or everything is refused from every entry: exit 2, nothing sent", async () => {
     const { bucket, transport } = await newBucket(server, 'fneg');
     const src = tempDir('fneg-src');
