@@ -1,4 +1,13 @@
-import { chmodSync, closeSync, constants, existsSync, lstatSync, openSync, renameSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  existsSync,
+  fstatSync,
+  lstatSync,
+  openSync,
+  renameSync,
+} from 'node:fs';
 import { lutimes } from 'node:fs/promises';
 import path from 'node:path';
 import { S3SyncError } from '../errors.js';
@@ -218,7 +227,10 @@ export async function downloadObject(
           throw refused ? new PathRefused(`not written: ${refused}`) : err;
         }
         log?.remove();
-        const st = statFields(lstatSync(dest, { bigint: true }));
+        // From the descriptor: the file this run wrote, even if another was moved to its name since.
+        const st = statFields(
+          fd !== undefined ? fstatSync(fd, { bigint: true }) : lstatSync(dest, { bigint: true }),
+        );
         return {
           dest,
           value: manifestEntry(st, {

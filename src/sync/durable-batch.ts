@@ -17,7 +17,10 @@ const openPath = promisify(open);
 /** A written, verified temp file waiting for its flush. */
 export interface Unflushed<T> {
   rel: string;
-  /** Open on the temp file when its data still has to be synced; undefined when already synced. */
+  /**
+   * Open on the temp file when its data still has to be synced; undefined when already synced. Closed
+   * after `commit`, which may read the stat data of the file it put in place from it.
+   */
   fd: number | undefined;
   /** Checks the destination and renames the temp file there, synchronously; returns what is recorded. */
   commit: () => { dest: string; value: T };
@@ -34,6 +37,18 @@ export interface BatchSinks<T> {
   /** fsync of a directory; injected so a test can observe the order. */
   syncDir?: (dir: string) => Promise<void>;
   syncFile?: (fd: number) => Promise<void>;
+}
+
+/**
+ * Synchronous: the data is down, so close has nothing to wait for, and a thread-pool round trip per
+ * file cost more main-thread time than the call. The fd is released even when close reports an error.
+ */
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // the fsync's result stands
+  }
 }
 
 /** Open temp files held at most; a writer waits for room beyond this (file descriptors are finite). */
@@ -106,21 +121,13 @@ export class DurableBatch<T> {
     const synced = await Promise.all(
       batch.map(async (item) => {
         if (item.fd === undefined) return true;
-        const fd = item.fd;
         try {
-          await syncFile(fd);
+          await syncFile(item.fd);
           return true;
         } catch (err) {
+          closeQuietly(item.fd);
           this.fail(item, err);
           return false;
-        } finally {
-          // Synchronous: the data is down, so close has nothing to wait for, and a thread-pool round
-          // trip per file cost more main-thread time than the call.
-          try {
-            closeSync(fd);
-          } catch {
-            // The fd is released even when close reports an error; the fsync's result stands.
-          }
         }
       }),
     );
@@ -134,6 +141,8 @@ export class DurableBatch<T> {
         for (const d of this.sinks.dirsOf(dest)) dirs.add(d);
       } catch (err) {
         this.fail(item, err);
+      } finally {
+        if (item.fd !== undefined) closeQuietly(item.fd);
       }
     });
     let dirError: unknown;

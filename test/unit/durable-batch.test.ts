@@ -6,6 +6,7 @@
 import {
   closeSync,
   existsSync,
+  fstatSync,
   fsyncSync,
   mkdirSync,
   mkdtempSync,
@@ -15,6 +16,8 @@ import {
   readlinkSync,
   renameSync,
   rmSync,
+  statSync,
+  writeFileSync,
   writeSync,
 } from 'node:fs';
 import os from 'node:os';
@@ -146,6 +149,49 @@ describe('DurableBatch', () => {
         .sort(),
     ).toEqual(rels.sort());
     // Every temp file's descriptor was closed by the flush.
+    expect(openUnder(root)).toEqual([]);
+  });
+
+  it('commits with the temp file still open: what is recorded is the file written, not one moved in after', async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'durable-batch-'));
+    roots.push(root);
+    const recorded = new Map<string, { ino: bigint; size: bigint }>();
+    const written = new Map<string, bigint>();
+    const b = new DurableBatch<{ ino: bigint; size: bigint }>({
+      durable: (rel, value) => recorded.set(rel, value),
+      failed: (rel, err) => {
+        throw new Error(`${rel} failed: ${String(err)}`);
+      },
+      dirsOf: (dest) => dirsUpTo(root, dest),
+    });
+    for (const rel of ['a.bin', 'b.bin']) {
+      const tmp = path.join(root, `${rel}.part`);
+      const fd = openSync(tmp, 'w');
+      writeSync(fd, `the bytes of ${rel}`);
+      written.set(rel, statSync(tmp, { bigint: true }).ino);
+      await b.add({
+        rel,
+        fd,
+        commit: () => {
+          const dest = path.join(root, rel);
+          renameSync(tmp, dest);
+          // Another writer moves its own file to the name at once (the race a path lstat would lose).
+          const other = path.join(root, `${rel}.other`);
+          writeFileSync(other, 'someone else');
+          renameSync(other, dest);
+          const st = fstatSync(fd, { bigint: true });
+          return { dest, value: { ino: st.ino, size: st.size } };
+        },
+        discard: () => rmSync(tmp, { force: true }),
+      });
+    }
+    await b.drain();
+    for (const rel of ['a.bin', 'b.bin']) {
+      expect(recorded.get(rel)).toEqual({
+        ino: written.get(rel),
+        size: BigInt(`the bytes of ${rel}`.length),
+      });
+    }
     expect(openUnder(root)).toEqual([]);
   });
 
