@@ -90,6 +90,7 @@ export function objectParams(
 
 /** `v` as JSON with object keys sorted and undefined fields left out: equal values, equal text. */
 const canonical = (v: unknown): string => {
+  if (typeof v === 'bigint') return `${v}n`;
   if (v === null || typeof v !== 'object' || v instanceof Date) return JSON.stringify(v) ?? 'null';
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
   const fields = Object.entries(v as Record<string, unknown>)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { objectHeaderLines, objectParams } from '../../src/s3/requests.js';
+import { objectHeaderLines, objectParams, paramsDigest } from '../../src/s3/requests.js';
 
 describe('objectHeaderLines (the headers of a PutObject sent without the SDK)', () => {
   it('maps every field s3sync sets to the header the SDK sends, metadata names in lower case', () => {
@@ -60,5 +60,45 @@ describe('objectHeaderLines (the headers of a PutObject sent without the SDK)', 
       expect(v, what).toBeUndefined();
     // A pass-through field left undefined is no field at all.
     expect(base({}, { Tagging: undefined })).toEqual({ 'content-type': 'text/plain' });
+  });
+});
+
+describe('paramsDigest (what a resumed multipart upload must have been created with)', () => {
+  const base = () =>
+    objectParams({ acl: 'private', cacheControl: 'max-age=60' }, 'text/plain', {
+      md5: 'abc',
+      b: '2',
+      a: '1',
+    });
+
+  it('is the same for the same headers, whatever the order of fields and metadata', () => {
+    const reordered = objectParams({ cacheControl: 'max-age=60', acl: 'private' }, 'text/plain', {
+      a: '1',
+      md5: 'abc',
+      b: '2',
+    });
+    expect(paramsDigest(reordered)).toBe(paramsDigest(base()));
+    expect(paramsDigest(base())).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('differs when any header or metadata value differs', () => {
+    const digests = new Set([
+      paramsDigest(base()),
+      paramsDigest({ ...base(), ACL: 'public-read' }),
+      paramsDigest({ ...base(), StorageClass: 'STANDARD_IA' }),
+      paramsDigest({ ...base(), CacheControl: 'max-age=999' }),
+      paramsDigest({ ...base(), ContentType: 'text/html' }),
+      paramsDigest({ ...base(), Metadata: { md5: 'abc', a: '1', b: '3' } }),
+      paramsDigest({ ...base(), Metadata: { md5: 'abc', a: '1', b: '2', mtime: '1.0' } }),
+      paramsDigest({ ...base(), ServerSideEncryption: 'AES256' }),
+    ]);
+    expect(digests.size).toBe(8);
+  });
+
+  it("takes a library pass-through's values of any kind without throwing", () => {
+    const extra = { Expires: new Date(0), Tagging: 'a=b', Odd: 10n, Fn: () => 1 } as Record<string, unknown>;
+    const p = objectParams({}, 'text/plain', {}, { extra });
+    expect(paramsDigest(p)).toMatch(/^[0-9a-f]{64}$/);
+    expect(paramsDigest(p)).not.toBe(paramsDigest(objectParams({}, 'text/plain', {}, {})));
   });
 });
