@@ -14,7 +14,12 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { readCapped } from '../read-capped.js';
-import { foreignServerError, NotS3Error, NotS3ErrorAnswer } from './endpoint-errors.js';
+import {
+  foreignListingRefusal,
+  foreignServerError,
+  NotS3Error,
+  NotS3ErrorAnswer,
+} from './endpoint-errors.js';
 import { abortError, type RequestScope } from './request-signals.js';
 import { notS3Reason } from './response-check.js';
 import { Signer, type SigningCredentials, uriEncode } from './sigv4.js';
@@ -255,6 +260,8 @@ export class DirectRequests {
     if (status < 200 || status >= 300) {
       const xml = await errorBody(res);
       if (foreignServerError(status, operation, xml)) throw new NotS3ErrorAnswer(status);
+      const foreign = foreignListingRefusal(status, operation, xml);
+      if (foreign) throw new NotS3Error(foreign, status);
       const code = xmlText(xml, 'Code') ?? NAME_BY_STATUS[status] ?? 'UnknownError';
       // An empty or missing Message reads as the SDK's own placeholder: the same line either way.
       throw new S3ErrorAnswer(code, xmlText(xml, 'Message') || 'UnknownError', {

@@ -54,6 +54,15 @@ export class NotS3ErrorAnswer extends Error {
 export const foreignServerError = (status: number, operation: string, body: string): boolean =>
   status >= 500 && operation !== 'HeadObject' && !/<Error>[\s\S]*<Code>/.test(body);
 
+/**
+ * Why a refused listing is not S3's, or undefined: S3 refuses a GET with an <Error> document, so a
+ * 4xx to ListObjectsV2 without one (an empty 404, a router's text) is another server at that address.
+ */
+export const foreignListingRefusal = (status: number, operation: string, body: string): string | undefined =>
+  status >= 400 && status < 500 && operation === 'ListObjectsV2' && !/<Error>[\s\S]*<Code>/.test(body)
+    ? `it answers ListObjectsV2 with HTTP ${status} and no S3 error document`
+    : undefined;
+
 /** Which of the timeouts ran out. `silentEndpoint`: the endpoint had answered nothing yet in this run. */
 export interface RequestTimeoutError extends Error {
   code: 'ETIMEDOUT';

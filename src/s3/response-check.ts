@@ -1,5 +1,10 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { foreignServerError, NotS3Error, NotS3ErrorAnswer } from './endpoint-errors.js';
+import {
+  foreignListingRefusal,
+  foreignServerError,
+  NotS3Error,
+  NotS3ErrorAnswer,
+} from './endpoint-errors.js';
 
 /**
  * What an answer must look like to be S3's. A web server, a login portal or a proxy's error page answers
@@ -43,6 +48,9 @@ export function notS3Reason(a: AnswerSeen): string | undefined {
   }
   if (a.status < 500 && /^text\/html\b/i.test(type) && !(ok && OBJECT_CONTENT.has(a.operation)))
     return `it answers ${a.operation} with an HTML page (HTTP ${a.status})`;
+  // S3 writes its errors in XML: a JSON refusal is an API gateway's or another service's.
+  if (a.status >= 400 && a.status < 500 && /^application\/(?:[\w.-]+\+)?json\b/i.test(type))
+    return `it answers ${a.operation} with JSON (HTTP ${a.status})`;
   if (ok && WITH_ETAG.has(a.operation) && !a.headers.etag)
     return `it answers ${a.operation} without an ETag (HTTP ${a.status})`;
   const root = XML_ROOT[a.operation];
@@ -101,6 +109,11 @@ export function checkAnswers(client: S3Client): void {
       if (status >= 500 && operation !== 'HeadObject' && res.body !== undefined) {
         const text = await readAll(res.body);
         if (foreignServerError(status, operation, text.toString('utf8'))) throw new NotS3ErrorAnswer(status);
+        res.body = text;
+      } else if (status >= 400 && operation === 'ListObjectsV2' && res.body !== undefined) {
+        const text = await readAll(res.body);
+        const foreign = foreignListingRefusal(status, operation, text.toString('utf8'));
+        if (foreign) throw new NotS3Error(foreign, status);
         res.body = text;
       }
       return result;

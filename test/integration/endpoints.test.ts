@@ -69,6 +69,9 @@ const WELCOME =
 let html: Fake;
 let bare: Fake;
 let redirect: Fake;
+let empty404: Fake;
+let text404: Fake;
+let json404: Fake;
 let silent: { url: string; accepted: () => number };
 let closedPort: number;
 /** A self-signed certificate for localhost, when openssl is there to make one. */
@@ -89,6 +92,19 @@ beforeAll(async () => {
       'content-type': 'text/html',
     });
     res.end('<a href="https://login.example.invalid/sso">Found</a>');
+  });
+  // Routers and API gateways at a mistyped address: refusals S3 never writes.
+  empty404 = await fake((_req, res) => {
+    res.writeHead(404, { 'content-length': '0' });
+    res.end();
+  });
+  text404 = await fake((_req, res) => {
+    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end('404 page not found\n');
+  });
+  json404 = await fake((_req, res) => {
+    res.writeHead(404, { 'content-type': 'application/problem+json' });
+    res.end('{"error":"no route","status":404}');
   });
   let accepted = 0;
   const holder = net.createServer((socket) => {
@@ -256,6 +272,22 @@ describe('an endpoint that is not S3', () => {
       /redirects to https:\/\/login/,
     ],
     ['a redirect: pull', () => redirect, 'pull', /redirects to https:\/\/login/],
+    [
+      'an empty 404: push lists first',
+      () => empty404,
+      'push',
+      /ListObjectsV2 with HTTP 404 and no S3 error document/,
+    ],
+    ['an empty 404: pull', () => empty404, 'pull', /ListObjectsV2 with HTTP 404 and no S3 error document/],
+    ["a router's text 404: check", () => text404, 'check', /ListObjectsV2 with HTTP 404 and no S3 error/],
+    ["a gateway's JSON 404: push", () => json404, 'push', /ListObjectsV2 with JSON \(HTTP 404\)/],
+    [
+      "a gateway's JSON 404: a PUT",
+      () => json404,
+      'push (manifest present: PUT first)',
+      /PutObject with JSON \(HTTP 404\)/,
+    ],
+    ["a gateway's JSON 404: cleanup", () => json404, 'cleanup', /ListMultipartUploads with JSON/],
   ])('%s', async (_name, server, command, reason) => {
     const s = server();
     const before = s.requests.length;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { foreignListingRefusal } from '../../src/s3/endpoint-errors.js';
 import { type AnswerSeen, notS3Reason } from '../../src/s3/response-check.js';
 
 const xml = { 'content-type': 'application/xml' };
@@ -156,5 +157,61 @@ describe('notS3Reason: answers S3 never gives are refused, with the reason', () 
     expect(reason).not.toContain('hunter2');
     expect(reason).not.toMatch(/[\u0000-\u001f]/);
     expect(reason.length).toBeLessThan(160);
+  });
+});
+
+describe('refusals S3 never writes', () => {
+  it.each<[string, AnswerSeen, string | undefined]>([
+    [
+      "a gateway's JSON 404",
+      answer({ operation: 'HeadObject', status: 404, headers: { 'content-type': 'application/json' } }),
+      'it answers HeadObject with JSON (HTTP 404)',
+    ],
+    [
+      'a problem+json 403',
+      answer({
+        operation: 'PutObject',
+        status: 403,
+        headers: { 'content-type': 'application/problem+json' },
+      }),
+      'it answers PutObject with JSON (HTTP 403)',
+    ],
+    [
+      'a JSON object fetched (its own content type)',
+      answer({ operation: 'GetObject', headers: { 'content-type': 'application/json', etag: '"e"' } }),
+      undefined,
+    ],
+    ["S3's own 404 (XML)", answer({ operation: 'HeadObject', status: 404, headers: xml }), undefined],
+  ])('%s', (_name, a, reason) => {
+    expect(notS3Reason(a)).toBe(reason);
+  });
+
+  it.each<[string, number, string, string, string | undefined]>([
+    [
+      'an empty 404 to a listing',
+      404,
+      'ListObjectsV2',
+      '',
+      'it answers ListObjectsV2 with HTTP 404 and no S3 error document',
+    ],
+    [
+      "a router's text",
+      404,
+      'ListObjectsV2',
+      '404 page not found\n',
+      'it answers ListObjectsV2 with HTTP 404 and no S3 error document',
+    ],
+    [
+      "S3's NoSuchBucket",
+      404,
+      'ListObjectsV2',
+      '<?xml version="1.0"?><Error><Code>NoSuchBucket</Code><Message>x</Message></Error>',
+      undefined,
+    ],
+    ["S3's AccessDenied", 403, 'ListObjectsV2', '<Error><Code>AccessDenied</Code></Error>', undefined],
+    ['an empty 404 to a HEAD (S3 sends no body there)', 404, 'HeadObject', '', undefined],
+    ['a 500 (said as a server error elsewhere)', 500, 'ListObjectsV2', '', undefined],
+  ])('%s', (_name, status, operation, body, reason) => {
+    expect(foreignListingRefusal(status, operation, body)).toBe(reason);
   });
 });
