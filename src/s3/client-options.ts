@@ -169,17 +169,22 @@ export function resolveEndpoint(src: EndpointInputs): ResolvedEndpoint {
       ? { raw: src.endpointUrl, source: '--endpoint-url' as const, where: src.origin ?? '--endpoint-url' }
       : configuredEndpoint(env, profile);
   const provider = getProvider(src.provider, given !== undefined);
-  const region = regionOf(src.region, env, profile) ?? provider.defaultRegion;
+  const found = regionOf(src.region, env, profile);
+  const region = found?.region ?? provider.defaultRegion;
   const common = { region, provider, profile: profile.named ? profile.name : undefined };
   if (given) {
     const { url, hadUserinfo } = parseEndpoint(given.raw, given.where);
     // AWS's own regional endpoint named explicitly (a plan applied, a config file) is reached the way
     // the default is, through the SDK's routing for AWS: the same store either way.
     const aws = provider.name === 'aws' && url === awsRegionalEndpoint(region);
+    if (aws) hostRegion(found);
     const { source, where } = given;
     return { ...common, source, where, id: url, url: aws ? undefined : url, hadUserinfo };
   }
   const template = providerEndpoint(provider, region, env.S3SYNC_ACCOUNT_ID);
+  // In the host name: a provider's template that holds it, or AWS's regional endpoint.
+  if (template !== undefined ? provider.endpointTemplate?.includes('{region}') : !provider.requiresEndpoint)
+    hostRegion(found);
   if (template !== undefined) {
     const where = `the ${provider.name} provider's endpoint template`;
     const { url } = parseEndpoint(template, where);
@@ -203,7 +208,11 @@ export function resolveEndpoint(src: EndpointInputs): ResolvedEndpoint {
  * One from the environment or a profile is checked as the flag is: it goes into the Authorization
  * header, which Node refuses to send with a line break or a character beyond Latin-1.
  */
-function regionOf(flag: string | undefined, env: Env, profile: AwsProfile): string | undefined {
+function regionOf(
+  flag: string | undefined,
+  env: Env,
+  profile: AwsProfile,
+): { region: string; where: string } | undefined {
   const found = (
     [
       [flag, '--region'],
@@ -218,7 +227,18 @@ function regionOf(flag: string | undefined, env: Env, profile: AwsProfile): stri
     throw usageError(
       `${where} must be a region name, got ${shown(region)}: it holds a character an HTTP header cannot carry (a line break, or one beyond Latin-1)`,
     );
-  return region;
+  return { region, where };
+}
+
+/** A DNS label: what a region must be where it goes into the endpoint's host name. */
+const HOST_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
+
+/** The region of an endpoint made from it (AWS's, a provider's template): refused here, not by the SDK mid-run. */
+function hostRegion(found: { region: string; where: string } | undefined): void {
+  if (found && !HOST_LABEL.test(found.region))
+    throw usageError(
+      `${found.where} must be a region name (letters, digits and hyphens, as in us-east-1), got ${shown(found.region)}`,
+    );
 }
 
 /**

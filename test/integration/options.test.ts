@@ -219,6 +219,53 @@ describe.each(servers())('invalid option values on $name', (server) => {
     },
   );
 
+  const LABEL_HINT = 'must be a region name (letters, digits and hyphens, as in us-east-1)';
+  it.each([
+    ['--region, AWS endpoint', ['--region', 'bad_region'], {}, `--region ${LABEL_HINT}, got "bad_region"`],
+    [
+      "--region, a provider's template",
+      ['--provider', 'wasabi', '--region', 'evil.com/x'],
+      {},
+      `--region ${LABEL_HINT}, got "evil.com/x"`,
+    ],
+    [
+      'AWS_REGION, AWS endpoint',
+      [],
+      { AWS_REGION: 'bad region!' },
+      `AWS_REGION ${LABEL_HINT}, got "bad region!"`,
+    ],
+  ] as [string, string[], Record<string, string>, string][])(
+    'a region from %s that cannot be in a host name: exit 2 naming it, no request',
+    async (_what, args, env, text) => {
+      const r = await runCli(['push', src, url, '--dry-run', ...args], server, {
+        env: { AWS_ENDPOINT_URL_S3: undefined, AWS_ENDPOINT_URL: undefined, ...env } as Record<
+          string,
+          string
+        >,
+      });
+      expect(oneUsageLine(r)).toBe(`s3sync: ${text}`);
+      expect(r.stdout).toBe('');
+    },
+  );
+
+  it("a config job's region that cannot be in a host name stops the config before job 1 runs", async () => {
+    const file = path.join(dir('opts-cfg-region'), 's3sync.config.json');
+    const job = { command: 'push', source: src, destination: url, endpointUrl: proxy.endpoint };
+    writeFileSync(
+      file,
+      JSON.stringify({
+        jobs: [job, { ...job, endpointUrl: undefined, provider: 'aws', region: 'bad region!' }],
+      }),
+    );
+    const before = requests();
+    const r = await runCli([], server, {
+      env: { S3SYNC_CONFIG: file, AWS_ENDPOINT_URL_S3: undefined } as unknown as Record<string, string>,
+    });
+    expect(oneUsageLine(r)).toContain(`${LABEL_HINT}, got "bad region!"`);
+    expect(requests()).toBe(before);
+    expect(manifestPaths(src)).toEqual([]);
+  });
+
   it('AWS_PROFILE naming no profile, with keys in the environment: exit 2 naming it, no request', async () => {
     const home = dir('opts-noprofile');
     const before = requests();
