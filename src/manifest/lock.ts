@@ -1,7 +1,17 @@
-import { closeSync, linkSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  linkSync,
+  openSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage, usageError } from '../errors.js';
+import { formatAge } from '../plan/push.js';
 import { createFresh } from './store.js';
 
 interface LockInfo {
@@ -10,6 +20,14 @@ interface LockInfo {
   startedAt: string;
   /** The shard (`I/N`) the holder syncs; absent for the whole tree. */
   shard?: string;
+  /**
+   * The holder's start time (Linux: field 22 of /proc/<pid>/stat, clock ticks since boot): a pid now
+   * held by another process (PID 1 of a new container) has another. Absent without /proc, or in a lock
+   * written before it was recorded.
+   */
+  pidStart?: string;
+  /** The kernel's boot id: a lock from before a reboot names no running process. */
+  bootId?: string;
 }
 
 /** The lock a run wrote, or undefined for anything else. */
@@ -30,6 +48,37 @@ const blank = (text: string) => /^\0*$/.test(text);
 /** Far longer than the one write that fills a lock created in place. */
 const BLANK_LOCK_GRACE_MS = 200;
 
+/**
+ * How often the holder refreshes its lock's mtime, and the age at which a lock not refreshed is stale
+ * from any host: far apart, so that a run slowed down (a busy disk, a stalled event loop) keeps its lock.
+ */
+export const LOCK_HEARTBEAT_MS = 60_000;
+export const STALE_LOCK_MS = 10 * 60_000;
+
+/** Field 22 (starttime) of /proc/<pid>/stat, or undefined without /proc (macOS) or without the process. */
+export function processStart(pid: number | 'self'): string | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and ')': the fields after it follow its last ')'.
+    const field = text
+      .slice(text.lastIndexOf(')') + 2)
+      .trim()
+      .split(' ')[19];
+    return field !== undefined && /^\d+$/.test(field) ? field : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The kernel's boot id (Linux), or undefined where there is none. */
+function bootId(): string | undefined {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -38,6 +87,27 @@ const alive = (pid: number) => {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 };
+
+/**
+ * Why the holder of a lock refreshed `ageMs` ago is known to be gone, or undefined if it may still run.
+ * On the holder's host its process is checked: a pid with the start time recorded is proof either way
+ * (so the same process, two library calls, is live), and a lock from an older s3sync or a holder without
+ * /proc has only its pid. Otherwise (another host, or a pid that only may be the holder's) a lock not
+ * refreshed for STALE_LOCK_MS is stale, as only a live holder refreshes it.
+ */
+function goneBecause(holder: LockInfo, ageMs: number): string | undefined {
+  const stale = `on ${holder.host}, not refreshed for ${formatAge(ageMs)}`;
+  if (holder.host !== hostname()) return ageMs >= STALE_LOCK_MS ? stale : undefined;
+  const boot = bootId();
+  if (holder.bootId !== undefined && boot !== undefined && holder.bootId !== boot)
+    return 'no longer running: the machine restarted since';
+  if (!alive(holder.pid)) return 'no longer running';
+  const start = holder.pidStart !== undefined ? processStart(holder.pid) : undefined;
+  if (start !== undefined && start !== holder.pidStart)
+    return `no longer running: pid ${holder.pid} is another process now`;
+  if (start !== undefined) return undefined;
+  return ageMs >= STALE_LOCK_MS ? stale : undefined;
+}
 
 /** link(2) errors of filesystems without hard links (FAT, some network filesystems). */
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
@@ -74,7 +144,9 @@ function placeLock(lockPath: string, text: string): void {
 
 /**
  * An exclusive lock file beside the manifest (O_EXCL create). A lock left by a dead process on this host
- * is taken over with a notice; a live one fails the run, or is waited for with `wait`. With `strict`
+ * (its pid gone or reused, or the machine restarted), or one not refreshed for STALE_LOCK_MS by any
+ * host, is taken over with a notice; a live one fails the run, or is waited for with `wait`. The holder
+ * refreshes its lock's mtime every LOCK_HEARTBEAT_MS until released. With `strict`
  * (a path the user chose) a file at the lock's path that is not an s3sync lock is never removed: the
  * run stops instead.
  */
@@ -106,12 +178,36 @@ export async function acquireLock(
         startedAt: new Date().toISOString(),
         ...(opts.shard !== undefined && { shard: opts.shard }),
       };
-      placeLock(lockPath, JSON.stringify(info));
+      const pidStart = processStart('self');
+      const boot = bootId();
+      if (pidStart !== undefined) info.pidStart = pidStart;
+      if (boot !== undefined) info.bootId = boot;
+      const text = JSON.stringify(info);
+      placeLock(lockPath, text);
+      // Another run may take over a lock not refreshed in time (this one suspended): its lock is not ours.
+      const ours = () => {
+        try {
+          return readFileSync(lockPath, 'utf8') === text;
+        } catch {
+          return false;
+        }
+      };
+      const heartbeat = setInterval(() => {
+        try {
+          if (ours()) utimesSync(lockPath, new Date(), new Date());
+        } catch {
+          // a refresh missed is made up by the next one
+        }
+      }, LOCK_HEARTBEAT_MS);
+      // The heartbeat never keeps the process alive by itself.
+      heartbeat.unref();
       let released = false;
       const release = () => {
         if (released) return;
         released = true;
+        clearInterval(heartbeat);
         process.removeListener('exit', release);
+        if (!ours()) return;
         try {
           unlinkSync(lockPath);
         } catch {
@@ -126,8 +222,10 @@ export async function acquireLock(
       }
     }
     let text: string;
+    let ageMs: number;
     try {
       text = readFileSync(lockPath, 'utf8');
+      ageMs = Date.now() - statSync(lockPath).mtimeMs;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // released meanwhile
       throw usageError(`cannot use lock file ${lockPath}: ${errorMessage(err)}`);
@@ -138,8 +236,9 @@ export async function acquireLock(
         `${lockPath} exists and is not an s3sync lock file; it is left as it is: move it away or give another --manifest`,
       );
     }
-    if (holder && holder.host === hostname() && !alive(holder.pid)) {
-      opts.notice?.(`taking over a stale lock left by process ${holder.pid} (no longer running)`);
+    const gone = holder && goneBecause(holder, ageMs);
+    if (holder && gone) {
+      opts.notice?.(`taking over a stale lock left by process ${holder.pid} (${gone})`);
       try {
         unlinkSync(lockPath);
       } catch {
@@ -174,7 +273,7 @@ export async function acquireLock(
     if (!opts.wait) {
       throw usageError(
         `another s3sync run (pid ${holder.pid} on ${holder.host}) is syncing this destination; ` +
-          'wait for it or use --wait-lock',
+          `wait for it or use --wait-lock (if that run is known dead, remove ${lockPath})`,
       );
     }
     if (Date.now() > deadline) throw usageError('timed out waiting for the lock on this destination');

@@ -3,7 +3,9 @@
  * stays valid and is honoured, completed work is not redone, and a multipart upload resumes from its
  * completed parts (or, where it cannot be resumed, is restarted or cleaned up).
  */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
@@ -11,6 +13,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { ManifestData } from '../../src/manifest/schema.js';
 import {
   bigFile,
+  cliEnv,
+  cliPath,
   doneOf,
   FULL,
   kill9,
@@ -348,6 +352,69 @@ describe.each(servers())('crash and resume on $name', (server) => {
     expect(summaryOf(rerun.events)).toMatchObject({ uploaded: 1, failed: 0 });
     expect(readManifest(src)!.pending).toEqual({});
     expect(await objectMd5(transport, pending.key)).toBe(md5);
+    expect((await runCli(['check', src, url], server)).code).toBe(0);
+  });
+});
+
+describe("a run killed -9 as PID 1 of its own pid namespace (s3sync as a container's entrypoint)", () => {
+  const server = servers()[0]!;
+  it('leaves a lock of pid 1, which the next run takes over: pid 1 there is another process', async () => {
+    if (process.getuid?.() !== 0) {
+      console.warn('[crash] NOTICE: not root: cannot unshare a pid namespace; the PID 1 case is skipped');
+      return;
+    }
+    const { bucket } = await newBucket(server, 'pid1');
+    const src = dir('pid1-src');
+    bigFile(path.join(src, 'big.bin'), 8 * MiB);
+    const url = `s3://${bucket}/pid1`;
+    // --kill-child: the SIGKILL sent to unshare reaches the run, as `docker kill` reaches a container's PID 1.
+    const child = spawn(
+      'unshare',
+      [
+        '--pid',
+        '--fork',
+        '--mount-proc',
+        '--kill-child',
+        process.execPath,
+        cliPath,
+        'push',
+        src,
+        url,
+        '--bwlimit',
+        '1MiB',
+      ],
+      { env: cliEnv(server), stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = once(child, 'exit');
+    // The first run's manifest is not written yet: its lock is the one file of its kind.
+    const state = path.join(src, '.s3sync');
+    const lockOf = () => {
+      const name = existsSync(state) ? readdirSync(state).find((n) => n.endsWith('.json.lock')) : undefined;
+      return name && path.join(state, name);
+    };
+    const deadline = Date.now() + 30_000;
+    while (!lockOf() && child.exitCode === null && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    const lock = lockOf();
+    expect(lock, `the run took no lock: ${stderr}`).toBeDefined();
+    expect(JSON.parse(readFileSync(lock!, 'utf8'))).toMatchObject({ pid: 1 });
+    child.kill('SIGKILL');
+    await exited;
+    // Its namespace is gone with it; on this host pid 1 is init, alive, the lock still there.
+    expect(existsSync(lock!)).toBe(true);
+    const run = await runCli(['push', src, url, '--json'], server);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.events).toContainEqual(
+      expect.objectContaining({
+        type: 'notice',
+        message:
+          'taking over a stale lock left by process 1 (no longer running: pid 1 is another process now)',
+      }),
+    );
     expect((await runCli(['check', src, url], server)).code).toBe(0);
   });
 });

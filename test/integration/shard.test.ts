@@ -261,7 +261,12 @@ describe.each(servers())('shards on $name', (server) => {
       [],
       /holds this manifest for the whole tree, and this run is shard 1\/3/,
     ],
-    ['the same shard holds it', `1/${N}`, [], /is syncing this destination; wait for it or use --wait-lock$/],
+    [
+      'the same shard holds it',
+      `1/${N}`,
+      [],
+      /is syncing this destination; wait for it or use --wait-lock \(if that run is known dead, remove .+\/shared\.json\.lock\)$/,
+    ],
   ])('one --manifest given to shards: %s (exit 2, nothing sent)', async (_what, holder, extra, message) => {
     const { bucket, transport } = await newBucket(server, 'shm');
     const dir = tempDir('shm');
@@ -304,7 +309,9 @@ describe.each(servers())('shards on $name', (server) => {
     const args = ['push', dir, url, '--shard', `1/${N}`, '--manifest', legacy];
     const refused = await runCli(args, server);
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toMatch(/is syncing this destination; wait for it or use --wait-lock\n$/);
+    expect(refused.stderr).toMatch(
+      /is syncing this destination; wait for it or use --wait-lock \(if that run is known dead, remove .+\.lock\)\n$/,
+    );
     // With --wait-lock it waits, and adopts once shard 0 lets go.
     const waiting = runCli([...args, '--wait-lock', '--json'], server);
     await new Promise((r) => setTimeout(r, 1500));

@@ -1,14 +1,23 @@
 /**
  * The destination lock as a table: a free lock is taken, a live holder stops the run (or is waited
- * for), a dead holder on this host is taken over with a notice, and what is not an s3sync lock is
+ * for), a dead holder on this host (its pid gone or now another process's, or a reboot since) or one
+ * that stopped refreshing its lock is taken over with a notice, and what is not an s3sync lock is
  * removed only when s3sync chose the path (never with `strict`, a path the user gave).
  */
-import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { S3SyncError } from '../../src/errors.js';
-import { acquireLock } from '../../src/manifest/lock.js';
+import { acquireLock, LOCK_HEARTBEAT_MS, processStart, STALE_LOCK_MS } from '../../src/manifest/lock.js';
 import { deadPid, trackedDirs } from '../helpers.js';
 
 const { dir, removeAll } = trackedDirs();
@@ -17,13 +26,25 @@ afterAll(removeAll);
 /** A usage error: the whole run cannot go on, and the CLI exits 2. */
 const isUsageError = (err: unknown) => err instanceof S3SyncError && err.kind === 'usage';
 
-const lockJson = (pid: number, host = hostname()) =>
-  JSON.stringify({ pid, host, startedAt: new Date().toISOString() });
+const lockJson = (pid: number, host = hostname(), more: { pidStart?: string; bootId?: string } = {}) =>
+  JSON.stringify({ pid, host, startedAt: new Date().toISOString(), ...more });
 
-/** A lock path, with `content` already there when given. */
-function lockAt(content?: string): string {
+const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+/** This process's lock as this s3sync writes it: its start time and the boot id recorded. */
+const ownLock = () => lockJson(process.pid, hostname(), { pidStart: processStart('self')!, bootId });
+/** PID 1 (always alive) recorded with another start time: a container's s3sync, killed, its pid now another's. */
+const pid1Lock = () => lockJson(1, hostname(), { pidStart: `${Number(processStart(1)) + 1}`, bootId });
+
+const STALE_AGO_MS = STALE_LOCK_MS + 60_000;
+
+/** A lock path, with `content` already there when given, last refreshed `agoMs` ago. */
+function lockAt(content?: string, agoMs = 0): string {
   const file = path.join(dir('lock'), 'manifest.json.lock');
   if (content !== undefined) writeFileSync(file, content);
+  if (content !== undefined && agoMs > 0) {
+    const t = new Date(Date.now() - agoMs);
+    utimesSync(file, t, t);
+  }
   return file;
 }
 
@@ -41,6 +62,18 @@ describe('acquireLock: taking the lock', () => {
       () => lockJson(deadPid()),
       true,
       /^taking over a stale lock/,
+    ],
+    [
+      'PID 1 with another start time (a killed run that was PID 1 of a container)',
+      pid1Lock,
+      false,
+      /^taking over a stale lock left by process 1 \(no longer running: pid 1 is another process now\)$/,
+    ],
+    [
+      'a live pid, written before the machine restarted',
+      () => lockJson(1, hostname(), { pidStart: processStart(1)!, bootId: 'another-boot' }),
+      false,
+      /^taking over a stale lock left by process 1 \(no longer running: the machine restarted since\)$/,
     ],
     ['unparsable text', () => 'not json', false, /^removing an unreadable lock file$/],
     ['JSON that is not a lock', () => '{"pid":"12"}', false, /^removing an unreadable lock file$/],
@@ -73,7 +106,14 @@ describe('acquireLock: a lock it does not take', () => {
       'a live holder (this very process), without --wait-lock',
       () => lockJson(process.pid),
       {},
-      /^another s3sync run \(pid \d+ on .+\) is syncing this destination; wait for it or use --wait-lock$/,
+      /^another s3sync run \(pid \d+ on .+\) is syncing this destination; wait for it or use --wait-lock \(if that run is known dead, remove \/.+\/manifest\.json\.lock\)$/,
+      true,
+    ],
+    [
+      'a live holder recorded with its start time (another library call of this process)',
+      ownLock,
+      {},
+      /^another s3sync run \(pid \d+ on .+\) is syncing this destination; wait for it or use --wait-lock/,
       true,
     ],
     [
@@ -113,6 +153,66 @@ describe('acquireLock: a lock it does not take', () => {
     const err = await acquireLock(file).catch((e: unknown) => e);
     expect(isUsageError(err)).toBe(true);
     expect((err as Error).message).toMatch(message);
+  });
+});
+
+describe('acquireLock: a lock not refreshed (the heartbeat)', () => {
+  it.each<[string, () => string, number, RegExp | undefined]>([
+    [
+      'another host, not refreshed for 11 min: stale wherever it ran',
+      () => lockJson(deadPid(), 'some-other-host.example'),
+      STALE_AGO_MS,
+      /^taking over a stale lock left by process \d+ \(on some-other-host\.example, not refreshed for 11 min\)$/,
+    ],
+    [
+      'another host, refreshed 9 min ago: it may be running there',
+      () => lockJson(1, 'x.example'),
+      9 * 60_000,
+      undefined,
+    ],
+    [
+      'a live pid in a lock with no start time (an older s3sync), not refreshed for 11 min',
+      () => lockJson(1),
+      STALE_AGO_MS,
+      /^taking over a stale lock left by process 1 \(on .+, not refreshed for 11 min\)$/,
+    ],
+    ['a holder proven live by its start time, however old its mtime', ownLock, STALE_AGO_MS, undefined],
+  ])('%s', async (_reason, content, agoMs, notice) => {
+    const text = content();
+    const file = lockAt(text, agoMs);
+    const notices: string[] = [];
+    const got = await acquireLock(file, { notice: (m) => notices.push(m) }).catch((e: unknown) => e);
+    if (notice) {
+      expect(notices).toEqual([expect.stringMatching(notice)]);
+      (got as () => void)();
+    } else {
+      expect((got as Error).message).toMatch(/^another s3sync run .* is syncing this destination/);
+      expect(readFileSync(file, 'utf8')).toBe(text);
+    }
+  });
+
+  it('the holder refreshes its mtime while it holds the lock, and not after', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const file = lockAt();
+      const release = await acquireLock(file);
+      const written = JSON.parse(readFileSync(file, 'utf8'));
+      expect(written).toMatchObject({ pidStart: processStart('self'), bootId });
+      const old = new Date(Date.now() - STALE_AGO_MS);
+      utimesSync(file, old, old);
+      vi.advanceTimersByTime(LOCK_HEARTBEAT_MS);
+      expect(Date.now() - statSync(file).mtimeMs).toBeLessThan(5000);
+      // A lock taken over meanwhile is another run's: neither refreshed nor removed.
+      writeFileSync(file, ownLock());
+      utimesSync(file, old, old);
+      vi.advanceTimersByTime(LOCK_HEARTBEAT_MS);
+      expect(Math.abs(statSync(file).mtimeMs - old.getTime())).toBeLessThan(1);
+      release();
+      expect(existsSync(file)).toBe(true);
+      unlinkSync(file);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
