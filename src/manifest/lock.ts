@@ -162,6 +162,8 @@ export async function acquireLock(
     shard?: string;
     /** Whether the file may be shared by shards after all (the Python script's, read by each). */
     sharable?: () => boolean;
+    /** Told when the lock taken replaces one a run left behind (stale, or unreadable): it did not finish. */
+    tookOver?: () => void;
   } = {},
 ): Promise<() => void> {
   const deadline = Date.now() + (opts.waitTimeoutMs ?? 3_600_000);
@@ -170,6 +172,8 @@ export async function acquireLock(
   let sharable: boolean | undefined;
   const isSharable = () => (sharable ??= opts.sharable?.() === true);
   let said = false;
+  // Whether a lock left behind was removed on the way: the run that left it did not finish.
+  let tookOver = false;
   for (;;) {
     try {
       const info: LockInfo = {
@@ -184,6 +188,7 @@ export async function acquireLock(
       if (boot !== undefined) info.bootId = boot;
       const text = JSON.stringify(info);
       placeLock(lockPath, text);
+      if (tookOver) opts.tookOver?.();
       // Another run may take over a lock not refreshed in time (this one suspended): its lock is not ours.
       const ours = () => {
         try {
@@ -241,6 +246,7 @@ export async function acquireLock(
       opts.notice?.(`taking over a stale lock left by process ${holder.pid} (${gone})`);
       try {
         unlinkSync(lockPath);
+        tookOver = true;
       } catch {
         // another process took it over first; loop and try again
       }
@@ -257,6 +263,7 @@ export async function acquireLock(
       opts.notice?.('removing an unreadable lock file');
       try {
         unlinkSync(lockPath);
+        tookOver = true;
       } catch {
         // gone already
       }

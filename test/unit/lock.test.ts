@@ -88,9 +88,16 @@ describe('acquireLock: taking the lock', () => {
   ])('%s', async (_reason, content, strict, notice) => {
     const file = lockAt(content());
     const notices: string[] = [];
-    const release = await acquireLock(file, { strict, notice: (m) => notices.push(m) });
+    let tookOver = 0;
+    const release = await acquireLock(file, {
+      strict,
+      notice: (m) => notices.push(m),
+      tookOver: () => tookOver++,
+    });
     expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ pid: process.pid, host: hostname() });
     expect(notices).toEqual(notice ? [expect.stringMatching(notice)] : []);
+    // A lock removed on the way was left by a run that did not finish: the caller is told, once.
+    expect(tookOver).toBe(notice ? 1 : 0);
     release();
     expect(existsSync(file)).toBe(false);
     // Releasing twice is harmless, and leaves a lock taken meanwhile by another run alone.
