@@ -72,6 +72,8 @@ export class ManifestStore {
   private loaded?: LoadedManifest;
   private readonly adoptedEntries = new Map<string, AdoptedEntry>();
   private releaseLock?: () => void;
+  /** The lock taken replaced one a run left behind, and no complete listing has been had since. */
+  private unfinished = false;
   private timer?: NodeJS.Timeout;
   private dirty = false;
   /** The last timed checkpoint failed (warned of once until one succeeds). */
@@ -119,6 +121,15 @@ export class ManifestStore {
     return this.loaded?.racyThresholdNs ?? 0n;
   }
 
+  /**
+   * Whether the last run on this destination died holding its lock (this run took it over) and this run
+   * has no complete listing yet: that run may have replaced objects after the manifest's last checkpoint,
+   * so an entry no longer proves its object until a listing confirms it.
+   */
+  get lastRunUnfinished(): boolean {
+    return this.unfinished;
+  }
+
   /** Entries adopted from the original Python script's manifest, by rel path. */
   get adopted(): ReadonlyMap<string, AdoptedEntry> {
     return this.adoptedEntries;
@@ -143,6 +154,9 @@ export class ManifestStore {
         shard: this.opts.destination.shard,
         // Each shard adopts the Python script's manifest into its own: taking turns with it is right.
         sharable: () => isLegacyFile(this.file),
+        tookOver: () => {
+          this.unfinished = true;
+        },
       });
       const stamp = statSync(lockPath, { bigint: true }).mtimeNs;
       if (stamp < this.readsFromNs) this.readsFromNs = stamp;
@@ -161,6 +175,11 @@ export class ManifestStore {
       await this.adoptLegacy(this.loaded.foreign);
     } else if (this.loaded.warning) {
       this.opts.warn(this.loaded.warning);
+    }
+    // Saved so, a run that ends before its listing (cancelled, or a pull) leaves the next push one due.
+    if (this.unfinished && this.data.listedAt !== null) {
+      this.data.listedAt = null;
+      this.dirty = true;
     }
   }
 
@@ -184,6 +203,9 @@ export class ManifestStore {
         wait: this.opts.waitLock,
         signal: this.opts.signal,
         shard: this.opts.destination.shard,
+        tookOver: () => {
+          this.unfinished = true;
+        },
       });
     }
     this.loaded = loadManifest(this.file, this.opts.destination);
@@ -284,6 +306,7 @@ export class ManifestStore {
    */
   listed(startedAt: Date, objects: ReadonlyMap<string, RemoteObject>): void {
     this.listing = { startedAt: startedAt.toISOString(), objects };
+    this.unfinished = false;
   }
 
   private settleListing(listing: { startedAt: string; objects: ReadonlyMap<string, RemoteObject> }): void {

@@ -96,11 +96,19 @@ export async function pushContext(opts: PushOptions): Promise<RunContext> {
 }
 
 /**
- * Whether this push verifies the destination: --verify, or its last complete listing is older than
- * --verify-interval (said in a notice).
+ * Whether this push verifies the destination: --verify, the last run died (its stale lock taken over),
+ * or its last complete listing is older than --verify-interval (said in a notice).
  */
 function verifies(s: RunContext, opts: PushOptions): boolean {
   if (opts.verify) return true;
+  // The dead run may have overwritten objects after its last checkpoint: an entry proves nothing until
+  // a listing, even on a run over a list of paths (the listing settles every entry, listed or not).
+  if (s.store.lastRunUnfinished) {
+    s.notice(
+      'the last run on this destination did not finish (stale lock taken over): listing the destination to check what it left',
+    );
+    return true;
+  }
   // A run over a list of paths is there not to list the destination: the next full run verifies.
   if (s.selection.listed) return false;
   const interval = setting(opts, 'verifyInterval');
@@ -155,7 +163,7 @@ export async function preparePush(
   const listed = s.selection.listed;
   // A short list of paths is looked up key by key where the plan needs the destination's objects.
   const lookup =
-    listed && headsInstead(listed.size, s.store.files.size)
+    listed && !s.store.lastRunUnfinished && headsInstead(listed.size, s.store.files.size)
       ? // --delete-excluded deletes the listed objects the filters leave out: they are looked up too.
         () => headListed(s, listed, opts.delete === true && opts.deleteExcluded === true)
       : undefined;

@@ -6,7 +6,16 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -15,6 +24,7 @@ import {
   bigFile,
   cliEnv,
   cliPath,
+  deadPid,
   doneOf,
   FULL,
   kill9,
@@ -319,6 +329,47 @@ describe.each(servers())('crash and resume on $name', (server) => {
     writeFileSync(saving, whole.subarray(0, 100));
     expect((await runCli(['push', src, url, '--dry-run'], server)).code).toBe(0);
     expect(existsSync(saving)).toBe(true);
+  });
+
+  it('a file put back to its recorded content after a killed push is uploaded: the object holds the other', async () => {
+    const { bucket, transport } = await newBucket(server, 'revert');
+    const src = dir('revert-src');
+    const a = path.join(src, 'a.txt');
+    writeFileSync(a, 'v1\n');
+    writeFileSync(path.join(src, 'b.txt'), 'b\n');
+    const url = `s3://${bucket}/revert`;
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    const [file] = manifestPaths(src);
+    const v1Manifest = readFileSync(file!);
+    writeFileSync(a, 'v2\n');
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    // What a kill between a.txt's upload and the next checkpoint leaves: the object holds v2, the
+    // manifest still records v1, and the dead run's lock is there.
+    writeFileSync(file!, v1Manifest);
+    writeFileSync(
+      `${file}.lock`,
+      JSON.stringify({ pid: deadPid(), host: hostname(), startedAt: new Date().toISOString() }),
+    );
+    // v1 put back, with another mtime than the one recorded: its hash matches the manifest's MD5.
+    writeFileSync(a, 'v1\n');
+    const t = new Date(Date.now() - 100_000);
+    utimesSync(a, t, t);
+    const run = await runCli(['push', src, url, '--json'], server);
+    expect(run.code, run.stderr).toBe(0);
+    expect(doneOf(run.events, 'upload')).toEqual(['a.txt']);
+    expect(await objectMd5(transport, 'revert/a.txt')).toBe(createHash('md5').update('v1\n').digest('hex'));
+    expect(run.events).toContainEqual(
+      expect.objectContaining({
+        type: 'notice',
+        message:
+          'the last run on this destination did not finish (stale lock taken over): listing the destination to check what it left',
+      }),
+    );
+    expect((await runCli(['check', src, url], server)).code).toBe(0);
+    // No run died since: the manifest is trusted again, and nothing changed needs no request.
+    const next = await runCli(['push', src, url, '--json'], server);
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.summary).toMatchObject({ uploaded: 0, requestsTotal: 0 });
   });
 
   it('cleanup lists and aborts the upload a kill left behind; the next push still completes', async () => {

@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { acquireLock } from '../../src/manifest/lock.js';
@@ -7,7 +8,7 @@ import { decodeManifest, type ManifestEntry, type PendingUpload } from '../../sr
 import { defaultManifestPath, STATE_DIR } from '../../src/manifest/store.js';
 import { UNPROVEN_CTIME } from '../../src/plan/compare.js';
 import type { RemoteObject } from '../../src/plan/types.js';
-import { tempDir } from '../helpers.js';
+import { deadPid, tempDir } from '../helpers.js';
 
 const destination = { endpoint: 'http://127.0.0.1:1', bucket: 'b', prefix: 'p/' };
 const MD5 = 'e243bb39c844b3543a7726576c869caf';
@@ -25,6 +26,15 @@ const entry = (over: Partial<ManifestEntry> = {}): ManifestEntry => ({
 });
 
 const REL = 'big.bin';
+
+/** A listed object of the content of `entry()` when its size is 7. */
+const object = (rel: string, size: number): RemoteObject => ({
+  rel,
+  key: `p/${rel}`,
+  size,
+  etag: MD5,
+  lastModified: 0,
+});
 
 const pendingRecord = (over: Partial<PendingUpload> = {}): PendingUpload => ({
   uploadId: '',
@@ -200,14 +210,6 @@ describe('ManifestStore saves', () => {
     }
   });
 
-  const object = (rel: string, size: number): RemoteObject => ({
-    rel,
-    key: `p/${rel}`,
-    size,
-    etag: MD5,
-    lastModified: 0,
-  });
-
   it.each<[string, boolean, string[]]>([
     ['a completed run forgets the entries its listing contradicts and records its time', true, ['same']],
     ['an interrupted run keeps them and no listing time', false, ['changed', 'gone', 'same']],
@@ -227,6 +229,35 @@ describe('ManifestStore saves', () => {
     const m = onDisk(file);
     expect([...m.files.keys()].sort()).toEqual(kept);
     expect(m.listedAt).toBe(completed ? startedAt.toISOString() : null);
+  });
+});
+
+describe('ManifestStore after a run that died holding the lock', () => {
+  it.each<[string, boolean]>([
+    ['a run that completes a listing trusts the manifest again', true],
+    ['a run that ends before one leaves no listing time: the next push lists', false],
+  ])('%s', async (_what, listsAll) => {
+    const { store, root, file } = storeIn();
+    await store.open();
+    store.record('a', entry());
+    const listedBefore = new Date('2026-01-01T00:00:00.000Z');
+    store.listed(listedBefore, new Map([['a', object('a', 7)]]));
+    store.close(true);
+    expect(onDisk(file).listedAt).toBe(listedBefore.toISOString());
+    writeFileSync(`${file}.lock`, JSON.stringify({ pid: deadPid(), host: hostname(), startedAt: '' }));
+    const next = storeIn(root);
+    await next.store.open();
+    expect(next.said).toEqual([expect.stringMatching(/^taking over a stale lock/)]);
+    expect(next.store.lastRunUnfinished).toBe(true);
+    const startedAt = new Date();
+    if (listsAll) next.store.listed(startedAt, new Map([['a', object('a', 7)]]));
+    expect(next.store.lastRunUnfinished).toBe(!listsAll);
+    next.store.close(listsAll);
+    expect(onDisk(file).listedAt).toBe(listsAll ? startedAt.toISOString() : null);
+    const third = storeIn(root);
+    await third.store.open();
+    expect(third.store.lastRunUnfinished).toBe(false);
+    third.store.close(true);
   });
 });
 
