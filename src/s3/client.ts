@@ -24,6 +24,8 @@ export interface ResolvedClient {
   endpointId: string;
   /** Where the endpoint was set, as a failure to reach it says to check; undefined: --endpoint-url. */
   endpointWhere?: string;
+  /** Where the credentials come from, as their rejection says to check (see credentialsWhere). */
+  credentialsWhere?: string;
   counter: RequestCounter;
   /** Where small GETs and listing pages may bypass the SDK (see direct.ts); else undefined. */
   direct?: DirectSetup;
@@ -120,6 +122,7 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
         ? undefined
         : resolved.where,
     counter,
+    credentialsWhere: credentialsWhere(opts),
   };
   // Only a path-style endpoint given by URL, at its root: its request URLs are known without the
   // SDK's endpoint rules.
@@ -151,6 +154,22 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
 
 /** How far the server's clock may be from the corrected local one before the skew is re-estimated. */
 const CLOCK_SKEW_MS = 300_000;
+
+/**
+ * Where the chain takes the credentials from, as the SDK looks: given to the library, a profile named
+ * (the flag, then AWS_PROFILE: either makes it skip the environment's keys), the keys, else the rest.
+ */
+export function credentialsWhere(
+  opts: Pick<ConnectionOptions, 'credentials' | 'profile'>,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  if (opts.credentials) return 'the credentials given to the library call';
+  if (opts.profile) return `the keys of AWS profile '${opts.profile}' (--profile)`;
+  if (env.AWS_PROFILE) return `the keys of AWS profile '${env.AWS_PROFILE}' (AWS_PROFILE)`;
+  if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY)
+    return 'AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN)';
+  return "the credentials the AWS chain found (the 'default' profile, SSO, a role), or set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or --profile";
+}
 
 /**
  * The credentials the SDK's chain would use, where they are known without it: given to the library,

@@ -70,7 +70,7 @@ export function isRetryable(err: unknown): boolean {
  */
 export function describeS3Error(
   err: unknown,
-  ctx: { bucket?: string; endpoint?: string; flag?: string },
+  ctx: { bucket?: string; endpoint?: string; flag?: string; credentials?: string },
 ): S3SyncError {
   if (err instanceof S3SyncError) return err;
   // The flag that names this endpoint: a sync's source may have its own.
@@ -105,7 +105,7 @@ export function describeS3Error(
     code === 'ExpiredToken'
   ) {
     return usageError(
-      `the S3 credentials were rejected (${code}): check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or --profile`,
+      `the S3 credentials were rejected (${code}): check ${ctx.credentials ?? 'AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or --profile'}`,
     );
   }
   // An archived object not restored (GLACIER, DEEP_ARCHIVE, an Intelligent-Tiering archive tier):

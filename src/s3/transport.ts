@@ -146,7 +146,12 @@ export class S3Transport implements S3Requests {
   }
 
   fail(err: unknown) {
-    return describeS3Error(err, { bucket: this.bucket, endpoint: this.endpointId, flag: this.endpointFlag });
+    return describeS3Error(err, {
+      bucket: this.bucket,
+      endpoint: this.endpointId,
+      flag: this.endpointFlag,
+      credentials: this.resolved.credentialsWhere,
+    });
   }
 
   /**

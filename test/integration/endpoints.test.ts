@@ -7,7 +7,7 @@
  * Wrong credentials and missing buckets keep their messages on the real servers.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -433,6 +433,33 @@ describe.each(servers())('real stores keep their messages on $name', (server) =>
     ]);
     expect(badId.code).toBe(2);
   });
+
+  it.each<[string, string[], Record<string, string>, string]>([
+    ['--profile', ['--profile', 'wrong'], {}, "the keys of AWS profile 'wrong' (--profile)"],
+    ['AWS_PROFILE', [], { AWS_PROFILE: 'wrong' }, "the keys of AWS profile 'wrong' (AWS_PROFILE)"],
+  ])(
+    'credentials of a profile (%s) rejected: the message names the profile',
+    async (_n, args, env, where) => {
+      const { bucket } = await newBucket(server, 'keep3');
+      const home = dir('real-profile');
+      writeFileSync(path.join(home, 'config'), '[profile wrong]\nregion = us-east-1\n');
+      writeFileSync(
+        path.join(home, 'credentials'),
+        '[wrong]\naws_access_key_id = NOSUCHACCESSKEYID0000\naws_secret_access_key = not-the-secret\n',
+      );
+      const r = await runLive(['pull', `s3://${bucket}/p`, dir('real-out'), ...args], server, {
+        env: {
+          AWS_CONFIG_FILE: path.join(home, 'config'),
+          AWS_SHARED_CREDENTIALS_FILE: path.join(home, 'credentials'),
+          ...env,
+        },
+      });
+      expect(plainLines(r.stderr()).filter((l) => l.startsWith('s3sync:'))).toEqual([
+        `s3sync: the S3 credentials were rejected (InvalidAccessKeyId): check ${where}`,
+      ]);
+      expect(r.code).toBe(2);
+    },
+  );
 
   // s3rver does not check signatures.
   it.skipIf(server.name === 'embedded')('pull: a wrong secret key', async () => {
