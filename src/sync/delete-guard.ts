@@ -1,5 +1,6 @@
 import { usageError } from '../errors.js';
 import { parseMaxDelete, setting } from '../options/validate.js';
+import { isFolderMarker } from '../plan/keys.js';
 import type { RunContext } from './run-context.js';
 
 /** --max-delete as a number of files: '100' (files) or '25%' (of the destination's files). */
@@ -7,6 +8,16 @@ export function maxDeleteLimit(spec: number | string | undefined, destinationFil
   // Validated when the run started; `setting` throws for a caller that skipped the entry points.
   const limit = parseMaxDelete(setting({ maxDelete: spec }, 'maxDelete'))!;
   return 'count' in limit ? limit.count : Math.floor(limit.share * destinationFiles);
+}
+
+/**
+ * The source's files among its listed keys, for the empty-source guard: a folder marker is counted
+ * out, since a prefix holding only "Create folder" placeholders has nothing to sync from.
+ */
+export function sourceFilesOf(keys: Iterable<string>): number {
+  let n = 0;
+  for (const rel of keys) if (!isFolderMarker(rel)) n++;
+  return n;
 }
 
 /** What the guards say about a run's deletions: go ahead, skip them (reported), or refuse the run. */

@@ -20,7 +20,7 @@ import { formatS3Url, parseS3Url, writableS3Url } from '../s3/url.js';
 import { formatShard, isShard, parseShard, type Shard, shardOf } from '../shard.js';
 import { s3BackupTarget } from './backup.js';
 import { localBackupTarget } from './backup-local.js';
-import { enforceDeleteGuards } from './delete-guard.js';
+import { enforceDeleteGuards, sourceFilesOf } from './delete-guard.js';
 import type { FileError, SyncResult } from './events.js';
 import type { CommonOptions, PullOptions, PushOptions } from './options.js';
 import type { S3SyncOptions } from './options-s3.js';
@@ -221,7 +221,7 @@ export async function makePlan(
         });
       }
       const deletes = actions.filter((a) => a.kind === 'delete-local').length;
-      const go = deletes > 0 && enforceDeleteGuards(s, deletes, p.local.size, p.remote.size);
+      const go = deletes > 0 && enforceDeleteGuards(s, deletes, p.local.size, sourceFilesOf(p.remote.keys()));
       if (!go) actions = actions.filter((a) => a.kind !== 'delete-local');
       for (const [rel, refusal] of go ? [] : waiting)
         s.warn(`${rel}: ${refusal}: apply fails it unless that is cleared first`, rel);

@@ -11,7 +11,7 @@ import { type ConnectionOptions, endpointFor, redactUrl } from '../s3/client-opt
 import type { RemoteObject } from '../s3/remote-object.js';
 import { formatS3Url, isS3Url, parseS3Url } from '../s3/url.js';
 import { resolveAt } from './at-time.js';
-import { deleteVerdict } from './delete-guard.js';
+import { deleteVerdict, sourceFilesOf } from './delete-guard.js';
 import type { FileError, SyncResult } from './events.js';
 import type { CommonOptions } from './options.js';
 import type { S3SyncOptions } from './options-s3.js';
@@ -122,7 +122,7 @@ export async function planBuckets(opts: BucketPlanOptions): Promise<BucketPlanDo
         : deleteVerdict({
             deletes,
             destinationFiles: destination.size,
-            sourceFiles: source.size,
+            sourceFiles: sourceFilesOf(source.keys()),
             errors: run.result.errors.length,
             force: sync.force === true,
             maxDelete: sync.maxDelete,

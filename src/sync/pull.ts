@@ -15,7 +15,7 @@ import type { Facts, RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
 import { resolveAt } from './at-time.js';
 import { BackupFailed, backupLocalFile, type LocalBackup, localBackupTarget } from './backup-local.js';
-import { enforceDeleteGuards } from './delete-guard.js';
+import { enforceDeleteGuards, sourceFilesOf } from './delete-guard.js';
 import { DiskFullError, diskFullOr, downloadObject, WholeFallbacks } from './download.js';
 import { resumeName } from './download-resume.js';
 import { DurableBatch, dirsUpTo, type Unflushed } from './durable-batch.js';
@@ -394,7 +394,9 @@ function reportDryRun(s: RunContext, p: PreparedPull, opts: PullOptions): void {
     }
   }
   // For a pull the destination is the local tree and the source the listing.
-  const go = deletes.length > 0 && enforceDeleteGuards(s, deletes.length, p.local.size, p.remote.size);
+  const go =
+    deletes.length > 0 &&
+    enforceDeleteGuards(s, deletes.length, p.local.size, sourceFilesOf(p.remote.keys()));
   if (go)
     for (const a of deletes) {
       report(a);
@@ -520,7 +522,7 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
       try {
         if (
           deletes.length > 0 &&
-          enforceDeleteGuards(s, deletes.length, prepared.local.size, prepared.remote.size)
+          enforceDeleteGuards(s, deletes.length, prepared.local.size, sourceFilesOf(prepared.remote.keys()))
         ) {
           deleteAll(s, tree, deletes, prepared, backup);
           // A folder whose files all went makes way for the file of its name.

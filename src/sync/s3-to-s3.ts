@@ -14,7 +14,7 @@ import type { RemoteObject } from '../s3/remote-object.js';
 import type { S3Transport } from '../s3/transport.js';
 import { listPrefixAt, resolveAt } from './at-time.js';
 import { backupObject } from './backup.js';
-import { deleteVerdict } from './delete-guard.js';
+import { deleteVerdict, sourceFilesOf } from './delete-guard.js';
 import type { SyncResult } from './events.js';
 import type { S3SyncOptions } from './options-s3.js';
 import { S3PairRun } from './s3-pair.js';
@@ -48,10 +48,12 @@ export async function syncBuckets(opts: S3SyncOptions): Promise<SyncResult> {
       // One line each, counted as a file that failed: the destination is not a full copy.
       else if (a.kind === 'archived') run.fileError(a.rel, a.message);
     }
-    if (opts.dryRun) return reportDryRun(run, plan, { source: source.size, destination: destination.size });
+    // The source's files, for the empty-source guard: its folder markers are none.
+    const counts = { source: sourceFilesOf(source.keys()), destination: destination.size };
+    if (opts.dryRun) return reportDryRun(run, plan, counts);
     run.destinationObjects = destination;
     await copyAll(run, { src, dst }, copies);
-    await deleteAll(run, dst, deletes, { source: source.size, destination: destination.size });
+    await deleteAll(run, dst, deletes, counts);
   });
 }
 

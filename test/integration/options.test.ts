@@ -740,6 +740,31 @@ describe.each(servers())('a delete guard refusal on $name', (server) => {
     ).toEqual(['old0.txt', 'x1.txt', 'x2.txt', 'x3.txt']);
   });
 
+  it('pull --delete of a prefix holding only a folder marker is refused as empty: dry run, plan, run', async () => {
+    const { bucket, transport } = await newBucket(server, 'guardmarker');
+    // What a console's "Create folder" leaves: an empty object whose key ends in '/'.
+    await seedObject(transport, 'p/dir/', '');
+    const url = `s3://${bucket}/p`;
+    const dst = dir('guard-marker');
+    const files = { 'f1.txt': '1', 'f2.txt': '2', 'f3.txt': '3', 'f4.txt': '4' };
+    writeTree(dst, files);
+    const flags = ['--delete', '--max-delete', '100'];
+    const out = path.join(dir('guard-marker-plan'), 'plan.json');
+    for (const args of [
+      ['pull', url, dst, ...flags, '--dry-run'],
+      ['plan', 'pull', url, dst, ...flags, '--out', out],
+      ['pull', url, dst, ...flags],
+    ]) {
+      const r = await runCli(args, server);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(plainLines(r.stderr)).toEqual([
+        expect.stringMatching(/^s3sync: refusing to delete all 4 file\(s\): the source is empty/),
+      ]);
+    }
+    expect(existsSync(out)).toBe(false);
+    for (const rel of Object.keys(files)) expect(existsSync(path.join(dst, rel))).toBe(true);
+  });
+
   it('without --json the summary is printed too, then the refusal on stderr', async () => {
     const url = await remoteWith(3, 'guardhuman');
     const src = dir('guard-human');

@@ -119,6 +119,33 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     expect(empty.stderr).toMatch(/refusing to delete all 3 file\(s\): the source is empty/);
     expect(Object.keys(await contents(dst, 'q/')).sort()).toEqual(['a.txt', 'c.txt', 'd.txt']);
 
+    // A folder marker is no file: a source holding only one is empty too (dry run, plan and run).
+    await seedObject(src, 'p/dir/', '');
+    const planFile = path.join(tempDir('marker-plan'), 'plan.json');
+    for (const args of [
+      ['sync', `s3://${from}/p`, `s3://${to}/q`, '--delete', '--max-delete', '100', '--dry-run'],
+      [
+        'plan',
+        'sync',
+        `s3://${from}/p`,
+        `s3://${to}/q`,
+        '--delete',
+        '--max-delete',
+        '100',
+        '--out',
+        planFile,
+      ],
+      ['sync', `s3://${from}/p`, `s3://${to}/q`, '--delete', '--max-delete', '100'],
+    ]) {
+      const marker = await runCli(args, server);
+      expect(marker.code, args.join(' ')).toBe(2);
+      expect(marker.stderr).toMatch(/refusing to delete all 3 file\(s\): the source is empty/);
+    }
+    // The run copies the marker, as any object, before its deletions are refused.
+    expect(Object.keys(await contents(dst, 'q/')).sort()).toEqual(['a.txt', 'c.txt', 'd.txt', 'dir/']);
+    await src.deleteKeys(['p/dir/']);
+    await dst.deleteKeys(['q/dir/']);
+
     // Over --max-delete: refused too.
     await seedObject(src, 'p/a.txt', 'ONE');
     const over = await runCli(

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { S3SyncError } from '../../src/errors.js';
-import { deleteVerdict, maxDeleteLimit } from '../../src/sync/delete-guard.js';
+import { deleteVerdict, maxDeleteLimit, sourceFilesOf } from '../../src/sync/delete-guard.js';
 
 describe('maxDeleteLimit: --max-delete as a number of files', () => {
   it.each<[string, number | string | undefined, number, number]>([
@@ -118,5 +118,16 @@ describe('deleteVerdict: whether a run deletes', () => {
     ],
   ])('refuses the run (usage error): %s', (_reason, c, refuse) => {
     expect(verdict(c)).toEqual({ go: false, refuse });
+  });
+});
+
+describe('sourceFilesOf: the files the empty-source guard counts', () => {
+  it.each<[string, string[], number]>([
+    ['nothing listed', [], 0],
+    ['only a folder marker', ['dir/'], 0],
+    ['the prefix itself and nested markers', ['', 'a/', 'a/b/'], 0],
+    ['files beside markers', ['a/', 'a/x.txt', 'y.txt'], 2],
+  ])('%s', (_name, keys, n) => {
+    expect(sourceFilesOf(keys)).toBe(n);
   });
 });
