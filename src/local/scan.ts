@@ -339,6 +339,59 @@ export function holdsAnything(dir: string, ignore: string): boolean {
   }
 }
 
+/** Entries holdsAFile reads at most: a few milliseconds, whatever the tree. */
+const LOOK_BUDGET = 10_000;
+
+/**
+ * Whether a tree holds a file `wanted` selects, for the empty-source guard where no scan covers the
+ * tree: empty folders are no source. Depth first, it stops at the first file, and after `budget`
+ * entries read it answers true (as holdsAnything would), so a batch never pays for a whole walk.
+ * An unreadable folder or a broken link counts as nothing: the run's own scan reports those.
+ */
+export function holdsAFile(
+  root: string,
+  opts: {
+    skipDir: (rel: string) => boolean;
+    wanted: (rel: string) => boolean;
+    followSymlinks?: boolean;
+    budget?: number;
+  },
+): boolean {
+  let budget = opts.budget ?? LOOK_BUDGET;
+  const stack = [''];
+  while (stack.length > 0) {
+    const dir = stack.pop()!;
+    let d: ReturnType<typeof opendirSync>;
+    try {
+      d = opendirSync(dir === '' ? root : absPath(root, dir));
+    } catch {
+      continue;
+    }
+    try {
+      for (let e = d.readSync(); e; e = d.readSync()) {
+        if (--budget < 0) return true;
+        const rel = dir === '' ? e.name : `${dir}/${e.name}`;
+        let isDir = e.isDirectory();
+        let isFile = e.isFile();
+        if (e.isSymbolicLink()) {
+          if (!opts.followSymlinks) continue;
+          const st = statSync(absPath(root, rel), { throwIfNoEntry: false });
+          // The budget bounds a loop of links, as it bounds the walk.
+          isDir = st?.isDirectory() === true;
+          isFile = st?.isFile() === true;
+        }
+        if (isFile && opts.wanted(rel)) return true;
+        if (isDir && !opts.skipDir(rel)) stack.push(rel);
+      }
+    } catch {
+      // Unreadable partway: what was read is what is known.
+    } finally {
+      d.closeSync();
+    }
+  }
+  return false;
+}
+
 /** The root as the scan joins names to it: without trailing slashes ('' for '/'). */
 const scanBase = (root: string) => (root.endsWith('/') ? root.replace(/\/+$/, '') : root);
 

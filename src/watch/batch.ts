@@ -1,6 +1,6 @@
 import { lstatSync } from 'node:fs';
-import { absPath, holdsAnything, type LocalFile, scanDirectory } from '../local/scan.js';
-import { isStateDir, STATE_DIR } from '../manifest/store.js';
+import { absPath, holdsAFile, type LocalFile, scanDirectory } from '../local/scan.js';
+import { isStateDir } from '../manifest/store.js';
 import { setting } from '../options/validate.js';
 import { type PushAction, planPush } from '../plan/push.js';
 import { applyRecords } from '../sync/facts.js';
@@ -119,11 +119,17 @@ async function prepareBatch(
     files: toSend,
     fileCount: files.length,
     facts,
-    // The empty-source guard: a root that holds nothing (an unmounted disk) deletes nothing. A look
-    // over the whole tree counts its files, as a push does: empty folders left are still no source.
+    // The empty-source guard: a root that holds no file (an unmounted disk) deletes nothing. A look
+    // over the whole tree counts its files, as a push does; a batch looks for one file the push would
+    // send, since empty folders left are still no source.
     sourceFiles: scope.whole
       ? files.length
-      : holdsAnything(s.localRoot, STATE_DIR)
+      : files.length > 0 ||
+          holdsAFile(s.localRoot, {
+            skipDir: (rel) => isStateDir(rel) || s.filter.excludesDir(rel),
+            wanted: s.selected,
+            followSymlinks: opts.followSymlinks,
+          })
         ? Math.max(1, s.store.files.size)
         : 0,
     destinationFiles: s.store.files.size,

@@ -610,6 +610,32 @@ describe.each(servers())('push --watch on $name', (server) => {
     expect([...(await transport.list('w/')).keys()].sort()).toEqual(['c.txt', 'sub/a.txt', 'sub/b.txt']);
   });
 
+  it('--delete: a batch that leaves only empty folders is refused as an empty source, and says it retries', async () => {
+    const { transport, src, args } = await setup('batch-empty', [
+      '--settle',
+      '300ms',
+      '--reconcile-every',
+      '1h',
+      '--delete',
+      '--max-delete',
+      '100%',
+    ]);
+    mkdirSync(path.join(src, 'sub'));
+    for (const rel of ['sub/a.txt', 'sub/b.txt', 'c.txt']) writeOld(path.join(src, rel), rel);
+    const run = start(args);
+    await watching(run);
+    // The folder stays: a plain push of this tree refuses, and so must the batch of these events.
+    for (const rel of ['sub/a.txt', 'sub/b.txt', 'c.txt']) rmSync(path.join(src, rel));
+    const refused = () =>
+      run.events.some(
+        (e) => e.type === 'error' && /the source is empty.*\(retrying\)$/.test(String(e.message)),
+      );
+    expect(await waitFor(refused, run, 30_000), diag(run)).toBe(true);
+    expect((await stop(run)).code, diag(run)).toBe(1);
+    expect(deleted(run), diag(run)).toBe(0);
+    expect([...(await transport.list('w/')).keys()].sort()).toEqual(['c.txt', 'sub/a.txt', 'sub/b.txt']);
+  });
+
   it('events that all came: the look after them finds nothing and says nothing', async () => {
     const { src, args } = await setup('look-quiet', ['--settle', '300ms', '--reconcile-every', '1h']);
     writeOld(path.join(src, 'a.txt'), 'a');

@@ -13,7 +13,7 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { holdsAnything, scanDirectory, scanDirectoryYielding } from '../../src/local/scan.js';
+import { holdsAFile, holdsAnything, scanDirectory, scanDirectoryYielding } from '../../src/local/scan.js';
 
 const roots: string[] = [];
 afterAll(() => {
@@ -180,6 +180,39 @@ describe('holdsAnything', () => {
     writeFileSync(path.join(root, 'a'), '');
     expect(holdsAnything(root, '.s3sync')).toBe(true);
     expect(holdsAnything(path.join(root, 'missing'), '.s3sync')).toBe(false);
+  });
+});
+
+describe('holdsAFile', () => {
+  const opts = {
+    skipDir: (rel: string) => rel === '.s3sync',
+    wanted: (rel: string) => !rel.endsWith('.tmp'),
+  };
+  it('finds a file at any depth; empty folders, skipped folders and unwanted files are none', () => {
+    const root = newRoot();
+    expect(holdsAFile(root, opts)).toBe(false);
+    mkdirSync(path.join(root, 'a', 'b', 'c'), { recursive: true });
+    mkdirSync(path.join(root, '.s3sync'));
+    writeFileSync(path.join(root, '.s3sync', 'manifest'), '');
+    writeFileSync(path.join(root, 'a', 'x.tmp'), '');
+    expect(holdsAFile(root, opts)).toBe(false);
+    writeFileSync(path.join(root, 'a', 'b', 'c', 'y.txt'), '');
+    expect(holdsAFile(root, opts)).toBe(true);
+    expect(holdsAFile(path.join(root, 'missing'), opts)).toBe(false);
+  });
+
+  it('a link counts only when followed, and a tree past the budget is taken to hold one', () => {
+    const root = newRoot();
+    mkdirSync(path.join(root, 'real'));
+    writeFileSync(path.join(root, 'real', 'f.txt'), '');
+    const top = path.join(root, 'top');
+    mkdirSync(top);
+    symlinkSync(path.join(root, 'real'), path.join(top, 'link'));
+    expect(holdsAFile(top, opts)).toBe(false);
+    expect(holdsAFile(top, { ...opts, followSymlinks: true })).toBe(true);
+    for (let i = 0; i < 5; i++) mkdirSync(path.join(top, `e${i}`));
+    expect(holdsAFile(top, { ...opts, budget: 100 })).toBe(false);
+    expect(holdsAFile(top, { ...opts, budget: 3 })).toBe(true);
   });
 });
 
