@@ -2,6 +2,7 @@ import { runError, usageError } from '../errors.js';
 import { describeS3Error, errorCode, httpStatus } from '../s3/errors.js';
 import type { ProviderQuirks } from '../s3/providers.js';
 import { inBucket, type S3Requests } from '../s3/requests.js';
+import { s3 } from '../s3/sdk.js';
 import { isS3Url, type S3Location, writableS3Url } from '../s3/url.js';
 
 /**
@@ -95,4 +96,31 @@ export async function backupObject(
       err,
     );
   }
+}
+
+/**
+ * A dry run's look at the backup bucket, for a run that would keep an object there: the real run's
+ * first copy into a missing bucket stops it (exit 2), so the dry run must stop the same way. One
+ * HeadBucket; a 403 is let through, since it needs s3:ListBucket, which the copies do not.
+ */
+export async function checkBackupBucket(
+  t: S3Requests & { endpointId?: string },
+  target: BackupTarget,
+): Promise<void> {
+  const there = await t.call(async (request) => {
+    try {
+      await t.send(new (s3().HeadBucketCommand)({ Bucket: target.bucket }), request);
+      return true;
+    } catch (err) {
+      if (httpStatus(err) === 404) return false;
+      if (httpStatus(err) === 403) return true;
+      throw err;
+    }
+  });
+  // Said as the real run's copy says it (describeS3Error of its NoSuchBucket).
+  if (!there)
+    throw describeS3Error(Object.assign(new Error('NoSuchBucket'), { name: 'NoSuchBucket' }), {
+      bucket: target.bucket,
+      endpoint: t.endpointId,
+    });
 }

@@ -19,7 +19,7 @@ import type { Facts, RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
 import { parseS3Url } from '../s3/url.js';
 import { formatShard } from '../shard.js';
-import { s3BackupTarget } from './backup.js';
+import { checkBackupBucket, s3BackupTarget } from './backup.js';
 import { CopyGate } from './copy-rename.js';
 import { enforceDeleteGuards } from './delete-guard.js';
 import type { ActionKind, SyncResult } from './events.js';
@@ -75,7 +75,7 @@ export async function push(opts: PushOptions): Promise<SyncResult> {
   return s.run(async () => {
     const prepared = await preparePush(s, opts);
     applyRecords(s, prepared.actions, prepared.facts);
-    if (opts.dryRun) reportDryRun(s, prepared);
+    if (opts.dryRun) await reportDryRun(s, prepared, opts);
     else await executePush(s, prepared, opts);
   });
 }
@@ -290,7 +290,7 @@ export async function preparePush(
 }
 
 /** What the run would do, deletions last behind the same guards: a refusal is the real run's refusal. */
-function reportDryRun(s: RunContext, p: PreparedPush): void {
+async function reportDryRun(s: RunContext, p: PreparedPush, opts: PushOptions): Promise<void> {
   const report = (a: { kind: ActionKind; rel: string; reason: string; size: number }, reason = a.reason) =>
     s.emit({ type: 'action', action: a.kind, rel: a.rel, reason, size: a.size, dryRun: true });
   for (const a of p.actions) {
@@ -305,9 +305,15 @@ function reportDryRun(s: RunContext, p: PreparedPush): void {
       s.result.restyled++;
     }
   }
+  // What the real run keeps under --backup-dir first: an object overwritten, then the deletions.
+  const backup =
+    opts.backupDir === undefined ? undefined : s3BackupTarget(opts.backupDir, opts.suffix, s.location);
+  const overwrites = p.actions.some((a) => (a.kind === 'upload' || a.kind === 'copy') && a.reason !== 'new');
+  if (backup && overwrites) await checkBackupBucket(await s.s3(), backup);
   const deletes = p.actions.filter((a) => a.kind === 'delete');
   if (deletes.length === 0) return;
   if (!enforceDeleteGuards(s, deletes.length, destinationCount(s, p, deletes.length), p.sourceFiles)) return;
+  if (backup && !overwrites) await checkBackupBucket(await s.s3(), backup);
   for (const a of deletes) {
     report(a);
     s.result.deleted++;

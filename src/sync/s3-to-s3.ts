@@ -13,7 +13,7 @@ import { httpStatus, isFatal } from '../s3/errors.js';
 import type { RemoteObject } from '../s3/remote-object.js';
 import type { S3Transport } from '../s3/transport.js';
 import { listPrefixAt, resolveAt } from './at-time.js';
-import { backupObject } from './backup.js';
+import { backupObject, checkBackupBucket } from './backup.js';
 import { deleteVerdict, sourceFilesOf } from './delete-guard.js';
 import type { SyncResult } from './events.js';
 import type { S3SyncOptions } from './options-s3.js';
@@ -50,7 +50,7 @@ export async function syncBuckets(opts: S3SyncOptions): Promise<SyncResult> {
     }
     // The source's files, for the empty-source guard: its folder markers are none.
     const counts = { source: sourceFilesOf(source.keys()), destination: destination.size };
-    if (opts.dryRun) return reportDryRun(run, plan, counts);
+    if (opts.dryRun) return reportDryRun(run, { dst, destination }, plan, counts);
     run.destinationObjects = destination;
     await copyAll(run, { src, dst }, copies);
     await deleteAll(run, dst, deletes, counts);
@@ -114,12 +114,17 @@ export async function prepare(run: S3PairRun, t: { src: S3Transport; dst: S3Tran
 }
 
 /** What the run would do, deletions behind the same guards: a refusal is the real run's refusal. */
-function reportDryRun(
+async function reportDryRun(
   run: S3PairRun,
+  at: { dst: S3Transport; destination: ReadonlyMap<string, RemoteObject> },
   plan: S3SyncPlan,
   counts: { source: number; destination: number },
-): void {
+): Promise<void> {
+  // What the real run keeps under --backup-dir first (see kept): an object overwritten, then the deletions.
+  const overwrites = plan.actions.some((a) => a.kind === 'copy' && at.destination.has(a.rel));
+  if (run.backup && overwrites) await checkBackupBucket(at.dst, run.backup);
   const deleting = deletesGo(run, plan.actions.filter((a) => a.kind === 'delete').length, counts);
+  if (run.backup && deleting && !overwrites) await checkBackupBucket(at.dst, run.backup);
   for (const a of plan.actions) {
     if (a.kind !== 'copy' && (a.kind !== 'delete' || !deleting)) continue;
     run.emit({ type: 'action', action: a.kind, rel: a.rel, reason: a.reason, size: a.size, dryRun: true });

@@ -131,6 +131,43 @@ describe.each(servers())('push --backup-dir on $name', (server) => {
     expect(await objectMd5(transport, 'd/a.txt')).toBe(md5Hex('one\n'));
   });
 
+  it('a dry run refuses a backup bucket that does not exist, as the real run does (push and sync)', async () => {
+    const { bucket, transport } = await newBucket(server, 'baknodry');
+    const dir = dirs.dir('baknodry');
+    writeTree(dir, { 'a.txt': 'one\n', 'b.txt': 'two\n', 'c.txt': 'three\n' });
+    const url = `s3://${bucket}/d`;
+    expect((await runCli(['push', dir, url], server)).code).toBe(0);
+    const nob = ['--backup-dir', 's3://s3sync-no-such-bucket-dry/x'];
+    const refused = /^s3sync: bucket 's3sync-no-such-bucket-dry' does not exist/;
+    // Only new files: nothing to keep, so nothing asks for the bucket, dry or not.
+    writeTree(dir, { 'new.txt': 'new\n' });
+    expect((await runCli(['push', dir, url, ...nob, '--dry-run'], server)).code).toBe(0);
+    // Deletions only, then an overwrite only: each dry run stops as its real run would.
+    rmSync(path.join(dir, 'b.txt'));
+    rmSync(path.join(dir, 'c.txt'));
+    const deleting = ['push', dir, url, '--delete', '--max-delete', '100%', ...nob];
+    for (const args of [deleting, ['push', dir, url, ...nob]]) {
+      if (args === deleting) writeTree(dir, {});
+      else writeTree(dir, { 'a.txt': 'one, changed\n' });
+      const dry = await runCli([...args, '--dry-run'], server);
+      expect(dry.code, args.join(' ')).toBe(2);
+      expect(plainLines(dry.stderr)).toEqual([expect.stringMatching(refused)]);
+    }
+    const real = await runCli(deleting, server);
+    expect(real.code).toBe(2);
+    expect(plainLines(real.stderr)).toEqual([expect.stringMatching(refused)]);
+    expect(await keys(transport, 'd/')).toEqual(['a.txt', 'b.txt', 'c.txt', 'new.txt']);
+    // S3 → S3: deletions from another prefix, dry and real alike.
+    await seedObject(transport, 'e/a.txt', 'one\n');
+    const sync = ['sync', `s3://${bucket}/e`, url, '--delete', '--max-delete', '100%', ...nob];
+    for (const extra of [['--dry-run'], []]) {
+      const r = await runCli([...sync, ...extra], server);
+      expect(r.code, extra.join(' ')).toBe(2);
+      expect(plainLines(r.stderr)).toEqual([expect.stringMatching(refused)]);
+    }
+    expect(await keys(transport, 'd/')).toEqual(['a.txt', 'b.txt', 'c.txt', 'new.txt']);
+  });
+
   it('a copy to the backup answered NoSuchKey for an object that is there: not overwritten, not deleted', async () => {
     const { bucket, transport } = await newBucket(server, 'baknsk');
     const dir = dirs.dir('baknsk');
