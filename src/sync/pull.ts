@@ -394,15 +394,23 @@ function reportDryRun(s: RunContext, p: PreparedPull, opts: PullOptions): void {
     }
   }
   // For a pull the destination is the local tree and the source the listing.
-  const go =
-    deletes.length > 0 &&
-    enforceDeleteGuards(s, deletes.length, p.local.size, sourceFilesOf(p.remote.keys()));
+  let go = false;
+  let refusal: unknown;
+  try {
+    go =
+      deletes.length > 0 &&
+      enforceDeleteGuards(s, deletes.length, p.local.size, sourceFilesOf(p.remote.keys()));
+  } catch (err) {
+    refusal = err;
+  }
   if (go)
     for (const a of deletes) {
       report(a);
       s.result.deleted++;
     }
+  // Refused, the real run still tries (and fails) these before it stops: so does its dry run.
   for (const a of waiting) download(a, go);
+  if (refusal !== undefined) throw refusal;
 }
 
 /** The downloads that wait for the run's deletions (see downloadsAfterDeletes). */

@@ -407,6 +407,30 @@ describe.each(servers())('pull --delete on $name', (server) => {
     }
   });
 
+  it('a dry run the guards refuse still fails the downloads that waited for its deletions, as the real run', async () => {
+    const { url, dir: src } = await pushedTree(server, 2, 'pwait');
+    writeTree(src, { x: 'a file\n' });
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    const dst = tempDir('pwait-dst');
+    expect((await runCli(['pull', url, dst], server)).code).toBe(0);
+    // Upstream, `x` becomes a folder; the local file `x` is in the way of `x/y` until deleted.
+    rmSync(path.join(src, 'x'));
+    writeTree(src, { 'x/y': 'now below x\n' });
+    expect((await runCli(['push', src, url, '--delete', '--max-delete', '100%'], server)).code).toBe(0);
+    const flags = ['--delete', '--max-delete', '0', '--json'];
+    const dry = await runCli(['pull', url, dst, ...flags, '--dry-run'], server);
+    const real = await runCli(['pull', url, dst, ...flags], server);
+    for (const r of [dry, real]) {
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/refusing to delete 1 of \d+ file\(s\): over --max-delete 0/);
+      expect(r.summary?.errors).toEqual([
+        { rel: 'x/y', message: "not written: 'x' is a file, not a directory" },
+      ]);
+      expect(r.summary).toMatchObject({ downloaded: 0, deleted: 0, failed: 1 });
+    }
+    expect(readFileSync(path.join(dst, 'x'), 'utf8')).toBe('a file\n');
+  });
+
   it('is guarded like push: over --max-delete is refused and deletes nothing', async () => {
     const { url } = await pushedTree(server, 2, 'pguard');
     const dst = tempDir('pguard-dst');
