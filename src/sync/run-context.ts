@@ -1,4 +1,5 @@
 import {
+  accessSync,
   closeSync,
   constants,
   fstatSync,
@@ -169,7 +170,7 @@ export class RunContext {
   static async create(setup: RunSetup): Promise<RunContext> {
     const ctx = new RunContext(setup);
     if (!setup.unfiltered) {
-      ctx.rules = await loadFilter(setup.root, setup.opts);
+      ctx.rules = await loadFilter(setup.root, setup.opts, setup.command);
       ctx.limits = await loadSelection(setup.opts, ctx.started);
     }
     return ctx;
@@ -250,9 +251,10 @@ export class RunContext {
   reselection(): () => Promise<(rel: string) => boolean> {
     const own = this.ownTest();
     const { shard, localRoot, opts } = this;
+    const command = this.result.command;
     const listed = this.limits.listed;
     return async () => {
-      const rules = await loadFilter(localRoot, opts);
+      const rules = await loadFilter(localRoot, opts, command);
       return (rel) => selects(rel, own, shard, listed, rules);
     };
   }
@@ -378,20 +380,24 @@ export class RunContext {
   }
 }
 
-function loadFilter(root: string, opts: CommonOptions): Promise<PathFilter> {
+function loadFilter(root: string, opts: CommonOptions, command: SyncResult['command']): Promise<PathFilter> {
   return createFilter({
     include: opts.include,
     exclude: opts.exclude,
     excludeFrom: opts.excludeFrom,
-    ignoreFileText: readIgnoreFile(path.join(root, IGNORE_FILE)),
+    ignoreFileText: readIgnoreFile(path.join(root, IGNORE_FILE), command),
   });
 }
+
+/** What the local root is to a command, as its messages name it. */
+const rootName = (command: SyncResult['command']) =>
+  command === 'push' ? 'source directory' : command === 'pull' ? 'destination directory' : 'directory';
 
 /**
  * The ignore file's rules, or undefined when there is none. Only no entry at all means no rules: a
  * dangling link or an unreadable file was read as none, and every path it ignores was synced.
  */
-function readIgnoreFile(file: string): string | undefined {
+function readIgnoreFile(file: string, command: SyncResult['command']): string | undefined {
   let fd: number;
   try {
     // Non-blocking: a FIFO there would hold the run in a read that no signal ends.
@@ -399,6 +405,19 @@ function readIgnoreFile(file: string): string | undefined {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && lstatSync(file, { throwIfNoEntry: false }) === undefined) return undefined;
+    // A folder that cannot be read or searched denies every name in it, an ignore file there or not:
+    // the folder is what to fix.
+    const dir = path.dirname(file);
+    if (code === 'EACCES' || code === 'EPERM') {
+      try {
+        accessSync(dir, constants.R_OK | constants.X_OK);
+      } catch (denied) {
+        throw usageError(
+          `cannot read the ${rootName(command)} '${dir}': ${errorCode(denied) || errorMessage(denied)}`,
+          denied,
+        );
+      }
+    }
     const why = code === 'ENOENT' ? 'a symbolic link to no file' : (code ?? errorMessage(err));
     throw usageError(`cannot read the ignore file ${file}: ${why}`, err);
   }

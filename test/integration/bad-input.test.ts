@@ -445,6 +445,26 @@ describe.each(servers())('bad input on $name', (server) => {
       expect([...(await transport.list('perm/')).keys()].sort()).toEqual(['a.txt', 'b/c.txt']);
     });
 
+    it('a source directory it cannot read: one line that says so, not the ignore file (exit 2)', async () => {
+      const { bucket } = await newBucket(server, 'permdir');
+      const src = dir('permdir-src');
+      writeTree(src, { 'a.txt': 'a' });
+      const home = dir('permdir-home');
+      const as = unprivileged([src, path.join(src, 'a.txt'), home]);
+      if (as === null) return;
+      chmodSync(src, 0o000);
+      try {
+        const r = await runCli(['push', src, `s3://${bucket}/permdir`, '--delete'], server, {
+          ...as,
+          env: { HOME: home },
+        });
+        expect(r.code).toBe(2);
+        expect(plainLines(r.stderr)).toEqual([`s3sync: cannot read the source directory '${src}': EACCES`]);
+      } finally {
+        chmodSync(src, 0o755);
+      }
+    });
+
     it('pull and check beside an unreadable file or folder: one error each, nothing written over it', async () => {
       const { bucket } = await newBucket(server, 'permpull');
       const src = dir('permpull-src');
