@@ -18,7 +18,7 @@ import { readCapped } from '../read-capped.js';
 import { redactUrl } from '../s3/client-options.js';
 import { formatS3Url, parseS3Url, writableS3Url } from '../s3/url.js';
 import { formatShard, isShard, parseShard, type Shard, shardOf } from '../shard.js';
-import { s3BackupTarget } from './backup.js';
+import { checkBackupBucket, s3BackupTarget } from './backup.js';
 import { localBackupTarget } from './backup-local.js';
 import { enforceDeleteGuards, sourceFilesOf } from './delete-guard.js';
 import type { FileError, SyncResult } from './events.js';
@@ -196,6 +196,9 @@ export async function makePlan(
         !enforceDeleteGuards(s, deletes, [...remote.keys()].filter(s.selected).length, p.sourceFiles)
       )
         actions = actions.filter((a) => a.kind !== 'delete-remote');
+      // As a dry run: apply would stop at its first backup copy into a bucket that is not there.
+      if (opts.backupDir !== undefined && actions.some((a) => a.remote !== null))
+        await checkBackupBucket(await s.s3(), s3BackupTarget(opts.backupDir, opts.suffix, s.location));
     } else {
       const p = await preparePull(s, opts as PullOptions);
       const refusalOf = downloadRefusal(s, opts as PullOptions);

@@ -11,6 +11,7 @@ import { type ConnectionOptions, endpointFor, redactUrl } from '../s3/client-opt
 import type { RemoteObject } from '../s3/remote-object.js';
 import { formatS3Url, isS3Url, parseS3Url } from '../s3/url.js';
 import { resolveAt } from './at-time.js';
+import { checkBackupBucket } from './backup.js';
 import { deleteVerdict, sourceFilesOf } from './delete-guard.js';
 import type { FileError, SyncResult } from './events.js';
 import type { CommonOptions } from './options.js';
@@ -133,6 +134,9 @@ export async function planBuckets(opts: BucketPlanOptions): Promise<BucketPlanDo
       run.emit({ type: 'error', message: v.skip });
       actions = actions.filter((a) => a.kind !== 'delete');
     }
+    // As a dry run: apply would stop at its first backup copy into a bucket that is not there.
+    if (run.backup && actions.some((a) => a.kind === 'delete' || a.destination !== null))
+      await checkBackupBucket(dst, run.backup);
     for (const a of actions) {
       run.emit({ type: 'action', action: a.kind, rel: a.rel, reason: a.reason, size: a.size, dryRun: true });
       if (a.kind === 'copy') run.result.copied++;

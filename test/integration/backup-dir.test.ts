@@ -165,6 +165,17 @@ describe.each(servers())('push --backup-dir on $name', (server) => {
       expect(r.code, extra.join(' ')).toBe(2);
       expect(plainLines(r.stderr)).toEqual([expect.stringMatching(refused)]);
     }
+    // A plan is refused the same way: its apply would stop there too.
+    const out = path.join(dirs.dir('baknodry-plan'), 'plan.json');
+    for (const args of [
+      ['plan', ...deleting.slice(0, 3)],
+      ['plan', ...sync.slice(0, 3)],
+    ]) {
+      const r = await runCli([...args, '--delete', '--max-delete', '100%', ...nob, '--out', out], server);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(plainLines(r.stderr)).toEqual([expect.stringMatching(refused)]);
+      expect(existsSync(out)).toBe(false);
+    }
     expect(await keys(transport, 'd/')).toEqual(['a.txt', 'b.txt', 'c.txt', 'new.txt']);
   });
 
