@@ -238,10 +238,7 @@ describe.each(servers())('invalid option values on $name', (server) => {
     'a region from %s that cannot be in a host name: exit 2 naming it, no request',
     async (_what, args, env, text) => {
       const r = await runCli(['push', src, url, '--dry-run', ...args], server, {
-        env: { AWS_ENDPOINT_URL_S3: undefined, AWS_ENDPOINT_URL: undefined, ...env } as Record<
-          string,
-          string
-        >,
+        env: { AWS_ENDPOINT_URL_S3: undefined, AWS_ENDPOINT_URL: undefined, ...env },
       });
       expect(oneUsageLine(r)).toBe(`s3sync: ${text}`);
       expect(r.stdout).toBe('');
@@ -259,7 +256,7 @@ describe.each(servers())('invalid option values on $name', (server) => {
     );
     const before = requests();
     const r = await runCli([], server, {
-      env: { S3SYNC_CONFIG: file, AWS_ENDPOINT_URL_S3: undefined } as unknown as Record<string, string>,
+      env: { S3SYNC_CONFIG: file, AWS_ENDPOINT_URL_S3: undefined },
     });
     expect(oneUsageLine(r)).toContain(`${LABEL_HINT}, got "bad region!"`);
     expect(requests()).toBe(before);
