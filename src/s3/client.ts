@@ -26,6 +26,8 @@ export interface ResolvedClient {
   endpointWhere?: string;
   /** Where the credentials come from, as their rejection says to check (see credentialsWhere). */
   credentialsWhere?: string;
+  /** `text` with the secret key and session token this client signed with replaced by `***`. */
+  redact?: (text: string) => string;
   counter: RequestCounter;
   /** Where small GETs and listing pages may bypass the SDK (see direct.ts); else undefined. */
   direct?: DirectSetup;
@@ -67,8 +69,23 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
   // errors and --debug notices say what matters.
   const quiet = () => {};
   const logger = { trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet };
+  // The secrets signed with, as resolved: a server that echoes one in an error message (a token it
+  // refuses) must not have it printed.
+  const secrets = new Set<string>();
+  const remember = <C extends { secretAccessKey?: string; sessionToken?: string }>(c: C): C => {
+    for (const v of [c.secretAccessKey, c.sessionToken]) if (v !== undefined && v.length >= 8) secrets.add(v);
+    return c;
+  };
+  const redact = (text: string) => {
+    let out = text;
+    for (const v of secrets) out = out.split(v).join('***');
+    return out;
+  };
   const build = (): S3Client => {
     const { fromIni, fromNodeProviderChain } = credentialProviders();
+    const chain = opts.profile
+      ? fromIni({ profile: opts.profile, logger })
+      : fromNodeProviderChain({ logger });
     const config: S3ClientConfig = {
       region,
       endpoint,
@@ -84,9 +101,9 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
       // request.
       maxAttempts: 1,
       systemClockOffset: skewBeforeClient,
-      credentials:
-        opts.credentials ??
-        (opts.profile ? fromIni({ profile: opts.profile, logger }) : fromNodeProviderChain({ logger })),
+      credentials: opts.credentials
+        ? remember(opts.credentials)
+        : async (p?: Parameters<typeof chain>[0]) => remember(await chain(p)),
       requestHandler: new (httpHandler().NodeHttpHandler)({
         httpAgent,
         httpsAgent,
@@ -123,6 +140,7 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
         : resolved.where,
     counter,
     credentialsWhere: credentialsWhere(opts),
+    redact,
   };
   // Only a path-style endpoint given by URL, at its root: its request URLs are known without the
   // SDK's endpoint rules.
@@ -137,7 +155,7 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
       region: async () => region,
       // The SDK's chain (profiles, SSO, instance roles …) only where the credentials are not known
       // without it.
-      credentials: known ? async () => known : () => out.client.config.credentials(),
+      credentials: known ? async () => remember(known) : () => out.client.config.credentials(),
       checksums,
       // A skewed local clock signs the direct requests as the SDK signs its own.
       now: () => new Date(Date.now() + skew()),

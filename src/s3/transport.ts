@@ -146,12 +146,24 @@ export class S3Transport implements S3Requests {
   }
 
   fail(err: unknown) {
-    return describeS3Error(err, {
+    const e = describeS3Error(err, {
       bucket: this.bucket,
       endpoint: this.endpointId,
       flag: this.endpointFlag,
       credentials: this.resolved.credentialsWhere,
     });
+    // The message quotes the server, which may echo a secret it was sent; --debug prints the cause too.
+    const redact = this.resolved.redact;
+    if (redact) {
+      e.message = redact(e.message);
+      if (e.stack) e.stack = redact(e.stack);
+      const cause = e.cause;
+      if (cause instanceof Error && cause !== e) {
+        cause.message = redact(cause.message);
+        if (cause.stack) cause.stack = redact(cause.stack);
+      }
+    }
+    return e;
   }
 
   /**

@@ -207,6 +207,38 @@ describe.each(servers())('bad input on $name', (server) => {
       expect((await runCli(['check', src, url], server)).code).toBe(0);
     });
 
+    it('a secret the server echoes in its error message is never printed', async () => {
+      const token = `TOKEN-${process.pid}-echoed-back`;
+      const secret = `SECRET-${process.pid}-echoed-back`;
+      // Every request refused at the proxy, its message quoting the credentials a careless store saw.
+      const proxy = await startFaultProxy({
+        target: server.endpoint,
+        seed: 5,
+        rate: 0,
+        answer: () => ({
+          status: 400,
+          code: 'InvalidArgument',
+          message: `Bad token ${token} signed with ${secret}`,
+        }),
+      });
+      proxies.push(proxy);
+      const src = dir('echo-src');
+      writeFileSync(path.join(src, 'a.txt'), 'a');
+      for (const extra of [[], ['--json'], ['--debug']]) {
+        const run = await runLive(
+          ['push', src, 's3://echo/p', '--endpoint-url', proxy.endpoint, '--retries', '0', ...extra],
+          server,
+          { env: { AWS_SESSION_TOKEN: token, AWS_SECRET_ACCESS_KEY: secret } },
+        );
+        const out = run.stdout() + run.stderr();
+        expect(run.code, out).not.toBe(0);
+        expect(out).toContain('Bad token *** signed with ***');
+        expect(out).not.toContain(token);
+        expect(out).not.toContain(secret);
+      }
+      expect(proxy.log.length).toBeGreaterThan(0);
+    });
+
     it('a file deleted between scan and upload is reported, and the run goes on', async () => {
       const { bucket, transport } = await newBucket(server, 'gone');
       const src = dir('gone-src');
