@@ -44,15 +44,16 @@ export function cleanupLine(r: Omit<CleanupResult, 'outcome'>): string {
 
 export function summaryLines(r: Omit<SyncResult, 'outcome'>): string[] {
   const secs = (r.elapsedMs / 1000).toFixed(2);
+  const verb = r.dryRun ? 'would be ' : '';
+  const copied = r.copied > 0 ? `, ${verb}${r.copied} copied` : '';
   const moved =
     r.command === 'pull'
       ? `${r.downloaded} downloaded`
       : r.command === 'push'
-        ? `${r.uploaded} uploaded${r.copied > 0 ? `, ${r.copied} copied` : ''}`
+        ? `${r.uploaded} uploaded${copied}`
         : r.command === 'sync'
           ? `${r.copied} copied`
-          : `${r.uploaded} uploaded${r.copied > 0 ? `, ${r.copied} copied` : ''}, ${r.downloaded} downloaded`;
-  const verb = r.dryRun ? 'would be ' : '';
+          : `${r.uploaded} uploaded${copied}, ${verb}${r.downloaded} downloaded`;
   // A stopped run's counts are of work it did not finish: the line must not read as a clean result.
   const mark = r.cancelled ? '[cancelled] ' : r.stoppedBy !== undefined ? '[stopped] ' : '';
   return [

@@ -129,7 +129,7 @@ describe.each(servers())('rename detection on $name', (server) => {
     const dry = await runCli(['push', dir, url, '--dry-run'], server);
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain('(dry run) copy b.bin [copied from a.bin]');
-    expect(dry.stdout).toMatch(/0 uploaded, 1 copied/);
+    expect(dry.stdout).toMatch(/would be 0 uploaded, would be 1 copied/);
 
     const planFile = path.join(dirs.dir('renplan-out'), 'plan.json');
     const planned = await runCli(['plan', 'push', dir, url, '--out', planFile], server);

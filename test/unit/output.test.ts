@@ -68,6 +68,15 @@ describe('summaryLines: what each command moved', () => {
     );
   });
 
+  it('a dry run says each count is what would be done, copies included', () => {
+    expect(summaryLines({ ...emptyResult('push', true), scanned: 2, copied: 1 })[0]).toBe(
+      '[dry run] 2 files: 0 unchanged, would be 0 uploaded, would be 1 copied, would be 0 recorded, would be 0 deleted, 0 failed',
+    );
+    expect(summaryLines({ ...emptyResult('apply', true), uploaded: 1, copied: 1 })[0]).toContain(
+      'would be 1 uploaded, would be 1 copied, would be 0 downloaded',
+    );
+  });
+
   it('an S3 → S3 line never speaks of what was recorded', () => {
     expect(summaryLines({ ...emptyResult('sync', true), scanned: 2, copied: 2 })[0]).toBe(
       '[dry run] 2 objects: 0 unchanged, would be 2 copied, would be 0 deleted, 0 failed',
