@@ -214,10 +214,11 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
   });
   // Folder markers holding bytes: data no file name can take (the planner's rule, keys.ts).
   for (const k of plan.kept ?? []) s.notice(`${k.key}: ${k.reason}: skipped`, k.rel);
-  // Said, not silent: a misspelt prefix or a time before the first version pulls nothing with exit 0.
-  if (remote.size === 0 && !listed)
+  // Said, not silent: a misspelt prefix or a time before the first version pulls nothing with exit 0;
+  // folder markers alone ("Create folder") are nothing to pull either.
+  if (!listed && sourceFilesOf(remote.keys()) === 0)
     s.notice(
-      `nothing to pull: no object under s3://${s.location.bucket}/${s.location.prefix}${s.at === undefined ? '' : ` at ${new Date(s.at).toISOString()}`}${s.filter.active || s.selection.sizeAge.active ? ' is selected by the filters' : ''}`,
+      `nothing to pull: ${remote.size === 0 ? 'no object' : 'only folder markers'} under s3://${s.location.bucket}/${s.location.prefix}${s.at === undefined ? '' : ` at ${new Date(s.at).toISOString()}`}${s.filter.active || s.selection.sizeAge.active ? ` ${remote.size === 0 ? 'is' : 'are'} selected by the filters` : ''}`,
     );
   // As push says it: listed paths with no object, and no --delete to act on that (a misspelt path).
   if (listed && !opts.delete) {

@@ -754,12 +754,20 @@ describe.each(servers())('a delete guard refusal on $name', (server) => {
     ]) {
       const r = await runCli(args, server);
       expect(r.code, args.join(' ')).toBe(2);
+      // As for an empty prefix: the notice that there is nothing to pull, then the refusal.
       expect(plainLines(r.stderr)).toEqual([
+        `notice: nothing to pull: only folder markers under s3://${bucket}/p/`,
         expect.stringMatching(/^s3sync: refusing to delete all 4 file\(s\): the source is empty/),
       ]);
     }
     expect(existsSync(out)).toBe(false);
     for (const rel of Object.keys(files)) expect(existsSync(path.join(dst, rel))).toBe(true);
+    // Without --delete: nothing to pull, and said so, as for an empty prefix.
+    const plain = await runCli(['pull', url, dst, '--json'], server);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(
+      plain.events.filter((e) => e.type === 'notice').map((e) => (e as { message: string }).message),
+    ).toContain(`nothing to pull: only folder markers under s3://${bucket}/p/`);
   });
 
   it('without --json the summary is printed too, then the refusal on stderr', async () => {
