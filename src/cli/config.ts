@@ -98,6 +98,33 @@ function withOrigins(values: Record<string, unknown>, section: string): Record<s
  * Reads and checks the whole config file: a mistake anywhere in it (an unknown key, a bad value, a job
  * without a destination) is a usage error naming the file, before any job or command runs.
  */
+/**
+ * The first key an object of `text` (valid JSON) holds twice: JSON.parse keeps the last one silently,
+ * so `"dryRun": true, …, "dryRun": false` would run for real with no word said.
+ */
+export function duplicateKey(text: string): string | undefined {
+  // Per open object its keys; an array holds none.
+  const open: (Set<string> | undefined)[] = [];
+  let last = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      last = JSON.parse(text.slice(i, j + 1)) as string;
+      i = j;
+    } else if (c === '{') open.push(new Set());
+    else if (c === '[') open.push(undefined);
+    else if (c === '}' || c === ']') open.pop();
+    else if (c === ':') {
+      const keys = open.at(-1);
+      if (keys?.has(last)) return last;
+      keys?.add(last);
+    }
+  }
+  return undefined;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigFile {
   // Resolved, an empty name is the working folder: read as a file, it failed with EISDIR.
   if (env.S3SYNC_CONFIG !== undefined && env.S3SYNC_CONFIG.trim() === '')
@@ -124,6 +151,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigFile {
   } catch (err) {
     throw usageError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
   }
+  const twice = duplicateKey(text);
+  if (twice !== undefined)
+    throw usageError(
+      `config file ${file} gives the key ${JSON.stringify(twice)} twice in one object: JSON would keep only the last, so say it once`,
+    );
   const where = `config file ${file}`;
   // Relative paths in it are the file's, wherever s3sync runs from (the same when it is found in cwd).
   const base = path.dirname(file);

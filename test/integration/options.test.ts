@@ -162,6 +162,22 @@ describe.each(servers())('invalid option values on $name', (server) => {
     },
   );
 
+  it('a config key given twice in one object (JSON keeps the last): exit 2 naming it, no request', async () => {
+    const file = path.join(dir('opts-cfg-twice'), 's3sync.config.json');
+    // The second dryRun would have run the job for real, with nothing said.
+    writeFileSync(
+      file,
+      `{"jobs": [{"command": "push", "source": ${JSON.stringify(src)}, "destination": ${JSON.stringify(url)}, "endpointUrl": ${JSON.stringify(proxy.endpoint)}, "dryRun": true, "dryRun": false}]}`,
+    );
+    const before = requests();
+    const r = await runCli([], server, { env: { S3SYNC_CONFIG: file } });
+    expect(oneUsageLine(r)).toBe(
+      `s3sync: config file ${file} gives the key "dryRun" twice in one object: JSON would keep only the last, so say it once`,
+    );
+    expect(requests()).toBe(before);
+    expect(manifestPaths(src)).toEqual([]);
+  });
+
   it.each(['constructor', 'toString', '__proto__', 'valueOf', 'hasOwnProperty'])(
     'config defaults with the key "%s" (a name every object has): exit 2, one line, no request',
     async (key) => {
