@@ -579,8 +579,9 @@ describe.each(servers())('push --watch on $name', (server) => {
     expect([...(await transport.list('w/')).keys()].sort()).toContain('f.txt');
   }, 180_000);
 
-  it('--delete: a look over a tree of empty folders is refused as an empty source, and the watch fails', async () => {
-    const { transport, src, args } = await setup('look-empty', [
+  /** A watch with --delete and no delete limit over sub/a.txt, sub/b.txt and c.txt, about to be emptied. */
+  async function emptiedTreeSetup(label: string) {
+    const made = await setup(label, [
       '--settle',
       '300ms',
       '--reconcile-every',
@@ -589,8 +590,13 @@ describe.each(servers())('push --watch on $name', (server) => {
       '--max-delete',
       '100%',
     ]);
-    mkdirSync(path.join(src, 'sub'));
-    for (const rel of ['sub/a.txt', 'sub/b.txt', 'c.txt']) writeOld(path.join(src, rel), rel);
+    mkdirSync(path.join(made.src, 'sub'));
+    for (const rel of ['sub/a.txt', 'sub/b.txt', 'c.txt']) writeOld(path.join(made.src, rel), rel);
+    return made;
+  }
+
+  it('--delete: a look over a tree of empty folders is refused as an empty source, and the watch fails', async () => {
+    const { transport, src, args } = await emptiedTreeSetup('look-empty');
     // The removals' events are dropped: only the look sees them; the new folder's event calls for it.
     const run = start(args, { S3SYNC_TEST_DROP_EVENTS: '^(sub/|c\\.txt$)' });
     await watching(run);
@@ -611,17 +617,7 @@ describe.each(servers())('push --watch on $name', (server) => {
   });
 
   it('--delete: a batch that leaves only empty folders is refused as an empty source, and says it retries', async () => {
-    const { transport, src, args } = await setup('batch-empty', [
-      '--settle',
-      '300ms',
-      '--reconcile-every',
-      '1h',
-      '--delete',
-      '--max-delete',
-      '100%',
-    ]);
-    mkdirSync(path.join(src, 'sub'));
-    for (const rel of ['sub/a.txt', 'sub/b.txt', 'c.txt']) writeOld(path.join(src, rel), rel);
+    const { transport, src, args } = await emptiedTreeSetup('batch-empty');
     const run = start(args);
     await watching(run);
     // The folder stays: a plain push of this tree refuses, and so must the batch of these events.
