@@ -109,6 +109,26 @@ function goneBecause(holder: LockInfo, ageMs: number): string | undefined {
   return ageMs >= STALE_LOCK_MS ? stale : undefined;
 }
 
+/**
+ * Whether a lock at `lockPath` was left by a run that did not finish (its holder gone, or the lock
+ * damaged), read without taking or removing it: a run that writes no manifest takes no lock, yet must
+ * judge the manifest as the next locked run will.
+ */
+export function lockLeftBehind(lockPath: string): boolean {
+  let text: string;
+  let ageMs: number;
+  try {
+    text = readFileSync(lockPath, 'utf8');
+    ageMs = Date.now() - statSync(lockPath).mtimeMs;
+  } catch {
+    return false;
+  }
+  const holder = parseLock(text);
+  // A blank lock may be one being created in place; an unparsable one is damage, removed by the next run.
+  if (!holder) return !blank(text);
+  return goneBecause(holder, ageMs) !== undefined;
+}
+
 /** link(2) errors of filesystems without hard links (FAT, some network filesystems). */
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 

@@ -5,7 +5,7 @@ import { makeDirs } from '../local/make-dirs.js';
 import { entriesContradicted, provenEntry } from '../plan/compare.js';
 import type { RemoteObject } from '../plan/types.js';
 import { isLegacyManifest, parseLegacyManifest } from './legacy.js';
-import { acquireLock } from './lock.js';
+import { acquireLock, lockLeftBehind } from './lock.js';
 import type { Destination, ManifestData, ManifestEntry, PendingUpload } from './schema.js';
 import {
   defaultManifestPath,
@@ -122,12 +122,18 @@ export class ManifestStore {
   }
 
   /**
-   * Whether the last run on this destination died holding its lock (this run took it over) and this run
-   * has no complete listing yet: that run may have replaced objects after the manifest's last checkpoint,
-   * so an entry no longer proves its object until a listing confirms it.
+   * Whether the last run on this destination died holding its lock (this run took it over, or, writing
+   * no manifest, found it left behind) and this run has no complete listing yet: that run may have
+   * replaced objects after the manifest's last checkpoint, so an entry no longer proves its object until
+   * a listing confirms it.
    */
   get lastRunUnfinished(): boolean {
     return this.unfinished;
+  }
+
+  /** Whether this run writes the manifest (and so holds its lock). */
+  get writes(): boolean {
+    return this.opts.write;
   }
 
   /** Entries adopted from the original Python script's manifest, by rel path. */
@@ -160,6 +166,8 @@ export class ManifestStore {
       });
       const stamp = statSync(lockPath, { bigint: true }).mtimeNs;
       if (stamp < this.readsFromNs) this.readsFromNs = stamp;
+    } else if (lockLeftBehind(`${this.file}.lock`)) {
+      this.unfinished = true;
     }
     try {
       this.loaded = loadManifest(this.file, this.opts.destination, {

@@ -104,8 +104,9 @@ function verifies(s: RunContext, opts: PushOptions): boolean {
   // The dead run may have overwritten objects after its last checkpoint: an entry proves nothing until
   // a listing, even on a run over a list of paths (the listing settles every entry, listed or not).
   if (s.store.lastRunUnfinished) {
+    const lock = s.store.writes ? 'stale lock taken over' : 'its lock is left behind';
     s.notice(
-      'the last run on this destination did not finish (stale lock taken over): listing the destination to check what it left',
+      `the last run on this destination did not finish (${lock}): listing the destination to check what it left`,
     );
     return true;
   }

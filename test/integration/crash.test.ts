@@ -354,6 +354,20 @@ describe.each(servers())('crash and resume on $name', (server) => {
     writeFileSync(a, 'v1\n');
     const t = new Date(Date.now() - 100_000);
     utimesSync(a, t, t);
+    // A dry run takes no lock, yet sees the one left behind: it lists, and says what the run will do.
+    const dry = await runCli(['push', src, url, '--dry-run', '--json'], server);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.events.filter((e) => e.type === 'action').map((e) => [e.action, e.rel])).toEqual([
+      ['upload', 'a.txt'],
+    ]);
+    expect(dry.events).toContainEqual(
+      expect.objectContaining({
+        type: 'notice',
+        message:
+          'the last run on this destination did not finish (its lock is left behind): listing the destination to check what it left',
+      }),
+    );
+    expect(existsSync(`${file}.lock`)).toBe(true);
     const run = await runCli(['push', src, url, '--json'], server);
     expect(run.code, run.stderr).toBe(0);
     expect(doneOf(run.events, 'upload')).toEqual(['a.txt']);

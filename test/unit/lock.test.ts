@@ -17,7 +17,13 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { S3SyncError } from '../../src/errors.js';
-import { acquireLock, LOCK_HEARTBEAT_MS, processStart, STALE_LOCK_MS } from '../../src/manifest/lock.js';
+import {
+  acquireLock,
+  LOCK_HEARTBEAT_MS,
+  lockLeftBehind,
+  processStart,
+  STALE_LOCK_MS,
+} from '../../src/manifest/lock.js';
 import { deadPid, trackedDirs } from '../helpers.js';
 
 const { dir, removeAll } = trackedDirs();
@@ -254,5 +260,25 @@ describe('acquireLock: waiting (--wait-lock)', () => {
     if (c.abort) setTimeout(() => ac.abort(), 50);
     await expect(p).rejects.toThrow(message);
     expect(readFileSync(file, 'utf8')).toBe(text);
+  });
+});
+
+describe('lockLeftBehind: a run that writes no manifest reads the lock, and leaves it', () => {
+  it.each<[string, () => string | undefined, number, boolean]>([
+    ['no lock', () => undefined, 0, false],
+    ['a live holder (this process)', ownLock, 0, false],
+    ['a live holder on another host, refreshed lately', () => lockJson(1, 'elsewhere'), 0, false],
+    ['a dead process on this host', () => lockJson(deadPid()), 0, true],
+    ['pid 1 is another process now', pid1Lock, 0, true],
+    ['another host, not refreshed for too long', () => lockJson(1, 'elsewhere'), STALE_AGO_MS, true],
+    ['a machine restarted since', () => lockJson(1, hostname(), { bootId: 'another-boot' }), 0, true],
+    ['damaged: not a lock run writes', () => 'not json', 0, true],
+    ['blank: one being created in place', () => '', 0, false],
+  ])('%s: %s', (_why, content, agoMs, left) => {
+    const text = content();
+    const file = lockAt(text, agoMs);
+    expect(lockLeftBehind(file)).toBe(left);
+    expect(existsSync(file)).toBe(text !== undefined);
+    if (text !== undefined) expect(readFileSync(file, 'utf8')).toBe(text);
   });
 });
