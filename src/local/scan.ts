@@ -52,6 +52,19 @@ export interface ScanResult {
    * marker of one of them stands for a folder that exists. Absent for a list of paths.
    */
   folders?: string[];
+  /**
+   * Folders reached again under another name, not through a link (a bind mount): each with the name it
+   * was first walked under, and whether it holds itself (`loop`: not walked, an error).
+   */
+  sameFolders?: SameFolder[];
+}
+
+/** A folder the walk found a second time (see ScanResult.sameFolders). */
+export interface SameFolder {
+  rel: string;
+  /** The name it was walked under first ('' for the root). */
+  first: string;
+  loop: boolean;
 }
 
 export const statFields = (st: BigIntStats) => ({
@@ -122,13 +135,17 @@ function walker(root: string, opts: ScanOptions): { steps: Generator<void>; resu
   const notices: ScanIssue[] = [];
   const folders: string[] = [];
   const keyPrefixBytes = Buffer.byteLength(opts.keyPrefix ?? '');
-  // dev:ino of the directories on the current path, to refuse symlink cycles when following links.
+  // dev:ino of the directories on the current path, to refuse cycles (of links, or of bind mounts).
   const ancestors = new Set<string>();
+  // dev:ino of each folder walked, by the name it was walked under first, links aside.
+  const folderNames = new Map<string, string>();
+  const sameFolders: SameFolder[] = [];
 
   let lastDev: bigint | undefined;
   let lastDevText = '';
 
-  const walk = function* (absDir: string, relDir: string): Generator<void> {
+  // `linked`: reached through a followed link, where a folder's second name is the link's doing.
+  const walk = function* (absDir: string, relDir: string, linked = false): Generator<void> {
     let entries: Dirent[];
     try {
       entries = readdirSync(absDir, { withFileTypes: true });
@@ -194,25 +211,34 @@ function walker(root: string, opts: ScanOptions): { steps: Generator<void>; resu
       if (isDir) {
         folders.push(rel);
         if (opts.skipDir?.(rel)) continue;
-        if (opts.followSymlinks) {
-          let dst: BigIntStats;
-          try {
-            dst = st ?? statSync(abs, { bigint: true });
-          } catch (err) {
-            errors.push({ rel, message: `cannot stat directory: ${errorMessage(err)}` });
-            continue;
-          }
-          const id = `${dst.dev}:${dst.ino}`;
-          if (ancestors.has(id)) {
-            errors.push({ rel, message: 'symbolic link loop: skipped' });
-            continue;
-          }
-          ancestors.add(id);
-          yield* walk(abs, rel);
-          ancestors.delete(id);
-        } else {
-          yield* walk(abs, rel);
+        // One stat per folder: a bind mount shows a folder under a second name, which no name tells.
+        let dst: BigIntStats;
+        try {
+          dst = st ?? statSync(abs, { bigint: true });
+        } catch (err) {
+          errors.push({ rel, message: `cannot stat directory: ${errorMessage(err)}` });
+          continue;
         }
+        const id = `${dst.dev}:${dst.ino}`;
+        const viaLink = linked || st !== undefined;
+        const first = viaLink ? undefined : folderNames.get(id);
+        if (ancestors.has(id)) {
+          if (first === undefined) errors.push({ rel, message: 'symbolic link loop: skipped' });
+          else {
+            sameFolders.push({ rel, first, loop: true });
+            const holder = first === '' ? 'the root' : `'${first}'`;
+            errors.push({
+              rel,
+              message: `the same folder as ${holder}, which holds it (a bind mount): skipped`,
+            });
+          }
+          continue;
+        }
+        if (first !== undefined) sameFolders.push({ rel, first, loop: false });
+        else if (!viaLink) folderNames.set(id, rel);
+        ancestors.add(id);
+        yield* walk(abs, rel, viaLink);
+        ancestors.delete(id);
         continue;
       }
       // A path the filters leave out is not looked at, nor said to be skipped.
@@ -257,11 +283,14 @@ function walker(root: string, opts: ScanOptions): { steps: Generator<void>; resu
     yield;
   };
 
-  if (opts.followSymlinks) {
+  try {
     const rs = statSync(root, { bigint: true });
     ancestors.add(`${rs.dev}:${rs.ino}`);
+    folderNames.set(`${rs.dev}:${rs.ino}`, '');
+  } catch {
+    // Unreadable: the walk's readdir says so.
   }
-  return { steps: walk(scanBase(root) || '/', ''), result: { files, errors, notices, folders } };
+  return { steps: walk(scanBase(root) || '/', ''), result: { files, errors, notices, folders, sameFolders } };
 }
 
 /**

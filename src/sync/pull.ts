@@ -4,7 +4,7 @@ import { S3SyncError, usageError } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
 import { FOREIGN_TMP, FOREIGN_TMP_SUFFIX, PathRefused, TargetTree } from '../local/confine.js';
 import { makeDirs } from '../local/make-dirs.js';
-import { type LocalFile, type StatData, scanDirectoryYielding } from '../local/scan.js';
+import { type LocalFile, type SameFolder, type StatData, scanDirectoryYielding } from '../local/scan.js';
 import { scanListed } from '../local/scan-listed.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { isStateDir, STATE_DIR, tmpFolderName } from '../manifest/store.js';
@@ -128,6 +128,8 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
   // With --follow-symlinks: the tree that writes go through, and the links the scan went through.
   let tree: TargetTree | undefined;
   const followed: string[] = [];
+  // Folders of the target that are one folder under two names (bind mounts): nothing is written there.
+  let twins: ReadonlyMap<string, string> | undefined;
   const leftovers: string[] = [];
   let scanUnreadable: ReadonlySet<string> = new Set();
   const { plan, facts, failed } = await prelude(s, {
@@ -162,7 +164,11 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
           : undefined,
       };
       // A list of paths: those are stat'ed, and no directory is read.
-      if (!listed) return scanDirectoryYielding(s.localRoot, scanOpts);
+      if (!listed) {
+        const scan = await scanDirectoryYielding(s.localRoot, scanOpts);
+        twins = folderTwins(scan.sameFolders);
+        return scan;
+      }
       const scan = scanListed(s.localRoot, [...listed], scanOpts);
       aliases = scan.aliases;
       return scan;
@@ -242,6 +248,16 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
         `not written: the same file as ${JSON.stringify(other.rel)} (reached through a followed link)`,
       );
   }
+  const twinOf = twins && twins.size > 0 ? (rel: string) => underTwin(rel, twins!) : undefined;
+  const atTwin = new Set<string>();
+  if (twinOf)
+    for (const a of plan.actions) {
+      if (a.kind !== 'download' && a.kind !== 'delete') continue;
+      const why = twinOf(a.rel);
+      if (why === undefined) continue;
+      s.fileError(a.rel, `${a.kind === 'delete' ? 'not deleted' : 'not written'}: ${why}`);
+      atTwin.add(a.rel);
+    }
   // A file the scan or a hash could not read is reported as that: not downloaded over, as a file
   // that was never there would be. A path the scan found a file at is that file's: a name not valid
   // UTF-8 reads as the valid one beside it, which is pulled as any other (never the invalid one).
@@ -250,7 +266,8 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
     (a) =>
       a.kind !== 'reject' &&
       a.kind !== 'archived' &&
-      !(a.kind === 'download' && (shared?.has(a.rel) || notRead(a.rel))),
+      !(a.kind === 'download' && (shared?.has(a.rel) || notRead(a.rel))) &&
+      !atTwin.has(a.rel),
   );
   // An object held back by a local path the scan could not read is counted once, as that path.
   for (const a of plan.actions)
@@ -317,6 +334,36 @@ function nameUnlisted(root: string, key: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Each name of a folder found twice by the scan (a bind mount), with why nothing under it is written or
+ * deleted: a file there is also the file under the other name, so writing one key would replace the
+ * other's file, and deleting it would delete a file kept. A loop's second name only: the first is the
+ * tree itself.
+ */
+function folderTwins(found: readonly SameFolder[] | undefined): Map<string, string> | undefined {
+  if (!found || found.length === 0) return undefined;
+  const twins = new Map<string, string>();
+  const shown = (rel: string) => (rel === '' ? 'the root' : `'${rel}'`);
+  for (const f of found) {
+    // In name order: the walk's order is the filesystem's, and the same tree must read the same.
+    const why = f.loop
+      ? `${shown(f.rel)} is the same folder as ${shown(f.first)} (a bind mount)`
+      : `${[f.first, f.rel].sort().map(shown).join(' and ')} are one folder (a bind mount)`;
+    twins.set(f.rel, why);
+    if (!f.loop) twins.set(f.first, why);
+  }
+  return twins;
+}
+
+/** Why `rel` lies in a folder of `twins`, or undefined. */
+function underTwin(rel: string, twins: ReadonlyMap<string, string>): string | undefined {
+  for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) {
+    const why = twins.get(rel.slice(0, i));
+    if (why !== undefined) return why;
+  }
+  return undefined;
 }
 
 /**

@@ -474,6 +474,73 @@ describe.each(servers())('pull confined to its target on $name', (server) => {
     }
   });
 
+  it('writes and deletes nothing in a folder the target holds under two names (a bind mount)', async (ctx) => {
+    if (process.getuid?.() !== 0) {
+      console.warn('[pull-confine] NOTICE: not root: the bind mount test is skipped');
+      return ctx.skip();
+    }
+    const base = realpathSync(tempDir('confine-twins'));
+    const run = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8' });
+    const mounted: string[] = [];
+    const bind = (from: string, at: string) => {
+      const m = run('mount', ['--bind', from, at]);
+      expect(m.status, m.stderr).toBe(0);
+      mounted.push(at);
+    };
+    try {
+      // A folder bound beside itself, with a key under one name only: --delete would have deleted the
+      // kept file through the other name, and two keys would have swapped one file at every pull.
+      const cases: Record<string, string>[] = [
+        { 'real/x.txt': 'one' },
+        { 'real/x.txt': 'one', 'bound/x.txt': 'two' },
+      ];
+      for (const keys of cases) {
+        const { bucket, transport } = await newBucket(server, 'confine-twins');
+        await seedAll(transport, { ...keys, 'keep.txt': 'k' });
+        const target = mkdtempSync(path.join(base, 't-'));
+        mkdirSync(path.join(target, 'real'));
+        mkdirSync(path.join(target, 'bound'));
+        writeFileSync(path.join(target, 'real/x.txt'), 'mine');
+        bind(path.join(target, 'real'), path.join(target, 'bound'));
+        for (let i = 0; i < 3; i++) {
+          const r = await runCli(['pull', `s3://${bucket}/p`, target, '--delete', '--json'], server);
+          expect(r.code, r.stderr).toBe(1);
+          expect(r.summary).toMatchObject({ deleted: 0 });
+          expect(readFileSync(path.join(target, 'real/x.txt'), 'utf8')).toBe('mine');
+          expect(readFileSync(path.join(target, 'keep.txt'), 'utf8')).toBe('k');
+          const why = "'bound' and 'real' are one folder (a bind mount)";
+          const bound = Object.keys(keys).length === 1 ? 'not deleted' : 'not written';
+          expect(errorsOf(r.events)).toEqual([
+            `bound/x.txt: ${bound}: ${why}`,
+            `real/x.txt: not written: ${why}`,
+          ]);
+        }
+      }
+      // The target bound inside itself: the walk stops at the loop, and nothing is written through it.
+      const { bucket, transport } = await newBucket(server, 'confine-loop');
+      await seedAll(transport, { 'a.txt': 'a', 'mnt/b.txt': 'b' });
+      const target = mkdtempSync(path.join(base, 'loop-'));
+      mkdirSync(path.join(target, 'mnt'));
+      writeFileSync(path.join(target, 'a.txt'), 'old');
+      bind(target, path.join(target, 'mnt'));
+      const r = await runCli(['pull', `s3://${bucket}/p`, target, '--delete', '--json'], server);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.summary).toMatchObject({ downloaded: 1, deleted: 0 });
+      expect(readFileSync(path.join(target, 'a.txt'), 'utf8')).toBe('a');
+      expect(readdirSync(target).sort()).toEqual(['.s3sync', 'a.txt', 'mnt']);
+      expect(errorsOf(r.events)).toEqual([
+        "mnt/b.txt: not written: 'mnt' is the same folder as the root (a bind mount)",
+        'mnt: the same folder as the root, which holds it (a bind mount): skipped',
+      ]);
+      // A push of that tree sends each file once: the loop is not walked.
+      const pushed = await runCli(['push', target, `s3://${bucket}/back`, '--json'], server);
+      expect(pushed.code).toBe(1);
+      expect(pushed.summary).toMatchObject({ uploaded: 1 });
+    } finally {
+      for (const at of mounted.reverse()) run('umount', [at]);
+    }
+  });
+
   it('refuses to start when DIR/.s3sync is a link, and writes nothing through it', async () => {
     const { target, outside } = layout('confine-state');
     symlinkSync(outside, path.join(target, '.s3sync'));
