@@ -10,13 +10,15 @@ import {
 } from 'node:fs';
 import { lutimes } from 'node:fs/promises';
 import path from 'node:path';
-import { S3SyncError } from '../errors.js';
+import type { Readable } from 'node:stream';
+import { runError, S3SyncError } from '../errors.js';
 import { PathRefused, type TargetTree } from '../local/confine.js';
 import { StreamHasher } from '../local/hash.js';
 import { SYNC_MAX } from '../local/hash-pool.js';
 import { refusedNameReason } from '../local/safe-path.js';
 import { type StatData, statFields } from '../local/scan.js';
 import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
+import { errorCode } from '../s3/errors.js';
 import { candidatePartSizes, etagForm } from '../s3/etag.js';
 import { rangeIgnored } from '../s3/range-answer.js';
 import type { S3Transport } from '../s3/transport.js';
@@ -159,6 +161,7 @@ export async function downloadObject(
         // An MD5 ETag: the check below covers the whole body, so the request may skip the SDK.
         { key: o.key, versionId: o.versionId, verifiedByMd5: form.kind === 'md5' },
         async (body, info) => {
+          sameAsListed(o, info.etag, body);
           const buf = await gather(body, o.size);
           const h = new StreamHasher(partSizes);
           h.update(buf);
@@ -249,7 +252,10 @@ export async function downloadObject(
   } catch (err) {
     if (!s.opts.signal?.aborted) progress.fail();
     if (fd !== undefined) closeSync(fd);
-    const failure = diskFullOr(err, o.rel);
+    const failure =
+      errorCode(err instanceof S3SyncError ? err.cause : err) === 'NoSuchKey'
+        ? runError('the object was deleted since it was listed: nothing written', err)
+        : diskFullOr(err, o.rel);
     // Kept for the next run, unless the disk is full (the space is wanted) or nothing of it is proven.
     if (!log || log.done.size === 0 || failure instanceof DiskFullError) {
       removeTmpFile(tmp);
@@ -257,6 +263,17 @@ export async function downloadObject(
     }
     throw failure;
   }
+}
+
+/**
+ * The GET's object must be the one listed: another writer's object in its place would be written, and
+ * recorded under the listed ETag, so the next pull would take the stale file for the new object.
+ */
+function sameAsListed(o: Target, etag: string, body: Readable): void {
+  if (!etag || !o.etag || etag === o.etag) return;
+  // Not read: its connection is closed rather than left holding the other object's bytes.
+  body.destroy();
+  throw runError('the object changed since it was listed: not written (the next pull fetches it)');
 }
 
 /** One GET of the whole object streamed into `tmp`, hashed on the way and checked against its ETag. */
@@ -269,6 +286,7 @@ function downloadWhole(
   progress: TransferProgress,
 ): Promise<{ md5: string; meta: Record<string, string>; verified: boolean | undefined; encoding?: string }> {
   return t.get({ key: o.key, versionId: o.versionId }, async (body, info) => {
+    sameAsListed(o, info.etag, body);
     const r = await writeStream(s.hashes.pool, body, tmp, o.size, partSizes, progress.attempt(0, o.size));
     const ok = verifyContent(o.etag, r.md5, r.multipart, info.metadata.md5);
     if (ok === false) throw new IncompleteBody('downloaded bytes do not match the object ETag');
