@@ -2,7 +2,7 @@ import type { HashResult } from '../local/hash.js';
 import type { LocalFile } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { candidatePartSizes, normalEtagForm, normalizeEtag } from '../s3/etag.js';
-import type { RemoteObject } from './types.js';
+import type { Head, RemoteObject } from './types.js';
 
 /** The local file's stat data is exactly what the manifest recorded. */
 export const statMatches = (f: LocalFile, e: ManifestEntry) =>
@@ -94,7 +94,7 @@ export function compareContent(
   size: number,
   r: RemoteObject,
   hash: HashResult | undefined,
-  head: { metaMd5?: string } | undefined,
+  head: Pick<Head, 'metaMd5' | 'firstPartSize'> | undefined,
   recordedPartSize?: number,
 ): ContentVerdict {
   if (r.size !== size) return 'different';
@@ -104,6 +104,13 @@ export function compareContent(
   if (!hash || partSizes.some((ps) => hash.multipart[ps] === undefined)) return { need: 'hash', partSizes };
   if (form.kind === 'md5' && etag === hash.md5) return 'same';
   if (form.kind === 'multipart' && partSizes.some((ps) => hash.multipart[ps] === etag)) return 'same';
+  // No guess was the uploader's part size (aws-cli's multipart_chunksize, 5 MiB + a few bytes): the
+  // HEAD told part 1's size, which gives the ETag back when the parts are even.
+  const told = head?.firstPartSize;
+  if (form.kind === 'multipart' && told !== undefined && Math.ceil(size / told) === form.parts) {
+    if (hash.multipart[told] === undefined) return { need: 'hash', partSizes: [...partSizes, told] };
+    if (hash.multipart[told] === etag) return 'same';
+  }
   // An ETag that is not (or does not match as) an MD5: SSE-KMS, R2's random multipart ETags, a part size
   // we did not guess. The MD5 s3sync stores in metadata settles it.
   const metaMd5 = r.metaMd5 ?? head?.metaMd5;

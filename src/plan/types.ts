@@ -29,13 +29,25 @@ export type Need =
   | { kind: 'hash'; rel: string; size: number; partSizes: number[] }
   | { kind: 'head'; rel: string };
 
+/** What a HEAD told of an object. */
+export interface Head {
+  metaMd5?: string;
+  restore?: string;
+  sourceMd5?: string;
+  /** Part 1's size, the object's part count matching its ETag's: the part size its uploader used. */
+  firstPartSize?: number;
+}
+
 /** Facts gathered so far, handed back to the planner. */
 export interface Facts {
   /** The remote listing by rel; undefined until listed. */
   remote?: Map<string, RemoteObject>;
   hashes: Map<string, HashResult>;
-  /** HEAD results: x-amz-meta-md5, x-amz-restore (an archived object), x-amz-meta-s3sync-source-md5 (stored compressed). */
-  heads: Map<string, { metaMd5?: string; restore?: string; sourceMd5?: string }>;
+  /**
+   * HEAD results: x-amz-meta-md5, x-amz-restore (an archived object), x-amz-meta-s3sync-source-md5
+   * (stored compressed), and for a multipart ETag the size of its part 1 where the store tells it.
+   */
+  heads: Map<string, Head>;
 }
 
 export const emptyFacts = (): Facts => ({ hashes: new Map(), heads: new Map() });

@@ -228,21 +228,32 @@ export class S3Transport implements S3Requests {
     return listObjects(this, prefix, opts);
   }
 
-  /** `versionId`: that version of the object (a listing as at a past time names it). */
+  /**
+   * `versionId`: that version of the object (a listing as at a past time names it). `partNumber`: the
+   * answer's size is that part's (S3 and Ceph RGW), with the object's part count; a store that ignores
+   * it answers for the whole object, without a part count.
+   */
   async head(
     key: string,
     versionId?: string,
+    partNumber?: number,
   ): Promise<{
     size: number;
     etag: string;
     lastModified: number;
     metadata: Record<string, string>;
     restore?: string;
+    partsCount?: number;
   } | null> {
     return this.call(async (request) => {
       try {
         const h = await this.send(
-          new (s3().HeadObjectCommand)({ Bucket: this.bucket, Key: key, VersionId: versionId }),
+          new (s3().HeadObjectCommand)({
+            Bucket: this.bucket,
+            Key: key,
+            VersionId: versionId,
+            PartNumber: partNumber,
+          }),
           request,
         );
         return {
@@ -251,6 +262,7 @@ export class S3Transport implements S3Requests {
           lastModified: h.LastModified?.getTime() ?? 0,
           metadata: h.Metadata ?? {},
           restore: h.Restore,
+          partsCount: h.PartsCount,
         };
       } catch (err) {
         if (httpStatus(err) === 404) return null;

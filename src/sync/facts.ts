@@ -10,6 +10,8 @@ import { setting } from '../options/validate.js';
 import type { PullAction } from '../plan/pull.js';
 import type { PushAction } from '../plan/push.js';
 import type { Facts, Need, RemoteObject } from '../plan/types.js';
+import { httpStatus } from '../s3/errors.js';
+import { etagForm } from '../s3/etag.js';
 import { MIN_PAGES_PER_RANGE } from '../s3/list-ranges.js';
 import type { ListOptions } from '../s3/listing.js';
 import type { RunContext } from './run-context.js';
@@ -218,15 +220,34 @@ export async function gatherFacts(
   if (heads.length > 0) {
     const t = await s.s3();
     await forEachLimit(heads, 16, async (n) => {
-      const h = await t.head(s.location.prefix + n.rel, facts.remote?.get(n.rel)?.versionId);
+      const listed = facts.remote?.get(n.rel);
+      const key = s.location.prefix + n.rel;
+      const form = listed ? etagForm(listed.etag) : undefined;
+      // A multipart ETag no guessed part size matched: part 1's size, from the same HEAD, may.
+      const parts = form?.kind === 'multipart' ? form.parts : undefined;
+      let h: Awaited<ReturnType<typeof t.head>>;
+      try {
+        h = await t.head(key, listed?.versionId, parts && 1);
+        // A store that answers partNumber with 404 is not taken at its word: the object is asked for.
+        if (h === null && parts) h = await t.head(key, listed?.versionId);
+      } catch (err) {
+        // A store that refuses partNumber on a HEAD is asked without it.
+        if (!parts || !PART_REFUSED.has(httpStatus((err as { cause?: unknown }).cause ?? err) ?? 0))
+          throw err;
+        h = await t.head(key, listed?.versionId);
+      }
       facts.heads.set(n.rel, {
         metaMd5: h?.metadata.md5,
         restore: h?.restore,
         sourceMd5: h?.metadata['s3sync-source-md5'],
+        ...(parts !== undefined && h?.partsCount === parts && h.size > 0 && { firstPartSize: h.size }),
       });
     });
   }
 }
+
+/** A HEAD's partNumber refused (400 InvalidArgument, 416, 501 NotImplemented): asked again without it. */
+const PART_REFUSED = new Set([400, 416, 501]);
 
 /**
  * Plans, gathers what the planner asked for, and plans again until every file is settled (a few

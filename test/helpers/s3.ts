@@ -31,6 +31,29 @@ export function seedObject(
   });
 }
 
+/**
+ * An object uploaded in the parts given, as another tool with its own part size makes it (a layout
+ * no guess of s3sync's may find). Resolves with its ETag.
+ */
+export async function seedMultipart(t: S3Transport, key: string, parts: Buffer[]): Promise<string> {
+  const { CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand } = await import(
+    '@aws-sdk/client-s3'
+  );
+  const Bucket = t.bucket;
+  const { UploadId } = await t.client.send(new CreateMultipartUploadCommand({ Bucket, Key: key }));
+  const done = [];
+  for (const [i, Body] of parts.entries()) {
+    const { ETag } = await t.client.send(
+      new UploadPartCommand({ Bucket, Key: key, UploadId, PartNumber: i + 1, Body }),
+    );
+    done.push({ ETag, PartNumber: i + 1 });
+  }
+  const r = await t.client.send(
+    new CompleteMultipartUploadCommand({ Bucket, Key: key, UploadId, MultipartUpload: { Parts: done } }),
+  );
+  return (r.ETag ?? '').replace(/"/g, '');
+}
+
 let bucketSeq = 0;
 
 /** A fresh, empty bucket on the server (names are unique per test process). */

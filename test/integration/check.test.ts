@@ -7,14 +7,17 @@ import type { CheckEvent } from '../../src/sync/check.js';
 import {
   connFor,
   editSameSize,
+  MiB,
   newBucket,
   pushedSmallFiles,
   runCli,
+  seedMultipart,
   seedObject,
   servers,
   tempDir,
   writeTree,
 } from '../helpers.js';
+import { startFaultProxy } from '../servers/fault-proxy.js';
 
 const seed = seedObject;
 
@@ -128,6 +131,78 @@ describe.each(servers())('check on $name', (server) => {
       expect(r.stderr).toBe(`s3sync: ${String(last.stoppedBy)}\n`);
     }
     expect(existsSync(out)).toBe(false);
+  });
+
+  it('a multipart ETag of a part size no guess finds is matched at the size a HEAD of part 1 tells', async () => {
+    const { bucket, transport } = await newBucket(server, 'check-parts');
+    // Two parts of a size s3sync does not guess (5 MiB and 4 KiB, then the rest), as a tool with its own
+    // part size uploads them.
+    const cut = 5 * MiB + 4096;
+    const body = Buffer.alloc(6 * MiB);
+    for (let i = 0; i < body.length; i += 4096) body.writeUInt32BE(i, i);
+    const etag = await seedMultipart(transport, 'p/m.bin', [body.subarray(0, cut), body.subarray(cut)]);
+    const same = tempDir('check-parts-same');
+    writeFileSync(path.join(same, 'm.bin'), body);
+    const edited = tempDir('check-parts-edited');
+    const other = Buffer.from(body);
+    other[cut + 10]! ^= 1;
+    writeFileSync(path.join(edited, 'm.bin'), other);
+    const partOne = /[?&]partNumber=1(&|$)/;
+    // As S3 and MinIO answer a HEAD of part 1: that part's length, and the object's part count.
+    const asS3 = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      rewrite: (req) =>
+        req.method === 'HEAD' && partOne.test(req.url)
+          ? {
+              headers: (h) => {
+                h['content-length'] = String(cut);
+                h['x-amz-mp-parts-count'] = '2';
+              },
+            }
+          : undefined,
+    });
+    // A store that refuses partNumber on a HEAD: asked again without it.
+    const refusing = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      answer: (req) =>
+        req.method === 'HEAD' && partOne.test(req.url)
+          ? { status: 400, code: 'InvalidArgument', message: 'partNumber is not supported' }
+          : undefined,
+    });
+    try {
+      const url = `s3://${bucket}/p`;
+      const via = (p: { endpoint: string }, dir: string, ...more: string[]) =>
+        runCli(['check', dir, url, '--endpoint-url', p.endpoint, '--json', ...more], server);
+      if (!/-2$/.test(etag)) {
+        // A store whose multipart ETag is an MD5 of the whole object needs no part size at all.
+        expect((await via(asS3, same)).code).toBe(0);
+        return;
+      }
+      const told = await via(asS3, same);
+      expect(told.code, told.stdout).toBe(0);
+      expect(told.summary).toMatchObject({ same: 1, requests: { ListObjectsV2: 1, HeadObject: 1 } });
+      const toldEdited = await via(asS3, edited);
+      expect(toldEdited.code).toBe(1);
+      expect(toldEdited.summary).toMatchObject({ differ: ['m.bin'] });
+      // A fresh runner with those bytes records the object: nothing to upload.
+      const fresh = await runCli(['push', same, url, '--endpoint-url', asS3.endpoint, '--json'], server);
+      expect(fresh.code, fresh.stderr).toBe(0);
+      expect(fresh.summary).toMatchObject({ uploaded: 0, recorded: 1 });
+      // Refused, the run goes on as before the part size was asked for: it cannot tell.
+      const refused = await via(refusing, edited);
+      expect(refused.code).toBe(1);
+      expect(refused.summary).toMatchObject({
+        differ: ['m.bin'],
+        requests: { ListObjectsV2: 1, HeadObject: 2 },
+      });
+    } finally {
+      await asS3.close();
+      await refusing.close();
+    }
   });
 
   it('reports a size difference without hashing', async () => {

@@ -4,7 +4,8 @@ import type { HashResult } from '../../src/local/hash.js';
 import type { LocalFile } from '../../src/local/scan.js';
 import type { ManifestEntry } from '../../src/manifest/schema.js';
 import { planCheck } from '../../src/plan/check.js';
-import { emptyFacts, type Facts, type RemoteObject } from '../../src/plan/types.js';
+import { emptyFacts, type Facts, type Head, type RemoteObject } from '../../src/plan/types.js';
+import { candidatePartSizes } from '../../src/s3/etag.js';
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 const WRITTEN = 2_000_000_000_000n;
@@ -146,5 +147,64 @@ describe('planCheck', () => {
     expect(run([f], [r], {}, facts)).toEqual({ same: 1, differences: [], needs: [] });
     facts.heads.set('a.txt', { metaMd5: md5('other') });
     expect(run([f], [r], {}, facts).differences).toHaveLength(1);
+  });
+
+  describe('a multipart ETag of a part size no guess finds: part 1 told by the HEAD', () => {
+    // 40 MiB in 17 MiB parts (aws-cli's multipart_chunksize = 17MB): 3 parts, where the guesses for
+    // 3 parts are 16 MiB and an even split, not 17 MiB.
+    const MiB = 1024 * 1024;
+    const size = 40 * MiB;
+    const f = file('big.bin', { size });
+    const r = obj('big.bin', { size, etag: `${md5('x')}-3` });
+    const withParts = (sizes: Record<number, string>): HashResult => ({
+      ...hashOf(f, md5('content')),
+      multipart: sizes,
+    });
+    const guesses = Object.fromEntries(
+      candidatePartSizes(size, 3).map((ps) => [ps, `${md5(`guess ${ps}`)}-3`]),
+    );
+    it.each<[string, Head, Record<number, string>, string]>([
+      ['the told size hashes to the ETag: same', { firstPartSize: 17 * MiB }, { [17 * MiB]: r.etag }, 'same'],
+      [
+        'the told size hashes to another ETag, no x-amz-meta-md5: different',
+        { firstPartSize: 17 * MiB },
+        { [17 * MiB]: `${md5('y')}-3` },
+        'differ',
+      ],
+      [
+        'the told size hashes to another ETag, x-amz-meta-md5 the content: same (an ETag not of the bytes, SSE-KMS)',
+        { firstPartSize: 17 * MiB, metaMd5: md5('content') },
+        { [17 * MiB]: `${md5('y')}-3` },
+        'same',
+      ],
+      [
+        'a told size that does not give 3 parts (uneven parts): not used, different',
+        { firstPartSize: 10 * MiB },
+        {},
+        'differ',
+      ],
+      ['no size told (a store that ignores partNumber): different, as before', {}, {}, 'differ'],
+    ])('%s', (_why, head, told, verdict) => {
+      const facts = emptyFacts();
+      facts.hashes.set('big.bin', withParts(guesses));
+      expect(run([f], [r], {}, facts).needs).toEqual([{ kind: 'head', rel: 'big.bin' }]);
+      facts.heads.set('big.bin', head);
+      const asked = run([f], [r], {}, facts).needs;
+      if (head.firstPartSize === 17 * MiB) {
+        expect(asked).toEqual([
+          {
+            kind: 'hash',
+            rel: 'big.bin',
+            size,
+            partSizes: [...candidatePartSizes(size, 3), 17 * MiB],
+          },
+        ]);
+        facts.hashes.set('big.bin', withParts({ ...guesses, ...told }));
+      }
+      const plan = run([f], [r], {}, facts);
+      expect(plan.needs).toEqual([]);
+      expect(plan.same).toBe(verdict === 'same' ? 1 : 0);
+      expect(plan.differences.map((d) => d.status)).toEqual(verdict === 'same' ? [] : ['differ']);
+    });
   });
 });
