@@ -80,6 +80,29 @@ export class WholeFallbacks {
   }
 }
 
+/**
+ * Downloads whose ETag could prove nothing of their bytes (a multipart ETag of a part size no guess
+ * finds, or one not made from the bytes: SSE-KMS, R2's): said once per run, not a line per file.
+ */
+export class Unverified {
+  private first: string | undefined;
+  private count = 0;
+
+  add(rel: string): void {
+    this.first ??= rel;
+    this.count++;
+  }
+
+  report(s: RunContext): void {
+    if (this.first === undefined) return;
+    const n = this.count;
+    s.notice(
+      `${n} file${n === 1 ? '' : 's'} written as the server sent ${n === 1 ? 'it' : 'them'}, not checked: ` +
+        `${n === 1 ? 'its' : 'their'} ETag does not tell ${n === 1 ? 'its' : 'their'} MD5 (first: ${this.first})`,
+    );
+  }
+}
+
 interface Target {
   rel: string;
   key: string;
@@ -112,6 +135,8 @@ export async function downloadObject(
     backup?: (rel: string, abs: string) => (() => void) | undefined;
     /** Counts the objects fetched whole after their ranges were ignored; the caller reports them. */
     wholeFallbacks: WholeFallbacks;
+    /** Counts the downloads whose ETag could not check their bytes; the caller reports them. */
+    unverified: Unverified;
     /**
      * A large download that does not finish keeps what it has for the next run (download-resume.ts);
      * the caller's end keeps those files of the downloads it planned (resumeName) and removes the rest.
@@ -196,8 +221,10 @@ export async function downloadObject(
         ({ md5, meta, verified, encoding } = await downloadWhole(s, t, o, tmp, partSizes, progress));
       }
     }
-    if (verified === undefined && s.opts.debug)
-      s.notice(`${o.rel}: ETag is opaque; content not verified`, o.rel);
+    if (verified === undefined) {
+      cfg.unverified.add(o.rel);
+      if (s.opts.debug) s.notice(`${o.rel}: ETag is opaque; content not verified`, o.rel);
+    }
     // Stored compressed by s3sync: the original bytes are written, checked against their recorded MD5.
     const source = compressedSource(encoding, meta);
     if (source !== undefined) {

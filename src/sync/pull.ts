@@ -16,7 +16,7 @@ import { isFatal } from '../s3/errors.js';
 import { resolveAt } from './at-time.js';
 import { BackupFailed, backupLocalFile, type LocalBackup, localBackupTarget } from './backup-local.js';
 import { enforceDeleteGuards, sourceFilesOf } from './delete-guard.js';
-import { DiskFullError, diskFullOr, downloadObject, WholeFallbacks } from './download.js';
+import { DiskFullError, diskFullOr, downloadObject, Unverified, WholeFallbacks } from './download.js';
 import { resumeName } from './download-resume.js';
 import { DurableBatch, dirsUpTo, type Unflushed } from './durable-batch.js';
 import type { SyncResult } from './events.js';
@@ -500,6 +500,7 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
     partSize: setting(opts, 'partSize'),
     backup: backup && ((rel: string, abs: string) => backupLocalFile(backup, rel, abs)),
     wholeFallbacks: new WholeFallbacks(),
+    unverified: new Unverified(),
     resume: true,
   };
   // What large downloads left unfinished, kept for this run's downloads and for no other object.
@@ -597,6 +598,7 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
     // Under this destination's lock no other run writes one, but another shard's run may be now.
     for (const rel of prepared.leftovers ?? []) tree.removeLeftover(rel, s.shard ? LEFTOVER_IDLE_MS : 0);
     cfg.wholeFallbacks.report(s);
+    cfg.unverified.report(s);
   }
   if (diskFull) throw diskFull;
 }
