@@ -120,16 +120,23 @@ async function reportDryRun(
   plan: S3SyncPlan,
   counts: { source: number; destination: number },
 ): Promise<void> {
+  const report = (a: Extract<S3SyncAction, { kind: 'copy' | 'delete' }>) =>
+    run.emit({ type: 'action', action: a.kind, rel: a.rel, reason: a.reason, size: a.size, dryRun: true });
+  // The copies first, as the real run makes them before its deletions are refused.
+  for (const a of plan.actions) {
+    if (a.kind !== 'copy') continue;
+    report(a);
+    run.result.copied++;
+  }
   // What the real run keeps under --backup-dir first (see kept): an object overwritten, then the deletions.
   const overwrites = plan.actions.some((a) => a.kind === 'copy' && at.destination.has(a.rel));
   if (run.backup && overwrites) await checkBackupBucket(at.dst, run.backup);
-  const deleting = deletesGo(run, plan.actions.filter((a) => a.kind === 'delete').length, counts);
-  if (run.backup && deleting && !overwrites) await checkBackupBucket(at.dst, run.backup);
-  for (const a of plan.actions) {
-    if (a.kind !== 'copy' && (a.kind !== 'delete' || !deleting)) continue;
-    run.emit({ type: 'action', action: a.kind, rel: a.rel, reason: a.reason, size: a.size, dryRun: true });
-    if (a.kind === 'copy') run.result.copied++;
-    else run.result.deleted++;
+  const deletes = plan.actions.filter((a) => a.kind === 'delete');
+  if (!deletesGo(run, deletes.length, counts)) return;
+  if (run.backup && !overwrites) await checkBackupBucket(at.dst, run.backup);
+  for (const a of deletes) {
+    report(a);
+    run.result.deleted++;
   }
 }
 

@@ -181,6 +181,41 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     expect(Object.keys(await contents(dst, 'q/')).sort()).toEqual(['a.txt', 'c.txt', 'd.txt']);
   });
 
+  it('a dry run refused by --max-delete lists its copies first, as the real run makes them', async () => {
+    const { bucket: from, transport: src } = await newBucket(server, 'src');
+    const { bucket: to, transport: dst } = await newBucket(server, 'dst');
+    await seedAll(src, 'p/', { 'new1.txt': 'one', 'new2.txt': 'two' });
+    await seedAll(dst, 'q/', { 'old1.txt': 'x', 'old2.txt': 'y', 'old3.txt': 'z' });
+    const ends = [`s3://${from}/p`, `s3://${to}/q`, '--delete', '--max-delete', '1'];
+    const dry = await runCli(['sync', ...ends, '--dry-run', '--json'], server);
+    expect(dry.code).toBe(2);
+    expect(dry.stderr).toMatch(/refusing to delete 3 of 3 file\(s\): over --max-delete 1/);
+    const actions = dry.events.filter(
+      (e): e is Extract<SyncEvent, { type: 'action' }> => e.type === 'action',
+    );
+    expect(actions.map((e) => [e.action, e.rel, e.dryRun]).sort()).toEqual([
+      ['copy', 'new1.txt', true],
+      ['copy', 'new2.txt', true],
+    ]);
+    expect(dry.summary).toMatchObject({ dryRun: true, copied: 2, deleted: 0 });
+    // In words, as push and pull say theirs.
+    const said = await runCli(['sync', ...ends, '--dry-run'], server);
+    expect(said.code).toBe(2);
+    expect(plainLines(said.stdout).filter((l) => /new\d\.txt/.test(l))).toHaveLength(2);
+    expect(Object.keys(await contents(dst, 'q/')).sort()).toEqual(['old1.txt', 'old2.txt', 'old3.txt']);
+    // The real run makes those copies, then refuses the deletions the same way.
+    const real = await runCli(['sync', ...ends, '--json'], server);
+    expect(real.code).toBe(2);
+    expect(real.summary).toMatchObject({ copied: 2, deleted: 0 });
+    expect(Object.keys(await contents(dst, 'q/')).sort()).toEqual([
+      'new1.txt',
+      'new2.txt',
+      'old1.txt',
+      'old2.txt',
+      'old3.txt',
+    ]);
+  });
+
   it('--backup-dir keeps the previous content of an overwritten and of a deleted object, and plans record it', async () => {
     const { bucket: from, transport: src } = await newBucket(server, 'bsrc');
     const { bucket: to, transport: dst } = await newBucket(server, 'bdst');
