@@ -24,7 +24,13 @@ export function refusedNameReason(what: 'file' | 'folder', name: string, err: un
 /** Reason for keys ending in '/' ("folder" placeholders made by consoles): callers skip them silently. */
 export const DIRECTORY_MARKER = 'directory marker';
 
-const MAX_SEGMENT_BYTES = 255;
+/** The longest name, in UTF-8 bytes, Linux file systems give a file or folder. */
+export const MAX_SEGMENT_BYTES = 255;
+
+/** Whether a path segment is longer than any file's or folder's name can be. */
+export const segmentTooLong = (seg: string): boolean =>
+  // A UTF-16 unit is at most three UTF-8 bytes: a short segment needs no count.
+  seg.length > MAX_SEGMENT_BYTES / 3 && Buffer.byteLength(seg, 'utf8') > MAX_SEGMENT_BYTES;
 
 /** Returns null if safe, else a short reason like "contains a '..' segment". */
 export function unsafeKeyReason(rel: string): string | null {
@@ -38,9 +44,7 @@ export function unsafeKeyReason(rel: string): string | null {
     if (seg === '') return 'contains an empty path segment';
     if (seg === '..') return "contains a '..' segment";
     if (seg === '.') return "contains a '.' segment";
-    if (seg.length > MAX_SEGMENT_BYTES / 3 && Buffer.byteLength(seg, 'utf8') > MAX_SEGMENT_BYTES) {
-      return `has a path segment longer than ${MAX_SEGMENT_BYTES} bytes`;
-    }
+    if (segmentTooLong(seg)) return `has a path segment longer than ${MAX_SEGMENT_BYTES} bytes`;
   }
   return null;
 }

@@ -3,6 +3,7 @@
  * key ending in '/', or the prefix itself, as consoles make them), a key no file can be named, or a
  * file's. Pure, like the planners that use it.
  */
+import { fileDirConflicts, MAX_SEGMENT_BYTES, segmentTooLong, unsafeKeyReason } from '../local/safe-path.js';
 import type { RemoteObject } from './types.js';
 
 export type KeyForm =
@@ -10,16 +11,19 @@ export type KeyForm =
   | { kind: 'file' }
   /** A zero-byte folder marker: a placeholder for the folder `rel` names ('' is the root), never a file. */
   | { kind: 'marker' }
-  /** Data no local file can hold (a marker with bytes, `a//b`, `a/./b`): never written, never deleted as extra. */
+  /**
+   * Data no local file can hold (a marker with bytes, `a//b`, `a/./b`, a name too long for a file):
+   * never written, never deleted as extra.
+   */
   | { kind: 'no-file'; reason: string };
 
 /** Whether `rel` names a folder, not a file: it ends in '/' or is the prefix itself. */
 export const isFolderMarker = (rel: string): boolean => rel === '' || rel.endsWith('/');
 
 /**
- * The form of a listed object. Only names no file can take on any system are 'no-file': a backslash
- * or a control character is a file's name on Linux, so such keys stay files (pull refuses to write
- * them, see safe-path.ts, but a push made them and --delete may remove them).
+ * The form of a listed object. Only names no file can take on Linux are 'no-file' (a segment too long
+ * is one): a backslash or a control character is a file's name there, so such keys stay files (pull
+ * refuses to write them, see safe-path.ts, but a push made them and --delete may remove them).
  */
 export function keyForm(r: Pick<RemoteObject, 'rel' | 'size'>): KeyForm {
   if (isFolderMarker(r.rel)) {
@@ -34,8 +38,34 @@ export function keyForm(r: Pick<RemoteObject, 'rel' | 'size'>): KeyForm {
       return { kind: 'no-file', reason: 'no file can have its name: it has an empty path segment' };
     if (seg === '.' || seg === '..')
       return { kind: 'no-file', reason: `no file can have its name: it has a '${seg}' segment` };
+    if (segmentTooLong(seg))
+      return {
+        kind: 'no-file',
+        reason: `no file can have its name: it has a path segment longer than ${MAX_SEGMENT_BYTES} bytes`,
+      };
   }
   return { kind: 'file' };
+}
+
+/**
+ * The keys of a listing pull refuses to write: those unsafe alone (`unsafe`, see safe-path.ts), and
+ * those a local tree cannot hold together (`conflicts`: `x` beside `x/y`, a file that is also a
+ * folder), each with why. Only keys pull would write stand in one another's way: a folder marker or an
+ * unsafe key beside `x` leaves the file `x` written.
+ */
+export function refusedKeys(rels: Iterable<string>): {
+  unsafe: Map<string, string>;
+  conflicts: Map<string, string>;
+} {
+  const unsafe = new Map<string, string>();
+  const writable: string[] = [];
+  for (const rel of rels) {
+    if (isFolderMarker(rel)) continue;
+    const reason = unsafeKeyReason(rel);
+    if (reason === null) writable.push(rel);
+    else unsafe.set(rel, reason);
+  }
+  return { unsafe, conflicts: fileDirConflicts(writable) };
 }
 
 /** An object a plan leaves alone because no local file can stand for it, with why (said once). */

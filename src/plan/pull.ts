@@ -1,9 +1,8 @@
-import { fileDirConflicts, unsafeKeyReason } from '../local/safe-path.js';
 import type { LocalFile } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { archivedMessage, isArchived, restoreDone } from './archive.js';
 import { compareContent, isRacy, matchedPartSize, statMatches } from './compare.js';
-import { isFolderMarker, type KeptObject, keyForm } from './keys.js';
+import { isFolderMarker, type KeptObject, keyForm, refusedKeys } from './keys.js';
 import type { DownloadReason, Facts, Need, RemoteObject } from './types.js';
 
 export type PullAction =
@@ -125,15 +124,7 @@ export function planPull(input: PullPlanInput): PullPlan {
   const kept: KeptObject[] = [];
   // Only keys that may be written stand in one another's way: a folder marker or a key refused as
   // unsafe is never written, so `a/` or `a/back\slash` must not keep the file `a` from every pull.
-  const unsafe = new Map<string, string>();
-  const writable: string[] = [];
-  for (const rel of remote.keys()) {
-    if (isFolderMarker(rel)) continue;
-    const reason = unsafeKeyReason(rel);
-    if (reason === null) writable.push(rel);
-    else unsafe.set(rel, reason);
-  }
-  const conflicts = fileDirConflicts(writable);
+  const { unsafe, conflicts } = refusedKeys(remote.keys());
   for (const r of remote.values()) {
     // A folder marker is no file to write: a zero-byte one is skipped in silence, one with bytes said.
     if (isFolderMarker(r.rel)) {

@@ -2,7 +2,7 @@ import type { LocalFile } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { normalizeEtag } from '../s3/etag.js';
 import { compareContent, isRacy, matchedPartSize, remoteMatchesEntry, statMatches } from './compare.js';
-import { type KeptObject, keyForm, localFolders } from './keys.js';
+import { type KeptObject, keyForm, localFolders, refusedKeys } from './keys.js';
 import { type CopyAction, planRenames } from './renames.js';
 import type { Facts, Need, RemoteObject, UploadReason } from './types.js';
 
@@ -269,7 +269,9 @@ function withRenames(input: PushPlanInput, actions: PushAction[], needs: Need[])
  * With --delete and a listing: every selected object without its file. A folder marker is the local
  * folder's: deleted only when that folder is gone (no file under it, and not found by the walk), and
  * only holding no bytes. An object no file can
- * stand for (a marker with bytes, `a//b`) is never "extra": kept, and said.
+ * stand for (a marker with bytes, `a//b`, a name too long) is never "extra": kept, and said. Nor is one
+ * of a file and folder pair (`x` beside `x/y`) that the manifest does not record: pull refuses both, and
+ * a tree holds at most one, so which one a local file stood for only the manifest can tell.
  */
 function withDeletes(input: PushPlanInput, actions: PushAction[], needs: Need[]): PushPlan {
   const { files, facts, options } = input;
@@ -277,6 +279,7 @@ function withDeletes(input: PushPlanInput, actions: PushAction[], needs: Need[])
   if (options.delete && facts.remote) {
     const local = new Set(files.map((f) => f.rel));
     let folders: Set<string> | undefined;
+    let pairs: Map<string, string> | undefined;
     for (const r of facts.remote.values()) {
       if (local.has(r.rel)) continue;
       if (options.remoteSelected && !options.remoteSelected(r.rel, r)) continue;
@@ -284,6 +287,15 @@ function withDeletes(input: PushPlanInput, actions: PushAction[], needs: Need[])
       if (form.kind === 'no-file') {
         kept.push({ rel: r.rel, key: r.key, size: r.size, reason: form.reason });
         continue;
+      }
+      if (form.kind === 'file' && !input.manifest.has(r.rel)) {
+        pairs ??= refusedKeys(facts.remote.keys()).conflicts;
+        const pair = pairs.get(r.rel);
+        if (pair) {
+          const reason = `no local file stood for it: it ${pair} (no local tree holds both)`;
+          kept.push({ rel: r.rel, key: r.key, size: r.size, reason });
+          continue;
+        }
       }
       let reason: PushDeleteReason = options.excluded?.(r.rel, r) ? 'excluded' : 'no-local-file';
       if (form.kind === 'marker' && reason !== 'excluded') {

@@ -287,6 +287,61 @@ describe.each(servers())('push --delete on $name', (server) => {
     expect(await keys(transport)).toEqual(kept.filter((k) => !k.startsWith('dir')));
   });
 
+  it('pull then push --delete keeps what pull refused: a name over 255 bytes, a file and folder pair', async () => {
+    const { bucket, transport } = await newBucket(server, 'refused');
+    const url = `s3://${bucket}/p`;
+    const LONG = 'n'.repeat(300);
+    await seed(transport, 'p/m/n', 'synced\n');
+    // Enough other files that deleting the refused keys stays under the 50% --max-delete.
+    for (const rel of ['ok1', 'ok2', 'ok3', 'ok4', 'ok5', 'ok6', 'ok7'])
+      await seed(transport, `p/${rel}`, `${rel}\n`);
+    const dir = tempDir('refused');
+    expect((await runCli(['pull', url, dir], server)).code).toBe(0);
+    // Another tool writes keys no local tree can hold: m beside m/n, x beside x/y, and on Ceph a
+    // 300-byte name (s3rver stores each key as a path, so it takes no name over 255 bytes either).
+    const long = server.name !== 'embedded';
+    await seed(transport, 'p/m', 'M');
+    await seed(transport, 'p/x', 'X');
+    await seed(transport, 'p/x/y', 'XY');
+    if (long) await seed(transport, `p/d/${LONG}`, 'L');
+    const all = await keys(transport);
+    const pull = await runCli(['pull', url, dir], server);
+    expect(pull.code).toBe(1);
+    expect(pull.stderr.split('\n').filter((l) => l.startsWith('error: '))).toHaveLength(long ? 5 : 4);
+
+    // The file m/n pulled before is deleted here: the manifest records it, so a local file stood for it.
+    rmSync(path.join(dir, 'm'), { recursive: true });
+    const notices = (text: string) => text.split('\n').filter((l) => l.startsWith('notice: '));
+    const why =
+      "no local file stood for it: it is a file but also the directory of 'x/y' (no local tree holds both)";
+    const expected = [
+      ...(long
+        ? [
+            `notice: p/d/${LONG}: no file can have its name: it has a path segment longer than 255 bytes: kept`,
+          ]
+        : []),
+      "notice: p/m: no local file stood for it: it is a file but also the directory of 'm/n' (no local tree holds both): kept",
+      `notice: p/x: ${why}: kept`,
+      "notice: p/x/y: no local file stood for it: it is below 'x', which is also a file (no local tree holds both): kept",
+    ];
+    const dry = await runCli(['push', dir, url, '--delete', '--dry-run'], server);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(notices(dry.stderr).sort()).toEqual(expected.sort());
+    expect(dry.stdout.split('\n').filter((l) => l.startsWith('(dry run) delete'))).toEqual([
+      '(dry run) delete m/n [no-local-file]',
+    ]);
+
+    const r = await runCli(['push', dir, url, '--delete'], server);
+    expect(r.code, r.stderr).toBe(0);
+    // Each said once in the run.
+    expect(notices(r.stderr).sort()).toEqual(expected.sort());
+    expect(r.stdout).toMatch(/1 deleted, 0 failed/);
+    expect(await keys(transport)).toEqual(all.filter((k) => k !== 'm/n'));
+    expect(await readObject(transport, 'p/x')).toBe('X');
+    expect(await readObject(transport, 'p/x/y')).toBe('XY');
+    if (long) expect(await readObject(transport, `p/d/${LONG}`)).toBe('L');
+  });
+
   it('keeps the marker of a local folder that is empty or whose files the filters leave out', async () => {
     const { bucket, transport } = await newBucket(server, 'markerkeep');
     const dir = tempDir('markerkeep');

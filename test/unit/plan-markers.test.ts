@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LocalFile } from '../../src/local/scan.js';
+import type { ManifestEntry } from '../../src/manifest/schema.js';
 import { planCheck } from '../../src/plan/check.js';
 import { keyForm, localFolders } from '../../src/plan/keys.js';
 import { planPull } from '../../src/plan/pull.js';
@@ -185,5 +186,180 @@ describe('pull and check share the rule', () => {
       'stale.txt',
       'x/y//z',
     ]);
+  });
+});
+
+describe('keyForm: a name too long for a file', () => {
+  // kind, why, rel
+  it.each([
+    ['file', 'the longest name a Linux file system gives', 'n'.repeat(255)],
+    ['no-file', 'one byte over', 'n'.repeat(256)],
+    ['no-file', 'a folder of that name cannot be made either', `d/${'n'.repeat(300)}/z`],
+    ['file', '254 bytes in UTF-8', 'é'.repeat(127)],
+    ['no-file', '256 bytes in UTF-8, though 128 characters', 'é'.repeat(128)],
+    ['file', 'the limit is per segment, not per key', `a/${'n'.repeat(255)}/${'n'.repeat(255)}`],
+  ])('a %s: %s', (kind, _why, rel) => {
+    expect(keyForm({ rel, size: 2 }).kind).toBe(kind);
+  });
+
+  it('says why', () => {
+    expect(keyForm({ rel: 'n'.repeat(300), size: 2 })).toEqual({
+      kind: 'no-file',
+      reason: 'no file can have its name: it has a path segment longer than 255 bytes',
+    });
+  });
+});
+
+describe('push --delete keeps the keys pull refuses as too long or as a file and folder pair', () => {
+  const LONG = 'n'.repeat(300);
+  // An entry as a push records it: only whether the manifest has one matters here.
+  const entry: ManifestEntry = {
+    size: 2,
+    mtimeNs: OLD,
+    ctimeNs: OLD,
+    ino: '1',
+    md5: 'd41d8cd98f00b204e9800998ecf8427e',
+    etag: 'd41d8cd98f00b204e9800998ecf8427e',
+    partSize: 0,
+    syncedAt: '2026-01-01T00:00:00.000Z',
+  };
+  const planFor = (c: { remote: string[]; files: string[]; folders?: string[]; synced?: string[] }) =>
+    planPush({
+      files: c.files.map(file),
+      folders: c.folders ?? [],
+      manifest: new Map((c.synced ?? []).map((rel) => [rel, entry])),
+      racyThresholdNs: 0n,
+      facts: {
+        ...emptyFacts(),
+        remote: byRel(c.remote.map((rel) => object(rel, rel.endsWith('/') ? 0 : 2))),
+      },
+      options: { delete: true },
+    });
+
+  // The listing, the local files (and folders the walk found), what the manifest records as synced
+  // from here → what is deleted and what kept, and why.
+  it.each([
+    {
+      remote: ['x', 'x/y', 'gone.txt'],
+      files: [],
+      deleted: ['gone.txt'],
+      kept: ['x', 'x/y'],
+      why: 'neither locally and never synced: pull refused both, no local file stood for either',
+    },
+    {
+      remote: ['x', 'x/y'],
+      files: ['x/z'],
+      deleted: [],
+      kept: ['x', 'x/y'],
+      why: 'a folder x here: x is no file of it, and x/y was refused by every pull, never a file here',
+    },
+    {
+      remote: ['x', 'x/y'],
+      files: [],
+      folders: ['x'],
+      deleted: [],
+      kept: ['x', 'x/y'],
+      why: 'an empty folder x here: the same',
+    },
+    {
+      remote: ['x', 'x/y'],
+      files: ['x'],
+      deleted: [],
+      kept: ['x/y'],
+      why: 'a file x here: nothing under x/ can be a file of this tree',
+    },
+    {
+      remote: ['x', 'x/y'],
+      files: ['x/y'],
+      synced: ['x', 'x/y'],
+      deleted: ['x'],
+      kept: [],
+      why: 'the file x became a folder: the manifest records x, whose file is gone',
+    },
+    {
+      remote: ['x', 'x/y', 'x/w'],
+      files: ['x'],
+      synced: ['x', 'x/y'],
+      deleted: ['x/y'],
+      kept: ['x/w'],
+      why: 'the folder x became a file: x/y was synced from here, x/w never was',
+    },
+    {
+      remote: ['a', 'a/b', 'a/b/c'],
+      files: [],
+      deleted: [],
+      kept: ['a', 'a/b', 'a/b/c'],
+      why: 'a chain of pairs: each is a file and a folder, or below one',
+    },
+    {
+      remote: ['x', 'x/', 'x/y/'],
+      files: [],
+      deleted: ['x', 'x/', 'x/y/'],
+      kept: [],
+      why: 'folder markers are no files: x stands alone, pulled as a file, so deleted as before',
+    },
+    {
+      remote: ['x', 'x/a\\b'],
+      files: [],
+      deleted: ['x', 'x/a\\b'],
+      kept: [],
+      why: 'pull writes x beside a key it refuses alone; a backslash key stays a file (keys.ts)',
+    },
+    {
+      remote: ['x', 'x/a//b'],
+      files: [],
+      deleted: ['x'],
+      kept: ['x/a//b'],
+      why: 'x/a//b is no file at all, so x stands alone',
+    },
+    {
+      remote: [LONG, `d/${LONG}`, `${LONG}/z`, 'ok'],
+      files: ['ok'],
+      synced: [LONG],
+      deleted: [],
+      kept: [LONG, `d/${LONG}`, `${LONG}/z`],
+      why: 'a segment over 255 bytes: no file has such a name, whatever the manifest says',
+    },
+  ])('$why', (c) => {
+    const p = planFor(c);
+    expect(
+      p.actions
+        .filter((a) => a.kind === 'delete')
+        .map((a) => a.rel)
+        .sort(),
+    ).toEqual([...c.deleted].sort());
+    expect((p.kept ?? []).map((k) => k.rel).sort()).toEqual([...c.kept].sort());
+  });
+
+  it('says why, once for each object kept', () => {
+    const p = planFor({ remote: ['x', 'x/y', `d/${LONG}`], files: [] });
+    expect(p.kept?.map((k) => [k.key, k.reason])).toEqual([
+      [
+        'p/x',
+        "no local file stood for it: it is a file but also the directory of 'x/y' (no local tree holds both)",
+      ],
+      [
+        'p/x/y',
+        "no local file stood for it: it is below 'x', which is also a file (no local tree holds both)",
+      ],
+      [`p/d/${LONG}`, 'no file can have its name: it has a path segment longer than 255 bytes'],
+    ]);
+  });
+
+  it('pull refuses the same keys, so none of them is ever a local file', () => {
+    const p = planPull({
+      remote: byRel(['x', 'x/y', `d/${LONG}`, 'x/', 'ok'].map((rel) => object(rel, 2))),
+      local: new Map(),
+      manifest: new Map(),
+      racyThresholdNs: 0n,
+      facts: emptyFacts(),
+      options: {},
+    });
+    expect(
+      p.actions
+        .filter((a) => a.kind === 'reject')
+        .map((a) => a.rel)
+        .sort(),
+    ).toEqual([`d/${LONG}`, 'x', 'x/y']);
   });
 });
