@@ -297,23 +297,26 @@ export class TargetTree {
 
   /**
    * Where the download of `rel` is renamed to, checked now: its parents (made if missing) and what is at
-   * its name (see replaceReason). Call it right before the rename; `recheck` false for an early check.
+   * its name (see replaceReason); a folder there that holds no file is removed (see clearFolder). Call
+   * it right before the rename; `recheck` false for an early check, which removes nothing.
    * `scanned`: the file the scan found at `rel`, or null for none; a regular file there must be that
    * one (see unscannedReason). Undefined: held to nothing (a caller that did not look at the tree).
    */
   destination(rel: string, recheck = true, scanned?: StatData | null): string {
-    return refused('not written', () => this.checkedAt(this.dirFor(rel, recheck), rel, scanned));
+    return refused('not written', () =>
+      this.checkedAt(this.dirFor(rel, recheck), rel, recheck ? 'remove' : 'keep', scanned),
+    );
   }
 
   /**
    * Why the download of `rel` would be refused, checked as destination() checks it but with nothing
-   * made (a dry run); null: it would be written, its missing folders made.
+   * made or removed (a dry run); null: it would be written, its missing folders made.
    */
   writeRefusal(rel: string): string | null {
     try {
       refused('not written', () => {
         const dir = this.parentDir(rel, false);
-        if (dir !== undefined) this.checkedAt(dir, rel);
+        if (dir !== undefined) this.checkedAt(dir, rel, 'keep');
       });
       return null;
     } catch (err) {
@@ -322,17 +325,62 @@ export class TargetTree {
     }
   }
 
-  /** `rel`'s path in the real directory `dir`, if what is at its name may be replaced (see destination). */
-  private checkedAt(dir: string, rel: string, scanned?: StatData | null): string {
+  /**
+   * `rel`'s path in the real directory `dir`, if what is at its name may be replaced (see destination).
+   * A folder there that holds no file is no refusal: `clear` 'remove' removes it, 'keep' (an early
+   * check, a dry run) leaves it for the rename's check.
+   */
+  private checkedAt(dir: string, rel: string, clear: 'remove' | 'keep', scanned?: StatData | null): string {
     const dest = `${dir}/${baseName(rel)}`;
     this.notOwn(dest);
-    const st = look(dest, rel);
-    const kind = kindOf(st);
+    let st = look(dest, rel);
+    let kind = kindOf(st);
+    if (kind === 'dir' && this.holdsNoFile(dest)) {
+      if (clear === 'keep') return dest;
+      this.clearFolder(dest);
+      // Whatever appeared meanwhile kept its folder, which is refused below as any folder is.
+      st = look(dest, rel);
+      kind = kindOf(st);
+    }
     const reason =
       replaceReason(kind, kind === 'link' ? linkTarget(dest)?.kind : undefined) ??
       (kind === 'file' && scanned !== undefined ? unscannedReason(scanned, statFields(st!)) : null);
     if (reason !== null) throw new PathRefused(reason);
     return dest;
+  }
+
+  /**
+   * Whether the folder at the real path `abs` holds no file at all: only folders, each as empty, none
+   * of them s3sync's own. Anything else keeps it, whatever the filters say of it: a file (hidden or
+   * excluded too), a link, a special file, a folder that cannot be read.
+   */
+  private holdsNoFile(abs: string): boolean {
+    const rel = this.relOf(abs);
+    if (rel === null || this.isOwn(rel)) return false;
+    try {
+      // withFileTypes tells a link from a folder without following it.
+      for (const e of readdirSync(abs, { withFileTypes: true }))
+        if (!e.isDirectory() || !this.holdsNoFile(`${abs}/${e.name}`)) return false;
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Removes the folder at the real path `abs` and the folders in it, deepest first, with rmdir only:
+   * one that something entered meanwhile stays, and so does each above it. A folder whose path has
+   * come to go through a link is left, so that nothing outside the target is touched.
+   */
+  private clearFolder(abs: string): void {
+    try {
+      if (!unchanged(abs)) return;
+      for (const e of readdirSync(abs, { withFileTypes: true }))
+        if (e.isDirectory()) this.clearFolder(`${abs}/${e.name}`);
+      if (unchanged(abs)) rmdirSync(abs);
+    } catch {
+      // Not empty, or gone: the caller looks again.
+    }
   }
 
   /**

@@ -348,6 +348,81 @@ describe.each(servers())('pull confined to its target on $name', (server) => {
     },
   );
 
+  it.each(MODES)(
+    'a folder in the way that holds no file is replaced by the file; one holding anything stays ($mode)',
+    async ({ flags }) => {
+      const { base, target, outside } = layout('confine-emptydir');
+      // Folders at objects' names: empty ones nested, and ones that hold something the run must keep.
+      mkdirSync(path.join(target, 'empty/b/c'), { recursive: true });
+      mkdirSync(path.join(target, 'empty/d'));
+      mkdirSync(path.join(target, 'bare'));
+      mkdirSync(path.join(target, 'hidden/deep'), { recursive: true });
+      writeFileSync(path.join(target, 'hidden/deep/.keep'), 'hidden');
+      mkdirSync(path.join(target, 'excluded'));
+      writeFileSync(path.join(target, 'excluded/notes.log'), 'excluded');
+      mkdirSync(path.join(target, 'emptyreal'));
+      symlinkSync('emptyreal', path.join(target, 'linked')); // a link to an empty folder inside
+      symlinkSync(path.join(outside, 'sub'), path.join(target, 'away'));
+      mkdirSync(path.join(outside, 'hollow'));
+      symlinkSync(path.join(outside, 'hollow'), path.join(target, 'hollow')); // to an empty folder outside
+      const objects = {
+        empty: 'object over empty folders',
+        bare: 'object over one empty folder',
+        hidden: 'object over a hidden file',
+        excluded: 'object over an excluded file',
+        linked: 'object over a link to an empty folder',
+        hollow: 'object over a link to an empty folder outside',
+      };
+      const { bucket, transport } = await newBucket(server, 'confine-emptydir');
+      await seedAll(transport, objects);
+      const url = `s3://${bucket}/p`;
+      const args = [...flags, '--exclude', '*.log', '--json'];
+      const before = snapshot(target);
+      const untouched = snapshot(outside);
+      const refused = [
+        'excluded: not written: a directory is in the way',
+        'hidden: not written: a directory is in the way',
+        'hollow: not written: a symbolic link to a directory is in the way',
+        'linked: not written: a symbolic link to a directory is in the way',
+      ];
+
+      const dry = await runCli(['pull', url, target, ...args, '--dry-run'], server);
+      expect(snapshot(target)).toEqual(before);
+      const planFile = path.join(base, 'plan.json');
+      const planned = await runCli(['plan', 'pull', url, target, ...args, '--out', planFile], server);
+      expect(planned.code, planned.stderr).toBe(0);
+      expect(
+        planned.events
+          .filter((e): e is Extract<SyncEvent, { type: 'warning' }> => e.type === 'warning')
+          .map((e) => e.message)
+          .sort(),
+      ).toEqual(refused.map((m) => `${m}: apply fails it unless that is cleared first`));
+      expect(snapshot(target)).toEqual(before);
+      const real = await runCli(['pull', url, target, ...args], server);
+      const again = await runCli(['pull', url, target, ...args], server);
+      for (const r of [dry, real, again]) {
+        expect(r.code, r.stderr).toBe(1);
+        expect(errorsOf(r.events)).toEqual(refused);
+      }
+      expect(
+        dry.events
+          .filter((e): e is Extract<SyncEvent, { type: 'action' }> => e.type === 'action')
+          .filter((e) => e.action === 'download')
+          .map((e) => e.rel),
+      ).toEqual(['bare', 'empty']);
+      expect(real.summary).toMatchObject({ downloaded: 2, failed: 4 });
+      expect(again.summary).toMatchObject({ downloaded: 0, failed: 4 });
+      expect(readFileSync(path.join(target, 'empty'), 'utf8')).toBe(objects.empty);
+      expect(readFileSync(path.join(target, 'bare'), 'utf8')).toBe(objects.bare);
+      expect(readFileSync(path.join(target, 'hidden/deep/.keep'), 'utf8')).toBe('hidden');
+      expect(readFileSync(path.join(target, 'excluded/notes.log'), 'utf8')).toBe('excluded');
+      expect(isLink(path.join(target, 'linked'))).toBe(true);
+      expect(lstatSync(path.join(target, 'emptyreal')).isDirectory()).toBe(true);
+      expect(isLink(path.join(target, 'hollow'))).toBe(true);
+      expect(snapshot(outside)).toEqual(untouched);
+    },
+  );
+
   it.each(MODES)('--delete never deletes through a link ($mode)', async ({ mode, flags }) => {
     const { target, outside } = layout('confine-delete');
     const follow = flags.length > 0;

@@ -117,11 +117,53 @@ describe.each(modes)('TargetTree.destination $name', ({ followSymlinks }) => {
     const { root } = setup();
     writeFileSync(path.join(root, 'blocked'), 'x');
     mkdirSync(path.join(root, 'dir'));
+    writeFileSync(path.join(root, 'dir/kept'), 'x');
     const tree = new TargetTree(root, { followSymlinks });
     expect(refusal(() => tree.destination('blocked/file.txt'))).toBe(
       "not written: 'blocked' is a file, not a directory",
     );
     expect(refusal(() => tree.destination('dir'))).toBe('not written: a directory is in the way');
+    expect(readFileSync(path.join(root, 'dir/kept'), 'utf8')).toBe('x');
+  });
+
+  it('removes a folder in the way that holds no file (empty folders only), only at the rename', () => {
+    const { root } = setup();
+    mkdirSync(path.join(root, 'sub/empty/deeper/deepest'), { recursive: true });
+    mkdirSync(path.join(root, 'sub/empty/other'));
+    const tree = new TargetTree(root, { followSymlinks });
+    // A dry run and the early check see no refusal, and remove nothing.
+    expect(tree.writeRefusal('sub/empty')).toBeNull();
+    expect(tree.destination('sub/empty', false)).toBe(path.join(root, 'sub/empty'));
+    expect(lstatSync(path.join(root, 'sub/empty/deeper/deepest')).isDirectory()).toBe(true);
+    expect(tree.destination('sub/empty')).toBe(path.join(root, 'sub/empty'));
+    expect(existsSync(path.join(root, 'sub/empty'))).toBe(false);
+    expect(listing(path.join(root, 'sub'))).toEqual([]);
+  });
+
+  it('keeps a folder in the way that holds anything: a hidden file, a link, an s3sync folder', () => {
+    const { root, outside } = setup();
+    mkdirSync(path.join(root, 'hidden/deep'), { recursive: true });
+    writeFileSync(path.join(root, 'hidden/deep/.keep'), '');
+    mkdirSync(path.join(root, 'linked'));
+    symlinkSync(outside, path.join(root, 'linked/out'));
+    mkdirSync(path.join(root, 'dangling'));
+    symlinkSync(path.join(outside, 'gone'), path.join(root, 'dangling/l'));
+    mkdirSync(path.join(root, 'state/.s3sync'), { recursive: true });
+    // An empty folder outside, reached through a link to a folder: the link is refused, nothing removed.
+    mkdirSync(path.join(outside, 'emptydir'));
+    symlinkSync(path.join(outside, 'emptydir'), path.join(root, 'todir'));
+    const tree = new TargetTree(root, { followSymlinks });
+    for (const rel of ['hidden', 'linked', 'dangling', 'state']) {
+      expect(tree.writeRefusal(rel)).toBe('not written: a directory is in the way');
+      expect(refusal(() => tree.destination(rel))).toBe('not written: a directory is in the way');
+    }
+    expect(refusal(() => tree.destination('todir'))).toBe(
+      'not written: a symbolic link to a directory is in the way',
+    );
+    expect(lstatSync(path.join(outside, 'emptydir')).isDirectory()).toBe(true);
+    expect(listing(root)).toEqual(['dangling', 'hidden', 'linked', 'state', 'todir']);
+    expect(existsSync(path.join(root, 'hidden/deep/.keep'))).toBe(true);
+    expect(listing(outside)).toEqual(['emptydir', 'victim.txt']);
   });
 
   it('a link at the final name is to be replaced (never written through), unless it leads to a directory', () => {
