@@ -384,37 +384,30 @@ export class TargetTree {
   }
 
   /**
-   * Removes the folder at `rel` if only empty folders are left in it (its files deleted by this run), so
-   * the download of `rel` can take its place; anything else there (a file, a link) keeps it. No link
-   * is followed: each folder is read by its real path and removed with rmdir, which only takes an
-   * empty one.
+   * After pull --delete: removes each folder of `folders` (paths from the root) that the deletions left
+   * empty, deepest first, and then each folder above it left empty in turn, up to (never) the target
+   * root; rmdir only, so a folder holding anything stays, and so does each above it. `keep`: a folder
+   * the remote names (a folder marker). One reached through a link, or s3sync's own, is left.
    */
-  removeEmptyFolder(rel: string): void {
-    let dir: string | undefined;
-    try {
-      dir = this.parentDir(rel, false);
-    } catch (err) {
-      if (err instanceof PathRefused) return;
-      throw err;
-    }
-    if (dir === undefined) return;
-    const abs = `${dir}/${baseName(rel)}`;
-    const real = this.relOf(abs);
-    if (real === null || this.isOwn(real)) return;
-    const emptied = (folder: string): boolean => {
+  removeEmptied(folders: Iterable<string>, keep: (rel: string) => boolean): void {
+    const all = new Set<string>();
+    for (const rel of folders)
+      for (let i = rel.length; i > 0; i = rel.lastIndexOf('/', i - 1)) all.add(rel.slice(0, i));
+    // Deepest first: a folder can only be empty once those in it are gone.
+    const order = [...all].sort((a, b) => b.split('/').length - a.split('/').length);
+    for (const rel of order) {
+      if (keep(rel) || this.isOwn(rel)) continue;
       try {
-        for (const e of readdirSync(folder, { withFileTypes: true }))
-          if (!e.isDirectory() || !emptied(`${folder}/${e.name}`)) return false;
-        rmdirSync(folder);
-        return true;
+        const dir = this.parentDir(rel, false);
+        if (dir === undefined) continue;
+        const abs = `${dir}/${baseName(rel)}`;
+        // Its real path must be its own: a folder through a followed link is another path's.
+        if (this.relOf(abs) !== rel || !lstatSync(abs, { throwIfNoEntry: false })?.isDirectory()) continue;
+        if (!unchanged(abs)) continue;
+        rmdirSync(abs);
       } catch {
-        return false;
+        // Not empty (what the run kept, or what appeared), or refused on the way: it stays.
       }
-    };
-    try {
-      if (lstatSync(abs, { throwIfNoEntry: false })?.isDirectory()) emptied(abs);
-    } catch {
-      // Not there to look at: the download's own checks say why.
     }
   }
 

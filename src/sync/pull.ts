@@ -582,8 +582,9 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
           enforceDeleteGuards(s, deletes.length, prepared.local.size, sourceFilesOf(prepared.remote.keys()))
         ) {
           deleteAll(s, tree, deletes, prepared, backup);
-          // A folder whose files all went makes way for the file of its name.
-          for (const rel of after) tree.removeEmptyFolder(rel);
+          // Folders are not objects: one the deletions emptied would be left for ever, and in the way of
+          // a file of its name. Under --shard other shards' runs make and fill folders at the same time.
+          if (!s.shard) tree.removeEmptied(emptiedFolders(deletes), (rel) => prepared.remote.has(`${rel}/`));
         }
       } catch (err) {
         refusal = err;
@@ -601,6 +602,16 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
     cfg.unverified.report(s);
   }
   if (diskFull) throw diskFull;
+}
+
+/** The folders that held the files the run deletes (paths from the root; not the root). */
+function emptiedFolders(deletes: readonly { rel: string }[]): Set<string> {
+  const folders = new Set<string>();
+  for (const d of deletes) {
+    const i = d.rel.lastIndexOf('/');
+    if (i > 0) folders.add(d.rel.slice(0, i));
+  }
+  return folders;
 }
 
 /** The run's deletions of local files, each kept first under --backup-dir. */

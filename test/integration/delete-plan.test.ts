@@ -443,6 +443,48 @@ describe.each(servers())('pull --delete on $name', (server) => {
     expect(treeHashes(planned)).toEqual(treeHashes(src));
   });
 
+  it('removes the folders its deletions empty, so a file of that name comes next, not a folder in the way', async () => {
+    const { url, dir: src, transport } = await pushedTree(server, 2, 'pempty');
+    writeTree(src, { 'a/x': 'in a\n', 'n/m/y': 'deeper\n', 'marked/z': 'marked\n', 'kept/w': 'kept\n' });
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    const dst = tempDir('pempty-dst');
+    expect((await runCli(['pull', url, dst], server)).code).toBe(0);
+    writeTree(dst, { 'kept/notes.log': 'local, excluded\n', 'n/side/keep.log': 'excluded too\n' });
+    for (const rel of ['a', 'n', 'marked', 'kept']) rmSync(path.join(src, rel), { recursive: true });
+    expect((await runCli(['push', src, url, '--delete', '--max-delete', '100%'], server)).code).toBe(0);
+    // A folder marker upstream names the folder `marked`: it stays, as the remote has it.
+    await seed(transport, 'p/marked/', '');
+    const flags = ['--delete', '--max-delete', '100%', '--exclude', '*.log', '--json'];
+
+    const r = await runCli(['pull', url, dst, ...flags], server);
+    expect(r.code, JSON.stringify(r.summary?.errors)).toBe(0);
+    expect(deletesOf(r.events)).toEqual([
+      ['a/x', 'no-remote-object'],
+      ['kept/w', 'no-remote-object'],
+      ['marked/z', 'no-remote-object'],
+      ['n/m/y', 'no-remote-object'],
+    ]);
+    // Each emptied folder goes, and each above it left empty; one holding anything stays.
+    expect(existsSync(path.join(dst, 'a'))).toBe(false);
+    expect(existsSync(path.join(dst, 'n/m'))).toBe(false);
+    expect(readFileSync(path.join(dst, 'n/side/keep.log'), 'utf8')).toBe('excluded too\n');
+    expect(statSync(path.join(dst, 'marked')).isDirectory()).toBe(true);
+    expect(readFileSync(path.join(dst, 'kept/notes.log'), 'utf8')).toBe('local, excluded\n');
+    expect(statSync(path.join(dst, '.s3sync')).isDirectory()).toBe(true);
+
+    // Upstream, `a` and `marked` come back as files: the next pull writes them, and the one after is clean.
+    writeTree(src, { a: 'now a file\n', marked: 'a file too\n' });
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    const next = await runCli(['pull', url, dst, ...flags], server);
+    expect(next.code, JSON.stringify(next.summary?.errors)).toBe(0);
+    expect(next.summary).toMatchObject({ downloaded: 2, failed: 0 });
+    expect(readFileSync(path.join(dst, 'a'), 'utf8')).toBe('now a file\n');
+    expect(readFileSync(path.join(dst, 'marked'), 'utf8')).toBe('a file too\n');
+    const again = await runCli(['pull', url, dst, ...flags], server);
+    expect(again.code).toBe(0);
+    expect(again.summary).toMatchObject({ downloaded: 0, deleted: 0, failed: 0 });
+  });
+
   it('keeps a download refused while the folder in its way holds a file the run keeps', async () => {
     const { url, dir: src } = await pushedTree(server, 4, 'pkeep');
     writeTree(src, { 'd/x': 'in d\n' });

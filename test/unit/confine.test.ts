@@ -229,6 +229,39 @@ describe.each(modes)('TargetTree.destination $name', ({ followSymlinks }) => {
   });
 });
 
+describe('TargetTree.removeEmptied', () => {
+  it('removes the folders left empty and those above them, deepest first, never the root or its state', () => {
+    const { root } = setup();
+    mkdirSync(path.join(root, 'p/q/r'), { recursive: true });
+    mkdirSync(path.join(root, 'marked/sub'), { recursive: true });
+    mkdirSync(path.join(root, 'kept'));
+    writeFileSync(path.join(root, 'kept/excluded.log'), 'x');
+    mkdirSync(path.join(root, 'withempty/inner'), { recursive: true });
+    mkdirSync(path.join(root, '.s3sync'));
+    const tree = new TargetTree(root);
+    tree.removeEmptied(['p/q/r', 'marked/sub', 'kept', 'withempty', '.s3sync'], (rel) => rel === 'marked');
+    // `withempty` holds a folder the run did not empty: rmdir keeps it.
+    expect(listing(root)).toEqual(['.s3sync', 'kept', 'marked', 'withempty']);
+    expect(listing(path.join(root, 'marked'))).toEqual([]);
+    expect(existsSync(root)).toBe(true);
+  });
+
+  it('never removes a folder reached through a link, nor one outside the target', () => {
+    const { root, outside } = setup();
+    mkdirSync(path.join(root, 'real/empty'), { recursive: true });
+    writeFileSync(path.join(root, 'real/f'), 'x');
+    symlinkSync(path.join(root, 'real'), path.join(root, 'inlink'));
+    mkdirSync(path.join(outside, 'empty'));
+    symlinkSync(outside, path.join(root, 'outlink'));
+    const tree = new TargetTree(root, { followSymlinks: true });
+    tree.removeEmptied(['inlink/empty', 'outlink/empty', 'inlink', 'outlink'], () => false);
+    expect(lstatSync(path.join(root, 'real/empty')).isDirectory()).toBe(true);
+    expect(lstatSync(path.join(outside, 'empty')).isDirectory()).toBe(true);
+    expect(lstatSync(path.join(root, 'inlink')).isSymbolicLink()).toBe(true);
+    expect(lstatSync(path.join(root, 'outlink')).isSymbolicLink()).toBe(true);
+  });
+});
+
 describe('TargetTree with --follow-symlinks', () => {
   it('goes through links to directories inside the target, at any depth, to their real path', () => {
     const { root } = setup();
