@@ -333,9 +333,16 @@ function keepMode(dest: string, tmp: string): void {
 /** A full disk stops the run (every further write would fail the same way); any other error is kept. */
 export function diskFullOr(err: unknown, rel: string): unknown {
   const code = (err as NodeJS.ErrnoException).code ?? (err as { cause?: NodeJS.ErrnoException }).cause?.code;
-  if (code === 'ENOSPC' || code === 'EDQUOT')
+  // ENOSPC is both no space and no free inodes (df shows space left then): the code cannot tell which.
+  const what =
+    code === 'ENOSPC'
+      ? 'disk full (no space or no free inodes)'
+      : code === 'EDQUOT'
+        ? 'disk quota exceeded'
+        : '';
+  if (what !== '')
     return new DiskFullError(
-      `disk full while writing ${rel} (${code}): stopped; no partial file was left`,
+      `${what} while writing ${rel} (${code}): stopped; no partial file was left`,
       'fatal',
     );
   return err;

@@ -511,8 +511,9 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
   const controller = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
   const failed = (rel: string, err: unknown) => {
-    // Cancelled mid-download: neither downloaded nor failed; the next run fetches it.
-    if (opts.signal?.aborted) return;
+    // Cancelled mid-download, or cut short by the stop for a full disk: neither downloaded nor failed;
+    // the next run fetches it. The full disk is said once, as what stopped the run.
+    if (opts.signal?.aborted || (diskFull && aborted(err))) return;
     if (err instanceof DiskFullError) {
       diskFull ??= err;
       controller.abort();
@@ -612,6 +613,13 @@ function emptiedFolders(deletes: readonly { rel: string }[]): Set<string> {
     if (i > 0) folders.add(d.rel.slice(0, i));
   }
   return folders;
+}
+
+/** Whether `err`, or an error it wraps, is an abort (a request or a wait for a slot cut short). */
+function aborted(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++)
+    if (e.name === 'AbortError') return true;
+  return false;
 }
 
 /** The run's deletions of local files, each kept first under --backup-dir. */

@@ -721,6 +721,50 @@ describe.each(servers())('bad input on $name', (server) => {
     }
   });
 
+  it.each([
+    { label: 'no space', opts: 'size=2m', n: 40, size: 200_000 },
+    { label: 'no free inodes', opts: 'nr_inodes=20', n: 50, size: 2000 },
+  ])('a full disk ($label) with many downloads in flight: one line, no file failed', async (c) => {
+    if (!isRoot) {
+      console.warn(
+        '[bad-input] NOTICE: not root: cannot mount a small tmpfs; in-flight disk-full case skipped',
+      );
+      return;
+    }
+    const { bucket } = await newBucket(server, 'flight');
+    const src = dir('flight-src');
+    const files: Record<string, number> = {};
+    for (let i = 0; i < c.n; i++) files[`f${i}.bin`] = c.size;
+    writeTree(src, files);
+    const url = `s3://${bucket}/flight`;
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    const dst = dir('flight-dst');
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', c.opts, 'tmpfs', dst], { encoding: 'utf8' });
+    if (mounted.status !== 0) {
+      console.warn(`[bad-input] NOTICE: cannot mount a tmpfs (${mounted.stderr.trim()}): case skipped`);
+      return;
+    }
+    mounts.push(dst);
+    try {
+      // The default workers: more downloads than requests at once, some waiting for a slot at the stop.
+      const pull = await runCli(['pull', url, dst, '--json'], server);
+      expect(pull.code).toBe(1);
+      // The downloads the stop cut short are neither failed nor reported: the next run fetches them.
+      expect(pull.events.filter((e) => e.type === 'error')).toEqual([]);
+      expect(pull.summary).toMatchObject({ failed: 0, exitCode: 1 });
+      expect(plainLines(pull.stderr), pull.stderr).toEqual([
+        expect.stringMatching(
+          /^s3sync: disk full \(no space or no free inodes\) while writing f\d+\.bin \(ENOSPC\): stopped; no partial file was left$/,
+        ),
+      ]);
+      expect(pull.summary!.downloaded).toBeLessThan(c.n);
+      expect(tempFolders(dst).flatMap((tmp) => readdirSync(tmp))).toEqual([]);
+    } finally {
+      spawnSync('umount', [dst]);
+      mounts.splice(mounts.indexOf(dst), 1);
+    }
+  });
+
   it('a full disk on plan --out: one line, and the plan that was there is left whole', async () => {
     if (!isRoot) {
       console.warn('[bad-input] NOTICE: not root: cannot mount a small tmpfs; plan disk-full case skipped');
@@ -815,7 +859,7 @@ describe.each(servers())('bad input on $name', (server) => {
       const r = await runCli(['pull', url, at, '--workers', '1', '--json'], server);
       expect(r.code).toBe(1);
       expect(plainLines(r.stderr)).toEqual([
-        's3sync: disk full while writing big.bin (ENOSPC): stopped; no partial file was left',
+        's3sync: disk full (no space or no free inodes) while writing big.bin (ENOSPC): stopped; no partial file was left',
       ]);
       const errors = r.events.filter((e) => e.type === 'error').map((e) => String(e.message));
       expect(errors).toEqual([expect.stringMatching(/^cannot write manifest .*: ENOSPC/)]);
@@ -823,7 +867,7 @@ describe.each(servers())('bad input on $name', (server) => {
       const human = await runCli(['pull', url, at, '--workers', '1'], server);
       expect(plainLines(human.stderr)).toEqual([
         expect.stringMatching(/^error: cannot write manifest .*: ENOSPC/),
-        's3sync: disk full while writing big.bin (ENOSPC): stopped; no partial file was left',
+        's3sync: disk full (no space or no free inodes) while writing big.bin (ENOSPC): stopped; no partial file was left',
       ]);
       const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
       expect(last).toMatchObject({ type: 'summary', downloaded: 2, exitCode: 1 });
