@@ -270,29 +270,38 @@ export class TargetTree {
 
   /**
    * Removes the temp folder, unless what is there now is not s3sync's own folder. `keep`: the kept
-   * downloads (download-resume.ts) that stay, with the folder; their files are `<name>.<ext>`.
+   * downloads (download-resume.ts) that stay, with the folder; their files are `<name>.<ext>`. Returns
+   * why what is left could not be removed (a target remounted read-only): the caller says so, and the
+   * next run removes it; undefined when it was.
    */
-  removeTmp(keep: ReadonlySet<string> = new Set()): void {
+  removeTmp(keep: ReadonlySet<string> = new Set()): { path: string; code: string } | undefined {
     let dir: string | undefined;
     try {
       dir = this.parentDir(`${this.tmp}/x`, false, true);
     } catch {
-      return;
+      return undefined;
     }
     this.safeTmp = undefined;
-    if (dir === undefined) return;
+    if (dir === undefined) return undefined;
     let names: string[] = [];
     try {
       if (keep.size > 0) names = readdirSync(dir);
     } catch {
       // Unreadable: removed whole, as before there were kept downloads.
     }
-    if (!names.some((n) => keep.has(n.slice(0, n.lastIndexOf('.'))))) {
-      rmSync(dir, { recursive: true, force: true });
-      return;
+    try {
+      if (!names.some((n) => keep.has(n.slice(0, n.lastIndexOf('.'))))) {
+        rmSync(dir, { recursive: true, force: true });
+        return undefined;
+      }
+      for (const n of names)
+        if (!keep.has(n.slice(0, n.lastIndexOf('.'))))
+          rmSync(`${dir}/${n}`, { recursive: true, force: true });
+    } catch (err) {
+      // force only ignores a missing path: EROFS, EPERM or EIO still throw.
+      return { path: this.tmp, code: (err as NodeJS.ErrnoException).code ?? String(err) };
     }
-    for (const n of names)
-      if (!keep.has(n.slice(0, n.lastIndexOf('.')))) rmSync(`${dir}/${n}`, { recursive: true, force: true });
+    return undefined;
   }
 
   /**

@@ -596,7 +596,9 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
     }
   } finally {
     // A full disk wants its space back more than a resume.
-    tree.removeTmp(diskFull ? undefined : resumable);
+    const left = tree.removeTmp(diskFull ? undefined : resumable);
+    // After the run's own errors (a target remounted read-only): what is left is the next run's to remove.
+    if (left) s.warn(`cannot remove the temp folder ${left.path} (${left.code}): the next pull removes it`);
     // Under this destination's lock no other run writes one, but another shard's run may be now.
     for (const rel of prepared.leftovers ?? []) tree.removeLeftover(rel, s.shard ? LEFTOVER_IDLE_MS : 0);
     cfg.wholeFallbacks.report(s);

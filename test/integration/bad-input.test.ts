@@ -765,6 +765,66 @@ describe.each(servers())('bad input on $name', (server) => {
     }
   });
 
+  it('a target remounted read-only during a pull: its errors, exit 1, never an unexpected error', async () => {
+    if (!isRoot) {
+      console.warn('[bad-input] NOTICE: not root: cannot mount a tmpfs; read-only remount case skipped');
+      return;
+    }
+    const { bucket } = await newBucket(server, 'rofs');
+    const src = dir('rofs-src');
+    const files: Record<string, number> = {};
+    for (let i = 0; i < 30; i++) files[`f${i}.bin`] = 256 * 1024;
+    writeTree(src, files);
+    const url = `s3://${bucket}/rofs`;
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    const dst = dir('rofs-dst');
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', dst], { encoding: 'utf8' });
+    if (mounted.status !== 0) {
+      console.warn(`[bad-input] NOTICE: cannot mount a tmpfs (${mounted.stderr.trim()}): case skipped`);
+      return;
+    }
+    mounts.push(dst);
+    try {
+      // Slowed, so that the remount comes while most files are still to be written.
+      const live = spawnCli(['pull', url, dst, '--bwlimit', '1MiB', '--json'], server);
+      expect(await live.until((e) => e.type === 'done')).toBe(true);
+      const ro = spawnSync('mount', ['-o', 'remount,ro', dst], { encoding: 'utf8' });
+      expect(ro.status, ro.stderr).toBe(0);
+      const { code } = await live.exited;
+      expect(code).toBe(1);
+      const stderr = plainLines(live.stderr());
+      expect(
+        stderr.filter((l) => /unexpected error/.test(l)),
+        live.stderr(),
+      ).toEqual([]);
+      // The files it could not write are named with the reason; the temp folder it could not remove
+      // is a warning, which the next writable run clears.
+      const errors = (live.events as Ev[]).filter((e) => e.type === 'error').map((e) => String(e.message));
+      expect(
+        errors.some((m) => /^f\d+\.bin: .*EROFS/.test(m)),
+        errors.join('\n'),
+      ).toBe(true);
+      const warnings = (live.events as Ev[])
+        .filter((e) => e.type === 'warning')
+        .map((e) => String(e.message));
+      expect(warnings).toContainEqual(
+        expect.stringMatching(
+          /^cannot remove the temp folder \.s3sync\/tmp-[0-9a-f]+ \(EROFS\): the next pull removes it$/,
+        ),
+      );
+      const last = JSON.parse(live.stdout().trim().split('\n').at(-1)!) as Record<string, unknown>;
+      expect(last).toMatchObject({ type: 'summary', exitCode: 1 });
+      expect(spawnSync('mount', ['-o', 'remount,rw', dst]).status).toBe(0);
+      const again = await runCli(['pull', url, dst, '--json'], server);
+      expect(again.code, again.stderr).toBe(0);
+      expect(treeHashes(dst)).toEqual(treeHashes(src));
+      expect(tempFolders(dst).flatMap((tmp) => readdirSync(tmp))).toEqual([]);
+    } finally {
+      spawnSync('umount', [dst]);
+      mounts.splice(mounts.indexOf(dst), 1);
+    }
+  });
+
   it('a full disk on plan --out: one line, and the plan that was there is left whole', async () => {
     if (!isRoot) {
       console.warn('[bad-input] NOTICE: not root: cannot mount a small tmpfs; plan disk-full case skipped');
