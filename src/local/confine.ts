@@ -102,9 +102,11 @@ export class TargetTree {
   private readonly tmp: string;
   /** Temp file names: a random id per run, then a count; fresh random bytes per file were a cost per file. */
   private readonly tmpId = randomBytes(8).toString('hex');
-  /** Per folder of the target (rel), whether downloads into it are written beside (crossesMount). */
+  /** Per folder of the target (rel), whether downloads into it are written beside (writesBeside). */
   private readonly foreignDirs = new Map<string, boolean>();
-  /** The system's mount points, read on the first crossesMount that needs them. */
+  /** Per real folder, the group a file created in it gets (groupIn). */
+  private readonly groups = new Map<string, number>();
+  /** The system's mount points, read on the first writesBeside that needs them. */
   private mounts: string[] | undefined;
   private tmpCount = 0;
 
@@ -230,10 +232,11 @@ export class TargetTree {
   /**
    * Whether the download of `rel` must be written beside it rather than in tmpDir(): its folder is on
    * another mount (a filesystem mounted in the target, a bind mount, a container's volume), where a
-   * rename from tmpDir() fails with EXDEV. Asked once per folder; false when it cannot be told (the
-   * download's own checks then say what is wrong).
+   * rename from tmpDir() fails with EXDEV; or it is a setgid folder whose group this process cannot
+   * give a file (not one of its groups), which only a file created in that folder gets. Asked once per
+   * folder; false when it cannot be told (the download's own checks then say what is wrong).
    */
-  crossesMount(rel: string): boolean {
+  writesBeside(rel: string): boolean {
     const relDir = rel.slice(0, Math.max(0, rel.lastIndexOf('/')));
     const known = this.foreignDirs.get(relDir);
     if (known !== undefined) return known;
@@ -242,6 +245,8 @@ export class TargetTree {
       const dir = this.dirFor(rel, false);
       const tmp = this.tmpDir();
       foreign = statSync(dir).dev !== statSync(tmp).dev || this.mountPoint(dir) !== this.mountPoint(tmp);
+      const group = this.groupFor(dir);
+      foreign ||= group !== undefined && !canGiveGroup(group);
     } catch {
       foreign = false;
     }
@@ -249,7 +254,37 @@ export class TargetTree {
     return foreign;
   }
 
-  /** A temp file's name beside the file it becomes (crossesMount): hidden, and s3sync's own (FOREIGN_TMP). */
+  /**
+   * The group to give a file written in tmpDir() before it is renamed into the real folder `dir`: the
+   * one a file created in `dir` gets (a setgid folder's, as a shared folder wants), where that differs
+   * from the one it got; undefined when there is nothing to change, or it cannot be told.
+   */
+  groupFor(dir: string): number | undefined {
+    const want = this.groupIn(dir);
+    // The folder checked by the caller's tmp() already: not walked again for each file.
+    const have = this.groupIn(this.safeTmp ?? this.tmpDir());
+    return want !== undefined && have !== undefined && want !== have ? want : undefined;
+  }
+
+  /**
+   * The group a file created in the real folder `dir` gets: the folder's where it is setgid (always,
+   * on BSD and macOS), else the process's. Asked once per folder.
+   */
+  private groupIn(dir: string): number | undefined {
+    const known = this.groups.get(dir);
+    if (known !== undefined) return known;
+    let gid: number | undefined;
+    try {
+      const st = statSync(dir);
+      gid = BSD_GROUPS || (st.mode & S_ISGID) !== 0 ? st.gid : process.getegid?.();
+    } catch {
+      gid = undefined;
+    }
+    if (gid !== undefined) this.groups.set(dir, gid);
+    return gid;
+  }
+
+  /** A temp file's name beside the file it becomes (writesBeside): hidden, and s3sync's own (FOREIGN_TMP). */
   besideName(): string {
     return `.${this.tmpId}-${(this.tmpCount++).toString(36)}${FOREIGN_TMP_SUFFIX}`;
   }
@@ -461,6 +496,22 @@ export class TargetTree {
       unlinkSync(abs);
       return 'deleted';
     });
+  }
+}
+
+/** The set-group-ID bit of a mode (not in Node's fs.constants). */
+const S_ISGID = 0o2000;
+
+/** BSD and macOS give a new file its folder's group whatever the folder's mode; Linux only in a setgid one. */
+const BSD_GROUPS = process.platform === 'darwin' || process.platform.endsWith('bsd');
+
+/** Whether this process may give a file it owns the group `gid`: root, or one of its own groups. */
+function canGiveGroup(gid: number): boolean {
+  if (process.geteuid?.() === 0) return true;
+  try {
+    return process.getegid?.() === gid || (process.getgroups?.() ?? []).includes(gid);
+  } catch {
+    return false;
   }
 }
 

@@ -3,7 +3,9 @@ import {
   closeSync,
   constants,
   existsSync,
+  fchownSync,
   fstatSync,
+  lchownSync,
   lstatSync,
   openSync,
   renameSync,
@@ -150,8 +152,9 @@ export async function downloadObject(
   const form = etagForm(o.etag);
   const partSizes = form.kind === 'multipart' ? candidatePartSizes(o.size, form.parts) : [];
   const partSize = form.kind === 'multipart' ? (partSizes[0] ?? 0) : 0;
-  // A folder on another mount than DIR/.s3sync: written beside its file, as a rename cannot cross mounts.
-  const beside = tree.crossesMount(o.rel);
+  // A folder on another mount than DIR/.s3sync: written beside its file, as a rename cannot cross mounts
+  // (and in a setgid folder of a group this process is not in, which only a file made there gets).
+  const beside = tree.writesBeside(o.rel);
   // Fetched in ranges and provable whole by its ETag: kept when it does not finish, for the next run.
   const log =
     cfg.resume &&
@@ -246,6 +249,7 @@ export async function downloadObject(
       // Checked again, and renamed in the same synchronous step: the tree may have changed meanwhile.
       commit: () => {
         const dest = tree.destination(o.rel, true, o.scanned);
+        if (!beside) keepGroup(tree.groupFor(path.dirname(dest)), fd, tmp());
         keepMode(dest, tmp());
         const undo = cfg.backup?.(o.rel, dest);
         try {
@@ -328,6 +332,23 @@ function downloadWhole(
 function keepMode(dest: string, tmp: string): void {
   const st = lstatSync(dest, { throwIfNoEntry: false });
   if (st?.isFile()) chmodSync(tmp, st.mode & 0o777);
+}
+
+/**
+ * A file written in DIR/.s3sync takes the group a file made in its own folder would have: a setgid
+ * folder's (a shared folder), as rsync's temp file, written in that folder, gets it. Only the group
+ * (uid -1). A group the process may not give is left as it is, as rsync --group (not root) keeps only
+ * the user's own groups: not a reason to fail the file. writesBeside sends such folders' files there.
+ */
+function keepGroup(gid: number | undefined, fd: number | undefined, tmp: string): void {
+  if (gid === undefined) return;
+  try {
+    if (fd !== undefined) fchownSync(fd, -1, gid);
+    else lchownSync(tmp, -1, gid);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EPERM' && code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
+  }
 }
 
 /** A full disk stops the run (every further write would fail the same way); any other error is kept. */

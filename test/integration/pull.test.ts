@@ -1,7 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
+  chownSync,
   existsSync,
+  mkdirSync,
   readdirSync,
   readFileSync,
   statSync,
@@ -223,6 +226,77 @@ describe.each(servers())('pull on $name', (server) => {
     const modeOf = (rel: string) => statSync(path.join(dst, rel)).mode & 0o7777;
     for (const [rel, mode] of Object.entries(modes)) expect(modeOf(rel), rel).toBe(mode);
     expect(modeOf('new.txt')).toBe(0o666 & ~process.umask());
+  });
+
+  it('a pulled file takes the group a file made in its folder gets (a setgid folder), new or replaced', async (ctx) => {
+    if (process.getuid?.() !== 0) {
+      console.warn('[pull] NOTICE: not root: cannot give folders other groups; the setgid test is skipped');
+      return ctx.skip();
+    }
+    const { bucket, transport } = await newBucket(server, 'setgid');
+    // Small (written at once) and streamed bodies, new files and one replaced.
+    const big = randomBytes(3 * MiB);
+    const objects = {
+      'top.txt': 'top',
+      'shared/new.txt': 'new',
+      'shared/exist.txt': 'exist',
+      'shared/big.bin': big,
+      'shared/plain/p.txt': 'p',
+    };
+    for (const [k, b] of Object.entries(objects)) await seed(transport, `p/${k}`, b);
+    const url = `s3://${bucket}/p`;
+    const [rootGroup, sharedGroup] = [65534, 1];
+    const groupOf = (at: string, rel: string) => statSync(path.join(at, rel)).gid;
+
+    // The target is setgid (so DIR/.s3sync, made in it, is too), 'shared' setgid of another group, and
+    // 'shared/plain' not setgid: a file made there gets the process's group.
+    const dst = tempDir('setgid');
+    mkdirSync(path.join(dst, 'shared/plain'), { recursive: true });
+    chownSync(dst, 0, rootGroup);
+    chmodSync(dst, 0o2775);
+    chownSync(path.join(dst, 'shared'), 0, sharedGroup);
+    chmodSync(path.join(dst, 'shared'), 0o2775);
+    chmodSync(path.join(dst, 'shared/plain'), 0o755);
+    writeFileSync(path.join(dst, 'shared/exist.txt'), 'old');
+    chownSync(path.join(dst, 'shared/exist.txt'), 0, sharedGroup);
+    chmodSync(path.join(dst, 'shared/exist.txt'), 0o664);
+    const r = await runCli(['pull', url, dst, '--json'], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ downloaded: 5, failed: 0 });
+    const groups = Object.fromEntries(Object.keys(objects).map((rel) => [rel, groupOf(dst, rel)]));
+    expect(groups).toEqual({
+      'top.txt': rootGroup,
+      'shared/new.txt': sharedGroup,
+      'shared/exist.txt': sharedGroup,
+      'shared/big.bin': sharedGroup,
+      'shared/plain/p.txt': process.getgid?.(),
+    });
+    expect(statSync(path.join(dst, 'shared/exist.txt')).mode & 0o7777).toBe(0o664);
+
+    // A user not in the folder's group cannot give a file that group, but a file it makes there gets
+    // it: such a folder's downloads are written in it (as rsync writes every temp file).
+    const nobody = { uid: 65534, gid: 65534 };
+    const probe = spawnSync('true', [], nobody);
+    if (probe.error || probe.status !== 0) {
+      console.warn('[pull] NOTICE: cannot switch to nobody: the setgid case of another group is skipped');
+      return;
+    }
+    const other = tempDir('setgid-other');
+    chmodSync(other, 0o755);
+    chownSync(other, nobody.uid, nobody.gid);
+    mkdirSync(path.join(other, 'shared'));
+    chownSync(path.join(other, 'shared'), 0, sharedGroup);
+    chmodSync(path.join(other, 'shared'), 0o2777);
+    // Its own home: root's AWS config is not nobody's to read.
+    const home = tempDir('setgid-home');
+    chownSync(home, nobody.uid, nobody.gid);
+    const asNobody = await runCli(['pull', url, other, '--json'], server, { ...nobody, env: { HOME: home } });
+    expect(asNobody.code, asNobody.stderr).toBe(0);
+    expect(readFileSync(path.join(other, 'shared/big.bin')).equals(big)).toBe(true);
+    for (const rel of ['shared/new.txt', 'shared/exist.txt', 'shared/big.bin'])
+      expect(groupOf(other, rel), rel).toBe(sharedGroup);
+    expect(groupOf(other, 'top.txt')).toBe(nobody.gid);
+    expect(readdirSync(path.join(other, 'shared')).filter((n) => n.endsWith('.part'))).toEqual([]);
   });
 
   it('an x-amz-meta-mtime no file can have falls back to LastModified, never failing the pull', async () => {
