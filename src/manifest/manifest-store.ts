@@ -43,13 +43,23 @@ export interface AdoptedEntry {
   md5: string;
 }
 
-/** Creates the manifest's folder: one that cannot be made is the setup's fault, said before any transfer. */
-function manifestFolder(file: string): void {
+/** A folder this user cannot write in: a read-only source, or one owned by another user. */
+const NOT_WRITABLE = new Set(['EROFS', 'EACCES', 'EPERM']);
+
+/**
+ * Creates the manifest's folder: one that cannot be made is the setup's fault, said before any transfer.
+ * `chosen`: the user gave the path; else, where the source cannot hold it, the way out is said.
+ */
+function manifestFolder(file: string, chosen: boolean): void {
   const dir = path.dirname(file);
   try {
     makeDirs(dir);
   } catch (err) {
-    throw usageError(`cannot create the manifest's folder ${dir}: ${errorMessage(err)}`);
+    const hint =
+      !chosen && NOT_WRITABLE.has((err as NodeJS.ErrnoException).code ?? '')
+        ? ' (a source this user cannot write in: give --manifest a path on a disk it can)'
+        : '';
+    throw usageError(`cannot create the manifest's folder ${dir}: ${errorMessage(err)}${hint}`);
   }
 }
 
@@ -150,7 +160,7 @@ export class ManifestStore {
     const shownAs = given === this.file ? given : `${given} (a link to ${this.file})`;
     this.opts.claim(this.file);
     if (this.opts.write) {
-      manifestFolder(this.file);
+      manifestFolder(this.file, explicit);
       const lockPath = `${this.file}.lock`;
       this.releaseLock = await acquireLock(lockPath, {
         wait: this.opts.waitLock,
@@ -206,7 +216,7 @@ export class ManifestStore {
     this.releaseLock?.();
     this.file = defaultManifestPath(this.opts.localRoot, this.opts.destination);
     if (this.opts.write) {
-      manifestFolder(this.file);
+      manifestFolder(this.file, false);
       this.releaseLock = await acquireLock(`${this.file}.lock`, {
         wait: this.opts.waitLock,
         signal: this.opts.signal,

@@ -1007,6 +1007,52 @@ describe.each(servers())('bad input on $name', (server) => {
     expect(r.summary).toMatchObject({ uploaded: 3, failed: 0 });
   });
 
+  it('a source push cannot keep its manifest in says how to go on: --manifest elsewhere', async (ctx) => {
+    if (!isRoot) {
+      console.warn('[bad-input] NOTICE: not root: the read-only source case is skipped');
+      return ctx.skip();
+    }
+    const { bucket } = await newBucket(server, 'ro-src');
+    const src = dir('ro-src');
+    seededTree(src, 3, 72);
+    const ro = dir('ro-src-mount');
+    const bind = spawnSync('mount', ['--bind', src, ro], { encoding: 'utf8' });
+    expect(bind.status, bind.stderr).toBe(0);
+    mounts.push(ro);
+    const remount = spawnSync('mount', ['-o', 'remount,ro,bind', ro], { encoding: 'utf8' });
+    expect(remount.status, remount.stderr).toBe(0);
+    const url = `s3://${bucket}/p`;
+    const hint = ' (a source this user cannot write in: give --manifest a path on a disk it can)';
+    const r = await runCli(['push', ro, url], server);
+    expect(r.code).toBe(2);
+    expect(plainLines(r.stderr)).toEqual([
+      `s3sync: cannot create the manifest's folder ${ro}/.s3sync: EROFS: read-only file system, mkdir '${ro}/.s3sync'${hint}`,
+    ]);
+    // Given, the path is the user's: its failure is said as it is, with no advice.
+    const elsewhere = path.join(dir('ro-src-manifest'), 'm.json');
+    const first = await runCli(['push', ro, url, '--manifest', elsewhere, '--json'], server);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.summary).toMatchObject({ uploaded: 3 });
+    const again = await runCli(['push', ro, url, '--manifest', elsewhere, '--json'], server);
+    expect(again.summary).toMatchObject({ uploaded: 0, requestsTotal: 0 });
+    // A folder owned by another user reads the same (EACCES).
+    const home = dir('ro-src-home');
+    const owner = unprivileged([home]);
+    if (owner) {
+      const mine = dir('ro-src-root');
+      seededTree(mine, 2, 73);
+      chmodSync(mine, 0o755);
+      const denied = await runCli(['push', mine, url], server, {
+        ...owner,
+        env: { HOME: home },
+      });
+      expect(denied.code).toBe(2);
+      expect(plainLines(denied.stderr)).toEqual([
+        `s3sync: cannot create the manifest's folder ${mine}/.s3sync: EACCES: permission denied, mkdir '${mine}/.s3sync'${hint}`,
+      ]);
+    }
+  });
+
   it('secrets never appear in output, with --debug, on success and on error paths', async () => {
     const { bucket } = await newBucket(server, 'sec');
     const src = dir('sec-src');
