@@ -3,7 +3,7 @@ import type { CheckEvent } from '../sync/check.js';
 import type { SyncEvent } from '../sync/events.js';
 import type { PushOptions } from '../sync/options.js';
 import { startupOver } from './code-cache.js';
-import { type CliEvent, cliEvent, exitCodeOf } from './exit-codes.js';
+import { CancelledError, type CliEvent, cancelWords, cliEvent, exitCodeOf } from './exit-codes.js';
 import { fmtRequests, type Output } from './output.js';
 import { fmtBytes } from './progress-view.js';
 
@@ -22,9 +22,11 @@ export function batchText(b: Omit<Batch, 'type' | 'outcome'>): string {
       : b.trigger === 'look'
         ? `look over ${b.scanned} files, for changes with no event`
         : `${b.paths} changed path(s)`;
-  // A batch a refusal stopped is marked as a stopped run's summary is: its counts are not a clean result.
+  // A batch a refusal stopped, or the stop cut short, is marked as such a run's summary is: its counts
+  // are not a clean result.
+  const mark = b.stoppedBy !== undefined ? '[stopped] ' : b.cancelled ? '[cancelled] ' : '';
   return (
-    `${b.stoppedBy !== undefined ? '[stopped] ' : ''}${what}: ${b.uploaded} uploaded, ${b.copied > 0 ? `${b.copied} copied, ` : ''}${b.recorded} recorded, ` +
+    `${mark}${what}: ${b.uploaded} uploaded, ${b.copied > 0 ? `${b.copied} copied, ` : ''}${b.recorded} recorded, ` +
     `${b.restyled > 0 ? `${b.restyled} restyled, ` : ''}${b.deleted} deleted, ${b.failed} failed; ` +
     `${fmtBytes(b.bytesTransferred)}, ${b.requestsTotal} S3 requests (${fmtRequests(b.requests)}), ` +
     `${(b.elapsedMs / 1000).toFixed(2)} s`
@@ -96,13 +98,22 @@ export function watchEvents(
   };
 }
 
-/** `push --watch` from the command line: runs until SIGTERM or Ctrl-C, then exits 0 when nothing is left failing. */
+/**
+ * `push --watch` from the command line: runs until SIGTERM or Ctrl-C, then exits 0 when nothing is left
+ * failing and the stop cut no run short with work undone.
+ */
 export async function runWatch(opts: PushOptions, output: Output, signal?: AbortSignal) {
   const { push } = await import('../sync/push.js');
   const view = watchEvents(output, opts.destination, signal);
+  let r: Awaited<ReturnType<typeof push>>;
   try {
-    return await push({ ...opts, onEvent: view.onEvent });
+    r = await push({ ...opts, onEvent: view.onEvent });
   } finally {
     view.stop();
   }
+  // Cut short with work undone, it ends as a push stopped the same way: the line says what comes next.
+  const reason: unknown = signal?.reason;
+  if (r.outcome === 'cancelled' && reason instanceof CancelledError)
+    process.stderr.write(`s3sync: ${reason.message}; ${cancelWords('push', false).after}\n`);
+  return r;
 }

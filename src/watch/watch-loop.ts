@@ -110,8 +110,17 @@ class WatchLoop {
   private watcher: Watcher | undefined;
   /** The manifest stood for the destination after the last run: found empty by a batch, it was lost. */
   private manifestHeld = false;
-  /** The watched directory itself changed: the next walk subscribes again first. */
+  /** The watched directory itself changed, or no subscription could be made: the next walk subscribes again first. */
   private resubscribe = false;
+  /** A walk has run to its end: the destination was synced once in this watch. */
+  private synced = false;
+  /** The stop cut a walk short: what it did not send has no event, so the summary reads the whole tree. */
+  private walkCut = false;
+  /**
+   * The stop cut a run short with work it had planned still undone (or the first sync before it
+   * planned): the watch ends cancelled, as a push stopped the same way does, and not as a clean stop.
+   */
+  private cutShort = false;
   /**
    * Folders made with folders already in them (`mkdir -p`, a tree moved in): the watcher watches only
    * their first level (parcel-bundler/watcher#97), so the subscription is renewed, which watches the
@@ -159,6 +168,9 @@ class WatchLoop {
           await this.walk(first);
           // Once the walk's frame is gone, so nothing of it is still reachable.
           collectGarbage();
+          // No subscription at the start (the system refused it): each walk tries again, as after a
+          // renewal refused, so that watching resumes once the system allows it.
+          if (first && this.watcher === undefined) this.resubscribe = true;
           first = false;
           continue;
         }
@@ -395,10 +407,16 @@ class WatchLoop {
     trigger: Trigger,
     paths: number,
     onSummary: (r: SyncResult) => unknown,
-  ): { opts: PushOptions; release: () => void } {
+  ): { opts: PushOptions; release: () => void; leftUndone: () => boolean } {
+    // What the run set out to do and what it did, for whether the stop left some of it undone.
+    let planned: number | undefined;
+    let done = 0;
     const onEvent = (e: SyncEvent) => {
+      if (e.type === 'plan') planned = e.transfers + e.deletes;
+      else if (e.type === 'done' && e.action !== 'record') done++;
       if (e.type !== 'summary') return this.opts.onEvent?.(e);
       const { type: _type, ...r } = e;
+      done += r.failed;
       // A batch handed to a walk did nothing: the walk's event says what happened.
       if (onSummary(r) === false) return;
       this.opts.onEvent?.({ type: 'batch', trigger, paths, pending: this.pending.size, ...r });
@@ -409,26 +427,36 @@ class WatchLoop {
     if (parent?.aborted) abort();
     else parent?.addEventListener('abort', abort, { once: true });
     const release = () => parent?.removeEventListener('abort', abort);
-    return { opts: { ...this.opts, watch: false, onEvent, signal: own.signal }, release };
+    // Stopped before it planned: only the first sync is known to have had the whole tree to send.
+    const leftUndone = () =>
+      this.aborted && (planned === undefined ? trigger === 'walk' && !this.synced : done < planned);
+    return { opts: { ...this.opts, watch: false, onEvent, signal: own.signal }, release, leftUndone };
   }
 
   /** The whole tree, as a push: the first sync, then each reconciliation (and the verify interval). */
   private async walk(first: boolean): Promise<void> {
     this.schedule.walkStarted();
     let result: SyncResult | undefined;
-    const { opts, release } = this.runOptions('walk', 0, (r) => {
+    const { opts, release, leftUndone } = this.runOptions('walk', 0, (r) => {
       result = r;
     });
+    let s: RunContext | undefined;
     try {
-      const s = await pushContext(opts);
+      s = await pushContext(opts);
       this.isOwn = s.isOwn;
+      const run = s;
       await s.run(async () => {
-        const prepared = await preparePush(s, opts, this.hold, this.noticed);
-        applyRecords(s, prepared.actions, prepared.facts);
-        await executePush(s, prepared, opts);
+        const prepared = await preparePush(run, opts, this.hold, this.noticed);
+        applyRecords(run, prepared.actions, prepared.facts);
+        await executePush(run, prepared, opts);
         this.holdBack(prepared.held ?? []);
       });
       this.keep(s);
+      if (this.aborted) {
+        this.stopped(s, leftUndone());
+        return;
+      }
+      this.synced = true;
       this.manifestHeld = vouches(s.store);
       // What the walk did not hold back is sent (or failed, and retried as a batch's failures are).
       for (const rel of [...this.changingSince.keys()]) if (!this.pending.has(rel)) this.settled(rel);
@@ -442,7 +470,10 @@ class WatchLoop {
       for (const rel of [...this.failing.keys()]) if (!failed.has(rel)) this.failing.delete(rel);
       for (const [rel, message] of failed) this.retryLater([rel], message);
     } catch (err) {
-      if (this.aborted) return;
+      if (this.aborted) {
+        this.stopped(s, leftUndone());
+        return;
+      }
       // A first sync refused as asked (bad options, a delete guard) stops, as a plain push would.
       if (first && err instanceof S3SyncError && err.kind === 'usage') throw err;
       this.schedule.walkFailed(Date.now(), err instanceof Error ? err.message : String(err));
@@ -453,6 +484,16 @@ class WatchLoop {
     }
   }
 
+  /**
+   * A walk the stop cut short: the summary reads the whole tree (what it did not send has no event)
+   * against the manifest it saved, and a walk that left work undone ends the watch cancelled.
+   */
+  private stopped(s: RunContext | undefined, undone: boolean): void {
+    if (s) this.keep(s);
+    this.walkCut = true;
+    if (undone) this.cutShort = true;
+  }
+
   /** The paths that settled, as one push run over them. */
   private async batch(ready: string[]): Promise<void> {
     let result: SyncResult | undefined;
@@ -460,7 +501,7 @@ class WatchLoop {
     const handed = { over: false };
     // The paths its plan found unchanged: nothing of theirs to retry if the batch fails as a whole.
     let unchanged = new Set<string>();
-    const { opts, release } = this.runOptions('change', ready.length, (r) => {
+    const { opts, release, leftUndone } = this.runOptions('change', ready.length, (r) => {
       if (handed.over) return false;
       result = r;
     });
@@ -470,7 +511,7 @@ class WatchLoop {
       });
       if (!done) return;
       if (this.aborted) {
-        this.putBack(ready);
+        this.putBack(ready, leftUndone());
         return;
       }
       const held = new Set(done.held.map((f) => f.rel));
@@ -478,7 +519,7 @@ class WatchLoop {
       undeleted = done.undeleted;
     } catch (err) {
       if (this.aborted) {
-        this.putBack(ready);
+        this.putBack(ready, leftUndone());
         return;
       }
       this.report(err);
@@ -579,7 +620,7 @@ class WatchLoop {
     // What the look set out to do: no event named those paths, so a stop puts them back itself.
     let planned: string[] = [];
     const handed = { over: false };
-    const { opts, release } = this.runOptions('look', 0, (r) => {
+    const { opts, release, leftUndone } = this.runOptions('look', 0, (r) => {
       if (handed.over) return false;
       result = r;
       if (r.uploaded + r.copied + r.restyled + r.recorded + r.deleted + r.failed + r.requestsTotal === 0)
@@ -591,13 +632,13 @@ class WatchLoop {
       });
       if (!done) return;
       if (this.aborted) {
-        this.putBack(planned);
+        this.putBack(planned, leftUndone());
         return;
       }
       undeleted = done.undeleted;
     } catch (err) {
       if (this.aborted) {
-        this.putBack(planned);
+        this.putBack(planned, leftUndone());
         return;
       }
       // Failed as a whole (a delete guard, the endpoint away): the walk takes it over.
@@ -619,7 +660,8 @@ class WatchLoop {
    * A batch or look the stop cut short: what it did not send, the next start's walk finds, and the
    * summary counts pending (the files it sent match their entries, and the tally leaves them out).
    */
-  private putBack(rels: string[]): void {
+  private putBack(rels: string[], undone: boolean): void {
+    if (undone) this.cutShort = true;
     const now = Date.now();
     for (const rel of rels)
       if (!this.pending.has(rel)) this.pending.set(rel, { sig: signatureOf(this.root, rel), since: now });
@@ -676,9 +718,14 @@ class WatchLoop {
     // holds files no event named, and a link is taken as the push takes it. Stopped before the look
     // its last events call for, or with the last walk failed as a whole, the whole tree, as that look or
     // walk would: an event may have been dropped (parcel-bundler/watcher#183), and its file would be
-    // missing from the counts.
+    // missing from the counts. So too with a walk cut short (what it did not send has no event), and
+    // with no subscription (no event names anything).
     const scope =
-      rules || this.schedule.lookOwed || this.schedule.walkError !== undefined
+      rules ||
+      this.schedule.lookOwed ||
+      this.schedule.walkError !== undefined ||
+      this.walkCut ||
+      this.watcher === undefined
         ? PathScope.everything()
         : new PathScope([...this.pending.keys()].filter((rel) => !failing.has(rel)));
     const present = new Map<string, Present>();
@@ -723,9 +770,10 @@ class WatchLoop {
     t.failed = t.errors.length;
     t.elapsedMs = Date.now() - started;
     t.cancelled = this.aborted;
-    // Stopping is how a watch ends: it ends well when nothing is left failing.
+    // Stopping is how a watch ends: it ends well when nothing is left failing, unless the stop cut a
+    // run short with work undone, which ends it as that run, cancelled.
     if (stoppedBy) markStopped(t, stoppedBy.error);
-    else t.outcome = t.failed > 0 ? 'failed' : 'ok';
+    else t.outcome = this.cutShort ? 'cancelled' : t.failed > 0 ? 'failed' : 'ok';
     this.opts.onEvent?.({ type: 'summary', ...t });
     return t;
   }

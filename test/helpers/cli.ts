@@ -22,6 +22,11 @@ export interface CliOptions {
   /** Run as this user (the suite runs as root; some cases need an unprivileged process). */
   uid?: number;
   gid?: number;
+  /**
+   * A command that runs the CLI, given it as its last arguments, and execs it (so the child is the CLI
+   * and its signals reach it): `unshare` with its own limits, say.
+   */
+  wrap?: string[];
 }
 
 /** The environment a user running against the server has: its credentials, endpoint and region. */
@@ -59,7 +64,8 @@ export interface LiveRun {
  * NDJSON contract), without it one that does not parse stays plain text.
  */
 export function spawnCli(args: string[], s?: TestServer, opts: CliOptions = {}): LiveRun {
-  const child = spawn(process.execPath, [cliPath, ...args], {
+  const [command, ...wrapArgs] = [...(opts.wrap ?? []), process.execPath];
+  const child = spawn(command!, [...wrapArgs, cliPath, ...args], {
     env: cliEnv(s, opts.env, opts.bare),
     cwd: opts.cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
