@@ -100,7 +100,7 @@ export function watchEvents(
 
 /**
  * `push --watch` from the command line: runs until SIGTERM or Ctrl-C, then exits 0 when nothing is left
- * failing and the stop cut no run short with work undone.
+ * failing and the stop did not cut its first sync short.
  */
 export async function runWatch(opts: PushOptions, output: Output, signal?: AbortSignal) {
   const { push } = await import('../sync/push.js');
@@ -111,7 +111,7 @@ export async function runWatch(opts: PushOptions, output: Output, signal?: Abort
   } finally {
     view.stop();
   }
-  // Cut short with work undone, it ends as a push stopped the same way: the line says what comes next.
+  // Its first sync cut short, it ends as a push stopped the same way: the line says what comes next.
   const reason: unknown = signal?.reason;
   if (r.outcome === 'cancelled' && reason instanceof CancelledError)
     process.stderr.write(`s3sync: ${reason.message}; ${cancelWords('push', false).after}\n`);

@@ -97,8 +97,8 @@ export interface SyncResult {
  * run stopped on an error of kind `file`, or one that is not an S3SyncError); `usage` or `fatal` it was
  * stopped by an error of that kind (a delete guard's refusal is `usage`); `cancelled` through its
  * AbortSignal. A watch ends only through its signal: `ok` when nothing is left failing (`cancelled`
- * true all the same), `failed` otherwise, `cancelled` when the stop cut a walk or batch short with work
- * it planned still undone (the first sync above all).
+ * true all the same), `failed` otherwise, `cancelled` when the stop cut its first sync short (the tree
+ * was never brought in sync).
  */
 export type SyncOutcome = 'ok' | 'failed' | 'usage' | 'fatal' | 'cancelled';
 

@@ -117,8 +117,9 @@ class WatchLoop {
   /** The stop cut a walk short: what it did not send has no event, so the summary reads the whole tree. */
   private walkCut = false;
   /**
-   * The stop cut a run short with work it had planned still undone (or the first sync before it
-   * planned): the watch ends cancelled, as a push stopped the same way does, and not as a clean stop.
+   * The stop cut the first sync short (before it planned, or with work it planned undone): the watch
+   * ends cancelled, as a push stopped the same way does, not as a clean stop; the destination was
+   * never brought in sync.
    */
   private cutShort = false;
   /**
@@ -408,7 +409,7 @@ class WatchLoop {
     paths: number,
     onSummary: (r: SyncResult) => unknown,
   ): { opts: PushOptions; release: () => void; leftUndone: () => boolean } {
-    // What the run set out to do and what it did, for whether the stop left some of it undone.
+    // What the run set out to do and what it did, for whether the stop left the first sync undone.
     let planned: number | undefined;
     let done = 0;
     const onEvent = (e: SyncEvent) => {
@@ -427,9 +428,10 @@ class WatchLoop {
     if (parent?.aborted) abort();
     else parent?.addEventListener('abort', abort, { once: true });
     const release = () => parent?.removeEventListener('abort', abort);
-    // Stopped before it planned: only the first sync is known to have had the whole tree to send.
+    // A later run cut short leaves what events (or the tally's whole tree) count pending, as stopping
+    // is how a watch ends; the first sync cut short never synced the tree.
     const leftUndone = () =>
-      this.aborted && (planned === undefined ? trigger === 'walk' && !this.synced : done < planned);
+      this.aborted && trigger === 'walk' && !this.synced && (planned === undefined || done < planned);
     return { opts: { ...this.opts, watch: false, onEvent, signal: own.signal }, release, leftUndone };
   }
 
@@ -486,7 +488,7 @@ class WatchLoop {
 
   /**
    * A walk the stop cut short: the summary reads the whole tree (what it did not send has no event)
-   * against the manifest it saved, and a walk that left work undone ends the watch cancelled.
+   * against the manifest it saved, and the first sync left undone ends the watch cancelled.
    */
   private stopped(s: RunContext | undefined, undone: boolean): void {
     if (s) this.keep(s);
@@ -501,7 +503,7 @@ class WatchLoop {
     const handed = { over: false };
     // The paths its plan found unchanged: nothing of theirs to retry if the batch fails as a whole.
     let unchanged = new Set<string>();
-    const { opts, release, leftUndone } = this.runOptions('change', ready.length, (r) => {
+    const { opts, release } = this.runOptions('change', ready.length, (r) => {
       if (handed.over) return false;
       result = r;
     });
@@ -511,7 +513,7 @@ class WatchLoop {
       });
       if (!done) return;
       if (this.aborted) {
-        this.putBack(ready, leftUndone());
+        this.putBack(ready);
         return;
       }
       const held = new Set(done.held.map((f) => f.rel));
@@ -519,7 +521,7 @@ class WatchLoop {
       undeleted = done.undeleted;
     } catch (err) {
       if (this.aborted) {
-        this.putBack(ready, leftUndone());
+        this.putBack(ready);
         return;
       }
       this.report(err);
@@ -620,7 +622,7 @@ class WatchLoop {
     // What the look set out to do: no event named those paths, so a stop puts them back itself.
     let planned: string[] = [];
     const handed = { over: false };
-    const { opts, release, leftUndone } = this.runOptions('look', 0, (r) => {
+    const { opts, release } = this.runOptions('look', 0, (r) => {
       if (handed.over) return false;
       result = r;
       if (r.uploaded + r.copied + r.restyled + r.recorded + r.deleted + r.failed + r.requestsTotal === 0)
@@ -632,13 +634,13 @@ class WatchLoop {
       });
       if (!done) return;
       if (this.aborted) {
-        this.putBack(planned, leftUndone());
+        this.putBack(planned);
         return;
       }
       undeleted = done.undeleted;
     } catch (err) {
       if (this.aborted) {
-        this.putBack(planned, leftUndone());
+        this.putBack(planned);
         return;
       }
       // Failed as a whole (a delete guard, the endpoint away): the walk takes it over.
@@ -660,8 +662,7 @@ class WatchLoop {
    * A batch or look the stop cut short: what it did not send, the next start's walk finds, and the
    * summary counts pending (the files it sent match their entries, and the tally leaves them out).
    */
-  private putBack(rels: string[], undone: boolean): void {
-    if (undone) this.cutShort = true;
+  private putBack(rels: string[]): void {
     const now = Date.now();
     for (const rel of rels)
       if (!this.pending.has(rel)) this.pending.set(rel, { sig: signatureOf(this.root, rel), since: now });
@@ -770,8 +771,8 @@ class WatchLoop {
     t.failed = t.errors.length;
     t.elapsedMs = Date.now() - started;
     t.cancelled = this.aborted;
-    // Stopping is how a watch ends: it ends well when nothing is left failing, unless the stop cut a
-    // run short with work undone, which ends it as that run, cancelled.
+    // Stopping is how a watch ends: it ends well when nothing is left failing, unless the stop cut the
+    // first sync short, which ends it as that push, cancelled.
     if (stoppedBy) markStopped(t, stoppedBy.error);
     else t.outcome = this.cutShort ? 'cancelled' : t.failed > 0 ? 'failed' : 'ok';
     this.opts.onEvent?.({ type: 'summary', ...t });
