@@ -16,7 +16,7 @@ import { runError } from '../errors.js';
 import { exactRange, FileChangedError } from '../local/stable-read.js';
 import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
 import { SOURCE_MD5_META, SOURCE_SIZE_META } from './object-style.js';
-import { assertUnchanged, checkEtag, mtimeMeta, objectMeta, type UploadJob } from './upload-job.js';
+import { assertWritten, checkEtag, mtimeMeta, objectMeta, type UploadJob } from './upload-job.js';
 
 /** S3's largest single PUT. */
 const MAX_PUT = 5 * 1024 * 1024 * 1024;
@@ -69,7 +69,7 @@ export async function putCompressed(job: UploadJob): Promise<ManifestEntry> {
       headers: job.headers,
     });
     progress.finish();
-    await assertUnchanged(job.src);
+    await assertWritten(job.src);
     checkEtag(etag, [gzMd5]);
     return manifestEntry(f, { md5, etag, partSize: 0, stored: size });
   } finally {

@@ -78,6 +78,20 @@ export async function assertUnchanged(src: Scanned): Promise<void> {
   if (!sameStat(pathStat(src), src.expect)) throw new FileChangedError();
 }
 
+/**
+ * assertUnchanged once the object is written: a file removed (or its folder) meanwhile is as one removed
+ * a moment after its upload, the object being the file as read, so its entry is recorded and a run
+ * with --delete deletes the object; judged missing, the object was left behind, known to no entry.
+ */
+export async function assertWritten(src: Scanned): Promise<void> {
+  try {
+    await assertUnchanged(src);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+  }
+}
+
 /** A tap (see exactRange) that counts the bytes of each chunk. */
 export const countChunks =
   (count: (bytes: number) => void) =>

@@ -13,7 +13,7 @@ import {
 import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
 import { etagForm } from '../s3/etag.js';
 import {
-  assertUnchanged,
+  assertWritten,
   checkEtag,
   countChunks,
   hashOf,
@@ -54,7 +54,7 @@ export async function putFromMemory(job: UploadJob): Promise<ManifestEntry> {
   });
   progress.finish();
   checkEtag(etag, [md5]);
-  await assertUnchanged(job.src);
+  await assertWritten(job.src);
   return manifestEntry(stat, { md5, etag, partSize: 0 });
 }
 
@@ -79,7 +79,7 @@ export async function putHashFirst(job: UploadJob): Promise<ManifestEntry> {
   });
   progress.finish();
   // A changed file explains a wrong ETag (on servers that ignore Content-MD5): check it first.
-  await assertUnchanged(src);
+  await assertWritten(src);
   checkEtag(etag, [h.md5]);
   return manifestEntry(h.stat, { md5: h.md5, etag, partSize: 0 });
 }
@@ -129,7 +129,7 @@ export async function putNewInOnePass(job: UploadJob): Promise<ManifestEntry> {
   });
   progress.finish();
   const md5 = hash!.digest('hex');
-  await assertUnchanged(job.src);
+  await assertWritten(job.src);
   if (etagForm(etag).kind !== 'opaque' && etag !== md5) {
     await t.deleteKeys([key]);
     throw runError(`the stored object's ETag ${etag} is not the MD5 of the bytes sent (${md5}): deleted`);

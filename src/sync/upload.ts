@@ -106,6 +106,8 @@ export async function uploadFile(
     if (now && !sameStat(now, f)) throw new FileChangedError();
     if (err instanceof S3SyncError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
+    // Not written: a single PUT that completed takes a file gone as sent (assertWritten), and a
+    // multipart upload is not completed for one.
     if (code === 'ENOENT') throw runError('file disappeared before it could be uploaded');
     if (code === 'EACCES' || code === 'EPERM') throw runError(`cannot read file: permission denied`);
     throw runError(errorMessage(err), err);

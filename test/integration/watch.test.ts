@@ -696,6 +696,72 @@ describe.each(servers())('push --watch on $name', (server) => {
     expect(readManifest(src)!.files.size).toBe(150);
   });
 
+  /**
+   * A proxy that holds the first PUT of `key` until `release()`; `arrived()`: it has come. The file can
+   * then be removed while its upload is in flight, its body sent.
+   */
+  async function holdingProxy(key: string) {
+    let arrived = false;
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 7,
+      rate: 0,
+      hold: ({ method, url }) => {
+        if (method !== 'PUT' || arrived || !url.split('?')[0]!.endsWith(`/${key}`)) return undefined;
+        arrived = true;
+        return held;
+      },
+    });
+    proxies.push(proxy);
+    return { proxy, arrived: () => arrived, release };
+  }
+
+  it('--delete: a file removed while its PUT is in flight is recorded, and its object deleted by the next batch', async () => {
+    const { transport, src, url } = await setup('gone-in-flight');
+    writeOld(path.join(src, 'keep.txt'), 'keep');
+    const hold = await holdingProxy('w/gone.txt');
+    const run = start(watchArgs(src, url, hold.proxy.endpoint, ['--settle', '300ms', '--delete']));
+    await watching(run);
+    writeFileSync(path.join(src, 'gone.txt'), 'written, then removed mid-upload');
+    expect(await waitFor(hold.arrived, run, 30_000), diag(run)).toBe(true);
+    rmSync(path.join(src, 'gone.txt'));
+    hold.release();
+    const deleted = () => batches(run).reduce((n, b) => n + b.deleted, 0);
+    expect(await waitFor(() => deleted() >= 1, run, 15_000), diag(run)).toBe(true);
+    expect([...(await transport.list('w/')).keys()].sort()).toEqual(['keep.txt']);
+    expect(
+      run.events.filter((e) => e.type === 'error'),
+      diag(run),
+    ).toEqual([]);
+    expect((await stop(run)).code, diag(run)).toBe(0);
+    expect(run.events.at(-1), diag(run)).toMatchObject({ type: 'summary', pending: 0, failed: 0 });
+  });
+
+  it('a plain push --delete: a file removed while its PUT is in flight is recorded, as one removed after it', async () => {
+    const { transport, src, url } = await setup('gone-in-flight-plain');
+    writeOld(path.join(src, 'keep.txt'), 'keep');
+    writeOld(path.join(src, 'gone.txt'), 'removed mid-upload');
+    const hold = await holdingProxy('w/gone.txt');
+    const run = start(['push', src, url, '--delete', '--json', '--endpoint-url', hold.proxy.endpoint]);
+    expect(await waitFor(hold.arrived, run, 30_000), diag(run)).toBe(true);
+    rmSync(path.join(src, 'gone.txt'));
+    hold.release();
+    expect((await run.exited).code, diag(run)).toBe(0);
+    expect(run.events.at(-1), diag(run)).toMatchObject({ type: 'summary', uploaded: 2, failed: 0 });
+    expect(readManifest(src)?.files.has('gone.txt')).toBe(true);
+    // The next run deletes its object, as for any file removed since.
+    const next = await runCli(
+      ['push', src, url, '--delete', '--json', '--endpoint-url', server.endpoint],
+      server,
+    );
+    expect(next.summary, next.stderr).toMatchObject({ uploaded: 0, deleted: 1, failed: 0 });
+    expect([...(await transport.list('w/')).keys()]).toEqual(['keep.txt']);
+  });
+
   it.each<[NodeJS.Signals, boolean]>([
     ['SIGTERM', false],
     ['SIGINT', false],
