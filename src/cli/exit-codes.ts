@@ -4,11 +4,11 @@ import type { CleanupResult } from '../sync/cleanup.js';
 import type { SyncOutcome } from '../sync/events.js';
 
 /**
- * The reason the CLI aborts a run with on SIGINT or SIGTERM. Named AbortError, as every cancellation
+ * The reason the CLI aborts a run with on SIGINT, SIGTERM or SIGHUP. Named AbortError, as every cancellation
  * is.
  */
 export class CancelledError extends Error {
-  constructor(readonly signal: 'SIGINT' | 'SIGTERM' | 'SIGPIPE') {
+  constructor(readonly signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP' | 'SIGPIPE') {
     // Node ignores SIGPIPE: a closed stdout arrives as EPIPE, so the message says what happened.
     super(signal === 'SIGPIPE' ? 'cancelled by SIGPIPE (its output was closed)' : `cancelled by ${signal}`);
     this.name = 'AbortError';
@@ -60,8 +60,8 @@ export type Outcome = SyncOutcome | CheckResult['outcome'] | CleanupResult['outc
 /**
  * The exit codes, here only: the library says what kind of thing happened. 2 a usage or configuration
  * error (nothing could be done as asked); 1 a failure (files failed, check found a difference, the run
- * could not go on); 130 / 143 / 141 the shell's for a process ended by SIGINT / SIGTERM / SIGPIPE (128 +
- * the number).
+ * could not go on); 130 / 143 / 129 / 141 the shell's for a process ended by SIGINT / SIGTERM / SIGHUP /
+ * SIGPIPE (128 + the number).
  */
 const OUTCOME_EXIT: Readonly<Record<Outcome, number>> = Object.freeze({
   ok: 0,
@@ -76,6 +76,7 @@ const KIND_EXIT: Readonly<Record<ErrorKind, number>> = Object.freeze({ usage: 2,
 const SIGNAL_EXIT: Readonly<Record<CancelledError['signal'], number>> = Object.freeze({
   SIGINT: 130,
   SIGTERM: 143,
+  SIGHUP: 129,
   SIGPIPE: 141,
 });
 

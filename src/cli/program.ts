@@ -518,8 +518,8 @@ export async function runCli(argv: string[]): Promise<number> {
   };
   // The first signal cancels through the library's AbortSignal: no new transfer starts, the manifest (if
   // the command keeps one) is saved, the summary printed. A second one exits at once, as a kill would.
-  const onSignal = (signal: NodeJS.Signals) => {
-    const reason = new CancelledError(signal === 'SIGTERM' ? 'SIGTERM' : 'SIGINT');
+  const onSignal = (signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP') => {
+    const reason = new CancelledError(signal);
     if (cancel.signal.aborted) {
       if (process.stderr.isTTY) process.stderr.write('\x1b[?25h\n');
       process.exit(signalExitCode(reason));
@@ -544,6 +544,8 @@ export async function runCli(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A terminal or ssh session closed: Node's default ended a watch with no summary and no manifest saved.
+  process.on('SIGHUP', onSignal);
   process.stdout.on('error', onStdoutError);
   try {
     const [node = '', script = '', ...args] = pairHeaderFlags(argv);
@@ -581,6 +583,7 @@ export async function runCli(argv: string[]): Promise<number> {
     stopOutputs();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
     process.stdout.off('error', onStdoutError);
   }
 }

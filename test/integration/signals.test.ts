@@ -1,5 +1,5 @@
 /**
- * Ctrl-C and SIGTERM, sent as real signals to the CLI while it pushes to a real server: the first one
+ * Ctrl-C, SIGTERM and SIGHUP, sent as real signals to the CLI while it pushes to a real server: the first one
  * cancels (no new transfer, the manifest saved, the lock released, the summary printed, exit 130/143),
  * a second one exits at once, and the next run picks up where the cancelled one stopped.
  */
@@ -40,7 +40,7 @@ afterAll(async () => {
   removeAll();
 });
 
-const EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+const EXIT = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
 type Sig = keyof typeof EXIT;
 
 const pendingParts = (src: string) => Object.keys(readManifest(src)?.pending['big.bin']?.parts ?? {}).length;
@@ -97,7 +97,8 @@ describe.each(servers())('signals on $name', (server) => {
     return { bucket, transport, src, small, url, args, proxy, run, code, killedBy };
   }
 
-  it.each<Sig>(['SIGINT', 'SIGTERM'])(
+  // SIGHUP: a terminal or ssh session closed.
+  it.each<Sig>(['SIGINT', 'SIGTERM', 'SIGHUP'])(
     '%s with --json: cancelled, saved, summarised; the next run resumes without repeating anything',
     async (signal) => {
       const { transport, src, small, url, args, proxy, run, code, killedBy } = await cancelledPush(

@@ -542,4 +542,25 @@ describe.each(servers())('a watch stopping on $name', (server) => {
     ).toHaveLength(1);
     expect(await stop(run), diag(run)).toBe(0);
   });
+  it('SIGHUP (a terminal or ssh session closed) stops the watch as SIGTERM does: summary, manifest, exit 0', async () => {
+    const { src, url } = await setup('sighup');
+    writeOld(path.join(src, 'a.txt'), 'a');
+    const run = start(['push', src, url, '--watch', '--json', '--settle', '300ms']);
+    expect(await run.until((e) => e.type === 'batch'), diag(run)).toBe(true);
+    run.child.kill('SIGHUP');
+    const { code, signal } = await run.exited;
+    expect({ code, signal }, diag(run)).toEqual({ code: 0, signal: null });
+    expect(
+      run.events.some((e) => e.type === 'notice' && /^SIGHUP: stopping/.test(String(e.message))),
+      diag(run),
+    ).toBe(true);
+    expect(run.events.at(-1), diag(run)).toMatchObject({
+      type: 'summary',
+      scanned: 1,
+      uploaded: 1,
+      exitCode: 0,
+    });
+    const next = await runCli(['push', src, url, '--json'], server);
+    expect(next.summary, next.stderr).toMatchObject({ unchanged: 1, uploaded: 0 });
+  });
 });
