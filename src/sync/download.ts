@@ -62,48 +62,41 @@ const mtimeOf = (meta: string | undefined, lastModified: number): number | Date 
   return secs < 0 ? new Date(secs * 1000) : secs;
 };
 
-/**
- * The large objects of a run fetched whole because the server (or a proxy) ignored their byte ranges:
- * said once, when the downloads are over, with how many, not once per file.
- */
-export class WholeFallbacks {
+/** Said once per run when the downloads are over, with how many and the first, not a line per file. */
+export class SaidOnce {
   private first: string | undefined;
   private count = 0;
 
-  add(reason: string): void {
-    this.first ??= reason;
+  constructor(private readonly say: (count: number, first: string) => string) {}
+
+  add(first: string): void {
+    this.first ??= first;
     this.count++;
   }
 
   report(s: RunContext): void {
-    if (this.first === undefined) return;
-    const n = this.count;
-    s.notice(`${this.first}: ${n} large file${n === 1 ? '' : 's'} fetched whole instead, one GET each`);
+    if (this.first !== undefined) s.notice(this.say(this.count, this.first));
   }
 }
+
+const plural = (n: number, one: string, many: string) => (n === 1 ? one : many);
+
+/** The large objects fetched whole because the server (or a proxy) ignored their byte ranges. */
+export const wholeFallbacks = () =>
+  new SaidOnce(
+    (n, reason) => `${reason}: ${n} large ${plural(n, 'file', 'files')} fetched whole instead, one GET each`,
+  );
 
 /**
- * Downloads whose ETag could prove nothing of their bytes (a multipart ETag of a part size no guess
- * finds, or one not made from the bytes: SSE-KMS, R2's): said once per run, not a line per file.
+ * The downloads whose ETag could prove nothing of their bytes (a multipart ETag of a part size no
+ * guess finds, or one not made from the bytes: SSE-KMS, R2's).
  */
-export class Unverified {
-  private first: string | undefined;
-  private count = 0;
-
-  add(rel: string): void {
-    this.first ??= rel;
-    this.count++;
-  }
-
-  report(s: RunContext): void {
-    if (this.first === undefined) return;
-    const n = this.count;
-    s.notice(
-      `${n} file${n === 1 ? '' : 's'} written as the server sent ${n === 1 ? 'it' : 'them'}, not checked: ` +
-        `${n === 1 ? 'its' : 'their'} ETag does not tell ${n === 1 ? 'its' : 'their'} MD5 (first: ${this.first})`,
-    );
-  }
-}
+export const unverifiedDownloads = () =>
+  new SaidOnce(
+    (n, rel) =>
+      `${n} ${plural(n, 'file', 'files')} written as the server sent ${plural(n, 'it', 'them')}, not checked: ` +
+      `${plural(n, 'its', 'their')} ETag does not tell ${plural(n, 'its', 'their')} MD5 (first: ${rel})`,
+  );
 
 interface Target {
   rel: string;
@@ -136,9 +129,9 @@ export async function downloadObject(
     /** Keeps the file about to be replaced (--backup-dir); returns the undo if the rename fails. */
     backup?: (rel: string, abs: string) => (() => void) | undefined;
     /** Counts the objects fetched whole after their ranges were ignored; the caller reports them. */
-    wholeFallbacks: WholeFallbacks;
+    wholeFallbacks: SaidOnce;
     /** Counts the downloads whose ETag could not check their bytes; the caller reports them. */
-    unverified: Unverified;
+    unverified: SaidOnce;
     /**
      * A large download that does not finish keeps what it has for the next run (download-resume.ts);
      * the caller's end keeps those files of the downloads it planned (resumeName) and removes the rest.

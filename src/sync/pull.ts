@@ -16,7 +16,13 @@ import { isFatal } from '../s3/errors.js';
 import { resolveAt } from './at-time.js';
 import { BackupFailed, backupLocalFile, type LocalBackup, localBackupTarget } from './backup-local.js';
 import { enforceDeleteGuards, sourceFilesOf } from './delete-guard.js';
-import { DiskFullError, diskFullOr, downloadObject, Unverified, WholeFallbacks } from './download.js';
+import {
+  DiskFullError,
+  diskFullOr,
+  downloadObject,
+  unverifiedDownloads,
+  wholeFallbacks,
+} from './download.js';
 import { resumeName } from './download-resume.js';
 import { DurableBatch, dirsUpTo, type Unflushed } from './durable-batch.js';
 import type { SyncResult } from './events.js';
@@ -499,8 +505,8 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
     multipartThreshold: setting(opts, 'multipartThreshold'),
     partSize: setting(opts, 'partSize'),
     backup: backup && ((rel: string, abs: string) => backupLocalFile(backup, rel, abs)),
-    wholeFallbacks: new WholeFallbacks(),
-    unverified: new Unverified(),
+    wholeFallbacks: wholeFallbacks(),
+    unverified: unverifiedDownloads(),
     resume: true,
   };
   // What large downloads left unfinished, kept for this run's downloads and for no other object.
