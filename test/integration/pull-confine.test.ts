@@ -68,6 +68,12 @@ const errorsOf = (events: SyncEvent[]) =>
     .map((e) => e.message)
     .sort();
 
+const warningsOf = (events: SyncEvent[]) =>
+  events
+    .filter((e): e is Extract<SyncEvent, { type: 'warning' }> => e.type === 'warning')
+    .map((e) => e.message)
+    .sort();
+
 const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('error: '));
 
 async function seedAll(t: S3Transport, objects: Record<string, string | Buffer>): Promise<void> {
@@ -318,12 +324,9 @@ describe.each(servers())('pull confined to its target on $name', (server) => {
       }
       expect(errorsOf(real.events)).toEqual(refused.sort());
       expect(errorsOf(dry.events)).toEqual(errorsOf(real.events));
-      expect(
-        planned.events
-          .filter((e): e is Extract<SyncEvent, { type: 'warning' }> => e.type === 'warning')
-          .map((e) => e.message)
-          .sort(),
-      ).toEqual(refused.map((m) => `${m}: apply fails it unless that is cleared first`));
+      expect(warningsOf(planned.events)).toEqual(
+        refused.map((m) => `${m}: apply fails it unless that is cleared first`),
+      );
       const plannedRels = (
         JSON.parse(readFileSync(planFile, 'utf8')) as { actions: { rel: string }[] }
       ).actions
@@ -391,12 +394,9 @@ describe.each(servers())('pull confined to its target on $name', (server) => {
       const planFile = path.join(base, 'plan.json');
       const planned = await runCli(['plan', 'pull', url, target, ...args, '--out', planFile], server);
       expect(planned.code, planned.stderr).toBe(0);
-      expect(
-        planned.events
-          .filter((e): e is Extract<SyncEvent, { type: 'warning' }> => e.type === 'warning')
-          .map((e) => e.message)
-          .sort(),
-      ).toEqual(refused.map((m) => `${m}: apply fails it unless that is cleared first`));
+      expect(warningsOf(planned.events)).toEqual(
+        refused.map((m) => `${m}: apply fails it unless that is cleared first`),
+      );
       expect(snapshot(target)).toEqual(before);
       const real = await runCli(['pull', url, target, ...args], server);
       const again = await runCli(['pull', url, target, ...args], server);
