@@ -455,7 +455,7 @@ class WatchLoop {
       });
       this.keep(s);
       if (this.aborted) {
-        this.stopped(s, leftUndone());
+        this.stopped(leftUndone());
         return;
       }
       this.synced = true;
@@ -473,7 +473,8 @@ class WatchLoop {
       for (const [rel, message] of failed) this.retryLater([rel], message);
     } catch (err) {
       if (this.aborted) {
-        this.stopped(s, leftUndone());
+        if (s) this.keep(s);
+        this.stopped(leftUndone());
         return;
       }
       // A first sync refused as asked (bad options, a delete guard) stops, as a plain push would.
@@ -488,10 +489,10 @@ class WatchLoop {
 
   /**
    * A walk the stop cut short: the summary reads the whole tree (what it did not send has no event)
-   * against the manifest it saved, and the first sync left undone ends the watch cancelled.
+   * against the manifest it saved (kept by the caller), and the first sync left undone ends the watch
+   * cancelled.
    */
-  private stopped(s: RunContext | undefined, undone: boolean): void {
-    if (s) this.keep(s);
+  private stopped(undone: boolean): void {
     this.walkCut = true;
     if (undone) this.cutShort = true;
   }
