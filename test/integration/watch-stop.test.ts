@@ -33,6 +33,14 @@ function writeOld(file: string, body: string): void {
   utimesSync(file, past, past);
 }
 
+/** `n` folders d0…, each holding one old file f.txt: more than a lowered inotify limit watches. */
+function folders(src: string, n: number): void {
+  for (let i = 0; i < n; i++) {
+    mkdirSync(path.join(src, `d${i}`));
+    writeOld(path.join(src, `d${i}`, 'f.txt'), `${i}`);
+  }
+}
+
 /**
  * A wrap for spawnCli that runs the CLI in a user namespace of its own whose inotify watches are
  * limited to `watches` (the machine's limit untouched); skips the test, with a notice, without one.
@@ -485,10 +493,7 @@ describe.each(servers())('a watch stopping on $name', (server) => {
     if (!wrap) return;
     const { src, url } = await setup('unwatched');
     // More folders than the limit allows watches.
-    for (let i = 0; i < 20; i++) {
-      mkdirSync(path.join(src, `d${i}`));
-      writeOld(path.join(src, `d${i}`, 'f.txt'), `${i}`);
-    }
+    folders(src, 20);
     const run = start(['push', src, url, '--watch', '--json', '--settle', '300ms'], {}, wrap);
     expect(await run.until((e) => e.type === 'batch'), diag(run)).toBe(true);
     const refused = run.events.filter(
@@ -513,10 +518,7 @@ describe.each(servers())('a watch stopping on $name', (server) => {
     const wrap = inotifyLimit(ctx, 10);
     if (!wrap) return;
     const { src, url } = await setup('watched-later');
-    for (let i = 0; i < 20; i++) {
-      mkdirSync(path.join(src, `d${i}`));
-      writeOld(path.join(src, `d${i}`, 'f.txt'), `${i}`);
-    }
+    folders(src, 20);
     const run = start(
       ['push', src, url, '--watch', '--json', '--settle', '300ms', '--reconcile-every', '2s'],
       {},
