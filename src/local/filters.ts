@@ -33,14 +33,16 @@
 //     a lone '!', '!!x' and the negation of a glob that matches every path are usage errors
 //     (src/options/glob.ts), not read as picomatch would (everything, or nothing).
 //
+// A glob from a flag, the config file or the library is taken as given: a space is part of a name.
+//
 // --exclude-from files hold one glob per line; blank lines and lines starting with '#' are ignored,
-// and surrounding whitespace is trimmed.
+// and surrounding whitespace is trimmed, but an escaped trailing space is kept (`tr\ `, see globLine).
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type Ignore from 'ignore';
 import type Picomatch from 'picomatch';
 import { errorMessage, usageError } from '../errors.js';
-import { type GlobShape, shapeGlob } from '../options/glob.js';
+import { type GlobShape, globLine, shapeGlob } from '../options/glob.js';
 import { shown } from '../options/parse.js';
 
 // Both matchers are loaded on first use: a run without filters (the everyday no-change push) skips
@@ -114,10 +116,10 @@ export async function createFilter(opts: FilterOptions): Promise<PathFilter> {
     // Checked here, where the file and line can be named.
     for (const [i, line] of text.split(/\r?\n/).entries()) {
       if (parseGlobList(line).length === 0) continue;
-      const why = shapeGlob(line.trim());
+      const why = shapeGlob(globLine(line));
       if (typeof why === 'string')
         throw usageError(
-          `invalid glob in --exclude-from ${file} line ${i + 1}: ${shown(line.trim())} (${why})`,
+          `invalid glob in --exclude-from ${file} line ${i + 1}: ${shown(globLine(line))} (${why})`,
         );
     }
     excludeFromTexts.push(text);
@@ -149,7 +151,7 @@ export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: stri
     ['--exclude-from', (opts.excludeFromTexts ?? []).flatMap(parseGlobList)],
     ['--include', opts.include ?? []],
   ] as const) {
-    for (const g of globs.map((g) => g.trim())) {
+    for (const g of globs) {
       const include = from === '--include';
       if (segmentGlobs.some((e) => e.glob === g && (e.from === '--include') === include)) continue;
       const segment = segmentGlob(g);
@@ -250,7 +252,7 @@ export function isInternal(rel: string): boolean {
 function parseGlobList(text: string): string[] {
   return text
     .split(/\r?\n/)
-    .map((l) => l.trim())
+    .map(globLine)
     .filter((l) => l !== '' && !l.startsWith('#'));
 }
 

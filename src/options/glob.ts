@@ -21,9 +21,14 @@ export interface GlobShape {
 const EVERY_NAME: ReadonlySet<string> = new Set(['*', '**']);
 const EVERY_PATH: ReadonlySet<string> = new Set(['**', '**/*', '**/**']);
 
-/** A glob's shape, or why it is refused (a hint for the message that names the option and the glob). */
+/**
+ * A glob's shape, or why it is refused (a hint for the message that names the option and the glob).
+ * Taken as given: a space is part of a name (`'tr '` names `tr `, not `tr`), as aws and rclone read it.
+ */
 export function shapeGlob(raw: string): GlobShape | string {
-  let pattern = raw.trim();
+  // Blank is a mistake (an unset variable), not a name made of spaces: `\ ` writes one.
+  if (raw.trim() === '') return 'the glob is empty';
+  let pattern = raw;
   const negated = pattern.startsWith('!') && !pattern.startsWith('!(');
   if (negated) {
     pattern = pattern.slice(1);
@@ -49,4 +54,16 @@ export function shapeGlob(raw: string): GlobShape | string {
   if (negated && (basename ? EVERY_NAME : EVERY_PATH).has(pattern))
     return 'it negates a glob that matches every path, so it matches none';
   return { pattern: negated ? `!${pattern}` : pattern, basename };
+}
+
+/**
+ * One line of an --exclude-from file as a glob: surrounding whitespace is an editor's, dropped, but a
+ * backslash-escaped space at its end is the name's (`tr\ ` names `tr `), as gitignore reads a line.
+ */
+export function globLine(line: string): string {
+  const start = line.trimStart();
+  const end = start.trimEnd();
+  // An odd run of backslashes before the dropped whitespace escapes its first character.
+  const slashes = /\\*$/.exec(end)?.[0].length ?? 0;
+  return slashes % 2 === 1 ? start.slice(0, end.length + 1) : end;
 }

@@ -5,6 +5,13 @@ import { s3 } from './sdk.js';
 
 /** Characters an XML 1.0 document cannot hold, even escaped. */
 const XML_UNSAFE = /[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/;
+/**
+ * Whitespace at either end of a key: a server whose XML parser trims text values (s3rver's does)
+ * reads `tr ` as `tr` and deletes the object beside it.
+ */
+const EDGE_SPACE = /^[ \t\r\n]|[ \t\r\n]$/;
+/** A key sent alone, in the URL, where any byte can be written. */
+const oneByOne = (k: string) => XML_UNSAFE.test(k) || EDGE_SPACE.test(k);
 
 /** What became of some keys of a deleteKeys call: those not in `failed` are deleted. */
 export type DeletesSettled = (keys: readonly string[], failed: ReadonlyMap<string, string>) => void;
@@ -20,9 +27,9 @@ export async function deleteKeys(
 ): Promise<Map<string, string>> {
   const failed = new Map<string, string>();
   // A key XML 1.0 cannot carry (most C0 controls) makes a server reject the whole DeleteObjects
-  // body: such keys go one by one, in the URL, where any byte can be written.
-  const inXml = keys.filter((k) => !XML_UNSAFE.test(k));
-  for (const key of keys.filter((k) => XML_UNSAFE.test(k))) {
+  // body, and one with whitespace at an end may be read trimmed: such keys go one by one.
+  const inXml = keys.filter((k) => !oneByOne(k));
+  for (const key of keys.filter(oneByOne)) {
     try {
       await t.call((request) =>
         t.send(new (s3().DeleteObjectCommand)({ Bucket: t.bucket, Key: key }), request),

@@ -169,6 +169,30 @@ describe.each(servers())('filters on $name', (server) => {
     },
   );
 
+  it("a glob's trailing space is the name's: --exclude 'tr ' leaves out and deletes `tr ` alone, not `tr`", async () => {
+    const { bucket, transport } = await newBucket(server, 'fspace');
+    const src = tempDir('fspace-src');
+    writeTree(src, { 'tr ': 'with a space\n', tr: 'without\n', 'a.txt': 'a\n' });
+    const url = `s3://${bucket}/p`;
+    const all = await runCli(['push', src, url, '--json'], server);
+    expect(all.code, all.stderr).toBe(0);
+    expect(await remoteKeys(transport, 'p/')).toEqual(['a.txt', 'tr', 'tr ']);
+    for (const glob of ['tr ', 'tr\\ ']) {
+      const flags = ['--exclude', glob, '--delete', '--delete-excluded', '--force'];
+      const dry = await runCli(['push', src, url, ...flags, '--dry-run'], server);
+      expect(dry.code, dry.stderr).toBe(0);
+      expect(dry.stdout, glob).toContain('delete tr  [excluded]');
+      expect(dry.stdout, glob).not.toContain('delete tr [excluded]');
+    }
+    const r = await runCli(
+      ['push', src, url, '--exclude', 'tr ', '--delete', '--delete-excluded', '--force', '--json'],
+      server,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: 0, deleted: 1 });
+    expect(await remoteKeys(transport, 'p/')).toEqual(['a.txt', 'tr']);
+  });
+
   it("push --delete --delete-excluded keeps the objects at s3sync's own names, as pull keeps the files", async () => {
     const { bucket, transport } = await newBucket(server, 'fown');
     // As `aws s3 sync` of the directory left them, beside data the new tree no longer has.

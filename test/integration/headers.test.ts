@@ -81,6 +81,16 @@ describe.each(servers())('per-pattern headers on $name', (server) => {
     },
   );
 
+  it("a rule's glob keeps its trailing space: 'tr ' sets the headers of `tr ` only, not of `tr`", async () => {
+    const dir = newDir('hspace');
+    writeTree(dir, { 'tr ': 'with a space\n', tr: 'without\n' });
+    const { bucket, transport } = await newBucket(server, 'hspace');
+    const r = await pushCli(dir, `s3://${bucket}/p`, '--header-for', 'tr ', 'Cache-Control: no-cache');
+    expect(r.code, r.stderr).toBe(0);
+    expect((await headers(transport, 'p/tr ')).cacheControl).toBe('no-cache');
+    expect((await headers(transport, 'p/tr')).cacheControl).toBeUndefined();
+  });
+
   it('sets headers by the first matching rule, changes them by copies alone, then makes no request', async () => {
     const dir = newDir('headers');
     writeTree(dir, SITE);

@@ -307,6 +307,30 @@ describe('glob syntax', () => {
     expect(createFilterSync({ exclude: ['ü.*'] }).includes('dir with space/ü.txt')).toBe(false);
   });
 
+  it("a glob's leading or trailing space is part of the name, from a flag (it was trimmed)", () => {
+    for (const exclude of [['tr '], ['tr\\ '], ['/tr ']]) {
+      const f = createFilterSync({ exclude });
+      expect(f.includes('tr '), String(exclude)).toBe(false);
+      expect(f.includes('tr'), String(exclude)).toBe(true);
+    }
+    const lead = createFilterSync({ exclude: [' a.txt'] });
+    expect(lead.includes(' a.txt')).toBe(false);
+    expect(lead.includes('a.txt')).toBe(true);
+    // Include-only: 'tr ' takes in `tr ` alone.
+    const only = createFilterSync({ include: ['tr '] });
+    expect(only.includes('tr ')).toBe(true);
+    expect(only.includes('tr')).toBe(false);
+  });
+
+  it('an --exclude-from line drops its surrounding spaces but keeps an escaped one', () => {
+    const plain = createFilterSync({ excludeFromTexts: ['  tr  \n'] });
+    expect(plain.includes('tr')).toBe(false);
+    expect(plain.includes('tr ')).toBe(true);
+    const escaped = createFilterSync({ excludeFromTexts: ['tr\\ \n'] });
+    expect(escaped.includes('tr ')).toBe(false);
+    expect(escaped.includes('tr')).toBe(true);
+  });
+
   it('character classes and braces work', () => {
     const f = createFilterSync({ exclude: ['*.{log,tmp}', 'file[0-9].bin'] });
     expect(f.includes('b.log')).toBe(false);

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/cli/config.js';
 import { buildProgram, splitOptions } from '../../src/cli/program.js';
 import { createFilter, createFilterSync } from '../../src/local/filters.js';
-import { shapeGlob } from '../../src/options/glob.js';
+import { globLine, shapeGlob } from '../../src/options/glob.js';
 import { validateOptions } from '../../src/options/validate.js';
 import { cleanup, tempDir, usageErrorOf } from '../helpers.js';
 
@@ -25,7 +25,6 @@ const EMPTY = 'the glob is empty';
 /** Degenerate globs and why each is refused. */
 const REFUSED: [string, string][] = [
   ['!', LONE],
-  [' ! ', LONE],
   ['!/', LONE],
   ['!./', LONE],
   ['!//', LONE],
@@ -64,8 +63,30 @@ describe('shapeGlob', () => {
     ['logs/2024/', { pattern: 'logs/2024/**/*', basename: false }],
     ['/foo', { pattern: 'foo', basename: false }],
     ['**', { pattern: '**', basename: true }],
+    // A space is part of a name, as aws and rclone read it: `'tr '` is not `tr`, `' ! '` no negation.
+    ['tr ', { pattern: 'tr ', basename: true }],
+    [' a.txt', { pattern: ' a.txt', basename: true }],
+    [' ! ', { pattern: ' ! ', basename: true }],
+    ['tr\\ ', { pattern: 'tr\\ ', basename: true }],
   ])('reads %j', (glob, shape) => {
     expect(shapeGlob(glob)).toEqual(shape);
+  });
+});
+
+describe('globLine (an --exclude-from line)', () => {
+  it.each([
+    ['*.tmp', '*.tmp'],
+    ['  *.tmp  ', '*.tmp'],
+    ['*.tmp\t', '*.tmp'],
+    // An escaped trailing space is the name's: kept, one, whatever whitespace follows it.
+    ['tr\\ ', 'tr\\ '],
+    ['tr\\   ', 'tr\\ '],
+    ['  tr\\ ', 'tr\\ '],
+    // An escaped backslash escapes nothing after it.
+    ['tr\\\\ ', 'tr\\\\'],
+    ['\\ x', '\\ x'],
+  ])('%j is %j', (line, glob) => {
+    expect(globLine(line)).toBe(glob);
   });
 });
 
@@ -146,6 +167,10 @@ describe('every way a glob enters refuses the degenerate ones, naming the option
     );
     expect(usage(() => createFilterSync({ excludeFromTexts: ['*.tmp\n !! \n'] }))).toBe(
       `invalid glob in --exclude-from: "!!" (${TWICE})`,
+    );
+    // A line's surrounding spaces are dropped, as before: ' ! ' is a lone '!' there.
+    expect(usage(() => createFilterSync({ excludeFromTexts: [' ! \n'] }))).toBe(
+      `invalid glob in --exclude-from: "!" (${LONE})`,
     );
   });
 });
