@@ -34,6 +34,8 @@
 //     (src/options/glob.ts), not read as picomatch would (everything, or nothing).
 //
 // A glob from a flag, the config file or the library is taken as given: a space is part of a name.
+// `[a]` is a character class only and `{a,b}` a choice, never also the literal name (picomatch tests a
+// path equal to the glob before its regex), as aws, rclone and gitignore read them: `\[a\]` names `[a]`.
 //
 // --exclude-from files hold one glob per line; blank lines and lines starting with '#' are ignored,
 // and surrounding whitespace is trimmed, but an escaped trailing space is kept (`tr\ `, see globLine).
@@ -237,7 +239,17 @@ export function createFilterSync(opts: FilterOptions & { excludeFromTexts?: stri
 
 type DirTest = (dir: string) => boolean;
 
-const PM_OPTIONS: Picomatch.PicomatchOptions = { dot: true, windows: false };
+// literalBrackets false: `[a]` is a class only; picomatch's default also matched the name `[a]` with it.
+const PM_OPTIONS: Picomatch.PicomatchOptions = { dot: true, windows: false, literalBrackets: false };
+
+/**
+ * A path test by the globs' regexes alone: picomatch's own matcher also takes a path equal to the glob,
+ * so `[a].txt` matched the file `[a].txt` as well as `a.txt`.
+ */
+function matcher(globs: string | string[]): (path: string) => boolean {
+  const res = (Array.isArray(globs) ? globs : [globs]).map((g) => picomatch().makeRe(g, PM_OPTIONS));
+  return (path) => path !== '' && res.some((re) => re.test(path));
+}
 
 const INTERNAL_DIRS = INTERNAL_NAMES.map((n) => `${n}/`);
 
@@ -260,7 +272,7 @@ function normalizeGlob(raw: string, flag: string): GlobShape {
   const shape = shapeGlob(raw);
   if (typeof shape === 'string') throw usageError(`invalid glob in ${flag}: ${shown(raw)} (${shape})`);
   try {
-    picomatch()(shape.pattern, PM_OPTIONS);
+    matcher(shape.pattern);
   } catch (err) {
     throw usageError(`invalid glob in ${flag}: ${shown(raw)} (${oneLine(errorMessage(err))})`, err);
   }
@@ -270,8 +282,8 @@ function normalizeGlob(raw: string, flag: string): GlobShape {
 function compileGlobs(globs: GlobShape[]): (rel: string) => boolean {
   const base = globs.filter((g) => g.basename).map((g) => g.pattern);
   const full = globs.filter((g) => !g.basename).map((g) => g.pattern);
-  const matchBase = base.length > 0 ? picomatch()(base, PM_OPTIONS) : undefined;
-  const matchFull = full.length > 0 ? picomatch()(full, PM_OPTIONS) : undefined;
+  const matchBase = base.length > 0 ? matcher(base) : undefined;
+  const matchFull = full.length > 0 ? matcher(full) : undefined;
   return (rel) => {
     if (matchFull?.(rel)) return true;
     if (matchBase) return matchBase(rel.slice(rel.lastIndexOf('/') + 1));
@@ -305,8 +317,8 @@ function dirExcluder(g: GlobShape): DirTest | undefined {
   if (tail === 0) return undefined;
   const prefix = p.slice(0, -tail);
   if (prefix === '' || prefix.endsWith('/')) return undefined;
-  const matchPrefix = picomatch()(prefix, PM_OPTIONS);
-  const matchWhole = picomatch()(p, PM_OPTIONS);
+  const matchPrefix = matcher(prefix);
+  const matchWhole = matcher(p);
   return (dir) =>
     // `prefix/**` matches everything below a directory that `prefix` matches; the second check
     // is a cheap sanity test against picomatch constructs where that would not hold.
@@ -338,7 +350,7 @@ function oneLine(s: string): string {
 export function segmentGlob(g: string): { name: (n: string) => boolean; wildcard: boolean } | undefined {
   if (/^\*+$/.test(g) || /[/\\]/.test(g) || g.startsWith('!')) return undefined;
   const wildcard = !/^[^*?[\]{}()!]+$/.test(g);
-  return { name: wildcard ? picomatch()(g, PM_OPTIONS) : (n: string) => n === g, wildcard };
+  return { name: wildcard ? matcher(g) : (n: string) => n === g, wildcard };
 }
 
 /**

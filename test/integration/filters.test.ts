@@ -193,6 +193,26 @@ describe.each(servers())('filters on $name', (server) => {
     expect(await remoteKeys(transport, 'p/')).toEqual(['a.txt', 'tr']);
   });
 
+  it("--exclude '[a].txt' is a character class: --delete-excluded deletes a.txt's object and keeps [a].txt's", async () => {
+    const { bucket, transport } = await newBucket(server, 'fbracket');
+    const src = tempDir('fbracket-src');
+    writeTree(src, { 'a.txt': 'a\n', '[a].txt': 'bracketed\n' });
+    const url = `s3://${bucket}/p`;
+    const all = await runCli(['push', src, url, '--json'], server);
+    expect(all.code, all.stderr).toBe(0);
+    expect(await remoteKeys(transport, 'p/')).toEqual(['[a].txt', 'a.txt']);
+    const flags = ['--delete', '--delete-excluded', '--force', '--json'];
+    const r = await runCli(['push', src, url, '--exclude', '[a].txt', ...flags], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: 0, deleted: 1 });
+    expect(await remoteKeys(transport, 'p/')).toEqual(['[a].txt']);
+    // Escaped, the brackets name the file.
+    const lit = await runCli(['push', src, url, '--exclude', '\\[a\\].txt', ...flags], server);
+    expect(lit.code, lit.stderr).toBe(0);
+    expect(lit.summary).toMatchObject({ uploaded: 1, deleted: 1 });
+    expect(await remoteKeys(transport, 'p/')).toEqual(['a.txt']);
+  });
+
   it("push --delete --delete-excluded keeps the objects at s3sync's own names, as pull keeps the files", async () => {
     const { bucket, transport } = await newBucket(server, 'fown');
     // As `aws s3 sync` of the directory left them, beside data the new tree no longer has.

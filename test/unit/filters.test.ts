@@ -331,6 +331,19 @@ describe('glob syntax', () => {
     expect(escaped.includes('tr')).toBe(true);
   });
 
+  it("'[a]' is a character class only, never also the literal name; '\\[a\\]' is the name", () => {
+    const cls = createFilterSync({ exclude: ['[a].txt'] });
+    expect(cls.includes('a.txt')).toBe(false);
+    expect(cls.includes('[a].txt')).toBe(true);
+    const lit = createFilterSync({ exclude: ['\\[a\\].txt'] });
+    expect(lit.includes('[a].txt')).toBe(false);
+    expect(lit.includes('a.txt')).toBe(true);
+    // A path equal to the glob is not taken for that alone (picomatch's matcher did): braces too.
+    expect(createFilterSync({ exclude: ['{a,b}'] }).includes('{a,b}')).toBe(true);
+    expect(createFilterSync({ exclude: ['d/[a].txt'] }).includes('d/[a].txt')).toBe(true);
+    expect(createFilterSync({ include: ['[a].txt'] }).includes('[a].txt')).toBe(false);
+  });
+
   it('character classes and braces work', () => {
     const f = createFilterSync({ exclude: ['*.{log,tmp}', 'file[0-9].bin'] });
     expect(f.includes('b.log')).toBe(false);
