@@ -4,7 +4,7 @@
  * run starts. Pure: globs are compiled where files are matched (src/sync/object-style.ts).
  */
 import { shapeGlob } from './glob.js';
-import { NOT_HEADER, shown } from './parse.js';
+import { headerValueWhy, shown } from './parse.js';
 
 /** The headers a rule may set on an uploaded object, in the SDK's field names less their capitals. */
 export interface ObjectStyle {
@@ -51,18 +51,23 @@ export const RESERVED_METADATA: readonly string[] = [
   's3sync-source-size',
 ];
 
-// A header value travels in one HTTP header line: no control characters.
-const CONTROL = /[\u0000-\u001f\u007f]/;
+/** The header each field is sent in, as messages name it. */
+const FIELD_HEADERS: Readonly<Record<StringField, string>> = Object.freeze({
+  cacheControl: 'Cache-Control',
+  contentType: 'Content-Type',
+  contentEncoding: 'Content-Encoding',
+  contentDisposition: 'Content-Disposition',
+  storageClass: 'x-amz-storage-class',
+});
 // RFC 9110 token characters, which a metadata name must be to be sent as x-amz-meta-<name>.
 const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 
-/** Why a header value cannot be sent, or undefined. */
-function badValue(v: unknown): string | undefined {
-  if (typeof v !== 'string') return `must be a string, got ${shown(v)}`;
-  if (v.trim() === '') return 'is empty';
-  if (CONTROL.test(v)) return 'holds a control character (a line break?)';
-  if (NOT_HEADER.test(v)) return 'holds a character beyond Latin-1, which an HTTP header cannot carry';
-  return undefined;
+/** Why a header value cannot be sent, or undefined: a sentence about `label`, the rule's key or header. */
+function badValue(v: unknown, label: string): string | undefined {
+  if (typeof v !== 'string') return `${label} must be a string, got ${shown(v)}`;
+  if (v.trim() === '') return `${label} is empty`;
+  const why = headerValueWhy(v);
+  return why && `${label} ${why}`;
 }
 
 /** Why a metadata name cannot be used, or undefined. */
@@ -72,7 +77,8 @@ function badMetaName(name: string): string | undefined {
   return undefined;
 }
 
-export type RulesParsed = { ok: true; rules: HeaderRule[] } | { ok: false; hint: string };
+/** `whole`: the hint names the header and shows its value (a --header-for message need not repeat it). */
+export type RulesParsed = { ok: true; rules: HeaderRule[] } | { ok: false; hint: string; whole?: true };
 
 /** One config-file or library rule, checked key by key: an unknown key is named, never ignored. */
 function parseRule(v: unknown, i: number): HeaderRule | string {
@@ -87,15 +93,15 @@ function parseRule(v: unknown, i: number): HeaderRule | string {
       if (typeof why === 'string') return `${at}: "match" ${shown(value)}: ${why}`;
       rule.match = value;
     } else if ((STRING_FIELDS as readonly string[]).includes(key)) {
-      const why = badValue(value);
-      if (why) return `${at}: "${key}" ${why}`;
+      const why = badValue(value, `"${key}"`);
+      if (why) return `${at}: ${why}`;
       rule[key as StringField] = value as string;
     } else if (key === 'metadata') {
       if (typeof value !== 'object' || value === null || Array.isArray(value))
         return `${at}: "metadata" must be an object of strings`;
       const meta: Record<string, string> = {};
       for (const [name, text] of Object.entries(value)) {
-        const why = badMetaName(name) ?? (badValue(text) && `metadata ${shown(name)} ${badValue(text)}`);
+        const why = badMetaName(name) ?? badValue(text, `metadata ${shown(name)}`);
         if (why) return `${at}: ${why}`;
         meta[name] = text as string;
       }
@@ -143,9 +149,10 @@ export function parseHeaderFlag(text: string): RulesParsed {
   if (colon <= 0) return { ok: false, hint: `${shown(line)} is not "Header: value"` };
   const name = line.slice(0, colon).trim().toLowerCase();
   const value = line.slice(colon + 1).trim();
-  const why = badValue(value);
-  if (why) return { ok: false, hint: `the value of ${name} ${why}` };
   const field = HEADER_FIELDS[name];
+  const header = field ? FIELD_HEADERS[field] : name;
+  const why = badValue(value, value.trim() === '' ? `the value of ${header}` : header);
+  if (why) return { ok: false, hint: why, ...(value.trim() === '' ? {} : { whole: true as const }) };
   if (field) return { ok: true, rules: [{ match, [field]: value }] };
   if (name.startsWith('x-amz-meta-')) {
     const meta = name.slice('x-amz-meta-'.length);

@@ -227,10 +227,32 @@ export function parseRate(v: unknown): Rates | undefined {
   return { ...(up === null ? {} : { up }), ...(down === null ? {} : { down }) };
 }
 
-export type Parsed = { ok: true; value: unknown } | { ok: false; hint?: string };
+/** `whole`: the hint says what is wrong and shows the value itself, not "must be X, got V". */
+export type Parsed = { ok: true; value: unknown } | { ok: false; hint?: string; whole?: true };
 export const bad = (hint?: string): Parsed => ({ ok: false, hint });
-/** What an HTTP header value cannot hold (Node refuses it): control characters, and beyond Latin-1. */
-export const NOT_HEADER = /[^\t\x20-\x7e\x80-\xff]/;
+/**
+ * What an HTTP header value cannot hold: control characters (Node refuses them), and anything not
+ * ASCII, which Node sends as Latin-1 bytes while the SDK signs it as UTF-8 (SignatureDoesNotMatch).
+ */
+export const NOT_HEADER = /[^\t\x20-\x7e]/;
+
+/** How to carry other text, for the message that refuses it. */
+const ASCII_ADVICE =
+  "write other text as RFC 2047 (=?UTF-8?B?...?=) in metadata, as RFC 5987 (filename*=UTF-8''r%C3%A9sum%C3%A9.pdf) in Content-Disposition";
+
+/**
+ * Why a header value cannot be sent, or undefined: what follows the option's, field's or header's
+ * name in its message ("must be ..."), the value shown once.
+ */
+export function headerValueWhy(v: string): string | undefined {
+  if (/[\r\n]/.test(v)) return `must be a header value without a line break, got ${shown(v)}`;
+  if (/[\x00-\x08\x0a-\x1f\x7f]/.test(v))
+    return `must be a header value without control characters, got ${shown(v)}`;
+  const other = /[^\x00-\x7f]/u.exec(v);
+  if (other)
+    return `must be ASCII, as every header value, got ${shown(v)} (${shown(other[0])} is not): ${ASCII_ADVICE}`;
+  return undefined;
+}
 /** What a part of one file name cannot hold: a path separator (either), or NUL. */
 export const NOT_IN_NAME = /[/\\\0]/;
 const good = (value: unknown): Parsed => ({ ok: true, value });
@@ -315,8 +337,12 @@ export function parseValue(spec: OptionSpec, v: unknown, source: Source): Parsed
             : 'it is empty: leave the option out for its default',
         );
       // Node refuses the request (or S3 the signature) on every file otherwise, after the run began.
-      if (spec.inHeader && NOT_HEADER.test(text))
-        return bad('it holds a character an HTTP header cannot carry (a line break, or one beyond Latin-1)');
+      if (spec.inHeader && NOT_HEADER.test(text)) {
+        // A region goes into the signature's scope, not a header of its own: the plain hint.
+        const why = spec.flag.endsWith('region') ? undefined : headerValueWhy(text);
+        if (why) return { ok: false, hint: why, whole: true };
+        return bad('it holds a character an HTTP header cannot carry (a line break, or one not ASCII)');
+      }
       // A separator in what is appended to a name would put the file in another folder, or outside.
       if (spec.inName && NOT_IN_NAME.test(text))
         return bad('it holds a path separator or NUL: it is appended to a file name, which it must stay');
@@ -352,7 +378,7 @@ export function parseValue(spec: OptionSpec, v: unknown, source: Source): Parsed
     }
     case 'rules': {
       const r = source === 'flag' ? parseHeaderFlag(text ?? '') : parseRules(v);
-      return r.ok ? good(r.rules) : bad(r.hint);
+      return r.ok ? good(r.rules) : { ok: false, hint: r.hint, ...(r.whole ? { whole: r.whole } : {}) };
     }
   }
 }

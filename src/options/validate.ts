@@ -48,8 +48,16 @@ export type Setting<N extends OptionName> = (typeof OPTIONS)[N] extends { defaul
   : OptionValue<N> | undefined;
 
 /** A usage error naming the option as its source spells it. */
-const invalid = (who: string, spec: OptionSpec, v: unknown, hint?: string, source?: Source) =>
-  usageError(`${who} must be ${expected(spec, source)}, got ${shown(v)}${hint ? `: ${hint}` : ''}`);
+const invalid = (
+  who: string,
+  spec: OptionSpec,
+  v: unknown,
+  r: { hint?: string; whole?: true },
+  source?: Source,
+) =>
+  r.whole && r.hint
+    ? usageError(`${who} ${r.hint}`)
+    : usageError(`${who} must be ${expected(spec, source)}, got ${shown(v)}${r.hint ? `: ${r.hint}` : ''}`);
 
 /** A library call given no options object (none, null, a string): one line, not a TypeError. */
 export function requireOptionsObject(opts: unknown, call: string): void {
@@ -66,11 +74,15 @@ export function flagParser(name: OptionName): (text: string, previous?: unknown)
   return (text: string, previous?: unknown) => {
     const r = parseValue(spec, text, 'flag');
     // A rule flag's two arguments, as given (see src/cli/pair-args.ts), and what is wrong with them.
-    const given = () => text.split(PAIR_SEPARATOR).map(shown).join(' ');
+    // Split at the first separator only: a line break in the header's value is the value's.
+    const sep = text.indexOf(PAIR_SEPARATOR);
+    const glob = sep < 0 ? text : text.slice(0, sep);
+    const given = () => (sep < 0 ? [text] : [glob, text.slice(sep + 1)]).map(shown).join(' ');
     const badRule = (hint: string) =>
       usageError(`${spec.flag} must be a glob and a header, got ${given()}: ${hint}`);
-    if (!r.ok && spec.kind === 'rules') throw badRule(r.hint ?? '');
-    if (!r.ok) throw invalid(spec.flag, spec, text, r.hint);
+    if (!r.ok && spec.kind === 'rules')
+      throw r.whole && r.hint ? usageError(`${spec.flag} ${shown(glob)}: ${r.hint}`) : badRule(r.hint ?? '');
+    if (!r.ok) throw invalid(spec.flag, spec, text, r);
     if (spec.kind === 'rules') {
       const rules = addFlagRules((previous as HeaderRule[] | undefined) ?? [], r.value as HeaderRule[]);
       if (typeof rules === 'string') throw badRule(rules);
@@ -180,7 +192,7 @@ export function validateOptions(opts: object, entry: EntryPoint): void {
       throw usageError(`give option ${name} or its former name ${key}, not both`);
     // A former name took milliseconds, and only them.
     const r = name !== key && typeof v !== 'number' ? bad() : parseValue(spec, v, 'library');
-    if (!r.ok) throw invalid(`option ${key}`, spec, v, r.hint, 'library');
+    if (!r.ok) throw invalid(`option ${key}`, spec, v, r, 'library');
   }
   // The library's own values, checked before a lock is taken: a wrong one would throw mid-run.
   if (given.onEvent !== undefined && typeof given.onEvent !== 'function')
@@ -288,7 +300,7 @@ export function setting<N extends OptionName>(opts: object, name: N): Setting<N>
   const v = given[name] !== undefined || spec.formerly === undefined ? given[name] : given[spec.formerly];
   if (v === undefined) return ('default' in spec ? spec.default : undefined) as Setting<N>;
   const r = parseValue(spec, v, 'library');
-  if (!r.ok) throw invalid(`option ${name}`, spec, v, r.hint);
+  if (!r.ok) throw invalid(`option ${name}`, spec, v, r);
   return r.value as Setting<N>;
 }
 
@@ -321,7 +333,7 @@ export function configValues(
     if (section !== 'defaults' && !appliesTo(spec, section))
       throw usageError(`${where}: "${key}" does not apply to ${section} (only to ${commandsOf(spec)})`);
     const r = parseValue(spec, v, 'config');
-    if (!r.ok) throw invalid(`${where}: "${key}"`, spec, v, r.hint);
+    if (!r.ok) throw invalid(`${where}: "${key}"`, spec, v, r);
     out[key] = r.value;
   }
   return out;

@@ -206,7 +206,7 @@ export function resolveEndpoint(src: EndpointInputs): ResolvedEndpoint {
 /**
  * The region requests are signed for: --region, AWS_REGION, AWS_DEFAULT_REGION, the profile's region.
  * One from the environment or a profile is checked as the flag is: it goes into the Authorization
- * header, which Node refuses to send with a line break or a character beyond Latin-1.
+ * header, which Node refuses to send with a line break, and the SDK signs wrong beyond ASCII.
  */
 function regionOf(
   flag: string | undefined,
@@ -225,7 +225,7 @@ function regionOf(
   const [region, where] = found as readonly [string, string];
   if (NOT_HEADER.test(region))
     throw usageError(
-      `${where} must be a region name, got ${shown(region)}: it holds a character an HTTP header cannot carry (a line break, or one beyond Latin-1)`,
+      `${where} must be a region name, got ${shown(region)}: it holds a character an HTTP header cannot carry (a line break, or one not ASCII)`,
     );
   return { region, where };
 }

@@ -193,8 +193,54 @@ describe.each(servers())('invalid option values on $name', (server) => {
     },
   );
 
-  const HEADER_HINT =
-    'it holds a character an HTTP header cannot carry (a line break, or one beyond Latin-1)';
+  // Node sent a Latin-1 value as its bytes while the SDK signed it as UTF-8: every PutObject failed
+  // with SignatureDoesNotMatch, after the run began.
+  const ASCII = 'write other text as RFC 2047 (=?UTF-8?B?...?=) in metadata';
+  it.each([
+    [
+      '--cache-control',
+      ['--cache-control', 'café'],
+      '--cache-control must be ASCII, as every header value, got "café" ("é" is not): ',
+    ],
+    [
+      'a metadata rule',
+      ['--header-for', '*.txt', 'x-amz-meta-note: café'],
+      '--header-for "*.txt": x-amz-meta-note must be ASCII, as every header value, got "café" ("é" is not): ',
+    ],
+    [
+      'a Content-Disposition rule',
+      ['--header-for', '*.txt', 'Content-Disposition: attachment; filename="résumé.pdf"'],
+      'Content-Disposition must be ASCII, as every header value, got "attachment; filename="résumé.pdf"" ("é" is not): ',
+    ],
+  ])('a non-ASCII header value from %s: exit 2 naming the header, no request', async (_what, args, text) => {
+    const before = requests();
+    const r = await runCli(['push', src, url, '--endpoint-url', proxy.endpoint, ...args], server);
+    expect(r.code, r.stderr).toBe(2);
+    expect(oneUsageLine(r)).toContain(`${text}${ASCII}`);
+    expect(oneUsageLine(r)).toContain(
+      "RFC 5987 (filename*=UTF-8''r%C3%A9sum%C3%A9.pdf) in Content-Disposition",
+    );
+    expect(requests()).toBe(before);
+  });
+
+  it('a non-ASCII header value from a config rule: exit 2 naming the header, no request', async () => {
+    const file = path.join(dir('opts-ascii'), 's3sync.config.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ defaults: { headers: [{ match: '*', contentType: 'text/plain; x=ü' }] } }),
+    );
+    const before = requests();
+    const r = await runCli(['push', src, url, '--endpoint-url', proxy.endpoint, '--json'], server, {
+      env: { S3SYNC_CONFIG: file },
+    });
+    expect(r.code, r.stderr).toBe(2);
+    expect(oneUsageLine(r)).toContain(
+      `rule 1: "contentType" must be ASCII, as every header value, got "text/plain; x=ü" ("ü" is not): ${ASCII}`,
+    );
+    expect(requests()).toBe(before);
+  });
+
+  const HEADER_HINT = 'it holds a character an HTTP header cannot carry (a line break, or one not ASCII)';
   it.each([
     ['AWS_REGION', { AWS_REGION: '☃' }, 'AWS_REGION must be a region name, got "☃"'],
     [

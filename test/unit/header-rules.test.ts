@@ -56,7 +56,7 @@ describe('config and library rules', () => {
     [
       'a line break (header injection)',
       [{ match: '*', cacheControl: 'a\r\nx-amz-acl: public-read' }],
-      'control character',
+      '"cacheControl" must be a header value without a line break',
     ],
     ['metadata not an object', [{ match: '*', metadata: 'x' }], 'metadata'],
     ['a metadata value not a string', [{ match: '*', metadata: { a: 1 } }], 'must be a string'],
@@ -66,6 +66,8 @@ describe('config and library rules', () => {
     ["s3sync's mtime", [{ match: '*', metadata: { mtime: '1' } }], "s3sync's own"],
     ["s3sync's source MD5", [{ match: '*', metadata: { 's3sync-source-md5': 'x' } }], "s3sync's own"],
     ["s3sync's source size", [{ match: '*', metadata: { 's3sync-source-size': '1' } }], "s3sync's own"],
+    ['a Latin-1 value', [{ match: '*', contentDisposition: 'inline; filename=é' }], 'must be ASCII'],
+    ['a Latin-1 metadata value', [{ match: '*', metadata: { a: 'é' } }], 'metadata "a" must be ASCII'],
   ])('refuses %s', (_why, v, hint) => {
     expect(hintOf(parseRules(v))).toContain(hint);
   });
@@ -96,8 +98,25 @@ describe('--header-for', () => {
     ['a header s3sync sets', 'Content-MD5: x', 'unknown header'],
     ['a metadata name s3sync owns', 'x-amz-meta-md5: x', "s3sync's own"],
     ['a control character', 'Cache-Control: a\u0007b', 'control character'],
-    ['a character beyond Latin-1', 'Cache-Control: 日本', 'beyond Latin-1'],
-    ['a line separator', 'Content-Disposition: a\u2028b', 'beyond Latin-1'],
+    ['a character beyond Latin-1', 'Cache-Control: 日本', 'must be ASCII, as every header value'],
+    ['a line separator', 'Content-Disposition: a\u2028b', 'must be ASCII, as every header value'],
+    // Latin-1 passed, then every PutObject failed: Node sent its bytes, the SDK signed UTF-8.
+    [
+      'a Latin-1 character',
+      'Cache-Control: café',
+      'Cache-Control must be ASCII, as every header value, got "café" ("é" is not)',
+    ],
+    ['a Latin-1 metadata value', 'x-amz-meta-note: café', 'x-amz-meta-note must be ASCII'],
+    [
+      'a Latin-1 file name',
+      'Content-Disposition: attachment; filename="résumé.pdf"',
+      "RFC 5987 (filename*=UTF-8''r%C3%A9sum%C3%A9.pdf) in Content-Disposition",
+    ],
+    [
+      'a line break',
+      'Cache-Control: a\nb',
+      'Cache-Control must be a header value without a line break, got "a\\nb"',
+    ],
   ])('refuses %s', (_why, header, hint) => {
     expect(hintOf(flag('*', header))).toContain(hint);
   });
