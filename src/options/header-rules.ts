@@ -51,7 +51,7 @@ export const RESERVED_METADATA: readonly string[] = [
   's3sync-source-size',
 ];
 
-/** The header each field is sent in, as messages name it. */
+/** The header each field is sent in, for the length of its line. */
 const FIELD_HEADERS: Readonly<Record<StringField, string>> = Object.freeze({
   cacheControl: 'Cache-Control',
   contentType: 'Content-Type',
@@ -63,10 +63,10 @@ const FIELD_HEADERS: Readonly<Record<StringField, string>> = Object.freeze({
 const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 
 /** Why a header value cannot be sent, or undefined: a sentence about `label`, the rule's key or header. */
-function badValue(v: unknown, label: string): string | undefined {
+function badValue(v: unknown, label: string, header: string): string | undefined {
   if (typeof v !== 'string') return `${label} must be a string, got ${shown(v)}`;
   if (v.trim() === '') return `${label} is empty`;
-  const why = headerValueWhy(v);
+  const why = headerValueWhy(v, header);
   return why && `${label} ${why}`;
 }
 
@@ -93,7 +93,7 @@ function parseRule(v: unknown, i: number): HeaderRule | string {
       if (typeof why === 'string') return `${at}: "match" ${shown(value)}: ${why}`;
       rule.match = value;
     } else if ((STRING_FIELDS as readonly string[]).includes(key)) {
-      const why = badValue(value, `"${key}"`);
+      const why = badValue(value, `"${key}"`, FIELD_HEADERS[key as StringField]);
       if (why) return `${at}: ${why}`;
       rule[key as StringField] = value as string;
     } else if (key === 'metadata') {
@@ -101,7 +101,7 @@ function parseRule(v: unknown, i: number): HeaderRule | string {
         return `${at}: "metadata" must be an object of strings`;
       const meta: Record<string, string> = {};
       for (const [name, text] of Object.entries(value)) {
-        const why = badMetaName(name) ?? badValue(text, `metadata ${shown(name)}`);
+        const why = badMetaName(name) ?? badValue(text, `metadata ${shown(name)}`, `x-amz-meta-${name}`);
         if (why) return `${at}: ${why}`;
         meta[name] = text as string;
       }
@@ -151,7 +151,7 @@ export function parseHeaderFlag(text: string): RulesParsed {
   const value = line.slice(colon + 1).trim();
   const field = HEADER_FIELDS[name];
   const header = field ? FIELD_HEADERS[field] : name;
-  const why = badValue(value, value.trim() === '' ? `the value of ${header}` : header);
+  const why = badValue(value, value.trim() === '' ? `the value of ${header}` : header, header);
   if (why) return { ok: false, hint: why, ...(value.trim() === '' ? {} : { whole: true as const }) };
   if (field) return { ok: true, rules: [{ match, [field]: value }] };
   if (name.startsWith('x-amz-meta-')) {

@@ -236,6 +236,16 @@ export const bad = (hint?: string): Parsed => ({ ok: false, hint });
  */
 export const NOT_HEADER = /[^\t\x20-\x7e]/;
 
+/** The most a request's headers may hold on AWS: one header line past it can never be sent. */
+export const MAX_HEADER_LINE = 8 * 1024;
+
+/** The header a header-valued option is sent in, for the length of its line. */
+const HEADER_OF: Readonly<Record<string, string>> = Object.freeze({
+  '--cache-control': 'Cache-Control',
+  '--storage-class': 'x-amz-storage-class',
+  '--sse-kms-key-id': 'x-amz-server-side-encryption-aws-kms-key-id',
+});
+
 /** How to carry other text, for the message that refuses it. */
 const ASCII_ADVICE =
   "write other text as RFC 2047 (=?UTF-8?B?...?=) in metadata, as RFC 5987 (filename*=UTF-8''r%C3%A9sum%C3%A9.pdf) in Content-Disposition";
@@ -244,13 +254,17 @@ const ASCII_ADVICE =
  * Why a header value cannot be sent, or undefined: what follows the option's, field's or header's
  * name in its message ("must be ..."), the value shown once.
  */
-export function headerValueWhy(v: string): string | undefined {
+export function headerValueWhy(v: string, header?: string): string | undefined {
   if (/[\r\n]/.test(v)) return `must be a header value without a line break, got ${shown(v)}`;
   if (/[\x00-\x08\x0a-\x1f\x7f]/.test(v))
     return `must be a header value without control characters, got ${shown(v)}`;
   const other = /[^\x00-\x7f]/u.exec(v);
   if (other)
     return `must be ASCII, as every header value, got ${shown(v)} (${shown(other[0])} is not): ${ASCII_ADVICE}`;
+  // ASCII by now, a character a byte: AWS answers a PUT with longer headers 400, file by file.
+  const line = header === undefined ? 0 : header.length + 2 + v.length;
+  if (line > MAX_HEADER_LINE)
+    return `must be at most 8 KiB as a header line (${header}: value), AWS's limit for a request's headers, got ${line} bytes`;
   return undefined;
 }
 /** What a part of one file name cannot hold: a path separator (either), or NUL. */
@@ -337,11 +351,12 @@ export function parseValue(spec: OptionSpec, v: unknown, source: Source): Parsed
             : 'it is empty: leave the option out for its default',
         );
       // Node refuses the request (or S3 the signature) on every file otherwise, after the run began.
-      if (spec.inHeader && NOT_HEADER.test(text)) {
+      if (spec.inHeader) {
         // A region goes into the signature's scope, not a header of its own: the plain hint.
-        const why = spec.flag.endsWith('region') ? undefined : headerValueWhy(text);
+        const why = spec.flag.endsWith('region') ? undefined : headerValueWhy(text, HEADER_OF[spec.flag]);
         if (why) return { ok: false, hint: why, whole: true };
-        return bad('it holds a character an HTTP header cannot carry (a line break, or one not ASCII)');
+        if (NOT_HEADER.test(text))
+          return bad('it holds a character an HTTP header cannot carry (a line break, or one not ASCII)');
       }
       // A separator in what is appended to a name would put the file in another folder, or outside.
       if (spec.inName && NOT_IN_NAME.test(text))

@@ -240,6 +240,25 @@ describe.each(servers())('invalid option values on $name', (server) => {
     expect(requests()).toBe(before);
   });
 
+  // AWS answered each PUT with such a header 400 BadRequest, one error per file.
+  it.each([
+    [
+      '--header-for',
+      ['--header-for', '*.txt', `Cache-Control: ${'a'.repeat(70000)}`],
+      '--header-for "*.txt": Cache-Control',
+    ],
+    ['--cache-control', ['--cache-control', 'a'.repeat(8178)], '--cache-control'],
+  ])('a header line over 8 KiB from %s: exit 2, one line, no request', async (_what, args, who) => {
+    const before = requests();
+    const r = await runCli(['push', src, url, '--endpoint-url', proxy.endpoint, '--json', ...args], server);
+    expect(oneUsageLine(r)).toMatch(
+      new RegExp(
+        `^s3sync: ${who.replace(/[*.]/g, '\\$&')} must be at most 8 KiB as a header line \\(Cache-Control: value\\)`,
+      ),
+    );
+    expect(requests()).toBe(before);
+  });
+
   const HEADER_HINT = 'it holds a character an HTTP header cannot carry (a line break, or one not ASCII)';
   it.each([
     ['AWS_REGION', { AWS_REGION: '☃' }, 'AWS_REGION must be a region name, got "☃"'],

@@ -121,6 +121,24 @@ describe('--header-for', () => {
     expect(hintOf(flag('*', header))).toContain(hint);
   });
 
+  it('refuses a header line (name, ": ", value) over 8 KiB, which AWS answers 400 file by file', () => {
+    const fits = 'a'.repeat(8192 - 'Cache-Control: '.length);
+    expect(flag('*', `Cache-Control: ${fits}`)).toEqual({
+      ok: true,
+      rules: [{ match: '*', cacheControl: fits }],
+    });
+    expect(hintOf(flag('*', `Cache-Control: ${fits}a`))).toBe(
+      "Cache-Control must be at most 8 KiB as a header line (Cache-Control: value), AWS's limit for a request's headers, got 8193 bytes",
+    );
+    expect(hintOf(flag('*', `x-amz-meta-n: ${'a'.repeat(70000)}`))).toContain('got 70014 bytes');
+    expect(hintOf(parseRules([{ match: '*', contentType: 'a'.repeat(9000) }]))).toContain(
+      'rule 1: "contentType" must be at most 8 KiB as a header line (Content-Type: value)',
+    );
+    expect(hintOf(parseRules([{ match: '*', metadata: { n: 'a'.repeat(9000) } }]))).toContain(
+      '(x-amz-meta-n: value)',
+    );
+  });
+
   it('refuses a flag without its header, and an empty glob', () => {
     expect(hintOf(parseHeaderFlag('*.html'))).toContain('give a glob and a header');
     expect(hintOf(flag('', 'Cache-Control: x'))).toContain('the glob is empty');
