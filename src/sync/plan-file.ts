@@ -3,19 +3,21 @@ import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { errorMessage, fatalError, S3SyncError, usageError } from '../errors.js';
 import { jsonText } from '../escape.js';
+import { forEachLimit } from '../limiter.js';
 import { safeJoin, unsafeKeyReason } from '../local/safe-path.js';
 import { absPath, type FileStat, sameStat, statFields } from '../local/scan.js';
-import type { ManifestEntry } from '../manifest/schema.js';
+import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
 import { inStateDir, replaceWhole } from '../manifest/store.js';
 import { fmtSize, shown } from '../options/parse.js';
-import { checkEnds, requireOptionsObject, suffixOk, validateOptions } from '../options/validate.js';
-import { UNPROVEN_CTIME } from '../plan/compare.js';
+import { checkEnds, requireOptionsObject, setting, suffixOk, validateOptions } from '../options/validate.js';
+import { matchedPartSize, UNPROVEN_CTIME } from '../plan/compare.js';
 import type { PullAction } from '../plan/pull.js';
 import type { PushAction } from '../plan/push.js';
 import type { CopyAction } from '../plan/renames.js';
 import { emptyFacts } from '../plan/types.js';
 import { readCapped } from '../read-capped.js';
 import { redactUrl } from '../s3/client-options.js';
+import { choosePartSize, normalEtagForm, normalizeEtag } from '../s3/etag.js';
 import { formatS3Url, parseS3Url, writableS3Url } from '../s3/url.js';
 import { formatShard, isShard, parseShard, type Shard, shardOf } from '../shard.js';
 import { checkBackupBucket, s3BackupTarget } from './backup.js';
@@ -42,6 +44,7 @@ import { executePush, preparePush, refuseWatchOptions } from './push.js';
 import { copiedFrom } from './push-copies.js';
 import { RunContext, requireDirectory } from './run-context.js';
 import { headListed, headsInstead } from './selection.js';
+import { mtimeMeta } from './upload-job.js';
 
 type Stat = { size: number; mtimeNs: string; ctimeNs: string; ino: string };
 
@@ -559,10 +562,11 @@ function doneBefore(
   unchanged: { local: boolean; remote: boolean },
 ): 'done' | 'not' | 'hash' {
   // An excluded path's deletion left the other side as it was.
+  // The manifest's entry does not count: a run killed after the deletion was sent kept it.
   if (a.reason === 'excluded' && (a.kind === 'delete-remote' || a.kind === 'delete-local'))
-    return (a.kind === 'delete-remote' ? r === undefined : now === null) && !e ? 'done' : 'not';
+    return (a.kind === 'delete-remote' ? r === undefined : now === null) ? 'done' : 'not';
   if (a.kind === 'delete-remote' || a.kind === 'delete-local')
-    return now === null && r === undefined && !e ? 'done' : 'not';
+    return now === null && r === undefined ? 'done' : 'not';
   // The side the transfer read from is as planned: it moved what was reviewed.
   const source = a.kind === 'download' ? unchanged.remote : unchanged.local;
   if (!source || now === null || r === undefined || e === undefined) return 'not';
@@ -570,6 +574,44 @@ function doneBefore(
   if (sameStat(now, e)) return 'done';
   // Recorded while its mtime's tick was open (racy): its content, not its stat data, proves it.
   return e.ctimeNs === UNPROVEN_CTIME && sameStat(now, { ...e, ctimeNs: now.ctimeNs }) ? 'hash' : 'not';
+}
+
+/**
+ * The planned uploads whose object holds what they would send, though the manifest does not say so:
+ * their PUT completed on the server while the apply was cancelled or killed. The file is as planned,
+ * the object's ETag is the file's MD5 (or its multipart ETag at the part size apply uses, or the
+ * manifest recorded), and its metadata is what s3sync sends with it (the MD5 and the mtime). Each is
+ * recorded as uploaded, with the ETag it matched; any other object in the way is still refused.
+ */
+async function uploadsLanded(
+  s: RunContext,
+  candidates: { a: PlannedAction; now: FileStat; r: { etag: string; size: number } }[],
+  opts: CommonOptions & Partial<PushOptions>,
+): Promise<Set<string>> {
+  const landed = new Set<string>();
+  if (candidates.length === 0) return landed;
+  const t = await s.s3();
+  const requested = setting(opts, 'partSize');
+  await forEachLimit(candidates, setting(opts, 'workers'), async ({ a, now, r }) => {
+    const etag = normalizeEtag(r.etag);
+    const form = normalEtagForm(etag);
+    if (form.kind === 'opaque') return;
+    const recorded = s.store.files.get(a.rel)?.partSize ?? 0;
+    const sizes =
+      form.kind === 'multipart' ? [choosePartSize(now.size, requested, t.provider), recorded] : [];
+    const partSizes = [...new Set(sizes.filter((ps) => ps > 0))];
+    const h = await s.hashes.get({ rel: a.rel, ...now }, partSizes).catch(() => undefined);
+    if (!h?.stable || h.size !== now.size) return;
+    const partSize =
+      form.kind === 'md5' ? (etag === h.md5 ? 0 : -1) : matchedPartSize(h.multipart, etag) || -1;
+    if (partSize < 0) return;
+    const head = await t.head(s.location.prefix + a.rel);
+    if (!head || head.etag !== etag || head.size !== now.size) return;
+    if (head.metadata.md5 !== h.md5 || head.metadata.mtime !== mtimeMeta(now.mtimeNs)) return;
+    s.store.record(a.rel, manifestEntry(h.stat, { md5: h.md5, etag, partSize }));
+    landed.add(a.rel);
+  });
+  return landed;
 }
 
 /**
@@ -620,8 +662,23 @@ export async function apply(
     const found = new Map<string, FileStat>();
     let doneCount = 0;
     const valid: PlannedAction[] = [];
+    // Uploads planned onto an object that changed since, as an upload cut short by a cancel leaves it.
+    const candidates: Parameters<typeof uploadsLanded>[1] = [];
+    const nows = new Map<PlannedAction, FileStat | null>();
     for (const a of doc.actions) {
       const now = localStat(localDir, a.rel, doc.direction);
+      nows.set(a, now);
+      const r = remote.get(a.rel);
+      const planned = (a.kind === 'upload' || a.kind === 'copy') && a.local !== null;
+      if (!planned || !now || !sameStat(now, a.local!) || !r || r.size !== a.size) continue;
+      if (a.remote !== null && r.etag === a.remote.etag) continue;
+      // Recorded by the run that uploaded it: doneBefore settles it without a HEAD.
+      const e = s.store.files.get(a.rel);
+      if (e?.etag !== r.etag || !sameStat(now, e)) candidates.push({ a, now, r });
+    }
+    const landed = await uploadsLanded(s, candidates, opts);
+    for (const a of doc.actions) {
+      const now = nows.get(a) ?? null;
       if (now) found.set(a.rel, now);
       // An excluded path's deletion (--delete-excluded) does not depend on the other side: a file
       // kept out of a push, an object kept out of a pull, is there as it may be. Any other action
@@ -637,7 +694,10 @@ export async function apply(
           ? r === undefined || (excluded && a.kind === 'delete-local')
           : r !== undefined && r.etag === a.remote.etag && r.size === a.remote.size;
       const e = s.store.files.get(a.rel);
-      let done = doneBefore(a, now, r, e, { local: localOk, remote: remoteOk });
+      let done = landed.has(a.rel) ? 'done' : doneBefore(a, now, r, e, { local: localOk, remote: remoteOk });
+      // A deletion done, by a run killed before it saved the manifest: its entry goes.
+      if (done === 'done' && a.kind.startsWith('delete') && e && !(localOk && remoteOk))
+        s.store.forget(a.rel);
       if (done === 'hash' && now) {
         const h = await s.hashes.get({ rel: a.rel, ...now }).catch(() => undefined);
         done = h?.md5 === e?.md5 ? 'done' : 'not';

@@ -15,6 +15,7 @@ import type { S3Transport } from '../../src/s3/transport.js';
 import type { SyncEvent } from '../../src/sync/events.js';
 import {
   connFor,
+  manifestPaths,
   newBucket,
   readManifest,
   runCli,
@@ -61,6 +62,10 @@ async function pushedTree(server: TestServer, n: number, label: string) {
   expect(await keys(transport)).toHaveLength(n);
   return { bucket, transport, dir, url };
 }
+
+/** A plan file's actions as [kind, rel], sorted. */
+const readDocActions = (file: string) =>
+  (JSON.parse(readFileSync(file, 'utf8')) as PlanDocument).actions.map((a) => [a.kind, a.rel]).sort();
 
 const removeLocal = (dir: string, ...rels: string[]) => {
   for (const rel of rels) rmSync(path.join(dir, rel));
@@ -669,6 +674,103 @@ describe.each(servers())('plan and apply on $name', (server) => {
     } finally {
       await proxy.close();
     }
+  });
+
+  it('apply again after a killed apply whose uploads and deletions the server carried out: all done, none sent twice', async () => {
+    const { transport, dir, url } = await pushedTree(server, 5, 'killedapply');
+    const big = Buffer.alloc(6 * 1024 * 1024 + 7, 'x');
+    writeTree(dir, { 'n0.txt': 'new 0\n', 'n1.txt': 'new 1\n', 'f4.txt': 'f4 changed\n' });
+    writeFileSync(path.join(dir, 'big.bin'), big);
+    removeLocal(dir, 'f0.txt', 'f1.txt', 'f2.txt');
+    const sizes = ['--multipart-threshold', '5MiB', '--part-size', '5MiB'];
+    const planFile = path.join(tempDir('killedapply-plan'), 'plan.json');
+    const p = await runCli(
+      ['plan', 'push', dir, url, '--delete', '--force', '--out', planFile, ...sizes],
+      server,
+    );
+    expect(p.code, p.stderr).toBe(0);
+    expect(readDocActions(planFile)).toEqual([
+      ['delete-remote', 'f0.txt'],
+      ['delete-remote', 'f1.txt'],
+      ['delete-remote', 'f2.txt'],
+      ['upload', 'big.bin'],
+      ['upload', 'f4.txt'],
+      ['upload', 'n0.txt'],
+      ['upload', 'n1.txt'],
+    ]);
+
+    // The state an apply killed (SIGKILL) after its requests were carried out leaves: every PUT and
+    // the DeleteObjects done on the server, the manifest as it was before the run.
+    const [manifestFile] = manifestPaths(dir);
+    const before = readFileSync(manifestFile!);
+    const done = await runCli(['push', dir, url, '--delete', '--force', '--json', ...sizes], server);
+    expect(done.summary).toMatchObject({ uploaded: 4, deleted: 3, failed: 0 });
+    writeFileSync(manifestFile!, before);
+
+    const again = await runCli(['apply', planFile, '--json', ...sizes], server);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.summary).toMatchObject({ uploaded: 0, deleted: 0, unchanged: 7, failed: 0 });
+    // Nothing sent again: the listing, and a HEAD per upload to see s3sync's metadata on its object.
+    expect(again.summary?.requests).toEqual({ ListObjectsV2: 1, HeadObject: 4 });
+    const m = readManifest(dir)!;
+    expect([...m.files.keys()].sort()).toEqual(['big.bin', 'f3.txt', 'f4.txt', 'n0.txt', 'n1.txt']);
+    // Recorded with the ETag it matched: multipart at apply's part size (a store may give a plain one).
+    const object = (await transport.list('p/')).get('big.bin')!;
+    const multipart = object.etag.includes('-');
+    expect(m.files.get('big.bin')).toMatchObject({
+      size: big.length,
+      etag: object.etag,
+      partSize: multipart ? 5 * 1024 * 1024 : 0,
+    });
+
+    // The manifest is right: a push has nothing to do, and a third apply sends only the listing.
+    const push = await runCli(['push', dir, url, '--delete', '--force', '--json', ...sizes], server);
+    expect(push.summary).toMatchObject({ uploaded: 0, deleted: 0, requestsTotal: 1 });
+    const third = await runCli(['apply', planFile, '--json', ...sizes], server);
+    expect(third.code, third.stderr).toBe(0);
+    expect(third.summary?.requests).toEqual({ ListObjectsV2: 1 });
+  });
+
+  it('apply again after a killed deletion that removed part of the objects: the rest deleted, the others done', async () => {
+    const { transport, dir, url } = await pushedTree(server, 8, 'halfdeleted');
+    removeLocal(dir, 'f0.txt', 'f1.txt', 'f2.txt', 'f3.txt', 'f4.txt');
+    writeTree(dir, { 'n0.txt': 'new 0\n', 'n1.txt': 'new 1\n' });
+    const planFile = path.join(tempDir('halfdeleted-plan'), 'plan.json');
+    expect(
+      (await runCli(['plan', 'push', dir, url, '--delete', '--force', '--out', planFile], server)).code,
+    ).toBe(0);
+    // Killed with two of the deletions carried out and the manifest unsaved.
+    await transport.deleteKeys(['p/f0.txt', 'p/f1.txt']);
+
+    const again = await runCli(['apply', planFile, '--json'], server);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.summary).toMatchObject({ uploaded: 2, deleted: 3, unchanged: 2, failed: 0 });
+    expect(again.summary?.requests).toMatchObject({ PutObject: 2, DeleteObjects: 1 });
+    expect(await keys(transport)).toEqual(['f5.txt', 'f6.txt', 'f7.txt', 'n0.txt', 'n1.txt']);
+    expect([...readManifest(dir)!.files.keys()].sort()).toEqual([
+      'f5.txt',
+      'f6.txt',
+      'f7.txt',
+      'n0.txt',
+      'n1.txt',
+    ]);
+  });
+
+  it("apply again still refuses an upload whose object another writer put there since, same size or not s3sync's", async () => {
+    const { transport, dir, url } = await pushedTree(server, 1, 'otherwriter');
+    writeTree(dir, { 'n0.txt': 'new 0\n', 'n1.txt': 'new 1\n' });
+    const planFile = path.join(tempDir('otherwriter-plan'), 'plan.json');
+    expect((await runCli(['plan', 'push', dir, url, '--out', planFile], server)).code).toBe(0);
+    // Other content of the same size; the same content without the metadata s3sync sends with it.
+    await seed(transport, 'p/n0.txt', 'NEW 0\n');
+    await seed(transport, 'p/n1.txt', 'new 1\n');
+
+    const r = await runCli(['apply', planFile, '--json'], server);
+    expect(r.code).toBe(1);
+    expect(r.summary).toMatchObject({ uploaded: 0, unchanged: 0, failed: 2 });
+    expect(JSON.stringify(r.summary?.errors)).toMatch(/refused: the remote object changed since the plan/);
+    expect(await readObject(transport, 'p/n0.txt')).toBe('NEW 0\n');
+    expect(readManifest(dir)!.files.has('n1.txt')).toBe(false);
   });
 
   it('apply executes a pull plan: downloads and local deletes as listed', async () => {
