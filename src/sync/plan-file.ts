@@ -1,4 +1,4 @@
-import { lstatSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { errorMessage, fatalError, S3SyncError, usageError } from '../errors.js';
@@ -140,7 +140,10 @@ export async function makePlan(
   opts: (PlanOptions & { out?: string }) | BucketPlanOptions,
 ): Promise<PlanDocument | BucketPlanDocument> {
   requireOptionsObject(opts, 'plan');
-  if (opts.direction === 'sync') return planBuckets(opts);
+  if (opts.direction === 'sync') {
+    if (opts.out !== undefined) checkPlanOut(opts.out, undefined, []);
+    return planBuckets(opts);
+  }
   if (opts.direction !== 'push' && opts.direction !== 'pull')
     throw usageError(
       `plan: direction must be push, pull or sync, not ${JSON.stringify((opts as { direction?: unknown }).direction)}`,
@@ -161,6 +164,16 @@ export async function makePlan(
     settings: opts as PushOptions,
     writeManifest: false,
   });
+  // Before anything is read or sent: the plan must not be written over what it plans, nor its state.
+  if (opts.out !== undefined) {
+    const manifest = s.store.path;
+    try {
+      checkPlanOut(opts.out, localDir, [manifest, `${manifest}.lock`]);
+    } catch (err) {
+      await s.close(false);
+      throw err;
+    }
+  }
   await s.store.open();
   let actions: PlannedAction[] = [];
   try {
@@ -261,6 +274,61 @@ export async function makePlan(
     ...plannedErrors(s.result.errors),
   };
   return doc;
+}
+
+/** The real path `p` names, when it does not exist yet too: its nearest existing folder's, and the rest. */
+function realPathOf(p: string): string {
+  const abs = path.resolve(p);
+  try {
+    return realpathSync(abs);
+  } catch {
+    const parent = path.dirname(abs);
+    return parent === abs ? abs : path.join(realPathOf(parent), path.basename(abs));
+  }
+}
+
+/** A plan file, by its first field: what `plan` writes, and an earlier plan it may overwrite. */
+function isPlanFile(file: string): boolean {
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const head = Buffer.alloc(4096);
+      const n = readSync(fd, head, 0, head.length, 0);
+      return /^\uFEFF?\s*\{\s*"s3syncPlan"\s*:/.test(head.subarray(0, n).toString('utf8'));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Where a plan may be written, refused in one line before anything is planned: not inside the synced
+ * directory (over a file the plan lists, or into `.s3sync`), not over the manifest or its lock, not over
+ * a file that is not a plan (an empty one, as mktemp makes, is taken). `-` is refused rather than
+ * written as a file of that name: a plan's human output shares standard output.
+ */
+function checkPlanOut(out: string, local: string | undefined, state: string[]): void {
+  if (out === '-')
+    throw usageError(
+      '--out -: a plan is written to a file: name one (--out /dev/stdout --quiet writes it to standard output)',
+    );
+  const real = realPathOf(out);
+  if (state.some((f) => realPathOf(f) === real))
+    throw usageError(`--out ${out} is s3sync's manifest or its lock: write the plan elsewhere`);
+  if (local !== undefined) {
+    const rel = path.relative(realPathOf(local), real);
+    if (rel === '' || !(rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)))
+      throw usageError(
+        `--out ${out} is inside the synced directory ${local}: the plan would be written over what it syncs; write it elsewhere`,
+      );
+  }
+  const st = statSync(real, { throwIfNoEntry: false });
+  if (st?.isFile() && st.size > 0 && !isPlanFile(real))
+    throw usageError(
+      `--out ${out} exists and is not an s3sync plan: not overwritten; remove it or name another file`,
+    );
 }
 
 /**

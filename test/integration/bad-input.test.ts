@@ -844,7 +844,8 @@ describe.each(servers())('bad input on $name', (server) => {
     mounts.push(out);
     try {
       const planFile = path.join(out, 'plan.json');
-      const before = '{"reviewed": "yesterday"}\n';
+      // An earlier plan (by its first field): plan --out overwrites only a plan.
+      const before = '{"s3syncPlan": 1, "reviewed": "yesterday"}\n';
       writeFileSync(planFile, before);
       // One page left: the plan of 40 downloads (about 10 KiB) does not fit.
       writeFileSync(path.join(out, 'filler'), Buffer.alloc(14 * 4096));

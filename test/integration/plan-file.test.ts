@@ -282,6 +282,60 @@ describe.each(servers())('apply of a push or pull plan ($name)', (server) => {
     expect(await keys(transport)).toEqual(['a.txt']);
   });
 
+  it('plan --out refuses, before any request and writing nothing, a path in the tree, the manifest, a file not a plan, -', async () => {
+    const { bucket, dir, file } = await pushPlan(server, 'outguard');
+    const url = `s3://${bucket}/p`;
+    expect((await runCli(['push', dir, url], server)).code).toBe(0);
+    writeTree(dir, { 'precious.txt': 'the user file\n' });
+    const manifest = readdirSync(path.join(dir, '.s3sync'))
+      .filter((f) => f.startsWith('manifest-') && f.endsWith('.json'))
+      .map((f) => path.join(dir, '.s3sync', f));
+    expect(manifest).toHaveLength(1);
+    const outside = dirs.dir('outguard-out');
+    const notes = path.join(outside, 'notes.txt');
+    writeFileSync(notes, 'not a plan\n');
+    const custom = path.join(outside, 'my-manifest.json');
+    const snapshot = () =>
+      [path.join(dir, 'precious.txt'), manifest[0]!, notes].map((f) => readFileSync(f, 'utf8'));
+    const before = snapshot();
+    await counting(server, async (proxy) => {
+      const cases: [string, string[], RegExp][] = [
+        [
+          path.join(dir, 'precious.txt'),
+          [],
+          /is inside the synced directory .*: the plan would be written over/,
+        ],
+        [path.join(dir, 'new-plan.json'), [], /is inside the synced directory/],
+        [manifest[0]!, [], /is inside the synced directory/],
+        [custom, ['--manifest', custom], /is s3sync's manifest or its lock/],
+        [`${custom}.lock`, ['--manifest', custom], /is s3sync's manifest or its lock/],
+        [notes, [], /exists and is not an s3sync plan: not overwritten/],
+        ['-', [], /^s3sync: --out -: a plan is written to a file/],
+      ];
+      for (const [out, extra, why] of cases) {
+        const r = await runCli(
+          ['plan', 'push', dir, url, '--endpoint-url', proxy.endpoint, ...extra, '--out', out],
+          server,
+          { cwd: outside },
+        );
+        refusedWithOneLine(r, why);
+      }
+      expect(proxy.stats.requests).toBe(0);
+    });
+    expect(snapshot()).toEqual(before);
+    expect(readdirSync(outside).sort()).toEqual(['notes.txt']);
+    expect(readdirSync(dir).sort()).toEqual(['.s3sync', 'a.txt', 'precious.txt']);
+
+    // An earlier plan is overwritten, and so is an empty file (as mktemp makes).
+    const empty = path.join(outside, 'empty.json');
+    writeFileSync(empty, '');
+    for (const out of [file, empty]) {
+      const r = await runCli(['plan', 'push', dir, url, '--out', out], server);
+      expect(r.code, r.stderr).toBe(0);
+      expect(readDoc(out).actions.map((a) => a.rel)).toEqual(['precious.txt']);
+    }
+  });
+
   it('a plan saved with a byte order mark applies; a file too large to be a plan is refused in one line', async () => {
     const { transport, file } = await pushPlan(server, 'bom');
     writeFileSync(file, `\uFEFF${readFileSync(file, 'utf8')}`);

@@ -13,6 +13,7 @@ import {
   seedObject,
   servers,
   trackedDirs,
+  writeTree,
 } from '../helpers.js';
 
 const dirs = trackedDirs();
@@ -67,12 +68,14 @@ describe.each(servers())('plan sync / apply, S3 → S3 ($name)', (server) => {
   it('plan --json of each direction ends with one object naming the file and its action count', async () => {
     const { from, to, file, dir } = await setup();
     const local = path.join(dir, 'local');
+    const one = path.join(dir, 'one');
+    writeTree(one, { 'x.txt': 'x\n' });
     const runs = [
       // a and b copied (c is the same; no --delete, d stays).
       ['sync', `s3://${from}/p`, `s3://${to}/q`, 2],
       ['pull', `s3://${from}/p`, local, 3],
-      // The folder holds the plan file itself.
-      ['push', dir, `s3://${to}/empty`, 1],
+      // A folder of one file (a plan may not be written inside the folder it plans).
+      ['push', one, `s3://${to}/empty`, 1],
     ] as const;
     for (const [direction, source, destination, count] of runs) {
       const r = await runCli(['plan', direction, source, destination, '--out', file, '--json'], server);
