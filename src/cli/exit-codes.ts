@@ -66,6 +66,8 @@ export type Outcome = SyncOutcome | CheckResult['outcome'] | CleanupResult['outc
 const OUTCOME_EXIT: Readonly<Record<Outcome, number>> = Object.freeze({
   ok: 0,
   differ: 1,
+  // Not proven identical.
+  unverified: 1,
   failed: 1,
   fatal: 1,
   usage: 2,

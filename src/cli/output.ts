@@ -23,14 +23,16 @@ export function checkText(r: Omit<CheckResult, 'outcome'>): string {
   const e = r.errors.length;
   const counts =
     `${r.same} same, ${r.onlyLocal.length} only local, ` +
-    `${r.onlyRemote.length} only remote, ${r.differ.length} differ`;
+    `${r.onlyRemote.length} only remote, ${r.differ.length} differ` +
+    (r.unverified.length > 0 ? `, ${r.unverified.length} not verifiable` : '');
+  const u = r.unverified.length;
   if (r.cancelled || r.stoppedBy !== undefined)
     return `[${r.cancelled ? 'cancelled' : 'stopped'}] incomplete (${r.notCompared} not compared${e > 0 ? `, ${e} error(s)` : ''}): ${counts} so far`;
   const verdict =
     n > 0
       ? `${n} difference(s)${e > 0 ? `, ${e} error(s)` : ''}`
-      : e > 0
-        ? `${e} error(s), no difference found`
+      : e > 0 || u > 0
+        ? `${[e > 0 && `${e} error(s)`, u > 0 && `${u} not verifiable`].filter(Boolean).join(', ')}, no difference found`
         : 'identical';
   return `${verdict}: ${counts}`;
 }
@@ -132,6 +134,7 @@ export class Output {
       ['only local', r.differences.filter((d) => d.status === 'only-local')],
       ['only remote', r.differences.filter((d) => d.status === 'only-remote')],
       ['differ', r.differences.filter((d) => d.status === 'differ')],
+      ['not verifiable', r.unverified],
     ];
     for (const [title, ds] of groups) {
       if (ds.length === 0) continue;

@@ -1,10 +1,12 @@
 import type { LocalFile } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
+import { normalEtagForm, normalizeEtag } from '../s3/etag.js';
 import { compareContent, isRacy, statMatches } from './compare.js';
 import { isFolderMarker, type KeptObject, keyForm } from './keys.js';
 import type { Facts, Need, RemoteObject } from './types.js';
 
-export type CheckStatus = 'same' | 'only-local' | 'only-remote' | 'differ';
+/** 'unverified': same size, content that neither the ETag nor metadata can compare (see compareContent). */
+export type CheckStatus = 'same' | 'only-local' | 'only-remote' | 'differ' | 'unverified';
 
 export interface CheckDifference {
   rel: string;
@@ -27,6 +29,14 @@ function compareSource(f: LocalFile, facts: Facts): 'same' | 'different' | Need 
   const head = facts.heads.get(f.rel);
   if (!head) return { kind: 'head', rel: f.rel };
   return head.sourceMd5 === hash.md5 ? 'same' : 'different';
+}
+
+/** Why an object's content cannot be compared, and what settles it: its bytes, since --full hashes only the file. */
+function unverifiedDetail(r: RemoteObject): string {
+  const form = normalEtagForm(normalizeEtag(r.etag));
+  const why =
+    form.kind === 'multipart' ? 'a multipart ETag of a part size not found' : 'an ETag that is not an MD5';
+  return `same size, content not verifiable: ${why}, and no MD5 in its metadata; reading the object settles it (pull it into an empty folder and compare), or push it again`;
 }
 
 /**
@@ -93,6 +103,8 @@ export function planCheck(input: {
     if (v === 'same') same++;
     else if (v === 'different')
       differences.push({ rel: f.rel, status: 'differ', detail: 'same size, different content' });
+    else if (v === 'unverifiable')
+      differences.push({ rel: f.rel, status: 'unverified', detail: unverifiedDetail(r) });
     else if (v.need === 'hash')
       needs.push({ kind: 'hash', rel: f.rel, size: f.size, partSizes: v.partSizes });
     else needs.push({ kind: 'head', rel: f.rel });

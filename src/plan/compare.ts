@@ -84,7 +84,16 @@ export function matchedPartSize(multipart: Readonly<Record<number, string>>, eta
   return 0;
 }
 
-export type ContentVerdict = 'same' | 'different' | { need: 'hash'; partSizes: number[] } | { need: 'head' };
+/**
+ * 'unverifiable': same size, but neither the ETag (a multipart one of a part size not found, or not an
+ * MD5 at all) nor metadata can say whether the object holds the content; only its bytes could.
+ */
+export type ContentVerdict =
+  | 'same'
+  | 'different'
+  | 'unverifiable'
+  | { need: 'hash'; partSizes: number[] }
+  | { need: 'head' };
 
 /**
  * Does the remote object hold the local content? Decided from the ETag (plain MD5 or multipart form,
@@ -115,8 +124,10 @@ export function compareContent(
   // we did not guess. The MD5 s3sync stores in metadata settles it.
   const metaMd5 = r.metaMd5 ?? head?.metaMd5;
   if (metaMd5 !== undefined) return metaMd5 === hash.md5 ? 'same' : 'different';
-  if (form.kind === 'md5') return 'different';
-  if (head) return 'different';
+  // Part 1's size, told and giving the part count, hashes to another ETag: other bytes.
+  const toldOther = form.kind === 'multipart' && told !== undefined && Math.ceil(size / told) === form.parts;
+  if (form.kind === 'md5' || toldOther) return 'different';
+  if (head) return 'unverifiable';
   return { need: 'head' };
 }
 

@@ -110,7 +110,8 @@ export function decidePullObject(
       partSize: matchedPartSize(hash!.multipart, r.etag),
     };
   }
-  if (verdict === 'different') return differs('content-changed');
+  // Not provably the same: fetched again, and the download checks its bytes as it can.
+  if (verdict === 'different' || verdict === 'unverifiable') return differs('content-changed');
   if (verdict.need === 'hash')
     return { kind: 'hash', rel: r.rel, size: f.size, partSizes: verdict.partSizes };
   return { kind: 'head', rel: r.rel };

@@ -187,7 +187,8 @@ export function decidePushFile(
       return { kind: 'restyle', rel: f.rel, reason: 'headers-changed', size: f.size, ...found, style };
     return { kind: 'record', rel: f.rel, reason: 'already-remote', ...found };
   }
-  if (verdict === 'different') return upload(f, 'content-changed');
+  // Not provably the same: sent again, after which its ETag is one the manifest can vouch for.
+  if (verdict === 'different' || verdict === 'unverifiable') return upload(f, 'content-changed');
   if (verdict.need === 'hash')
     return { kind: 'hash', rel: f.rel, size: f.size, partSizes: verdict.partSizes };
   return { kind: 'head', rel: f.rel };

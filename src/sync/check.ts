@@ -18,6 +18,11 @@ export interface CheckResult {
   onlyRemote: string[];
   differ: string[];
   differences: CheckDifference[];
+  /**
+   * Files of the object's size whose content neither its ETag nor its metadata can compare (a multipart
+   * ETag of a part size not found, SSE-KMS): not proven identical, not shown to differ; counted apart.
+   */
+  unverified: CheckDifference[];
   errors: FileError[];
   requests: RequestCounts;
   requestsTotal: number;
@@ -34,15 +39,17 @@ export interface CheckResult {
    */
   stoppedBy?: string;
   /**
-   * `ok` identical; `differ` a difference; `failed` some files could not be compared; `cancelled` the
+   * `ok` identical; `differ` a difference; `unverified` no difference, but some content could not be
+   * compared (see `unverified`); `failed` some files could not be compared; `cancelled` the
    * comparison stopped before its end; `usage` or `fatal` an error of that kind stopped it.
    */
-  outcome: 'ok' | 'differ' | 'failed' | 'cancelled' | 'usage' | 'fatal';
+  outcome: 'ok' | 'differ' | 'unverified' | 'failed' | 'cancelled' | 'usage' | 'fatal';
 }
 
 export type CheckEvent =
   | SyncEvent
   | ({ type: 'difference' } & CheckDifference)
+  | ({ type: 'unverified' } & CheckDifference)
   | ({ type: 'check-summary' } & CheckResult);
 
 /**
@@ -65,6 +72,8 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
   });
   await s.store.open();
   const emit = (e: CheckEvent) => opts.onEvent?.(e);
+  const emitDifference = (d: CheckDifference) =>
+    emit(d.status === 'unverified' ? { type: 'unverified', ...d } : { type: 'difference', ...d });
   const listed = s.selection.listed;
   // What a cancelled check can still say: the tree as read, and the plan over the facts gathered so far.
   let scanned: ScanResult | undefined;
@@ -77,13 +86,16 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
   ) => {
     const of = (status: CheckDifference['status']) =>
       plan.differences.filter((d) => d.status === status).map((d) => d.rel);
+    const differences = plan.differences.filter((d) => d.status !== 'unverified');
+    const unverified = plan.differences.filter((d) => d.status === 'unverified');
     const result: CheckResult = {
       command: 'check',
       same: plan.same,
       onlyLocal: of('only-local'),
       onlyRemote: of('only-remote'),
       differ: of('differ'),
-      differences: plan.differences,
+      differences,
+      unverified,
       errors: base.errors,
       requests: base.requests,
       requestsTotal: base.requestsTotal,
@@ -97,9 +109,11 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
           ? 'cancelled'
           : base.errors.length > 0
             ? 'failed'
-            : plan.differences.length > 0
+            : differences.length > 0
               ? 'differ'
-              : 'ok',
+              : unverified.length > 0
+                ? 'unverified'
+                : 'ok',
     };
     emit({ type: 'check-summary', ...result });
     return result;
@@ -168,14 +182,14 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
       },
     });
     for (const k of plan.kept ?? []) s.notice(`${k.key}: ${k.reason}: not compared`, k.rel);
-    for (const d of plan.differences) emit({ type: 'difference', ...d });
+    for (const d of plan.differences) emitDifference(d);
     return summarise(plan, 0, await s.close(true));
   } catch (err) {
     const base = await s.close(false);
     // Cancelled or stopped by an error: what was compared so far, the rest counted as not compared,
     // then the signal's reason or the error (a check-summary ends every check, as a summary every push).
     const sofar = partial?.();
-    if (sofar) for (const d of sofar.differences) emit({ type: 'difference', ...d });
+    if (sofar) for (const d of sofar.differences) emitDifference(d);
     const unlisted = scanned ? fitting(s.selection, scanned.files).length : 0;
     const stopped = base.cancelled ? undefined : { error: err };
     summarise(sofar ?? { same: 0, differences: [] }, sofar ? sofar.needs.length : unlisted, base, stopped);

@@ -192,16 +192,85 @@ describe.each(servers())('check on $name', (server) => {
       const fresh = await runCli(['push', same, url, '--endpoint-url', asS3.endpoint, '--json'], server);
       expect(fresh.code, fresh.stderr).toBe(0);
       expect(fresh.summary).toMatchObject({ uploaded: 0, recorded: 1 });
-      // Refused, the run goes on as before the part size was asked for: it cannot tell.
+      // Refused, the run goes on as before the part size was asked for: it cannot tell, and says so.
       const refused = await via(refusing, edited);
       expect(refused.code).toBe(1);
-      expect(refused.summary).toMatchObject({
-        differ: ['m.bin'],
+      expect(ofType(refused.events, 'check-summary')[0]).toMatchObject({
+        differ: [],
+        unverified: [expect.objectContaining({ rel: 'm.bin', status: 'unverified' })],
         requests: { ListObjectsV2: 1, HeadObject: 2 },
       });
     } finally {
       await asS3.close();
       await refusing.close();
+    }
+  });
+
+  it('a byte-identical file uploaded in parts of a size no guess finds, on a store ignoring partNumber: not verifiable, not "differ"', async () => {
+    const { bucket, transport } = await newBucket(server, 'check-unverif');
+    // 13,000,000 bytes in parts of 6,815,744 and the rest, no metadata: as another tool uploads it.
+    const body = Buffer.alloc(13_000_000);
+    for (let i = 0; i + 4 <= body.length; i += 4096) body.writeUInt32BE(i, i);
+    await seedMultipart(transport, 'p/u.bin', [body.subarray(0, 6815744), body.subarray(6815744)]);
+    // As listed (Ceph's CompleteMultipartUpload answer may carry none); s3rver's is the whole MD5.
+    const etag = (await transport.list('p/')).get('u.bin')!.etag;
+    const dir = tempDir('check-unverif');
+    writeFileSync(path.join(dir, 'u.bin'), body);
+    const partOne = /[?&]partNumber=1(&|$)/;
+    // As Ceph RGW answers a HEAD of part 1: the whole object, no part count.
+    const ignoring = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      rewrite: (req) =>
+        req.method === 'HEAD' && partOne.test(req.url)
+          ? {
+              headers: (h) => {
+                h['content-length'] = String(body.length);
+                delete h['x-amz-mp-parts-count'];
+              },
+            }
+          : undefined,
+    });
+    try {
+      const url = `s3://${bucket}/p`;
+      const args = ['check', dir, url, '--endpoint-url', ignoring.endpoint];
+      if (!/-2$/.test(etag)) {
+        // A store whose multipart ETag is the whole object's MD5 compares it as it is.
+        expect((await runCli(args, server)).code).toBe(0);
+        return;
+      }
+      const human = await runCli(args, server);
+      expect(human.code).toBe(1);
+      expect(human.stdout).toContain(
+        'not verifiable (1):\n  u.bin  (same size, content not verifiable: a multipart ETag of a part size not found, and no MD5 in its metadata; reading the object settles it',
+      );
+      expect(human.stdout).not.toMatch(/different content|^differ/m);
+      expect(human.stdout).toMatch(
+        /^1 not verifiable, no difference found: 0 same, 0 only local, 0 only remote, 0 differ, 1 not verifiable; /m,
+      );
+      const json = await runCli([...args, '--json'], server);
+      expect(json.code).toBe(1);
+      const [summary] = ofType(json.events, 'check-summary');
+      expect(summary).toMatchObject({ same: 0, differ: [], differences: [], exitCode: 1 });
+      expect(summary?.unverified).toEqual([expect.objectContaining({ rel: 'u.bin', status: 'unverified' })]);
+      expect(ofType(json.events, 'difference')).toEqual([]);
+      expect(ofType(json.events, 'unverified')).toHaveLength(1);
+      // Ceph itself answers so: the same without the proxy.
+      if (server.name === 'ceph') {
+        const direct = await runCli(['check', dir, url, '--json'], server);
+        expect(ofType(direct.events, 'check-summary')[0]).toMatchObject({
+          differ: [],
+          unverified: [expect.objectContaining({ rel: 'u.bin' })],
+        });
+      }
+      // push sends such a file again (it cannot prove the object holds it); then check can verify it.
+      const push = await runCli(['push', dir, url, '--endpoint-url', ignoring.endpoint, '--json'], server);
+      expect(push.summary).toMatchObject({ uploaded: 1, failed: 0 });
+      const after = await runCli(args, server);
+      expect(after.code, after.stdout + after.stderr).toBe(0);
+    } finally {
+      await ignoring.close();
     }
   });
 

@@ -120,6 +120,7 @@ const checkResult = (rels: string[]): CheckResult => ({
     { rel: rels[1]!, status: 'only-remote', detail: '4 bytes' },
     { rel: rels[2]!, status: 'differ', detail: 'content differs' },
   ] as CheckResult['differences'],
+  unverified: [],
   errors: [],
   requests: {},
   requestsTotal: 1,

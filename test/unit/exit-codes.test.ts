@@ -91,6 +91,7 @@ describe('a result as the CLI prints it', () => {
       onlyRemote: [],
       differ: [],
       differences: [{ rel: 'a', status: 'only-local', detail: '1 bytes' }],
+      unverified: [],
       errors: [],
       requests: {},
       requestsTotal: 1,

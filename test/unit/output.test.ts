@@ -95,8 +95,18 @@ describe('checkText: a check that could not compare everything never says identi
     elapsedMs: 1,
     cancelled: false,
     notCompared: 0,
+    unverified: [] as { rel: string; status: 'unverified'; detail: string }[],
   };
   const diff = { rel: 'x', status: 'differ' as const, detail: 'size' };
+  it('content not verifiable is counted apart: not identical, no difference found', () => {
+    const u = { rel: 'u.bin', status: 'unverified' as const, detail: 'same size, content not verifiable' };
+    expect(checkText({ command: 'check', ...base, unverified: [u], differences: [], errors: [] })).toBe(
+      '1 not verifiable, no difference found: 4 same, 0 only local, 0 only remote, 0 differ, 1 not verifiable',
+    );
+    expect(
+      checkText({ command: 'check', ...base, unverified: [u], differences: [diff], errors: [] }),
+    ).toMatch(/^1 difference\(s\): .*, 0 differ, 1 not verifiable$/);
+  });
   const err = { rel: 'y', message: 'cannot read file: EACCES' };
   it.each([
     ['identical', [], [], /^identical: 4 same/],

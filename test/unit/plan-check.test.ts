@@ -147,6 +147,15 @@ describe('planCheck', () => {
     expect(run([f], [r], {}, facts)).toEqual({ same: 1, differences: [], needs: [] });
     facts.heads.set('a.txt', { metaMd5: md5('other') });
     expect(run([f], [r], {}, facts).differences).toHaveLength(1);
+    // No x-amz-meta-md5: nothing can compare the content, which is not said to differ.
+    facts.heads.set('a.txt', {});
+    expect(run([f], [r], {}, facts).differences).toEqual([
+      expect.objectContaining({
+        rel: 'a.txt',
+        status: 'unverified',
+        detail: expect.stringMatching(/an ETag that is not an MD5/),
+      }),
+    ]);
   });
 
   describe('a multipart ETag of a part size no guess finds: part 1 told by the HEAD', () => {
@@ -178,12 +187,17 @@ describe('planCheck', () => {
         'same',
       ],
       [
-        'a told size that does not give 3 parts (uneven parts): not used, different',
+        'a told size that does not give 3 parts (uneven parts): not used, not verifiable',
         { firstPartSize: 10 * MiB },
         {},
-        'differ',
+        'unverified',
       ],
-      ['no size told (a store that ignores partNumber): different, as before', {}, {}, 'differ'],
+      [
+        'no size told (a store that ignores partNumber, Ceph RGW): not verifiable, not "different"',
+        {},
+        {},
+        'unverified',
+      ],
     ])('%s', (_why, head, told, verdict) => {
       const facts = emptyFacts();
       facts.hashes.set('big.bin', withParts(guesses));
@@ -204,7 +218,11 @@ describe('planCheck', () => {
       const plan = run([f], [r], {}, facts);
       expect(plan.needs).toEqual([]);
       expect(plan.same).toBe(verdict === 'same' ? 1 : 0);
-      expect(plan.differences.map((d) => d.status)).toEqual(verdict === 'same' ? [] : ['differ']);
+      expect(plan.differences.map((d) => d.status)).toEqual(verdict === 'same' ? [] : [verdict]);
+      if (verdict === 'unverified')
+        expect(plan.differences[0]?.detail).toMatch(
+          /^same size, content not verifiable: a multipart ETag of a part size not found, and no MD5 in its metadata; reading the object settles it/,
+        );
     });
   });
 });

@@ -159,6 +159,7 @@ describe('Output: the bar on a terminal', () => {
       onlyRemote: [],
       differ: [],
       differences: [],
+      unverified: [],
       errors: [],
       requests: {},
       requestsTotal: 1,
