@@ -48,10 +48,13 @@ export async function seedMultipart(t: S3Transport, key: string, parts: Buffer[]
     );
     done.push({ ETag, PartNumber: i + 1 });
   }
-  const r = await t.client.send(
+  await t.client.send(
     new CompleteMultipartUploadCommand({ Bucket, Key: key, UploadId, MultipartUpload: { Parts: done } }),
   );
-  return (r.ETag ?? '').replace(/"/g, '');
+  // As a HEAD answers it: Ceph RGW's CompleteMultipartUpload answer may carry no ETag.
+  const { HeadObjectCommand } = await import('@aws-sdk/client-s3');
+  const head = await t.client.send(new HeadObjectCommand({ Bucket, Key: key }));
+  return (head.ETag ?? '').replace(/"/g, '');
 }
 
 let bucketSeq = 0;

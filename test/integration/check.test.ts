@@ -177,6 +177,8 @@ describe.each(servers())('check on $name', (server) => {
       const url = `s3://${bucket}/p`;
       const via = (p: { endpoint: string }, dir: string, ...more: string[]) =>
         runCli(['check', dir, url, '--endpoint-url', p.endpoint, '--json', ...more], server);
+      // Ceph makes the multipart ETag this test is about; s3rver an MD5 of the whole object.
+      if (server.name === 'ceph') expect(etag).toMatch(/-2$/);
       if (!/-2$/.test(etag)) {
         // A store whose multipart ETag is an MD5 of the whole object needs no part size at all.
         expect((await via(asS3, same)).code).toBe(0);
@@ -184,10 +186,15 @@ describe.each(servers())('check on $name', (server) => {
       }
       const told = await via(asS3, same);
       expect(told.code, told.stdout).toBe(0);
-      expect(told.summary).toMatchObject({ same: 1, requests: { ListObjectsV2: 1, HeadObject: 1 } });
+      expect(ofType(told.events, 'check-summary')[0]).toMatchObject({
+        same: 1,
+        requests: { ListObjectsV2: 1, HeadObject: 1 },
+      });
       const toldEdited = await via(asS3, edited);
       expect(toldEdited.code).toBe(1);
-      expect(toldEdited.summary).toMatchObject({ differ: ['m.bin'] });
+      expect(ofType(toldEdited.events, 'check-summary')[0]).toMatchObject({
+        differ: ['m.bin'],
+      });
       // A fresh runner with those bytes records the object: nothing to upload.
       const fresh = await runCli(['push', same, url, '--endpoint-url', asS3.endpoint, '--json'], server);
       expect(fresh.code, fresh.stderr).toBe(0);
@@ -235,6 +242,7 @@ describe.each(servers())('check on $name', (server) => {
     try {
       const url = `s3://${bucket}/p`;
       const args = ['check', dir, url, '--endpoint-url', ignoring.endpoint];
+      if (server.name === 'ceph') expect(etag).toMatch(/-2$/);
       if (!/-2$/.test(etag)) {
         // A store whose multipart ETag is the whole object's MD5 compares it as it is.
         expect((await runCli(args, server)).code).toBe(0);
