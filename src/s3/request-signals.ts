@@ -11,8 +11,8 @@ export class RequestScope {
   private state: { reason: unknown } | undefined;
   private controller: AbortController | undefined;
   private hooks: ((reason: unknown) => void)[] | undefined;
-  /** The sources' sets this request is in, to leave on release. */
-  private readonly memberOf: Set<RequestScope>[] = [];
+  /** The sources this request is reached from, to leave on release. */
+  private readonly memberOf: SourceRequests[] = [];
 
   get aborted(): boolean {
     return this.state !== undefined;
@@ -62,10 +62,10 @@ export class RequestScope {
     if (hooks) for (let i = 0; i < hooks.length; i++) hooks[i]!(reason);
   }
 
-  /** Reached from a source through `set` until released. */
-  join(set: Set<RequestScope>): void {
-    set.add(this);
-    this.memberOf.push(set);
+  /** Reached from a source through `from` until released. */
+  join(from: SourceRequests): void {
+    from.add(this);
+    this.memberOf.push(from);
   }
 
   /** The request is over: its sources no longer reach it, and its hooks are dropped. */
@@ -90,7 +90,7 @@ export const signalOf = (c: AbortSignal | RequestScope | undefined): AbortSignal
 
 /**
  * Opens a RequestScope per request, reached from each source through one 'abort' listener however
- * many requests are in flight.
+ * many requests are in flight, and none once they are all released.
  *
  * The SDK adds a listener to the signal a request is given (one for the socket, one per wait for a
  * retry token). Shared by the parts of one file, or by every request of a run, that signal had 11 of
@@ -99,7 +99,7 @@ export const signalOf = (c: AbortSignal | RequestScope | undefined): AbortSignal
  * a long-lived source keeps a trace of every signal derived from it.
  */
 export class RequestSignals {
-  private readonly waiting = new WeakMap<AbortSignal, Set<RequestScope>>();
+  private readonly waiting = new WeakMap<AbortSignal, SourceRequests>();
 
   /** The scope of a request with these sources; undefined when it has none (it cannot be aborted). */
   open(sources: ReadonlyArray<AbortSignal | undefined>): RequestScope | undefined {
@@ -112,27 +112,45 @@ export class RequestSignals {
         scope.abort(source.reason);
         break;
       }
-      scope.join(this.requestsOf(source));
+      let from = this.waiting.get(source);
+      if (!from) {
+        from = new SourceRequests(source, this.waiting);
+        this.waiting.set(source, from);
+      }
+      scope.join(from);
     }
     return scope;
   }
+}
 
-  private requestsOf(source: AbortSignal): Set<RequestScope> {
-    let set = this.waiting.get(source);
-    if (!set) {
-      const requests = new Set<RequestScope>();
-      source.addEventListener(
-        'abort',
-        () => {
-          const now = [...requests];
-          requests.clear();
-          for (const r of now) r.abort(source.reason);
-        },
-        { once: true },
-      );
-      this.waiting.set(source, requests);
-      set = requests;
-    }
-    return set;
+/**
+ * The requests in flight from one source, and its one 'abort' listener while there are any: the
+ * source may be the caller's signal, reused call after call, which must not keep a listener per call.
+ */
+class SourceRequests {
+  private readonly requests = new Set<RequestScope>();
+
+  constructor(
+    private readonly source: AbortSignal,
+    private readonly index: WeakMap<AbortSignal, SourceRequests>,
+  ) {
+    source.addEventListener('abort', this.aborted, { once: true });
+  }
+
+  private readonly aborted = () => {
+    const now = [...this.requests];
+    this.requests.clear();
+    for (const r of now) r.abort(this.source.reason);
+  };
+
+  add(r: RequestScope): void {
+    this.requests.add(r);
+  }
+
+  delete(r: RequestScope): void {
+    this.requests.delete(r);
+    if (this.requests.size > 0) return;
+    this.source.removeEventListener('abort', this.aborted);
+    if (this.index.get(this.source) === this) this.index.delete(this.source);
   }
 }
