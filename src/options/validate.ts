@@ -7,6 +7,7 @@
  */
 import { usageError } from '../errors.js';
 import { sizeAgeFilter } from '../local/size-age.js';
+import { checkGivenCredentials } from '../s3/credential-check.js';
 import { isS3Url, parseS3Url, writableS3Url } from '../s3/url.js';
 import { resolveShard } from '../shard.js';
 import { addFlagRules, type HeaderRule, PAIR_SEPARATOR } from './header-rules.js';
@@ -212,6 +213,7 @@ export function validateOptions(opts: object, entry: EntryPoint): void {
     const text = (v: unknown) => typeof v === 'string' && v !== '';
     if (typeof c !== 'object' || c === null || !text(c.accessKeyId) || !text(c.secretAccessKey))
       throw usageError(`option ${key} must hold accessKeyId and secretAccessKey (non-empty strings)`);
+    checkGivenCredentials(key, c);
   }
   checkClient(given, entry);
   // Together, or with the index the environment gives: checked here too, before anything is written.

@@ -7,6 +7,7 @@ import {
   requestConcurrency,
   validateEndpoint,
 } from './client-options.js';
+import { checkEnvCredentials, checkResolvedCredentials } from './credential-check.js';
 import { contentMd5OnDeleteObjects } from './delete-objects-md5.js';
 import type { DirectSetup } from './direct.js';
 import type { ProviderQuirks } from './providers.js';
@@ -47,6 +48,8 @@ export const EXPECT_CONTINUE_FROM = 2 * 1024 * 1024;
  */
 export async function createS3Client(opts: ConnectionOptions = {}): Promise<ResolvedClient> {
   const resolved = endpointFor(opts);
+  // The environment's keys, as the chain's first link would take them: refused before any request.
+  if (!opts.credentials && !opts.profile) checkEnvCredentials(process.env);
   const { provider, region, url: endpoint } = resolved;
   const custom = endpoint !== undefined;
   const checksums = opts.checksums ?? (custom ? provider.sdkChecksums : 'when_supported');
@@ -103,7 +106,8 @@ export async function createS3Client(opts: ConnectionOptions = {}): Promise<Reso
       systemClockOffset: skewBeforeClient,
       credentials: opts.credentials
         ? remember(opts.credentials)
-        : async (p?: Parameters<typeof chain>[0]) => remember(await chain(p)),
+        : async (p?: Parameters<typeof chain>[0]) =>
+            remember(checkResolvedCredentials(await chain(p), credentialsWhere(opts))),
       requestHandler: new (httpHandler().NodeHttpHandler)({
         httpAgent,
         httpsAgent,

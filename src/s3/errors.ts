@@ -172,6 +172,13 @@ export function describeS3Error(
   if (code === 'IncompleteBody') return runError(`${first} (on every attempt)`, err);
   // Said in full by rangeMismatch: an S3 error code and an HTTP 200 would only confuse it.
   if (code === 'RangeIgnored') return runError(first ?? 'the server ignores byte ranges', err);
+  // Node refused the request before sending it (a header value it cannot carry): no answer of S3's.
+  const nodeCode = asSdk(err).code;
+  if (status === undefined && typeof nodeCode === 'string' && nodeCode.startsWith('ERR_'))
+    return runError(`request not sent (${nodeCode}): ${first}`, err);
+  // A JavaScript error with no answer behind it is a fault here, not the store's.
+  if (status === undefined && err instanceof Error && JS_ERRORS.has(err.name))
+    return runError(`${err.name}: ${first}`, err);
   const what = `S3 error${code ? ` ${code}` : ''}${status ? ` (HTTP ${status})` : ''}`;
   // The SDK has no words for it (its message is "UnknownError"): what it means, and what happens next.
   if (code === 'NoSuchUpload')
@@ -181,6 +188,8 @@ export function describeS3Error(
     );
   return runError(first === 'UnknownError' ? what : `${what}: ${first}`, err);
 }
+
+const JS_ERRORS = new Set(['TypeError', 'RangeError', 'ReferenceError']);
 
 /** OpenSSL's verdicts on a certificate chain that does not lead to a trusted CA, or is not valid now. */
 const TLS_TRUST = new Set([

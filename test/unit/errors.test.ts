@@ -238,6 +238,18 @@ describe('describeS3Error: one line that names the fix', () => {
     ['a reset connection', sys('ECONNRESET', 'read ECONNRESET'), 'S3 error ECONNRESET: read ECONNRESET'],
     ['no code, no status', new Error('something odd'), 'S3 error: something odd'],
     [
+      'a header Node cannot send',
+      Object.assign(new TypeError('Invalid character in header content ["x-amz-meta-a"]'), {
+        code: 'ERR_INVALID_CHAR',
+      }),
+      'request not sent (ERR_INVALID_CHAR): Invalid character in header content ["x-amz-meta-a"]',
+    ],
+    [
+      'a TypeError with no answer',
+      new TypeError('v.trim is not a function'),
+      'TypeError: v.trim is not a function',
+    ],
+    [
       'a body cut short on every attempt',
       s3('IncompleteBody', undefined, 'body ended early'),
       'body ended early (on every attempt)',
