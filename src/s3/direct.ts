@@ -10,8 +10,8 @@
  * pass the same checks (notS3Reason) and fail with the same error shapes as the SDK's.
  */
 import { createHash } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
+import * as http from 'node:http';
+import * as https from 'node:https';
 import type { Readable } from 'node:stream';
 import { readCapped } from '../read-capped.js';
 import {

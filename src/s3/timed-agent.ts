@@ -1,5 +1,5 @@
-import http from 'node:http';
-import https from 'node:https';
+import * as http from 'node:http';
+import * as https from 'node:https';
 import type { Socket } from 'node:net';
 import { timeoutError } from './endpoint-errors.js';
 
