@@ -1,5 +1,6 @@
 /** The counts of files a watch's summary gives, pure: the loop (./watch-loop.ts) hands it what it knows. */
 import type { ManifestEntry } from '../manifest/schema.js';
+import { PathScope } from './scope.js';
 
 /** What is at a path now, as the summary needs it: a file's size and mtime, a folder, or nothing. */
 export type Found = { size: number; mtimeMs: number } | 'dir' | undefined;
@@ -41,8 +42,8 @@ export interface TreeView {
  * since was unchanged, and nothing of the files left unsent): the manifest as the last run saved it,
  * with the paths whose events are pending as they are now; `pending`: what the next run sends (a file
  * changed, new, or in a folder made or moved there) and, with --delete, deletes (an entry whose file is
- * gone); `unchanged`: the files of the manifest not sent (nor recorded) since `started`, nor pending,
- * nor failing. Only the files a push with the same filters and limits would count: the manifest keeps
+ * gone, failing or not); `unchanged`: the files of the manifest not sent (nor recorded) since
+ * `started`, nor pending, nor failing. Only the files a push with the same filters and limits would count: the manifest keeps
  * the entries of files they leave out.
  */
 export function treeAsKnown(
@@ -56,19 +57,27 @@ export function treeAsKnown(
   const waiting = new Set<string>();
   for (const [rel, p] of view.present)
     if (!p.same && !failing.has(rel) && selected(rel) && fits(p.size, p.mtimeMs)) waiting.add(rel);
+  const underFailing = new PathScope(failing).covers;
   const since = new Date(started).toISOString();
   let scanned = 0;
   let unchanged = 0;
   let deletes = 0;
   for (const [rel, e] of files) {
-    // A failing path counts whatever the filters say now: its error is in the summary.
+    // A failing path counts whatever the filters say now: its error is in the summary. Gone (its delete
+    // refused or failed), it is no file of the tree, and with --delete its object is still to delete.
     if (failing.has(rel)) {
-      scanned++;
+      if (isFile(view.found(rel))) scanned++;
+      else if (view.deletes) deletes++;
       continue;
     }
     if (!selected(rel)) continue;
-    // Outside the pending paths an entry stands for its file, unless limits ask how the file is now.
-    const now = view.covered(rel) ? view.present.get(rel) : view.limited ? view.found(rel) : e;
+    // Outside the pending paths an entry stands for its file, unless limits ask how the file is now, or
+    // it lies under a failing folder (one removed whole, its deletes refused): no pending path covers it.
+    const now = view.covered(rel)
+      ? view.present.get(rel)
+      : view.limited || underFailing(rel)
+        ? view.found(rel)
+        : e;
     if (now === undefined || now === 'dir') {
       if (view.deletes) deletes++;
       continue;

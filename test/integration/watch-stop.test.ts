@@ -386,6 +386,38 @@ describe.each(servers())('a watch stopping on $name', (server) => {
     },
   );
 
+  // Removed files whose deletes a guard refused are no files of the tree, and their objects are still
+  // there. Their events may come apart, so in batches of their own: with no --max-delete a batch
+  // deleting a while b is there is let through, and b's then refused; --max-delete 0 refuses every one.
+  it.each<[string, string[], string[], string[]]>([
+    ['every file removed (the empty-source guard)', [], ['a', 'b'], []],
+    ['over --max-delete', ['--max-delete', '0'], ['a', 'b', 'c'], ['d', 'e']],
+  ])(
+    'deletes refused, %s: the summary counts them failed and pending, no files of the tree',
+    async (_what, flags, removed, kept) => {
+      const { src, url } = await setup(`refused-deletes-${kept.length}`);
+      for (const rel of [...removed, ...kept]) writeOld(path.join(src, rel), rel);
+      expect((await runCli(['push', src, url, '--delete'], server)).code).toBe(0);
+      const run = start(['push', src, url, '--watch', '--json', '--settle', '1s', '--delete', ...flags]);
+      expect(await run.until((e) => e.type === 'batch'), diag(run)).toBe(true);
+      for (const rel of removed) rmSync(path.join(src, rel));
+      const refused = () =>
+        run.events.some((e) => e.type === 'error' && /^refusing to delete/.test(String(e.message)));
+      expect(await waitFor(refused, run, 30_000), diag(run)).toBe(true);
+      // The batches settle: what a first one let through is deleted by the time the refusal is said.
+      await sleep(1500);
+      expect(await stop(run), diag(run)).toBe(1);
+      const last = run.events.at(-1) as Record<string, unknown>;
+      expect(last, diag(run)).toMatchObject({ type: 'summary', scanned: kept.length, recorded: 0 });
+      const { deleted, failed, pending } = last as Record<string, number>;
+      expect({ failed: failed! > 0, pending, all: deleted! + pending! }, diag(run)).toEqual({
+        failed: true,
+        pending: failed,
+        all: removed.length,
+      });
+    },
+  );
+
   it('--max-size: the summary counts the files the limit lets through, as a push does', async () => {
     const { src, url } = await setup('counts-limits');
     writeOld(path.join(src, 'small.txt'), 'ab');
