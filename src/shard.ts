@@ -55,34 +55,36 @@ export function resolveShard(
   env: Readonly<Record<string, string | undefined>>,
 ): Shard | undefined {
   if (opts.shard !== undefined && opts.shards !== undefined)
-    throw usageError('give --shard I/N or --shards N, not both');
+    throw usageError('give shard (--shard) I/N or shards (--shards) N, not both');
   if (opts.shard !== undefined) {
     const s = typeof opts.shard === 'string' ? parseShard(opts.shard) : {};
     if (!isShard(s))
       throw usageError(
-        `--shard must be I/N with 0 <= I < N <= ${MAX_SHARDS}, got ${JSON.stringify(opts.shard)}${s.hint ? `: ${s.hint}` : ''}`,
+        `shard (--shard) must be I/N with 0 <= I < N <= ${MAX_SHARDS}, got ${JSON.stringify(opts.shard)}${s.hint ? `: ${s.hint}` : ''}`,
       );
     return s;
   }
   if (opts.shards === undefined) return undefined;
   const count = opts.shards;
   if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1 || count > MAX_SHARDS)
-    throw usageError(`--shards must be a whole number from 1 to ${MAX_SHARDS}, got ${JSON.stringify(count)}`);
+    throw usageError(
+      `shards (--shards) must be a whole number from 1 to ${MAX_SHARDS}, got ${JSON.stringify(count)}`,
+    );
   const given = SHARD_INDEX_VARIABLES.filter((name) => env[name] !== undefined);
   if (given.length === 0)
     throw usageError(
-      `--shards ${count} reads the shard's index from ${SHARD_INDEX_VARIABLES.join(' or ')}, and neither is set (or give --shard I/${count})`,
+      `shards (--shards) ${count} reads the shard's index from ${SHARD_INDEX_VARIABLES.join(' or ')}, and neither is set (or give --shard I/${count})`,
     );
   const values = new Set(given.map((name) => env[name]!.trim()));
   if (values.size > 1)
     throw usageError(
-      `--shards ${count}: ${given.map((name) => `${name}=${JSON.stringify(env[name])}`).join(' and ')} disagree`,
+      `shards (--shards) ${count}: ${given.map((name) => `${name}=${JSON.stringify(env[name])}`).join(' and ')} disagree`,
     );
   const text = [...values][0]!;
   const index = DIGITS.test(text) ? Number(text) : Number.NaN;
   if (!(index < count))
     throw usageError(
-      `--shards ${count}: ${given[0]} must be a whole number from 0 to ${count - 1}, got ${JSON.stringify(env[given[0]!])}`,
+      `shards (--shards) ${count}: ${given[0]} must be a whole number from 0 to ${count - 1}, got ${JSON.stringify(env[given[0]!])}`,
     );
   return { index, count };
 }

@@ -42,15 +42,17 @@ export function sizeAgeFilter(limits: SizeAgeLimits, nowMs: number): SizeAgeFilt
   const to = limits.minAge === undefined ? undefined : ageCutoff(limits.minAge, nowMs);
   if (minSize !== undefined && maxSize !== undefined && minSize > maxSize)
     throw usageError(
-      `--min-size (${minSize} bytes) is above --max-size (${maxSize} bytes): no file could be selected`,
+      `minSize (--min-size) ${minSize} bytes is above maxSize (--max-size) ${maxSize} bytes: no file could be selected`,
     );
   // Only a file whose mtime lies ahead of the clock could fit: a mistake, never a selection.
   if (from !== undefined && from > nowMs)
     throw usageError(
-      `--max-age (${iso(from)}) is after the run's start: no file could be selected (did you mean --min-age?)`,
+      `maxAge (--max-age) ${iso(from)} is after the run's start: no file could be selected (did you mean minAge, --min-age?)`,
     );
   if (from !== undefined && to !== undefined && from > to)
-    throw usageError(`--max-age (${iso(from)}) is after --min-age (${iso(to)}): no file could be selected`);
+    throw usageError(
+      `maxAge (--max-age) ${iso(from)} is after minAge (--min-age) ${iso(to)}: no file could be selected`,
+    );
   const active = [minSize, maxSize, from, to].some((x) => x !== undefined);
   return {
     active,

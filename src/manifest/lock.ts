@@ -300,7 +300,7 @@ export async function acquireLock(
     if (!opts.wait) {
       throw usageError(
         `another s3sync run (pid ${holder.pid} on ${holder.host}) is syncing this destination; ` +
-          `wait for it or use --wait-lock (if that run is known dead, remove ${lockPath})`,
+          `wait for it or use waitLock (--wait-lock); if that run is known dead, remove ${lockPath}`,
       );
     }
     if (Date.now() > deadline) throw usageError('timed out waiting for the lock on this destination');

@@ -8,7 +8,7 @@ import type { S3Requests } from '../s3/requests.js';
 export function resolveAt(at: string | undefined, now = Date.now()): number | undefined {
   if (at === undefined) return undefined;
   const r = parseAtTime(at, now);
-  if ('error' in r) throw usageError(`--at: ${r.error}`);
+  if ('error' in r) throw usageError(`at (--at): ${r.error}`);
   return r.ms;
 }
 

@@ -167,12 +167,12 @@ describe.each(servers())('config jobs on $name', (server) => {
     [
       'a minimum size above the maximum',
       { minSize: '2M', maxSize: '1M' },
-      /--min-size \(2097152 bytes\) is above --max-size/,
+      /minSize \(--min-size\) 2097152 bytes is above maxSize \(--max-size\)/,
     ],
     [
       'a maximum age before the minimum',
       { maxAge: '1d', minAge: '7d' },
-      /--max-age \(.*\) is after --min-age/,
+      /maxAge \(--max-age\) .* is after minAge \(--min-age\)/,
     ],
     // Its ends as the command takes them, as the CLI checks its arguments.
     [

@@ -430,7 +430,10 @@ describe.each(servers())('invalid option values on $name', (server) => {
     [['--suffix', '.bak'], /^s3sync: suffix \(--suffix\) applies only with backupDir \(--backup-dir\)$/],
     [['--sse-kms-key-id', 'k1'], /^s3sync: sseKmsKeyId \(--sse-kms-key-id\) applies only with sse/],
     [['--sse', 'AES256', '--sse-kms-key-id', 'k1'], /applies only with sse \(--sse\) aws:kms/],
-    [['--max-age', '2099-01-01'], /^s3sync: --max-age \(2099-01-01T00:00:00.000Z\) is after the run's start/],
+    [
+      ['--max-age', '2099-01-01'],
+      /^s3sync: maxAge \(--max-age\) 2099-01-01T00:00:00.000Z is after the run's start/,
+    ],
   ])('push %j: exit 2, one line, no request (it failed every file, or did nothing)', async (flags, re) => {
     const before = requests();
     const r = await runCli(['push', src, url, '--endpoint-url', proxy.endpoint, ...flags], server);

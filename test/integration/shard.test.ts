@@ -265,7 +265,7 @@ describe.each(servers())('shards on $name', (server) => {
       'the same shard holds it',
       `1/${N}`,
       [],
-      /is syncing this destination; wait for it or use --wait-lock \(if that run is known dead, remove .+\/shared\.json\.lock\)$/,
+      /is syncing this destination; wait for it or use waitLock \(--wait-lock\); if that run is known dead, remove .+\/shared\.json\.lock$/,
     ],
   ])('one --manifest given to shards: %s (exit 2, nothing sent)', async (_what, holder, extra, message) => {
     const { bucket, transport } = await newBucket(server, 'shm');
@@ -310,7 +310,7 @@ describe.each(servers())('shards on $name', (server) => {
     const refused = await runCli(args, server);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(
-      /is syncing this destination; wait for it or use --wait-lock \(if that run is known dead, remove .+\.lock\)\n$/,
+      /is syncing this destination; wait for it or use waitLock \(--wait-lock\); if that run is known dead, remove .+\.lock\n$/,
     );
     // With --wait-lock it waits, and adopts once shard 0 lets go.
     const waiting = runCli([...args, '--wait-lock', '--json'], server);

@@ -181,8 +181,12 @@ describe.each(servers())('size and age limits on $name', (server) => {
     ['a time without its zone', ['--min-age', '2026-11-01T10:00'], /add the time zone/],
     ['a day that does not exist', ['--max-age', '2026-02-30'], /--max-age must be a duration like 7d/],
     ['a size that does not parse', ['--min-size', '1 kilo'], /--min-size must be a size/],
-    ['a minimum size above the maximum', ['--min-size', '2k', '--max-size', '1k'], /is above --max-size/],
-    ['an empty window of time', ['--max-age', '1d', '--min-age', '2d'], /is after --min-age/],
+    [
+      'a minimum size above the maximum',
+      ['--min-size', '2k', '--max-size', '1k'],
+      /is above maxSize \(--max-size\)/,
+    ],
+    ['an empty window of time', ['--max-age', '1d', '--min-age', '2d'], /is after minAge \(--min-age\)/],
   ])('%s is a one-line usage error before any request', async (_why, args, message) => {
     const { bucket, transport } = await newBucket(server, 'szbad');
     const dir = dirs.dir('szbad');

@@ -191,7 +191,7 @@ describe.each(servers())('sync --at ($name)', (server) => {
     for (const at of ['2026-02-30', '2999-01-01', 'yesterday']) {
       refusedWithOneLine(
         await runCli(['sync', `s3://${bucket}/p`, `s3://${to}/q`, '--at', at], server),
-        new RegExp(`--at: '${at}'`),
+        new RegExp(`at \\(--at\\): '${at}'`),
       );
     }
     // A bucket that never kept versions: nothing copied, nothing deleted.

@@ -78,10 +78,10 @@ describe.each(servers())('versioned buckets on $name', (server) => {
     const { bucket } = await newBucket(server, 'badat');
     const target = path.join(dirs.dir('badat'), 'not-yet');
     for (const [at, why] of [
-      ['2026-02-30', /--at: '2026-02-30' is not a valid date or time/],
-      ['2999-01-01', /--at: '2999-01-01' is in the future/],
-      ['yesterday', /--at: 'yesterday' is neither an ISO 8601 date or time/],
-      ['5', /--at: '5' is neither/],
+      ['2026-02-30', /at \(--at\): '2026-02-30' is not a valid date or time/],
+      ['2999-01-01', /at \(--at\): '2999-01-01' is in the future/],
+      ['yesterday', /at \(--at\): 'yesterday' is neither an ISO 8601 date or time/],
+      ['5', /at \(--at\): '5' is neither/],
     ] as const) {
       refusedWithOneLine(await runCli(['pull', `s3://${bucket}/p`, target, '--at', at], server), why);
       expect(existsSync(target)).toBe(false);

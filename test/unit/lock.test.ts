@@ -119,14 +119,14 @@ describe('acquireLock: a lock it does not take', () => {
       'a live holder (this very process), without --wait-lock',
       () => lockJson(process.pid),
       {},
-      /^another s3sync run \(pid \d+ on .+\) is syncing this destination; wait for it or use --wait-lock \(if that run is known dead, remove \/.+\/manifest\.json\.lock\)$/,
+      /^another s3sync run \(pid \d+ on .+\) is syncing this destination; wait for it or use waitLock \(--wait-lock\); if that run is known dead, remove \/.+\/manifest\.json\.lock$/,
       true,
     ],
     [
       'a live holder recorded with its start time (another library call of this process)',
       ownLock,
       {},
-      /^another s3sync run \(pid \d+ on .+\) is syncing this destination; wait for it or use --wait-lock/,
+      /^another s3sync run \(pid \d+ on .+\) is syncing this destination; wait for it or use waitLock \(--wait-lock\)/,
       true,
     ],
     [

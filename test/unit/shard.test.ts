@@ -144,16 +144,16 @@ describe('resolveShard', () => {
 
   it('every inconsistency is one usage line', () => {
     const table: [object, Record<string, string>, RegExp][] = [
-      [{ shard: '0/2', shards: 2 }, {}, /^give --shard I\/N or --shards N, not both$/],
+      [{ shard: '0/2', shards: 2 }, {}, /^give shard \(--shard\) I\/N or shards \(--shards\) N, not both$/],
       [
         { shards: 4 },
         {},
-        /^--shards 4 reads the shard's index from JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX, and neither is set/,
+        /^shards \(--shards\) 4 reads the shard's index from JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX, and neither is set/,
       ],
       [
         { shards: 4 },
         { JOB_COMPLETION_INDEX: '4' },
-        /^--shards 4: JOB_COMPLETION_INDEX must be a whole number from 0 to 3, got "4"$/,
+        /^shards \(--shards\) 4: JOB_COMPLETION_INDEX must be a whole number from 0 to 3, got "4"$/,
       ],
       [
         { shards: 4 },
@@ -175,16 +175,16 @@ describe('resolveShard', () => {
       [
         { shards: 0 },
         { JOB_COMPLETION_INDEX: '0' },
-        /^--shards must be a whole number from 1 to 100000, got 0$/,
+        /^shards \(--shards\) must be a whole number from 1 to 100000, got 0$/,
       ],
-      [{ shards: '3' }, { JOB_COMPLETION_INDEX: '0' }, /^--shards must be a whole number/],
+      [{ shards: '3' }, { JOB_COMPLETION_INDEX: '0' }, /^shards \(--shards\) must be a whole number/],
       [
         { shard: '3/3' },
         {},
-        /^--shard must be I\/N .*got "3\/3": shards count from 0: the last of 3 is 2\/3$/,
+        /^shard \(--shard\) must be I\/N .*got "3\/3": shards count from 0: the last of 3 is 2\/3$/,
       ],
-      [{ shard: '1' }, {}, /^--shard must be I\/N/],
-      [{ shard: 1 }, {}, /^--shard must be I\/N/],
+      [{ shard: '1' }, {}, /^shard \(--shard\) must be I\/N/],
+      [{ shard: 1 }, {}, /^shard \(--shard\) must be I\/N/],
     ];
     for (const [opts, env, message] of table)
       expect(

@@ -123,8 +123,16 @@ describe('sizeAgeFilter', () => {
   });
 
   it.each([
-    ['a minimum size above the maximum', { minSize: 2, maxSize: 1 }, /--min-size .* is above --max-size/],
-    ['an oldest time after the newest', { maxAge: '1d', minAge: '7d' }, /--max-age .* is after --min-age/],
+    [
+      'a minimum size above the maximum',
+      { minSize: 2, maxSize: 1 },
+      /^minSize \(--min-size\) 2 bytes is above maxSize \(--max-size\) 1 bytes/,
+    ],
+    [
+      'an oldest time after the newest',
+      { maxAge: '1d', minAge: '7d' },
+      /^maxAge \(--max-age\) .* is after minAge \(--min-age\) /,
+    ],
     [
       'dates the wrong way round',
       { maxAge: '2026-11-02', minAge: '2026-11-01' },
@@ -133,7 +141,7 @@ describe('sizeAgeFilter', () => {
     [
       'an oldest time after the start (a date)',
       { maxAge: '2099-01-01' },
-      /^--max-age \(2099-01-01T00:00:00.000Z\) is after the run's start: .* \(did you mean --min-age\?\)$/,
+      /^maxAge \(--max-age\) 2099-01-01T00:00:00.000Z is after the run's start: .* \(did you mean minAge, --min-age\?\)$/,
     ],
     [
       'an oldest time after the start (a minute on)',

@@ -234,10 +234,10 @@ describe('library options', () => {
 
   it('size and age limits that can select no file are refused by the options check itself', () => {
     expect(usage(() => validateOptions({ minSize: '2M', maxSize: 1024 }, 'pull'))).toMatch(
-      /^--min-size \(2097152 bytes\) is above --max-size \(1024 bytes\)/,
+      /^minSize \(--min-size\) 2097152 bytes is above maxSize \(--max-size\) 1024 bytes/,
     );
     expect(usage(() => validateOptions({ maxAge: '1d', minAge: '7d' }, 'push'))).toMatch(
-      /^--max-age \(.*\) is after --min-age/,
+      /^maxAge \(--max-age\) .* is after minAge \(--min-age\)/,
     );
     validateOptions({ minSize: '1M', maxSize: '1M', maxAge: '7d', minAge: '1d' }, 'check');
   });
