@@ -7,6 +7,7 @@ import {
   appliesTo,
   type CommandName,
   type EntryPoint,
+  entryWords,
   OPTION_SPECS,
   type OptionName,
   type OptionSpec,
@@ -136,7 +137,7 @@ function refuseInapplicable(command: CommandName | EntryPoint, flags: Flags): vo
     if (v !== undefined && spec !== undefined && !appliesTo(spec, command))
       // The flag as given: `s3sync --no-delete check` named --delete, which it was not given.
       throw usageError(
-        `${v === false ? `--no-${spec.flag.slice(2)}` : spec.flag} does not apply to ${command}`,
+        `${v === false ? `--no-${spec.flag.slice(2)}` : spec.flag} does not apply to ${entryWords(command)}`,
       );
   }
 }

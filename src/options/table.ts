@@ -88,6 +88,12 @@ export type EntryPoint =
   | 'sync s3'
   | 'versions';
 
+/**
+ * An entry point as messages name it: `sync s3` is the table's key for syncBuckets, no command anyone
+ * types, so a message says what the docs call it.
+ */
+export const entryWords = (entry: string): string => (entry === 'sync s3' ? 'an S3 → S3 sync' : entry);
+
 /** The flags of `push --watch`, which a plan, made once, does not take. */
 const WATCH_FLAGS: ReadonlySet<string> = new Set(Object.values(WATCH_OPTIONS).map((s) => s.flag));
 

@@ -17,6 +17,7 @@ import {
   type CommandName,
   ENTRY_ARGUMENTS,
   type EntryPoint,
+  entryWords,
   LIBRARY_ONLY,
   OPTION_SPECS,
   type OPTIONS,
@@ -176,7 +177,7 @@ export function validateOptions(opts: object, entry: EntryPoint): void {
   for (const [key, v] of Object.entries(given)) {
     // The upload pass-through (src/sync/object-style.ts) means nothing to a run that uploads nothing.
     if (key === 'objectParams' && v !== undefined && entry !== 'push' && entry !== 'plan push')
-      throw usageError(`option objectParams does not apply to ${entry} (only to push)`);
+      throw usageError(`option objectParams does not apply to ${entryWords(entry)} (only to push)`);
     if (v === undefined || extra.has(key)) continue;
     const name = (Object.hasOwn(OPTION_SPECS, key) ? key : FORMER_NAMES[key]) as OptionName | undefined;
     if (name === undefined) {
@@ -188,7 +189,7 @@ export function validateOptions(opts: object, entry: EntryPoint): void {
     const spec = OPTION_SPECS[name];
     if (spec.cliOnly) throw usageError(`option ${key} is a CLI flag (${spec.flag}), not a library option`);
     if (!appliesTo(spec, entry))
-      throw usageError(`option ${key} does not apply to ${entry} (only to ${commandsOf(spec)})`);
+      throw usageError(`option ${key} does not apply to ${entryWords(entry)} (only to ${commandsOf(spec)})`);
     if (name !== key && given[name] !== undefined)
       throw usageError(`give option ${name} or its former name ${key}, not both`);
     // A former name took milliseconds, and only them.
@@ -333,7 +334,9 @@ export function configValues(
     const spec = Object.hasOwn(OPTION_SPECS, key) ? OPTION_SPECS[key as OptionName] : undefined;
     if (spec === undefined) throw usageError(`${where}: ${unknownKey(key, section)}`);
     if (section !== 'defaults' && !appliesTo(spec, section))
-      throw usageError(`${where}: "${key}" does not apply to ${section} (only to ${commandsOf(spec)})`);
+      throw usageError(
+        `${where}: "${key}" does not apply to ${entryWords(section)} (only to ${commandsOf(spec)})`,
+      );
     const r = parseValue(spec, v, 'config');
     if (!r.ok) throw invalid(`${where}: "${key}"`, spec, v, r);
     out[key] = r.value;

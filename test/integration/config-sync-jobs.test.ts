@@ -104,7 +104,7 @@ describe.each(servers())('config sync jobs on $name', (server) => {
     [
       'an S3 → S3 job with a push option',
       (u: string) => ({ command: 'sync', source: `${u}/x`, destination: `${u}/y`, verify: true }),
-      /job 1: "verify" does not apply to sync s3 \(only to push\)$/,
+      /job 1: "verify" does not apply to an S3 → S3 sync \(only to push\)$/,
     ],
     [
       'an upload job with --at',

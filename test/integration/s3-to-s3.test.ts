@@ -485,7 +485,7 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     writeFileSync(list, 'a.txt\n');
     const flag = await runCli(['sync', `s3://${bucket}/p`, `s3://${bucket}/q`, '--files-from', list], server);
     expect(flag.code).toBe(2);
-    expect(flag.stderr).toBe('s3sync: --files-from does not apply to sync s3\n');
+    expect(flag.stderr).toBe('s3sync: --files-from does not apply to an S3 → S3 sync\n');
   });
 
   it('a source prefix with nothing under it (misspelt, or all filtered out) is said, not a bare 0', async () => {

@@ -181,6 +181,12 @@ describe('library options', () => {
     );
   });
 
+  it('an option refused by syncBuckets names it as the docs do, not by its internal key', () => {
+    expect(usage(() => validateOptions({ verify: true }, 'sync s3'))).toBe(
+      'option verify does not apply to an S3 → S3 sync (only to push)',
+    );
+  });
+
   it.each(
     (Object.entries(OPTION_SPECS) as [OptionName, OptionSpec][]).filter(
       ([name, spec]) =>
@@ -391,6 +397,7 @@ describe('config file values', () => {
     ['waitLock', 'check', '"waitLock" does not apply to check (only to push, pull, apply)'],
     ['keep', 'pull', '"keep" does not apply to pull (only to demo)'],
     ['dryRun', 'check', '"dryRun" does not apply to check (only to push, pull, cleanup, sync)'],
+    ['verify', 'sync s3', '"verify" does not apply to an S3 → S3 sync (only to push)'],
   ] as const)('key %j in %s is refused: %s', (key, section, message) => {
     expect(usage(() => configValues({ [key]: true }, where, section))).toBe(`${where}: ${message}`);
   });
