@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { stdinReaders } from '../../src/cli/jobs.js';
 import { S3SyncError } from '../../src/errors.js';
-import { expected, parseMaxDelete } from '../../src/options/parse.js';
+import { parseMaxDelete } from '../../src/options/parse.js';
 import { appliesTo, OPTION_SPECS, type OptionName, type OptionSpec } from '../../src/options/table.js';
 import {
   checkEnds,
   commandsOf,
   configValues,
   didYouMean,
+  expectedOf,
   flagParser,
   setting,
   validateOptions,
@@ -555,7 +556,7 @@ describe('bounds, from the table: each bound is in, one past it is out, from eve
       ] as const) {
         const msg = usage(() => SOURCES[source](name, v));
         expect(msg, `${source} ${n}`).toBe(
-          `${PREFIX[source](name)}${expected(spec)}, got ${JSON.stringify(v)}`,
+          `${PREFIX[source](name)}${expectedOf(spec)}, got ${JSON.stringify(v)}`,
         );
       }
   });
@@ -563,7 +564,8 @@ describe('bounds, from the table: each bound is in, one past it is out, from eve
   it.each([
     ['int', OPTION_SPECS.workers, 'a whole number from 1 to 1024'],
     ['size', OPTION_SPECS.partSize, 'a size from 1MiB to 5GiB (e.g. 16MiB, 64M, 1G)'],
-    ['duration', OPTION_SPECS.stallTimeout, 'a duration from 1s to 24h (e.g. 500ms, 30s, 2m, 1h, 2d)'],
+    ['duration', OPTION_SPECS.stallTimeout, 'a duration from 1s to 24h (e.g. 30s, 2m, 1h)'],
+    ['duration', OPTION_SPECS.connectTimeout, 'a duration from 100ms to 24h (e.g. 500ms, 30s, 2m, 1h)'],
     ['duration', OPTION_SPECS.olderThan, 'a duration from 0 to 3650d (e.g. 500ms, 30s, 2m, 1h, 2d)'],
     [
       'never',
@@ -571,7 +573,14 @@ describe('bounds, from the table: each bound is in, one past it is out, from eve
       'a duration from 0 to 3650d (e.g. 500ms, 30s, 2m, 1h, 2d) or never',
     ],
   ] as const)('a %s states its bounds in the units the flag takes', (_, spec, text) => {
-    expect(expected(spec)).toBe(text);
+    expect(expectedOf(spec)).toBe(text);
+  });
+
+  it.each(ofKind('duration'))('%s: every example its refusal gives is one it takes', (name) => {
+    const msg = usage(() => SOURCES.flag(name, 'soon'));
+    const examples = /\(e\.g\. ([^)]*)\)/.exec(msg)?.[1]?.split(', ') ?? [];
+    expect(examples.length, msg).toBeGreaterThan(0);
+    for (const ex of examples) expect(() => SOURCES.flag(name, ex), `${msg}: ${ex}`).not.toThrow();
   });
 });
 
