@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { appliesTo, OPTION_SPECS, type OptionName } from '../options/table.js';
 
 /**
  * docs/flags.md documents each flag once. "Common flags": those every S3 command and a bare s3sync take
@@ -10,8 +11,8 @@ const S3_COMMANDS = ['push', 'pull', 'check', 'plan', 'apply', 'cleanup'] as con
 /** The commands the Sync flags table's last column may name, and how it names a bare s3sync. */
 export const SYNC_ALSO = ['check', 'apply', 'bare s3sync'] as const;
 
-/** Flags of a bare s3sync that Commander adds and documents itself. */
-const STANDARD = new Set(['-V, --version', '-h, --help']);
+/** The flag Commander adds to every command and documents itself (a bare s3sync's -V is in its table). */
+const STANDARD = new Set(['-h, --help']);
 
 /** A flag as docs/flags.md documents it: its flags and its help. */
 export interface FlagDoc {
@@ -68,6 +69,16 @@ export function readmeFlagTables(program: Command): Record<string, string[][]> {
       .filter((f) => !shared.has(flagKey(f)))
       .map((f) => row(f));
   const pushFlags = new Set(command('push').options.map((o) => o.flags));
+  const takenS3ToS3 = (name: string) =>
+    Object.hasOwn(OPTION_SPECS, name) && appliesTo(OPTION_SPECS[name as OptionName], 'sync s3');
+  // Where a flag with this help is documented, by the section's heading; undefined: nowhere else.
+  const sections: [string, Set<string>][] = [
+    ['Sync flags', shared],
+    ['push', keysOf(command('push'))],
+    ['pull', keysOf(command('pull'))],
+    ['plan and apply', keysOf(command('apply'))],
+  ];
+  const documentedIn = (f: FlagDoc) => sections.find(([, keys]) => keys.has(flagKey(f)))?.[0];
   const transferFlags = new Set([...pushFlags, ...command('pull').options.map((o) => o.flags)]);
   const syncFlags = new Set(command('sync').options.map((o) => o.flags));
   return {
@@ -99,11 +110,21 @@ export function readmeFlagTables(program: Command): Record<string, string[][]> {
     ],
     cleanup: [own(command('cleanup'))],
     demo: [own(command('demo'))],
-    // sync is push, pull or S3 → S3 by its arguments: its own table holds only the S3 → S3 flags.
+    // sync is push, pull or S3 → S3 by its arguments: its first table holds the flags only S3 → S3
+    // takes; the second, the other flags it takes from S3 to S3 (beyond the common ones), each said
+    // once, where it is documented.
     sync: [
       flagDocsOf(command('sync'))
         .filter((f) => !transferFlags.has(f.flags))
         .map((f) => row(f)),
+      command('sync')
+        .options.filter((o) => transferFlags.has(o.flags) && takenS3ToS3(o.attributeName()))
+        .map((o) => ({ flags: o.flags, help: o.description }))
+        .filter((f) => !common.has(flagKey(f)))
+        .map((f) => {
+          const at = documentedIn(f);
+          return row(at === undefined ? f : { flags: f.flags, help: `as in ${at}` });
+        }),
     ],
     'bare s3sync': [own(program)],
   };

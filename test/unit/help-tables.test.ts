@@ -12,7 +12,7 @@ import {
 } from '../../src/cli/help-tables.js';
 import { buildProgram } from '../../src/cli/program.js';
 import { WATCH_OPTIONS } from '../../src/options/rows-watch.js';
-import { OPTION_SPECS, type OptionName } from '../../src/options/table.js';
+import { appliesTo, OPTION_SPECS, type OptionName } from '../../src/options/table.js';
 import { repoRoot } from '../helpers.js';
 
 const readme = readFileSync(path.join(repoRoot, 'docs/flags.md'), 'utf8');
@@ -54,6 +54,39 @@ describe('docs/flags.md documents exactly the flags the parser accepts, with the
       expect(sorted(documented(name))).toEqual(sorted(flagDocsOf(cmd)));
     },
   );
+
+  it('plan takes the sync flags but --bwlimit, --dry-run and --no-dry-run, as their intro says', () => {
+    const plan = new Set(flagsOf('plan'));
+    const left = rowsIn('Sync flags')
+      .map((r) => r.flags)
+      .filter((f) => !plan.has(f));
+    expect(left).toEqual(['--bwlimit <rate>', '-n, --dry-run', '--no-dry-run']);
+    expect(readme).toContain('plan all but `--bwlimit`, `--dry-run` and `--no-dry-run`');
+  });
+
+  it('versions takes exactly the common flags, as its section says', () => {
+    expect(flagsOf('versions').sort()).toEqual(
+      rowsIn('Common flags')
+        .map((r) => r.flags)
+        .sort(),
+    );
+  });
+
+  it('the flags docs/flags.md gives an S3 → S3 sync are exactly those it takes', () => {
+    // The common flags but --list-ranges (as its section says), and the sync section's two tables.
+    const documented = [
+      ...rowsIn('Common flags').filter((r) => r.flags !== '--list-ranges <n>'),
+      ...rowsIn('sync'),
+    ].map((r) => r.flags);
+    const takes = command('sync')
+      .options.filter(
+        (o) => o.long !== '--help' && appliesTo(OPTION_SPECS[o.attributeName() as OptionName], 'sync s3'),
+      )
+      .map((o) => o.flags);
+    expect(documented.sort()).toEqual(takes.sort());
+    expect(rowsIn('Common flags').map((r) => r.flags)).toContain('--list-ranges <n>');
+    expect(takes).not.toContain('--list-ranges <n>');
+  });
 
   it('plan takes the common flags, and its --out is in its table', () => {
     const plan = new Set(flagDocsOf(command('plan')).map(flagKey));
