@@ -303,6 +303,20 @@ export function redactUrl(raw: string): string {
 }
 
 /**
+ * Where an endpoint was set, as a message names it: a flag with its library option, which is what a
+ * library caller gave; an environment variable or a profile's line as it is.
+ */
+export function endpointSetIn(where: string): string {
+  const option = ENDPOINT_OPTIONS[where];
+  return option ? `${option} (${where})` : where;
+}
+
+const ENDPOINT_OPTIONS: Record<string, string> = {
+  '--endpoint-url': 'endpointUrl',
+  '--source-endpoint-url': 'sourceEndpointUrl',
+};
+
+/**
  * An endpoint URL checked and normalised: http(s) with a host, no query or fragment; lower-case scheme
  * and host, no default port, no trailing slash, and no user name or password (S3 requests are signed
  * with the AWS credentials, so those would never be sent, and they must never be shown or recorded).
@@ -310,7 +324,9 @@ export function redactUrl(raw: string): string {
 export function parseEndpoint(raw: string, where?: string): { url: string; hadUserinfo: boolean } {
   // Where it was set: an environment variable or a profile's line is otherwise hard to find.
   const bad = (why: string) =>
-    usageError(`malformed endpoint URL '${redactUrl(raw)}'${where ? ` in ${where}` : ''} (${why})`);
+    usageError(
+      `malformed endpoint URL '${redactUrl(raw)}'${where ? ` in ${endpointSetIn(where)}` : ''} (${why})`,
+    );
   let u: URL;
   try {
     u = new URL(raw);

@@ -1,5 +1,6 @@
 import { runError, S3SyncError, usageError } from '../errors.js';
 import { shown } from '../options/parse.js';
+import { endpointSetIn } from './client-options.js';
 import { isRequestTimeout, NotS3Error, NotS3ErrorAnswer } from './endpoint-errors.js';
 
 interface SdkError {
@@ -74,7 +75,7 @@ export function describeS3Error(
 ): S3SyncError {
   if (err instanceof S3SyncError) return err;
   // The flag that names this endpoint: a sync's source may have its own.
-  const flag = ctx.flag ?? '--endpoint-url';
+  const flag = endpointSetIn(ctx.flag ?? '--endpoint-url');
   const code = errorCode(err);
   const status = httpStatus(err);
   const msg = asSdk(err).message ?? String(err);

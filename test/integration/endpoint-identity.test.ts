@@ -348,7 +348,7 @@ describe.each(servers())('endpoint identity on $name', (server) => {
         ['push', src, url, '--endpoint-url', 'notaurl'],
         {},
         undefined,
-        `'notaurl' in --endpoint-url ${expectE}`,
+        `'notaurl' in endpointUrl (--endpoint-url) ${expectE}`,
       ],
       [
         'AWS_ENDPOINT_URL_S3',
@@ -390,7 +390,7 @@ describe.each(servers())('endpoint identity on $name', (server) => {
         ['sync', url, `s3://${bucket}/other`, '--endpoint-url', real, '--source-endpoint-url', 'notaurl'],
         {},
         undefined,
-        `'notaurl' in --source-endpoint-url ${expectE}`,
+        `'notaurl' in sourceEndpointUrl (--source-endpoint-url) ${expectE}`,
       ],
       [
         'plan sync --source-endpoint-url',
@@ -408,7 +408,7 @@ describe.each(servers())('endpoint identity on $name', (server) => {
         ],
         {},
         undefined,
-        `'notaurl' in --source-endpoint-url ${expectE}`,
+        `'notaurl' in sourceEndpointUrl (--source-endpoint-url) ${expectE}`,
       ],
     ];
     for (const [what, args, env, cwd, tail] of cases) {

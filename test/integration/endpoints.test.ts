@@ -229,7 +229,7 @@ function expectRefused(r: Awaited<ReturnType<typeof against>>, message: RegExp) 
 }
 
 describe('an endpoint that is not S3', () => {
-  const NOT_S3 = /does not answer as S3 \(.*\): check --endpoint-url$/;
+  const NOT_S3 = /does not answer as S3 \(.*\): check endpointUrl \(--endpoint-url\)$/;
   it.each<[string, () => Fake, Command, RegExp]>([
     [
       'HTML to everything: push lists first',
@@ -317,7 +317,7 @@ describe('an endpoint that is not there', () => {
       'a host name that does not resolve: push',
       () => 'http://s3sync-no-such-host.invalid:9000',
       'push',
-      /cannot resolve the host name of the S3 endpoint http:\/\/s3sync-no-such-host\.invalid:9000 \(DNS: (ENOTFOUND|EAI_AGAIN)\): check --endpoint-url/,
+      /cannot resolve the host name of the S3 endpoint http:\/\/s3sync-no-such-host\.invalid:9000 \(DNS: (ENOTFOUND|EAI_AGAIN)\): check endpointUrl \(--endpoint-url\)/,
     ],
     [
       'a host name that does not resolve: check',
@@ -329,7 +329,7 @@ describe('an endpoint that is not there', () => {
       'a port nothing listens on: push',
       () => `http://127.0.0.1:${closedPort}`,
       'push',
-      /nothing accepts connections at the S3 endpoint .* \(ECONNREFUSED\): check --endpoint-url/,
+      /nothing accepts connections at the S3 endpoint .* \(ECONNREFUSED\): check endpointUrl \(--endpoint-url\)/,
     ],
     [
       'a port nothing listens on: pull',
@@ -345,7 +345,7 @@ describe('an endpoint that is not there', () => {
 describe('an endpoint that accepts connections and never answers', () => {
   const SILENT = (secs: number) =>
     new RegExp(
-      `accepted the connection but sent no response within ${secs} s: check --endpoint-url .*--first-byte-timeout`,
+      `accepted the connection but sent no response within ${secs} s: check endpointUrl \\(--endpoint-url\\) .*--first-byte-timeout`,
     );
 
   // Bounded by the defaults: connect (10 s) + first byte (10 s), plus start-up; the test's timeout says so.
@@ -394,7 +394,7 @@ describe('TLS certificates', () => {
     const r = await against(tlsHtml.url, 'push', [], { NODE_EXTRA_CA_CERTS: selfSigned.certFile });
     expectRefused(
       r,
-      /is for another host name \(ERR_TLS_CERT_ALTNAME_INVALID\): use a host name it names in --endpoint-url/,
+      /is for another host name \(ERR_TLS_CERT_ALTNAME_INVALID\): use a host name it names in endpointUrl \(--endpoint-url\)/,
     );
   });
 

@@ -27,6 +27,18 @@ describe.each(servers())('library option names on $name', (server) => {
       /^give shard \(--shard\) I\/N or shards \(--shards\) N, not both$/,
     ],
     ['a time that is none', { at: 'x' }, 'pull', /^at \(--at\): 'x' is neither/],
+    [
+      'an endpoint that is no URL',
+      { endpointUrl: 'not a url' },
+      'push',
+      /^malformed endpoint URL 'not a url' in endpointUrl \(--endpoint-url\) /,
+    ],
+    [
+      'an endpoint nothing listens at',
+      { endpointUrl: 'http://127.0.0.1:9' },
+      'push',
+      /^nothing accepts connections at the S3 endpoint .* \(ECONNREFUSED\): check endpointUrl \(--endpoint-url\)/,
+    ],
   ])('%s: kind usage, the option named with its flag', async (_name, extra, command, message) => {
     const { bucket } = await newBucket(server, 'lib-names');
     const local = tempDir('lib-names');

@@ -516,7 +516,7 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     );
     expect(r.code).toBe(2);
     expect(plainLines(r.stderr)).toEqual([
-      's3sync: nothing accepts connections at the S3 endpoint http://127.0.0.1:1 (ECONNREFUSED): check --source-endpoint-url and that the server runs',
+      's3sync: nothing accepts connections at the S3 endpoint http://127.0.0.1:1 (ECONNREFUSED): check sourceEndpointUrl (--source-endpoint-url) and that the server runs',
     ]);
   });
 

@@ -203,7 +203,7 @@ describe('describeS3Error: one line that names the fix', () => {
     [
       'not S3',
       new NotS3Error('an HTML page', 200),
-      /^the endpoint http:\/\/127\.0\.0\.1:9 does not answer as S3 \(an HTML page\): check --endpoint-url$/,
+      /^the endpoint http:\/\/127\.0\.0\.1:9 does not answer as S3 \(an HTML page\): check endpointUrl \(--endpoint-url\)$/,
     ],
     [
       'a silent endpoint: connect',
