@@ -400,6 +400,14 @@ export function helpText(name: OptionName, command: CommandName, negated = false
   return notes.length ? `${text} (${notes.join('; ')})` : text;
 }
 
+/** The S3 URL versions and cleanup act on: a library call without one is told the option it lacks. */
+export function requireTarget(command: 'versions' | 'cleanup', target: unknown): void {
+  if (typeof target !== 'string' || target === '')
+    throw usageError(
+      `${command} needs option target, an s3://bucket/prefix URL (the CLI's argument), got ${shown(target) ?? String(target)}`,
+    );
+}
+
 /**
  * The two ends of a push, pull or check: a local directory and an S3 URL, in the command's order.
  * Checked first, so `s3sync pull LOCAL s3://…` (reversed) fails before it creates `./s3:/…`.

@@ -1,5 +1,5 @@
 import { forEachLimit } from '../limiter.js';
-import { setting, validateOptions } from '../options/validate.js';
+import { requireTarget, setting, validateOptions } from '../options/validate.js';
 import { connectionNotices, endpointFor } from '../s3/client-options.js';
 import type { AbortOutcome } from '../s3/multipart.js';
 import { parseS3Url } from '../s3/url.js';
@@ -32,6 +32,7 @@ export interface CleanupResult {
 /** Aborts (or with dryRun lists) multipart uploads under the prefix that were started long ago. */
 export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
   validateOptions(opts, 'cleanup');
+  requireTarget('cleanup', opts.target);
   const loc = parseS3Url(opts.target);
   for (const message of connectionNotices(endpointFor(opts), opts))
     opts.onEvent?.({ type: 'notice', message });

@@ -1,4 +1,4 @@
-import { validateOptions } from '../options/validate.js';
+import { requireTarget, validateOptions } from '../options/validate.js';
 import type { ConnectionOptions } from '../s3/client-options.js';
 import { connectionNotices, endpointFor } from '../s3/client-options.js';
 import type { ObjectVersion } from '../s3/remote-object.js';
@@ -39,6 +39,7 @@ export interface VersionsResult {
  */
 export async function versions(opts: VersionsOptions): Promise<VersionsResult> {
   validateOptions(opts, 'versions');
+  requireTarget('versions', opts.target);
   const { bucket } = parseS3Url(opts.target);
   const prefix = opts.target.slice(`s3://${bucket}`.length).replace(/^\/+/, '');
   for (const message of connectionNotices(endpointFor(opts), opts))

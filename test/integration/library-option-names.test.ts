@@ -2,7 +2,7 @@
  * A library call's usage error names the option as the call gives it, and its flag: `minSize
  * (--min-size)`, as `deleteExcluded (--delete-excluded)` always has, not the flag alone.
  */
-import { pull, push } from 's3sync';
+import { cleanup as cleanupRun, pull, push, versions } from 's3sync';
 import { describe, expect, it } from 'vitest';
 import { cleanup, connFor, newBucket, servers, tempDir, writeTree } from '../helpers.js';
 
@@ -59,5 +59,19 @@ describe.each(servers())('library option names on $name', (server) => {
     } finally {
       cleanup(local);
     }
+  });
+});
+
+describe.each(servers())('library calls without a target on $name', (server) => {
+  it.each([
+    ['versions', versions],
+    ['cleanup', cleanupRun],
+  ] as const)('%s({}) names the option target, not an S3 URL of undefined', async (name, call) => {
+    const err = await call({ ...connFor(server) } as never).catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      name: 'S3SyncError',
+      kind: 'usage',
+      message: `${name} needs option target, an s3://bucket/prefix URL (the CLI's argument), got undefined`,
+    });
   });
 });
