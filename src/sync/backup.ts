@@ -29,7 +29,7 @@ export function s3BackupTarget(
   backupDir: string,
   suffix: string | undefined,
   destination: S3Location,
-  name = '--backup-dir',
+  name = 'backupDir (--backup-dir)',
 ): BackupTarget {
   if (!isS3Url(backupDir))
     throw usageError(`${name} for an S3 destination must be an s3://bucket/prefix URL, not '${backupDir}'`);

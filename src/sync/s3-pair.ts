@@ -79,7 +79,7 @@ export class S3PairRun {
   /** `backupName`: how errors name opts.backupDir (an applied plan's is not a flag). */
   constructor(
     readonly opts: S3SyncOptions,
-    backupName = '--backup-dir',
+    backupName = 'backupDir (--backup-dir)',
   ) {
     this.result.dryRun = !!opts.dryRun;
     this.from = parseS3Url(opts.source);

@@ -241,7 +241,7 @@ describe.each(servers())('push --backup-dir on $name', (server) => {
     const r = await runCli(['push', dir, `s3://${bucket}/data`, '--backup-dir', backup(bucket)], server);
     expect(r.code).toBe(2);
     expect(plainLines(r.stderr)).toHaveLength(1);
-    expect(r.stderr).toMatch(/^s3sync: --backup-dir/);
+    expect(r.stderr).toMatch(/^s3sync: backupDir \(--backup-dir\) /);
     expect(await keys(transport, '')).toEqual([]);
   });
 

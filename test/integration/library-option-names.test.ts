@@ -28,6 +28,12 @@ describe.each(servers())('library option names on $name', (server) => {
     ],
     ['a time that is none', { at: 'x' }, 'pull', /^at \(--at\): 'x' is neither/],
     [
+      'a backup folder that is no S3 URL',
+      { backupDir: 'old' },
+      'push',
+      /^backupDir \(--backup-dir\) for an S3 destination must be an s3:\/\/bucket\/prefix URL, not 'old'$/,
+    ],
+    [
       'an endpoint that is no URL',
       { endpointUrl: 'not a url' },
       'push',
