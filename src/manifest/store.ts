@@ -107,7 +107,7 @@ function hasOurHeader(text: string): boolean {
 const refusal = (file: string, what: string, explicit: boolean | undefined) =>
   usageError(
     explicit
-      ? `--manifest ${file} ${what}; it is left as it is: give a path that is new or holds an s3sync manifest`
+      ? `manifest (--manifest) ${file} ${what}; it is left as it is: give a path that is new or holds an s3sync manifest`
       : `manifest ${file} ${what}; it is left as it is: move it away`,
   );
 

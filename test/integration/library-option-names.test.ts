@@ -2,6 +2,8 @@
  * A library call's usage error names the option as the call gives it, and its flag: `minSize
  * (--min-size)`, as `deleteExcluded (--delete-excluded)` always has, not the flag alone.
  */
+
+import { tmpdir } from 'node:os';
 import { cleanup as cleanupRun, pull, push, versions } from 's3sync';
 import { describe, expect, it } from 'vitest';
 import { cleanup, connFor, newBucket, servers, tempDir, writeTree } from '../helpers.js';
@@ -32,6 +34,12 @@ describe.each(servers())('library option names on $name', (server) => {
       { backupDir: 'old' },
       'push',
       /^backupDir \(--backup-dir\) for an S3 destination must be an s3:\/\/bucket\/prefix URL, not 'old'$/,
+    ],
+    [
+      'a manifest path that is a folder',
+      { manifest: tmpdir() },
+      'push',
+      /^manifest \(--manifest\) \S+ is a directory; it is left as it is: give a path that is new or holds an s3sync manifest$/,
     ],
     [
       'an endpoint that is no URL',

@@ -86,7 +86,7 @@ describe('loadManifest at a path the user chose (--manifest)', () => {
     expect(err).toBeInstanceOf(S3SyncError);
     expect((err as S3SyncError).kind).toBe('usage');
     const msg = (err as Error).message;
-    expect(msg).toContain(`--manifest ${file} is not an s3sync manifest`);
+    expect(msg).toContain(`manifest (--manifest) ${file} is not an s3sync manifest`);
     expect(msg).toMatch(why);
     expect(msg).toMatch(/left as it is/);
     expect(msg).not.toContain('\n');
