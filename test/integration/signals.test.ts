@@ -333,6 +333,7 @@ describe.each(servers())('signals on $name', (server) => {
         onlyLocal: ['new.txt'],
         onlyRemote: [],
         differ: [],
+        unverified: [],
         differences: [{ rel: 'new.txt', status: 'only-local', detail: '10 bytes' }],
         errors: [],
         requests: expect.objectContaining({ ListObjectsV2: 1 }) as unknown,
