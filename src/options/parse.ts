@@ -31,6 +31,9 @@ export function fmtDuration(ms: number): string {
   return ms % SECOND === 0 ? `${ms / SECOND}s` : `${ms}ms`;
 }
 
+/** The durations a refusal shows as examples, each only to an option that takes it. */
+const DURATION_EXAMPLES = [500, 30 * SECOND, 2 * MINUTE, HOUR, 2 * DAY];
+
 /** What the option takes, as the error messages say it (a library call's lists are arrays). */
 export function expected(spec: OptionSpec, source?: Source): string {
   switch (spec.kind) {
@@ -38,11 +41,15 @@ export function expected(spec: OptionSpec, source?: Source): string {
       return `a whole number from ${spec.min} to ${spec.max}`;
     case 'size':
       return `a size from ${fmtSize(spec.min)} to ${fmtSize(spec.max)} (e.g. 16MiB, 64M, 1G)`;
-    case 'duration':
+    case 'duration': {
+      // Only examples the option takes: `--stall-timeout 500ms` is refused (at least 1s).
+      const eg = DURATION_EXAMPLES.filter((ms) => ms >= spec.min && ms <= spec.max).map(fmtDuration);
       return (
-        `a duration from ${fmtDuration(spec.min)} to ${fmtDuration(spec.max)} (e.g. 500ms, 30s, 2m, 1h, 2d)` +
+        `a duration from ${fmtDuration(spec.min)} to ${fmtDuration(spec.max)}` +
+        (eg.length > 0 ? ` (e.g. ${eg.join(', ')})` : '') +
         (spec.never ? ' or never' : '')
       );
+    }
     case 'enum':
       return `one of ${spec.values.join(', ')}`;
     case 'rate':

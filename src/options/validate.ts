@@ -12,7 +12,6 @@ import { isS3Url, parseS3Url, writableS3Url } from '../s3/url.js';
 import { resolveShard } from '../shard.js';
 import { addFlagRules, type HeaderRule, PAIR_SEPARATOR } from './header-rules.js';
 import { bad, expected, fmtDuration, fmtSize, parseValue, type Source, shown } from './parse.js';
-import { DAY, HOUR, MINUTE, SECOND } from './spec.js';
 import {
   appliesTo,
   type CommandName,
@@ -50,23 +49,6 @@ export type Setting<N extends OptionName> = (typeof OPTIONS)[N] extends { defaul
   ? OptionValue<N>
   : OptionValue<N> | undefined;
 
-/** The durations a refusal shows as examples: each only to an option that takes it. */
-const DURATION_EXAMPLES = [500, 30 * SECOND, 2 * MINUTE, HOUR, 2 * DAY];
-
-/**
- * What the option takes, as its refusal says it: a duration's examples within its own bounds, since
- * `--stall-timeout 500ms` is refused (at least 1s) and an example must not be.
- */
-export function expectedOf(spec: OptionSpec, source?: Source): string {
-  if (spec.kind !== 'duration') return expected(spec, source);
-  const eg = DURATION_EXAMPLES.filter((ms) => ms >= spec.min && ms <= spec.max).map(fmtDuration);
-  return (
-    `a duration from ${fmtDuration(spec.min)} to ${fmtDuration(spec.max)}` +
-    (eg.length > 0 ? ` (e.g. ${eg.join(', ')})` : '') +
-    (spec.never ? ' or never' : '')
-  );
-}
-
 /** A usage error naming the option as its source spells it. */
 const invalid = (
   who: string,
@@ -77,7 +59,7 @@ const invalid = (
 ) =>
   r.whole && r.hint
     ? usageError(`${who} ${r.hint}`)
-    : usageError(`${who} must be ${expectedOf(spec, source)}, got ${shown(v)}${r.hint ? `: ${r.hint}` : ''}`);
+    : usageError(`${who} must be ${expected(spec, source)}, got ${shown(v)}${r.hint ? `: ${r.hint}` : ''}`);
 
 /** A library call given no options object (none, null, a string): one line, not a TypeError. */
 export function requireOptionsObject(opts: unknown, call: string): void {

@@ -1,14 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { stdinReaders } from '../../src/cli/jobs.js';
 import { S3SyncError } from '../../src/errors.js';
-import { parseMaxDelete } from '../../src/options/parse.js';
+import { expected, parseMaxDelete } from '../../src/options/parse.js';
 import { appliesTo, OPTION_SPECS, type OptionName, type OptionSpec } from '../../src/options/table.js';
 import {
   checkEnds,
   commandsOf,
   configValues,
   didYouMean,
-  expectedOf,
   flagParser,
   setting,
   validateOptions,
@@ -556,7 +555,7 @@ describe('bounds, from the table: each bound is in, one past it is out, from eve
       ] as const) {
         const msg = usage(() => SOURCES[source](name, v));
         expect(msg, `${source} ${n}`).toBe(
-          `${PREFIX[source](name)}${expectedOf(spec)}, got ${JSON.stringify(v)}`,
+          `${PREFIX[source](name)}${expected(spec)}, got ${JSON.stringify(v)}`,
         );
       }
   });
@@ -573,7 +572,7 @@ describe('bounds, from the table: each bound is in, one past it is out, from eve
       'a duration from 0 to 3650d (e.g. 500ms, 30s, 2m, 1h, 2d) or never',
     ],
   ] as const)('a %s states its bounds in the units the flag takes', (_, spec, text) => {
-    expect(expectedOf(spec)).toBe(text);
+    expect(expected(spec)).toBe(text);
   });
 
   it.each(ofKind('duration'))('%s: every example its refusal gives is one it takes', (name) => {
