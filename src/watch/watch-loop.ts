@@ -139,6 +139,8 @@ class WatchLoop {
   /** The same with the ignore file read again: it changed since (`rulesChanged`), no walk applied it. */
   private reselect: () => Promise<(rel: string) => boolean> = async () => this.isSelected;
   private rulesChanged = false;
+  /** The ignore file as the last walk read it (its stat signature): a change whose event is late shows. */
+  private rulesWalked: string | undefined;
   /** And the files its size and age limits let through. */
   private limits: SizeAgeFilter = { active: false, fits: () => true };
 
@@ -465,6 +467,7 @@ class WatchLoop {
       this.schedule.walked(Date.now());
       // The walk read the ignore file as it is: the summary's selection is its own.
       this.rulesChanged = false;
+      this.rulesWalked = signatureOf(this.root, IGNORE_FILE);
       // The walk saw the whole tree: what failed in it is retried (and counted) as a batch's failures
       // are, and what failed before and went through now is no longer failing.
       const failed = new Map<string, string>();
@@ -714,7 +717,11 @@ class WatchLoop {
     const failing = new Set(this.failing.keys());
     // The ignore file changed and no walk applied it: any file may be in or out now, so the whole tree
     // is read, with its rules as they are (unreadable: the last run's, and its error is the next run's).
-    const rules = this.rulesChanged ? await this.reselect().catch(() => undefined) : undefined;
+    // Its event may not have come yet (a stop just after the write): the file itself says it changed.
+    const rulesMoved =
+      this.rulesChanged ||
+      (this.rulesWalked !== undefined && signatureOf(this.root, IGNORE_FILE) !== this.rulesWalked);
+    const rules = rulesMoved ? await this.reselect().catch(() => undefined) : undefined;
     const selected = rules ?? this.isSelected;
     // The paths with events pending, read as a batch would read them: a folder made or moved there
     // holds files no event named, and a link is taken as the push takes it. Stopped before the look

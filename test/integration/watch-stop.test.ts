@@ -546,6 +546,31 @@ describe.each(servers())('a watch stopping on $name', (server) => {
     expect(next.summary, next.stderr).toMatchObject({ scanned: 20, uploaded: 1 });
   });
 
+  it('with no watcher, an ignore file written before the stop is read by it: the summary is what the next push finds', async (ctx) => {
+    const wrap = inotifyLimit(ctx, 10);
+    if (!wrap) return;
+    const { src, url } = await setup('unwatched-rules');
+    folders(src, 20);
+    writeOld(path.join(src, 'old.log'), 'old');
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    const run = start(['push', src, url, '--watch', '--json', '--settle', '20s'], {}, wrap);
+    expect(await run.until((e) => e.type === 'batch'), diag(run)).toBe(true);
+    // No event tells the watch of either write: only the ignore file itself can.
+    writeFileSync(path.join(src, 'old.log'), 'changed');
+    writeFileSync(path.join(src, '.s3syncignore'), '*.log\n');
+    await sleep(300);
+    expect(await stop(run), diag(run)).toBe(0);
+    const watched = run.events.at(-1) as Record<string, number>;
+    const next = await runCli(['push', src, url, '--json'], server);
+    expect(next.code, next.stderr).toBe(0);
+    const r = next.summary!;
+    const work = r.uploaded + r.copied + r.recorded + r.deleted;
+    expect(
+      { scanned: watched.scanned, unchanged: watched.unchanged, pending: watched.pending },
+      `${diag(run)}\n${next.stdout}`,
+    ).toEqual({ scanned: r.scanned, unchanged: r.unchanged, pending: work });
+  });
+
   it('with no watcher at the start, each walk tries again: once the system allows it, events send changes', async (ctx) => {
     const wrap = inotifyLimit(ctx, 10);
     if (!wrap) return;
