@@ -70,7 +70,7 @@ export async function push(opts: PushOptions): Promise<SyncResult> {
   requireOptionsObject(opts, 'push');
   // Watching runs pushes until cancelled (src/watch/); loaded only then, with its native watcher.
   if (opts.watch) return (await import('../watch/watch-loop.js')).watch(opts);
-  refuseWatchOptions(opts, 'applies to --watch only');
+  refuseWatchOptions(opts, 'applies to watch (--watch) only');
   const s = await pushContext(opts);
   return s.run(async () => {
     const prepared = await preparePush(s, opts);
@@ -83,7 +83,8 @@ export async function push(opts: PushOptions): Promise<SyncResult> {
 /** The watch's options outside a watch (a push without --watch, a plan) would do nothing: refused. */
 export function refuseWatchOptions(opts: Partial<PushOptions>, why: string): void {
   for (const name of ['watch', 'settle', 'settleMax', 'reconcileEvery'] as const)
-    if (opts[name] !== undefined && opts[name] !== false) throw usageError(`${OPTIONS[name].flag} ${why}`);
+    if (opts[name] !== undefined && opts[name] !== false)
+      throw usageError(`${name} (${OPTIONS[name].flag}) ${why}`);
 }
 
 /** A push's checked options and its run context (not yet run). */

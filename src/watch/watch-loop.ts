@@ -247,7 +247,7 @@ class WatchLoop {
       // Said once: while the root is missing, each walk tries again and fails with its own error.
       if (!this.resubscribe)
         warn(
-          `cannot watch for changes (${(err as Error).message}): only the walks every --reconcile-every find them`,
+          `cannot watch for changes (${(err as Error).message}): only the walks every reconcileEvery (--reconcile-every) find them`,
         );
       return undefined;
     }
@@ -320,7 +320,7 @@ class WatchLoop {
         this.forced.add(rel);
         this.opts.onEvent?.({
           type: 'notice',
-          message: `${rel}: still changing after ${aboutSeconds(changing)} (--settle-max): sending it as it is now`,
+          message: `${rel}: still changing after ${aboutSeconds(changing)} (settleMax, --settle-max): sending it as it is now`,
         });
       } else {
         this.pending.set(rel, next);
@@ -338,7 +338,7 @@ class WatchLoop {
     this.saidChanging.add(rel);
     this.opts.onEvent?.({
       type: 'notice',
-      message: `${rel}: still changing after ${aboutSeconds(changing)}: sent once it is unchanged for --settle ${fmtDuration(this.settleMs)}, or give --settle-max to send it all the same`,
+      message: `${rel}: still changing after ${aboutSeconds(changing)}: sent once it is unchanged for settle (--settle) ${fmtDuration(this.settleMs)}, or give settleMax (--settle-max) to send it all the same`,
     });
   }
 
@@ -795,6 +795,8 @@ class WatchLoop {
 export async function watch(opts: PushOptions): Promise<SyncResult> {
   validateOptions(opts, 'push');
   if (opts.dryRun)
-    throw usageError('--watch does not take --dry-run: a plain push with --dry-run shows what it would send');
+    throw usageError(
+      'watch (--watch) does not take dryRun (--dry-run): a plain push with dryRun shows what it would send',
+    );
   return new WatchLoop(opts, requireDirectory(opts.source, 'source directory')).run();
 }

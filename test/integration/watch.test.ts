@@ -293,8 +293,10 @@ describe.each(servers())('push --watch on $name', (server) => {
       // Sent while still written, and said so.
       expect(await waitFor(() => uploaded(run) >= 1, run, 30_000), diag(run)).toBe(true);
       expect(
-        noticesOf(run, /^app\.log: still changing after \d+s \(--settle-max\): sending it as it is now$/)
-          .length,
+        noticesOf(
+          run,
+          /^app\.log: still changing after \d+s \(settleMax, --settle-max\): sending it as it is now$/,
+        ).length,
       ).toBeGreaterThan(0);
       // Written on after that send, so what it sent is not the end of the file.
       await sleep(1000);
@@ -341,7 +343,7 @@ describe.each(servers())('push --watch on $name', (server) => {
     const elapsed = Date.now() - started;
     const tries = noticesOf(
       run,
-      /^table\.db: still changing after \d+s \(--settle-max\): sending it as it is now$/,
+      /^table\.db: still changing after \d+s \(settleMax, --settle-max\): sending it as it is now$/,
     );
     // One try each --settle-max at most (the first after the watch's own start): never back to back.
     expect(tries.length, diag(run)).toBeGreaterThan(0);
@@ -368,7 +370,7 @@ describe.each(servers())('push --watch on $name', (server) => {
       noticesOf(run, /^app\.log: still changing after/).map((e) => (e as { message?: string }).message),
     ).toEqual([
       expect.stringMatching(
-        /^app\.log: still changing after 1\ds: sent once it is unchanged for --settle 300ms, or give --settle-max to send it all the same$/,
+        /^app\.log: still changing after 1\ds: sent once it is unchanged for settle \(--settle\) 300ms, or give settleMax \(--settle-max\) to send it all the same$/,
       ),
     ]);
     const final = md5Hex(readFileSync(file));
@@ -383,7 +385,7 @@ describe.each(servers())('push --watch on $name', (server) => {
       ['--watch', '--settle', '2s', '--settle-max', '1s'],
       /settleMax \(--settle-max\) 1s is shorter than settle \(--settle\) 2s/,
     ],
-    [['--settle-max', '5m'], /--settle-max applies to --watch only/],
+    [['--settle-max', '5m'], /^s3sync: settleMax \(--settle-max\) applies to watch \(--watch\) only$/m],
     [['--watch', '--settle-max', 'soon'], /--settle-max/],
   ])('%j: exit 2, one line, nothing sent', async (flags, re) => {
     const { transport, src, url, proxy } = await setup('settlebad');
@@ -1405,19 +1407,23 @@ describe('push --watch: bad input', () => {
     AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9',
   };
   it.each<[string, string[], RegExp]>([
-    ['with --dry-run', ['--watch', '--dry-run'], /--watch does not take --dry-run/],
+    [
+      'with --dry-run',
+      ['--watch', '--dry-run'],
+      /^s3sync: watch \(--watch\) does not take dryRun \(--dry-run\): a plain push with dryRun shows what it would send$/m,
+    ],
     ['a settle time too short to tell a pause from a write', ['--watch', '--settle', '10ms'], /--settle/],
     ['a settle time with no unit', ['--watch', '--settle', '5'], /--settle/],
     ['a reconcile interval of zero', ['--watch', '--reconcile-every', '0s'], /--reconcile-every/],
     [
       '--settle without --watch (it would do nothing)',
       ['--settle', '5s'],
-      /--settle applies to --watch only/,
+      /settle \(--settle\) applies to watch \(--watch\) only/,
     ],
     [
       '--reconcile-every without --watch',
       ['--reconcile-every', '1m'],
-      /--reconcile-every applies to --watch only/,
+      /reconcileEvery \(--reconcile-every\) applies to watch \(--watch\) only/,
     ],
   ])('%s: one line, exit 2', async (_reason, flags, message) => {
     const src = dir('watch-bad');
