@@ -18,7 +18,7 @@ const SHOWN_ESCAPED =
 const UNSAFE = new RegExp(`[${SHOWN_ESCAPED}\\\\]`, 'u');
 const UNSAFE_ALL = new RegExp(UNSAFE.source, 'gu');
 
-/** The same without the backslash: for a value quoted inside a message, which is escaped again as a whole. */
+/** The same without the backslash: for a message whose values were escaped as they went into it. */
 const CONTROLS_ALL = new RegExp(`[${SHOWN_ESCAPED}]`, 'gu');
 
 /** What JSON.stringify leaves raw (it escapes C0, quotes, backslashes and lone surrogates itself). */
@@ -60,9 +60,9 @@ export function jsonText(value: unknown, indent?: number): string {
 }
 
 /**
- * A value's text for a message: one line, control characters escaped as `printable` writes them, the
- * backslash as it is. The message is escaped once more as a whole where it is shown (`printable`,
- * `jsonText`), so a backslash escaped here too would show doubled.
+ * An error message as one line: control characters escaped as `printable` writes them, the backslash
+ * as it is. The values quoted in a message were escaped as they went into it (`printable`), so the
+ * backslashes of their escapes must not be escaped again, or a line break would show as `\\n`.
  */
 export function controlsEscaped(text: string): string {
   return text.replace(CONTROLS_ALL, escapeChar);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { S3SyncError, usageError } from '../errors.js';
-import { jsonText, printable } from '../escape.js';
+import { controlsEscaped, jsonText, printable } from '../escape.js';
 import { validateOptions } from '../options/validate.js';
 import { endpointFor } from '../s3/client-options.js';
 import type { CheckEvent, CheckResult } from '../sync/check.js';
@@ -156,7 +156,7 @@ function reportJob(jobs: number, i: number, job: ConfigJob, mode: Output['mode']
     process.stdout.write(`${jsonText({ ...obj, exitCode: r.exitCode, result: r.text })}\n`);
   }
   if (r.exitCode !== 0)
-    process.stderr.write(`${printable(`s3sync: ${label}: ${r.text} (exit ${r.exitCode})`)}\n`);
+    process.stderr.write(`s3sync: ${printable(label)}: ${controlsEscaped(r.text)} (exit ${r.exitCode})\n`);
   else if (mode === 'human') process.stdout.write(`${printable(`${label}: ${r.text}`)}\n`);
   return r.exitCode;
 }

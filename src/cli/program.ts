@@ -2,7 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { S3SyncError, usageError } from '../errors.js';
-import { jsonText, printable } from '../escape.js';
+import { controlsEscaped, jsonText, printable } from '../escape.js';
 import {
   appliesTo,
   type CommandName,
@@ -565,7 +565,7 @@ export async function runCli(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? 0 : 2;
     }
     if (err instanceof S3SyncError) {
-      process.stderr.write(`s3sync: ${printable(err.message)}\n`);
+      process.stderr.write(`s3sync: ${controlsEscaped(err.message)}\n`);
       if (debug && err.cause)
         process.stderr.write(`${printableLines((err.cause as Error).stack ?? String(err.cause))}\n`);
       return errorExitCode(err);

@@ -3,7 +3,7 @@
  * binary suffixes, durations with their unit, enums, counts and shares; and the texts that say what an
  * option takes. Pure: ./validate.ts decides where a value comes from and what a bad one costs.
  */
-import { controlsEscaped } from '../escape.js';
+import { printable } from '../escape.js';
 import { isShard, MAX_SHARDS, parseShard } from '../shard.js';
 import { shapeGlob } from './glob.js';
 import { parseHeaderFlag, parseRules } from './header-rules.js';
@@ -81,9 +81,9 @@ export function expected(spec: OptionSpec, source?: Source): string {
 }
 
 /**
- * A value as it may appear in an error: as JSON writes it, but with a string's control characters
- * escaped and its backslashes as they are (`controlsEscaped`): one line, and one backslash shown as
- * one escape where the message is shown (JSON's own escape showed it as four). Cut short.
+ * A value as it may appear in an error: as JSON writes it, a string's control characters and
+ * backslashes escaped as `printable` writes them (a line break as `\n`, a backslash as `\\`), so a
+ * message is one line and tells a line break from a backslash. Cut short.
  */
 export function shown(v: unknown): string {
   let s: string;
@@ -96,7 +96,7 @@ export function shown(v: unknown): string {
 }
 
 function shownRaw(v: unknown): string {
-  if (typeof v === 'string') return `"${controlsEscaped(redacted(v))}"`;
+  if (typeof v === 'string') return `"${printable(redacted(v))}"`;
   // A number JSON cannot write (1e400 reads as Infinity) is shown as one, not as null.
   if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
   // A Date (a library caller's `at`) is shown as JSON writes it.

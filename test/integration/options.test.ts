@@ -265,12 +265,12 @@ describe.each(servers())('invalid option values on $name', (server) => {
     [
       'AWS_REGION with a line break',
       { AWS_REGION: 'us\neast' },
-      'AWS_REGION must be a region name, got "us\\\\neast"',
+      'AWS_REGION must be a region name, got "us\\neast"',
     ],
     [
       'AWS_DEFAULT_REGION',
       { AWS_REGION: undefined, AWS_DEFAULT_REGION: 'eu\twest\r' },
-      'AWS_DEFAULT_REGION must be a region name, got "eu\\\\twest\\\\r"',
+      'AWS_DEFAULT_REGION must be a region name, got "eu\\twest\\r"',
     ],
     [
       "a profile's region",

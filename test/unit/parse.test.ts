@@ -179,13 +179,13 @@ describe('a value shown in an error never shows the user name or password of a U
       '["http://***@h1","http://***@h2"]',
     ],
     ['in an object', { url: 'http://k:S@CRET@h' }, '{"url":"http://***@h"}'],
-    ['a backslash: as it is, the output escapes it once', 'C:\\x', '"C:\\x"'],
+    ["a backslash: escaped, as Go's %q writes it (so \\n is never a line break)", 'C:\\x', '"C:\\\\x"'],
     ['control characters: escaped, one line', 'a\tb\n\u001b[2K', '"a\\tb\\n\\x1b[2K"'],
     ['a quote: as it is', 'a"b', '"a"b"'],
     [
       'a list and an object, their strings as strings are',
       ['a\\b', { k: 1.5, n: null }],
-      '["a\\b",{"k":1.5,"n":null}]',
+      '["a\\\\b",{"k":1.5,"n":null}]',
     ],
     ['a date, as JSON writes it', new Date(0), '"1970-01-01T00:00:00.000Z"'],
   ] as [string, unknown, string][])('%s', (_what, value, text) => {

@@ -97,8 +97,8 @@ describe('flag values', () => {
     );
   });
 
-  it('a backslash in a value is shown as it is: the output escapes the message once, as a whole', () => {
-    expect(usage(() => flagParser('maxSize')('C:\\x'))).toMatch(/, got "C:\\x"$/);
+  it('a backslash in a value is escaped where it goes into the message, and only there', () => {
+    expect(usage(() => flagParser('maxSize')('C:\\x'))).toMatch(/, got "C:\\\\x"$/);
   });
 });
 
