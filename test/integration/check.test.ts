@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
+import type { OutgoingHttpHeaders } from 'node:http';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { check } from '../../src/index.js';
@@ -20,6 +21,17 @@ import {
 import { startFaultProxy } from '../servers/fault-proxy.js';
 
 const seed = seedObject;
+
+const partOne = /[?&]partNumber=1(&|$)/;
+
+/** A proxy that rewrites the headers of the answer to a HEAD of part 1, as a given store answers it. */
+const partOneHeadProxy = (target: string, headers: (h: OutgoingHttpHeaders) => void) =>
+  startFaultProxy({
+    target,
+    seed: 1,
+    rate: 0,
+    rewrite: (req) => (req.method === 'HEAD' && partOne.test(req.url) ? { headers } : undefined),
+  });
 
 const ofType = <T extends CheckEvent['type']>(events: unknown[], type: T) =>
   events.filter((e) => (e as CheckEvent).type === type) as Extract<CheckEvent, { type: T }>[];
@@ -147,21 +159,10 @@ describe.each(servers())('check on $name', (server) => {
     const other = Buffer.from(body);
     other[cut + 10]! ^= 1;
     writeFileSync(path.join(edited, 'm.bin'), other);
-    const partOne = /[?&]partNumber=1(&|$)/;
     // As S3 and MinIO answer a HEAD of part 1: that part's length, and the object's part count.
-    const asS3 = await startFaultProxy({
-      target: server.endpoint,
-      seed: 1,
-      rate: 0,
-      rewrite: (req) =>
-        req.method === 'HEAD' && partOne.test(req.url)
-          ? {
-              headers: (h) => {
-                h['content-length'] = String(cut);
-                h['x-amz-mp-parts-count'] = '2';
-              },
-            }
-          : undefined,
+    const asS3 = await partOneHeadProxy(server.endpoint, (h) => {
+      h['content-length'] = String(cut);
+      h['x-amz-mp-parts-count'] = '2';
     });
     // A store that refuses partNumber on a HEAD: asked again without it.
     const refusing = await startFaultProxy({
@@ -223,21 +224,10 @@ describe.each(servers())('check on $name', (server) => {
     const etag = (await transport.list('p/')).get('u.bin')!.etag;
     const dir = tempDir('check-unverif');
     writeFileSync(path.join(dir, 'u.bin'), body);
-    const partOne = /[?&]partNumber=1(&|$)/;
     // As Ceph RGW answers a HEAD of part 1: the whole object, no part count.
-    const ignoring = await startFaultProxy({
-      target: server.endpoint,
-      seed: 1,
-      rate: 0,
-      rewrite: (req) =>
-        req.method === 'HEAD' && partOne.test(req.url)
-          ? {
-              headers: (h) => {
-                h['content-length'] = String(body.length);
-                delete h['x-amz-mp-parts-count'];
-              },
-            }
-          : undefined,
+    const ignoring = await partOneHeadProxy(server.endpoint, (h) => {
+      h['content-length'] = String(body.length);
+      delete h['x-amz-mp-parts-count'];
     });
     try {
       const url = `s3://${bucket}/p`;
