@@ -52,6 +52,22 @@ export const racyThreshold = (writtenAtNs: bigint, manifestMtimeNs: bigint) =>
 export const isRacy = (f: LocalFile, racyThresholdNs: bigint) => tickReaches(f.mtimeNs, racyThresholdNs);
 
 /**
+ * Why a file hashed to the content its entry records is recorded again: its stat data changed, or only
+ * the rule above kept them from proving it unchanged (an entry kept unproven, or a tick still open at
+ * the threshold: a file written during the last run, or dated ahead of the clock, hashed each run).
+ */
+export function recordReason(
+  f: LocalFile,
+  e: ManifestEntry,
+  racyThresholdNs: bigint,
+): 'stat-changed' | 'unproven' {
+  const sameStat = f.size === e.size && f.mtimeNs === e.mtimeNs && f.ino === e.ino;
+  if (!sameStat) return 'stat-changed';
+  if (e.ctimeNs === UNPROVEN_CTIME) return 'unproven';
+  return f.ctimeNs === e.ctimeNs && isRacy(f, racyThresholdNs) ? 'unproven' : 'stat-changed';
+}
+
+/**
  * The ctime of an entry whose stat data cannot prove its file unchanged: no file has it, so such an
  * entry never matches and the file is hashed (git smudges an entry's size to 0 for the same reason).
  */

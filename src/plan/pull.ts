@@ -1,7 +1,7 @@
 import type { LocalFile } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { archivedMessage, isArchived, restoreDone } from './archive.js';
-import { compareContent, isRacy, matchedPartSize, statMatches } from './compare.js';
+import { compareContent, isRacy, matchedPartSize, recordReason, statMatches } from './compare.js';
 import { isFolderMarker, type KeptObject, keyForm, refusedKeys } from './keys.js';
 import type { DownloadReason, Facts, Need, RemoteObject } from './types.js';
 
@@ -11,7 +11,7 @@ export type PullAction =
   | {
       kind: 'record';
       rel: string;
-      reason: 'stat-changed' | 'already-local';
+      reason: 'stat-changed' | 'unproven' | 'already-local';
       md5: string;
       etag: string;
       partSize: number;
@@ -104,7 +104,7 @@ export function decidePullObject(
     return {
       kind: 'record',
       rel: r.rel,
-      reason: e ? 'stat-changed' : 'already-local',
+      reason: e ? recordReason(f, e, racyThresholdNs) : 'already-local',
       md5: hash!.md5,
       etag: r.etag,
       partSize: matchedPartSize(hash!.multipart, r.etag),

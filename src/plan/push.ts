@@ -1,7 +1,14 @@
 import type { LocalFile } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { normalizeEtag } from '../s3/etag.js';
-import { compareContent, isRacy, matchedPartSize, remoteMatchesEntry, statMatches } from './compare.js';
+import {
+  compareContent,
+  isRacy,
+  matchedPartSize,
+  recordReason,
+  remoteMatchesEntry,
+  statMatches,
+} from './compare.js';
 import { type KeptObject, keyForm, localFolders, refusedKeys } from './keys.js';
 import { type CopyAction, planRenames } from './renames.js';
 import type { Facts, Need, RemoteObject, UploadReason } from './types.js';
@@ -13,7 +20,7 @@ export type PushAction =
   | {
       kind: 'record';
       rel: string;
-      reason: 'stat-changed' | 'already-remote' | 'adopted';
+      reason: 'stat-changed' | 'unproven' | 'already-remote' | 'adopted';
       md5: string;
       etag: string;
       partSize: number;
@@ -153,7 +160,7 @@ export function decidePushFile(
     return {
       kind: 'record',
       rel: f.rel,
-      reason: 'stat-changed',
+      reason: recordReason(f, e, racyThresholdNs),
       md5: e.md5,
       etag: e.etag,
       partSize: e.partSize,

@@ -11,6 +11,7 @@ import {
   isRacy,
   provenEntry,
   racyThreshold,
+  recordReason,
   statMatches,
   tickReaches,
   timestampTickNs,
@@ -179,7 +180,61 @@ describe('provenEntry: stat data taken while its tick was open is kept unproven'
     });
     expect(check(facts).differences).toMatchObject([{ rel: f.rel, status: 'differ' }]);
     facts.hashes.set(f.rel, hashOf(f, e.md5));
-    expect(decidePushFile(f, e, later, facts, {})).toMatchObject({ kind: 'record', reason: 'stat-changed' });
+    expect(decidePushFile(f, e, later, facts, {})).toMatchObject({ kind: 'record', reason: 'unproven' });
+  });
+});
+
+describe('recordReason: why a file whose content is as recorded is recorded again', () => {
+  const written = sec('100');
+  const old = file({ mtimeNs: sec('10').toString(), ctimeNs: sec('10').toString() });
+  // Dated an hour ahead of the clock (an archive from a skewed machine), its ctime that of extraction.
+  const ahead = file({ mtimeNs: sec('3700').toString(), ctimeNs: sec('50').toString() });
+  it.each([
+    [
+      'stat data as recorded, but its tick open at the threshold (dated ahead)',
+      ahead,
+      entryOf(ahead),
+      'unproven',
+    ],
+    ['an entry kept unproven by the last run', old, { ...entryOf(old), ctimeNs: UNPROVEN_CTIME }, 'unproven'],
+    [
+      'a new ctime (chmod, or a rewrite putting the mtime back)',
+      { ...old, ctimeNs: sec('90').toString() },
+      entryOf(old),
+      'stat-changed',
+    ],
+    ['a new mtime', { ...old, mtimeNs: sec('20').toString() }, entryOf(old), 'stat-changed'],
+    ['a new inode (replaced by a copy)', { ...old, ino: '43' }, entryOf(old), 'stat-changed'],
+    [
+      'a new inode, the entry unproven',
+      { ...old, ino: '43' },
+      { ...entryOf(old), ctimeNs: UNPROVEN_CTIME },
+      'stat-changed',
+    ],
+    [
+      'stat data as recorded, tick closed (an adopted entry hashed anyway)',
+      old,
+      entryOf(old),
+      'stat-changed',
+    ],
+  ] as [string, LocalFile, ManifestEntry, string][])('%s: %s', (_what, f, e, reason) => {
+    expect(recordReason(f, e, written)).toBe(reason);
+  });
+
+  it('push and pull say `unproven` for a file dated ahead of the clock, hashed to its recorded content', () => {
+    const e = entryOf(ahead);
+    const facts = emptyFacts();
+    facts.hashes.set(ahead.rel, hashOf(ahead, e.md5));
+    expect(decidePushFile(ahead, e, written, emptyFacts(), {})).toMatchObject({ kind: 'hash' });
+    expect(decidePushFile(ahead, e, written, facts, {})).toMatchObject({
+      kind: 'record',
+      reason: 'unproven',
+    });
+    const remote = { rel: ahead.rel, key: ahead.rel, size: ahead.size, etag: e.etag, lastModified: 0 };
+    expect(decidePullObject(remote, ahead, e, written, facts, false)).toMatchObject({
+      kind: 'record',
+      reason: 'unproven',
+    });
   });
 });
 
