@@ -17,6 +17,12 @@ const LIGHT_CONCURRENCY = 2;
  */
 const HEAVY_CONCURRENCY = HASH_THREADS;
 
+/**
+ * How long a cancelled run lets the hashes already running go on: one that ends soon is recorded, one
+ * of a file of many GiB would hold the exit for minutes (past systemd's 90 s before it kills).
+ */
+export const CANCEL_GRACE_MS = 3000;
+
 /** Hashes the plan asks for at a time (see gatherFacts): MD5 is CPU-bound and there are few cores. */
 export const HASH_CONCURRENCY = 4;
 
@@ -95,6 +101,12 @@ export class HashCache {
 
   private readonly follow: boolean;
   private readonly progress?: HashProgress;
+  /** Aborted when a cancel's grace ends: the hashes on this thread stop between chunks. */
+  private readonly stop = new AbortController();
+  private grace: NodeJS.Timeout | undefined;
+  private readonly graceMs: number;
+  /** Set by cancel: no hash starts after it (a failed one retried would read the file anew). */
+  private cancelled: { reason: unknown } | undefined;
 
   /** `onProgress`: the run's hashing so far, throttled (see HashProgress) by `now`'s clock. */
   constructor(
@@ -104,8 +116,10 @@ export class HashCache {
       followSymlinks?: boolean;
       onProgress?: (e: Extract<SyncEvent, { type: 'hashing' }>) => void;
       now?: () => number;
+      cancelGraceMs?: number;
     } = {},
   ) {
+    this.graceMs = opts.cancelGraceMs ?? CANCEL_GRACE_MS;
     this.heavy = new Limiter(opts.heavyConcurrency ?? HEAVY_CONCURRENCY);
     this.follow = opts.followSymlinks ?? false;
     if (opts.onProgress) this.progress = new HashProgress(opts.onProgress, opts.now);
@@ -124,14 +138,14 @@ export class HashCache {
   /** Queues a background hash; a no-op when one was already started. */
   prefetch(f: ScannedFile, partSizes: number[] = []): void {
     const { rel, size } = f;
-    if (this.jobs.has(rel)) return;
+    if (this.jobs.has(rel) || this.cancelled) return;
     const src = this.source(f);
     const tracked = this.progress?.job(size);
     const lane = size >= OFF_THREAD_MIN ? this.heavy : this.light;
     const promise =
       size < SYNC_MAX
         ? new Promise<HashResult>((resolve, reject) => this.small.push({ src, partSizes, resolve, reject }))
-        : lane.run(() => this.pool.hashFile(src, size, partSizes, tracked?.read));
+        : lane.run(() => this.pool.hashFile(src, size, partSizes, tracked?.read, this.stop.signal));
     settleQuietly(promise, tracked);
     this.jobs.set(rel, { sizes: sizesOf(partSizes), promise });
     if (size < SYNC_MAX) {
@@ -144,12 +158,15 @@ export class HashCache {
   get(f: ScannedFile, partSizes: number[] = []): Promise<HashResult> {
     const job = this.jobs.get(f.rel);
     if (job && partSizes.every((ps) => job.sizes.has(ps))) return job.promise;
+    if (this.cancelled) return Promise.reject(this.cancelled.reason);
     const sizes = [...new Set([...(job?.sizes ?? []), ...partSizes])];
     const tracked = this.progress?.job(f.size);
     // After a read already under way for fewer sizes: one reader of a file at a time, and that read
     // (and its progress) ends before the result it could not give.
     const before = job ? job.promise.then(noop, noop) : Promise.resolve();
-    const promise = before.then(() => this.pool.hashFile(this.source(f), f.size, sizes, tracked?.read));
+    const promise = before.then(() =>
+      this.pool.hashFile(this.source(f), f.size, sizes, tracked?.read, this.stop.signal),
+    );
     settleQuietly(promise, tracked);
     this.jobs.set(f.rel, { sizes: sizesOf(sizes), promise });
     return promise;
@@ -225,9 +242,20 @@ export class HashCache {
 
   /**
    * A cancelled run reads no more files: the hashes not started yet are dropped, their promises
-   * rejected with `reason`; the few running finish.
+   * rejected with `reason`; the few running get CANCEL_GRACE_MS to finish, then are rejected too.
    */
   cancel(reason: unknown): void {
+    this.cancelled ??= { reason };
+    this.drop(reason);
+    if (this.grace !== undefined || this.stop.signal.aborted) return;
+    const err = reason instanceof Error ? reason : new Error(String(reason));
+    this.grace = setTimeout(() => {
+      this.stop.abort(err);
+      void this.pool.abortRunning(err);
+    }, this.graceMs);
+  }
+
+  private drop(reason: unknown): void {
     for (const job of this.small.splice(0)) job.reject(reason);
     this.heavy.drop(reason);
     this.light.drop(reason);
@@ -238,7 +266,8 @@ export class HashCache {
    * (a hash one was still running for nobody, the listing having made it moot, is rejected).
    */
   async close(): Promise<void> {
-    this.cancel(new Error('hash cache closed'));
+    clearTimeout(this.grace);
+    this.drop(new Error('hash cache closed'));
     await this.pool.close();
   }
 }

@@ -72,10 +72,13 @@ export class HashPool {
     size: number,
     partSizes: number[] = [],
     onRead?: (bytes: number) => void,
+    signal?: AbortSignal,
   ): Promise<HashResult> {
     this.refuseClosed();
+    signal?.throwIfAborted();
     if (size < SYNC_MAX) return hashSmallFileSync(src, partSizes, this.scratch);
-    if (size < OFF_THREAD_MIN || !this.offThread) return hashFile(src, partSizes, onRead);
+    // On a worker, `signal` is not seen: abortRunning() ends the thread instead.
+    if (size < OFF_THREAD_MIN || !this.offThread) return hashFile(src, partSizes, onRead, signal);
     return this.ask(
       (id) => ({ op: 'file', id, src, partSizes }),
       (m) => revive(m.result!),
@@ -110,8 +113,16 @@ export class HashPool {
    */
   async close(): Promise<void> {
     this.closed = true;
+    await this.abortRunning(new Error('hash pool closed'));
+  }
+
+  /**
+   * Rejects with `reason` whatever the worker threads were hashing, and ends them (a hash cannot be
+   * stopped mid-read any other way); a later hash starts fresh threads.
+   */
+  async abortRunning(reason: Error): Promise<void> {
     const slots = this.slots.splice(0);
-    for (const slot of slots) slot.fail(new Error('hash pool closed'));
+    for (const slot of slots) slot.fail(reason);
     await Promise.all(slots.map((slot) => slot.w.terminate()));
   }
 

@@ -81,16 +81,18 @@ export interface StreamDigest {
  * Reads the file once, in large chunks, computing its MD5 and the multipart ETags for the given part
  * sizes in the same pass. The file is opened as openScanned does: never through a link the scan did not
  * follow, never blocking, and only if it is the scanned one; a file whose size lies is refused.
- * `onRead` sees the size of each chunk as it is hashed.
+ * `onRead` sees the size of each chunk as it is hashed; `signal` abandons the read between chunks.
  */
 export async function hashFile(
   target: ReadTarget,
   partSizes: number[] = [],
   onRead?: (bytes: number) => void,
+  signal?: AbortSignal,
 ): Promise<HashResult> {
   const whole = createHash('md5');
   const parts = [...new Set(partSizes)].map((ps) => new PartHasher(ps));
   const { size, stat, stable } = await readChunks(target, (chunk) => {
+    signal?.throwIfAborted();
     whole.update(chunk);
     for (const p of parts) p.update(chunk);
     onRead?.(chunk.length);

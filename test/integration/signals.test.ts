@@ -216,6 +216,30 @@ describe.each(servers())('signals on $name', (server) => {
     readManifest(src);
   });
 
+  it('the first signal ends a hash of a huge file after a short grace, not at its end: summary, 143', async () => {
+    const { bucket } = await newBucket(server, 'sighash');
+    const src = dir('sighash-src');
+    const small = seededTree(src, 3, 64);
+    // A sparse 1 TiB file: no disk, but most of an hour of MD5, which a cancelled run must not wait for
+    // (systemd kills 90 s after its SIGTERM).
+    writeFileSync(path.join(src, 'huge.bin'), '');
+    truncateSync(path.join(src, 'huge.bin'), 1024 * 1024 * MiB);
+    const run = spawnCli(['push', src, `s3://${bucket}/sighash`, '--json'], server);
+    runs.push(run);
+    expect(await run.until((e) => e.type === 'plan')).toBe(true);
+    // The small files sent, the huge one's hash under way (it is read before its upload starts).
+    const uploads = (all: unknown[]) => all.filter((e) => (e as { type: string }).type === 'done').length;
+    expect(await run.until((_e, all) => uploads(all) === small.length)).toBe(true);
+    run.child.kill('SIGTERM');
+    const { code, signal } = await run.exited;
+    expect(signal).toBeNull();
+    expect(code).toBe(143);
+    // A graceful stop: the summary, marked cancelled, the small files uploaded and recorded.
+    expect(summaryOf(run.events)).toMatchObject({ cancelled: true, failed: 0 });
+    expect(existsSync(lockOf(src))).toBe(false);
+    expect([...readManifest(src)!.files.keys()].sort()).toEqual([...small].sort());
+  }, 120_000);
+
   it('a closed stdout cancels the run as SIGPIPE would: its work saved, exit 141, the next run finishes', async () => {
     const { bucket } = await newBucket(server, 'sigpipe');
     const src = dir('sigpipe-src');

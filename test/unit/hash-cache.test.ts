@@ -174,3 +174,35 @@ describe('HashCache.close: the run is over', () => {
     await expect(cache.get(scanned('mid/0.bin', 2 * MiB))).rejects.toThrow(/hash pool closed/);
   });
 });
+
+describe('HashCache.cancel: a cancelled run', () => {
+  const root = tempDir('hash-cache-cancel-grace');
+  afterAll(() => cleanup(root));
+  writeTree(root, { 'big.bin': 48 * MiB, 'later.bin': 2 * MiB });
+  const scanned = (rel: string, size: number) => {
+    const st = lstatSync(path.join(root, rel));
+    return { rel, size, dev: String(st.dev), ino: String(st.ino) };
+  };
+  const reason = new Error('cancelled by SIGTERM');
+
+  it('lets a running hash go on for the grace, then abandons it with the reason; starts no new one', async () => {
+    const cache = new HashCache(root, { cancelGraceMs: 0 });
+    const big = cache.get(scanned('big.bin', 48 * MiB));
+    await new Promise((r) => setImmediate(r));
+    cache.cancel(reason);
+    // Asked after the cancel: refused at once, the file never read.
+    await expect(cache.get(scanned('later.bin', 2 * MiB))).rejects.toBe(reason);
+    // 48 MiB read in chunks on this thread (no worker from the sources): abandoned between two of them.
+    await expect(big).rejects.toBe(reason);
+    await cache.close();
+  });
+
+  it('a hash that ends within the grace is kept', async () => {
+    const cache = new HashCache(root, { cancelGraceMs: 60_000 });
+    const big = cache.get(scanned('big.bin', 48 * MiB));
+    await new Promise((r) => setImmediate(r));
+    cache.cancel(reason);
+    await expect(big).resolves.toMatchObject({ size: 48 * MiB });
+    await cache.close();
+  });
+});
