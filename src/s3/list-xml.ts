@@ -6,8 +6,11 @@
  *
  * Anything this reader is not sure of makes it answer undefined, and the SDK parses the page as
  * before: comments, CDATA, processing instructions, entities other than XML's own, url-encoded keys,
- * common prefixes, a KeyCount that does not match, a Contents without a Key or Size. Raw `<` in an XML
- * document is always markup (text escapes it), so searching for tags cannot match inside a key.
+ * common prefixes, a Contents without a Key or Size. Raw `<` in an XML document is always markup (text
+ * escapes it), so searching for tags cannot match inside a key.
+ *
+ * A page that is not a whole answer throws BrokenPage instead: the SDK would read some of them as a
+ * shorter listing, and a shorter listing makes the keys left out look deleted.
  */
 
 export interface ListedObject {
@@ -26,6 +29,9 @@ export interface ListPage {
   isTruncated: boolean;
   nextToken: string | undefined;
 }
+
+/** A listing page that is no whole answer (cut short, or holding fewer keys than it counts): transient. */
+export class BrokenPage extends Error {}
 
 const NAMED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
 const QUOT = '&quot;';
@@ -96,6 +102,9 @@ export function parseListObjectsV2(xml: string): ListPage | undefined {
   // Comments, CDATA and DOCTYPE (`<!`), or processing instructions past the XML declaration.
   if (xml.includes('<!') || xml.indexOf('<?', 1) >= 0) return undefined;
   if (xml.includes('<CommonPrefixes') || xml.includes('<EncodingType')) return undefined;
+  // A body ended after a whole </Contents> (a middlebox closing the answer early) would read as the final page.
+  if (!xml.trimEnd().endsWith('</ListBucketResult>'))
+    throw new BrokenPage('the answer ends before </ListBucketResult>');
 
   const objects: ListedObject[] = [];
   let outside = '';
@@ -131,9 +140,13 @@ export function parseListObjectsV2(xml: string): ListPage | undefined {
   if (count(xml, '<Contents') !== objects.length) return undefined;
 
   const keyCount = element(outside, tags('KeyCount'), 0, outside.length);
-  if (keyCount !== undefined && Number(keyCount.trim()) !== objects.length) return undefined;
+  if (keyCount !== undefined && !/^\s*[0-9]+\s*$/.test(keyCount)) return undefined;
+  if (keyCount !== undefined && Number(keyCount) !== objects.length)
+    throw new BrokenPage(`the answer's KeyCount says ${Number(keyCount)}, the page holds ${objects.length}`);
   const truncated = element(outside, tags('IsTruncated'), 0, outside.length)?.trim();
-  if (truncated !== undefined && truncated !== 'true' && truncated !== 'false') return undefined;
+  // Absent, it says neither that the listing ends here nor that more follow.
+  if (truncated === undefined) throw new BrokenPage('the answer has no IsTruncated');
+  if (truncated !== 'true' && truncated !== 'false') return undefined;
   const token = element(outside, tags('NextContinuationToken'), 0, outside.length);
   const nextToken = token === undefined ? undefined : decodeXmlText(token);
   if (token !== undefined && nextToken === undefined) return undefined;

@@ -2,10 +2,13 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { ListObjectsV2CommandInput, ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
 import type { DeserializeMiddleware } from '@smithy/types';
 import { fatalError } from '../errors.js';
+import { NotS3Error } from './endpoint-errors.js';
+import { httpStatus, isLocalError, isRetryable } from './errors.js';
 import { normalizeEtag } from './etag.js';
-import { type ListedObject, type ListPage, parseListObjectsV2 } from './list-xml.js';
+import { BrokenPage, type ListedObject, type ListPage, parseListObjectsV2 } from './list-xml.js';
 import { listRanges } from './parallel-listing.js';
 import type { RemoteObject } from './remote-object.js';
+import type { RequestScope } from './request-signals.js';
 import type { S3Requests } from './requests.js';
 import { s3 } from './sdk.js';
 
@@ -142,7 +145,7 @@ export interface PageInput {
 /**
  * One listing page, read by parseListObjectsV2 where it can, else by the SDK. Sent without the SDK
  * where the store allows (S3Requests.listDirect); a page that reader declines is asked for again
- * through the SDK, which reads what it can.
+ * through the SDK, which reads what it can. A page that is no whole answer fails (see brokenListing).
  */
 export function listPage(t: S3Requests, p: PageInput): Promise<ListPage> {
   let requested = p.onRequested;
@@ -153,77 +156,118 @@ export function listPage(t: S3Requests, p: PageInput): Promise<ListPage> {
       requested = undefined;
     });
   return t.call(async (request) => {
-    const startAfter = p.token === undefined ? p.startAfter : undefined;
-    const direct = p.probe.sdkParser
-      ? undefined
-      : t.listDirect?.(
-          { prefix: p.prefix, token: p.token, startAfter, maxKeys: p.probe.maxKeys },
-          request,
-          onRequested,
-        );
-    if (direct) {
-      const read = parseListObjectsV2(await direct);
-      if (read) {
-        if (p.probe.pages) p.probe.pages.fast++;
-        return read;
-      }
+    try {
+      return await readPage(t, p, request, onRequested);
+    } catch (err) {
+      throw brokenListing(t, p.prefix, err);
     }
-    const cmd = new (s3().ListObjectsV2Command)({
-      Bucket: t.bucket,
-      Prefix: p.prefix,
-      ContinuationToken: p.token,
-      StartAfter: startAfter,
-      MaxKeys: p.probe.maxKeys,
-    });
-    if (onRequested) {
-      cmd.middlewareStack.add(
-        (next) => (args) => {
-          onRequested();
-          return next(args);
-        },
-        { step: 'finalizeRequest', priority: 'low', name: 's3syncListingRequested' },
-      );
-    }
-    let fast: ListPage | undefined;
-    // A page the reader declined as sent direct is the SDK's to read.
-    if (!p.probe.sdkParser && !direct) {
-      // Inside the SDK's deserializer: sees the raw body first, and hands it an empty result when
-      // the page was read here.
-      const readListing: DeserializeMiddleware<ListObjectsV2CommandInput, ListObjectsV2CommandOutput> =
-        (next) => async (args) => {
-          const result = await next(args);
-          const res = result.response as { statusCode?: number; body?: unknown };
-          if (res.statusCode !== 200) return result;
-          const body = await readBody(res.body);
-          fast = parseListObjectsV2(body.toString('utf8'));
-          res.body = fast ? EMPTY_LISTING : body;
-          return result;
-        };
-      cmd.middlewareStack.addRelativeTo(readListing, {
-        relation: 'after',
-        toMiddleware: 'deserializerMiddleware',
-        name: 's3syncReadListing',
-      });
-    }
-    const page = await t.send(cmd, request);
-    if (p.probe.pages) p.probe.pages[fast ? 'fast' : 'sdk']++;
-    if (fast) return fast;
-    return {
-      objects: (page.Contents ?? []).flatMap((o) =>
-        o.Key
-          ? [
-              {
-                key: o.Key,
-                size: o.Size ?? 0,
-                etag: o.ETag ?? '',
-                lastModified: o.LastModified?.getTime() ?? 0,
-                storageClass: o.StorageClass,
-              },
-            ]
-          : [],
-      ),
-      isTruncated: page.IsTruncated === true,
-      nextToken: page.NextContinuationToken,
-    };
   });
+}
+
+/**
+ * A page that is no whole answer as the listing's failure, retried as a body cut short is (errors.ts
+ * retries an IncompleteBody, then says it failed on every attempt). The SDK's own words for XML it
+ * cannot parse name none of it. Other failures pass unchanged.
+ */
+function brokenListing(t: S3Requests, prefix: string, err: unknown): unknown {
+  const status = httpStatus(err);
+  const unparsed =
+    status !== undefined &&
+    status >= 200 &&
+    status < 300 &&
+    !(err instanceof NotS3Error) &&
+    !isLocalError(err) &&
+    !isRetryable(err) &&
+    (err as Error | null)?.name !== 'AbortError';
+  if (!(err instanceof BrokenPage) && !unparsed) return err;
+  const reason = err instanceof BrokenPage ? err.message : 'the answer is not well-formed XML';
+  return Object.assign(new Error(`ListObjectsV2 of s3://${t.bucket}/${prefix}: ${reason}`, { cause: err }), {
+    name: 'IncompleteBody',
+  });
+}
+
+/** One attempt at a page (see listPage). */
+async function readPage(
+  t: S3Requests,
+  p: PageInput,
+  request: RequestScope | undefined,
+  onRequested: (() => void) | undefined,
+): Promise<ListPage> {
+  const startAfter = p.token === undefined ? p.startAfter : undefined;
+  const direct = p.probe.sdkParser
+    ? undefined
+    : t.listDirect?.(
+        { prefix: p.prefix, token: p.token, startAfter, maxKeys: p.probe.maxKeys },
+        request,
+        onRequested,
+      );
+  if (direct) {
+    const read = parseListObjectsV2(await direct);
+    if (read) {
+      if (p.probe.pages) p.probe.pages.fast++;
+      return read;
+    }
+  }
+  const cmd = new (s3().ListObjectsV2Command)({
+    Bucket: t.bucket,
+    Prefix: p.prefix,
+    ContinuationToken: p.token,
+    StartAfter: startAfter,
+    MaxKeys: p.probe.maxKeys,
+  });
+  if (onRequested) {
+    cmd.middlewareStack.add(
+      (next) => (args) => {
+        onRequested();
+        return next(args);
+      },
+      { step: 'finalizeRequest', priority: 'low', name: 's3syncListingRequested' },
+    );
+  }
+  let fast: ListPage | undefined;
+  // A page the reader declined as sent direct is the SDK's to read.
+  if (!p.probe.sdkParser && !direct) {
+    // Inside the SDK's deserializer: sees the raw body first, and hands it an empty result when
+    // the page was read here.
+    const readListing: DeserializeMiddleware<ListObjectsV2CommandInput, ListObjectsV2CommandOutput> =
+      (next) => async (args) => {
+        const result = await next(args);
+        const res = result.response as { statusCode?: number; body?: unknown };
+        if (res.statusCode !== 200) return result;
+        const body = await readBody(res.body);
+        fast = parseListObjectsV2(body.toString('utf8'));
+        res.body = fast ? EMPTY_LISTING : body;
+        return result;
+      };
+    cmd.middlewareStack.addRelativeTo(readListing, {
+      relation: 'after',
+      toMiddleware: 'deserializerMiddleware',
+      name: 's3syncReadListing',
+    });
+  }
+  const page = await t.send(cmd, request);
+  if (p.probe.pages) p.probe.pages[fast ? 'fast' : 'sdk']++;
+  if (fast) return fast;
+  // The SDK reads a page without IsTruncated as the last, and keeps no count of what it read.
+  if (page.IsTruncated === undefined) throw new BrokenPage('the answer has no IsTruncated');
+  const listed = (page.Contents?.length ?? 0) + (page.CommonPrefixes?.length ?? 0);
+  if (page.KeyCount !== undefined && page.KeyCount !== listed)
+    throw new BrokenPage(`the answer's KeyCount says ${page.KeyCount}, the page holds ${listed}`);
+  return {
+    objects: (page.Contents ?? []).flatMap((o) =>
+      o.Key
+        ? [
+            {
+              key: o.Key,
+              size: o.Size ?? 0,
+              etag: o.ETag ?? '',
+              lastModified: o.LastModified?.getTime() ?? 0,
+              storageClass: o.StorageClass,
+            },
+          ]
+        : [],
+    ),
+    isTruncated: page.IsTruncated === true,
+    nextToken: page.NextContinuationToken,
+  };
 }

@@ -1,7 +1,8 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listObjects } from '../../src/s3/listing.js';
 import { S3Transport } from '../../src/s3/transport.js';
 import { connFor, newBucket, runCli, servers, trackedDirs, treeHashes, writeTree } from '../helpers.js';
+import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 import { rewritingProxy } from '../servers/rewriting-proxy.js';
 
 const dirs = trackedDirs();
@@ -82,5 +83,202 @@ describe.each(servers())('a listing cut short on $name', (server) => {
     } finally {
       await proxy.close();
     }
+  });
+});
+
+/**
+ * A ListObjectsV2 page that is no whole answer: each would read as a shorter listing, and the keys
+ * left out would look deleted. Played by a proxy that rewrites a real server's page of `L/` (six keys)
+ * as the bodies of the server-faults probe.
+ */
+describe.each(servers())('a broken listing page on $name', (server) => {
+  const SIX = {
+    'a.txt': 'a\n',
+    'b.txt': 'b\n',
+    'c.txt': 'c\n',
+    'd.txt': 'd\n',
+    'e.txt': 'e\n',
+    'f.txt': 'f\n',
+  };
+  const RETRIES = 2;
+  const contents = (xml: string) => xml.match(/<Contents>[\s\S]*?<\/Contents>/g) ?? [];
+  const withoutKeyCount = (xml: string) => xml.replace(/<KeyCount>\d+<\/KeyCount>/, '');
+  /** The page with only its first `n` Contents. */
+  const firstOnly = (xml: string, n: number) => {
+    let seen = 0;
+    return xml.replace(/<Contents>[\s\S]*?<\/Contents>/g, (c) => (seen++ < n ? c : ''));
+  };
+  type Page = (xml: string) => string;
+  let pages = 0;
+  /** The library's message, through the SDK as well as direct: the listing's own words, never the SDK's. */
+  const broken =
+    /^ListObjectsV2 of s3:\/\/\S+\/L\/: the answer('s KeyCount| has no| ends| is not well-formed XML)/;
+  const scenarios: {
+    name: string;
+    page: Page;
+    stderr: (bucket: string) => RegExp;
+    library: RegExp;
+    requests: number;
+  }[] = [
+    {
+      name: 'a body cut after the 4th Contents, with no KeyCount',
+      page: (xml) => {
+        const body = withoutKeyCount(xml);
+        const fourth = body.indexOf('</Contents>', body.indexOf(contents(body)[3] as string));
+        return body.slice(0, fourth + '</Contents>'.length);
+      },
+      stderr: (b) =>
+        new RegExp(
+          `^s3sync: ListObjectsV2 of s3://${b}/L/: the answer ends before </ListBucketResult> \\(on every attempt\\)$`,
+        ),
+      library: broken,
+      requests: 1 + RETRIES,
+    },
+    {
+      name: 'no IsTruncated, no KeyCount, and 2 Contents left out',
+      page: (xml) => firstOnly(withoutKeyCount(xml), 4).replace(/<IsTruncated>\w+<\/IsTruncated>/, ''),
+      stderr: (b) =>
+        new RegExp(
+          `^s3sync: ListObjectsV2 of s3://${b}/L/: the answer has no IsTruncated \\(on every attempt\\)$`,
+        ),
+      library: broken,
+      requests: 1 + RETRIES,
+    },
+    {
+      name: 'a KeyCount of 6 over 4 Contents',
+      page: (xml) => firstOnly(xml, 4),
+      stderr: (b) =>
+        new RegExp(
+          `^s3sync: ListObjectsV2 of s3://${b}/L/: the answer's KeyCount says 6, the page holds 4 \\(on every attempt\\)$`,
+        ),
+      library: broken,
+      requests: 1 + RETRIES,
+    },
+  ];
+  let page: Page | undefined;
+  let proxy: FaultProxy;
+  let bucket: string;
+  let src: string;
+  let local: string;
+  let via: typeof server;
+
+  beforeAll(async () => {
+    ({ bucket } = await newBucket(server, 'brokenpage'));
+    src = dirs.dir('brokenpage-src');
+    writeTree(src, SIX);
+    expect((await runCli(['push', src, `s3://${bucket}/L`], server)).code).toBe(0);
+    expect((await runCli(['sync', `s3://${bucket}/L`, `s3://${bucket}/LC`], server)).code).toBe(0);
+    // One object only the copy has, and one file only the local tree has: the run after the faults
+    // deletes them, which shows the guarded runs below would have deleted too.
+    const extra = dirs.dir('brokenpage-extra');
+    writeTree(extra, { 'x.txt': 'x\n' });
+    expect((await runCli(['push', extra, `s3://${bucket}/LC`], server)).code).toBe(0);
+    local = dirs.dir('brokenpage-local');
+    expect((await runCli(['pull', `s3://${bucket}/L`, local], server)).code).toBe(0);
+    writeTree(local, { 'x.txt': 'x\n' });
+    proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      rewrite: (req) => {
+        const url = new URL(req.url, 'http://proxy');
+        const asked = url.searchParams;
+        if (req.method !== 'GET' || asked.get('list-type') !== '2' || asked.get('prefix') !== 'L/')
+          return undefined;
+        const rewrite = page;
+        if (!rewrite) return undefined;
+        pages++;
+        return {
+          body: (body) => Buffer.from(rewrite(body.toString())),
+        };
+      },
+    });
+    via = { ...server, endpoint: proxy.endpoint };
+  }, 120_000);
+  afterAll(async () => {
+    await proxy?.close();
+  });
+
+  /** Every key under `prefix` with its ETag, read past the proxy. */
+  const remote = async (prefix: string) => {
+    const t = await S3Transport.connect(connFor(server), bucket);
+    const listed = await listObjects(t, prefix);
+    return Object.fromEntries([...listed.values()].map((o) => [o.key, o.etag]));
+  };
+
+  it.each(scenarios)(
+    'pull, push and sync --delete fail in one line and delete nothing ($name)',
+    async (sc) => {
+      const localBefore = treeHashes(local);
+      const sourceBefore = await remote('L/');
+      const copyBefore = await remote('LC/');
+      expect(Object.keys(sourceBefore)).toHaveLength(6);
+      page = sc.page;
+      try {
+        for (const args of [
+          ['pull', `s3://${bucket}/L`, local, '--delete', '--max-delete', '100%'],
+          ['push', src, `s3://${bucket}/L`, '--delete', '--max-delete', '100%', '--verify'],
+          ['sync', `s3://${bucket}/L`, `s3://${bucket}/LC`, '--delete', '--max-delete', '100%'],
+        ]) {
+          pages = 0;
+          const r = await runCli([...args, '--retries', String(RETRIES)], via);
+          expect(r.code, args.join(' ')).toBe(1);
+          expect(r.stderr.trimEnd().split('\n'), args.join(' ')).toEqual([
+            expect.stringMatching(sc.stderr(bucket)),
+          ]);
+          // Retried as a transient fault.
+          expect(pages, args.join(' ')).toBe(sc.requests);
+        }
+      } finally {
+        page = undefined;
+      }
+      expect(treeHashes(local)).toEqual(localBefore);
+      expect(await remote('L/')).toEqual(sourceBefore);
+      expect(await remote('LC/')).toEqual(copyBefore);
+    },
+  );
+
+  it.each(scenarios)(
+    'the listing is refused by the SDK path and by a parallel listing too ($name)',
+    async (sc) => {
+      const t = await S3Transport.connect(
+        { ...connFor(server), endpointUrl: proxy.endpoint, retries: 0 },
+        bucket,
+      );
+      const rels = Object.keys(SIX);
+      page = sc.page;
+      try {
+        for (const probe of [{ sdkParser: true }, {}]) {
+          for (const opts of [{}, { maxRanges: 4, splitFrom: rels }]) {
+            const err = await listObjects(t, 'L/', opts, probe).then(
+              () => undefined,
+              (e: Error) => e,
+            );
+            // The SDK's words for a body it cannot parse are not shown: the listing is named instead.
+            expect(err?.message, JSON.stringify([probe, opts])).toMatch(sc.library);
+            expect(err?.message).not.toMatch(/aws-sdk|Deserialization/);
+          }
+        }
+      } finally {
+        page = undefined;
+      }
+    },
+  );
+
+  it('the same runs without the fault succeed, and delete what they should', async () => {
+    const pull = await runCli(['pull', `s3://${bucket}/L`, local, '--delete', '--max-delete', '100%'], via);
+    expect(pull.code, pull.stderr).toBe(0);
+    expect(treeHashes(local)).toEqual(treeHashes(src));
+    const push = await runCli(['push', src, `s3://${bucket}/L`, '--delete', '--verify'], via);
+    expect(push.code, push.stderr).toBe(0);
+    const sync = await runCli(
+      ['sync', `s3://${bucket}/L`, `s3://${bucket}/LC`, '--delete', '--max-delete', '100%'],
+      via,
+    );
+    expect(sync.code, sync.stderr).toBe(0);
+    const source = await remote('L/');
+    expect(Object.keys(source)).toHaveLength(6);
+    const copy = await remote('LC/');
+    expect(Object.values(copy).sort()).toEqual(Object.values(source).sort());
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeXmlText, parseListObjectsV2 } from '../../src/s3/list-xml.js';
+import { BrokenPage, decodeXmlText, parseListObjectsV2 } from '../../src/s3/list-xml.js';
 
 const contents = (key: string, size = '12', etag = '&quot;0123456789abcdef0123456789abcdef&quot;') =>
   `<Contents><Key>${key}</Key><LastModified>2026-11-24T21:02:19.000Z</LastModified><ETag>${etag}</ETag>` +
@@ -48,7 +48,9 @@ describe('decodeXmlText', () => {
 describe('parseListObjectsV2', () => {
   it('carries a storage class other than STANDARD (an archive tier), and leaves STANDARD out', () => {
     const glacier = contents('p/cold').replace('STANDARD', 'GLACIER');
-    const objects = parseListObjectsV2(page(glacier + contents('p/warm'), '<KeyCount>2</KeyCount>'))?.objects;
+    const objects = parseListObjectsV2(
+      page(glacier + contents('p/warm'), '<KeyCount>2</KeyCount><IsTruncated>false</IsTruncated>'),
+    )?.objects;
     expect(objects?.map((o) => [o.key, o.storageClass])).toEqual([
       ['p/cold', 'GLACIER'],
       ['p/warm', undefined],
@@ -117,7 +119,10 @@ describe('parseListObjectsV2', () => {
     ['a processing instruction', page(`<?pi x?>${contents('p/a')}`)],
     ['url-encoded keys', page(`<EncodingType>url</EncodingType>${contents('p/a%20b')}`)],
     ['common prefixes', page(`${contents('p/a')}<CommonPrefixes><Prefix>p/d/</Prefix></CommonPrefixes>`)],
-    ['a KeyCount that does not match', page(contents('p/a') + contents('p/b'))],
+    [
+      'a KeyCount that is not a number',
+      page(contents('p/a'), '<KeyCount>x</KeyCount><IsTruncated>false</IsTruncated>'),
+    ],
     ['a Contents with attributes', page(`<Contents id="1"><Key>p/a</Key><Size>1</Size></Contents>`)],
     ['a missing Key', page('<Contents><Size>1</Size></Contents>')],
     ['an empty Key', page(contents(''))],
@@ -129,5 +134,34 @@ describe('parseListObjectsV2', () => {
     ['an odd IsTruncated', page(contents('p/a'), '<KeyCount>1</KeyCount><IsTruncated>yes</IsTruncated>')],
   ])('declines %s, for the SDK to read', (_label, xml) => {
     expect(parseListObjectsV2(xml)).toBeUndefined();
+  });
+
+  it.each([
+    // Each would read as a shorter final page: the keys left out would look deleted.
+    [
+      'a body cut after a whole Contents',
+      page(contents('p/a') + contents('p/b')).replace(/<\/ListBucketResult>$/, ''),
+      /ends before <\/ListBucketResult>/,
+    ],
+    ['a body cut inside a Contents', page(contents('p/a')).slice(0, -40), /ends before <\/ListBucketResult>/],
+    ['no IsTruncated', page(contents('p/a'), '<KeyCount>1</KeyCount>'), /no IsTruncated/],
+    ['no IsTruncated and no KeyCount', page(contents('p/a'), ''), /no IsTruncated/],
+    [
+      'a KeyCount above what it lists',
+      page(contents('p/a')).replace('<KeyCount>1<', '<KeyCount>6<'),
+      /KeyCount says 6, the page holds 1/,
+    ],
+    [
+      'a KeyCount below what it lists',
+      page(contents('p/a') + contents('p/b')),
+      /KeyCount says 1, the page holds 2/,
+    ],
+  ])('throws BrokenPage for %s, never a shorter listing', (_label, xml, reason) => {
+    expect(() => parseListObjectsV2(xml)).toThrow(BrokenPage);
+    expect(() => parseListObjectsV2(xml)).toThrow(reason);
+  });
+
+  it('reads a whole page followed by whitespace', () => {
+    expect(parseListObjectsV2(`${page(contents('p/a'))}\n  `)?.objects).toHaveLength(1);
   });
 });
