@@ -2,6 +2,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { ListObjectsV2CommandInput, ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
 import type { DeserializeMiddleware } from '@smithy/types';
 import { fatalError } from '../errors.js';
+import { printable } from '../escape.js';
 import { NotS3Error } from './endpoint-errors.js';
 import { httpStatus, isLocalError, isRetryable } from './errors.js';
 import { normalizeEtag } from './etag.js';
@@ -83,6 +84,7 @@ export async function oneStream(
   while (next) {
     const page: ListPage = await next;
     next = undefined;
+    advancing(t, prefix, page, (key) => out.has(key.slice(prefix.length)));
     if (page.isTruncated) {
       const token = continuation(t, prefix, page, tokens);
       next = listPage(t, { prefix, token, probe });
@@ -119,6 +121,27 @@ export function continuation(t: S3Requests, prefix: string, page: ListPage, seen
     );
   seen.add(token);
   return token;
+}
+
+/**
+ * Stops a listing that names a key again (`listed`: on an earlier page). S3 lists each key once, so the
+ * server is going round, with a fresh token each time that `continuation` cannot catch: the listing
+ * would never end, and keys past the loop would never be read.
+ */
+export function advancing(
+  t: S3Requests,
+  prefix: string,
+  page: ListPage,
+  listed: (key: string) => boolean,
+): void {
+  const here = new Set<string>();
+  for (const { key } of page.objects) {
+    if (listed(key) || here.has(key))
+      throw fatalError(
+        `the listing of s3://${t.bucket}/${prefix} stopped early: the server listed "${printable(key)}" a second time, so the listing does not advance; nothing was decided from it`,
+      );
+    here.add(key);
+  }
 }
 
 /** A listed object as the planner sees it; rel is the key minus the prefix. */

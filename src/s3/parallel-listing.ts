@@ -9,6 +9,7 @@ import {
 } from './list-ranges.js';
 import type { ListPage } from './list-xml.js';
 import {
+  advancing,
   continuation,
   type ListingProbe,
   type ListOptions,
@@ -148,6 +149,8 @@ function started(run: Run, r: Range, onRequested?: () => void): Promise<void> {
 async function listRange(run: Run, r: Range, onRequested?: () => void): Promise<void> {
   const { t, prefix, probe } = run;
   const tokens = new Set<string>();
+  // The keys read, kept once they leave byte order: until then each key is past the last, never a repeat.
+  let seen: Set<string> | undefined;
   let next: Promise<ListPage> | undefined = listPage(t, { prefix, startAfter: r.after, probe, onRequested });
   try {
     while (next) {
@@ -157,7 +160,16 @@ async function listRange(run: Run, r: Range, onRequested?: () => void): Promise<
       if (run.stopped) return;
       const keys = page.objects.map((o) => o.key);
       const order = rangeOrderProblem(r.after, r.keys[r.keys.length - 1], keys);
-      if (order) unjoinable(run, order);
+      if (order) {
+        unjoinable(run, order);
+        seen ??= new Set(r.keys);
+      }
+      // Unsplit, the range goes on as one stream: a key listed again is a loop, as there (see advancing).
+      if (seen) {
+        const known = seen;
+        advancing(t, prefix, page, (k) => known.has(k));
+        for (const k of keys) known.add(k);
+      }
       for (const k of keys) r.keys.push(k);
       // Read now: the first range's end is set once the split keys are known.
       const owned = ownedCount(keys, r.end);

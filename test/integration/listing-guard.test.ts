@@ -87,9 +87,9 @@ describe.each(servers())('a listing cut short on $name', (server) => {
 });
 
 /**
- * A ListObjectsV2 page that is no whole answer: each would read as a shorter listing, and the keys
- * left out would look deleted. Played by a proxy that rewrites a real server's page of `L/` (six keys)
- * as the bodies of the server-faults probe.
+ * A ListObjectsV2 page that is no whole answer, or a listing that goes round: each would read as a
+ * shorter listing (or never end), and the keys left out would look deleted. Played by a proxy that
+ * rewrites a real server's page of `L/` (six keys) as the bodies of the server-faults probe.
  */
 describe.each(servers())('a broken listing page on $name', (server) => {
   const SIX = {
@@ -110,6 +110,8 @@ describe.each(servers())('a broken listing page on $name', (server) => {
   };
   type Page = (xml: string) => string;
   let pages = 0;
+  /** The first page as the server sent it: a looping listing repeats its keys whatever is asked. */
+  let whole = '';
   /** The library's message, through the SDK as well as direct: the listing's own words, never the SDK's. */
   const broken =
     /^ListObjectsV2 of s3:\/\/\S+\/L\/: the answer('s KeyCount| has no| ends| is not well-formed XML)/;
@@ -154,6 +156,23 @@ describe.each(servers())('a broken listing page on $name', (server) => {
       library: broken,
       requests: 1 + RETRIES,
     },
+    {
+      // A fresh token each time, so the repeated-token guard never fires: stopped at the second page.
+      name: 'the same two keys on every page, each with a fresh token',
+      page: () =>
+        firstOnly(whole, 2)
+          .replace(/<KeyCount>\d+<\/KeyCount>/, '<KeyCount>2</KeyCount>')
+          .replace(
+            /<IsTruncated>false<\/IsTruncated>/,
+            `<IsTruncated>true</IsTruncated><NextContinuationToken>tok${pages}</NextContinuationToken>`,
+          ),
+      stderr: (b) =>
+        new RegExp(
+          `^s3sync: the listing of s3://${b}/L/ stopped early: the server listed "L/a\\.txt" a second time, so the listing does not advance; nothing was decided from it$`,
+        ),
+      library: /^the listing of s3:\/\/\S+\/L\/ stopped early: the server listed "L\/a\.txt" a second time/,
+      requests: 2,
+    },
   ];
   let page: Page | undefined;
   let proxy: FaultProxy;
@@ -189,7 +208,15 @@ describe.each(servers())('a broken listing page on $name', (server) => {
         if (!rewrite) return undefined;
         pages++;
         return {
-          body: (body) => Buffer.from(rewrite(body.toString())),
+          // A token asked with is this test's own, not the server's: that answer is not used.
+          status: 200,
+          headers: (h) => {
+            h['content-type'] = 'application/xml';
+          },
+          body: (body) => {
+            if (!asked.has('continuation-token')) whole = body.toString();
+            return Buffer.from(rewrite(body.toString()));
+          },
         };
       },
     });
@@ -226,7 +253,7 @@ describe.each(servers())('a broken listing page on $name', (server) => {
           expect(r.stderr.trimEnd().split('\n'), args.join(' ')).toEqual([
             expect.stringMatching(sc.stderr(bucket)),
           ]);
-          // Retried as a transient fault.
+          // Retried as a transient fault; a loop stops at its first repeated key.
           expect(pages, args.join(' ')).toBe(sc.requests);
         }
       } finally {

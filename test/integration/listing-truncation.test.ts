@@ -2,7 +2,8 @@
  * A listing page that says more keys follow (IsTruncated) but gives no usable continuation token must
  * fail the run: ending the listing there would make the keys on the unread pages look deleted, and a
  * pull --delete would remove their files. Played by a proxy in front of a real server that rewrites
- * the listing's XML: the token removed, emptied, or a token given before (a loop).
+ * the listing's XML: the token removed, emptied, or a token given before (a loop); or pages that name
+ * keys listed before, under the server's own fresh tokens (a loop no token check sees).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ListingProbe, listObjects } from '../../src/s3/listing.js';
@@ -49,6 +50,25 @@ function breakages(): { name: string; rewrite: () => Rewrite }[] {
               '</ListBucketResult>',
               `<NextContinuationToken>${first}</NextContinuationToken></ListBucketResult>`,
             );
+        };
+      },
+    },
+    {
+      // Every page after the first carries the first page's keys again: read as given, the listing
+      // would hold one page of keys and the rest would look deleted.
+      name: 'keys of an earlier page again',
+      rewrite: () => {
+        let first: string[] | undefined;
+        return (xml) => {
+          const items = xml.match(/<Contents>[\s\S]*?<\/Contents>/g) ?? [];
+          if (first === undefined || first.length === 0) {
+            first = items;
+            return xml;
+          }
+          const again = first;
+          let i = 0;
+          // One for one, so KeyCount still matches.
+          return xml.replace(/<Contents>[\s\S]*?<\/Contents>/g, () => again[i++ % again.length] as string);
         };
       },
     },
