@@ -65,16 +65,24 @@ export interface FaultOptions {
    * without sending them upstream: a refused PUT stores nothing, where `rewrite` would change the answer
    * of one the store took. Asked after `hold`, for requests that got no fault.
    */
-  answer?: (req: {
-    method: string;
-    url: string;
-  }) => { status: number; code: string; message: string } | undefined;
+  answer?: (req: { method: string; url: string }) => OwnAnswer | undefined;
   /**
    * Answers the ranged GETs it returns bytes for as a server (or proxy) that ignores Range does: 200
    * with those bytes (the whole object) and no Content-Range. The request still goes upstream with
    * its Range: SigV4 signs that header, so dropping it would have a real server refuse the signature.
    */
   ignoreRange?: (req: { method: string; url: string }) => Buffer | undefined;
+}
+
+/** An S3 error document the proxy answers with itself (see FaultOptions.answer). */
+export interface OwnAnswer {
+  status: number;
+  code: string;
+  message: string;
+  /** More headers (Retry-After, x-amz-bucket-region, Location …). */
+  headers?: Record<string, string>;
+  /** More elements of <Error>, after <Message> (<Region>, <ServerTime> …), as XML text. */
+  extra?: string;
 }
 
 export interface ResponseRewrite {
@@ -89,6 +97,8 @@ export interface FaultLogEntry {
   url: string;
   /** null: forwarded untouched (no fault drawn, or excluded by the filter). */
   fault: FaultKind | null;
+  /** When the request arrived (Date.now()): how long a client waited between attempts shows. */
+  at: number;
   /**
    * Forwarded, but upstream failed before it answered (an idle upstream connection the server had just
    * closed, most often), and the proxy answered 502 itself: a client retries such a request.
@@ -187,8 +197,8 @@ function endToEndHeaders(headers: IncomingHttpHeaders): http.OutgoingHttpHeaders
   return out;
 }
 
-const s3Error = (code: string, message: string) =>
-  `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`;
+const s3Error = (code: string, message: string, extra = '') =>
+  `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message>${extra}</Error>`;
 
 const noop = () => {};
 
@@ -256,7 +266,7 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
       if (roll < rate) fault = kinds[Math.floor(pick * kinds.length)]!;
     }
     if (fault) stats.faults[fault]++;
-    const entry: FaultLogEntry = { method, url, fault };
+    const entry: FaultLogEntry = { method, url, fault, at: Date.now() };
     log.push(entry);
     entries.set(req, entry);
     return fault;
@@ -268,10 +278,12 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
     status: number,
     body: string,
     expect: boolean,
+    headers: Record<string, string> = {},
   ) {
     const respond = () => {
       if (res.headersSent || res.destroyed) return;
       res.writeHead(status, {
+        ...headers,
         'content-type': 'application/xml',
         'content-length': Buffer.byteLength(body),
         // Under Expect: 100-continue the client never sent the body; the connection is in no state to reuse.
@@ -495,7 +507,8 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
   function act(req: IncomingMessage, res: ServerResponse, fault: FaultKind | null, expect: boolean) {
     const own =
       fault === null ? opts.answer?.({ method: req.method ?? 'GET', url: req.url ?? '/' }) : undefined;
-    if (own) return sendError(req, res, own.status, s3Error(own.code, own.message), expect);
+    if (own)
+      return sendError(req, res, own.status, s3Error(own.code, own.message, own.extra), expect, own.headers);
     switch (fault) {
       case 'reset-request': {
         // Take at most the first chunk of the body so the client is mid-upload, then drop the connection.
