@@ -60,18 +60,34 @@ export interface GetAnswer {
   ContentEncoding?: string;
 }
 
-/** An error answer, shaped as the SDK's (name = S3's code, $metadata.httpStatusCode). */
+/**
+ * An error answer, shaped as the SDK's (name = S3's code, $metadata.httpStatusCode, the answer's
+ * headers in $response, the <Error> elements that say where to go or when it is as fields).
+ */
 class S3ErrorAnswer extends Error {
   readonly $fault: 'server' | 'client';
+  Region?: string;
+  Endpoint?: string;
+  ServerTime?: string;
+  RequestTime?: string;
   constructor(
     override readonly name: string,
     message: string,
     readonly $metadata: { httpStatusCode: number; requestId?: string },
+    readonly $response: { statusCode: number; headers: Record<string, string | undefined> },
+    readonly $operation: string,
+    xml: string,
   ) {
     super(message);
     this.$fault = $metadata.httpStatusCode >= 500 ? 'server' : 'client';
+    for (const field of ERROR_FIELDS) {
+      const v = xmlText(xml, field);
+      if (v !== undefined) this[field] = v;
+    }
   }
 }
+
+const ERROR_FIELDS = ['Region', 'Endpoint', 'ServerTime', 'RequestTime'] as const;
 
 /** Name of an error answer without an S3 code in its body (a HEAD-like 404, a proxy's 503 …). */
 const NAME_BY_STATUS: Record<number, string> = {
@@ -264,10 +280,14 @@ export class DirectRequests {
       if (foreign) throw new NotS3Error(foreign, status);
       const code = xmlText(xml, 'Code') ?? NAME_BY_STATUS[status] ?? 'UnknownError';
       // An empty or missing Message reads as the SDK's own placeholder: the same line either way.
-      throw new S3ErrorAnswer(code, xmlText(xml, 'Message') || 'UnknownError', {
-        httpStatusCode: status,
-        requestId: seen['x-amz-request-id'],
-      });
+      throw new S3ErrorAnswer(
+        code,
+        xmlText(xml, 'Message') || 'UnknownError',
+        { httpStatusCode: status, requestId: seen['x-amz-request-id'] },
+        { statusCode: status, headers: seen },
+        operation,
+        xml,
+      );
     }
     return { res, headers: seen, status };
   }

@@ -9,6 +9,8 @@ interface SdkError {
   message?: string;
   $metadata?: { httpStatusCode?: number };
   $fault?: string;
+  /** The answer's headers: the SDK keeps them here, and so do direct requests (see direct.ts). */
+  $response?: { headers?: Record<string, string | undefined> };
 }
 
 const asSdk = (err: unknown) => (typeof err === 'object' && err !== null ? (err as SdkError) : {});
@@ -21,12 +23,23 @@ export const errorCode = (err: unknown) => {
   return e.name && e.name !== 'Error' ? e.name : (e.code ?? '');
 };
 
+/** S3's and the SDK's throttling codes (its THROTTLING_ERROR_CODES), and what S3-compatible stores send. */
 const THROTTLE = new Set([
   'SlowDown',
   'Throttling',
   'ThrottlingException',
+  'ThrottledException',
   'TooManyRequests',
+  'TooManyRequestsException',
   'RequestLimitExceeded',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'BandwidthLimitExceeded',
+  'ProvisionedThroughputExceededException',
+  'LimitExceededException',
+  'PriorRequestNotComplete',
+  'TransactionInProgressException',
+  'EC2ThrottledException',
 ]);
 const NETWORK = new Set([
   'ECONNRESET',
@@ -41,6 +54,28 @@ const NETWORK = new Set([
   'NetworkingError',
   'IncompleteBody',
 ]);
+
+/** A header of the error's answer, where the error kept the answer (lower-case name). */
+export const answerHeader = (err: unknown, name: string): string | undefined => {
+  const v = asSdk(err).$response?.headers?.[name];
+  return typeof v === 'string' ? v : undefined;
+};
+
+/**
+ * How long the server asked to be left alone before the next attempt, in ms: `x-amz-retry-after`
+ * (milliseconds) or `Retry-After` (seconds, or an HTTP date); undefined when it said nothing usable.
+ */
+export function retryAfterMs(err: unknown, now = Date.now()): number | undefined {
+  const amz = answerHeader(err, 'x-amz-retry-after')?.trim();
+  if (amz && /^\d+$/.test(amz)) return Number(amz);
+  const v = answerHeader(err, 'retry-after')?.trim();
+  if (!v) return undefined;
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  // Only a date: Date.parse takes a bare number or a word for some date too.
+  if (!/[A-Za-z]{3}.*\d{2}:\d{2}/.test(v)) return undefined;
+  const at = Date.parse(v);
+  return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
+}
 
 export const isThrottle = (err: unknown) =>
   THROTTLE.has(errorCode(err)) || httpStatus(err) === 429 || httpStatus(err) === 503;

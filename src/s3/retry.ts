@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Limiter } from '../limiter.js';
-import { isRetryable, isThrottle } from './errors.js';
+import { isRetryable, isThrottle, retryAfterMs } from './errors.js';
 import { type RequestScope, signalOf } from './request-signals.js';
 
 /** How far the request limit may grow on its own (see AdaptiveLimiter). */
@@ -129,13 +129,37 @@ export class AdaptiveLimiter extends Limiter {
 export interface RetryPolicy {
   retries: number;
   baseDelayMs: number;
+  /** No wait is longer, the server's Retry-After included. */
   maxDelayMs: number;
+  /** The base for a throttle (SlowDown, 429 …); default baseDelayMs. */
+  throttleBaseDelayMs?: number;
   limiter?: AdaptiveLimiter;
   signal?: AbortSignal | RequestScope;
   onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
 }
 
-/** Runs fn, retrying transient failures with exponential backoff and full jitter. */
+/**
+ * The wait after failed attempt `attempt` (0 for the first), in ms: exponential backoff with full
+ * jitter, from a longer base for a throttle, which also waits at least half its cap (a short draw would
+ * ask again at once a store that has just asked for fewer requests). Never shorter than the server's
+ * Retry-After, within maxDelayMs.
+ */
+export function retryDelay(
+  err: unknown,
+  attempt: number,
+  p: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs' | 'throttleBaseDelayMs'>,
+  draw = Math.random(),
+  now = Date.now(),
+): number {
+  const throttle = isThrottle(err);
+  const base = throttle ? (p.throttleBaseDelayMs ?? p.baseDelayMs) : p.baseDelayMs;
+  const cap = Math.min(p.maxDelayMs, base * 2 ** attempt);
+  const drawn = throttle ? cap / 2 + (draw * cap) / 2 : draw * cap;
+  const asked = retryAfterMs(err, now);
+  return asked === undefined ? drawn : Math.max(drawn, Math.min(asked, p.maxDelayMs));
+}
+
+/** Runs fn, retrying transient failures with exponential backoff (see retryDelay). */
 export async function withRetries<T>(fn: (attempt: number) => Promise<T>, p: RetryPolicy): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     p.signal?.throwIfAborted();
@@ -147,8 +171,7 @@ export async function withRetries<T>(fn: (attempt: number) => Promise<T>, p: Ret
       if (p.signal?.aborted) throw err;
       if (attempt >= p.retries || !isRetryable(err)) throw err;
       if (isThrottle(err)) p.limiter?.throttled();
-      const cap = Math.min(p.maxDelayMs, p.baseDelayMs * 2 ** attempt);
-      const delay = Math.random() * cap;
+      const delay = retryDelay(err, attempt, p);
       p.onRetry?.(err, attempt + 1, delay);
       await sleep(delay, undefined, { signal: signalOf(p.signal) });
     }

@@ -107,6 +107,10 @@ export class S3Transport implements S3Requests {
     this.policy = {
       retries: setting(opts, 'retries'),
       baseDelayMs: 100,
+      // A store that throttles (a partition splitting, a failover) for a few seconds outlasts the
+      // default retries' waits (at least 7.5 s in all): the run slows down instead of failing.
+      throttleBaseDelayMs: 1000,
+      // Also the most a Retry-After is waited out.
       maxDelayMs: 20_000,
       limiter: this.limiter,
       onRetry: opts.onRetry,

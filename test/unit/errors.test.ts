@@ -14,11 +14,16 @@ import {
   isLocalError,
   isRetryable,
   isThrottle,
+  retryAfterMs,
 } from '../../src/s3/errors.js';
 
 /** An error as the SDK raises it: an S3 error code as its name, the HTTP status in its metadata. */
 const s3 = (name: string, status?: number, message = `${name} message`) =>
   Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
+
+/** An error whose answer had these headers, kept as the SDK keeps them. */
+const answer = (err: Error, headers: Record<string, string>) =>
+  Object.assign(err, { $response: { statusCode: 0, headers } });
 
 /** An error of a system call or a socket, as Node raises it. */
 const sys = (code: string, message = `${code} happened`) => Object.assign(new Error(message), { code });
@@ -63,6 +68,13 @@ describe('retry classification', () => {
     ['SlowDown', s3('SlowDown', 503), { throttle: true, retryable: true }],
     ['Throttling', s3('Throttling', 400), { throttle: true, retryable: true }],
     ['TooManyRequests', s3('TooManyRequests'), { throttle: true, retryable: true }],
+    [
+      'RequestThrottled (a code the SDK knows)',
+      s3('RequestThrottled', 400),
+      { throttle: true, retryable: true },
+    ],
+    ['TooManyRequestsException', s3('TooManyRequestsException', 400), { throttle: true, retryable: true }],
+    ['BandwidthLimitExceeded', s3('BandwidthLimitExceeded', 400), { throttle: true, retryable: true }],
     ['HTTP 429 with no code', s3('Error', 429), { throttle: true, retryable: true }],
     ['HTTP 503 with no code', s3('Error', 503), { throttle: true, retryable: true }],
     ['HTTP 500', s3('InternalError', 500), { throttle: false, retryable: true }],
@@ -113,6 +125,24 @@ describe('retry classification', () => {
     ['a string', 'ENOSPC', false],
   ])('isLocalError: %s', (_name, err, local) => {
     expect(isLocalError(err)).toBe(local);
+  });
+});
+
+describe('retryAfterMs: what the server asked for', () => {
+  const NOW = Date.UTC(2026, 11, 6, 12, 0, 0);
+  it.each<[string, Record<string, string> | undefined, number | undefined]>([
+    ['seconds', { 'retry-after': '5' }, 5000],
+    ['fractional seconds, spaced', { 'retry-after': ' 0.5 ' }, 500],
+    ['an HTTP date', { 'retry-after': 'Sun, 06 Dec 2026 12:00:09 GMT' }, 9000],
+    ['a date past', { 'retry-after': 'Sun, 06 Dec 2026 11:00:00 GMT' }, 0],
+    ["x-amz-retry-after's milliseconds, first", { 'x-amz-retry-after': '1500', 'retry-after': '9' }, 1500],
+    ['a word', { 'retry-after': 'later' }, undefined],
+    ['a negative number', { 'retry-after': '-3' }, undefined],
+    ['no header', {}, undefined],
+    ['no answer kept', undefined, undefined],
+  ])('%s', (_name, headers, ms) => {
+    const err = headers ? answer(s3('SlowDown', 503), headers) : s3('SlowDown', 503);
+    expect(retryAfterMs(err, NOW)).toBe(ms);
   });
 });
 

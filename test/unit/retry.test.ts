@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RequestSignals } from '../../src/s3/request-signals.js';
-import { AdaptiveLimiter, type RetryPolicy, withRetries } from '../../src/s3/retry.js';
+import { AdaptiveLimiter, type RetryPolicy, retryDelay, withRetries } from '../../src/s3/retry.js';
 
 /** An error shaped as the SDK throws it. */
 const sdkError = (name: string, status?: number) =>
@@ -441,5 +441,83 @@ describe('AdaptiveLimiter: growth while it pays', () => {
     expect(f.limit).toBe(4);
     for (let i = 0; i < 20; i++) l.succeeded();
     expect(f.limit).toBe(5);
+  });
+});
+
+/** A failure whose answer carried these headers, as the SDK keeps them in $response. */
+const answered = (name: string, status: number, headers: Record<string, string>) =>
+  Object.assign(sdkError(name, status), { $response: { statusCode: status, headers } });
+
+describe('retryDelay: a throttle waits longer, and never less than the server asked', () => {
+  const NOW = Date.UTC(2026, 11, 6, 12, 0, 0);
+  const policy = { baseDelayMs: 100, throttleBaseDelayMs: 1000, maxDelayMs: 20_000 };
+  it.each<[string, unknown, number, number, number]>([
+    ['a server error: full jitter from the base', serverError(), 2, 0.5, 200],
+    ['a server error can wait nothing', serverError(), 0, 0, 0],
+    ['a throttle: at least half its cap, from the throttle base', throttle(), 0, 0, 500],
+    ['a throttle: at most its cap', throttle(), 2, 0.999999, 3999.998],
+    ['a 429 with no code is a throttle', sdkError('Error', 429), 1, 0, 1000],
+    ['a throttle code the SDK knows', sdkError('RequestThrottled', 400), 0, 0, 500],
+    ['the cap stops at the maximum', throttle(), 10, 0, 10_000],
+    [
+      'Retry-After in seconds, above the drawn wait',
+      answered('SlowDown', 503, { 'retry-after': '3' }),
+      0,
+      0.5,
+      3000,
+    ],
+    [
+      'Retry-After below the drawn wait: the drawn wait',
+      answered('SlowDown', 503, { 'retry-after': '1' }),
+      2,
+      0,
+      2000,
+    ],
+    ['Retry-After in fractional seconds', answered('SlowDown', 503, { 'retry-after': '2.5' }), 0, 0, 2500],
+    [
+      'Retry-After as an HTTP date',
+      answered('SlowDown', 503, { 'retry-after': new Date(NOW + 7000).toUTCString() }),
+      0,
+      0,
+      7000,
+    ],
+    [
+      'Retry-After as a date already past: the drawn wait',
+      answered('SlowDown', 503, { 'retry-after': new Date(NOW - 7000).toUTCString() }),
+      0,
+      0,
+      500,
+    ],
+    ['x-amz-retry-after in ms', answered('SlowDown', 503, { 'x-amz-retry-after': '4200' }), 0, 0, 4200],
+    ['Retry-After on a server error too', answered('InternalError', 500, { 'retry-after': '2' }), 0, 0, 2000],
+    [
+      'Retry-After beyond the maximum: the maximum',
+      answered('SlowDown', 503, { 'retry-after': '3600' }),
+      0,
+      0,
+      20_000,
+    ],
+    [
+      'Retry-After that is no number or date: ignored',
+      answered('SlowDown', 503, { 'retry-after': 'soon' }),
+      0,
+      0,
+      500,
+    ],
+  ])('%s', (_reason, err, attempt, draw, delay) => {
+    expect(retryDelay(err, attempt, policy, draw, NOW)).toBeCloseTo(delay, 6);
+  });
+
+  it('without a throttle base, a throttle draws from the base', () => {
+    expect(retryDelay(throttle(), 1, { baseDelayMs: 100, maxDelayMs: 1000 }, 0)).toBe(100);
+  });
+
+  it('withRetries waits what retryDelay says: the Retry-After', async () => {
+    vi.spyOn(Math, 'random').mockReturnValue(0);
+    const delays: number[] = [];
+    const f = flaky([answered('SlowDown', 503, { 'retry-after': '0.05' })]);
+    await withRetries(f.fn, instant({ maxDelayMs: 1000, onRetry: (_e, _a, d) => delays.push(d) }));
+    expect(delays).toEqual([50]);
+    expect(f.attempts).toEqual([0, 1]);
   });
 });
