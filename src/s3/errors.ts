@@ -2,6 +2,7 @@ import { runError, S3SyncError, usageError } from '../errors.js';
 import { shown } from '../options/parse.js';
 import { endpointSetIn } from './client-options.js';
 import { isRequestTimeout, NotS3Error, NotS3ErrorAnswer } from './endpoint-errors.js';
+import { printable } from './response-check.js';
 
 interface SdkError {
   name?: string;
@@ -11,6 +12,11 @@ interface SdkError {
   $fault?: string;
   /** The answer's headers: the SDK keeps them here, and so do direct requests (see direct.ts). */
   $response?: { headers?: Record<string, string | undefined> };
+  /** Elements of S3's <Error> document, copied onto the error as the SDK does. */
+  Region?: string;
+  Endpoint?: string;
+  ServerTime?: string;
+  RequestTime?: string;
 }
 
 const asSdk = (err: unknown) => (typeof err === 'object' && err !== null ? (err as SdkError) : {});
@@ -151,8 +157,24 @@ export function describeS3Error(
       'the object is in an archive tier and not restored (InvalidObjectState): restore it first (aws s3api restore-object)',
       err,
     );
+  const said = shownCode(code, status);
+  // The bucket is in another region than the requests are signed for: S3 answers each one so.
+  if (
+    code === 'PermanentRedirect' ||
+    status === 301 ||
+    (code === 'AuthorizationHeaderMalformed' && bucketRegion(err) !== undefined)
+  )
+    return usageError(wrongRegion(err, where, said, regionSetIn(ctx.flag)));
+  if (code === 'TemporaryRedirect' || status === 307) {
+    const to = answerHeader(err, 'location') ?? asSdk(err).Endpoint;
+    return usageError(
+      `the endpoint redirects the requests for ${where}${to ? ` to ${printable(to)}` : ''} (${said}): S3 does so for a bucket created in the last hours, until DNS knows its name (run again later, or set ${regionSetIn(ctx.flag)} to the bucket's region); another server wants the address it redirects to in ${flag}`,
+    );
+  }
+  // Still refused after the clock skew correction (the SDK's and direct.ts's, from the server's Date).
+  if (SKEW.has(code)) return usageError(clockOff(err, code));
   if (code === 'AccessDenied' || status === 403) {
-    return usageError(`access denied to ${where} (${code || 403}): check the credentials' permissions`);
+    return usageError(`access denied to ${where} (${said}): check the credentials' permissions`);
   }
   if (
     code === 'CredentialsProviderError' ||
@@ -284,4 +306,71 @@ const LOCAL_CODES = new Set([
 export function isLocalError(err: unknown): boolean {
   const e = err as { code?: unknown; local?: unknown } | null;
   return typeof e === 'object' && e !== null && (e.local === true || LOCAL_CODES.has(String(e.code)));
+}
+
+/** The error's code as a message shows it: the status where the answer had none (the SDK's "Unknown"). */
+const shownCode = (code: string, status: number | undefined) =>
+  code && code !== 'Unknown' && code !== 'UnknownError' ? code : status ? `HTTP ${status}` : 'no code';
+
+/** The setting that holds the region of the endpoint that `flag` names (a sync's source has its own). */
+const regionSetIn = (flag: string | undefined) =>
+  flag === '--source-endpoint-url' ? 'sourceRegion (--source-region)' : 'region (--region) or AWS_REGION';
+
+/** The bucket's region as the answer names it: S3's header, or its <Region> element. */
+const bucketRegion = (err: unknown): string | undefined => {
+  const r = answerHeader(err, 'x-amz-bucket-region') ?? asSdk(err).Region;
+  // A region is a host name label: anything else is not shown as one.
+  return r !== undefined && /^[a-z0-9-]{1,63}$/i.test(r) ? r : undefined;
+};
+
+function wrongRegion(err: unknown, where: string, code: string, setting: string): string {
+  const region = bucketRegion(err);
+  if (region)
+    return `${where} is in region ${region}, not the region its requests are signed for (${code}): set ${setting} to ${region}`;
+  const endpoint = asSdk(err).Endpoint;
+  return `${where} is in another region than its requests are signed for${endpoint ? ` (S3 names the endpoint ${printable(endpoint)})` : ''} (${code}): set ${setting} to the bucket's region`;
+}
+
+/** S3's refusals of a request signed at a time too far from its own. */
+const SKEW = new Set(['RequestTimeTooSkewed', 'RequestExpired', 'RequestInTheFuture']);
+
+/**
+ * How far the local clock is behind the server's, in ms (negative: ahead): from the times S3's error
+ * names, else the answer's Date against this clock. Undefined when neither is there.
+ */
+export function clockSkewMs(err: unknown, now = Date.now()): number | undefined {
+  const e = asSdk(err);
+  const server = timeOf(e.ServerTime);
+  const request = timeOf(e.RequestTime);
+  if (server !== undefined && request !== undefined) return server - request;
+  const date = timeOf(answerHeader(err, 'date'));
+  return date === undefined ? undefined : date - now;
+}
+
+/** ISO 8601 (2026-12-06T17:20:00Z), its basic form as SigV4 writes it (20261206T172000Z), or an HTTP date. */
+function timeOf(v: string | undefined): number | undefined {
+  if (!v) return undefined;
+  const basic = /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/.exec(v.trim());
+  const t = basic
+    ? Date.UTC(+basic[1]!, +basic[2]! - 1, +basic[3]!, +basic[4]!, +basic[5]!, +basic[6]!)
+    : Date.parse(v);
+  return Number.isFinite(t) ? t : undefined;
+}
+
+/** A clock difference as people say it: seconds, minutes, hours or days. */
+function spanText(ms: number): string {
+  const s = Math.abs(ms) / 1000;
+  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 90 * 60) return `${Math.round(s / 60)} min`;
+  if (s < 48 * 3600) return `${Math.round(s / 360) / 10} h`;
+  return `${Math.round(s / 86400)} days`;
+}
+
+function clockOff(err: unknown, code: string): string {
+  const skew = clockSkewMs(err);
+  const by =
+    skew === undefined || Math.abs(skew) < 1000
+      ? 'off'
+      : `${spanText(skew)} ${skew > 0 ? 'behind' : 'ahead of'}`;
+  return `the local clock is ${by} the server's (${code}): set the clock right (NTP), S3 refuses requests signed at a time far from its own`;
 }

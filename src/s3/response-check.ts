@@ -60,7 +60,7 @@ export function notS3Reason(a: AnswerSeen): string | undefined {
 }
 
 /** A URL from an answer, for one line of output: no control characters, no credentials, not too long. */
-function printable(url: string): string {
+export function printable(url: string): string {
   let shown = url;
   try {
     const u = new URL(url);

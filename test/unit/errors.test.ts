@@ -169,7 +169,12 @@ describe('describeS3Error: one line that names the fix', () => {
       s3('AccessDenied', 403),
       /^access denied to s3:\/\/b \(AccessDenied\): check the credentials' permissions$/,
     ],
-    ['a bare 403', s3('Error', 403), /^access denied to s3:\/\/b \(403\)/],
+    ['a bare 403', s3('Error', 403), /^access denied to s3:\/\/b \(HTTP 403\)/],
+    [
+      "a HEAD's 403 with no body (the SDK's 'Unknown')",
+      s3('Unknown', 403, 'UnknownError'),
+      /^access denied to s3:\/\/b \(HTTP 403\): check the credentials' permissions$/,
+    ],
     [
       'no credentials (the default chain)',
       s3('CredentialsProviderError', undefined, 'Could not load credentials from any providers'),
@@ -246,6 +251,62 @@ describe('describeS3Error: one line that names the fix', () => {
       /sent no response within 1\.5 s: .*--first-byte-timeout/,
     ],
     ['an invalid bucket name', s3('InvalidBucketName', 400), /^invalid bucket name 'b'$/],
+    [
+      'a wrong region: the header names the right one',
+      answer(s3('PermanentRedirect', 301), { 'x-amz-bucket-region': 'eu-west-3' }),
+      /^s3:\/\/b is in region eu-west-3, not the region its requests are signed for \(PermanentRedirect\): set region \(--region\) or AWS_REGION to eu-west-3$/,
+    ],
+    [
+      "a wrong region: the body's <Region>",
+      Object.assign(s3('PermanentRedirect', 301), { Region: 'ap-south-1' }),
+      /^s3:\/\/b is in region ap-south-1, .*to ap-south-1$/,
+    ],
+    [
+      "a wrong region: only the body's <Endpoint>",
+      Object.assign(s3('PermanentRedirect', 301), { Endpoint: 'b.s3.eu-west-3.amazonaws.com' }),
+      /^s3:\/\/b is in another region than its requests are signed for \(S3 names the endpoint b\.s3\.eu-west-3\.amazonaws\.com\) \(PermanentRedirect\): set region \(--region\) or AWS_REGION to the bucket's region$/,
+    ],
+    [
+      "a HEAD's bare 301 (no body)",
+      answer(s3('Unknown', 301, 'UnknownError'), { 'x-amz-bucket-region': 'us-west-2' }),
+      /^s3:\/\/b is in region us-west-2, .*\(HTTP 301\): set region \(--region\) or AWS_REGION to us-west-2$/,
+    ],
+    [
+      'AuthorizationHeaderMalformed naming the region',
+      Object.assign(s3('AuthorizationHeaderMalformed', 400), { Region: 'eu-west-3' }),
+      /^s3:\/\/b is in region eu-west-3, .*\(AuthorizationHeaderMalformed\): set region \(--region\) or AWS_REGION to eu-west-3$/,
+    ],
+    [
+      'a temporary redirect (a new bucket)',
+      answer(s3('TemporaryRedirect', 307), { location: 'https://b.s3-eu-west-3.amazonaws.com/' }),
+      /^the endpoint redirects the requests for s3:\/\/b to https:\/\/b\.s3-eu-west-3\.amazonaws\.com\/ \(TemporaryRedirect\): S3 does so for a bucket created in the last hours/,
+    ],
+    [
+      'a clock too far off: the times S3 names',
+      Object.assign(s3('RequestTimeTooSkewed', 403), {
+        RequestTime: '20261206T120000Z',
+        ServerTime: '2026-12-06T17:00:00Z',
+      }),
+      /^the local clock is 5 h behind the server's \(RequestTimeTooSkewed\): set the clock right \(NTP\)/,
+    ],
+    [
+      'a clock ahead, in minutes',
+      Object.assign(s3('RequestTimeTooSkewed', 403), {
+        RequestTime: '2026-12-06T12:20:00Z',
+        ServerTime: '2026-12-06T12:00:00Z',
+      }),
+      /^the local clock is 20 min ahead of the server's \(RequestTimeTooSkewed\)/,
+    ],
+    [
+      "a clock too far off: the answer's Date",
+      answer(s3('RequestTimeTooSkewed', 403), { date: new Date(Date.now() + 3 * 86_400_000).toUTCString() }),
+      /^the local clock is 3 days behind the server's/,
+    ],
+    [
+      'a clock too far off, no time in the answer',
+      s3('RequestTimeTooSkewed', 403),
+      /^the local clock is off the server's \(RequestTimeTooSkewed\): set the clock right \(NTP\)/,
+    ],
   ])('%s: a usage error', (_name, err, line) => {
     const e = describeS3Error(err, ctx);
     expect(e).toBeInstanceOf(S3SyncError);
@@ -300,6 +361,13 @@ describe('describeS3Error: one line that names the fix', () => {
     expect(isFatal(e)).toBe(false);
     expect(e.message).toBe(message);
     expect(e.cause).toBe(err);
+  });
+
+  it("a sync's source names its own region setting", () => {
+    const err = answer(s3('PermanentRedirect', 301), { 'x-amz-bucket-region': 'eu-west-3' });
+    expect(describeS3Error(err, { ...ctx, flag: '--source-endpoint-url' }).message).toMatch(
+      /: set sourceRegion \(--source-region\) to eu-west-3$/,
+    );
   });
 
   it('names the bucket and AWS when the context has neither', () => {
