@@ -12,6 +12,10 @@ interface SdkError {
   $fault?: string;
   /** The answer's headers: the SDK keeps them here, and so do direct requests (see direct.ts). */
   $response?: { headers?: Record<string, string | undefined> };
+  /** The request it answered (PutObject …), where the error was marked with it (see markErrors). */
+  $operation?: string;
+  /** The status the server sent, where the SDK changed it (a 200 carrying an <Error> becomes a 503). */
+  $answerStatus?: number;
   /** Elements of S3's <Error> document, copied onto the error as the SDK does. */
   Region?: string;
   Endpoint?: string;
@@ -181,10 +185,19 @@ export function describeS3Error(
     /Could not load credentials|Could not resolve credentials/.test(msg)
   ) {
     // The default chain found nothing: say where credentials go.
-    if (/Could not load credentials from any providers/.test(msg))
+    if (/Could not load credentials from any providers/.test(msg)) {
+      // A profile named (the flag or AWS_PROFILE) makes the chain skip the environment's keys.
+      const named = /^the keys of AWS profile '(.*)' \((--profile|AWS_PROFILE)\)$/.exec(
+        ctx.credentials ?? '',
+      );
+      if (named)
+        return usageError(
+          `no AWS credentials found in profile '${named[1]}' (named by ${named[2]}): add its aws_access_key_id and aws_secret_access_key (~/.aws/credentials), or ${named[2] === 'AWS_PROFILE' ? 'unset AWS_PROFILE' : 'name another --profile'}`,
+        );
       return usageError(
         'no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use --profile',
       );
+    }
     // A profile's source failed (an SSO login expired, a role's source profile missing): its own
     // words name the fix; a credential_process's command line may hold a secret and is left out.
     if (/^Command failed:/.test(msg))
@@ -237,7 +250,22 @@ export function describeS3Error(
   // A JavaScript error with no answer behind it is a fault here, not the store's.
   if (status === undefined && err instanceof Error && JS_ERRORS.has(err.name))
     return runError(`${err.name}: ${first}`, err);
-  const what = `S3 error${code ? ` ${code}` : ''}${status ? ` (HTTP ${status})` : ''}`;
+  const op = asSdk(err).$operation;
+  const to = op ? ` to ${op}` : '';
+  const answered = asSdk(err).$answerStatus;
+  // The SDK makes a 200 carrying an <Error> a 503: the status said is the one the server sent.
+  const how =
+    answered !== undefined
+      ? ` (in an HTTP ${answered} answer${to})`
+      : status
+        ? ` (HTTP ${status}${to})`
+        : op
+          ? ` (${op})`
+          : '';
+  const what = `S3 error${code ? ` ${code}` : ''}${how}`;
+  // Retried as a network failure until the retries ran out: what was cut, not Node's one word.
+  if (code === 'ECONNRESET' && status === undefined)
+    return runError(`${what}: the connection was reset${resetWhen(first ?? '')} (on every attempt)`, err);
   // The SDK has no words for it (its message is "UnknownError"): what it means, and what happens next.
   if (code === 'NoSuchUpload')
     return runError(
@@ -311,6 +339,13 @@ export function isLocalError(err: unknown): boolean {
 /** The error's code as a message shows it: the status where the answer had none (the SDK's "Unknown"). */
 const shownCode = (code: string, status: number | undefined) =>
   code && code !== 'Unknown' && code !== 'UnknownError' ? code : status ? `HTTP ${status}` : 'no code';
+
+/** When a reset connection was cut, from Node's words for it. */
+function resetWhen(message: string): string {
+  if (/^aborted$/i.test(message)) return ' while the answer was read';
+  if (/socket hang up/i.test(message)) return ' before an answer came';
+  return '';
+}
 
 /** The setting that holds the region of the endpoint that `flag` names (a sync's source has its own). */
 const regionSetIn = (flag: string | undefined) =>

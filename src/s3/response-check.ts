@@ -91,6 +91,8 @@ export function checkAnswers(client: S3Client): void {
       };
       const operation = String(context.commandName ?? '').replace(/Command$/, '');
       const status = res.statusCode ?? 0;
+      // Before the SDK makes a 200 carrying an <Error> a 503 (see markErrors).
+      (context as AnsweredContext)[ANSWER_STATUS] = status;
       const headers = res.headers ?? {};
       let body: Buffer | undefined;
       if (XML_ROOT[operation] && status >= 200 && status < 300 && res.body !== undefined) {
@@ -121,4 +123,41 @@ export function checkAnswers(client: S3Client): void {
     // Last of the deserialize step: nearest the HTTP handler, it sees the raw answer first.
     { step: 'deserialize', priority: 'low', name: 's3syncCheckAnswers' },
   );
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      try {
+        return await next(args);
+      } catch (err) {
+        markErrors(
+          err,
+          String(context.commandName ?? '').replace(/Command$/, ''),
+          context as AnsweredContext,
+        );
+        throw err;
+      }
+    },
+    // First of all: every error of the request passes through it.
+    { step: 'initialize', priority: 'high', name: 's3syncMarkErrors' },
+  );
+}
+
+const ANSWER_STATUS = Symbol('s3sync answer status');
+type AnsweredContext = { [ANSWER_STATUS]?: number };
+
+/**
+ * Marks an error with the request it failed (`$operation`) and, where the SDK changed the status the
+ * server sent, that status (`$answerStatus`): messages name both (see describeS3Error).
+ */
+function markErrors(err: unknown, operation: string, context: AnsweredContext): void {
+  if (typeof err !== 'object' || err === null) return;
+  const e = err as { $operation?: string; $answerStatus?: number; $metadata?: { httpStatusCode?: number } };
+  if (operation && e.$operation === undefined)
+    Object.defineProperty(e, '$operation', { value: operation, configurable: true });
+  const answered = context[ANSWER_STATUS];
+  if (
+    answered !== undefined &&
+    e.$metadata?.httpStatusCode !== undefined &&
+    answered !== e.$metadata.httpStatusCode
+  )
+    Object.defineProperty(e, '$answerStatus', { value: answered, configurable: true });
 }

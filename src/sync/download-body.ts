@@ -49,11 +49,22 @@ export async function* coalesce(body: Readable): AsyncGenerator<{ buf: Buffer; o
   if (bytes > 0) yield take();
 }
 
-/** A small body, whole; more or fewer bytes than the listing said is a transfer to retry. */
-export async function gather(body: Readable, size: number): Promise<Buffer> {
+/**
+ * A small body, whole; more or fewer bytes than the listing said is a transfer to retry. `encoding`:
+ * the answer's Content-Encoding, named as the likely cause (something on the way compressed it).
+ */
+export async function gather(body: Readable, size: number, encoding?: string): Promise<Buffer> {
   const { data, over } = await readCapped(body, size);
-  if (over) throw new IncompleteBody(`response body is longer than the ${size} bytes listed`);
+  // s3sync never asks for an encoding: one on an object not stored so was added on the way.
+  const why = encoding
+    ? ` (the answer came with Content-Encoding: ${printableValue(encoding)}: if the object is not stored so, something on the way encoded it)`
+    : '';
+  if (over) throw new IncompleteBody(`response body is longer than the ${size} bytes listed${why}`);
   if (data.length !== size)
-    throw new IncompleteBody(`response body ended after ${data.length} of ${size} bytes`);
+    throw new IncompleteBody(`response body ended after ${data.length} of ${size} bytes${why}`);
   return data;
 }
+
+/** A header value for one line of output. */
+const printableValue = (v: string) =>
+  (v.length > 40 ? `${v.slice(0, 37)}...` : v).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');

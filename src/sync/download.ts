@@ -183,7 +183,7 @@ export async function downloadObject(
         { key: o.key, versionId: o.versionId, verifiedByMd5: form.kind === 'md5' },
         async (body, info) => {
           sameAsListed(o, info.etag, body);
-          const buf = await gather(body, o.size);
+          const buf = await gather(body, o.size, info.contentEncoding);
           const h = new StreamHasher(partSizes);
           h.update(buf);
           const r = h.digest();

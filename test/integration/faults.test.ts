@@ -219,7 +219,7 @@ describe.each(servers())('faults on $name', (server) => {
     expect(lines, push.stderr).toHaveLength(1);
     expect(lines[0]).toMatch(/big\.bin/);
     expect(lines[0]).toMatch(
-      /: S3 error NoSuchUpload \(HTTP 404\): the multipart upload was aborted on the server \(by s3sync cleanup, a lifecycle rule or another tool\); the next run sends the file again$/,
+      /: S3 error NoSuchUpload \(HTTP 404 to UploadPart\): the multipart upload was aborted on the server \(by s3sync cleanup, a lifecycle rule or another tool\); the next run sends the file again$/,
     );
     // Two workers: the parts in flight when the first 404 came, not the other dozen.
     const sent = proxy.log.filter((e) => e.method === 'PUT' && e.url.includes('partNumber=')).length;

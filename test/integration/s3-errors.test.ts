@@ -1,11 +1,23 @@
 /**
  * What S3's error answers make a run do, each from the fault proxy in front of a real server: a
  * throttle is waited out (Retry-After honoured), a wrong region or a clock S3 refuses stops the run
- * with one line that names the fix.
+ * with one line that names the fix, and a failure on every attempt says what failed.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bigFile, MiB, newBucket, plainLines, runCli, servers, trackedDirs, writeTree } from '../helpers.js';
+import {
+  bigFile,
+  MiB,
+  newBucket,
+  plainLines,
+  runCli,
+  seedObject,
+  servers,
+  trackedDirs,
+  writeTree,
+} from '../helpers.js';
 import { type FaultOptions, type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 
 const { dir, removeAll } = trackedDirs();
@@ -167,6 +179,117 @@ describe.each(servers())('S3 error answers on $name', (server) => {
     expect(r.code, r.stderr).toBe(2);
     expect(plainLines(r.stderr)).toEqual([
       "s3sync: the local clock is 5 h behind the server's (RequestTimeTooSkewed): set the clock right (NTP), S3 refuses requests signed at a time far from its own",
+    ]);
+  });
+
+  it('a GET whose connection is reset mid-body on every attempt says so, and that it was every attempt', async () => {
+    const { bucket, transport } = await newBucket(server, 'reset');
+    await seedObject(transport, 'x/a', Buffer.alloc(64 * 1024, 7));
+    const resetting = await startFaultProxy({
+      target: server.endpoint,
+      seed: 5,
+      rate: 1,
+      kinds: ['reset-response'],
+      filter: ({ method, url }) => method === 'GET' && !isListing(url),
+    });
+    proxies.push(resetting);
+    const r = await runCli(
+      ['pull', `s3://${bucket}/x`, dir('reset-dst'), '--endpoint-url', resetting.endpoint, '--retries', '1'],
+      server,
+    );
+    expect(r.code, r.stderr).toBe(1);
+    expect(plainLines(r.stderr)).toContainEqual(
+      expect.stringMatching(
+        /^error: a: S3 error ECONNRESET: the connection was reset (while the answer was read|before an answer came) \(on every attempt\)$/,
+      ),
+    );
+  });
+
+  it('a GET answered with a Content-Encoding no one asked for names it', async () => {
+    const { bucket, transport } = await newBucket(server, 'enc');
+    await seedObject(transport, 'e/a', 'plain!');
+    const proxy = await proxyTo(server.endpoint, {
+      rewrite: ({ method, url }) =>
+        method === 'GET' && !isListing(url)
+          ? {
+              headers: (h) => {
+                h['content-encoding'] = 'gzip';
+              },
+              body: (b) => gzipSync(b),
+            }
+          : undefined,
+    });
+    const r = await runCli(
+      ['pull', `s3://${bucket}/e`, dir('enc-dst'), '--endpoint-url', proxy.endpoint, '--retries', '1'],
+      server,
+    );
+    expect(r.code, r.stderr).toBe(1);
+    expect(plainLines(r.stderr)).toContainEqual(
+      'error: a: response body is longer than the 6 bytes listed (the answer came with Content-Encoding: gzip: if the object is not stored so, something on the way encoded it) (on every attempt)',
+    );
+  });
+
+  it('a CompleteMultipartUpload answered 200 with an <Error> on every attempt: said as the 200 it was', async () => {
+    const { bucket } = await newBucket(server, 'c200');
+    const src = dir('c200-src');
+    bigFile(path.join(src, 'big.bin'), 6 * MiB);
+    // Answered by the proxy, never completed upstream: the HEAD that follows finds no object.
+    const proxy = await proxyTo(server.endpoint, {
+      answer: ({ method, url }) =>
+        method === 'POST' && url.includes('uploadId=')
+          ? {
+              status: 200,
+              code: 'InternalError',
+              message: 'We encountered an internal error. Please try again.',
+            }
+          : undefined,
+    });
+    const r = await runCli(
+      [
+        'push',
+        src,
+        `s3://${bucket}/c`,
+        '--endpoint-url',
+        proxy.endpoint,
+        '--retries',
+        '1',
+        '--multipart-threshold',
+        '5MiB',
+        '--part-size',
+        '5MiB',
+      ],
+      server,
+    );
+    expect(r.code, r.stderr).toBe(1);
+    expect(plainLines(r.stderr)).toContainEqual(
+      'error: big.bin: S3 error InternalError (in an HTTP 200 answer to CompleteMultipartUpload): We encountered an internal error. Please try again.',
+    );
+  });
+});
+
+describe('credentials', () => {
+  it('AWS_PROFILE naming a profile without keys: the profile and where it was named, not the keys that are set', async () => {
+    const home = dir('nokeys-home');
+    mkdirSync(path.join(home, '.aws'));
+    writeFileSync(path.join(home, '.aws', 'config'), '[profile ronly]\nregion = eu-west-2\n');
+    const src = dir('nokeys-src');
+    writeTree(src, { a: 'a' });
+    const server = servers()[0]!;
+    const r = await runCli(
+      ['push', src, 's3://any-bucket/x', '--endpoint-url', server.endpoint, '--quiet'],
+      server,
+      {
+        env: {
+          HOME: home,
+          AWS_PROFILE: 'ronly',
+          AWS_CONFIG_FILE: undefined,
+          AWS_SHARED_CREDENTIALS_FILE: undefined,
+        },
+      },
+    );
+    expect(r.code, r.stderr).toBe(2);
+    expect(plainLines(r.stderr)).toEqual([
+      "s3sync: no AWS credentials found in profile 'ronly' (named by AWS_PROFILE): add its aws_access_key_id and aws_secret_access_key (~/.aws/credentials), or unset AWS_PROFILE",
     ]);
   });
 });

@@ -326,7 +326,34 @@ describe('describeS3Error: one line that names the fix', () => {
       s3('SlowDown', 503, 'Please reduce your request rate.'),
       'S3 error SlowDown (HTTP 503): Please reduce your request rate.',
     ],
-    ['a reset connection', sys('ECONNRESET', 'read ECONNRESET'), 'S3 error ECONNRESET: read ECONNRESET'],
+    [
+      'a reset connection',
+      sys('ECONNRESET', 'read ECONNRESET'),
+      'S3 error ECONNRESET: the connection was reset (on every attempt)',
+    ],
+    [
+      'a body cut by a reset, on every attempt',
+      sys('ECONNRESET', 'aborted'),
+      'S3 error ECONNRESET: the connection was reset while the answer was read (on every attempt)',
+    ],
+    [
+      'a reset before the answer',
+      sys('ECONNRESET', 'socket hang up'),
+      'S3 error ECONNRESET: the connection was reset before an answer came (on every attempt)',
+    ],
+    [
+      'the request it answered, where known',
+      Object.assign(s3('InternalError', 500, 'boom'), { $operation: 'PutObject' }),
+      'S3 error InternalError (HTTP 500 to PutObject): boom',
+    ],
+    [
+      "a 200 carrying an <Error>, which the SDK makes a 503: the server's status",
+      Object.assign(s3('InternalError', 503, 'We encountered an internal error.'), {
+        $operation: 'CompleteMultipartUpload',
+        $answerStatus: 200,
+      }),
+      'S3 error InternalError (in an HTTP 200 answer to CompleteMultipartUpload): We encountered an internal error.',
+    ],
     ['no code, no status', new Error('something odd'), 'S3 error: something odd'],
     [
       'a header Node cannot send',
@@ -368,6 +395,29 @@ describe('describeS3Error: one line that names the fix', () => {
     expect(describeS3Error(err, { ...ctx, flag: '--source-endpoint-url' }).message).toMatch(
       /: set sourceRegion \(--source-region\) to eu-west-3$/,
     );
+  });
+
+  it.each<[string, string | undefined, string]>([
+    [
+      'a profile named by AWS_PROFILE, without keys',
+      "the keys of AWS profile 'ronly' (AWS_PROFILE)",
+      "no AWS credentials found in profile 'ronly' (named by AWS_PROFILE): add its aws_access_key_id and aws_secret_access_key (~/.aws/credentials), or unset AWS_PROFILE",
+    ],
+    [
+      'a profile named by --profile, without keys',
+      "the keys of AWS profile 'w' (--profile)",
+      "no AWS credentials found in profile 'w' (named by --profile): add its aws_access_key_id and aws_secret_access_key (~/.aws/credentials), or name another --profile",
+    ],
+    [
+      'no profile named',
+      undefined,
+      'no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use --profile',
+    ],
+  ])('no credentials: %s', (_name, credentials, message) => {
+    const err = s3('CredentialsProviderError', undefined, 'Could not load credentials from any providers');
+    const e = describeS3Error(err, { ...ctx, credentials });
+    expect(e.kind).toBe('usage');
+    expect(e.message).toBe(message);
   });
 
   it('names the bucket and AWS when the context has neither', () => {
