@@ -275,7 +275,7 @@ export class DirectRequests {
     if (Number.isFinite(date)) this.setup.serverTime(date);
     if (status < 200 || status >= 300) {
       const xml = await errorBody(res);
-      if (foreignServerError(status, operation, xml)) throw new NotS3ErrorAnswer(status);
+      if (foreignServerError(status, operation, xml)) throw new NotS3ErrorAnswer(status, operation);
       const foreign = foreignListingRefusal(status, operation, xml);
       if (foreign) throw new NotS3Error(foreign, status);
       const code = xmlText(xml, 'Code') ?? NAME_BY_STATUS[status] ?? 'UnknownError';

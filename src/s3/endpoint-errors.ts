@@ -39,7 +39,11 @@ const NAME: Readonly<Record<number, string>> = Object.freeze({
 export class NotS3ErrorAnswer extends Error {
   readonly $metadata: { httpStatusCode: number };
   readonly $fault = 'server';
-  constructor(status: number) {
+  /** `$operation`: the request it answered (PutObject …), for the message. */
+  constructor(
+    status: number,
+    readonly $operation?: string,
+  ) {
     const phrase = REASON[status];
     super(`HTTP ${status}${phrase ? ` ${phrase}` : ''}`);
     this.name = NAME[status] ?? `HTTP${status}`;

@@ -129,8 +129,11 @@ export function describeS3Error(
   if (err instanceof NotS3Error)
     return usageError(`the endpoint ${endpoint} does not answer as S3 (${err.reason}): check ${flag}`);
   // A gateway's page, on every attempt: the file's failure, said as what came back.
+  // The request it answered, where known: marked on the SDK's errors, given by direct requests.
+  const op = asSdk(err).$operation;
+  const to = op ? ` to ${op}` : '';
   if (err instanceof NotS3ErrorAnswer)
-    return runError(`${err.message} from ${endpoint} (not an S3 answer)`, err);
+    return runError(`${err.message} from ${endpoint} (not an S3 answer${to})`, err);
   if (isRequestTimeout(err) && err.silentEndpoint) {
     const secs = `${err.ms / 1000} s`;
     return err.timeout === 'connect'
@@ -170,15 +173,15 @@ export function describeS3Error(
   )
     return usageError(wrongRegion(err, where, said, regionSetIn(ctx.flag)));
   if (code === 'TemporaryRedirect' || status === 307) {
-    const to = answerHeader(err, 'location') ?? asSdk(err).Endpoint;
+    const target = answerHeader(err, 'location') ?? asSdk(err).Endpoint;
     return usageError(
-      `the endpoint redirects the requests for ${where}${to ? ` to ${printable(to)}` : ''} (${said}): S3 does so for a bucket created in the last hours, until DNS knows its name (run again later, or set ${regionSetIn(ctx.flag)} to the bucket's region); another server wants the address it redirects to in ${flag}`,
+      `the endpoint redirects the requests for ${where}${target ? ` to ${printable(target)}` : ''} (${said}): S3 does so for a bucket created in the last hours, until DNS knows its name (run again later, or set ${regionSetIn(ctx.flag)} to the bucket's region); another server wants the address it redirects to in ${flag}`,
     );
   }
   // Still refused after the clock skew correction (the SDK's and direct.ts's, from the server's Date).
   if (SKEW.has(code)) return usageError(clockOff(err, code));
   if (code === 'AccessDenied' || status === 403) {
-    return usageError(`access denied to ${where} (${said}): check the credentials' permissions`);
+    return usageError(`access denied to ${where} (${said}${to}): check the credentials' permissions`);
   }
   if (
     code === 'CredentialsProviderError' ||
@@ -250,8 +253,6 @@ export function describeS3Error(
   // A JavaScript error with no answer behind it is a fault here, not the store's.
   if (status === undefined && err instanceof Error && JS_ERRORS.has(err.name))
     return runError(`${err.name}: ${first}`, err);
-  const op = asSdk(err).$operation;
-  const to = op ? ` to ${op}` : '';
   const answered = asSdk(err).$answerStatus;
   // The SDK makes a 200 carrying an <Error> a 503: the status said is the one the server sent.
   const how =

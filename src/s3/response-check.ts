@@ -110,7 +110,8 @@ export function checkAnswers(client: S3Client): void {
       // UnknownError, or fails to parse an HTML page).
       if (status >= 500 && operation !== 'HeadObject' && res.body !== undefined) {
         const text = await readAll(res.body);
-        if (foreignServerError(status, operation, text.toString('utf8'))) throw new NotS3ErrorAnswer(status);
+        if (foreignServerError(status, operation, text.toString('utf8')))
+          throw new NotS3ErrorAnswer(status, operation);
         res.body = text;
       } else if (status >= 400 && operation === 'ListObjectsV2' && res.body !== undefined) {
         const text = await readAll(res.body);

@@ -344,7 +344,7 @@ describe.each(servers())('faults on $name', (server) => {
       );
       expect(push.code).toBe(1);
       const line = (rel: string) =>
-        `error: ${rel}: HTTP ${status} ${phrase} from ${proxy.endpoint} (not an S3 answer)`;
+        `error: ${rel}: HTTP ${status} ${phrase} from ${proxy.endpoint} (not an S3 answer to PutObject)`;
       expect(plainLines(push.stderr).sort()).toEqual([line('mid.bin'), line('small.bin')]);
       expect(push.stderr).not.toMatch(/UnknownError|Deserialization/);
       expect(push.stderr).not.toContain(server.secretAccessKey);

@@ -171,6 +171,16 @@ describe('describeS3Error: one line that names the fix', () => {
     ],
     ['a bare 403', s3('Error', 403), /^access denied to s3:\/\/b \(HTTP 403\)/],
     [
+      'access denied to a request named',
+      Object.assign(s3('AccessDenied', 403), { $operation: 'PutObject' }),
+      /^access denied to s3:\/\/b \(AccessDenied to PutObject\): check the credentials' permissions$/,
+    ],
+    [
+      "a HEAD's 403 with no body, the request named",
+      Object.assign(s3('Unknown', 403, 'UnknownError'), { $operation: 'HeadObject' }),
+      /^access denied to s3:\/\/b \(HTTP 403 to HeadObject\): check the credentials' permissions$/,
+    ],
+    [
       "a HEAD's 403 with no body (the SDK's 'Unknown')",
       s3('Unknown', 403, 'UnknownError'),
       /^access denied to s3:\/\/b \(HTTP 403\): check the credentials' permissions$/,
@@ -486,5 +496,12 @@ describe('a server error that S3 did not write', () => {
     const d = describeS3Error(err, ctx);
     expect(d.kind).toBe('file');
     expect(d.message).toBe(line);
+  });
+
+  it('names the request it answered, where known', () => {
+    const err = Object.assign(new NotS3ErrorAnswer(503), { $operation: 'ListObjectsV2' });
+    expect(describeS3Error(err, ctx).message).toBe(
+      'HTTP 503 Service Unavailable from http://127.0.0.1:9 (not an S3 answer to ListObjectsV2)',
+    );
   });
 });
