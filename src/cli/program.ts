@@ -547,7 +547,11 @@ export async function runCli(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   // A terminal or ssh session closed: Node's default ended a watch with no summary and no manifest saved.
   process.on('SIGHUP', onSignal);
+  // stderr is where a failure would be said: with it gone there is nowhere to, and the run's result
+  // stands (unhandled, its error ended the run halfway with the manifest unwritten).
+  const onStderrError = () => {};
   process.stdout.on('error', onStdoutError);
+  process.stderr.on('error', onStderrError);
   try {
     const [node = '', script = '', ...args] = pairHeaderFlags(argv);
     await program.parseAsync([node, script, ...helpTopicUnknown(program, args)]);
@@ -586,6 +590,7 @@ export async function runCli(argv: string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);
     process.stdout.off('error', onStdoutError);
+    process.stderr.off('error', onStderrError);
   }
 }
 

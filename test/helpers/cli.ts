@@ -27,6 +27,9 @@ export interface CliOptions {
    * and its signals reach it): `unshare` with its own limits, say.
    */
   wrap?: string[];
+  /** A descriptor the child writes its stdout or stderr to in place of the pipe to the test (`/dev/full`). */
+  stdout?: number;
+  stderr?: number;
 }
 
 /** The environment a user running against the server has: its credentials, endpoint and region. */
@@ -68,7 +71,7 @@ export function spawnCli(args: string[], s?: TestServer, opts: CliOptions = {}):
   const child = spawn(command!, [...wrapArgs, cliPath, ...args], {
     env: cliEnv(s, opts.env, opts.bare),
     cwd: opts.cwd,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', opts.stdout ?? 'pipe', opts.stderr ?? 'pipe'],
     uid: opts.uid,
     gid: opts.gid,
   });
@@ -96,16 +99,16 @@ export function spawnCli(args: string[], s?: TestServer, opts: CliOptions = {}):
       }
     }
   };
-  child.stdout!.setEncoding('utf8');
-  child.stderr!.setEncoding('utf8');
-  child.stdout!.on('data', (chunk: string) => {
+  child.stdout?.setEncoding('utf8');
+  child.stderr?.setEncoding('utf8');
+  child.stdout?.on('data', (chunk: string) => {
     out += chunk;
     partial += chunk;
     const lines = partial.split('\n');
     partial = lines.pop()!;
     for (const line of lines) onLine(line);
   });
-  child.stderr!.on('data', (chunk: string) => {
+  child.stderr?.on('data', (chunk: string) => {
     err += chunk;
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
