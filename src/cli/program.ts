@@ -492,9 +492,48 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
 
 /** Runs the CLI; returns the exit code: 0 in sync, 1 some files failed, 2 usage or configuration error. */
 export async function runCli(argv: string[]): Promise<number> {
+  const cancel = new AbortController();
+  // A closed stdout cancels as SIGPIPE would end the process, but with the work saved: exiting there
+  // left the run's transfers undone, its manifest unwritten and the exit code 0.
+  let stdoutError: NodeJS.ErrnoException | undefined;
+  const onStdoutError = (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') {
+      if (!cancel.signal.aborted) cancel.abort(new CancelledError('SIGPIPE'));
+      return;
+    }
+    // Any other (a full disk): the transfers are worth more than their report, so the run goes on.
+    // Every later write fails as well: one line says it.
+    if (stdoutError !== undefined) return;
+    stdoutError = err;
+    process.stderr.write(
+      `s3sync: cannot write the output: ${printable(err.message.replace(/, write$/, ''))}; the run goes on without it, and will not exit 0\n`,
+    );
+  };
+  // stderr is where a failure would be said: with it gone there is nowhere to, and the run's result
+  // stands (unhandled, its error ended the run halfway with the manifest unwritten).
+  const onStderrError = () => {};
+  process.stdout.on('error', onStdoutError);
+  process.stderr.on('error', onStderrError);
+  try {
+    const code = await runCommand(argv, cancel);
+    // A write's error comes after the write returns: the last ones' are in before the code is final.
+    await new Promise<void>((resolve) => process.stdout.write('', () => setImmediate(resolve)));
+    const reason: unknown = cancel.signal.reason;
+    // A closed stdout ends the run as SIGPIPE ends a process, one that had done its work by then too
+    // (a dry run, a check): what it printed was cut short. A signal that came first keeps its code.
+    if (reason instanceof CancelledError && reason.signal === 'SIGPIPE') return signalExitCode(reason);
+    // The output lost (a --json record, a dry run's listing) is no success.
+    return stdoutError !== undefined && code === 0 ? 1 : code;
+  } finally {
+    process.stdout.off('error', onStdoutError);
+    process.stderr.off('error', onStderrError);
+  }
+}
+
+/** A command run to its end, cancelled through `cancel`; its exit code, the output's fate aside. */
+async function runCommand(argv: string[], cancel: AbortController): Promise<number> {
   const debug = argv.includes('--debug');
   let pending: CommandEnd | undefined;
-  const cancel = new AbortController();
   // Each output with its command's wording: config jobs run push, check and S3 → S3 side by side.
   const outputs = new Map<Output, CancelWords>();
   // A manifest's until a command is known; then the last command's to start.
@@ -538,20 +577,10 @@ export async function runCli(argv: string[]): Promise<number> {
     }
     cancel.abort(reason);
   };
-  // A closed stdout cancels as SIGPIPE would end the process, but with the work saved: exiting there
-  // left the run's transfers undone, its manifest unwritten and the exit code 0.
-  const onStdoutError = (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE' && !cancel.signal.aborted) cancel.abort(new CancelledError('SIGPIPE'));
-  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   // A terminal or ssh session closed: Node's default ended a watch with no summary and no manifest saved.
   process.on('SIGHUP', onSignal);
-  // stderr is where a failure would be said: with it gone there is nowhere to, and the run's result
-  // stands (unhandled, its error ended the run halfway with the manifest unwritten).
-  const onStderrError = () => {};
-  process.stdout.on('error', onStdoutError);
-  process.stderr.on('error', onStderrError);
   try {
     const [node = '', script = '', ...args] = pairHeaderFlags(argv);
     await program.parseAsync([node, script, ...helpTopicUnknown(program, args)]);
@@ -589,8 +618,6 @@ export async function runCli(argv: string[]): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);
-    process.stdout.off('error', onStdoutError);
-    process.stderr.off('error', onStderrError);
   }
 }
 
