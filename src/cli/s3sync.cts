@@ -154,5 +154,12 @@ if (process.argv.length === 3 && (process.argv[2] === '--version' || process.arg
   const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '../../package.json'), 'utf8')) as {
     version: string;
   };
+  // As runCli ends a run whose output failed: a closed pipe as SIGPIPE would, a full disk in one line.
+  process.stderr.on('error', () => {});
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE')
+      process.stderr.write(`s3sync: cannot write the output: ${err.message.replace(/, write$/, '')}\n`);
+    process.exitCode = err.code === 'EPIPE' ? 141 : 1;
+  });
   process.stdout.write(`${pkg.version}\n`);
 } else run();
