@@ -367,8 +367,18 @@ export function bucketNamespace(id: string): string {
 /** How far the number of requests in flight may grow when --workers is not given. */
 export const AUTO_MAX_WORKERS = 64;
 
-/** Requests in flight at first, and at most (see AdaptiveLimiter): a --workers given is both. */
-export function requestConcurrency(opts: { workers?: number }): { start: number; max: number } {
-  const start = setting(opts, 'workers');
-  return { start, max: opts.workers === undefined ? Math.max(start, AUTO_MAX_WORKERS) : start };
+/**
+ * Requests in flight at first, and at most (see AdaptiveLimiter): a --workers given is both. Never above
+ * `workersCap`, the run's share of its open-file limit (see fdBudget).
+ */
+export function requestConcurrency(opts: { workers?: number; workersCap?: number }): {
+  start: number;
+  max: number;
+} {
+  const cap = opts.workersCap ?? Number.POSITIVE_INFINITY;
+  const start = Math.min(setting(opts, 'workers'), cap);
+  return {
+    start,
+    max: opts.workers === undefined ? Math.max(start, Math.min(AUTO_MAX_WORKERS, cap)) : start,
+  };
 }

@@ -46,7 +46,9 @@ export const EXPECT_CONTINUE_FROM = 2 * 1024 * 1024;
  * Settings that would only fail later inside a request (unknown profile, bad endpoint) fail here, in
  * one line.
  */
-export async function createS3Client(opts: ConnectionOptions = {}): Promise<ResolvedClient> {
+export async function createS3Client(
+  opts: ConnectionOptions & { workersCap?: number } = {},
+): Promise<ResolvedClient> {
   const resolved = endpointFor(opts);
   // The environment's keys, as the chain's first link would take them: refused before any request.
   if (!opts.credentials && !opts.profile) checkEnvCredentials(process.env);

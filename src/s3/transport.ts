@@ -87,6 +87,8 @@ export class S3Transport implements S3Requests {
     opts: {
       retries?: number;
       workers?: number;
+      /** Request slots at most, whatever `workers` says: the run's share of its open files. */
+      workersCap?: number;
       signal?: AbortSignal;
       onRetry?: RetryPolicy['onRetry'];
       limits?: RateLimits;
@@ -140,7 +142,11 @@ export class S3Transport implements S3Requests {
     settings: UploadSettings = {},
     client?: S3Client,
   ): Promise<S3Transport> {
-    const resolved = await createS3Client({ ...conn, workers: opts.workers ?? conn.workers });
+    const resolved = await createS3Client({
+      ...conn,
+      workers: opts.workers ?? conn.workers,
+      workersCap: opts.workersCap,
+    });
     if (client) {
       await checkClientEndpoint(client, conn.endpointUrl);
       adoptClient(resolved, client);

@@ -9,6 +9,7 @@
 import { close, closeSync, fsync, open } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { whileFdsShort } from '../local/open-files.js';
 
 const fsyncFd = promisify(fsync);
 const closeFd = promisify(close);
@@ -51,7 +52,10 @@ function closeQuietly(fd: number): void {
   }
 }
 
-/** Open temp files held at most; a writer waits for room beyond this (file descriptors are finite). */
+/**
+ * Files queued at most, and by default open temp files held at most, queued or being flushed: a writer
+ * waits for room beyond this (file descriptors are finite).
+ */
 export const BATCH_MAX = 256;
 
 /** fsync of a directory: its entries (renames, new subdirectories) reach the disk. */
@@ -83,14 +87,33 @@ export class DurableBatch<T> {
   private running: Promise<void> | undefined;
   private waiters: (() => void)[] = [];
   private error: unknown;
+  /** Descriptors of the files added and not closed yet, queued or in the flush. */
+  private held = 0;
 
-  constructor(private readonly sinks: BatchSinks<T>) {}
+  /** `maxOpen`: temp files held open at most (the run's share of its open-file limit). */
+  constructor(
+    private readonly sinks: BatchSinks<T>,
+    private readonly maxOpen = BATCH_MAX,
+  ) {}
 
   /** Adds a file; resolves once there is room for it (not when it is flushed). */
   async add(item: Unflushed<T>): Promise<void> {
-    while (this.queue.length >= BATCH_MAX) await new Promise<void>((r) => this.waiters.push(r));
+    while (this.queue.length >= BATCH_MAX || (item.fd !== undefined && this.held >= this.maxOpen))
+      await new Promise<void>((r) => this.waiters.push(r));
+    if (item.fd !== undefined) this.held++;
     this.queue.push(item);
     this.running ??= this.loop();
+  }
+
+  /** Every waiting writer looks again for room: a queue emptied, or a descriptor closed. */
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  private close(fd: number): void {
+    closeQuietly(fd);
+    this.held--;
+    this.wake();
   }
 
   /** Resolves once every file added so far is flushed (or failed); rejects with a sink's error. */
@@ -104,7 +127,7 @@ export class DurableBatch<T> {
       while (this.queue.length > 0) {
         const batch = this.queue;
         this.queue = [];
-        for (const w of this.waiters.splice(0)) w();
+        this.wake();
         // Kept for drain: nobody awaits the loop itself, so a rejection here would go unhandled.
         await this.flush(batch).catch((err: unknown) => {
           this.error ??= err;
@@ -125,7 +148,7 @@ export class DurableBatch<T> {
           await syncFile(item.fd);
           return true;
         } catch (err) {
-          closeQuietly(item.fd);
+          this.close(item.fd);
           this.fail(item, err);
           return false;
         }
@@ -142,13 +165,14 @@ export class DurableBatch<T> {
       } catch (err) {
         this.fail(item, err);
       } finally {
-        if (item.fd !== undefined) closeQuietly(item.fd);
+        if (item.fd !== undefined) this.close(item.fd);
       }
     });
     let dirError: unknown;
     await Promise.all(
+      // Descriptors short for a moment (see whileFdsShort) would fail every file of the batch.
       [...dirs].map((d) =>
-        syncDir(d).catch((err: unknown) => {
+        whileFdsShort(() => syncDir(d)).catch((err: unknown) => {
           dirError ??= err;
         }),
       ),

@@ -4,6 +4,7 @@ import { S3SyncError, usageError } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
 import { FOREIGN_TMP, FOREIGN_TMP_SUFFIX, PathRefused, TargetTree } from '../local/confine.js';
 import { makeDirs } from '../local/make-dirs.js';
+import { whileFdsShort } from '../local/open-files.js';
 import { type LocalFile, type SameFolder, type StatData, scanDirectoryYielding } from '../local/scan.js';
 import { scanListed } from '../local/scan-listed.js';
 import type { ManifestEntry } from '../manifest/schema.js';
@@ -531,22 +532,26 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
   const slots = t?.limiter.follower();
   const downloadAll = async (list: readonly PullDownload[]) => {
     // A file is recorded only once its data, its name and its directory are on disk.
-    const batch = new DurableBatch<ManifestEntry>({
-      durable: (rel, entry) => {
-        const a = byRel.get(rel)!;
-        // A past version (--at) that is no longer current: an entry would tell the next push that the
-        // object holds this file's content, and it would skip the file. Without one, it compares content.
-        if (a.versionId !== undefined && a.isLatest === false) s.store.forget(rel);
-        else s.store.record(rel, entry);
-        r.downloaded++;
-        // What a kept download already held was fetched by an earlier run.
-        r.bytesTransferred += a.size - (progressOf.get(rel)?.resumedTotal ?? 0);
-        progressOf.delete(rel);
-        s.emit({ type: 'done', action: 'download', rel, size: a.size, reason: a.reason });
+    const batch = new DurableBatch<ManifestEntry>(
+      {
+        durable: (rel, entry) => {
+          const a = byRel.get(rel)!;
+          // A past version (--at) that is no longer current: an entry would tell the next push that the
+          // object holds this file's content, and it would skip the file. Without one, it compares content.
+          if (a.versionId !== undefined && a.isLatest === false) s.store.forget(rel);
+          else s.store.record(rel, entry);
+          r.downloaded++;
+          // What a kept download already held was fetched by an earlier run.
+          r.bytesTransferred += a.size - (progressOf.get(rel)?.resumedTotal ?? 0);
+          progressOf.delete(rel);
+          s.emit({ type: 'done', action: 'download', rel, size: a.size, reason: a.reason });
+        },
+        failed: (rel, err) => failed(rel, diskFullOr(err, rel)),
+        dirsOf: (dest) => dirsUpTo(tree.real, dest),
       },
-      failed: (rel, err) => failed(rel, diskFullOr(err, rel)),
-      dirsOf: (dest) => dirsUpTo(tree.real, dest),
-    });
+      // Its temp files and the workers' sockets together stay under the open-file limit.
+      s.fds?.batch,
+    );
     try {
       await forEachLimit(
         list,
@@ -559,7 +564,11 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
               const scanned = prepared.found.get(a.rel) ?? null;
               const progress = new TransferProgress(a.size, (e) => s.emit(e));
               progressOf.set(a.rel, progress);
-              return downloadObject(s, t!, { ...a, scanned }, cfg, tree, progress);
+              // Descriptors short for a moment: the file waits for some to close rather than failing.
+              return whileFdsShort(() => downloadObject(s, t!, { ...a, scanned }, cfg, tree, progress), {
+                limit: s.fds?.limit,
+                signal,
+              });
             }, signal);
           } catch (err) {
             const fatal = err instanceof S3SyncError && isFatal(err) && !(err instanceof DiskFullError);

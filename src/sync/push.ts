@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { S3SyncError, usageError } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
 import { hashAhead } from '../local/hash-ahead.js';
+import { whileFdsShort } from '../local/open-files.js';
 import { holdsAnything, type LocalFile, scanDirectory, scanDirectoryYielding } from '../local/scan.js';
 import { scanListed } from '../local/scan-listed.js';
 import { FileChangedError } from '../local/stable-read.js';
@@ -380,7 +381,11 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
     s.emit({ type: 'start', action: 'upload', rel: a.rel, size: f.size });
     const progress = new TransferProgress(f.size, (e) => s.emit(e));
     try {
-      const entry = await uploadFile(s, t, f, cfg, a.reason === 'new', progress);
+      // Descriptors short for a moment: the file waits for some to close rather than failing.
+      const entry = await whileFdsShort(() => uploadFile(s, t, f, cfg, a.reason === 'new', progress), {
+        limit: s.fds?.limit,
+        signal: opts.signal,
+      });
       s.store.record(a.rel, entry);
       r.uploaded++;
       // Parts an interrupted run left on the server were not sent by this one; a compressed file

@@ -15,6 +15,7 @@ import { FOREIGN_TMP, FOREIGN_TMP_SUFFIX } from '../local/confine.js';
 import { createFilter, IGNORE_FILE, type PathFilter } from '../local/filters.js';
 import { HashCache } from '../local/hash-cache.js';
 import { kindOf } from '../local/open-file.js';
+import { type FdBudget, fdBudget, MIN_OPEN_FILES, openFileLimit } from '../local/open-files.js';
 import { ManifestStore } from '../manifest/manifest-store.js';
 import type { Destination } from '../manifest/schema.js';
 import { inStateDir } from '../manifest/store.js';
@@ -117,6 +118,8 @@ export class RunContext {
   readonly shard: Shard | undefined;
   /** --at (ms): the listing is the prefix's past state, which says nothing of its current objects. */
   readonly at: number | undefined;
+  /** The process's open-file limit and this run's shares of it; undefined: no limit to keep under. */
+  readonly fds: FdBudget | undefined;
   private transport?: Promise<S3Transport>;
   /**
    * Rel paths of state files inside the local root: ours, the filter file `.s3syncignore` (it configures
@@ -136,6 +139,12 @@ export class RunContext {
     this.result = emptyResult(setup.command, !!opts.dryRun);
     this.followsSymlinks = !!opts.followSymlinks;
     this.at = setup.at;
+    // Read once: the limit does not change under a running process that does not change it.
+    this.fds = fdBudget(openFileLimit());
+    if (this.fds && this.fds.limit < MIN_OPEN_FILES)
+      throw usageError(
+        `too few open files allowed (ulimit -n is ${this.fds.limit}): raise ulimit -n to ${MIN_OPEN_FILES} or more`,
+      );
     this.hashes = new HashCache(this.localRoot, {
       followSymlinks: this.followsSymlinks,
       onProgress: opts.onEvent ? (e) => this.emit(e) : undefined,
@@ -291,12 +300,18 @@ export class RunContext {
   s3(): Promise<S3Transport> {
     this.transport ??= (async () => {
       const { S3Transport } = await import('../s3/transport.js');
+      const { workers } = this.opts;
+      if (workers !== undefined && this.fds && workers > this.fds.workers)
+        this.notice(
+          `--workers ${workers} lowered to ${this.fds.workers}: the open-file limit is ${this.fds.limit} (raise ulimit -n for more)`,
+        );
       return S3Transport.connect(
         this.opts,
         this.location.bucket,
         {
           // As given: without --workers the request limit may grow (see requestConcurrency).
-          workers: this.opts.workers,
+          workers,
+          workersCap: this.fds?.workers,
           signal: this.opts.signal,
           onRetry: this.opts.debug
             ? (err, attempt, delay) =>

@@ -71,27 +71,30 @@ function setup() {
       discard: () => rmSync(tmp, { force: true }),
     };
   };
-  const batch = (failSync?: string) =>
-    new DurableBatch<string>({
-      durable: (rel, value) => {
-        // Recorded only with its final content under its real name.
-        expect(readFileSync(path.join(root, rel), 'utf8')).toBe(value);
-        log.push({ kind: 'durable', what: rel });
+  const batch = (failSync?: string, maxOpen?: number) =>
+    new DurableBatch<string>(
+      {
+        durable: (rel, value) => {
+          // Recorded only with its final content under its real name.
+          expect(readFileSync(path.join(root, rel), 'utf8')).toBe(value);
+          log.push({ kind: 'durable', what: rel });
+        },
+        failed: (rel) => log.push({ kind: 'failed', what: rel }),
+        dirsOf: (dest) => dirsUpTo(root, dest),
+        syncFile: async (fd) => {
+          await new Promise((r) => setTimeout(r, 1));
+          const rel = fdName.get(fd)!;
+          if (rel === failSync) throw Object.assign(new Error('EIO'), { code: 'EIO' });
+          fsyncSync(fd);
+          log.push({ kind: 'file', what: rel });
+        },
+        syncDir: async (dir) => {
+          await syncDirectory(dir);
+          log.push({ kind: 'dir', what: path.relative(root, dir) || '.' });
+        },
       },
-      failed: (rel) => log.push({ kind: 'failed', what: rel }),
-      dirsOf: (dest) => dirsUpTo(root, dest),
-      syncFile: async (fd) => {
-        await new Promise((r) => setTimeout(r, 1));
-        const rel = fdName.get(fd)!;
-        if (rel === failSync) throw Object.assign(new Error('EIO'), { code: 'EIO' });
-        fsyncSync(fd);
-        log.push({ kind: 'file', what: rel });
-      },
-      syncDir: async (dir) => {
-        await syncDirectory(dir);
-        log.push({ kind: 'dir', what: path.relative(root, dir) || '.' });
-      },
-    });
+      maxOpen,
+    );
   return { root, log, item, batch };
 }
 
@@ -262,6 +265,34 @@ describe('DurableBatch', () => {
     expect(most).toBeLessThanOrEqual(BATCH_MAX * 2);
     expect(log.filter((s) => s.kind === 'durable')).toHaveLength(rels.length);
     expectOrdered(log);
+  });
+
+  it('holds at most maxOpen temp files open, queued and being flushed together', async () => {
+    const { root, log, item, batch } = setup();
+    const maxOpen = 6;
+    const lanes = 4;
+    const b = batch(undefined, maxOpen);
+    const rels = Array.from({ length: 60 }, (_, i) => `n/${i}.txt`);
+    let next = 0;
+    let most = 0;
+    // As a pull's lanes do: each opens its next temp file only once the last one was handed over.
+    await Promise.all(
+      Array.from({ length: lanes }, async () => {
+        while (next < rels.length) {
+          const rel = rels[next++]!;
+          const it = item(rel, rel);
+          // Files only: a directory's fsync holds one for a moment too.
+          most = Math.max(most, openUnder(root).filter((p) => /\.(part|txt)$/.test(p)).length);
+          await b.add(it);
+        }
+      }),
+    );
+    await b.drain();
+    // The batch's own, and one per lane waiting for room.
+    expect(most).toBeLessThanOrEqual(maxOpen + lanes);
+    expect(log.filter((s) => s.kind === 'durable')).toHaveLength(rels.length);
+    expectOrdered(log);
+    expect(openUnder(root)).toEqual([]);
   });
 });
 
