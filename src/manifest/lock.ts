@@ -1,5 +1,6 @@
 import {
   closeSync,
+  fstatSync,
   linkSync,
   openSync,
   readFileSync,
@@ -209,12 +210,31 @@ export async function acquireLock(
       const text = JSON.stringify(info);
       placeLock(lockPath, text);
       if (tookOver) opts.tookOver?.();
+      // Held for the run: it pins our lock's inode, so a lock at the path with that inode is ours, known
+      // without opening anything when the run is short of descriptors (EMFILE) at its end.
+      let held: number | undefined;
+      try {
+        held = openSync(lockPath, 'r');
+      } catch {
+        held = undefined;
+      }
+      const sameFile = () => {
+        if (held === undefined) return false;
+        const a = fstatSync(held);
+        const b = statSync(lockPath);
+        return a.ino === b.ino && a.dev === b.dev;
+      };
       // Another run may take over a lock not refreshed in time (this one suspended): its lock is not ours.
       const ours = () => {
         try {
           return readFileSync(lockPath, 'utf8') === text;
-        } catch {
-          return false;
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          try {
+            return (code === 'EMFILE' || code === 'ENFILE') && sameFile();
+          } catch {
+            return false;
+          }
         }
       };
       const heartbeat = setInterval(() => {
@@ -232,11 +252,12 @@ export async function acquireLock(
         released = true;
         clearInterval(heartbeat);
         process.removeListener('exit', release);
-        if (!ours()) return;
         try {
-          unlinkSync(lockPath);
+          if (ours()) unlinkSync(lockPath);
         } catch {
           // already gone: nothing to release
+        } finally {
+          if (held !== undefined) closeSync(held);
         }
       };
       process.once('exit', release);

@@ -2,16 +2,59 @@
  * A process with few file descriptors (a low hard RLIMIT_NOFILE, as a container or a systemd unit's
  * LimitNOFILE= sets: Node raises only the soft limit to the hard one): the run sizes its workers and its
  * group commit's open temp files to the limit, so every file of a push and a pull of many small files
- * moves.
+ * moves, and the lock is released.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MIN_OPEN_FILES } from '../../src/local/open-files.js';
-import { newBucket, runCli, servers, trackedDirs, treeHashes, writeSmallFiles } from '../helpers.js';
+import { cliPath, newBucket, runCli, servers, trackedDirs, treeHashes, writeSmallFiles } from '../helpers.js';
 
 const { dir, removeAll } = trackedDirs();
 afterAll(removeAll);
+
+/**
+ * A process that holds the lock, opens files until none is left (EMFILE), releases the lock and closes
+ * them: prints whether the lock was left behind.
+ */
+const RELEASE_WITHOUT_FDS = `
+import { closeSync, existsSync, openSync } from 'node:fs';
+const { acquireLock } = await import(process.argv[1]);
+const file = process.argv[2];
+const release = await acquireLock(file);
+const fds = [];
+try {
+  for (;;) fds.push(openSync('/dev/null', 'r'));
+} catch (err) {
+  if (err.code !== 'EMFILE') throw err;
+}
+release();
+for (const fd of fds) closeSync(fd);
+console.log(JSON.stringify({ exhausted: fds.length > 0, left: existsSync(file) }));
+`;
+
+describe('the lock, released with no descriptor free', () => {
+  it('is removed: telling it is ours needs none', () => {
+    const file = path.join(dir('nofile-lock'), 'manifest.json.lock');
+    const lockModule = path.join(path.dirname(path.dirname(cliPath)), 'manifest', 'lock.js');
+    const out = execFileSync(
+      'prlimit',
+      [
+        '--nofile=64:64',
+        '--',
+        process.execPath,
+        '--input-type=module',
+        '-e',
+        RELEASE_WITHOUT_FDS,
+        lockModule,
+        file,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(JSON.parse(out)).toEqual({ exhausted: true, left: false });
+  });
+});
 
 /** Runs the CLI with soft and hard limits of `n` open files. */
 const nofile = (n: number) => ['prlimit', `--nofile=${n}:${n}`, '--'];
