@@ -721,6 +721,51 @@ describe.each(servers())('bad input on $name', (server) => {
     }
   });
 
+  it('a full disk on pull --delete: the deletions skipped are said, as after any error', async () => {
+    if (!isRoot) {
+      console.warn('[bad-input] NOTICE: not root: cannot mount a small tmpfs; disk-full delete case skipped');
+      return;
+    }
+    const { bucket } = await newBucket(server, 'fulldel');
+    const olds: Record<string, number> = {};
+    const news: Record<string, number> = {};
+    for (let i = 0; i < 8; i++) {
+      olds[`a${i}.bin`] = 200_000;
+      news[`b${i}.bin`] = 200_000;
+    }
+    const a = dir('fulldel-a');
+    const b = dir('fulldel-b');
+    writeTree(a, olds);
+    writeTree(b, news);
+    const url = `s3://${bucket}/rot`;
+    expect((await runCli(['push', a, url], server)).code).toBe(0);
+    const mnt = dir('fulldel-dst');
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt], { encoding: 'utf8' });
+    if (mounted.status !== 0) {
+      console.warn(`[bad-input] NOTICE: cannot mount a tmpfs (${mounted.stderr.trim()}): case skipped`);
+      return;
+    }
+    mounts.push(mnt);
+    try {
+      const dst = path.join(mnt, 'd');
+      expect((await runCli(['pull', url, dst, '--delete'], server)).code).toBe(0);
+      // The prefix now holds other files only: the pull must delete 8 and download 8, and has no room.
+      const manifest = path.join(dir('fulldel-m'), 'm.json');
+      const replaced = await runCli(['push', b, url, '--delete', '--force', '--manifest', manifest], server);
+      expect(replaced.code, replaced.stderr).toBe(0);
+      const pull = await runCli(['pull', url, dst, '--delete'], server);
+      expect(pull.code).toBe(1);
+      expect(plainLines(pull.stderr), pull.stderr).toEqual([
+        'error: not deleting 8 file(s): the disk filled up in this run (deletions come after the downloads): free space and pull again',
+        expect.stringMatching(/^s3sync: disk full .* \(ENOSPC\): stopped; no partial file was left$/),
+      ]);
+      expect(Object.keys(treeHashes(dst)).filter((f) => f.startsWith('a'))).toHaveLength(8);
+    } finally {
+      spawnSync('umount', [mnt]);
+      mounts.splice(mounts.indexOf(mnt), 1);
+    }
+  });
+
   it.each([
     { label: 'no space', opts: 'size=2m', n: 40, size: 200_000 },
     { label: 'no free inodes', opts: 'nr_inodes=20', n: 50, size: 2000 },
