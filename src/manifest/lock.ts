@@ -264,7 +264,9 @@ export async function acquireLock(
       return release;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw usageError(`cannot create lock file ${lockPath}: ${(err as Error).message}`);
+        // The path the call named (the lock's temp file beside it) is s3sync's own, not the user's to see.
+        const why = (err as Error).message.replace(/, \w+ '.*'$/s, '');
+        throw usageError(`cannot create lock file ${lockPath}: ${why}`, err);
       }
     }
     let text: string;

@@ -25,6 +25,8 @@ export interface ManifestStoreOptions {
   path?: string;
   /** false: read only, never locked nor written (a dry run, check, plan). */
   write: boolean;
+  /** What the local root is to the run, for the way out of a folder it cannot write in. Default: source. */
+  localRole?: LocalRole;
   /** Wait for another run's lock instead of failing. */
   waitLock?: boolean;
   /** Cancels waiting for the lock. */
@@ -46,20 +48,47 @@ export interface AdoptedEntry {
 /** A folder this user cannot write in: a read-only source, or one owned by another user. */
 const NOT_WRITABLE = new Set(['EROFS', 'EACCES', 'EPERM']);
 
+/** What the local root is to the run: a push's source, or a pull's destination. */
+export type LocalRole = 'source' | 'destination';
+
+/**
+ * The way out when the default manifest's folder cannot be written: a source (a read-only snapshot)
+ * can keep its manifest elsewhere; a pull must write in its destination anyway. Nothing for a path the
+ * user chose (`chosen`), or for another failure.
+ */
+function unwritableHint(err: unknown, chosen: boolean, role: LocalRole): string {
+  if (chosen || !NOT_WRITABLE.has((err as NodeJS.ErrnoException | undefined)?.code ?? '')) return '';
+  return role === 'source'
+    ? ' (a source this user cannot write in: give --manifest a path on a disk it can)'
+    : ' (a destination this user cannot write in: check its permissions, or that it is mounted read-write)';
+}
+
 /**
  * Creates the manifest's folder: one that cannot be made is the setup's fault, said before any transfer.
- * `chosen`: the user gave the path; else, where the source cannot hold it, the way out is said.
+ * `chosen`: the user gave the path; else, where the local root cannot hold it, the way out is said.
  */
-function manifestFolder(file: string, chosen: boolean): void {
+function manifestFolder(file: string, chosen: boolean, role: LocalRole): void {
   const dir = path.dirname(file);
   try {
     makeDirs(dir);
   } catch (err) {
-    const hint =
-      !chosen && NOT_WRITABLE.has((err as NodeJS.ErrnoException).code ?? '')
-        ? ' (a source this user cannot write in: give --manifest a path on a disk it can)'
-        : '';
-    throw usageError(`cannot create the manifest's folder ${dir}: ${errorMessage(err)}${hint}`);
+    throw usageError(
+      `cannot create the manifest's folder ${dir}: ${errorMessage(err)}${unwritableHint(err, chosen, role)}`,
+    );
+  }
+}
+
+/** The lock, or the reason it cannot be created with the way out (a folder that exists, not writable). */
+async function lockOrHint(
+  lockPath: string,
+  opts: Parameters<typeof acquireLock>[1] & { chosen: boolean; role: LocalRole },
+): Promise<() => void> {
+  try {
+    return await acquireLock(lockPath, opts);
+  } catch (err) {
+    const hint = err instanceof Error ? unwritableHint(err.cause, opts.chosen, opts.role) : '';
+    if (hint === '') throw err;
+    throw usageError(`${(err as Error).message}${hint}`, (err as Error).cause);
   }
 }
 
@@ -82,6 +111,9 @@ export class ManifestStore {
   private loaded?: LoadedManifest;
   private readonly adoptedEntries = new Map<string, AdoptedEntry>();
   private releaseLock?: () => void;
+  private get role(): LocalRole {
+    return this.opts.localRole ?? 'source';
+  }
   /** The lock taken replaced one a run left behind, and no complete listing has been had since. */
   private unfinished = false;
   private timer?: NodeJS.Timeout;
@@ -160,9 +192,11 @@ export class ManifestStore {
     const shownAs = given === this.file ? given : `${given} (a link to ${this.file})`;
     this.opts.claim(this.file);
     if (this.opts.write) {
-      manifestFolder(this.file, explicit);
+      manifestFolder(this.file, explicit, this.role);
       const lockPath = `${this.file}.lock`;
-      this.releaseLock = await acquireLock(lockPath, {
+      this.releaseLock = await lockOrHint(lockPath, {
+        chosen: explicit,
+        role: this.role,
         wait: this.opts.waitLock,
         strict: explicit,
         notice: this.opts.notice,
@@ -216,8 +250,10 @@ export class ManifestStore {
     this.releaseLock?.();
     this.file = defaultManifestPath(this.opts.localRoot, this.opts.destination);
     if (this.opts.write) {
-      manifestFolder(this.file, false);
-      this.releaseLock = await acquireLock(`${this.file}.lock`, {
+      manifestFolder(this.file, false, this.role);
+      this.releaseLock = await lockOrHint(`${this.file}.lock`, {
+        chosen: false,
+        role: this.role,
         wait: this.opts.waitLock,
         signal: this.opts.signal,
         shard: this.opts.destination.shard,

@@ -166,6 +166,7 @@ export class RunContext {
       destination: this.destination,
       path: opts.manifest,
       write: setup.writeManifest ?? !opts.dryRun,
+      localRole: setup.command === 'pull' ? 'destination' : 'source',
       waitLock: opts.waitLock,
       signal: opts.signal,
       startedAt: this.started,

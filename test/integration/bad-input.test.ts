@@ -1053,6 +1053,44 @@ describe.each(servers())('bad input on $name', (server) => {
     expect(r.summary).toMatchObject({ uploaded: 3, failed: 0 });
   });
 
+  it('a tree pushed before, now read-only (a snapshot): one line with the way out, no temp path', async (ctx) => {
+    if (!isRoot) {
+      console.warn('[bad-input] NOTICE: not root: the read-only snapshot case is skipped');
+      return ctx.skip();
+    }
+    const { bucket } = await newBucket(server, 'ro-snap');
+    const url = `s3://${bucket}/p`;
+    const src = dir('ro-snap');
+    seededTree(src, 3, 74);
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    const dst = dir('ro-snap-dst');
+    expect((await runCli(['pull', url, dst], server)).code).toBe(0);
+    const lines: Record<string, string[]> = {};
+    for (const [label, tree] of [
+      ['push', src],
+      ['pull', dst],
+    ] as const) {
+      const ro = dir(`ro-snap-${label}`);
+      const bind = spawnSync('mount', ['--bind', tree, ro], { encoding: 'utf8' });
+      expect(bind.status, bind.stderr).toBe(0);
+      mounts.push(ro);
+      const remount = spawnSync('mount', ['-o', 'remount,ro,bind', ro], { encoding: 'utf8' });
+      expect(remount.status, remount.stderr).toBe(0);
+      const r = await runCli(label === 'push' ? ['push', ro, url] : ['pull', url, ro], server);
+      expect(r.code, r.stderr).toBe(2);
+      const [manifest] = manifestPaths(ro);
+      lines[label] = plainLines(r.stderr).map((l) => l.replace(manifest!, 'MANIFEST'));
+    }
+    expect(lines).toEqual({
+      push: [
+        's3sync: cannot create lock file MANIFEST.lock: EROFS: read-only file system (a source this user cannot write in: give --manifest a path on a disk it can)',
+      ],
+      pull: [
+        's3sync: cannot create lock file MANIFEST.lock: EROFS: read-only file system (a destination this user cannot write in: check its permissions, or that it is mounted read-write)',
+      ],
+    });
+  });
+
   it('a source push cannot keep its manifest in says how to go on: --manifest elsewhere', async (ctx) => {
     if (!isRoot) {
       console.warn('[bad-input] NOTICE: not root: the read-only source case is skipped');
