@@ -8,7 +8,7 @@ import { whileFdsShort } from '../local/open-files.js';
 import { type LocalFile, type SameFolder, type StatData, scanDirectoryYielding } from '../local/scan.js';
 import { scanListed } from '../local/scan-listed.js';
 import type { ManifestEntry } from '../manifest/schema.js';
-import { isStateDir, STATE_DIR, tmpFolderName } from '../manifest/store.js';
+import { inStateDir, isStateDir, STATE_DIR, tmpFolderName } from '../manifest/store.js';
 import { checkEnds, setting, validateOptions } from '../options/validate.js';
 import { isFolderMarker } from '../plan/keys.js';
 import { downloadsAfterDeletes, type PullAction, planPull } from '../plan/pull.js';
@@ -524,7 +524,7 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
     if (err instanceof DiskFullError) {
       diskFull ??= err;
       controller.abort();
-    } else s.fileError(rel, (err as Error).message);
+    } else s.fileError(rel, unwritable(err, tree.real) ?? (err as Error).message);
   };
   const byRel = new Map(downloads.map((a) => [a.rel, a]));
   const progressOf = new Map<string, TransferProgress>();
@@ -635,6 +635,27 @@ function emptiedFolders(deletes: readonly { rel: string }[]): Set<string> {
     if (i > 0) folders.add(d.rel.slice(0, i));
   }
   return folders;
+}
+
+/** A folder this user cannot write in: one owned by another user, or on a read-only mount. */
+const NOT_WRITABLE = new Set(['EACCES', 'EPERM', 'EROFS']);
+
+/**
+ * A file not written because its folder refused it, said as that folder (`cannot write in folder
+ * 'sub' (EACCES)`) rather than as the call that failed, which names s3sync's temp file; undefined for
+ * any other failure, or one in a folder outside the tree or in its state folder.
+ */
+export function unwritable(err: unknown, root: string): string | undefined {
+  const e = err as NodeJS.ErrnoException & { dest?: string };
+  if (!NOT_WRITABLE.has(e?.code ?? '')) return undefined;
+  const target = e.dest ?? e.path;
+  if (target === undefined) return undefined;
+  const folder = path.relative(root, path.dirname(target)).split(path.sep).join('/');
+  if (folder === '..' || folder.startsWith('../') || path.isAbsolute(folder) || inStateDir(folder))
+    return undefined;
+  return folder === ''
+    ? `not written: cannot write in the destination folder (${e.code})`
+    : `not written: cannot write in folder '${folder}' (${e.code})`;
 }
 
 /** Whether `err`, or an error it wraps, is an abort (a request or a wait for a slot cut short). */

@@ -1053,6 +1053,46 @@ describe.each(servers())('bad input on $name', (server) => {
     expect(r.summary).toMatchObject({ uploaded: 3, failed: 0 });
   });
 
+  it('a folder of the target a pull cannot write in is named, not the temp file', async (ctx) => {
+    if (!isRoot) {
+      console.warn('[bad-input] NOTICE: not root: the unwritable-folder case is skipped');
+      return ctx.skip();
+    }
+    const { bucket } = await newBucket(server, 'unwritable');
+    const url = `s3://${bucket}/p`;
+    const src = dir('unwritable-src');
+    writeTree(src, { a: 'a', 'sub/b': 'b', 'sub/c': 'c', 'ro/d': 'd' });
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    const dst = dir('unwritable-dst');
+    // 'sub' is root's (EACCES for nobody); 'ro' is a read-only mount (EROFS for anyone).
+    mkdirSync(path.join(dst, 'sub'), { mode: 0o755 });
+    mkdirSync(path.join(dst, 'ro'));
+    const roSource = dir('unwritable-ro');
+    chmodSync(roSource, 0o755);
+    const bind = spawnSync('mount', ['--bind', roSource, path.join(dst, 'ro')], {
+      encoding: 'utf8',
+    });
+    expect(bind.status, bind.stderr).toBe(0);
+    mounts.push(path.join(dst, 'ro'));
+    const remount = spawnSync('mount', ['-o', 'remount,ro,bind', path.join(dst, 'ro')], { encoding: 'utf8' });
+    expect(remount.status, remount.stderr).toBe(0);
+    const owner = unprivileged([dst]);
+    const r = await runCli(['pull', url, dst], server, owner ? { ...owner, env: { HOME: dst } } : {});
+    expect(r.code, r.stderr).toBe(1);
+    const lines = plainLines(r.stderr).filter((l) => !l.startsWith('error: not deleting'));
+    expect(lines.sort()).toEqual(
+      [
+        "error: ro/d: not written: cannot write in folder 'ro' (EROFS)",
+        ...(owner
+          ? [
+              "error: sub/b: not written: cannot write in folder 'sub' (EACCES)",
+              "error: sub/c: not written: cannot write in folder 'sub' (EACCES)",
+            ]
+          : []),
+      ].sort(),
+    );
+  });
+
   it('a tree pushed before, now read-only (a snapshot): one line with the way out, no temp path', async (ctx) => {
     if (!isRoot) {
       console.warn('[bad-input] NOTICE: not root: the read-only snapshot case is skipped');
