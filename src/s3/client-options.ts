@@ -9,7 +9,12 @@ import { getProvider, type ProviderQuirks, providerEndpoint } from './providers.
  * it. Keyed by a symbol: no options check takes it for an option, and an object spread carries it.
  */
 export const OPTION_ORIGINS = Symbol('s3sync.optionOrigins');
-export type OptionOrigins = { endpointUrl?: string; sourceEndpointUrl?: string };
+export type OptionOrigins = {
+  endpointUrl?: string;
+  sourceEndpointUrl?: string;
+  /** The option that named the profile, when not --profile (--source-profile). */
+  profile?: string;
+};
 
 /** Connection settings shared by every command (CLI flags, config file and library options). */
 export interface ConnectionOptions {
@@ -63,7 +68,7 @@ export interface ConnectionOptions {
   debug?: boolean;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
+export type Env = Readonly<Record<string, string | undefined>>;
 
 /** Where the endpoint came from, in order of precedence (the AWS SDK's, for the configured ones). */
 export type EndpointSource =
@@ -113,24 +118,33 @@ const isTrue = (v: string | undefined) => v?.trim().toLowerCase() === 'true';
 /** The AWS regional endpoint of a region, as the identity of AWS S3 there. */
 export const awsRegionalEndpoint = (region: string) => `https://s3.${region}.amazonaws.com`;
 
+type Configured = { raw: string; source: EndpointSource; where: string };
+
+/** AWS_IGNORE_CONFIGURED_ENDPOINT_URLS or the profile's ignore_configured_endpoint_urls: none is read. */
+const ignoresConfigured = (env: Env, profile: AwsProfile) =>
+  isTrue(env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS) || isTrue(profile.settings.ignore_configured_endpoint_urls);
+
 /**
  * The endpoint from the environment or the profile, in the AWS SDK's order: AWS_ENDPOINT_URL_S3,
- * AWS_ENDPOINT_URL, the profile's services section (`s3 =` / `endpoint_url = …`), the profile's own
- * endpoint_url. None of them when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS or the profile's
- * ignore_configured_endpoint_urls is true.
+ * AWS_ENDPOINT_URL, then the profile's own (see profileEndpoint). None of them when
+ * AWS_IGNORE_CONFIGURED_ENDPOINT_URLS or the profile's ignore_configured_endpoint_urls is true.
  */
-function configuredEndpoint(
-  env: Env,
-  profile: AwsProfile,
-): { raw: string; source: EndpointSource; where: string } | undefined {
-  const p = profile.settings;
-  if (isTrue(env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS) || isTrue(p.ignore_configured_endpoint_urls)) {
-    return undefined;
-  }
+function configuredEndpoint(env: Env, profile: AwsProfile): Configured | undefined {
+  if (ignoresConfigured(env, profile)) return undefined;
   const s3 = firstSet(env.AWS_ENDPOINT_URL_S3);
   if (s3 !== undefined) return { raw: s3, source: 'AWS_ENDPOINT_URL_S3', where: 'AWS_ENDPOINT_URL_S3' };
   const any = firstSet(env.AWS_ENDPOINT_URL);
   if (any !== undefined) return { raw: any, source: 'AWS_ENDPOINT_URL', where: 'AWS_ENDPOINT_URL' };
+  return profileEndpoint(env, profile);
+}
+
+/**
+ * The endpoint a profile itself names: its services section (`s3 =` / `endpoint_url = …`), else its
+ * endpoint_url; none when configured endpoints are ignored (see configuredEndpoint).
+ */
+export function profileEndpoint(env: Env, profile: AwsProfile): Configured | undefined {
+  if (ignoresConfigured(env, profile)) return undefined;
+  const p = profile.settings;
   if (p.services !== undefined) {
     const section = Object.hasOwn(profile.services, p.services) ? profile.services[p.services] : undefined;
     if (!section) {
@@ -252,7 +266,8 @@ export function endpointFor(opts: ConnectionOptions, env: Env = process.env): Re
   // Env keys do not stand in for it: with a profile named, the SDK's chain skips them (as aws-cli
   // refuses a missing profile), so the run would fail later on "no credentials".
   if (name !== undefined && !profile.found) {
-    const from = opts.profile === undefined ? ', named by AWS_PROFILE' : '';
+    const by = opts.profile === undefined ? 'AWS_PROFILE' : opts[OPTION_ORIGINS]?.profile;
+    const from = by === undefined ? '' : `, named by ${by}`;
     const files = profile.files ?? { config: '~/.aws/config', credentials: '~/.aws/credentials' };
     throw usageError(`unknown AWS profile '${name}' (not in ${files.config} or ${files.credentials}${from})`);
   }

@@ -5,12 +5,15 @@
 import { usageError } from '../errors.js';
 import { createFilter, type PathFilter } from '../local/filters.js';
 import { setting } from '../options/validate.js';
+import { readAwsProfile } from '../s3/aws-config.js';
 import {
   bucketNamespace,
   type ConnectionOptions,
   connectionNotices,
+  type Env,
   endpointFor,
   OPTION_ORIGINS,
+  profileEndpoint,
 } from '../s3/client-options.js';
 import type { RemoteObject } from '../s3/remote-object.js';
 import type { S3Transport } from '../s3/transport.js';
@@ -19,25 +22,56 @@ import { type BackupTarget, s3BackupTarget } from './backup.js';
 import { emptyResult, outcomeOf, type SyncResult, stoppedBy } from './events.js';
 import type { S3SyncOptions } from './options-s3.js';
 
-/** The source's connection: the destination's, with each --source-* option in place of its own. */
-export function sourceConnection(opts: S3SyncOptions): ConnectionOptions {
-  const otherStore = opts.sourceEndpointUrl !== undefined;
-  const origins = opts[OPTION_ORIGINS];
+/**
+ * The source's connection: the destination's, with each --source-* option in place of its own. Its
+ * endpoint: --source-endpoint-url, else the one --source-profile's profile names (its services
+ * section or endpoint_url: that store's address), else the destination's, however that was set.
+ */
+export function sourceConnection(opts: S3SyncOptions, env: Env = process.env): ConnectionOptions {
+  const own = sourceEndpoint(opts, env);
+  const endpoint = own ?? destinationEndpoint(opts, env);
   return {
     ...opts,
-    endpointUrl: opts.sourceEndpointUrl ?? opts.endpointUrl,
+    endpointUrl: endpoint?.url,
     // Messages about the source's endpoint name where it was set.
     [OPTION_ORIGINS]: {
-      endpointUrl: otherStore
-        ? (origins?.sourceEndpointUrl ?? '--source-endpoint-url')
-        : origins?.endpointUrl,
+      endpointUrl: endpoint?.where,
+      ...(opts.sourceProfile !== undefined && { profile: '--source-profile' }),
     },
     region: opts.sourceRegion ?? opts.region,
     profile: opts.sourceProfile ?? opts.profile,
-    provider: opts.sourceProvider ?? (otherStore ? undefined : opts.provider),
+    provider: opts.sourceProvider ?? (own ? undefined : opts.provider),
     // A source profile signs with its own credentials, not the destination's.
     credentials: opts.sourceCredentials ?? (opts.sourceProfile ? undefined : opts.credentials),
   };
+}
+
+type EndpointGiven = { url: string; where: string | undefined };
+
+/** The source's own endpoint: --source-endpoint-url, else the one its profile names; else undefined. */
+function sourceEndpoint(opts: S3SyncOptions, env: Env): EndpointGiven | undefined {
+  const origins = opts[OPTION_ORIGINS];
+  if (opts.sourceEndpointUrl !== undefined)
+    return { url: opts.sourceEndpointUrl, where: origins?.sourceEndpointUrl ?? '--source-endpoint-url' };
+  if (opts.sourceProfile === undefined) return undefined;
+  // An unknown profile is refused by endpointFor, naming --source-profile.
+  const found = profileEndpoint(env, readAwsProfile(opts.sourceProfile, env));
+  return found && { url: found.raw, where: found.where };
+}
+
+/**
+ * The destination's endpoint as the source's, where resolving the source's options would not find it
+ * again: one set in the destination's profile, which the source's profile is not. Undefined: the
+ * source resolves it as the destination does (the environment's, a provider's template, AWS's for
+ * its own region).
+ */
+function destinationEndpoint(opts: S3SyncOptions, env: Env): EndpointGiven | undefined {
+  if (opts.endpointUrl !== undefined)
+    return { url: opts.endpointUrl, where: opts[OPTION_ORIGINS]?.endpointUrl };
+  if (opts.sourceProfile === undefined) return undefined;
+  const dst = endpointFor(opts, env);
+  const configured = dst.source !== 'AWS regional endpoint' && dst.source !== 'provider template';
+  return configured ? { url: dst.id, where: dst.where } : undefined;
 }
 
 /** One store and one set of credentials on both sides: copies can stay inside the store. */

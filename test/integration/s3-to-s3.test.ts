@@ -451,8 +451,73 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     expect(await contents(dst, 'y/')).toEqual(await contents(src, 'x/'));
     const unknown = await runCli([...args, '--source-profile', 'nope'], server, env);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toMatch(/unknown AWS profile 'nope'/);
+    expect(unknown.stderr).toMatch(/unknown AWS profile 'nope' \(.*, named by --source-profile\)/);
     expect(unknown.stderr).not.toContain(server.secretAccessKey);
+  });
+
+  it("--source-profile's endpoint_url is the source's store, however the destination's endpoint was given", async () => {
+    const { bucket: from, transport: src } = await newBucket(server, 'pep');
+    const { bucket: to, transport: dst } = await newBucket(server, 'pep');
+    await seedAll(src, 'x/', { 'a.txt': 'from the source profile' });
+    const keys = `aws_access_key_id = ${server.accessKeyId}\naws_secret_access_key = ${server.secretAccessKey}\n`;
+    // The other server, when there are two: a source profile there, the destination here.
+    const other = servers().find((s) => s.name !== server.name);
+    const dir = tempDir('pep-aws');
+    writeFileSync(
+      path.join(dir, 'config'),
+      [
+        '[profile dead]',
+        'endpoint_url = http://127.0.0.1:1',
+        keys,
+        '[profile work]',
+        `endpoint_url = ${server.endpoint}`,
+        keys,
+        ...(other
+          ? [
+              '[profile there]',
+              `endpoint_url = ${other.endpoint}`,
+              `aws_access_key_id = ${other.accessKeyId}`,
+              `aws_secret_access_key = ${other.secretAccessKey}`,
+            ]
+          : []),
+      ].join('\n'),
+    );
+    const files = {
+      AWS_CONFIG_FILE: path.join(dir, 'config'),
+      AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'none'),
+    };
+    const pair = ['sync', `s3://${from}/x`, `s3://${to}/y`, '--source-profile', 'dead'];
+    // The destination's endpoint by flag, by AWS_ENDPOINT_URL_S3, by its own profile: the source is
+    // read from the dead profile's endpoint each time, never from the destination's store.
+    for (const [how, flags, env] of [
+      ['flag', ['--endpoint-url', server.endpoint], files],
+      ['environment', [], files],
+      ['profile', ['--profile', 'work'], { ...files, AWS_ENDPOINT_URL_S3: undefined }],
+    ] as const) {
+      const r = await runCli([...pair, ...flags], server, { env });
+      expect(r.code, `${how}: ${r.stdout}${r.stderr}`).toBe(2);
+      expect(r.stderr, how).toMatch(/127\.0\.0\.1:1\b.*the endpoint_url of AWS profile 'dead'/);
+    }
+    expect((await dst.list('y/')).size).toBe(0);
+    if (!other) return;
+    const { bucket: far, transport: farSrc } = await newBucket(other, 'pep-far');
+    await seedAll(farSrc, 'x/', { 'far.txt': 'on the other server' });
+    const r = await runCli(
+      [
+        'sync',
+        `s3://${far}/x`,
+        `s3://${to}/y`,
+        '--endpoint-url',
+        server.endpoint,
+        '--source-profile',
+        'there',
+        '--json',
+      ],
+      server,
+      { env: files },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(await contents(dst, 'y/')).toEqual(await contents(farSrc, 'x/'));
   });
 
   it('a local end: push or pull, with their flags; S3 → S3 flags are refused there', async () => {

@@ -1,4 +1,8 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { endpointFor } from '../../src/s3/client-options.js';
 import { S3PairRun, sameStore, sourceConnection } from '../../src/sync/s3-pair.js';
 
 const creds = { accessKeyId: 'AK', secretAccessKey: 'SK' };
@@ -34,6 +38,109 @@ describe('sourceConnection', () => {
       profile: 'old',
       credentials: undefined,
     });
+  });
+});
+
+describe("the source's endpoint: --source-endpoint-url, else the source profile's, else the destination's", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 's3sync-source-endpoint-'));
+  const config = path.join(dir, 'config');
+  writeFileSync(
+    config,
+    [
+      '[profile old]',
+      'endpoint_url = http://old:1',
+      '[profile svc]',
+      'services = legacy',
+      '[services legacy]',
+      's3 =',
+      '  endpoint_url = http://legacy:2',
+      '[profile keys]',
+      'region = us-east-1',
+      '[profile work]',
+      'endpoint_url = http://work:3',
+      '[profile deaf]',
+      'endpoint_url = http://deaf:4',
+      'ignore_configured_endpoint_urls = true',
+    ].join('\n'),
+  );
+  const env = { AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'none') };
+  const { endpointUrl: _, ...noFlag } = base;
+  const flag = { ...noFlag, endpointUrl: 'http://dst:9' };
+  const viaEnv = { ...env, AWS_ENDPOINT_URL_S3: 'http://dst-env:8' };
+  it.each([
+    [
+      "the source profile's endpoint_url over the destination's flag",
+      flag,
+      { sourceProfile: 'old' },
+      env,
+      'http://old:1',
+    ],
+    [
+      "… over the destination's environment variable",
+      noFlag,
+      { sourceProfile: 'old' },
+      viaEnv,
+      'http://old:1',
+    ],
+    [
+      "… over the destination's profile",
+      { ...noFlag, profile: 'work' },
+      { sourceProfile: 'old' },
+      env,
+      'http://old:1',
+    ],
+    ["the source profile's services section", flag, { sourceProfile: 'svc' }, env, 'http://legacy:2'],
+    [
+      '--source-endpoint-url over the source profile',
+      flag,
+      { sourceProfile: 'old', sourceEndpointUrl: 'http://s:7' },
+      env,
+      'http://s:7',
+    ],
+    [
+      "a source profile without one: the destination's flag",
+      flag,
+      { sourceProfile: 'keys' },
+      env,
+      'http://dst:9',
+    ],
+    [
+      "… the destination's environment variable",
+      noFlag,
+      { sourceProfile: 'keys' },
+      viaEnv,
+      'http://dst-env:8',
+    ],
+    [
+      "… the destination's profile's, not AWS",
+      { ...noFlag, profile: 'work' },
+      { sourceProfile: 'keys' },
+      env,
+      'http://work:3',
+    ],
+    [
+      "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: the destination's flag",
+      flag,
+      { sourceProfile: 'old' },
+      { ...env, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'true' },
+      'http://dst:9',
+    ],
+    [
+      "the profile's ignore_configured_endpoint_urls: the destination's flag",
+      flag,
+      { sourceProfile: 'deaf' },
+      env,
+      'http://dst:9',
+    ],
+  ])('%s', (_why, dst, over, vars, expected) => {
+    const opts = { ...dst, ...over };
+    expect(endpointFor(sourceConnection(opts, vars), vars).id).toBe(expected);
+  });
+
+  it("names where the source profile's endpoint was set, and takes no provider preset of the destination's", () => {
+    const src = endpointFor(sourceConnection({ ...flag, provider: 'ceph', sourceProfile: 'old' }, env), env);
+    expect(src).toMatchObject({ where: "the endpoint_url of AWS profile 'old'", profile: 'old' });
+    expect(src.provider.name).toBe('other');
   });
 });
 
