@@ -14,6 +14,8 @@ export type OptionOrigins = {
   sourceEndpointUrl?: string;
   /** The option that named the profile, when not --profile (--source-profile). */
   profile?: string;
+  /** The option that gave the region, when not --region (--source-region). */
+  region?: string;
 };
 
 /** Connection settings shared by every command (CLI flags, config file and library options). */
@@ -105,6 +107,8 @@ export interface EndpointInputs {
   /** Where endpointUrl came from, for messages; default --endpoint-url. */
   origin?: string;
   region?: string;
+  /** The option that gave region, for messages; default --region. */
+  regionOrigin?: string;
   provider?: string;
   env: Env;
   profile: AwsProfile;
@@ -183,7 +187,7 @@ export function resolveEndpoint(src: EndpointInputs): ResolvedEndpoint {
       ? { raw: src.endpointUrl, source: '--endpoint-url' as const, where: src.origin ?? '--endpoint-url' }
       : configuredEndpoint(env, profile);
   const provider = getProvider(src.provider, given !== undefined);
-  const found = regionOf(src.region, env, profile);
+  const found = regionOf(src.region, env, profile, src.regionOrigin);
   const region = found?.region ?? provider.defaultRegion;
   const common = { region, provider, profile: profile.named ? profile.name : undefined };
   if (given) {
@@ -191,14 +195,10 @@ export function resolveEndpoint(src: EndpointInputs): ResolvedEndpoint {
     // AWS's own regional endpoint named explicitly (a plan applied, a config file) is reached the way
     // the default is, through the SDK's routing for AWS: the same store either way.
     const aws = provider.name === 'aws' && url === awsRegionalEndpoint(region);
-    if (aws) hostRegion(found);
     const { source, where } = given;
     return { ...common, source, where, id: url, url: aws ? undefined : url, hadUserinfo };
   }
   const template = providerEndpoint(provider, region, env.S3SYNC_ACCOUNT_ID);
-  // In the host name: a provider's template that holds it, or AWS's regional endpoint.
-  if (template !== undefined ? provider.endpointTemplate?.includes('{region}') : !provider.requiresEndpoint)
-    hostRegion(found);
   if (template !== undefined) {
     const where = `the ${provider.name} provider's endpoint template`;
     const { url } = parseEndpoint(template, where);
@@ -226,10 +226,11 @@ function regionOf(
   flag: string | undefined,
   env: Env,
   profile: AwsProfile,
+  flagName = '--region',
 ): { region: string; where: string } | undefined {
   const found = (
     [
-      [flag, '--region'],
+      [flag, flagName],
       [env.AWS_REGION, 'AWS_REGION'],
       [env.AWS_DEFAULT_REGION, 'AWS_DEFAULT_REGION'],
       [profile.settings.region, `the region of AWS profile '${profile.name}'`],
@@ -241,19 +242,17 @@ function regionOf(
     throw usageError(
       `${where} must be a region name, got ${shown(region)}: it holds a character an HTTP header cannot carry (a line break, or one not ASCII)`,
     );
+  // The SDK refuses any other for every endpoint (it may go into a host name): its requests would
+  // fail file by file mid-run, while s3sync's direct ones signed with it.
+  if (!HOST_LABEL.test(region))
+    throw usageError(
+      `${where} must be a region name (letters, digits and hyphens, as in us-east-1), got ${shown(region)}`,
+    );
   return { region, where };
 }
 
-/** A DNS label: what a region must be where it goes into the endpoint's host name. */
+/** A DNS label, as the SDK checks a region (its isValidHostLabel). */
 const HOST_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
-
-/** The region of an endpoint made from it (AWS's, a provider's template): refused here, not by the SDK mid-run. */
-function hostRegion(found: { region: string; where: string } | undefined): void {
-  if (found && !HOST_LABEL.test(found.region))
-    throw usageError(
-      `${found.where} must be a region name (letters, digits and hyphens, as in us-east-1), got ${shown(found.region)}`,
-    );
-}
 
 /**
  * The endpoint of a run from its options, the environment and the AWS config files, without loading
@@ -275,6 +274,7 @@ export function endpointFor(opts: ConnectionOptions, env: Env = process.env): Re
     endpointUrl: opts.endpointUrl,
     origin: opts[OPTION_ORIGINS]?.endpointUrl,
     region: opts.region,
+    regionOrigin: opts[OPTION_ORIGINS]?.region,
     provider: opts.provider,
     env,
     profile,

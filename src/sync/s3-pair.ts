@@ -37,6 +37,7 @@ export function sourceConnection(opts: S3SyncOptions, env: Env = process.env): C
     [OPTION_ORIGINS]: {
       endpointUrl: endpoint?.where,
       ...(opts.sourceProfile !== undefined && { profile: '--source-profile' }),
+      ...(opts.sourceRegion !== undefined && { region: '--source-region' }),
     },
     region: opts.sourceRegion ?? opts.region,
     profile: opts.sourceProfile ?? opts.profile,

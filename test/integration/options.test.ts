@@ -326,6 +326,49 @@ describe.each(servers())('invalid option values on $name', (server) => {
     },
   );
 
+  // The SDK refuses such a region for any endpoint ("Region not accepted"): its requests (multipart,
+  // copies, batch deletes) would fail file by file, mid-run, while s3sync's direct ones went through.
+  it.each([
+    ['--region', ['--region', 'eu/west'], {}, `--region ${LABEL_HINT}, got "eu/west"`],
+    ['AWS_REGION', [], { AWS_REGION: ' eu west' }, `AWS_REGION ${LABEL_HINT}, got " eu west"`],
+    [
+      'AWS_DEFAULT_REGION',
+      [],
+      { AWS_REGION: undefined, AWS_DEFAULT_REGION: 'eu/west' },
+      `AWS_DEFAULT_REGION ${LABEL_HINT}, got "eu/west"`,
+    ],
+    [
+      "a profile's region",
+      [],
+      { AWS_REGION: undefined, AWS_PROFILE: 'slash' },
+      `the region of AWS profile 'slash' ${LABEL_HINT}, got "eu/west"`,
+    ],
+    ['--source-region', ['--source-region', 'a.b'], {}, `--source-region ${LABEL_HINT}, got "a.b"`],
+  ] as [string, string[], Record<string, string | undefined>, string][])(
+    'a region from %s that cannot be in a host name, custom endpoint: exit 2 naming it, no request',
+    async (what, args, env, text) => {
+      const home = dir('opts-region-label');
+      writeFileSync(path.join(home, 'config'), '[profile slash]\nregion = eu/west\n');
+      writeFileSync(
+        path.join(home, 'credentials'),
+        `[slash]\naws_access_key_id = ${server.accessKeyId}\naws_secret_access_key = ${server.secretAccessKey}\n`,
+      );
+      const before = requests();
+      // --source-region is an S3 → S3 option: a sync between two prefixes of the bucket.
+      const pair = what === '--source-region' ? ['sync', url, `${url}-copy`] : ['push', src, url];
+      const r = await runCli([...pair, '--endpoint-url', proxy.endpoint, ...args], server, {
+        env: {
+          AWS_CONFIG_FILE: path.join(home, 'config'),
+          AWS_SHARED_CREDENTIALS_FILE: path.join(home, 'credentials'),
+          ...env,
+        },
+      });
+      expect(oneUsageLine(r)).toBe(`s3sync: ${text}`);
+      expect(requests()).toBe(before);
+      expect(manifestPaths(src)).toEqual([]);
+    },
+  );
+
   it("a config job's region that cannot be in a host name stops the config before job 1 runs", async () => {
     const file = path.join(dir('opts-cfg-region'), 's3sync.config.json');
     const job = { command: 'push', source: src, destination: url, endpointUrl: proxy.endpoint };
