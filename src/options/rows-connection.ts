@@ -159,7 +159,7 @@ export const RUN_OPTIONS = {
   debug: {
     kind: 'boolean',
     flag: '--debug',
-    help: 'show stack traces and retries (never secrets)',
+    help: 'say the endpoint, region and credential source used; show stack traces and retries (never secrets)',
     commands: S3,
   },
   // Not for cleanup, which reads no manifest; check reads it but takes no lock.

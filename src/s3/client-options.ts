@@ -95,6 +95,8 @@ export interface ResolvedEndpoint {
   /** Where it was set, as messages name it: --endpoint-url, AWS_ENDPOINT_URL_S3, a profile's setting … */
   where: string;
   region: string;
+  /** Where the region was set (--region, AWS_REGION …), or the provider's default. */
+  regionWhere: string;
   provider: ProviderQuirks;
   /** The profile named by --profile or AWS_PROFILE, if any. */
   profile: string | undefined;
@@ -189,7 +191,8 @@ export function resolveEndpoint(src: EndpointInputs): ResolvedEndpoint {
   const provider = getProvider(src.provider, given !== undefined);
   const found = regionOf(src.region, env, profile, src.regionOrigin);
   const region = found?.region ?? provider.defaultRegion;
-  const common = { region, provider, profile: profile.named ? profile.name : undefined };
+  const regionWhere = found?.where ?? `the ${provider.name} provider's default`;
+  const common = { region, regionWhere, provider, profile: profile.named ? profile.name : undefined };
   if (given) {
     const { url, hadUserinfo } = parseEndpoint(given.raw, given.where);
     // AWS's own regional endpoint named explicitly (a plan applied, a config file) is reached the way
@@ -282,17 +285,24 @@ export function endpointFor(opts: ConnectionOptions, env: Env = process.env): Re
 }
 
 /**
- * What a run says once about how it reaches an endpoint (none, usually): a user name and password in
- * its URL, never sent nor shown, are ignored, naming where the URL was set; and with AWS_PROFILE and
- * the environment's keys both set, the SDK's chain takes the profile's credentials (it skips the keys),
- * which it would otherwise say in a warning of its own on stderr.
+ * What a run says once about how it reaches an endpoint (none, usually): with --debug, the endpoint,
+ * region and credentials and where each was set (an environment variable or a profile may send data
+ * elsewhere than meant, silently otherwise); a user name and password in its URL, never sent nor
+ * shown, are ignored, naming where the URL was set; and with AWS_PROFILE and the environment's keys
+ * both set, the SDK's chain takes the profile's credentials (it skips the keys), which it would
+ * otherwise say in a warning of its own on stderr. `label` names the side of an S3 → S3 sync.
  */
 export function connectionNotices(
   e: ResolvedEndpoint,
-  opts: Pick<ConnectionOptions, 'credentials' | 'profile'>,
+  opts: Pick<ConnectionOptions, 'credentials' | 'profile' | 'debug' | typeof OPTION_ORIGINS>,
   env: Env = process.env,
+  label = 'connection',
 ): string[] {
   const out: string[] = [];
+  if (opts.debug)
+    out.push(
+      `${label}: endpoint ${e.id} (${e.where}), region ${e.region} (${e.regionWhere}), provider ${e.provider.name}, credentials ${credentialsSource(opts, env)}`,
+    );
   if (e.hadUserinfo)
     out.push(
       `the user name and password in the endpoint URL (${e.where}) are ignored: S3 requests are signed with the AWS credentials`,
@@ -303,6 +313,21 @@ export function connectionNotices(
       `AWS_PROFILE and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are both set: the credentials of profile '${profile}' are used, not the keys`,
     );
   return out;
+}
+
+/** Where the credentials come from, as the SDK's chain looks (see credentialsWhere): no value, ever. */
+function credentialsSource(
+  opts: Pick<ConnectionOptions, 'credentials' | 'profile' | typeof OPTION_ORIGINS>,
+  env: Env,
+): string {
+  if (opts.credentials) return 'given to the library call';
+  if (opts.profile)
+    return `from AWS profile '${opts.profile}' (${opts[OPTION_ORIGINS]?.profile ?? '--profile'})`;
+  const profile = firstSet(env.AWS_PROFILE);
+  if (profile) return `from AWS profile '${profile}' (AWS_PROFILE)`;
+  if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY)
+    return `from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY${env.AWS_SESSION_TOKEN ? ' / AWS_SESSION_TOKEN' : ''}`;
+  return "from the AWS chain (the 'default' profile, SSO, a role)";
 }
 
 /**

@@ -123,8 +123,8 @@ export class S3PairRun {
     // Each once: the source's too when it is set apart from the destination's (else they are the same).
     const srcConn = sourceConnection(opts);
     const notices = [
-      ...connectionNotices(endpointFor(srcConn), srcConn),
-      ...connectionNotices(endpointFor(opts), opts),
+      ...connectionNotices(endpointFor(srcConn), srcConn, process.env, 'source connection'),
+      ...connectionNotices(endpointFor(opts), opts, process.env, 'destination connection'),
     ];
     for (const n of new Set(notices)) this.notice(n);
     const oneStore = this.same || mayBeOneStore(opts);

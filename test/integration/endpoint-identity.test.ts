@@ -213,6 +213,59 @@ describe.each(servers())('endpoint identity on $name', (server) => {
     }
   });
 
+  it('--debug says the endpoint, region and credentials a run uses, and where each was set', async () => {
+    const { bucket } = await newBucket(server, 'dbg');
+    const src = dir('dbg-src');
+    seededTree(src, 2, 7);
+    const id = validateEndpoint(real);
+    const keys = keysOf(server);
+    const profiles = awsFiles(`[profile plain]\nendpoint_url = ${real}\n`, credentialsOf({ plain: server }));
+    const url = `s3://${bucket}/d`;
+    const said = (stderr: string) => plainLines(stderr).filter((l) => /connection: endpoint /.test(l));
+    const viaEnv = await run(['push', src, url, '--dry-run', '--debug'], {
+      ...keys,
+      AWS_ENDPOINT_URL_S3: real,
+      AWS_DEFAULT_REGION: 'us-east-1',
+    });
+    expect(viaEnv.code, viaEnv.stderr).toBe(0);
+    expect(said(viaEnv.stderr)).toEqual([
+      `notice: connection: endpoint ${id} (AWS_ENDPOINT_URL_S3), region us-east-1 (AWS_DEFAULT_REGION), provider other, credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY`,
+    ]);
+    const viaProfile = await run(['push', src, url, '--dry-run', '--debug', '--profile', 'plain'], profiles);
+    expect(viaProfile.code, viaProfile.stderr).toBe(0);
+    expect(said(viaProfile.stderr)).toEqual([
+      `notice: connection: endpoint ${id} (the endpoint_url of AWS profile 'plain'), region us-east-1 (the other provider's default), provider other, credentials from AWS profile 'plain' (--profile)`,
+    ]);
+    // S3 → S3: each side says its own, the source's profile named by its flag.
+    const pair = await run(
+      [
+        'sync',
+        url,
+        `s3://${bucket}/copy`,
+        '--debug',
+        '--json',
+        '--endpoint-url',
+        real,
+        '--source-profile',
+        'plain',
+      ],
+      { ...keys, ...profiles, AWS_REGION: 'us-east-1' },
+    );
+    expect(pair.code, pair.stderr).toBe(0);
+    const notices = pair.events.flatMap((e) =>
+      e.type === 'notice' && /connection: /.test(String(e.message)) ? [e.message] : [],
+    );
+    expect(notices).toEqual([
+      `source connection: endpoint ${id} (the endpoint_url of AWS profile 'plain'), region us-east-1 (AWS_REGION), provider other, credentials from AWS profile 'plain' (--source-profile)`,
+      `destination connection: endpoint ${id} (--endpoint-url), region us-east-1 (AWS_REGION), provider other, credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY`,
+    ]);
+    // Without --debug, not a word of it; never a secret with it.
+    const quiet = await run(['push', src, url, '--dry-run'], { ...keys, AWS_ENDPOINT_URL_S3: real });
+    expect(said(quiet.stderr)).toEqual([]);
+    for (const r of [viaEnv, viaProfile, pair])
+      expect(r.stdout + r.stderr).not.toContain(server.secretAccessKey);
+  });
+
   it('the same store spelled differently is the same identity; another port is another store', async () => {
     const { bucket } = await newBucket(server, 'spell');
     const src = dir('spell-src');

@@ -432,9 +432,12 @@ describe.each(servers())('invalid option values on $name', (server) => {
         },
       },
     );
-    // Found at the first request: the run stops there, its summary marked, the reason one line.
+    // Found at the first request: the run stops there, its summary marked, the reason one line (after
+    // --debug's line on the connection, which names the profile and never the command).
     expect(r.code, r.stderr).toBe(2);
-    expect(plainLines(r.stderr)[0]).toMatch(re);
+    const [said, ...rest] = plainLines(r.stderr);
+    expect(said).toMatch(/^notice: connection: .*credentials from AWS profile 'odd' \(--profile\)$/);
+    expect(rest[0]).toMatch(re);
     expect(r.stdout).toMatch(/^\[stopped\] /);
     expect(r.stdout + r.stderr).not.toContain('S3CR3T');
     expect(requests()).toBe(before);
