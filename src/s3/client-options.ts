@@ -343,6 +343,26 @@ export function redactUrl(raw: string): string {
 }
 
 /**
+ * What a failure to reach an endpoint says to check: where it was set; for one no setting named, what
+ * made it (the account id or region in a provider's template, the region for AWS's), never a flag that
+ * was not given.
+ */
+export function endpointToCheck(e: ResolvedEndpoint): string {
+  const { name, endpointTemplate = '' } = e.provider;
+  const region = `the region (${e.region}, from ${e.regionWhere}`;
+  if (e.source === 'provider template') {
+    if (endpointTemplate.includes('{account}'))
+      return `S3SYNC_ACCOUNT_ID (the ${name} provider's endpoint template)`;
+    if (endpointTemplate.includes('{region}'))
+      return `${region}) in the ${name} provider's endpoint template`;
+    return `the network (the ${name} provider's endpoint)`;
+  }
+  if (e.source === 'AWS regional endpoint')
+    return `the network and ${region}; no endpoint URL is in use: this is AWS's for it)`;
+  return e.where;
+}
+
+/**
  * Where an endpoint was set, as a message names it: a flag with its library option, which is what a
  * library caller gave; an environment variable or a profile's line as it is.
  */

@@ -4,6 +4,7 @@ import { setting } from '../options/validate.js';
 import {
   type ConnectionOptions,
   endpointFor,
+  endpointToCheck,
   requestConcurrency,
   validateEndpoint,
 } from './client-options.js';
@@ -23,7 +24,7 @@ export interface ResolvedClient {
   provider: ProviderQuirks;
   /** Identity of the store (ResolvedEndpoint.id): named in messages, never with credentials. */
   endpointId: string;
-  /** Where the endpoint was set, as a failure to reach it says to check; undefined: --endpoint-url. */
+  /** What a failure to reach the endpoint says to check: where it was set, or what made it (endpointToCheck). */
   endpointWhere?: string;
   /** Where the credentials come from, as their rejection says to check (see credentialsWhere). */
   credentialsWhere?: string;
@@ -139,11 +140,7 @@ export async function createS3Client(
     },
     provider,
     endpointId: resolved.id,
-    // A default (AWS, a provider's template) is changed by giving --endpoint-url.
-    endpointWhere:
-      resolved.source === 'AWS regional endpoint' || resolved.source === 'provider template'
-        ? undefined
-        : resolved.where,
+    endpointWhere: endpointToCheck(resolved),
     counter,
     credentialsWhere: credentialsWhere(opts),
     redact,

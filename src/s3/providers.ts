@@ -1,4 +1,5 @@
 import { usageError } from '../errors.js';
+import { shown } from '../options/parse.js';
 
 /**
  * Per-provider defaults, in the spirit of rclone's backend/s3/provider/*.yaml: everything that differs
@@ -28,6 +29,8 @@ export interface ProviderQuirks {
    * object, or aborts the gateway. Such keys' parts are then read and sent by s3sync (src/s3/copy.ts).
    */
   readonly partCopyDecodesSourceTwice: boolean;
+  /** What the account id of `{account}` must be, and how a refusal says it; default one DNS label. */
+  readonly accountId?: { readonly pattern: RegExp; readonly what: string };
 }
 
 const MiB = 1024 * 1024;
@@ -70,6 +73,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderQuirks>> = frozen({
     defaultRegion: 'auto',
     // R2 answers 501 to x-amz-checksum-crc32; its multipart ETags are not md5-of-md5s.
     multipartEtagIsMd5OfParts: false,
+    accountId: Object.freeze({ pattern: /^[0-9a-f]{32}$/i, what: 'a Cloudflare account id (32 hex digits)' }),
   },
   b2: {
     ...base,
@@ -138,5 +142,14 @@ export function providerEndpoint(p: ProviderQuirks, region: string, account?: st
   if (p.endpointTemplate.includes('{account}') && !account) {
     throw usageError(`provider '${p.name}' needs --endpoint-url or an account id (S3SYNC_ACCOUNT_ID)`);
   }
+  if (account !== undefined && p.endpointTemplate.includes('{account}')) {
+    // It goes into the host name as it is: a `/` or `.` would send the signed requests to another host.
+    const { pattern, what } = p.accountId ?? { pattern: HOST_LABEL, what: 'one host-name label' };
+    if (!pattern.test(account))
+      throw usageError(`S3SYNC_ACCOUNT_ID must be ${what} for provider '${p.name}', got ${shown(account)}`);
+  }
   return p.endpointTemplate.replace('{region}', region).replace('{account}', account ?? '');
 }
+
+/** One DNS label: letters, digits and hyphens, not at either end. */
+const HOST_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;

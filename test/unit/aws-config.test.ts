@@ -6,6 +6,7 @@ import { type AwsProfile, parseIni, profileFrom } from '../../src/s3/aws-config.
 import {
   bucketNamespace,
   endpointFor,
+  endpointToCheck,
   parseEndpoint,
   redactUrl,
   resolveEndpoint,
@@ -448,5 +449,41 @@ describe('endpointFor (reads the AWS config files, never the SDK)', () => {
     expect(usageErrorOf(() => endpointFor({}, { ...none, AWS_CONFIG_FILE: dir })).message).toMatch(
       /cannot read the AWS config file/,
     );
+  });
+});
+
+describe('endpointToCheck: what a failure to reach the endpoint says to check', () => {
+  const env = { S3SYNC_ACCOUNT_ID: '0123456789abcdef0123456789abcdef' };
+  it.each([
+    ['a flag', { endpointUrl: 'http://h:1' }, {}, '--endpoint-url'],
+    ['an environment variable', {}, { AWS_ENDPOINT_URL_S3: 'http://h:1' }, 'AWS_ENDPOINT_URL_S3'],
+    [
+      "r2's template: the account id",
+      { provider: 'r2' },
+      env,
+      "S3SYNC_ACCOUNT_ID (the r2 provider's endpoint template)",
+    ],
+    [
+      "b2's template: the region",
+      { provider: 'b2', region: 'eu-central-003' },
+      {},
+      "the region (eu-central-003, from --region) in the b2 provider's endpoint template",
+    ],
+    ["gcs's fixed endpoint", { provider: 'gcs' }, {}, "the network (the gcs provider's endpoint)"],
+    [
+      "AWS's, no endpoint set: not --endpoint-url",
+      {},
+      { AWS_REGION: 'eu-west-1' },
+      "the network and the region (eu-west-1, from AWS_REGION; no endpoint URL is in use: this is AWS's for it)",
+    ],
+    [
+      "AWS's, the configured one ignored",
+      {},
+      { AWS_ENDPOINT_URL_S3: 'http://h:1', AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'true' },
+      "the network and the region (us-east-1, from the aws provider's default; no endpoint URL is in use: this is AWS's for it)",
+    ],
+  ])('%s', (_why, over, vars, expected) => {
+    const e = resolveEndpoint({ ...over, env: vars, profile: noProfile });
+    expect(endpointToCheck(e)).toBe(expected);
   });
 });

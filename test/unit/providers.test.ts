@@ -172,8 +172,25 @@ describe('providerEndpoint', () => {
     expect(providerEndpoint(PROVIDERS.gcs!, 'auto')).toBe('https://storage.googleapis.com');
   });
 
+  const ACCOUNT = '0123456789abcdef0123456789ABCDEF';
   it('fills {account} for r2', () => {
-    expect(providerEndpoint(PROVIDERS.r2!, 'auto', 'abc123')).toBe('https://abc123.r2.cloudflarestorage.com');
+    expect(providerEndpoint(PROVIDERS.r2!, 'auto', ACCOUNT)).toBe(
+      `https://${ACCOUNT}.r2.cloudflarestorage.com`,
+    );
+  });
+
+  // Put into the host name as it is, a `/` or `.` would change which host gets the signed requests.
+  it.each([
+    ['a host and a path', 'example.com/x'],
+    ['a dot', `${ACCOUNT}.evil.example`],
+    ['a space', 'a b'],
+    ['too short', 'abc123'],
+    ['not hex', 'g'.repeat(32)],
+  ])('refuses an r2 account id with %s, naming S3SYNC_ACCOUNT_ID', (_why, account) => {
+    const e = usageErrorOf(() => providerEndpoint(PROVIDERS.r2!, 'auto', account));
+    expect(e.message).toBe(
+      `S3SYNC_ACCOUNT_ID must be a Cloudflare account id (32 hex digits) for provider 'r2', got ${JSON.stringify(account)}`,
+    );
   });
 
   it('throws a one-line usage error for r2 without an account id', () => {
