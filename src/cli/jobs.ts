@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { S3SyncError, usageError } from '../errors.js';
 import { controlsEscaped, jsonText, printable } from '../escape.js';
+import type { EntryPoint } from '../options/table.js';
 import { validateOptions } from '../options/validate.js';
-import { endpointFor } from '../s3/client-options.js';
+import { type ConnectionOptions, endpointFor, OPTION_ORIGINS } from '../s3/client-options.js';
 import type { CheckEvent, CheckResult } from '../sync/check.js';
 import type { SyncResult } from '../sync/events.js';
 import { sourceConnection } from '../sync/s3-pair.js';
@@ -100,17 +101,18 @@ export async function runJobs(globals: Flags, program: Command, ctx: RunContext)
   // whole file before its first job changes anything (resolved from the options and the AWS config
   // files, without a request).
   for (const [i, job] of cfg.jobs.entries()) {
-    try {
-      const { options } = split[i]!;
-      const entry = jobEntry(job);
-      validateOptions(options, entry);
-      endpointFor(options);
-      if (entry === 'sync s3')
-        endpointFor(sourceConnection({ ...options, source: job.source, destination: job.destination }));
-    } catch (err) {
-      if (!(err instanceof S3SyncError)) throw err;
-      throw usageError(`config file ${cfg.path}: job ${i + 1}: ${err.message}`);
-    }
+    const entry = jobEntry(job);
+    const profile =
+      globals.profile !== undefined
+        ? '--profile'
+        : job.options.profile !== undefined
+          ? `"profile" in the config file's job ${i + 1}`
+          : `"profile" in the config file's defaults`;
+    const problem = refusal(split[i]!.options, entry, job, profile);
+    if (problem === undefined) continue;
+    // The flags (or the environment) alone give the same refusal: theirs, not the file's job's.
+    const alone = refusal(splitOptions(entry, [globals]).options, entry, job, '--profile');
+    throw usageError(alone === problem ? problem : `config file ${cfg.path}: job ${i + 1}: ${problem}`);
   }
   // Standard input holds one list: the first job to read it took it all, and each later one ran on none.
   const readers = split.flatMap(({ options }, i) =>
@@ -139,6 +141,25 @@ export async function runJobs(globals: Flags, program: Command, ctx: RunContext)
     await Promise.all(watches);
   }
   return worst;
+}
+
+/**
+ * Why a job's options cannot run (conflicting options, an endpoint, region or profile that cannot be
+ * used), resolved without a request; undefined when they can. `profile`: where its profile was named.
+ */
+function refusal(options: Flags, entry: EntryPoint, job: ConfigJob, profile: string): string | undefined {
+  try {
+    validateOptions(options, entry);
+    const origins = { ...(options as ConnectionOptions)[OPTION_ORIGINS], profile };
+    const conn = { ...options, [OPTION_ORIGINS]: origins };
+    endpointFor(conn);
+    if (entry === 'sync s3')
+      endpointFor(sourceConnection({ ...conn, source: job.source, destination: job.destination }));
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof S3SyncError)) throw err;
+    return err.message;
+  }
 }
 
 /** Jobs (numbered from 1) that all read standard input, refused: in words for two of them as for more. */

@@ -28,6 +28,7 @@ import type { S3SyncOptions } from './options-s3.js';
  * section or endpoint_url: that store's address), else the destination's, however that was set.
  */
 export function sourceConnection(opts: S3SyncOptions, env: Env = process.env): ConnectionOptions {
+  const origins = opts[OPTION_ORIGINS];
   const own = sourceEndpoint(opts, env);
   const endpoint = own ?? destinationEndpoint(opts, env);
   return {
@@ -36,8 +37,8 @@ export function sourceConnection(opts: S3SyncOptions, env: Env = process.env): C
     // Messages about the source's endpoint name where it was set.
     [OPTION_ORIGINS]: {
       endpointUrl: endpoint?.where,
-      ...(opts.sourceProfile !== undefined && { profile: '--source-profile' }),
-      ...(opts.sourceRegion !== undefined && { region: '--source-region' }),
+      profile: opts.sourceProfile !== undefined ? '--source-profile' : origins?.profile,
+      region: opts.sourceRegion !== undefined ? '--source-region' : origins?.region,
     },
     region: opts.sourceRegion ?? opts.region,
     profile: opts.sourceProfile ?? opts.profile,

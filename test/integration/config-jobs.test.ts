@@ -780,7 +780,7 @@ describe.each(servers())('a later job that cannot reach its store on $name', (se
       'an unknown profile',
       { profile: 'nosuchprofile' },
       {},
-      /job 2: unknown AWS profile 'nosuchprofile' \(not in .*nowhere-config or .*nowhere-credentials\)$/,
+      /job 2: unknown AWS profile 'nosuchprofile' \(not in .*nowhere-config or .*nowhere-credentials, named by "profile" in the config file's job 2\)$/,
     ],
     [
       'a provider that needs an endpoint, with none',
@@ -824,6 +824,40 @@ describe.each(servers())('a later job that cannot reach its store on $name', (se
       expect(r.stdout).toBe('');
       expect(proxy.stats.requests).toBe(before);
       expect(manifestPaths(src)).toEqual([]);
+    },
+  );
+
+  // The flags apply to every job: a refusal they alone cause is theirs, not the file's job's.
+  it.each([
+    [
+      '--profile',
+      ['--profile', 'nope2'],
+      {},
+      /^s3sync: unknown AWS profile 'nope2' \(not in .*nowhere-config or .*nowhere-credentials, named by --profile\)$/,
+    ],
+    ['AWS_REGION', [], { AWS_REGION: 'eu/west' }, /^s3sync: AWS_REGION must be a region name .*"eu\/west"$/],
+  ] as [string, string[], Record<string, string>, RegExp][])(
+    'a bare s3sync whose %s cannot be used: one line naming it, not the file (exit 2, no request)',
+    async (_what, flags, env, re) => {
+      const gone = dir('cfgep-flag');
+      const { env: cfgEnv } = config({
+        defaults: { endpointUrl: proxy.endpoint },
+        jobs: [{ command: 'push', source: src, destination: `${url}/f1` }],
+      });
+      const before = proxy.stats.requests;
+      const r = await runCli(flags, server, {
+        env: {
+          ...cfgEnv,
+          AWS_CONFIG_FILE: path.join(gone, 'nowhere-config'),
+          AWS_SHARED_CREDENTIALS_FILE: path.join(gone, 'nowhere-credentials'),
+          ...env,
+        },
+      });
+      expect(r.code, r.stderr).toBe(2);
+      expect(plainLines(r.stderr), r.stderr).toHaveLength(1);
+      expect(plainLines(r.stderr)[0]).toMatch(re);
+      expect(r.stderr).not.toContain('config file');
+      expect(proxy.stats.requests).toBe(before);
     },
   );
 });
