@@ -296,8 +296,8 @@ export class S3Transport implements S3Requests {
       // A larger body waits for 100 Continue through the SDK (see EXPECT_CONTINUE_FROM).
       if (direct && lines && Buffer.isBuffer(body) && body.length < EXPECT_CONTINUE_FROM)
         return {
-          ETag: await this.limits.around({}, request, () => {
-            this.counter.add('PutObject');
+          ETag: await this.limits.around({}, request, async () => {
+            await this.sending('PutObject');
             return direct.put({ key: p.key, body, md5Base64: md5!, headers: lines }, request);
           }),
         };
@@ -408,10 +408,19 @@ export class S3Transport implements S3Requests {
     versionId: string | undefined,
     request: RequestScope | undefined,
   ) {
-    return this.limits.around({}, request, () => {
-      this.counter.add('GetObject');
+    return this.limits.around({}, request, async () => {
+      await this.sending('GetObject');
       return direct.get(key, versionId, request);
     });
+  }
+
+  /**
+   * Counts a direct request as it goes: after its credentials resolve, as the SDK's requests are
+   * counted after signing, so one that could not be signed (no credentials) is not a request made.
+   */
+  private async sending(name: string): Promise<void> {
+    await this.resolved.direct?.credentials();
+    this.counter.add(name);
   }
 
   /**
@@ -425,8 +434,8 @@ export class S3Transport implements S3Requests {
   ): Promise<string> | undefined {
     const direct = this.direct;
     if (!direct) return undefined;
-    return this.limits.around({}, request, () => {
-      this.counter.add('ListObjectsV2');
+    return this.limits.around({}, request, async () => {
+      await this.sending('ListObjectsV2');
       return direct.list(p, request, onSent);
     });
   }

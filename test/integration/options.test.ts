@@ -439,6 +439,8 @@ describe.each(servers())('invalid option values on $name', (server) => {
     expect(said).toMatch(/^notice: connection: .*credentials from AWS profile 'odd' \(--profile\)$/);
     expect(rest[0]).toMatch(re);
     expect(r.stdout).toMatch(/^\[stopped\] /);
+    // The summary counts what was sent: nothing, as the credentials were never there to sign with.
+    expect(r.stdout).toMatch(/ 0 S3 requests\b/);
     expect(r.stdout + r.stderr).not.toContain('S3CR3T');
     expect(requests()).toBe(before);
   });
