@@ -90,9 +90,12 @@ export async function runJobs(globals: Flags, program: Command, ctx: RunContext)
   const cfg = loadConfig();
   if (cfg.jobs.length === 0) {
     program.outputHelp();
-    // The file read, as S3SYNC_CONFIG may name another (or none was found).
-    const file = cfg.path === undefined ? 's3sync.config.json' : printable(cfg.path);
-    process.stderr.write(`\ns3sync: no command given and no jobs in ${file}\n`);
+    // The file read, as S3SYNC_CONFIG may name another; or none found, and where it was looked for.
+    const why =
+      cfg.path === undefined
+        ? `no s3sync.config.json in ${printable(process.cwd())}`
+        : `no jobs in ${printable(cfg.path)}`;
+    process.stderr.write(`\ns3sync: no command given and ${why}\n`);
     return 2;
   }
   // A sync job takes the options of what it runs (defaults and global flags of the others are not its).

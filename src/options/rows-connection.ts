@@ -12,7 +12,8 @@ export const CONNECTION_OPTIONS = {
     flag: '--endpoint-url',
     arg: '<url>',
     help: 'S3 endpoint',
-    defaultText: "AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's endpoint_url, else AWS",
+    defaultText:
+      "AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's services section or endpoint_url, the provider's template, else AWS",
     example: '--endpoint-url http://127.0.0.1:9000',
     commands: S3,
   },
@@ -22,7 +23,7 @@ export const CONNECTION_OPTIONS = {
     flag: '--region',
     arg: '<region>',
     help: 'region to sign requests for',
-    defaultText: "AWS_REGION, the profile's region, else the provider's",
+    defaultText: "AWS_REGION, AWS_DEFAULT_REGION, the profile's region, else the provider's",
     example: '--region eu-west-1',
     commands: S3,
   },

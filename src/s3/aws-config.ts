@@ -99,14 +99,21 @@ function filePath(env: Env, variable: string, file: string): string {
 /** A file as messages name it: the default one as ~/.aws/NAME, one the environment names as given. */
 const fileText = (env: Env, variable: string, file: string) => env[variable] || `~/.aws/${file}`;
 
-function readIfExists(file: string): string | undefined {
+/** A file's text, or undefined when it is absent; `kind` and `variable` name it in a refusal. */
+function readIfExists(file: string, kind: string, variable: string | undefined): string | undefined {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw usageError(`cannot read the AWS config file ${file}: ${code ?? (err as Error).message}`);
+    const why = code === 'EISDIR' ? 'it is a directory' : (code ?? (err as Error).message);
+    throw usageError(`cannot read the AWS ${kind} file ${file}${variable ? ` (${variable})` : ''}: ${why}`);
   }
+}
+
+/** One of the two files: its path and text (see readIfExists); the variable named when it set the path. */
+function readAwsFile(env: Env, variable: string, file: string): string | undefined {
+  return readIfExists(filePath(env, variable, file), file, env[variable] ? variable : undefined);
 }
 
 /**
@@ -116,8 +123,8 @@ function readIfExists(file: string): string | undefined {
 export function readAwsProfile(name: string | undefined, env: Env): AwsProfile {
   const profile = profileFrom(
     name,
-    readIfExists(filePath(env, 'AWS_CONFIG_FILE', 'config')),
-    readIfExists(filePath(env, 'AWS_SHARED_CREDENTIALS_FILE', 'credentials')),
+    readAwsFile(env, 'AWS_CONFIG_FILE', 'config'),
+    readAwsFile(env, 'AWS_SHARED_CREDENTIALS_FILE', 'credentials'),
   );
   const files = {
     config: fileText(env, 'AWS_CONFIG_FILE', 'config'),

@@ -617,10 +617,12 @@ describe.each(servers())('config jobs on $name', (server) => {
     expect(r.code).toBe(2);
     expect(r.stdout).toMatch(/Config-file mode: with no command/);
     expect(plainLines(r.stderr)).toEqual([`s3sync: no command given and no jobs in ${other}`]);
-    // No file at all: the one it looked for.
-    const none = await runCli([], server, { cwd: dir('jobs-none'), env: { S3SYNC_CONFIG: undefined } });
+    // No file at all: said so, with the folder it looked in (not "no jobs", as if the file were there).
+    const cwd = dir('jobs-none');
+    const none = await runCli([], server, { cwd, env: { S3SYNC_CONFIG: undefined } });
     expect(none.code).toBe(2);
-    expect(plainLines(none.stderr)).toEqual(['s3sync: no command given and no jobs in s3sync.config.json']);
+    expect(none.stdout).toMatch(/Config-file mode: with no command/);
+    expect(plainLines(none.stderr)).toEqual([`s3sync: no command given and no s3sync.config.json in ${cwd}`]);
     const typo = await runCli(['pusj'], server, { env: config({ jobs: [pushJob().job] }).env });
     expect(typo.code).toBe(2);
     expect(typo.stderr).toMatch(/unknown command 'pusj'/);

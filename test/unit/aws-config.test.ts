@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { CONNECTION_OPTIONS } from '../../src/options/rows-connection.js';
 import { type AwsProfile, parseIni, profileFrom } from '../../src/s3/aws-config.js';
 import {
   bucketNamespace,
@@ -446,8 +447,12 @@ describe('endpointFor (reads the AWS config files, never the SDK)', () => {
       AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'absent2'),
     };
     expect(endpointFor({}, none).id).toBe('https://s3.us-east-1.amazonaws.com');
-    expect(usageErrorOf(() => endpointFor({}, { ...none, AWS_CONFIG_FILE: dir })).message).toMatch(
-      /cannot read the AWS config file/,
+    // Each named as the file it is, with the variable that named it.
+    expect(usageErrorOf(() => endpointFor({}, { ...none, AWS_CONFIG_FILE: dir })).message).toBe(
+      `cannot read the AWS config file ${dir} (AWS_CONFIG_FILE): it is a directory`,
+    );
+    expect(usageErrorOf(() => endpointFor({}, { ...none, AWS_SHARED_CREDENTIALS_FILE: dir })).message).toBe(
+      `cannot read the AWS credentials file ${dir} (AWS_SHARED_CREDENTIALS_FILE): it is a directory`,
     );
   });
 });
@@ -485,5 +490,22 @@ describe('endpointToCheck: what a failure to reach the endpoint says to check', 
   ])('%s', (_why, over, vars, expected) => {
     const e = resolveEndpoint({ ...over, env: vars, profile: noProfile });
     expect(endpointToCheck(e)).toBe(expected);
+  });
+});
+
+describe('the help of --region and --endpoint-url names every setting they are read from', () => {
+  it.each(['AWS_REGION', 'AWS_DEFAULT_REGION'])('%s', (variable) => {
+    expect(resolveEndpoint({ env: { [variable]: 'eu-west-1' }, profile: noProfile }).regionWhere).toBe(
+      variable,
+    );
+    expect(CONNECTION_OPTIONS.region.defaultText).toContain(variable);
+  });
+
+  it("a profile's services section and endpoint_url", () => {
+    const svc = profile({ services: 's' }, { s: { 's3.endpoint_url': 'http://s:1' } });
+    expect(resolveEndpoint({ env: {}, profile: svc }).source).toBe('profile services section');
+    expect(CONNECTION_OPTIONS.endpointUrl.defaultText).toMatch(
+      /the profile's services section or endpoint_url/,
+    );
   });
 });

@@ -1,0 +1,29 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/cli/config.js';
+import { usageErrorOf } from '../helpers.js';
+
+describe('loadConfig: a file that is not JSON is named with the line and column of the mistake', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 's3sync-config-'));
+  it.each([
+    [
+      'a missing comma',
+      '{\n  "defaults": {\n    "workers": 8\n    "dryRun": true\n  }\n}\n',
+      ":4:5 is not valid JSON: Expected ',' or '}' after property value",
+    ],
+    [
+      'the same after a byte order mark, in CRLF lines',
+      '\uFEFF{\r\n  "defaults": {\r\n    "workers": 8\r\n    "dryRun": true\r\n  }\r\n}\r\n',
+      ":4:5 is not valid JSON: Expected ',' or '}' after property value",
+    ],
+    ['a file cut short', '{\n  "jobs": [\n', ':3:1 is not valid JSON: Unexpected end of JSON input'],
+  ])('%s', (_why, text, said) => {
+    const file = path.join(dir, `${_why.replace(/\W+/g, '-')}.json`);
+    writeFileSync(file, text);
+    expect(usageErrorOf(() => loadConfig({ S3SYNC_CONFIG: file })).message).toBe(
+      `config file ${file}${said}`,
+    );
+  });
+});
