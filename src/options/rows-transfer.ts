@@ -30,9 +30,9 @@ export const TRANSFER_OPTIONS = {
     min: MiB,
     max: 5 * GiB,
     default: 16 * MiB,
-    help: 'part size of multipart uploads and of ranged downloads',
+    help: 'part size of multipart uploads (at least 5MiB, the S3 minimum) and of ranged downloads',
     helpFor: {
-      push: 'multipart part size, raised to fit 10,000 parts',
+      push: 'multipart part size, raised to 5MiB (the S3 minimum) and to fit 10,000 parts',
       pull: 'range size for large objects',
     },
     example: '--part-size 32MiB',
