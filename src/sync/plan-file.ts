@@ -644,12 +644,26 @@ function doneBefore(
   return e.ctimeNs === UNPROVEN_CTIME && sameStat(now, { ...e, ctimeNs: now.ctimeNs }) ? 'hash' : 'not';
 }
 
+/** The part size behind `etag` the file's hashes reproduce (0: a plain MD5), or the copy's; -1: none. */
+function landedPartSize(
+  etag: string,
+  h: { md5: string; multipart: Readonly<Record<number, string>> },
+  source: { md5: string; partSize: number } | undefined,
+): number {
+  const form = normalEtagForm(etag);
+  if (source && h.md5 === source.md5) return form.kind === 'multipart' ? source.partSize : 0;
+  if (form.kind === 'md5') return etag === h.md5 ? 0 : -1;
+  return form.kind === 'multipart' ? matchedPartSize(h.multipart, etag) || -1 : -1;
+}
+
 /**
- * The planned uploads whose object holds what they would send, though the manifest does not say so:
- * their PUT completed on the server while the apply was cancelled or killed. The file is as planned,
- * the object's ETag is the file's MD5 (or its multipart ETag at the part size apply uses, or the
- * manifest recorded), and its metadata is what s3sync sends with it (the MD5 and the mtime). Each is
- * recorded as uploaded, with the ETag it matched; any other object in the way is still refused.
+ * The planned uploads and copies whose object holds what they would send, though the manifest does not
+ * say so: their PUT or CopyObject completed on the server while the apply was cancelled or killed. The
+ * file is as planned, the object's ETag is the file's MD5 (or its multipart ETag at the part size apply
+ * uses, or the manifest recorded), or for a copy the planned source's ETag with the file's MD5 the
+ * source's (a store may keep a multipart ETag through a copy, at the source's part size), and its
+ * metadata is what s3sync sends with it (the MD5 and the mtime). Each is recorded as uploaded, with
+ * the ETag it matched; any other object in the way is still refused.
  */
 async function uploadsLanded(
   s: RunContext,
@@ -663,15 +677,16 @@ async function uploadsLanded(
   await forEachLimit(candidates, setting(opts, 'workers'), async ({ a, now, r }) => {
     const etag = normalizeEtag(r.etag);
     const form = normalEtagForm(etag);
-    if (form.kind === 'opaque') return;
+    // The copy's ETag, as copyRenamed takes it: the plan vouched that the source's ETag is its MD5.
+    const source = a.kind === 'copy' && a.from && etag === normalizeEtag(a.from.etag) ? a.from : undefined;
+    if (form.kind === 'opaque' && !source) return;
     const recorded = s.store.files.get(a.rel)?.partSize ?? 0;
     const sizes =
-      form.kind === 'multipart' ? [choosePartSize(now.size, requested, t.provider), recorded] : [];
+      form.kind === 'multipart' && !source ? [choosePartSize(now.size, requested, t.provider), recorded] : [];
     const partSizes = [...new Set(sizes.filter((ps) => ps > 0))];
     const h = await s.hashes.get({ rel: a.rel, ...now }, partSizes).catch(() => undefined);
     if (!h?.stable || h.size !== now.size) return;
-    const partSize =
-      form.kind === 'md5' ? (etag === h.md5 ? 0 : -1) : matchedPartSize(h.multipart, etag) || -1;
+    const partSize = landedPartSize(etag, h, source);
     if (partSize < 0) return;
     const head = await t.head(s.location.prefix + a.rel);
     if (!head || head.etag !== etag || head.size !== now.size) return;
@@ -730,7 +745,7 @@ export async function apply(
     const found = new Map<string, FileStat>();
     let doneCount = 0;
     const valid: PlannedAction[] = [];
-    // Uploads planned onto an object that changed since, as an upload cut short by a cancel leaves it.
+    // Uploads and copies planned onto an object that changed since, as a run cut short leaves them.
     const candidates: Parameters<typeof uploadsLanded>[1] = [];
     const nows = new Map<PlannedAction, FileStat | null>();
     for (const a of doc.actions) {

@@ -756,6 +756,68 @@ describe.each(servers())('plan and apply on $name', (server) => {
     ]);
   });
 
+  it('apply again after a killed apply whose rename copies landed: recorded, not refused, the old keys deleted', async () => {
+    const { bucket, transport } = await newBucket(server, 'killedcopy');
+    const dir = tempDir('killedcopy');
+    const url = `s3://${bucket}/p`;
+    // big.bin's object is multipart at 5 MiB parts: its copy keeps that ETag on a store that copies
+    // ETags, which apply's own part size (16 MiB by default) does not reproduce.
+    writeTree(dir, { 'a.txt': 'file a\n', 'big.bin': Buffer.alloc(6 * 1024 * 1024 + 7, 'x') });
+    const sizes = ['--multipart-threshold', '5MiB', '--part-size', '5MiB'];
+    expect((await runCli(['push', dir, url, ...sizes], server)).code).toBe(0);
+    renameSync(path.join(dir, 'a.txt'), path.join(dir, 'b.txt'));
+    renameSync(path.join(dir, 'big.bin'), path.join(dir, 'moved.bin'));
+    const planFile = path.join(tempDir('killedcopy-plan'), 'plan.json');
+    const p = await runCli(['plan', 'push', dir, url, '--delete', '--force', '--out', planFile], server);
+    expect(p.code, p.stderr).toBe(0);
+    expect(readDocActions(planFile)).toEqual([
+      ['copy', 'b.txt'],
+      ['copy', 'moved.bin'],
+      ['delete-remote', 'a.txt'],
+      ['delete-remote', 'big.bin'],
+    ]);
+
+    // The state an apply killed after its CopyObjects landed leaves: the new keys hold the copies s3sync
+    // makes (the file's MD5 and mtime in their metadata), the old keys are still there, the manifest
+    // is as it was before the run.
+    const [manifestFile] = manifestPaths(dir);
+    const before = readFileSync(manifestFile!);
+    const copied = await runCli(['push', dir, url, '--json'], server);
+    expect(copied.summary).toMatchObject({ copied: 2, uploaded: 0, deleted: 0, failed: 0 });
+    writeFileSync(manifestFile!, before);
+
+    const again = await runCli(['apply', planFile, '--json'], server);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.summary).toMatchObject({ copied: 0, uploaded: 0, deleted: 2, unchanged: 2, failed: 0 });
+    // Nothing copied again: the listing, a HEAD per copy to see its metadata, and the deletion.
+    expect(again.summary?.requests).toEqual({ ListObjectsV2: 1, HeadObject: 2, DeleteObjects: 1 });
+    expect(await keys(transport)).toEqual(['b.txt', 'moved.bin']);
+    // Recorded with the ETag the copy has; the part size behind it is the source's.
+    const object = (await transport.list('p/')).get('moved.bin')!;
+    expect(readManifest(dir)!.files.get('moved.bin')).toMatchObject({
+      etag: object.etag,
+      partSize: object.etag.includes('-') ? 5 * 1024 * 1024 : 0,
+    });
+    const push = await runCli(['push', dir, url, '--delete', '--force', '--json'], server);
+    expect(push.summary).toMatchObject({ uploaded: 0, copied: 0, deleted: 0, requestsTotal: 1 });
+  });
+
+  it("apply again still refuses a copy's key holding the source's bytes without s3sync's metadata", async () => {
+    const { transport, dir, url } = await pushedTree(server, 2, 'othercopy');
+    renameSync(path.join(dir, 'f0.txt'), path.join(dir, 'g0.txt'));
+    const planFile = path.join(tempDir('othercopy-plan'), 'plan.json');
+    expect((await runCli(['plan', 'push', dir, url, '--out', planFile], server)).code).toBe(0);
+    expect(readDocActions(planFile)).toEqual([['copy', 'g0.txt']]);
+    // Another writer's object: the same bytes, so the source's ETag, but not the metadata s3sync sends.
+    await seed(transport, 'p/g0.txt', 'file 0\n');
+
+    const r = await runCli(['apply', planFile, '--json'], server);
+    expect(r.code).toBe(1);
+    expect(r.summary).toMatchObject({ copied: 0, unchanged: 0, failed: 1 });
+    expect(JSON.stringify(r.summary?.errors)).toMatch(/refused: the remote object changed since the plan/);
+    expect(readManifest(dir)!.files.has('g0.txt')).toBe(false);
+  });
+
   it("apply again still refuses an upload whose object another writer put there since, same size or not s3sync's", async () => {
     const { transport, dir, url } = await pushedTree(server, 1, 'otherwriter');
     writeTree(dir, { 'n0.txt': 'new 0\n', 'n1.txt': 'new 1\n' });
