@@ -33,7 +33,7 @@ import { TransferProgress } from './progress.js';
 import { copiedFrom, Keeper, runCopy } from './push-copies.js';
 import { rescanned } from './push-rescan.js';
 import { CopyRefused, restyleObject } from './restyle.js';
-import { RunContext, requireDirectory } from './run-context.js';
+import { RunContext, type RunSetup, requireDirectory } from './run-context.js';
 import { fitting, headListed, headsInstead, remoteFits } from './selection.js';
 import { uploadFile } from './upload.js';
 
@@ -88,13 +88,23 @@ export function refuseWatchOptions(opts: Partial<PushOptions>, why: string): voi
       throw usageError(`${name} (${OPTIONS[name].flag}) ${why}`);
 }
 
-/** A push's checked options and its run context (not yet run). */
-export async function pushContext(opts: PushOptions): Promise<RunContext> {
+/** A push's checked options and its run context (not yet run); a watch passes what it said of its connection. */
+export async function pushContext(
+  opts: PushOptions,
+  connectionSaid?: RunSetup['connectionSaid'],
+): Promise<RunContext> {
   validateOptions(opts, 'push');
   checkEnds('push', opts.source, opts.destination);
   const root = requireDirectory(opts.source, 'source directory');
   if (opts.backupDir !== undefined) s3BackupTarget(opts.backupDir, opts.suffix, parseS3Url(opts.destination));
-  return RunContext.create({ root, remote: opts.destination, opts, command: 'push', settings: opts });
+  return RunContext.create({
+    root,
+    remote: opts.destination,
+    opts,
+    command: 'push',
+    settings: opts,
+    connectionSaid,
+  });
 }
 
 /**

@@ -63,6 +63,11 @@ export interface RunSetup {
   unfiltered?: boolean;
   /** --at: the remote side is the prefix as it was at this time (ms), from its versions. */
   at?: number;
+  /**
+   * The connection notices a watch's previous run said: said again only when they change, since a
+   * watch makes one run per batch. Absent: said.
+   */
+  connectionSaid?: { notices: string[] };
 }
 
 /** Selects every path: the filter of a run whose paths were chosen already. */
@@ -160,7 +165,10 @@ export class RunContext {
       // Part of the destination: a shard's manifest (and lock) is its own, and another N's is not it.
       ...(this.shard && { shard: formatShard(this.shard) }),
     };
-    for (const n of connectionNotices(this.endpoint, opts)) this.notice(n);
+    const connection = connectionNotices(this.endpoint, opts);
+    const said = setup.connectionSaid;
+    for (const n of connection) if (!said?.notices.includes(n)) this.notice(n);
+    if (said) said.notices = connection;
     this.store = new ManifestStore({
       localRoot: this.localRoot,
       destination: this.destination,

@@ -90,6 +90,8 @@ class WatchLoop {
   private readonly totals: SyncResult = emptyResult('push', false);
   /** The scans' notices said so far (a link skipped): each once in the watch, not at every batch. */
   private readonly noticed = new Set<string>();
+  /** The --debug connection line (and its warnings) the last run said: again only if it changes. */
+  private readonly connectionSaid = { notices: [] as string[] };
   private readonly settleMs: number;
   /** --settle-max: Infinity for never. */
   private readonly settleMaxMs: number;
@@ -446,7 +448,7 @@ class WatchLoop {
     });
     let s: RunContext | undefined;
     try {
-      s = await pushContext(opts);
+      s = await pushContext(opts, this.connectionSaid);
       this.isOwn = s.isOwn;
       const run = s;
       await s.run(async () => {
@@ -560,7 +562,7 @@ class WatchLoop {
     handed: { over: boolean },
     planned?: BatchHooks['planned'],
   ): Promise<{ held: LocalFile[]; undeleted: string[] } | undefined> {
-    const s = await pushContext(opts);
+    const s = await pushContext(opts, this.connectionSaid);
     this.isOwn = s.isOwn;
     const done = await runBatch(s, opts, scope, {
       hold: this.hold,

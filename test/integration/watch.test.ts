@@ -1327,6 +1327,32 @@ describe.each(servers())('push --watch on $name', (server) => {
     expect(notices, diag(run)).toHaveLength(1);
   });
 
+  it('--debug says the connection once, not at every batch or walk', async () => {
+    const { src, args } = await setup('debug-once', [
+      '--debug',
+      '--settle',
+      '300ms',
+      '--reconcile-every',
+      '1s',
+    ]);
+    writeFileSync(path.join(src, 'zero.txt'), '0');
+    const run = start(args);
+    await watching(run);
+    for (const [i, name] of ['one.txt', 'two.txt'].entries()) {
+      writeFileSync(path.join(src, name), name);
+      expect(await waitFor(() => uploaded(run) >= i + 2, run, 30_000), diag(run)).toBe(true);
+    }
+    expect(
+      await waitFor(() => batches(run).filter((b) => b.trigger === 'walk').length >= 2, run, 30_000),
+      diag(run),
+    ).toBe(true);
+    expect((await stop(run)).code, diag(run)).toBe(0);
+    const said = run.events.filter(
+      (e) => e.type === 'notice' && /^connection: endpoint /.test(String(e.message)),
+    );
+    expect(said, diag(run)).toHaveLength(1);
+  });
+
   it('a .s3syncignore linked to shared rules is read through the link, and never noticed as skipped', async () => {
     const { transport, src, args } = await setup('link-ignore', [
       '--settle',
