@@ -237,6 +237,8 @@ export function parseRate(v: unknown): Rates | undefined {
 /** `whole`: the hint says what is wrong and shows the value itself, not "must be X, got V". */
 export type Parsed = { ok: true; value: unknown } | { ok: false; hint?: string; whole?: true };
 export const bad = (hint?: string): Parsed => ({ ok: false, hint });
+// Whole: "must be a string, got ''" would call it a string and then say it is not one.
+const empty = (advice: string): Parsed => ({ ok: false, hint: `must not be empty: ${advice}`, whole: true });
 /**
  * What an HTTP header value cannot hold: control characters (Node refuses them), and anything not
  * ASCII, which Node sends as Latin-1 bytes while the SDK signs it as UTF-8 (SignatureDoesNotMatch).
@@ -352,10 +354,10 @@ export function parseValue(spec: OptionSpec, v: unknown, source: Source): Parsed
       // Sent as it is, an empty value failed every file (--storage-class) or was quietly the default.
       // Leaving it out is the hint only where that is allowed (the library writes no plan file without it).
       if (text.trim() === '')
-        return bad(
+        return empty(
           spec.noDefault && source === 'flag'
-            ? `it is empty, and ${spec.flag} has no default${spec.example ? `: e.g. ${spec.example}` : ''}`
-            : 'it is empty: leave the option out for its default',
+            ? `${spec.flag} has no default${spec.example ? `: e.g. ${spec.example}` : ''}`
+            : 'leave the option out for its default',
         );
       // Node refuses the request (or S3 the signature) on every file otherwise, after the run began.
       if (spec.inHeader) {
@@ -388,7 +390,7 @@ export function parseValue(spec: OptionSpec, v: unknown, source: Source): Parsed
       // An empty entry would be read as the working folder, or fail only once the run began.
       const given = r.ok ? (r.value as string[]) : [];
       if (r.ok && spec.one && (given.length === 0 || given.some((x) => x.trim() === '')))
-        return bad('it is empty: leave the option out for none');
+        return empty('leave the option out for none');
       if (!r.ok || !spec.glob) return r;
       // Where the glob enters, not when a run compiles it: a config file's later job never runs first.
       const globs = r.value as string[];

@@ -422,14 +422,14 @@ describe.each(servers())('--files-from on $name', (server) => {
     expect(both).toMatchObject({ uploaded: 0, unchanged: 2 });
     await expect(
       push({ ...connFor(server), source: lib, destination: libUrl, filesFrom: [] }),
-    ).rejects.toThrow(/it is empty/);
+    ).rejects.toThrow(/^option filesFrom must not be empty: leave the option out for none$/);
     expect(await relsOf(transport, 'lib/')).toEqual(['a.txt', 'c.txt']);
     const twice = runWith(['push', dir, url, '--files-from', '-', '--files-from', '-'], server, {
       input: 'a.txt\n',
     });
     expectOneLineError(twice, /--files-from - is given twice: standard input holds one list/);
     const empty = await runCli(['push', dir, url, '--files-from', one, '--files-from', ''], server);
-    expectOneLineError(empty, /--files-from must be a path or a list of paths, got "": it is empty/);
+    expectOneLineError(empty, /--files-from must not be empty: leave the option out for none/);
   });
 
   it("a list given as a flag overrides the config file's list of the other kind", async () => {

@@ -456,7 +456,7 @@ describe.each(servers())('invalid option values on $name', (server) => {
   });
 
   it.each([
-    ['empty', () => '', /^s3sync: --out must be a string, got "": it is empty/],
+    ['empty', () => '', /^s3sync: --out must not be empty: --out has no default/],
     ['a directory', (d: string) => d, /is a directory/],
     ['in a folder that does not exist', (d: string) => path.join(d, 'no', 'p.json'), /does not exist/],
   ])('plan --out %s: exit 2, one line, no request, nothing written', async (_what, out, re) => {
@@ -472,9 +472,13 @@ describe.each(servers())('invalid option values on $name', (server) => {
   });
 
   it.each([
-    [['--storage-class', ''], /^s3sync: --storage-class must be a string, got "": it is empty/],
-    [['--region', ' '], /^s3sync: --region must be a string, got " ": it is empty/],
-    [['--cache-control', ''], /^s3sync: --cache-control must be a string, got "": it is empty/],
+    [
+      ['--storage-class', ''],
+      /^s3sync: --storage-class must not be empty: leave the option out for its default$/,
+    ],
+    [['--region', ' '], /^s3sync: --region must not be empty/],
+    [['--cache-control', ''], /^s3sync: --cache-control must not be empty/],
+    [['--profile', ''], /^s3sync: --profile must not be empty: leave the option out for its default$/],
     [['--suffix', '.bak'], /^s3sync: suffix \(--suffix\) applies only with backupDir \(--backup-dir\)$/],
     [['--sse-kms-key-id', 'k1'], /^s3sync: sseKmsKeyId \(--sse-kms-key-id\) applies only with sse/],
     [['--sse', 'AES256', '--sse-kms-key-id', 'k1'], /applies only with sse \(--sse\) aws:kms/],

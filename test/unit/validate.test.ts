@@ -194,9 +194,11 @@ describe('library options', () => {
     ),
   )('an empty %s is refused, as flag and as option: never sent, never quietly the default', (name, spec) => {
     for (const v of ['', ' ', '\t']) {
-      expect(usage(() => validateOptions({ [name]: v }, 'push'))).toMatch(/it is empty/);
+      expect(usage(() => validateOptions({ [name]: v }, 'push'))).toBe(
+        `option ${name} must not be empty: leave the option out for its default`,
+      );
       expect(usage(() => flagParser(name)(v))).toBe(
-        `${spec.flag} must be a string, got ${JSON.stringify(v)}: it is empty: leave the option out for its default`,
+        `${spec.flag} must not be empty: leave the option out for its default`,
       );
     }
   });
@@ -204,11 +206,11 @@ describe('library options', () => {
   it('an empty --out is refused without a hint to leave it out: plan has no default file to write', () => {
     for (const v of ['', ' '])
       expect(usage(() => flagParser('out')(v))).toBe(
-        `--out must be a string, got ${JSON.stringify(v)}: it is empty, and --out has no default: e.g. --out plan.json`,
+        '--out must not be empty: --out has no default: e.g. --out plan.json',
       );
     // The library writes no file without it: leaving it out is the way there.
     expect(usage(() => validateOptions({ out: '' }, 'plan push'))).toMatch(
-      /it is empty: leave the option out for its default$/,
+      /^option out must not be empty: leave the option out for its default$/,
     );
   });
 
@@ -658,7 +660,10 @@ describe('every option, any value, every source: a value or one usage line', () 
         expect(err, what).toBeInstanceOf(S3SyncError);
         expect((err as S3SyncError).kind, what).toBe('usage');
         const msg = (err as Error).message;
-        expect(msg.startsWith(PREFIX[source](name)), `${what}: ${msg}`).toBe(true);
+        const prefix = PREFIX[source](name);
+        // Or, for an empty value, "must not be empty".
+        const empty = `${prefix.slice(0, -'be '.length)}not be empty`;
+        expect(msg.startsWith(prefix) || msg.startsWith(empty), `${what}: ${msg}`).toBe(true);
         // One line, no C0 control (the CLI escapes the rest as it prints), and the value cut short.
         expect(msg, what).not.toMatch(/[\u0000-\u001f]/);
         expect(msg.length, what).toBeLessThan(400);
