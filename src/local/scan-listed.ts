@@ -1,6 +1,12 @@
 import { type BigIntStats, lstatSync, readdirSync, statSync } from 'node:fs';
 import { errorMessage } from '../errors.js';
-import type { LocalFile, ScanIssue, ScanOptions, ScanResult } from './scan.js';
+import {
+  type LocalFile,
+  type ScanIssue,
+  type ScanOptions,
+  type ScanResult,
+  tooLargeForStore,
+} from './scan.js';
 
 const MAX_KEY_BYTES = 1024;
 
@@ -101,6 +107,11 @@ export function scanListed(root: string, rels: readonly string[], opts: ScanOpti
     }
     if (keyPrefixBytes + Buffer.byteLength(rel) > MAX_KEY_BYTES) {
       errors.push({ rel, message: `key longer than S3's ${MAX_KEY_BYTES}-byte limit: skipped` });
+      continue;
+    }
+    const tooLarge = tooLargeForStore(Number(st.size), opts.maxObjectSize);
+    if (tooLarge) {
+      errors.push({ rel, message: tooLarge });
       continue;
     }
     if (twins.size > 0 && twins.has(folded(rel))) foundTwins.add(rel);

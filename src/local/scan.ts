@@ -37,6 +37,25 @@ export interface ScanOptions {
    * notice, as a file there is.
    */
   own?: (rel: string) => boolean;
+  /**
+   * The largest file the destination can store as one object (a push's, see objectSizeLimit), and the
+   * store's name: a larger file is an error before it is hashed, not a failed upload at its end.
+   */
+  maxObjectSize?: { bytes: number; store: string };
+}
+
+/** `6.0 TiB`: one decimal from KiB up. */
+const binarySize = (n: number): string => {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let i = 0;
+  for (; n >= 1024 && i < units.length - 1; i++) n /= 1024;
+  return i === 0 ? `${n} bytes` : `${n.toFixed(1)} ${units[i]}`;
+};
+
+/** Why a file of `size` bytes is skipped, or undefined when the store takes an object that large. */
+export function tooLargeForStore(size: number, limit: ScanOptions['maxObjectSize']): string | undefined {
+  if (limit === undefined || size <= limit.bytes) return undefined;
+  return `${binarySize(size)} (${size} bytes), larger than the largest object ${limit.store} takes (${binarySize(limit.bytes)}): skipped`;
 }
 
 export interface ScanResult {
@@ -263,6 +282,11 @@ function walker(root: string, opts: ScanOptions): { steps: Generator<void>; resu
       }
       // Deleted between readdir and lstat: not an error worth failing the run for.
       if (!st) continue;
+      const tooLarge = opts.maxObjectSize && tooLargeForStore(Number(st.size), opts.maxObjectSize);
+      if (tooLarge) {
+        errors.push({ rel, message: tooLarge });
+        continue;
+      }
       // One object per file, built whole (no spread of statFields): this loop runs 100k times. A
       // BigInt's decimal string is made once where it repeats: the device of the whole tree, and a
       // ctime equal to the mtime (a file last changed by a write).

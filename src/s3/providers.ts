@@ -29,12 +29,15 @@ export interface ProviderQuirks {
    * object, or aborts the gateway. Such keys' parts are then read and sent by s3sync (src/s3/copy.ts).
    */
   readonly partCopyDecodesSourceTwice: boolean;
+  /** The largest object the store takes, where it is known (see objectSizeLimit); absent: none known. */
+  readonly maxObjectSize?: number;
   /** What the account id of `{account}` must be, and how a refusal says it; default one DNS label. */
   readonly accountId?: { readonly pattern: RegExp; readonly what: string };
 }
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
+const TiB = 1024 * GiB;
 
 const base: Omit<ProviderQuirks, 'name' | 'title'> = {
   defaultRegion: 'us-east-1',
@@ -64,6 +67,8 @@ export const PROVIDERS: Readonly<Record<string, ProviderQuirks>> = frozen({
     sdkChecksums: 'when_supported',
     contentMd5OnDeleteObjects: false,
     requiresEndpoint: false,
+    // 5 TiB until 2025-12; since then 10,000 parts of 5 GiB (aws-cli's MAX_UPLOAD_SIZE, 2026-02).
+    maxObjectSize: 10_000 * 5 * GiB,
   },
   r2: {
     ...base,
@@ -83,6 +88,8 @@ export const PROVIDERS: Readonly<Record<string, ProviderQuirks>> = frozen({
     defaultRegion: 'us-west-004',
     // B2 rejects x-amz-sdk-checksum-algorithm; large-file ETags are opaque.
     multipartEtagIsMd5OfParts: false,
+    // B2's documented largest file: 10 TB, in decimal units.
+    maxObjectSize: 10 * 1000 ** 4,
   },
   minio: { ...base, name: 'minio', title: 'MinIO' },
   ceph: {
@@ -107,6 +114,8 @@ export const PROVIDERS: Readonly<Record<string, ProviderQuirks>> = frozen({
     defaultRegion: 'auto',
     multipartEtagIsMd5OfParts: false,
     maxParts: 10_000,
+    // Cloud Storage's documented largest object.
+    maxObjectSize: 5 * TiB,
   },
   digitalocean: {
     ...base,
@@ -124,6 +133,14 @@ export const PROVIDERS: Readonly<Record<string, ProviderQuirks>> = frozen({
     partCopyDecodesSourceTwice: true,
   },
 });
+
+/**
+ * The largest file a push can store as one object: the store's maximum where known, and never more
+ * than maxParts parts of maxPartSize, past which the multipart upload itself is refused.
+ */
+export function objectSizeLimit(p: ProviderQuirks): number {
+  return Math.min(p.maxObjectSize ?? Number.POSITIVE_INFINITY, p.maxParts * p.maxPartSize);
+}
 
 export const PROVIDER_NAMES: readonly string[] = Object.freeze(Object.keys(PROVIDERS));
 

@@ -3,7 +3,13 @@ import { S3SyncError, usageError } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
 import { hashAhead } from '../local/hash-ahead.js';
 import { whileFdsShort } from '../local/open-files.js';
-import { holdsAnything, type LocalFile, scanDirectory, scanDirectoryYielding } from '../local/scan.js';
+import {
+  holdsAnything,
+  type LocalFile,
+  type ScanOptions,
+  scanDirectory,
+  scanDirectoryYielding,
+} from '../local/scan.js';
 import { scanListed } from '../local/scan-listed.js';
 import { FileChangedError } from '../local/stable-read.js';
 import { isStateDir, STATE_DIR } from '../manifest/store.js';
@@ -18,6 +24,7 @@ import {
 import { listingDue, type PushAction, planPush } from '../plan/push.js';
 import type { Facts, RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
+import { objectSizeLimit, type ProviderQuirks } from '../s3/providers.js';
 import { parseS3Url } from '../s3/url.js';
 import { formatShard } from '../shard.js';
 import { checkBackupBucket, s3BackupTarget } from './backup.js';
@@ -134,6 +141,12 @@ function verifies(s: RunContext, opts: PushOptions): boolean {
   return why !== undefined;
 }
 
+/** The destination's object size limit as the scan takes it; none where the limit is past any file. */
+export function maxObjectSizeOf(p: ProviderQuirks): ScanOptions['maxObjectSize'] {
+  const bytes = objectSizeLimit(p);
+  return Number.isFinite(bytes) ? { bytes, store: p.title } : undefined;
+}
+
 /**
  * Scans and plans: the planner asks for the cheapest missing facts until every file is settled. `hold`:
  * files it says are still being written are not uploaded (a watch's walk hands them to settle detection).
@@ -152,6 +165,8 @@ export async function preparePush(
     includeFile: s.selected,
     own: s.isOwn,
     keyPrefix: s.location.prefix,
+    // Known once the provider is: refused before a hash, not by CompleteMultipartUpload hours later.
+    maxObjectSize: maxObjectSizeOf(s.endpoint.provider),
   };
   let files: LocalFile[] = [];
   // Every scanned file the path filters select, also those the size and age limits leave out; as a Set

@@ -7,7 +7,7 @@ import { applyRecords } from '../sync/facts.js';
 import { createObjectStyles } from '../sync/object-style.js';
 import type { PushOptions } from '../sync/options.js';
 import { prelude } from '../sync/prelude.js';
-import { executePush, type PreparedPush } from '../sync/push.js';
+import { executePush, maxObjectSizeOf, type PreparedPush } from '../sync/push.js';
 import type { RunContext } from '../sync/run-context.js';
 import { fitting } from '../sync/selection.js';
 import { type PathScope, parentDir } from './scope.js';
@@ -39,6 +39,7 @@ async function prepareBatch(
         includeFile: (rel) => scope.covers(rel) && s.selected(rel),
         own: s.isOwn,
         keyPrefix: s.location.prefix,
+        maxObjectSize: maxObjectSizeOf(s.endpoint.provider),
       }),
     notices: noticed,
     planning: (scan) => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   getProvider,
+  objectSizeLimit,
   PROVIDER_NAMES,
   PROVIDERS,
   type ProviderQuirks,
@@ -92,6 +93,19 @@ describe('PROVIDERS table', () => {
     expect(PROVIDERS.r2!.multipartEtagIsMd5OfParts).toBe(false);
     expect(PROVIDERS.b2!.multipartEtagIsMd5OfParts).toBe(false);
     expect(PROVIDERS.r2!.defaultRegion).toBe('auto');
+  });
+});
+
+describe('objectSizeLimit', () => {
+  const TiB = 1024 * GiB;
+  it.each([
+    ['AWS: 10,000 parts of 5 GiB since 2025-12 (5 TiB before)', 'aws', 10_000 * 5 * GiB],
+    ["Cloud Storage's documented 5 TiB", 'gcs', 5 * TiB],
+    ["B2's documented 10 TB", 'b2', 10 * 1000 ** 4],
+    ['no known maximum: what 10,000 parts of 5 GiB hold', 'ceph', 10_000 * 5 * GiB],
+    ['no known maximum: what 10,000 parts of 5 GiB hold', 'other', 10_000 * 5 * GiB],
+  ])('%s (%s)', (_why, name, bytes) => {
+    expect(objectSizeLimit(PROVIDERS[name]!)).toBe(bytes);
   });
 });
 

@@ -13,7 +13,13 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { holdsAFile, holdsAnything, scanDirectory, scanDirectoryYielding } from '../../src/local/scan.js';
+import {
+  holdsAFile,
+  holdsAnything,
+  scanDirectory,
+  scanDirectoryYielding,
+  tooLargeForStore,
+} from '../../src/local/scan.js';
 
 const roots: string[] = [];
 afterAll(() => {
@@ -307,5 +313,21 @@ describe('names that are not valid UTF-8', () => {
       { rel: 'x\uFFFD', message: 'file name is not valid UTF-8 (byte 0xFE at 1): skipped' },
       { rel: 'x\uFFFD', message: 'file name is not valid UTF-8 (byte 0xFF at 1): skipped' },
     ]);
+  });
+});
+
+describe('tooLargeForStore', () => {
+  const limit = { bytes: 5 * 1024 ** 4, store: 'Store' };
+  it.each([
+    ['at the limit: taken', 5 * 1024 ** 4, limit, undefined],
+    ['no limit given: taken', 6 * 1024 ** 4, undefined, undefined],
+    [
+      'one byte over: skipped, both sizes said',
+      5 * 1024 ** 4 + 1,
+      limit,
+      `5.0 TiB (${5 * 1024 ** 4 + 1} bytes), larger than the largest object Store takes (5.0 TiB): skipped`,
+    ],
+  ])('%s', (_why, size, given, expected) => {
+    expect(tooLargeForStore(size, given)).toBe(expected);
   });
 });
