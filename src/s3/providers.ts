@@ -29,6 +29,8 @@ export interface ProviderQuirks {
    * object, or aborts the gateway. Such keys' parts are then read and sent by s3sync (src/s3/copy.ts).
    */
   readonly partCopyDecodesSourceTwice: boolean;
+  /** The most bytes of user metadata (x-amz-meta-* names and values, UTF-8) one object takes; absent: unknown. */
+  readonly maxMetadataBytes?: number;
   /** The largest object the store takes, where it is known (see objectSizeLimit); absent: none known. */
   readonly maxObjectSize?: number;
   /** What the account id of `{account}` must be, and how a refusal says it; default one DNS label. */
@@ -69,6 +71,8 @@ export const PROVIDERS: Readonly<Record<string, ProviderQuirks>> = frozen({
     requiresEndpoint: false,
     // 5 TiB until 2025-12; since then 10,000 parts of 5 GiB (aws-cli's MAX_UPLOAD_SIZE, 2026-02).
     maxObjectSize: 10_000 * 5 * GiB,
+    // Refused with MetadataTooLarge, file after file, once the run is under way.
+    maxMetadataBytes: 2048,
   },
   r2: {
     ...base,

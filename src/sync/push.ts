@@ -13,6 +13,7 @@ import {
 import { scanListed } from '../local/scan-listed.js';
 import { FileChangedError } from '../local/stable-read.js';
 import { isStateDir, STATE_DIR } from '../manifest/store.js';
+import { shown } from '../options/parse.js';
 import { OPTIONS } from '../options/table.js';
 import {
   checkEnds,
@@ -43,6 +44,7 @@ import { CopyRefused, restyleObject } from './restyle.js';
 import { RunContext, type RunSetup, requireDirectory } from './run-context.js';
 import { fitting, headListed, headsInstead, remoteFits } from './selection.js';
 import { uploadFile } from './upload.js';
+import { metadataOverLimit, ownMetaSized } from './upload-job.js';
 
 const CHANGED_FILE_SETTLE_MS = 1000;
 
@@ -141,6 +143,24 @@ function verifies(s: RunContext, opts: PushOptions): boolean {
   return why !== undefined;
 }
 
+/**
+ * A rule whose metadata, with s3sync's own at its smallest (an MD5 and a one-digit mtime), is more
+ * than the provider takes fails every file it matches: a usage error before anything runs. Here, not
+ * with the options: the provider is known only once the run's endpoint is.
+ */
+function refuseOversizedMetadata(s: RunContext, opts: PushOptions): void {
+  if (s.endpoint.provider.maxMetadataBytes === undefined) return;
+  const least = ownMetaSized({ size: 0, mtimeNs: '0' }, false);
+  for (const rule of setting(opts, 'headers') ?? []) {
+    if (!rule.metadata) continue;
+    const over = metadataOverLimit({ ...rule.metadata, ...least }, s.endpoint.provider);
+    if (over)
+      throw usageError(
+        `--header-for ${shown(rule.match)}: ${over.replace(/: not uploaded$/, '')}, on every file it matches`,
+      );
+  }
+}
+
 /** The destination's object size limit as the scan takes it; none where the limit is past any file. */
 export function maxObjectSizeOf(p: ProviderQuirks): ScanOptions['maxObjectSize'] {
   const bytes = objectSizeLimit(p);
@@ -158,6 +178,7 @@ export async function preparePush(
   noticed?: Set<string>,
 ): Promise<PreparedPush> {
   const styles = createObjectStyles(opts);
+  refuseOversizedMetadata(s, opts);
   const verify = verifies(s, opts);
   const scanOpts = {
     followSymlinks: opts.followSymlinks,

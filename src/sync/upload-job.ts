@@ -6,7 +6,12 @@ import { sameStat } from '../local/scan.js';
 import { FileChangedError, type Scanned } from '../local/stable-read.js';
 import { etagForm } from '../s3/etag.js';
 import type { S3Transport } from '../s3/transport.js';
-import type { ObjectStyles, ResolvedHeaders } from './object-style.js';
+import {
+  type ObjectStyles,
+  type ResolvedHeaders,
+  SOURCE_MD5_META,
+  SOURCE_SIZE_META,
+} from './object-style.js';
 import type { TransferProgress } from './progress.js';
 import type { RunContext } from './run-context.js';
 
@@ -38,6 +43,34 @@ export interface UploadJob {
 /** The object's metadata: a rule's, then s3sync's own (whose names no rule may take). */
 export const objectMeta = (job: UploadJob, own: Record<string, string>): Record<string, string> =>
   job.headers ? { ...job.headers.metadata, ...own } : own;
+
+/**
+ * s3sync's own metadata on a file's object as it is sized (its MD5 is not known before the upload,
+ * but is always 32 hex digits): compressed, the source's MD5 and size; else its MD5. Both with mtime.
+ */
+export const ownMetaSized = (
+  f: { size: number; mtimeNs: string },
+  compressed: boolean,
+): Record<string, string> => {
+  const md5 = '0'.repeat(32);
+  const mtime = mtimeMeta(f.mtimeNs);
+  return compressed ? { [SOURCE_MD5_META]: md5, [SOURCE_SIZE_META]: String(f.size), mtime } : { md5, mtime };
+};
+
+/** User metadata as AWS counts it toward its limit: each name (without x-amz-meta-) and value, in UTF-8. */
+export const metadataBytes = (meta: Record<string, string>): number =>
+  Object.entries(meta).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+
+/** Why an object's metadata is more than the provider takes, or undefined. */
+export function metadataOverLimit(
+  meta: Record<string, string>,
+  provider: { title: string; maxMetadataBytes?: number },
+): string | undefined {
+  const limit = provider.maxMetadataBytes;
+  const n = metadataBytes(meta);
+  if (limit === undefined || n <= limit) return undefined;
+  return `its metadata is ${n} bytes (x-amz-meta-* names and values, s3sync's own included), over ${provider.title}'s ${limit}-byte limit: not uploaded`;
+}
 
 /** The job's file, read expecting other stat data (those its hash found). */
 export const readAs = (job: UploadJob, expect: Scanned['expect']): Scanned => ({ ...job.src, expect });

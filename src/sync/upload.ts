@@ -8,7 +8,7 @@ import type { S3Transport } from '../s3/transport.js';
 import { uploadMultipart } from './multipart-upload.js';
 import { TransferProgress } from './progress.js';
 import type { RunContext } from './run-context.js';
-import type { UploadConfig, UploadJob } from './upload-job.js';
+import { metadataOverLimit, ownMetaSized, type UploadConfig, type UploadJob } from './upload-job.js';
 import { onePassAllowed, putFromMemory, putHashFirst, putNewInOnePass } from './upload-put.js';
 
 /** Below this a file is read into memory once: hashed and sent from the same buffer. */
@@ -80,6 +80,10 @@ export async function uploadFile(
   if (cfg.styles?.active) {
     job.headers = cfg.styles.headersFor(f, job.contentType);
     job.contentType = job.headers.contentType;
+    // Before a byte is read or sent: the store would refuse the object only at its end.
+    const own = ownMetaSized(f, cfg.styles.compressed(f.rel));
+    const over = metadataOverLimit({ ...job.headers.metadata, ...own }, s.endpoint.provider);
+    if (over) throw new Error(over);
   }
   try {
     const compress = cfg.styles?.compressed(f.rel) ?? false;
