@@ -829,11 +829,21 @@ describe.each(servers())('bad input on $name', (server) => {
       return;
     }
     mounts.push(dst);
+    // Slowed, so that the remount comes while most files are still to be written.
+    const live = spawnCli(['pull', url, dst, '--bwlimit', '1MiB', '--json'], server);
     try {
-      // Slowed, so that the remount comes while most files are still to be written.
-      const live = spawnCli(['pull', url, dst, '--bwlimit', '1MiB', '--json'], server);
       expect(await live.until((e) => e.type === 'done')).toBe(true);
-      const ro = spawnSync('mount', ['-o', 'remount,ro', dst], { encoding: 'utf8' });
+      // The kernel refuses the remount (EBUSY) while a file is open for writing, so it is tried
+      // until a moment between files; under load that moment can take a while to come.
+      let ended = false;
+      void live.exited.then(() => {
+        ended = true;
+      });
+      let ro = spawnSync('mount', ['-o', 'remount,ro', dst], { encoding: 'utf8' });
+      while (ro.status !== 0 && !ended) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        ro = spawnSync('mount', ['-o', 'remount,ro', dst], { encoding: 'utf8' });
+      }
       expect(ro.status, ro.stderr).toBe(0);
       const { code } = await live.exited;
       expect(code).toBe(1);
@@ -865,6 +875,9 @@ describe.each(servers())('bad input on $name', (server) => {
       expect(treeHashes(dst)).toEqual(treeHashes(src));
       expect(tempFolders(dst).flatMap((tmp) => readdirSync(tmp))).toEqual([]);
     } finally {
+      // A pull still writing keeps the mount busy; it is stopped first so that the umount works.
+      live.child.kill('SIGKILL');
+      await live.exited;
       spawnSync('umount', [dst]);
       mounts.splice(mounts.indexOf(dst), 1);
     }
