@@ -2,6 +2,7 @@ import { usageError } from '../errors.js';
 import { NOT_HEADER, shown } from '../options/parse.js';
 import { setting } from '../options/validate.js';
 import { type AwsProfile, readAwsProfile } from './aws-config.js';
+import { type CredentialsOrigin, credentialsSource } from './credentials-origin.js';
 import { getProvider, type ProviderQuirks, providerEndpoint } from './providers.js';
 
 /**
@@ -301,7 +302,7 @@ export function connectionNotices(
   const out: string[] = [];
   if (opts.debug)
     out.push(
-      `${label}: endpoint ${e.id} (${e.where}), region ${e.region} (${e.regionWhere}), provider ${e.provider.name}, credentials ${credentialsSource(opts, env)}`,
+      `${label}: endpoint ${e.id} (${e.where}), region ${e.region} (${e.regionWhere}), provider ${e.provider.name}, credentials ${credentialsSource(credentialsOrigin(opts, env))}`,
     );
   if (e.hadUserinfo)
     out.push(
@@ -315,19 +316,20 @@ export function connectionNotices(
   return out;
 }
 
-/** Where the credentials come from, as the SDK's chain looks (see credentialsWhere): no value, ever. */
-function credentialsSource(
+/** Where the credentials come from, as the SDK's chain looks (see CredentialsOrigin). */
+export function credentialsOrigin(
   opts: Pick<ConnectionOptions, 'credentials' | 'profile' | typeof OPTION_ORIGINS>,
-  env: Env,
-): string {
-  if (opts.credentials) return 'given to the library call';
+  env: Env = process.env,
+): CredentialsOrigin {
+  if (opts.credentials) return { kind: 'library' };
+  // A profile named, by an option or AWS_PROFILE, makes the chain skip the environment's keys.
   if (opts.profile)
-    return `from AWS profile '${opts.profile}' (${opts[OPTION_ORIGINS]?.profile ?? '--profile'})`;
+    return { kind: 'profile', name: opts.profile, by: opts[OPTION_ORIGINS]?.profile ?? '--profile' };
   const profile = firstSet(env.AWS_PROFILE);
-  if (profile) return `from AWS profile '${profile}' (AWS_PROFILE)`;
+  if (profile) return { kind: 'profile', name: profile, by: 'AWS_PROFILE' };
   if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY)
-    return `from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY${env.AWS_SESSION_TOKEN ? ' / AWS_SESSION_TOKEN' : ''}`;
-  return "from the AWS chain (the 'default' profile, SSO, a role)";
+    return { kind: 'env', sessionToken: Boolean(env.AWS_SESSION_TOKEN) };
+  return { kind: 'chain' };
 }
 
 /**

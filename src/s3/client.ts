@@ -3,12 +3,14 @@ import { usageError } from '../errors.js';
 import { setting } from '../options/validate.js';
 import {
   type ConnectionOptions,
+  credentialsOrigin,
   endpointFor,
   endpointToCheck,
   requestConcurrency,
   validateEndpoint,
 } from './client-options.js';
 import { checkEnvCredentials, checkResolvedCredentials } from './credential-check.js';
+import { type CredentialsOrigin, credentialsToCheck } from './credentials-origin.js';
 import { contentMd5OnDeleteObjects } from './delete-objects-md5.js';
 import type { DirectSetup } from './direct.js';
 import type { ProviderQuirks } from './providers.js';
@@ -26,8 +28,8 @@ export interface ResolvedClient {
   endpointId: string;
   /** What a failure to reach the endpoint says to check: where it was set, or what made it (endpointToCheck). */
   endpointWhere?: string;
-  /** Where the credentials come from, as their rejection says to check (see credentialsWhere). */
-  credentialsWhere?: string;
+  /** Where the credentials come from, which their rejection says to check. */
+  credentials?: CredentialsOrigin;
   /** `text` with the secret key and session token this client signed with replaced by `***`. */
   redact?: (text: string) => string;
   counter: RequestCounter;
@@ -110,7 +112,7 @@ export async function createS3Client(
       credentials: opts.credentials
         ? remember(opts.credentials)
         : async (p?: Parameters<typeof chain>[0]) =>
-            remember(checkResolvedCredentials(await chain(p), credentialsWhere(opts))),
+            remember(checkResolvedCredentials(await chain(p), credentialsToCheck(credentialsOrigin(opts)))),
       requestHandler: new (httpHandler().NodeHttpHandler)({
         httpAgent,
         httpsAgent,
@@ -142,7 +144,7 @@ export async function createS3Client(
     endpointId: resolved.id,
     endpointWhere: endpointToCheck(resolved),
     counter,
-    credentialsWhere: credentialsWhere(opts),
+    credentials: credentialsOrigin(opts),
     redact,
   };
   // Only a path-style endpoint given by URL, at its root: its request URLs are known without the
@@ -175,22 +177,6 @@ export async function createS3Client(
 
 /** How far the server's clock may be from the corrected local one before the skew is re-estimated. */
 const CLOCK_SKEW_MS = 300_000;
-
-/**
- * Where the chain takes the credentials from, as the SDK looks: given to the library, a profile named
- * (the flag, then AWS_PROFILE: either makes it skip the environment's keys), the keys, else the rest.
- */
-export function credentialsWhere(
-  opts: Pick<ConnectionOptions, 'credentials' | 'profile'>,
-  env: NodeJS.ProcessEnv = process.env,
-): string {
-  if (opts.credentials) return 'the credentials given to the library call';
-  if (opts.profile) return `the keys of AWS profile '${opts.profile}' (--profile)`;
-  if (env.AWS_PROFILE) return `the keys of AWS profile '${env.AWS_PROFILE}' (AWS_PROFILE)`;
-  if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY)
-    return 'AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN)';
-  return "the credentials the AWS chain found (the 'default' profile, SSO, a role), or set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or --profile";
-}
 
 /**
  * The credentials the SDK's chain would use, where they are known without it: given to the library,

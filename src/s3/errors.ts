@@ -1,6 +1,7 @@
 import { runError, S3SyncError, usageError } from '../errors.js';
 import { shown } from '../options/parse.js';
 import { endpointSetIn } from './client-options.js';
+import { type CredentialsOrigin, credentialsToCheck, noCredentialsFound } from './credentials-origin.js';
 import { isRequestTimeout, NotS3Error, NotS3ErrorAnswer } from './endpoint-errors.js';
 import { printable } from './response-check.js';
 
@@ -116,7 +117,7 @@ export function isRetryable(err: unknown): boolean {
  */
 export function describeS3Error(
   err: unknown,
-  ctx: { bucket?: string; endpoint?: string; flag?: string; credentials?: string },
+  ctx: { bucket?: string; endpoint?: string; flag?: string; credentials?: CredentialsOrigin },
 ): S3SyncError {
   if (err instanceof S3SyncError) return err;
   // The flag that names this endpoint: a sync's source may have its own.
@@ -154,7 +155,7 @@ export function describeS3Error(
     code === 'ExpiredToken'
   ) {
     return usageError(
-      `the S3 credentials were rejected (${code}): check ${ctx.credentials ?? 'AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or --profile'}`,
+      `the S3 credentials were rejected (${code}): check ${credentialsToCheck(ctx.credentials)}`,
     );
   }
   // An archived object not restored (GLACIER, DEEP_ARCHIVE, an Intelligent-Tiering archive tier):
@@ -187,20 +188,15 @@ export function describeS3Error(
     code === 'CredentialsProviderError' ||
     /Could not load credentials|Could not resolve credentials/.test(msg)
   ) {
-    // The default chain found nothing: say where credentials go.
-    if (/Could not load credentials from any providers/.test(msg)) {
-      // A profile named (the flag or AWS_PROFILE) makes the chain skip the environment's keys.
-      const named = /^the keys of AWS profile '(.*)' \((--profile|AWS_PROFILE)\)$/.exec(
-        ctx.credentials ?? '',
-      );
-      if (named)
-        return usageError(
-          `no AWS credentials found in profile '${named[1]}' (named by ${named[2]}): add its aws_access_key_id and aws_secret_access_key (~/.aws/credentials), or ${named[2] === 'AWS_PROFILE' ? 'unset AWS_PROFILE' : 'name another --profile'}`,
-        );
-      return usageError(
-        'no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use --profile',
-      );
-    }
+    // No credentials found, by the chain or in the profile named: say where they go. (Another
+    // profile, a role's source, is named by the SDK's own words below.)
+    const inProfile = /Could not resolve credentials using profile: \[(.*)\]/.exec(msg)?.[1];
+    const named = ctx.credentials?.kind === 'profile' ? ctx.credentials.name : undefined;
+    if (
+      /Could not load credentials from any providers/.test(msg) ||
+      (inProfile !== undefined && inProfile === named)
+    )
+      return usageError(noCredentialsFound(ctx.credentials));
     // A profile's source failed (an SSO login expired, a role's source profile missing): its own
     // words name the fix; a credential_process's command line may hold a secret and is left out.
     if (/^Command failed:/.test(msg))

@@ -160,7 +160,7 @@ export class S3Transport implements S3Requests {
       bucket: this.bucket,
       endpoint: this.endpointId,
       flag: this.endpointFlag,
-      credentials: this.resolved.credentialsWhere,
+      credentials: this.resolved.credentials,
     });
     // The message quotes the server, which may echo a secret it was sent; --debug prints the cause too.
     const redact = this.resolved.redact;

@@ -268,7 +268,7 @@ describe.each(servers())('S3 error answers on $name', (server) => {
 });
 
 describe('credentials', () => {
-  it('AWS_PROFILE naming a profile without keys: the profile and where it was named, not the keys that are set', async () => {
+  it('a profile without keys, named by AWS_PROFILE or --profile: the profile and where it was named, not the keys that are set', async () => {
     const home = dir('nokeys-home');
     mkdirSync(path.join(home, '.aws'));
     writeFileSync(path.join(home, '.aws', 'config'), '[profile ronly]\nregion = eu-west-2\n');
@@ -290,6 +290,16 @@ describe('credentials', () => {
     expect(r.code, r.stderr).toBe(2);
     expect(plainLines(r.stderr)).toEqual([
       "s3sync: no AWS credentials found in profile 'ronly' (named by AWS_PROFILE): add its aws_access_key_id and aws_secret_access_key (~/.aws/credentials), or unset AWS_PROFILE",
+    ]);
+    // Named by the flag, the SDK reads only that profile and words its failure otherwise.
+    const flagged = await runCli(
+      ['push', src, 's3://any-bucket/x', '--endpoint-url', server.endpoint, '--quiet', '--profile', 'ronly'],
+      server,
+      { env: { HOME: home, AWS_CONFIG_FILE: undefined, AWS_SHARED_CREDENTIALS_FILE: undefined } },
+    );
+    expect(flagged.code, flagged.stderr).toBe(2);
+    expect(plainLines(flagged.stderr)).toEqual([
+      "s3sync: no AWS credentials found in profile 'ronly' (named by --profile): add its aws_access_key_id and aws_secret_access_key (~/.aws/credentials), or name another --profile",
     ]);
   });
 });

@@ -436,7 +436,10 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
       path.join(dir, 'credentials'),
       `[old]\naws_access_key_id = ${server.accessKeyId}\naws_secret_access_key = ${server.secretAccessKey}\n`,
     );
-    writeFileSync(path.join(dir, 'config'), '[profile old]\nregion = us-east-1\n');
+    writeFileSync(
+      path.join(dir, 'config'),
+      '[profile old]\nregion = us-east-1\n[profile nokeys]\nregion = us-east-1\n',
+    );
     const env = {
       env: {
         AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'credentials'),
@@ -453,6 +456,12 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/unknown AWS profile 'nope' \(.*, named by --source-profile\)/);
     expect(unknown.stderr).not.toContain(server.secretAccessKey);
+    // A profile without keys: the source's flag is the one to change, not --profile.
+    const keyless = await runCli([...args, '--source-profile', 'nokeys'], server, env);
+    expect(keyless.code).toBe(2);
+    expect(plainLines(keyless.stderr)).toEqual([
+      "s3sync: no AWS credentials found in profile 'nokeys' (named by --source-profile): add its aws_access_key_id and aws_secret_access_key (~/.aws/credentials), or name another --source-profile",
+    ]);
   });
 
   it("--source-profile's endpoint_url is the source's store, however the destination's endpoint was given", async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type ErrorKind, fatalError, runError, S3SyncError, usageError } from '../../src/errors.js';
+import type { CredentialsOrigin } from '../../src/s3/credentials-origin.js';
 import {
   foreignServerError,
   NotS3Error,
@@ -407,20 +408,35 @@ describe('describeS3Error: one line that names the fix', () => {
     );
   });
 
-  it.each<[string, string | undefined, string]>([
+  it.each<[string, CredentialsOrigin | undefined, string]>([
     [
       'a profile named by AWS_PROFILE, without keys',
-      "the keys of AWS profile 'ronly' (AWS_PROFILE)",
+      { kind: 'profile', name: 'ronly', by: 'AWS_PROFILE' },
       "no AWS credentials found in profile 'ronly' (named by AWS_PROFILE): add its aws_access_key_id and aws_secret_access_key (~/.aws/credentials), or unset AWS_PROFILE",
     ],
     [
       'a profile named by --profile, without keys',
-      "the keys of AWS profile 'w' (--profile)",
+      { kind: 'profile', name: 'w', by: '--profile' },
       "no AWS credentials found in profile 'w' (named by --profile): add its aws_access_key_id and aws_secret_access_key (~/.aws/credentials), or name another --profile",
+    ],
+    [
+      'a source profile, without keys',
+      { kind: 'profile', name: 'old', by: '--source-profile' },
+      "no AWS credentials found in profile 'old' (named by --source-profile): add its aws_access_key_id and aws_secret_access_key (~/.aws/credentials), or name another --source-profile",
+    ],
+    [
+      "a config file's profile, without keys",
+      { kind: 'profile', name: 'w', by: '"profile" in the config file\'s job 2' },
+      "no AWS credentials found in profile 'w' (named by \"profile\" in the config file's job 2): add its aws_access_key_id and aws_secret_access_key (~/.aws/credentials), or name another profile",
     ],
     [
       'no profile named',
       undefined,
+      'no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use --profile',
+    ],
+    [
+      'the keys in the environment',
+      { kind: 'env', sessionToken: false },
       'no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use --profile',
     ],
   ])('no credentials: %s', (_name, credentials, message) => {
