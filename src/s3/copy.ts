@@ -28,6 +28,9 @@ export interface ObjectHeaders {
   cacheControl?: string;
   contentEncoding?: string;
   contentDisposition?: string;
+  contentLanguage?: string;
+  /** When a cache should consider the object stale (a valid HTTP date only: the SDK sends a Date). */
+  expires?: Date;
   storageClass?: string;
 }
 
@@ -82,6 +85,8 @@ export function headerParams(h: ObjectHeaders) {
     CacheControl: h.cacheControl,
     ContentEncoding: h.contentEncoding,
     ContentDisposition: h.contentDisposition,
+    ContentLanguage: h.contentLanguage,
+    Expires: h.expires,
     StorageClass: h.storageClass as StorageClass | undefined,
   };
 }
@@ -171,6 +176,8 @@ export async function headObject(
         cacheControl: h.CacheControl,
         contentEncoding: h.ContentEncoding,
         contentDisposition: h.ContentDisposition,
+        contentLanguage: h.ContentLanguage,
+        expires: h.Expires,
         storageClass: h.StorageClass,
         etag: normalizeEtag(h.ETag),
         size: h.ContentLength ?? 0,

@@ -71,6 +71,8 @@ export function fetchBytes(
         cacheControl: r.CacheControl,
         contentEncoding: r.ContentEncoding,
         contentDisposition: r.ContentDisposition,
+        contentLanguage: r.ContentLanguage,
+        expires: r.Expires,
       },
       etag: normalizeEtag(r.ETag),
       size: total ? Number(total) : body.length,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { copyInParts, headObject } from '../../src/s3/copy.js';
 import { httpStatus } from '../../src/s3/errors.js';
@@ -745,6 +746,44 @@ describe('sync S3 → S3 between two stores', () => {
       const again = await syncBuckets(opts);
       expect(again.copied).toBe(0);
       expect(again.unchanged).toBe(3);
+      // Every header the object has is carried, as a same-store CopyObject carries it.
+      const styled = {
+        ContentType: 'text/plain; charset=utf-8',
+        CacheControl: 'max-age=60',
+        ContentDisposition: 'attachment; filename="a.txt"',
+        ContentEncoding: 'identity',
+        ContentLanguage: 'fr-CA',
+        Expires: new Date('2030-01-02T03:04:05Z'),
+      };
+      for (const [key, body] of [
+        ['x/styled.txt', 'bonjour'],
+        ['x/styled-big.bin', randomBytes(6 * MiB)],
+      ] as const) {
+        await src.client.send(
+          new PutObjectCommand({
+            Bucket: a,
+            Key: key,
+            Body: body,
+            Metadata: { md5: md5Hex(body) },
+            ...styled,
+          }),
+        );
+      }
+      expect((await syncBuckets(opts)).copied).toBe(2);
+      for (const key of ['y/styled.txt', 'y/styled-big.bin']) {
+        const h = await dst.client.send(new HeadObjectCommand({ Bucket: b, Key: key }));
+        expect(
+          {
+            ContentType: h.ContentType,
+            CacheControl: h.CacheControl,
+            ContentDisposition: h.ContentDisposition,
+            ContentEncoding: h.ContentEncoding,
+            ContentLanguage: h.ContentLanguage,
+            Expires: h.Expires,
+          },
+          key,
+        ).toEqual(styled);
+      }
     },
   );
 });
