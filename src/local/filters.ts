@@ -5,8 +5,8 @@
 //
 // Precedence, evaluated for every file:
 //
-//   0. Internal names (`INTERNAL_NAMES`, i.e. the `.s3sync/` manifest folder) at the root are always
-//      excluded, whatever the rules below say.
+//   0. Internal names (`INTERNAL_NAMES`, i.e. the `.s3sync/` manifest folder) at the root, in any
+//      case, are always excluded, whatever the rules below say.
 //   1. `.s3syncignore` (in the source root, gitignore syntax: `#` comments, negation `!keep.log`,
 //      directory patterns `build/`, anchored patterns `/foo`, `**`) is applied first. A path it
 //      ignores is excluded, and no --include can bring it back. As in git, a file cannot be
@@ -46,6 +46,7 @@ import type Picomatch from 'picomatch';
 import { errorMessage, usageError } from '../errors.js';
 import { type GlobShape, globLine, shapeGlob } from '../options/glob.js';
 import { shown } from '../options/parse.js';
+import { hasNameAt, sameName } from './name-case.js';
 
 // Both matchers are loaded on first use: a run without filters (the everyday no-change push) skips
 // the time their modules take to load. Node keeps a module once loaded, so nothing here holds them.
@@ -58,6 +59,9 @@ export const INTERNAL_NAMES: readonly string[] = ['.s3sync'];
 
 /** The rules file in the source root (gitignore syntax). */
 export const IGNORE_FILE = '.s3syncignore';
+
+/** Whether a rel path is the rules file, in any case: a file system that ignores case reads it so. */
+export const isIgnoreFile = (rel: string): boolean => sameName(rel, IGNORE_FILE);
 
 export interface FilterOptions {
   /** --include GLOB (repeatable). */
@@ -251,12 +255,13 @@ function matcher(globs: string | string[]): (path: string) => boolean {
   return (path) => path !== '' && res.some((re) => re.test(path));
 }
 
-const INTERNAL_DIRS = INTERNAL_NAMES.map((n) => `${n}/`);
+const SLASH = 0x2f;
 
-/** A path under the names the filter always excludes (`.s3sync/`). */
+/** A path under the names the filter always excludes (`.s3sync/`), in any case (see sameName). */
 export function isInternal(rel: string): boolean {
-  for (let i = 0; i < INTERNAL_NAMES.length; i++)
-    if (rel === INTERNAL_NAMES[i] || rel.startsWith(INTERNAL_DIRS[i] as string)) return true;
+  for (const name of INTERNAL_NAMES)
+    if (hasNameAt(rel, name, 0) && (rel.length === name.length || rel.charCodeAt(name.length) === SLASH))
+      return true;
   return false;
 }
 

@@ -33,19 +33,20 @@ import {
 /** Folder inside the synced directory that holds manifests and locks; never synced itself. */
 export const STATE_DIR = '.s3sync';
 
-const NESTED_STATE_DIR = `/${STATE_DIR}`;
-const STATE_DIR_SLASH = `${STATE_DIR}/`;
-const NESTED_STATE_DIR_SLASH = `/${STATE_DIR}/`;
+// In any case (`iu`: Unicode's simple folding, as sameName): a file system that ignores case opens
+// the folder by any spelling, so `.S3SYNC/x` is a file in it.
+const STATE_DIR_LAST = /(?:^|\/)\.s3sync$/iu;
+const STATE_DIR_SEGMENT = /(?:^|\/)\.s3sync(?:\/|$)/iu;
 
 /**
- * Whether a rel path is an s3sync state folder: the tree's own, or one of a tree inside it (another
- * destination's manifest and lock, which mean nothing in a copy and a stale lock in another tree).
+ * Whether a rel path is an s3sync state folder, in any case: the tree's own, or one of a tree inside
+ * it (another destination's manifest and lock, which mean nothing in a copy and a stale lock in
+ * another tree).
  */
-export const isStateDir = (rel: string): boolean => rel === STATE_DIR || rel.endsWith(NESTED_STATE_DIR);
+export const isStateDir = (rel: string): boolean => STATE_DIR_LAST.test(rel);
 
 /** Whether a rel path is in an s3sync state folder, or is one (see isStateDir). */
-export const inStateDir = (rel: string): boolean =>
-  isStateDir(rel) || rel.startsWith(STATE_DIR_SLASH) || rel.includes(NESTED_STATE_DIR_SLASH);
+export const inStateDir = (rel: string): boolean => STATE_DIR_SEGMENT.test(rel);
 
 export function defaultManifestPath(localRoot: string, dest: Destination): string {
   const safeBucket = dest.bucket.replace(/[^a-zA-Z0-9.-]/g, '_');

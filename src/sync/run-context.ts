@@ -14,6 +14,7 @@ import { errorMessage, S3SyncError, usageError } from '../errors.js';
 import { FOREIGN_TMP, FOREIGN_TMP_SUFFIX } from '../local/confine.js';
 import { createFilter, IGNORE_FILE, type PathFilter } from '../local/filters.js';
 import { HashCache } from '../local/hash-cache.js';
+import { hasNameAt, sameName } from '../local/name-case.js';
 import { kindOf } from '../local/open-file.js';
 import { type FdBudget, fdBudget, MIN_OPEN_FILES, openFileLimit } from '../local/open-files.js';
 import { ManifestStore } from '../manifest/manifest-store.js';
@@ -35,16 +36,18 @@ import { EVERYTHING, loadSelection, type Selection } from './selection.js';
 /**
  * What s3sync adds to the manifest's name for its lock and temp files (`.lock`, `.saving`,
  * `.tmp-<pid>-<hex>`, `.lock.<pid>-<hex>.tmp`, and those of 0.1.0 without `-<hex>`): only these, so
- * a user's `<manifest>.bak` is synced like any file.
+ * a user's `<manifest>.bak` is synced like any file. In any case, as sameName.
  */
-const OWN_SUFFIX = /^\.(?:lock|saving|tmp-\d+(?:-[0-9a-f]{8})?|lock\.\d+(?:-[0-9a-f]{8})?\.tmp)$/;
+const OWN_SUFFIX = /^\.(?:lock|saving|tmp-\d+(?:-[0-9a-f]{8})?|lock\.\d+(?:-[0-9a-f]{8})?\.tmp)$/iu;
 
-// Asked of every scanned file and listed key: a plain loop, no string or closure made per call.
-function isOwnPath(rel: string, files: ReadonlySet<string>, stems: readonly string[]): boolean {
-  if (inStateDir(rel) || files.has(rel)) return true;
+// Asked of every scanned file and listed key: a plain loop, no string or closure made per call. Own
+// names in any case (see sameName): on a file system that ignores case each spelling is that file.
+function isOwnPath(rel: string, files: readonly string[], stems: readonly string[]): boolean {
+  if (inStateDir(rel)) return true;
+  for (const f of files) if (sameName(rel, f)) return true;
   // A download's temp file written beside its file on another mount, left by a run that was killed.
   if (rel.endsWith(FOREIGN_TMP_SUFFIX) && FOREIGN_TMP.test(rel)) return true;
-  for (const p of stems) if (rel.startsWith(p) && OWN_SUFFIX.test(rel.slice(p.length))) return true;
+  for (const p of stems) if (hasNameAt(rel, p, 0) && OWN_SUFFIX.test(rel.slice(p.length))) return true;
   return false;
 }
 
@@ -131,7 +134,7 @@ export class RunContext {
    * s3sync for this directory), and the original Python script's manifest (`.s3_sync_manifest.json`),
    * which is state, not data, whether or not it is being adopted.
    */
-  private readonly ownFiles = new Set<string>(['.s3_sync_manifest.json', IGNORE_FILE]);
+  private readonly ownFiles: string[] = ['.s3_sync_manifest.json', IGNORE_FILE];
   private readonly ownStems: string[] = [];
   private rules: PathFilter = ALL;
   private limits: Selection = EVERYTHING;
@@ -227,7 +230,7 @@ export class RunContext {
     const rel = path.relative(this.localRoot, file);
     if (rel.startsWith('..') || path.isAbsolute(rel)) return;
     const posix = rel.split(path.sep).join('/');
-    this.ownFiles.add(posix);
+    if (!this.ownFiles.includes(posix)) this.ownFiles.push(posix);
     this.ownStems.push(posix);
   }
 
@@ -239,7 +242,7 @@ export class RunContext {
    * (its manifest and scan), for a watch that keeps it between runs.
    */
   ownTest(): (rel: string) => boolean {
-    const files = new Set(this.ownFiles);
+    const files = [...this.ownFiles];
     const stems = [...this.ownStems];
     return (rel) => isOwnPath(rel, files, stems);
   }

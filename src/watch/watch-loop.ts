@@ -1,6 +1,6 @@
 import { lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { S3SyncError, usageError } from '../errors.js';
-import { IGNORE_FILE } from '../local/filters.js';
+import { IGNORE_FILE, isIgnoreFile } from '../local/filters.js';
 import { absPath, type LocalFile, scanDirectory } from '../local/scan.js';
 import { mtimeMsOf, type SizeAgeFilter } from '../local/size-age.js';
 import type { Destination, ManifestEntry } from '../manifest/schema.js';
@@ -261,7 +261,7 @@ class WatchLoop {
     for (const rel of rels) {
       // New rules change what every path is (one they now let through has no event of its own): a
       // walk applies them, once the file has had the settle time to be written whole.
-      if (rel === IGNORE_FILE) {
+      if (isIgnoreFile(rel)) {
         this.schedule.walkAfterSettle(now);
         this.rulesChanged = true;
       }

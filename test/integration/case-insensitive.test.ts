@@ -252,4 +252,45 @@ describe.each(servers())('pull into a filesystem that ignores case on $name', (s
     expect(await objectMd5(transport, 'p/README')).toBe(md5('theirs'));
     expect(await objectMd5(transport, 'p/gone.txt')).toBe(md5('gone'));
   });
+
+  it("a key named as s3sync's own in another case never becomes its filter file nor enters its state", async (ctx) => {
+    if (skipped(ctx)) return;
+    const target = mkdtempSync(path.join(mnt, 'o-'));
+    const { bucket, transport } = await newBucket(server, 'nocase-own');
+    const objects = {
+      'data.txt': 'v1',
+      'keep.bin': 'bin',
+      '.S3SyncIgnore': '*.txt\n',
+      '.S3sync/evil.txt': 'evil',
+    };
+    for (const [rel, body] of Object.entries(objects)) await seedObject(transport, `ig/${rel}`, body);
+    const first = await runCli(['pull', `s3://${bucket}/ig`, target], server);
+    expect(first.code, first.stderr).toBe(0);
+    // The manifest's name in the state folder, spelled in another case, is not written over it either.
+    const [manifest] = readdirSync(path.join(target, '.s3sync')).filter((n) => n.endsWith('.json'));
+    expect(manifest).toBeDefined();
+    await seedObject(transport, `ig/.S3SYNC/${manifest!.toUpperCase()}`, '{"not":"a manifest"}');
+    const second = await runCli(['pull', `s3://${bucket}/ig`, target], server);
+    expect(second.code, second.stderr).toBe(0);
+    expect(readdirSync(target).sort()).toEqual(['.s3sync', 'data.txt', 'keep.bin']);
+    expect(readdirSync(path.join(target, '.s3sync')).filter((n) => !n.startsWith('tmp-'))).toEqual([
+      manifest,
+    ]);
+    expect(readFileSync(path.join(target, '.s3sync', manifest!), 'utf8')).toMatch(
+      /^\{"schema":"s3sync-manifest"/,
+    );
+
+    // No filter file came with the pull: a changed .txt is told apart and pulled, a new one pushed.
+    await seedObject(transport, 'ig/data.txt', 'v2, changed');
+    const check = await runCli(['check', target, `s3://${bucket}/ig`], server);
+    expect(check.code, check.stderr).toBe(1);
+    expect(check.stdout).toMatch(/^1 difference\(s\): 1 same, 0 only local, 0 only remote, 1 differ; /m);
+    const third = await runCli(['pull', `s3://${bucket}/ig`, target], server);
+    expect(third.code, third.stderr).toBe(0);
+    expect(readFileSync(path.join(target, 'data.txt'), 'utf8')).toBe('v2, changed');
+    writeFileSync(path.join(target, 'notes.txt'), 'new');
+    const push = await runCli(['push', target, `s3://${bucket}/out`], server);
+    expect(push.code, push.stderr).toBe(0);
+    expect([...(await transport.list('out/')).keys()].sort()).toEqual(['data.txt', 'keep.bin', 'notes.txt']);
+  });
 });

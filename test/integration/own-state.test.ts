@@ -27,6 +27,7 @@ import {
   spawnCli,
   summaryOf,
   trackedDirs,
+  treeHashes,
   writeTree,
 } from '../helpers.js';
 import type { TestServer } from '../servers/servers.js';
@@ -168,6 +169,33 @@ describe.each(servers())("s3sync's own state on $name", (server) => {
       expect((await transport.list('q/')).size).toBe(0);
       if (command === 'pull') expect(readdirSync(argv[2]!)).toEqual([]);
     });
+  });
+
+  it("keys and files named as s3sync's own in another case are never pulled or pushed", async () => {
+    await setup();
+    const own = { '.S3SyncIgnore': '*.txt\n', '.S3SYNCIGNORE': '*\n', '.S3sync/evil.txt': 'evil\n' };
+    const more = { 'a/.S3Sync/x': 'x\n', '.S3_SYNC_MANIFEST.JSON': '{}' };
+    const users = {
+      'data.txt': 'data\n',
+      '.s3syncignore2': 'u\n',
+      'x.s3sync': 'u\n',
+      '.s3sync-old/y': 'u\n',
+    };
+    for (const [rel, body] of Object.entries({ ...own, ...more, ...users }))
+      await seedObject(transport, `case/${rel}`, body);
+    const target = dir('own-case');
+    const pull = await cli(['pull', `s3://${bucket}/case`, target, '--json'], server);
+    expect(pull.code, pull.stderr).toBe(0);
+    expect(summaryOf(pull.events)).toMatchObject({ downloaded: 4, failed: 0 });
+    expect(Object.keys(treeHashes(target)).sort()).toEqual(Object.keys(users).sort());
+
+    // Such local files (a case-sensitive file system holds them beside the real ones) stay home too.
+    writeTree(target, { ...own, ...more, 'new.txt': 'new\n' });
+    const push = await cli(['push', target, `s3://${bucket}/case-out`, '--json'], server);
+    expect(push.code, push.stderr).toBe(0);
+    expect([...(await transport.list('case-out/')).keys()].sort()).toEqual(
+      [...Object.keys(users), 'new.txt'].sort(),
+    );
   });
 
   it('a user file where the lock goes: refused, untouched, nothing uploaded', async () => {
