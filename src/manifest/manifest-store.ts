@@ -3,16 +3,20 @@ import path from 'node:path';
 import { errorMessage, usageError } from '../errors.js';
 import { makeDirs } from '../local/make-dirs.js';
 import { entriesContradicted, provenEntry } from '../plan/compare.js';
+import type { DeletionMark } from '../plan/push.js';
 import type { RemoteObject } from '../plan/types.js';
 import { isLegacyManifest, parseLegacyManifest } from './legacy.js';
 import { acquireLock, lockLeftBehind } from './lock.js';
 import type { Destination, ManifestData, ManifestEntry, PendingUpload } from './schema.js';
 import {
   defaultManifestPath,
+  deletionMarkPath,
   type LoadedManifest,
   loadManifest,
+  readDeletionMarks,
   resolveManifestPath,
   saveManifest,
+  writeDeletionMark,
 } from './store.js';
 
 const CHECKPOINT_MS = 2000;
@@ -128,6 +132,10 @@ export class ManifestStore {
    * index file's own mtime), if earlier than this machine's clock at the start.
    */
   private readsFromNs: bigint;
+  /** This layout's deletion mark, beside the manifest (see src/manifest/store.ts). */
+  private markFile?: string;
+  /** The other layouts' deletion marks of the destination, as the run opened. */
+  private marks: DeletionMark[] = [];
 
   constructor(private readonly opts: ManifestStoreOptions) {
     this.readsFromNs = BigInt(opts.startedAt) * 1_000_000n;
@@ -233,6 +241,50 @@ export class ManifestStore {
       this.data.listedAt = null;
       this.dirty = true;
     }
+    try {
+      this.readMarks();
+    } catch (err) {
+      this.releaseLock?.();
+      throw err;
+    }
+  }
+
+  /**
+   * Reads the destination's deletion marks beside the manifest (claimed, so that none is synced). This
+   * layout's own, left `deleting` by a run that died among its deletions, is ended now: the lock held
+   * says that run is over, so every deletion it made is behind this instant.
+   */
+  private readMarks(): void {
+    const dest = this.opts.destination;
+    const dir = path.dirname(this.file);
+    this.markFile = deletionMarkPath(dir, dest);
+    this.opts.claim(this.markFile);
+    this.marks = [];
+    for (const { file, mark } of readDeletionMarks(dir, dest)) {
+      this.opts.claim(file);
+      if (file !== this.markFile) this.marks.push(mark);
+      else if (mark.deleting && this.opts.write) writeDeletionMark(file, dest.shard, false, new Date());
+    }
+  }
+
+  /** The deletion marks of the destination's other layouts (whole tree, other shards), as the run opened. */
+  get deletionMarks(): readonly DeletionMark[] {
+    return this.marks;
+  }
+
+  /**
+   * This run is about to delete objects: marked first, so that a run dying among its deletions leaves
+   * the other layouts a mark saying so. Throws when it cannot be written: nothing is to be deleted then.
+   */
+  beginDeletes(): void {
+    if (this.markFile && this.opts.write)
+      writeDeletionMark(this.markFile, this.opts.destination.shard, true, new Date());
+  }
+
+  /** This run's deletions are over (each acknowledged or failed): the mark says when. */
+  endDeletes(): void {
+    if (this.markFile && this.opts.write)
+      writeDeletionMark(this.markFile, this.opts.destination.shard, false, new Date());
   }
 
   /**

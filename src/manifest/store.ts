@@ -7,6 +7,7 @@ import {
   fsyncSync,
   lstatSync,
   openSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   readSync,
@@ -20,6 +21,7 @@ import path from 'node:path';
 import { errorMessage, runError, S3SyncError, usageError } from '../errors.js';
 import { makeDirs } from '../local/make-dirs.js';
 import { racyThreshold } from '../plan/compare.js';
+import type { DeletionMark } from '../plan/push.js';
 import { notLegacyReason } from './legacy.js';
 import {
   type Destination,
@@ -63,10 +65,19 @@ export function tmpFolderName(dest: Destination): string {
 
 /** A destination's short id in file names; a shard's own, and so its own lock: N runs never contend. */
 function destinationTag(dest: Destination): string {
-  const id = createHash('sha256').update(`${dest.endpoint}\n${dest.bucket}\n${dest.prefix}`).digest('hex');
-  const shard = dest.shard === undefined ? '' : `-shard-${dest.shard.replace('/', '-of-')}`;
-  return `${id.slice(0, 12)}${shard}`;
+  return `${storeId(dest)}${layoutTag(dest.shard)}`;
 }
+
+/** The id of the endpoint, bucket and prefix, whatever the shard: every layout's files share it. */
+function storeId(dest: Destination): string {
+  return createHash('sha256')
+    .update(`${dest.endpoint}\n${dest.bucket}\n${dest.prefix}`)
+    .digest('hex')
+    .slice(0, 12);
+}
+
+const layoutTag = (shard: string | undefined): string =>
+  shard === undefined ? '' : `-shard-${shard.replace('/', '-of-')}`;
 
 export interface LoadedManifest {
   data: ManifestData;
@@ -377,5 +388,114 @@ export function saveManifest(file: string, data: ManifestData): void {
     replaceWhole(file, (to) => encodeManifestTo(data, to), savingPath(file));
   } catch (err) {
     throw runError(`cannot write manifest ${file}: ${errorMessage(err)}`, err);
+  }
+}
+
+/*
+ * Deletion marks: a push that deletes objects says so beside its manifest, one file per layout of the
+ * destination (the whole tree, or a shard I/N), so that the runs of the other layouts, whose manifests
+ * may vouch for what it deleted, list before they trust them (src/plan/push.ts, deletedElsewhere). A
+ * file per layout, not one shared: each is written only under its own layout's lock, where a shared
+ * one would be read and rewritten by concurrent shards and lose a mark.
+ */
+
+const DELETIONS_SCHEMA = 's3sync-deletions';
+const DELETIONS_FILE = /^deletions-([0-9a-f]{12})(?:-shard-(\d{1,9})-of-(\d{1,9}))?\.json$/;
+
+/** The deletion mark of the destination's layout (its shard, or the whole tree), in folder `dir`. */
+export function deletionMarkPath(dir: string, dest: Destination): string {
+  return path.join(dir, `deletions-${destinationTag(dest)}.json`);
+}
+
+/** A found deletion mark and its file. */
+export interface FoundDeletionMark {
+  file: string;
+  mark: DeletionMark;
+}
+
+/**
+ * Every layout's deletion mark of the destination in `dir`. One that cannot be read or decoded is taken
+ * as made at its file's mtime (a mark is written after the deletions it records, so no later than
+ * that), with the problem said; one gone meanwhile is none.
+ */
+export function readDeletionMarks(dir: string, dest: Destination): FoundDeletionMark[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    // Nothing known of what other layouts deleted: as if one deleted just now.
+    const problem = `the folder cannot be read (${errorMessage(err)})`;
+    return [{ file: dir, mark: { deleting: true, problem } }];
+  }
+  const id = storeId(dest);
+  const found: FoundDeletionMark[] = [];
+  for (const name of names) {
+    const m = DELETIONS_FILE.exec(name);
+    if (!m || m[1] !== id) continue;
+    const file = path.join(dir, name);
+    const by = m[2] === undefined ? undefined : `${m[2]}/${m[3]}`;
+    const mark = readDeletionMark(file, by);
+    if (mark) found.push({ file, mark });
+  }
+  return found;
+}
+
+function readDeletionMark(file: string, by: string | undefined): DeletionMark | undefined {
+  let problem: string;
+  try {
+    const json = JSON.parse(readCapped(file)) as Record<string, unknown> | null;
+    const at = json?.at;
+    if (json?.schema !== DELETIONS_SCHEMA) problem = 'not a deletion mark';
+    else if (typeof json.deleting !== 'boolean') problem = "no 'deleting'";
+    else if (typeof at !== 'string' || Number.isNaN(Date.parse(at))) problem = "no readable 'at'";
+    else return { by, at, deleting: json.deleting };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    problem = err instanceof SyntaxError ? 'not JSON' : errorMessage(err);
+  }
+  try {
+    return { by, at: statSync(file).mtime.toISOString(), deleting: false, problem };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    return { by, deleting: true, problem: `${problem}; ${errorMessage(err)}` };
+  }
+}
+
+/** A mark is a line; anything much longer is not one, and is not read whole. */
+function readCapped(file: string): string {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    if (!fstatSync(fd).isFile()) throw new Error('not a regular file');
+    const buf = Buffer.alloc(4096);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    return buf.toString('utf8', 0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Writes the layout's deletion mark (see replaceWhole); only with its manifest's lock held. `deleting`:
+ * before the deletions (a run that dies among them leaves it so), else after them, at `at`. Beside a
+ * manifest the user placed (--manifest), a file of that name that is not a mark is theirs: refused.
+ */
+export function writeDeletionMark(file: string, by: string | undefined, deleting: boolean, at: Date): void {
+  const json = { schema: DELETIONS_SCHEMA, by: by ?? 'whole tree', deleting, at: at.toISOString() };
+  if (path.basename(path.dirname(file)) !== STATE_DIR && !markOrNothing(file))
+    throw runError(`deletion mark ${file} holds something else; it is left as it is: move it away`);
+  try {
+    makeDirs(path.dirname(file));
+    replaceWhole(file, (to) => to(`${JSON.stringify(json)}\n`));
+  } catch (err) {
+    throw runError(`cannot write the deletion mark ${file}: ${errorMessage(err)}`, err);
+  }
+}
+
+function markOrNothing(file: string): boolean {
+  try {
+    return (JSON.parse(readCapped(file)) as { schema?: unknown } | null)?.schema === DELETIONS_SCHEMA;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
   }
 }

@@ -342,6 +342,60 @@ export function listingDue(
     : undefined;
 }
 
+/**
+ * What a push of one layout of a destination (the whole tree, or a shard I/N) knows of another's
+ * deletions there, from its mark beside the manifests (src/manifest/store.ts).
+ */
+export interface DeletionMark {
+  /** The layout that deleted: `I/N`; undefined: the whole tree. */
+  by?: string;
+  /** ISO 8601: when its deletions had ended (or the mark's file's time, when `problem` is set). */
+  at?: string;
+  /** Written before deleting and not yet after: deletions may be going on (or a run died among them). */
+  deleting: boolean;
+  /** Why the mark could not be read as written; it then counts from its file's time. */
+  problem?: string;
+}
+
+/** Whether two layouts can hold one key: any two but two shards of one N. */
+function overlap(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined) return true;
+  const [ai, an] = a.split('/');
+  const [bi, bn] = b.split('/');
+  return an !== bn || ai === bi;
+}
+
+const layoutName = (by: string | undefined): string =>
+  by === undefined ? 'an unsharded run' : `--shard ${by}`;
+
+/**
+ * Whether a push of layout `own` must list before trusting its manifest, and why: a run of another
+ * layout whose keys overlap its own deleted objects after this manifest's last complete listing
+ * (`listedAt`), or may be deleting now. Such a deletion leaves this manifest vouching for objects that
+ * are gone; this run's own deletions never do (it forgets what it deletes). Undefined: not due; never
+ * for a manifest with no entries (nothing to vouch for). Due whatever --verify-interval says: s3sync
+ * made this change, it is not drift behind its back.
+ */
+export function deletedElsewhere(
+  own: string | undefined,
+  listedAt: string | null,
+  entries: number,
+  marks: readonly DeletionMark[],
+): string | undefined {
+  if (entries === 0) return undefined;
+  const listed = listedAt === null ? Number.NaN : Date.parse(listedAt);
+  for (const m of marks) {
+    if (m.by === own || !overlap(m.by, own)) continue;
+    const who = layoutName(m.by);
+    const bad = m.problem === undefined ? '' : ` (its deletion mark ${m.problem})`;
+    if (m.deleting || m.at === undefined) return `${who} is deleting objects here, or stopped doing so${bad}`;
+    // At or after the listing's start: the listing may predate the deletions.
+    if (Number.isNaN(listed) || Date.parse(m.at) >= listed)
+      return `${who} deleted objects here at ${m.at}${bad}, after this manifest's last complete listing${listedAt === null ? '' : ` (${listedAt})`}`;
+  }
+  return undefined;
+}
+
 /** 45 s, 12 min, 25 h, 3 d: the unit that gives a number from 2 up. */
 export function formatAge(ms: number): string {
   const s = ms / 1000;

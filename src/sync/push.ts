@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { S3SyncError, usageError } from '../errors.js';
+import { errorMessage, S3SyncError, usageError } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
 import { hashAhead } from '../local/hash-ahead.js';
 import { whileFdsShort } from '../local/open-files.js';
@@ -22,10 +22,11 @@ import {
   setting,
   validateOptions,
 } from '../options/validate.js';
-import { listingDue, type PushAction, planPush } from '../plan/push.js';
+import { deletedElsewhere, listingDue, type PushAction, planPush } from '../plan/push.js';
 import type { Facts, RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
 import { objectSizeLimit, type ProviderQuirks } from '../s3/providers.js';
+import type { S3Transport } from '../s3/transport.js';
 import { parseS3Url } from '../s3/url.js';
 import { formatShard } from '../shard.js';
 import { checkBackupBucket, s3BackupTarget } from './backup.js';
@@ -129,6 +130,14 @@ function verifies(s: RunContext, opts: PushOptions): boolean {
     s.notice(
       `the last run on this destination did not finish (${lock}): listing the destination to check what it left`,
     );
+    return true;
+  }
+  // Another layout's deletions leave this manifest vouching for objects that are gone: a run over a list
+  // of paths checks those too (by HEADs, for a short list).
+  const st = s.store;
+  const deleted = deletedElsewhere(s.destination.shard, st.listedAt, st.files.size, st.deletionMarks);
+  if (deleted !== undefined) {
+    s.notice(`listing the destination before trusting the manifest: ${deleted}`);
     return true;
   }
   // A run over a list of paths is there not to list the destination: the next full run verifies.
@@ -501,19 +510,39 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
     const t = await s.s3();
     const kept = keeper ? await keeper.deleted(t, deletes, setting(opts, 'workers')) : deletes;
     const byKey = new Map(kept.map((d) => [d.key, d]));
-    // Counted batch by batch: a run cancelled before the last still says what it deleted.
-    await t.deleteKeys([...byKey.keys()], (keys, failed) => {
-      for (const key of keys) {
-        const d = byKey.get(key)!;
-        const code = failed.get(key);
-        if (code) s.fileError(d.rel, `delete failed: ${code}`);
-        else {
-          // No entry may vouch for an object that is gone (an applied plan did not forget it earlier).
-          s.store.forget(d.rel);
-          r.deleted++;
-          s.emit({ type: 'done', action: 'delete', rel: d.rel, size: d.size, reason: d.reason });
-        }
+    if (byKey.size > 0) await deleteMarked(s, t, byKey);
+  }
+}
+
+/**
+ * Deletes the keys between the two writes of this layout's deletion mark, so that the other layouts'
+ * runs (another shard count, the whole tree) list before trusting their manifests. The first write
+ * failing deletes nothing; the second failing leaves the mark saying the deletions go on, which costs
+ * the other layouts a listing each, never an object, and is warned of. Interrupted, the mark stays so:
+ * a request sent may yet land, and this layout's next run ends it.
+ */
+async function deleteMarked(s: RunContext, t: S3Transport, byKey: Map<string, Delete>): Promise<void> {
+  const r = s.result;
+  s.store.beginDeletes();
+  // Counted batch by batch: a run cancelled before the last still says what it deleted.
+  await t.deleteKeys([...byKey.keys()], (keys, failed) => {
+    for (const key of keys) {
+      const d = byKey.get(key)!;
+      const code = failed.get(key);
+      if (code) s.fileError(d.rel, `delete failed: ${code}`);
+      else {
+        // No entry may vouch for an object that is gone (an applied plan did not forget it earlier).
+        s.store.forget(d.rel);
+        r.deleted++;
+        s.emit({ type: 'done', action: 'delete', rel: d.rel, size: d.size, reason: d.reason });
       }
-    });
+    }
+  });
+  try {
+    s.store.endDeletes();
+  } catch (err) {
+    s.warn(
+      `${errorMessage(err)}; the other layouts' runs of this destination list until this one's next run`,
+    );
   }
 }
