@@ -32,13 +32,19 @@ export const segmentTooLong = (seg: string): boolean =>
   // A UTF-16 unit is at most three UTF-8 bytes: a short segment needs no count.
   seg.length > MAX_SEGMENT_BYTES / 3 && Buffer.byteLength(seg, 'utf8') > MAX_SEGMENT_BYTES;
 
-/** Returns null if safe, else a short reason like "contains a '..' segment". */
-export function unsafeKeyReason(rel: string): string | null {
+/** Whether a leading `c:` names a drive here (Windows): elsewhere it is a file name like any other. */
+const DRIVES = process.platform === 'win32';
+
+/**
+ * Returns null if safe, else a short reason like "contains a '..' segment". `drives`: refuse a leading
+ * drive prefix (`C:x.txt`, a path on drive C), on Windows only by default.
+ */
+export function unsafeKeyReason(rel: string, drives = DRIVES): string | null {
   if (rel === '') return 'empty path';
   if (/[\x00-\x1f]/.test(rel)) return 'contains a control character';
   if (rel.includes('\\')) return 'contains a backslash';
   if (rel.startsWith('/')) return 'absolute path';
-  if (/^[A-Za-z]:/.test(rel)) return 'starts with a Windows drive prefix';
+  if (drives && /^[A-Za-z]:/.test(rel)) return 'starts with a Windows drive prefix';
   if (rel.endsWith('/')) return DIRECTORY_MARKER;
   for (const seg of rel.split('/')) {
     if (seg === '') return 'contains an empty path segment';

@@ -125,6 +125,23 @@ describe.each(servers())('file names on $name', (server) => {
     expect(Object.keys(written)).toHaveLength(names.length - CONTROL_NAMES.length);
   });
 
+  it('a name that starts like a drive (`c:d.txt`) pushed from Linux is pulled back there', async () => {
+    const { bucket } = await newBucket(server, 'names-drive');
+    const src = dir('names-drive-src');
+    const tree = { 'c:d.txt': 'colon', 'C:/x.txt': 'in a folder C:', 'z:': 'bare' };
+    writeTree(src, tree);
+    const url = `s3://${bucket}/n`;
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    const dst = dir('names-drive-dst');
+    for (const run of [1, 2]) {
+      const pull = await runCli(['pull', url, dst, '--json'], server);
+      expect(pull.stderr).toBe('');
+      expect(pull.code).toBe(0);
+      expect(pull.summary).toMatchObject({ downloaded: run === 1 ? 3 : 0, failed: 0 });
+      expect(treeHashes(dst)).toEqual(treeHashes(src));
+    }
+  });
+
   it('push --delete removes keys that XML cannot carry (controls) with the rest', async () => {
     const { bucket, transport } = await newBucket(server, 'names-del');
     const doomed = ['x/esc\x1b[2Kkey', 'x/soh\x01key', 'x/bell\x07', 'x/plain.txt', 'x/tab\tkey'];
