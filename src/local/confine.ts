@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import {
   type BigIntStats,
+  closeSync,
+  constants,
   existsSync,
   lstatSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
   realpathSync,
@@ -19,6 +22,7 @@ import {
   type EntryKind,
   type LinkTarget,
   linkReason,
+  mayBeRefusedName,
   parentReason,
   refusedNameReason,
   replaceReason,
@@ -59,11 +63,15 @@ const kindOf = (st: BigIntStats | undefined): EntryKind => {
 };
 
 /** lstat: what is at `abs` itself; a failure other than ENOENT is refused with its code. */
-function look(abs: string, shown: string): BigIntStats | undefined {
+function look(abs: string, shown: string, what: 'file' | 'folder'): BigIntStats | undefined {
   try {
     return lstatSync(abs, { bigint: true, throwIfNoEntry: false });
   } catch (err) {
-    throw new PathRefused(`cannot inspect '${shown}': ${(err as NodeJS.ErrnoException).code ?? err}`);
+    // A name too long for this file system fails its lookup already: said as the name, not the call.
+    const refusal = refusedNameReason(what, abs.slice(abs.lastIndexOf('/') + 1), err);
+    throw new PathRefused(
+      refusal ?? `cannot inspect '${shown}': ${(err as NodeJS.ErrnoException).code ?? err}`,
+    );
   }
 }
 
@@ -155,7 +163,7 @@ export class TargetTree {
     for (const name of names) {
       shown = shown ? `${shown}/${name}` : name;
       const abs = `${dir}/${name}`;
-      let st = look(abs, shown);
+      let st = look(abs, shown, 'folder');
       if (!st && create) {
         try {
           mkdirSync(abs);
@@ -167,7 +175,7 @@ export class TargetTree {
                 `cannot create the directory '${shown}': ${code ?? err}`,
             );
         }
-        st = look(abs, shown);
+        st = look(abs, shown, 'folder');
       }
       const kind = kindOf(st);
       if (kind === 'dir') {
@@ -222,6 +230,28 @@ export class TargetTree {
       () => this.parentDir(`${this.tmp}/x`, true, true)!,
     );
     return this.safeTmp;
+  }
+
+  /**
+   * Why the file system refuses the name of `rel`'s file, learnt by making (and removing) a file of
+   * that name in tmpDir(), which is on the same file system unless writesBeside(rel); null if it takes
+   * it. Only a name mayBeRefusedName fits is tried: no call for any other, and no GET for a refused one.
+   */
+  nameRefusal(rel: string): string | null {
+    const name = baseName(rel);
+    if (!mayBeRefusedName(name)) return null;
+    const probe = `${this.tmpDir()}/${name}`;
+    try {
+      closeSync(
+        openSync(probe, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW),
+      );
+    } catch (err) {
+      // Another download's probe of the same name: the file system took it.
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return null;
+      return refusedNameReason('file', name, err);
+    }
+    rmSync(probe, { force: true });
+    return null;
   }
 
   /** A name no other temp file of this run has had, for a file in tmpDir(). */
@@ -377,13 +407,13 @@ export class TargetTree {
   private checkedAt(dir: string, rel: string, clear: 'remove' | 'keep', scanned?: StatData | null): string {
     const dest = `${dir}/${baseName(rel)}`;
     this.notOwn(dest);
-    let st = look(dest, rel);
+    let st = look(dest, rel, 'file');
     let kind = kindOf(st);
     if (kind === 'dir' && this.holdsNoFile(dest)) {
       if (clear === 'keep') return dest;
       this.clearFolder(dest);
       // Whatever appeared meanwhile kept its folder, which is refused below as any folder is.
-      st = look(dest, rel);
+      st = look(dest, rel, 'file');
       kind = kindOf(st);
     }
     const reason =
@@ -485,7 +515,7 @@ export class TargetTree {
       this.notOwn(abs);
       const realRel = this.relOf(abs)!;
       if (realRel !== rel && !alsoGoes(realRel)) return 'kept';
-      const st = look(abs, rel);
+      const st = look(abs, rel, 'file');
       const kind = kindOf(st);
       // What the scan saw: the file itself, or under --follow-symlinks the file a link leads to.
       const seen = kind === 'link' ? followed(abs) : st;

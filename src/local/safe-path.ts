@@ -8,29 +8,45 @@ import type { StatData } from './scan.js';
  * can write to the bucket must not be able to write outside the target directory.
  */
 
-/** Characters FAT, exFAT and NTFS refuse in a name (a backslash is refused as a key already). */
-const FAT_REFUSED = /[?*:"<>|]/;
+/**
+ * A name FAT, exFAT or NTFS (as Windows writes it) may refuse: one of `? * : " < > |`, a device name
+ * (`CON`, `nul.txt`, `COM1`), or a trailing dot or space. Linux file systems take all of these.
+ */
+export const mayBeRefusedName = (name: string): boolean =>
+  /[?*:"<>|]/.test(name) ||
+  /^(CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³])(\..*)?$/i.test(name) ||
+  /[. ]$/.test(name);
 
 /**
- * Why `name` could not be made in a folder that exists, when the filesystem refuses its characters
- * (exFAT through FUSE answers ENOENT, the kernel's vfat EINVAL); null for any other failure.
+ * Why `name` could not be made in a folder that exists, when the file system refuses the name: too
+ * long (ENAMETOOLONG), or one mayBeRefusedName fits failed as such file systems fail it (exFAT through
+ * FUSE answers ENOENT, fusefat EPERM, the kernel's vfat and ntfs-3g EINVAL); null for any other failure.
+ * The file system is not named: the error does not say which one it is.
  */
 export function refusedNameReason(what: 'file' | 'folder', name: string, err: unknown): string | null {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if ((code !== 'ENOENT' && code !== 'EINVAL') || !FAT_REFUSED.test(name)) return null;
-  return `the filesystem refuses the ${what} name '${name}' (FAT and exFAT take none of ? * : " < > |)`;
+  const named = what === 'file' ? 'this name' : `the folder name '${name}'`;
+  if (code === 'ENAMETOOLONG')
+    return `the file system refuses ${named}: too long (${Buffer.byteLength(name, 'utf8')} bytes)`;
+  if ((code !== 'ENOENT' && code !== 'EINVAL' && code !== 'EPERM') || !mayBeRefusedName(name)) return null;
+  return `the file system refuses ${named}`;
 }
 
 /** Reason for keys ending in '/' ("folder" placeholders made by consoles): callers skip them silently. */
 export const DIRECTORY_MARKER = 'directory marker';
 
-/** The longest name, in UTF-8 bytes, Linux file systems give a file or folder. */
-export const MAX_SEGMENT_BYTES = 255;
+/**
+ * The longest name any file system gives a file or folder: exFAT and NTFS take 255 UTF-16 units (400
+ * bytes of `é`), Linux's own 255 UTF-8 bytes, which are never fewer units. A longer one the file system
+ * at hand refuses is its own error (ENAMETOOLONG, refusedNameReason).
+ */
+export const MAX_SEGMENT_UNITS = 255;
 
 /** Whether a path segment is longer than any file's or folder's name can be. */
-export const segmentTooLong = (seg: string): boolean =>
-  // A UTF-16 unit is at most three UTF-8 bytes: a short segment needs no count.
-  seg.length > MAX_SEGMENT_BYTES / 3 && Buffer.byteLength(seg, 'utf8') > MAX_SEGMENT_BYTES;
+export const segmentTooLong = (seg: string): boolean => seg.length > MAX_SEGMENT_UNITS;
+
+/** Said of a key with a segment too long for any name (segmentTooLong). */
+export const SEGMENT_TOO_LONG = `has a path segment longer than any file system takes (over ${MAX_SEGMENT_UNITS} UTF-16 units)`;
 
 /** Whether a leading `c:` names a drive here (Windows): elsewhere it is a file name like any other. */
 const DRIVES = process.platform === 'win32';
@@ -50,7 +66,7 @@ export function unsafeKeyReason(rel: string, drives = DRIVES): string | null {
     if (seg === '') return 'contains an empty path segment';
     if (seg === '..') return "contains a '..' segment";
     if (seg === '.') return "contains a '.' segment";
-    if (segmentTooLong(seg)) return `has a path segment longer than ${MAX_SEGMENT_BYTES} bytes`;
+    if (segmentTooLong(seg)) return SEGMENT_TOO_LONG;
   }
   return null;
 }

@@ -3,7 +3,7 @@
  * key ending in '/', or the prefix itself, as consoles make them), a key no file can be named, or a
  * file's. Pure, like the planners that use it.
  */
-import { fileDirConflicts, MAX_SEGMENT_BYTES, segmentTooLong, unsafeKeyReason } from '../local/safe-path.js';
+import { fileDirConflicts, SEGMENT_TOO_LONG, segmentTooLong, unsafeKeyReason } from '../local/safe-path.js';
 import type { RemoteObject } from './types.js';
 
 export type KeyForm =
@@ -21,8 +21,8 @@ export type KeyForm =
 export const isFolderMarker = (rel: string): boolean => rel === '' || rel.endsWith('/');
 
 /**
- * The form of a listed object. Only names no file can take on Linux are 'no-file' (a segment too long
- * is one): a backslash or a control character is a file's name there, so such keys stay files (pull
+ * The form of a listed object. Only names no file can take are 'no-file' (a segment too long for any
+ * file system is one; one too long for ext4 but not for exFAT is a file's, refused by the one only): a backslash or a control character is a file's name there, so such keys stay files (pull
  * refuses to write them, see safe-path.ts, but a push made them and --delete may remove them).
  */
 export function keyForm(r: Pick<RemoteObject, 'rel' | 'size'>): KeyForm {
@@ -39,10 +39,7 @@ export function keyForm(r: Pick<RemoteObject, 'rel' | 'size'>): KeyForm {
     if (seg === '.' || seg === '..')
       return { kind: 'no-file', reason: `no file can have its name: it has a '${seg}' segment` };
     if (segmentTooLong(seg))
-      return {
-        kind: 'no-file',
-        reason: `no file can have its name: it has a path segment longer than ${MAX_SEGMENT_BYTES} bytes`,
-      };
+      return { kind: 'no-file', reason: `no file can have its name: it ${SEGMENT_TOO_LONG}` };
   }
   return { kind: 'file' };
 }

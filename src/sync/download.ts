@@ -166,6 +166,9 @@ export async function downloadObject(
   try {
     // Refused before a byte is fetched when the way is already blocked; checked again before the rename.
     tree.destination(o.rel, false, o.scanned);
+    // A name the file system refuses is found so before the GET: later pulls fetch nothing to throw away.
+    const refusal = beside ? null : tree.nameRefusal(o.rel);
+    if (refusal !== null) throw new PathRefused(`not written: ${refusal}`);
     log?.load();
     if (log && log.done.size > 0)
       s.notice(

@@ -322,7 +322,7 @@ describe.each(servers())('push --delete on $name', (server) => {
     const expected = [
       ...(long
         ? [
-            `notice: p/d/${LONG}: no file can have its name: it has a path segment longer than 255 bytes: kept`,
+            `notice: p/d/${LONG}: no file can have its name: it has a path segment longer than any file system takes (over 255 UTF-16 units): kept`,
           ]
         : []),
       "notice: p/m: no local file stood for it: it is a file but also the directory of 'm/n' (no local tree holds both): kept",

@@ -193,10 +193,12 @@ describe('keyForm: a name too long for a file', () => {
   // kind, why, rel
   it.each([
     ['file', 'the longest name a Linux file system gives', 'n'.repeat(255)],
-    ['no-file', 'one byte over', 'n'.repeat(256)],
+    ['no-file', 'one byte over, and one UTF-16 unit', 'n'.repeat(256)],
     ['no-file', 'a folder of that name cannot be made either', `d/${'n'.repeat(300)}/z`],
     ['file', '254 bytes in UTF-8', 'é'.repeat(127)],
-    ['no-file', '256 bytes in UTF-8, though 128 characters', 'é'.repeat(128)],
+    ['file', '256 bytes in UTF-8: too long for ext4, not for exFAT or NTFS', 'é'.repeat(128)],
+    ['file', '510 bytes, 255 UTF-16 units: the longest exFAT and NTFS take', 'é'.repeat(255)],
+    ['no-file', '256 UTF-16 units: no file system takes it', 'é'.repeat(256)],
     ['file', 'the limit is per segment, not per key', `a/${'n'.repeat(255)}/${'n'.repeat(255)}`],
   ])('a %s: %s', (kind, _why, rel) => {
     expect(keyForm({ rel, size: 2 }).kind).toBe(kind);
@@ -205,7 +207,8 @@ describe('keyForm: a name too long for a file', () => {
   it('says why', () => {
     expect(keyForm({ rel: 'n'.repeat(300), size: 2 })).toEqual({
       kind: 'no-file',
-      reason: 'no file can have its name: it has a path segment longer than 255 bytes',
+      reason:
+        'no file can have its name: it has a path segment longer than any file system takes (over 255 UTF-16 units)',
     });
   });
 });
@@ -318,7 +321,7 @@ describe('push --delete keeps the keys pull refuses as too long or as a file and
       synced: [LONG],
       deleted: [],
       kept: [LONG, `d/${LONG}`, `${LONG}/z`],
-      why: 'a segment over 255 bytes: no file has such a name, whatever the manifest says',
+      why: 'a segment over 255 UTF-16 units: no file has such a name, whatever the manifest says',
     },
   ])('$why', (c) => {
     const p = planFor(c);
@@ -342,7 +345,10 @@ describe('push --delete keeps the keys pull refuses as too long or as a file and
         'p/x/y',
         "no local file stood for it: it is below 'x', which is also a file (no local tree holds both)",
       ],
-      [`p/d/${LONG}`, 'no file can have its name: it has a path segment longer than 255 bytes'],
+      [
+        `p/d/${LONG}`,
+        'no file can have its name: it has a path segment longer than any file system takes (over 255 UTF-16 units)',
+      ],
     ]);
   });
 

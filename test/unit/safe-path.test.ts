@@ -9,6 +9,7 @@ import {
   fileDirConflicts,
   type LinkTarget,
   linkReason,
+  mayBeRefusedName,
   parentReason,
   refusedNameReason,
   relInside,
@@ -63,16 +64,25 @@ describe('unsafeKeyReason', () => {
     ['a\rb', 'control'],
     ['\x1f', 'control'],
     ['a//b', 'empty path segment'],
-    ['x'.repeat(256), '255 bytes'],
-    ['é'.repeat(128), '255 bytes'], // 256 bytes, 128 chars
-    ['😀'.repeat(64), '255 bytes'], // 256 bytes
-    [`ok/${'x'.repeat(300)}/ok`, '255 bytes'],
+    ['x'.repeat(256), 'any file system takes'],
+    ['é'.repeat(256), 'any file system takes'], // 256 UTF-16 units: too long for exFAT and NTFS too
+    ['😀'.repeat(128), 'any file system takes'], // 256 UTF-16 units
+    [`ok/${'x'.repeat(300)}/ok`, 'any file system takes'],
   ])('rejects %j (%s)', (rel, fragment) => {
     const reason = unsafeKeyReason(rel);
     expect(reason).not.toBeNull();
     expect(reason).toContain(fragment);
     expect(reason).not.toBe(DIRECTORY_MARKER);
     expect(reason).not.toContain('\n');
+  });
+
+  it.each([
+    'é'.repeat(128), // 256 bytes, 128 UTF-16 units
+    'é'.repeat(255), // 510 bytes: exFAT and NTFS take it, ext4 refuses it when it is tried
+    '😀'.repeat(64), // 256 bytes, 128 units
+    `ok/${'é'.repeat(200)}/ok`,
+  ])('lets the file system say whether it takes a name over 255 bytes: %j', (rel) => {
+    expect(unsafeKeyReason(rel)).toBeNull();
   });
 
   it.each(['C:', 'C:/Windows/x', 'c:foo', 'a:b'])('rejects %j as a drive prefix where it is one', (rel) => {
@@ -99,14 +109,34 @@ describe('unsafeKeyReason', () => {
 
 describe('refusedNameReason', () => {
   const err = (code: string) => Object.assign(new Error(code), { code });
-  it('names a character FAT and exFAT refuse when the write failed as they fail it', () => {
-    for (const name of ['a?b', 'a*b', 'a:b', 'a"b', 'a<b', 'a>b', 'a|b'])
-      for (const code of ['ENOENT', 'EINVAL'])
-        expect(refusedNameReason('file', name, err(code))).toBe(
-          `the filesystem refuses the file name '${name}' (FAT and exFAT take none of ? * : " < > |)`,
-        );
-    expect(refusedNameReason('folder', 'x|y', err('ENOENT'))).toMatch(
-      /^the filesystem refuses the folder name 'x\|y' /,
+  it('says the file system refuses a name when the write failed as FAT, exFAT and NTFS fail it', () => {
+    for (const name of [
+      'a?b',
+      'a*b',
+      'a:b',
+      'a"b',
+      'a<b',
+      'a>b',
+      'a|b',
+      'CON',
+      'nul.txt',
+      'com1',
+      'trail.',
+      'trail ',
+    ])
+      for (const code of ['ENOENT', 'EINVAL', 'EPERM'])
+        expect(refusedNameReason('file', name, err(code))).toBe('the file system refuses this name');
+    expect(refusedNameReason('folder', 'x|y', err('ENOENT'))).toBe(
+      "the file system refuses the folder name 'x|y'",
+    );
+  });
+
+  it('says a name too long for the file system is refused, whatever its characters', () => {
+    expect(refusedNameReason('file', 'é'.repeat(200), err('ENAMETOOLONG'))).toBe(
+      'the file system refuses this name: too long (400 bytes)',
+    );
+    expect(refusedNameReason('folder', 'x'.repeat(300), err('ENAMETOOLONG'))).toBe(
+      `the file system refuses the folder name '${'x'.repeat(300)}': too long (300 bytes)`,
     );
   });
 
@@ -115,8 +145,20 @@ describe('refusedNameReason', () => {
     expect(refusedNameReason('file', 'a?b', err('ENOSPC'))).toBeNull();
     expect(refusedNameReason('file', 'a?b', new Error('no code'))).toBeNull();
     expect(refusedNameReason('file', 'plain name.txt', err('ENOENT'))).toBeNull();
+    expect(refusedNameReason('file', 'plain name.txt', err('EPERM'))).toBeNull();
     expect(refusedNameReason('folder', "a b!@#$^()[]{};',`", err('EINVAL'))).toBeNull();
   });
+});
+
+describe('mayBeRefusedName', () => {
+  it.each(['a?b', 'x:y', 'CON', 'con', 'Nul.txt', 'COM1', 'lpt9.log', 'trail.', 'trail ', '.', 'aux.tar.gz'])(
+    'fits %j',
+    (name) => expect(mayBeRefusedName(name)).toBe(true),
+  );
+  it.each(['plain.txt', 'CONSOLE', 'context.txt', 'COM', 'nul_', '.hidden', ' lead', 'a.b'])(
+    'does not fit %j (no call made for it)',
+    (name) => expect(mayBeRefusedName(name)).toBe(false),
+  );
 });
 
 describe('fileDirConflicts', () => {
