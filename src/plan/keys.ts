@@ -86,3 +86,45 @@ export function localFolders(rels: Iterable<string>, found: readonly string[] = 
   }
   return out;
 }
+
+/**
+ * The folders of a listing spelt in more than one case (`Docs/` of `Docs/x`, `docs/` of `docs/y`): by
+ * the spelling folded to lower case, its spellings in code-unit order. A file system that ignores case
+ * holds each such group as one folder, so only one spelling's keys can be written there.
+ */
+export function folderCaseClashes(rels: Iterable<string>): Map<string, string[]> {
+  const spellings = new Map<string, Set<string>>();
+  for (const rel of rels) {
+    if (isFolderMarker(rel)) continue;
+    for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) {
+      const folder = rel.slice(0, i);
+      const folded = folder.toLowerCase();
+      const seen = spellings.get(folded);
+      if (seen) seen.add(folder);
+      else spellings.set(folded, new Set([folder]));
+    }
+  }
+  const out = new Map<string, string[]>();
+  for (const [folded, set] of spellings) if (set.size > 1) out.set(folded, [...set].sort());
+  return out;
+}
+
+/**
+ * The first folder of `rel` (from the top) spelt otherwise than the spelling `kept` gives its group
+ * (folderCaseClashes), with that spelling; undefined if every folder of `rel` is its group's kept one.
+ */
+export function otherFolderSpelling(
+  rel: string,
+  clashes: ReadonlyMap<string, readonly string[]>,
+  kept: (folded: string, spellings: readonly string[]) => string,
+): { folder: string; kept: string } | undefined {
+  for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) {
+    const folder = rel.slice(0, i);
+    const folded = folder.toLowerCase();
+    const spellings = clashes.get(folded);
+    if (spellings === undefined) continue;
+    const k = kept(folded, spellings);
+    if (k !== folder) return { folder, kept: k };
+  }
+  return undefined;
+}

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { S3SyncError, usageError } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
 import { FOREIGN_TMP, FOREIGN_TMP_SUFFIX, PathRefused, TargetTree } from '../local/confine.js';
+import { ignoresCase, keptSpelling } from '../local/ignores-case.js';
 import { makeDirs } from '../local/make-dirs.js';
 import { whileFdsShort } from '../local/open-files.js';
 import { type LocalFile, type SameFolder, type StatData, scanDirectoryYielding } from '../local/scan.js';
@@ -10,7 +11,7 @@ import { scanListed } from '../local/scan-listed.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { inStateDir, isStateDir, STATE_DIR, tmpFolderName } from '../manifest/store.js';
 import { checkEnds, setting, validateOptions } from '../options/validate.js';
-import { isFolderMarker } from '../plan/keys.js';
+import { folderCaseClashes, isFolderMarker, otherFolderSpelling } from '../plan/keys.js';
 import { downloadsAfterDeletes, type PullAction, planPull } from '../plan/pull.js';
 import type { Facts, RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
@@ -265,6 +266,23 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
       s.fileError(a.rel, `${a.kind === 'delete' ? 'not deleted' : 'not written'}: ${why}`);
       atTwin.add(a.rel);
     }
+  // Folders spelt two ways but for case are one folder where case is ignored: one spelling's keys would
+  // be written into the other's, recorded under a name no file has, refused on every later pull.
+  const clashes = folderCaseClashes(remote.keys());
+  const otherCase = new Set<string>();
+  if (clashes.size > 0 && ignoresCase(s.localRoot)) {
+    const kept = keptSpelling(s.localRoot);
+    for (const a of plan.actions) {
+      if (a.kind !== 'download') continue;
+      const other = otherFolderSpelling(a.rel, clashes, kept);
+      if (other === undefined) continue;
+      s.fileError(
+        a.rel,
+        `not written: its folder '${other.folder}' is the folder '${other.kept}' of other keys here (the file system ignores case)`,
+      );
+      otherCase.add(a.rel);
+    }
+  }
   // A file the scan or a hash could not read is reported as that: not downloaded over, as a file
   // that was never there would be. A path the scan found a file at is that file's: a name not valid
   // UTF-8 reads as the valid one beside it, which is pulled as any other (never the invalid one).
@@ -274,7 +292,8 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
       a.kind !== 'reject' &&
       a.kind !== 'archived' &&
       !(a.kind === 'download' && (shared?.has(a.rel) || notRead(a.rel))) &&
-      !atTwin.has(a.rel),
+      !atTwin.has(a.rel) &&
+      !otherCase.has(a.rel),
   );
   // An object held back by a local path the scan could not read is counted once, as that path.
   for (const a of plan.actions)

@@ -1,7 +1,8 @@
 /**
  * Pull into a filesystem that ignores case (exFAT, through FUSE on a loop device: what macOS and
  * Windows give by default). Keys that differ only in case name one file there: the first written
- * stays, each other is refused on every pull, and a local file under another case is never replaced.
+ * stays, each other is refused on every pull, and a local file under another case is never replaced;
+ * keys whose folders differ only in case keep one spelling's keys, the other's refused as well.
  * A `--files-from` list that names one file in two spellings keeps the spelling the file is stored as.
  * Needs root, exfat-fuse and exfatprogs (CI installs them); skipped with a notice otherwise.
  */
@@ -178,6 +179,30 @@ describe.each(servers())('pull into a filesystem that ignores case on $name', (s
     expect(r.summary?.errors).toEqual([{ rel: 'Docs/a.txt', message: UNSEEN }]);
     expect(r.summary).toMatchObject({ downloaded: 0, deleted: 0 });
     expect(readFileSync(path.join(target, 'docs/a.txt'), 'utf8')).toBe('a1');
+  });
+
+  it('keys whose folders differ only in case: one spelling written, the other refused on every pull', async (ctx) => {
+    if (skipped(ctx)) return;
+    const target = mkdtempSync(path.join(mnt, 'f-'));
+    const { bucket, transport } = await newBucket(server, 'nocase-folders');
+    const objects = { 'd2/Docs/x': 'x', 'd2/docs/y': 'y', 'd2/Docs/sub/z': 'z', 'top.txt': 't' };
+    for (const [rel, body] of Object.entries(objects)) await seedObject(transport, `p/${rel}`, body);
+    const url = `s3://${bucket}/p`;
+    const why =
+      "not written: its folder 'd2/docs' is the folder 'd2/Docs' of other keys here (the file system ignores case)";
+    for (const run of [1, 2, 3]) {
+      const r = await runCli(['pull', url, target, '--json'], server);
+      expect(r.code, `run ${run}: ${JSON.stringify(r.summary?.errors)}`).toBe(1);
+      expect(r.summary?.errors).toEqual([{ rel: 'd2/docs/y', message: why }]);
+      expect(r.summary).toMatchObject({ downloaded: run === 1 ? 3 : 0, failed: 1 });
+      expect(readdirSync(path.join(target, 'd2'))).toEqual(['Docs']);
+      expect(readdirSync(path.join(target, 'd2/Docs')).sort()).toEqual(['sub', 'x']);
+    }
+    // Nothing pulled under a spelling of another key: a push of the unchanged tree adds no key.
+    const push = await runCli(['push', target, url, '--json'], server);
+    expect(push.code, push.stderr).toBe(0);
+    expect(push.summary).toMatchObject({ uploaded: 0, copied: 0 });
+    expect([...(await transport.list('p/')).keys()].sort()).toEqual(Object.keys(objects).sort());
   });
 
   it('applies a plan that names both keys: one is written, the other refused', async (ctx) => {

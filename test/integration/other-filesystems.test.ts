@@ -89,6 +89,20 @@ describe.each(servers())('names on other file systems on $name', (server) => {
     }
   });
 
+  it('ext4 keeps case: keys whose folders differ only in case are all written', async () => {
+    const target = mkdtempSync(path.join(work, 'case-'));
+    const { bucket, transport } = await newBucket(server, 'casefolders');
+    const objects = { 'd2/Docs/x': 'x', 'd2/docs/y': 'y' };
+    for (const [rel, body] of Object.entries(objects)) await seedObject(transport, `p/${rel}`, body);
+    for (const run of [1, 2]) {
+      const r = await runCli(['pull', `s3://${bucket}/p`, target, '--json'], server);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.summary).toMatchObject({ downloaded: run === 1 ? 2 : 0, failed: 0 });
+      for (const [rel, body] of Object.entries(objects))
+        expect(readFileSync(path.join(target, rel), 'utf8')).toBe(body);
+    }
+  });
+
   it('NTFS: a name Windows refuses is one line naming the key, on every pull, fetched once at most', async (ctx) => {
     if (noNtfs(ctx)) return;
     const target = mkdtempSync(path.join(ntfs, 'n-'));
