@@ -7,7 +7,15 @@
  * each key as a path of its own disk, so it takes no name over 255 bytes: those parts run on Ceph.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
@@ -129,5 +137,27 @@ describe.each(servers())('names on other file systems on $name', (server) => {
       expect(readdirSync(path.join(target, 'sub'))).toEqual(['ok']);
       expect(tempFolders(target)).toEqual([]);
     }
+  });
+
+  it('NTFS: a name over 255 bytes is pushed, checked, and deleted by push --delete as any other', async (ctx) => {
+    if (noNtfs(ctx)) return;
+    if (!long) {
+      console.warn('[other-filesystems] NOTICE: s3rver takes no key segment over 255 bytes: skipped');
+      ctx.skip();
+      return;
+    }
+    const source = mkdtempSync(path.join(ntfs, 's-'));
+    writeFileSync(path.join(source, LONG), 'long');
+    writeFileSync(path.join(source, 'ok.txt'), 'ok');
+    const { bucket, transport } = await newBucket(server, 'longpush');
+    const url = `s3://${bucket}/p`;
+    expect((await runCli(['push', source, url], server)).code).toBe(0);
+    const check = await runCli(['check', source, url], server);
+    expect(check.stdout, check.stderr).toMatch(/^identical: 2 same, /);
+    unlinkSync(path.join(source, LONG));
+    const r = await runCli(['push', source, url, '--delete', '--force'], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect([...(await transport.list('p/')).keys()]).toEqual(['ok.txt']);
   });
 });
