@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import {
+  type BigIntStats,
   closeSync,
   fstatSync,
   linkSync,
   openSync,
   readFileSync,
+  renameSync,
   statSync,
   unlinkSync,
   utimesSync,
@@ -11,7 +14,7 @@ import {
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errorMessage, usageError } from '../errors.js';
+import { errorMessage, S3SyncError, usageError } from '../errors.js';
 import { formatAge } from '../plan/push.js';
 import { createFresh } from './store.js';
 
@@ -116,19 +119,81 @@ function goneBecause(holder: LockInfo, ageMs: number): string | undefined {
  * judge the manifest as the next locked run will.
  */
 export function lockLeftBehind(lockPath: string): boolean {
-  let text: string;
-  let ageMs: number;
+  let seen: SeenLock | undefined;
   try {
-    text = readFileSync(lockPath, 'utf8');
-    ageMs = Date.now() - statSync(lockPath).mtimeMs;
+    seen = readLock(lockPath);
   } catch {
     return false;
   }
+  if (seen === undefined) return false;
+  closeSync(seen.fd);
+  const { text, ageMs } = seen;
   const holder = parseLock(text);
   // A blank lock may be one being created in place; an unparsable one is damage, removed by the next run.
   if (!holder) return !blank(text);
   return goneBecause(holder, ageMs) !== undefined;
 }
+
+/** The lock at a path as one file: read, and its mtime and identity taken, through one descriptor. */
+interface SeenLock {
+  /** Open until the lock is judged: the file's inode number is then no other file's. */
+  fd: number;
+  stat: BigIntStats;
+  text: string;
+  ageMs: number;
+}
+
+/** The lock at `lockPath`, or undefined when there is none (released meanwhile). */
+function readLock(lockPath: string): SeenLock | undefined {
+  let fd: number;
+  try {
+    fd = openSync(lockPath, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
+    const stat = fstatSync(fd, { bigint: true });
+    const text = readFileSync(fd, 'utf8');
+    return { fd, stat, text, ageMs: Date.now() - Number(stat.mtimeMs) };
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
+
+/**
+ * Removes the lock judged left behind (`seen`, still open) if it is the file at `lockPath` yet: another
+ * run may have taken it over meanwhile and placed its own, which is live. Nothing removes a path only if
+ * it holds a given file, so the lock is moved aside (rename moves one file, whichever is there, and to
+ * one mover only), and the file moved is then known by its inode (the open descriptor keeps that number
+ * from being reused). A live lock moved so is put back at once. 'removed' when the one judged was;
+ * 'gone' when the path was empty (another run moved it first); 'live' when a live lock was put back.
+ *
+ * What remains: a run that places its lock in the moment a live one is aside succeeds; the live one
+ * then replaces it (the older run keeps the lock), and the newcomer, which checks its lock right after
+ * placing it, most likely sees that and tries again; one already past that check runs alongside.
+ */
+function removeIfSame(lockPath: string, seen: SeenLock): 'removed' | 'gone' | 'live' {
+  const aside = `${lockPath}.${process.pid}-${randomBytes(4).toString('hex')}.old`;
+  try {
+    renameSync(lockPath, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
+    throw err;
+  }
+  const moved = statSync(aside, { bigint: true });
+  if (moved.ino === seen.stat.ino && moved.dev === seen.stat.dev) {
+    unlinkSync(aside);
+    return 'removed';
+  }
+  // rename, not link: a lock placed in the moment is replaced, so the older holder keeps its lock.
+  renameSync(aside, lockPath);
+  return 'live';
+}
+
+/** A run that found the lock moved away waits this long before placing its own: a live one may be put back. */
+const MOVED_ASIDE_PAUSE_MS = 20;
 
 /** link(2) errors of filesystems without hard links (FAT, some network filesystems). */
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
@@ -209,7 +274,6 @@ export async function acquireLock(
       if (boot !== undefined) info.bootId = boot;
       const text = JSON.stringify(info);
       placeLock(lockPath, text);
-      if (tookOver) opts.tookOver?.();
       // Held for the run: it pins our lock's inode, so a lock at the path with that inode is ours, known
       // without opening anything when the run is short of descriptors (EMFILE) at its end.
       let held: number | undefined;
@@ -237,6 +301,13 @@ export async function acquireLock(
           }
         }
       };
+      // A run taking over a lock it judged stale puts back a live one it moved in the same moment,
+      // replacing ours: then ours was never held (see removeIfSame), and the lock is tried again.
+      if (!ours()) {
+        if (held !== undefined) closeSync(held);
+        continue;
+      }
+      if (tookOver) opts.tookOver?.();
       const heartbeat = setInterval(() => {
         try {
           if (ours()) utimesSync(lockPath, new Date(), new Date());
@@ -269,49 +340,50 @@ export async function acquireLock(
         throw usageError(`cannot create lock file ${lockPath}: ${why}`, err);
       }
     }
-    let text: string;
-    let ageMs: number;
+    let seen: SeenLock | undefined;
     try {
-      text = readFileSync(lockPath, 'utf8');
-      ageMs = Date.now() - statSync(lockPath).mtimeMs;
+      seen = readLock(lockPath);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // released meanwhile
       throw usageError(`cannot use lock file ${lockPath}: ${errorMessage(err)}`);
     }
+    if (seen === undefined) continue; // released meanwhile
+    const { text, ageMs } = seen;
     const holder = parseLock(text);
-    if (!holder && opts.strict && !blank(text)) {
-      throw usageError(
-        `${lockPath} exists and is not an s3sync lock file; it is left as it is: move it away or give another --manifest`,
-      );
-    }
+    // Empty, it may be one being created in place (no hard links): a moment later it is not.
+    const mayBeCreated = !holder && blank(text) && blankSince === undefined;
     const gone = holder && goneBecause(holder, ageMs);
-    if (holder && gone) {
-      opts.notice?.(`taking over a stale lock left by process ${holder.pid} (${gone})`);
-      try {
-        unlinkSync(lockPath);
-        tookOver = true;
-      } catch {
-        // another process took it over first; loop and try again
+    // Locks are written whole, so an unparsable one is damage, not a writer mid-write.
+    const leftBehind = holder ? gone !== undefined : !mayBeCreated;
+    let removed: ReturnType<typeof removeIfSame> | undefined;
+    try {
+      if (!holder && opts.strict && !blank(text)) {
+        throw usageError(
+          `${lockPath} exists and is not an s3sync lock file; it is left as it is: move it away or give another --manifest`,
+        );
       }
+      if (leftBehind) removed = removeIfSame(lockPath, seen);
+    } catch (err) {
+      if (err instanceof S3SyncError) throw err;
+      throw usageError(`cannot take over lock file ${lockPath}: ${errorMessage(err)}`);
+    } finally {
+      closeSync(seen.fd);
+    }
+    if (mayBeCreated) {
+      blankSince = Date.now();
+      await sleep(BLANK_LOCK_GRACE_MS);
       continue;
     }
-    if (!holder) {
-      // Empty, it may be one being created in place (no hard links): a moment later it is not.
-      if (blank(text) && blankSince === undefined) {
-        blankSince = Date.now();
-        await sleep(BLANK_LOCK_GRACE_MS);
-        continue;
-      }
-      // Locks are written whole, so an unparsable one is damage, not a writer mid-write.
-      opts.notice?.('removing an unreadable lock file');
-      try {
-        unlinkSync(lockPath);
-        tookOver = true;
-      } catch {
-        // gone already
-      }
-      continue;
-    }
+    // Said by the run that removed it only: one that another beat to it says what it meets next.
+    if (removed === 'removed')
+      opts.notice?.(
+        holder
+          ? `taking over a stale lock left by process ${holder.pid} (${gone})`
+          : 'removing an unreadable lock file',
+      );
+    // Whoever removed it, the run that left it did not finish: known here even if the remover loses the lock.
+    if (removed !== undefined) tookOver = true;
+    if (removed === 'gone') await sleep(MOVED_ASIDE_PAUSE_MS);
+    if (removed !== undefined || !holder) continue;
     // Waiting would not help: the next run of the other shard takes it again, and each rebuilds the manifest.
     if ((holder.shard ?? '') !== (opts.shard ?? '') && !isSharable()) {
       const of = (shard: string | undefined) => (shard === undefined ? 'the whole tree' : `shard ${shard}`);

@@ -216,7 +216,17 @@ export class ManifestStore {
           this.unfinished = true;
         },
       });
-      const stamp = statSync(lockPath, { bigint: true }).mtimeNs;
+      let stamp: bigint;
+      try {
+        stamp = statSync(lockPath, { bigint: true }).mtimeNs;
+      } catch (err) {
+        this.releaseLock();
+        // Removed by hand, or by a run that judged it stale: another run may hold it by now.
+        throw usageError(
+          `lost the lock on this destination: ${lockPath} was removed as this run took it; run again`,
+          err,
+        );
+      }
       if (stamp < this.readsFromNs) this.readsFromNs = stamp;
     } else if (lockLeftBehind(`${this.file}.lock`)) {
       this.unfinished = true;
