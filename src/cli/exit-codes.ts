@@ -54,6 +54,12 @@ export function cancelWords(command: string, dryRun: boolean): CancelWords {
   return { stopping: 'the manifest is saved', after: 'the next run continues where this one stopped' };
 }
 
+/** The cancel wording of a run still waiting for another run's lock (waitLock): it has nothing to save. */
+export const LOCK_WAIT_WORDS: CancelWords = Object.freeze({
+  stopping: 'it was waiting for the lock: nothing was changed',
+  after: 'nothing was changed: it was still waiting for the lock',
+});
+
 /** Every outcome a library result can have. */
 export type Outcome = SyncOutcome | CheckResult['outcome'] | CleanupResult['outcome'];
 

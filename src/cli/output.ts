@@ -1,7 +1,7 @@
 import { jsonText, printable } from '../escape.js';
 import type { CheckResult } from '../sync/check.js';
 import type { CleanupResult } from '../sync/cleanup.js';
-import type { SyncResult } from '../sync/events.js';
+import type { LockWait, SyncResult } from '../sync/events.js';
 import { startupOver } from './code-cache.js';
 import type { CliEvent } from './exit-codes.js';
 import { fmtBytes, ProgressView } from './progress-view.js';
@@ -81,6 +81,12 @@ export class Output {
   private ended = false;
   /** What the bar shows: on a terminal only (human mode, TTY stderr). */
   private readonly view?: ProgressView;
+  private lockWait?: LockWait;
+
+  /** The run waits for another run's lock: cancelled now, it has changed nothing and saves no manifest. */
+  get waitingForLock(): boolean {
+    return this.lockWait === 'waiting';
+  }
 
   constructor(
     readonly mode: OutputMode,
@@ -148,6 +154,7 @@ export class Output {
   async event(e: CliEvent): Promise<void> {
     // What follows the plan is the transfers: a code cache is taken with the start-up's code.
     if (e.type === 'plan') startupOver();
+    if (e.type === 'notice' && e.lockWait !== undefined) this.lockWait = e.lockWait;
     if (this.mode === 'json') {
       // Progress is for the bar (and library callers): NDJSON says what happened, not how far along.
       if (e.type !== 'bytes' && e.type !== 'start' && e.type !== 'hashing') this.json(e);

@@ -25,6 +25,7 @@ import {
   cliEvent,
   errorExitCode,
   exitCodeOf,
+  LOCK_WAIT_WORDS,
   type Outcome,
   printed,
   signalExitCode,
@@ -538,6 +539,9 @@ async function runCommand(argv: string[], cancel: AbortController): Promise<numb
   const outputs = new Map<Output, CancelWords>();
   // A manifest's until a command is known; then the last command's to start.
   let words = cancelWords('push', false);
+  let lastOutput: Output | undefined;
+  // A run still waiting for another run's lock has saved nothing: its words say so.
+  const wordsOf = (o: Output | undefined, w: CancelWords) => (o?.waitingForLock ? LOCK_WAIT_WORDS : w);
   const program = buildProgram(
     (p) => {
       pending = p;
@@ -547,6 +551,7 @@ async function runCommand(argv: string[], cancel: AbortController): Promise<numb
       onOutput: (o, w) => {
         outputs.set(o, w);
         words = w;
+        lastOutput = o;
         return () => outputs.delete(o);
       },
     },
@@ -566,11 +571,11 @@ async function runCommand(argv: string[], cancel: AbortController): Promise<numb
     }
     const message = (w: CancelWords) =>
       `${signal}: stopping (${w.stopping}); ${signal === 'SIGINT' ? 'Ctrl-C' : signal} again exits at once`;
-    if (outputs.size === 0) process.stderr.write(`s3sync: ${message(words)}\n`);
+    if (outputs.size === 0) process.stderr.write(`s3sync: ${message(wordsOf(lastOutput, words))}\n`);
     // Once per wording: config jobs watching side by side each hold an output, and one signal stops them all.
     const said = new Set<string>();
     for (const [o, w] of outputs) {
-      const text = message(w);
+      const text = message(wordsOf(o, w));
       if (said.has(`${o.mode}:${text}`)) continue;
       said.add(`${o.mode}:${text}`);
       void o.event({ type: 'notice', message: text });
@@ -591,7 +596,7 @@ async function runCommand(argv: string[], cancel: AbortController): Promise<numb
     stopOutputs();
     const reason: unknown = cancel.signal.reason;
     if (reason instanceof CancelledError) {
-      process.stderr.write(`s3sync: ${reason.message}; ${words.after}\n`);
+      process.stderr.write(`s3sync: ${reason.message}; ${wordsOf(lastOutput, words).after}\n`);
       return signalExitCode(reason);
     }
     if (err instanceof CommanderError) {

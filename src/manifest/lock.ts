@@ -16,6 +16,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage, S3SyncError, usageError } from '../errors.js';
 import { formatAge } from '../plan/push.js';
+import type { LockWait } from '../sync/events.js';
 import { createFresh } from './store.js';
 
 interface LockInfo {
@@ -241,7 +242,8 @@ export async function acquireLock(
   opts: {
     wait?: boolean;
     waitTimeoutMs?: number;
-    notice?: (msg: string) => void;
+    /** `lockWait` marks the notices that start and end a wait for another run's lock. */
+    notice?: (msg: string, lockWait?: LockWait) => void;
     strict?: boolean;
     signal?: AbortSignal;
     /** The shard this run syncs (`I/N`): a holder of another shard shares a --manifest by mistake. */
@@ -308,6 +310,7 @@ export async function acquireLock(
         continue;
       }
       if (tookOver) opts.tookOver?.();
+      if (said) opts.notice?.('the other s3sync run let go of this destination: going on', 'over');
       const heartbeat = setInterval(() => {
         try {
           if (ours()) utimesSync(lockPath, new Date(), new Date());
@@ -403,6 +406,7 @@ export async function acquireLock(
     if (!said)
       opts.notice?.(
         `waiting for another s3sync run (pid ${holder.pid} on ${holder.host}) to finish with this destination`,
+        'waiting',
       );
     said = true;
     // A cancelled run stops waiting.

@@ -5,6 +5,7 @@ import { makeDirs } from '../local/make-dirs.js';
 import { entriesContradicted, provenEntry } from '../plan/compare.js';
 import type { DeletionMark } from '../plan/push.js';
 import type { RemoteObject } from '../plan/types.js';
+import type { LockWait } from '../sync/events.js';
 import { isLegacyManifest, parseLegacyManifest } from './legacy.js';
 import { acquireLock, lockLeftBehind } from './lock.js';
 import type { Destination, ManifestData, ManifestEntry, PendingUpload } from './schema.js';
@@ -37,7 +38,8 @@ export interface ManifestStoreOptions {
   signal?: AbortSignal;
   /** The run's start, ms since epoch: no file is read before it. */
   startedAt: number;
-  notice: (message: string) => void;
+  /** `lockWait`: see the notice event's. */
+  notice: (message: string, lockWait?: LockWait) => void;
   warn: (message: string) => void;
   /** Told each path the store locks or writes inside the synced directory, so that no run syncs it. */
   claim: (file: string) => void;

@@ -5,9 +5,16 @@ import type { RequestCounts } from '../s3/request-counter.js';
 /** 'copy': an object created by a server-side copy of another (a rename); 'restyle': new headers only. */
 export type ActionKind = 'upload' | 'download' | 'copy' | 'record' | 'delete' | 'skip' | 'abort' | 'restyle';
 
+/** Where a run is in a wait for another run's lock. */
+export type LockWait = 'waiting' | 'over';
+
 /** One line of --json output, and what library callers receive through onEvent. */
 export type SyncEvent =
-  | { type: 'notice'; message: string; rel?: string }
+  /**
+   * `lockWait`: the notice that the run waits for another run's lock (`waiting`, waitLock), and the one
+   * that it took it (`over`): in between, the run has changed nothing and holds no manifest to save.
+   */
+  | { type: 'notice'; message: string; rel?: string; lockWait?: LockWait }
   | { type: 'warning'; message: string; rel?: string }
   | { type: 'error'; message: string; rel?: string }
   /**

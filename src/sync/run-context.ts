@@ -181,7 +181,7 @@ export class RunContext {
       waitLock: opts.waitLock,
       signal: opts.signal,
       startedAt: this.started,
-      notice: (m) => this.notice(m),
+      notice: (message, lockWait) => this.emit({ type: 'notice', message, ...(lockWait && { lockWait }) }),
       warn: (m) => this.warn(m),
       claim: (file) => this.protect(file),
     });

@@ -233,7 +233,9 @@ describe('acquireLock: waiting (--wait-lock)', () => {
   it('waits for a live holder to let go, then takes the lock', async () => {
     const file = lockAt(lockJson(process.pid));
     let taken = false;
-    const waiting = acquireLock(file, { wait: true }).then((release) => {
+    const notices: [string, string | undefined][] = [];
+    const notice = (m: string, lockWait?: string) => notices.push([m, lockWait]);
+    const waiting = acquireLock(file, { wait: true, notice }).then((release) => {
       taken = true;
       return release;
     });
@@ -242,6 +244,11 @@ describe('acquireLock: waiting (--wait-lock)', () => {
     unlinkSync(file);
     const release = await waiting;
     expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ pid: process.pid });
+    // The wait's start and end, marked: a run cancelled in between has nothing to save.
+    expect(notices).toEqual([
+      [expect.stringMatching(/^waiting for another s3sync run \(pid \d+ on .+\) to finish/), 'waiting'],
+      ['the other s3sync run let go of this destination: going on', 'over'],
+    ]);
     release();
   });
 
