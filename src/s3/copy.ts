@@ -14,7 +14,13 @@ import { runError, S3SyncError } from '../errors.js';
 import { Limiter } from '../limiter.js';
 import { classRefused, errorCode, httpStatus } from './errors.js';
 import { choosePartSize, normalizeEtag, type PartLimits } from './etag.js';
-import { abortMultipart, completeMultipart, uploadPart } from './multipart.js';
+import {
+  abortMultipart,
+  completeMultipart,
+  createAccounted,
+  type StraysOutcome,
+  uploadPart,
+} from './multipart.js';
 import { fetchBytes } from './object-io.js';
 import { inBucket, type S3Requests, type UploadSettings } from './requests.js';
 import { s3 } from './sdk.js';
@@ -62,6 +68,8 @@ export interface CopyInput {
    * holding `%` are read and sent through this process. Unknown (undefined): as if it did.
    */
   partCopyDecodesSourceTwice?: boolean;
+  /** Told what became of uploads a CreateMultipartUpload without an answer may have left (see createAccounted). */
+  onStrays?: (r: StraysOutcome) => void;
 }
 
 export interface CopyResult {
@@ -204,7 +212,8 @@ const PARTS_THROUGH = 2;
 /**
  * CreateMultipartUpload with the source's headers (or the replacement), every part an UploadPartCopy
  * of its range, all under the transport's concurrency limit, then Complete. Any failure aborts the
- * upload, so no part is left billed; a run killed meanwhile leaves it to `s3sync cleanup`. Where the
+ * upload, so no part is left billed, and so is an upload whose creation was cancelled or failed before
+ * its answer came; a run killed meanwhile leaves it to `s3sync cleanup`. Where the
  * store's UploadPartCopy would misread the source's name, each part is a ranged GET of the source
  * (pinned to its ETag) and an UploadPart with its Content-MD5 instead.
  */
@@ -233,25 +242,32 @@ export async function copyInParts(requests: S3Requests, input: CopyInput): Promi
   // As CopyObject with COPY does: the copy takes the destination's default class, not the source's.
   const createdWith: ObjectHeaders = input.replace ?? { ...headers, storageClass: undefined };
   const ps = choosePartSize(input.size, input.partSize ?? 64 * 1024 ** 2, input.limits);
-  const created = await requests
-    .call(
-      (request) =>
-        requests.send(
-          new (s3().CreateMultipartUploadCommand)({
-            Bucket: requests.bucket,
-            Key: input.key,
-            ...headerParams(createdWith),
-            ...runSettings(requests.settings),
-          }),
-          request,
-        ),
-      input.signal,
-    )
-    .catch((err: unknown) => {
-      throw classRefused(err, createdWith.storageClass);
-    });
-  const uploadId = created.UploadId;
-  if (!uploadId) throw requests.fail(new Error('CreateMultipartUpload returned no UploadId'));
+  // Cancelled or failed before its answer came, the upload it may have made is aborted (createAccounted).
+  const uploadId = await createAccounted(
+    requests,
+    input.key,
+    async (onAttempt) => {
+      const created = await requests
+        .call((request) => {
+          onAttempt();
+          return requests.send(
+            new (s3().CreateMultipartUploadCommand)({
+              Bucket: requests.bucket,
+              Key: input.key,
+              ...headerParams(createdWith),
+              ...runSettings(requests.settings),
+            }),
+            request,
+          );
+        }, input.signal)
+        .catch((err: unknown) => {
+          throw classRefused(err, createdWith.storageClass);
+        });
+      if (!created.UploadId) throw requests.fail(new Error('CreateMultipartUpload returned no UploadId'));
+      return created.UploadId;
+    },
+    input.onStrays,
+  );
   const source = copySource(input.sourceBucket, input.sourceKey, input.sourceVersionId);
   const from = inBucket(requests, input.sourceBucket);
   const slots = new Limiter(PARTS_THROUGH);

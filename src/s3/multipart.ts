@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { runError, S3SyncError, usageError } from '../errors.js';
-import { classRefused, errorCode, httpStatus } from './errors.js';
+import { classRefused, errorCode, httpStatus, isFatal } from './errors.js';
 import { normalizeEtag } from './etag.js';
 import { type ObjectHeaders, objectParams, type S3Requests } from './requests.js';
 import { s3 } from './sdk.js';
@@ -183,6 +183,132 @@ export async function listParts(t: S3Requests, p: UploadRef): Promise<PartsListi
   }
 }
 
+/**
+ * The same requests, each retried `retries` times outside the concurrency limit and the run's
+ * cancellation (see S3Requests.detached): for what a cancelled run must still ask.
+ */
+function outsideRun(t: S3Requests, retries: number): S3Requests {
+  return {
+    bucket: t.bucket,
+    settings: t.settings,
+    call: (fn) =>
+      t
+        .detached(() => fn(undefined), retries)
+        .catch((err: unknown) => {
+          throw t.fail(err);
+        }),
+    send: (cmd, request) => t.send(cmd, request),
+    detached: (fn, n) => t.detached(fn, n),
+    fail: (err) => t.fail(err),
+  };
+}
+
+/** Initiated times some servers round to the second. */
+const ROUNDING_MS = 1000;
+
+/**
+ * When CreateMultipartUpload requests for one key were out, on this machine's clock (ms): from the first
+ * sent to the last answer or failure; no end, until the uploads are listed.
+ */
+export interface CreateWindow {
+  sentAt: number;
+  endedAt?: number;
+}
+
+/**
+ * Of the uploads listed at one key, those a CreateMultipartUpload sent in `window` may have made:
+ * initiated within it, moved onto the server's clock by the offset the listing's Date header bounds,
+ * widened by a second for servers that round Initiated; none that `kept` names. `now`: when the
+ * listing was answered, the end of a window that has none.
+ */
+export function madeIn(
+  found: UploadsAtKey,
+  window: CreateWindow,
+  kept: ReadonlySet<string>,
+  now: number,
+): MultipartUploadInfo[] {
+  const from = window.sentAt + found.clockOffset.min - ROUNDING_MS;
+  const to = (window.endedAt ?? now) + found.clockOffset.max + ROUNDING_MS;
+  return found.uploads.filter((u) => {
+    const at = u.initiated.getTime();
+    return !kept.has(u.uploadId) && at >= from && at <= to;
+  });
+}
+
+/**
+ * What became of the uploads a CreateMultipartUpload without a (single) answer may have left at `key`:
+ * their ids aborted, or not ('failed': tried again, or 'refused' by the server or the credentials);
+ * or why they could not be looked for.
+ */
+export type StraysOutcome =
+  | { key: string; aborted: string[]; notAborted: string[] }
+  | { key: string; notListed: 'refused' | { error: unknown } };
+
+/**
+ * Aborts, at once, the uploads at `key` that a CreateMultipartUpload sent in `window` may have made
+ * (see madeIn), all but `kept`. For a run that keeps no record of its uploads (S3 → S3), so nothing
+ * is left for a next run: outside the run's cancellation, with the few retries of a cancelled run's
+ * aborts, so a cancel does not leave them billed and unsaid, nor hold the exit for long.
+ */
+export async function abortStrays(
+  t: S3Requests,
+  key: string,
+  window: CreateWindow,
+  kept: ReadonlySet<string> = new Set(),
+): Promise<StraysOutcome> {
+  let found: UploadsAtKey | 'refused';
+  try {
+    found = await uploadsAt(t, key, { retries: 2 });
+  } catch (error) {
+    return { key, notListed: { error } };
+  }
+  if (found === 'refused') return { key, notListed: 'refused' };
+  const out = { key, aborted: [] as string[], notAborted: [] as string[] };
+  for (const u of madeIn(found, window, kept, Date.now())) {
+    const outcome = await abortMultipart(t, u);
+    if (outcome === 'aborted') out.aborted.push(u.uploadId);
+    else if (outcome !== 'gone') out.notAborted.push(u.uploadId);
+  }
+  return out;
+}
+
+/**
+ * A CreateMultipartUpload (`create`, told of each attempt it sends) that leaves no upload unaccounted
+ * for. One attempt, one answer: no other upload can exist, and no other request is made. Cancelled or
+ * failed once a request went out, or retried, the server may hold an upload whose id this process
+ * never saw: those are aborted (abortStrays) before the error is thrown or the id returned, and
+ * `onStrays` is told. A refusal that stops the run (exit 2) created nothing.
+ */
+export async function createAccounted(
+  t: S3Requests,
+  key: string,
+  create: (onAttempt: () => void) => Promise<string>,
+  onStrays?: (r: StraysOutcome) => void,
+): Promise<string> {
+  let sentAt: number | undefined;
+  let attempts = 0;
+  const onAttempt = () => {
+    sentAt ??= Date.now();
+    attempts++;
+  };
+  let uploadId: string;
+  try {
+    uploadId = await create(onAttempt);
+  } catch (err) {
+    const fatal = err instanceof S3SyncError && isFatal(err);
+    if (sentAt !== undefined && !fatal) {
+      const r = await abortStrays(t, key, { sentAt });
+      onStrays?.(r);
+    }
+    throw err;
+  }
+  if (attempts > 1) {
+    const r = await abortStrays(t, key, { sentAt: sentAt! }, new Set([uploadId]));
+    onStrays?.(r);
+  }
+  return uploadId;
+}
+
 /** Bounds on (server clock - this machine's clock), narrowed by the Date header of each answer read. */
 function serverClock() {
   const clockOffset = { min: -MAX_SKEW_MS, max: MAX_SKEW_MS };
@@ -200,9 +326,13 @@ function serverClock() {
  * The uploads in progress at exactly `key`, with the server's clock offset as its Date header bounds
  * it; 'refused' where the server has no ListMultipartUploads (s3rver) or the credentials may not use it.
  */
-export async function uploadsAt(t: S3Requests, key: string): Promise<UploadsAtKey | 'refused'> {
+export async function uploadsAt(
+  t: S3Requests,
+  key: string,
+  detached?: { retries: number },
+): Promise<UploadsAtKey | 'refused'> {
   const { clockOffset, onAnswer } = serverClock();
-  const all = await listUploads(t, key, onAnswer);
+  const all = await listUploads(detached ? outsideRun(t, detached.retries) : t, key, onAnswer);
   if (!Array.isArray(all)) return 'refused';
   return { uploads: all.filter((u) => u.key === key), clockOffset };
 }

@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { runError } from '../errors.js';
 import { headerParams, type ObjectHeaders } from './copy.js';
 import { normalizeEtag } from './etag.js';
+import { createAccounted, type StraysOutcome } from './multipart.js';
 import { RangeIgnored, rangeMismatch } from './range-answer.js';
 import type { S3Requests } from './requests.js';
 import { s3 } from './sdk.js';
@@ -103,23 +104,35 @@ export async function putBytes(
   return normalizeEtag(r.ETag);
 }
 
-/** CreateMultipartUpload carrying the given headers. */
+/** CreateMultipartUpload carrying the given headers; none it may have made is left unaborted. */
 export async function createMultipartWith(
   requests: S3Requests,
-  input: { key: string; headers: ObjectHeaders; signal?: AbortSignal },
+  input: {
+    key: string;
+    headers: ObjectHeaders;
+    signal?: AbortSignal;
+    /** Told what became of uploads a create without an answer may have left (see createAccounted). */
+    onStrays?: (r: StraysOutcome) => void;
+  },
 ): Promise<string> {
-  const r = await requests.call(
-    (request) =>
-      requests.send(
-        new (s3().CreateMultipartUploadCommand)({
-          Bucket: requests.bucket,
-          Key: input.key,
-          ...headerParams(input.headers),
-        }),
-        request,
-      ),
-    input.signal,
+  return createAccounted(
+    requests,
+    input.key,
+    async (onAttempt) => {
+      const r = await requests.call((request) => {
+        onAttempt();
+        return requests.send(
+          new (s3().CreateMultipartUploadCommand)({
+            Bucket: requests.bucket,
+            Key: input.key,
+            ...headerParams(input.headers),
+          }),
+          request,
+        );
+      }, input.signal);
+      if (!r.UploadId) throw runError(`CreateMultipartUpload returned no UploadId for ${input.key}`);
+      return r.UploadId;
+    },
+    input.onStrays,
   );
-  if (!r.UploadId) throw runError(`CreateMultipartUpload returned no UploadId for ${input.key}`);
-  return r.UploadId;
 }

@@ -23,11 +23,9 @@
 import { errorMessage, runError, S3SyncError } from '../errors.js';
 import type { PendingUpload } from '../manifest/schema.js';
 import { isFatal } from '../s3/errors.js';
+import { madeIn } from '../s3/multipart.js';
 import type { S3Transport } from '../s3/transport.js';
 import type { RunContext } from './run-context.js';
-
-/** Initiated times some servers round to the second. */
-const ROUNDING_MS = 1000;
 
 const short = (id: string) => `${id.slice(0, 12)}…`;
 
@@ -58,12 +56,8 @@ export async function sweepStrays(
     );
   } else {
     const kept = new Set(Object.values(s.store.pending).map((p) => p.uploadId));
-    const from = window.sentAt + found.clockOffset.min - ROUNDING_MS;
-    const to = (window.endedAt ?? Date.now()) + found.clockOffset.max + ROUNDING_MS;
     let settled = true;
-    for (const u of found.uploads) {
-      const at = u.initiated.getTime();
-      if (kept.has(u.uploadId) || at < from || at > to) continue;
+    for (const u of madeIn(found, window, kept, Date.now())) {
       const outcome = await t.abortMultipart(u);
       if (outcome === 'failed') settled = false;
       else if (outcome === 'aborted')

@@ -10,7 +10,7 @@ import { runError } from '../errors.js';
 import type { Limiter } from '../limiter.js';
 import { headObject, type ObjectHeaders, partRanges } from '../s3/copy.js';
 import { candidatePartSizes, choosePartSize, etagForm } from '../s3/etag.js';
-import { abortMultipart, completeMultipart, uploadPart } from '../s3/multipart.js';
+import { abortMultipart, completeMultipart, type StraysOutcome, uploadPart } from '../s3/multipart.js';
 import { createMultipartWith, fetchBytes, putBytes } from '../s3/object-io.js';
 import type { S3Transport } from '../s3/transport.js';
 
@@ -31,6 +31,8 @@ export interface StreamJob {
   budget: Limiter;
   signal?: AbortSignal;
   onBytes?: (n: number) => void;
+  /** Told what became of uploads a CreateMultipartUpload without an answer may have left. */
+  onStrays?: (r: StraysOutcome) => void;
 }
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest();
@@ -120,7 +122,12 @@ async function streamParts(job: StreamJob): Promise<string> {
   if (!head) throw runError(`the source object is gone: ${job.sourceKey}`);
   const headers: ObjectHeaders = { ...head, storageClass: undefined };
   const ps = partSizeFor({ ...job, etag: head.etag });
-  const uploadId = await createMultipartWith(job.dst, { key: job.key, headers, signal: job.signal });
+  const uploadId = await createMultipartWith(job.dst, {
+    key: job.key,
+    headers,
+    signal: job.signal,
+    onStrays: job.onStrays,
+  });
   const whole = createHash('md5');
   // A part that fails dooms the upload: the parts still queued are not fetched nor sent.
   const doomed = new AbortController();

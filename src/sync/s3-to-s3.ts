@@ -4,12 +4,13 @@
  * of credentials, else streamed through with bounded memory (s3-stream.ts); deletions last, behind
  * the delete guards.
  */
-import { S3SyncError, usageError } from '../errors.js';
+import { errorMessage, S3SyncError, usageError } from '../errors.js';
 import { forEachLimit, Limiter } from '../limiter.js';
 import { setting, validateOptions } from '../options/validate.js';
 import { type HeadFact, planS3Sync, type S3SyncAction, type S3SyncPlan } from '../plan/s3-to-s3.js';
 import { copiesInParts, copyUnsupported, headObject } from '../s3/copy.js';
 import { httpStatus, isFatal } from '../s3/errors.js';
+import type { StraysOutcome } from '../s3/multipart.js';
 import type { RemoteObject } from '../s3/remote-object.js';
 import type { S3Transport } from '../s3/transport.js';
 import { listPrefixAt, resolveAt } from './at-time.js';
@@ -161,6 +162,9 @@ export async function copyAll(
     setting(opts, 'workers'),
     async (a) => {
       run.emit({ type: 'start', action: 'copy', rel: a.rel, size: a.size });
+      const onStrays = (r: StraysOutcome) => {
+        for (const line of straysNotices(r)) run.notice(line, a.rel);
+      };
       const stream = () =>
         streamObject({
           ...t,
@@ -172,6 +176,7 @@ export async function copyAll(
           versionId: a.versionId,
           budget,
           signal: opts.signal,
+          onStrays,
           onBytes: (n) => {
             run.result.bytesTransferred += n;
             run.emit({ type: 'bytes', bytes: n });
@@ -191,6 +196,7 @@ export async function copyAll(
               key: run.to.prefix + a.rel,
               size: a.size,
               signal: opts.signal,
+              onStrays,
               ...cfg,
             });
           } catch (err) {
@@ -222,6 +228,31 @@ export async function copyAll(
     },
     opts.signal,
   );
+}
+
+const short = (id: string) => `${id.slice(0, 12)}…`;
+
+/**
+ * What a run that keeps no manifest says of the uploads a CreateMultipartUpload without an answer may
+ * have left: no next run will come back to them, so each one not aborted is named with what can.
+ */
+export function straysNotices(r: StraysOutcome): string[] {
+  const cleanup = "'s3sync cleanup' (or a lifecycle rule) can abort it";
+  if ('notListed' in r)
+    return [
+      r.notListed === 'refused'
+        ? `the server cannot list multipart uploads here: an upload a lost CreateMultipartUpload answer may have left at ${r.key} cannot be looked for; ${cleanup}`
+        : `could not look for multipart uploads a lost CreateMultipartUpload answer may have left at ${r.key} (${errorMessage(r.notListed.error)}); ${cleanup}`,
+    ];
+  return [
+    ...r.aborted.map(
+      (id) => `aborted multipart upload ${short(id)} left at ${r.key} by a lost CreateMultipartUpload answer`,
+    ),
+    ...r.notAborted.map(
+      (id) =>
+        `could not abort multipart upload ${short(id)} left at ${r.key} by a lost CreateMultipartUpload answer; ${cleanup}`,
+    ),
+  ];
 }
 
 /** The guards' verdict on `deletes` deletions: a skip is reported, a refusal thrown as a usage error. */

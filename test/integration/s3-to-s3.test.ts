@@ -428,6 +428,111 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     expect(await objectMd5(dst, 'q/a%25big.bin')).toBe(md5Hex(body));
   });
 
+  // The server made the upload, the run was cancelled before its answer came: s3sync never saw its id.
+  it.each(['server-side', 'streamed'] as const)(
+    'a copy in parts cancelled while its CreateMultipartUpload is answered (%s) leaves no upload',
+    async (how) => {
+      const { bucket: from, transport: src } = await newBucket(server, 'cmu');
+      const { bucket: to, transport: dst } = await newBucket(server, 'cmu');
+      const big = randomBytes(6 * MiB);
+      await seedObject(src, 'p/big.bin', big, { md5: md5Hex(big) });
+      let reached = () => {};
+      const created = new Promise<void>((resolve) => {
+        reached = resolve;
+      });
+      let release = () => {};
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      // In front of the destination: every CreateMultipartUpload acted on, its answer held.
+      const proxy = await startFaultProxy({
+        target: server.endpoint,
+        seed: 1,
+        rate: 0,
+        holdAnswer: ({ method, url }) => {
+          if (method !== 'POST' || !/[?&]uploads(?:[=&]|$)/.test(url)) return undefined;
+          reached();
+          return released;
+        },
+      });
+      proxies.push(proxy);
+      const cancel = new AbortController();
+      const events: SyncEvent[] = [];
+      const run = syncBuckets({
+        ...connFor(server),
+        source: `s3://${from}/p`,
+        destination: `s3://${to}/q`,
+        endpointUrl: proxy.endpoint,
+        // Another endpoint for the source: streamed through this process; else copied in the store.
+        ...(how === 'streamed' && { sourceEndpointUrl: server.endpoint }),
+        multipartThreshold: '5MiB',
+        partSize: '5MiB',
+        signal: cancel.signal,
+        onEvent: (e) => events.push(e),
+      }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      await created;
+      cancel.abort();
+      const err = await run;
+      release();
+      expect(err).toBe(cancel.signal.reason);
+      expect(events.at(-1)).toMatchObject({ type: 'summary', cancelled: true, outcome: 'cancelled' });
+      const notices = events.flatMap((e) => (e.type === 'notice' ? [e.message] : []));
+      expect(await dst.head('q/big.bin')).toBeNull();
+      if (server.quirks.hasListParts) {
+        // RGW: the upload its answer would have named is found and aborted, and said.
+        expect(await listMultipartUploads(dst, 'q/')).toEqual([]);
+        expect(notices).toContainEqual(
+          expect.stringMatching(/^aborted multipart upload .* left at q\/big\.bin/),
+        );
+      } else {
+        // s3rver has no ListMultipartUploads: said, not silent.
+        expect(notices).toContainEqual(expect.stringMatching(/cannot list multipart uploads.*q\/big\.bin/));
+      }
+    },
+  );
+
+  it('a CreateMultipartUpload retried after its answer was lost leaves only the upload completed', async () => {
+    const { bucket: from, transport: src } = await newBucket(server, 'cmr');
+    const { bucket: to, transport: dst } = await newBucket(server, 'cmr');
+    const big = randomBytes(6 * MiB);
+    await seedObject(src, 'p/big.bin', big, { md5: md5Hex(big) });
+    let creates = 0;
+    // In front of the destination: the first CreateMultipartUpload acted on, its answer cut off.
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 1,
+      kinds: ['reset-response'],
+      filter: ({ method, url }) => method === 'POST' && /[?&]uploads(?:[=&]|$)/.test(url) && ++creates === 1,
+    });
+    proxies.push(proxy);
+    const events: SyncEvent[] = [];
+    const r = await syncBuckets({
+      ...connFor(server),
+      source: `s3://${from}/p`,
+      destination: `s3://${to}/q`,
+      endpointUrl: proxy.endpoint,
+      sourceEndpointUrl: server.endpoint,
+      multipartThreshold: '5MiB',
+      partSize: '5MiB',
+      onEvent: (e) => events.push(e),
+    });
+    expect(r.outcome).toBe('ok');
+    expect(creates).toBe(2);
+    expect(await objectMd5(dst, 'q/big.bin')).toBe(md5Hex(big));
+    const notices = events.flatMap((e) => (e.type === 'notice' ? [e.message] : []));
+    if (server.quirks.hasListParts) {
+      expect(await listMultipartUploads(dst, 'q/')).toEqual([]);
+      expect(notices).toContainEqual(
+        expect.stringMatching(/^aborted multipart upload .* left at q\/big\.bin/),
+      );
+    } else
+      expect(notices).toContainEqual(expect.stringMatching(/cannot list multipart uploads.*q\/big\.bin/));
+  });
+
   it('--source-profile: other credentials, so streamed through; an unknown profile is exit 2', async () => {
     const { bucket: from, transport: src } = await newBucket(server, 'prof');
     const { bucket: to, transport: dst } = await newBucket(server, 'prof');

@@ -47,6 +47,11 @@ export interface FaultOptions {
    * `filter`, for every request.
    */
   hold?: (req: { method: string; url: string; headers: IncomingHttpHeaders }) => Promise<unknown> | undefined;
+  /**
+   * Holds the answer upstream gave until the promise returned settles: the request has acted (an
+   * upload created), and a client that gives up meanwhile never learns of it (an answer lost).
+   */
+  holdAnswer?: (req: { method: string; url: string }) => Promise<unknown> | undefined;
   /** Sees every chunk of every request body forwarded upstream (to assert what was, or was not, sent). */
   observe?: (req: { method: string; url: string }, chunk: Buffer) => void;
   /**
@@ -466,7 +471,13 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
     }
     upReq.on('response', (upRes) => {
       upRes.on('error', () => reset(req.socket));
-      relay(req, res, upRes, fault);
+      // Unread meanwhile, the answer waits in its stream.
+      const held = opts.holdAnswer?.({ method: req.method ?? 'GET', url: req.url ?? '/' });
+      if (!held) return relay(req, res, upRes, fault);
+      const go = () => {
+        if (!closed && !res.destroyed) relay(req, res, upRes, fault);
+      };
+      held.then(go, go);
     });
     res.on('close', () => {
       if (!res.writableFinished) upReq.destroy();
