@@ -157,6 +157,8 @@ export async function copyAll(
   const budget = new Limiter(setting(opts, 'workers'));
   // Inside the store while it can: a store may copy whole objects and not parts (s3rver).
   const serverSide = { whole: run.same, parts: run.same };
+  // Once the store refuses ListMultipartUploads (s3rver), no later copy asks again.
+  const lookLeft = { refused: false };
   await forEachLimit(
     copies,
     setting(opts, 'workers'),
@@ -214,6 +216,7 @@ export async function copyAll(
         } else await stream();
         run.result.copied++;
         run.emit({ type: 'done', action: 'copy', rel: a.rel, size: a.size, reason: a.reason });
+        if (mode === 'parts') await sayUploadsLeft(run, t.dst, a.rel, lookLeft);
       } catch (err) {
         if (opts.signal?.aborted) return;
         if (err instanceof S3SyncError && isFatal(err)) throw err;
@@ -231,6 +234,36 @@ export async function copyAll(
 }
 
 const short = (id: string) => `${id.slice(0, 12)}…`;
+
+/**
+ * After a copy in parts: the incomplete uploads still at its key (a run killed or cancelled before
+ * this one, or another writer) are said, with what aborts them, since no S3 → S3 run comes back to
+ * them. Said, not aborted: S3 names no owner, and one may be another writer's live upload. Only for
+ * keys copied in parts, where one more request is small beside the copy's own, so a run that copies
+ * nothing in parts (a no-change run) makes none. A failed look is no failure of the copy.
+ */
+async function sayUploadsLeft(
+  run: S3PairRun,
+  dst: S3Transport,
+  rel: string,
+  lookLeft: { refused: boolean },
+): Promise<void> {
+  if (lookLeft.refused || run.opts.signal?.aborted) return;
+  const key = run.to.prefix + rel;
+  const found = await dst.uploadsAt(key).catch((err: unknown) => {
+    if (err instanceof S3SyncError && isFatal(err)) throw err;
+    return undefined;
+  });
+  if (found === 'refused') lookLeft.refused = true;
+  if (!found || found === 'refused' || found.uploads.length === 0) return;
+  const n = found.uploads.length;
+  run.notice(
+    `${n} incomplete multipart upload${n === 1 ? '' : 's'} at ${key} (left by a killed run, or another ` +
+      `writer's): billed until aborted; 's3sync cleanup s3://${run.to.bucket}/${key}' aborts ${n === 1 ? 'it' : 'them'} ` +
+      'once a day old (--older-than)',
+    rel,
+  );
+}
 
 /**
  * What a run that keeps no manifest says of the uploads a CreateMultipartUpload without an answer may
