@@ -6,11 +6,24 @@ import { type PushAction, planPush } from '../plan/push.js';
 import { applyRecords } from '../sync/facts.js';
 import { createObjectStyles } from '../sync/object-style.js';
 import type { PushOptions } from '../sync/options.js';
-import { prelude } from '../sync/prelude.js';
+import { prelude, within } from '../sync/prelude.js';
 import { executePush, maxObjectSizeOf, type PreparedPush } from '../sync/push.js';
 import type { RunContext } from '../sync/run-context.js';
 import { fitting } from '../sync/selection.js';
 import { type PathScope, parentDir } from './scope.js';
+
+/**
+ * Whether nothing is at a path: ENOENT, or ENOTDIR (a file now where a folder on its way was). Any
+ * other failure (EACCES: a folder on the way unreadable) says nothing of it, so it is not gone; the
+ * scan reports that folder.
+ */
+function isGone(abs: string): boolean {
+  try {
+    return lstatSync(abs, { throwIfNoEntry: false }) === undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOTDIR';
+  }
+}
 
 /**
  * Plans a watch batch: the push planner over the files under the scope only, the manifest vouching
@@ -73,7 +86,7 @@ async function prepareBatch(
   });
   const present = new Set(found.map((f) => f.rel));
   const actions: PushAction[] = [...plan.actions];
-  const gone = (rel: string) => lstatSync(absPath(s.localRoot, rel), { throwIfNoEntry: false }) === undefined;
+  const gone = (rel: string) => isGone(absPath(s.localRoot, rel));
   // Folders where a path of the batch is gone: a file renamed over another there and then away leaves
   // no event for the other (the watcher merges "created, then deleted" away), so its entry is looked at.
   const goneIn = new Set([...scope.paths].filter(gone).map(parentDir));
@@ -85,7 +98,8 @@ async function prepareBatch(
     if (!covered && (goneIn.size === 0 || !goneIn.has(parentDir(rel)))) continue;
     if (
       present.has(rel) ||
-      unreadable.has(rel) ||
+      // Under a folder the scan could not read (reported): there all the same, never taken for gone.
+      within(unreadable, rel) ||
       waiting(rel) ||
       !s.selected(rel) ||
       (!covered && !gone(rel))
