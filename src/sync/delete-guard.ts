@@ -1,4 +1,4 @@
-import { usageError } from '../errors.js';
+import { S3SyncError } from '../errors.js';
 import { parseMaxDelete, setting } from '../options/validate.js';
 import { isFolderMarker } from '../plan/keys.js';
 import type { RunContext } from './run-context.js';
@@ -59,6 +59,16 @@ export function deleteVerdict(c: {
   return { go: true };
 }
 
+/**
+ * A guard refused the run's deletions (a usage error, as any refusal): its own class so that a watch
+ * can keep them refused for the rest of its life rather than retry them until a threshold lets them by.
+ */
+export class DeletesRefused extends S3SyncError {
+  constructor(message: string) {
+    super(message, 'usage');
+  }
+}
+
 /** The guards applied to a run: a skip is reported as an error event, a refusal is a usage error. */
 export function enforceDeleteGuards(
   s: RunContext,
@@ -75,6 +85,6 @@ export function enforceDeleteGuards(
     maxDelete: s.opts.maxDelete,
   });
   if ('skip' in v) s.emit({ type: 'error', message: v.skip });
-  if ('refuse' in v) throw usageError(v.refuse);
+  if ('refuse' in v) throw new DeletesRefused(v.refuse);
   return v.go;
 }

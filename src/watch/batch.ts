@@ -156,6 +156,32 @@ async function prepareBatch(
 }
 
 /**
+ * A watch's deletions once a guard refused them: none is made (its object and entry stay), each is
+ * one file error saying why, and the rest of the plan goes on. A threshold the files sent since would
+ * raise (--max-delete as a share) must not let through what it stopped, as rsync's and rclone's
+ * guards stop the deletes for the whole run.
+ */
+export function withoutDeletes(
+  s: RunContext,
+  actions: PushAction[],
+  refusal: string,
+): { actions: PushAction[]; refused: string[] } {
+  const kept: PushAction[] = [];
+  const refused: string[] = [];
+  for (const a of actions) {
+    if (a.kind !== 'delete') kept.push(a);
+    else {
+      refused.push(a.rel);
+      s.fileError(
+        a.rel,
+        `not deleted: ${refusal}; deletions stay refused for the rest of this watch (a push with force (--force) or a higher maxDelete (--max-delete) deletes them)`,
+      );
+    }
+  }
+  return { actions: kept, refused };
+}
+
+/**
  * Whether a manifest can stand for the destination: one with no entry and no listing behind it
  * (removed with its folder, or never written) would have every file taken for new and sent again.
  */
@@ -170,6 +196,8 @@ export interface BatchHooks {
   waiting: (rel: string) => boolean;
   /** The scan's notices the watch has said already. */
   noticed: Set<string>;
+  /** A delete guard's refusal earlier in the watch: the batch deletes nothing (see withoutDeletes). */
+  deletesRefused?: string;
   /** Called, and nothing done, when the batch would send files on a manifest that vouches for nothing. */
   handOver: () => void;
   /**
@@ -183,16 +211,18 @@ export interface BatchHooks {
  * One watch batch over the paths of `scope`, as one push run: one manifest checkpoint, the delete
  * guards applied to its deletes. Returns the files held back as still being written, and the paths
  * whose delete was not done (skipped after an error in the batch, or failed). With no manifest to
- * vouch for the destination it hands over instead: only a walk, with its listing, may decide.
+ * vouch for the destination it hands over instead: only a walk, with its listing, may decide. `refused`:
+ * the paths whose delete it did not make, a guard having refused deletions earlier in the watch.
  */
 export async function runBatch(
   s: RunContext,
   opts: PushOptions,
   scope: PathScope,
   hooks: BatchHooks,
-): Promise<{ held: LocalFile[]; undeleted: string[] }> {
+): Promise<{ held: LocalFile[]; undeleted: string[]; refused: string[] }> {
   let held: LocalFile[] = [];
   let undeleted: string[] = [];
+  let refused: string[] = [];
   await s.run(async () => {
     const prepared = await prepareBatch(s, opts, scope, hooks);
     // Only a batch that would send something on the manifest's word: one of filtered-out paths sends nothing.
@@ -201,6 +231,8 @@ export async function runBatch(
       return;
     }
     held = prepared.held ?? [];
+    if (hooks.deletesRefused !== undefined)
+      ({ actions: prepared.actions, refused } = withoutDeletes(s, prepared.actions, hooks.deletesRefused));
     const rels = (skip: boolean) =>
       prepared.actions.filter((a) => (a.kind === 'skip') === skip).map((a) => a.rel);
     hooks.planned?.({ acting: rels(false), unchanged: rels(true) });
@@ -210,5 +242,5 @@ export async function runBatch(
       .filter((a) => a.kind === 'delete' && s.store.files.has(a.rel))
       .map((a) => a.rel);
   });
-  return { held, undeleted };
+  return { held, undeleted, refused };
 }

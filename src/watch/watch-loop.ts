@@ -8,12 +8,13 @@ import { isStateDir, loadManifest } from '../manifest/store.js';
 import { SECOND } from '../options/spec.js';
 import { fmtDuration, setting, validateOptions } from '../options/validate.js';
 import { UNPROVEN_CTIME } from '../plan/compare.js';
+import { DeletesRefused } from '../sync/delete-guard.js';
 import { emptyResult, stoppedBy as markStopped, type SyncEvent, type SyncResult } from '../sync/events.js';
 import { applyRecords } from '../sync/facts.js';
 import type { PushOptions } from '../sync/options.js';
 import { executePush, preparePush, pushContext } from '../sync/push.js';
 import { type RunContext, requireDirectory } from '../sync/run-context.js';
-import { type BatchHooks, runBatch, vouches } from './batch.js';
+import { type BatchHooks, runBatch, vouches, withoutDeletes } from './batch.js';
 import { collectGarbage } from './collect.js';
 import { WatchSchedule } from './schedule.js';
 import { PathScope } from './scope.js';
@@ -112,6 +113,11 @@ class WatchLoop {
   private watcher: Watcher | undefined;
   /** The manifest stood for the destination after the last run: found empty by a batch, it was lost. */
   private manifestHeld = false;
+  /**
+   * A delete guard's refusal in this watch: from then on no batch, look or walk deletes (uploads go on),
+   * and the paths it would delete fail, so the watch exits 1 until a push with --force deletes them.
+   */
+  private deletesRefused: string | undefined;
   /** The watched directory itself changed, or no subscription could be made: the next walk subscribes again first. */
   private resubscribe = false;
   /** A walk has run to its end: the destination was synced once in this watch. */
@@ -443,6 +449,7 @@ class WatchLoop {
   private async walk(first: boolean): Promise<void> {
     this.schedule.walkStarted();
     let result: SyncResult | undefined;
+    let refused: string[] = [];
     const { opts, release, leftUndone } = this.runOptions('walk', 0, (r) => {
       result = r;
     });
@@ -453,6 +460,12 @@ class WatchLoop {
       const run = s;
       await s.run(async () => {
         const prepared = await preparePush(run, opts, this.hold, this.noticed);
+        if (this.deletesRefused !== undefined)
+          ({ actions: prepared.actions, refused } = withoutDeletes(
+            run,
+            prepared.actions,
+            this.deletesRefused,
+          ));
         applyRecords(run, prepared.actions, prepared.facts);
         await executePush(run, prepared, opts);
         this.holdBack(prepared.held ?? []);
@@ -475,7 +488,7 @@ class WatchLoop {
       const failed = new Map<string, string>();
       for (const e of result?.errors ?? []) if (e.rel !== '') failed.set(e.rel, e.message);
       for (const rel of [...this.failing.keys()]) if (!failed.has(rel)) this.failing.delete(rel);
-      for (const [rel, message] of failed) this.retryLater([rel], message);
+      this.retryFailed(failed, refused);
     } catch (err) {
       if (this.aborted) {
         if (s) this.keep(s);
@@ -484,6 +497,7 @@ class WatchLoop {
       }
       // A first sync refused as asked (bad options, a delete guard) stops, as a plain push would.
       if (first && err instanceof S3SyncError && err.kind === 'usage') throw err;
+      this.refused(err);
       this.schedule.walkFailed(Date.now(), err instanceof Error ? err.message : String(err));
       this.report(err);
     } finally {
@@ -506,6 +520,7 @@ class WatchLoop {
   private async batch(ready: string[]): Promise<void> {
     let result: SyncResult | undefined;
     let undeleted: string[] = [];
+    let refused: string[] = [];
     const handed = { over: false };
     // The paths its plan found unchanged: nothing of theirs to retry if the batch fails as a whole.
     let unchanged = new Set<string>();
@@ -525,11 +540,13 @@ class WatchLoop {
       const held = new Set(done.held.map((f) => f.rel));
       for (const rel of ready) if (!held.has(rel)) this.settled(rel);
       undeleted = done.undeleted;
+      refused = done.refused;
     } catch (err) {
       if (this.aborted) {
         this.putBack(ready);
         return;
       }
+      this.refused(err);
       this.report(err);
       for (const rel of unchanged) {
         this.settled(rel);
@@ -549,7 +566,7 @@ class WatchLoop {
     for (const rel of undeleted)
       if (!failed.has(rel)) failed.set(rel, 'not deleted: an error in its batch held the deletes back');
     for (const rel of ready) if (!failed.has(rel)) this.failing.delete(rel);
-    for (const [rel, message] of failed) this.retryLater([rel], message);
+    this.retryFailed(failed, refused);
   }
 
   /**
@@ -561,13 +578,14 @@ class WatchLoop {
     scope: PathScope,
     handed: { over: boolean },
     planned?: BatchHooks['planned'],
-  ): Promise<{ held: LocalFile[]; undeleted: string[] } | undefined> {
+  ): Promise<{ held: LocalFile[]; undeleted: string[]; refused: string[] } | undefined> {
     const s = await pushContext(opts, this.connectionSaid);
     this.isOwn = s.isOwn;
     const done = await runBatch(s, opts, scope, {
       hold: this.hold,
       waiting: this.waiting,
       noticed: this.noticed,
+      deletesRefused: this.deletesRefused,
       handOver: () => {
         handed.over = true;
       },
@@ -625,6 +643,7 @@ class WatchLoop {
     this.schedule.lookStarted();
     let result: SyncResult | undefined;
     let undeleted: string[] = [];
+    let refused: string[] = [];
     // What the look set out to do: no event named those paths, so a stop puts them back itself.
     let planned: string[] = [];
     const handed = { over: false };
@@ -644,12 +663,14 @@ class WatchLoop {
         return;
       }
       undeleted = done.undeleted;
+      refused = done.refused;
     } catch (err) {
       if (this.aborted) {
         this.putBack(planned);
         return;
       }
       // Failed as a whole (a delete guard, the endpoint away): the walk takes it over.
+      this.refused(err);
       this.schedule.lookFailed(Date.now(), err instanceof Error ? err.message : String(err));
       this.report(err);
     } finally {
@@ -661,7 +682,7 @@ class WatchLoop {
     const failed = new Map((result?.errors ?? []).filter((e) => e.rel !== '').map((e) => [e.rel, e.message]));
     for (const rel of undeleted)
       if (!failed.has(rel)) failed.set(rel, 'not deleted: an error in its batch held the deletes back');
-    for (const [rel, message] of failed) this.retryLater([rel], message);
+    this.retryFailed(failed, refused);
   }
 
   /**
@@ -674,6 +695,19 @@ class WatchLoop {
       if (!this.pending.has(rel)) this.pending.set(rel, { sig: signatureOf(this.root, rel), since: now });
   }
 
+  /**
+   * A run's failures, each retried after its backoff; but a delete this watch keeps refused only fails:
+   * retried, it would be refused again, said again and again. Its next event, look or walk plans it anew.
+   */
+  private retryFailed(failed: ReadonlyMap<string, string>, refused: readonly string[]): void {
+    const kept = new Set(refused);
+    for (const [rel, message] of failed) {
+      if (kept.has(rel))
+        this.failing.set(rel, { failures: (this.failing.get(rel)?.failures ?? 0) + 1, at: 0, message });
+      else this.retryLater([rel], message);
+    }
+  }
+
   /** Paths back to pending, each retried after its backoff. */
   private retryLater(rels: string[], message: string): void {
     const now = Date.now();
@@ -683,6 +717,11 @@ class WatchLoop {
       if (!this.pending.has(rel))
         this.pending.set(rel, { sig: signatureOf(this.root, rel), since: now - this.settleMs });
     }
+  }
+
+  /** A delete guard's refusal is kept: the deletions it stopped are never made by this watch. */
+  private refused(err: unknown): void {
+    if (err instanceof DeletesRefused) this.deletesRefused ??= err.message;
   }
 
   private report(err: unknown): void {

@@ -1020,6 +1020,68 @@ describe.each(servers())('push --watch on $name', (server) => {
     expect([...(await transport.list('w/')).keys()]).toEqual(['keep.txt']);
   });
 
+  it('deletes a guard refused stay refused for the watch: files sent since do not raise --max-delete', async () => {
+    const { transport, src, url, args } = await setup('guard-sticky', [
+      '--settle',
+      '500ms',
+      '--delete',
+      '--max-delete',
+      '50%',
+      '--reconcile-every',
+      '1h',
+    ]);
+    const keep = ['k1.txt', 'k2.txt', 'k3.txt', 'k4.txt'];
+    for (const f of keep) writeOld(path.join(src, f), f);
+    mkdirSync(path.join(src, 'sub'));
+    const sub = ['s0', 's1', 's2', 's3', 's4', 's5'].map((n) => `sub/${n}.txt`);
+    for (const f of sub) writeOld(path.join(src, f), f);
+    const run = start(args);
+    await watching(run);
+    // 6 of 10 objects: over 50% (5). Moved out whole: one event, so the watcher does not hand some
+    // of the removals over (and a batch delete them) before the others.
+    renameSync(path.join(src, 'sub'), path.join(dir('watch-guard-sticky-away'), 'sub'));
+    const refusal = (e: AnyEvent) => e.type === 'error' && String(e.message).includes('refusing to delete');
+    expect(await waitFor(() => run.events.some(refusal), run, 30_000), diag(run)).toBe(true);
+    const before = deleted(run);
+    // Four new files: 6 of 14 objects would be within 50% (7).
+    const fresh = ['n0.txt', 'n1.txt', 'n2.txt', 'n3.txt'];
+    for (const f of fresh) writeOld(path.join(src, f), f);
+    // The event after which the batches (not the walk at the start) have sent them all.
+    const sentAt = () => {
+      let n = 0;
+      return run.events.findIndex((e) => {
+        if (e.type === 'batch' && (e as Batch).trigger !== 'walk') n += (e as Batch).uploaded;
+        return n >= fresh.length;
+      });
+    };
+    // A retry of the deletes after the new files went: refused again, or (wrongly) done.
+    const retried = () => {
+      const at = sentAt();
+      return deleted(run) > 0 || (at >= 0 && run.events.slice(at + 1).some(refusal));
+    };
+    expect(await waitFor(retried, run, 30_000), diag(run)).toBe(true);
+    expect(deleted(run), diag(run)).toBe(before);
+    expect((await stop(run)).code, diag(run)).toBe(1);
+    const remote = [...(await transport.list('w/')).keys()];
+    const left = remote.filter((k) => k.startsWith('sub/'));
+    expect(left.length, diag(run)).toBe(sub.length - before);
+    // The summary names each delete left undone as failing.
+    const summary = run.events.at(-1) as AnyEvent & { errors: Array<{ rel: string; message: string }> };
+    expect(summary.type, diag(run)).toBe('summary');
+    for (const rel of left)
+      expect(
+        summary.errors.find((e) => e.rel === rel)?.message,
+        `${rel}\n${JSON.stringify(summary.errors)}`,
+      ).toMatch(/refusing to delete/);
+    // Every object still there has its entry, for the push that deletes it.
+    const entries = readManifest(src)!.files;
+    for (const rel of remote) expect(entries.has(rel), rel).toBe(true);
+    // The push that is told to go ahead deletes them.
+    const forced = await runCli(['push', src, url, '--delete', '--force'], server);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect([...(await transport.list('w/')).keys()].sort()).toEqual([...keep, ...fresh].sort());
+  });
+
   it.each([
     ['moved away and another put in its place', 'moved', (root: string) => renameSync(root, `${root}.old`)],
     ['removed and made again', 'remade', (root: string) => rmSync(root, { recursive: true })],
