@@ -50,3 +50,20 @@ export function backoffMs(failures: number, baseMs = 1000, maxMs = 60_000): numb
   if (failures <= 0) return 0;
   return Math.min(maxMs, baseMs * 2 ** Math.min(failures - 1, 30));
 }
+
+/**
+ * The first file a walk sent (uploaded or copied) that nothing had named: no event, hold, retry or stop
+ * left it waiting, so the subscription missed its change (inotify's max_user_watches reached part-way
+ * leaves folders made since unwatched, and says nothing). Undefined when the walk's cause explains
+ * such files (the first sync, events said lost, the root replaced, new ignore rules, a manifest lost,
+ * no subscription at all).
+ */
+export function missedChange(
+  sent: Iterable<string>,
+  named: (rel: string) => boolean,
+  explained: boolean,
+): string | undefined {
+  if (explained) return undefined;
+  for (const rel of sent) if (!named(rel)) return rel;
+  return undefined;
+}

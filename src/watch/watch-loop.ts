@@ -18,7 +18,16 @@ import { type BatchHooks, runBatch, vouches, withoutDeletes } from './batch.js';
 import { collectGarbage } from './collect.js';
 import { WatchSchedule } from './schedule.js';
 import { PathScope } from './scope.js';
-import { backoffMs, changedRecently, GONE, isSettled, nextDue, type Observed, observe } from './settle.js';
+import {
+  backoffMs,
+  changedRecently,
+  GONE,
+  isSettled,
+  missedChange,
+  nextDue,
+  type Observed,
+  observe,
+} from './settle.js';
 import { type Found, type Present, treeAsKnown } from './tally.js';
 import { type Watcher, watchTree } from './watcher.js';
 
@@ -120,6 +129,10 @@ class WatchLoop {
   private deletesRefused: string | undefined;
   /** The watched directory itself changed, or no subscription could be made: the next walk subscribes again first. */
   private resubscribe = false;
+  /** Events were said lost, or the subscription made anew, since the last walk: what it finds is no news. */
+  private eventsLost = false;
+  /** A walk found a change no event had named: said once in the watch (see missedChange). */
+  private missedSaid = false;
   /** A walk has run to its end: the destination was synced once in this watch. */
   private synced = false;
   /** The stop cut a walk short: what it did not send has no event, so the summary reads the whole tree. */
@@ -175,7 +188,10 @@ class WatchLoop {
         // Before a walk too: one a batch hands over (its manifest went with the old root) subscribes anew.
         if (this.rootReplaced()) continue;
         if (this.schedule.walkDue(now)) {
-          if (this.resubscribe) await this.subscribeAgain();
+          if (this.resubscribe) {
+            this.eventsLost = true;
+            await this.subscribeAgain();
+          }
           await this.walk(first);
           // Once the walk's frame is gone, so nothing of it is still reachable.
           collectGarbage();
@@ -246,6 +262,7 @@ class WatchLoop {
         changed: (rels) => this.changed(rels),
         lost: (why, rootChanged) => {
           warn(`file events lost (${why}): walking the whole tree`);
+          this.eventsLost = true;
           if (rootChanged) this.resubscribe = true;
           this.schedule.walkNow();
           this.wake?.();
@@ -418,13 +435,17 @@ class WatchLoop {
     trigger: Trigger,
     paths: number,
     onSummary: (r: SyncResult) => unknown,
+    sent?: string[],
   ): { opts: PushOptions; release: () => void; leftUndone: () => boolean } {
     // What the run set out to do and what it did, for whether the stop left the first sync undone.
     let planned: number | undefined;
     let done = 0;
     const onEvent = (e: SyncEvent) => {
       if (e.type === 'plan') planned = e.transfers + e.deletes;
-      else if (e.type === 'done' && e.action !== 'record') done++;
+      else if (e.type === 'done' && e.action !== 'record') {
+        done++;
+        if (e.action === 'upload' || e.action === 'copy') sent?.push(e.rel);
+      }
       if (e.type !== 'summary') return this.opts.onEvent?.(e);
       const { type: _type, ...r } = e;
       done += r.failed;
@@ -447,12 +468,32 @@ class WatchLoop {
 
   /** The whole tree, as a push: the first sync, then each reconciliation (and the verify interval). */
   private async walk(first: boolean): Promise<void> {
+    // A look still owed would have found a dropped event's file (parcel-bundler/watcher#183): the walk does.
+    const lookOwed = this.schedule.lookOwed;
     this.schedule.walkStarted();
     let result: SyncResult | undefined;
     let refused: string[] = [];
-    const { opts, release, leftUndone } = this.runOptions('walk', 0, (r) => {
-      result = r;
-    });
+    const sent: string[] = [];
+    // What was named before the walk (events, holds, retries), and whether its cause explains a file
+    // nothing named: otherwise such a file is a change the subscription missed.
+    const named = [...this.pending.keys(), ...this.changingSince.keys(), ...this.failing.keys()];
+    const explained =
+      first ||
+      lookOwed ||
+      !this.synced ||
+      this.eventsLost ||
+      this.rulesChanged ||
+      !this.manifestHeld ||
+      this.watcher === undefined;
+    this.eventsLost = false;
+    const { opts, release, leftUndone } = this.runOptions(
+      'walk',
+      0,
+      (r) => {
+        result = r;
+      },
+      sent,
+    );
     let s: RunContext | undefined;
     try {
       s = await pushContext(opts, this.connectionSaid);
@@ -475,6 +516,12 @@ class WatchLoop {
         this.stopped(leftUndone());
         return;
       }
+      // Named during the walk too: an event that came while it read the tree.
+      const missed = missedChange(
+        sent,
+        new PathScope([...named, ...this.pending.keys(), ...this.changingSince.keys()]).covers,
+        explained,
+      );
       this.synced = true;
       this.manifestHeld = vouches(s.store);
       // What the walk did not hold back is sent (or failed, and retried as a batch's failures are).
@@ -489,6 +536,7 @@ class WatchLoop {
       for (const e of result?.errors ?? []) if (e.rel !== '') failed.set(e.rel, e.message);
       for (const rel of [...this.failing.keys()]) if (!failed.has(rel)) this.failing.delete(rel);
       this.retryFailed(failed, refused);
+      if (missed !== undefined) await this.missed(missed);
     } catch (err) {
       if (this.aborted) {
         if (s) this.keep(s);
@@ -504,6 +552,23 @@ class WatchLoop {
       release();
       if (result) this.add(result);
     }
+  }
+
+  /**
+   * A walk sent a file no event named: the subscription misses changes (inotify's max_user_watches
+   * reached while folders were made: those are not watched, and the watcher does not say so). Said
+   * once; each such walk subscribes again, which watches them once the system allows it.
+   */
+  private async missed(rel: string): Promise<void> {
+    if (!this.missedSaid)
+      this.opts.onEvent?.({
+        type: 'warning',
+        message: `the walk sent ${rel}, changed with no file event: file events are missing (inotify's max_user_watches reached?), so such changes wait for the walks every reconcileEvery (--reconcile-every); watching again`,
+      });
+    this.missedSaid = true;
+    await this.subscribeAgain();
+    // Refused now: as at the start, each walk tries again.
+    if (this.watcher === undefined) this.resubscribe = true;
   }
 
   /**

@@ -480,6 +480,42 @@ describe.each(servers())('push --watch on $name', (server) => {
     expect((await stop(run)).code, run.stderr()).toBe(0);
   });
 
+  it('a walk that sends files no event named says once that file events are missing', async () => {
+    const { transport, src, args } = await setup('missed-said', [
+      '--reconcile-every',
+      '3s',
+      '--settle',
+      '500ms',
+    ]);
+    writeOld(path.join(src, 'seen.txt'), 'seen');
+    mkdirSync(path.join(src, 'hidden'));
+    // Every event under hidden/ is dropped, as for a folder left unwatched when inotify's
+    // max_user_watches ran out part-way: nothing says so but the walks' finds.
+    const run = start(args, { S3SYNC_TEST_DROP_EVENTS: '^hidden(/|$)' });
+    await watching(run);
+    const walks = () => batches(run).filter((b) => b.trigger === 'walk');
+    const missing = () =>
+      run.events.filter((e) => e.type === 'warning' && /changed with no file event/.test(String(e.message)));
+    for (const name of ['a.txt', 'b.txt']) {
+      const before = walks().length;
+      writeOld(path.join(src, 'hidden', name), name);
+      const found = () =>
+        walks()
+          .slice(before)
+          .some((b) => b.uploaded > 0);
+      expect(await waitFor(found, run, 30_000), diag(run)).toBe(true);
+    }
+    // Said at the first such walk, naming the file; not again at the second.
+    expect(missing(), diag(run)).toHaveLength(1);
+    expect(String((missing()[0] as { message?: unknown }).message)).toContain('hidden/a.txt');
+    expect((await stop(run)).code, diag(run)).toBe(0);
+    expect([...(await transport.list('w/')).keys()].sort()).toEqual([
+      'hidden/a.txt',
+      'hidden/b.txt',
+      'seen.txt',
+    ]);
+  });
+
   it.each([
     ['a new file', 'new'],
     ['a changed file', 'changed'],

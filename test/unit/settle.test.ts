@@ -4,7 +4,15 @@
  * and failed attempts back off up to a ceiling.
  */
 import { describe, expect, it } from 'vitest';
-import { backoffMs, changedRecently, GONE, isSettled, nextDue, observe } from '../../src/watch/settle.js';
+import {
+  backoffMs,
+  changedRecently,
+  GONE,
+  isSettled,
+  missedChange,
+  nextDue,
+  observe,
+} from '../../src/watch/settle.js';
 
 const SETTLE = 2000;
 const ns = (ms: number) => (BigInt(ms) * 1_000_000n).toString();
@@ -82,5 +90,32 @@ describe('backoffMs: retries after failures in a row', () => {
     ['an outage of hours stays at the ceiling (no overflow)', 5000, 60_000],
   ])('%s', (_reason, failures, ms) => {
     expect(backoffMs(failures)).toBe(ms);
+  });
+});
+
+describe('missedChange: a walk that sent what no event named', () => {
+  const named = (rel: string) => rel === 'seen.txt' || rel === 'held.txt';
+  it.each<[string, string[], boolean, string | undefined]>([
+    ['nothing sent: nothing missed', [], false, undefined],
+    [
+      'only what events named (or holds, retries) was sent: nothing missed',
+      ['seen.txt', 'held.txt'],
+      false,
+      undefined,
+    ],
+    [
+      'a file no event named: the first such is said',
+      ['seen.txt', 'x/y/new.txt', 'x/y/z.txt'],
+      false,
+      'x/y/new.txt',
+    ],
+    [
+      'a walk whose cause explains it (the first sync, events lost): nothing said',
+      ['x/y/new.txt'],
+      true,
+      undefined,
+    ],
+  ])('%s', (_what, sent, explained, want) => {
+    expect(missedChange(sent, named, explained)).toBe(want);
   });
 });
