@@ -6,6 +6,7 @@ export * from './helpers/cli.js';
 export * from './helpers/constants.js';
 export * from './helpers/errors.js';
 export * from './helpers/files.js';
+export * from './helpers/image-fs.js';
 export * from './helpers/manifest.js';
 export * from './helpers/s3.js';
 export * from './helpers/versioned.js';

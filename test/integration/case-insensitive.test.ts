@@ -6,61 +6,25 @@
  * A `--files-from` list that names one file in two spellings keeps the spelling the file is stored as.
  * Needs root, exfat-fuse and exfatprogs (CI installs them); skipped with a notice otherwise.
  */
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import { newBucket, objectMd5, runCli, seedObject, servers, tempFolders } from '../helpers.js';
+import { imageFs, newBucket, objectMd5, runCli, seedObject, servers, tempFolders } from '../helpers.js';
 
-const work = mkdtempSync(path.join(tmpdir(), 's3sync-nocase-'));
-const mnt = path.join(work, 'mnt');
-let loop: string | undefined;
-/** Why the filesystem could not be mounted, if it could not. */
-let missing: string | undefined;
-
-const run = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8' });
-const firstLine = (r: ReturnType<typeof run>) => (r.stderr || String(r.error)).trim().split('\n')[0];
-
-beforeAll(() => {
-  if (process.getuid?.() !== 0) {
-    missing = 'not root: cannot mount a filesystem';
-    return;
-  }
-  const image = path.join(work, 'exfat.img');
-  mkdirSync(mnt);
-  run('truncate', ['-s', '32M', image]);
-  const made = run('mkfs.exfat', [image]);
-  if (made.status !== 0) {
-    missing = `mkfs.exfat failed: ${firstLine(made)}`;
-    return;
-  }
-  const dev = run('losetup', ['-f', '--show', image]);
-  if (dev.status !== 0) {
-    missing = `losetup failed: ${firstLine(dev)}`;
-    return;
-  }
-  loop = dev.stdout.trim();
-  const mount = run('mount.exfat-fuse', [loop, mnt]);
-  if (mount.status !== 0) missing = `mount.exfat-fuse failed: ${firstLine(mount)}`;
+const exfat = imageFs({
+  test: 'case-insensitive',
+  kind: 'exFAT',
+  mkfs: (image) => ['mkfs.exfat', [image]],
+  loopDevice: true,
+  mountCommand: (loop, dir) => ['mount.exfat-fuse', [loop, dir]],
 });
-
-afterAll(() => {
-  if (loop) {
-    run('umount', [mnt]);
-    run('losetup', ['-d', loop]);
-  }
-  rmSync(work, { recursive: true, force: true });
-});
+const { work, dir: mnt } = exfat;
+beforeAll(() => exfat.mount());
+afterAll(() => exfat.unmount());
 
 /** Skips the test, with a notice, where exFAT could not be mounted. */
-function skipped(ctx: TestContext): boolean {
-  if (!missing) return false;
-  console.warn(`[case-insensitive] NOTICE: exFAT skipped: ${missing}`);
-  ctx.skip();
-  return true;
-}
+const skipped = (ctx: TestContext) => exfat.skipped(ctx);
 
 const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('error: '));
 const UNSEEN =

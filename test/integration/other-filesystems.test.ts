@@ -6,60 +6,23 @@
  * The NTFS part needs root and ntfs-3g (CI installs it); skipped with a notice otherwise. s3rver keeps
  * each key as a path of its own disk, so it takes no name over 255 bytes: those parts run on Ceph.
  */
-import { spawnSync } from 'node:child_process';
-import {
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import { newBucket, runCli, seedObject, servers, tempFolders } from '../helpers.js';
+import { imageFs, newBucket, runCli, seedObject, servers, tempFolders } from '../helpers.js';
 
-const work = mkdtempSync(path.join(tmpdir(), 's3sync-otherfs-'));
-const ntfs = path.join(work, 'ntfs');
-let mounted = false;
-/** Why NTFS could not be mounted, if it could not. */
-let missing: string | undefined;
-
-const run = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8' });
-const firstLine = (r: ReturnType<typeof run>) => (r.stderr || String(r.error)).trim().split('\n')[0];
-
-beforeAll(() => {
-  if (process.getuid?.() !== 0) {
-    missing = 'not root: cannot mount a filesystem';
-    return;
-  }
-  const image = path.join(work, 'ntfs.img');
-  mkdirSync(ntfs);
-  run('truncate', ['-s', '32M', image]);
-  const made = run('mkntfs', ['-F', '-Q', image]);
-  if (made.status !== 0) {
-    missing = `mkntfs failed: ${firstLine(made)}`;
-    return;
-  }
-  const mount = run('ntfs-3g', ['-o', 'windows_names', image, ntfs]);
-  if (mount.status !== 0) missing = `ntfs-3g failed: ${firstLine(mount)}`;
-  else mounted = true;
+const ntfsFs = imageFs({
+  test: 'other-filesystems',
+  kind: 'NTFS',
+  mkfs: (image) => ['mkntfs', ['-F', '-Q', image]],
+  mountCommand: (image, dir) => ['ntfs-3g', ['-o', 'windows_names', image, dir]],
 });
-
-afterAll(() => {
-  if (mounted) run('umount', [ntfs]);
-  rmSync(work, { recursive: true, force: true });
-});
+const { work, dir: ntfs } = ntfsFs;
+beforeAll(() => ntfsFs.mount());
+afterAll(() => ntfsFs.unmount());
 
 /** Skips the test, with a notice, where NTFS could not be mounted. */
-function noNtfs(ctx: TestContext): boolean {
-  if (!missing) return false;
-  console.warn(`[other-filesystems] NOTICE: NTFS skipped: ${missing}`);
-  ctx.skip();
-  return true;
-}
+const noNtfs = (ctx: TestContext) => ntfsFs.skipped(ctx);
 
 const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('error: '));
 /** 200 × 'é': 400 bytes, 200 UTF-16 units: too long for ext4, not for exFAT or NTFS. */
