@@ -17,17 +17,27 @@ export const mayBeRefusedName = (name: string): boolean =>
   /^(CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³])(\..*)?$/i.test(name) ||
   /[. ]$/.test(name);
 
+/** The longest name Linux's own file systems take, in bytes (NAME_MAX). */
+const NAME_MAX_BYTES = 255;
+
+/** Said of a path the system refuses for its whole length (ENAMETOOLONG with no name too long). */
+export const PATH_TOO_LONG = 'the path is longer than the system allows';
+
 /**
  * Why `name` could not be made in a folder that exists, when the file system refuses the name: too
- * long (ENAMETOOLONG), or one mayBeRefusedName fits failed as such file systems fail it (exFAT through
+ * long (ENAMETOOLONG; the whole path when the name is short enough), or one mayBeRefusedName fits failed as such file systems fail it (exFAT through
  * FUSE answers ENOENT, fusefat EPERM, the kernel's vfat and ntfs-3g EINVAL); null for any other failure.
  * The file system is not named: the error does not say which one it is.
  */
 export function refusedNameReason(what: 'file' | 'folder', name: string, err: unknown): string | null {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   const named = what === 'file' ? 'this name' : `the folder name '${name}'`;
-  if (code === 'ENAMETOOLONG')
-    return `the file system refuses ${named}: too long (${Buffer.byteLength(name, 'utf8')} bytes)`;
+  if (code === 'ENAMETOOLONG') {
+    const bytes = Buffer.byteLength(name, 'utf8');
+    // A name within NAME_MAX failed for the whole path's length (PATH_MAX), which no name fixes.
+    if (bytes <= NAME_MAX_BYTES) return PATH_TOO_LONG;
+    return `the file system refuses ${named}: too long (${bytes} bytes)`;
+  }
   if ((code !== 'ENOENT' && code !== 'EINVAL' && code !== 'EPERM') || !mayBeRefusedName(name)) return null;
   return `the file system refuses ${named}`;
 }

@@ -1,6 +1,7 @@
 import { type BigIntStats, lstatSync, readdirSync, statSync } from 'node:fs';
 import { errorMessage } from '../errors.js';
 import {
+  folderFailure,
   type LocalFile,
   type ScanIssue,
   type ScanOptions,
@@ -67,7 +68,7 @@ export function scanListed(root: string, rels: readonly string[], opts: ScanOpti
         st = stat(abs, false);
         if (st?.isSymbolicLink()) st = throughLink(abs, dir);
       } catch (err) {
-        st = `cannot stat directory: ${errorMessage(err)}`;
+        st = folderFailure('cannot stat directory', err);
       }
       if (typeof st === 'string' && st !== '') notices.push({ rel: dir, message: st });
       ok = typeof st === 'object' && st.isDirectory();

@@ -2,6 +2,17 @@ import { isUtf8 } from 'node:buffer';
 import { type BigIntStats, type Dirent, lstatSync, opendirSync, readdirSync, statSync } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { errorMessage } from '../errors.js';
+import { PATH_TOO_LONG } from './safe-path.js';
+
+/**
+ * Why a folder could not be read: a path over the system's limit says so and that its subtree is
+ * skipped, without Node's message, which repeats the whole (over-long) absolute path.
+ */
+export function folderFailure(what: string, err: unknown): string {
+  if ((err as NodeJS.ErrnoException | undefined)?.code === 'ENAMETOOLONG')
+    return `${PATH_TOO_LONG}: skipped, with everything under it`;
+  return `${what}: ${errorMessage(err)}`;
+}
 
 /**
  * A regular file found by the scan. Times, inode and device are decimal strings: nanoseconds overflow
@@ -169,7 +180,7 @@ function walker(root: string, opts: ScanOptions): { steps: Generator<void>; resu
     try {
       entries = readdirSync(absDir, { withFileTypes: true });
     } catch (err) {
-      errors.push({ rel: relDir || '.', message: `cannot read directory: ${errorMessage(err)}` });
+      errors.push({ rel: relDir || '.', message: folderFailure('cannot read directory', err) });
       return;
     }
     let validWithFffd: NamesWithFffd | undefined;
@@ -235,7 +246,7 @@ function walker(root: string, opts: ScanOptions): { steps: Generator<void>; resu
         try {
           dst = st ?? statSync(abs, { bigint: true });
         } catch (err) {
-          errors.push({ rel, message: `cannot stat directory: ${errorMessage(err)}` });
+          errors.push({ rel, message: folderFailure('cannot stat directory', err) });
           continue;
         }
         const id = `${dst.dev}:${dst.ino}`;

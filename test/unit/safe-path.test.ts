@@ -10,6 +10,7 @@ import {
   type LinkTarget,
   linkReason,
   mayBeRefusedName,
+  PATH_TOO_LONG,
   parentReason,
   refusedNameReason,
   relInside,
@@ -129,6 +130,13 @@ describe('refusedNameReason', () => {
     expect(refusedNameReason('folder', 'x|y', err('ENOENT'))).toBe(
       "the file system refuses the folder name 'x|y'",
     );
+  });
+
+  it('says the path is too long when the name is short enough and the whole path is not', () => {
+    for (const what of ['file', 'folder'] as const)
+      for (const name of ['y'.repeat(120), 'x'.repeat(255), 'é'.repeat(127)])
+        expect(refusedNameReason(what, name, err('ENAMETOOLONG'))).toBe(PATH_TOO_LONG);
+    expect(PATH_TOO_LONG).toBe('the path is longer than the system allows');
   });
 
   it('says a name too long for the file system is refused, whatever its characters', () => {
