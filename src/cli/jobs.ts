@@ -89,7 +89,8 @@ export async function runJobs(globals: Flags, program: Command, ctx: RunContext)
   const { signal } = ctx;
   const cfg = loadConfig();
   if (cfg.jobs.length === 0) {
-    program.outputHelp();
+    // On stderr, as the error it explains: stdout stays for results (NDJSON with --json, nothing with --quiet).
+    program.outputHelp({ error: true });
     // The file read, as S3SYNC_CONFIG may name another; or none found, and where it was looked for.
     const why =
       cfg.path === undefined

@@ -609,20 +609,34 @@ describe.each(servers())('config jobs on $name', (server) => {
     }
   });
 
-  it('a bare s3sync with no jobs prints the help and fails (exit 2); a mistyped command is not a bare s3sync', async () => {
-    // The file S3SYNC_CONFIG names is the one said to hold no jobs.
+  it('a bare s3sync with no jobs prints the help on stderr and fails (exit 2); a mistyped command is not a bare s3sync', async () => {
+    // The file S3SYNC_CONFIG names is the one said to hold no jobs; stdout stays empty (--json, --quiet too).
     const other = path.join(dir('jobs-other'), 'other.json');
     writeFileSync(other, JSON.stringify({ defaults: { workers: 2 } }));
-    const r = await runCli([], server, { env: { S3SYNC_CONFIG: other } });
-    expect(r.code).toBe(2);
-    expect(r.stdout).toMatch(/Config-file mode: with no command/);
-    expect(plainLines(r.stderr)).toEqual([`s3sync: no command given and no jobs in ${other}`]);
+    const empty = path.join(dir('jobs-empty'), 'empty.json');
+    writeFileSync(empty, JSON.stringify({ jobs: [] }));
+    for (const [file, flags] of [
+      [other, []],
+      [other, ['--json']],
+      [other, ['--quiet']],
+      [empty, ['--json']],
+    ] as const) {
+      const r = await runCli([...flags], server, { env: { S3SYNC_CONFIG: file } });
+      expect(r.code, flags.join(' ')).toBe(2);
+      expect(r.stdout, flags.join(' ')).toBe('');
+      expect(r.stderr).toMatch(/^Usage: s3sync /);
+      expect(r.stderr).toMatch(/Config-file mode: with no command/);
+      expect(plainLines(r.stderr).at(-1)).toBe(`s3sync: no command given and no jobs in ${file}`);
+    }
     // No file at all: said so, with the folder it looked in (not "no jobs", as if the file were there).
     const cwd = dir('jobs-none');
     const none = await runCli([], server, { cwd, env: { S3SYNC_CONFIG: undefined } });
     expect(none.code).toBe(2);
-    expect(none.stdout).toMatch(/Config-file mode: with no command/);
-    expect(plainLines(none.stderr)).toEqual([`s3sync: no command given and no s3sync.config.json in ${cwd}`]);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toMatch(/Config-file mode: with no command/);
+    expect(plainLines(none.stderr).at(-1)).toBe(
+      `s3sync: no command given and no s3sync.config.json in ${cwd}`,
+    );
     const typo = await runCli(['pusj'], server, { env: config({ jobs: [pushJob().job] }).env });
     expect(typo.code).toBe(2);
     expect(typo.stderr).toMatch(/unknown command 'pusj'/);
