@@ -13,6 +13,7 @@ import { checkEnvCredentials, checkResolvedCredentials } from './credential-chec
 import { type CredentialsOrigin, credentialsToCheck } from './credentials-origin.js';
 import { contentMd5OnDeleteObjects } from './delete-objects-md5.js';
 import type { DirectSetup } from './direct.js';
+import { redactSignatures } from './errors.js';
 import type { ProviderQuirks } from './providers.js';
 import { RequestCounter } from './request-counter.js';
 import { checkAnswers } from './response-check.js';
@@ -87,7 +88,7 @@ export async function createS3Client(
   const redact = (text: string) => {
     let out = text;
     for (const v of secrets) out = out.split(v).join('***');
-    return out;
+    return redactSignatures(out);
   };
   const build = (): S3Client => {
     const { fromIni, fromNodeProviderChain } = credentialProviders();

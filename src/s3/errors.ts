@@ -406,3 +406,10 @@ function clockOff(err: unknown, code: string): string {
       : `${spanText(skew)} ${skew > 0 ? 'behind' : 'ahead of'}`;
   return `the local clock is ${by} the server's (${code}): set the clock right (NTP), S3 refuses requests signed at a time far from its own`;
 }
+
+/**
+ * Request signatures (`Signature=` of an Authorization header, `X-Amz-Signature=` of a presigned URL)
+ * in text a server echoed: one is valid for minutes and could replay its request, so it is never printed.
+ */
+export const redactSignatures = (text: string): string =>
+  text.replace(/\b((?:X-Amz-)?Signature=)[0-9a-f]+/gi, '$1***');

@@ -12,7 +12,7 @@ import { type ConnectionOptions, requestConcurrency } from './client-options.js'
 import { type CopyInput, type CopyResult, copyObject } from './copy.js';
 import { type DeletesSettled, deleteKeys } from './deletes.js';
 import { DirectRequests, type ListPageRequest } from './direct.js';
-import { classRefused, describeS3Error, httpStatus, isLocalError } from './errors.js';
+import { classRefused, describeS3Error, httpStatus, isLocalError, redactSignatures } from './errors.js';
 import { normalizeEtag } from './etag.js';
 import { type ListOptions, listObjects } from './listing.js';
 import {
@@ -163,15 +163,14 @@ export class S3Transport implements S3Requests {
       credentials: this.resolved.credentials,
     });
     // The message quotes the server, which may echo a secret it was sent; --debug prints the cause too.
-    const redact = this.resolved.redact;
-    if (redact) {
-      e.message = redact(e.message);
-      if (e.stack) e.stack = redact(e.stack);
-      const cause = e.cause;
-      if (cause instanceof Error && cause !== e) {
-        cause.message = redact(cause.message);
-        if (cause.stack) cause.stack = redact(cause.stack);
-      }
+    // A caller's own client gives no secrets to look for; its signatures are redacted all the same.
+    const redact = this.resolved.redact ?? redactSignatures;
+    e.message = redact(e.message);
+    if (e.stack) e.stack = redact(e.stack);
+    const cause = e.cause;
+    if (cause instanceof Error && cause !== e) {
+      cause.message = redact(cause.message);
+      if (cause.stack) cause.stack = redact(cause.stack);
     }
     return e;
   }

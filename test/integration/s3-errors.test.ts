@@ -45,6 +45,35 @@ const REDIRECT = {
 };
 
 describe.each(servers())('S3 error answers on $name', (server) => {
+  it('a server that echoes the request in its error: the signature is not printed, nor the token', async () => {
+    const { bucket } = await newBucket(server, 'echo');
+    const src = dir('echo-src');
+    writeTree(src, { 'a.txt': 'alpha' });
+    const proxy = await proxyTo(server.endpoint, {
+      // As a store or proxy that quotes the request's headers (and a presigned URL) when it refuses it.
+      answer: ({ method, url, headers }) => {
+        if (!isPlainPut(method, url)) return undefined;
+        const sig = /Signature=([0-9a-f]+)/.exec(String(headers.authorization))?.[1] ?? 'none';
+        return {
+          status: 400,
+          code: 'InvalidArgument',
+          message: `bad request: x-amz-security-token: ${String(headers['x-amz-security-token'])} | authorization: ${String(headers.authorization)} | url: ${url}?X-Amz-Signature=${sig}`,
+        };
+      },
+    });
+    const args = ['push', src, `s3://${bucket}/e`, '--endpoint-url', proxy.endpoint];
+    const env = { AWS_SESSION_TOKEN: 'SECRETTOKEN123' };
+    for (const flags of [['--debug'], ['--json']]) {
+      const r = await runCli([...args, ...flags], server, { env });
+      expect(r.code, r.stderr).toBe(1);
+      const said = r.stdout + r.stderr;
+      expect(said).toMatch(/authorization: AWS4-HMAC-SHA256 .*Signature=\*\*\*/);
+      expect(said).toMatch(/X-Amz-Signature=\*\*\*/);
+      expect(said).not.toMatch(/Signature=[0-9a-f]/i);
+      expect(said).not.toContain('SECRETTOKEN123');
+    }
+  });
+
   it('SlowDown with Retry-After: 1, twice per file: each retry waits it out, and the run succeeds', async () => {
     const { bucket } = await newBucket(server, 'slow');
     const src = dir('slow-src');

@@ -70,7 +70,7 @@ export interface FaultOptions {
    * without sending them upstream: a refused PUT stores nothing, where `rewrite` would change the answer
    * of one the store took. Asked after `hold`, for requests that got no fault.
    */
-  answer?: (req: { method: string; url: string }) => OwnAnswer | undefined;
+  answer?: (req: { method: string; url: string; headers: IncomingHttpHeaders }) => OwnAnswer | undefined;
   /**
    * Answers the ranged GETs it returns bytes for as a server (or proxy) that ignores Range does: 200
    * with those bytes (the whole object) and no Content-Range. The request still goes upstream with
@@ -517,7 +517,9 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
 
   function act(req: IncomingMessage, res: ServerResponse, fault: FaultKind | null, expect: boolean) {
     const own =
-      fault === null ? opts.answer?.({ method: req.method ?? 'GET', url: req.url ?? '/' }) : undefined;
+      fault === null
+        ? opts.answer?.({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers })
+        : undefined;
     if (own)
       return sendError(req, res, own.status, s3Error(own.code, own.message, own.extra), expect, own.headers);
     switch (fault) {
