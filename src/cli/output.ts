@@ -61,7 +61,7 @@ export function summaryLines(r: Omit<SyncResult, 'outcome'>): string[] {
   return [
     `${mark}${r.dryRun ? '[dry run] ' : ''}${r.scanned} ${r.command === 'sync' ? 'objects' : 'files'}: ${r.unchanged} unchanged, ${verb}${moved}, ` +
       // S3 → S3 keeps no manifest: there is nothing it could record. A dry run writes none either.
-      `${r.command === 'sync' ? '' : `${verb}${r.recorded} recorded, `}${r.restyled ? `${verb}${r.restyled} restyled, ` : ''}${verb}${r.deleted} deleted, ${r.failed} failed${r.pending ? `, ${r.pending} pending` : ''}`,
+      `${r.command === 'sync' ? '' : `${verb}${r.recorded} recorded, `}${r.restyled ? `${verb}${r.restyled} restyled, ` : ''}${verb}${r.deleted} deleted${r.deletesSkipped ? ` (${r.deletesSkipped} skipped after errors)` : ''}, ${r.failed} failed${r.pending ? `, ${r.pending} pending` : ''}`,
     `${fmtBytes(r.bytesTransferred)} transferred, ${r.requestsTotal} S3 requests (${fmtRequests(r.requests)}), ${secs} s`,
   ];
 }

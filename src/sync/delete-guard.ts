@@ -1,6 +1,7 @@
 import { S3SyncError } from '../errors.js';
 import { parseMaxDelete, setting } from '../options/validate.js';
 import { isFolderMarker } from '../plan/keys.js';
+import type { SyncResult } from './events.js';
 import type { RunContext } from './run-context.js';
 
 /** --max-delete as a number of files: '100' (files) or '25%' (of the destination's files). */
@@ -84,7 +85,15 @@ export function enforceDeleteGuards(
     force: s.opts.force === true,
     maxDelete: s.opts.maxDelete,
   });
-  if ('skip' in v) s.emit({ type: 'error', message: v.skip });
+  if ('skip' in v) {
+    s.emit({ type: 'error', message: v.skip });
+    skipped(s.result, deletes);
+  }
   if ('refuse' in v) throw new DeletesRefused(v.refuse);
   return v.go;
+}
+
+/** Counts deletions a guard skipped into the run's summary: its last line says so, not an event alone. */
+export function skipped(result: SyncResult, deletes: number): void {
+  result.deletesSkipped = (result.deletesSkipped ?? 0) + deletes;
 }

@@ -92,6 +92,11 @@ export interface SyncResult {
    */
   pending?: number;
   /**
+   * Deletions the run planned and did not make: a delete guard skipped them because files failed in
+   * this run (or a pull filled the disk); the next clean run makes them. Absent when none were skipped.
+   */
+  deletesSkipped?: number;
+  /**
    * The error that stopped the run before its end, as the CLI's last line says it (a missing bucket, a
    * delete guard's refusal): its counts are then of a run that did not finish. Absent otherwise.
    */

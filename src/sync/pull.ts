@@ -17,7 +17,7 @@ import type { Facts, RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
 import { resolveAt } from './at-time.js';
 import { BackupFailed, backupLocalFile, type LocalBackup, localBackupTarget } from './backup-local.js';
-import { enforceDeleteGuards, sourceFilesOf } from './delete-guard.js';
+import { enforceDeleteGuards, skipped, sourceFilesOf } from './delete-guard.js';
 import {
   DiskFullError,
   diskFullOr,
@@ -627,12 +627,14 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
       // Refused or skipped, the deletions leave these as they were: each is tried (and refused) as before.
       if (after.size > 0) await downloadAll(downloads.filter((a) => after.has(a.rel)));
       if (refusal !== undefined) throw refusal;
-    } else if (deletes.length > 0)
+    } else if (deletes.length > 0) {
       // Said as any other error's skip is: the files --delete would remove stay, and take room too.
       s.emit({
         type: 'error',
         message: `not deleting ${deletes.length} file(s): the disk filled up in this run (deletions come after the downloads): free space and pull again`,
       });
+      skipped(s.result, deletes.length);
+    }
   } finally {
     // A full disk wants its space back more than a resume.
     const left = tree.removeTmp(diskFull ? undefined : resumable);

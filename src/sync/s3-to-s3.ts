@@ -15,7 +15,7 @@ import type { RemoteObject } from '../s3/remote-object.js';
 import type { S3Transport } from '../s3/transport.js';
 import { listPrefixAt, resolveAt } from './at-time.js';
 import { backupObject, checkBackupBucket } from './backup.js';
-import { deleteVerdict, sourceFilesOf } from './delete-guard.js';
+import { deleteVerdict, skipped, sourceFilesOf } from './delete-guard.js';
 import type { SyncResult } from './events.js';
 import type { S3SyncOptions } from './options-s3.js';
 import { S3PairRun } from './s3-pair.js';
@@ -303,7 +303,10 @@ function deletesGo(
     force: run.opts.force === true,
     maxDelete: run.opts.maxDelete,
   });
-  if ('skip' in v) run.emit({ type: 'error', message: v.skip });
+  if ('skip' in v) {
+    run.emit({ type: 'error', message: v.skip });
+    skipped(run.result, deletes);
+  }
   if ('refuse' in v) throw usageError(v.refuse);
   return v.go;
 }

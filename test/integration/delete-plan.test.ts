@@ -1026,6 +1026,27 @@ describe.each(servers())('plan and apply on $name', (server) => {
     rmSync(outside);
   });
 
+  it('deletions a guard skips after an error are in the summary: deletesSkipped, and said in the human line', async () => {
+    const { transport, dir, url } = await pushedTree(server, 4, 'skipsum');
+    // f3.txt renamed to a name that is not UTF-8: the scan fails it, and its object looks stale too.
+    renameSync(path.join(dir, 'f3.txt'), Buffer.from(`${dir}/f3\xff.txt`, 'latin1'));
+    removeLocal(dir, 'f0.txt', 'f1.txt');
+    const json = await runCli(['push', dir, url, '--delete', '--json'], server);
+    expect(json.code, json.stderr).toBe(1);
+    // The last line alone says the deletions were planned and not made.
+    expect(json.summary).toMatchObject({ deleted: 0, failed: 1, deletesSkipped: 3 });
+    const human = await runCli(['push', dir, url, '--delete'], server);
+    expect(human.code, human.stderr).toBe(1);
+    expect(human.stdout).toMatch(/, 0 deleted \(3 skipped after errors\), 1 failed/);
+    expect(await keys(transport)).toHaveLength(4);
+    // A clean run has no such field.
+    rmSync(Buffer.from(`${dir}/f3\xff.txt`, 'latin1'));
+    const clean = await runCli(['push', dir, url, '--delete', '--max-delete', '3', '--json'], server);
+    expect(clean.code, clean.stderr).toBe(0);
+    expect(clean.summary).toMatchObject({ deleted: 3 });
+    expect(clean.summary).not.toHaveProperty('deletesSkipped');
+  });
+
   it('a push plan made after an error leaves out the deletes the guards skip; it exits 1, and so does apply', async () => {
     const { transport, dir, url } = await pushedTree(server, 3, 'planerr');
     // f2.txt renamed to a name that is not UTF-8: the scan fails it, so its object looks stale.
