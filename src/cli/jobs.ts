@@ -123,28 +123,69 @@ export async function runJobs(globals: Flags, program: Command, ctx: RunContext)
     [options.filesFrom ?? options.filesFrom0 ?? []].flat().includes('-') ? [i + 1] : [],
   );
   if (readers.length > 1) throw usageError(stdinReaders(readers));
-  let worst = 0;
+  const tally: RunTally = { jobs: cfg.jobs.length, ok: 0, failed: 0, cancelled: 0, exitCode: 0 };
   // Watch jobs run until the signal, side by side: the others run in order meanwhile, as without them.
   const watches: Promise<void>[] = [];
+  let cancelled: unknown;
   try {
-    for (const [i, job] of cfg.jobs.entries()) {
-      const { options, mode } = split[i]!;
-      if (signal?.aborted) break;
-      const output = new Output(mode);
-      const release = ctx.onOutput?.(output, cancelWords(jobEntry(job), options.dryRun === true));
-      const report = (r: JobEnd) => {
-        worst = Math.max(worst, reportJob(cfg.jobs.length, i, job, mode, r));
-        // After its line: runCli says how the run was cancelled, and exits with the signal's code.
-        if (r.cancelled !== undefined) throw r.cancelled;
-      };
-      const ran = runJob(job, options, output, signal).finally(release);
-      if (options.watch) watches.push(ran.then(report));
-      else report(await ran);
+    try {
+      for (const [i, job] of cfg.jobs.entries()) {
+        const { options, mode } = split[i]!;
+        if (signal?.aborted) break;
+        const output = new Output(mode);
+        const release = ctx.onOutput?.(output, cancelWords(jobEntry(job), options.dryRun === true));
+        const report = (r: JobEnd) => {
+          const code = reportJob(cfg.jobs.length, i, job, mode, r);
+          tally.exitCode = Math.max(tally.exitCode, code);
+          if (r.cancelled !== undefined) tally.cancelled++;
+          else if (code === 0) tally.ok++;
+          else tally.failed++;
+          // After its line (and the run's): runCli says how the run was cancelled, and exits with the signal's code.
+          if (r.cancelled !== undefined) {
+            cancelled = r.cancelled;
+            throw r.cancelled;
+          }
+        };
+        const ran = runJob(job, options, output, signal).finally(release);
+        if (options.watch) watches.push(ran.then(report));
+        else report(await ran);
+      }
+    } finally {
+      await Promise.all(watches);
     }
-  } finally {
-    await Promise.all(watches);
+  } catch (err) {
+    if (cancelled === undefined) throw err;
   }
-  return worst;
+  // Jobs' own modes may differ (a job's "quiet"): NDJSON if any job writes it, text if any job does.
+  const modes = split.map((s) => s.mode);
+  reportRun(tally, modes.includes('json') ? 'json' : modes.includes('human') ? 'human' : 'quiet');
+  if (cancelled !== undefined) throw cancelled;
+  return tally.exitCode;
+}
+
+/** A config run's end: its jobs, those that ended with exit 0, the others, and its exit code. */
+interface RunTally {
+  jobs: number;
+  ok: number;
+  failed: number;
+  cancelled: number;
+  exitCode: number;
+}
+
+/**
+ * The run's last line, after the jobs' (a reader of the last line alone, cron mail or a script, sees
+ * how the whole run ended): with --json a `jobs-summary` object; on stderr when the exit code is not 0,
+ * else on stdout unless --quiet. Jobs a cancellation kept from starting are counted as not run.
+ */
+function reportRun(t: RunTally, mode: Output['mode']): void {
+  const notRun = t.jobs - t.ok - t.failed - t.cancelled;
+  const { exitCode, ...counts } = t;
+  if (mode === 'json')
+    process.stdout.write(`${jsonText({ type: 'jobs-summary', ...counts, notRun, exitCode })}\n`);
+  const more = `${t.cancelled > 0 ? `, ${t.cancelled} cancelled` : ''}${notRun > 0 ? `, ${notRun} not run` : ''}`;
+  const text = `${t.jobs} job(s): ${t.ok} ok, ${t.failed} failed${more}`;
+  if (t.exitCode !== 0) process.stderr.write(`s3sync: ${text} (exit ${t.exitCode})\n`);
+  else if (mode === 'human') process.stdout.write(`${text}\n`);
 }
 
 /**

@@ -355,7 +355,11 @@ describe.each(servers())('config jobs on $name', (server) => {
       const uploaded = Number(cancelledLine.exec(text)?.[1]);
       expect(uploaded).toBeGreaterThan(0);
       expect(uploaded).toBeLessThan(FILES);
-      expect(err.at(-1)).toBe('s3sync: cancelled by SIGTERM; the next run continues where this one stopped');
+      // Then the run's line (a job cancelled, one never started), then how the run was cancelled.
+      expect(err.slice(-2)).toEqual([
+        's3sync: 2 job(s): 0 ok, 0 failed, 1 cancelled, 1 not run (exit 143)',
+        's3sync: cancelled by SIGTERM; the next run continues where this one stopped',
+      ]);
       if (json) {
         const lines = ndjson(run.stdout());
         const jobs = lines.filter((e) => e.type === 'job');
@@ -374,8 +378,17 @@ describe.each(servers())('config jobs on $name', (server) => {
         expect(lines.filter((e) => e.type === 'summary')).toEqual([
           expect.objectContaining({ cancelled: true, uploaded, exitCode: 143 }),
         ]);
-        // The last line says how the run ended.
-        expect(lines.at(-1)).toEqual(jobs[0]);
+        // The job's object, then the run's, last: how the run ended.
+        expect(lines.at(-2)).toEqual(jobs[0]);
+        expect(lines.at(-1)).toEqual({
+          type: 'jobs-summary',
+          jobs: 2,
+          ok: 0,
+          failed: 0,
+          cancelled: 1,
+          notRun: 1,
+          exitCode: 143,
+        });
       } else expect(run.stdout()).toBe('');
       // No job after the cancelled one started.
       expect(await keys(second.prefix)).toEqual([]);
@@ -451,6 +464,12 @@ describe.each(servers())('config jobs on $name', (server) => {
     expect(r2.code).toBe(1);
     expect(jobLines(r2).out).toEqual([expect.stringMatching(/^job 1\/2 push /)]);
     expect(jobLines(r2).err).toEqual([expect.stringMatching(/^s3sync: job 2\/2 check /)]);
+    expect(plainLines(r2.stderr).at(-1)).toBe('s3sync: 2 job(s): 1 ok, 1 failed (exit 1)');
+    // All well: the run's line is on stdout, last.
+    const ok = await runCli([], server, { env: config({ jobs: [pushJob().job, pushJob().job] }).env });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(plainLines(ok.stdout).at(-1)).toBe('2 job(s): 2 ok, 0 failed');
+    expect(ok.stderr).toBe('');
   });
 
   it('--json: each job its events, then a job object; exit = worst; the failure on stderr too', async () => {
@@ -486,6 +505,17 @@ describe.each(servers())('config jobs on $name', (server) => {
     expect(summaries[1]).toBeGreaterThan(jobsAt[1]!);
     expect(summaries[1]).toBeLessThan(jobsAt[2]!);
     expect(jobLines(r).err).toEqual([expect.stringMatching(/^s3sync: job 2\/3 push /)]);
+    // The last line is the run's: its exit code, and how many jobs ended well, for a reader of it alone.
+    expect(lines.at(-1)).toEqual({
+      type: 'jobs-summary',
+      jobs: 3,
+      ok: 2,
+      failed: 1,
+      cancelled: 0,
+      notRun: 0,
+      exitCode: 2,
+    });
+    expect(plainLines(r.stderr).at(-1)).toBe('s3sync: 3 job(s): 2 ok, 1 failed (exit 2)');
   });
 
   it('--quiet: nothing on stdout, only the failing job on stderr; every job still runs', async () => {
@@ -497,7 +527,10 @@ describe.each(servers())('config jobs on $name', (server) => {
     });
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect(plainLines(r.stderr)).toEqual([expect.stringMatching(/^s3sync: job 2\/3 check .*\(exit 1\)$/)]);
+    expect(plainLines(r.stderr)).toEqual([
+      expect.stringMatching(/^s3sync: job 2\/3 check .*\(exit 1\)$/),
+      's3sync: 3 job(s): 2 ok, 1 failed (exit 1)',
+    ]);
     expect(await keys(b.prefix)).toEqual(['a.txt', 'sub/b.txt']);
   });
 

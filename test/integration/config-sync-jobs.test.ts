@@ -177,6 +177,7 @@ describe.each(servers())('config sync jobs on $name', (server) => {
       expect.stringMatching(
         /^s3sync: job 2\/3 sync s3:\/\/.* -> s3:\/\/.*: \[cancelled\] 6 objects: 0 unchanged, 2 copied, 0 deleted, 0 failed \(exit 130\)$/,
       ),
+      's3sync: 3 job(s): 1 ok, 0 failed, 1 cancelled, 1 not run (exit 130)',
       's3sync: cancelled by SIGINT; the next run lists both prefixes again and copies only what is still missing or different',
     ]);
     expect(run.stdout() + run.stderr()).not.toMatch(/manifest is saved|continues where/);
@@ -186,6 +187,13 @@ describe.each(servers())('config sync jobs on $name', (server) => {
       expect.objectContaining({ job: 1, exitCode: 0 }),
       expect.objectContaining({ job: 2, command: 'sync', exitCode: 130 }),
     ]);
-    expect(run.events.at(-1)).toMatchObject({ type: 'job', job: 2, exitCode: 130 });
+    expect(run.events.at(-2)).toMatchObject({ type: 'job', job: 2, exitCode: 130 });
+    expect(run.events.at(-1)).toMatchObject({
+      type: 'jobs-summary',
+      ok: 1,
+      cancelled: 1,
+      notRun: 1,
+      exitCode: 130,
+    });
   });
 });
