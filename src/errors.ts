@@ -24,6 +24,18 @@ export class S3SyncError extends Error {
     super(message, options);
     this.name = 'S3SyncError';
   }
+
+  /**
+   * Refused before the call's run began (its arguments, options or paths; nothing read nor sent): the
+   * CLI says it as it says a bad flag, without the summary of a run that never started.
+   */
+  beforeRun?: true;
+}
+
+/** Marks an error as thrown before its run began (see S3SyncError.beforeRun); returns it. */
+export function beforeRun(err: unknown): unknown {
+  if (err instanceof S3SyncError) err.beforeRun = true;
+  return err;
 }
 
 /** Usage or configuration problem: the run stops before it does anything more. */

@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { fstatSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { S3SyncError, usageError } from '../errors.js';
@@ -386,7 +386,7 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
       const { options, mode, output } = prepare(`plan ${direction}`, cmd);
       if (typeof options.out !== 'string' || options.out === '')
         throw usageError('plan needs --out <file>, where to write the plan');
-      checkOutFile(options.out);
+      checkOutFile(options.out, mode);
       run(
         import('../sync/plan-file.js').then(async ({ plan }) => {
           const doc = await plan({ ...options, direction, source, destination } as Parameters<
@@ -634,7 +634,8 @@ async function runCommand(argv: string[], cancel: AbortController): Promise<numb
 const stoppedLine =
   (mode: string, output: { stop(): void }, last: Record<string, unknown>) =>
   (err: unknown): never => {
-    if (mode === 'json' && err instanceof S3SyncError) {
+    // A refusal of the call before its run began is said as a bad flag is: no summary of a run.
+    if (mode === 'json' && err instanceof S3SyncError && !err.beforeRun) {
       output.stop();
       process.stdout.write(
         `${jsonText({ ...last, stoppedBy: stoppedMessage(err), exitCode: errorExitCode(err) })}\n`,
@@ -644,10 +645,29 @@ const stoppedLine =
   };
 
 /** Where a plan is to be written, checked before the listing: a folder that exists, not a folder itself. */
-function checkOutFile(out: string): void {
+function checkOutFile(out: string, mode: OutputMode): void {
+  // Here rather than in plan(), as every refusal of the command line: one line, nothing on stdout.
+  if (out === '-')
+    throw usageError(
+      '--out -: a plan is written to a file: name one (--out /dev/stdout --quiet writes it to standard output)',
+    );
   const abs = path.resolve(out);
+  if (mode === 'json' && isStandardOutput(abs))
+    throw usageError(
+      `--out ${out}: standard output holds the --json events, and a plan there would break them: name a file (--out /dev/stdout --quiet writes the plan to standard output)`,
+    );
   if (statSync(abs, { throwIfNoEntry: false })?.isDirectory())
     throw usageError(`--out ${out} is a directory: name the plan's file`);
   if (!statSync(path.dirname(abs), { throwIfNoEntry: false })?.isDirectory())
     throw usageError(`--out ${out}: the folder ${path.dirname(abs)} does not exist`);
+}
+
+/** `file` is what standard output writes to (`/dev/stdout`, `/proc/self/fd/1`, the file `>` named). */
+function isStandardOutput(file: string): boolean {
+  try {
+    const [a, b] = [statSync(file), fstatSync(1)];
+    return a.dev === b.dev && a.ino === b.ino;
+  } catch {
+    return false;
+  }
 }

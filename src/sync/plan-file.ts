@@ -1,7 +1,17 @@
-import { closeSync, lstatSync, openSync, readSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readSync,
+  realpathSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
-import { errorMessage, fatalError, S3SyncError, usageError } from '../errors.js';
+import { beforeRun, errorMessage, fatalError, S3SyncError, usageError } from '../errors.js';
 import { jsonText } from '../escape.js';
 import { forEachLimit } from '../limiter.js';
 import { safeJoin, unsafeKeyReason } from '../local/safe-path.js';
@@ -135,15 +145,20 @@ export function savePlan(
   if (opts.out) writePlanFile(opts.out, `${jsonText(doc, 2)}\n`);
 }
 
-/** A plan as plan() returns it, not written: the library's plan writes it after its events settled. */
-export async function makePlan(
-  opts: (PlanOptions & { out?: string }) | BucketPlanOptions,
-): Promise<PlanDocument | BucketPlanDocument> {
-  requireOptionsObject(opts, 'plan');
-  if (opts.direction === 'sync') {
-    if (opts.out !== undefined) checkPlanOut(opts.out, undefined, []);
-    return planBuckets(opts);
+/** Runs a check of the call itself (nothing read nor sent yet); its refusal is marked as such. */
+function upFront(check: () => void): void {
+  try {
+    check();
+  } catch (err) {
+    throw beforeRun(err);
   }
+}
+
+/**
+ * A push or pull plan's call checked and its context made, before anything is read or sent: the
+ * options, the directory, and where the plan is to be written (not over what it plans, nor its state).
+ */
+async function openPlan(opts: PlanOptions & { out?: string }) {
   if (opts.direction !== 'push' && opts.direction !== 'pull')
     throw usageError(
       `plan: direction must be push, pull or sync, not ${JSON.stringify((opts as { direction?: unknown }).direction)}`,
@@ -164,7 +179,6 @@ export async function makePlan(
     settings: opts as PushOptions,
     writeManifest: false,
   });
-  // Before anything is read or sent: the plan must not be written over what it plans, nor its state.
   if (opts.out !== undefined) {
     const manifest = s.store.path;
     try {
@@ -174,6 +188,21 @@ export async function makePlan(
       throw err;
     }
   }
+  return { s, localDir, push };
+}
+
+/** A plan as plan() returns it, not written: the library's plan writes it after its events settled. */
+export async function makePlan(
+  opts: (PlanOptions & { out?: string }) | BucketPlanOptions,
+): Promise<PlanDocument | BucketPlanDocument> {
+  requireOptionsObject(opts, 'plan');
+  if (opts.direction === 'sync') {
+    if (opts.out !== undefined) upFront(() => checkPlanOut(opts.out!, undefined, []));
+    return planBuckets(opts);
+  }
+  const { s, localDir, push } = await openPlan(opts).catch((err: unknown) => {
+    throw beforeRun(err);
+  });
   await s.store.open();
   let actions: PlannedAction[] = [];
   try {
@@ -335,11 +364,20 @@ function checkPlanOut(out: string, local: string | undefined, state: string[]): 
  * Writes a plan whole or not at all (a temp file beside it, fsync, rename), as the manifest is: written
  * in place, a full disk or a kill left a truncated plan under its name, instead of the one there before.
  * A link is followed, as for the manifest; anything but a regular file (`/dev/stdout`, a FIFO) is
- * written to as it is, since renaming over it would replace it.
+ * written to as it is, since renaming over it would replace it. The file standard output or error is
+ * redirected to (`--out /dev/stdout > plan.json`) is written through that descriptor, at its place:
+ * renamed over, it would lose what is written to the descriptor later, and opened anew it would be
+ * written over by it.
  */
 function writePlanFile(out: string, text: string): void {
   try {
     const st = statSync(out, { throwIfNoEntry: false });
+    const fd = st?.isFile() ? standardFdOf(st) : undefined;
+    if (fd !== undefined) {
+      const bytes = Buffer.from(text);
+      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
+      return;
+    }
     // A dangling link too: the rename would put a file in its place, where writing creates its target.
     if (st ? !st.isFile() : lstatSync(out, { throwIfNoEntry: false })) {
       writeFileSync(out, text);
@@ -349,6 +387,19 @@ function writePlanFile(out: string, text: string): void {
   } catch (err) {
     throw fatalError(`cannot write plan ${out}: ${errorMessage(err)}`, err);
   }
+}
+
+/** The standard output or error descriptor open on the file `st` describes, if either is. */
+export function standardFdOf(st: { dev: number; ino: number }): 1 | 2 | undefined {
+  for (const fd of [1, 2] as const) {
+    try {
+      const f = fstatSync(fd);
+      if (f.dev === st.dev && f.ino === st.ino) return fd;
+    } catch {
+      // Closed: not where the plan goes.
+    }
+  }
+  return undefined;
 }
 
 /** What a plan file records of a copy's source. */

@@ -1,4 +1,13 @@
-import { readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { apply, type BucketPlanDocument, type PlanDocument } from '../../src/index.js';
@@ -69,6 +78,70 @@ async function refusedEdit(
     apply({ ...connFor(server), endpointUrl: proxy.endpoint, plan: d as PlanDocument }),
   ).rejects.toThrow(`the plan is not a valid s3sync plan: ${why}`);
 }
+
+describe.each(servers())('plan --out and standard output ($name)', (server) => {
+  /** A run of the CLI whose stdout is `file` (opened as `>` does), not a pipe. */
+  const toFile = async (args: string[], file: string) => {
+    const fd = openSync(file, 'w');
+    try {
+      return await runCli(args, server, { stdout: fd });
+    } finally {
+      closeSync(fd);
+    }
+  };
+
+  it('--out naming standard output: with stdout a file, the plan is written through it, not renamed over it', async () => {
+    const { bucket } = await newBucket(server, 'outstd');
+    const dir = dirs.dir('outstd');
+    writeTree(dir, { 'a.txt': 'a\n', 'b.txt': 'b\n' });
+    const url = `s3://${bucket}/p`;
+    const file = path.join(dirs.dir('outstd-file'), 'out.txt');
+    for (const out of ['/dev/stdout', '/proc/self/fd/1', file]) {
+      // --quiet: standard output holds the plan alone.
+      const quiet = await toFile(['plan', 'push', dir, url, '--out', out, '--quiet'], file);
+      expect(quiet.code, quiet.stderr).toBe(0);
+      expect((JSON.parse(readFileSync(file, 'utf8')) as PlanDocument).actions).toHaveLength(2);
+      // Human: its action lines, the plan, then the line that says it was written; none lost nor
+      // written over another.
+      const human = await toFile(['plan', 'push', dir, url, '--out', out], file);
+      expect(human.code, human.stderr).toBe(0);
+      const text = readFileSync(file, 'utf8');
+      const actions = /^(\(dry run\) upload [ab]\.txt \[.*\]\n){2}/.exec(text)?.[0] ?? '';
+      expect(actions, text.slice(0, 300)).not.toBe('');
+      const line = `plan: 2 action(s) written to ${out}\n`;
+      expect(text.endsWith(line), text.slice(-300)).toBe(true);
+      const doc = text.slice(actions.length, -line.length);
+      expect((JSON.parse(doc) as PlanDocument).actions).toHaveLength(2);
+    }
+  });
+
+  it('--json with the plan going to standard output is refused as --out - is: one line, nothing on stdout', async () => {
+    const { bucket } = await newBucket(server, 'outjson');
+    const dir = dirs.dir('outjson');
+    writeTree(dir, { 'a.txt': 'a\n' });
+    const url = `s3://${bucket}/p`;
+    const file = path.join(dirs.dir('outjson-file'), 'out.txt');
+    for (const out of ['-', '/dev/stdout', '/proc/self/fd/1']) {
+      const piped = await runCli(['plan', 'push', dir, url, '--out', out, '--json'], server);
+      refusedWithOneLine(piped, new RegExp(`^s3sync: --out ${reEscape(out)}: `));
+      expect(piped.stdout).toBe('');
+      const filed = await toFile(['plan', 'push', dir, url, '--out', out, '--json'], file);
+      refusedWithOneLine(filed, new RegExp(`^s3sync: --out ${reEscape(out)}: `));
+      expect(readFileSync(file, 'utf8')).toBe('');
+    }
+    const filed = await toFile(['plan', 'push', dir, url, '--out', file, '--json'], file);
+    refusedWithOneLine(filed, /standard output/);
+    // Refusals of the command line itself, before the run: under --json too, nothing on stdout.
+    for (const args of [
+      ['plan', 'push', dir, url, '--out', path.join(dir, 'p.json')],
+      ['plan', 'push', path.join(dir, 'none'), url, '--out', path.join(dirs.dir('outjson-p'), 'p.json')],
+    ]) {
+      const r = await runCli([...args, '--json'], server);
+      refusedWithOneLine(r, /^s3sync: /);
+      expect(r.stdout, args.join(' ')).toBe('');
+    }
+  });
+});
 
 describe.each(servers())('apply of a push or pull plan ($name)', (server) => {
   it('a push plan applies names push uploads but pull would refuse: a backslash, a tab, a newline, C:x', async () => {
