@@ -281,6 +281,14 @@ export class S3Transport implements S3Requests {
   }
 
   /**
+   * Whether a body of `size` bytes held in memory (with its MD5, plain headers) goes without the SDK:
+   * then it goes as one Buffer, written to the socket at once.
+   */
+  putsDirect(size: number): boolean {
+    return this.direct?.sendsPuts === true && !this.limits.up && size < EXPECT_CONTINUE_FROM;
+  }
+
+  /**
    * PutObject, with Content-MD5 when known: the server rejects the body if it is not what was hashed.
    * A small body in memory with its MD5 goes without the SDK where the endpoint allows (see
    * DirectRequests), unless --bwlimit paces it or its headers are not all plain.
@@ -288,7 +296,7 @@ export class S3Transport implements S3Requests {
   async put(p: PutInput): Promise<string> {
     const params = objectParams(this.settings, p.contentType, p.metadata, p.headers);
     const md5 = p.md5Base64;
-    const direct = md5 !== undefined && this.direct?.sendsPuts && !this.limits.up ? this.direct : undefined;
+    const direct = md5 !== undefined && this.putsDirect(p.size) ? this.direct : undefined;
     const lines = direct && objectHeaderLines(params);
     const r = await this.call(async (request) => {
       const body = p.body();

@@ -1,5 +1,6 @@
 /** The single-PUT ways to upload a file: from memory, streamed after its hash, streamed in one pass. */
 import { createHash, type Hash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { runError } from '../errors.js';
 import { md5Hex } from '../local/hash.js';
 import { SYNC_MAX } from '../local/hash-pool.js';
@@ -38,14 +39,46 @@ async function readStable(src: Scanned) {
   return r;
 }
 
-/** A small file, read into memory once: hashed and sent from the same buffer. */
+/** From this size a body in memory is counted as it is sent; below it only its end is reported. */
+export const SLICED_BODY_MIN = 1024 * 1024;
+const SLICE = 256 * 1024;
+
+/**
+ * `buf` as a stream of slices, each counted as the request reads it: under --bwlimit or on a slow link
+ * the bar moves as a file in memory is sent, as it does for one streamed from disk (counted a slice
+ * ahead of the socket at most, as that one is counted a few chunks ahead).
+ */
+function countedSlices(buf: Buffer, count: (bytes: number) => void): Readable {
+  let at = 0;
+  return new Readable({
+    highWaterMark: SLICE,
+    read() {
+      if (at >= buf.length) {
+        this.push(null);
+        return;
+      }
+      const slice = buf.subarray(at, at + SLICE);
+      at += slice.length;
+      this.push(slice);
+      count(slice.length);
+    },
+  });
+}
+
+/**
+ * A small file, read into memory once: hashed and sent from the same buffer. From SLICED_BODY_MIN the
+ * buffer goes as counted slices, unless it goes direct: below it no `bytes` event (one a MiB) would go
+ * out before the end anyway, and a tiny file keeps the cheapest path.
+ */
 export async function putFromMemory(job: UploadJob): Promise<ManifestEntry> {
   const { t, key, progress } = job;
   const { data: buf, stat } = await readStable(job.src);
   const md5 = md5Hex(buf);
+  // A body sent direct goes to the socket in one write: there is nothing to count before it ends.
+  const sliced = buf.length >= SLICED_BODY_MIN && !t.putsDirect(buf.length);
   const etag = await t.put({
     key,
-    body: () => buf,
+    body: () => (sliced ? countedSlices(buf, progress.attempt(0, buf.length)) : buf),
     size: buf.length,
     md5Base64: Buffer.from(md5, 'hex').toString('base64'),
     contentType: job.contentType,

@@ -199,6 +199,32 @@ describe.each(servers())('progress on $name', (server) => {
 
   // Each request's first attempt fails after some or all of its body went: a part (or a streamed
   // PUT) is sent again, and counted once.
+  // Files under the streamed threshold are read into memory and sent from there: their bytes too are
+  // counted as they go, not all at the end (3 MiB: over SLICED_BODY_MIN and out of the direct path).
+  it.each([
+    ['under --bwlimit', { bwlimit: '2MiB' }],
+    ['without a limit', {}],
+  ])('a file sent from memory reports its bytes as they are sent, %s', async (_label, limit) => {
+    const size = 3 * MiB + 5;
+    const src = newDir('memory-bytes');
+    bigFile(path.join(src, 'mem.bin'), size);
+    const { bucket, transport } = await newBucket(server, 'memory-bytes');
+    const rec = recorder();
+    const r = await push({
+      ...connFor(server),
+      source: src,
+      destination: `s3://${bucket}/m`,
+      ...limit,
+      onEvent: rec.onEvent,
+    });
+    expect(r).toMatchObject({ uploaded: 1, failed: 0, outcome: 'ok' });
+    const moving = rec.events.filter((e) => e.type === 'bytes');
+    // One event a MiB, and the rest at the end: not one event with the whole file.
+    expect(moving.map((e) => e.bytes)).toEqual([MiB, MiB, MiB, 5]);
+    expect(rec.done()).toBe(size);
+    expect(await objectMd5(transport, 'm/mem.bin')).toBe(md5File(path.join(src, 'mem.bin')));
+  });
+
   it.each<[FaultKind, string]>([
     ['reset-request', 'the connection dropped after the first chunk of the body'],
     ['reset-response', 'the server stored the body, its answer was lost'],
