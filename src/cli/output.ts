@@ -69,6 +69,15 @@ export function summaryLines(r: Omit<SyncResult, 'outcome'>): string[] {
 const JSON_BATCH_BYTES = 64 * 1024;
 
 /**
+ * Whether `stream` takes a line redrawn in place (the bar, a watch's status line): a terminal, unless
+ * TERM=dumb says it cannot move the cursor (Emacs' shell, some CI ptys), which then gets plain lines
+ * as a pipe does. An unset TERM is not taken as dumb: Windows consoles set none and draw the bar.
+ * NO_COLOR changes nothing: the bar has no colour.
+ */
+export const cursorControl = (stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv = process.env): boolean =>
+  stream.isTTY === true && env.TERM !== 'dumb';
+
+/**
  * Renders events: a progress bar on a TTY, NDJSON with --json, errors only with --quiet. Every human
  * line goes out through `printable` here, so no message composed elsewhere with a path or key in it can
  * move the cursor or start a line of its own.
@@ -82,6 +91,7 @@ export class Output {
   /** What the bar shows: on a terminal only (human mode, TTY stderr). */
   private readonly view?: ProgressView;
   private lockWait?: LockWait;
+  private status?: { clear(): void; draw(): void };
 
   /** The run waits for another run's lock: cancelled now, it has changed nothing and saves no manifest. */
   get waitingForLock(): boolean {
@@ -92,15 +102,26 @@ export class Output {
     readonly mode: OutputMode,
     private readonly out: NodeJS.WriteStream = process.stdout,
     private readonly err: NodeJS.WriteStream = process.stderr,
+    env: NodeJS.ProcessEnv = process.env,
   ) {
-    if (mode === 'human' && err.isTTY) this.view = new ProgressView();
+    if (mode === 'human' && cursorControl(err, env)) this.view = new ProgressView();
   }
 
-  /** A line above the bar: the bar's line is cleared, not left behind, and drawn again below. */
+  /**
+   * A line above the bar, or above a watch's status line: either is cleared, not left behind, and
+   * drawn again below.
+   */
   private line(stream: NodeJS.WriteStream, text: string) {
+    this.status?.clear();
     if (this.bar) this.bar.stop();
     stream.write(`${printable(text)}\n`);
     if (this.bar) this.bar.start(1, 0);
+    this.status?.draw();
+  }
+
+  /** A status line its caller keeps on stderr (a watch's): lines written here go above it. */
+  holdStatus(status: { clear(): void; draw(): void }): void {
+    this.status = status;
   }
 
   /**
@@ -128,7 +149,8 @@ export class Output {
   private endBar(): void {
     this.ended = true;
     if (!this.bar || !this.view) return;
-    const last = this.view.render(Date.now(), this.err.columns || 80);
+    // One column short of the width: a line that ends in the last column wraps on some terminals.
+    const last = this.view.render(Date.now(), (this.err.columns || 80) - 1);
     this.bar.stop();
     this.bar = undefined;
     this.err.write(`${last}\n`);
@@ -175,8 +197,8 @@ export class Output {
         break;
       case 'done':
         if (e.action === 'upload' || e.action === 'download' || e.action === 'copy') this.view?.fileDone();
-        if (e.action === 'delete' && this.mode !== 'quiet' && !this.bar)
-          this.line(this.out, `deleted ${e.rel}`);
+        // Above the bar, as any line: a deletion cannot be undone, and its name is said on screen.
+        if (e.action === 'delete' && this.mode !== 'quiet') this.line(this.out, `deleted ${e.rel}`);
         // cleanup: an aborted upload deleted no object, and says so.
         if (e.action === 'abort' && this.mode !== 'quiet') this.line(this.out, e.reason);
         break;

@@ -30,7 +30,7 @@ import {
   printed,
   signalExitCode,
 } from './exit-codes.js';
-import { cleanupLine, Output, type OutputMode } from './output.js';
+import { cleanupLine, cursorControl, Output, type OutputMode } from './output.js';
 import { pairHeaderFlags } from './pair-args.js';
 import { syncAction, syncCommand } from './sync.js';
 import { describeVersions } from './versions.js';
@@ -566,7 +566,7 @@ async function runCommand(argv: string[], cancel: AbortController): Promise<numb
   const onSignal = (signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP') => {
     const reason = new CancelledError(signal);
     if (cancel.signal.aborted) {
-      if (process.stderr.isTTY) process.stderr.write('\x1b[?25h\n');
+      if (process.stderr.isTTY) process.stderr.write(cursorControl(process.stderr) ? '\x1b[?25h\n' : '\n');
       process.exit(signalExitCode(reason));
     }
     const message = (w: CancelWords) =>

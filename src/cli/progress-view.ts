@@ -63,7 +63,10 @@ export class ProgressView {
     return (this.planned?.files ?? 0) > 0 || this.hashing !== undefined;
   }
 
-  /** The line for a terminal `width` columns wide: the bar, then the figures. */
+  /**
+   * The line for a terminal `width` columns wide, never wider: the bar, then the figures; the figures
+   * alone (cut to the width) where the bar would not fit beside them.
+   */
   render(now: number, width: number): string {
     const h = this.hashing;
     const hashingNow = h !== undefined && h.bytes < h.totalBytes;
@@ -95,7 +98,11 @@ export class ProgressView {
       return '';
     }
     const text = `${percent(fraction).padStart(4)} | ${fields.join(' | ')}`;
-    return ` ${bar(fraction, width - text.length - 3)} ${text}`;
+    const room = width - text.length - 3;
+    if (room >= BAR_MIN) return ` ${bar(fraction, room)} ${text}`;
+    // Too narrow for both: the figures matter more than the bar, and a line wider than the terminal
+    // wraps over several rows once the bar has stopped (autowrap is back on).
+    return ` ${text}`.slice(0, Math.max(0, width));
   }
 
   private rate(r: RateEstimator, now: number): string {

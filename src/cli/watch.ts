@@ -4,7 +4,7 @@ import type { SyncEvent } from '../sync/events.js';
 import type { PushOptions } from '../sync/options.js';
 import { startupOver } from './code-cache.js';
 import { CancelledError, type CliEvent, cancelWords, cliEvent, exitCodeOf } from './exit-codes.js';
-import { fmtRequests, type Output } from './output.js';
+import { cursorControl, fmtRequests, type Output } from './output.js';
 import { fmtBytes } from './progress-view.js';
 
 type Batch = Extract<SyncEvent, { type: 'batch' }>;
@@ -50,7 +50,7 @@ export function watchEvents(
   destination: string,
   signal?: AbortSignal,
 ): { onEvent: (e: CheckEvent) => void; stop: () => void } {
-  const tty = output.mode === 'human' && process.stderr.isTTY === true;
+  const tty = output.mode === 'human' && cursorControl(process.stderr);
   let status = '';
   let shown = false;
   const clear = () => {
@@ -63,6 +63,8 @@ export function watchEvents(
     process.stderr.write(`\r\x1b[K${printable(status).slice(0, width)}`);
     shown = true;
   };
+  // A line the output writes on its own (a signal's notice) goes above the status line, not after it.
+  if (tty) output.holdStatus({ clear, draw });
   const onEvent = (e: CheckEvent) => {
     // The first walk's plan ends the watcher's start-up (see Output.event).
     if (e.type === 'plan') startupOver();

@@ -178,12 +178,23 @@ export function startCli(
 export const runCli = (args: string[], s?: TestServer, opts: CliOptions = {}): Promise<CliRun> =>
   startCli(args, s, opts).done;
 
-/** The CLI in a 120-column terminal (`script`, from util-linux, gives it one); the raw bytes it wrote there. */
-export function runCliInTerminal(args: string[], s: TestServer): string {
-  const cmd = `stty cols 120 rows 10; exec ${[process.execPath, cliPath, ...args].map((a) => `'${a}'`).join(' ')}`;
+/**
+ * The CLI in a terminal (`script`, from util-linux, gives it one), 120 columns unless `cols` says
+ * otherwise; the raw bytes it wrote there. `env` as for spawnCli; `interruptAfter`: Ctrl-C's SIGINT
+ * after that many seconds (a watch runs until then).
+ */
+export function runCliInTerminal(
+  args: string[],
+  s: TestServer,
+  opts: { env?: CliOptions['env']; cols?: number; interruptAfter?: number } = {},
+): string {
+  const stop =
+    opts.interruptAfter === undefined ? '' : `timeout --preserve-status -s INT ${opts.interruptAfter} `;
+  const cli = [process.execPath, cliPath, ...args].map((a) => `'${a}'`).join(' ');
+  const cmd = `stty cols ${opts.cols ?? 120} rows 10; exec ${stop}${cli}`;
   return execFileSync('script', ['-qefc', cmd, '/dev/null'], {
     encoding: 'utf8',
-    env: cliEnv(s),
+    env: cliEnv(s, opts.env),
     maxBuffer: 64 * MiB,
   });
 }

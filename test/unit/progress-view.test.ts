@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cliEvent } from '../../src/cli/exit-codes.js';
-import { Output } from '../../src/cli/output.js';
+import { cursorControl, Output } from '../../src/cli/output.js';
 import { ProgressView } from '../../src/cli/progress-view.js';
 import { emptyResult, type SyncEvent } from '../../src/sync/events.js';
 import { MiB } from '../helpers.js';
@@ -96,7 +96,7 @@ describe('ProgressView', () => {
     expect(figures(v.render(30, 120))).toMatch(/^100% \| 2\/2 files \| 20\.0 MiB of 20\.0 MiB/);
   });
 
-  it.each([60, 80, 120, 200])('fits the bar to a %i-column terminal when the figures allow', (width) => {
+  it.each([100, 120, 200])('fits the bar to a %i-column terminal when the figures allow', (width) => {
     const v = new ProgressView();
     v.plan(plan(1234, 5000 * MiB), 0);
     v.bytes({ type: 'bytes', bytes: 1000 * MiB, resumed: true });
@@ -105,9 +105,28 @@ describe('ProgressView', () => {
     const bar = /^ ([\u2588\u2591]+) /.exec(line)![1]!;
     expect(bar.length).toBeGreaterThanOrEqual(10);
     expect(bar.length).toBeLessThanOrEqual(30);
-    if (bar.length > 10) expect(line.length).toBeLessThanOrEqual(width - 2);
+    expect(line.length).toBeLessThanOrEqual(width - 1);
     expect(line).toContain('50% | 0/1234 files | 2.4 GiB of 4.9 GiB, 1000.0 MiB resumed');
   });
+
+  // A line wider than the terminal wraps over several rows once the bar stops and autowrap is back on.
+  it.each([
+    [80, '  50% | 0/1234 files | 2.4 GiB of 4.9 GiB, 1000.0 MiB resumed | -- /s | -- left'],
+    [60, '  50% | 0/1234 files | 2.4 GiB of 4.9 GiB, 1000.0 MiB resume'],
+    [20, '  50% | 0/1234 files'],
+    [1, ' '],
+  ])(
+    'on a %i-column terminal, too narrow for the bar beside the figures: the figures, cut to fit',
+    (width, want) => {
+      const v = new ProgressView();
+      v.plan(plan(1234, 5000 * MiB), 0);
+      v.bytes({ type: 'bytes', bytes: 1000 * MiB, resumed: true });
+      v.bytes({ type: 'bytes', bytes: 1500 * MiB });
+      const line = v.render(1000, width);
+      expect(line).toBe(want);
+      expect(line).not.toMatch(/[\u2588\u2591]/);
+    },
+  );
 });
 
 /** A terminal stand-in: everything written, in order. */
@@ -188,6 +207,59 @@ describe('Output: the bar on a terminal', () => {
     // One line per notice, and the bar's last state: no other line.
     expect(e.split('\n')).toHaveLength(5);
     expect(e.split('\n').at(-2)).toMatch(/ 100% \| 0\/3 files \| 30\.0 MiB of 30\.0 MiB/);
+  });
+
+  it('a deletion is named above the bar, as any line is', async () => {
+    const out = terminal();
+    const err = terminal();
+    const o = new Output('human', out.stream, err.stream);
+    await o.event(plan(1, MiB));
+    expect(err.text()).toContain(HIDE);
+    await o.event({ type: 'done', action: 'delete', rel: 'gone.txt', size: 3, reason: 'deleted locally' });
+    await o.event(cliEvent({ type: 'summary', ...emptyResult('push', false), deleted: 1 }));
+    expect(out.text()).toMatch(/^deleted gone\.txt\n/);
+  });
+
+  it('a 20-column terminal: the last state of the bar is cut to fit, not wrapped over rows', async () => {
+    const out = terminal();
+    const err = terminal(20);
+    const o = new Output('human', out.stream, err.stream);
+    await o.event(plan(8, 16 * MiB));
+    await o.event({ type: 'bytes', bytes: 16 * MiB });
+    await o.event(cliEvent({ type: 'summary', ...emptyResult('push', false), uploaded: 8 }));
+    // What follows the bar's own last frame (cleared, ending with erase-line) is the line left on screen.
+    const last = err.text().split('\n').at(-2)!.split('\u001b[2K').at(-1);
+    expect(last).toBe(' 100% | 0/8 files |');
+  });
+
+  it.each([
+    ['TERM=dumb', { TERM: 'dumb' }, false],
+    ['TERM=dumb with NO_COLOR', { TERM: 'dumb', NO_COLOR: '1' }, false],
+    ['NO_COLOR (the bar has no colour)', { TERM: 'xterm', NO_COLOR: '1' }, true],
+    ['no TERM (a Windows console sets none)', {}, true],
+  ])('%s: a bar drawn in place or plain lines', async (_label, env, drawn) => {
+    const out = terminal();
+    const err = terminal();
+    const o = new Output('human', out.stream, err.stream, env);
+    await o.event(plan(1, MiB));
+    await o.event({ type: 'notice', message: 'a notice' });
+    await o.event({ type: 'bytes', bytes: MiB });
+    await o.event(cliEvent({ type: 'summary', ...emptyResult('push', false), uploaded: 1 }));
+    expect(cursorControl(err.stream, env)).toBe(drawn);
+    // No colour either way.
+    expect(err.text()).not.toMatch(/\u001b\[[\d;]*m/);
+    if (drawn) expect(err.text()).toContain(HIDE);
+    else expect(err.text()).toBe('notice: a notice\n');
+  });
+
+  it("a watch's status line is cleared before a line, and drawn again after it", async () => {
+    const out = terminal();
+    const err = terminal();
+    const o = new Output('human', out.stream, err.stream);
+    const calls: string[] = [];
+    o.holdStatus({ clear: () => calls.push('clear'), draw: () => calls.push('draw') });
+    await o.event({ type: 'notice', message: 'SIGINT: stopping' });
+    expect(calls).toEqual(['clear', 'draw']);
   });
 
   it('a bar still loading when the run ends is never started', async () => {
