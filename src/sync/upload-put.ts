@@ -1,7 +1,7 @@
 /** The single-PUT ways to upload a file: from memory, streamed after its hash, streamed in one pass. */
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { runError } from '../errors.js';
+import { errorMessage, runError, S3SyncError } from '../errors.js';
 import { md5Hex } from '../local/hash.js';
 import { SYNC_MAX } from '../local/hash-pool.js';
 import {
@@ -12,6 +12,7 @@ import {
   type Scanned,
 } from '../local/stable-read.js';
 import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
+import { errorCode } from '../s3/errors.js';
 import { etagForm } from '../s3/etag.js';
 import {
   assertWritten,
@@ -76,15 +77,24 @@ export async function putFromMemory(job: UploadJob): Promise<ManifestEntry> {
   const md5 = md5Hex(buf);
   // A body sent direct goes to the socket in one write: there is nothing to count before it ends.
   const sliced = buf.length >= SLICED_BODY_MIN && !t.putsDirect(buf.length);
-  const etag = await t.put({
-    key,
-    body: () => (sliced ? countedSlices(buf, progress.attempt(0, buf.length)) : buf),
-    size: buf.length,
-    md5Base64: Buffer.from(md5, 'hex').toString('base64'),
-    contentType: job.contentType,
-    metadata: objectMeta(job, { md5, mtime: mtimeMeta(stat.mtimeNs) }),
-    headers: job.headers,
-  });
+  const etag = await t
+    .put({
+      key,
+      body: () => (sliced ? countedSlices(buf, progress.attempt(0, buf.length)) : buf),
+      size: buf.length,
+      md5Base64: Buffer.from(md5, 'hex').toString('base64'),
+      contentType: job.contentType,
+      metadata: objectMeta(job, { md5, mtime: mtimeMeta(stat.mtimeNs) }),
+      headers: job.headers,
+    })
+    .catch((err: unknown) => {
+      // Hashed from the very buffer sent: a digest the server refuses was damaged on the way, not a file
+      // that changed (which is what uploadFile takes a BadDigest for, and retries at the end of the run).
+      // A stream is not signed by its SHA-256, as a Buffer is over plain HTTP: Content-MD5 is what catches it.
+      if (errorCode(err instanceof S3SyncError ? err.cause : err) === 'BadDigest')
+        throw runError(errorMessage(err));
+      throw err;
+    });
   progress.finish();
   checkEtag(etag, [md5]);
   await assertWritten(job.src);
