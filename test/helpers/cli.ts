@@ -192,11 +192,18 @@ export function runCliInTerminal(
     opts.interruptAfter === undefined ? '' : `timeout --preserve-status -s INT ${opts.interruptAfter} `;
   const cli = [process.execPath, cliPath, ...args].map((a) => `'${a}'`).join(' ');
   const cmd = `stty cols ${opts.cols ?? 120} rows 10; exec ${stop}${cli}`;
-  return execFileSync('script', ['-qefc', cmd, '/dev/null'], {
-    encoding: 'utf8',
-    env: cliEnv(s, opts.env),
-    maxBuffer: 64 * MiB,
-  });
+  try {
+    return execFileSync('script', ['-qefc', cmd, '/dev/null'], {
+      encoding: 'utf8',
+      env: cliEnv(s, opts.env),
+      maxBuffer: 64 * MiB,
+    });
+  } catch (err) {
+    // Interrupted, the exit code depends on how far the run got (130 if it cut the first sync short):
+    // the caller judges the screen.
+    if (opts.interruptAfter !== undefined) return (err as { stdout: string }).stdout;
+    throw err;
+  }
 }
 
 const ended = (run: LiveRun) => run.child.exitCode !== null || run.child.signalCode !== null;

@@ -95,8 +95,9 @@ describe.runIf(hasScript).each(servers())('on a terminal ($name)', (server) => {
     writeTree(src, { 'a.txt': 'a' });
     const { bucket } = await newBucket(server, 'tty-watch');
     const raw = runCliInTerminal(push(src, `s3://${bucket}/w`, ['--watch', '--settle', '300ms']), server, {
-      interruptAfter: 4,
+      interruptAfter: 8,
     });
+    // The status line was up when the signal came (the first walk had ended).
     expect(raw).toMatch(/watching -> /);
     // The status line is cleared (CR, erase-line) or ended before the notice.
     expect(raw).toMatch(/(?:\r\u001b\[K|\n)notice: SIGINT: stopping/);
