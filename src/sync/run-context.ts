@@ -345,7 +345,18 @@ export class RunContext {
    * summary too, then rejects with the signal's reason.
    */
   async run(body: () => Promise<void>): Promise<SyncResult> {
-    await this.store.open();
+    try {
+      await this.store.open();
+    } catch (err) {
+      // Cancelled while it waited for another run's lock (waitLock): it ends as any cancelled run does.
+      if (this.opts.signal?.aborted !== true) throw err;
+      try {
+        await this.close(false);
+      } finally {
+        this.emit({ type: 'summary', ...this.result });
+      }
+      throw this.opts.signal.reason;
+    }
     // Cancelled, the run starts reading no more files for their hashes.
     const stopHashing = () => this.hashes.cancel(this.opts.signal?.reason);
     this.opts.signal?.addEventListener('abort', stopHashing, { once: true });

@@ -1,13 +1,16 @@
 /**
  * A caller's AbortSignal reused across library calls: each call, however it settles, leaves no
- * 'abort' listener of its own on it, so rounds of calls never reach MaxListenersExceededWarning.
+ * 'abort' listener of its own on it, so rounds of calls never reach MaxListenersExceededWarning; nor
+ * do many calls at once in one process. A call cancelled while it waits for another run's lock
+ * rejects as any cancelled call does: with the signal's reason, after its summary.
  */
 import { getEventListeners } from 'node:events';
 import { writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
-import { check, cleanup as cleanupRun, plan, pull, push, syncBuckets, versions } from 's3sync';
+import { apply, check, cleanup as cleanupRun, plan, pull, push, syncBuckets, versions } from 's3sync';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cleanup, connFor, newBucket, servers, tempDir, writeTree } from '../helpers.js';
+import { cleanup, connFor, manifestPaths, newBucket, servers, tempDir, writeTree } from '../helpers.js';
 
 const warnings: Error[] = [];
 const onWarning = (w: Error) => warnings.push(w);
@@ -68,4 +71,56 @@ describe.each(servers())('a caller signal on $name', (server) => {
       cleanup(src, dst);
     }
   });
+
+  it.each(['push', 'pull', 'apply'] as const)(
+    'a %s cancelled while it waits for the lock rejects with the reason, after its summary',
+    async (command) => {
+      const { bucket } = await newBucket(server, `sig-lock-${command}`);
+      const conn = connFor(server);
+      const src = tempDir('sig-lock-src');
+      const dst = tempDir('sig-lock-dst');
+      writeTree(src, { 'a.txt': 'alpha', 'b.txt': 'bravo' });
+      const url = `s3://${bucket}/w`;
+      try {
+        await push({ ...conn, source: src, destination: url });
+        const local = command === 'pull' ? dst : src;
+        if (command === 'pull') await pull({ ...conn, source: url, destination: dst });
+        writeFileSync(path.join(src, 'c.txt'), 'charlie');
+        const doc =
+          command === 'apply'
+            ? await plan({ ...conn, direction: 'push', source: src, destination: url })
+            : undefined;
+        // This test process is alive: a lock naming it stands, and waitLock waits for it.
+        const [manifest] = manifestPaths(local);
+        writeFileSync(
+          `${manifest}.lock`,
+          JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString() }),
+        );
+        const ac = new AbortController();
+        const reason = new Error('my reason');
+        const events: { type: string; outcome?: string; lockWait?: string }[] = [];
+        const onEvent = (e: { type: string }) => {
+          events.push(e);
+          if ((e as { lockWait?: string }).lockWait === 'waiting') setTimeout(() => ac.abort(reason), 300);
+        };
+        const common = { ...conn, signal: ac.signal, waitLock: true, onEvent };
+        const call =
+          command === 'push'
+            ? push({ ...common, source: src, destination: url })
+            : command === 'pull'
+              ? pull({ ...common, source: url, destination: dst })
+              : apply({ ...common, plan: doc! });
+        const err = await call.then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBe(reason);
+        expect(events.map((e) => e.type)).toContain('summary');
+        const last = events.at(-1)!;
+        expect(last).toMatchObject({ type: 'summary', outcome: 'cancelled' });
+      } finally {
+        cleanup(src, dst);
+      }
+    },
+  );
 });

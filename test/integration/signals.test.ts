@@ -474,4 +474,30 @@ describe.each(servers())('signals on $name', (server) => {
     // Not its lock to remove.
     expect(existsSync(lock)).toBe(true);
   });
+
+  it.each(['SIGINT', 'SIGTERM'] as const)(
+    'with --json, a run cancelled (%s) while it waits for the lock ends with its summary line',
+    async (sig) => {
+      const { bucket } = await newBucket(server, 'sig3j');
+      const src = dir('sig3j-src');
+      seededTree(src, 3, 64);
+      const url = `s3://${bucket}/sig3j`;
+      expect((await runCli(['push', src, url], server)).code).toBe(0);
+      const lock = lockOf(src);
+      writeFileSync(
+        lock,
+        JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString() }),
+      );
+      const run = spawnCli(['push', src, url, '--wait-lock', '--json'], server);
+      runs.push(run);
+      expect(await run.until((e) => (e as { lockWait?: string }).lockWait === 'waiting')).toBe(true);
+      await sleep(300);
+      run.child.kill(sig);
+      const { code } = await run.exited;
+      expect(code).toBe(EXIT[sig]);
+      const last = JSON.parse(stdoutLines(run).at(-1)!) as Record<string, unknown>;
+      expect(last).toMatchObject({ type: 'summary', cancelled: true, exitCode: EXIT[sig] });
+      expect(existsSync(lock)).toBe(true);
+    },
+  );
 });
