@@ -5,7 +5,7 @@
  * commit's fsync all hold a descriptor, and past the limit every open fails with EMFILE.
  */
 import { readFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../abort-listeners.js';
 
 /**
  * The soft "Max open files" of /proc/self/limits, or undefined where there is none (not Linux) or it is
@@ -90,7 +90,7 @@ export async function whileFdsShort<T>(
       if (!isFdShortage(err) || opts.signal?.aborted) throw err;
       const delay = delays[attempt];
       if (delay === undefined) throw new FdShortageError(fdShortageMessage(opts.limit), { cause: err });
-      await sleep(delay, undefined, { signal: opts.signal });
+      await sleep(delay, opts.signal);
     }
   }
 }

@@ -13,7 +13,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../abort-listeners.js';
 import { errorMessage, S3SyncError, usageError } from '../errors.js';
 import { formatAge } from '../plan/push.js';
 import type { LockWait } from '../sync/events.js';
@@ -230,6 +230,16 @@ function placeLock(lockPath: string, text: string): void {
 }
 
 /**
+ * The release of each lock this process holds, all run by one 'exit' listener: a listener per lock
+ * passed Node's limit of 10 with more runs at once (MaxListenersExceededWarning). Process-wide, as the
+ * exit it answers is.
+ */
+const heldLocks = new Set<() => void>();
+const releaseHeld = () => {
+  for (const release of [...heldLocks]) release();
+};
+
+/**
  * An exclusive lock file beside the manifest (O_EXCL create). A lock left by a dead process on this host
  * (its pid gone or reused, or the machine restarted), or one not refreshed for STALE_LOCK_MS by any
  * host, is taken over with a notice; a live one fails the run, or is waited for with `wait`. The holder
@@ -325,7 +335,8 @@ export async function acquireLock(
         if (released) return;
         released = true;
         clearInterval(heartbeat);
-        process.removeListener('exit', release);
+        heldLocks.delete(release);
+        if (heldLocks.size === 0) process.removeListener('exit', releaseHeld);
         try {
           if (ours()) unlinkSync(lockPath);
         } catch {
@@ -334,7 +345,8 @@ export async function acquireLock(
           if (held !== undefined) closeSync(held);
         }
       };
-      process.once('exit', release);
+      if (heldLocks.size === 0) process.once('exit', releaseHeld);
+      heldLocks.add(release);
       return release;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
@@ -410,6 +422,6 @@ export async function acquireLock(
       );
     said = true;
     // A cancelled run stops waiting.
-    await sleep(250, undefined, { signal: opts.signal });
+    await sleep(250, opts.signal);
   }
 }

@@ -1,3 +1,5 @@
+import { abortError, onAbort } from '../abort-listeners.js';
+
 /**
  * The cancellation of one request: aborted when any of its sources (the run's signal, a file's transfer
  * signal) aborts, until the request is released.
@@ -77,12 +79,7 @@ export class RequestScope {
 }
 
 /** The error http.request's `signal` option destroys a request with: an AbortError, the reason its cause. */
-export function abortError(reason: unknown): Error {
-  return Object.assign(new Error('The operation was aborted', { cause: reason }), {
-    name: 'AbortError',
-    code: 'ABORT_ERR',
-  });
-}
+export { abortError };
 
 /** A request's cancellation as something that waits on it needs it: an AbortSignal, made if need be. */
 export const signalOf = (c: AbortSignal | RequestScope | undefined): AbortSignal | undefined =>
@@ -129,12 +126,14 @@ export class RequestSignals {
  */
 class SourceRequests {
   private readonly requests = new Set<RequestScope>();
+  // Through the process's one listener on the source: runs at once each had their own.
+  private readonly stop: () => void;
 
   constructor(
     private readonly source: AbortSignal,
     private readonly index: WeakMap<AbortSignal, SourceRequests>,
   ) {
-    source.addEventListener('abort', this.aborted, { once: true });
+    this.stop = onAbort(source, this.aborted);
   }
 
   private readonly aborted = () => {
@@ -150,7 +149,7 @@ class SourceRequests {
   delete(r: RequestScope): void {
     this.requests.delete(r);
     if (this.requests.size > 0) return;
-    this.source.removeEventListener('abort', this.aborted);
+    this.stop();
     if (this.index.get(this.source) === this) this.index.delete(this.source);
   }
 }

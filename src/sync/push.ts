@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../abort-listeners.js';
 import { errorMessage, S3SyncError, usageError } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
 import { hashAhead } from '../local/hash-ahead.js';
@@ -478,7 +478,7 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
   // Files that changed mid-upload get one more try, with fresh stat data, once everything else is done
   // and after a pause: a file caught changing is usually still being written, and the server may still
   // be winding down the aborted request for the same key.
-  if (changed.length > 0) await sleep(CHANGED_FILE_SETTLE_MS, undefined, { signal: opts.signal });
+  if (changed.length > 0) await sleep(CHANGED_FILE_SETTLE_MS, opts.signal);
   const retry = changed.splice(0).filter((a) => rescanned(s, p.files, a.rel));
   await forEachLimit(retry, lanes, (a) => inSlot(a, true), opts.signal);
   await forEachLimit(

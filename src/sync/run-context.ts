@@ -10,6 +10,7 @@ import {
   statSync,
 } from 'node:fs';
 import path from 'node:path';
+import { onAbort } from '../abort-listeners.js';
 import { errorMessage, S3SyncError, usageError } from '../errors.js';
 import { FOREIGN_TMP, FOREIGN_TMP_SUFFIX } from '../local/confine.js';
 import { createFilter, IGNORE_FILE, type PathFilter } from '../local/filters.js';
@@ -358,8 +359,8 @@ export class RunContext {
       throw this.opts.signal.reason;
     }
     // Cancelled, the run starts reading no more files for their hashes.
-    const stopHashing = () => this.hashes.cancel(this.opts.signal?.reason);
-    this.opts.signal?.addEventListener('abort', stopHashing, { once: true });
+    const { signal } = this.opts;
+    const stopHashing = signal ? onAbort(signal, () => this.hashes.cancel(signal.reason)) : () => {};
     try {
       await body();
     } catch (err) {
@@ -376,7 +377,7 @@ export class RunContext {
       }
       throw cancelled ? this.opts.signal!.reason : err;
     } finally {
-      this.opts.signal?.removeEventListener('abort', stopHashing);
+      stopHashing();
     }
     try {
       await this.close(true);

@@ -1,4 +1,5 @@
 import { lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { onAbort } from '../abort-listeners.js';
 import { S3SyncError, usageError } from '../errors.js';
 import { IGNORE_FILE, isIgnoreFile } from '../local/filters.js';
 import { absPath, type LocalFile, scanDirectory } from '../local/scan.js';
@@ -391,16 +392,18 @@ class WatchLoop {
 
   private nap(ms: number): Promise<void> {
     return new Promise((resolve) => {
+      let stop = () => {};
       const done = () => {
         clearTimeout(timer);
-        this.opts.signal?.removeEventListener('abort', done);
+        stop();
         this.wake = undefined;
         resolve();
       };
       // Timers past 2^31 ms fire at once: a --reconcile-every of never waits in slices.
       const timer = setTimeout(done, Math.min(ms, 2 ** 31 - 1));
       this.wake = done;
-      this.opts.signal?.addEventListener('abort', done, { once: true });
+      const { signal } = this.opts;
+      if (signal) stop = onAbort(signal, done);
     });
   }
 
@@ -456,9 +459,7 @@ class WatchLoop {
     const own = new AbortController();
     const parent = this.opts.signal;
     const abort = () => own.abort(parent?.reason);
-    if (parent?.aborted) abort();
-    else parent?.addEventListener('abort', abort, { once: true });
-    const release = () => parent?.removeEventListener('abort', abort);
+    const release = parent ? onAbort(parent, abort) : () => {};
     // A later run cut short leaves what events (or the tally's whole tree) count pending, as stopping
     // is how a watch ends; the first sync cut short never synced the tree.
     const leftUndone = () =>

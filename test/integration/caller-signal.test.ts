@@ -72,6 +72,29 @@ describe.each(servers())('a caller signal on $name', (server) => {
     }
   });
 
+  it('fourteen runs at once, one shared signal: no MaxListenersExceededWarning', async () => {
+    const { bucket } = await newBucket(server, 'sig-many');
+    const conn = connFor(server);
+    const signal = new AbortController().signal;
+    const dirs = Array.from({ length: 14 }, (_, i) => {
+      const d = tempDir(`sig-many-${i}`);
+      writeTree(d, { 'a.txt': `alpha ${i}`, 'dir/b.txt': `bravo ${i}`, 'c.bin': 2000 + i });
+      return d;
+    });
+    try {
+      const results = await Promise.all(
+        dirs.map((d, i) => push({ ...conn, signal, source: d, destination: `s3://${bucket}/m${i}` })),
+      );
+      expect(results.map((r) => r.outcome)).toEqual(dirs.map(() => 'ok'));
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.map((w) => `${w.name}: ${w.message}`)).toEqual([]);
+      expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+      expect(process.listenerCount('exit')).toBeLessThan(10);
+    } finally {
+      cleanup(...dirs);
+    }
+  });
+
   it.each(['push', 'pull', 'apply'] as const)(
     'a %s cancelled while it waits for the lock rejects with the reason, after its summary',
     async (command) => {
