@@ -17,6 +17,7 @@ import { flagParser, helpText } from '../options/validate.js';
 import { OPTION_ORIGINS, type OptionOrigins } from '../s3/client-options.js';
 import type { CheckEvent } from '../sync/check.js';
 import { stoppedMessage } from '../sync/events.js';
+import { checkOutFolder } from '../sync/plan-out.js';
 import { loadConfig } from './config.js';
 import {
   CancelledError,
@@ -656,10 +657,7 @@ function checkOutFile(out: string, mode: OutputMode): void {
     throw usageError(
       `--out ${out}: standard output holds the --json events, and a plan there would break them: name a file (--out /dev/stdout --quiet writes the plan to standard output)`,
     );
-  if (statSync(abs, { throwIfNoEntry: false })?.isDirectory())
-    throw usageError(`--out ${out} is a directory: name the plan's file`);
-  if (!statSync(path.dirname(abs), { throwIfNoEntry: false })?.isDirectory())
-    throw usageError(`--out ${out}: the folder ${path.dirname(abs)} does not exist`);
+  checkOutFolder(out);
 }
 
 /** `file` is what standard output writes to (`/dev/stdout`, `/proc/self/fd/1`, the file `>` named). */

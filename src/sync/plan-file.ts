@@ -36,6 +36,7 @@ import { enforceDeleteGuards, sourceFilesOf } from './delete-guard.js';
 import type { FileError, SyncResult } from './events.js';
 import type { CommonOptions, PullOptions, PushOptions } from './options.js';
 import type { S3SyncOptions } from './options-s3.js';
+import { checkOutFolder } from './plan-out.js';
 import {
   applyBuckets,
   type BucketPlanDocument,
@@ -196,6 +197,9 @@ export async function makePlan(
   opts: (PlanOptions & { out?: string }) | BucketPlanOptions,
 ): Promise<PlanDocument | BucketPlanDocument> {
   requireOptionsObject(opts, 'plan');
+  // Before any request: a plan that cannot be written is known now, not after the listing.
+  const out = opts.out;
+  if (typeof out === 'string' && out !== '') upFront(() => checkOutFolder(out));
   if (opts.direction === 'sync') {
     if (opts.out !== undefined) upFront(() => checkPlanOut(opts.out!, undefined, []));
     return planBuckets(opts);

@@ -10,7 +10,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { apply, type BucketPlanDocument, type PlanDocument } from '../../src/index.js';
+import { apply, type BucketPlanDocument, type PlanDocument, plan, S3SyncError } from '../../src/index.js';
 import type { S3Transport } from '../../src/s3/transport.js';
 import { shardOf } from '../../src/shard.js';
 import type { PlannedAction } from '../../src/sync/plan-file.js';
@@ -171,6 +171,58 @@ describe.each(servers())('apply of a push or pull plan ($name)', (server) => {
     expect(again.code).toBe(0);
     expect(again.summary).toMatchObject({ uploaded: 0, deleted: 0, unchanged: 5, failed: 0 });
   });
+
+  it.each([
+    [
+      'a folder that does not exist',
+      (d: string) => path.join(d, 'nope/plan.json'),
+      'the folder {d}/nope does not exist',
+    ],
+    ['a folder', (d: string) => d, "is a directory: name the plan's file"],
+    ['a file as its folder', (d: string) => path.join(d, 'file/plan.json'), '{d}/file is not a folder'],
+  ])(
+    'plan({ out }) naming %s is refused as usage, before any request, as the CLI does',
+    async (_why, outOf, words) => {
+      const { bucket } = await newBucket(server, 'out-folder');
+      const dir = dirs.dir('out-folder');
+      writeTree(dir, { 'a.txt': 'a\n' });
+      const at = dirs.dir('out-folder-plan');
+      writeFileSync(path.join(at, 'file'), 'x');
+      const out = outOf(at);
+      const expected = words.replaceAll('{d}', at);
+      await counting(server, async (proxy) => {
+        for (const direction of ['push', 'pull', 'sync'] as const) {
+          const ends =
+            direction === 'push'
+              ? { source: dir, destination: `s3://${bucket}/p` }
+              : direction === 'pull'
+                ? { source: `s3://${bucket}/p`, destination: dir }
+                : { source: `s3://${bucket}/p`, destination: `s3://${bucket}/q` };
+          const err = await plan({
+            ...connFor(server),
+            endpointUrl: proxy.endpoint,
+            direction,
+            ...ends,
+            out,
+          } as Parameters<typeof plan>[0]).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(err, direction).toBeInstanceOf(S3SyncError);
+          expect((err as S3SyncError).kind, direction).toBe('usage');
+          expect((err as Error).message, direction).toBe(
+            `--out ${out}${expected.startsWith('is') ? ' ' : ': '}${expected}`,
+          );
+        }
+        const r = await runCli(
+          ['plan', 'push', dir, `s3://${bucket}/p`, '--out', out, '--endpoint-url', proxy.endpoint],
+          server,
+        );
+        refusedWithOneLine(r, new RegExp(`^s3sync: ${reEscape(`--out ${out}`)}.*${reEscape(expected)}$`));
+        expect(proxy.stats.requests).toBe(0);
+      });
+    },
+  );
 
   it('a push plan edited to write under a prefix with a .. segment is refused in one line (exit 2), before any request', async () => {
     const { bucket, file, doc } = await pushPlan(server, 'dotdot');
