@@ -164,6 +164,25 @@ const CHECK_ENDS: Readonly<Record<string, string>> = Object.freeze({
 });
 
 /**
+ * objectParams, as far as it can be told before a file is uploaded: a function, and not an async one
+ * (its fields would come after the request went). Checked here, so that a run with nothing to upload
+ * refuses it too; a plain function returning a promise is known only at its first call (object-style.ts).
+ */
+function checkObjectParams(fn: unknown): void {
+  if (typeof fn !== 'function')
+    throw usageError(`option objectParams must be a function of the file, got ${shown(fn)}`);
+  const kind = (fn as { constructor?: { name?: unknown } }).constructor?.name;
+  if (kind === 'AsyncFunction')
+    throw usageError(
+      'option objectParams must return the fields, not a promise: make it a plain function, not an async one',
+    );
+  if (kind === 'AsyncGeneratorFunction' || kind === 'GeneratorFunction')
+    throw usageError(
+      `option objectParams must be a plain function of the file, not ${kind === 'GeneratorFunction' ? 'a generator' : 'an async generator'}`,
+    );
+}
+
+/**
  * Checks a library call's options, all of them: an unknown name (a typo such as `dryrun`, which would
  * otherwise be ignored and the run be real) or an option of another command is an error too; undefined
  * means the default. Every entry point calls this first, so a bad value fails before any file is read
@@ -199,6 +218,7 @@ export function validateOptions(opts: object, entry: EntryPoint): void {
   // The library's own values, checked before a lock is taken: a wrong one would throw mid-run.
   if (given.onEvent !== undefined && typeof given.onEvent !== 'function')
     throw usageError(`option onEvent must be a function of the event, got ${shown(given.onEvent)}`);
+  if (given.objectParams !== undefined) checkObjectParams(given.objectParams);
   const sig = given.signal as { aborted?: unknown; addEventListener?: unknown } | undefined;
   if (
     sig !== undefined &&

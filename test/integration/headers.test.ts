@@ -18,6 +18,7 @@ import {
   tempDir,
   writeTree,
 } from '../helpers.js';
+import { startFaultProxy } from '../servers/fault-proxy.js';
 
 const dirs: string[] = [];
 afterAll(() => cleanup(...dirs));
@@ -378,6 +379,47 @@ describe.each(servers())('per-pattern headers on $name', (server) => {
     }).catch((e: unknown) => e);
     expect((some as S3SyncError).kind).toBe('usage');
     expect([...(await t2.list('p/')).keys()]).toEqual([]);
+  });
+
+  it('an async objectParams, or one that is no function, is refused before any request, with nothing to upload too', async () => {
+    const dir = newDir('headers-async');
+    writeTree(dir, SITE);
+    const { bucket } = await newBucket(server, 'hdrasync');
+    const base = { source: dir, destination: `s3://${bucket}/lib`, ...connFor(server) };
+    expect((await push(base)).outcome).toBe('ok');
+    const proxy = await startFaultProxy({ target: server.endpoint, seed: 1, rate: 0 });
+    try {
+      const at = { ...base, endpointUrl: proxy.endpoint };
+      const refusals: [unknown, string][] = [
+        [
+          async () => ({}),
+          'option objectParams must return the fields, not a promise: make it a plain function, not an async one',
+        ],
+        [
+          async function* () {},
+          'option objectParams must be a plain function of the file, not an async generator',
+        ],
+        ['x', 'option objectParams must be a function of the file, got "x"'],
+        [{}, 'option objectParams must be a function of the file, got {}'],
+      ];
+      for (const [objectParams, message] of refusals) {
+        const err: unknown = await push({ ...at, objectParams } as Parameters<typeof push>[0]).catch(
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(S3SyncError);
+        expect((err as S3SyncError).kind).toBe('usage');
+        expect((err as Error).message).toBe(message);
+      }
+      expect(proxy.stats.requests).toBe(0);
+      // A plain function returning a promise cannot be told before its first call: with nothing to
+      // upload it is never called, and the run is as any other.
+      expect(
+        (await push({ ...at, objectParams: () => Promise.resolve({}) } as Parameters<typeof push>[0]))
+          .outcome,
+      ).toBe('ok');
+    } finally {
+      await proxy.close();
+    }
   });
 });
 
