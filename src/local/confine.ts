@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   type BigIntStats,
   closeSync,
@@ -108,8 +108,14 @@ export class TargetTree {
   private safeTmp: string | undefined;
   /** DIR/.s3sync/<tmpName>: each lock holder's own (pulls into one tree at once), removed at its end. */
   private readonly tmp: string;
-  /** Temp file names: a random id per run, then a count; fresh random bytes per file were a cost per file. */
-  private readonly tmpId = randomBytes(8).toString('hex');
+  /**
+   * Temp file names: an id per run, then a count; fresh random bytes per file were a cost per file. The
+   * id's first half names the lock holder (tmpName's), its second is random: a temp file beside its
+   * file is told to be this destination's, left by a killed run of it, or another's, maybe live.
+   */
+  private readonly tmpId: string;
+  /** The lock holder's half of tmpId. */
+  private readonly holderTag: string;
   /** Per folder of the target (rel), whether downloads into it are written beside (writesBeside). */
   private readonly foreignDirs = new Map<string, boolean>();
   /** Per real folder, the group a file created in it gets (groupIn). */
@@ -124,6 +130,8 @@ export class TargetTree {
   ) {
     this.real = realpathSync(root);
     this.tmp = `${STATE_DIR}/${opts.tmpName ?? 'tmp'}`;
+    this.holderTag = createHash('sha256').update(this.tmp).digest('hex').slice(0, 8);
+    this.tmpId = `${this.holderTag}${randomBytes(4).toString('hex')}`;
     this.follow = opts.followSymlinks === true;
     const own = opts.isOwn ?? (() => false);
     this.isOwn = (rel) => inStateDir(rel) || own(rel);
@@ -486,9 +494,17 @@ export class TargetTree {
   }
 
   /**
+   * Whether a temp file beside its file (FOREIGN_TMP) was named by a run of this lock holder: under
+   * its lock no other run of it is live, so a killed one left it.
+   */
+  isHolders(rel: string): boolean {
+    return baseName(rel).startsWith(`.${this.holderTag}`);
+  }
+
+  /**
    * Removes a temp file that a killed run left beside its file (FOREIGN_TMP), as the scan found it: only
-   * a regular file, through no link the tree would not follow, untouched for `idleMs` (another
-   * shard's run may be writing its own now). Whatever cannot be removed is left for a later run.
+   * a regular file, through no link the tree would not follow, untouched for `idleMs`. Whatever cannot
+   * be removed is left for a later run.
    */
   removeLeftover(rel: string, idleMs: number): void {
     try {

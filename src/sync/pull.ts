@@ -108,7 +108,7 @@ function refuseLinkedStateDir(root: string): void {
     throw usageError(`${dir} is a symbolic link: refusing to write s3sync's state through it (remove it)`);
 }
 
-/** A shard's run leaves a temp file beside its file alone until no run has written it for this long. */
+/** A temp file beside its file that another destination's run named is left until idle this long. */
 const LEFTOVER_IDLE_MS = 3_600_000;
 
 /** Every path pull writes or deletes goes through this: see TargetTree. */
@@ -543,7 +543,7 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
     if (err instanceof DiskFullError) {
       diskFull ??= err;
       controller.abort();
-    } else s.fileError(rel, unwritable(err, tree.real) ?? (err as Error).message);
+    } else s.fileError(rel, unwritable(err, tree.real) ?? tempRemoved(err) ?? (err as Error).message);
   };
   const byRel = new Map(downloads.map((a) => [a.rel, a]));
   const progressOf = new Map<string, TransferProgress>();
@@ -640,8 +640,10 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
     const left = tree.removeTmp(diskFull ? undefined : resumable);
     // After the run's own errors (a target remounted read-only): what is left is the next run's to remove.
     if (left) s.warn(`cannot remove the temp folder ${left.path} (${left.code}): the next pull removes it`);
-    // Under this destination's lock no other run writes one, but another shard's run may be now.
-    for (const rel of prepared.leftovers ?? []) tree.removeLeftover(rel, s.shard ? LEFTOVER_IDLE_MS : 0);
+    // A run of this destination left its own (under its lock none is live); a pull of another prefix
+    // or shard into the tree may be writing its own now: left until idle long enough to be a killed one's.
+    for (const rel of prepared.leftovers ?? [])
+      tree.removeLeftover(rel, tree.isHolders(rel) ? 0 : LEFTOVER_IDLE_MS);
     cfg.wholeFallbacks.report(s);
     cfg.unverified.report(s);
   }
@@ -656,6 +658,17 @@ function emptiedFolders(deletes: readonly { rel: string }[]): Set<string> {
     if (i > 0) folders.add(d.rel.slice(0, i));
   }
   return folders;
+}
+
+/**
+ * A download whose temp file beside its file (FOREIGN_TMP) vanished while it was written, said as that
+ * rather than as the call that failed on s3sync's name: something removed it (a cleaner, or a pull of
+ * another destination into the tree once it looked idle for an hour). Undefined for any other failure.
+ */
+export function tempRemoved(err: unknown): string | undefined {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code !== 'ENOENT' || e.path === undefined || !FOREIGN_TMP.test(e.path)) return undefined;
+  return `not written: its temp file ${path.basename(e.path)} was removed while it was written (by another program, or another pull into this tree): pull again`;
 }
 
 /** A folder this user cannot write in: one owned by another user, or on a read-only mount. */

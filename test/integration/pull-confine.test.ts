@@ -5,6 +5,7 @@
  * inside the target. Each refused path is one error line (exit 1) and the rest of the pull goes on.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   existsSync,
   lstatSync,
@@ -15,6 +16,7 @@ import {
   readlinkSync,
   realpathSync,
   renameSync,
+  rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -510,11 +512,19 @@ describe.each(servers())('pull confined to its target on $name', (server) => {
         expect(r.summary).toMatchObject({ downloaded: 4, failed: 0 });
         expect(readFileSync(path.join(target, 'sub/deep/y.txt'), 'utf8')).toBe('y');
         expect(readFileSync(path.join(target, 'sub/big.bin')).equals(big)).toBe(true);
-        // No temp file left beside them; one a killed run left is s3sync's own: never sent, never counted
-        // as a deletion, and removed by the next pull (not by a dry run, nor by a push).
+        // No temp file left beside them; one a killed run of this destination left is s3sync's own: never
+        // sent, never counted as a deletion, and removed by the next pull (not by a dry run, nor by a
+        // push). Its name starts with the destination's 8 hex; another destination's is left for an hour.
         expect(readdirSync(path.join(target, 'sub')).filter((n) => n.endsWith('.part'))).toEqual([]);
-        const left = path.join(target, 'sub/.0123456789abcdef-0.s3sync.part');
-        const deep = path.join(target, 'sub/deep/.fedcba9876543210-1a.s3sync.part');
+        const endpoint = endpointFor(connFor(server), {}).id;
+        const own = createHash('sha256')
+          .update(`.s3sync/${tmpFolderName({ endpoint, bucket, prefix: 'p/' })}`)
+          .digest('hex')
+          .slice(0, 8);
+        const left = path.join(target, `sub/.${own}01234567-0.s3sync.part`);
+        const deep = path.join(target, `sub/deep/.${own}fedcba98-1a.s3sync.part`);
+        const others = path.join(target, 'sub/.0123456789abcdef-0.s3sync.part');
+        writeFileSync(others, 'being written by a pull of another prefix');
         // Named like one but not a regular file: a link to a file outside, a folder. Both stay.
         const outside = path.join(base, `outside-${mounted.length}.txt`);
         writeFileSync(outside, 'not s3sync');
@@ -534,7 +544,8 @@ describe.each(servers())('pull confined to its target on $name', (server) => {
         expect([existsSync(left), existsSync(deep)]).toEqual([true, true]);
         const again = await runCli(['pull', `s3://${bucket}/p`, target, '--delete', '--json'], server);
         expect(again.summary).toMatchObject({ downloaded: 0, deleted: 0, failed: 0, scanned: 4 });
-        expect([existsSync(left), existsSync(deep)]).toEqual([false, false]);
+        expect([existsSync(left), existsSync(deep), existsSync(others)]).toEqual([false, false, true]);
+        rmSync(others);
         expect(readlinkSync(linked)).toBe(outside);
         expect(readFileSync(outside, 'utf8')).toBe('not s3sync');
         expect(readdirSync(folder)).toEqual([]);

@@ -299,6 +299,44 @@ describe.each(servers())('pull on $name', (server) => {
     expect(readdirSync(path.join(other, 'shared')).filter((n) => n.endsWith('.part'))).toEqual([]);
   });
 
+  it("two pulls of other prefixes into one tree never remove each other's temp files beside their files", async (ctx) => {
+    // A setgid folder of a group the user is not in: its downloads are written beside their files, as
+    // in a folder on another mount; no mount needed.
+    const nobody = { uid: 65534, gid: 65534 };
+    const probe = spawnSync('true', [], nobody);
+    if (process.getuid?.() !== 0 || probe.error || probe.status !== 0) {
+      console.warn('[pull] NOTICE: not root or cannot switch to nobody: the temp files test is skipped');
+      return ctx.skip();
+    }
+    const { bucket, transport } = await newBucket(server, 'beside-two');
+    const big = randomBytes(3 * MiB);
+    await seed(transport, 'pa/sub/big.bin', big);
+    await seed(transport, 'pb/sub/small.txt', 'small');
+    await seed(transport, 'pb/top.txt', 'top');
+    const dst = tempDir('beside-two');
+    chmodSync(dst, 0o755);
+    chownSync(dst, nobody.uid, nobody.gid);
+    const sub = path.join(dst, 'sub');
+    mkdirSync(sub);
+    chownSync(sub, 0, 1);
+    chmodSync(sub, 0o2777);
+    const home = tempDir('beside-two-home');
+    chownSync(home, nobody.uid, nobody.gid);
+    const as = { ...nobody, env: { HOME: home } };
+    const parts = () => readdirSync(sub).filter((n) => n.endsWith('.s3sync.part'));
+    const a = spawnCli(['pull', `s3://${bucket}/pa`, dst, '--bwlimit', '1MiB', '--json'], server, as);
+    expect(await waitFor(() => parts().length > 0, a, 30_000)).toBe(true);
+    const b = await runCli(['pull', `s3://${bucket}/pb`, dst, '--json'], server, as);
+    expect(b.code, b.stderr).toBe(0);
+    expect(parts()).toHaveLength(1);
+    const { code } = await a.exited;
+    expect(code, a.stderr()).toBe(0);
+    expect(summaryOf(a.events)).toMatchObject({ downloaded: 1, failed: 0 });
+    expect(readFileSync(path.join(sub, 'big.bin')).equals(big)).toBe(true);
+    expect(readFileSync(path.join(sub, 'small.txt'), 'utf8')).toBe('small');
+    expect(parts()).toEqual([]);
+  });
+
   it('an x-amz-meta-mtime no file can have falls back to LastModified, never failing the pull', async () => {
     const { bucket, transport } = await newBucket(server, 'mtime-meta');
     const valid = { '1.5': 1500, '1700000000.25': 1_700_000_000_250, ' 12': 12_000, '0': 0, '-1': -1000 };
