@@ -7,26 +7,12 @@ import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  bigFile,
-  cleanup,
-  MiB,
-  newBucket,
-  runCliInTerminal,
-  servers,
-  tempDir,
-  writeTree,
-} from '../helpers.js';
+import { bigFile, MiB, newBucket, runCliInTerminal, servers, trackedDirs, writeTree } from '../helpers.js';
 
 const hasScript = spawnSync('script', ['--version']).status === 0;
 
-const dirs: string[] = [];
-afterAll(() => cleanup(...dirs));
-const newDir = (label: string) => {
-  const d = tempDir(label);
-  dirs.push(d);
-  return d;
-};
+const { dir: newDir, removeAll } = trackedDirs();
+afterAll(removeAll);
 
 const ESC = '\u001b';
 
