@@ -43,6 +43,23 @@ export const CONNECTION_OPTIONS = {
     defaultText: 'per provider, off for AWS',
     commands: S3,
   },
+  caBundle: {
+    kind: 'string',
+    flag: '--ca-bundle',
+    arg: '<file>',
+    help: "PEM file of the CA certificates to trust for the endpoint, in place of the system's",
+    defaultText: "AWS_CA_BUNDLE, the profile's ca_bundle, else Node's CAs and NODE_EXTRA_CA_CERTS",
+    example: '--ca-bundle /etc/ssl/private-ca.pem',
+    commands: S3,
+  },
+  // aws-cli's name. A negation only: verifying is the default, and a config file may turn it off.
+  verifySsl: {
+    kind: 'boolean',
+    flag: '--verify-ssl',
+    help: "verify the endpoint's TLS certificate (the default)",
+    negation: 'do not verify TLS certificates (insecure; warned on every run)',
+    commands: S3,
+  },
   // Provider names were always matched without regard to case (getProvider).
   provider: {
     kind: 'enum',

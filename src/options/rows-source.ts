@@ -15,6 +15,8 @@ export const SHARED_WITH_S3_TO_S3: ReadonlySet<string> = new Set([
   '--region',
   '--profile',
   '--path-style',
+  '--ca-bundle',
+  '--verify-ssl',
   '--provider',
   '--checksums',
   '--workers',

@@ -270,6 +270,9 @@ export function validateOptions(opts: object, entry: EntryPoint): void {
     throw usageError(
       `settleMax (--settle-max) ${fmtDuration(settleMax)} is shorter than settle (--settle) ${fmtDuration(setting(given, 'settle'))}: give it longer`,
     );
+  // Nothing would be checked against the bundle: one of the two is a mistake.
+  if (given.caBundle !== undefined && given.verifySsl === false)
+    throw usageError('give caBundle (--ca-bundle) or verifySsl false (--no-verify-ssl), not both');
   // S3 refuses a KMS key without KMS encryption (every file would fail); other stores drop it unsaid.
   if (given.sseKmsKeyId !== undefined && !String(given.sse ?? '').startsWith('aws:kms'))
     throw usageError('sseKmsKeyId (--sse-kms-key-id) applies only with sse (--sse) aws:kms or aws:kms:dsse');
@@ -283,6 +286,8 @@ export function validateOptions(opts: object, entry: EntryPoint): void {
 const CLIENT_FIXES = [
   'credentials',
   'pathStyle',
+  'caBundle',
+  'verifySsl',
   'checksums',
   'connectTimeout',
   'connectTimeoutMs',

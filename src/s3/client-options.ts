@@ -4,6 +4,7 @@ import { setting } from '../options/validate.js';
 import { type AwsProfile, readAwsProfile } from './aws-config.js';
 import { type CredentialsOrigin, credentialsSource } from './credentials-origin.js';
 import { getProvider, type ProviderQuirks, providerEndpoint } from './providers.js';
+import { caBundleSource, NO_VERIFY_WARNING } from './tls-trust.js';
 
 /**
  * Where the CLI took an endpoint URL from when no flag gave it (a config file's key), as messages name
@@ -67,6 +68,10 @@ export interface ConnectionOptions {
   tpslimitBurst?: number;
   /** Static credentials; default: the AWS credential chain (env, profile, SSO, instance role …). */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** PEM file of the CA certificates trusted for the endpoint (see tls-trust.ts). Default: AWS_CA_BUNDLE, the profile's ca_bundle. */
+  caBundle?: string;
+  /** false: TLS certificates are not verified (insecure; warned on every run). Default true. */
+  verifySsl?: boolean;
   /** Print debug detail (never secrets). */
   debug?: boolean;
 }
@@ -295,7 +300,10 @@ export function endpointFor(opts: ConnectionOptions, env: Env = process.env): Re
  */
 export function connectionNotices(
   e: ResolvedEndpoint,
-  opts: Pick<ConnectionOptions, 'credentials' | 'profile' | 'debug' | typeof OPTION_ORIGINS>,
+  opts: Pick<
+    ConnectionOptions,
+    'credentials' | 'profile' | 'debug' | 'caBundle' | 'verifySsl' | typeof OPTION_ORIGINS
+  >,
   env: Env = process.env,
   label = 'connection',
 ): string[] {
@@ -304,6 +312,9 @@ export function connectionNotices(
     out.push(
       `${label}: endpoint ${e.id} (${e.where}), region ${e.region} (${e.regionWhere}), provider ${e.provider.name}, credentials ${credentialsSource(credentialsOrigin(opts, env))}`,
     );
+  const trust = opts.debug ? trustSaid(opts, env) : undefined;
+  if (trust) out.push(`${label}: ${trust}`);
+  if (opts.verifySsl === false) out.push(NO_VERIFY_WARNING);
   if (e.hadUserinfo)
     out.push(
       `the user name and password in the endpoint URL (${e.where}) are ignored: S3 requests are signed with the AWS credentials`,
@@ -314,6 +325,20 @@ export function connectionNotices(
       `AWS_PROFILE and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are both set: the credentials of profile '${profile}' are used, not the keys`,
     );
   return out;
+}
+
+/**
+ * Which certificates are trusted, as --debug says it where it is not the system's: where the bundle is
+ * set, not its contents (not read here).
+ */
+function trustSaid(
+  opts: Pick<ConnectionOptions, 'caBundle' | 'verifySsl' | 'profile'>,
+  env: Env,
+): string | undefined {
+  if (opts.verifySsl === false) return undefined;
+  const name = opts.profile ?? firstSet(env.AWS_PROFILE);
+  const bundle = caBundleSource(opts, env, () => readAwsProfile(name, env));
+  return bundle && `TLS CA bundle ${bundle.file} (${bundle.where})`;
 }
 
 /** Where the credentials come from, as the SDK's chain looks (see CredentialsOrigin). */

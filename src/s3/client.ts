@@ -20,6 +20,7 @@ import { checkAnswers } from './response-check.js';
 import { credentialProviders, httpHandler, s3 } from './sdk.js';
 import type { SigningCredentials } from './sigv4.js';
 import { timedAgents } from './timed-agent.js';
+import { tlsTrust } from './tls-trust.js';
 
 export interface ResolvedClient {
   /** Built, and the SDK loaded, on first use: a run whose requests all go direct never builds it. */
@@ -61,13 +62,18 @@ export async function createS3Client(
   const checksums = opts.checksums ?? (custom ? provider.sdkChecksums : 'when_supported');
   // Sockets are opened as requests need them: the pool follows the request limit up to its maximum.
   const agentOpts = { keepAlive: true, maxSockets: requestConcurrency(opts).max * 2, keepAliveMsecs: 1000 };
+  // Read here, as the first request is about to go: a bundle that cannot be used stops the run first.
+  const trust = tlsTrust(opts);
   const counter = new RequestCounter();
   const timeouts = {
     connectMs: setting(opts, 'connectTimeout'),
     firstByteMs: setting(opts, 'firstByteTimeout'),
     stallMs: setting(opts, 'stallTimeout'),
   };
-  const { httpAgent, httpsAgent, watched } = timedAgents(agentOpts, timeouts);
+  const { httpAgent, httpsAgent, watched } = timedAgents(
+    { ...agentOpts, rejectUnauthorized: trust.rejectUnauthorized, ...(trust.ca && { ca: trust.ca }) },
+    timeouts,
+  );
 
   const pathStyle = opts.pathStyle ?? (custom ? provider.pathStyle : false);
   // The server's clock minus this one's, as far as known: the SDK client's once it is built.

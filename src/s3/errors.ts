@@ -221,9 +221,15 @@ export function describeS3Error(
       `the S3 endpoint ${endpoint} does not speak TLS on that port: use http:// instead of https://, or check ${flag}`,
     );
   }
+  // Not valid now: no bundle would make it so.
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
+    return usageError(
+      `the TLS certificate of the S3 endpoint ${endpoint} is not valid now (${code}): renew it on the server, or check this machine's clock`,
+    );
+  }
   if (TLS_TRUST.has(code)) {
     return usageError(
-      `the TLS certificate of the S3 endpoint ${endpoint} is not trusted (${code}): if your own CA signed it, set NODE_EXTRA_CA_CERTS to that CA's certificate file`,
+      `the TLS certificate of the S3 endpoint ${endpoint} is not trusted (${code}): give the certificate of the CA that signed it with --ca-bundle (or AWS_CA_BUNDLE, or the profile's ca_bundle)`,
     );
   }
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {

@@ -114,7 +114,7 @@ type AddRequest = (req: http.ClientRequest, options: unknown) => void;
  * hook is missing, the agents are returned unwatched and `watched` is false.
  */
 export function timedAgents(
-  options: http.AgentOptions,
+  options: https.AgentOptions,
   timeouts: RequestTimeouts,
 ): { httpAgent: http.Agent; httpsAgent: https.Agent; watched: boolean } {
   // One per client: "answered" is about the endpoint this client talks to.

@@ -168,7 +168,7 @@ async function against(
   endpoint: string,
   command: Command,
   extra: string[] = [],
-  env: Record<string, string> = {},
+  env: Record<string, string | undefined> = {},
 ) {
   const src = dir('ep-src');
   writeTree(src, { 'a.txt': 'alpha', 'sub/b.txt': 'bravo' });
@@ -380,18 +380,21 @@ describe('TLS certificates', () => {
       );
   });
 
-  it('a self-signed certificate is not trusted: the fix is NODE_EXTRA_CA_CERTS', async (ctx) => {
+  it('a self-signed certificate is not trusted: the fix is --ca-bundle', async (ctx) => {
     if (!tlsHtml) return ctx.skip();
     const url = tlsHtml.url.replace('127.0.0.1', 'localhost');
     expectRefused(
       await against(url, 'push'),
-      /TLS certificate of the S3 endpoint .* is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\): .*NODE_EXTRA_CA_CERTS/,
+      /TLS certificate of the S3 endpoint .* is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\): .*--ca-bundle/,
     );
   });
 
   it('a trusted certificate for another name: the fix is the host name', async (ctx) => {
     if (!tlsHtml || !selfSigned) return ctx.skip();
-    const r = await against(tlsHtml.url, 'push', [], { NODE_EXTRA_CA_CERTS: selfSigned.certFile });
+    const r = await against(tlsHtml.url, 'push', [], {
+      NODE_EXTRA_CA_CERTS: selfSigned.certFile,
+      AWS_CA_BUNDLE: undefined,
+    });
     expectRefused(
       r,
       /is for another host name \(ERR_TLS_CERT_ALTNAME_INVALID\): use a host name it names in endpointUrl \(--endpoint-url\)/,
@@ -401,7 +404,10 @@ describe('TLS certificates', () => {
   it('trusted and named: then what answers is judged, and HTML is not S3', async (ctx) => {
     if (!tlsHtml || !selfSigned) return ctx.skip();
     const url = tlsHtml.url.replace('127.0.0.1', 'localhost');
-    const r = await against(url, 'pull', [], { NODE_EXTRA_CA_CERTS: selfSigned.certFile });
+    const r = await against(url, 'pull', [], {
+      NODE_EXTRA_CA_CERTS: selfSigned.certFile,
+      AWS_CA_BUNDLE: undefined,
+    });
     expectRefused(r, /does not answer as S3 \(it answers ListObjectsV2 with an HTML page/);
   });
 });

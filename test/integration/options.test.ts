@@ -429,6 +429,8 @@ describe.each(servers())('invalid option values on $name', (server) => {
         env: {
           AWS_CONFIG_FILE: path.join(home, 'config'),
           AWS_SHARED_CREDENTIALS_FILE: path.join(home, 'credentials'),
+          // --debug would name it on a line of its own.
+          AWS_CA_BUNDLE: undefined,
         },
       },
     );

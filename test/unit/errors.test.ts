@@ -238,9 +238,14 @@ describe('describeS3Error: one line that names the fix', () => {
     [
       'a self-signed certificate',
       sys('DEPTH_ZERO_SELF_SIGNED_CERT'),
-      /certificate .* is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\): .*NODE_EXTRA_CA_CERTS/,
+      /certificate .* is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\): .*--ca-bundle/,
     ],
-    ['an expired certificate', sys('CERT_HAS_EXPIRED'), /is not trusted \(CERT_HAS_EXPIRED\)/],
+    [
+      'an expired certificate: no bundle helps',
+      sys('CERT_HAS_EXPIRED'),
+      /is not valid now \(CERT_HAS_EXPIRED\): renew it on the server, or check this machine's clock/,
+    ],
+    ['one not valid yet', sys('CERT_NOT_YET_VALID'), /is not valid now \(CERT_NOT_YET_VALID\)/],
     [
       'a certificate for another host',
       sys('ERR_TLS_CERT_ALTNAME_INVALID'),

@@ -1,0 +1,66 @@
+import { writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { profileFrom } from '../../src/s3/aws-config.js';
+import { caBundleSource, readCaBundle, tlsTrust } from '../../src/s3/tls-trust.js';
+import { trackedDirs } from '../helpers.js';
+
+const { dir, removeAll } = trackedDirs();
+afterAll(removeAll);
+
+const profile = (caBundle?: string) => () =>
+  profileFrom(undefined, caBundle === undefined ? '' : `[default]\nca_bundle = ${caBundle}\n`, undefined);
+
+describe('caBundleSource: aws-cli precedence', () => {
+  it.each([
+    [
+      'the flag first',
+      { caBundle: '/f.pem' },
+      { AWS_CA_BUNDLE: '/e.pem' },
+      '/p.pem',
+      '/f.pem',
+      '--ca-bundle',
+    ],
+    ['then AWS_CA_BUNDLE', {}, { AWS_CA_BUNDLE: '/e.pem' }, '/p.pem', '/e.pem', 'AWS_CA_BUNDLE'],
+    ["then the profile's ca_bundle", {}, {}, '/p.pem', '/p.pem', "the ca_bundle of AWS profile 'default'"],
+    [
+      'an empty AWS_CA_BUNDLE is unset',
+      {},
+      { AWS_CA_BUNDLE: '' },
+      '/p.pem',
+      '/p.pem',
+      "the ca_bundle of AWS profile 'default'",
+    ],
+    [
+      '~/ in the profile is the home directory',
+      {},
+      {},
+      '~/ca.pem',
+      path.join(homedir(), 'ca.pem'),
+      "the ca_bundle of AWS profile 'default'",
+    ],
+  ])('%s', (_why, opts, env, inProfile, file, where) => {
+    expect(caBundleSource(opts, env, profile(inProfile))).toEqual({ file, where });
+  });
+
+  it('none anywhere: the system CAs', () => {
+    expect(caBundleSource({}, {}, profile())).toBeUndefined();
+  });
+});
+
+describe('tlsTrust', () => {
+  it('verification off reads no bundle (even one that does not exist)', () => {
+    expect(tlsTrust({ verifySsl: false }, { AWS_CA_BUNDLE: '/no/such.pem' })).toEqual({
+      rejectUnauthorized: false,
+    });
+  });
+
+  it('a text without a certificate is refused, naming the file and its setting', () => {
+    const f = path.join(dir('tls-unit'), 'key.pem');
+    writeFileSync(f, '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n');
+    expect(() => readCaBundle(f, 'AWS_CA_BUNDLE')).toThrow(
+      `the CA bundle ${f} (AWS_CA_BUNDLE) holds no PEM certificate`,
+    );
+  });
+});
