@@ -4,7 +4,8 @@ import { setting } from '../options/validate.js';
 import { type AwsProfile, readAwsProfile } from './aws-config.js';
 import { type CredentialsOrigin, credentialsSource } from './credentials-origin.js';
 import { getProvider, type ProviderQuirks, providerEndpoint } from './providers.js';
-import { caBundleSource, NO_VERIFY_WARNING } from './tls-trust.js';
+import { proxySaid } from './proxy.js';
+import { NO_VERIFY_WARNING, trustSaid } from './tls-trust.js';
 
 /**
  * Where the CLI took an endpoint URL from when no flag gave it (a config file's key), as messages name
@@ -314,6 +315,8 @@ export function connectionNotices(
     );
   const trust = opts.debug ? trustSaid(opts, env) : undefined;
   if (trust) out.push(`${label}: ${trust}`);
+  const proxy = opts.debug ? proxySaid(e.id, env) : undefined;
+  if (proxy) out.push(`${label}: ${proxy}`);
   if (opts.verifySsl === false) out.push(NO_VERIFY_WARNING);
   if (e.hadUserinfo)
     out.push(
@@ -325,20 +328,6 @@ export function connectionNotices(
       `AWS_PROFILE and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are both set: the credentials of profile '${profile}' are used, not the keys`,
     );
   return out;
-}
-
-/**
- * Which certificates are trusted, as --debug says it where it is not the system's: where the bundle is
- * set, not its contents (not read here).
- */
-function trustSaid(
-  opts: Pick<ConnectionOptions, 'caBundle' | 'verifySsl' | 'profile'>,
-  env: Env,
-): string | undefined {
-  if (opts.verifySsl === false) return undefined;
-  const name = opts.profile ?? firstSet(env.AWS_PROFILE);
-  const bundle = caBundleSource(opts, env, () => readAwsProfile(name, env));
-  return bundle && `TLS CA bundle ${bundle.file} (${bundle.where})`;
 }
 
 /** Where the credentials come from, as the SDK's chain looks (see CredentialsOrigin). */

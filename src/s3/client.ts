@@ -15,6 +15,7 @@ import { contentMd5OnDeleteObjects } from './delete-objects-md5.js';
 import type { DirectSetup } from './direct.js';
 import { redactSignatures } from './errors.js';
 import type { ProviderQuirks } from './providers.js';
+import { proxyEnv } from './proxy.js';
 import { RequestCounter } from './request-counter.js';
 import { checkAnswers } from './response-check.js';
 import { credentialProviders, httpHandler, s3 } from './sdk.js';
@@ -73,6 +74,7 @@ export async function createS3Client(
   const { httpAgent, httpsAgent, watched } = timedAgents(
     { ...agentOpts, rejectUnauthorized: trust.rejectUnauthorized, ...(trust.ca && { ca: trust.ca }) },
     timeouts,
+    proxyEnv(process.env),
   );
 
   const pathStyle = opts.pathStyle ?? (custom ? provider.pathStyle : false);

@@ -20,6 +20,7 @@ import {
   NotS3Error,
   NotS3ErrorAnswer,
 } from './endpoint-errors.js';
+import { proxyAuthRequired } from './proxy.js';
 import { abortError, type RequestScope } from './request-signals.js';
 import { notS3Reason } from './response-check.js';
 import { Signer, type SigningCredentials, uriEncode } from './sigv4.js';
@@ -265,6 +266,10 @@ export class DirectRequests {
     });
     const status = res.statusCode ?? 0;
     const seen = flat(res.headers);
+    if (status === 407) {
+      res.destroy();
+      throw proxyAuthRequired();
+    }
     const notS3 = notS3Reason({ operation, status, headers: seen });
     if (notS3) {
       res.destroy();

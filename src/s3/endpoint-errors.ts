@@ -97,3 +97,12 @@ export function timeoutError(
     ms,
   });
 }
+
+/** A proxy that would not tunnel or forward (see proxy.ts): a configuration to fix, never retried. */
+export class ProxyRefusedError extends Error {
+  readonly code = 'EPROXY';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProxyRefused';
+  }
+}

@@ -135,6 +135,12 @@ export function describeS3Error(
   const to = op ? ` to ${op}` : '';
   if (err instanceof NotS3ErrorAnswer)
     return runError(`${err.message} from ${endpoint} (not an S3 answer${to})`, err);
+  // A CONNECT tunnel the proxy never opened (marked in proxy-agent.ts): the endpoint was never reached.
+  const proxy = (err as { proxy?: unknown } | null)?.proxy;
+  if (isRequestTimeout(err) && typeof proxy === 'string')
+    return usageError(
+      `the proxy ${proxy} did not ${err.timeout === 'connect' ? 'accept a connection' : 'answer'} within ${err.ms / 1000} s: check it and that the proxy runs`,
+    );
   if (isRequestTimeout(err) && err.silentEndpoint) {
     const secs = `${err.ms / 1000} s`;
     return err.timeout === 'connect'
@@ -205,6 +211,11 @@ export function describeS3Error(
       );
     return usageError(`cannot load AWS credentials: ${msg.split('\n')[0]}`, err);
   }
+  // Said in full where it was raised (proxy-agent.ts): the proxy, its variable, its answer.
+  if (code === 'EPROXY') return usageError(msg);
+  // The proxy itself could not be reached (marked in proxy-agent.ts): the endpoint was never tried.
+  if (typeof proxy === 'string' && /^E[A-Z_]+$/.test(code))
+    return usageError(`cannot connect to the proxy ${proxy} (${code}): check it and that the proxy runs`);
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || /ENOTFOUND|getaddrinfo/.test(msg)) {
     return usageError(
       `cannot resolve the host name of the S3 endpoint ${endpoint} (DNS: ${code || 'getaddrinfo failed'}): check ${flag}`,

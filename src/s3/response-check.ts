@@ -5,6 +5,7 @@ import {
   NotS3Error,
   NotS3ErrorAnswer,
 } from './endpoint-errors.js';
+import { proxyAuthRequired } from './proxy.js';
 
 /**
  * What an answer must look like to be S3's. A web server, a login portal or a proxy's error page answers
@@ -99,6 +100,10 @@ export function checkAnswers(client: S3Client): void {
         body = await readAll(res.body);
         // Read once here; the SDK's deserializer reads the same bytes.
         res.body = body;
+      }
+      if (status === 407) {
+        (res.body as { destroy?: () => void } | undefined)?.destroy?.();
+        throw proxyAuthRequired();
       }
       const reason = notS3Reason({ operation, status, headers, body });
       if (reason) {

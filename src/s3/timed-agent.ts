@@ -2,6 +2,8 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Socket } from 'node:net';
 import { timeoutError } from './endpoint-errors.js';
+import type { ProxyEnv } from './proxy.js';
+import { ForwardingAgent, TunnelingAgent } from './proxy-agent.js';
 
 export interface RequestTimeouts {
   /** Establishing the TCP connection (DNS lookup included). */
@@ -116,11 +118,15 @@ type AddRequest = (req: http.ClientRequest, options: unknown) => void;
 export function timedAgents(
   options: https.AgentOptions,
   timeouts: RequestTimeouts,
+  proxies?: ProxyEnv,
 ): { httpAgent: http.Agent; httpsAgent: https.Agent; watched: boolean } {
   // One per client: "answered" is about the endpoint this client talks to.
   const endpoint = { answered: false };
-  const httpAgent = new http.Agent(options);
-  const httpsAgent = new https.Agent(options);
+  // Through a proxy where the environment names one for the scheme (each request checks NO_PROXY).
+  const httpAgent = proxies?.http ? new ForwardingAgent(options, proxies) : new http.Agent(options);
+  const httpsAgent = proxies?.https
+    ? new TunnelingAgent(options, proxies, { timeouts, endpoint })
+    : new https.Agent(options);
   let watched = true;
   for (const agent of [httpAgent, httpsAgent]) {
     const hooked = agent as unknown as { addRequest?: AddRequest };

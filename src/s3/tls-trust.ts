@@ -82,3 +82,14 @@ export function tlsTrust(opts: TrustOptions, env: Env = process.env): TlsTrust {
 /** The line every run with verification off prints: what it gives up. */
 export const NO_VERIFY_WARNING =
   'TLS certificates are not verified (--no-verify-ssl): anyone between here and the endpoint can read and change what is sent';
+
+/**
+ * Which certificates are trusted, as --debug says it where it is not the system's: where the bundle is
+ * set, not its contents (not read here).
+ */
+export function trustSaid(opts: TrustOptions, env: Env): string | undefined {
+  if (opts.verifySsl === false) return undefined;
+  const name = opts.profile ?? (env.AWS_PROFILE || undefined);
+  const bundle = caBundleSource(opts, env, () => readAwsProfile(name, env));
+  return bundle && `TLS CA bundle ${bundle.file} (${bundle.where})`;
+}

@@ -5,9 +5,11 @@
  * the server's plain HTTP port, and a forward proxy (test/servers/http-proxy.ts) counts what it carries.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newBucket, plainLines, runCli, servers, trackedDirs, writeTree } from '../helpers.js';
+import { startHttpProxy } from '../servers/http-proxy.js';
 import type { TestServer } from '../servers/servers.js';
 import { makeTestPki, startTlsFront, type TestPki } from '../servers/tls-front.js';
 
@@ -180,6 +182,172 @@ describe.each(servers())('TLS through a private CA on $name', (server: TestServe
     });
     expect(again.code, again.stderr).toBe(0);
     expect(again.summary?.requestsTotal).toBe(0);
+  });
+});
+
+describe.each(servers())('HTTP(S) proxies on $name', (server: TestServer) => {
+  let front: Awaited<ReturnType<typeof startTlsFront>> | undefined;
+  const proxies: Awaited<ReturnType<typeof startHttpProxy>>[] = [];
+  const SECRET = 'pr0xy-S3CRET-pw';
+  beforeAll(async () => {
+    if (pki) front = await startTlsFront(server.endpoint, pki);
+  });
+  afterAll(async () => {
+    await front?.close();
+    for (const p of proxies) await p.close();
+  });
+  const proxy = async (auth?: { user: string; password: string }) => {
+    const p = await startHttpProxy(auth);
+    proxies.push(p);
+    return p;
+  };
+  /** The proxy's URL with a user and password in it. */
+  const withUser = (url: string, password: string) => url.replace('http://', `http://ops:${password}@`);
+
+  /** A push of three files to a fresh bucket at `endpoint`, then a pull back; each run's result. */
+  async function roundTrip(endpoint: string, env: Record<string, string | undefined>, flags: string[] = []) {
+    const { bucket } = await newBucket(server, 'proxy');
+    const src = dir('proxy-src');
+    writeTree(src, { 'a.txt': 'alpha', 'b/c.txt': 'gamma', 'd.bin': 'x'.repeat(3000) });
+    const all = { ...CLEAN, AWS_ENDPOINT_URL_S3: endpoint, ...env };
+    const pushed = await runCli(['push', src, `s3://${bucket}/p`, ...flags], server, { env: all });
+    const out = dir('proxy-out');
+    const pulled = await runCli(['pull', `s3://${bucket}/p`, out, ...flags], server, { env: all });
+    return { pushed, pulled, out };
+  }
+
+  it('HTTPS_PROXY: every request to the https endpoint goes through a CONNECT tunnel', async (ctx) => {
+    if (!front || !pki) return ctx.skip();
+    const p = await proxy();
+    const r = await roundTrip(front.endpoint, { HTTPS_PROXY: p.url }, ['--ca-bundle', pki.caFile]);
+    expect(r.pushed.code, r.pushed.stderr).toBe(0);
+    expect(r.pushed.stdout).toMatch(/3 uploaded/);
+    expect(r.pulled.code, r.pulled.stderr).toBe(0);
+    expect(readFileSync(path.join(r.out, 'b/c.txt'), 'utf8')).toBe('gamma');
+    expect(p.counts.tunnels).toBeGreaterThan(0);
+    expect(new Set(p.counts.targets)).toEqual(new Set([new URL(front.endpoint).host]));
+    expect(p.counts.forwarded).toBe(0);
+  });
+
+  it('https_proxy (lower case) with user and password: Basic auth, never printed, also with --debug', async (ctx) => {
+    if (!front || !pki) return ctx.skip();
+    const p = await proxy({ user: 'ops', password: SECRET });
+    const r = await roundTrip(front.endpoint, { https_proxy: withUser(p.url, SECRET) }, [
+      '--ca-bundle',
+      pki.caFile,
+      '--debug',
+    ]);
+    expect(r.pushed.code, r.pushed.stderr).toBe(0);
+    expect(p.counts.tunnels).toBeGreaterThan(0);
+    expect(p.counts.refused).toBe(0);
+    expect(r.pushed.stderr).toMatch(
+      /notice: connection: proxy http:\/\/ops:\*\*\*@127\.0\.0\.1:\d+\/? \(https_proxy\)/,
+    );
+    for (const run of [r.pushed, r.pulled]) expect(run.stdout + run.stderr).not.toContain(SECRET);
+  });
+
+  it('a wrong proxy password: one line naming the 407 and the variable, exit 2, no password', async (ctx) => {
+    if (!front || !pki) return ctx.skip();
+    const p = await proxy({ user: 'ops', password: SECRET });
+    const wrong = 'not-the-pw-123';
+    for (const debug of [[], ['--debug']]) {
+      const r = await roundTrip(front.endpoint, { HTTPS_PROXY: withUser(p.url, wrong) }, [
+        '--ca-bundle',
+        pki.caFile,
+        ...debug,
+      ]);
+      const lines = plainLines(r.pushed.stderr).filter((l) => !l.startsWith('notice: '));
+      expect(lines, r.pushed.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(
+        /^s3sync: the proxy http:\/\/ops:\*\*\*@127\.0\.0\.1:\d+ \(HTTPS_PROXY\) refused the connection to 127\.0\.0\.1:\d+ \(HTTP 407 Proxy Authentication Required\): check the user name and password in HTTPS_PROXY$/,
+      );
+      expect(r.pushed.code).toBe(2);
+      if (debug.length === 0) expect(r.pushed.stderr).not.toMatch(/^\s+at /m);
+      for (const run of [r.pushed, r.pulled]) expect(run.stdout + run.stderr).not.toContain(wrong);
+    }
+    // Refused once per run, not retried.
+    expect(p.counts.refused).toBeLessThanOrEqual(4);
+    expect(p.counts.tunnels).toBe(0);
+  });
+
+  it('HTTP_PROXY: requests to the http endpoint are forwarded in absolute form', async () => {
+    const p = await proxy({ user: 'ops', password: SECRET });
+    const r = await roundTrip(server.endpoint, { HTTP_PROXY: withUser(p.url, SECRET) });
+    expect(r.pushed.code, r.pushed.stderr).toBe(0);
+    expect(r.pushed.stdout).toMatch(/3 uploaded/);
+    expect(r.pulled.code, r.pulled.stderr).toBe(0);
+    expect(readFileSync(path.join(r.out, 'd.bin'), 'utf8')).toBe('x'.repeat(3000));
+    expect(p.counts.forwarded).toBeGreaterThan(0);
+    expect(p.counts.tunnels).toBe(0);
+    expect(new Set(p.counts.targets)).toEqual(new Set([new URL(server.endpoint).host]));
+  });
+
+  it('HTTP_PROXY with a wrong password: one line, non-zero exit, no password', async () => {
+    const p = await proxy({ user: 'ops', password: SECRET });
+    const wrong = 'not-the-pw-456';
+    const r = await roundTrip(server.endpoint, { HTTP_PROXY: withUser(p.url, wrong) });
+    const lines = plainLines(r.pushed.stderr);
+    expect(lines, r.pushed.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(/^s3sync: .*407.*HTTP_PROXY/);
+    expect(r.pushed.code).toBe(2);
+    expect(r.pushed.stdout + r.pushed.stderr).not.toContain(wrong);
+  });
+
+  it.each([
+    ['127.0.0.1', '127.0.0.1'],
+    ['a CIDR block', '127.0.0.0/8'],
+    ['the host and its port', (e: string) => new URL(e).host],
+    ['*', '*'],
+  ])('NO_PROXY %s: requests go directly, the proxy carries nothing', async (_n, entry) => {
+    const p = await proxy();
+    const no = typeof entry === 'function' ? entry(server.endpoint) : entry;
+    const r = await roundTrip(server.endpoint, {
+      HTTP_PROXY: p.url,
+      HTTPS_PROXY: p.url,
+      NO_PROXY: `example.com, ${no}`,
+    });
+    expect(r.pushed.code, r.pushed.stderr).toBe(0);
+    expect(r.pulled.code, r.pulled.stderr).toBe(0);
+    expect(p.counts.forwarded + p.counts.tunnels).toBe(0);
+  });
+
+  it('NO_PROXY for another port of the host: still through the proxy', async () => {
+    const p = await proxy();
+    const r = await roundTrip(server.endpoint, { HTTP_PROXY: p.url, no_proxy: '127.0.0.1:1' });
+    expect(r.pushed.code, r.pushed.stderr).toBe(0);
+    expect(p.counts.forwarded).toBeGreaterThan(0);
+  });
+
+  it('a proxy nothing listens on: one line naming the proxy, not the endpoint, exit 2', async () => {
+    const r = await roundTrip(server.endpoint, { HTTP_PROXY: 'http://ops:pw-123456@127.0.0.1:1' });
+    expect(plainLines(r.pushed.stderr)).toEqual([
+      's3sync: cannot connect to the proxy http://ops:***@127.0.0.1:1 (HTTP_PROXY) (ECONNREFUSED): check it and that the proxy runs',
+    ]);
+    expect(r.pushed.code).toBe(2);
+  });
+
+  it('a proxy that accepts and never answers CONNECT: --first-byte-timeout still holds', async (ctx) => {
+    if (!front || !pki) return ctx.skip();
+    const silent = net.createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    try {
+      const started = Date.now();
+      const r = await roundTrip(front.endpoint, { HTTPS_PROXY: `127.0.0.1:${port}` }, [
+        '--ca-bundle',
+        pki.caFile,
+        '--first-byte-timeout',
+        '1s',
+      ]);
+      expect(plainLines(r.pushed.stderr)).toEqual([
+        `s3sync: the proxy http://127.0.0.1:${port} (HTTPS_PROXY) did not answer within 1 s: check it and that the proxy runs`,
+      ]);
+      expect(r.pushed.code).toBe(2);
+      // Two runs of one attempt each, not a retry storm.
+      expect(Date.now() - started).toBeLessThan(8000);
+    } finally {
+      silent.close();
+    }
   });
 });
 

@@ -305,7 +305,7 @@ describe("a config file's paths are its folder's", () => {
 
   it('the options that take a path are these', () => {
     expect(pathRows.map(([name]) => name).sort()).toEqual(
-      ['backupDir', 'excludeFrom', 'filesFrom', 'filesFrom0', 'manifest', 'out'].sort(),
+      ['backupDir', 'caBundle', 'excludeFrom', 'filesFrom', 'filesFrom0', 'manifest', 'out'].sort(),
     );
   });
 

@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import {
+  bypassesProxy,
+  proxyAuthorization,
+  proxyEnv,
+  proxyFor,
+  proxyRefusal,
+  proxySaid,
+  redactProxy,
+} from '../../src/s3/proxy.js';
+
+describe('bypassesProxy: NO_PROXY as curl reads it', () => {
+  it.each<[string, string, string, number, boolean]>([
+    ['* is every host', '*', 's3.example.com', 443, true],
+    ['the host itself', 'minio.local', 'minio.local', 9000, true],
+    ['a domain covers its hosts', 'example.com', 's3.example.com', 443, true],
+    ['a leading dot too', '.example.com', 's3.example.com', 443, true],
+    ['and *.', '*.example.com', 'bucket.s3.example.com', 443, true],
+    ['a domain is no suffix of another name', 'example.com', 'myexample.com', 443, false],
+    ['case does not matter', 'Example.COM', 'S3.example.com', 443, true],
+    ['a trailing dot of the host does not matter', 'example.com', 's3.example.com.', 443, true],
+    ['host:port only on that port', 'minio.local:9000', 'minio.local', 9000, true],
+    ['not on another', 'minio.local:9000', 'minio.local', 9001, false],
+    ['an IP address is itself', '10.0.0.5', '10.0.0.5', 80, true],
+    ['no domain suffix for addresses', '0.0.5', '10.0.0.5', 80, false],
+    ['a CIDR block', '10.0.0.0/8', '10.1.2.3', 80, true],
+    ['outside it', '10.0.0.0/8', '11.1.2.3', 80, false],
+    ['an IPv6 address, bracketed or not', '::1', '[::1]', 80, true],
+    ['[v6]:port', '[::1]:9000', '::1', 9000, true],
+    ['an IPv6 block', 'fd00::/8', 'fd12::1', 443, true],
+    ['a list, any entry', 'a.example, 127.0.0.1', '127.0.0.1', 80, true],
+    ['none matches', 'a.example b.example', 'c.example', 80, false],
+  ])('%s', (_why, noProxy, host, port, bypass) => {
+    const entries = proxyEnv({ NO_PROXY: noProxy }).noProxy;
+    expect(bypassesProxy(entries, host, port)).toBe(bypass);
+  });
+});
+
+describe('proxyEnv and proxyFor', () => {
+  it('https endpoints take HTTPS_PROXY, http ones HTTP_PROXY; the lower-case name first', () => {
+    const env = proxyEnv({
+      HTTPS_PROXY: 'http://upper:1',
+      https_proxy: 'http://lower:2',
+      HTTP_PROXY: 'http://h:3',
+    });
+    expect(proxyFor(env, 'https:', 's3.example.com', 443)?.url.host).toBe('lower:2');
+    expect(proxyFor(env, 'https:', 's3.example.com', 443)?.where).toBe('https_proxy');
+    expect(proxyFor(env, 'http:', 's3.example.com', 80)?.where).toBe('HTTP_PROXY');
+  });
+
+  it('no variable for the scheme: no proxy (HTTP_PROXY is not used for https)', () => {
+    expect(proxyFor(proxyEnv({ HTTP_PROXY: 'http://h:3' }), 'https:', 'x', 443)).toBeUndefined();
+  });
+
+  it('a bare host:port is http://, as curl takes it', () => {
+    expect(proxyEnv({ HTTPS_PROXY: 'proxy.corp:3128' }).https?.url.href).toBe('http://proxy.corp:3128/');
+  });
+
+  it.each([
+    [
+      'socks5://h:1080',
+      /HTTPS_PROXY names a socks5 proxy \(socks5:\/\/h:1080\): only http:\/\/ and https:\/\//,
+    ],
+    ['http://u:secret@[bad', /malformed proxy URL http:\/\/u:\*\*\*@\[bad in HTTPS_PROXY/],
+  ])('%s is refused in one line, its password hidden', (value, message) => {
+    expect(() => proxyEnv({ HTTPS_PROXY: value })).toThrow(message);
+  });
+});
+
+describe('what is shown and sent', () => {
+  it.each([
+    ['http://ops:s3cret@proxy:3128/', 'http://ops:***@proxy:3128/'],
+    ['http://ops:p@ss@proxy:3128', 'http://ops:***@proxy:3128'],
+    ['http://:s3cret@proxy', 'http://:***@proxy'],
+    ['http://ops@proxy', 'http://ops@proxy'],
+    ['proxy:3128', 'proxy:3128'],
+  ])('redactProxy(%s)', (raw, shown) => {
+    expect(redactProxy(raw)).toBe(shown);
+  });
+
+  it('Basic Proxy-Authorization from the URL, percent-decoded', () => {
+    expect(proxyAuthorization(new URL('http://op%40s:p%3Aw@proxy'))).toBe(
+      `Basic ${Buffer.from('op@s:p:w').toString('base64')}`,
+    );
+    expect(proxyAuthorization(new URL('http://proxy'))).toBeUndefined();
+  });
+
+  it('a 407 names the variable, and how to give credentials when the URL has none', () => {
+    const p = proxyEnv({ HTTPS_PROXY: 'http://proxy:3128' }).https!;
+    expect(proxyRefusal(p, 'h:443', 407, 'Proxy Authentication Required').message).toBe(
+      'the proxy http://proxy:3128 (HTTPS_PROXY) refused the connection to h:443 (HTTP 407 Proxy Authentication Required): give them in HTTPS_PROXY (http://user:password@host:port)',
+    );
+  });
+
+  it('--debug: the proxy without its password, or NO_PROXY naming the host', () => {
+    expect(proxySaid('https://s3.example.com', { HTTPS_PROXY: 'http://ops:pw@proxy:3128' })).toBe(
+      'proxy http://ops:***@proxy:3128 (HTTPS_PROXY)',
+    );
+    expect(
+      proxySaid('https://s3.example.com', { HTTPS_PROXY: 'http://proxy:3128', NO_PROXY: '.example.com' }),
+    ).toBe('no proxy: NO_PROXY names s3.example.com');
+    expect(proxySaid('https://s3.example.com', {})).toBeUndefined();
+  });
+});
