@@ -54,8 +54,9 @@ function toProxy(proxy: ProxySetting, options: tls.ConnectionOptions): net.Socke
   const host = proxy.url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = portOf(proxy.url);
   if (proxy.url.protocol !== 'https:') return net.connect(port, host);
-  const { ca, rejectUnauthorized } = options;
-  return tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ca, rejectUnauthorized });
+  const { ca, rejectUnauthorized, secureContext } = options;
+  const servername = net.isIP(host) ? undefined : host;
+  return tls.connect({ host, port, servername, ca, rejectUnauthorized, secureContext });
 }
 
 /**

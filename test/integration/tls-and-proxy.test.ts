@@ -170,6 +170,25 @@ describe.each(servers())('TLS through a private CA on $name', (server: TestServe
     expect(run.stderr).toMatch(/TLS certificates are not verified \(--no-verify-ssl\)/);
   });
 
+  it('a plain-http endpoint reads no bundle: an unusable AWS_CA_BUNDLE set machine-wide does not matter', async () => {
+    const bad = path.join(dir('tls-http'), 'not-pem.txt');
+    writeFileSync(bad, 'not a certificate');
+    const { bucket } = await newBucket(server, 'tls-http');
+    const src = dir('tls-http-src');
+    writeTree(src, { 'a.txt': 'alpha' });
+    const run = await runCli(['push', src, `s3://${bucket}/p`, '--json'], server, {
+      env: { ...CLEAN, AWS_CA_BUNDLE: bad },
+    });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.summary?.uploaded).toBe(1);
+    // The same bundle stops a run to the https front: it is read where TLS is used.
+    if (front) {
+      const viaTls = await pushVia({ AWS_CA_BUNDLE: bad });
+      expect(viaTls.run.code).toBe(2);
+      expect(plainLines(viaTls.run.stderr)[0]).toMatch(/holds no PEM certificate/);
+    }
+  });
+
   it('a no-change push reads no bundle: a bundle removed after the first push does not matter', async (ctx) => {
     if (!front || !pki) return ctx.skip();
     const bundle = path.join(dir('tls-gone'), 'ca.pem');
