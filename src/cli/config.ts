@@ -1,6 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { usageError } from '../errors.js';
+import { S3SyncError, usageError } from '../errors.js';
+import { kindOf } from '../local/open-file.js';
+import { fmtSize } from '../options/parse.js';
 import { type EntryPoint, OPTION_SPECS } from '../options/table.js';
 import { checkEnds, configValues, didYouMean, type JobCommand } from '../options/validate.js';
 import { OPTION_ORIGINS, type OptionOrigins } from '../s3/client-options.js';
@@ -140,6 +142,39 @@ function jsonMistake(message: string, text: string): { at: string; why: string }
   return { at: `:${line}:${column}`, why: m ? message.slice(0, m.index) : message };
 }
 
+/** Far past any config file (60 jobs of 20,000 globs each is under 2 MiB): a mistaken file is not read. */
+const CONFIG_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The file's text. Opened without blocking and checked by its descriptor: read, a FIFO would block the
+ * event loop (no signal could stop it) and /dev/zero would never end, so only a regular file is read.
+ */
+function configText(file: string): string {
+  const cannot = (why: string) => usageError(`cannot read the config file ${file}: ${why}`);
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (err) {
+    // A file it may not read: not a JSON mistake.
+    const e = err as NodeJS.ErrnoException;
+    throw cannot(e.code ?? e.message);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw cannot('it is a directory');
+    if (!st.isFile()) throw cannot(`not a regular file (${kindOf(st)})`);
+    if (st.size > CONFIG_MAX_BYTES)
+      throw cannot(`${fmtSize(st.size)} is too large for a config file (over ${fmtSize(CONFIG_MAX_BYTES)})`);
+    return readFileSync(fd, 'utf8');
+  } catch (err) {
+    if (err instanceof S3SyncError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    throw cannot(e.code ?? e.message);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigFile {
   // Resolved, an empty name is the working folder: read as a file, it failed with EISDIR.
   if (env.S3SYNC_CONFIG !== undefined && env.S3SYNC_CONFIG.trim() === '')
@@ -150,15 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigFile {
     if (env.S3SYNC_CONFIG === undefined) return { defaults: {}, jobs: [] };
     throw usageError(`S3SYNC_CONFIG names ${file}, which does not exist`);
   }
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    // A folder, or a file it may not read: not a JSON mistake.
-    const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'EISDIR' ? 'it is a directory' : (e.code ?? e.message);
-    throw usageError(`cannot read the config file ${file}: ${why}`);
-  }
+  const text = configText(file);
   let parsed: unknown;
   // A byte order mark, as some Windows editors write one, is not part of the JSON.
   const json = text.replace(/^\uFEFF/, '');

@@ -4,6 +4,7 @@
  * config file with an unknown key (with a suggestion) or a bad value stops everything before a single
  * request, in one line, exit 2, whichever command reads it.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -427,6 +428,38 @@ describe.each(servers())('config jobs on $name', (server) => {
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(`s3sync: cannot read the config file ${folder}: it is a directory\n`);
     expect(r.stdout).toBe('');
+  });
+
+  /** The CLI run, killed (SIGKILL) if still running after 15 s: a read that blocks ignores SIGTERM. */
+  async function runBounded(args: string[], opts: Parameters<typeof spawnCli>[2]) {
+    const live = spawnCli(args, server, opts);
+    runs.push(live);
+    const timer = setTimeout(() => live.child.kill('SIGKILL'), 15_000);
+    const { code, signal } = await live.exited.finally(() => clearTimeout(timer));
+    return { code, signal, stdout: live.stdout(), stderr: live.stderr() };
+  }
+
+  it('a FIFO named s3sync.config.json in the working folder is refused at once, not read (exit 2)', async () => {
+    const first = pushJob();
+    const cwd = dir('jobs-cfg-fifo');
+    const fifo = path.join(cwd, 's3sync.config.json');
+    execFileSync('mkfifo', [fifo]);
+    const url = String(first.job.destination);
+    const r = await runBounded(['push', String(first.job.source), url], { cwd });
+    expect(r.signal, 'killed: the read of the FIFO blocked').toBeNull();
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`s3sync: cannot read the config file ${fifo}: not a regular file (FIFO)\n`);
+    expect(r.stdout).toBe('');
+    expect(await keys(first.prefix)).toEqual([]);
+  });
+
+  it('S3SYNC_CONFIG naming /dev/zero is refused at once, not read without end (exit 2)', async () => {
+    const r = await runBounded([], { env: { S3SYNC_CONFIG: '/dev/zero' } });
+    expect(r.signal, 'killed: the read of /dev/zero did not end').toBeNull();
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      's3sync: cannot read the config file /dev/zero: not a regular file (character device)\n',
+    );
   });
 
   it('two jobs that read their list from standard input are refused: the first took it all', async () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -24,6 +24,18 @@ describe('loadConfig: a file that is not JSON is named with the line and column 
     writeFileSync(file, text);
     expect(usageErrorOf(() => loadConfig({ S3SYNC_CONFIG: file })).message).toBe(
       `config file ${file}${said}`,
+    );
+  });
+});
+
+describe('loadConfig: a file too large to be a config file is refused unread', () => {
+  it('over the cap: one line naming the file and the cap', () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 's3sync-config-')), 'big.json');
+    // Sparse: the size is what counts, not the bytes written.
+    writeFileSync(file, '');
+    truncateSync(file, 17 * 1024 * 1024);
+    expect(usageErrorOf(() => loadConfig({ S3SYNC_CONFIG: file })).message).toBe(
+      `cannot read the config file ${file}: 17MiB is too large for a config file (over 16MiB)`,
     );
   });
 });
