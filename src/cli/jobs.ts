@@ -2,11 +2,11 @@ import type { Command } from 'commander';
 import { S3SyncError, usageError } from '../errors.js';
 import { controlsEscaped, jsonText, printable } from '../escape.js';
 import type { EntryPoint } from '../options/table.js';
-import { validateOptions } from '../options/validate.js';
 import { type ConnectionOptions, endpointFor, OPTION_ORIGINS } from '../s3/client-options.js';
 import type { CheckEvent, CheckResult } from '../sync/check.js';
 import type { SyncResult } from '../sync/events.js';
 import { sourceConnection } from '../sync/s3-pair.js';
+import { checkRunOptions, type RunOptions } from '../sync/start-checks.js';
 import { type ConfigJob, jobEntry, loadConfig } from './config.js';
 import { cancelWords, cliEvent, errorExitCode, exitCodeOf } from './exit-codes.js';
 import { checkText, Output, summaryLines } from './output.js';
@@ -45,17 +45,17 @@ async function runJob(
     if (e.type === 'summary' || e.type === 'check-summary') summary = e;
     (watching?.onEvent ?? each)(e);
   };
-  const { source, destination } = job;
   try {
     const entry = jobEntry(job);
+    const call = { ...jobCall(entry, job, options), onEvent, signal };
     const r =
       entry === 'push'
-        ? await lib.push({ ...options, source, destination, onEvent, signal })
+        ? await lib.push(call as RunOptions['push'])
         : entry === 'pull'
-          ? await lib.pull({ ...options, source, destination, onEvent, signal })
+          ? await lib.pull(call as RunOptions['pull'])
           : entry === 'sync s3'
-            ? await lib.syncBuckets({ ...options, source, destination, onEvent, signal })
-            : await lib.check({ ...options, local: source, remote: destination, onEvent, signal });
+            ? await lib.syncBuckets(call as RunOptions['sync s3'])
+            : await lib.check(call as RunOptions['check']);
     return { exitCode: exitCodeOf(r.outcome), text: resultText(watch ? watch.watchEnded(r) : r) };
   } catch (err) {
     // Cancelled: its line says what it did, as a finished job's does; no job after it starts.
@@ -115,7 +115,7 @@ export async function runJobs(globals: Flags, program: Command, ctx: RunContext)
     const problem = refusal(split[i]!.options, entry, job, profile);
     if (problem === undefined) continue;
     // The flags (or the environment) alone give the same refusal: theirs, not the file's job's.
-    const alone = refusal(splitOptions(entry, [globals]).options, entry, job, '--profile');
+    const alone = refusal(splitOptions(entry, [globals]).options, entry, job, '--profile', false);
     throw usageError(alone === problem ? problem : `config file ${cfg.path}: job ${i + 1}: ${problem}`);
   }
   // Standard input holds one list: the first job to read it took it all, and each later one ran on none.
@@ -188,15 +188,31 @@ function reportRun(t: RunTally, mode: Output['mode']): void {
   else if (mode === 'human') process.stdout.write(`${text}\n`);
 }
 
+/** A job's options with its ends, as its library call takes them (a check's are local and remote). */
+function jobCall(entry: EntryPoint, job: ConfigJob, options: Flags): Flags {
+  const { source, destination } = job;
+  return entry === 'check'
+    ? { ...options, local: source, remote: destination }
+    : { ...options, source, destination };
+}
+
 /**
  * Why a job's options cannot run (conflicting options, an endpoint, region or profile that cannot be
  * used), resolved without a request; undefined when they can. `profile`: where its profile was named.
+ * `own`: the job's options and ends are checked as its command checks them as it starts (else only its
+ * connection, to tell a refusal the flags or the environment alone cause).
  */
-function refusal(options: Flags, entry: EntryPoint, job: ConfigJob, profile: string): string | undefined {
+function refusal(
+  options: Flags,
+  entry: EntryPoint,
+  job: ConfigJob,
+  profile: string,
+  own = true,
+): string | undefined {
   try {
-    validateOptions(options, entry);
     const origins = { ...(options as ConnectionOptions)[OPTION_ORIGINS], profile };
     const conn = { ...options, [OPTION_ORIGINS]: origins };
+    if (own) checkRunOptions(entry as keyof RunOptions, jobCall(entry, job, conn) as never);
     endpointFor(conn);
     if (entry === 'sync s3')
       endpointFor(sourceConnection({ ...conn, source: job.source, destination: job.destination }));

@@ -1,7 +1,6 @@
 import { type ScanResult, scanDirectoryYielding } from '../local/scan.js';
 import { scanListed } from '../local/scan-listed.js';
 import { isStateDir } from '../manifest/store.js';
-import { checkEnds, validateOptions } from '../options/validate.js';
 import { type CheckDifference, type CheckPlan, planCheck } from '../plan/check.js';
 import type { RequestCounts } from '../s3/request-counter.js';
 import { resolveAt } from './at-time.js';
@@ -10,6 +9,7 @@ import type { CheckOptions } from './options.js';
 import { prelude, within } from './prelude.js';
 import { RunContext, requireDirectory } from './run-context.js';
 import { fitting, headListed, headsInstead, remoteFits } from './selection.js';
+import { checkRunOptions } from './start-checks.js';
 
 export interface CheckResult {
   command: 'check';
@@ -57,8 +57,7 @@ export type CheckEvent =
  * Read-only: it takes no lock and writes no manifest.
  */
 export async function check(opts: CheckOptions): Promise<CheckResult> {
-  validateOptions(opts, 'check');
-  checkEnds('check', opts.local, opts.remote);
+  checkRunOptions('check', opts);
   const root = requireDirectory(opts.local, 'local directory');
   const at = resolveAt(opts.at);
   // The counters are those of a push (local → remote); check reports its own result below.

@@ -10,7 +10,7 @@ import { type LocalFile, type SameFolder, type StatData, scanDirectoryYielding }
 import { scanListed } from '../local/scan-listed.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { inStateDir, isStateDir, STATE_DIR, tmpFolderName } from '../manifest/store.js';
-import { checkEnds, setting, validateOptions } from '../options/validate.js';
+import { setting } from '../options/validate.js';
 import { folderCaseClashes, isFolderMarker, otherFolderSpelling } from '../plan/keys.js';
 import { downloadsAfterDeletes, type PullAction, planPull } from '../plan/pull.js';
 import type { Facts, RemoteObject } from '../plan/types.js';
@@ -35,6 +35,7 @@ import { prelude } from './prelude.js';
 import { TransferProgress } from './progress.js';
 import { RunContext } from './run-context.js';
 import { headListed, headsInstead, localFits, remoteFits } from './selection.js';
+import { checkRunOptions } from './start-checks.js';
 
 export interface PreparedPull {
   actions: PullAction[];
@@ -52,12 +53,10 @@ export interface PreparedPull {
 
 /** Download what changed under s3://bucket/prefix into a directory (created if missing). */
 export async function pull(opts: PullOptions): Promise<SyncResult> {
-  validateOptions(opts, 'pull');
-  checkEnds('pull', opts.destination, opts.source);
-  // Read before anything is written: a bad TIME leaves no directory behind.
+  // Before anything is written: a bad TIME or backup location leaves no directory behind.
+  checkRunOptions('pull', opts);
   const at = resolveAt(opts.at);
   const root = path.resolve(opts.destination);
-  if (opts.backupDir !== undefined) localBackupTarget(opts.backupDir, opts.suffix, root);
   const made = missingDirs(path.join(root, STATE_DIR));
   try {
     if (statSync(root, { throwIfNoEntry: false })?.isDirectory() === false)

@@ -14,20 +14,12 @@ import { scanListed } from '../local/scan-listed.js';
 import { FileChangedError } from '../local/stable-read.js';
 import { isStateDir, STATE_DIR } from '../manifest/store.js';
 import { shown } from '../options/parse.js';
-import { OPTIONS } from '../options/table.js';
-import {
-  checkEnds,
-  fmtDuration,
-  requireOptionsObject,
-  setting,
-  validateOptions,
-} from '../options/validate.js';
+import { fmtDuration, requireOptionsObject, setting } from '../options/validate.js';
 import { deletedElsewhere, listingDue, type PushAction, planPush } from '../plan/push.js';
 import type { Facts, RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
 import { objectSizeLimit, type ProviderQuirks } from '../s3/providers.js';
 import type { S3Transport } from '../s3/transport.js';
-import { parseS3Url } from '../s3/url.js';
 import { formatShard } from '../shard.js';
 import { checkBackupBucket, s3BackupTarget } from './backup.js';
 import { CopyGate } from './copy-rename.js';
@@ -44,6 +36,7 @@ import { rescanned } from './push-rescan.js';
 import { CopyRefused, restyleObject } from './restyle.js';
 import { RunContext, type RunSetup, requireDirectory } from './run-context.js';
 import { fitting, headListed, headsInstead, remoteFits } from './selection.js';
+import { checkRunOptions, refuseWatchOptions } from './start-checks.js';
 import { uploadFile } from './upload.js';
 import { metadataOverLimit, ownMetaSized } from './upload-job.js';
 
@@ -79,9 +72,9 @@ export interface PreparedPush {
 /** Upload a directory to s3://bucket/prefix, transferring only what changed. */
 export async function push(opts: PushOptions): Promise<SyncResult> {
   requireOptionsObject(opts, 'push');
+  checkRunOptions('push', opts);
   // Watching runs pushes until cancelled (src/watch/); loaded only then, with its native watcher.
   if (opts.watch) return (await import('../watch/watch-loop.js')).watch(opts);
-  refuseWatchOptions(opts, 'applies to watch (--watch) only');
   const s = await pushContext(opts);
   return s.run(async () => {
     const prepared = await preparePush(s, opts);
@@ -91,22 +84,18 @@ export async function push(opts: PushOptions): Promise<SyncResult> {
   });
 }
 
-/** The watch's options outside a watch (a push without --watch, a plan) would do nothing: refused. */
-export function refuseWatchOptions(opts: Partial<PushOptions>, why: string): void {
-  for (const name of ['watch', 'settle', 'settleMax', 'reconcileEvery'] as const)
-    if (opts[name] !== undefined && opts[name] !== false)
-      throw usageError(`${name} (${OPTIONS[name].flag}) ${why}`);
-}
+// Plan refuses them too, with its own reason.
+export { refuseWatchOptions };
 
-/** A push's checked options and its run context (not yet run); a watch passes what it said of its connection. */
+/**
+ * A push's run context (not yet run), its options checked by checkRunOptions (push() does, before a
+ * watch starts); a watch passes what it said of its connection.
+ */
 export async function pushContext(
   opts: PushOptions,
   connectionSaid?: RunSetup['connectionSaid'],
 ): Promise<RunContext> {
-  validateOptions(opts, 'push');
-  checkEnds('push', opts.source, opts.destination);
   const root = requireDirectory(opts.source, 'source directory');
-  if (opts.backupDir !== undefined) s3BackupTarget(opts.backupDir, opts.suffix, parseS3Url(opts.destination));
   return RunContext.create({
     root,
     remote: opts.destination,

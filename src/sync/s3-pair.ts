@@ -99,6 +99,32 @@ function overlaps(a: S3Location, b: S3Location): boolean {
   return a.bucket === b.bucket && (a.prefix.startsWith(b.prefix) || b.prefix.startsWith(a.prefix));
 }
 
+/**
+ * The two locations of an S3 → S3 sync and its backup location, checked without a request: on what may
+ * be one store, neither end may hold the other, nor the backup lie in the source. `backupName`: how
+ * errors name opts.backupDir (an applied plan's is not a flag).
+ */
+export function pairTargets(
+  opts: S3SyncOptions,
+  backupName = 'backupDir (--backup-dir)',
+): { from: S3Location; to: S3Location; backup?: BackupTarget } {
+  const from = parseS3Url(opts.source);
+  const to = writableS3Url(opts.destination, 'the destination');
+  const oneStore = sameStore(opts) || mayBeOneStore(opts);
+  if (oneStore && overlaps(from, to))
+    throw usageError(
+      `the source ${opts.source} and the destination ${opts.destination} overlap: a sync would copy into what it reads`,
+    );
+  if (opts.backupDir === undefined) return { from, to };
+  const backup = s3BackupTarget(opts.backupDir, opts.suffix, to, backupName);
+  // Kept objects written into the source would overwrite it, or be synced back by the next run.
+  if (oneStore && overlaps(from, { bucket: backup.bucket, prefix: backup.prefix }))
+    throw usageError(
+      `${backupName} ${opts.backupDir} overlaps the source ${opts.source}: choose a prefix outside it`,
+    );
+  return { from, to, backup };
+}
+
 export class S3PairRun {
   readonly started = Date.now();
   readonly result: SyncResult = emptyResult('sync', false);
@@ -118,8 +144,6 @@ export class S3PairRun {
     backupName = 'backupDir (--backup-dir)',
   ) {
     this.result.dryRun = !!opts.dryRun;
-    this.from = parseS3Url(opts.source);
-    this.to = writableS3Url(opts.destination, 'the destination');
     this.same = sameStore(opts);
     // Each once: the source's too when it is set apart from the destination's (else they are the same).
     const srcConn = sourceConnection(opts);
@@ -128,19 +152,7 @@ export class S3PairRun {
       ...connectionNotices(endpointFor(opts), opts, process.env, 'destination connection'),
     ];
     for (const n of new Set(notices)) this.notice(n);
-    const oneStore = this.same || mayBeOneStore(opts);
-    if (oneStore && overlaps(this.from, this.to))
-      throw usageError(
-        `the source ${opts.source} and the destination ${opts.destination} overlap: a sync would copy into what it reads`,
-      );
-    if (opts.backupDir !== undefined) {
-      this.backup = s3BackupTarget(opts.backupDir, opts.suffix, this.to, backupName);
-      // Kept objects written into the source would overwrite it, or be synced back by the next run.
-      if (oneStore && overlaps(this.from, { bucket: this.backup.bucket, prefix: this.backup.prefix }))
-        throw usageError(
-          `${backupName} ${opts.backupDir} overlaps the source ${opts.source}: choose a prefix outside it`,
-        );
-    }
+    ({ from: this.from, to: this.to, backup: this.backup } = pairTargets(opts, backupName));
   }
 
   async filter(): Promise<PathFilter> {

@@ -6,7 +6,7 @@
  */
 import { errorMessage, S3SyncError, usageError } from '../errors.js';
 import { forEachLimit, Limiter } from '../limiter.js';
-import { setting, validateOptions } from '../options/validate.js';
+import { setting } from '../options/validate.js';
 import { type HeadFact, planS3Sync, type S3SyncAction, type S3SyncPlan } from '../plan/s3-to-s3.js';
 import { copiesInParts, copyUnsupported, headObject } from '../s3/copy.js';
 import { httpStatus, isFatal } from '../s3/errors.js';
@@ -20,6 +20,7 @@ import type { SyncResult } from './events.js';
 import type { S3SyncOptions } from './options-s3.js';
 import { S3PairRun } from './s3-pair.js';
 import { streamObject } from './s3-stream.js';
+import { checkRunOptions } from './start-checks.js';
 
 export type { S3SyncOptions };
 
@@ -27,7 +28,7 @@ type Copy = Extract<S3SyncAction, { kind: 'copy' }>;
 
 /** Makes the destination prefix hold what the source prefix holds. */
 export async function syncBuckets(opts: S3SyncOptions): Promise<SyncResult> {
-  validateOptions(opts, 'sync s3');
+  checkRunOptions('sync s3', opts);
   // Read before any request: a bad TIME is refused at once, and a duration counts back from the start.
   const at = resolveAt(opts.at);
   const run = new S3PairRun(opts);

@@ -1,13 +1,13 @@
 import { lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { onAbort } from '../abort-listeners.js';
-import { S3SyncError, usageError } from '../errors.js';
+import { S3SyncError } from '../errors.js';
 import { IGNORE_FILE, isIgnoreFile } from '../local/filters.js';
 import { absPath, type LocalFile, scanDirectory } from '../local/scan.js';
 import { mtimeMsOf, type SizeAgeFilter } from '../local/size-age.js';
 import type { Destination, ManifestEntry } from '../manifest/schema.js';
 import { isStateDir, loadManifest } from '../manifest/store.js';
 import { SECOND } from '../options/spec.js';
-import { fmtDuration, setting, validateOptions } from '../options/validate.js';
+import { fmtDuration, setting } from '../options/validate.js';
 import { UNPROVEN_CTIME } from '../plan/compare.js';
 import { DeletesRefused } from '../sync/delete-guard.js';
 import { emptyResult, stoppedBy as markStopped, type SyncEvent, type SyncResult } from '../sync/events.js';
@@ -900,10 +900,6 @@ class WatchLoop {
  * with the totals then.
  */
 export async function watch(opts: PushOptions): Promise<SyncResult> {
-  validateOptions(opts, 'push');
-  if (opts.dryRun)
-    throw usageError(
-      'watch (--watch) does not take dryRun (--dry-run): a plain push with dryRun shows what it would send',
-    );
+  // Its options were checked by push() (checkRunOptions), as a config file's jobs are before any runs.
   return new WatchLoop(opts, requireDirectory(opts.source, 'source directory')).run();
 }

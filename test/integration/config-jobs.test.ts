@@ -149,6 +149,23 @@ describe.each(servers())('config jobs on $name', (server) => {
     },
   );
 
+  /** A later job's settings over a push job's, or made from it (they name its ends). */
+  type Bad = Record<string, unknown> | ((job: Record<string, unknown>) => Record<string, unknown>);
+
+  it('a bare s3sync --dry-run with a watch job is refused before the first job runs', async () => {
+    const first = pushJob();
+    const second = pushJob();
+    const { env, file } = config({ jobs: [first.job, { ...second.job, watch: true }] });
+    const r = await runCli(['--dry-run'], server, { env });
+    expect(r.code).toBe(2);
+    expect(plainLines(r.stderr), r.stderr).toEqual([
+      `s3sync: config file ${file}: job 2: watch (--watch) does not take dryRun (--dry-run): a plain push with dryRun shows what it would send`,
+    ]);
+    expect(r.stdout).toBe('');
+    expect(await keys(first.prefix)).toEqual([]);
+    expect(await keys(second.prefix)).toEqual([]);
+  });
+
   it.each([
     [
       'a suffix without a backup location',
@@ -203,12 +220,56 @@ describe.each(servers())('config jobs on $name', (server) => {
       { command: 'sync', source: 's3://some-bucket/p', destination: 's3://' },
       /not an S3 URL: 's3:\/\/'/,
     ],
-  ])(
+    // Refused by the library only as the job started: the first job had run by then.
+    [
+      'a watch with dryRun',
+      { watch: true, dryRun: true },
+      /watch \(--watch\) does not take dryRun \(--dry-run\)/,
+    ],
+    ['settle without watch', { settle: '2s' }, /settle \(--settle\) applies to watch \(--watch\) only/],
+    [
+      'a local backupDir for a push',
+      { delete: true, backupDir: './bk' },
+      /backupDir \(--backup-dir\) for an S3 destination must be an s3:\/\/bucket\/prefix URL, not '.*bk'/,
+    ],
+    [
+      'a backupDir inside the destination',
+      (j) => ({ backupDir: `${j.destination}/old` }),
+      /backupDir \(--backup-dir\) s3:\/\/.*\/old\/ overlaps the destination s3:\/\/.*: choose a prefix outside it/,
+    ],
+    [
+      "a pull's backupDir inside its target",
+      (j) => ({
+        command: 'pull',
+        source: j.destination,
+        destination: j.source,
+        backupDir: path.join(String(j.source), 'bk'),
+      }),
+      /--backup-dir .*bk overlaps the pull target .*: choose a directory outside it/,
+    ],
+    [
+      'an S3 → S3 sync into its own source',
+      (j) => ({ command: 'sync', source: j.destination, destination: `${j.destination}/inner` }),
+      /the source s3:\/\/.* and the destination s3:\/\/.*\/inner overlap: a sync would copy into what it reads/,
+    ],
+    [
+      'an S3 → S3 backupDir inside the source',
+      (j) => ({
+        command: 'sync',
+        source: j.destination,
+        destination: `${j.destination}-copy`,
+        backupDir: `${j.destination}/old`,
+      }),
+      /backupDir \(--backup-dir\) s3:\/\/.*\/old overlaps the source s3:\/\/.*: choose a prefix outside it/,
+    ],
+    ['a time --at cannot read', { command: 'check', at: 'soonish' }, /at \(--at\): /],
+  ] as [string, Bad, RegExp][])(
     'options that conflict in a later job (%s) stop the file before its first job runs',
     async (_what, bad, re) => {
       const first = pushJob();
       const second = pushJob();
-      const { env, file } = config({ jobs: [first.job, { ...second.job, ...bad }] });
+      const overrides = typeof bad === 'function' ? bad(second.job) : bad;
+      const { env, file } = config({ jobs: [first.job, { ...second.job, ...overrides }] });
       const r = await runCli([], server, { env });
       expect(r.code).toBe(2);
       expect(plainLines(r.stderr)).toHaveLength(1);
