@@ -5,7 +5,7 @@ import { kindOf } from '../local/open-file.js';
 import { fmtSize } from '../options/parse.js';
 import { type EntryPoint, OPTION_SPECS } from '../options/table.js';
 import { checkEnds, configValues, didYouMean, type JobCommand } from '../options/validate.js';
-import { OPTION_ORIGINS, type OptionOrigins } from '../s3/client-options.js';
+import { OPTION_ORIGINS, type OptionOrigins, ORIGIN_KEYS } from '../s3/client-options.js';
 import { isS3Url, parseS3Url, writableS3Url } from '../s3/url.js';
 
 /**
@@ -88,10 +88,10 @@ function withPathsFrom<T extends Record<string, unknown>>(values: T, base: strin
   return out as T;
 }
 
-/** A section's values, with where its endpoint URLs came from (see OPTION_ORIGINS): messages name the key. */
+/** A section's values, with where its connection options came from (see OPTION_ORIGINS): messages name the key. */
 function withOrigins(values: Record<string, unknown>, section: string): Record<string, unknown> {
   const origins: OptionOrigins = {};
-  for (const key of ['endpointUrl', 'sourceEndpointUrl'] as const)
+  for (const key of ORIGIN_KEYS)
     if (values[key] !== undefined) origins[key] = `"${key}" in the config file's ${section}`;
   return Object.keys(origins).length === 0 ? values : { ...values, [OPTION_ORIGINS]: origins };
 }

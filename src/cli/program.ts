@@ -14,7 +14,7 @@ import {
   optionsFor,
 } from '../options/table.js';
 import { flagParser, helpText } from '../options/validate.js';
-import { OPTION_ORIGINS, type OptionOrigins } from '../s3/client-options.js';
+import { OPTION_ORIGINS, type OptionOrigins, ORIGIN_KEYS } from '../s3/client-options.js';
 import type { CheckEvent } from '../sync/check.js';
 import { stoppedMessage } from '../sync/events.js';
 import { checkOutFolder } from '../sync/plan-out.js';
@@ -89,7 +89,7 @@ export function splitOptions(
   const cli: Flags = {};
   // The layer each option's value came from.
   const layerOf = new Map<string, number>();
-  // Where a layer's endpoint URL came from (a config file's key); a flag's says it is the flag.
+  // Where a layer's connection options came from (a config file's key); a flag's says it is the flag.
   const origins: OptionOrigins = {};
   for (const [at, layer] of layers.entries()) {
     const from = (layer as { [OPTION_ORIGINS]?: OptionOrigins })[OPTION_ORIGINS];
@@ -103,9 +103,10 @@ export function splitOptions(
       const spec = Object.hasOwn(OPTION_SPECS, key) ? OPTION_SPECS[key as OptionName] : undefined;
       if (v === undefined || spec === undefined || !appliesTo(spec, command)) continue;
       (spec.cliOnly ? cli : options)[key] = v;
-      if (key === 'endpointUrl' || key === 'sourceEndpointUrl') {
-        if (from?.[key] === undefined) delete origins[key];
-        else origins[key] = from[key];
+      const origin = ORIGIN_KEYS.find((k) => k === key);
+      if (origin !== undefined) {
+        if (from?.[origin] === undefined) delete origins[origin];
+        else origins[origin] = from[origin];
       }
       layerOf.set(key, at);
     }

@@ -8,8 +8,9 @@ import { proxySaid } from './proxy.js';
 import { NO_VERIFY_WARNING, trustSaid } from './tls-trust.js';
 
 /**
- * Where the CLI took an endpoint URL from when no flag gave it (a config file's key), as messages name
- * it. Keyed by a symbol: no options check takes it for an option, and an object spread carries it.
+ * Where the CLI took a connection option from when no flag gave it (a config file's key), as messages
+ * (and --debug's connection line) name it. Keyed by a symbol: no options check takes it for an option,
+ * and an object spread carries it.
  */
 export const OPTION_ORIGINS = Symbol('s3sync.optionOrigins');
 export type OptionOrigins = {
@@ -19,7 +20,19 @@ export type OptionOrigins = {
   profile?: string;
   /** The option that gave the region, when not --region (--source-region). */
   region?: string;
+  sourceProfile?: string;
+  sourceRegion?: string;
 };
+
+/** The options whose origin is kept: those a message or the connection line names. */
+export const ORIGIN_KEYS = [
+  'endpointUrl',
+  'sourceEndpointUrl',
+  'profile',
+  'region',
+  'sourceProfile',
+  'sourceRegion',
+] as const satisfies readonly (keyof OptionOrigins)[];
 
 /** Connection settings shared by every command (CLI flags, config file and library options). */
 export interface ConnectionOptions {

@@ -37,8 +37,10 @@ export function sourceConnection(opts: S3SyncOptions, env: Env = process.env): C
     // Messages about the source's endpoint name where it was set.
     [OPTION_ORIGINS]: {
       endpointUrl: endpoint?.where,
-      profile: opts.sourceProfile !== undefined ? '--source-profile' : origins?.profile,
-      region: opts.sourceRegion !== undefined ? '--source-region' : origins?.region,
+      profile:
+        opts.sourceProfile !== undefined ? (origins?.sourceProfile ?? '--source-profile') : origins?.profile,
+      region:
+        opts.sourceRegion !== undefined ? (origins?.sourceRegion ?? '--source-region') : origins?.region,
     },
     region: opts.sourceRegion ?? opts.region,
     profile: opts.sourceProfile ?? opts.profile,

@@ -266,6 +266,48 @@ describe.each(servers())('endpoint identity on $name', (server) => {
       expect(r.stdout + r.stderr).not.toContain(server.secretAccessKey);
   });
 
+  it("--debug credits a config file's region and profile to the file's key, and a flag over it to the flag", async () => {
+    const { bucket } = await newBucket(server, 'dbgcfg');
+    const src = dir('dbgcfg-src');
+    seededTree(src, 2, 9);
+    const id = validateEndpoint(real);
+    const profiles = awsFiles(`[profile plain]\nendpoint_url = ${real}\n`, credentialsOf({ plain: server }));
+    const url = `s3://${bucket}/d`;
+    const cfgDir = dir('dbgcfg-cfg');
+    writeFileSync(
+      path.join(cfgDir, 's3sync.config.json'),
+      JSON.stringify({
+        defaults: { endpointUrl: real, region: 'us-east-1' },
+        jobs: [
+          { command: 'push', source: src, destination: url, profile: 'plain' },
+          {
+            command: 'sync',
+            source: url,
+            destination: `s3://${bucket}/copy`,
+            sourceProfile: 'plain',
+            sourceRegion: 'us-east-1',
+          },
+        ],
+      }),
+    );
+    const env = { ...keysOf(server), ...profiles, AWS_REGION: 'us-west-2' };
+    const said = (stderr: string) => plainLines(stderr).filter((l) => /connection: endpoint /.test(l));
+    const bare = await run(['--dry-run', '--debug'], env, cfgDir);
+    expect(bare.code, bare.stderr).toBe(0);
+    const file = (key: string, section: string) => `"${key}" in the config file's ${section}`;
+    expect(said(bare.stderr)).toEqual([
+      `notice: connection: endpoint ${id} (${file('endpointUrl', 'defaults')}), region us-east-1 (${file('region', 'defaults')}), provider other, credentials from AWS profile 'plain' (${file('profile', 'job 1')})`,
+      `notice: source connection: endpoint ${id} (the endpoint_url of AWS profile 'plain'), region us-east-1 (${file('sourceRegion', 'job 2')}), provider other, credentials from AWS profile 'plain' (${file('sourceProfile', 'job 2')})`,
+      `notice: destination connection: endpoint ${id} (${file('endpointUrl', 'defaults')}), region us-east-1 (${file('region', 'defaults')}), provider other, credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY`,
+    ]);
+    // A command in the file's folder takes its defaults, and a flag given wins and is named.
+    const flag = await run(['push', src, url, '--dry-run', '--debug', '--region', 'us-east-1'], env, cfgDir);
+    expect(flag.code, flag.stderr).toBe(0);
+    expect(said(flag.stderr)).toEqual([
+      `notice: connection: endpoint ${id} (${file('endpointUrl', 'defaults')}), region us-east-1 (--region), provider other, credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY`,
+    ]);
+  });
+
   it('the same store spelled differently is the same identity; another port is another store', async () => {
     const { bucket } = await newBucket(server, 'spell');
     const src = dir('spell-src');
