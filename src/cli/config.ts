@@ -1,7 +1,9 @@
+import { isUtf8 } from 'node:buffer';
 import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { S3SyncError, usageError } from '../errors.js';
 import { kindOf } from '../local/open-file.js';
+import { invalidBytes } from '../local/scan.js';
 import { fmtSize } from '../options/parse.js';
 import { type EntryPoint, OPTION_SPECS } from '../options/table.js';
 import { checkEnds, configValues, didYouMean, type JobCommand } from '../options/validate.js';
@@ -146,10 +148,10 @@ function jsonMistake(message: string, text: string): { at: string; why: string }
 const CONFIG_MAX_BYTES = 16 * 1024 * 1024;
 
 /**
- * The file's text. Opened without blocking and checked by its descriptor: read, a FIFO would block the
+ * The file's bytes. Opened without blocking and checked by its descriptor: read, a FIFO would block the
  * event loop (no signal could stop it) and /dev/zero would never end, so only a regular file is read.
  */
-function configText(file: string): string {
+function configBytes(file: string): Buffer {
   const cannot = (why: string) => usageError(`cannot read the config file ${file}: ${why}`);
   let fd: number;
   try {
@@ -165,7 +167,7 @@ function configText(file: string): string {
     if (!st.isFile()) throw cannot(`not a regular file (${kindOf(st)})`);
     if (st.size > CONFIG_MAX_BYTES)
       throw cannot(`${fmtSize(st.size)} is too large for a config file (over ${fmtSize(CONFIG_MAX_BYTES)})`);
-    return readFileSync(fd, 'utf8');
+    return readFileSync(fd);
   } catch (err) {
     if (err instanceof S3SyncError) throw err;
     const e = err as NodeJS.ErrnoException;
@@ -185,7 +187,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigFile {
     if (env.S3SYNC_CONFIG === undefined) return { defaults: {}, jobs: [] };
     throw usageError(`S3SYNC_CONFIG names ${file}, which does not exist`);
   }
-  const text = configText(file);
+  const bytes = configBytes(file);
+  // Decoded as is, a Latin-1 "café" would be "caf\uFFFD", a folder that does not exist.
+  if (!isUtf8(bytes))
+    throw usageError(
+      `config file ${file} is not UTF-8 (byte ${invalidBytes(bytes).split(', ')[0]}): save it as UTF-8`,
+    );
+  const text = bytes.toString('utf8');
   let parsed: unknown;
   // A byte order mark, as some Windows editors write one, is not part of the JSON.
   const json = text.replace(/^\uFEFF/, '');
@@ -211,9 +219,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigFile {
       `${where}: unknown key ${JSON.stringify(key)} (${guess ? `did you mean "${guess}"?` : 'it holds "defaults" and "jobs"'})`,
     );
   }
-  const defaults = parsed.defaults ?? {};
+  // Absent, a section is empty; null is a mistake, as {} for "jobs" is.
+  const defaults = 'defaults' in parsed ? parsed.defaults : {};
   if (!isObject(defaults)) throw usageError(`${where}: "defaults" must be an object`);
-  const jobs = parsed.jobs ?? [];
+  const jobs = 'jobs' in parsed ? parsed.jobs : [];
   if (!Array.isArray(jobs)) throw usageError(`${where}: "jobs" must be an array`);
   return {
     // Checked here, not only by the library, so the message names the file (and the job).

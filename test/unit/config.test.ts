@@ -39,3 +39,39 @@ describe('loadConfig: a file too large to be a config file is refused unread', (
     );
   });
 });
+
+describe('loadConfig: null for a section is refused as {} for "jobs" is', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 's3sync-config-'));
+  it.each([
+    ['"jobs": null', '{"jobs": null}', ': "jobs" must be an array'],
+    ['"defaults": null', '{"defaults": null}', ': "defaults" must be an object'],
+  ])('%s', (_what, text, said) => {
+    const file = path.join(dir, `${_what.replace(/\W+/g, '-')}.json`);
+    writeFileSync(file, text);
+    expect(usageErrorOf(() => loadConfig({ S3SYNC_CONFIG: file })).message).toBe(
+      `config file ${file}${said}`,
+    );
+  });
+});
+
+describe('loadConfig: a file that is not UTF-8 is said to be so, with the byte offset', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 's3sync-config-'));
+  it.each([
+    [
+      'Latin-1 é in a source',
+      Buffer.concat([Buffer.from('{"jobs": [{"source": "caf'), Buffer.from([0xe9]), Buffer.from('"}]}')]),
+      ' is not UTF-8 (byte 0xE9 at 25): save it as UTF-8',
+    ],
+    [
+      'UTF-16 with its byte order mark',
+      Buffer.from('\uFEFF{}', 'utf16le'),
+      ' is not UTF-8 (byte 0xFF at 0): save it as UTF-8',
+    ],
+  ])('%s', (_what, bytes, said) => {
+    const file = path.join(dir, `${_what.replace(/\W+/g, '-')}.json`);
+    writeFileSync(file, bytes);
+    expect(usageErrorOf(() => loadConfig({ S3SYNC_CONFIG: file })).message).toBe(
+      `config file ${file}${said}`,
+    );
+  });
+});
