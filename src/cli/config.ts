@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import path from 'node:path';
 import { S3SyncError, usageError } from '../errors.js';
 import { kindOf } from '../local/open-file.js';
@@ -76,16 +77,32 @@ const PATH_OPTIONS: readonly string[] = Object.entries(OPTION_SPECS).flatMap(([n
   'arg' in spec && ['<path>', '<file>', '<dir>'].includes(spec.arg as string) ? [name] : [],
 );
 
-/** A local path of the file, relative to the file's folder: a cron job's working directory is not the file's. */
-const fromFile = (base: string, v: string) =>
-  v === '-' || isS3Url(v) || path.isAbsolute(v) ? v : path.resolve(base, v);
+/**
+ * A local path of the file, relative to the file's folder: a cron job's working directory is not the
+ * file's. `~` and `~/…` are the home folder, as a shell reads them (else a folder named `~` is made
+ * beside the file); `~user` is refused, not looked up.
+ */
+function fromFile(v: string, at: { base: string; home: string; where: string; key: string }): string {
+  if (v === '-' || isS3Url(v) || path.isAbsolute(v)) return v;
+  if (v === '~' || v.startsWith('~/')) return path.join(at.home, v.slice(1));
+  if (v.startsWith('~'))
+    throw usageError(
+      `${at.where}: "${at.key}" '${v}': ~user is not read: write the folder's full path (~/ is your home folder)`,
+    );
+  return path.resolve(at.base, v);
+}
 
-function withPathsFrom<T extends Record<string, unknown>>(values: T, base: string): T {
+function withPathsFrom<T extends Record<string, unknown>>(
+  values: T,
+  where: string,
+  dirs: { base: string; home: string },
+): T {
   const out: Record<string, unknown> = { ...values };
   for (const key of [...PATH_OPTIONS, 'source', 'destination']) {
     const v = out[key];
-    if (typeof v === 'string') out[key] = fromFile(base, v);
-    else if (Array.isArray(v)) out[key] = v.map((x) => (typeof x === 'string' ? fromFile(base, x) : x));
+    const at = { ...dirs, where, key };
+    if (typeof v === 'string') out[key] = fromFile(v, at);
+    else if (Array.isArray(v)) out[key] = v.map((x) => (typeof x === 'string' ? fromFile(x, at) : x));
   }
   return out as T;
 }
@@ -210,7 +227,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigFile {
     );
   const where = `config file ${file}`;
   // Relative paths in it are the file's, wherever s3sync runs from (the same when it is found in cwd).
-  const base = path.dirname(file);
+  const dirs = { base: path.dirname(file), home: env.HOME || homedir() };
   if (!isObject(parsed)) throw usageError(`${where} must hold a JSON object`);
   for (const key of Object.keys(parsed)) {
     if (key === 'defaults' || key === 'jobs') continue;
@@ -227,7 +244,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigFile {
   return {
     // Checked here, not only by the library, so the message names the file (and the job).
     defaults: withOrigins(
-      withPathsFrom(configValues(defaults, `${where}: defaults`, 'defaults'), base),
+      withPathsFrom(configValues(defaults, `${where}: defaults`, 'defaults'), `${where}: defaults`, dirs),
       'defaults',
     ),
     jobs: jobs.map((j: unknown, i) => {
@@ -251,7 +268,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigFile {
         source,
         destination,
         ...options
-      } = withPathsFrom(configValues(j, at, command), base);
+      } = withPathsFrom(configValues(j, at, command), at, dirs);
       if (typeof source !== 'string' || typeof destination !== 'string')
         throw usageError(`${at} needs "source" and "destination"`);
       // A sync job's options are those of what it runs: an S3 → S3 job refuses verify, as the CLI does.

@@ -75,3 +75,35 @@ describe('loadConfig: a file that is not UTF-8 is said to be so, with the byte o
     );
   });
 });
+
+describe('loadConfig: ~ and ~/ in a path are the home folder, as a shell reads them', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 's3sync-config-'));
+  const load = (content: object) => {
+    const file = path.join(dir, 's3sync.config.json');
+    writeFileSync(file, JSON.stringify(content));
+    return { file, run: () => loadConfig({ S3SYNC_CONFIG: file, HOME: '/home/tester' }) };
+  };
+
+  it('~/restore, ~ and a list of them; a ~ inside a name is a name', () => {
+    const cfg = load({
+      defaults: { manifest: '~/m.json', excludeFrom: ['~/.ignore', 'a~b'] },
+      jobs: [
+        { command: 'pull', source: 's3://bkt/p', destination: '~/restore' },
+        { command: 'push', source: '~', destination: 's3://bkt/q' },
+      ],
+    }).run();
+    expect(cfg.defaults.manifest).toBe('/home/tester/m.json');
+    expect(cfg.defaults.excludeFrom).toEqual(['/home/tester/.ignore', path.join(dir, 'a~b')]);
+    expect(cfg.jobs[0]!.destination).toBe('/home/tester/restore');
+    expect(cfg.jobs[1]!.source).toBe('/home/tester');
+  });
+
+  it("~user is refused in one line: it is not this user's home", () => {
+    const { file, run } = load({
+      jobs: [{ command: 'pull', source: 's3://bkt/p', destination: '~bob/restore' }],
+    });
+    expect(usageErrorOf(run).message).toBe(
+      `config file ${file}: job 1: "destination" '~bob/restore': ~user is not read: write the folder's full path (~/ is your home folder)`,
+    );
+  });
+});
