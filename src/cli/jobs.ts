@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Command } from 'commander';
 import { S3SyncError, usageError } from '../errors.js';
 import { controlsEscaped, jsonText, printable } from '../escape.js';
@@ -123,6 +124,8 @@ export async function runJobs(globals: Flags, program: Command, ctx: RunContext)
     [options.filesFrom ?? options.filesFrom0 ?? []].flat().includes('-') ? [i + 1] : [],
   );
   if (readers.length > 1) throw usageError(stdinReaders(readers));
+  const shared = sharedManifest(cfg.jobs.map((job, i) => ({ ...job, manifest: split[i]!.options.manifest })));
+  if (shared !== undefined) throw usageError(`config file ${cfg.path}: ${shared}`);
   const tally: RunTally = { jobs: cfg.jobs.length, ok: 0, failed: 0, cancelled: 0, exitCode: 0 };
   // Watch jobs run until the signal, side by side: the others run in order meanwhile, as without them.
   const watches: Promise<void>[] = [];
@@ -227,6 +230,26 @@ function refusal(
 export function stdinReaders(jobs: readonly number[]): string {
   const [all, others] = jobs.length === 2 ? ['both', 'other'] : ['all', 'others'];
   return `jobs ${jobs.slice(0, -1).join(', ')} and ${jobs.at(-1)} ${all} read their list from standard input (files-from '-'): only one job can; give the ${others} a file`;
+}
+
+/**
+ * Two jobs (numbered from 1) whose one manifest would serve other ends, in words; undefined when none
+ * do. A manifest records one destination: each job would find it another's, distrust it and list
+ * the whole destination again, on every run.
+ */
+export function sharedManifest(
+  jobs: readonly { source: string; destination: string; manifest?: unknown }[],
+): string | undefined {
+  const first = new Map<string, number>();
+  for (const [i, job] of jobs.entries()) {
+    if (typeof job.manifest !== 'string') continue;
+    const file = path.resolve(job.manifest);
+    const j = first.get(file);
+    if (j === undefined) first.set(file, i);
+    else if (jobs[j]!.source !== job.source || jobs[j]!.destination !== job.destination)
+      return `jobs ${j + 1} and ${i + 1} share the manifest ${file} for other ends (${jobs[j]!.source} -> ${jobs[j]!.destination}, ${job.source} -> ${job.destination}): give each its own "manifest"`;
+  }
+  return undefined;
 }
 
 /** Prints a job's line (and with --json its `job` object); returns its exit code. */

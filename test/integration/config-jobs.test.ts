@@ -149,6 +149,26 @@ describe.each(servers())('config jobs on $name', (server) => {
     },
   );
 
+  it('one "manifest" in defaults for two destinations is refused before the first job runs', async () => {
+    const first = pushJob();
+    const second = pushJob();
+    const { env, file } = config({ defaults: { manifest: './shared.json' }, jobs: [first.job, second.job] });
+    const manifest = path.join(path.dirname(file), 'shared.json');
+    const r = await runCli([], server, { env });
+    expect(r.code, r.stderr).toBe(2);
+    expect(plainLines(r.stderr)).toEqual([
+      `s3sync: config file ${file}: jobs 1 and 2 share the manifest ${manifest} for other ends (${first.job.source} -> ${first.job.destination}, ${second.job.source} -> ${second.job.destination}): give each its own "manifest"`,
+    ]);
+    expect(await keys(first.prefix)).toEqual([]);
+    // A push and a check of the same ends may share it: the check only reads it.
+    const { env: same } = config({
+      defaults: { manifest: './shared.json' },
+      jobs: [first.job, { ...first.job, command: 'check' }],
+    });
+    const ok = await runCli([], server, { env: same });
+    expect(ok.code, ok.stderr).toBe(0);
+  });
+
   /** A later job's settings over a push job's, or made from it (they name its ends). */
   type Bad = Record<string, unknown> | ((job: Record<string, unknown>) => Record<string, unknown>);
 
