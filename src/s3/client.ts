@@ -78,7 +78,7 @@ export async function createS3Client(
       ...agentOpts,
       rejectUnauthorized: trust?.rejectUnauthorized ?? true,
       // One context for every connection: given `ca`, each TLS connection would parse the whole bundle
-      // again (a system bundle of 144 certificates: about 24 ms of CPU a connection).
+      // again (measured in docs/performance.md).
       ...(trust?.ca && { secureContext: createSecureContext({ ca: trust.ca }) }),
     },
     timeouts,
