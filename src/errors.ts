@@ -38,6 +38,15 @@ export function beforeRun(err: unknown): unknown {
   return err;
 }
 
+/** Runs a call's checks of its arguments; what they throw is marked as refused before the run. */
+export function checkedBeforeRun<T>(checks: () => T): T {
+  try {
+    return checks();
+  } catch (err) {
+    throw beforeRun(err);
+  }
+}
+
 /** Usage or configuration problem: the run stops before it does anything more. */
 export const usageError = (message: string, cause?: unknown) => new S3SyncError(message, 'usage', { cause });
 

@@ -1,3 +1,4 @@
+import { checkedBeforeRun } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
 import { requireTarget, setting, validateOptions } from '../options/validate.js';
 import { connectionNotices, endpointFor } from '../s3/client-options.js';
@@ -31,9 +32,11 @@ export interface CleanupResult {
 
 /** Aborts (or with dryRun lists) multipart uploads under the prefix that were started long ago. */
 export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
-  validateOptions(opts, 'cleanup');
-  requireTarget('cleanup', opts.target);
-  const loc = parseS3Url(opts.target);
+  const loc = checkedBeforeRun(() => {
+    validateOptions(opts, 'cleanup');
+    requireTarget('cleanup', opts.target);
+    return parseS3Url(opts.target);
+  });
   for (const message of connectionNotices(endpointFor(opts), opts))
     opts.onEvent?.({ type: 'notice', message });
   const { S3Transport } = await import('../s3/transport.js');

@@ -1,3 +1,4 @@
+import { checkedBeforeRun } from '../errors.js';
 import { requireTarget, validateOptions } from '../options/validate.js';
 import type { ConnectionOptions } from '../s3/client-options.js';
 import { connectionNotices, endpointFor } from '../s3/client-options.js';
@@ -38,9 +39,11 @@ export interface VersionsResult {
  * `signal`, it resolves with the versions listed so far (`cancelled`).
  */
 export async function versions(opts: VersionsOptions): Promise<VersionsResult> {
-  validateOptions(opts, 'versions');
-  requireTarget('versions', opts.target);
-  const { bucket } = parseS3Url(opts.target);
+  const { bucket } = checkedBeforeRun(() => {
+    validateOptions(opts, 'versions');
+    requireTarget('versions', opts.target);
+    return parseS3Url(opts.target);
+  });
   const prefix = opts.target.slice(`s3://${bucket}`.length).replace(/^\/+/, '');
   for (const message of connectionNotices(endpointFor(opts), opts))
     opts.onEvent?.({ type: 'notice', message });

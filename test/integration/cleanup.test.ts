@@ -76,6 +76,19 @@ describe.each(servers())('cleanup output on $name', (server) => {
     );
   });
 
+  // Refused before its run began, as a bad flag is: one line, and no summary of a run that never started.
+  it.each([
+    ['cleanup', 's3://'],
+    ['versions', 's3://'],
+    ['cleanup', 'bucket-without-scheme/u'],
+    ['versions', 's3:///u'],
+  ])('--json %s %s: refused in one line on stderr, nothing on stdout, exit 2', async (command, target) => {
+    const run = await runCli([command, target, '--json', '--endpoint-url', proxy.endpoint], server);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/^s3sync: not an S3 URL: .* \(expected s3:\/\/bucket\/prefix\)\n$/);
+  });
+
   it('ages are counted on the server clock: an upload a minute old is not stale there', async () => {
     const MIN = 60_000;
     // The server's clock is 10 minutes behind: its minute-old upload was initiated 11 minutes ago here.
