@@ -11,7 +11,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { onAbort } from '../abort-listeners.js';
-import { errorMessage, S3SyncError, usageError } from '../errors.js';
+import { beforeRun, errorMessage, S3SyncError, usageError } from '../errors.js';
 import { FOREIGN_TMP, FOREIGN_TMP_SUFFIX } from '../local/confine.js';
 import { createFilter, IGNORE_FILE, type PathFilter } from '../local/filters.js';
 import { HashCache } from '../local/hash-cache.js';
@@ -349,8 +349,9 @@ export class RunContext {
     try {
       await this.store.open();
     } catch (err) {
+      // Refused the manifest (another run's lock): nothing was read nor sent, so no summary of a run.
+      if (this.opts.signal?.aborted !== true) throw beforeRun(err);
       // Cancelled while it waited for another run's lock (waitLock): it ends as any cancelled run does.
-      if (this.opts.signal?.aborted !== true) throw err;
       try {
         await this.close(false);
       } finally {

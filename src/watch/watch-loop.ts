@@ -215,8 +215,9 @@ class WatchLoop {
         } else await this.nap(Math.min(this.nextWake(now) - now, ROOT_CHECK_MS));
       }
     } catch (err) {
-      // The first sync refused: the summary is still the last word (as a plain push's), then the error.
-      await this.finish(started, { error: err });
+      // The first sync refused: the summary is still the last word (as a plain push's), then the error;
+      // refused before it began (another run's lock), it has none, as a plain push has none.
+      if (!(err instanceof S3SyncError && err.beforeRun)) await this.finish(started, { error: err });
       throw err;
     } finally {
       await this.watcher?.close();

@@ -5,6 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, type TestContext } from 'vitest';
@@ -147,6 +148,42 @@ describe.each(servers())('a watch stopping on $name', (server) => {
       '1 files: 0 unchanged, 1 uploaded, 0 recorded, 0 deleted, 0 failed',
     ]);
     expect(ends[1]).toEqual(ends[0]);
+  });
+
+  it("refused another run's lock, a watch says what a plain push says: one line, no summary, exit 2", async () => {
+    const { src, url } = await setup('locked');
+    writeOld(path.join(src, 'a.txt'), 'a');
+    const manifest = path.join(dir('watch-stop-locked-manifest'), 'm.json');
+    // A live run's lock: this test's own process, on this host.
+    const lock = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
+    writeFileSync(`${manifest}.lock`, JSON.stringify(lock));
+    const said = async (args: string[], env: Record<string, string> = {}) => {
+      const r = await runCli(args, server, { env });
+      return { code: r.code, stdout: r.stdout, stderr: r.stderr };
+    };
+    const refusal = expect.stringMatching(
+      /^s3sync: another s3sync run \(pid \d+ on .+\) is syncing this destination; .+\n$/,
+    );
+    for (const json of [[], ['--json']]) {
+      const plain = await said(['push', src, url, '--manifest', manifest, ...json]);
+      expect(plain).toEqual({ code: 2, stdout: '', stderr: refusal });
+      expect(await said(['push', src, url, '--manifest', manifest, '--watch', ...json])).toEqual(plain);
+      // A config file's job: the watch job's lines are the plain job's.
+      const jobs: string[] = [];
+      for (const watch of [false, true]) {
+        const file = path.join(dir(`watch-stop-locked-${watch}-${json.length}`), 's3sync.config.json');
+        writeFileSync(
+          file,
+          JSON.stringify({ jobs: [{ command: 'push', source: src, destination: url, manifest, watch }] }),
+        );
+        const job = await said(json, { S3SYNC_CONFIG: file });
+        expect(job.code).toBe(2);
+        jobs.push(job.stdout + job.stderr);
+      }
+      expect(jobs[1]).toBe(jobs[0]);
+      expect(jobs[0]).toMatch(/job 1\/1 push .*is syncing this destination/);
+    }
+    rmSync(`${manifest}.lock`);
   });
 
   it.each(['human', 'json'])(
