@@ -1,11 +1,10 @@
 import { isUtf8 } from 'node:buffer';
-import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { S3SyncError, usageError } from '../errors.js';
-import { kindOf } from '../local/open-file.js';
+import { usageError } from '../errors.js';
+import { ReadRefusal, readRegularFile } from '../local/read-regular.js';
 import { invalidBytes } from '../local/scan.js';
-import { fmtSize } from '../options/parse.js';
 import { type EntryPoint, OPTION_SPECS } from '../options/table.js';
 import { checkEnds, configValues, didYouMean, type JobCommand } from '../options/validate.js';
 import { OPTION_ORIGINS, type OptionOrigins, ORIGIN_KEYS } from '../s3/client-options.js';
@@ -164,33 +163,13 @@ function jsonMistake(message: string, text: string): { at: string; why: string }
 /** Far past any config file (60 jobs of 20,000 globs each is under 2 MiB): a mistaken file is not read. */
 const CONFIG_MAX_BYTES = 16 * 1024 * 1024;
 
-/**
- * The file's bytes. Opened without blocking and checked by its descriptor: read, a FIFO would block the
- * event loop (no signal could stop it) and /dev/zero would never end, so only a regular file is read.
- */
+/** The file's bytes, only if it is a regular file (see readRegularFile): a FIFO would block for ever. */
 function configBytes(file: string): Buffer {
-  const cannot = (why: string) => usageError(`cannot read the config file ${file}: ${why}`);
-  let fd: number;
   try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    return readRegularFile(file, CONFIG_MAX_BYTES, 'a config file');
   } catch (err) {
-    // A file it may not read: not a JSON mistake.
-    const e = err as NodeJS.ErrnoException;
-    throw cannot(e.code ?? e.message);
-  }
-  try {
-    const st = fstatSync(fd);
-    if (st.isDirectory()) throw cannot('it is a directory');
-    if (!st.isFile()) throw cannot(`not a regular file (${kindOf(st)})`);
-    if (st.size > CONFIG_MAX_BYTES)
-      throw cannot(`${fmtSize(st.size)} is too large for a config file (over ${fmtSize(CONFIG_MAX_BYTES)})`);
-    return readFileSync(fd);
-  } catch (err) {
-    if (err instanceof S3SyncError) throw err;
-    const e = err as NodeJS.ErrnoException;
-    throw cannot(e.code ?? e.message);
-  } finally {
-    closeSync(fd);
+    if (err instanceof ReadRefusal) throw usageError(`cannot read the config file ${file}: ${err.why}`);
+    throw err;
   }
 }
 
