@@ -5,7 +5,8 @@
  * spaces only) are skipped; a trailing CR and a leading byte order mark are dropped (a list written on
  * Windows). --files-from0: paths separated by NUL characters (`find -print0`, `git diff -z
  * --name-only`), taken as they are, with no comments (a name may start with '#'); empty entries are
- * skipped. In both, `-` reads standard input.
+ * skipped. In both, `-` (or `/dev/stdin`) reads standard input. A named list must be a regular file of
+ * at most FILES_FROM_MAX_BYTES, and standard input is read to that much at most.
  *
  * Each path is relative to the sync root and is normalised like a key: a leading `./` and repeated or
  * inner `.` segments go, `\\` is an ordinary character (as in a POSIX file name). A path that would
@@ -14,8 +15,16 @@
  * line: a list with one bad line is a list someone got wrong, and syncing the rest would hide it.
  */
 import { isUtf8 } from 'node:buffer';
-import { readFile } from 'node:fs/promises';
+import { fstatSync, statSync } from 'node:fs';
 import { errorMessage, usageError } from '../errors.js';
+import { fmtSize } from '../options/parse.js';
+import { ReadRefusal, readRegularFile } from './read-regular.js';
+
+/**
+ * The most a list may hold: past a list of a million long paths, and well below the longest string V8
+ * makes (which the list becomes whole).
+ */
+export const FILES_FROM_MAX_BYTES = 256 * 1024 * 1024;
 
 export interface FilesFromSource {
   /** The file to read, '-' for standard input. */
@@ -30,23 +39,63 @@ export async function readFilesFrom(
   stdin: NodeJS.ReadableStream = process.stdin,
 ): Promise<string[]> {
   const flag = src.nul ? '--files-from0' : '--files-from';
+  const stdinNamed = src.file === '-' || isStandardInput(src.file);
   let bytes: Buffer;
-  try {
-    bytes = src.file === '-' ? await readAll(stdin) : await readFile(src.file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw usageError(`${flag} file not found: ${src.file}`, err);
-    throw usageError(`cannot read ${flag} file ${src.file}: ${code ?? errorMessage(err)}`, err);
+  if (stdinNamed) {
+    let r: { data: Buffer; over: boolean };
+    try {
+      r = await readAll(stdin, FILES_FROM_MAX_BYTES);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw usageError(`cannot read ${flag} ${src.file}: ${code ?? errorMessage(err)}`, err);
+    }
+    if (r.over)
+      throw usageError(
+        `${flag} ${src.file}: standard input holds more than ${fmtSize(FILES_FROM_MAX_BYTES)}, too much for a list of paths`,
+      );
+    bytes = r.data;
+  } else {
+    try {
+      bytes = readRegularFile(src.file, FILES_FROM_MAX_BYTES, 'a list of paths');
+    } catch (err) {
+      if (!(err instanceof ReadRefusal)) throw err;
+      if (err.code === 'ENOENT') throw usageError(`${flag} file not found: ${src.file}`, err);
+      // A pipe given by name (`<(cmd)`, a FIFO) could wait for ever for a writer: `-` takes a pipe.
+      const hint = err.why.endsWith('(FIFO)') ? `: pipe the list to ${flag} - instead` : '';
+      throw usageError(`cannot read ${flag} file ${src.file}: ${err.why}${hint}`, err);
+    }
   }
   const name = src.file === '-' ? `${flag} -` : `${flag} ${src.file}`;
   if (!isUtf8(bytes)) refuseInvalidUtf8(bytes, { nul: src.nul, name });
   return parseFilesFrom(bytes.toString('utf8'), { nul: src.nul, name });
 }
 
-async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+/**
+ * `file` names what standard input is when that is not a regular file (`/dev/stdin`, `/proc/self/fd/0`
+ * on a pipe): read as `-` is, from the stream, never opened anew. A regular file is read by its name.
+ */
+function isStandardInput(file: string): boolean {
+  try {
+    const st = statSync(file);
+    if (st.isFile()) return false;
+    const fd0 = fstatSync(0);
+    return st.dev === fd0.dev && st.ino === fd0.ino;
+  } catch {
+    return false;
+  }
+}
+
+async function readAll(stream: NodeJS.ReadableStream, max: number): Promise<{ data: Buffer; over: boolean }> {
   const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
-  return Buffer.concat(chunks);
+  let n = 0;
+  for await (const c of stream) {
+    const b = typeof c === 'string' ? Buffer.from(c) : c;
+    chunks.push(b);
+    n += b.length;
+    // Stopped here: an endless input (`yes |`) would grow the process without bound.
+    if (n > max) return { data: Buffer.alloc(0), over: true };
+  }
+  return { data: Buffer.concat(chunks, n), over: false };
 }
 
 /**

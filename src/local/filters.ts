@@ -39,7 +39,6 @@
 //
 // --exclude-from files hold one glob per line; blank lines and lines starting with '#' are ignored,
 // and surrounding whitespace is trimmed, but an escaped trailing space is kept (`tr\ `, see globLine).
-import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type Ignore from 'ignore';
 import type Picomatch from 'picomatch';
@@ -47,6 +46,7 @@ import { errorMessage, usageError } from '../errors.js';
 import { type GlobShape, globLine, shapeGlob } from '../options/glob.js';
 import { shown } from '../options/parse.js';
 import { hasNameAt, sameName } from './name-case.js';
+import { ReadRefusal, readRegularFile } from './read-regular.js';
 
 // Both matchers are loaded on first use: a run without filters (the everyday no-change push) skips
 // the time their modules take to load. Node keeps a module once loaded, so nothing here holds them.
@@ -107,17 +107,21 @@ export interface NameMissingFolder {
   wildcard: boolean;
 }
 
+/** The most an --exclude-from file may hold: each line is a glob matched against every path. */
+export const RULES_MAX_BYTES = 16 * 1024 * 1024;
+
 /** Reads the --exclude-from files, then builds the filter. A missing file is a usage error. */
 export async function createFilter(opts: FilterOptions): Promise<PathFilter> {
   const excludeFromTexts: string[] = [];
   for (const file of opts.excludeFrom ?? []) {
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      // A regular file only: a FIFO would block for ever, /dev/zero never end.
+      text = readRegularFile(file, RULES_MAX_BYTES, 'a rule file').toString('utf8');
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw usageError(`--exclude-from file not found: ${file}`, err);
-      throw usageError(`cannot read --exclude-from file ${file}: ${oneLine(code ?? errorMessage(err))}`, err);
+      if (!(err instanceof ReadRefusal)) throw err;
+      if (err.code === 'ENOENT') throw usageError(`--exclude-from file not found: ${file}`, err);
+      throw usageError(`cannot read --exclude-from file ${file}: ${oneLine(err.why)}`, err);
     }
     // Checked here, where the file and line can be named.
     for (const [i, line] of text.split(/\r?\n/).entries()) {
