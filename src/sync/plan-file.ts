@@ -1,5 +1,6 @@
 import {
   closeSync,
+  constants,
   fstatSync,
   lstatSync,
   openSync,
@@ -14,6 +15,7 @@ import path from 'node:path';
 import { beforeRun, errorMessage, fatalError, S3SyncError, usageError } from '../errors.js';
 import { jsonText } from '../escape.js';
 import { forEachLimit } from '../limiter.js';
+import { kindOf } from '../local/open-file.js';
 import { safeJoin, unsafeKeyReason } from '../local/safe-path.js';
 import { absPath, type FileStat, sameStat, statFields } from '../local/scan.js';
 import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
@@ -357,6 +359,7 @@ function checkPlanOut(out: string, local: string | undefined, state: string[]): 
         `--out ${out} is inside the synced directory ${local}: the plan would be written over what it syncs; write it elsewhere`,
       );
   }
+  refuseOddOut(out);
   const st = statSync(real, { throwIfNoEntry: false });
   if (st?.isFile() && st.size > 0 && !isPlanFile(real))
     throw usageError(
@@ -365,10 +368,28 @@ function checkPlanOut(out: string, local: string | undefined, state: string[]): 
 }
 
 /**
+ * Refuses an `out` that is there and neither a regular file nor what standard output or error writes to
+ * (`/dev/stdout`, a pipe or a terminal): written, a FIFO nobody reads blocked the run for ever.
+ */
+function refuseOddOut(out: string): void {
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(out, { throwIfNoEntry: false });
+  } catch {
+    return;
+  }
+  if (st && !st.isFile() && !st.isDirectory() && standardFdOf(st) === undefined)
+    throw usageError(
+      `--out ${out} is not a regular file (${kindOf(st)}): name a file, or /dev/stdout for standard output`,
+    );
+}
+
+/**
  * Writes a plan whole or not at all (a temp file beside it, fsync, rename), as the manifest is: written
  * in place, a full disk or a kill left a truncated plan under its name, instead of the one there before.
- * A link is followed, as for the manifest; anything but a regular file (`/dev/stdout`, a FIFO) is
- * written to as it is, since renaming over it would replace it. The file standard output or error is
+ * A link is followed, as for the manifest; what standard output or error writes to, not a regular file
+ * (`/dev/stdout` on a pipe or a terminal), is written to as it is, since renaming over it would replace
+ * it; anything else but a regular file is refused (refuseOddOut). The file standard output or error is
  * redirected to (`--out /dev/stdout > plan.json`) is written through that descriptor, at its place:
  * renamed over, it would lose what is written to the descriptor later, and opened anew it would be
  * written over by it.
@@ -382,6 +403,7 @@ function writePlanFile(out: string, text: string): void {
       for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
       return;
     }
+    if (st && !st.isFile()) refuseOddOut(out);
     // A dangling link too: the rename would put a file in its place, where writing creates its target.
     if (st ? !st.isFile() : lstatSync(out, { throwIfNoEntry: false })) {
       writeFileSync(out, text);
@@ -389,6 +411,7 @@ function writePlanFile(out: string, text: string): void {
     }
     replaceWhole(st ? realpathSync(out) : out, (to) => to(text));
   } catch (err) {
+    if (err instanceof S3SyncError) throw err;
     throw fatalError(`cannot write plan ${out}: ${errorMessage(err)}`, err);
   }
 }
@@ -486,10 +509,16 @@ async function planText(file: string): Promise<string> {
     usageError(`${file} is too large to be an s3sync plan (over ${fmtSize(PLAN_MAX_BYTES)})`);
   let data: Buffer;
   try {
-    const fh = await open(file, 'r');
+    // Without blocking, and a regular file only: a FIFO with no writer held a pool thread for ever, and
+    // with it the process, whatever signal came.
+    const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
     try {
       const st = await fh.stat();
-      if (st.isFile() && st.size > PLAN_MAX_BYTES) throw tooLarge();
+      if (!st.isFile())
+        throw usageError(
+          `cannot read plan ${file}: ${st.isDirectory() ? 'it is a directory' : `not a regular file (${kindOf(st)})`}`,
+        );
+      if (st.size > PLAN_MAX_BYTES) throw tooLarge();
       const r = await readCapped(fh.createReadStream({ autoClose: false }), PLAN_MAX_BYTES);
       if (r.over) throw tooLarge();
       data = r.data;
