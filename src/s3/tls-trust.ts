@@ -5,10 +5,10 @@
  * Read only as the client is built: a run that makes no request reads no file.
  */
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { usageError } from '../errors.js';
+import { ReadRefusal, readRegularFile } from '../local/read-regular.js';
 import { type AwsProfile, readAwsProfile } from './aws-config.js';
 
 export interface TrustOptions {
@@ -42,19 +42,40 @@ export function caBundleSource(
 
 const expandHome = (p: string) => (p.startsWith('~/') ? path.join(homedir(), p.slice(2)) : p);
 
-const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+const BEGIN = '-----BEGIN CERTIFICATE-----';
+const END = '-----END CERTIFICATE-----';
+
+/**
+ * The PEM certificate blocks of a text, BEGIN to the first END after it, in order. Scanned with indexOf,
+ * each character looked at once: a lazy regex tried every BEGIN against the rest of the text, quadratic
+ * in a file of many BEGIN lines and no END.
+ */
+export function pemBlocks(text: string): string[] {
+  const out: string[] = [];
+  let at = text.indexOf(BEGIN);
+  while (at !== -1) {
+    const end = text.indexOf(END, at + BEGIN.length);
+    if (end === -1) break;
+    out.push(text.slice(at, end + END.length));
+    at = text.indexOf(BEGIN, end + END.length);
+  }
+  return out;
+}
+
+/** Past the largest system bundle many times over: a mistaken file (an image, a disk) is not read. */
+export const CA_BUNDLE_MAX_BYTES = 16 * 1024 * 1024;
 
 /** The certificates of a bundle file, each checked: a file that holds none is refused, naming it. */
 export function readCaBundle(file: string, where: string): string[] {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    // A regular file only: a FIFO with no writer blocked the run, signals and all.
+    text = readRegularFile(file, CA_BUNDLE_MAX_BYTES, 'a CA bundle').toString('utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'EISDIR' ? 'it is a directory' : (code ?? (err as Error).message);
-    throw usageError(`cannot read the CA bundle ${file} (${where}): ${why}`);
+    if (!(err instanceof ReadRefusal)) throw err;
+    throw usageError(`cannot read the CA bundle ${file} (${where}): ${err.why}`);
   }
-  const certs = text.match(PEM_BLOCK) ?? [];
+  const certs = pemBlocks(text);
   if (certs.length === 0)
     throw usageError(
       `the CA bundle ${file} (${where}) holds no PEM certificate (-----BEGIN CERTIFICATE-----): give the CA's certificate in PEM`,

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { profileFrom } from '../../src/s3/aws-config.js';
-import { caBundleSource, readCaBundle, tlsTrust } from '../../src/s3/tls-trust.js';
+import { caBundleSource, pemBlocks, readCaBundle, tlsTrust } from '../../src/s3/tls-trust.js';
 import { trackedDirs } from '../helpers.js';
 
 const { dir, removeAll } = trackedDirs();
@@ -61,6 +61,42 @@ describe('tlsTrust', () => {
     writeFileSync(f, '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n');
     expect(() => readCaBundle(f, 'AWS_CA_BUNDLE')).toThrow(
       `the CA bundle ${f} (AWS_CA_BUNDLE) holds no PEM certificate`,
+    );
+  });
+});
+
+describe('pemBlocks: the certificate blocks of a bundle, found in one pass', () => {
+  const B = '-----BEGIN CERTIFICATE-----';
+  const E = '-----END CERTIFICATE-----';
+  /** What the lazy regex it replaces found: the same blocks, on any text. */
+  const byRegex = (t: string) =>
+    t.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+
+  it.each([
+    ['none', 'no certificate here\n'],
+    ['one', `x\n${B}\nAAAA\n${E}\ny`],
+    ['two, text between', `${B}\nA\n${E}\n# comment\n${B}\nB\n${E}\n`],
+    ['a BEGIN with no END at the end', `${B}\nA\n${E}\n${B}\nB\n`],
+    ['two BEGINs before one END: one block from the first', `${B}\n${B}\nA\n${E}\n`],
+    ['an END with no BEGIN', `${E}\n${B}\nA\n${E}\n`],
+  ])('%s: as the regex found them', (_, text) => {
+    expect(pemBlocks(text)).toEqual(byRegex(text));
+  });
+
+  it('20,000 BEGIN lines and no END: no block (the regex took each BEGIN to the end of the text)', () => {
+    expect(pemBlocks(`${B}\n`.repeat(20_000))).toEqual([]);
+    const cert = `${B}\nAAAA\n${E}\n`;
+    const blocks = pemBlocks(`${`${B}\n`.repeat(20_000)}${E}\n${cert}`);
+    expect(blocks).toHaveLength(2);
+    expect(blocks[0]!.startsWith(`${B}\n${B}\n`)).toBe(true);
+    expect(blocks[1]).toBe(cert.trimEnd());
+  });
+
+  it('a bundle file of 20,000 BEGIN lines and no END is refused as holding no certificate', () => {
+    const f = path.join(dir('tls-unit'), 'begins.pem');
+    writeFileSync(f, `${B}\n`.repeat(20_000));
+    expect(() => readCaBundle(f, '--ca-bundle')).toThrow(
+      `the CA bundle ${f} (--ca-bundle) holds no PEM certificate`,
     );
   });
 });

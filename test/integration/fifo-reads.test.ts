@@ -1,0 +1,192 @@
+/**
+ * Every file a run reads or writes by a name the user gives (a --files-from list, an --exclude-from
+ * file, a plan to apply, the plan --out writes, a CA bundle) refuses a FIFO with no writer (or reader)
+ * in one line, exit 2, and the process ends by itself: opened blocking, it waited for ever, and neither
+ * Ctrl-C nor SIGTERM stopped it. Lists, rule files and bundles are also capped in size, /dev/zero and
+ * an endless standard input included.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  cliEnv,
+  cliPath,
+  newBucket,
+  refusedWithOneLine,
+  servers,
+  spawnCli,
+  trackedDirs,
+} from '../helpers.js';
+import type { TestServer } from '../servers/servers.js';
+
+const { dir, removeAll } = trackedDirs();
+afterAll(removeAll);
+
+/** Long enough for a loaded machine to start the CLI; a run stuck in open(2) never ends by itself. */
+const ENDS_WITHIN_MS = 20_000;
+
+/** Nothing from the test process's environment decides trust: each case sets its own. */
+const CLEAN = {
+  AWS_CA_BUNDLE: undefined,
+  AWS_CONFIG_FILE: undefined,
+  AWS_SHARED_CREDENTIALS_FILE: undefined,
+  AWS_PROFILE: undefined,
+  S3SYNC_CONFIG: undefined,
+};
+
+/** A folder with one file, and a FIFO beside it that nobody ever opens. */
+function fixture(label: string): { root: string; d: string; fifo: string } {
+  const root = dir(label);
+  const d = path.join(root, 'd');
+  mkdirSync(d);
+  writeFileSync(path.join(d, 'a'), '1\n');
+  const fifo = path.join(root, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  return { root, d, fifo };
+}
+
+/** A regular file of `size` bytes that takes no disk (a hole): what a size cap must refuse unread. */
+function sparse(file: string, size: number): string {
+  const fd = openSync(file, 'w');
+  closeSync(fd);
+  execFileSync('truncate', ['-s', String(size), file]);
+  return file;
+}
+
+/** The CLI run to its end, or killed (and reported as hung) once ENDS_WITHIN_MS passed. */
+async function ended(
+  args: string[],
+  server: TestServer,
+  env: Record<string, string | undefined> = {},
+): Promise<{ code: number; stderr: string; hung: boolean }> {
+  const run = spawnCli(args, server, { env: { ...CLEAN, ...env } });
+  let hung = false;
+  const timer = setTimeout(() => {
+    hung = true;
+    run.child.kill('SIGKILL');
+  }, ENDS_WITHIN_MS);
+  const { code } = await run.exited;
+  clearTimeout(timer);
+  return { code: code ?? -1, stderr: run.stderr(), hung };
+}
+
+function refusedAtOnce(r: { code: number; stderr: string; hung: boolean }, why: RegExp): void {
+  expect(r.hung, 'the run did not end by itself').toBe(false);
+  refusedWithOneLine(r, why);
+}
+
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+describe.each(servers())('a FIFO or an endless file where s3sync reads or writes one, on $name', (server) => {
+  for (const flag of ['--files-from', '--files-from0', '--exclude-from']) {
+    it(`push ${flag} FIFO: refused in one line, exit 2, at once`, async () => {
+      const { bucket } = await newBucket(server);
+      const { d, fifo } = fixture(`fifo${flag}`);
+      const r = await ended(['push', d, `s3://${bucket}/x`, '-n', flag, fifo], server);
+      refusedAtOnce(r, new RegExp(`${flag} file ${esc(fifo)}: not a regular file \\(FIFO\\)`));
+    });
+  }
+
+  it('check --exclude-from FIFO: refused in one line, exit 2, at once', async () => {
+    const { bucket } = await newBucket(server);
+    const { d, fifo } = fixture('fifo-check');
+    const r = await ended(['check', d, `s3://${bucket}/x`, '--exclude-from', fifo], server);
+    refusedAtOnce(r, new RegExp(`--exclude-from file ${esc(fifo)}: not a regular file \\(FIFO\\)`));
+  });
+
+  it('apply FIFO: refused in one line, exit 2, at once', async () => {
+    const { fifo } = fixture('fifo-apply');
+    const r = await ended(['apply', fifo], server);
+    refusedAtOnce(r, new RegExp(`cannot read plan ${esc(fifo)}: not a regular file \\(FIFO\\)`));
+  });
+
+  it('plan --out FIFO (no reader): refused in one line, exit 2, at once', async () => {
+    const { bucket } = await newBucket(server);
+    const { d, fifo } = fixture('fifo-out');
+    const r = await ended(['plan', 'push', d, `s3://${bucket}/x`, '--out', fifo], server);
+    refusedAtOnce(r, new RegExp(`--out ${esc(fifo)} is not a regular file \\(FIFO\\)`));
+  });
+
+  it('a CA bundle that is a FIFO (--ca-bundle, AWS_CA_BUNDLE, a profile): refused, exit 2, at once', async () => {
+    const { root, d, fifo } = fixture('fifo-ca');
+    const config = path.join(root, 'aws-config');
+    writeFileSync(config, `[default]\nca_bundle = ${fifo}\n`);
+    const args = ['push', d, 's3://manual/x', '--endpoint-url', 'https://127.0.0.1:1', '-n'];
+    for (const [extra, env, where] of [
+      [['--ca-bundle', fifo], {}, '--ca-bundle'],
+      [[], { AWS_CA_BUNDLE: fifo }, 'AWS_CA_BUNDLE'],
+      [[], { AWS_CONFIG_FILE: config }, "the ca_bundle of AWS profile 'default'"],
+    ] as const) {
+      const r = await ended([...args, ...extra], server, env);
+      refusedAtOnce(
+        r,
+        new RegExp(
+          `cannot read the CA bundle ${esc(fifo)} \\(${esc(where)}\\): not a regular file \\(FIFO\\)`,
+        ),
+      );
+    }
+  });
+
+  it('--files-from /dev/zero, and a list over the cap: refused by kind and size, unread', async () => {
+    const { bucket } = await newBucket(server);
+    const { root, d } = fixture('zero');
+    const zero = await ended(['push', d, `s3://${bucket}/x`, '-n', '--files-from', '/dev/zero'], server);
+    refusedAtOnce(zero, /--files-from file \/dev\/zero: not a regular file \(character device\)/);
+    const big = sparse(path.join(root, 'big.txt'), 300 * 1024 * 1024);
+    const r = await ended(['push', d, `s3://${bucket}/x`, '-n', '--files-from0', big], server);
+    refusedAtOnce(r, new RegExp(`--files-from0 file ${esc(big)}: 300MiB is too large .*over 256MiB`));
+  });
+
+  it('an --exclude-from file or a CA bundle over its cap: refused by size, unread', async () => {
+    const { bucket } = await newBucket(server);
+    const { root, d } = fixture('caps');
+    const rules = sparse(path.join(root, 'rules.txt'), 20 * 1024 * 1024);
+    const r = await ended(['push', d, `s3://${bucket}/x`, '-n', '--exclude-from', rules], server);
+    refusedAtOnce(r, new RegExp(`--exclude-from file ${esc(rules)}: 20MiB is too large .*over 16MiB`));
+    const pem = sparse(path.join(root, 'ca.pem'), 20 * 1024 * 1024);
+    const ca = await ended(
+      ['push', d, 's3://manual/x', '--endpoint-url', 'https://127.0.0.1:1', '-n', '--ca-bundle', pem],
+      server,
+    );
+    refusedAtOnce(ca, new RegExp(`CA bundle ${esc(pem)} \\(--ca-bundle\\): 20MiB is too large .*over 16MiB`));
+  });
+
+  it('--files-from - with an endless standard input: refused once past the cap, exit 2', async () => {
+    const { bucket } = await newBucket(server);
+    const { d } = fixture('stdin-cap');
+    const yes = spawn('yes', ['a'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const cli = spawn(process.execPath, [cliPath, 'push', d, `s3://${bucket}/x`, '-n', '--files-from', '-'], {
+      env: cliEnv(server, CLEAN),
+      stdio: [yes.stdout, 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    cli.stderr.setEncoding('utf8').on('data', (c: string) => {
+      stderr += c;
+    });
+    let hung = false;
+    const timer = setTimeout(() => {
+      hung = true;
+      cli.kill('SIGKILL');
+    }, 60_000);
+    const code = await new Promise<number>((resolve) => cli.on('close', (c) => resolve(c ?? -1)));
+    clearTimeout(timer);
+    yes.kill('SIGKILL');
+    refusedAtOnce({ code, stderr, hung }, /--files-from -: standard input holds more than 256MiB/);
+  }, 90_000);
+
+  it('--files-from - and /dev/stdin from a pipe still read the list', async () => {
+    const { bucket } = await newBucket(server);
+    const { d } = fixture('stdin-ok');
+    writeFileSync(path.join(d, 'b'), '2\n');
+    for (const name of ['-', '/dev/stdin']) {
+      const r = execFileSync(
+        process.execPath,
+        [cliPath, 'push', d, `s3://${bucket}/x`, '-n', '--files-from', name],
+        { env: cliEnv(server, CLEAN), input: 'a\n', encoding: 'utf8' },
+      );
+      expect(r, name).toMatch(/upload a \[new\]/);
+      expect(r, name).toMatch(/would be 1 uploaded/);
+    }
+  });
+});
