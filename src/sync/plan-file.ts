@@ -397,10 +397,11 @@ function refuseOddOut(out: string): void {
 function writePlanFile(out: string, text: string): void {
   try {
     const st = statSync(out, { throwIfNoEntry: false });
-    const fd = st?.isFile() ? standardFdOf(st) : undefined;
+    // A socket (standard output as a Node parent's 'pipe' makes it) cannot be opened anew by its name
+    // (ENXIO): it is written through the descriptor too.
+    const fd = st?.isFile() || st?.isSocket() ? standardFdOf(st) : undefined;
     if (fd !== undefined) {
-      const bytes = Buffer.from(text);
-      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
+      writeAllSync(fd, Buffer.from(text));
       return;
     }
     if (st && !st.isFile()) refuseOddOut(out);
@@ -413,6 +414,18 @@ function writePlanFile(out: string, text: string): void {
   } catch (err) {
     if (err instanceof S3SyncError) throw err;
     throw fatalError(`cannot write plan ${out}: ${errorMessage(err)}`, err);
+  }
+}
+
+/** All of `bytes` to `fd`; a full non-blocking descriptor (libuv may have made it so) is waited out. */
+function writeAllSync(fd: number, bytes: Buffer): void {
+  for (let at = 0; at < bytes.length; ) {
+    try {
+      at += writeSync(fd, bytes, at);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    }
   }
 }
 

@@ -14,6 +14,7 @@ import {
   cliPath,
   newBucket,
   refusedWithOneLine,
+  runCli,
   servers,
   spawnCli,
   trackedDirs,
@@ -106,6 +107,25 @@ describe.each(servers())('a FIFO or an endless file where s3sync reads or writes
     const { d, fifo } = fixture('fifo-out');
     const r = await ended(['plan', 'push', d, `s3://${bucket}/x`, '--out', fifo], server);
     refusedAtOnce(r, new RegExp(`--out ${esc(fifo)} is not a regular file \\(FIFO\\)`));
+  });
+
+  it('plan --out /dev/stdout --quiet to a shell pipe or a socket still writes the plan there', async () => {
+    const { bucket } = await newBucket(server);
+    const { d } = fixture('out-stdout');
+    const args = ['plan', 'push', d, `s3://${bucket}/x`, '--out', '/dev/stdout', '--quiet'];
+    const rels = (text: string) =>
+      (JSON.parse(text) as { s3syncPlan: number; actions: { rel: string }[] }).actions.map((a) => a.rel);
+    // A shell pipe: standard output is a FIFO with its reader.
+    const quoted = [process.execPath, cliPath, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+    const piped = execFileSync('sh', ['-c', `${quoted} | cat`], {
+      env: cliEnv(server, CLEAN),
+      encoding: 'utf8',
+    });
+    expect(rels(piped)).toEqual(['a']);
+    // Node's 'pipe' to a child is a socket, which cannot be opened anew by its /proc name.
+    const r = await runCli(args, server, { env: CLEAN });
+    expect(r.code, r.stderr).toBe(0);
+    expect(rels(r.stdout)).toEqual(['a']);
   });
 
   it('a CA bundle that is a FIFO (--ca-bundle, AWS_CA_BUNDLE, a profile): refused, exit 2, at once', async () => {
