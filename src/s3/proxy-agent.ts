@@ -181,8 +181,36 @@ export class TunnelingAgent extends https.Agent {
 interface Unsent {
   path: string;
   _header?: string | null;
+  _headerSent?: boolean;
+  outputData?: { data: unknown }[];
+  outputSize?: number;
   _implicitHeader(): void;
   setHeader(name: string, value: string): void;
+  destroy(err: Error): void;
+}
+
+/**
+ * Renders the head again with the absolute path and Proxy-Authorization. An Expect header has made
+ * Node render the head and queue its bytes before the agent sees the request: the stale bytes are
+ * taken out of the queue (rendering again queues the new head), else the proxy gets the old
+ * origin-form head without credentials. False when the new head is not queued exactly once (a Node
+ * that queues differently): the request must not be sent.
+ */
+function rerendered(r: Unsent, old: string): boolean {
+  const queue = r.outputData ?? [];
+  const stale = queue.findIndex((e) => typeof e.data === 'string' && e.data.startsWith(old));
+  if (stale >= 0) {
+    const entry = queue[stale] as { data: string; callback?: unknown };
+    entry.data = entry.data.slice(old.length);
+    if (entry.data === '' && !entry.callback) queue.splice(stale, 1);
+    if (typeof r.outputSize === 'number') r.outputSize -= old.length;
+  }
+  r._implicitHeader();
+  const head = r._header;
+  if (!head) return false;
+  const queued = queue.filter((e) => typeof e.data === 'string' && e.data.startsWith(head)).length;
+  // Not sent yet: the head goes out with the first write of the body.
+  return r._headerSent ? queued === 1 : queued === 0;
 }
 
 type Options = http.RequestOptions & { host: string; port: number; via?: ProxySetting };
@@ -209,13 +237,20 @@ export class ForwardingAgent extends http.Agent {
     const r = req as unknown as Unsent;
     const host = options.host.includes(':') ? `[${options.host}]` : options.host;
     const port = Number(options.port ?? 80) === 80 ? '' : `:${options.port}`;
-    // A header already rendered (an Expect header renders it at once) is rendered again with the new path.
-    const rendered = !!r._header;
-    if (rendered) r._header = null;
+    // A head already rendered (an Expect header renders it at once) is rendered again with the new path.
+    const old = r._header ?? null;
+    if (old !== null) r._header = null;
     r.path = `http://${host}${port}${r.path}`;
     const auth = proxyAuthorization(proxy.url);
     if (auth) r.setHeader('proxy-authorization', auth);
-    if (rendered) r._implicitHeader();
+    if (old !== null && !rerendered(r, old)) {
+      r.destroy(
+        new ProxyRefusedError(
+          `cannot send the request through the proxy ${shownProxy(proxy)}: its head was already queued`,
+        ),
+      );
+      return;
+    }
     const at = proxy.url.hostname.replace(/^\[(.*)\]$/, '$1');
     base.addRequest.call(this, req, { ...options, host: at, port: portOf(proxy.url), via: proxy });
   }

@@ -301,6 +301,43 @@ describe.each(servers())('HTTP(S) proxies on $name', (server: TestServer) => {
     expect(new Set(p.counts.targets)).toEqual(new Set([new URL(server.endpoint).host]));
   });
 
+  it.each([
+    ['with proxy auth', true],
+    ['without proxy auth', false],
+  ])(
+    'HTTP_PROXY %s: bodies above and below the 100-continue size, single PUT and multipart, go through',
+    async (_n, withAuth) => {
+      const p = await proxy(withAuth ? { user: 'ops', password: SECRET } : undefined);
+      const { bucket } = await newBucket(server, 'proxy-big');
+      const src = dir('proxy-big');
+      const MiB = 1024 * 1024;
+      // Below and above the SDK's Expect: 100-continue size (2 MiB), and one in three 5 MiB parts.
+      const files = {
+        'small.bin': Buffer.alloc(MiB + 7, 1),
+        'big.bin': Buffer.alloc(3 * MiB + 5, 2),
+        'parts.bin': Buffer.alloc(11 * MiB, 3),
+      };
+      for (const [name, body] of Object.entries(files)) writeFileSync(path.join(src, name), body);
+      const env = {
+        ...CLEAN,
+        AWS_ENDPOINT_URL_S3: server.endpoint,
+        HTTP_PROXY: withAuth ? withUser(p.url, SECRET) : p.url,
+      };
+      const flags = ['--multipart-threshold', '5MiB', '--part-size', '5MiB'];
+      const pushed = await runCli(['push', src, `s3://${bucket}/big`, ...flags], server, { env });
+      expect(pushed.code, pushed.stderr).toBe(0);
+      expect(pushed.stdout).toMatch(/3 uploaded/);
+      const out = dir('proxy-big-out');
+      const pulled = await runCli(['pull', `s3://${bucket}/big`, out], server, { env });
+      expect(pulled.code, pulled.stderr).toBe(0);
+      for (const [name, body] of Object.entries(files))
+        expect(readFileSync(path.join(out, name)).equals(body), name).toBe(true);
+      expect(p.counts.refused).toBe(0);
+      expect(p.counts.forwarded).toBeGreaterThan(5);
+      expect(new Set(p.counts.targets)).toEqual(new Set([new URL(server.endpoint).host]));
+    },
+  );
+
   it('HTTP_PROXY with a wrong password: one line, non-zero exit, no password', async () => {
     const p = await proxy({ user: 'ops', password: SECRET });
     const wrong = 'not-the-pw-456';
