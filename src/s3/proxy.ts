@@ -48,6 +48,20 @@ function parseProxy(value: string, where: string): ProxySetting {
       `${where} names a ${url.protocol.slice(0, -1)} proxy (${redactProxy(value)}): only http:// and https:// proxies are supported`,
     );
   if (!url.hostname) throw usageError(`malformed proxy URL ${redactProxy(value)} in ${where} (no host)`);
+  // A path is no part of a proxy's address: it is a password's unencoded / ? # cutting the URL short.
+  if (url.pathname !== '/' || url.search || url.hash || /[?#]$/.test(raw))
+    throw usageError(
+      `malformed proxy URL ${redactProxy(value)} in ${where} (expected scheme://[user:password@]host:port; percent-encode / ? # @ in a password)`,
+    );
+  // Checked here, not where a connection first needs it: the line names the variable, before any request.
+  try {
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+  } catch {
+    throw usageError(
+      `${where} holds a user name or password that is not valid percent-encoding (${redactProxy(value)}): write % as %25`,
+    );
+  }
   return { url, where };
 }
 
@@ -129,16 +143,21 @@ export function proxyFor(
   return proxy && !bypassesProxy(env.noProxy, host, port) ? proxy : undefined;
 }
 
-/** A proxy URL as it may be shown: its password replaced by `***` (a user name stays, it names the account). */
+/**
+ * A proxy URL as it may be shown: its password replaced by `***` (a user name stays, it names the
+ * account). Any raw value: the user part ends at the last `@` (a password may hold `@ / ? #`
+ * unencoded, where a URL parser would end it sooner); when the user name itself holds one of them,
+ * everything before that `@` is hidden.
+ */
 export function redactProxy(raw: string): string {
   const start = /^[a-z][a-z0-9+.-]*:\/\//i.exec(raw)?.[0].length ?? 0;
-  const slash = raw.indexOf('/', start);
-  const authority = raw.slice(start, slash < 0 ? undefined : slash);
-  // The last @ ends the user information: a password may hold one unencoded.
-  const at = authority.lastIndexOf('@');
-  const colon = authority.indexOf(':');
-  if (at < 0 || colon < 0 || colon > at) return raw;
-  return `${raw.slice(0, start + colon)}:***${raw.slice(start + at)}`;
+  const at = raw.lastIndexOf('@');
+  if (at < start) return raw;
+  const userInfo = raw.slice(start, at);
+  const colon = userInfo.indexOf(':');
+  const user = colon < 0 ? userInfo : userInfo.slice(0, colon);
+  if (/[/?#\\]/.test(user)) return `${raw.slice(0, start)}***${raw.slice(at)}`;
+  return colon < 0 ? raw : `${raw.slice(0, start + colon)}:***${raw.slice(at)}`;
 }
 
 /** The Basic Proxy-Authorization of a proxy URL's user name and password, or undefined. */

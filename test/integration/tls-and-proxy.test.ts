@@ -374,6 +374,52 @@ describe.each(servers())('HTTP(S) proxies on $name', (server: TestServer) => {
     expect(p.counts.forwarded).toBeGreaterThan(0);
   });
 
+  it.each([
+    [
+      'HTTPS_PROXY',
+      'http://u:pa/ss@127.0.0.1:7620',
+      'pa/ss',
+      /^s3sync: malformed proxy URL http:\/\/u:\*\*\*@127\.0\.0\.1:7620 in HTTPS_PROXY/,
+    ],
+    [
+      'HTTP_PROXY',
+      'http://u:12/ss@127.0.0.1:7620',
+      '12/ss',
+      /^s3sync: malformed proxy URL http:\/\/u:\*\*\*@127\.0\.0\.1:7620 in HTTP_PROXY/,
+    ],
+    [
+      'HTTPS_PROXY',
+      'http://u:50%off@127.0.0.1:7620',
+      '50%off',
+      /^s3sync: HTTPS_PROXY holds a user name or password that is not valid percent-encoding \(http:\/\/u:\*\*\*@127\.0\.0\.1:7620\): write % as %25$/,
+    ],
+    [
+      'HTTP_PROXY',
+      'http://u:50%off@127.0.0.1:7620',
+      '50%off',
+      /^s3sync: HTTP_PROXY holds a user name or password that is not valid percent-encoding/,
+    ],
+  ])(
+    '%s=%s: one line without the password, exit 2, also with --json and --debug',
+    async (name, value, pw, message) => {
+      const endpoint = name === 'HTTPS_PROXY' ? 'https://127.0.0.1:1' : server.endpoint;
+      for (const extra of [[], ['--json'], ['--debug']]) {
+        const { bucket } = await newBucket(server, 'proxy-bad');
+        const src = dir('proxy-bad');
+        writeTree(src, { 'a.txt': 'alpha' });
+        const run = await runCli(['push', src, `s3://${bucket}/p`, ...extra], server, {
+          env: { ...CLEAN, AWS_ENDPOINT_URL_S3: endpoint, [name]: value },
+        });
+        const lines = plainLines(run.stderr).filter((l) => !l.startsWith('notice: '));
+        expect(lines, run.stderr).toHaveLength(1);
+        expect(lines[0]).toMatch(message);
+        expect(run.code, run.stderr).toBe(2);
+        expect(run.stdout + run.stderr, extra.join()).not.toContain(pw);
+        expect(run.stderr).not.toMatch(/^\s+at /m);
+      }
+    },
+  );
+
   it('a proxy nothing listens on: one line naming the proxy, not the endpoint, exit 2', async () => {
     const r = await roundTrip(server.endpoint, { HTTP_PROXY: 'http://ops:pw-123456@127.0.0.1:1' });
     expect(plainLines(r.pushed.stderr)).toEqual([

@@ -74,8 +74,59 @@ describe('what is shown and sent', () => {
     ['http://:s3cret@proxy', 'http://:***@proxy'],
     ['http://ops@proxy', 'http://ops@proxy'],
     ['proxy:3128', 'proxy:3128'],
+    ['http://u:pa/ss@127.0.0.1:7620', 'http://u:***@127.0.0.1:7620'],
+    ['http://u/x:pw@proxy', 'http://***@proxy'],
+    ['http://proxy:3128/a@b', 'http://proxy:***@b'],
   ])('redactProxy(%s)', (raw, shown) => {
     expect(redactProxy(raw)).toBe(shown);
+  });
+
+  // Passwords written unencoded, with the characters that end a URL's authority or user part.
+  const PASSWORDS = [
+    'pa/ss',
+    'p?ss',
+    'p#ss',
+    'p\\ss',
+    'p@ss',
+    'p:ss',
+    'a/b@c?d#e',
+    '12/ss',
+    '50%off',
+    'q//',
+    '@@',
+  ];
+
+  it.each(PASSWORDS)('redactProxy hides the password %s, wherever the URL parser would end it', (pw) => {
+    for (const raw of [`http://u:${pw}@127.0.0.1:7620`, `u:${pw}@proxy:3128`, `https://:${pw}@proxy`]) {
+      const shown = redactProxy(raw);
+      expect(shown, raw).not.toContain(pw);
+      expect(shown, raw).toMatch(/\*\*\*@(127\.0\.0\.1:7620|proxy:3128|proxy)$/);
+    }
+  });
+
+  it.each(PASSWORDS)('a proxy URL with the password %s unencoded: refused in one line without it', (pw) => {
+    let message = '';
+    try {
+      proxyEnv({ HTTPS_PROXY: `http://u:${pw}@127.0.0.1:7620` });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    // A password the URL parser reads whole is no error, but never shown.
+    if (message === '') {
+      const p = proxyEnv({ HTTPS_PROXY: `http://u:${pw}@127.0.0.1:7620` }).https!;
+      expect(proxyRefusal(p, 'h:443', 403, 'Forbidden').message).not.toContain(pw);
+      expect(p.url.host).toBe('127.0.0.1:7620');
+      return;
+    }
+    expect(message).toMatch(/HTTPS_PROXY/);
+    expect(message).not.toContain(pw);
+    expect(message).not.toContain('\n');
+  });
+
+  it('a password that is not valid percent-encoding: one line naming the variable, before any request', () => {
+    expect(() => proxyEnv({ HTTP_PROXY: 'http://u:50%off@127.0.0.1:7620' })).toThrow(
+      /^HTTP_PROXY holds a user name or password that is not valid percent-encoding \(http:\/\/u:\*\*\*@127\.0\.0\.1:7620\): write % as %25$/,
+    );
   });
 
   it('Basic Proxy-Authorization from the URL, percent-decoded', () => {
