@@ -3,6 +3,7 @@ import { shown } from '../options/parse.js';
 import { endpointSetIn } from './client-options.js';
 import { type CredentialsOrigin, credentialsToCheck, noCredentialsFound } from './credentials-origin.js';
 import { isRequestTimeout, NotS3Error, NotS3ErrorAnswer } from './endpoint-errors.js';
+import { proxyOfEndpoint } from './proxy.js';
 import { printable } from './response-check.js';
 
 interface SdkError {
@@ -127,14 +128,31 @@ export function describeS3Error(
   const msg = asSdk(err).message ?? String(err);
   const where = ctx.bucket ? `s3://${ctx.bucket}` : 'the bucket';
   const endpoint = ctx.endpoint ?? 'AWS';
-  if (err instanceof NotS3Error)
-    return usageError(`the endpoint ${endpoint} does not answer as S3 (${err.reason}): check ${flag}`);
+  // Through a forwarding proxy (HTTP_PROXY) an answer that is not S3's is most likely the proxy's own:
+  // it is named, and its refusal is one to fix there; through a tunnel the endpoint answers.
+  const via = proxyOfEndpoint(ctx.endpoint);
+  const through = via ? ` through the proxy ${via.shown}` : '';
+  if (err instanceof NotS3Error) {
+    if (via?.forwards && (status ?? 0) >= 400)
+      return usageError(
+        `the proxy ${via.shown} refused the request to ${endpoint} (${err.reason}): check what the proxy allows, or name the host in NO_PROXY`,
+      );
+    return usageError(
+      `the endpoint ${endpoint} does not answer as S3${through} (${err.reason}): check ${flag}`,
+    );
+  }
   // A gateway's page, on every attempt: the file's failure, said as what came back.
   // The request it answered, where known: marked on the SDK's errors, given by direct requests.
   const op = asSdk(err).$operation;
   const to = op ? ` to ${op}` : '';
-  if (err instanceof NotS3ErrorAnswer)
+  if (err instanceof NotS3ErrorAnswer) {
+    if (via?.forwards)
+      return usageError(
+        `the proxy ${via.shown} answered ${err.message}${to}, not an S3 answer (on every attempt): check the proxy and that it reaches ${endpoint}`,
+        err,
+      );
     return runError(`${err.message} from ${endpoint} (not an S3 answer${to})`, err);
+  }
   // A CONNECT tunnel the proxy never opened (marked in proxy-agent.ts): the endpoint was never reached.
   const proxy = (err as { proxy?: unknown } | null)?.proxy;
   if (isRequestTimeout(err) && typeof proxy === 'string')
@@ -279,14 +297,19 @@ export function describeS3Error(
   const what = `S3 error${code ? ` ${code}` : ''}${how}`;
   // Retried as a network failure until the retries ran out: what was cut, not Node's one word.
   if (code === 'ECONNRESET' && status === undefined)
-    return runError(`${what}: the connection was reset${resetWhen(first ?? '')} (on every attempt)`, err);
+    return runError(
+      `${what}: the connection was reset${resetWhen(first ?? '')}${through} (on every attempt)`,
+      err,
+    );
   // The SDK has no words for it (its message is "UnknownError"): what it means, and what happens next.
   if (code === 'NoSuchUpload')
     return runError(
       `${what}: the multipart upload was aborted on the server (by s3sync cleanup, a lifecycle rule or another tool); the next run sends the file again`,
       err,
     );
-  return runError(first === 'UnknownError' ? what : `${what}: ${first}`, err);
+  // A network failure with no answer: the proxy in the way may be where it happened.
+  const where2 = status === undefined && /^E[A-Z_]+$/.test(code) ? through : '';
+  return runError(`${first === 'UnknownError' ? what : `${what}: ${first}`}${where2}`, err);
 }
 
 const JS_ERRORS = new Set(['TypeError', 'RangeError', 'ReferenceError']);

@@ -18,12 +18,9 @@ import {
   proxyFor,
   proxyRefusal,
   redactProxy,
+  shownProxy,
 } from './proxy.js';
 import type { RequestTimeouts } from './timed-agent.js';
-
-/** A proxy as messages name it: its URL without the password, and the variable that set it. */
-const shownProxy = (proxy: ProxySetting) =>
-  `${redactProxy(proxy.url.href).replace(/\/$/, '')} (${proxy.where})`;
 
 /**
  * Marks a failure to reach the proxy itself (refused, no such host) with the proxy as messages show

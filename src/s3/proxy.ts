@@ -183,6 +183,28 @@ export function proxySaid(endpoint: string, env: Env = process.env): string | un
     : `no proxy: NO_PROXY names ${url.hostname}`;
 }
 
+/** A proxy as messages name it: its URL without the password, and the variable that set it. */
+export const shownProxy = (proxy: ProxySetting): string =>
+  `${redactProxy(proxy.url.href).replace(/\/$/, '')} (${proxy.where})`;
+
+/**
+ * The proxy the environment sends an endpoint's requests through (AWS's when none is given), and
+ * whether it forwards them (http: every answer is the proxy's to make) or tunnels them; undefined when
+ * none, and for a proxy setting that does not parse (the run refuses it before any request).
+ */
+export function proxyOfEndpoint(
+  endpoint: string | undefined,
+  env: Env = process.env,
+): { shown: string; forwards: boolean } | undefined {
+  try {
+    const url = new URL(endpoint ?? 'https://s3.amazonaws.com');
+    const proxy = proxyFor(proxyEnv(env), url.protocol, url.hostname, portOf(url));
+    return proxy && { shown: shownProxy(proxy), forwards: url.protocol === 'http:' };
+  } catch {
+    return undefined;
+  }
+}
+
 /** The one line a proxy's refusal is: which proxy (no password), what it refused, and what to check. */
 export function proxyRefusal(
   proxy: ProxySetting,
@@ -190,7 +212,7 @@ export function proxyRefusal(
   status: number,
   phrase: string,
 ): ProxyRefusedError {
-  const shown = `${redactProxy(proxy.url.href).replace(/\/$/, '')} (${proxy.where})`;
+  const shown = shownProxy(proxy);
   const fix =
     status === 407
       ? proxy.url.username || proxy.url.password

@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newBucket, plainLines, runCli, servers, trackedDirs, writeTree } from '../helpers.js';
-import { startHttpProxy } from '../servers/http-proxy.js';
+import { type ProxyFault, startHttpProxy } from '../servers/http-proxy.js';
 import type { TestServer } from '../servers/servers.js';
 import { makeTestPki, startTlsFront, type TestPki } from '../servers/tls-front.js';
 
@@ -215,8 +215,8 @@ describe.each(servers())('HTTP(S) proxies on $name', (server: TestServer) => {
     await front?.close();
     for (const p of proxies) await p.close();
   });
-  const proxy = async (auth?: { user: string; password: string }) => {
-    const p = await startHttpProxy(auth);
+  const proxy = async (auth?: { user: string; password: string }, fault?: ProxyFault) => {
+    const p = await startHttpProxy(auth, fault);
     proxies.push(p);
     return p;
   };
@@ -419,6 +419,63 @@ describe.each(servers())('HTTP(S) proxies on $name', (server: TestServer) => {
       }
     },
   );
+
+  const page = (status: number) => ({ status, html: `<html><body><h1>${status}</h1>blocked</body></html>` });
+  it.each<[string, ProxyFault, RegExp, number]>([
+    [
+      'a 403 page',
+      page(403),
+      /^s3sync: the proxy http:\/\/ops:\*\*\*@127\.0\.0\.1:\d+ \(HTTP_PROXY\) refused the request to http:\/\/\S+ \(it answers \w+ with an HTML page \(HTTP 403\)\): check what the proxy allows, or name the host in NO_PROXY$/,
+      2,
+    ],
+    [
+      'a 502 page',
+      page(502),
+      /^s3sync: the proxy http:\/\/ops:\*\*\*@127\.0\.0\.1:\d+ \(HTTP_PROXY\) answered HTTP 502 Bad Gateway to \w+, not an S3 answer \(on every attempt\): check the proxy and that it reaches http:\/\/\S+$/,
+      2,
+    ],
+    [
+      'a dropped connection',
+      'drop',
+      /^s3sync: S3 error ECONNRESET.* through the proxy http:\/\/ops:\*\*\*@127\.0\.0\.1:\d+ \(HTTP_PROXY\)/,
+      1,
+    ],
+  ])(
+    'HTTP_PROXY answering with %s: one line naming the proxy, not the endpoint',
+    async (_n, fault, message, code) => {
+      const p = await proxy({ user: 'ops', password: SECRET }, fault);
+      const { bucket } = await newBucket(server, 'proxy-fault');
+      const src = dir('proxy-fault');
+      writeTree(src, { 'a.txt': 'alpha' });
+      const run = await runCli(['push', src, `s3://${bucket}/p`, '--retries', '1'], server, {
+        env: { ...CLEAN, AWS_ENDPOINT_URL_S3: server.endpoint, HTTP_PROXY: withUser(p.url, SECRET) },
+      });
+      const lines = plainLines(run.stderr).filter((l) => !l.startsWith('notice: '));
+      expect(lines.at(-1), run.stderr).toMatch(message);
+      expect(
+        lines.filter((l) => l.startsWith('s3sync: ')),
+        run.stderr,
+      ).toHaveLength(1);
+      expect(run.stderr).not.toMatch(/check (--endpoint-url|endpointUrl|AWS_ENDPOINT_URL)/);
+      expect(run.code, run.stderr).toBe(code);
+      expect(run.stdout + run.stderr).not.toContain(SECRET);
+      expect(p.counts.forwarded).toBeGreaterThan(0);
+    },
+  );
+
+  it("HTTP_PROXY: the store's own S3 errors come through as they are", async () => {
+    const p = await proxy({ user: 'ops', password: SECRET });
+    const src = dir('proxy-nobucket');
+    writeTree(src, { 'a.txt': 'alpha' });
+    const run = await runCli(['push', src, 's3://no-such-bucket-s3sync-proxy/p'], server, {
+      env: { ...CLEAN, AWS_ENDPOINT_URL_S3: server.endpoint, HTTP_PROXY: withUser(p.url, SECRET) },
+    });
+    expect(plainLines(run.stderr)).toEqual([
+      `s3sync: bucket 'no-such-bucket-s3sync-proxy' does not exist at ${server.endpoint} (create it first)`,
+    ]);
+    expect(run.code).toBe(2);
+    expect(p.counts.forwarded).toBeGreaterThan(0);
+  });
 
   it('a proxy nothing listens on: one line naming the proxy, not the endpoint, exit 2', async () => {
     const r = await roundTrip(server.endpoint, { HTTP_PROXY: 'http://ops:pw-123456@127.0.0.1:1' });

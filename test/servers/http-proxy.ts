@@ -11,11 +11,21 @@ export interface ProxyCounts {
 }
 
 /**
+ * How a misbehaving proxy answers instead of forwarding: its own page with a status (a filtering
+ * proxy's 403, a 502 when it cannot reach the target), or a dropped connection; `garbage`: CONNECT is
+ * answered 200 and then bytes that are not TLS.
+ */
+export type ProxyFault = { status: number; html: string } | 'drop' | 'garbage';
+
+/**
  * A forward proxy on 127.0.0.1, as a corporate one behaves: CONNECT is tunnelled to its target,
  * absolute-form requests (GET http://host/path) are forwarded; with `auth`, anything without that
- * user and password in Basic Proxy-Authorization gets 407.
+ * user and password in Basic Proxy-Authorization gets 407. With `fault`, it misbehaves so.
  */
-export async function startHttpProxy(auth?: { user: string; password: string }): Promise<{
+export async function startHttpProxy(
+  auth?: { user: string; password: string },
+  fault?: ProxyFault,
+): Promise<{
   url: string;
   counts: ProxyCounts;
   close: () => Promise<void>;
@@ -39,6 +49,11 @@ export async function startHttpProxy(auth?: { user: string; password: string }):
     }
     counts.forwarded++;
     counts.targets.push(target.host);
+    if (fault === 'drop') return req.socket.destroy();
+    if (typeof fault === 'object') {
+      res.writeHead(fault.status, { 'content-type': 'text/html; charset=utf-8', connection: 'close' });
+      return res.end(fault.html);
+    }
     const headers = { ...req.headers };
     delete headers['proxy-authorization'];
     delete headers['proxy-connection'];
@@ -63,6 +78,10 @@ export async function startHttpProxy(auth?: { user: string; password: string }):
     const [host, port] = (req.url ?? '').split(':');
     counts.tunnels++;
     counts.targets.push(req.url ?? '');
+    if (fault === 'garbage') {
+      client.end('HTTP/1.1 200 Connection Established\r\n\r\nnot TLS at all\r\n');
+      return;
+    }
     const upstream = net.connect(Number(port), host!, () => {
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length > 0) upstream.write(head);
