@@ -231,6 +231,11 @@ export function describeS3Error(
   }
   // Said in full where it was raised (proxy-agent.ts): the proxy, its variable, its answer.
   if (code === 'EPROXY') return usageError(msg);
+  // The proxy's handshake (marked in proxy-agent.ts): its certificate, not the endpoint's.
+  if (typeof proxy === 'string' && (TLS_TRUST.has(code) || code === 'ERR_TLS_CERT_ALTNAME_INVALID'))
+    return usageError(
+      `the TLS certificate of the proxy ${proxy} is not trusted (${code}): a proxy's certificate is checked against the system's CAs and NODE_EXTRA_CA_CERTS, not --ca-bundle`,
+    );
   // The proxy itself could not be reached (marked in proxy-agent.ts): the endpoint was never tried.
   if (typeof proxy === 'string' && /^E[A-Z_]+$/.test(code))
     return usageError(`cannot connect to the proxy ${proxy} (${code}): check it and that the proxy runs`);

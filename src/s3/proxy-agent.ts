@@ -23,13 +23,15 @@ import {
 import type { RequestTimeouts } from './timed-agent.js';
 
 /**
- * Marks a failure to reach the proxy itself (refused, no such host) with the proxy as messages show
- * it: its code stays (it is retried as any network failure), its message names the proxy, not the endpoint.
+ * Marks a failure to reach the proxy itself (refused, no such host, its TLS certificate) with the proxy
+ * as messages show it: its code stays (it is retried as any network failure), its message names the
+ * proxy, not the endpoint.
  */
 function markedAtProxy(socket: net.Socket, proxy: ProxySetting): void {
-  // Node clears `connecting` before it emits a refusal: the connection's own event says it was made.
+  // Node clears `connecting` before it emits a refusal: the connection's own event says it was made;
+  // to an https:// proxy, the handshake's end.
   let connected = false;
-  socket.once('connect', () => {
+  socket.once(socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect', () => {
     connected = true;
   });
   socket.prependOnceListener('error', (err: Error & { proxy?: string }) => {
@@ -46,14 +48,16 @@ export interface TunnelTiming {
 /** An answer's head is short; a longer one is no proxy's answer to CONNECT. */
 const HEAD_MAX = 16 * 1024;
 
-/** A socket to the proxy itself: TLS to an https:// proxy. */
-function toProxy(proxy: ProxySetting, options: tls.ConnectionOptions): net.Socket {
+/**
+ * A socket to the proxy itself: TLS to an https:// proxy, its certificate checked against Node's roots
+ * and NODE_EXTRA_CA_CERTS, as curl and botocore check a proxy's: the endpoint's --ca-bundle and
+ * --no-verify-ssl are about the endpoint.
+ */
+function toProxy(proxy: ProxySetting): net.Socket {
   const host = proxy.url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = portOf(proxy.url);
   if (proxy.url.protocol !== 'https:') return net.connect(port, host);
-  const { ca, rejectUnauthorized, secureContext } = options;
-  const servername = net.isIP(host) ? undefined : host;
-  return tls.connect({ host, port, servername, ca, rejectUnauthorized, secureContext });
+  return tls.connect({ host, port, servername: net.isIP(host) ? undefined : host });
 }
 
 /**
@@ -69,7 +73,7 @@ export function openTunnel(
   const target = `${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`;
   const { timeouts, endpoint } = timing;
   return new Promise((resolve, reject) => {
-    const socket = toProxy(proxy, options);
+    const socket = toProxy(proxy);
     markedAtProxy(socket, proxy);
     const shown = shownProxy(proxy);
     let tunnelOpen = false;
@@ -254,11 +258,7 @@ export class ForwardingAgent extends http.Agent {
 
   override createConnection(options: Options & tls.ConnectionOptions, cb: Callback) {
     if (options.via === undefined) return super.createConnection(options, cb) as Duplex;
-    const { host, port } = options;
-    const socket =
-      options.via.url.protocol === 'https:'
-        ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host })
-        : net.connect(port, host);
+    const socket = toProxy(options.via);
     markedAtProxy(socket, options.via);
     return socket;
   }

@@ -477,6 +477,43 @@ describe.each(servers())('HTTP(S) proxies on $name', (server: TestServer) => {
     expect(p.counts.forwarded).toBeGreaterThan(0);
   });
 
+  /** An https:// proxy: a TLS front (the test CA's certificate) before a plain forward proxy. */
+  async function tlsProxy(): Promise<string> {
+    const p = await proxy();
+    const f = await startTlsFront(p.url, pki!);
+    proxies.push({ ...p, close: f.close });
+    return f.endpoint;
+  }
+  const PROXY_TLS =
+    /^s3sync: the TLS certificate of the proxy https:\/\/127\.0\.0\.1:\d+ \((HTTP|HTTPS)_PROXY\) is not trusted \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)\): a proxy's certificate is checked against the system's CAs and NODE_EXTRA_CA_CERTS, not --ca-bundle$/;
+
+  it("an https:// HTTP_PROXY: its certificate is checked against the system's CAs and NODE_EXTRA_CA_CERTS", async (ctx) => {
+    if (!pki) return ctx.skip();
+    const url = await tlsProxy();
+    const refused = await roundTrip(server.endpoint, { HTTP_PROXY: url });
+    expect(plainLines(refused.pushed.stderr)).toHaveLength(1);
+    expect(plainLines(refused.pushed.stderr)[0]).toMatch(PROXY_TLS);
+    expect(refused.pushed.code).toBe(2);
+    const trusted = await roundTrip(server.endpoint, { HTTP_PROXY: url, NODE_EXTRA_CA_CERTS: pki.caFile });
+    expect(trusted.pushed.code, trusted.pushed.stderr).toBe(0);
+    expect(trusted.pulled.code, trusted.pulled.stderr).toBe(0);
+  });
+
+  it("an https:// HTTPS_PROXY: its certificate is not checked against the endpoint's --ca-bundle", async (ctx) => {
+    if (!pki || !front) return ctx.skip();
+    const url = await tlsProxy();
+    const refused = await roundTrip(front.endpoint, { HTTPS_PROXY: url }, ['--ca-bundle', pki.caFile]);
+    expect(plainLines(refused.pushed.stderr)).toHaveLength(1);
+    expect(plainLines(refused.pushed.stderr)[0]).toMatch(PROXY_TLS);
+    expect(refused.pushed.code).toBe(2);
+    const trusted = await roundTrip(front.endpoint, { HTTPS_PROXY: url, NODE_EXTRA_CA_CERTS: pki.caFile }, [
+      '--ca-bundle',
+      pki.caFile,
+    ]);
+    expect(trusted.pushed.code, trusted.pushed.stderr).toBe(0);
+    expect(trusted.pulled.code, trusted.pulled.stderr).toBe(0);
+  });
+
   it('a proxy nothing listens on: one line naming the proxy, not the endpoint, exit 2', async () => {
     const r = await roundTrip(server.endpoint, { HTTP_PROXY: 'http://ops:pw-123456@127.0.0.1:1' });
     expect(plainLines(r.pushed.stderr)).toEqual([
