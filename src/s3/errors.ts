@@ -163,10 +163,10 @@ export function describeS3Error(
     const secs = `${err.ms / 1000} s`;
     return err.timeout === 'connect'
       ? usageError(
-          `cannot connect to the S3 endpoint ${endpoint} within ${secs}: check ${flag} and the network (or raise --connect-timeout)`,
+          `cannot connect to the S3 endpoint ${endpoint} within ${secs}${through}: check ${flag} and the network (or raise --connect-timeout)`,
         )
       : usageError(
-          `the S3 endpoint ${endpoint} accepted the connection but sent no response within ${secs}: check ${flag} (is it an S3 server?), or raise --first-byte-timeout`,
+          `the S3 endpoint ${endpoint} accepted the connection but sent no response within ${secs}${through}: check ${flag} (is it an S3 server?)${through && ' and the proxy'}, or raise --first-byte-timeout`,
         );
   }
   if (code === 'NoSuchBucket' || (code === 'NotFound' && !ctx.bucket)) {

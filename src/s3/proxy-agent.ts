@@ -17,7 +17,6 @@ import {
   proxyAuthorization,
   proxyFor,
   proxyRefusal,
-  redactProxy,
   shownProxy,
 } from './proxy.js';
 import type { RequestTimeouts } from './timed-agent.js';
@@ -127,9 +126,7 @@ export function openTunnel(
       };
       const onEnd = () =>
         fail(
-          new ProxyRefusedError(
-            `the proxy ${redactProxy(proxy.url.href)} (${proxy.where}) closed the connection to ${target} without an answer`,
-          ),
+          new ProxyRefusedError(`the proxy ${shown} closed the connection to ${target} without an answer`),
         );
       socket.on('data', onData);
       socket.once('end', onEnd);

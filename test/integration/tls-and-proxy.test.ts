@@ -514,6 +514,45 @@ describe.each(servers())('HTTP(S) proxies on $name', (server: TestServer) => {
     expect(trusted.pulled.code, trusted.pulled.stderr).toBe(0);
   });
 
+  it.each<[string, ProxyFault, (proxy: string) => RegExp]>([
+    [
+      'closes CONNECT without an answer',
+      'close',
+      (p) =>
+        new RegExp(
+          `^s3sync: the proxy ${p} \\(HTTPS_PROXY\\) closed the connection to 127\\.0\\.0\\.1:\\d+ without an answer$`,
+        ),
+    ],
+    [
+      'answers CONNECT, then sends bytes that are not TLS',
+      'garbage',
+      (p) => new RegExp(`through the proxy ${p} \\(HTTPS_PROXY\\)`),
+    ],
+    [
+      'answers CONNECT, then is silent',
+      'silent',
+      (p) =>
+        new RegExp(
+          `^s3sync: the S3 endpoint https://127\\.0\\.0\\.1:\\d+ accepted the connection but sent no response within 1 s through the proxy ${p} \\(HTTPS_PROXY\\): `,
+        ),
+    ],
+  ])('a proxy that %s: one line naming the proxy', async (_n, fault, message) => {
+    if (!front || !pki) return;
+    const p = await proxy(undefined, fault);
+    const r = await roundTrip(front.endpoint, { HTTPS_PROXY: p.url }, [
+      '--ca-bundle',
+      pki.caFile,
+      '--first-byte-timeout',
+      '1s',
+      '--retries',
+      '1',
+    ]);
+    const lines = plainLines(r.pushed.stderr);
+    expect(lines, r.pushed.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(message(p.url.replaceAll('.', '\\.')));
+    expect(r.pushed.code).not.toBe(0);
+  });
+
   it('a proxy nothing listens on: one line naming the proxy, not the endpoint, exit 2', async () => {
     const r = await roundTrip(server.endpoint, { HTTP_PROXY: 'http://ops:pw-123456@127.0.0.1:1' });
     expect(plainLines(r.pushed.stderr)).toEqual([

@@ -15,7 +15,7 @@ export interface ProxyCounts {
  * proxy's 403, a 502 when it cannot reach the target), or a dropped connection; `garbage`: CONNECT is
  * answered 200 and then bytes that are not TLS.
  */
-export type ProxyFault = { status: number; html: string } | 'drop' | 'garbage';
+export type ProxyFault = { status: number; html: string } | 'drop' | 'garbage' | 'silent' | 'close';
 
 /**
  * A forward proxy on 127.0.0.1, as a corporate one behaves: CONNECT is tunnelled to its target,
@@ -82,6 +82,8 @@ export async function startHttpProxy(
       client.end('HTTP/1.1 200 Connection Established\r\n\r\nnot TLS at all\r\n');
       return;
     }
+    if (fault === 'silent') return void client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (fault === 'close') return void client.end();
     const upstream = net.connect(Number(port), host!, () => {
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length > 0) upstream.write(head);
