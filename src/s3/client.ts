@@ -16,7 +16,7 @@ import { contentMd5OnDeleteObjects } from './delete-objects-md5.js';
 import type { DirectSetup } from './direct.js';
 import { redactSignatures } from './errors.js';
 import type { ProviderQuirks } from './providers.js';
-import { proxyEnv } from './proxy.js';
+import { type EndpointProxy, proxyEnv, proxyOfEndpoint } from './proxy.js';
 import { RequestCounter } from './request-counter.js';
 import { checkAnswers } from './response-check.js';
 import { credentialProviders, httpHandler, s3 } from './sdk.js';
@@ -39,6 +39,8 @@ export interface ResolvedClient {
   counter: RequestCounter;
   /** Where small GETs and listing pages may bypass the SDK (see direct.ts); else undefined. */
   direct?: DirectSetup;
+  /** The proxy its requests go through, as messages name it; undefined: none, or a caller's own client. */
+  proxy?: EndpointProxy;
 }
 
 /** Request bodies from this size ask for 100 Continue before they are sent. */
@@ -163,6 +165,7 @@ export async function createS3Client(
     counter,
     credentials: credentialsOrigin(opts),
     redact,
+    proxy: proxyOfEndpoint(endpoint, process.env),
   };
   // Only a path-style endpoint given by URL, at its root: its request URLs are known without the
   // SDK's endpoint rules.
@@ -262,5 +265,7 @@ export function adoptClient(resolved: ResolvedClient, client: S3Client): void {
   resolved.client = client;
   // Its credentials and endpoint are its own: every request goes through it.
   resolved.direct = undefined;
+  // Its agents are its own: no proxy of the environment's is known to carry its requests.
+  resolved.proxy = undefined;
   contentMd5OnDeleteObjects(client, resolved.provider);
 }

@@ -3,7 +3,7 @@ import { shown } from '../options/parse.js';
 import { endpointSetIn } from './client-options.js';
 import { type CredentialsOrigin, credentialsToCheck, noCredentialsFound } from './credentials-origin.js';
 import { isRequestTimeout, NotS3Error, NotS3ErrorAnswer } from './endpoint-errors.js';
-import { proxyOfEndpoint } from './proxy.js';
+import type { EndpointProxy } from './proxy.js';
 import { printable } from './response-check.js';
 
 interface SdkError {
@@ -118,7 +118,14 @@ export function isRetryable(err: unknown): boolean {
  */
 export function describeS3Error(
   err: unknown,
-  ctx: { bucket?: string; endpoint?: string; flag?: string; credentials?: CredentialsOrigin },
+  ctx: {
+    bucket?: string;
+    endpoint?: string;
+    flag?: string;
+    credentials?: CredentialsOrigin;
+    /** The proxy the requests went through (ResolvedClient.proxy), named where it may be at fault. */
+    proxy?: EndpointProxy;
+  },
 ): S3SyncError {
   if (err instanceof S3SyncError) return err;
   // The flag that names this endpoint: a sync's source may have its own.
@@ -130,7 +137,7 @@ export function describeS3Error(
   const endpoint = ctx.endpoint ?? 'AWS';
   // Through a forwarding proxy (HTTP_PROXY) an answer that is not S3's is most likely the proxy's own:
   // it is named, and its refusal is one to fix there; through a tunnel the endpoint answers.
-  const via = proxyOfEndpoint(ctx.endpoint);
+  const via = ctx.proxy;
   const through = via ? ` through the proxy ${via.shown}` : '';
   if (err instanceof NotS3Error) {
     if (via?.forwards && (status ?? 0) >= 400)

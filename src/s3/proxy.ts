@@ -187,15 +187,19 @@ export function proxySaid(endpoint: string, env: Env = process.env): string | un
 export const shownProxy = (proxy: ProxySetting): string =>
   `${redactProxy(proxy.url.href).replace(/\/$/, '')} (${proxy.where})`;
 
+export interface EndpointProxy {
+  /** As messages name it (shownProxy). */
+  shown: string;
+  /** It forwards the requests (http endpoint): every answer is its to make; else it tunnels them. */
+  forwards: boolean;
+}
+
 /**
  * The proxy the environment sends an endpoint's requests through (AWS's when none is given), and
  * whether it forwards them (http: every answer is the proxy's to make) or tunnels them; undefined when
  * none, and for a proxy setting that does not parse (the run refuses it before any request).
  */
-export function proxyOfEndpoint(
-  endpoint: string | undefined,
-  env: Env = process.env,
-): { shown: string; forwards: boolean } | undefined {
+export function proxyOfEndpoint(endpoint: string | undefined, env: Env): EndpointProxy | undefined {
   try {
     const url = new URL(endpoint ?? 'https://s3.amazonaws.com');
     const proxy = proxyFor(proxyEnv(env), url.protocol, url.hostname, portOf(url));

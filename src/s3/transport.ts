@@ -161,6 +161,7 @@ export class S3Transport implements S3Requests {
       endpoint: this.endpointId,
       flag: this.endpointFlag,
       credentials: this.resolved.credentials,
+      proxy: this.resolved.proxy,
     });
     // The message quotes the server, which may echo a secret it was sent; --debug prints the cause too.
     // A caller's own client gives no secrets to look for; its signatures are redacted all the same.

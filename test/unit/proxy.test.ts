@@ -4,6 +4,7 @@ import {
   proxyAuthorization,
   proxyEnv,
   proxyFor,
+  proxyOfEndpoint,
   proxyRefusal,
   proxySaid,
   redactProxy,
@@ -151,5 +152,25 @@ describe('what is shown and sent', () => {
       proxySaid('https://s3.example.com', { HTTPS_PROXY: 'http://proxy:3128', NO_PROXY: '.example.com' }),
     ).toBe('no proxy: NO_PROXY names s3.example.com');
     expect(proxySaid('https://s3.example.com', {})).toBeUndefined();
+  });
+});
+
+describe('proxyOfEndpoint: the proxy messages name for an endpoint', () => {
+  it('forwards for http, tunnels for https (AWS when none), none for NO_PROXY or a bad setting', () => {
+    const env = {
+      HTTP_PROXY: 'http://ops:pw@proxy:3128',
+      HTTPS_PROXY: 'https://tls-proxy',
+      NO_PROXY: 'minio.local',
+    };
+    expect(proxyOfEndpoint('http://s3.corp:9000', env)).toEqual({
+      shown: 'http://ops:***@proxy:3128 (HTTP_PROXY)',
+      forwards: true,
+    });
+    expect(proxyOfEndpoint(undefined, env)).toEqual({
+      shown: 'https://tls-proxy (HTTPS_PROXY)',
+      forwards: false,
+    });
+    expect(proxyOfEndpoint('http://minio.local:9000', env)).toBeUndefined();
+    expect(proxyOfEndpoint('http://s3.corp', { HTTP_PROXY: 'http://u:50%off@p' })).toBeUndefined();
   });
 });
