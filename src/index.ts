@@ -4,6 +4,7 @@
  *   import { push, pull, check, plan, apply } from 's3sync';
  */
 
+import { snapshotOptions } from './options/snapshot.js';
 import { namedByClient } from './s3/client.js';
 import { check as checkRun } from './sync/check.js';
 import { cleanup as cleanupRun } from './sync/cleanup.js';
@@ -29,12 +30,15 @@ export type { S3SyncOptions } from './sync/s3-to-s3.js';
 export type { ObjectVersion, VersionsOptions, VersionsResult } from './sync/versions.js';
 
 /**
- * A library call: a caller's client names the store it reaches (namedByClient), and its onEvent is
- * guarded: a callback that throws stops the run and is what the call rejects with.
+ * A library call: its options read once into a plain copy, the only one validated and run with (an
+ * inherited or getter value would otherwise reach the run unchecked); a caller's client names the store
+ * it reaches (namedByClient), and its onEvent is guarded: a callback that throws stops the run and is
+ * what the call rejects with.
  */
 const entry = <F extends (opts: never) => Promise<unknown>>(fn: F): F => {
   const guarded = guardEvents(fn);
-  return (async (opts: unknown) => guarded((await namedByClient(opts)) as never)) as unknown as F;
+  return (async (opts: unknown) =>
+    guarded((await namedByClient(snapshotOptions(opts))) as never)) as unknown as F;
 };
 
 export const push = entry(pushRun);
@@ -42,7 +46,9 @@ export const pull = entry(pullRun);
 export const check = entry(checkRun);
 const planGuarded = entry(makePlan);
 // Written only once the guarded call resolved: a callback's late rejection leaves no plan file behind.
-export const plan = (async (opts: Parameters<typeof makePlan>[0]) => {
+export const plan = (async (given: Parameters<typeof makePlan>[0]) => {
+  // One copy for the run and the file it writes: the path saved to is the one validated.
+  const opts = snapshotOptions(given);
   const doc = await planGuarded(opts);
   savePlan(opts, doc);
   return doc;

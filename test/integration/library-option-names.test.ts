@@ -1,12 +1,15 @@
 /**
  * A library call's usage error names the option as the call gives it, and its flag: `minSize
- * (--min-size)`, as `deleteExcluded (--delete-excluded)` always has, not the flag alone.
+ * (--min-size)`, as `deleteExcluded (--delete-excluded)` always has, not the flag alone. Options are
+ * read once, inherited ones and getters too: what the run acts on is what was checked.
  */
 
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { cleanup as cleanupRun, pull, push, versions } from 's3sync';
 import { describe, expect, it } from 'vitest';
-import { cleanup, connFor, newBucket, servers, tempDir, writeTree } from '../helpers.js';
+import { cleanup, connFor, newBucket, seedObject, servers, tempDir, writeTree } from '../helpers.js';
 
 describe.each(servers())('library option names on $name', (server) => {
   it.each<[string, Record<string, unknown>, 'push' | 'pull', RegExp]>([
@@ -87,5 +90,100 @@ describe.each(servers())('library calls without a target on $name', (server) => 
       kind: 'usage',
       message: `${name} needs option target, an s3://bucket/prefix URL (the CLI's argument), got undefined`,
     });
+  });
+});
+
+/** An options object whose prototype holds `inherited`, with `own` its own keys. */
+const inheriting = <T extends object>(inherited: object, own: T): T =>
+  Object.assign(Object.create(inherited) as T, own);
+
+describe.each(servers())('library options read once on $name', (server) => {
+  it('an inherited delete value is checked as an own one: refused, and nothing deleted', async () => {
+    const { bucket, transport } = await newBucket(server, 'lib-inherit');
+    const local = tempDir('lib-inherit');
+    writeTree(local, { 'a.txt': 'alpha', 'only-local.txt': 'kept' });
+    try {
+      const conn = connFor(server);
+      const url = `s3://${bucket}/p`;
+      await seedObject(transport, 'p/only-remote.txt', 'kept too');
+      const pushed = await push(
+        inheriting({ delete: 'false' }, { ...conn, source: local, destination: url }),
+      ).catch((e: unknown) => e);
+      expect(pushed).toMatchObject({
+        name: 'S3SyncError',
+        kind: 'usage',
+        message: expect.stringMatching(/^option delete must be /),
+      });
+      expect([...(await transport.list('p/')).keys()]).toEqual(['only-remote.txt']);
+      const pulled = await pull(
+        inheriting({ delete: 'no' }, { ...conn, source: url, destination: local }),
+      ).catch((e: unknown) => e);
+      expect(pulled).toMatchObject({
+        name: 'S3SyncError',
+        kind: 'usage',
+        message: expect.stringMatching(/^option delete must be /),
+      });
+      expect(existsSync(path.join(local, 'only-local.txt'))).toBe(true);
+      expect(existsSync(path.join(local, 'only-remote.txt'))).toBe(false);
+    } finally {
+      cleanup(local);
+    }
+  });
+
+  it("an inherited or a class getter's typo is refused as an own one, and the run never starts", async () => {
+    const { bucket, transport } = await newBucket(server, 'lib-typo');
+    const local = tempDir('lib-typo');
+    writeTree(local, { 'a.txt': 'alpha' });
+    try {
+      const given = { ...connFor(server), source: local, destination: `s3://${bucket}/p` };
+      class Options {
+        get dryrun() {
+          return true;
+        }
+      }
+      for (const opts of [inheriting({ dryrun: true }, given), Object.assign(new Options(), given)]) {
+        const err = await push(opts).catch((e: unknown) => e);
+        expect(err).toMatchObject({
+          kind: 'usage',
+          message: 'unknown option "dryrun" (did you mean dryRun?)',
+        });
+      }
+      expect((await transport.list('p/')).size).toBe(0);
+    } finally {
+      cleanup(local);
+    }
+  });
+
+  it('a getter is read once: the run goes where, and as, the checked value says', async () => {
+    const { bucket, transport } = await newBucket(server, 'lib-getter');
+    const { bucket: other, transport: otherT } = await newBucket(server, 'lib-getter-other');
+    const local = tempDir('lib-getter');
+    writeTree(local, { 'a.txt': 'alpha' });
+    try {
+      let reads = 0;
+      const moving = Object.defineProperty(
+        { ...connFor(server), source: local, destination: '' },
+        'destination',
+        {
+          enumerable: true,
+          get: () => (reads++ === 0 ? `s3://${bucket}/ok` : `s3://${other}/never-validated`),
+        },
+      );
+      expect(await push(moving)).toMatchObject({ uploaded: 1, outcome: 'ok' });
+      expect(reads).toBe(1);
+      expect([...(await transport.list('ok/')).keys()]).toEqual(['a.txt']);
+      expect((await otherT.list('')).size).toBe(0);
+      let dryReads = 0;
+      const dry = Object.defineProperty(
+        { ...connFor(server), source: local, destination: `s3://${bucket}/dry` },
+        'dryRun',
+        { enumerable: true, get: () => dryReads++ === 0 },
+      );
+      expect(await push(dry)).toMatchObject({ dryRun: true, uploaded: 1, outcome: 'ok' });
+      expect(dryReads).toBe(1);
+      expect((await transport.list('dry/')).size).toBe(0);
+    } finally {
+      cleanup(local);
+    }
   });
 });
