@@ -117,6 +117,7 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
     emit({ type: 'check-summary', ...result });
     return result;
   };
+  let ended: CheckResult;
   try {
     const { plan } = await prelude(s, {
       // The listing goes out first; the tree is read while the server answers. A short list of paths is
@@ -182,7 +183,9 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
     });
     for (const k of plan.kept ?? []) s.notice(`${k.key}: ${k.reason}: not compared`, k.rel);
     for (const d of plan.differences) emitDifference(d);
-    return summarise(plan, 0, await s.close(true));
+    // Aborted as it reported (its events need no request a signal interrupts): cancelled all the same.
+    const base = await s.close(opts.signal?.aborted !== true);
+    ended = summarise(plan, 0, base);
   } catch (err) {
     const base = await s.close(false);
     // Cancelled or stopped by an error: what was compared so far, the rest counted as not compared,
@@ -194,4 +197,7 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
     summarise(sofar ?? { same: 0, differences: [] }, sofar ? sofar.needs.length : unlisted, base, stopped);
     throw base.cancelled ? opts.signal!.reason : err;
   }
+  // Outside the try: its summary is said, and the catch would say another.
+  if (ended.cancelled) throw opts.signal!.reason;
+  return ended;
 }

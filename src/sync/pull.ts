@@ -445,8 +445,11 @@ export function downloadRefusal(s: RunContext, opts: PullOptions): (rel: string)
  * which comes after its downloads, so those are listed first (as push lists its uploads).
  */
 function reportDryRun(s: RunContext, p: PreparedPull, opts: PullOptions): void {
-  const report = (a: { kind: 'download' | 'delete'; rel: string; reason: string; size: number }) =>
+  // Cancelled, it reports no more: what follows is what a cancelled run did not do.
+  const report = (a: { kind: 'download' | 'delete'; rel: string; reason: string; size: number }) => {
+    opts.signal?.throwIfAborted();
     s.emit({ type: 'action', action: a.kind, rel: a.rel, reason: a.reason, size: a.size, dryRun: true });
+  };
   const refusalOf = downloadRefusal(s, opts);
   const deletes = p.actions.filter((a) => a.kind === 'delete');
   const after = afterDeletes(p);

@@ -338,8 +338,11 @@ export async function preparePush(
 
 /** What the run would do, deletions last behind the same guards: a refusal is the real run's refusal. */
 async function reportDryRun(s: RunContext, p: PreparedPush, opts: PushOptions): Promise<void> {
-  const report = (a: { kind: ActionKind; rel: string; reason: string; size: number }, reason = a.reason) =>
+  // Cancelled, it reports no more: what follows is what a cancelled run did not do.
+  const report = (a: { kind: ActionKind; rel: string; reason: string; size: number }, reason = a.reason) => {
+    opts.signal?.throwIfAborted();
     s.emit({ type: 'action', action: a.kind, rel: a.rel, reason, size: a.size, dryRun: true });
+  };
   for (const a of p.actions) {
     if (a.kind === 'copy') {
       report(a, copiedFrom(a));

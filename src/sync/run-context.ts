@@ -364,6 +364,8 @@ export class RunContext {
     const stopHashing = signal ? onAbort(signal, () => this.hashes.cancel(signal.reason)) : () => {};
     try {
       await body();
+      // A dry run's report awaits nothing a signal interrupts: aborted during it, it is cancelled all the same.
+      if (this.result.dryRun) signal?.throwIfAborted();
     } catch (err) {
       const cancelled = this.opts.signal?.aborted === true;
       try {

@@ -219,7 +219,9 @@ export class S3PairRun {
     if (error && !r.cancelled) stoppedBy(r, error.error);
     else r.outcome = outcomeOf(r);
     this.emit({ type: 'summary', ...r });
-    if (error) throw r.cancelled ? this.opts.signal!.reason : error.error;
+    // Cancelled, it rejects with the reason, also when nothing it awaited was interrupted (a dry run).
+    if (r.cancelled) throw this.opts.signal!.reason;
+    if (error) throw error.error;
     return r;
   }
 }

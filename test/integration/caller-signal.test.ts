@@ -2,15 +2,25 @@
  * A caller's AbortSignal reused across library calls: each call, however it settles, leaves no
  * 'abort' listener of its own on it, so rounds of calls never reach MaxListenersExceededWarning; nor
  * do many calls at once in one process. A call cancelled while it waits for another run's lock
- * rejects as any cancelled call does: with the signal's reason, after its summary.
+ * rejects as any cancelled call does: with the signal's reason, after its summary; so does a dry run
+ * cancelled while it reports, or before it starts.
  */
 import { getEventListeners } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { apply, check, cleanup as cleanupRun, plan, pull, push, syncBuckets, versions } from 's3sync';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cleanup, connFor, manifestPaths, newBucket, servers, tempDir, writeTree } from '../helpers.js';
+import {
+  cleanup,
+  connFor,
+  manifestPaths,
+  newBucket,
+  seedObject,
+  servers,
+  tempDir,
+  writeTree,
+} from '../helpers.js';
 
 const warnings: Error[] = [];
 const onWarning = (w: Error) => warnings.push(w);
@@ -146,4 +156,100 @@ describe.each(servers())('a caller signal on $name', (server) => {
       }
     },
   );
+  it.each(['push', 'pull'] as const)(
+    'a dry-run %s cancelled at its first event rejects with the reason, after its summary, moving nothing',
+    async (command) => {
+      const { bucket, transport } = await newBucket(server, `sig-dry-${command}`);
+      const conn = connFor(server);
+      const local = tempDir(`sig-dry-${command}`);
+      const url = `s3://${bucket}/d`;
+      if (command === 'push') writeTree(local, { 'a.txt': 'alpha', 'b.txt': 'bravo' });
+      else for (const k of ['a.txt', 'b.txt']) await seedObject(transport, `d/${k}`, k);
+      try {
+        const ac = new AbortController();
+        const reason = new Error('stop');
+        const events: { type: string; cancelled?: boolean; dryRun?: boolean }[] = [];
+        const onEvent = (e: { type: string }) => {
+          events.push(e);
+          ac.abort(reason);
+        };
+        const common = { ...conn, dryRun: true, signal: ac.signal, onEvent };
+        const call =
+          command === 'push'
+            ? push({ ...common, source: local, destination: url })
+            : pull({ ...common, source: url, destination: local });
+        expect(await call.catch((e: unknown) => e)).toBe(reason);
+        expect(events.at(-1)).toMatchObject({ type: 'summary', cancelled: true, dryRun: true });
+        expect(events.filter((e) => e.type === 'action').length).toBeLessThanOrEqual(1);
+        if (command === 'push') expect((await transport.list('d/')).size).toBe(0);
+        else expect(readdirSync(local).filter((n) => n !== '.s3sync')).toEqual([]);
+      } finally {
+        cleanup(local);
+      }
+    },
+  );
+
+  it.each(['check', 'syncBuckets'] as const)(
+    'a %s that changes nothing, cancelled at its first report, rejects with the reason after its summary',
+    async (command) => {
+      const { bucket, transport } = await newBucket(server, `sig-rep-${command}`);
+      const { bucket: other, transport: otherT } = await newBucket(server, `sig-rep-${command}-b`);
+      const conn = connFor(server);
+      const local = tempDir(`sig-rep-${command}`);
+      writeTree(local, { 'a.txt': 'alpha', 'b.txt': 'bravo' });
+      const url = `s3://${bucket}/d`;
+      try {
+        await seedObject(transport, 'd/a.txt', 'other');
+        await seedObject(transport, 'd/b.txt', 'other too');
+        const ac = new AbortController();
+        const reason = new Error('stop');
+        const events: { type: string }[] = [];
+        const onEvent = (e: { type: string }) => {
+          events.push(e);
+          ac.abort(reason);
+        };
+        const call =
+          command === 'check'
+            ? check({ ...conn, signal: ac.signal, onEvent, local, remote: url })
+            : syncBuckets({
+                ...conn,
+                dryRun: true,
+                signal: ac.signal,
+                onEvent,
+                source: url,
+                destination: `s3://${other}/e`,
+              });
+        expect(await call.catch((e: unknown) => e)).toBe(reason);
+        const summary = command === 'check' ? 'check-summary' : 'summary';
+        expect(events.at(-1)).toMatchObject({ type: summary, cancelled: true, outcome: 'cancelled' });
+        expect(events.filter((e) => e.type === summary)).toHaveLength(1);
+        expect((await otherT.list('')).size).toBe(0);
+      } finally {
+        cleanup(local);
+      }
+    },
+  );
+
+  it('a dry-run push given an aborted signal rejects with its reason, though it needs no request', async () => {
+    const { bucket, transport } = await newBucket(server, 'sig-dry-before');
+    // An empty folder: nothing to compare, so no listing the signal would have stopped.
+    const local = tempDir('sig-dry-before');
+    try {
+      const reason = new Error('already');
+      const events: { type: string }[] = [];
+      const call = push({
+        ...connFor(server),
+        source: local,
+        destination: `s3://${bucket}/d`,
+        dryRun: true,
+        signal: AbortSignal.abort(reason),
+        onEvent: (e) => events.push(e),
+      });
+      expect(await call.catch((e: unknown) => e)).toBe(reason);
+      expect(events.at(-1)).toMatchObject({ type: 'summary', cancelled: true, outcome: 'cancelled' });
+      expect((await transport.list('')).size).toBe(0);
+    } finally {
+      cleanup(local);
+    }
+  });
 });
