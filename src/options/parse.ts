@@ -99,6 +99,9 @@ function shownRaw(v: unknown): string {
   if (typeof v === 'string') return `"${printable(redacted(v))}"`;
   // A number JSON cannot write (1e400 reads as Infinity) is shown as one, not as null.
   if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  // Neither has a JSON form: shown as written in code.
+  if (typeof v === 'bigint') return `${v}n`;
+  if (typeof v === 'symbol') return v.toString();
   // A Date (a library caller's `at`) is shown as JSON writes it.
   if (typeof (v as { toJSON?: unknown } | null)?.toJSON === 'function')
     return shownRaw((v as { toJSON: () => unknown }).toJSON());

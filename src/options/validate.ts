@@ -219,14 +219,9 @@ export function validateOptions(opts: object, entry: EntryPoint): void {
   if (given.onEvent !== undefined && typeof given.onEvent !== 'function')
     throw usageError(`option onEvent must be a function of the event, got ${shown(given.onEvent)}`);
   if (given.objectParams !== undefined) checkObjectParams(given.objectParams);
-  const sig = given.signal as { aborted?: unknown; addEventListener?: unknown } | undefined;
-  if (
-    sig !== undefined &&
-    (typeof sig !== 'object' ||
-      sig === null ||
-      typeof sig.addEventListener !== 'function' ||
-      typeof sig.aborted !== 'boolean')
-  )
+  // An AbortSignal itself: the run uses more of it (throwIfAborted, reason, removeEventListener) than a
+  // look-alike may have, and one missing would fail mid-run as a TypeError.
+  if (given.signal !== undefined && !(given.signal instanceof AbortSignal))
     throw usageError(`option signal must be an AbortSignal, got ${shown(given.signal)}`);
   for (const key of ['credentials', 'sourceCredentials']) {
     const c = given[key] as Record<string, unknown> | undefined;
@@ -302,14 +297,20 @@ const CLIENT_FIXES = [
  */
 function checkClient(given: Record<string, unknown>, entry: EntryPoint): void {
   if (given.client === undefined) return;
-  const c = given.client as { send?: unknown; middlewareStack?: Record<string, unknown> | null } | null;
+  type Parts = Record<string, unknown> | null | undefined;
+  const c = given.client as { send?: unknown; middlewareStack?: Parts; config?: Parts } | null;
   const stack = typeof c === 'object' && c !== null ? c.middlewareStack : undefined;
+  const config = typeof c === 'object' && c !== null ? c.config : undefined;
+  // What the run uses of it: send, the middleware stack, and its config's endpoint (none: AWS).
   if (
     typeof c?.send !== 'function' ||
     typeof stack !== 'object' ||
     stack === null ||
     typeof stack.add !== 'function' ||
-    typeof stack.remove !== 'function'
+    typeof stack.remove !== 'function' ||
+    typeof config !== 'object' ||
+    config === null ||
+    (config.endpoint !== undefined && typeof config.endpoint !== 'function')
   )
     throw usageError(`option client must be an S3Client (@aws-sdk/client-s3), got ${shown(given.client)}`);
   // An S3 → S3 sync's source (a plan's too) inherits these when its store is another, reached by s3sync's client.

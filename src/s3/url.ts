@@ -34,6 +34,7 @@ export function writableS3Url(url: string, what: string): S3Location {
   return loc;
 }
 
-export const isS3Url = (s: string) => s.startsWith('s3://');
+// A library caller's value may be anything: only a string is a URL.
+export const isS3Url = (s: unknown): boolean => typeof s === 'string' && s.startsWith('s3://');
 
 export const formatS3Url = (loc: S3Location) => `s3://${loc.bucket}/${loc.prefix}`;

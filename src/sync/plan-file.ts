@@ -164,7 +164,7 @@ function upFront(check: () => void): void {
 async function openPlan(opts: PlanOptions & { out?: string }) {
   if (opts.direction !== 'push' && opts.direction !== 'pull')
     throw usageError(
-      `plan: direction must be push, pull or sync, not ${JSON.stringify((opts as { direction?: unknown }).direction)}`,
+      `plan: direction must be push, pull or sync, not ${shown((opts as { direction?: unknown }).direction)}`,
     );
   validateOptions(opts, `plan ${opts.direction}`);
   refuseWatchOptions(opts, 'does not apply to plan: a plan is made once');

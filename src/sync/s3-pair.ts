@@ -4,6 +4,7 @@
  */
 import { usageError } from '../errors.js';
 import { createFilter, type PathFilter } from '../local/filters.js';
+import { shown } from '../options/parse.js';
 import { setting } from '../options/validate.js';
 import { readAwsProfile } from '../s3/aws-config.js';
 import {
@@ -110,6 +111,10 @@ export function pairTargets(
   opts: S3SyncOptions,
   backupName = 'backupDir (--backup-dir)',
 ): { from: S3Location; to: S3Location; backup?: BackupTarget } {
+  // A library caller's value may be anything: a list or a Symbol would be read as its text, or throw.
+  for (const end of ['source', 'destination'] as const)
+    if (typeof opts[end] !== 'string')
+      throw usageError(`${end} must be an s3://bucket/prefix URL, got ${shown(opts[end])}`);
   const from = parseS3Url(opts.source);
   const to = writableS3Url(opts.destination, 'the destination');
   const oneStore = sameStore(opts) || mayBeOneStore(opts);

@@ -637,6 +637,74 @@ describe.each(servers())('public API on $name', (server) => {
     }
   });
 
+  it('values of no type a call takes are usage errors in one line, never a TypeError', async () => {
+    const { bucket } = await newBucket(server, 'apitypes');
+    const dir = tempDir('api-types');
+    writeTree(dir, { 'a.txt': 'a' });
+    const conn = connFor(server);
+    const url = `s3://${bucket}/p`;
+    const fake = { send: async () => ({}), middlewareStack: { add() {}, remove() {} } };
+    const calls: [string, () => Promise<unknown>, RegExp][] = [
+      [
+        'a BigInt direction',
+        () => plan({ ...conn, direction: 10n, source: dir, destination: url } as never),
+        /^plan: direction must be push, pull or sync, not 10n$/,
+      ],
+      [
+        'a Symbol direction',
+        () => plan({ ...conn, direction: Symbol('push'), source: dir, destination: url } as never),
+        /^plan: direction must be push, pull or sync, not Symbol\(push\)$/,
+      ],
+      [
+        'a listed source of plan sync',
+        () => plan({ ...conn, direction: 'sync', source: [url], destination: `${url}2` } as never),
+        /^plan sync takes two s3:\/\/bucket\/prefix URLs/,
+      ],
+      [
+        'a Symbol source of syncBuckets',
+        () => syncBuckets({ ...conn, source: Symbol(), destination: url } as never),
+        /^source must be an s3:\/\/bucket\/prefix URL, got Symbol\(\)$/,
+      ],
+      [
+        'a listed destination of syncBuckets',
+        () => syncBuckets({ ...conn, source: url, destination: [`${url}2`] } as never),
+        /^destination must be an s3:\/\/bucket\/prefix URL, got \[/,
+      ],
+      [
+        'a signal look-alike',
+        () =>
+          push({
+            ...conn,
+            source: dir,
+            destination: url,
+            signal: { aborted: false, addEventListener() {}, removeEventListener() {} },
+          } as never),
+        /^option signal must be an AbortSignal/,
+      ],
+      [
+        'a client look-alike without a config',
+        () => push({ source: dir, destination: url, client: fake } as never),
+        /^option client must be an S3Client/,
+      ],
+      [
+        'the same with an endpointUrl',
+        () => pull({ ...conn, source: url, destination: dir, credentials: undefined, client: fake } as never),
+        /^option client must be an S3Client/,
+      ],
+    ];
+    try {
+      for (const [what, call, re] of calls) {
+        const err = await call().catch((e: unknown) => e);
+        expect(err, what).toBeInstanceOf(S3SyncError);
+        expect((err as S3SyncError).kind, what).toBe('usage');
+        expect((err as Error).message, what).toMatch(re);
+        expect((err as Error).message, what).not.toContain('\n');
+      }
+    } finally {
+      cleanup(dir);
+    }
+  });
+
   it('exports errors and the provider table', () => {
     expect(new S3SyncError('x').kind).toBe('usage');
     expect(new S3SyncError('x', 'file').kind).toBe('file');

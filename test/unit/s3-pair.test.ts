@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { endpointFor } from '../../src/s3/client-options.js';
-import { S3PairRun, sameStore, sourceConnection } from '../../src/sync/s3-pair.js';
+import { pairTargets, S3PairRun, sameStore, sourceConnection } from '../../src/sync/s3-pair.js';
+import { usageErrorOf } from '../helpers.js';
 
 const creds = { accessKeyId: 'AK', secretAccessKey: 'SK' };
 const base = {
@@ -170,5 +171,25 @@ describe('S3PairRun.connect', () => {
     }).connect();
     expect(src.limits.requests).toBeDefined();
     expect(src.limits).toBe(dst.limits);
+  });
+});
+
+describe('the ends of a library S3 → S3 sync', () => {
+  it.each<[string, unknown, unknown, string]>([
+    ['a Symbol source', Symbol('x'), 's3://b2/p', 'source must be an s3://bucket/prefix URL, got Symbol(x)'],
+    [
+      'a list destination',
+      's3://b1/p',
+      ['s3://b2/p'],
+      'destination must be an s3://bucket/prefix URL, got ["s3://b2/p"]',
+    ],
+    [
+      'a list of a Symbol',
+      's3://b1/p',
+      [Symbol()],
+      'destination must be an s3://bucket/prefix URL, got [Symbol()]',
+    ],
+  ])('%s is a usage error, not a TypeError nor its text', (_why, source, destination, message) => {
+    expect(usageErrorOf(() => pairTargets({ source, destination } as never)).message).toBe(message);
   });
 });

@@ -735,3 +735,44 @@ describe('jobs that all read standard input', () => {
     expect(stdinReaders(jobs)).toBe(message);
   });
 });
+
+describe('library values the run uses more of than a look-alike has', () => {
+  const base = { source: '/tmp/x', destination: 's3://bucket/p' };
+  it.each<[string, Record<string, unknown>, RegExp]>([
+    [
+      'a signal look-alike without removeEventListener',
+      { signal: { aborted: false, addEventListener() {} } },
+      /^option signal must be an AbortSignal, got /,
+    ],
+    [
+      'a signal look-alike without throwIfAborted',
+      { signal: { aborted: false, addEventListener() {}, removeEventListener() {} } },
+      /^option signal must be an AbortSignal, got /,
+    ],
+    [
+      'a client without a config',
+      { client: { send: async () => ({}), middlewareStack: { add() {}, remove() {} } } },
+      /^option client must be an S3Client \(@aws-sdk\/client-s3\), got /,
+    ],
+    [
+      "a client whose config's endpoint is no function",
+      {
+        client: {
+          send: async () => ({}),
+          middlewareStack: { add() {}, remove() {} },
+          config: { endpoint: 'x' },
+        },
+      },
+      /^option client must be an S3Client/,
+    ],
+  ])('%s is a usage error in one line', (_why, extra, message) => {
+    const err = usageErrorOf(() => validateOptions({ ...base, ...extra }, 'push'));
+    expect(err.message).toMatch(message);
+    expect(err.message).not.toContain('\n');
+  });
+
+  it('takes an AbortSignal, and a client with a config and no endpoint (AWS)', () => {
+    const client = { send: async () => ({}), middlewareStack: { add() {}, remove() {} }, config: {} };
+    expect(() => validateOptions({ ...base, signal: AbortSignal.abort(), client }, 'push')).not.toThrow();
+  });
+});
