@@ -8,6 +8,7 @@ import type { PutObjectCommandInput } from '@aws-sdk/client-s3';
 import { usageError } from '../errors.js';
 import { globMatcher, segmentGlob } from '../local/filters.js';
 import type { HeaderRule, ObjectStyle } from '../options/header-rules.js';
+import { checkPutObjectFields } from '../options/object-params.js';
 import { shown } from '../options/parse.js';
 import { setting } from '../options/validate.js';
 import type { ObjectHeaders } from '../s3/requests.js';
@@ -133,9 +134,7 @@ export function createObjectStyles(opts: {
       (v as PromiseLike<unknown>).then(undefined, () => {});
       throw usageError('objectParams must return the fields, not a promise: make it a plain function');
     }
-    for (const k of Object.keys(v))
-      if (CONTROLLED.has(k))
-        throw usageError(`objectParams may not set ${k}: s3sync sets it (or an option does)`);
+    checkPutObjectFields(v, CONTROLLED);
     return v as Record<string, unknown>;
   };
   const segments = [

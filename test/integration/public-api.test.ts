@@ -705,6 +705,36 @@ describe.each(servers())('public API on $name', (server) => {
     }
   });
 
+  it('objectParams fields PutObject does not take, or of another type, are refused before any upload', async () => {
+    const { bucket, transport } = await newBucket(server, 'apiparams');
+    const dir = tempDir('api-params');
+    writeTree(dir, { 'a.txt': 'a', 'b.txt': 'b' });
+    const base = { ...connFor(server), source: dir, destination: `s3://${bucket}/p` };
+    const bad: [Record<string, unknown>, string][] = [
+      [{ bucket: 'other' }, 'objectParams returned "bucket", which is no PutObject field'],
+      [
+        { contentLanguage: 'en' },
+        'objectParams returned "contentLanguage", which is no PutObject field (did you mean ContentLanguage?)',
+      ],
+      [{ ContentLanguage: 42 }, 'objectParams field ContentLanguage must be a string, got 42'],
+    ];
+    try {
+      for (const [fields, message] of bad) {
+        const err = await push({ ...base, objectParams: () => fields }).catch((e: unknown) => e);
+        expect(err, message).toMatchObject({ name: 'S3SyncError', kind: 'usage', message });
+        expect((await transport.list('p/')).size, message).toBe(0);
+      }
+      expect(await push({ ...base, objectParams: () => ({ ContentLanguage: 'en' }) })).toMatchObject({
+        uploaded: 2,
+        outcome: 'ok',
+      });
+      const h = await transport.client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'p/a.txt' }));
+      expect(h.ContentLanguage).toBe('en');
+    } finally {
+      cleanup(dir);
+    }
+  });
+
   it('exports errors and the provider table', () => {
     expect(new S3SyncError('x').kind).toBe('usage');
     expect(new S3SyncError('x', 'file').kind).toBe('file');
