@@ -535,6 +535,10 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
   const resumable = new Set(
     downloads.filter((a) => a.size >= cfg.multipartThreshold).map((a) => resumeName(a, cfg.partSize)),
   );
+  // Under the lock no earlier run of this destination is live: what a killed one left and this run
+  // will not resume goes now, not at this run's end, which a run killed in turn never reaches.
+  tree.removeTmp(resumable);
+  for (const rel of prepared.leftovers ?? []) if (tree.isHolders(rel)) tree.removeLeftover(rel, 0);
   let diskFull: DiskFullError | undefined;
   const controller = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;

@@ -88,7 +88,19 @@ describe.each(servers())('pull resumes a large download on $name', (server) => {
     expect(existsSync(path.join(dest, 'big.bin'))).toBe(false);
     expect(loggedRanges(dest)).toBe(2);
     ranges.length = 0;
-    return { src, file, url, dest, args, ranges };
+    // The next run held as this one was (the endpoint is the same: its temp folder is this one's).
+    const holdAgain = () => {
+      holding = true;
+      held.length = 0;
+      return {
+        held,
+        release: () => {
+          holding = false;
+          for (const r of held) r();
+        },
+      };
+    };
+    return { src, file, url, dest, args, ranges, holdAgain };
   }
 
   const noticesOf = (r: { events: LiveRun['events'] }) =>
@@ -125,6 +137,34 @@ describe.each(servers())('pull resumes a large download on $name', (server) => {
     expect(ranges.sort()).toEqual(starts(0, 5, 10, 15, 20).sort());
     expect(noticesOf(again).filter((m) => m.includes('resuming'))).toEqual([]);
     expect(again.summary).toMatchObject({ downloaded: 1, bytesTransferred: SIZE });
+    expect(tempFolders(dest)).toEqual([]);
+  });
+
+  it("a dead run's temp files it will not resume are removed as the next pull starts", async () => {
+    const { file, dest, args, holdAgain } = await interrupted('dead', 'SIGKILL', true);
+    const [tmp] = tempFolders(dest);
+    const kept = readdirSync(tmp!).filter((n) => n.startsWith('resume-'));
+    // As killed runs leave them: a small file's temp file, and a kept download of an object gone since.
+    const planted = [
+      '0123456789abcdef-0.part',
+      `resume-${'0'.repeat(32)}.part`,
+      `resume-${'0'.repeat(32)}.ranges`,
+    ];
+    for (const n of planted) writeFileSync(path.join(tmp!, n), Buffer.alloc(64 * 1024, 1));
+    // The next pull held at its first range fetched anew: what it found is already gone, its own kept.
+    const { held, release } = holdAgain();
+    const run = spawnCli(args, server);
+    children.push(run);
+    try {
+      expect(await waitFor(() => held.length > 0, run, 30_000), run.stderr()).toBe(true);
+      const there = readdirSync(tmp!);
+      expect(there.filter((n) => planted.includes(n))).toEqual([]);
+      expect(there.filter((n) => n.startsWith('resume-'))).toEqual(kept);
+    } finally {
+      release();
+    }
+    expect((await run.exited).code, run.stderr()).toBe(0);
+    expect(md5Hex(readFileSync(path.join(dest, 'big.bin')))).toBe(md5Hex(readFileSync(file)));
     expect(tempFolders(dest)).toEqual([]);
   });
 
