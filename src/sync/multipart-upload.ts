@@ -111,7 +111,9 @@ export class MultipartUpload {
       s.store.endUpload(f.rel);
       return undefined;
     }
-    s.notice(`resuming multipart upload: ${done.size}/${partMd5s.length} parts already uploaded`, f.rel);
+    // Nothing kept is no resume to speak of, as a pull that keeps no range says nothing.
+    if (done.size > 0)
+      s.notice(`resuming multipart upload: ${done.size}/${partMd5s.length} parts already uploaded`, f.rel);
     return new MultipartUpload(c, pending.uploadId, done);
   }
 

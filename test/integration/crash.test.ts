@@ -235,6 +235,50 @@ describe.each(servers())('crash and resume on $name', (server) => {
     expect((await runCli(['check', src, url], server)).code).toBe(0);
   });
 
+  it('a multipart upload killed before any part landed starts over with no resuming notice', async () => {
+    const { bucket, transport } = await newBucket(server, 'mp0');
+    const src = dir('mp0-src');
+    bigFile(path.join(src, 'big.bin'), 20 * MiB);
+    // Every part held: the upload is created and recorded, and no part of it reaches the server.
+    let holding = true;
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 2,
+      rate: 0,
+      hold: ({ method, url }) =>
+        holding && method === 'PUT' && url.includes('uploadId=') ? new Promise(() => {}) : undefined,
+    });
+    proxies.push(proxy);
+    const flags = [
+      '--endpoint-url',
+      proxy.endpoint,
+      '--json',
+      '--multipart-threshold',
+      '5MiB',
+      '--part-size',
+      '5MiB',
+    ];
+    const url = `s3://${bucket}/mp0`;
+    const held = spawnPush([src, url, ...flags], server);
+    const uploadId = () => readManifest(src)?.pending['big.bin']?.uploadId ?? '';
+    expect(await waitFor(() => uploadId() !== '', held), held.stderr()).toBe(true);
+    expect(await kill9(held)).toBe('SIGKILL');
+    expect(Object.keys(readManifest(src)!.pending['big.bin']!.parts)).toEqual([]);
+    holding = false;
+    const rerun = await runCli(['push', src, url, ...flags], server);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    const notices = rerun.events
+      .filter((e) => e.type === 'notice')
+      .map((e) => String((e as { message?: string }).message));
+    expect(notices.filter((m) => /resuming multipart upload/.test(m))).toEqual([]);
+    expect(rerun.summary).toMatchObject({ uploaded: 1, failed: 0 });
+    expect(rerun.summary?.requests.UploadPart).toBe(4);
+    expect(readManifest(src)!.pending).toEqual({});
+    expect((await transport.list('mp0/')).get('big.bin')?.etag).toBe(
+      readManifest(src)!.files.get('big.bin')?.etag,
+    );
+  });
+
   it('a rerun that sends other headers starts the upload again: the object gets the new ones', async () => {
     const size = 60 * MiB;
     const totalParts = 12;
