@@ -164,6 +164,14 @@ export function parseDuration(text: string, never = false): number | 'needs-unit
 /** An age limit: a duration back from the run's start, or a point in time (ms since the epoch). */
 export type Age = { ago: number } | { at: number };
 
+/**
+ * The longest age, a century: past it the cutoff soon lies before any date (an invalid Date), and a
+ * run then compared nothing while it said "identical"; no file is older than a century.
+ */
+export const MAX_AGE_MS = 36_500 * DAY;
+/** What a longer age is told. */
+export const AGE_TOO_LONG = 'at most 36500d (100 years)';
+
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const DATE_TIME =
   /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?(Z|[+-]\d{2}:?\d{2})?$/i;
@@ -174,10 +182,10 @@ const DATE_TIME =
  * on each machine, so it is refused ('needs-zone'); a day that does not exist (2026-02-30) is refused
  * rather than rolled over as Date.parse does.
  */
-export function parseAge(text: string): Age | 'needs-unit' | 'needs-zone' | undefined {
+export function parseAge(text: string): Age | 'needs-unit' | 'needs-zone' | 'too-long' | undefined {
   const v = text.trim();
   const d = parseDuration(v);
-  if (d !== undefined) return d === 'needs-unit' ? d : { ago: d };
+  if (d !== undefined) return d === 'needs-unit' ? d : d > MAX_AGE_MS ? 'too-long' : { ago: d };
   const m = DATE.exec(v) ?? DATE_TIME.exec(v);
   if (!m) return undefined;
   const [y, mo, day, h = '0', mi = '0', sec = '0', ms = '0', zone] = m.slice(1);
@@ -329,11 +337,14 @@ export function parseValue(spec: OptionSpec, v: unknown, source: Source): Parsed
       if (typeof v === 'number')
         return source === 'library' || v === 0
           ? Number.isFinite(v) && v >= 0
-            ? good(v)
+            ? v > MAX_AGE_MS
+              ? bad(AGE_TOO_LONG)
+              : good(v)
             : bad()
           : bad(`add a unit, e.g. "${v}d"`);
       const a = text === undefined ? undefined : parseAge(text);
       if (a === 'needs-unit') return bad(`add a unit, e.g. "${text!.trim()}d"`);
+      if (a === 'too-long') return bad(AGE_TOO_LONG);
       if (a === 'needs-zone') return bad('add the time zone, e.g. Z for UTC or +02:00');
       return a === undefined ? bad() : good(text);
     }

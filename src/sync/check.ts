@@ -183,6 +183,12 @@ export async function check(opts: CheckOptions): Promise<CheckResult> {
     });
     for (const k of plan.kept ?? []) s.notice(`${k.key}: ${k.reason}: not compared`, k.rel);
     for (const d of plan.differences) emitDifference(d);
+    // Said as a push says it: "identical" over nothing compared would read as a tree in sync.
+    const filtered = s.filter.active || s.selection.sizeAge.active;
+    if (filtered && plan.same === 0 && plan.differences.length === 0 && s.result.failed === 0)
+      s.notice(
+        `nothing to check: no file under ${root} nor object under s3://${s.location.bucket}/${s.location.prefix} is selected by the filters`,
+      );
     // Aborted as it reported (its events need no request a signal interrupts): cancelled all the same.
     const base = await s.close(opts.signal?.aborted !== true);
     ended = summarise(plan, 0, base);

@@ -78,6 +78,28 @@ describe.each(servers())('size and age limits on $name', (server) => {
     }
   });
 
+  it('a check whose limits select no file nor object says so, as push does, not only "identical"', async () => {
+    const { bucket } = await newBucket(server, 'sznone');
+    const url = `s3://${bucket}/p`;
+    const dir = dirs.dir('sznone');
+    writeTree(dir, { 'a.txt': 'a', 'b.txt': 'b' });
+    const pushed = await runCli(['push', dir, url], server);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    const none = ['--min-age', '36500d'];
+    const push = await runCli(['push', dir, url, ...none], server);
+    expect(push.stderr).toContain(`nothing to push: no file under ${dir} is selected by the filters`);
+    const check = await runCli(['check', dir, url, ...none], server);
+    expect(check.code, check.stderr).toBe(0);
+    expect(check.stderr).toContain(
+      `nothing to check: no file under ${dir} nor object under ${url}/ is selected by the filters`,
+    );
+    expect(check.stdout).toMatch(/identical: 0 same/);
+    // Something selected: no such notice.
+    const some = await runCli(['check', dir, url, '--max-age', '1d'], server);
+    expect(some.code, some.stderr).toBe(0);
+    expect(some.stderr).not.toContain('nothing to check');
+  });
+
   it('push, pull and check select the same files by age across a point in time, and pull by size', async () => {
     const { bucket, transport } = await newBucket(server, 'szage');
     const url = `s3://${bucket}/p`;
@@ -180,6 +202,12 @@ describe.each(servers())('size and age limits on $name', (server) => {
     ['a number without a unit', ['--max-age', '7'], /--max-age must be .*: add a unit, e\.g\. "7d"/],
     ['a time without its zone', ['--min-age', '2026-11-01T10:00'], /add the time zone/],
     ['a day that does not exist', ['--max-age', '2026-02-30'], /--max-age must be a duration like 7d/],
+    [
+      'an age past any date',
+      ['--min-age', '9999999999999999999999d'],
+      /--min-age must be .*: at most 36500d/,
+    ],
+    ['an age of 100000000 days', ['--max-age', '100000000d'], /--max-age must be .*: at most 36500d/],
     ['a size that does not parse', ['--min-size', '1 kilo'], /--min-size must be a size/],
     [
       'a minimum size above the maximum',

@@ -39,6 +39,8 @@ describe('parseAge', () => {
     ['a day that does not exist is not rolled over', '2026-02-30', undefined],
     ['no 13th month', '2026-13-01', undefined],
     ['no hour 24', '2026-11-01T24:00:00Z', undefined],
+    ['a duration past a century', '36501d', 'too-long'],
+    ['a duration past any date', '9999999999999999999999d', 'too-long'],
     ['a negative duration', '-7d', undefined],
     ['a unit it does not know', '7w', undefined],
     ['words', 'yesterday', undefined],
@@ -52,6 +54,9 @@ describe('parseAge', () => {
     expect(parseValue(spec, 7 * DAY, 'library')).toEqual({ ok: true, value: 7 * DAY });
     expect(parseValue(spec, 7, 'config')).toEqual({ ok: false, hint: 'add a unit, e.g. "7d"' });
     expect(parseValue(spec, -1, 'library')).toMatchObject({ ok: false });
+    expect(parseValue(spec, 36500 * DAY, 'library')).toEqual({ ok: true, value: 36500 * DAY });
+    expect(parseValue(spec, 1e20, 'library')).toEqual({ ok: false, hint: 'at most 36500d (100 years)' });
+    expect(parseValue(spec, '100000000d', 'flag')).toEqual({ ok: false, hint: 'at most 36500d (100 years)' });
     expect(parseValue(spec, '7', 'flag')).toEqual({ ok: false, hint: 'add a unit, e.g. "7d"' });
     expect(parseValue(spec, '2026-11-01T10:00', 'flag')).toEqual({
       ok: false,
