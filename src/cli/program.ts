@@ -192,6 +192,9 @@ export function commanderLine(text: string, help: string, command?: string): str
     .trimEnd()
     .replace(/^error: /, '')
     .replace(/\n\(Did you mean (.*)\?\)$/, ' (did you mean $1?)');
+  // A watch is a push's mode, as rclone and aws-cli have none: the command people try first.
+  if (line === "unknown command 'watch'")
+    return "s3sync: unknown command 'watch': a watch is push --watch (s3sync push DIR s3://BUCKET/PREFIX --watch); see s3sync push --help";
   // The likely cause: an unquoted glob the shell expanded into several words (not for a command of none).
   if (line.startsWith('too many arguments') && !line.includes('Expected 0 arguments'))
     line = line.replace(/\.?$/, ": quote a glob so the shell does not expand it (--exclude '*.log')");
@@ -233,7 +236,10 @@ function unknownCommand(cmd: Command): never {
 /**
  * `s3sync help pusj`: Commander prints the whole help for a name it does not know. The word `help` is
  * dropped so that the name meets the unknown-command error and its suggestion, as `s3sync pusj` does.
- * Global flags before it are stepped over, with the value of those that take one.
+ * Global flags before it are stepped over, with the value of those that take one; those between it and
+ * the name are taken as given before it (`help --json` is `--json help`: Commander read them as a
+ * name it did not know, and printed the whole help as an error). `watch --help`: a name that is no
+ * command meets the same error as without --help, not the program's help.
  */
 export function helpTopicUnknown(program: Command, args: string[]): string[] {
   const valued = new Set(program.options.filter((o) => o.required).flatMap((o) => [o.long, o.short]));
@@ -241,6 +247,10 @@ export function helpTopicUnknown(program: Command, args: string[]): string[] {
   const mayTake = new Set(program.options.filter((o) => o.optional).flatMap((o) => [o.long, o.short]));
   const known = (name: string) =>
     name === 'help' || program.commands.some((c) => c.name() === name || c.aliases().includes(name));
+  const noHelpFlag = (words: string[]) => {
+    const end = words.indexOf('--');
+    return words.filter((w, i) => (end !== -1 && i > end) || (w !== '--help' && w !== '-h'));
+  };
   // After `--`, words are operands only.
   let operands = false;
   let helpAt = -1;
@@ -248,9 +258,21 @@ export function helpTopicUnknown(program: Command, args: string[]): string[] {
     const a = args[i]!;
     if (!operands && a === '--') operands = true;
     else if (!operands && a.startsWith('-')) {
-      if (valued.has(a) || (mayTake.has(a) && !(args[i + 1] ?? '-').startsWith('-'))) i++;
+      const to = valued.has(a) || (mayTake.has(a) && !(args[i + 1] ?? '-').startsWith('-')) ? i + 2 : i + 1;
+      if (helpAt !== -1) {
+        // Moved before help: read then as the program's, as they are when given there.
+        args = [
+          ...args.slice(0, helpAt),
+          ...args.slice(i, to),
+          'help',
+          ...args.slice(helpAt + 1, i),
+          ...args.slice(to),
+        ];
+        helpAt += to - i;
+      }
+      i = to - 1;
     } else if (helpAt === -1) {
-      if (a !== 'help') return args;
+      if (a !== 'help') return known(a) ? args : noHelpFlag(args);
       helpAt = i;
     } else return known(a) ? args : [...args.slice(0, helpAt), ...args.slice(helpAt + 1)];
   }

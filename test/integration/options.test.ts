@@ -529,6 +529,13 @@ describe.each(servers())('invalid option values on $name', (server) => {
     [['pusj', '<src>'], "unknown command 'pusj' (did you mean push?); see s3sync --help"],
     [['help', 'pusj'], "unknown command 'pusj' (did you mean push?); see s3sync --help"],
     [['help', 'nosuch'], "unknown command 'nosuch'; see s3sync --help"],
+    [['help', '--bogus'], "unknown option '--bogus'; see s3sync --help"],
+    ...[['watch'], ['watch', '--help'], ['watch', '-h'], ['help', 'watch']].map(
+      (args): [string[], string] => [
+        args,
+        "unknown command 'watch': a watch is push --watch (s3sync push DIR s3://BUCKET/PREFIX --watch); see s3sync push --help",
+      ],
+    ),
     [
       ['demo', 'extra'],
       "too many arguments for 'demo'. Expected 0 arguments but got 1; see s3sync demo --help",
@@ -562,6 +569,28 @@ describe.each(servers())('invalid option values on $name', (server) => {
       expect(requests()).toBe(before);
     },
   );
+
+  it('help with a global flag after it prints the help as with the flag before it: exit 0, stdout', async () => {
+    const before = requests();
+    const plain = await runCli(['--json', 'help'], server);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toMatch(/^Usage: s3sync /);
+    for (const args of [
+      ['help', '--json'],
+      ['help', '-q'],
+      ['help', '--endpoint-url', proxy.endpoint],
+    ]) {
+      const r = await runCli(args, server);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stderr, args.join(' ')).toBe('');
+      expect(r.stdout, args.join(' ')).toBe(plain.stdout);
+    }
+    // Its flags moved, a command's help is that command's.
+    const push = await runCli(['help', '--json', 'push'], server);
+    expect(push.code).toBe(0);
+    expect(push.stdout).toMatch(/^Usage: s3sync push /);
+    expect(requests()).toBe(before);
+  });
 
   it('--json with --quiet is refused, not one silently chosen (exit 2, one line, no request)', async () => {
     const d = dir('opts-json-quiet');

@@ -29,8 +29,26 @@ describe('helpTopicUnknown', () => {
       ['--req', 'v', '--flag', 'x'],
     ],
     ['after --', ['--', 'help', 'x'], ['--', 'x']],
+    ['with a flag between help and the name', ['help', '--flag', 'x'], ['--flag', 'x']],
     ['with -- between help and the name', ['help', '--', 'x'], ['--', 'x']],
   ])('drops help before %s', (_what, args, expected) => {
+    expect(helpTopicUnknown(program, args)).toEqual(expected);
+  });
+
+  it.each<[string, string[], string[]]>([
+    ['a flag', ['help', '--flag'], ['--flag', 'help']],
+    ['a flag and its value', ['help', '--req', 'v'], ['--req', 'v', 'help']],
+    ['flags before a command', ['help', '--flag', 'push'], ['--flag', 'help', 'push']],
+    ['after a flag before help', ['--flag', 'help', '--req', 'v'], ['--flag', '--req', 'v', 'help']],
+  ])('takes %s after help as given before it', (_what, args, expected) => {
+    expect(helpTopicUnknown(program, args)).toEqual(expected);
+  });
+
+  it.each<[string, string[], string[]]>([
+    ['--help', ['watch', '--help'], ['watch']],
+    ['-h, after a flag', ['--flag', 'watch', '-h'], ['--flag', 'watch']],
+    ['--help, not after --', ['watch', '--', '--help'], ['watch', '--', '--help']],
+  ])('a name that is no command meets its error, whatever %s', (_what, args, expected) => {
     expect(helpTopicUnknown(program, args)).toEqual(expected);
   });
 
@@ -39,7 +57,6 @@ describe('helpTopicUnknown', () => {
     ['an alias', ['help', 'up']],
     ['help itself', ['help', 'help']],
     ['no name', ['help']],
-    ['a flag after it', ['help', '--json']],
     ['help as the value of a flag', ['--req', 'help', 'pusj']],
     ['help as an optional value', ['--opt', 'help', 'pusj']],
     ['help as a command argument', ['push', 'help', 'x']],
