@@ -9,8 +9,8 @@ import { usageError } from '../errors.js';
 /**
  * Refuses, in one line, an `out` whose folder does not exist, is not a folder or cannot be written in
  * (a plan is renamed into place from a temp file beside it), and an `out` that is a folder. Anything
- * but a regular file there (`/dev/stdout`, a FIFO) is written to in place: its folder is not asked to
- * be writable.
+ * but a regular file there (`/dev/stdout`; a FIFO is refused by the plan's writer) is written to in
+ * place: its folder is not asked to be writable.
  */
 export function checkOutFolder(out: string): void {
   const abs = path.resolve(out);
