@@ -34,5 +34,13 @@ export function snapshotOptions<T>(opts: T): T {
       writable: true,
       configurable: true,
     });
+  // Symbol keys are no option a caller types: s3sync's own marks (where each option was set) go along.
+  for (const sym of Object.getOwnPropertySymbols(opts))
+    Object.defineProperty(copy, sym, {
+      value: (opts as Record<symbol, unknown>)[sym],
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   return copy as T;
 }

@@ -66,6 +66,14 @@ describe('snapshotOptions', () => {
     expect(copy.onEvent).toBe(onEvent);
   });
 
+  it("keeps s3sync's own symbol marks (where options were set), also through a later spread", () => {
+    const mark = Symbol('origins');
+    const origins = { region: '"region" in the config file\'s defaults' };
+    const copy = snapshotOptions({ region: 'us-east-1', [mark]: origins });
+    expect((copy as Record<symbol, unknown>)[mark]).toBe(origins);
+    expect(({ ...copy } as Record<symbol, unknown>)[mark]).toBe(origins);
+  });
+
   it('keeps a key named __proto__ a key, for the check to refuse', () => {
     const copy = snapshotOptions(JSON.parse('{"__proto__":{"delete":true}}') as object);
     expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
