@@ -942,11 +942,17 @@ describe.each(servers())('push --watch on $name', (server) => {
       expect(summary.type, diag(run)).toBe('summary');
       // bad1 failing, f2 not. With bad1's event dropped, the look and then the walk were refused as a
       // whole: the walk is what fails ('').
+      // The watcher may drop bad1's event by itself (parcel-bundler/watcher#183): then the look met the
+      // refusal, as when the test drops it.
+      const lookRefused = run.events.some(
+        (e) => e.type === 'batch' && (e as { trigger?: string }).trigger === 'look' && 'stoppedBy' in e,
+      );
+      const lost = dropped || lookRefused;
       const errors = summary.errors.map((e) => e.rel);
-      expect(errors, diag(run)).toEqual(dropped ? [''] : ['bad1.txt']);
+      expect(errors, diag(run)).toEqual(lost ? [''] : ['bad1.txt']);
       expect(summary.failed).toBe(1);
       // The next push has bad1 to send: failing, or with the walk failing, pending (0 before).
-      if (dropped) expect(summary.pending, diag(run)).toBe(1);
+      if (lost) expect(summary.pending, diag(run)).toBe(1);
     },
   );
 
