@@ -23,7 +23,8 @@ export const isFolderMarker = (rel: string): boolean => rel === '' || rel.endsWi
 /**
  * The form of a listed object. Only names no file can take are 'no-file' (a segment too long for any
  * file system is one; one too long for ext4 but not for exFAT is a file's, refused by the one only): a backslash or a control character is a file's name there, so such keys stay files (pull
- * refuses to write them, see safe-path.ts, but a push made them and --delete may remove them).
+ * refuses to write them, see safe-path.ts, but a push made them: --delete removes one the manifest
+ * records, see withDeletes in push.ts).
  */
 export function keyForm(r: Pick<RemoteObject, 'rel' | 'size'>): KeyForm {
   if (isFolderMarker(r.rel)) {

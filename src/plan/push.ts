@@ -1,3 +1,4 @@
+import { unsafeKeyReason } from '../local/safe-path.js';
 import type { LocalFile } from '../local/scan.js';
 import type { ManifestEntry } from '../manifest/schema.js';
 import { normalizeEtag } from '../s3/etag.js';
@@ -279,7 +280,9 @@ function withRenames(input: PushPlanInput, actions: PushAction[], needs: Need[])
  * only holding no bytes. An object no file can
  * stand for (a marker with bytes, `a//b`, a name too long) is never "extra": kept, and said. Nor is one
  * of a file and folder pair (`x` beside `x/y`) that the manifest does not record: pull refuses both, and
- * a tree holds at most one, so which one a local file stood for only the manifest can tell.
+ * a tree holds at most one, so which one a local file stood for only the manifest can tell. Nor one whose
+ * name pull refuses alone (a backslash, a control character) that the manifest does not record: a
+ * folder filled by pull never has its file, so a push from it must not read that as a deletion.
  */
 function withDeletes(input: PushPlanInput, actions: PushAction[], needs: Need[]): PushPlan {
   const { files, facts, options } = input;
@@ -297,6 +300,13 @@ function withDeletes(input: PushPlanInput, actions: PushAction[], needs: Need[])
         continue;
       }
       if (form.kind === 'file' && !input.manifest.has(r.rel)) {
+        // Pull never writes such a key, so its file missing here says nothing of a deletion.
+        const unsafe = unsafeKeyReason(r.rel);
+        if (unsafe !== null) {
+          const reason = `no local file stood for it: its name ${unsafe}, which pull does not write, and no push from here recorded it`;
+          kept.push({ rel: r.rel, key: r.key, size: r.size, reason });
+          continue;
+        }
         pairs ??= refusedKeys(facts.remote.keys()).conflicts;
         const pair = pairs.get(r.rel);
         if (pair) {

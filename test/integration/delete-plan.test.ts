@@ -347,6 +347,52 @@ describe.each(servers())('push --delete on $name', (server) => {
     if (long) expect(await readObject(transport, `p/d/${LONG}`)).toBe('L');
   });
 
+  it('pull then push --delete keeps the keys pull refused alone; one pushed from here is deleted once gone', async () => {
+    const { bucket, transport } = await newBucket(server, 'unsafekeep');
+    const url = `s3://${bucket}/p`;
+    for (const rel of ['ok1', 'ok2', 'ok3', 'ok4', 'ok5', 'ok6'])
+      await seed(transport, `p/${rel}`, `${rel}\n`);
+    // Another tool (on Windows, say) wrote names pull does not write here.
+    const refused = ['win\\path\\report.docx', 'bell\u0007.txt'];
+    for (const rel of refused) await seed(transport, `p/${rel}`, `${rel}\n`);
+    const dir = tempDir('unsafekeep');
+    const pull = await runCli(['pull', url, dir], server);
+    expect(pull.code).toBe(1);
+    expect(pull.stderr.split('\n').filter((l) => l.startsWith('error: '))).toHaveLength(2);
+
+    // A file named with a backslash, pushed from here: its own key, recorded by the manifest.
+    writeTree(dir, { 'mine\\x.txt': 'mine\n' });
+    const up = await runCli(['push', dir, url], server);
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stdout).toMatch(/1 uploaded/);
+    rmSync(path.join(dir, 'mine\\x.txt'));
+    rmSync(path.join(dir, 'ok1'));
+
+    const notices = (text: string) => text.split('\n').filter((l) => l.startsWith('notice: '));
+    const expected = [
+      'notice: p/bell\\x07.txt: no local file stood for it: its name contains a control character, which pull does not write, and no push from here recorded it: kept',
+      'notice: p/win\\\\path\\\\report.docx: no local file stood for it: its name contains a backslash, which pull does not write, and no push from here recorded it: kept',
+    ];
+    const dry = await runCli(['push', dir, url, '--delete', '--dry-run'], server);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(notices(dry.stderr).sort()).toEqual(expected);
+    expect(
+      dry.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('(dry run) delete'))
+        .sort(),
+    ).toEqual(['(dry run) delete mine\\\\x.txt [no-local-file]', '(dry run) delete ok1 [no-local-file]']);
+
+    const r = await runCli(['push', dir, url, '--delete'], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(notices(r.stderr).sort()).toEqual(expected);
+    expect(r.stdout).toMatch(/2 deleted, 0 failed/);
+    expect(await keys(transport)).toEqual(
+      ['bell\u0007.txt', 'ok2', 'ok3', 'ok4', 'ok5', 'ok6', 'win\\path\\report.docx'].sort(),
+    );
+    for (const rel of refused) expect(await readObject(transport, `p/${rel}`)).toBe(`${rel}\n`);
+  });
+
   it('keeps the marker of a local folder that is empty or whose files the filters leave out', async () => {
     const { bucket, transport } = await newBucket(server, 'markerkeep');
     const dir = tempDir('markerkeep');

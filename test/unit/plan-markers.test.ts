@@ -213,7 +213,7 @@ describe('keyForm: a name too long for a file', () => {
   });
 });
 
-describe('push --delete keeps the keys pull refuses as too long or as a file and folder pair', () => {
+describe('push --delete keeps the keys pull refuses (too long, a file and folder pair, unsafe alone) unless synced', () => {
   const LONG = 'n'.repeat(300);
   // An entry as a push records it: only whether the manifest has one matters here.
   const entry: ManifestEntry = {
@@ -304,9 +304,32 @@ describe('push --delete keeps the keys pull refuses as too long or as a file and
     {
       remote: ['x', 'x/a\\b'],
       files: [],
+      deleted: ['x'],
+      kept: ['x/a\\b'],
+      why: 'pull writes x beside a key it refuses alone; that key, never written here, is kept',
+    },
+    {
+      remote: ['x', 'x/a\\b'],
+      files: [],
+      synced: ['x/a\\b'],
       deleted: ['x', 'x/a\\b'],
       kept: [],
-      why: 'pull writes x beside a key it refuses alone; a backslash key stays a file (keys.ts)',
+      why: 'a backslash key a push from here recorded is a file of this tree: deleted once its file is gone',
+    },
+    {
+      remote: ['a\\b.txt', 'tab\there', 'bell\u0007', 'ok', 'gone'],
+      files: ['ok'],
+      synced: ['ok', 'gone'],
+      deleted: ['gone'],
+      kept: ['a\\b.txt', 'tab\there', 'bell\u0007'],
+      why: 'backslash and control-character keys never synced from here: kept, whatever else is deleted',
+    },
+    {
+      remote: ['a\\b.txt', 'ok'],
+      files: ['a\\b.txt', 'ok'],
+      deleted: [],
+      kept: [],
+      why: 'a backslash name with its local file: neither deleted nor kept, it is synced',
     },
     {
       remote: ['x', 'x/a//b'],
@@ -332,6 +355,20 @@ describe('push --delete keeps the keys pull refuses as too long or as a file and
         .sort(),
     ).toEqual([...c.deleted].sort());
     expect((p.kept ?? []).map((k) => k.rel).sort()).toEqual([...c.kept].sort());
+  });
+
+  it('says why it keeps a key pull refuses alone', () => {
+    const p = planFor({ remote: ['a\\b.txt', 'c\u0001'], files: [] });
+    expect(p.kept?.map((k) => [k.key, k.reason])).toEqual([
+      [
+        'p/a\\b.txt',
+        'no local file stood for it: its name contains a backslash, which pull does not write, and no push from here recorded it',
+      ],
+      [
+        'p/c\u0001',
+        'no local file stood for it: its name contains a control character, which pull does not write, and no push from here recorded it',
+      ],
+    ]);
   });
 
   it('says why, once for each object kept', () => {
