@@ -56,8 +56,11 @@ export interface LiveRun {
   events: AnyEvent[];
   stdout: () => string;
   stderr: () => string;
-  /** Resolves once `pred` holds for some event (checked on every new one), or when the run ends. */
-  until(pred: (e: AnyEvent, all: AnyEvent[]) => boolean): Promise<boolean>;
+  /**
+   * True once `pred` holds for some event, those seen already included (each checked with the events
+   * up to it); false when the run ends, or `timeoutMs` passes, first.
+   */
+  until(pred: (e: AnyEvent, all: AnyEvent[]) => boolean, timeoutMs?: number): Promise<boolean>;
   /** Exit code (null when killed) and signal. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -124,10 +127,31 @@ export function spawnCli(args: string[], s?: TestServer, opts: CliOptions = {}):
     events,
     stdout: () => out,
     stderr: () => err,
-    until: (pred) =>
+    until: (pred, timeoutMs) =>
       new Promise((resolve) => {
+        // Events that came in one chunk with the one awaited before are in already: a wait for the
+        // next one alone never saw them (a run busy for an hour after them printed nothing more).
+        const seen: AnyEvent[] = [];
+        for (const e of events) {
+          seen.push(e);
+          if (pred(e, seen)) return resolve(true);
+        }
         if (child.exitCode !== null || child.signalCode !== null) return resolve(false);
-        watchers.push({ pred, resolve });
+        let timer: NodeJS.Timeout | undefined;
+        const w = {
+          pred,
+          resolve: (v: boolean) => {
+            clearTimeout(timer);
+            resolve(v);
+          },
+        };
+        watchers.push(w);
+        if (timeoutMs !== undefined)
+          timer = setTimeout(() => {
+            const i = watchers.indexOf(w);
+            if (i >= 0) watchers.splice(i, 1);
+            resolve(false);
+          }, timeoutMs);
       }),
     exited,
   };
@@ -208,6 +232,39 @@ export function runCliInTerminal(
 
 const ended = (run: LiveRun) => run.child.exitCode !== null || run.child.signalCode !== null;
 
+/**
+ * What a live run has said so far, for the message of a wait that failed: its stderr and its last
+ * `last` events, with how many came before them.
+ */
+export function seenOf(run: LiveRun, last = 20): string {
+  const shown = run.events.slice(-last);
+  const before = run.events.length - shown.length;
+  return [
+    `stderr:\n${run.stderr() || '(none)'}`,
+    `events (${run.events.length}${before > 0 ? `, the last ${shown.length}` : ''}):`,
+    ...shown.map((e) => JSON.stringify(e)),
+  ].join('\n');
+}
+
+/** The run's exit, which must come within `timeoutMs`; else fails with what the run said (seenOf). */
+export async function exitWithin(
+  run: LiveRun,
+  timeoutMs: number,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`the run did not exit within ${timeoutMs} ms\n${seenOf(run)}`)),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([run.exited, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Polls until cond() holds; false if the run ended (or the time ran out) first. */
 export async function waitFor(cond: () => boolean, run: LiveRun, timeoutMs = 60_000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -219,12 +276,12 @@ export async function waitFor(cond: () => boolean, run: LiveRun, timeoutMs = 60_
   return false;
 }
 
-/** Kills the run as a crash would (SIGKILL) and waits until it is gone; the signal it died of. */
 /** For a suite's afterAll: kills (SIGKILL) every run a failed test left running. */
 export function killLeftRuns(runs: LiveRun[]): void {
   for (const r of runs) if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
 }
 
+/** Kills the run as a crash would (SIGKILL) and waits until it is gone; the signal it died of. */
 export async function kill9(run: LiveRun): Promise<NodeJS.Signals | null> {
   run.child.kill('SIGKILL');
   return (await run.exited).signal;
