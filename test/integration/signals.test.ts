@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   bigFile,
   doneOf,
+  exitWithin,
   killLeftRuns,
   type LiveRun,
   MiB,
@@ -22,6 +23,7 @@ import {
   runLive,
   seededTree,
   seedObject,
+  seenOf,
   servers,
   spawnCli,
   summaryOf,
@@ -41,6 +43,8 @@ afterAll(async () => {
 });
 
 const EXIT = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+/** A bound on one wait for a run's event or exit: three of them fit in a test's time with room to spare. */
+const WAIT_MS = 30_000;
 type Sig = keyof typeof EXIT;
 
 const pendingParts = (src: string) => Object.keys(readManifest(src)?.pending['big.bin']?.parts ?? {}).length;
@@ -197,18 +201,20 @@ describe.each(servers())('signals on $name', (server) => {
     truncateSync(path.join(src, 'huge.bin'), 4 * 1024 * MiB);
     const run = spawnCli(['push', src, `s3://${bucket}/sig2`, '--json'], server);
     runs.push(run);
-    expect(await run.until((e) => e.type === 'plan')).toBe(true);
+    expect(await run.until((e) => e.type === 'plan', WAIT_MS), seenOf(run)).toBe(true);
     run.child.kill('SIGINT');
     expect(
       await run.until(
         (e) =>
           e.type === 'notice' && String((e as { message?: string }).message).startsWith('SIGINT: stopping'),
+        WAIT_MS,
       ),
+      seenOf(run),
     ).toBe(true);
     run.child.kill('SIGTERM');
-    const { code, signal } = await run.exited;
-    expect(signal).toBeNull();
-    expect(code).toBe(143);
+    const { code, signal } = await exitWithin(run, WAIT_MS);
+    expect(signal, seenOf(run)).toBeNull();
+    expect(code, seenOf(run)).toBe(143);
     // The cancelled run never got to its summary: the process ended first.
     expect(summaryOf(run.events)).toBeUndefined();
     // Exiting still releases the lock; whatever manifest a checkpoint wrote is whole.
@@ -226,16 +232,18 @@ describe.each(servers())('signals on $name', (server) => {
     truncateSync(path.join(src, 'huge.bin'), 1024 * 1024 * MiB);
     const run = spawnCli(['push', src, `s3://${bucket}/sighash`, '--json'], server);
     runs.push(run);
-    expect(await run.until((e) => e.type === 'plan')).toBe(true);
+    // Each wait bounded well within the test's time, so that one that fails says what the run printed.
+    expect(await run.until((e) => e.type === 'plan', WAIT_MS), seenOf(run)).toBe(true);
     // The small files sent, the huge one's hash under way (it is read before its upload starts).
     const uploads = (all: unknown[]) => all.filter((e) => (e as { type: string }).type === 'done').length;
-    expect(await run.until((_e, all) => uploads(all) === small.length)).toBe(true);
+    expect(await run.until((_e, all) => uploads(all) === small.length, WAIT_MS), seenOf(run)).toBe(true);
     run.child.kill('SIGTERM');
-    const { code, signal } = await run.exited;
-    expect(signal).toBeNull();
-    expect(code).toBe(143);
+    // Within the grace and the saving, not at the end of the hash (most of an hour).
+    const { code, signal } = await exitWithin(run, WAIT_MS);
+    expect(signal, seenOf(run)).toBeNull();
+    expect(code, seenOf(run)).toBe(143);
     // A graceful stop: the summary, marked cancelled, the small files uploaded and recorded.
-    expect(summaryOf(run.events)).toMatchObject({ cancelled: true, failed: 0 });
+    expect(summaryOf(run.events), seenOf(run)).toMatchObject({ cancelled: true, failed: 0 });
     expect(existsSync(lockOf(src))).toBe(false);
     expect([...readManifest(src)!.files.keys()].sort()).toEqual([...small].sort());
   }, 120_000);
