@@ -80,9 +80,9 @@ const humanLines = (run: LiveRun) =>
 
 describe.each(servers())('a watch stopping on $name', (server) => {
   async function setup(label: string) {
-    const { bucket } = await newBucket(server, `ws-${label}`);
+    const { bucket, transport } = await newBucket(server, `ws-${label}`);
     const src = dir(`watch-stop-${label}`);
-    return { src, url: `s3://${bucket}/w` };
+    return { src, url: `s3://${bucket}/w`, transport };
   }
 
   function start(args: string[], env: Record<string, string> = {}, wrap?: string[]): LiveRun {
@@ -515,13 +515,23 @@ describe.each(servers())('a watch stopping on $name', (server) => {
   it.each(['json', 'human'])(
     '%s: stopped during its first sync, the watch ends cancelled, the files it did not send pending',
     async (mode) => {
-      const { src, url } = await setup(`first-walk-${mode}`);
+      const { src, url, transport } = await setup(`first-walk-${mode}`);
       const n = 40;
       for (let i = 0; i < n; i++) writeOld(path.join(src, `f${i}.txt`), `file ${i}`);
       const json = mode === 'json';
-      // Four requests a second: the first sync takes ten seconds, and the stop comes in the middle of it.
+      // Four requests a second: the first sync takes ten seconds, and the stop comes in the middle of it,
+      // once its first file is on the server (a human run prints nothing before its end to wait for;
+      // a fixed pause could end before the sync began on a loaded machine).
       const run = start(['push', src, url, '--watch', '--tpslimit', '4', ...(json ? ['--json'] : [])]);
-      await sleep(3000);
+      let stored = 0;
+      const deadline = Date.now() + 30_000;
+      while (run.child.exitCode === null && Date.now() < deadline) {
+        stored = (await transport.list('w/')).size;
+        if (stored > 0) break;
+        await sleep(100);
+      }
+      expect(stored, `no file stored within 30 s\n${diag(run)}`).toBeGreaterThan(0);
+      expect(stored, diag(run)).toBeLessThan(n);
       expect(await stop(run), diag(run)).toBe(143);
       expect(run.stderr(), diag(run)).toContain(
         's3sync: cancelled by SIGTERM; the next run continues where this one stopped',
