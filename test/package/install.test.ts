@@ -102,8 +102,21 @@ describe('the packed tarball, installed into an empty project', () => {
     ])
       expect(files, f).toContain(f);
     expect(
-      files.filter((f) => !/^(dist\/|package\.json$|README\.md$|CHANGELOG\.md$|LICENSE)/.test(f)),
+      files.filter(
+        (f) =>
+          !/^(dist\/|docs\/[\w-]+\.md$|bench\/README\.md$|package\.json$|README\.md$|CHANGELOG\.md$|LICENSE)/.test(
+            f,
+          ),
+      ),
     ).toEqual([]);
+    // The README's links to the docs work where it is read after an install, not only on the web.
+    const links = [
+      ...readFileSync(path.join(repoRoot, 'README.md'), 'utf8').matchAll(/\]\(([\w./-]+)(#[^)]*)?\)/g),
+    ]
+      .map((m) => m[1]!)
+      .filter((l) => !/^https?:/.test(l));
+    expect(links.length).toBeGreaterThan(0);
+    for (const l of links) expect(files, `README links ${l}`).toContain(l);
     expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
     expect(repoPkg).toMatchObject({
       repository: expect.anything(),
@@ -190,6 +203,14 @@ describe('the packed tarball, installed into an empty project', () => {
       expect.arrayContaining(['push', 'pull', 'check', 'plan', 'apply', 'cleanup']),
     );
     expect(existsSync(path.join(project, 'node_modules/s3sync/dist/index.d.ts'))).toBe(true);
+    // CommonJS: require() of the ESM build, as Node 20.19+ allows, not ERR_PACKAGE_PATH_NOT_EXPORTED.
+    const required = spawnSync(
+      process.execPath,
+      ['-e', "const m = require('s3sync'); console.log(typeof m.push, typeof m.pull)"],
+      { cwd: project, env, encoding: 'utf8' },
+    );
+    expect(required.stderr).toBe('');
+    expect(required.stdout.trim()).toBe('function function');
 
     // s3sync alone: demo says what to install, in one line.
     rmSync(path.join(project, 'node_modules/s3rver'), { recursive: true, force: true });
