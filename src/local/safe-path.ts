@@ -58,25 +58,47 @@ export const segmentTooLong = (seg: string): boolean => seg.length > MAX_SEGMENT
 /** Said of a key with a segment too long for any name (segmentTooLong). */
 export const SEGMENT_TOO_LONG = `has a path segment longer than any file system takes (over ${MAX_SEGMENT_UNITS} UTF-16 units)`;
 
-/** Whether a leading `c:` names a drive here (Windows): elsewhere it is a file name like any other. */
-const DRIVES = process.platform === 'win32';
+/**
+ * Whether names are Windows' here: a leading `c:` names a drive, and some names are silently changed
+ * rather than refused; elsewhere each is a file name like any other.
+ */
+const WINDOWS = process.platform === 'win32';
+
+/** A device name, whatever its extension (`nul.txt` is the device NUL), in Windows' namespace. */
+const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)(\..*)?$/i;
 
 /**
- * Returns null if safe, else a short reason like "contains a '..' segment". `drives`: refuse a leading
- * drive prefix (`C:x.txt`, a path on drive C), on Windows only by default.
+ * Why Windows would write `seg` somewhere other than a file of that name, without an error that
+ * nameRefusal could see: a trailing dot or space is stripped (`.s3sync.` is the state folder, `a.` is
+ * `a`), a `:` names a stream of another file, a device name opens the device.
  */
-export function unsafeKeyReason(rel: string, drives = DRIVES): string | null {
+function windowsSegmentReason(seg: string): string | null {
+  if (seg.endsWith('.') || seg.endsWith(' '))
+    return 'has a name ending in a dot or space, which Windows drops';
+  if (seg.includes(':')) return "contains ':', which Windows reads as a file's stream";
+  if (WINDOWS_DEVICE.test(seg)) return `has the Windows device name '${seg}'`;
+  return null;
+}
+
+/**
+ * Returns null if safe, else a short reason like "contains a '..' segment". `windows`: refuse a leading
+ * drive prefix (`C:x.txt`, a path on drive C) and the names Windows changes (windowsSegmentReason), on
+ * Windows only by default.
+ */
+export function unsafeKeyReason(rel: string, windows = WINDOWS): string | null {
   if (rel === '') return 'empty path';
   if (/[\x00-\x1f]/.test(rel)) return 'contains a control character';
   if (rel.includes('\\')) return 'contains a backslash';
   if (rel.startsWith('/')) return 'absolute path';
-  if (drives && /^[A-Za-z]:/.test(rel)) return 'starts with a Windows drive prefix';
+  if (windows && /^[A-Za-z]:/.test(rel)) return 'starts with a Windows drive prefix';
   if (rel.endsWith('/')) return DIRECTORY_MARKER;
   for (const seg of rel.split('/')) {
     if (seg === '') return 'contains an empty path segment';
     if (seg === '..') return "contains a '..' segment";
     if (seg === '.') return "contains a '.' segment";
     if (segmentTooLong(seg)) return SEGMENT_TOO_LONG;
+    const w = windows ? windowsSegmentReason(seg) : null;
+    if (w !== null) return w;
   }
   return null;
 }

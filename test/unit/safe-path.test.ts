@@ -95,6 +95,34 @@ describe('unsafeKeyReason', () => {
     );
   });
 
+  // Names Windows changes without an error (so the file system's own refusal never shows): a trailing
+  // dot or space is dropped (`.s3sync.` would be the state folder), `:` names a stream, devices open.
+  it.each([
+    ['trail.', 'has a name ending in a dot or space, which Windows drops'],
+    ['.s3sync./manifest.json', 'has a name ending in a dot or space, which Windows drops'],
+    ['.s3syncignore.', 'has a name ending in a dot or space, which Windows drops'],
+    ['dir./f.txt', 'has a name ending in a dot or space, which Windows drops'],
+    ['sp /f.txt', 'has a name ending in a dot or space, which Windows drops'],
+    ['a/...', 'has a name ending in a dot or space, which Windows drops'],
+    ['sub/a:b', "contains ':', which Windows reads as a file's stream"],
+    ['sub/report.txt:secret:$DATA', "contains ':', which Windows reads as a file's stream"],
+    ['CON', "has the Windows device name 'CON'"],
+    ['d/nul.txt', "has the Windows device name 'nul.txt'"],
+    ['Com1.log', "has the Windows device name 'Com1.log'"],
+    ['lpt9', "has the Windows device name 'lpt9'"],
+    ['CONOUT$', "has the Windows device name 'CONOUT$'"],
+  ])('on Windows refuses %j, which it would write elsewhere: %s', (rel, reason) => {
+    expect(unsafeKeyReason(rel, true)).toBe(reason);
+    expect(unsafeKeyReason(rel, false)).toBeNull();
+  });
+
+  it.each(['.trail.ok', 'a.b', 'console', 'con_x', 'com10', 'nul-file.txt', 'lpt', 'x. y'])(
+    'on Windows takes %j, a name like any other',
+    (rel) => {
+      expect(unsafeKeyReason(rel, true)).toBeNull();
+    },
+  );
+
   it.each(['dir/', 'a/b/', 'a//'])('reports %j as a directory marker', (rel) => {
     expect(unsafeKeyReason(rel)).toBe(DIRECTORY_MARKER);
   });
