@@ -28,6 +28,9 @@ const EVERY_PATH: ReadonlySet<string> = new Set(['**', '**/*', '**/**']);
 export function shapeGlob(raw: string): GlobShape | string {
   // Blank is a mistake (an unset variable), not a name made of spaces: `\ ` writes one.
   if (raw.trim() === '') return 'the glob is empty';
+  const letter = letterEscape(raw);
+  if (letter !== undefined)
+    return `'\\${letter}' is no escape (a letter or digit needs none): a backslash in a name is written '\\\\', and folders are separated by '/'`;
   let pattern = raw;
   const negated = pattern.startsWith('!') && !pattern.startsWith('!(');
   if (negated) {
@@ -66,4 +69,19 @@ export function globLine(line: string): string {
   // An odd run of backslashes before the dropped whitespace escapes its first character.
   const slashes = /\\*$/.exec(end)?.[0].length ?? 0;
   return slashes % 2 === 1 ? start.slice(0, end.length + 1) : end;
+}
+
+/**
+ * The letter or digit after the first backslash that escapes one, if any. Picomatch passes such an
+ * escape into its regular expression, where `\d` is any digit and `\b` a word boundary (`a\b.txt`
+ * matched `a.txt`); a Windows path (`logs\debug.log`) is the usual cause.
+ */
+function letterEscape(raw: string): string | undefined {
+  for (let i = 0; i < raw.length - 1; i++) {
+    if (raw[i] !== '\\') continue;
+    const next = raw[i + 1]!;
+    if (/[A-Za-z0-9]/.test(next)) return next;
+    i++; // `\\` or `\*`: the escaped character is no escape itself
+  }
+  return undefined;
 }

@@ -277,6 +277,48 @@ describe.each(servers())('filters on $name', (server) => {
     expect(readFileSync(path.join(dst, 'sub', '.s3sync', 'manifest-x.json'), 'utf8')).toBe('kept\n');
   });
 
+  it('a backslash before a letter or digit in a glob is refused; an escaped backslash matches one', async () => {
+    const { bucket, transport } = await newBucket(server, 'fesc');
+    const src = tempDir('fesc-src');
+    writeTree(src, {
+      'a.txt': 'a\n',
+      'a\\b.txt': 'backslash\n',
+      'f5.txt': 'five\n',
+      'logs/debug.log': 'd\n',
+    });
+    const url = `s3://${bucket}/p`;
+    const side = tempDir('fesc-side');
+    const listFile = path.join(side, 'excludes.txt');
+    writeFileSync(listFile, '*.tmp\nlogs\\debug.log\n');
+    const WHY = (c: string) =>
+      `'\\\\${c}' is no escape \\(a letter or digit needs none\\): a backslash in a name is written '\\\\\\\\', and folders are separated by '/'`;
+    // Read as regex classes, these excluded a.txt (`\b`, a word boundary) and f5.txt (`\d`, a digit).
+    const cases: [string[], RegExp][] = [
+      [['push', src, url, '--exclude', 'a\\b.txt'], new RegExp(`^s3sync: --exclude .*: ${WHY('b')}\n$`)],
+      [['push', src, url, '--exclude', 'f\\d.txt'], new RegExp(`^s3sync: --exclude .*: ${WHY('d')}\n$`)],
+      [
+        ['push', src, url, '--exclude-from', listFile],
+        new RegExp(
+          `^s3sync: invalid glob in --exclude-from .*excludes\\.txt line 2: .* \\(${WHY('d')}\\)\n$`,
+        ),
+      ],
+    ];
+    for (const [args, re] of cases) {
+      const r = await runCli(args, server);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(re);
+      expect(r.stdout, args.join(' ')).toBe('');
+    }
+    await expect(
+      push({ ...connFor(server), source: src, destination: url, exclude: ['a\\b.txt'] }),
+    ).rejects.toThrow(/^option exclude must be a list of globs, got .*is no escape/);
+    expect(await remoteKeys(transport, 'p/')).toEqual([]);
+    // `\\` is a backslash in a name, `\*` a literal star: those globs mean what they say.
+    const r = await runCli(['push', src, url, '--exclude', 'a\\\\b.txt', '--exclude', 'x\\*'], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await remoteKeys(transport, 'p/')).toEqual(['a.txt', 'f5.txt', 'logs/debug.log']);
+  });
+
   it("a glob whose '!' negates nothing or everything is refused from every entry: exit 2, nothing sent", async () => {
     const { bucket, transport } = await newBucket(server, 'fneg');
     const src = tempDir('fneg-src');

@@ -21,6 +21,8 @@ const LONE = "a '!' with no glob after it negates nothing";
 const TWICE = "it negates more than once: give one '!' or none";
 const NONE = 'it negates a glob that matches every path, so it matches none';
 const EMPTY = 'the glob is empty';
+const LETTER = (c: string) =>
+  `'\\${c}' is no escape (a letter or digit needs none): a backslash in a name is written '\\\\', and folders are separated by '/'`;
 
 /** Degenerate globs and why each is refused. */
 const REFUSED: [string, string][] = [
@@ -39,7 +41,18 @@ const REFUSED: [string, string][] = [
   ['  ', EMPTY],
   ['/', EMPTY],
   ['./', EMPTY],
+  // picomatch read these as regex classes: `a\b.txt` (a word boundary) matched `a.txt`, `\d` any digit.
+  ['a\\b.txt', LETTER('b')],
+  ['logs\\debug.log', LETTER('d')],
+  ['f\\d.txt', LETTER('d')],
+  ['\\w*', LETTER('w')],
+  ['[\\s]x', LETTER('s')],
+  ['x\\\\\\n', LETTER('n')],
+  ['a\\1', LETTER('1')],
 ];
+
+/** Escapes a glob takes: of a character that is not a letter or digit, a backslash's included. */
+const ESCAPES_TAKEN = ['a\\\\b.txt', '\\*.txt', '\\!x', 'tr\\ ', '\\[a\\].txt', 'é\\é', 'x\\'];
 
 /** The usage error a call throws (exit 2, one line): its message. */
 const usage = (fn: () => unknown): string => usageErrorOf(fn).message;
@@ -47,6 +60,10 @@ const usage = (fn: () => unknown): string => usageErrorOf(fn).message;
 describe('shapeGlob', () => {
   it.each(REFUSED)('refuses %j', (glob, why) => {
     expect(shapeGlob(glob)).toBe(why);
+  });
+
+  it.each(ESCAPES_TAKEN)('takes the escapes in %j', (glob) => {
+    expect(typeof shapeGlob(glob)).toBe('object');
   });
 
   it.each([
