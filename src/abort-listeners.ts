@@ -48,6 +48,13 @@ export function onAbort(signal: AbortSignal, fn: () => void): () => void {
   };
 }
 
+/**
+ * How long a cancelled run lets work already under way go on (a hash running, a request whose body is
+ * all sent): one that ends soon is recorded, one of a file of many GiB would hold the exit for minutes
+ * (past systemd's 90 s before it kills).
+ */
+export const CANCEL_GRACE_MS = 3000;
+
 /** The error a wait cut short by a signal rejects with, as Node's own (its cause the signal's reason). */
 export function abortError(reason: unknown): Error {
   return Object.assign(new Error('The operation was aborted', { cause: reason }), {

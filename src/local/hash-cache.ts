@@ -1,3 +1,4 @@
+import { CANCEL_GRACE_MS } from '../abort-listeners.js';
 import { Limiter } from '../limiter.js';
 import type { SyncEvent } from '../sync/events.js';
 import { type HashJob, HashProgress } from '../sync/progress.js';
@@ -16,12 +17,6 @@ const LIGHT_CONCURRENCY = 2;
  * files hashed side by side would take, so the first PUT starts sooner.
  */
 const HEAVY_CONCURRENCY = HASH_THREADS;
-
-/**
- * How long a cancelled run lets the hashes already running go on: one that ends soon is recorded, one
- * of a file of many GiB would hold the exit for minutes (past systemd's 90 s before it kills).
- */
-export const CANCEL_GRACE_MS = 3000;
 
 /** Hashes the plan asks for at a time (see gatherFacts): MD5 is CPU-bound and there are few cores. */
 export const HASH_CONCURRENCY = 4;

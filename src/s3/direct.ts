@@ -188,7 +188,8 @@ export class DirectRequests {
       `/${uriEncode(p.key, true)}`,
       { 'x-id': 'PutObject' },
       request,
-      undefined,
+      // Sent whole, a cancellation lets its answer come (see RequestScope.cancel).
+      request && (() => request.sent()),
       { method: 'PUT', body: p.body, signed, unsigned },
     );
     // Read to its end (S3 sends none): the socket goes back to the pool for the next request.

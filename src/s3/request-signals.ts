@@ -1,4 +1,4 @@
-import { abortError, onAbort } from '../abort-listeners.js';
+import { abortError, CANCEL_GRACE_MS, onAbort } from '../abort-listeners.js';
 
 /**
  * The cancellation of one request: aborted when any of its sources (the run's signal, a file's transfer
@@ -15,6 +15,10 @@ export class RequestScope {
   private hooks: ((reason: unknown) => void)[] | undefined;
   /** The sources this request is reached from, to leave on release. */
   private readonly memberOf: SourceRequests[] = [];
+  /** This attempt's body has all gone to the socket (see `sent`). */
+  private bodySent = false;
+  /** A cancellation waiting for the answer of an attempt whose body was sent (see `cancel`). */
+  private grace: { timer: NodeJS.Timeout; reason: unknown } | undefined;
 
   get aborted(): boolean {
     return this.state !== undefined;
@@ -55,8 +59,38 @@ export class RequestScope {
     };
   }
 
+  /** A new attempt starts: nothing of its body is sent yet. */
+  attempt(): void {
+    this.bodySent = false;
+  }
+
+  /**
+   * The attempt's whole body has been handed to the socket: the server may store it whatever happens
+   * to the connection now, so a cancellation (`cancel`) waits a while for the answer that says so.
+   */
+  sent(): void {
+    this.bodySent = true;
+  }
+
+  /**
+   * A source was aborted: a request whose body is all sent gets CANCEL_GRACE_MS for its answer, so that
+   * an object the server stored is counted and recorded rather than left for the next run's listing;
+   * any other request is aborted at once, as the server stores nothing of a body it did not get whole.
+   */
+  cancel(reason: unknown): void {
+    if (this.state || this.grace) return;
+    if (this.bodySent) this.grace = { timer: setTimeout(() => this.abort(reason), CANCEL_GRACE_MS), reason };
+    else this.abort(reason);
+  }
+
+  /** The attempt failed: one waited for by `cancel` is not retried, its cancellation takes effect now. */
+  attemptFailed(): void {
+    if (this.grace) this.abort(this.grace.reason);
+  }
+
   abort(reason: unknown): void {
     if (this.state) return;
+    clearTimeout(this.grace?.timer);
     this.state = { reason };
     this.controller?.abort(reason);
     const hooks = this.hooks;
@@ -72,6 +106,7 @@ export class RequestScope {
 
   /** The request is over: its sources no longer reach it, and its hooks are dropped. */
   release(): void {
+    clearTimeout(this.grace?.timer);
     for (let i = 0; i < this.memberOf.length; i++) this.memberOf[i]!.delete(this);
     this.memberOf.length = 0;
     this.hooks = undefined;
@@ -139,7 +174,7 @@ class SourceRequests {
   private readonly aborted = () => {
     const now = [...this.requests];
     this.requests.clear();
-    for (const r of now) r.abort(this.source.reason);
+    for (const r of now) r.cancel(this.source.reason);
   };
 
   add(r: RequestScope): void {

@@ -68,6 +68,17 @@ export interface PutInput {
 }
 
 /**
+ * Calls `fn` once a streamed request body (a PUT's, a part's) has been read to its end: the SDK pipes
+ * it into the request, so all of it is then on its way to the socket. A Buffer body the SDK writes in
+ * one call that tells nobody: its request is cancelled at once, as before (the direct PUT of a small
+ * body, the usual way of one, reports its own end).
+ */
+function onBodyEnd(input: object, fn: () => void): void {
+  const body = (input as { Body?: unknown }).Body;
+  if (body instanceof Readable) body.once('end', fn);
+}
+
+/**
  * Every S3 call s3sync makes, bound to one bucket, with retries, adaptive concurrency and one-line
  * errors. Loaded lazily, so runs that need no request never pay for it; the SDK itself loads with
  * the first request that goes through it.
@@ -188,8 +199,12 @@ export class S3Transport implements S3Requests {
     try {
       return await withRetries(async () => {
         await this.limiter.acquire(request);
+        request?.attempt();
         try {
           return await fn(request);
+        } catch (err) {
+          request?.attemptFailed();
+          throw err;
         } finally {
           this.limiter.release();
         }
@@ -212,9 +227,10 @@ export class S3Transport implements S3Requests {
     request: RequestScope | undefined,
   ): Promise<O> {
     this.counter.count(cmd);
-    return this.limits.around(cmd.input, request, () =>
-      this.client.send(cmd, { abortSignal: request?.signal }),
-    );
+    return this.limits.around(cmd.input, request, () => {
+      if (request) onBodyEnd(cmd.input, () => request.sent());
+      return this.client.send(cmd, { abortSignal: request?.signal });
+    });
   }
 
   /** Retried, but outside the limit and the run's signal: for the cleanup a cancelled run still does. */

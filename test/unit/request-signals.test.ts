@@ -1,5 +1,6 @@
 import { getEventListeners } from 'node:events';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { CANCEL_GRACE_MS } from '../../src/abort-listeners.js';
 import { abortError, RequestScope, RequestSignals, signalOf } from '../../src/s3/request-signals.js';
 
 /** A scope that the test knows was opened (a source was given). */
@@ -138,5 +139,84 @@ describe('RequestSignals: a scope per request, one listener per source', () => {
     expect(e.name).toBe('AbortError');
     expect(e.code).toBe('ABORT_ERR');
     expect(e.cause).toBe(reason);
+  });
+});
+
+describe('RequestScope: a cancelled request whose body was sent gets a grace for its answer', () => {
+  const scopeOf = (run: AbortController) => opened(new RequestSignals().open([run.signal]));
+
+  it('not sent: aborted at once', () => {
+    const run = new AbortController();
+    const r = scopeOf(run);
+    r.attempt();
+    run.abort(new Error('stop'));
+    expect(r.aborted).toBe(true);
+  });
+
+  it('sent: aborted only once CANCEL_GRACE_MS has passed without an answer', () => {
+    vi.useFakeTimers();
+    try {
+      const run = new AbortController();
+      const r = scopeOf(run);
+      const seen: unknown[] = [];
+      r.onAbort((reason) => seen.push(reason));
+      r.attempt();
+      r.sent();
+      const reason = new Error('stop');
+      run.abort(reason);
+      expect(r.aborted).toBe(false);
+      vi.advanceTimersByTime(CANCEL_GRACE_MS - 1);
+      expect(seen).toEqual([]);
+      vi.advanceTimersByTime(1);
+      expect(r.aborted).toBe(true);
+      expect(seen).toEqual([reason]);
+      expect(r.signal.aborted).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('answered within the grace (released): never aborted', () => {
+    vi.useFakeTimers();
+    try {
+      const run = new AbortController();
+      const r = scopeOf(run);
+      r.attempt();
+      r.sent();
+      run.abort(new Error('stop'));
+      r.release();
+      vi.advanceTimersByTime(CANCEL_GRACE_MS * 2);
+      expect(r.aborted).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('an attempt that fails within the grace is not retried: aborted at once', () => {
+    vi.useFakeTimers();
+    try {
+      const run = new AbortController();
+      const r = scopeOf(run);
+      r.attempt();
+      r.sent();
+      run.abort(new Error('stop'));
+      r.attemptFailed();
+      expect(r.aborted).toBe(true);
+      expect(() => r.throwIfAborted()).toThrow('stop');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a failed attempt outside a cancellation changes nothing; a new attempt has sent nothing yet', () => {
+    const run = new AbortController();
+    const r = scopeOf(run);
+    r.attempt();
+    r.sent();
+    r.attemptFailed();
+    expect(r.aborted).toBe(false);
+    r.attempt();
+    run.abort(new Error('stop'));
+    expect(r.aborted).toBe(true);
   });
 });
