@@ -5,14 +5,17 @@
  * neither sends nor lists its way to them again. An answer that does not come within the grace leaves
  * its object unrecorded, never recorded unseen; a second signal ends the run at once.
  */
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { push, type SyncEvent, type SyncResult } from 's3sync';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  bigFile,
   connFor,
   doneOf,
   killLeftRuns,
   type LiveRun,
+  MiB,
   newBucket,
   readManifest,
   runLive,
@@ -137,6 +140,57 @@ describe.each(servers())('a push cancelled with PUTs sent on $name', (server) =>
     const objects = await matchesBucket(h, summary);
     expect(objects).toHaveLength(WORKERS);
     await nextRun(h, objects);
+  });
+
+  it('a part whose body was sent: recorded in the upload kept, and the next run sends only the rest', async () => {
+    const { bucket } = await newBucket(server, 'held-parts');
+    const src = dir('held-parts-src');
+    const PART = 5 * MiB;
+    const PARTS = 3;
+    bigFile(path.join(src, 'big.bin'), PARTS * PART);
+    let stored = 0;
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      holdAnswer: ({ method, url }) => {
+        if (method !== 'PUT' || !url.includes('partNumber=')) return undefined;
+        stored++;
+        return released;
+      },
+    });
+    proxies.push(proxy);
+    const args = [
+      'push',
+      src,
+      `s3://${bucket}/parts`,
+      '--endpoint-url',
+      proxy.endpoint,
+      '--workers',
+      `${WORKERS}`,
+      '--multipart-threshold',
+      `${PART}`,
+      '--part-size',
+      `${PART}`,
+      '--json',
+    ];
+    const run = spawnCli(args, server);
+    runs.push(run);
+    expect(await waitFor(() => stored >= WORKERS, run), run.stderr()).toBe(true);
+    run.child.kill('SIGINT');
+    await sleep(RELEASE_AFTER_MS);
+    release();
+    const { code } = await run.exited;
+    expect(code, run.stderr()).toBe(130);
+    expect(Object.keys(readManifest(src)!.pending['big.bin']!.parts)).toHaveLength(WORKERS);
+    const next = await runLive(args, server);
+    expect(next.code, next.stderr()).toBe(0);
+    expect(summaryOf(next.events)!.requests).toMatchObject({ UploadPart: PARTS - WORKERS });
+    expect(summaryOf(next.events)!.requests.CreateMultipartUpload ?? 0).toBe(0);
   });
 
   it('an answer that does not come within the grace: the run ends, its object not recorded; exit 143', async () => {
