@@ -232,8 +232,9 @@ describe.each(servers())('a push cancelled with PUTs sent on $name', (server) =>
     h.release();
     expect(signal).toBeNull();
     expect(code).toBe(130);
-    // Well under the 3 s grace the held PUTs would otherwise get.
-    expect(took).toBeLessThan(2500);
+    // Not after the grace the held PUTs would otherwise get: a run that waited it out ends with its
+    // summary (as above), and the answers never come before the exit. The bound only catches a hang.
     expect(summaryOf(run.events)).toBeUndefined();
+    expect(took).toBeLessThan(15_000);
   });
 });
