@@ -107,7 +107,7 @@ export interface NameMissingFolder {
   wildcard: boolean;
 }
 
-/** The most an --exclude-from file may hold: each line is a glob matched against every path. */
+/** The most an --exclude-from file or `.s3syncignore` may hold: each line is a glob matched against every path. */
 export const RULES_MAX_BYTES = 16 * 1024 * 1024;
 
 /** Reads the --exclude-from files, then builds the filter. A missing file is a usage error. */

@@ -1,23 +1,13 @@
-import {
-  accessSync,
-  closeSync,
-  constants,
-  fstatSync,
-  lstatSync,
-  openSync,
-  readFileSync,
-  type Stats,
-  statSync,
-} from 'node:fs';
+import { accessSync, constants, lstatSync, type Stats, statSync } from 'node:fs';
 import path from 'node:path';
 import { onAbort } from '../abort-listeners.js';
-import { beforeRun, errorMessage, S3SyncError, usageError } from '../errors.js';
+import { beforeRun, errorMessage, usageError } from '../errors.js';
 import { FOREIGN_TMP, FOREIGN_TMP_SUFFIX } from '../local/confine.js';
-import { createFilter, IGNORE_FILE, type PathFilter } from '../local/filters.js';
+import { createFilter, IGNORE_FILE, type PathFilter, RULES_MAX_BYTES } from '../local/filters.js';
 import { HashCache } from '../local/hash-cache.js';
 import { hasNameAt, sameName } from '../local/name-case.js';
-import { kindOf } from '../local/open-file.js';
 import { type FdBudget, fdBudget, MIN_OPEN_FILES, openFileLimit } from '../local/open-files.js';
+import { ReadRefusal, readRegularFile } from '../local/read-regular.js';
 import { ManifestStore } from '../manifest/manifest-store.js';
 import type { Destination } from '../manifest/schema.js';
 import { inStateDir } from '../manifest/store.js';
@@ -440,12 +430,13 @@ const rootName = (command: SyncResult['command']) =>
  * dangling link or an unreadable file was read as none, and every path it ignores was synced.
  */
 function readIgnoreFile(file: string, command: SyncResult['command']): string | undefined {
-  let fd: number;
   try {
-    // Non-blocking: a FIFO there would hold the run in a read that no signal ends.
-    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    // Capped as --exclude-from files are, and opened without blocking: a FIFO there would hold the run
+    // in a read that no signal ends, and a folder, a device or a socket holds no lines of rules.
+    return readRegularFile(file, RULES_MAX_BYTES, 'a rule file').toString('utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    if (!(err instanceof ReadRefusal)) throw err;
+    const code = err.code;
     if (code === 'ENOENT' && lstatSync(file, { throwIfNoEntry: false }) === undefined) return undefined;
     // A folder that cannot be read or searched denies every name in it, an ignore file there or not:
     // the folder is what to fix.
@@ -460,22 +451,8 @@ function readIgnoreFile(file: string, command: SyncResult['command']): string | 
         );
       }
     }
-    const why = code === 'ENOENT' ? 'a symbolic link to no file' : (code ?? errorMessage(err));
+    const why = code === 'ENOENT' ? 'a symbolic link to no file' : code === 'EISDIR' ? 'EISDIR' : err.why;
     throw usageError(`cannot read the ignore file ${file}: ${why}`, err);
-  }
-  try {
-    const st = fstatSync(fd);
-    // Rules are a file's lines: a folder, a FIFO or a device (a link to /dev/zero never ends) is not.
-    if (!st.isFile())
-      throw usageError(
-        `cannot read the ignore file ${file}: ${st.isDirectory() ? 'EISDIR' : `not a regular file (${kindOf(st)})`}`,
-      );
-    return readFileSync(fd, 'utf8');
-  } catch (err) {
-    if (err instanceof S3SyncError) throw err;
-    throw usageError(`cannot read the ignore file ${file}: ${errorCode(err) || errorMessage(err)}`, err);
-  } finally {
-    closeSync(fd);
   }
 }
 
