@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   type BigIntStats,
   closeSync,
+  constants,
   fstatSync,
   linkSync,
   openSync,
@@ -15,6 +16,7 @@ import {
 import { hostname } from 'node:os';
 import { sleep } from '../abort-listeners.js';
 import { errorMessage, S3SyncError, usageError } from '../errors.js';
+import { kindOf } from '../local/open-file.js';
 import { formatAge } from '../plan/push.js';
 import type { LockWait } from '../sync/events.js';
 import { createFresh } from './store.js';
@@ -144,17 +146,41 @@ interface SeenLock {
   ageMs: number;
 }
 
+/**
+ * A descriptor for the file at `lockPath` if it is a regular file: opened without blocking, as a FIFO
+ * put there would hold a plain open (and the run) for ever. Throws NotALockFile for a FIFO, device or socket.
+ */
+function openLockFile(lockPath: string): { fd: number; stat: BigIntStats } {
+  const fd = openSync(lockPath, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  try {
+    const stat = fstatSync(fd, { bigint: true });
+    // A folder fails its read with EISDIR, as before.
+    if (!stat.isFile() && !stat.isDirectory()) throw new NotALockFile(kindOf(stat));
+    return { fd, stat };
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
+
+/** A FIFO, a device or a socket where the lock goes: no run wrote it, so none removes it. */
+class NotALockFile extends Error {
+  constructor(kind: string) {
+    super(`it is not a regular file (${kind}) and is left as it is: move it away or give another --manifest`);
+  }
+}
+
 /** The lock at `lockPath`, or undefined when there is none (released meanwhile). */
 function readLock(lockPath: string): SeenLock | undefined {
-  let fd: number;
+  let opened: { fd: number; stat: BigIntStats };
   try {
-    fd = openSync(lockPath, 'r');
+    opened = openLockFile(lockPath);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
+  const { fd, stat } = opened;
   try {
-    const stat = fstatSync(fd, { bigint: true });
     const text = readFileSync(fd, 'utf8');
     return { fd, stat, text, ageMs: Date.now() - Number(stat.mtimeMs) };
   } catch (err) {
@@ -303,7 +329,12 @@ export async function acquireLock(
       // Another run may take over a lock not refreshed in time (this one suspended): its lock is not ours.
       const ours = () => {
         try {
-          return readFileSync(lockPath, 'utf8') === text;
+          const { fd } = openLockFile(lockPath);
+          try {
+            return readFileSync(fd, 'utf8') === text;
+          } finally {
+            closeSync(fd);
+          }
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           try {
