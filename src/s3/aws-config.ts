@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { usageError } from '../errors.js';
+import { ReadRefusal, readRegularFile } from '../local/read-regular.js';
 
 /**
  * The AWS shared config and credentials files, read without the AWS SDK: a run that makes no request
@@ -99,15 +100,38 @@ function filePath(env: Env, variable: string, file: string): string {
 /** A file as messages name it: the default one as ~/.aws/NAME, one the environment names as given. */
 const fileText = (env: Env, variable: string, file: string) => env[variable] || `~/.aws/${file}`;
 
-/** A file's text, or undefined when it is absent; `kind` and `variable` name it in a refusal. */
+/** The most either file may hold: they are a few profiles, and the AWS SDK reads them whole again. */
+export const AWS_FILE_MAX_BYTES = 16 * 1024 * 1024;
+
+/** Whether `file` is /dev/null, the usual way to say "no such file" (AWS_CONFIG_FILE=/dev/null). */
+function isDevNull(file: string): boolean {
+  try {
+    const st = statSync(file);
+    return st.isCharacterDevice() && st.rdev === statSync('/dev/null').rdev;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A file's text, or undefined when it is absent; `kind` and `variable` name it in a refusal. A regular
+ * file only (or /dev/null, read as empty): the AWS SDK opens the file again after s3sync, so a pipe
+ * (`<(cmd)`) would give it nothing and a FIFO with no writer would block it (and this read) for ever;
+ * a device may never end.
+ */
 function readIfExists(file: string, kind: string, variable: string | undefined): string | undefined {
   try {
-    return readFileSync(file, 'utf8');
+    return readRegularFile(file, AWS_FILE_MAX_BYTES, `an AWS ${kind} file`).toString('utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    const why = code === 'EISDIR' ? 'it is a directory' : (code ?? (err as Error).message);
-    throw usageError(`cannot read the AWS ${kind} file ${file}${variable ? ` (${variable})` : ''}: ${why}`);
+    if (!(err instanceof ReadRefusal)) throw err;
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
+    if (isDevNull(file)) return '';
+    const pipe = /\((FIFO|socket)\)$/.test(err.why)
+      ? ': s3sync and the AWS SDK each read it, so give a file'
+      : '';
+    throw usageError(
+      `cannot read the AWS ${kind} file ${file}${variable ? ` (${variable})` : ''}: ${err.why}${pipe}`,
+    );
   }
 }
 
