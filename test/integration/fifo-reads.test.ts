@@ -6,7 +6,7 @@
  * an endless standard input included.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -170,6 +170,70 @@ describe.each(servers())('a FIFO or an endless file where s3sync reads or writes
       server,
     );
     refusedAtOnce(ca, new RegExp(`CA bundle ${esc(pem)} \\(--ca-bundle\\): 20MiB is too large .*over 16MiB`));
+  });
+
+  it('AWS_CONFIG_FILE or AWS_SHARED_CREDENTIALS_FILE a FIFO, or over the cap: refused, exit 2, at once', async () => {
+    const { bucket } = await newBucket(server);
+    const { root, d, fifo } = fixture('fifo-aws-files');
+    const big = sparse(path.join(root, 'big-config'), 20 * 1024 * 1024);
+    const args = ['push', d, `s3://${bucket}/x`, '-n'];
+    for (const [variable, kind] of [
+      ['AWS_CONFIG_FILE', 'config'],
+      ['AWS_SHARED_CREDENTIALS_FILE', 'credentials'],
+    ] as const) {
+      const r = await ended(args, server, { [variable]: fifo });
+      refusedAtOnce(
+        r,
+        new RegExp(
+          `cannot read the AWS ${kind} file ${esc(fifo)} \\(${variable}\\): not a regular file \\(FIFO\\): ` +
+            's3sync and the AWS SDK each read it',
+        ),
+      );
+      const large = await ended(args, server, { [variable]: big });
+      refusedAtOnce(
+        large,
+        new RegExp(`AWS ${kind} file ${esc(big)} \\(${variable}\\): 20MiB is too large .*over 16MiB`),
+      );
+    }
+    // /dev/null, the usual way to leave the files out, is still read as empty.
+    const ok = await ended(args, server, {
+      AWS_CONFIG_FILE: '/dev/null',
+      AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+    });
+    expect(ok.hung).toBe(false);
+    expect(ok.code, ok.stderr).toBe(0);
+  });
+
+  it("a FIFO at the manifest's lock path: refused in one line, exit 2, at once, and left there", async () => {
+    const { bucket } = await newBucket(server);
+    const { root, d } = fixture('fifo-lock');
+    const manifest = path.join(root, 'state.json');
+    execFileSync('mkfifo', [`${manifest}.lock`]);
+    const r = await ended(['push', d, `s3://${bucket}/x`, '--manifest', manifest], server);
+    refusedAtOnce(
+      r,
+      new RegExp(
+        `cannot use lock file ${esc(manifest)}\\.lock: it is not a regular file \\(FIFO\\) and is left as it is`,
+      ),
+    );
+    expect(statSync(`${manifest}.lock`).isFIFO()).toBe(true);
+    // A dry run takes no lock, but judges the one there as the next run will: it ends too.
+    const dry = await ended(['push', d, `s3://${bucket}/x`, '--manifest', manifest, '-n'], server);
+    expect(dry.hung, 'the dry run did not end by itself').toBe(false);
+    expect(dry.code, dry.stderr).toBe(0);
+  });
+
+  it('a .s3syncignore over the cap of rule files: refused by size, unread', async () => {
+    const { bucket } = await newBucket(server);
+    const { d } = fixture('ignore-cap');
+    const rules = sparse(path.join(d, '.s3syncignore'), 20 * 1024 * 1024);
+    const r = await ended(['push', d, `s3://${bucket}/x`, '-n'], server);
+    refusedAtOnce(
+      r,
+      new RegExp(
+        `cannot read the ignore file ${esc(rules)}: 20MiB is too large for a rule file \\(over 16MiB\\)`,
+      ),
+    );
   });
 
   it('--files-from - with an endless standard input: refused once past the cap, exit 2', async () => {
