@@ -98,6 +98,18 @@ export function timeoutError(
   });
 }
 
+/**
+ * A proxy that answered CONNECT with 502, 503 or 504: its way to the endpoint failed for now (a
+ * gateway's blip), not its configuration, so it is retried as any network failure.
+ */
+export class ProxyUnavailableError extends Error {
+  readonly code = 'EPROXYUNAVAILABLE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProxyUnavailable';
+  }
+}
+
 /** A proxy that would not tunnel or forward (see proxy.ts): a configuration to fix, never retried. */
 export class ProxyRefusedError extends Error {
   readonly code = 'EPROXY';

@@ -65,6 +65,8 @@ const NETWORK = new Set([
   'RequestTimeTooSkewed',
   'NetworkingError',
   'IncompleteBody',
+  // A proxy's 502/503/504 to CONNECT (proxy-agent.ts).
+  'EPROXYUNAVAILABLE',
 ]);
 
 /** A header of the error's answer, where the error kept the answer (lower-case name). */
@@ -237,7 +239,7 @@ export function describeS3Error(
     return usageError(`cannot load AWS credentials: ${msg.split('\n')[0]}`, err);
   }
   // Said in full where it was raised (proxy-agent.ts): the proxy, its variable, its answer.
-  if (code === 'EPROXY') return usageError(msg);
+  if (code === 'EPROXY' || code === 'EPROXYUNAVAILABLE') return usageError(msg);
   // The proxy's handshake (marked in proxy-agent.ts): its certificate, not the endpoint's.
   if (typeof proxy === 'string' && (TLS_TRUST.has(code) || code === 'ERR_TLS_CERT_ALTNAME_INVALID'))
     return usageError(

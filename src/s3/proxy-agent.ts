@@ -9,7 +9,7 @@ import * as https from 'node:https';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
-import { ProxyRefusedError, timeoutError } from './endpoint-errors.js';
+import { ProxyRefusedError, ProxyUnavailableError, timeoutError } from './endpoint-errors.js';
 import {
   type ProxyEnv,
   type ProxySetting,
@@ -43,6 +43,9 @@ export interface TunnelTiming {
   /** The endpoint has answered once in this run (see timed-agent.ts). */
   endpoint: { answered: boolean };
 }
+
+/** A proxy's answers to CONNECT that say its way to the endpoint failed for now. */
+const PROXY_UNAVAILABLE = new Set([502, 503, 504]);
 
 /** An answer's head is short; a longer one is no proxy's answer to CONNECT. */
 const HEAD_MAX = 16 * 1024;
@@ -118,7 +121,11 @@ export function openTunnel(
         socket.off('end', onEnd);
         const m = /^HTTP\/1\.[01] (\d{3}) ?([^\r\n]*)/.exec(head.subarray(0, end).toString('latin1'));
         const status = m ? Number(m[1]) : 0;
-        if (status < 200 || status > 299) return fail(proxyRefusal(proxy, target, status, m?.[2] ?? ''));
+        if (status < 200 || status > 299) {
+          const refusal = proxyRefusal(proxy, target, status, m?.[2] ?? '');
+          // A gateway's failure for now is retried; any other answer (407, 403) is the setup's.
+          return fail(PROXY_UNAVAILABLE.has(status) ? new ProxyUnavailableError(refusal.message) : refusal);
+        }
         tunnelOpen = true;
         // Bytes past the answer are the endpoint's already.
         if (head.length > end + 4) socket.unshift(head.subarray(end + 4));

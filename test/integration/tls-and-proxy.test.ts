@@ -553,6 +553,38 @@ describe.each(servers())('HTTP(S) proxies on $name', (server: TestServer) => {
     expect(r.pushed.code).not.toBe(0);
   });
 
+  it('a proxy that answers CONNECT with 502 once: retried as a network failure, the run succeeds', async (ctx) => {
+    if (!front || !pki) return ctx.skip();
+    const p = await proxy(undefined, { connectStatus: 502, times: 1 });
+    const r = await roundTrip(front.endpoint, { HTTPS_PROXY: p.url }, ['--ca-bundle', pki.caFile]);
+    expect(r.pushed.code, r.pushed.stderr).toBe(0);
+    expect(r.pushed.stdout).toMatch(/3 uploaded/);
+    expect(r.pulled.code, r.pulled.stderr).toBe(0);
+    expect(p.counts.failedConnects).toBe(1);
+    expect(p.counts.tunnels).toBeGreaterThan(0);
+  });
+
+  it('a proxy that answers every CONNECT with 503: retried, then one line naming the proxy, exit 2', async (ctx) => {
+    if (!front || !pki) return ctx.skip();
+    const p = await proxy(undefined, { connectStatus: 503 });
+    const r = await roundTrip(front.endpoint, { HTTPS_PROXY: withUser(p.url, SECRET) }, [
+      '--ca-bundle',
+      pki.caFile,
+      '--retries',
+      '2',
+    ]);
+    expect(plainLines(r.pushed.stderr), r.pushed.stderr).toEqual([
+      expect.stringMatching(
+        /^s3sync: the proxy http:\/\/ops:\*\*\*@127\.0\.0\.1:\d+ \(HTTPS_PROXY\) refused the connection to 127\.0\.0\.1:\d+ \(HTTP 503 Service Unavailable\)$/,
+      ),
+    ]);
+    expect(r.pushed.code).toBe(2);
+    for (const run of [r.pushed, r.pulled]) expect(run.stdout + run.stderr).not.toContain(SECRET);
+    // The first attempt and two retries, in each of the two runs.
+    expect(p.counts.failedConnects).toBeGreaterThanOrEqual(6);
+    expect(p.counts.tunnels).toBe(0);
+  });
+
   it('a proxy nothing listens on: one line naming the proxy, not the endpoint, exit 2', async () => {
     const r = await roundTrip(server.endpoint, { HTTP_PROXY: 'http://ops:pw-123456@127.0.0.1:1' });
     expect(plainLines(r.pushed.stderr)).toEqual([

@@ -6,6 +6,8 @@ export interface ProxyCounts {
   tunnels: number;
   forwarded: number;
   refused: number;
+  /** CONNECTs answered with a `connectStatus` fault's status. */
+  failedConnects: number;
   /** host:port of each tunnel and forwarded request, as asked for. */
   targets: string[];
 }
@@ -13,9 +15,16 @@ export interface ProxyCounts {
 /**
  * How a misbehaving proxy answers instead of forwarding: its own page with a status (a filtering
  * proxy's 403, a 502 when it cannot reach the target), or a dropped connection; `garbage`: CONNECT is
- * answered 200 and then bytes that are not TLS.
+ * answered 200 and then bytes that are not TLS; `connectStatus`: the first `times` CONNECTs (all when
+ * absent) are answered with that status (a gateway's 502 blip), the next ones tunnelled.
  */
-export type ProxyFault = { status: number; html: string } | 'drop' | 'garbage' | 'silent' | 'close';
+export type ProxyFault =
+  | { status: number; html: string }
+  | { connectStatus: number; times?: number }
+  | 'drop'
+  | 'garbage'
+  | 'silent'
+  | 'close';
 
 /**
  * A forward proxy on 127.0.0.1, as a corporate one behaves: CONNECT is tunnelled to its target,
@@ -30,7 +39,7 @@ export async function startHttpProxy(
   counts: ProxyCounts;
   close: () => Promise<void>;
 }> {
-  const counts: ProxyCounts = { tunnels: 0, forwarded: 0, refused: 0, targets: [] };
+  const counts: ProxyCounts = { tunnels: 0, forwarded: 0, refused: 0, failedConnects: 0, targets: [] };
   const expected = auth && `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}`;
   const allowed = (req: http.IncomingMessage) => !expected || req.headers['proxy-authorization'] === expected;
   const open = new Set<net.Socket>();
@@ -50,7 +59,7 @@ export async function startHttpProxy(
     counts.forwarded++;
     counts.targets.push(target.host);
     if (fault === 'drop') return req.socket.destroy();
-    if (typeof fault === 'object') {
+    if (typeof fault === 'object' && 'status' in fault) {
       res.writeHead(fault.status, { 'content-type': 'text/html; charset=utf-8', connection: 'close' });
       return res.end(fault.html);
     }
@@ -72,6 +81,17 @@ export async function startHttpProxy(
       counts.refused++;
       client.end(
         'HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="test"\r\nContent-Length: 0\r\n\r\n',
+      );
+      return;
+    }
+    if (
+      typeof fault === 'object' &&
+      'connectStatus' in fault &&
+      counts.failedConnects < (fault.times ?? Number.POSITIVE_INFINITY)
+    ) {
+      counts.failedConnects++;
+      client.end(
+        `HTTP/1.1 ${fault.connectStatus} ${http.STATUS_CODES[fault.connectStatus]}\r\nContent-Length: 0\r\n\r\n`,
       );
       return;
     }
