@@ -78,7 +78,8 @@ export const cursorControl = (stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv
   stream.isTTY === true && env.TERM !== 'dumb';
 
 /**
- * Renders events: a progress bar on a TTY, NDJSON with --json, errors only with --quiet. Every human
+ * Renders events: a progress bar on a TTY, NDJSON with --json, errors and security notices only
+ * with --quiet. Every human
  * line goes out through `printable` here, so no message composed elsewhere with a path or key in it can
  * move the cursor or start a line of its own.
  */
@@ -190,7 +191,8 @@ export class Output {
         if (this.mode !== 'quiet') this.line(this.err, `warning: ${e.message}`);
         break;
       case 'notice':
-        if (this.mode !== 'quiet') this.line(this.err, `notice: ${e.message}`);
+        // A risk taken is no progress: --quiet still says it.
+        if (this.mode !== 'quiet' || e.security) this.line(this.err, `notice: ${e.message}`);
         break;
       case 'action':
         if (this.mode !== 'quiet') this.line(this.out, `(dry run) ${e.action} ${e.rel} [${e.reason}]`);

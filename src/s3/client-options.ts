@@ -305,6 +305,15 @@ export function endpointFor(opts: ConnectionOptions, env: Env = process.env): Re
 }
 
 /**
+ * A connection notice; `security`: one --quiet still prints (certificates not checked), as it is no
+ * progress but a risk the user took, as aws-cli's InsecureRequestWarning is printed in every mode.
+ */
+export interface ConnectionNotice {
+  message: string;
+  security?: true;
+}
+
+/**
  * What a run says once about how it reaches an endpoint (none, usually): with --debug, the endpoint,
  * region and credentials and where each was set (an environment variable or a profile may send data
  * elsewhere than meant, silently otherwise); a user name and password in its URL, never sent nor
@@ -320,24 +329,25 @@ export function connectionNotices(
   >,
   env: Env = process.env,
   label = 'connection',
-): string[] {
-  const out: string[] = [];
+): ConnectionNotice[] {
+  const out: ConnectionNotice[] = [];
+  const say = (message: string) => out.push({ message });
   if (opts.debug)
-    out.push(
+    say(
       `${label}: endpoint ${e.id} (${e.where}), region ${e.region} (${e.regionWhere}), provider ${e.provider.name}, credentials ${credentialsSource(credentialsOrigin(opts, env))}`,
     );
   const trust = opts.debug ? trustSaid(opts, env) : undefined;
-  if (trust) out.push(`${label}: ${trust}`);
+  if (trust) say(`${label}: ${trust}`);
   const proxy = opts.debug ? proxySaid(e.id, env) : undefined;
-  if (proxy) out.push(`${label}: ${proxy}`);
-  if (opts.verifySsl === false) out.push(NO_VERIFY_WARNING);
+  if (proxy) say(`${label}: ${proxy}`);
+  if (opts.verifySsl === false) out.push({ message: NO_VERIFY_WARNING, security: true });
   if (e.hadUserinfo)
-    out.push(
+    say(
       `the user name and password in the endpoint URL (${e.where}) are ignored: S3 requests are signed with the AWS credentials`,
     );
   const profile = firstSet(env.AWS_PROFILE);
   if (!opts.credentials && !opts.profile && profile && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY)
-    out.push(
+    say(
       `AWS_PROFILE and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are both set: the credentials of profile '${profile}' are used, not the keys`,
     );
   return out;

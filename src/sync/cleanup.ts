@@ -37,8 +37,7 @@ export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
     requireTarget('cleanup', opts.target);
     return parseS3Url(opts.target);
   });
-  for (const message of connectionNotices(endpointFor(opts), opts))
-    opts.onEvent?.({ type: 'notice', message });
+  for (const n of connectionNotices(endpointFor(opts), opts)) opts.onEvent?.({ type: 'notice', ...n });
   const { S3Transport } = await import('../s3/transport.js');
   const t = await S3Transport.connect(
     opts,

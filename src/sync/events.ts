@@ -13,8 +13,9 @@ export type SyncEvent =
   /**
    * `lockWait`: the notice that the run waits for another run's lock (`waiting`, waitLock), and the one
    * that it took it (`over`): in between, the run has changed nothing and holds no manifest to save.
+   * `security`: a risk the run takes (--no-verify-ssl), which the CLI prints under --quiet too.
    */
-  | { type: 'notice'; message: string; rel?: string; lockWait?: LockWait }
+  | { type: 'notice'; message: string; rel?: string; lockWait?: LockWait; security?: true }
   | { type: 'warning'; message: string; rel?: string }
   | { type: 'error'; message: string; rel?: string }
   /**

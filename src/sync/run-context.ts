@@ -161,8 +161,8 @@ export class RunContext {
     };
     const connection = connectionNotices(this.endpoint, opts);
     const said = setup.connectionSaid;
-    for (const n of connection) if (!said?.notices.includes(n)) this.notice(n);
-    if (said) said.notices = connection;
+    for (const n of connection) if (!said?.notices.includes(n.message)) this.emit({ type: 'notice', ...n });
+    if (said) said.notices = connection.map((n) => n.message);
     this.store = new ManifestStore({
       localRoot: this.localRoot,
       destination: this.destination,

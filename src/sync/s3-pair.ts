@@ -158,7 +158,7 @@ export class S3PairRun {
       ...connectionNotices(endpointFor(srcConn), srcConn, process.env, 'source connection'),
       ...connectionNotices(endpointFor(opts), opts, process.env, 'destination connection'),
     ];
-    for (const n of new Set(notices)) this.notice(n);
+    for (const n of new Map(notices.map((n) => [n.message, n])).values()) this.emit({ type: 'notice', ...n });
     ({ from: this.from, to: this.to, backup: this.backup } = pairTargets(opts, backupName));
   }
 

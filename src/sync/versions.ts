@@ -45,8 +45,7 @@ export async function versions(opts: VersionsOptions): Promise<VersionsResult> {
     return parseS3Url(opts.target);
   });
   const prefix = opts.target.slice(`s3://${bucket}`.length).replace(/^\/+/, '');
-  for (const message of connectionNotices(endpointFor(opts), opts))
-    opts.onEvent?.({ type: 'notice', message });
+  for (const n of connectionNotices(endpointFor(opts), opts)) opts.onEvent?.({ type: 'notice', ...n });
   const { S3Transport } = await import('../s3/transport.js');
   const { listVersions, requireVersioning } = await import('../s3/versions.js');
   const t = await S3Transport.connect(

@@ -170,6 +170,21 @@ describe.each(servers())('TLS through a private CA on $name', (server: TestServe
     expect(run.stderr).toMatch(/TLS certificates are not verified \(--no-verify-ssl\)/);
   });
 
+  it('--no-verify-ssl --quiet: the warning is still said, alone; with --json it is a security notice', async (ctx) => {
+    if (!front) return ctx.skip();
+    // A risk taken is no progress: --quiet keeps it, as aws-cli prints its InsecureRequestWarning.
+    const quiet = await pushVia({}, ['--no-verify-ssl', '--quiet']);
+    expect(quiet.run.code, quiet.run.stderr).toBe(0);
+    expect(quiet.run.stdout).toBe('');
+    expect(plainLines(quiet.run.stderr)).toEqual([
+      expect.stringMatching(/^notice: TLS certificates are not verified \(--no-verify-ssl\)/),
+    ]);
+    const json = await pushVia({}, ['--no-verify-ssl', '--json']);
+    expect(json.run.code, json.run.stderr).toBe(0);
+    const notices = json.run.events.filter((e) => e.type === 'notice' && /not verified/.test(e.message));
+    expect(notices).toEqual([expect.objectContaining({ type: 'notice', security: true })]);
+  });
+
   it('a plain-http endpoint reads no bundle: an unusable AWS_CA_BUNDLE set machine-wide does not matter', async () => {
     const bad = path.join(dir('tls-http'), 'not-pem.txt');
     writeFileSync(bad, 'not a certificate');

@@ -48,6 +48,19 @@ describe('Output --json', () => {
   });
 });
 
+describe('Output --quiet', () => {
+  it('says a security notice (a risk taken), and no other notice or warning', async () => {
+    const out = sink();
+    const err = sink();
+    const o = new Output('quiet', out.stream, err.stream);
+    await o.event({ type: 'notice', message: 'retry 1 in 100 ms' });
+    await o.event({ type: 'warning', message: 'slow' });
+    await o.event({ type: 'notice', message: 'certificates not checked', security: true });
+    expect(out.writes).toEqual([]);
+    expect(err.writes).toEqual(['notice: certificates not checked\n']);
+  });
+});
+
 describe('summaryLines: what each command moved', () => {
   it.each<[SyncResult['command'], Partial<SyncResult>, string]>([
     ['push', { uploaded: 2, copied: 1 }, '2 uploaded, 1 copied'],
