@@ -19,6 +19,7 @@ import type { CheckEvent } from '../sync/check.js';
 import { stoppedMessage } from '../sync/events.js';
 import { checkOutFolder } from '../sync/plan-out.js';
 import { loadConfig } from './config.js';
+import { defaultsNotice } from './defaults-notice.js';
 import {
   CancelledError,
   type CancelWords,
@@ -84,7 +85,7 @@ const ALTERNATIVES: readonly (readonly OptionName[])[] = [
 export function splitOptions(
   command: CommandName | EntryPoint,
   layers: Flags[],
-): { options: Flags; cli: Flags; mode: OutputMode } {
+): { options: Flags; cli: Flags; mode: OutputMode; fromFirst: string[] } {
   const options: Flags = {};
   const cli: Flags = {};
   // The layer each option's value came from.
@@ -127,7 +128,11 @@ export function splitOptions(
     throw usageError('give --json or --quiet, not both: --json prints every event, --quiet only errors');
   if (Object.keys(origins).length > 0)
     (options as { [OPTION_ORIGINS]?: OptionOrigins })[OPTION_ORIGINS] = origins;
-  return { options, cli, mode: cli.json ? 'json' : cli.quiet ? 'quiet' : 'human' };
+  // What the run takes from the first layer (the config file's defaults), as the first layer orders it.
+  const fromFirst = Object.keys(layers[0] ?? {}).filter(
+    (key) => layerOf.get(key) === 0 && (options[key] !== undefined || cli[key] !== undefined),
+  );
+  return { options, cli, mode: cli.json ? 'json' : cli.quiet ? 'quiet' : 'human', fromFirst };
 }
 
 /**
@@ -314,12 +319,18 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
     const globals = program.opts();
     refuseInapplicable(command, globals);
     refuseInapplicable(command, cmd.opts());
-    const { defaults } = loadConfig();
+    const { defaults, path: file } = loadConfig();
     const prepared = splitOptions(command, [defaults, globals, cmd.opts()]);
     const output = new Output(prepared.mode);
+    // Said with the run's first event: a run its options stop before it starts says only why, in one line.
+    let taken = defaultsNotice(file, defaults, prepared.fromFirst);
     if (command === 'plan push') warnUnplanned(output, defaults);
     ctx.onOutput?.(output, cancelWords(command, prepared.options.dryRun === true));
-    const onEvent = (e: CheckEvent) => void output.event(cliEvent(e, ctx.signal?.reason));
+    const onEvent = (e: CheckEvent) => {
+      if (taken) void output.event({ type: 'notice', message: taken });
+      taken = undefined;
+      void output.event(cliEvent(e, ctx.signal?.reason));
+    };
     const options: Flags = { ...prepared.options, onEvent, signal: ctx.signal };
     return { ...prepared, options, output };
   };

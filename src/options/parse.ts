@@ -118,7 +118,7 @@ function shownRaw(v: unknown): string {
  * string's last @, as redactUrl cuts, since a password may hold @, / or a quote. An s3:// URL has
  * none: an @ in its key is shown.
  */
-const redacted = (s: string) =>
+export const redacted = (s: string) =>
   s.replace(/(?<![a-z0-9+.-])(?!s3:\/\/)([a-z][a-z0-9+.-]*:\/\/)[\s\S]*@/gi, '$1***@');
 
 const SIZE_UNITS: Readonly<Record<string, number>> = Object.freeze({

@@ -392,6 +392,38 @@ describe.each(servers())('config jobs on $name', (server) => {
     expect(await keys(one.prefix)).toEqual(['sub/b.txt']);
   });
 
+  it("a hand-typed command says once which settings it takes from the config file's defaults", async () => {
+    const one = pushJob();
+    const src = String(one.job.source);
+    const url = `s3://${bucket}/${one.prefix}`;
+    const { env, file } = config({ defaults: { workers: 3, delete: true, stallTimeout: '30s' } });
+    const human = await runCli(['push', src, url], server, { env });
+    expect(human.code, human.stderr).toBe(0);
+    expect(plainLines(human.stderr)).toEqual([
+      `notice: using defaults from ${file}: --workers 3, --delete, --stall-timeout 30s`,
+    ]);
+    // A flag given for the run is not the file's: left out of the line.
+    const json = await runCli(['push', src, url, '--workers', '2', '--json'], server, { env });
+    expect(json.code, json.stderr).toBe(0);
+    expect(json.stderr).toBe('');
+    expect(json.events.filter((e) => e.type === 'notice')).toEqual([
+      { type: 'notice', message: `using defaults from ${file}: --delete, --stall-timeout 30s` },
+    ]);
+    const quiet = await runCli(['push', src, url, '--quiet'], server, { env });
+    expect(quiet.code, quiet.stderr).toBe(0);
+    expect(quiet.stderr + quiet.stdout).toBe('');
+    // Nothing taken from the file: nothing said.
+    const none = await runCli(
+      ['push', src, url, '--workers', '2', '--delete', '--stall-timeout', '1m'],
+      server,
+      {
+        env,
+      },
+    );
+    expect(none.code, none.stderr).toBe(0);
+    expect(none.stderr).toBe('');
+  });
+
   it.each([false, true])(
     'SIGTERM during job 1 (--json: %s): its line, marked cancelled, then no other job; exit 143',
     async (json) => {

@@ -602,7 +602,11 @@ describe.each(servers())('endpoint identity on $name', (server) => {
       const all = r.stdout + r.stderr;
       if (code >= 0) expect(r.code, `${what}: ${r.stderr}`).toBe(code);
       const notices = r.events.filter((e) => e.type === 'notice').map((e) => e.message);
-      expect(notices, what).toEqual(wheres.map(notice));
+      // The config file's endpoint is said as taken from it, its user name and password masked.
+      const fromFile = cwd
+        ? [`using defaults from ${path.join(cwd, 's3sync.config.json')}: --endpoint-url http://***@${u.host}`]
+        : [];
+      expect(notices, what).toEqual([...fromFile, ...wheres.map(notice)]);
       expect(all.includes(USER) || all.includes('w0rd'), `${what}: secret printed\n${all}`).toBe(false);
       // Without --json the notice is one line on stderr; --quiet says nothing of it.
       const human = await run(args, keys, cwd);

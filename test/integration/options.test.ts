@@ -641,7 +641,9 @@ describe.each(servers())('invalid option values on $name', (server) => {
   });
 
   it('plan push with config defaults a plan cannot carry: a warning naming them, the plan written', async () => {
-    const { env } = config({ defaults: { compress: '*.html', storageClass: 'STANDARD_IA', workers: 2 } });
+    const { env, file } = config({
+      defaults: { compress: '*.html', storageClass: 'STANDARD_IA', workers: 2 },
+    });
     const d = dir('opts-unplanned-cfg');
     const out = path.join(d, 'p.json');
     const r = await runCli(
@@ -654,6 +656,8 @@ describe.each(servers())('invalid option values on $name', (server) => {
     expect(r.code).toBe(0);
     expect(r.stderr.trim().split('\n')).toEqual([
       `warning: the config file's defaults set "compress", "storageClass", which plans do not carry: apply uploads without them (push applies them; push --dry-run previews it)`,
+      // What the plan does take from the file, said as any command says it.
+      `notice: using defaults from ${file}: --workers 2`,
     ]);
     expect(readdirSync(d)).toEqual(['p.json']);
     // Defaults a plan carries, or none: no warning.
@@ -666,7 +670,7 @@ describe.each(servers())('invalid option values on $name', (server) => {
       },
     );
     expect(q.code).toBe(0);
-    expect(q.stderr).toBe('');
+    expect(q.stderr).toBe(`notice: using defaults from ${quiet.file}: --workers 2, --exclude *.tmp\n`);
   });
 
   it('a config job with "workers": 0 (bare s3sync): exit 2 before any job runs', async () => {
