@@ -3,7 +3,7 @@
  * drops a field it does not know (`bucket`, `contentLanguage`) and sends a number as text, so either
  * would upload without what the caller asked for, unsaid.
  */
-import type { PutObjectCommandInput } from '@aws-sdk/client-s3';
+import type { CreateMultipartUploadCommandInput, PutObjectCommandInput } from '@aws-sdk/client-s3';
 import { usageError } from '../errors.js';
 import { shown } from './parse.js';
 import { didYouMean } from './validate.js';
@@ -62,6 +62,34 @@ const PUT_OBJECT_FIELDS: Readonly<Record<string, FieldType>> = Object.freeze({
   ObjectLockEventHoldDurationYears: 'number',
   ExpectedBucketOwner: 'string',
 } satisfies Record<keyof PutObjectCommandInput, FieldType>);
+
+/** Every checksum field of the requests objectParams feeds (PutObject, CreateMultipartUpload). */
+type ChecksumField = Extract<
+  keyof PutObjectCommandInput | keyof CreateMultipartUploadCommandInput,
+  `Checksum${string}`
+>;
+
+/**
+ * The checksum fields objectParams may not set, every one the SDK knows (the compiler fails on one it
+ * adds, until it is listed here): s3sync sends each body's Content-MD5 and checks the object end to end
+ * by it, and another algorithm, type or value given per file would replace or contradict that check.
+ */
+export const CHECKSUM_FIELDS: readonly ChecksumField[] = Object.freeze(
+  Object.keys({
+    ChecksumAlgorithm: 'refused',
+    ChecksumType: 'refused',
+    ChecksumCRC32: 'refused',
+    ChecksumCRC32C: 'refused',
+    ChecksumCRC64NVME: 'refused',
+    ChecksumMD5: 'refused',
+    ChecksumSHA1: 'refused',
+    ChecksumSHA256: 'refused',
+    ChecksumSHA512: 'refused',
+    ChecksumXXHASH3: 'refused',
+    ChecksumXXHASH64: 'refused',
+    ChecksumXXHASH128: 'refused',
+  } satisfies Record<ChecksumField, 'refused'>) as ChecksumField[],
+);
 
 const TYPE_WORDS: Readonly<Record<FieldType, string>> = Object.freeze({
   string: 'a string',

@@ -8,7 +8,7 @@ import type { PutObjectCommandInput } from '@aws-sdk/client-s3';
 import { usageError } from '../errors.js';
 import { globMatcher, segmentGlob } from '../local/filters.js';
 import type { HeaderRule, ObjectStyle } from '../options/header-rules.js';
-import { checkPutObjectFields } from '../options/object-params.js';
+import { CHECKSUM_FIELDS, checkPutObjectFields } from '../options/object-params.js';
 import { shown } from '../options/parse.js';
 import { setting } from '../options/validate.js';
 import type { ObjectHeaders } from '../s3/requests.js';
@@ -21,18 +21,13 @@ export type ObjectParamsFn = (file: { rel: string; size: number }) => Partial<Pu
  * request, and those an option of the table names (set them through the option, where s3sync knows
  * of them and tracks changes).
  */
-const CONTROLLED = new Set([
+export const CONTROLLED: ReadonlySet<string> = new Set([
   'Bucket',
   'Key',
   'Body',
   'ContentLength',
   'ContentMD5',
-  'ChecksumAlgorithm',
-  'ChecksumCRC32',
-  'ChecksumCRC32C',
-  'ChecksumCRC64NVME',
-  'ChecksumSHA1',
-  'ChecksumSHA256',
+  ...CHECKSUM_FIELDS,
   'IfMatch',
   'IfNoneMatch',
   'ExpectedBucketOwner',

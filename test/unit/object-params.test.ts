@@ -1,6 +1,9 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkPutObjectFields } from '../../src/options/object-params.js';
-import { usageErrorOf } from '../helpers.js';
+import { CHECKSUM_FIELDS, checkPutObjectFields } from '../../src/options/object-params.js';
+import { CONTROLLED } from '../../src/sync/object-style.js';
+import { repoRoot, usageErrorOf } from '../helpers.js';
 
 const controlled = new Set(['Bucket', 'Key', 'Metadata']);
 
@@ -61,5 +64,43 @@ describe('objectParams fields', () => {
         controlled,
       ),
     ).not.toThrow();
+  });
+});
+
+/**
+ * The fields the SDK's own model gives an interface of models/*.d.ts: read from the installed
+ * @aws-sdk/client-s3, so a checksum field a newer SDK adds is found here, not left to a list.
+ */
+function sdkFields(name: string): string[] {
+  const models = path.join(repoRoot, 'node_modules/@aws-sdk/client-s3/dist-types/models');
+  for (const f of readdirSync(models).filter((n) => n.endsWith('.d.ts'))) {
+    const text = readFileSync(path.join(models, f), 'utf8');
+    const at = text.indexOf(`export interface ${name} {`);
+    if (at < 0) continue;
+    const body = text.slice(at, text.indexOf('\n}', at));
+    return [...body.matchAll(/^ {4}(\w+)\??:/gm)].map((m) => m[1]!);
+  }
+  throw new Error(`${name} is not in the SDK's models`);
+}
+
+describe('objectParams checksum fields', () => {
+  const checksums = [
+    ...new Set(
+      ['PutObjectRequest', 'CreateMultipartUploadRequest'].flatMap((r) =>
+        sdkFields(r).filter((k) => k.startsWith('Checksum')),
+      ),
+    ),
+  ].sort();
+
+  it("the SDK's model still has them (the reading above finds fields)", () => {
+    expect(checksums).toEqual(expect.arrayContaining(['ChecksumAlgorithm', 'ChecksumCRC32', 'ChecksumType']));
+  });
+
+  it('every one the SDK knows is refused in one line, as s3sync owns the check of each body', () => {
+    expect([...CHECKSUM_FIELDS].sort()).toEqual(checksums);
+    for (const k of checksums)
+      expect(usageErrorOf(() => checkPutObjectFields({ [k]: 'x' }, CONTROLLED)).message).toBe(
+        `objectParams may not set ${k}: s3sync sets it (or an option does)`,
+      );
   });
 });
