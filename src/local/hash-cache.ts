@@ -120,9 +120,13 @@ export class HashCache {
     if (opts.onProgress) this.progress = new HashProgress(opts.onProgress, opts.now);
   }
 
-  /** A hash taken outside the cache (a download's check), reported with the run's hashing (see `get`). */
-  track(size: number): HashJob | undefined {
-    return this.progress?.job(size);
+  /**
+   * A downloaded file's check (its ranges in), reported with the run's hashing (see `get`). Stopped by a
+   * cancel's grace as the cache's own hashes are: one asked for after it would start a thread nothing ends.
+   */
+  hashDownload(abs: string, size: number, partSizes: number[]): Promise<HashResult> {
+    const job = this.progress?.job(size);
+    return this.pool.hashFile(abs, size, partSizes, job?.read, this.stop.signal).finally(job?.end);
   }
 
   /** Where a file is read, and the scanned file the read must find there. */

@@ -33,8 +33,7 @@ export async function downloadVerifiedRanges(
   for (let attempt = 1; ; attempt++) {
     const resumed = log !== undefined && log.done.size > 0;
     const { meta, encoding } = await downloadRanges(t, d);
-    const job = s.hashes.track(o.size);
-    const h = await s.hashes.pool.hashFile(tmp(), o.size, partSizes, job?.read).finally(job?.end);
+    const h = await s.hashes.hashDownload(tmp(), o.size, partSizes);
     const verified = verifyContent(o.etag, h.md5, h.multipart, meta.md5);
     // Bytes kept from an earlier run are taken only once the whole file proves them.
     if (verified === true || (verified === undefined && !resumed))
