@@ -105,6 +105,8 @@ export class TargetTree {
    * gives exactly that path, i.e. no component of it has become a link: one call instead of a walk.
    */
   private readonly safeDirs = new Map<string, string>();
+  /** Folders (paths from the root) this run made: a refused download's are removed again (removeMadeFor). */
+  private readonly made = new Set<string>();
   private safeTmp: string | undefined;
   /** DIR/.s3sync/<tmpName>: each lock holder's own (pulls into one tree at once), removed at its end. */
   private readonly tmp: string;
@@ -175,6 +177,7 @@ export class TargetTree {
       if (!st && create) {
         try {
           mkdirSync(abs);
+          this.made.add(shown);
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           if (code !== 'EEXIST')
@@ -490,6 +493,23 @@ export class TargetTree {
       } catch {
         // Not empty (what the run kept, or what appeared), or refused on the way: it stays.
       }
+    }
+  }
+
+  /**
+   * The download of `rel` was refused: the folders this run made on its way there and that are still
+   * empty are removed (see removeEmptied), so that a refused key leaves no trace; never a folder that
+   * was there before the run. One another download wants again is made again by its own checks.
+   */
+  removeMadeFor(rel: string): void {
+    const dir = rel.slice(0, Math.max(0, rel.lastIndexOf('/')));
+    if (dir === '' || this.made.size === 0) return;
+    this.removeEmptied([dir], (r) => !this.made.has(r));
+    for (let i = dir.length; i > 0; i = dir.lastIndexOf('/', i - 1)) {
+      const r = dir.slice(0, i);
+      if (!this.made.has(r) || existsSync(`${this.real}/${r}`)) continue;
+      this.made.delete(r);
+      this.safeDirs.delete(r);
     }
   }
 

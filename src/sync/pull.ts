@@ -543,6 +543,8 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
   const controller = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
   const failed = (rel: string, err: unknown) => {
+    // Under --shard another shard's run may be about to fill a folder made here (see removeEmptied).
+    if (err instanceof PathRefused && !s.shard) tree.removeMadeFor(rel);
     // Cancelled mid-download, or cut short by the stop for a full disk: neither downloaded nor failed;
     // the next run fetches it. The full disk is said once, as what stopped the run.
     if (opts.signal?.aborted || (diskFull && aborted(err))) return;

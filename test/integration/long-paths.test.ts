@@ -77,4 +77,32 @@ describe.each(servers())('paths longer than the system allows on $name', (server
     expect(r.summary?.errors).toEqual([{ rel: `${folder}/file.txt`, message: `not written: ${TOO_LONG}` }]);
     expect(readdirSync(target).sort()).toEqual(['.s3sync', 'a.txt']);
   });
+
+  it('a refused key leaves none of the empty folders the pull made for it, and every other folder', async () => {
+    const { bucket, transport } = await newBucket(server, 'deep-dirs');
+    const seg = (c: string) => c.repeat(200);
+    // Under a target of 3,500 bytes a third 200-byte name passes PATH_MAX: two folders made, then refused.
+    const [before, kept, made] = [seg('a'), seg('k'), seg('m')];
+    const refusedKeys = [
+      `${before}/${seg('b')}/${seg('c')}/f.txt`,
+      `${kept}/${seg('l')}/${seg('n')}/f.txt`,
+      `${made}/${seg('o')}/${seg('q')}/f.txt`,
+      // Its folders fit, its file does not: refused once both are made.
+      `${seg('r')}/${seg('s')}/${seg('t')}`,
+    ];
+    for (const key of refusedKeys) await seedObject(transport, `p/${key}`, 'deep');
+    await seedObject(transport, `p/${kept}/ok.txt`, 'kept');
+    let target = tracked.dir('deep-dirs');
+    for (let i = 0; i < 16; i++) target = path.join(target, 'x'.repeat(200));
+    target = path.join(target, 'w'.repeat(3500 - target.length - 1));
+    mkdirSync(path.join(target, before), { recursive: true });
+    const r = await runCli(['pull', `s3://${bucket}/p`, target, '--json'], server);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.summary?.errors?.map((e: { rel: string }) => e.rel).sort()).toEqual([...refusedKeys].sort());
+    // The folder there before stays (empty, as it was), the one holding a file stays with only that
+    // file, and the folders made only on the way to a refused key are gone.
+    expect(readdirSync(target).sort()).toEqual(['.s3sync', before, kept].sort());
+    expect(readdirSync(path.join(target, before))).toEqual([]);
+    expect(readdirSync(path.join(target, kept))).toEqual(['ok.txt']);
+  });
 });
