@@ -1,6 +1,6 @@
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
-import { errorMessage, usageError } from '../errors.js';
+import { errorMessage, S3SyncError, usageError } from '../errors.js';
 import { makeDirs } from '../local/make-dirs.js';
 import { entriesContradicted, provenEntry } from '../plan/compare.js';
 import type { DeletionMark } from '../plan/push.js';
@@ -15,6 +15,7 @@ import {
   type LoadedManifest,
   loadManifest,
   readDeletionMarks,
+  readManifestWhole,
   resolveManifestPath,
   saveManifest,
   writeDeletionMark,
@@ -98,10 +99,20 @@ async function lockOrHint(
   }
 }
 
-/** Whether a file holds the Python script's manifest; false when it cannot be read or parsed. */
-function isLegacyFile(file: string): boolean {
+/**
+ * Whether a file holds the Python script's manifest; false when it cannot be read or parsed. One that is
+ * no regular file (a FIFO) is refused, unread: read plainly, it held the run for ever.
+ */
+function isLegacyFile(file: string, shown: string, explicit: boolean): boolean {
+  let text: string;
   try {
-    return isLegacyManifest(JSON.parse(readFileSync(file, 'utf8')));
+    text = readManifestWhole(file, shown, explicit);
+  } catch (err) {
+    if (err instanceof S3SyncError) throw err;
+    return false;
+  }
+  try {
+    return isLegacyManifest(JSON.parse(text));
   } catch {
     return false;
   }
@@ -213,7 +224,7 @@ export class ManifestStore {
         signal: this.opts.signal,
         shard: this.opts.destination.shard,
         // Each shard adopts the Python script's manifest into its own: taking turns with it is right.
-        sharable: () => isLegacyFile(this.file),
+        sharable: () => isLegacyFile(this.file, shownAs, explicit),
         tookOver: () => {
           this.unfinished = true;
         },

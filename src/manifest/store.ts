@@ -8,7 +8,6 @@ import {
   lstatSync,
   openSync,
   readdirSync,
-  readFileSync,
   readlinkSync,
   readSync,
   realpathSync,
@@ -20,6 +19,7 @@ import {
 import path from 'node:path';
 import { errorMessage, runError, S3SyncError, usageError } from '../errors.js';
 import { makeDirs } from '../local/make-dirs.js';
+import { ReadRefusal, readRegularFile } from '../local/read-regular.js';
 import { racyThreshold } from '../plan/compare.js';
 import type { DeletionMark } from '../plan/push.js';
 import { notLegacyReason } from './legacy.js';
@@ -123,6 +123,23 @@ const refusal = (file: string, what: string, explicit: boolean | undefined) =>
       : `manifest ${file} ${what}; it is left as it is: move it away`,
   );
 
+/** More than a string can hold: a manifest read whole is capped only by that. */
+const WHOLE_MAX_BYTES = 512 * 1024 * 1024;
+
+/**
+ * The manifest's text read whole (readRegularFile): a FIFO put in its place must not hang the run, and
+ * one that is no regular file is refused as loadManifest refuses it, left as it is.
+ */
+export function readManifestWhole(file: string, shown: string, explicit: boolean | undefined): string {
+  try {
+    return readRegularFile(file, WHOLE_MAX_BYTES, 'a manifest').toString('utf8');
+  } catch (err) {
+    if (err instanceof ReadRefusal && /^(not a regular file|it is a directory)/.test(err.why))
+      throw refusal(shown, err.why.startsWith('it') ? 'is a directory' : `is ${err.why}`, explicit);
+    throw err;
+  }
+}
+
 /**
  * The path to use for a manifest: a symbolic link is followed to its target, so that writing the
  * manifest replaces the target, never the link; a link to nothing is refused.
@@ -195,8 +212,9 @@ export function loadManifest(
     // Not ours, or damaged: read whole, to tell which (and to adopt the Python script's manifest).
     let text: string;
     try {
-      text = readFileSync(file, 'utf8');
+      text = readManifestWhole(file, shown, opts.explicit);
     } catch (err) {
+      if (err instanceof S3SyncError) throw err;
       if (opts.explicit) throw refusal(shown, `cannot be read (${errorMessage(err)})`, true);
       return rebuild;
     }

@@ -7,6 +7,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -221,6 +222,32 @@ describe.each(servers())('a FIFO or an endless file where s3sync reads or writes
     const dry = await ended(['push', d, `s3://${bucket}/x`, '--manifest', manifest, '-n'], server);
     expect(dry.hung, 'the dry run did not end by itself').toBe(false);
     expect(dry.code, dry.stderr).toBe(0);
+  });
+
+  it("a FIFO at the manifest's path while another shard holds its lock: refused, exit 2, at once, left there", async () => {
+    const { bucket } = await newBucket(server);
+    const { root, d } = fixture('fifo-manifest-shard');
+    const manifest = path.join(root, 'state.json');
+    execFileSync('mkfifo', [manifest]);
+    // A live holder of another shard: whether the two may share the file is asked of the file itself.
+    const holder = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const lock = { pid: holder.pid, host: hostname(), startedAt: new Date().toISOString(), shard: '1/2' };
+      writeFileSync(`${manifest}.lock`, `${JSON.stringify(lock)}\n`);
+      const r = await ended(
+        ['push', d, `s3://${bucket}/x`, '--manifest', manifest, '--shard', '0/2'],
+        server,
+      );
+      refusedAtOnce(
+        r,
+        new RegExp(
+          `manifest \\(--manifest\\) ${esc(manifest)} is not a regular file \\(FIFO\\); it is left as it is`,
+        ),
+      );
+    } finally {
+      holder.kill('SIGKILL');
+    }
+    expect(statSync(manifest).isFIFO()).toBe(true);
   });
 
   it('a .s3syncignore over the cap of rule files: refused by size, unread', async () => {
