@@ -32,6 +32,7 @@ import {
   printed,
   signalExitCode,
 } from './exit-codes.js';
+import { localDir } from './local-arg.js';
 import { cleanupLine, cursorControl, Output, type OutputMode } from './output.js';
 import { pairHeaderFlags } from './pair-args.js';
 import { syncAction, syncCommand } from './sync.js';
@@ -369,6 +370,7 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
   )
     .addHelpText('after', '\nExample:\n  s3sync push ./database s3://my-bucket/backups/db --delete')
     .action((source: string, destination: string, _flags: Flags, cmd: Command) => {
+      localDir(source, 'push');
       const { options, output } = prepare('push', cmd);
       run(push({ ...options, source, destination }, output));
     });
@@ -383,6 +385,7 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
   )
     .addHelpText('after', '\nExample:\n  s3sync pull s3://my-bucket/backups/db ./restore')
     .action((source: string, destination: string, _flags: Flags, cmd: Command) => {
+      localDir(destination, 'pull');
       const { options } = prepare('pull', cmd);
       run(import('../sync/pull.js').then(({ pull }) => pull({ ...options, source, destination })));
     });
@@ -399,6 +402,7 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
   )
     .addHelpText('after', '\nExample:\n  s3sync check ./database s3://my-bucket/backups/db')
     .action((local: string, remote: string, _flags: Flags, cmd: Command) => {
+      localDir(local, 'check');
       const { options } = prepare('check', cmd);
       run(import('../sync/check.js').then(({ check }) => check({ ...options, local, remote })));
     });
@@ -418,6 +422,8 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
     .action((direction: string, source: string, destination: string, _flags: Flags, cmd: Command) => {
       if (direction !== 'push' && direction !== 'pull' && direction !== 'sync')
         throw new S3SyncError(`plan: direction must be push, pull or sync, not '${direction}'`);
+      if (direction === 'push') localDir(source, 'plan push');
+      if (direction === 'pull') localDir(destination, 'plan pull');
       const { options, mode, output } = prepare(`plan ${direction}`, cmd);
       if (typeof options.out !== 'string' || options.out === '')
         throw usageError('plan needs --out <file>, where to write the plan');

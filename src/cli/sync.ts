@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { usageError } from '../errors.js';
 import { isS3Url } from '../s3/url.js';
+import { localDir } from './local-arg.js';
 import type { Output } from './output.js';
 import type { CommandEnd, Flags, PushArgs } from './program.js';
 
@@ -36,6 +37,8 @@ export function syncAction(
     if (!from && !to)
       throw usageError('sync takes at least one s3://bucket/prefix: for two local directories use rsync');
     const entry = from && to ? 'sync s3' : to ? 'push' : 'pull';
+    if (!from) localDir(source, 'sync');
+    if (!to) localDir(destination, 'sync');
     // An upload has no past to read: a silent current-state push would not be what was asked.
     if (entry === 'push' && cmd.opts().at !== undefined)
       throw usageError(
