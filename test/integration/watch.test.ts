@@ -24,6 +24,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CANCEL_GRACE_MS } from '../../src/abort-listeners.js';
 import {
   type AnyEvent,
   killLeftRuns,
@@ -211,14 +212,21 @@ describe.each(servers())('push --watch on $name', (server) => {
     expect(await objectMd5(at.transport, `w/${file}`)).toBe(md5Hex(body));
   }
 
-  /** A proxy that holds every request 1 s: a signal sent then comes while uploads are in flight. */
-  async function slowProxy(seed: number): Promise<FaultProxy> {
+  /**
+   * A proxy that holds every request 1 s: a signal sent then comes while uploads are in flight. `cut`:
+   * the PUT of w/<cut> is held past the cancel grace a request whose body was sent gets, so a stop cuts it.
+   */
+  async function slowProxy(seed: number, cut?: string): Promise<FaultProxy> {
     const slow = await startFaultProxy({
       target: server.endpoint,
       seed,
       rate: 1,
       kinds: ['delay'],
       delayMs: 1000,
+      hold: ({ method, url }) =>
+        cut !== undefined && method === 'PUT' && url.includes(`/w/${cut}`)
+          ? sleep(CANCEL_GRACE_MS + 5000)
+          : undefined,
     });
     proxies.push(slow);
     return slow;
@@ -846,8 +854,8 @@ describe.each(servers())('push --watch on $name', (server) => {
   it('SIGTERM while a batch sends a file: the summary counts it pending, and the next push sends it', async () => {
     const { transport, src, url, proxy } = await setup('sig-pending');
     writeOld(path.join(src, 'old.txt'), 'old');
-    // The signal comes while the file's upload is in flight.
-    const slow = await slowProxy(3);
+    // The signal comes while the file's upload is in flight, its answer held past the cancel grace.
+    const slow = await slowProxy(3, 'new.txt');
     const run = start(watchArgs(src, url, slow.endpoint, ['--settle', '300ms', '--reconcile-every', '1h']));
     await watching(run);
     const puts = () => slow.log.filter((e) => e.method === 'PUT').length;
@@ -864,7 +872,7 @@ describe.each(servers())('push --watch on $name', (server) => {
   it('SIGTERM while the look after events sends a file no event named: the summary counts it pending', async () => {
     const { transport, src, url, proxy } = await setup('sig-look');
     writeOld(path.join(src, 'old.txt'), 'old');
-    const slow = await slowProxy(4);
+    const slow = await slowProxy(4, 'lost.txt');
     const args = watchArgs(src, url, slow.endpoint, ['--settle', '300ms', '--reconcile-every', '1h']);
     // lost.txt's events are dropped: only the look after seen.txt's finds it.
     const run = start(args, { S3SYNC_TEST_DROP_EVENTS: '^lost\\.txt$' });
