@@ -54,8 +54,8 @@ describe.each(servers())('names on other file systems on $name', (server) => {
         },
       ]);
       expect(r.summary?.requests.GetObject).toBe(run === 1 ? 1 : undefined);
-      expect(readdirSync(target).sort()).toEqual(['.s3sync', 'd', 'ok.txt']);
-      expect(readdirSync(path.join(target, 'd'))).toEqual([]);
+      // The folder d, made for d/LONG only, is removed with its refusal: a refused key leaves no trace.
+      expect(readdirSync(target).sort()).toEqual(['.s3sync', 'ok.txt']);
       expect(tempFolders(target)).toEqual([]);
     }
   });
