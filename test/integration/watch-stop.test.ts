@@ -310,10 +310,13 @@ describe.each(servers())('a watch stopping on $name', (server) => {
       expect(await run.until((e) => e.type === 'batch'), diag(run)).toBe(true);
       rmSync(path.join(src, 'keep1.txt'));
       writeFileSync(path.join(src, 'new.txt'), 'new');
+      // keep2's event on its own, later: one that comes as the watcher hands the others over can be
+      // lost by the watcher itself (parcel-bundler/watcher#183), and then, with the two the test drops,
+      // nothing tells the watch of a change (failed twice so, after 1.5 s and after 4 s).
+      await sleep(700);
       writeFileSync(path.join(src, 'keep2.txt'), 'k2, changed');
-      // The watch says nothing of events before their batch: time for them to reach it on a busy machine
-      // (a second and a half was not, once, under load), well inside the 20 s settle.
-      await sleep(4000);
+      // The watch says nothing of events before their batch: time for them to reach it, inside the settle.
+      await sleep(3000);
       expect(await stop(run), diag(run)).toBe(0);
       // As the next push finds it: keep2-5 and new.txt; keep2 and new.txt to send (and keep1 to delete).
       expect(run.events.at(-1), `${what}\n${diag(run)}`).toMatchObject({
