@@ -155,6 +155,13 @@ export function describeS3Error(
   const op = asSdk(err).$operation;
   const to = op ? ` to ${op}` : '';
   if (err instanceof NotS3ErrorAnswer) {
+    // A forwarding proxy's gateway failure (it could not reach the endpoint for now): transient, as a
+    // connection cut on every attempt is, not a setting to fix.
+    if (via?.forwards && PROXY_GATEWAY.has(err.$metadata.httpStatusCode))
+      return runError(
+        `the proxy ${via.shown} answered ${err.message}${to}, not an S3 answer (on every attempt): the proxy or its way to ${endpoint} is failing for now, run again later`,
+        err,
+      );
     if (via?.forwards)
       return usageError(
         `the proxy ${via.shown} answered ${err.message}${to}, not an S3 answer (on every attempt): check the proxy and that it reaches ${endpoint}`,
@@ -239,7 +246,13 @@ export function describeS3Error(
     return usageError(`cannot load AWS credentials: ${msg.split('\n')[0]}`, err);
   }
   // Said in full where it was raised (proxy-agent.ts): the proxy, its variable, its answer.
-  if (code === 'EPROXY' || code === 'EPROXYUNAVAILABLE') return usageError(msg);
+  if (code === 'EPROXY') return usageError(msg);
+  // A gateway's failure at the proxy that outlasted the retries: transient, as a reset connection is.
+  if (code === 'EPROXYUNAVAILABLE')
+    return runError(
+      `${msg} on every attempt: the proxy or its way to the endpoint is failing for now, run again later`,
+      err,
+    );
   // The proxy's handshake (marked in proxy-agent.ts): its certificate, not the endpoint's.
   if (typeof proxy === 'string' && (TLS_TRUST.has(code) || code === 'ERR_TLS_CERT_ALTNAME_INVALID'))
     return usageError(
@@ -325,6 +338,9 @@ export function describeS3Error(
   const where2 = status === undefined && /^E[A-Z_]+$/.test(code) ? through : '';
   return runError(`${first === 'UnknownError' ? what : `${what}: ${first}`}${where2}`, err);
 }
+
+/** A gateway's statuses: a forwarding proxy that could not reach the endpoint for now. */
+const PROXY_GATEWAY = new Set([502, 503, 504]);
 
 const JS_ERRORS = new Set(['TypeError', 'RangeError', 'ReferenceError']);
 

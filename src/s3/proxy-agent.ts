@@ -122,9 +122,15 @@ export function openTunnel(
         const m = /^HTTP\/1\.[01] (\d{3}) ?([^\r\n]*)/.exec(head.subarray(0, end).toString('latin1'));
         const status = m ? Number(m[1]) : 0;
         if (status < 200 || status > 299) {
-          const refusal = proxyRefusal(proxy, target, status, m?.[2] ?? '');
+          const phrase = m?.[2] ?? '';
           // A gateway's failure for now is retried; any other answer (407, 403) is the setup's.
-          return fail(PROXY_UNAVAILABLE.has(status) ? new ProxyUnavailableError(refusal.message) : refusal);
+          if (PROXY_UNAVAILABLE.has(status))
+            return fail(
+              new ProxyUnavailableError(
+                `the proxy ${shown} answered the connection to ${target} with HTTP ${status}${phrase ? ` ${phrase}` : ''}`,
+              ),
+            );
+          return fail(proxyRefusal(proxy, target, status, phrase));
         }
         tunnelOpen = true;
         // Bytes past the answer are the endpoint's already.

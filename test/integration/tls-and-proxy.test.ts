@@ -443,10 +443,19 @@ describe.each(servers())('HTTP(S) proxies on $name', (server: TestServer) => {
       /^s3sync: the proxy http:\/\/ops:\*\*\*@127\.0\.0\.1:\d+ \(HTTP_PROXY\) refused the request to http:\/\/\S+ \(it answers \w+ with an HTML page \(HTTP 403\)\): check what the proxy allows, or name the host in NO_PROXY$/,
       2,
     ],
+    // A gateway's failure (it could not reach the endpoint for now): retried, then transient, exit 1.
+    ...[502, 503, 504].map((status): [string, ProxyFault, RegExp, number] => [
+      `a ${status} page`,
+      page(status),
+      new RegExp(
+        `^s3sync: the proxy http://ops:\\*\\*\\*@127\\.0\\.0\\.1:\\d+ \\(HTTP_PROXY\\) answered HTTP ${status} [A-Za-z ]+ to \\w+, not an S3 answer \\(on every attempt\\): the proxy or its way to http://\\S+ is failing for now, run again later$`,
+      ),
+      1,
+    ]),
     [
-      'a 502 page',
-      page(502),
-      /^s3sync: the proxy http:\/\/ops:\*\*\*@127\.0\.0\.1:\d+ \(HTTP_PROXY\) answered HTTP 502 Bad Gateway to \w+, not an S3 answer \(on every attempt\): check the proxy and that it reaches http:\/\/\S+$/,
+      'a 500 page',
+      page(500),
+      /^s3sync: the proxy http:\/\/ops:\*\*\*@127\.0\.0\.1:\d+ \(HTTP_PROXY\) answered HTTP 500 Internal Server Error to \w+, not an S3 answer \(on every attempt\): check the proxy and that it reaches http:\/\/\S+$/,
       2,
     ],
     [
@@ -579,7 +588,7 @@ describe.each(servers())('HTTP(S) proxies on $name', (server: TestServer) => {
     expect(p.counts.tunnels).toBeGreaterThan(0);
   });
 
-  it('a proxy that answers every CONNECT with 503: retried, then one line naming the proxy, exit 2', async (ctx) => {
+  it('a proxy that answers every CONNECT with 503: retried, then one line naming the proxy, exit 1 (transient)', async (ctx) => {
     if (!front || !pki) return ctx.skip();
     const p = await proxy(undefined, { connectStatus: 503 });
     const r = await roundTrip(front.endpoint, { HTTPS_PROXY: withUser(p.url, SECRET) }, [
@@ -590,10 +599,12 @@ describe.each(servers())('HTTP(S) proxies on $name', (server: TestServer) => {
     ]);
     expect(plainLines(r.pushed.stderr), r.pushed.stderr).toEqual([
       expect.stringMatching(
-        /^s3sync: the proxy http:\/\/ops:\*\*\*@127\.0\.0\.1:\d+ \(HTTPS_PROXY\) refused the connection to 127\.0\.0\.1:\d+ \(HTTP 503 Service Unavailable\)$/,
+        /^s3sync: the proxy http:\/\/ops:\*\*\*@127\.0\.0\.1:\d+ \(HTTPS_PROXY\) answered the connection to 127\.0\.0\.1:\d+ with HTTP 503 Service Unavailable on every attempt: the proxy or its way to the endpoint is failing for now, run again later$/,
       ),
     ]);
-    expect(r.pushed.code).toBe(2);
+    // A gateway's outage is no configuration error: exit 1, as a connection cut on every attempt.
+    expect(r.pushed.code).toBe(1);
+    expect(r.pulled.code).toBe(1);
     for (const run of [r.pushed, r.pulled]) expect(run.stdout + run.stderr).not.toContain(SECRET);
     // The first attempt and two retries, in each of the two runs.
     expect(p.counts.failedConnects).toBeGreaterThanOrEqual(6);

@@ -5,6 +5,8 @@ import {
   foreignServerError,
   NotS3Error,
   NotS3ErrorAnswer,
+  ProxyRefusedError,
+  ProxyUnavailableError,
   timeoutError,
 } from '../../src/s3/endpoint-errors.js';
 import {
@@ -524,5 +526,55 @@ describe('a server error that S3 did not write', () => {
     expect(describeS3Error(err, ctx).message).toBe(
       'HTTP 503 Service Unavailable from http://127.0.0.1:9 (not an S3 answer to ListObjectsV2)',
     );
+  });
+});
+
+describe('a proxy in the way: transient gateway failures against refusals', () => {
+  const forwarding = {
+    endpoint: 'http://127.0.0.1:9',
+    proxy: { shown: 'http://proxy:3128 (HTTP_PROXY)', forwards: true },
+  };
+
+  it("a 502/503/504 to CONNECT on every attempt: the run's transient failure (exit 1), not a setup's", () => {
+    const err = new ProxyUnavailableError(
+      'the proxy http://proxy:3128 (HTTPS_PROXY) answered the connection to s3.example.com:443 with HTTP 503 Service Unavailable',
+    );
+    expect(isRetryable(err)).toBe(true);
+    const d = describeS3Error(err, { endpoint: 'https://s3.example.com' });
+    expect(d.kind).toBe('file');
+    expect(isFatal(d)).toBe(false);
+    expect(d.message).toBe(
+      'the proxy http://proxy:3128 (HTTPS_PROXY) answered the connection to s3.example.com:443 with HTTP 503 Service Unavailable on every attempt: the proxy or its way to the endpoint is failing for now, run again later',
+    );
+  });
+
+  it('a refused tunnel (407, 403) stays a setting to fix (exit 2)', () => {
+    const d = describeS3Error(
+      new ProxyRefusedError('the proxy p refused the connection to h:443 (HTTP 403)'),
+      {},
+    );
+    expect(d.kind).toBe('usage');
+  });
+
+  it.each([502, 503, 504])(
+    "HTTP_PROXY's own HTTP %i page on every attempt: transient (exit 1), naming the proxy",
+    (status) => {
+      const err = Object.assign(new NotS3ErrorAnswer(status), { $operation: 'PutObject' });
+      const d = describeS3Error(err, forwarding);
+      expect(d.kind).toBe('file');
+      expect(d.message).toMatch(
+        new RegExp(
+          `^the proxy http://proxy:3128 \\(HTTP_PROXY\\) answered HTTP ${status} [A-Za-z ]+ to PutObject, not an S3 answer \\(on every attempt\\): the proxy or its way to http://127\\.0\\.0\\.1:9 is failing for now, run again later$`,
+        ),
+      );
+    },
+  );
+
+  it("HTTP_PROXY's own 500 or 501 page: still the proxy's setup to check (exit 2)", () => {
+    for (const status of [500, 501]) {
+      const d = describeS3Error(new NotS3ErrorAnswer(status), forwarding);
+      expect(d.kind, String(status)).toBe('usage');
+      expect(d.message).toMatch(/check the proxy and that it reaches/);
+    }
   });
 });
