@@ -16,7 +16,7 @@ import { contentMd5OnDeleteObjects } from './delete-objects-md5.js';
 import type { DirectSetup } from './direct.js';
 import { redactSignatures } from './errors.js';
 import type { ProviderQuirks } from './providers.js';
-import { type EndpointProxy, proxyEnv, proxyOfEndpoint } from './proxy.js';
+import { checkEndpointProxy, type EndpointProxy, proxyEnv, proxyOfEndpoint } from './proxy.js';
 import { RequestCounter } from './request-counter.js';
 import { checkAnswers } from './response-check.js';
 import { credentialProviders, httpHandler, s3 } from './sdk.js';
@@ -56,7 +56,11 @@ export const EXPECT_CONTINUE_FROM = 2 * 1024 * 1024;
  * one line.
  */
 export async function createS3Client(
-  opts: ConnectionOptions & { workersCap?: number } = {},
+  opts: ConnectionOptions & {
+    workersCap?: number;
+    /** A caller's own S3Client will send the requests (adoptClient): the environment's proxies carry none. */
+    ownClient?: boolean;
+  } = {},
 ): Promise<ResolvedClient> {
   const resolved = endpointFor(opts);
   // The environment's keys, as the chain's first link would take them: refused before any request.
@@ -75,6 +79,9 @@ export async function createS3Client(
     firstByteMs: setting(opts, 'firstByteTimeout'),
     stallMs: setting(opts, 'stallTimeout'),
   };
+  const proxies = proxyEnv(process.env);
+  // An ALL_PROXY this endpoint would go through and that cannot be used: one line before any request.
+  if (!opts.ownClient) checkEndpointProxy(endpoint, proxies);
   const { httpAgent, httpsAgent, watched } = timedAgents(
     {
       ...agentOpts,
@@ -84,7 +91,7 @@ export async function createS3Client(
       ...(trust?.ca && { secureContext: createSecureContext({ ca: trust.ca }) }),
     },
     timeouts,
-    proxyEnv(process.env),
+    proxies,
   );
 
   const pathStyle = opts.pathStyle ?? (custom ? provider.pathStyle : false);

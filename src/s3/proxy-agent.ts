@@ -178,7 +178,14 @@ export class TunnelingAgent extends https.Agent {
   }
 
   override createConnection(options: tls.ConnectionOptions & { host: string; port: number }, cb: Callback) {
-    const proxy = proxyFor(this.proxies, 'https:', options.host, Number(options.port));
+    let proxy: ProxySetting | undefined;
+    try {
+      proxy = proxyFor(this.proxies, 'https:', options.host, Number(options.port));
+    } catch (err) {
+      // An ALL_PROXY that cannot be used (refused before any request to the endpoint: see client.ts).
+      cb(err as Error);
+      return undefined;
+    }
     if (!proxy) return super.createConnection(options, cb) as Duplex;
     openTunnel(proxy, { ...options, port: Number(options.port) }, this.timing).then(
       (s) => cb(null, s),
@@ -240,7 +247,14 @@ export class ForwardingAgent extends http.Agent {
 
   /** Node's ClientRequest hands each request here (its types leave the method out). */
   addRequest(req: http.ClientRequest, options: Options): void {
-    const proxy = proxyFor(this.proxies, 'http:', options.host, Number(options.port ?? 80));
+    let proxy: ProxySetting | undefined;
+    try {
+      proxy = proxyFor(this.proxies, 'http:', options.host, Number(options.port ?? 80));
+    } catch (err) {
+      // An ALL_PROXY that cannot be used (refused before any request to the endpoint: see client.ts).
+      (req as unknown as Unsent).destroy(err as Error);
+      return;
+    }
     if (!proxy) {
       base.addRequest.call(this, req, options);
       return;

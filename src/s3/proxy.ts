@@ -1,11 +1,12 @@
 /**
  * Which proxy a request goes through, from the environment as curl and aws-cli read it: HTTPS_PROXY for
  * https endpoints (a CONNECT tunnel), HTTP_PROXY for http ones (requests in absolute form), the
- * lower-case name first; NO_PROXY lists the hosts reached directly. Pure but for the environment
- * given; the agents that use it are in proxy-agent.ts.
+ * lower-case name first; ALL_PROXY for a scheme whose own variable is unset, as curl reads it;
+ * NO_PROXY lists the hosts reached directly. Pure but for the environment given; the agents that use
+ * it are in proxy-agent.ts.
  */
 import { BlockList, isIP } from 'node:net';
-import { usageError } from '../errors.js';
+import { type S3SyncError, usageError } from '../errors.js';
 import { ProxyRefusedError } from './endpoint-errors.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -19,6 +20,12 @@ export interface ProxySetting {
 export interface ProxyEnv {
   https?: ProxySetting;
   http?: ProxySetting;
+  /**
+   * A scheme with no variable of its own whose ALL_PROXY cannot be used (a socks5:// one, set for other
+   * tools): refused only when a request of that scheme would go through it (proxyFor), so that a run
+   * whose own variable is set, or whose host NO_PROXY names, is not stopped by it.
+   */
+  refused?: { https?: S3SyncError; http?: S3SyncError };
   /** NO_PROXY's entries, lower-case, empty ones left out. */
   noProxy: string[];
 }
@@ -32,8 +39,11 @@ function variable(env: Env, upper: string): { value: string; where: string } | u
   return undefined;
 }
 
-/** A proxy URL checked: http:// or https:// with a host; a bare host:port is taken as http://, as curl does. */
-function parseProxy(value: string, where: string): ProxySetting {
+/**
+ * A proxy URL checked: http:// or https:// with a host; a bare host:port is taken as http://, as curl
+ * does. `fix`: what a refusal of another scheme adds (ALL_PROXY's: the variable to set instead).
+ */
+function parseProxy(value: string, where: string, fix = ''): ProxySetting {
   const raw = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`;
   let url: URL;
   try {
@@ -43,10 +53,12 @@ function parseProxy(value: string, where: string): ProxySetting {
       `malformed proxy URL ${redactProxy(value)} in ${where} (expected e.g. http://proxy:3128)`,
     );
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    const scheme = url.protocol.slice(0, -1);
     throw usageError(
-      `${where} names a ${url.protocol.slice(0, -1)} proxy (${redactProxy(value)}): only http:// and https:// proxies are supported`,
+      `${where} names a ${scheme} proxy (${redactProxy(value)}): ${/^socks/i.test(scheme) ? 'socks proxies are not supported (only http:// and https:// ones)' : 'only http:// and https:// proxies are supported'}${fix}`,
     );
+  }
   if (!url.hostname) throw usageError(`malformed proxy URL ${redactProxy(value)} in ${where} (no host)`);
   // A path is no part of a proxy's address: it is a password's unencoded / ? # cutting the URL short.
   if (url.pathname !== '/' || url.search || url.hash || /[?#]$/.test(raw))
@@ -68,10 +80,29 @@ function parseProxy(value: string, where: string): ProxySetting {
 export function proxyEnv(env: Env = process.env): ProxyEnv {
   const https = variable(env, 'HTTPS_PROXY');
   const http = variable(env, 'HTTP_PROXY');
+  const all = variable(env, 'ALL_PROXY');
   const no = variable(env, 'NO_PROXY');
-  return {
+  const out: ProxyEnv = {
     ...(https && { https: parseProxy(https.value, https.where) }),
     ...(http && { http: parseProxy(http.value, http.where) }),
+    noProxy: [],
+  };
+  // ALL_PROXY only for a scheme without its own variable (curl): where it is set, ALL_PROXY is not read.
+  if (all)
+    for (const scheme of ['https', 'http'] as const) {
+      if (out[scheme]) continue;
+      try {
+        out[scheme] = parseProxy(
+          all.value,
+          all.where,
+          `; set ${scheme.toUpperCase()}_PROXY to an http:// proxy (it is used instead), or unset ${all.where}`,
+        );
+      } catch (err) {
+        out.refused = { ...out.refused, [scheme]: err as S3SyncError };
+      }
+    }
+  return {
+    ...out,
     noProxy: (no?.value ?? '')
       .toLowerCase()
       .split(/[\s,]+/)
@@ -139,8 +170,22 @@ export function proxyFor(
   host: string,
   port: number,
 ): ProxySetting | undefined {
-  const proxy = protocol === 'https:' ? env.https : env.http;
-  return proxy && !bypassesProxy(env.noProxy, host, port) ? proxy : undefined;
+  const scheme = protocol === 'https:' ? 'https' : 'http';
+  const proxy = env[scheme];
+  const refused = env.refused?.[scheme];
+  if (!proxy && !refused) return undefined;
+  if (bypassesProxy(env.noProxy, host, port)) return undefined;
+  if (refused) throw refused;
+  return proxy;
+}
+
+/**
+ * Refuses an endpoint whose requests would go through an ALL_PROXY that cannot be used, before any
+ * request (the agents would only fail each connection with it).
+ */
+export function checkEndpointProxy(endpoint: string | undefined, env: ProxyEnv): void {
+  const url = new URL(endpoint ?? 'https://s3.amazonaws.com');
+  proxyFor(env, url.protocol, url.hostname, portOf(url));
 }
 
 /**
@@ -175,8 +220,8 @@ export const portOf = (url: URL): number =>
 export function proxySaid(endpoint: string, env: Env = process.env): string | undefined {
   const parsed = proxyEnv(env);
   const url = new URL(endpoint);
-  const set = url.protocol === 'https:' ? parsed.https : parsed.http;
-  if (!set) return undefined;
+  const scheme = url.protocol === 'https:' ? 'https' : 'http';
+  if (!parsed[scheme] && !parsed.refused?.[scheme]) return undefined;
   const proxy = proxyFor(parsed, url.protocol, url.hostname, portOf(url));
   return proxy
     ? `proxy ${redactProxy(proxy.url.href).replace(/\/$/, '')} (${proxy.where})`

@@ -157,6 +157,7 @@ export class S3Transport implements S3Requests {
       ...conn,
       workers: opts.workers ?? conn.workers,
       workersCap: opts.workersCap,
+      ownClient: client !== undefined,
     });
     if (client) {
       await checkClientEndpoint(client, conn.endpointUrl);

@@ -102,6 +102,35 @@ describe.each(servers())('public API on $name', (server) => {
     }
   });
 
+  it("a caller's client is its own way to the store: a socks ALL_PROXY in the environment does not stop it", async () => {
+    const { bucket } = await newBucket(server, 'apisocks');
+    const src = tempDir('api-socks');
+    writeTree(src, { 'a.txt': 'alpha' });
+    const client = callerClient(server);
+    const before = process.env.ALL_PROXY;
+    process.env.ALL_PROXY = 'socks5://127.0.0.1:1';
+    try {
+      const conn = withClient(server, client);
+      const pushed = await push({ ...conn, source: src, destination: `s3://${bucket}/s` });
+      expect(pushed).toMatchObject({ uploaded: 1, outcome: 'ok' });
+      // Without a client of its own the run would go through it: refused in one line.
+      const { client: _c, ...own } = conn;
+      await expect(
+        push({
+          ...own,
+          credentials: connFor(server).credentials,
+          source: src,
+          destination: `s3://${bucket}/t`,
+        }),
+      ).rejects.toThrow(/^ALL_PROXY names a socks5 proxy .*socks proxies are not supported/);
+    } finally {
+      if (before === undefined) delete process.env.ALL_PROXY;
+      else process.env.ALL_PROXY = before;
+      client.destroy();
+      cleanup(src);
+    }
+  });
+
   it('two runs at once on one S3Client of the caller each count their own requests', async () => {
     const { bucket } = await newBucket(server, 'apishared');
     const one = tempDir('api-shared-1');

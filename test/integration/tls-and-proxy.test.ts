@@ -38,6 +38,8 @@ const CLEAN = {
   http_proxy: undefined,
   NO_PROXY: undefined,
   no_proxy: undefined,
+  ALL_PROXY: undefined,
+  all_proxy: undefined,
 };
 
 const TLS_REFUSED =
@@ -609,6 +611,61 @@ describe.each(servers())('HTTP(S) proxies on $name', (server: TestServer) => {
     // The first attempt and two retries, in each of the two runs.
     expect(p.counts.failedConnects).toBeGreaterThanOrEqual(6);
     expect(p.counts.tunnels).toBe(0);
+  });
+
+  it('all_proxy alone: an http endpoint forwarded and an https one tunnelled through it, --debug naming it', async (ctx) => {
+    const p = await proxy({ user: 'ops', password: SECRET });
+    const r = await roundTrip(server.endpoint, { all_proxy: withUser(p.url, SECRET) }, ['--debug']);
+    expect(r.pushed.code, r.pushed.stderr).toBe(0);
+    expect(r.pushed.stdout).toMatch(/3 uploaded/);
+    expect(r.pulled.code, r.pulled.stderr).toBe(0);
+    expect(readFileSync(path.join(r.out, 'b/c.txt'), 'utf8')).toBe('gamma');
+    expect(r.pushed.stderr).toMatch(
+      /notice: connection: proxy http:\/\/ops:\*\*\*@127\.0\.0\.1:\d+ \(all_proxy\)/,
+    );
+    expect(p.counts.forwarded).toBeGreaterThan(0);
+    expect(p.counts.refused).toBe(0);
+    for (const run of [r.pushed, r.pulled]) expect(run.stdout + run.stderr).not.toContain(SECRET);
+    if (!front || !pki) return ctx.skip();
+    const t = await proxy();
+    const tr = await roundTrip(front.endpoint, { ALL_PROXY: t.url }, ['--ca-bundle', pki.caFile]);
+    expect(tr.pushed.code, tr.pushed.stderr).toBe(0);
+    expect(tr.pulled.code, tr.pulled.stderr).toBe(0);
+    expect(t.counts.tunnels).toBeGreaterThan(0);
+    expect(new Set(t.counts.targets)).toEqual(new Set([new URL(front.endpoint).host]));
+  });
+
+  it("a socks ALL_PROXY: irrelevant where the scheme's own variable is set, else refused in one line, exit 2", async () => {
+    const socks = 'socks5h://ops:pw-socks-77@127.0.0.1:1080';
+    const p = await proxy();
+    // HTTP_PROXY set: the run goes through it, ALL_PROXY is not read.
+    const r = await roundTrip(server.endpoint, { HTTP_PROXY: p.url, ALL_PROXY: socks });
+    expect(r.pushed.code, r.pushed.stderr).toBe(0);
+    expect(r.pulled.code, r.pulled.stderr).toBe(0);
+    expect(p.counts.forwarded).toBeGreaterThan(0);
+    // Only HTTPS_PROXY (the other scheme's) set: the http endpoint would go through the socks proxy.
+    for (const extra of [[], ['--json'], ['--debug']]) {
+      const { bucket } = await newBucket(server, 'proxy-socks');
+      const src = dir('proxy-socks');
+      writeTree(src, { 'a.txt': 'alpha' });
+      const run = await runCli(['push', src, `s3://${bucket}/p`, ...extra], server, {
+        env: { ...CLEAN, AWS_ENDPOINT_URL_S3: server.endpoint, HTTPS_PROXY: p.url, all_proxy: socks },
+      });
+      const lines = plainLines(run.stderr).filter((l) => !l.startsWith('notice: '));
+      expect(lines, run.stderr).toEqual([
+        's3sync: all_proxy names a socks5h proxy (socks5h://ops:***@127.0.0.1:1080): socks proxies are not supported (only http:// and https:// ones); set HTTP_PROXY to an http:// proxy (it is used instead), or unset all_proxy',
+      ]);
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stdout + run.stderr).not.toContain('pw-socks-77');
+      expect(run.stderr).not.toMatch(/^\s+at /m);
+    }
+    // NO_PROXY names the host: the socks proxy would carry nothing, the run goes directly.
+    const d = await roundTrip(server.endpoint, {
+      ALL_PROXY: socks,
+      NO_PROXY: new URL(server.endpoint).hostname,
+    });
+    expect(d.pushed.code, d.pushed.stderr).toBe(0);
+    expect(d.pulled.code, d.pulled.stderr).toBe(0);
   });
 
   it('a proxy nothing listens on: one line naming the proxy, not the endpoint, exit 2', async () => {

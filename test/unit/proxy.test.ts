@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import type { S3SyncError } from '../../src/errors.js';
 import {
   bypassesProxy,
+  checkEndpointProxy,
   proxyAuthorization,
   proxyEnv,
   proxyFor,
@@ -60,11 +62,107 @@ describe('proxyEnv and proxyFor', () => {
   it.each([
     [
       'socks5://h:1080',
-      /HTTPS_PROXY names a socks5 proxy \(socks5:\/\/h:1080\): only http:\/\/ and https:\/\//,
+      /^HTTPS_PROXY names a socks5 proxy \(socks5:\/\/h:1080\): socks proxies are not supported \(only http:\/\/ and https:\/\/ ones\)$/,
+    ],
+    [
+      'ftp://h:21',
+      /^HTTPS_PROXY names a ftp proxy \(ftp:\/\/h:21\): only http:\/\/ and https:\/\/ proxies are supported$/,
     ],
     ['http://u:secret@[bad', /malformed proxy URL http:\/\/u:\*\*\*@\[bad in HTTPS_PROXY/],
   ])('%s is refused in one line, its password hidden', (value, message) => {
     expect(() => proxyEnv({ HTTPS_PROXY: value })).toThrow(message);
+  });
+});
+
+describe('ALL_PROXY: the fallback for a scheme without its own variable, as curl reads it', () => {
+  it('used for https and http when their variables are unset; the lower-case name first', () => {
+    const env = proxyEnv({ ALL_PROXY: 'http://upper:1', all_proxy: 'http://lower:2' });
+    for (const [protocol, port] of [
+      ['https:', 443],
+      ['http:', 80],
+    ] as const) {
+      const p = proxyFor(env, protocol, 's3.example.com', port);
+      expect(p?.url.host, protocol).toBe('lower:2');
+      expect(p?.where, protocol).toBe('all_proxy');
+    }
+  });
+
+  it("a scheme's own variable wins: ALL_PROXY only for the other scheme", () => {
+    const env = proxyEnv({ HTTPS_PROXY: 'http://tunnel:1', ALL_PROXY: 'http://all:2' });
+    expect(proxyFor(env, 'https:', 'x', 443)?.where).toBe('HTTPS_PROXY');
+    expect(proxyFor(env, 'http:', 'x', 80)?.where).toBe('ALL_PROXY');
+  });
+
+  it('NO_PROXY still sends its hosts directly', () => {
+    const env = proxyEnv({ ALL_PROXY: 'http://all:2', NO_PROXY: 'minio.local' });
+    expect(proxyFor(env, 'http:', 'minio.local', 9000)).toBeUndefined();
+    expect(proxyFor(env, 'https:', 's3.example.com', 443)?.where).toBe('ALL_PROXY');
+  });
+
+  it('an empty ALL_PROXY is unset; a bare host:port is http://', () => {
+    expect(proxyFor(proxyEnv({ ALL_PROXY: ' ' }), 'https:', 'x', 443)).toBeUndefined();
+    expect(proxyEnv({ all_proxy: 'proxy.corp:3128' }).https?.url.href).toBe('http://proxy.corp:3128/');
+  });
+
+  it.each(['socks5://127.0.0.1:1080', 'socks5h://u:pw-secret@h:1080', 'socks4://h:1080'])(
+    'a %s ALL_PROXY is irrelevant where the scheme has its own variable',
+    (all) => {
+      const env = proxyEnv({ HTTPS_PROXY: 'http://tunnel:1', HTTP_PROXY: 'http://fwd:2', ALL_PROXY: all });
+      expect(env.refused).toBeUndefined();
+      expect(proxyFor(env, 'https:', 'x', 443)?.where).toBe('HTTPS_PROXY');
+      expect(proxyFor(env, 'http:', 'x', 80)?.where).toBe('HTTP_PROXY');
+    },
+  );
+
+  it('a socks ALL_PROXY with only HTTPS_PROXY set: an https endpoint runs, an http one is refused', () => {
+    const env = proxyEnv({ HTTPS_PROXY: 'http://tunnel:1', all_proxy: 'socks5h://u:pw-secret@h:1080' });
+    expect(() => checkEndpointProxy('https://s3.example.com', env)).not.toThrow();
+    expect(() => checkEndpointProxy(undefined, env)).not.toThrow();
+    let message = '';
+    try {
+      checkEndpointProxy('http://minio.local:9000', env);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toBe(
+      'all_proxy names a socks5h proxy (socks5h://u:***@h:1080): socks proxies are not supported (only http:// and https:// ones); set HTTP_PROXY to an http:// proxy (it is used instead), or unset all_proxy',
+    );
+  });
+
+  it('a socks ALL_PROXY alone: refused in one line (exit 2) for a request that would use it, not for a NO_PROXY host', () => {
+    const env = proxyEnv({ ALL_PROXY: 'socks5://127.0.0.1:1080', NO_PROXY: 'minio.local' });
+    expect(() => checkEndpointProxy('https://s3.example.com', env)).toThrow(
+      /^ALL_PROXY names a socks5 proxy \(socks5:\/\/127\.0\.0\.1:1080\): socks proxies are not supported \(only http:\/\/ and https:\/\/ ones\); set HTTPS_PROXY to an http:\/\/ proxy \(it is used instead\), or unset ALL_PROXY$/,
+    );
+    try {
+      checkEndpointProxy('https://s3.example.com', env);
+    } catch (err) {
+      expect((err as S3SyncError).kind).toBe('usage');
+    }
+    expect(() => checkEndpointProxy('http://minio.local:9000', env)).not.toThrow();
+    expect(
+      proxyOfEndpoint('https://s3.example.com', { ALL_PROXY: 'socks5://127.0.0.1:1080' }),
+    ).toBeUndefined();
+  });
+
+  it('a malformed ALL_PROXY is refused the same way, its password hidden', () => {
+    const env = proxyEnv({ ALL_PROXY: 'http://u:pa/ss@127.0.0.1:7620' });
+    expect(() => checkEndpointProxy('https://s3.example.com', env)).toThrow(
+      /^malformed proxy URL http:\/\/u:\*\*\*@127\.0\.0\.1:7620 in ALL_PROXY/,
+    );
+  });
+
+  it('--debug and messages name ALL_PROXY as the variable that set the proxy', () => {
+    expect(proxySaid('https://s3.example.com', { all_proxy: 'http://ops:pw@proxy:3128' })).toBe(
+      'proxy http://ops:***@proxy:3128 (all_proxy)',
+    );
+    expect(
+      proxySaid('http://minio.local:9000', { ALL_PROXY: 'http://proxy:3128', NO_PROXY: 'minio.local' }),
+    ).toBe('no proxy: NO_PROXY names minio.local');
+    expect(proxyOfEndpoint('http://s3.corp:9000', { ALL_PROXY: 'http://proxy:3128' })).toEqual({
+      shown: 'http://proxy:3128 (ALL_PROXY)',
+      forwards: true,
+    });
   });
 });
 
