@@ -252,7 +252,8 @@ export class ForwardingAgent extends http.Agent {
       proxy = proxyFor(this.proxies, 'http:', options.host, Number(options.port ?? 80));
     } catch (err) {
       // An ALL_PROXY that cannot be used (refused before any request to the endpoint: see client.ts).
-      (req as unknown as Unsent).destroy(err as Error);
+      // Failed as Node fails a connection the agent could not make: destroy() would wait for a socket.
+      (req as unknown as { onSocket(socket: null, err: Error): void }).onSocket(null, err as Error);
       return;
     }
     if (!proxy) {

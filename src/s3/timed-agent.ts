@@ -122,11 +122,14 @@ export function timedAgents(
 ): { httpAgent: http.Agent; httpsAgent: https.Agent; watched: boolean } {
   // One per client: "answered" is about the endpoint this client talks to.
   const endpoint = { answered: false };
-  // Through a proxy where the environment names one for the scheme (each request checks NO_PROXY).
-  const httpAgent = proxies?.http ? new ForwardingAgent(options, proxies) : new http.Agent(options);
-  const httpsAgent = proxies?.https
-    ? new TunnelingAgent(options, proxies, { timeouts, endpoint })
-    : new https.Agent(options);
+  // Through a proxy where the environment names one for the scheme (each request checks NO_PROXY);
+  // an unusable ALL_PROXY too, so that a request it would carry fails rather than goes direct.
+  const httpAgent =
+    proxies?.http || proxies?.refused?.http ? new ForwardingAgent(options, proxies) : new http.Agent(options);
+  const httpsAgent =
+    proxies?.https || proxies?.refused?.https
+      ? new TunnelingAgent(options, proxies, { timeouts, endpoint })
+      : new https.Agent(options);
   let watched = true;
   for (const agent of [httpAgent, httpsAgent]) {
     const hooked = agent as unknown as { addRequest?: AddRequest };

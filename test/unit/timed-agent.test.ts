@@ -2,6 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isRequestTimeout } from '../../src/s3/endpoint-errors.js';
+import { proxyEnv } from '../../src/s3/proxy.js';
 import { timedAgents } from '../../src/s3/timed-agent.js';
 
 const closers: Array<() => void> = [];
@@ -131,5 +132,40 @@ describe('timedAgents: each request timed through its phases', () => {
       });
       expect(got).toBe(size);
     });
+  });
+});
+
+describe('timedAgents: an ALL_PROXY that cannot be used', () => {
+  it('a request it would carry fails in its one line, and never reaches the host directly', async () => {
+    let reached = 0;
+    const port = await listen(
+      http.createServer((_req, res) => {
+        reached++;
+        res.end('direct');
+      }),
+    );
+    const proxies = proxyEnv({ ALL_PROXY: 'socks5://127.0.0.1:1', NO_PROXY: '127.0.0.1' });
+    const { httpAgent } = timedAgents(
+      { keepAlive: true },
+      { connectMs: 2000, firstByteMs: 2000, stallMs: 2000 },
+      proxies,
+    );
+    // By name (never resolved: it fails before any connection); NO_PROXY names the address only.
+    const r = await new Promise<{ status?: number; err?: unknown }>((resolve) => {
+      http
+        .get({ host: 'localhost', port, path: '/x', agent: httpAgent }, (res) => {
+          res.resume();
+          resolve({ status: res.statusCode });
+        })
+        .on('error', (err) => resolve({ err }));
+    });
+    expect(r.status).toBeUndefined();
+    expect(String((r.err as Error | undefined)?.message)).toMatch(
+      /^ALL_PROXY names a socks5 proxy .*socks proxies are not supported/,
+    );
+    expect(reached).toBe(0);
+    // A host NO_PROXY names goes directly, as with any proxy.
+    expect((await request(httpAgent, port, '/y')).status).toBe(200);
+    expect(reached).toBe(1);
   });
 });
