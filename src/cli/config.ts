@@ -9,6 +9,7 @@ import { type EntryPoint, OPTION_SPECS } from '../options/table.js';
 import { checkEnds, configValues, didYouMean, type JobCommand } from '../options/validate.js';
 import { OPTION_ORIGINS, type OptionOrigins, ORIGIN_KEYS } from '../s3/client-options.js';
 import { isS3Url, parseS3Url, writableS3Url } from '../s3/url.js';
+import { localDir } from './local-arg.js';
 
 /**
  * s3sync.config.json in the working directory (or the file $S3SYNC_CONFIG names):
@@ -54,6 +55,10 @@ export function jobEntry(
 /** A job's ends as its command takes them (the CLI checks its arguments so): refused before any job runs. */
 function checkJobEnds(entry: EntryPoint, source: string, destination: string, at: string): void {
   try {
+    // '-' is refused as the CLI refuses it for a local folder: a job runs the library, which took it
+    // as a folder named '-' in the working folder (not beside the file, where ./- would be).
+    if (entry === 'push' || entry === 'check') localDir(source, '"source"');
+    if (entry === 'pull') localDir(destination, '"destination"');
     if (entry === 'pull') checkEnds('pull', destination, source);
     else if (entry === 'push' || entry === 'check') checkEnds(entry, source, destination);
     else if (entry === 'sync s3') {

@@ -914,6 +914,16 @@ describe.each(servers())('config file mistakes on $name', (server) => {
       /job 1: "destination" is empty/,
     ],
     [
+      '"source": "-" in a push job (the CLI refuses - as a local folder)',
+      () => ({ jobs: [{ ...job(), source: '-' }] }),
+      /job 1: "source": '-' is not standard input or output here, .*: write \.\/- for a folder named -$/,
+    ],
+    [
+      '"destination": "-" in a sync job that pulls',
+      () => ({ jobs: [{ command: 'sync', source: url, destination: '-' }] }),
+      /job 1: "destination": '-' is not standard input or output here, .*: write \.\/- for a folder named -$/,
+    ],
+    [
       'a job without a command',
       () => ({ jobs: [{ source: src, destination: url }] }),
       /job 1 needs "command": "push", "pull", "check" or "sync"$/,

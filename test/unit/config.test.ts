@@ -107,3 +107,33 @@ describe('loadConfig: ~ and ~/ in a path are the home folder, as a shell reads t
     );
   });
 });
+
+describe("loadConfig: '-' as a job's local folder is refused, as on the command line", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 's3sync-config-'));
+  const tail =
+    "'-' is not standard input or output here, and is not taken as a local folder: write ./- for a folder named -";
+  it.each([
+    ['push', '-', 's3://bkt/p', 'source'],
+    ['check', '-', 's3://bkt/p', 'source'],
+    ['pull', 's3://bkt/p', '-', 'destination'],
+    ['sync', '-', 's3://bkt/p', 'source'],
+    ['sync', 's3://bkt/p', '-', 'destination'],
+  ])('%s %s -> %s: one line naming the job and the key', (command, source, destination, key) => {
+    const file = path.join(dir, `${command}-${key}.json`);
+    // The second job names the one refused.
+    const ok = { command: 'pull', source: 's3://bkt/ok', destination: './ok' };
+    writeFileSync(file, JSON.stringify({ jobs: [ok, { command, source, destination }] }));
+    expect(usageErrorOf(() => loadConfig({ S3SYNC_CONFIG: file })).message).toBe(
+      `config file ${file}: job 2: "${key}": ${tail}`,
+    );
+  });
+
+  it('./- is a folder named - beside the file', () => {
+    const file = path.join(dir, 'dot-dash.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ jobs: [{ command: 'pull', source: 's3://bkt/p', destination: './-' }] }),
+    );
+    expect(loadConfig({ S3SYNC_CONFIG: file }).jobs[0]!.destination).toBe(path.join(dir, '-'));
+  });
+});
