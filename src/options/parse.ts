@@ -327,9 +327,11 @@ export function parseValue(spec: OptionSpec, v: unknown, source: Source): Parsed
     }
     case 'enum': {
       if (text === undefined) return bad();
-      const found = spec.ignoreCase
-        ? spec.values.find((x) => x.toLowerCase() === text.toLowerCase())
-        : spec.values.find((x) => x === text);
+      // Canonical from here: the SDK, the S3 request and a comparison take the table's spelling only.
+      const found =
+        source !== 'library' || spec.libraryAnyCase
+          ? spec.values.find((x) => x.toLowerCase() === text.toLowerCase())
+          : spec.values.find((x) => x === text);
       return found === undefined ? bad() : good(found);
     }
     case 'age': {

@@ -60,13 +60,13 @@ export const CONNECTION_OPTIONS = {
     negation: 'do not verify TLS certificates (insecure; warned on every run)',
     commands: S3,
   },
-  // Provider names were always matched without regard to case (getProvider).
+  // A library call's provider name too is matched in any case, as it always was (getProvider).
   provider: {
     kind: 'enum',
     flag: '--provider',
     arg: '<name>',
     values: PROVIDER_NAMES,
-    ignoreCase: true,
+    libraryAnyCase: true,
     help: 'S3 provider preset',
     defaultText: 'aws, or other with a custom endpoint',
     example: '--provider ceph',

@@ -76,7 +76,7 @@ export const SOURCE_OPTIONS = {
     flag: '--source-provider',
     arg: '<name>',
     values: PROVIDER_NAMES,
-    ignoreCase: true,
+    libraryAnyCase: true,
     help: 'S3 → S3: provider preset of the source store',
     defaultText: "the destination's, or other with --source-endpoint-url",
     example: '--source-provider ceph',

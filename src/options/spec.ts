@@ -87,7 +87,12 @@ export type OptionSpec = Common &
      * and is Infinity.
      */
     | { kind: 'duration'; arg: string; min: number; max: number; never?: true; default?: number }
-    | { kind: 'enum'; arg: string; values: readonly string[]; ignoreCase?: true; default?: string }
+    /**
+     * One of `values`. Typed by a person (a flag, the config file), in any case, as aws-cli takes
+     * `--checksum-algorithm crc32`: the value is then the canonical one. A library call passes the typed
+     * value itself, unless `libraryAnyCase` (provider names were always matched so there).
+     */
+    | { kind: 'enum'; arg: string; values: readonly string[]; libraryAnyCase?: true; default?: string }
     /**
      * Bytes per second, one rate for both ways (10MiB) or UP:DOWN (10MiB:1MiB), `off` meaning no limit
      * (one way or both); min and max bound each rate given.

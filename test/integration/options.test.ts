@@ -832,7 +832,7 @@ describe.each(servers())('invalid option values on $name', (server) => {
   it.each([
     ['--provider', ['--provider', 'nope'], PROVIDER_NAMES],
     ['--checksums', ['--checksums', 'always'], ['when_supported', 'when_required']],
-    ['--sse', ['--sse', 'aes256'], ['AES256', 'aws:kms', 'aws:kms:dsse']],
+    ['--sse', ['--sse', 'aes'], ['AES256', 'aws:kms', 'aws:kms:dsse']],
     ['--acl', ['--acl', 'public'], ['private', 'public-read', 'bucket-owner-full-control']],
   ] as const)('a bad %s value lists the valid ones (exit 2, no request)', async (_flag, args, valid) => {
     const before = requests();
@@ -841,6 +841,17 @@ describe.each(servers())('invalid option values on $name', (server) => {
     for (const v of valid) expect(r.stderr).toContain(v);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(requests()).toBe(before);
+  });
+  it('enum values in any case, as flags and in the config file, then their canonical spelling', async () => {
+    const flags = ['--checksums', 'WHEN_REQUIRED', '--acl', 'PRIVATE', '--provider', 'Other'];
+    const r = await runCli(['push', src, `${url}-case`, '--endpoint-url', proxy.endpoint, ...flags], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/ [1-9]\d* uploaded/);
+    // The notice names the values as the run uses them.
+    const { env, file } = config({ defaults: { checksums: 'When_Required', acl: 'PRIVATE' } });
+    const c = await runCli(['push', src, `${url}-case2`, '--endpoint-url', proxy.endpoint], server, { env });
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.stderr).toBe(`notice: using defaults from ${file}: --checksums when_required, --acl private\n`);
   });
 });
 
