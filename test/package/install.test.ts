@@ -221,3 +221,25 @@ describe('the packed tarball, installed into an empty project', () => {
     ]);
   });
 });
+
+describe("the packed Markdown's links", () => {
+  it('name only files the package holds: a reader of the installed docs follows none to nothing', () => {
+    const [packed] = JSON.parse(npm(['pack', '--ignore-scripts', '--dry-run', '--json'], repoRoot)) as {
+      files: { path: string }[];
+    }[];
+    const files = new Set(packed!.files.map((f) => f.path));
+    const held = (p: string) => files.has(p) || [...files].some((f) => f.startsWith(`${p}/`));
+    const broken: string[] = [];
+    for (const md of [...files].filter((f) => f.endsWith('.md'))) {
+      const text = readFileSync(path.join(repoRoot, md), 'utf8');
+      // Inline links and reference definitions; a URL with a scheme or an anchor alone is no file.
+      for (const m of text.matchAll(/\]\(([^)\s]+)\)|^\[[^\]]+\]:\s*(\S+)/gm)) {
+        const target = (m[1] ?? m[2])!.split('#')[0]!;
+        if (target === '' || /^[a-z][a-z0-9+.-]*:/i.test(target)) continue;
+        const file = path.posix.normalize(path.posix.join(path.posix.dirname(md), target));
+        if (!held(file)) broken.push(`${md}: ${target}`);
+      }
+    }
+    expect(broken).toEqual([]);
+  });
+});
