@@ -19,7 +19,7 @@ export { type ErrorKind, S3SyncError } from './errors.js';
 export type { ManifestData, ManifestEntry } from './manifest/schema.js';
 export type { CheckDifference } from './plan/check.js';
 export type { ConnectionOptions } from './s3/client-options.js';
-export { PROVIDERS, type ProviderQuirks } from './s3/providers.js';
+export { PROVIDERS, type ProviderName, type ProviderQuirks } from './s3/providers.js';
 export type { CheckEvent, CheckResult } from './sync/check.js';
 export type { CleanupOptions, CleanupResult } from './sync/cleanup.js';
 export type { FileError, SyncEvent, SyncOutcome, SyncResult } from './sync/events.js';

@@ -60,7 +60,21 @@ const frozen = <T extends Record<string, ProviderQuirks>>(rows: T): Readonly<T> 
   return Object.freeze(rows);
 };
 
-export const PROVIDERS: Readonly<Record<string, ProviderQuirks>> = frozen({
+/** The presets' names: PROVIDERS.aws is a preset, not possibly undefined, under noUncheckedIndexedAccess. */
+export type ProviderName =
+  | 'aws'
+  | 'r2'
+  | 'b2'
+  | 'minio'
+  | 'ceph'
+  | 'wasabi'
+  | 'gcs'
+  | 'digitalocean'
+  | 'other';
+
+export const PROVIDERS: Readonly<Record<ProviderName, ProviderQuirks>> = frozen<
+  Record<ProviderName, ProviderQuirks>
+>({
   aws: {
     ...base,
     name: 'aws',
@@ -146,13 +160,15 @@ export function objectSizeLimit(p: ProviderQuirks): number {
   return Math.min(p.maxObjectSize ?? Number.POSITIVE_INFINITY, p.maxParts * p.maxPartSize);
 }
 
-export const PROVIDER_NAMES: readonly string[] = Object.freeze(Object.keys(PROVIDERS));
+export const PROVIDER_NAMES: readonly ProviderName[] = Object.freeze(
+  Object.keys(PROVIDERS) as ProviderName[],
+);
 
 export function getProvider(name: string | undefined, customEndpoint: boolean): ProviderQuirks {
-  if (name === undefined) return customEndpoint ? PROVIDERS.other! : PROVIDERS.aws!;
+  if (name === undefined) return customEndpoint ? PROVIDERS.other : PROVIDERS.aws;
   const key = name.toLowerCase();
   // Own properties only: '__proto__' or 'constructor' must not resolve to Object.prototype members.
-  const p = Object.hasOwn(PROVIDERS, key) ? PROVIDERS[key] : undefined;
+  const p = Object.hasOwn(PROVIDERS, key) ? PROVIDERS[key as ProviderName] : undefined;
   if (!p) throw usageError(`unknown provider '${name}' (one of: ${PROVIDER_NAMES.join(', ')})`);
   return p;
 }

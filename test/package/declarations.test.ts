@@ -1,7 +1,7 @@
 /**
- * The built declarations as a TypeScript user compiles them: strict, with neither esModuleInterop nor
- * skipLibCheck. A default import of a node: module in a public .d.ts fails there (TS1192), though the
- * repo's own tsconfig, which has both, compiles it.
+ * The built declarations as a TypeScript user compiles them: strict and noUncheckedIndexedAccess, with
+ * neither esModuleInterop nor skipLibCheck. A default import of a node: module in a public .d.ts fails
+ * there (TS1192), though the repo's own tsconfig, which has both, compiles it.
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -33,10 +33,12 @@ describe('the published declarations', () => {
     writeFileSync(
       path.join(project, 'consumer.ts'),
       [
-        `import { check, push, type SyncEvent } from ${JSON.stringify(entry)};`,
+        `import { check, PROVIDERS, push, type SyncEvent } from ${JSON.stringify(entry)};`,
+        // A preset by its name is one, not possibly undefined, under noUncheckedIndexedAccess.
+        'const parts: number = PROVIDERS.aws.maxParts;',
         "const r = await push({ source: './d', destination: 's3://b/p', onEvent: (e: SyncEvent) => void e });",
         "const c = await check({ local: './d', remote: 's3://b/p' });",
-        'console.log(r.outcome, c.outcome);',
+        'console.log(r.outcome, c.outcome, parts);',
       ].join('\n'),
     );
     const tsc = path.join(repoRoot, 'node_modules/typescript/bin/tsc');
@@ -45,6 +47,7 @@ describe('the published declarations', () => {
       [
         tsc,
         '--strict',
+        '--noUncheckedIndexedAccess',
         '--module',
         'es2022',
         '--moduleResolution',

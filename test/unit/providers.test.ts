@@ -57,7 +57,7 @@ describe('PROVIDERS table', () => {
   });
 
   it('aws uses when_supported checksums and virtual-host style, and needs no endpoint', () => {
-    const aws = PROVIDERS.aws!;
+    const aws = PROVIDERS.aws;
     expect(aws.sdkChecksums).toBe('when_supported');
     expect(aws.pathStyle).toBe(false);
     expect(aws.requiresEndpoint).toBe(false);
@@ -76,13 +76,13 @@ describe('PROVIDERS table', () => {
   });
 
   it('ceph gets Content-MD5 on DeleteObjects and path-style addressing', () => {
-    const ceph = PROVIDERS.ceph!;
+    const ceph = PROVIDERS.ceph;
     expect(ceph.contentMd5OnDeleteObjects).toBe(true);
     expect(ceph.pathStyle).toBe(true);
   });
 
   it("'other' uses the conservative defaults", () => {
-    const o = PROVIDERS.other!;
+    const o = PROVIDERS.other;
     expect(o.pathStyle).toBe(true);
     expect(o.contentMd5OnDeleteObjects).toBe(true);
     expect(o.multipartEtagIsMd5OfParts).toBe(true);
@@ -90,9 +90,9 @@ describe('PROVIDERS table', () => {
   });
 
   it('r2 and b2 do not claim md5-of-parts multipart ETags', () => {
-    expect(PROVIDERS.r2!.multipartEtagIsMd5OfParts).toBe(false);
-    expect(PROVIDERS.b2!.multipartEtagIsMd5OfParts).toBe(false);
-    expect(PROVIDERS.r2!.defaultRegion).toBe('auto');
+    expect(PROVIDERS.r2.multipartEtagIsMd5OfParts).toBe(false);
+    expect(PROVIDERS.b2.multipartEtagIsMd5OfParts).toBe(false);
+    expect(PROVIDERS.r2.defaultRegion).toBe('auto');
   });
 });
 
@@ -104,15 +104,15 @@ describe('objectSizeLimit', () => {
     ["B2's documented 10 TB", 'b2', 10 * 1000 ** 4],
     ['no known maximum: what 10,000 parts of 5 GiB hold', 'ceph', 10_000 * 5 * GiB],
     ['no known maximum: what 10,000 parts of 5 GiB hold', 'other', 10_000 * 5 * GiB],
-  ])('%s (%s)', (_why, name, bytes) => {
-    expect(objectSizeLimit(PROVIDERS[name]!)).toBe(bytes);
+  ] as const)('%s (%s)', (_why, name, bytes) => {
+    expect(objectSizeLimit(PROVIDERS[name])).toBe(bytes);
   });
 });
 
 describe('PROVIDERS is immutable', () => {
   // A library caller changing a row would change every later run in the process.
   it.each([
-    ['a field of a row', () => Object.assign(PROVIDERS.aws!, { pathStyle: true })],
+    ['a field of a row', () => Object.assign(PROVIDERS.aws, { pathStyle: true })],
     ['a row', () => Object.assign(PROVIDERS, { aws: PROVIDERS.minio })],
     ['a new row', () => Object.assign(PROVIDERS, { mine: PROVIDERS.minio })],
     ['a removed row', () => delete (PROVIDERS as Record<string, ProviderQuirks>).ceph],
@@ -120,8 +120,8 @@ describe('PROVIDERS is immutable', () => {
     ['the order of the names', () => (PROVIDER_NAMES as string[]).sort()],
   ])('refuses to change %s', (_, change) => {
     expect(change).toThrow(TypeError);
-    expect(PROVIDERS.aws!.pathStyle).toBe(false);
-    expect(PROVIDERS.aws!.name).toBe('aws');
+    expect(PROVIDERS.aws.pathStyle).toBe(false);
+    expect(PROVIDERS.aws.name).toBe('aws');
     expect(Object.keys(PROVIDERS)).toEqual(PROVIDER_NAMES);
     expect(PROVIDER_NAMES).toContain('ceph');
     expect(PROVIDER_NAMES).not.toContain('mine');
@@ -164,31 +164,31 @@ describe('getProvider', () => {
 
 describe('providerEndpoint', () => {
   it('returns undefined when there is no template', () => {
-    expect(providerEndpoint(PROVIDERS.aws!, 'eu-west-1')).toBeUndefined();
-    expect(providerEndpoint(PROVIDERS.minio!, 'us-east-1')).toBeUndefined();
-    expect(providerEndpoint(PROVIDERS.other!, 'us-east-1', 'acct')).toBeUndefined();
+    expect(providerEndpoint(PROVIDERS.aws, 'eu-west-1')).toBeUndefined();
+    expect(providerEndpoint(PROVIDERS.minio, 'us-east-1')).toBeUndefined();
+    expect(providerEndpoint(PROVIDERS.other, 'us-east-1', 'acct')).toBeUndefined();
   });
 
   it('fills {region}', () => {
-    expect(providerEndpoint(PROVIDERS.b2!, 'eu-central-003')).toBe(
+    expect(providerEndpoint(PROVIDERS.b2, 'eu-central-003')).toBe(
       'https://s3.eu-central-003.backblazeb2.com',
     );
-    expect(providerEndpoint(PROVIDERS.wasabi!, 'eu-west-1')).toBe('https://s3.eu-west-1.wasabisys.com');
-    expect(providerEndpoint(PROVIDERS.digitalocean!, 'ams3')).toBe('https://ams3.digitaloceanspaces.com');
+    expect(providerEndpoint(PROVIDERS.wasabi, 'eu-west-1')).toBe('https://s3.eu-west-1.wasabisys.com');
+    expect(providerEndpoint(PROVIDERS.digitalocean, 'ams3')).toBe('https://ams3.digitaloceanspaces.com');
   });
 
   it('fills the default region the same way', () => {
-    const b2 = PROVIDERS.b2!;
+    const b2 = PROVIDERS.b2;
     expect(providerEndpoint(b2, b2.defaultRegion)).toBe('https://s3.us-west-004.backblazeb2.com');
   });
 
   it('returns a fixed endpoint unchanged', () => {
-    expect(providerEndpoint(PROVIDERS.gcs!, 'auto')).toBe('https://storage.googleapis.com');
+    expect(providerEndpoint(PROVIDERS.gcs, 'auto')).toBe('https://storage.googleapis.com');
   });
 
   const ACCOUNT = '0123456789abcdef0123456789ABCDEF';
   it('fills {account} for r2', () => {
-    expect(providerEndpoint(PROVIDERS.r2!, 'auto', ACCOUNT)).toBe(
+    expect(providerEndpoint(PROVIDERS.r2, 'auto', ACCOUNT)).toBe(
       `https://${ACCOUNT}.r2.cloudflarestorage.com`,
     );
   });
@@ -201,7 +201,7 @@ describe('providerEndpoint', () => {
     ['too short', 'abc123'],
     ['not hex', 'g'.repeat(32)],
   ])('refuses an r2 account id with %s, naming S3SYNC_ACCOUNT_ID', (_why, account) => {
-    const e = usageErrorOf(() => providerEndpoint(PROVIDERS.r2!, 'auto', account));
+    const e = usageErrorOf(() => providerEndpoint(PROVIDERS.r2, 'auto', account));
     expect(e.message).toBe(
       `S3SYNC_ACCOUNT_ID must be a Cloudflare account id (32 hex digits) for provider 'r2', got ${JSON.stringify(account)}`,
     );
@@ -209,12 +209,12 @@ describe('providerEndpoint', () => {
 
   it('throws a one-line usage error for r2 without an account id', () => {
     for (const account of [undefined, '']) {
-      const e = usageErrorOf(() => providerEndpoint(PROVIDERS.r2!, 'auto', account));
+      const e = usageErrorOf(() => providerEndpoint(PROVIDERS.r2, 'auto', account));
       expect(e.message).toContain('r2');
     }
   });
 
   it('does not need an account for region-only templates', () => {
-    expect(() => providerEndpoint(PROVIDERS.wasabi!, 'us-east-1')).not.toThrow();
+    expect(() => providerEndpoint(PROVIDERS.wasabi, 'us-east-1')).not.toThrow();
   });
 });
