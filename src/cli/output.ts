@@ -174,7 +174,28 @@ export class Output {
     return out;
   }
 
+  /** A notice held for the run's first event, or its end (see sayHeld). */
+  private held?: string;
+
+  /**
+   * Holds a notice until the run's first event: a run its options stop before it starts says only
+   * why, in one line. A run with no event at all (a cleanup or versions with nothing to say, a quiet
+   * watch) says it with sayHeld at its end, before its result.
+   */
+  hold(message: string): void {
+    this.held = message;
+  }
+
+  /** Says the held notice, if it was not said yet: once per run. */
+  sayHeld(): void {
+    const message = this.held;
+    if (message === undefined) return;
+    this.held = undefined;
+    void this.event({ type: 'notice', message });
+  }
+
   async event(e: CliEvent): Promise<void> {
+    this.sayHeld();
     // What follows the plan is the transfers: a code cache is taken with the start-up's code.
     if (e.type === 'plan') startupOver();
     if (e.type === 'notice' && e.lockWait !== undefined) this.lockWait = e.lockWait;

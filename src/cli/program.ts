@@ -323,15 +323,12 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
     const { defaults, path: file } = loadConfig();
     const prepared = splitOptions(command, [defaults, globals, cmd.opts()]);
     const output = new Output(prepared.mode);
-    // Said with the run's first event: a run its options stop before it starts says only why, in one line.
-    let taken = defaultsNotice(file, defaults, prepared.fromFirst);
+    // Said with the run's first event, or at its end if it has none (see Output.hold).
+    const taken = defaultsNotice(file, defaults, prepared.fromFirst);
     if (command === 'plan push') warnUnplanned(output, defaults);
+    if (taken !== undefined) output.hold(taken);
     ctx.onOutput?.(output, cancelWords(command, prepared.options.dryRun === true));
-    const onEvent = (e: CheckEvent) => {
-      if (taken) void output.event({ type: 'notice', message: taken });
-      taken = undefined;
-      void output.event(cliEvent(e, ctx.signal?.reason));
-    };
+    const onEvent = (e: CheckEvent) => void output.event(cliEvent(e, ctx.signal?.reason));
     const options: Flags = { ...prepared.options, onEvent, signal: ctx.signal };
     return { ...prepared, options, output };
   };
@@ -437,6 +434,8 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
           const errors = doc.errors?.length ?? 0;
           const code = errors > 0 ? 1 : 0;
           const left = errors > 0 ? `; ${errors} file(s) left out by errors` : '';
+          // A plan of nothing may have sent no event: a notice held for one comes before its line.
+          output.sayHeld();
           if (mode === 'human')
             process.stdout.write(
               `${printable(`plan: ${doc.actions.length} action(s) written to ${String(options.out)}${left}`)}\n`,
@@ -482,6 +481,7 @@ export function buildProgram(run: (r: CommandEnd) => void, ctx: RunContext = {},
             stoppedLine(mode, output, { type: 'summary', command: 'cleanup' }),
           );
           // The events wait in a batch: out first, so the summary is the last line.
+          output.sayHeld();
           output.stop();
           const reason: unknown = ctx.signal?.reason;
           if (mode === 'json')

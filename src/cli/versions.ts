@@ -67,11 +67,13 @@ export function describeVersions(cmd: Command): Command {
 export async function runVersions(
   options: Record<string, unknown>,
   mode: OutputMode,
-  output: { stop(): void },
+  output: { sayHeld(): void; stop(): void },
 ): Promise<number> {
   const { versions } = await import('../sync/versions.js');
   const opts = options as unknown as VersionsOptions;
   const r = await versions(opts);
+  // It lists with no event: a notice held for one is said before the list.
+  output.sayHeld();
   output.stop();
   const cancelReason: unknown = opts.signal?.reason;
   printVersions(r, mode, { cancelReason });

@@ -66,6 +66,8 @@ export function watchEvents(
   // A line the output writes on its own (a signal's notice) goes above the status line, not after it.
   if (tty) output.holdStatus({ clear, draw });
   const onEvent = (e: CheckEvent) => {
+    // Most of a watch's events are not the output's: a notice held for the first is said here.
+    output.sayHeld();
     // The first walk's plan ends the watcher's start-up (see Output.event).
     if (e.type === 'plan') startupOver();
     if (PER_FILE.has(e.type)) return;

@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { S3Transport } from '../../src/s3/transport.js';
+import { versionedBucket } from '../helpers/versioned.js';
 import {
   type CliRun,
   killLeftRuns,
@@ -422,6 +423,38 @@ describe.each(servers())('config jobs on $name', (server) => {
     );
     expect(none.code, none.stderr).toBe(0);
     expect(none.stderr).toBe('');
+  });
+
+  it('a hand-typed command that sends no event still says the defaults it takes, once, before its result', async () => {
+    const src = String(pushJob().job.source);
+    // s3rver keeps no versions and lists no multipart uploads: there a plan alone.
+    const full = server.name !== 'embedded';
+    const url = `s3://${(full ? await versionedBucket(server, 'jobsnotice') : await newBucket(server, 'jobsnotice')).bucket}/p`;
+    const { env, file } = config({ defaults: { stallTimeout: '30s' } });
+    const notice = `notice: using defaults from ${file}: --stall-timeout 30s`;
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    const plan = path.join(dir('jobs-plan'), 'p.json');
+    for (const args of [
+      // Nothing changed: a plan of no action.
+      ['plan', 'push', src, url, '--out', plan],
+      // No multipart upload to abort.
+      ...(full
+        ? [
+            ['versions', url],
+            ['cleanup', url],
+          ]
+        : []),
+    ]) {
+      const r = await runCli(args, server, { env });
+      expect(r.code, `${args[0]}: ${r.stderr}`).toBe(0);
+      expect(plainLines(r.stderr), args[0]).toEqual([notice]);
+      const json = await runCli([...args, '--json'], server, { env });
+      expect(json.code, `${args[0]}: ${json.stderr}`).toBe(0);
+      expect(
+        json.events.filter((e) => e.type === 'notice'),
+        args[0],
+      ).toEqual([{ type: 'notice', message: notice.slice('notice: '.length) }]);
+    }
   });
 
   it.each([false, true])(

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { batchText } from '../../src/cli/watch.js';
+import { Output } from '../../src/cli/output.js';
+import { batchText, watchEvents } from '../../src/cli/watch.js';
 import { emptyResult } from '../../src/sync/events.js';
 
 const batch = (counts: Partial<ReturnType<typeof emptyResult>>) => ({
@@ -38,5 +39,19 @@ describe('batchText', () => {
     ['change', /^2 changed path\(s\): 1 uploaded, /],
   ] as const)('names what the %s batch read', (trigger, line) => {
     expect(batchText({ ...batch({ uploaded: 1, scanned: 9 }), trigger })).toMatch(line);
+  });
+});
+
+describe('watchEvents', () => {
+  it("says a notice held for the run's first event, though the output shows no batch of nothing", () => {
+    const writes: string[] = [];
+    const err = { write: (s: string) => writes.push(s) > 0, isTTY: false } as unknown as NodeJS.WriteStream;
+    const output = new Output('human', err, err);
+    output.hold('using defaults from /x/s3sync.config.json: --workers 2');
+    const view = watchEvents(output, 's3://b/p');
+    view.onEvent({ type: 'batch', ...batch({}), trigger: 'walk' });
+    view.onEvent({ type: 'batch', ...batch({}) });
+    view.stop();
+    expect(writes).toEqual(['notice: using defaults from /x/s3sync.config.json: --workers 2\n']);
   });
 });

@@ -183,3 +183,32 @@ describe('cleanupLine: a cleanup says what it found and did', () => {
     expect(cleanupLine({ ...base, ...over })).toBe(line);
   });
 });
+
+describe('a held notice (the config defaults a hand-typed command takes)', () => {
+  const held = 'using defaults from /x/s3sync.config.json: --workers 2';
+
+  it('is said with the first event, before it, and once', async () => {
+    const err = sink();
+    const o = new Output('human', err.stream, err.stream);
+    o.hold(held);
+    await o.event({ type: 'warning', message: 'slow' });
+    await o.event({ type: 'warning', message: 'slower' });
+    o.sayHeld();
+    expect(err.writes).toEqual([`notice: ${held}\n`, 'warning: slow\n', 'warning: slower\n']);
+  });
+
+  it('a run that sends no event says it at its end (sayHeld), once; --json as a notice object', () => {
+    const err = sink();
+    const o = new Output('human', err.stream, err.stream);
+    o.hold(held);
+    o.sayHeld();
+    o.sayHeld();
+    expect(err.writes).toEqual([`notice: ${held}\n`]);
+    const out = sink();
+    const j = new Output('json', out.stream, out.stream);
+    j.hold(held);
+    j.sayHeld();
+    j.stop();
+    expect(out.lines()).toEqual([{ type: 'notice', message: held }]);
+  });
+});
