@@ -13,7 +13,7 @@ import type {
 import { runError, S3SyncError } from '../errors.js';
 import { Limiter } from '../limiter.js';
 import { classRefused, errorCode, httpStatus } from './errors.js';
-import { choosePartSize, normalizeEtag, type PartLimits } from './etag.js';
+import { choosePartSize, etagForm, normalizeEtag, type PartLimits } from './etag.js';
 import {
   abortMultipart,
   completeMultipart,
@@ -74,6 +74,8 @@ export interface CopyInput {
 
 export interface CopyResult {
   etag: string;
+  /** The copy's encryption as the store says it: under aws:kms or SSE-C its ETag is no MD5. */
+  sse?: string;
 }
 
 /** CopySource: `bucket/key`, each key segment URL-encoded (a `/` stays a separator), and the version. */
@@ -157,7 +159,40 @@ export async function copyObject(requests: S3Requests, input: CopyInput): Promis
     .catch((err: unknown) => {
       throw classRefused(err, input.replace?.storageClass);
     });
-  return { etag: normalizeEtag(r.CopyObjectResult?.ETag) };
+  return { etag: normalizeEtag(r.CopyObjectResult?.ETag), sse: sseOf(r) };
+}
+
+/** The encryption a response names; 'SSE-C' for a customer key. */
+const sseOf = (r: { ServerSideEncryption?: string; SSECustomerAlgorithm?: string }) =>
+  r.SSECustomerAlgorithm ? 'SSE-C' : r.ServerSideEncryption;
+
+/** An ETag that is the MD5 of the bytes only when the object is not under a KMS or customer key. */
+const md5Unless = (sse: string | undefined) => sse === undefined || !/kms|SSE-C/i.test(sse);
+
+/**
+ * Whether a CopyObject wrote another object than its source: its ETag differs from the source's listed
+ * one, both MD5s (a store that misreads CopySource copies the object of another key: s3rver reads
+ * `h%23i` for `h#i`). Only a mismatch costs a request, a HEAD of the source: a source under a KMS or
+ * customer key lists an ETag that is no MD5, so differs from any copy's, and is not taken for one;
+ * nor is a source written since its listing whose ETag is now the copy's.
+ * A copy in parts is not judged: its ETag depends on the part layout, which the source's does not tell.
+ */
+export async function copiedOther(
+  requests: S3Requests,
+  input: {
+    bucket: string;
+    key: string;
+    versionId?: string;
+    listed: string;
+    got: CopyResult;
+    signal?: AbortSignal;
+  },
+): Promise<boolean> {
+  const { listed, got } = input;
+  if (got.etag === listed || !md5Unless(got.sse)) return false;
+  if (etagForm(listed).kind !== 'md5' || etagForm(got.etag).kind !== 'md5') return false;
+  const head = await headObject(requests, input);
+  return head === null || (md5Unless(head.sse) && head.etag !== got.etag);
 }
 
 /** What a HEAD tells of an object: its headers, ETag, size and restore state (x-amz-restore). */
@@ -165,6 +200,8 @@ export interface ObjectHead extends ObjectHeaders {
   etag: string;
   size: number;
   restore?: string;
+  /** Its encryption (see CopyResult.sse). */
+  sse?: string;
 }
 
 /** HeadObject of any bucket the transport's credentials reach; null when there is no such object. */
@@ -190,6 +227,7 @@ export async function headObject(
         etag: normalizeEtag(h.ETag),
         size: h.ContentLength ?? 0,
         restore: h.Restore,
+        sse: sseOf(h),
       };
     } catch (err) {
       if (httpStatus(err) === 404) return null;

@@ -49,7 +49,7 @@ export function candidatePartSizes(size: number, parts: number, recorded?: numbe
 export type PartLimits = Pick<ProviderQuirks, 'maxParts' | 'minPartSize' | 'maxPartSize'>;
 
 /** S3's own limits, which every provider in the table shares. */
-const S3_PART_LIMITS: PartLimits = Object.freeze({
+export const S3_PART_LIMITS: PartLimits = Object.freeze({
   maxParts: 10_000,
   minPartSize: 5 * MiB,
   maxPartSize: 5 * GiB,

@@ -1,5 +1,7 @@
-import { runError, usageError } from '../errors.js';
+import { errorMessage, runError, usageError } from '../errors.js';
+import { Limiter } from '../limiter.js';
 import { describeS3Error, errorCode, httpStatus } from '../s3/errors.js';
+import type { PartLimits } from '../s3/etag.js';
 import type { ProviderQuirks } from '../s3/providers.js';
 import { inBucket, type S3Requests } from '../s3/requests.js';
 import { s3 } from '../s3/sdk.js';
@@ -69,22 +71,31 @@ export async function backupObject(
   transport: S3Requests & {
     endpointId?: string;
     provider?: ProviderQuirks;
+    retries: number;
     head(key: string): Promise<unknown | null>;
   },
-  obj: { rel: string; key: string; size: number },
+  obj: { rel: string; key: string; size: number; etag?: string },
   target: BackupTarget,
 ): Promise<'kept' | 'absent'> {
   // Loaded here: the SDK stays unloaded on a run that makes no request.
-  const { copyObject } = await import('../s3/copy.js');
+  const { copiedOther, copiesInParts, copyObject } = await import('../s3/copy.js');
+  const to = backupBucket(transport, target.bucket);
+  const key = target.prefix + obj.rel + target.suffix;
   try {
-    await copyObject(backupBucket(transport, target.bucket), {
+    const got = await copyObject(to, {
       sourceBucket: transport.bucket,
       sourceKey: obj.key,
-      key: target.prefix + obj.rel + target.suffix,
+      key,
       size: obj.size,
       limits: transport.provider,
       partCopyDecodesSourceTwice: transport.provider?.partCopyDecodesSourceTwice,
     });
+    const judged = obj.etag !== undefined && obj.etag !== '' && !copiesInParts(obj.size, undefined, obj.key);
+    if (
+      judged &&
+      (await copiedOther(transport, { bucket: transport.bucket, key: obj.key, listed: obj.etag!, got }))
+    )
+      await keptThrough(transport, to, { ...obj, etag: obj.etag! }, key, got.etag);
     return 'kept';
   } catch (err) {
     if (!missing(err)) throw err;
@@ -97,6 +108,41 @@ export async function backupObject(
     );
   }
 }
+
+/**
+ * The backup of an object whose server-side copy the store made of another object (see copiedOther):
+ * read and sent through this process, one part in memory, its bytes checked against the object's MD5.
+ * Failing, it throws, and the caller leaves the object alone: it was not kept.
+ */
+async function keptThrough(
+  transport: S3Requests & { provider?: PartLimits; retries: number },
+  to: S3Requests,
+  obj: { key: string; size: number; etag: string },
+  key: string,
+  wrong: string,
+): Promise<void> {
+  const { streamObject } = await import('./s3-stream.js');
+  const what = `the store copied a different object (ETag ${wrong}, not ${obj.etag})`;
+  try {
+    await streamObject({
+      src: transport,
+      dst: to,
+      limits: transport.provider,
+      sourceKey: obj.key,
+      key,
+      size: obj.size,
+      etag: obj.etag,
+      multipartThreshold: BACKUP_PART,
+      partSize: BACKUP_PART,
+      budget: new Limiter(1),
+    });
+  } catch (err) {
+    throw runError(`${what}, and streaming it through failed: ${errorMessage(err)}`, err);
+  }
+}
+
+/** Part size of a backup streamed through: the default --part-size. */
+const BACKUP_PART = 16 * 1024 * 1024;
 
 /**
  * A dry run's look at the backup bucket, for a run that would keep an object there: the real run's

@@ -34,9 +34,11 @@ export class Keeper {
   async beforeChange(t: S3Transport, rel: string): Promise<boolean> {
     if (this.kept.has(rel)) return true;
     const { s } = this;
-    const size = this.facts.remote?.get(rel)?.size ?? s.store.files.get(rel)?.size ?? 0;
+    const known = this.facts.remote?.get(rel) ?? s.store.files.get(rel);
+    const size = known?.size ?? 0;
     try {
-      await backupObject(t, { rel, key: s.location.prefix + rel, size }, this.backup);
+      // Its ETag as listed or recorded: a backup copy with another was made of another object.
+      await backupObject(t, { rel, key: s.location.prefix + rel, size, etag: known?.etag }, this.backup);
       this.kept.add(rel);
       return true;
     } catch (err) {

@@ -9,14 +9,16 @@ import { createHash } from 'node:crypto';
 import { runError } from '../errors.js';
 import type { Limiter } from '../limiter.js';
 import { headObject, type ObjectHeaders, partRanges } from '../s3/copy.js';
-import { candidatePartSizes, choosePartSize, etagForm } from '../s3/etag.js';
+import { candidatePartSizes, choosePartSize, etagForm, type PartLimits, S3_PART_LIMITS } from '../s3/etag.js';
 import { abortMultipart, completeMultipart, type StraysOutcome, uploadPart } from '../s3/multipart.js';
 import { createMultipartWith, fetchBytes, putBytes } from '../s3/object-io.js';
-import type { S3Transport } from '../s3/transport.js';
+import type { S3Requests } from '../s3/requests.js';
 
 export interface StreamJob {
-  src: S3Transport;
-  dst: S3Transport;
+  src: S3Requests & { retries: number };
+  dst: S3Requests;
+  /** The destination store's part limits; S3's own when not given. */
+  limits?: PartLimits;
   sourceKey: string;
   key: string;
   size: number;
@@ -98,7 +100,7 @@ async function streamWhole(job: StreamJob): Promise<string> {
 /** The part size: the source's own layout when its ETag tells one that fits, so the ETags compare. */
 function partSizeFor(job: StreamJob): number {
   const form = etagForm(job.etag);
-  const limits = job.dst.provider;
+  const limits = job.limits ?? S3_PART_LIMITS;
   const layout =
     form.kind === 'multipart'
       ? candidatePartSizes(job.size, form.parts).find(

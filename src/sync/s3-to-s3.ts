@@ -4,11 +4,11 @@
  * of credentials, else streamed through with bounded memory (s3-stream.ts); deletions last, behind
  * the delete guards.
  */
-import { errorMessage, S3SyncError, usageError } from '../errors.js';
+import { errorMessage, runError, S3SyncError, usageError } from '../errors.js';
 import { forEachLimit, Limiter } from '../limiter.js';
 import { setting } from '../options/validate.js';
 import { type HeadFact, planS3Sync, type S3SyncAction, type S3SyncPlan } from '../plan/s3-to-s3.js';
-import { copiesInParts, copyUnsupported, headObject } from '../s3/copy.js';
+import { type CopyResult, copiedOther, copiesInParts, copyUnsupported, headObject } from '../s3/copy.js';
 import { httpStatus, isFatal } from '../s3/errors.js';
 import type { StraysOutcome } from '../s3/multipart.js';
 import type { RemoteObject } from '../s3/remote-object.js';
@@ -172,6 +172,7 @@ export async function copyAll(
         streamObject({
           ...t,
           ...cfg,
+          limits: t.dst.provider,
           sourceKey: a.key,
           key: run.to.prefix + a.rel,
           size: a.size,
@@ -189,8 +190,9 @@ export async function copyAll(
       try {
         if (!(await kept(run, t.dst, a.rel))) return;
         if (serverSide[mode]) {
+          let copied: CopyResult | undefined;
           try {
-            await t.dst.copy({
+            copied = await t.dst.copy({
               sourceBucket: run.from.bucket,
               sourceKey: a.key,
               sourceVersionId: a.versionId,
@@ -214,6 +216,7 @@ export async function copyAll(
             serverSide[mode] = false;
             await stream();
           }
+          if (copied && mode === 'whole') await unlessOther(run, t, a, copied, stream);
         } else await stream();
         run.result.copied++;
         run.emit({ type: 'done', action: 'copy', rel: a.rel, size: a.size, reason: a.reason });
@@ -232,6 +235,37 @@ export async function copyAll(
     },
     opts.signal,
   );
+}
+
+/**
+ * A copy the store made of another object than its source (see copiedOther) is replaced by the object
+ * streamed through, whose bytes are checked against the source's MD5, with a notice. Should that fail
+ * too, the wrong copy is removed: the key must not hold bytes the source never had.
+ */
+async function unlessOther(
+  run: S3PairRun,
+  t: { src: S3Transport; dst: S3Transport },
+  a: Copy,
+  copied: CopyResult,
+  stream: () => Promise<unknown>,
+): Promise<void> {
+  const signal = run.opts.signal;
+  const source = { bucket: run.from.bucket, key: a.key, versionId: a.versionId, signal };
+  if (!(await copiedOther(t.src, { ...source, listed: a.etag, got: copied }))) return;
+  const key = run.to.prefix + a.rel;
+  const what = `the store copied a different object to ${key} (ETag ${copied.etag}, not the source's ${a.etag})`;
+  run.notice(`${what}: streamed through instead`, a.rel);
+  try {
+    await stream();
+  } catch (err) {
+    if (signal?.aborted || (err instanceof S3SyncError && isFatal(err))) throw err;
+    const left = await t.dst.deleteKeys([key]).catch(() => undefined);
+    const removed = left !== undefined && !left.has(key);
+    throw runError(
+      `not copied: ${what}, and streaming it through failed (${errorMessage(err).replace(/^not copied: /, '')}); ${removed ? 'the wrong copy was removed' : 'the wrong copy could not be removed'}`,
+      err,
+    );
+  }
 }
 
 const short = (id: string) => `${id.slice(0, 12)}…`;
@@ -350,7 +384,7 @@ async function kept(run: S3PairRun, dst: S3Transport, rel: string): Promise<bool
   const o = run.destinationObjects.get(rel);
   if (!run.backup || !o) return true;
   try {
-    await backupObject(dst, { rel, key: o.key, size: o.size }, run.backup);
+    await backupObject(dst, { rel, key: o.key, size: o.size, etag: o.etag }, run.backup);
     return true;
   } catch (err) {
     if (run.opts.signal?.aborted) return false;

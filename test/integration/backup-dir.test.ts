@@ -117,6 +117,21 @@ describe.each(servers())('push --backup-dir on $name', (server) => {
     expect(await objectMd5(transport, 'd/y.bin')).toBe(md5Hex(Buffer.alloc(4000, 1)));
   });
 
+  it('keeps the object itself, not its percent-encoded twin a store may copy instead', async () => {
+    const { bucket, transport } = await newBucket(server, 'baktwin');
+    const dir = dirs.dir('baktwin');
+    writeTree(dir, { 'h#i': 'OLD-HASH\n', 'h%23i': 'OLD-PCT\n' });
+    const url = `s3://${bucket}/ph`;
+    expect((await runCli(['push', dir, url], server)).code).toBe(0);
+    writeTree(dir, { 'h#i': 'NEW-HASH, longer\n' });
+    const r = await runCli(['push', dir, url, '--backup-dir', `s3://${bucket}/bk3`, '--json'], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: 1, failed: 0 });
+    expect(await keys(transport, 'bk3/')).toEqual(['h#i']);
+    expect(await objectMd5(transport, 'bk3/h#i')).toBe(md5Hex('OLD-HASH\n'));
+    expect(await objectMd5(transport, 'ph/h#i')).toBe(md5Hex('NEW-HASH, longer\n'));
+  });
+
   it('does not overwrite an object it could not keep (the backup bucket does not exist)', async () => {
     const { bucket, transport } = await newBucket(server, 'baknob');
     const dir = dirs.dir('baknob');

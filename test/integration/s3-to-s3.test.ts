@@ -253,6 +253,40 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     expect(inside.stderr).toMatch(/overlaps the destination/);
   });
 
+  it('a copy the store made of another object (a key beside its percent-encoded twin) is not kept', async () => {
+    const { bucket: from, transport: src } = await newBucket(server, 'wsrc');
+    const { bucket: to, transport: dst } = await newBucket(server, 'wdst');
+    // A store that reads CopySource undecoded (s3rver) copies `h%23i` where `h#i` was asked.
+    const pairs = { 'h#i': 'HASH-KEY', 'h%23i': 'PERCENT-KEY', 'a@b': 'AT-KEY', 'a%40b': 'PCT-40-KEY' };
+    await seedAll(src, 'hx/', pairs);
+    const ends = [`s3://${from}/hx`, `s3://${to}/hx`];
+    const r = await runCli(['sync', ...ends, '--json'], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ copied: 4, failed: 0 });
+    expect(await contents(dst, 'hx/')).toEqual(await contents(src, 'hx/'));
+    // Each object the store copied wrong is said and streamed: no stream without its notice.
+    const notices = r.events.flatMap((e) => (e.type === 'notice' ? [String(e.message)] : []));
+    const wrong = notices.filter((m) => /copied a different object/.test(m));
+    for (const m of wrong) expect(m).toMatch(/hx\/(h#i|a@b)\b.*streamed through instead/);
+    expect(r.summary?.requests.GetObject ?? 0).toBe(wrong.length);
+    expect(r.summary?.requests.CopyObject).toBe(4);
+    const again = await runCli(['sync', ...ends, '--json'], server);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.summary).toMatchObject({ copied: 0, unchanged: 4, failed: 0 });
+
+    // --backup-dir: the object overwritten is kept as it was, not its twin's bytes.
+    await seedAll(dst, 'hb/', { 'h#i': 'ORIGINAL-HASH', 'h%23i': 'ORIGINAL-PCT' });
+    await seedAll(src, 'hb/', { 'h#i': 'NEW-HASH', 'h%23i': 'ORIGINAL-PCT' });
+    const b = await runCli(
+      ['sync', `s3://${from}/hb`, `s3://${to}/hb`, '--backup-dir', `s3://${to}/bk2`, '--json'],
+      server,
+    );
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.summary).toMatchObject({ copied: 1, unchanged: 1, failed: 0 });
+    expect(await contents(dst, 'bk2/')).toEqual({ 'h#i': md5Hex('ORIGINAL-HASH') });
+    expect(await contents(dst, 'hb/')).toEqual(await contents(src, 'hb/'));
+  });
+
   it('copies a large object in parts (UploadPartCopy where the store has it), content identical', async () => {
     const { bucket: from, transport: src } = await newBucket(server, 'src');
     const { bucket: to, transport: dst } = await newBucket(server, 'dst');
@@ -1024,6 +1058,36 @@ describe.each(servers())('sync S3 → S3 streamed, bytes corrupted on the way ($
     expect(again.outcome).toBe('ok');
     expect(again.copied).toBe(1);
     expect(await objectMd5(dst, 'y/big.bin')).toBe(md5Hex(body));
+  });
+
+  it('a copy of another object the stream cannot replace (bytes always flipped) is removed, not kept', async () => {
+    const p = await flipping(false);
+    const { bucket: a, transport: src } = await newBucket(server, 'ws');
+    const { bucket: b, transport: dst } = await newBucket(server, 'wd');
+    await seedAll(src, 'x/', { 'h#i': 'HASH-KEY', 'h%23i': 'PERCENT-KEY' });
+    // One store through the proxy: copied inside it, and what is streamed instead is read corrupt.
+    const r = await syncBuckets({
+      ...connFor(server),
+      endpointUrl: p.endpoint,
+      source: `s3://${a}/x`,
+      destination: `s3://${b}/y`,
+      retries: 1,
+    });
+    const got = await contents(dst, 'y/');
+    const want = await contents(src, 'x/');
+    // Each object right, or absent with its line: never another object's bytes.
+    for (const rel of Object.keys(want)) {
+      const e = r.errors.find((x) => x.rel === rel);
+      if (!e) expect(got[rel], rel).toBe(want[rel]);
+      else {
+        expect(got[rel], rel).toBeUndefined();
+        expect(e.message).toMatch(
+          /^not copied: the store copied a different object to y\/h#i .*the wrong copy was removed$/,
+        );
+      }
+    }
+    expect(r.copied).toBe(2 - r.errors.length);
+    expect(r.outcome).toBe(r.errors.length === 0 ? 'ok' : 'failed');
   });
 
   it('always flipped: nothing corrupt reaches the destination, each object fails with one line', async () => {
