@@ -101,6 +101,8 @@ export function isRetryable(err: unknown): boolean {
   const code = errorCode(err);
   const status = httpStatus(err);
   if (isThrottle(err) || NETWORK.has(code)) return true;
+  // A store without the API (UploadPartCopy on s3rver) says so again: its caller goes another way.
+  if (status === 501 || code === 'NotImplemented' || code === 'XNotImplemented') return false;
   if (status !== undefined && status >= 500) return true;
   if (code === 'BadDigest' || code === 'InvalidDigest') return false;
   const msg = asSdk(err).message ?? '';

@@ -93,6 +93,9 @@ describe('retry classification', () => {
       new Error('Deserialization error: Unexpected end'),
       { throttle: false, retryable: true },
     ],
+    // A store without the API says the same again: the caller goes another way at once.
+    ['NotImplemented (501)', s3('NotImplemented', 501), { throttle: false, retryable: false }],
+    ['a 501 of another name', s3('Whatever', 501), { throttle: false, retryable: false }],
     ['NoSuchBucket', s3('NoSuchBucket', 404), { throttle: false, retryable: false }],
     ['AccessDenied', s3('AccessDenied', 403), { throttle: false, retryable: false }],
     ['BadDigest', s3('BadDigest', 400), { throttle: false, retryable: false }],
