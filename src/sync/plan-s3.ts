@@ -284,10 +284,11 @@ export function bucketActionVerdict(
   a: BucketPlannedAction,
   source: RemoteObject | undefined | null,
   destination: RemoteObject | undefined,
-): 'go' | 'done' | 'source-changed' | 'destination-changed' {
+): 'go' | 'done' | 'source-changed' | 'source-gone' | 'destination-changed' {
   if (a.kind === 'delete')
     return asPlanned(destination, a) ? 'go' : destination === undefined ? 'done' : 'destination-changed';
   // The source as planned first: only then is a destination holding its ETag what was reviewed.
+  if (source === undefined) return 'source-gone';
   if (source !== null && !asPlanned(source, a)) return 'source-changed';
   if (asPlanned(destination, a.destination)) return 'go';
   return asPlanned(destination, a) ? 'done' : 'destination-changed';
@@ -339,7 +340,9 @@ export async function applyBuckets(
       } else if (verdict !== 'go')
         run.fileError(
           a.rel,
-          `refused: the ${verdict === 'source-changed' ? 'source' : 'destination'} object changed since the plan was made`,
+          verdict === 'source-gone'
+            ? 'refused: the source object no longer exists (deleted since the plan was made)'
+            : `refused: the ${verdict === 'source-changed' ? 'source' : 'destination'} object changed since the plan was made`,
         );
       else if (a.kind === 'delete') deletes.push({ ...a, reason: 'no-source-object' });
       else

@@ -165,6 +165,8 @@ export async function copyAll(
     setting(opts, 'workers'),
     async (a) => {
       run.emit({ type: 'start', action: 'copy', rel: a.rel, size: a.size });
+      // Counted once the object is copied, as a push counts an upload: a failed copy's parts are aborted.
+      let sent = 0;
       const onStrays = (r: StraysOutcome) => {
         for (const line of straysNotices(r)) run.notice(line, a.rel);
       };
@@ -182,7 +184,7 @@ export async function copyAll(
           signal: opts.signal,
           onStrays,
           onBytes: (n) => {
-            run.result.bytesTransferred += n;
+            sent += n;
             run.emit({ type: 'bytes', bytes: n });
           },
         });
@@ -219,6 +221,7 @@ export async function copyAll(
           if (copied && mode === 'whole') await unlessOther(run, t, a, copied, stream);
         } else await stream();
         run.result.copied++;
+        run.result.bytesTransferred += sent;
         run.emit({ type: 'done', action: 'copy', rel: a.rel, size: a.size, reason: a.reason });
         if (mode === 'parts') await sayUploadsLeft(run, t.dst, a.rel, lookLeft);
       } catch (err) {

@@ -185,9 +185,9 @@ describe.each(servers())('plan sync / apply, S3 → S3 ($name)', (server) => {
     const { from, to, src, dst, file } = await setup();
     const lib = { ...connFor(server), source: `s3://${from}/p`, destination: `s3://${to}/q` };
     await plan({ ...lib, direction: 'sync', delete: true, out: file });
-    for (const [what, change] of [
-      ['overwritten', () => seedObject(src, 'p/a.txt', 'ALPHA')],
-      ['deleted', () => src.deleteKeys(['p/a.txt'])],
+    for (const [what, change, said] of [
+      ['overwritten', () => seedObject(src, 'p/a.txt', 'ALPHA'), 'changed since the plan was made'],
+      ['deleted', () => src.deleteKeys(['p/a.txt']), 'no longer exists (deleted since the plan was made)'],
     ] as const) {
       await dst.deleteKeys(['q/a.txt']);
       await seedObject(src, 'p/a.txt', 'alpha');
@@ -198,7 +198,7 @@ describe.each(servers())('plan sync / apply, S3 → S3 ($name)', (server) => {
       const errors = r.events
         .filter((e) => e.type === 'error')
         .map((e) => (e as { message: string }).message);
-      expect(errors, what).toContain('a.txt: refused: the source object changed since the plan was made');
+      expect(errors, what).toContain(`a.txt: refused: the source object ${said}`);
       // After a failure the guards skip every deletion.
       expect(
         errors.some((m) => /not deleting 1 file\(s\)/.test(m)),

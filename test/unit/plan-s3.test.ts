@@ -53,7 +53,7 @@ describe('bucketActionVerdict: what an apply does with one action of an S3 → S
       obj('new'),
       'source-changed',
     ],
-    ['a source gone since is refused', copy(OLD), undefined, obj('old'), 'source-changed'],
+    ['a source gone since is refused, as gone', copy(OLD), undefined, obj('old'), 'source-gone'],
     ['a deletion of the object as planned goes', del, undefined, obj('old'), 'go'],
     ['a deletion whose object is gone was done', del, undefined, undefined, 'done'],
     [
