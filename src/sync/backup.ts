@@ -112,7 +112,8 @@ export async function backupObject(
 /**
  * The backup of an object whose server-side copy the store made of another object (see copiedOther):
  * read and sent through this process, one part in memory, its bytes checked against the object's MD5.
- * Failing, it throws, and the caller leaves the object alone: it was not kept.
+ * Failing, it removes the wrong backup and throws, and the caller leaves the object alone: it was not
+ * kept.
  */
 async function keptThrough(
   transport: S3Requests & { provider?: PartLimits; retries: number },
@@ -137,7 +138,14 @@ async function keptThrough(
       budget: new Limiter(1),
     });
   } catch (err) {
-    throw runError(`${what}, and streaming it through failed: ${errorMessage(err)}`, err);
+    // The other object's bytes are no backup of this one: not left under its name.
+    const { deleteKeys } = await import('../s3/deletes.js');
+    const left = await deleteKeys(to, [key]).catch(() => undefined);
+    const removed = left !== undefined && !left.has(key) ? 'removed' : 'could not be removed';
+    throw runError(
+      `${what}, and streaming it through failed (${errorMessage(err)}); the wrong backup ${removed}`,
+      err,
+    );
   }
 }
 

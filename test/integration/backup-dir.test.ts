@@ -132,6 +132,50 @@ describe.each(servers())('push --backup-dir on $name', (server) => {
     expect(await objectMd5(transport, 'ph/h#i')).toBe(md5Hex('NEW-HASH, longer\n'));
   });
 
+  it('a twin copied as the backup that cannot be streamed right instead: no backup left, no change', async () => {
+    const { bucket, transport } = await newBucket(server, 'baktw2');
+    const dir = dirs.dir('baktw2');
+    writeTree(dir, { 'h#i': 'OLD-HASH\n', 'h%23i': 'OLD-PCT\n' });
+    // Every GetObject body read corrupt: a backup streamed through cannot be made.
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 3,
+      rate: 1,
+      kinds: ['flip-body'],
+      filter: ({ method, url }) => method === 'GET' && url.includes('x-id=GetObject'),
+    });
+    try {
+      const url = `s3://${bucket}/ph`;
+      const via = ['--endpoint-url', proxy.endpoint, '--retries', '1'];
+      expect((await runCli(['push', dir, url, ...via], server)).code).toBe(0);
+      writeTree(dir, { 'h#i': 'NEW-HASH, longer\n' });
+      const r = await runCli(
+        ['push', dir, url, ...via, '--backup-dir', `s3://${bucket}/bk4`, '--json'],
+        server,
+      );
+      // Kept and then changed, or neither, with its line: never the twin's bytes as its backup.
+      if (r.summary?.failed) {
+        expect(r.code).toBe(1);
+        expect(r.summary.errors).toEqual([
+          {
+            rel: 'h#i',
+            message: expect.stringMatching(
+              /^not changed: could not keep the object under --backup-dir: the store copied a different object .*; the wrong backup removed$/,
+            ),
+          },
+        ]);
+        expect(await keys(transport, 'bk4/')).toEqual([]);
+        expect(await objectMd5(transport, 'ph/h#i')).toBe(md5Hex('OLD-HASH\n'));
+      } else {
+        expect(r.code, r.stderr).toBe(0);
+        expect(await objectMd5(transport, 'bk4/h#i')).toBe(md5Hex('OLD-HASH\n'));
+        expect(await objectMd5(transport, 'ph/h#i')).toBe(md5Hex('NEW-HASH, longer\n'));
+      }
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('does not overwrite an object it could not keep (the backup bucket does not exist)', async () => {
     const { bucket, transport } = await newBucket(server, 'baknob');
     const dir = dirs.dir('baknob');
