@@ -304,14 +304,18 @@ export async function preparePush(
   // (the usual case), there is nothing to look for. A run over a list of paths knows nothing of the
   // others. Files the size or age limits leave out are still there, and so are those the filters leave
   // out: their entries are kept, as their objects are, so a later run without the filter still knows
-  // what it stored there (its headers, its encoding) instead of taking it from a listing.
+  // what it stored there (its headers, its encoding) instead of taking it from a listing. Nor those
+  // whose object this run deletes: forgotten once it is, so a run stopped or refused before keeps the
+  // entry of an object still there (the only word for a key pull never writes, see withDeletes).
   const manifest = s.store.files;
   const known = listed ? [...listed].filter((rel) => manifest.has(rel)) : undefined;
   let withEntry = 0;
   for (const f of scanned) if (manifest.has(f.rel)) withEntry++;
   if (withEntry !== (known?.length ?? manifest.size)) {
+    const deleting = new Set(plan.actions.filter((a) => a.kind === 'delete').map((a) => a.rel));
     for (const rel of known ?? manifest.keys()) {
-      if (!present().has(rel) && !unreadable.has(rel) && s.selected(rel)) s.store.forget(rel);
+      if (!present().has(rel) && !unreadable.has(rel) && !deleting.has(rel) && s.selected(rel))
+        s.store.forget(rel);
     }
   }
   const uploads = new Set(

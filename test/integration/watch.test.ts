@@ -808,6 +808,56 @@ describe.each(servers())('push --watch on $name', (server) => {
     expect([...(await transport.list('w/')).keys()]).toEqual(['keep.txt']);
   });
 
+  /**
+   * A tree pushed with --delete, then two files removed and four added (new1 held by the proxy): a run
+   * started on it is stopped by SIGINT mid-upload, before its deletes. `back\slash.txt` is one of those
+   * removed: a name pull never writes, so only its manifest entry lets a push delete its object.
+   */
+  async function removedThenCut(label: string, watch: boolean) {
+    const { transport, src, url } = await setup(label);
+    const gone = ['s1.txt', 'back\\slash.txt'];
+    for (const f of ['s0.txt', ...gone]) writeOld(path.join(src, f), f);
+    // Every run through it, so that they share one manifest (its name holds the endpoint's).
+    const hold = await holdingProxy('w/new1.txt');
+    const via = ['--endpoint-url', hold.proxy.endpoint];
+    const first = await runCli(['push', src, url, '--delete', '--json', ...via], server);
+    expect(first.summary, first.stderr).toMatchObject({ uploaded: 3, failed: 0 });
+    for (const f of gone) rmSync(path.join(src, f));
+    for (let i = 1; i <= 4; i++) writeOld(path.join(src, `new${i}.txt`), `new ${i}`);
+    const run = start(['push', src, url, '--delete', '--json', ...via, ...(watch ? ['--watch'] : [])]);
+    expect(await waitFor(hold.arrived, run, 30_000), diag(run)).toBe(true);
+    run.child.kill('SIGINT');
+    expect((await run.exited).code, diag(run)).toBe(130);
+    const summary = run.events.at(-1) as AnyEvent & { uploaded: number; pending?: number };
+    expect(summary, diag(run)).toMatchObject({ type: 'summary', cancelled: true, deleted: 0 });
+    const entries = [...readManifest(src)!.files.keys()].filter((rel) => gone.includes(rel)).sort();
+    const next = await runCli(['push', src, url, '--delete', '--json', ...via], server);
+    expect(next.summary, next.stderr).toMatchObject({
+      uploaded: 4 - summary.uploaded,
+      deleted: 2,
+      failed: 0,
+    });
+    expect([...(await transport.list('w/')).keys()].sort()).toEqual([
+      'new1.txt',
+      'new2.txt',
+      'new3.txt',
+      'new4.txt',
+      's0.txt',
+    ]);
+    // Their objects were still there: so were their entries, which the next push deleted them by.
+    expect(entries).toEqual([...gone].sort());
+    return summary;
+  }
+
+  it('a plain push --delete stopped mid-upload keeps the entries of the removed files it did not delete', async () => {
+    await removedThenCut('cut-deletes-plain', false);
+  });
+
+  it('--delete: stopped during its first sync, the removed files whose objects are left count pending', async () => {
+    const summary = await removedThenCut('cut-deletes-watch', true);
+    expect(summary.pending, JSON.stringify(summary)).toBe(4 - summary.uploaded + 2);
+  });
+
   it.each<[NodeJS.Signals, boolean]>([
     ['SIGTERM', false],
     ['SIGINT', false],
