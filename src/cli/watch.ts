@@ -74,7 +74,8 @@ export function watchEvents(
     if (e.type === 'batch') {
       const { outcome, ...rest } = e;
       if (output.mode === 'json') {
-        void output.event({ ...rest, exitCode: exitCodeOf(outcome) } as unknown as CliEvent);
+        // A first sync the stop cut short says the signal's code, as the watch then exits with it.
+        void output.event({ ...rest, exitCode: exitCodeOf(outcome, signal?.reason) } as unknown as CliEvent);
         return;
       }
       const moved =

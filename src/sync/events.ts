@@ -42,7 +42,8 @@ export type SyncEvent =
   | { type: 'done'; action: ActionKind; rel: string; size: number; reason: string }
   /**
    * `push --watch`: one batch ended, run over the paths that changed (`change`, `paths` of them) or
-   * over the whole tree (`walk`: the first sync and each reconciliation); `pending` paths wait to settle.
+   * over the whole tree (`walk`: the first sync and each reconciliation); `pending` paths wait to settle,
+   * and for a batch the stop cut short, the transfers and deletes it left undone too.
    */
   | ({ type: 'batch'; trigger: 'change' | 'walk' | 'look'; paths: number; pending: number } & SyncResult)
   | ({ type: 'summary' } & SyncResult);

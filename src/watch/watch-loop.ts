@@ -444,18 +444,29 @@ class WatchLoop {
     // What the run set out to do and what it did, for whether the stop left the first sync undone.
     let planned: number | undefined;
     let done = 0;
+    // The planned transfers and deletes made: the rest of a run the stop cut short is left pending.
+    let made = 0;
     const onEvent = (e: SyncEvent) => {
       if (e.type === 'plan') planned = e.transfers + e.deletes;
       else if (e.type === 'done' && e.action !== 'record') {
         done++;
         if (e.action === 'upload' || e.action === 'copy') sent?.push(e.rel);
+        if (e.action === 'upload' || e.action === 'copy' || e.action === 'delete') made++;
       }
       if (e.type !== 'summary') return this.opts.onEvent?.(e);
       const { type: _type, ...r } = e;
       done += r.failed;
       // A batch handed to a walk did nothing: the walk's event says what happened.
       if (onSummary(r) === false) return;
-      this.opts.onEvent?.({ type: 'batch', trigger, paths, pending: this.pending.size, ...r });
+      let pending = this.pending.size;
+      if (r.outcome === 'cancelled') {
+        // Its paths are put back only once it returns: counted now, as the watch's summary counts them.
+        pending += Math.max(0, (planned ?? 0) - made - r.failed);
+        // Stopping is how a watch ends: a batch cut short failed only if something in it failed, as the
+        // watch's summary says; the first sync cut short ends the watch cancelled, and so its line.
+        if (!leftUndone()) r.outcome = r.failed > 0 ? 'failed' : 'ok';
+      }
+      this.opts.onEvent?.({ type: 'batch', trigger, paths, pending, ...r });
     };
     const own = new AbortController();
     const parent = this.opts.signal;

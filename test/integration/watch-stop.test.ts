@@ -553,6 +553,13 @@ describe.each(servers())('a watch stopping on $name', (server) => {
         });
         sent = last.uploaded as number;
         pending = last.pending as number;
+        // The walk's line says what the summary says: its files left pending, the watch's exit code.
+        expect(batches(run).at(-1), diag(run)).toMatchObject({
+          trigger: 'walk',
+          cancelled: true,
+          pending,
+          exitCode: 143,
+        });
       } else {
         const line = humanLines(run).find((l) => / files: /.test(l) && !/walk of/.test(l)) ?? '';
         const m = /^\[cancelled\] (\d+) files: \d+ unchanged, (\d+) uploaded, .*, (\d+) pending$/.exec(line);

@@ -858,6 +858,31 @@ describe.each(servers())('push --watch on $name', (server) => {
     expect(summary.pending, JSON.stringify(summary)).toBe(4 - summary.uploaded + 2);
   });
 
+  it('--delete: a batch the stop cuts short says what its summary says: its paths pending, exit code 0', async () => {
+    const { src, url } = await setup('cut-batch');
+    const gone = ['s1.txt', 's2.txt'];
+    for (const f of ['s0.txt', ...gone]) writeOld(path.join(src, f), f);
+    const hold = await holdingProxy('w/new1.txt');
+    const via = ['--endpoint-url', hold.proxy.endpoint];
+    const first = await runCli(['push', src, url, '--delete', '--json', ...via], server);
+    expect(first.summary, first.stderr).toMatchObject({ uploaded: 3, failed: 0 });
+    const run = start(['push', src, url, '--watch', '--delete', '--json', '--settle', '1s', ...via]);
+    await watching(run);
+    for (const f of gone) rmSync(path.join(src, f));
+    for (let i = 1; i <= 3; i++) writeOld(path.join(src, `new${i}.txt`), `new ${i}`);
+    expect(await waitFor(hold.arrived, run, 30_000), diag(run)).toBe(true);
+    expect((await stop(run)).code, diag(run)).toBe(0);
+    const cut = batches(run).at(-1) as Batch & { pending: number; exitCode: number; cancelled: boolean };
+    const summary = run.events.at(-1) as AnyEvent & { pending: number; exitCode: number };
+    expect(cut, diag(run)).toMatchObject({ trigger: 'change', cancelled: true, deleted: 0 });
+    // new1.txt held, and the deletes after it never made (an earlier batch may have taken some paths,
+    // as their events came apart): what the next run does, as the summary says.
+    const changes = batches(run).filter((b) => b.trigger === 'change');
+    const made = changes.reduce((n, b) => n + b.uploaded + (b as Batch & { deleted: number }).deleted, 0);
+    expect(summary, diag(run)).toMatchObject({ type: 'summary', exitCode: 0, pending: 5 - made });
+    expect(cut, diag(run)).toMatchObject({ pending: summary.pending, exitCode: 0 });
+  });
+
   it.each<[NodeJS.Signals, boolean]>([
     ['SIGTERM', false],
     ['SIGINT', false],
