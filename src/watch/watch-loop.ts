@@ -424,7 +424,14 @@ class WatchLoop {
     for (const f of held) {
       // Sent by --settle-max but changed while it was read: its next try waits --settle-max again,
       // where it was due at once, batch after batch, each a whole read of a file that never holds still.
-      if (this.forced.has(f.rel)) this.changingSince.set(f.rel, now);
+      if (this.forced.has(f.rel)) {
+        this.changingSince.set(f.rel, now);
+        // Said, or a file that changes faster than it is sent (a slow --bwlimit) is silently never sent.
+        this.opts.onEvent?.({
+          type: 'notice',
+          message: `${f.rel}: changed while it was being sent: sent again once it settles, or as it is after settleMax (--settle-max) ${fmtDuration(this.settleMaxMs)}`,
+        });
+      }
       if (!this.pending.has(f.rel)) this.pending.set(f.rel, { sig: fileSignature(f), since: now });
       if (!this.changingSince.has(f.rel)) this.changingSince.set(f.rel, now);
     }

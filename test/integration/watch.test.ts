@@ -359,6 +359,38 @@ describe.each(servers())('push --watch on $name', (server) => {
     expect((await stop(run)).code, diag(run)).toBe(0);
   });
 
+  it('--settle-max: a send abandoned as the file changed while it went (a slow --bwlimit) is said', async () => {
+    const { src, args } = await setup('settlebw', [
+      '--settle',
+      '300ms',
+      '--settle-max',
+      '1s',
+      '--bwlimit',
+      '256K',
+    ]);
+    const file = path.join(src, 'app.log');
+    const run = start(args);
+    await watching(run);
+    // Appended faster than the limit lets it be sent: each send finds it changed.
+    writeFileSync(file, randomBytes(512 * 1024));
+    let stopped = false;
+    const appender = (async () => {
+      while (!stopped) {
+        appendFileSync(file, 'line\n');
+        await sleep(200);
+      }
+    })();
+    const said =
+      /^app\.log: changed while it was being sent: sent again once it settles, or as it is after settleMax \(--settle-max\) 1s$/;
+    try {
+      expect(await waitFor(() => noticesOf(run, said).length > 0, run, 30_000), diag(run)).toBe(true);
+    } finally {
+      stopped = true;
+      await appender;
+    }
+    expect((await stop(run)).code, diag(run)).toBe(0);
+  });
+
   it('without --settle-max a file that keeps changing waits, and says so once; sent when it stops', async () => {
     const { transport, src, args } = await setup('settlewait', ['--settle', '300ms']);
     const run = start(args);
