@@ -449,14 +449,23 @@ export const validateEndpoint = (raw: string): string => parseEndpoint(raw).url;
 /**
  * The namespace of buckets an endpoint (its `id`) reaches, to tell whether two may be one store:
  * every AWS S3 endpoint of a partition (any region, dual-stack, FIPS) shares one, and each loopback
- * name (localhost, 127.0.0.1, [::1]) reaches this machine's server on that port.
+ * name (localhost, 127.0.0.1, [::1], [::ffff:127.0.0.1], the wildcards) reaches this machine's server
+ * on that port.
  */
 export function bucketNamespace(id: string): string {
   const u = new URL(id);
   const host = u.hostname.toLowerCase().replace(/\.$/, '');
   if (/(?:^|\.)amazonaws\.com$/.test(host)) return 'aws';
   if (/(?:^|\.)amazonaws\.com\.cn$/.test(host)) return 'aws-cn';
-  if (host === 'localhost' || host === '[::1]' || host === '0.0.0.0' || /^127\.\d+\.\d+\.\d+$/.test(host)) {
+  if (
+    host === 'localhost' ||
+    host === '[::1]' ||
+    host === '0.0.0.0' ||
+    host === '[::]' ||
+    /^127\.\d+\.\d+\.\d+$/.test(host) ||
+    // 127.x.y.z written as an IPv4-mapped IPv6 address (the URL keeps it in hex): the same loopback.
+    /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(host)
+  ) {
     const port = u.port || (u.protocol === 'https:' ? '443' : '80');
     return `loopback:${port}${u.pathname.replace(/\/+$/, '')}`;
   }

@@ -817,6 +817,7 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
       ['--source-profile', 'other'],
       // Another name of this machine for the same server: one store.
       ['--source-endpoint-url', server.endpoint.replace('127.0.0.1', 'localhost')],
+      ['--source-endpoint-url', server.endpoint.replace('127.0.0.1', '[::ffff:127.0.0.1]')],
     ]) {
       const r = await runCli(['sync', ...pair, ...other], server, env);
       expect(r.code, `${other.join(' ')}: ${r.stdout}${r.stderr}`).toBe(2);

@@ -340,7 +340,17 @@ describe('endpoint identity: one store, one identity', () => {
       ['aws-cn', ['https://s3.cn-north-1.amazonaws.com.cn']],
       [
         'loopback:9000',
-        ['http://localhost:9000', 'http://127.0.0.1:9000', 'http://[::1]:9000', 'http://127.1.2.3:9000/'],
+        [
+          'http://localhost:9000',
+          'http://127.0.0.1:9000',
+          'http://[::1]:9000',
+          'http://127.1.2.3:9000/',
+          'http://[::ffff:127.0.0.1]:9000',
+          'http://[::ffff:127.9.8.7]:9000',
+          'http://[0:0:0:0:0:ffff:7f00:1]:9000',
+          'http://[::]:9000',
+          'http://0.0.0.0:9000',
+        ],
       ],
     ];
     for (const [namespace, raws] of same) for (const raw of raws) expect(ns(raw), raw).toBe(namespace);
@@ -352,6 +362,8 @@ describe('endpoint identity: one store, one identity', () => {
     expect(ns('https://a.r2.cloudflarestorage.com')).not.toBe(ns('https://b.r2.cloudflarestorage.com'));
     expect(ns('http://127.0.0.1:9000')).not.toBe(ns('http://127.0.0.1:9001'));
     expect(ns('https://notamazonaws.com')).toBe('https://notamazonaws.com');
+    // A mapped address outside 127/8 is another host.
+    expect(ns('http://[::ffff:10.0.0.1]:9000')).not.toBe('loopback:9000');
   });
 
   it('says when the URL carried credentials, and never keeps them', () => {
