@@ -2,10 +2,8 @@ import { usageError } from '../errors.js';
 import { NOT_HEADER, shown } from '../options/parse.js';
 import { setting } from '../options/validate.js';
 import { type AwsProfile, readAwsProfile } from './aws-config.js';
-import { type CredentialsOrigin, credentialsSource } from './credentials-origin.js';
+import { parseEndpoint } from './endpoint-url.js';
 import { getProvider, type ProviderQuirks, providerEndpoint } from './providers.js';
-import { proxySaid } from './proxy.js';
-import { NO_VERIFY_WARNING, trustSaid } from './tls-trust.js';
 
 /**
  * Where the CLI took a connection option from when no flag gave it (a config file's key), as messages
@@ -137,7 +135,7 @@ export interface EndpointInputs {
 }
 
 /** The first of these settings that is set and not empty. */
-const firstSet = (...vs: (string | undefined)[]) => vs.find((v) => v !== undefined && v !== '');
+export const firstSet = (...vs: (string | undefined)[]) => vs.find((v) => v !== undefined && v !== '');
 
 const isTrue = (v: string | undefined) => v?.trim().toLowerCase() === 'true';
 
@@ -302,174 +300,6 @@ export function endpointFor(opts: ConnectionOptions, env: Env = process.env): Re
     env,
     profile,
   });
-}
-
-/**
- * A connection notice; `security`: one --quiet still prints (certificates not checked), as it is no
- * progress but a risk the user took, as aws-cli's InsecureRequestWarning is printed in every mode.
- */
-export interface ConnectionNotice {
-  message: string;
-  security?: true;
-}
-
-/**
- * What a run says once about how it reaches an endpoint (none, usually): with --debug, the endpoint,
- * region and credentials and where each was set (an environment variable or a profile may send data
- * elsewhere than meant, silently otherwise); a user name and password in its URL, never sent nor
- * shown, are ignored, naming where the URL was set; and with AWS_PROFILE and the environment's keys
- * both set, the SDK's chain takes the profile's credentials (it skips the keys), which it would
- * otherwise say in a warning of its own on stderr. `label` names the side of an S3 → S3 sync.
- */
-export function connectionNotices(
-  e: ResolvedEndpoint,
-  opts: Pick<
-    ConnectionOptions,
-    'credentials' | 'profile' | 'debug' | 'caBundle' | 'verifySsl' | typeof OPTION_ORIGINS
-  >,
-  env: Env = process.env,
-  label = 'connection',
-): ConnectionNotice[] {
-  const out: ConnectionNotice[] = [];
-  const say = (message: string) => out.push({ message });
-  if (opts.debug)
-    say(
-      `${label}: endpoint ${e.id} (${e.where}), region ${e.region} (${e.regionWhere}), provider ${e.provider.name}, credentials ${credentialsSource(credentialsOrigin(opts, env))}`,
-    );
-  const trust = opts.debug ? trustSaid(opts, env) : undefined;
-  if (trust) say(`${label}: ${trust}`);
-  const proxy = opts.debug ? proxySaid(e.id, env) : undefined;
-  if (proxy) say(`${label}: ${proxy}`);
-  if (opts.verifySsl === false) out.push({ message: NO_VERIFY_WARNING, security: true });
-  if (e.hadUserinfo)
-    say(
-      `the user name and password in the endpoint URL (${e.where}) are ignored: S3 requests are signed with the AWS credentials`,
-    );
-  const profile = firstSet(env.AWS_PROFILE);
-  if (!opts.credentials && !opts.profile && profile && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY)
-    say(
-      `AWS_PROFILE and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are both set: the credentials of profile '${profile}' are used, not the keys`,
-    );
-  return out;
-}
-
-/** Where the credentials come from, as the SDK's chain looks (see CredentialsOrigin). */
-export function credentialsOrigin(
-  opts: Pick<ConnectionOptions, 'credentials' | 'profile' | typeof OPTION_ORIGINS>,
-  env: Env = process.env,
-): CredentialsOrigin {
-  if (opts.credentials) return { kind: 'library' };
-  // A profile named, by an option or AWS_PROFILE, makes the chain skip the environment's keys.
-  if (opts.profile)
-    return { kind: 'profile', name: opts.profile, by: opts[OPTION_ORIGINS]?.profile ?? '--profile' };
-  const profile = firstSet(env.AWS_PROFILE);
-  if (profile) return { kind: 'profile', name: profile, by: 'AWS_PROFILE' };
-  if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY)
-    return { kind: 'env', sessionToken: Boolean(env.AWS_SESSION_TOKEN) };
-  return { kind: 'chain' };
-}
-
-/**
- * A URL as it may be shown: the user name and password of `scheme://user:password@host` (or of a
- * string too malformed to parse that still has one) replaced by `***`.
- */
-export function redactUrl(raw: string): string {
-  const at = raw.lastIndexOf('@');
-  if (at < 0) return raw;
-  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(raw);
-  const start = scheme ? scheme[0].length : 0;
-  return at < start ? raw : `${raw.slice(0, start)}***${raw.slice(at)}`;
-}
-
-/**
- * What a failure to reach an endpoint says to check: where it was set; for one no setting named, what
- * made it (the account id or region in a provider's template, the region for AWS's), never a flag that
- * was not given.
- */
-export function endpointToCheck(e: ResolvedEndpoint): string {
-  const { name, endpointTemplate = '' } = e.provider;
-  const region = `the region (${e.region}, from ${e.regionWhere}`;
-  if (e.source === 'provider template') {
-    if (endpointTemplate.includes('{account}'))
-      return `S3SYNC_ACCOUNT_ID (the ${name} provider's endpoint template)`;
-    if (endpointTemplate.includes('{region}'))
-      return `${region}) in the ${name} provider's endpoint template`;
-    return `the network (the ${name} provider's endpoint)`;
-  }
-  if (e.source === 'AWS regional endpoint')
-    return `the network and ${region}; no endpoint URL is in use: this is AWS's for it)`;
-  return e.where;
-}
-
-/**
- * Where an endpoint was set, as a message names it: a flag with its library option, which is what a
- * library caller gave; an environment variable or a profile's line as it is.
- */
-export function endpointSetIn(where: string): string {
-  const option = ENDPOINT_OPTIONS[where];
-  return option ? `${option} (${where})` : where;
-}
-
-const ENDPOINT_OPTIONS: Record<string, string> = {
-  '--endpoint-url': 'endpointUrl',
-  '--source-endpoint-url': 'sourceEndpointUrl',
-};
-
-/**
- * An endpoint URL checked and normalised: http(s) with a host, no query or fragment; lower-case scheme
- * and host, no default port, no trailing slash, and no user name or password (S3 requests are signed
- * with the AWS credentials, so those would never be sent, and they must never be shown or recorded).
- */
-export function parseEndpoint(raw: string, where?: string): { url: string; hadUserinfo: boolean } {
-  // Where it was set: an environment variable or a profile's line is otherwise hard to find.
-  const bad = (why: string) =>
-    usageError(
-      `malformed endpoint URL '${redactUrl(raw)}'${where ? ` in ${endpointSetIn(where)}` : ''} (${why})`,
-    );
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    throw bad('expected e.g. http://127.0.0.1:9000');
-  }
-  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || !u.hostname) {
-    throw bad('must be http:// or https:// with a host');
-  }
-  if (u.search !== '' || u.hash !== '') {
-    throw bad('must have no query or fragment');
-  }
-  return {
-    url: `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`,
-    hadUserinfo: u.username !== '' || u.password !== '',
-  };
-}
-
-export const validateEndpoint = (raw: string): string => parseEndpoint(raw).url;
-
-/**
- * The namespace of buckets an endpoint (its `id`) reaches, to tell whether two may be one store:
- * every AWS S3 endpoint of a partition (any region, dual-stack, FIPS) shares one, and each loopback
- * name (localhost, 127.0.0.1, [::1], [::ffff:127.0.0.1], the wildcards) reaches this machine's server
- * on that port.
- */
-export function bucketNamespace(id: string): string {
-  const u = new URL(id);
-  const host = u.hostname.toLowerCase().replace(/\.$/, '');
-  if (/(?:^|\.)amazonaws\.com$/.test(host)) return 'aws';
-  if (/(?:^|\.)amazonaws\.com\.cn$/.test(host)) return 'aws-cn';
-  if (
-    host === 'localhost' ||
-    host === '[::1]' ||
-    host === '0.0.0.0' ||
-    host === '[::]' ||
-    /^127\.\d+\.\d+\.\d+$/.test(host) ||
-    // 127.x.y.z written as an IPv4-mapped IPv6 address (the URL keeps it in hex): the same loopback.
-    /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(host)
-  ) {
-    const port = u.port || (u.protocol === 'https:' ? '443' : '80');
-    return `loopback:${port}${u.pathname.replace(/\/+$/, '')}`;
-  }
-  return id;
 }
 
 /** How far the number of requests in flight may grow when --workers is not given. */

@@ -2,18 +2,13 @@ import { createSecureContext } from 'node:tls';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { usageError } from '../errors.js';
 import { setting } from '../options/validate.js';
-import {
-  type ConnectionOptions,
-  credentialsOrigin,
-  endpointFor,
-  endpointToCheck,
-  requestConcurrency,
-  validateEndpoint,
-} from './client-options.js';
+import { type ConnectionOptions, endpointFor, requestConcurrency } from './client-options.js';
+import { credentialsOrigin } from './connection-notices.js';
 import { checkEnvCredentials, checkResolvedCredentials } from './credential-check.js';
 import { type CredentialsOrigin, credentialsToCheck } from './credentials-origin.js';
 import { contentMd5OnDeleteObjects } from './delete-objects-md5.js';
 import type { DirectSetup } from './direct.js';
+import { endpointToCheck, validateEndpoint } from './endpoint-url.js';
 import { redactSignatures } from './errors.js';
 import type { ProviderQuirks } from './providers.js';
 import { checkEndpointProxy, type EndpointProxy, proxyEnv, proxyOfEndpoint } from './proxy.js';

@@ -1,8 +1,8 @@
 import { runError, S3SyncError, usageError } from '../errors.js';
 import { shown } from '../options/parse.js';
-import { endpointSetIn } from './client-options.js';
 import { type CredentialsOrigin, credentialsToCheck, noCredentialsFound } from './credentials-origin.js';
 import { isRequestTimeout, NotS3Error, NotS3ErrorAnswer } from './endpoint-errors.js';
+import { endpointSetIn } from './endpoint-url.js';
 import type { EndpointProxy } from './proxy.js';
 import { printable } from './response-check.js';
 

@@ -1,7 +1,8 @@
 import { checkedBeforeRun } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
 import { requireTarget, setting, validateOptions } from '../options/validate.js';
-import { connectionNotices, endpointFor } from '../s3/client-options.js';
+import { endpointFor } from '../s3/client-options.js';
+import { connectionNotices } from '../s3/connection-notices.js';
 import type { AbortOutcome } from '../s3/multipart.js';
 import { parseS3Url } from '../s3/url.js';
 import type { CommonOptions } from './options.js';

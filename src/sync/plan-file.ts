@@ -28,7 +28,7 @@ import type { PushAction } from '../plan/push.js';
 import type { CopyAction } from '../plan/renames.js';
 import { emptyFacts } from '../plan/types.js';
 import { readCapped } from '../read-capped.js';
-import { redactUrl } from '../s3/client-options.js';
+import { redactUrl } from '../s3/endpoint-url.js';
 import { choosePartSize, normalEtagForm, normalizeEtag } from '../s3/etag.js';
 import { formatS3Url, parseS3Url, writableS3Url } from '../s3/url.js';
 import { formatShard, isShard, parseShard, type Shard, shardOf } from '../shard.js';

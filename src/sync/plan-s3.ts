@@ -7,7 +7,8 @@
 import { usageError } from '../errors.js';
 import { suffixOk, validateOptions } from '../options/validate.js';
 import type { S3SyncAction } from '../plan/s3-to-s3.js';
-import { type ConnectionOptions, endpointFor, redactUrl } from '../s3/client-options.js';
+import { type ConnectionOptions, endpointFor } from '../s3/client-options.js';
+import { redactUrl } from '../s3/endpoint-url.js';
 import type { RemoteObject } from '../s3/remote-object.js';
 import { formatS3Url, isS3Url, parseS3Url } from '../s3/url.js';
 import { resolveAt } from './at-time.js';

@@ -8,14 +8,14 @@ import { shown } from '../options/parse.js';
 import { setting } from '../options/validate.js';
 import { readAwsProfile } from '../s3/aws-config.js';
 import {
-  bucketNamespace,
   type ConnectionOptions,
-  connectionNotices,
   type Env,
   endpointFor,
   OPTION_ORIGINS,
   profileEndpoint,
 } from '../s3/client-options.js';
+import { connectionNotices } from '../s3/connection-notices.js';
+import { bucketNamespace } from '../s3/endpoint-url.js';
 import type { RemoteObject } from '../s3/remote-object.js';
 import type { S3Transport } from '../s3/transport.js';
 import { parseS3Url, type S3Location, writableS3Url } from '../s3/url.js';

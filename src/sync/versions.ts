@@ -1,7 +1,8 @@
 import { checkedBeforeRun } from '../errors.js';
 import { requireTarget, validateOptions } from '../options/validate.js';
 import type { ConnectionOptions } from '../s3/client-options.js';
-import { connectionNotices, endpointFor } from '../s3/client-options.js';
+import { endpointFor } from '../s3/client-options.js';
+import { connectionNotices } from '../s3/connection-notices.js';
 import type { ObjectVersion } from '../s3/remote-object.js';
 import { parseS3Url } from '../s3/url.js';
 import type { SyncEvent } from './events.js';

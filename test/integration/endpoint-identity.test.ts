@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ManifestData } from '../../src/manifest/schema.js';
-import { validateEndpoint } from '../../src/s3/client-options.js';
+import { validateEndpoint } from '../../src/s3/endpoint-url.js';
 import { S3Transport } from '../../src/s3/transport.js';
 import type { PlanDocument } from '../../src/sync/plan-file.js';
 import {

@@ -23,7 +23,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { hashFile } from '../../src/local/hash.js';
 import type { ManifestData } from '../../src/manifest/schema.js';
 import { defaultManifestPath, saveManifest } from '../../src/manifest/store.js';
-import { validateEndpoint } from '../../src/s3/client-options.js';
+import { validateEndpoint } from '../../src/s3/endpoint-url.js';
 import { parseS3Url } from '../../src/s3/url.js';
 import type { SyncEvent } from '../../src/sync/events.js';
 import { push } from '../../src/sync/push.js';

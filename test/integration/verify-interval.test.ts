@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ManifestData } from '../../src/manifest/schema.js';
 import { defaultManifestPath, saveManifest } from '../../src/manifest/store.js';
-import { validateEndpoint } from '../../src/s3/client-options.js';
+import { validateEndpoint } from '../../src/s3/endpoint-url.js';
 import type { S3Transport } from '../../src/s3/transport.js';
 import { parseS3Url } from '../../src/s3/url.js';
 import {

@@ -4,15 +4,14 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONNECTION_OPTIONS } from '../../src/options/rows-connection.js';
 import { type AwsProfile, parseIni, profileFrom } from '../../src/s3/aws-config.js';
+import { endpointFor, resolveEndpoint } from '../../src/s3/client-options.js';
 import {
   bucketNamespace,
-  endpointFor,
   endpointToCheck,
   parseEndpoint,
   redactUrl,
-  resolveEndpoint,
   validateEndpoint,
-} from '../../src/s3/client-options.js';
+} from '../../src/s3/endpoint-url.js';
 import { usageErrorOf } from '../helpers.js';
 
 const noProfile: AwsProfile = profileFrom(undefined, undefined, undefined);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { credentialsOrigin, OPTION_ORIGINS } from '../../src/s3/client-options.js';
+import { OPTION_ORIGINS } from '../../src/s3/client-options.js';
+import { credentialsOrigin } from '../../src/s3/connection-notices.js';
 import { credentialsSource, credentialsToCheck } from '../../src/s3/credentials-origin.js';
 
 // Where the SDK's chain takes the credentials from, as the messages and --debug say it.
