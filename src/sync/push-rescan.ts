@@ -24,8 +24,15 @@ export function rescanned(s: RunContext, files: Map<string, LocalFile>, rel: str
     return same;
   }
   const now = describePath(absPath(s.localRoot, rel), s.followsSymlinks);
-  if (now === 'missing') s.warn(`${rel}: disappeared during the run`, rel);
+  if (now === 'missing') goneWarning(s, rel);
   else if (now !== 'file') s.fileError(rel, `is no longer a regular file (${now}): not uploaded`);
   else s.fileError(rel, 'changed during the run and could not be scanned again: not uploaded');
   return false;
 }
+
+/** A file gone from its path mid-run: nothing is left to send, and the next run sees it gone. */
+export const goneWarning = (s: RunContext, rel: string) => s.warn(`${rel}: disappeared during the run`, rel);
+
+/** Whether something is at a file's path (a file gone on the last try is a warning, not an error). */
+export const existsOnDisk = (s: RunContext, rel: string) =>
+  describePath(absPath(s.localRoot, rel), s.followsSymlinks) !== 'missing';

@@ -32,7 +32,7 @@ import { retireStalePending } from './pending.js';
 import { prelude } from './prelude.js';
 import { TransferProgress } from './progress.js';
 import { copiedFrom, Keeper, runCopy } from './push-copies.js';
-import { rescanned } from './push-rescan.js';
+import { existsOnDisk, goneWarning, rescanned } from './push-rescan.js';
 import { CopyRefused, restyleObject } from './restyle.js';
 import { RunContext, type RunSetup, requireDirectory } from './run-context.js';
 import { fitting, headListed, headsInstead, remoteFits } from './selection.js';
@@ -447,6 +447,7 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
       // Cancelled mid-upload: neither uploaded nor failed; the next run sends it.
       if (opts.signal?.aborted) return;
       if (err instanceof FileChangedError && !lastTry) changed.push(a);
+      else if (err instanceof FileChangedError && !existsOnDisk(s, a.rel)) goneWarning(s, a.rel);
       else if (err instanceof S3SyncError && isFatal(err)) throw err;
       else s.fileError(a.rel, (err as Error).message);
     }

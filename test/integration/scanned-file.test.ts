@@ -333,6 +333,62 @@ describe.each(servers())('scanned files on $name', (server) => {
     );
   });
 
+  /**
+   * Deleted after the scan: nothing is left to send, as with a file changed and then gone (a warning,
+   * not an error: the run sent all there is, and a watch takes it as the file's deletion). At the
+   * listing (before any open), and for a multipart file at its CreateMultipartUpload (before a part).
+   */
+  it.each(['at-listing', 'multipart-started'] as const)(
+    'deleted after the scan (%s): one warning each, the rest sent, exit 0',
+    async (moment) => {
+      const { bucket, transport } = await newBucket(server, 'gone');
+      const src = dir('gone');
+      const { via, arm } = await recordingProxy(server);
+      writeFileSync(path.join(src, 'seed.txt'), 'seed');
+      const url = `s3://${bucket}/p`;
+      expect((await runCli(['push', src, url, ...via], server)).code).toBe(0);
+      const files: Record<string, Role> =
+        moment === 'at-listing'
+          ? { 'small.bin': 'small', 'onepass.bin': 'medium', 'multi.bin': 'multi' }
+          : { 'multi.bin': 'multi' };
+      for (const [rel, role] of Object.entries(files))
+        writeFileSync(path.join(src, rel), randomBytes(SIZES[role]));
+      writeFileSync(path.join(src, 'calm.txt'), 'calm');
+      let acted = false;
+      const remove = async () => {
+        acted = true;
+        for (const rel of Object.keys(files)) unlinkSync(path.join(src, rel));
+      };
+      if (moment === 'at-listing') {
+        const listing = atListing(remove);
+        arm(listing.hold);
+      } else {
+        arm(({ method, url: u }) =>
+          !acted && method === 'POST' && u.includes('/p/multi.bin') && u.includes('uploads')
+            ? remove()
+            : undefined,
+        );
+      }
+      const run = await runGuarded(
+        ['push', src, url, ...via, '--json', '--workers', '1', ...THRESHOLD],
+        server,
+      );
+      expect(acted).toBe(true);
+      expect(run.stderr()).toBe('');
+      expect(run.code).toBe(0);
+      for (const rel of Object.keys(files)) {
+        const about = reportsAbout(run.events, rel);
+        expect(about, `${rel}: ${JSON.stringify(about)}`).toHaveLength(1);
+        expect(about[0]!.type).toBe('warning');
+        expect(about[0]!.message).toBe(`${rel}: disappeared during the run`);
+      }
+      expect(run.events.filter((e) => e.type === 'error')).toEqual([]);
+      expect(doneOf(run.events, 'upload')).toEqual(['calm.txt']);
+      expect([...(await transport.list('p/')).keys()].sort()).toEqual(['calm.txt', 'seed.txt']);
+      expect([...entries(src).keys()].sort()).toEqual(['calm.txt', 'seed.txt']);
+    },
+  );
+
   describe('check reads under the same rule', () => {
     it.each(['fifo', 'symlink', 'renamed'] as const)(
       'a file swapped (%s) after the scan is an error, never compared, never waited on',

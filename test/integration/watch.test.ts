@@ -819,6 +819,37 @@ describe.each(servers())('push --watch on $name', (server) => {
     expect(run.events.at(-1), diag(run)).toMatchObject({ type: 'summary', pending: 0, failed: 0 });
   });
 
+  it('--delete: a file removed before its upload opens it is no error, and the batch still deletes', async () => {
+    const { transport, src, url } = await setup('gone-before-open');
+    writeOld(path.join(src, 'keep.txt'), 'keep');
+    writeOld(path.join(src, 'old.txt'), 'old');
+    const hold = await holdingProxy('w/a.txt');
+    const via = ['--endpoint-url', hold.proxy.endpoint];
+    expect((await runCli(['push', src, url, ...via], server)).code).toBe(0);
+    // One batch (the watch's first sync): a.txt uploaded and held, b.txt after it, old.txt deleted.
+    rmSync(path.join(src, 'old.txt'));
+    writeOld(path.join(src, 'a.txt'), 'a');
+    writeOld(path.join(src, 'b.txt'), 'removed before its turn');
+    const run = start(
+      watchArgs(src, url, hold.proxy.endpoint, ['--settle', '300ms', '--delete', '--workers', '1']),
+    );
+    expect(await waitFor(hold.arrived, run, 30_000), diag(run)).toBe(true);
+    rmSync(path.join(src, 'b.txt'));
+    hold.release();
+    const deleted = () => batches(run).reduce((n, b) => n + b.deleted, 0);
+    expect(await waitFor(() => deleted() >= 1, run, 15_000), diag(run)).toBe(true);
+    expect([...(await transport.list('w/')).keys()].sort()).toEqual(['a.txt', 'keep.txt']);
+    // b.txt's upload was tried in that batch (the path under test): handed back, pending, no error.
+    expect(batches(run)[0], diag(run)).toMatchObject({ uploaded: 1, deleted: 1, pending: 1, failed: 0 });
+    expect(
+      run.events.filter((e) => e.type === 'error'),
+      diag(run),
+    ).toEqual([]);
+    expect((await stop(run)).code, diag(run)).toBe(0);
+    expect(run.events.at(-1), diag(run)).toMatchObject({ type: 'summary', pending: 0, failed: 0 });
+    expect([...readManifest(src)!.files.keys()].sort()).toEqual(['a.txt', 'keep.txt']);
+  });
+
   it('a plain push --delete: a file removed while its PUT is in flight is recorded, as one removed after it', async () => {
     const { transport, src, url } = await setup('gone-in-flight-plain');
     writeOld(path.join(src, 'keep.txt'), 'keep');
