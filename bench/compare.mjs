@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { HERE, log, RUNS, WORK } from './config.mjs';
 import { fmtMs } from './format.mjs';
-import { median, node, raw, repeat, rm, stats, timed } from './measure.mjs';
+import { median, node, raw, repeat, rm, runFailure, stats, timed } from './measure.mjs';
 import { shownCommand, tools } from './peers.mjs';
 
 const sum = (o) => Object.values(o).reduce((n, v) => n + v, 0);
@@ -35,17 +35,24 @@ async function runOne(proxy, inv, timeoutMs) {
   return run;
 }
 
-/** The figure a tool's runs stand for: the median of the successful ones, or null. */
-function summarise(runs) {
-  const good = runs.filter((r) => r.exitCode === 0 && !r.timedOut);
+/**
+ * The figure a tool's runs stand for: the median of the successful ones (null when any failed: exit≠0,
+ * killed, or an outcome that did not verify), and the most requests and uploads of any run, so that
+ * "0 requests" or "0 uploads" holds for every run and not the first alone.
+ */
+export function summarise(runs) {
+  const good = runs.filter((r) => runFailure(r) === null);
+  const most = runs.reduce((a, r) => ((r.requestsTotal ?? -1) > (a?.requestsTotal ?? -1) ? r : a), runs[0]);
+  const uploads = runs.map((r) => r.uploads).filter((u) => typeof u === 'number');
+  const failed = runs.map(runFailure).find(Boolean);
   return {
     runs,
     median: good.length === runs.length && good.length ? median(good.map((r) => r.ms)) : null,
     stats: good.length ? stats(good.map((r) => r.ms)) : null,
-    requests: runs[0]?.requests ?? null,
-    requestsTotal: runs[0]?.requestsTotal ?? null,
-    uploads: runs[0]?.uploads ?? null,
-    error: runs.find((r) => r.error)?.error,
+    requests: most?.requests ?? null,
+    requestsTotal: most?.requestsTotal ?? null,
+    uploads: uploads.length ? Math.max(...uploads) : null,
+    error: runs.find((r) => r.error)?.error ?? failed ?? undefined,
   };
 }
 

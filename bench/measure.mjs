@@ -208,14 +208,29 @@ export function addFloor(sec, f) {
   return f;
 }
 
+/** Why a run failed (non-zero exit, killed, or an outcome that did not verify), or null when it did not. */
+export function runFailure(r) {
+  if (r.timedOut) return r.error ?? 'timed out';
+  if (r.exitCode !== 0) return `exit ${r.exitCode}${r.error ? `: ${r.error}` : ''}`;
+  if (r.verifyError) return `verification: ${r.verifyError}`;
+  return null;
+}
+
+/** The failed runs of a workload, as one line: null when every run succeeded. */
+export function failedRuns(w) {
+  const bad = (w?.runs ?? []).map(runFailure).filter(Boolean);
+  return bad.length ? `${bad.length} of ${w.runs.length} runs failed: ${[...new Set(bad)].join('; ')}` : null;
+}
+
 export function addWorkload(sec, w) {
   w.stats = stats(w.runs.map((r) => r.ms));
   w.rssKiB = Math.max(0, ...w.runs.map((r) => r.rssKiB ?? 0)) || null;
   w.cpuMs = medianOf(w.runs.map((r) => r.cpuMs));
+  w.failed = failedRuns(w) ?? undefined;
   sec.workloads.push(w);
   const req = w.runs[0]?.requestsTotal;
   log(
-    `  ${w.label} [${w.set}]: median ${fmtMs(w.stats?.median)}, ${req ?? '?'} requests, RSS ${fmtRss(w.rssKiB)}`,
+    `  ${w.label} [${w.set}]: median ${fmtMs(w.stats?.median)}, ${req ?? '?'} requests, RSS ${fmtRss(w.rssKiB)}${w.failed ? `; ! ${w.failed}` : ''}`,
   );
   return w;
 }

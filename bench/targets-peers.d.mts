@@ -3,5 +3,5 @@ export type ToolResult = { median?: number; uploads?: number; requestsTotal?: nu
 export type Workload = { results: Record<string, ToolResult> };
 export function bestPeer(w: Workload | undefined): { name: string; ms: number } | null;
 export function ratioToBest(w: Workload | undefined): number | null;
-export type TargetRow = { label: string; result: 'PASS' | 'FAIL' | 'SKIP'; detail: string };
+export type TargetRow = { label: string; result: 'PASS' | 'FAIL' | 'SKIP' | 'INFO'; detail: string };
 export function evaluatePeers(sec: object): TargetRow[];

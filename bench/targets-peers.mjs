@@ -1,6 +1,7 @@
 // The targets of issue 18, judged on the comparison with the peers (bench/compare.mjs), in the same
-// table shape as bench/targets.mjs. A target the issue sets at ~20 ms RTT is SKIPped on loopback,
-// with the figure shown.
+// table shape as bench/targets.mjs. A target the issue sets at ~20 ms RTT is SKIPped on loopback and
+// shown as INFO at an RTT far from 20 ms, with the figure. s3sync's own failure is a FAIL; a peer
+// that did not run only SKIPs the targets measured against it.
 import { fmtMs, ratio } from './format.mjs';
 import { judgeAll } from './targets.mjs';
 
@@ -32,24 +33,52 @@ const floorNote = (w) => {
   return typeof f === 'number' ? `; floor client ${fmtMs(f)}` : '';
 };
 
-/** A "≤ k × the best peer" target on workload `id` of `set`; `rttOnly` targets SKIP on loopback. */
-function vsBest(id, set, k, { rttOnly = false } = {}) {
+/** A FAIL when s3sync ran on the workload and failed; null when it succeeded or did not run. */
+function s3syncFailed(w) {
+  const s = w?.results?.s3sync;
+  if (!s || typeof s.median === 'number') return null;
+  return { pass: false, detail: `s3sync failed: ${s.error ?? 'no successful run'}` };
+}
+
+/** About 20 ms: the RTT the issue states those targets at, with room for an odd proxy setting. */
+const nearTwentyMs = (rttMs) => rttMs >= 15 && rttMs <= 25;
+
+/** For a target stated at ~20 ms RTT: a SKIP on loopback, an INFO at another RTT, else null (judge it). */
+function rttGate(c, detail) {
+  if (!c.cmp.rttMs) return { pass: null, detail: `${detail} (the target applies at ~20 ms RTT)` };
+  if (!nearTwentyMs(c.cmp.rttMs))
+    return { pass: null, info: true, detail: `${detail} (the target applies at ~20 ms RTT: not judged)` };
+  return null;
+}
+
+/**
+ * A "≤ k × the best peer" target on workload `id` of `set`; `rttOnly` targets are judged at ~20 ms
+ * RTT only; `noUploads` also asks that s3sync uploaded nothing (files unchanged: proof by content).
+ */
+function vsBest(id, set, k, { rttOnly = false, noUploads = false } = {}) {
   return (c) => {
     const w = c.find(id, set);
+    const failed = s3syncFailed(w);
+    if (failed) return failed;
     const s = w?.results?.s3sync?.median;
     const best = bestPeer(w);
     if (typeof s !== 'number' || !best) return undefined;
     const r = s / best.ms;
-    const detail = `${fmtMs(s)} vs ${best.name} ${fmtMs(best.ms)} = ${r.toFixed(2)}× ${rttNote(c)}${floorNote(w)}`;
-    if (rttOnly && !c.cmp.rttMs)
-      return { pass: null, detail: `${detail} (the target applies at ~20 ms RTT)` };
-    return { pass: r <= k, detail };
+    const up = noUploads ? `${w.results.s3sync.uploads} uploads, ` : '';
+    const detail = `${up}${fmtMs(s)} vs ${best.name} ${fmtMs(best.ms)} = ${r.toFixed(2)}× ${rttNote(c)}${floorNote(w)}`;
+    if (rttOnly) {
+      const gate = rttGate(c, detail);
+      if (gate) return gate;
+    }
+    return { pass: r <= k && (!noUploads || w.results.s3sync.uploads === 0), detail };
   };
 }
 
 function noChange(set) {
   return (c) => {
     const w = c.find('push-nochange', set);
+    const failed = s3syncFailed(w);
+    if (failed) return failed;
     const s = w?.results?.s3sync;
     const d = c.cmp.datasets?.find((x) => x.set === set);
     // The floor measured in the workload's own rounds; else (an older report) the section's.
@@ -64,31 +93,44 @@ function noChange(set) {
   };
 }
 
-function freshCheckout(c) {
+/** Fresh checkout, uploads half: s3sync re-uploads none of the files whose mtimes alone changed. */
+function freshCheckoutUploads(c) {
   const w = c.find('push-fresh-checkout', '10k');
+  const failed = s3syncFailed(w);
+  if (failed) return failed;
+  const s = w?.results?.s3sync;
+  if (typeof s?.median !== 'number') return undefined;
+  return { pass: s.uploads === 0, detail: `${s.uploads} uploads, ${fmtMs(s.median)} ${rttNote(c)}` };
+}
+
+/** Fresh checkout, speed half: judged only against a peer that did re-upload, else SKIPped. */
+function freshCheckoutSpeed(c) {
+  const w = c.find('push-fresh-checkout', '10k');
+  const failed = s3syncFailed(w);
+  if (failed) return failed;
   const s = w?.results?.s3sync;
   if (typeof s?.median !== 'number') return undefined;
   const reuploaders = Object.entries(w.results).filter(
     ([n, r]) => !NOT_PEERS.has(n) && typeof r.median === 'number' && r.uploads > 0,
   );
   const fastest = reuploaders.sort((a, b) => a[1].median - b[1].median)[0];
-  const vs = fastest
-    ? `; fastest peer that re-uploads: ${fastest[0]} ${fmtMs(fastest[1].median)} (${fastest[1].uploads} uploads) = ${(fastest[1].median / s.median).toFixed(1)}× s3sync`
-    : '; no peer re-uploaded';
+  if (!fastest)
+    return { pass: null, detail: `no re-uploading peer measured; s3sync ${fmtMs(s.median)} ${rttNote(c)}` };
   return {
-    pass: s.uploads === 0 && (!fastest || fastest[1].median >= 5 * s.median),
-    detail: `${s.uploads} uploads, ${fmtMs(s.median)} ${rttNote(c)}${vs}`,
+    pass: fastest[1].median >= 5 * s.median,
+    detail: `s3sync ${fmtMs(s.median)} ${rttNote(c)}; fastest peer that re-uploads: ${fastest[0]} ${fmtMs(fastest[1].median)} (${fastest[1].uploads} uploads) = ${(fastest[1].median / s.median).toFixed(1)}× s3sync`,
   };
 }
 
 function parallelListing(c) {
   const w = c.find('list');
+  const failed = s3syncFailed(w);
+  if (failed) return failed;
   const s = w?.results?.s3sync?.median;
   const one = c.cmp.rawList?.stats?.median;
   if (typeof s !== 'number' || !one) return undefined;
   const detail = `s3sync ${fmtMs(s)} vs one stream ${fmtMs(one)} (${c.cmp.rawList.pages} pages, whole process) = ${(one / s).toFixed(2)}× faster ${rttNote(c)}`;
-  if (!c.cmp.rttMs) return { pass: null, detail: `${detail} (the target applies at ~20 ms RTT)` };
-  return { pass: one / s >= 4, detail };
+  return rttGate(c, detail) ?? { pass: one / s >= 4, detail };
 }
 
 export const PEER_TARGETS = [
@@ -101,20 +143,29 @@ export const PEER_TARGETS = [
     judge: vsBest('pull-first', '10k', 0.8),
   },
   {
-    label: 'fresh runner 10k ≤ 1.0 × the fastest peer (s3sync proves content: MD5 against the ETag)',
+    label:
+      'fresh runner 10k: 0 uploads and ≤ 1.0 × the fastest peer (s3sync proves content: MD5 against the ETag)',
     workload: 'fresh runner (10k)',
-    metric: 'wall time, median',
-    threshold: '≤ 1.0 × the fastest peer',
+    metric: 'uploads (max over runs); wall time, median',
+    threshold: '0 uploads and ≤ 1.0 × the fastest peer',
     skipDetail: 'not run',
-    judge: vsBest('push-fresh-runner', '10k', 1.0),
+    judge: vsBest('push-fresh-runner', '10k', 1.0, { noUploads: true }),
   },
   {
-    label: 'fresh checkout 10k: 0 uploads and ≥ 5 × faster than the peers that re-upload',
+    label: 'fresh checkout 10k: 0 uploads',
     workload: 'fresh checkout (10k)',
-    metric: 'uploads (PutObject + completed multipart, counted by the proxy); wall time',
-    threshold: '0 uploads and ≥ 5 × faster than the fastest peer that re-uploads',
+    metric: 'uploads (PutObject + completed multipart, counted by the proxy; max over runs)',
+    threshold: '0 uploads',
     skipDetail: 'not run',
-    judge: freshCheckout,
+    judge: freshCheckoutUploads,
+  },
+  {
+    label: 'fresh checkout 10k: ≥ 5 × faster than the peers that re-upload',
+    workload: 'fresh checkout (10k)',
+    metric: 'wall time, median',
+    threshold: '≥ 5 × faster than the fastest peer that re-uploads',
+    skipDetail: 'not run',
+    judge: freshCheckoutSpeed,
   },
   {
     label: 'first push 1k at ~20 ms RTT ≤ 0.4 × the best peer',

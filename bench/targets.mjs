@@ -1,8 +1,10 @@
 // The performance targets, as a table: each names the workload it judges, the metric, the threshold,
-// and a `judge` that reads the section and returns { pass, detail } (pass null = SKIP), or nothing
-// when the target does not apply to this run. Printed as PASS / FAIL / SKIP; never fails the process.
+// and a `judge` that reads the section and returns { pass, detail } (pass null = SKIP; with `info`,
+// INFO), or nothing when the target does not apply to this run. Printed as PASS / FAIL / SKIP / INFO;
+// never fails the process. A workload with a failed run (exit≠0, killed, or an outcome that did not
+// verify) FAILs its targets.
 import { cpuVs, fmtMs, fmtReq, pct, ratio } from './format.mjs';
-import { median } from './measure.mjs';
+import { failedRuns, median } from './measure.mjs';
 import { BWLIMIT_TARGET } from './workloads-limits.mjs';
 
 /** Bytes hashed per second in a rebuild, net of what it cannot avoid: start-up with the SDK, walk, listing. */
@@ -12,6 +14,12 @@ export function hashRate(sec, d, w) {
   return d.bytes / (Math.max(net, 1) / 1000) / 1e6;
 }
 
+/** A FAIL for a workload with any failed run: a median over runs that did not do the work proves nothing. */
+const failure = (w) => {
+  const f = failedRuns(w);
+  return f ? { pass: false, detail: f } : null;
+};
+
 const maxRequests = (w) => Math.max(...w.runs.map((r) => r.requestsTotal ?? Number.POSITIVE_INFINITY));
 /** The verdict's basis is the raw process; the loop alone is shown beside it. */
 const vsLoop = (s, loop) => (loop ? `; ${pct(s, loop.rate.value)} of the loop alone` : '');
@@ -19,6 +27,8 @@ const vsLoop = (s, loop) => (loop ? `; ${pct(s, loop.rate.value)} of the loop al
 /** A share of a raw floor's rate, the form of every "≥ 90% of raw" target. */
 function shareOfRaw(w, floor, loop, min, unit) {
   if (!w || !floor) return undefined;
+  const f = failure(w);
+  if (f) return f;
   const s = w.rate.value;
   const rw = floor.rate.value;
   return {
@@ -30,6 +40,8 @@ function shareOfRaw(w, floor, loop, min, unit) {
 function scaleNoChange(d, limitMs, limitMB) {
   const w = d?.noChange;
   if (!w) return undefined;
+  const f = failure(w);
+  if (f) return f;
   const rssMB = (w.rssKiB * 1024) / 1e6;
   return {
     pass: w.stats.median <= limitMs && rssMB <= limitMB,
@@ -39,6 +51,8 @@ function scaleNoChange(d, limitMs, limitMB) {
 
 function mutatedRequests(d1) {
   if (!d1?.mutated) return undefined;
+  const f = failure(d1.mutated);
+  if (f) return f;
   const bad = [];
   for (const r of d1.mutated.runs) {
     const req = r.requests ?? {};
@@ -67,6 +81,8 @@ function rebuildHashing(c) {
   const d10 = c.ds('10k');
   if (!d10?.rebuild) return undefined;
   const w = d10.rebuild;
+  const f = failure(w);
+  if (f) return f;
   const uploads = Math.max(...w.runs.map((r) => (r.uploaded ?? 1) + (r.requests?.PutObject ?? 0)));
   const rate = hashRate(c.sec, d10, w);
   d10.rebuild.hashRate = rate;
@@ -91,6 +107,8 @@ export const SERVER_TARGETS = [
     judge: (c) => {
       const ver = c.sec.workloads.find((w) => w.id === 'version');
       if (!ver || !c.start) return undefined;
+      const f = failure(ver);
+      if (f) return f;
       const lim = 1.5 * c.start;
       return {
         pass: ver.stats.median <= lim,
@@ -108,6 +126,8 @@ export const SERVER_TARGETS = [
     judge: (c) => {
       const d10 = c.ds('10k');
       if (!d10?.noChange) return undefined;
+      const f = failure(d10.noChange);
+      if (f) return f;
       const floor = c.start + d10.walk.stats.median;
       const lim = 2.5 * floor;
       const reqs = maxRequests(d10.noChange);
@@ -236,14 +256,15 @@ export const MANIFEST_TARGETS = [
   },
 ];
 
-const verdict = (pass) => (pass === null ? 'SKIP' : pass ? 'PASS' : 'FAIL');
+/** INFO: a figure shown under a target whose conditions the run did not meet. */
+const verdict = (r) => (r.info ? 'INFO' : r.pass === null ? 'SKIP' : r.pass ? 'PASS' : 'FAIL');
 
 /** Judges `table` against `input`; a target that does not apply is left out, or SKIPped if it says how. */
 export function judgeAll(table, input) {
   const out = [];
   for (const t of table) {
     const r = t.judge(input);
-    if (r) out.push({ label: t.label, result: verdict(r.pass), detail: r.detail });
+    if (r) out.push({ label: t.label, result: verdict(r), detail: r.detail });
     else if (t.skipDetail) out.push({ label: t.skipLabel ?? t.label, result: 'SKIP', detail: t.skipDetail });
   }
   return out;
