@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { HERE, log, RUNS, WORK } from './config.mjs';
 import { fmtMs } from './format.mjs';
-import { median, node, raw, repeat, rm, runFailure, stats, timed } from './measure.mjs';
+import { median, node, raw, repeat, rm, runFailure, stats, timed, verifyRun } from './measure.mjs';
 import { shownCommand, tools } from './peers.mjs';
 
 const sum = (o) => Object.values(o).reduce((n, v) => n + v, 0);
@@ -75,9 +75,11 @@ function comparison(sec, server, proxy, opt) {
   let turn = 0;
   /**
    * Runs `op(tool, i)` for every tool, `runs` times; the order of the tools rotates per workload so
-   * that none always runs first on a fresh bucket. `prepare(i)` runs before each round.
+   * that none always runs first on a fresh bucket. `prepare(i)` runs before each round; `verify(t, i)`,
+   * when given, names what the run must have left ({ root, bucket, prefix } or { root, dest }), which
+   * is checked after the run's timed span and its request counts: a mismatch fails the run.
    */
-  const workload = async ({ id, label, set, runs = opt.runs, op, prepare }) => {
+  const workload = async ({ id, label, set, runs = opt.runs, op, prepare, verify }) => {
     const w = { id, label, set, results: {} };
     const order = ts.map((_, k) => ts[(k + turn) % ts.length]);
     turn++;
@@ -89,7 +91,17 @@ function comparison(sec, server, proxy, opt) {
         if (!inv) continue;
         const tc = cmp.tools.find((x) => x.name === t.name).commands;
         tc[id] ??= shownCommand(inv, subst);
-        per[t.name].push(await runOne(proxy, inv, opt.timeoutMs));
+        const run = await runOne(proxy, inv, opt.timeoutMs);
+        const v = verify?.(t, i);
+        if (v) {
+          await verifyRun(
+            run,
+            v.root,
+            v.dest ? { dest: v.dest } : { server, bucket: v.bucket, prefix: v.prefix },
+          );
+          if (run.verifyError && !run.error) run.error = `verification: ${run.verifyError}`;
+        }
+        per[t.name].push(run);
       }
     }
     for (const t of ts) if (per[t.name].length) w.results[t.name] = summarise(per[t.name]);
@@ -122,6 +134,7 @@ async function smallFiles(c, server, set, opt) {
       if (t.manifest) rm(t.manifest(bucket, `${t.name}-${i}`));
       return t.push(root, bucket, `${t.name}-${i}`);
     },
+    verify: (t, i) => ({ root, bucket, prefix: `${t.name}-${i}` }),
   });
   // The target's floor (Node start-up + the bare walk) is timed in the same rounds: timed at the start
   // of the section, minutes earlier, it moved with the machine while s3sync's time did not.
@@ -150,6 +163,7 @@ async function smallFiles(c, server, set, opt) {
       if (t.manifest) rm(t.manifest(bucket, main(t)));
       return t.push(root, bucket, main(t));
     },
+    verify: (t) => ({ root, bucket, prefix: main(t) }),
   });
   await c.workload({
     id: 'push-fresh-checkout',
@@ -163,6 +177,7 @@ async function smallFiles(c, server, set, opt) {
       if (t.code !== 0) throw new Error(`touch failed: ${t.stderr}`);
     },
     op: (t) => t.push(root, bucket, main(t)),
+    verify: (t) => ({ root, bucket, prefix: main(t) }),
   });
   // Every tool pulls the same objects: the prefix s3sync pushed.
   const s3syncMain = `s3sync-${opt.runs - 1}`;
@@ -177,6 +192,7 @@ async function smallFiles(c, server, set, opt) {
       c.cleanup.push(dest);
       return t.pull(bucket, s3syncMain, dest);
     },
+    verify: (t, i) => ({ root, dest: path.join(WORK, `cmp-pull-${t.name}-${i}`) }),
   });
   for (const d of c.cleanup.splice(0)) rm(d);
   rm(root);
@@ -199,6 +215,7 @@ async function bigFiles(c, server) {
       if (t.manifest) rm(t.manifest(bucket, `${t.name}-${i}`));
       return t.push(root, bucket, `${t.name}-${i}`);
     },
+    verify: (t, i) => ({ root, bucket, prefix: `${t.name}-${i}` }),
   });
   rm(root);
 }

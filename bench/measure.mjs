@@ -141,6 +141,46 @@ export const raw = (server, cfg) =>
     }),
   ]);
 
+/**
+ * Checks what a run left (bench/verify.mjs: a push's prefix or a pull's tree against the dataset), after
+ * its timed span, and records it in the run: `verified` counts the files that matched; a mismatch sets
+ * `verifyError`, which fails the run as a non-zero exit does. `target` is { server, bucket, prefix } for
+ * a push, { dest } for a pull; `root` the dataset tree.
+ */
+export async function verifyRun(run, root, target) {
+  const cfg = target.dest
+    ? { mode: 'pull', root, dest: target.dest }
+    : {
+        mode: 'push',
+        root,
+        // Straight to the server: a latency proxy's delay, or its request counts, are no part of this.
+        endpoint: target.server.directEndpoint ?? target.server.endpoint,
+        accessKeyId: target.server.accessKeyId,
+        secretAccessKey: target.server.secretAccessKey,
+        bucket: target.bucket,
+        prefix: `${target.prefix}/`,
+      };
+  let v;
+  try {
+    v = await node(path.join(HERE, 'verify.mjs'), [JSON.stringify(cfg)]);
+  } catch (err) {
+    v = { ok: false, reason: `could not verify: ${err.message.split('\n')[0]}` };
+  }
+  run.verified = { files: v.files ?? 0, bytes: v.bytes ?? 0, expected: v.expected, hashed: v.hashed };
+  if (!v.ok) {
+    run.verifyError = v.reason;
+    log(`  ! ${target.dest ? 'pull' : 'push'} did not verify: ${v.reason}`);
+  }
+  return run;
+}
+
+/** The files and bytes every run was verified to have moved (the fewest of any run), for its rate. */
+export function verifiedCounts(runs) {
+  const v = runs.map((r) => r.verified).filter(Boolean);
+  if (v.length < runs.length || !v.length) return null;
+  return { files: Math.min(...v.map((x) => x.files)), bytes: Math.min(...v.map((x) => x.bytes)) };
+}
+
 export const freePort = () =>
   new Promise((resolve, reject) => {
     const srv = net.createServer();

@@ -1,9 +1,10 @@
 // The report: the Markdown tables (floors, workloads, targets per server) written beside the JSON.
 import { HEAVY_DEFAULT, heavyRuns, RUNS, SETS } from './config.mjs';
 import { fmtCpu, fmtMs, fmtRate, fmtReq, fmtRss, pct, ratio } from './format.mjs';
-import { stats } from './measure.mjs';
+import { failedRuns, stats } from './measure.mjs';
 import { compareMarkdown } from './report-peers.mjs';
 import { hashRate } from './targets.mjs';
+import { HASH_ALL } from './verify.mjs';
 
 function requestsCell(w) {
   if (w.id === 'version') return '0';
@@ -49,6 +50,13 @@ function vsFloor(sec, w) {
   }
 }
 
+/** How many runs each kind of workload had, and what was verified after them. */
+export function runsLine(sets, runs, heavy) {
+  const per = Object.keys(HEAVY_DEFAULT).filter((k) => sets.includes(k) && k !== '1m');
+  const list = (f) => per.map((k) => `${f(heavy(k))} for ${k}`).join(', ');
+  return `Runs: ${runs} for cheap workloads and floors (plus an unmeasured warm-up); first transfers ${list((n) => n)}; rebuilds ${list((n) => Math.max(3, n))}. Median (min–max) of wall time from spawn to exit; CPU is the measured process's median user + system time (all its threads; not the server's); peak RSS is the largest over the runs. After each first push, mutation push, rebuild and first pull, outside its timed span, the result is verified against the dataset (push: the prefix's keys, sizes and each single-part object's ETag against the file's MD5; pull: the pulled tree's paths, sizes and MD5s; MD5s of a sample beyond ${HASH_ALL.toLocaleString('en')} files); a run that did not verify failed, as a non-zero exit does, and first transfer rates count the files verified.`;
+}
+
 export function markdown(report) {
   const L = [];
   const m = report.meta;
@@ -57,16 +65,7 @@ export function markdown(report) {
   L.push(
     `${m.cpus} × ${m.cpuModel}, ${m.memGB} GB RAM, ${m.platform}, Node ${m.node}; s3sync ${m.version} at ${m.commit}${m.dirty ? ' (with uncommitted changes in src/)' : ''}. Load average ${m.loadAvgStart[0]} at start, ${m.loadAvgEnd[0]} at end; ${m.totalSeconds} s in all.`,
   );
-  L.push(
-    `Runs: ${RUNS} for cheap workloads and floors (plus an unmeasured warm-up), ${Object.entries(
-      HEAVY_DEFAULT,
-    )
-      .filter(([k]) => SETS.includes(k) && k !== '1m')
-      .map(([k]) => `${heavyRuns(k)} for ${k}`)
-      .join(
-        ', ',
-      )} first transfers/rebuilds. Median (min–max) of wall time from spawn to exit; CPU is the measured process's median user + system time (all its threads; not the server's); peak RSS is the largest over the runs.`,
-  );
+  L.push(runsLine(SETS, RUNS, heavyRuns));
   for (const n of report.notices) L.push(`\n> ${n}`);
   if (report.manifestIo) {
     const io = report.manifestIo;
@@ -113,12 +112,22 @@ export function markdown(report) {
       '| Workload | Set | Runs | Median | Min–Max | CPU | Peak RSS | S3 requests (per run) | Rate | vs floor |',
     );
     L.push('|---|---|---:|---:|---:|---:|---:|---|---:|---|');
+    const failures = [];
     for (const w of sec.workloads) {
-      const failed = w.runs.some((r) => r.exitCode !== 0) ? ' ⚠ exit≠0' : '';
+      const why = failedRuns(w);
+      const failed = !why
+        ? ''
+        : w.runs.some((r) => r.exitCode !== 0)
+          ? ' ⚠ exit≠0'
+          : w.runs.some((r) => r.timedOut)
+            ? ' ⚠ killed'
+            : ' ⚠ not verified';
+      if (why) failures.push(`> ⚠ ${w.label} [${w.set}]: ${why}`.replace(/\n/g, ' '));
       L.push(
         `| ${w.label}${failed} | ${w.set} | ${w.stats.n} | ${fmtMs(w.stats.median)} | ${fmtMs(w.stats.min)}–${fmtMs(w.stats.max)} | ${fmtCpu(w.cpuMs)} | ${fmtRss(w.rssKiB)} | ${requestsCell(w)} | ${fmtRate(w.rate)} | ${vsFloor(sec, w)} |`,
       );
     }
+    for (const f of failures) L.push('', f);
     if (sec.compare) L.push(...compareMarkdown(sec));
     L.push('');
     L.push('### Targets');

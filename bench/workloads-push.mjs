@@ -14,19 +14,23 @@ import {
   repeat,
   rm,
   stats,
+  verifiedCounts,
+  verifyRun,
 } from './measure.mjs';
 
 /** Runs the push workloads; returns the prefix of the push the later workloads start from. */
 export async function pushWorkloads(ctx) {
   const { sec, server, set, spec, root, gen, files, bucket, push, ds } = ctx;
+  // After each timed run: did the prefix get every file of the tree, at its size and content?
+  const check = (r, prefix) => verifyRun(r, root, { server, bucket, prefix });
   // Floor: raw PutObject ×16 with the SDK, run in turn with the first push (see inTurn).
   const [puts, first] = await inTurn(
     heavyRuns(set),
     (i) => raw(server, { mode: 'put', bucket, prefix: `raw-put-${i}/`, root }),
-    (i) => {
+    async (i) => {
       // A fresh prefix and no manifest each time.
       rm(path.join(root, '.s3sync'));
-      return push(`push-${i}`, `first${i}`);
+      return check(await push(`push-${i}`, `first${i}`), `push-${i}`);
     },
   );
   // Two bases: the loop alone, and its whole process (spawn to exit, as every s3sync run is timed:
@@ -53,7 +57,8 @@ export async function pushWorkloads(ctx) {
     label: 'push, first (empty prefix, no manifest)',
     set,
     runs: first,
-    rate: rateOf(set, gen, median(first.map((r) => r.ms))),
+    // Per file or byte the prefix was verified to hold, not per file generated.
+    rate: rateOf(set, verifiedCounts(first) ?? gen, median(first.map((r) => r.ms))),
   });
 
   const nochange = await repeat(RUNS, (i) => push(main, `nochange${i}`), { warmup: true });
@@ -65,7 +70,7 @@ export async function pushWorkloads(ctx) {
     const runs = [];
     for (let round = 1; round <= rounds; round++) {
       const m = mutate(root, spec, files, round);
-      const r = await push(main, `mutated${round}`);
+      const r = await check(await push(main, `mutated${round}`), main);
       r.expected = {
         uploads: m.changed,
         // One listing of the prefix: one ListObjectsV2 page per 1,000 objects.
@@ -87,9 +92,9 @@ export async function pushWorkloads(ctx) {
   }
 
   // A rebuild costs seconds, not minutes: at least 3 runs, so one noisy run does not decide.
-  const rebuild = await repeat(Math.max(3, heavyRuns(set)), (i) => {
+  const rebuild = await repeat(Math.max(3, heavyRuns(set)), async (i) => {
     rm(path.join(root, '.s3sync'));
-    return push(main, `rebuild${i}`);
+    return check(await push(main, `rebuild${i}`), main);
   });
   ds.rebuild = addWorkload(sec, {
     id: 'push-rebuild',
