@@ -89,6 +89,8 @@ export async function pushWorkloads(ctx) {
       runs,
     });
     ds.bytes = totalBytes(files);
+    // The tree, and the prefix, now hold the new files too.
+    ds.files = files.length;
   }
 
   // A rebuild costs seconds, not minutes: at least 3 runs, so one noisy run does not decide.
