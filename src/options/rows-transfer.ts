@@ -38,6 +38,16 @@ export const TRANSFER_OPTIONS = {
     example: '--part-size 32MiB',
     commands: TRANSFER,
   },
+  // Off by default, as rsync's -S and restic's restore --sparse: a file with holes may be filled in by
+  // a later copy or run out of space when written into, which a caller should choose knowingly.
+  sparse: {
+    kind: 'boolean',
+    flag: '--sparse',
+    help: 'leave the blocks of downloaded files that are all zeros as holes, taking no disk space',
+    helpFor: { apply: 'with a pull plan, leave the blocks of downloaded files that are all zeros as holes' },
+    commands: ['pull', 'apply'],
+    bodiesOnly: true,
+  },
   storageClass: {
     kind: 'string',
     inHeader: true,

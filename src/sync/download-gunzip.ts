@@ -5,22 +5,14 @@
  * metadata copied onto another object, is written as stored.
  */
 import { createHash } from 'node:crypto';
-import {
-  closeSync,
-  createReadStream,
-  createWriteStream,
-  fsyncSync,
-  openSync,
-  renameSync,
-  rmSync,
-  utimesSync,
-} from 'node:fs';
+import { closeSync, createReadStream, fsyncSync, openSync, renameSync, rmSync, utimesSync } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { runError } from '../errors.js';
 import { COMPRESSED_ENCODING, SOURCE_MD5_META, SOURCE_SIZE_META } from './object-style.js';
-import type { TempPath } from './temp-file.js';
+import { sparseWrite, type TempPath, writeData } from './temp-file.js';
 
 /** What s3sync recorded of a compressed object's source: its MD5, and its size when recorded. */
 export interface CompressedSource {
@@ -51,11 +43,13 @@ export function compressedSource(
  * sibling temp file, fsynced, given `mtime`; throws when the result is not the source (its MD5, and
  * its size when recorded: decompression stops as soon as it is exceeded, so a few kilobytes that inflate
  * to terabytes never fill the disk), leaving no file behind. Returns the MD5 of the written bytes.
+ * `sparse`: its zero blocks are left as holes (see sparse.ts).
  */
 export async function gunzipInPlace(
   tmp: TempPath,
   source: CompressedSource,
   mtime: number | Date,
+  sparse?: boolean,
 ): Promise<string> {
   const from = tmp();
   const to = `${from}.plain`;
@@ -63,7 +57,12 @@ export async function gunzipInPlace(
   let written = 0;
   const tooLarge = () =>
     runError(`decompressed, the object is larger than its recorded source size ${source.size}: not written`);
+  let fh: FileHandle | undefined;
   try {
+    // The file itself once renamed: its mode is a download's, as the umask allows.
+    fh = await open(to, 'wx', 0o666);
+    const out = fh;
+    const how = await sparseWrite(out, sparse);
     await pipeline(
       createReadStream(from),
       createGunzip(),
@@ -75,14 +74,24 @@ export async function gunzipInPlace(
           done(null, chunk);
         },
       }),
-      // The file itself once renamed: its mode is a download's, as the umask allows.
-      createWriteStream(to, { flags: 'wx', mode: 0o666 }),
+      async (plain: AsyncIterable<Buffer>) => {
+        let pos = 0;
+        for await (const chunk of plain) {
+          await writeData(out, chunk, pos, how);
+          pos += chunk.length;
+        }
+        // The trailing zeros skipped are a hole up to the length.
+        if (how) await out.truncate(pos);
+      },
     );
   } catch (err) {
+    await fh?.close().catch(() => {});
+    fh = undefined;
     rmSync(to, { force: true });
     if (written > (source.size ?? Number.POSITIVE_INFINITY)) throw tooLarge();
     throw runError(`the object is not valid gzip although stored so by s3sync: ${(err as Error).message}`);
   }
+  await fh.close();
   const md5 = hash.digest('hex');
   const sourceMd5 = source.md5;
   if (source.size !== undefined && written !== source.size) {

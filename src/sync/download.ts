@@ -137,6 +137,8 @@ export async function downloadObject(
      * the caller's end keeps those files of the downloads it planned (resumeName) and removes the rest.
      */
     resume?: boolean;
+    /** --sparse: zero blocks are left as holes (see sparse.ts). */
+    sparse?: boolean;
   },
   tree: TargetTree,
   progress = new TransferProgress(o.size, (e) => s.emit(e)),
@@ -196,9 +198,17 @@ export async function downloadObject(
         },
       ));
       // Written once the request's slot is free: the bytes are checked, only the disk is left.
-      fd = await writeSmall(tmp, data, mtimeOf(meta.mtime, o.lastModified));
+      fd = await writeSmall(tmp, data, mtimeOf(meta.mtime, o.lastModified), cfg.sparse);
     } else if (o.size < cfg.multipartThreshold) {
-      ({ md5, meta, verified, encoding } = await downloadWhole(s, t, o, tmp, partSizes, progress));
+      ({ md5, meta, verified, encoding } = await downloadWhole(
+        s,
+        t,
+        o,
+        tmp,
+        partSizes,
+        progress,
+        cfg.sparse,
+      ));
     } else {
       try {
         ({ md5, meta, verified, encoding } = await downloadVerifiedRanges(s, t, {
@@ -208,6 +218,7 @@ export async function downloadObject(
           partSizes,
           progress,
           log,
+          sparse: cfg.sparse,
         }));
       } catch (err) {
         const ignored = rangeIgnored(err);
@@ -217,7 +228,15 @@ export async function downloadObject(
         cfg.wholeFallbacks.add(ignored.message);
         progress.fail();
         log?.reset();
-        ({ md5, meta, verified, encoding } = await downloadWhole(s, t, o, tmp, partSizes, progress));
+        ({ md5, meta, verified, encoding } = await downloadWhole(
+          s,
+          t,
+          o,
+          tmp,
+          partSizes,
+          progress,
+          cfg.sparse,
+        ));
       }
     }
     if (verified === undefined) {
@@ -229,7 +248,7 @@ export async function downloadObject(
     if (source !== undefined) {
       if (fd !== undefined) closeSync(fd);
       fd = undefined;
-      md5 = await gunzipInPlace(tmp, source, mtimeOf(meta.mtime, o.lastModified));
+      md5 = await gunzipInPlace(tmp, source, mtimeOf(meta.mtime, o.lastModified), cfg.sparse);
       fd = openSync(tmp(), constants.O_RDONLY | constants.O_NOFOLLOW);
     }
     // writeSmall set the mtime already; a larger file's data is synced, its new mtime not yet.
@@ -311,10 +330,12 @@ function downloadWhole(
   tmp: TempPath,
   partSizes: number[],
   progress: TransferProgress,
+  sparse: boolean | undefined,
 ): Promise<{ md5: string; meta: Record<string, string>; verified: boolean | undefined; encoding?: string }> {
   return t.get({ key: o.key, versionId: o.versionId }, async (body, info) => {
     sameAsListed(o, info.etag, body);
-    const r = await writeStream(s.hashes.pool, body, tmp, o.size, partSizes, progress.attempt(0, o.size));
+    const wrote = progress.attempt(0, o.size);
+    const r = await writeStream(s.hashes.pool, body, tmp, o.size, partSizes, wrote, sparse);
     const ok = verifyContent(o.etag, r.md5, r.multipart, info.metadata.md5);
     if (ok === false) throw new IncompleteBody('downloaded bytes do not match the object ETag');
     return { md5: r.md5, meta: info.metadata, verified: ok, encoding: info.contentEncoding };

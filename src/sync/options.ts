@@ -124,6 +124,11 @@ export interface PullOptions extends CommonOptions {
   multipartThreshold?: number | string;
   /** Range size for those objects: '16MiB', or bytes. Default 16 MiB. */
   partSize?: number | string;
+  /**
+   * Blocks of a downloaded file that hold only zeros are not written: the file system leaves holes
+   * there (--sparse). The content is the same; the file takes less disk. Default false.
+   */
+  sparse?: boolean;
   /** A local directory outside the target: each file replaced or deleted is moved there first. */
   backupDir?: string;
   /** Appended to the names under `backupDir`. */

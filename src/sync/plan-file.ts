@@ -800,6 +800,7 @@ async function uploadsLanded(
  */
 export async function apply(
   opts: CommonOptions & { plan: PlanDocument | BucketPlanDocument | string } & Partial<PushOptions> &
+    Pick<PullOptions, 'sparse'> &
     // For an S3 → S3 plan whose source another set of keys reaches (never written in a plan).
     Pick<S3SyncOptions, 'sourceCredentials'>,
 ): Promise<SyncResult> {

@@ -530,6 +530,7 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
     wholeFallbacks: wholeFallbacks(),
     unverified: unverifiedDownloads(),
     resume: true,
+    sparse: setting(opts, 'sparse'),
   };
   // What large downloads left unfinished, kept for this run's downloads and for no other object.
   const resumable = new Set(

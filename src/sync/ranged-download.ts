@@ -1,12 +1,13 @@
 /** A large object, fetched as byte ranges in parallel into its temp file, then verified whole. */
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { runError } from '../errors.js';
 import type { S3Transport } from '../s3/transport.js';
 import { coalesce, IncompleteBody, verifyContent } from './download-body.js';
 import type { RangeLog } from './download-resume.js';
 import type { TransferProgress } from './progress.js';
 import type { RunContext } from './run-context.js';
-import { Flusher, KEEP_FLAGS, type TempPath, TMP_FLAGS, writeFully } from './temp-file.js';
+import { allZero, dataSpans, type SparseWrite, zeroSpans } from './sparse.js';
+import { Flusher, KEEP_FLAGS, sparseWrite, type TempPath, TMP_FLAGS, writeFully } from './temp-file.js';
 
 /** One object to fetch in ranges of `partSize` bytes into `tmp`; `partSizes`: its ETag's candidates. */
 export interface RangedDownload {
@@ -17,6 +18,8 @@ export interface RangedDownload {
   progress: TransferProgress;
   /** The ranges a kept temp file already holds (see download-resume.ts); none: a fresh temp file. */
   log?: RangeLog;
+  /** --sparse: zero blocks are left as holes (see sparse.ts). */
+  sparse?: boolean;
 }
 
 /**
@@ -56,7 +59,7 @@ export async function downloadVerifiedRanges(
 /** Large objects: byte ranges fetched in parallel, each written at its offset and counted by `progress`. */
 async function downloadRanges(
   t: S3Transport,
-  { o, tmp, partSize, progress, log }: RangedDownload,
+  { o, tmp, partSize, progress, log, sparse }: RangedDownload,
 ): Promise<{ meta: Record<string, string>; encoding?: string }> {
   // A kept file is opened as it is; one that is not a regular file of the object's size starts over.
   const fh = await open(tmp(), log ? KEEP_FLAGS : TMP_FLAGS);
@@ -66,12 +69,15 @@ async function downloadRanges(
   try {
     if (log && log.done.size > 0) {
       const st = await fh.stat();
-      if (!st.isFile() || st.size !== o.size) {
-        log.reset();
-        await fh.truncate(0);
-      }
+      if (!st.isFile() || st.size !== o.size) log.reset();
     }
+    // Nothing kept (a new file, one every range is fetched into again, or not the object's size):
+    // emptied, so what a --sparse download skips reads as zeros, not as an earlier attempt's bytes.
+    if (log && log.done.size === 0) await fh.truncate(0);
     await fh.truncate(o.size);
+    const how = await sparseWrite(fh, sparse);
+    // The ranges still to fetch of a kept file may hold bytes of the attempt that did not finish them.
+    const kept = log !== undefined && log.done.size > 0;
     const n = Math.ceil(o.size / partSize);
     await Promise.all(
       Array.from({ length: n }, async (_, i) => {
@@ -88,8 +94,7 @@ async function downloadRanges(
           const wrote = progress.attempt(i, end - start + 1);
           let pos = start;
           for await (const { buf } of coalesce(body)) {
-            await writeFully(fh, buf, pos);
-            flusher.wrote(buf.length);
+            flusher.wrote(await writeRangeData(fh, buf, pos, how, kept));
             wrote(buf.length);
             pos += buf.length;
           }
@@ -108,4 +113,43 @@ async function downloadRanges(
     await fh.close();
   }
   return { meta, encoding };
+}
+
+/**
+ * `buf` written at `pos`, but for its zero blocks under --sparse; in a kept file (`kept`) a zero block
+ * skipped is checked, and written where it does not read as zeros. Returns the bytes written.
+ */
+async function writeRangeData(
+  fh: FileHandle,
+  buf: Buffer,
+  pos: number,
+  how: SparseWrite | undefined,
+  kept: boolean,
+): Promise<number> {
+  const spans = dataSpans(buf, pos, how);
+  let written = 0;
+  for (const [start, end] of spans) {
+    await writeFully(fh, buf.subarray(start, end), pos + start);
+    written += end - start;
+  }
+  if (!how || !kept) return written;
+  for (const [start, end] of zeroSpans(buf.length, spans)) {
+    if (await readsZero(fh, pos + start, end - start)) continue;
+    // The zeros to write are the body's own.
+    await writeFully(fh, buf.subarray(start, end), pos + start);
+    written += end - start;
+  }
+  return written;
+}
+
+/** Whether the file reads as zeros at `[pos, pos + length)` (a hole does; past its end too). */
+async function readsZero(fh: FileHandle, pos: number, length: number): Promise<boolean> {
+  const buf = Buffer.allocUnsafe(length);
+  let got = 0;
+  while (got < length) {
+    const { bytesRead } = await fh.read(buf, got, length - got, pos + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return allZero(buf, 0, got);
 }

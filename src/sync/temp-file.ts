@@ -1,11 +1,12 @@
 /** Writing a download's temp file: every byte down, written back as it arrives, synced before the rename. */
-import { closeSync, constants, futimes, open as openCb, rmSync, write } from 'node:fs';
+import { closeSync, constants, fstat, ftruncate, futimes, open as openCb, rmSync, write } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import type { StreamDigest } from '../local/hash.js';
 import type { HashPool } from '../local/hash-pool.js';
 import { coalesce, IncompleteBody } from './download-body.js';
+import { dataSpans, type SparseWrite, sparseBlock } from './sparse.js';
 
 /**
  * Temp files are opened without following a link at their name (one planted there is refused, never
@@ -13,8 +14,11 @@ import { coalesce, IncompleteBody } from './download-body.js';
  */
 export const TMP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
 
-/** A kept download's temp file (see download-resume.ts): as TMP_FLAGS, but what it holds is kept. */
-export const KEEP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW;
+/**
+ * A kept download's temp file (see download-resume.ts): as TMP_FLAGS, but what it holds is kept, and
+ * readable, as a --sparse download checks what it holds where it skips a zero block.
+ */
+export const KEEP_FLAGS = constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW;
 
 /** A download's temp file: its path, the temp folder checked anew each time it is asked for. */
 export type TempPath = () => string;
@@ -25,6 +29,8 @@ const writeFd = (fd: number, buf: Buffer, off: number, len: number, pos: number)
     write(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))),
   );
 const futimesFd = promisify(futimes);
+const fstatFd = promisify(fstat);
+const ftruncateFd = promisify(ftruncate);
 
 /** Written bytes between background flushes. */
 const FLUSH_EVERY = 8 * 1024 * 1024;
@@ -75,19 +81,56 @@ export async function writeFully(fh: FileHandle, buf: Buffer, pos: number): Prom
 }
 
 /**
+ * `buf` written at `pos` but for its zero blocks under --sparse (see sparse.ts), into a file that reads
+ * as zeros wherever it is not written; returns the bytes written.
+ */
+export async function writeData(
+  fh: FileHandle,
+  buf: Buffer,
+  pos: number,
+  sparse: SparseWrite | undefined,
+): Promise<number> {
+  let written = 0;
+  for (const [start, end] of dataSpans(buf, pos, sparse)) {
+    await writeFully(fh, buf.subarray(start, end), pos + start);
+    written += end - start;
+  }
+  return written;
+}
+
+/** The block a --sparse download of the file judges by (see sparse.ts); undefined without --sparse. */
+export async function sparseWrite(
+  fh: FileHandle,
+  sparse: boolean | undefined,
+): Promise<SparseWrite | undefined> {
+  return sparse ? { block: sparseBlock((await fh.stat()).blksize) } : undefined;
+}
+
+/**
  * Writes a small file with its mtime and returns it still open, unsynced: its fsync is batched with
  * others' (see DurableBatch) instead of waiting here, before the rename. Closed here on failure only.
  * On the thread pool: creating a file waits for the journal while other files' fsyncs commit it, and
- * on the main thread that wait stalled every transfer.
+ * on the main thread that wait stalled every transfer. `sparse`: its zero blocks are left as holes,
+ * its length set after the last write.
  */
-export async function writeSmall(tmp: TempPath, buf: Buffer, mtime: number | Date): Promise<number> {
+export async function writeSmall(
+  tmp: TempPath,
+  buf: Buffer,
+  mtime: number | Date,
+  sparse?: boolean,
+): Promise<number> {
   const fd = await openFd(tmp(), TMP_FLAGS);
   try {
-    for (let off = 0; off < buf.length; ) {
-      const n = await writeFd(fd, buf, off, buf.length - off, off);
-      if (n === 0) throw noProgress();
-      off += n;
+    const how = sparse ? { block: sparseBlock((await fstatFd(fd)).blksize) } : undefined;
+    for (const [start, end] of dataSpans(buf, 0, how)) {
+      for (let off = start; off < end; ) {
+        const n = await writeFd(fd, buf, off, end - off, off);
+        if (n === 0) throw noProgress();
+        off += n;
+      }
     }
+    // The trailing zeros skipped are a hole up to the length.
+    if (how) await ftruncateFd(fd, buf.length);
     await futimesFd(fd, mtime, mtime);
     return fd;
   } catch (err) {
@@ -96,7 +139,10 @@ export async function writeSmall(tmp: TempPath, buf: Buffer, mtime: number | Dat
   }
 }
 
-/** Writes the body while it is hashed, off the main thread for large bodies; `wrote` counts each write. */
+/**
+ * Writes the body while it is hashed, off the main thread for large bodies; `wrote` counts each write.
+ * `sparse`: its zero blocks are left as holes (the hash still sees every byte received).
+ */
 export async function writeStream(
   pool: HashPool,
   body: Readable,
@@ -104,21 +150,25 @@ export async function writeStream(
   size: number,
   partSizes: number[],
   wrote: (bytes: number) => void,
+  sparse?: boolean,
 ): Promise<StreamDigest> {
   const fh = await open(tmp(), TMP_FLAGS);
   const flusher = new Flusher(fh);
   const hash = pool.startStreamHash(partSizes, size);
   let written = 0;
   try {
+    // Truncated when opened: what is not written reads as zeros.
+    const how = await sparseWrite(fh, sparse);
     for await (const { buf, owned } of coalesce(body)) {
-      await writeFully(fh, buf, written);
+      flusher.wrote(await writeData(fh, buf, written, how));
       written += buf.length;
-      flusher.wrote(buf.length);
       wrote(buf.length);
       // After the write: a transferred buffer is detached.
       await hash.update(buf, owned);
     }
     if (written !== size) throw new IncompleteBody(`response body ended after ${written} of ${size} bytes`);
+    // The trailing zeros skipped are a hole up to the length; synced with the data below.
+    if (how) await fh.truncate(size);
     const [, digest] = await Promise.all([flusher.sync(), hash.digest()]);
     return digest;
   } finally {
