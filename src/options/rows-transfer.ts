@@ -45,6 +45,11 @@ export const TRANSFER_OPTIONS = {
     flag: '--sparse',
     help: 'leave the blocks of downloaded files that are all zeros as holes, taking no disk space',
     helpFor: { apply: 'with a pull plan, leave the blocks of downloaded files that are all zeros as holes' },
+    // The config file's defaults may turn it on for every run: one run must be able to say no.
+    negation: "write every byte, whatever the config file's defaults say",
+    negationFor: {
+      apply: "write every byte of a pull plan's downloads, whatever the config file's defaults say",
+    },
     commands: ['pull', 'apply'],
     bodiesOnly: true,
   },

@@ -220,7 +220,7 @@ describe.each(servers())('pull --sparse on $name', (server) => {
     expect(plainLines(planned.stderr)).toHaveLength(1);
   });
 
-  it('the library option; a value not a boolean refused in one line from the config file and the library', async () => {
+  it('the library option, the config key and --no-sparse; a value not a boolean refused in one line', async () => {
     const data = holey();
     const { url } = await seeded('lib', { 'disk.img': data });
     const dest = dir('sparse-lib');
@@ -239,6 +239,16 @@ describe.each(servers())('pull --sparse on $name', (server) => {
       kind: 'usage',
       message: expect.stringMatching(/sparse.*true or false/),
     });
+
+    // A config default for every pull, and one run that says no.
+    const on = path.join(dir('sparse-cfg-on'), 's3sync.config.json');
+    writeFileSync(on, JSON.stringify({ defaults: { sparse: true } }));
+    const byDefault = dir('sparse-cfg-default');
+    ok(await runCli(['pull', url, byDefault], server, { env: { S3SYNC_CONFIG: on } }));
+    expectSparse(path.join(byDefault, 'disk.img'), data);
+    const refused = dir('sparse-cfg-no');
+    ok(await runCli(['pull', url, refused, '--no-sparse'], server, { env: { S3SYNC_CONFIG: on } }));
+    expect(allocated(path.join(refused, 'disk.img'))).toBeGreaterThanOrEqual(SIZE);
 
     const cfg = path.join(dir('sparse-cfg'), 's3sync.config.json');
     writeFileSync(cfg, JSON.stringify({ defaults: { sparse: 'yes' } }));
