@@ -1,5 +1,5 @@
 // The bench's knobs (environment), paths and log line. Read once at start-up; see bench/README.md.
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,8 +42,9 @@ export const OUT = env.BENCH_OUT || 'latest';
 if (!/^[\w.-]+$/.test(OUT)) throw new Error(`BENCH_OUT must be a plain file name, got '${OUT}'`);
 export const WORK = env.BENCH_TMPDIR
   ? path.resolve(env.BENCH_TMPDIR)
-  : mkdtempSync(path.join(os.tmpdir(), 's3sync-bench-'));
-mkdirSync(WORK, { recursive: true });
+  : path.join(os.tmpdir(), `s3sync-bench-${process.pid}-${Date.now().toString(36)}`);
+/** Made by a run (run.mjs), not on import: a unit test importing a bench module leaves no folder. */
+export const makeWorkDir = () => mkdirSync(WORK, { recursive: Boolean(env.BENCH_TMPDIR), mode: 0o700 });
 mkdirSync(RESULTS, { recursive: true });
 export const PROFILE_DIR = path.join(RESULTS, 'profiles');
 if (PROFILE) mkdirSync(PROFILE_DIR, { recursive: true });

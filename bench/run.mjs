@@ -46,6 +46,7 @@ import {
   KEEP,
   LIST_KEYS,
   log,
+  makeWorkDir,
   OUT,
   PEER_TIMEOUT_MS,
   PEERS,
@@ -78,6 +79,7 @@ function gitInfo() {
 }
 
 async function main() {
+  makeWorkDir();
   const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8'));
   const report = {
     meta: {
