@@ -84,6 +84,29 @@ export function copySource(bucket: string, key: string, versionId?: string): str
   return `${encodeURIComponent(bucket)}/${path}${versionId ? `?versionId=${encodeURIComponent(versionId)}` : ''}`;
 }
 
+/** What a copy says of a source deleted between its listing and its copy. */
+export const SOURCE_DELETED =
+  'not copied: the source object was deleted since it was listed: nothing written';
+
+/** The error of a copy whose source is gone: NoSuchKey, as the store says it of a CopyObject. */
+export const sourceDeleted = (cause?: unknown) =>
+  runError(
+    SOURCE_DELETED,
+    cause ??
+      Object.assign(new Error('NoSuchKey'), {
+        name: 'NoSuchKey',
+        Code: 'NoSuchKey',
+        $metadata: { httpStatusCode: 404 },
+      }),
+  );
+
+/** A copy answered as if its source were not there: NoSuchKey, or NoSuchVersion for a version named. */
+export function noSource(err: unknown): boolean {
+  const cause = err instanceof S3SyncError && err.cause !== undefined ? err.cause : err;
+  const code = errorCode(cause);
+  return code === 'NoSuchKey' || code === 'NoSuchVersion';
+}
+
 /** An ETag as a precondition header takes it: quoted. */
 const ifMatch = (etag: string | undefined) => (etag ? `"${etag}"` : undefined);
 
@@ -267,7 +290,7 @@ export async function copyInParts(requests: S3Requests, input: CopyInput): Promi
           signal: input.signal,
         });
   const headers = input.replace ?? head;
-  if (!headers) throw runError(`the source object is gone: ${input.sourceBucket}/${input.sourceKey}`);
+  if (!headers || head === null) throw sourceDeleted();
   // As the store answers a CopySourceIfMatch it honours (RGW ignores it on UploadPartCopy).
   if (head && input.sourceIfMatch !== undefined && head.etag !== input.sourceIfMatch)
     throw requests.fail(

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { runError } from '../errors.js';
 import type { Limiter } from '../limiter.js';
-import { headObject, type ObjectHeaders, partRanges } from '../s3/copy.js';
+import { headObject, type ObjectHeaders, partRanges, sourceDeleted } from '../s3/copy.js';
 import { candidatePartSizes, choosePartSize, etagForm, type PartLimits, S3_PART_LIMITS } from '../s3/etag.js';
 import { abortMultipart, completeMultipart, type StraysOutcome, uploadPart } from '../s3/multipart.js';
 import { createMultipartWith, fetchBytes, putBytes } from '../s3/object-io.js';
@@ -121,7 +121,7 @@ async function streamParts(job: StreamJob): Promise<string> {
     versionId: job.versionId,
     signal: job.signal,
   });
-  if (!head) throw runError(`the source object is gone: ${job.sourceKey}`);
+  if (!head) throw sourceDeleted();
   const headers: ObjectHeaders = { ...head, storageClass: undefined };
   const ps = partSizeFor({ ...job, etag: head.etag });
   const uploadId = await createMultipartWith(job.dst, {

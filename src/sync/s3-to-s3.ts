@@ -8,7 +8,16 @@ import { errorMessage, runError, S3SyncError, usageError } from '../errors.js';
 import { forEachLimit, Limiter } from '../limiter.js';
 import { setting } from '../options/validate.js';
 import { type HeadFact, planS3Sync, type S3SyncAction, type S3SyncPlan } from '../plan/s3-to-s3.js';
-import { type CopyResult, copiedOther, copiesInParts, copyUnsupported, headObject } from '../s3/copy.js';
+import {
+  type CopyResult,
+  copiedOther,
+  copiesInParts,
+  copyUnsupported,
+  headObject,
+  noSource,
+  SOURCE_DELETED,
+  sourceDeleted,
+} from '../s3/copy.js';
 import { httpStatus, isFatal } from '../s3/errors.js';
 import type { StraysOutcome } from '../s3/multipart.js';
 import type { RemoteObject } from '../s3/remote-object.js';
@@ -170,6 +179,7 @@ export async function copyAll(
       const onStrays = (r: StraysOutcome) => {
         for (const line of straysNotices(r)) run.notice(line, a.rel);
       };
+      // Read through this process, a NoSuchKey is the source's: gone since the listing, or not.
       const stream = () =>
         streamObject({
           ...t,
@@ -187,6 +197,10 @@ export async function copyAll(
             sent += n;
             run.emit({ type: 'bytes', bytes: n });
           },
+        }).catch(async (err: unknown) => {
+          if (errorMessage(err) === SOURCE_DELETED) throw err;
+          if (noSource(err) && !(await sourceThere(run, t.src, a))) throw sourceDeleted(err);
+          throw err;
         });
       const mode = copiesInParts(a.size, cfg.multipartThreshold, a.key) ? 'parts' : 'whole';
       try {
@@ -207,16 +221,21 @@ export async function copyAll(
               ...cfg,
             });
           } catch (err) {
-            if (!copyUnsupported(err)) throw err;
-            // Said once: every later object of this kind streams at once.
-            if (serverSide[mode])
-              run.notice(
-                mode === 'parts'
-                  ? 'this store cannot copy in parts (UploadPartCopy): streaming large objects through'
-                  : 'this store cannot copy server-side: streaming the objects through',
-              );
-            serverSide[mode] = false;
-            await stream();
+            if (noSource(err)) {
+              await uncopiable(run, t.src, a, err);
+              await stream();
+            } else {
+              if (!copyUnsupported(err)) throw err;
+              // Said once: every later object of this kind streams at once.
+              if (serverSide[mode])
+                run.notice(
+                  mode === 'parts'
+                    ? 'this store cannot copy in parts (UploadPartCopy): streaming large objects through'
+                    : 'this store cannot copy server-side: streaming the objects through',
+                );
+              serverSide[mode] = false;
+              await stream();
+            }
           }
           if (copied && mode === 'whole') await unlessOther(run, t, a, copied, stream);
         } else await stream();
@@ -237,6 +256,28 @@ export async function copyAll(
       }
     },
     opts.signal,
+  );
+}
+
+/** Whether the source object is still there: one HEAD, made only once a request said it is not. */
+async function sourceThere(run: S3PairRun, src: S3Transport, a: Copy): Promise<boolean> {
+  const bucket = run.from.bucket;
+  const signal = run.opts.signal;
+  return (await headObject(src, { bucket, key: a.key, versionId: a.versionId, signal })) !== null;
+}
+
+/**
+ * A server-side copy answered NoSuchKey: its source was deleted since the listing (the item fails,
+ * nothing written), or it is there and the store cannot copy its key (s3rver with `+` in it), which
+ * is then said and the caller streams it through. Only a HEAD tells them apart.
+ */
+async function uncopiable(run: S3PairRun, src: S3Transport, a: Copy, err: unknown): Promise<void> {
+  // A copy in parts found it gone already, by its own HEAD.
+  if (errorMessage(err) === SOURCE_DELETED) throw err;
+  if (!(await sourceThere(run, src, a))) throw sourceDeleted(err);
+  run.notice(
+    `the store answered NoSuchKey to the copy of ${a.key}, which it has (a key it cannot copy?): streamed through instead`,
+    a.rel,
   );
 }
 

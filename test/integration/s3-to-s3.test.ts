@@ -287,6 +287,99 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     expect(await contents(dst, 'hb/')).toEqual(await contents(src, 'hb/'));
   });
 
+  it('a source deleted between the listing and its copy fails with one clear line, exit 1', async () => {
+    const { bucket: from, transport: src } = await newBucket(server, 'gone');
+    const { bucket: to, transport: dst } = await newBucket(server, 'gone');
+    const big = randomBytes(6 * MiB);
+    const seed = async () => {
+      await seedAll(src, 'p/', { 'a.txt': 'stays', 'gone.txt': 'deleted under the copy' });
+      await seedObject(src, 'p/big-gone.bin', big);
+    };
+    // Each source deleted as its copy (the small one) or the HEAD that starts it (in parts) comes by.
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      hold: ({ method, url, headers }) => {
+        const copy = method === 'PUT' && String(headers['x-amz-copy-source'] ?? '').endsWith('/gone.txt');
+        const head = method === 'HEAD' && url.includes('/p/big-gone.bin');
+        return copy || head ? src.deleteKeys([copy ? 'p/gone.txt' : 'p/big-gone.bin']) : undefined;
+      },
+    });
+    proxies.push(proxy);
+    const via = ['--endpoint-url', proxy.endpoint, '--multipart-threshold', '5MiB', '--part-size', '5MiB'];
+    const said = 'not copied: the source object was deleted since it was listed: nothing written';
+    const expectFailed = async (r: Awaited<ReturnType<typeof runCli>>, what: string) => {
+      expect(r.code, `${what}: ${r.stderr}`).toBe(1);
+      expect(r.summary, what).toMatchObject({ copied: 1, failed: 2 });
+      expect(r.summary?.errors, what).toHaveLength(2);
+      expect(r.summary?.errors, what).toEqual(
+        expect.arrayContaining([
+          { rel: 'big-gone.bin', message: said },
+          { rel: 'gone.txt', message: said },
+        ]),
+      );
+      // One HEAD each: the copy in parts' own, and the one that tells a NoSuchKey's cause.
+      expect(r.summary?.requests.HeadObject, what).toBe(2);
+      expect(await contents(dst, 'q/'), what).toEqual({ 'a.txt': md5Hex('stays') });
+    };
+    await seed();
+    await expectFailed(
+      await runCli(['sync', `s3://${from}/p`, `s3://${to}/q`, ...via, '--json'], server),
+      'sync',
+    );
+    // An applied plan: its listing still sees the sources, deleted under their copies.
+    await dst.deleteKeys(['q/a.txt']);
+    await seed();
+    const file = path.join(tempDir('gone'), 'plan.json');
+    const planned = await runCli(
+      ['plan', 'sync', `s3://${from}/p`, `s3://${to}/q`, ...via, '--out', file],
+      server,
+    );
+    expect(planned.code, planned.stderr).toBe(0);
+    await expectFailed(await runCli(['apply', file, ...via, '--json'], server), 'apply');
+  });
+
+  it('a copy answered NoSuchKey for a source that is there is streamed through, said', async () => {
+    const { bucket: from, transport: src } = await newBucket(server, 'nsk');
+    const { bucket: to, transport: dst } = await newBucket(server, 'nsk');
+    // s3rver answers NoSuchKey to the copy of a key with `+` (it decodes CopySource with decodeURI).
+    await seedAll(src, 'p/', { 'c+d.txt': 'a plus', 'e.txt': 'refused by the proxy' });
+    const nsk = { status: 404, code: 'NoSuchKey', message: 'The specified key does not exist.' };
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      answer: ({ method, headers }) =>
+        method === 'PUT' && String(headers['x-amz-copy-source'] ?? '').endsWith('/e.txt') ? nsk : undefined,
+    });
+    proxies.push(proxy);
+    const r = await runCli(
+      ['sync', `s3://${from}/p`, `s3://${to}/q`, '--endpoint-url', proxy.endpoint, '--json'],
+      server,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ copied: 2, failed: 0 });
+    expect(await contents(dst, 'q/')).toEqual(await contents(src, 'p/'));
+    const notices = r.events.flatMap((e) => (e.type === 'notice' ? [String(e.message)] : []));
+    const streamed = server.name === 'embedded' ? ['c+d.txt', 'e.txt'] : ['e.txt'];
+    expect(notices.sort()).toEqual(
+      streamed.map((rel) =>
+        expect.stringMatching(
+          new RegExp(
+            `NoSuchKey to the copy of p/${rel.replace('+', '\\+')}, which it has.*streamed through instead`,
+          ),
+        ),
+      ),
+    );
+    expect(r.summary?.requests).toMatchObject({
+      CopyObject: 2,
+      HeadObject: streamed.length,
+      GetObject: streamed.length,
+      PutObject: streamed.length,
+    });
+  });
+
   it('copies a large object in parts (UploadPartCopy where the store has it), content identical', async () => {
     const { bucket: from, transport: src } = await newBucket(server, 'src');
     const { bucket: to, transport: dst } = await newBucket(server, 'dst');
