@@ -12,11 +12,11 @@ import type {
 } from '@aws-sdk/client-s3';
 import { runError, S3SyncError } from '../errors.js';
 import { Limiter } from '../limiter.js';
-import { classRefused, errorCode, httpStatus } from './errors.js';
-import { choosePartSize, etagForm, normalizeEtag, type PartLimits } from './etag.js';
+import { classRefused, errorCode, httpStatus, isFatal } from './errors.js';
+import { choosePartSize, etagForm, normalizeEtag, type PartLimits, S3_PART_LIMITS } from './etag.js';
 import {
   abortMultipart,
-  completeMultipart,
+  completeMultipartAnswer,
   createAccounted,
   type StraysOutcome,
   uploadPart,
@@ -50,6 +50,12 @@ export interface CopyInput {
    * Ceph RGW ignore it, so callers check the source first).
    */
   sourceIfMatch?: string;
+  /**
+   * The source's ETag as listed. A multipart one (`<md5>-N`) has a copy in parts made along the
+   * source's own part boundaries where the store tells them, so that the copy's ETag must be the
+   * source's (see CopyResult.alongSource).
+   */
+  sourceEtag?: string;
   /** Destination key, in the transport's bucket. */
   key: string;
   /** Source size: above the multipart threshold the copy is UploadPartCopy in parallel parts. */
@@ -76,6 +82,18 @@ export interface CopyResult {
   etag: string;
   /** The copy's encryption as the store says it: under aws:kms or SSE-C its ETag is no MD5. */
   sse?: string;
+  /**
+   * A copy in parts made along the source's own parts: the source's ETag when it was read (the copy's
+   * must be the same), its part size and count. Absent: a copy in parts that cannot be judged.
+   */
+  alongSource?: SourceLayout;
+}
+
+/** A multipart source's part layout: `parts` parts of `partSize` bytes, the last one the rest. */
+export interface SourceLayout {
+  etag: string;
+  partSize: number;
+  parts: number;
 }
 
 /** CopySource: `bucket/key`, each key segment URL-encoded (a `/` stays a separator), and the version. */
@@ -193,12 +211,14 @@ const sseOf = (r: { ServerSideEncryption?: string; SSECustomerAlgorithm?: string
 const md5Unless = (sse: string | undefined) => sse === undefined || !/kms|SSE-C/i.test(sse);
 
 /**
- * Whether a CopyObject wrote another object than its source: its ETag differs from the source's listed
+ * Whether a copy wrote another object than its source: its ETag differs from the source's listed
  * one, both MD5s (a store that misreads CopySource copies the object of another key: s3rver reads
- * `h%23i` for `h#i`). Only a mismatch costs a request, a HEAD of the source: a source under a KMS or
+ * `h%23i` for `h#i`), or, for a copy in parts made along the source's parts, from the source's ETag
+ * as it was read then. Only a mismatch costs requests, a HEAD of the source: a source under a KMS or
  * customer key lists an ETag that is no MD5, so differs from any copy's, and is not taken for one;
- * nor is a source written since its listing whose ETag is now the copy's.
- * A copy in parts is not judged: its ETag depends on the part layout, which the source's does not tell.
+ * nor is a source written since its listing whose ETag is now the copy's. A copy in parts whose
+ * source proves to have parts of other sizes than its first one's (a HEAD of each) is not judged.
+ * A copy in parts without alongSource is not judged: its ETag depends on the part layout.
  */
 export async function copiedOther(
   requests: S3Requests,
@@ -212,10 +232,67 @@ export async function copiedOther(
   },
 ): Promise<boolean> {
   const { listed, got } = input;
-  if (got.etag === listed || !md5Unless(got.sse)) return false;
-  if (etagForm(listed).kind !== 'md5' || etagForm(got.etag).kind !== 'md5') return false;
+  const along = got.alongSource;
+  if (got.etag === (along?.etag ?? listed) || !md5Unless(got.sse)) return false;
+  if (along) {
+    if (etagForm(got.etag).kind !== 'multipart') return false;
+  } else if (etagForm(listed).kind !== 'md5' || etagForm(got.etag).kind !== 'md5') return false;
   const head = await headObject(requests, input);
-  return head === null || (md5Unless(head.sse) && head.etag !== got.etag);
+  if (head === null) return true;
+  if (!md5Unless(head.sse) || head.etag === got.etag) return false;
+  if (along && head.etag === along.etag) return layoutHolds(requests, input, along, head.size);
+  return true;
+}
+
+/** Parts of a source HEADed at a time to prove its layout. */
+const LAYOUT_HEADS = 4;
+
+/**
+ * Whether every part of the source has the size `layout` gives it: one HEAD per part after the first,
+ * made only once a copy along that layout came out with another ETag than the source's.
+ */
+async function layoutHolds(
+  requests: S3Requests,
+  source: { bucket: string; key: string; versionId?: string; signal?: AbortSignal },
+  layout: SourceLayout,
+  size: number,
+): Promise<boolean> {
+  const ranges = partRanges(size, layout.partSize);
+  if (ranges.length !== layout.parts) return false;
+  const slots = new Limiter(LAYOUT_HEADS);
+  const sizes = await Promise.all(
+    ranges
+      .slice(1)
+      .map((r) =>
+        slots.run(
+          async () => (await headObject(requests, { ...source, partNumber: r.n }))?.partLength,
+          source.signal,
+        ),
+      ),
+  );
+  return sizes.every((n, i) => n === ranges[i + 1]!.end - ranges[i + 1]!.start + 1);
+}
+
+/**
+ * The part size that copies a multipart source along its own parts, from a HEAD of its part 1: the
+ * parts all of part 1's size but the last (as every common tool makes them), as the ETag's part count
+ * and the store's parts count agree. Undefined where the store answered the whole object (it ignores
+ * PartNumber: s3rver), the count disagrees, or the provider's limits refuse that layout.
+ */
+export function sourcePartSize(
+  size: number,
+  etag: string,
+  part: { length?: number; count?: number },
+  limits: PartLimits = S3_PART_LIMITS,
+): number | undefined {
+  const form = etagForm(etag);
+  const p1 = part.length;
+  if (form.kind !== 'multipart' || p1 === undefined || p1 <= 0) return undefined;
+  if (part.count !== undefined && part.count !== form.parts) return undefined;
+  if (form.parts > limits.maxParts || p1 > limits.maxPartSize) return undefined;
+  if (form.parts === 1) return p1 === size ? p1 : undefined;
+  if (p1 >= size) return undefined;
+  return Math.ceil(size / p1) === form.parts ? p1 : undefined;
 }
 
 /** What a HEAD tells of an object: its headers, ETag, size and restore state (x-amz-restore). */
@@ -225,19 +302,30 @@ export interface ObjectHead extends ObjectHeaders {
   restore?: string;
   /** Its encryption (see CopyResult.sse). */
   sse?: string;
+  /** Asked with a PartNumber: that part's length, and the object's part count where the store says it. */
+  partLength?: number;
+  partsCount?: number;
 }
 
 /** HeadObject of any bucket the transport's credentials reach; null when there is no such object. */
 export async function headObject(
   requests: S3Requests,
-  input: { bucket: string; key: string; versionId?: string; signal?: AbortSignal },
+  input: { bucket: string; key: string; versionId?: string; partNumber?: number; signal?: AbortSignal },
 ): Promise<ObjectHead | null> {
   return requests.call(async (request) => {
     try {
       const h = await requests.send(
-        new (s3().HeadObjectCommand)({ Bucket: input.bucket, Key: input.key, VersionId: input.versionId }),
+        new (s3().HeadObjectCommand)({
+          Bucket: input.bucket,
+          Key: input.key,
+          VersionId: input.versionId,
+          PartNumber: input.partNumber,
+        }),
         request,
       );
+      const length = h.ContentLength ?? 0;
+      // A part's answer gives the object's size in its Content-Range, where the store sends one.
+      const total = /\/(\d+)$/.exec(h.ContentRange ?? '')?.[1];
       return {
         contentType: h.ContentType ?? 'application/octet-stream',
         metadata: h.Metadata ?? {},
@@ -248,15 +336,34 @@ export async function headObject(
         expires: h.Expires,
         storageClass: h.StorageClass,
         etag: normalizeEtag(h.ETag),
-        size: h.ContentLength ?? 0,
+        size: input.partNumber === undefined || total === undefined ? length : Number(total),
         restore: h.Restore,
         sse: sseOf(h),
+        ...(input.partNumber !== undefined && { partLength: length, partsCount: h.PartsCount }),
       };
     } catch (err) {
       if (httpStatus(err) === 404) return null;
       throw err;
     }
   }, input.signal);
+}
+
+/**
+ * The HEAD of a copy's source, of its part 1 when `part1`: a store that refuses PartNumber (rather
+ * than ignore it) is asked again without, and the copy is made unchecked.
+ */
+async function headForCopy(
+  requests: S3Requests,
+  source: { bucket: string; key: string; versionId?: string; signal?: AbortSignal },
+  part1: boolean,
+): Promise<ObjectHead | null> {
+  if (!part1) return headObject(requests, source);
+  try {
+    return await headObject(requests, { ...source, partNumber: 1 });
+  } catch (err) {
+    if (source.signal?.aborted || (err instanceof S3SyncError && isFatal(err))) throw err;
+    return headObject(requests, source);
+  }
 }
 
 /** The byte ranges of a multipart copy, inclusive, as UploadPartCopy takes them. */
@@ -280,15 +387,22 @@ const PARTS_THROUGH = 2;
  */
 export async function copyInParts(requests: S3Requests, input: CopyInput): Promise<CopyResult> {
   const through = input.partCopyDecodesSourceTwice !== false && input.sourceKey.includes('%');
+  // A multipart source's part 1 is HEADed instead of the whole: the same headers, and its layout.
+  const layout =
+    !through && input.sourceEtag !== undefined && etagForm(input.sourceEtag).kind === 'multipart';
   const head =
-    input.replace !== undefined && !through
+    input.replace !== undefined && !through && !layout
       ? undefined
-      : await headObject(requests, {
-          bucket: input.sourceBucket,
-          key: input.sourceKey,
-          versionId: input.sourceVersionId,
-          signal: input.signal,
-        });
+      : await headForCopy(
+          requests,
+          {
+            bucket: input.sourceBucket,
+            key: input.sourceKey,
+            versionId: input.sourceVersionId,
+            signal: input.signal,
+          },
+          layout,
+        );
   const headers = input.replace ?? head;
   if (!headers || head === null) throw sourceDeleted();
   // As the store answers a CopySourceIfMatch it honours (RGW ignores it on UploadPartCopy).
@@ -302,7 +416,16 @@ export async function copyInParts(requests: S3Requests, input: CopyInput): Promi
     );
   // As CopyObject with COPY does: the copy takes the destination's default class, not the source's.
   const createdWith: ObjectHeaders = input.replace ?? { ...headers, storageClass: undefined };
-  const ps = choosePartSize(input.size, input.partSize ?? 64 * 1024 ** 2, input.limits);
+  const own =
+    head?.partLength !== undefined && md5Unless(head.sse) && md5Unless(requests.settings.sse)
+      ? sourcePartSize(
+          input.size,
+          head.etag,
+          { length: head.partLength, count: head.partsCount },
+          input.limits,
+        )
+      : undefined;
+  const ps = own ?? choosePartSize(input.size, input.partSize ?? 64 * 1024 ** 2, input.limits);
   // Cancelled or failed before its answer came, the upload it may have made is aborted (createAccounted).
   const uploadId = await createAccounted(
     requests,
@@ -390,7 +513,17 @@ export async function copyInParts(requests: S3Requests, input: CopyInput): Promi
     const failed = settled.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
     const parts = settled.map((r) => (r as PromiseFulfilledResult<{ n: number; etag: string }>).value);
-    return { etag: await completeMultipart(requests, { key: input.key, uploadId, parts }) };
+    const done = await completeMultipartAnswer(requests, { key: input.key, uploadId, parts });
+    if (own === undefined || !head) return done;
+    const alongSource = { etag: head.etag, partSize: own, parts: parts.length };
+    // Ceph RGW answers an empty ETag: the copy is HEADed for it, as only then can it be judged.
+    if (done.etag !== '') return { ...done, alongSource };
+    const made = await headObject(requests, {
+      bucket: requests.bucket,
+      key: input.key,
+      signal: input.signal,
+    });
+    return { etag: made?.etag ?? '', sse: done.sse ?? made?.sse, alongSource };
   } catch (err) {
     await abortMultipart(requests, { key: input.key, uploadId });
     throw err;

@@ -112,6 +112,14 @@ export async function uploadPart(t: S3Requests, p: UploadPartInput): Promise<str
 }
 
 export async function completeMultipart(t: S3Requests, p: CompleteMultipartInput): Promise<string> {
+  return (await completeMultipartAnswer(t, p)).etag;
+}
+
+/** CompleteMultipartUpload: the object's ETag, and its encryption as the store says it. */
+export async function completeMultipartAnswer(
+  t: S3Requests,
+  p: CompleteMultipartInput,
+): Promise<{ etag: string; sse?: string }> {
   const r = await t.call((request) =>
     t.send(
       new (s3().CompleteMultipartUploadCommand)({
@@ -123,7 +131,7 @@ export async function completeMultipart(t: S3Requests, p: CompleteMultipartInput
       request,
     ),
   );
-  return normalizeEtag(r.ETag);
+  return { etag: normalizeEtag(r.ETag), sse: r.ServerSideEncryption };
 }
 
 /** Never throws: a failed abort must not hide the error that led to it. */

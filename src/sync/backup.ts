@@ -85,12 +85,17 @@ export async function backupObject(
     const got = await copyObject(to, {
       sourceBucket: transport.bucket,
       sourceKey: obj.key,
+      sourceEtag: obj.etag || undefined,
       key,
       size: obj.size,
       limits: transport.provider,
       partCopyDecodesSourceTwice: transport.provider?.partCopyDecodesSourceTwice,
     });
-    const judged = obj.etag !== undefined && obj.etag !== '' && !copiesInParts(obj.size, undefined, obj.key);
+    // A copy in parts is judged where it was made along the object's own parts (see copiedOther).
+    const judged =
+      obj.etag !== undefined &&
+      obj.etag !== '' &&
+      (got.alongSource !== undefined || !copiesInParts(obj.size, undefined, obj.key));
     if (
       judged &&
       (await copiedOther(transport, { bucket: transport.bucket, key: obj.key, listed: obj.etag!, got }))

@@ -214,6 +214,7 @@ export async function copyAll(
               sourceVersionId: a.versionId,
               // apply: the object planned, not one written since (a store that honours it answers 412).
               sourceIfMatch: pin ? a.etag : undefined,
+              sourceEtag: a.etag,
               key: run.to.prefix + a.rel,
               size: a.size,
               signal: opts.signal,
@@ -237,7 +238,7 @@ export async function copyAll(
               await stream();
             }
           }
-          if (copied && mode === 'whole') await unlessOther(run, t, a, copied, stream);
+          if (copied) await unlessOther(run, t, a, copied, stream);
         } else await stream();
         run.result.copied++;
         run.result.bytesTransferred += sent;
@@ -297,7 +298,7 @@ async function unlessOther(
   const source = { bucket: run.from.bucket, key: a.key, versionId: a.versionId, signal };
   if (!(await copiedOther(t.src, { ...source, listed: a.etag, got: copied }))) return;
   const key = run.to.prefix + a.rel;
-  const what = `the store copied a different object to ${key} (ETag ${copied.etag}, not the source's ${a.etag})`;
+  const what = `the store copied a different object to ${key} (ETag ${copied.etag}, not the source's ${copied.alongSource?.etag ?? a.etag})`;
   run.notice(`${what}: streamed through instead`, a.rel);
   try {
     await stream();

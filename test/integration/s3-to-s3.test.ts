@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { copyInParts, headObject } from '../../src/s3/copy.js';
+import { type CopyResult, copiedOther, copyInParts, copyUnsupported, headObject } from '../../src/s3/copy.js';
 import { httpStatus } from '../../src/s3/errors.js';
 import { listMultipartUploads } from '../../src/s3/multipart.js';
 import { S3Transport } from '../../src/s3/transport.js';
@@ -17,6 +17,7 @@ import {
   objectMd5,
   plainLines,
   runCli,
+  seedMultipart,
   seedObject,
   servers,
   tempDir,
@@ -45,6 +46,26 @@ const DATA: Record<string, string | Buffer> = {
 
 async function seedAll(t: S3Transport, prefix: string, files = DATA): Promise<void> {
   for (const [rel, body] of Object.entries(files)) await seedObject(t, prefix + rel, body);
+}
+
+/**
+ * A HEAD of `…/p/<rel>?partNumber=N` answered as AWS answers it (that part's length and range, the
+ * object's part count), from the parts the test uploaded; undefined for any other request.
+ */
+function partAnswer(url: string, layouts: Record<string, number[]>) {
+  const m = /\/p\/([^?]+)\?(?:.*&)?partNumber=(\d+)/.exec(url);
+  const sizes = m && layouts[decodeURIComponent(m[1]!)];
+  if (!m || !sizes) return undefined;
+  const n = Number(m[2]);
+  const start = sizes.slice(0, n - 1).reduce((a, b) => a + b, 0);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  return {
+    headers: (h: Record<string, unknown>) => {
+      h['content-length'] = sizes[n - 1];
+      h['content-range'] = `bytes ${start}-${start + sizes[n - 1]! - 1}/${total}`;
+      h['x-amz-mp-parts-count'] = String(sizes.length);
+    },
+  };
 }
 
 describe.each(servers())('sync S3 → S3 ($name)', (server) => {
@@ -427,6 +448,175 @@ describe.each(servers())('sync S3 → S3 ($name)', (server) => {
     const again = await runCli(['sync', `s3://${from}/big`, `s3://${to}/big`, '--json'], server);
     expect(again.summary?.copied).toBe(0);
     expect(again.summary?.unchanged).toBe(2);
+  });
+
+  it('a multipart source is copied along its own parts where the store tells them, its ETag checked', async () => {
+    const { bucket: from, transport: src } = await newBucket(server, 'mpc');
+    const { bucket: to, transport: dst } = await newBucket(server, 'mpc');
+    // Parts as other tools make them (all of one size but the last), and two layouts that are not.
+    const layouts: Record<string, number[]> = {
+      'uniform.bin': [5 * MiB, 5 * MiB, 2 * MiB + 123],
+      'uneven.bin': [5 * MiB + 1, 5 * MiB, 3 * MiB],
+      'odd.bin': [5 * MiB, 10 * MiB, MiB],
+    };
+    const etags: Record<string, string> = {};
+    for (const [rel, sizes] of Object.entries(layouts))
+      etags[rel] = await seedMultipart(
+        src,
+        `p/${rel}`,
+        sizes.map((n) => randomBytes(n)),
+      );
+    // Neither test store answers a HEAD's PartNumber (both answer the whole object): the proxy answers
+    // it as AWS does; with `forge`, each CompleteMultipartUpload answers another ETag, as if the store
+    // had copied another object's bytes.
+    const mode = { aws: false, forge: false };
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      rewrite: ({ method, url }) => {
+        if (mode.forge && method === 'POST' && /[?&]uploadId=/.test(url))
+          return {
+            body: (b) => Buffer.from(b.toString().replace(/<ETag>[^<]*</, `<ETag>"${'ab'.repeat(16)}-3"<`)),
+          };
+        return mode.aws ? partAnswer(url, layouts) : undefined;
+      },
+    });
+    proxies.push(proxy);
+    const run = (out: string) =>
+      runCli(
+        [
+          'sync',
+          `s3://${from}/p`,
+          `s3://${to}/${out}`,
+          '--endpoint-url',
+          proxy.endpoint,
+          '--multipart-threshold',
+          '5MiB',
+          '--part-size',
+          '8MiB',
+          '--json',
+        ],
+        server,
+      );
+    const notices = (r: Awaited<ReturnType<typeof run>>) =>
+      r.events.flatMap((e) => (e.type === 'notice' ? [String(e.message)] : []));
+    const copiedEtag = async (key: string) => (await headObject(dst, { bucket: to, key }))?.etag;
+    const check = async (r: Awaited<ReturnType<typeof run>>, out: string) => {
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.summary).toMatchObject({ copied: 3, failed: 0 });
+      expect(await contents(dst, `${out}/`)).toEqual(await contents(src, 'p/'));
+      return r.summary!.requests;
+    };
+
+    // The store as it is: no layout learned, the copies in parts of --part-size, unchecked.
+    const plain = await check(await run('d'), 'd');
+    expect(notices(await run('d')).filter((m) => /different object/.test(m))).toEqual([]);
+    if (server.name === 'ceph') {
+      expect(plain.UploadPartCopy).toBe(6);
+      expect(plain.HeadObject).toBe(3);
+    }
+
+    mode.aws = true;
+    const r = await run('q');
+    const counts = await check(r, 'q');
+    expect(notices(r).filter((m) => /different object/.test(m))).toEqual([]);
+    if (server.name === 'ceph') {
+      // Along the source's parts (5 MiB, 5 MiB + 1), and of --part-size where part 1's size does not fit.
+      expect(counts.UploadPartCopy).toBe(3 + 3 + 2);
+      expect(counts.GetObject).toBeUndefined();
+      expect(await copiedEtag('q/uniform.bin')).toBe(etags['uniform.bin']);
+      // The HEAD each copy in parts made anyway, now of its part 1; one of each copy along its source's
+      // parts, as RGW answers its Complete with an empty ETag; and, the uneven one's ETag differing,
+      // one of its source, then of its other parts, which leave the copy unjudged.
+      expect(counts.HeadObject).toBe(3 + 2 + 1 + 2);
+    } else {
+      // s3rver gives a multipart upload a plain MD5 as ETag: no layout asked; no UploadPartCopy, streamed.
+      expect(r.summary?.bytesTransferred).toBe(12 * MiB + 123 + 13 * MiB + 1 + 16 * MiB);
+    }
+
+    mode.forge = true;
+    const w = await run('w');
+    await check(w, 'w');
+    const wrong = notices(w).filter((m) => /different object/.test(m));
+    if (server.name === 'ceph') {
+      expect(wrong).toEqual([
+        expect.stringMatching(
+          /to w\/uniform\.bin \(ETag (ab)+-3, not the source's .*streamed through instead/,
+        ),
+      ]);
+      expect(await copiedEtag('w/uniform.bin')).toBe(etags['uniform.bin']);
+    } else expect(wrong).toEqual([]);
+  });
+
+  it('a copy in parts of another object, the store reading a key twice-decoded, is told apart', async () => {
+    // Ceph RGW reads UploadPartCopy's source decoded twice: `x%41.bin` as `xA.bin`. Told otherwise,
+    // it copies the twin's parts; made along the source's parts, the copy's ETag shows it.
+    const { bucket: from, transport: src } = await newBucket(server, 'twice');
+    const { bucket: to } = await newBucket(server, 'twice');
+    const sizes = [5 * MiB, 5 * MiB, MiB];
+    const layouts = { 'x%41.bin': sizes, 'xB.bin': sizes };
+    const etag = await seedMultipart(
+      src,
+      'p/x%41.bin',
+      sizes.map((n) => randomBytes(n)),
+    );
+    await seedMultipart(
+      src,
+      'p/xA.bin',
+      sizes.map((n) => randomBytes(n)),
+    );
+    const twin = await seedMultipart(
+      src,
+      'p/xB.bin',
+      sizes.map((n) => randomBytes(n)),
+    );
+    // PartNumber answered as AWS does (see above).
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      rewrite: ({ url }) => partAnswer(url, layouts),
+    });
+    proxies.push(proxy);
+    const dst = await S3Transport.connect({ ...connFor(server), endpointUrl: proxy.endpoint }, to);
+    const input = {
+      sourceBucket: from,
+      sourceKey: 'p/x%41.bin',
+      sourceEtag: etag,
+      key: 'q/x%41.bin',
+      size: 11 * MiB,
+      partSize: 8 * MiB,
+      limits: dst.provider,
+      partCopyDecodesSourceTwice: false,
+    };
+    const got = await copyInParts(dst, input).then(
+      (g) => g,
+      (err: unknown) => err,
+    );
+    if (server.name !== 'ceph') {
+      expect(got instanceof Error && copyUnsupported(got), String(got)).toBe(true);
+      return;
+    }
+    const copied = got as CopyResult;
+    expect(copied.alongSource).toEqual({ etag, partSize: 5 * MiB, parts: 3 });
+    expect(copied.etag).not.toBe(etag);
+    const heads = () => dst.counter.counts.HeadObject ?? 0;
+    let before = heads();
+    expect(await copiedOther(dst, { bucket: from, key: 'p/x%41.bin', listed: etag, got: copied })).toBe(true);
+    // The source, then its parts 2 and 3: its layout holds, so the copy is of another object.
+    expect(heads() - before).toBe(3);
+    // The twin, its key read right: the copy has its source's ETag, judged with no request.
+    const right = await copyInParts(dst, {
+      ...input,
+      sourceKey: 'p/xB.bin',
+      key: 'q/xB.bin',
+      sourceEtag: twin,
+    });
+    expect(right.etag).toBe(twin);
+    before = heads();
+    expect(await copiedOther(dst, { bucket: from, key: 'p/xB.bin', listed: twin, got: right })).toBe(false);
+    expect(heads()).toBe(before);
   });
 
   it('a large object whose key holds % is copied whole: the right bytes, the store still up', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { S3SyncError } from '../../src/errors.js';
-import { copySource, copyUnsupported, partRanges } from '../../src/s3/copy.js';
+import { copySource, copyUnsupported, partRanges, sourcePartSize } from '../../src/s3/copy.js';
 
 const sdkError = (name: string, status: number) =>
   Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status } });
@@ -63,5 +63,51 @@ describe('copyUnsupported', () => {
     ['a server error neither', sdkError('InternalError', 500), false],
   ])('%s', (_why, err, expected) => {
     expect(copyUnsupported(err)).toBe(expected);
+  });
+});
+
+describe('sourcePartSize', () => {
+  const MiB = 1024 * 1024;
+  const etag3 = `${'a'.repeat(32)}-3`;
+  it.each([
+    [
+      'parts of part 1 size but the last, the count told',
+      12 * MiB,
+      etag3,
+      { length: 5 * MiB, count: 3 },
+      5 * MiB,
+    ],
+    ['the count not told (the ETag says it)', 12 * MiB, etag3, { length: 5 * MiB }, 5 * MiB],
+    ['the last part exactly as big', 15 * MiB, etag3, { length: 5 * MiB }, 5 * MiB],
+    ['part 1 too big for the count (not uniform)', 16 * MiB, etag3, { length: 5 * MiB }, undefined],
+    ['part 1 too small for the count', 9 * MiB, etag3, { length: 5 * MiB }, undefined],
+    [
+      'the store answered the whole object (PartNumber ignored)',
+      12 * MiB,
+      etag3,
+      { length: 12 * MiB },
+      undefined,
+    ],
+    ['the store counts other parts than the ETag', 12 * MiB, etag3, { length: 5 * MiB, count: 4 }, undefined],
+    ['a plain MD5', 12 * MiB, 'a'.repeat(32), { length: 5 * MiB }, undefined],
+    ['no length', 12 * MiB, etag3, {}, undefined],
+    [
+      'a one-part upload: the whole',
+      12 * MiB,
+      `${'a'.repeat(32)}-1`,
+      { length: 12 * MiB, count: 1 },
+      12 * MiB,
+    ],
+    ['a one-part upload answered short', 12 * MiB, `${'a'.repeat(32)}-1`, { length: 5 * MiB }, undefined],
+    ['a part under the minimum is the source’s own: kept', 3 * MiB, etag3, { length: MiB + 1 }, MiB + 1],
+  ])('%s', (_why, size, etag, part, expected) => {
+    expect(sourcePartSize(size, etag, part)).toBe(expected);
+  });
+
+  it('a layout past the provider’s limits is not followed', () => {
+    const limits = { maxParts: 2, minPartSize: 5 * MiB, maxPartSize: 5 * 1024 * MiB };
+    expect(sourcePartSize(12 * MiB, `${'a'.repeat(32)}-3`, { length: 5 * MiB }, limits)).toBeUndefined();
+    const small = { maxParts: 10_000, minPartSize: MiB, maxPartSize: 4 * MiB };
+    expect(sourcePartSize(12 * MiB, `${'a'.repeat(32)}-3`, { length: 5 * MiB }, small)).toBeUndefined();
   });
 });
