@@ -78,7 +78,10 @@ export async function backupObject(
   target: BackupTarget,
 ): Promise<'kept' | 'absent'> {
   // Loaded here: the SDK stays unloaded on a run that makes no request.
-  const { copiedOther, copiesInParts, copyObject } = await import('../s3/copy.js');
+  const [{ copiesInParts, copyObject }, { copiedOther }] = await Promise.all([
+    import('../s3/copy.js'),
+    import('../s3/copy-check.js'),
+  ]);
   const to = backupBucket(transport, target.bucket);
   const key = target.prefix + obj.rel + target.suffix;
   try {

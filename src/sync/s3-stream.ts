@@ -8,7 +8,8 @@
 import { createHash } from 'node:crypto';
 import { runError } from '../errors.js';
 import type { Limiter } from '../limiter.js';
-import { headObject, type ObjectHeaders, partRanges, sourceDeleted } from '../s3/copy.js';
+import { type ObjectHeaders, sourceDeleted } from '../s3/copy.js';
+import { headObject, partRanges } from '../s3/copy-check.js';
 import { candidatePartSizes, choosePartSize, etagForm, type PartLimits, S3_PART_LIMITS } from '../s3/etag.js';
 import { abortMultipart, completeMultipart, type StraysOutcome, uploadPart } from '../s3/multipart.js';
 import { createMultipartWith, fetchBytes, putBytes } from '../s3/object-io.js';

@@ -10,14 +10,13 @@ import { setting } from '../options/validate.js';
 import { type HeadFact, planS3Sync, type S3SyncAction, type S3SyncPlan } from '../plan/s3-to-s3.js';
 import {
   type CopyResult,
-  copiedOther,
   copiesInParts,
   copyUnsupported,
-  headObject,
   noSource,
   SOURCE_DELETED,
   sourceDeleted,
 } from '../s3/copy.js';
+import { copiedOther, headObject } from '../s3/copy-check.js';
 import { httpStatus, isFatal } from '../s3/errors.js';
 import type { StraysOutcome } from '../s3/multipart.js';
 import type { RemoteObject } from '../s3/remote-object.js';

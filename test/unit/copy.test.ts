@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { S3SyncError } from '../../src/errors.js';
-import { copySource, copyUnsupported, partRanges, sourcePartSize } from '../../src/s3/copy.js';
+import { copySource, copyUnsupported } from '../../src/s3/copy.js';
+import { partRanges, sourcePartSize } from '../../src/s3/copy-check.js';
 
 const sdkError = (name: string, status: number) =>
   Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status } });
