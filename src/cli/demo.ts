@@ -32,7 +32,12 @@ export async function runDemo(opts: { keep?: boolean; signal?: AbortSignal } = {
     };
     delete process.env.AWS_PROFILE;
     const { S3Transport } = await import('../s3/transport.js');
-    await (await S3Transport.connect(conn, 'demo-bucket')).createBucket();
+    const made = await S3Transport.connect(conn, 'demo-bucket');
+    try {
+      await made.createBucket();
+    } finally {
+      made.close();
+    }
     const { push } = await import('../sync/push.js');
     for (const run of ['first', 'second']) {
       const r = await push({

@@ -36,6 +36,11 @@ export interface ResolvedClient {
   direct?: DirectSetup;
   /** The proxy its requests go through, as messages name it; undefined: none, or a caller's own client. */
   proxy?: EndpointProxy;
+  /**
+   * Closes the connections it opened (the SDK's and the direct requests' agents) and refuses requests
+   * from then on. A caller's own client (adoptClient) is left as it is: its agents are its owner's.
+   */
+  close: () => void;
 }
 
 /** Request bodies from this size ask for 100 Continue before they are sent. */
@@ -77,7 +82,7 @@ export async function createS3Client(
   const proxies = proxyEnv(process.env);
   // An ALL_PROXY this endpoint would go through and that cannot be used: one line before any request.
   if (!opts.ownClient) checkEndpointProxy(endpoint, proxies);
-  const { httpAgent, httpsAgent, watched } = timedAgents(
+  const { httpAgent, httpsAgent, watched, close } = timedAgents(
     {
       ...agentOpts,
       rejectUnauthorized: trust?.rejectUnauthorized ?? true,
@@ -153,6 +158,8 @@ export async function createS3Client(
     return client;
   };
   let built: S3Client | undefined;
+  // Whether `built` was built here; a caller's client (adoptClient) is never destroyed.
+  let ours = true;
   const out: ResolvedClient = {
     get client() {
       built ??= build();
@@ -160,6 +167,11 @@ export async function createS3Client(
     },
     set client(c: S3Client) {
       built = c;
+      ours = false;
+    },
+    close: () => {
+      close();
+      if (ours) built?.destroy();
     },
     provider,
     endpointId: resolved.id,

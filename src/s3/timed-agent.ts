@@ -111,6 +111,18 @@ function watch(req: http.ClientRequest, t: RequestTimeouts, endpoint: { answered
 type AddRequest = (req: http.ClientRequest, options: unknown) => void;
 
 /**
+ * A request made on agents that were closed: whatever sent it outlived the run (an abandoned listing
+ * page, a late retry). Local, so it is never retried.
+ */
+export class AgentsClosedError extends Error {
+  readonly local = true;
+  readonly code = 'ECONNCLOSED';
+  constructor() {
+    super('the connections of this run are closed: it has ended');
+  }
+}
+
+/**
  * Keep-alive agents whose every request is timed by `watch`. The request is seen where the agent is
  * given it (addRequest, which Node's ClientRequest calls and proxy agents override too); where that
  * hook is missing, the agents are returned unwatched and `watched` is false.
@@ -119,7 +131,7 @@ export function timedAgents(
   options: https.AgentOptions,
   timeouts: RequestTimeouts,
   proxies?: ProxyEnv,
-): { httpAgent: http.Agent; httpsAgent: https.Agent; watched: boolean } {
+): { httpAgent: http.Agent; httpsAgent: https.Agent; watched: boolean; close: () => void } {
   // One per client: "answered" is about the endpoint this client talks to.
   const endpoint = { answered: false };
   // Through a proxy where the environment names one for the scheme (each request checks NO_PROXY);
@@ -131,6 +143,7 @@ export function timedAgents(
       ? new TunnelingAgent(options, proxies, { timeouts, endpoint })
       : new https.Agent(options);
   let watched = true;
+  let closed = false;
   for (const agent of [httpAgent, httpsAgent]) {
     const hooked = agent as unknown as { addRequest?: AddRequest };
     const add = hooked.addRequest;
@@ -139,9 +152,27 @@ export function timedAgents(
       continue;
     }
     hooked.addRequest = (req, opts) => {
+      // Closed agents would open a socket for it all the same, one that nothing closes again.
+      if (closed) {
+        // Failed as Node fails a connection the agent could not make: destroy() would wait for a socket.
+        (req as unknown as { onSocket(socket: null, err: Error): void }).onSocket(
+          null,
+          new AgentsClosedError(),
+        );
+        return;
+      }
       watch(req, timeouts, endpoint);
       add.call(agent, req, opts);
     };
   }
-  return { httpAgent, httpsAgent, watched };
+  /**
+   * Closes every socket, idle or in use, and refuses requests from then on: kept-alive sockets would
+   * otherwise stay open as long as the server keeps them, one pool per run in a long-lived process.
+   */
+  const close = () => {
+    closed = true;
+    httpAgent.destroy();
+    httpsAgent.destroy();
+  };
+  return { httpAgent, httpsAgent, watched, close };
 }

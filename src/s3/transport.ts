@@ -37,6 +37,7 @@ import type { ProviderQuirks } from './providers.js';
 import { RangeIgnored, rangeMismatch } from './range-answer.js';
 import { RateLimits } from './rate-limit.js';
 import type { RemoteObject } from './remote-object.js';
+import { RequestCounter } from './request-counter.js';
 import { type RequestScope, RequestSignals } from './request-signals.js';
 import {
   type ObjectHeaders,
@@ -48,6 +49,7 @@ import {
 } from './requests.js';
 import { AdaptiveLimiter, type RetryPolicy, withRetries } from './retry.js';
 import { s3 } from './sdk.js';
+import type { SharedConnection } from './shared-connection.js';
 
 // Where the sync options name the settings an upload carries.
 export type { UploadSettings };
@@ -91,6 +93,7 @@ export class S3Transport implements S3Requests {
   private readonly policy: RetryPolicy;
   /** The run's cancellation. */
   private readonly runSignal: AbortSignal | undefined;
+  private readonly shared: boolean;
 
   constructor(
     private readonly resolved: ResolvedClient,
@@ -105,13 +108,18 @@ export class S3Transport implements S3Requests {
       limits?: RateLimits;
       /** The flag that set this endpoint, for messages: a sync's source has its own. */
       endpointFlag?: string;
+      /** This run's requests, where the connection's own counter is not this run's alone. */
+      counter?: RequestCounter;
+      /** The connection is shared between runs (SharedConnection): `close` leaves it open. */
+      shared?: boolean;
     } = {},
     readonly settings: UploadSettings = {},
   ) {
     this.endpointFlag = opts.endpointFlag ?? resolved.endpointWhere;
     this.provider = resolved.provider;
     this.endpointId = resolved.endpointId;
-    this.counter = resolved.counter;
+    this.counter = opts.counter ?? resolved.counter;
+    this.shared = opts.shared === true;
     this.direct = resolved.direct && new DirectRequests(resolved.direct, bucket);
     const { start, max } = requestConcurrency(opts);
     this.limiter = new AdaptiveLimiter(start, { max });
@@ -152,19 +160,49 @@ export class S3Transport implements S3Requests {
     opts: ConstructorParameters<typeof S3Transport>[2] = {},
     settings: UploadSettings = {},
     client?: S3Client,
+    shared?: SharedConnection,
   ): Promise<S3Transport> {
-    const resolved = await createS3Client({
-      ...conn,
-      workers: opts.workers ?? conn.workers,
-      workersCap: opts.workersCap,
-      ownClient: client !== undefined,
-    });
+    const make = () =>
+      createS3Client({
+        ...conn,
+        workers: opts.workers ?? conn.workers,
+        workersCap: opts.workersCap,
+        ownClient: client !== undefined,
+      });
+    // A caller's client is the connection already: nothing of ours is worth sharing around it.
+    const reused = shared !== undefined && client === undefined;
+    const resolved = reused ? await shared.take(make) : await make();
     if (client) {
-      await checkClientEndpoint(client, conn.endpointUrl);
+      try {
+        await checkClientEndpoint(client, conn.endpointUrl);
+      } catch (err) {
+        resolved.close();
+        throw err;
+      }
       adoptClient(resolved, client);
     }
     const limits = new RateLimits(conn);
-    return new S3Transport(resolved, bucket, { retries: conn.retries, limits, ...opts }, settings);
+    return new S3Transport(
+      resolved,
+      bucket,
+      {
+        retries: conn.retries,
+        limits,
+        ...opts,
+        // Each run counts its own requests on a shared connection.
+        ...(reused && { counter: new RequestCounter(), shared: true }),
+      },
+      settings,
+    );
+  }
+
+  /**
+   * Closes the connection this transport opened, once its run has ended: its kept-alive sockets would
+   * stay open as long as the server keeps them. One shared between runs is its owner's to close, and a
+   * caller's own client is left open (see ResolvedClient.close).
+   */
+  close(): void {
+    if (!this.shared) this.resolved.close();
   }
 
   fail(err: unknown) {

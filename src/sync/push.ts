@@ -89,11 +89,12 @@ export { refuseWatchOptions };
 
 /**
  * A push's run context (not yet run), its options checked by checkRunOptions (push() does, before a
- * watch starts); a watch passes what it said of its connection.
+ * watch starts); a watch passes what it said of its connection, and the connection its runs share.
  */
 export async function pushContext(
   opts: PushOptions,
   connectionSaid?: RunSetup['connectionSaid'],
+  connection?: RunSetup['connection'],
 ): Promise<RunContext> {
   const root = requireDirectory(opts.source, 'source directory');
   return RunContext.create({
@@ -103,6 +104,7 @@ export async function pushContext(
     command: 'push',
     settings: opts,
     connectionSaid,
+    connection,
   });
 }
 

@@ -16,6 +16,7 @@ import { connectionNotices } from '../s3/connection-notices.js';
 import { errorCode } from '../s3/errors.js';
 import type { ListOptions } from '../s3/listing.js';
 import type { RemoteObject } from '../s3/remote-object.js';
+import type { SharedConnection } from '../s3/shared-connection.js';
 import type { S3Transport, UploadSettings } from '../s3/transport.js';
 import { parseS3Url, type S3Location } from '../s3/url.js';
 import { formatShard, resolveShard, type Shard, shardOf } from '../shard.js';
@@ -63,6 +64,8 @@ export interface RunSetup {
    * watch makes one run per batch. Absent: said.
    */
   connectionSaid?: { notices: string[] };
+  /** A connection the runs of a watch take turns on, which its owner closes; absent: the run's own, closed with it. */
+  connection?: SharedConnection;
 }
 
 /** Selects every path: the filter of a run whose paths were chosen already. */
@@ -121,6 +124,7 @@ export class RunContext {
   /** The process's open-file limit and this run's shares of it; undefined: no limit to keep under. */
   readonly fds: FdBudget | undefined;
   private transport?: Promise<S3Transport>;
+  private readonly connection: SharedConnection | undefined;
   /**
    * Rel paths of state files inside the local root: ours, the filter file `.s3syncignore` (it configures
    * s3sync for this directory), and the original Python script's manifest (`.s3_sync_manifest.json`),
@@ -139,6 +143,7 @@ export class RunContext {
     this.result = emptyResult(setup.command, !!opts.dryRun);
     this.followsSymlinks = !!opts.followSymlinks;
     this.at = setup.at;
+    this.connection = setup.connection;
     // Read once: the limit does not change under a running process that does not change it.
     this.fds = fdBudget(openFileLimit());
     if (this.fds && this.fds.limit < MIN_OPEN_FILES)
@@ -324,6 +329,7 @@ export class RunContext {
         },
         this.settings,
         this.opts.client,
+        this.connection,
       );
     })();
     return this.transport;
@@ -404,6 +410,8 @@ export class RunContext {
     if (t) {
       r.requests = { ...t.counter.counts };
       r.requestsTotal = t.counter.total;
+      // The body has ended: a request still out is one nobody awaits (a listing page asked for ahead).
+      t.close();
     }
     r.elapsedMs = Date.now() - this.started;
     r.cancelled = !completed && this.opts.signal?.aborted === true;

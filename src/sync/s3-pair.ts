@@ -194,6 +194,8 @@ export class S3PairRun {
       limits: new RateLimits(this.opts),
     };
     const dst = await S3Transport.connect(this.opts, this.to.bucket, opts, {}, this.opts.client);
+    // Closed with the run from now on, also when the source's connection is refused.
+    this.transports = [dst];
     const src = await S3Transport.connect(
       sourceConnection(this.opts),
       this.from.bucket,
@@ -218,6 +220,8 @@ export class S3PairRun {
       for (const [name, n] of Object.entries(t.counter.counts))
         r.requests[name] = (r.requests[name] ?? 0) + n;
       r.requestsTotal += t.counter.total;
+      // The body has ended: a request still out is one nobody awaits.
+      t.close();
     }
     r.elapsedMs = Date.now() - this.started;
     r.cancelled = this.opts.signal?.aborted === true;

@@ -56,24 +56,29 @@ export async function versions(opts: VersionsOptions): Promise<VersionsResult> {
     {},
     opts.client,
   );
-  const list: ObjectVersion[] = [];
-  let cancelled = false;
+  // Its sockets close with the command: a library caller's process goes on.
   try {
-    await requireVersioning(t, 'versions');
-    await listVersions(t, prefix, undefined, list);
-  } catch (err) {
-    // Stopped: what was listed is still said, as a cancelled check says what it compared.
-    if (!opts.signal?.aborted) throw err;
-    cancelled = true;
+    const list: ObjectVersion[] = [];
+    let cancelled = false;
+    try {
+      await requireVersioning(t, 'versions');
+      await listVersions(t, prefix, undefined, list);
+    } catch (err) {
+      // Stopped: what was listed is still said, as a cancelled check says what it compared.
+      if (!opts.signal?.aborted) throw err;
+      cancelled = true;
+    }
+    return {
+      command: 'versions',
+      versions: list,
+      keys: new Set(list.map((v) => v.key)).size,
+      deleteMarkers: list.filter((v) => v.deleteMarker).length,
+      requests: { ...t.counter.counts },
+      requestsTotal: t.counter.total,
+      cancelled,
+      outcome: cancelled ? 'cancelled' : 'ok',
+    };
+  } finally {
+    t.close();
   }
-  return {
-    command: 'versions',
-    versions: list,
-    keys: new Set(list.map((v) => v.key)).size,
-    deleteMarkers: list.filter((v) => v.deleteMarker).length,
-    requests: { ...t.counter.counts },
-    requestsTotal: t.counter.total,
-    cancelled,
-    outcome: cancelled ? 'cancelled' : 'ok',
-  };
 }

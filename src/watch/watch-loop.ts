@@ -9,6 +9,7 @@ import { isStateDir, loadManifest } from '../manifest/store.js';
 import { SECOND } from '../options/spec.js';
 import { fmtDuration, setting } from '../options/validate.js';
 import { UNPROVEN_CTIME } from '../plan/compare.js';
+import { SharedConnection } from '../s3/shared-connection.js';
 import { DeletesRefused } from '../sync/delete-guard.js';
 import { emptyResult, stoppedBy as markStopped, type SyncEvent, type SyncResult } from '../sync/events.js';
 import { applyRecords } from '../sync/facts.js';
@@ -103,6 +104,8 @@ class WatchLoop {
   private readonly noticed = new Set<string>();
   /** The --debug connection line (and its warnings) the last run said: again only if it changes. */
   private readonly connectionSaid = { notices: [] as string[] };
+  /** One connection for every run of the watch: its sockets stay warm between batches, and close with it. */
+  private readonly connection = new SharedConnection();
   private readonly settleMs: number;
   /** --settle-max: Infinity for never. */
   private readonly settleMaxMs: number;
@@ -221,6 +224,7 @@ class WatchLoop {
       throw err;
     } finally {
       await this.watcher?.close();
+      await this.connection.close();
     }
     return await this.finish(started);
   }
@@ -516,7 +520,7 @@ class WatchLoop {
     );
     let s: RunContext | undefined;
     try {
-      s = await pushContext(opts, this.connectionSaid);
+      s = await pushContext(opts, this.connectionSaid, this.connection);
       this.isOwn = s.isOwn;
       const run = s;
       await s.run(async () => {
@@ -664,7 +668,7 @@ class WatchLoop {
     handed: { over: boolean },
     planned?: BatchHooks['planned'],
   ): Promise<{ held: LocalFile[]; undeleted: string[]; refused: string[] } | undefined> {
-    const s = await pushContext(opts, this.connectionSaid);
+    const s = await pushContext(opts, this.connectionSaid, this.connection);
     this.isOwn = s.isOwn;
     const done = await runBatch(s, opts, scope, {
       hold: this.hold,

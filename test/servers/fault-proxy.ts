@@ -77,6 +77,11 @@ export interface FaultOptions {
    * its Range: SigV4 signs that header, so dropping it would have a real server refuse the signature.
    */
   ignoreRange?: (req: { method: string; url: string }) => Buffer | undefined;
+  /**
+   * How long an idle client connection is kept (ms); 0: as long as the client keeps it, as a store or
+   * load balancer that never closes idle connections does. Default 60 s.
+   */
+  keepAliveTimeout?: number;
 }
 
 /** An S3 error document the proxy answers with itself (see FaultOptions.answer). */
@@ -119,6 +124,8 @@ export interface FaultProxy {
   /** Every request in arrival order with the fault it got, for asserting determinism and debugging. */
   log: FaultLogEntry[];
   setRate(rate: number): void;
+  /** Client connections open now, idle ones included. */
+  openConnections(): number;
   close(): Promise<void>;
 }
 
@@ -551,7 +558,7 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
   const server = http.createServer((req, res) => handle(req, res, false));
   // Idle client connections are kept as long as S3 keeps them, not Node's 5 s: a client reusing one just
   // as the proxy closed it would retry a request no fault was drawn for.
-  server.keepAliveTimeout = 60_000;
+  server.keepAliveTimeout = opts.keepAliveTimeout ?? 60_000;
   // Handling checkContinue ourselves means the 100 comes from upstream, or never for a refused request.
   server.on('checkContinue', (req, res) => handle(req, res, true));
   server.on('connection', (socket: Socket) => {
@@ -579,6 +586,7 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
       validateRate(next);
       rate = next;
     },
+    openConnections: () => sockets.size,
     async close() {
       if (closed) return;
       closed = true;

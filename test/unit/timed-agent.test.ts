@@ -169,3 +169,38 @@ describe('timedAgents: an ALL_PROXY that cannot be used', () => {
     expect(reached).toBe(1);
   });
 });
+
+describe('timedAgents: closed with the run', () => {
+  it('closes idle and busy sockets, and a request after it fails at once, opening none', async () => {
+    const open = new Set<net.Socket>();
+    const server = http.createServer((req, res) => {
+      if (req.url === '/hang') return;
+      res.end('ok');
+    });
+    server.keepAliveTimeout = 0;
+    server.on('connection', (s) => {
+      open.add(s);
+      s.on('close', () => open.delete(s));
+    });
+    const port = await listen(server);
+    const { httpAgent, close } = timedAgents(
+      { keepAlive: true },
+      { connectMs: 2000, firstByteMs: 5000, stallMs: 5000 },
+    );
+    // Two sockets: one left idle, one taken again by a request the server never answers.
+    expect(await Promise.all([request(httpAgent, port, '/a'), request(httpAgent, port, '/b')])).toEqual([
+      { status: 200 },
+      { status: 200 },
+    ]);
+    const hanging = request(httpAgent, port, '/hang');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(open.size).toBe(2);
+    close();
+    // The request in flight ends with its socket; nobody awaits its answer once its run has ended.
+    expect((await hanging).err).toBeDefined();
+    const late = await request(httpAgent, port, '/c');
+    expect(late.err).toMatchObject({ code: 'ECONNCLOSED', local: true });
+    for (let i = 0; i < 20 && open.size > 0; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(open.size).toBe(0);
+  });
+});
