@@ -57,9 +57,27 @@ export async function watchTree(root: string, sink: WatcherSink): Promise<Watche
       }
       if (rels.length > 0) sink.changed(rels);
     },
-    { ignore: [STATE_DIR] },
+    { ignore: [STATE_DIR], ...nativeBackend(process.platform) },
   );
   return { close: closer(sub) };
+}
+
+/**
+ * The platform's own backend, named so that the watcher does not try watchman first: without watchman
+ * installed, that attempt leaves the pipe it opened and its child unreaped, one of each per subscribe.
+ * Elsewhere the watcher's default.
+ */
+export function nativeBackend(platform: NodeJS.Platform): { backend?: 'inotify' | 'fs-events' | 'windows' } {
+  switch (platform) {
+    case 'linux':
+      return { backend: 'inotify' };
+    case 'darwin':
+      return { backend: 'fs-events' };
+    case 'win32':
+      return { backend: 'windows' };
+    default:
+      return {};
+  }
 }
 
 /**
