@@ -37,6 +37,11 @@ export interface ResolvedClient {
   /** The proxy its requests go through, as messages name it; undefined: none, or a caller's own client. */
   proxy?: EndpointProxy;
   /**
+   * The server's clock minus this one's, in ms, as the answers so far told it (the SDK's and the direct
+   * requests' one estimate); 0 until an answer more than 5 minutes off.
+   */
+  clockOffset?: () => number;
+  /**
    * Closes the connections it opened (the SDK's and the direct requests' agents) and refuses requests
    * from then on. A caller's own client (adoptClient) is left as it is: its agents are its owner's.
    */
@@ -160,6 +165,7 @@ export async function createS3Client(
   let built: S3Client | undefined;
   // Whether `built` was built here; a caller's client (adoptClient) is never destroyed.
   let ours = true;
+  const skew = () => (built ? (built.config.systemClockOffset ?? 0) : skewBeforeClient);
   const out: ResolvedClient = {
     get client() {
       built ??= build();
@@ -180,13 +186,13 @@ export async function createS3Client(
     credentials: credentialsOrigin(opts),
     redact,
     proxy: proxyOfEndpoint(endpoint, process.env),
+    clockOffset: skew,
   };
   // Only a path-style endpoint given by URL, at its root: its request URLs are known without the
   // SDK's endpoint rules.
   const url = endpoint !== undefined && pathStyle ? new URL(endpoint) : undefined;
   if (url && url.pathname === '/') {
     const known = knownCredentials(opts);
-    const skew = () => (built ? (built.config.systemClockOffset ?? 0) : skewBeforeClient);
     out.direct = {
       url,
       httpAgent,

@@ -10,7 +10,8 @@ interface SdkError {
   name?: string;
   code?: string;
   message?: string;
-  $metadata?: { httpStatusCode?: number };
+  /** clockSkewCorrected: the SDK moved its clock offset on this answer's Date. */
+  $metadata?: { httpStatusCode?: number; clockSkewCorrected?: boolean };
   $fault?: string;
   /** The answer's headers: the SDK keeps them here, and so do direct requests (see direct.ts). */
   $response?: { headers?: Record<string, string | undefined> };
@@ -101,6 +102,9 @@ export function isRetryable(err: unknown): boolean {
   const code = errorCode(err);
   const status = httpStatus(err);
   if (isThrottle(err) || NETWORK.has(code)) return true;
+  // The SDK moved its clock to the server's Date: a refusal with no code (a HEAD's 403 has no body)
+  // may be the skew's, and the next attempt is signed at the server's time.
+  if (clockCorrected(err)) return true;
   // A store without the API (UploadPartCopy on s3rver) says so again: its caller goes another way.
   if (status === 501 || code === 'NotImplemented' || code === 'XNotImplemented') return false;
   if (status !== undefined && status >= 500) return true;
@@ -224,6 +228,13 @@ export function describeS3Error(
   // Still refused after the clock skew correction (the SDK's and direct.ts's, from the server's Date).
   if (SKEW.has(code)) return usageError(clockOff(err, code));
   if (code === 'AccessDenied' || status === 403) {
+    // A 403 without S3's code (a HEAD's has no body) from a server whose clock is far from this one:
+    // the clock is the likelier cause, and the one to fix first.
+    const skew = said.startsWith('HTTP ') ? clockSkewMs(err) : undefined;
+    if (clockCorrected(err) || (skew !== undefined && Math.abs(skew) >= CLOCK_OFF_MS))
+      return usageError(
+        `access denied to ${where} (${said}${to}) with ${clockOff(err, undefined)}; if it is right, check the credentials' permissions`,
+      );
     return usageError(`access denied to ${where} (${said}${to}): check the credentials' permissions`);
   }
   if (
@@ -438,6 +449,18 @@ function wrongRegion(err: unknown, where: string, code: string, setting: string)
 /** S3's refusals of a request signed at a time too far from its own. */
 const SKEW = new Set(['RequestTimeTooSkewed', 'RequestExpired', 'RequestInTheFuture']);
 
+/** How far the server's clock may be from this one before the SDK corrects its own (its rule). */
+const CLOCK_OFF_MS = 300_000;
+
+/** Whether the SDK moved its clock offset on this error's answer (its Date far from the signing time). */
+const clockCorrected = (err: unknown) => asSdk(err).$metadata?.clockSkewCorrected === true;
+
+/**
+ * A refusal a clock off by minutes explains: S3's code for it, or an answer on which the SDK corrected
+ * its clock. A retry is signed at the corrected time; never a refusal to give up on at once.
+ */
+export const isClockSkew = (err: unknown) => SKEW.has(errorCode(err)) || clockCorrected(err);
+
 /**
  * How far the local clock is behind the server's, in ms (negative: ahead): from the times S3's error
  * names, else the answer's Date against this clock. Undefined when neither is there.
@@ -470,12 +493,15 @@ function spanText(ms: number): string {
   return `${Math.round(s / 86400)} days`;
 }
 
-function clockOff(err: unknown, code: string): string {
+/** The clock's fault, said; `code` undefined: only the clause, for a line that goes on. */
+function clockOff(err: unknown, code: string | undefined): string {
   const skew = clockSkewMs(err);
   const by =
     skew === undefined || Math.abs(skew) < 1000
       ? 'off'
       : `${spanText(skew)} ${skew > 0 ? 'behind' : 'ahead of'}`;
+  if (code === undefined)
+    return `the local clock ${by === 'off' ? 'off from' : by} the server's: set the clock right (NTP)`;
   return `the local clock is ${by} the server's (${code}): set the clock right (NTP), S3 refuses requests signed at a time far from its own`;
 }
 

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { runError, S3SyncError, usageError } from '../errors.js';
-import { classRefused, errorCode, httpStatus, isFatal } from './errors.js';
+import { classRefused, errorCode, httpStatus, isClockSkew, isFatal } from './errors.js';
 import { normalizeEtag } from './etag.js';
 import { type ObjectHeaders, objectParams, type S3Requests } from './requests.js';
 import { s3 } from './sdk.js';
@@ -50,6 +50,8 @@ export type AbortOutcome = 'aborted' | 'gone' | 'refused' | 'failed';
 
 /** The server or the credentials will never allow this request: asking again changes nothing. */
 const refused = (err: unknown) => {
+  // A 403 for a clock off by minutes: the retry, signed at the server's time, may go through.
+  if (isClockSkew(err)) return false;
   const code = errorCode(err);
   const status = httpStatus(err);
   return (
@@ -208,6 +210,7 @@ function outsideRun(t: S3Requests, retries: number): S3Requests {
     send: (cmd, request) => t.send(cmd, request),
     detached: (fn, n) => t.detached(fn, n),
     fail: (err) => t.fail(err),
+    clockOffset: () => t.clockOffset?.() ?? 0,
   };
 }
 

@@ -47,6 +47,8 @@ export interface S3Requests {
   /** Retried `retries` times, outside the concurrency limit and the run's cancellation. */
   detached<T>(fn: () => Promise<T>, retries: number): Promise<T>;
   fail(err: unknown): S3SyncError;
+  /** The server's clock minus this one's, in ms, as far as the answers so far tell (ResolvedClient). */
+  clockOffset?(): number;
   /** One listing page's body sent without the SDK, where the store allows it (see DirectRequests). */
   listDirect?(
     p: ListPageRequest,

@@ -205,6 +205,10 @@ export class S3Transport implements S3Requests {
     if (!this.shared) this.resolved.close();
   }
 
+  clockOffset(): number {
+    return this.resolved.clockOffset?.() ?? 0;
+  }
+
   fail(err: unknown) {
     const e = describeS3Error(err, {
       bucket: this.bucket,

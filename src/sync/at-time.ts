@@ -1,15 +1,37 @@
 import { usageError } from '../errors.js';
+import { parseDuration } from '../options/parse.js';
 import { parseAtTime, replacedSince, stateAt } from '../plan/at-time.js';
 import type { ListOptions } from '../s3/listing.js';
 import type { RemoteObject } from '../s3/remote-object.js';
 import type { S3Requests } from '../s3/requests.js';
 
-/** `--at TIME` as milliseconds since the epoch, a duration counted back from `now`; a usage error if bad. */
-export function resolveAt(at: string | undefined, now = Date.now()): number | undefined {
+/**
+ * `--at TIME`: `ms` since the epoch. A duration is counted back from `now` on this machine's clock at
+ * first, and moved onto the server's (onServerClock) once its answers have told how far off this one
+ * is: a clock 30 minutes behind must not make `--at 1s` half an hour ago.
+ */
+export class AtTime {
+  constructor(
+    public ms: number,
+    private relative: boolean,
+  ) {}
+
+  /** The instant on the server's clock, `offsetMs` (server - local) added to a duration's, once. */
+  onServerClock(offsetMs: number): number {
+    if (this.relative) {
+      this.ms += offsetMs;
+      this.relative = false;
+    }
+    return this.ms;
+  }
+}
+
+/** `--at TIME` resolved, a duration counted back from `now`; a usage error if bad. */
+export function resolveAt(at: string | undefined, now = Date.now()): AtTime | undefined {
   if (at === undefined) return undefined;
   const r = parseAtTime(at, now);
   if ('error' in r) throw usageError(`at (--at): ${r.error}`);
-  return r.ms;
+  return new AtTime(r.ms, typeof parseDuration(at.trim()) === 'number');
 }
 
 /**
@@ -23,7 +45,7 @@ export function resolveAt(at: string | undefined, now = Date.now()): number | un
 export async function listPrefixAt(
   t: S3Requests,
   prefix: string,
-  at: number,
+  atTime: AtTime,
   selected: (rel: string) => boolean,
   opts: ListOptions = {},
 ): Promise<Map<string, RemoteObject>> {
@@ -32,6 +54,8 @@ export async function listPrefixAt(
   await requireVersioning(t, '--at');
   opts.onRequested?.();
   const versions = await listVersions(t, prefix);
+  // After the answers: the last of them tells the clock offset at its best.
+  const at = atTime.onServerClock(t.clockOffset?.() ?? 0);
   const lost = replacedSince(versions, prefix, at).filter(selected);
   if (lost.length > 0)
     throw usageError(

@@ -152,7 +152,7 @@ export async function planBuckets(opts: BucketPlanOptions): Promise<BucketPlanDo
     destination: formatS3Url(run.to),
     store: planned(sync),
     sourceStore: planned(sourceConnection(sync)),
-    ...(at !== undefined && { at: new Date(at).toISOString() }),
+    ...(at !== undefined && { at: new Date(at.ms).toISOString() }),
     ...(sync.backupDir !== undefined && { backupDir: sync.backupDir, suffix: sync.suffix }),
     actions,
     ...plannedErrors(run.result.errors),

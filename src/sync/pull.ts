@@ -231,7 +231,7 @@ export async function preparePull(s: RunContext, opts: PullOptions): Promise<Pre
   // folder markers alone ("Create folder") are nothing to pull either.
   if (!listed && sourceFilesOf(remote.keys()) === 0)
     s.notice(
-      `nothing to pull: ${remote.size === 0 ? 'no object' : 'only folder markers'} under s3://${s.location.bucket}/${s.location.prefix}${s.at === undefined ? '' : ` at ${new Date(s.at).toISOString()}`}${s.filter.active || s.selection.sizeAge.active ? ` ${remote.size === 0 ? 'is' : 'are'} selected by the filters` : ''}`,
+      `nothing to pull: ${remote.size === 0 ? 'no object' : 'only folder markers'} under s3://${s.location.bucket}/${s.location.prefix}${s.at === undefined ? '' : ` at ${new Date(s.at.ms).toISOString()}`}${s.filter.active || s.selection.sizeAge.active ? ` ${remote.size === 0 ? 'is' : 'are'} selected by the filters` : ''}`,
     );
   // As push says it: listed paths with no object, and no --delete to act on that (a misspelt path).
   if (listed && !opts.delete) {

@@ -20,7 +20,7 @@ import type { SharedConnection } from '../s3/shared-connection.js';
 import type { S3Transport, UploadSettings } from '../s3/transport.js';
 import { parseS3Url, type S3Location } from '../s3/url.js';
 import { formatShard, resolveShard, type Shard, shardOf } from '../shard.js';
-import { listPrefixAt } from './at-time.js';
+import { type AtTime, listPrefixAt } from './at-time.js';
 import { ContentTypes } from './content-type.js';
 import { emptyResult, outcomeOf, type SyncEvent, type SyncResult, stoppedBy } from './events.js';
 import type { CommonOptions } from './options.js';
@@ -57,8 +57,8 @@ export interface RunSetup {
   writeManifest?: boolean;
   /** Every path is selected, whatever the filter flags and `.s3syncignore` say (apply: the plan chose). */
   unfiltered?: boolean;
-  /** --at: the remote side is the prefix as it was at this time (ms), from its versions. */
-  at?: number;
+  /** --at: the remote side is the prefix as it was at this time, from its versions. */
+  at?: AtTime;
   /**
    * The connection notices a watch's previous run said: said again only when they change, since a
    * watch makes one run per batch. Absent: said.
@@ -120,7 +120,7 @@ export class RunContext {
   /** The shard of the tree this run owns (--shard, --shards); undefined: the whole tree. */
   readonly shard: Shard | undefined;
   /** --at (ms): the listing is the prefix's past state, which says nothing of its current objects. */
-  readonly at: number | undefined;
+  readonly at: AtTime | undefined;
   /** The process's open-file limit and this run's shares of it; undefined: no limit to keep under. */
   readonly fds: FdBudget | undefined;
   private transport?: Promise<S3Transport>;

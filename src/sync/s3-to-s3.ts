@@ -21,7 +21,7 @@ import { httpStatus, isFatal } from '../s3/errors.js';
 import type { StraysOutcome } from '../s3/multipart.js';
 import type { RemoteObject } from '../s3/remote-object.js';
 import type { S3Transport } from '../s3/transport.js';
-import { listPrefixAt, resolveAt } from './at-time.js';
+import { type AtTime, listPrefixAt, resolveAt } from './at-time.js';
 import { backupObject, checkBackupBucket } from './backup.js';
 import { deleteVerdict, skipped, sourceFilesOf } from './delete-guard.js';
 import type { SyncResult } from './events.js';
@@ -37,7 +37,8 @@ type Copy = Extract<S3SyncAction, { kind: 'copy' }>;
 /** Makes the destination prefix hold what the source prefix holds. */
 export async function syncBuckets(opts: S3SyncOptions): Promise<SyncResult> {
   checkRunOptions('sync s3', opts);
-  // Read before any request: a bad TIME is refused at once, and a duration counts back from the start.
+  // Read before any request: a bad TIME is refused at once; a duration counts back from the start
+  // (moved onto the server's clock by the listing, see AtTime).
   const at = resolveAt(opts.at);
   const run = new S3PairRun(opts);
   return run.run(async () => {
@@ -71,7 +72,7 @@ export async function syncBuckets(opts: S3SyncOptions): Promise<SyncResult> {
  * Both listings (the source's as it was at `at`, with the version current then, when given), then the
  * HEADs the plan asks for, until every object is decided.
  */
-export async function prepare(run: S3PairRun, t: { src: S3Transport; dst: S3Transport }, at?: number) {
+export async function prepare(run: S3PairRun, t: { src: S3Transport; dst: S3Transport }, at?: AtTime) {
   const { src, dst } = t;
   const filter = await run.filter();
   const keep = (m: Map<string, RemoteObject>, selected: (rel: string) => boolean) => {
@@ -93,7 +94,7 @@ export async function prepare(run: S3PairRun, t: { src: S3Transport; dst: S3Tran
   // With deletions to make, the empty-source guard speaks instead.
   if (source.size === 0 && (!run.opts.delete || destination.size === 0))
     run.notice(
-      `nothing to sync: no object under s3://${run.from.bucket}/${run.from.prefix}${at === undefined ? '' : ` at ${new Date(at).toISOString()}`}${filter.active ? ' is selected by the filters' : ''}`,
+      `nothing to sync: no object under s3://${run.from.bucket}/${run.from.prefix}${at === undefined ? '' : ` at ${new Date(at.ms).toISOString()}`}${filter.active ? ' is selected by the filters' : ''}`,
     );
   const heads = { source: new Map<string, HeadFact>(), destination: new Map<string, HeadFact>() };
   const input = () => ({

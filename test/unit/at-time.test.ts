@@ -4,6 +4,7 @@ import { parseAtTime, replacedSince, stateAt } from '../../src/plan/at-time.js';
 import { planPull } from '../../src/plan/pull.js';
 import { emptyFacts } from '../../src/plan/types.js';
 import type { ObjectVersion, RemoteObject } from '../../src/s3/remote-object.js';
+import { resolveAt } from '../../src/sync/at-time.js';
 import { md5Hex } from '../helpers.js';
 import { hashOf } from './plan-fixtures.js';
 
@@ -237,5 +238,17 @@ describe('planPull over a state at TIME', () => {
 
   it('--delete removes a local file the state at TIME does not have', () => {
     expect(plan([], [file('later')]).actions).toMatchObject([{ kind: 'delete', rel: 'later' }]);
+  });
+});
+
+describe('--at on the server clock', () => {
+  it("moves a duration by the server's clock offset, once; an absolute time stays", () => {
+    const now = Date.UTC(2026, 11, 7, 12, 0, 0);
+    const ago = resolveAt('90s', now)!;
+    expect(ago.ms).toBe(now - 90_000);
+    expect(ago.onServerClock(30 * 60_000)).toBe(now - 90_000 + 30 * 60_000);
+    expect(ago.onServerClock(30 * 60_000)).toBe(now - 90_000 + 30 * 60_000);
+    const fixed = resolveAt('2026-12-07T11:00:00Z', now)!;
+    expect(fixed.onServerClock(30 * 60_000)).toBe(Date.UTC(2026, 11, 7, 11, 0, 0));
   });
 });

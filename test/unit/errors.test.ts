@@ -581,3 +581,31 @@ describe('a proxy in the way: transient gateway failures against refusals', () =
     }
   });
 });
+
+describe('a clock off by minutes behind a 403 without a code (a HEAD has no body)', () => {
+  const head403 = (corrected: boolean, dateOffMs?: number) => {
+    const err = Object.assign(s3('Unknown', 403), {
+      $operation: 'HeadObject',
+      $metadata: { httpStatusCode: 403, ...(corrected && { clockSkewCorrected: true }) },
+    });
+    return dateOffMs === undefined
+      ? err
+      : answer(err, { date: new Date(Date.now() + dateOffMs).toUTCString() });
+  };
+
+  it('is retried once the SDK corrected its clock on it, else not', () => {
+    expect(isRetryable(head403(true, -30 * 60_000))).toBe(true);
+    expect(isRetryable(head403(false, -30 * 60_000))).toBe(false);
+    expect(isRetryable(head403(false))).toBe(false);
+  });
+
+  it('still refused: the clock is named first, the permissions after', () => {
+    expect(describeS3Error(head403(false, -30 * 60_000), ctx).message).toBe(
+      "access denied to s3://b (HTTP 403 to HeadObject) with the local clock 30 min ahead of the server's: set the clock right (NTP); if it is right, check the credentials' permissions",
+    );
+    // A clock within the SDK's 5 minutes: the permissions alone.
+    expect(describeS3Error(head403(false, 60_000), ctx).message).toBe(
+      "access denied to s3://b (HTTP 403 to HeadObject): check the credentials' permissions",
+    );
+  });
+});
