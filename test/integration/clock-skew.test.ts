@@ -90,6 +90,9 @@ describe.each(servers())('a local clock 30 min off on $name', (server) => {
       expect(r.stderr, shift).toBe('');
       expect(r.code, shift).toBe(0);
       expect(Object.keys(treeHashes(into)), shift).toEqual(['a.txt']);
+      const c = await runCli(['check', into, `s3://${bucket}/p`, '--at', '2s'], server, skewed(shift));
+      expect(c.stderr, shift).toBe('');
+      expect(c.code, shift).toBe(0);
     }
     const { bucket: other } = await newBucket(server, 'skew-at-dst');
     const s = await runCli(
