@@ -408,6 +408,18 @@ const LOCAL_CODES = new Set([
   'ENAMETOOLONG',
   'EEXIST',
   'EBADF',
+  'ELOOP',
+  'EXDEV',
+  'EMLINK',
+  'EFBIG',
+  'ETXTBSY',
+  'EBUSY',
+  'ENOTEMPTY',
+  'ENXIO',
+  'ENODEV',
+  'EOVERFLOW',
+  'ESTALE',
+  'ERR_FS_EISDIR',
   'ERR_OUT_OF_RANGE',
 ]);
 

@@ -113,14 +113,35 @@ describe('retry classification', () => {
     expect({ throttle: isThrottle(err), retryable: isRetryable(err) }).toEqual(want);
   });
 
-  it.each(['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'ENOENT', 'EIO', 'EMFILE', 'EROFS', 'ERR_OUT_OF_RANGE'])(
-    'a local failure (%s) is never retried as a request',
-    (code) => {
-      const err = sys(code, 'socket hang up');
-      expect(isLocalError(err)).toBe(true);
-      expect(isRetryable(err)).toBe(false);
-    },
-  );
+  it.each([
+    'ENOSPC',
+    'EDQUOT',
+    'EACCES',
+    'EPERM',
+    'ENOENT',
+    'EIO',
+    'EMFILE',
+    'EROFS',
+    'ERR_OUT_OF_RANGE',
+    // A link, a folder or another file system where a file was to be: the file system's answer.
+    'ELOOP',
+    'EISDIR',
+    'ENOTDIR',
+    'ENAMETOOLONG',
+    'EXDEV',
+    'EMLINK',
+    'EFBIG',
+    'ETXTBSY',
+    'EBUSY',
+    'ENOTEMPTY',
+    'ENXIO',
+    'ESTALE',
+    'ERR_FS_EISDIR',
+  ])('a local failure (%s) is never retried as a request', (code) => {
+    const err = sys(code, 'socket hang up');
+    expect(isLocalError(err)).toBe(true);
+    expect(isRetryable(err)).toBe(false);
+  });
 
   it.each<[string, unknown, boolean]>([
     ['local: true', Object.assign(new Error('stop'), { local: true }), true],
