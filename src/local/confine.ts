@@ -42,6 +42,27 @@ export const FOREIGN_TMP_SUFFIX = '.s3sync.part';
 /** A whole such name: `.<16 hex>-<count>.s3sync.part`. */
 export const FOREIGN_TMP = /(?:^|\/)\.[0-9a-f]{16}-[0-9a-z]+\.s3sync\.part$/;
 
+/**
+ * Why a kept download's file at `abs` is not one an earlier run wrote for this one to resume: not a
+ * regular file (a folder, a link: never opened through), another name's too (a hard link, which a
+ * write would change), or another user's; undefined when it may be resumed, or is gone.
+ */
+function keptFileFault(abs: string): string | undefined {
+  let st: BigIntStats | undefined;
+  try {
+    st = lstatSync(abs, { bigint: true });
+  } catch {
+    return undefined;
+  }
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  if (st.isDirectory()) return 'a directory';
+  if (!st.isFile()) return 'not a regular file';
+  if (st.nlink !== 1n) return 'a file with other hard links';
+  const uid = process.geteuid?.();
+  if (uid !== undefined && st.uid !== BigInt(uid)) return "another user's file";
+  return undefined;
+}
+
 /** Mount points from /proc/self/mountinfo (Linux); none elsewhere, where st_dev alone tells mounts apart. */
 function readMountPoints(): string[] {
   try {
@@ -346,11 +367,15 @@ export class TargetTree {
 
   /**
    * Removes the temp folder, unless what is there now is not s3sync's own folder. `keep`: the kept
-   * downloads (download-resume.ts) that stay, with the folder; their files are `<name>.<ext>`. Returns
-   * why what is left could not be removed (a target remounted read-only): the caller says so, and the
-   * next run removes it; undefined when it was.
+   * downloads (download-resume.ts) that stay, with the folder; their files are `<name>.<ext>`. A kept
+   * download with a file that is not one this run could have written (see keptFileFault) goes, both
+   * its files, and `discarded` is told its name and why. Returns why what is left could not be removed
+   * (a target remounted read-only): the caller says so, and the next run removes it; undefined when it was.
    */
-  removeTmp(keep: ReadonlySet<string> = new Set()): { path: string; code: string } | undefined {
+  removeTmp(
+    keep: ReadonlySet<string> = new Set(),
+    discarded?: (name: string, why: string) => void,
+  ): { path: string; code: string } | undefined {
     let dir: string | undefined;
     try {
       dir = this.parentDir(`${this.tmp}/x`, false, true);
@@ -365,17 +390,26 @@ export class TargetTree {
     } catch {
       // Unreadable: removed whole, as before there were kept downloads.
     }
+    const stem = (n: string) => n.slice(0, n.lastIndexOf('.'));
+    const faults = new Map<string, string>();
+    for (const n of names) {
+      if (!keep.has(stem(n)) || faults.has(stem(n))) continue;
+      const fault = keptFileFault(`${dir}/${n}`);
+      if (fault !== undefined) faults.set(stem(n), `${n} is ${fault}`);
+    }
+    const kept = (n: string) => keep.has(stem(n)) && !faults.has(stem(n));
     try {
-      if (!names.some((n) => keep.has(n.slice(0, n.lastIndexOf('.'))))) {
+      if (!names.some(kept)) {
         rmSync(dir, { recursive: true, force: true });
-        return undefined;
+      } else {
+        // In the folder checked above, which is no link: a link is removed, never followed.
+        for (const n of names) if (!kept(n)) rmSync(`${dir}/${n}`, { recursive: true, force: true });
       }
-      for (const n of names)
-        if (!keep.has(n.slice(0, n.lastIndexOf('.'))))
-          rmSync(`${dir}/${n}`, { recursive: true, force: true });
     } catch (err) {
       // force only ignores a missing path: EROFS, EPERM or EIO still throw.
       return { path: this.tmp, code: (err as NodeJS.ErrnoException).code ?? String(err) };
+    } finally {
+      for (const [name, why] of faults) discarded?.(name, why);
     }
     return undefined;
   }

@@ -533,12 +533,21 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
     sparse: setting(opts, 'sparse'),
   };
   // What large downloads left unfinished, kept for this run's downloads and for no other object.
-  const resumable = new Set(
-    downloads.filter((a) => a.size >= cfg.multipartThreshold).map((a) => resumeName(a, cfg.partSize)),
+  const resumedRel = new Map(
+    downloads
+      .filter((a) => a.size >= cfg.multipartThreshold)
+      .map((a) => [resumeName(a, cfg.partSize), a.rel] as const),
   );
+  const resumable = new Set(resumedRel.keys());
   // Under the lock no earlier run of this destination is live: what a killed one left and this run
   // will not resume goes now, not at this run's end, which a run killed in turn never reaches.
-  tree.removeTmp(resumable);
+  tree.removeTmp(resumable, (name, why) => {
+    const rel = resumedRel.get(name)!;
+    s.notice(
+      `${rel}: what an earlier pull kept of it is not resumed (${why}): discarded, fetching it whole`,
+      rel,
+    );
+  });
   for (const rel of prepared.leftovers ?? []) if (tree.isHolders(rel)) tree.removeLeftover(rel, 0);
   let diskFull: DiskFullError | undefined;
   const controller = new AbortController();

@@ -35,7 +35,7 @@ export async function downloadVerifiedRanges(
   const { o, tmp, partSizes, log } = d;
   for (let attempt = 1; ; attempt++) {
     const resumed = log !== undefined && log.done.size > 0;
-    const { meta, encoding } = await downloadRanges(t, d);
+    const { meta, encoding } = await downloadRanges(s, t, d);
     const h = await s.hashes.hashDownload(tmp(), o.size, partSizes);
     const verified = verifyContent(o.etag, h.md5, h.multipart, meta.md5);
     // Bytes kept from an earlier run are taken only once the whole file proves them.
@@ -45,8 +45,8 @@ export async function downloadVerifiedRanges(
     if (resumed) {
       // The kept bytes were not the object's: none of it counts as resumed, all of it as fetched.
       d.progress.fail();
-      if (s.opts.debug)
-        s.notice(`${o.rel}: the part kept from an earlier pull did not verify: fetching it whole`, o.rel);
+      // Said always: the run said it was resuming, and now transfers all of it.
+      s.notice(`${o.rel}: the part kept from an earlier pull did not verify: fetching it whole`, o.rel);
       continue;
     }
     if (attempt > t.retries)
@@ -58,10 +58,12 @@ export async function downloadVerifiedRanges(
 
 /** Large objects: byte ranges fetched in parallel, each written at its offset and counted by `progress`. */
 async function downloadRanges(
+  s: RunContext,
   t: S3Transport,
   { o, tmp, partSize, progress, log, sparse }: RangedDownload,
 ): Promise<{ meta: Record<string, string>; encoding?: string }> {
-  // A kept file is opened as it is; one that is not a regular file of the object's size starts over.
+  // A kept file is opened as it is (the run's start discarded one not a regular file, see removeTmp);
+  // one not of the object's size starts over.
   const fh = await open(tmp(), log ? KEEP_FLAGS : TMP_FLAGS);
   const flusher = new Flusher(fh);
   let meta: Record<string, string> = {};
@@ -69,7 +71,14 @@ async function downloadRanges(
   try {
     if (log && log.done.size > 0) {
       const st = await fh.stat();
-      if (!st.isFile() || st.size !== o.size) log.reset();
+      if (!st.isFile() || st.size !== o.size) {
+        log.reset();
+        // Said always: the run said it was resuming, and now transfers all of it.
+        s.notice(
+          `${o.rel}: the part kept from an earlier pull is not the object's size (${st.size} of ${o.size} bytes): fetching it whole`,
+          o.rel,
+        );
+      }
     }
     // Nothing kept (a new file, one every range is fetched into again, or not the object's size):
     // emptied, so what a --sparse download skips reads as zeros, not as an earlier attempt's bytes.

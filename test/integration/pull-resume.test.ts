@@ -3,7 +3,18 @@
  * fetches only the missing ones, and proves the whole file against the ETag before it takes it. An
  * object changed since, or kept bytes damaged since, cost a full fetch and never a wrong file.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -180,7 +191,85 @@ describe.each(servers())('pull resumes a large download on $name', (server) => {
     expect(md5Hex(readFileSync(path.join(dest, 'big.bin')))).toBe(md5Hex(readFileSync(file)));
     // The missing ranges, then, the whole not verifying, every range again.
     expect(ranges.sort()).toEqual([...starts(10, 15, 20), ...starts(0, 5, 10, 15, 20)].sort());
+    // Said without --debug: the run said it was resuming, and transfers all of it.
+    expect(noticesOf(again)).toContain(
+      'big.bin: the part kept from an earlier pull did not verify: fetching it whole',
+    );
     expect(again.summary).toMatchObject({ downloaded: 1, failed: 0, bytesTransferred: SIZE });
     expect(tempFolders(dest)).toEqual([]);
   });
+
+  it('a kept part cut short since is fetched whole, and the run says so', async () => {
+    const { file, dest, args, ranges } = await interrupted('cut', 'SIGINT', true);
+    const [tmp] = tempFolders(dest);
+    truncateSync(path.join(tmp!, readdirSync(tmp!).find((n) => n.endsWith('.part'))!), 3 * MiB);
+    const again = await runCli(args, server);
+    expect(again.code, again.stderr).toBe(0);
+    expect(md5Hex(readFileSync(path.join(dest, 'big.bin')))).toBe(md5Hex(readFileSync(file)));
+    // Every range, the kept ones too (a loaded machine may retry one).
+    expect([...new Set(ranges)].sort()).toEqual(starts(0, 5, 10, 15, 20).sort());
+    expect(noticesOf(again)).toContain(
+      `big.bin: the part kept from an earlier pull is not the object's size (${3 * MiB} of ${SIZE} bytes): fetching it whole`,
+    );
+    expect(again.summary).toMatchObject({ downloaded: 1, failed: 0, bytesTransferred: SIZE });
+    expect(tempFolders(dest)).toEqual([]);
+  });
+
+  /** Each puts its thing at the kept download's file `at` (`outside`: a file not to change); returns why it goes. */
+  const plants = {
+    'a directory at the part': (at: string) => {
+      rmSync(at);
+      mkdirSync(path.join(at, 'inner'), { recursive: true });
+      writeFileSync(path.join(at, 'inner', 'f'), 'x');
+      return 'is a directory';
+    },
+    'a link at the part': (at: string, outside: string) => {
+      rmSync(at);
+      symlinkSync(outside, at);
+      return 'is a symbolic link';
+    },
+    'a hard link at the part': (at: string, outside: string) => {
+      rmSync(at);
+      linkSync(outside, at);
+      return 'is a file with other hard links';
+    },
+    'a directory at the range log': (at: string) => {
+      rmSync(at);
+      mkdirSync(at);
+      return 'is a directory';
+    },
+  } as const;
+  it.each([
+    ['a directory at the part', '.part'],
+    ['a link at the part', '.part'],
+    ['a hard link at the part', '.part'],
+    ['a directory at the range log', '.ranges'],
+  ] as const)(
+    '%s: discarded with a notice, never followed, and the object fetched whole in the same run',
+    async (what, ext) => {
+      const label = `plant${Object.keys(plants).indexOf(what)}`;
+      const { file, dest, args, ranges } = await interrupted(label, 'SIGINT', true);
+      const [tmp] = tempFolders(dest);
+      const name = readdirSync(tmp!).find((n) => n.endsWith(ext))!;
+      const outside = path.join(dir(`${label}-outside`), 'victim');
+      writeFileSync(outside, 'not to be touched\n');
+      const why = plants[what](path.join(tmp!, name), outside);
+      const again = await runCli(args, server);
+      expect(again.code, again.stderr).toBe(0);
+      expect(md5Hex(readFileSync(path.join(dest, 'big.bin')))).toBe(md5Hex(readFileSync(file)));
+      expect(ranges.sort()).toEqual(starts(0, 5, 10, 15, 20).sort());
+      expect(noticesOf(again)).toContain(
+        `big.bin: what an earlier pull kept of it is not resumed (${name} ${why}): discarded, fetching it whole`,
+      );
+      expect(noticesOf(again).filter((m) => m.includes('resuming'))).toEqual([]);
+      expect(again.summary).toMatchObject({ downloaded: 1, failed: 0, bytesTransferred: SIZE });
+      expect(readFileSync(outside, 'utf8')).toBe('not to be touched\n');
+      expect(statSync(outside).nlink).toBe(1);
+      expect(tempFolders(dest)).toEqual([]);
+      // Nothing of it comes back: the next pull has nothing to do.
+      const third = await runCli(args, server);
+      expect(third.code, third.stderr).toBe(0);
+      expect(third.summary).toMatchObject({ downloaded: 0, failed: 0 });
+    },
+  );
 });
