@@ -29,19 +29,32 @@ interface Content {
   ps: number;
 }
 
-/** What CreateMultipartUpload is sent for this content: the object's type, metadata and own headers. */
-const createInput = (c: Content) => ({
+/**
+ * What CreateMultipartUpload is sent for this content: the object's type, metadata and own headers.
+ * `mtimeNs`: the modification time its metadata records, the file's own unless told.
+ */
+const createInput = (c: Content, mtimeNs = c.h.stat.mtimeNs) => ({
   key: c.job.key,
   contentType: c.job.contentType,
-  metadata: objectMeta(c.job, { md5: c.h.md5, mtime: mtimeMeta(c.h.stat.mtimeNs) }),
+  metadata: objectMeta(c.job, { md5: c.h.md5, mtime: mtimeMeta(mtimeNs) }),
   headers: c.job.headers,
 });
 
 /** The digest of the headers this run creates the object with (see PendingUpload.params). */
-const headersDigest = (c: Content) => {
-  const i = createInput(c);
+const headersDigest = (c: Content, mtimeNs?: string) => {
+  const i = createInput(c, mtimeNs);
   return paramsDigest(objectParams(c.job.t.settings, i.contentType, i.metadata, i.headers));
 };
+
+/** Why an interrupted upload of the same bytes is not resumed: what differs in what it was created with. */
+function headersChanged(c: Content, pending: PendingUpload): string {
+  if (pending.params === undefined)
+    return 'the interrupted multipart upload was started by an older s3sync, which did not record its headers: starting it again';
+  // Only a digest is recorded: the one field that can be told apart is the mtime, which the record keeps.
+  if (pending.mtimeNs !== c.h.stat.mtimeNs && pending.params === headersDigest(c, pending.mtimeNs))
+    return "the file's modification time changed since the interrupted multipart upload was created (the object's metadata records it): starting it again";
+  return 'the interrupted multipart upload was created with other headers or metadata than this run sends (content type, metadata, storage class, ACL or another header): starting it again';
+}
 
 const strayLookupFailed = (key: string) =>
   runError(
@@ -80,13 +93,7 @@ export class MultipartUpload {
     // Completing it would give the object the earlier run's ACL, storage class, metadata, headers.
     const sameHeaders = pending.params === headersDigest(c);
     if (!same || !sameHeaders) {
-      if (same)
-        s.notice(
-          pending.params === undefined
-            ? 'the interrupted multipart upload was started by an older s3sync, which did not record its headers: starting it again'
-            : 'the interrupted multipart upload was created with other headers or metadata than this run sends: starting it again',
-          f.rel,
-        );
+      if (same) s.notice(headersChanged(c, pending), f.rel);
       // Another content, or an upload whose creation was never answered: aborted (with any strays) first.
       await retirePending(s, t, f.rel);
       return undefined;

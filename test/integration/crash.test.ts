@@ -292,7 +292,7 @@ describe.each(servers())('crash and resume on $name', (server) => {
       .map((e) => String((e as { message?: string }).message));
     expect(notices.some((m) => /resuming multipart upload/.test(m))).toBe(false);
     expect(notices).toContain(
-      'the interrupted multipart upload was created with other headers or metadata than this run sends: starting it again',
+      'the interrupted multipart upload was created with other headers or metadata than this run sends (content type, metadata, storage class, ACL or another header): starting it again',
     );
     const summary = summaryOf(rerun.events)!;
     expect(summary).toMatchObject({ uploaded: 1, failed: 0 });
@@ -309,6 +309,30 @@ describe.each(servers())('crash and resume on $name', (server) => {
       const left = await transport.listMultipartUploads('mph/');
       expect(left.map((u) => u.uploadId)).not.toContain(pending.uploadId);
     }
+  });
+
+  it('a rerun of a file touched since says its modification time changed, not its headers', async () => {
+    const { transport, src, md5, args, pending } = await killMidMultipart('mpt', 60 * MiB);
+    // Same bytes, a new mtime: which the object's metadata records, so the upload starts again.
+    const t = new Date('2026-01-02T03:04:05Z');
+    utimesSync(path.join(src, 'big.bin'), t, t);
+    const rerun = spawnPush(args, server);
+    const { code } = await rerun.exited;
+    expect(code, rerun.stderr() + rerun.stdout()).toBe(0);
+    const notices = rerun.events
+      .filter((e) => e.type === 'notice')
+      .map((e) => String((e as { message?: string }).message));
+    expect(notices).toContain(
+      "the file's modification time changed since the interrupted multipart upload was created (the object's metadata records it): starting it again",
+    );
+    expect(notices.filter((m) => /other headers|resuming multipart upload/.test(m))).toEqual([]);
+    expect(summaryOf(rerun.events)).toMatchObject({ uploaded: 1, failed: 0 });
+    const h = await transport.client.send(
+      new HeadObjectCommand({ Bucket: transport.bucket, Key: pending.key }),
+    );
+    expect(h.Metadata?.mtime).toBe(`${t.getTime() / 1000}.000000000`);
+    expect(await objectMd5(transport, pending.key)).toBe(md5);
+    expect(readManifest(src)!.pending).toEqual({});
   });
 
   it('a rerun that sends the file compressed aborts the upload the kill left', async () => {
