@@ -28,6 +28,7 @@ import { gather, IncompleteBody, verifyContent } from './download-body.js';
 import { compressedSource, gunzipInPlace } from './download-gunzip.js';
 import { RangeLog, resumeName } from './download-resume.js';
 import type { Unflushed } from './durable-batch.js';
+import { mtimeOf } from './meta-mtime.js';
 import { TransferProgress } from './progress.js';
 import { downloadVerifiedRanges } from './ranged-download.js';
 import type { RunContext } from './run-context.js';
@@ -42,25 +43,6 @@ export class DiskFullError extends S3SyncError {}
  * 10k small files spent more CPU handing those calls to the thread pool than making them.
  */
 const SMALL_OBJECT_MAX = SYNC_MAX;
-
-/** 1901-12-13 (the start of 32-bit time) to 9999-12-31: outside, not a file's time; far outside, EINVAL. */
-const EARLIEST_MTIME = -(2 ** 31);
-const LATEST_MTIME = 253_402_300_799;
-
-const DECIMAL_SECONDS = /^-?\d+(\.\d+)?$/;
-
-/**
- * `x-amz-meta-mtime` (seconds with a fraction) → the time for utimes; else the object's LastModified.
- * Metadata is anyone's to write: a value no file can have falls back too, so it never fails a pull.
- * Seconds, as finely as Node's utimes sets them (microseconds); a Date before 1970, which Node's
- * utimes takes as given where it takes a negative number as now.
- */
-const mtimeOf = (meta: string | undefined, lastModified: number): number | Date => {
-  // Decimal seconds only, as rclone and s3sync write them: Number() would also read 0x10 or 1e9.
-  const n = meta !== undefined && DECIMAL_SECONDS.test(meta.trim()) ? Number(meta) : Number.NaN;
-  const secs = Number.isFinite(n) && n >= EARLIEST_MTIME && n <= LATEST_MTIME ? n : lastModified / 1000;
-  return secs < 0 ? new Date(secs * 1000) : secs;
-};
 
 /** Said once per run when the downloads are over, with how many and the first, not a line per file. */
 export class SaidOnce {

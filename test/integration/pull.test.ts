@@ -397,6 +397,27 @@ describe.each(servers())('pull on $name', (server) => {
     expect((await runCli(['pull', url, dst], server)).stdout).toMatch(/ 2 unchanged, 0 downloaded, /);
   });
 
+  it('keeps a file time in its own second through a push and a pull, to the microsecond', async () => {
+    const { bucket } = await newBucket(server, 'mtime-second');
+    const src = tempDir('second-src');
+    const times = {
+      'last.txt': '2026-03-08 06:59:59.999999999 UTC',
+      'odd.txt': '2026-03-08 06:59:58.000001 UTC',
+    };
+    writeTree(src, { 'last.txt': 'last', 'odd.txt': 'odd' });
+    for (const [name, when] of Object.entries(times))
+      expect(spawnSync('touch', ['-d', when, path.join(src, name)]).status).toBe(0);
+    const url = `s3://${bucket}/s`;
+    expect((await runCli(['push', src, url], server)).code).toBe(0);
+    const dst = tempDir('second-dst');
+    const r = await runCli(['pull', url, dst], server);
+    expect(r.code, r.stderr).toBe(0);
+    const ns = (name: string) => statSync(path.join(dst, name), { bigint: true }).mtimeNs;
+    expect(ns('last.txt')).toBe(1772953199_999999000n);
+    expect(ns('odd.txt')).toBe(1772953198_000001000n);
+    expect((await runCli(['pull', url, dst], server)).stdout).toMatch(/ 2 unchanged, 0 downloaded, /);
+  });
+
   it('downloads exactly the object that changed remotely', async () => {
     const { bucket, transport } = await newBucket(server, 'changed');
     const src = tempDir('changed-src');
