@@ -1,3 +1,4 @@
+import { monotonicNow } from '../clock.js';
 import { jsonText, printable } from '../escape.js';
 import type { CheckResult } from '../sync/check.js';
 import type { CleanupResult } from '../sync/cleanup.js';
@@ -136,7 +137,7 @@ export class Output {
       const { default: cliProgress } = await import('cli-progress');
       if (this.ended) return;
       this.bar = new cliProgress.SingleBar({
-        format: (_options, params) => view.render(Date.now(), params.maxWidth),
+        format: (_options, params) => view.render(monotonicNow(), params.maxWidth),
         stream: this.err,
         hideCursor: true,
         clearOnComplete: true,
@@ -151,7 +152,7 @@ export class Output {
     this.ended = true;
     if (!this.bar || !this.view) return;
     // One column short of the width: a line that ends in the last column wraps on some terminals.
-    const last = this.view.render(Date.now(), (this.err.columns || 80) - 1);
+    const last = this.view.render(monotonicNow(), (this.err.columns || 80) - 1);
     this.bar.stop();
     this.bar = undefined;
     this.err.write(`${last}\n`);
@@ -226,11 +227,11 @@ export class Output {
         if (e.action === 'abort' && this.mode !== 'quiet') this.line(this.out, e.reason);
         break;
       case 'plan':
-        this.view?.plan(e, Date.now());
+        this.view?.plan(e, monotonicNow());
         await this.showBar();
         break;
       case 'hashing':
-        this.view?.hashed(e, Date.now());
+        this.view?.hashed(e, monotonicNow());
         await this.showBar();
         break;
       case 'bytes':

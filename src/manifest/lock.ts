@@ -15,6 +15,7 @@ import {
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { sleep } from '../abort-listeners.js';
+import { monotonicNow } from '../clock.js';
 import { errorMessage, S3SyncError, usageError } from '../errors.js';
 import { kindOf } from '../local/open-file.js';
 import { formatAge } from '../plan/push.js';
@@ -290,7 +291,8 @@ export async function acquireLock(
     tookOver?: () => void;
   } = {},
 ): Promise<() => void> {
-  const deadline = Date.now() + (opts.waitTimeoutMs ?? 3_600_000);
+  // A wait's length, not a time of day: a step of the wall clock must not end or stretch it.
+  const deadline = monotonicNow() + (opts.waitTimeoutMs ?? 3_600_000);
   let blankSince: number | undefined;
   // Asked once: the answer reads the whole file, and a wait asks at every turn.
   let sharable: boolean | undefined;
@@ -444,7 +446,7 @@ export async function acquireLock(
           `wait for it or use waitLock (--wait-lock); if that run is known dead, remove ${lockPath}`,
       );
     }
-    if (Date.now() > deadline) throw usageError('timed out waiting for the lock on this destination');
+    if (monotonicNow() > deadline) throw usageError('timed out waiting for the lock on this destination');
     // Said once, so a run that waits is not mistaken for one that hangs.
     if (!said)
       opts.notice?.(

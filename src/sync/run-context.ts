@@ -1,6 +1,7 @@
 import { accessSync, constants, lstatSync, type Stats, statSync } from 'node:fs';
 import path from 'node:path';
 import { onAbort } from '../abort-listeners.js';
+import { monotonicNow } from '../clock.js';
 import { beforeRun, errorMessage, usageError } from '../errors.js';
 import { FOREIGN_TMP, FOREIGN_TMP_SUFFIX } from '../local/confine.js';
 import { createFilter, IGNORE_FILE, type PathFilter, RULES_MAX_BYTES } from '../local/filters.js';
@@ -98,7 +99,10 @@ function selects(
  * counters.
  */
 export class RunContext {
+  /** The run's start on the wall clock, which file and object times are compared with. */
   readonly started = Date.now();
+  /** Its start on the clock that durations are measured on: a clock step must not stretch the run's. */
+  private readonly startedMono = monotonicNow();
   readonly result: SyncResult;
   readonly localRoot: string;
   readonly location: S3Location;
@@ -413,7 +417,7 @@ export class RunContext {
       // The body has ended: a request still out is one nobody awaits (a listing page asked for ahead).
       t.close();
     }
-    r.elapsedMs = Date.now() - this.started;
+    r.elapsedMs = monotonicNow() - this.startedMono;
     r.cancelled = !completed && this.opts.signal?.aborted === true;
     r.outcome = outcomeOf(r);
     if (saveError) throw saveError.error;

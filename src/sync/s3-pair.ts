@@ -2,6 +2,7 @@
  * What an S3 → S3 sync needs around its plan: the two locations and transports, the filters, events
  * and the result. No manifest: both sides are listed on every run (see docs/notes/s.md).
  */
+import { monotonicNow } from '../clock.js';
 import { usageError } from '../errors.js';
 import { createFilter, type PathFilter } from '../local/filters.js';
 import { shown } from '../options/parse.js';
@@ -133,7 +134,8 @@ export function pairTargets(
 }
 
 export class S3PairRun {
-  readonly started = Date.now();
+  /** Durations on a clock a step of the wall clock does not move. */
+  private readonly started = monotonicNow();
   readonly result: SyncResult = emptyResult('sync', false);
   readonly from: S3Location;
   readonly to: S3Location;
@@ -223,7 +225,7 @@ export class S3PairRun {
       // The body has ended: a request still out is one nobody awaits.
       t.close();
     }
-    r.elapsedMs = Date.now() - this.started;
+    r.elapsedMs = monotonicNow() - this.started;
     r.cancelled = this.opts.signal?.aborted === true;
     if (error && !r.cancelled) stoppedBy(r, error.error);
     else r.outcome = outcomeOf(r);

@@ -1,7 +1,8 @@
 /**
  * When `push --watch` walks the whole tree, looks over it after events, and renews its subscription,
  * pure: the loop (./watch-loop.ts) says what happened and when, and asks what is due. Settling paths
- * and their retries stay with the loop (./settle.ts).
+ * and their retries stay with the loop (./settle.ts). Its times are the loop's monotonicNow(), never
+ * the wall clock: a step of that (NTP) would hold every timer for as long as it stepped back.
  */
 import { backoffMs } from './settle.js';
 

@@ -1,5 +1,6 @@
 import { lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { onAbort } from '../abort-listeners.js';
+import { monotonicNow } from '../clock.js';
 import { S3SyncError } from '../errors.js';
 import { IGNORE_FILE, isIgnoreFile } from '../local/filters.js';
 import { absPath, type LocalFile, scanDirectory } from '../local/scan.js';
@@ -183,12 +184,12 @@ class WatchLoop {
   }
 
   async run(): Promise<SyncResult> {
-    const started = Date.now();
+    const started = monotonicNow();
     this.watcher = await this.subscribe();
     try {
       let first = true;
       while (!this.aborted) {
-        const now = Date.now();
+        const now = monotonicNow();
         // Before a walk too: one a batch hands over (its manifest went with the old root) subscribes anew.
         if (this.rootReplaced()) continue;
         if (this.schedule.walkDue(now)) {
@@ -285,7 +286,7 @@ class WatchLoop {
   }
 
   private changed(rels: string[]): void {
-    const now = Date.now();
+    const now = monotonicNow();
     this.schedule.event(now);
     for (const rel of rels) {
       // New rules change what every path is (one they now let through has no event of its own): a
@@ -319,14 +320,14 @@ class WatchLoop {
   private async renew(): Promise<void> {
     const dirs = [...this.deepDirs];
     this.deepDirs.clear();
-    this.schedule.renewed(Date.now());
+    this.schedule.renewed(monotonicNow());
     await this.subscribeAgain();
     // No subscription now (the system refused it): a walk tries again, and finds what it missed.
     if (this.watcher === undefined) {
       this.resubscribe = true;
       this.schedule.walkNow();
     }
-    const now = Date.now();
+    const now = monotonicNow();
     for (const rel of dirs) this.mark(rel, signatureOf(this.root, rel), now);
   }
 
@@ -418,13 +419,14 @@ class WatchLoop {
    */
   private hold = (f: LocalFile): boolean =>
     !this.forced.has(f.rel) &&
+    // The file's mtime is on the wall clock: so is the time it is compared with.
     (changedRecently(f.mtimeNs, Date.now(), this.settleMs) || this.pending.has(f.rel));
 
   /** A path with events not yet settled: gone now, it may be back before it settles. */
   private waiting = (rel: string): boolean => this.pending.has(rel);
 
   private holdBack(held: LocalFile[]): void {
-    const now = Date.now();
+    const now = monotonicNow();
     for (const f of held) {
       // Sent by --settle-max but changed while it was read: its next try waits --settle-max again,
       // where it was due at once, batch after batch, each a whole read of a file that never holds still.
@@ -550,7 +552,7 @@ class WatchLoop {
       this.manifestHeld = vouches(s.store);
       // What the walk did not hold back is sent (or failed, and retried as a batch's failures are).
       for (const rel of [...this.changingSince.keys()]) if (!this.pending.has(rel)) this.settled(rel);
-      this.schedule.walked(Date.now());
+      this.schedule.walked(monotonicNow());
       // The walk read the ignore file as it is: the summary's selection is its own.
       this.rulesChanged = false;
       this.rulesWalked = signatureOf(this.root, IGNORE_FILE);
@@ -570,7 +572,7 @@ class WatchLoop {
       // A first sync refused as asked (bad options, a delete guard) stops, as a plain push would.
       if (first && err instanceof S3SyncError && err.kind === 'usage') throw err;
       this.refused(err);
-      this.schedule.walkFailed(Date.now(), err instanceof Error ? err.message : String(err));
+      this.schedule.walkFailed(monotonicNow(), err instanceof Error ? err.message : String(err));
       this.report(err);
     } finally {
       release();
@@ -728,7 +730,7 @@ class WatchLoop {
    * `batch` event is said only when it did something.
    */
   private async look(): Promise<void> {
-    const started = Date.now();
+    const started = monotonicNow();
     this.schedule.lookStarted();
     let result: SyncResult | undefined;
     let undeleted: string[] = [];
@@ -760,12 +762,12 @@ class WatchLoop {
       }
       // Failed as a whole (a delete guard, the endpoint away): the walk takes it over.
       this.refused(err);
-      this.schedule.lookFailed(Date.now(), err instanceof Error ? err.message : String(err));
+      this.schedule.lookFailed(monotonicNow(), err instanceof Error ? err.message : String(err));
       this.report(err);
     } finally {
       release();
       if (result) this.add(result);
-      this.schedule.looked(started, Date.now());
+      this.schedule.looked(started, monotonicNow());
     }
     // Retried as a batch's failures are.
     const failed = new Map((result?.errors ?? []).filter((e) => e.rel !== '').map((e) => [e.rel, e.message]));
@@ -779,7 +781,7 @@ class WatchLoop {
    * summary counts pending (the files it sent match their entries, and the tally leaves them out).
    */
   private putBack(rels: string[]): void {
-    const now = Date.now();
+    const now = monotonicNow();
     for (const rel of rels)
       if (!this.pending.has(rel)) this.pending.set(rel, { sig: signatureOf(this.root, rel), since: now });
   }
@@ -799,7 +801,7 @@ class WatchLoop {
 
   /** Paths back to pending, each retried after its backoff. */
   private retryLater(rels: string[], message: string): void {
-    const now = Date.now();
+    const now = monotonicNow();
     for (const rel of rels) {
       const failures = (this.failing.get(rel)?.failures ?? 0) + 1;
       this.failing.set(rel, { failures, at: now + backoffMs(failures), message });
@@ -907,7 +909,7 @@ class WatchLoop {
     const walkError = this.schedule.walkError;
     if (walkError !== undefined) t.errors.push({ rel: '', message: walkError });
     t.failed = t.errors.length;
-    t.elapsedMs = Date.now() - started;
+    t.elapsedMs = monotonicNow() - started;
     t.cancelled = this.aborted;
     // Stopping is how a watch ends: it ends well when nothing is left failing, unless the stop cut the
     // first sync short, which ends it as that push, cancelled.

@@ -252,6 +252,23 @@ describe('acquireLock: waiting (--wait-lock)', () => {
     release();
   });
 
+  it('keeps waiting when the wall clock steps past its timeout: the wait is timed on a clock that only moves forward', async () => {
+    const file = lockAt(lockJson(process.pid));
+    const waiting = acquireLock(file, { wait: true, waitTimeoutMs: 60_000 });
+    // Past the timeout, short of the age that makes a lock stale (judged by its file's time, rightly).
+    const real = Date.now();
+    const step = vi.spyOn(Date, 'now').mockImplementation(() => real + STALE_LOCK_MS / 2);
+    try {
+      await new Promise((r) => setTimeout(r, 400));
+      unlinkSync(file);
+      const release = await waiting;
+      expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ pid: process.pid });
+      release();
+    } finally {
+      step.mockRestore();
+    }
+  });
+
   it.each<[string, { waitTimeoutMs?: number; abort?: boolean }, RegExp]>([
     [
       'gives up after its timeout',
