@@ -3,7 +3,9 @@ import type { ObjectVersion, RemoteObject } from '../s3/remote-object.js';
 
 /**
  * `--at TIME`: an ISO 8601 date or date and time, or a duration back from now (`2d`, `90m`).
- * A date alone is local midnight and a time without a zone is local time, as date(1) reads them.
+ * A date alone is local midnight and a time without a zone is local time, as date(1) reads them: a
+ * local time the clocks skipped (the spring-forward hour) is refused, as date(1) refuses it; one they
+ * went through twice (the hour after falling back) is the earlier, where date(1) takes either by zone.
  */
 const ISO =
   /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
@@ -25,12 +27,60 @@ export function parseAtTime(text: string, now: number): { ms: number } | { error
   const [, y, mo, d, h = '00', mi = '00', s = '00', frac = '', zone] = m;
   const ms = Date.parse(`${y}-${mo}-${d}T${h}:${mi}:${s}${frac.slice(0, 4)}${zoneText(zone)}`);
   const back = new Date(Number(y), Number(mo) - 1, Number(d));
-  // Date.parse rolls 2026-02-30 over to March: a date that does not exist is refused instead.
-  if (Number.isNaN(ms) || back.getMonth() !== Number(mo) - 1 || back.getDate() !== Number(d))
+  // Date.parse rolls 2026-02-30 over to March, and takes 24:00 as the next day: refused instead, as
+  // date(1) refuses them.
+  if (
+    Number.isNaN(ms) ||
+    back.getMonth() !== Number(mo) - 1 ||
+    back.getDate() !== Number(d) ||
+    Number(h) > 23
+  )
     return { error: `'${text}' is not a valid date or time` };
+  // Date.parse moves a local time the clocks skipped past the gap: refused, naming the gap.
+  if (zone === undefined && !showsAs(ms, [y, mo, d, h, mi, s].map(Number))) {
+    const gap = gapAround(ms);
+    if (!gap) return { error: `'${text}' is not a valid date or time` };
+    return {
+      error: `'${text}' is not a time in this time zone (${zoneName()}): on ${y}-${mo}-${d} its clocks went from ${gap[0]} straight to ${gap[1]}; give an offset (…Z, …-05:00) or another time`,
+    };
+  }
   if (ms > now) return { error: `'${text}' is in the future` };
   return { ms };
 }
+
+/** Whether `ms` reads as these local year, month, day, hours, minutes and seconds. */
+function showsAs(ms: number, [y, mo, d, h, mi, s]: number[]): boolean {
+  const t = new Date(ms);
+  return (
+    t.getFullYear() === y &&
+    t.getMonth() === mo! - 1 &&
+    t.getDate() === d &&
+    t.getHours() === h &&
+    t.getMinutes() === mi &&
+    t.getSeconds() === s
+  );
+}
+
+/** The local clock's jump within a day of `ms`, as HH:MM before and after; undefined if none. */
+function gapAround(ms: number): [string, string] | undefined {
+  const DAY = 86_400_000;
+  const offset = (t: number) => new Date(t).getTimezoneOffset();
+  let lo = ms - DAY;
+  let hi = ms + DAY;
+  const before = offset(lo);
+  const after = offset(hi);
+  if (before <= after) return undefined;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (offset(mid) === before) lo = mid;
+    else hi = mid;
+  }
+  // The local time at the jump, on the offset before it and on the one after.
+  const wall = (off: number) => new Date(hi - off * 60_000).toISOString().slice(11, 16);
+  return [wall(before), wall(after)];
+}
+
+const zoneName = () => Intl.DateTimeFormat().resolvedOptions().timeZone ?? 'local';
 
 /** The zone as Date.parse takes it: none means local time; +0100 becomes +01:00. */
 const zoneText = (zone: string | undefined) =>

@@ -143,6 +143,8 @@ describe('parseAtTime', () => {
     ['2026-02-30', /not a valid date/],
     ['2026-13-01', /not a valid date/],
     ['2026-11-30T25:00', /not a valid date/],
+    ['2026-11-30T24:00', /not a valid date/],
+    ['2026-11-30T24:00:00Z', /not a valid date/],
     ['2027-01-01', /in the future/],
     ['2026-12-01T12:00:01Z', /in the future/],
     ['yesterday', /neither an ISO 8601 date or time .* nor a duration/],
@@ -153,6 +155,70 @@ describe('parseAtTime', () => {
   ])('%s is refused', (text, why) => {
     const r = parseAtTime(text, now);
     expect('error' in r && r.error).toMatch(why);
+  });
+});
+
+describe('parseAtTime: local times around a change of the clocks', () => {
+  const now = Date.parse('2026-12-01T12:00:00Z');
+  /** parseAtTime with TZ set to `tz`, then put back. */
+  const inZone = (tz: string, text: string) => {
+    const was = process.env.TZ;
+    process.env.TZ = tz;
+    try {
+      return parseAtTime(text, now);
+    } finally {
+      if (was === undefined) delete process.env.TZ;
+      else process.env.TZ = was;
+    }
+  };
+
+  it.each([
+    [
+      'a time the clocks skipped in spring',
+      'America/New_York',
+      '2026-03-08T02:30:00',
+      "'2026-03-08T02:30:00' is not a time in this time zone (America/New_York): on 2026-03-08 its clocks went from 02:00 straight to 03:00; give an offset (…Z, …-05:00) or another time",
+    ],
+    [
+      'the first minute of the gap',
+      'America/New_York',
+      '2026-03-08T02:00',
+      /went from 02:00 straight to 03:00/,
+    ],
+    ['its last instant', 'America/New_York', '2026-03-08T02:59:59.999', /went from 02:00 straight to 03:00/],
+    [
+      'in Europe',
+      'Europe/Berlin',
+      '2026-03-29T02:15',
+      /\(Europe\/Berlin\): on 2026-03-29 .* 02:00 straight to 03:00/,
+    ],
+    ['a half-hour gap', 'Australia/Lord_Howe', '2026-10-04T02:15', /from 02:00 straight to 02:30/],
+    ['a day whose midnight was skipped', 'America/Santiago', '2025-09-07', /from 00:00 straight to 01:00/],
+  ])('%s is refused', (_what, tz, text, why) => {
+    const r = inZone(tz, text);
+    expect('error' in r && r.error).toMatch(why);
+  });
+
+  it.each([
+    ['just before the gap', 'America/New_York', '2026-03-08T01:59:59.999', '2026-03-08T06:59:59.999Z'],
+    ['as it ends', 'America/New_York', '2026-03-08T03:00', '2026-03-08T07:00:00.000Z'],
+    [
+      'a time the clocks went through twice: the earlier',
+      'America/New_York',
+      '2026-11-01T01:30',
+      '2026-11-01T05:30:00.000Z',
+    ],
+    ['the same in Europe', 'Europe/Berlin', '2026-10-25T02:30', '2026-10-25T00:30:00.000Z'],
+    ['no gap in UTC', 'UTC', '2026-03-08T02:30', '2026-03-08T02:30:00.000Z'],
+    [
+      'a zone given: no local time to skip',
+      'America/New_York',
+      '2026-03-08T02:30-05:00',
+      '2026-03-08T07:30:00.000Z',
+    ],
+    ['the day after a skipped midnight', 'America/Santiago', '2025-09-08', '2025-09-08T03:00:00.000Z'],
+  ])('%s is taken', (_what, tz, text, iso) => {
+    expect(inZone(tz, text)).toEqual({ ms: Date.parse(iso) });
   });
 });
 
