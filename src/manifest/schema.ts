@@ -238,6 +238,83 @@ export function decodeManifest(text: string, destination: Destination): Manifest
 
 type Header = Partial<ManifestData> & { columns?: unknown };
 
+const isCount = (v: unknown, min: number): v is number => Number.isSafeInteger(v) && (v as number) >= min;
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+/** `rec` as a PendingUpload of `rel` at `prefix` if every field has the shape this version writes, else undefined. */
+function pendingShape(rel: string, rec: unknown, prefix: string): PendingUpload | undefined {
+  if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) return undefined;
+  const r = rec as Record<string, unknown>;
+  const { parts, create } = r;
+  if (
+    !isStr(r.uploadId) ||
+    r.key !== prefix + rel ||
+    rel === '' ||
+    !isCount(r.size, 0) ||
+    !isStr(r.mtimeNs) ||
+    !/^\d{1,25}$/.test(r.mtimeNs) ||
+    !isStr(r.md5) ||
+    !/^[0-9a-f]{32}$/.test(r.md5) ||
+    !isCount(r.partSize, 1) ||
+    !isStr(r.startedAt) ||
+    (r.params !== undefined && !isStr(r.params)) ||
+    typeof parts !== 'object' ||
+    parts === null ||
+    Array.isArray(parts)
+  )
+    return undefined;
+  const p: Record<number, string> = {};
+  for (const [n, etag] of Object.entries(parts)) {
+    if (!/^[1-9]\d{0,4}$/.test(n) || Number(n) > 10_000 || !isStr(etag) || etag === '') return undefined;
+    p[Number(n)] = etag;
+  }
+  const out: PendingUpload = {
+    uploadId: r.uploadId,
+    key: r.key,
+    size: r.size,
+    mtimeNs: r.mtimeNs,
+    md5: r.md5,
+    partSize: r.partSize,
+    parts: p,
+    startedAt: r.startedAt,
+  };
+  if (r.params !== undefined) out.params = r.params as string;
+  if (create !== undefined) {
+    if (typeof create !== 'object' || create === null) return undefined;
+    const c = create as Record<string, unknown>;
+    if (!isTime(c.sentAt) || (c.endedAt !== undefined && !isTime(c.endedAt))) return undefined;
+    out.create = c.endedAt === undefined ? { sentAt: c.sentAt } : { sentAt: c.sentAt, endedAt: c.endedAt };
+  }
+  return out;
+}
+
+/**
+ * The multipart uploads a manifest that cannot be trusted still records in a header that parses: its
+ * files are rebuilt from a listing, but an upload it names is known nowhere else and would be left on
+ * the server (billing its parts). Only a header of s3sync's for this very destination counts, and only
+ * records of exactly the shape this version writes, whatever the header's version: a record of another
+ * shape may mean something else.
+ */
+export function salvagePending(headerLine: string, destination: Destination): Record<string, PendingUpload> {
+  let d: Header;
+  try {
+    d = JSON.parse(headerLine);
+  } catch {
+    return {};
+  }
+  if (typeof d !== 'object' || d === null || d.schema !== MANIFEST_SCHEMA) return {};
+  const o = d.destination as unknown;
+  if (typeof o !== 'object' || o === null || !sameDestination(o as Destination, destination)) return {};
+  const pending = d.pending as unknown;
+  if (typeof pending !== 'object' || pending === null || Array.isArray(pending)) return {};
+  const kept: Record<string, PendingUpload> = {};
+  for (const [rel, rec] of Object.entries(pending)) {
+    const p = pendingShape(rel, rec, destination.prefix);
+    if (p) kept[rel] = p;
+  }
+  return kept;
+}
+
 /**
  * Decodes a manifest given in pieces, each made of whole lines (see loadManifest): the header line to
  * `head`, the rest to `lines` in order, then `finish`. Each says why the manifest cannot be trusted, if
@@ -262,7 +339,7 @@ export class ManifestDecoder {
     if (typeof d !== 'object' || d === null) return 'not a JSON object';
     if (d.schema !== MANIFEST_SCHEMA) return 'not an s3sync manifest';
     if (d.version !== MANIFEST_VERSION)
-      return `schema version ${String(d.version)} is not ${MANIFEST_VERSION}`;
+      return `schema version ${JSON.stringify(d.version) ?? 'none'} is not ${MANIFEST_VERSION}`;
     if (!d.destination || !sameDestination(d.destination, this.destination)) {
       const o = d.destination;
       const shard = o?.shard === undefined ? '' : ` shard ${o.shard}`;

@@ -30,6 +30,7 @@ import {
   MANIFEST_SCHEMA,
   type ManifestData,
   ManifestDecoder,
+  salvagePending,
 } from './schema.js';
 
 /** Folder inside the synced directory that holds manifests and locks; never synced itself. */
@@ -218,7 +219,16 @@ export function loadManifest(
       if (opts.explicit) throw refusal(shown, `cannot be read (${errorMessage(err)})`, true);
       return rebuild;
     }
-    if (hasOurHeader(text)) return rebuild;
+    if (hasOurHeader(text)) {
+      const nl = text.indexOf('\n');
+      const pending = salvagePending(nl < 0 ? text : text.slice(0, nl), dest);
+      const n = Object.keys(pending).length;
+      if (n === 0) return rebuild;
+      rebuild.data.pending = pending;
+      // Kept so that this run resumes or aborts them, as it would with the manifest whole.
+      rebuild.warning += ` (keeping the ${n === 1 ? 'multipart upload' : `${n} multipart uploads`} it records as unfinished)`;
+      return rebuild;
+    }
     let json: unknown;
     let why = 'not JSON';
     try {

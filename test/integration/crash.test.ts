@@ -359,6 +359,43 @@ describe.each(servers())('crash and resume on $name', (server) => {
     ).toBe(md5);
   });
 
+  it.each([
+    ['a future schema version', 'mpv', (t: string) => t.replace('"version":1', '"version":2'), []],
+    ['no end line', 'mpe', (t: string) => t.replace(/#end \d+\n$/, ''), ['--compress', '*.bin']],
+  ])(
+    'a manifest with %s is rebuilt, and the upload the kill left is still settled',
+    async (_n, label, damage, more) => {
+      const { transport, src, md5, args, pending } = await killMidMultipart(label, 60 * MiB);
+      const file = manifestPaths(src)[0]!;
+      writeFileSync(file, damage(readFileSync(file, 'utf8')));
+      // Resumed as is, or aborted as the compressed run sends one PUT instead.
+      const rerun = spawnPush([...args, ...more], server);
+      const { code } = await rerun.exited;
+      expect(code, rerun.stderr() + rerun.stdout()).toBe(0);
+      expect(rerun.events).toContainEqual(
+        expect.objectContaining({
+          type: 'warning',
+          message: expect.stringMatching(
+            /cannot be trusted .*: rebuilding it from the remote listing \(keeping the multipart upload it records as unfinished\)$/,
+          ),
+        }),
+      );
+      expect(summaryOf(rerun.events)).toMatchObject({ uploaded: 1, failed: 0 });
+      expect(readManifest(src)!.pending).toEqual({});
+      // The compressed object holds other bytes: a pull gives back the file.
+      const pulled = dir(`${label}-pulled`);
+      const pull = await runCli(['pull', args[1]!, pulled], server);
+      expect(pull.code, pull.stderr).toBe(0);
+      const pulledMd5 = createHash('md5').update(readFileSync(path.join(pulled, 'big.bin')));
+      expect(pulledMd5.digest('hex')).toBe(md5);
+      if (more.length === 0) expect(await objectMd5(transport, pending.key)).toBe(md5);
+      if (server.quirks.hasListParts) {
+        const left = await transport.listMultipartUploads(`${label}/`);
+        expect(left.map((u) => u.uploadId)).not.toContain(pending.uploadId);
+      }
+    },
+  );
+
   it("a save's temp file left by a kill is reused by the next save; a file not ours stays", async () => {
     const { bucket } = await newBucket(server, 'tmpleft');
     const src = dir('tmpleft');

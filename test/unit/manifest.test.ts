@@ -181,6 +181,74 @@ describe('manifest store', () => {
     expect(loadManifest(file, dest).warning).toMatch(/manifest/);
   });
 
+  it('keeps the multipart uploads of a manifest that cannot be trusted, never its files', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 's3sync-manifest-'));
+    const file = path.join(dir, '.s3sync', 'm.json');
+    const rec = {
+      uploadId: 'up-1',
+      key: 'p/big.bin',
+      size: 150,
+      mtimeNs: '1795508305742935497',
+      md5: 'e243bb39c844b3543a7726576c869caf',
+      partSize: 50,
+      parts: { 1: '"etag1"' },
+      startedAt: '2026-11-24T08:00:00.000Z',
+      params: 'digest',
+      create: { sentAt: 1000, endedAt: 2000 },
+    };
+    const m = emptyManifest(dest);
+    m.files.set('x', entry(1));
+    m.pending['big.bin'] = rec;
+    saveManifest(file, m);
+    const good = readFileSync(file, 'utf8');
+    const damaged: [string, string, string][] = [
+      ['a future version', good.replace('"version":1', '"version":2'), 'schema version 2 is not 1'],
+      ['no end line', good.replace(/#end \d+\n$/, ''), 'it has no end line (truncated?)'],
+      ['unknown columns', good.replace('"columns":["rel"', '"columns":["path"'), 'unknown columns'],
+    ];
+    for (const [name, text, why] of damaged) {
+      writeFileSync(file, text);
+      const loaded = loadManifest(file, dest);
+      expect(loaded.warning, name).toBe(
+        `manifest ${file} cannot be trusted (${why}): rebuilding it from the remote listing ` +
+          '(keeping the multipart upload it records as unfinished)',
+      );
+      expect(loaded.data.files.size, name).toBe(0);
+      expect(loaded.data.pending, name).toEqual({ 'big.bin': rec });
+    }
+    // Another destination's uploads, and records of any other shape, are not this run's to settle.
+    const v2 = good.replace('"version":1', '"version":2');
+    const misshapen = [
+      v2.replace('"prefix":"p/"', '"prefix":"q/"'),
+      v2.replace('"key":"p/big.bin"', '"key":"p/other.bin"'),
+      v2.replace('"uploadId":"up-1"', '"uploadId":7'),
+      v2.replace('"parts":{"1":"\\"etag1\\""}', '"parts":[1]'),
+      v2.replace('"size":150', '"size":-1'),
+      v2.replace('"md5":"e243bb39c844b3543a7726576c869caf"', '"md5":"x"'),
+      v2.replace('"sentAt":1000', '"sentAt":"soon"'),
+      v2.replace('"pending":{', '"pending":{"x":null,'),
+    ];
+    for (const text of misshapen) {
+      expect(text).not.toBe(v2);
+      writeFileSync(file, text);
+      const loaded = loadManifest(file, dest);
+      // A record of another shape beside one of this shape: only that one is kept.
+      const kept = text.includes('"x":null');
+      expect(loaded.warning).toBe(
+        `manifest ${file} cannot be trusted (schema version 2 is not 1): rebuilding it from the remote listing${kept ? ' (keeping the multipart upload it records as unfinished)' : ''}`,
+      );
+      expect(loaded.data.pending).toEqual(kept ? { 'big.bin': rec } : {});
+    }
+  });
+
+  it('quotes a schema version that is not a number', () => {
+    const text = encodeManifest(emptyManifest(dest));
+    expect(decodeManifest(text.replace('"version":1', '"version":"1"'), dest)).toBe(
+      'schema version "1" is not 1',
+    );
+    expect(decodeManifest(text.replace('"version":1,', ''), dest)).toBe('schema version none is not 1');
+  });
+
   it('distrusts a write time that is not a number, in one warning, never a crash', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 's3sync-manifest-'));
     const file = path.join(dir, '.s3sync', 'm.json');
