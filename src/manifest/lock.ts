@@ -257,6 +257,28 @@ function placeLock(lockPath: string, text: string): void {
 }
 
 /**
+ * A lock this run holds: called, it releases it. `ours` says whether the lock at the path is still this
+ * run's (another run may have taken it over); `takenBy` is the clause that names who holds it instead.
+ */
+export type HeldLock = (() => void) & { ours: () => boolean; takenBy: () => string };
+
+/** Who holds the lock at `lockPath` now, as a message names them after "lost the lock …". */
+function takenBy(lockPath: string): string {
+  let seen: SeenLock | undefined;
+  try {
+    seen = readLock(lockPath);
+  } catch {
+    seen = undefined;
+  }
+  if (seen === undefined) return ', removed by another run (since finished) or by hand';
+  closeSync(seen.fd);
+  const holder = parseLock(seen.text);
+  return holder
+    ? ` to process ${holder.pid} on ${holder.host}`
+    : ', replaced by a file that is no s3sync lock';
+}
+
+/**
  * The release of each lock this process holds, all run by one 'exit' listener: a listener per lock
  * passed Node's limit of 10 with more runs at once (MaxListenersExceededWarning). Process-wide, as the
  * exit it answers is.
@@ -289,8 +311,10 @@ export async function acquireLock(
     sharable?: () => boolean;
     /** Told when the lock taken replaces one a run left behind (stale, or unreadable): it did not finish. */
     tookOver?: () => void;
+    /** Told, once, when the heartbeat finds the lock no longer ours: another run took it over. */
+    lost?: () => void;
   } = {},
-): Promise<() => void> {
+): Promise<HeldLock> {
   // A wait's length, not a time of day: a step of the wall clock must not end or stretch it.
   const deadline = monotonicNow() + (opts.waitTimeoutMs ?? 3_600_000);
   let blankSince: number | undefined;
@@ -355,10 +379,19 @@ export async function acquireLock(
       if (tookOver) opts.tookOver?.();
       if (said) opts.notice?.('the other s3sync run let go of this destination: going on', 'over');
       const heartbeat = setInterval(() => {
+        let still: boolean;
         try {
-          if (ours()) utimesSync(lockPath, new Date(), new Date());
+          still = ours();
+          if (still) utimesSync(lockPath, new Date(), new Date());
         } catch {
           // a refresh missed is made up by the next one
+          return;
+        }
+        // Taken over (judged stale from another host, or removed by hand): the run must stop, not
+        // go on writing beside the run that holds it now.
+        if (!still) {
+          clearInterval(heartbeat);
+          opts.lost?.();
         }
       }, LOCK_HEARTBEAT_MS);
       // The heartbeat never keeps the process alive by itself.
@@ -380,7 +413,10 @@ export async function acquireLock(
       };
       if (heldLocks.size === 0) process.once('exit', releaseHeld);
       heldLocks.add(release);
-      return release;
+      return Object.assign(release, {
+        ours: () => released || ours(),
+        takenBy: () => takenBy(lockPath),
+      });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
         // The path the call named (the lock's temp file beside it) is s3sync's own, not the user's to see.

@@ -1,13 +1,13 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { errorMessage, S3SyncError, usageError } from '../errors.js';
+import { errorMessage, fatalError, S3SyncError, usageError } from '../errors.js';
 import { makeDirs } from '../local/make-dirs.js';
 import { entriesContradicted, provenEntry } from '../plan/compare.js';
 import type { DeletionMark } from '../plan/push.js';
 import type { RemoteObject } from '../plan/types.js';
 import type { LockWait } from '../sync/events.js';
 import { isLegacyManifest, parseLegacyManifest } from './legacy.js';
-import { acquireLock, lockLeftBehind } from './lock.js';
+import { acquireLock, type HeldLock, lockLeftBehind } from './lock.js';
 import type { Destination, ManifestData, ManifestEntry, PendingUpload } from './schema.js';
 import {
   defaultManifestPath,
@@ -89,7 +89,7 @@ function manifestFolder(file: string, chosen: boolean, role: LocalRole): void {
 async function lockOrHint(
   lockPath: string,
   opts: Parameters<typeof acquireLock>[1] & { chosen: boolean; role: LocalRole },
-): Promise<() => void> {
+): Promise<HeldLock> {
   try {
     return await acquireLock(lockPath, opts);
   } catch (err) {
@@ -127,7 +127,16 @@ export class ManifestStore {
   private file: string;
   private loaded?: LoadedManifest;
   private readonly adoptedEntries = new Map<string, AdoptedEntry>();
-  private releaseLock?: () => void;
+  private releaseLock?: HeldLock;
+  /**
+   * Set once this run's lock is found taken by another run: nothing more is saved (the manifest is the
+   * other run's now), and every change after it throws this, which stops the run.
+   */
+  private lost?: S3SyncError;
+  /** The run has been told of `lost` (a change threw it): closing need not say it again. */
+  private lostSaid = false;
+  /** Told of `lost` when it is found: transfers in flight stop with it. */
+  private readonly lostListeners = new Set<(err: S3SyncError) => void>();
   private get role(): LocalRole {
     return this.opts.localRole ?? 'source';
   }
@@ -194,6 +203,34 @@ export class ManifestStore {
     return this.unfinished;
   }
 
+  /**
+   * Whether another run took this run's lock over: what the manifest records (an upload in progress) is
+   * that run's to resume or settle now, not this one's to abort.
+   */
+  get lockTaken(): boolean {
+    return this.lost !== undefined;
+  }
+
+  /**
+   * Throws the error that stops a run whose lock another run took over (see `lockTaken`), looking at
+   * the lock afresh: for a step that must not be taken on another run's destination.
+   */
+  stopIfLockTaken(): void {
+    this.lookAtLock();
+    this.throwIfLost();
+  }
+
+  /** Calls `stop` if another run takes the lock over, until the returned function is called. */
+  whenLockTaken(stop: (err: S3SyncError) => void): () => void {
+    this.lostListeners.add(stop);
+    return () => this.lostListeners.delete(stop);
+  }
+
+  /** Finds out whether the lock is still this run's; sets `lost` if not. */
+  private lookAtLock(): void {
+    if (!this.lost && this.opts.write && this.releaseLock && !this.releaseLock.ours()) this.lockLost();
+  }
+
   /** Whether this run writes the manifest (and so holds its lock). */
   get writes(): boolean {
     return this.opts.write;
@@ -228,6 +265,7 @@ export class ManifestStore {
         tookOver: () => {
           this.unfinished = true;
         },
+        lost: () => this.lockLost(),
       });
       let stamp: bigint;
       try {
@@ -270,6 +308,8 @@ export class ManifestStore {
       this.releaseLock?.();
       throw err;
     }
+    // From now on the lock is looked at every checkpoint, changes or none.
+    this.startCheckpoints();
   }
 
   /**
@@ -335,6 +375,7 @@ export class ManifestStore {
         tookOver: () => {
           this.unfinished = true;
         },
+        lost: () => this.lockLost(),
       });
     }
     this.loaded = loadManifest(this.file, this.opts.destination);
@@ -445,9 +486,40 @@ export class ManifestStore {
     this.dirty = true;
   }
 
+  /**
+   * The lock is another run's now (see `lost`). Its message names who holds it: the run stops with it
+   * and saves nothing over the manifest that run writes.
+   */
+  private lockLost(): S3SyncError {
+    if (!this.lost) {
+      const lock = `${this.file}.lock`;
+      const by = this.releaseLock?.takenBy() ?? '';
+      const lost = fatalError(
+        `lost the lock on this destination (${lock})${by}: stopped; nothing after this point was recorded in the manifest`,
+      );
+      this.lost = lost;
+      for (const stop of [...this.lostListeners]) stop(lost);
+    }
+    return this.lost;
+  }
+
+  /** Throws `lost`, once the lock is found taken: what changed since is not this run's to record. */
+  private throwIfLost(): void {
+    if (this.lost) {
+      this.lostSaid = true;
+      throw this.lost;
+    }
+  }
+
   /** Marks the manifest changed; the first change starts the periodic checkpoint. */
   private changed(): void {
+    this.throwIfLost();
     this.dirty = true;
+    this.startCheckpoints();
+  }
+
+  /** The periodic checkpoint, which also looks at the lock: started with the lock, or the first change. */
+  private startCheckpoints(): void {
     if (!this.timer && this.opts.write) {
       this.timer = setInterval(() => this.timedCheckpoint(), CHECKPOINT_MS);
       this.timer.unref();
@@ -457,6 +529,10 @@ export class ManifestStore {
   /** Saves the manifest if it changed since the last save (and the store writes at all). */
   checkpoint(): void {
     if (!this.dirty || !this.opts.write) return;
+    // Checked at each save, not only by the heartbeat: a save after another run took the lock over
+    // would replace that run's manifest with this one's.
+    this.lookAtLock();
+    this.throwIfLost();
     this.dirty = false;
     saveManifest(this.file, this.data);
   }
@@ -468,11 +544,19 @@ export class ManifestStore {
    */
   private timedCheckpoint(): void {
     try {
+      // Looked at every time, not only with a change to save: a run whose transfers stall (their
+      // upload completed by the run that took over) would otherwise learn it at its end only.
+      this.lookAtLock();
       this.checkpoint();
       // Saved again: a later failure (a watch runs for days) is warned of anew.
       this.checkpointFailed = false;
     } catch (err) {
       this.dirty = true;
+      // Said by the change that next throws it, or at close.
+      if (err === this.lost) {
+        if (this.timer) clearInterval(this.timer);
+        return;
+      }
       if (!this.checkpointFailed) this.opts.warn(`${errorMessage(err)}; trying again at the next checkpoint`);
       this.checkpointFailed = true;
     }
@@ -492,8 +576,15 @@ export class ManifestStore {
     if (this.timer) clearInterval(this.timer);
     if (completed && this.listing && this.opts.write) this.settleListing(this.listing);
     if (completed && this.dirty && this.loaded) this.data.lastSync = new Date().toISOString();
+    const said = this.lostSaid;
     try {
       if (this.loaded) this.checkpoint();
+      // Taken over with nothing left to save: the run still did not hold the destination to its end.
+      this.lookAtLock();
+      if (this.lost) throw this.lost;
+    } catch (err) {
+      // The run already stopped with it: said once.
+      if (err !== this.lost || !said) throw err;
     } finally {
       this.releaseLock?.();
     }

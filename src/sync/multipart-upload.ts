@@ -200,6 +200,8 @@ export class MultipartUpload {
   async uploadPart(n: number): Promise<void> {
     const { s, t, f, key, progress } = this.c.job;
     const { ps } = this.c;
+    // A part still queued when another run took the lock over is not sent.
+    s.store.stopIfLockTaken();
     const start = (n - 1) * ps;
     const end = start + this.partBytes(n) - 1;
     const etag = await t.uploadPart({
@@ -256,6 +258,10 @@ export class MultipartUpload {
     const { s, progress } = this.c.job;
     const { h, ps } = this.c;
     progress.resumed(this.resumedBytes);
+    // The parts in flight stop when another run takes the lock over: the upload is that run's now.
+    const stopOnLoss = s.store.whenLockTaken((err) => {
+      if (!this.transfer.signal.aborted) this.transfer.abort(err);
+    });
     try {
       await this.settleStrays();
       // Parts share the transport's concurrency budget with every other transfer. allSettled: on a
@@ -281,8 +287,13 @@ export class MultipartUpload {
       // Cancelled (Ctrl-C): the upload stays pending with its completed parts, saved with the manifest,
       // for the next run to resume, as after a kill. A run that is alive to see the failure aborts.
       if (s.opts.signal?.aborted) throw err;
+      // Another run took the lock over: it read this upload's record and may be resuming it. The run
+      // stops with that, not with what it made this upload fail.
+      s.store.stopIfLockTaken();
       await this.abort();
       throw err;
+    } finally {
+      stopOnLoss();
     }
   }
 }
