@@ -81,6 +81,14 @@ function onBodyEnd(input: object, fn: () => void): void {
 }
 
 /**
+ * Closes a streamed request body its attempt is done with: the SDK stops piping the body of a request
+ * that failed but never destroys it, so a file under it would stay open for the life of the process.
+ */
+function release(body: unknown): void {
+  if (body instanceof Readable && !body.destroyed) body.destroy();
+}
+
+/**
  * Every S3 call s3sync makes, bound to one bucket, with retries, adaptive concurrency and one-line
  * errors. Loaded lazily, so runs that need no request never pay for it; the SDK itself loads with
  * the first request that goes through it.
@@ -270,10 +278,18 @@ export class S3Transport implements S3Requests {
     request: RequestScope | undefined,
   ): Promise<O> {
     this.counter.count(cmd);
-    return this.limits.around(cmd.input, request, () => {
-      if (request) onBodyEnd(cmd.input, () => request.sent());
-      return this.client.send(cmd, { abortSignal: request?.signal });
-    });
+    const input = cmd.input as { Body?: unknown };
+    // --bwlimit puts a paced stream in its place: both are closed, whichever the SDK was reading.
+    const given = input.Body;
+    return this.limits
+      .around(cmd.input, request, () => {
+        if (request) onBodyEnd(cmd.input, () => request.sent());
+        return this.client.send(cmd, { abortSignal: request?.signal });
+      })
+      .finally(() => {
+        release(input.Body);
+        release(given);
+      });
   }
 
   /** Retried, but outside the limit and the run's signal: for the cleanup a cancelled run still does. */
