@@ -38,6 +38,9 @@ export function compressedSource(
   return { md5, size };
 }
 
+/** A failed file system call (reading the download, opening the plain file): not the gzip's fault. */
+const isSystemError = (err: unknown): boolean => typeof (err as { syscall?: unknown })?.syscall === 'string';
+
 /**
  * Replaces the downloaded (and ETag-verified) temp file with its decompressed content, streamed to a
  * sibling temp file, fsynced, given `mtime`; throws when the result is not the source (its MD5, and
@@ -58,6 +61,8 @@ export async function gunzipInPlace(
   const tooLarge = () =>
     runError(`decompressed, the object is larger than its recorded source size ${source.size}: not written`);
   let fh: FileHandle | undefined;
+  // A failed write of the plain file: the pipeline reports it as an abort, its code lost.
+  let writeFailed: unknown;
   try {
     // The file itself once renamed: its mode is a download's, as the umask allows.
     fh = await open(to, 'wx', 0o666);
@@ -76,12 +81,20 @@ export async function gunzipInPlace(
       }),
       async (plain: AsyncIterable<Buffer>) => {
         let pos = 0;
+        const local = async (write: () => Promise<unknown>) => {
+          try {
+            await write();
+          } catch (err) {
+            writeFailed = err;
+            throw err;
+          }
+        };
         for await (const chunk of plain) {
-          await writeData(out, chunk, pos, how);
+          await local(() => writeData(out, chunk, pos, how));
           pos += chunk.length;
         }
         // The trailing zeros skipped are a hole up to the length.
-        if (how) await out.truncate(pos);
+        if (how) await local(() => out.truncate(pos));
       },
     );
   } catch (err) {
@@ -89,6 +102,10 @@ export async function gunzipInPlace(
     fh = undefined;
     rmSync(to, { force: true });
     if (written > (source.size ?? Number.POSITIVE_INFINITY)) throw tooLarge();
+    // A local error (disk full, the temp file gone) goes up as it is, for the run to stop on or report
+    // by its code; what is left is zlib's: the bytes are not gzip.
+    if (writeFailed !== undefined) throw writeFailed;
+    if (isSystemError(err)) throw err;
     throw runError(`the object is not valid gzip although stored so by s3sync: ${(err as Error).message}`);
   }
   await fh.close();

@@ -810,6 +810,41 @@ describe.each(servers())('bad input on $name', (server) => {
     }
   });
 
+  it('a full disk while decompressing a --compress object: disk full, not "not valid gzip"', async () => {
+    if (!isRoot) {
+      console.warn('[bad-input] NOTICE: not root: cannot mount a small tmpfs; gunzip disk-full case skipped');
+      return;
+    }
+    const { bucket } = await newBucket(server, 'fullgz');
+    const src = dir('fullgz-src');
+    // A few kilobytes gzipped, each 6 MiB once decompressed: the download fits, its plain bytes do not.
+    const plain = Buffer.alloc(6 * MiB, 'compressible text ');
+    writeTree(src, { 'a.bin': plain, 'b.bin': plain, 'c.bin': plain });
+    const url = `s3://${bucket}/gz`;
+    expect((await runCli(['push', src, url, '--compress', '*.bin'], server)).code).toBe(0);
+    const dst = dir('fullgz-dst');
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', dst], { encoding: 'utf8' });
+    if (mounted.status !== 0) {
+      console.warn(`[bad-input] NOTICE: cannot mount a tmpfs (${mounted.stderr.trim()}): case skipped`);
+      return;
+    }
+    mounts.push(dst);
+    try {
+      const pull = await runCli(['pull', url, dst, '--workers', '1'], server);
+      expect(pull.code).toBe(1);
+      expect(plainLines(pull.stderr), pull.stderr).toEqual([
+        expect.stringMatching(
+          /^s3sync: disk full \(no space or no free inodes\) while writing [abc]\.bin \(ENOSPC\): stopped; no partial file was left$/,
+        ),
+      ]);
+      expect(treeHashes(dst)).toEqual({});
+      expect(tempFolders(dst).flatMap((tmp) => readdirSync(tmp))).toEqual([]);
+    } finally {
+      spawnSync('umount', [dst]);
+      mounts.splice(mounts.indexOf(dst), 1);
+    }
+  });
+
   it('a target remounted read-only during a pull: its errors, exit 1, never an unexpected error', async () => {
     if (!isRoot) {
       console.warn('[bad-input] NOTICE: not root: cannot mount a tmpfs; read-only remount case skipped');
