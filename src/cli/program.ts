@@ -13,7 +13,7 @@ import {
   type OptionSpec,
   optionsFor,
 } from '../options/table.js';
-import { flagParser, helpText } from '../options/validate.js';
+import { FROM_DEFAULTS, flagParser, helpText } from '../options/validate.js';
 import { OPTION_ORIGINS, type OptionOrigins, ORIGIN_KEYS } from '../s3/client-options.js';
 import type { CheckEvent } from '../sync/check.js';
 import { stoppedMessage } from '../sync/events.js';
@@ -133,6 +133,9 @@ export function splitOptions(
   const fromFirst = Object.keys(layers[0] ?? {}).filter(
     (key) => layerOf.get(key) === 0 && (options[key] !== undefined || cli[key] !== undefined),
   );
+  // Only apply learns its target's direction after the options are split (see FROM_DEFAULTS).
+  if (command === 'apply' && fromFirst.length > 0)
+    (options as { [FROM_DEFAULTS]?: readonly string[] })[FROM_DEFAULTS] = fromFirst;
   return { options, cli, mode: cli.json ? 'json' : cli.quiet ? 'quiet' : 'human', fromFirst };
 }
 

@@ -97,6 +97,13 @@ export function flagParser(name: OptionName): (text: string, previous?: unknown)
 }
 
 /** A --suffix read back from a plan file, checked as the option is (a hand-edited one may lead out). */
+/**
+ * The keys of a CLI run's options that came from the config file's defaults alone (see splitOptions):
+ * the defaults serve every run, so a run whose target turns out not to take one (apply of a push plan
+ * with "sparse") leaves it out rather than refuse it, as it does one given for the run.
+ */
+export const FROM_DEFAULTS = Symbol('s3sync.fromDefaults');
+
 export const suffixOk = (v: unknown): boolean =>
   v === undefined || parseValue(OPTION_SPECS.suffix, v, 'config').ok;
 

@@ -21,7 +21,14 @@ import { absPath, type FileStat, sameStat, statFields } from '../local/scan.js';
 import { type ManifestEntry, manifestEntry } from '../manifest/schema.js';
 import { inStateDir, replaceWhole } from '../manifest/store.js';
 import { fmtSize, shown } from '../options/parse.js';
-import { checkEnds, requireOptionsObject, setting, suffixOk, validateOptions } from '../options/validate.js';
+import {
+  checkEnds,
+  FROM_DEFAULTS,
+  requireOptionsObject,
+  setting,
+  suffixOk,
+  validateOptions,
+} from '../options/validate.js';
 import { matchedPartSize, UNPROVEN_CTIME } from '../plan/compare.js';
 import type { PullAction } from '../plan/pull.js';
 import type { PushAction } from '../plan/push.js';
@@ -795,6 +802,19 @@ async function uploadsLanded(
 }
 
 /**
+ * --sparse shapes the files a pull writes: given for a plan of another direction it would do nothing, so
+ * it is refused, as push refuses it; one from the config file's defaults is left out (see FROM_DEFAULTS).
+ */
+function pullOnlyOptions<O extends { sparse?: boolean }>(opts: O, direction: unknown): O {
+  // A plan of no known direction is refused as such further on.
+  if ((direction !== 'push' && direction !== 'sync') || opts.sparse === undefined) return opts;
+  const defaulted = (opts as { [FROM_DEFAULTS]?: readonly string[] })[FROM_DEFAULTS] ?? [];
+  if (defaulted.includes('sparse')) return { ...opts, sparse: undefined };
+  const flag = opts.sparse === false ? '--no-sparse' : '--sparse';
+  throw usageError(`${flag} (option sparse) applies to a pull plan only: this plan is a ${direction} plan`);
+}
+
+/**
  * Executes exactly the actions of a plan. Each action runs only if what it was planned against still
  * holds (local stat data, remote ETag); otherwise it is refused and reported, and the rest go on.
  */
@@ -807,6 +827,7 @@ export async function apply(
   validateOptions(opts, 'apply');
   const doc = typeof opts.plan === 'string' ? await readPlan(opts.plan) : opts.plan;
   if (typeof doc !== 'object' || doc === null) throw usageError('the plan is not an s3sync plan');
+  opts = pullOnlyOptions(opts, doc.direction);
   if (doc.direction === 'sync') return applyBuckets(opts, checkBucketPlan(doc, 'the plan'));
   if (typeof opts.plan !== 'string') {
     if (!Array.isArray(doc.actions) || !['push', 'pull'].includes(doc.direction))

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { pull } from 's3sync';
+import { apply, pull } from 's3sync';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   connFor,
@@ -218,6 +218,39 @@ describe.each(servers())('pull --sparse on $name', (server) => {
     const planned = await runCli(['plan', 'pull', url, applied, '--out', plan, '--sparse'], server);
     expect(planned.code).toBe(2);
     expect(plainLines(planned.stderr)).toHaveLength(1);
+  });
+
+  it('apply of a push plan refuses --sparse (exit 2, one line, nothing sent); a config default is left out', async () => {
+    const { bucket } = await newBucket(server, 'sparse-pushplan');
+    const url = `s3://${bucket}/p`;
+    const src = dir('sparse-pushplan-src');
+    writeFileSync(path.join(src, 'a.txt'), 'alpha');
+    const plan = path.join(dir('sparse-pushplan-plan'), 'plan.json');
+    ok(await runCli(['plan', 'push', src, url, '--out', plan], server));
+    for (const flag of ['--sparse', '--no-sparse']) {
+      const r = await runCli(['apply', plan, flag, '--json'], server);
+      expect(r.code, r.stderr).toBe(2);
+      expect(plainLines(r.stderr), r.stderr).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^s3sync: ${flag} \\(option sparse\\) applies to a pull plan only: this plan is a push plan`,
+          ),
+        ),
+      ]);
+      expect(r.events.filter((e) => e.type === 'done')).toEqual([]);
+    }
+    const lib = await apply({ ...connFor(server), plan, sparse: true }).catch((e: unknown) => e);
+    expect(lib).toMatchObject({
+      name: 'S3SyncError',
+      kind: 'usage',
+      message: expect.stringMatching(/pull plan only/),
+    });
+    // The config file's defaults serve every run: a push plan applies as if it were not there.
+    const on = path.join(dir('sparse-pushplan-cfg'), 's3sync.config.json');
+    writeFileSync(on, JSON.stringify({ defaults: { sparse: true } }));
+    const applied = await runCli(['apply', plan, '--json'], server, { env: { S3SYNC_CONFIG: on } });
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.summary).toMatchObject({ uploaded: 1, failed: 0 });
   });
 
   it('the library option, the config key and --no-sparse; a value not a boolean refused in one line', async () => {
