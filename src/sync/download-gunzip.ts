@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { runError } from '../errors.js';
 import { COMPRESSED_ENCODING, SOURCE_MD5_META, SOURCE_SIZE_META } from './object-style.js';
-import { sparseWrite, type TempPath, writeData } from './temp-file.js';
+import { setLength, sparseWrite, type TempPath, writeData } from './temp-file.js';
 
 /** What s3sync recorded of a compressed object's source: its MD5, and its size when recorded. */
 export interface CompressedSource {
@@ -94,7 +94,7 @@ export async function gunzipInPlace(
           pos += chunk.length;
         }
         // The trailing zeros skipped are a hole up to the length.
-        if (how) await local(() => out.truncate(pos));
+        if (how) await local(() => setLength(out, pos));
       },
     );
   } catch (err) {

@@ -3,6 +3,7 @@ import { closeSync, constants, fstat, ftruncate, futimes, open as openCb, rmSync
 import { type FileHandle, open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
+import { runError } from '../errors.js';
 import type { StreamDigest } from '../local/hash.js';
 import type { HashPool } from '../local/hash-pool.js';
 import { coalesce, IncompleteBody } from './download-body.js';
@@ -98,6 +99,26 @@ export async function writeData(
   return written;
 }
 
+/** What a file system that cannot set a file's length answers ftruncate with (fusefat: EPERM). */
+const NO_LENGTH = new Set(['EPERM', 'EINVAL', 'ENOTSUP', 'EOPNOTSUPP']);
+
+/**
+ * Sets the length of a --sparse download after its last write, for the trailing zeros skipped; not
+ * where the file has it already (its last block held data): fusefat refuses every ftruncate that does
+ * not shrink, even to the length there. Where the length is needed and refused: one line saying so.
+ */
+export async function setLength(fh: FileHandle | number, size: number): Promise<void> {
+  const now = typeof fh === 'number' ? (await fstatFd(fh)).size : (await fh.stat()).size;
+  if (now === size) return;
+  try {
+    await (typeof fh === 'number' ? ftruncateFd(fh, size) : fh.truncate(size));
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code !== 'string' || !NO_LENGTH.has(code)) throw err;
+    throw runError(`this file system cannot set a file's length (ftruncate: ${code}): pull without --sparse`);
+  }
+}
+
 /** The block a --sparse download of the file judges by (see sparse.ts); undefined without --sparse. */
 export async function sparseWrite(
   fh: FileHandle,
@@ -130,7 +151,7 @@ export async function writeSmall(
       }
     }
     // The trailing zeros skipped are a hole up to the length.
-    if (how) await ftruncateFd(fd, buf.length);
+    if (how) await setLength(fd, buf.length);
     await futimesFd(fd, mtime, mtime);
     return fd;
   } catch (err) {
@@ -168,7 +189,7 @@ export async function writeStream(
     }
     if (written !== size) throw new IncompleteBody(`response body ended after ${written} of ${size} bytes`);
     // The trailing zeros skipped are a hole up to the length; synced with the data below.
-    if (how) await fh.truncate(size);
+    if (how) await setLength(fh, size);
     const [, digest] = await Promise.all([flusher.sync(), hash.digest()]);
     return digest;
   } finally {
