@@ -38,7 +38,8 @@ export interface ResolvedClient {
   proxy?: EndpointProxy;
   /**
    * The server's clock minus this one's, in ms, as the answers so far told it (the SDK's and the direct
-   * requests' one estimate); 0 until an answer more than 5 minutes off.
+   * requests' one estimate); 0 while under 5 minutes, since the SDK moves its estimate on every answer's
+   * whole-second Date and a sub-second error must not move a point in time the user gave.
    */
   clockOffset?: () => number;
   /**
@@ -186,7 +187,7 @@ export async function createS3Client(
     credentials: credentialsOrigin(opts),
     redact,
     proxy: proxyOfEndpoint(endpoint, process.env),
-    clockOffset: skew,
+    clockOffset: () => (Math.abs(skew()) < CLOCK_SKEW_MS ? 0 : skew()),
   };
   // Only a path-style endpoint given by URL, at its root: its request URLs are known without the
   // SDK's endpoint rules.
