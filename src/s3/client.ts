@@ -15,6 +15,7 @@ import { checkEndpointProxy, type EndpointProxy, proxyEnv, proxyOfEndpoint } fro
 import { RequestCounter } from './request-counter.js';
 import { checkAnswers } from './response-check.js';
 import { credentialProviders, httpHandler, s3 } from './sdk.js';
+import { ServerClock } from './server-clock.js';
 import type { SigningCredentials } from './sigv4.js';
 import { timedAgents } from './timed-agent.js';
 import { tlsTrust } from './tls-trust.js';
@@ -37,11 +38,11 @@ export interface ResolvedClient {
   /** The proxy its requests go through, as messages name it; undefined: none, or a caller's own client. */
   proxy?: EndpointProxy;
   /**
-   * The server's clock minus this one's, in ms, as the answers so far told it (the SDK's and the direct
-   * requests' one estimate); 0 while under 5 minutes, since the SDK moves its estimate on every answer's
-   * whole-second Date and a sub-second error must not move a point in time the user gave.
+   * The server's clock against this one's, from the Date header of every answer this connection got
+   * (the transport's SDK requests and the direct ones): what moves a point in time the user gave, or
+   * an age, onto the server's clock. The SDK keeps its own estimate for signing.
    */
-  clockOffset?: () => number;
+  serverClock: ServerClock;
   /**
    * Closes the connections it opened (the SDK's and the direct requests' agents) and refuses requests
    * from then on. A caller's own client (adoptClient) is left as it is: its agents are its owner's.
@@ -187,7 +188,7 @@ export async function createS3Client(
     credentials: credentialsOrigin(opts),
     redact,
     proxy: proxyOfEndpoint(endpoint, process.env),
-    clockOffset: () => (Math.abs(skew()) < CLOCK_SKEW_MS ? 0 : skew()),
+    serverClock: new ServerClock(),
   };
   // Only a path-style endpoint given by URL, at its root: its request URLs are known without the
   // SDK's endpoint rules.
@@ -211,12 +212,13 @@ export async function createS3Client(
         if (built) built.config.systemClockOffset = ms - Date.now();
         else skewBeforeClient = ms - Date.now();
       },
+      answered: (date, sentAt, answeredAt) => out.serverClock.answered(date, sentAt, answeredAt),
     };
   }
   return out;
 }
 
-/** How far the server's clock may be from the corrected local one before the skew is re-estimated. */
+/** How far the server's clock may be from the corrected local one before the SDK's signing skew is re-estimated. */
 const CLOCK_SKEW_MS = 300_000;
 
 /**

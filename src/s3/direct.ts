@@ -23,6 +23,7 @@ import {
 import { proxyAuthRequired } from './proxy.js';
 import { abortError, type RequestScope } from './request-signals.js';
 import { notS3Reason } from './response-check.js';
+import { serverDate } from './server-clock.js';
 import { Signer, type SigningCredentials, uriEncode } from './sigv4.js';
 
 export interface DirectSetup {
@@ -36,6 +37,8 @@ export interface DirectSetup {
   now: () => Date;
   /** The server's time read from an answer's Date header (ms since the epoch). */
   serverTime: (ms: number) => void;
+  /** The same Date, with when its request was sent and answered on this clock (see ServerClock). */
+  answered?: (ms: number | undefined, sentAt: number, answeredAt: number) => void;
   /** The SDK's request checksums: a PUT goes direct only where the SDK would add none of its own. */
   checksums: 'when_supported' | 'when_required';
 }
@@ -247,6 +250,7 @@ export class DirectRequests {
       .map(([k, v]) => `${uriEncode(k, false)}=${uriEncode(v, false)}`)
       .join('&')}`;
     request?.throwIfAborted();
+    const sentAt = Date.now();
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
       const req = (this.secure ? https : http).request({
         protocol: url.protocol,
@@ -265,6 +269,7 @@ export class DirectRequests {
       if (put) req.end(put.body, onSent);
       else req.end(onSent);
     });
+    const answeredAt = Date.now();
     const status = res.statusCode ?? 0;
     const seen = flat(res.headers);
     if (status === 407) {
@@ -276,9 +281,9 @@ export class DirectRequests {
       res.destroy();
       throw new NotS3Error(notS3, status);
     }
-    // A cached answer (Age) says nothing of the server's clock now.
-    const date = seen.age === undefined && seen.date !== undefined ? Date.parse(seen.date) : Number.NaN;
-    if (Number.isFinite(date)) this.setup.serverTime(date);
+    const date = serverDate(seen);
+    if (date !== undefined) this.setup.serverTime(date);
+    this.setup.answered?.(date, sentAt, answeredAt);
     if (status < 200 || status >= 300) {
       const xml = await errorBody(res);
       if (foreignServerError(status, operation, xml)) throw new NotS3ErrorAnswer(status, operation);

@@ -211,6 +211,7 @@ function outsideRun(t: S3Requests, retries: number): S3Requests {
     detached: (fn, n) => t.detached(fn, n),
     fail: (err) => t.fail(err),
     clockOffset: () => t.clockOffset?.() ?? 0,
+    clockBounds: () => t.clockBounds?.(),
   };
 }
 
@@ -228,7 +229,7 @@ export interface CreateWindow {
 
 /**
  * Of the uploads listed at one key, those a CreateMultipartUpload sent in `window` may have made:
- * initiated within it, moved onto the server's clock by the offset the listing's Date header bounds,
+ * initiated within it, moved onto the server's clock by the offset the run's answers bound (ServerClock),
  * widened by a second for servers that round Initiated; none that `kept` names. `now`: when the
  * listing was answered, the end of a window that has none.
  */
@@ -320,38 +321,31 @@ export async function createAccounted(
   return uploadId;
 }
 
-/** Bounds on (server clock - this machine's clock), narrowed by the Date header of each answer read. */
-function serverClock() {
-  const clockOffset = { min: -MAX_SKEW_MS, max: MAX_SKEW_MS };
-  const onAnswer = (date: string | undefined, sentAt: number, answeredAt: number) => {
-    const server = date ? Date.parse(date) : Number.NaN;
-    if (Number.isNaN(server)) return;
-    // Date has whole seconds, and was stamped somewhere between sending and answering.
-    clockOffset.min = server - answeredAt;
-    clockOffset.max = server + 1000 - sentAt;
-  };
-  return { clockOffset, onAnswer };
+/**
+ * Bounds on (server clock - this machine's clock) after a listing: the run's estimate (ServerClock),
+ * which its answers narrowed, or the most a server that answers can be off where none had a Date.
+ */
+function clockBounds(t: S3Requests) {
+  return t.clockBounds?.() ?? { min: -MAX_SKEW_MS, max: MAX_SKEW_MS };
 }
 
 /**
- * The uploads in progress at exactly `key`, with the server's clock offset as its Date header bounds
- * it; 'refused' where the server has no ListMultipartUploads (s3rver) or the credentials may not use it.
+ * The uploads in progress at exactly `key`, with the server's clock offset as the answers so far
+ * (the listing's last) bound it; 'refused' where the server has no ListMultipartUploads (s3rver) or the credentials may not use it.
  */
 export async function uploadsAt(
   t: S3Requests,
   key: string,
   detached?: { retries: number },
 ): Promise<UploadsAtKey | 'refused'> {
-  const { clockOffset, onAnswer } = serverClock();
-  const all = await listUploads(detached ? outsideRun(t, detached.retries) : t, key, onAnswer);
+  const all = await listUploads(detached ? outsideRun(t, detached.retries) : t, key);
   if (!Array.isArray(all)) return 'refused';
-  return { uploads: all.filter((u) => u.key === key), clockOffset };
+  return { uploads: all.filter((u) => u.key === key), clockOffset: clockBounds(t) };
 }
 
 /** The uploads in progress under `prefix`, with the server's clock offset as uploadsAt gives it. */
 export async function uploadsUnder(t: S3Requests, prefix: string): Promise<UploadsAtKey> {
-  const { clockOffset, onAnswer } = serverClock();
-  const all = await listUploads(t, prefix, onAnswer);
+  const all = await listUploads(t, prefix);
   if (!Array.isArray(all)) {
     const code = errorCode(all.refusedWith);
     const status = httpStatus(all.refusedWith);
@@ -362,7 +356,7 @@ export async function uploadsUnder(t: S3Requests, prefix: string): Promise<Uploa
       );
     throw t.fail(all.refusedWith);
   }
-  return { uploads: all, clockOffset };
+  return { uploads: all, clockOffset: clockBounds(t) };
 }
 
 export async function listMultipartUploads(t: S3Requests, prefix: string): Promise<MultipartUploadInfo[]> {
@@ -372,7 +366,6 @@ export async function listMultipartUploads(t: S3Requests, prefix: string): Promi
 async function listUploads(
   t: S3Requests,
   prefix: string,
-  onAnswer?: (date: string | undefined, sentAt: number, answeredAt: number) => void,
 ): Promise<MultipartUploadInfo[] | { refusedWith: unknown }> {
   const out: MultipartUploadInfo[] = [];
   let keyMarker: string | undefined;
@@ -386,18 +379,6 @@ async function listUploads(
         KeyMarker: keyMarker,
         UploadIdMarker: idMarker,
       });
-      if (onAnswer) {
-        cmd.middlewareStack.add(
-          (next) => async (args) => {
-            const sentAt = Date.now();
-            const result = await next(args);
-            const headers = (result.response as { headers?: Record<string, string> }).headers;
-            onAnswer(headers?.date, sentAt, Date.now());
-            return result;
-          },
-          { step: 'deserialize', name: 's3syncServerDate' },
-        );
-      }
       // A server without the API answers 501 or 405: returned, not thrown, so it is not retried.
       return t.send(cmd, request).catch((err: unknown) => {
         if (refused(err)) return { refusedWith: err };

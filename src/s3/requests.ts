@@ -11,6 +11,7 @@ import type { Command } from '@smithy/types';
 import type { S3SyncError } from '../errors.js';
 import type { ListPageRequest } from './direct.js';
 import type { RequestScope } from './request-signals.js';
+import type { OffsetBounds } from './server-clock.js';
 
 /** Any S3 command; its input and output types flow through `send` to the caller. */
 export type S3Command<I extends ServiceInputTypes, O extends ServiceOutputTypes> = Command<
@@ -47,8 +48,13 @@ export interface S3Requests {
   /** Retried `retries` times, outside the concurrency limit and the run's cancellation. */
   detached<T>(fn: () => Promise<T>, retries: number): Promise<T>;
   fail(err: unknown): S3SyncError;
-  /** The server's clock minus this one's, in ms, as far as the answers so far tell (ResolvedClient). */
+  /**
+   * The server's clock minus this one's, in ms, to move a local time onto the server's: 0 while the
+   * answers so far allow it (see ServerClock.offset).
+   */
   clockOffset?(): number;
+  /** Bounds on the same, as the answers so far give them; undefined before an answer with a Date. */
+  clockBounds?(): OffsetBounds | undefined;
   /** One listing page's body sent without the SDK, where the store allows it (see DirectRequests). */
   listDirect?(
     p: ListPageRequest,

@@ -49,6 +49,7 @@ import {
 } from './requests.js';
 import { AdaptiveLimiter, type RetryPolicy, withRetries } from './retry.js';
 import { s3 } from './sdk.js';
+import { type OffsetBounds, type ServerClock, serverDate } from './server-clock.js';
 import type { SharedConnection } from './shared-connection.js';
 
 // Where the sync options name the settings an upload carries.
@@ -78,6 +79,32 @@ export interface PutInput {
 function onBodyEnd(input: object, fn: () => void): void {
   const body = (input as { Body?: unknown }).Body;
   if (body instanceof Readable) body.once('end', fn);
+}
+
+/** Commands whose answer is already timed: one sent again keeps its one middleware. */
+const timed = new WeakSet<object>();
+
+/**
+ * Feeds `clock` the Date of `cmd`'s answer, with when it went and came back on this clock. On the
+ * command, not the client: a caller's own client (and a connection shared between runs) then times
+ * its answers as ours, and the middleware sits after signing, as near the HTTP handler as it goes.
+ */
+function timeAnswer<I extends ServiceInputTypes, O extends ServiceOutputTypes>(
+  cmd: S3Command<I, O>,
+  clock: ServerClock,
+): void {
+  if (timed.has(cmd)) return;
+  timed.add(cmd);
+  cmd.middlewareStack.add(
+    (next) => async (args) => {
+      const sentAt = Date.now();
+      const result = await next(args);
+      const headers = (result.response as { headers?: Record<string, string | undefined> }).headers;
+      clock.answered(serverDate(headers), sentAt, Date.now());
+      return result;
+    },
+    { step: 'deserialize', priority: 'low', name: 's3syncServerClock' },
+  );
 }
 
 /**
@@ -214,7 +241,11 @@ export class S3Transport implements S3Requests {
   }
 
   clockOffset(): number {
-    return this.resolved.clockOffset?.() ?? 0;
+    return this.resolved.serverClock.offset();
+  }
+
+  clockBounds(): OffsetBounds | undefined {
+    return this.resolved.serverClock.bounds;
   }
 
   fail(err: unknown) {
@@ -284,6 +315,7 @@ export class S3Transport implements S3Requests {
     return this.limits
       .around(cmd.input, request, () => {
         if (request) onBodyEnd(cmd.input, () => request.sent());
+        timeAnswer(cmd, this.resolved.serverClock);
         return this.client.send(cmd, { abortSignal: request?.signal });
       })
       .finally(() => {

@@ -50,8 +50,9 @@ export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
   // Its sockets close with the command: a library caller's process goes on.
   try {
     const listed = await t.uploadsUnder(loc.prefix);
-    // Initiated is the server's time: ages are counted on its clock, at the earliest its Date header
-    // allows, so this machine's clock running ahead never makes an upload in progress look stale.
+    // Initiated is the server's time: ages are counted on its clock, at the earliest the run's answers
+    // allow (ServerClock's bounds), so this machine's clock running ahead never makes an upload in
+    // progress look stale.
     // --older-than 0s is every upload listed, the last second's too (Date has whole seconds).
     const olderThan = setting(opts, 'olderThan');
     const cutoff =
