@@ -12,10 +12,10 @@ const ISO =
 
 /**
  * TIME as milliseconds since the epoch, or why it is refused: a calendar date that does not exist
- * (2026-02-30), or a time after `now` (no state of the future is known; a mistyped year would otherwise
- * quietly give the current state).
+ * (2026-02-30), or, unless `future` allows it, a time after `now` (see inFuture). A run judges that on
+ * the server's clock once it has answered (AtTime.onServerClock), so it parses with `future` true.
  */
-export function parseAtTime(text: string, now: number): { ms: number } | { error: string } {
+export function parseAtTime(text: string, now: number, future = false): { ms: number } | { error: string } {
   const v = text.trim();
   const ago = parseDuration(v);
   if (typeof ago === 'number') return { ms: now - ago };
@@ -44,9 +44,15 @@ export function parseAtTime(text: string, now: number): { ms: number } | { error
       error: `'${text}' is not a time in this time zone (${zoneName()}): on ${y}-${mo}-${d} its clocks went from ${gap[0]} straight to ${gap[1]}; give an offset (…Z, …-05:00) or another time`,
     };
   }
-  if (ms > now) return { error: `'${text}' is in the future` };
+  if (!future && ms > now) return { error: inFuture(text) };
   return { ms };
 }
+
+/**
+ * Why TIME after now is refused: no state of the future is known, and a mistyped year would otherwise
+ * quietly give the current state.
+ */
+export const inFuture = (text: string) => `'${text}' is in the future`;
 
 /** Whether `ms` reads as these local year, month, day, hours, minutes and seconds. */
 function showsAs(ms: number, [y, mo, d, h, mi, s]: number[]): boolean {

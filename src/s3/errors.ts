@@ -497,7 +497,7 @@ function timeOf(v: string | undefined): number | undefined {
 }
 
 /** A clock difference as people say it: seconds, minutes, hours or days. */
-function spanText(ms: number): string {
+export function spanText(ms: number): string {
   const s = Math.abs(ms) / 1000;
   if (s < 90) return `${Math.round(s)} s`;
   if (s < 90 * 60) return `${Math.round(s / 60)} min`;

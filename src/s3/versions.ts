@@ -31,8 +31,9 @@ export async function bucketVersioning(t: S3Requests): Promise<VersioningState> 
  * Refuses, as a usage error, a bucket whose history cannot be read: versioning never enabled, or a
  * store without it. A suspended bucket still holds the versions written while it was enabled.
  */
-export async function requireVersioning(t: S3Requests, what: string): Promise<void> {
+export async function requireVersioning(t: S3Requests, what: string, answered?: () => void): Promise<void> {
   const state = await bucketVersioning(t);
+  answered?.();
   if (state === 'unsupported')
     throw usageError(`${what} needs a versioned bucket, and this S3 store does not support versioning`);
   if (state === 'never')

@@ -317,4 +317,23 @@ describe('--at on the server clock', () => {
     const fixed = resolveAt('2026-12-07T11:00:00Z', now)!;
     expect(fixed.onServerClock(30 * 60_000)).toBe(Date.UTC(2026, 11, 7, 11, 0, 0));
   });
+
+  it("judges a date on the server's clock: this clock's future may be the server's past", () => {
+    const now = Date.UTC(2026, 11, 7, 12, 0, 0);
+    // Parsed before any answer, a date after this clock's now is not refused yet.
+    const ahead = resolveAt('2026-12-07T12:01:00Z', now)!;
+    expect(ahead.ms).toBe(now + 60_000);
+    // The server's clock 2 minutes ahead of this one: its past.
+    expect(ahead.onServerClock(120_000, now)).toBe(now + 60_000);
+    // A clock that is right: the future, said with the server's time.
+    expect(() => ahead.onServerClock(0, now)).toThrow(
+      /^at \(--at\): '2026-12-07T12:01:00Z' is in the future: the server's clock reads 2026-12-07T12:00:00\.000Z$/,
+    );
+    // This clock 2 minutes ahead of the server's: a minute ago here is still to come there.
+    const past = resolveAt('2026-12-07T11:59:00Z', now)!;
+    expect(() => past.checkDate(-120_000, now)).toThrow(
+      /is in the future: the server's clock reads 2026-12-07T11:58:00\.000Z, this machine's clock 2 min ahead of it$/,
+    );
+    expect(() => resolveAt('90s', now)!.checkDate(-120_000, now)).not.toThrow();
+  });
 });
