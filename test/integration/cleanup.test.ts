@@ -151,7 +151,6 @@ describe.each(servers())('cleanup of many uploads on $name', (server) => {
     const firstBatch = new Promise<void>((r) => {
       release = r;
     });
-    setTimeout(() => release(), 2000).unref();
     // Counted from arrival to the answer being written: the client cannot send its next one before.
     let inFlight = 0;
     const seen = { maxInFlight: 0 };
@@ -163,6 +162,9 @@ describe.each(servers())('cleanup of many uploads on $name', (server) => {
         if (!isAbort({ method: req.method, url: req.url })) return undefined;
         seen.maxInFlight = Math.max(seen.maxInFlight, ++inFlight);
         if (++held > WORKERS) return undefined;
+        // Timed from the first abort, not the proxy's start: a CLI slow to start on a loaded machine
+        // must not find the batch released before it could send its second abort.
+        if (held === 1) setTimeout(() => release(), 2000).unref();
         if (held === WORKERS) release();
         return firstBatch;
       },
@@ -285,7 +287,10 @@ describe.each(servers())('cleanup of many uploads on $name', (server) => {
       rate: 0,
       hold: (req) => {
         if (!isAbort({ method: req.method, url: req.url })) return undefined;
-        if (++held === WORKERS) heldAll();
+        // A run that sends one abort at a time never has WORKERS held: it is looked at a while after
+        // its first (not after the spawn: a loaded machine may take that long to start the CLI).
+        if (++held === 1) setTimeout(() => heldAll(), 2000).unref();
+        if (held === WORKERS) heldAll();
         return gate;
       },
       rewrite: (req) =>
@@ -308,8 +313,6 @@ describe.each(servers())('cleanup of many uploads on $name', (server) => {
     const args = cleanupArgs(bucket);
     const live = spawnCli([...args, '--endpoint-url', proxy.endpoint], server);
     try {
-      // A run that sends one abort at a time never has WORKERS held: it is looked at after a while.
-      setTimeout(() => heldAll(), 2000).unref();
       await allHeld;
       expect(held).toBe(WORKERS);
       live.child.kill('SIGINT');
