@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { runError } from '../errors.js';
 import { COMPRESSED_ENCODING, SOURCE_MD5_META, SOURCE_SIZE_META } from './object-style.js';
-import { setLength, sparseWrite, type TempPath, writeData } from './temp-file.js';
+import { type FileLengths, InOrder, type TempPath } from './temp-file.js';
 
 /** What s3sync recorded of a compressed object's source: its MD5, and its size when recorded. */
 export interface CompressedSource {
@@ -46,13 +46,14 @@ const isSystemError = (err: unknown): boolean => typeof (err as { syscall?: unkn
  * sibling temp file, fsynced, given `mtime`; throws when the result is not the source (its MD5, and
  * its size when recorded: decompression stops as soon as it is exceeded, so a few kilobytes that inflate
  * to terabytes never fill the disk), leaving no file behind. Returns the MD5 of the written bytes.
- * `sparse`: its zero blocks are left as holes (see sparse.ts).
+ * `sparse`, `lengths`: as writeSmall's.
  */
 export async function gunzipInPlace(
   tmp: TempPath,
   source: CompressedSource,
   mtime: number | Date,
   sparse?: boolean,
+  lengths?: FileLengths,
 ): Promise<string> {
   const from = tmp();
   const to = `${from}.plain`;
@@ -67,7 +68,7 @@ export async function gunzipInPlace(
     // The file itself once renamed: its mode is a download's, as the umask allows.
     fh = await open(to, 'wx', 0o666);
     const out = fh;
-    const how = await sparseWrite(out, sparse);
+    const writer = await InOrder.of(out, sparse, lengths);
     await pipeline(
       createReadStream(from),
       createGunzip(),
@@ -90,11 +91,11 @@ export async function gunzipInPlace(
           }
         };
         for await (const chunk of plain) {
-          await local(() => writeData(out, chunk, pos, how));
+          await local(() => writer.write(chunk, pos));
           pos += chunk.length;
         }
         // The trailing zeros skipped are a hole up to the length.
-        if (how) await local(() => setLength(out, pos));
+        await local(() => writer.finish(pos));
       },
     );
   } catch (err) {

@@ -180,7 +180,7 @@ export async function downloadObject(
         },
       ));
       // Written once the request's slot is free: the bytes are checked, only the disk is left.
-      fd = await writeSmall(tmp, data, mtimeOf(meta.mtime, o.lastModified), cfg.sparse);
+      fd = await writeSmall(tmp, data, mtimeOf(meta.mtime, o.lastModified), cfg.sparse, s.fileLengths);
     } else if (o.size < cfg.multipartThreshold) {
       ({ md5, meta, verified, encoding } = await downloadWhole(
         s,
@@ -230,7 +230,7 @@ export async function downloadObject(
     if (source !== undefined) {
       if (fd !== undefined) closeSync(fd);
       fd = undefined;
-      md5 = await gunzipInPlace(tmp, source, mtimeOf(meta.mtime, o.lastModified), cfg.sparse);
+      md5 = await gunzipInPlace(tmp, source, mtimeOf(meta.mtime, o.lastModified), cfg.sparse, s.fileLengths);
       fd = openSync(tmp(), constants.O_RDONLY | constants.O_NOFOLLOW);
     }
     // writeSmall set the mtime already; a larger file's data is synced, its new mtime not yet.
@@ -317,7 +317,7 @@ function downloadWhole(
   return t.get({ key: o.key, versionId: o.versionId }, async (body, info) => {
     sameAsListed(o, info.etag, body);
     const wrote = progress.attempt(0, o.size);
-    const r = await writeStream(s.hashes.pool, body, tmp, o.size, partSizes, wrote, sparse);
+    const r = await writeStream(s.hashes.pool, body, tmp, o.size, partSizes, wrote, sparse, s.fileLengths);
     const ok = verifyContent(o.etag, r.md5, r.multipart, info.metadata.md5);
     if (ok === false) throw new IncompleteBody('downloaded bytes do not match the object ETag');
     return { md5: r.md5, meta: info.metadata, verified: ok, encoding: info.contentEncoding };

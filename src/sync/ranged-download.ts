@@ -7,7 +7,16 @@ import type { RangeLog } from './download-resume.js';
 import type { TransferProgress } from './progress.js';
 import type { RunContext } from './run-context.js';
 import { allZero, dataSpans, type SparseWrite, zeroSpans } from './sparse.js';
-import { Flusher, KEEP_FLAGS, sparseWrite, type TempPath, TMP_FLAGS, writeFully } from './temp-file.js';
+import {
+  Flusher,
+  KEEP_FLAGS,
+  lengthRefusal,
+  removeTmpFile,
+  sparseWrite,
+  type TempPath,
+  TMP_FLAGS,
+  writeFully,
+} from './temp-file.js';
 
 /** One object to fetch in ranges of `partSize` bytes into `tmp`; `partSizes`: its ETag's candidates. */
 export interface RangedDownload {
@@ -56,72 +65,165 @@ export async function downloadVerifiedRanges(
   }
 }
 
-/** Large objects: byte ranges fetched in parallel, each written at its offset and counted by `progress`. */
+/**
+ * Large objects: byte ranges fetched in parallel, each written at its offset and counted by `progress`;
+ * on a file system that cannot set the file's length, one range after another (see inOrder).
+ */
 async function downloadRanges(
   s: RunContext,
   t: S3Transport,
-  { o, tmp, partSize, progress, log, sparse }: RangedDownload,
+  d: RangedDownload,
 ): Promise<{ meta: Record<string, string>; encoding?: string }> {
+  const { o, tmp, log, sparse } = d;
+  const got: { meta: Record<string, string>; encoding?: string } = { meta: {} };
   // A kept file is opened as it is (the run's start discarded one not a regular file, see removeTmp);
   // one not of the object's size starts over.
   const fh = await open(tmp(), log ? KEEP_FLAGS : TMP_FLAGS);
-  const flusher = new Flusher(fh);
-  let meta: Record<string, string> = {};
-  let encoding: string | undefined;
   try {
-    if (log && log.done.size > 0) {
-      const st = await fh.stat();
-      if (!st.isFile() || st.size !== o.size) {
-        log.reset();
-        // Said always: the run said it was resuming, and now transfers all of it.
-        s.notice(
-          `${o.rel}: the part kept from an earlier pull is not the object's size (${st.size} of ${o.size} bytes): fetching it whole`,
-          o.rel,
-        );
-      }
+    const st = await fh.stat();
+    // Tried first, before a kept file not of the object's size is said to start over.
+    let ordered =
+      s.fileLengths.refuses(st.dev) || (st.size < o.size && !(await grown(s, fh, st.dev, o.size)));
+    if (!ordered && log && log.done.size > 0 && (!st.isFile() || st.size !== o.size)) {
+      log.reset();
+      // Said always: the run said it was resuming, and now transfers all of it.
+      s.notice(
+        `${o.rel}: the part kept from an earlier pull is not the object's size (${st.size} of ${o.size} bytes): fetching it whole`,
+        o.rel,
+      );
     }
     // Nothing kept (a new file, one every range is fetched into again, or not the object's size):
     // emptied, so what a --sparse download skips reads as zeros, not as an earlier attempt's bytes.
-    if (log && log.done.size === 0) await fh.truncate(0);
-    await fh.truncate(o.size);
-    const how = await sparseWrite(fh, sparse);
-    // The ranges still to fetch of a kept file may hold bytes of the attempt that did not finish them.
-    const kept = log !== undefined && log.done.size > 0;
-    const n = Math.ceil(o.size / partSize);
-    await Promise.all(
-      Array.from({ length: n }, async (_, i) => {
-        const start = i * partSize;
-        const end = Math.min(o.size, start + partSize) - 1;
-        if (log?.done.has(i)) {
-          progress.resumed(end - start + 1);
-          return;
-        }
-        await t.get({ key: o.key, range: { start, end }, versionId: o.versionId }, async (body, info) => {
-          if (info.etag && info.etag !== o.etag) throw runError('the object changed while it was downloaded');
-          meta = info.metadata;
-          encoding = info.contentEncoding;
-          const wrote = progress.attempt(i, end - start + 1);
-          let pos = start;
-          for await (const { buf } of coalesce(body)) {
-            flusher.wrote(await writeRangeData(fh, buf, pos, how, kept));
-            wrote(buf.length);
-            pos += buf.length;
-          }
-          if (pos !== end + 1)
-            throw new IncompleteBody(`range ended after ${pos - start} of ${end - start + 1} bytes`);
-          // On disk before it is marked: a crash loses at most the mark, never marks missing bytes.
-          if (log) {
-            await fh.datasync();
-            log.mark(i);
-          }
-        });
-      }),
+    if (!ordered && log && log.done.size === 0 && st.size > 0) {
+      await fh.truncate(0);
+      ordered = !(await grown(s, fh, st.dev, o.size));
+    }
+    if (!ordered) {
+      await inParallel(t, d, fh, await sparseWrite(fh, sparse), got);
+      return got;
+    }
+  } finally {
+    await fh.close();
+  }
+  await inOrder(s, t, d, got);
+  return got;
+}
+
+/** The ranges fetched in parallel into the file of the object's size, each written at its offset. */
+async function inParallel(
+  t: S3Transport,
+  d: RangedDownload,
+  fh: FileHandle,
+  how: SparseWrite | undefined,
+  got: { meta: Record<string, string>; encoding?: string },
+): Promise<void> {
+  const { o, log, progress } = d;
+  const flusher = new Flusher(fh);
+  // The ranges still to fetch of a kept file may hold bytes of the attempt that did not finish them.
+  const kept = log !== undefined && log.done.size > 0;
+  await Promise.all(
+    Array.from({ length: Math.ceil(o.size / d.partSize) }, async (_, i) => {
+      if (log?.done.has(i)) {
+        progress.resumed(rangeOf(d, i).length);
+        return;
+      }
+      await fetchRange(t, d, i, got, async (buf, pos) =>
+        flusher.wrote(await writeRangeData(fh, buf, pos, how, kept)),
+      );
+      // On disk before it is marked: a crash loses at most the mark, never marks missing bytes.
+      if (log) {
+        await fh.datasync();
+        log.mark(i);
+      }
+    }),
+  );
+  await flusher.sync();
+}
+
+/** Range `i` of the download: its first byte and length. */
+function rangeOf(d: RangedDownload, i: number): { start: number; length: number } {
+  const start = i * d.partSize;
+  return { start, length: Math.min(d.o.size, start + d.partSize) - start };
+}
+
+/** One GET of range `i`, each chunk handed to `write` at its offset; its metadata into `got`. */
+async function fetchRange(
+  t: S3Transport,
+  d: RangedDownload,
+  i: number,
+  got: { meta: Record<string, string>; encoding?: string },
+  write: (buf: Buffer, pos: number) => Promise<void>,
+): Promise<void> {
+  const { o, progress } = d;
+  const { start, length } = rangeOf(d, i);
+  const end = start + length - 1;
+  await t.get({ key: o.key, range: { start, end }, versionId: o.versionId }, async (body, info) => {
+    if (info.etag && info.etag !== o.etag) throw runError('the object changed while it was downloaded');
+    got.meta = info.metadata;
+    got.encoding = info.contentEncoding;
+    const wrote = progress.attempt(i, length);
+    let pos = start;
+    for await (const { buf } of coalesce(body)) {
+      await write(buf, pos);
+      wrote(buf.length);
+      pos += buf.length;
+    }
+    if (pos !== end + 1) throw new IncompleteBody(`range ended after ${pos - start} of ${length} bytes`);
+  });
+}
+
+/**
+ * Grows the temp file to the object's size, as the parallel ranges write at their offsets; false where
+ * the file system refuses (fusefat: EPERM), which the run then knows of that file system.
+ */
+async function grown(s: RunContext, fh: FileHandle, dev: number, size: number): Promise<boolean> {
+  try {
+    await fh.truncate(size);
+    return true;
+  } catch (err) {
+    const code = lengthRefusal(err);
+    if (code === undefined) throw err;
+    s.fileLengths.learn(dev, code);
+    return false;
+  }
+}
+
+/**
+ * The ranges fetched one after another, each written at the end of a file made anew, where a file
+ * system that cannot set a length nor keep holes writes (--sparse writes the zeros there), the object's
+ * ETag checked over the whole file as in parallel. Nothing is kept to resume: fusefat refuses to write
+ * a file it truncated, and loses the bytes written to a file reopened and grown, so a download stopped
+ * part way is fetched whole by the next run; and a part kept there by an earlier one is not resumed.
+ */
+async function inOrder(
+  s: RunContext,
+  t: S3Transport,
+  d: RangedDownload,
+  got: { meta: Record<string, string>; encoding?: string },
+): Promise<void> {
+  const { o, log, tmp } = d;
+  if (log && log.done.size > 0)
+    // Said always: the run said it was resuming, and now transfers all of it.
+    s.notice(
+      `${o.rel}: the part kept from an earlier pull cannot be resumed on this file system, which cannot set a file's length: fetching it whole`,
+      o.rel,
     );
+  // No ranges logged: a run stopped part way then removes its temp file (see downloadObject).
+  log?.reset();
+  removeTmpFile(tmp);
+  const fh = await open(tmp(), TMP_FLAGS);
+  try {
+    const flusher = new Flusher(fh);
+    for (let i = 0; i < Math.ceil(o.size / d.partSize); i++)
+      await fetchRange(t, d, i, got, async (buf, pos) => {
+        // A range tried again is written again from its start, inside the file.
+        await writeFully(fh, buf, pos);
+        flusher.wrote(buf.length);
+      });
     await flusher.sync();
   } finally {
     await fh.close();
   }
-  return { meta, encoding };
 }
 
 /**

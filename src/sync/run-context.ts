@@ -26,6 +26,7 @@ import { ContentTypes } from './content-type.js';
 import { emptyResult, outcomeOf, type SyncEvent, type SyncResult, stoppedBy } from './events.js';
 import type { CommonOptions } from './options.js';
 import { EVERYTHING, loadSelection, type Selection } from './selection.js';
+import { FileLengths } from './temp-file.js';
 
 /**
  * What s3sync adds to the manifest's name for its lock and temp files (`.lock`, `.saving`,
@@ -116,6 +117,13 @@ export class RunContext {
   readonly hashes: HashCache;
   /** Content-Type by file name, for uploads and copies. */
   readonly contentTypes = new ContentTypes();
+  /**
+   * The file systems of this run's downloads found to keep no holes and set no length (fusefat): said
+   * under --debug only, as a download there is written whole all the same.
+   */
+  readonly fileLengths = new FileLengths((m) => {
+    if (this.opts.debug) this.notice(m);
+  });
   /**
    * --follow-symlinks: the scan follows links, and so do the reads, which still check that they opened
    * the file the scan found.

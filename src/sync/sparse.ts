@@ -5,7 +5,9 @@
  * (offsets from its start), whatever the chunks the body arrives in; a block split between two chunks
  * is judged by each chunk's share of it. Skipping is only right where the file reads as zeros already:
  * a temp file just created or truncated. A kept file (a resumed download) is checked where it is
- * skipped (see ranged-download.ts).
+ * skipped (see ranged-download.ts). A file system that holds no holes (FAT through fusefat refuses the
+ * write past the end that follows a block skipped, and the length that covers trailing ones) gets the
+ * zeros written instead, as rsync --sparse writes them there (see InOrder in temp-file.ts).
  */
 
 /** The smallest and largest block judged: a smaller one saves no space, a larger one fewer holes. */
@@ -13,6 +15,9 @@ const MIN_BLOCK = 4096;
 const MAX_BLOCK = 1024 * 1024;
 
 const ZEROS = Buffer.alloc(MAX_BLOCK);
+
+/** Zeros to write, `n` of them at most `MAX_BLOCK`; never written into (the buffer is shared). */
+export const zeros = (n: number): Buffer => ZEROS.subarray(0, Math.min(n, MAX_BLOCK));
 
 /** How a download's file is written: its zero blocks of `block` bytes skipped, or every byte. */
 export interface SparseWrite {

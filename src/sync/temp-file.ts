@@ -3,11 +3,10 @@ import { closeSync, constants, fstat, ftruncate, futimes, open as openCb, rmSync
 import { type FileHandle, open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { runError } from '../errors.js';
 import type { StreamDigest } from '../local/hash.js';
 import type { HashPool } from '../local/hash-pool.js';
 import { coalesce, IncompleteBody } from './download-body.js';
-import { dataSpans, type SparseWrite, sparseBlock } from './sparse.js';
+import { dataSpans, type SparseWrite, sparseBlock, zeros } from './sparse.js';
 
 /**
  * Temp files are opened without following a link at their name (one planted there is refused, never
@@ -81,41 +80,135 @@ export async function writeFully(fh: FileHandle, buf: Buffer, pos: number): Prom
   }
 }
 
-/**
- * `buf` written at `pos` but for its zero blocks under --sparse (see sparse.ts), into a file that reads
- * as zeros wherever it is not written; returns the bytes written.
- */
-export async function writeData(
-  fh: FileHandle,
-  buf: Buffer,
-  pos: number,
-  sparse: SparseWrite | undefined,
-): Promise<number> {
-  let written = 0;
-  for (const [start, end] of dataSpans(buf, pos, sparse)) {
-    await writeFully(fh, buf.subarray(start, end), pos + start);
-    written += end - start;
-  }
-  return written;
-}
-
 /** What a file system that cannot set a file's length answers ftruncate with (fusefat: EPERM). */
 const NO_LENGTH = new Set(['EPERM', 'EINVAL', 'ENOTSUP', 'EOPNOTSUPP']);
 
+/** The code of a growing ftruncate, or a write past the end, that the file system refuses; else undefined. */
+export function lengthRefusal(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && NO_LENGTH.has(code) ? code : undefined;
+}
+
 /**
- * Sets the length of a --sparse download after its last write, for the trailing zeros skipped; not
- * where the file has it already (its last block held data): fusefat refuses every ftruncate that does
- * not shrink, even to the length there. Where the length is needed and refused: one line saying so.
+ * The file systems (by device: a target's folders may be other mounts) where a run found that a file
+ * cannot be grown but by writing at its end: no length set, no hole left (FAT through fusefat). Learnt
+ * from the first refusal and kept by the run (RunContext), so its later downloads there write in order
+ * and every byte from the start instead of being refused again.
  */
-export async function setLength(fh: FileHandle | number, size: number): Promise<void> {
-  const now = typeof fh === 'number' ? (await fstatFd(fh)).size : (await fh.stat()).size;
-  if (now === size) return;
-  try {
-    await (typeof fh === 'number' ? ftruncateFd(fh, size) : fh.truncate(size));
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (typeof code !== 'string' || !NO_LENGTH.has(code)) throw err;
-    throw runError(`this file system cannot set a file's length (ftruncate: ${code}): pull without --sparse`);
+export class FileLengths {
+  private readonly refused = new Set<number>();
+
+  constructor(private readonly learnt?: (message: string) => void) {}
+
+  refuses(dev: number): boolean {
+    return this.refused.has(dev);
+  }
+
+  learn(dev: number, code: string): void {
+    if (this.refused.has(dev)) return;
+    this.refused.add(dev);
+    this.learnt?.(
+      `this file system cannot set a file's length nor keep holes (${code}): its downloads are written in order, every byte`,
+    );
+  }
+}
+
+/** A temp file as written in order: by a descriptor (a small file, on the thread pool) or a handle. */
+interface FileOps {
+  write(buf: Buffer, pos: number): Promise<void>;
+  truncate(length: number): Promise<void>;
+  stat(): Promise<{ dev: number; blksize: number }>;
+}
+
+const handleOps = (fh: FileHandle): FileOps => ({
+  write: (buf, pos) => writeFully(fh, buf, pos),
+  truncate: (length) => fh.truncate(length),
+  stat: () => fh.stat(),
+});
+
+const fdOps = (fd: number): FileOps => ({
+  async write(buf, pos) {
+    for (let off = 0; off < buf.length; ) {
+      const n = await writeFd(fd, buf, off, buf.length - off, pos + off);
+      if (n === 0) throw noProgress();
+      off += n;
+    }
+  },
+  truncate: (length) => ftruncateFd(fd, length),
+  stat: () => fstatFd(fd),
+});
+
+/**
+ * A temp file written from its start in order (a body streamed whole, a small file, a decompressed
+ * one), created empty. --sparse: its zero blocks are skipped, left as holes (see sparse.ts); where the
+ * file system refuses the write past the end that follows one, or the length that covers trailing ones,
+ * the zeros are written instead, the file's remaining blocks too, and the run's `lengths` learns it.
+ */
+export class InOrder {
+  /** The end of what is written, or left as a hole the file system keeps. */
+  private end = 0;
+
+  private constructor(
+    private readonly f: FileOps,
+    private how: SparseWrite | undefined,
+    private readonly dev: number,
+    private readonly lengths: FileLengths | undefined,
+  ) {}
+
+  /** `sparse`: --sparse, unless `lengths` knows the file's file system keeps no holes. */
+  static async of(fh: FileHandle | number, sparse?: boolean, lengths?: FileLengths): Promise<InOrder> {
+    const f = typeof fh === 'number' ? fdOps(fh) : handleOps(fh);
+    // Without --sparse every write is at the end: nothing to learn, no stat.
+    if (!sparse) return new InOrder(f, undefined, 0, undefined);
+    const { dev, blksize } = await f.stat();
+    return new InOrder(f, lengths?.refuses(dev) ? undefined : { block: sparseBlock(blksize) }, dev, lengths);
+  }
+
+  /** `buf` at `pos`, the end of the previous one; returns the bytes written (zeros included). */
+  async write(buf: Buffer, pos: number): Promise<number> {
+    let written = 0;
+    for (const [start, end] of dataSpans(buf, pos, this.how)) {
+      const at = pos + start;
+      const data = buf.subarray(start, end);
+      try {
+        await this.f.write(data, at);
+      } catch (err) {
+        const code = at > this.end ? lengthRefusal(err) : undefined;
+        if (code === undefined) throw err;
+        // Refused past the end: a refused write may have grown the file by a few bytes of its own.
+        written += await this.zerosTo(at, code);
+        await this.f.write(data, at);
+      }
+      written += end - start;
+      this.end = pos + end;
+    }
+    return written;
+  }
+
+  /** After the last write: the trailing zeros skipped made a hole up to `size`; returns bytes written. */
+  async finish(size: number): Promise<number> {
+    // The last block held data: no length to set (fusefat refuses even the length the file has).
+    if (this.end >= size) return 0;
+    try {
+      await this.f.truncate(size);
+      return 0;
+    } catch (err) {
+      const code = lengthRefusal(err);
+      if (code === undefined) throw err;
+      return this.zerosTo(size, code);
+    }
+  }
+
+  private async zerosTo(to: number, code: string): Promise<number> {
+    this.lengths?.learn(this.dev, code);
+    this.how = undefined;
+    const from = this.end;
+    while (this.end < to) {
+      const z = zeros(to - this.end);
+      await this.f.write(z, this.end);
+      this.end += z.length;
+    }
+    return to - from;
   }
 }
 
@@ -131,27 +224,21 @@ export async function sparseWrite(
  * Writes a small file with its mtime and returns it still open, unsynced: its fsync is batched with
  * others' (see DurableBatch) instead of waiting here, before the rename. Closed here on failure only.
  * On the thread pool: creating a file waits for the journal while other files' fsyncs commit it, and
- * on the main thread that wait stalled every transfer. `sparse`: its zero blocks are left as holes,
- * its length set after the last write.
+ * on the main thread that wait stalled every transfer. `sparse`: its zero blocks are left as holes where
+ * the file system keeps them (see InOrder); `lengths`: the run's file systems that do not.
  */
 export async function writeSmall(
   tmp: TempPath,
   buf: Buffer,
   mtime: number | Date,
   sparse?: boolean,
+  lengths?: FileLengths,
 ): Promise<number> {
   const fd = await openFd(tmp(), TMP_FLAGS);
   try {
-    const how = sparse ? { block: sparseBlock((await fstatFd(fd)).blksize) } : undefined;
-    for (const [start, end] of dataSpans(buf, 0, how)) {
-      for (let off = start; off < end; ) {
-        const n = await writeFd(fd, buf, off, end - off, off);
-        if (n === 0) throw noProgress();
-        off += n;
-      }
-    }
-    // The trailing zeros skipped are a hole up to the length.
-    if (how) await setLength(fd, buf.length);
+    const out = await InOrder.of(fd, sparse, lengths);
+    await out.write(buf, 0);
+    await out.finish(buf.length);
     await futimesFd(fd, mtime, mtime);
     return fd;
   } catch (err) {
@@ -162,7 +249,7 @@ export async function writeSmall(
 
 /**
  * Writes the body while it is hashed, off the main thread for large bodies; `wrote` counts each write.
- * `sparse`: its zero blocks are left as holes (the hash still sees every byte received).
+ * `sparse`, `lengths`: as writeSmall's (the hash still sees every byte received).
  */
 export async function writeStream(
   pool: HashPool,
@@ -172,6 +259,7 @@ export async function writeStream(
   partSizes: number[],
   wrote: (bytes: number) => void,
   sparse?: boolean,
+  lengths?: FileLengths,
 ): Promise<StreamDigest> {
   const fh = await open(tmp(), TMP_FLAGS);
   const flusher = new Flusher(fh);
@@ -179,9 +267,9 @@ export async function writeStream(
   let written = 0;
   try {
     // Truncated when opened: what is not written reads as zeros.
-    const how = await sparseWrite(fh, sparse);
+    const out = await InOrder.of(fh, sparse, lengths);
     for await (const { buf, owned } of coalesce(body)) {
-      flusher.wrote(await writeData(fh, buf, written, how));
+      flusher.wrote(await out.write(buf, written));
       written += buf.length;
       wrote(buf.length);
       // After the write: a transferred buffer is detached.
@@ -189,7 +277,7 @@ export async function writeStream(
     }
     if (written !== size) throw new IncompleteBody(`response body ended after ${written} of ${size} bytes`);
     // The trailing zeros skipped are a hole up to the length; synced with the data below.
-    if (how) await setLength(fh, size);
+    flusher.wrote(await out.finish(size));
     const [, digest] = await Promise.all([flusher.sync(), hash.digest()]);
     return digest;
   } finally {

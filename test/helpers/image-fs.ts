@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { TestContext } from 'vitest';
 
 /**
- * A file system of another kind for one test file: a 32 MiB image made and mounted in `beforeAll`,
+ * A file system of another kind for one test file: an image (32 MiB unless told) made and mounted in `beforeAll`,
  * unmounted in `afterAll`, in a work folder of its own. Needs root and the kind's tools; where it could
  * not be mounted, `skipped` says why and skips the test.
  */
@@ -27,6 +27,8 @@ export function imageFs(spec: {
   test: string;
   /** The file system, as the notice says it (`exFAT`). */
   kind: string;
+  /** The image's size, as truncate(1) takes it; default 32M. */
+  size?: string;
   /** The command that formats the image, given its path. */
   mkfs: (image: string) => [string, string[]];
   /** Whether the mount takes a loop device rather than the image file (a FUSE driver that needs one). */
@@ -52,7 +54,7 @@ export function imageFs(spec: {
       }
       const image = path.join(work, 'fs.img');
       mkdirSync(dir);
-      run('truncate', ['-s', '32M', image]);
+      run('truncate', ['-s', spec.size ?? '32M', image]);
       const [mkfs, mkfsArgs] = spec.mkfs(image);
       const made = run(mkfs, mkfsArgs);
       if (made.status !== 0) return failed(mkfs, made);

@@ -1,15 +1,18 @@
 /**
- * pull --sparse onto a file system that cannot set a file's length (fusefat refuses every ftruncate that
- * does not shrink the file, even to the length it has): a download whose last block holds data needs
- * no length set and is written; one that ends in zeros left as a hole is one line saying so. Needs root
- * and fusefat; skipped with a notice otherwise.
+ * pull onto a file system that cannot set a file's length nor hold holes (fusefat refuses every
+ * ftruncate that does not shrink the file, even to the length it has, and every write past the end):
+ * --sparse writes the zeros there, and a large object fetched in ranges is written in order, so every
+ * file is written whole and the run says nothing of it. Needs root and fusefat; skipped with a notice
+ * otherwise.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   imageFs,
+  killLeftRuns,
+  type LiveRun,
   MiB,
   md5Hex,
   newBucket,
@@ -17,49 +20,137 @@ import {
   runCli,
   seedObject,
   servers,
+  spawnCli,
   tempDir,
+  tempFolders,
+  waitFor,
 } from '../helpers.js';
+import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 
 const fat = imageFs({
   test: 'no-ftruncate',
   kind: 'FAT32 (fusefat)',
+  // Room for the largest test's files at once; each test removes its own.
+  size: '96M',
   mkfs: (image) => ['mkfs.vfat', ['-F', '32', image]],
   mountCommand: (image, dir) => ['fusefat', ['-o', 'rw+', image, dir]],
 });
+const proxies: FaultProxy[] = [];
+const children: LiveRun[] = [];
 beforeAll(() => fat.mount());
-afterAll(() => fat.unmount());
+afterAll(async () => {
+  killLeftRuns(children);
+  for (const p of proxies) await p.close();
+  fat.unmount();
+});
 
-describe.each(servers())('pull --sparse without ftruncate on $name', (server) => {
-  it('files whose last block holds data are written; one ending in zeros is one line', async (ctx) => {
+/** A folder on the FAT image for one pull, removed by the test that made it. */
+const onFat = (label: string) => mkdtempSync(path.join(fat.dir, `${label}-`));
+
+/** Random data with zero blocks at `zeros` (offset, length pairs). */
+function withZeros(size: number, ...zeros: [number, number][]): Buffer {
+  const b = randomBytes(size);
+  for (const [at, len] of zeros) b.fill(0, at, at + len);
+  return b;
+}
+
+const RANGED = ['--multipart-threshold', '5MiB', '--part-size', '5MiB'];
+
+describe.each(servers())('pull without ftruncate on $name', (server) => {
+  it('--sparse: every file is written whole, ending in zeros or with zeros inside', async (ctx) => {
     if (fat.skipped(ctx)) return;
     const { bucket, transport } = await newBucket(server, 'noftrunc');
-    const small = randomBytes(64 * 1024);
-    const big = randomBytes(3 * MiB);
-    await seedObject(transport, 'p/small.bin', small);
-    await seedObject(transport, 'p/big.bin', big);
+    const files: Record<string, Buffer> = {
+      'small.bin': randomBytes(64 * 1024),
+      'big.bin': randomBytes(3 * MiB),
+      // A zero block before the last: left as a hole, the next write would be past the end.
+      'middle.bin': withZeros(3 * MiB, [MiB, MiB]),
+      'small-middle.bin': withZeros(320 * 1024, [64 * 1024, 128 * 1024]),
+      // Ending in zeros: left as a hole, only a length set would write them.
+      'tail.bin': Buffer.concat([randomBytes(64 * 1024), Buffer.alloc(256 * 1024)]),
+      'big-tail.bin': withZeros(3 * MiB, [2 * MiB, MiB]),
+      'zeros.bin': Buffer.alloc(2 * MiB),
+    };
+    for (const [name, b] of Object.entries(files)) await seedObject(transport, `p/${name}`, b);
     // A compressed object: its decompressed bytes are written sparse too.
     const src = tempDir('noftrunc-src');
-    writeFileSync(path.join(src, 'text.txt'), 'some text '.repeat(100_000));
+    const text = `${'some text '.repeat(100_000)}${'\0'.repeat(300_000)}`;
+    writeFileSync(path.join(src, 'text.txt'), text);
     expect((await runCli(['push', src, `s3://${bucket}/p`, '--compress', '*.txt'], server)).code).toBe(0);
-    const target = mkdtempSync(path.join(fat.dir, 'ok-'));
+    const target = onFat('sparse');
     const r = await runCli(['pull', `s3://${bucket}/p`, target, '--sparse'], server);
     expect(r.code, r.stderr).toBe(0);
-    expect(md5Hex(readFileSync(path.join(target, 'small.bin')))).toBe(md5Hex(small));
-    expect(md5Hex(readFileSync(path.join(target, 'big.bin')))).toBe(md5Hex(big));
-    expect(readFileSync(path.join(target, 'text.txt'), 'utf8')).toBe('some text '.repeat(100_000));
+    expect(plainLines(r.stderr), r.stderr).toEqual([]);
+    for (const [name, b] of Object.entries(files))
+      expect(md5Hex(readFileSync(path.join(target, name))), name).toBe(md5Hex(b));
+    expect(readFileSync(path.join(target, 'text.txt'), 'utf8')).toBe(text);
+    rmSync(target, { recursive: true });
+  });
 
-    await seedObject(
-      transport,
-      'z/tail.bin',
-      Buffer.concat([randomBytes(64 * 1024), Buffer.alloc(256 * 1024)]),
-    );
-    const z = await runCli(
-      ['pull', `s3://${bucket}/z`, mkdtempSync(path.join(fat.dir, 'z-')), '--sparse'],
-      server,
-    );
-    expect(z.code).toBe(1);
-    expect(plainLines(z.stderr), z.stderr).toEqual([
-      "error: tail.bin: this file system cannot set a file's length (ftruncate: EPERM): pull without --sparse",
-    ]);
+  for (const flags of [[], ['--sparse']])
+    it(`a large object fetched in ranges is written whole ${flags.join(' ')}`, async (ctx) => {
+      if (fat.skipped(ctx)) return;
+      const { bucket, transport } = await newBucket(server, 'noftrunc-ranged');
+      // Its ranges of 5 MiB: one with zeros inside, the last ending in them.
+      const big = withZeros(12 * MiB, [6 * MiB, MiB], [11 * MiB, MiB]);
+      await seedObject(transport, 'r/big.bin', big);
+      const target = onFat('ranged');
+      const r = await runCli(['pull', `s3://${bucket}/r`, target, ...RANGED, ...flags], server);
+      expect(r.code, r.stderr).toBe(0);
+      expect(plainLines(r.stderr), r.stderr).toEqual([]);
+      expect(md5Hex(readFileSync(path.join(target, 'big.bin')))).toBe(md5Hex(big));
+      expect(tempFolders(target)).toEqual([]);
+      rmSync(target, { recursive: true });
+    });
+
+  it('a ranged pull stopped part way keeps nothing; the next one fetches it whole', async (ctx) => {
+    if (fat.skipped(ctx)) return;
+    const { bucket, transport } = await newBucket(server, 'noftrunc-resume');
+    // Five ranges of 5 MiB, the last of one byte.
+    const big = randomBytes(20 * MiB + 1);
+    await seedObject(transport, 'r/big.bin', big);
+    const starts = (...mib: number[]) => mib.map((m) => `bytes=${m * MiB}-`);
+    const ranges: string[] = [];
+    const held: (() => void)[] = [];
+    let holding = true;
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      hold: (req) => {
+        const range = req.headers.range;
+        if (req.method !== 'GET' || typeof range !== 'string') return undefined;
+        ranges.push(range.slice(0, range.indexOf('-') + 1));
+        if (!holding || starts(0, 5).some((s) => range.startsWith(s))) return undefined;
+        return new Promise<void>((resolve) => held.push(resolve));
+      },
+    });
+    proxies.push(proxy);
+    const target = onFat('resume');
+    const args = ['pull', `s3://${bucket}/r`, target, '--endpoint-url', proxy.endpoint, ...RANGED, '--json'];
+    const run = spawnCli(args, server);
+    children.push(run);
+    // Written in order: the third range is asked for once the first two are written.
+    expect(await waitFor(() => held.length > 0, run, 30_000), run.stderr()).toBe(true);
+    expect(ranges).toEqual(starts(0, 5, 10));
+    run.child.kill('SIGINT');
+    await run.exited;
+    holding = false;
+    for (const release of held) release();
+    // Nothing under the real name, nothing kept: fusefat cannot grow a file it reopened.
+    expect(existsSync(path.join(target, 'big.bin'))).toBe(false);
+    expect(tempFolders(target).flatMap((t) => readdirSync(t))).toEqual([]);
+    ranges.length = 0;
+    const again = await runCli(args, server);
+    expect(again.code, again.stderr).toBe(0);
+    expect(md5Hex(readFileSync(path.join(target, 'big.bin')))).toBe(md5Hex(big));
+    expect(ranges).toEqual(starts(0, 5, 10, 15, 20));
+    const notices = again.events
+      .filter((e) => e.type === 'notice')
+      .map((e) => (e as { message: string }).message);
+    expect(notices.filter((m) => m.includes('resum'))).toEqual([]);
+    expect(again.summary).toMatchObject({ downloaded: 1, failed: 0, bytesTransferred: 20 * MiB + 1 });
+    expect(tempFolders(target)).toEqual([]);
+    rmSync(target, { recursive: true });
   });
 });
