@@ -3,22 +3,22 @@ import path from 'node:path';
 import { errorMessage, fatalError, S3SyncError, usageError } from '../errors.js';
 import { makeDirs } from '../local/make-dirs.js';
 import { entriesContradicted, provenEntry } from '../plan/compare.js';
-import type { DeletionMark } from '../plan/push.js';
+import type { ChangeMark } from '../plan/push.js';
 import type { RemoteObject } from '../plan/types.js';
 import type { LockWait } from '../sync/events.js';
 import { isLegacyManifest, parseLegacyManifest } from './legacy.js';
 import { acquireLock, type HeldLock, lockLeftBehind } from './lock.js';
 import type { Destination, ManifestData, ManifestEntry, PendingUpload } from './schema.js';
 import {
+  changeMarkPath,
   defaultManifestPath,
-  deletionMarkPath,
   type LoadedManifest,
   loadManifest,
-  readDeletionMarks,
+  readChangeMarks,
   readManifestWhole,
   resolveManifestPath,
   saveManifest,
-  writeDeletionMark,
+  writeChangeMark,
 } from './store.js';
 
 const CHECKPOINT_MS = 2000;
@@ -154,10 +154,12 @@ export class ManifestStore {
    * index file's own mtime), if earlier than this machine's clock at the start.
    */
   private readsFromNs: bigint;
-  /** This layout's deletion mark, beside the manifest (see src/manifest/store.ts). */
+  /** This layout's change mark, beside the manifest (see src/manifest/store.ts). */
   private markFile?: string;
-  /** The other layouts' deletion marks of the destination, as the run opened. */
-  private marks: DeletionMark[] = [];
+  /** The other layouts' change marks of the destination, as the run opened. */
+  private marks: ChangeMark[] = [];
+  /** This run's mark says it is changing objects (written, and not yet ended). */
+  private changing = false;
 
   constructor(private readonly opts: ManifestStoreOptions) {
     this.readsFromNs = BigInt(opts.startedAt) * 1_000_000n;
@@ -313,41 +315,48 @@ export class ManifestStore {
   }
 
   /**
-   * Reads the destination's deletion marks beside the manifest (claimed, so that none is synced). This
-   * layout's own, left `deleting` by a run that died among its deletions, is ended now: the lock held
-   * says that run is over, so every deletion it made is behind this instant.
+   * Reads the destination's change marks beside the manifest (claimed, so that none is synced). This
+   * layout's own, left `changing` by a run that died among its changes, is ended now: the lock held
+   * says that run is over, so every change it made is behind this instant.
    */
   private readMarks(): void {
     const dest = this.opts.destination;
     const dir = path.dirname(this.file);
-    this.markFile = deletionMarkPath(dir, dest);
+    this.markFile = changeMarkPath(dir, dest);
     this.opts.claim(this.markFile);
     this.marks = [];
-    for (const { file, mark } of readDeletionMarks(dir, dest)) {
+    this.changing = false;
+    for (const { file, mark } of readChangeMarks(dir, dest)) {
       this.opts.claim(file);
       if (file !== this.markFile) this.marks.push(mark);
-      else if (mark.deleting && this.opts.write) writeDeletionMark(file, dest.shard, false, new Date());
+      else if (mark.changing && this.opts.write) writeChangeMark(file, dest.shard, false, new Date());
     }
   }
 
-  /** The deletion marks of the destination's other layouts (whole tree, other shards), as the run opened. */
-  get deletionMarks(): readonly DeletionMark[] {
+  /** The change marks of the destination's other layouts (whole tree, other shards), as the run opened. */
+  get changeMarks(): readonly ChangeMark[] {
     return this.marks;
   }
 
   /**
-   * This run is about to delete objects: marked first, so that a run dying among its deletions leaves
-   * the other layouts a mark saying so. Throws when it cannot be written: nothing is to be deleted then.
+   * This run is about to change objects (upload, copy, delete): marked first, so that a run dying
+   * among its changes leaves the other layouts a mark saying so. Once until endChanges. Throws when it
+   * cannot be written: nothing is to be changed then.
    */
-  beginDeletes(): void {
-    if (this.markFile && this.opts.write)
-      writeDeletionMark(this.markFile, this.opts.destination.shard, true, new Date());
+  beginChanges(): void {
+    if (this.changing || !this.markFile || !this.opts.write) return;
+    writeChangeMark(this.markFile, this.opts.destination.shard, true, new Date());
+    this.changing = true;
   }
 
-  /** This run's deletions are over (each acknowledged or failed): the mark says when. */
-  endDeletes(): void {
-    if (this.markFile && this.opts.write)
-      writeDeletionMark(this.markFile, this.opts.destination.shard, false, new Date());
+  /**
+   * This run's changes are over (each acknowledged or failed): the mark says when. Nothing begun,
+   * nothing written, so that a run that changes nothing costs the other layouts no listing.
+   */
+  endChanges(): void {
+    if (!this.changing || !this.markFile) return;
+    this.changing = false;
+    writeChangeMark(this.markFile, this.opts.destination.shard, false, new Date());
   }
 
   /**

@@ -21,7 +21,7 @@ import { errorMessage, runError, S3SyncError, usageError } from '../errors.js';
 import { makeDirs } from '../local/make-dirs.js';
 import { ReadRefusal, readRegularFile } from '../local/read-regular.js';
 import { racyThreshold } from '../plan/compare.js';
-import type { DeletionMark } from '../plan/push.js';
+import type { ChangeMark } from '../plan/push.js';
 import { notLegacyReason } from './legacy.js';
 import {
   type Destination,
@@ -420,73 +420,76 @@ export function saveManifest(file: string, data: ManifestData): void {
 }
 
 /*
- * Deletion marks: a push that deletes objects says so beside its manifest, one file per layout of the
- * destination (the whole tree, or a shard I/N), so that the runs of the other layouts, whose manifests
- * may vouch for what it deleted, list before they trust them (src/plan/push.ts, deletedElsewhere). A
- * file per layout, not one shared: each is written only under its own layout's lock, where a shared
- * one would be read and rewritten by concurrent shards and lose a mark.
+ * Change marks: a push that changes objects (uploads, copies, header copies, deletions) says so beside
+ * its manifest, one file per layout of the destination (the whole tree, or a shard I/N), so that the
+ * runs of the other layouts, whose manifests may vouch for what it changed, list before they trust
+ * them (src/plan/push.ts, changedElsewhere). A file per layout, not one shared: each is written only
+ * under its own layout's lock, where a shared one would be read and rewritten by concurrent shards and
+ * lose a mark. The names and fields are those of the deletion marks of earlier versions, which only
+ * deletions wrote: an earlier version reading a mark of changes lists for it as for deletions, which
+ * is as safe (`deleting` means "changing", its JSON name kept for them).
  */
 
 const DELETIONS_SCHEMA = 's3sync-deletions';
 const DELETIONS_FILE = /^deletions-([0-9a-f]{12})(?:-shard-(\d{1,9})-of-(\d{1,9}))?\.json$/;
 
-/** The deletion mark of the destination's layout (its shard, or the whole tree), in folder `dir`. */
-export function deletionMarkPath(dir: string, dest: Destination): string {
+/** The change mark of the destination's layout (its shard, or the whole tree), in folder `dir`. */
+export function changeMarkPath(dir: string, dest: Destination): string {
   return path.join(dir, `deletions-${destinationTag(dest)}.json`);
 }
 
-/** A found deletion mark and its file. */
-export interface FoundDeletionMark {
+/** A found change mark and its file. */
+export interface FoundChangeMark {
   file: string;
-  mark: DeletionMark;
+  mark: ChangeMark;
 }
 
 /**
- * Every layout's deletion mark of the destination in `dir`. One that cannot be read or decoded is taken
- * as made at its file's mtime (a mark is written after the deletions it records, so no later than
+ * Every layout's change mark of the destination in `dir`. One that cannot be read or decoded is taken
+ * as made at its file's mtime (a mark is written after the changes it records, so no later than
  * that), with the problem said; one gone meanwhile is none.
  */
-export function readDeletionMarks(dir: string, dest: Destination): FoundDeletionMark[] {
+export function readChangeMarks(dir: string, dest: Destination): FoundChangeMark[] {
   let names: string[];
   try {
     names = readdirSync(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    // Nothing known of what other layouts deleted: as if one deleted just now.
+    // Nothing known of what other layouts changed: as if one were changing objects now.
     const problem = `the folder cannot be read (${errorMessage(err)})`;
-    return [{ file: dir, mark: { deleting: true, problem } }];
+    return [{ file: dir, mark: { changing: true, problem } }];
   }
   const id = storeId(dest);
-  const found: FoundDeletionMark[] = [];
+  const found: FoundChangeMark[] = [];
   for (const name of names) {
     const m = DELETIONS_FILE.exec(name);
     if (!m || m[1] !== id) continue;
     const file = path.join(dir, name);
     const by = m[2] === undefined ? undefined : `${m[2]}/${m[3]}`;
-    const mark = readDeletionMark(file, by);
+    const mark = readChangeMark(file, by);
     if (mark) found.push({ file, mark });
   }
   return found;
 }
 
-function readDeletionMark(file: string, by: string | undefined): DeletionMark | undefined {
+function readChangeMark(file: string, by: string | undefined): ChangeMark | undefined {
   let problem: string;
   try {
     const json = JSON.parse(readCapped(file)) as Record<string, unknown> | null;
     const at = json?.at;
-    if (json?.schema !== DELETIONS_SCHEMA) problem = 'not a deletion mark';
+    if (json?.schema !== DELETIONS_SCHEMA) problem = 'not a change mark';
     else if (typeof json.deleting !== 'boolean') problem = "no 'deleting'";
     else if (typeof at !== 'string' || Number.isNaN(Date.parse(at))) problem = "no readable 'at'";
-    else return { by, at, deleting: json.deleting };
+    else return { by, at, changing: json.deleting };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     problem = err instanceof SyntaxError ? 'not JSON' : errorMessage(err);
   }
   try {
-    return { by, at: statSync(file).mtime.toISOString(), deleting: false, problem };
+    return { by, at: statSync(file).mtime.toISOString(), changing: false, problem };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    return { by, deleting: true, problem: `${problem}; ${errorMessage(err)}` };
+    return { by, changing: true, problem: `${problem}; ${errorMessage(err)}` };
   }
 }
 
@@ -504,19 +507,19 @@ function readCapped(file: string): string {
 }
 
 /**
- * Writes the layout's deletion mark (see replaceWhole); only with its manifest's lock held. `deleting`:
- * before the deletions (a run that dies among them leaves it so), else after them, at `at`. Beside a
+ * Writes the layout's change mark (see replaceWhole); only with its manifest's lock held. `changing`:
+ * before the changes (a run that dies among them leaves it so), else after them, at `at`. Beside a
  * manifest the user placed (--manifest), a file of that name that is not a mark is theirs: refused.
  */
-export function writeDeletionMark(file: string, by: string | undefined, deleting: boolean, at: Date): void {
-  const json = { schema: DELETIONS_SCHEMA, by: by ?? 'whole tree', deleting, at: at.toISOString() };
+export function writeChangeMark(file: string, by: string | undefined, changing: boolean, at: Date): void {
+  const json = { schema: DELETIONS_SCHEMA, by: by ?? 'whole tree', deleting: changing, at: at.toISOString() };
   if (path.basename(path.dirname(file)) !== STATE_DIR && !markOrNothing(file))
-    throw runError(`deletion mark ${file} holds something else; it is left as it is: move it away`);
+    throw runError(`change mark ${file} holds something else; it is left as it is: move it away`);
   try {
     makeDirs(path.dirname(file));
     replaceWhole(file, (to) => to(`${JSON.stringify(json)}\n`));
   } catch (err) {
-    throw runError(`cannot write the deletion mark ${file}: ${errorMessage(err)}`, err);
+    throw runError(`cannot write the change mark ${file}: ${errorMessage(err)}`, err);
   }
 }
 

@@ -354,15 +354,16 @@ export function listingDue(
 
 /**
  * What a push of one layout of a destination (the whole tree, or a shard I/N) knows of another's
- * deletions there, from its mark beside the manifests (src/manifest/store.ts).
+ * changes there (uploads, copies, header copies, deletions), from its mark beside the manifests
+ * (src/manifest/store.ts).
  */
-export interface DeletionMark {
-  /** The layout that deleted: `I/N`; undefined: the whole tree. */
+export interface ChangeMark {
+  /** The layout that changed objects: `I/N`; undefined: the whole tree. */
   by?: string;
-  /** ISO 8601: when its deletions had ended (or the mark's file's time, when `problem` is set). */
+  /** ISO 8601: when its changes had ended (or the mark's file's time, when `problem` is set). */
   at?: string;
-  /** Written before deleting and not yet after: deletions may be going on (or a run died among them). */
-  deleting: boolean;
+  /** Written before changing and not yet after: changes may be going on (or a run died among them). */
+  changing: boolean;
   /** Why the mark could not be read as written; it then counts from its file's time. */
   problem?: string;
 }
@@ -380,28 +381,29 @@ const layoutName = (by: string | undefined): string =>
 
 /**
  * Whether a push of layout `own` must list before trusting its manifest, and why: a run of another
- * layout whose keys overlap its own deleted objects after this manifest's last complete listing
- * (`listedAt`), or may be deleting now. Such a deletion leaves this manifest vouching for objects that
- * are gone; this run's own deletions never do (it forgets what it deletes). Undefined: not due; never
- * for a manifest with no entries (nothing to vouch for). Due whatever --verify-interval says: s3sync
- * made this change, it is not drift behind its back.
+ * layout whose keys overlap its own changed objects (overwrote, copied onto, deleted) after this
+ * manifest's last complete listing (`listedAt`), or may be changing them now. Such a change leaves
+ * this manifest vouching for content that is no longer there: a file back to what this layout stored
+ * would only be recorded. This run's own changes never do (it records or forgets what it changes).
+ * Undefined: not due; never for a manifest with no entries (nothing to vouch for). Due whatever
+ * --verify-interval says: s3sync made this change, it is not drift behind its back.
  */
-export function deletedElsewhere(
+export function changedElsewhere(
   own: string | undefined,
   listedAt: string | null,
   entries: number,
-  marks: readonly DeletionMark[],
+  marks: readonly ChangeMark[],
 ): string | undefined {
   if (entries === 0) return undefined;
   const listed = listedAt === null ? Number.NaN : Date.parse(listedAt);
   for (const m of marks) {
     if (m.by === own || !overlap(m.by, own)) continue;
     const who = layoutName(m.by);
-    const bad = m.problem === undefined ? '' : ` (its deletion mark ${m.problem})`;
-    if (m.deleting || m.at === undefined) return `${who} is deleting objects here, or stopped doing so${bad}`;
-    // At or after the listing's start: the listing may predate the deletions.
+    const bad = m.problem === undefined ? '' : ` (its change mark ${m.problem})`;
+    if (m.changing || m.at === undefined) return `${who} is changing objects here, or stopped doing so${bad}`;
+    // At or after the listing's start: the listing may predate the changes.
     if (Number.isNaN(listed) || Date.parse(m.at) >= listed)
-      return `${who} deleted objects here at ${m.at}${bad}, after this manifest's last complete listing${listedAt === null ? '' : ` (${listedAt})`}`;
+      return `${who} changed objects here at ${m.at}${bad}, after this manifest's last complete listing${listedAt === null ? '' : ` (${listedAt})`}`;
   }
   return undefined;
 }

@@ -15,7 +15,7 @@ import { FileChangedError } from '../local/stable-read.js';
 import { isStateDir, STATE_DIR } from '../manifest/store.js';
 import { shown } from '../options/parse.js';
 import { fmtDuration, requireOptionsObject, setting } from '../options/validate.js';
-import { deletedElsewhere, listingDue, type PushAction, planPush } from '../plan/push.js';
+import { changedElsewhere, listingDue, type PushAction, planPush } from '../plan/push.js';
 import type { Facts, RemoteObject } from '../plan/types.js';
 import { isFatal } from '../s3/errors.js';
 import { objectSizeLimit, type ProviderQuirks } from '../s3/providers.js';
@@ -123,12 +123,12 @@ function verifies(s: RunContext, opts: PushOptions): boolean {
     );
     return true;
   }
-  // Another layout's deletions leave this manifest vouching for objects that are gone: a run over a list
-  // of paths checks those too (by HEADs, for a short list).
+  // Another layout's changes leave this manifest vouching for objects that are gone or hold other
+  // bytes: a run over a list of paths checks those too (by HEADs, for a short list).
   const st = s.store;
-  const deleted = deletedElsewhere(s.destination.shard, st.listedAt, st.files.size, st.deletionMarks);
-  if (deleted !== undefined) {
-    s.notice(`listing the destination before trusting the manifest: ${deleted}`);
+  const changed = changedElsewhere(s.destination.shard, st.listedAt, st.files.size, st.changeMarks);
+  if (changed !== undefined) {
+    s.notice(`listing the destination before trusting the manifest: ${changed}`);
     return true;
   }
   // A run over a list of paths is there not to list the destination: the next full run verifies.
@@ -387,8 +387,28 @@ const asUpload = (a: Restyle): Upload => ({
   size: a.size,
 });
 
-/** Uploads, then header copies, then (only after a clean run, within the guards) deletes. */
+/**
+ * Uploads, then header copies, then (only after a clean run, within the guards) deletes, between the
+ * two writes of this layout's change mark, so that the other layouts' runs (another shard count, the
+ * whole tree) list before trusting their manifests: an object this run overwrote is one their entries
+ * may still vouch for. The first write failing changes nothing; the second failing leaves the mark
+ * saying the changes go on, which costs the other layouts a listing each, never an object, and is
+ * warned of. Interrupted, the mark stays so: a request sent may yet land, and this layout's next run
+ * ends it. A run with nothing to change writes no mark.
+ */
 export async function executePush(s: RunContext, p: PreparedPush, opts: PushOptions): Promise<void> {
+  await changePush(s, p, opts);
+  if (opts.signal?.aborted) return;
+  try {
+    s.store.endChanges();
+  } catch (err) {
+    s.warn(
+      `${errorMessage(err)}; the other layouts' runs of this destination list until this one's next run`,
+    );
+  }
+}
+
+async function changePush(s: RunContext, p: PreparedPush, opts: PushOptions): Promise<void> {
   const r = s.result;
   const styles = p.styles ?? createObjectStyles(opts);
   const restyles = p.actions.filter((a): a is Restyle => a.kind === 'restyle');
@@ -425,6 +445,8 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
       f !== undefined && f.size === rec.size && f.size >= cfg.multipartThreshold && !styles.compressed(rel)
     );
   });
+  // Before the first request that writes a key: copies, uploads and restyles (deletes mark their own).
+  if (uploads.length + copies.length + restyles.length > 0) s.store.beginChanges();
   const changed: Upload[] = [];
   const runUpload = async (a: Upload, lastTry: boolean) => {
     const f = p.files.get(a.rel)!;
@@ -513,16 +535,10 @@ export async function executePush(s: RunContext, p: PreparedPush, opts: PushOpti
   }
 }
 
-/**
- * Deletes the keys between the two writes of this layout's deletion mark, so that the other layouts'
- * runs (another shard count, the whole tree) list before trusting their manifests. The first write
- * failing deletes nothing; the second failing leaves the mark saying the deletions go on, which costs
- * the other layouts a listing each, never an object, and is warned of. Interrupted, the mark stays so:
- * a request sent may yet land, and this layout's next run ends it.
- */
+/** Deletes the keys, this layout's change mark saying so first (see executePush). */
 async function deleteMarked(s: RunContext, t: S3Transport, byKey: Map<string, Delete>): Promise<void> {
   const r = s.result;
-  s.store.beginDeletes();
+  s.store.beginChanges();
   // Counted batch by batch: a run cancelled before the last still says what it deleted.
   await t.deleteKeys([...byKey.keys()], (keys, failed) => {
     for (const key of keys) {
@@ -537,11 +553,4 @@ async function deleteMarked(s: RunContext, t: S3Transport, byKey: Map<string, De
       }
     }
   });
-  try {
-    s.store.endDeletes();
-  } catch (err) {
-    s.warn(
-      `${errorMessage(err)}; the other layouts' runs of this destination list until this one's next run`,
-    );
-  }
 }

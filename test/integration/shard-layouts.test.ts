@@ -75,7 +75,7 @@ describe.each(servers())('layouts of one destination on $name', (server) => {
     expect(r.code, r.stderr).toBe(0);
     expect(uploads(r)).toEqual([GONE]);
     expect(notices(r).join('\n')).toMatch(
-      /listing the destination before trusting the manifest: --shard 0\/2 deleted objects here at /,
+      /listing the destination before trusting the manifest: --shard 0\/2 changed objects here at /,
     );
     expect(r.summary?.requests.ListObjectsV2).toBe(1);
     expect(await keys(transport)).toContain(GONE);
@@ -124,20 +124,139 @@ describe.each(servers())('layouts of one destination on $name', (server) => {
     const r = await push(src, url, '--shard', '1/2');
     expect(r.code, r.stderr).toBe(0);
     expect(uploads(r)).toEqual([name]);
-    expect(notices(r).join('\n')).toMatch(/an unsharded run deleted objects here at /);
+    expect(notices(r).join('\n')).toMatch(/an unsharded run changed objects here at /);
     expect(await keys(transport)).toContain(name);
+  });
+
+  /** A file's content set, its mtime `ago` seconds back: each version its own, none racily clean. */
+  function version(root: string, rel: string, text: string, ago: number): void {
+    writeFileSync(path.join(root, rel), text);
+    const t = Date.now() / 1000 - ago;
+    utimesSync(path.join(root, rel), t, t);
+  }
+  const dones = (r: CliRun, action: string) =>
+    r.events.filter((e) => e.type === 'done' && e.action === action).map((e) => (e as { rel: string }).rel);
+
+  it.each([
+    ['the whole tree', false],
+    ['--shard J/4 (4 shards, then 2, then 4)', true],
+  ])('a file back to what %s stored, after --shard I/2 overwrote it: uploaded again', async (_what, four) => {
+    const { bucket } = await newBucket(server, 'shover');
+    const src = dir('shover');
+    writeTree(src, TREE);
+    aged(src, RELS);
+    const url = `s3://${bucket}/sh`;
+    const rel = RELS[0]!;
+    const own = four ? ['--shard', `${shardOf(rel, 4)}/4`] : [];
+    const two = ['--shard', `${shardOf(rel, 2)}/2`];
+    version(src, rel, 'version one\n', 3600);
+    for (const l of four ? [0, 1, 2, 3].map((i) => ['--shard', `${i}/4`]) : [[]]) {
+      const r = await push(src, url, ...l);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    version(src, rel, 'version two\n', 3000);
+    const other = await push(src, url, ...two);
+    expect(uploads(other)).toEqual([rel]);
+    // Back to version one (a checkout): same size, the MD5 its manifest records, a new mtime.
+    version(src, rel, 'version one\n', 2400);
+
+    const r = await push(src, url, ...own);
+    expect(r.code, r.stderr).toBe(0);
+    expect(uploads(r)).toEqual([rel]);
+    expect(notices(r).join('\n')).toMatch(
+      `listing the destination before trusting the manifest: --shard ${two[1]} changed objects here at `,
+    );
+    expect(r.summary?.requests.ListObjectsV2).toBe(1);
+    const check = await runCli(['check', src, url, ...own], server);
+    expect(check.code, check.stdout + check.stderr).toBe(0);
+
+    // This run overwrote in turn: the other layout lists once. Its file differs from its entry, which
+    // is sent again as such a file is, a change the first layout lists once for; then no request.
+    const back = await push(src, url, ...two);
+    expect(back.code, back.stderr).toBe(0);
+    expect(back.summary?.requests.ListObjectsV2).toBe(1);
+    expect((await push(src, url, ...own)).code).toBe(0);
+    for (const l of [own, two]) {
+      const again = await push(src, url, ...l);
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.summary?.requests, l.join(' ')).toEqual({});
+    }
+  });
+
+  it("a rename's server-side copy by --shard I/2 over an object the whole tree vouches for", async () => {
+    const { bucket } = await newBucket(server, 'shcopy');
+    const src = dir('shcopy');
+    writeTree(src, TREE);
+    aged(src, RELS);
+    const url = `s3://${bucket}/sh`;
+    const [x, y] = RELS.filter((rel) => shardOf(rel, 2) === 0);
+    version(src, x!, 'AAAA\n', 3600);
+    version(src, y!, 'BBBB\n', 3600);
+    for (const l of [[], ['--shard', '0/2']]) expect((await push(src, url, ...l)).code).toBe(0);
+    // x renamed over y: the shard copies x's object over y's.
+    renameSync(path.join(src, x!), path.join(src, y!));
+    const copied = await push(src, url, '--shard', '0/2');
+    expect(copied.code, copied.stderr).toBe(0);
+    // s3rver answers the copy with another ETag: the file is uploaded after it, over the same key.
+    expect(copied.summary?.requests.CopyObject).toBe(1);
+    expect([...dones(copied, 'copy'), ...uploads(copied)]).toEqual([y]);
+    // And back: both files as the whole tree stored them, y with a new mtime.
+    version(src, x!, 'AAAA\n', 3600);
+    version(src, y!, 'BBBB\n', 2400);
+
+    const r = await push(src, url);
+    expect(r.code, r.stderr).toBe(0);
+    expect(uploads(r)).toEqual([y]);
+    expect(notices(r).join('\n')).toMatch(/--shard 0\/2 changed objects here at /);
+    expect((await runCli(['check', src, url], server)).code).toBe(0);
+  });
+
+  it('shards of one N changing objects cost each other nothing; the whole tree lists once after', async () => {
+    const { bucket } = await newBucket(server, 'shpure');
+    const src = dir('shpure');
+    writeTree(src, TREE);
+    aged(src, RELS);
+    const url = `s3://${bucket}/sh`;
+    const shard = (i: number) => ['--shard', `${i}/2`];
+    for (const l of [shard(0), shard(1), []]) expect((await push(src, url, ...l)).code).toBe(0);
+    for (const round of [1, 2]) {
+      for (const i of [0, 1]) {
+        const rel = RELS.find((f) => shardOf(f, 2) === i)!;
+        version(src, rel, `round ${round}\n`, 3000 - 100 * round);
+        const r = await push(src, url, ...shard(i));
+        expect(r.code, r.stderr).toBe(0);
+        expect(uploads(r)).toEqual([rel]);
+        expect(r.summary?.requests.ListObjectsV2).toBeUndefined();
+        const quiet = await push(src, url, ...shard(1 - i));
+        expect(quiet.summary?.requests, `${round} ${i}`).toEqual({});
+      }
+    }
+    const whole = await push(src, url);
+    expect(whole.code, whole.stderr).toBe(0);
+    expect(whole.summary?.requests.ListObjectsV2).toBe(1);
+    expect(notices(whole).join('\n')).toMatch(/--shard [01]\/2 changed objects here at /);
+    const wholeAgain = await push(src, url);
+    expect(wholeAgain.summary?.requests).toEqual({});
+    // It sent the files that differ from its entries, as such files are: each shard lists once for
+    // that; then no layout makes a request.
+    for (const i of [0, 1]) expect((await push(src, url, ...shard(i))).code).toBe(0);
+    for (const l of [[], shard(0), shard(1)]) {
+      const again = await push(src, url, ...l);
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.summary?.requests, l.join(' ')).toEqual({});
+    }
   });
 
   it('a deletion mark that cannot be read: the other layouts list once, with a notice', async () => {
     const { transport, src, url } = await pushedEveryWay('shbad');
     const state = path.join(src, '.s3sync');
-    // Runs that delete nothing write no mark.
-    expect(readdirSync(state).filter((n) => n.startsWith('deletions-'))).toEqual([]);
     // The unsharded manifest's name ends in the destination's id, which every layout's files share.
     const unsharded = /^manifest-.*-([0-9a-f]{12})\.json$/;
     const id = readdirSync(state)
       .map((n) => unsharded.exec(n))
       .find((m) => m !== null)!;
+    // The unsharded push uploaded; the shards' runs, which changed nothing, wrote no mark.
+    expect(readdirSync(state).filter((n) => n.startsWith('deletions-'))).toEqual([`deletions-${id[1]}.json`]);
     writeFileSync(path.join(state, `deletions-${id[1]}-shard-0-of-2.json`), '{"schema":"s3sync-del');
     await transport.deleteKeys([`sh/${GONE}`]);
 
@@ -145,7 +264,7 @@ describe.each(servers())('layouts of one destination on $name', (server) => {
     expect(r.code, r.stderr).toBe(0);
     expect(uploads(r)).toEqual([GONE]);
     expect(notices(r).join('\n')).toMatch(
-      /--shard 0\/2 deleted objects here at .* \(its deletion mark not JSON\)/,
+      /--shard 0\/2 changed objects here at .* \(its change mark not JSON\)/,
     );
     const again = await push(src, url);
     expect(again.summary?.requests).toEqual({});
