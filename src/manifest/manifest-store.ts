@@ -182,6 +182,11 @@ export class ManifestStore {
     return this.data.files;
   }
 
+  /** Files pushed from here, gone here, whose objects may remain (see ManifestData.vanished and `vanish`). */
+  get vanished(): ReadonlySet<string> {
+    return this.data.vanished;
+  }
+
   get pending(): Readonly<Record<string, Readonly<PendingUpload>>> {
     return this.data.pending;
   }
@@ -398,12 +403,25 @@ export class ManifestStore {
   /** Keeps what this run learned of a file: stat data taken within the file's timestamp tick is kept unproven. */
   record(rel: string, entry: ManifestEntry): void {
     this.data.files.set(rel, provenEntry(entry, this.readsFromNs));
+    // Its entry is the record that a file of this tree stands for the key again.
+    this.data.vanished.delete(rel);
     this.changed();
   }
 
-  /** Forgets a file: gone, filtered out, or deleted by this run. */
+  /** Forgets a file and its key: its object deleted (by this run or found so), or an old version's. */
   forget(rel: string): void {
     this.data.files.delete(rel);
+    this.data.vanished.delete(rel);
+    this.changed();
+  }
+
+  /**
+   * A file gone here whose object stays (no --delete): its entry describes nothing now, but that a file
+   * of this tree stood for the key is kept until the object is deleted or a listing finds it gone, as
+   * push --delete keeps a key pull refuses that nothing here recorded (see withDeletes).
+   */
+  vanish(rel: string): void {
+    if (this.data.files.delete(rel)) this.data.vanished.add(rel);
     this.changed();
   }
 
@@ -491,6 +509,8 @@ export class ManifestStore {
   private settleListing(listing: { startedAt: string; objects: ReadonlyMap<string, RemoteObject> }): void {
     const m = this.data;
     for (const rel of entriesContradicted(m.files, listing.objects, listing.startedAt)) m.files.delete(rel);
+    // A key no longer there needs no record of the file that stood for it.
+    for (const rel of m.vanished) if (!listing.objects.has(rel)) m.vanished.delete(rel);
     m.listedAt = listing.startedAt;
     this.dirty = true;
   }

@@ -112,6 +112,13 @@ export interface ManifestData {
   writtenAtNs: string;
   /** rel path → entry. A Map: at this scale its insertions and lookups cost far less than an object's. */
   files: Map<string, ManifestEntry>;
+  /**
+   * Rel paths of files pushed from here that are gone here, their objects not yet seen deleted: the
+   * record that a file of this tree stood for each key, which push --delete needs for a key pull refuses
+   * (see withDeletes in src/plan/push.ts) once the entry is gone. In the header line, and only when
+   * there is any, so manifests without it read as before.
+   */
+  vanished: Set<string>;
   pending: Record<string, PendingUpload>;
 }
 
@@ -127,6 +134,7 @@ export function emptyManifest(destination: Destination): ManifestData {
     listedAt: null,
     writtenAtNs: '0',
     files: new Map(),
+    vanished: new Set(),
     pending: {},
   };
 }
@@ -197,9 +205,10 @@ const SAME = '=';
  * end costs three times as much in allocation and garbage collection at 100k entries.
  */
 export function encodeManifestTo(data: ManifestData, write: (chunk: string) => void): void {
-  const { files, ...header } = data;
+  const { files, vanished, ...header } = data;
   const form = hasForm(files);
-  let out = `${JSON.stringify({ ...header, columns: form ? FORM_COLUMNS : COLUMNS })}\n`;
+  const gone = vanished.size > 0 ? { vanished: [...vanished] } : {};
+  let out = `${JSON.stringify({ ...header, ...gone, columns: form ? FORM_COLUMNS : COLUMNS })}\n`;
   // forEach, not for…of: a save runs the loop once, mostly before V8 optimises it, and there each step
   // of a Map's iterator (a result object, an entry array) costs several times the line it writes.
   files.forEach((e, rel) => {
@@ -236,7 +245,7 @@ export function decodeManifest(text: string, destination: Destination): Manifest
   );
 }
 
-type Header = Partial<ManifestData> & { columns?: unknown };
+type Header = Partial<Omit<ManifestData, 'vanished'>> & { columns?: unknown; vanished?: unknown };
 
 const isCount = (v: unknown, min: number): v is number => Number.isSafeInteger(v) && (v as number) >= min;
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
@@ -457,6 +466,8 @@ export class ManifestDecoder {
       listedAt: isStr(d.listedAt) ? d.listedAt : null,
       writtenAtNs: d.writtenAtNs!,
       files: this.files,
+      // A path that is no string is damage: dropped, which costs at most a key kept (see withDeletes).
+      vanished: new Set(Array.isArray(d.vanished) ? (d.vanished as unknown[]).filter(isStr) : []),
       pending: typeof d.pending === 'object' && d.pending !== null ? d.pending : {},
     };
   }

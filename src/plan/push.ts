@@ -60,6 +60,11 @@ export interface PushPlanInput {
   /** Local folders that exist (rel, no trailing '/'), files in them or not: their markers are kept. */
   folders?: readonly string[];
   manifest: ReadonlyMap<string, ManifestEntry>;
+  /**
+   * Files pushed from here that are gone here, their objects not seen deleted (ManifestStore.vanished):
+   * a file of this tree stood for each key, as for an entry of the manifest.
+   */
+  vanished?: ReadonlySet<string>;
   racyThresholdNs: bigint;
   facts: Facts;
   options: {
@@ -280,51 +285,82 @@ function withRenames(input: PushPlanInput, actions: PushAction[], needs: Need[])
  * only holding no bytes. An object no file can
  * stand for (a marker with bytes, `a//b`, a name too long) is never "extra": kept, and said. Nor is one
  * of a file and folder pair (`x` beside `x/y`) that the manifest does not record: pull refuses both, and
- * a tree holds at most one, so which one a local file stood for only the manifest can tell. Nor one whose
+ * a tree holds at most one, so which one a local file stood for only the manifest can tell. A pair is
+ * judged on the listing without the keys this run deletes: once they are gone the other key stands
+ * alone, and one run ends where a second would. Nor one whose
  * name pull refuses alone (a backslash, a control character) that the manifest does not record: a
- * folder filled by pull never has its file, so a push from it must not read that as a deletion.
+ * folder filled by pull never has its file, so a push from it must not read that as a deletion. The
+ * manifest records a key by its entry, or, its file gone since, in `vanished`.
  */
 function withDeletes(input: PushPlanInput, actions: PushAction[], needs: Need[]): PushPlan {
   const { files, facts, options } = input;
   const kept: KeptObject[] = [];
-  if (options.delete && facts.remote) {
+  const remote = facts.remote;
+  if (options.delete && remote) {
     const local = new Set(files.map((f) => f.rel));
+    const recorded = (rel: string) => input.manifest.has(rel) || input.vanished?.has(rel) === true;
     let folders: Set<string> | undefined;
     let pairs: Map<string, string> | undefined;
-    for (const r of facts.remote.values()) {
+    // In listing order, each object's verdict; a paired one waits for the run's other deletions.
+    const verdicts: ({ kept: KeptObject } | { action: PushAction } | { paired: RemoteObject })[] = [];
+    const deleting = new Set<string>();
+    for (const r of remote.values()) {
       if (local.has(r.rel)) continue;
       if (options.remoteSelected && !options.remoteSelected(r.rel, r)) continue;
       const form = keyForm(r);
       if (form.kind === 'no-file') {
-        kept.push({ rel: r.rel, key: r.key, size: r.size, reason: form.reason });
+        verdicts.push({ kept: { rel: r.rel, key: r.key, size: r.size, reason: form.reason } });
         continue;
       }
-      if (form.kind === 'file' && !input.manifest.has(r.rel)) {
+      if (form.kind === 'file' && !recorded(r.rel)) {
         // Pull never writes such a key, so its file missing here says nothing of a deletion.
         const unsafe = unsafeKeyReason(r.rel);
         if (unsafe !== null) {
           const reason = `no local file stood for it: its name ${unsafe}, which pull does not write, and no push from here recorded it`;
-          kept.push({ rel: r.rel, key: r.key, size: r.size, reason });
+          verdicts.push({ kept: { rel: r.rel, key: r.key, size: r.size, reason } });
           continue;
         }
-        pairs ??= refusedKeys(facts.remote.keys()).conflicts;
-        const pair = pairs.get(r.rel);
-        if (pair) {
-          const reason = `no local file stood for it: it ${pair} (no local tree holds both)`;
-          kept.push({ rel: r.rel, key: r.key, size: r.size, reason });
+        pairs ??= refusedKeys(remote.keys()).conflicts;
+        if (pairs.has(r.rel)) {
+          verdicts.push({ paired: r });
           continue;
         }
       }
-      let reason: PushDeleteReason = options.excluded?.(r.rel, r) ? 'excluded' : 'no-local-file';
-      if (form.kind === 'marker' && reason !== 'excluded') {
+      const d = deletion(input, r);
+      if (form.kind === 'marker' && d.reason !== 'excluded') {
         folders ??= localFolders(local, input.folders);
         if (folders.has(r.rel)) continue;
-        reason = 'no-local-folder';
+        d.reason = 'no-local-folder';
       }
-      actions.push({ kind: 'delete', rel: r.rel, key: r.key, reason, size: r.size });
+      verdicts.push({ action: d });
+      deleting.add(r.rel);
+    }
+    // The pairs left once this run's deletions are done: a key whose other member goes stands alone.
+    const left =
+      deleting.size === 0 || pairs === undefined
+        ? pairs
+        : refusedKeys([...remote.keys()].filter((k) => !deleting.has(k))).conflicts;
+    for (const v of verdicts) {
+      if ('action' in v) actions.push(v.action);
+      else if ('kept' in v) kept.push(v.kept);
+      else {
+        const r = v.paired;
+        const pair = left?.get(r.rel);
+        if (pair === undefined) actions.push(deletion(input, r));
+        else {
+          const reason = `no local file stood for it: it ${pair} (no local tree holds both)`;
+          kept.push({ rel: r.rel, key: r.key, size: r.size, reason });
+        }
+      }
     }
   }
   return kept.length > 0 ? { actions, needs, kept } : { actions, needs };
+}
+
+/** The delete of an object without its file, excluded or not. */
+function deletion(input: PushPlanInput, r: RemoteObject): Extract<PushAction, { kind: 'delete' }> {
+  const reason: PushDeleteReason = input.options.excluded?.(r.rel, r) ? 'excluded' : 'no-local-file';
+  return { kind: 'delete', rel: r.rel, key: r.key, reason, size: r.size };
 }
 
 export type { RemoteObject };

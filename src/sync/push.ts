@@ -245,6 +245,7 @@ export async function preparePush(
         files,
         folders: found.folders,
         manifest: s.store.files,
+        vanished: s.store.vanished,
         racyThresholdNs: s.store.racyThresholdNs,
         facts: found.facts,
         options: {
@@ -308,7 +309,8 @@ export async function preparePush(
   // out: their entries are kept, as their objects are, so a later run without the filter still knows
   // what it stored there (its headers, its encoding) instead of taking it from a listing. Nor those
   // whose object this run deletes: forgotten once it is, so a run stopped or refused before keeps the
-  // entry of an object still there (the only word for a key pull never writes, see withDeletes).
+  // entry of an object still there (the only word for a key pull never writes, see withDeletes). Its
+  // object stays, so the store keeps that word for the key apart from the entries (`vanish`).
   const manifest = s.store.files;
   const known = listed ? [...listed].filter((rel) => manifest.has(rel)) : undefined;
   let withEntry = 0;
@@ -317,7 +319,7 @@ export async function preparePush(
     const deleting = new Set(plan.actions.filter((a) => a.kind === 'delete').map((a) => a.rel));
     for (const rel of known ?? manifest.keys()) {
       if (!present().has(rel) && !unreadable.has(rel) && !deleting.has(rel) && s.selected(rel))
-        s.store.forget(rel);
+        s.store.vanish(rel);
     }
   }
   const uploads = new Set(

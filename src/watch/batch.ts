@@ -105,7 +105,7 @@ async function prepareBatch(
       (!covered && !gone(rel))
     )
       continue;
-    if (!opts.delete) s.store.forget(rel);
+    if (!opts.delete) s.store.vanish(rel);
     else
       actions.push({
         kind: 'delete',

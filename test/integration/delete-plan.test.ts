@@ -315,6 +315,8 @@ describe.each(servers())('push --delete on $name', (server) => {
     expect(pull.stderr.split('\n').filter((l) => l.startsWith('error: '))).toHaveLength(long ? 5 : 4);
 
     // The file m/n pulled before is deleted here: the manifest records it, so a local file stood for it.
+    // Once it is deleted m stands alone, a key pull writes and no file here has: deleted in the same
+    // run, as the next run would (x and x/y, neither deleted, stay a pair).
     rmSync(path.join(dir, 'm'), { recursive: true });
     const notices = (text: string) => text.split('\n').filter((l) => l.startsWith('notice: '));
     const why =
@@ -325,23 +327,25 @@ describe.each(servers())('push --delete on $name', (server) => {
             `notice: p/d/${LONG}: no file can have its name: it has a path segment longer than any file system takes (over 255 UTF-16 units): kept`,
           ]
         : []),
-      "notice: p/m: no local file stood for it: it is a file but also the directory of 'm/n' (no local tree holds both): kept",
       `notice: p/x: ${why}: kept`,
       "notice: p/x/y: no local file stood for it: it is below 'x', which is also a file (no local tree holds both): kept",
     ];
     const dry = await runCli(['push', dir, url, '--delete', '--dry-run'], server);
     expect(dry.code, dry.stderr).toBe(0);
     expect(notices(dry.stderr).sort()).toEqual(expected.sort());
-    expect(dry.stdout.split('\n').filter((l) => l.startsWith('(dry run) delete'))).toEqual([
-      '(dry run) delete m/n [no-local-file]',
-    ]);
+    expect(
+      dry.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('(dry run) delete'))
+        .sort(),
+    ).toEqual(['(dry run) delete m [no-local-file]', '(dry run) delete m/n [no-local-file]']);
 
     const r = await runCli(['push', dir, url, '--delete'], server);
     expect(r.code, r.stderr).toBe(0);
     // Each said once in the run.
     expect(notices(r.stderr).sort()).toEqual(expected.sort());
-    expect(r.stdout).toMatch(/1 deleted, 0 failed/);
-    expect(await keys(transport)).toEqual(all.filter((k) => k !== 'm/n'));
+    expect(r.stdout).toMatch(/2 deleted, 0 failed/);
+    expect(await keys(transport)).toEqual(all.filter((k) => k !== 'm/n' && k !== 'm'));
     expect(await readObject(transport, 'p/x')).toBe('X');
     expect(await readObject(transport, 'p/x/y')).toBe('XY');
     if (long) expect(await readObject(transport, `p/d/${LONG}`)).toBe('L');
@@ -391,6 +395,76 @@ describe.each(servers())('push --delete on $name', (server) => {
       ['bell\u0007.txt', 'ok2', 'ok3', 'ok4', 'ok5', 'ok6', 'win\\path\\report.docx'].sort(),
     );
     for (const rel of refused) expect(await readObject(transport, `p/${rel}`)).toBe(`${rel}\n`);
+  });
+
+  it.each<{ turn: string; before: Record<string, string>; after: Record<string, string>; doomed: string }>([
+    { turn: 'a folder that became a file', before: { 'd/x': 'dx\n' }, after: { d: 'd\n' }, doomed: 'd/x' },
+    { turn: 'a file that became a folder', before: { d: 'd\n' }, after: { 'd/x': 'dx\n' }, doomed: 'd' },
+  ])(
+    'push without --delete, then push --delete deletes the key of $turn, and pull works again',
+    async (c) => {
+      const { bucket, transport } = await newBucket(server, 'turned');
+      const url = `s3://${bucket}/p`;
+      const others = { ok1: '1\n', ok2: '2\n', ok3: '3\n', ok4: '4\n' };
+      const dir = tempDir('turned');
+      writeTree(dir, { ...others, ...c.before });
+      expect((await runCli(['push', dir, url], server)).code).toBe(0);
+      // Another tool's pair, never recorded here: kept through it all, as documented.
+      await seed(transport, 'p/o', 'O');
+      await seed(transport, 'p/o/p', 'OP');
+      rmSync(path.join(dir, 'd'), { recursive: true });
+      writeTree(dir, c.after);
+      const turned = await runCli(['push', dir, url, '--json'], server);
+      expect(turned.code, turned.stderr).toBe(0);
+      expect(turned.summary).toMatchObject({ uploaded: 1, deleted: 0 });
+      // The manifest still knows a file of this tree stood for the old key, and a run with no change
+      // still sends nothing.
+      const idle = await runCli(['push', dir, url, '--json'], server);
+      expect(idle.summary).toMatchObject({ uploaded: 0, requestsTotal: 0 });
+
+      const r = await runCli(['push', dir, url, '--delete', '--json'], server);
+      expect(r.code, r.stderr).toBe(0);
+      expect(deletesOf(r.events)).toEqual([[c.doomed, 'no-local-file']]);
+      const kept = r.events.filter((e) => e.type === 'notice' && /: kept$/.test(e.message));
+      expect(kept.map((e) => (e as { message: string }).message).sort()).toEqual([
+        "p/o/p: no local file stood for it: it is below 'o', which is also a file (no local tree holds both): kept",
+        "p/o: no local file stood for it: it is a file but also the directory of 'o/p' (no local tree holds both): kept",
+      ]);
+      expect(await keys(transport)).toEqual(
+        [...Object.keys(others), 'd', 'd/x', 'o', 'o/p'].filter((k) => k !== c.doomed).sort(),
+      );
+      // Converged: the next run deletes nothing.
+      const again = await runCli(['push', dir, url, '--delete', '--json'], server);
+      expect(again.summary).toMatchObject({ uploaded: 0, deleted: 0, failed: 0 });
+
+      // Pull refuses only the other tool's pair.
+      await transport.deleteKeys(['p/o', 'p/o/p'], () => {});
+      const dst = tempDir('turned-pull');
+      const pull = await runCli(['pull', url, dst], server);
+      expect(pull.code, pull.stderr).toBe(0);
+      expect(treeHashes(dst)).toEqual(treeHashes(dir));
+    },
+  );
+
+  it('a file that became a folder, then gone too: one push --delete deletes both keys', async () => {
+    const { bucket, transport } = await newBucket(server, 'twice');
+    const url = `s3://${bucket}/p`;
+    const dir = tempDir('twice');
+    writeTree(dir, { ok1: '1\n', ok2: '2\n', ok3: '3\n', ok4: '4\n', d: 'd\n' });
+    expect((await runCli(['push', dir, url], server)).code).toBe(0);
+    rmSync(path.join(dir, 'd'));
+    writeTree(dir, { 'd/x': 'dx\n' });
+    expect((await runCli(['push', dir, url], server)).code).toBe(0);
+    rmSync(path.join(dir, 'd'), { recursive: true });
+    const r = await runCli(['push', dir, url, '--delete', '--json'], server);
+    expect(r.code, r.stderr).toBe(0);
+    expect(deletesOf(r.events)).toEqual([
+      ['d', 'no-local-file'],
+      ['d/x', 'no-local-file'],
+    ]);
+    expect(await keys(transport)).toEqual(['ok1', 'ok2', 'ok3', 'ok4']);
+    const again = await runCli(['push', dir, url, '--delete', '--json'], server);
+    expect(again.summary).toMatchObject({ deleted: 0, failed: 0 });
   });
 
   it('keeps the marker of a local folder that is empty or whose files the filters leave out', async () => {

@@ -232,6 +232,42 @@ describe('ManifestStore saves', () => {
   });
 });
 
+describe('ManifestStore: keys whose files vanished here, their objects kept (push without --delete)', () => {
+  it('keeps each across runs until its object is deleted, a listing lacks it, or its file is back', async () => {
+    const { store, root, file } = storeIn();
+    await store.open();
+    for (const rel of ['gone', 'deleted', 'unlisted', 'back', 'kept']) store.record(rel, entry());
+    for (const rel of ['gone', 'deleted', 'unlisted', 'back']) store.vanish(rel);
+    store.vanish('never-recorded');
+    expect([...store.files.keys()]).toEqual(['kept']);
+    store.close(true);
+    // Saved in the header: a later run (the one with --delete) still knows them.
+    expect([...onDisk(file).vanished].sort()).toEqual(['back', 'deleted', 'gone', 'unlisted']);
+    const next = storeIn(root);
+    await next.store.open();
+    expect([...next.store.vanished].sort()).toEqual(['back', 'deleted', 'gone', 'unlisted']);
+    next.store.forget('deleted');
+    next.store.record('back', entry());
+    next.store.listed(
+      new Date(),
+      new Map(['gone', 'back', 'kept'].map((rel) => [rel, object(rel, 7)] as const)),
+    );
+    next.store.close(true);
+    const m = onDisk(file);
+    expect([...m.vanished]).toEqual(['gone']);
+    expect([...m.files.keys()].sort()).toEqual(['back', 'kept']);
+  });
+
+  it('writes no vanished field when there is none: the header reads as before', async () => {
+    const { store, file } = storeIn();
+    await store.open();
+    store.record('a', entry());
+    store.close(true);
+    expect(readFileSync(file, 'utf8').split('\n')[0]).not.toContain('vanished');
+    expect(onDisk(file).vanished.size).toBe(0);
+  });
+});
+
 describe('ManifestStore after a run that died holding the lock', () => {
   it.each<[string, boolean]>([
     ['a run that completes a listing trusts the manifest again', true],

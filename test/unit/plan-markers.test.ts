@@ -226,11 +226,18 @@ describe('push --delete keeps the keys pull refuses (too long, a file and folder
     partSize: 0,
     syncedAt: '2026-01-01T00:00:00.000Z',
   };
-  const planFor = (c: { remote: string[]; files: string[]; folders?: string[]; synced?: string[] }) =>
+  const planFor = (c: {
+    remote: string[];
+    files: string[];
+    folders?: string[];
+    synced?: string[];
+    vanished?: string[];
+  }) =>
     planPush({
       files: c.files.map(file),
       folders: c.folders ?? [],
       manifest: new Map((c.synced ?? []).map((rel) => [rel, entry])),
+      vanished: new Set(c.vanished ?? []),
       racyThresholdNs: 0n,
       facts: {
         ...emptyFacts(),
@@ -293,6 +300,54 @@ describe('push --delete keeps the keys pull refuses (too long, a file and folder
       deleted: [],
       kept: ['a', 'a/b', 'a/b/c'],
       why: 'a chain of pairs: each is a file and a folder, or below one',
+    },
+    {
+      remote: ['x', 'x/y'],
+      files: [],
+      vanished: ['x/y'],
+      deleted: ['x', 'x/y'],
+      kept: [],
+      why: 'x/y pushed from here, its folder since a file x and gone too (its entry dropped by a push without --delete): both deleted',
+    },
+    {
+      remote: ['x', 'x/y'],
+      files: ['x'],
+      vanished: ['x/y'],
+      deleted: ['x/y'],
+      kept: [],
+      why: 'the folder x became a file, pushed without --delete before: x/y, which a file of this tree stood for, is deleted',
+    },
+    {
+      remote: ['x', 'x/y'],
+      files: ['x/y'],
+      vanished: ['x'],
+      deleted: ['x'],
+      kept: [],
+      why: 'the file x became a folder, pushed without --delete before: x, which a file of this tree stood for, is deleted',
+    },
+    {
+      remote: ['x', 'x/y'],
+      files: [],
+      synced: ['x/y'],
+      deleted: ['x', 'x/y'],
+      kept: [],
+      why: 'x/y synced and gone, x never synced: once x/y is deleted x is no pair, deleted in the same run',
+    },
+    {
+      remote: ['x', 'x/y', 'x/z'],
+      files: [],
+      synced: ['x/y'],
+      deleted: ['x/y'],
+      kept: ['x', 'x/z'],
+      why: 'x/y deleted, but x/z (never synced) still stands below x: both kept',
+    },
+    {
+      remote: ['a\\b'],
+      files: [],
+      vanished: ['a\\b'],
+      deleted: ['a\\b'],
+      kept: [],
+      why: 'a backslash key whose file was pushed from here and is gone: deleted, its entry dropped or not',
     },
     {
       remote: ['x', 'x/', 'x/y/'],
