@@ -90,9 +90,10 @@ async function prepareBatch(
   // Folders where a path of the batch is gone: a file renamed over another there and then away leaves
   // no event for the other (the watcher merges "created, then deleted" away), so its entry is looked at.
   const goneIn = new Set([...scope.paths].filter(gone).map(parentDir));
-  // Entries of the scope (or beside a path gone) whose file is gone: forgotten, as a full push forgets them; with --delete,
-  // deleted, and kept until their object is (a delete the guards refuse or a failed batch skips is
-  // then planned again by the retry, not lost with the manifest saved without it).
+  // Entries of the scope (or beside a path gone) whose file is gone: dropped, their keys kept as
+  // vanished, as a full push does; with --delete, deleted, and kept until their object is (a delete
+  // the guards refuse or a failed batch skips is then planned again by the retry, not lost with the
+  // manifest saved without it).
   for (const [rel, e] of s.store.files) {
     const covered = scope.covers(rel);
     if (!covered && (goneIn.size === 0 || !goneIn.has(parentDir(rel)))) continue;
