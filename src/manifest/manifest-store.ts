@@ -142,6 +142,8 @@ export class ManifestStore {
   }
   /** The lock taken replaced one a run left behind, and no complete listing has been had since. */
   private unfinished = false;
+  /** Why the manifest may be older than the destination (see movedSinceSave), until a complete listing. */
+  private moved?: string;
   private timer?: NodeJS.Timeout;
   private dirty = false;
   /** The last timed checkpoint failed (warned of once until one succeeds). */
@@ -208,6 +210,14 @@ export class ManifestStore {
    */
   get lastRunUnfinished(): boolean {
     return this.unfinished;
+  }
+
+  /**
+   * Why the manifest's file looks copied, restored or moved in since its last save, while this run has
+   * no complete listing: a manifest with entries then proves nothing of the destination until one.
+   */
+  get movedSinceSave(): string | undefined {
+    return this.moved;
   }
 
   /**
@@ -304,8 +314,10 @@ export class ManifestStore {
     } else if (this.loaded.warning) {
       this.opts.warn(this.loaded.warning);
     }
-    // Saved so, a run that ends before its listing (cancelled, or a pull) leaves the next push one due.
-    if (this.unfinished && this.data.listedAt !== null) {
+    if (this.loaded.moved !== undefined && this.data.files.size > 0) this.moved = this.loaded.moved;
+    // Saved so, a run that ends before its listing (cancelled, or a pull) leaves the next push one due:
+    // its save gives the file a save's times again.
+    if ((this.unfinished || this.moved !== undefined) && this.data.listedAt !== null) {
       this.data.listedAt = null;
       this.dirty = true;
     }
@@ -504,6 +516,7 @@ export class ManifestStore {
   listed(startedAt: Date, objects: ReadonlyMap<string, RemoteObject>): void {
     this.listing = { startedAt: startedAt.toISOString(), objects };
     this.unfinished = false;
+    this.moved = undefined;
   }
 
   private settleListing(listing: { startedAt: string; objects: ReadonlyMap<string, RemoteObject> }): void {

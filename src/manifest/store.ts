@@ -88,6 +88,31 @@ export interface LoadedManifest {
   foreign?: unknown;
   /** Entries whose mtime tick was still open at this instant (ns) may hide a change: hash them. */
   racyThresholdNs: bigint;
+  /** Why the manifest's file looks copied, restored or moved in since its last save (see movedSinceSave). */
+  moved?: string;
+}
+
+/**
+ * How far apart a manifest's change time and write time may be and still be a save's: a save writes
+ * its temp file, fsyncs and renames it (the rename stamps the change time), so only a slow fsync lies
+ * between them. Far more than that, yet less than the time a backup is usually kept.
+ */
+export const MOVED_MARGIN_NS = 30_000_000_000n;
+
+const isoNs = (ns: bigint): string => new Date(Number(ns / 1_000_000n)).toISOString();
+
+/**
+ * Why a manifest's file is not as s3sync's last save left it, judged by its own times as git judges
+ * its index: a copy, a restore or a move (cp -a, rsync -a, tar x, a CI cache) keeps the write time and
+ * takes a new change time, so the manifest may be an older one than the destination has moved past.
+ * Undefined: the two times are a save's, or one is missing (a filesystem with no change time of its
+ * own, as FAT's, gives no signal rather than a listing every run).
+ */
+export function movedSinceSave(mtimeNs: bigint, ctimeNs: bigint): string | undefined {
+  if (mtimeNs <= 0n || ctimeNs <= 0n) return undefined;
+  const gap = ctimeNs - mtimeNs;
+  if (gap <= MOVED_MARGIN_NS && gap >= -MOVED_MARGIN_NS) return undefined;
+  return `the manifest was copied, restored or moved in since its last save (its file changed at ${isoNs(ctimeNs)}, written at ${isoNs(mtimeNs)})`;
 }
 
 export interface ManifestPathOptions {
@@ -175,7 +200,7 @@ export function loadManifest(
   const instead = opts.readOnly
     ? 'going by the remote listing instead (this run writes no manifest)'
     : 'rebuilding it from the remote listing';
-  let read: { decoded: ManifestData | string; mtimeNs: bigint; empty: boolean };
+  let read: { decoded: ManifestData | string; mtimeNs: bigint; ctimeNs: bigint; empty: boolean };
   try {
     // Looked at before it is opened: opening a FIFO would wait forever, a directory cannot be replaced.
     const st = statSync(file, { bigint: true });
@@ -195,7 +220,7 @@ export function loadManifest(
       racyThresholdNs: 0n,
     };
   }
-  const { decoded, mtimeNs } = read;
+  const { decoded, mtimeNs, ctimeNs } = read;
   // At a path the user chose, an empty file is a place made for the manifest (`mktemp`, `touch`); in
   // s3sync's own folder, where saves never leave one, it is a manifest a crash emptied.
   if (read.empty)
@@ -242,9 +267,11 @@ export function loadManifest(
     if (opts.explicit) throw refusal(shown, `is not an s3sync manifest (${why})`, true);
     return rebuild;
   }
+  const moved = movedSinceSave(mtimeNs, ctimeNs);
   return {
     data: decoded,
     racyThresholdNs: racyThreshold(BigInt(decoded.writtenAtNs), mtimeNs),
+    ...(moved !== undefined && { moved }),
   };
 }
 
@@ -261,7 +288,7 @@ const READ_PIECE = 1 << 20;
 function readDecoded(
   file: string,
   dest: Destination,
-): { decoded: ManifestData | string; mtimeNs: bigint; empty: boolean } {
+): { decoded: ManifestData | string; mtimeNs: bigint; ctimeNs: bigint; empty: boolean } {
   // Non-blocking: a FIFO put in the file's place since it was looked at must not hang the open.
   const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
@@ -301,7 +328,7 @@ function readDecoded(
       buf.copyWithin(0, cut, end);
       have = end - cut;
     }
-    return { decoded: why ?? decoder.finish(), mtimeNs: st.mtimeNs, empty: first };
+    return { decoded: why ?? decoder.finish(), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, empty: first };
   } finally {
     closeSync(fd);
   }

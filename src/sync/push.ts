@@ -110,7 +110,8 @@ export async function pushContext(
 
 /**
  * Whether this push verifies the destination: --verify, the last run died (its stale lock taken over),
- * or its last complete listing is older than --verify-interval (said in a notice).
+ * the manifest was copied or restored in, or its last complete listing is older than --verify-interval
+ * (said in a notice).
  */
 function verifies(s: RunContext, opts: PushOptions): boolean {
   if (opts.verify) return true;
@@ -121,6 +122,13 @@ function verifies(s: RunContext, opts: PushOptions): boolean {
     s.notice(
       `the last run on this destination did not finish (${lock}): listing the destination to check what it left`,
     );
+    return true;
+  }
+  // A manifest from a backup vouches for what the destination held then; a run over a list of paths
+  // lists whole too, as its save makes the manifest look saved here again.
+  const moved = s.store.movedSinceSave;
+  if (moved !== undefined) {
+    s.notice(`${moved}: listing the destination once to check it`);
     return true;
   }
   // Another layout's changes leave this manifest vouching for objects that are gone or hold other
@@ -212,7 +220,10 @@ export async function preparePush(
   const listed = s.selection.listed;
   // A short list of paths is looked up key by key where the plan needs the destination's objects.
   const lookup =
-    listed && !s.store.lastRunUnfinished && headsInstead(listed.size, s.store.files.size)
+    listed &&
+    !s.store.lastRunUnfinished &&
+    s.store.movedSinceSave === undefined &&
+    headsInstead(listed.size, s.store.files.size)
       ? // --delete-excluded deletes the listed objects the filters leave out: they are looked up too.
         () => headListed(s, listed, opts.delete === true && opts.deleteExcluded === true)
       : undefined;
