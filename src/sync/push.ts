@@ -404,10 +404,10 @@ const asUpload = (a: Restyle): Upload => ({
  * Uploads, then header copies, then (only after a clean run, within the guards) deletes, between the
  * two writes of this layout's change mark, so that the other layouts' runs (another shard count, the
  * whole tree) list before trusting their manifests: an object this run overwrote is one their entries
- * may still vouch for. The first write failing changes nothing; the second failing leaves the mark
- * saying the changes go on, which costs the other layouts a listing each, never an object, and is
- * warned of. Interrupted, the mark stays so: a request sent may yet land, and this layout's next run
- * ends it. A run with nothing to change writes no mark.
+ * may still vouch for. The first write failing stops no upload (warned of) but every delete; the
+ * second failing leaves the mark saying the changes go on, which costs the other layouts a listing
+ * each, never an object, and is warned of. Interrupted, the mark stays so: a request sent may yet
+ * land, and this layout's next run ends it. A run with nothing to change writes no mark.
  */
 export async function executePush(s: RunContext, p: PreparedPush, opts: PushOptions): Promise<void> {
   await changePush(s, p, opts);
@@ -459,7 +459,7 @@ async function changePush(s: RunContext, p: PreparedPush, opts: PushOptions): Pr
     );
   });
   // Before the first request that writes a key: copies, uploads and restyles (deletes mark their own).
-  if (uploads.length + copies.length + restyles.length > 0) s.store.beginChanges();
+  if (uploads.length + copies.length + restyles.length > 0) markWrites(s);
   const changed: Upload[] = [];
   const runUpload = async (a: Upload, lastTry: boolean) => {
     const f = p.files.get(a.rel)!;
@@ -545,6 +545,21 @@ async function changePush(s: RunContext, p: PreparedPush, opts: PushOptions): Pr
     const kept = keeper ? await keeper.deleted(t, deletes, setting(opts, 'workers')) : deletes;
     const byKey = new Map(kept.map((d) => [d.key, d]));
     if (byKey.size > 0) await deleteMarked(s, t, byKey);
+  }
+}
+
+/**
+ * Marks the writes about to start (see executePush). A mark that cannot be written (a full disk beside
+ * the manifest) does not hold the files back: getting them to the destination matters more than telling
+ * the other layouts, which is warned of. Deletes still wait for their mark (deleteMarked).
+ */
+function markWrites(s: RunContext): void {
+  try {
+    s.store.beginChanges();
+  } catch (err) {
+    s.warn(
+      `${errorMessage(err)}; the uploads go on, and the other layouts of this destination learn of them at their next --verify-interval listing`,
+    );
   }
 }
 

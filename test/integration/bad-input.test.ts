@@ -992,6 +992,8 @@ describe.each(servers())('bad input on $name', (server) => {
       const lines = plainLines(r.stderr);
       expect(lines, r.stderr).toHaveLength(1);
       expect(lines[0]).toMatch(/^s3sync: cannot write manifest .*m\.json: ENOSPC/);
+      // The change mark beside the manifest cannot be written either: warned of, the uploads go on.
+      expect(r.stdout).toMatch(/cannot write the change mark [^\n]*ENOSPC[^\n]*the uploads go on/);
       const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
       expect(last).toMatchObject({ type: 'summary', uploaded: 10, exitCode: 1 });
       expect(readdirSync(at)).toEqual(['filler']);
