@@ -151,9 +151,9 @@ export function decidePushFile(
   if (e) {
     const unchanged = statMatches(f, e) && !isRacy(f, racyThresholdNs);
     if (!unchanged) {
-      if (f.size !== e.size) return upload(f, 'size-changed');
+      if (f.size !== e.size) return otherThanEntry(f, e, 'size-changed', facts, opts);
       if (!hash) return { kind: 'hash', rel: f.rel, size: f.size, partSizes: [] };
-      if (hash.md5 !== e.md5) return upload(f, 'content-changed');
+      if (hash.md5 !== e.md5) return otherThanEntry(f, e, 'content-changed', facts, opts);
     }
     // The same content: stored with other bytes (compressed or not) is an upload, other headers a copy.
     if ((opts.compressed?.(f.rel) ?? false) !== (e.stored !== undefined))
@@ -188,6 +188,40 @@ export function decidePushFile(
   if (!remote) return opts.vouched ? upload(f, 'new') : { kind: 'listing' };
   const r = remote.get(f.rel);
   if (!r) return upload(f, 'new');
+  return decideListed(f, r, facts, opts);
+}
+
+/**
+ * A file whose content is not what its entry records: sent, as its object holds the entry's content.
+ * Unless a listing at hand shows the object is no longer what the entry records either (another layout
+ * of this destination wrote it since, or anyone did): the entry then says nothing of the object, and
+ * the listing decides as on a rebuild, so an object proven to hold the file (another layout sent this
+ * very content) is recorded rather than sent again, which would be a change the other layouts list
+ * for. Not where a header rule applies, now or at the entry's upload: the object's headers are not in
+ * the listing, and the upload sets them, as before.
+ */
+function otherThanEntry(
+  f: LocalFile,
+  e: ManifestEntry,
+  reason: 'size-changed' | 'content-changed',
+  facts: Facts,
+  opts: PushPlanInput['options'],
+): PushAction | Need {
+  const r = facts.remote?.get(f.rel);
+  const styled = e.style !== undefined || opts.styleOf?.(f.rel) !== undefined;
+  if (r === undefined || styled || remoteMatchesEntry(r, e)) return upload(f, reason);
+  const d = decideListed(f, r, facts, opts);
+  return d.kind === 'upload' ? upload(f, reason) : d;
+}
+
+/** A file the listing decides, `r` its object: recorded where it provably holds the file, else sent. */
+function decideListed(
+  f: LocalFile,
+  r: RemoteObject,
+  facts: Facts,
+  opts: PushPlanInput['options'],
+): PushAction | Need {
+  const hash = facts.hashes.get(f.rel);
   if (opts.compressed?.(f.rel)) return decideCompressed(f, r, facts, opts.styleOf?.(f.rel));
   if (r.size !== f.size) return upload(f, 'size-changed');
   const verdict = compareContent(f.size, r, hash, facts.heads.get(f.rel));

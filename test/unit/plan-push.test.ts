@@ -266,6 +266,129 @@ describe('decidePushFile without a manifest entry', () => {
   });
 });
 
+describe('decidePushFile: a file other than its entry, its object rewritten since (another layout)', () => {
+  // The entry records v1; the file holds v2 now, of the same size.
+  const f = file('a.txt', { mtimeNs: '1500000000000' });
+  const e = entryFor(file('a.txt'), { md5: md5('v1'), etag: md5('v1') });
+  const v2 = () => {
+    const facts = emptyFacts();
+    facts.hashes.set(f.rel, hashOf(f, md5('v2')));
+    return facts;
+  };
+
+  it('records an object the listing proves holds the file (its MD5 ETag), with no upload', () => {
+    const facts = v2();
+    facts.remote = listing(remoteOf(f, `"${md5('v2')}"`));
+    expect(decide(f, e, facts)).toEqual({
+      kind: 'record',
+      rel: 'a.txt',
+      reason: 'already-remote',
+      md5: md5('v2'),
+      etag: md5('v2'),
+      partSize: 0,
+    });
+    // And in a plan: nothing to send.
+    const plan = planPush({
+      files: [f],
+      manifest: new Map([[f.rel, e]]),
+      racyThresholdNs: WRITTEN,
+      facts,
+      options: { verify: true },
+    });
+    expect(plan.needs).toEqual([]);
+    expect(plan.actions).toMatchObject([{ kind: 'record', rel: 'a.txt', reason: 'already-remote' }]);
+  });
+
+  it('uploads as before when the object is still what the entry records, or gone, or other bytes', () => {
+    const facts = v2();
+    const sent = { kind: 'upload', rel: 'a.txt', reason: 'content-changed', size: 100 };
+    // Still the entry's object: it holds v1, no further fact is asked for.
+    facts.remote = listing(remoteOf(f, md5('v1')));
+    expect(decide(f, e, facts)).toEqual(sent);
+    facts.remote = listing();
+    expect(decide(f, e, facts)).toEqual(sent);
+    facts.remote = listing(remoteOf(f, md5('v3')));
+    expect(decide(f, e, facts)).toEqual(sent);
+    facts.remote = listing(remoteOf(f, md5('v2'), { size: 99 }));
+    expect(decide(f, e, facts)).toEqual(sent);
+  });
+
+  it('a file of another size: hashed only when the object has its size and is not the entry’s', () => {
+    const big = file('a.txt', { size: 120 });
+    const sent = { kind: 'upload', rel: 'a.txt', reason: 'size-changed', size: 120 };
+    const facts = emptyFacts();
+    expect(decide(big, e, facts)).toEqual(sent);
+    facts.remote = listing(remoteOf(big, md5('v1'), { size: 100 }));
+    expect(decide(big, e, facts)).toEqual(sent);
+    facts.remote = listing(remoteOf(big, md5('v2')));
+    expect(decide(big, e, facts)).toEqual({ kind: 'hash', rel: 'a.txt', size: 120, partSizes: [] });
+    facts.hashes.set(big.rel, hashOf(big, md5('v2')));
+    expect(decide(big, e, facts)).toMatchObject({
+      kind: 'record',
+      reason: 'already-remote',
+      etag: md5('v2'),
+    });
+    facts.hashes.set(big.rel, hashOf(big, md5('v3')));
+    expect(decide(big, e, facts)).toEqual(sent);
+  });
+
+  it('a multipart ETag: hashed for its part sizes, then a HEAD; uploaded unless x-amz-meta-md5 proves it', () => {
+    const g = file('big.bin', { size: 12 * MiB, mtimeNs: '1500000000000' });
+    const ge = entryFor(file('big.bin', { size: 12 * MiB }), { md5: md5('v1'), etag: `${md5('v1')}-3` });
+    const facts = emptyFacts();
+    facts.hashes.set(g.rel, hashOf(g, md5('v2')));
+    facts.remote = listing(remoteOf(g, `${md5('someone')}-3`));
+    const need = decide(g, ge, facts) as { kind: string; partSizes: number[] };
+    expect(need.kind).toBe('hash');
+    expect(need.partSizes.length).toBeGreaterThan(0);
+    const multipart = Object.fromEntries(need.partSizes.map((ps) => [ps, `${md5(String(ps))}-3`]));
+    facts.hashes.set(g.rel, hashOf(g, md5('v2'), multipart));
+    expect(decide(g, ge, facts)).toEqual({ kind: 'head', rel: 'big.bin' });
+    facts.heads.set(g.rel, {});
+    expect(decide(g, ge, facts)).toEqual({
+      kind: 'upload',
+      rel: 'big.bin',
+      reason: 'content-changed',
+      size: g.size,
+    });
+    facts.heads.set(g.rel, { metaMd5: md5('v2') });
+    expect(decide(g, ge, facts)).toMatchObject({ kind: 'record', reason: 'already-remote', md5: md5('v2') });
+  });
+
+  it('uploads as before where a header rule applies now or applied at the entry’s upload', () => {
+    const facts = v2();
+    facts.remote = listing(remoteOf(f, md5('v2')));
+    const sent = { kind: 'upload', rel: 'a.txt', reason: 'content-changed', size: 100 };
+    expect(decide(f, e, facts, { styleOf: () => 'rule' })).toEqual(sent);
+    expect(decide(f, { ...e, style: 'rule' }, facts, { styleOf: () => undefined })).toEqual(sent);
+  });
+
+  it('a file stored compressed: the source MD5 of a HEAD decides, as on a rebuild', () => {
+    const facts = v2();
+    const ce = { ...e, stored: 60 };
+    facts.remote = listing(remoteOf(f, md5('gz v2'), { size: 70 }));
+    const opts = { compressed: () => true };
+    expect(decide(f, ce, facts, opts)).toEqual({ kind: 'head', rel: 'a.txt' });
+    facts.heads.set(f.rel, { sourceMd5: md5('v2') });
+    expect(decide(f, ce, facts, opts)).toEqual({
+      kind: 'record',
+      rel: 'a.txt',
+      reason: 'already-remote',
+      md5: md5('v2'),
+      etag: md5('gz v2'),
+      partSize: 0,
+      stored: 70,
+    });
+    facts.heads.set(f.rel, { sourceMd5: md5('v1') });
+    expect(decide(f, ce, facts, opts)).toEqual({
+      kind: 'upload',
+      rel: 'a.txt',
+      reason: 'content-changed',
+      size: 100,
+    });
+  });
+});
+
 describe('planPush options', () => {
   const a = file('a.txt');
   const b = file('dir/b.txt', { size: 5 });
