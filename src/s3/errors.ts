@@ -19,6 +19,8 @@ interface SdkError {
   $operation?: string;
   /** The status the server sent, where the SDK changed it (a 200 carrying an <Error> becomes a 503). */
   $answerStatus?: number;
+  /** An HTTP parse error (HPE_…) from an endpoint that had answered nothing yet (timed-agent.ts). */
+  notHttp?: boolean;
   /** Elements of S3's <Error> document, copied onto the error as the SDK does. */
   Region?: string;
   Endpoint?: string;
@@ -102,6 +104,8 @@ export function isRetryable(err: unknown): boolean {
   const code = errorCode(err);
   const status = httpStatus(err);
   if (isThrottle(err) || NETWORK.has(code)) return true;
+  // An answer Node's HTTP parser refused: garbled on the way, unless no HTTP server is there at all.
+  if (code.startsWith('HPE_')) return asSdk(err).notHttp !== true;
   // The SDK moved its clock to the server's Date: a refusal with no code (a HEAD's 403 has no body)
   // may be the skew's, and the next attempt is signed at the server's time.
   if (clockCorrected(err)) return true;
@@ -154,6 +158,12 @@ export function describeS3Error(
       );
     return usageError(
       `the endpoint ${endpoint} does not answer as S3${through} (${err.reason}): check ${flag}`,
+    );
+  }
+  if (code.startsWith('HPE_') && asSdk(err).notHttp === true) {
+    const tls = endpoint.startsWith('http://') ? ' (an https:// endpoint named http://?)' : '';
+    return usageError(
+      `the endpoint ${endpoint} does not answer in HTTP${through} (${msg.split('\n')[0]}): check ${flag}${tls}`,
     );
   }
   // A gateway's page, on every attempt: the file's failure, said as what came back.

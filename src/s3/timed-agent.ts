@@ -100,6 +100,12 @@ function watch(req: http.ClientRequest, t: RequestTimeouts, endpoint: { answered
     phase = 'receiving';
     arm();
   });
+  // An answer HTTP cannot parse: from an endpoint that has answered nothing yet in this run, no HTTP
+  // server is there (a TLS port named http://, another protocol); after that, one garbled answer.
+  req.on('error', (err: Error & { code?: unknown; notHttp?: boolean }) => {
+    if (typeof err.code === 'string' && err.code.startsWith('HPE_') && err.notHttp === undefined)
+      err.notHttp = !endpoint.answered;
+  });
   req.once('close', () => {
     clearTimeout(timer);
     // The agent resets the idle timer of a socket it keeps for the next request.

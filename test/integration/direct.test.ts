@@ -120,8 +120,14 @@ describe.each(servers())('small GETs without the SDK on $name', (server) => {
     expect(ua('mid.bin')).toMatch(/aws-sdk/);
   });
 
-  it('retries what the SDK path retries: 503 SlowDown, resets, truncated bodies', async () => {
-    const kinds: FaultKind[] = ['status-503-slowdown', 'reset-request', 'reset-response', 'truncate-body'];
+  it('retries what the SDK path retries: 503 SlowDown, resets, truncated bodies, a garbled answer', async () => {
+    const kinds: FaultKind[] = [
+      'status-503-slowdown',
+      'reset-request',
+      'reset-response',
+      'truncate-body',
+      'garbled-headers',
+    ];
     for (const kind of kinds) {
       const seen = new Set<string>();
       // Each object's first GET gets the fault, its retry goes through.
@@ -137,6 +143,45 @@ describe.each(servers())('small GETs without the SDK on $name', (server) => {
       expect(readFileSync(path.join(dst, 'a.txt'), 'utf8')).toBe('aaaa\n');
       expect(files(dst)).toEqual(['a.txt', 'b/b.txt']);
     }
+  });
+
+  it('an answer HTTP cannot parse is retried through the SDK too, once the endpoint has answered', async () => {
+    const { bucket, transport } = await newBucket(server, 'garbled-sdk');
+    const big = Buffer.alloc(2 * MiB, 9);
+    await seedObject(transport, 'p/big.bin', big);
+    let first = true;
+    const p = await proxy(server.endpoint, {
+      rate: 1,
+      kinds: ['garbled-headers'],
+      filter: ({ method, url }) => {
+        if (!isGet(method, url) || !first) return false;
+        first = false;
+        return true;
+      },
+    });
+    const dst = tempDir('garbled-sdk-dst');
+    const r = await runCli(['pull', `s3://${bucket}/p`, dst, '--endpoint-url', p.endpoint, '--json'], server);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(p.stats.faults['garbled-headers']).toBe(1);
+    expect(r.summary?.requests).toEqual({ ListObjectsV2: 1, GetObject: 2 });
+    expect(readFileSync(path.join(dst, 'big.bin')).equals(big)).toBe(true);
+  });
+
+  it('an endpoint whose first answer HTTP cannot parse is not an HTTP server: exit 2, one line', async () => {
+    const { bucket } = await newBucket(server, 'garbled-first');
+    const p = await proxy(server.endpoint, { rate: 1, kinds: ['garbled-headers'] });
+    const dst = tempDir('garbled-first-dst');
+    const r = await runCli(['pull', `s3://${bucket}/p`, dst, '--endpoint-url', p.endpoint], server);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^s3sync: the endpoint ${p.endpoint.replace(/[.]/g, '\\.')} does not answer in HTTP \\(Parse Error: Invalid header token\\): check .*--endpoint-url.*\\(an https:// endpoint named http://\\?\\)\n$`,
+      ),
+    );
+    // Not asked again: the same address answers the same.
+    expect(p.stats.faults['garbled-headers']).toBe(1);
+    expect(files(dst)).toEqual([]);
   });
 
   it('an object gone since the listing fails that file alone, with the message the SDK path gives', async () => {
@@ -543,8 +588,14 @@ describe.each(servers())('small PUTs without the SDK on $name', (server) => {
     }
   });
 
-  it('retries what the SDK path retries: 503 SlowDown, 500, resets', async () => {
-    const kinds: FaultKind[] = ['status-503-slowdown', 'status-500', 'reset-request', 'reset-response'];
+  it('retries what the SDK path retries: 503 SlowDown, 500, resets, a garbled answer', async () => {
+    const kinds: FaultKind[] = [
+      'status-503-slowdown',
+      'status-500',
+      'reset-request',
+      'reset-response',
+      'garbled-headers',
+    ];
     for (const kind of kinds) {
       const { bucket, transport } = await newBucket(server, 'direct-put-retry');
       const src = tempDir('direct-put-retry-src');

@@ -9,7 +9,8 @@ export type FaultKind =
   | 'delay'
   | 'truncate-body'
   | 'flip-body'
-  | 'stall-body';
+  | 'stall-body'
+  | 'garbled-headers';
 
 export const ALL_FAULT_KINDS: readonly FaultKind[] = [
   'reset-request',
@@ -26,7 +27,7 @@ export const ALL_FAULT_KINDS: readonly FaultKind[] = [
  * 'stall-body' (the headers and half the body, then silence with the connection open until the proxy
  * closes) costs a whole --stall-timeout each time.
  */
-export const OPT_IN_FAULT_KINDS: readonly FaultKind[] = ['flip-body', 'stall-body'];
+export const OPT_IN_FAULT_KINDS: readonly FaultKind[] = ['flip-body', 'stall-body', 'garbled-headers'];
 
 export interface FaultOptions {
   /** Upstream base URL, e.g. http://127.0.0.1:4568 (an S3 server). */
@@ -536,6 +537,18 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
         const drop = () => reset(req.socket);
         req.once('data', drop);
         req.once('end', drop);
+        return;
+      }
+      case 'garbled-headers': {
+        // An answer whose header Node's HTTP parser refuses (HPE_INVALID_HEADER_TOKEN), the request not
+        // sent upstream; written raw, as http.ServerResponse would refuse to send it.
+        if (expect) res.writeContinue();
+        req.resume();
+        req.once('end', () =>
+          req.socket.end('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nBad\x01Header: x\r\n\r\nhello', () =>
+            req.socket.destroy(),
+          ),
+        );
         return;
       }
       case 'status-500':

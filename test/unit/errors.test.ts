@@ -109,6 +109,10 @@ describe('retry classification', () => {
     ['an answer that is not S3', new NotS3Error('an HTML page', 200), { throttle: false, retryable: false }],
     ['a silent endpoint', timeoutError('connect', 1000, true), { throttle: false, retryable: false }],
     ['a timeout after answers', timeoutError('stall', 1000, false), { throttle: false, retryable: true }],
+    // Node's HTTP parser refused an answer: garbled on the way, unless nothing HTTP ever answered.
+    ['an unparsable answer', hpe('HPE_INVALID_HEADER_TOKEN', false), { throttle: false, retryable: true }],
+    ['an unparsable answer, no mark', hpe('HPE_INVALID_CONSTANT'), { throttle: false, retryable: true }],
+    ['an unparsable first answer', hpe('HPE_INVALID_CONSTANT', true), { throttle: false, retryable: false }],
   ])('%s', (_name, err, want) => {
     expect({ throttle: isThrottle(err), retryable: isRetryable(err) }).toEqual(want);
   });
@@ -170,6 +174,32 @@ describe('retryAfterMs: what the server asked for', () => {
   ])('%s', (_name, headers, ms) => {
     const err = headers ? answer(s3('SlowDown', 503), headers) : s3('SlowDown', 503);
     expect(retryAfterMs(err, NOW)).toBe(ms);
+  });
+});
+
+/** An error of Node's HTTP parser, `notHttp` as timed-agent.ts marks it. */
+function hpe(code: string, notHttp?: boolean): Error {
+  const err = Object.assign(new Error('Parse Error: Expected HTTP/, RTSP/ or ICE/'), { code });
+  return notHttp === undefined ? err : Object.assign(err, { notHttp });
+}
+
+describe('an answer HTTP cannot parse', () => {
+  it('from an endpoint that never answered: not an HTTP server, a usage error naming the setting', () => {
+    const e = describeS3Error(hpe('HPE_INVALID_CONSTANT', true), {
+      bucket: 'b',
+      endpoint: 'http://127.0.0.1:9',
+    });
+    expect(e.kind).toBe('usage');
+    expect(e.message).toBe(
+      'the endpoint http://127.0.0.1:9 does not answer in HTTP (Parse Error: Expected HTTP/, RTSP/ or ICE/): check endpointUrl (--endpoint-url) (an https:// endpoint named http://?)',
+    );
+    const tls = describeS3Error(hpe('HPE_INVALID_CONSTANT', true), { endpoint: 'https://h:9' });
+    expect(tls.message).not.toMatch(/named http/);
+  });
+
+  it('after answers: the request failed, not the setting', () => {
+    const e = describeS3Error(hpe('HPE_INVALID_HEADER_TOKEN', false), { bucket: 'b', endpoint: 'http://h' });
+    expect(e.kind).not.toBe('usage');
   });
 });
 
