@@ -60,3 +60,7 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/** Why a file could not be read, said alike by each read of it: a refusal in words, else its code. */
+export const unreadableWhy = (code: string | undefined, err: unknown): string =>
+  code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (code ?? errorMessage(err));

@@ -1,5 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { fatalError } from '../errors.js';
+import { fatalError, unreadableWhy } from '../errors.js';
 import { forEachLimit } from '../limiter.js';
 import { HASH_CONCURRENCY, SMALL_BATCH } from '../local/hash-cache.js';
 import { SYNC_MAX } from '../local/hash-pool.js';
@@ -210,7 +210,7 @@ export async function gatherFacts(
         else {
           failed.add(n.rel);
           if (err instanceof UnexpectedFileError) s.fileError(n.rel, `${err.message}: skipped`);
-          else s.fileError(n.rel, `cannot read file: ${code ?? (err as Error).message}`);
+          else s.fileError(n.rel, `cannot read file: ${unreadableWhy(code, err)}`);
         }
       }
     },

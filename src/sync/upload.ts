@@ -1,4 +1,4 @@
-import { errorMessage, runError, S3SyncError } from '../errors.js';
+import { errorMessage, runError, S3SyncError, unreadableWhy } from '../errors.js';
 import { pathStat, UnexpectedFileError } from '../local/open-file.js';
 import { absPath, type FileStat, type LocalFile, sameStat } from '../local/scan.js';
 import { FileChangedError } from '../local/stable-read.js';
@@ -118,7 +118,8 @@ export async function uploadFile(
     // does: a push looks again (a warning: nothing is left to send), a watch takes it as its deletion.
     if (code === 'ENOENT' && gone) throw new FileChangedError();
     if (code === 'ENOENT') throw runError('file disappeared before it could be uploaded');
-    if (code === 'EACCES' || code === 'EPERM') throw runError(`cannot read file: permission denied`);
+    if (code === 'EACCES' || code === 'EPERM')
+      throw runError(`cannot read file: ${unreadableWhy(code, err)}`);
     throw runError(errorMessage(err), err);
   }
 }
