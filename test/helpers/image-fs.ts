@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'vitest';
@@ -16,11 +16,32 @@ export interface ImageFs {
   readonly dir: string;
   mount(): void;
   unmount(): void;
+  /**
+   * For a test whose run did not end: a file system stuck in its driver holds every process that
+   * touches it (the run, umount) in uninterruptible sleep, which only the driver's end releases. Kills
+   * the FUSE driver of this mount (by its PID, found at mount) and detaches the mount point, so the
+   * processes waiting on it fail; then mounts a new image there for the tests that follow. Nothing
+   * without a FUSE driver.
+   */
+  abort(): void;
   skipped(ctx: TestContext): boolean;
 }
 
 const run = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8' });
 const firstLine = (r: ReturnType<typeof run>) => (r.stderr || String(r.error)).trim().split('\n')[0];
+
+/** The PID of the process whose arguments name `dir` (a FUSE driver serving it), if there is one. */
+function driverOf(dir: string): number | undefined {
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(dir)) return Number(pid);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return undefined;
+}
 
 export function imageFs(spec: {
   /** Names the test file in the notice (`[case-insensitive]`). */
@@ -41,6 +62,7 @@ export function imageFs(spec: {
   let missing: string | undefined;
   let loop: string | undefined;
   let mounted = false;
+  let driver: number | undefined;
   const failed = (what: string, r: ReturnType<typeof run>) => {
     missing = `${what} failed: ${firstLine(r)}`;
   };
@@ -53,7 +75,9 @@ export function imageFs(spec: {
         return;
       }
       const image = path.join(work, 'fs.img');
-      mkdirSync(dir);
+      mkdirSync(dir, { recursive: true });
+      // A new image, also after abort: the one aborted may be left inconsistent.
+      rmSync(image, { force: true });
       run('truncate', ['-s', spec.size ?? '32M', image]);
       const [mkfs, mkfsArgs] = spec.mkfs(image);
       const made = run(mkfs, mkfsArgs);
@@ -69,11 +93,27 @@ export function imageFs(spec: {
       const mount = run(cmd, args);
       if (mount.status !== 0) return failed(cmd, mount);
       mounted = true;
+      // Its work folder is this mount's own: no other process names the mount point.
+      driver = driverOf(dir);
     },
     unmount() {
       if (mounted) run('umount', [dir]);
       if (loop) run('losetup', ['-d', loop]);
       rmSync(work, { recursive: true, force: true });
+    },
+    abort() {
+      if (!mounted || driver === undefined) return;
+      try {
+        process.kill(driver, 'SIGKILL');
+      } catch {
+        // Ended already.
+      }
+      run('umount', ['-l', dir]);
+      if (loop) run('losetup', ['-d', loop]);
+      loop = undefined;
+      mounted = false;
+      driver = undefined;
+      this.mount();
     },
     skipped(ctx) {
       if (!missing) return false;
