@@ -261,12 +261,15 @@ export async function writeStream(
   sparse?: boolean,
   lengths?: FileLengths,
 ): Promise<StreamDigest> {
+  // Made anew, not reopened truncated: fusefat refuses the writes to a file it truncated, and its
+  // removal then may never return (a body tried again after a cut, a whole fetch after ranges).
+  removeTmpFile(tmp);
   const fh = await open(tmp(), TMP_FLAGS);
   const flusher = new Flusher(fh);
   const hash = pool.startStreamHash(partSizes, size);
   let written = 0;
   try {
-    // Truncated when opened: what is not written reads as zeros.
+    // Empty when opened: what is not written reads as zeros.
     const out = await InOrder.of(fh, sparse, lengths);
     for await (const { buf, owned } of coalesce(body)) {
       flusher.wrote(await out.write(buf, written));

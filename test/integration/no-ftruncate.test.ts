@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  exitWithin,
   imageFs,
   killLeftRuns,
   type LiveRun,
@@ -19,8 +20,10 @@ import {
   plainLines,
   runCli,
   seedObject,
+  seenOf,
   servers,
   spawnCli,
+  summaryOf,
   tempDir,
   tempFolders,
   waitFor,
@@ -55,6 +58,7 @@ function withZeros(size: number, ...zeros: [number, number][]): Buffer {
 }
 
 const RANGED = ['--multipart-threshold', '5MiB', '--part-size', '5MiB'];
+const WHOLE = ['--multipart-threshold', '64MiB'];
 
 describe.each(servers())('pull without ftruncate on $name', (server) => {
   it('--sparse: every file is written whole, ending in zeros or with zeros inside', async (ctx) => {
@@ -100,6 +104,46 @@ describe.each(servers())('pull without ftruncate on $name', (server) => {
       expect(plainLines(r.stderr), r.stderr).toEqual([]);
       expect(md5Hex(readFileSync(path.join(target, 'big.bin')))).toBe(md5Hex(big));
       expect(tempFolders(target)).toEqual([]);
+      rmSync(target, { recursive: true });
+    });
+
+  for (const flags of [[], ['--sparse']])
+    it(`a whole download cut part way is fetched again into a file made anew ${flags.join(' ')}`, async (ctx) => {
+      if (fat.skipped(ctx)) return;
+      const { bucket, transport } = await newBucket(server, 'noftrunc-cut');
+      // Above the size gathered in memory, below the threshold: one GET streamed to the temp file.
+      const two = randomBytes(2 * MiB);
+      await seedObject(transport, 'w/two.bin', two);
+      let gets = 0;
+      // The first GET's body cut at its half, once: the retry writes the temp file again.
+      const proxy = await startFaultProxy({
+        target: server.endpoint,
+        seed: 1,
+        rate: 1,
+        kinds: ['truncate-body'],
+        filter: ({ method, url }) => method === 'GET' && url.includes('two.bin') && gets++ === 0,
+      });
+      proxies.push(proxy);
+      const target = onFat('cut');
+      const args = ['pull', `s3://${bucket}/w`, target, '--endpoint-url', proxy.endpoint, ...WHOLE, '--json'];
+      const run = spawnCli([...args, ...flags], server);
+      children.push(run);
+      let code: number | null;
+      try {
+        // Reopened with O_TRUNC, the file was refused its writes, and removing it hung fusefat.
+        ({ code } = await exitWithin(run, 60_000));
+      } catch (err) {
+        // Stuck on the driver: only its end releases the run (and the umount of afterAll).
+        fat.abort();
+        run.child.kill('SIGKILL');
+        throw err;
+      }
+      expect(proxy.stats.faults['truncate-body']).toBe(1);
+      expect(code, seenOf(run)).toBe(0);
+      expect(plainLines(run.stderr()), run.stderr()).toEqual([]);
+      expect(summaryOf(run.events)).toMatchObject({ downloaded: 1, failed: 0 });
+      expect(md5Hex(readFileSync(path.join(target, 'two.bin')))).toBe(md5Hex(two));
+      expect(tempFolders(target).flatMap((t) => readdirSync(t))).toEqual([]);
       rmSync(target, { recursive: true });
     });
 
