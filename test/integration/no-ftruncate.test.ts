@@ -2,8 +2,9 @@
  * pull onto a file system that cannot set a file's length nor hold holes (fusefat refuses every
  * ftruncate that does not shrink the file, even to the length it has, and every write past the end):
  * --sparse writes the zeros there, and a large object fetched in ranges is written in order, so every
- * file is written whole and the run says nothing of it. Needs root and fusefat; skipped with a notice
- * otherwise.
+ * file is written whole and the run says nothing of it. A download tried again (a body cut, a failed
+ * check) writes a file made anew: fusefat refuses to write one it truncated. Needs root and fusefat;
+ * skipped with a notice otherwise.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -146,6 +147,42 @@ describe.each(servers())('pull without ftruncate on $name', (server) => {
       expect(tempFolders(target).flatMap((t) => readdirSync(t))).toEqual([]);
       rmSync(target, { recursive: true });
     });
+
+  it('a ranged download that fails its ETag check is fetched again in order', async (ctx) => {
+    if (fat.skipped(ctx)) return;
+    const { bucket, transport } = await newBucket(server, 'noftrunc-flip');
+    const big = randomBytes(12 * MiB);
+    await seedObject(transport, 'r/big.bin', big);
+    let gets = 0;
+    // The first range's first byte flipped, once: the whole file fails its check, every range again.
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 1,
+      kinds: ['flip-body'],
+      filter: ({ method, url }) => method === 'GET' && url.includes('big.bin') && gets++ === 0,
+    });
+    proxies.push(proxy);
+    const target = onFat('flip');
+    const args = ['pull', `s3://${bucket}/r`, target, '--endpoint-url', proxy.endpoint, ...RANGED, '--json'];
+    const run = spawnCli(args, server);
+    children.push(run);
+    let code: number | null;
+    try {
+      ({ code } = await exitWithin(run, 60_000));
+    } catch (err) {
+      fat.abort();
+      run.child.kill('SIGKILL');
+      throw err;
+    }
+    expect(proxy.stats.faults['flip-body']).toBe(1);
+    expect(code, seenOf(run)).toBe(0);
+    // Its three ranges, twice: the file reopened is made anew before they are written again.
+    expect(summaryOf(run.events)?.requests).toMatchObject({ GetObject: 6 });
+    expect(md5Hex(readFileSync(path.join(target, 'big.bin')))).toBe(md5Hex(big));
+    expect(tempFolders(target).flatMap((t) => readdirSync(t))).toEqual([]);
+    rmSync(target, { recursive: true });
+  });
 
   it('a ranged pull stopped part way keeps nothing; the next one fetches it whole', async (ctx) => {
     if (fat.skipped(ctx)) return;
