@@ -7,7 +7,7 @@ import { runError, S3SyncError } from '../errors.js';
 import type { HashResult } from '../local/hash.js';
 import { exactRange, FileChangedError, type Scanned } from '../local/stable-read.js';
 import { type ManifestEntry, manifestEntry, type PendingUpload } from '../manifest/schema.js';
-import { errorCode, isFatal } from '../s3/errors.js';
+import { errorCode, isFatal, isRetryable } from '../s3/errors.js';
 import { choosePartSize } from '../s3/etag.js';
 import { objectParams, paramsDigest } from '../s3/requests.js';
 import { retirePending, sweepStrays } from './pending.js';
@@ -55,6 +55,14 @@ function headersChanged(c: Content, pending: PendingUpload): string {
     return "the file's modification time changed since the interrupted multipart upload was created (the object's metadata records it): starting it again";
   return 'the interrupted multipart upload was created with other headers or metadata than this run sends (content type, metadata, storage class, ACL or another header): starting it again';
 }
+
+/**
+ * A failure that may pass (network, throttling, 5xx, retries spent): the upload is worth keeping for the
+ * next run. Anything else (the file changed or could not be read, a refusal, a bad part, the upload gone)
+ * would fail the same way again.
+ */
+const mayPass = (err: unknown) =>
+  err instanceof S3SyncError && err.kind === 'file' && err.cause !== undefined && isRetryable(err.cause);
 
 const strayLookupFailed = (key: string) =>
   runError(
@@ -253,7 +261,10 @@ export class MultipartUpload {
     s.store.abortTried(f.rel, (await t.abortMultipart({ key, uploadId: this.uploadId })) !== 'failed');
   }
 
-  /** Sends the parts still to send, then completes; a failure aborts, unless the run was cancelled. */
+  /**
+   * Sends the parts still to send, then completes. A failure aborts, unless the run was cancelled or the
+   * failure may pass: the upload is then kept for the next run to resume.
+   */
   async send(): Promise<ManifestEntry> {
     const { s, progress } = this.c.job;
     const { h, ps } = this.c;
@@ -270,26 +281,38 @@ export class MultipartUpload {
         await Promise.allSettled(
           this.todo.map((n) =>
             this.uploadPart(n).catch((err: unknown) => {
-              // Retries are spent (or it cannot succeed, e.g. NoSuchUpload): the upload is lost, so
-              // the parts still queued are not sent and those in flight stop, with this error.
+              // Retries are spent (or it cannot succeed, e.g. NoSuchUpload): this run cannot finish the
+              // upload, so the parts still queued are not sent and those in flight stop, with this error.
               if (!this.transfer.signal.aborted) this.transfer.abort(err);
               throw err;
             }),
           ),
         )
-      ).find((r) => r.status === 'rejected');
-      if (failed) throw failed.reason;
+      ).filter((r) => r.status === 'rejected');
+      // Kept only if every part failed for a reason that may pass: one final failure dooms the upload.
+      if (failed.length > 0) {
+        throw (failed.find((r) => !mayPass(r.reason)) ?? failed[0]!).reason;
+      }
       await assertUnchanged(this.src);
       const etag = await this.complete();
       progress.finish();
       return manifestEntry(h.stat, { md5: h.md5, etag, partSize: ps });
     } catch (err) {
       // Cancelled (Ctrl-C): the upload stays pending with its completed parts, saved with the manifest,
-      // for the next run to resume, as after a kill. A run that is alive to see the failure aborts.
+      // for the next run to resume, as after a kill.
       if (s.opts.signal?.aborted) throw err;
       // Another run took the lock over: it read this upload's record and may be resuming it. The run
       // stops with that, not with what it made this upload fail.
       s.store.stopIfLockTaken();
+      // An outage or throttling outlasting the retries: the parts sent stay for the next run to resume,
+      // as after a kill, rather than be sent again. A failure that would recur aborts.
+      if (mayPass(err)) {
+        s.notice(
+          `multipart upload kept with ${this.done.size}/${this.c.h.partMd5s[ps]!.length} parts uploaded: the next run resumes it (if this folder is abandoned, 's3sync cleanup' or a lifecycle rule removes it)`,
+          this.c.job.f.rel,
+        );
+        throw err;
+      }
       await this.abort();
       throw err;
     } finally {

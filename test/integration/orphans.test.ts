@@ -288,4 +288,65 @@ describe.each(servers())('no orphaned multipart upload on $name', (server) => {
     for (let i = 0; i < 5; i++)
       expect(await objectMd5(transport, `f/big${i}.bin`)).toBe(md5File(path.join(src, `big${i}.bin`)));
   });
+
+  it('a part failing past --retries 0 (503) keeps the upload: the next run sends only the missing parts', async () => {
+    let failing = true;
+    const { transport, src, proxy, prefix, args } = await setup('keep503', {
+      kinds: ['status-503-slowdown'],
+      filter: (e) => failing && isPart(e) && /[?&]partNumber=3(&|$)/.test(e.url),
+    });
+    const r = await runLive(args('--retries', '0'), server);
+    expect(r.code, r.stderr()).toBe(1);
+    expect(proxy.stats.faults['status-503-slowdown']).toBe(1);
+    expect(r.events.filter((e) => e.type === 'error').map((e) => (e as { rel?: string }).rel)).toEqual([
+      'big.bin',
+    ]);
+    // One worker: parts 1 and 2 landed, 3 was refused, 4 was never sent; nothing was aborted.
+    expect(proxy.log.filter(isPart)).toHaveLength(3);
+    expect(proxy.log.filter((e) => e.method === 'DELETE')).toEqual([]);
+    expect(
+      noticeMatching(
+        r,
+        /^multipart upload kept with 2\/4 parts uploaded: the next run resumes it .*s3sync cleanup/,
+      ),
+    ).toBe(true);
+    // The record is on disk with the parts that landed, as after a kill.
+    const pending = pendingOf(src);
+    expect(pending).toMatchObject({ key: `${prefix}big.bin` });
+    expect(pending!.uploadId).not.toBe('');
+    expect(Object.keys(pending!.parts).sort()).toEqual(['1', '2']);
+    if (serverLists) expect(await uploadsUnder(transport, prefix)).toEqual([pending!.uploadId]);
+
+    failing = false;
+    const before = proxy.log.length;
+    const again = await runLive(args(), server);
+    expect(again.code, again.stderr()).toBe(0);
+    const sent = proxy.log.slice(before);
+    expect(sent.filter(isCreate)).toEqual([]);
+    expect(sent.filter(isPart).map((e) => /[?&]partNumber=(\d+)/.exec(e.url)![1])).toEqual(['3', '4']);
+    expect(summaryOf(again.events)).toMatchObject({ uploaded: 1, failed: 0 });
+    expect(summaryOf(again.events)!.requests).toMatchObject({ UploadPart: 2, CompleteMultipartUpload: 1 });
+    expect(summaryOf(again.events)!.requests.CreateMultipartUpload).toBeUndefined();
+    expect(noticeMatching(again, /resuming multipart upload: 2\/4 parts already uploaded/)).toBe(true);
+    expect(readManifest(src)!.pending).toEqual({});
+    expect(await objectMd5(transport, `${prefix}big.bin`)).toBe(md5File(path.join(src, 'big.bin')));
+    if (serverLists) expect(await uploadsUnder(transport, prefix)).toEqual([]);
+  });
+
+  it('a part the server refuses as bad (BadDigest) still aborts the upload: it would fail again', async () => {
+    const { transport, src, proxy, prefix, args } = await setup('abortbad', {
+      rate: 0,
+      damageRequest: (e) => isPart(e) && /[?&]partNumber=2(&|$)/.test(e.url),
+    });
+    const r = await runLive(args('--retries', '0'), server);
+    expect(r.code, r.stderr()).toBe(1);
+    expect(r.events.filter((e) => e.type === 'error').map((e) => (e as { rel?: string }).rel)).toEqual([
+      'big.bin',
+    ]);
+    expect(noticeMatching(r, /multipart upload kept/)).toBe(false);
+    const id = proxy.log.filter(isPart)[0]!.url.match(/uploadId=([^&]+)/)![1]!;
+    expect(proxy.log.filter(isAbortOf(decodeURIComponent(id)))).toHaveLength(1);
+    expect(readManifest(src)!.pending).toEqual({});
+    if (serverLists) expect(await uploadsUnder(transport, prefix)).toEqual([]);
+  });
 });

@@ -910,8 +910,10 @@ describe.each(servers())('push on $name', (server) => {
     });
     expect(result.errors).toEqual([]);
     expect(result).toMatchObject({ uploaded: 1, failed: 0, outcome: 'ok' });
-    // The first attempt was abandoned, the second (after the run's other work) completed.
+    // The first attempt was abandoned (aborted: a file that changed is no upload to keep), the second
+    // (after the run's other work) completed.
     expect(result.requests.CreateMultipartUpload).toBe(2);
+    expect(result.requests.AbortMultipartUpload).toBe(1);
     expect(result.requests.CompleteMultipartUpload).toBe(1);
     const h = await hashFile(abs, [5 * MiB]);
     const expected = server.quirks.multipartEtagIsWholeMd5 ? h.md5 : h.multipart[5 * MiB]!;
