@@ -168,7 +168,7 @@ export async function copyAll(
   // Inside the store while it can: a store may copy whole objects and not parts (s3rver).
   const serverSide = { whole: run.same, parts: run.same };
   // Once the store refuses ListMultipartUploads (s3rver), no later copy asks again.
-  const lookLeft = { refused: false };
+  const lookLeft: { refused: boolean; first?: Promise<unknown> } = { refused: false };
   await forEachLimit(
     copies,
     setting(opts, 'workers'),
@@ -326,14 +326,19 @@ async function sayUploadsLeft(
   run: S3PairRun,
   dst: S3Transport,
   rel: string,
-  lookLeft: { refused: boolean },
+  lookLeft: { refused: boolean; first?: Promise<unknown> },
 ): Promise<void> {
+  // Until the store has answered one look, the others wait for it: copies finishing together would
+  // each ask a store that refuses.
+  if (lookLeft.first) await lookLeft.first.catch(() => undefined);
   if (lookLeft.refused || run.opts.signal?.aborted) return;
   const key = run.to.prefix + rel;
-  const found = await dst.uploadsAt(key).catch((err: unknown) => {
+  const look = dst.uploadsAt(key).catch((err: unknown) => {
     if (err instanceof S3SyncError && isFatal(err)) throw err;
     return undefined;
   });
+  lookLeft.first ??= look;
+  const found = await look;
   if (found === 'refused') lookLeft.refused = true;
   if (!found || found === 'refused' || found.uploads.length === 0) return;
   const n = found.uploads.length;
