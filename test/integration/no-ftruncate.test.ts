@@ -62,6 +62,21 @@ const RANGED = ['--multipart-threshold', '5MiB', '--part-size', '5MiB'];
 const WHOLE = ['--multipart-threshold', '64MiB'];
 
 describe.each(servers())('pull without ftruncate on $name', (server) => {
+  /** The CLI run onto the image, failed by a timeout of its own rather than left stuck on the driver. */
+  async function runOnFat(args: string[]) {
+    const run = spawnCli(args, server);
+    children.push(run);
+    try {
+      const { code } = await exitWithin(run, 60_000);
+      return { run, code };
+    } catch (err) {
+      // Stuck on the driver: only its end releases the run (and the umount of afterAll).
+      fat.abort();
+      run.child.kill('SIGKILL');
+      throw err;
+    }
+  }
+
   it('--sparse: every file is written whole, ending in zeros or with zeros inside', async (ctx) => {
     if (fat.skipped(ctx)) return;
     const { bucket, transport } = await newBucket(server, 'noftrunc');
@@ -127,18 +142,8 @@ describe.each(servers())('pull without ftruncate on $name', (server) => {
       proxies.push(proxy);
       const target = onFat('cut');
       const args = ['pull', `s3://${bucket}/w`, target, '--endpoint-url', proxy.endpoint, ...WHOLE, '--json'];
-      const run = spawnCli([...args, ...flags], server);
-      children.push(run);
-      let code: number | null;
-      try {
-        // Reopened with O_TRUNC, the file was refused its writes, and removing it hung fusefat.
-        ({ code } = await exitWithin(run, 60_000));
-      } catch (err) {
-        // Stuck on the driver: only its end releases the run (and the umount of afterAll).
-        fat.abort();
-        run.child.kill('SIGKILL');
-        throw err;
-      }
+      // Reopened with O_TRUNC, the file was refused its writes, and removing it hung fusefat.
+      const { run, code } = await runOnFat([...args, ...flags]);
       expect(proxy.stats.faults['truncate-body']).toBe(1);
       expect(code, seenOf(run)).toBe(0);
       expect(plainLines(run.stderr()), run.stderr()).toEqual([]);
@@ -165,16 +170,7 @@ describe.each(servers())('pull without ftruncate on $name', (server) => {
     proxies.push(proxy);
     const target = onFat('flip');
     const args = ['pull', `s3://${bucket}/r`, target, '--endpoint-url', proxy.endpoint, ...RANGED, '--json'];
-    const run = spawnCli(args, server);
-    children.push(run);
-    let code: number | null;
-    try {
-      ({ code } = await exitWithin(run, 60_000));
-    } catch (err) {
-      fat.abort();
-      run.child.kill('SIGKILL');
-      throw err;
-    }
+    const { run, code } = await runOnFat(args);
     expect(proxy.stats.faults['flip-body']).toBe(1);
     expect(code, seenOf(run)).toBe(0);
     // Its three ranges, twice: the file reopened is made anew before they are written again.
