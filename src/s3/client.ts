@@ -37,6 +37,8 @@ export interface ResolvedClient {
   direct?: DirectSetup;
   /** The proxy its requests go through, as messages name it; undefined: none, or a caller's own client. */
   proxy?: EndpointProxy;
+  /** Uploads go with the SDK's checksums (`when_supported`) to an endpoint that is not AWS's. */
+  uploadChecksums?: boolean;
   /**
    * The server's clock against this one's, from the Date header of every answer this connection got
    * (the transport's SDK requests and the direct ones): what moves a point in time the user gave, or
@@ -189,6 +191,7 @@ export async function createS3Client(
     redact,
     proxy: proxyOfEndpoint(endpoint, process.env),
     serverClock: new ServerClock(),
+    uploadChecksums: custom && checksums === 'when_supported',
   };
   // Only a path-style endpoint given by URL, at its root: its request URLs are known without the
   // SDK's endpoint rules.

@@ -137,6 +137,8 @@ export function describeS3Error(
     credentials?: CredentialsOrigin;
     /** The proxy the requests went through (ResolvedClient.proxy), named where it may be at fault. */
     proxy?: EndpointProxy;
+    /** Uploads go with the SDK's checksums to an endpoint not AWS's (ResolvedClient.uploadChecksums). */
+    uploadChecksums?: boolean;
   },
 ): S3SyncError {
   if (err instanceof S3SyncError) return err;
@@ -359,8 +361,24 @@ export function describeS3Error(
     );
   // A network failure with no answer: the proxy in the way may be where it happened.
   const where2 = status === undefined && /^E[A-Z_]+$/.test(code) ? through : '';
-  return runError(`${first === 'UnknownError' ? what : `${what}: ${first}`}${where2}`, err);
+  // Many stores cannot read the SDK's checksummed upload bodies (aws-chunked, a trailing checksum),
+  // and refuse or fail every such upload: the setting is the likelier fix than the store.
+  const checksummed =
+    ctx.uploadChecksums &&
+    (op === 'PutObject' || op === 'UploadPart') &&
+    ((status ?? 0) >= 500 || CHUNKED_REFUSALS.has(code))
+      ? '; uploads go with SDK checksums here (--checksums when_supported), which some stores cannot read: try --checksums when_required'
+      : '';
+  return runError(`${first === 'UnknownError' ? what : `${what}: ${first}`}${where2}${checksummed}`, err);
 }
+
+/** How stores without aws-chunked uploads refuse them. */
+const CHUNKED_REFUSALS = new Set([
+  'InvalidRequest',
+  'InvalidArgument',
+  'NotImplemented',
+  'MissingContentLength',
+]);
 
 /** A gateway's statuses: a forwarding proxy that could not reach the endpoint for now. */
 const PROXY_GATEWAY = new Set([502, 503, 504]);

@@ -255,6 +255,7 @@ export class S3Transport implements S3Requests {
       flag: this.endpointFlag,
       credentials: this.resolved.credentials,
       proxy: this.resolved.proxy,
+      uploadChecksums: this.resolved.uploadChecksums,
     });
     // The message quotes the server, which may echo a secret it was sent; --debug prints the cause too.
     // A caller's own client gives no secrets to look for; its signatures are redacted all the same.

@@ -622,6 +622,46 @@ describe.each(servers())('small PUTs without the SDK on $name', (server) => {
     }
   });
 
+  it('a store failing uploads sent with SDK checksums: the error names --checksums when_required', async () => {
+    const { bucket } = await newBucket(server, 'chunked');
+    const src = tempDir('chunked-src');
+    // Under the size that waits for 100 Continue: a refusal before the body would cut it (EPIPE).
+    writeFileSync(path.join(src, 'big.bin'), Buffer.alloc(1.5 * MiB, 3));
+    // As a store that cannot read aws-chunked bodies answers them.
+    const p = await proxy(server.endpoint, {
+      answer: ({ method, url }) =>
+        isPut(method, url)
+          ? { status: 500, code: 'InternalError', message: 'We encountered an internal error.' }
+          : undefined,
+    });
+    const said = async (mode: string) => {
+      const r = await runCli(
+        [
+          'push',
+          src,
+          `s3://${bucket}/p`,
+          '--endpoint-url',
+          p.endpoint,
+          '--retries',
+          '0',
+          '--checksums',
+          mode,
+          '--json',
+        ],
+        server,
+      );
+      expect(r.code, mode).toBe(1);
+      return fileErrors(r.events);
+    };
+    expect(await said('when_supported')).toEqual([
+      'big.bin: S3 error InternalError (HTTP 500 to PutObject): We encountered an internal error.; uploads go with SDK checksums here (--checksums when_supported), which some stores cannot read: try --checksums when_required',
+    ]);
+    // Without them the hint would mislead.
+    expect(await said('when_required')).toEqual([
+      'big.bin: S3 error InternalError (HTTP 500 to PutObject): We encountered an internal error.',
+    ]);
+  });
+
   it('an answer that is not S3 stops the run, by either path, and the upload is not counted done', async () => {
     const variants = [
       {

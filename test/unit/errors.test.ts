@@ -203,6 +203,32 @@ describe('an answer HTTP cannot parse', () => {
   });
 });
 
+describe('an upload failed where it went with SDK checksums to a store not AWS', () => {
+  const put = (code: string, status: number, op = 'PutObject') =>
+    Object.assign(s3(code, status, 'refused'), { $operation: op });
+  const said = (err: unknown, uploadChecksums = true) =>
+    describeS3Error(err, { bucket: 'b', endpoint: 'http://h', uploadChecksums }).message;
+  const HINT =
+    /uploads go with SDK checksums here \(--checksums when_supported\), which some stores cannot read: try --checksums when_required$/;
+
+  it.each([
+    ['a 500 to PutObject', put('InternalError', 500)],
+    ['a 501 to UploadPart', put('NotImplemented', 501, 'UploadPart')],
+    ['an InvalidRequest to PutObject', put('InvalidRequest', 400)],
+  ])('%s names the setting', (_name, err) => {
+    expect(said(err)).toMatch(HINT);
+    expect(said(err, false)).not.toMatch(/checksums/);
+  });
+
+  it.each([
+    ['a 500 to GetObject', put('InternalError', 500, 'GetObject')],
+    ['a BadDigest to PutObject', put('BadDigest', 400)],
+    ['a quota refusal to PutObject', put('QuotaExceeded', 403)],
+  ])('%s does not', (_name, err) => {
+    expect(said(err)).not.toMatch(/checksums/);
+  });
+});
+
 describe('describeS3Error: one line that names the fix', () => {
   it.each<[string, unknown, RegExp]>([
     [
