@@ -1,4 +1,4 @@
-import { runError, S3SyncError, usageError } from '../errors.js';
+import { fatalError, runError, S3SyncError, usageError } from '../errors.js';
 import { shown } from '../options/parse.js';
 import { type CredentialsOrigin, credentialsToCheck, noCredentialsFound } from './credentials-origin.js';
 import { isRequestTimeout, NotS3Error, NotS3ErrorAnswer } from './endpoint-errors.js';
@@ -21,6 +21,8 @@ interface SdkError {
   $answerStatus?: number;
   /** An HTTP parse error (HPE_…) from an endpoint that had answered nothing yet (timed-agent.ts). */
   notHttp?: boolean;
+  /** A connection refused by an endpoint that had answered earlier in the run (timed-agent.ts). */
+  wentAway?: boolean;
   /** Elements of S3's <Error> document, copied onto the error as the SDK does. */
   Region?: string;
   Endpoint?: string;
@@ -292,6 +294,12 @@ export function describeS3Error(
     );
   }
   if (code === 'ECONNREFUSED' || /ECONNREFUSED/.test(msg)) {
+    // The setting was right a moment ago: the run stops, but as an outage, not as a wrong setting.
+    if (asSdk(err).wentAway === true)
+      return fatalError(
+        `the S3 endpoint ${endpoint} stopped accepting connections during the run (ECONNREFUSED on every attempt): run again once it is back`,
+        err,
+      );
     return usageError(
       `nothing accepts connections at the S3 endpoint ${endpoint} (ECONNREFUSED): check ${flag} and that the server runs`,
     );

@@ -102,9 +102,12 @@ function watch(req: http.ClientRequest, t: RequestTimeouts, endpoint: { answered
   });
   // An answer HTTP cannot parse: from an endpoint that has answered nothing yet in this run, no HTTP
   // server is there (a TLS port named http://, another protocol); after that, one garbled answer.
-  req.on('error', (err: Error & { code?: unknown; notHttp?: boolean }) => {
+  // A connection refused after the endpoint answered in this run: it went away (a restart, a crash),
+  // rather than being named wrong.
+  req.on('error', (err: Error & { code?: unknown; notHttp?: boolean; wentAway?: boolean }) => {
     if (typeof err.code === 'string' && err.code.startsWith('HPE_') && err.notHttp === undefined)
       err.notHttp = !endpoint.answered;
+    if (err.code === 'ECONNREFUSED' && err.wentAway === undefined) err.wentAway = endpoint.answered;
   });
   req.once('close', () => {
     clearTimeout(timer);

@@ -3,7 +3,7 @@
  * run left), upload its parts, complete it, or abort it. Every step is persisted through the manifest
  * store's typed mutations, at the points pending.ts requires: no upload s3sync starts is ever lost track of.
  */
-import { runError, S3SyncError } from '../errors.js';
+import { S3SyncError } from '../errors.js';
 import type { HashResult } from '../local/hash.js';
 import { exactRange, FileChangedError, type Scanned } from '../local/stable-read.js';
 import { type ManifestEntry, manifestEntry, type PendingUpload } from '../manifest/schema.js';
@@ -56,18 +56,27 @@ function headersChanged(c: Content, pending: PendingUpload): string {
   return 'the interrupted multipart upload was created with other headers or metadata than this run sends (content type, metadata, storage class, ACL or another header): starting it again';
 }
 
+/** Uploads a lost answer may have left beside this one could not be looked for now: the next run does. */
+class StraysNotLookedFor extends S3SyncError {
+  constructor(key: string) {
+    super(
+      `could not look for multipart uploads a lost answer may have left at ${key}: tried again next run`,
+      'file',
+    );
+  }
+}
+
 /**
- * A failure that may pass (network, throttling, 5xx, retries spent): the upload is worth keeping for the
- * next run. Anything else (the file changed or could not be read, a refusal, a bad part, the upload gone)
- * would fail the same way again.
+ * A failure that may pass (network, throttling, 5xx, retries spent, the endpoint gone for now, strays
+ * not looked for): the upload is worth keeping for the next run. Anything else (the file changed or
+ * could not be read, a refusal, a bad part, the upload gone) would fail the same way again.
  */
 const mayPass = (err: unknown) =>
-  err instanceof S3SyncError && err.kind === 'file' && err.cause !== undefined && isRetryable(err.cause);
-
-const strayLookupFailed = (key: string) =>
-  runError(
-    `could not look for multipart uploads a lost answer may have left at ${key}: tried again next run`,
-  );
+  err instanceof StraysNotLookedFor ||
+  (err instanceof S3SyncError &&
+    (err.kind === 'file' || err.kind === 'fatal') &&
+    err.cause !== undefined &&
+    isRetryable(err.cause));
 
 export class MultipartUpload {
   /**
@@ -106,7 +115,7 @@ export class MultipartUpload {
       await retirePending(s, t, f.rel);
       return undefined;
     }
-    if (!(await sweepStrays(s, t, f.rel, pending))) throw strayLookupFailed(key);
+    if (!(await sweepStrays(s, t, f.rel, pending))) throw new StraysNotLookedFor(key);
     const listed = await t.listParts({ key, uploadId: pending.uploadId });
     const partMd5s = h.partMd5s[ps]!;
     const done = new Map<number, string>();
@@ -201,7 +210,7 @@ export class MultipartUpload {
   /** A retried CreateMultipartUpload may have left uploads beside this one: aborted before any part. */
   async settleStrays(): Promise<void> {
     const { s, t, f, key } = this.c.job;
-    if (!(await sweepStrays(s, t, f.rel, s.store.pending[f.rel]!))) throw strayLookupFailed(key);
+    if (!(await sweepStrays(s, t, f.rel, s.store.pending[f.rel]!))) throw new StraysNotLookedFor(key);
   }
 
   /** Sends part `n` from the file, with its Content-MD5, and records it as done. */

@@ -333,6 +333,83 @@ describe.each(servers())('no orphaned multipart upload on $name', (server) => {
     if (serverLists) expect(await uploadsUnder(transport, prefix)).toEqual([]);
   });
 
+  it('the endpoint going away mid-upload (connections refused) keeps the upload: exit 1, then a resume', async () => {
+    let away: FaultProxy | undefined;
+    let gone = false;
+    const { transport, src, proxy, prefix, args } = await setup('wentaway', {
+      rate: 0,
+      // Part 3 arrives: the server goes away with it, as a crash or restart does.
+      hold: (e) => {
+        if (gone || !isPart(e) || !/[?&]partNumber=3(&|$)/.test(e.url)) return undefined;
+        gone = true;
+        void away!.refuseConnections();
+        return new Promise(() => {});
+      },
+    });
+    away = proxy;
+    const r = await runLive(args('--retries', '1'), server);
+    expect(r.code, r.stderr()).toBe(1);
+    expect(r.stderr()).toMatch(
+      /the S3 endpoint http:\/\/127\.0\.0\.1:\d+ stopped accepting connections during the run \(ECONNREFUSED on every attempt\): run again once it is back/,
+    );
+    expect(r.stderr()).not.toMatch(/nothing accepts connections|check --endpoint-url/);
+    expect(
+      noticeMatching(r, /^multipart upload kept with 2\/4 parts uploaded: the next run resumes it/),
+    ).toBe(true);
+    const pending = pendingOf(src);
+    expect(pending).toMatchObject({ key: `${prefix}big.bin` });
+    expect(Object.keys(pending!.parts).sort()).toEqual(['1', '2']);
+
+    await proxy.listenAgain();
+    const before = proxy.log.length;
+    const again = await runLive(args(), server);
+    expect(again.code, again.stderr()).toBe(0);
+    const sent = proxy.log.slice(before);
+    expect(sent.filter(isCreate)).toEqual([]);
+    expect(sent.filter(isPart).map((e) => /[?&]partNumber=(\d+)/.exec(e.url)![1])).toEqual(['3', '4']);
+    expect(readManifest(src)!.pending).toEqual({});
+    expect(await objectMd5(transport, `${prefix}big.bin`)).toBe(md5File(path.join(src, 'big.bin')));
+    if (serverLists) expect(await uploadsUnder(transport, prefix)).toEqual([]);
+  });
+
+  it('strays of a retried create that cannot be looked for keep the upload for the next run', async () => {
+    let creates = 0;
+    let listFails = true;
+    const isListUploads = (e: Req) => e.method === 'GET' && /[?&]uploads(=|&|$)/.test(e.url);
+    const { transport, src, proxy, prefix, args } = await setup('strays', {
+      kinds: ['reset-response'],
+      // The first CreateMultipartUpload's answer is lost: the retry's upload is kept, a stray may exist.
+      filter: (e) => isCreate(e) && creates++ === 0,
+      answer: (e) =>
+        listFails && isListUploads(e)
+          ? { status: 500, code: 'InternalError', message: 'We encountered an internal error.' }
+          : undefined,
+    });
+    const r = await runLive(args('--retries', '1'), server);
+    expect(r.code, r.stderr()).toBe(1);
+    expect(proxy.log.filter(isCreate)).toHaveLength(2);
+    expect(proxy.log.filter(isListUploads).length).toBeGreaterThan(0);
+    expect(proxy.log.filter(isPart)).toEqual([]);
+    expect(proxy.log.filter((e) => e.method === 'DELETE')).toEqual([]);
+    expect(noticeMatching(r, /^multipart upload kept with 0\/4 parts uploaded/)).toBe(true);
+    const kept = pendingOf(src)!.uploadId;
+    expect(kept).not.toBe('');
+
+    listFails = false;
+    const before = proxy.log.length;
+    const again = await runLive(args(), server);
+    expect(again.code, again.stderr()).toBe(0);
+    const sent = proxy.log.slice(before);
+    // The kept upload is the one completed; the lost answer's stray is aborted where the store lists it.
+    expect(sent.filter(isCreate)).toEqual([]);
+    expect(
+      sent.filter(isComplete).map((e) => decodeURIComponent(/uploadId=([^&]+)/.exec(e.url)![1]!)),
+    ).toEqual([kept]);
+    expect(readManifest(src)!.pending).toEqual({});
+    expect(await objectMd5(transport, `${prefix}big.bin`)).toBe(md5File(path.join(src, 'big.bin')));
+    if (serverLists) expect(await uploadsUnder(transport, prefix)).toEqual([]);
+  });
+
   it('a part the server refuses as bad (BadDigest) still aborts the upload: it would fail again', async () => {
     const { transport, src, proxy, prefix, args } = await setup('abortbad', {
       rate: 0,

@@ -127,6 +127,12 @@ export interface FaultProxy {
   setRate(rate: number): void;
   /** Client connections open now, idle ones included. */
   openConnections(): number;
+  /**
+   * Stops listening and drops every connection, requests in flight too: a connection tried now is
+   * refused (ECONNREFUSED), as at a server that went away. `listenAgain` takes the same port back.
+   */
+  refuseConnections(): Promise<void>;
+  listenAgain(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -582,14 +588,20 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
   server.on('clientError', (_err, socket) => socket.destroy());
   server.on('error', noop);
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
+  const listen = (at: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(at, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  await listen(0);
   const { port } = server.address() as { port: number };
+  const dropAll = () => {
+    for (const r of upstreamRequests) r.destroy();
+    for (const s of sockets) s.destroy();
+  };
 
   return {
     endpoint: `http://127.0.0.1:${port}`,
@@ -600,14 +612,22 @@ export async function startFaultProxy(opts: FaultOptions): Promise<FaultProxy> {
       rate = next;
     },
     openConnections: () => sockets.size,
+    async refuseConnections() {
+      const done = new Promise<void>((resolve) => server.close(() => resolve()));
+      dropAll();
+      await done;
+    },
+    listenAgain: () => listen(port),
     async close() {
       if (closed) return;
       closed = true;
       for (const t of timers) clearTimeout(t);
       timers.clear();
-      for (const r of upstreamRequests) r.destroy();
-      const done = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of sockets) s.destroy();
+      // Already stopped by refuseConnections: close() would wait for a 'close' that came.
+      const done = server.listening
+        ? new Promise<void>((resolve) => server.close(() => resolve()))
+        : Promise.resolve();
+      dropAll();
       agent.destroy();
       await done;
     },

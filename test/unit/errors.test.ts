@@ -203,6 +203,34 @@ describe('an answer HTTP cannot parse', () => {
   });
 });
 
+describe('a connection refused', () => {
+  const refused = (wentAway?: boolean) =>
+    Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), {
+      code: 'ECONNREFUSED',
+      ...(wentAway === undefined ? {} : { wentAway }),
+    });
+  const ctx = { bucket: 'b', endpoint: 'http://127.0.0.1:9' };
+
+  it('by an endpoint that never answered (or unmarked): a usage error naming the setting', () => {
+    for (const err of [refused(false), refused()]) {
+      const e = describeS3Error(err, ctx);
+      expect(e.kind).toBe('usage');
+      expect(e.message).toMatch(/^nothing accepts connections at the S3 endpoint .*: check endpointUrl/);
+    }
+  });
+
+  it('after the endpoint answered in the run: it went away, the run stops as an outage (exit 1)', () => {
+    const err = refused(true);
+    const e = describeS3Error(err, ctx);
+    expect(e.kind).toBe('fatal');
+    expect(e.cause).toBe(err);
+    expect(e.message).toBe(
+      'the S3 endpoint http://127.0.0.1:9 stopped accepting connections during the run (ECONNREFUSED on every attempt): run again once it is back',
+    );
+    expect(isRetryable(e.cause)).toBe(true);
+  });
+});
+
 describe('an upload failed where it went with SDK checksums to a store not AWS', () => {
   const put = (code: string, status: number, op = 'PutObject') =>
     Object.assign(s3(code, status, 'refused'), { $operation: op });

@@ -46,6 +46,24 @@ describe('timedAgents: each request timed through its phases', () => {
     expect(r.err).toMatchObject({ timeout: 'first-byte', silentEndpoint: true, ms: 150, code: 'ETIMEDOUT' });
   });
 
+  it('a refused connection is marked with whether the endpoint had answered in the run (it went away)', async () => {
+    const server = http.createServer((_req, res) => res.end('ok'));
+    const port = await listen(server);
+    const agent = agents();
+    // A port nothing listens on, before any answer: never there.
+    const free = await listen(net.createServer());
+    closers.pop()!();
+    const never = await request(agent, free, '/');
+    expect(never.err).toMatchObject({ code: 'ECONNREFUSED', wentAway: false });
+    expect(await request(agent, port, '/')).toEqual({ status: 200 });
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    // The kept-alive socket is gone too: the next request connects anew.
+    while (Object.keys(agent.freeSockets).length > 0) await new Promise((r) => setTimeout(r, 5));
+    const gone = await request(agent, port, '/');
+    expect(gone.err).toMatchObject({ code: 'ECONNREFUSED', wentAway: true });
+  });
+
   it('once the endpoint has answered, a slow answer waits as long as a stall, and is not silence', async () => {
     const port = await listen(
       http.createServer((req, res) => {
