@@ -67,6 +67,18 @@ export function summaryLines(r: Omit<SyncResult, 'outcome'>): string[] {
   ];
 }
 
+/**
+ * A notice's or warning's text as a line: led by the file it is about, as an error's is, unless its
+ * message already begins with it or with its key (--json keeps the file in `rel`).
+ */
+function about(e: { message: string; rel?: string }): string {
+  if (!e.rel) return e.message;
+  if (e.message.startsWith(`${e.rel}: `)) return e.message;
+  // Its key: a prefix (taken as one word), then the path (which may itself hold ': ').
+  const at = e.message.indexOf(`/${e.rel}: `);
+  return at >= 0 && !/\s/.test(e.message.slice(0, at)) ? e.message : `${e.rel}: ${e.message}`;
+}
+
 const JSON_BATCH_BYTES = 64 * 1024;
 
 /**
@@ -210,11 +222,11 @@ export class Output {
         this.line(this.err, `error: ${e.message}`);
         break;
       case 'warning':
-        if (this.mode !== 'quiet') this.line(this.err, `warning: ${e.message}`);
+        if (this.mode !== 'quiet') this.line(this.err, `warning: ${about(e)}`);
         break;
       case 'notice':
         // A risk taken is no progress: --quiet still says it.
-        if (this.mode !== 'quiet' || e.security) this.line(this.err, `notice: ${e.message}`);
+        if (this.mode !== 'quiet' || e.security) this.line(this.err, `notice: ${about(e)}`);
         break;
       case 'action':
         if (this.mode !== 'quiet') this.line(this.out, `(dry run) ${e.action} ${e.rel} [${e.reason}]`);

@@ -61,6 +61,42 @@ describe('Output --quiet', () => {
   });
 });
 
+describe('Output, plain lines', () => {
+  it("leads a notice or warning with the file it is about, as an error's line is, and only once", async () => {
+    const out = sink();
+    const err = sink();
+    const o = new Output('human', out.stream, err.stream);
+    await o.event({
+      type: 'notice',
+      message: 'multipart upload kept with 2/4 parts uploaded',
+      rel: 'a/big.bin',
+    });
+    await o.event({ type: 'warning', message: 'b.txt: disappeared during the run', rel: 'b.txt' });
+    await o.event({ type: 'warning', message: 'b.txt.old is near', rel: 'b.txt' });
+    await o.event({ type: 'notice', message: "p/d/: a key ending in '/': kept", rel: 'd/' });
+    await o.event({ type: 'notice', message: 'x: y: skipped', rel: 'x: y' });
+    await o.event({ type: 'notice', message: 'p/x: y: kept', rel: 'x: y' });
+    await o.event({ type: 'notice', message: 'kept (see p/x: y: here)', rel: 'x: y' });
+    await o.event({ type: 'notice', message: 'retrying in 1 s' });
+    expect(err.writes).toEqual([
+      'notice: a/big.bin: multipart upload kept with 2/4 parts uploaded\n',
+      'warning: b.txt: disappeared during the run\n',
+      'warning: b.txt: b.txt.old is near\n',
+      "notice: p/d/: a key ending in '/': kept\n",
+      'notice: x: y: skipped\n',
+      'notice: p/x: y: kept\n',
+      'notice: x: y: kept (see p/x: y: here)\n',
+      'notice: retrying in 1 s\n',
+    ]);
+    // --json keeps the message as the library said it, the file in `rel`.
+    const json = sink();
+    const j = new Output('json', json.stream, json.stream);
+    await j.event({ type: 'notice', message: 'kept', rel: 'a/big.bin' });
+    await turn();
+    expect(json.lines()).toEqual([{ type: 'notice', message: 'kept', rel: 'a/big.bin' }]);
+  });
+});
+
 describe('summaryLines: what each command moved', () => {
   it.each<[SyncResult['command'], Partial<SyncResult>, string]>([
     ['push', { uploaded: 2, copied: 1 }, '2 uploaded, 1 copied'],
