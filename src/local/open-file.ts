@@ -1,5 +1,6 @@
 import { type BigIntStats, closeSync, constants, fstatSync, lstatSync, openSync, statSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
+import { unreadableWhy } from '../errors.js';
 import { type FileStat, statFields } from './scan.js';
 
 /** A file to read, and the file the read must find there. */
@@ -62,16 +63,24 @@ export function kindOf(st: Kind): string {
 
 const notRegular = (st: Kind) => new UnexpectedFileError(`is no longer a regular file (${kindOf(st)})`);
 
+/** What describePath says of a path it could not look at; `unreadable(what)` gives the reason. */
+const UNREADABLE = 'unreadable: ';
+export const unreadable = (what: string): string | undefined =>
+  what.startsWith(UNREADABLE) ? what.slice(UNREADABLE.length) : undefined;
+
 /**
- * The entry at the path, as the scan would see it: 'missing', 'file', or what else it is. For the
- * failure paths only (an open refused, a file gone from a rescan).
+ * The entry at the path, as the scan would see it: 'missing', 'file', what else it is, or, where it
+ * cannot be looked at now (a folder on its way made unreadable), `unreadable: <why>`, which is not its
+ * absence. For the failure paths only (an open refused, a file gone from a rescan).
  */
 export function describePath(abs: string, follow?: boolean): 'missing' | 'file' | string {
   let st: BigIntStats | undefined;
   try {
     st = (follow ? statSync : lstatSync)(abs, { bigint: true, throwIfNoEntry: false });
-  } catch {
-    return 'missing';
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // ENOTDIR: a file now where a folder on its way was, so nothing at the path.
+    return code === 'ENOENT' || code === 'ENOTDIR' ? 'missing' : `${UNREADABLE}${unreadableWhy(code, err)}`;
   }
   if (!st) return 'missing';
   return st.isFile() ? 'file' : kindOf(st);
@@ -84,7 +93,7 @@ export function describePath(abs: string, follow?: boolean): 'missing' | 'file' 
 function openFailure(err: unknown, src: ReadSource): unknown {
   if ((err as NodeJS.ErrnoException).code === 'ENOENT') return err;
   const what = describePath(src.abs, src.follow);
-  return what === 'missing' || what === 'file'
+  return what === 'missing' || what === 'file' || unreadable(what) !== undefined
     ? err
     : new UnexpectedFileError(`is no longer a regular file (${what})`);
 }

@@ -16,7 +16,7 @@ import {
 import { hostname } from 'node:os';
 import { sleep } from '../abort-listeners.js';
 import { monotonicNow } from '../clock.js';
-import { errorMessage, S3SyncError, usageError } from '../errors.js';
+import { errorMessage, fatalError, S3SyncError, unreadableWhy, usageError } from '../errors.js';
 import { kindOf } from '../local/open-file.js';
 import { formatAge } from '../plan/push.js';
 import type { LockWait } from '../sync/events.js';
@@ -363,6 +363,10 @@ export async function acquireLock(
           }
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
+          // A folder on its way unreadable for now (a chmod): whose the lock is cannot be told, which is
+          // not its loss; the caller's next look, or its save, finds out.
+          if (code === 'EACCES' || code === 'EPERM')
+            throw fatalError(`cannot look at the lock file ${lockPath}: ${unreadableWhy(code, err)}`);
           try {
             return (code === 'EMFILE' || code === 'ENFILE') && sameFile();
           } catch {

@@ -585,6 +585,9 @@ export class ManifestStore {
    * with a stack trace.
    */
   private timedCheckpoint(): void {
+    // The timer says nothing of a lost lock: the run's next change or its close does, so the loss may
+    // not count as said yet (close would take it as said and end the run as a success).
+    const said = this.lostSaid;
     try {
       // Looked at every time, not only with a change to save: a run whose transfers stall (their
       // upload completed by the run that took over) would otherwise learn it at its end only.
@@ -596,6 +599,7 @@ export class ManifestStore {
       this.dirty = true;
       // Said by the change that next throws it, or at close.
       if (err === this.lost) {
+        this.lostSaid = said;
         if (this.timer) clearInterval(this.timer);
         return;
       }

@@ -1,4 +1,4 @@
-import { describePath } from '../local/open-file.js';
+import { describePath, unreadable } from '../local/open-file.js';
 import type { LocalFile } from '../local/scan.js';
 import { absPath, scanDirectory } from '../local/scan.js';
 import type { RunContext } from './run-context.js';
@@ -24,7 +24,9 @@ export function rescanned(s: RunContext, files: Map<string, LocalFile>, rel: str
     return same;
   }
   const now = describePath(absPath(s.localRoot, rel), s.followsSymlinks);
-  if (now === 'missing') goneWarning(s, rel);
+  const why = unreadable(now);
+  if (why !== undefined) s.fileError(rel, `cannot be looked at now (${why}): not uploaded`);
+  else if (now === 'missing') goneWarning(s, rel);
   else if (now !== 'file') s.fileError(rel, `is no longer a regular file (${now}): not uploaded`);
   else s.fileError(rel, 'changed during the run and could not be scanned again: not uploaded');
   return false;

@@ -102,13 +102,11 @@ export async function uploadFile(
     // Whatever went wrong, a file that changed meanwhile is the explanation to act on: retry it later;
     // another file at the path is reported as such.
     let now: FileStat | undefined;
-    let gone = false;
     try {
       now = pathStat(job.src);
     } catch (e) {
       if (e instanceof UnexpectedFileError) throw unexpected(e, false);
-      // ENOTDIR: a file now where a folder on its way was, so nothing at the path either.
-      gone = ['ENOENT', 'ENOTDIR'].includes((e as NodeJS.ErrnoException).code ?? '');
+      // Nothing to compare (gone, or a folder on its way unreadable now): the error below tells.
     }
     if (now && !sameStat(now, f)) throw new FileChangedError();
     if (err instanceof S3SyncError) throw err;
@@ -116,8 +114,8 @@ export async function uploadFile(
     // Not written: a single PUT that completed takes a file gone as sent (assertWritten), and a
     // multipart upload is not completed for one. Gone from its path, it changed as a file rewritten
     // does: a push looks again (a warning: nothing is left to send), a watch takes it as its deletion.
-    if (code === 'ENOENT' && gone) throw new FileChangedError();
-    if (code === 'ENOENT') throw runError('file disappeared before it could be uploaded');
+    // Back at its path, unchanged (a folder on its way renamed and back), it is tried again the same way.
+    if (code === 'ENOENT') throw new FileChangedError();
     if (code === 'EACCES' || code === 'EPERM')
       throw runError(`cannot read file: ${unreadableWhy(code, err)}`);
     throw runError(errorMessage(err), err);

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -354,6 +354,21 @@ describe('ManifestStore lock', () => {
       expect(existsSync(`${second.store.path}.lock`)).toBe(false);
     },
   );
+
+  it('a loss the checkpoint timer finds with changes unsaved still ends the run with it, saving nothing', async () => {
+    const { store, file } = storeIn();
+    await store.open();
+    store.record('a.txt', entry());
+    store.checkpoint();
+    store.record('b.txt', entry());
+    // Removed by hand (or taken over): the timer finds it, and says nothing itself.
+    rmSync(`${file}.lock`);
+    (store as unknown as { timedCheckpoint(): void }).timedCheckpoint();
+    expect(() => store.close(true)).toThrow(
+      /^lost the lock on this destination .*: stopped; nothing after this point was recorded/,
+    );
+    expect([...onDisk(file).files.keys()]).toEqual(['a.txt']);
+  });
 
   it('waits for a held lock with waitLock, and stops waiting when cancelled', async () => {
     const { store, root, file } = storeIn();
