@@ -4,6 +4,7 @@ import {
   closeSync,
   constants,
   existsSync,
+  fstatSync,
   lstatSync,
   mkdirSync,
   openSync,
@@ -114,8 +115,11 @@ function linkTarget(abs: string): LinkTarget {
  * non-directory in the way is never followed by accident (what openat with O_NOFOLLOW gives; Node has
  * no openat). With --follow-symlinks a link to a directory strictly inside the target is gone through
  * (and the walk goes on from its real path); never one to anywhere else, nor into s3sync's own files.
- * What is left: in the few system calls between the check and the operation, someone who can write in
- * the target can still swap a directory for a link.
+ * The operation itself (a rename, an unlink, an rmdir, a mkdir) then goes through descriptors of the
+ * real folders, opened one at a time from the root without following a link (see anchored): on Linux
+ * a folder swapped for a link after the check fails the operation instead of leading it out. Where
+ * /proc/self/fd cannot be used (other systems), a swap in the few system calls between the check and
+ * the operation can still lead it through the link.
  */
 export class TargetTree {
   readonly real: string;
@@ -197,9 +201,10 @@ export class TargetTree {
       let st = look(abs, shown, 'folder');
       if (!st && create) {
         try {
-          mkdirSync(abs);
+          this.anchored(abs, (at) => mkdirSync(at));
           this.made.add(shown);
         } catch (err) {
+          if (err instanceof PathRefused) throw err;
           const code = (err as NodeJS.ErrnoException).code;
           if (code !== 'EEXIST')
             throw new PathRefused(
@@ -351,6 +356,67 @@ export class TargetTree {
     return `.${this.tmpId}-${(this.tmpCount++).toString(36)}${FOREIGN_TMP_SUFFIX}`;
   }
 
+  /**
+   * Runs `op` on the real path `abs` below the root (one destination() or tmpDir() gave) through the
+   * descriptors of its folders (see anchored); a folder that is no longer one is refused: `what` says
+   * what was not done ('not written').
+   */
+  at<T>(abs: string, what: string, op: (at: string) => T): T {
+    let reached = false;
+    try {
+      return this.anchored(abs, (at) => {
+        reached = true;
+        return op(at);
+      });
+    } catch (err) {
+      // `op`'s own refusals say what they are already.
+      if (!reached && err instanceof PathRefused) throw new PathRefused(`${what}: ${err.message}`);
+      throw err;
+    }
+  }
+
+  /**
+   * Runs `op` on the real path `abs` below the root by `/proc/self/fd/<fd>/<name>`, `fd` the folder
+   * that holds it, opened one component at a time from the root with O_NOFOLLOW: the kernel resolves
+   * that link to the very folder opened (openat's semantics, which Node lacks), so a component swapped
+   * for a link after it was checked fails with ELOOP or ENOTDIR, refused, instead of being followed.
+   * A folder moved away whole is still the one opened: what goes in it goes where it went. `abs` as it
+   * is where /proc/self/fd does not work, or a folder cannot be opened for reading (no read permission).
+   */
+  private anchored<T>(abs: string, op: (at: string) => T): T {
+    const rel = this.relOf(abs);
+    if (rel === null) throw new PathRefused(`'${abs}' is not inside the target`);
+    const names = rel.split('/');
+    const name = names.pop()!;
+    if (!procFdsWork(this.real)) return op(abs);
+    let fd: number;
+    try {
+      fd = openSync(this.real, DIR_FLAGS);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EACCES') return op(abs);
+      throw err;
+    }
+    try {
+      let walked = '';
+      for (const n of names) {
+        walked = walked ? `${walked}/${n}` : n;
+        let next: number;
+        try {
+          next = openSync(`/proc/self/fd/${fd}/${n}`, DIR_FLAGS | constants.O_NOFOLLOW);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EACCES') return op(abs);
+          throw new PathRefused(swappedReason(walked, code ?? String(err)));
+        }
+        closeSync(fd);
+        fd = next;
+      }
+      return op(`/proc/self/fd/${fd}/${name}`);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   /** The real folder `rel` goes in, checked now (made if missing). */
   folderOf(rel: string): string {
     return refused('not written', () => this.dirFor(rel, true));
@@ -496,7 +562,7 @@ export class TargetTree {
       if (!unchanged(abs)) return;
       for (const e of readdirSync(abs, { withFileTypes: true }))
         if (e.isDirectory()) this.clearFolder(`${abs}/${e.name}`);
-      if (unchanged(abs)) rmdirSync(abs);
+      if (unchanged(abs)) this.anchored(abs, (at) => rmdirSync(at));
     } catch {
       // Not empty, or gone: the caller looks again.
     }
@@ -523,7 +589,7 @@ export class TargetTree {
         // Its real path must be its own: a folder through a followed link is another path's.
         if (this.relOf(abs) !== rel || !lstatSync(abs, { throwIfNoEntry: false })?.isDirectory()) continue;
         if (!unchanged(abs)) continue;
-        rmdirSync(abs);
+        this.anchored(abs, (at) => rmdirSync(at));
       } catch {
         // Not empty (what the run kept, or what appeared), or refused on the way: it stays.
       }
@@ -564,9 +630,10 @@ export class TargetTree {
     try {
       const dir = this.parentDir(rel, false);
       if (dir === undefined || !FOREIGN_TMP.test(baseName(rel))) return;
-      const abs = `${dir}/${baseName(rel)}`;
-      const st = lstatSync(abs, { throwIfNoEntry: false });
-      if (st?.isFile() && Date.now() - st.ctimeMs >= idleMs) unlinkSync(abs);
+      this.anchored(`${dir}/${baseName(rel)}`, (at) => {
+        const st = lstatSync(at, { throwIfNoEntry: false });
+        if (st?.isFile() && Date.now() - st.ctimeMs >= idleMs) unlinkSync(at);
+      });
     } catch {
       // A folder turned into a link, or the file gone: nothing of the user's is touched.
     }
@@ -585,16 +652,19 @@ export class TargetTree {
       this.notOwn(abs);
       const realRel = this.relOf(abs)!;
       if (realRel !== rel && !alsoGoes(realRel)) return 'kept';
-      const st = look(abs, rel, 'file');
-      const kind = kindOf(st);
-      // What the scan saw: the file itself, or under --follow-symlinks the file a link leads to.
-      const seen = kind === 'link' ? followed(abs) : st;
-      const same = seen !== undefined && (ino === undefined || seen.ino.toString() === ino);
-      const d = deleteDecision(kind, this.follow, same);
-      if (d.act === 'refuse') throw new PathRefused(d.reason);
-      if (d.act === 'gone') return 'gone';
-      unlinkSync(abs);
-      return 'deleted';
+      // Looked at and unlinked in the folder checked, even if a link has taken its name since.
+      return this.anchored(abs, (at): Removal => {
+        const st = look(at, rel, 'file');
+        const kind = kindOf(st);
+        // What the scan saw: the file itself, or under --follow-symlinks the file a link leads to.
+        const seen = kind === 'link' ? followed(at) : st;
+        const same = seen !== undefined && (ino === undefined || seen.ino.toString() === ino);
+        const d = deleteDecision(kind, this.follow, same);
+        if (d.act === 'refuse') throw new PathRefused(d.reason);
+        if (d.act === 'gone') return 'gone';
+        unlinkSync(at);
+        return 'deleted';
+      });
     });
   }
 }
@@ -619,6 +689,39 @@ function canGiveGroup(gid: number): boolean {
 export type Removal = 'deleted' | 'gone' | 'kept';
 
 const baseName = (rel: string) => rel.slice(rel.lastIndexOf('/') + 1);
+
+/** A folder opened only to be gone through (see TargetTree.anchored). */
+const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY;
+
+/** Whether /proc/self/fd/<fd>/ leads to the folder opened as fd (Linux with /proc); asked once. */
+let procFds: boolean | undefined;
+
+function procFdsWork(dir: string): boolean {
+  if (procFds !== undefined) return procFds;
+  procFds = false;
+  if (process.platform !== 'linux') return procFds;
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, DIR_FLAGS);
+    const opened = fstatSync(fd, { bigint: true });
+    const seen = statSync(`/proc/self/fd/${fd}/.`, { bigint: true });
+    procFds = opened.dev === seen.dev && opened.ino === seen.ino;
+  } catch {
+    // No /proc (a chroot, a container without it): checked paths only, as on other systems.
+    procFds = false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  return procFds;
+}
+
+/** Why a folder checked on the way could not be gone through when the operation came (see anchored). */
+function swappedReason(shown: string, code: string): string {
+  if (code === 'ELOOP') return `'${shown}' is a symbolic link (put there during the run; not followed)`;
+  if (code === 'ENOTDIR') return `'${shown}' is no longer a directory`;
+  if (code === 'ENOENT') return `'${shown}' does not exist any more`;
+  return `cannot open the directory '${shown}': ${code}`;
+}
 
 /** `dir` (a real path) still is one: no component of it is a link now. */
 function unchanged(dir: string): boolean {

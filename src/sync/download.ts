@@ -247,16 +247,24 @@ export async function downloadObject(
       commit: () => {
         const dest = tree.destination(o.rel, true, o.scanned);
         if (!beside) keepGroup(tree.groupFor(path.dirname(dest)), fd, tmp());
-        keepMode(dest, tmp());
-        const undo = cfg.backup?.(o.rel, dest);
-        try {
-          renameSync(tmp(), dest);
-        } catch (err) {
-          undo?.();
-          const refused =
-            existsSync(path.dirname(dest)) && refusedNameReason('file', path.basename(dest), err);
-          throw refused ? new PathRefused(`not written: ${refused}`) : err;
-        }
+        // Through the folders just checked, not their paths: one swapped for a link since is refused.
+        tree.at(dest, 'not written', (to) =>
+          tree.at(tmp(), 'not written', (from) => {
+            keepMode(to, from);
+            const undo = cfg.backup?.(o.rel, to);
+            try {
+              renameSync(from, to);
+            } catch (err) {
+              undo?.();
+              // The temp file still there: the folder opened was removed since (as a racing rmdir can).
+              if ((err as NodeJS.ErrnoException).code === 'ENOENT' && existsSync(from))
+                throw new PathRefused('not written: its folder was removed during the run');
+              const refused =
+                existsSync(path.dirname(dest)) && refusedNameReason('file', path.basename(dest), err);
+              throw refused ? new PathRefused(`not written: ${refused}`) : err;
+            }
+          }),
+        );
         log?.remove();
         // From the descriptor: the file this run wrote, even if another was moved to its name since.
         const st = statFields(

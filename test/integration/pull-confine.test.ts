@@ -4,10 +4,11 @@
  * the pull runs; not with --delete; and with --follow-symlinks only through links to directories
  * inside the target. Each refused path is one error line (exit 1) and the rest of the pull goes on.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   existsSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -18,6 +19,7 @@ import {
   renameSync,
   rmSync,
   symlinkSync,
+  unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
@@ -26,7 +28,18 @@ import { tmpFolderName } from '../../src/manifest/store.js';
 import { endpointFor } from '../../src/s3/client-options.js';
 import type { S3Transport } from '../../src/s3/transport.js';
 import type { SyncEvent } from '../../src/sync/events.js';
-import { connFor, MiB, newBucket, runCli, seedObject, servers, tempDir, tempFolders } from '../helpers.js';
+import {
+  type CliRun,
+  connFor,
+  MiB,
+  newBucket,
+  runCli,
+  seedObject,
+  servers,
+  spawnCli,
+  tempDir,
+  tempFolders,
+} from '../helpers.js';
 import { type FaultProxy, startFaultProxy } from '../servers/fault-proxy.js';
 
 const proxies: FaultProxy[] = [];
@@ -849,4 +862,164 @@ describe.each(servers())('pull with a link swapped in during the run on $name', 
     expect(existsSync(path.join(target, 'gone.txt'))).toBe(false);
     expect(snapshot(outside)).toEqual(before);
   });
+});
+
+/**
+ * A process of its own that swaps target/sub for a link to `outside` and back in a tight loop, as
+ * fast as it can, until stopped: the window between a check of a path and the operation on it is hit
+ * many times in a pull of a few hundred files. `park`: where the folder is while the link stands.
+ * `waitForGo`: the swaps start at go() only.
+ */
+function startRacer(
+  target: string,
+  outside: string,
+  opts: { park?: string; waitForGo?: boolean } = {},
+): { go: () => void; stop: () => Promise<void> } {
+  const stopFile = path.join(path.dirname(target), 'stop-racer');
+  const goFile = path.join(path.dirname(target), 'go-racer');
+  const script = `
+    const fs = require('fs');
+    const [sub, real, to, stop, go, wait] = process.argv.slice(1);
+    while (wait === '1' && !fs.existsSync(go) && !fs.existsSync(stop));
+    while (!fs.existsSync(stop)) {
+      try {
+        fs.renameSync(sub, real);
+        fs.symlinkSync(to, sub);
+        for (let i = 0; i < 2000; i++);
+        fs.unlinkSync(sub);
+        fs.renameSync(real, sub);
+      } catch {}
+    }`;
+  const sub = path.join(target, 'sub');
+  const park = opts.park ?? `${sub}.real`;
+  const wait = opts.waitForGo ? '1' : '0';
+  const child = spawn(process.execPath, ['-e', script, sub, park, outside, stopFile, goFile, wait], {
+    stdio: 'ignore',
+  });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  return {
+    go: () => writeFileSync(goFile, ''),
+    stop: async () => {
+      writeFileSync(stopFile, '');
+      await exited;
+    },
+  };
+}
+
+/**
+ * Puts target/sub back as one real folder after the racer stopped in the middle of a swap (or found a
+ * folder the pull made in its window): what is in `real`, where the racer parks it, is moved into it.
+ */
+function settle(target: string, real = path.join(target, 'sub.real')): void {
+  const sub = path.join(target, 'sub');
+  if (lstatSync(sub, { throwIfNoEntry: false })?.isSymbolicLink()) unlinkSync(sub);
+  if (!existsSync(real)) return;
+  if (!existsSync(sub)) {
+    renameSync(real, sub);
+    return;
+  }
+  for (const n of readdirSync(real))
+    if (!existsSync(path.join(sub, n))) renameSync(path.join(real, n), path.join(sub, n));
+  rmSync(real, { recursive: true });
+}
+
+describe.each(servers())('pull while a folder is swapped for a link in a tight loop on $name', (server) => {
+  const COUNT = 400;
+  const ROUNDS = 5;
+  const keys = Array.from({ length: COUNT }, (_, i) => `sub/f${String(i).padStart(3, '0')}`);
+  const body = (rel: string) => `object ${rel}\n`;
+
+  async function seedMany(t: S3Transport, rels: string[]): Promise<void> {
+    for (let i = 0; i < rels.length; i += 25)
+      await Promise.all(rels.slice(i, i + 25).map((rel) => seedObject(t, `p/${rel}`, body(rel))));
+  }
+
+  it('never writes a download outside the target, and a rerun converges', async () => {
+    const { bucket, transport } = await newBucket(server, 'confine-race');
+    await seedMany(transport, keys);
+    for (let round = 0; round < ROUNDS; round++) {
+      const flags = round % 2 === 0 ? [] : ['--follow-symlinks'];
+      const { target, outside } = layout('confine-race');
+      mkdirSync(path.join(target, 'sub'));
+      // A file at an object's name outside: a rename through the link would replace it.
+      writeFileSync(path.join(outside, 'f007'), 'victim');
+      const before = snapshot(outside);
+      const args = ['pull', `s3://${bucket}/p`, target, ...flags, '--workers', '16'];
+      const racer = startRacer(target, outside);
+      let r: CliRun;
+      try {
+        r = await runCli([...args, '--endpoint-url', server.endpoint, '--json'], server);
+      } finally {
+        await racer.stop();
+      }
+      expect(snapshot(outside), `round ${round} ${flags}`).toEqual(before);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      // Each file the swap got in the way of is one line: refused, with nothing written; or written in
+      // the folder while it was moved aside, whose fsync by its name then fails (not recorded). The
+      // scan may also have met the folder moved aside (sub.real).
+      for (const m of errorsOf(r.events).filter((e) => e.startsWith('sub/')))
+        expect(m).toMatch(/^sub\/f\d{3}: (not written: |ENOENT: no such file or directory, open '.*\/sub')/);
+      settle(target);
+      const done = r.events.filter((e) => e.type === 'done' && e.action === 'download');
+      for (const e of done) {
+        const rel = (e as { rel: string }).rel;
+        expect(readFileSync(path.join(target, rel), 'utf8')).toBe(body(rel));
+      }
+      const again = await runCli([...args, '--endpoint-url', server.endpoint, '--quiet'], server);
+      expect(again.code, again.stderr).toBe(0);
+      const tree = snapshot(target);
+      delete tree['.s3sync'];
+      for (const k of Object.keys(tree)) if (k.startsWith('.s3sync/')) delete tree[k];
+      expect(tree).toEqual({ sub: 'dir', ...Object.fromEntries(keys.map((k) => [k, body(k)])) });
+    }
+  }, 120_000);
+
+  it('--delete never deletes outside the target, and a rerun converges', async () => {
+    const { bucket, transport } = await newBucket(server, 'confine-race-del');
+    // Not in the folder swapped: its download is never refused, which would put the deletions off.
+    await seedMany(transport, ['keep.txt']);
+    // Many: the deletions go fast, and the swaps start only once the plan is out.
+    const locals = Array.from({ length: 3000 }, (_, i) => `sub/d${String(i).padStart(4, '0')}`);
+    for (let round = 0; round < ROUNDS; round++) {
+      const flags = round % 2 === 0 ? [] : ['--follow-symlinks'];
+      const { base, target, outside } = layout('confine-race-del');
+      mkdirSync(path.join(target, 'sub'));
+      const args = ['pull', `s3://${bucket}/p`, target, ...flags, '--delete', '--force'];
+      // In place first: the raced run has deletions only, which no failed download puts off.
+      expect((await runCli([...args, '--endpoint-url', server.endpoint, '--quiet'], server)).code).toBe(0);
+      // Outside, at the names of the files the pull deletes, other names of those very files (hard
+      // links): looked at through the link, each is the file the scan found, and would be unlinked.
+      for (const rel of locals) {
+        writeFileSync(path.join(target, rel), 'no object');
+        linkSync(path.join(target, rel), path.join(outside, path.basename(rel)));
+      }
+      const before = snapshot(outside);
+      // Parked outside the target while the link stands: the scan finds the folder, or nothing.
+      const park = path.join(base, 'parked');
+      // Swapping from the plan on: the scan found every file, and the deletions follow at once.
+      const racer = startRacer(target, outside, { park, waitForGo: true });
+      let r: CliRun;
+      try {
+        const live = spawnCli([...args, '--endpoint-url', server.endpoint, '--json'], server);
+        await live.until((e) => e.type === 'plan');
+        racer.go();
+        const { code } = await live.exited;
+        const events = live.events as SyncEvent[];
+        const summary = events.find((e) => e.type === 'summary') as CliRun['summary'];
+        r = { code: code ?? 1, stdout: live.stdout(), stderr: live.stderr(), events, summary };
+      } finally {
+        await racer.stop();
+      }
+      expect(snapshot(outside), `round ${round} ${flags}`).toEqual(before);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      for (const m of errorsOf(r.events).filter((e) => e.startsWith('sub/d')))
+        expect(m).toMatch(/^sub\/d\d{4}: not deleted: /);
+      settle(target, park);
+      const again = await runCli([...args, '--endpoint-url', server.endpoint, '--quiet'], server);
+      expect(again.code, again.stderr).toBe(0);
+      const tree = snapshot(target);
+      for (const k of Object.keys(tree)) if (k === '.s3sync' || k.startsWith('.s3sync/')) delete tree[k];
+      expect(tree).toEqual({ 'keep.txt': body('keep.txt') });
+    }
+  }, 120_000);
 });
