@@ -132,6 +132,8 @@ export class TargetTree {
   private readonly safeDirs = new Map<string, string>();
   /** Folders (paths from the root) this run made: a refused download's are removed again (removeMadeFor). */
   private readonly made = new Set<string>();
+  /** Whether operations can go through folder descriptors here (see anchored); asked once per tree. */
+  private procFds?: boolean;
   private safeTmp: string | undefined;
   /** DIR/.s3sync/<tmpName>: each lock holder's own (pulls into one tree at once), removed at its end. */
   private readonly tmp: string;
@@ -388,7 +390,8 @@ export class TargetTree {
     if (rel === null) throw new PathRefused(`'${abs}' is not inside the target`);
     const names = rel.split('/');
     const name = names.pop()!;
-    if (!procFdsWork(this.real)) return op(abs);
+    this.procFds ??= procFdsWork(this.real);
+    if (!this.procFds) return op(abs);
     let fd: number;
     try {
       fd = openSync(this.real, DIR_FLAGS);
@@ -693,26 +696,21 @@ const baseName = (rel: string) => rel.slice(rel.lastIndexOf('/') + 1);
 /** A folder opened only to be gone through (see TargetTree.anchored). */
 const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY;
 
-/** Whether /proc/self/fd/<fd>/ leads to the folder opened as fd (Linux with /proc); asked once. */
-let procFds: boolean | undefined;
-
+/** Whether /proc/self/fd/<fd>/ leads to the folder opened as fd (Linux with /proc). */
 function procFdsWork(dir: string): boolean {
-  if (procFds !== undefined) return procFds;
-  procFds = false;
-  if (process.platform !== 'linux') return procFds;
+  if (process.platform !== 'linux') return false;
   let fd: number | undefined;
   try {
     fd = openSync(dir, DIR_FLAGS);
     const opened = fstatSync(fd, { bigint: true });
     const seen = statSync(`/proc/self/fd/${fd}/.`, { bigint: true });
-    procFds = opened.dev === seen.dev && opened.ino === seen.ino;
+    return opened.dev === seen.dev && opened.ino === seen.ino;
   } catch {
     // No /proc (a chroot, a container without it): checked paths only, as on other systems.
-    procFds = false;
+    return false;
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
-  return procFds;
 }
 
 /** Why a folder checked on the way could not be gone through when the operation came (see anchored). */
