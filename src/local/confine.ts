@@ -645,9 +645,15 @@ export class TargetTree {
   /**
    * Deletes `rel` if it is still the file the scan found (inode `ino`, when known): see deleteDecision.
    * Through a followed link the file has another path, its real one: it is deleted only if `alsoGoes`
-   * says that path is to be deleted as well (an object kept under that name keeps the file).
+   * says that path is to be deleted as well (an object kept under that name keeps the file). `keep`
+   * (--backup-dir) is given the file's path through the same folder descriptors, right before it goes.
    */
-  remove(rel: string, ino: string | undefined, alsoGoes: (realRel: string) => boolean): Removal {
+  remove(
+    rel: string,
+    ino: string | undefined,
+    alsoGoes: (realRel: string) => boolean,
+    keep?: (at: string) => void,
+  ): Removal {
     return refused('not deleted', () => {
       const dir = this.parentDir(rel, false);
       if (dir === undefined) return 'gone';
@@ -665,6 +671,7 @@ export class TargetTree {
         const d = deleteDecision(kind, this.follow, same);
         if (d.act === 'refuse') throw new PathRefused(d.reason);
         if (d.act === 'gone') return 'gone';
+        keep?.(at);
         unlinkSync(at);
         return 'deleted';
       });

@@ -730,8 +730,9 @@ function deleteAll(
   for (const d of deletes) {
     let undo: (() => void) | undefined;
     try {
-      undo = backup && backupLocalFile(backup, d.rel, path.join(s.localRoot, d.rel));
-      const removal = tree.remove(d.rel, prepared.found.get(d.rel)?.ino, (real) => going.has(real));
+      // Kept from the very file about to go, reached as the unlink reaches it: never one a link led to.
+      const keep = backup && ((at: string) => (undo = backupLocalFile(backup, d.rel, at)));
+      const removal = tree.remove(d.rel, prepared.found.get(d.rel)?.ino, (real) => going.has(real), keep);
       if (removal !== 'deleted') undo?.();
       s.store.forget(d.rel);
       // Reached through a followed link: already deleted under its other path, or kept for it.
