@@ -414,7 +414,12 @@ export class TargetTree {
         closeSync(fd);
         fd = next;
       }
-      return op(`/proc/self/fd/${fd}/${name}`);
+      const via = `/proc/self/fd/${fd}/`;
+      try {
+        return op(`${via}${name}`);
+      } catch (err) {
+        throw realPathsIn(err, via, abs.slice(0, abs.length - name.length));
+      }
     } finally {
       closeSync(fd);
     }
@@ -718,6 +723,20 @@ function procFdsWork(dir: string): boolean {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/**
+ * An operation's error as if it had named the real folder, not the descriptor's path it went through:
+ * what reports it names the folder the user knows (and unwritable() finds it below the root).
+ */
+function realPathsIn(err: unknown, via: string, real: string): unknown {
+  const e = err as (NodeJS.ErrnoException & { dest?: string }) | null;
+  if (typeof e !== 'object' || e === null) return err;
+  const back = (p: string) => p.split(via).join(real);
+  if (typeof e.path === 'string') e.path = back(e.path);
+  if (typeof e.dest === 'string') e.dest = back(e.dest);
+  if (typeof e.message === 'string') e.message = back(e.message);
+  return err;
 }
 
 /** Why a folder checked on the way could not be gone through when the operation came (see anchored). */
