@@ -199,8 +199,9 @@ cmd_start() {
     [ "$id" = 0 ] || fail "unexpected osd id '$id'" "$L"
     ceph-osd "${C[@]}" -i 0 --mkfs --osd-uuid "$osduuid" >>"$L" 2>&1 || fail "ceph-osd --mkfs failed" "$L"
     ceph-osd "${C[@]}" -i 0 >>"$L" 2>&1 || fail "ceph-osd did not start" "$L" "$D/log/osd.0.log"
+    # Every test case makes its own bucket: RGW's default of 1,000 a user is below the suite's count.
     timeout "$TIMEOUT" radosgw-admin "${C[@]}" user create --uid=test --display-name=test \
-      --access-key="$ACCESS_KEY" --secret-key="$SECRET_KEY" >>"$L" 2>&1 \
+      --max-buckets=100000 --access-key="$ACCESS_KEY" --secret-key="$SECRET_KEY" >>"$L" 2>&1 \
       || fail "radosgw-admin user create failed (OSD not up?)" "$L" "$D/log/osd.0.log"
     touch "$D/.ceph-rgw"
   else
