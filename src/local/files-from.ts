@@ -5,8 +5,9 @@
  * spaces only) are skipped; a trailing CR and a leading byte order mark are dropped (a list written on
  * Windows). --files-from0: paths separated by NUL characters (`find -print0`, `git diff -z
  * --name-only`), taken as they are, with no comments (a name may start with '#'); empty entries are
- * skipped. In both, `-` (or `/dev/stdin`) reads standard input. A named list must be a regular file of
- * at most FILES_FROM_MAX_BYTES, and standard input is read to that much at most.
+ * skipped. In both, `-` (or `/dev/stdin`) reads standard input, and `/dev/fd/N` naming a pipe this
+ * process holds (`<(cmd)`) reads that pipe. A named list must be a regular file of at most
+ * FILES_FROM_MAX_BYTES, and a pipe is read to that much at most.
  *
  * Each path is relative to the sync root and is normalised like a key: a leading `./` and repeated or
  * inner `.` segments go, `\\` is an ordinary character (as in a POSIX file name). A path that would
@@ -16,6 +17,9 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { fstatSync, statSync } from 'node:fs';
+import { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { onAbort } from '../abort-listeners.js';
 import { errorMessage, usageError } from '../errors.js';
 import { fmtSize } from '../options/parse.js';
 import { ReadRefusal, readRegularFile } from './read-regular.js';
@@ -37,23 +41,31 @@ export interface FilesFromSource {
 export async function readFilesFrom(
   src: FilesFromSource,
   stdin: NodeJS.ReadableStream = process.stdin,
+  signal?: AbortSignal,
 ): Promise<string[]> {
   const flag = src.nul ? '--files-from0' : '--files-from';
   const stdinNamed = src.file === '-' || isStandardInput(src.file);
-  let bytes: Buffer;
-  if (stdinNamed) {
+  const readCapped = async (stream: NodeJS.ReadableStream, what: string): Promise<Buffer> => {
     let r: { data: Buffer; over: boolean };
     try {
-      r = await readAll(stdin, FILES_FROM_MAX_BYTES);
+      r = await readAll(stream, FILES_FROM_MAX_BYTES, signal);
     } catch (err) {
+      if (signal?.aborted) throw err;
       const code = (err as NodeJS.ErrnoException).code;
       throw usageError(`cannot read ${flag} ${src.file}: ${code ?? errorMessage(err)}`, err);
     }
     if (r.over)
       throw usageError(
-        `${flag} ${src.file}: standard input holds more than ${fmtSize(FILES_FROM_MAX_BYTES)}, too much for a list of paths`,
+        `${flag} ${src.file}: ${what} holds more than ${fmtSize(FILES_FROM_MAX_BYTES)}, too much for a list of paths`,
       );
-    bytes = r.data;
+    return r.data;
+  };
+  const pipe = stdinNamed ? undefined : inheritedPipe(src.file);
+  let bytes: Buffer;
+  if (stdinNamed) {
+    bytes = await readCapped(stdin, 'standard input');
+  } else if (pipe !== undefined) {
+    bytes = await readCapped(new Socket({ fd: pipe, readable: true, writable: false }), 'the pipe');
   } else {
     try {
       bytes = readRegularFile(src.file, FILES_FROM_MAX_BYTES, 'a list of paths');
@@ -85,16 +97,47 @@ function isStandardInput(file: string): boolean {
   }
 }
 
-async function readAll(stream: NodeJS.ReadableStream, max: number): Promise<{ data: Buffer; over: boolean }> {
+/**
+ * The descriptor `file` names when it is one of this process's own (`/dev/fd/N`, `/proc/self/fd/N`: a
+ * shell's process substitution, `<(cmd)`) and a pipe: read from that descriptor, which already has its
+ * writer, without a blocking open(2), as standard input is. A FIFO named elsewhere is refused unopened.
+ */
+function inheritedPipe(file: string): number | undefined {
+  const m = /^\/(?:dev|proc\/self|proc\/(\d+))\/fd\/(\d+)$/.exec(file);
+  if (!m || (m[1] !== undefined && Number(m[1]) !== process.pid)) return undefined;
+  const fd = Number(m[2]);
+  try {
+    const st = fstatSync(fd);
+    return st.isFIFO() || st.isSocket() ? fd : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function readAll(
+  stream: NodeJS.ReadableStream,
+  max: number,
+  signal: AbortSignal | undefined,
+): Promise<{ data: Buffer; over: boolean }> {
   const chunks: Buffer[] = [];
   let n = 0;
-  for await (const c of stream) {
-    const b = typeof c === 'string' ? Buffer.from(c) : c;
-    chunks.push(b);
-    n += b.length;
-    // Stopped here: an endless input (`yes |`) would grow the process without bound.
-    if (n > max) return { data: Buffer.alloc(0), over: true };
+  // A writer that never ends its list (`<(sleep 1d)`) must not outlast Ctrl-C.
+  const stop = signal ? onAbort(signal, () => (stream as Readable).destroy?.()) : () => {};
+  try {
+    for await (const c of stream) {
+      const b = typeof c === 'string' ? Buffer.from(c) : c;
+      chunks.push(b);
+      n += b.length;
+      // Stopped here: an endless input (`yes |`) would grow the process without bound.
+      if (n > max) return { data: Buffer.alloc(0), over: true };
+    }
+  } catch (err) {
+    signal?.throwIfAborted();
+    throw err;
+  } finally {
+    stop();
   }
+  signal?.throwIfAborted();
   return { data: Buffer.concat(chunks, n), over: false };
 }
 

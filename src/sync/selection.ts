@@ -26,9 +26,10 @@ export async function loadSelection(opts: CommonOptions, startedMs: number): Pro
   const files = [opts.filesFrom ?? opts.filesFrom0 ?? []].flat();
   let listed: Set<string> | undefined;
   // rclone's rule: several lists add up.
-  for (const file of files) {
+  // A pipe (`<(cmd)`) can be read once: a list named twice adds nothing the second time.
+  for (const file of new Set(files)) {
     listed ??= new Set();
-    for (const rel of await readFilesFrom({ file, nul })) listed.add(rel);
+    for (const rel of await readFilesFrom({ file, nul }, process.stdin, opts.signal)) listed.add(rel);
   }
   const sizeAge = sizeAgeFilter(
     {

@@ -6,9 +6,10 @@
  * an endless standard input included.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   cliEnv,
@@ -299,5 +300,67 @@ describe.each(servers())('a FIFO or an endless file where s3sync reads or writes
       expect(r, name).toMatch(/upload a \[new\]/);
       expect(r, name).toMatch(/would be 1 uploaded/);
     }
+  });
+
+  it('--files-from <(cmd) and /proc/self/fd/N read the pipe the shell gave; the same pipe twice reads once', async () => {
+    const { bucket } = await newBucket(server);
+    const { d, fifo } = fixture('procsub');
+    writeFileSync(path.join(d, 'b'), '2\n');
+    writeFileSync(path.join(d, 'c'), '3\n');
+    const run = (tail: string) =>
+      execFileSync(
+        'bash',
+        ['-c', `"$@" ${tail}`, 'bash', process.execPath, cliPath, 'push', d, `s3://${bucket}/x`, '-n'],
+        {
+          env: cliEnv(server, CLEAN),
+          encoding: 'utf8',
+        },
+      );
+    const two = run(`--files-from <(printf 'a\\nb\\n') --files-from <(printf 'a\\n')`);
+    expect(two).toMatch(/upload a \[new\]/);
+    expect(two).toMatch(/upload b \[new\]/);
+    expect(two).toMatch(/would be 2 uploaded/);
+    const nul = run(`--files-from0 /proc/self/fd/7 --files-from0 /proc/self/fd/7 7< <(printf 'c\\0')`);
+    expect(nul).toMatch(/upload c \[new\]/);
+    expect(nul).toMatch(/would be 1 uploaded/);
+    // A FIFO by any other name is still refused unopened: it may have no writer.
+    const other = await ended(['push', d, `s3://${bucket}/x`, '-n', '--files-from', fifo], server);
+    refusedAtOnce(other, /not a regular file \(FIFO\): pipe the list to --files-from - instead/);
+  });
+
+  it('a list from a pipe whose writer never ends it: Ctrl-C stops the run at once', async () => {
+    const { bucket } = await newBucket(server);
+    const { d } = fixture('procsub-int');
+    const live = spawnCli(['push', d, `s3://${bucket}/x`], server, {
+      env: CLEAN,
+      // The CLI given as the last arguments, exec'd with a list whose writer sleeps and never writes.
+      wrap: ['bash', '-c', 'exec "$@" --files-from <(exec sleep 60 2>/dev/null)', 'bash'],
+    });
+    // Signalled only once the CLI (bash exec'd it) has its handlers in: SigCgt has SIGHUP's bit, caught
+    // with SIGINT's (Node catches SIGINT from its start, to reset the terminal and die by it).
+    const pid = live.child.pid!;
+    const deadline = Date.now() + ENDS_WITHIN_MS;
+    const catchesInt = () => {
+      try {
+        if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(cliPath)) return false;
+        const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+        return m !== null && (BigInt(`0x${m[1]}`) & 1n) !== 0n;
+      } catch {
+        return false;
+      }
+    };
+    while (!catchesInt() && Date.now() < deadline) await sleep(50);
+    expect(catchesInt(), 'the CLI came to catch SIGINT').toBe(true);
+    live.child.kill('SIGINT');
+    let hung = false;
+    const timer = setTimeout(() => {
+      hung = true;
+      live.child.kill('SIGKILL');
+    }, ENDS_WITHIN_MS);
+    const { code } = await live.exited;
+    clearTimeout(timer);
+    expect(hung, 'the run did not end by itself').toBe(false);
+    expect(code).toBe(130);
+    expect(live.stderr()).toMatch(/cancelled by SIGINT/);
   });
 });
