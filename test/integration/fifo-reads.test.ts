@@ -328,13 +328,16 @@ describe.each(servers())('a FIFO or an endless file where s3sync reads or writes
     refusedAtOnce(other, /not a regular file \(FIFO\): pipe the list to --files-from - instead/);
   });
 
-  it('a list from a pipe whose writer never ends it: Ctrl-C stops the run at once', async () => {
+  it.each([
+    ['<(cmd)', '--files-from <(exec sleep 60 2>/dev/null)'],
+    ['standard input', '--files-from - < <(exec sleep 60 2>/dev/null)'],
+  ])('a list from %s whose writer never ends it: Ctrl-C stops the run at once', async (_, list) => {
     const { bucket } = await newBucket(server);
     const { d } = fixture('procsub-int');
     const live = spawnCli(['push', d, `s3://${bucket}/x`], server, {
       env: CLEAN,
       // The CLI given as the last arguments, exec'd with a list whose writer sleeps and never writes.
-      wrap: ['bash', '-c', 'exec "$@" --files-from <(exec sleep 60 2>/dev/null)', 'bash'],
+      wrap: ['bash', '-c', `exec "$@" ${list}`, 'bash'],
     });
     // Signalled only once the CLI (bash exec'd it) has its handlers in: SigCgt has SIGHUP's bit, caught
     // with SIGINT's (Node catches SIGINT from its start, to reset the terminal and die by it).
