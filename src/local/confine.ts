@@ -495,9 +495,9 @@ export class TargetTree {
    * `scanned`: the file the scan found at `rel`, or null for none; a regular file there must be that
    * one (see unscannedReason). Undefined: held to nothing (a caller that did not look at the tree).
    */
-  destination(rel: string, recheck = true, scanned?: StatData | null): string {
+  destination(rel: string, recheck = true, scanned?: StatData | null, asPlanned = false): string {
     return refused('not written', () =>
-      this.checkedAt(this.dirFor(rel, recheck), rel, recheck ? 'remove' : 'keep', scanned),
+      this.checkedAt(this.dirFor(rel, recheck), rel, recheck ? 'remove' : 'keep', scanned, asPlanned),
     );
   }
 
@@ -523,7 +523,13 @@ export class TargetTree {
    * A folder there that holds no file is no refusal: `clear` 'remove' removes it, 'keep' (an early
    * check, a dry run) leaves it for the rename's check.
    */
-  private checkedAt(dir: string, rel: string, clear: 'remove' | 'keep', scanned?: StatData | null): string {
+  private checkedAt(
+    dir: string,
+    rel: string,
+    clear: 'remove' | 'keep',
+    scanned?: StatData | null,
+    asPlanned = false,
+  ): string {
     const dest = `${dir}/${baseName(rel)}`;
     this.notOwn(dest);
     let st = look(dest, rel, 'file');
@@ -537,7 +543,9 @@ export class TargetTree {
     }
     const reason =
       replaceReason(kind, kind === 'link' ? linkTarget(dest)?.kind : undefined) ??
-      (kind === 'file' && scanned !== undefined ? unscannedReason(scanned, statFields(st!)) : null);
+      (kind === 'file' && scanned !== undefined
+        ? unscannedReason(scanned, statFields(st!), asPlanned)
+        : null);
     if (reason !== null) throw new PathRefused(reason);
     return dest;
   }
@@ -648,7 +656,8 @@ export class TargetTree {
   }
 
   /**
-   * Deletes `rel` if it is still the file the scan found (inode `ino`, when known): see deleteDecision.
+   * Deletes `rel` if it is still the file the scan found (inode `ino`, when known; `planned`, the file as
+   * an applied plan found it: also its size and times): see deleteDecision.
    * Through a followed link the file has another path, its real one: it is deleted only if `alsoGoes`
    * says that path is to be deleted as well (an object kept under that name keeps the file). `keep`
    * (--backup-dir) is given the file's path through the same folder descriptors, right before it goes.
@@ -658,6 +667,7 @@ export class TargetTree {
     ino: string | undefined,
     alsoGoes: (realRel: string) => boolean,
     keep?: (at: string) => void,
+    planned?: StatData,
   ): Removal {
     return refused('not deleted', () => {
       const dir = this.parentDir(rel, false);
@@ -673,7 +683,11 @@ export class TargetTree {
         // What the scan saw: the file itself, or under --follow-symlinks the file a link leads to.
         const seen = kind === 'link' ? followed(at) : st;
         const same = seen !== undefined && (ino === undefined || seen.ino.toString() === ino);
-        const d = deleteDecision(kind, this.follow, same);
+        const changed =
+          planned !== undefined && seen !== undefined
+            ? unscannedReason(planned, statFields(seen), true)
+            : null;
+        const d = deleteDecision(kind, this.follow, same, changed);
         if (d.act === 'refuse') throw new PathRefused(d.reason);
         if (d.act === 'gone') return 'gone';
         keep?.(at);

@@ -226,13 +226,15 @@ export function replaceReason(kind: EntryKind, linkKind?: EntryKind): string | n
  * file with another inode but the same size and times is taken as the scanned one: some FUSE
  * filesystems (exfat-fuse, sshfs without use_ino) number a file anew after the kernel forgets it.
  */
-export function unscannedReason(scanned: StatData | null, now: StatData): string | null {
+export function unscannedReason(scanned: StatData | null, now: StatData, asPlanned = false): string | null {
   if (scanned === null)
     return "a file the scan did not see is here now (made since, or another key's file on a filesystem that ignores case)";
-  const same =
-    scanned.ino === now.ino ||
-    (scanned.size === now.size && scanned.mtimeNs === now.mtimeNs && scanned.ctimeNs === now.ctimeNs);
-  return same ? null : 'the file at this name was replaced since the scan';
+  const untouched =
+    scanned.size === now.size && scanned.mtimeNs === now.mtimeNs && scanned.ctimeNs === now.ctimeNs;
+  // An applied plan was reviewed as the files were: one written to in place since is someone's edit too.
+  if (asPlanned)
+    return untouched ? null : 'the file changed since the plan was made (written to during the apply)';
+  return scanned.ino === now.ino || untouched ? null : 'the file at this name was replaced since the scan';
 }
 
 export type DeleteDecision = { act: 'unlink' } | { act: 'gone' } | { act: 'refuse'; reason: string };
@@ -240,13 +242,20 @@ export type DeleteDecision = { act: 'unlink' } | { act: 'gone' } | { act: 'refus
 /**
  * What pull --delete does with what is at a path it planned to delete: only the file it scanned there
  * (`sameAsScanned`: same inode) is removed. A symbolic link is unlinked itself, never what it points
- * to, and only under --follow-symlinks, where the scan went through it.
+ * to, and only under --follow-symlinks, where the scan went through it. `changed`: why the file is not
+ * as an applied plan found it (see unscannedReason), null when it is or when no plan holds it.
  */
-export function deleteDecision(kind: EntryKind, follow: boolean, sameAsScanned: boolean): DeleteDecision {
+export function deleteDecision(
+  kind: EntryKind,
+  follow: boolean,
+  sameAsScanned: boolean,
+  changed: string | null = null,
+): DeleteDecision {
   if (kind === 'missing') return { act: 'gone' };
   if (kind === 'dir') return { act: 'refuse', reason: 'it is a directory now' };
   if (kind === 'other') return { act: 'refuse', reason: 'it is not a regular file' };
   if (kind === 'link' && !follow) return { act: 'refuse', reason: 'it is a symbolic link now' };
   if (!sameAsScanned) return { act: 'refuse', reason: 'it changed since it was scanned' };
+  if (changed !== null) return { act: 'refuse', reason: changed };
   return { act: 'unlink' };
 }

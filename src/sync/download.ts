@@ -90,6 +90,8 @@ interface Target {
   versionId?: string;
   /** The file the scan found at `rel`, null for none (TargetTree.destination). */
   scanned: StatData | null;
+  /** An applied plan's download: the file must also be unwritten since (PreparedPull.asPlanned). */
+  asPlanned?: boolean;
 }
 
 /**
@@ -245,7 +247,7 @@ export async function downloadObject(
       fd,
       // Checked again, and renamed in the same synchronous step: the tree may have changed meanwhile.
       commit: () => {
-        const dest = tree.destination(o.rel, true, o.scanned);
+        const dest = tree.destination(o.rel, true, o.scanned, o.asPlanned);
         if (!beside) keepGroup(tree.groupFor(path.dirname(dest)), fd, tmp());
         // Through the folders just checked, not their paths: one swapped for a link since is refused.
         tree.at(dest, 'not written', (to) =>

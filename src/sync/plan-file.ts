@@ -983,7 +983,7 @@ export async function apply(
               size: a.size,
             },
       );
-      await executePull(s, { actions, remote, local: new Map(), found, facts }, applyOpts);
+      await executePull(s, { actions, remote, local: new Map(), found, asPlanned: true, facts }, applyOpts);
     }
   });
 }

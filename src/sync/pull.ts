@@ -46,6 +46,11 @@ export interface PreparedPull {
    * look at its paths): a path it lacks had no file. A download or delete acts only on that file.
    */
   found: ReadonlyMap<string, StatData>;
+  /**
+   * An applied plan's run: a file written to in place since it was looked at is not replaced nor
+   * deleted (the plan was reviewed as the files were), where a pull acts on the file the scan found.
+   */
+  asPlanned?: boolean;
   facts: Facts;
   /** Temp files a killed run left beside their files (FOREIGN_TMP), as the scan found them. */
   leftovers?: readonly string[];
@@ -602,7 +607,8 @@ export async function executePull(s: RunContext, prepared: PreparedPull, opts: P
               const progress = new TransferProgress(a.size, (e) => s.emit(e));
               progressOf.set(a.rel, progress);
               // Descriptors short for a moment: the file waits for some to close rather than failing.
-              return whileFdsShort(() => downloadObject(s, t!, { ...a, scanned }, cfg, tree, progress), {
+              const o = { ...a, scanned, asPlanned: prepared.asPlanned };
+              return whileFdsShort(() => downloadObject(s, t!, o, cfg, tree, progress), {
                 limit: s.fds?.limit,
                 signal,
               });
@@ -732,7 +738,9 @@ function deleteAll(
     try {
       // Kept from the very file about to go, reached as the unlink reaches it: never one a link led to.
       const keep = backup && ((at: string) => (undo = backupLocalFile(backup, d.rel, at)));
-      const removal = tree.remove(d.rel, prepared.found.get(d.rel)?.ino, (real) => going.has(real), keep);
+      const found = prepared.found.get(d.rel);
+      const planned = prepared.asPlanned ? found : undefined;
+      const removal = tree.remove(d.rel, found?.ino, (real) => going.has(real), keep, planned);
       if (removal !== 'deleted') undo?.();
       s.store.forget(d.rel);
       // Reached through a followed link: already deleted under its other path, or kept for it.

@@ -431,6 +431,22 @@ describe('unscannedReason', () => {
   it('refuses any file where the scan found none', () => {
     expect(unscannedReason(null, scanned)).toMatch(/^a file the scan did not see is here now/);
   });
+
+  // An applied plan: the files as they were reviewed, so an edit in place refuses too.
+  it.each([
+    ['size', { size: 9 }],
+    ['mtime', { mtimeNs: '1700000000123456790' }],
+    ['ctime alone (an old mtime put back)', { ctimeNs: '1700000000123456790' }],
+  ])('as planned, refuses the same inode with another %s', (_, moved) => {
+    expect(unscannedReason(scanned, { ...scanned, ...moved }, true)).toBe(
+      'the file changed since the plan was made (written to during the apply)',
+    );
+  });
+
+  it('as planned, accepts the file untouched, also renumbered by a FUSE filesystem', () => {
+    expect(unscannedReason(scanned, { ...scanned }, true)).toBeNull();
+    expect(unscannedReason(scanned, { ...scanned, ino: '43' }, true)).toBeNull();
+  });
 });
 
 describe('deleteDecision', () => {
@@ -442,6 +458,12 @@ describe('deleteDecision', () => {
       expect(deleteDecision('dir', follow, false)).toMatchObject({ act: 'refuse', reason: /directory/ });
       expect(deleteDecision('other', follow, true)).toMatchObject({ act: 'refuse' });
     }
+  });
+
+  it("refuses the scanned file an applied plan finds changed, with the change's reason", () => {
+    expect(deleteDecision('file', false, true, 'it moved')).toEqual({ act: 'refuse', reason: 'it moved' });
+    expect(deleteDecision('missing', false, false, 'it moved')).toEqual({ act: 'gone' });
+    expect(deleteDecision('file', false, false, 'it moved')).toMatchObject({ reason: /scanned/ });
   });
 
   it('a link is unlinked itself only under --follow-symlinks, where the scan went through it', () => {
