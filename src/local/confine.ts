@@ -10,6 +10,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   realpathSync,
   rmdirSync,
   rmSync,
@@ -135,6 +136,16 @@ export class TargetTree {
   /** Whether operations can go through folder descriptors here (see anchored); asked once per tree. */
   private procFds?: boolean;
   private safeTmp: string | undefined;
+  /**
+   * The temp folder opened through descriptors (see tmpPath): temp files are made in it, never by its
+   * path, which a link swapped in after the check would lead out of the target.
+   */
+  private tmpFd: number | undefined;
+  /**
+   * Temp folders opened earlier in the run and removed since: closed at its end (removeTmp), not before,
+   * as an operation begun through one may still be under way and must not reach the fd's next owner.
+   */
+  private readonly oldTmpFds: number[] = [];
   /** DIR/.s3sync/<tmpName>: each lock holder's own (pulls into one tree at once), removed at its end. */
   private readonly tmp: string;
   /**
@@ -272,6 +283,74 @@ export class TargetTree {
   }
 
   /**
+   * The path of the temp file `name`, its folder checked now (tmpDir): `/proc/self/fd/<fd>/<name>`, `fd`
+   * the temp folder opened from the root without following a link (see anchored), so that DIR/.s3sync
+   * or its temp folder swapped for a link after the check is never gone through; a folder moved away
+   * whole is still the one written in, as for anchored. Its checked path where /proc/self/fd does not
+   * work, or a folder on the way cannot be read.
+   */
+  tmpPath(name: string): string {
+    const dir = this.tmpDir();
+    const fd = this.tmpFolderFd(dir);
+    return fd === undefined ? `${dir}/${name}` : `${PROC_FD}${fd}/${name}`;
+  }
+
+  /**
+   * The descriptor of the temp folder at the real path `dir`: the one opened before while it is still
+   * there (moved or not), else the folder opened now; undefined where descriptors cannot be gone through.
+   */
+  private tmpFolderFd(dir: string): number | undefined {
+    // Asked each time: another folder moved onto its name removes it, which leaves its path as it was.
+    if (this.tmpFd !== undefined && !removedFolder(this.tmpFd)) return this.tmpFd;
+    const fd = refused('not written: no safe temp folder', () =>
+      this.anchored(dir, (at) => {
+        if (!at.startsWith(PROC_FD)) return undefined;
+        try {
+          return openSync(at, DIR_FLAGS | constants.O_NOFOLLOW);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          // Short of descriptors: thrown as it is, for the caller to wait for some (whileFdsShort).
+          if (code !== 'ELOOP' && code !== 'ENOTDIR' && code !== 'ENOENT') throw err;
+          throw new PathRefused(swappedReason(this.tmp, code));
+        }
+      }),
+    );
+    if (fd === undefined) return undefined;
+    if (this.tmpFd !== undefined) {
+      // Each removed by someone during the run keeps a descriptor until its end: a bound, not a leak.
+      if (this.oldTmpFds.length >= MAX_OLD_TMP_FDS) {
+        closeSync(fd);
+        throw new PathRefused('not written: the temp folder was removed too many times during the run');
+      }
+      this.oldTmpFds.push(this.tmpFd);
+    }
+    this.tmpFd = fd;
+    return fd;
+  }
+
+  /**
+   * `err` (from an operation on a tmpPath() path) as if it had named the temp folder, not the
+   * descriptor's path: what reports it names the folder the user knows.
+   */
+  tmpPathsIn(err: unknown): unknown {
+    for (const fd of [this.tmpFd, ...this.oldTmpFds])
+      if (fd !== undefined) realPathsIn(err, `${PROC_FD}${fd}/`, `${this.real}/${this.tmp}/`);
+    return err;
+  }
+
+  /** Closes the temp folder's descriptors: the run is over, or none of its operations is under way. */
+  private closeTmpFds(): void {
+    for (const fd of [this.tmpFd, ...this.oldTmpFds.splice(0)])
+      if (fd !== undefined)
+        try {
+          closeSync(fd);
+        } catch {
+          // Closed already: nothing held.
+        }
+    this.tmpFd = undefined;
+  }
+
+  /**
    * Why the file system refuses the name of `rel`'s file, learnt by making (and removing) a file of
    * that name in tmpDir(), which is on the same file system unless writesBeside(rel); null if it takes
    * it. Only a name mayBeRefusedName fits is tried: no call for any other, and no GET for a refused one.
@@ -279,7 +358,7 @@ export class TargetTree {
   nameRefusal(rel: string): string | null {
     const name = baseName(rel);
     if (!mayBeRefusedName(name)) return null;
-    const probe = `${this.tmpDir()}/${name}`;
+    const probe = this.tmpPath(name);
     try {
       closeSync(
         openSync(probe, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW),
@@ -359,11 +438,18 @@ export class TargetTree {
   }
 
   /**
-   * Runs `op` on the real path `abs` below the root (one destination() or tmpDir() gave) through the
+   * Runs `op` on the real path `abs` below the root (one destination() gave, or a tmpPath()) through the
    * descriptors of its folders (see anchored); a folder that is no longer one is refused: `what` says
    * what was not done ('not written').
    */
   at<T>(abs: string, what: string, op: (at: string) => T): T {
+    // A tmpPath() path goes through its folder's descriptor already.
+    if (abs.startsWith(PROC_FD))
+      try {
+        return op(abs);
+      } catch (err) {
+        throw this.tmpPathsIn(err);
+      }
     let reached = false;
     try {
       return this.anchored(abs, (at) => {
@@ -405,7 +491,7 @@ export class TargetTree {
         walked = walked ? `${walked}/${n}` : n;
         let next: number;
         try {
-          next = openSync(`/proc/self/fd/${fd}/${n}`, DIR_FLAGS | constants.O_NOFOLLOW);
+          next = openSync(`${PROC_FD}${fd}/${n}`, DIR_FLAGS | constants.O_NOFOLLOW);
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           if (code === 'EACCES') return op(abs);
@@ -414,7 +500,7 @@ export class TargetTree {
         closeSync(fd);
         fd = next;
       }
-      const via = `/proc/self/fd/${fd}/`;
+      const via = `${PROC_FD}${fd}/`;
       try {
         return op(`${via}${name}`);
       } catch (err) {
@@ -450,6 +536,8 @@ export class TargetTree {
     keep: ReadonlySet<string> = new Set(),
     discarded?: (name: string, why: string) => void,
   ): { path: string; code: string } | undefined {
+    // Called before the downloads and after them: no operation through the descriptors is under way.
+    this.closeTmpFds();
     let dir: string | undefined;
     try {
       dir = this.parentDir(`${this.tmp}/x`, false, true);
@@ -722,6 +810,24 @@ const baseName = (rel: string) => rel.slice(rel.lastIndexOf('/') + 1);
 /** A folder opened only to be gone through (see TargetTree.anchored). */
 const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY;
 
+/** Where a descriptor's path starts (see TargetTree.anchored). */
+const PROC_FD = '/proc/self/fd/';
+
+/** Temp folders a run opens again after the one it had was removed (see TargetTree.tmpFolderFd). */
+const MAX_OLD_TMP_FDS = 16;
+
+/**
+ * Whether the folder opened as `fd` was removed (no name any more): the kernel says so of its
+ * descriptor's path, and of its link count where the file system keeps one.
+ */
+function removedFolder(fd: number): boolean {
+  try {
+    return fstatSync(fd).nlink === 0 || readlinkSync(`${PROC_FD}${fd}`).endsWith(' (deleted)');
+  } catch {
+    return true;
+  }
+}
+
 /** Whether /proc/self/fd/<fd>/ leads to the folder opened as fd (Linux with /proc). */
 function procFdsWork(dir: string): boolean {
   if (process.platform !== 'linux') return false;
@@ -729,7 +835,7 @@ function procFdsWork(dir: string): boolean {
   try {
     fd = openSync(dir, DIR_FLAGS);
     const opened = fstatSync(fd, { bigint: true });
-    const seen = statSync(`/proc/self/fd/${fd}/.`, { bigint: true });
+    const seen = statSync(`${PROC_FD}${fd}/.`, { bigint: true });
     return opened.dev === seen.dev && opened.ino === seen.ino;
   } catch {
     // No /proc (a chroot, a container without it): checked paths only, as on other systems.

@@ -7,7 +7,6 @@
  */
 import { createHash } from 'node:crypto';
 import { appendFileSync, closeSync, constants, fstatSync, openSync, readFileSync, rmSync } from 'node:fs';
-import path from 'node:path';
 
 /** The prefix of a kept download's files in the temp folder. */
 export const RESUME_PREFIX = 'resume-';
@@ -31,12 +30,15 @@ export function resumeName(o: ResumeKey, rangeSize: number): string {
   return `${RESUME_PREFIX}${id.slice(0, 32)}`;
 }
 
-/** The ranges of one kept download that are on disk: `dir` is the temp folder, checked at each use. */
+/**
+ * The ranges of one kept download that are on disk: `at` gives the path of a file in the temp folder,
+ * checked at each use (TargetTree.tmpPath).
+ */
 export class RangeLog {
   readonly done = new Set<number>();
 
   constructor(
-    private readonly dir: () => string,
+    private readonly at: (name: string) => string,
     readonly name: string,
     private readonly count: number,
   ) {}
@@ -52,7 +54,7 @@ export class RangeLog {
   }
 
   private get file(): string {
-    return path.join(this.dir(), `${this.name}.ranges`);
+    return this.at(`${this.name}.ranges`);
   }
 
   private read(): Set<number> {

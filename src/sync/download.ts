@@ -141,13 +141,12 @@ export async function downloadObject(
     !small &&
     o.size >= cfg.multipartThreshold &&
     (form.kind === 'md5' || partSizes.length > 0)
-      ? new RangeLog(() => tree.tmpDir(), resumeName(o, cfg.partSize), Math.ceil(o.size / cfg.partSize))
+      ? new RangeLog((n) => tree.tmpPath(n), resumeName(o, cfg.partSize), Math.ceil(o.size / cfg.partSize))
       : undefined;
   const name = log ? log.dataName : beside ? tree.besideName() : tree.tmpFileName('.part');
-  // The temp folder is in the target too: its path is checked again at each use.
-  const tmp: TempPath = beside
-    ? () => path.join(tree.folderOf(o.rel), name)
-    : () => path.join(tree.tmpDir(), name);
+  // The temp folder is in the target too: its path is checked again at each use, and gone through by
+  // its descriptor (see tmpPath).
+  const tmp: TempPath = beside ? () => path.join(tree.folderOf(o.rel), name) : () => tree.tmpPath(name);
   let fd: number | undefined;
   try {
     // Refused before a byte is fetched when the way is already blocked; checked again before the rename.
@@ -293,7 +292,7 @@ export async function downloadObject(
     const failure =
       errorCode(err instanceof S3SyncError ? err.cause : err) === 'NoSuchKey'
         ? runError('the object was deleted since it was listed: nothing written', err)
-        : diskFullOr(err, o.rel);
+        : diskFullOr(tree.tmpPathsIn(err), o.rel);
     // Kept for the next run, unless the disk is full (the space is wanted) or nothing of it is proven.
     if (!log || log.done.size === 0 || failure instanceof DiskFullError) {
       removeTmpFile(tmp);

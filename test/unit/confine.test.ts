@@ -447,6 +447,62 @@ describe('TargetTree temp folder', () => {
     expect(listing(outside)).toEqual(['tmp', 'victim.txt']);
     expect(listing(path.join(outside, 'tmp'))).toEqual(['keep.part']);
   });
+
+  const linux = process.platform === 'linux' && existsSync('/proc/self/fd');
+
+  it.runIf(linux)('gives temp file paths through the folder opened, not its path', () => {
+    const { root, outside } = setup();
+    const tree = new TargetTree(root);
+    const at = tree.tmpPath('a.part');
+    expect(at).toMatch(/^\/proc\/self\/fd\/\d+\/a\.part$/);
+    writeFileSync(at, 'a');
+    expect(readFileSync(path.join(root, '.s3sync/tmp/a.part'), 'utf8')).toBe('a');
+    // Swapped for a link after the check: what was checked is the folder written in, not the link's.
+    renameSync(path.join(root, '.s3sync/tmp'), path.join(root, 'moved'));
+    symlinkSync(outside, path.join(root, '.s3sync/tmp'));
+    writeFileSync(at.replace('a.part', 'b.part'), 'b');
+    expect(listing(outside)).toEqual(['victim.txt']);
+    expect(listing(path.join(root, 'moved'))).toEqual(['a.part', 'b.part']);
+    // Checked anew: refused, nothing made outside.
+    expect(refusal(() => tree.tmpPath('c.part'))).toBe(
+      "not written: no safe temp folder: '.s3sync/tmp' is a symbolic link",
+    );
+    expect(listing(outside)).toEqual(['victim.txt']);
+    tree.removeTmp();
+  });
+
+  it.runIf(linux)('opens the temp folder anew once it was removed, and closes what it opened', () => {
+    const { root } = setup();
+    const tree = new TargetTree(root);
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const start = fds();
+    const first = tree.tmpPath('a.part');
+    // Another folder moved onto its name removes the one opened, its path unchanged.
+    mkdirSync(path.join(root, 'other'));
+    renameSync(path.join(root, 'other'), path.join(root, '.s3sync/tmp'));
+    const second = tree.tmpPath('a.part');
+    expect(second).not.toBe(first);
+    writeFileSync(second, 'a');
+    expect(readFileSync(path.join(root, '.s3sync/tmp/a.part'), 'utf8')).toBe('a');
+    // A moved folder is not a removed one: the same descriptor, and no new one each time.
+    for (let i = 0; i < 100; i++) tree.tmpPath('a.part');
+    expect(fds()).toBe(start + 2);
+    tree.removeTmp();
+    expect(fds()).toBe(start);
+  });
+
+  it.runIf(linux)('names the temp folder, not the descriptor, in an error through it', () => {
+    const { root } = setup();
+    const tree = new TargetTree(root);
+    let err: unknown;
+    try {
+      readFileSync(tree.tmpPath('missing.part'));
+    } catch (e) {
+      err = tree.tmpPathsIn(e);
+    }
+    expect((err as Error).message).toContain(`'${path.join(root, '.s3sync/tmp/missing.part')}'`);
+    tree.removeTmp();
+  });
 });
 
 describe('TargetTree.entryOf', () => {

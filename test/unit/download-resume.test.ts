@@ -34,12 +34,12 @@ describe('resumeName', () => {
 describe('RangeLog', () => {
   it('reads back the ranges marked, and nothing from a fresh start', () => {
     const dir = fresh();
-    const log = new RangeLog(() => dir, 'resume-x', 5);
+    const log = new RangeLog((n) => path.join(dir, n), 'resume-x', 5);
     log.load();
     expect([...log.done]).toEqual([]);
     log.mark(3);
     log.mark(0);
-    const again = new RangeLog(() => dir, 'resume-x', 5);
+    const again = new RangeLog((n) => path.join(dir, n), 'resume-x', 5);
     again.load();
     expect([...again.done].sort()).toEqual([0, 3]);
     expect(again.dataName).toBe('resume-x.part');
@@ -48,7 +48,7 @@ describe('RangeLog', () => {
   it('takes no line cut short by a crash, nor an index out of range or not a number', () => {
     const dir = fresh();
     writeFileSync(path.join(dir, 'resume-x.ranges'), '1\n7\n-1\nx\n2.5\n\n4\n3');
-    const log = new RangeLog(() => dir, 'resume-x', 5);
+    const log = new RangeLog((n) => path.join(dir, n), 'resume-x', 5);
     log.load();
     // "3" has no newline after it: a crash may have cut it short ("31" meant), so it is not taken.
     expect([...log.done].sort()).toEqual([1, 4]);
@@ -56,7 +56,7 @@ describe('RangeLog', () => {
 
   it('reset forgets every range, on disk too', () => {
     const dir = fresh();
-    const log = new RangeLog(() => dir, 'resume-x', 5);
+    const log = new RangeLog((n) => path.join(dir, n), 'resume-x', 5);
     log.mark(1);
     log.reset();
     expect(log.done.size).toBe(0);
@@ -68,7 +68,7 @@ describe('RangeLog', () => {
     const outside = path.join(fresh(), 'victim');
     writeFileSync(outside, '0\n1\n2\n');
     symlinkSync(outside, path.join(dir, 'resume-x.ranges'));
-    const log = new RangeLog(() => dir, 'resume-x', 5);
+    const log = new RangeLog((n) => path.join(dir, n), 'resume-x', 5);
     log.load();
     expect(log.done.size).toBe(0);
     expect(() => log.mark(0)).toThrow();
