@@ -1023,3 +1023,98 @@ describe.each(servers())('pull while a folder is swapped for a link in a tight l
     }
   }, 120_000);
 });
+
+/**
+ * A process of its own that swaps the run's temp folder (DIR/.s3sync/tmp-<id>) for a link to `outside`
+ * and back in a tight loop until stopped, parking the folder inside DIR/.s3sync while the link stands
+ * (a fresh name each time: a folder the pull made in the window does not stop the loop). Before it
+ * exists there is nothing to swap: the loop waits for the pull to make it.
+ */
+function startTmpRacer(tmp: string, outside: string): { stop: () => Promise<void> } {
+  const stopFile = path.join(path.dirname(path.dirname(path.dirname(tmp))), 'stop-tmp-racer');
+  const script = `
+    const fs = require('fs');
+    const [tmp, to, stop] = process.argv.slice(1);
+    for (let n = 0; !fs.existsSync(stop); n++) {
+      const park = tmp + '.parked-' + n;
+      try {
+        fs.renameSync(tmp, park);
+      } catch {
+        continue;
+      }
+      try {
+        fs.symlinkSync(to, tmp);
+        for (let i = 0; i < 2000; i++);
+        fs.unlinkSync(tmp);
+      } catch {}
+      try {
+        fs.renameSync(park, tmp);
+      } catch {}
+    }`;
+  const child = spawn(process.execPath, ['-e', script, tmp, outside, stopFile], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  return {
+    stop: async () => {
+      writeFileSync(stopFile, '');
+      await exited;
+    },
+  };
+}
+
+describe.each(servers())(
+  'pull while its temp folder is swapped for a link in a tight loop on $name',
+  (server) => {
+    const COUNT = 400;
+    const ROUNDS = 3;
+    const keys = Array.from({ length: COUNT }, (_, i) => `f${String(i).padStart(3, '0')}`);
+    // Small files and a few streamed ones: each kind creates its temp file its own way.
+    const sizeOf = (i: number) => (i % 50 === 0 ? 300 * 1024 : 40);
+    const body = (rel: string) => Buffer.alloc(sizeOf(Number(rel.slice(1))), rel).toString();
+
+    it('never creates a temp file outside the target, reports what it did not write, and a rerun converges', async () => {
+      const { bucket, transport } = await newBucket(server, 'confine-tmprace');
+      for (let i = 0; i < keys.length; i += 25)
+        await Promise.all(keys.slice(i, i + 25).map((rel) => seedObject(transport, `p/${rel}`, body(rel))));
+      const endpoint = endpointFor(connFor(server), {}).id;
+      const tmpName = tmpFolderName({ endpoint, bucket, prefix: 'p/' });
+      for (let round = 0; round < ROUNDS; round++) {
+        const { target, outside } = layout('confine-tmprace');
+        const before = snapshot(outside);
+        const tmp = path.join(target, '.s3sync', tmpName);
+        const args = ['pull', `s3://${bucket}/p`, target, '--workers', '16'];
+        const racer = startTmpRacer(tmp, outside);
+        let r: CliRun;
+        try {
+          r = await runCli([...args, '--endpoint-url', server.endpoint, '--json'], server);
+        } finally {
+          await racer.stop();
+        }
+        expect(snapshot(outside), `round ${round}`).toEqual(before);
+        expect(r.stderr).not.toMatch(/\n\s+at /);
+        const done = r.events.filter((e) => e.type === 'done' && e.action === 'download');
+        const errors = errorsOf(r.events);
+        // Honest: every object is either written (and intact) or reported; exit 1 when any was not.
+        expect(done.length + errors.length, errors.join('\n')).toBe(COUNT);
+        expect(r.summary).toMatchObject({ downloaded: done.length });
+        expect(r.code).toBe(errors.length > 0 ? 1 : 0);
+        // Refused, or written in the folder when another was moved onto its name (which removed it): one
+        // line naming the temp folder, not the descriptor it went through.
+        for (const m of errors)
+          expect(m).toMatch(
+            /^f\d{3}: (not written: |ENOENT: no such file or directory, \w+ '.*\/\.s3sync\/tmp-)/,
+          );
+        for (const e of done) {
+          const rel = (e as { rel: string }).rel;
+          expect(readFileSync(path.join(target, rel), 'utf8')).toBe(body(rel));
+        }
+        if (lstatSync(tmp, { throwIfNoEntry: false })?.isSymbolicLink()) unlinkSync(tmp);
+        const again = await runCli([...args, '--endpoint-url', server.endpoint, '--quiet'], server);
+        expect(again.code, again.stderr).toBe(0);
+        expect(snapshot(outside)).toEqual(before);
+        const tree = snapshot(target);
+        for (const k of Object.keys(tree)) if (k === '.s3sync' || k.startsWith('.s3sync/')) delete tree[k];
+        expect(tree).toEqual(Object.fromEntries(keys.map((k) => [k, body(k)])));
+      }
+    }, 180_000);
+  },
+);
