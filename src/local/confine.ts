@@ -136,16 +136,8 @@ export class TargetTree {
   /** Whether operations can go through folder descriptors here (see anchored); asked once per tree. */
   private procFds?: boolean;
   private safeTmp: string | undefined;
-  /**
-   * The temp folder opened through descriptors (see tmpPath): temp files are made in it, never by its
-   * path, which a link swapped in after the check would lead out of the target.
-   */
-  private tmpFd: number | undefined;
-  /**
-   * Temp folders opened earlier in the run and removed since: closed at its end (removeTmp), not before,
-   * as an operation begun through one may still be under way and must not reach the fd's next owner.
-   */
-  private readonly oldTmpFds: number[] = [];
+  /** The temp folder opened (see tmpPath), held until the run's end (removeTmp). */
+  private readonly heldTmp = new HeldFolder();
   /** DIR/.s3sync/<tmpName>: each lock holder's own (pulls into one tree at once), removed at its end. */
   private readonly tmp: string;
   /**
@@ -290,19 +282,26 @@ export class TargetTree {
    * work, or a folder on the way cannot be read.
    */
   tmpPath(name: string): string {
-    const dir = this.tmpDir();
-    const fd = this.tmpFolderFd(dir);
-    return fd === undefined ? `${dir}/${name}` : `${PROC_FD}${fd}/${name}`;
+    return this.heldPath(this.heldTmp, this.tmpDir(), this.tmp, name, 'not written: no safe temp folder');
   }
 
   /**
-   * The descriptor of the temp folder at the real path `dir`: the one opened before while it is still
-   * there (moved or not), else the folder opened now; undefined where descriptors cannot be gone through.
+   * As tmpPath, for a temp file beside `rel`'s file (writesBeside) in its folder, checked now (folderOf):
+   * `held` is the download's, which closes it once no operation on the file is under way.
    */
-  private tmpFolderFd(dir: string): number | undefined {
+  besidePath(rel: string, name: string, held: HeldFolder): string {
+    const dir = this.folderOf(rel);
+    return this.heldPath(held, dir, this.relOf(dir) ?? '.', name, 'not written');
+  }
+
+  /**
+   * The path of `name` in the real folder `dir` through `held`: the folder opened before while it is
+   * still there (moved or not), else the one at `dir` opened now. `shown`: `dir` from the root.
+   */
+  private heldPath(held: HeldFolder, dir: string, shown: string, name: string, what: string): string {
     // Asked each time: another folder moved onto its name removes it, which leaves its path as it was.
-    if (this.tmpFd !== undefined && !removedFolder(this.tmpFd)) return this.tmpFd;
-    const fd = refused('not written: no safe temp folder', () =>
+    if (held.fd !== undefined && !removedFolder(held.fd)) return `${PROC_FD}${held.fd}/${name}`;
+    const fd = refused(what, () =>
       this.anchored(dir, (at) => {
         if (!at.startsWith(PROC_FD)) return undefined;
         try {
@@ -311,43 +310,22 @@ export class TargetTree {
           const code = (err as NodeJS.ErrnoException).code;
           // Short of descriptors: thrown as it is, for the caller to wait for some (whileFdsShort).
           if (code !== 'ELOOP' && code !== 'ENOTDIR' && code !== 'ENOENT') throw err;
-          throw new PathRefused(swappedReason(this.tmp, code));
+          throw new PathRefused(swappedReason(shown, code));
         }
       }),
     );
-    if (fd === undefined) return undefined;
-    if (this.tmpFd !== undefined) {
-      // Each removed by someone during the run keeps a descriptor until its end: a bound, not a leak.
-      if (this.oldTmpFds.length >= MAX_OLD_TMP_FDS) {
-        closeSync(fd);
-        throw new PathRefused('not written: the temp folder was removed too many times during the run');
-      }
-      this.oldTmpFds.push(this.tmpFd);
-    }
-    this.tmpFd = fd;
-    return fd;
+    if (fd === undefined) return `${dir}/${name}`;
+    held.hold(fd, dir);
+    return `${PROC_FD}${fd}/${name}`;
   }
 
   /**
-   * `err` (from an operation on a tmpPath() path) as if it had named the temp folder, not the
-   * descriptor's path: what reports it names the folder the user knows.
+   * `err` (from an operation on a path tmpPath() or besidePath() gave) as if it had named the folder,
+   * not the descriptor's path: what reports it names the folder the user knows.
    */
-  tmpPathsIn(err: unknown): unknown {
-    for (const fd of [this.tmpFd, ...this.oldTmpFds])
-      if (fd !== undefined) realPathsIn(err, `${PROC_FD}${fd}/`, `${this.real}/${this.tmp}/`);
-    return err;
-  }
-
-  /** Closes the temp folder's descriptors: the run is over, or none of its operations is under way. */
-  private closeTmpFds(): void {
-    for (const fd of [this.tmpFd, ...this.oldTmpFds.splice(0)])
-      if (fd !== undefined)
-        try {
-          closeSync(fd);
-        } catch {
-          // Closed already: nothing held.
-        }
-    this.tmpFd = undefined;
+  realPathsIn(err: unknown, held?: HeldFolder): unknown {
+    this.heldTmp.realPathsIn(err);
+    return held === undefined ? err : held.realPathsIn(err);
   }
 
   /**
@@ -381,22 +359,30 @@ export class TargetTree {
    * Whether the download of `rel` must be written beside it rather than in tmpDir(): its folder is on
    * another mount (a filesystem mounted in the target, a bind mount, a container's volume), where a
    * rename from tmpDir() fails with EXDEV; or it is a setgid folder whose group this process cannot
-   * give a file (not one of its groups), which only a file created in that folder gets. Asked once per
-   * folder; false when it cannot be told (the download's own checks then say what is wrong).
+   * give a file (not one of its groups), which only a file created in that folder gets. Told once per
+   * folder; a folder on the way refused now is this download's refusal, and one that cannot be told
+   * now (a folder gone for a moment) is written beside, each asked again by the next download.
    */
   writesBeside(rel: string): boolean {
     const relDir = rel.slice(0, Math.max(0, rel.lastIndexOf('/')));
     const known = this.foreignDirs.get(relDir);
     if (known !== undefined) return known;
-    let foreign = false;
+    let foreign: boolean;
     try {
-      const dir = this.dirFor(rel, false);
+      const dir = refused('not written', () => this.dirFor(rel, false));
       const tmp = this.tmpDir();
-      foreign = statSync(dir).dev !== statSync(tmp).dev || this.mountPoint(dir) !== this.mountPoint(tmp);
+      // lstat: a folder swapped for a link since its check is not taken for where the link leads.
+      foreign = lstatSync(dir).dev !== lstatSync(tmp).dev || this.mountPoint(dir) !== this.mountPoint(tmp);
       const group = this.groupFor(dir);
       foreign ||= group !== undefined && !canGiveGroup(group);
-    } catch {
-      foreign = false;
+      // Told while a folder was swapped: this download's answer only, asked again by the next.
+      if (!unchanged(dir) || !unchanged(tmp)) return foreign;
+    } catch (err) {
+      // A folder refused now (a swap, as a rename through it would meet): the download is refused
+      // here, not written to the temp folder for a rename across mounts to fail.
+      if (err instanceof PathRefused) throw err;
+      // Not told (a folder gone for a moment): beside its file, which a rename never fails for.
+      return true;
     }
     this.foreignDirs.set(relDir, foreign);
     return foreign;
@@ -448,7 +434,7 @@ export class TargetTree {
       try {
         return op(abs);
       } catch (err) {
-        throw this.tmpPathsIn(err);
+        throw this.realPathsIn(err);
       }
     let reached = false;
     try {
@@ -537,7 +523,7 @@ export class TargetTree {
     discarded?: (name: string, why: string) => void,
   ): { path: string; code: string } | undefined {
     // Called before the downloads and after them: no operation through the descriptors is under way.
-    this.closeTmpFds();
+    this.heldTmp.close();
     let dir: string | undefined;
     try {
       dir = this.parentDir(`${this.tmp}/x`, false, true);
@@ -813,8 +799,55 @@ const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY;
 /** Where a descriptor's path starts (see TargetTree.anchored). */
 const PROC_FD = '/proc/self/fd/';
 
-/** Temp folders a run opens again after the one it had was removed (see TargetTree.tmpFolderFd). */
-const MAX_OLD_TMP_FDS = 16;
+/** Folders a HeldFolder opens again after the one it had was removed. */
+const MAX_OLD_HELD = 16;
+
+/**
+ * A folder of the target opened from the root without following a link (see TargetTree.anchored),
+ * whose files are made through `/proc/self/fd/<fd>/<name>` (see TargetTree.tmpPath). One opened before
+ * and removed since keeps its descriptor until close(), not closed at once: an operation begun through
+ * it may still be under way, and must not reach whatever that number opens next.
+ */
+export class HeldFolder {
+  fd: number | undefined;
+  /** The real path `fd` was opened at: what errors name. */
+  private dir = '';
+  private readonly old: { fd: number; dir: string }[] = [];
+
+  /** `fd`, opened at the real path `dir`, replaces the folder held (which was removed). */
+  hold(fd: number, dir: string): void {
+    if (this.fd !== undefined) {
+      // Each removed by someone during the run keeps a descriptor until its end: a bound, not a leak.
+      if (this.old.length >= MAX_OLD_HELD) {
+        closeSync(fd);
+        throw new PathRefused(`not written: the folder '${dir}' was removed too many times during the run`);
+      }
+      this.old.push({ fd: this.fd, dir: this.dir });
+    }
+    this.fd = fd;
+    this.dir = dir;
+  }
+
+  /** `err` as if it had named the folders held, not their descriptors' paths. */
+  realPathsIn(err: unknown): unknown {
+    const all = this.fd === undefined ? this.old : [{ fd: this.fd, dir: this.dir }, ...this.old];
+    for (const h of all) realPathsIn(err, `${PROC_FD}${h.fd}/`, `${h.dir}/`);
+    return err;
+  }
+
+  /** Closes what it holds: no operation through it is under way any more. */
+  close(): void {
+    const all = this.fd === undefined ? this.old : [{ fd: this.fd, dir: this.dir }, ...this.old];
+    for (const h of all)
+      try {
+        closeSync(h.fd);
+      } catch {
+        // Closed already: nothing held.
+      }
+    this.old.length = 0;
+    this.fd = undefined;
+  }
+}
 
 /**
  * Whether the folder opened as `fd` was removed (no name any more): the kernel says so of its

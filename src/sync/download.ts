@@ -14,7 +14,7 @@ import { lutimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { runError, S3SyncError } from '../errors.js';
-import { PathRefused, type TargetTree } from '../local/confine.js';
+import { HeldFolder, PathRefused, type TargetTree } from '../local/confine.js';
 import { StreamHasher } from '../local/hash.js';
 import { SYNC_MAX } from '../local/hash-pool.js';
 import { refusedNameReason } from '../local/safe-path.js';
@@ -145,8 +145,10 @@ export async function downloadObject(
       : undefined;
   const name = log ? log.dataName : beside ? tree.besideName() : tree.tmpFileName('.part');
   // The temp folder is in the target too: its path is checked again at each use, and gone through by
-  // its descriptor (see tmpPath).
-  const tmp: TempPath = beside ? () => path.join(tree.folderOf(o.rel), name) : () => tree.tmpPath(name);
+  // its descriptor (see tmpPath). Beside its file, the folder is held by this download only while an
+  // operation on the file may be under way: closed once it is written, opened again for the rename.
+  const held = beside ? new HeldFolder() : undefined;
+  const tmp: TempPath = held ? () => tree.besidePath(o.rel, name, held) : () => tree.tmpPath(name);
   let fd: number | undefined;
   try {
     // Refused before a byte is fetched when the way is already blocked; checked again before the rename.
@@ -240,50 +242,62 @@ export async function downloadObject(
       await lutimes(tmp(), mtime, mtime);
       fd = openSync(tmp(), constants.O_RDONLY | constants.O_NOFOLLOW);
     }
+    // Checked again, and renamed in the same synchronous step: the tree may have changed meanwhile.
+    const commit = (): { dest: string; value: ManifestEntry } => {
+      const dest = tree.destination(o.rel, true, o.scanned, o.asPlanned);
+      if (!beside) keepGroup(tree.groupFor(path.dirname(dest)), fd, tmp());
+      // Through the folders just checked, not their paths: one swapped for a link since is refused.
+      tree.at(dest, 'not written', (to) =>
+        tree.at(tmp(), 'not written', (from) => {
+          keepMode(to, from);
+          const undo = cfg.backup?.(o.rel, to);
+          try {
+            renameSync(from, to);
+          } catch (err) {
+            undo?.();
+            // The temp file still there: the folder opened was removed since (as a racing rmdir can).
+            if ((err as NodeJS.ErrnoException).code === 'ENOENT' && existsSync(from))
+              throw new PathRefused('not written: its folder was removed during the run');
+            const refused =
+              existsSync(path.dirname(dest)) && refusedNameReason('file', path.basename(dest), err);
+            throw refused ? new PathRefused(`not written: ${refused}`) : err;
+          }
+        }),
+      );
+      log?.remove();
+      // From the descriptor: the file this run wrote, even if another was moved to its name since.
+      const st = statFields(
+        fd !== undefined ? fstatSync(fd, { bigint: true }) : lstatSync(dest, { bigint: true }),
+      );
+      return {
+        dest,
+        value: manifestEntry(st, {
+          md5,
+          etag: o.etag,
+          partSize: source === undefined ? partSize : 0,
+          stored: source === undefined ? undefined : o.size,
+        }),
+      };
+    };
     progress.finish();
+    // Written: no operation through the folder is under way until the rename's, which opens it again.
+    held?.close();
     return {
       rel: o.rel,
       fd,
-      // Checked again, and renamed in the same synchronous step: the tree may have changed meanwhile.
       commit: () => {
-        const dest = tree.destination(o.rel, true, o.scanned, o.asPlanned);
-        if (!beside) keepGroup(tree.groupFor(path.dirname(dest)), fd, tmp());
-        // Through the folders just checked, not their paths: one swapped for a link since is refused.
-        tree.at(dest, 'not written', (to) =>
-          tree.at(tmp(), 'not written', (from) => {
-            keepMode(to, from);
-            const undo = cfg.backup?.(o.rel, to);
-            try {
-              renameSync(from, to);
-            } catch (err) {
-              undo?.();
-              // The temp file still there: the folder opened was removed since (as a racing rmdir can).
-              if ((err as NodeJS.ErrnoException).code === 'ENOENT' && existsSync(from))
-                throw new PathRefused('not written: its folder was removed during the run');
-              const refused =
-                existsSync(path.dirname(dest)) && refusedNameReason('file', path.basename(dest), err);
-              throw refused ? new PathRefused(`not written: ${refused}`) : err;
-            }
-          }),
-        );
-        log?.remove();
-        // From the descriptor: the file this run wrote, even if another was moved to its name since.
-        const st = statFields(
-          fd !== undefined ? fstatSync(fd, { bigint: true }) : lstatSync(dest, { bigint: true }),
-        );
-        return {
-          dest,
-          value: manifestEntry(st, {
-            md5,
-            etag: o.etag,
-            partSize: source === undefined ? partSize : 0,
-            stored: source === undefined ? undefined : o.size,
-          }),
-        };
+        try {
+          return commit();
+        } catch (err) {
+          throw tree.realPathsIn(err, held);
+        } finally {
+          held?.close();
+        }
       },
       discard: () => {
         removeTmpFile(tmp);
         log?.remove();
+        held?.close();
       },
     };
   } catch (err) {
@@ -292,12 +306,13 @@ export async function downloadObject(
     const failure =
       errorCode(err instanceof S3SyncError ? err.cause : err) === 'NoSuchKey'
         ? runError('the object was deleted since it was listed: nothing written', err)
-        : diskFullOr(tree.tmpPathsIn(err), o.rel);
+        : diskFullOr(tree.realPathsIn(err, held), o.rel);
     // Kept for the next run, unless the disk is full (the space is wanted) or nothing of it is proven.
     if (!log || log.done.size === 0 || failure instanceof DiskFullError) {
       removeTmpFile(tmp);
       log?.remove();
     }
+    held?.close();
     throw failure;
   }
 }

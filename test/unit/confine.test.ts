@@ -498,7 +498,7 @@ describe('TargetTree temp folder', () => {
     try {
       readFileSync(tree.tmpPath('missing.part'));
     } catch (e) {
-      err = tree.tmpPathsIn(e);
+      err = tree.realPathsIn(e);
     }
     expect((err as Error).message).toContain(`'${path.join(root, '.s3sync/tmp/missing.part')}'`);
     tree.removeTmp();
