@@ -974,6 +974,62 @@ describe.each(servers())('pull while a folder is swapped for a link in a tight l
     }
   }, 120_000);
 
+  it('never creates a temp file beside its file outside the target (a folder on another mount)', async (ctx) => {
+    if (process.getuid?.() !== 0) {
+      console.warn('[pull-confine] NOTICE: not root: the mount race test is skipped');
+      return ctx.skip();
+    }
+    const { bucket, transport } = await newBucket(server, 'confine-race-mnt');
+    // Under a folder on another mount: each download is written beside its file, in m/sub.
+    const inMount = keys.map((k) => `m/${k}`);
+    await seedMany(transport, inMount);
+    for (let round = 0; round < ROUNDS; round++) {
+      const { target, outside } = layout('confine-race-mnt');
+      const m = path.join(target, 'm');
+      mkdirSync(m);
+      const mounted = spawnSync('mount', ['-t', 'tmpfs', 'tmpfs', m], { encoding: 'utf8' });
+      expect(mounted.status, mounted.stderr).toBe(0);
+      try {
+        mkdirSync(path.join(m, 'sub'));
+        const before = snapshot(outside);
+        const args = ['pull', `s3://${bucket}/p`, target, '--workers', '16'];
+        const racer = startRacer(m, outside);
+        let r: CliRun;
+        try {
+          r = await runCli([...args, '--endpoint-url', server.endpoint, '--json'], server);
+        } finally {
+          await racer.stop();
+        }
+        expect(snapshot(outside), `round ${round}`).toEqual(before);
+        expect(r.stderr).not.toMatch(/\n\s+at /);
+        const done = r.events.filter((e) => e.type === 'done' && e.action === 'download');
+        // The scan may also have met the folder swapped, or moved aside (sub.real): not a file's error.
+        const all = errorsOf(r.events);
+        const errors = all.filter((e) => e.startsWith('m/sub/'));
+        for (const e of all) if (!errors.includes(e)) expect(e).toMatch(/^m\/sub(\.real)?: cannot /);
+        expect(done.length + errors.length, errors.join('\n')).toBe(COUNT);
+        expect(r.summary).toMatchObject({ downloaded: done.length });
+        expect(r.code).toBe(all.length > 0 ? 1 : 0);
+        for (const e of errors)
+          expect(e).toMatch(
+            /^m\/sub\/f\d{3}: (not written: |ENOENT: no such file or directory, \w+ '.*\/m\/sub')/,
+          );
+        settle(m);
+        for (const e of done) {
+          const rel = (e as { rel: string }).rel;
+          expect(readFileSync(path.join(target, rel), 'utf8')).toBe(body(rel));
+        }
+        const again = await runCli([...args, '--endpoint-url', server.endpoint, '--quiet'], server);
+        expect(again.code, again.stderr).toBe(0);
+        expect(snapshot(outside)).toEqual(before);
+        const tree = snapshot(m);
+        expect(tree).toEqual({ sub: 'dir', ...Object.fromEntries(keys.map((k) => [k, body(`m/${k}`)])) });
+      } finally {
+        spawnSync('umount', [m]);
+      }
+    }
+  }, 180_000);
+
   it('--delete never deletes outside the target, and a rerun converges', async () => {
     const { bucket, transport } = await newBucket(server, 'confine-race-del');
     // Not in the folder swapped: its download is never refused, which would put the deletions off.
