@@ -301,22 +301,37 @@ export class TargetTree {
   private heldPath(held: HeldFolder, dir: string, shown: string, name: string, what: string): string {
     // Asked each time: another folder moved onto its name removes it, which leaves its path as it was.
     if (held.fd !== undefined && !removedFolder(held.fd)) return `${PROC_FD}${held.fd}/${name}`;
-    const fd = refused(what, () =>
-      this.anchored(dir, (at) => {
-        if (!at.startsWith(PROC_FD)) return undefined;
-        try {
-          return openSync(at, DIR_FLAGS | constants.O_NOFOLLOW);
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          // Short of descriptors: thrown as it is, for the caller to wait for some (whileFdsShort).
-          if (code !== 'ELOOP' && code !== 'ENOTDIR' && code !== 'ENOENT') throw err;
-          throw new PathRefused(swappedReason(shown, code));
-        }
-      }),
-    );
+    const fd = refused(what, () => (dir === this.real ? this.openRoot() : this.openBelow(dir, shown)));
     if (fd === undefined) return `${dir}/${name}`;
     held.hold(fd, dir);
     return `${PROC_FD}${fd}/${name}`;
+  }
+
+  /** The real folder `dir` below the root opened through anchored; undefined where it falls back to paths. */
+  private openBelow(dir: string, shown: string): number | undefined {
+    return this.anchored(dir, (at) => {
+      if (!at.startsWith(PROC_FD)) return undefined;
+      try {
+        return openSync(at, DIR_FLAGS | constants.O_NOFOLLOW);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        // Short of descriptors: thrown as it is, for the caller to wait for some (whileFdsShort).
+        if (code !== 'ELOOP' && code !== 'ENOTDIR' && code !== 'ENOENT') throw err;
+        throw new PathRefused(swappedReason(shown, code));
+      }
+    });
+  }
+
+  /** The root opened, as anchored opens it (by its real path); undefined where anchored would not. */
+  private openRoot(): number | undefined {
+    this.procFds ??= procFdsWork(this.real);
+    if (!this.procFds) return undefined;
+    try {
+      return openSync(this.real, DIR_FLAGS);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EACCES') return undefined;
+      throw err;
+    }
   }
 
   /**

@@ -19,7 +19,7 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PathRefused, TargetTree } from '../../src/local/confine.js';
+import { HeldFolder, PathRefused, TargetTree } from '../../src/local/confine.js';
 import { scanDirectory, statFields } from '../../src/local/scan.js';
 
 const dirs: string[] = [];
@@ -489,6 +489,32 @@ describe('TargetTree temp folder', () => {
     expect(fds()).toBe(start + 2);
     tree.removeTmp();
     expect(fds()).toBe(start);
+  });
+
+  it.runIf(linux)('gives a path beside a file through its folder opened, at the root too', () => {
+    const { root, outside } = setup();
+    const tree = new TargetTree(root);
+    for (const rel of ['top.txt', 'd/e/deep.txt']) {
+      const held = new HeldFolder();
+      const at = tree.besidePath(rel, '.x.s3sync.part', held);
+      expect(at).toMatch(/^\/proc\/self\/fd\/\d+\/\.x\.s3sync\.part$/);
+      writeFileSync(at, rel);
+      const dir = path.join(root, path.dirname(rel));
+      expect(readFileSync(path.join(dir, '.x.s3sync.part'), 'utf8')).toBe(rel);
+      held.close();
+    }
+    // Swapped for a link after the check: the folder opened is the one written in; checked anew, refused.
+    const held = new HeldFolder();
+    const at = tree.besidePath('d/e/deep.txt', '.y.s3sync.part', held);
+    renameSync(path.join(root, 'd/e'), path.join(root, 'd/moved'));
+    symlinkSync(outside, path.join(root, 'd/e'));
+    writeFileSync(at, 'y');
+    expect(listing(outside)).toEqual(['victim.txt']);
+    expect(listing(path.join(root, 'd/moved'))).toEqual(['.x.s3sync.part', '.y.s3sync.part']);
+    expect(refusal(() => tree.besidePath('d/e/deep.txt', '.z.s3sync.part', held))).toMatch(
+      /^not written: 'd\/e' is a symbolic link/,
+    );
+    held.close();
   });
 
   it.runIf(linux)('names the temp folder, not the descriptor, in an error through it', () => {
