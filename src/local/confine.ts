@@ -439,12 +439,12 @@ export class TargetTree {
   }
 
   /**
-   * Runs `op` on the real path `abs` below the root (one destination() gave, or a tmpPath()) through the
+   * Runs `op` on the real path `abs` below the root (one destination() gave; or a tmpPath()) through the
    * descriptors of its folders (see anchored); a folder that is no longer one is refused: `what` says
    * what was not done ('not written').
    */
   at<T>(abs: string, what: string, op: (at: string) => T): T {
-    // A tmpPath() path goes through its folder's descriptor already.
+    // A tmpPath() or besidePath() path goes through its folder's descriptor already.
     if (abs.startsWith(PROC_FD))
       try {
         return op(abs);
