@@ -15,6 +15,7 @@ import path from 'node:path';
 import { beforeRun, errorMessage, fatalError, S3SyncError, usageError } from '../errors.js';
 import { jsonText } from '../escape.js';
 import { forEachLimit } from '../limiter.js';
+import { TargetTree } from '../local/confine.js';
 import { kindOf } from '../local/open-file.js';
 import { safeJoin, unsafeKeyReason } from '../local/safe-path.js';
 import { absPath, type FileStat, sameStat, statFields } from '../local/scan.js';
@@ -103,6 +104,13 @@ export interface PlanDocument {
   /** --backup-dir and --suffix of the plan: apply keeps what it overwrites or deletes there. */
   backupDir?: string;
   suffix?: string;
+  /**
+   * --follow-symlinks of the plan: apply stats and reads through the links it planned through (a pull's
+   * only inside its target, as pull's). Absent in older plans and when not given: not followed.
+   */
+  followSymlinks?: boolean;
+  /** --manifest of the plan, as an absolute path: apply reads and records that one. Absent: the default. */
+  manifest?: string;
   actions: PlannedAction[];
   /**
    * Files the plan could not cover, with why (absent when none): `plan` exits 1, and `apply` reports
@@ -114,19 +122,48 @@ export interface PlanDocument {
 export type PlanOptions = (PushOptions & { direction: 'push' }) | (PullOptions & { direction: 'pull' });
 
 /**
- * A planned path's file as it is now. A push reads any name its scan found (a backslash, a tab, `C:x`),
- * so its path is joined as push joins it (checked inside the directory by outsideReason); a pull writes
- * only names safe on every filesystem, so its path goes through pull's rule.
+ * How apply looks at a planned path's file as it is now. A push reads any name its scan found (a
+ * backslash, a tab, `C:x`), so its path is joined as push joins it (checked inside the directory by
+ * outsideReason); a pull writes only names safe on every filesystem, so its path goes through pull's
+ * rule. Where the plan followed links, so does the look: a push's anywhere, as its scan and reads do; a
+ * pull's only where its writes would go through them (TargetTree: links inside the target).
  */
-const localStat = (root: string, rel: string, direction: 'push' | 'pull'): FileStat | null => {
-  try {
-    const abs = direction === 'push' ? absPath(root, rel) : safeJoin(root, rel);
-    const st = lstatSync(abs, { bigint: true });
+function localStatter(
+  root: string,
+  direction: 'push' | 'pull',
+  follow: boolean,
+  isOwn: (rel: string) => boolean,
+): (rel: string) => FileStat | null {
+  const fileAt = (abs: string, through: boolean) => {
+    const st = (through ? statSync : lstatSync)(abs, { bigint: true });
     return st.isFile() ? statFields(st) : null;
+  };
+  const guard = (look: (rel: string) => FileStat | null) => (rel: string) => {
+    try {
+      return look(rel);
+    } catch {
+      return null;
+    }
+  };
+  if (direction === 'push') return guard((rel) => fileAt(absPath(root, rel), follow));
+  if (!follow) return guard((rel) => fileAt(safeJoin(root, rel), false));
+  // A target not made yet has no file to find.
+  let tree: TargetTree | undefined;
+  try {
+    tree = new TargetTree(root, { followSymlinks: true, isOwn });
   } catch {
-    return null;
+    return () => null;
   }
-};
+  const t = tree;
+  return guard((rel) => {
+    safeJoin(root, rel);
+    const entry = t.entryOf(rel);
+    if (entry === undefined) return null;
+    const abs = path.join(t.real, entry);
+    if (!lstatSync(abs).isSymbolicLink()) return fileAt(abs, false);
+    return t.linkReason(abs, rel) === null ? fileAt(abs, true) : null;
+  });
+}
 
 /**
  * Plans a push, a pull or an S3 → S3 sync without changing anything and returns the plan (written to
@@ -312,6 +349,9 @@ export async function makePlan(
     region: s.endpoint.region,
     shard: s.destination.shard,
     ...(opts.backupDir !== undefined && { backupDir: opts.backupDir, suffix: opts.suffix }),
+    // Where the plan read its state and how it read the files: apply does the same.
+    ...(opts.followSymlinks === true && { followSymlinks: true }),
+    ...(opts.manifest !== undefined && { manifest: s.store.path }),
     actions,
     ...plannedErrors(s.result.errors),
   };
@@ -655,6 +695,11 @@ function shardProblem(rel: string, shard: Shard | undefined): string | undefined
  * on the first bad one), from a file or from a library caller alike.
  */
 function checkPlanDocument(doc: PlanDocument, file: string): PlanDocument {
+  const bad = (why: string) => usageError(`${file} is not a valid s3sync plan: ${why}`);
+  if (doc.followSymlinks !== undefined && typeof doc.followSymlinks !== 'boolean')
+    throw bad('its followSymlinks is not true or false');
+  if (doc.manifest !== undefined && (!isText(doc.manifest) || !path.isAbsolute(doc.manifest)))
+    throw bad(`its manifest ${shown(doc.manifest)} is not an absolute path`);
   const text = (v: unknown) => v === undefined || typeof v === 'string';
   const parsed = typeof doc.shard === 'string' ? parseShard(doc.shard) : undefined;
   const shard = parsed !== undefined && isShard(parsed) ? parsed : undefined;
@@ -842,11 +887,20 @@ export async function apply(
   }
   const push = doc.direction === 'push';
   const localDir = push ? requireDirectory(doc.local, 'source directory') : doc.local;
+  // How the plan read the files and where it kept their state: --manifest given to apply still wins.
+  const followSymlinks = doc.followSymlinks === true;
+  const manifest = opts.manifest ?? doc.manifest;
   // The delete guards ran when the plan was made; applying it is the reviewed decision.
   const s = await RunContext.create({
     root: localDir,
     remote: doc.remote,
-    opts: { ...planConnection(doc, opts), force: true, ...(doc.shard !== undefined && { shard: doc.shard }) },
+    opts: {
+      ...planConnection(doc, opts),
+      force: true,
+      followSymlinks,
+      manifest,
+      ...(doc.shard !== undefined && { shard: doc.shard }),
+    },
     command: 'apply',
     settings: opts,
     // The plan chose the paths: filters were applied when it was made.
@@ -857,6 +911,9 @@ export async function apply(
       `applying the plan to ${s.endpoint.id} (${s.endpoint.where}), not to ${redactUrl(doc.endpoint)} where it was made`,
     );
   }
+  if (doc.manifest !== undefined && s.store.path !== doc.manifest)
+    s.notice(`applying the plan with the manifest ${s.store.path}, not ${doc.manifest} it was made with`);
+  const localStat = localStatter(localDir, doc.direction, followSymlinks, s.isOwn);
   return s.run(async () => {
     reportPlannedErrors(doc, (rel, message) => s.fileError(rel, message));
     const remote = await s.list();
@@ -868,7 +925,7 @@ export async function apply(
     const candidates: Parameters<typeof uploadsLanded>[1] = [];
     const nows = new Map<PlannedAction, FileStat | null>();
     for (const a of doc.actions) {
-      const now = localStat(localDir, a.rel, doc.direction);
+      const now = localStat(a.rel);
       nows.set(a, now);
       const r = remote.get(a.rel);
       const planned = (a.kind === 'upload' || a.kind === 'copy') && a.local !== null;
@@ -938,7 +995,12 @@ export async function apply(
     const facts = emptyFacts();
     facts.remote = remote;
     // What the plan overwrites or deletes is kept where the plan said, as the run planned would have.
-    const applyOpts = { ...opts, backupDir: doc.backupDir, suffix: doc.suffix } as PushOptions & PullOptions;
+    const applyOpts = {
+      ...opts,
+      backupDir: doc.backupDir,
+      suffix: doc.suffix,
+      followSymlinks,
+    } as PushOptions & PullOptions;
     if (push) {
       const files = new Map(
         valid.filter((a) => a.local).map((a) => [a.rel, { rel: a.rel, ...found.get(a.rel)! }]),

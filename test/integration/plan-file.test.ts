@@ -550,3 +550,111 @@ describe.each(servers())('apply of a push or pull plan ($name)', (server) => {
     });
   });
 });
+
+describe.each(servers())('settings a plan records for apply ($name)', (server) => {
+  it('plan push --follow-symlinks is recorded: apply reads through the links it planned, and an older plan does not', async () => {
+    const { bucket, transport } = await newBucket(server, 'follow-push');
+    const dir = dirs.dir('follow-push');
+    writeTree(dir, { 'real.txt': 'through the link\n', 'd/plain.txt': 'plain\n' });
+    symlinkSync('../real.txt', path.join(dir, 'd/link.txt'));
+    const file = path.join(dirs.dir('follow-push-plan'), 'plan.json');
+    const url = `s3://${bucket}/p`;
+    const p = await runCli(['plan', 'push', dir, url, '--follow-symlinks', '--out', file], server);
+    expect(p.code, p.stderr).toBe(0);
+    const doc = readDoc(file);
+    expect(doc.followSymlinks).toBe(true);
+    expect(doc.actions.map((a) => a.rel).sort()).toEqual(['d/link.txt', 'd/plain.txt', 'real.txt']);
+
+    // The same plan without the field, as an older s3sync wrote it: links are not followed.
+    const older = path.join(path.dirname(file), 'older.json');
+    const { followSymlinks: _, ...old } = doc;
+    writeFileSync(
+      older,
+      JSON.stringify({ ...old, actions: doc.actions.filter((a) => a.rel === 'd/link.txt') }),
+    );
+    const o = await runCli(['apply', older], server);
+    expect(o.code).toBe(1);
+    expect(o.stderr).toMatch(/d\/link\.txt: refused: the local file changed since the plan was made/);
+    expect(await keys(transport)).toEqual([]);
+
+    const r = await runCli(['apply', file, '--json'], server);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: 3, failed: 0 });
+    expect(await keys(transport)).toEqual(['d/link.txt', 'd/plain.txt', 'real.txt']);
+    // Recorded as push --follow-symlinks records it: its next run has nothing to do.
+    const again = await runCli(['push', dir, url, '--follow-symlinks', '--json'], server);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.summary).toMatchObject({ uploaded: 0, failed: 0 });
+  });
+
+  it('plan pull --follow-symlinks is recorded: apply writes through a folder link inside the target, never one leading out', async () => {
+    const { bucket, transport } = await newBucket(server, 'follow-pull');
+    await seedObject(transport, 'p/sub/b.txt', 'bee\n');
+    const dir = dirs.dir('follow-pull');
+    writeTree(dir, { 'real/keep.txt': 'kept\n' });
+    symlinkSync('real', path.join(dir, 'sub'));
+    const url = `s3://${bucket}/p`;
+    const file = path.join(dirs.dir('follow-pull-plan'), 'plan.json');
+    const p = await runCli(['plan', 'pull', url, dir, '--follow-symlinks', '--out', file], server);
+    expect(p.code, p.stderr).toBe(0);
+    expect(readDoc(file)).toMatchObject({
+      followSymlinks: true,
+      actions: [{ kind: 'download', rel: 'sub/b.txt' }],
+    });
+
+    // The link swapped for one leading out of the target: refused, nothing written there.
+    const outside = dirs.dir('follow-pull-outside');
+    rmSync(path.join(dir, 'sub'));
+    symlinkSync(outside, path.join(dir, 'sub'));
+    const out = await runCli(['apply', file], server);
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(/sub\/b\.txt: .*symbolic link to a path outside the target/);
+    expect(readdirSync(outside)).toEqual([]);
+
+    rmSync(path.join(dir, 'sub'));
+    symlinkSync('real', path.join(dir, 'sub'));
+    const r = await runCli(['apply', file, '--json'], server);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.summary).toMatchObject({ downloaded: 1, failed: 0 });
+    expect(readFileSync(path.join(dir, 'real/b.txt'), 'utf8')).toBe('bee\n');
+  });
+
+  it('plan --manifest is recorded: apply reads and records that manifest, and makes none in the directory', async () => {
+    const { bucket } = await newBucket(server, 'plan-manifest');
+    const dir = dirs.dir('plan-manifest');
+    writeTree(dir, { 'a.txt': 'a\n' });
+    const url = `s3://${bucket}/p`;
+    const state = dirs.dir('plan-manifest-state');
+    const plans = dirs.dir('plan-manifest-plan');
+    const file = path.join(plans, 'plan.json');
+    // Relative to where plan ran: recorded whole, as apply may run anywhere.
+    const p = await runCli(['plan', 'push', dir, url, '--manifest', 'db.json', '--out', file], server, {
+      cwd: state,
+    });
+    expect(p.code, p.stderr).toBe(0);
+    expect(readDoc(file).manifest).toBe(path.join(state, 'db.json'));
+    const r = await runCli(['apply', file, '--json'], server, { cwd: plans });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ uploaded: 1, failed: 0 });
+    expect(readdirSync(dir).sort()).toEqual(['a.txt']);
+    expect(readFileSync(path.join(state, 'db.json'), 'utf8')).toContain('a.txt');
+    // The next push with that manifest finds its entry: nothing to do, and still no second manifest.
+    const next = await runCli(
+      ['push', dir, url, '--manifest', path.join(state, 'db.json'), '--json'],
+      server,
+    );
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.summary).toMatchObject({ uploaded: 0, unchanged: 1 });
+    expect(readdirSync(dir).sort()).toEqual(['a.txt']);
+
+    // apply --manifest still names another one, and says so.
+    const other = path.join(state, 'other.json');
+    const o = await runCli(['apply', file, '--manifest', other], server);
+    expect(o.code, o.stderr).toBe(0);
+    expect(o.stderr).toContain(
+      `applying the plan with the manifest ${other}, not ${path.join(state, 'db.json')}`,
+    );
+  });
+});

@@ -45,3 +45,37 @@ describe('readPlan', () => {
     });
   });
 });
+
+describe('readPlan: what a push or pull plan may hold', () => {
+  const upload = {
+    kind: 'upload',
+    rel: 'a.txt',
+    reason: 'new',
+    size: 2,
+    local: { size: 2, mtimeNs: '1', ctimeNs: '1', ino: '1' },
+    remote: null,
+  };
+  const refused = async (doc: unknown, why: string) => {
+    const file = path.join(dirs.dir('plan-bad'), 'plan.json');
+    writeFileSync(file, JSON.stringify(doc));
+    await expect(readPlan(file)).rejects.toMatchObject({
+      kind: 'usage',
+      message: `${file} is not a valid s3sync plan: ${why}`,
+    });
+  };
+
+  it('refuses a followSymlinks or a manifest of the wrong kind', async () => {
+    await refused({ ...PLAN, followSymlinks: 'yes' }, 'its followSymlinks is not true or false');
+    await refused(
+      { ...PLAN, manifest: 'relative.json' },
+      'its manifest "relative.json" is not an absolute path',
+    );
+  });
+
+  it('takes the settings a plan records', async () => {
+    const file = path.join(dirs.dir('plan-settings'), 'plan.json');
+    const doc = { ...PLAN, followSymlinks: true, manifest: '/var/lib/s3sync/db.json', actions: [upload] };
+    writeFileSync(file, JSON.stringify(doc));
+    expect(await readPlan(file)).toEqual(doc);
+  });
+});
