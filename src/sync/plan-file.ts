@@ -56,6 +56,7 @@ import {
   isText,
   PLAN_BACKUP,
   planBuckets,
+  planHeadProblem,
   plannedErrors,
   plannedErrorsOk,
   reportPlannedErrors,
@@ -610,6 +611,26 @@ export async function readPlan(file: string): Promise<PlanDocument | BucketPlanD
   return checkPlanDocument(doc, file);
 }
 
+/** The fields of a push or pull plan (PlanDocument). */
+const PLAN_FIELDS: ReadonlySet<string> = new Set([
+  's3syncPlan',
+  'direction',
+  'createdAt',
+  'local',
+  'remote',
+  'endpoint',
+  'provider',
+  'profile',
+  'region',
+  'shard',
+  'backupDir',
+  'suffix',
+  'followSymlinks',
+  'manifest',
+  'actions',
+  'errors',
+]);
+
 const KINDS = { push: ['upload', 'copy', 'delete-remote'], pull: ['download', 'delete-local'] };
 const isStat = (v: unknown): boolean => {
   const o = v as Stat;
@@ -626,6 +647,8 @@ const isStat = (v: unknown): boolean => {
 /** Why a path would not name a file inside the directory (absolute, `..`, `.`, empty segments). */
 function outsideReason(rel: string): string | null {
   if (rel === '' || rel.startsWith('/')) return rel === '' ? 'empty path' : 'absolute path';
+  // No file's name holds one: such a path was edited in, and no file can be read by it.
+  if (rel.includes('\0')) return 'contains a NUL character';
   const bad = rel.split('/').find((seg) => seg === '' || seg === '.' || seg === '..');
   return bad === undefined
     ? null
@@ -647,7 +670,9 @@ function planActionProblem(a: PlannedAction, direction: 'push' | 'pull', prefix:
   if (inStateDir(a.rel)) return `the action for ${a.rel} names s3sync's own state`;
   if (!KINDS[direction].includes(a.kind))
     return `a ${direction} plan has no action of kind ${JSON.stringify(a.kind)}`;
-  if (!isText(a.reason) || !isSize(a.size)) return `the action for ${a.rel} has no reason or size`;
+  if (!isText(a.reason)) return `the action for ${a.rel} has no reason`;
+  if (typeof a.size !== 'number') return `the action for ${a.rel} has no size`;
+  if (!isSize(a.size)) return `the action for ${a.rel} has a size (${a.size}) that is not a byte count`;
   if (a.local !== null && !isStat(a.local)) return `the action for ${a.rel} has bad local stat data`;
   const r = a.remote;
   if (r !== null && (typeof r !== 'object' || !isText(r?.etag) || !isSize(r?.size)))
@@ -696,6 +721,8 @@ function shardProblem(rel: string, shard: Shard | undefined): string | undefined
  */
 function checkPlanDocument(doc: PlanDocument, file: string): PlanDocument {
   const bad = (why: string) => usageError(`${file} is not a valid s3sync plan: ${why}`);
+  const head = planHeadProblem(doc, PLAN_FIELDS);
+  if (head !== undefined) throw bad(head);
   if (doc.followSymlinks !== undefined && typeof doc.followSymlinks !== 'boolean')
     throw bad('its followSymlinks is not true or false');
   if (doc.manifest !== undefined && (!isText(doc.manifest) || !path.isAbsolute(doc.manifest)))

@@ -5,6 +5,7 @@
  * never by credentials.
  */
 import { usageError } from '../errors.js';
+import { shown } from '../options/parse.js';
 import { suffixOk, validateOptions } from '../options/validate.js';
 import type { S3SyncAction } from '../plan/s3-to-s3.js';
 import { type ConnectionOptions, endpointFor } from '../s3/client-options.js';
@@ -186,6 +187,36 @@ export function reportPlannedErrors(
 
 export const isText = (v: unknown): v is string => typeof v === 'string';
 
+/**
+ * Why a plan's own fields cannot be taken (a field this s3sync does not know, a createdAt not a time),
+ * or undefined. Fields are added to plans without a new version, as optional ones an older plan lacks:
+ * one this s3sync does not know may change what apply does, so it is refused, never ignored.
+ */
+export function planHeadProblem(doc: object, known: ReadonlySet<string>): string | undefined {
+  const unknown = Object.keys(doc).find((k) => !known.has(k));
+  if (unknown !== undefined)
+    return `it has a field ${JSON.stringify(unknown)} this s3sync does not know (made by a newer version?)`;
+  const at = (doc as { createdAt?: unknown }).createdAt;
+  if (!isText(at) || Number.isNaN(Date.parse(at))) return `its createdAt ${shown(at)} is not a time`;
+  return undefined;
+}
+
+/** The fields of an S3 → S3 plan (BucketPlanDocument). */
+const BUCKET_PLAN_FIELDS: ReadonlySet<string> = new Set([
+  's3syncPlan',
+  'direction',
+  'createdAt',
+  'source',
+  'destination',
+  'store',
+  'sourceStore',
+  'at',
+  'backupDir',
+  'suffix',
+  'actions',
+  'errors',
+]);
+
 /** How apply names a plan's backup location: it is the plan's, not a flag apply takes. */
 export const PLAN_BACKUP = "the plan's backupDir";
 export const isSize = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
@@ -235,6 +266,8 @@ function actionProblem(
 /** The document checked through: a usage error naming the file and the first problem. */
 export function checkBucketPlan(doc: BucketPlanDocument, file: string): BucketPlanDocument {
   const bad = (why: string) => usageError(`${file} is not a valid s3sync plan: ${why}`);
+  const head = planHeadProblem(doc, BUCKET_PLAN_FIELDS);
+  if (head !== undefined) throw bad(head);
   if (!isText(doc.source) || !isS3Url(doc.source) || !isText(doc.destination) || !isS3Url(doc.destination))
     throw bad('its source and destination must be s3://bucket/prefix URLs');
   if (!storeOk(doc.store) || !storeOk(doc.sourceStore)) throw bad('its stores are not described');

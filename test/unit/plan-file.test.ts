@@ -64,6 +64,60 @@ describe('readPlan: what a push or pull plan may hold', () => {
     });
   };
 
+  it('says a size out of range as such, not as missing', async () => {
+    for (const size of [1e18, -1, 1.5])
+      await refused(
+        { ...PLAN, actions: [{ ...upload, size }] },
+        `the action for a.txt has a size (${size}) that is not a byte count`,
+      );
+    await refused({ ...PLAN, actions: [{ ...upload, size: '2' }] }, 'the action for a.txt has no size');
+    await refused(
+      { ...PLAN, actions: [{ ...upload, reason: undefined }] },
+      'the action for a.txt has no reason',
+    );
+  });
+
+  it("refuses a push plan's path with a NUL, which no file's name holds, as a pull plan's", async () => {
+    for (const direction of ['push', 'pull'])
+      await refused(
+        {
+          ...PLAN,
+          direction,
+          actions: [{ ...upload, kind: direction === 'push' ? 'upload' : 'download', rel: 'a\0b' }],
+        },
+        `the action for "a\\u0000b" names an unsafe path (${direction === 'push' ? 'contains a NUL character' : 'contains a control character'})`,
+      );
+  });
+
+  it('refuses a field it does not know (one a newer s3sync may act on) and a createdAt not a time', async () => {
+    await refused(
+      { ...PLAN, deleteEverything: true },
+      'it has a field "deleteEverything" this s3sync does not know (made by a newer version?)',
+    );
+    await refused({ ...PLAN, createdAt: 'yesterday' }, 'its createdAt "yesterday" is not a time');
+    await refused({ ...PLAN, createdAt: undefined }, 'its createdAt undefined is not a time');
+    // An S3 → S3 plan the same.
+    const store = { endpoint: 'aws', provider: 'aws', profile: null, region: 'us-east-1' };
+    const sync = {
+      ...PLAN,
+      direction: 'sync',
+      local: undefined,
+      remote: undefined,
+      source: 's3://src-bucket/p/',
+      destination: 's3://dst-bucket/p/',
+      store,
+      sourceStore: store,
+    };
+    const file = path.join(dirs.dir('plan-sync'), 'plan.json');
+    writeFileSync(file, JSON.stringify(sync));
+    expect(await readPlan(file)).toEqual(JSON.parse(JSON.stringify(sync)));
+    await refused(
+      { ...sync, versionIds: true },
+      'it has a field "versionIds" this s3sync does not know (made by a newer version?)',
+    );
+    await refused({ ...sync, createdAt: 12 }, 'its createdAt 12 is not a time');
+  });
+
   it('refuses a followSymlinks or a manifest of the wrong kind', async () => {
     await refused({ ...PLAN, followSymlinks: 'yes' }, 'its followSymlinks is not true or false');
     await refused(
