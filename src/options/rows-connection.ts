@@ -186,6 +186,10 @@ export const RUN_OPTIONS = {
     flag: '--manifest',
     arg: '<path>',
     help: 'manifest file',
+    // A plan records the manifest it was made with: apply uses that one unless told otherwise.
+    helpFor: {
+      apply: 'manifest file; a plan made with --manifest uses that one unless this is given',
+    },
     defaultText: 'DIR/.s3sync/manifest-<bucket>-<id>.json',
     example: '--manifest /var/lib/s3sync/db.json',
     commands: ['push', 'pull', 'check', 'apply'],
