@@ -621,6 +621,28 @@ describe.each(servers())('settings a plan records for apply ($name)', (server) =
     expect(readFileSync(path.join(dir, 'real/b.txt'), 'utf8')).toBe('bee\n');
   });
 
+  it('plan pull --follow-symlinks: a changed object at a file link inside the target is applied as pull applies it', async () => {
+    const { bucket, transport } = await newBucket(server, 'follow-pull-file');
+    const dir = dirs.dir('follow-pull-file');
+    writeTree(dir, { 'real.txt': 'old\n' });
+    symlinkSync('real.txt', path.join(dir, 'alias.txt'));
+    await seedObject(transport, 'p/alias.txt', 'new content\n');
+    await seedObject(transport, 'p/real.txt', 'old\n');
+    const url = `s3://${bucket}/p`;
+    const file = path.join(dirs.dir('follow-pull-file-plan'), 'plan.json');
+    const p = await runCli(['plan', 'pull', url, dir, '--follow-symlinks', '--out', file], server);
+    expect(p.code, p.stderr).toBe(0);
+    const doc = readDoc(file);
+    expect(doc.actions).toMatchObject([{ kind: 'download', rel: 'alias.txt', local: { size: 4 } }]);
+    const r = await runCli(['apply', file, '--json'], server);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.summary).toMatchObject({ downloaded: 1, failed: 0 });
+    // The download replaced the link, never what it leads to.
+    expect(readFileSync(path.join(dir, 'alias.txt'), 'utf8')).toBe('new content\n');
+    expect(readFileSync(path.join(dir, 'real.txt'), 'utf8')).toBe('old\n');
+  });
+
   it('plan --manifest is recorded: apply reads and records that manifest, and makes none in the directory', async () => {
     const { bucket } = await newBucket(server, 'plan-manifest');
     const dir = dirs.dir('plan-manifest');
