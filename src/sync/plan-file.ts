@@ -838,8 +838,9 @@ function landedPartSize(
  * file is as planned, the object's ETag is the file's MD5 (or its multipart ETag at the part size apply
  * uses, or the manifest recorded), or for a copy the planned source's ETag with the file's MD5 the
  * source's (a store may keep a multipart ETag through a copy, at the source's part size), and its
- * metadata is what s3sync sends with it (the MD5 and the mtime). Each is recorded as uploaded, with
- * the ETag it matched; any other object in the way is still refused.
+ * metadata is what s3sync sends with it (the MD5 and the mtime; the mtime alone on a plain ETag that
+ * is the file's MD5, as a one-pass upload leaves it). Each is recorded as uploaded, with the ETag it
+ * matched; any other object in the way is still refused.
  */
 async function uploadsLanded(
   s: RunContext,
@@ -866,7 +867,11 @@ async function uploadsLanded(
     if (partSize < 0) return;
     const head = await t.head(s.location.prefix + a.rel);
     if (!head || head.etag !== etag || head.size !== now.size) return;
-    if (head.metadata.md5 !== h.md5 || head.metadata.mtime !== mtimeMeta(now.mtimeNs)) return;
+    if (head.metadata.mtime !== mtimeMeta(now.mtimeNs)) return;
+    // A one-pass upload (putNewInOnePass) sends no MD5, not knowing it before the body: its plain ETag,
+    // which the server computed from the bytes it stored, is the proof it checked, and is here.
+    const onePass = head.metadata.md5 === undefined && !source && form.kind === 'md5' && etag === h.md5;
+    if (head.metadata.md5 !== h.md5 && !onePass) return;
     s.store.record(a.rel, manifestEntry(h.stat, { md5: h.md5, etag, partSize }));
     landed.add(a.rel);
   });

@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import {
   appendFileSync,
   existsSync,
@@ -21,6 +22,7 @@ import {
   runCli,
   seedObject,
   servers,
+  spawnCli,
   tempDir,
   treeHashes,
   writeTree,
@@ -920,6 +922,68 @@ describe.each(servers())('plan and apply on $name', (server) => {
     });
     const push = await runCli(['push', dir, url, '--delete', '--force', '--json'], server);
     expect(push.summary).toMatchObject({ uploaded: 0, copied: 0, deleted: 0, requestsTotal: 1 });
+  });
+
+  it('apply again after a kill that landed a one-pass upload (no md5 metadata): recorded, not refused', async () => {
+    const { transport, dir, url } = await pushedTree(server, 1, 'onepasskill');
+    // New files from 8 MiB to the multipart threshold go in one pass, hashed as sent: no x-amz-meta-md5.
+    const mib = 1024 * 1024;
+    const b = randomBytes(9 * mib);
+    writeFileSync(path.join(dir, 'b.bin'), b);
+    writeFileSync(path.join(dir, 'c.bin'), randomBytes(9 * mib));
+    const planFile = path.join(tempDir('onepasskill-plan'), 'plan.json');
+    expect((await runCli(['plan', 'push', dir, url, '--out', planFile], server)).code).toBe(0);
+    expect(readDocActions(planFile)).toEqual([
+      ['upload', 'b.bin'],
+      ['upload', 'c.bin'],
+    ]);
+    // One upload at a time, slowed: killed once b.bin is done, while c.bin is being sent.
+    const live = spawnCli(['apply', planFile, '--bwlimit', '4MiB', '--workers', '1', '--json'], server);
+    try {
+      const doneB = await live.until(
+        (e) => e.type === 'done' && (e as { rel?: string }).rel === 'b.bin',
+        120_000,
+      );
+      expect(doneB, live.stderr()).toBe(true);
+    } finally {
+      live.child.kill('SIGKILL');
+    }
+    await live.exited;
+    const head = await transport.head('p/b.bin');
+    expect(head?.etag).toBe(createHash('md5').update(b).digest('hex'));
+    expect(head?.metadata.md5).toBeUndefined();
+
+    const again = await runCli(['apply', planFile, '--json'], server);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.summary).toMatchObject({ uploaded: 1, unchanged: 1, failed: 0 });
+    expect(again.summary?.requests).toMatchObject({ ListObjectsV2: 1, HeadObject: 1, PutObject: 1 });
+    expect(readManifest(dir)!.files.get('b.bin')).toMatchObject({ etag: head!.etag, partSize: 0 });
+    const third = await runCli(['apply', planFile, '--json'], server);
+    expect(third.code, third.stderr).toBe(0);
+    expect(third.summary?.requests).toEqual({ ListObjectsV2: 1 });
+  });
+
+  it("apply again refuses an object of the file's size and mtime metadata that is not its content", async () => {
+    const { transport, dir, url } = await pushedTree(server, 1, 'onepassother');
+    const mib = 1024 * 1024;
+    writeFileSync(path.join(dir, 'b.bin'), Buffer.alloc(9 * mib, 'b'));
+    const planFile = path.join(tempDir('onepassother-plan'), 'plan.json');
+    expect((await runCli(['plan', 'push', dir, url, '--out', planFile], server)).code).toBe(0);
+    // What a one-pass upload leaves (the mtime alone in the metadata), but other bytes; and the file's
+    // bytes under an md5 metadata that is not theirs.
+    const mtime = (ns: bigint) =>
+      `${ns / 1_000_000_000n}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}`;
+    const meta = { mtime: mtime(statSync(path.join(dir, 'b.bin'), { bigint: true }).mtimeNs) };
+    await seed(transport, 'p/b.bin', Buffer.alloc(9 * mib, 'B'), meta);
+    const r = await runCli(['apply', planFile, '--json'], server);
+    expect(r.code).toBe(1);
+    expect(r.summary).toMatchObject({ uploaded: 0, unchanged: 0, failed: 1 });
+    expect(JSON.stringify(r.summary?.errors)).toMatch(/refused: the remote object changed since the plan/);
+    await seed(transport, 'p/b.bin', Buffer.alloc(9 * mib, 'b'), { ...meta, md5: '0'.repeat(32) });
+    const r2 = await runCli(['apply', planFile, '--json'], server);
+    expect(r2.code).toBe(1);
+    expect(r2.summary).toMatchObject({ uploaded: 0, unchanged: 0, failed: 1 });
+    expect(readManifest(dir)!.files.has('b.bin')).toBe(false);
   });
 
   it("apply again still refuses a copy's key holding the source's bytes without s3sync's metadata", async () => {
