@@ -1055,7 +1055,14 @@ export async function apply(
       );
       await executePush(
         s,
-        { actions, files, fileCount: files.size, facts, sourceFiles: Number.POSITIVE_INFINITY },
+        {
+          actions,
+          files,
+          fileCount: files.size,
+          facts,
+          sourceFiles: Number.POSITIVE_INFINITY,
+          asPlanned: true,
+        },
         applyOpts,
       );
     } else {

@@ -67,6 +67,11 @@ export interface PreparedPush {
    * settle detection, which sends it once it has settled).
    */
   handBack?: (f: LocalFile) => void;
+  /**
+   * The actions are a reviewed plan's (apply): a file caught changing mid-upload is refused as one
+   * changed before the run is, not scanned again and sent with content the plan never saw.
+   */
+  asPlanned?: boolean;
 }
 
 /** Upload a directory to s3://bucket/prefix, transferring only what changed. */
@@ -483,7 +488,9 @@ async function changePush(s: RunContext, p: PreparedPush, opts: PushOptions): Pr
     } catch (err) {
       // Cancelled mid-upload: neither uploaded nor failed; the next run sends it.
       if (opts.signal?.aborted) return;
-      if (err instanceof FileChangedError && !lastTry) changed.push(a);
+      if (err instanceof FileChangedError && p.asPlanned)
+        s.fileError(a.rel, 'refused: the local file changed since the plan was made');
+      else if (err instanceof FileChangedError && !lastTry) changed.push(a);
       else if (err instanceof FileChangedError && !existsOnDisk(s, a.rel)) goneWarning(s, a.rel);
       else if (err instanceof S3SyncError && isFatal(err)) throw err;
       else s.fileError(a.rel, (err as Error).message);

@@ -1,13 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
   appendFileSync,
+  closeSync,
   existsSync,
   mkdirSync,
+  openSync,
   readFileSync,
   renameSync,
   rmSync,
   statSync,
+  utimesSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -984,6 +988,62 @@ describe.each(servers())('plan and apply on $name', (server) => {
     expect(r2.code).toBe(1);
     expect(r2.summary).toMatchObject({ uploaded: 0, unchanged: 0, failed: 1 });
     expect(readManifest(dir)!.files.has('b.bin')).toBe(false);
+  });
+
+  it('apply refuses a file changed mid-upload (its mtime put back): not sent again with content the plan never saw', async () => {
+    const { bucket, transport } = await newBucket(server, 'midchange');
+    const dir = tempDir('midchange');
+    const file = path.join(dir, 'big.bin');
+    writeFileSync(path.join(dir, 'a.txt'), 'a\n');
+    // Told when the first bytes of big.bin's body reach the store: the upload is under way.
+    let sending: () => void = () => {};
+    const sent = new Promise<void>((resolve) => {
+      sending = resolve;
+    });
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      seed: 1,
+      rate: 0,
+      observe: (req) => {
+        if (req.method === 'PUT' && req.url.includes('/p/big.bin')) sending();
+      },
+    });
+    try {
+      const url = `s3://${bucket}/p`;
+      const via = ['--endpoint-url', proxy.endpoint];
+      expect((await runCli(['push', dir, url, ...via], server)).code).toBe(0);
+      writeFileSync(file, randomBytes(30 * 1024 * 1024));
+      const planFile = path.join(tempDir('midchange-plan'), 'plan.json');
+      expect((await runCli(['plan', 'push', dir, url, '--out', planFile, ...via], server)).code).toBe(0);
+      expect(readDocActions(planFile)).toEqual([['upload', 'big.bin']]);
+      const { atime, mtime } = statSync(file);
+      const live = spawnCli(['apply', planFile, '--bwlimit', '4MiB', '--json', ...via], server);
+      let exit: Awaited<typeof live.exited>;
+      try {
+        // 1 MB of big.bin is overwritten in place while it is sent, its mtime put back.
+        await Promise.race([sent, live.exited]);
+        const fd = openSync(file, 'r+');
+        writeSync(fd, randomBytes(1024 * 1024), 0, 1024 * 1024, 0);
+        closeSync(fd);
+        utimesSync(file, atime, mtime);
+        exit = await Promise.race([
+          live.exited,
+          new Promise<never>((_, reject) => setTimeout(() => reject(new Error('apply hangs')), 120_000)),
+        ]);
+      } finally {
+        live.child.kill('SIGKILL');
+      }
+      expect(exit.code, live.stderr()).toBe(1);
+      const summary = live.events.find((e) => e.type === 'summary') as Record<string, unknown>;
+      expect(summary).toMatchObject({ uploaded: 0, failed: 1 });
+      expect(JSON.stringify(summary.errors)).toMatch(/refused: the local file changed since the plan/);
+      expect((summary.requests as Record<string, number>).PutObject).toBe(1);
+      // The one PUT was cut before its end: nothing stored, and nothing recorded.
+      expect(await transport.head('p/big.bin')).toBeNull();
+      expect(readManifest(dir)!.files.has('big.bin')).toBe(false);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it("apply again still refuses a copy's key holding the source's bytes without s3sync's metadata", async () => {
