@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   openSync,
@@ -22,6 +23,7 @@ import {
   runCli,
   seedObject,
   servers,
+  spawnCli,
   trackedDirs,
   writeTree,
 } from '../helpers.js';
@@ -332,6 +334,34 @@ describe.each(servers())('apply of a push or pull plan ($name)', (server) => {
     expect(r.events.filter((e) => e.type === 'error').map((e) => e.rel)).toEqual(['mine.txt']);
     expect(r.summary).toMatchObject({ downloaded: 0, unchanged: 1, failed: 1 });
     expect(readFileSync(path.join(dir, 'mine.txt'), 'utf8')).toBe('mine!!\n');
+  });
+
+  it('a pull apply killed after a download, applied again: the download found done is recorded, the next pull hashes nothing', async () => {
+    const { bucket, transport } = await newBucket(server, 'dlkill');
+    const mib = 1024 * 1024;
+    await seedObject(transport, 'r/a.bin', randomBytes(9 * mib));
+    await seedObject(transport, 'r/b.bin', randomBytes(9 * mib));
+    const dir = dirs.dir('dlkill');
+    const url = `s3://${bucket}/r`;
+    const file = path.join(dirs.dir('dlkill-plan'), 'plan.json');
+    expect((await runCli(['plan', 'pull', url, dir, '--out', file], server)).code).toBe(0);
+    // One download at a time, slowed: killed once the first is done, while the other is on its way.
+    const live = spawnCli(['apply', file, '--bwlimit', '4MiB', '--workers', '1', '--json'], server);
+    try {
+      const first = await live.until((e) => e.type === 'done' && e.action === 'download', 120_000);
+      expect(first, live.stderr()).toBe(true);
+    } finally {
+      live.child.kill('SIGKILL');
+    }
+    await live.exited;
+    const again = await runCli(['apply', file, '--json'], server);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.summary).toMatchObject({ downloaded: 1, unchanged: 1, failed: 0 });
+    // Both are recorded: a pull now decides from the listing and stat data alone.
+    const pull = await runCli(['pull', url, dir, '--json'], server);
+    expect(pull.code, pull.stderr).toBe(0);
+    expect(pull.summary).toMatchObject({ downloaded: 0, recorded: 0, unchanged: 2 });
+    expect(pull.summary?.requests).toEqual({ ListObjectsV2: 1 });
   });
 
   it('a shard plan edited to hold a path of another shard is refused whole (exit 2), before any request', async () => {
