@@ -948,7 +948,11 @@ export async function apply(
   const localStat = localStatter(localDir, doc.direction, followSymlinks, s.isOwn);
   return s.run(async () => {
     reportPlannedErrors(doc, (rel, message) => s.fileError(rel, message));
+    const listedAt = new Date();
     const remote = await s.list();
+    // A complete listing, as a push's or a pull's: it settles the manifest, so that after an apply (one
+    // that took over a killed run's lock too) a run with nothing to do asks the store nothing.
+    s.listed(listedAt, remote);
     // The files as found now (the plan's stat data, checked below, and the device every read checks).
     const found = new Map<string, FileStat>();
     let doneCount = 0;

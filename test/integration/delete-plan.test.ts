@@ -965,6 +965,10 @@ describe.each(servers())('plan and apply on $name', (server) => {
     const third = await runCli(['apply', planFile, '--json'], server);
     expect(third.code, third.stderr).toBe(0);
     expect(third.summary?.requests).toEqual({ ListObjectsV2: 1 });
+    // The applies' complete listings are recorded, as a push's: a push with nothing to do asks nothing.
+    const push = await runCli(['push', dir, url, '--json'], server);
+    expect(push.code, push.stderr).toBe(0);
+    expect(push.summary).toMatchObject({ uploaded: 0, requestsTotal: 0 });
   });
 
   it("apply again refuses an object of the file's size and mtime metadata that is not its content", async () => {
